@@ -1,0 +1,118 @@
+#include "preflight/catalog/catalog.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#ifndef PREFLIGHT_DEFAULT_DATA_DIR
+#define PREFLIGHT_DEFAULT_DATA_DIR "data"
+#endif
+
+namespace preflight {
+namespace fs = std::filesystem;
+
+Catalog Catalog::Default() {
+  const char* env = std::getenv("PREFLIGHT_DATA");
+  if (env != nullptr && *env != '\0') return Catalog(env);
+  return Catalog(PREFLIGHT_DEFAULT_DATA_DIR);
+}
+
+namespace {
+
+std::vector<std::string> IdsIn(const fs::path& dir, const std::string& ext) {
+  std::vector<std::string> ids;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ext) ids.push_back(entry.path().stem().string());
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+bool LooksLikePath(const std::string& ref) {
+  return ref.find('/') != std::string::npos || EndsWith(ref, ".yaml") || EndsWith(ref, ".yml") ||
+         EndsWith(ref, ".json");
+}
+
+std::vector<std::string> Catalog::HardwareIds() const {
+  return IdsIn(fs::path(data_dir_) / "hardware", ".yaml");
+}
+
+std::vector<std::string> Catalog::ModelIds() const {
+  return IdsIn(fs::path(data_dir_) / "models", ".json");
+}
+
+StatusOr<HardwareSpec> Catalog::Hardware(const std::string& id_or_path) const {
+  if (LooksLikePath(id_or_path)) return LoadHardwareSpec(id_or_path);
+  fs::path p = fs::path(data_dir_) / "hardware" / (id_or_path + ".yaml");
+  if (!fs::exists(p)) {
+    return NotFound("unknown hardware id '" + id_or_path + "' (see `preflight catalog list`)");
+  }
+  return LoadHardwareSpec(p.string());
+}
+
+StatusOr<nlohmann::json> Catalog::ModelConfig(const std::string& id_or_path,
+                                              std::string* source) const {
+  std::string path = id_or_path;
+  if (!LooksLikePath(id_or_path)) {
+    path = (fs::path(data_dir_) / "models" / (id_or_path + ".json")).string();
+    if (!fs::exists(path)) {
+      return NotFound("unknown model id '" + id_or_path + "' (see `preflight catalog list`)");
+    }
+  }
+  if (source != nullptr) *source = path;
+  return LoadJsonFile(path);
+}
+
+StatusOr<nlohmann::json> LoadJsonFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFound(path + ": cannot open file");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    return InvalidArgument(path + ": malformed JSON (" + e.what() + ")");
+  }
+}
+
+namespace {
+
+nlohmann::json ScalarToJson(const YAML::Node& node) {
+  const std::string& s = node.Scalar();
+  if (node.Tag() == "!") return s;  // quoted in the YAML source
+  if (s == "null" || s == "~") return nullptr;
+  if (s == "true" || s == "True") return true;
+  if (s == "false" || s == "False") return false;
+  try {
+    size_t used = 0;
+    long long i = std::stoll(s, &used);
+    if (used == s.size()) return i;
+    double d = std::stod(s, &used);
+    if (used == s.size()) return d;
+  } catch (const std::exception&) {
+  }
+  return s;
+}
+
+}  // namespace
+
+nlohmann::json YamlToJson(const YAML::Node& node) {
+  if (!node.IsDefined() || node.IsNull()) return nullptr;
+  if (node.IsScalar()) return ScalarToJson(node);
+  if (node.IsSequence()) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& item : node) arr.push_back(YamlToJson(item));
+    return arr;
+  }
+  nlohmann::json obj = nlohmann::json::object();
+  for (const auto& kv : node) obj[kv.first.Scalar()] = YamlToJson(kv.second);
+  return obj;
+}
+
+}  // namespace preflight

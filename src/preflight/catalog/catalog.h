@@ -1,0 +1,58 @@
+// File: catalog/catalog.h
+//
+// Finds catalog files by id under the data directory and loads JSON/YAML documents with
+// errors turned into Status.
+//
+//   Catalog cat = Catalog::Default();           // $PREFLIGHT_DATA or the built-in data dir
+//   ASSIGN_OR_RETURN(HardwareSpec h, cat.Hardware("h100-sxm-80gb"));
+//   ASSIGN_OR_RETURN(nlohmann::json cfg, cat.ModelConfig("llama-3.1-8b"));
+//   std::vector<std::string> ids = cat.HardwareIds();
+//
+// A reference that contains '/' or ends in .yaml/.yml/.json is treated as a file path;
+// anything else is a catalog id.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "preflight/base/status.h"
+#include "preflight/catalog/hardware_spec.h"
+
+namespace preflight {
+
+class Catalog {
+ public:
+  explicit Catalog(std::string data_dir) : data_dir_(std::move(data_dir)) {}
+
+  // The data directory from $PREFLIGHT_DATA, else the one compiled in (the source tree's data/).
+  static Catalog Default();
+
+  const std::string& data_dir() const { return data_dir_; }
+
+  // Sorted ids of data/hardware/*.yaml and data/models/*.json.
+  std::vector<std::string> HardwareIds() const;
+  std::vector<std::string> ModelIds() const;
+
+  // A hardware spec by id or path. NotFound names the id and lists nothing else.
+  StatusOr<HardwareSpec> Hardware(const std::string& id_or_path) const;
+  // A HuggingFace config.json by catalog id or path; `*source` receives the file read.
+  StatusOr<nlohmann::json> ModelConfig(const std::string& id_or_path, std::string* source) const;
+
+ private:
+  std::string data_dir_;
+};
+
+// True if `ref` should be read as a path rather than looked up as an id.
+bool LooksLikePath(const std::string& ref);
+
+// Parses a JSON file; NotFound if missing, InvalidArgument (with line) if malformed.
+StatusOr<nlohmann::json> LoadJsonFile(const std::string& path);
+
+// Converts a YAML subtree (as written inline in a scenario) to JSON: scalars become numbers,
+// booleans or null where they parse as such, else strings.
+nlohmann::json YamlToJson(const YAML::Node& node);
+
+}  // namespace preflight

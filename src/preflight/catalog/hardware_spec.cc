@@ -1,0 +1,152 @@
+#include "preflight/catalog/hardware_spec.h"
+
+namespace preflight {
+
+std::string_view DtypeName(Dtype d) { return kDtypeNames[DtypeIndex(d)]; }
+
+bool ParseDtype(std::string_view name, Dtype* out) {
+  for (int i = 0; i < kNumDtypes; ++i) {
+    if (kDtypeNames[i] == name) {
+      *out = static_cast<Dtype>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+namespace {
+
+StatusOr<Figure> ParseSourced(const MapReader& r, Figure::State state) {
+  Figure f;
+  f.state = state;
+  ASSIGN_OR_RETURN(f.source, r.String("source"));
+  if (f.source.empty()) return r.Error("source", "a non-empty source");
+  ASSIGN_OR_RETURN(f.note, r.StringOr("note", ""));
+  return f;
+}
+
+}  // namespace
+
+StatusOr<Figure> ParseFigure(const MapReader& parent, std::string_view key,
+                             bool allow_unsupported) {
+  ASSIGN_OR_RETURN(MapReader r, parent.Map(key));
+  if (r.Has("unknown")) {
+    RETURN_IF_ERROR(r.CheckKnownKeys({"unknown", "note", "source"}));
+    ASSIGN_OR_RETURN(bool unknown, r.Bool("unknown"));
+    if (!unknown) return r.Error("unknown", "true (or give value and source instead)");
+    Figure f;
+    ASSIGN_OR_RETURN(f.note, r.StringOr("note", ""));
+    return f;
+  }
+  if (r.Has("unsupported")) {
+    if (!allow_unsupported) return r.Error("unsupported", "a figure (unsupported is only for dtypes)");
+    RETURN_IF_ERROR(r.CheckKnownKeys({"unsupported", "note", "source"}));
+    ASSIGN_OR_RETURN(bool unsupported, r.Bool("unsupported"));
+    if (!unsupported) return r.Error("unsupported", "true");
+    return ParseSourced(r, Figure::State::kUnsupported);
+  }
+  RETURN_IF_ERROR(r.CheckKnownKeys({"value", "source", "note"}));
+  ASSIGN_OR_RETURN(Figure f, ParseSourced(r, Figure::State::kValue));
+  ASSIGN_OR_RETURN(f.value, r.Number("value"));
+  if (f.value < 0) return r.Error("value", "a non-negative number");
+  return f;
+}
+
+namespace {
+
+Status ParseDtypeTable(const MapReader& parent, std::string_view key, bool all_required,
+                       bool allow_unsupported, std::array<Figure, kNumDtypes>* out) {
+  ASSIGN_OR_RETURN(MapReader r, parent.Map(key));
+  RETURN_IF_ERROR(r.CheckKnownKeys({"fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "fp4", "int8"}));
+  for (int i = 0; i < kNumDtypes; ++i) {
+    if (!r.Has(kDtypeNames[i])) {
+      if (all_required) return r.Error(kDtypeNames[i], "a figure ({value, source} or {unknown: true})");
+      continue;
+    }
+    ASSIGN_OR_RETURN((*out)[i], ParseFigure(r, kDtypeNames[i], allow_unsupported));
+  }
+  return Status::Ok();
+}
+
+Status ParsePrice(const MapReader& parent, PriceRange* out) {
+  ASSIGN_OR_RETURN(MapReader r, parent.Map("price_usd_per_device_hour"));
+  if (r.Has("unknown")) {
+    RETURN_IF_ERROR(r.CheckKnownKeys({"unknown", "note"}));
+    ASSIGN_OR_RETURN(out->note, r.StringOr("note", ""));
+    return Status::Ok();
+  }
+  RETURN_IF_ERROR(r.CheckKnownKeys({"low", "high", "date", "source", "note"}));
+  out->known = true;
+  ASSIGN_OR_RETURN(out->low_usd, r.Number("low"));
+  ASSIGN_OR_RETURN(out->high_usd, r.Number("high"));
+  if (out->low_usd <= 0 || out->high_usd < out->low_usd) return r.Error("high", "0 < low <= high");
+  ASSIGN_OR_RETURN(out->date, r.String("date"));
+  ASSIGN_OR_RETURN(out->source, r.String("source"));
+  ASSIGN_OR_RETURN(out->note, r.StringOr("note", ""));
+  return Status::Ok();
+}
+
+Status ParseEfficiency(const MapReader& root, HardwareSpec* h) {
+  ASSIGN_OR_RETURN(MapReader r, root.Map("efficiency"));
+  RETURN_IF_ERROR(r.CheckKnownKeys({"gemm_fraction", "hbm_fraction", "allreduce_busbw_gbytes_per_s"}));
+  RETURN_IF_ERROR(ParseDtypeTable(r, "gemm_fraction", false, false, &h->gemm_fraction));
+  for (const Figure& f : h->gemm_fraction) {
+    if (f.known() && (f.value <= 0 || f.value > 1)) return r.Error("gemm_fraction", "fractions in (0, 1]");
+  }
+  ASSIGN_OR_RETURN(h->hbm_fraction, ParseFigure(r, "hbm_fraction", false));
+  if (h->hbm_fraction.known() && (h->hbm_fraction.value <= 0 || h->hbm_fraction.value > 1)) {
+    return r.Error("hbm_fraction", "a fraction in (0, 1]");
+  }
+  ASSIGN_OR_RETURN(MapReader bw, r.Map("allreduce_busbw_gbytes_per_s"));
+  RETURN_IF_ERROR(bw.CheckKnownKeys({"scale_up", "scale_out"}));
+  ASSIGN_OR_RETURN(h->allreduce_busbw_scale_up_gbytes_per_s, ParseFigure(bw, "scale_up", false));
+  ASSIGN_OR_RETURN(h->allreduce_busbw_scale_out_gbytes_per_s, ParseFigure(bw, "scale_out", false));
+  return Status::Ok();
+}
+
+Status ParseFabric(const MapReader& root, HardwareSpec* h) {
+  ASSIGN_OR_RETURN(MapReader up, root.Map("scale_up"));
+  RETURN_IF_ERROR(up.CheckKnownKeys({"name", "unidirectional_gbytes_per_s", "domain_devices", "note"}));
+  ASSIGN_OR_RETURN(h->scale_up_name, up.String("name"));
+  ASSIGN_OR_RETURN(h->scale_up_gbytes_per_s, ParseFigure(up, "unidirectional_gbytes_per_s", false));
+  ASSIGN_OR_RETURN(h->scale_up_domain_devices, ParseFigure(up, "domain_devices", false));
+  ASSIGN_OR_RETURN(MapReader out, root.Map("scale_out"));
+  RETURN_IF_ERROR(out.CheckKnownKeys({"gbits_per_s_per_device", "note"}));
+  ASSIGN_OR_RETURN(h->scale_out_gbits_per_s, ParseFigure(out, "gbits_per_s_per_device", false));
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<HardwareSpec> ParseHardwareSpec(const YAML::Node& root, const std::string& file) {
+  MapReader r(root, file, "");
+  RETURN_IF_ERROR(r.CheckKnownKeys({"id", "vendor", "name", "notes", "software_stack",
+                                    "launch_year", "peak_tflops", "memory", "scale_up",
+                                    "scale_out", "power_w", "price_usd_per_device_hour",
+                                    "efficiency"}));
+  HardwareSpec h;
+  h.file = file;
+  ASSIGN_OR_RETURN(h.id, r.String("id"));
+  ASSIGN_OR_RETURN(h.vendor, r.String("vendor"));
+  ASSIGN_OR_RETURN(h.name, r.String("name"));
+  ASSIGN_OR_RETURN(h.notes, r.StringOr("notes", ""));
+  ASSIGN_OR_RETURN(h.software_stack, r.String("software_stack"));
+  ASSIGN_OR_RETURN(h.launch_year, ParseFigure(r, "launch_year", false));
+  RETURN_IF_ERROR(ParseDtypeTable(r, "peak_tflops", true, true, &h.peak_tflops));
+  ASSIGN_OR_RETURN(MapReader mem, r.Map("memory"));
+  RETURN_IF_ERROR(mem.CheckKnownKeys({"capacity_gib", "bandwidth_tbytes_per_s", "note"}));
+  ASSIGN_OR_RETURN(h.hbm_capacity_gib, ParseFigure(mem, "capacity_gib", false));
+  ASSIGN_OR_RETURN(h.hbm_bandwidth_tbytes_per_s, ParseFigure(mem, "bandwidth_tbytes_per_s", false));
+  RETURN_IF_ERROR(ParseFabric(r, &h));
+  ASSIGN_OR_RETURN(h.power_w, ParseFigure(r, "power_w", false));
+  RETURN_IF_ERROR(ParsePrice(r, &h.price));
+  RETURN_IF_ERROR(ParseEfficiency(r, &h));
+  return h;
+}
+
+StatusOr<HardwareSpec> LoadHardwareSpec(const std::string& path) {
+  ASSIGN_OR_RETURN(YAML::Node root, LoadYamlFile(path));
+  return ParseHardwareSpec(root, path);
+}
+
+}  // namespace preflight

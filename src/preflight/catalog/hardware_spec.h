@@ -1,0 +1,93 @@
+// File: catalog/hardware_spec.h
+//
+// A hardware catalog entry as written in data/hardware/<id>.yaml: every figure carries its
+// source, and a figure nobody published stays `unknown` (never guessed). See
+// data/hardware/README.md for the file format.
+//
+//   ASSIGN_OR_RETURN(HardwareSpec h100, LoadHardwareSpec("data/hardware/h100-sxm-80gb.yaml"));
+//   const Figure& bf16 = h100.peak_tflops[DtypeIndex(Dtype::kBf16)];
+//   if (bf16.known()) ... bf16.value ...
+#pragma once
+
+#include <array>
+#include <string>
+#include <string_view>
+
+#include "preflight/base/status.h"
+#include "preflight/catalog/yaml_reader.h"
+
+namespace preflight {
+
+// Numeric formats a device may compute in. Order fixes the array index.
+enum class Dtype { kFp64, kFp32, kTf32, kBf16, kFp16, kFp8, kFp4, kInt8 };
+inline constexpr int kNumDtypes = 8;
+inline constexpr std::array<std::string_view, kNumDtypes> kDtypeNames = {
+    "fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "fp4", "int8"};
+
+constexpr int DtypeIndex(Dtype d) { return static_cast<int>(d); }
+std::string_view DtypeName(Dtype d);
+// InvalidArgument-free lookup: false if `name` is not one of kDtypeNames.
+bool ParseDtype(std::string_view name, Dtype* out);
+
+// One sourced number. Exactly one of: a value with a source, unknown, or unsupported.
+struct Figure {
+  enum class State { kValue, kUnknown, kUnsupported };
+  State state = State::kUnknown;
+  double value = 0;    // meaningful only when state == kValue
+  std::string source;  // required for kValue and kUnsupported
+  std::string note;
+
+  bool known() const { return state == State::kValue; }
+  bool unsupported() const { return state == State::kUnsupported; }
+  static Figure Known(double v, std::string src) {
+    return Figure{State::kValue, v, std::move(src), ""};
+  }
+};
+
+// A price range per device-hour, dated.
+struct PriceRange {
+  bool known = false;
+  double low_usd = 0;
+  double high_usd = 0;
+  std::string date;
+  std::string source;
+  std::string note;
+};
+
+struct HardwareSpec {
+  std::string id;
+  std::string vendor;
+  std::string name;
+  std::string notes;
+  std::string software_stack;
+  std::string file;  // where it was loaded from
+  Figure launch_year;
+  std::array<Figure, kNumDtypes> peak_tflops;  // dense, per device
+  Figure hbm_capacity_gib;
+  Figure hbm_bandwidth_tbytes_per_s;
+  std::string scale_up_name;
+  Figure scale_up_gbytes_per_s;  // per device, per direction, all links
+  Figure scale_up_domain_devices;
+  Figure scale_out_gbits_per_s;  // per device
+  Figure power_w;
+  PriceRange price;
+  std::array<Figure, kNumDtypes> gemm_fraction;  // large-GEMM achieved / peak, measured
+  Figure hbm_fraction;                           // achieved / peak HBM bandwidth
+  Figure allreduce_busbw_scale_up_gbytes_per_s;
+  Figure allreduce_busbw_scale_out_gbytes_per_s;
+
+  const Figure& peak(Dtype d) const { return peak_tflops[DtypeIndex(d)]; }
+};
+
+// Loads and validates a hardware YAML file. InvalidArgument names file and field on any
+// malformed, missing or unsourced figure; NotFound if the file cannot be opened.
+StatusOr<HardwareSpec> LoadHardwareSpec(const std::string& path);
+
+// Same, from an already parsed mapping (file is used in messages only).
+StatusOr<HardwareSpec> ParseHardwareSpec(const YAML::Node& root, const std::string& file);
+
+// Parses one figure mapping: {value, source[, note]} | {unknown: true[, note]} |
+// {unsupported: true, source} (the last only when allow_unsupported).
+StatusOr<Figure> ParseFigure(const MapReader& parent, std::string_view key, bool allow_unsupported);
+
+}  // namespace preflight

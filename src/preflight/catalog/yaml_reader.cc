@@ -1,0 +1,146 @@
+#include "preflight/catalog/yaml_reader.h"
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+namespace preflight {
+
+StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& name) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(name + ": malformed YAML at line " + std::to_string(e.mark.line + 1) +
+                           ": " + e.msg);
+  }
+}
+
+StatusOr<YAML::Node> LoadYamlFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFound(path + ": cannot open file");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return ParseYaml(buffer.str(), path);
+}
+
+std::string DescribeNode(const YAML::Node& node) {
+  if (!node.IsDefined() || node.IsNull()) return "nothing";
+  if (node.IsScalar()) return "'" + node.Scalar() + "'";
+  if (node.IsSequence()) return "a list";
+  return "a mapping";
+}
+
+MapReader::MapReader(YAML::Node node, std::string file, std::string path)
+    : node_(std::move(node)), file_(std::move(file)), path_(std::move(path)) {}
+
+std::string MapReader::FieldName(std::string_view key) const {
+  if (path_.empty()) return std::string(key);
+  return path_ + "." + std::string(key);
+}
+
+Status MapReader::Error(std::string_view key, std::string_view expected) const {
+  std::string got = key.empty() ? DescribeNode(node_) : DescribeNode(Child(key));
+  std::string field = key.empty() ? (path_.empty() ? "(top level)" : path_) : FieldName(key);
+  return InvalidArgument(file_ + ": " + field + ": expected " + std::string(expected) + ", got " +
+                         got);
+}
+
+Status MapReader::ExpectMap() const {
+  if (node_.IsMap()) return Status::Ok();
+  return Error("", "a mapping");
+}
+
+Status MapReader::CheckKnownKeys(std::initializer_list<std::string_view> known) const {
+  RETURN_IF_ERROR(ExpectMap());
+  for (const auto& kv : node_) {
+    std::string key = kv.first.Scalar();
+    bool found = false;
+    for (auto k : known) found = found || (k == key);
+    if (!found) {
+      std::string list;
+      for (auto k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+      return InvalidArgument(file_ + ": " + FieldName(key) + ": unknown field (expected one of: " +
+                             list + ")");
+    }
+  }
+  return Status::Ok();
+}
+
+YAML::Node MapReader::Child(std::string_view key) const {
+  if (!node_.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
+  for (const auto& kv : node_) {
+    if (kv.first.Scalar() == key) return kv.second;
+  }
+  return YAML::Node(YAML::NodeType::Undefined);
+}
+
+bool MapReader::Has(std::string_view key) const {
+  YAML::Node c = Child(key);
+  return c.IsDefined() && !c.IsNull();
+}
+
+StatusOr<std::string> MapReader::String(std::string_view key) const {
+  YAML::Node c = Child(key);
+  if (!c.IsDefined() || !c.IsScalar()) return Error(key, "a string");
+  return c.Scalar();
+}
+
+StatusOr<std::string> MapReader::StringOr(std::string_view key, std::string fallback) const {
+  if (!Has(key)) return fallback;
+  return String(key);
+}
+
+StatusOr<double> MapReader::Number(std::string_view key) const {
+  YAML::Node c = Child(key);
+  if (!c.IsDefined() || !c.IsScalar()) return Error(key, "a number");
+  const std::string& s = c.Scalar();
+  try {
+    size_t used = 0;
+    double v = std::stod(s, &used);
+    if (used != s.size() || !std::isfinite(v)) return Error(key, "a number");
+    return v;
+  } catch (const std::exception&) {
+    return Error(key, "a number");
+  }
+}
+
+StatusOr<double> MapReader::NumberOr(std::string_view key, double fallback) const {
+  if (!Has(key)) return fallback;
+  return Number(key);
+}
+
+StatusOr<int64_t> MapReader::Int(std::string_view key) const {
+  auto v = Number(key);
+  if (!v.ok() || *v != std::floor(*v) || std::fabs(*v) > 9.0e15) {
+    return Error(key, "a whole number");
+  }
+  return static_cast<int64_t>(*v);
+}
+
+StatusOr<int64_t> MapReader::IntOr(std::string_view key, int64_t fallback) const {
+  if (!Has(key)) return fallback;
+  return Int(key);
+}
+
+StatusOr<bool> MapReader::Bool(std::string_view key) const {
+  YAML::Node c = Child(key);
+  if (c.IsDefined() && c.IsScalar()) {
+    const std::string& s = c.Scalar();
+    if (s == "true" || s == "True" || s == "yes" || s == "on") return true;
+    if (s == "false" || s == "False" || s == "no" || s == "off") return false;
+  }
+  return Error(key, "true or false");
+}
+
+StatusOr<bool> MapReader::BoolOr(std::string_view key, bool fallback) const {
+  if (!Has(key)) return fallback;
+  return Bool(key);
+}
+
+StatusOr<MapReader> MapReader::Map(std::string_view key) const {
+  YAML::Node c = Child(key);
+  if (!c.IsDefined() || !c.IsMap()) return Error(key, "a mapping");
+  return MapReader(c, file_, FieldName(key));
+}
+
+}  // namespace preflight

@@ -1,0 +1,75 @@
+// File: catalog/yaml_reader.h
+//
+// Reads typed fields out of a YAML mapping and turns every problem into a one-line Status
+// that names the file, the field path and what was expected:
+//
+//   ASSIGN_OR_RETURN(YAML::Node root, LoadYamlFile(path));
+//   MapReader r(root, path, "");
+//   RETURN_IF_ERROR(r.CheckKnownKeys({"id", "vendor"}));
+//   ASSIGN_OR_RETURN(std::string id, r.String("id"));
+//   ASSIGN_OR_RETURN(int64_t tp, r.IntOr("tp", 1));
+//
+// yaml-cpp throws on malformed input; every throw is caught here and becomes a Status.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+
+#include "preflight/base/status.h"
+
+namespace preflight {
+
+// Parses a YAML file. NotFound if it cannot be opened, InvalidArgument if malformed.
+StatusOr<YAML::Node> LoadYamlFile(const std::string& path);
+
+// Parses YAML text; `name` is used in error messages in place of a file name.
+StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& name);
+
+// A view of one YAML mapping inside a file, remembering where it sits for error messages.
+class MapReader {
+ public:
+  // `path` is the dotted field path of `node` inside `file` ("" for the root).
+  MapReader(YAML::Node node, std::string file, std::string path);
+
+  // InvalidArgument unless the node is a mapping.
+  Status ExpectMap() const;
+  // InvalidArgument naming the first key that is not in `known`.
+  Status CheckKnownKeys(std::initializer_list<std::string_view> known) const;
+
+  bool Has(std::string_view key) const;
+  const YAML::Node& node() const { return node_; }
+  const std::string& file() const { return file_; }
+  // "parallel.tp" for key "tp" inside "parallel".
+  std::string FieldName(std::string_view key) const;
+
+  StatusOr<std::string> String(std::string_view key) const;
+  StatusOr<std::string> StringOr(std::string_view key, std::string fallback) const;
+  StatusOr<double> Number(std::string_view key) const;
+  StatusOr<double> NumberOr(std::string_view key, double fallback) const;
+  // A whole number (1e3 and 1000 both accepted); error for fractions.
+  StatusOr<int64_t> Int(std::string_view key) const;
+  StatusOr<int64_t> IntOr(std::string_view key, int64_t fallback) const;
+  StatusOr<bool> Bool(std::string_view key) const;
+  StatusOr<bool> BoolOr(std::string_view key, bool fallback) const;
+  // The child mapping at `key`; error if absent or not a mapping.
+  StatusOr<MapReader> Map(std::string_view key) const;
+
+  // "<file>: <field>: expected <expected>, got '<scalar or kind>'".
+  Status Error(std::string_view key, std::string_view expected) const;
+
+ private:
+  YAML::Node Child(std::string_view key) const;
+
+  YAML::Node node_;
+  std::string file_;
+  std::string path_;
+};
+
+// A short description of a node for error messages: its scalar text, or "a mapping" etc.
+std::string DescribeNode(const YAML::Node& node);
+
+}  // namespace preflight

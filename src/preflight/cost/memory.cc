@@ -1,0 +1,206 @@
+#include "preflight/cost/memory.h"
+
+#include <algorithm>
+
+namespace preflight {
+namespace {
+
+double DtypeBytes(Dtype d) {
+  switch (d) {
+    case Dtype::kFp64: return 8;
+    case Dtype::kFp32:
+    case Dtype::kTf32: return 4;
+    case Dtype::kBf16:
+    case Dtype::kFp16: return 2;
+    case Dtype::kFp8:
+    case Dtype::kInt8: return 1;
+    case Dtype::kFp4: return 0.5;
+  }
+  return 2;
+}
+
+// Bytes per parameter of each model state before sharding.
+struct StateBytes {
+  double weights = 2;
+  double gradients = 4;
+  double optimizer = 12;
+};
+
+StateBytes StateBytesPerParam(const TrainingJob& job) {
+  StateBytes b;
+  const bool fp32 = job.precision == Dtype::kFp32;
+  b.weights = fp32 ? 4 : 2;
+  if (job.precision == Dtype::kFp8 && job.fp8_weight_copy) b.weights += 1;
+  b.gradients = DtypeBytes(job.grad_dtype);
+  b.optimizer = (fp32 ? 0 : 4) + 2 * DtypeBytes(job.optimizer_dtype);  // master + m + v
+  return b;
+}
+
+// Parameters held by one device of `stage`, split into those sharded over the dense
+// data-parallel group and those over the expert data-parallel group.
+struct StageParams {
+  double dense = 0;
+  double expert = 0;
+};
+
+StageParams ParamsOnStage(const Architecture& a, const ParamCounts& c, const Plan& p,
+                          int64_t stage) {
+  const int64_t first = FirstLayerOfStage(a, p, stage);
+  const int64_t n = LayersOnStage(a, p, stage);
+  int64_t moe = 0;
+  for (int64_t i = first; i < first + n; ++i) moe += a.IsMoeLayer(i) ? 1 : 0;
+  double dense = static_cast<double>(n - moe) * c.dense_layer +
+                 static_cast<double>(moe) * (c.moe_layer - c.routed_experts_per_moe_layer);
+  double expert = static_cast<double>(moe) * c.routed_experts_per_moe_layer;
+  if (stage == 0) dense += c.embedding;
+  if (stage == p.pp - 1) {
+    dense += c.final_norm + c.lm_head;
+    if (a.tied_embeddings && p.pp > 1) dense += a.vocab * a.hidden;  // output copy (Megatron)
+    const double mtp_expert = a.IsMoeLayer(a.layers - 1)
+                                  ? static_cast<double>(a.mtp_layers) * c.routed_experts_per_moe_layer
+                                  : 0;
+    dense += c.mtp - mtp_expert;
+    expert += mtp_expert;
+  }
+  StageParams s{dense / p.tp, expert / (p.ep * p.etp)};
+  if (p.schedule == Schedule::kDualPipe) s.dense *= 2, s.expert *= 2;  // DeepSeek-V3 Table 2
+  return s;
+}
+
+// Mean attended length over layers (the window on gemma2's local layers).
+double AttendedLength(const Architecture& a, int64_t seq_len) {
+  if (a.sliding_window <= 0) return static_cast<double>(seq_len);
+  double sum = 0;
+  for (int64_t i = 0; i < a.layers; ++i) {
+    sum += static_cast<double>(a.IsLocalAttentionLayer(i) ? std::min(seq_len, a.sliding_window) : seq_len);
+  }
+  return sum / static_cast<double>(a.layers);
+}
+
+// Per-token bytes of the attention block: [replicated over TP unless SP, split by TP].
+std::pair<double, double> AttentionBytes(const Architecture& a, const Plan& p,
+                                         const TrainingJob& j) {
+  const double h = static_cast<double>(a.hidden);
+  const double drop = a.dropout ? h : 0;  // 1-byte mask after the output projection
+  double core = 0;
+  if (p.recompute == Recompute::kNone) {
+    core = j.flash_attention ? 4.0 * a.heads  // fp32 log-sum-exp per head
+                             : (a.dropout ? 5.0 : 2.0) * a.heads * AttendedLength(a, j.seq_len);
+  }
+  if (a.attention == AttentionKind::kMla) {
+    const MlaSpec& m = a.mla;
+    const double qk = static_cast<double>(m.nope_dim + m.rope_dim);
+    double rep = 4 * h + 4.0 * m.q_lora_rank + 4.0 * m.kv_lora_rank + 2.0 * m.rope_dim + drop;
+    double split = 4.0 * a.heads * qk + 4.0 * a.heads * m.v_dim + core;
+    return {rep, split};
+  }
+  const double q = static_cast<double>(a.heads * a.head_dim);
+  const double kv = static_cast<double>(a.kv_heads * a.head_dim);
+  return {4 * h + drop, 2 * (q + 2 * kv) + core + 2 * q};
+}
+
+double MlpActivationWidth(const Architecture& a) { return a.gated_mlp ? 6.0 : 4.0; }
+
+}  // namespace
+
+LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& p,
+                                             const TrainingJob& j) {
+  const double tokens = static_cast<double>(p.micro_batch * j.seq_len) / p.cp;
+  const double rep_div = p.sp ? static_cast<double>(p.tp) : 1.0;
+  const double h = static_cast<double>(a.hidden);
+  const double drop = a.dropout ? h : 0;
+  auto [attn_rep, attn_split] = AttentionBytes(a, p, j);
+
+  const double mlp_rep = 4 * h + drop;
+  const double dense = (attn_rep + mlp_rep) / rep_div + (attn_split + MlpActivationWidth(a) * a.ffn) / p.tp;
+
+  double moe = 0;
+  if (a.IsMoe()) {
+    const double k = static_cast<double>(a.moe.top_k);
+    const double moe_rep = 4 * h + 8.0 * a.moe.experts + drop;  // norm in/out, fp32 router logits+probs
+    const double routed = k * 2 * h + k * MlpActivationWidth(a) * a.moe.expert_ffn / p.etp;
+    const double shared = MlpActivationWidth(a) * a.moe.shared_ffn / p.tp;
+    moe = (attn_rep + moe_rep) / rep_div + attn_split / p.tp + shared + routed;
+  }
+  LayerActivationBytes out;
+  out.dense = tokens * dense;
+  out.moe = tokens * moe;
+  out.recompute_input = tokens * 2 * h / rep_div;
+  return out;
+}
+
+double InFlightMicroBatches(const Plan& p, int64_t micro_batches, int64_t stage) {
+  const double m = static_cast<double>(micro_batches);
+  if (p.pp == 1) return 1;
+  switch (p.schedule) {
+    case Schedule::kGpipe: return m;
+    case Schedule::k1F1B:
+    case Schedule::kZbH1: return std::min(static_cast<double>(p.pp - stage), m);
+    case Schedule::kInterleaved: {
+      double chunks = 2.0 * (p.pp - stage - 1) + (p.vpp - 1.0) * p.pp + 1.0;
+      return std::min(chunks, m * p.vpp) / p.vpp;
+    }
+    case Schedule::kDualPipe: return std::min(static_cast<double>(p.pp + 1), m);
+  }
+  return m;
+}
+
+MemoryBreakdown EstimateStageMemory(const Architecture& a, const ParamCounts& c, const Plan& p,
+                                    const TrainingJob& j, int64_t stage,
+                                    const MemoryOptions& options) {
+  MemoryBreakdown b;
+  const StageParams params = ParamsOnStage(a, c, p, stage);
+  const StateBytes bytes = StateBytesPerParam(j);
+  const double d_dense = static_cast<double>(p.dp * p.cp);
+  const double d_expert = static_cast<double>(p.dp * p.cp * p.tp) / (p.ep * p.etp);
+  auto shard = [&](double per_param, int min_stage) {
+    if (p.zero < min_stage) return per_param * (params.dense + params.expert);
+    return per_param * (params.dense / d_dense + params.expert / d_expert);
+  };
+  b.weights = Bytes(shard(bytes.weights, 3));
+  b.gradients = Bytes(shard(bytes.gradients, 2));
+  b.optimizer = Bytes(shard(bytes.optimizer, 1));
+
+  const LayerActivationBytes layer = ActivationBytesPerLayer(a, p, j);
+  const int64_t first = FirstLayerOfStage(a, p, stage);
+  const int64_t n = LayersOnStage(a, p, stage);
+  double stack = 0;   // one micro-batch through this stage's layers
+  double working = 0; // one layer's full activations (recomputed during backward)
+  for (int64_t i = first; i < first + n; ++i) {
+    double full = a.IsMoeLayer(i) ? layer.moe : layer.dense;
+    stack += p.recompute == Recompute::kFull ? layer.recompute_input : full;
+    working = std::max(working, full);
+  }
+  const double in_flight = InFlightMicroBatches(p, MicroBatches(p, j), stage);
+  const double tokens = static_cast<double>(p.micro_batch * j.seq_len) / p.cp;
+  const double rep_div = p.sp ? static_cast<double>(p.tp) : 1.0;
+  double act = in_flight * stack;
+  if (p.recompute == Recompute::kFull) act += working;
+  if (stage == 0 && a.dropout) act += in_flight * tokens * a.hidden / rep_div;  // embedding dropout
+  if (stage == p.pp - 1) {
+    // Final norm input, head input, fp32 logits (Korthikanti §4.3), per output head.
+    act += (1 + a.mtp_layers) * tokens * (4.0 * a.hidden / rep_div + 4.0 * a.vocab / p.tp);
+  }
+  b.activations = Bytes(act);
+  b.other = options.runtime_reserved + Bytes(act * options.activation_temporaries_fraction);
+  return b;
+}
+
+MemoryEstimate EstimateMemory(const Architecture& a, const ParamCounts& c, const Plan& p,
+                              const TrainingJob& j, Bytes capacity, const MemoryOptions& options) {
+  MemoryEstimate e;
+  e.capacity = capacity;
+  for (int64_t s = 0; s < p.pp; ++s) {
+    MemoryBreakdown b = EstimateStageMemory(a, c, p, j, s, options);
+    if (s == 0 || b.Total() > e.worst.Total()) {
+      e.worst = b;
+      e.worst_stage = s;
+    }
+  }
+  e.in_flight_micro_batches = InFlightMicroBatches(p, MicroBatches(p, j), e.worst_stage);
+  e.fits = e.worst.Total() <= capacity;
+  e.headroom_fraction = capacity.value() > 0 ? (capacity - e.worst.Total()) / capacity : -1;
+  return e;
+}
+
+}  // namespace preflight

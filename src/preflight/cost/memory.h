@@ -1,0 +1,79 @@
+// File: cost/memory.h
+//
+// Memory per device for one training step: model states (weights, gradients, optimizer),
+// activations of the micro-batches in flight, and runtime overheads, on the most loaded
+// pipeline stage.
+//
+//   MemoryEstimate m = EstimateMemory(arch, params, plan, job, cluster.hbm_capacity, {});
+//   m.worst.Total();  m.fits;  m.worst_stage;
+//
+// Sources (docs/memory-model.md has the derivations):
+//  - model states: ZeRO §3.1/§5.1 (2+2+12 bytes/param) and Megatron's distributed optimizer
+//    (bf16 weights, fp32 main grads: 6 + 12/d bytes/param), cost-model-notes §3.1;
+//  - activations: Korthikanti et al. 2022 Eq. 1-6 and Table 2, generalised to GQA, gated MLPs,
+//    fused attention, MoE, MLA and CP as in cost-model-notes §3.2; micro-batches in flight per
+//    schedule from cost-model-notes §3.3.
+// REQUIRES: CheckPlan(arch, plan, job, devices).ok().
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "preflight/base/units.h"
+#include "preflight/model/architecture.h"
+#include "preflight/model/model.h"
+#include "preflight/parallel/plan.h"
+
+namespace preflight {
+
+// Overheads beyond tensors the model needs. Defaults are documented with sources.
+struct MemoryOptions {
+  // CUDA context, library handles and communicator buffers outside the allocator's view. 781 MB
+  // seen for a bare PyTorch process on start (pytorch/pytorch issue #34323); rounded to 0.75 GiB.
+  Bytes runtime_reserved = Bytes::GiB(0.75);
+  // Temporaries and allocator slack as a fraction of activations: Megatron's
+  // theoretical_memory_usage.py multiplies activations by 1.05 ("buffer for optimizer and misc
+  // temporaries"), cost-model-notes §3.2/§3.4.
+  double activation_temporaries_fraction = 0.05;
+};
+
+struct MemoryBreakdown {
+  Bytes weights;
+  Bytes gradients;
+  Bytes optimizer;
+  Bytes activations;
+  Bytes other;
+  Bytes Total() const { return weights + gradients + optimizer + activations + other; }
+};
+
+struct MemoryEstimate {
+  MemoryBreakdown worst;   // the stage with the largest total
+  int64_t worst_stage = 0;
+  Bytes capacity;
+  bool fits = false;
+  double headroom_fraction = 0;  // (capacity - total) / capacity; negative when it does not fit
+  double in_flight_micro_batches = 0;  // on the worst stage, in units of its full layer stack
+};
+
+// Bytes of activations one layer stores per micro-batch, per device.
+struct LayerActivationBytes {
+  double dense = 0;  // a dense transformer layer
+  double moe = 0;    // an MoE layer
+  double recompute_input = 0;  // what full recompute keeps: the layer input
+};
+
+LayerActivationBytes ActivationBytesPerLayer(const Architecture& arch, const Plan& plan,
+                                             const TrainingJob& job);
+
+// Micro-batches whose activations stage `stage` holds at its peak, in units of its layer stack.
+double InFlightMicroBatches(const Plan& plan, int64_t micro_batches, int64_t stage);
+
+MemoryBreakdown EstimateStageMemory(const Architecture& arch, const ParamCounts& params,
+                                    const Plan& plan, const TrainingJob& job, int64_t stage,
+                                    const MemoryOptions& options);
+
+MemoryEstimate EstimateMemory(const Architecture& arch, const ParamCounts& params,
+                              const Plan& plan, const TrainingJob& job, Bytes capacity,
+                              const MemoryOptions& options);
+
+}  // namespace preflight

@@ -1,0 +1,50 @@
+#include "preflight/hardware/cluster.h"
+
+#include <algorithm>
+
+namespace preflight {
+namespace {
+
+Status Positive(const std::string& file, const char* field, double v) {
+  if (v > 0) return Status::Ok();
+  return InvalidArgument(file + ": cluster." + field + ": expected a positive number, got " +
+                         std::to_string(v));
+}
+
+}  // namespace
+
+StatusOr<Cluster> BuildCluster(const HardwareSpec& spec, const ClusterOverrides& o,
+                               const std::string& file) {
+  Cluster c;
+  c.spec = spec;
+  c.devices = o.devices;
+  RETURN_IF_ERROR(Positive(file, "devices", static_cast<double>(o.devices)));
+
+  const int64_t catalog_domain = spec.scale_up_domain_devices.known()
+                                     ? static_cast<int64_t>(spec.scale_up_domain_devices.value)
+                                     : 1;
+  c.scale_up_domain = o.scale_up_domain.value_or(catalog_domain);
+  RETURN_IF_ERROR(Positive(file, "scale_up_domain", static_cast<double>(c.scale_up_domain)));
+  c.devices_per_node = o.devices_per_node.value_or(std::min<int64_t>(c.scale_up_domain, 8));
+  RETURN_IF_ERROR(Positive(file, "devices_per_node", static_cast<double>(c.devices_per_node)));
+
+  if (o.hbm_capacity_gib) {
+    RETURN_IF_ERROR(Positive(file, "hbm_capacity_gib", *o.hbm_capacity_gib));
+    c.hbm_capacity = Bytes::GiB(*o.hbm_capacity_gib);
+  } else if (spec.hbm_capacity_gib.known()) {
+    c.hbm_capacity = Bytes::GiB(spec.hbm_capacity_gib.value);
+  } else {
+    return InvalidArgument(file + ": cluster.hbm_capacity_gib: expected a value, because " +
+                           spec.id + " has no published HBM capacity in the catalog");
+  }
+  if (o.scale_out_gbits_per_s_per_device) {
+    RETURN_IF_ERROR(Positive(file, "scale_out_gbits_per_s_per_device",
+                             *o.scale_out_gbits_per_s_per_device));
+    c.scale_out_gbits_per_s_per_device = *o.scale_out_gbits_per_s_per_device;
+  } else if (spec.scale_out_gbits_per_s.known()) {
+    c.scale_out_gbits_per_s_per_device = spec.scale_out_gbits_per_s.value;
+  }
+  return c;
+}
+
+}  // namespace preflight

@@ -1,0 +1,44 @@
+// File: hardware/cluster.h
+//
+// A cluster: N devices of one catalog kind, grouped into nodes and scale-up domains, joined
+// by a scale-out network. Built from a HardwareSpec plus the scenario's `cluster:` overrides.
+//
+//   ClusterOverrides o; o.devices = 1024;
+//   ASSIGN_OR_RETURN(Cluster c, BuildCluster(spec, o, "scenario.yaml"));
+//   c.hbm_capacity;   // Bytes per device
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "preflight/base/status.h"
+#include "preflight/base/units.h"
+#include "preflight/catalog/hardware_spec.h"
+
+namespace preflight {
+
+// What a scenario may override; unset fields come from the catalog.
+struct ClusterOverrides {
+  int64_t devices = 0;                       // required, > 0
+  std::optional<int64_t> devices_per_node;   // default: min(scale-up domain, 8)
+  std::optional<int64_t> scale_up_domain;    // devices joined by the scale-up fabric
+  std::optional<double> scale_out_gbits_per_s_per_device;
+  std::optional<double> hbm_capacity_gib;    // e.g. the 96 GB variant of a part
+};
+
+struct Cluster {
+  HardwareSpec spec;
+  int64_t devices = 0;
+  int64_t devices_per_node = 0;
+  int64_t scale_up_domain = 0;
+  Bytes hbm_capacity;
+  double scale_out_gbits_per_s_per_device = 0;  // 0 when unknown
+};
+
+// InvalidArgument (naming `file` and the cluster field) for non-positive sizes, or when the
+// catalog lacks the HBM capacity and no override gives it.
+StatusOr<Cluster> BuildCluster(const HardwareSpec& spec, const ClusterOverrides& overrides,
+                               const std::string& file);
+
+}  // namespace preflight

@@ -1,0 +1,355 @@
+#include "preflight/model/hf_config.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace preflight {
+namespace {
+
+using json = nlohmann::json;
+
+// Typed access to config keys with messages naming the file and key.
+class ConfigReader {
+ public:
+  ConfigReader(const json& j, std::string source) : j_(j), source_(std::move(source)) {}
+
+  bool Has(const char* key) const { return j_.contains(key) && !j_[key].is_null(); }
+
+  StatusOr<int64_t> Int(const char* key) const {
+    if (!Has(key)) return Error(key, "a positive whole number");
+    const json& v = j_[key];
+    if (v.is_number_integer() || v.is_number_unsigned()) return v.get<int64_t>();
+    if (v.is_number_float() && v.get<double>() == std::floor(v.get<double>())) {
+      return static_cast<int64_t>(v.get<double>());
+    }
+    return Error(key, "a whole number");
+  }
+  StatusOr<int64_t> IntOr(const char* key, int64_t fallback) const {
+    return Has(key) ? Int(key) : StatusOr<int64_t>(fallback);
+  }
+  StatusOr<bool> BoolOr(const char* key, bool fallback) const {
+    if (!Has(key)) return fallback;
+    if (!j_[key].is_boolean()) return Error(key, "true or false");
+    return j_[key].get<bool>();
+  }
+  StatusOr<double> NumberOr(const char* key, double fallback) const {
+    if (!Has(key)) return fallback;
+    if (!j_[key].is_number()) return Error(key, "a number");
+    return j_[key].get<double>();
+  }
+  StatusOr<std::string> StringOr(const char* key, std::string fallback) const {
+    if (!Has(key)) return fallback;
+    if (!j_[key].is_string()) return Error(key, "a string");
+    return j_[key].get<std::string>();
+  }
+  // The first of `keys` present, as an int.
+  StatusOr<int64_t> FirstInt(std::initializer_list<const char*> keys) const {
+    for (const char* k : keys) {
+      if (Has(k)) return Int(k);
+    }
+    return Error(*keys.begin(), "a positive whole number");
+  }
+  StatusOr<std::vector<int64_t>> IntListOr(const char* key) const {
+    std::vector<int64_t> out;
+    if (!Has(key)) return out;
+    if (!j_[key].is_array()) return Error(key, "a list of layer indices");
+    for (const json& v : j_[key]) {
+      if (!v.is_number_integer()) return Error(key, "a list of layer indices");
+      out.push_back(v.get<int64_t>());
+    }
+    return out;
+  }
+  Status Error(const char* key, const char* expected) const {
+    std::string got = "nothing";
+    if (j_.contains(key)) got = j_[key].dump();
+    return InvalidArgument(source_ + ": " + key + ": expected " + expected + ", got " + got);
+  }
+
+ private:
+  const json& j_;
+  std::string source_;
+};
+
+StatusOr<MlpActivation> ParseActivation(const ConfigReader& r, const char* key,
+                                        const std::string& fallback) {
+  ASSIGN_OR_RETURN(std::string act, r.StringOr(key, fallback));
+  if (act == "silu" || act == "swish") return MlpActivation::kSilu;
+  if (act.rfind("gelu", 0) == 0) return MlpActivation::kGelu;
+  if (act == "relu") return MlpActivation::kRelu;
+  if (act == "relu2" || act == "squared_relu" || act == "squared-relu") {
+    return MlpActivation::kSquaredRelu;
+  }
+  return r.Error(key, "one of silu, gelu*, relu, relu2");
+}
+
+// Fields shared by the llama-like family (llama, mistral, qwen*, mixtral, gemma2, nemotron).
+Status ReadLlamaLike(const ConfigReader& r, Architecture* a) {
+  ASSIGN_OR_RETURN(a->hidden, r.Int("hidden_size"));
+  ASSIGN_OR_RETURN(a->layers, r.Int("num_hidden_layers"));
+  ASSIGN_OR_RETURN(a->heads, r.Int("num_attention_heads"));
+  ASSIGN_OR_RETURN(a->kv_heads, r.IntOr("num_key_value_heads", a->heads));
+  if (a->heads <= 0) return r.Error("num_attention_heads", "a positive whole number");
+  ASSIGN_OR_RETURN(a->head_dim, r.IntOr("head_dim", a->hidden / a->heads));
+  ASSIGN_OR_RETURN(a->ffn, r.Int("intermediate_size"));
+  ASSIGN_OR_RETURN(a->vocab, r.Int("vocab_size"));
+  ASSIGN_OR_RETURN(a->max_positions, r.IntOr("max_position_embeddings", 0));
+  ASSIGN_OR_RETURN(a->tied_embeddings, r.BoolOr("tie_word_embeddings", false));
+  ASSIGN_OR_RETURN(a->activation, ParseActivation(r, "hidden_act", "silu"));
+  ASSIGN_OR_RETURN(a->qkv_bias, r.BoolOr("attention_bias", false));
+  a->attn_out_bias = a->qkv_bias;
+  ASSIGN_OR_RETURN(a->mlp_bias, r.BoolOr("mlp_bias", false));
+  ASSIGN_OR_RETURN(double dropout, r.NumberOr("attention_dropout", 0.0));
+  a->dropout = dropout > 0;
+  return Status::Ok();
+}
+
+// Marks MoE layers: every `step`-th layer (counting from 1, as qwen2_moe does) not in `dense`.
+void MarkSparseSteps(Architecture* a, int64_t step, const std::vector<int64_t>& dense) {
+  a->moe_layer.assign(a->layers, false);
+  for (int64_t i = 0; i < a->layers; ++i) {
+    bool forced_dense = std::find(dense.begin(), dense.end(), i) != dense.end();
+    a->moe_layer[i] = !forced_dense && step > 0 && (i + 1) % step == 0;
+  }
+}
+
+Status ReadQwenMoe(const ConfigReader& r, Architecture* a, bool shared) {
+  ASSIGN_OR_RETURN(a->moe.experts, r.Int("num_experts"));
+  ASSIGN_OR_RETURN(a->moe.top_k, r.Int("num_experts_per_tok"));
+  ASSIGN_OR_RETURN(a->moe.expert_ffn, r.Int("moe_intermediate_size"));
+  if (shared) {
+    ASSIGN_OR_RETURN(a->moe.shared_ffn, r.IntOr("shared_expert_intermediate_size", 0));
+    a->moe.shared_gate = a->moe.shared_ffn > 0;
+  }
+  ASSIGN_OR_RETURN(int64_t step, r.IntOr("decoder_sparse_step", 1));
+  ASSIGN_OR_RETURN(std::vector<int64_t> dense, r.IntListOr("mlp_only_layers"));
+  MarkSparseSteps(a, step, dense);
+  return Status::Ok();
+}
+
+Status ReadDeepseek(const ConfigReader& r, Architecture* a) {
+  RETURN_IF_ERROR(ReadLlamaLike(r, a));
+  a->attention = AttentionKind::kMla;
+  ASSIGN_OR_RETURN(a->mla.q_lora_rank, r.IntOr("q_lora_rank", 0));
+  ASSIGN_OR_RETURN(a->mla.kv_lora_rank, r.Int("kv_lora_rank"));
+  ASSIGN_OR_RETURN(a->mla.rope_dim, r.Int("qk_rope_head_dim"));
+  ASSIGN_OR_RETURN(a->mla.nope_dim, r.Int("qk_nope_head_dim"));
+  ASSIGN_OR_RETURN(a->mla.v_dim, r.Int("v_head_dim"));
+  a->head_dim = a->mla.nope_dim + a->mla.rope_dim;
+  a->kv_heads = a->heads;
+  ASSIGN_OR_RETURN(a->moe.experts, r.IntOr("n_routed_experts", 0));
+  if (a->moe.experts > 0) {
+    ASSIGN_OR_RETURN(a->moe.top_k, r.Int("num_experts_per_tok"));
+    ASSIGN_OR_RETURN(a->moe.expert_ffn, r.Int("moe_intermediate_size"));
+    ASSIGN_OR_RETURN(int64_t shared, r.IntOr("n_shared_experts", 0));
+    a->moe.shared_ffn = shared * a->moe.expert_ffn;
+    ASSIGN_OR_RETURN(std::string topk_method, r.StringOr("topk_method", "greedy"));
+    a->moe.router_bias = topk_method == "noaux_tc";
+    ASSIGN_OR_RETURN(int64_t first_dense, r.IntOr("first_k_dense_replace", 0));
+    ASSIGN_OR_RETURN(int64_t freq, r.IntOr("moe_layer_freq", 1));
+    if (freq <= 0) return r.Error("moe_layer_freq", "a positive whole number");
+    a->moe_layer.assign(a->layers, false);
+    for (int64_t i = first_dense; i < a->layers; ++i) a->moe_layer[i] = i % freq == 0;
+  }
+  ASSIGN_OR_RETURN(a->mtp_layers, r.IntOr("num_nextn_predict_layers", 0));
+  return Status::Ok();
+}
+
+Status ReadGpt2(const ConfigReader& r, Architecture* a) {
+  ASSIGN_OR_RETURN(a->hidden, r.Int("n_embd"));
+  ASSIGN_OR_RETURN(a->layers, r.Int("n_layer"));
+  ASSIGN_OR_RETURN(a->heads, r.Int("n_head"));
+  a->kv_heads = a->heads;
+  if (a->heads <= 0) return r.Error("n_head", "a positive whole number");
+  a->head_dim = a->hidden / a->heads;
+  ASSIGN_OR_RETURN(a->ffn, r.IntOr("n_inner", 4 * a->hidden));
+  ASSIGN_OR_RETURN(a->vocab, r.Int("vocab_size"));
+  ASSIGN_OR_RETURN(a->max_positions, r.IntOr("n_positions", 1024));
+  a->position_rows = a->max_positions;
+  ASSIGN_OR_RETURN(a->tied_embeddings, r.BoolOr("tie_word_embeddings", true));
+  ASSIGN_OR_RETURN(a->activation, ParseActivation(r, "activation_function", "gelu_new"));
+  a->gated_mlp = false;
+  a->norm = NormKind::kLayerNorm;
+  a->qkv_bias = a->attn_out_bias = a->mlp_bias = true;
+  ASSIGN_OR_RETURN(double dropout, r.NumberOr("resid_pdrop", 0.1));
+  a->dropout = dropout > 0;
+  return Status::Ok();
+}
+
+Status ReadGptNeox(const ConfigReader& r, Architecture* a) {
+  RETURN_IF_ERROR(ReadLlamaLike(r, a));
+  ASSIGN_OR_RETURN(a->activation, ParseActivation(r, "hidden_act", "gelu"));
+  a->gated_mlp = false;
+  a->norm = NormKind::kLayerNorm;
+  ASSIGN_OR_RETURN(a->qkv_bias, r.BoolOr("attention_bias", true));
+  a->attn_out_bias = a->qkv_bias;
+  a->mlp_bias = true;
+  ASSIGN_OR_RETURN(double dropout, r.NumberOr("hidden_dropout", 0.0));
+  a->dropout = dropout > 0;
+  return Status::Ok();
+}
+
+Status ReadOpt(const ConfigReader& r, Architecture* a) {
+  ASSIGN_OR_RETURN(a->hidden, r.Int("hidden_size"));
+  ASSIGN_OR_RETURN(a->layers, r.Int("num_hidden_layers"));
+  ASSIGN_OR_RETURN(a->heads, r.Int("num_attention_heads"));
+  a->kv_heads = a->heads;
+  if (a->heads <= 0) return r.Error("num_attention_heads", "a positive whole number");
+  a->head_dim = a->hidden / a->heads;
+  ASSIGN_OR_RETURN(a->ffn, r.Int("ffn_dim"));
+  ASSIGN_OR_RETURN(a->vocab, r.Int("vocab_size"));
+  ASSIGN_OR_RETURN(a->max_positions, r.IntOr("max_position_embeddings", 2048));
+  a->position_rows = a->max_positions + 2;  // OPTLearnedPositionalEmbedding offset
+  ASSIGN_OR_RETURN(a->tied_embeddings, r.BoolOr("tie_word_embeddings", true));
+  ASSIGN_OR_RETURN(a->activation, ParseActivation(r, "activation_function", "relu"));
+  a->gated_mlp = false;
+  a->norm = NormKind::kLayerNorm;
+  ASSIGN_OR_RETURN(bool bias, r.BoolOr("enable_bias", true));
+  a->qkv_bias = a->attn_out_bias = a->mlp_bias = bias;
+  ASSIGN_OR_RETURN(bool pre_norm, r.BoolOr("do_layer_norm_before", true));
+  ASSIGN_OR_RETURN(bool removed, r.BoolOr("_remove_final_layer_norm", false));
+  a->final_norm = pre_norm && !removed;
+  ASSIGN_OR_RETURN(int64_t proj, r.IntOr("word_embed_proj_dim", a->hidden));
+  a->embed_proj_dim = proj == a->hidden ? 0 : proj;
+  ASSIGN_OR_RETURN(double dropout, r.NumberOr("dropout", 0.1));
+  a->dropout = dropout > 0;
+  return Status::Ok();
+}
+
+Status ReadBloom(const ConfigReader& r, Architecture* a) {
+  ASSIGN_OR_RETURN(a->hidden, r.FirstInt({"hidden_size", "n_embed"}));
+  ASSIGN_OR_RETURN(a->layers, r.FirstInt({"n_layer", "num_hidden_layers"}));
+  ASSIGN_OR_RETURN(a->heads, r.FirstInt({"n_head", "num_attention_heads"}));
+  a->kv_heads = a->heads;
+  if (a->heads <= 0) return r.Error("n_head", "a positive whole number");
+  a->head_dim = a->hidden / a->heads;
+  a->ffn = 4 * a->hidden;
+  ASSIGN_OR_RETURN(a->vocab, r.Int("vocab_size"));
+  ASSIGN_OR_RETURN(a->max_positions, r.IntOr("seq_length", 2048));
+  ASSIGN_OR_RETURN(a->tied_embeddings, r.BoolOr("tie_word_embeddings", true));
+  a->activation = MlpActivation::kGelu;
+  a->gated_mlp = false;
+  a->norm = NormKind::kLayerNorm;
+  a->embedding_norm = true;
+  a->qkv_bias = a->attn_out_bias = a->mlp_bias = true;
+  ASSIGN_OR_RETURN(double dropout, r.NumberOr("hidden_dropout", 0.0));
+  a->dropout = dropout > 0;
+  return Status::Ok();
+}
+
+Status ReadFalcon(const ConfigReader& r, Architecture* a) {
+  ASSIGN_OR_RETURN(a->hidden, r.Int("hidden_size"));
+  ASSIGN_OR_RETURN(a->layers, r.FirstInt({"num_hidden_layers", "n_layer"}));
+  ASSIGN_OR_RETURN(a->heads, r.FirstInt({"num_attention_heads", "n_head"}));
+  if (a->heads <= 0) return r.Error("num_attention_heads", "a positive whole number");
+  a->head_dim = a->hidden / a->heads;
+  ASSIGN_OR_RETURN(bool new_arch, r.BoolOr("new_decoder_architecture", false));
+  ASSIGN_OR_RETURN(bool multi_query, r.BoolOr("multi_query", true));
+  if (new_arch) {
+    ASSIGN_OR_RETURN(a->kv_heads, r.FirstInt({"num_kv_heads", "n_head_kv"}));
+  } else {
+    a->kv_heads = multi_query ? 1 : a->heads;
+  }
+  ASSIGN_OR_RETURN(a->ffn, r.IntOr("ffn_hidden_size", 4 * a->hidden));
+  ASSIGN_OR_RETURN(a->vocab, r.Int("vocab_size"));
+  ASSIGN_OR_RETURN(a->max_positions, r.IntOr("max_position_embeddings", 2048));
+  ASSIGN_OR_RETURN(a->tied_embeddings, r.BoolOr("tie_word_embeddings", true));
+  a->activation = MlpActivation::kGelu;
+  a->gated_mlp = false;
+  a->norm = NormKind::kLayerNorm;
+  ASSIGN_OR_RETURN(bool bias, r.BoolOr("bias", false));
+  a->qkv_bias = a->attn_out_bias = a->mlp_bias = bias;
+  ASSIGN_OR_RETURN(bool parallel_attn, r.BoolOr("parallel_attn", true));
+  ASSIGN_OR_RETURN(int64_t ln_parallel, r.IntOr("num_ln_in_parallel_attn", 2));
+  a->norms_per_layer = new_arch ? ln_parallel : (parallel_attn ? 1 : 2);
+  return Status::Ok();
+}
+
+Status ReadByType(const std::string& type, const ConfigReader& r, Architecture* a) {
+  if (type == "llama" || type == "mistral") return ReadLlamaLike(r, a);
+  if (type == "qwen2" || type == "qwen3" || type == "qwen2_moe" || type == "qwen3_moe") {
+    RETURN_IF_ERROR(ReadLlamaLike(r, a));
+    bool qwen2 = type.rfind("qwen2", 0) == 0;
+    if (qwen2) a->qkv_bias = true, a->attn_out_bias = false;  // Qwen2Attention hard-codes it
+    a->qk_norm = !qwen2;
+    if (type == "qwen2_moe") return ReadQwenMoe(r, a, /*shared=*/true);
+    if (type == "qwen3_moe") return ReadQwenMoe(r, a, /*shared=*/false);
+    return Status::Ok();
+  }
+  if (type == "mixtral") {
+    RETURN_IF_ERROR(ReadLlamaLike(r, a));
+    ASSIGN_OR_RETURN(a->moe.experts, r.Int("num_local_experts"));
+    ASSIGN_OR_RETURN(a->moe.top_k, r.Int("num_experts_per_tok"));
+    a->moe.expert_ffn = a->ffn;
+    a->moe_layer.assign(a->layers, true);
+    return Status::Ok();
+  }
+  if (type == "gemma2") {
+    RETURN_IF_ERROR(ReadLlamaLike(r, a));
+    ASSIGN_OR_RETURN(a->activation, ParseActivation(r, "hidden_activation", "gelu_pytorch_tanh"));
+    ASSIGN_OR_RETURN(a->tied_embeddings, r.BoolOr("tie_word_embeddings", true));
+    a->norms_per_layer = 4;
+    ASSIGN_OR_RETURN(a->sliding_window, r.IntOr("sliding_window", 4096));
+    return Status::Ok();
+  }
+  if (type == "nemotron") {
+    RETURN_IF_ERROR(ReadLlamaLike(r, a));
+    ASSIGN_OR_RETURN(a->activation, ParseActivation(r, "hidden_act", "relu2"));
+    a->gated_mlp = false;
+    a->norm = NormKind::kLayerNorm;
+    return Status::Ok();
+  }
+  if (type == "deepseek_v2" || type == "deepseek_v3") return ReadDeepseek(r, a);
+  if (type == "gpt2") return ReadGpt2(r, a);
+  if (type == "gpt_neox") return ReadGptNeox(r, a);
+  if (type == "opt") return ReadOpt(r, a);
+  if (type == "bloom") return ReadBloom(r, a);
+  if (type == "falcon") return ReadFalcon(r, a);
+  std::string list;
+  for (auto t : SupportedModelTypes()) list += (list.empty() ? "" : ", ") + std::string(t);
+  return r.Error("model_type", ("one of " + list).c_str());
+}
+
+Status CheckSizes(const ConfigReader& r, const Architecture& a) {
+  if (a.hidden <= 0) return r.Error("hidden_size", "a positive whole number");
+  if (a.layers <= 0) return r.Error("num_hidden_layers", "a positive whole number");
+  if (a.kv_heads <= 0 || a.heads % a.kv_heads != 0) {
+    return r.Error("num_key_value_heads", "a positive divisor of num_attention_heads");
+  }
+  if (a.head_dim <= 0) return r.Error("head_dim", "a positive whole number");
+  if (a.vocab <= 0) return r.Error("vocab_size", "a positive whole number");
+  if (a.ffn <= 0) return r.Error("intermediate_size", "a positive whole number");
+  if (a.IsMoe() && (a.moe.top_k <= 0 || a.moe.top_k > a.moe.experts)) {
+    return r.Error("num_experts_per_tok", "between 1 and the number of experts");
+  }
+  if (a.IsMoe() && a.moe.expert_ffn <= 0) {
+    return r.Error("moe_intermediate_size", "a positive whole number");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+const std::vector<std::string_view>& SupportedModelTypes() {
+  static const std::vector<std::string_view> kTypes = {
+      "llama",     "mistral",     "mixtral",     "qwen2", "qwen2_moe", "qwen3",
+      "qwen3_moe", "deepseek_v2", "deepseek_v3", "gpt2",  "gpt_neox",  "opt",
+      "bloom",     "falcon",      "nemotron",    "gemma2"};
+  return kTypes;
+}
+
+StatusOr<Architecture> ArchitectureFromHfConfig(const nlohmann::json& config,
+                                                const std::string& name,
+                                                const std::string& source) {
+  ConfigReader r(config, source);
+  if (!config.is_object()) return InvalidArgument(source + ": expected a JSON object");
+  Architecture a;
+  a.name = name;
+  a.source = source;
+  ASSIGN_OR_RETURN(a.model_type, r.StringOr("model_type", ""));
+  if (a.model_type.empty()) return r.Error("model_type", "a model_type string");
+  RETURN_IF_ERROR(ReadByType(a.model_type, r, &a));
+  RETURN_IF_ERROR(CheckSizes(r, a));
+  return a;
+}
+
+}  // namespace preflight

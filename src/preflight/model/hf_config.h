@@ -1,0 +1,33 @@
+// File: model/hf_config.h
+//
+// Reads a HuggingFace config.json (as JSON) into an Architecture. Supported model_type:
+// llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, qwen3_moe, deepseek_v2, deepseek_v3,
+// gpt2, gpt_neox, opt, bloom, falcon, nemotron, gemma2.
+//
+//   ASSIGN_OR_RETURN(nlohmann::json cfg, LoadJsonFile("config.json"));
+//   ASSIGN_OR_RETURN(Architecture a, ArchitectureFromHfConfig(cfg, "my-model", "config.json"));
+//
+// Defaults follow the transformers config classes (e.g. LlamaConfig ties no embeddings,
+// GPT2Config does). Errors name `source`, the key, and what was expected.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "preflight/base/status.h"
+#include "preflight/model/architecture.h"
+
+namespace preflight {
+
+// InvalidArgument for an unknown model_type, a missing or ill-typed key, or inconsistent
+// sizes (heads not dividing hidden, etc.).
+StatusOr<Architecture> ArchitectureFromHfConfig(const nlohmann::json& config,
+                                                const std::string& name,
+                                                const std::string& source);
+
+// The model_type values understood.
+const std::vector<std::string_view>& SupportedModelTypes();
+
+}  // namespace preflight

@@ -1,0 +1,78 @@
+// File: model/model.h
+//
+// Parameter counts and the per-token op list of an Architecture.
+//
+//   ParamCounts p = CountParameters(arch);      // p.total == 8'030'261'248 for Llama-3.1-8B
+//   OpList ops = BuildOps(arch, /*seq_len=*/8192);
+//   ops.model_flops_per_token;                   // MFU convention, training (3 × forward)
+//
+// FLOP convention (docs/conventions.md, ARCHITECTURE.md): a multiply-add is 2 FLOPs; model
+// FLOPs per token = 3 × forward, where forward counts every weight GEMM (including the LM head
+// and the router, excluding the embedding lookup) and the attention score and value products
+// over the full, non-causal sequence, as PaLM and Megatron (2021-2025) count them.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "preflight/model/architecture.h"
+
+namespace preflight {
+
+struct ParamCounts {
+  int64_t total = 0;      // the main model, without MTP modules
+  int64_t active = 0;     // used per token: all dense params + top-k routed experts
+  int64_t embedding = 0;  // input embedding, positions, embedding norm and projections
+  int64_t lm_head = 0;    // untied output projection; 0 when tied
+  int64_t final_norm = 0;
+  int64_t dense_layer = 0;  // one dense transformer layer
+  int64_t moe_layer = 0;    // one MoE layer, all experts
+  int64_t routed_experts_per_moe_layer = 0;  // the part sharded by expert parallelism
+  int64_t mtp = 0;              // unique MTP-module params (embedding and head are shared)
+  int64_t mtp_stored_copies = 0;  // embedding + head copies the checkpoint stores per MTP module
+  int64_t TotalWithMtp() const { return total + mtp; }
+  int64_t CheckpointTotal() const { return total + mtp + mtp_stored_copies; }
+};
+
+ParamCounts CountParameters(const Architecture& arch);
+
+enum class OpKind {
+  kQkvProjection,     // Q, K, V (or MLA down/up) projections
+  kAttnOutProjection,
+  kAttnScores,        // Q·Kᵀ
+  kAttnValues,        // softmax · V
+  kMlp,               // dense MLP (all its matrices)
+  kRouter,
+  kRoutedExperts,     // top-k routed experts per token
+  kSharedExperts,
+  kLmHead,
+  kMtpProjection,     // DeepSeek MTP eh_proj
+};
+
+std::string_view OpKindName(OpKind kind);
+
+// One kind of work, repeated over `layers` layers; FLOPs are per token per layer, forward.
+struct Op {
+  OpKind kind;
+  int64_t layers = 1;
+  double fwd_flops_per_token = 0;
+  // For weight GEMMs: per token, y[n] = x[k]·W, summed so that 2·k·n == fwd_flops_per_token
+  // (k = 0 for the attention products, whose shape depends on the sequence).
+  int64_t gemm_k = 0;
+  int64_t gemm_n = 0;
+  bool is_expert = false;  // lives on expert-parallel ranks
+  double TotalFwdFlopsPerToken() const { return fwd_flops_per_token * static_cast<double>(layers); }
+};
+
+struct OpList {
+  std::vector<Op> ops;
+  double fwd_flops_per_token = 0;    // sum over ops
+  double model_flops_per_token = 0;  // training: 3 × forward
+  double attention_fwd_flops_per_token = 0;  // the score + value part of the forward
+};
+
+// REQUIRES: seq_len > 0.
+OpList BuildOps(const Architecture& arch, int64_t seq_len);
+
+}  // namespace preflight

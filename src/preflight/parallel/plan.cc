@@ -1,0 +1,195 @@
+#include "preflight/parallel/plan.h"
+
+#include <array>
+#include <sstream>
+
+namespace preflight {
+namespace {
+
+constexpr std::array<std::string_view, 5> kScheduleNames = {"gpipe", "1f1b", "interleaved",
+                                                            "zb-h1", "dualpipe"};
+constexpr std::array<std::string_view, 3> kRecomputeNames = {"none", "selective", "full"};
+constexpr std::array<std::string_view, static_cast<int>(PlanIssue::kCount)> kIssueNames = {
+    "valid",          "non_positive_degree", "device_count",      "tp_heads",
+    "tp_kv_heads",    "tp_ffn",              "pp_layers",         "vpp_schedule",
+    "micro_batches",  "interleaved_micro_batches", "dualpipe",    "expert_parallel",
+    "context_parallel", "zero_stage",        "sequence_parallel"};
+
+bool Divides(int64_t d, int64_t n) { return d > 0 && n % d == 0; }
+
+PlanIssue CheckDegrees(const Plan& p, int64_t devices) {
+  if (p.tp < 1 || p.pp < 1 || p.vpp < 1 || p.dp < 1 || p.cp < 1 || p.ep < 1 || p.etp < 1 ||
+      p.micro_batch < 1 || p.first_stage_layers < 0 || p.last_stage_layers < 0) {
+    return PlanIssue::kNonPositiveDegree;
+  }
+  if (p.Devices() != devices) return PlanIssue::kDeviceCount;
+  if (p.zero < 0 || p.zero > 3) return PlanIssue::kZeroStage;
+  if (p.sp && p.tp == 1) return PlanIssue::kSequenceParallel;
+  return PlanIssue::kValid;
+}
+
+PlanIssue CheckTensor(const Architecture& a, const Plan& p) {
+  if (!Divides(p.tp, a.heads)) return PlanIssue::kTpHeads;
+  if (a.attention == AttentionKind::kStandard && !Divides(p.tp, a.kv_heads) &&
+      !Divides(a.kv_heads, p.tp)) {
+    return PlanIssue::kTpKvHeads;
+  }
+  if (!Divides(p.tp, a.ffn)) return PlanIssue::kTpFfn;
+  return PlanIssue::kValid;
+}
+
+PlanIssue CheckPipeline(const Architecture& a, const Plan& p, int64_t micro_batches) {
+  const bool interleaved = p.schedule == Schedule::kInterleaved;
+  if ((p.vpp > 1) != interleaved || (interleaved && p.pp == 1)) return PlanIssue::kVppSchedule;
+  const bool uneven = p.first_stage_layers > 0 || p.last_stage_layers > 0;
+  if (uneven) {
+    if (p.pp < 2 || p.vpp != 1) return PlanIssue::kPpLayers;
+    int64_t first = p.first_stage_layers, last = p.last_stage_layers;
+    int64_t middle_stages = p.pp - (first > 0 ? 1 : 0) - (last > 0 ? 1 : 0);
+    int64_t middle_layers = a.layers - first - last;
+    if (middle_layers < 0) return PlanIssue::kPpLayers;
+    if (middle_stages == 0 ? middle_layers != 0 : middle_layers % middle_stages != 0) {
+      return PlanIssue::kPpLayers;
+    }
+  } else if (!Divides(p.pp * p.vpp, a.layers)) {
+    return PlanIssue::kPpLayers;
+  }
+  if (interleaved && micro_batches % p.pp != 0) return PlanIssue::kInterleavedMicroBatches;
+  if (p.schedule == Schedule::kDualPipe && (p.pp % 2 != 0 || micro_batches < 2 * p.pp)) {
+    return PlanIssue::kDualPipe;
+  }
+  return PlanIssue::kValid;
+}
+
+PlanIssue CheckExperts(const Architecture& a, const Plan& p) {
+  if (!a.IsMoe()) return (p.ep == 1 && p.etp == 1) ? PlanIssue::kValid : PlanIssue::kExpertParallel;
+  if (!Divides(p.ep, a.moe.experts)) return PlanIssue::kExpertParallel;
+  if (!Divides(p.ep * p.etp, p.tp * p.cp * p.dp)) return PlanIssue::kExpertParallel;
+  if (!Divides(p.etp, a.moe.expert_ffn)) return PlanIssue::kExpertParallel;
+  return PlanIssue::kValid;
+}
+
+std::string Describe(PlanIssue issue, const Architecture& a, const Plan& p, const TrainingJob& j,
+                     int64_t devices) {
+  std::ostringstream m;
+  switch (issue) {
+    case PlanIssue::kValid: break;
+    case PlanIssue::kNonPositiveDegree: m << "every parallel degree and micro_batch must be at least 1"; break;
+    case PlanIssue::kDeviceCount:
+      m << "tp*cp*pp*dp = " << p.tp << "*" << p.cp << "*" << p.pp << "*" << p.dp << " = "
+        << p.Devices() << ", but the cluster has " << devices << " devices";
+      break;
+    case PlanIssue::kTpHeads: m << "tp " << p.tp << " does not divide the " << a.heads << " attention heads"; break;
+    case PlanIssue::kTpKvHeads:
+      m << "tp " << p.tp << " neither divides the " << a.kv_heads
+        << " KV heads nor is a multiple of them (KV heads cannot be replicated evenly)";
+      break;
+    case PlanIssue::kTpFfn: m << "tp " << p.tp << " does not divide the MLP width " << a.ffn; break;
+    case PlanIssue::kPpLayers:
+      m << "pp " << p.pp << " x vpp " << p.vpp << " does not split the " << a.layers
+        << " layers evenly (first_stage_layers " << p.first_stage_layers << ", last_stage_layers "
+        << p.last_stage_layers << ")";
+      break;
+    case PlanIssue::kVppSchedule:
+      m << "vpp " << p.vpp << " needs schedule interleaved with pp > 1 (and interleaved needs vpp > 1); got "
+        << ScheduleName(p.schedule) << " with pp " << p.pp;
+      break;
+    case PlanIssue::kMicroBatches:
+      m << "global batch " << j.global_batch << " sequences is not divisible by dp*micro_batch = "
+        << p.dp << "*" << p.micro_batch;
+      break;
+    case PlanIssue::kInterleavedMicroBatches:
+      m << "the interleaved schedule needs the " << MicroBatches(p, j)
+        << " micro-batches per pipeline to be a multiple of pp " << p.pp;
+      break;
+    case PlanIssue::kDualPipe:
+      m << "dualpipe needs an even pp and at least 2*pp micro-batches; got pp " << p.pp << " and "
+        << MicroBatches(p, j) << " micro-batches";
+      break;
+    case PlanIssue::kExpertParallel:
+      if (!a.IsMoe()) {
+        m << "ep " << p.ep << " / etp " << p.etp << " given for a dense model";
+      } else {
+        m << "ep " << p.ep << " must divide the " << a.moe.experts << " experts, etp " << p.etp
+          << " the expert width " << a.moe.expert_ffn << ", and ep*etp the tp*cp*dp = "
+          << p.tp * p.cp * p.dp << " devices of a stage";
+      }
+      break;
+    case PlanIssue::kContextParallel:
+      m << "cp " << p.cp << " needs seq_len " << j.seq_len << " divisible by 2*cp (load-balanced causal chunks)";
+      break;
+    case PlanIssue::kZeroStage: m << "zero must be 0, 1, 2 or 3; got " << p.zero; break;
+    case PlanIssue::kSequenceParallel: m << "sequence parallelism (sp) needs tp > 1"; break;
+    case PlanIssue::kCount: break;
+  }
+  return m.str();
+}
+
+}  // namespace
+
+std::string_view ScheduleName(Schedule s) { return kScheduleNames[static_cast<int>(s)]; }
+std::string_view RecomputeName(Recompute r) { return kRecomputeNames[static_cast<int>(r)]; }
+std::string_view PlanIssueName(PlanIssue issue) { return kIssueNames[static_cast<int>(issue)]; }
+
+bool ParseSchedule(std::string_view name, Schedule* out) {
+  for (size_t i = 0; i < kScheduleNames.size(); ++i) {
+    if (kScheduleNames[i] == name) {
+      *out = static_cast<Schedule>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+bool ParseRecompute(std::string_view name, Recompute* out) {
+  for (size_t i = 0; i < kRecomputeNames.size(); ++i) {
+    if (kRecomputeNames[i] == name) {
+      *out = static_cast<Recompute>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+int64_t MicroBatches(const Plan& p, const TrainingJob& j) {
+  const int64_t per_step = p.dp * p.micro_batch;
+  return per_step > 0 ? j.global_batch / per_step : 0;
+}
+
+PlanIssue FindPlanIssue(const Architecture& a, const Plan& p, const TrainingJob& j,
+                        int64_t devices) {
+  PlanIssue issue = CheckDegrees(p, devices);
+  if (issue != PlanIssue::kValid) return issue;
+  if ((issue = CheckTensor(a, p)) != PlanIssue::kValid) return issue;
+  if (j.global_batch <= 0 || j.global_batch % (p.dp * p.micro_batch) != 0) {
+    return PlanIssue::kMicroBatches;
+  }
+  if ((issue = CheckPipeline(a, p, MicroBatches(p, j))) != PlanIssue::kValid) return issue;
+  if ((issue = CheckExperts(a, p)) != PlanIssue::kValid) return issue;
+  if (p.cp > 1 && j.seq_len % (2 * p.cp) != 0) return PlanIssue::kContextParallel;
+  return PlanIssue::kValid;
+}
+
+PlanCheck CheckPlan(const Architecture& a, const Plan& p, const TrainingJob& j, int64_t devices) {
+  PlanCheck c;
+  c.issue = FindPlanIssue(a, p, j, devices);
+  c.message = Describe(c.issue, a, p, j, devices);
+  return c;
+}
+
+int64_t LayersOnStage(const Architecture& a, const Plan& p, int64_t stage) {
+  const bool uneven = p.first_stage_layers > 0 || p.last_stage_layers > 0;
+  if (!uneven) return a.layers / p.pp;
+  if (stage == 0 && p.first_stage_layers > 0) return p.first_stage_layers;
+  if (stage == p.pp - 1 && p.last_stage_layers > 0) return p.last_stage_layers;
+  int64_t middle_stages = p.pp - (p.first_stage_layers > 0 ? 1 : 0) - (p.last_stage_layers > 0 ? 1 : 0);
+  return (a.layers - p.first_stage_layers - p.last_stage_layers) / middle_stages;
+}
+
+int64_t FirstLayerOfStage(const Architecture& a, const Plan& p, int64_t stage) {
+  int64_t first = 0;
+  for (int64_t s = 0; s < stage; ++s) first += LayersOnStage(a, p, s);
+  return first;
+}
+
+}  // namespace preflight

@@ -1,0 +1,109 @@
+// File: parallel/plan.h
+//
+// A parallel layout and the training job it runs, and the rules that make a layout valid.
+// An invalid layout is an expected outcome (a value with a reason), not an error.
+//
+//   Plan p; p.tp = 8; p.pp = 16; p.dp = 128; p.sp = true; p.zero = 1;
+//   TrainingJob job; job.seq_len = 8192; job.global_batch = 2048;
+//   PlanCheck check = CheckPlan(arch, p, job, /*devices=*/16384);
+//   if (!check.ok()) std::cout << check.message;
+//
+// Conventions: the device grid is TP × CP × PP × DP (innermost TP); expert layers refold
+// the same TP·CP·DP devices of a stage into ETP × EP × expert-DP (Megatron's MoE folding).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "preflight/catalog/hardware_spec.h"
+#include "preflight/model/architecture.h"
+
+namespace preflight {
+
+enum class Schedule { kGpipe, k1F1B, kInterleaved, kZbH1, kDualPipe };
+enum class Recompute { kNone, kSelective, kFull };
+
+std::string_view ScheduleName(Schedule s);
+std::string_view RecomputeName(Recompute r);
+bool ParseSchedule(std::string_view name, Schedule* out);
+bool ParseRecompute(std::string_view name, Recompute* out);
+
+struct Plan {
+  int64_t tp = 1;
+  int64_t pp = 1;
+  int64_t vpp = 1;  // virtual stages (model chunks) per device; > 1 only with kInterleaved
+  int64_t dp = 1;
+  int64_t cp = 1;
+  int64_t ep = 1;   // expert parallel
+  int64_t etp = 1;  // expert tensor parallel
+  bool sp = false;  // sequence parallel (with TP)
+  int zero = 0;     // 0 none, 1 optimizer states (= Megatron distributed optimizer), 2 +grads, 3 +weights (FSDP)
+  Schedule schedule = Schedule::k1F1B;
+  Recompute recompute = Recompute::kNone;
+  int64_t micro_batch = 1;         // sequences per micro-batch
+  int64_t first_stage_layers = 0;  // 0: even split
+  int64_t last_stage_layers = 0;   // 0: even split
+
+  int64_t Devices() const { return tp * cp * pp * dp; }
+};
+
+struct TrainingJob {
+  int64_t seq_len = 2048;
+  int64_t global_batch = 0;  // sequences per optimizer step
+  Dtype precision = Dtype::kBf16;
+  double tokens = 0;  // total training tokens (0: not given)
+  bool flash_attention = true;        // fused attention: score matrices are not stored
+  Dtype grad_dtype = Dtype::kFp32;    // Megatron keeps fp32 main grads by default
+  Dtype optimizer_dtype = Dtype::kFp32;  // Adam m and v
+  bool fp8_weight_copy = true;  // with fp8: Transformer Engine keeps bf16 weights + an fp8 copy
+
+  int64_t GlobalBatchTokens() const { return global_batch * seq_len; }
+};
+
+// Why a plan is invalid; kValid when it is not.
+enum class PlanIssue {
+  kValid = 0,
+  kNonPositiveDegree,
+  kDeviceCount,        // TP·CP·PP·DP != devices
+  kTpHeads,            // TP does not divide the query heads
+  kTpKvHeads,          // KV heads neither divisible by TP nor dividing it
+  kTpFfn,              // TP does not divide the MLP width
+  kPpLayers,           // PP·VPP does not divide the layers (or the explicit split is wrong)
+  kVppSchedule,        // VPP > 1 without the interleaved schedule, or interleaved with PP == 1
+  kMicroBatches,       // global batch not divisible by DP·micro-batch
+  kInterleavedMicroBatches,  // interleaved needs micro-batches divisible by PP
+  kDualPipe,           // DualPipe needs an even PP and at least 2·PP micro-batches
+  kExpertParallel,     // EP with a dense model, EP not dividing experts, or EP·ETP not dividing TP·CP·DP
+  kContextParallel,    // CP does not divide the sequence into 2·CP chunks
+  kZeroStage,          // ZeRO stage outside 0..3
+  kSequenceParallel,   // SP without TP
+  kCount,
+};
+
+std::string_view PlanIssueName(PlanIssue issue);  // a stable snake_case key
+
+struct PlanCheck {
+  PlanIssue issue = PlanIssue::kValid;
+  std::string message;  // a sentence naming the numbers; empty when valid
+  bool ok() const { return issue == PlanIssue::kValid; }
+};
+
+// Checks every rule and returns the first broken one with a reason. REQUIRES: nothing; any
+// input gives an answer.
+PlanCheck CheckPlan(const Architecture& arch, const Plan& plan, const TrainingJob& job,
+                    int64_t devices);
+
+// The same check without building a message (for search loops).
+PlanIssue FindPlanIssue(const Architecture& arch, const Plan& plan, const TrainingJob& job,
+                        int64_t devices);
+
+// Micro-batches per pipeline per step: global_batch / (dp · micro_batch).
+int64_t MicroBatches(const Plan& plan, const TrainingJob& job);
+
+// Transformer layers held by pipeline stage `stage` (0-based), counting all its virtual chunks.
+int64_t LayersOnStage(const Architecture& arch, const Plan& plan, int64_t stage);
+// Index of the first layer held by `stage` (contiguous assignment).
+int64_t FirstLayerOfStage(const Architecture& arch, const Plan& plan, int64_t stage);
+
+}  // namespace preflight

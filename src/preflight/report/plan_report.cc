@@ -1,0 +1,218 @@
+#include "preflight/report/plan_report.h"
+
+#include <fmt/format.h>
+
+namespace preflight {
+namespace {
+
+using json = nlohmann::json;
+
+json FigureJson(const Figure& f) {
+  json j;
+  if (f.known()) {
+    j["value"] = f.value;
+    j["source"] = f.source;
+  } else if (f.unsupported()) {
+    j["unsupported"] = true;
+    j["source"] = f.source;
+  } else {
+    j["unknown"] = true;
+  }
+  if (!f.note.empty()) j["note"] = f.note;
+  return j;
+}
+
+std::string FigureText(const Figure& f, const char* unit) {
+  if (f.known()) return fmt::format("{:g}{}", f.value, unit);
+  return f.unsupported() ? "unsupported" : "unknown";
+}
+
+json MemoryJson(const PlanResult& r) {
+  const MemoryBreakdown& b = r.memory.worst;
+  return {{"per_device_bytes", b.Total().value()},
+          {"capacity_bytes", r.memory.capacity.value()},
+          {"fits", r.memory.fits},
+          {"headroom_fraction", r.memory.headroom_fraction},
+          {"worst_stage", r.memory.worst_stage},
+          {"in_flight_micro_batches", r.memory.in_flight_micro_batches},
+          {"breakdown",
+           {{"weights", b.weights.value()},
+            {"gradients", b.gradients.value()},
+            {"optimizer", b.optimizer.value()},
+            {"activations", b.activations.value()},
+            {"other", b.other.value()}}}};
+}
+
+json OpsJson(const OpList& ops) {
+  json arr = json::array();
+  for (const Op& op : ops.ops) {
+    arr.push_back({{"op", std::string(OpKindName(op.kind))},
+                   {"layers", op.layers},
+                   {"fwd_flops_per_token", op.TotalFwdFlopsPerToken()}});
+  }
+  return arr;
+}
+
+std::string Gib(Bytes b) { return fmt::format("{:8.2f} GiB", b.gib()); }
+
+}  // namespace
+
+json PlanFieldsJson(const Plan& p, const TrainingJob& job) {
+  return {{"tp", p.tp},
+          {"pp", p.pp},
+          {"vpp", p.vpp},
+          {"dp", p.dp},
+          {"cp", p.cp},
+          {"ep", p.ep},
+          {"etp", p.etp},
+          {"sp", p.sp},
+          {"zero", p.zero},
+          {"schedule", std::string(ScheduleName(p.schedule))},
+          {"recompute", std::string(RecomputeName(p.recompute))},
+          {"micro_batch", p.micro_batch},
+          {"global_batch", job.global_batch},
+          {"micro_batches", MicroBatches(p, job)}};
+}
+
+json PlanJson(const PlanResult& r) {
+  const Scenario& s = r.scenario;
+  json j;
+  j["name"] = s.name;
+  j["model"] = {{"name", s.arch.name},
+                {"model_type", s.arch.model_type},
+                {"params_total", r.params.total},
+                {"params_active", r.params.active},
+                {"params_with_mtp", r.params.TotalWithMtp()},
+                {"flops_per_token", r.ops.model_flops_per_token},
+                {"flops_convention", "MFU: 3 x forward GEMMs + full (non-causal) attention, no recompute"},
+                {"ops", OpsJson(r.ops)}};
+  j["hardware"] = {{"name", s.cluster.spec.id},
+                   {"devices", s.cluster.devices},
+                   {"devices_per_node", s.cluster.devices_per_node},
+                   {"scale_up_domain", s.cluster.scale_up_domain}};
+  j["plan"] = PlanFieldsJson(s.plan, s.job);
+  j["plan"]["valid"] = r.check.ok();
+  if (!r.check.ok()) {
+    j["plan"]["invalid_reason"] = std::string(PlanIssueName(r.check.issue));
+    j["plan"]["invalid_message"] = r.check.message;
+  }
+  j["memory"] = r.has_memory ? MemoryJson(r) : json(nullptr);
+  json blocking = json::array();
+  if (!r.check.ok()) blocking.push_back(r.check.message);
+  j["compat"] = {{"blocking", blocking}, {"warnings", r.warnings}};
+  return j;
+}
+
+std::string PlanText(const PlanResult& r) {
+  const Scenario& s = r.scenario;
+  const Plan& p = s.plan;
+  std::string out;
+  out += fmt::format("scenario   {}\n", s.name);
+  out += fmt::format("model      {} ({}): {:.3f} B params total, {:.3f} B active per token\n",
+                     s.arch.name, s.arch.model_type, r.params.total / 1e9, r.params.active / 1e9);
+  if (r.params.mtp > 0) {
+    out += fmt::format("           + {:.3f} B in {} MTP module(s): {:.3f} B with MTP\n",
+                       r.params.mtp / 1e9, s.arch.mtp_layers, r.params.TotalWithMtp() / 1e9);
+  }
+  out += fmt::format("           {:.4g} model FLOPs per token (3 x forward, full attention, seq {})\n",
+                     r.ops.model_flops_per_token, s.job.seq_len);
+  out += fmt::format("hardware   {} x {} ({:.1f} GiB each, {} per node, scale-up domain {})\n",
+                     s.cluster.devices, s.cluster.spec.id, s.cluster.hbm_capacity.gib(),
+                     s.cluster.devices_per_node, s.cluster.scale_up_domain);
+  out += fmt::format("plan       tp {} pp {} vpp {} dp {} cp {} ep {} etp {} sp {} zero {} schedule {} "
+                     "recompute {}\n",
+                     p.tp, p.pp, p.vpp, p.dp, p.cp, p.ep, p.etp, p.sp ? "on" : "off", p.zero,
+                     ScheduleName(p.schedule), RecomputeName(p.recompute));
+  out += fmt::format("batch      {} sequences of {} tokens, micro-batch {}, {} micro-batches per pipeline\n",
+                     s.job.global_batch, s.job.seq_len, p.micro_batch, MicroBatches(p, s.job));
+  if (!r.check.ok()) {
+    out += fmt::format("INVALID    {}\n", r.check.message);
+  } else {
+    const MemoryBreakdown& b = r.memory.worst;
+    out += fmt::format("memory     per device, pipeline stage {} (the most loaded):\n", r.memory.worst_stage);
+    out += fmt::format("  weights      {}\n  gradients    {}\n  optimizer    {}\n", Gib(b.weights),
+                       Gib(b.gradients), Gib(b.optimizer));
+    out += fmt::format("  activations  {}   ({:.2f} micro-batches in flight)\n", Gib(b.activations),
+                       r.memory.in_flight_micro_batches);
+    out += fmt::format("  other        {}\n  total        {} of {} -> {} ({:+.1f}% headroom)\n",
+                       Gib(b.other), Gib(b.Total()), Gib(r.memory.capacity),
+                       r.memory.fits ? "FITS" : "DOES NOT FIT", 100 * r.memory.headroom_fraction);
+  }
+  for (const std::string& w : r.warnings) out += "warning    " + w + "\n";
+  return out;
+}
+
+json HardwareJson(const HardwareSpec& h) {
+  json peaks;
+  for (int i = 0; i < kNumDtypes; ++i) peaks[std::string(kDtypeNames[i])] = FigureJson(h.peak_tflops[i]);
+  json gemm;
+  for (int i = 0; i < kNumDtypes; ++i) {
+    if (h.gemm_fraction[i].state != Figure::State::kUnknown || !h.gemm_fraction[i].note.empty()) {
+      gemm[std::string(kDtypeNames[i])] = FigureJson(h.gemm_fraction[i]);
+    }
+  }
+  json price = {{"known", h.price.known}};
+  if (h.price.known) {
+    price = {{"low", h.price.low_usd}, {"high", h.price.high_usd}, {"date", h.price.date},
+             {"source", h.price.source}};
+  }
+  return {{"id", h.id},
+          {"vendor", h.vendor},
+          {"name", h.name},
+          {"software_stack", h.software_stack},
+          {"launch_year", FigureJson(h.launch_year)},
+          {"peak_tflops", peaks},
+          {"memory", {{"capacity_gib", FigureJson(h.hbm_capacity_gib)},
+                      {"bandwidth_tbytes_per_s", FigureJson(h.hbm_bandwidth_tbytes_per_s)}}},
+          {"scale_up", {{"name", h.scale_up_name},
+                        {"unidirectional_gbytes_per_s", FigureJson(h.scale_up_gbytes_per_s)},
+                        {"domain_devices", FigureJson(h.scale_up_domain_devices)}}},
+          {"scale_out", {{"gbits_per_s_per_device", FigureJson(h.scale_out_gbits_per_s)}}},
+          {"power_w", FigureJson(h.power_w)},
+          {"price_usd_per_device_hour", price},
+          {"efficiency", {{"gemm_fraction", gemm},
+                          {"hbm_fraction", FigureJson(h.hbm_fraction)},
+                          {"allreduce_busbw_gbytes_per_s",
+                           {{"scale_up", FigureJson(h.allreduce_busbw_scale_up_gbytes_per_s)},
+                            {"scale_out", FigureJson(h.allreduce_busbw_scale_out_gbytes_per_s)}}}}}};
+}
+
+std::string HardwareText(const HardwareSpec& h) {
+  std::string out = fmt::format("{} — {} {} ({})\n", h.id, h.vendor, h.name, h.software_stack);
+  out += "dense peak TFLOP/s:";
+  for (int i = 0; i < kNumDtypes; ++i) {
+    out += fmt::format(" {} {}", kDtypeNames[i], FigureText(h.peak_tflops[i], ""));
+  }
+  out += "\n";
+  out += fmt::format("HBM {} at {} TB/s\n", FigureText(h.hbm_capacity_gib, " GiB"),
+                     FigureText(h.hbm_bandwidth_tbytes_per_s, ""));
+  out += fmt::format("scale-up {}: {} GB/s per direction, domain {} devices\n", h.scale_up_name,
+                     FigureText(h.scale_up_gbytes_per_s, ""), FigureText(h.scale_up_domain_devices, ""));
+  out += fmt::format("scale-out {} Gb/s per device; power {} W\n", FigureText(h.scale_out_gbits_per_s, ""),
+                     FigureText(h.power_w, ""));
+  if (h.price.known) {
+    out += fmt::format("price ${:.2f}-{:.2f} per device-hour ({}; {})\n", h.price.low_usd,
+                       h.price.high_usd, h.price.date, h.price.source);
+  } else {
+    out += "price unknown\n";
+  }
+  out += fmt::format("achieved: bf16 GEMM {}, HBM {}, all-reduce busbw scale-up {} GB/s, scale-out {} GB/s\n",
+                     FigureText(h.gemm_fraction[DtypeIndex(Dtype::kBf16)], ""),
+                     FigureText(h.hbm_fraction, ""),
+                     FigureText(h.allreduce_busbw_scale_up_gbytes_per_s, ""),
+                     FigureText(h.allreduce_busbw_scale_out_gbytes_per_s, ""));
+  out += "sources:\n";
+  auto add = [&](const char* what, const Figure& f) {
+    if (f.known() || f.unsupported()) out += fmt::format("  {}: {}\n", what, f.source);
+  };
+  add("bf16 peak", h.peak(Dtype::kBf16));
+  add("fp8 peak", h.peak(Dtype::kFp8));
+  add("HBM capacity", h.hbm_capacity_gib);
+  add("HBM bandwidth", h.hbm_bandwidth_tbytes_per_s);
+  add("scale-up", h.scale_up_gbytes_per_s);
+  add("scale-out", h.scale_out_gbits_per_s);
+  add("bf16 GEMM efficiency", h.gemm_fraction[DtypeIndex(Dtype::kBf16)]);
+  return out;
+}
+
+}  // namespace preflight

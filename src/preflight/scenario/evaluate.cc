@@ -1,0 +1,40 @@
+#include "preflight/scenario/evaluate.h"
+
+#include "preflight/base/check.h"
+
+namespace preflight {
+namespace {
+
+void AddWarnings(const Scenario& s, PlanResult* r) {
+  const Plan& p = s.plan;
+  if (p.tp > s.cluster.scale_up_domain) {
+    r->warnings.push_back("tp " + std::to_string(p.tp) + " spans more than one scale-up domain (" +
+                          std::to_string(s.cluster.scale_up_domain) +
+                          " devices): tensor-parallel traffic crosses the scale-out network");
+  }
+  if (p.tp > 1 && !p.sp && p.recompute != Recompute::kFull) {
+    r->warnings.push_back("tp > 1 without sequence parallelism replicates norm and dropout activations on every TP rank");
+  }
+  if (s.job.precision == Dtype::kFp8 && !s.cluster.spec.peak(Dtype::kFp8).known()) {
+    r->warnings.push_back(s.cluster.spec.id + " has no FP8 support in the catalog: FP8 training falls back to bf16 GEMMs");
+  }
+}
+
+}  // namespace
+
+PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options) {
+  CHECK(!s.auto_parallel) << "Evaluate needs a plan; search first";
+  PlanResult r;
+  r.scenario = s;
+  r.params = CountParameters(s.arch);
+  r.ops = BuildOps(s.arch, s.job.seq_len);
+  r.check = CheckPlan(s.arch, s.plan, s.job, s.cluster.devices);
+  if (r.check.ok()) {
+    r.memory = EstimateMemory(s.arch, r.params, s.plan, s.job, s.cluster.hbm_capacity, options.memory);
+    r.has_memory = true;
+  }
+  AddWarnings(s, &r);
+  return r;
+}
+
+}  // namespace preflight

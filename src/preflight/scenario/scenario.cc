@@ -1,0 +1,246 @@
+#include "preflight/scenario/scenario.h"
+
+#include <cmath>
+#include <filesystem>
+
+#include "preflight/catalog/yaml_reader.h"
+#include "preflight/model/hf_config.h"
+
+namespace preflight {
+namespace fs = std::filesystem;
+
+const std::vector<std::string>& MeasuredMetricNames() {
+  static const std::vector<std::string> kNames = {
+      "step_time_s", "tokens_per_s_per_device", "tflops_per_device",
+      "mfu",         "peak_memory_gib",         "device_hours_per_trillion_tokens"};
+  return kNames;
+}
+
+namespace {
+
+// A relative model/hardware path is looked up beside the scenario file first.
+std::string ResolvePath(const std::string& ref, const std::string& file) {
+  if (!LooksLikePath(ref) || fs::path(ref).is_absolute()) return ref;
+  fs::path beside = fs::path(file).parent_path() / ref;
+  if (fs::exists(beside)) return beside.string();
+  return ref;
+}
+
+StatusOr<Architecture> ReadModel(const MapReader& r, const Catalog& catalog) {
+  if (!r.Has("model")) return r.Error("model", "a catalog id, a config.json path or a mapping");
+  const YAML::Node& node = r.node()["model"];
+  if (node.IsMap()) {
+    return ArchitectureFromHfConfig(YamlToJson(node), "inline",
+                                    r.file() + ": " + r.FieldName("model"));
+  }
+  ASSIGN_OR_RETURN(std::string ref, r.String("model"));
+  std::string path;
+  auto config = catalog.ModelConfig(ResolvePath(ref, r.file()), &path);
+  if (!config.ok()) return config.status().WithPrefix(r.file() + ": " + r.FieldName("model"));
+  std::string name = LooksLikePath(ref) ? fs::path(ref).stem().string() : ref;
+  if (name == "config") name = fs::path(ref).parent_path().filename().string();
+  return ArchitectureFromHfConfig(*config, name, path);
+}
+
+StatusOr<ClusterOverrides> ReadCluster(const MapReader& r) {
+  ClusterOverrides o;
+  ASSIGN_OR_RETURN(MapReader c, r.Map("cluster"));
+  RETURN_IF_ERROR(c.CheckKnownKeys({"devices", "devices_per_node", "scale_up_domain",
+                                    "scale_out_gbits_per_s_per_device", "hbm_capacity_gib"}));
+  ASSIGN_OR_RETURN(o.devices, c.Int("devices"));
+  if (c.Has("devices_per_node")) { ASSIGN_OR_RETURN(o.devices_per_node, c.Int("devices_per_node")); }
+  if (c.Has("scale_up_domain")) { ASSIGN_OR_RETURN(o.scale_up_domain, c.Int("scale_up_domain")); }
+  if (c.Has("scale_out_gbits_per_s_per_device")) {
+    ASSIGN_OR_RETURN(o.scale_out_gbits_per_s_per_device, c.Number("scale_out_gbits_per_s_per_device"));
+  }
+  if (c.Has("hbm_capacity_gib")) { ASSIGN_OR_RETURN(o.hbm_capacity_gib, c.Number("hbm_capacity_gib")); }
+  return o;
+}
+
+StatusOr<Dtype> ReadDtype(const MapReader& r, std::string_view key, Dtype fallback,
+                          const char* expected) {
+  if (!r.Has(key)) return fallback;
+  ASSIGN_OR_RETURN(std::string name, r.String(key));
+  Dtype d;
+  if (!ParseDtype(name, &d)) return r.Error(key, expected);
+  return d;
+}
+
+Status ReadTraining(const MapReader& root, TrainingJob* j, int64_t* micro_batch) {
+  ASSIGN_OR_RETURN(MapReader t, root.Map("training"));
+  RETURN_IF_ERROR(t.CheckKnownKeys({"seq_len", "global_batch", "global_batch_tokens", "micro_batch",
+                                    "precision", "tokens", "flash_attention", "grad_dtype",
+                                    "optimizer_dtype", "fp8_weight_copy"}));
+  ASSIGN_OR_RETURN(j->seq_len, t.Int("seq_len"));
+  if (j->seq_len <= 0) return t.Error("seq_len", "a positive whole number");
+  if (t.Has("global_batch") == t.Has("global_batch_tokens")) {
+    return t.Error("global_batch", "exactly one of global_batch (sequences) or global_batch_tokens");
+  }
+  if (t.Has("global_batch")) {
+    ASSIGN_OR_RETURN(j->global_batch, t.Int("global_batch"));
+  } else {
+    ASSIGN_OR_RETURN(int64_t tokens, t.Int("global_batch_tokens"));
+    if (tokens % j->seq_len != 0) return t.Error("global_batch_tokens", "a multiple of seq_len");
+    j->global_batch = tokens / j->seq_len;
+  }
+  if (j->global_batch <= 0) return t.Error("global_batch", "a positive whole number");
+  ASSIGN_OR_RETURN(*micro_batch, t.IntOr("micro_batch", 1));
+  if (*micro_batch <= 0) return t.Error("micro_batch", "a positive whole number");
+  ASSIGN_OR_RETURN(j->precision, ReadDtype(t, "precision", Dtype::kBf16, "one of bf16, fp16, fp8, fp32"));
+  if (j->precision != Dtype::kBf16 && j->precision != Dtype::kFp16 && j->precision != Dtype::kFp8 &&
+      j->precision != Dtype::kFp32) {
+    return t.Error("precision", "one of bf16, fp16, fp8, fp32");
+  }
+  ASSIGN_OR_RETURN(j->tokens, t.NumberOr("tokens", 0));
+  if (j->tokens < 0) return t.Error("tokens", "a non-negative number");
+  ASSIGN_OR_RETURN(j->flash_attention, t.BoolOr("flash_attention", true));
+  ASSIGN_OR_RETURN(j->grad_dtype, ReadDtype(t, "grad_dtype", Dtype::kFp32, "fp32 or bf16"));
+  ASSIGN_OR_RETURN(j->optimizer_dtype, ReadDtype(t, "optimizer_dtype", Dtype::kFp32, "fp32 or bf16"));
+  ASSIGN_OR_RETURN(j->fp8_weight_copy, t.BoolOr("fp8_weight_copy", true));
+  return Status::Ok();
+}
+
+Status ReadEnum(const MapReader& p, std::string_view key, Schedule* s) {
+  if (!p.Has(key)) return Status::Ok();
+  ASSIGN_OR_RETURN(std::string name, p.String(key));
+  if (!ParseSchedule(name, s)) return p.Error(key, "one of gpipe, 1f1b, interleaved, zb-h1, dualpipe");
+  return Status::Ok();
+}
+
+Status ReadEnum(const MapReader& p, std::string_view key, Recompute* r) {
+  if (!p.Has(key)) return Status::Ok();
+  ASSIGN_OR_RETURN(std::string name, p.String(key));
+  if (!ParseRecompute(name, r)) return p.Error(key, "one of none, selective, full");
+  return Status::Ok();
+}
+
+Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
+  const YAML::Node& node = root.node()["parallel"];
+  if (!node.IsDefined() || node.IsNull() || (node.IsScalar() && node.Scalar() == "auto")) {
+    s->auto_parallel = true;
+    return Status::Ok();
+  }
+  ASSIGN_OR_RETURN(MapReader p, root.Map("parallel"));
+  RETURN_IF_ERROR(p.CheckKnownKeys({"tp", "pp", "vpp", "dp", "cp", "ep", "etp", "sp", "zero",
+                                    "schedule", "recompute", "first_stage_layers",
+                                    "last_stage_layers"}));
+  Plan& plan = s->plan;
+  ASSIGN_OR_RETURN(plan.tp, p.IntOr("tp", 1));
+  ASSIGN_OR_RETURN(plan.pp, p.IntOr("pp", 1));
+  ASSIGN_OR_RETURN(plan.vpp, p.IntOr("vpp", 1));
+  ASSIGN_OR_RETURN(plan.cp, p.IntOr("cp", 1));
+  ASSIGN_OR_RETURN(plan.ep, p.IntOr("ep", 1));
+  ASSIGN_OR_RETURN(plan.etp, p.IntOr("etp", 1));
+  for (auto [key, v] : {std::pair{"tp", plan.tp}, {"pp", plan.pp}, {"vpp", plan.vpp},
+                        {"cp", plan.cp}, {"ep", plan.ep}, {"etp", plan.etp}}) {
+    if (v < 1) return p.Error(key, "a whole number >= 1");
+  }
+  const int64_t model_parallel = plan.tp * plan.cp * plan.pp;
+  if (p.Has("dp")) {
+    ASSIGN_OR_RETURN(plan.dp, p.Int("dp"));
+    if (plan.dp < 1) return p.Error("dp", "a whole number >= 1");
+  } else {
+    if (devices % model_parallel != 0) return p.Error("dp", "a value, since tp*cp*pp does not divide the devices");
+    plan.dp = devices / model_parallel;
+  }
+  ASSIGN_OR_RETURN(plan.sp, p.BoolOr("sp", false));
+  ASSIGN_OR_RETURN(int64_t zero, p.IntOr("zero", 0));
+  if (zero < 0 || zero > 3) return p.Error("zero", "0, 1, 2 or 3");
+  plan.zero = static_cast<int>(zero);
+  RETURN_IF_ERROR(ReadEnum(p, "schedule", &plan.schedule));
+  if (plan.schedule == Schedule::k1F1B && plan.vpp > 1) plan.schedule = Schedule::kInterleaved;
+  RETURN_IF_ERROR(ReadEnum(p, "recompute", &plan.recompute));
+  ASSIGN_OR_RETURN(plan.first_stage_layers, p.IntOr("first_stage_layers", 0));
+  ASSIGN_OR_RETURN(plan.last_stage_layers, p.IntOr("last_stage_layers", 0));
+  return Status::Ok();
+}
+
+Status ReadMeasured(const MapReader& root, Measured* m) {
+  if (!root.Has("measured")) return Status::Ok();
+  ASSIGN_OR_RETURN(MapReader r, root.Map("measured"));
+  RETURN_IF_ERROR(r.CheckKnownKeys({"step_time_s", "tokens_per_s_per_device", "tflops_per_device",
+                                    "mfu", "peak_memory_gib", "device_hours_per_trillion_tokens",
+                                    "flop_convention"}));
+  for (const std::string& name : MeasuredMetricNames()) {
+    if (!r.Has(name)) continue;
+    ASSIGN_OR_RETURN(double v, r.Number(name));
+    if (v <= 0) return r.Error(name, "a positive number");
+    m->metrics.emplace_back(name, v);
+  }
+  ASSIGN_OR_RETURN(m->flop_convention, r.StringOr("flop_convention", ""));
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file,
+                                 const std::string& field_prefix, const Catalog& catalog) {
+  MapReader r(root, file, field_prefix);
+  RETURN_IF_ERROR(r.CheckKnownKeys({"name", "model", "hardware", "cluster", "parallel", "training",
+                                    "measured", "source", "note"}));
+  Scenario s;
+  s.file = file;
+  ASSIGN_OR_RETURN(s.name, r.StringOr("name", fs::path(file).stem().string()));
+  ASSIGN_OR_RETURN(s.source, r.StringOr("source", ""));
+  ASSIGN_OR_RETURN(s.note, r.StringOr("note", ""));
+  ASSIGN_OR_RETURN(s.arch, ReadModel(r, catalog));
+  ASSIGN_OR_RETURN(std::string hw_ref, r.String("hardware"));
+  auto spec = catalog.Hardware(ResolvePath(hw_ref, file));
+  if (!spec.ok()) return spec.status().WithPrefix(file + ": " + r.FieldName("hardware"));
+  ASSIGN_OR_RETURN(ClusterOverrides overrides, ReadCluster(r));
+  ASSIGN_OR_RETURN(s.cluster, BuildCluster(*spec, overrides, file));
+  ASSIGN_OR_RETURN(MapReader training, r.Map("training"));
+  (void)training;
+  RETURN_IF_ERROR(ReadTraining(r, &s.job, &s.plan.micro_batch));
+  RETURN_IF_ERROR(ReadParallel(r, s.cluster.devices, &s));
+  RETURN_IF_ERROR(ReadMeasured(r, &s.measured));
+  return s;
+}
+
+Status ApplyOverride(YAML::Node& root, const Override& o) {
+  if (o.key.empty()) return InvalidArgument("override: expected key=value, got '=" + o.value + "'");
+  if (!root.IsMap()) root = YAML::Node(YAML::NodeType::Map);
+  size_t dot = o.key.find('.');
+  if (dot == std::string::npos) {
+    root[o.key] = o.value;
+    return Status::Ok();
+  }
+  std::string head = o.key.substr(0, dot);
+  YAML::Node child = root[head];
+  if (!child.IsMap()) {
+    child = YAML::Node(YAML::NodeType::Map);
+    root[head] = child;
+  }
+  return ApplyOverride(child, Override{o.key.substr(dot + 1), o.value});
+}
+
+StatusOr<Scenario> LoadScenarioFile(const std::string& path, const Catalog& catalog,
+                                    const std::vector<Override>& overrides) {
+  ASSIGN_OR_RETURN(YAML::Node root, LoadYamlFile(path));
+  if (!root.IsMap()) return InvalidArgument(path + ": expected a scenario mapping, got " + DescribeNode(root));
+  root = YAML::Clone(root);
+  for (const Override& o : overrides) RETURN_IF_ERROR(ApplyOverride(root, o));
+  return ParseScenario(root, path, "", catalog);
+}
+
+StatusOr<std::vector<Scenario>> LoadScenarioList(const std::string& path, const Catalog& catalog) {
+  ASSIGN_OR_RETURN(YAML::Node root, LoadYamlFile(path));
+  YAML::Node list = root;
+  std::string prefix;
+  if (root.IsMap() && root["runs"]) {
+    list = root["runs"];
+    prefix = "runs";
+  }
+  if (!list.IsSequence()) {
+    return InvalidArgument(path + ": expected a list of scenarios (or runs: [...]), got " + DescribeNode(list));
+  }
+  std::vector<Scenario> out;
+  for (size_t i = 0; i < list.size(); ++i) {
+    std::string field = prefix.empty() ? "[" + std::to_string(i) + "]" : prefix + "[" + std::to_string(i) + "]";
+    ASSIGN_OR_RETURN(Scenario s, ParseScenario(list[i], path, field, catalog));
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace preflight

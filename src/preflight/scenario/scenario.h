@@ -1,0 +1,69 @@
+// File: scenario/scenario.h
+//
+// A scenario is the unit of input: a model, a cluster, a training job and (optionally) a
+// parallel plan, read from YAML in the format fixed by ARCHITECTURE.md:
+//
+//   Catalog cat = Catalog::Default();
+//   ASSIGN_OR_RETURN(Scenario s, LoadScenarioFile("examples/llama3-8b.yaml", cat, {}));
+//   ASSIGN_OR_RETURN(std::vector<Scenario> runs, LoadScenarioList("data/validation/x.yaml", cat));
+//
+// Overrides ("parallel.tp" = "8", "model" = "llama-3.1-70b", ...) are applied to the YAML
+// before it is read, so they are checked exactly like the file itself.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "preflight/base/status.h"
+#include "preflight/catalog/catalog.h"
+#include "preflight/hardware/cluster.h"
+#include "preflight/model/architecture.h"
+#include "preflight/parallel/plan.h"
+
+namespace preflight {
+
+// Published measurements a validation run carries; NaN-free: only present keys are listed.
+struct Measured {
+  std::vector<std::pair<std::string, double>> metrics;  // e.g. {"step_time_s", 13.75}
+  std::string flop_convention;  // for mfu / tflops_per_device, how the source counted FLOPs
+};
+
+struct Scenario {
+  std::string name;
+  std::string file;
+  std::string source;
+  std::string note;
+  Architecture arch;
+  Cluster cluster;
+  bool auto_parallel = false;  // `parallel` omitted or `auto`: the search picks the plan
+  Plan plan;
+  TrainingJob job;
+  Measured measured;
+};
+
+// One `dotted.key=value` override.
+struct Override {
+  std::string key;
+  std::string value;
+};
+
+// The metric names a `measured:` mapping may hold.
+const std::vector<std::string>& MeasuredMetricNames();
+
+StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file,
+                                 const std::string& field_prefix, const Catalog& catalog);
+
+// Loads one scenario file and applies `overrides` first.
+StatusOr<Scenario> LoadScenarioFile(const std::string& path, const Catalog& catalog,
+                                    const std::vector<Override>& overrides);
+
+// Loads a validation file: a YAML list of scenarios, or a mapping with `runs:` holding one.
+StatusOr<std::vector<Scenario>> LoadScenarioList(const std::string& path, const Catalog& catalog);
+
+// Sets `key` (dotted path) in `root` to the scalar `value`. InvalidArgument for an empty key.
+Status ApplyOverride(YAML::Node& root, const Override& o);
+
+}  // namespace preflight

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Recompute every derived number used in the hand-written validation files
+(megatron-2021.yaml, korthikanti-2022.yaml, public-other.yaml, memory.yaml).
+
+Python 3 standard library only; prints one line per derived value with the inputs,
+so that a reviewer can check the YAML against the published figures.
+Formulas and sources: data/validation/README.md.
+"""
+
+A100_PEAK = 312e12  # A100 16-bit dense peak, Narayanan 2021 section 5
+
+
+def narayanan_eq3(B, s, l, h, V):
+    """Iteration FLOPs with full recompute (Narayanan 2021 Eq. 3)."""
+    return 96 * B * s * l * h * h * (1 + s / (6 * h) + V / (16 * l * h))
+
+
+def korthikanti_model(B, s, L, h, V):
+    """Model FLOPs per iteration (Korthikanti 2022 App. A Eq. 7)."""
+    return 72 * B * L * s * h * h * (1 + s / (6 * h) + V / (12 * h * L))
+
+
+def main():
+    print("# Narayanan 2021 Table 1: step = Eq.3 FLOPs / (GPUs * TF/s)")
+    V, s = 51200, 2048
+    table1 = [  # name, l, h, GPUs, B, TF/s
+        ("1.7b", 24, 2304, 32, 512, 137), ("3.6b", 30, 3072, 64, 512, 138),
+        ("7.5b", 36, 4096, 128, 512, 142), ("18.4b", 40, 6144, 256, 1024, 135),
+        ("39.1b", 48, 8192, 512, 1536, 138), ("76.1b", 60, 10240, 1024, 1792, 140),
+        ("145.6b", 80, 12288, 1536, 2304, 148), ("310.1b", 96, 16384, 1920, 2160, 155),
+        ("529.6b", 105, 20480, 2520, 2520, 163), ("1t", 128, 25600, 3072, 3072, 163),
+    ]
+    for name, l, h, n, B, x in table1:
+        F = narayanan_eq3(B, s, l, h, V)
+        print("T1 %-7s F=%.6e  step=%.4f s" % (name, F, F / (n * x * 1e12)))
+    print("# Narayanan 2021 Table 2 (same Eq. 3 conversion)")
+    table2 = [  # label, l, h, GPUs, B, TF/s
+        ("zero3-175b-384", 96, 12288, 384, 1536, 144), ("zero3-175b-768", 96, 12288, 768, 1536, 88),
+        ("zero3-175b-1536", 96, 12288, 1536, 1536, 44),
+        ("zero3-530b-640", 105, 20480, 640, 2560, 138), ("zero3-530b-1120", 105, 20480, 1120, 2240, 98),
+        ("zero3-530b-2240", 105, 20480, 2240, 2240, 48),
+        ("ptdp-175b-384", 96, 12288, 384, 1536, 153), ("ptdp-175b-768", 96, 12288, 768, 1536, 149),
+        ("ptdp-175b-1536", 96, 12288, 1536, 1536, 141),
+        ("ptdp-530b-560", 105, 20480, 560, 2240, 171), ("ptdp-530b-1120", 105, 20480, 1120, 2240, 167),
+        ("ptdp-530b-2240", 105, 20480, 2240, 2240, 159),
+    ]
+    for name, l, h, n, B, x in table2:
+        F = narayanan_eq3(B, s, l, h, V)
+        print("T2 %-16s F=%.6e  step=%.4f s" % (name, F, F / (n * x * 1e12)))
+
+    print("# Korthikanti 2022: 530B DP8 full recompute from abstract MFU 42.1%")
+    F = korthikanti_model(2240, 2048, 105, 20480, 51200)
+    print("KOR 530b-dp8 full: model F=%.6e step=%.4f s (check present: MFU at 39.15 s = %.4f)"
+          % (F, F / (2240 * A100_PEAK * 0.421), F / 39.15 / 2240 / A100_PEAK))
+
+    print("# Throughput -> step time: step = global_batch * seq / (tok/s/device * devices)")
+    tps = [  # label, GBS, seq, devices, tok/s/device
+        ("nemo-gpt3-175b-512-fp8", 2048, 2048, 512, 782),
+        ("nemo-llama2-70b-64-fp8", 128, 4096, 64, 1707),
+        ("mbridge-dsv3-1024-fp8", 8192, 4096, 1024, 1297),
+        ("mbridge-dsv3-1024-fp8-blockwise", 8192, 4096, 1024, 1297 * 330 / 338),
+        ("ibm-fsdp-llama2-7b-a100-128", 256, 4096, 128, 3700),
+        ("ibm-fsdp-llama2-70b-a100-128", 256, 4096, 128, 370),
+        ("ibm-fsdp-llama2-70b-h100-96", 192, 4096, 96, 800),
+        ("mosaic-mpt70b-h100-64", 2048, 2048, 64, 1039),
+        ("mtnlg-530b-2240", 1920, 2048, 2240, 65430 / 2240),
+    ]
+    for name, gb, sq, n, t in tps:
+        print("TPS %-32s tok/s/dev=%.4f step=%.4f s" % (name, t, gb * sq / (t * n)))
+
+    print("# GPU-hours -> device_hours_per_trillion_tokens")
+    print("bloom-176b: 1082990 h / 0.366 T tokens = %.0f" % (1082990 / 0.366))
+    print("deepseek-v3: 180000 (stated per trillion tokens)")
+
+    print("# Memory: decimal GB -> GiB")
+    print("bloom 60 GB = %.3f GiB" % (60e9 / 2**30))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+// File: tools/preflight/commands.h
+//
+// One function per CLI verb. Each returns the process exit code: 0 success, 1 infeasible
+// (does not fit, invalid plan, failed), 2 bad input (after printing one line on stderr).
+// Output is composed in full before anything is written, so a failure writes nothing.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "preflight/scenario/scenario.h"
+
+namespace preflight::cli {
+
+struct PlanArgs {
+  std::string scenario;
+  bool json = false;
+  std::vector<Override> overrides;
+};
+
+struct CatalogArgs {
+  std::string action;  // list | show
+  std::string id;
+  bool json = false;
+};
+
+int RunPlan(const PlanArgs& args);
+int RunCatalog(const CatalogArgs& args);
+
+// Prints "preflight: <message>" on stderr and returns 2.
+int BadInput(const std::string& message);
+
+}  // namespace preflight::cli

@@ -1,0 +1,103 @@
+// The preflight command line: parses flags, calls the library, maps results to exit codes.
+// No modelling logic lives here.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "commands.h"
+
+namespace {
+
+using preflight::Override;
+
+// Flags that override one scenario field each; `--set key=value` covers the rest.
+struct PlanFlag {
+  const char* flag;
+  const char* key;
+  const char* help;
+};
+
+constexpr PlanFlag kPlanFlags[] = {
+    {"--model", "model", "model: catalog id or config.json path"},
+    {"--hardware", "hardware", "hardware: catalog id or YAML path"},
+    {"--devices", "cluster.devices", "number of devices"},
+    {"--tp", "parallel.tp", "tensor parallel degree"},
+    {"--pp", "parallel.pp", "pipeline parallel degree"},
+    {"--vpp", "parallel.vpp", "virtual pipeline stages per device"},
+    {"--dp", "parallel.dp", "data parallel degree"},
+    {"--cp", "parallel.cp", "context parallel degree"},
+    {"--ep", "parallel.ep", "expert parallel degree"},
+    {"--etp", "parallel.etp", "expert tensor parallel degree"},
+    {"--sp", "parallel.sp", "sequence parallel (true/false)"},
+    {"--zero", "parallel.zero", "ZeRO stage 0-3"},
+    {"--schedule", "parallel.schedule", "gpipe|1f1b|interleaved|zb-h1|dualpipe"},
+    {"--recompute", "parallel.recompute", "none|selective|full"},
+    {"--micro-batch", "training.micro_batch", "sequences per micro-batch"},
+    {"--global-batch", "training.global_batch", "sequences per step"},
+    {"--seq-len", "training.seq_len", "sequence length"},
+    {"--precision", "training.precision", "bf16|fp16|fp8|fp32"},
+};
+
+void AddScenarioFlags(CLI::App* cmd, std::vector<std::string>* values,
+                      std::vector<std::string>* sets) {
+  values->resize(std::size(kPlanFlags));
+  for (size_t i = 0; i < std::size(kPlanFlags); ++i) {
+    cmd->add_option(kPlanFlags[i].flag, (*values)[i], kPlanFlags[i].help);
+  }
+  cmd->add_option("--set", *sets, "override any scenario field: dotted.key=value (repeatable)");
+}
+
+bool CollectOverrides(const std::vector<std::string>& values, const std::vector<std::string>& sets,
+                      std::vector<Override>* out, std::string* error) {
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (!values[i].empty()) out->push_back({kPlanFlags[i].key, values[i]});
+  }
+  for (const std::string& s : sets) {
+    size_t eq = s.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      *error = "--set: expected dotted.key=value, got '" + s + "'";
+      return false;
+    }
+    out->push_back({s.substr(0, eq), s.substr(eq + 1)});
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"preflight: can this cluster train this model, how fast, at what cost, with which layout"};
+  app.require_subcommand(1);
+
+  preflight::cli::PlanArgs plan;
+  std::vector<std::string> plan_values, plan_sets;
+  CLI::App* plan_cmd = app.add_subcommand("plan", "memory (and time) of one scenario with its plan");
+  plan_cmd->add_option("scenario", plan.scenario, "scenario YAML file")->required();
+  plan_cmd->add_flag("--json", plan.json, "machine-readable output on stdout");
+  AddScenarioFlags(plan_cmd, &plan_values, &plan_sets);
+
+  preflight::cli::CatalogArgs catalog;
+  CLI::App* catalog_cmd = app.add_subcommand("catalog", "list or show catalog hardware and models");
+  catalog_cmd->add_option("action", catalog.action, "list | show")->required();
+  catalog_cmd->add_option("id", catalog.id, "hardware or model id (for show)");
+  catalog_cmd->add_flag("--json", catalog.json, "machine-readable output on stdout");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return preflight::cli::BadInput(std::string("command line: ") + e.what());
+  }
+
+  if (plan_cmd->parsed()) {
+    std::string error;
+    if (!CollectOverrides(plan_values, plan_sets, &plan.overrides, &error)) {
+      return preflight::cli::BadInput(error);
+    }
+    return preflight::cli::RunPlan(plan);
+  }
+  if (catalog_cmd->parsed()) return preflight::cli::RunCatalog(catalog);
+  return preflight::cli::BadInput("expected a verb (see --help)");
+}
