@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <iostream>
 
 #include "preflight/catalog/catalog.h"
@@ -9,6 +11,7 @@
 #include "preflight/model/model.h"
 #include "preflight/report/plan_report.h"
 #include "preflight/scenario/evaluate.h"
+#include "preflight/scenario/validate.h"
 
 namespace preflight::cli {
 
@@ -28,6 +31,78 @@ int RunPlan(const PlanArgs& args) {
   std::string out = args.json ? PlanJson(result).dump(2) + "\n" : PlanText(result);
   std::cout << out;
   return result.ExitCode();
+}
+
+namespace {
+
+std::string ValidationText(const ValidationReport& rep, bool all) {
+  std::string out;
+  std::vector<std::string> files;
+  for (const auto& row : rep.rows) {
+    if (files.empty() || files.back() != row.file) files.push_back(row.file);
+  }
+  out += fmt::format("{:40} {:>6} {:>8} {:>9}  {}\n", "file", "runs", "MAPE", "max |err|", "worst run");
+  for (const std::string& f : files) {
+    ValidationReport part;
+    for (const auto& row : rep.rows) {
+      if (row.file == f) part.rows.push_back(row);
+    }
+    Summarize(&part);
+    out += fmt::format("{:40} {:>6} {:>7.1f}% {:>8.1f}%  {}{}\n", f, part.predicted, 100 * part.mape,
+                       100 * part.max_abs_error, part.worst,
+                       part.skipped ? fmt::format(" ({} not predicted)", part.skipped) : "");
+  }
+  out += fmt::format("{:40} {:>6} {:>7.1f}% {:>8.1f}%  {}\n", "all", rep.predicted, 100 * rep.mape,
+                     100 * rep.max_abs_error, rep.worst);
+  std::vector<const ValidationRow*> rows;
+  for (const auto& row : rep.rows) rows.push_back(&row);
+  if (!all) {
+    std::sort(rows.begin(), rows.end(), [](const ValidationRow* a, const ValidationRow* b) {
+      double ea = a->status == "ok" ? std::fabs(a->error) : -1, eb = b->status == "ok" ? std::fabs(b->error) : -1;
+      return ea > eb;
+    });
+    if (rows.size() > 10) rows.resize(10);
+    out += "\nworst rows (--all for every row):\n";
+  }
+  out += fmt::format("{:48} {:24} {:>12} {:>12} {:>8}\n", "run", "metric", "measured", "predicted", "error");
+  for (const ValidationRow* row : rows) {
+    if (row->status != "ok") {
+      out += fmt::format("{:48} {:24} {:>12.4g} {:>12} {:>8}  {}\n", row->name, row->metric, row->measured,
+                         "-", "-", row->status);
+      continue;
+    }
+    out += fmt::format("{:48} {:24} {:>12.4g} {:>12.4g} {:>+7.1f}%\n", row->name, row->metric,
+                       row->measured, row->predicted, 100 * row->error);
+  }
+  return out;
+}
+
+nlohmann::json ValidationJson(const ValidationReport& rep) {
+  nlohmann::json runs = nlohmann::json::array();
+  for (const auto& row : rep.rows) {
+    nlohmann::json j = {{"name", row.name}, {"file", row.file}, {"metric", row.metric},
+                        {"measured", row.measured}, {"status", row.status}};
+    j["predicted"] = row.status == "ok" ? nlohmann::json(row.predicted) : nlohmann::json(nullptr);
+    j["error"] = row.status == "ok" ? nlohmann::json(row.error) : nlohmann::json(nullptr);
+    runs.push_back(j);
+  }
+  return {{"runs", runs}, {"mape", rep.mape}, {"max_abs_error", rep.max_abs_error},
+          {"worst", rep.worst}, {"predicted", rep.predicted}, {"skipped", rep.skipped}};
+}
+
+}  // namespace
+
+int RunValidate(const ValidateArgs& args) {
+  Catalog catalog = Catalog::Default();
+  std::vector<Scenario> runs;
+  for (const std::string& file : args.files) {
+    auto list = LoadScenarioList(file, catalog);
+    if (!list.ok()) return BadInput(list.status().message());
+    for (Scenario& s : *list) runs.push_back(std::move(s));
+  }
+  ValidationReport rep = Validate(runs, {}, nullptr);
+  std::cout << (args.json ? ValidationJson(rep).dump(2) + "\n" : ValidationText(rep, args.all));
+  return 0;
 }
 
 namespace {

@@ -24,7 +24,14 @@ struct CatalogArgs {
   bool json = false;
 };
 
+struct ValidateArgs {
+  std::vector<std::string> files;
+  bool json = false;
+  bool all = false;  // print every row, not only the summary and the worst rows
+};
+
 int RunPlan(const PlanArgs& args);
+int RunValidate(const ValidateArgs& args);
 int RunCatalog(const CatalogArgs& args);
 
 // Prints "preflight: <message>" on stderr and returns 2.

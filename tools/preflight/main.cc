@@ -81,6 +81,12 @@ int main(int argc, char** argv) {
   catalog_cmd->add_option("id", catalog.id, "hardware or model id (for show)");
   catalog_cmd->add_flag("--json", catalog.json, "machine-readable output on stdout");
 
+  preflight::cli::ValidateArgs validate;
+  CLI::App* validate_cmd = app.add_subcommand("validate", "predict measured runs and report the error");
+  validate_cmd->add_option("files", validate.files, "validation YAML files")->required();
+  validate_cmd->add_flag("--json", validate.json, "machine-readable output on stdout");
+  validate_cmd->add_flag("--all", validate.all, "print every row");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -99,5 +105,6 @@ int main(int argc, char** argv) {
     return preflight::cli::RunPlan(plan);
   }
   if (catalog_cmd->parsed()) return preflight::cli::RunCatalog(catalog);
+  if (validate_cmd->parsed()) return preflight::cli::RunValidate(validate);
   return preflight::cli::BadInput("expected a verb (see --help)");
 }

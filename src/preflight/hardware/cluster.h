@@ -25,7 +25,12 @@ struct ClusterOverrides {
   std::optional<int64_t> scale_up_domain;    // devices joined by the scale-up fabric
   std::optional<double> scale_out_gbits_per_s_per_device;
   std::optional<double> hbm_capacity_gib;    // e.g. the 96 GB variant of a part
+  std::optional<double> pue;                 // facility power over IT power
 };
+
+// Industry-average power usage effectiveness in 2023 (Uptime Institute Global Data Center
+// Survey 2023: 1.58). Modern AI facilities are often lower; set cluster.pue to override.
+inline constexpr double kDefaultPue = 1.58;
 
 struct Cluster {
   HardwareSpec spec;
@@ -34,6 +39,7 @@ struct Cluster {
   int64_t scale_up_domain = 0;
   Bytes hbm_capacity;
   double scale_out_gbits_per_s_per_device = 0;  // 0 when unknown
+  double pue = kDefaultPue;
 };
 
 // InvalidArgument (naming `file` and the cluster field) for non-positive sizes, or when the

@@ -44,6 +44,12 @@ struct Plan {
   int64_t micro_batch = 1;         // sequences per micro-batch
   int64_t first_stage_layers = 0;  // 0: even split
   int64_t last_stage_layers = 0;   // 0: even split
+  // Framework overlaps (Megatron-LM flags in parentheses). Defaults follow Megatron-Core's
+  // recommended settings; older runs (Megatron 2021, vTrain) set them off.
+  bool overlap_grad_reduce = true;   // DP grads reduced during the last backward (--overlap-grad-reduce)
+  bool overlap_param_gather = true;  // ZeRO param all-gather during forward (--overlap-param-gather)
+  bool tp_comm_overlap = false;      // TP collectives pipelined with GEMMs (--tp-comm-overlap)
+  bool ep_comm_overlap = false;      // EP all-to-all hidden behind another micro-batch (1F1B A2A overlap)
 
   int64_t Devices() const { return tp * cp * pp * dp; }
 };
@@ -57,6 +63,9 @@ struct TrainingJob {
   Dtype grad_dtype = Dtype::kFp32;    // Megatron keeps fp32 main grads by default
   Dtype optimizer_dtype = Dtype::kFp32;  // Adam m and v
   bool fp8_weight_copy = true;  // with fp8: Transformer Engine keeps bf16 weights + an fp8 copy
+  // Busiest expert-parallel rank's load over the mean. No published measurement of dropless
+  // training imbalance was found (NVIDIA's MoE benchmarks force balance), so 1.0 by default.
+  double moe_imbalance = 1.0;
 
   int64_t GlobalBatchTokens() const { return global_batch * seq_len; }
 };

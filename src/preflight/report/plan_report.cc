@@ -53,6 +53,43 @@ json OpsJson(const OpList& ops) {
   return arr;
 }
 
+json TimeJson(const PlanResult& r) {
+  const StepTime& t = r.time;
+  return {{"step_s", t.step.value()},
+          {"tokens_per_s", t.tokens_per_s},
+          {"tokens_per_s_per_device", t.tokens_per_s_per_device},
+          {"tflops_per_device", t.tflops_per_device},
+          {"mfu", t.mfu},
+          {"hfu", t.hfu},
+          {"mfu_convention", "model FLOPs (3 x forward, full attention, no recompute) / datasheet dense peak of the training precision"},
+          {"breakdown",
+           {{"compute", t.compute.value()},
+            {"exposed_comm", t.exposed_comm.Total().value()},
+            {"bubble", t.bubble.value()},
+            {"optimizer", t.optimizer.value()},
+            {"other", t.other.value()},
+            {"exposed_comm_by_kind",
+             {{"tp", t.exposed_comm.tp.value()},
+              {"cp", t.exposed_comm.cp.value()},
+              {"ep", t.exposed_comm.ep.value()},
+              {"pp", t.exposed_comm.pp.value()},
+              {"dp", t.exposed_comm.dp.value()}}}}}};
+}
+
+json CampaignJson(const PlanResult& r) {
+  const Campaign& c = r.campaign;
+  json cost = c.cost_known ? json{{"low", c.cost_usd_low}, {"high", c.cost_usd_high}} : json(nullptr);
+  return {{"tokens", c.tokens},
+          {"days_ideal", c.days_ideal},
+          {"days_p50", nullptr},
+          {"days_p90", nullptr},
+          {"goodput", nullptr},
+          {"device_hours", c.device_hours},
+          {"cost_usd", cost},
+          {"energy_mwh", c.energy_known ? json(c.energy_mwh) : json(nullptr)},
+          {"pue", r.scenario.cluster.pue}};
+}
+
 std::string Gib(Bytes b) { return fmt::format("{:8.2f} GiB", b.gib()); }
 
 }  // namespace
@@ -97,6 +134,8 @@ json PlanJson(const PlanResult& r) {
     j["plan"]["invalid_message"] = r.check.message;
   }
   j["memory"] = r.has_memory ? MemoryJson(r) : json(nullptr);
+  j["time"] = r.has_time ? TimeJson(r) : json(nullptr);
+  j["campaign"] = r.has_time ? CampaignJson(r) : json(nullptr);
   json blocking = json::array();
   if (!r.check.ok()) blocking.push_back(r.check.message);
   j["compat"] = {{"blocking", blocking}, {"warnings", r.warnings}};
@@ -137,6 +176,25 @@ std::string PlanText(const PlanResult& r) {
     out += fmt::format("  other        {}\n  total        {} of {} -> {} ({:+.1f}% headroom)\n",
                        Gib(b.other), Gib(b.Total()), Gib(r.memory.capacity),
                        r.memory.fits ? "FITS" : "DOES NOT FIT", 100 * r.memory.headroom_fraction);
+  }
+  if (r.has_time) {
+    const StepTime& t = r.time;
+    out += fmt::format("time       step {:.3f} s: compute {:.3f}, elementwise {:.3f}, exposed comm {:.3f} "
+                       "(tp {:.3f} cp {:.3f} ep {:.3f} pp {:.3f} dp {:.3f}), bubble {:.3f}, optimizer {:.3f}\n",
+                       t.step.value(), t.compute.value(), t.other.value(), t.exposed_comm.Total().value(),
+                       t.exposed_comm.tp.value(), t.exposed_comm.cp.value(), t.exposed_comm.ep.value(),
+                       t.exposed_comm.pp.value(), t.exposed_comm.dp.value(), t.bubble.value(),
+                       t.optimizer.value());
+    out += fmt::format("           {:.0f} tokens/s ({:.1f} per device), {:.1f} model TFLOP/s per device, "
+                       "MFU {:.1f}% (HFU {:.1f}%)\n",
+                       t.tokens_per_s, t.tokens_per_s_per_device, t.tflops_per_device, 100 * t.mfu,
+                       100 * t.hfu);
+    const Campaign& c = r.campaign;
+    out += fmt::format("campaign   {:.3g} tokens in {:.1f} days (no failures), {:.3g} device-hours", c.tokens,
+                       c.days_ideal, c.device_hours);
+    if (c.cost_known) out += fmt::format(", ${:.3g}-{:.3g}", c.cost_usd_low, c.cost_usd_high);
+    if (c.energy_known) out += fmt::format(", {:.0f} MWh at PUE {:.2f}", c.energy_mwh, s.cluster.pue);
+    out += "\n";
   }
   for (const std::string& w : r.warnings) out += "warning    " + w + "\n";
   return out;

@@ -32,9 +32,33 @@ PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options) {
   if (r.check.ok()) {
     r.memory = EstimateMemory(s.arch, r.params, s.plan, s.job, s.cluster.hbm_capacity, options.memory);
     r.has_memory = true;
+    CostContext ctx = MakeCostContext(s.arch, r.params, s.job, s.cluster);
+    r.time = EstimateStep(ctx, s.plan);
+    r.has_time = true;
+    r.campaign = MakeCampaign(s.cluster, s.job, r.time);
+    for (std::string& w : ctx.warnings) r.warnings.push_back(std::move(w));
   }
   AddWarnings(s, &r);
   return r;
+}
+
+Campaign MakeCampaign(const Cluster& cluster, const TrainingJob& job, const StepTime& time) {
+  Campaign c;
+  c.tokens = job.tokens > 0 ? job.tokens : 1e12;
+  const double seconds = c.tokens / time.tokens_per_s;
+  c.days_ideal = seconds / 86400.0;
+  c.device_hours = seconds / 3600.0 * static_cast<double>(cluster.devices);
+  const PriceRange& price = cluster.spec.price;
+  if (price.known) {
+    c.cost_known = true;
+    c.cost_usd_low = c.device_hours * price.low_usd;
+    c.cost_usd_high = c.device_hours * price.high_usd;
+  }
+  if (cluster.spec.power_w.known()) {
+    c.energy_known = true;
+    c.energy_mwh = c.device_hours * cluster.spec.power_w.value * cluster.pue / 1e6;
+  }
+  return c;
 }
 
 }  // namespace preflight

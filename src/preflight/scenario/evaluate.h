@@ -1,17 +1,19 @@
 // File: scenario/evaluate.h
 //
 // Everything preflight says about one scenario with a given plan: parameters, FLOPs, plan
-// validity, memory per device. The report module renders a PlanResult as text or JSON.
+// validity, memory per device, step time, and the whole campaign (days, device-hours, cost,
+// energy). The report module renders a PlanResult as text or JSON.
 //
 //   ASSIGN_OR_RETURN(Scenario s, LoadScenarioFile(path, catalog, {}));
 //   PlanResult r = Evaluate(s, {});
-//   r.check.ok(); r.memory.fits;
+//   r.check.ok(); r.memory.fits; r.time.step; r.campaign.days_ideal;
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "preflight/cost/memory.h"
+#include "preflight/cost/step_time.h"
 #include "preflight/model/model.h"
 #include "preflight/parallel/plan.h"
 #include "preflight/scenario/scenario.h"
@@ -22,6 +24,19 @@ struct EvaluateOptions {
   MemoryOptions memory;
 };
 
+// Time to train `tokens` at the predicted throughput, without failures (see campaign/ for
+// those: days_p50/p90 and goodput stay unset until it exists).
+struct Campaign {
+  double tokens = 0;
+  double days_ideal = 0;
+  double device_hours = 0;
+  bool cost_known = false;
+  double cost_usd_low = 0;
+  double cost_usd_high = 0;
+  bool energy_known = false;
+  double energy_mwh = 0;  // device power × time × PUE
+};
+
 struct PlanResult {
   Scenario scenario;
   ParamCounts params;
@@ -29,6 +44,9 @@ struct PlanResult {
   PlanCheck check;
   bool has_memory = false;  // false when the plan is invalid
   MemoryEstimate memory;
+  bool has_time = false;
+  StepTime time;
+  Campaign campaign;
   std::vector<std::string> warnings;
 
   // 0 = fits, 1 = infeasible (invalid plan or does not fit): the CLI's exit code.
@@ -37,5 +55,8 @@ struct PlanResult {
 
 // REQUIRES: !s.auto_parallel (the search picks a plan for auto scenarios).
 PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options);
+
+// Campaign figures from a step time. `tokens` 0 means one trillion (a per-trillion view).
+Campaign MakeCampaign(const Cluster& cluster, const TrainingJob& job, const StepTime& time);
 
 }  // namespace preflight

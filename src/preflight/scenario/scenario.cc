@@ -46,7 +46,7 @@ StatusOr<ClusterOverrides> ReadCluster(const MapReader& r) {
   ClusterOverrides o;
   ASSIGN_OR_RETURN(MapReader c, r.Map("cluster"));
   RETURN_IF_ERROR(c.CheckKnownKeys({"devices", "devices_per_node", "scale_up_domain",
-                                    "scale_out_gbits_per_s_per_device", "hbm_capacity_gib"}));
+                                    "scale_out_gbits_per_s_per_device", "hbm_capacity_gib", "pue"}));
   ASSIGN_OR_RETURN(o.devices, c.Int("devices"));
   if (c.Has("devices_per_node")) { ASSIGN_OR_RETURN(o.devices_per_node, c.Int("devices_per_node")); }
   if (c.Has("scale_up_domain")) { ASSIGN_OR_RETURN(o.scale_up_domain, c.Int("scale_up_domain")); }
@@ -54,6 +54,7 @@ StatusOr<ClusterOverrides> ReadCluster(const MapReader& r) {
     ASSIGN_OR_RETURN(o.scale_out_gbits_per_s_per_device, c.Number("scale_out_gbits_per_s_per_device"));
   }
   if (c.Has("hbm_capacity_gib")) { ASSIGN_OR_RETURN(o.hbm_capacity_gib, c.Number("hbm_capacity_gib")); }
+  if (c.Has("pue")) { ASSIGN_OR_RETURN(o.pue, c.Number("pue")); }
   return o;
 }
 
@@ -70,7 +71,7 @@ Status ReadTraining(const MapReader& root, TrainingJob* j, int64_t* micro_batch)
   ASSIGN_OR_RETURN(MapReader t, root.Map("training"));
   RETURN_IF_ERROR(t.CheckKnownKeys({"seq_len", "global_batch", "global_batch_tokens", "micro_batch",
                                     "precision", "tokens", "flash_attention", "grad_dtype",
-                                    "optimizer_dtype", "fp8_weight_copy"}));
+                                    "optimizer_dtype", "fp8_weight_copy", "moe_imbalance"}));
   ASSIGN_OR_RETURN(j->seq_len, t.Int("seq_len"));
   if (j->seq_len <= 0) return t.Error("seq_len", "a positive whole number");
   if (t.Has("global_batch") == t.Has("global_batch_tokens")) {
@@ -97,6 +98,8 @@ Status ReadTraining(const MapReader& root, TrainingJob* j, int64_t* micro_batch)
   ASSIGN_OR_RETURN(j->grad_dtype, ReadDtype(t, "grad_dtype", Dtype::kFp32, "fp32 or bf16"));
   ASSIGN_OR_RETURN(j->optimizer_dtype, ReadDtype(t, "optimizer_dtype", Dtype::kFp32, "fp32 or bf16"));
   ASSIGN_OR_RETURN(j->fp8_weight_copy, t.BoolOr("fp8_weight_copy", true));
+  ASSIGN_OR_RETURN(j->moe_imbalance, t.NumberOr("moe_imbalance", 1.0));
+  if (j->moe_imbalance < 1.0) return t.Error("moe_imbalance", "a number >= 1 (busiest rank over mean)");
   return Status::Ok();
 }
 
@@ -123,7 +126,8 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
   ASSIGN_OR_RETURN(MapReader p, root.Map("parallel"));
   RETURN_IF_ERROR(p.CheckKnownKeys({"tp", "pp", "vpp", "dp", "cp", "ep", "etp", "sp", "zero",
                                     "schedule", "recompute", "first_stage_layers",
-                                    "last_stage_layers"}));
+                                    "last_stage_layers", "overlap_grad_reduce",
+                                    "overlap_param_gather", "tp_comm_overlap", "ep_comm_overlap"}));
   Plan& plan = s->plan;
   ASSIGN_OR_RETURN(plan.tp, p.IntOr("tp", 1));
   ASSIGN_OR_RETURN(plan.pp, p.IntOr("pp", 1));
@@ -152,6 +156,10 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
   RETURN_IF_ERROR(ReadEnum(p, "recompute", &plan.recompute));
   ASSIGN_OR_RETURN(plan.first_stage_layers, p.IntOr("first_stage_layers", 0));
   ASSIGN_OR_RETURN(plan.last_stage_layers, p.IntOr("last_stage_layers", 0));
+  ASSIGN_OR_RETURN(plan.overlap_grad_reduce, p.BoolOr("overlap_grad_reduce", true));
+  ASSIGN_OR_RETURN(plan.overlap_param_gather, p.BoolOr("overlap_param_gather", true));
+  ASSIGN_OR_RETURN(plan.tp_comm_overlap, p.BoolOr("tp_comm_overlap", false));
+  ASSIGN_OR_RETURN(plan.ep_comm_overlap, p.BoolOr("ep_comm_overlap", false));
   return Status::Ok();
 }
 

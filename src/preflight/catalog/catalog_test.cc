@@ -1,0 +1,446 @@
+// Tests of catalog/catalog.h and catalog/hardware_spec.h: every shipped data file loads, the
+// required hardware is present with sourced figures, and malformed files fail with a Status that
+// names the file and the field.
+#include "preflight/catalog/catalog.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "preflight/catalog/hardware_spec.h"
+
+namespace preflight {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::vector<std::string>& RequiredHardwareIds() {
+  static const std::vector<std::string> kIds = {
+      "a100-sxm-40gb", "a100-sxm-80gb",  "h100-sxm-80gb", "h800-sxm-80gb",          "h20-96gb",
+      "h200-sxm-141gb", "b200-180gb",    "gb200-nvl72",   "mi250x",                 "mi300x",
+      "mi325x",        "mi355x",         "ascend-910b",   "ascend-910c",            "ascend-cloudmatrix-384",
+      "tpu-v4",        "tpu-v5e",        "tpu-v5p",       "tpu-v6e",                "tpu-v7-ironwood",
+      "gaudi2",        "gaudi3",         "trainium2"};
+  return kIds;
+}
+
+const std::set<std::string>& Fp8UnsupportedIds() {
+  static const std::set<std::string> kIds = {"a100-sxm-40gb", "a100-sxm-80gb",  "ascend-910b",
+                                             "ascend-910c",   "ascend-cloudmatrix-384", "mi250x",
+                                             "tpu-v4",        "tpu-v5e"};
+  return kIds;
+}
+
+// A unique scratch directory per test.
+std::string ScratchDir() {
+  const testing::TestInfo* info = testing::UnitTest::GetInstance()->current_test_info();
+  fs::path dir = fs::path(testing::TempDir()) /
+                 (std::string("preflight_catalog_") + info->test_suite_name() + "_" + info->name());
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+std::string WriteFile(const std::string& dir, const std::string& name, const std::string& text) {
+  std::string path = (fs::path(dir) / name).string();
+  std::ofstream(path) << text;
+  return path;
+}
+
+bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shipped catalog.
+
+TEST(CatalogDataTest, DefaultUsesPreflightDataEnvironment) {
+  const char* env = std::getenv("PREFLIGHT_DATA");
+  Catalog cat = Catalog::Default();
+  if (env != nullptr && *env != '\0') {
+    EXPECT_EQ(cat.data_dir(), env);
+  }
+  EXPECT_TRUE(fs::exists(fs::path(cat.data_dir()) / "hardware"));
+  EXPECT_TRUE(fs::exists(fs::path(cat.data_dir()) / "models"));
+}
+
+TEST(CatalogDataTest, DefaultIsTheSourceTreeDataDir) {
+  EXPECT_TRUE(fs::equivalent(Catalog::Default().data_dir(), fs::path(PREFLIGHT_SOURCE_DIR) / "data"));
+}
+
+TEST(CatalogDataTest, AllRequiredHardwareIdsExist) {
+  std::vector<std::string> ids = Catalog::Default().HardwareIds();
+  EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+  for (const std::string& id : RequiredHardwareIds()) {
+    EXPECT_TRUE(std::find(ids.begin(), ids.end(), id) != ids.end()) << "missing hardware " << id;
+  }
+  EXPECT_GE(ids.size(), RequiredHardwareIds().size());
+}
+
+TEST(CatalogDataTest, EveryHardwareFileLoadsAndMatchesItsId) {
+  Catalog cat = Catalog::Default();
+  std::vector<std::string> ids = cat.HardwareIds();
+  ASSERT_FALSE(ids.empty());
+  for (const std::string& id : ids) {
+    StatusOr<HardwareSpec> spec = cat.Hardware(id);
+    ASSERT_TRUE(spec.ok()) << spec.status().message();
+    EXPECT_EQ(spec->id, id) << "id field must equal the file name";
+    EXPECT_FALSE(spec->vendor.empty()) << id;
+    EXPECT_FALSE(spec->name.empty()) << id;
+    EXPECT_TRUE(Contains(spec->file, id + ".yaml")) << spec->file;
+    EXPECT_TRUE(spec->hbm_capacity_gib.known()) << id << ": HBM capacity";
+    EXPECT_TRUE(spec->peak(Dtype::kBf16).known()) << id << ": bf16 peak";
+    EXPECT_GT(spec->peak(Dtype::kBf16).value, 0) << id;
+  }
+}
+
+TEST(CatalogDataTest, Fp8SupportMatchesTheReference) {
+  Catalog cat = Catalog::Default();
+  for (const std::string& id : RequiredHardwareIds()) {
+    StatusOr<HardwareSpec> spec = cat.Hardware(id);
+    ASSERT_TRUE(spec.ok()) << spec.status().message();
+    const Figure& fp8 = spec->peak(Dtype::kFp8);
+    if (Fp8UnsupportedIds().count(id) > 0) {
+      EXPECT_TRUE(fp8.unsupported()) << id << " must mark fp8 unsupported";
+      EXPECT_FALSE(fp8.source.empty()) << id;
+    } else {
+      EXPECT_FALSE(fp8.unsupported()) << id << " supports fp8";
+      EXPECT_TRUE(fp8.known()) << id << " has a published fp8 peak";
+    }
+  }
+}
+
+// Every figure of a spec, with a name for messages.
+std::vector<std::pair<std::string, const Figure*>> AllFigures(const HardwareSpec& h) {
+  std::vector<std::pair<std::string, const Figure*>> out = {
+      {"launch_year", &h.launch_year},
+      {"memory.capacity_gib", &h.hbm_capacity_gib},
+      {"memory.bandwidth_tbytes_per_s", &h.hbm_bandwidth_tbytes_per_s},
+      {"scale_up.unidirectional_gbytes_per_s", &h.scale_up_gbytes_per_s},
+      {"scale_up.domain_devices", &h.scale_up_domain_devices},
+      {"scale_out.gbits_per_s_per_device", &h.scale_out_gbits_per_s},
+      {"power_w", &h.power_w},
+      {"efficiency.hbm_fraction", &h.hbm_fraction},
+      {"efficiency.allreduce.scale_up", &h.allreduce_busbw_scale_up_gbytes_per_s},
+      {"efficiency.allreduce.scale_out", &h.allreduce_busbw_scale_out_gbytes_per_s},
+  };
+  for (int i = 0; i < kNumDtypes; ++i) {
+    out.push_back({"peak_tflops." + std::string(kDtypeNames[i]), &h.peak_tflops[i]});
+    out.push_back({"gemm_fraction." + std::string(kDtypeNames[i]), &h.gemm_fraction[i]});
+  }
+  return out;
+}
+
+TEST(CatalogDataTest, EveryKnownFigureHasASource) {
+  Catalog cat = Catalog::Default();
+  int known = 0;
+  for (const std::string& id : cat.HardwareIds()) {
+    StatusOr<HardwareSpec> spec = cat.Hardware(id);
+    ASSERT_TRUE(spec.ok()) << spec.status().message();
+    for (const auto& [name, f] : AllFigures(*spec)) {
+      if (f->known() || f->unsupported()) {
+        ++known;
+        EXPECT_FALSE(f->source.empty()) << id << ": " << name;
+      }
+      if (f->known()) { EXPECT_GE(f->value, 0) << id << ": " << name; }
+    }
+    if (spec->price.known) {
+      EXPECT_FALSE(spec->price.source.empty()) << id << ": price";
+      EXPECT_LE(spec->price.low_usd, spec->price.high_usd) << id;
+    }
+  }
+  EXPECT_GT(known, 23 * 10);  // the catalog is not mostly unknowns
+}
+
+TEST(CatalogDataTest, FractionsLieInUnitInterval) {
+  Catalog cat = Catalog::Default();
+  for (const std::string& id : cat.HardwareIds()) {
+    StatusOr<HardwareSpec> spec = cat.Hardware(id);
+    ASSERT_TRUE(spec.ok());
+    for (const Figure& f : spec->gemm_fraction) {
+      if (f.known()) { EXPECT_TRUE(f.value > 0 && f.value <= 1) << id; }
+    }
+    if (spec->hbm_fraction.known()) { EXPECT_LE(spec->hbm_fraction.value, 1) << id; }
+  }
+}
+
+TEST(CatalogDataTest, EveryModelFileParsesAsJsonWithAModelType) {
+  Catalog cat = Catalog::Default();
+  std::vector<std::string> ids = cat.ModelIds();
+  EXPECT_EQ(ids.size(), 24u);
+  EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+  for (const std::string& id : ids) {
+    std::string source;
+    StatusOr<nlohmann::json> cfg = cat.ModelConfig(id, &source);
+    ASSERT_TRUE(cfg.ok()) << cfg.status().message();
+    EXPECT_TRUE(Contains(source, id + ".json")) << source;
+    ASSERT_TRUE(cfg->is_object()) << id;
+    ASSERT_TRUE(cfg->contains("model_type")) << id;
+    EXPECT_TRUE((*cfg)["model_type"].is_string()) << id;
+    EXPECT_TRUE(cfg->contains("_source")) << id << ": every model names its source";
+  }
+}
+
+TEST(CatalogDataTest, SpotValues) {
+  Catalog cat = Catalog::Default();
+  struct Case {
+    const char* id;
+    double bf16_tflops, hbm_gib, domain;
+  };
+  const Case cases[] = {
+      {"h100-sxm-80gb", 989.4, 80, 8},
+      {"a100-sxm-40gb", 312, 40, 8},
+      {"gb200-nvl72", 2500, 186, 72},
+      {"ascend-cloudmatrix-384", 752, 128, 384},
+      {"mi300x", 1307.4, 192, 8},
+  };
+  for (const Case& c : cases) {
+    StatusOr<HardwareSpec> h = cat.Hardware(c.id);
+    ASSERT_TRUE(h.ok()) << h.status().message();
+    EXPECT_DOUBLE_EQ(h->peak(Dtype::kBf16).value, c.bf16_tflops) << c.id;
+    EXPECT_DOUBLE_EQ(h->hbm_capacity_gib.value, c.hbm_gib) << c.id;
+    EXPECT_DOUBLE_EQ(h->scale_up_domain_devices.value, c.domain) << c.id;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lookups that fail.
+
+TEST(CatalogLookupTest, UnknownHardwareIdIsNotFound) {
+  StatusOr<HardwareSpec> h = Catalog::Default().Hardware("h999-imaginary");
+  ASSERT_FALSE(h.ok());
+  EXPECT_EQ(h.status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(Contains(h.status().message(), "h999-imaginary")) << h.status().message();
+}
+
+TEST(CatalogLookupTest, UnknownModelIdIsNotFound) {
+  std::string source = "untouched";
+  StatusOr<nlohmann::json> m = Catalog::Default().ModelConfig("gpt-17", &source);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(Contains(m.status().message(), "gpt-17")) << m.status().message();
+}
+
+TEST(CatalogLookupTest, MissingPathsAreNotFound) {
+  std::string dir = ScratchDir();
+  StatusOr<HardwareSpec> h = Catalog::Default().Hardware(dir + "/absent.yaml");
+  ASSERT_FALSE(h.ok());
+  EXPECT_EQ(h.status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(Contains(h.status().message(), "absent.yaml"));
+  StatusOr<nlohmann::json> m = Catalog::Default().ModelConfig(dir + "/absent.json", nullptr);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), StatusCode::kNotFound);
+}
+
+TEST(CatalogLookupTest, EmptyDataDirHasNoIds) {
+  Catalog cat(ScratchDir());
+  EXPECT_TRUE(cat.HardwareIds().empty());
+  EXPECT_TRUE(cat.ModelIds().empty());
+  EXPECT_EQ(cat.Hardware("h100-sxm-80gb").status().code(), StatusCode::kNotFound);
+}
+
+TEST(CatalogLookupTest, LooksLikePathTable) {
+  struct Case {
+    const char* ref;
+    bool path;
+  };
+  const Case cases[] = {
+      {"h100-sxm-80gb", false}, {"llama-3.1-8b", false}, {"my.yaml", true},
+      {"cfg.yml", true},        {"config.json", true},   {"dir/thing", true},
+      {"/abs/model", true},     {"yaml", false},         {"model.json.bak", false},
+  };
+  for (const Case& c : cases) EXPECT_EQ(LooksLikePath(c.ref), c.path) << c.ref;
+}
+
+TEST(CatalogLookupTest, MalformedJsonIsInvalidArgumentNamingTheFile) {
+  std::string path = WriteFile(ScratchDir(), "broken.json", "{\"model_type\": \"llama\",\n  \"hidden_size\": }\n");
+  StatusOr<nlohmann::json> j = LoadJsonFile(path);
+  ASSERT_FALSE(j.ok());
+  EXPECT_EQ(j.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(j.status().message(), path)) << j.status().message();
+  EXPECT_TRUE(Contains(j.status().message(), "malformed JSON"));
+}
+
+TEST(CatalogLookupTest, ModelConfigByPathReportsSource) {
+  std::string path = WriteFile(ScratchDir(), "tiny.json", R"({"model_type": "llama", "hidden_size": 64})");
+  std::string source;
+  StatusOr<nlohmann::json> j = Catalog::Default().ModelConfig(path, &source);
+  ASSERT_TRUE(j.ok()) << j.status().message();
+  EXPECT_EQ(source, path);
+  EXPECT_EQ((*j)["hidden_size"], 64);
+}
+
+TEST(YamlToJsonTest, ScalarsAndNesting) {
+  YAML::Node n = YAML::Load(
+      "a: 12\nb: 1.5\nc: true\nd: null\ne: text\nf: \"12\"\ng: [1, x]\nh: {k: False}\ni: ~\nj: 1e3\n");
+  nlohmann::json j = YamlToJson(n);
+  EXPECT_EQ(j["a"], 12);
+  EXPECT_TRUE(j["a"].is_number_integer());
+  EXPECT_DOUBLE_EQ(j["b"].get<double>(), 1.5);
+  EXPECT_EQ(j["c"], true);
+  EXPECT_TRUE(j["d"].is_null());
+  EXPECT_EQ(j["e"], "text");
+  EXPECT_EQ(j["f"], "12") << "a quoted number stays a string";
+  EXPECT_EQ(j["g"][0], 1);
+  EXPECT_EQ(j["g"][1], "x");
+  EXPECT_EQ(j["h"]["k"], false);
+  EXPECT_TRUE(j["i"].is_null());
+  EXPECT_DOUBLE_EQ(j["j"].get<double>(), 1000.0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hardware files that fail validation: InvalidArgument naming the file and the field.
+
+constexpr const char* kValidHardware = R"(id: test-device
+vendor: Test
+name: "Test device"
+software_stack: "none"
+launch_year: {value: 2024, source: "test"}
+peak_tflops:
+  fp64: {unknown: true}
+  fp32: {unknown: true}
+  tf32: {unknown: true}
+  bf16: {value: 100, source: "test sheet"}
+  fp16: {value: 100, source: "test sheet"}
+  fp8: {unsupported: true, source: "test sheet"}
+  fp4: {unsupported: true, source: "test sheet"}
+  int8: {unknown: true, note: "not published"}
+memory:
+  capacity_gib: {value: 64, source: "test sheet"}
+  bandwidth_tbytes_per_s: {value: 2, source: "test sheet"}
+scale_up:
+  name: "link"
+  unidirectional_gbytes_per_s: {value: 100, source: "test sheet"}
+  domain_devices: {value: 8, source: "test sheet"}
+scale_out:
+  gbits_per_s_per_device: {value: 200, source: "test sheet"}
+power_w: {value: 500, source: "test sheet"}
+price_usd_per_device_hour: {low: 1, high: 2, date: "2026-01", source: "test price"}
+efficiency:
+  gemm_fraction:
+    bf16: {value: 0.8, source: "test bench"}
+  hbm_fraction: {unknown: true}
+  allreduce_busbw_gbytes_per_s:
+    scale_up: {unknown: true}
+    scale_out: {unknown: true}
+)";
+
+std::string Replace(std::string text, const std::string& from, const std::string& to) {
+  size_t at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << "test bug: '" << from << "' not in the template";
+  EXPECT_EQ(text.find(from, at + 1), std::string::npos) << "test bug: '" << from << "' not unique";
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  return text;
+}
+
+TEST(HardwareSpecTest, TemplateIsValid) {
+  std::string path = WriteFile(ScratchDir(), "test-device.yaml", kValidHardware);
+  StatusOr<HardwareSpec> h = LoadHardwareSpec(path);
+  ASSERT_TRUE(h.ok()) << h.status().message();
+  EXPECT_EQ(h->id, "test-device");
+  EXPECT_EQ(h->file, path);
+  EXPECT_TRUE(h->peak(Dtype::kBf16).known());
+  EXPECT_DOUBLE_EQ(h->peak(Dtype::kBf16).value, 100);
+  EXPECT_EQ(h->peak(Dtype::kBf16).source, "test sheet");
+  EXPECT_TRUE(h->peak(Dtype::kFp8).unsupported());
+  EXPECT_FALSE(h->peak(Dtype::kFp64).known());
+  EXPECT_FALSE(h->peak(Dtype::kFp64).unsupported());
+  EXPECT_EQ(h->peak(Dtype::kInt8).note, "not published");
+  EXPECT_TRUE(h->price.known);
+  EXPECT_DOUBLE_EQ(h->price.high_usd, 2);
+  EXPECT_DOUBLE_EQ(h->gemm_fraction[DtypeIndex(Dtype::kBf16)].value, 0.8);
+  EXPECT_FALSE(h->gemm_fraction[DtypeIndex(Dtype::kFp8)].known());
+  EXPECT_EQ(h->scale_up_name, "link");
+  EXPECT_DOUBLE_EQ(h->scale_up_domain_devices.value, 8);
+  // And through a Catalog, by path.
+  StatusOr<HardwareSpec> by_path = Catalog::Default().Hardware(path);
+  ASSERT_TRUE(by_path.ok()) << by_path.status().message();
+}
+
+struct BadHardwareCase {
+  const char* what;
+  const char* from;
+  const char* to;
+  const char* field;  // must appear in the message
+};
+
+TEST(HardwareSpecTest, InvalidFilesNameFileAndField) {
+  const BadHardwareCase cases[] = {
+      {"figure without source", R"(bf16: {value: 100, source: "test sheet"})", "bf16: {value: 100}",
+       "peak_tflops.bf16.source"},
+      {"empty source", R"(power_w: {value: 500, source: "test sheet"})", R"(power_w: {value: 500, source: ""})",
+       "power_w.source"},
+      {"negative value", R"(capacity_gib: {value: 64, source: "test sheet"})",
+       R"(capacity_gib: {value: -64, source: "test sheet"})", "memory.capacity_gib.value"},
+      {"value not a number", R"(power_w: {value: 500, source: "test sheet"})",
+       R"(power_w: {value: lots, source: "test sheet"})", "power_w.value"},
+      {"unknown top-level key", "power_w:", "colour: red\npower_w:", "colour"},
+      {"unknown key inside a figure", R"(capacity_gib: {value: 64, source: "test sheet"})",
+       R"(capacity_gib: {value: 64, source: "test sheet", units: GiB})", "memory.capacity_gib.units"},
+      {"unknown key inside a section", "  name: \"link\"\n", "  name: \"link\"\n  lanes: 4\n", "scale_up.lanes"},
+      {"unknown dtype", "  int8: {unknown: true, note: \"not published\"}\n",
+       "  int8: {unknown: true, note: \"not published\"}\n  int3: {unknown: true}\n", "peak_tflops.int3"},
+      {"missing dtype", "  fp64: {unknown: true}\n", "", "peak_tflops.fp64"},
+      {"missing id", "id: test-device\n", "", "id"},
+      {"missing section", "memory:\n", "memoir:\n", "memoir"},
+      {"unsupported outside peak_tflops", R"(power_w: {value: 500, source: "test sheet"})",
+       R"(power_w: {unsupported: true, source: "test sheet"})", "power_w.unsupported"},
+      {"unknown: false", R"(launch_year: {value: 2024, source: "test"})", "launch_year: {unknown: false}",
+       "launch_year.unknown"},
+      {"fraction above one", R"(bf16: {value: 0.8, source: "test bench"})",
+       R"(bf16: {value: 1.5, source: "test bench"})", "efficiency.gemm_fraction"},
+      {"price range inverted", "{low: 1, high: 2,", "{low: 3, high: 2,", "price_usd_per_device_hour.high"},
+      {"figure given as a bare number", R"(power_w: {value: 500, source: "test sheet"})", "power_w: 500",
+       "power_w"},
+  };
+  std::string dir = ScratchDir();
+  for (const BadHardwareCase& c : cases) {
+    SCOPED_TRACE(c.what);
+    std::string path = WriteFile(dir, "bad.yaml", Replace(kValidHardware, c.from, c.to));
+    StatusOr<HardwareSpec> h = LoadHardwareSpec(path);
+    ASSERT_FALSE(h.ok());
+    EXPECT_EQ(h.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_TRUE(Contains(h.status().message(), path)) << h.status().message();
+    EXPECT_TRUE(Contains(h.status().message(), path + ": " + c.field + ":")) << h.status().message();
+    EXPECT_EQ(h.status().message().find('\n'), std::string::npos) << "one line";
+  }
+}
+
+TEST(HardwareSpecTest, MalformedYamlIsInvalidArgumentNamingFileAndLine) {
+  std::string path = WriteFile(ScratchDir(), "broken.yaml", Replace(kValidHardware, "memory:\n", "memory: [\n"));
+  StatusOr<HardwareSpec> h = LoadHardwareSpec(path);
+  ASSERT_FALSE(h.ok());
+  EXPECT_EQ(h.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(h.status().message(), path)) << h.status().message();
+  EXPECT_TRUE(Contains(h.status().message(), "malformed YAML at line")) << h.status().message();
+}
+
+TEST(HardwareSpecTest, NonMappingRootIsInvalidArgument) {
+  std::string path = WriteFile(ScratchDir(), "list.yaml", "- 1\n- 2\n");
+  StatusOr<HardwareSpec> h = LoadHardwareSpec(path);
+  ASSERT_FALSE(h.ok());
+  EXPECT_EQ(h.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(h.status().message(), path));
+  EXPECT_TRUE(Contains(h.status().message(), "mapping")) << h.status().message();
+}
+
+TEST(HardwareSpecTest, DtypeNamesRoundTrip) {
+  for (int i = 0; i < kNumDtypes; ++i) {
+    Dtype d;
+    ASSERT_TRUE(ParseDtype(kDtypeNames[i], &d));
+    EXPECT_EQ(DtypeIndex(d), i);
+    EXPECT_EQ(DtypeName(d), kDtypeNames[i]);
+  }
+  Dtype d = Dtype::kBf16;
+  EXPECT_FALSE(ParseDtype("bfloat16", &d));
+  EXPECT_FALSE(ParseDtype("", &d));
+  EXPECT_EQ(d, Dtype::kBf16) << "untouched on failure";
+}
+
+}  // namespace
+}  // namespace preflight

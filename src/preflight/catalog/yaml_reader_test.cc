@@ -1,0 +1,215 @@
+// Tests of catalog/yaml_reader.h: typed reads out of a YAML mapping and their one-line errors.
+#include "preflight/catalog/yaml_reader.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace preflight {
+namespace {
+
+constexpr const char* kDoc = R"(name: llama
+count: 8
+big: 1e3
+fraction: 2.5
+negative: -3
+huge: 1e16
+flag_true: true
+flag_yes: yes
+flag_on: on
+flag_false: False
+flag_no: no
+flag_one: 1
+nothing: null
+list: [1, 2]
+text_number: "12"
+infinite: .inf
+nan: .nan
+words: twelve
+parallel:
+  tp: 8
+  inner: {deep: 3}
+)";
+
+MapReader Root() {
+  StatusOr<YAML::Node> n = ParseYaml(kDoc, "doc.yaml");
+  EXPECT_TRUE(n.ok()) << n.status().message();
+  return MapReader(*n, "doc.yaml", "");
+}
+
+bool Contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+TEST(YamlReaderTest, StringReads) {
+  MapReader r = Root();
+  EXPECT_EQ(*r.String("name"), "llama");
+  EXPECT_EQ(*r.String("count"), "8") << "a scalar reads as its text";
+  EXPECT_EQ(*r.StringOr("absent", "dflt"), "dflt");
+  EXPECT_EQ(*r.StringOr("nothing", "dflt"), "dflt") << "null counts as absent";
+  EXPECT_EQ(*r.StringOr("name", "dflt"), "llama");
+}
+
+TEST(YamlReaderTest, NumberReads) {
+  MapReader r = Root();
+  struct Case {
+    const char* key;
+    double want;
+  };
+  const Case cases[] = {{"count", 8}, {"big", 1000}, {"fraction", 2.5}, {"negative", -3}, {"text_number", 12}};
+  for (const Case& c : cases) {
+    StatusOr<double> v = r.Number(c.key);
+    ASSERT_TRUE(v.ok()) << c.key << ": " << v.status().message();
+    EXPECT_DOUBLE_EQ(*v, c.want) << c.key;
+  }
+  EXPECT_DOUBLE_EQ(*r.NumberOr("absent", 4.5), 4.5);
+  EXPECT_DOUBLE_EQ(*r.NumberOr("count", 4.5), 8);
+}
+
+TEST(YamlReaderTest, IntReads) {
+  MapReader r = Root();
+  EXPECT_EQ(*r.Int("count"), 8);
+  EXPECT_EQ(*r.Int("big"), 1000) << "1e3 is a whole number";
+  EXPECT_EQ(*r.Int("negative"), -3);
+  EXPECT_EQ(*r.IntOr("absent", 7), 7);
+  EXPECT_EQ(*r.IntOr("nothing", 7), 7);
+}
+
+TEST(YamlReaderTest, BoolReads) {
+  MapReader r = Root();
+  struct Case {
+    const char* key;
+    bool want;
+  };
+  const Case cases[] = {
+      {"flag_true", true}, {"flag_yes", true}, {"flag_on", true}, {"flag_false", false}, {"flag_no", false}};
+  for (const Case& c : cases) {
+    StatusOr<bool> v = r.Bool(c.key);
+    ASSERT_TRUE(v.ok()) << c.key << ": " << v.status().message();
+    EXPECT_EQ(*v, c.want) << c.key;
+  }
+  EXPECT_TRUE(*r.BoolOr("absent", true));
+  EXPECT_FALSE(*r.BoolOr("absent", false));
+  EXPECT_FALSE(*r.BoolOr("flag_false", true));
+}
+
+// Every failing read: InvalidArgument "<file>: <field>: expected <what>, got <what>".
+TEST(YamlReaderTest, ErrorsNameFileFieldExpectedAndGot) {
+  MapReader r = Root();
+  struct Case {
+    const char* what;
+    Status status;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"missing string", r.String("absent").status(), "doc.yaml: absent: expected a string, got nothing"},
+      {"list as string", r.String("list").status(), "doc.yaml: list: expected a string, got a list"},
+      {"mapping as number", r.Number("parallel").status(), "doc.yaml: parallel: expected a number, got a mapping"},
+      {"word as number", r.Number("words").status(), "doc.yaml: words: expected a number, got 'twelve'"},
+      {"infinite number", r.Number("infinite").status(), "doc.yaml: infinite: expected a number, got '.inf'"},
+      {"nan number", r.Number("nan").status(), "doc.yaml: nan: expected a number, got '.nan'"},
+      {"fraction as int", r.Int("fraction").status(), "doc.yaml: fraction: expected a whole number, got '2.5'"},
+      {"huge int", r.Int("huge").status(), "doc.yaml: huge: expected a whole number, got '1e16'"},
+      {"word as int", r.IntOr("words", 1).status(), "doc.yaml: words: expected a whole number, got 'twelve'"},
+      {"1 as bool", r.Bool("flag_one").status(), "doc.yaml: flag_one: expected true or false, got '1'"},
+      {"word as bool", r.BoolOr("words", false).status(), "doc.yaml: words: expected true or false, got 'twelve'"},
+      {"missing bool", r.Bool("absent").status(), "doc.yaml: absent: expected true or false, got nothing"},
+      {"scalar as map", r.Map("name").status(), "doc.yaml: name: expected a mapping, got 'llama'"},
+      {"missing map", r.Map("absent").status(), "doc.yaml: absent: expected a mapping, got nothing"},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(c.status.code(), StatusCode::kInvalidArgument) << c.what;
+    EXPECT_EQ(c.status.message(), c.message) << c.what;
+  }
+}
+
+TEST(YamlReaderTest, NestedMapsCarryTheirPath) {
+  MapReader r = Root();
+  StatusOr<MapReader> p = r.Map("parallel");
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->FieldName("tp"), "parallel.tp");
+  EXPECT_EQ(*p->Int("tp"), 8);
+  EXPECT_EQ(p->file(), "doc.yaml");
+  StatusOr<MapReader> inner = p->Map("inner");
+  ASSERT_TRUE(inner.ok());
+  EXPECT_EQ(inner->FieldName("deep"), "parallel.inner.deep");
+  EXPECT_EQ(inner->Bool("deep").status().message(),
+            "doc.yaml: parallel.inner.deep: expected true or false, got '3'");
+  EXPECT_EQ(p->Error("tp", "a power of two").message(), "doc.yaml: parallel.tp: expected a power of two, got '8'");
+}
+
+TEST(YamlReaderTest, ErrorOnTheNodeItself) {
+  MapReader root = Root();
+  EXPECT_EQ(root.Error("", "something").message(), "doc.yaml: (top level): expected something, got a mapping");
+  MapReader p = *root.Map("parallel");
+  EXPECT_EQ(p.Error("", "something").message(), "doc.yaml: parallel: expected something, got a mapping");
+}
+
+TEST(YamlReaderTest, HasTreatsNullAsAbsent) {
+  MapReader r = Root();
+  EXPECT_TRUE(r.Has("name"));
+  EXPECT_TRUE(r.Has("list"));
+  EXPECT_FALSE(r.Has("nothing"));
+  EXPECT_FALSE(r.Has("absent"));
+}
+
+TEST(YamlReaderTest, CheckKnownKeys) {
+  MapReader p = *Root().Map("parallel");
+  EXPECT_TRUE(p.CheckKnownKeys({"tp", "inner", "pp"}).ok());
+  Status s = p.CheckKnownKeys({"tp", "pp"});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "doc.yaml: parallel.inner: unknown field (expected one of: tp, pp)");
+}
+
+TEST(YamlReaderTest, NonMappingNode) {
+  StatusOr<YAML::Node> n = ParseYaml("[1, 2, 3]", "list.yaml");
+  ASSERT_TRUE(n.ok());
+  MapReader r(*n, "list.yaml", "");
+  EXPECT_EQ(r.ExpectMap().message(), "list.yaml: (top level): expected a mapping, got a list");
+  EXPECT_FALSE(r.CheckKnownKeys({"a"}).ok());
+  EXPECT_FALSE(r.Has("a"));
+  EXPECT_EQ(r.String("a").status().message(), "list.yaml: a: expected a string, got nothing");
+}
+
+TEST(YamlReaderTest, DescribeNode) {
+  EXPECT_EQ(DescribeNode(YAML::Node()), "nothing");
+  EXPECT_EQ(DescribeNode(YAML::Load("x")), "'x'");
+  EXPECT_EQ(DescribeNode(YAML::Load("[1]")), "a list");
+  EXPECT_EQ(DescribeNode(YAML::Load("{a: 1}")), "a mapping");
+  EXPECT_EQ(DescribeNode(YAML::Load("~")), "nothing");
+}
+
+TEST(YamlReaderTest, MalformedYamlNamesSourceAndLine) {
+  StatusOr<YAML::Node> n = ParseYaml("a: 1\nb: [1, 2\nc: 3\n", "bad.yaml");
+  ASSERT_FALSE(n.ok());
+  EXPECT_EQ(n.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(n.status().message(), "bad.yaml: malformed YAML at line ")) << n.status().message();
+  EXPECT_EQ(n.status().message().find('\n'), std::string::npos);
+}
+
+TEST(YamlReaderTest, LoadYamlFile) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::path(testing::TempDir()) / "preflight_yaml_reader_test";
+  fs::create_directories(dir);
+  std::string missing = (dir / "missing.yaml").string();
+  fs::remove(missing);
+  StatusOr<YAML::Node> m = LoadYamlFile(missing);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(m.status().message(), missing + ": cannot open file");
+
+  std::string good = (dir / "good.yaml").string();
+  { std::ofstream(good) << "a: 5\n"; }
+  StatusOr<YAML::Node> g = LoadYamlFile(good);
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  EXPECT_EQ(*MapReader(*g, good, "").Int("a"), 5);
+
+  std::string bad = (dir / "bad.yaml").string();
+  { std::ofstream(bad) << "a: [5\n"; }
+  StatusOr<YAML::Node> b = LoadYamlFile(bad);
+  ASSERT_FALSE(b.ok());
+  EXPECT_TRUE(Contains(b.status().message(), bad + ": malformed YAML at line")) << b.status().message();
+}
+
+}  // namespace
+}  // namespace preflight

@@ -1,0 +1,418 @@
+#include "preflight/cost/step_time.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace preflight {
+namespace {
+
+double Rate(const Figure& peak, const Figure& fraction, const std::string& what,
+            std::vector<std::string>* warnings) {
+  double f = fraction.known() ? fraction.value : 1.0;
+  if (!fraction.known()) {
+    warnings->push_back("no measured " + what + " efficiency in the catalog: using the datasheet peak "
+                        "(times are a lower bound)");
+  }
+  return peak.value * 1e12 * f;
+}
+
+}  // namespace
+
+CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
+                            const TrainingJob& job, const Cluster& cluster) {
+  CostContext c;
+  c.arch = &arch;
+  c.params = params;
+  c.job = job;
+  c.devices = cluster.devices;
+  c.fabric = FabricFromCluster(cluster, &c.warnings);
+  const HardwareSpec& h = cluster.spec;
+  Dtype gemm = job.precision == Dtype::kFp16 ? Dtype::kFp16 : Dtype::kBf16;
+  if (job.precision == Dtype::kFp32) gemm = Dtype::kTf32;
+  if (job.precision == Dtype::kFp8) {
+    if (h.peak(Dtype::kFp8).known()) {
+      gemm = Dtype::kFp8;
+      c.fp8_gemms = true;
+    } else {
+      c.warnings.push_back(h.id + " has no FP8: FP8 GEMMs fall back to BF16");
+    }
+  }
+  Figure peak = h.peak(gemm);
+  if (!peak.known()) {
+    peak = h.peak(Dtype::kBf16);
+    c.warnings.push_back(h.id + ": no peak for " + std::string(DtypeName(gemm)) + "; using bf16");
+  }
+  Figure frac = h.gemm_fraction[DtypeIndex(gemm)];
+  if (!frac.known() && gemm == Dtype::kFp16) frac = h.gemm_fraction[DtypeIndex(Dtype::kBf16)];
+  c.gemm_rate = FlopsPerSecond(Rate(peak, frac, std::string(DtypeName(gemm)) + " GEMM", &c.warnings));
+  const Figure& bf16 = h.peak(Dtype::kBf16).known() ? h.peak(Dtype::kBf16) : peak;
+  c.attention_rate = FlopsPerSecond(bf16.value * 1e12 *
+                                    (h.gemm_fraction[DtypeIndex(Dtype::kBf16)].known()
+                                         ? h.gemm_fraction[DtypeIndex(Dtype::kBf16)].value
+                                         : 1.0));
+  const Figure& mfu_peak = h.peak(job.precision).known() ? h.peak(job.precision) : peak;
+  c.peak_rate = FlopsPerSecond::TFlops(mfu_peak.value);
+  const double bw = h.hbm_bandwidth_tbytes_per_s.known() ? h.hbm_bandwidth_tbytes_per_s.value : 1.0;
+  if (!h.hbm_bandwidth_tbytes_per_s.known()) c.warnings.push_back(h.id + ": HBM bandwidth unknown; assuming 1 TB/s");
+  c.hbm_rate = BytesPerSecond(Rate(Figure::Known(bw, ""), h.hbm_fraction, "HBM bandwidth", &c.warnings));
+  OpList ops = BuildOps(arch, job.seq_len);
+  c.model_flops_per_token = ops.model_flops_per_token;
+  c.attention_flops_per_token_fwd = ops.attention_fwd_flops_per_token;
+  return c;
+}
+
+namespace {
+
+// Per-device work of one layer for one micro-batch, split by kind.
+struct LayerCost {
+  double fwd_compute = 0;  // GEMMs and attention products
+  double bwd_compute = 0;
+  double fwd_memory = 0;   // memory-bound elementwise and norm work
+  double core_fwd = 0;     // attention products alone (for selective recompute and CP overlap)
+  double core_bwd = 0;
+  double tp_fwd = 0, tp_bwd = 0;  // collective times before overlap
+  double ep_fwd = 0, ep_bwd = 0;
+  double cp_fwd = 0, cp_bwd = 0;
+};
+
+class StepModel {
+ public:
+  StepModel(const CostContext& ctx, const Plan& plan) : c_(ctx), a_(*ctx.arch), p_(plan) {
+    tokens_ = static_cast<double>(plan.micro_batch * ctx.job.seq_len) / plan.cp;
+    rep_tokens_ = plan.sp ? tokens_ / plan.tp : tokens_;
+    t_ = static_cast<double>(plan.tp);
+    in_bytes_ = ctx.fp8_gemms ? 1.0 : 2.0;
+  }
+
+  StepTime Run() const;
+
+ private:
+  // Forward time of a GEMM with M rows, K inputs, N outputs (roofline).
+  double Gemm(double m, double k, double n) const {
+    double flops = 2 * m * k * n;
+    double bytes = in_bytes_ * (m * k + k * n) + 2 * m * n;
+    if (c_.fp8_gemms) bytes += 3 * m * k;  // cast of the input to FP8
+    return std::max(flops / c_.gemm_rate.value(), bytes / c_.hbm_rate.value());
+  }
+  double Memory(double bytes) const { return bytes / c_.hbm_rate.value(); }
+
+  double AttentionLength() const;
+  void Attention(LayerCost* l) const;
+  void DenseMlp(LayerCost* l) const;
+  void Moe(LayerCost* l) const;
+  void Elementwise(bool moe, LayerCost* l) const;
+  void TensorComm(bool moe, LayerCost* l) const;
+  void ContextComm(LayerCost* l) const;
+  LayerCost Layer(bool moe) const;
+
+  double ExposedTp(const LayerCost& l, double comm) const {
+    if (!p_.tp_comm_overlap) return comm;
+    return std::max(0.0, comm - (l.fwd_compute - l.core_fwd));
+  }
+  double ExposedEp(const LayerCost& l, double comm) const {
+    const bool hidden = p_.ep_comm_overlap || p_.schedule == Schedule::kDualPipe;
+    return hidden ? std::max(0.0, comm - (l.fwd_compute + l.bwd_compute)) : comm;
+  }
+
+  const CostContext& c_;
+  const Architecture& a_;
+  const Plan& p_;
+  double tokens_ = 0, rep_tokens_ = 0, t_ = 1, in_bytes_ = 2;
+};
+
+double StepModel::AttentionLength() const {
+  const double s = static_cast<double>(c_.job.seq_len);
+  if (a_.sliding_window <= 0) return s;
+  return std::min(s, static_cast<double>(a_.sliding_window)) * 0.5 + s * 0.5;
+}
+
+void StepModel::Attention(LayerCost* l) const {
+  const double h = static_cast<double>(a_.hidden), T = tokens_;
+  const double s = AttentionLength();
+  double proj = 0, core_flops = 0;
+  if (a_.attention == AttentionKind::kMla) {
+    const MlaSpec& m = a_.mla;
+    const double qk = static_cast<double>(m.nope_dim + m.rope_dim);
+    proj += m.q_lora_rank > 0 ? Gemm(T, h, m.q_lora_rank) + Gemm(T, m.q_lora_rank, a_.heads * qk / t_)
+                              : Gemm(T, h, a_.heads * qk / t_);
+    proj += Gemm(T, h, m.kv_lora_rank + m.rope_dim) +
+            Gemm(T, m.kv_lora_rank, a_.heads * (m.nope_dim + m.v_dim) / t_);
+    proj += Gemm(T, a_.heads * m.v_dim / t_, h);
+    core_flops = 2 * T * s * a_.heads * (qk + m.v_dim) / t_;
+  } else {
+    const double q = static_cast<double>(a_.heads * a_.head_dim);
+    const double kv = static_cast<double>(a_.kv_heads * a_.head_dim);
+    proj += Gemm(T, h, (q + 2 * kv) / t_) + Gemm(T, q / t_, h);
+    core_flops = 4 * T * s * q / t_;
+  }
+  double core = 0, core_bwd = 0;
+  if (c_.job.flash_attention) {
+    // Causal fused attention skips the masked half; its backward is 2.5× the forward
+    // (FlashAttention benchmark convention, cost-model-notes §1.1).
+    core = 0.5 * core_flops / c_.attention_rate.value();
+    core_bwd = 2.5 * core;
+  } else {
+    // Unfused: full score matrix, then softmax (and dropout) passes over it in HBM.
+    const double scores = T * s * a_.heads / t_;
+    core = core_flops / c_.attention_rate.value() + Memory(scores * (a_.dropout ? 13.0 : 8.0));
+    core_bwd = 2 * core;
+  }
+  l->fwd_compute += proj + core;
+  l->bwd_compute += 2 * proj + core_bwd;
+  l->core_fwd = core;
+  l->core_bwd = core_bwd;
+}
+
+void StepModel::DenseMlp(LayerCost* l) const {
+  const double h = static_cast<double>(a_.hidden), f = static_cast<double>(a_.ffn) / t_;
+  double fwd = Gemm(tokens_, h, (a_.gated_mlp ? 2 : 1) * f) + Gemm(tokens_, f, h);
+  l->fwd_compute += fwd;
+  l->bwd_compute += 2 * fwd;
+}
+
+void StepModel::Moe(LayerCost* l) const {
+  const MoeSpec& m = a_.moe;
+  const double h = static_cast<double>(a_.hidden);
+  const double g = a_.gated_mlp ? 2 : 1;
+  double fwd = Gemm(rep_tokens_, h, static_cast<double>(m.experts));  // router
+  const double local_experts = static_cast<double>(m.experts) / p_.ep;
+  const double tokens_per_expert = tokens_ * m.top_k * p_.etp * p_.ep / (t_ * m.experts) * c_.job.moe_imbalance;
+  const double fe = static_cast<double>(m.expert_ffn) / p_.etp;
+  fwd += local_experts * (Gemm(tokens_per_expert, h, g * fe) + Gemm(tokens_per_expert, fe, h));
+  if (m.shared_ffn > 0) {
+    const double fs = static_cast<double>(m.shared_ffn) / t_;
+    fwd += Gemm(tokens_, h, g * fs) + Gemm(tokens_, fs, h);
+  }
+  l->fwd_compute += fwd;
+  l->bwd_compute += 2 * fwd;
+  // All-to-all: dispatch and combine forward, the reverse pair backward (cost-model-notes §4.6).
+  if (p_.ep > 1) {
+    const double routed = rep_tokens_ * m.top_k * h;
+    const int64_t per_domain = RanksPerDomain(c_.fabric, p_.etp, p_.ep);
+    double dispatch = AllToAllTime(c_.fabric, Bytes(routed * in_bytes_), p_.ep, per_domain).value();
+    double combine = AllToAllTime(c_.fabric, Bytes(routed * 2), p_.ep, per_domain).value();
+    l->ep_fwd = dispatch + combine;
+    l->ep_bwd = dispatch + combine;
+  }
+}
+
+void StepModel::Elementwise(bool moe, LayerCost* l) const {
+  const double h = static_cast<double>(a_.hidden);
+  double bytes = a_.norms_per_layer * rep_tokens_ * h * 4;  // norms: read + write bf16
+  bytes += 2 * rep_tokens_ * h * 6;                          // two residual adds
+  if (a_.dropout) bytes += 2 * rep_tokens_ * h * 5;           // dropout: read, write, mask
+  if (a_.position_rows == 0) bytes += tokens_ * (a_.heads + a_.kv_heads) * a_.head_dim / t_ * 4;  // RoPE on q, k
+  const double act_per = a_.gated_mlp ? 6.0 : 4.0;
+  if (moe) {
+    const MoeSpec& m = a_.moe;
+    bytes += tokens_ * m.top_k / t_ * (static_cast<double>(m.expert_ffn) / p_.etp) * act_per;
+    bytes += tokens_ * m.top_k / t_ * h * 2 * 3;  // permute, unpermute, weighted combine
+    bytes += tokens_ * static_cast<double>(m.shared_ffn) / t_ * act_per;
+  } else {
+    bytes += tokens_ * static_cast<double>(a_.ffn) / t_ * act_per;
+  }
+  l->fwd_memory += Memory(bytes);
+}
+
+void StepModel::TensorComm(bool moe, LayerCost* l) const {
+  if (p_.tp == 1) return;
+  const Bytes full(tokens_ * a_.hidden * 2.0);
+  const int64_t per_domain = RanksPerDomain(c_.fabric, 1, p_.tp);
+  // Two all-reduces (or all-gather + reduce-scatter pairs with SP) per layer each way; an MoE
+  // layer with expert parallelism keeps only the attention pair.
+  const double count = (moe && p_.etp == 1) ? 1 : 2;
+  const double one = AllReduceTime(c_.fabric, full, p_.tp, per_domain).value();
+  l->tp_fwd = count * one;
+  l->tp_bwd = count * one;
+}
+
+void StepModel::ContextComm(LayerCost* l) const {
+  if (p_.cp == 1) return;
+  double kv_per_token = 0;
+  if (a_.attention == AttentionKind::kMla) {
+    kv_per_token = a_.heads * (a_.mla.nope_dim + a_.mla.rope_dim + a_.mla.v_dim) * 2.0;
+  } else {
+    kv_per_token = 2.0 * a_.kv_heads * a_.head_dim * 2.0;
+  }
+  const Bytes all_kv(tokens_ * p_.cp * kv_per_token / t_);
+  const int64_t per_domain = RanksPerDomain(c_.fabric, p_.tp, p_.cp);
+  const double gather = ReduceScatterTime(c_.fabric, all_kv, p_.cp, per_domain).value();
+  l->cp_fwd = gather;
+  l->cp_bwd = 2 * gather;  // re-gather KV, reduce-scatter dKV
+}
+
+LayerCost StepModel::Layer(bool moe) const {
+  LayerCost l;
+  Attention(&l);
+  if (moe) {
+    Moe(&l);
+  } else {
+    DenseMlp(&l);
+  }
+  Elementwise(moe, &l);
+  TensorComm(moe, &l);
+  ContextComm(&l);
+  return l;
+}
+
+struct StageSums {
+  double fwd = 0, bwd = 0;          // compute incl. recompute
+  double memory = 0;                // elementwise fwd+bwd
+  double tp = 0, ep = 0, cp = 0;    // exposed, fwd+bwd
+  double forward = 0;               // the forward share of all the above
+  double Total() const { return fwd + bwd + memory + tp + ep + cp; }
+};
+
+StepTime StepModel::Run() const {
+  const LayerCost dense = Layer(false);
+  const LayerCost moe = a_.IsMoe() ? Layer(true) : dense;
+  auto add_layer = [&](const LayerCost& l, double n, StageSums* s) {
+    double recompute = 0;
+    if (p_.recompute == Recompute::kFull) {
+      recompute = l.fwd_compute;
+    } else if (p_.recompute == Recompute::kSelective) {
+      recompute = l.core_fwd;
+    }
+    const bool full = p_.recompute == Recompute::kFull;
+    const double tp = ExposedTp(l, l.tp_fwd + l.tp_bwd + (full ? l.tp_fwd : 0));
+    const double ep = ExposedEp(l, l.ep_fwd + l.ep_bwd + (full ? l.ep_fwd : 0));
+    // Ring/all-gather KV exchange runs under the attention products (Megatron CP).
+    const double cp = std::max(0.0, l.cp_fwd + l.cp_bwd + (full ? l.cp_fwd : 0) - l.core_fwd - l.core_bwd);
+    s->fwd += n * l.fwd_compute;
+    s->bwd += n * (l.bwd_compute + recompute);
+    s->memory += n * l.fwd_memory * (full ? 4 : 3);
+    s->tp += n * tp;
+    s->ep += n * ep;
+    s->cp += n * cp;
+    const double comm = l.tp_fwd + l.tp_bwd + l.ep_fwd + l.ep_bwd + l.cp_fwd + l.cp_bwd;
+    const double fwd_comm_share = comm > 0 ? (l.tp_fwd + l.ep_fwd + l.cp_fwd) / comm : 0;
+    s->forward += n * (l.fwd_compute + l.fwd_memory + fwd_comm_share * (tp + ep + cp));
+  };
+  // Output head(s), cross-entropy and MTP projection on the last stage.
+  const double h = static_cast<double>(a_.hidden);
+  const double heads = 1.0 + a_.mtp_layers;
+  const double head_fwd = heads * Gemm(tokens_, h, static_cast<double>(a_.vocab) / t_) +
+                          a_.mtp_layers * Gemm(tokens_, 2 * h, h);
+  const double loss_bytes = heads * tokens_ * static_cast<double>(a_.vocab) / t_ * 12.0;
+
+  double worst = 0, sum = 0, worst_fwd = 0, worst_bwd = 0;
+  StageSums worst_stage;
+  int64_t layer = 0;
+  for (int64_t s = 0; s < p_.pp; ++s) {
+    StageSums st;
+    const int64_t n = LayersOnStage(a_, p_, s);
+    int64_t n_moe = 0;
+    for (int64_t i = layer; i < layer + n; ++i) n_moe += a_.IsMoeLayer(i) ? 1 : 0;
+    layer += n;
+    add_layer(dense, static_cast<double>(n - n_moe), &st);
+    add_layer(moe, static_cast<double>(n_moe), &st);
+    if (s == p_.pp - 1) {
+      add_layer(a_.IsMoeLayer(a_.layers - 1) ? moe : dense, static_cast<double>(a_.mtp_layers), &st);
+      st.fwd += head_fwd;
+      st.bwd += 2 * head_fwd;
+      st.memory += Memory(loss_bytes);
+      st.forward += head_fwd + Memory(loss_bytes) / 3;
+    }
+    const double total = st.Total();
+    sum += total;
+    if (total > worst) {
+      worst = total;
+      worst_stage = st;
+      worst_fwd = st.forward;
+      worst_bwd = total - worst_fwd;
+    }
+  }
+  const double m = static_cast<double>(MicroBatches(p_, c_.job));
+  double bubble = sum - worst;
+  switch (p_.schedule) {
+    case Schedule::kGpipe:
+    case Schedule::k1F1B: break;
+    case Schedule::kInterleaved: bubble /= static_cast<double>(p_.vpp); break;
+    case Schedule::kZbH1: bubble *= worst_fwd / worst; break;
+    case Schedule::kDualPipe:
+      bubble *= (p_.pp / 2.0 - 1) / std::max(1.0, p_.pp - 1.0) * (worst_fwd + 0.5 * worst_bwd) / worst;
+      break;
+  }
+  if (p_.pp == 1) bubble = 0;
+
+  // Pipeline point-to-point: activations per boundary, scatter-gathered over TP.
+  double pp_exposed = 0;
+  if (p_.pp > 1) {
+    const bool cross = p_.tp * p_.cp * p_.dp >= c_.fabric.devices_per_node;
+    const double p2p = PointToPointTime(c_.fabric, Bytes(tokens_ * h * 2 / t_), cross).value();
+    const bool overlapped = p_.schedule == Schedule::kInterleaved || p_.schedule == Schedule::kDualPipe;
+    pp_exposed = 2 * p2p * ((overlapped ? 0 : m) + static_cast<double>(p_.pp - 1));
+  }
+
+  // Data parallel: gradients and (sharded) parameters.
+  const ParamCounts& pc = c_.params;
+  const double expert_total = static_cast<double>(a_.MoeLayerCount() + (a_.IsMoeLayer(a_.layers - 1) ? a_.mtp_layers : 0)) *
+                              pc.routed_experts_per_moe_layer;
+  const double dense_local = (static_cast<double>(pc.TotalWithMtp()) - expert_total) / (t_ * p_.pp);
+  const double expert_local = expert_total / (p_.ep * p_.etp * p_.pp);
+  const int64_t d = p_.dp * p_.cp;
+  const int64_t ed = p_.dp * p_.cp * p_.tp / (p_.ep * p_.etp);
+  const double grad_bytes = c_.job.grad_dtype == Dtype::kFp32 ? 4 : 2;
+  const double weight_bytes = c_.job.precision == Dtype::kFp32 ? 4 : (c_.fp8_gemms && !c_.job.fp8_weight_copy ? 1 : 2);
+  auto dp_time = [&](double local, int64_t ranks, int64_t stride, double* grads, double* params) {
+    if (ranks <= 1 || local <= 0) return;
+    const int64_t per = RanksPerDomain(c_.fabric, stride, ranks);
+    if (p_.zero == 0) {
+      *grads += AllReduceTime(c_.fabric, Bytes(local * grad_bytes), ranks, per).value();
+    } else {
+      *grads += ReduceScatterTime(c_.fabric, Bytes(local * grad_bytes), ranks, per).value();
+      const double gathers = p_.zero == 3 ? 2 : 1;
+      *params += gathers * ReduceScatterTime(c_.fabric, Bytes(local * weight_bytes), ranks, per).value();
+    }
+  };
+  double grads = 0, params = 0;
+  dp_time(dense_local, d, p_.tp, &grads, &params);
+  dp_time(expert_local, ed, p_.ep * p_.etp, &grads, &params);
+  double dp_exposed = 0;
+  if (p_.zero == 3) {
+    const double window = p_.overlap_param_gather ? m * worst : 0;
+    dp_exposed = std::max(0.0, grads + params - window);
+  } else {
+    dp_exposed += p_.overlap_grad_reduce ? std::max(0.0, grads - worst_bwd) : grads;
+    dp_exposed += p_.overlap_param_gather ? std::max(0.0, params - worst_fwd) : params;
+  }
+
+  // Optimizer: Adam reads and writes master weights, moments and grads over the local shard.
+  const double mom = c_.job.optimizer_dtype == Dtype::kFp32 ? 4 : 2;
+  const double adam_bytes = 2 * (4 + 2 * mom) + grad_bytes + weight_bytes;
+  const double shard_d = p_.zero >= 1 ? static_cast<double>(d) : 1.0;
+  const double shard_ed = p_.zero >= 1 ? static_cast<double>(ed) : 1.0;
+  const double optimizer = Memory((dense_local / shard_d + expert_local / shard_ed) * adam_bytes);
+
+  StepTime r;
+  r.compute = Seconds(m * (worst_stage.fwd + worst_stage.bwd));
+  r.other = Seconds(m * worst_stage.memory);
+  r.exposed_comm.tp = Seconds(m * worst_stage.tp);
+  r.exposed_comm.ep = Seconds(m * worst_stage.ep);
+  r.exposed_comm.cp = Seconds(m * worst_stage.cp);
+  r.exposed_comm.pp = Seconds(pp_exposed);
+  r.exposed_comm.dp = Seconds(dp_exposed);
+  r.bubble = Seconds(bubble);
+  r.optimizer = Seconds(optimizer);
+  r.step = r.compute + r.other + r.exposed_comm.Total() + r.bubble + r.optimizer;
+  r.stage_forward = Seconds(worst_fwd);
+  r.stage_backward = Seconds(worst_bwd);
+  const double tokens = static_cast<double>(c_.job.GlobalBatchTokens());
+  r.tokens_per_s = tokens / r.step.value();
+  r.tokens_per_s_per_device = r.tokens_per_s / static_cast<double>(c_.devices);
+  r.tflops_per_device = r.tokens_per_s_per_device * c_.model_flops_per_token / 1e12;
+  r.mfu = r.tflops_per_device * 1e12 / c_.peak_rate.value();
+  double extra = 0;  // recomputation FLOPs per token
+  if (p_.recompute == Recompute::kFull) extra = (c_.model_flops_per_token / 3.0);
+  if (p_.recompute == Recompute::kSelective) extra = c_.attention_flops_per_token_fwd;
+  r.hfu = r.mfu * (c_.model_flops_per_token + extra) / c_.model_flops_per_token;
+  return r;
+}
+
+}  // namespace
+
+StepTime EstimateStep(const CostContext& ctx, const Plan& plan) {
+  return StepModel(ctx, plan).Run();
+}
+
+}  // namespace preflight

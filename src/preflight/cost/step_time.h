@@ -1,0 +1,74 @@
+// File: cost/step_time.h
+//
+// The analytical time of one training step on one device: every op of the model timed as a
+// roofline on the device (FLOPs at peak × measured GEMM efficiency, bytes at HBM bandwidth ×
+// measured efficiency), every collective the plan implies timed with α-β models on the fabric
+// level it spans, overlap as the framework really does it, and the pipeline bubble of the
+// schedule. docs/cost-model.md derives each term and cites its source.
+//
+//   CostContext ctx = MakeCostContext(arch, params, job, cluster);  // once per model × hardware
+//   StepTime t = EstimateStep(ctx, plan);                           // per plan, allocation-free
+//   t.step.value(); t.tokens_per_s; t.mfu;
+//
+// REQUIRES: CheckPlan(...).ok() for the plan.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "preflight/base/units.h"
+#include "preflight/cost/collectives.h"
+#include "preflight/hardware/cluster.h"
+#include "preflight/model/architecture.h"
+#include "preflight/model/model.h"
+#include "preflight/parallel/plan.h"
+
+namespace preflight {
+
+// Per-model and per-hardware constants, computed once.
+struct CostContext {
+  const Architecture* arch = nullptr;
+  ParamCounts params;
+  TrainingJob job;
+  int64_t devices = 0;
+  Fabric fabric;
+  FlopsPerSecond gemm_rate;       // achieved large-GEMM rate in the training precision
+  FlopsPerSecond attention_rate;  // achieved rate of the 16-bit attention products
+  FlopsPerSecond peak_rate;       // datasheet dense peak in the training precision (for MFU)
+  BytesPerSecond hbm_rate;        // achieved HBM bandwidth
+  double model_flops_per_token = 0;  // MFU convention (model/model.h)
+  double attention_flops_per_token_fwd = 0;  // full (non-causal) count, forward, all layers
+  double activation_bytes = 2;    // bytes per activation element on the wire
+  bool fp8_gemms = false;         // GEMMs run in FP8 (and pay casts)
+  std::vector<std::string> warnings;  // unknown figures that were replaced by upper bounds
+};
+
+CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
+                            const TrainingJob& job, const Cluster& cluster);
+
+// Exposed communication by kind (what the step waits for, after overlap).
+struct ExposedComm {
+  Seconds tp, cp, ep, pp, dp;
+  Seconds Total() const { return tp + cp + ep + pp + dp; }
+};
+
+struct StepTime {
+  Seconds step;
+  Seconds compute;    // all micro-batches' forward+backward (+recompute) on the slowest stage
+  ExposedComm exposed_comm;
+  Seconds bubble;
+  Seconds optimizer;
+  Seconds other;      // memory-bound elementwise/norm work (included in compute? no: kept apart)
+  double tokens_per_s = 0;             // whole cluster
+  double tokens_per_s_per_device = 0;
+  double tflops_per_device = 0;        // model FLOPs (MFU convention) per second per device
+  double mfu = 0;
+  double hfu = 0;                      // counting recomputation
+  Seconds stage_forward;               // one micro-batch, slowest stage
+  Seconds stage_backward;
+};
+
+StepTime EstimateStep(const CostContext& ctx, const Plan& plan);
+
+}  // namespace preflight

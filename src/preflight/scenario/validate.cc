@@ -1,0 +1,67 @@
+#include "preflight/scenario/validate.h"
+
+#include <cmath>
+
+namespace preflight {
+
+double PredictedMetric(const PlanResult& r, const std::string& metric) {
+  const StepTime& t = r.time;
+  if (metric == "step_time_s") return t.step.value();
+  if (metric == "tokens_per_s_per_device") return t.tokens_per_s_per_device;
+  if (metric == "tflops_per_device") return t.tflops_per_device;
+  if (metric == "mfu") return t.mfu;
+  if (metric == "peak_memory_gib") return r.memory.worst.Total().gib();
+  if (metric == "device_hours_per_trillion_tokens") {
+    return 1e12 / t.tokens_per_s / 3600.0 * static_cast<double>(r.scenario.cluster.devices);
+  }
+  return 0;
+}
+
+void Summarize(ValidationReport* rep) {
+  double sum = 0;
+  rep->predicted = rep->skipped = 0;
+  rep->max_abs_error = 0;
+  for (const ValidationRow& row : rep->rows) {
+    if (row.status != "ok") {
+      ++rep->skipped;
+      continue;
+    }
+    ++rep->predicted;
+    sum += std::fabs(row.error);
+    if (std::fabs(row.error) >= rep->max_abs_error) {
+      rep->max_abs_error = std::fabs(row.error);
+      rep->worst = row.name;
+    }
+  }
+  rep->mape = rep->predicted > 0 ? sum / rep->predicted : 0;
+}
+
+ValidationReport Validate(const std::vector<Scenario>& runs, const EvaluateOptions& options,
+                          const AutoPlanner& planner) {
+  ValidationReport rep;
+  for (const Scenario& run : runs) {
+    Scenario s = run;
+    std::string status = "ok";
+    if (s.auto_parallel) {
+      if (!planner || !planner(run, &s.plan)) status = "needs search (parallel: auto)";
+      s.auto_parallel = false;
+    }
+    PlanResult r;
+    if (status == "ok") {
+      r = Evaluate(s, options);
+      if (!r.check.ok()) status = "invalid plan: " + r.check.message;
+    }
+    for (const auto& [metric, measured] : run.measured.metrics) {
+      ValidationRow row{run.name, run.file, metric, measured, 0, 0, status};
+      if (status == "ok") {
+        row.predicted = PredictedMetric(r, metric);
+        row.error = (row.predicted - measured) / measured;
+      }
+      rep.rows.push_back(row);
+    }
+  }
+  Summarize(&rep);
+  return rep;
+}
+
+}  // namespace preflight

@@ -1,0 +1,50 @@
+// File: scenario/validate.h
+//
+// Predicts each validation run and compares with what was measured.
+//
+//   ASSIGN_OR_RETURN(std::vector<Scenario> runs, LoadScenarioList(path, catalog));
+//   ValidationReport rep = Validate(runs, {});
+//   rep.mape; rep.rows[0].error;   // signed: (predicted - measured) / measured
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "preflight/scenario/evaluate.h"
+#include "preflight/scenario/scenario.h"
+
+namespace preflight {
+
+struct ValidationRow {
+  std::string name;
+  std::string file;
+  std::string metric;
+  double measured = 0;
+  double predicted = 0;
+  double error = 0;  // signed relative error
+  std::string status;  // "ok", or why it was not predicted ("invalid plan: ...", "needs search")
+};
+
+struct ValidationReport {
+  std::vector<ValidationRow> rows;
+  double mape = 0;           // over rows with status ok
+  double max_abs_error = 0;
+  std::string worst;         // name of the worst row
+  int predicted = 0;
+  int skipped = 0;
+};
+
+// Picks a plan for `parallel: auto` runs (the search module provides one); may be empty.
+using AutoPlanner = std::function<bool(const Scenario&, Plan*)>;
+
+// The predicted value of `metric` for an evaluated run (FLOP conventions converted).
+double PredictedMetric(const PlanResult& r, const std::string& metric);
+
+ValidationReport Validate(const std::vector<Scenario>& runs, const EvaluateOptions& options,
+                          const AutoPlanner& planner);
+
+// Summary statistics over a subset of rows.
+void Summarize(ValidationReport* report);
+
+}  // namespace preflight
