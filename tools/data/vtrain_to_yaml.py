@@ -19,6 +19,8 @@ Conversions (see data/validation/README.md):
   * model: inline gpt2-style HF keys, n_positions = sequence length.
   * hardware a100-sxm-80gb (memory size not stated by vTrain), 8 GPUs per node,
     4 x 200 Gb/s HDR per node -> 100 Gb/s per GPU, full recompute, 1F1B, fp16.
+    Framework facts: vTrain's configs set use_gradient_bucket: false (no gradient-reduce
+    overlap), and Megatron-DeepSpeed's GPT attention of the time is unfused (no FlashAttention).
 """
 
 import csv
@@ -120,8 +122,9 @@ def convert(kind, csv_path):
         out.append("  hardware: a100-sxm-80gb")
         out.append("  cluster: {devices: %d, devices_per_node: 8, scale_out_gbits_per_s_per_device: 100}" % gpus)
         out.append("  parallel: {tp: %d, pp: %d, vpp: 1, dp: %d, cp: 1, ep: 1, sp: false, zero: 0, "
-                   "schedule: 1f1b, recompute: full}" % (tp, pp, dp))
-        out.append("  training: {seq_len: %d, global_batch: %d, micro_batch: %d, precision: fp16}" % (seq, gb, mb))
+                   "schedule: 1f1b, recompute: full, overlap_grad_reduce: false}" % (tp, pp, dp))
+        out.append("  training: {seq_len: %d, global_batch: %d, micro_batch: %d, precision: fp16, "
+                   "flash_attention: false}" % (seq, gb, mb))
         out.append("  measured: {step_time_s: %s}" % step)
         out.append("  source: %s" % q("vTrain %s row %d (Bang et al., MICRO 2024)" % (csv_name, n)))
         out.append("  note: %s" % q(note))
