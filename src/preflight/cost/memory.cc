@@ -47,8 +47,7 @@ StageParams ParamsOnStage(const Architecture& a, const ParamCounts& c, const Pla
                           int64_t stage) {
   const int64_t first = FirstLayerOfStage(a, p, stage);
   const int64_t n = LayersOnStage(a, p, stage);
-  int64_t moe = 0;
-  for (int64_t i = first; i < first + n; ++i) moe += a.IsMoeLayer(i) ? 1 : 0;
+  const int64_t moe = a.MoeLayersIn(first, n);
   double dense = static_cast<double>(n - moe) * c.dense_layer +
                  static_cast<double>(moe) * (c.moe_layer - c.routed_experts_per_moe_layer);
   double expert = static_cast<double>(moe) * c.routed_experts_per_moe_layer;
@@ -164,13 +163,14 @@ MemoryBreakdown EstimateStageMemory(const Architecture& a, const ParamCounts& c,
   const LayerActivationBytes layer = ActivationBytesPerLayer(a, p, j);
   const int64_t first = FirstLayerOfStage(a, p, stage);
   const int64_t n = LayersOnStage(a, p, stage);
-  double stack = 0;   // one micro-batch through this stage's layers
-  double working = 0; // one layer's full activations (recomputed during backward)
-  for (int64_t i = first; i < first + n; ++i) {
-    double full = a.IsMoeLayer(i) ? layer.moe : layer.dense;
-    stack += p.recompute == Recompute::kFull ? layer.recompute_input : full;
-    working = std::max(working, full);
-  }
+  const int64_t n_moe = a.MoeLayersIn(first, n);
+  const double n_dense = static_cast<double>(n - n_moe);
+  // One micro-batch through this stage's layers, and one layer's full activations (the
+  // working set of the layer being recomputed during backward).
+  double stack = p.recompute == Recompute::kFull
+                     ? static_cast<double>(n) * layer.recompute_input
+                     : n_dense * layer.dense + static_cast<double>(n_moe) * layer.moe;
+  double working = std::max(n_dense > 0 ? layer.dense : 0.0, n_moe > 0 ? layer.moe : 0.0);
   const double in_flight = InFlightMicroBatches(p, MicroBatches(p, j), stage);
   const double tokens = static_cast<double>(p.micro_batch * j.seq_len) / p.cp;
   const double rep_div = p.sp ? static_cast<double>(p.tp) : 1.0;
@@ -190,7 +190,10 @@ MemoryEstimate EstimateMemory(const Architecture& a, const ParamCounts& c, const
                               const TrainingJob& j, Bytes capacity, const MemoryOptions& options) {
   MemoryEstimate e;
   e.capacity = capacity;
-  for (int64_t s = 0; s < p.pp; ++s) {
+  // Only the first, second and last stages can be the most loaded: activations in flight
+  // fall along the pipeline, middle stages are alike, and the last one holds the head.
+  const int64_t candidates[3] = {0, std::min<int64_t>(1, p.pp - 1), p.pp - 1};
+  for (int64_t s : candidates) {
     MemoryBreakdown b = EstimateStageMemory(a, c, p, j, s, options);
     if (s == 0 || b.Total() > e.worst.Total()) {
       e.worst = b;

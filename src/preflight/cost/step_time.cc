@@ -295,15 +295,12 @@ StepTime StepModel::Run() const {
                           a_.mtp_layers * Gemm(tokens_, 2 * h, h);
   const double loss_bytes = heads * tokens_ * static_cast<double>(a_.vocab) / t_ * 12.0;
 
-  double worst = 0, sum = 0, worst_fwd = 0, worst_bwd = 0;
-  StageSums worst_stage;
-  int64_t layer = 0;
-  for (int64_t s = 0; s < p_.pp; ++s) {
+  // Stage totals: the first, second and last stages are the only distinct ones (contiguous
+  // layers; the last adds the head); the sum over all stages follows from the layer counts.
+  auto stage_sums = [&](int64_t s) {
     StageSums st;
     const int64_t n = LayersOnStage(a_, p_, s);
-    int64_t n_moe = 0;
-    for (int64_t i = layer; i < layer + n; ++i) n_moe += a_.IsMoeLayer(i) ? 1 : 0;
-    layer += n;
+    const int64_t n_moe = a_.MoeLayersIn(FirstLayerOfStage(a_, p_, s), n);
     add_layer(dense, static_cast<double>(n - n_moe), &st);
     add_layer(moe, static_cast<double>(n_moe), &st);
     if (s == p_.pp - 1) {
@@ -313,8 +310,18 @@ StepTime StepModel::Run() const {
       st.memory += Memory(loss_bytes);
       st.forward += head_fwd + Memory(loss_bytes) / 3;
     }
+    return st;
+  };
+  double worst = 0, worst_fwd = 0, worst_bwd = 0;
+  StageSums worst_stage;
+  double sum = 0;
+  // (stage, how many stages look like it)
+  const int64_t stages[3][2] = {{0, 1}, {1, p_.pp >= 3 ? p_.pp - 2 : 0}, {p_.pp - 1, p_.pp >= 2 ? 1 : 0}};
+  for (const auto& [stage, count] : stages) {
+    if (count == 0 && stage != 0) continue;
+    StageSums st = stage_sums(stage);
     const double total = st.Total();
-    sum += total;
+    sum += total * static_cast<double>(count);
     if (total > worst) {
       worst = total;
       worst_stage = st;

@@ -8,4 +8,19 @@ int64_t Architecture::MoeLayerCount() const {
   return n;
 }
 
+int64_t Architecture::MoeLayersIn(int64_t first, int64_t n) const {
+  if (moe_layer.empty() || n <= 0) return 0;
+  if (static_cast<int64_t>(moe_prefix_.size()) == layers + 1) {
+    return moe_prefix_[first + n] - moe_prefix_[first];
+  }
+  int64_t count = 0;
+  for (int64_t i = first; i < first + n; ++i) count += moe_layer[i] ? 1 : 0;
+  return count;
+}
+
+void Architecture::FinalizeLayers() {
+  moe_prefix_.assign(layers + 1, 0);
+  for (int64_t i = 0; i < layers; ++i) moe_prefix_[i + 1] = moe_prefix_[i] + (IsMoeLayer(i) ? 1 : 0);
+}
+
 }  // namespace preflight

@@ -75,6 +75,15 @@ struct Architecture {
 
   bool IsMoeLayer(int64_t i) const { return !moe_layer.empty() && moe_layer[i]; }
   int64_t MoeLayerCount() const;
+  // MoE layers among [first, first + n). O(1) once FinalizeLayers() ran, else O(n).
+  int64_t MoeLayersIn(int64_t first, int64_t n) const;
+  // Builds the prefix counts MoeLayersIn uses. Call after setting moe_layer.
+  void FinalizeLayers();
+
+ private:
+  std::vector<int32_t> moe_prefix_;  // moe_prefix_[i] = MoE layers among [0, i)
+
+ public:
   bool IsMoe() const { return moe.experts > 0; }
   // Sliding window applies to even-indexed layers when set (gemma2's pattern).
   bool IsLocalAttentionLayer(int64_t i) const { return sliding_window > 0 && i % 2 == 0; }

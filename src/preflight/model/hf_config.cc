@@ -349,6 +349,7 @@ StatusOr<Architecture> ArchitectureFromHfConfig(const nlohmann::json& config,
   if (a.model_type.empty()) return r.Error("model_type", "a model_type string");
   RETURN_IF_ERROR(ReadByType(a.model_type, r, &a));
   RETURN_IF_ERROR(CheckSizes(r, a));
+  a.FinalizeLayers();
   return a;
 }
 

@@ -187,9 +187,10 @@ int64_t LayersOnStage(const Architecture& a, const Plan& p, int64_t stage) {
 }
 
 int64_t FirstLayerOfStage(const Architecture& a, const Plan& p, int64_t stage) {
-  int64_t first = 0;
-  for (int64_t s = 0; s < stage; ++s) first += LayersOnStage(a, p, s);
-  return first;
+  if (stage == 0) return 0;
+  const int64_t first = p.first_stage_layers > 0 ? p.first_stage_layers : LayersOnStage(a, p, 0);
+  const int64_t middle = stage == 1 ? 0 : (stage - 1) * LayersOnStage(a, p, 1);
+  return first + middle;
 }
 
 }  // namespace preflight
