@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "search_command.h"
 
 namespace {
 
@@ -65,6 +66,7 @@ bool CollectOverrides(const std::vector<std::string>& values, const std::vector<
 }  // namespace
 
 int main(int argc, char** argv) {
+  preflight::MpiSession mpi(&argc, &argv);
   CLI::App app{"preflight: can this cluster train this model, how fast, at what cost, with which layout"};
   app.require_subcommand(1);
 
@@ -87,6 +89,35 @@ int main(int argc, char** argv) {
   validate_cmd->add_flag("--json", validate.json, "machine-readable output on stdout");
   validate_cmd->add_flag("--all", validate.all, "print every row");
 
+  preflight::cli::SearchArgs search;
+  std::vector<std::string> search_values, search_sets;
+  CLI::App* search_cmd = app.add_subcommand("search", "find the best parallel layouts (threads; MPI ranks under mpirun)");
+  search_cmd->add_option("scenario", search.scenario, "scenario YAML file (its parallel block is ignored, but for overlap flags)")->required();
+  search_cmd->add_flag("--json", search.json, "machine-readable output on stdout");
+  search_cmd->add_option("--objective", search.objective, "step_time|cost|days|energy");
+  search_cmd->add_option("--top", search.top, "how many plans to return (default 10)");
+  search_cmd->add_option("--threads", search.threads, "worker threads (default: all cores)");
+  search_cmd->add_flag("--no-progress", search.no_progress, "no progress line on stderr");
+  search_cmd->add_option("--devices", search.devices, "N, A..B (doubling), A..B:STEP or a,b,c: sweep and report the Pareto front of days vs cost");
+  search_cmd->add_option("--max-tp", search.constraints.max_tp, "largest TP (default: the scale-up domain)");
+  search_cmd->add_option("--max-pp", search.constraints.max_pp, "largest PP");
+  search_cmd->add_option("--max-cp", search.constraints.max_cp, "largest CP");
+  search_cmd->add_option("--max-ep", search.constraints.max_ep, "largest EP");
+  search_cmd->add_option("--max-micro-batch", search.constraints.max_micro_batch, "largest micro-batch");
+  search_cmd->add_option("--min-headroom", search.constraints.min_headroom, "memory left free, as a fraction of capacity");
+  search_cmd->add_option("--fix-tp", search.constraints.tp, "only this TP");
+  search_cmd->add_option("--fix-pp", search.constraints.pp, "only this PP");
+  search_cmd->add_option("--fix-cp", search.constraints.cp, "only this CP");
+  search_cmd->add_option("--fix-dp", search.constraints.dp, "only this DP");
+  search_cmd->add_option("--fix-ep", search.constraints.ep, "only this EP");
+  search_cmd->add_option("--fix-vpp", search.constraints.vpp, "only this VPP");
+  search_cmd->add_option("--fix-zero", search.constraints.zero, "only this ZeRO stage");
+  search_cmd->add_option("--fix-schedule", search.fix_schedule, "only this schedule");
+  search_cmd->add_option("--fix-recompute", search.fix_recompute, "only this recompute mode");
+  search_cmd->add_option("--fix-sp", search.fix_sp, "only with (true) or without (false) sequence parallelism");
+  search_cmd->add_option("--model", search_values, "")->group("");
+  search_cmd->add_option("--set", search_sets, "override any scenario field: dotted.key=value (repeatable)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -106,5 +137,11 @@ int main(int argc, char** argv) {
   }
   if (catalog_cmd->parsed()) return preflight::cli::RunCatalog(catalog);
   if (validate_cmd->parsed()) return preflight::cli::RunValidate(validate);
+  if (search_cmd->parsed()) {
+    for (const std::string& m : search_values) search.overrides.push_back({"model", m});
+    std::string error;
+    if (!CollectOverrides({}, search_sets, &search.overrides, &error)) return preflight::cli::BadInput(error);
+    return preflight::cli::RunSearch(search, mpi);
+  }
   return preflight::cli::BadInput("expected a verb (see --help)");
 }

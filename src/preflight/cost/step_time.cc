@@ -361,15 +361,23 @@ StepTime StepModel::Run() const {
   const int64_t ed = p_.dp * p_.cp * p_.tp / (p_.ep * p_.etp);
   const double grad_bytes = c_.job.grad_dtype == Dtype::kFp32 ? 4 : 2;
   const double weight_bytes = c_.job.precision == Dtype::kFp32 ? 4 : (c_.fp8_gemms && !c_.job.fp8_weight_copy ? 1 : 2);
+  const double layers_per_stage = static_cast<double>(a_.layers) / p_.pp;
   auto dp_time = [&](double local, int64_t ranks, int64_t stride, double* grads, double* params) {
     if (ranks <= 1 || local <= 0) return;
     const int64_t per = RanksPerDomain(c_.fabric, stride, ranks);
     if (p_.zero == 0) {
       *grads += AllReduceTime(c_.fabric, Bytes(local * grad_bytes), ranks, per).value();
-    } else {
+    } else if (p_.zero < 3) {
       *grads += ReduceScatterTime(c_.fabric, Bytes(local * grad_bytes), ranks, per).value();
-      const double gathers = p_.zero == 3 ? 2 : 1;
-      *params += gathers * ReduceScatterTime(c_.fabric, Bytes(local * weight_bytes), ranks, per).value();
+      *params += ReduceScatterTime(c_.fabric, Bytes(local * weight_bytes), ranks, per).value();
+    } else {
+      // ZeRO-3 / FSDP: each layer's parameters are gathered for its forward and again for its
+      // backward, and its gradients reduce-scattered, for every micro-batch (ZeRO §7.2.2:
+      // 3Ψ per pass), one collective per layer.
+      const double layer = local / layers_per_stage;
+      const double per_layer = 2 * ReduceScatterTime(c_.fabric, Bytes(layer * weight_bytes), ranks, per).value() +
+                               ReduceScatterTime(c_.fabric, Bytes(layer * grad_bytes), ranks, per).value();
+      *params += m * layers_per_stage * per_layer;
     }
   };
   double grads = 0, params = 0;
@@ -377,6 +385,7 @@ StepTime StepModel::Run() const {
   dp_time(expert_local, ed, p_.ep * p_.etp, &grads, &params);
   double dp_exposed = 0;
   if (p_.zero == 3) {
+    // Prefetched layer by layer under the compute of the micro-batches.
     const double window = p_.overlap_param_gather ? m * worst : 0;
     dp_exposed = std::max(0.0, grads + params - window);
   } else {

@@ -144,8 +144,8 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
     ASSIGN_OR_RETURN(plan.dp, p.Int("dp"));
     if (plan.dp < 1) return p.Error("dp", "a whole number >= 1");
   } else {
-    if (devices % model_parallel != 0) return p.Error("dp", "a value, since tp*cp*pp does not divide the devices");
-    plan.dp = devices / model_parallel;
+    // When tp*cp*pp does not divide the devices, dp stays 1 and the plan rules say why.
+    plan.dp = devices % model_parallel == 0 ? devices / model_parallel : 1;
   }
   ASSIGN_OR_RETURN(plan.sp, p.BoolOr("sp", false));
   ASSIGN_OR_RETURN(int64_t zero, p.IntOr("zero", 0));

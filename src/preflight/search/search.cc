@@ -1,0 +1,321 @@
+#include "preflight/search/search.h"
+
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+namespace preflight {
+
+bool ParseObjective(std::string_view name, Objective* out) {
+  if (name == "step_time") return *out = Objective::kStepTime, true;
+  if (name == "cost") return *out = Objective::kCost, true;
+  if (name == "days") return *out = Objective::kDays, true;
+  if (name == "energy") return *out = Objective::kEnergy, true;
+  return false;
+}
+
+std::string_view ObjectiveName(Objective o) {
+  switch (o) {
+    case Objective::kStepTime: return "step_time";
+    case Objective::kCost: return "cost";
+    case Objective::kDays: return "days";
+    case Objective::kEnergy: return "energy";
+  }
+  return "step_time";
+}
+
+std::string_view RejectReasonName(int reason) {
+  if (reason == kRejectNoFit) return "does_not_fit";
+  return PlanIssueName(static_cast<PlanIssue>(reason));
+}
+
+double ObjectiveValue(Objective o, const Scenario& s, const StepTime& t) {
+  const double tokens = s.job.tokens > 0 ? s.job.tokens : 1e12;
+  const double seconds = tokens / t.tokens_per_s;
+  const double device_hours = seconds / 3600.0 * static_cast<double>(s.cluster.devices);
+  switch (o) {
+    case Objective::kStepTime: return t.step.value();
+    case Objective::kDays: return seconds / 86400.0;
+    case Objective::kCost: {
+      const PriceRange& p = s.cluster.spec.price;
+      return device_hours * (p.known ? 0.5 * (p.low_usd + p.high_usd) : 1.0);
+    }
+    case Objective::kEnergy: {
+      const Figure& w = s.cluster.spec.power_w;
+      return device_hours * (w.known() ? w.value : 1.0) * s.cluster.pue / 1e6;
+    }
+  }
+  return t.step.value();
+}
+
+namespace {
+
+// Canonical comparison of two plans' fields (for deterministic tie-breaking).
+std::array<int64_t, 13> Key(const Plan& p) {
+  return {p.tp, p.cp, p.pp, p.dp, p.ep, p.etp, p.vpp, static_cast<int64_t>(p.schedule),
+          p.sp ? 1 : 0, p.zero, static_cast<int64_t>(p.recompute), p.micro_batch, 0};
+}
+
+std::vector<int64_t> Divisors(int64_t n, int64_t max_value) {
+  std::vector<int64_t> d;
+  for (int64_t i = 1; i <= n && (max_value <= 0 || i <= max_value); ++i) {
+    if (n % i == 0) d.push_back(i);
+  }
+  return d;
+}
+
+// One outer combination; the inner loops (sp, zero, recompute, micro-batch) run per branch.
+struct Branch {
+  int64_t tp, cp, pp, dp, ep, etp, vpp;
+  Schedule schedule;
+};
+
+bool Allowed(const std::optional<int64_t>& fixed, int64_t v) { return !fixed || *fixed == v; }
+
+std::vector<Branch> MakeBranches(const Scenario& s, const SearchConstraints& c) {
+  const Architecture& a = s.arch;
+  const int64_t n = s.cluster.devices;
+  const int64_t max_tp = c.max_tp > 0 ? c.max_tp : s.cluster.scale_up_domain;
+  std::vector<Branch> out;
+  for (int64_t tp : Divisors(n, max_tp)) {
+    if (!Allowed(c.tp, tp)) continue;
+    for (int64_t cp : Divisors(n / tp, c.max_cp)) {
+      if (!Allowed(c.cp, cp)) continue;
+      for (int64_t pp : Divisors(n / (tp * cp), std::min(a.layers, c.max_pp > 0 ? c.max_pp : a.layers))) {
+        const int64_t dp = n / (tp * cp * pp);
+        if (!Allowed(c.pp, pp) || !Allowed(c.dp, dp)) continue;
+        std::vector<int64_t> eps = a.IsMoe() ? Divisors(a.moe.experts, c.max_ep) : std::vector<int64_t>{1};
+        std::vector<int64_t> etps = a.IsMoe() ? Divisors(tp, 0) : std::vector<int64_t>{1};
+        for (int64_t ep : eps) {
+          if (!Allowed(c.ep, ep)) continue;
+          for (int64_t etp : etps) {
+            auto add = [&](Schedule sched, int64_t vpp) {
+              if (c.schedule && *c.schedule != sched) return;
+              if (!Allowed(c.vpp, vpp)) return;
+              out.push_back({tp, cp, pp, dp, ep, etp, vpp, sched});
+            };
+            if (pp == 1) {
+              add(Schedule::k1F1B, 1);  // every schedule is the same without a pipeline
+              continue;
+            }
+            add(Schedule::kGpipe, 1);
+            add(Schedule::k1F1B, 1);
+            add(Schedule::kZbH1, 1);
+            add(Schedule::kDualPipe, 1);
+            for (int64_t v : Divisors(std::max<int64_t>(a.layers / pp, 1), 0)) {
+              if (v > 1) add(Schedule::kInterleaved, v);
+            }
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+// Per-worker state: counts and a bounded, sorted top list (no allocation after reserve).
+struct Worker {
+  SearchResult result;
+  int top_k = 10;
+
+  void Offer(const RankedPlan& r) {
+    auto& top = result.top;
+    if (static_cast<int>(top.size()) == top_k && !BetterPlan(r, top.back())) return;
+    auto pos = std::upper_bound(top.begin(), top.end(), r, BetterPlan);
+    top.insert(pos, r);
+    if (static_cast<int>(top.size()) > top_k) top.pop_back();
+  }
+};
+
+class BranchRunner {
+ public:
+  BranchRunner(const Scenario& s, const SearchConstraints& c, const SearchOptions& o,
+               const CostContext& ctx, const ParamCounts& params)
+      : s_(s), c_(c), o_(o), ctx_(ctx), params_(params) {
+    const int64_t max_mb = c.max_micro_batch;
+    (void)max_mb;
+    budget_ = s.cluster.hbm_capacity * (1.0 - c.min_headroom);
+  }
+
+  void Run(const Branch& b, Worker* w) const;
+
+ private:
+  const Scenario& s_;
+  const SearchConstraints& c_;
+  const SearchOptions& o_;
+  const CostContext& ctx_;
+  const ParamCounts& params_;
+  Bytes budget_;
+};
+
+void BranchRunner::Run(const Branch& b, Worker* w) const {
+  SearchResult& r = w->result;
+  Plan base = s_.plan;  // keeps the scenario's framework flags (overlaps)
+  base.tp = b.tp, base.cp = b.cp, base.pp = b.pp, base.dp = b.dp, base.ep = b.ep, base.etp = b.etp;
+  base.vpp = b.vpp, base.schedule = b.schedule, base.first_stage_layers = base.last_stage_layers = 0;
+
+  const bool batch_ok = s_.job.global_batch % b.dp == 0;
+  int64_t mbs[64];
+  int n_mb = 0;
+  if (batch_ok) {
+    const int64_t per_dp = s_.job.global_batch / b.dp;
+    for (int64_t m = 1; m <= per_dp && n_mb < 64; ++m) {
+      if (per_dp % m == 0 && (c_.max_micro_batch <= 0 || m <= c_.max_micro_batch)) mbs[n_mb++] = m;
+    }
+  } else {
+    mbs[n_mb++] = 1;
+  }
+  const bool sps[2] = {false, true};
+  const int n_sp = b.tp > 1 ? 2 : 1;
+  const Recompute recomputes[3] = {Recompute::kFull, Recompute::kSelective, Recompute::kNone};
+
+  // Branch-level rules (those that do not depend on the inner choices) reject the subtree.
+  base.micro_batch = mbs[0];
+  base.sp = false, base.zero = 0, base.recompute = Recompute::kNone;
+  const int64_t subtree = static_cast<int64_t>(n_sp) * 4 * 3 * n_mb;
+  PlanIssue issue = FindPlanIssue(s_.arch, base, s_.job, s_.cluster.devices);
+  if (issue != PlanIssue::kValid && issue != PlanIssue::kInterleavedMicroBatches &&
+      issue != PlanIssue::kDualPipe) {
+    r.considered += subtree;
+    r.rejected[static_cast<int>(issue)] += subtree;
+    return;
+  }
+  for (int i_sp = 0; i_sp < n_sp; ++i_sp) {
+    if (c_.sp && *c_.sp != sps[i_sp]) continue;
+    for (int zero = 0; zero <= 3; ++zero) {
+      if (c_.zero && *c_.zero != zero) continue;
+      for (Recompute rc : recomputes) {
+        if (c_.recompute && *c_.recompute != rc) continue;
+        Plan p = base;
+        p.sp = sps[i_sp], p.zero = zero, p.recompute = rc;
+        for (int i = 0; i < n_mb; ++i) {
+          p.micro_batch = mbs[i];
+          ++r.considered;
+          PlanIssue is = FindPlanIssue(s_.arch, p, s_.job, s_.cluster.devices);
+          if (is != PlanIssue::kValid) {
+            ++r.rejected[static_cast<int>(is)];
+            continue;
+          }
+          ++r.model_evaluations;
+          MemoryEstimate mem = EstimateMemory(s_.arch, params_, p, s_.job, s_.cluster.hbm_capacity, {});
+          if (mem.worst.Total() > budget_) {
+            // Memory only grows with the micro-batch: the larger ones cannot fit either.
+            const int64_t rest = n_mb - i;
+            r.considered += rest - 1;
+            r.rejected[kRejectNoFit] += rest;
+            break;
+          }
+          RankedPlan ranked;
+          ranked.plan = p;
+          ranked.time = EstimateStep(ctx_, p);
+          ranked.memory = mem;
+          ranked.objective = ObjectiveValue(o_.objective, s_, ranked.time);
+          ++r.valid;
+          w->Offer(ranked);
+        }
+      }
+    }
+  }
+}
+
+void Publish(SearchProgress* progress, const SearchResult& before, const SearchResult& after,
+             const Worker& w) {
+  if (progress == nullptr) return;
+  progress->considered += after.considered - before.considered;
+  progress->valid += after.valid - before.valid;
+  if (!w.result.top.empty()) {
+    double best = progress->best.load();
+    const double mine = w.result.top.front().objective;
+    while ((best == 0 || mine < best) && !progress->best.compare_exchange_weak(best, mine)) {
+    }
+  }
+}
+
+}  // namespace
+
+bool BetterPlan(const RankedPlan& a, const RankedPlan& b) {
+  if (a.objective != b.objective) return a.objective < b.objective;
+  return Key(a.plan) < Key(b.plan);
+}
+
+void MergeResults(SearchResult* into, const SearchResult& other, int top_k) {
+  into->considered += other.considered;
+  into->valid += other.valid;
+  into->model_evaluations += other.model_evaluations;
+  for (int i = 0; i < kNumRejectReasons; ++i) into->rejected[i] += other.rejected[i];
+  into->top.insert(into->top.end(), other.top.begin(), other.top.end());
+  std::sort(into->top.begin(), into->top.end(), BetterPlan);
+  if (static_cast<int>(into->top.size()) > top_k) into->top.resize(top_k);
+}
+
+SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchOptions& o) {
+  const auto start = std::chrono::steady_clock::now();
+  const ParamCounts params = CountParameters(s.arch);
+  const CostContext ctx = MakeCostContext(s.arch, params, s.job, s.cluster);
+  const std::vector<Branch> branches = MakeBranches(s, c);
+  const BranchRunner runner(s, c, o, ctx, params);
+
+  int threads = o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
+  threads = std::max(1, threads);
+  std::vector<Worker> workers(threads);
+  std::atomic<size_t> next{0};
+  auto work = [&](Worker* w) {
+    w->top_k = o.top_k;
+    w->result.top.reserve(o.top_k + 1);
+    for (size_t i = next++; i < branches.size(); i = next++) {
+      if (static_cast<int>(i % o.ranks) != o.rank) continue;
+      SearchResult before = w->result;
+      before.top.clear();
+      runner.Run(branches[i], w);
+      Publish(o.progress, before, w->result, *w);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(work, &workers[t]);
+  work(&workers[0]);
+  for (std::thread& t : pool) t.join();
+
+  SearchResult result;
+  for (const Worker& w : workers) MergeResults(&result, w.result, o.top_k);
+  result.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+}  // namespace preflight
+
+namespace preflight {
+
+std::vector<SweepPoint> SweepDevices(const Scenario& s, const std::vector<int64_t>& counts,
+                                     const SearchConstraints& c, const SearchOptions& o) {
+  std::vector<SweepPoint> points;
+  SearchOptions one = o;
+  one.top_k = 1;
+  for (int64_t n : counts) {
+    Scenario at = s;
+    at.cluster.devices = n;
+    SweepPoint pt;
+    pt.devices = n;
+    SearchResult r = Search(at, c, one);
+    if (!r.top.empty()) {
+      pt.found = true;
+      pt.best = r.top.front();
+      pt.days = ObjectiveValue(Objective::kDays, at, pt.best.time);
+      pt.cost_usd_mid = s.cluster.spec.price.known ? ObjectiveValue(Objective::kCost, at, pt.best.time) : 0;
+    }
+    points.push_back(pt);
+  }
+  for (SweepPoint& p : points) {
+    if (!p.found) continue;
+    p.on_pareto_front = true;
+    for (const SweepPoint& q : points) {
+      if (!q.found || &q == &p) continue;
+      const bool no_worse = q.days <= p.days && q.cost_usd_mid <= p.cost_usd_mid;
+      const bool better = q.days < p.days || q.cost_usd_mid < p.cost_usd_mid;
+      if (no_worse && better) p.on_pareto_front = false;
+    }
+  }
+  return points;
+}
+
+}  // namespace preflight

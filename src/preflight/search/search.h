@@ -1,0 +1,120 @@
+// File: search/search.h
+//
+// Exhaustive search of parallel layouts for one job on one cluster: every TP, CP, PP, DP,
+// EP, expert-TP, schedule (gpipe, 1f1b, interleaved with every VPP, zb-h1, dualpipe), SP,
+// ZeRO stage, recompute mode and micro-batch size, each checked by the plan rules, the
+// memory model and the step-time model; the best K by an objective come back.
+//
+//   SearchOptions opts; opts.top_k = 5; opts.threads = 2;
+//   SearchResult r = Search(scenario, SearchConstraints{}, opts);
+//   r.top[0].plan; r.top[0].time.step; r.rejected[PlanIssueIndex(...)]
+//
+// Speed: per-model and per-hardware constants are built once (CostContext); the per-plan
+// evaluation allocates nothing and touches no strings; whole subtrees are pruned (a layout
+// that does not fit with the smallest micro-batch and full recompute cannot fit with more).
+// The space is split into branches (tp, cp, pp, ep, etp, schedule/vpp) that threads take in
+// turn, and that MPI ranks split by index; results merge deterministically, so 1 thread,
+// N threads and N ranks return the same top K.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "preflight/cost/memory.h"
+#include "preflight/cost/step_time.h"
+#include "preflight/parallel/plan.h"
+#include "preflight/scenario/scenario.h"
+
+namespace preflight {
+
+enum class Objective { kStepTime, kCost, kDays, kEnergy };
+bool ParseObjective(std::string_view name, Objective* out);
+std::string_view ObjectiveName(Objective o);
+
+// Limits on the space. Zero / unset means free.
+struct SearchConstraints {
+  int64_t max_tp = 0;  // 0: the scale-up domain
+  int64_t max_pp = 0;
+  int64_t max_cp = 0;
+  int64_t max_ep = 0;
+  int64_t max_micro_batch = 0;
+  std::optional<int64_t> tp, pp, cp, dp, ep, vpp;
+  std::optional<int> zero;
+  std::optional<Schedule> schedule;
+  std::optional<Recompute> recompute;
+  std::optional<bool> sp;
+  double min_headroom = 0.0;  // required free fraction of device memory
+};
+
+// Live counters a progress display may read while the search runs.
+struct SearchProgress {
+  std::atomic<int64_t> considered{0};
+  std::atomic<int64_t> valid{0};
+  std::atomic<double> best{0};  // best objective so far (0 until one is found)
+};
+
+struct SearchOptions {
+  Objective objective = Objective::kStepTime;
+  int top_k = 10;
+  int threads = 0;  // 0: hardware concurrency
+  int rank = 0;     // this process's share of the branches when split over MPI ranks
+  int ranks = 1;
+  SearchProgress* progress = nullptr;
+};
+
+// Extra rejection reason beyond PlanIssue: valid but over the memory budget.
+inline constexpr int kRejectNoFit = static_cast<int>(PlanIssue::kCount);
+inline constexpr int kNumRejectReasons = kRejectNoFit + 1;
+std::string_view RejectReasonName(int reason);
+
+struct RankedPlan {
+  Plan plan;
+  double objective = 0;
+  StepTime time;
+  MemoryEstimate memory;
+};
+
+struct SearchResult {
+  int64_t considered = 0;        // plans in the space (valid + every rejection, pruned ones counted)
+  int64_t valid = 0;             // valid plans that fit
+  int64_t model_evaluations = 0; // plans that went through the memory and step-time models
+  double elapsed_s = 0;
+  std::array<int64_t, kNumRejectReasons> rejected{};
+  std::vector<RankedPlan> top;   // best first
+};
+
+// The objective of a plan's time for this scenario (seconds, days, dollars or MWh).
+double ObjectiveValue(Objective o, const Scenario& s, const StepTime& t);
+
+// Runs the search on this process's share (rank of ranks). REQUIRES: s.cluster.devices > 0.
+SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchOptions& o);
+
+// Merges partial results (other ranks') into one: counts add, top K re-ranked.
+void MergeResults(SearchResult* into, const SearchResult& other, int top_k);
+
+// Total order used for ranking: objective, then a canonical order of the plan fields, so that
+// ties break identically however the work was split.
+bool BetterPlan(const RankedPlan& a, const RankedPlan& b);
+
+}  // namespace preflight
+
+namespace preflight {
+
+// One device count of a sweep and the best plan found for it.
+struct SweepPoint {
+  int64_t devices = 0;
+  bool found = false;
+  RankedPlan best;
+  double days = 0;
+  double cost_usd_mid = 0;  // 0 when the catalog has no price
+  bool on_pareto_front = false;  // no other point is both faster (days) and cheaper
+};
+
+// Searches each device count (best by `o.objective`) and marks the Pareto front of days vs cost.
+std::vector<SweepPoint> SweepDevices(const Scenario& s, const std::vector<int64_t>& device_counts,
+                                     const SearchConstraints& c, const SearchOptions& o);
+
+}  // namespace preflight

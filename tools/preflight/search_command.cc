@@ -1,0 +1,237 @@
+#include "search_command.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "commands.h"
+#include "preflight/report/plan_report.h"
+#include "preflight/scenario/evaluate.h"
+
+namespace preflight::cli {
+namespace {
+
+// Redraws one status line on stderr every 200 ms once the search has run for a second.
+class ProgressBar {
+ public:
+  ProgressBar(SearchProgress* progress, bool enabled) : progress_(progress) {
+    if (enabled) thread_ = std::thread([this] { Loop(); });
+  }
+  ~ProgressBar() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    if (drawn_) std::cerr << "\r\033[K" << std::flush;
+  }
+
+ private:
+  void Loop() {
+    const auto start = std::chrono::steady_clock::now();
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return done_; })) {
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (s < 1.0) continue;
+      const double n = static_cast<double>(progress_->considered.load());
+      const double best = progress_->best.load();
+      std::cerr << fmt::format("\r\033[Ksearch: {:.3g} plans, {:.3g} plans/s, {} valid, best {}", n, n / s,
+                               progress_->valid.load(), best > 0 ? fmt::format("{:.4g}", best) : "-")
+                << std::flush;
+      drawn_ = true;
+    }
+  }
+
+  SearchProgress* progress_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  bool drawn_ = false;
+};
+
+nlohmann::json PlanEntryJson(const Scenario& s, const RankedPlan& r) {
+  Scenario at = s;
+  at.plan = r.plan;
+  at.auto_parallel = false;
+  nlohmann::json full = PlanJson(Evaluate(at, {}));
+  return {{"objective", r.objective}, {"plan", full["plan"]}, {"memory", full["memory"]},
+          {"time", full["time"]}, {"campaign", full["campaign"]}};
+}
+
+std::string PlanRow(const RankedPlan& r) {
+  const Plan& p = r.plan;
+  return fmt::format("tp{:<2} cp{:<2} pp{:<3} vpp{:<2} dp{:<5} ep{:<3} etp{:<2} sp{} zero{} {:<11} {:<9} mb{:<3}",
+                     p.tp, p.cp, p.pp, p.vpp, p.dp, p.ep, p.etp, p.sp ? 1 : 0, p.zero,
+                     ScheduleName(p.schedule), RecomputeName(p.recompute), p.micro_batch);
+}
+
+std::string SearchText(const Scenario& s, const SearchResult& r, Objective o) {
+  std::string out = fmt::format(
+      "{} on {} x {}: {} plans in {:.3f} s ({:.3g} plans/s), {} valid and fitting, {} through the cost model\n",
+      s.arch.name, s.cluster.devices, s.cluster.spec.id, r.considered, r.elapsed_s,
+      r.considered / std::max(r.elapsed_s, 1e-9), r.valid, r.model_evaluations);
+  out += "rejected:";
+  for (int i = 1; i < kNumRejectReasons; ++i) {
+    if (r.rejected[i] > 0) out += fmt::format(" {} {}", RejectReasonName(i), r.rejected[i]);
+  }
+  out += fmt::format("\n\n{:>3}  {:<92} {:>9} {:>10} {:>6} {:>8}  {}\n", "#", "plan", "step s", "tok/s/dev",
+                     "MFU", "mem GiB", ObjectiveName(o));
+  int rank = 1;
+  for (const RankedPlan& p : r.top) {
+    out += fmt::format("{:>3}  {:<92} {:>9.3f} {:>10.1f} {:>5.1f}% {:>8.1f}  {:.4g}\n", rank++, PlanRow(p),
+                       p.time.step.value(), p.time.tokens_per_s_per_device, 100 * p.time.mfu,
+                       p.memory.worst.Total().gib(), p.objective);
+  }
+  if (r.top.empty()) out += "no valid plan fits: see the rejection counts above\n";
+  return out;
+}
+
+nlohmann::json SearchJson(const Scenario& s, const SearchResult& r, Objective o) {
+  nlohmann::json rejected = nlohmann::json::object();
+  for (int i = 1; i < kNumRejectReasons; ++i) rejected[std::string(RejectReasonName(i))] = r.rejected[i];
+  nlohmann::json plans = nlohmann::json::array();
+  for (const RankedPlan& p : r.top) plans.push_back(PlanEntryJson(s, p));
+  return {{"evaluated", r.considered}, {"valid", r.valid}, {"model_evaluations", r.model_evaluations},
+          {"elapsed_s", r.elapsed_s}, {"plans_per_s", r.considered / std::max(r.elapsed_s, 1e-9)},
+          {"objective", std::string(ObjectiveName(o))}, {"rejected", rejected}, {"plans", plans}};
+}
+
+int RunSweep(const Scenario& s, const std::vector<int64_t>& counts, const SearchArgs& args, Objective o,
+             SearchOptions opts) {
+  std::vector<SweepPoint> points = SweepDevices(s, counts, args.constraints, opts);
+  nlohmann::json arr = nlohmann::json::array();
+  std::string text = fmt::format("{:>8}  {:<92} {:>9} {:>10} {:>14}  {}\n", "devices", "best plan", "step s",
+                                 "days", "cost (mid) $", "pareto");
+  for (const SweepPoint& p : points) {
+    if (!p.found) {
+      text += fmt::format("{:>8}  no valid plan fits\n", p.devices);
+      arr.push_back({{"devices", p.devices}, {"found", false}});
+      continue;
+    }
+    Scenario at = s;
+    at.cluster.devices = p.devices;
+    nlohmann::json entry = PlanEntryJson(at, p.best);
+    entry["devices"] = p.devices;
+    entry["found"] = true;
+    entry["days"] = p.days;
+    entry["cost_usd_mid"] = p.cost_usd_mid;
+    entry["on_pareto_front"] = p.on_pareto_front;
+    arr.push_back(entry);
+    text += fmt::format("{:>8}  {:<92} {:>9.3f} {:>10.2f} {:>14.4g}  {}\n", p.devices, PlanRow(p.best),
+                        p.best.time.step.value(), p.days, p.cost_usd_mid, p.on_pareto_front ? "*" : "");
+  }
+  std::cout << (args.json ? nlohmann::json{{"objective", std::string(ObjectiveName(o))}, {"sweep", arr}}.dump(2) + "\n"
+                          : text);
+  bool any = false;
+  for (const SweepPoint& p : points) any = any || p.found;
+  return any ? 0 : 1;
+}
+
+bool ApplyConstraintFlags(SearchArgs* args, std::string* error) {
+  SearchConstraints& c = args->constraints;
+  if (!args->fix_schedule.empty()) {
+    Schedule s;
+    if (!ParseSchedule(args->fix_schedule, &s)) return *error = "--fix-schedule: expected gpipe|1f1b|interleaved|zb-h1|dualpipe, got '" + args->fix_schedule + "'", false;
+    c.schedule = s;
+  }
+  if (!args->fix_recompute.empty()) {
+    Recompute r;
+    if (!ParseRecompute(args->fix_recompute, &r)) return *error = "--fix-recompute: expected none|selective|full, got '" + args->fix_recompute + "'", false;
+    c.recompute = r;
+  }
+  if (!args->fix_sp.empty()) {
+    if (args->fix_sp != "true" && args->fix_sp != "false") return *error = "--fix-sp: expected true or false, got '" + args->fix_sp + "'", false;
+    c.sp = args->fix_sp == "true";
+  }
+  if (c.min_headroom < 0 || c.min_headroom >= 1) return *error = "--min-headroom: expected a fraction in [0, 1)", false;
+  if (args->top < 1 || args->top > 1000) return *error = "--top: expected 1..1000", false;
+  return true;
+}
+
+}  // namespace
+
+bool ParseDeviceList(const std::string& spec, std::vector<int64_t>* out, std::string* error) {
+  auto number = [&](const std::string& t, int64_t* v) {
+    try {
+      size_t used = 0;
+      long long x = std::stoll(t, &used);
+      if (used != t.size() || x <= 0) return false;
+      *v = x;
+      return true;
+    } catch (const std::exception&) {
+      return false;
+    }
+  };
+  *error = "--devices: expected N, A..B, A..B:STEP or a comma-separated list of positive counts, got '" + spec + "'";
+  out->clear();
+  const size_t dots = spec.find("..");
+  if (dots != std::string::npos) {
+    int64_t a, b, step = 0;
+    std::string rest = spec.substr(dots + 2);
+    const size_t colon = rest.find(':');
+    if (colon != std::string::npos) {
+      if (!number(rest.substr(colon + 1), &step)) return false;
+      rest = rest.substr(0, colon);
+    }
+    if (!number(spec.substr(0, dots), &a) || !number(rest, &b) || b < a) return false;
+    for (int64_t n = a; n <= b && out->size() < 4096; n = step > 0 ? n + step : n * 2) out->push_back(n);
+    return true;
+  }
+  size_t start = 0;
+  while (start <= spec.size()) {
+    size_t comma = spec.find(',', start);
+    if (comma == std::string::npos) comma = spec.size();
+    int64_t v;
+    if (!number(spec.substr(start, comma - start), &v)) return false;
+    out->push_back(v);
+    start = comma + 1;
+  }
+  return !out->empty();
+}
+
+int RunSearch(SearchArgs args, const MpiSession& mpi) {
+  std::string error;
+  if (!ApplyConstraintFlags(&args, &error)) return BadInput(error);
+  Objective objective;
+  if (!ParseObjective(args.objective, &objective)) {
+    return BadInput("--objective: expected step_time|cost|days|energy, got '" + args.objective + "'");
+  }
+  std::vector<int64_t> counts;
+  if (!args.devices.empty()) {
+    if (!ParseDeviceList(args.devices, &counts, &error)) return BadInput(error);
+    args.overrides.push_back({"cluster.devices", std::to_string(counts.front())});
+  }
+  Catalog catalog = Catalog::Default();
+  auto scenario = LoadScenarioFile(args.scenario, catalog, args.overrides);
+  if (!scenario.ok()) return BadInput(scenario.status().message());
+
+  SearchProgress progress;
+  SearchOptions opts;
+  opts.objective = objective;
+  opts.top_k = args.top;
+  opts.threads = args.threads;
+  opts.progress = &progress;
+  const bool show = !args.json && !args.no_progress && isatty(STDERR_FILENO) && mpi.rank() == 0;
+  if (counts.size() > 1) {
+    ProgressBar bar(&progress, show);
+    return RunSweep(*scenario, counts, args, objective, opts);
+  }
+  SearchResult result;
+  {
+    ProgressBar bar(&progress, show);
+    result = DistributedSearch(*scenario, args.constraints, opts, mpi);
+  }
+  if (mpi.rank() != 0) return 0;
+  std::cout << (args.json ? SearchJson(*scenario, result, objective).dump(2) + "\n"
+                          : SearchText(*scenario, result, objective));
+  return result.top.empty() ? 1 : 0;
+}
+
+}  // namespace preflight::cli
