@@ -12,6 +12,7 @@
 #include "preflight/report/plan_report.h"
 #include "preflight/scenario/evaluate.h"
 #include "preflight/scenario/validate.h"
+#include "preflight/search/search.h"
 
 namespace preflight::cli {
 
@@ -100,8 +101,47 @@ int RunValidate(const ValidateArgs& args) {
     if (!list.ok()) return BadInput(list.status().message());
     for (Scenario& s : *list) runs.push_back(std::move(s));
   }
-  ValidationReport rep = Validate(runs, {}, nullptr);
-  std::cout << (args.json ? ValidationJson(rep).dump(2) + "\n" : ValidationText(rep, args.all));
+  AutoPlanner planner = [](const Scenario& s, Plan* plan) {
+    SearchOptions o;
+    o.top_k = 1;
+    SearchResult r = Search(s, SearchConstraints{}, o);
+    if (r.top.empty()) return false;
+    *plan = r.top.front().plan;
+    return true;
+  };
+  ValidationReport rep = Validate(runs, {}, planner);
+  nlohmann::json j = ValidationJson(rep);
+  std::string text = ValidationText(rep, args.all);
+  if (args.search_layouts) {
+    nlohmann::json layouts = nlohmann::json::array();
+    text += fmt::format("\nsearched layout vs published layout (predicted step time):\n{:48} {:>10} {:>10} {:>7}  {}\n",
+                        "run", "published", "searched", "ratio", "searched plan");
+    int worse = 0;
+    for (const Scenario& s : runs) {
+      if (s.auto_parallel) continue;
+      PlanResult given = Evaluate(s, {});
+      if (!given.has_time) continue;
+      SearchOptions o;
+      o.top_k = 1;
+      SearchResult r = Search(s, SearchConstraints{}, o);
+      if (r.top.empty()) continue;
+      const RankedPlan& best = r.top.front();
+      const double ratio = best.time.step.value() / given.time.step.value();
+      worse += ratio > 1.0 + 1e-9 ? 1 : 0;
+      const Plan& p = best.plan;
+      std::string plan = fmt::format("tp{} cp{} pp{} vpp{} dp{} ep{} etp{} sp{} zero{} {} {} mb{}", p.tp, p.cp, p.pp,
+                                     p.vpp, p.dp, p.ep, p.etp, p.sp ? 1 : 0, p.zero, ScheduleName(p.schedule),
+                                     RecomputeName(p.recompute), p.micro_batch);
+      text += fmt::format("{:48} {:>10.4g} {:>10.4g} {:>7.3f}  {}\n", s.name, given.time.step.value(),
+                          best.time.step.value(), ratio, plan);
+      layouts.push_back({{"name", s.name}, {"published_step_s", given.time.step.value()},
+                         {"searched_step_s", best.time.step.value()}, {"ratio", ratio}, {"searched_plan", plan}});
+    }
+    text += fmt::format("searched layout slower than the published one in {} runs\n", worse);
+    j["layouts"] = layouts;
+    j["searched_worse"] = worse;
+  }
+  std::cout << (args.json ? j.dump(2) + "\n" : text);
   return 0;
 }
 

@@ -28,6 +28,7 @@ struct ValidateArgs {
   std::vector<std::string> files;
   bool json = false;
   bool all = false;  // print every row, not only the summary and the worst rows
+  bool search_layouts = false;  // also search each run and compare with its published layout
 };
 
 int RunPlan(const PlanArgs& args);

@@ -88,6 +88,8 @@ int main(int argc, char** argv) {
   validate_cmd->add_option("files", validate.files, "validation YAML files")->required();
   validate_cmd->add_flag("--json", validate.json, "machine-readable output on stdout");
   validate_cmd->add_flag("--all", validate.all, "print every row");
+  validate_cmd->add_flag("--search-layouts", validate.search_layouts,
+                         "also search each run with a stated layout and compare predicted step times");
 
   preflight::cli::SearchArgs search;
   std::vector<std::string> search_values, search_sets;
