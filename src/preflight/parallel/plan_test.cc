@@ -1,1 +1,316 @@
+// Tests of parallel/plan.h: every PlanIssue is reachable with a message naming the numbers,
+// the layouts of two published runs are valid, and stage bookkeeping adds up.
+#include "preflight/parallel/plan.h"
+
 #include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "preflight/catalog/catalog.h"
+#include "preflight/model/hf_config.h"
+
+namespace preflight {
+namespace {
+
+Architecture LoadArch(const std::string& id) {
+  std::string path;
+  StatusOr<nlohmann::json> cfg = Catalog::Default().ModelConfig(id, &path);
+  EXPECT_TRUE(cfg.ok()) << cfg.status().message();
+  if (!cfg.ok()) return Architecture{};
+  StatusOr<Architecture> a = ArchitectureFromHfConfig(*cfg, id, path);
+  EXPECT_TRUE(a.ok()) << a.status().message();
+  return a.ok() ? *a : Architecture{};
+}
+
+// A llama-like dense model with chosen head counts and MLP width.
+Architecture Synthetic(int64_t heads, int64_t kv_heads, int64_t ffn, int64_t layers = 8) {
+  Architecture a;
+  a.name = "synthetic";
+  a.model_type = "llama";
+  a.heads = heads;
+  a.kv_heads = kv_heads;
+  a.head_dim = 128;
+  a.hidden = heads * 128;
+  a.ffn = ffn;
+  a.layers = layers;
+  a.vocab = 32000;
+  return a;
+}
+
+TrainingJob Job(int64_t global_batch, int64_t seq_len = 4096) {
+  TrainingJob j;
+  j.seq_len = seq_len;
+  j.global_batch = global_batch;
+  return j;
+}
+
+struct IssueCase {
+  const char* what;
+  Architecture arch;
+  Plan plan;
+  TrainingJob job;
+  int64_t devices;
+  PlanIssue issue;
+  std::vector<std::string> message_parts;  // each must appear in the message
+};
+
+Plan MakePlan(int64_t tp, int64_t pp, int64_t dp) {
+  Plan p;
+  p.tp = tp;
+  p.pp = pp;
+  p.dp = dp;
+  return p;
+}
+
+template <typename F>
+Plan With(Plan p, F set) {
+  set(p);
+  return p;
+}
+
+std::vector<IssueCase> IssueCases() {
+  const Architecture l70 = LoadArch("llama-3.1-70b");     // 64 heads, 8 KV, F 28672, 80 layers
+  const Architecture l405 = LoadArch("llama-3.1-405b");   // 126 layers
+  const Architecture mix = LoadArch("mixtral-8x7b");      // 8 experts, expert F 14336
+  const Plan base = MakePlan(8, 1, 8);
+  return {
+      {"zero degree", l70, With(base, [](Plan& p) { p.tp = 0; }), Job(64), 64, PlanIssue::kNonPositiveDegree,
+       {"at least 1"}},
+      {"zero micro-batch", l70, With(base, [](Plan& p) { p.micro_batch = 0; }), Job(64), 64,
+       PlanIssue::kNonPositiveDegree, {"micro_batch"}},
+      {"negative first stage", l70, With(base, [](Plan& p) { p.first_stage_layers = -1; }), Job(64), 64,
+       PlanIssue::kNonPositiveDegree, {}},
+      {"device count", l70, MakePlan(8, 1, 2), Job(64), 64, PlanIssue::kDeviceCount,
+       {"8*1*1*2 = 16", "64 devices"}},
+      {"zero stage", l70, With(base, [](Plan& p) { p.zero = 4; }), Job(64), 64, PlanIssue::kZeroStage,
+       {"zero must be 0, 1, 2 or 3", "got 4"}},
+      {"sp without tp", l70, With(MakePlan(1, 1, 8), [](Plan& p) { p.sp = true; }), Job(64), 8,
+       PlanIssue::kSequenceParallel, {"sp", "tp > 1"}},
+      {"tp not dividing heads", l70, MakePlan(3, 1, 1), Job(64), 3, PlanIssue::kTpHeads,
+       {"tp 3", "64 attention heads"}},
+      {"tp vs kv heads", Synthetic(24, 6, 4096), MakePlan(4, 1, 1), Job(8), 4, PlanIssue::kTpKvHeads,
+       {"tp 4", "6 KV heads"}},
+      {"tp not dividing ffn", Synthetic(32, 32, 1000), MakePlan(16, 1, 1), Job(8), 16, PlanIssue::kTpFfn,
+       {"tp 16", "MLP width 1000"}},
+      {"micro-batch divisibility", l70, base, Job(100), 64, PlanIssue::kMicroBatches,
+       {"global batch 100", "dp*micro_batch = 8*1"}},
+      {"micro-batch size divisibility", l70, With(base, [](Plan& p) { p.micro_batch = 3; }), Job(64), 64,
+       PlanIssue::kMicroBatches, {"8*3"}},
+      {"pp not dividing layers", l70, MakePlan(1, 3, 1), Job(8), 3, PlanIssue::kPpLayers,
+       {"pp 3", "80 layers"}},
+      {"pp x vpp not dividing layers", l70,
+       With(MakePlan(1, 4, 1), [](Plan& p) { p.vpp = 3; p.schedule = Schedule::kInterleaved; }), Job(8), 4,
+       PlanIssue::kPpLayers, {"pp 4 x vpp 3", "80 layers"}},
+      {"405b on pp 16 without an uneven split", l405, MakePlan(8, 16, 128), Job(2048, 8192), 16384,
+       PlanIssue::kPpLayers, {"pp 16", "126 layers"}},
+      {"uneven split that does not add up", l405,
+       With(MakePlan(1, 8, 1), [](Plan& p) { p.first_stage_layers = 10; p.last_stage_layers = 10; }), Job(8), 8,
+       PlanIssue::kPpLayers, {"first_stage_layers 10", "last_stage_layers 10"}},
+      {"uneven split larger than the model", l405,
+       With(MakePlan(1, 8, 1), [](Plan& p) { p.first_stage_layers = 127; }), Job(8), 8, PlanIssue::kPpLayers, {}},
+      {"uneven split with pp 1", l405, With(MakePlan(1, 1, 1), [](Plan& p) { p.first_stage_layers = 126; }),
+       Job(8), 1, PlanIssue::kPpLayers, {}},
+      {"uneven split on two stages leaving layers over", l405,
+       With(MakePlan(1, 2, 1), [](Plan& p) { p.first_stage_layers = 60; p.last_stage_layers = 60; }), Job(8), 2,
+       PlanIssue::kPpLayers, {}},
+      {"uneven split with vpp", l405,
+       With(MakePlan(1, 8, 1),
+            [](Plan& p) { p.first_stage_layers = 15; p.last_stage_layers = 15; p.vpp = 2;
+                          p.schedule = Schedule::kInterleaved; }),
+       Job(8), 8, PlanIssue::kPpLayers, {}},
+      {"vpp without interleaved", l70, With(MakePlan(1, 4, 1), [](Plan& p) { p.vpp = 2; }), Job(8), 4,
+       PlanIssue::kVppSchedule, {"vpp 2", "1f1b"}},
+      {"interleaved without vpp", l70,
+       With(MakePlan(1, 4, 1), [](Plan& p) { p.schedule = Schedule::kInterleaved; }), Job(8), 4,
+       PlanIssue::kVppSchedule, {"interleaved"}},
+      {"interleaved with pp 1", l70,
+       With(MakePlan(1, 1, 1), [](Plan& p) { p.vpp = 2; p.schedule = Schedule::kInterleaved; }), Job(8), 1,
+       PlanIssue::kVppSchedule, {"pp 1"}},
+      {"interleaved micro-batches", l70,
+       With(MakePlan(1, 4, 1), [](Plan& p) { p.vpp = 2; p.schedule = Schedule::kInterleaved; }), Job(6), 4,
+       PlanIssue::kInterleavedMicroBatches, {"6 micro-batches", "pp 4"}},
+      {"dualpipe with odd pp", l70, With(MakePlan(1, 5, 1), [](Plan& p) { p.schedule = Schedule::kDualPipe; }),
+       Job(20), 5, PlanIssue::kDualPipe, {"pp 5"}},
+      {"dualpipe with too few micro-batches", l70,
+       With(MakePlan(1, 4, 1), [](Plan& p) { p.schedule = Schedule::kDualPipe; }), Job(7), 4,
+       PlanIssue::kDualPipe, {"pp 4", "7 micro-batches"}},
+      {"ep on a dense model", l70, With(base, [](Plan& p) { p.ep = 2; }), Job(64), 64,
+       PlanIssue::kExpertParallel, {"ep 2", "dense model"}},
+      {"etp on a dense model", l70, With(base, [](Plan& p) { p.etp = 2; }), Job(64), 64,
+       PlanIssue::kExpertParallel, {"dense model"}},
+      {"ep not dividing experts", mix, With(MakePlan(1, 1, 3), [](Plan& p) { p.ep = 3; }), Job(3), 3,
+       PlanIssue::kExpertParallel, {"ep 3", "8 experts"}},
+      {"ep x etp not dividing tp*cp*dp", mix, With(MakePlan(1, 1, 4), [](Plan& p) { p.ep = 8; }), Job(4), 4,
+       PlanIssue::kExpertParallel, {"ep 8", "tp*cp*dp = 4"}},
+      {"etp not dividing expert width", mix,
+       With(MakePlan(1, 1, 3), [](Plan& p) { p.ep = 1; p.etp = 3; }), Job(3), 3, PlanIssue::kExpertParallel,
+       {"etp 3", "expert width 14336"}},
+      {"cp not splitting the sequence", l70, With(MakePlan(8, 1, 4), [](Plan& p) { p.cp = 2; }), Job(8, 4098), 64,
+       PlanIssue::kContextParallel, {"cp 2", "seq_len 4098"}},
+  };
+}
+
+TEST(PlanTest, EveryIssueIsReachableWithAClearMessage) {
+  std::set<PlanIssue> seen;
+  for (const IssueCase& c : IssueCases()) {
+    SCOPED_TRACE(c.what);
+    PlanCheck check = CheckPlan(c.arch, c.plan, c.job, c.devices);
+    EXPECT_EQ(PlanIssueName(check.issue), PlanIssueName(c.issue)) << check.message;
+    EXPECT_FALSE(check.ok());
+    EXPECT_FALSE(check.message.empty());
+    for (const std::string& part : c.message_parts) {
+      EXPECT_NE(check.message.find(part), std::string::npos) << "'" << part << "' not in: " << check.message;
+    }
+    EXPECT_EQ(FindPlanIssue(c.arch, c.plan, c.job, c.devices), check.issue);
+    seen.insert(check.issue);
+  }
+  for (int i = 1; i < static_cast<int>(PlanIssue::kCount); ++i) {
+    EXPECT_TRUE(seen.count(static_cast<PlanIssue>(i)) > 0)
+        << "no case reaches " << PlanIssueName(static_cast<PlanIssue>(i));
+  }
+}
+
+// Llama 3 405B: TP 8, PP 16, DP 128 on 16,384 H100s (Llama 3 paper §3.3.2), one layer fewer on
+// the first and last stages (126 = 7 + 14·8 + 7).
+TEST(PlanTest, Llama405bPublishedLayoutIsValid) {
+  Architecture a = LoadArch("llama-3.1-405b");
+  Plan p = MakePlan(8, 16, 128);
+  p.sp = true;
+  p.zero = 1;
+  p.first_stage_layers = 7;
+  p.last_stage_layers = 7;
+  PlanCheck c = CheckPlan(a, p, Job(2048, 8192), 16384);
+  EXPECT_TRUE(c.ok()) << c.message;
+  EXPECT_TRUE(c.message.empty());
+  EXPECT_EQ(MicroBatches(p, Job(2048, 8192)), 16);
+  EXPECT_EQ(LayersOnStage(a, p, 0), 7);
+  EXPECT_EQ(LayersOnStage(a, p, 1), 8);
+  EXPECT_EQ(LayersOnStage(a, p, 15), 7);
+  EXPECT_EQ(FirstLayerOfStage(a, p, 15), 119);
+}
+
+// DeepSeek-V3: PP 16 with DualPipe, EP 64, DP 128 on 2,048 H800s (DeepSeek-V3 report §3.2).
+TEST(PlanTest, DeepSeekV3PublishedLayoutIsValid) {
+  Architecture a = LoadArch("deepseek-v3");
+  Plan p = MakePlan(1, 16, 128);
+  p.ep = 64;
+  p.zero = 1;
+  p.schedule = Schedule::kDualPipe;
+  p.recompute = Recompute::kSelective;
+  p.first_stage_layers = 5;   // 61 = 5 + 14·4 (the published layout of stages is not given)
+  p.last_stage_layers = 0;
+  TrainingJob job = Job(15360);
+  PlanCheck c = CheckPlan(a, p, job, 2048);
+  // 61 - 5 = 56 layers over 15 stages does not split; the split below does.
+  EXPECT_EQ(c.issue, PlanIssue::kPpLayers) << c.message;
+  p.first_stage_layers = 3;
+  p.last_stage_layers = 2;  // 61 = 3 + 14·4 + 2
+  c = CheckPlan(a, p, job, 2048);
+  EXPECT_TRUE(c.ok()) << c.message;
+  EXPECT_EQ(MicroBatches(p, job), 120);
+  // The same layout with too few micro-batches for DualPipe.
+  EXPECT_EQ(CheckPlan(a, p, Job(128 * 31), 2048).issue, PlanIssue::kDualPipe);
+  EXPECT_EQ(CheckPlan(a, p, Job(128 * 32), 2048).issue, PlanIssue::kValid);
+}
+
+TEST(PlanTest, UnevenSplitsThatAddUp) {
+  Architecture a = LoadArch("llama-3.1-405b");
+  struct Case {
+    int64_t pp, first, last;
+  };
+  const Case cases[] = {{8, 15, 15}, {8, 7, 0}, {8, 0, 7}, {2, 63, 63}, {2, 100, 26}, {16, 7, 7}, {3, 6, 0}};
+  for (const Case& c : cases) {
+    Plan p = MakePlan(1, c.pp, 1);
+    p.first_stage_layers = c.first;
+    p.last_stage_layers = c.last;
+    PlanCheck check = CheckPlan(a, p, Job(64), c.pp);
+    EXPECT_TRUE(check.ok()) << c.pp << "/" << c.first << "/" << c.last << ": " << check.message;
+  }
+}
+
+// Stage bookkeeping: layers on each stage sum to the model, and each stage starts where the
+// previous ends (an oracle independent of FirstLayerOfStage's shortcut).
+TEST(PlanTest, StagesPartitionTheLayers) {
+  struct Case {
+    const char* id;
+    int64_t pp, vpp, first, last;
+  };
+  const Case cases[] = {
+      {"llama-3.1-405b", 8, 1, 15, 15}, {"llama-3.1-405b", 8, 1, 7, 0},  {"llama-3.1-405b", 8, 1, 0, 7},
+      {"llama-3.1-405b", 16, 1, 7, 7},  {"llama-3.1-405b", 2, 1, 100, 26}, {"llama-3.1-405b", 3, 1, 6, 0},
+      {"llama-3.1-70b", 8, 1, 0, 0},    {"llama-3.1-70b", 4, 5, 0, 0},    {"deepseek-v3", 16, 1, 3, 2},
+      {"llama-3.1-70b", 1, 1, 0, 0},
+  };
+  for (const Case& c : cases) {
+    Architecture a = LoadArch(c.id);
+    Plan p = MakePlan(1, c.pp, 1);
+    p.vpp = c.vpp;
+    if (c.vpp > 1) p.schedule = Schedule::kInterleaved;
+    p.first_stage_layers = c.first;
+    p.last_stage_layers = c.last;
+    ASSERT_TRUE(CheckPlan(a, p, Job(64), c.pp).ok()) << c.id << " pp " << c.pp;
+    int64_t sum = 0;
+    for (int64_t s = 0; s < c.pp; ++s) {
+      EXPECT_EQ(FirstLayerOfStage(a, p, s), sum) << c.id << " pp " << c.pp << " stage " << s;
+      EXPECT_GT(LayersOnStage(a, p, s), 0);
+      sum += LayersOnStage(a, p, s);
+    }
+    EXPECT_EQ(sum, a.layers) << c.id << " pp " << c.pp;
+  }
+}
+
+TEST(PlanTest, MicroBatches) {
+  Plan p = MakePlan(8, 16, 128);
+  EXPECT_EQ(MicroBatches(p, Job(2048)), 16);
+  p.micro_batch = 2;
+  EXPECT_EQ(MicroBatches(p, Job(2048)), 8);
+  p.dp = 0;
+  EXPECT_EQ(MicroBatches(p, Job(2048)), 0) << "no division by zero";
+  EXPECT_EQ(Job(2048, 8192).GlobalBatchTokens(), 16777216);
+  EXPECT_EQ(MakePlan(8, 16, 128).Devices(), 16384);
+}
+
+TEST(PlanTest, NamesRoundTrip) {
+  for (Schedule s : {Schedule::kGpipe, Schedule::k1F1B, Schedule::kInterleaved, Schedule::kZbH1, Schedule::kDualPipe}) {
+    Schedule parsed = Schedule::kGpipe;
+    ASSERT_TRUE(ParseSchedule(ScheduleName(s), &parsed)) << ScheduleName(s);
+    EXPECT_EQ(parsed, s);
+  }
+  for (Recompute r : {Recompute::kNone, Recompute::kSelective, Recompute::kFull}) {
+    Recompute parsed = Recompute::kNone;
+    ASSERT_TRUE(ParseRecompute(RecomputeName(r), &parsed));
+    EXPECT_EQ(parsed, r);
+  }
+  Schedule s = Schedule::kZbH1;
+  EXPECT_FALSE(ParseSchedule("1F1B", &s));
+  EXPECT_FALSE(ParseSchedule("pipedream", &s));
+  EXPECT_EQ(s, Schedule::kZbH1);
+  Recompute r = Recompute::kFull;
+  EXPECT_FALSE(ParseRecompute("partial", &r));
+  EXPECT_EQ(ScheduleName(Schedule::k1F1B), "1f1b");
+  EXPECT_EQ(ScheduleName(Schedule::kZbH1), "zb-h1");
+  EXPECT_EQ(RecomputeName(Recompute::kSelective), "selective");
+
+  std::set<std::string> names;
+  for (int i = 0; i < static_cast<int>(PlanIssue::kCount); ++i) {
+    std::string n(PlanIssueName(static_cast<PlanIssue>(i)));
+    EXPECT_FALSE(n.empty());
+    EXPECT_EQ(n.find(' '), std::string::npos) << "snake_case key: " << n;
+    EXPECT_TRUE(names.insert(n).second) << "duplicate " << n;
+  }
+  EXPECT_EQ(PlanIssueName(PlanIssue::kValid), "valid");
+  EXPECT_EQ(PlanIssueName(PlanIssue::kTpHeads), "tp_heads");
+}
+
+TEST(PlanTest, KvReplicationAndGqaDivisibility) {
+  Architecture a = LoadArch("llama-3.1-70b");  // 8 KV heads
+  for (int64_t tp : {1, 2, 4, 8, 16, 32, 64}) {
+    PlanCheck c = CheckPlan(a, MakePlan(tp, 1, 1), Job(8), tp);
+    EXPECT_TRUE(c.ok()) << "tp " << tp << ": " << c.message;
+  }
+}
+
+}  // namespace
+}  // namespace preflight

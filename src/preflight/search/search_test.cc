@@ -1,0 +1,144 @@
+#include "preflight/search/search.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "preflight/catalog/catalog.h"
+
+namespace preflight {
+namespace {
+
+Scenario Load(const std::string& file) {
+  Catalog catalog(std::string(PREFLIGHT_SOURCE_DIR) + "/data");
+  auto s = LoadScenarioFile(std::string(PREFLIGHT_SOURCE_DIR) + "/" + file, catalog, {});
+  EXPECT_TRUE(s.ok()) << s.status().message();
+  return *s;
+}
+
+bool SamePlans(const SearchResult& a, const SearchResult& b) {
+  if (a.top.size() != b.top.size()) return false;
+  for (size_t i = 0; i < a.top.size(); ++i) {
+    const Plan &p = a.top[i].plan, &q = b.top[i].plan;
+    if (p.tp != q.tp || p.cp != q.cp || p.pp != q.pp || p.dp != q.dp || p.vpp != q.vpp ||
+        p.ep != q.ep || p.etp != q.etp || p.sp != q.sp || p.zero != q.zero ||
+        p.schedule != q.schedule || p.recompute != q.recompute || p.micro_batch != q.micro_batch ||
+        a.top[i].objective != b.top[i].objective) {
+      return false;
+    }
+  }
+  return true;
+}
+
+TEST(SearchTest, FindsValidFittingPlansBestFirst) {
+  Scenario s = Load("examples/llama3.1-70b-h100.yaml");
+  SearchOptions o;
+  o.top_k = 5;
+  o.threads = 1;
+  SearchResult r = Search(s, {}, o);
+  ASSERT_EQ(r.top.size(), 5u);
+  for (size_t i = 0; i + 1 < r.top.size(); ++i) EXPECT_LE(r.top[i].objective, r.top[i + 1].objective);
+  for (const RankedPlan& p : r.top) {
+    EXPECT_TRUE(CheckPlan(s.arch, p.plan, s.job, s.cluster.devices).ok());
+    EXPECT_TRUE(p.memory.fits);
+    EXPECT_LE(p.plan.tp, s.cluster.scale_up_domain);
+  }
+  int64_t rejected = 0;
+  for (int64_t n : r.rejected) rejected += n;
+  EXPECT_EQ(r.considered, r.valid + rejected);
+  EXPECT_GT(r.rejected[kRejectNoFit], 0);
+}
+
+TEST(SearchTest, NeverWorseThanTheGivenLayout) {
+  Scenario s = Load("examples/llama3.1-70b-h100.yaml");
+  SearchOptions o;
+  o.top_k = 1;
+  SearchResult r = Search(s, {}, o);
+  ASSERT_FALSE(r.top.empty());
+  const ParamCounts params = CountParameters(s.arch);
+  const CostContext ctx = MakeCostContext(s.arch, params, s.job, s.cluster);
+  EXPECT_LE(r.top[0].time.step.value(), EstimateStep(ctx, s.plan).step.value() * (1 + 1e-12));
+}
+
+TEST(SearchTest, SameAnswerWithOneAndTwoThreadsAndSplitRanks) {
+  Scenario s = Load("examples/deepseek-v3-h800.yaml");
+  SearchOptions o;
+  o.top_k = 8;
+  o.threads = 1;
+  SearchResult one = Search(s, {}, o);
+  o.threads = 2;
+  SearchResult two = Search(s, {}, o);
+  EXPECT_TRUE(SamePlans(one, two));
+  EXPECT_EQ(one.considered, two.considered);
+  EXPECT_EQ(one.valid, two.valid);
+
+  // Two "ranks" in one process, merged as MPI rank 0 merges them.
+  o.threads = 1;
+  o.ranks = 2;
+  o.rank = 0;
+  SearchResult r0 = Search(s, {}, o);
+  o.rank = 1;
+  SearchResult r1 = Search(s, {}, o);
+  EXPECT_GT(r0.considered, 0);
+  EXPECT_GT(r1.considered, 0);
+  MergeResults(&r0, r1, 8);
+  EXPECT_TRUE(SamePlans(one, r0));
+  EXPECT_EQ(one.considered, r0.considered);
+  EXPECT_EQ(one.rejected, r0.rejected);
+}
+
+TEST(SearchTest, ConstraintsAreHonoured) {
+  Scenario s = Load("examples/llama3.1-70b-h100.yaml");
+  SearchConstraints c;
+  c.tp = 8;
+  c.schedule = Schedule::k1F1B;
+  c.recompute = Recompute::kFull;
+  c.min_headroom = 0.2;
+  SearchOptions o;
+  o.top_k = 20;
+  SearchResult r = Search(s, c, o);
+  ASSERT_FALSE(r.top.empty());
+  for (const RankedPlan& p : r.top) {
+    EXPECT_EQ(p.plan.tp, 8);
+    EXPECT_TRUE(p.plan.schedule == Schedule::k1F1B);
+    EXPECT_TRUE(p.plan.recompute == Recompute::kFull);
+    EXPECT_GE(p.memory.headroom_fraction, 0.2 - 1e-12);
+  }
+}
+
+TEST(SearchTest, NothingFitsGivesAnEmptyAnswerWithReasons) {
+  Scenario s = Load("examples/llama3.1-70b-h100.yaml");
+  s.cluster.devices = 1;
+  SearchResult r = Search(s, {}, SearchOptions{});
+  EXPECT_TRUE(r.top.empty());
+  EXPECT_GT(r.rejected[kRejectNoFit], 0);
+}
+
+TEST(SearchTest, SweepMarksAParetoFront) {
+  Scenario s = Load("examples/llama3.1-70b-h100.yaml");
+  SearchOptions o;
+  o.objective = Objective::kCost;
+  std::vector<SweepPoint> pts = SweepDevices(s, {256, 512, 1024}, {}, o);
+  ASSERT_EQ(pts.size(), 3u);
+  int front = 0;
+  for (const SweepPoint& p : pts) {
+    ASSERT_TRUE(p.found);
+    front += p.on_pareto_front ? 1 : 0;
+  }
+  EXPECT_GE(front, 1);
+  // More devices finish sooner.
+  EXPECT_GT(pts[0].days, pts[2].days);
+}
+
+TEST(SearchTest, ObjectiveNamesRoundTrip) {
+  for (Objective o : {Objective::kStepTime, Objective::kCost, Objective::kDays, Objective::kEnergy}) {
+    Objective back;
+    ASSERT_TRUE(ParseObjective(ObjectiveName(o), &back));
+    EXPECT_TRUE(back == o);
+  }
+  Objective unused;
+  EXPECT_FALSE(ParseObjective("speed", &unused));
+}
+
+}  // namespace
+}  // namespace preflight
