@@ -57,6 +57,7 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   c.hbm_rate = BytesPerSecond(Rate(Figure::Known(bw, ""), h.hbm_fraction, "HBM bandwidth", &c.warnings));
   OpList ops = BuildOps(arch, job.seq_len);
   c.model_flops_per_token = ops.model_flops_per_token;
+  c.host_per_kernel = Seconds(job.host_overhead_per_kernel_us * 1e-6);
   c.attention_flops_per_token_fwd = ops.attention_fwd_flops_per_token;
   return c;
 }
@@ -70,6 +71,8 @@ struct LayerCost {
   double fwd_memory = 0;   // memory-bound elementwise and norm work
   double core_fwd = 0;     // attention products alone (for selective recompute and CP overlap)
   double core_bwd = 0;
+  double kernels_fwd = 0;  // kernels launched by the forward (backward launches about twice as many)
+  double kernels_core = 0; // of which the attention products
   double tp_fwd = 0, tp_bwd = 0;  // collective times before overlap
   double ep_fwd = 0, ep_bwd = 0;
   double cp_fwd = 0, cp_bwd = 0;
@@ -241,8 +244,23 @@ void StepModel::ContextComm(LayerCost* l) const {
   l->cp_bwd = 2 * gather;  // re-gather KV, reduce-scatter dKV
 }
 
+// Kernels one layer's forward launches (unfused eager framework): norm, QKV, RoPE, the attention
+// products (one fused kernel, or two batched GEMMs, softmax, dropout and two layout copies),
+// projection, residual add; norm, MLP GEMMs, activation, residual add; TP collectives; for MoE
+// the router, top-k, permutation, grouped expert GEMMs, unpermutation and all-to-alls.
+void CountKernels(const Architecture& a, const Plan& p, bool flash, bool moe, LayerCost* l) {
+  double core = flash ? 1 : 6 + (a.dropout ? 1 : 0);
+  double n = 1 + 1 + (a.position_rows == 0 ? 1 : 0) + core + 1 + 1;  // attention block
+  n += moe ? 1 + 2 + 1 + 3 + 1 + 1 + (a.moe.shared_ffn > 0 ? 3 : 0) + (p.ep > 1 ? 2 : 0)
+           : 1 + 1 + 1 + 1 + 1;
+  n += p.tp > 1 ? ((moe && p.etp == 1) ? 2 : 4) : 0;
+  l->kernels_fwd = n;
+  l->kernels_core = core;
+}
+
 LayerCost StepModel::Layer(bool moe) const {
   LayerCost l;
+  CountKernels(a_, p_, c_.job.flash_attention, moe, &l);
   Attention(&l);
   if (moe) {
     Moe(&l);
@@ -259,8 +277,9 @@ struct StageSums {
   double fwd = 0, bwd = 0;          // compute incl. recompute
   double memory = 0;                // elementwise fwd+bwd
   double tp = 0, ep = 0, cp = 0;    // exposed, fwd+bwd
+  double launch = 0;                // GPU idle waiting for kernel launches
   double forward = 0;               // the forward share of all the above
-  double Total() const { return fwd + bwd + memory + tp + ep + cp; }
+  double Total() const { return fwd + bwd + memory + tp + ep + cp + launch; }
 };
 
 StepTime StepModel::Run() const {
@@ -284,6 +303,12 @@ StepTime StepModel::Run() const {
     s->tp += n * tp;
     s->ep += n * ep;
     s->cp += n * cp;
+    // The host launches forward, backward (about twice the kernels) and recomputed kernels;
+    // when that takes longer than the GPU work, the GPU waits.
+    const double kernels = l.kernels_fwd * 3 + (full ? l.kernels_fwd : 0) +
+                           (p_.recompute == Recompute::kSelective ? l.kernels_core : 0);
+    const double gpu = l.fwd_compute + l.bwd_compute + recompute + l.fwd_memory * (full ? 4 : 3) + tp + ep + cp;
+    s->launch += n * std::max(0.0, kernels * c_.host_per_kernel.value() - gpu);
     const double comm = l.tp_fwd + l.tp_bwd + l.ep_fwd + l.ep_bwd + l.cp_fwd + l.cp_bwd;
     const double fwd_comm_share = comm > 0 ? (l.tp_fwd + l.ep_fwd + l.cp_fwd) / comm : 0;
     s->forward += n * (l.fwd_compute + l.fwd_memory + fwd_comm_share * (tp + ep + cp));
@@ -297,13 +322,11 @@ StepTime StepModel::Run() const {
 
   // Stage totals: the first, second and last stages are the only distinct ones (contiguous
   // layers; the last adds the head); the sum over all stages follows from the layer counts.
-  auto stage_sums = [&](int64_t s) {
+  auto sums = [&](int64_t n, int64_t n_moe, bool last) {
     StageSums st;
-    const int64_t n = LayersOnStage(a_, p_, s);
-    const int64_t n_moe = a_.MoeLayersIn(FirstLayerOfStage(a_, p_, s), n);
     add_layer(dense, static_cast<double>(n - n_moe), &st);
     add_layer(moe, static_cast<double>(n_moe), &st);
-    if (s == p_.pp - 1) {
+    if (last) {
       add_layer(a_.IsMoeLayer(a_.layers - 1) ? moe : dense, static_cast<double>(a_.mtp_layers), &st);
       st.fwd += head_fwd;
       st.bwd += 2 * head_fwd;
@@ -312,16 +335,20 @@ StepTime StepModel::Run() const {
     }
     return st;
   };
+  auto stage_sums = [&](int64_t s) {
+    const int64_t n = LayersOnStage(a_, p_, s);
+    return sums(n, a_.MoeLayersIn(FirstLayerOfStage(a_, p_, s), n), s == p_.pp - 1);
+  };
+  // The first, second and last stages are the only ones that can be the slowest (contiguous
+  // layers; the middle ones alike or one layer lighter; the last adds the head). The sum over
+  // all stages follows from the layer counts (every per-layer term is linear in the count).
   double worst = 0, worst_fwd = 0, worst_bwd = 0;
   StageSums worst_stage;
-  double sum = 0;
-  // (stage, how many stages look like it)
-  const int64_t stages[3][2] = {{0, 1}, {1, p_.pp >= 3 ? p_.pp - 2 : 0}, {p_.pp - 1, p_.pp >= 2 ? 1 : 0}};
-  for (const auto& [stage, count] : stages) {
-    if (count == 0 && stage != 0) continue;
+  const double sum = sums(a_.layers, a_.MoeLayerCount(), true).Total();
+  const int64_t candidates[3] = {0, std::min<int64_t>(1, p_.pp - 1), p_.pp - 1};
+  for (int64_t stage : candidates) {
     StageSums st = stage_sums(stage);
     const double total = st.Total();
-    sum += total * static_cast<double>(count);
     if (total > worst) {
       worst = total;
       worst_stage = st;
@@ -402,7 +429,8 @@ StepTime StepModel::Run() const {
 
   StepTime r;
   r.compute = Seconds(m * (worst_stage.fwd + worst_stage.bwd));
-  r.other = Seconds(m * worst_stage.memory);
+  r.other = Seconds(m * (worst_stage.memory + worst_stage.launch));
+  r.host_launch = Seconds(m * worst_stage.launch);
   r.exposed_comm.tp = Seconds(m * worst_stage.tp);
   r.exposed_comm.ep = Seconds(m * worst_stage.ep);
   r.exposed_comm.cp = Seconds(m * worst_stage.cp);

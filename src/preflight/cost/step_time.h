@@ -41,6 +41,7 @@ struct CostContext {
   double attention_flops_per_token_fwd = 0;  // full (non-causal) count, forward, all layers
   double activation_bytes = 2;    // bytes per activation element on the wire
   bool fp8_gemms = false;         // GEMMs run in FP8 (and pay casts)
+  Seconds host_per_kernel;        // host-side cost of launching one kernel (TrainingJob)
   std::vector<std::string> warnings;  // unknown figures that were replaced by upper bounds
 };
 
@@ -59,7 +60,8 @@ struct StepTime {
   ExposedComm exposed_comm;
   Seconds bubble;
   Seconds optimizer;
-  Seconds other;      // memory-bound elementwise/norm work (included in compute? no: kept apart)
+  Seconds other;      // memory-bound elementwise and norm work, and host launch gaps
+  Seconds host_launch;  // part of `other`: time the GPU waits for the host to launch kernels
   double tokens_per_s = 0;             // whole cluster
   double tokens_per_s_per_device = 0;
   double tflops_per_device = 0;        // model FLOPs (MFU convention) per second per device

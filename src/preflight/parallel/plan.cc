@@ -1,5 +1,6 @@
 #include "preflight/parallel/plan.h"
 
+#include <algorithm>
 #include <array>
 #include <sstream>
 
@@ -42,7 +43,9 @@ PlanIssue CheckPipeline(const Architecture& a, const Plan& p, int64_t micro_batc
   const bool interleaved = p.schedule == Schedule::kInterleaved;
   if ((p.vpp > 1) != interleaved || (interleaved && p.pp == 1)) return PlanIssue::kVppSchedule;
   const bool uneven = p.first_stage_layers > 0 || p.last_stage_layers > 0;
-  if (uneven) {
+  if (p.balanced_layers && !uneven) {
+    if (a.layers < p.pp * p.vpp) return PlanIssue::kPpLayers;
+  } else if (uneven) {
     if (p.pp < 2 || p.vpp != 1) return PlanIssue::kPpLayers;
     int64_t first = p.first_stage_layers, last = p.last_stage_layers;
     int64_t middle_stages = p.pp - (first > 0 ? 1 : 0) - (last > 0 ? 1 : 0);
@@ -88,7 +91,7 @@ std::string Describe(PlanIssue issue, const Architecture& a, const Plan& p, cons
     case PlanIssue::kPpLayers:
       m << "pp " << p.pp << " x vpp " << p.vpp << " does not split the " << a.layers
         << " layers evenly (first_stage_layers " << p.first_stage_layers << ", last_stage_layers "
-        << p.last_stage_layers << ")";
+        << p.last_stage_layers << "); set layer_split: balanced to spread them unevenly";
       break;
     case PlanIssue::kVppSchedule:
       m << "vpp " << p.vpp << " needs schedule interleaved with pp > 1 (and interleaved needs vpp > 1); got "
@@ -177,8 +180,21 @@ PlanCheck CheckPlan(const Architecture& a, const Plan& p, const TrainingJob& j, 
   return c;
 }
 
+namespace {
+
+// Balanced split: stages 1..r get one extra layer, r = layers mod pp (r < pp).
+int64_t ExtraLayersBefore(const Architecture& a, const Plan& p, int64_t stage) {
+  const int64_t r = a.layers % p.pp;
+  return std::clamp<int64_t>(stage - 1, 0, r);
+}
+
+}  // namespace
+
 int64_t LayersOnStage(const Architecture& a, const Plan& p, int64_t stage) {
   const bool uneven = p.first_stage_layers > 0 || p.last_stage_layers > 0;
+  if (!uneven && p.balanced_layers) {
+    return a.layers / p.pp + (ExtraLayersBefore(a, p, stage + 1) - ExtraLayersBefore(a, p, stage));
+  }
   if (!uneven) return a.layers / p.pp;
   if (stage == 0 && p.first_stage_layers > 0) return p.first_stage_layers;
   if (stage == p.pp - 1 && p.last_stage_layers > 0) return p.last_stage_layers;
@@ -188,6 +204,8 @@ int64_t LayersOnStage(const Architecture& a, const Plan& p, int64_t stage) {
 
 int64_t FirstLayerOfStage(const Architecture& a, const Plan& p, int64_t stage) {
   if (stage == 0) return 0;
+  const bool uneven = p.first_stage_layers > 0 || p.last_stage_layers > 0;
+  if (!uneven && p.balanced_layers) return stage * (a.layers / p.pp) + ExtraLayersBefore(a, p, stage);
   const int64_t first = p.first_stage_layers > 0 ? p.first_stage_layers : LayersOnStage(a, p, 0);
   const int64_t middle = stage == 1 ? 0 : (stage - 1) * LayersOnStage(a, p, 1);
   return first + middle;

@@ -44,6 +44,10 @@ struct Plan {
   int64_t micro_batch = 1;         // sequences per micro-batch
   int64_t first_stage_layers = 0;  // 0: even split
   int64_t last_stage_layers = 0;   // 0: even split
+  // When PP does not divide the layers: spread them as evenly as possible, the extra layers on
+  // the middle stages first (the first and last stages also hold the embedding and the head),
+  // as torchtitan and DeepSpeed's pipeline partitioner do.
+  bool balanced_layers = false;
   // Framework overlaps (Megatron-LM flags in parentheses). Defaults follow Megatron-Core's
   // recommended settings; older runs (Megatron 2021, vTrain) set them off.
   bool overlap_grad_reduce = true;   // DP grads reduced during the last backward (--overlap-grad-reduce)
@@ -66,6 +70,11 @@ struct TrainingJob {
   // Busiest expert-parallel rank's load over the mean. No published measurement of dropless
   // training imbalance was found (NVIDIA's MoE benchmarks force balance), so 1.0 by default.
   double moe_imbalance = 1.0;
+  // Host (CPU) time to dispatch and launch one kernel in eager PyTorch. A step whose kernels are
+  // shorter than this is launch-bound. Published range "~5-25 µs of CPU-side work per op"
+  // (jiahuanglin.xyz, "From PyTorch op to kernel launch"); the lower bound is the default. CUDA
+  // graphs or a compiled step lower it: set training.host_overhead_per_kernel_us.
+  double host_overhead_per_kernel_us = 5.0;
 
   int64_t GlobalBatchTokens() const { return global_batch * seq_len; }
 };

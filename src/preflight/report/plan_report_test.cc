@@ -1,1 +1,206 @@
+// Tests of report/plan_report.h: `plan --json` carries the keys ARCHITECTURE.md fixes, an invalid
+// plan reports its blocking reason with no memory, and the text says FITS / DOES NOT FIT.
+#include "preflight/report/plan_report.h"
+
 #include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "preflight/scenario/scenario.h"
+
+namespace preflight {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+constexpr const char* kScenario = R"(name: report-test
+model: llama-3.1-8b
+hardware: h100-sxm-80gb
+cluster: {devices: 8, devices_per_node: 8}
+parallel: {tp: 2, pp: 1, dp: 4, sp: true, zero: 1, schedule: 1f1b, recompute: selective}
+training: {seq_len: 4096, global_batch: 64, micro_batch: 1, precision: bf16, tokens: 1.0e12}
+)";
+
+PlanResult EvaluateText(const std::string& text, const std::vector<Override>& overrides = {}) {
+  fs::path dir = fs::path(testing::TempDir()) / "preflight_plan_report_test";
+  fs::create_directories(dir);
+  std::string path = (dir / "scenario.yaml").string();
+  { std::ofstream(path) << text; }
+  StatusOr<Scenario> s = LoadScenarioFile(path, Catalog::Default(), overrides);
+  EXPECT_TRUE(s.ok()) << s.status().message();
+  if (!s.ok()) return PlanResult{};
+  return Evaluate(*s, {});
+}
+
+void ExpectNumber(const json& j, const std::string& key) {
+  ASSERT_TRUE(j.contains(key)) << "missing " << key << " in " << j.dump();
+  EXPECT_TRUE(j[key].is_number()) << key << " = " << j[key].dump();
+}
+
+TEST(PlanJsonTest, ContractKeys) {
+  PlanResult r = EvaluateText(kScenario);
+  ASSERT_TRUE(r.check.ok()) << r.check.message;
+  const json j = PlanJson(r);
+
+  ASSERT_TRUE(j.contains("model"));
+  EXPECT_EQ(j["model"]["name"], "llama-3.1-8b");
+  for (const char* k : {"params_total", "params_active", "flops_per_token"}) ExpectNumber(j["model"], k);
+  EXPECT_EQ(j["model"]["params_total"].get<int64_t>(), 8'030'261'248);
+  EXPECT_EQ(j["model"]["params_active"].get<int64_t>(), r.params.active);
+  EXPECT_DOUBLE_EQ(j["model"]["flops_per_token"].get<double>(), r.ops.model_flops_per_token);
+
+  ASSERT_TRUE(j.contains("hardware"));
+  EXPECT_EQ(j["hardware"]["name"], "h100-sxm-80gb");
+  EXPECT_EQ(j["hardware"]["devices"], 8);
+
+  ASSERT_TRUE(j.contains("plan"));
+  const json& p = j["plan"];
+  for (const char* k : {"tp", "pp", "vpp", "dp", "cp", "ep", "zero", "micro_batch", "global_batch"}) {
+    ExpectNumber(p, k);
+  }
+  EXPECT_EQ(p["tp"], 2);
+  EXPECT_EQ(p["pp"], 1);
+  EXPECT_EQ(p["vpp"], 1);
+  EXPECT_EQ(p["dp"], 4);
+  EXPECT_EQ(p["cp"], 1);
+  EXPECT_EQ(p["ep"], 1);
+  EXPECT_EQ(p["zero"], 1);
+  EXPECT_EQ(p["schedule"], "1f1b");
+  EXPECT_EQ(p["recompute"], "selective");
+  EXPECT_EQ(p["micro_batch"], 1);
+  EXPECT_EQ(p["global_batch"], 64);
+
+  ASSERT_TRUE(j.contains("memory"));
+  const json& m = j["memory"];
+  ASSERT_TRUE(m.is_object());
+  for (const char* k : {"per_device_bytes", "capacity_bytes"}) ExpectNumber(m, k);
+  ASSERT_TRUE(m.contains("fits"));
+  EXPECT_TRUE(m["fits"].is_boolean());
+  EXPECT_EQ(m["fits"].get<bool>(), r.memory.fits);
+  EXPECT_DOUBLE_EQ(m["capacity_bytes"].get<double>(), 80.0 * 1073741824.0);
+  ASSERT_TRUE(m.contains("breakdown"));
+  double sum = 0;
+  for (const char* k : {"weights", "gradients", "optimizer", "activations", "other"}) {
+    ExpectNumber(m["breakdown"], k);
+    EXPECT_GE(m["breakdown"][k].get<double>(), 0) << k;
+    sum += m["breakdown"][k].get<double>();
+  }
+  EXPECT_NEAR(m["per_device_bytes"].get<double>(), sum, sum * 1e-12);
+  EXPECT_DOUBLE_EQ(m["per_device_bytes"].get<double>(), r.memory.worst.Total().value());
+
+  ASSERT_TRUE(j.contains("compat"));
+  ASSERT_TRUE(j["compat"]["blocking"].is_array());
+  ASSERT_TRUE(j["compat"]["warnings"].is_array());
+  EXPECT_TRUE(j["compat"]["blocking"].empty());
+}
+
+TEST(PlanJsonTest, TimeAndCampaignKeysWhenComputed) {
+  PlanResult r = EvaluateText(kScenario);
+  const json j = PlanJson(r);
+  ASSERT_TRUE(j.contains("time"));
+  ASSERT_TRUE(j.contains("campaign"));
+  if (!r.has_time) {
+    EXPECT_TRUE(j["time"].is_null());
+    return;
+  }
+  for (const char* k : {"step_s", "tokens_per_s", "mfu"}) ExpectNumber(j["time"], k);
+  EXPECT_GT(j["time"]["step_s"].get<double>(), 0);
+  for (const char* k : {"compute", "exposed_comm", "bubble", "other"}) ExpectNumber(j["time"]["breakdown"], k);
+  for (const char* k : {"tokens", "days_ideal", "days_p50", "days_p90", "goodput", "device_hours", "cost_usd",
+                        "energy_mwh"}) {
+    EXPECT_TRUE(j["campaign"].contains(k)) << "campaign." << k;
+  }
+}
+
+TEST(PlanJsonTest, InvalidPlanHasNoMemoryAndABlockingReason) {
+  PlanResult r = EvaluateText(kScenario, {{"training.global_batch", "66"}});
+  ASSERT_FALSE(r.check.ok());
+  const json j = PlanJson(r);
+  EXPECT_TRUE(j["memory"].is_null());
+  ASSERT_TRUE(j["compat"]["blocking"].is_array());
+  ASSERT_EQ(j["compat"]["blocking"].size(), 1u);
+  EXPECT_EQ(j["compat"]["blocking"][0], r.check.message);
+  EXPECT_NE(j["compat"]["blocking"][0].get<std::string>().find("66"), std::string::npos);
+  EXPECT_EQ(j["plan"]["valid"], false);
+  EXPECT_EQ(j["plan"]["invalid_reason"], "micro_batches");
+  // Still describes the model and hardware.
+  EXPECT_EQ(j["model"]["params_total"].get<int64_t>(), 8'030'261'248);
+  EXPECT_EQ(j["hardware"]["devices"], 8);
+}
+
+TEST(PlanJsonTest, DumpsAndParsesBack) {
+  PlanResult r = EvaluateText(kScenario);
+  const json j = PlanJson(r);
+  const json back = json::parse(j.dump(2));
+  EXPECT_EQ(back, j);
+}
+
+TEST(PlanJsonTest, WarningsAreListed) {
+  PlanResult r = EvaluateText(kScenario, {{"parallel.sp", "false"}});
+  ASSERT_FALSE(r.warnings.empty());
+  const json j = PlanJson(r);
+  ASSERT_EQ(j["compat"]["warnings"].size(), r.warnings.size());
+  EXPECT_EQ(j["compat"]["warnings"][0], r.warnings[0]);
+}
+
+TEST(PlanTextTest, FitsAndDoesNotFit) {
+  PlanResult fits = EvaluateText(kScenario);
+  ASSERT_TRUE(fits.memory.fits);
+  std::string text = PlanText(fits);
+  EXPECT_NE(text.find("FITS"), std::string::npos) << text;
+  EXPECT_EQ(text.find("DOES NOT FIT"), std::string::npos) << text;
+  EXPECT_NE(text.find("llama-3.1-8b"), std::string::npos);
+  EXPECT_NE(text.find("h100-sxm-80gb"), std::string::npos);
+
+  PlanResult big = EvaluateText(kScenario, {{"model", "llama-3.1-405b"}, {"parallel.tp", "8"}, {"parallel.dp", "1"}});
+  ASSERT_TRUE(big.check.ok()) << big.check.message;
+  ASSERT_FALSE(big.memory.fits);
+  std::string big_text = PlanText(big);
+  EXPECT_NE(big_text.find("DOES NOT FIT"), std::string::npos) << big_text;
+  EXPECT_EQ(PlanJson(big)["memory"]["fits"], false);
+}
+
+TEST(PlanTextTest, InvalidPlanSaysWhy) {
+  PlanResult r = EvaluateText(kScenario, {{"training.global_batch", "66"}});
+  std::string text = PlanText(r);
+  EXPECT_NE(text.find("INVALID"), std::string::npos) << text;
+  EXPECT_NE(text.find(r.check.message), std::string::npos) << text;
+  EXPECT_EQ(text.find("FITS"), std::string::npos) << "no memory verdict for an invalid plan";
+}
+
+TEST(PlanFieldsJsonTest, MicroBatches) {
+  Plan p;
+  p.tp = 8;
+  p.pp = 16;
+  p.dp = 128;
+  p.micro_batch = 2;
+  TrainingJob j;
+  j.global_batch = 2048;
+  const json f = PlanFieldsJson(p, j);
+  EXPECT_EQ(f["micro_batches"], 8);
+  EXPECT_EQ(f["global_batch"], 2048);
+  EXPECT_EQ(f["sp"], false);
+}
+
+TEST(HardwareReportTest, JsonAndText) {
+  StatusOr<HardwareSpec> h = Catalog::Default().Hardware("h100-sxm-80gb");
+  ASSERT_TRUE(h.ok()) << h.status().message();
+  const json j = HardwareJson(*h);
+  EXPECT_EQ(j["id"], "h100-sxm-80gb");
+  EXPECT_DOUBLE_EQ(j["peak_tflops"]["bf16"]["value"].get<double>(), 989.4);
+  EXPECT_FALSE(j["peak_tflops"]["bf16"]["source"].get<std::string>().empty());
+  EXPECT_EQ(j["peak_tflops"]["fp4"]["unsupported"], true);
+  EXPECT_DOUBLE_EQ(j["memory"]["capacity_gib"]["value"].get<double>(), 80);
+  EXPECT_TRUE(j["price_usd_per_device_hour"].contains("low"));
+  std::string text = HardwareText(*h);
+  EXPECT_NE(text.find("h100-sxm-80gb"), std::string::npos);
+  EXPECT_NE(text.find("sources:"), std::string::npos);
+  EXPECT_NE(text.find("unsupported"), std::string::npos) << "fp4 on Hopper";
+}
+
+}  // namespace
+}  // namespace preflight

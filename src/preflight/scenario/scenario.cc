@@ -71,7 +71,8 @@ Status ReadTraining(const MapReader& root, TrainingJob* j, int64_t* micro_batch)
   ASSIGN_OR_RETURN(MapReader t, root.Map("training"));
   RETURN_IF_ERROR(t.CheckKnownKeys({"seq_len", "global_batch", "global_batch_tokens", "micro_batch",
                                     "precision", "tokens", "flash_attention", "grad_dtype",
-                                    "optimizer_dtype", "fp8_weight_copy", "moe_imbalance"}));
+                                    "optimizer_dtype", "fp8_weight_copy", "moe_imbalance",
+                                    "host_overhead_per_kernel_us"}));
   ASSIGN_OR_RETURN(j->seq_len, t.Int("seq_len"));
   if (j->seq_len <= 0) return t.Error("seq_len", "a positive whole number");
   if (t.Has("global_batch") == t.Has("global_batch_tokens")) {
@@ -100,6 +101,8 @@ Status ReadTraining(const MapReader& root, TrainingJob* j, int64_t* micro_batch)
   ASSIGN_OR_RETURN(j->fp8_weight_copy, t.BoolOr("fp8_weight_copy", true));
   ASSIGN_OR_RETURN(j->moe_imbalance, t.NumberOr("moe_imbalance", 1.0));
   if (j->moe_imbalance < 1.0) return t.Error("moe_imbalance", "a number >= 1 (busiest rank over mean)");
+  ASSIGN_OR_RETURN(j->host_overhead_per_kernel_us, t.NumberOr("host_overhead_per_kernel_us", 5.0));
+  if (j->host_overhead_per_kernel_us < 0) return t.Error("host_overhead_per_kernel_us", "a non-negative number");
   return Status::Ok();
 }
 
@@ -127,7 +130,8 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
   RETURN_IF_ERROR(p.CheckKnownKeys({"tp", "pp", "vpp", "dp", "cp", "ep", "etp", "sp", "zero",
                                     "schedule", "recompute", "first_stage_layers",
                                     "last_stage_layers", "overlap_grad_reduce",
-                                    "overlap_param_gather", "tp_comm_overlap", "ep_comm_overlap"}));
+                                    "overlap_param_gather", "tp_comm_overlap", "ep_comm_overlap",
+                                    "layer_split"}));
   Plan& plan = s->plan;
   ASSIGN_OR_RETURN(plan.tp, p.IntOr("tp", 1));
   ASSIGN_OR_RETURN(plan.pp, p.IntOr("pp", 1));
@@ -156,6 +160,9 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
   RETURN_IF_ERROR(ReadEnum(p, "recompute", &plan.recompute));
   ASSIGN_OR_RETURN(plan.first_stage_layers, p.IntOr("first_stage_layers", 0));
   ASSIGN_OR_RETURN(plan.last_stage_layers, p.IntOr("last_stage_layers", 0));
+  ASSIGN_OR_RETURN(std::string split, p.StringOr("layer_split", "even"));
+  if (split != "even" && split != "balanced") return p.Error("layer_split", "even or balanced");
+  plan.balanced_layers = split == "balanced";
   ASSIGN_OR_RETURN(plan.overlap_grad_reduce, p.BoolOr("overlap_grad_reduce", true));
   ASSIGN_OR_RETURN(plan.overlap_param_gather, p.BoolOr("overlap_param_gather", true));
   ASSIGN_OR_RETURN(plan.tp_comm_overlap, p.BoolOr("tp_comm_overlap", false));

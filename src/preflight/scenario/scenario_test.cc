@@ -1,1 +1,522 @@
+// Tests of scenario/scenario.h and scenario/evaluate.h: every validation file loads, overrides
+// apply before parsing, bad scenarios fail with a Status naming file and field, and the memory
+// model is compared (reported, not asserted) with the measured peaks of data/validation/memory.yaml.
+#include "preflight/scenario/scenario.h"
+
 #include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "preflight/scenario/evaluate.h"
+
+namespace preflight {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string SourceDir() { return PREFLIGHT_SOURCE_DIR; }
+std::string ValidationDir() { return SourceDir() + "/data/validation"; }
+
+std::string ScratchDir() {
+  const testing::TestInfo* info = testing::UnitTest::GetInstance()->current_test_info();
+  fs::path dir = fs::path(testing::TempDir()) /
+                 (std::string("preflight_scenario_") + info->test_suite_name() + "_" + info->name());
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+std::string WriteFile(const std::string& dir, const std::string& name, const std::string& text) {
+  std::string path = (fs::path(dir) / name).string();
+  std::ofstream(path) << text;
+  return path;
+}
+
+bool Contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// A small valid scenario; the tests below break one thing at a time.
+constexpr const char* kScenario = R"(name: small
+model: llama-3.1-8b
+hardware: h100-sxm-80gb
+cluster: {devices: 8, devices_per_node: 8}
+parallel: {tp: 2, pp: 1, dp: 4, sp: true, zero: 1, schedule: 1f1b, recompute: selective}
+training: {seq_len: 4096, global_batch: 64, micro_batch: 1, precision: bf16}
+source: "unit test"
+)";
+
+std::string Replace(std::string text, const std::string& from, const std::string& to) {
+  size_t at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << "test bug: '" << from << "' not in the template";
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  return text;
+}
+
+StatusOr<Scenario> LoadText(const std::string& text, std::string* path_out = nullptr,
+                            const std::vector<Override>& overrides = {}) {
+  std::string path = WriteFile(ScratchDir(), "scenario.yaml", text);
+  if (path_out != nullptr) *path_out = path;
+  return LoadScenarioFile(path, Catalog::Default(), overrides);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The validation files.
+
+TEST(ValidationFilesTest, EveryFileLoads) {
+  const std::map<std::string, size_t> exact = {{"vtrain-multi.yaml", 109}, {"vtrain-single.yaml", 1440}};
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(ValidationDir())) {
+    if (entry.path().extension() != ".yaml") continue;
+    ++files;
+    const std::string name = entry.path().filename().string();
+    StatusOr<std::vector<Scenario>> runs = LoadScenarioList(entry.path().string(), Catalog::Default());
+    ASSERT_TRUE(runs.ok()) << runs.status().message();
+    EXPECT_FALSE(runs->empty()) << name;
+    auto it = exact.find(name);
+    if (it != exact.end()) {
+      EXPECT_EQ(runs->size(), it->second) << name;
+    }
+    for (const Scenario& s : *runs) {
+      EXPECT_FALSE(s.name.empty()) << name;
+      EXPECT_FALSE(s.source.empty()) << name << ": " << s.name << " names its source";
+      EXPECT_FALSE(s.measured.metrics.empty()) << name << ": " << s.name << " carries a measurement";
+      EXPECT_EQ(s.file, entry.path().string());
+      EXPECT_GT(s.cluster.devices, 0);
+    }
+  }
+  EXPECT_GE(files, 6);
+}
+
+TEST(ValidationFilesTest, RunNamesAreUniqueAcrossFiles) {
+  std::map<std::string, std::string> seen;
+  for (const auto& entry : fs::directory_iterator(ValidationDir())) {
+    if (entry.path().extension() != ".yaml") continue;
+    StatusOr<std::vector<Scenario>> runs = LoadScenarioList(entry.path().string(), Catalog::Default());
+    ASSERT_TRUE(runs.ok()) << runs.status().message();
+    for (const Scenario& s : *runs) {
+      auto [it, fresh] = seen.emplace(s.name, entry.path().filename().string());
+      EXPECT_TRUE(fresh) << s.name << " in " << entry.path().filename() << " and " << it->second;
+    }
+  }
+}
+
+TEST(ValidationFilesTest, EveryRunWithAPlanEvaluates) {
+  int evaluated = 0, invalid = 0;
+  for (const auto& entry : fs::directory_iterator(ValidationDir())) {
+    if (entry.path().extension() != ".yaml") continue;
+    StatusOr<std::vector<Scenario>> runs = LoadScenarioList(entry.path().string(), Catalog::Default());
+    ASSERT_TRUE(runs.ok()) << runs.status().message();
+    for (const Scenario& s : *runs) {
+      if (s.auto_parallel) continue;
+      PlanResult r = Evaluate(s, {});
+      ++evaluated;
+      EXPECT_GT(r.params.total, 0) << s.name;
+      EXPECT_GT(r.ops.model_flops_per_token, 0) << s.name;
+      EXPECT_EQ(r.has_memory, r.check.ok()) << s.name;
+      if (!r.check.ok()) {
+        ++invalid;
+        std::printf("  invalid plan: %s: %s\n", s.name.c_str(), r.check.message.c_str());
+        continue;
+      }
+      EXPECT_GT(r.memory.worst.Total().value(), 0) << s.name;
+    }
+  }
+  std::printf("%d validation runs evaluated, %d with an invalid plan\n", evaluated, invalid);
+  EXPECT_GT(evaluated, 1600);
+}
+
+// data/validation/memory.yaml: predicted vs measured peak memory, printed as a table. Only that every
+// run evaluates and every prediction is positive is asserted.
+TEST(ValidationFilesTest, MemoryTable) {
+  StatusOr<std::vector<Scenario>> runs = LoadScenarioList(ValidationDir() + "/memory.yaml", Catalog::Default());
+  ASSERT_TRUE(runs.ok()) << runs.status().message();
+  ASSERT_FALSE(runs->empty());
+  std::printf("\n%-62s %10s %10s %8s\n", "run (data/validation/memory.yaml)", "predicted", "measured", "error");
+  double sum_abs = 0;
+  int predicted = 0, invalid = 0;
+  for (const Scenario& s : *runs) {
+    ASSERT_FALSE(s.auto_parallel) << s.name << ": memory runs state their plan";
+    double measured = 0;
+    for (const auto& [metric, v] : s.measured.metrics) {
+      if (metric == "peak_memory_gib") measured = v;
+    }
+    ASSERT_GT(measured, 0) << s.name << ": peak_memory_gib";
+    PlanResult r = Evaluate(s, {});
+    if (!r.check.ok()) {
+      ++invalid;
+      std::printf("%-62s %10s %10.2f %8s  (%s: %s)\n", s.name.c_str(), "INVALID", measured, "-",
+                  std::string(PlanIssueName(r.check.issue)).c_str(), r.check.message.c_str());
+      continue;
+    }
+    const double gib = r.memory.worst.Total().gib();
+    EXPECT_GT(gib, 0) << s.name;
+    const double error = (gib - measured) / measured;
+    sum_abs += std::fabs(error);
+    ++predicted;
+    std::printf("%-62s %10.2f %10.2f %+7.1f%%\n", s.name.c_str(), gib, measured, 100 * error);
+  }
+  std::printf("mean absolute error %.1f%% over %d runs (%d runs with a plan the rules reject)\n\n",
+              predicted > 0 ? 100 * sum_abs / predicted : 0.0, predicted, invalid);
+  EXPECT_GT(predicted, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading one scenario.
+
+TEST(ScenarioTest, LoadsFields) {
+  std::string path;
+  StatusOr<Scenario> s = LoadText(kScenario, &path);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->name, "small");
+  EXPECT_EQ(s->file, path);
+  EXPECT_EQ(s->source, "unit test");
+  EXPECT_EQ(s->arch.name, "llama-3.1-8b");
+  EXPECT_EQ(s->arch.hidden, 4096);
+  EXPECT_EQ(s->cluster.spec.id, "h100-sxm-80gb");
+  EXPECT_EQ(s->cluster.devices, 8);
+  EXPECT_FALSE(s->auto_parallel);
+  EXPECT_EQ(s->plan.tp, 2);
+  EXPECT_EQ(s->plan.dp, 4);
+  EXPECT_TRUE(s->plan.sp);
+  EXPECT_EQ(s->plan.zero, 1);
+  EXPECT_EQ(s->plan.schedule, Schedule::k1F1B);
+  EXPECT_EQ(s->plan.recompute, Recompute::kSelective);
+  EXPECT_EQ(s->plan.micro_batch, 1);
+  EXPECT_EQ(s->job.seq_len, 4096);
+  EXPECT_EQ(s->job.global_batch, 64);
+  EXPECT_EQ(s->job.precision, Dtype::kBf16);
+  EXPECT_TRUE(s->measured.metrics.empty());
+}
+
+TEST(ScenarioTest, DefaultsAndDerivedValues) {
+  // No name: the file stem. No dp: devices / (tp·cp·pp). Tokens-based batch.
+  std::string text = Replace(kScenario, "name: small\n", "");
+  text = Replace(text, "dp: 4, ", "");
+  text = Replace(text, "global_batch: 64", "global_batch_tokens: 262144");
+  StatusOr<Scenario> s = LoadText(text);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->name, "scenario");
+  EXPECT_EQ(s->plan.dp, 4);
+  EXPECT_EQ(s->job.global_batch, 64);
+}
+
+TEST(ScenarioTest, VppImpliesInterleaved) {
+  StatusOr<Scenario> s = LoadText(Replace(kScenario, "pp: 1, dp: 4", "pp: 2, vpp: 2, dp: 2"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->plan.schedule, Schedule::kInterleaved);
+}
+
+TEST(ScenarioTest, AutoParallel) {
+  for (const char* replacement : {"parallel: auto", ""}) {
+    std::string text = Replace(kScenario, "parallel: {tp: 2, pp: 1, dp: 4, sp: true, zero: 1, schedule: 1f1b, recompute: selective}",
+                               replacement);
+    StatusOr<Scenario> s = LoadText(text);
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    EXPECT_TRUE(s->auto_parallel) << "'" << replacement << "'";
+  }
+}
+
+TEST(ScenarioTest, InlineModelAndModelPathBesideTheFile) {
+  std::string dir = ScratchDir();
+  WriteFile(dir, "tiny.json", R"({"model_type": "llama", "hidden_size": 256, "num_hidden_layers": 2,
+    "num_attention_heads": 4, "intermediate_size": 512, "vocab_size": 1000})");
+  fs::create_directories(fs::path(dir) / "mymodel");
+  WriteFile(dir, "mymodel/config.json", R"({"model_type": "gpt2", "n_embd": 64, "n_layer": 2, "n_head": 4,
+    "vocab_size": 100})");
+  std::string by_path = WriteFile(dir, "a.yaml", Replace(kScenario, "model: llama-3.1-8b", "model: ./tiny.json"));
+  StatusOr<Scenario> s = LoadScenarioFile(by_path, Catalog::Default(), {});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->arch.name, "tiny");
+  EXPECT_EQ(s->arch.hidden, 256);
+  std::string by_dir = WriteFile(dir, "b.yaml", Replace(kScenario, "model: llama-3.1-8b", "model: mymodel/config.json"));
+  s = LoadScenarioFile(by_dir, Catalog::Default(), {});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->arch.name, "mymodel") << "a config.json is named after its folder";
+  std::string inline_model = WriteFile(dir, "c.yaml", Replace(kScenario, "model: llama-3.1-8b",
+      "model: {model_type: gpt2, n_embd: 64, n_layer: 2, n_head: 4, vocab_size: 100}"));
+  s = LoadScenarioFile(inline_model, Catalog::Default(), {});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->arch.model_type, "gpt2");
+  EXPECT_EQ(s->arch.layers, 2);
+}
+
+TEST(ScenarioTest, ValidationMeasuredBlock) {
+  std::string text = std::string(kScenario) + "measured: {step_time_s: 1.5, mfu: 0.4, flop_convention: palm}\n";
+  StatusOr<Scenario> s = LoadText(text);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  ASSERT_EQ(s->measured.metrics.size(), 2u);
+  EXPECT_EQ(s->measured.metrics[0].first, "step_time_s");
+  EXPECT_DOUBLE_EQ(s->measured.metrics[0].second, 1.5);
+  EXPECT_EQ(s->measured.flop_convention, "palm");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Overrides.
+
+TEST(OverrideTest, ApplyOverrideSetsNestedKeys) {
+  YAML::Node root = YAML::Load("parallel: {tp: 2}\nmodel: llama-3.1-8b\n");
+  ASSERT_TRUE(ApplyOverride(root, {"parallel.tp", "8"}).ok());
+  ASSERT_TRUE(ApplyOverride(root, {"parallel.pp", "4"}).ok());
+  ASSERT_TRUE(ApplyOverride(root, {"model", "llama-3.1-70b"}).ok());
+  ASSERT_TRUE(ApplyOverride(root, {"training.seq_len", "8192"}).ok()) << "creates the missing mapping";
+  ASSERT_TRUE(ApplyOverride(root, {"a.b.c", "x"}).ok());
+  EXPECT_EQ(root["parallel"]["tp"].Scalar(), "8");
+  EXPECT_EQ(root["parallel"]["pp"].Scalar(), "4");
+  EXPECT_EQ(root["model"].Scalar(), "llama-3.1-70b");
+  EXPECT_EQ(root["training"]["seq_len"].Scalar(), "8192");
+  EXPECT_EQ(root["a"]["b"]["c"].Scalar(), "x");
+}
+
+TEST(OverrideTest, ScalarBecomesMappingWhenAKeyIsSetInside) {
+  YAML::Node root = YAML::Load("parallel: auto\n");
+  ASSERT_TRUE(ApplyOverride(root, {"parallel.tp", "8"}).ok());
+  ASSERT_TRUE(root["parallel"].IsMap());
+  EXPECT_EQ(root["parallel"]["tp"].Scalar(), "8");
+}
+
+TEST(OverrideTest, EmptyKeyIsInvalidArgument) {
+  YAML::Node root = YAML::Load("a: 1\n");
+  Status s = ApplyOverride(root, {"", "8"});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(s.message(), "key=value")) << s.message();
+}
+
+TEST(OverrideTest, LoadScenarioFileAppliesOverridesBeforeParsing) {
+  const std::vector<Override> overrides = {
+      {"model", "llama-3.1-70b"}, {"parallel.tp", "8"}, {"parallel.dp", "1"}, {"training.seq_len", "8192"},
+      {"parallel.schedule", "gpipe"}};
+  StatusOr<Scenario> s = LoadText(kScenario, nullptr, overrides);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->arch.name, "llama-3.1-70b");
+  EXPECT_EQ(s->plan.tp, 8);
+  EXPECT_EQ(s->plan.dp, 1);
+  EXPECT_EQ(s->job.seq_len, 8192);
+  EXPECT_EQ(s->plan.schedule, Schedule::kGpipe);
+}
+
+TEST(OverrideTest, OverridesAreCheckedLikeTheFile) {
+  std::string path;
+  StatusOr<Scenario> s = LoadText(kScenario, &path, {{"parallel.tp", "-1"}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message().rfind(path + ": parallel.tp:", 0), 0u) << s.status().message();
+  s = LoadText(kScenario, &path, {{"parallel.colour", "red"}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.status().message(), "parallel.colour")) << s.status().message();
+}
+
+TEST(OverrideTest, ExampleFilesLoad) {
+  for (const auto& entry : fs::directory_iterator(SourceDir() + "/examples")) {
+    if (entry.path().extension() != ".yaml") continue;
+    StatusOr<Scenario> s = LoadScenarioFile(entry.path().string(), Catalog::Default(), {});
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    if (s->auto_parallel) continue;
+    PlanResult r = Evaluate(*s, {});
+    EXPECT_TRUE(r.check.ok()) << entry.path() << ": " << r.check.message;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors: one line naming the file and field.
+
+struct BadScenario {
+  const char* what;
+  const char* from;
+  const char* to;
+  StatusCode code;
+  const char* field;  // the message must contain "<file>: <field>"
+};
+
+TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
+  const BadScenario cases[] = {
+      {"unknown model id", "model: llama-3.1-8b", "model: gpt-17", StatusCode::kNotFound, "model"},
+      {"unknown hardware id", "hardware: h100-sxm-80gb", "hardware: h999", StatusCode::kNotFound, "hardware"},
+      {"unknown top-level key", "source:", "colour: red\nsource:", StatusCode::kInvalidArgument, "colour"},
+      {"unknown parallel key", "tp: 2,", "tp: 2, tq: 2,", StatusCode::kInvalidArgument, "parallel.tq"},
+      {"unknown training key", "seq_len: 4096,", "seq_len: 4096, seq_length: 4096,", StatusCode::kInvalidArgument,
+       "training.seq_length"},
+      {"unknown cluster key", "devices_per_node: 8", "devices_per_node: 8, gpus: 8", StatusCode::kInvalidArgument,
+       "cluster.gpus"},
+      {"negative tp", "tp: 2,", "tp: -2,", StatusCode::kInvalidArgument, "parallel.tp"},
+      {"zero pp", "pp: 1,", "pp: 0,", StatusCode::kInvalidArgument, "parallel.pp"},
+      {"fractional dp", "dp: 4,", "dp: 2.5,", StatusCode::kInvalidArgument, "parallel.dp"},
+      {"zero stage 5", "zero: 1,", "zero: 5,", StatusCode::kInvalidArgument, "parallel.zero"},
+      {"unknown schedule", "schedule: 1f1b", "schedule: pipedream", StatusCode::kInvalidArgument,
+       "parallel.schedule"},
+      {"unknown recompute", "recompute: selective", "recompute: some", StatusCode::kInvalidArgument,
+       "parallel.recompute"},
+      {"sp not a bool", "sp: true", "sp: maybe", StatusCode::kInvalidArgument, "parallel.sp"},
+      {"unknown model_type inline", "model: llama-3.1-8b",
+       "model: {model_type: transformer9, hidden_size: 64}", StatusCode::kInvalidArgument, "model_type"},
+      {"both batch forms", "global_batch: 64,", "global_batch: 64, global_batch_tokens: 262144,",
+       StatusCode::kInvalidArgument, "training.global_batch"},
+      {"no batch", "global_batch: 64, ", "", StatusCode::kInvalidArgument, "training.global_batch"},
+      {"tokens not a multiple of seq_len", "global_batch: 64", "global_batch_tokens: 1000",
+       StatusCode::kInvalidArgument, "training.global_batch_tokens"},
+      {"zero seq_len", "seq_len: 4096", "seq_len: 0", StatusCode::kInvalidArgument, "training.seq_len"},
+      {"negative micro-batch", "micro_batch: 1", "micro_batch: -1", StatusCode::kInvalidArgument,
+       "training.micro_batch"},
+      {"int8 precision", "precision: bf16", "precision: int8", StatusCode::kInvalidArgument, "training.precision"},
+      {"unknown precision", "precision: bf16", "precision: bf17", StatusCode::kInvalidArgument,
+       "training.precision"},
+      {"negative tokens", "precision: bf16", "precision: bf16, tokens: -5", StatusCode::kInvalidArgument,
+       "training.tokens"},
+      {"zero devices", "devices: 8", "devices: 0", StatusCode::kInvalidArgument, "cluster.devices"},
+      {"missing cluster", "cluster: {devices: 8, devices_per_node: 8}\n", "", StatusCode::kInvalidArgument,
+       "cluster"},
+      {"missing hardware", "hardware: h100-sxm-80gb\n", "", StatusCode::kInvalidArgument, "hardware"},
+      {"missing model", "model: llama-3.1-8b\n", "", StatusCode::kInvalidArgument, "model"},
+      {"negative measurement", "source:", "measured: {step_time_s: -1}\nsource:", StatusCode::kInvalidArgument,
+       "measured.step_time_s"},
+      {"unknown measurement", "source:", "measured: {speed: 1}\nsource:", StatusCode::kInvalidArgument,
+       "measured.speed"},
+  };
+  for (const BadScenario& c : cases) {
+    SCOPED_TRACE(c.what);
+    std::string path;
+    StatusOr<Scenario> s = LoadText(Replace(kScenario, c.from, c.to), &path);
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.status().code(), c.code) << s.status().message();
+    EXPECT_TRUE(Contains(s.status().message(), path)) << s.status().message();
+    EXPECT_TRUE(Contains(s.status().message(), std::string(": ") + c.field)) << s.status().message();
+    EXPECT_FALSE(Contains(s.status().message(), "\n")) << "one line";
+  }
+}
+
+TEST(ScenarioErrorTest, MissingFileIsNotFound) {
+  std::string path = ScratchDir() + "/nope.yaml";
+  StatusOr<Scenario> s = LoadScenarioFile(path, Catalog::Default(), {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(Contains(s.status().message(), path));
+  StatusOr<std::vector<Scenario>> list = LoadScenarioList(path, Catalog::Default());
+  ASSERT_FALSE(list.ok());
+  EXPECT_EQ(list.status().code(), StatusCode::kNotFound);
+}
+
+TEST(ScenarioErrorTest, MalformedYaml) {
+  std::string path;
+  StatusOr<Scenario> s = LoadText(Replace(kScenario, "cluster: {devices: 8,", "cluster: {devices: [8,"), &path);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(s.status().message(), path + ": malformed YAML")) << s.status().message();
+}
+
+TEST(ScenarioErrorTest, NonMappingScenarioAndNonListFile) {
+  std::string dir = ScratchDir();
+  std::string list = WriteFile(dir, "list.yaml", "- 1\n- 2\n");
+  StatusOr<Scenario> s = LoadScenarioFile(list, Catalog::Default(), {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+  std::string scalar = WriteFile(dir, "scalar.yaml", "just words\n");
+  StatusOr<std::vector<Scenario>> l = LoadScenarioList(scalar, Catalog::Default());
+  ASSERT_FALSE(l.ok());
+  EXPECT_EQ(l.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(l.status().message(), scalar));
+}
+
+// Indents `text` (one scenario) as an item of a YAML list, `indent` spaces deep.
+std::string ListItem(const std::string& text, const std::string& indent) {
+  std::string out;
+  bool first = true;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    out += indent + (first ? "- " : "  ") + text.substr(start, end - start) + "\n";
+    first = false;
+    start = end + 1;
+  }
+  return out;
+}
+
+TEST(ScenarioErrorTest, ListErrorsNameTheRun) {
+  std::string dir = ScratchDir();
+  const std::string good = kScenario;
+  const std::string bad = Replace(kScenario, "tp: 2,", "tp: 0,");
+  std::string path = WriteFile(dir, "runs.yaml", "runs:\n" + ListItem(good, "  ") + ListItem(bad, "  "));
+  StatusOr<std::vector<Scenario>> runs = LoadScenarioList(path, Catalog::Default());
+  ASSERT_FALSE(runs.ok());
+  EXPECT_TRUE(Contains(runs.status().message(), path + ": runs[1].parallel.tp")) << runs.status().message();
+  // Two good runs as a bare list.
+  std::string bare =
+      WriteFile(dir, "bare.yaml", ListItem(good, "") + ListItem(Replace(good, "name: small", "name: second"), ""));
+  StatusOr<std::vector<Scenario>> ok = LoadScenarioList(bare, Catalog::Default());
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  ASSERT_EQ(ok->size(), 2u);
+  EXPECT_EQ((*ok)[0].name, "small");
+  EXPECT_EQ((*ok)[1].name, "second");
+  // And the bad run in a bare list: "[1]".
+  std::string bare_bad = WriteFile(dir, "bare_bad.yaml", ListItem(good, "") + ListItem(bad, ""));
+  StatusOr<std::vector<Scenario>> b = LoadScenarioList(bare_bad, Catalog::Default());
+  ASSERT_FALSE(b.ok());
+  EXPECT_TRUE(Contains(b.status().message(), bare_bad + ": [1].parallel.tp")) << b.status().message();
+}
+
+// A batch that DP·micro-batch does not divide is a valid input with an invalid plan: an expected
+// outcome reported by Evaluate, not a load error.
+TEST(ScenarioErrorTest, NonDivisibleBatchIsAPlanIssue) {
+  StatusOr<Scenario> s = LoadText(Replace(kScenario, "global_batch: 64", "global_batch: 66"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  PlanResult r = Evaluate(*s, {});
+  EXPECT_EQ(r.check.issue, PlanIssue::kMicroBatches);
+  EXPECT_FALSE(r.has_memory);
+  EXPECT_EQ(r.ExitCode(), 1);
+  EXPECT_TRUE(Contains(r.check.message, "66")) << r.check.message;
+}
+
+// Likewise, degrees that do not multiply to the device count.
+TEST(ScenarioErrorTest, DegreesNotMatchingDevicesIsAPlanIssue) {
+  StatusOr<Scenario> s = LoadText(Replace(kScenario, "tp: 2, pp: 1, dp: 4", "tp: 3, pp: 1"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  PlanResult r = Evaluate(*s, {});
+  EXPECT_FALSE(r.check.ok());
+  EXPECT_EQ(r.ExitCode(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evaluate.
+
+TEST(EvaluateTest, ValidPlanHasMemoryAndFits) {
+  StatusOr<Scenario> s = LoadText(kScenario);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  PlanResult r = Evaluate(*s, {});
+  EXPECT_TRUE(r.check.ok()) << r.check.message;
+  EXPECT_TRUE(r.has_memory);
+  EXPECT_EQ(r.params.total, 8'030'261'248);
+  EXPECT_DOUBLE_EQ(r.memory.capacity.gib(), 80);
+  EXPECT_TRUE(r.memory.fits);
+  EXPECT_EQ(r.ExitCode(), 0);
+}
+
+TEST(EvaluateTest, DoesNotFitIsExitOne) {
+  StatusOr<Scenario> s = LoadText(kScenario, nullptr, {{"model", "llama-3.1-405b"}, {"parallel.tp", "8"},
+                                                       {"parallel.dp", "1"}});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  PlanResult r = Evaluate(*s, {});
+  EXPECT_TRUE(r.check.ok()) << r.check.message;
+  EXPECT_FALSE(r.memory.fits);
+  EXPECT_EQ(r.ExitCode(), 1);
+}
+
+TEST(EvaluateTest, Warnings) {
+  // TP without SP, and FP8 on a device without it.
+  StatusOr<Scenario> s = LoadText(kScenario, nullptr, {{"parallel.sp", "false"}, {"hardware", "a100-sxm-80gb"},
+                                                       {"training.precision", "fp8"}});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  PlanResult r = Evaluate(*s, {});
+  bool sp = false, fp8 = false;
+  for (const std::string& w : r.warnings) {
+    sp = sp || Contains(w, "sequence parallelism");
+    fp8 = fp8 || Contains(w, "FP8");
+  }
+  EXPECT_TRUE(sp);
+  EXPECT_TRUE(fp8);
+}
+
+}  // namespace
+}  // namespace preflight

@@ -82,6 +82,7 @@ std::vector<Branch> MakeBranches(const Scenario& s, const SearchConstraints& c) 
     if (!Allowed(c.tp, tp)) continue;
     for (int64_t cp : Divisors(n / tp, c.max_cp)) {
       if (!Allowed(c.cp, cp)) continue;
+      // Every PP up to the layer count; layers that do not divide are spread (balanced split).
       for (int64_t pp : Divisors(n / (tp * cp), std::min(a.layers, c.max_pp > 0 ? c.max_pp : a.layers))) {
         const int64_t dp = n / (tp * cp * pp);
         if (!Allowed(c.pp, pp) || !Allowed(c.dp, dp)) continue;
@@ -154,6 +155,7 @@ void BranchRunner::Run(const Branch& b, Worker* w) const {
   Plan base = s_.plan;  // keeps the scenario's framework flags (overlaps)
   base.tp = b.tp, base.cp = b.cp, base.pp = b.pp, base.dp = b.dp, base.ep = b.ep, base.etp = b.etp;
   base.vpp = b.vpp, base.schedule = b.schedule, base.first_stage_layers = base.last_stage_layers = 0;
+  base.balanced_layers = s_.arch.layers % (b.pp * b.vpp) != 0;
 
   const bool batch_ok = s_.job.global_batch % b.dp == 0;
   int64_t mbs[64];
