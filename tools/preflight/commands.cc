@@ -26,7 +26,19 @@ int RunPlan(const PlanArgs& args) {
   auto scenario = LoadScenarioFile(args.scenario, catalog, args.overrides);
   if (!scenario.ok()) return BadInput(scenario.status().message());
   if (scenario->auto_parallel) {
-    return BadInput(args.scenario + ": parallel: expected a plan (tp, pp, dp, ...); `auto` needs `preflight search`");
+    // `parallel: auto`: the search picks the plan (fastest step).
+    SearchOptions o;
+    o.top_k = 1;
+    SearchResult found = Search(*scenario, SearchConstraints{}, o);
+    if (found.top.empty()) {
+      std::cout << (args.json ? nlohmann::json{{"name", scenario->name}, {"plan", nullptr},
+                                               {"compat", {{"blocking", {"no valid plan fits (parallel: auto)"}},
+                                                           {"warnings", nlohmann::json::array()}}}}.dump(2) + "\n"
+                              : "no valid plan fits this job on this cluster (parallel: auto); see `preflight search`\n");
+      return 1;
+    }
+    scenario->plan = found.top.front().plan;
+    scenario->auto_parallel = false;
   }
   PlanResult result = Evaluate(*scenario, {});
   std::string out = args.json ? PlanJson(result).dump(2) + "\n" : PlanText(result);
