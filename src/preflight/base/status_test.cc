@@ -84,7 +84,12 @@ TEST(StatusOrDeathTest, ValueOfErrorAborts) {
 }
 
 TEST(StatusOrDeathTest, BuildingFromOkStatusAborts) {
-  EXPECT_DEATH({ StatusOr<int> v(Status::Ok()); (void)v; }, "OK Status");
+  EXPECT_DEATH(
+      {
+        StatusOr<int> v(Status::Ok());
+        (void)v;
+      },
+      "OK Status");
 }
 
 // --- RETURN_IF_ERROR / ASSIGN_OR_RETURN ------------------------------------------------------
@@ -192,7 +197,12 @@ TEST(MacroTest, AssignOrReturnMovesMoveOnlyTypesAndKeepsCode) {
 }
 
 TEST(CheckDeathTest, FailingCheckAbortsWithMessage) {
-  EXPECT_DEATH({ CHECK(1 + 1 == 3) << "arithmetic is " << "broken"; }, "CHECK failed: 1 \\+ 1 == 3 arithmetic is broken");
+  EXPECT_DEATH(
+      {
+        CHECK(1 + 1 == 3) << "arithmetic is "
+                          << "broken";
+      },
+      "CHECK failed: 1 \\+ 1 == 3 arithmetic is broken");
 }
 
 TEST(CheckTest, PassingCheckDoesNothing) {

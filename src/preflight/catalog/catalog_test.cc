@@ -21,18 +21,18 @@ namespace fs = std::filesystem;
 
 const std::vector<std::string>& RequiredHardwareIds() {
   static const std::vector<std::string> kIds = {
-      "a100-sxm-40gb", "a100-sxm-80gb",  "h100-sxm-80gb", "h800-sxm-80gb",          "h20-96gb",
-      "h200-sxm-141gb", "b200-180gb",    "gb200-nvl72",   "mi250x",                 "mi300x",
-      "mi325x",        "mi355x",         "ascend-910b",   "ascend-910c",            "ascend-cloudmatrix-384",
-      "tpu-v4",        "tpu-v5e",        "tpu-v5p",       "tpu-v6e",                "tpu-v7-ironwood",
-      "gaudi2",        "gaudi3",         "trainium2"};
+      "a100-sxm-40gb",  "a100-sxm-80gb", "h100-sxm-80gb", "h800-sxm-80gb", "h20-96gb",
+      "h200-sxm-141gb", "b200-180gb",    "gb200-nvl72",   "mi250x",        "mi300x",
+      "mi325x",         "mi355x",        "ascend-910b",   "ascend-910c",   "ascend-cloudmatrix-384",
+      "tpu-v4",         "tpu-v5e",       "tpu-v5p",       "tpu-v6e",       "tpu-v7-ironwood",
+      "gaudi2",         "gaudi3",        "trainium2"};
   return kIds;
 }
 
 const std::set<std::string>& Fp8UnsupportedIds() {
-  static const std::set<std::string> kIds = {"a100-sxm-40gb", "a100-sxm-80gb",  "ascend-910b",
-                                             "ascend-910c",   "ascend-cloudmatrix-384", "mi250x",
-                                             "tpu-v4",        "tpu-v5e"};
+  static const std::set<std::string> kIds = {
+      "a100-sxm-40gb",          "a100-sxm-80gb", "ascend-910b", "ascend-910c",
+      "ascend-cloudmatrix-384", "mi250x",        "tpu-v4",      "tpu-v5e"};
   return kIds;
 }
 
@@ -70,7 +70,8 @@ TEST(CatalogDataTest, DefaultUsesPreflightDataEnvironment) {
 }
 
 TEST(CatalogDataTest, DefaultIsTheSourceTreeDataDir) {
-  EXPECT_TRUE(fs::equivalent(Catalog::Default().data_dir(), fs::path(PREFLIGHT_SOURCE_DIR) / "data"));
+  EXPECT_TRUE(
+      fs::equivalent(Catalog::Default().data_dir(), fs::path(PREFLIGHT_SOURCE_DIR) / "data"));
 }
 
 TEST(CatalogDataTest, AllRequiredHardwareIdsExist) {
@@ -147,7 +148,9 @@ TEST(CatalogDataTest, EveryKnownFigureHasASource) {
         ++known;
         EXPECT_FALSE(f->source.empty()) << id << ": " << name;
       }
-      if (f->known()) { EXPECT_GE(f->value, 0) << id << ": " << name; }
+      if (f->known()) {
+        EXPECT_GE(f->value, 0) << id << ": " << name;
+      }
     }
     if (spec->price.known) {
       EXPECT_FALSE(spec->price.source.empty()) << id << ": price";
@@ -163,9 +166,13 @@ TEST(CatalogDataTest, FractionsLieInUnitInterval) {
     StatusOr<HardwareSpec> spec = cat.Hardware(id);
     ASSERT_TRUE(spec.ok());
     for (const Figure& f : spec->gemm_fraction) {
-      if (f.known()) { EXPECT_TRUE(f.value > 0 && f.value <= 1) << id; }
+      if (f.known()) {
+        EXPECT_TRUE(f.value > 0 && f.value <= 1) << id;
+      }
     }
-    if (spec->hbm_fraction.known()) { EXPECT_LE(spec->hbm_fraction.value, 1) << id; }
+    if (spec->hbm_fraction.known()) {
+      EXPECT_LE(spec->hbm_fraction.value, 1) << id;
+    }
   }
 }
 
@@ -193,10 +200,8 @@ TEST(CatalogDataTest, SpotValues) {
     double bf16_tflops, hbm_gib, domain;
   };
   const Case cases[] = {
-      {"h100-sxm-80gb", 989.4, 80, 8},
-      {"a100-sxm-40gb", 312, 40, 8},
-      {"gb200-nvl72", 2500, 186, 72},
-      {"ascend-cloudmatrix-384", 752, 128, 384},
+      {"h100-sxm-80gb", 989.4, 80, 8}, {"a100-sxm-40gb", 312, 40, 8},
+      {"gb200-nvl72", 2500, 186, 72},  {"ascend-cloudmatrix-384", 752, 128, 384},
       {"mi300x", 1307.4, 192, 8},
   };
   for (const Case& c : cases) {
@@ -258,7 +263,8 @@ TEST(CatalogLookupTest, LooksLikePathTable) {
 }
 
 TEST(CatalogLookupTest, MalformedJsonIsInvalidArgumentNamingTheFile) {
-  std::string path = WriteFile(ScratchDir(), "broken.json", "{\"model_type\": \"llama\",\n  \"hidden_size\": }\n");
+  std::string path =
+      WriteFile(ScratchDir(), "broken.json", "{\"model_type\": \"llama\",\n  \"hidden_size\": }\n");
   StatusOr<nlohmann::json> j = LoadJsonFile(path);
   ASSERT_FALSE(j.ok());
   EXPECT_EQ(j.status().code(), StatusCode::kInvalidArgument);
@@ -267,7 +273,8 @@ TEST(CatalogLookupTest, MalformedJsonIsInvalidArgumentNamingTheFile) {
 }
 
 TEST(CatalogLookupTest, ModelConfigByPathReportsSource) {
-  std::string path = WriteFile(ScratchDir(), "tiny.json", R"({"model_type": "llama", "hidden_size": 64})");
+  std::string path =
+      WriteFile(ScratchDir(), "tiny.json", R"({"model_type": "llama", "hidden_size": 64})");
   std::string source;
   StatusOr<nlohmann::json> j = Catalog::Default().ModelConfig(path, &source);
   ASSERT_TRUE(j.ok()) << j.status().message();
@@ -277,7 +284,8 @@ TEST(CatalogLookupTest, ModelConfigByPathReportsSource) {
 
 TEST(YamlToJsonTest, ScalarsAndNesting) {
   YAML::Node n = YAML::Load(
-      "a: 12\nb: 1.5\nc: true\nd: null\ne: text\nf: \"12\"\ng: [1, x]\nh: {k: False}\ni: ~\nj: 1e3\n");
+      "a: 12\nb: 1.5\nc: true\nd: null\ne: text\nf: \"12\"\ng: [1, x]\nh: {k: False}\ni: ~\nj: "
+      "1e3\n");
   nlohmann::json j = YamlToJson(n);
   EXPECT_EQ(j["a"], 12);
   EXPECT_TRUE(j["a"].is_number_integer());
@@ -373,30 +381,34 @@ TEST(HardwareSpecTest, InvalidFilesNameFileAndField) {
   const BadHardwareCase cases[] = {
       {"figure without source", R"(bf16: {value: 100, source: "test sheet"})", "bf16: {value: 100}",
        "peak_tflops.bf16.source"},
-      {"empty source", R"(power_w: {value: 500, source: "test sheet"})", R"(power_w: {value: 500, source: ""})",
-       "power_w.source"},
+      {"empty source", R"(power_w: {value: 500, source: "test sheet"})",
+       R"(power_w: {value: 500, source: ""})", "power_w.source"},
       {"negative value", R"(capacity_gib: {value: 64, source: "test sheet"})",
        R"(capacity_gib: {value: -64, source: "test sheet"})", "memory.capacity_gib.value"},
       {"value not a number", R"(power_w: {value: 500, source: "test sheet"})",
        R"(power_w: {value: lots, source: "test sheet"})", "power_w.value"},
       {"unknown top-level key", "power_w:", "colour: red\npower_w:", "colour"},
       {"unknown key inside a figure", R"(capacity_gib: {value: 64, source: "test sheet"})",
-       R"(capacity_gib: {value: 64, source: "test sheet", units: GiB})", "memory.capacity_gib.units"},
-      {"unknown key inside a section", "  name: \"link\"\n", "  name: \"link\"\n  lanes: 4\n", "scale_up.lanes"},
+       R"(capacity_gib: {value: 64, source: "test sheet", units: GiB})",
+       "memory.capacity_gib.units"},
+      {"unknown key inside a section", "  name: \"link\"\n", "  name: \"link\"\n  lanes: 4\n",
+       "scale_up.lanes"},
       {"unknown dtype", "  int8: {unknown: true, note: \"not published\"}\n",
-       "  int8: {unknown: true, note: \"not published\"}\n  int3: {unknown: true}\n", "peak_tflops.int3"},
+       "  int8: {unknown: true, note: \"not published\"}\n  int3: {unknown: true}\n",
+       "peak_tflops.int3"},
       {"missing dtype", "  fp64: {unknown: true}\n", "", "peak_tflops.fp64"},
       {"missing id", "id: test-device\n", "", "id"},
       {"missing section", "memory:\n", "memoir:\n", "memoir"},
       {"unsupported outside peak_tflops", R"(power_w: {value: 500, source: "test sheet"})",
        R"(power_w: {unsupported: true, source: "test sheet"})", "power_w.unsupported"},
-      {"unknown: false", R"(launch_year: {value: 2024, source: "test"})", "launch_year: {unknown: false}",
-       "launch_year.unknown"},
+      {"unknown: false", R"(launch_year: {value: 2024, source: "test"})",
+       "launch_year: {unknown: false}", "launch_year.unknown"},
       {"fraction above one", R"(bf16: {value: 0.8, source: "test bench"})",
        R"(bf16: {value: 1.5, source: "test bench"})", "efficiency.gemm_fraction"},
-      {"price range inverted", "{low: 1, high: 2,", "{low: 3, high: 2,", "price_usd_per_device_hour.high"},
-      {"figure given as a bare number", R"(power_w: {value: 500, source: "test sheet"})", "power_w: 500",
-       "power_w"},
+      {"price range inverted", "{low: 1, high: 2,", "{low: 3, high: 2,",
+       "price_usd_per_device_hour.high"},
+      {"figure given as a bare number", R"(power_w: {value: 500, source: "test sheet"})",
+       "power_w: 500", "power_w"},
   };
   std::string dir = ScratchDir();
   for (const BadHardwareCase& c : cases) {
@@ -406,13 +418,15 @@ TEST(HardwareSpecTest, InvalidFilesNameFileAndField) {
     ASSERT_FALSE(h.ok());
     EXPECT_EQ(h.status().code(), StatusCode::kInvalidArgument);
     EXPECT_TRUE(Contains(h.status().message(), path)) << h.status().message();
-    EXPECT_TRUE(Contains(h.status().message(), path + ": " + c.field + ":")) << h.status().message();
+    EXPECT_TRUE(Contains(h.status().message(), path + ": " + c.field + ":"))
+        << h.status().message();
     EXPECT_EQ(h.status().message().find('\n'), std::string::npos) << "one line";
   }
 }
 
 TEST(HardwareSpecTest, MalformedYamlIsInvalidArgumentNamingFileAndLine) {
-  std::string path = WriteFile(ScratchDir(), "broken.yaml", Replace(kValidHardware, "memory:\n", "memory: [\n"));
+  std::string path =
+      WriteFile(ScratchDir(), "broken.yaml", Replace(kValidHardware, "memory:\n", "memory: [\n"));
   StatusOr<HardwareSpec> h = LoadHardwareSpec(path);
   ASSERT_FALSE(h.ok());
   EXPECT_EQ(h.status().code(), StatusCode::kInvalidArgument);

@@ -39,7 +39,9 @@ MapReader Root() {
   return MapReader(*n, "doc.yaml", "");
 }
 
-bool Contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool Contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 TEST(YamlReaderTest, StringReads) {
   MapReader r = Root();
@@ -56,7 +58,8 @@ TEST(YamlReaderTest, NumberReads) {
     const char* key;
     double want;
   };
-  const Case cases[] = {{"count", 8}, {"big", 1000}, {"fraction", 2.5}, {"negative", -3}, {"text_number", 12}};
+  const Case cases[] = {
+      {"count", 8}, {"big", 1000}, {"fraction", 2.5}, {"negative", -3}, {"text_number", 12}};
   for (const Case& c : cases) {
     StatusOr<double> v = r.Number(c.key);
     ASSERT_TRUE(v.ok()) << c.key << ": " << v.status().message();
@@ -81,8 +84,11 @@ TEST(YamlReaderTest, BoolReads) {
     const char* key;
     bool want;
   };
-  const Case cases[] = {
-      {"flag_true", true}, {"flag_yes", true}, {"flag_on", true}, {"flag_false", false}, {"flag_no", false}};
+  const Case cases[] = {{"flag_true", true},
+                        {"flag_yes", true},
+                        {"flag_on", true},
+                        {"flag_false", false},
+                        {"flag_no", false}};
   for (const Case& c : cases) {
     StatusOr<bool> v = r.Bool(c.key);
     ASSERT_TRUE(v.ok()) << c.key << ": " << v.status().message();
@@ -102,20 +108,31 @@ TEST(YamlReaderTest, ErrorsNameFileFieldExpectedAndGot) {
     const char* message;
   };
   const Case cases[] = {
-      {"missing string", r.String("absent").status(), "doc.yaml: absent: expected a string, got nothing"},
-      {"list as string", r.String("list").status(), "doc.yaml: list: expected a string, got a list"},
-      {"mapping as number", r.Number("parallel").status(), "doc.yaml: parallel: expected a number, got a mapping"},
-      {"word as number", r.Number("words").status(), "doc.yaml: words: expected a number, got 'twelve'"},
-      {"infinite number", r.Number("infinite").status(), "doc.yaml: infinite: expected a number, got '.inf'"},
+      {"missing string", r.String("absent").status(),
+       "doc.yaml: absent: expected a string, got nothing"},
+      {"list as string", r.String("list").status(),
+       "doc.yaml: list: expected a string, got a list"},
+      {"mapping as number", r.Number("parallel").status(),
+       "doc.yaml: parallel: expected a number, got a mapping"},
+      {"word as number", r.Number("words").status(),
+       "doc.yaml: words: expected a number, got 'twelve'"},
+      {"infinite number", r.Number("infinite").status(),
+       "doc.yaml: infinite: expected a number, got '.inf'"},
       {"nan number", r.Number("nan").status(), "doc.yaml: nan: expected a number, got '.nan'"},
-      {"fraction as int", r.Int("fraction").status(), "doc.yaml: fraction: expected a whole number, got '2.5'"},
+      {"fraction as int", r.Int("fraction").status(),
+       "doc.yaml: fraction: expected a whole number, got '2.5'"},
       {"huge int", r.Int("huge").status(), "doc.yaml: huge: expected a whole number, got '1e16'"},
-      {"word as int", r.IntOr("words", 1).status(), "doc.yaml: words: expected a whole number, got 'twelve'"},
-      {"1 as bool", r.Bool("flag_one").status(), "doc.yaml: flag_one: expected true or false, got '1'"},
-      {"word as bool", r.BoolOr("words", false).status(), "doc.yaml: words: expected true or false, got 'twelve'"},
-      {"missing bool", r.Bool("absent").status(), "doc.yaml: absent: expected true or false, got nothing"},
+      {"word as int", r.IntOr("words", 1).status(),
+       "doc.yaml: words: expected a whole number, got 'twelve'"},
+      {"1 as bool", r.Bool("flag_one").status(),
+       "doc.yaml: flag_one: expected true or false, got '1'"},
+      {"word as bool", r.BoolOr("words", false).status(),
+       "doc.yaml: words: expected true or false, got 'twelve'"},
+      {"missing bool", r.Bool("absent").status(),
+       "doc.yaml: absent: expected true or false, got nothing"},
       {"scalar as map", r.Map("name").status(), "doc.yaml: name: expected a mapping, got 'llama'"},
-      {"missing map", r.Map("absent").status(), "doc.yaml: absent: expected a mapping, got nothing"},
+      {"missing map", r.Map("absent").status(),
+       "doc.yaml: absent: expected a mapping, got nothing"},
   };
   for (const Case& c : cases) {
     EXPECT_EQ(c.status.code(), StatusCode::kInvalidArgument) << c.what;
@@ -135,14 +152,17 @@ TEST(YamlReaderTest, NestedMapsCarryTheirPath) {
   EXPECT_EQ(inner->FieldName("deep"), "parallel.inner.deep");
   EXPECT_EQ(inner->Bool("deep").status().message(),
             "doc.yaml: parallel.inner.deep: expected true or false, got '3'");
-  EXPECT_EQ(p->Error("tp", "a power of two").message(), "doc.yaml: parallel.tp: expected a power of two, got '8'");
+  EXPECT_EQ(p->Error("tp", "a power of two").message(),
+            "doc.yaml: parallel.tp: expected a power of two, got '8'");
 }
 
 TEST(YamlReaderTest, ErrorOnTheNodeItself) {
   MapReader root = Root();
-  EXPECT_EQ(root.Error("", "something").message(), "doc.yaml: (top level): expected something, got a mapping");
+  EXPECT_EQ(root.Error("", "something").message(),
+            "doc.yaml: (top level): expected something, got a mapping");
   MapReader p = *root.Map("parallel");
-  EXPECT_EQ(p.Error("", "something").message(), "doc.yaml: parallel: expected something, got a mapping");
+  EXPECT_EQ(p.Error("", "something").message(),
+            "doc.yaml: parallel: expected something, got a mapping");
 }
 
 TEST(YamlReaderTest, HasTreatsNullAsAbsent) {
@@ -183,7 +203,8 @@ TEST(YamlReaderTest, MalformedYamlNamesSourceAndLine) {
   StatusOr<YAML::Node> n = ParseYaml("a: 1\nb: [1, 2\nc: 3\n", "bad.yaml");
   ASSERT_FALSE(n.ok());
   EXPECT_EQ(n.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_TRUE(Contains(n.status().message(), "bad.yaml: malformed YAML at line ")) << n.status().message();
+  EXPECT_TRUE(Contains(n.status().message(), "bad.yaml: malformed YAML at line "))
+      << n.status().message();
   EXPECT_EQ(n.status().message().find('\n'), std::string::npos);
 }
 
@@ -208,7 +229,8 @@ TEST(YamlReaderTest, LoadYamlFile) {
   { std::ofstream(bad) << "a: [5\n"; }
   StatusOr<YAML::Node> b = LoadYamlFile(bad);
   ASSERT_FALSE(b.ok());
-  EXPECT_TRUE(Contains(b.status().message(), bad + ": malformed YAML at line")) << b.status().message();
+  EXPECT_TRUE(Contains(b.status().message(), bad + ": malformed YAML at line"))
+      << b.status().message();
 }
 
 }  // namespace

@@ -190,12 +190,14 @@ MemoryEstimate EstimateMemory(const Architecture& a, const ParamCounts& c, const
                               const TrainingJob& j, Bytes capacity, const MemoryOptions& options) {
   MemoryEstimate e;
   e.capacity = capacity;
-  // Only the first, second and last stages can be the most loaded: activations in flight
-  // fall along the pipeline, middle stages are alike, and the last one holds the head.
-  const int64_t candidates[3] = {0, std::min<int64_t>(1, p.pp - 1), p.pp - 1};
-  for (int64_t s : candidates) {
+  // Only a few stages can be the most loaded (activations in flight fall along the pipeline,
+  // middle stages are alike, the last holds the head); all of them when MoE layers alternate.
+  int64_t candidates[5];
+  int n = CandidateStages(a, p, candidates);
+  for (int i = 0; i < (n > 0 ? n : p.pp); ++i) {
+    const int64_t s = n > 0 ? candidates[i] : i;
     MemoryBreakdown b = EstimateStageMemory(a, c, p, j, s, options);
-    if (s == 0 || b.Total() > e.worst.Total()) {
+    if (i == 0 || b.Total() > e.worst.Total()) {
       e.worst = b;
       e.worst_stage = s;
     }

@@ -87,8 +87,8 @@ TEST(ActivationTest, KorthikantiPerLayer) {
     const char* what;
     bool sp;
     Recompute recompute;
-    double want;         // bytes per layer, from the paper's formula
-    double worked;       // the notes' worked figure (MB)
+    double want;    // bytes per layer, from the paper's formula
+    double worked;  // the notes' worked figure (MB)
   };
   const Case cases[] = {
       {"TP (Eq. 2)", false, Recompute::kNone, kSbh * (10 + 24 / t + 5 * as_over_h / t), 578.8e6},
@@ -97,7 +97,8 @@ TEST(ActivationTest, KorthikantiPerLayer) {
       {"TP + SP + selective (Table 2)", true, Recompute::kSelective, 34 * kSbh / t, 106.95e6},
   };
   for (const Case& c : cases) {
-    LayerActivationBytes got = ActivationBytesPerLayer(a, Tp8Pp8(c.sp, c.recompute), KorthikantiJob());
+    LayerActivationBytes got =
+        ActivationBytesPerLayer(a, Tp8Pp8(c.sp, c.recompute), KorthikantiJob());
     EXPECT_NEAR(got.dense, c.want, c.want * 0.005) << c.what;
     EXPECT_NEAR(got.dense, c.worked, c.worked * 0.005) << c.what;
     EXPECT_EQ(got.moe, 0) << "dense model";
@@ -114,10 +115,12 @@ TEST(ActivationTest, KorthikantiNoParallelism) {
 
 TEST(ActivationTest, FullRecomputeKeepsLayerInput) {
   // Table 2: 2sbh per layer (50.3 MB); with SP the input is also split over t.
-  LayerActivationBytes tp = ActivationBytesPerLayer(Gpt3(), Tp8Pp8(false, Recompute::kFull), KorthikantiJob());
+  LayerActivationBytes tp =
+      ActivationBytesPerLayer(Gpt3(), Tp8Pp8(false, Recompute::kFull), KorthikantiJob());
   EXPECT_NEAR(tp.recompute_input, 2 * kSbh, 1);
   EXPECT_NEAR(tp.recompute_input, 50.3e6, 0.1e6);
-  LayerActivationBytes sp = ActivationBytesPerLayer(Gpt3(), Tp8Pp8(true, Recompute::kFull), KorthikantiJob());
+  LayerActivationBytes sp =
+      ActivationBytesPerLayer(Gpt3(), Tp8Pp8(true, Recompute::kFull), KorthikantiJob());
   EXPECT_NEAR(sp.recompute_input, 2 * kSbh / 8, 1);
 }
 
@@ -125,7 +128,8 @@ TEST(ActivationTest, SaveSeventyPercentForGpt3) {
   // Korthikanti abstract: selective recompute + SP saves 80/(34 + 80) = 70.2% over SP alone.
   Architecture a = Gpt3();
   double sp = ActivationBytesPerLayer(a, Tp8Pp8(true, Recompute::kNone), KorthikantiJob()).dense;
-  double sel = ActivationBytesPerLayer(a, Tp8Pp8(true, Recompute::kSelective), KorthikantiJob()).dense;
+  double sel =
+      ActivationBytesPerLayer(a, Tp8Pp8(true, Recompute::kSelective), KorthikantiJob()).dense;
   EXPECT_NEAR(1 - sel / sp, 0.702, 0.002);
 }
 
@@ -222,7 +226,8 @@ TEST(InFlightTest, Schedules) {
   p.pp = 8;
   p.vpp = 3;
   p.schedule = Schedule::kInterleaved;
-  EXPECT_NEAR(InFlightMicroBatches(p, 64, 0) / p.pp, 1 + 7.0 / 24, 1e-12) << "in units of all L layers";
+  EXPECT_NEAR(InFlightMicroBatches(p, 64, 0) / p.pp, 1 + 7.0 / 24, 1e-12)
+      << "in units of all L layers";
 }
 
 // cost-model-notes §3.2: GPT-3, SP + selective, interleaved m = 3: 10.27 GB × (1 + 7/24) = 13.26 GB
@@ -253,7 +258,9 @@ TEST(StageMemoryTest, Gpt3InterleavedActivations) {
 // ---------------------------------------------------------------------------------------------
 // Model states.
 
-double StateBytes(const MemoryBreakdown& b) { return (b.weights + b.gradients + b.optimizer).value(); }
+double StateBytes(const MemoryBreakdown& b) {
+  return (b.weights + b.gradients + b.optimizer).value();
+}
 
 // ZeRO paper §5.1 / Fig. 1: Ψ = 7.5B, N_d = 64, K = 12, 16-bit weights and gradients.
 TEST(ModelStateTest, ZeroPaperExample) {
@@ -268,8 +275,10 @@ TEST(ModelStateTest, ZeroPaperExample) {
     double bytes_per_param;  // ZeRO §5.1
     double paper_gb;         // for Ψ = 7.5B, rounded to 0.1 GB in the paper
   };
-  const Case cases[] = {
-      {0, 2 + 2 + 12, 120}, {1, 4 + 12.0 / 64, 31.4}, {2, 2 + 14.0 / 64, 16.6}, {3, 16.0 / 64, 1.9}};
+  const Case cases[] = {{0, 2 + 2 + 12, 120},
+                        {1, 4 + 12.0 / 64, 31.4},
+                        {2, 2 + 14.0 / 64, 16.6},
+                        {3, 16.0 / 64, 1.9}};
   for (const Case& k : cases) {
     Plan p;
     p.dp = 64;
@@ -291,15 +300,18 @@ TEST(ModelStateTest, MegatronDistributedOptimizer) {
     int zero;
     double bytes_per_param, worked_gb;
   };
-  const Case cases[] = {{8, 0, 18, 144.5}, {8, 1, 6 + 12.0 / 8, 60.2}, {64, 1, 6 + 12.0 / 64, 49.7}};
+  const Case cases[] = {
+      {8, 0, 18, 144.5}, {8, 1, 6 + 12.0 / 8, 60.2}, {64, 1, 6 + 12.0 / 64, 49.7}};
   for (const Case& k : cases) {
     Plan p;
     p.dp = k.dp;
     p.zero = k.zero;
     MemoryBreakdown b = EstimateStageMemory(a, c, p, Job(8192, 512), 0, MemoryOptions{});
-    EXPECT_NEAR(StateBytes(b), k.bytes_per_param * psi, psi * 1e-9) << "dp " << k.dp << " zero " << k.zero;
+    EXPECT_NEAR(StateBytes(b), k.bytes_per_param * psi, psi * 1e-9)
+        << "dp " << k.dp << " zero " << k.zero;
     EXPECT_NEAR(StateBytes(b) / 1e9, k.worked_gb, 0.05) << "dp " << k.dp << " zero " << k.zero;
-    EXPECT_NEAR(b.gradients.value(), 4 * psi, psi * 1e-9) << "fp32 main grads stay whole at zero <= 1";
+    EXPECT_NEAR(b.gradients.value(), 4 * psi, psi * 1e-9)
+        << "fp32 main grads stay whole at zero <= 1";
   }
 }
 
@@ -486,10 +498,11 @@ TEST(EstimateTest, WorstStageIsTheMaximumOverAllStages) {
       double total = EstimateStageMemory(a, c, p, j, s, MemoryOptions{}).Total().value();
       if (total > best) best = total, best_stage = s;
     }
-    EXPECT_DOUBLE_EQ(e.worst.Total().value(), best) << "the worst stage is " << best_stage << ", reported "
-                                                    << e.worst_stage;
+    EXPECT_DOUBLE_EQ(e.worst.Total().value(), best)
+        << "the worst stage is " << best_stage << ", reported " << e.worst_stage;
     EXPECT_EQ(e.worst_stage, best_stage);
-    EXPECT_NEAR(e.in_flight_micro_batches, InFlightMicroBatches(p, MicroBatches(p, j), e.worst_stage), 1e-12);
+    EXPECT_NEAR(e.in_flight_micro_batches,
+                InFlightMicroBatches(p, MicroBatches(p, j), e.worst_stage), 1e-12);
   }
 }
 

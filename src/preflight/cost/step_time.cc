@@ -345,8 +345,10 @@ StepTime StepModel::Run() const {
   double worst = 0, worst_fwd = 0, worst_bwd = 0;
   StageSums worst_stage;
   const double sum = sums(a_.layers, a_.MoeLayerCount(), true).Total();
-  const int64_t candidates[3] = {0, std::min<int64_t>(1, p_.pp - 1), p_.pp - 1};
-  for (int64_t stage : candidates) {
+  int64_t candidates[5];
+  const int n_candidates = CandidateStages(a_, p_, candidates);
+  for (int i = 0; i < (n_candidates > 0 ? n_candidates : p_.pp); ++i) {
+    const int64_t stage = n_candidates > 0 ? candidates[i] : i;
     StageSums st = stage_sums(stage);
     const double total = st.Total();
     if (total > worst) {

@@ -30,7 +30,7 @@ TEST(ClusterTest, DefaultsComeFromTheCatalog) {
   };
   const Case cases[] = {
       {"h100-sxm-80gb", 8, 8, 80, 400},
-      {"gb200-nvl72", 72, 8, 186, -1},          // per node: min(domain, 8)
+      {"gb200-nvl72", 72, 8, 186, -1},  // per node: min(domain, 8)
       {"ascend-cloudmatrix-384", 384, 8, 128, -1},
       {"tpu-v4", 4096, 8, 32, -1},
   };
@@ -47,7 +47,8 @@ TEST(ClusterTest, DefaultsComeFromTheCatalog) {
     if (c.scale_out_gbps >= 0) {
       EXPECT_DOUBLE_EQ(cl->scale_out_gbits_per_s_per_device, c.scale_out_gbps) << c.id;
     } else if (spec.scale_out_gbits_per_s.known()) {
-      EXPECT_DOUBLE_EQ(cl->scale_out_gbits_per_s_per_device, spec.scale_out_gbits_per_s.value) << c.id;
+      EXPECT_DOUBLE_EQ(cl->scale_out_gbits_per_s_per_device, spec.scale_out_gbits_per_s.value)
+          << c.id;
     } else {
       EXPECT_EQ(cl->scale_out_gbits_per_s_per_device, 0) << c.id << ": 0 when unknown";
     }

@@ -21,6 +21,9 @@ int64_t Architecture::MoeLayersIn(int64_t first, int64_t n) const {
 void Architecture::FinalizeLayers() {
   moe_prefix_.assign(layers + 1, 0);
   for (int64_t i = 0; i < layers; ++i) moe_prefix_[i + 1] = moe_prefix_[i] + (IsMoeLayer(i) ? 1 : 0);
+  const int64_t moe = moe_prefix_[layers];
+  const int64_t start = layers - moe;
+  moe_suffix_start_ = MoeLayersIn(start, moe) == moe ? start : -1;
 }
 
 }  // namespace preflight

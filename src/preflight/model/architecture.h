@@ -79,9 +79,13 @@ struct Architecture {
   int64_t MoeLayersIn(int64_t first, int64_t n) const;
   // Builds the prefix counts MoeLayersIn uses. Call after setting moe_layer.
   void FinalizeLayers();
+  // First layer of the MoE suffix when the MoE layers are exactly layers [k, layers) (dense
+  // models: layers); -1 when they are interleaved with dense layers.
+  int64_t MoeSuffixStart() const { return moe_suffix_start_; }
 
  private:
   std::vector<int32_t> moe_prefix_;  // moe_prefix_[i] = MoE layers among [0, i)
+  int64_t moe_suffix_start_ = -1;
 
  public:
   bool IsMoe() const { return moe.experts > 0; }

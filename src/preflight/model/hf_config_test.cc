@@ -26,8 +26,10 @@ Architecture Parse(const std::string& text) {
 // ---------------------------------------------------------------------------------------------
 // llama / mistral / mixtral
 
-constexpr const char* kLlama = R"({"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 32,
-  "num_attention_heads": 32, "num_key_value_heads": 8, "intermediate_size": 14336, "vocab_size": 128256,
+constexpr const char* kLlama =
+    R"({"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 32,
+  "num_attention_heads": 32, "num_key_value_heads": 8, "intermediate_size": 14336,
+  "vocab_size": 128256,
   "max_position_embeddings": 131072, "hidden_act": "silu", "tie_word_embeddings": false})";
 
 TEST(HfConfigTest, Llama) {
@@ -69,7 +71,8 @@ TEST(HfConfigTest, LlamaDefaults) {
 
 TEST(HfConfigTest, Mistral) {
   Architecture a = Parse(R"({"model_type": "mistral", "hidden_size": 4096, "num_hidden_layers": 32,
-    "num_attention_heads": 32, "num_key_value_heads": 8, "intermediate_size": 14336, "vocab_size": 32000,
+    "num_attention_heads": 32, "num_key_value_heads": 8, "intermediate_size": 14336,
+    "vocab_size": 32000,
     "sliding_window": 4096, "tie_word_embeddings": false})");
   EXPECT_EQ(a.model_type, "mistral");
   EXPECT_EQ(a.kv_heads, 8);
@@ -78,7 +81,8 @@ TEST(HfConfigTest, Mistral) {
 
 TEST(HfConfigTest, Mixtral) {
   Architecture a = Parse(R"({"model_type": "mixtral", "hidden_size": 4096, "num_hidden_layers": 32,
-    "num_attention_heads": 32, "num_key_value_heads": 8, "intermediate_size": 14336, "vocab_size": 32000,
+    "num_attention_heads": 32, "num_key_value_heads": 8, "intermediate_size": 14336,
+    "vocab_size": 32000,
     "num_local_experts": 8, "num_experts_per_tok": 2, "tie_word_embeddings": false})");
   EXPECT_TRUE(a.IsMoe());
   EXPECT_EQ(a.moe.experts, 8);
@@ -100,7 +104,8 @@ TEST(HfConfigTest, Qwen2HasQkvBiasButNoOutputBias) {
   EXPECT_FALSE(a.attn_out_bias);
   EXPECT_FALSE(a.qk_norm);
   EXPECT_TRUE(a.tied_embeddings);
-  // q 64, kv 32: attention 64·(64+64) + 64·64 + bias (64+32+32) = 12416; MLP 3·64·128 = 24576; norms 128.
+  // q 64, kv 32: attention 64·(64+64) + 64·64 + bias (64+32+32) = 12416; MLP 3·64·128 = 24576;
+  // norms 128.
   EXPECT_EQ(CountParameters(a).total, 2 * (12416 + 24576 + 128) + 6400 + 64);
 }
 
@@ -108,7 +113,8 @@ TEST(HfConfigTest, Qwen2MoeSmallHandCount) {
   Architecture a = Parse(R"({"model_type": "qwen2_moe", "hidden_size": 32, "num_hidden_layers": 2,
     "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 64, "vocab_size": 50,
     "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 16,
-    "shared_expert_intermediate_size": 48, "decoder_sparse_step": 1, "tie_word_embeddings": false})");
+    "shared_expert_intermediate_size": 48, "decoder_sparse_step": 1,
+    "tie_word_embeddings": false})");
   EXPECT_EQ(a.moe.experts, 4);
   EXPECT_EQ(a.moe.shared_ffn, 48);
   EXPECT_TRUE(a.moe.shared_gate);
@@ -125,15 +131,18 @@ TEST(HfConfigTest, Qwen2MoeSmallHandCount) {
 
 TEST(HfConfigTest, Qwen2MoeDenseLayersAndPublishedTotal) {
   // Qwen1.5-MoE-A2.7B: 14.3B total.
-  Architecture a = Parse(R"({"model_type": "qwen2_moe", "hidden_size": 2048, "num_hidden_layers": 24,
-    "num_attention_heads": 16, "num_key_value_heads": 16, "intermediate_size": 5632, "vocab_size": 151936,
+  Architecture a =
+      Parse(R"({"model_type": "qwen2_moe", "hidden_size": 2048, "num_hidden_layers": 24,
+    "num_attention_heads": 16, "num_key_value_heads": 16, "intermediate_size": 5632,
+    "vocab_size": 151936,
     "num_experts": 60, "num_experts_per_tok": 4, "moe_intermediate_size": 1408,
     "shared_expert_intermediate_size": 5632, "tie_word_embeddings": false})");
   EXPECT_EQ(CountParameters(a).total, 14'315'784'192);
   // mlp_only_layers forces dense layers; decoder_sparse_step counts from 1.
   Architecture b = Parse(R"({"model_type": "qwen2_moe", "hidden_size": 32, "num_hidden_layers": 6,
     "num_attention_heads": 4, "intermediate_size": 64, "vocab_size": 50, "num_experts": 4,
-    "num_experts_per_tok": 2, "moe_intermediate_size": 16, "decoder_sparse_step": 2, "mlp_only_layers": [3]})");
+    "num_experts_per_tok": 2, "moe_intermediate_size": 16, "decoder_sparse_step": 2,
+    "mlp_only_layers": [3]})");
   ASSERT_EQ(b.moe_layer.size(), 6u);
   EXPECT_EQ(b.moe_layer, (std::vector<bool>{false, true, false, false, false, true}));
 }
@@ -150,9 +159,12 @@ TEST(HfConfigTest, Qwen3HasQkNorm) {
 }
 
 TEST(HfConfigTest, Qwen3Moe) {
-  Architecture a = Parse(R"({"model_type": "qwen3_moe", "hidden_size": 4096, "num_hidden_layers": 94,
-    "num_attention_heads": 64, "num_key_value_heads": 4, "head_dim": 128, "intermediate_size": 12288,
-    "moe_intermediate_size": 1536, "num_experts": 128, "num_experts_per_tok": 8, "vocab_size": 151936,
+  Architecture a =
+      Parse(R"({"model_type": "qwen3_moe", "hidden_size": 4096, "num_hidden_layers": 94,
+    "num_attention_heads": 64, "num_key_value_heads": 4, "head_dim": 128,
+    "intermediate_size": 12288,
+    "moe_intermediate_size": 1536, "num_experts": 128, "num_experts_per_tok": 8,
+    "vocab_size": 151936,
     "decoder_sparse_step": 1, "mlp_only_layers": [], "tie_word_embeddings": false,
     "shared_expert_intermediate_size": 999})");
   EXPECT_TRUE(a.qk_norm);
@@ -161,7 +173,8 @@ TEST(HfConfigTest, Qwen3Moe) {
   EXPECT_EQ(a.MoeLayerCount(), 94);
   // 94 × (attention 4096·(8192+1024)+8192·4096 + qk norms 256 + norms 8192 + router 128·4096
   //        + 128 experts of 3·4096·1536) + 2·151936·4096 + 4096
-  const int64_t layer = 4096LL * 9216 + 8192LL * 4096 + 256 + 8192 + 128LL * 4096 + 128LL * 3 * 4096 * 1536;
+  const int64_t layer =
+      4096LL * 9216 + 8192LL * 4096 + 256 + 8192 + 128LL * 4096 + 128LL * 3 * 4096 * 1536;
   EXPECT_EQ(CountParameters(a).total, 94 * layer + 2LL * 151936 * 4096 + 4096);
 }
 
@@ -170,9 +183,11 @@ TEST(HfConfigTest, Qwen3Moe) {
 
 TEST(HfConfigTest, DeepseekV2LiteWithoutQLora) {
   // DeepSeek-V2-Lite: q_lora_rank null (plain Q projection); 15.7B total.
-  Architecture a = Parse(R"({"model_type": "deepseek_v2", "hidden_size": 2048, "num_hidden_layers": 27,
+  Architecture a =
+      Parse(R"({"model_type": "deepseek_v2", "hidden_size": 2048, "num_hidden_layers": 27,
     "num_attention_heads": 16, "num_key_value_heads": 16, "intermediate_size": 10944,
-    "moe_intermediate_size": 1408, "n_routed_experts": 64, "n_shared_experts": 2, "num_experts_per_tok": 6,
+    "moe_intermediate_size": 1408, "n_routed_experts": 64, "n_shared_experts": 2,
+    "num_experts_per_tok": 6,
     "first_k_dense_replace": 1, "moe_layer_freq": 1, "kv_lora_rank": 512, "q_lora_rank": null,
     "qk_rope_head_dim": 64, "qk_nope_head_dim": 128, "v_head_dim": 128, "vocab_size": 102400,
     "topk_method": "greedy", "tie_word_embeddings": false})");
@@ -196,9 +211,12 @@ TEST(HfConfigTest, DeepseekV2LiteWithoutQLora) {
 
 TEST(HfConfigTest, DeepseekV2WithQLoraAndLayerFrequency) {
   Architecture a = Parse(R"({"model_type": "deepseek_v2", "hidden_size": 64, "num_hidden_layers": 5,
-    "num_attention_heads": 4, "intermediate_size": 128, "moe_intermediate_size": 16, "n_routed_experts": 8,
-    "n_shared_experts": 1, "num_experts_per_tok": 2, "first_k_dense_replace": 1, "moe_layer_freq": 2,
-    "kv_lora_rank": 16, "q_lora_rank": 24, "qk_rope_head_dim": 8, "qk_nope_head_dim": 16, "v_head_dim": 16,
+    "num_attention_heads": 4, "intermediate_size": 128, "moe_intermediate_size": 16,
+    "n_routed_experts": 8,
+    "n_shared_experts": 1, "num_experts_per_tok": 2, "first_k_dense_replace": 1,
+    "moe_layer_freq": 2,
+    "kv_lora_rank": 16, "q_lora_rank": 24, "qk_rope_head_dim": 8, "qk_nope_head_dim": 16,
+    "v_head_dim": 16,
     "vocab_size": 100})");
   EXPECT_EQ(a.mla.q_lora_rank, 24);
   EXPECT_EQ(a.moe_layer, (std::vector<bool>{false, false, true, false, true}));
@@ -210,9 +228,11 @@ TEST(HfConfigTest, DeepseekV2WithQLoraAndLayerFrequency) {
 }
 
 TEST(HfConfigTest, DeepseekV3) {
-  Architecture a = Parse(R"({"model_type": "deepseek_v3", "hidden_size": 7168, "num_hidden_layers": 61,
+  Architecture a =
+      Parse(R"({"model_type": "deepseek_v3", "hidden_size": 7168, "num_hidden_layers": 61,
     "num_attention_heads": 128, "num_key_value_heads": 128, "intermediate_size": 18432,
-    "moe_intermediate_size": 2048, "n_routed_experts": 256, "n_shared_experts": 1, "num_experts_per_tok": 8,
+    "moe_intermediate_size": 2048, "n_routed_experts": 256, "n_shared_experts": 1,
+    "num_experts_per_tok": 8,
     "first_k_dense_replace": 3, "moe_layer_freq": 1, "kv_lora_rank": 512, "q_lora_rank": 1536,
     "qk_rope_head_dim": 64, "qk_nope_head_dim": 128, "v_head_dim": 128, "vocab_size": 129280,
     "topk_method": "noaux_tc", "num_nextn_predict_layers": 1, "tie_word_embeddings": false})");
@@ -242,7 +262,8 @@ TEST(HfConfigTest, Gpt2Small) {
 }
 
 TEST(HfConfigTest, Gpt2ExplicitInnerAndNoDropout) {
-  Architecture a = Parse(R"({"model_type": "gpt2", "n_embd": 64, "n_layer": 1, "n_head": 4, "n_inner": 100,
+  Architecture a =
+      Parse(R"({"model_type": "gpt2", "n_embd": 64, "n_layer": 1, "n_head": 4, "n_inner": 100,
     "n_positions": 8, "vocab_size": 10, "resid_pdrop": 0.0, "activation_function": "relu"})");
   EXPECT_EQ(a.ffn, 100);
   EXPECT_FALSE(a.dropout);
@@ -253,7 +274,8 @@ TEST(HfConfigTest, Gpt2ExplicitInnerAndNoDropout) {
 
 TEST(HfConfigTest, GptNeoxPythia70m) {
   Architecture a = Parse(R"({"model_type": "gpt_neox", "hidden_size": 512, "num_hidden_layers": 6,
-    "num_attention_heads": 8, "intermediate_size": 2048, "vocab_size": 50304, "max_position_embeddings": 2048,
+    "num_attention_heads": 8, "intermediate_size": 2048, "vocab_size": 50304,
+    "max_position_embeddings": 2048,
     "hidden_act": "gelu", "tie_word_embeddings": false, "use_parallel_residual": true})");
   EXPECT_EQ(a.norm, NormKind::kLayerNorm);
   EXPECT_FALSE(a.gated_mlp);
@@ -273,7 +295,8 @@ TEST(HfConfigTest, GptNeoxSmallHandCount) {
 
 TEST(HfConfigTest, Opt125mAnd350m) {
   Architecture small = Parse(R"({"model_type": "opt", "hidden_size": 768, "num_hidden_layers": 12,
-    "num_attention_heads": 12, "ffn_dim": 3072, "vocab_size": 50272, "max_position_embeddings": 2048,
+    "num_attention_heads": 12, "ffn_dim": 3072, "vocab_size": 50272,
+    "max_position_embeddings": 2048,
     "word_embed_proj_dim": 768, "do_layer_norm_before": true})");
   EXPECT_EQ(small.position_rows, 2050) << "OPT's learned positions carry an offset of 2";
   EXPECT_EQ(small.embed_proj_dim, 0);
@@ -282,7 +305,8 @@ TEST(HfConfigTest, Opt125mAnd350m) {
   EXPECT_EQ(CountParameters(small).total, 125'239'296);
 
   Architecture a350 = Parse(R"({"model_type": "opt", "hidden_size": 1024, "num_hidden_layers": 24,
-    "num_attention_heads": 16, "ffn_dim": 4096, "vocab_size": 50272, "max_position_embeddings": 2048,
+    "num_attention_heads": 16, "ffn_dim": 4096, "vocab_size": 50272,
+    "max_position_embeddings": 2048,
     "word_embed_proj_dim": 512, "do_layer_norm_before": false})");
   EXPECT_EQ(a350.embed_proj_dim, 512);
   EXPECT_FALSE(a350.final_norm);
@@ -290,7 +314,8 @@ TEST(HfConfigTest, Opt125mAnd350m) {
 }
 
 TEST(HfConfigTest, Bloom560m) {
-  Architecture a = Parse(R"({"model_type": "bloom", "hidden_size": 1024, "n_layer": 24, "n_head": 16,
+  Architecture a =
+      Parse(R"({"model_type": "bloom", "hidden_size": 1024, "n_layer": 24, "n_head": 16,
     "vocab_size": 250880})");
   EXPECT_TRUE(a.embedding_norm);
   EXPECT_EQ(a.ffn, 4096);
@@ -323,7 +348,8 @@ TEST(HfConfigTest, FalconSmallHandCount) {
 
 TEST(HfConfigTest, Falcon40bNewDecoderArchitecture) {
   Architecture a = Parse(R"({"model_type": "falcon", "hidden_size": 8192, "num_hidden_layers": 60,
-    "num_attention_heads": 128, "num_kv_heads": 8, "new_decoder_architecture": true, "parallel_attn": true,
+    "num_attention_heads": 128, "num_kv_heads": 8, "new_decoder_architecture": true,
+    "parallel_attn": true,
     "bias": false, "vocab_size": 65024})");
   EXPECT_EQ(a.kv_heads, 8);
   EXPECT_EQ(a.norms_per_layer, 2) << "ln_attn and ln_mlp";
@@ -370,9 +396,9 @@ TEST(HfConfigTest, Gemma2SmallHandCountAndWindow) {
 
 TEST(HfConfigTest, SupportedModelTypesAllParse) {
   EXPECT_EQ(SupportedModelTypes().size(), 16u);
-  for (std::string_view t : {"llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe",
-                             "deepseek_v2", "deepseek_v3", "gpt2", "gpt_neox", "opt", "bloom", "falcon",
-                             "nemotron", "gemma2"}) {
+  for (std::string_view t :
+       {"llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "deepseek_v2",
+        "deepseek_v3", "gpt2", "gpt_neox", "opt", "bloom", "falcon", "nemotron", "gemma2"}) {
     EXPECT_NE(std::find(SupportedModelTypes().begin(), SupportedModelTypes().end(), t),
               SupportedModelTypes().end())
         << t;
@@ -393,53 +419,79 @@ TEST(HfConfigTest, ErrorsNameSourceAndKey) {
       {"unknown model_type", R"({"model_type": "gpt5", "hidden_size": 64})", "model_type"},
       {"missing model_type", R"({"hidden_size": 64})", "model_type"},
       {"model_type not a string", R"({"model_type": 7})", "model_type"},
-      {"missing hidden_size", R"({"model_type": "llama", "num_hidden_layers": 2, "num_attention_heads": 4,
-        "intermediate_size": 128, "vocab_size": 100})", "hidden_size"},
+      {"missing hidden_size",
+       R"({"model_type": "llama", "num_hidden_layers": 2, "num_attention_heads": 4,
+        "intermediate_size": 128, "vocab_size": 100})",
+       "hidden_size"},
       {"string hidden_size", R"({"model_type": "llama", "hidden_size": "64", "num_hidden_layers": 2,
-        "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100})", "hidden_size"},
+        "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100})",
+       "hidden_size"},
       {"fractional layers", R"({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2.5,
-        "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100})", "num_hidden_layers"},
+        "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100})",
+       "num_hidden_layers"},
       {"missing vocab", R"({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,
-        "num_attention_heads": 4, "intermediate_size": 128})", "vocab_size"},
+        "num_attention_heads": 4, "intermediate_size": 128})",
+       "vocab_size"},
       {"tie not a bool", R"({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,
-        "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100, "tie_word_embeddings": "yes"})",
+        "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100,
+        "tie_word_embeddings": "yes"})",
        "tie_word_embeddings"},
       {"unknown activation", R"({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,
-        "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100, "hidden_act": "tanhshrink"})",
+        "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100,
+        "hidden_act": "tanhshrink"})",
        "hidden_act"},
-      {"kv heads not dividing heads", R"({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,
-        "num_attention_heads": 4, "num_key_value_heads": 3, "intermediate_size": 128, "vocab_size": 100})",
+      {"kv heads not dividing heads",
+       R"({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 3, "intermediate_size": 128,
+        "vocab_size": 100})",
        "num_key_value_heads"},
       {"zero heads", R"({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,
-        "num_attention_heads": 0, "intermediate_size": 128, "vocab_size": 100})", "num_attention_heads"},
+        "num_attention_heads": 0, "intermediate_size": 128, "vocab_size": 100})",
+       "num_attention_heads"},
       {"negative layers", R"({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": -2,
-        "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100})", "num_hidden_layers"},
-      {"top-k above experts", R"({"model_type": "mixtral", "hidden_size": 64, "num_hidden_layers": 2,
-        "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100, "num_local_experts": 2,
-        "num_experts_per_tok": 3})", "num_experts_per_tok"},
-      {"mixtral without experts", R"({"model_type": "mixtral", "hidden_size": 64, "num_hidden_layers": 2,
-        "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100, "num_experts_per_tok": 2})",
+        "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100})",
+       "num_hidden_layers"},
+      {"top-k above experts",
+       R"({"model_type": "mixtral", "hidden_size": 64, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100,
+        "num_local_experts": 2,
+        "num_experts_per_tok": 3})",
+       "num_experts_per_tok"},
+      {"mixtral without experts",
+       R"({"model_type": "mixtral", "hidden_size": 64, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100,
+        "num_experts_per_tok": 2})",
        "num_local_experts"},
-      {"mlp_only_layers not a list", R"({"model_type": "qwen3_moe", "hidden_size": 64, "num_hidden_layers": 2,
+      {"mlp_only_layers not a list",
+       R"({"model_type": "qwen3_moe", "hidden_size": 64, "num_hidden_layers": 2,
         "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100, "num_experts": 4,
-        "num_experts_per_tok": 2, "moe_intermediate_size": 16, "mlp_only_layers": 3})", "mlp_only_layers"},
+        "num_experts_per_tok": 2, "moe_intermediate_size": 16, "mlp_only_layers": 3})",
+       "mlp_only_layers"},
       {"deepseek without kv_lora_rank", R"({"model_type": "deepseek_v3", "hidden_size": 64,
-        "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100,
-        "qk_rope_head_dim": 8, "qk_nope_head_dim": 16, "v_head_dim": 16})", "kv_lora_rank"},
-      {"deepseek moe_layer_freq 0", R"({"model_type": "deepseek_v2", "hidden_size": 64, "num_hidden_layers": 2,
+        "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128,
+        "vocab_size": 100,
+        "qk_rope_head_dim": 8, "qk_nope_head_dim": 16, "v_head_dim": 16})",
+       "kv_lora_rank"},
+      {"deepseek moe_layer_freq 0",
+       R"({"model_type": "deepseek_v2", "hidden_size": 64, "num_hidden_layers": 2,
         "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100, "kv_lora_rank": 16,
         "qk_rope_head_dim": 8, "qk_nope_head_dim": 16, "v_head_dim": 16, "n_routed_experts": 4,
-        "num_experts_per_tok": 2, "moe_intermediate_size": 16, "moe_layer_freq": 0})", "moe_layer_freq"},
-      {"gpt2 without n_embd", R"({"model_type": "gpt2", "n_layer": 2, "n_head": 4, "vocab_size": 100})", "n_embd"},
+        "num_experts_per_tok": 2, "moe_intermediate_size": 16, "moe_layer_freq": 0})",
+       "moe_layer_freq"},
+      {"gpt2 without n_embd",
+       R"({"model_type": "gpt2", "n_layer": 2, "n_head": 4, "vocab_size": 100})", "n_embd"},
       {"falcon new arch without kv heads", R"({"model_type": "falcon", "hidden_size": 64,
-        "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 100, "new_decoder_architecture": true})",
+        "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 100,
+        "new_decoder_architecture": true})",
        "num_kv_heads"},
       {"opt without ffn_dim", R"({"model_type": "opt", "hidden_size": 64, "num_hidden_layers": 2,
-        "num_attention_heads": 4, "vocab_size": 100})", "ffn_dim"},
-      {"bloom without heads", R"({"model_type": "bloom", "hidden_size": 64, "n_layer": 2, "vocab_size": 100})",
-       "n_head"},
+        "num_attention_heads": 4, "vocab_size": 100})",
+       "ffn_dim"},
+      {"bloom without heads",
+       R"({"model_type": "bloom", "hidden_size": 64, "n_layer": 2, "vocab_size": 100})", "n_head"},
       {"dropout not a number", R"({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,
-        "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100, "attention_dropout": "x"})",
+        "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100,
+        "attention_dropout": "x"})",
        "attention_dropout"},
   };
   for (const BadCase& c : cases) {
@@ -447,13 +499,15 @@ TEST(HfConfigTest, ErrorsNameSourceAndKey) {
     StatusOr<Architecture> a = ArchitectureFromHfConfig(json::parse(c.config), "m", "test.json");
     ASSERT_FALSE(a.ok());
     EXPECT_EQ(a.status().code(), StatusCode::kInvalidArgument);
-    EXPECT_NE(a.status().message().find(std::string("test.json: ") + c.key + ":"), std::string::npos)
+    EXPECT_NE(a.status().message().find(std::string("test.json: ") + c.key + ":"),
+              std::string::npos)
         << a.status().message();
   }
 }
 
 TEST(HfConfigTest, UnknownModelTypeListsTheSupportedOnes) {
-  StatusOr<Architecture> a = ArchitectureFromHfConfig(json::parse(R"({"model_type": "gpt5"})"), "m", "x.json");
+  StatusOr<Architecture> a =
+      ArchitectureFromHfConfig(json::parse(R"({"model_type": "gpt5"})"), "m", "x.json");
   ASSERT_FALSE(a.ok());
   EXPECT_NE(a.status().message().find("\"gpt5\""), std::string::npos) << a.status().message();
   EXPECT_NE(a.status().message().find("deepseek_v3"), std::string::npos) << a.status().message();

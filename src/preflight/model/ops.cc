@@ -57,15 +57,16 @@ void AddAttention(const Architecture& a, int64_t layers, int64_t seq_len, std::v
   if (a.attention == AttentionKind::kMla) {
     const MlaSpec& m = a.mla;
     const int64_t qk = m.nope_dim + m.rope_dim;
-    // Per token, weights only: q path (through the q latent when present) + kv down
-    // (h → kv_lora + rope) + kv up (kv_lora → heads·(nope + v)).
-    const int64_t q_weights =
-        m.q_lora_rank > 0 ? m.q_lora_rank * (h + a.heads * qk) : h * a.heads * qk;
-    const int64_t weights = q_weights + h * (m.kv_lora_rank + m.rope_dim) +
-                            m.kv_lora_rank * a.heads * (m.nope_dim + m.v_dim);
-    Op proj = Gemm(OpKind::kQkvProjection, layers, h, weights / h);
-    proj.fwd_flops_per_token = 2.0 * static_cast<double>(weights);
-    ops->push_back(proj);
+    // Q path (through the q latent when there is one), KV down-projection to the latent and
+    // the decoupled RoPE key, KV up-projection of all heads (the non-absorbed training path).
+    if (m.q_lora_rank > 0) {
+      ops->push_back(Gemm(OpKind::kQkvProjection, layers, h, m.q_lora_rank));
+      ops->push_back(Gemm(OpKind::kQkvProjection, layers, m.q_lora_rank, a.heads * qk));
+    } else {
+      ops->push_back(Gemm(OpKind::kQkvProjection, layers, h, a.heads * qk));
+    }
+    ops->push_back(Gemm(OpKind::kQkvProjection, layers, h, m.kv_lora_rank + m.rope_dim));
+    ops->push_back(Gemm(OpKind::kQkvProjection, layers, m.kv_lora_rank, a.heads * (m.nope_dim + m.v_dim)));
     ops->push_back(Gemm(OpKind::kAttnOutProjection, layers, a.heads * m.v_dim, h));
     ops->push_back(AttentionProduct(OpKind::kAttnScores, layers, 2.0 * s * a.heads * qk));
     ops->push_back(AttentionProduct(OpKind::kAttnValues, layers, 2.0 * s * a.heads * m.v_dim));

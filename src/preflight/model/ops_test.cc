@@ -47,8 +47,8 @@ TEST(OpsTest, Llama31_8bWorkedExample) {
   EXPECT_DOUBLE_EQ(ops.model_flops_per_token, 3 * ops.fwd_flops_per_token);
   EXPECT_NEAR(FwdOf(ops, OpKind::kLmHead), 1050.67e6, 0.01e6);
   // Per layer: Q 33.55M + KV 16.78M + O 33.55M + MLP 352.32M = 436.21M linear; core 134.22M.
-  const double linear = FwdOf(ops, OpKind::kQkvProjection) + FwdOf(ops, OpKind::kAttnOutProjection) +
-                        FwdOf(ops, OpKind::kMlp);
+  const double linear = FwdOf(ops, OpKind::kQkvProjection) +
+                        FwdOf(ops, OpKind::kAttnOutProjection) + FwdOf(ops, OpKind::kMlp);
   EXPECT_NEAR(linear / 32, 436.21e6, 0.01e6);
   EXPECT_NEAR(ops.attention_fwd_flops_per_token / 32, 134.22e6, 0.01e6);
   EXPECT_NEAR(FwdOf(ops, OpKind::kMlp) / 32, 352.32e6, 0.01e6);
@@ -78,8 +78,8 @@ TEST(OpsTest, DenseModelsFollowSixNPlusAttention) {
       ParamCounts p = CountParameters(a);
       OpList ops = BuildOps(a, seq);
       const double head = a.tied_embeddings ? static_cast<double>(a.vocab) * a.hidden : 0;
-      const double want =
-          6 * (static_cast<double>(p.active - p.embedding) + head) + 3 * ops.attention_fwd_flops_per_token;
+      const double want = 6 * (static_cast<double>(p.active - p.embedding) + head) +
+                          3 * ops.attention_fwd_flops_per_token;
       EXPECT_NEAR(ops.model_flops_per_token, want, want * 0.005) << id << " seq " << seq;
       EXPECT_NEAR(ops.attention_fwd_flops_per_token, 4.0 * a.layers * a.heads * a.head_dim * seq,
                   1.0)
@@ -94,7 +94,8 @@ TEST(OpsTest, MoeModelsFollowSixNActivePlusAttention) {
     Architecture a = LoadArch(id);
     ParamCounts p = CountParameters(a);
     OpList ops = BuildOps(a, 4096);
-    const double want = 6 * static_cast<double>(p.active - p.embedding) + 3 * ops.attention_fwd_flops_per_token;
+    const double want =
+        6 * static_cast<double>(p.active - p.embedding) + 3 * ops.attention_fwd_flops_per_token;
     EXPECT_NEAR(ops.model_flops_per_token, want, want * 0.005) << id;
   }
 }
@@ -155,7 +156,8 @@ TEST(OpsTest, SumsAreConsistent) {
       EXPECT_GT(op.layers, 0) << id;
       EXPECT_GT(op.fwd_flops_per_token, 0) << id << " " << OpKindName(op.kind);
       fwd += op.TotalFwdFlopsPerToken();
-      if (op.kind == OpKind::kAttnScores || op.kind == OpKind::kAttnValues) attention += op.TotalFwdFlopsPerToken();
+      if (op.kind == OpKind::kAttnScores || op.kind == OpKind::kAttnValues)
+        attention += op.TotalFwdFlopsPerToken();
     }
     EXPECT_NEAR(ops.fwd_flops_per_token, fwd, fwd * 1e-12) << id;
     EXPECT_NEAR(ops.attention_fwd_flops_per_token, attention, attention * 1e-12) << id;
@@ -175,7 +177,8 @@ TEST(OpsTest, GemmShapeMatchesFlops) {
         continue;
       }
       EXPECT_GT(op.gemm_k, 0) << id << " " << OpKindName(op.kind);
-      EXPECT_EQ(2.0 * static_cast<double>(op.gemm_k) * static_cast<double>(op.gemm_n), op.fwd_flops_per_token)
+      EXPECT_EQ(2.0 * static_cast<double>(op.gemm_k) * static_cast<double>(op.gemm_n),
+                op.fwd_flops_per_token)
           << id << " " << OpKindName(op.kind) << ": k " << op.gemm_k << " n " << op.gemm_n;
     }
   }
@@ -191,10 +194,11 @@ TEST(OpsTest, AttentionGrowsWithSequenceOnlyThere) {
 }
 
 TEST(OpsTest, OpKindNamesAreDistinct) {
-  const OpKind kinds[] = {OpKind::kQkvProjection, OpKind::kAttnOutProjection, OpKind::kAttnScores,
-                          OpKind::kAttnValues,    OpKind::kMlp,               OpKind::kRouter,
-                          OpKind::kRoutedExperts, OpKind::kSharedExperts,     OpKind::kLmHead,
-                          OpKind::kMtpProjection};
+  const OpKind kinds[] = {OpKind::kQkvProjection, OpKind::kAttnOutProjection,
+                          OpKind::kAttnScores,    OpKind::kAttnValues,
+                          OpKind::kMlp,           OpKind::kRouter,
+                          OpKind::kRoutedExperts, OpKind::kSharedExperts,
+                          OpKind::kLmHead,        OpKind::kMtpProjection};
   std::set<std::string> names;
   for (OpKind k : kinds) {
     std::string n(OpKindName(k));

@@ -1,5 +1,6 @@
 // Tests of CountParameters (model/model.h) against published and hand-derived parameter counts.
-// Exact figures: data/models/README.md and cost-model-notes §2.2; closed form: Narayanan 2021 Eq. 2.
+// Exact figures: data/models/README.md and cost-model-notes §2.2; closed form: Narayanan 2021
+// Eq. 2.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -29,10 +30,10 @@ TEST(ParamsTest, ExactTotals) {
     int64_t total;
   };
   const Case cases[] = {
-      {"llama-3.1-8b", 8'030'261'248},    {"llama-3.1-70b", 70'553'706'496},
+      {"llama-3.1-8b", 8'030'261'248},     {"llama-3.1-70b", 70'553'706'496},
       {"llama-3.1-405b", 405'853'388'800}, {"mixtral-8x7b", 46'702'792'704},
-      {"deepseek-v3", 671'026'419'200},   {"bloom-176b", 176'247'271'424},
-      {"llama-2-7b", 6'738'415'616},      {"llama-2-70b", 68'976'648'192},
+      {"deepseek-v3", 671'026'419'200},    {"bloom-176b", 176'247'271'424},
+      {"llama-2-7b", 6'738'415'616},       {"llama-2-70b", 68'976'648'192},
       {"gpt3-175b", 174'615'846'912},
   };
   for (const Case& c : cases) {
@@ -78,7 +79,7 @@ TEST(ParamsTest, MegatronMatchesNarayananEq2) {
     double l, h;
   };
   const Case cases[] = {
-      {"megatron-145.6b", 80, 12288}, {"megatron-1.7b", 24, 2304}, {"megatron-18.4b", 40, 6144},
+      {"megatron-145.6b", 80, 12288},  {"megatron-1.7b", 24, 2304}, {"megatron-18.4b", 40, 6144},
       {"megatron-529.6b", 105, 20480}, {"megatron-1t", 128, 25600}, {"gpt3-175b", 96, 12288},
   };
   for (const Case& c : cases) {

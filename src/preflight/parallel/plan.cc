@@ -211,4 +211,32 @@ int64_t FirstLayerOfStage(const Architecture& a, const Plan& p, int64_t stage) {
   return first + middle;
 }
 
+int CandidateStages(const Architecture& a, const Plan& p, int64_t* out) {
+  const int64_t suffix = a.MoeSuffixStart();
+  if (suffix < 0) return 0;
+  int n = 0;
+  auto add = [&](int64_t s) {
+    if (s < 0 || s >= p.pp) return;
+    for (int i = 0; i < n; ++i) {
+      if (out[i] == s) return;
+    }
+    out[n++] = s;
+  };
+  add(0);
+  add(1);
+  add(p.pp - 1);
+  if (suffix > 0 && suffix < a.layers) {
+    // The stage holding layer `suffix`, and the next (the first made only of MoE layers).
+    int64_t lo = 0, hi = p.pp - 1;
+    while (lo < hi) {
+      const int64_t mid = (lo + hi + 1) / 2;
+      if (FirstLayerOfStage(a, p, mid) <= suffix) lo = mid; else hi = mid - 1;
+    }
+    add(lo);
+    add(lo + 1);
+  }
+  std::sort(out, out + n);
+  return n;
+}
+
 }  // namespace preflight

@@ -124,4 +124,10 @@ int64_t LayersOnStage(const Architecture& arch, const Plan& plan, int64_t stage)
 // Index of the first layer held by `stage` (contiguous assignment).
 int64_t FirstLayerOfStage(const Architecture& arch, const Plan& plan, int64_t stage);
 
+// The pipeline stages that can be the most loaded (in memory or time): the first, the second,
+// the last, and the first one past a dense prefix of an MoE model. Writes them (sorted, unique)
+// to `out` and returns how many; returns 0 when every stage must be examined (MoE layers
+// interleaved with dense ones). REQUIRES: out has room for 5.
+int CandidateStages(const Architecture& arch, const Plan& plan, int64_t* out);
+
 }  // namespace preflight

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 #include <string>
 #include <vector>
@@ -71,85 +72,89 @@ Plan With(Plan p, F set) {
 }
 
 std::vector<IssueCase> IssueCases() {
-  const Architecture l70 = LoadArch("llama-3.1-70b");     // 64 heads, 8 KV, F 28672, 80 layers
-  const Architecture l405 = LoadArch("llama-3.1-405b");   // 126 layers
-  const Architecture mix = LoadArch("mixtral-8x7b");      // 8 experts, expert F 14336
+  const Architecture l70 = LoadArch("llama-3.1-70b");    // 64 heads, 8 KV, F 28672, 80 layers
+  const Architecture l405 = LoadArch("llama-3.1-405b");  // 126 layers
+  const Architecture mix = LoadArch("mixtral-8x7b");     // 8 experts, expert F 14336
   const Plan base = MakePlan(8, 1, 8);
-  return {
-      {"zero degree", l70, With(base, [](Plan& p) { p.tp = 0; }), Job(64), 64, PlanIssue::kNonPositiveDegree,
-       {"at least 1"}},
-      {"zero micro-batch", l70, With(base, [](Plan& p) { p.micro_batch = 0; }), Job(64), 64,
-       PlanIssue::kNonPositiveDegree, {"micro_batch"}},
-      {"negative first stage", l70, With(base, [](Plan& p) { p.first_stage_layers = -1; }), Job(64), 64,
-       PlanIssue::kNonPositiveDegree, {}},
-      {"device count", l70, MakePlan(8, 1, 2), Job(64), 64, PlanIssue::kDeviceCount,
-       {"8*1*1*2 = 16", "64 devices"}},
-      {"zero stage", l70, With(base, [](Plan& p) { p.zero = 4; }), Job(64), 64, PlanIssue::kZeroStage,
-       {"zero must be 0, 1, 2 or 3", "got 4"}},
-      {"sp without tp", l70, With(MakePlan(1, 1, 8), [](Plan& p) { p.sp = true; }), Job(64), 8,
-       PlanIssue::kSequenceParallel, {"sp", "tp > 1"}},
-      {"tp not dividing heads", l70, MakePlan(3, 1, 1), Job(64), 3, PlanIssue::kTpHeads,
-       {"tp 3", "64 attention heads"}},
-      {"tp vs kv heads", Synthetic(24, 6, 4096), MakePlan(4, 1, 1), Job(8), 4, PlanIssue::kTpKvHeads,
-       {"tp 4", "6 KV heads"}},
-      {"tp not dividing ffn", Synthetic(32, 32, 1000), MakePlan(16, 1, 1), Job(8), 16, PlanIssue::kTpFfn,
-       {"tp 16", "MLP width 1000"}},
-      {"micro-batch divisibility", l70, base, Job(100), 64, PlanIssue::kMicroBatches,
-       {"global batch 100", "dp*micro_batch = 8*1"}},
-      {"micro-batch size divisibility", l70, With(base, [](Plan& p) { p.micro_batch = 3; }), Job(64), 64,
-       PlanIssue::kMicroBatches, {"8*3"}},
-      {"pp not dividing layers", l70, MakePlan(1, 3, 1), Job(8), 3, PlanIssue::kPpLayers,
-       {"pp 3", "80 layers"}},
-      {"pp x vpp not dividing layers", l70,
-       With(MakePlan(1, 4, 1), [](Plan& p) { p.vpp = 3; p.schedule = Schedule::kInterleaved; }), Job(8), 4,
-       PlanIssue::kPpLayers, {"pp 4 x vpp 3", "80 layers"}},
-      {"405b on pp 16 without an uneven split", l405, MakePlan(8, 16, 128), Job(2048, 8192), 16384,
-       PlanIssue::kPpLayers, {"pp 16", "126 layers"}},
-      {"uneven split that does not add up", l405,
-       With(MakePlan(1, 8, 1), [](Plan& p) { p.first_stage_layers = 10; p.last_stage_layers = 10; }), Job(8), 8,
-       PlanIssue::kPpLayers, {"first_stage_layers 10", "last_stage_layers 10"}},
-      {"uneven split larger than the model", l405,
-       With(MakePlan(1, 8, 1), [](Plan& p) { p.first_stage_layers = 127; }), Job(8), 8, PlanIssue::kPpLayers, {}},
-      {"uneven split with pp 1", l405, With(MakePlan(1, 1, 1), [](Plan& p) { p.first_stage_layers = 126; }),
-       Job(8), 1, PlanIssue::kPpLayers, {}},
-      {"uneven split on two stages leaving layers over", l405,
-       With(MakePlan(1, 2, 1), [](Plan& p) { p.first_stage_layers = 60; p.last_stage_layers = 60; }), Job(8), 2,
-       PlanIssue::kPpLayers, {}},
-      {"uneven split with vpp", l405,
-       With(MakePlan(1, 8, 1),
-            [](Plan& p) { p.first_stage_layers = 15; p.last_stage_layers = 15; p.vpp = 2;
-                          p.schedule = Schedule::kInterleaved; }),
-       Job(8), 8, PlanIssue::kPpLayers, {}},
-      {"vpp without interleaved", l70, With(MakePlan(1, 4, 1), [](Plan& p) { p.vpp = 2; }), Job(8), 4,
-       PlanIssue::kVppSchedule, {"vpp 2", "1f1b"}},
-      {"interleaved without vpp", l70,
-       With(MakePlan(1, 4, 1), [](Plan& p) { p.schedule = Schedule::kInterleaved; }), Job(8), 4,
-       PlanIssue::kVppSchedule, {"interleaved"}},
-      {"interleaved with pp 1", l70,
-       With(MakePlan(1, 1, 1), [](Plan& p) { p.vpp = 2; p.schedule = Schedule::kInterleaved; }), Job(8), 1,
-       PlanIssue::kVppSchedule, {"pp 1"}},
-      {"interleaved micro-batches", l70,
-       With(MakePlan(1, 4, 1), [](Plan& p) { p.vpp = 2; p.schedule = Schedule::kInterleaved; }), Job(6), 4,
-       PlanIssue::kInterleavedMicroBatches, {"6 micro-batches", "pp 4"}},
-      {"dualpipe with odd pp", l70, With(MakePlan(1, 5, 1), [](Plan& p) { p.schedule = Schedule::kDualPipe; }),
-       Job(20), 5, PlanIssue::kDualPipe, {"pp 5"}},
-      {"dualpipe with too few micro-batches", l70,
-       With(MakePlan(1, 4, 1), [](Plan& p) { p.schedule = Schedule::kDualPipe; }), Job(7), 4,
-       PlanIssue::kDualPipe, {"pp 4", "7 micro-batches"}},
-      {"ep on a dense model", l70, With(base, [](Plan& p) { p.ep = 2; }), Job(64), 64,
-       PlanIssue::kExpertParallel, {"ep 2", "dense model"}},
-      {"etp on a dense model", l70, With(base, [](Plan& p) { p.etp = 2; }), Job(64), 64,
-       PlanIssue::kExpertParallel, {"dense model"}},
-      {"ep not dividing experts", mix, With(MakePlan(1, 1, 3), [](Plan& p) { p.ep = 3; }), Job(3), 3,
-       PlanIssue::kExpertParallel, {"ep 3", "8 experts"}},
-      {"ep x etp not dividing tp*cp*dp", mix, With(MakePlan(1, 1, 4), [](Plan& p) { p.ep = 8; }), Job(4), 4,
-       PlanIssue::kExpertParallel, {"ep 8", "tp*cp*dp = 4"}},
-      {"etp not dividing expert width", mix,
-       With(MakePlan(1, 1, 3), [](Plan& p) { p.ep = 1; p.etp = 3; }), Job(3), 3, PlanIssue::kExpertParallel,
-       {"etp 3", "expert width 14336"}},
-      {"cp not splitting the sequence", l70, With(MakePlan(8, 1, 4), [](Plan& p) { p.cp = 2; }), Job(8, 4098), 64,
-       PlanIssue::kContextParallel, {"cp 2", "seq_len 4098"}},
+  using I = PlanIssue;
+  auto il = [](Plan p) {  // interleaved
+    p.schedule = Schedule::kInterleaved;
+    return p;
   };
+  // clang-format off
+  return {
+      {"zero degree", l70, With(base, [](Plan& p) { p.tp = 0; }),
+       Job(64), 64, I::kNonPositiveDegree, {"at least 1"}},
+      {"zero micro-batch", l70, With(base, [](Plan& p) { p.micro_batch = 0; }),
+       Job(64), 64, I::kNonPositiveDegree, {"micro_batch"}},
+      {"negative first stage", l70, With(base, [](Plan& p) { p.first_stage_layers = -1; }),
+       Job(64), 64, I::kNonPositiveDegree, {}},
+      {"device count", l70, MakePlan(8, 1, 2),
+       Job(64), 64, I::kDeviceCount, {"8*1*1*2 = 16", "64 devices"}},
+      {"zero stage", l70, With(base, [](Plan& p) { p.zero = 4; }),
+       Job(64), 64, I::kZeroStage, {"zero must be 0, 1, 2 or 3", "got 4"}},
+      {"sp without tp", l70, With(MakePlan(1, 1, 8), [](Plan& p) { p.sp = true; }),
+       Job(64), 8, I::kSequenceParallel, {"sp", "tp > 1"}},
+      {"tp not dividing heads", l70, MakePlan(3, 1, 1),
+       Job(64), 3, I::kTpHeads, {"tp 3", "64 attention heads"}},
+      {"tp vs kv heads", Synthetic(24, 6, 4096), MakePlan(4, 1, 1),
+       Job(8), 4, I::kTpKvHeads, {"tp 4", "6 KV heads"}},
+      {"tp not dividing ffn", Synthetic(32, 32, 1000), MakePlan(16, 1, 1),
+       Job(8), 16, I::kTpFfn, {"tp 16", "MLP width 1000"}},
+      {"micro-batch divisibility", l70, base,
+       Job(100), 64, I::kMicroBatches, {"global batch 100", "dp*micro_batch = 8*1"}},
+      {"micro-batch size divisibility", l70, With(base, [](Plan& p) { p.micro_batch = 3; }),
+       Job(64), 64, I::kMicroBatches, {"8*3"}},
+      {"pp not dividing layers", l70, MakePlan(1, 3, 1),
+       Job(8), 3, I::kPpLayers, {"pp 3", "80 layers"}},
+      {"pp x vpp not dividing layers", l70, With(il(MakePlan(1, 4, 1)), [](Plan& p) { p.vpp = 3; }),
+       Job(8), 4, I::kPpLayers, {"pp 4 x vpp 3", "80 layers"}},
+      {"405b on pp 16 without an uneven split", l405, MakePlan(8, 16, 128),
+       Job(2048, 8192), 16384, I::kPpLayers, {"pp 16", "126 layers"}},
+      {"uneven split that does not add up", l405,
+       With(MakePlan(1, 8, 1), [](Plan& p) { p.first_stage_layers = p.last_stage_layers = 10; }),
+       Job(8), 8, I::kPpLayers, {"first_stage_layers 10", "last_stage_layers 10"}},
+      {"uneven split larger than the model", l405,
+       With(MakePlan(1, 8, 1), [](Plan& p) { p.first_stage_layers = 127; }),
+       Job(8), 8, I::kPpLayers, {}},
+      {"uneven split with pp 1", l405,
+       With(MakePlan(1, 1, 1), [](Plan& p) { p.first_stage_layers = 126; }),
+       Job(8), 1, I::kPpLayers, {}},
+      {"uneven split on two stages leaving layers over", l405,
+       With(MakePlan(1, 2, 1), [](Plan& p) { p.first_stage_layers = p.last_stage_layers = 60; }),
+       Job(8), 2, I::kPpLayers, {}},
+      {"uneven split with vpp", l405,
+       With(il(MakePlan(1, 8, 1)),
+            [](Plan& p) { p.first_stage_layers = p.last_stage_layers = 15; p.vpp = 2; }),
+       Job(8), 8, I::kPpLayers, {}},
+      {"vpp without interleaved", l70, With(MakePlan(1, 4, 1), [](Plan& p) { p.vpp = 2; }),
+       Job(8), 4, I::kVppSchedule, {"vpp 2", "1f1b"}},
+      {"interleaved without vpp", l70, il(MakePlan(1, 4, 1)),
+       Job(8), 4, I::kVppSchedule, {"interleaved"}},
+      {"interleaved with pp 1", l70, With(il(MakePlan(1, 1, 1)), [](Plan& p) { p.vpp = 2; }),
+       Job(8), 1, I::kVppSchedule, {"pp 1"}},
+      {"interleaved micro-batches", l70, With(il(MakePlan(1, 4, 1)), [](Plan& p) { p.vpp = 2; }),
+       Job(6), 4, I::kInterleavedMicroBatches, {"6 micro-batches", "pp 4"}},
+      {"dualpipe with odd pp", l70,
+       With(MakePlan(1, 5, 1), [](Plan& p) { p.schedule = Schedule::kDualPipe; }),
+       Job(20), 5, I::kDualPipe, {"pp 5"}},
+      {"dualpipe with too few micro-batches", l70,
+       With(MakePlan(1, 4, 1), [](Plan& p) { p.schedule = Schedule::kDualPipe; }),
+       Job(7), 4, I::kDualPipe, {"pp 4", "7 micro-batches"}},
+      {"ep on a dense model", l70, With(base, [](Plan& p) { p.ep = 2; }),
+       Job(64), 64, I::kExpertParallel, {"ep 2", "dense model"}},
+      {"etp on a dense model", l70, With(base, [](Plan& p) { p.etp = 2; }),
+       Job(64), 64, I::kExpertParallel, {"dense model"}},
+      {"ep not dividing experts", mix, With(MakePlan(1, 1, 3), [](Plan& p) { p.ep = 3; }),
+       Job(3), 3, I::kExpertParallel, {"ep 3", "8 experts"}},
+      {"ep x etp not dividing tp*cp*dp", mix, With(MakePlan(1, 1, 4), [](Plan& p) { p.ep = 8; }),
+       Job(4), 4, I::kExpertParallel, {"ep 8", "tp*cp*dp = 4"}},
+      {"etp not dividing expert width", mix, With(MakePlan(1, 1, 3), [](Plan& p) { p.etp = 3; }),
+       Job(3), 3, I::kExpertParallel, {"etp 3", "expert width 14336"}},
+      {"cp not splitting the sequence", l70, With(MakePlan(8, 1, 4), [](Plan& p) { p.cp = 2; }),
+       Job(8, 4098), 64, I::kContextParallel, {"cp 2", "seq_len 4098"}},
+  };
+  // clang-format on
 }
 
 TEST(PlanTest, EveryIssueIsReachableWithAClearMessage) {
@@ -161,7 +166,8 @@ TEST(PlanTest, EveryIssueIsReachableWithAClearMessage) {
     EXPECT_FALSE(check.ok());
     EXPECT_FALSE(check.message.empty());
     for (const std::string& part : c.message_parts) {
-      EXPECT_NE(check.message.find(part), std::string::npos) << "'" << part << "' not in: " << check.message;
+      EXPECT_NE(check.message.find(part), std::string::npos)
+          << "'" << part << "' not in: " << check.message;
     }
     EXPECT_EQ(FindPlanIssue(c.arch, c.plan, c.job, c.devices), check.issue);
     seen.insert(check.issue);
@@ -199,7 +205,7 @@ TEST(PlanTest, DeepSeekV3PublishedLayoutIsValid) {
   p.zero = 1;
   p.schedule = Schedule::kDualPipe;
   p.recompute = Recompute::kSelective;
-  p.first_stage_layers = 5;   // 61 = 5 + 14·4 (the published layout of stages is not given)
+  p.first_stage_layers = 5;  // 61 = 5 + 14·4 (the published layout of stages is not given)
   p.last_stage_layers = 0;
   TrainingJob job = Job(15360);
   PlanCheck c = CheckPlan(a, p, job, 2048);
@@ -220,7 +226,8 @@ TEST(PlanTest, UnevenSplitsThatAddUp) {
   struct Case {
     int64_t pp, first, last;
   };
-  const Case cases[] = {{8, 15, 15}, {8, 7, 0}, {8, 0, 7}, {2, 63, 63}, {2, 100, 26}, {16, 7, 7}, {3, 6, 0}};
+  const Case cases[] = {{8, 15, 15},  {8, 7, 0},  {8, 0, 7}, {2, 63, 63},
+                        {2, 100, 26}, {16, 7, 7}, {3, 6, 0}};
   for (const Case& c : cases) {
     Plan p = MakePlan(1, c.pp, 1);
     p.first_stage_layers = c.first;
@@ -236,12 +243,18 @@ TEST(PlanTest, StagesPartitionTheLayers) {
   struct Case {
     const char* id;
     int64_t pp, vpp, first, last;
+    bool balanced;
   };
   const Case cases[] = {
-      {"llama-3.1-405b", 8, 1, 15, 15}, {"llama-3.1-405b", 8, 1, 7, 0},  {"llama-3.1-405b", 8, 1, 0, 7},
-      {"llama-3.1-405b", 16, 1, 7, 7},  {"llama-3.1-405b", 2, 1, 100, 26}, {"llama-3.1-405b", 3, 1, 6, 0},
-      {"llama-3.1-70b", 8, 1, 0, 0},    {"llama-3.1-70b", 4, 5, 0, 0},    {"deepseek-v3", 16, 1, 3, 2},
-      {"llama-3.1-70b", 1, 1, 0, 0},
+      {"llama-3.1-405b", 8, 1, 15, 15, false},  {"llama-3.1-405b", 8, 1, 7, 0, false},
+      {"llama-3.1-405b", 8, 1, 0, 7, false},    {"llama-3.1-405b", 16, 1, 7, 7, false},
+      {"llama-3.1-405b", 2, 1, 100, 26, false}, {"llama-3.1-405b", 3, 1, 6, 0, false},
+      {"llama-3.1-70b", 8, 1, 0, 0, false},     {"llama-3.1-70b", 4, 5, 0, 0, false},
+      {"deepseek-v3", 16, 1, 3, 2, false},      {"llama-3.1-70b", 1, 1, 0, 0, false},
+      {"llama-3.1-405b", 8, 1, 0, 0, true},     {"llama-3.1-405b", 16, 1, 0, 0, true},
+      {"deepseek-v3", 16, 1, 0, 0, true},       {"deepseek-v3", 8, 4, 0, 0, true},
+      {"bloom-176b", 12, 1, 0, 0, true},        {"llama-3.1-70b", 8, 1, 0, 0, true},
+      {"qwen3-235b-a22b", 8, 4, 0, 0, true},    {"llama-3.1-405b", 125, 1, 0, 0, true},
   };
   for (const Case& c : cases) {
     Architecture a = LoadArch(c.id);
@@ -250,15 +263,52 @@ TEST(PlanTest, StagesPartitionTheLayers) {
     if (c.vpp > 1) p.schedule = Schedule::kInterleaved;
     p.first_stage_layers = c.first;
     p.last_stage_layers = c.last;
-    ASSERT_TRUE(CheckPlan(a, p, Job(64), c.pp).ok()) << c.id << " pp " << c.pp;
-    int64_t sum = 0;
+    p.balanced_layers = c.balanced;
+    const int64_t micro_batches = 8 * c.pp;
+    PlanCheck check = CheckPlan(a, p, Job(micro_batches), c.pp);
+    ASSERT_TRUE(check.ok()) << c.id << " pp " << c.pp << ": " << check.message;
+    int64_t sum = 0, fewest = a.layers, most = 0;
     for (int64_t s = 0; s < c.pp; ++s) {
       EXPECT_EQ(FirstLayerOfStage(a, p, s), sum) << c.id << " pp " << c.pp << " stage " << s;
       EXPECT_GT(LayersOnStage(a, p, s), 0);
       sum += LayersOnStage(a, p, s);
+      fewest = std::min(fewest, LayersOnStage(a, p, s));
+      most = std::max(most, LayersOnStage(a, p, s));
     }
     EXPECT_EQ(sum, a.layers) << c.id << " pp " << c.pp;
+    if (c.balanced) {
+      EXPECT_LE(most - fewest, 1) << c.id << " pp " << c.pp << ": as even as possible";
+      if (a.layers % c.pp != 0 && a.layers % c.pp <= c.pp - 2) {
+        EXPECT_EQ(LayersOnStage(a, p, 0), fewest) << "the first stage also holds the embedding";
+        EXPECT_EQ(LayersOnStage(a, p, c.pp - 1), fewest) << "the last stage also holds the head";
+      }
+    }
   }
+}
+
+TEST(PlanTest, BalancedSplit) {
+  Architecture a = LoadArch("llama-3.1-405b");  // 126 layers
+  Plan p = MakePlan(8, 16, 128);
+  TrainingJob job = Job(2048, 8192);
+  PlanCheck even = CheckPlan(a, p, job, 16384);
+  EXPECT_EQ(even.issue, PlanIssue::kPpLayers);
+  EXPECT_NE(even.message.find("layer_split: balanced"), std::string::npos) << even.message;
+  p.balanced_layers = true;
+  EXPECT_TRUE(CheckPlan(a, p, job, 16384).ok()) << CheckPlan(a, p, job, 16384).message;
+  // 126 = 16·7 + 14: the 14 middle stages take 8 layers, the first and last 7.
+  EXPECT_EQ(LayersOnStage(a, p, 0), 7);
+  EXPECT_EQ(LayersOnStage(a, p, 1), 8);
+  EXPECT_EQ(LayersOnStage(a, p, 14), 8);
+  EXPECT_EQ(LayersOnStage(a, p, 15), 7);
+  // Fewer layers than stages cannot be balanced.
+  Plan q = MakePlan(1, 127, 1);
+  q.balanced_layers = true;
+  EXPECT_EQ(CheckPlan(a, q, Job(127 * 2), 127).issue, PlanIssue::kPpLayers);
+  Plan v = MakePlan(1, 64, 1);
+  v.vpp = 2;
+  v.schedule = Schedule::kInterleaved;
+  v.balanced_layers = true;
+  EXPECT_EQ(CheckPlan(a, v, Job(128), 64).issue, PlanIssue::kPpLayers) << "126 < 64 x 2 chunks";
 }
 
 TEST(PlanTest, MicroBatches) {
@@ -273,7 +323,8 @@ TEST(PlanTest, MicroBatches) {
 }
 
 TEST(PlanTest, NamesRoundTrip) {
-  for (Schedule s : {Schedule::kGpipe, Schedule::k1F1B, Schedule::kInterleaved, Schedule::kZbH1, Schedule::kDualPipe}) {
+  for (Schedule s : {Schedule::kGpipe, Schedule::k1F1B, Schedule::kInterleaved, Schedule::kZbH1,
+                     Schedule::kDualPipe}) {
     Schedule parsed = Schedule::kGpipe;
     ASSERT_TRUE(ParseSchedule(ScheduleName(s), &parsed)) << ScheduleName(s);
     EXPECT_EQ(parsed, s);

@@ -48,7 +48,8 @@ TEST(PlanJsonTest, ContractKeys) {
 
   ASSERT_TRUE(j.contains("model"));
   EXPECT_EQ(j["model"]["name"], "llama-3.1-8b");
-  for (const char* k : {"params_total", "params_active", "flops_per_token"}) ExpectNumber(j["model"], k);
+  for (const char* k : {"params_total", "params_active", "flops_per_token"})
+    ExpectNumber(j["model"], k);
   EXPECT_EQ(j["model"]["params_total"].get<int64_t>(), 8'030'261'248);
   EXPECT_EQ(j["model"]["params_active"].get<int64_t>(), r.params.active);
   EXPECT_DOUBLE_EQ(j["model"]["flops_per_token"].get<double>(), r.ops.model_flops_per_token);
@@ -59,7 +60,8 @@ TEST(PlanJsonTest, ContractKeys) {
 
   ASSERT_TRUE(j.contains("plan"));
   const json& p = j["plan"];
-  for (const char* k : {"tp", "pp", "vpp", "dp", "cp", "ep", "zero", "micro_batch", "global_batch"}) {
+  for (const char* k :
+       {"tp", "pp", "vpp", "dp", "cp", "ep", "zero", "micro_batch", "global_batch"}) {
     ExpectNumber(p, k);
   }
   EXPECT_EQ(p["tp"], 2);
@@ -109,9 +111,10 @@ TEST(PlanJsonTest, TimeAndCampaignKeysWhenComputed) {
   }
   for (const char* k : {"step_s", "tokens_per_s", "mfu"}) ExpectNumber(j["time"], k);
   EXPECT_GT(j["time"]["step_s"].get<double>(), 0);
-  for (const char* k : {"compute", "exposed_comm", "bubble", "other"}) ExpectNumber(j["time"]["breakdown"], k);
-  for (const char* k : {"tokens", "days_ideal", "days_p50", "days_p90", "goodput", "device_hours", "cost_usd",
-                        "energy_mwh"}) {
+  for (const char* k : {"compute", "exposed_comm", "bubble", "other"})
+    ExpectNumber(j["time"]["breakdown"], k);
+  for (const char* k : {"tokens", "days_ideal", "days_p50", "days_p90", "goodput", "device_hours",
+                        "cost_usd", "energy_mwh"}) {
     EXPECT_TRUE(j["campaign"].contains(k)) << "campaign." << k;
   }
 }
@@ -156,7 +159,8 @@ TEST(PlanTextTest, FitsAndDoesNotFit) {
   EXPECT_NE(text.find("llama-3.1-8b"), std::string::npos);
   EXPECT_NE(text.find("h100-sxm-80gb"), std::string::npos);
 
-  PlanResult big = EvaluateText(kScenario, {{"model", "llama-3.1-405b"}, {"parallel.tp", "8"}, {"parallel.dp", "1"}});
+  PlanResult big = EvaluateText(
+      kScenario, {{"model", "llama-3.1-405b"}, {"parallel.tp", "8"}, {"parallel.dp", "1"}});
   ASSERT_TRUE(big.check.ok()) << big.check.message;
   ASSERT_FALSE(big.memory.fits);
   std::string big_text = PlanText(big);

@@ -1,6 +1,7 @@
 // Tests of scenario/scenario.h and scenario/evaluate.h: every validation file loads, overrides
 // apply before parsing, bad scenarios fail with a Status naming file and field, and the memory
-// model is compared (reported, not asserted) with the measured peaks of data/validation/memory.yaml.
+// model is compared (reported, not asserted) with the measured peaks of
+// data/validation/memory.yaml.
 #include "preflight/scenario/scenario.h"
 
 #include <gtest/gtest.h>
@@ -25,8 +26,8 @@ std::string ValidationDir() { return SourceDir() + "/data/validation"; }
 
 std::string ScratchDir() {
   const testing::TestInfo* info = testing::UnitTest::GetInstance()->current_test_info();
-  fs::path dir = fs::path(testing::TempDir()) /
-                 (std::string("preflight_scenario_") + info->test_suite_name() + "_" + info->name());
+  fs::path dir = fs::path(testing::TempDir()) / (std::string("preflight_scenario_") +
+                                                 info->test_suite_name() + "_" + info->name());
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir.string();
@@ -38,7 +39,9 @@ std::string WriteFile(const std::string& dir, const std::string& name, const std
   return path;
 }
 
-bool Contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool Contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 // A small valid scenario; the tests below break one thing at a time.
 constexpr const char* kScenario = R"(name: small
@@ -68,13 +71,15 @@ StatusOr<Scenario> LoadText(const std::string& text, std::string* path_out = nul
 // The validation files.
 
 TEST(ValidationFilesTest, EveryFileLoads) {
-  const std::map<std::string, size_t> exact = {{"vtrain-multi.yaml", 109}, {"vtrain-single.yaml", 1440}};
+  const std::map<std::string, size_t> exact = {{"vtrain-multi.yaml", 109},
+                                               {"vtrain-single.yaml", 1440}};
   int files = 0;
   for (const auto& entry : fs::directory_iterator(ValidationDir())) {
     if (entry.path().extension() != ".yaml") continue;
     ++files;
     const std::string name = entry.path().filename().string();
-    StatusOr<std::vector<Scenario>> runs = LoadScenarioList(entry.path().string(), Catalog::Default());
+    StatusOr<std::vector<Scenario>> runs =
+        LoadScenarioList(entry.path().string(), Catalog::Default());
     ASSERT_TRUE(runs.ok()) << runs.status().message();
     EXPECT_FALSE(runs->empty()) << name;
     auto it = exact.find(name);
@@ -84,7 +89,8 @@ TEST(ValidationFilesTest, EveryFileLoads) {
     for (const Scenario& s : *runs) {
       EXPECT_FALSE(s.name.empty()) << name;
       EXPECT_FALSE(s.source.empty()) << name << ": " << s.name << " names its source";
-      EXPECT_FALSE(s.measured.metrics.empty()) << name << ": " << s.name << " carries a measurement";
+      EXPECT_FALSE(s.measured.metrics.empty())
+          << name << ": " << s.name << " carries a measurement";
       EXPECT_EQ(s.file, entry.path().string());
       EXPECT_GT(s.cluster.devices, 0);
     }
@@ -96,7 +102,8 @@ TEST(ValidationFilesTest, RunNamesAreUniqueAcrossFiles) {
   std::map<std::string, std::string> seen;
   for (const auto& entry : fs::directory_iterator(ValidationDir())) {
     if (entry.path().extension() != ".yaml") continue;
-    StatusOr<std::vector<Scenario>> runs = LoadScenarioList(entry.path().string(), Catalog::Default());
+    StatusOr<std::vector<Scenario>> runs =
+        LoadScenarioList(entry.path().string(), Catalog::Default());
     ASSERT_TRUE(runs.ok()) << runs.status().message();
     for (const Scenario& s : *runs) {
       auto [it, fresh] = seen.emplace(s.name, entry.path().filename().string());
@@ -109,7 +116,8 @@ TEST(ValidationFilesTest, EveryRunWithAPlanEvaluates) {
   int evaluated = 0, invalid = 0;
   for (const auto& entry : fs::directory_iterator(ValidationDir())) {
     if (entry.path().extension() != ".yaml") continue;
-    StatusOr<std::vector<Scenario>> runs = LoadScenarioList(entry.path().string(), Catalog::Default());
+    StatusOr<std::vector<Scenario>> runs =
+        LoadScenarioList(entry.path().string(), Catalog::Default());
     ASSERT_TRUE(runs.ok()) << runs.status().message();
     for (const Scenario& s : *runs) {
       if (s.auto_parallel) continue;
@@ -130,13 +138,15 @@ TEST(ValidationFilesTest, EveryRunWithAPlanEvaluates) {
   EXPECT_GT(evaluated, 1600);
 }
 
-// data/validation/memory.yaml: predicted vs measured peak memory, printed as a table. Only that every
-// run evaluates and every prediction is positive is asserted.
+// data/validation/memory.yaml: predicted vs measured peak memory, printed as a table. Only that
+// every run evaluates and every prediction is positive is asserted.
 TEST(ValidationFilesTest, MemoryTable) {
-  StatusOr<std::vector<Scenario>> runs = LoadScenarioList(ValidationDir() + "/memory.yaml", Catalog::Default());
+  StatusOr<std::vector<Scenario>> runs =
+      LoadScenarioList(ValidationDir() + "/memory.yaml", Catalog::Default());
   ASSERT_TRUE(runs.ok()) << runs.status().message();
   ASSERT_FALSE(runs->empty());
-  std::printf("\n%-62s %10s %10s %8s\n", "run (data/validation/memory.yaml)", "predicted", "measured", "error");
+  std::printf("\n%-62s %10s %10s %8s\n", "run (data/validation/memory.yaml)", "predicted",
+              "measured", "error");
   double sum_abs = 0;
   int predicted = 0, invalid = 0;
   for (const Scenario& s : *runs) {
@@ -211,10 +221,22 @@ TEST(ScenarioTest, VppImpliesInterleaved) {
   EXPECT_EQ(s->plan.schedule, Schedule::kInterleaved);
 }
 
+TEST(ScenarioTest, LayerSplit) {
+  StatusOr<Scenario> even = LoadText(kScenario);
+  ASSERT_TRUE(even.ok()) << even.status().message();
+  EXPECT_FALSE(even->plan.balanced_layers) << "even by default";
+  StatusOr<Scenario> balanced =
+      LoadText(Replace(kScenario, "tp: 2,", "tp: 2, layer_split: balanced,"));
+  ASSERT_TRUE(balanced.ok()) << balanced.status().message();
+  EXPECT_TRUE(balanced->plan.balanced_layers);
+}
+
 TEST(ScenarioTest, AutoParallel) {
   for (const char* replacement : {"parallel: auto", ""}) {
-    std::string text = Replace(kScenario, "parallel: {tp: 2, pp: 1, dp: 4, sp: true, zero: 1, schedule: 1f1b, recompute: selective}",
-                               replacement);
+    std::string text = Replace(
+        kScenario,
+        "parallel: {tp: 2, pp: 1, dp: 4, sp: true, zero: 1, schedule: 1f1b, recompute: selective}",
+        replacement);
     StatusOr<Scenario> s = LoadText(text);
     ASSERT_TRUE(s.ok()) << s.status().message();
     EXPECT_TRUE(s->auto_parallel) << "'" << replacement << "'";
@@ -226,19 +248,24 @@ TEST(ScenarioTest, InlineModelAndModelPathBesideTheFile) {
   WriteFile(dir, "tiny.json", R"({"model_type": "llama", "hidden_size": 256, "num_hidden_layers": 2,
     "num_attention_heads": 4, "intermediate_size": 512, "vocab_size": 1000})");
   fs::create_directories(fs::path(dir) / "mymodel");
-  WriteFile(dir, "mymodel/config.json", R"({"model_type": "gpt2", "n_embd": 64, "n_layer": 2, "n_head": 4,
+  WriteFile(dir, "mymodel/config.json",
+            R"({"model_type": "gpt2", "n_embd": 64, "n_layer": 2, "n_head": 4,
     "vocab_size": 100})");
-  std::string by_path = WriteFile(dir, "a.yaml", Replace(kScenario, "model: llama-3.1-8b", "model: ./tiny.json"));
+  std::string by_path =
+      WriteFile(dir, "a.yaml", Replace(kScenario, "model: llama-3.1-8b", "model: ./tiny.json"));
   StatusOr<Scenario> s = LoadScenarioFile(by_path, Catalog::Default(), {});
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_EQ(s->arch.name, "tiny");
   EXPECT_EQ(s->arch.hidden, 256);
-  std::string by_dir = WriteFile(dir, "b.yaml", Replace(kScenario, "model: llama-3.1-8b", "model: mymodel/config.json"));
+  std::string by_dir = WriteFile(
+      dir, "b.yaml", Replace(kScenario, "model: llama-3.1-8b", "model: mymodel/config.json"));
   s = LoadScenarioFile(by_dir, Catalog::Default(), {});
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_EQ(s->arch.name, "mymodel") << "a config.json is named after its folder";
-  std::string inline_model = WriteFile(dir, "c.yaml", Replace(kScenario, "model: llama-3.1-8b",
-      "model: {model_type: gpt2, n_embd: 64, n_layer: 2, n_head: 4, vocab_size: 100}"));
+  std::string inline_model = WriteFile(
+      dir, "c.yaml",
+      Replace(kScenario, "model: llama-3.1-8b",
+              "model: {model_type: gpt2, n_embd: 64, n_layer: 2, n_head: 4, vocab_size: 100}"));
   s = LoadScenarioFile(inline_model, Catalog::Default(), {});
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_EQ(s->arch.model_type, "gpt2");
@@ -246,7 +273,8 @@ TEST(ScenarioTest, InlineModelAndModelPathBesideTheFile) {
 }
 
 TEST(ScenarioTest, ValidationMeasuredBlock) {
-  std::string text = std::string(kScenario) + "measured: {step_time_s: 1.5, mfu: 0.4, flop_convention: palm}\n";
+  std::string text =
+      std::string(kScenario) + "measured: {step_time_s: 1.5, mfu: 0.4, flop_convention: palm}\n";
   StatusOr<Scenario> s = LoadText(text);
   ASSERT_TRUE(s.ok()) << s.status().message();
   ASSERT_EQ(s->measured.metrics.size(), 2u);
@@ -263,7 +291,8 @@ TEST(OverrideTest, ApplyOverrideSetsNestedKeys) {
   ASSERT_TRUE(ApplyOverride(root, {"parallel.tp", "8"}).ok());
   ASSERT_TRUE(ApplyOverride(root, {"parallel.pp", "4"}).ok());
   ASSERT_TRUE(ApplyOverride(root, {"model", "llama-3.1-70b"}).ok());
-  ASSERT_TRUE(ApplyOverride(root, {"training.seq_len", "8192"}).ok()) << "creates the missing mapping";
+  ASSERT_TRUE(ApplyOverride(root, {"training.seq_len", "8192"}).ok())
+      << "creates the missing mapping";
   ASSERT_TRUE(ApplyOverride(root, {"a.b.c", "x"}).ok());
   EXPECT_EQ(root["parallel"]["tp"].Scalar(), "8");
   EXPECT_EQ(root["parallel"]["pp"].Scalar(), "4");
@@ -287,9 +316,11 @@ TEST(OverrideTest, EmptyKeyIsInvalidArgument) {
 }
 
 TEST(OverrideTest, LoadScenarioFileAppliesOverridesBeforeParsing) {
-  const std::vector<Override> overrides = {
-      {"model", "llama-3.1-70b"}, {"parallel.tp", "8"}, {"parallel.dp", "1"}, {"training.seq_len", "8192"},
-      {"parallel.schedule", "gpipe"}};
+  const std::vector<Override> overrides = {{"model", "llama-3.1-70b"},
+                                           {"parallel.tp", "8"},
+                                           {"parallel.dp", "1"},
+                                           {"training.seq_len", "8192"},
+                                           {"parallel.schedule", "gpipe"}};
   StatusOr<Scenario> s = LoadText(kScenario, nullptr, overrides);
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_EQ(s->arch.name, "llama-3.1-70b");
@@ -334,13 +365,16 @@ struct BadScenario {
 TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
   const BadScenario cases[] = {
       {"unknown model id", "model: llama-3.1-8b", "model: gpt-17", StatusCode::kNotFound, "model"},
-      {"unknown hardware id", "hardware: h100-sxm-80gb", "hardware: h999", StatusCode::kNotFound, "hardware"},
-      {"unknown top-level key", "source:", "colour: red\nsource:", StatusCode::kInvalidArgument, "colour"},
-      {"unknown parallel key", "tp: 2,", "tp: 2, tq: 2,", StatusCode::kInvalidArgument, "parallel.tq"},
-      {"unknown training key", "seq_len: 4096,", "seq_len: 4096, seq_length: 4096,", StatusCode::kInvalidArgument,
-       "training.seq_length"},
-      {"unknown cluster key", "devices_per_node: 8", "devices_per_node: 8, gpus: 8", StatusCode::kInvalidArgument,
-       "cluster.gpus"},
+      {"unknown hardware id", "hardware: h100-sxm-80gb", "hardware: h999", StatusCode::kNotFound,
+       "hardware"},
+      {"unknown top-level key", "source:", "colour: red\nsource:", StatusCode::kInvalidArgument,
+       "colour"},
+      {"unknown parallel key", "tp: 2,", "tp: 2, tq: 2,", StatusCode::kInvalidArgument,
+       "parallel.tq"},
+      {"unknown training key", "seq_len: 4096,", "seq_len: 4096, seq_length: 4096,",
+       StatusCode::kInvalidArgument, "training.seq_length"},
+      {"unknown cluster key", "devices_per_node: 8", "devices_per_node: 8, gpus: 8",
+       StatusCode::kInvalidArgument, "cluster.gpus"},
       {"negative tp", "tp: 2,", "tp: -2,", StatusCode::kInvalidArgument, "parallel.tp"},
       {"zero pp", "pp: 1,", "pp: 0,", StatusCode::kInvalidArgument, "parallel.pp"},
       {"fractional dp", "dp: 4,", "dp: 2.5,", StatusCode::kInvalidArgument, "parallel.dp"},
@@ -350,30 +384,36 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
       {"unknown recompute", "recompute: selective", "recompute: some", StatusCode::kInvalidArgument,
        "parallel.recompute"},
       {"sp not a bool", "sp: true", "sp: maybe", StatusCode::kInvalidArgument, "parallel.sp"},
+      {"unknown layer_split", "tp: 2,", "tp: 2, layer_split: odd,", StatusCode::kInvalidArgument,
+       "parallel.layer_split"},
       {"unknown model_type inline", "model: llama-3.1-8b",
-       "model: {model_type: transformer9, hidden_size: 64}", StatusCode::kInvalidArgument, "model_type"},
+       "model: {model_type: transformer9, hidden_size: 64}", StatusCode::kInvalidArgument,
+       "model_type"},
       {"both batch forms", "global_batch: 64,", "global_batch: 64, global_batch_tokens: 262144,",
        StatusCode::kInvalidArgument, "training.global_batch"},
       {"no batch", "global_batch: 64, ", "", StatusCode::kInvalidArgument, "training.global_batch"},
       {"tokens not a multiple of seq_len", "global_batch: 64", "global_batch_tokens: 1000",
        StatusCode::kInvalidArgument, "training.global_batch_tokens"},
-      {"zero seq_len", "seq_len: 4096", "seq_len: 0", StatusCode::kInvalidArgument, "training.seq_len"},
+      {"zero seq_len", "seq_len: 4096", "seq_len: 0", StatusCode::kInvalidArgument,
+       "training.seq_len"},
       {"negative micro-batch", "micro_batch: 1", "micro_batch: -1", StatusCode::kInvalidArgument,
        "training.micro_batch"},
-      {"int8 precision", "precision: bf16", "precision: int8", StatusCode::kInvalidArgument, "training.precision"},
+      {"int8 precision", "precision: bf16", "precision: int8", StatusCode::kInvalidArgument,
+       "training.precision"},
       {"unknown precision", "precision: bf16", "precision: bf17", StatusCode::kInvalidArgument,
        "training.precision"},
-      {"negative tokens", "precision: bf16", "precision: bf16, tokens: -5", StatusCode::kInvalidArgument,
-       "training.tokens"},
+      {"negative tokens", "precision: bf16", "precision: bf16, tokens: -5",
+       StatusCode::kInvalidArgument, "training.tokens"},
       {"zero devices", "devices: 8", "devices: 0", StatusCode::kInvalidArgument, "cluster.devices"},
-      {"missing cluster", "cluster: {devices: 8, devices_per_node: 8}\n", "", StatusCode::kInvalidArgument,
-       "cluster"},
-      {"missing hardware", "hardware: h100-sxm-80gb\n", "", StatusCode::kInvalidArgument, "hardware"},
+      {"missing cluster", "cluster: {devices: 8, devices_per_node: 8}\n", "",
+       StatusCode::kInvalidArgument, "cluster"},
+      {"missing hardware", "hardware: h100-sxm-80gb\n", "", StatusCode::kInvalidArgument,
+       "hardware"},
       {"missing model", "model: llama-3.1-8b\n", "", StatusCode::kInvalidArgument, "model"},
-      {"negative measurement", "source:", "measured: {step_time_s: -1}\nsource:", StatusCode::kInvalidArgument,
-       "measured.step_time_s"},
-      {"unknown measurement", "source:", "measured: {speed: 1}\nsource:", StatusCode::kInvalidArgument,
-       "measured.speed"},
+      {"negative measurement", "source:", "measured: {step_time_s: -1}\nsource:",
+       StatusCode::kInvalidArgument, "measured.step_time_s"},
+      {"unknown measurement",
+       "source:", "measured: {speed: 1}\nsource:", StatusCode::kInvalidArgument, "measured.speed"},
   };
   for (const BadScenario& c : cases) {
     SCOPED_TRACE(c.what);
@@ -382,7 +422,8 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
     ASSERT_FALSE(s.ok());
     EXPECT_EQ(s.status().code(), c.code) << s.status().message();
     EXPECT_TRUE(Contains(s.status().message(), path)) << s.status().message();
-    EXPECT_TRUE(Contains(s.status().message(), std::string(": ") + c.field)) << s.status().message();
+    EXPECT_TRUE(Contains(s.status().message(), std::string(": ") + c.field))
+        << s.status().message();
     EXPECT_FALSE(Contains(s.status().message(), "\n")) << "one line";
   }
 }
@@ -400,7 +441,8 @@ TEST(ScenarioErrorTest, MissingFileIsNotFound) {
 
 TEST(ScenarioErrorTest, MalformedYaml) {
   std::string path;
-  StatusOr<Scenario> s = LoadText(Replace(kScenario, "cluster: {devices: 8,", "cluster: {devices: [8,"), &path);
+  StatusOr<Scenario> s =
+      LoadText(Replace(kScenario, "cluster: {devices: 8,", "cluster: {devices: [8,"), &path);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(Contains(s.status().message(), path + ": malformed YAML")) << s.status().message();
@@ -438,13 +480,16 @@ TEST(ScenarioErrorTest, ListErrorsNameTheRun) {
   std::string dir = ScratchDir();
   const std::string good = kScenario;
   const std::string bad = Replace(kScenario, "tp: 2,", "tp: 0,");
-  std::string path = WriteFile(dir, "runs.yaml", "runs:\n" + ListItem(good, "  ") + ListItem(bad, "  "));
+  std::string path =
+      WriteFile(dir, "runs.yaml", "runs:\n" + ListItem(good, "  ") + ListItem(bad, "  "));
   StatusOr<std::vector<Scenario>> runs = LoadScenarioList(path, Catalog::Default());
   ASSERT_FALSE(runs.ok());
-  EXPECT_TRUE(Contains(runs.status().message(), path + ": runs[1].parallel.tp")) << runs.status().message();
+  EXPECT_TRUE(Contains(runs.status().message(), path + ": runs[1].parallel.tp"))
+      << runs.status().message();
   // Two good runs as a bare list.
   std::string bare =
-      WriteFile(dir, "bare.yaml", ListItem(good, "") + ListItem(Replace(good, "name: small", "name: second"), ""));
+      WriteFile(dir, "bare.yaml",
+                ListItem(good, "") + ListItem(Replace(good, "name: small", "name: second"), ""));
   StatusOr<std::vector<Scenario>> ok = LoadScenarioList(bare, Catalog::Default());
   ASSERT_TRUE(ok.ok()) << ok.status().message();
   ASSERT_EQ(ok->size(), 2u);
@@ -454,7 +499,8 @@ TEST(ScenarioErrorTest, ListErrorsNameTheRun) {
   std::string bare_bad = WriteFile(dir, "bare_bad.yaml", ListItem(good, "") + ListItem(bad, ""));
   StatusOr<std::vector<Scenario>> b = LoadScenarioList(bare_bad, Catalog::Default());
   ASSERT_FALSE(b.ok());
-  EXPECT_TRUE(Contains(b.status().message(), bare_bad + ": [1].parallel.tp")) << b.status().message();
+  EXPECT_TRUE(Contains(b.status().message(), bare_bad + ": [1].parallel.tp"))
+      << b.status().message();
 }
 
 // A batch that DP·micro-batch does not divide is a valid input with an invalid plan: an expected
@@ -494,8 +540,9 @@ TEST(EvaluateTest, ValidPlanHasMemoryAndFits) {
 }
 
 TEST(EvaluateTest, DoesNotFitIsExitOne) {
-  StatusOr<Scenario> s = LoadText(kScenario, nullptr, {{"model", "llama-3.1-405b"}, {"parallel.tp", "8"},
-                                                       {"parallel.dp", "1"}});
+  StatusOr<Scenario> s =
+      LoadText(kScenario, nullptr,
+               {{"model", "llama-3.1-405b"}, {"parallel.tp", "8"}, {"parallel.dp", "1"}});
   ASSERT_TRUE(s.ok()) << s.status().message();
   PlanResult r = Evaluate(*s, {});
   EXPECT_TRUE(r.check.ok()) << r.check.message;
@@ -505,8 +552,9 @@ TEST(EvaluateTest, DoesNotFitIsExitOne) {
 
 TEST(EvaluateTest, Warnings) {
   // TP without SP, and FP8 on a device without it.
-  StatusOr<Scenario> s = LoadText(kScenario, nullptr, {{"parallel.sp", "false"}, {"hardware", "a100-sxm-80gb"},
-                                                       {"training.precision", "fp8"}});
+  StatusOr<Scenario> s = LoadText(
+      kScenario, nullptr,
+      {{"parallel.sp", "false"}, {"hardware", "a100-sxm-80gb"}, {"training.precision", "fp8"}});
   ASSERT_TRUE(s.ok()) << s.status().message();
   PlanResult r = Evaluate(*s, {});
   bool sp = false, fp8 = false;

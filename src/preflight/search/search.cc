@@ -134,8 +134,6 @@ class BranchRunner {
   BranchRunner(const Scenario& s, const SearchConstraints& c, const SearchOptions& o,
                const CostContext& ctx, const ParamCounts& params)
       : s_(s), c_(c), o_(o), ctx_(ctx), params_(params) {
-    const int64_t max_mb = c.max_micro_batch;
-    (void)max_mb;
     budget_ = s.cluster.hbm_capacity * (1.0 - c.min_headroom);
   }
 
@@ -158,7 +156,7 @@ void BranchRunner::Run(const Branch& b, Worker* w) const {
   base.balanced_layers = s_.arch.layers % (b.pp * b.vpp) != 0;
 
   const bool batch_ok = s_.job.global_batch % b.dp == 0;
-  int64_t mbs[64];
+  int64_t mbs[64] = {};
   int n_mb = 0;
   if (batch_ok) {
     const int64_t per_dp = s_.job.global_batch / b.dp;

@@ -1,0 +1,319 @@
+#!/usr/bin/env bash
+# CLI contract tests (ARCHITECTURE.md "Contracts"): exit 0 on success, 1 when the answer is
+# "infeasible" (invalid plan or does not fit), 2 on bad input with exactly one line on stderr
+# naming the file and field and nothing on stdout; --json output parses.
+#
+# Usage: cli_test.sh PREFLIGHT_BINARY REPO_ROOT [CASE...]
+# Without CASE every case runs. CMake registers one ctest test per case.
+set -uo pipefail
+
+if [[ $# -lt 2 ]]; then
+  echo "usage: $0 PREFLIGHT_BINARY REPO_ROOT [CASE...]" >&2
+  exit 2
+fi
+BIN="$1"
+ROOT="$2"
+shift 2
+export PREFLIGHT_DATA="${PREFLIGHT_DATA:-$ROOT/data}"
+EXAMPLE="$ROOT/examples/llama3.1-70b-h100.yaml"
+
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+OUT="$WORK/stdout"
+ERR="$WORK/stderr"
+failures=0
+
+fail() {
+  echo "FAIL [$CASE]: $*" >&2
+  echo "  stdout (first lines):" >&2
+  head -5 "$OUT" | sed 's/^/    /' >&2
+  echo "  stderr:" >&2
+  sed 's/^/    /' "$ERR" >&2
+  failures=$((failures + 1))
+}
+
+# run ARGS...: runs the binary, capturing stdout, stderr and the exit code in $RC.
+run() {
+  "$BIN" "$@" >"$OUT" 2>"$ERR"
+  RC=$?
+}
+
+expect_rc() { [[ "$RC" == "$1" ]] || fail "expected exit $1, got $RC"; }
+expect_stdout_has() { grep -qF -- "$1" "$OUT" || fail "stdout lacks '$1'"; }
+expect_stdout_empty() { [[ ! -s "$OUT" ]] || fail "stdout should be empty"; }
+expect_stderr_empty() { [[ ! -s "$ERR" ]] || fail "stderr should be empty"; }
+
+# One line on stderr containing every given fragment.
+expect_one_error_line() {
+  local lines
+  lines=$(wc -l <"$ERR")
+  [[ "$lines" == 1 ]] || fail "expected exactly one line on stderr, got $lines"
+  for part in "$@"; do
+    grep -qF -- "$part" "$ERR" || fail "stderr lacks '$part'"
+  done
+}
+
+# The bad-input contract: exit 2, one line naming the fragments, nothing on stdout.
+expect_bad_input() {
+  expect_rc 2
+  expect_stdout_empty
+  expect_one_error_line "$@"
+}
+
+have_python() { command -v python3 >/dev/null 2>&1; }
+
+# expect_json [PYTHON_ASSERTIONS]: stdout parses as JSON; the optional Python snippet runs with
+# the document bound to `j` and must not raise.
+expect_json() {
+  if ! have_python; then
+    echo "  [$CASE] python3 not found: JSON check skipped"
+    return
+  fi
+  python3 - "$OUT" "${1:-pass}" <<'PY' || fail "stdout is not the expected JSON"
+import json, sys
+with open(sys.argv[1]) as f:
+    j = json.load(f)
+exec(sys.argv[2])
+PY
+}
+
+write() { printf '%s\n' "$2" >"$WORK/$1"; echo "$WORK/$1"; }
+
+# --- cases -----------------------------------------------------------------------------------
+
+case_catalog_list() {
+  run catalog list
+  expect_rc 0
+  expect_stderr_empty
+  expect_stdout_has "h100-sxm-80gb"
+  expect_stdout_has "tpu-v7-ironwood"
+  expect_stdout_has "llama-3.1-8b"
+  expect_stdout_has "deepseek-v3"
+}
+
+case_catalog_list_json() {
+  run catalog list --json
+  expect_rc 0
+  expect_stderr_empty
+  expect_json '
+assert len(j["hardware"]) >= 23, len(j["hardware"])
+assert len(j["models"]) == 24, len(j["models"])
+ids = {m["id"]: m for m in j["models"]}
+assert ids["llama-3.1-8b"]["params_total"] == 8030261248
+assert ids["mixtral-8x7b"]["params_active"] < ids["mixtral-8x7b"]["params_total"]'
+}
+
+case_catalog_show() {
+  run catalog show h100-sxm-80gb
+  expect_rc 0
+  expect_stderr_empty
+  expect_stdout_has "h100-sxm-80gb"
+  expect_stdout_has "989.4"
+  expect_stdout_has "sources:"
+}
+
+case_catalog_show_json() {
+  run catalog show h100-sxm-80gb --json
+  expect_rc 0
+  expect_stderr_empty
+  expect_json '
+assert j["id"] == "h100-sxm-80gb"
+assert j["peak_tflops"]["bf16"]["value"] == 989.4
+assert j["peak_tflops"]["bf16"]["source"]
+assert j["memory"]["capacity_gib"]["value"] == 80'
+}
+
+case_catalog_show_model() {
+  run catalog show llama-3.1-8b
+  expect_rc 0
+  expect_stdout_has "8030261248"
+  run catalog show deepseek-v3 --json
+  expect_rc 0
+  expect_json 'assert j["params_total"] == 671026419200 and j["model_type"] == "deepseek_v3"'
+}
+
+case_catalog_show_unknown() {
+  run catalog show no-such-thing
+  expect_bad_input "no-such-thing"
+  run catalog frobnicate
+  expect_bad_input "frobnicate"
+}
+
+case_plan_example() {
+  run plan "$EXAMPLE"
+  expect_rc 0
+  expect_stderr_empty
+  expect_stdout_has "llama-3.1-70b"
+  expect_stdout_has "h100-sxm-80gb"
+  expect_stdout_has "FITS"
+}
+
+case_plan_example_json() {
+  run plan "$EXAMPLE" --json
+  expect_rc 0
+  expect_stderr_empty
+  expect_json '
+for k in ("name", "params_total", "params_active", "flops_per_token"): assert k in j["model"], k
+for k in ("name", "devices"): assert k in j["hardware"], k
+for k in ("tp", "pp", "vpp", "dp", "cp", "ep", "zero", "schedule", "recompute", "micro_batch", "global_batch"):
+    assert k in j["plan"], k
+m = j["memory"]
+for k in ("per_device_bytes", "capacity_bytes", "fits"): assert k in m, k
+for k in ("weights", "gradients", "optimizer", "activations", "other"): assert k in m["breakdown"], k
+assert m["fits"] is True
+assert isinstance(j["compat"]["blocking"], list) and not j["compat"]["blocking"]
+assert isinstance(j["compat"]["warnings"], list)
+assert j["plan"]["tp"] == 4 and j["plan"]["pp"] == 4 and j["plan"]["vpp"] == 5 and j["plan"]["cp"] == 2
+assert j["hardware"]["devices"] == 1024'
+}
+
+case_plan_overrides() {
+  run plan "$EXAMPLE" --model llama-3.1-8b --tp 1 --sp false --pp 1 --vpp 1 --cp 1 --schedule 1f1b --recompute full --devices 8 --json
+  expect_rc 0
+  expect_json 'assert j["model"]["name"] == "llama-3.1-8b" and j["plan"]["dp"] == 8, j["plan"]'
+  run plan "$EXAMPLE" --set training.seq_len=4096 --json
+  expect_rc 0
+  expect_json 'assert j["plan"]["global_batch"] == 4096, j["plan"]["global_batch"]'
+}
+
+case_missing_file() {
+  run plan "$WORK/absent.yaml"
+  expect_bad_input "$WORK/absent.yaml"
+  run plan "$WORK/absent.yaml" --json
+  expect_bad_input "$WORK/absent.yaml"
+}
+
+case_unknown_model_id() {
+  run plan "$EXAMPLE" --model nope
+  expect_bad_input "$EXAMPLE" "model" "nope"
+}
+
+case_unknown_hardware_id() {
+  run plan "$EXAMPLE" --hardware h999-imaginary
+  expect_bad_input "$EXAMPLE" "hardware" "h999-imaginary"
+}
+
+case_malformed_yaml() {
+  local f
+  f=$(write broken.yaml "name: x
+model: llama-3.1-8b
+hardware: h100-sxm-80gb
+cluster: {devices: [8, devices_per_node: 8}
+training: {seq_len: 4096, global_batch: 64}")
+  run plan "$f"
+  expect_bad_input "$f" "malformed YAML"
+  run plan "$f" --json
+  expect_bad_input "$f"
+}
+
+case_malformed_json_model() {
+  local m
+  m=$(write broken.json '{"model_type": "llama", "hidden_size": 4096,, }')
+  run plan "$EXAMPLE" --model "$m"
+  expect_bad_input "$m" "malformed JSON"
+}
+
+case_negative_degree() {
+  run plan "$EXAMPLE" --tp -1
+  expect_bad_input "$EXAMPLE" "parallel.tp"
+  run plan "$EXAMPLE" --set parallel.pp=0
+  expect_bad_input "$EXAMPLE" "parallel.pp"
+}
+
+case_unknown_model_type_inline() {
+  local f
+  f=$(write inline.yaml "name: inline
+model: {model_type: transformer9, hidden_size: 64, num_hidden_layers: 2}
+hardware: h100-sxm-80gb
+cluster: {devices: 8}
+parallel: {tp: 1, dp: 8}
+training: {seq_len: 4096, global_batch: 64}")
+  run plan "$f"
+  expect_bad_input "$f" "model_type" "transformer9"
+}
+
+case_unknown_schedule() {
+  run plan "$EXAMPLE" --schedule pipedream
+  expect_bad_input "$EXAMPLE" "parallel.schedule" "pipedream"
+}
+
+case_unknown_key() {
+  run plan "$EXAMPLE" --set parallel.colour=red
+  expect_bad_input "$EXAMPLE" "parallel.colour"
+  local f
+  f=$(write extra.yaml "name: extra
+model: llama-3.1-8b
+hardware: h100-sxm-80gb
+cluster: {devices: 8}
+parallel: {tp: 1, dp: 8}
+training: {seq_len: 4096, global_batch: 64}
+optimiser: adam")
+  run plan "$f"
+  expect_bad_input "$f" "optimiser"
+}
+
+case_bad_command_line() {
+  run plan "$EXAMPLE" --frobnicate
+  expect_rc 2
+  expect_stdout_empty
+  expect_one_error_line "frobnicate"
+  run plan "$EXAMPLE" --set no_equals_sign
+  expect_bad_input "no_equals_sign"
+  run plan
+  expect_rc 2
+  expect_stdout_empty
+}
+
+# Degrees that do not multiply to the device count: a valid input with an invalid plan.
+case_invalid_plan() {
+  run plan "$EXAMPLE" --tp 3
+  expect_rc 1
+  expect_stderr_empty
+  expect_stdout_has "INVALID"
+  expect_stdout_has "1024 devices"
+  run plan "$EXAMPLE" --tp 3 --json
+  expect_rc 1
+  expect_stderr_empty
+  expect_json '
+assert j["memory"] is None
+assert len(j["compat"]["blocking"]) == 1 and "1024 devices" in j["compat"]["blocking"][0], j["compat"]
+assert j["plan"]["valid"] is False'
+  # TP 3 on a matching device count: the heads rule.
+  run plan "$EXAMPLE" --tp 3 --dp 32 --devices 768
+  expect_rc 1
+  expect_stdout_has "INVALID"
+  expect_stdout_has "64 attention heads"
+}
+
+case_does_not_fit() {
+  run plan "$EXAMPLE" --model llama-3.1-405b --devices 8 --tp 8 --pp 1 --vpp 1 --cp 1 --schedule 1f1b
+  expect_rc 1
+  expect_stderr_empty
+  expect_stdout_has "DOES NOT FIT"
+  run plan "$EXAMPLE" --model llama-3.1-405b --devices 8 --tp 8 --pp 1 --vpp 1 --cp 1 --schedule 1f1b --json
+  expect_rc 1
+  expect_stderr_empty
+  expect_json 'assert j["memory"]["fits"] is False and j["memory"]["per_device_bytes"] > j["memory"]["capacity_bytes"]'
+}
+
+ALL_CASES=(catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_model
+  catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
+  unknown_hardware_id malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
+  unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit)
+
+if [[ ! -x "$BIN" ]]; then
+  echo "not an executable: $BIN" >&2
+  exit 2
+fi
+cases=("$@")
+[[ ${#cases[@]} -eq 0 ]] && cases=("${ALL_CASES[@]}")
+for CASE in "${cases[@]}"; do
+  if ! declare -F "case_$CASE" >/dev/null; then
+    echo "unknown case: $CASE" >&2
+    exit 2
+  fi
+  before=$failures
+  "case_$CASE"
+  [[ $failures == "$before" ]] && echo "ok   $CASE" || echo "FAIL $CASE"
+done
+[[ $failures -eq 0 ]]
