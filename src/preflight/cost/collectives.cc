@@ -10,7 +10,9 @@ Fabric FabricFromCluster(const Cluster& c, std::vector<std::string>* warnings) {
   f.devices_per_node = c.devices_per_node;
   f.scale_up_domain = c.scale_up_domain;
   const double link_up = h.scale_up_gbytes_per_s.known() ? h.scale_up_gbytes_per_s.value : 0;
-  if (h.allreduce_busbw_scale_up_gbytes_per_s.known()) {
+  if (c.scale_up_busbw_gbytes_per_s > 0) {
+    f.scale_up_busbw = BytesPerSecond::GBps(c.scale_up_busbw_gbytes_per_s);
+  } else if (h.allreduce_busbw_scale_up_gbytes_per_s.known()) {
     f.scale_up_busbw = BytesPerSecond::GBps(h.allreduce_busbw_scale_up_gbytes_per_s.value);
   } else {
     f.scale_up_busbw = BytesPerSecond::GBps(link_up > 0 ? link_up : 50);
@@ -30,10 +32,12 @@ Fabric FabricFromCluster(const Cluster& c, std::vector<std::string>* warnings) {
       h.scale_out_gbits_per_s.value > 0) {
     fraction = std::min(1.0, h.allreduce_busbw_scale_out_gbytes_per_s.value /
                                  (h.scale_out_gbits_per_s.value / 8.0));
-  } else {
+  } else if (c.scale_out_busbw_gbytes_per_s <= 0) {
     warnings->push_back(h.id + ": no measured scale-out bus bandwidth; using the NIC line rate");
   }
   f.scale_out_busbw = f.scale_out_link * fraction;
+  if (c.scale_up_busbw_gbytes_per_s > 0) f.scale_up_busbw = BytesPerSecond::GBps(c.scale_up_busbw_gbytes_per_s);
+  if (c.scale_out_busbw_gbytes_per_s > 0) f.scale_out_busbw = BytesPerSecond::GBps(c.scale_out_busbw_gbytes_per_s);
   return f;
 }
 

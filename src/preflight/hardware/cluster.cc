@@ -44,6 +44,14 @@ StatusOr<Cluster> BuildCluster(const HardwareSpec& spec, const ClusterOverrides&
   } else if (spec.scale_out_gbits_per_s.known()) {
     c.scale_out_gbits_per_s_per_device = spec.scale_out_gbits_per_s.value;
   }
+  if (o.scale_up_busbw_gbytes_per_s) {
+    RETURN_IF_ERROR(Positive(file, "scale_up_busbw_gbytes_per_s", *o.scale_up_busbw_gbytes_per_s));
+    c.scale_up_busbw_gbytes_per_s = *o.scale_up_busbw_gbytes_per_s;
+  }
+  if (o.scale_out_busbw_gbytes_per_s) {
+    RETURN_IF_ERROR(Positive(file, "scale_out_busbw_gbytes_per_s", *o.scale_out_busbw_gbytes_per_s));
+    c.scale_out_busbw_gbytes_per_s = *o.scale_out_busbw_gbytes_per_s;
+  }
   if (o.pue) {
     if (*o.pue < 1.0) return InvalidArgument(file + ": cluster.pue: expected a number >= 1, got " + std::to_string(*o.pue));
     c.pue = *o.pue;

@@ -26,6 +26,9 @@ struct ClusterOverrides {
   std::optional<double> scale_out_gbits_per_s_per_device;
   std::optional<double> hbm_capacity_gib;    // e.g. the 96 GB variant of a part
   std::optional<double> pue;                 // facility power over IT power
+  // Measured all-reduce bus bandwidths of this cluster (nccl-tests), replacing the catalog's.
+  std::optional<double> scale_up_busbw_gbytes_per_s;
+  std::optional<double> scale_out_busbw_gbytes_per_s;
 };
 
 // Industry-average power usage effectiveness in 2023 (Uptime Institute Global Data Center
@@ -40,6 +43,8 @@ struct Cluster {
   Bytes hbm_capacity;
   double scale_out_gbits_per_s_per_device = 0;  // 0 when unknown
   double pue = kDefaultPue;
+  double scale_up_busbw_gbytes_per_s = 0;   // 0: the catalog's
+  double scale_out_busbw_gbytes_per_s = 0;  // 0: the catalog's
 };
 
 // InvalidArgument (naming `file` and the cluster field) for non-positive sizes, or when the

@@ -46,7 +46,8 @@ StatusOr<ClusterOverrides> ReadCluster(const MapReader& r) {
   ClusterOverrides o;
   ASSIGN_OR_RETURN(MapReader c, r.Map("cluster"));
   RETURN_IF_ERROR(c.CheckKnownKeys({"devices", "devices_per_node", "scale_up_domain",
-                                    "scale_out_gbits_per_s_per_device", "hbm_capacity_gib", "pue"}));
+                                    "scale_out_gbits_per_s_per_device", "hbm_capacity_gib", "pue",
+                                    "scale_up_busbw_gbytes_per_s", "scale_out_busbw_gbytes_per_s"}));
   ASSIGN_OR_RETURN(o.devices, c.Int("devices"));
   if (c.Has("devices_per_node")) { ASSIGN_OR_RETURN(o.devices_per_node, c.Int("devices_per_node")); }
   if (c.Has("scale_up_domain")) { ASSIGN_OR_RETURN(o.scale_up_domain, c.Int("scale_up_domain")); }
@@ -55,6 +56,12 @@ StatusOr<ClusterOverrides> ReadCluster(const MapReader& r) {
   }
   if (c.Has("hbm_capacity_gib")) { ASSIGN_OR_RETURN(o.hbm_capacity_gib, c.Number("hbm_capacity_gib")); }
   if (c.Has("pue")) { ASSIGN_OR_RETURN(o.pue, c.Number("pue")); }
+  if (c.Has("scale_up_busbw_gbytes_per_s")) {
+    ASSIGN_OR_RETURN(o.scale_up_busbw_gbytes_per_s, c.Number("scale_up_busbw_gbytes_per_s"));
+  }
+  if (c.Has("scale_out_busbw_gbytes_per_s")) {
+    ASSIGN_OR_RETURN(o.scale_out_busbw_gbytes_per_s, c.Number("scale_out_busbw_gbytes_per_s"));
+  }
   return o;
 }
 
