@@ -2,7 +2,7 @@
 # Installs the Debian packages preflight builds with, when any is missing. Idempotent.
 set -euo pipefail
 packages=(g++ cmake ninja-build pkg-config libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
-          libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev openmpi-bin libopenmpi-dev)
+          libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev openmpi-bin libopenmpi-dev python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -9,6 +9,7 @@
 #include <cctype>
 #include <cmath>
 #include <filesystem>
+#include <ostream>
 #include <set>
 #include <string>
 #include <vector>
@@ -31,6 +32,9 @@ struct Expected {
   bool fits = false;
   double tolerance = 0.05;
 };
+
+// Names the parameter in test listings (ctest shows it) by its file.
+void PrintTo(const Expected& e, std::ostream* os) { *os << e.file; }
 
 // Reads expected.yaml; an empty list if it cannot be read (ExpectedFileIsComplete then fails).
 std::vector<Expected> ReadExpected() {

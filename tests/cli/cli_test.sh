@@ -39,6 +39,7 @@ run() {
 }
 
 expect_rc() { [[ "$RC" == "$1" ]] || fail "expected exit $1, got $RC"; }
+expect_stderr_has() { grep -qF -- "$1" "$ERR" || fail "stderr lacks '$1'"; }
 expect_stdout_has() { grep -qF -- "$1" "$OUT" || fail "stdout lacks '$1'"; }
 expect_stdout_empty() { [[ ! -s "$OUT" ]] || fail "stdout should be empty"; }
 expect_stderr_empty() { [[ ! -s "$ERR" ]] || fail "stderr should be empty"; }
@@ -296,7 +297,68 @@ case_does_not_fit() {
   expect_json 'assert j["memory"]["fits"] is False and j["memory"]["per_device_bytes"] > j["memory"]["capacity_bytes"]'
 }
 
-ALL_CASES=(catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_model
+case_search_json() {
+  run search "$EXAMPLE" --top 3 --json --threads 2
+  expect_rc 0
+  expect_stderr_empty
+  expect_json 'assert j["evaluated"] == j["valid"] + sum(j["rejected"].values()) and len(j["plans"]) == 3
+assert all(p["memory"]["fits"] for p in j["plans"])
+assert j["plans"][0]["time"]["step_s"] <= j["plans"][1]["time"]["step_s"] <= j["plans"][2]["time"]["step_s"]'
+}
+
+case_search_sweep() {
+  run search "$EXAMPLE" --devices 256..1024 --objective cost --json
+  expect_rc 0
+  expect_json 'assert [p["devices"] for p in j["sweep"]] == [256, 512, 1024] and any(p["on_pareto_front"] for p in j["sweep"])'
+  run search "$EXAMPLE" --devices 5..x
+  expect_rc 2
+  expect_stderr_has "--devices"
+}
+
+case_search_nothing_fits() {
+  run search "$EXAMPLE" --devices 1
+  expect_rc 1
+  expect_stdout_has "no valid plan fits"
+}
+
+# The distributed search gives exactly the single-process answer (2 MPI ranks).
+case_search_mpi() {
+  if ! command -v mpirun >/dev/null; then
+    echo "mpirun not found" >&2
+    failures=$((failures + 1))
+    return
+  fi
+  local scen="$ROOT/examples/deepseek-v3-h800.yaml"
+  run search "$scen" --top 10 --json --threads 1
+  expect_rc 0
+  cp "$OUT" "$WORK/single.json"
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_plm_rsh_agent=false \
+    mpirun --oversubscribe -n 2 "$BIN" search "$scen" --top 10 --json --threads 1 >"$OUT" 2>"$ERR"
+  RC=$?
+  expect_rc 0
+  cp "$OUT" "$WORK/mpi.json"
+  if ! python3 - "$WORK/single.json" "$WORK/mpi.json" <<'EOF'
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+assert a["evaluated"] == b["evaluated"] and a["valid"] == b["valid"] and a["rejected"] == b["rejected"], "counts differ"
+pa = [(p["plan"], p["objective"]) for p in a["plans"]]
+pb = [(p["plan"], p["objective"]) for p in b["plans"]]
+assert pa == pb, "top plans differ"
+EOF
+  then
+    fail "2 MPI ranks and 1 process disagree"
+  fi
+}
+
+case_validate_json() {
+  run validate "$ROOT/data/validation/korthikanti-2022.yaml" --json
+  expect_rc 0
+  expect_json 'assert len(j["runs"]) == 10 and all(r["status"] == "ok" for r in j["runs"]) and 0 <= j["mape"] < 1'
+  run validate "$ROOT/data/validation/nope.yaml"
+  expect_rc 2
+}
+
+ALL_CASES=(search_json search_sweep search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_model
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
   unknown_hardware_id malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
   unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit)

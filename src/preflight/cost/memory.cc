@@ -144,9 +144,11 @@ double InFlightMicroBatches(const Plan& p, int64_t micro_batches, int64_t stage)
   return m;
 }
 
-MemoryBreakdown EstimateStageMemory(const Architecture& a, const ParamCounts& c, const Plan& p,
-                                    const TrainingJob& j, int64_t stage,
-                                    const MemoryOptions& options) {
+namespace {
+
+MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const Plan& p,
+                            const TrainingJob& j, int64_t stage, const MemoryOptions& options,
+                            const LayerActivationBytes& layer) {
   MemoryBreakdown b;
   const StageParams params = ParamsOnStage(a, c, p, stage);
   const StateBytes bytes = StateBytesPerParam(j);
@@ -160,7 +162,6 @@ MemoryBreakdown EstimateStageMemory(const Architecture& a, const ParamCounts& c,
   b.gradients = Bytes(shard(bytes.gradients, 2));
   b.optimizer = Bytes(shard(bytes.optimizer, 1));
 
-  const LayerActivationBytes layer = ActivationBytesPerLayer(a, p, j);
   const int64_t first = FirstLayerOfStage(a, p, stage);
   const int64_t n = LayersOnStage(a, p, stage);
   const int64_t n_moe = a.MoeLayersIn(first, n);
@@ -186,9 +187,18 @@ MemoryBreakdown EstimateStageMemory(const Architecture& a, const ParamCounts& c,
   return b;
 }
 
+}  // namespace
+
+MemoryBreakdown EstimateStageMemory(const Architecture& a, const ParamCounts& c, const Plan& p,
+                                    const TrainingJob& j, int64_t stage,
+                                    const MemoryOptions& options) {
+  return StageMemory(a, c, p, j, stage, options, ActivationBytesPerLayer(a, p, j));
+}
+
 MemoryEstimate EstimateMemory(const Architecture& a, const ParamCounts& c, const Plan& p,
                               const TrainingJob& j, Bytes capacity, const MemoryOptions& options) {
   MemoryEstimate e;
+  const LayerActivationBytes layer = ActivationBytesPerLayer(a, p, j);
   e.capacity = capacity;
   // Only a few stages can be the most loaded (activations in flight fall along the pipeline,
   // middle stages are alike, the last holds the head); all of them when MoE layers alternate.
@@ -196,7 +206,7 @@ MemoryEstimate EstimateMemory(const Architecture& a, const ParamCounts& c, const
   int n = CandidateStages(a, p, candidates);
   for (int i = 0; i < (n > 0 ? n : p.pp); ++i) {
     const int64_t s = n > 0 ? candidates[i] : i;
-    MemoryBreakdown b = EstimateStageMemory(a, c, p, j, s, options);
+    MemoryBreakdown b = StageMemory(a, c, p, j, s, options, layer);
     if (i == 0 || b.Total() > e.worst.Total()) {
       e.worst = b;
       e.worst_stage = s;

@@ -87,7 +87,8 @@ class StepModel {
     in_bytes_ = ctx.fp8_gemms ? 1.0 : 2.0;
   }
 
-  StepTime Run() const;
+  PipelineTime Pipeline() const;
+  StepTime Finish(const PipelineTime& pipe) const;
 
  private:
   // Forward time of a GEMM with M rows, K inputs, N outputs (roofline).
@@ -280,9 +281,13 @@ struct StageSums {
   double launch = 0;                // GPU idle waiting for kernel launches
   double forward = 0;               // the forward share of all the above
   double Total() const { return fwd + bwd + memory + tp + ep + cp + launch; }
+  void Add(const StageSums& o, double n) {
+    fwd += n * o.fwd, bwd += n * o.bwd, memory += n * o.memory, tp += n * o.tp, ep += n * o.ep;
+    cp += n * o.cp, launch += n * o.launch, forward += n * o.forward;
+  }
 };
 
-StepTime StepModel::Run() const {
+PipelineTime StepModel::Pipeline() const {
   const LayerCost dense = Layer(false);
   const LayerCost moe = a_.IsMoe() ? Layer(true) : dense;
   auto add_layer = [&](const LayerCost& l, double n, StageSums* s) {
@@ -322,12 +327,16 @@ StepTime StepModel::Run() const {
 
   // Stage totals: the first, second and last stages are the only distinct ones (contiguous
   // layers; the last adds the head); the sum over all stages follows from the layer counts.
+  // Every per-layer term is linear in the layer count: sum one dense and one MoE layer once.
+  StageSums one_dense, one_moe;
+  add_layer(dense, 1.0, &one_dense);
+  if (a_.IsMoe()) add_layer(moe, 1.0, &one_moe);
   auto sums = [&](int64_t n, int64_t n_moe, bool last) {
     StageSums st;
-    add_layer(dense, static_cast<double>(n - n_moe), &st);
-    add_layer(moe, static_cast<double>(n_moe), &st);
+    st.Add(one_dense, static_cast<double>(n - n_moe));
+    st.Add(one_moe, static_cast<double>(n_moe));
     if (last) {
-      add_layer(a_.IsMoeLayer(a_.layers - 1) ? moe : dense, static_cast<double>(a_.mtp_layers), &st);
+      st.Add(a_.IsMoeLayer(a_.layers - 1) ? one_moe : one_dense, static_cast<double>(a_.mtp_layers));
       st.fwd += head_fwd;
       st.bwd += 2 * head_fwd;
       st.memory += Memory(loss_bytes);
@@ -380,6 +389,25 @@ StepTime StepModel::Run() const {
     pp_exposed = 2 * p2p * ((overlapped ? 0 : m) + static_cast<double>(p_.pp - 1));
   }
 
+  PipelineTime pipe;
+  pipe.micro_batches = m;
+  pipe.stage_total = worst;
+  pipe.stage_forward = worst_fwd;
+  pipe.stage_backward = worst_bwd;
+  pipe.compute = worst_stage.fwd + worst_stage.bwd;
+  pipe.memory = worst_stage.memory;
+  pipe.launch = worst_stage.launch;
+  pipe.tp = worst_stage.tp;
+  pipe.ep = worst_stage.ep;
+  pipe.cp = worst_stage.cp;
+  pipe.bubble = bubble;
+  pipe.pp_exposed = pp_exposed;
+  return pipe;
+}
+
+StepTime StepModel::Finish(const PipelineTime& pipe) const {
+  const double m = pipe.micro_batches;
+  const double worst = pipe.stage_total, worst_fwd = pipe.stage_forward, worst_bwd = pipe.stage_backward;
   // Data parallel: gradients and (sharded) parameters.
   const ParamCounts& pc = c_.params;
   const double expert_total = static_cast<double>(a_.MoeLayerCount() + (a_.IsMoeLayer(a_.layers - 1) ? a_.mtp_layers : 0)) *
@@ -430,15 +458,15 @@ StepTime StepModel::Run() const {
   const double optimizer = Memory((dense_local / shard_d + expert_local / shard_ed) * adam_bytes);
 
   StepTime r;
-  r.compute = Seconds(m * (worst_stage.fwd + worst_stage.bwd));
-  r.other = Seconds(m * (worst_stage.memory + worst_stage.launch));
-  r.host_launch = Seconds(m * worst_stage.launch);
-  r.exposed_comm.tp = Seconds(m * worst_stage.tp);
-  r.exposed_comm.ep = Seconds(m * worst_stage.ep);
-  r.exposed_comm.cp = Seconds(m * worst_stage.cp);
-  r.exposed_comm.pp = Seconds(pp_exposed);
+  r.compute = Seconds(m * pipe.compute);
+  r.other = Seconds(m * (pipe.memory + pipe.launch));
+  r.host_launch = Seconds(m * pipe.launch);
+  r.exposed_comm.tp = Seconds(m * pipe.tp);
+  r.exposed_comm.ep = Seconds(m * pipe.ep);
+  r.exposed_comm.cp = Seconds(m * pipe.cp);
+  r.exposed_comm.pp = Seconds(pipe.pp_exposed);
   r.exposed_comm.dp = Seconds(dp_exposed);
-  r.bubble = Seconds(bubble);
+  r.bubble = Seconds(pipe.bubble);
   r.optimizer = Seconds(optimizer);
   r.step = r.compute + r.other + r.exposed_comm.Total() + r.bubble + r.optimizer;
   r.stage_forward = Seconds(worst_fwd);
@@ -457,8 +485,17 @@ StepTime StepModel::Run() const {
 
 }  // namespace
 
+PipelineTime EstimatePipeline(const CostContext& ctx, const Plan& plan) {
+  return StepModel(ctx, plan).Pipeline();
+}
+
+StepTime FinishStep(const CostContext& ctx, const Plan& plan, const PipelineTime& pipeline) {
+  return StepModel(ctx, plan).Finish(pipeline);
+}
+
 StepTime EstimateStep(const CostContext& ctx, const Plan& plan) {
-  return StepModel(ctx, plan).Run();
+  StepModel model(ctx, plan);
+  return model.Finish(model.Pipeline());
 }
 
 }  // namespace preflight

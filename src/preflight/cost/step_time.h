@@ -73,4 +73,18 @@ struct StepTime {
 
 StepTime EstimateStep(const CostContext& ctx, const Plan& plan);
 
+// The step in two parts, for callers that vary only the data-parallel side of a plan (ZeRO
+// stage, gradient/parameter overlap flags): everything per micro-batch, the bubble and the
+// pipeline transfers depend on the rest of the plan; FinishStep adds data-parallel
+// communication and the optimizer. FinishStep(ctx, p, EstimatePipeline(ctx, q)) equals
+// EstimateStep(ctx, p) when p and q differ only in those fields.
+struct PipelineTime {
+  double micro_batches = 0;
+  double stage_total = 0, stage_forward = 0, stage_backward = 0;  // one micro-batch, slowest stage
+  double compute = 0, memory = 0, launch = 0, tp = 0, ep = 0, cp = 0;  // per micro-batch
+  double bubble = 0, pp_exposed = 0;  // per step
+};
+PipelineTime EstimatePipeline(const CostContext& ctx, const Plan& plan);
+StepTime FinishStep(const CostContext& ctx, const Plan& plan, const PipelineTime& pipeline);
+
 }  // namespace preflight

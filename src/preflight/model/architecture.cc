@@ -3,6 +3,7 @@
 namespace preflight {
 
 int64_t Architecture::MoeLayerCount() const {
+  if (static_cast<int64_t>(moe_prefix_.size()) == layers + 1) return moe_prefix_[layers];
   int64_t n = 0;
   for (bool b : moe_layer) n += b ? 1 : 0;
   return n;

@@ -27,15 +27,20 @@ std::string_view ObjectiveName(Objective o) {
 
 std::string_view RejectReasonName(int reason) {
   if (reason == kRejectNoFit) return "does_not_fit";
+  if (reason == kRejectBound) return "slower_than_top_k";
   return PlanIssueName(static_cast<PlanIssue>(reason));
 }
 
 double ObjectiveValue(Objective o, const Scenario& s, const StepTime& t) {
+  return ObjectiveOfStep(o, s, t.step.value());
+}
+
+double ObjectiveOfStep(Objective o, const Scenario& s, double step_s) {
   const double tokens = s.job.tokens > 0 ? s.job.tokens : 1e12;
-  const double seconds = tokens / t.tokens_per_s;
+  const double seconds = tokens / (static_cast<double>(s.job.GlobalBatchTokens()) / step_s);
   const double device_hours = seconds / 3600.0 * static_cast<double>(s.cluster.devices);
   switch (o) {
-    case Objective::kStepTime: return t.step.value();
+    case Objective::kStepTime: return step_s;
     case Objective::kDays: return seconds / 86400.0;
     case Objective::kCost: {
       const PriceRange& p = s.cluster.spec.price;
@@ -46,7 +51,7 @@ double ObjectiveValue(Objective o, const Scenario& s, const StepTime& t) {
       return device_hours * (w.known() ? w.value : 1.0) * s.cluster.pue / 1e6;
     }
   }
-  return t.step.value();
+  return step_s;
 }
 
 namespace {
@@ -133,22 +138,63 @@ class BranchRunner {
  public:
   BranchRunner(const Scenario& s, const SearchConstraints& c, const SearchOptions& o,
                const CostContext& ctx, const ParamCounts& params)
-      : s_(s), c_(c), o_(o), ctx_(ctx), params_(params) {
+      : s_(s), c_(c), o_(o), ctx_(ctx), params_(params), base_(s.plan) {
     budget_ = s.cluster.hbm_capacity * (1.0 - c.min_headroom);
+    // Every plan's step is at least its devices' share of the GEMM and attention work at the
+    // achieved rates (the roofline's compute side); 1F1B and GPipe add (p - 1)/M of it.
+    OpList ops = BuildOps(s.arch, s.job.seq_len);
+    const double attn = ops.attention_fwd_flops_per_token;
+    const double gemm = ops.fwd_flops_per_token - attn;
+    const double attn_factor = s.job.flash_attention ? 0.5 * 3.5 : 3.0;
+    ideal_step_ = static_cast<double>(s.job.GlobalBatchTokens()) / static_cast<double>(s.cluster.devices) *
+                  (3 * gemm / ctx.gemm_rate.value() + attn * attn_factor / ctx.attention_rate.value());
   }
 
-  void Run(const Branch& b, Worker* w) const;
+  // Objectives above `threshold` cannot enter the top K (see kRejectBound).
+  void set_threshold(double t) { threshold_ = t; }
+  double CommBound(const Branch& b) const;
+  // pilot: only a fixed handful of inner choices per branch, to find a threshold.
+  void Run(const Branch& b, Worker* w, bool pilot = false) const;
 
  private:
+  double threshold_ = 0;  // 0: none
+  double ideal_step_ = 0;  // work per device at the achieved rates: no plan is faster
   const Scenario& s_;
   const SearchConstraints& c_;
   const SearchOptions& o_;
   const CostContext& ctx_;
   const ParamCounts& params_;
+  const Plan& base_;  // the scenario's framework flags
   Bytes budget_;
 };
 
-void BranchRunner::Run(const Branch& b, Worker* w) const {
+// A lower bound on the TP and EP communication any plan of the branch exposes per step: the
+// bandwidth terms of all its collectives on an average stage, with one latency (a step's M
+// collectives of S/M bytes each take at least one α plus the bandwidth time of S).
+double BranchRunner::CommBound(const Branch& b) const {
+  const Architecture& a = s_.arch;
+  const Fabric& f = ctx_.fabric;
+  const double tokens = static_cast<double>(s_.job.GlobalBatchTokens()) / static_cast<double>(b.dp * b.cp);
+  const double layers = static_cast<double>(a.layers) / b.pp;
+  const double moe_layers = static_cast<double>(a.MoeLayerCount()) / b.pp;
+  double bound = 0;
+  if (b.tp > 1 && !base_.tp_comm_overlap) {
+    const double ar = AllReduceTime(f, Bytes(tokens * a.hidden * 2.0), b.tp, RanksPerDomain(f, 1, b.tp)).value();
+    const double moe_count = b.etp == 1 ? 2 : 4;
+    bound += ar * (4 * (layers - moe_layers) + moe_count * moe_layers);
+  }
+  const bool ep_hidden = base_.ep_comm_overlap || b.schedule == Schedule::kDualPipe;
+  if (b.ep > 1 && !ep_hidden) {
+    const double routed = tokens / b.tp * a.moe.top_k * a.hidden;
+    const int64_t per = RanksPerDomain(f, b.etp, b.ep);
+    const double in_bytes = ctx_.fp8_gemms ? 1.0 : 2.0;
+    bound += 2 * moe_layers * (AllToAllTime(f, Bytes(routed * in_bytes), b.ep, per).value() +
+                               AllToAllTime(f, Bytes(routed * 2), b.ep, per).value());
+  }
+  return bound;
+}
+
+void BranchRunner::Run(const Branch& b, Worker* w, bool pilot) const {
   SearchResult& r = w->result;
   Plan base = s_.plan;  // keeps the scenario's framework flags (overlaps)
   base.tp = b.tp, base.cp = b.cp, base.pp = b.pp, base.dp = b.dp, base.ep = b.ep, base.etp = b.etp;
@@ -181,16 +227,57 @@ void BranchRunner::Run(const Branch& b, Worker* w) const {
     r.rejected[static_cast<int>(issue)] += subtree;
     return;
   }
+  // A branch whose best case is worse than the pilot's K-th best cannot contribute.
+  if (threshold_ > 0 && batch_ok) {
+    double bound = ideal_step_ + CommBound(b);
+    const double most_micro_batches = static_cast<double>(s_.job.global_batch / b.dp);
+    if (b.schedule == Schedule::k1F1B || b.schedule == Schedule::kGpipe) {
+      bound *= 1 + static_cast<double>(b.pp - 1) / most_micro_batches;
+    }
+    if (ObjectiveOfStep(o_.objective, s_, bound) > threshold_) {
+      const int64_t subtree = static_cast<int64_t>(b.tp > 1 ? 2 : 1) * 4 * 3 * n_mb;
+      r.considered += subtree;
+      r.rejected[kRejectBound] += subtree;
+      return;
+    }
+  }
+  // Zero stages from the most to the least sharded: memory only grows along both the
+  // micro-batch and this order, so the first plan that does not fit ends its row, and a ZeRO-3
+  // plan that does not fit ends the micro-batch loop.
+  int zeros[4];
+  int n_zero = 0;
+  for (int z = 3; z >= 0; --z) {
+    if (!c_.zero || *c_.zero == z) zeros[n_zero++] = z;
+  }
+  if (pilot) n_mb = std::min(n_mb, 1);
   for (int i_sp = 0; i_sp < n_sp; ++i_sp) {
     if (c_.sp && *c_.sp != sps[i_sp]) continue;
-    for (int zero = 0; zero <= 3; ++zero) {
-      if (c_.zero && *c_.zero != zero) continue;
-      for (Recompute rc : recomputes) {
-        if (c_.recompute && *c_.recompute != rc) continue;
-        Plan p = base;
-        p.sp = sps[i_sp], p.zero = zero, p.recompute = rc;
-        for (int i = 0; i < n_mb; ++i) {
-          p.micro_batch = mbs[i];
+    if (pilot && i_sp + 1 < n_sp && !c_.sp) continue;  // pilot: SP on when there is TP
+    for (Recompute rc : recomputes) {
+      if (c_.recompute && *c_.recompute != rc) continue;
+      Plan p = base;
+      p.sp = sps[i_sp], p.recompute = rc;
+      for (int i = 0; i < n_mb; ++i) {
+        p.micro_batch = mbs[i];
+        bool pipeline_ready = false;
+        PipelineTime pipeline;
+        if (threshold_ > 0) {
+          // Lower bound for every ZeRO stage: the step without DP communication and optimizer.
+          p.zero = zeros[0];
+          if (FindPlanIssue(s_.arch, p, s_.job, s_.cluster.devices) == PlanIssue::kValid) {
+            pipeline = EstimatePipeline(ctx_, p);
+            pipeline_ready = true;
+            const double bound = pipeline.micro_batches * pipeline.stage_total + pipeline.bubble + pipeline.pp_exposed;
+            if (ObjectiveOfStep(o_.objective, s_, bound) > threshold_) {
+              r.considered += n_zero;
+              r.rejected[kRejectBound] += n_zero;
+              continue;
+            }
+          }
+        }
+        bool most_sharded_too_big = false;
+        for (int iz = 0; iz < n_zero; ++iz) {
+          p.zero = zeros[iz];
           ++r.considered;
           PlanIssue is = FindPlanIssue(s_.arch, p, s_.job, s_.cluster.devices);
           if (is != PlanIssue::kValid) {
@@ -200,19 +287,27 @@ void BranchRunner::Run(const Branch& b, Worker* w) const {
           ++r.model_evaluations;
           MemoryEstimate mem = EstimateMemory(s_.arch, params_, p, s_.job, s_.cluster.hbm_capacity, {});
           if (mem.worst.Total() > budget_) {
-            // Memory only grows with the micro-batch: the larger ones cannot fit either.
-            const int64_t rest = n_mb - i;
+            const int64_t rest = n_zero - iz;  // this and the less sharded stages
             r.considered += rest - 1;
             r.rejected[kRejectNoFit] += rest;
+            most_sharded_too_big = iz == 0;
             break;
           }
+          if (!pipeline_ready) pipeline = EstimatePipeline(ctx_, p), pipeline_ready = true;
           RankedPlan ranked;
           ranked.plan = p;
-          ranked.time = EstimateStep(ctx_, p);
+          ranked.time = FinishStep(ctx_, p, pipeline);
           ranked.memory = mem;
           ranked.objective = ObjectiveValue(o_.objective, s_, ranked.time);
           ++r.valid;
           w->Offer(ranked);
+        }
+        if (most_sharded_too_big) {
+          // Not even the most sharded stage fit: larger micro-batches cannot either.
+          const int64_t rest = static_cast<int64_t>(n_mb - i - 1) * n_zero;
+          r.considered += rest;
+          r.rejected[kRejectNoFit] += rest;
+          break;
         }
       }
     }
@@ -236,6 +331,8 @@ void Publish(SearchProgress* progress, const SearchResult& before, const SearchR
 
 bool BetterPlan(const RankedPlan& a, const RankedPlan& b) {
   if (a.objective != b.objective) return a.objective < b.objective;
+  const double ma = a.memory.worst.Total().value(), mb = b.memory.worst.Total().value();
+  if (ma != mb) return ma < mb;  // equally fast: the one with more headroom first
   return Key(a.plan) < Key(b.plan);
 }
 
@@ -258,6 +355,26 @@ SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchO
 
   int threads = o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
   threads = std::max(1, threads);
+  // Pilot: a deterministic sample of every branch (SP on, smallest micro-batch); its K-th best
+  // objective bounds the final K-th best, so plans whose lower bound exceeds it are skipped.
+  // Every thread and rank computes the same threshold, so counts do not depend on the split.
+  {
+    std::vector<Worker> pilots(threads);
+    std::atomic<size_t> next_pilot{0};
+    auto pilot_work = [&](Worker* w) {
+      w->top_k = o.top_k;
+      for (size_t i = next_pilot++; i < branches.size(); i = next_pilot++) runner.Run(branches[i], w, true);
+    };
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads; ++t) pool.emplace_back(pilot_work, &pilots[t]);
+    pilot_work(&pilots[0]);
+    for (std::thread& t : pool) t.join();
+    SearchResult pilot;
+    for (const Worker& w : pilots) MergeResults(&pilot, w.result, o.top_k);
+    if (static_cast<int>(pilot.top.size()) == o.top_k) {
+      const_cast<BranchRunner&>(runner).set_threshold(pilot.top.back().objective);
+    }
+  }
   std::vector<Worker> workers(threads);
   std::atomic<size_t> next{0};
   auto work = [&](Worker* w) {

@@ -65,9 +65,12 @@ struct SearchOptions {
   SearchProgress* progress = nullptr;
 };
 
-// Extra rejection reason beyond PlanIssue: valid but over the memory budget.
+// Extra rejection reasons beyond PlanIssue: valid but over the memory budget; or skipped
+// because a lower bound on its step time (the pipeline part alone) is worse than the K-th best
+// objective of a deterministic pilot pass, so it cannot be in the top K (not classified further).
 inline constexpr int kRejectNoFit = static_cast<int>(PlanIssue::kCount);
-inline constexpr int kNumRejectReasons = kRejectNoFit + 1;
+inline constexpr int kRejectBound = kRejectNoFit + 1;
+inline constexpr int kNumRejectReasons = kRejectBound + 1;
 std::string_view RejectReasonName(int reason);
 
 struct RankedPlan {
@@ -79,15 +82,17 @@ struct RankedPlan {
 
 struct SearchResult {
   int64_t considered = 0;        // plans in the space (valid + every rejection, pruned ones counted)
-  int64_t valid = 0;             // valid plans that fit
+  int64_t valid = 0;             // valid plans that fit (among those not skipped by the bound)
   int64_t model_evaluations = 0; // plans that went through the memory and step-time models
   double elapsed_s = 0;
   std::array<int64_t, kNumRejectReasons> rejected{};
   std::vector<RankedPlan> top;   // best first
 };
 
-// The objective of a plan's time for this scenario (seconds, days, dollars or MWh).
+// The objective of a plan's time for this scenario (seconds, days, dollars or MWh). Increases
+// with the step time for a fixed scenario.
 double ObjectiveValue(Objective o, const Scenario& s, const StepTime& t);
+double ObjectiveOfStep(Objective o, const Scenario& s, double step_s);
 
 // Runs the search on this process's share (rank of ranks). REQUIRES: s.cluster.devices > 0.
 SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchOptions& o);
@@ -95,8 +100,8 @@ SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchO
 // Merges partial results (other ranks') into one: counts add, top K re-ranked.
 void MergeResults(SearchResult* into, const SearchResult& other, int top_k);
 
-// Total order used for ranking: objective, then a canonical order of the plan fields, so that
-// ties break identically however the work was split.
+// Total order used for ranking: objective, then memory per device, then a canonical order of
+// the plan fields, so that ties break identically however the work was split.
 bool BetterPlan(const RankedPlan& a, const RankedPlan& b);
 
 }  // namespace preflight
