@@ -1,11 +1,13 @@
 // Search speed on the four cases of the search issue. Reports plans per second (every plan of the
 // space, pruned subtrees counted), cost-model evaluations per second and the wall time of one
-// full search; asserts nothing.
+// full search, with bound pruning (exhaustive:0) and without (exhaustive:1, every valid plan
+// through the memory and step-time models); asserts nothing.
 //
 //   build/release/bin/bench_search --benchmark_repetitions=3 --benchmark_report_aggregates_only
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "preflight/catalog/catalog.h"
@@ -24,6 +26,7 @@ void BM_Search(benchmark::State& state, const char* file) {
   preflight::SearchOptions o;
   o.top_k = 10;
   o.threads = static_cast<int>(state.range(0));
+  o.exhaustive = state.range(1) != 0;
   int64_t plans = 0, evaluations = 0, valid = 0;
   for (auto _ : state) {
     preflight::SearchResult r = preflight::Search(*s, {}, o);
@@ -38,10 +41,17 @@ void BM_Search(benchmark::State& state, const char* file) {
   state.counters["valid"] = static_cast<double>(valid);
 }
 
-BENCHMARK_CAPTURE(BM_Search, gpt3_13b_64xa100, "gpt3-13b-64xa100.yaml")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Search, megatron_530b_5128xa100, "megatron-530b-5128xa100.yaml")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Search, llama31_405b_16384xh100, "llama3.1-405b-16384xh100.yaml")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Search, deepseek_v3_2048xh800, "deepseek-v3-2048xh800.yaml")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+#define PREFLIGHT_SEARCH_BENCH(name, file)                                         \
+  BENCHMARK_CAPTURE(BM_Search, name, file)                                          \
+      ->ArgsProduct({{1, 2}, {0, 1}})                                               \
+      ->ArgNames({"threads", "exhaustive"})                                         \
+      ->UseRealTime()                                                               \
+      ->Unit(benchmark::kMillisecond)
+
+PREFLIGHT_SEARCH_BENCH(gpt3_13b_64xa100, "gpt3-13b-64xa100.yaml");
+PREFLIGHT_SEARCH_BENCH(megatron_530b_5128xa100, "megatron-530b-5128xa100.yaml");
+PREFLIGHT_SEARCH_BENCH(llama31_405b_16384xh100, "llama3.1-405b-16384xh100.yaml");
+PREFLIGHT_SEARCH_BENCH(deepseek_v3_2048xh800, "deepseek-v3-2048xh800.yaml");
 
 }  // namespace
 

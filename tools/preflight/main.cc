@@ -100,6 +100,7 @@ int main(int argc, char** argv) {
   search_cmd->add_option("--top", search.top, "how many plans to return (default 10)");
   search_cmd->add_option("--threads", search.threads, "worker threads (default: all cores)");
   search_cmd->add_flag("--no-progress", search.no_progress, "no progress line on stderr");
+  search_cmd->add_flag("--exhaustive", search.exhaustive, "evaluate every valid plan (no bound pruning; same answer, slower)");
   search_cmd->add_option("--devices", search.devices, "N, A..B (doubling), A..B:STEP or a,b,c: sweep and report the Pareto front of days vs cost");
   search_cmd->add_option("--max-tp", search.constraints.max_tp, "largest TP (default: the scale-up domain)");
   search_cmd->add_option("--max-pp", search.constraints.max_pp, "largest PP");

@@ -218,6 +218,7 @@ int RunSearch(SearchArgs args, const MpiSession& mpi) {
   opts.top_k = args.top;
   opts.threads = args.threads;
   opts.progress = &progress;
+  opts.exhaustive = args.exhaustive;
   const bool show = !args.json && !args.no_progress && isatty(STDERR_FILENO) && mpi.rank() == 0;
   if (counts.size() > 1) {
     ProgressBar bar(&progress, show);

@@ -358,7 +358,7 @@ SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchO
   // Pilot: a deterministic sample of every branch (SP on, smallest micro-batch); its K-th best
   // objective bounds the final K-th best, so plans whose lower bound exceeds it are skipped.
   // Every thread and rank computes the same threshold, so counts do not depend on the split.
-  {
+  if (!o.exhaustive) {
     std::vector<Worker> pilots(threads);
     std::atomic<size_t> next_pilot{0};
     auto pilot_work = [&](Worker* w) {
@@ -371,7 +371,7 @@ SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchO
     for (std::thread& t : pool) t.join();
     SearchResult pilot;
     for (const Worker& w : pilots) MergeResults(&pilot, w.result, o.top_k);
-    if (static_cast<int>(pilot.top.size()) == o.top_k) {
+    if (!o.exhaustive && static_cast<int>(pilot.top.size()) == o.top_k) {
       const_cast<BranchRunner&>(runner).set_threshold(pilot.top.back().objective);
     }
   }

@@ -63,6 +63,9 @@ struct SearchOptions {
   int rank = 0;     // this process's share of the branches when split over MPI ranks
   int ranks = 1;
   SearchProgress* progress = nullptr;
+  // Evaluate every valid plan (no bound pruning): the same top K, slower; for checking and for
+  // measuring the raw evaluation rate.
+  bool exhaustive = false;
 };
 
 // Extra rejection reasons beyond PlanIssue: valid but over the memory budget; or skipped

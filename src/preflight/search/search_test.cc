@@ -87,6 +87,26 @@ TEST(SearchTest, SameAnswerWithOneAndTwoThreadsAndSplitRanks) {
   EXPECT_EQ(one.rejected, r0.rejected);
 }
 
+// The bound pruning is exact: the top K equals that of evaluating every valid plan.
+TEST(SearchTest, BoundPruningKeepsTheExhaustiveTopK) {
+  for (const char* file : {"examples/llama3.1-70b-h100.yaml", "examples/deepseek-v3-h800.yaml",
+                           "examples/gpt3-175b-a100.yaml"}) {
+    SCOPED_TRACE(file);
+    Scenario s = Load(file);
+    SearchOptions o;
+    o.top_k = 10;
+    o.threads = 2;
+    SearchResult pruned = Search(s, {}, o);
+    o.exhaustive = true;
+    SearchResult full = Search(s, {}, o);
+    EXPECT_TRUE(SamePlans(pruned, full));
+    EXPECT_EQ(pruned.considered, full.considered);
+    EXPECT_EQ(full.rejected[kRejectBound], 0);
+    EXPECT_GT(pruned.rejected[kRejectBound], 0);
+    EXPECT_LT(pruned.model_evaluations, full.model_evaluations);
+  }
+}
+
 TEST(SearchTest, ConstraintsAreHonoured) {
   Scenario s = Load("examples/llama3.1-70b-h100.yaml");
   SearchConstraints c;
