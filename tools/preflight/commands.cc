@@ -208,12 +208,13 @@ int CatalogShow(const std::string& id, bool json) {
   ParamCounts p = CountParameters(*arch);
   nlohmann::json j = {{"id", id}, {"file", path}, {"model_type", arch->model_type},
                       {"params_total", p.total}, {"params_active", p.active},
-                      {"params_with_mtp", p.TotalWithMtp()}, {"config", *config}};
+                      {"params_with_mtp", p.TotalWithMtp()}, {"params_checkpoint", p.CheckpointTotal()},
+                      {"config", *config}};
   std::string text = fmt::format(
       "{} ({}) from {}\n  layers {} hidden {} heads {} kv_heads {} head_dim {} ffn {} vocab {}\n"
-      "  params total {} active {} (with MTP {})\n",
+      "  params total {} active {} (with MTP {}; as stored with MTP's embedding/head copies {})\n",
       id, arch->model_type, path, arch->layers, arch->hidden, arch->heads, arch->kv_heads,
-      arch->head_dim, arch->ffn, arch->vocab, p.total, p.active, p.TotalWithMtp());
+      arch->head_dim, arch->ffn, arch->vocab, p.total, p.active, p.TotalWithMtp(), p.CheckpointTotal());
   if (arch->IsMoe()) {
     text += fmt::format("  MoE: {} experts, top-{}, expert ffn {}, shared ffn {}, {} MoE layers\n",
                         arch->moe.experts, arch->moe.top_k, arch->moe.expert_ffn,

@@ -120,6 +120,7 @@ json PlanJson(const PlanResult& r) {
                 {"params_total", r.params.total},
                 {"params_active", r.params.active},
                 {"params_with_mtp", r.params.TotalWithMtp()},
+                {"params_checkpoint", r.params.CheckpointTotal()},
                 {"flops_per_token", r.ops.model_flops_per_token},
                 {"flops_convention", "MFU: 3 x forward GEMMs + full (non-causal) attention, no recompute"},
                 {"ops", OpsJson(r.ops)}};
