@@ -8,6 +8,7 @@
 
 #include "preflight/catalog/catalog.h"
 #include "preflight/model/hf_config.h"
+#include "preflight/model/load.h"
 #include "preflight/model/model.h"
 #include "preflight/report/plan_report.h"
 #include "preflight/scenario/evaluate.h"
@@ -173,10 +174,7 @@ int CatalogList(bool json) {
   }
   text += "models:\n";
   for (const std::string& id : catalog.ModelIds()) {
-    std::string path;
-    auto config = catalog.ModelConfig(id, &path);
-    if (!config.ok()) return BadInput(config.status().message());
-    auto arch = ArchitectureFromHfConfig(*config, id, path);
+    auto arch = LoadArchitecture(catalog, id);
     if (!arch.ok()) return BadInput(arch.status().message());
     ParamCounts p = CountParameters(*arch);
     j["models"].push_back({{"id", id}, {"model_type", arch->model_type}, {"params_total", p.total},

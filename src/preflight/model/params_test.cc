@@ -8,6 +8,7 @@
 #include <string>
 
 #include "preflight/catalog/catalog.h"
+#include "preflight/model/load.h"
 #include "preflight/model/hf_config.h"
 #include "preflight/model/model.h"
 
@@ -15,11 +16,7 @@ namespace preflight {
 namespace {
 
 Architecture LoadArch(const std::string& id) {
-  std::string path;
-  StatusOr<nlohmann::json> cfg = Catalog::Default().ModelConfig(id, &path);
-  EXPECT_TRUE(cfg.ok()) << cfg.status().message();
-  if (!cfg.ok()) return Architecture{};
-  StatusOr<Architecture> a = ArchitectureFromHfConfig(*cfg, id, path);
+  StatusOr<Architecture> a = LoadArchitecture(Catalog::Default(), id);
   EXPECT_TRUE(a.ok()) << a.status().message();
   return a.ok() ? *a : Architecture{};
 }

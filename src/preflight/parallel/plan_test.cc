@@ -10,17 +10,14 @@
 #include <vector>
 
 #include "preflight/catalog/catalog.h"
+#include "preflight/model/load.h"
 #include "preflight/model/hf_config.h"
 
 namespace preflight {
 namespace {
 
 Architecture LoadArch(const std::string& id) {
-  std::string path;
-  StatusOr<nlohmann::json> cfg = Catalog::Default().ModelConfig(id, &path);
-  EXPECT_TRUE(cfg.ok()) << cfg.status().message();
-  if (!cfg.ok()) return Architecture{};
-  StatusOr<Architecture> a = ArchitectureFromHfConfig(*cfg, id, path);
+  StatusOr<Architecture> a = LoadArchitecture(Catalog::Default(), id);
   EXPECT_TRUE(a.ok()) << a.status().message();
   return a.ok() ? *a : Architecture{};
 }
