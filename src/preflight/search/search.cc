@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <mutex>
 #include <thread>
 
 namespace preflight {
@@ -351,7 +350,7 @@ SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchO
   const ParamCounts params = CountParameters(s.arch);
   const CostContext ctx = MakeCostContext(s.arch, params, s.job, s.cluster);
   const std::vector<Branch> branches = MakeBranches(s, c);
-  const BranchRunner runner(s, c, o, ctx, params);
+  BranchRunner runner(s, c, o, ctx, params);
 
   int threads = o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
   threads = std::max(1, threads);
@@ -372,7 +371,7 @@ SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchO
     SearchResult pilot;
     for (const Worker& w : pilots) MergeResults(&pilot, w.result, o.top_k);
     if (!o.exhaustive && static_cast<int>(pilot.top.size()) == o.top_k) {
-      const_cast<BranchRunner&>(runner).set_threshold(pilot.top.back().objective);
+      runner.set_threshold(pilot.top.back().objective);
     }
   }
   std::vector<Worker> workers(threads);
