@@ -123,7 +123,7 @@ StatusOr<HardwareSpec> ParseHardwareSpec(const YAML::Node& root, const std::stri
   RETURN_IF_ERROR(r.CheckKnownKeys({"id", "vendor", "name", "notes", "software_stack",
                                     "launch_year", "peak_tflops", "memory", "scale_up",
                                     "scale_out", "power_w", "price_usd_per_device_hour",
-                                    "efficiency"}));
+                                    "efficiency", "compute_units"}));
   HardwareSpec h;
   h.file = file;
   ASSIGN_OR_RETURN(h.id, r.String("id"));
@@ -139,6 +139,10 @@ StatusOr<HardwareSpec> ParseHardwareSpec(const YAML::Node& root, const std::stri
   ASSIGN_OR_RETURN(h.hbm_bandwidth_tbytes_per_s, ParseFigure(mem, "bandwidth_tbytes_per_s", false));
   RETURN_IF_ERROR(ParseFabric(r, &h));
   ASSIGN_OR_RETURN(h.power_w, ParseFigure(r, "power_w", false));
+  if (r.Has("compute_units")) {
+    ASSIGN_OR_RETURN(h.compute_units, ParseFigure(r, "compute_units", false));
+    if (h.compute_units.known() && h.compute_units.value < 1) return r.Error("compute_units", "a count >= 1");
+  }
   RETURN_IF_ERROR(ParsePrice(r, &h.price));
   RETURN_IF_ERROR(ParseEfficiency(r, &h));
   return h;

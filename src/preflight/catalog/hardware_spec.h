@@ -70,6 +70,9 @@ struct HardwareSpec {
   Figure scale_up_domain_devices;
   Figure scale_out_gbits_per_s;  // per device
   Figure power_w;
+  // Streaming multiprocessors (NVIDIA) or compute units (AMD): the parallel engines a GEMM's
+  // output tiles are spread over (wave quantization). Optional; unknown when absent.
+  Figure compute_units;
   PriceRange price;
   std::array<Figure, kNumDtypes> gemm_fraction;  // large-GEMM achieved / peak, measured
   Figure hbm_fraction;                           // achieved / peak HBM bandwidth

@@ -58,6 +58,7 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   OpList ops = BuildOps(arch, job.seq_len);
   c.model_flops_per_token = ops.model_flops_per_token;
   c.host_per_kernel = Seconds(job.host_overhead_per_kernel_us * 1e-6);
+  if (h.compute_units.known()) c.compute_units = h.compute_units.value;
   c.attention_flops_per_token_fwd = ops.attention_fwd_flops_per_token;
   return c;
 }
@@ -91,13 +92,16 @@ class StepModel {
   StepTime Finish(const PipelineTime& pipe) const;
 
  private:
-  // Forward time of a GEMM with M rows, K inputs, N outputs (roofline).
-  double Gemm(double m, double k, double n) const {
-    double flops = 2 * m * k * n;
-    double bytes = in_bytes_ * (m * k + k * n) + 2 * m * n;
-    if (c_.fp8_gemms) bytes += 3 * m * k;  // cast of the input to FP8
-    return std::max(flops / c_.gemm_rate.value(), bytes / c_.hbm_rate.value());
+  // Forward time of `batch` GEMMs (a grouped GEMM) with M rows, K inputs, N outputs each:
+  // a roofline whose compute side is divided by the wave utilization of the output tiles.
+  double Gemm(double m, double k, double n, double batch = 1) const {
+    double flops = 2 * m * k * n * batch;
+    double bytes = (in_bytes_ * (m * k + k * n) + 2 * m * n) * batch;
+    if (c_.fp8_gemms) bytes += 3 * m * k * batch;  // cast of the input to FP8
+    const double compute = flops / c_.gemm_rate.value() / WaveUtilization(m, n, batch);
+    return std::max(compute, bytes / c_.hbm_rate.value());
   }
+  double WaveUtilization(double m, double n, double batch) const;
   double Memory(double bytes) const { return bytes / c_.hbm_rate.value(); }
 
   double AttentionLength() const;
@@ -123,6 +127,22 @@ class StepModel {
   const Plan& p_;
   double tokens_ = 0, rep_tokens_ = 0, t_ = 1, in_bytes_ = 2;
 };
+
+// The output is cut into tiles, one SM (CU) each; the last wave runs partly empty. The measured
+// large-GEMM efficiency is reached at full waves, so other shapes lose the idle share. cuBLAS
+// picks among tile shapes (NVIDIA, "Matrix Multiplication Background User's Guide", §2.3 and §3.2:
+// 256x128 and 128x256 down to 64x64); the best-filled one is assumed.
+double StepModel::WaveUtilization(double m, double n, double batch) const {
+  const double units = c_.compute_units;
+  if (units <= 0) return 1.0;
+  static constexpr double kTiles[6][2] = {{256, 128}, {128, 256}, {128, 128}, {128, 64}, {64, 128}, {64, 64}};
+  double best = 0;
+  for (const auto& t : kTiles) {
+    const double tiles = std::ceil(m / t[0]) * std::ceil(n / t[1]) * batch;
+    best = std::max(best, tiles / (std::ceil(tiles / units) * units));
+  }
+  return best;
+}
 
 double StepModel::AttentionLength() const {
   const double s = static_cast<double>(c_.job.seq_len);
@@ -182,7 +202,7 @@ void StepModel::Moe(LayerCost* l) const {
   const double local_experts = static_cast<double>(m.experts) / p_.ep;
   const double tokens_per_expert = tokens_ * m.top_k * p_.etp * p_.ep / (t_ * m.experts) * c_.job.moe_imbalance;
   const double fe = static_cast<double>(m.expert_ffn) / p_.etp;
-  fwd += local_experts * (Gemm(tokens_per_expert, h, g * fe) + Gemm(tokens_per_expert, fe, h));
+  fwd += Gemm(tokens_per_expert, h, g * fe, local_experts) + Gemm(tokens_per_expert, fe, h, local_experts);
   if (m.shared_ffn > 0) {
     const double fs = static_cast<double>(m.shared_ffn) / t_;
     fwd += Gemm(tokens_, h, g * fs) + Gemm(tokens_, fs, h);

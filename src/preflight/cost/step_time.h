@@ -42,6 +42,7 @@ struct CostContext {
   double activation_bytes = 2;    // bytes per activation element on the wire
   bool fp8_gemms = false;         // GEMMs run in FP8 (and pay casts)
   Seconds host_per_kernel;        // host-side cost of launching one kernel (TrainingJob)
+  double compute_units = 0;       // SMs/CUs for wave quantization; 0 when unknown (no effect)
   std::vector<std::string> warnings;  // unknown figures that were replaced by upper bounds
 };
 
