@@ -131,17 +131,19 @@ class StepModel {
 // The output is cut into tiles, one SM (CU) each; the last wave runs partly empty. The measured
 // large-GEMM efficiency is reached at full waves, so other shapes lose the idle share. cuBLAS
 // picks among tile shapes (NVIDIA, "Matrix Multiplication Background User's Guide", §2.3 and §3.2:
-// 256x128 and 128x256 down to 64x64); the best-filled one is assumed.
+// from 256x128 down to 64x64); the better filled of the largest and the smallest is assumed
+// (intermediate shapes fall between them).
 double StepModel::WaveUtilization(double m, double n, double batch) const {
-  const double units = c_.compute_units;
+  const int64_t units = static_cast<int64_t>(c_.compute_units);
   if (units <= 0) return 1.0;
-  static constexpr double kTiles[6][2] = {{256, 128}, {128, 256}, {128, 128}, {128, 64}, {64, 128}, {64, 64}};
-  double best = 0;
-  for (const auto& t : kTiles) {
-    const double tiles = std::ceil(m / t[0]) * std::ceil(n / t[1]) * batch;
-    best = std::max(best, tiles / (std::ceil(tiles / units) * units));
-  }
-  return best;
+  const int64_t mi = static_cast<int64_t>(m), ni = static_cast<int64_t>(n), bi = static_cast<int64_t>(batch);
+  auto fill = [units](int64_t tiles) {
+    const int64_t waves = (tiles + units - 1) / units;
+    return static_cast<double>(tiles) / static_cast<double>(waves * units);
+  };
+  const int64_t large = ((mi + 255) / 256) * ((ni + 127) / 128) * bi;
+  const int64_t small = ((mi + 63) / 64) * ((ni + 63) / 64) * bi;
+  return std::max(fill(large), fill(small));
 }
 
 double StepModel::AttentionLength() const {
