@@ -313,11 +313,11 @@ void BranchRunner::Run(const Branch& b, Worker* w, bool pilot) const {
   }
 }
 
-void Publish(SearchProgress* progress, const SearchResult& before, const SearchResult& after,
-             const Worker& w) {
+// Adds what a worker did since (considered, valid) were read to the live counters.
+void Publish(SearchProgress* progress, int64_t considered_before, int64_t valid_before, const Worker& w) {
   if (progress == nullptr) return;
-  progress->considered += after.considered - before.considered;
-  progress->valid += after.valid - before.valid;
+  progress->considered += w.result.considered - considered_before;
+  progress->valid += w.result.valid - valid_before;
   if (!w.result.top.empty()) {
     double best = progress->best.load();
     const double mine = w.result.top.front().objective;
@@ -381,10 +381,9 @@ SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchO
     w->result.top.reserve(o.top_k + 1);
     for (size_t i = next++; i < branches.size(); i = next++) {
       if (static_cast<int>(i % o.ranks) != o.rank) continue;
-      SearchResult before = w->result;
-      before.top.clear();
+      const int64_t considered = w->result.considered, valid = w->result.valid;
       runner.Run(branches[i], w);
-      Publish(o.progress, before, w->result, *w);
+      Publish(o.progress, considered, valid, *w);
     }
   };
   std::vector<std::thread> pool;
