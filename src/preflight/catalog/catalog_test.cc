@@ -129,6 +129,8 @@ std::vector<std::pair<std::string, const Figure*>> AllFigures(const HardwareSpec
       {"efficiency.hbm_fraction", &h.hbm_fraction},
       {"efficiency.allreduce.scale_up", &h.allreduce_busbw_scale_up_gbytes_per_s},
       {"efficiency.allreduce.scale_out", &h.allreduce_busbw_scale_out_gbytes_per_s},
+      {"efficiency.fused_attention_tflops.forward", &h.attention_fwd_tflops},
+      {"efficiency.fused_attention_tflops.backward", &h.attention_bwd_tflops},
   };
   for (int i = 0; i < kNumDtypes; ++i) {
     out.push_back({"peak_tflops." + std::string(kDtypeNames[i]), &h.peak_tflops[i]});
@@ -409,6 +411,14 @@ TEST(HardwareSpecTest, InvalidFilesNameFileAndField) {
        "price_usd_per_device_hour.high"},
       {"figure given as a bare number", R"(power_w: {value: 500, source: "test sheet"})",
        "power_w: 500", "power_w"},
+      {"attention above the 16-bit peak", "    scale_out: {unknown: true}\n",
+       "    scale_out: {unknown: true}\n  fused_attention_tflops:\n"
+       "    forward: {value: 150, source: \"bench\"}\n    backward: {value: 50, source: \"bench\"}\n",
+       "efficiency.fused_attention_tflops.forward"},
+      {"attention without backward", "    scale_out: {unknown: true}\n",
+       "    scale_out: {unknown: true}\n  fused_attention_tflops:\n"
+       "    forward: {value: 60, source: \"bench\"}\n",
+       "efficiency.fused_attention_tflops.backward"},
   };
   std::string dir = ScratchDir();
   for (const BadHardwareCase& c : cases) {
@@ -422,6 +432,20 @@ TEST(HardwareSpecTest, InvalidFilesNameFileAndField) {
         << h.status().message();
     EXPECT_EQ(h.status().message().find('\n'), std::string::npos) << "one line";
   }
+}
+
+TEST(HardwareSpecTest, FusedAttentionIsOptional) {
+  StatusOr<HardwareSpec> without = LoadHardwareSpec(WriteFile(ScratchDir(), "a.yaml", kValidHardware));
+  ASSERT_TRUE(without.ok()) << without.status().message();
+  EXPECT_FALSE(without->attention_fwd_tflops.known());
+  std::string text = Replace(kValidHardware, "    scale_out: {unknown: true}\n",
+                             "    scale_out: {unknown: true}\n  fused_attention_tflops:\n"
+                             "    forward: {value: 60, source: \"bench\"}\n"
+                             "    backward: {value: 50, source: \"bench\"}\n");
+  StatusOr<HardwareSpec> with = LoadHardwareSpec(WriteFile(ScratchDir(), "b.yaml", text));
+  ASSERT_TRUE(with.ok()) << with.status().message();
+  EXPECT_DOUBLE_EQ(with->attention_fwd_tflops.value, 60);
+  EXPECT_DOUBLE_EQ(with->attention_bwd_tflops.value, 50);
 }
 
 TEST(HardwareSpecTest, MalformedYamlIsInvalidArgumentNamingFileAndLine) {

@@ -86,9 +86,29 @@ Status ParsePrice(const MapReader& parent, PriceRange* out) {
   return Status::Ok();
 }
 
+// efficiency.fused_attention_tflops: {forward: Figure, backward: Figure}, optional. A measured
+// rate cannot exceed the 16-bit dense peak.
+Status ParseAttention(const MapReader& r, HardwareSpec* h) {
+  if (!r.Has("fused_attention_tflops")) return Status::Ok();
+  ASSIGN_OR_RETURN(MapReader a, r.Map("fused_attention_tflops"));
+  RETURN_IF_ERROR(a.CheckKnownKeys({"forward", "backward"}));
+  ASSIGN_OR_RETURN(h->attention_fwd_tflops, ParseFigure(a, "forward", false));
+  ASSIGN_OR_RETURN(h->attention_bwd_tflops, ParseFigure(a, "backward", false));
+  const Figure& peak = h->peak(Dtype::kBf16).known() ? h->peak(Dtype::kBf16) : h->peak(Dtype::kFp16);
+  for (const auto& [key, f] : {std::pair<const char*, const Figure*>{"forward", &h->attention_fwd_tflops},
+                               {"backward", &h->attention_bwd_tflops}}) {
+    if (!f->known()) continue;
+    if (f->value <= 0 || (peak.known() && f->value > peak.value)) {
+      return a.Error(key, "TFLOP/s above 0 and at most the 16-bit dense peak");
+    }
+  }
+  return Status::Ok();
+}
+
 Status ParseEfficiency(const MapReader& root, HardwareSpec* h) {
   ASSIGN_OR_RETURN(MapReader r, root.Map("efficiency"));
-  RETURN_IF_ERROR(r.CheckKnownKeys({"gemm_fraction", "hbm_fraction", "allreduce_busbw_gbytes_per_s"}));
+  RETURN_IF_ERROR(r.CheckKnownKeys({"gemm_fraction", "hbm_fraction", "allreduce_busbw_gbytes_per_s",
+                                    "fused_attention_tflops"}));
   RETURN_IF_ERROR(ParseDtypeTable(r, "gemm_fraction", false, false, &h->gemm_fraction));
   for (const Figure& f : h->gemm_fraction) {
     if (f.known() && (f.value <= 0 || f.value > 1)) return r.Error("gemm_fraction", "fractions in (0, 1]");
@@ -101,7 +121,7 @@ Status ParseEfficiency(const MapReader& root, HardwareSpec* h) {
   RETURN_IF_ERROR(bw.CheckKnownKeys({"scale_up", "scale_out"}));
   ASSIGN_OR_RETURN(h->allreduce_busbw_scale_up_gbytes_per_s, ParseFigure(bw, "scale_up", false));
   ASSIGN_OR_RETURN(h->allreduce_busbw_scale_out_gbytes_per_s, ParseFigure(bw, "scale_out", false));
-  return Status::Ok();
+  return ParseAttention(r, h);
 }
 
 Status ParseFabric(const MapReader& root, HardwareSpec* h) {

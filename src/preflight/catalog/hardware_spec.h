@@ -78,6 +78,11 @@ struct HardwareSpec {
   Figure hbm_fraction;                           // achieved / peak HBM bandwidth
   Figure allreduce_busbw_scale_up_gbytes_per_s;
   Figure allreduce_busbw_scale_out_gbytes_per_s;
+  // Fused (flash-style) attention kernel, 16-bit, TFLOP/s in the FlashAttention convention
+  // (causal work counted as half, backward 2.5x the forward). Optional; unknown when absent,
+  // and then the step model runs attention at the large-GEMM rate (an upper bound on speed).
+  Figure attention_fwd_tflops;
+  Figure attention_bwd_tflops;
 
   const Figure& peak(Dtype d) const { return peak_tflops[DtypeIndex(d)]; }
 };

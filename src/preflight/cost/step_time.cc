@@ -50,6 +50,14 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
                                     (h.gemm_fraction[DtypeIndex(Dtype::kBf16)].known()
                                          ? h.gemm_fraction[DtypeIndex(Dtype::kBf16)].value
                                          : 1.0));
+  c.flash_fwd_rate = c.attention_rate;
+  c.flash_bwd_rate = c.attention_rate;
+  if (h.attention_fwd_tflops.known()) c.flash_fwd_rate = FlopsPerSecond::TFlops(h.attention_fwd_tflops.value);
+  if (h.attention_bwd_tflops.known()) c.flash_bwd_rate = FlopsPerSecond::TFlops(h.attention_bwd_tflops.value);
+  if (job.flash_attention && !(h.attention_fwd_tflops.known() && h.attention_bwd_tflops.known())) {
+    c.warnings.push_back(h.id + ": no measured fused-attention throughput in the catalog; attention runs "
+                         "at the GEMM rate (times are a lower bound)");
+  }
   const Figure& mfu_peak = h.peak(job.precision).known() ? h.peak(job.precision) : peak;
   c.peak_rate = FlopsPerSecond::TFlops(mfu_peak.value);
   const double bw = h.hbm_bandwidth_tbytes_per_s.known() ? h.hbm_bandwidth_tbytes_per_s.value : 1.0;
@@ -174,9 +182,9 @@ void StepModel::Attention(LayerCost* l) const {
   double core = 0, core_bwd = 0;
   if (c_.job.flash_attention) {
     // Causal fused attention skips the masked half; its backward is 2.5× the forward
-    // (FlashAttention benchmark convention, cost-model-notes §1.1).
-    core = 0.5 * core_flops / c_.attention_rate.value();
-    core_bwd = 2.5 * core;
+    // (FlashAttention benchmark convention, cost-model-notes §1.1), each at its measured rate.
+    core = 0.5 * core_flops / c_.flash_fwd_rate.value();
+    core_bwd = 2.5 * 0.5 * core_flops / c_.flash_bwd_rate.value();
   } else {
     // Unfused: full score matrix, then softmax (and dropout) passes over it in HBM.
     const double scores = T * s * a_.heads / t_;

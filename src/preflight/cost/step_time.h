@@ -34,7 +34,10 @@ struct CostContext {
   int64_t devices = 0;
   Fabric fabric;
   FlopsPerSecond gemm_rate;       // achieved large-GEMM rate in the training precision
-  FlopsPerSecond attention_rate;  // achieved rate of the 16-bit attention products
+  FlopsPerSecond attention_rate;  // achieved rate of the 16-bit attention products (unfused GEMMs)
+  // Fused (flash) attention kernels in the FlashAttention convention (causal counted as half,
+  // backward 2.5x the forward): the catalog's measured rates, else attention_rate.
+  FlopsPerSecond flash_fwd_rate, flash_bwd_rate;
   FlopsPerSecond peak_rate;       // datasheet dense peak in the training precision (for MFU)
   BytesPerSecond hbm_rate;        // achieved HBM bandwidth
   double model_flops_per_token = 0;  // MFU convention (model/model.h)

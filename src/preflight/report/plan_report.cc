@@ -233,7 +233,10 @@ json HardwareJson(const HardwareSpec& h) {
                           {"hbm_fraction", FigureJson(h.hbm_fraction)},
                           {"allreduce_busbw_gbytes_per_s",
                            {{"scale_up", FigureJson(h.allreduce_busbw_scale_up_gbytes_per_s)},
-                            {"scale_out", FigureJson(h.allreduce_busbw_scale_out_gbytes_per_s)}}}}}};
+                            {"scale_out", FigureJson(h.allreduce_busbw_scale_out_gbytes_per_s)}}},
+                          {"fused_attention_tflops",
+                           {{"forward", FigureJson(h.attention_fwd_tflops)},
+                            {"backward", FigureJson(h.attention_bwd_tflops)}}}}}};
 }
 
 std::string HardwareText(const HardwareSpec& h) {
@@ -260,6 +263,8 @@ std::string HardwareText(const HardwareSpec& h) {
                      FigureText(h.hbm_fraction, ""),
                      FigureText(h.allreduce_busbw_scale_up_gbytes_per_s, ""),
                      FigureText(h.allreduce_busbw_scale_out_gbytes_per_s, ""));
+  out += fmt::format("fused attention: forward {} TFLOP/s, backward {} TFLOP/s\n",
+                     FigureText(h.attention_fwd_tflops, ""), FigureText(h.attention_bwd_tflops, ""));
   out += "sources:\n";
   auto add = [&](const char* what, const Figure& f) {
     if (f.known() || f.unsupported()) out += fmt::format("  {}: {}\n", what, f.source);

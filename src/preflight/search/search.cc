@@ -144,9 +144,11 @@ class BranchRunner {
     OpList ops = BuildOps(s.arch, s.job.seq_len);
     const double attn = ops.attention_fwd_flops_per_token;
     const double gemm = ops.fwd_flops_per_token - attn;
-    const double attn_factor = s.job.flash_attention ? 0.5 * 3.5 : 3.0;
+    const double attn_time = s.job.flash_attention
+                                 ? attn * (0.5 / ctx.flash_fwd_rate.value() + 1.25 / ctx.flash_bwd_rate.value())
+                                 : attn * 3.0 / ctx.attention_rate.value();
     ideal_step_ = static_cast<double>(s.job.GlobalBatchTokens()) / static_cast<double>(s.cluster.devices) *
-                  (3 * gemm / ctx.gemm_rate.value() + attn * attn_factor / ctx.attention_rate.value());
+                  (3 * gemm / ctx.gemm_rate.value() + attn_time);
   }
 
   // Objectives above `threshold` cannot enter the top K (see kRejectBound).

@@ -1,0 +1,101 @@
+// Tests of cost/step_time.h: the fused-attention term runs at the catalog's measured kernel
+// rates in the FlashAttention convention (causal work halved, backward 2.5x the forward), and
+// falls back to the GEMM rate, with a warning, where the catalog has no measurement.
+#include "preflight/cost/step_time.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+
+#include "preflight/catalog/catalog.h"
+#include "preflight/model/load.h"
+#include "preflight/model/model.h"
+
+namespace preflight {
+namespace {
+
+struct Job8b {
+  Architecture arch;
+  ParamCounts params;
+  TrainingJob job;
+  Cluster cluster;
+  Plan plan;
+};
+
+// Llama 3.1 8B on one 8-GPU H100 node, pure data parallel, one micro-batch of 8k tokens each.
+Job8b Llama8bOnH100() {
+  Job8b s;
+  StatusOr<Architecture> a = LoadArchitecture(Catalog::Default(), "llama-3.1-8b");
+  EXPECT_TRUE(a.ok()) << a.status().message();
+  if (a.ok()) s.arch = *a;
+  s.params = CountParameters(s.arch);
+  s.job.seq_len = 8192;
+  s.job.global_batch = 8;
+  StatusOr<HardwareSpec> h = Catalog::Default().Hardware("h100-sxm-80gb");
+  EXPECT_TRUE(h.ok()) << h.status().message();
+  ClusterOverrides o;
+  o.devices = 8;
+  StatusOr<Cluster> c = BuildCluster(h.ok() ? *h : HardwareSpec{}, o, "test");
+  EXPECT_TRUE(c.ok()) << c.status().message();
+  if (c.ok()) s.cluster = *c;
+  s.plan.dp = 8;
+  return s;
+}
+
+double Compute(const Job8b& s) {
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  return EstimateStep(ctx, s.plan).compute.value();
+}
+
+bool HasWarning(const CostContext& ctx, const std::string& text) {
+  return std::any_of(ctx.warnings.begin(), ctx.warnings.end(),
+                     [&](const std::string& w) { return w.find(text) != std::string::npos; });
+}
+
+TEST(StepTimeTest, CatalogHasMeasuredAttentionRatesForH100) {
+  const Job8b s = Llama8bOnH100();
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_DOUBLE_EQ(ctx.flash_fwd_rate.value(), s.cluster.spec.attention_fwd_tflops.value * 1e12);
+  EXPECT_DOUBLE_EQ(ctx.flash_bwd_rate.value(), s.cluster.spec.attention_bwd_tflops.value * 1e12);
+  EXPECT_LT(ctx.flash_fwd_rate.value(), ctx.attention_rate.value()) << "fused attention runs below MAMF";
+  EXPECT_FALSE(HasWarning(ctx, "fused-attention"));
+}
+
+// Halving both kernel rates adds exactly the attention time at the original rates:
+// per layer and micro-batch 4·T·s·(heads·head_dim) FLOPs, forward at half, backward at 1.25x.
+TEST(StepTimeTest, FusedAttentionTimeFollowsTheKernelRates) {
+  Job8b s = Llama8bOnH100();
+  const double base = Compute(s);
+  const double fwd = s.cluster.spec.attention_fwd_tflops.value * 1e12;
+  const double bwd = s.cluster.spec.attention_bwd_tflops.value * 1e12;
+  s.cluster.spec.attention_fwd_tflops.value /= 2;
+  s.cluster.spec.attention_bwd_tflops.value /= 2;
+  const double slower = Compute(s);
+  const double T = 8192, q = static_cast<double>(s.arch.heads * s.arch.head_dim);
+  const double core_flops = 4 * T * T * q;
+  const double expected = static_cast<double>(s.arch.layers) * core_flops * (0.5 / fwd + 1.25 / bwd);
+  EXPECT_NEAR(slower - base, expected, expected * 1e-9);
+}
+
+TEST(StepTimeTest, UnfusedAttentionIgnoresTheFusedKernelRates) {
+  Job8b s = Llama8bOnH100();
+  s.job.flash_attention = false;
+  const double base = Compute(s);
+  s.cluster.spec.attention_fwd_tflops.value /= 2;
+  s.cluster.spec.attention_bwd_tflops.value /= 2;
+  EXPECT_DOUBLE_EQ(Compute(s), base);
+}
+
+TEST(StepTimeTest, UnknownAttentionRateFallsBackToTheGemmRateWithAWarning) {
+  Job8b s = Llama8bOnH100();
+  s.cluster.spec.attention_fwd_tflops = Figure{};
+  s.cluster.spec.attention_bwd_tflops = Figure{};
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_DOUBLE_EQ(ctx.flash_fwd_rate.value(), ctx.attention_rate.value());
+  EXPECT_DOUBLE_EQ(ctx.flash_bwd_rate.value(), ctx.attention_rate.value());
+  EXPECT_TRUE(HasWarning(ctx, "fused-attention"));
+}
+
+}  // namespace
+}  // namespace preflight
