@@ -1,6 +1,7 @@
 #include "preflight/cost/collectives.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace preflight {
 
@@ -50,12 +51,42 @@ int64_t RanksPerDomain(const Fabric& f, int64_t stride, int64_t group_size) {
 
 namespace {
 
-// Ring latency: base + steps on each fabric level (NCCL tuning model).
-Seconds RingLatency(const Fabric& f, int64_t ranks, int64_t per_domain, int64_t steps_per_rank) {
+// Steps of a ring over `ranks` with `steps_per_rank` passes, split into those inside a
+// scale-up domain and those crossing it (NCCL tuning model).
+struct Steps {
+  double intra = 0, inter = 0;
+};
+Steps RingSteps(int64_t ranks, int64_t per_domain, int64_t steps_per_rank) {
   const int64_t domains = (ranks + per_domain - 1) / per_domain;
-  const double inter_steps = static_cast<double>(steps_per_rank * (domains - 1));
-  const double intra_steps = static_cast<double>(steps_per_rank * (ranks - 1)) - inter_steps;
-  return f.base_latency + f.intra_step_latency * intra_steps + f.inter_step_latency * inter_steps;
+  Steps s;
+  s.inter = static_cast<double>(steps_per_rank * (domains - 1));
+  s.intra = static_cast<double>(steps_per_rank * (ranks - 1)) - s.inter;
+  return s;
+}
+
+Seconds Latency(const ProtocolCost& p, const Steps& s) {
+  return p.base + p.intra_step * s.intra + p.inter_step * s.inter;
+}
+
+// The fastest protocol for a collective whose bandwidth-bound part takes `transfer` at the
+// measured bus bandwidth and whose ring or tree has `steps`.
+Seconds Fastest(const ProtocolCost (&protocols)[kProtocols], const Steps& steps, Seconds transfer) {
+  Seconds best = Latency(protocols[0], steps) + transfer * protocols[0].transfer_factor;
+  for (int i = 1; i < kProtocols; ++i) {
+    const Seconds t = Latency(protocols[i], steps) + transfer * protocols[i].transfer_factor;
+    if (t.value() < best.value()) best = t;
+  }
+  return best;
+}
+
+// Bandwidth-bound part of an all-reduce: flat ring inside a domain, hierarchical across.
+Seconds AllReduceTransfer(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain) {
+  const double g = static_cast<double>(per_domain);
+  const double n = static_cast<double>(ranks);
+  if (per_domain == ranks) return (bytes * (2 * (n - 1) / n)) / f.scale_up_busbw;
+  const double nodes = n / g;
+  return (bytes * (2 * (g - 1) / g)) / f.scale_up_busbw +
+         (bytes * (2 * (nodes - 1) / nodes / g)) / f.scale_out_busbw;
 }
 
 }  // namespace
@@ -63,23 +94,26 @@ Seconds RingLatency(const Fabric& f, int64_t ranks, int64_t per_domain, int64_t 
 Seconds AllReduceTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain) {
   if (ranks <= 1 || bytes.value() <= 0) return Seconds(0);
   per_domain = std::clamp<int64_t>(per_domain, 1, ranks);
-  const double g = static_cast<double>(per_domain);
-  const double n = static_cast<double>(ranks);
-  Seconds t = RingLatency(f, ranks, per_domain, 2);
-  if (per_domain == ranks) return t + (bytes * (2 * (n - 1) / n)) / f.scale_up_busbw;
-  const double nodes = n / g;
-  Seconds intra = (bytes * (2 * (g - 1) / g)) / f.scale_up_busbw;
-  Seconds inter = (bytes * (2 * (nodes - 1) / nodes / g)) / f.scale_out_busbw;
-  return t + intra + inter;
+  const Seconds transfer = AllReduceTransfer(f, bytes, ranks, per_domain);
+  Seconds t = Fastest(f.nccl.ring, RingSteps(ranks, per_domain, 2), transfer);
+  if (per_domain < ranks) {
+    // NCCL's tree: a chain inside each domain, a binary tree across domains, up and down.
+    const double domains = std::ceil(static_cast<double>(ranks) / static_cast<double>(per_domain));
+    Steps tree;
+    tree.intra = 2.0 * static_cast<double>(per_domain - 1);
+    tree.inter = 2.0 * std::ceil(std::log2(domains));
+    const Seconds by_tree = Fastest(f.nccl.tree, tree, transfer);
+    if (by_tree.value() < t.value()) t = by_tree;
+  }
+  return t;
 }
 
 Seconds ReduceScatterTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain) {
   if (ranks <= 1 || bytes.value() <= 0) return Seconds(0);
-  Seconds full = AllReduceTime(f, bytes, ranks, per_domain);
   per_domain = std::clamp<int64_t>(per_domain, 1, ranks);
-  Seconds latency_half = RingLatency(f, ranks, per_domain, 1);
-  Seconds latency_full = RingLatency(f, ranks, per_domain, 2);
-  return (full - latency_full) * 0.5 + latency_half;
+  // Half an all-reduce's traffic, one pass of the ring (NCCL has no tree for these).
+  const Seconds transfer = AllReduceTransfer(f, bytes, ranks, per_domain) * 0.5;
+  return Fastest(f.nccl.ring, RingSteps(ranks, per_domain, 1), transfer);
 }
 
 Seconds AllToAllTime(const Fabric& f, Bytes bytes_per_rank, int64_t ranks, int64_t per_domain) {
@@ -91,14 +125,16 @@ Seconds AllToAllTime(const Fabric& f, Bytes bytes_per_rank, int64_t ranks, int64
   // nccl-tests all-to-all busbw factor (n-1)/n; intra and inter traffic proceed in parallel.
   Seconds intra = (bytes_per_rank * local) / f.scale_up_busbw;
   Seconds inter = (bytes_per_rank * remote) / f.scale_out_busbw;
-  Seconds latency = f.base_latency + (remote > 0 ? f.inter_step_latency : f.intra_step_latency);
-  return latency + std::max(intra, inter);
+  Steps one;
+  (remote > 0 ? one.inter : one.intra) = 1;
+  return Fastest(f.nccl.ring, one, std::max(intra, inter));
 }
 
 Seconds PointToPointTime(const Fabric& f, Bytes bytes, bool cross_node) {
   if (bytes.value() <= 0) return Seconds(0);
-  if (cross_node) return f.base_latency + f.inter_step_latency + bytes / f.scale_out_busbw;
-  return f.base_latency + f.intra_step_latency + bytes / f.scale_up_busbw;
+  Steps one;
+  (cross_node ? one.inter : one.intra) = 1;
+  return Fastest(f.nccl.ring, one, bytes / (cross_node ? f.scale_out_busbw : f.scale_up_busbw));
 }
 
 }  // namespace preflight

@@ -6,10 +6,14 @@
 //   Fabric f = FabricFromCluster(cluster);
 //   Seconds t = AllReduceTime(f, Bytes(64e6), /*ranks=*/8, /*ranks_per_node=*/8);
 //
-// Sources: nccl-tests doc/PERFORMANCE.md bus-bandwidth factors; NCCL tuning.cc ring latency
-// constants (8.4 µs base, 3.4 µs per NVLink step, 14 µs per network step); the hierarchical
-// decomposition (intra-node RS, inter-node all-reduce on 1/g of the data, intra-node AG) from
-// cost-model-notes §4.1. Bandwidths come from the hardware catalog's measured busbw.
+// Sources: nccl-tests doc/PERFORMANCE.md bus-bandwidth factors; NCCL's own tuning model
+// (src/graph/tuning.cc, default tuner constants) for latencies: per algorithm (ring, tree) and
+// protocol (LL, LL128, Simple) a base latency plus a latency per NVLink or network step, and the
+// protocols' bandwidth shares (LL moves 4 bytes of data per 8-byte line and NCCL models it at a
+// quarter of the bus bandwidth for all-reduce; LL128 at 0.92). Like NCCL, each collective takes
+// the fastest algorithm and protocol for its size. The hierarchical decomposition (intra-node RS,
+// inter-node all-reduce on 1/g of the data, intra-node AG) is cost-model-notes §4.1. Bandwidths
+// come from the hardware catalog's measured busbw.
 #pragma once
 
 #include <cstdint>
@@ -21,15 +25,33 @@
 
 namespace preflight {
 
+// Latency model of one NCCL algorithm and protocol: base + steps inside the scale-up domain
+// (NVLink) + steps across it (network); transfers take `transfer_factor` times as long as at the
+// measured bus bandwidth.
+struct ProtocolCost {
+  Seconds base, intra_step, inter_step;
+  double transfer_factor = 1;
+};
+
+// NCCL default tuner constants (µs): ring LL 6.6 + 0.6/2.7 per step, LL128 14 + 1.9/4.0, Simple
+// 8.4 + 3.4/14; tree LL 6.8 + 0.6/5.0, LL128 14 + 1.25/8.5, Simple 8.4 + 4.0/14 (NVLink/network).
+inline constexpr int kProtocols = 3;  // LL, LL128, Simple
+struct NcclConstants {
+  ProtocolCost ring[kProtocols] = {{Seconds(6.6e-6), Seconds(0.6e-6), Seconds(2.7e-6), 4.0},
+                                   {Seconds(14e-6), Seconds(1.9e-6), Seconds(4.0e-6), 1 / 0.92},
+                                   {Seconds(8.4e-6), Seconds(3.4e-6), Seconds(14e-6), 1.0}};
+  ProtocolCost tree[kProtocols] = {{Seconds(6.8e-6), Seconds(0.6e-6), Seconds(5.0e-6), 4.0},
+                                   {Seconds(14e-6), Seconds(1.25e-6), Seconds(8.5e-6), 1 / 0.92},
+                                   {Seconds(8.4e-6), Seconds(4.0e-6), Seconds(14e-6), 1.0}};
+};
+
 struct Fabric {
   int64_t devices_per_node = 8;
   int64_t scale_up_domain = 8;
   BytesPerSecond scale_up_busbw;       // all-reduce bus bandwidth inside a scale-up domain
   BytesPerSecond scale_out_busbw;      // per device (one NIC per device), across nodes
   BytesPerSecond scale_out_link;       // per device NIC line rate (point-to-point)
-  Seconds base_latency = Seconds(8.4e-6);
-  Seconds intra_step_latency = Seconds(3.4e-6);
-  Seconds inter_step_latency = Seconds(14e-6);
+  NcclConstants nccl;
 };
 
 // Builds the fabric from catalog figures; unknown figures fall back to link rates (an upper
@@ -40,14 +62,15 @@ Fabric FabricFromCluster(const Cluster& cluster, std::vector<std::string>* warni
 // parallel degrees laid out inside this one) and the group's size.
 int64_t RanksPerDomain(const Fabric& f, int64_t stride, int64_t group_size);
 
-// Ring all-reduce of `bytes` (the full buffer) over `ranks`, `per_domain` of which share a
-// scale-up domain: hierarchical when the group spans domains. REQUIRES: ranks >= 1.
+// All-reduce of `bytes` (the full buffer) over `ranks`, `per_domain` of which share a scale-up
+// domain: hierarchical when the group spans domains; ring or (across domains) tree, in the
+// fastest protocol. REQUIRES: ranks >= 1.
 Seconds AllReduceTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain);
 // Reduce-scatter or all-gather of a `bytes` buffer (the whole, gathered size): half an all-reduce.
 Seconds ReduceScatterTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain);
 // All-to-all where each rank sends `bytes_per_rank` spread evenly over `ranks` peers.
 Seconds AllToAllTime(const Fabric& f, Bytes bytes_per_rank, int64_t ranks, int64_t per_domain);
-// One point-to-point transfer, across nodes when `cross_node`.
+// One point-to-point transfer, across nodes when `cross_node`, in the fastest protocol.
 Seconds PointToPointTime(const Fabric& f, Bytes bytes, bool cross_node);
 
 }  // namespace preflight

@@ -1,0 +1,65 @@
+// Tests of cost/collectives.h against hand-computed values of the NCCL tuning model
+// (default tuner constants, µs: ring LL 6.6 + 0.6 per NVLink step, Simple 8.4 + 3.4 per NVLink
+// step; tree LL 6.8 + 0.6 per NVLink step + 5.0 per network step) and the nccl-tests bus-bandwidth
+// factors (all-reduce moves 2(n-1)/n of the buffer; cost-model-notes §4.1 example: 1 GB over
+// 8 GPUs at 360 GB/s busbw = 4.86 ms).
+#include "preflight/cost/collectives.h"
+
+#include <gtest/gtest.h>
+
+namespace preflight {
+namespace {
+
+Fabric Node(double scale_up_gbps, double scale_out_gbps = 21.2) {
+  Fabric f;
+  f.devices_per_node = 8;
+  f.scale_up_domain = 8;
+  f.scale_up_busbw = BytesPerSecond::GBps(scale_up_gbps);
+  f.scale_out_busbw = BytesPerSecond::GBps(scale_out_gbps);
+  f.scale_out_link = BytesPerSecond::GBps(25);
+  return f;
+}
+
+constexpr double kUs = 1e-6;
+
+TEST(CollectivesTest, SmallAllReduceInOneNodeIsLowLatencyProtocol) {
+  // LL ring: 6.6 + 2·7 steps × 0.6 = 15.0 µs (measured 8x A100 one process per GPU: 18-25 µs).
+  EXPECT_NEAR(AllReduceTime(Node(231.6), Bytes(8), 8, 8).value(), 15.0 * kUs, 0.01 * kUs);
+}
+
+TEST(CollectivesTest, LargeAllReduceIsBandwidthBoundSimpleProtocol) {
+  // Simple ring: 8.4 + 14 × 3.4 = 56 µs, plus 1e9 · 14/8 / 360e9 = 4.861 ms.
+  const double expected = 56 * kUs + 1e9 * 14.0 / 8.0 / 360e9;
+  EXPECT_NEAR(AllReduceTime(Node(360), Bytes(1e9), 8, 8).value(), expected, 1e-9);
+}
+
+TEST(CollectivesTest, ManyNodesUseTheTreeForSmallMessages) {
+  // 64 nodes x 8: ring LL = 6.6 + 896·0.6... far above tree LL = 6.8 + 2·7·0.6 + 2·6·5.0 = 75.2 µs.
+  EXPECT_NEAR(AllReduceTime(Node(231.6), Bytes(8), 512, 8).value(), 75.2 * kUs, 0.01 * kUs);
+}
+
+TEST(CollectivesTest, ReduceScatterIsOnePassOfTheRing) {
+  // Simple: 8.4 + 7 × 3.4 = 32.2 µs, plus half the all-reduce traffic.
+  const double expected = 32.2 * kUs + 0.5 * 1e9 * 14.0 / 8.0 / 360e9;
+  EXPECT_NEAR(ReduceScatterTime(Node(360), Bytes(1e9), 8, 8).value(), expected, 1e-9);
+}
+
+TEST(CollectivesTest, PointToPointLatency) {
+  EXPECT_NEAR(PointToPointTime(Node(231.6), Bytes(8), false).value(), 7.2 * kUs, 0.01 * kUs);
+  EXPECT_NEAR(PointToPointTime(Node(231.6), Bytes(8), true).value(), 9.3 * kUs, 0.01 * kUs);
+}
+
+TEST(CollectivesTest, TimeGrowsWithSizeAndGroup) {
+  const Fabric f = Node(231.6);
+  double last = 0;
+  for (double bytes = 8; bytes < 4e9; bytes *= 2) {
+    const double t = AllReduceTime(f, Bytes(bytes), 16, 8).value();
+    EXPECT_GE(t, last) << bytes;
+    last = t;
+  }
+  EXPECT_LT(AllReduceTime(f, Bytes(64e6), 8, 8).value(), AllReduceTime(f, Bytes(64e6), 64, 8).value());
+  EXPECT_EQ(AllReduceTime(f, Bytes(64e6), 1, 1).value(), 0);
+}
+
+}  // namespace
+}  // namespace preflight
