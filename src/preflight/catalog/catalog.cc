@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "preflight/catalog/gemm_table.h"
+
 #ifndef PREFLIGHT_DEFAULT_DATA_DIR
 #define PREFLIGHT_DEFAULT_DATA_DIR "data"
 #endif
@@ -50,12 +52,36 @@ std::vector<std::string> Catalog::ModelIds() const {
 }
 
 StatusOr<HardwareSpec> Catalog::Hardware(const std::string& id_or_path) const {
-  if (LooksLikePath(id_or_path)) return LoadHardwareSpec(id_or_path);
-  fs::path p = fs::path(data_dir_) / "hardware" / (id_or_path + ".yaml");
-  if (!fs::exists(p)) {
-    return NotFound("unknown hardware id '" + id_or_path + "' (see `preflight catalog list`)");
+  std::string path = id_or_path;
+  if (!LooksLikePath(id_or_path)) {
+    path = (fs::path(data_dir_) / "hardware" / (id_or_path + ".yaml")).string();
+    if (!fs::exists(path)) {
+      return NotFound("unknown hardware id '" + id_or_path + "' (see `preflight catalog list`)");
+    }
   }
-  return LoadHardwareSpec(p.string());
+  ASSIGN_OR_RETURN(HardwareSpec spec, LoadHardwareSpec(path));
+  RETURN_IF_ERROR(AttachGemmTable(&spec));
+  return spec;
+}
+
+Status Catalog::AttachGemmTable(HardwareSpec* spec) const {
+  const fs::path p = fs::path(data_dir_) / "gemm" / (spec->id + ".yaml");
+  if (!fs::exists(p)) return Status::Ok();
+  ASSIGN_OR_RETURN(GemmTable table, LoadGemmTable(p.string()));
+  if (table.id != spec->id) {
+    return InvalidArgument(p.string() + ": id: expected '" + spec->id + "', got '" + table.id + "'");
+  }
+  for (int i = 0; i < kNumDtypes; ++i) {
+    const Dtype d = static_cast<Dtype>(i);
+    if (!table.Has(d)) continue;
+    const Figure& peak = spec->peak(d);
+    if (!peak.known() || table.MaxRate(d) > peak.value * 1e12) {
+      return InvalidArgument(p.string() + ": shapes." + std::string(kDtypeNames[i]) +
+                             ": expected TFLOP/s at most the device's known " + std::string(kDtypeNames[i]) + " peak");
+    }
+  }
+  spec->gemm_table = std::make_shared<const GemmTable>(std::move(table));
+  return Status::Ok();
 }
 
 StatusOr<nlohmann::json> Catalog::ModelConfig(const std::string& id_or_path,

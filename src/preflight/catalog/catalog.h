@@ -36,12 +36,15 @@ class Catalog {
   std::vector<std::string> HardwareIds() const;
   std::vector<std::string> ModelIds() const;
 
-  // A hardware spec by id or path. NotFound names the id and lists nothing else.
+  // A hardware spec by id or path, with its measured GEMM table (data/gemm/<id>.yaml) attached
+  // when the catalog has one. NotFound names the id and lists nothing else.
   StatusOr<HardwareSpec> Hardware(const std::string& id_or_path) const;
   // A HuggingFace config.json by catalog id or path; `*source` receives the file read.
   StatusOr<nlohmann::json> ModelConfig(const std::string& id_or_path, std::string* source) const;
 
  private:
+  Status AttachGemmTable(HardwareSpec* spec) const;
+
   std::string data_dir_;
 };
 

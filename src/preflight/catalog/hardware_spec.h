@@ -10,6 +10,7 @@
 #pragma once
 
 #include <array>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -17,6 +18,8 @@
 #include "preflight/catalog/yaml_reader.h"
 
 namespace preflight {
+
+class GemmTable;  // catalog/gemm_table.h
 
 // Numeric formats a device may compute in. Order fixes the array index.
 enum class Dtype { kFp64, kFp32, kTf32, kBf16, kFp16, kFp8, kFp4, kInt8 };
@@ -83,6 +86,8 @@ struct HardwareSpec {
   // and then the step model runs attention at the large-GEMM rate (an upper bound on speed).
   Figure attention_fwd_tflops;
   Figure attention_bwd_tflops;
+  // Measured GEMM throughput by shape (data/gemm/<id>.yaml), when the catalog has one.
+  std::shared_ptr<const GemmTable> gemm_table;
 
   const Figure& peak(Dtype d) const { return peak_tflops[DtypeIndex(d)]; }
 };

@@ -45,6 +45,15 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   Figure frac = h.gemm_fraction[DtypeIndex(gemm)];
   if (!frac.known() && gemm == Dtype::kFp16) frac = h.gemm_fraction[DtypeIndex(Dtype::kBf16)];
   c.gemm_rate = FlopsPerSecond(Rate(peak, frac, std::string(DtypeName(gemm)) + " GEMM", &c.warnings));
+  c.gemm_rate_max = c.gemm_rate;
+  if (h.gemm_table) {
+    const Dtype table_dtype = (gemm == Dtype::kFp16 && !h.gemm_table->Has(Dtype::kFp16)) ? Dtype::kBf16 : gemm;
+    if (h.gemm_table->Has(table_dtype)) {
+      c.gemm_table = h.gemm_table;
+      c.gemm_dtype = table_dtype;
+      c.gemm_rate_max = FlopsPerSecond(std::max(c.gemm_rate.value(), h.gemm_table->MaxRate(table_dtype)));
+    }
+  }
   const Figure& bf16 = h.peak(Dtype::kBf16).known() ? h.peak(Dtype::kBf16) : peak;
   c.attention_rate = FlopsPerSecond(bf16.value * 1e12 *
                                     (h.gemm_fraction[DtypeIndex(Dtype::kBf16)].known()
@@ -106,10 +115,20 @@ class StepModel {
     double flops = 2 * m * k * n * batch;
     double bytes = (in_bytes_ * (m * k + k * n) + 2 * m * n) * batch;
     if (c_.fp8_gemms) bytes += 3 * m * k * batch;  // cast of the input to FP8
-    const double compute = flops / c_.gemm_rate.value() / WaveUtilization(m, n, batch);
+    const double compute = flops / GemmRate(m, k, n, batch);
     return std::max(compute, bytes / c_.hbm_rate.value());
   }
   double WaveUtilization(double m, double n, double batch) const;
+  // Achieved rate for the shape: the catalog's measured table inside its range; beyond it (and
+  // without a table) the large-GEMM efficiency times the wave utilization, never below the
+  // table's edge.
+  double GemmRate(double m, double k, double n, double batch) const {
+    if (!c_.gemm_table) return c_.gemm_rate.value() * WaveUtilization(m, n, batch);
+    const double rows = m * batch;
+    const double table = c_.gemm_table->Rate(c_.gemm_dtype, rows, n, k);
+    if (c_.gemm_table->Covers(c_.gemm_dtype, rows, n, k)) return table;
+    return std::max(table, c_.gemm_rate.value() * WaveUtilization(m, n, batch));
+  }
   double Memory(double bytes) const { return bytes / c_.hbm_rate.value(); }
 
   double AttentionLength() const;

@@ -17,7 +17,10 @@
 #include <string>
 #include <vector>
 
+#include <memory>
+
 #include "preflight/base/units.h"
+#include "preflight/catalog/gemm_table.h"
 #include "preflight/cost/collectives.h"
 #include "preflight/hardware/cluster.h"
 #include "preflight/model/architecture.h"
@@ -34,6 +37,11 @@ struct CostContext {
   int64_t devices = 0;
   Fabric fabric;
   FlopsPerSecond gemm_rate;       // achieved large-GEMM rate in the training precision
+  // Measured rate by shape for the GEMM dtype (catalog data/gemm/), replacing gemm_rate and the
+  // wave model where present; gemm_rate_max bounds every GEMM rate used (for search bounds).
+  std::shared_ptr<const GemmTable> gemm_table;
+  Dtype gemm_dtype = Dtype::kBf16;
+  FlopsPerSecond gemm_rate_max;
   FlopsPerSecond attention_rate;  // achieved rate of the 16-bit attention products (unfused GEMMs)
   // Fused (flash) attention kernels in the FlashAttention convention (causal counted as half,
   // backward 2.5x the forward): the catalog's measured rates, else attention_rate.

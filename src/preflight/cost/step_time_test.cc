@@ -9,6 +9,7 @@
 #include <string>
 
 #include "preflight/catalog/catalog.h"
+#include "preflight/catalog/gemm_table.h"
 #include "preflight/model/load.h"
 #include "preflight/model/model.h"
 
@@ -95,6 +96,23 @@ TEST(StepTimeTest, UnknownAttentionRateFallsBackToTheGemmRateWithAWarning) {
   EXPECT_DOUBLE_EQ(ctx.flash_fwd_rate.value(), ctx.attention_rate.value());
   EXPECT_DOUBLE_EQ(ctx.flash_bwd_rate.value(), ctx.attention_rate.value());
   EXPECT_TRUE(HasWarning(ctx, "fused-attention"));
+}
+
+// Inside the measured range (1k tokens, TP 4) GEMMs run at the catalog's per-shape rates, which
+// are below the best-shape MAMF: the step takes longer than with the large-GEMM efficiency alone.
+TEST(StepTimeTest, MeasuredGemmTableSlowsSmallShapes) {
+  Job8b s = Llama8bOnH100();
+  s.job.seq_len = 1024;
+  s.plan.tp = 4;
+  s.plan.dp = 2;
+  s.plan.sp = true;
+  ASSERT_NE(s.cluster.spec.gemm_table, nullptr);
+  const CostContext with = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_GE(with.gemm_rate_max.value(), with.gemm_rate.value());
+  const double measured = Compute(s);
+  s.cluster.spec.gemm_table = nullptr;
+  const double mamf_only = Compute(s);
+  EXPECT_GT(measured, mamf_only * 1.02);
 }
 
 }  // namespace

@@ -148,7 +148,7 @@ class BranchRunner {
                                  ? attn * (0.5 / ctx.flash_fwd_rate.value() + 1.25 / ctx.flash_bwd_rate.value())
                                  : attn * 3.0 / ctx.attention_rate.value();
     ideal_step_ = static_cast<double>(s.job.GlobalBatchTokens()) / static_cast<double>(s.cluster.devices) *
-                  (3 * gemm / ctx.gemm_rate.value() + attn_time);
+                  (3 * gemm / ctx.gemm_rate_max.value() + attn_time);
   }
 
   // Objectives above `threshold` cannot enter the top K (see kRejectBound).

@@ -1,0 +1,162 @@
+#include "preflight/catalog/gemm_table.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+#include <tuple>
+
+#include "preflight/catalog/yaml_reader.h"
+
+namespace preflight {
+namespace {
+
+// Position of log2(x) on a sorted axis: the lower cell index and the weight of the upper one,
+// clamped to the ends. `scale` receives x / smallest when x lies below the axis. The logarithm
+// is taken only inside the axis (the common large shapes skip it).
+void Locate(const GemmTable::Axis& axis, double x, size_t* lo, double* w, double* scale) {
+  *scale = 1.0;
+  if (axis.size() == 1 || x <= axis.lo) {
+    *lo = 0;
+    *w = 0;
+    if (x < axis.lo) *scale = std::max(x, 1.0) / axis.lo;
+    return;
+  }
+  if (x >= axis.hi) {
+    *lo = axis.size() - 2;
+    *w = 1;
+    return;
+  }
+  const double lx = std::log2(x);
+  const std::vector<double>& a = axis.log2;
+  size_t hi = 1;
+  while (a[hi] <= lx) ++hi;  // x < hi, so this stops inside the axis
+  *lo = hi - 1;
+  *w = (lx - a[*lo]) / (a[hi] - a[*lo]);
+}
+
+GemmTable::Axis MakeAxis(const std::set<double>& sizes) {
+  GemmTable::Axis a;
+  for (double x : sizes) a.log2.push_back(std::log2(x));
+  a.lo = *sizes.begin();
+  a.hi = *sizes.rbegin();
+  return a;
+}
+
+}  // namespace
+
+double GemmTable::Rate(Dtype dtype, double m, double n, double k) const {
+  const Grid& g = grids_[DtypeIndex(dtype)];
+  if (g.tflops.empty()) return 0;
+  size_t im = 0, in = 0, ik = 0;
+  double wm = 0, wn = 0, wk = 0, sm = 1, sn = 1, sk = 1;
+  Locate(g.m, m, &im, &wm, &sm);
+  Locate(g.n, n, &in, &wn, &sn);
+  Locate(g.k, k, &ik, &wk, &sk);
+  const size_t jm = std::min(im + 1, g.m.size() - 1), jn = std::min(in + 1, g.n.size() - 1);
+  const size_t jk = std::min(ik + 1, g.k.size() - 1);
+  auto lerp = [](double a, double b, double w) { return a + (b - a) * w; };
+  const double v = lerp(lerp(lerp(g.At(im, in, ik), g.At(im, in, jk), wk), lerp(g.At(im, jn, ik), g.At(im, jn, jk), wk), wn),
+                        lerp(lerp(g.At(jm, in, ik), g.At(jm, in, jk), wk), lerp(g.At(jm, jn, ik), g.At(jm, jn, jk), wk), wn),
+                        wm);
+  return v * sm * sn * sk * 1e12;
+}
+
+bool GemmTable::Covers(Dtype dtype, double m, double n, double k) const {
+  const Grid& g = grids_[DtypeIndex(dtype)];
+  if (g.tflops.empty()) return false;
+  return m <= g.m.hi && n <= g.n.hi && k <= g.k.hi;
+}
+
+Status GemmTable::SetGrid(Dtype dtype, const std::vector<std::array<double, 4>>& rows) {
+  std::set<double> ms, ns, ks;
+  std::map<std::tuple<double, double, double>, double> values;
+  for (const auto& r : rows) {
+    ms.insert(r[0]);
+    ns.insert(r[1]);
+    ks.insert(r[2]);
+    if (!values.emplace(std::make_tuple(r[0], r[1], r[2]), r[3]).second) {
+      return InvalidArgument("each shape once (" + std::to_string(static_cast<int64_t>(r[0])) + " x " +
+                             std::to_string(static_cast<int64_t>(r[1])) + " x " +
+                             std::to_string(static_cast<int64_t>(r[2])) + " appears twice)");
+    }
+  }
+  Grid g;
+  g.m = MakeAxis(ms);
+  g.n = MakeAxis(ns);
+  g.k = MakeAxis(ks);
+  for (double m : ms) {
+    for (double n : ns) {
+      for (double k : ks) {
+        auto it = values.find(std::make_tuple(m, n, k));
+        if (it == values.end()) {
+          return InvalidArgument("a full grid of m x n x k (missing " + std::to_string(static_cast<int64_t>(m)) +
+                                 " x " + std::to_string(static_cast<int64_t>(n)) + " x " +
+                                 std::to_string(static_cast<int64_t>(k)) + ")");
+        }
+        g.tflops.push_back(it->second);
+        g.max = std::max(g.max, it->second);
+      }
+    }
+  }
+  grids_[DtypeIndex(dtype)] = std::move(g);
+  return Status::Ok();
+}
+
+namespace {
+
+// One dtype's rows: a list of [m, n, k, tflops], all positive numbers.
+StatusOr<std::vector<std::array<double, 4>>> ParseRows(const MapReader& shapes, const std::string& key) {
+  const YAML::Node list = shapes.node()[key];
+  const std::string field = shapes.FieldName(key);
+  if (!list.IsSequence() || list.size() == 0) {
+    return InvalidArgument(shapes.file() + ": " + field + ": expected a list of [m, n, k, tflops] rows");
+  }
+  std::vector<std::array<double, 4>> rows;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const YAML::Node row = list[i];
+    const std::string where = shapes.file() + ": " + field + "[" + std::to_string(i) + "]";
+    if (!row.IsSequence() || row.size() != 4) {
+      return InvalidArgument(where + ": expected [m, n, k, tflops], got '" + DescribeNode(row) + "'");
+    }
+    std::array<double, 4> r{};
+    for (size_t j = 0; j < 4; ++j) {
+      try {
+        r[j] = row[j].as<double>();
+      } catch (const YAML::Exception&) {
+        return InvalidArgument(where + ": expected four numbers, got '" + DescribeNode(row[j]) + "'");
+      }
+      if (!(r[j] > 0) || !std::isfinite(r[j])) {
+        return InvalidArgument(where + ": expected positive numbers, got '" + DescribeNode(row[j]) + "'");
+      }
+    }
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+}  // namespace
+
+StatusOr<GemmTable> LoadGemmTable(const std::string& path) {
+  ASSIGN_OR_RETURN(YAML::Node root, LoadYamlFile(path));
+  MapReader r(root, path, "");
+  RETURN_IF_ERROR(r.ExpectMap());
+  RETURN_IF_ERROR(r.CheckKnownKeys({"id", "source", "note", "shapes"}));
+  GemmTable t;
+  t.file = path;
+  ASSIGN_OR_RETURN(t.id, r.String("id"));
+  ASSIGN_OR_RETURN(t.source, r.String("source"));
+  if (t.source.empty()) return r.Error("source", "a non-empty source");
+  ASSIGN_OR_RETURN(MapReader shapes, r.Map("shapes"));
+  for (const auto& kv : shapes.node()) {
+    const std::string key = kv.first.as<std::string>();
+    Dtype d;
+    if (!ParseDtype(key, &d)) return shapes.Error(key, "a dtype name (bf16, fp16, fp8, ...)");
+    ASSIGN_OR_RETURN(auto rows, ParseRows(shapes, key));
+    Status s = t.SetGrid(d, rows);
+    if (!s.ok()) return InvalidArgument(path + ": " + shapes.FieldName(key) + ": expected " + s.message());
+  }
+  return t;
+}
+
+}  // namespace preflight

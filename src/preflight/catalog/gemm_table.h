@@ -1,0 +1,67 @@
+// File: catalog/gemm_table.h
+//
+// Measured GEMM throughput by shape for one device, as written in data/gemm/<hardware-id>.yaml:
+// a full grid of M x N x K per dtype with the TFLOP/s a benchmark reached there. Small and skinny
+// GEMMs run far below the large-GEMM efficiency; this is the curve that says how far.
+//
+//   ASSIGN_OR_RETURN(GemmTable t, LoadGemmTable("data/gemm/h100-sxm-80gb.yaml"));
+//   double flops_per_s = t.Rate(Dtype::kBf16, /*m=*/4096, /*n=*/1024, /*k=*/8192);  // 0: no grid
+//
+// File format (data/gemm/README.md):
+//   id: h100-sxm-80gb
+//   source: "where the numbers were measured"
+//   shapes:
+//     bf16:               # any dtype name of hardware_spec.h
+//       - [m, n, k, tflops]
+#pragma once
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "preflight/base/status.h"
+#include "preflight/catalog/hardware_spec.h"
+
+namespace preflight {
+
+class GemmTable {
+ public:
+  std::string id;      // the hardware id it belongs to
+  std::string source;  // where the figures come from
+  std::string file;
+
+  // Interpolated throughput in FLOP/s of one (m x k) · (k x n) GEMM, or 0 when the table has no
+  // grid for `dtype`. Inside the grid: linear in log2 of each dimension. Above the largest
+  // measured size of a dimension: the edge value. Below the smallest: the edge value scaled
+  // down in proportion (a GEMM is never faster than the smallest one measured).
+  double Rate(Dtype dtype, double m, double n, double k) const;
+
+  bool Has(Dtype dtype) const { return !grids_[DtypeIndex(dtype)].tflops.empty(); }
+  // True when no dimension exceeds the largest size measured for `dtype`.
+  bool Covers(Dtype dtype, double m, double n, double k) const;
+  // Highest throughput anywhere in the grid (FLOP/s), 0 without a grid.
+  double MaxRate(Dtype dtype) const { return grids_[DtypeIndex(dtype)].max * 1e12; }
+
+  struct Axis {
+    std::vector<double> log2;  // sorted distinct sizes, as log2
+    double lo = 0, hi = 0;     // smallest and largest size
+    size_t size() const { return log2.size(); }
+  };
+  struct Grid {
+    Axis m, n, k;
+    std::vector<double> tflops;   // [im][in][ik]
+    double max = 0;
+    double At(size_t im, size_t in, size_t ik) const { return tflops[(im * n.size() + in) * k.size() + ik]; }
+  };
+  // For the loader: installs a grid; InvalidArgument text (without the file) when it is not full.
+  Status SetGrid(Dtype dtype, const std::vector<std::array<double, 4>>& rows);
+
+ private:
+  std::array<Grid, kNumDtypes> grids_;
+};
+
+// Loads and validates a table file: InvalidArgument naming file and field on a malformed row,
+// a non-positive figure or a grid with holes; NotFound if the file cannot be opened.
+StatusOr<GemmTable> LoadGemmTable(const std::string& path);
+
+}  // namespace preflight
