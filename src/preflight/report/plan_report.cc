@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "preflight/catalog/gemm_table.h"
+
 namespace preflight {
 namespace {
 
@@ -236,7 +238,10 @@ json HardwareJson(const HardwareSpec& h) {
                             {"scale_out", FigureJson(h.allreduce_busbw_scale_out_gbytes_per_s)}}},
                           {"fused_attention_tflops",
                            {{"forward", FigureJson(h.attention_fwd_tflops)},
-                            {"backward", FigureJson(h.attention_bwd_tflops)}}}}}};
+                            {"backward", FigureJson(h.attention_bwd_tflops)}}},
+                          {"gemm_table", h.gemm_table ? nlohmann::json{{"file", h.gemm_table->file},
+                                                                        {"source", h.gemm_table->source}}
+                                                      : nlohmann::json(nullptr)}}}};
 }
 
 std::string HardwareText(const HardwareSpec& h) {
@@ -265,6 +270,8 @@ std::string HardwareText(const HardwareSpec& h) {
                      FigureText(h.allreduce_busbw_scale_out_gbytes_per_s, ""));
   out += fmt::format("fused attention: forward {} TFLOP/s, backward {} TFLOP/s\n",
                      FigureText(h.attention_fwd_tflops, ""), FigureText(h.attention_bwd_tflops, ""));
+  out += h.gemm_table ? fmt::format("GEMM by shape: {} ({})\n", h.gemm_table->file, h.gemm_table->source)
+                      : std::string("GEMM by shape: no measured table (large-GEMM efficiency and waves)\n");
   out += "sources:\n";
   auto add = [&](const char* what, const Figure& f) {
     if (f.known() || f.unsupported()) out += fmt::format("  {}: {}\n", what, f.source);
