@@ -1,6 +1,7 @@
 #include "preflight/cost/collectives.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 
 namespace preflight {
@@ -98,10 +99,10 @@ Seconds AllReduceTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_d
   Seconds t = Fastest(f.nccl.ring, RingSteps(ranks, per_domain, 2), transfer);
   if (per_domain < ranks) {
     // NCCL's tree: a chain inside each domain, a binary tree across domains, up and down.
-    const double domains = std::ceil(static_cast<double>(ranks) / static_cast<double>(per_domain));
+    const int64_t domains = (ranks + per_domain - 1) / per_domain;
     Steps tree;
     tree.intra = 2.0 * static_cast<double>(per_domain - 1);
-    tree.inter = 2.0 * std::ceil(std::log2(domains));
+    tree.inter = 2.0 * static_cast<double>(std::bit_width(static_cast<uint64_t>(domains - 1)));  // ceil(log2)
     const Seconds by_tree = Fastest(f.nccl.tree, tree, transfer);
     if (by_tree.value() < t.value()) t = by_tree;
   }
