@@ -194,6 +194,15 @@ case_unknown_hardware_id() {
   expect_bad_input "$EXAMPLE" "hardware" "h999-imaginary"
 }
 
+# A catalog whose measured GEMM table has a negative figure: plan refuses it by file and row.
+case_bad_gemm_table() {
+  local data="$WORK/data"
+  cp -r "$PREFLIGHT_DATA" "$data"
+  sed -i 's/- \[4096, 4096, 4096, 780.2\]/- [4096, 4096, 4096, -780.2]/' "$data/gemm/h100-sxm-80gb.yaml"
+  PREFLIGHT_DATA="$data" run plan "$EXAMPLE"
+  expect_bad_input "gemm/h100-sxm-80gb.yaml" "shapes.bf16[124]" "positive"
+}
+
 case_malformed_yaml() {
   local f
   f=$(write broken.yaml "name: x
@@ -363,7 +372,7 @@ case_validate_json() {
 
 ALL_CASES=(search_json search_sweep search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_model
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
-  unknown_hardware_id malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
+  unknown_hardware_id bad_gemm_table malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
   unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit)
 
 if [[ ! -x "$BIN" ]]; then

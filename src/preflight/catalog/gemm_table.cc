@@ -117,17 +117,17 @@ StatusOr<std::vector<std::array<double, 4>>> ParseRows(const MapReader& shapes, 
     const YAML::Node row = list[i];
     const std::string where = shapes.file() + ": " + field + "[" + std::to_string(i) + "]";
     if (!row.IsSequence() || row.size() != 4) {
-      return InvalidArgument(where + ": expected [m, n, k, tflops], got '" + DescribeNode(row) + "'");
+      return InvalidArgument(where + ": expected [m, n, k, tflops], got " + DescribeNode(row));
     }
     std::array<double, 4> r{};
     for (size_t j = 0; j < 4; ++j) {
       try {
         r[j] = row[j].as<double>();
       } catch (const YAML::Exception&) {
-        return InvalidArgument(where + ": expected four numbers, got '" + DescribeNode(row[j]) + "'");
+        return InvalidArgument(where + ": expected four numbers, got " + DescribeNode(row[j]));
       }
       if (!(r[j] > 0) || !std::isfinite(r[j])) {
-        return InvalidArgument(where + ": expected positive numbers, got '" + DescribeNode(row[j]) + "'");
+        return InvalidArgument(where + ": expected positive numbers, got " + DescribeNode(row[j]));
       }
     }
     rows.push_back(r);
