@@ -67,20 +67,7 @@ StatusOr<HardwareSpec> Catalog::Hardware(const std::string& id_or_path) const {
 Status Catalog::AttachGemmTable(HardwareSpec* spec) const {
   const fs::path p = fs::path(data_dir_) / "gemm" / (spec->id + ".yaml");
   if (!fs::exists(p)) return Status::Ok();
-  ASSIGN_OR_RETURN(GemmTable table, LoadGemmTable(p.string()));
-  if (table.id != spec->id) {
-    return InvalidArgument(p.string() + ": id: expected '" + spec->id + "', got '" + table.id + "'");
-  }
-  for (int i = 0; i < kNumDtypes; ++i) {
-    const Dtype d = static_cast<Dtype>(i);
-    if (!table.Has(d)) continue;
-    const Figure& peak = spec->peak(d);
-    if (!peak.known() || table.MaxRate(d) > peak.value * 1e12) {
-      return InvalidArgument(p.string() + ": shapes." + std::string(kDtypeNames[i]) +
-                             ": expected TFLOP/s at most the device's known " + std::string(kDtypeNames[i]) + " peak");
-    }
-  }
-  spec->gemm_table = std::make_shared<const GemmTable>(std::move(table));
+  ASSIGN_OR_RETURN(spec->gemm_table, LoadGemmTableFor(*spec, p.string()));
   return Status::Ok();
 }
 

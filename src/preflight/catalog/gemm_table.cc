@@ -160,3 +160,24 @@ StatusOr<GemmTable> LoadGemmTable(const std::string& path) {
 }
 
 }  // namespace preflight
+
+namespace preflight {
+
+StatusOr<std::shared_ptr<const GemmTable>> LoadGemmTableFor(const HardwareSpec& spec, const std::string& path) {
+  ASSIGN_OR_RETURN(GemmTable table, LoadGemmTable(path));
+  if (table.id != spec.id) {
+    return InvalidArgument(path + ": id: expected '" + spec.id + "', got '" + table.id + "'");
+  }
+  for (int i = 0; i < kNumDtypes; ++i) {
+    const Dtype d = static_cast<Dtype>(i);
+    if (!table.Has(d)) continue;
+    const Figure& peak = spec.peak(d);
+    if (!peak.known() || table.MaxRate(d) > peak.value * 1e12) {
+      return InvalidArgument(path + ": shapes." + std::string(kDtypeNames[i]) +
+                             ": expected TFLOP/s at most the device's known " + std::string(kDtypeNames[i]) + " peak");
+    }
+  }
+  return std::make_shared<const GemmTable>(std::move(table));
+}
+
+}  // namespace preflight

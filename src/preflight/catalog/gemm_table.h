@@ -16,6 +16,7 @@
 #pragma once
 
 #include <array>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -63,5 +64,9 @@ class GemmTable {
 // Loads and validates a table file: InvalidArgument naming file and field on a malformed row,
 // a non-positive figure or a grid with holes; NotFound if the file cannot be opened.
 StatusOr<GemmTable> LoadGemmTable(const std::string& path);
+
+// Loads a table for `spec`: also InvalidArgument when its id is not the device's or a figure
+// exceeds the device's known peak for that dtype.
+StatusOr<std::shared_ptr<const GemmTable>> LoadGemmTableFor(const HardwareSpec& spec, const std::string& path);
 
 }  // namespace preflight

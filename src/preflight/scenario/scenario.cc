@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "preflight/catalog/gemm_table.h"
 #include "preflight/catalog/yaml_reader.h"
 #include "preflight/model/hf_config.h"
 
@@ -47,7 +48,8 @@ StatusOr<ClusterOverrides> ReadCluster(const MapReader& r) {
   ASSIGN_OR_RETURN(MapReader c, r.Map("cluster"));
   RETURN_IF_ERROR(c.CheckKnownKeys({"devices", "devices_per_node", "scale_up_domain",
                                     "scale_out_gbits_per_s_per_device", "hbm_capacity_gib", "pue",
-                                    "scale_up_busbw_gbytes_per_s", "scale_out_busbw_gbytes_per_s"}));
+                                    "scale_up_busbw_gbytes_per_s", "scale_out_busbw_gbytes_per_s",
+                                    "gemm_table"}));
   ASSIGN_OR_RETURN(o.devices, c.Int("devices"));
   if (c.Has("devices_per_node")) { ASSIGN_OR_RETURN(o.devices_per_node, c.Int("devices_per_node")); }
   if (c.Has("scale_up_domain")) { ASSIGN_OR_RETURN(o.scale_up_domain, c.Int("scale_up_domain")); }
@@ -63,6 +65,18 @@ StatusOr<ClusterOverrides> ReadCluster(const MapReader& r) {
     ASSIGN_OR_RETURN(o.scale_out_busbw_gbytes_per_s, c.Number("scale_out_busbw_gbytes_per_s"));
   }
   return o;
+}
+
+// cluster.gemm_table: the user's own measured GEMM table for this hardware (a path, beside the
+// scenario first), replacing the catalog's.
+Status ReadGemmTable(const MapReader& r, HardwareSpec* spec) {
+  ASSIGN_OR_RETURN(MapReader c, r.Map("cluster"));
+  if (!c.Has("gemm_table")) return Status::Ok();
+  ASSIGN_OR_RETURN(std::string ref, c.String("gemm_table"));
+  auto table = LoadGemmTableFor(*spec, ResolvePath(ref, r.file()));
+  if (!table.ok()) return table.status().WithPrefix(r.file() + ": " + c.FieldName("gemm_table"));
+  spec->gemm_table = *table;
+  return Status::Ok();
 }
 
 StatusOr<Dtype> ReadDtype(const MapReader& r, std::string_view key, Dtype fallback,
@@ -211,6 +225,7 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
   if (!spec.ok()) return spec.status().WithPrefix(file + ": " + r.FieldName("hardware"));
   ASSIGN_OR_RETURN(ClusterOverrides overrides, ReadCluster(r));
   ASSIGN_OR_RETURN(s.cluster, BuildCluster(*spec, overrides, file));
+  RETURN_IF_ERROR(ReadGemmTable(r, &s.cluster.spec));
   ASSIGN_OR_RETURN(MapReader training, r.Map("training"));
   (void)training;
   RETURN_IF_ERROR(ReadTraining(r, &s.job, &s.plan.micro_batch));

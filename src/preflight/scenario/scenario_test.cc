@@ -272,6 +272,39 @@ TEST(ScenarioTest, InlineModelAndModelPathBesideTheFile) {
   EXPECT_EQ(s->arch.layers, 2);
 }
 
+// cluster.gemm_table: a user's own measured table beside the scenario replaces the catalog's.
+TEST(ScenarioTest, ClusterGemmTableReplacesTheCatalogs) {
+  std::string dir = ScratchDir();
+  WriteFile(dir, "mine.yaml", R"(id: h100-sxm-80gb
+source: "my microbenchmark"
+shapes:
+  bf16:
+    - [1024, 1024, 1024, 400]
+)");
+  WriteFile(dir, "other.yaml", R"(id: a100-sxm-80gb
+source: "my microbenchmark"
+shapes:
+  bf16:
+    - [1024, 1024, 1024, 200]
+)");
+  const std::string cluster = "cluster: {devices: 8, devices_per_node: 8}";
+  std::string path = WriteFile(
+      dir, "g.yaml", Replace(kScenario, cluster, "cluster: {devices: 8, devices_per_node: 8, gemm_table: mine.yaml}"));
+  StatusOr<Scenario> s = LoadScenarioFile(path, Catalog::Default(), {});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  ASSERT_NE(s->cluster.spec.gemm_table, nullptr);
+  EXPECT_EQ(s->cluster.spec.gemm_table->source, "my microbenchmark");
+  EXPECT_DOUBLE_EQ(s->cluster.spec.gemm_table->Rate(Dtype::kBf16, 8192, 8192, 8192), 400e12);
+
+  std::string wrong = WriteFile(
+      dir, "w.yaml", Replace(kScenario, cluster, "cluster: {devices: 8, devices_per_node: 8, gemm_table: other.yaml}"));
+  s = LoadScenarioFile(wrong, Catalog::Default(), {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(s.status().message(), wrong + ": cluster.gemm_table")) << s.status().message();
+  EXPECT_TRUE(Contains(s.status().message(), "id: expected 'h100-sxm-80gb'")) << s.status().message();
+}
+
 TEST(ScenarioTest, ValidationMeasuredBlock) {
   std::string text =
       std::string(kScenario) + "measured: {step_time_s: 1.5, mfu: 0.4, flop_convention: palm}\n";
