@@ -499,9 +499,13 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
     dp_exposed += p_.overlap_param_gather ? std::max(0.0, params - worst_fwd) : params;
   }
 
-  // Optimizer: Adam reads and writes master weights, moments and grads over the local shard.
+  // Optimizer step over the local shard (Megatron's mixed-precision optimizer): Adam reads and
+  // writes master weights and moments, reads the gradients and writes the 16-bit weights; the
+  // gradient-norm clip reads the gradients once more and zeroing them for the next step writes
+  // them; with fp16 loss scaling, the unscale and inf/NaN check reads and writes them too.
   const double mom = c_.job.optimizer_dtype == Dtype::kFp32 ? 4 : 2;
-  const double adam_bytes = 2 * (4 + 2 * mom) + grad_bytes + weight_bytes;
+  const double unscale = c_.job.precision == Dtype::kFp16 ? 2 * grad_bytes : 0;
+  const double adam_bytes = 2 * (4 + 2 * mom) + grad_bytes + weight_bytes + 2 * grad_bytes + unscale;
   const double shard_d = p_.zero >= 1 ? static_cast<double>(d) : 1.0;
   const double shard_ed = p_.zero >= 1 ? static_cast<double>(ed) : 1.0;
   const double optimizer = Memory((dense_local / shard_d + expert_local / shard_ed) * adam_bytes);
