@@ -163,7 +163,10 @@ class StepModel {
 double StepModel::WaveUtilization(double m, double n, double batch) const {
   const int64_t units = static_cast<int64_t>(c_.compute_units);
   if (units <= 0) return 1.0;
-  const int64_t mi = static_cast<int64_t>(m), ni = static_cast<int64_t>(n), bi = static_cast<int64_t>(batch);
+  // Rows, columns and GEMMs in whole tiles' worth: an average below one row (an expert that gets
+  // half a token per micro-batch) still occupies a tile.
+  auto whole = [](double x) { return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(x))); };
+  const int64_t mi = whole(m), ni = whole(n), bi = whole(batch);
   auto fill = [units](int64_t tiles) {
     const int64_t waves = (tiles + units - 1) / units;
     return static_cast<double>(tiles) / static_cast<double>(waves * units);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "preflight/catalog/catalog.h"
@@ -113,6 +114,29 @@ TEST(StepTimeTest, MeasuredGemmTableSlowsSmallShapes) {
   s.cluster.spec.gemm_table = nullptr;
   const double mamf_only = Compute(s);
   EXPECT_GT(measured, mamf_only * 1.02);
+}
+
+// With CP 256 a 4k sequence leaves 16 tokens per rank, half a token per expert on average: the
+// expert GEMMs still occupy whole tiles, and the step stays finite (a NaN once broke the search's
+// ordering of its top K).
+TEST(StepTimeTest, ExpertsWithUnderOneTokenStillTakeTime) {
+  StatusOr<Architecture> a = LoadArchitecture(Catalog::Default(), "deepseek-v3");
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  StatusOr<HardwareSpec> h = Catalog::Default().Hardware("h800-sxm-80gb");
+  ASSERT_TRUE(h.ok()) << h.status().message();
+  ClusterOverrides o;
+  o.devices = 2048;
+  StatusOr<Cluster> c = BuildCluster(*h, o, "test");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  TrainingJob job;
+  job.seq_len = 4096;
+  job.global_batch = 15360;
+  Plan p;
+  p.cp = 256, p.dp = 4, p.pp = 2, p.zero = 3, p.recompute = Recompute::kFull, p.balanced_layers = true;
+  const CostContext ctx = MakeCostContext(*a, CountParameters(*a), job, *c);
+  const StepTime t = EstimateStep(ctx, p);
+  EXPECT_TRUE(std::isfinite(t.step.value()));
+  EXPECT_GT(t.compute.value(), 0);
 }
 
 }  // namespace

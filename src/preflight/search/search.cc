@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <limits>
 #include <thread>
 
 namespace preflight {
@@ -300,6 +302,8 @@ void BranchRunner::Run(const Branch& b, Worker* w, bool pilot) const {
           ranked.time = FinishStep(ctx_, p, pipeline);
           ranked.memory = mem;
           ranked.objective = ObjectiveValue(o_.objective, s_, ranked.time);
+          // A non-finite objective would break the ordering of the top K: rank it last.
+          if (!std::isfinite(ranked.objective)) ranked.objective = std::numeric_limits<double>::infinity();
           ++r.valid;
           w->Offer(ranked);
         }
