@@ -1,7 +1,9 @@
 #include "preflight/cost/step_time.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 
 namespace preflight {
 namespace {
@@ -124,10 +126,24 @@ class StepModel {
   // table's edge.
   double GemmRate(double m, double k, double n, double batch) const {
     if (!c_.gemm_table) return c_.gemm_rate.value() * WaveUtilization(m, n, batch);
+    // The search asks for the same few shapes millions of times: a small per-thread memo.
+    struct Entry {
+      const GemmTable* table = nullptr;
+      double m = 0, k = 0, n = 0, batch = 0, rate = 0;
+    };
+    thread_local Entry memo[64];
+    auto bits = [](double x) { return std::bit_cast<uint64_t>(x); };
+    const uint64_t h = (bits(m) ^ (bits(n) * 0x9E3779B97F4A7C15ull) ^ (bits(k) >> 7) ^ (bits(batch) << 3)) * 0xBF58476D1CE4E5B9ull;
+    Entry& e = memo[h >> 58];
+    const GemmTable* t = c_.gemm_table.get();
+    if (e.table == t && e.m == m && e.k == k && e.n == n && e.batch == batch) return e.rate;
     const double rows = m * batch;
-    const double table = c_.gemm_table->Rate(c_.gemm_dtype, rows, n, k);
-    if (c_.gemm_table->Covers(c_.gemm_dtype, rows, n, k)) return table;
-    return std::max(table, c_.gemm_rate.value() * WaveUtilization(m, n, batch));
+    const double table = t->Rate(c_.gemm_dtype, rows, n, k);
+    const double rate = t->Covers(c_.gemm_dtype, rows, n, k)
+                            ? table
+                            : std::max(table, c_.gemm_rate.value() * WaveUtilization(m, n, batch));
+    e = Entry{t, m, k, n, batch, rate};
+    return rate;
   }
   double Memory(double bytes) const { return bytes / c_.hbm_rate.value(); }
 
@@ -165,7 +181,11 @@ double StepModel::WaveUtilization(double m, double n, double batch) const {
   if (units <= 0) return 1.0;
   // Rows, columns and GEMMs in whole tiles' worth: an average below one row (an expert that gets
   // half a token per micro-batch) still occupies a tile.
-  auto whole = [](double x) { return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(x))); };
+  auto whole = [](double x) {  // ceil, at least 1 (integer arithmetic: libm's ceil is a call here)
+    int64_t i = static_cast<int64_t>(x);
+    if (static_cast<double>(i) < x) ++i;
+    return std::max<int64_t>(1, i);
+  };
   const int64_t mi = whole(m), ni = whole(n), bi = whole(batch);
   auto fill = [units](int64_t tiles) {
     const int64_t waves = (tiles + units - 1) / units;
