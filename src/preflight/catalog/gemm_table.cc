@@ -1,6 +1,7 @@
 #include "preflight/catalog/gemm_table.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <map>
 #include <set>
@@ -100,6 +101,8 @@ Status GemmTable::SetGrid(Dtype dtype, const std::vector<std::array<double, 4>>&
     }
   }
   grids_[DtypeIndex(dtype)] = std::move(g);
+  static std::atomic<uint64_t> next_serial{1};
+  serial_ = next_serial++;
   return Status::Ok();
 }
 

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -57,8 +58,12 @@ class GemmTable {
   // For the loader: installs a grid; InvalidArgument text (without the file) when it is not full.
   Status SetGrid(Dtype dtype, const std::vector<std::array<double, 4>>& rows);
 
+  // Changes whenever the content does (unique per process): a key for caching rates.
+  uint64_t serial() const { return serial_; }
+
  private:
   std::array<Grid, kNumDtypes> grids_;
+  uint64_t serial_ = 0;
 };
 
 // Loads and validates a table file: InvalidArgument naming file and field on a malformed row,

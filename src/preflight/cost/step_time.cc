@@ -128,21 +128,27 @@ class StepModel {
     if (!c_.gemm_table) return c_.gemm_rate.value() * WaveUtilization(m, n, batch);
     // The search asks for the same few shapes millions of times: a small per-thread memo.
     struct Entry {
-      const GemmTable* table = nullptr;
+      uint64_t table = 0;  // GemmTable::serial() (0: empty)
+      Dtype dtype = Dtype::kBf16;
+      double mamf = 0, units = 0;  // the wave model's inputs beyond the table
       double m = 0, k = 0, n = 0, batch = 0, rate = 0;
     };
     thread_local Entry memo[64];
     auto bits = [](double x) { return std::bit_cast<uint64_t>(x); };
     const uint64_t h = (bits(m) ^ (bits(n) * 0x9E3779B97F4A7C15ull) ^ (bits(k) >> 7) ^ (bits(batch) << 3)) * 0xBF58476D1CE4E5B9ull;
     Entry& e = memo[h >> 58];
-    const GemmTable* t = c_.gemm_table.get();
-    if (e.table == t && e.m == m && e.k == k && e.n == n && e.batch == batch) return e.rate;
+    const GemmTable& t = *c_.gemm_table;
+    const Dtype d = c_.gemm_dtype;
+    const double mamf = c_.gemm_rate.value(), units = c_.compute_units;
+    if (e.table == t.serial() && e.dtype == d && e.mamf == mamf && e.units == units && e.m == m && e.k == k &&
+        e.n == n && e.batch == batch) {
+      return e.rate;
+    }
     const double rows = m * batch;
-    const double table = t->Rate(c_.gemm_dtype, rows, n, k);
-    const double rate = t->Covers(c_.gemm_dtype, rows, n, k)
-                            ? table
-                            : std::max(table, c_.gemm_rate.value() * WaveUtilization(m, n, batch));
-    e = Entry{t, m, k, n, batch, rate};
+    const double table = t.Rate(d, rows, n, k);
+    const double rate = t.Covers(d, rows, n, k) ? table
+                                                : std::max(table, mamf * WaveUtilization(m, n, batch));
+    e = Entry{t.serial(), d, mamf, units, m, k, n, batch, rate};
     return rate;
   }
   double Memory(double bytes) const { return bytes / c_.hbm_rate.value(); }

@@ -116,6 +116,25 @@ TEST(StepTimeTest, MeasuredGemmTableSlowsSmallShapes) {
   EXPECT_GT(measured, mamf_only * 1.02);
 }
 
+// The per-thread memo of rates by shape is keyed by the table's content, not its address: a new
+// table with half the throughput doubles the GEMM time even when it reuses the old one's memory.
+TEST(StepTimeTest, GemmRatesFollowTheTableInUse) {
+  Job8b s = Llama8bOnH100();
+  auto flat = [](double tflops) {
+    auto t = std::make_shared<GemmTable>();
+    t->id = "h100-sxm-80gb";
+    EXPECT_TRUE(t->SetGrid(Dtype::kBf16, {{65536, 65536, 65536, tflops}}).ok());  // every GEMM below: scaled
+    return t;
+  };
+  s.job.flash_attention = false;  // attention products away from the GEMM rate
+  s.cluster.spec.gemm_table = flat(400);
+  const double fast = Compute(s);
+  s.cluster.spec.gemm_table.reset();
+  s.cluster.spec.gemm_table = flat(200);
+  const double slow = Compute(s);
+  EXPECT_GT(slow, fast * 1.5);
+}
+
 // With CP 256 a 4k sequence leaves 16 tokens per rank, half a token per expert on average: the
 // expert GEMMs still occupy whole tiles, and the step stays finite (a NaN once broke the search's
 // ordering of its top K).
