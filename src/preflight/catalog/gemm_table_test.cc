@@ -32,8 +32,10 @@ shapes:
     - [2048, 2048, 2048, 230]
 )";
 
+// A file in a folder of its own per test: ctest runs the tests of this binary in parallel.
 std::string Write(const std::string& name, const std::string& text) {
-  const fs::path dir = fs::temp_directory_path() / "preflight_gemm_table_test";
+  const testing::TestInfo* info = testing::UnitTest::GetInstance()->current_test_info();
+  const fs::path dir = fs::path(testing::TempDir()) / (std::string("preflight_gemm_table_") + info->name());
   fs::create_directories(dir);
   const fs::path p = dir / name;
   std::ofstream(p) << text;
