@@ -281,8 +281,9 @@ void StepModel::Moe(LayerCost* l) const {
 void StepModel::Elementwise(bool moe, LayerCost* l) const {
   const double h = static_cast<double>(a_.hidden);
   double bytes = a_.norms_per_layer * rep_tokens_ * h * 4;  // norms: read + write bf16
-  bytes += 2 * rep_tokens_ * h * 6;                          // two residual adds
-  if (a_.dropout) bytes += 2 * rep_tokens_ * h * 5;           // dropout: read, write, mask
+  // Two residual adds (read both, write); with dropout, Megatron's fused bias-dropout-add does
+  // the dropout in the same pass and also writes its 1-byte mask.
+  bytes += 2 * rep_tokens_ * h * (a_.dropout ? 7 : 6);
   if (a_.position_rows == 0) bytes += tokens_ * (a_.heads + a_.kv_heads) * a_.head_dim / t_ * 4;  // RoPE on q, k
   const double act_per = a_.gated_mlp ? 6.0 : 4.0;
   if (moe) {
