@@ -307,6 +307,10 @@ void StepModel::TensorComm(bool moe, LayerCost* l) const {
   const double one = AllReduceTime(c_.fabric, full, p_.tp, per_domain).value();
   l->tp_fwd = count * one;
   l->tp_bwd = count * one;
+  // With SP the column-parallel GEMMs keep only their sequence-sharded input, so the backward
+  // all-gathers it again for the weight gradient (Korthikanti et al. 2022 §4.2.2): one more
+  // all-gather per all-reduce pair.
+  if (p_.sp) l->tp_bwd += count * ReduceScatterTime(c_.fabric, full, p_.tp, per_domain).value();
 }
 
 void StepModel::ContextComm(LayerCost* l) const {
