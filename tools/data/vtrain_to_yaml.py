@@ -122,7 +122,7 @@ def convert(kind, csv_path):
         out.append("  hardware: a100-sxm-80gb")
         out.append("  cluster: {devices: %d, devices_per_node: 8, scale_out_gbits_per_s_per_device: 100}" % gpus)
         out.append("  parallel: {tp: %d, pp: %d, vpp: 1, dp: %d, cp: 1, ep: 1, sp: false, zero: 0, "
-                   "schedule: 1f1b, recompute: full, overlap_grad_reduce: false}" % (tp, pp, dp))
+                   "schedule: 1f1b, recompute: full, overlap_grad_reduce: false, overlap_p2p_comm: false}" % (tp, pp, dp))
         out.append("  training: {seq_len: %d, global_batch: %d, micro_batch: %d, precision: fp16, "
                    "flash_attention: false}" % (seq, gb, mb))
         out.append("  measured: {step_time_s: %s}" % step)

@@ -468,8 +468,12 @@ PipelineTime StepModel::Pipeline() const {
   if (p_.pp > 1) {
     const bool cross = p_.tp * p_.cp * p_.dp >= c_.fabric.devices_per_node;
     const double p2p = PointToPointTime(c_.fabric, Bytes(tokens_ * h * 2 / t_), cross).value();
-    const bool overlapped = p_.schedule == Schedule::kInterleaved || p_.schedule == Schedule::kDualPipe;
-    pp_exposed = 2 * p2p * ((overlapped ? 0 : m) + static_cast<double>(p_.pp - 1));
+    // Each micro-batch crosses every chunk boundary once each way; an overlapped schedule exposes
+    // only the fill and drain.
+    const bool overlapped = (p_.schedule == Schedule::kInterleaved && p_.overlap_p2p_comm) ||
+                            p_.schedule == Schedule::kDualPipe;
+    const double crossings = m * static_cast<double>(p_.schedule == Schedule::kInterleaved ? p_.vpp : 1);
+    pp_exposed = 2 * p2p * ((overlapped ? 0 : crossings) + static_cast<double>(p_.pp - 1));
   }
 
   PipelineTime pipe;

@@ -184,6 +184,30 @@ TEST(StepTimeTest, KorthikantiTable4PerLayer) {
   }
 }
 
+// Interleaved schedule: with overlapped sends only the fill is exposed (p - 1 boundaries each
+// way); with the 2021-22 Megatron's synchronous sends every micro-batch crosses every chunk
+// boundary on the critical path (m·v + p - 1).
+TEST(StepTimeTest, SynchronousPipelineSendsAreExposed) {
+  StatusOr<Architecture> a = LoadArchitecture(Catalog::Default(), "gpt3-175b");
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  StatusOr<HardwareSpec> h = Catalog::Default().Hardware("a100-sxm-80gb");
+  ASSERT_TRUE(h.ok());
+  ClusterOverrides o;
+  o.devices = 64;
+  StatusOr<Cluster> c = BuildCluster(*h, o, "test");
+  ASSERT_TRUE(c.ok());
+  TrainingJob job;
+  job.global_batch = 64;
+  Plan p;
+  p.tp = 8, p.pp = 8, p.vpp = 3, p.schedule = Schedule::kInterleaved, p.sp = true;
+  const CostContext ctx = MakeCostContext(*a, CountParameters(*a), job, *c);
+  const double overlapped = EstimateStep(ctx, p).exposed_comm.pp.value();
+  p.overlap_p2p_comm = false;
+  const double synchronous = EstimateStep(ctx, p).exposed_comm.pp.value();
+  ASSERT_GT(overlapped, 0);
+  EXPECT_NEAR(synchronous / overlapped, (64.0 * 3 + 7) / 7, 1e-9);
+}
+
 // With CP 256 a 4k sequence leaves 16 tokens per rank, half a token per expert on average: the
 // expert GEMMs still occupy whole tiles, and the step stays finite (a NaN once broke the search's
 // ordering of its top K).

@@ -54,6 +54,9 @@ struct Plan {
   bool overlap_param_gather = true;  // ZeRO param all-gather during forward (--overlap-param-gather)
   bool tp_comm_overlap = false;      // TP collectives pipelined with GEMMs (--tp-comm-overlap)
   bool ep_comm_overlap = false;      // EP all-to-all hidden behind another micro-batch (1F1B A2A overlap)
+  // Interleaved schedule's point-to-point sends under compute (--overlap-p2p-communication, on in
+  // Megatron-Core); the 2021-22 Megatron sent them synchronously, each boundary on the critical path.
+  bool overlap_p2p_comm = true;
 
   int64_t Devices() const { return tp * cp * pp * dp; }
 };

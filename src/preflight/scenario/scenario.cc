@@ -152,7 +152,7 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
                                     "schedule", "recompute", "first_stage_layers",
                                     "last_stage_layers", "overlap_grad_reduce",
                                     "overlap_param_gather", "tp_comm_overlap", "ep_comm_overlap",
-                                    "layer_split"}));
+                                    "overlap_p2p_comm", "layer_split"}));
   Plan& plan = s->plan;
   ASSIGN_OR_RETURN(plan.tp, p.IntOr("tp", 1));
   ASSIGN_OR_RETURN(plan.pp, p.IntOr("pp", 1));
@@ -188,6 +188,7 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
   ASSIGN_OR_RETURN(plan.overlap_param_gather, p.BoolOr("overlap_param_gather", true));
   ASSIGN_OR_RETURN(plan.tp_comm_overlap, p.BoolOr("tp_comm_overlap", false));
   ASSIGN_OR_RETURN(plan.ep_comm_overlap, p.BoolOr("ep_comm_overlap", false));
+  ASSIGN_OR_RETURN(plan.overlap_p2p_comm, p.BoolOr("overlap_p2p_comm", true));
   return Status::Ok();
 }
 

@@ -201,6 +201,10 @@ TEST(ScenarioTest, LoadsFields) {
   EXPECT_EQ(s->job.global_batch, 64);
   EXPECT_EQ(s->job.precision, Dtype::kBf16);
   EXPECT_TRUE(s->measured.metrics.empty());
+  EXPECT_TRUE(s->plan.overlap_p2p_comm) << "Megatron-Core's default";
+  s = LoadText(Replace(kScenario, "recompute: selective}", "recompute: selective, overlap_p2p_comm: false}"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_FALSE(s->plan.overlap_p2p_comm);
 }
 
 TEST(ScenarioTest, DefaultsAndDerivedValues) {
