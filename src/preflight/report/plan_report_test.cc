@@ -26,7 +26,10 @@ training: {seq_len: 4096, global_batch: 64, micro_batch: 1, precision: bf16, tok
 )";
 
 PlanResult EvaluateText(const std::string& text, const std::vector<Override>& overrides = {}) {
-  fs::path dir = fs::path(testing::TempDir()) / "preflight_plan_report_test";
+  // A folder per test: ctest runs the tests of this binary in parallel.
+  const testing::TestInfo* info = testing::UnitTest::GetInstance()->current_test_info();
+  fs::path dir = fs::path(testing::TempDir()) /
+                 (std::string("preflight_plan_report_") + info->test_suite_name() + "_" + info->name());
   fs::create_directories(dir);
   std::string path = (dir / "scenario.yaml").string();
   { std::ofstream(path) << text; }
