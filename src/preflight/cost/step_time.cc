@@ -509,11 +509,17 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
   auto dp_time = [&](double local, int64_t ranks, int64_t stride, double* grads, double* params) {
     if (ranks <= 1 || local <= 0) return;
     const int64_t per = RanksPerDomain(c_.fabric, stride, ranks);
+    // Megatron-Core reduces (and gathers) in buckets of max(40M, 1M x DP) parameters when it
+    // overlaps the reduction, one collective each (cost-model-notes §3.4, DDP config); without
+    // the overlap, the whole buffer goes in one collective.
+    const double buckets = p_.overlap_grad_reduce
+                               ? std::max(1.0, std::ceil(local / std::max(40e6, 1e6 * static_cast<double>(ranks))))
+                               : 1.0;
     if (p_.zero == 0) {
-      *grads += AllReduceTime(c_.fabric, Bytes(local * grad_bytes), ranks, per).value();
+      *grads += buckets * AllReduceTime(c_.fabric, Bytes(local * grad_bytes / buckets), ranks, per).value();
     } else if (p_.zero < 3) {
-      *grads += ReduceScatterTime(c_.fabric, Bytes(local * grad_bytes), ranks, per).value();
-      *params += ReduceScatterTime(c_.fabric, Bytes(local * weight_bytes), ranks, per).value();
+      *grads += buckets * ReduceScatterTime(c_.fabric, Bytes(local * grad_bytes / buckets), ranks, per).value();
+      *params += buckets * ReduceScatterTime(c_.fabric, Bytes(local * weight_bytes / buckets), ranks, per).value();
     } else {
       // ZeRO-3 / FSDP: each layer's parameters are gathered for its forward and again for its
       // backward, and its gradients reduce-scattered, for every micro-batch (ZeRO §7.2.2:
