@@ -208,6 +208,31 @@ TEST(StepTimeTest, SynchronousPipelineSendsAreExposed) {
   EXPECT_NEAR(synchronous / overlapped, (64.0 * 3 + 7) / 7, 1e-9);
 }
 
+// With the reduction overlapped, Megatron-Core reduce-scatters the gradients (and gathers the
+// parameters) in buckets of max(40M, 1M x DP) parameters, one collective each.
+TEST(StepTimeTest, GradientsAreReducedInBuckets) {
+  Job8b s = Llama8bOnH100();
+  ClusterOverrides o;
+  o.devices = 64;
+  StatusOr<Cluster> c = BuildCluster(s.cluster.spec, o, "test");
+  ASSERT_TRUE(c.ok());
+  s.cluster = *c;
+  s.job.seq_len = 128;  // a short backward: the reduction shows
+  s.job.global_batch = 64;
+  s.plan.dp = 64;
+  s.plan.zero = 1;
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  const StepTime t = EstimateStep(ctx, s.plan);
+  const double local = static_cast<double>(s.params.TotalWithMtp());
+  const double buckets = std::ceil(local / 64e6);
+  const int64_t per = RanksPerDomain(ctx.fabric, 1, 64);
+  const double grads = buckets * ReduceScatterTime(ctx.fabric, Bytes(local * 4 / buckets), 64, per).value();
+  const double params = buckets * ReduceScatterTime(ctx.fabric, Bytes(local * 2 / buckets), 64, per).value();
+  const double expected = std::max(0.0, grads - t.stage_backward.value()) + std::max(0.0, params - t.stage_forward.value());
+  ASSERT_GT(expected, 0);
+  EXPECT_NEAR(t.exposed_comm.dp.value(), expected, expected * 1e-9);
+}
+
 // With CP 256 a 4k sequence leaves 16 tokens per rank, half a token per expert on average: the
 // expert GEMMs still occupy whole tiles, and the step stays finite (a NaN once broke the search's
 // ordering of its top K).
