@@ -40,6 +40,8 @@ Fabric FabricFromCluster(const Cluster& c, std::vector<std::string>* warnings) {
   f.scale_out_busbw = f.scale_out_link * fraction;
   if (c.scale_up_busbw_gbytes_per_s > 0) f.scale_up_busbw = BytesPerSecond::GBps(c.scale_up_busbw_gbytes_per_s);
   if (c.scale_out_busbw_gbytes_per_s > 0) f.scale_out_busbw = BytesPerSecond::GBps(c.scale_out_busbw_gbytes_per_s);
+  f.scale_up_ring_busbw = f.scale_up_busbw;
+  if (link_up > 0 && f.scale_up_ring_busbw.value() > link_up * 1e9) f.scale_up_ring_busbw = BytesPerSecond::GBps(link_up);
   return f;
 }
 
@@ -81,12 +83,13 @@ Seconds Fastest(const ProtocolCost (&protocols)[kProtocols], const Steps& steps,
 }
 
 // Bandwidth-bound part of an all-reduce: flat ring inside a domain, hierarchical across.
-Seconds AllReduceTransfer(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain) {
+Seconds AllReduceTransfer(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain,
+                          BytesPerSecond intra_busbw) {
   const double g = static_cast<double>(per_domain);
   const double n = static_cast<double>(ranks);
-  if (per_domain == ranks) return (bytes * (2 * (n - 1) / n)) / f.scale_up_busbw;
+  if (per_domain == ranks) return (bytes * (2 * (n - 1) / n)) / intra_busbw;
   const double nodes = n / g;
-  return (bytes * (2 * (g - 1) / g)) / f.scale_up_busbw +
+  return (bytes * (2 * (g - 1) / g)) / intra_busbw +
          (bytes * (2 * (nodes - 1) / nodes / g)) / f.scale_out_busbw;
 }
 
@@ -95,7 +98,7 @@ Seconds AllReduceTransfer(const Fabric& f, Bytes bytes, int64_t ranks, int64_t p
 Seconds AllReduceTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain) {
   if (ranks <= 1 || bytes.value() <= 0) return Seconds(0);
   per_domain = std::clamp<int64_t>(per_domain, 1, ranks);
-  const Seconds transfer = AllReduceTransfer(f, bytes, ranks, per_domain);
+  const Seconds transfer = AllReduceTransfer(f, bytes, ranks, per_domain, f.scale_up_busbw);
   Seconds t = Fastest(f.nccl.ring, RingSteps(ranks, per_domain, 2), transfer);
   if (per_domain < ranks) {
     // NCCL's tree: a chain inside each domain, a binary tree across domains, up and down.
@@ -113,7 +116,7 @@ Seconds ReduceScatterTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t p
   if (ranks <= 1 || bytes.value() <= 0) return Seconds(0);
   per_domain = std::clamp<int64_t>(per_domain, 1, ranks);
   // Half an all-reduce's traffic, one pass of the ring (NCCL has no tree for these).
-  const Seconds transfer = AllReduceTransfer(f, bytes, ranks, per_domain) * 0.5;
+  const Seconds transfer = AllReduceTransfer(f, bytes, ranks, per_domain, f.scale_up_ring_busbw) * 0.5;
   return Fastest(f.nccl.ring, RingSteps(ranks, per_domain, 1), transfer);
 }
 
@@ -124,7 +127,7 @@ Seconds AllToAllTime(const Fabric& f, Bytes bytes_per_rank, int64_t ranks, int64
   const double local = static_cast<double>(per_domain - 1) / n;
   const double remote = static_cast<double>(ranks - per_domain) / n;
   // nccl-tests all-to-all busbw factor (n-1)/n; intra and inter traffic proceed in parallel.
-  Seconds intra = (bytes_per_rank * local) / f.scale_up_busbw;
+  Seconds intra = (bytes_per_rank * local) / f.scale_up_ring_busbw;
   Seconds inter = (bytes_per_rank * remote) / f.scale_out_busbw;
   Steps one;
   (remote > 0 ? one.inter : one.intra) = 1;
@@ -135,7 +138,7 @@ Seconds PointToPointTime(const Fabric& f, Bytes bytes, bool cross_node) {
   if (bytes.value() <= 0) return Seconds(0);
   Steps one;
   (cross_node ? one.inter : one.intra) = 1;
-  return Fastest(f.nccl.ring, one, bytes / (cross_node ? f.scale_out_busbw : f.scale_up_busbw));
+  return Fastest(f.nccl.ring, one, bytes / (cross_node ? f.scale_out_busbw : f.scale_up_ring_busbw));
 }
 
 }  // namespace preflight

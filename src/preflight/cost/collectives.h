@@ -49,6 +49,10 @@ struct Fabric {
   int64_t devices_per_node = 8;
   int64_t scale_up_domain = 8;
   BytesPerSecond scale_up_busbw;       // all-reduce bus bandwidth inside a scale-up domain
+  // Reduce-scatter and all-gather bus bandwidth inside a domain: the all-reduce figure, but never
+  // above the link rate (NVLS in-switch reduction lifts H100 all-reduces above it; a ring of
+  // sends cannot exceed what each link carries).
+  BytesPerSecond scale_up_ring_busbw;
   BytesPerSecond scale_out_busbw;      // per device (one NIC per device), across nodes
   BytesPerSecond scale_out_link;       // per device NIC line rate (point-to-point)
   NcclConstants nccl;

@@ -7,6 +7,11 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
+#include "preflight/catalog/catalog.h"
+
 namespace preflight {
 namespace {
 
@@ -15,6 +20,7 @@ Fabric Node(double scale_up_gbps, double scale_out_gbps = 21.2) {
   f.devices_per_node = 8;
   f.scale_up_domain = 8;
   f.scale_up_busbw = BytesPerSecond::GBps(scale_up_gbps);
+  f.scale_up_ring_busbw = f.scale_up_busbw;
   f.scale_out_busbw = BytesPerSecond::GBps(scale_out_gbps);
   f.scale_out_link = BytesPerSecond::GBps(25);
   return f;
@@ -59,6 +65,23 @@ TEST(CollectivesTest, TimeGrowsWithSizeAndGroup) {
   }
   EXPECT_LT(AllReduceTime(f, Bytes(64e6), 8, 8).value(), AllReduceTime(f, Bytes(64e6), 64, 8).value());
   EXPECT_EQ(AllReduceTime(f, Bytes(64e6), 1, 1).value(), 0);
+}
+
+// NVLS lifts the H100's all-reduce bus bandwidth (478.9 GB/s) above its 450 GB/s NVLink rate; a
+// reduce-scatter or all-gather ring is held to the link rate.
+TEST(CollectivesTest, RingCollectivesStayBelowTheLinkRate) {
+  StatusOr<HardwareSpec> h = Catalog::Default().Hardware("h100-sxm-80gb");
+  ASSERT_TRUE(h.ok()) << h.status().message();
+  ClusterOverrides o;
+  o.devices = 8;
+  StatusOr<Cluster> c = BuildCluster(*h, o, "test");
+  ASSERT_TRUE(c.ok());
+  std::vector<std::string> warnings;
+  const Fabric f = FabricFromCluster(*c, &warnings);
+  EXPECT_DOUBLE_EQ(f.scale_up_busbw.value(), 478.9e9);
+  EXPECT_DOUBLE_EQ(f.scale_up_ring_busbw.value(), 450e9);
+  const double expected = 8.4 * kUs + 7 * 3.4 * kUs + 1e9 * 7.0 / 8.0 / 450e9;
+  EXPECT_NEAR(ReduceScatterTime(f, Bytes(1e9), 8, 8).value(), expected, 1e-9);
 }
 
 }  // namespace

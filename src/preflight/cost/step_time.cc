@@ -304,7 +304,10 @@ void StepModel::TensorComm(bool moe, LayerCost* l) const {
   // Two all-reduces (or all-gather + reduce-scatter pairs with SP) per layer each way; an MoE
   // layer with expert parallelism keeps only the attention pair.
   const double count = (moe && p_.etp == 1) ? 1 : 2;
-  const double one = AllReduceTime(c_.fabric, full, p_.tp, per_domain).value();
+  // With SP each pair is an all-gather and a reduce-scatter (rings held to the link rate, where an
+  // all-reduce may use NVLS in-switch reduction).
+  const double one = p_.sp ? 2 * ReduceScatterTime(c_.fabric, full, p_.tp, per_domain).value()
+                           : AllReduceTime(c_.fabric, full, p_.tp, per_domain).value();
   l->tp_fwd = count * one;
   l->tp_bwd = count * one;
   // With SP the column-parallel GEMMs keep only their sequence-sharded input, so the backward
