@@ -26,6 +26,17 @@ struct Job8b {
   Plan plan;
 };
 
+// A cluster of `devices` catalog devices with the catalog's defaults.
+Cluster CatalogCluster(const std::string& hardware, int64_t devices) {
+  StatusOr<HardwareSpec> h = Catalog::Default().Hardware(hardware);
+  EXPECT_TRUE(h.ok()) << h.status().message();
+  ClusterOverrides o;
+  o.devices = devices;
+  StatusOr<Cluster> c = BuildCluster(h.ok() ? *h : HardwareSpec{}, o, "test");
+  EXPECT_TRUE(c.ok()) << c.status().message();
+  return c.ok() ? *c : Cluster{};
+}
+
 // Llama 3.1 8B on one 8-GPU H100 node, pure data parallel, one micro-batch of 8k tokens each.
 Job8b Llama8bOnH100() {
   Job8b s;
@@ -35,13 +46,7 @@ Job8b Llama8bOnH100() {
   s.params = CountParameters(s.arch);
   s.job.seq_len = 8192;
   s.job.global_batch = 8;
-  StatusOr<HardwareSpec> h = Catalog::Default().Hardware("h100-sxm-80gb");
-  EXPECT_TRUE(h.ok()) << h.status().message();
-  ClusterOverrides o;
-  o.devices = 8;
-  StatusOr<Cluster> c = BuildCluster(h.ok() ? *h : HardwareSpec{}, o, "test");
-  EXPECT_TRUE(c.ok()) << c.status().message();
-  if (c.ok()) s.cluster = *c;
+  s.cluster = CatalogCluster("h100-sxm-80gb", 8);
   s.plan.dp = 8;
   return s;
 }
@@ -149,12 +154,7 @@ TEST(StepTimeTest, KorthikantiTable4PerLayer) {
     EXPECT_TRUE(a.ok()) << a.status().message();
     return a.ok() ? *a : Architecture{};
   };
-  StatusOr<HardwareSpec> h = Catalog::Default().Hardware("a100-sxm-80gb");
-  ASSERT_TRUE(h.ok()) << h.status().message();
-  ClusterOverrides o;
-  o.devices = 8;
-  StatusOr<Cluster> c = BuildCluster(*h, o, "test");
-  ASSERT_TRUE(c.ok()) << c.status().message();
+  const Cluster c = CatalogCluster("a100-sxm-80gb", 8);
   TrainingJob job;
   job.seq_len = 2048;
   job.global_batch = 4;
@@ -175,7 +175,7 @@ TEST(StepTimeTest, KorthikantiTable4PerLayer) {
     Plan p;
     p.tp = 8, p.micro_batch = 4, p.sp = r.sp, p.recompute = r.recompute, p.overlap_grad_reduce = false;
     auto without_optimizer = [&](const Architecture& a) {
-      const StepTime t = EstimateStep(MakeCostContext(a, CountParameters(a), job, *c), p);
+      const StepTime t = EstimateStep(MakeCostContext(a, CountParameters(a), job, c), p);
       return t.step.value() - t.optimizer.value();
     };
     const double layer_ms = (without_optimizer(a48) - without_optimizer(a24)) / 24 * 1e3;
@@ -190,17 +190,12 @@ TEST(StepTimeTest, KorthikantiTable4PerLayer) {
 TEST(StepTimeTest, SynchronousPipelineSendsAreExposed) {
   StatusOr<Architecture> a = LoadArchitecture(Catalog::Default(), "gpt3-175b");
   ASSERT_TRUE(a.ok()) << a.status().message();
-  StatusOr<HardwareSpec> h = Catalog::Default().Hardware("a100-sxm-80gb");
-  ASSERT_TRUE(h.ok());
-  ClusterOverrides o;
-  o.devices = 64;
-  StatusOr<Cluster> c = BuildCluster(*h, o, "test");
-  ASSERT_TRUE(c.ok());
+  const Cluster c = CatalogCluster("a100-sxm-80gb", 64);
   TrainingJob job;
   job.global_batch = 64;
   Plan p;
   p.tp = 8, p.pp = 8, p.vpp = 3, p.schedule = Schedule::kInterleaved, p.sp = true;
-  const CostContext ctx = MakeCostContext(*a, CountParameters(*a), job, *c);
+  const CostContext ctx = MakeCostContext(*a, CountParameters(*a), job, c);
   const double overlapped = EstimateStep(ctx, p).exposed_comm.pp.value();
   p.overlap_p2p_comm = false;
   const double synchronous = EstimateStep(ctx, p).exposed_comm.pp.value();
@@ -212,11 +207,7 @@ TEST(StepTimeTest, SynchronousPipelineSendsAreExposed) {
 // parameters) in buckets of max(40M, 1M x DP) parameters, one collective each.
 TEST(StepTimeTest, GradientsAreReducedInBuckets) {
   Job8b s = Llama8bOnH100();
-  ClusterOverrides o;
-  o.devices = 64;
-  StatusOr<Cluster> c = BuildCluster(s.cluster.spec, o, "test");
-  ASSERT_TRUE(c.ok());
-  s.cluster = *c;
+  s.cluster = CatalogCluster("h100-sxm-80gb", 64);
   s.job.seq_len = 128;  // a short backward: the reduction shows
   s.job.global_batch = 64;
   s.plan.dp = 64;
@@ -239,18 +230,13 @@ TEST(StepTimeTest, GradientsAreReducedInBuckets) {
 TEST(StepTimeTest, ExpertsWithUnderOneTokenStillTakeTime) {
   StatusOr<Architecture> a = LoadArchitecture(Catalog::Default(), "deepseek-v3");
   ASSERT_TRUE(a.ok()) << a.status().message();
-  StatusOr<HardwareSpec> h = Catalog::Default().Hardware("h800-sxm-80gb");
-  ASSERT_TRUE(h.ok()) << h.status().message();
-  ClusterOverrides o;
-  o.devices = 2048;
-  StatusOr<Cluster> c = BuildCluster(*h, o, "test");
-  ASSERT_TRUE(c.ok()) << c.status().message();
+  const Cluster c = CatalogCluster("h800-sxm-80gb", 2048);
   TrainingJob job;
   job.seq_len = 4096;
   job.global_batch = 15360;
   Plan p;
   p.cp = 256, p.dp = 4, p.pp = 2, p.zero = 3, p.recompute = Recompute::kFull, p.balanced_layers = true;
-  const CostContext ctx = MakeCostContext(*a, CountParameters(*a), job, *c);
+  const CostContext ctx = MakeCostContext(*a, CountParameters(*a), job, c);
   const StepTime t = EstimateStep(ctx, p);
   EXPECT_TRUE(std::isfinite(t.step.value()));
   EXPECT_GT(t.compute.value(), 0);

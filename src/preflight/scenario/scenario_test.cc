@@ -279,18 +279,12 @@ TEST(ScenarioTest, InlineModelAndModelPathBesideTheFile) {
 // cluster.gemm_table: a user's own measured table beside the scenario replaces the catalog's.
 TEST(ScenarioTest, ClusterGemmTableReplacesTheCatalogs) {
   std::string dir = ScratchDir();
-  WriteFile(dir, "mine.yaml", R"(id: h100-sxm-80gb
-source: "my microbenchmark"
-shapes:
-  bf16:
-    - [1024, 1024, 1024, 400]
-)");
-  WriteFile(dir, "other.yaml", R"(id: a100-sxm-80gb
-source: "my microbenchmark"
-shapes:
-  bf16:
-    - [1024, 1024, 1024, 200]
-)");
+  auto table = [&](const std::string& file, const std::string& id, int tflops) {
+    WriteFile(dir, file, "id: " + id + "\nsource: \"my microbenchmark\"\nshapes:\n  bf16:\n    - [1024, 1024, 1024, " +
+                             std::to_string(tflops) + "]\n");
+  };
+  table("mine.yaml", "h100-sxm-80gb", 400);
+  table("other.yaml", "a100-sxm-80gb", 200);
   const std::string cluster = "cluster: {devices: 8, devices_per_node: 8}";
   std::string path = WriteFile(
       dir, "g.yaml", Replace(kScenario, cluster, "cluster: {devices: 8, devices_per_node: 8, gemm_table: mine.yaml}"));
