@@ -231,8 +231,8 @@ void StepModel::Attention(LayerCost* l) const {
   if (c_.job.flash_attention) {
     // Causal fused attention skips the masked half; its backward is 2.5× the forward
     // (FlashAttention benchmark convention, cost-model-notes §1.1), each at its measured rate.
-    core = 0.5 * core_flops / c_.flash_fwd_rate.value();
-    core_bwd = 2.5 * 0.5 * core_flops / c_.flash_bwd_rate.value();
+    core = kFlashCausalShare * core_flops / c_.flash_fwd_rate.value();
+    core_bwd = kFlashBackwardFactor * kFlashCausalShare * core_flops / c_.flash_bwd_rate.value();
   } else {
     // Unfused: full score matrix, then softmax (and dropout) passes over it in HBM.
     const double scores = T * s * a_.heads / t_;
@@ -306,14 +306,14 @@ void StepModel::TensorComm(bool moe, LayerCost* l) const {
   const double count = (moe && p_.etp == 1) ? 1 : 2;
   // With SP each pair is an all-gather and a reduce-scatter (rings held to the link rate, where an
   // all-reduce may use NVLS in-switch reduction).
-  const double one = p_.sp ? 2 * ReduceScatterTime(c_.fabric, full, p_.tp, per_domain).value()
-                           : AllReduceTime(c_.fabric, full, p_.tp, per_domain).value();
+  const double gather = p_.sp ? ReduceScatterTime(c_.fabric, full, p_.tp, per_domain).value() : 0;
+  const double one = p_.sp ? 2 * gather : AllReduceTime(c_.fabric, full, p_.tp, per_domain).value();
   l->tp_fwd = count * one;
   l->tp_bwd = count * one;
   // With SP the column-parallel GEMMs keep only their sequence-sharded input, so the backward
   // all-gathers it again for the weight gradient (Korthikanti et al. 2022 §4.2.2): one more
   // all-gather per all-reduce pair.
-  if (p_.sp) l->tp_bwd += count * ReduceScatterTime(c_.fabric, full, p_.tp, per_domain).value();
+  l->tp_bwd += count * gather;
 }
 
 void StepModel::ContextComm(LayerCost* l) const {

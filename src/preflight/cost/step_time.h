@@ -57,6 +57,16 @@ struct CostContext {
   std::vector<std::string> warnings;  // unknown figures that were replaced by upper bounds
 };
 
+// Fused (flash) attention in the FlashAttention benchmark convention: a causal forward does half
+// the score FLOPs of the full count, the backward 2.5 times the forward (cost-model-notes §1.1).
+inline constexpr double kFlashCausalShare = 0.5;
+inline constexpr double kFlashBackwardFactor = 2.5;
+// Seconds per full-count attention FLOP (forward and backward) at the context's kernel rates.
+inline double FlashSecondsPerFlop(const CostContext& c) {
+  return kFlashCausalShare / c.flash_fwd_rate.value() +
+         kFlashBackwardFactor * kFlashCausalShare / c.flash_bwd_rate.value();
+}
+
 CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
                             const TrainingJob& job, const Cluster& cluster);
 

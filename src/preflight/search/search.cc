@@ -147,7 +147,7 @@ class BranchRunner {
     const double attn = ops.attention_fwd_flops_per_token;
     const double gemm = ops.fwd_flops_per_token - attn;
     const double attn_time = s.job.flash_attention
-                                 ? attn * (0.5 / ctx.flash_fwd_rate.value() + 1.25 / ctx.flash_bwd_rate.value())
+                                 ? attn * FlashSecondsPerFlop(ctx)
                                  : attn * 3.0 / ctx.attention_rate.value();
     ideal_step_ = static_cast<double>(s.job.GlobalBatchTokens()) / static_cast<double>(s.cluster.devices) *
                   (3 * gemm / ctx.gemm_rate_max.value() + attn_time);
