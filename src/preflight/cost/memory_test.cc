@@ -15,15 +15,12 @@
 #include "preflight/model/load.h"
 #include "preflight/model/hf_config.h"
 #include "preflight/model/model.h"
+#include "preflight/model/test_support.h"
 
 namespace preflight {
 namespace {
 
-Architecture LoadArch(const std::string& id) {
-  StatusOr<Architecture> a = LoadArchitecture(Catalog::Default(), id);
-  EXPECT_TRUE(a.ok()) << a.status().message();
-  return a.ok() ? *a : Architecture{};
-}
+using test_support::LoadArch;
 
 // A GPT-2-style model as Korthikanti and ZeRO describe it: MHA, GeLU MLP of 4h, LayerNorm,
 // biases, learned positions, tied embeddings, dropout.

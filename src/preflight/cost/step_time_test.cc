@@ -14,9 +14,12 @@
 #include "preflight/model/hf_config.h"
 #include "preflight/model/load.h"
 #include "preflight/model/model.h"
+#include "preflight/model/test_support.h"
 
 namespace preflight {
 namespace {
+
+using test_support::LoadArch;
 
 struct Job8b {
   Architecture arch;
@@ -40,9 +43,7 @@ Cluster CatalogCluster(const std::string& hardware, int64_t devices) {
 // Llama 3.1 8B on one 8-GPU H100 node, pure data parallel, one micro-batch of 8k tokens each.
 Job8b Llama8bOnH100() {
   Job8b s;
-  StatusOr<Architecture> a = LoadArchitecture(Catalog::Default(), "llama-3.1-8b");
-  EXPECT_TRUE(a.ok()) << a.status().message();
-  if (a.ok()) s.arch = *a;
+  s.arch = LoadArch("llama-3.1-8b");
   s.params = CountParameters(s.arch);
   s.job.seq_len = 8192;
   s.job.global_batch = 8;
@@ -188,14 +189,13 @@ TEST(StepTimeTest, KorthikantiTable4PerLayer) {
 // way); with the 2021-22 Megatron's synchronous sends every micro-batch crosses every chunk
 // boundary on the critical path (m·v + p - 1).
 TEST(StepTimeTest, SynchronousPipelineSendsAreExposed) {
-  StatusOr<Architecture> a = LoadArchitecture(Catalog::Default(), "gpt3-175b");
-  ASSERT_TRUE(a.ok()) << a.status().message();
+  const Architecture a = LoadArch("gpt3-175b");
   const Cluster c = CatalogCluster("a100-sxm-80gb", 64);
   TrainingJob job;
   job.global_batch = 64;
   Plan p;
   p.tp = 8, p.pp = 8, p.vpp = 3, p.schedule = Schedule::kInterleaved, p.sp = true;
-  const CostContext ctx = MakeCostContext(*a, CountParameters(*a), job, c);
+  const CostContext ctx = MakeCostContext(a, CountParameters(a), job, c);
   const double overlapped = EstimateStep(ctx, p).exposed_comm.pp.value();
   p.overlap_p2p_comm = false;
   const double synchronous = EstimateStep(ctx, p).exposed_comm.pp.value();
@@ -228,15 +228,14 @@ TEST(StepTimeTest, GradientsAreReducedInBuckets) {
 // expert GEMMs still occupy whole tiles, and the step stays finite (a NaN once broke the search's
 // ordering of its top K).
 TEST(StepTimeTest, ExpertsWithUnderOneTokenStillTakeTime) {
-  StatusOr<Architecture> a = LoadArchitecture(Catalog::Default(), "deepseek-v3");
-  ASSERT_TRUE(a.ok()) << a.status().message();
+  const Architecture a = LoadArch("deepseek-v3");
   const Cluster c = CatalogCluster("h800-sxm-80gb", 2048);
   TrainingJob job;
   job.seq_len = 4096;
   job.global_batch = 15360;
   Plan p;
   p.cp = 256, p.dp = 4, p.pp = 2, p.zero = 3, p.recompute = Recompute::kFull, p.balanced_layers = true;
-  const CostContext ctx = MakeCostContext(*a, CountParameters(*a), job, c);
+  const CostContext ctx = MakeCostContext(a, CountParameters(a), job, c);
   const StepTime t = EstimateStep(ctx, p);
   EXPECT_TRUE(std::isfinite(t.step.value()));
   EXPECT_GT(t.compute.value(), 0);

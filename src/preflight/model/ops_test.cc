@@ -10,15 +10,12 @@
 #include "preflight/model/load.h"
 #include "preflight/model/hf_config.h"
 #include "preflight/model/model.h"
+#include "preflight/model/test_support.h"
 
 namespace preflight {
 namespace {
 
-Architecture LoadArch(const std::string& id) {
-  StatusOr<Architecture> a = LoadArchitecture(Catalog::Default(), id);
-  EXPECT_TRUE(a.ok()) << a.status().message();
-  return a.ok() ? *a : Architecture{};
-}
+using test_support::LoadArch;
 
 // Sum of TotalFwdFlopsPerToken over the ops of `kind`.
 double FwdOf(const OpList& ops, OpKind kind) {

@@ -11,15 +11,12 @@
 #include "preflight/model/load.h"
 #include "preflight/model/hf_config.h"
 #include "preflight/model/model.h"
+#include "preflight/model/test_support.h"
 
 namespace preflight {
 namespace {
 
-Architecture LoadArch(const std::string& id) {
-  StatusOr<Architecture> a = LoadArchitecture(Catalog::Default(), id);
-  EXPECT_TRUE(a.ok()) << a.status().message();
-  return a.ok() ? *a : Architecture{};
-}
+using test_support::LoadArch;
 
 TEST(ParamsTest, ExactTotals) {
   struct Case {

@@ -12,15 +12,12 @@
 #include "preflight/catalog/catalog.h"
 #include "preflight/model/load.h"
 #include "preflight/model/hf_config.h"
+#include "preflight/model/test_support.h"
 
 namespace preflight {
 namespace {
 
-Architecture LoadArch(const std::string& id) {
-  StatusOr<Architecture> a = LoadArchitecture(Catalog::Default(), id);
-  EXPECT_TRUE(a.ok()) << a.status().message();
-  return a.ok() ? *a : Architecture{};
-}
+using test_support::LoadArch;
 
 // A llama-like dense model with chosen head counts and MLP width.
 Architecture Synthetic(int64_t heads, int64_t kv_heads, int64_t ffn, int64_t layers = 8) {
