@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "preflight/catalog/hardware_spec.h"
+#include "preflight/base/test_support.h"
 
 namespace preflight {
 namespace {
@@ -36,21 +37,9 @@ const std::set<std::string>& Fp8UnsupportedIds() {
   return kIds;
 }
 
-// A unique scratch directory per test.
-std::string ScratchDir() {
-  const testing::TestInfo* info = testing::UnitTest::GetInstance()->current_test_info();
-  fs::path dir = fs::path(testing::TempDir()) /
-                 (std::string("preflight_catalog_") + info->test_suite_name() + "_" + info->name());
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
+std::string ScratchDir() { return test_support::ScratchDir("preflight_catalog_"); }
 
-std::string WriteFile(const std::string& dir, const std::string& name, const std::string& text) {
-  std::string path = (fs::path(dir) / name).string();
-  std::ofstream(path) << text;
-  return path;
-}
+using test_support::WriteFile;
 
 bool Contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;

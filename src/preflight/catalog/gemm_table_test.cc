@@ -5,16 +5,14 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
 #include <string>
 
 #include "preflight/catalog/catalog.h"
+#include "preflight/base/test_support.h"
 
 namespace preflight {
 namespace {
 
-namespace fs = std::filesystem;
 
 // A 2 x 2 x 2 grid over {1024, 2048}: TFLOP/s = 100 at the small corner, +100 per doubled axis
 // (m), +20 (n), +10 (k).
@@ -32,14 +30,8 @@ shapes:
     - [2048, 2048, 2048, 230]
 )";
 
-// A file in a folder of its own per test: ctest runs the tests of this binary in parallel.
 std::string Write(const std::string& name, const std::string& text) {
-  const testing::TestInfo* info = testing::UnitTest::GetInstance()->current_test_info();
-  const fs::path dir = fs::path(testing::TempDir()) / (std::string("preflight_gemm_table_") + info->name());
-  fs::create_directories(dir);
-  const fs::path p = dir / name;
-  std::ofstream(p) << text;
-  return p.string();
+  return test_support::WriteFile(test_support::ScratchDir("preflight_gemm_table_"), name, text);
 }
 
 GemmTable Load(const std::string& text) {

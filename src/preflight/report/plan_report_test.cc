@@ -4,17 +4,15 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "preflight/scenario/scenario.h"
+#include "preflight/base/test_support.h"
 
 namespace preflight {
 namespace {
 
-namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 constexpr const char* kScenario = R"(name: report-test
@@ -26,13 +24,8 @@ training: {seq_len: 4096, global_batch: 64, micro_batch: 1, precision: bf16, tok
 )";
 
 PlanResult EvaluateText(const std::string& text, const std::vector<Override>& overrides = {}) {
-  // A folder per test: ctest runs the tests of this binary in parallel.
-  const testing::TestInfo* info = testing::UnitTest::GetInstance()->current_test_info();
-  fs::path dir = fs::path(testing::TempDir()) /
-                 (std::string("preflight_plan_report_") + info->test_suite_name() + "_" + info->name());
-  fs::create_directories(dir);
-  std::string path = (dir / "scenario.yaml").string();
-  { std::ofstream(path) << text; }
+  const std::string path =
+      test_support::WriteFile(test_support::ScratchDir("preflight_plan_report_"), "scenario.yaml", text);
   StatusOr<Scenario> s = LoadScenarioFile(path, Catalog::Default(), overrides);
   EXPECT_TRUE(s.ok()) << s.status().message();
   if (!s.ok()) return PlanResult{};

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "preflight/scenario/evaluate.h"
+#include "preflight/base/test_support.h"
 
 namespace preflight {
 namespace {
@@ -24,20 +25,9 @@ namespace fs = std::filesystem;
 std::string SourceDir() { return PREFLIGHT_SOURCE_DIR; }
 std::string ValidationDir() { return SourceDir() + "/data/validation"; }
 
-std::string ScratchDir() {
-  const testing::TestInfo* info = testing::UnitTest::GetInstance()->current_test_info();
-  fs::path dir = fs::path(testing::TempDir()) / (std::string("preflight_scenario_") +
-                                                 info->test_suite_name() + "_" + info->name());
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
+std::string ScratchDir() { return test_support::ScratchDir("preflight_scenario_"); }
 
-std::string WriteFile(const std::string& dir, const std::string& name, const std::string& text) {
-  std::string path = (fs::path(dir) / name).string();
-  std::ofstream(path) << text;
-  return path;
-}
+using test_support::WriteFile;
 
 bool Contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
