@@ -203,6 +203,21 @@ case_bad_gemm_table() {
   expect_bad_input "gemm/h100-sxm-80gb.yaml" "shapes.bf16[124]" "positive"
 }
 
+# A measured collective table with a row that is not [bytes, microseconds]: refused by file and row.
+case_bad_collective_table() {
+  local table f
+  table=$(write node.yaml "source: \"nccl-tests\"
+collectives:
+  - {op: all_reduce, ranks: 8, rows: [[1048576, 40], [4194304]]}")
+  f=$(write scenario.yaml "model: llama-3.1-8b
+hardware: h100-sxm-80gb
+cluster: {devices: 8, devices_per_node: 8, collective_table: node.yaml}
+parallel: {tp: 8}
+training: {seq_len: 4096, global_batch: 64}")
+  run plan "$f"
+  expect_bad_input "$table" "collectives[0].rows[1]" "[bytes, microseconds]"
+}
+
 case_malformed_yaml() {
   local f
   f=$(write broken.yaml "name: x
@@ -372,7 +387,7 @@ case_validate_json() {
 
 ALL_CASES=(search_json search_sweep search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_model
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
-  unknown_hardware_id bad_gemm_table malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
+  unknown_hardware_id bad_gemm_table bad_collective_table malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
   unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit)
 
 if [[ ! -x "$BIN" ]]; then

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <optional>
 
 namespace preflight {
 
@@ -42,6 +43,7 @@ Fabric FabricFromCluster(const Cluster& c, std::vector<std::string>* warnings) {
   if (c.scale_out_busbw_gbytes_per_s > 0) f.scale_out_busbw = BytesPerSecond::GBps(c.scale_out_busbw_gbytes_per_s);
   f.scale_up_ring_busbw = f.scale_up_busbw;
   if (link_up > 0 && f.scale_up_ring_busbw.value() > link_up * 1e9) f.scale_up_ring_busbw = BytesPerSecond::GBps(link_up);
+  f.measured = c.collectives;
   return f;
 }
 
@@ -93,11 +95,20 @@ Seconds AllReduceTransfer(const Fabric& f, Bytes bytes, int64_t ranks, int64_t p
          (bytes * (2 * (nodes - 1) / nodes / g)) / f.scale_out_busbw;
 }
 
+// The measured time of this collective when the cluster's table covers its group.
+std::optional<Seconds> Measured(const Fabric& f, CollectiveOp op, Bytes bytes, int64_t ranks, int64_t per_domain) {
+  if (!f.measured) return std::nullopt;
+  const std::optional<double> s = f.measured->Seconds(op, ranks, per_domain, bytes.value());
+  if (!s) return std::nullopt;
+  return Seconds(*s);
+}
+
 }  // namespace
 
 Seconds AllReduceTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain) {
   if (ranks <= 1 || bytes.value() <= 0) return Seconds(0);
   per_domain = std::clamp<int64_t>(per_domain, 1, ranks);
+  if (auto t = Measured(f, CollectiveOp::kAllReduce, bytes, ranks, per_domain)) return *t;
   const Seconds transfer = AllReduceTransfer(f, bytes, ranks, per_domain, f.scale_up_busbw);
   Seconds t = Fastest(f.nccl.ring, RingSteps(ranks, per_domain, 2), transfer);
   if (per_domain < ranks) {
@@ -115,6 +126,8 @@ Seconds AllReduceTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_d
 Seconds ReduceScatterTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain) {
   if (ranks <= 1 || bytes.value() <= 0) return Seconds(0);
   per_domain = std::clamp<int64_t>(per_domain, 1, ranks);
+  if (auto t = Measured(f, CollectiveOp::kReduceScatter, bytes, ranks, per_domain)) return *t;
+  if (auto t = Measured(f, CollectiveOp::kAllGather, bytes, ranks, per_domain)) return *t;
   // Half an all-reduce's traffic, one pass of the ring (NCCL has no tree for these).
   const Seconds transfer = AllReduceTransfer(f, bytes, ranks, per_domain, f.scale_up_ring_busbw) * 0.5;
   return Fastest(f.nccl.ring, RingSteps(ranks, per_domain, 1), transfer);
@@ -123,6 +136,7 @@ Seconds ReduceScatterTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t p
 Seconds AllToAllTime(const Fabric& f, Bytes bytes_per_rank, int64_t ranks, int64_t per_domain) {
   if (ranks <= 1 || bytes_per_rank.value() <= 0) return Seconds(0);
   per_domain = std::clamp<int64_t>(per_domain, 1, ranks);
+  if (auto t = Measured(f, CollectiveOp::kAllToAll, bytes_per_rank, ranks, per_domain)) return *t;
   const double n = static_cast<double>(ranks);
   const double local = static_cast<double>(per_domain - 1) / n;
   const double remote = static_cast<double>(ranks - per_domain) / n;

@@ -56,6 +56,9 @@ struct Fabric {
   BytesPerSecond scale_out_busbw;      // per device (one NIC per device), across nodes
   BytesPerSecond scale_out_link;       // per device NIC line rate (point-to-point)
   NcclConstants nccl;
+  // Measured times by message size for the groups they cover (cluster.collective_table); they
+  // replace the α-β model there.
+  std::shared_ptr<const CollectiveTable> measured;
 };
 
 // Builds the fabric from catalog figures; unknown figures fall back to link rates (an upper

@@ -9,11 +9,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "preflight/base/status.h"
 #include "preflight/base/units.h"
+#include "preflight/catalog/collective_table.h"
 #include "preflight/catalog/hardware_spec.h"
 
 namespace preflight {
@@ -45,6 +47,9 @@ struct Cluster {
   double pue = kDefaultPue;
   double scale_up_busbw_gbytes_per_s = 0;   // 0: the catalog's
   double scale_out_busbw_gbytes_per_s = 0;  // 0: the catalog's
+  // Collective times measured on this cluster by message size (cluster.collective_table), used
+  // for the groups they cover; null: the α-β model everywhere.
+  std::shared_ptr<const CollectiveTable> collectives;
 };
 
 // InvalidArgument (naming `file` and the cluster field) for non-positive sizes, or when the

@@ -96,6 +96,27 @@ std::string Gib(Bytes b) { return fmt::format("{:8.2f} GiB", b.gib()); }
 
 }  // namespace
 
+// The measured collective curves a scenario supplied (cluster.collective_table).
+json CollectiveTableJson(const CollectiveTable& t) {
+  json curves = json::array();
+  for (const CollectiveTable::Curve& c : t.curves()) {
+    curves.push_back({{"op", kCollectiveOpNames[static_cast<int>(c.op)]},
+                      {"ranks", c.ranks},
+                      {"ranks_per_domain", c.ranks_per_domain},
+                      {"rows", c.log_bytes.size()}});
+  }
+  return {{"file", t.file}, {"source", t.source}, {"curves", curves}};
+}
+
+std::string CollectiveTableText(const CollectiveTable& t) {
+  std::string groups;
+  for (const CollectiveTable::Curve& c : t.curves()) {
+    groups += fmt::format("{}{} over {}", groups.empty() ? "" : ", ", kCollectiveOpNames[static_cast<int>(c.op)], c.ranks);
+    if (c.ranks_per_domain < c.ranks) groups += fmt::format(" ({} per domain)", c.ranks_per_domain);
+  }
+  return fmt::format("           measured collectives: {} ({}): {}\n", t.file, t.source, groups);
+}
+
 json PlanFieldsJson(const Plan& p, const TrainingJob& job) {
   return {{"tp", p.tp},
           {"pp", p.pp},
@@ -130,6 +151,7 @@ json PlanJson(const PlanResult& r) {
                    {"devices", s.cluster.devices},
                    {"devices_per_node", s.cluster.devices_per_node},
                    {"scale_up_domain", s.cluster.scale_up_domain}};
+  if (s.cluster.collectives) j["hardware"]["collective_table"] = CollectiveTableJson(*s.cluster.collectives);
   j["plan"] = PlanFieldsJson(s.plan, s.job);
   j["plan"]["valid"] = r.check.ok();
   if (!r.check.ok()) {
@@ -161,6 +183,7 @@ std::string PlanText(const PlanResult& r) {
   out += fmt::format("hardware   {} x {} ({:.1f} GiB each, {} per node, scale-up domain {})\n",
                      s.cluster.devices, s.cluster.spec.id, s.cluster.hbm_capacity.gib(),
                      s.cluster.devices_per_node, s.cluster.scale_up_domain);
+  if (s.cluster.collectives) out += CollectiveTableText(*s.cluster.collectives);
   out += fmt::format("plan       tp {} pp {} vpp {} dp {} cp {} ep {} etp {} sp {} zero {} schedule {} "
                      "recompute {}\n",
                      p.tp, p.pp, p.vpp, p.dp, p.cp, p.ep, p.etp, p.sp ? "on" : "off", p.zero,

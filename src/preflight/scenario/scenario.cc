@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "preflight/catalog/collective_table.h"
 #include "preflight/catalog/gemm_table.h"
 #include "preflight/catalog/yaml_reader.h"
 #include "preflight/model/hf_config.h"
@@ -49,7 +50,7 @@ StatusOr<ClusterOverrides> ReadCluster(const MapReader& r) {
   RETURN_IF_ERROR(c.CheckKnownKeys({"devices", "devices_per_node", "scale_up_domain",
                                     "scale_out_gbits_per_s_per_device", "hbm_capacity_gib", "pue",
                                     "scale_up_busbw_gbytes_per_s", "scale_out_busbw_gbytes_per_s",
-                                    "gemm_table"}));
+                                    "gemm_table", "collective_table"}));
   ASSIGN_OR_RETURN(o.devices, c.Int("devices"));
   if (c.Has("devices_per_node")) { ASSIGN_OR_RETURN(o.devices_per_node, c.Int("devices_per_node")); }
   if (c.Has("scale_up_domain")) { ASSIGN_OR_RETURN(o.scale_up_domain, c.Int("scale_up_domain")); }
@@ -76,6 +77,18 @@ Status ReadGemmTable(const MapReader& r, HardwareSpec* spec) {
   auto table = LoadGemmTableFor(*spec, ResolvePath(ref, r.file()));
   if (!table.ok()) return table.status().WithPrefix(r.file() + ": " + c.FieldName("gemm_table"));
   spec->gemm_table = *table;
+  return Status::Ok();
+}
+
+// cluster.collective_table: collective times measured on this cluster by message size
+// (nccl-tests), used for the groups they cover.
+Status ReadCollectiveTable(const MapReader& r, Cluster* cluster) {
+  ASSIGN_OR_RETURN(MapReader c, r.Map("cluster"));
+  if (!c.Has("collective_table")) return Status::Ok();
+  ASSIGN_OR_RETURN(std::string ref, c.String("collective_table"));
+  auto table = LoadCollectiveTable(ResolvePath(ref, r.file()));
+  if (!table.ok()) return table.status().WithPrefix(r.file() + ": " + c.FieldName("collective_table"));
+  cluster->collectives = std::make_shared<const CollectiveTable>(std::move(*table));
   return Status::Ok();
 }
 
@@ -227,6 +240,7 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
   ASSIGN_OR_RETURN(ClusterOverrides overrides, ReadCluster(r));
   ASSIGN_OR_RETURN(s.cluster, BuildCluster(*spec, overrides, file));
   RETURN_IF_ERROR(ReadGemmTable(r, &s.cluster.spec));
+  RETURN_IF_ERROR(ReadCollectiveTable(r, &s.cluster));
   ASSIGN_OR_RETURN(MapReader training, r.Map("training"));
   (void)training;
   RETURN_IF_ERROR(ReadTraining(r, &s.job, &s.plan.micro_batch));

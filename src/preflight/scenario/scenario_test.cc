@@ -293,6 +293,31 @@ TEST(ScenarioTest, ClusterGemmTableReplacesTheCatalogs) {
   EXPECT_TRUE(Contains(s.status().message(), "id: expected 'h100-sxm-80gb'")) << s.status().message();
 }
 
+// cluster.collective_table: collective times measured on the user's cluster, beside the scenario.
+TEST(ScenarioTest, ClusterCollectiveTableIsLoadedBesideTheScenario) {
+  std::string dir = ScratchDir();
+  WriteFile(dir, "node.yaml",
+            "source: \"nccl-tests on our node\"\n"
+            "collectives:\n  - {op: all_reduce, ranks: 8, rows: [[1048576, 40], [4194304, 80]]}\n");
+  WriteFile(dir, "bad.yaml", "source: x\ncollectives: [{op: all_reduce, ranks: 8, rows: [[1048576, 40]]}]\n");
+  const std::string cluster = "cluster: {devices: 8, devices_per_node: 8}";
+  std::string path = WriteFile(
+      dir, "c.yaml", Replace(kScenario, cluster, "cluster: {devices: 8, devices_per_node: 8, collective_table: node.yaml}"));
+  StatusOr<Scenario> s = LoadScenarioFile(path, Catalog::Default(), {});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  ASSERT_NE(s->cluster.collectives, nullptr);
+  EXPECT_EQ(s->cluster.collectives->source, "nccl-tests on our node");
+  EXPECT_NEAR(*s->cluster.collectives->Seconds(CollectiveOp::kAllReduce, 8, 8, 4194304), 80e-6, 1e-12);
+
+  std::string bad = WriteFile(
+      dir, "b.yaml", Replace(kScenario, cluster, "cluster: {devices: 8, devices_per_node: 8, collective_table: bad.yaml}"));
+  s = LoadScenarioFile(bad, Catalog::Default(), {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(s.status().message(), bad + ": cluster.collective_table")) << s.status().message();
+  EXPECT_TRUE(Contains(s.status().message(), "collectives[0]: expected at least two")) << s.status().message();
+}
+
 TEST(ScenarioTest, ValidationMeasuredBlock) {
   std::string text =
       std::string(kScenario) + "measured: {step_time_s: 1.5, mfu: 0.4, flop_convention: palm}\n";

@@ -1,0 +1,187 @@
+#include "preflight/catalog/collective_table.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "preflight/catalog/yaml_reader.h"
+
+namespace preflight {
+
+bool ParseCollectiveOp(const std::string& name, CollectiveOp* op) {
+  for (int i = 0; i < 4; ++i) {
+    if (name == kCollectiveOpNames[i]) {
+      *op = static_cast<CollectiveOp>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+std::optional<double> CollectiveTable::Seconds(CollectiveOp op, int64_t ranks, int64_t per_domain,
+                                               double bytes) const {
+  for (const Curve& c : curves_) {
+    if (c.op != op || c.ranks != ranks || c.ranks_per_domain != std::min(per_domain, ranks)) continue;
+    const std::vector<double>& x = c.log_bytes;
+    const std::vector<double>& y = c.log_seconds;
+    if (bytes <= std::exp(x.front())) return std::exp(y.front());
+    const double lx = std::log(bytes);
+    if (lx >= x.back()) return std::exp(y.back()) * std::exp(lx - x.back());  // the largest row's bandwidth
+    const size_t hi = static_cast<size_t>(std::upper_bound(x.begin(), x.end(), lx) - x.begin());
+    const size_t lo = hi - 1;
+    const double w = (lx - x[lo]) / (x[hi] - x[lo]);
+    return std::exp(y[lo] + (y[hi] - y[lo]) * w);
+  }
+  return std::nullopt;
+}
+
+Status CollectiveTable::AddCurve(CollectiveOp op, int64_t ranks, int64_t ranks_per_domain,
+                                 std::vector<std::array<double, 2>> rows) {
+  if (ranks < 2) return InvalidArgument("ranks of at least 2");
+  if (ranks_per_domain < 1 || ranks_per_domain > ranks || ranks % ranks_per_domain != 0) {
+    return InvalidArgument("ranks_per_domain between 1 and ranks, dividing ranks");
+  }
+  if (rows.size() < 2) return InvalidArgument("at least two [bytes, microseconds] rows");
+  for (const auto& r : rows) {
+    if (!(r[0] > 0) || !(r[1] > 0) || !std::isfinite(r[0]) || !std::isfinite(r[1])) {
+      return InvalidArgument("positive sizes and times");
+    }
+  }
+  std::sort(rows.begin(), rows.end());
+  Curve c;
+  c.op = op;
+  c.ranks = ranks;
+  c.ranks_per_domain = ranks_per_domain;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (i > 0 && rows[i][0] == rows[i - 1][0]) {
+      return InvalidArgument("each size once (" + std::to_string(static_cast<int64_t>(rows[i][0])) + " appears twice)");
+    }
+    c.log_bytes.push_back(std::log(rows[i][0]));
+    c.log_seconds.push_back(std::log(rows[i][1] * 1e-6));
+  }
+  for (const Curve& other : curves_) {
+    if (other.op == op && other.ranks == ranks && other.ranks_per_domain == ranks_per_domain) {
+      return InvalidArgument("one curve per collective and group (" + std::string(kCollectiveOpNames[static_cast<int>(op)]) +
+                             " over " + std::to_string(ranks) + " ranks appears twice)");
+    }
+  }
+  curves_.push_back(std::move(c));
+  return Status::Ok();
+}
+
+namespace {
+
+bool ParseNumber(const std::string& s, double* v) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  *v = std::strtod(s.c_str(), &end);
+  return end == s.c_str() + s.size() && std::isfinite(*v);
+}
+
+bool IsWholeNumber(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+}
+
+// [bytes, µs] rows given inline: a list of two positive numbers each.
+StatusOr<std::vector<std::array<double, 2>>> InlineRows(const MapReader& entry) {
+  const YAML::Node list = entry.node()["rows"];
+  const std::string field = entry.file() + ": " + entry.FieldName("rows");
+  if (!list.IsSequence()) return InvalidArgument(field + ": expected a list of [bytes, microseconds] rows");
+  std::vector<std::array<double, 2>> rows;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const YAML::Node row = list[i];
+    const std::string where = field + "[" + std::to_string(i) + "]";
+    if (!row.IsSequence() || row.size() != 2) {
+      return InvalidArgument(where + ": expected [bytes, microseconds], got " + DescribeNode(row));
+    }
+    std::array<double, 2> r{};
+    for (size_t j = 0; j < 2; ++j) {
+      if (!row[j].IsScalar() || !ParseNumber(row[j].Scalar(), &r[j])) {
+        return InvalidArgument(where + ": expected two numbers, got " + DescribeNode(row[j]));
+      }
+    }
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+// [bytes, µs] rows read from an nccl-tests output file named by the entry, beside the table.
+StatusOr<std::vector<std::array<double, 2>>> NcclTestsRows(const MapReader& entry) {
+  ASSIGN_OR_RETURN(std::string ref, entry.String("nccl_tests"));
+  std::filesystem::path p(ref);
+  if (p.is_relative()) p = std::filesystem::path(entry.file()).parent_path() / p;
+  std::ifstream in(p);
+  if (!in) return NotFound(entry.file() + ": " + entry.FieldName("nccl_tests") + ": cannot open " + p.string());
+  std::stringstream text;
+  text << in.rdbuf();
+  auto rows = ParseNcclTestsOutput(text.str(), p.string());
+  if (!rows.ok()) return rows.status().WithPrefix(entry.file() + ": " + entry.FieldName("nccl_tests"));
+  return rows;
+}
+
+Status ReadEntry(const MapReader& entry, const std::string& where, CollectiveTable* t) {
+  RETURN_IF_ERROR(entry.ExpectMap());
+  RETURN_IF_ERROR(entry.CheckKnownKeys({"op", "ranks", "ranks_per_domain", "rows", "nccl_tests", "note"}));
+  ASSIGN_OR_RETURN(std::string op_name, entry.String("op"));
+  CollectiveOp op;
+  if (!ParseCollectiveOp(op_name, &op)) {
+    return entry.Error("op", "all_reduce, all_gather, reduce_scatter or all_to_all");
+  }
+  ASSIGN_OR_RETURN(int64_t ranks, entry.Int("ranks"));
+  ASSIGN_OR_RETURN(int64_t per_domain, entry.IntOr("ranks_per_domain", ranks));
+  if (entry.Has("rows") == entry.Has("nccl_tests")) return entry.Error("rows", "either rows or nccl_tests");
+  std::vector<std::array<double, 2>> rows;
+  if (entry.Has("rows")) {
+    ASSIGN_OR_RETURN(rows, InlineRows(entry));
+  } else {
+    ASSIGN_OR_RETURN(rows, NcclTestsRows(entry));
+  }
+  Status s = t->AddCurve(op, ranks, per_domain, std::move(rows));
+  if (!s.ok()) return InvalidArgument(entry.file() + ": " + where + ": expected " + s.message());
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<std::vector<std::array<double, 2>>> ParseNcclTestsOutput(const std::string& text, const std::string& name) {
+  std::vector<std::array<double, 2>> rows;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    const size_t tag = line.find("<stdout>:");
+    if (tag != std::string::npos) line = line.substr(tag + 9);
+    std::istringstream words(line);
+    std::vector<std::string> w;
+    for (std::string s; words >> s;) w.push_back(s);
+    // size count type redop [root] time algbw busbw #wrong time algbw busbw #wrong
+    if (w.size() < 12 || !IsWholeNumber(w[0]) || !IsWholeNumber(w[1])) continue;
+    const size_t time_at = w.size() >= 13 ? 5 : 4;
+    double bytes = 0, us = 0;
+    if (!ParseNumber(w[0], &bytes) || !ParseNumber(w[time_at], &us) || bytes <= 0 || us <= 0) continue;
+    rows.push_back({bytes, us});
+  }
+  if (rows.size() < 2) return InvalidArgument(name + ": expected nccl-tests output with at least two result rows");
+  return rows;
+}
+
+StatusOr<CollectiveTable> LoadCollectiveTable(const std::string& path) {
+  ASSIGN_OR_RETURN(YAML::Node root, LoadYamlFile(path));
+  MapReader r(root, path, "");
+  RETURN_IF_ERROR(r.ExpectMap());
+  RETURN_IF_ERROR(r.CheckKnownKeys({"source", "note", "collectives"}));
+  CollectiveTable t;
+  t.file = path;
+  ASSIGN_OR_RETURN(t.source, r.String("source"));
+  if (t.source.empty()) return r.Error("source", "a non-empty source");
+  const YAML::Node list = root["collectives"];
+  if (!list.IsSequence() || list.size() == 0) return r.Error("collectives", "a list of measured collectives");
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string where = "collectives[" + std::to_string(i) + "]";
+    RETURN_IF_ERROR(ReadEntry(MapReader(list[i], path, where), where, &t));
+  }
+  return t;
+}
+
+}  // namespace preflight

@@ -1,0 +1,83 @@
+// File: catalog/collective_table.h
+//
+// Measured collective times by message size on one cluster (nccl-tests), for the step model.
+// Where a group of a plan matches a measured curve (same collective, same number of ranks laid
+// out the same way over scale-up domains), its time is read off the curve instead of the α-β
+// model: mid-size messages reach well below the large-message bus bandwidth, which no single
+// figure captures.
+//
+//   ASSIGN_OR_RETURN(CollectiveTable t, LoadCollectiveTable("my-node-collectives.yaml"));
+//   std::optional<double> s = t.Seconds(CollectiveOp::kAllReduce, /*ranks=*/8, /*per_domain=*/8, 32e6);
+//
+// File format (docs/cost-model.md, "Measured collectives"):
+//   source: "nccl-tests 2.13.8, NCCL 2.18.3, our DGX A100, 2024-05-02"
+//   collectives:
+//     - op: all_reduce            # all_reduce | all_gather | reduce_scatter | all_to_all
+//       ranks: 8
+//       ranks_per_domain: 8       # optional; default: ranks (one scale-up domain)
+//       rows:                     # [size in bytes, out-of-place time in µs], nccl-tests' columns
+//         - [1048576, 27.8]
+//     - op: all_gather
+//       ranks: 8
+//       nccl_tests: all_gather_perf.txt   # or the raw output of nccl-tests, beside this file
+//
+// Sizes follow nccl-tests: the whole buffer for all-reduce, the gathered (whole) buffer for
+// all-gather and reduce-scatter, each rank's send buffer for all-to-all.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "preflight/base/status.h"
+
+namespace preflight {
+
+enum class CollectiveOp { kAllReduce = 0, kAllGather, kReduceScatter, kAllToAll };
+inline constexpr const char* kCollectiveOpNames[] = {"all_reduce", "all_gather", "reduce_scatter", "all_to_all"};
+
+// False when `name` is not one of kCollectiveOpNames.
+bool ParseCollectiveOp(const std::string& name, CollectiveOp* op);
+
+class CollectiveTable {
+ public:
+  std::string source;  // where the figures were measured
+  std::string file;
+
+  struct Curve {
+    CollectiveOp op = CollectiveOp::kAllReduce;
+    int64_t ranks = 0;
+    int64_t ranks_per_domain = 0;
+    std::vector<double> log_bytes;    // ascending
+    std::vector<double> log_seconds;  // same length
+  };
+
+  // Seconds for a collective of `bytes` over `ranks`, `per_domain` of them in each scale-up
+  // domain, when a curve was measured for exactly that group; nullopt otherwise. Between rows:
+  // linear in log(bytes)-log(time). Below the smallest size: that row's time (a collective is
+  // never faster than the smallest one measured). Above the largest: that row's bandwidth.
+  std::optional<double> Seconds(CollectiveOp op, int64_t ranks, int64_t per_domain, double bytes) const;
+
+  // For the loader: adds a curve from [bytes, µs] rows. InvalidArgument text (without file or
+  // field) when the group is malformed, a row is not positive or a size repeats, or the curve
+  // duplicates one already added.
+  Status AddCurve(CollectiveOp op, int64_t ranks, int64_t ranks_per_domain, std::vector<std::array<double, 2>> rows);
+
+  const std::vector<Curve>& curves() const { return curves_; }
+
+ private:
+  std::vector<Curve> curves_;
+};
+
+// Loads and validates a table file (and any nccl-tests output it names, beside it):
+// InvalidArgument naming file and field on any problem; NotFound if a file cannot be opened.
+StatusOr<CollectiveTable> LoadCollectiveTable(const std::string& path);
+
+// The [size in bytes, out-of-place time in µs] rows of nccl-tests text output (any collective,
+// with or without the root column, with or without mpirun's "[1,0]<stdout>:" prefixes).
+// InvalidArgument naming `name` when it holds fewer than two rows.
+StatusOr<std::vector<std::array<double, 2>>> ParseNcclTestsOutput(const std::string& text, const std::string& name);
+
+}  // namespace preflight

@@ -1,0 +1,132 @@
+#include "preflight/catalog/collective_table.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "preflight/base/test_support.h"
+
+namespace preflight {
+namespace {
+
+using test_support::ScratchDir;
+using test_support::WriteFile;
+
+// Two rows of nccl-tests 2.13 output (root column), as mpirun prints them, around header lines.
+constexpr char kNcclTestsNew[] = R"(# nThread 1 nGpus 1 minBytes 1048576 maxBytes 4194304 step: 2(factor) warmup iters: 5 iters: 20
+#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong
+#        (B)    (elements)                               (us)  (GB/s)  (GB/s)            (us)  (GB/s)  (GB/s)
+[1,0]<stdout>:     1048576        262144     float     sum      -1    40.00   26.21   45.88      0    39.00   26.89   47.05      0
+[1,0]<stdout>:     4194304       1048576     float     sum      -1    80.00   52.43   91.75      0    79.00   53.09   92.91      0
+# Avg bus bandwidth    : 68.8
+)";
+
+// The older layout without the root column.
+constexpr char kNcclTestsOld[] = R"(       size         count    type   redop     time   algbw   busbw  error     time   algbw   busbw  error
+          32             8   float     sum    25.10    0.00    0.00  0e+00    24.90    0.00    0.00  0e+00
+     1048576        262144   float     sum    30.00   34.95   61.17  0e+00    29.00   36.16   63.28  0e+00
+)";
+
+TEST(NcclTestsOutputTest, ReadsTheOutOfPlaceTimeWithAndWithoutTheRootColumn) {
+  auto fresh = ParseNcclTestsOutput(kNcclTestsNew, "new.txt");
+  ASSERT_TRUE(fresh.ok()) << fresh.status().message();
+  ASSERT_EQ(fresh->size(), 2u);
+  EXPECT_DOUBLE_EQ((*fresh)[0][0], 1048576);
+  EXPECT_DOUBLE_EQ((*fresh)[0][1], 40.0);
+  EXPECT_DOUBLE_EQ((*fresh)[1][1], 80.0);
+  auto old = ParseNcclTestsOutput(kNcclTestsOld, "old.txt");
+  ASSERT_TRUE(old.ok()) << old.status().message();
+  ASSERT_EQ(old->size(), 2u);
+  EXPECT_DOUBLE_EQ((*old)[0][0], 32);
+  EXPECT_DOUBLE_EQ((*old)[0][1], 25.10);
+  EXPECT_DOUBLE_EQ((*old)[1][1], 30.0);
+}
+
+TEST(NcclTestsOutputTest, TextWithoutResultRowsIsAnError) {
+  auto rows = ParseNcclTestsOutput("# nThread 1 nGpus 1\n# Avg bus bandwidth : 0\n", "empty.txt");
+  ASSERT_FALSE(rows.ok());
+  EXPECT_NE(rows.status().message().find("empty.txt"), std::string::npos);
+}
+
+CollectiveTable TwoPointAllReduce() {
+  CollectiveTable t;
+  // 1 MB in 40 µs, 4 MB in 80 µs (8 ranks, one domain).
+  EXPECT_TRUE(t.AddCurve(CollectiveOp::kAllReduce, 8, 8, {{{4194304, 80}, {1048576, 40}}}).ok());
+  return t;
+}
+
+TEST(CollectiveTableTest, InterpolatesInLogLogAndExtendsByTheEdgeRows) {
+  const CollectiveTable t = TwoPointAllReduce();
+  // Measured points are returned exactly.
+  EXPECT_NEAR(*t.Seconds(CollectiveOp::kAllReduce, 8, 8, 1048576), 40e-6, 1e-12);
+  EXPECT_NEAR(*t.Seconds(CollectiveOp::kAllReduce, 8, 8, 4194304), 80e-6, 1e-12);
+  // Halfway in log(size) is the geometric mean of the times: 2 MB -> sqrt(40 * 80) µs.
+  EXPECT_NEAR(*t.Seconds(CollectiveOp::kAllReduce, 8, 8, 2097152), std::sqrt(40.0 * 80.0) * 1e-6, 1e-12);
+  // Below the smallest size: never faster than the smallest measured collective.
+  EXPECT_NEAR(*t.Seconds(CollectiveOp::kAllReduce, 8, 8, 8), 40e-6, 1e-12);
+  // Above the largest: the largest row's bandwidth (twice the bytes, twice the time).
+  EXPECT_NEAR(*t.Seconds(CollectiveOp::kAllReduce, 8, 8, 8388608), 160e-6, 1e-12);
+}
+
+TEST(CollectiveTableTest, AppliesOnlyToTheMeasuredGroup) {
+  const CollectiveTable t = TwoPointAllReduce();
+  EXPECT_FALSE(t.Seconds(CollectiveOp::kAllReduce, 4, 4, 1048576).has_value());
+  EXPECT_FALSE(t.Seconds(CollectiveOp::kAllReduce, 8, 4, 1048576).has_value());
+  EXPECT_FALSE(t.Seconds(CollectiveOp::kAllGather, 8, 8, 1048576).has_value());
+  // A per-domain count above the group size means the whole group shares one domain.
+  EXPECT_TRUE(t.Seconds(CollectiveOp::kAllReduce, 8, 72, 1048576).has_value());
+}
+
+TEST(CollectiveTableTest, RejectsMalformedCurves) {
+  CollectiveTable t;
+  EXPECT_FALSE(t.AddCurve(CollectiveOp::kAllReduce, 1, 1, {{{1, 1}, {2, 2}}}).ok());
+  EXPECT_FALSE(t.AddCurve(CollectiveOp::kAllReduce, 8, 3, {{{1, 1}, {2, 2}}}).ok());
+  EXPECT_FALSE(t.AddCurve(CollectiveOp::kAllReduce, 8, 8, {{{1, 1}}}).ok());
+  EXPECT_FALSE(t.AddCurve(CollectiveOp::kAllReduce, 8, 8, {{{1, 1}, {1, 2}}}).ok());
+  EXPECT_FALSE(t.AddCurve(CollectiveOp::kAllReduce, 8, 8, {{{1, 0}, {2, 2}}}).ok());
+  EXPECT_TRUE(t.AddCurve(CollectiveOp::kAllReduce, 8, 8, {{{1, 1}, {2, 2}}}).ok());
+  EXPECT_FALSE(t.AddCurve(CollectiveOp::kAllReduce, 8, 8, {{{4, 1}, {8, 2}}}).ok());  // same group twice
+}
+
+TEST(CollectiveTableTest, LoadsInlineRowsAndNcclTestsOutputBesideTheFile) {
+  const std::string dir = ScratchDir("preflight_collectives_");
+  WriteFile(dir, "ag.txt", kNcclTestsNew);
+  const std::string path = WriteFile(dir, "node.yaml",
+                                     "source: \"nccl-tests on a test node\"\n"
+                                     "collectives:\n"
+                                     "  - {op: all_reduce, ranks: 8, rows: [[1048576, 30], [4194304, 60]]}\n"
+                                     "  - {op: all_gather, ranks: 16, ranks_per_domain: 8, nccl_tests: ag.txt}\n");
+  auto t = LoadCollectiveTable(path);
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  EXPECT_EQ(t->source, "nccl-tests on a test node");
+  EXPECT_NEAR(*t->Seconds(CollectiveOp::kAllReduce, 8, 8, 4194304), 60e-6, 1e-12);
+  EXPECT_NEAR(*t->Seconds(CollectiveOp::kAllGather, 16, 8, 4194304), 80e-6, 1e-12);
+}
+
+// Each bad file gives one message naming the file and the field.
+TEST(CollectiveTableTest, BadFilesNameTheFileAndField) {
+  const std::string dir = ScratchDir("preflight_collectives_");
+  struct Case {
+    const char* text;
+    const char* field;
+  } cases[] = {
+      {"collectives: [{op: all_reduce, ranks: 8, rows: [[1, 2], [2, 3]]}]\n", "source"},
+      {"source: x\ncollectives: []\n", "collectives"},
+      {"source: x\ncollectives: [{op: broadcast, ranks: 8, rows: [[1, 2], [2, 3]]}]\n", "collectives[0].op"},
+      {"source: x\ncollectives: [{op: all_reduce, ranks: 8, rows: [[1, 2], [2, -3]]}]\n", "collectives[0]"},
+      {"source: x\ncollectives: [{op: all_reduce, ranks: 8, rows: [[1, 2, 3]]}]\n", "collectives[0].rows[0]"},
+      {"source: x\ncollectives: [{op: all_reduce, ranks: 8}]\n", "collectives[0].rows"},
+      {"source: x\ncollectives: [{op: all_reduce, ranks: 8, nccl_tests: missing.txt}]\n", "collectives[0].nccl_tests"},
+      {"source: x\ncollectives: [{op: all_reduce, ranks: 8, rows: [[1, 2], [2, 3]], colour: red}]\n", "colour"},
+  };
+  for (const Case& c : cases) {
+    const std::string path = WriteFile(dir, "bad.yaml", c.text);
+    auto t = LoadCollectiveTable(path);
+    ASSERT_FALSE(t.ok()) << c.text;
+    EXPECT_NE(t.status().message().find(path), std::string::npos) << t.status().message();
+    EXPECT_NE(t.status().message().find(c.field), std::string::npos) << t.status().message();
+  }
+}
+
+}  // namespace
+}  // namespace preflight
