@@ -124,6 +124,7 @@ std::vector<std::pair<std::string, const Figure*>> AllFigures(const HardwareSpec
   for (int i = 0; i < kNumDtypes; ++i) {
     out.push_back({"peak_tflops." + std::string(kDtypeNames[i]), &h.peak_tflops[i]});
     out.push_back({"gemm_fraction." + std::string(kDtypeNames[i]), &h.gemm_fraction[i]});
+    out.push_back({"sustained_fraction." + std::string(kDtypeNames[i]), &h.sustained_fraction[i]});
   }
   return out;
 }
@@ -156,9 +157,15 @@ TEST(CatalogDataTest, FractionsLieInUnitInterval) {
   for (const std::string& id : cat.HardwareIds()) {
     StatusOr<HardwareSpec> spec = cat.Hardware(id);
     ASSERT_TRUE(spec.ok());
-    for (const Figure& f : spec->gemm_fraction) {
+    for (int i = 0; i < kNumDtypes; ++i) {
+      const Figure& f = spec->gemm_fraction[i];
       if (f.known()) {
         EXPECT_TRUE(f.value > 0 && f.value <= 1) << id;
+      }
+      // Sustained at the power limit never exceeds the burst.
+      const Figure& sustained = spec->sustained_fraction[i];
+      if (sustained.known() && f.known()) {
+        EXPECT_LE(sustained.value, f.value) << id << " " << kDtypeNames[i];
       }
     }
     if (spec->hbm_fraction.known()) {
@@ -396,6 +403,9 @@ TEST(HardwareSpecTest, InvalidFilesNameFileAndField) {
        "launch_year: {unknown: false}", "launch_year.unknown"},
       {"fraction above one", R"(bf16: {value: 0.8, source: "test bench"})",
        R"(bf16: {value: 1.5, source: "test bench"})", "efficiency.gemm_fraction"},
+      {"sustained above the burst", "  hbm_fraction: {unknown: true}\n",
+       "  sustained_fraction:\n    bf16: {value: 0.9, source: \"test bench\"}\n  hbm_fraction: {unknown: true}\n",
+       "efficiency.sustained_fraction"},
       {"price range inverted", "{low: 1, high: 2,", "{low: 3, high: 2,",
        "price_usd_per_device_hour.high"},
       {"figure given as a bare number", R"(power_w: {value: 500, source: "test sheet"})",

@@ -107,11 +107,22 @@ Status ParseAttention(const MapReader& r, HardwareSpec* h) {
 
 Status ParseEfficiency(const MapReader& root, HardwareSpec* h) {
   ASSIGN_OR_RETURN(MapReader r, root.Map("efficiency"));
-  RETURN_IF_ERROR(r.CheckKnownKeys({"gemm_fraction", "hbm_fraction", "allreduce_busbw_gbytes_per_s",
-                                    "fused_attention_tflops"}));
+  RETURN_IF_ERROR(r.CheckKnownKeys({"gemm_fraction", "sustained_fraction", "hbm_fraction",
+                                    "allreduce_busbw_gbytes_per_s", "fused_attention_tflops"}));
   RETURN_IF_ERROR(ParseDtypeTable(r, "gemm_fraction", false, false, &h->gemm_fraction));
   for (const Figure& f : h->gemm_fraction) {
     if (f.known() && (f.value <= 0 || f.value > 1)) return r.Error("gemm_fraction", "fractions in (0, 1]");
+  }
+  if (r.Has("sustained_fraction")) {
+    RETURN_IF_ERROR(ParseDtypeTable(r, "sustained_fraction", false, false, &h->sustained_fraction));
+    for (int i = 0; i < kNumDtypes; ++i) {
+      const Figure& f = h->sustained_fraction[i];
+      if (!f.known()) continue;
+      const Figure& burst = h->gemm_fraction[i];
+      if (f.value <= 0 || f.value > 1 || (burst.known() && f.value > burst.value)) {
+        return r.Error("sustained_fraction", "fractions in (0, 1], at most the dtype's gemm_fraction (a burst)");
+      }
+    }
   }
   ASSIGN_OR_RETURN(h->hbm_fraction, ParseFigure(r, "hbm_fraction", false));
   if (h->hbm_fraction.known() && (h->hbm_fraction.value <= 0 || h->hbm_fraction.value > 1)) {

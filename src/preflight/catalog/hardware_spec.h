@@ -78,6 +78,11 @@ struct HardwareSpec {
   Figure compute_units;
   PriceRange price;
   std::array<Figure, kNumDtypes> gemm_fraction;  // large-GEMM achieved / peak, measured
+  // Large-GEMM throughput the device holds once saturated at its power limit, over the dense
+  // peak (MSMF / peak). gemm_fraction and the shape and attention benchmarks are short bursts at
+  // boost clock; a training step runs at the power limit for hours. Optional; unknown when
+  // absent, and then the burst figures stand (an upper bound on speed).
+  std::array<Figure, kNumDtypes> sustained_fraction;
   Figure hbm_fraction;                           // achieved / peak HBM bandwidth
   Figure allreduce_busbw_scale_up_gbytes_per_s;
   Figure allreduce_busbw_scale_out_gbytes_per_s;

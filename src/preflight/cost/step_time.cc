@@ -20,6 +20,13 @@ double Rate(const Figure& peak, const Figure& fraction, const std::string& what,
 
 }  // namespace
 
+double SustainedRatio(const HardwareSpec& h, Dtype d) {
+  const Figure& burst = h.gemm_fraction[DtypeIndex(d)];
+  const Figure& sustained = h.sustained_fraction[DtypeIndex(d)];
+  if (!burst.known() || !sustained.known() || burst.value <= 0) return 1.0;
+  return std::min(1.0, sustained.value / burst.value);
+}
+
 CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
                             const TrainingJob& job, const Cluster& cluster) {
   CostContext c;
@@ -44,27 +51,32 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
     peak = h.peak(Dtype::kBf16);
     c.warnings.push_back(h.id + ": no peak for " + std::string(DtypeName(gemm)) + "; using bf16");
   }
-  Figure frac = h.gemm_fraction[DtypeIndex(gemm)];
-  if (!frac.known() && gemm == Dtype::kFp16) frac = h.gemm_fraction[DtypeIndex(Dtype::kBf16)];
-  c.gemm_rate = FlopsPerSecond(Rate(peak, frac, std::string(DtypeName(gemm)) + " GEMM", &c.warnings));
+  const Dtype frac_dtype = (!h.gemm_fraction[DtypeIndex(gemm)].known() && gemm == Dtype::kFp16) ? Dtype::kBf16 : gemm;
+  const Figure& frac = h.gemm_fraction[DtypeIndex(frac_dtype)];
+  // Burst benchmarks (MAMF, the shape table, attention kernels) run at boost clock; a step runs
+  // at the power limit: scale them by the measured sustained / burst ratio where it is known.
+  c.gemm_sustain = SustainedRatio(h, frac_dtype);
+  c.gemm_rate = FlopsPerSecond(Rate(peak, frac, std::string(DtypeName(gemm)) + " GEMM", &c.warnings) * c.gemm_sustain);
   c.gemm_rate_max = c.gemm_rate;
   if (h.gemm_table) {
     const Dtype table_dtype = (gemm == Dtype::kFp16 && !h.gemm_table->Has(Dtype::kFp16)) ? Dtype::kBf16 : gemm;
     if (h.gemm_table->Has(table_dtype)) {
       c.gemm_table = h.gemm_table;
       c.gemm_dtype = table_dtype;
-      c.gemm_rate_max = FlopsPerSecond(std::max(c.gemm_rate.value(), h.gemm_table->MaxRate(table_dtype)));
+      c.gemm_rate_max =
+          FlopsPerSecond(std::max(c.gemm_rate.value(), h.gemm_table->MaxRate(table_dtype) * c.gemm_sustain));
     }
   }
   const Figure& bf16 = h.peak(Dtype::kBf16).known() ? h.peak(Dtype::kBf16) : peak;
-  c.attention_rate = FlopsPerSecond(bf16.value * 1e12 *
+  const double sustain16 = SustainedRatio(h, Dtype::kBf16);
+  c.attention_rate = FlopsPerSecond(bf16.value * 1e12 * sustain16 *
                                     (h.gemm_fraction[DtypeIndex(Dtype::kBf16)].known()
                                          ? h.gemm_fraction[DtypeIndex(Dtype::kBf16)].value
                                          : 1.0));
   c.flash_fwd_rate = c.attention_rate;
   c.flash_bwd_rate = c.attention_rate;
-  if (h.attention_fwd_tflops.known()) c.flash_fwd_rate = FlopsPerSecond::TFlops(h.attention_fwd_tflops.value);
-  if (h.attention_bwd_tflops.known()) c.flash_bwd_rate = FlopsPerSecond::TFlops(h.attention_bwd_tflops.value);
+  if (h.attention_fwd_tflops.known()) c.flash_fwd_rate = FlopsPerSecond::TFlops(h.attention_fwd_tflops.value * sustain16);
+  if (h.attention_bwd_tflops.known()) c.flash_bwd_rate = FlopsPerSecond::TFlops(h.attention_bwd_tflops.value * sustain16);
   if (job.flash_attention && !(h.attention_fwd_tflops.known() && h.attention_bwd_tflops.known())) {
     c.warnings.push_back(h.id + ": no measured fused-attention throughput in the catalog; attention runs "
                          "at the GEMM rate (times are a lower bound)");
@@ -130,7 +142,7 @@ class StepModel {
     struct Entry {
       uint64_t table = 0;  // GemmTable::serial() (0: empty)
       Dtype dtype = Dtype::kBf16;
-      double mamf = 0, units = 0;  // the wave model's inputs beyond the table
+      double mamf = 0, units = 0, sustain = 0;  // the wave model's inputs beyond the table
       double m = 0, k = 0, n = 0, batch = 0, rate = 0;
     };
     thread_local Entry memo[64];
@@ -139,16 +151,16 @@ class StepModel {
     Entry& e = memo[h >> 58];
     const GemmTable& t = *c_.gemm_table;
     const Dtype d = c_.gemm_dtype;
-    const double mamf = c_.gemm_rate.value(), units = c_.compute_units;
-    if (e.table == t.serial() && e.dtype == d && e.mamf == mamf && e.units == units && e.m == m && e.k == k &&
-        e.n == n && e.batch == batch) {
+    const double mamf = c_.gemm_rate.value(), units = c_.compute_units, sustain = c_.gemm_sustain;
+    if (e.table == t.serial() && e.dtype == d && e.mamf == mamf && e.units == units && e.sustain == sustain &&
+        e.m == m && e.k == k && e.n == n && e.batch == batch) {
       return e.rate;
     }
     const double rows = m * batch;
-    const double table = t.Rate(d, rows, n, k);
+    const double table = t.Rate(d, rows, n, k) * sustain;  // the table is a burst measurement
     const double rate = t.Covers(d, rows, n, k) ? table
                                                 : std::max(table, mamf * WaveUtilization(m, n, batch));
-    e = Entry{t.serial(), d, mamf, units, m, k, n, batch, rate};
+    e = Entry{t.serial(), d, mamf, units, sustain, m, k, n, batch, rate};
     return rate;
   }
   double Memory(double bytes) const { return bytes / c_.hbm_rate.value(); }

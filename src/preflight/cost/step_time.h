@@ -36,7 +36,10 @@ struct CostContext {
   TrainingJob job;
   int64_t devices = 0;
   Fabric fabric;
-  FlopsPerSecond gemm_rate;       // achieved large-GEMM rate in the training precision
+  FlopsPerSecond gemm_rate;       // achieved large-GEMM rate in the training precision, sustained
+  // Sustained / burst throughput ratio of the GEMM dtype (1 when the catalog has no sustained
+  // figure): applied to the burst-measured shape table.
+  double gemm_sustain = 1.0;
   // Measured rate by shape for the GEMM dtype (catalog data/gemm/), replacing gemm_rate and the
   // wave model where present; gemm_rate_max bounds every GEMM rate used (for search bounds).
   std::shared_ptr<const GemmTable> gemm_table;
@@ -69,6 +72,10 @@ inline double FlashSecondsPerFlop(const CostContext& c) {
 
 CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
                             const TrainingJob& job, const Cluster& cluster);
+
+// Sustained / burst tensor throughput of `d` on `h`: sustained_fraction / gemm_fraction, capped at
+// 1; 1 when either figure is unknown.
+double SustainedRatio(const HardwareSpec& h, Dtype d);
 
 // Exposed communication by kind (what the step waits for, after overlap).
 struct ExposedComm {

@@ -65,10 +65,36 @@ bool HasWarning(const CostContext& ctx, const std::string& text) {
 TEST(StepTimeTest, CatalogHasMeasuredAttentionRatesForH100) {
   const Job8b s = Llama8bOnH100();
   const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
-  EXPECT_DOUBLE_EQ(ctx.flash_fwd_rate.value(), s.cluster.spec.attention_fwd_tflops.value * 1e12);
-  EXPECT_DOUBLE_EQ(ctx.flash_bwd_rate.value(), s.cluster.spec.attention_bwd_tflops.value * 1e12);
+  // The kernel benchmarks are bursts: they run at the sustained / burst ratio in a step.
+  const double sustain = SustainedRatio(s.cluster.spec, Dtype::kBf16);
+  EXPECT_DOUBLE_EQ(ctx.flash_fwd_rate.value(), s.cluster.spec.attention_fwd_tflops.value * 1e12 * sustain);
+  EXPECT_DOUBLE_EQ(ctx.flash_bwd_rate.value(), s.cluster.spec.attention_bwd_tflops.value * 1e12 * sustain);
   EXPECT_LT(ctx.flash_fwd_rate.value(), ctx.attention_rate.value()) << "fused attention runs below MAMF";
   EXPECT_FALSE(HasWarning(ctx, "fused-attention"));
+}
+
+// The power limit: a step holds the sustained large-GEMM rate (MSMF), and every burst benchmark
+// (the shape table, the attention kernels) is scaled by sustained / burst.
+TEST(StepTimeTest, SustainedFractionReplacesTheBurstRates) {
+  Job8b s = Llama8bOnH100();
+  HardwareSpec& h = s.cluster.spec;
+  const int bf16 = DtypeIndex(Dtype::kBf16);
+  ASSERT_TRUE(h.sustained_fraction[bf16].known()) << "catalog h100 entry carries a sustained figure";
+  h.sustained_fraction[bf16].value = h.gemm_fraction[bf16].value * 0.8;
+  const CostContext slow = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_DOUBLE_EQ(SustainedRatio(h, Dtype::kBf16), 0.8);
+  EXPECT_NEAR(slow.gemm_rate.value(), h.peak(Dtype::kBf16).value * 1e12 * h.sustained_fraction[bf16].value, 1e3);
+  EXPECT_NEAR(slow.flash_fwd_rate.value(), h.attention_fwd_tflops.value * 1e12 * 0.8, 1e3);
+  EXPECT_NEAR(slow.gemm_rate_max.value(), std::max(slow.gemm_rate.value(), h.gemm_table->MaxRate(Dtype::kBf16) * 0.8), 1e3);
+  const double slow_step = EstimateStep(slow, s.plan).compute.value();
+
+  h.sustained_fraction[bf16] = Figure{};  // unknown: the burst figures stand
+  const CostContext burst = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_DOUBLE_EQ(SustainedRatio(h, Dtype::kBf16), 1.0);
+  EXPECT_NEAR(burst.gemm_rate.value(), h.peak(Dtype::kBf16).value * 1e12 * h.gemm_fraction[bf16].value, 1e3);
+  EXPECT_DOUBLE_EQ(burst.flash_fwd_rate.value(), h.attention_fwd_tflops.value * 1e12);
+  // Every tensor-core term is 0.8x as fast; the step's compute is 1/0.8 as long.
+  EXPECT_NEAR(slow_step, EstimateStep(burst, s.plan).compute.value() / 0.8, slow_step * 1e-9);
 }
 
 // Halving both kernel rates adds exactly the attention time at the original rates:
@@ -76,8 +102,9 @@ TEST(StepTimeTest, CatalogHasMeasuredAttentionRatesForH100) {
 TEST(StepTimeTest, FusedAttentionTimeFollowsTheKernelRates) {
   Job8b s = Llama8bOnH100();
   const double base = Compute(s);
-  const double fwd = s.cluster.spec.attention_fwd_tflops.value * 1e12;
-  const double bwd = s.cluster.spec.attention_bwd_tflops.value * 1e12;
+  const double sustain = SustainedRatio(s.cluster.spec, Dtype::kBf16);
+  const double fwd = s.cluster.spec.attention_fwd_tflops.value * 1e12 * sustain;
+  const double bwd = s.cluster.spec.attention_bwd_tflops.value * 1e12 * sustain;
   s.cluster.spec.attention_fwd_tflops.value /= 2;
   s.cluster.spec.attention_bwd_tflops.value /= 2;
   const double slower = Compute(s);

@@ -235,6 +235,10 @@ json HardwareJson(const HardwareSpec& h) {
       gemm[std::string(kDtypeNames[i])] = FigureJson(h.gemm_fraction[i]);
     }
   }
+  json sustained;
+  for (int i = 0; i < kNumDtypes; ++i) {
+    if (h.sustained_fraction[i].known()) sustained[std::string(kDtypeNames[i])] = FigureJson(h.sustained_fraction[i]);
+  }
   json price = {{"known", h.price.known}};
   if (h.price.known) {
     price = {{"low", h.price.low_usd}, {"high", h.price.high_usd}, {"date", h.price.date},
@@ -255,6 +259,7 @@ json HardwareJson(const HardwareSpec& h) {
           {"power_w", FigureJson(h.power_w)},
           {"price_usd_per_device_hour", price},
           {"efficiency", {{"gemm_fraction", gemm},
+                          {"sustained_fraction", sustained.is_null() ? json::object() : sustained},
                           {"hbm_fraction", FigureJson(h.hbm_fraction)},
                           {"allreduce_busbw_gbytes_per_s",
                            {{"scale_up", FigureJson(h.allreduce_busbw_scale_up_gbytes_per_s)},
@@ -291,6 +296,11 @@ std::string HardwareText(const HardwareSpec& h) {
                      FigureText(h.hbm_fraction, ""),
                      FigureText(h.allreduce_busbw_scale_up_gbytes_per_s, ""),
                      FigureText(h.allreduce_busbw_scale_out_gbytes_per_s, ""));
+  const Figure& sustained = h.sustained_fraction[DtypeIndex(Dtype::kBf16)];
+  out += sustained.known()
+             ? fmt::format("sustained at the power limit: bf16 GEMM {} (burst figures scaled by {:.3f})\n",
+                           FigureText(sustained, ""), SustainedRatio(h, Dtype::kBf16))
+             : std::string("sustained at the power limit: unknown (burst figures used; an upper bound on speed)\n");
   out += fmt::format("fused attention: forward {} TFLOP/s, backward {} TFLOP/s\n",
                      FigureText(h.attention_fwd_tflops, ""), FigureText(h.attention_bwd_tflops, ""));
   out += h.gemm_table ? fmt::format("GEMM by shape: {} ({})\n", h.gemm_table->file, h.gemm_table->source)
@@ -306,6 +316,7 @@ std::string HardwareText(const HardwareSpec& h) {
   add("scale-up", h.scale_up_gbytes_per_s);
   add("scale-out", h.scale_out_gbits_per_s);
   add("bf16 GEMM efficiency", h.gemm_fraction[DtypeIndex(Dtype::kBf16)]);
+  add("bf16 sustained GEMM efficiency", sustained);
   return out;
 }
 
