@@ -381,6 +381,11 @@ case_validate_json() {
   run validate "$ROOT/data/validation/korthikanti-2022.yaml" --json
   expect_rc 0
   expect_json 'assert len(j["runs"]) == 10 and all(r["status"] == "ok" for r in j["runs"]) and 0 <= j["mape"] < 1'
+  # Grouped summaries: every run is on the A100, so the hardware group is the whole file.
+  expect_json 'h = j["by_hardware"]["a100-sxm-80gb"]; assert all(r["hardware"] == "a100-sxm-80gb" for r in j["runs"]) and h["runs"] == 10 and abs(h["mape"] - j["mape"]) < 1e-12 and len(j["by_file"]) == 1'
+  run validate "$ROOT/data/validation/korthikanti-2022.yaml"
+  expect_rc 0
+  expect_stdout_has "a100-sxm-80gb"
   run validate "$ROOT/data/validation/nope.yaml"
   expect_rc 2
 }

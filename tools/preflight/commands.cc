@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
 #include <cmath>
 #include <iostream>
 
@@ -49,25 +50,45 @@ int RunPlan(const PlanArgs& args) {
 
 namespace {
 
-std::string ValidationText(const ValidationReport& rep, bool all) {
-  std::string out;
-  std::vector<std::string> files;
+// The rows grouped by `key` (in order of first appearance), each summarised.
+std::vector<std::pair<std::string, ValidationReport>> GroupRows(
+    const ValidationReport& rep, const std::function<std::string(const ValidationRow&)>& key) {
+  std::vector<std::pair<std::string, ValidationReport>> groups;
   for (const auto& row : rep.rows) {
-    if (files.empty() || files.back() != row.file) files.push_back(row.file);
+    const std::string k = key(row);
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == k; });
+    if (it == groups.end()) it = groups.insert(groups.end(), {k, ValidationReport{}});
+    it->second.rows.push_back(row);
   }
-  out += fmt::format("{:40} {:>6} {:>8} {:>9}  {}\n", "file", "runs", "MAPE", "max |err|", "worst run");
-  for (const std::string& f : files) {
-    ValidationReport part;
-    for (const auto& row : rep.rows) {
-      if (row.file == f) part.rows.push_back(row);
-    }
-    Summarize(&part);
-    out += fmt::format("{:40} {:>6} {:>7.1f}% {:>8.1f}%  {}{}\n", f, part.predicted, 100 * part.mape,
+  for (auto& g : groups) Summarize(&g.second);
+  return groups;
+}
+
+std::string GroupText(const std::string& title, const std::vector<std::pair<std::string, ValidationReport>>& groups) {
+  std::string out = fmt::format("{:40} {:>6} {:>8} {:>9}  {}\n", title, "runs", "MAPE", "max |err|", "worst run");
+  for (const auto& [name, part] : groups) {
+    out += fmt::format("{:40} {:>6} {:>7.1f}% {:>8.1f}%  {}{}\n", name, part.predicted, 100 * part.mape,
                        100 * part.max_abs_error, part.worst,
                        part.skipped ? fmt::format(" ({} not predicted)", part.skipped) : "");
   }
+  return out;
+}
+
+nlohmann::json GroupJson(const std::vector<std::pair<std::string, ValidationReport>>& groups) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, part] : groups) {
+    j[name] = {{"runs", part.predicted}, {"mape", part.mape}, {"max_abs_error", part.max_abs_error},
+               {"worst", part.worst}, {"skipped", part.skipped}};
+  }
+  return j;
+}
+
+std::string ValidationText(const ValidationReport& rep, bool all) {
+  std::string out = GroupText("file", GroupRows(rep, [](const ValidationRow& r) { return r.file; }));
   out += fmt::format("{:40} {:>6} {:>7.1f}% {:>8.1f}%  {}\n", "all", rep.predicted, 100 * rep.mape,
                      100 * rep.max_abs_error, rep.worst);
+  out += '\n';
+  out += GroupText("hardware", GroupRows(rep, [](const ValidationRow& r) { return r.hardware; }));
   std::vector<const ValidationRow*> rows;
   for (const auto& row : rep.rows) rows.push_back(&row);
   if (!all) {
@@ -94,14 +115,20 @@ std::string ValidationText(const ValidationReport& rep, bool all) {
 nlohmann::json ValidationJson(const ValidationReport& rep) {
   nlohmann::json runs = nlohmann::json::array();
   for (const auto& row : rep.rows) {
-    nlohmann::json j = {{"name", row.name}, {"file", row.file}, {"metric", row.metric},
-                        {"measured", row.measured}, {"status", row.status}};
+    nlohmann::json j = {{"name", row.name}, {"file", row.file}, {"hardware", row.hardware},
+                        {"metric", row.metric}, {"measured", row.measured}, {"status", row.status}};
     j["predicted"] = row.status == "ok" ? nlohmann::json(row.predicted) : nlohmann::json(nullptr);
     j["error"] = row.status == "ok" ? nlohmann::json(row.error) : nlohmann::json(nullptr);
     runs.push_back(j);
   }
-  return {{"runs", runs}, {"mape", rep.mape}, {"max_abs_error", rep.max_abs_error},
-          {"worst", rep.worst}, {"predicted", rep.predicted}, {"skipped", rep.skipped}};
+  return {{"runs", runs},
+          {"mape", rep.mape},
+          {"max_abs_error", rep.max_abs_error},
+          {"worst", rep.worst},
+          {"predicted", rep.predicted},
+          {"skipped", rep.skipped},
+          {"by_file", GroupJson(GroupRows(rep, [](const ValidationRow& r) { return r.file; }))},
+          {"by_hardware", GroupJson(GroupRows(rep, [](const ValidationRow& r) { return r.hardware; }))}};
 }
 
 }  // namespace

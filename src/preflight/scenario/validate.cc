@@ -52,7 +52,7 @@ ValidationReport Validate(const std::vector<Scenario>& runs, const EvaluateOptio
       if (!r.check.ok()) status = "invalid plan: " + r.check.message;
     }
     for (const auto& [metric, measured] : run.measured.metrics) {
-      ValidationRow row{run.name, run.file, metric, measured, 0, 0, status};
+      ValidationRow row{run.name, run.file, metric, measured, 0, 0, status, run.cluster.spec.id};
       if (status == "ok") {
         row.predicted = PredictedMetric(r, metric);
         row.error = (row.predicted - measured) / measured;

@@ -24,6 +24,7 @@ struct ValidationRow {
   double predicted = 0;
   double error = 0;  // signed relative error
   std::string status;  // "ok", or why it was not predicted ("invalid plan: ...", "needs search")
+  std::string hardware;  // the run's hardware id (catalog id or the file's `id`)
 };
 
 struct ValidationReport {
