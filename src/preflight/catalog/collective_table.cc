@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <sstream>
 
 #include "preflight/catalog/yaml_reader.h"
@@ -20,28 +21,30 @@ bool ParseCollectiveOp(const std::string& name, CollectiveOp* op) {
   return false;
 }
 
-std::optional<double> CollectiveTable::Seconds(CollectiveOp op, int64_t ranks, int64_t per_domain,
-                                               double bytes) const {
+std::optional<Seconds> CollectiveTable::Time(CollectiveOp op, int64_t ranks, int64_t per_domain, Bytes bytes) const {
+  const double b = bytes.value();
+  if (!(b > 0) || !std::isfinite(b)) return std::nullopt;
   for (const Curve& c : curves_) {
     if (c.op != op || c.ranks != ranks || c.ranks_per_domain != std::min(per_domain, ranks)) continue;
     const std::vector<double>& x = c.log_bytes;
     const std::vector<double>& y = c.log_seconds;
-    if (bytes <= std::exp(x.front())) return std::exp(y.front());
-    const double lx = std::log(bytes);
-    if (lx >= x.back()) return std::exp(y.back()) * std::exp(lx - x.back());  // the largest row's bandwidth
-    const size_t hi = static_cast<size_t>(std::upper_bound(x.begin(), x.end(), lx) - x.begin());
+    const double lx = std::log(b);
+    if (lx <= x.front()) return Seconds(std::exp(y.front()));
+    if (lx >= x.back()) return Seconds(std::exp(y.back() + lx - x.back()));  // the largest row's bandwidth
+    size_t hi = static_cast<size_t>(std::upper_bound(x.begin(), x.end(), lx) - x.begin());
+    hi = std::clamp<size_t>(hi, 1, x.size() - 1);
     const size_t lo = hi - 1;
     const double w = (lx - x[lo]) / (x[hi] - x[lo]);
-    return std::exp(y[lo] + (y[hi] - y[lo]) * w);
+    return Seconds(std::exp(y[lo] + (y[hi] - y[lo]) * w));
   }
   return std::nullopt;
 }
 
 Status CollectiveTable::AddCurve(CollectiveOp op, int64_t ranks, int64_t ranks_per_domain,
                                  std::vector<std::array<double, 2>> rows) {
-  if (ranks < 2) return InvalidArgument("ranks of at least 2");
+  if (ranks < 2) return InvalidArgument("ranks: expected at least 2");
   if (ranks_per_domain < 1 || ranks_per_domain > ranks || ranks % ranks_per_domain != 0) {
-    return InvalidArgument("ranks_per_domain between 1 and ranks, dividing ranks");
+    return InvalidArgument("ranks_per_domain: expected a divisor of ranks");
   }
   if (rows.size() < 2) return InvalidArgument("at least two [bytes, microseconds] rows");
   for (const auto& r : rows) {
@@ -56,7 +59,9 @@ Status CollectiveTable::AddCurve(CollectiveOp op, int64_t ranks, int64_t ranks_p
   c.ranks_per_domain = ranks_per_domain;
   for (size_t i = 0; i < rows.size(); ++i) {
     if (i > 0 && rows[i][0] == rows[i - 1][0]) {
-      return InvalidArgument("each size once (" + std::to_string(static_cast<int64_t>(rows[i][0])) + " appears twice)");
+      std::ostringstream size;
+      size << std::fixed << std::setprecision(0) << rows[i][0];
+      return InvalidArgument("each size once (" + size.str() + " bytes appears twice)");
     }
     c.log_bytes.push_back(std::log(rows[i][0]));
     c.log_seconds.push_back(std::log(rows[i][1] * 1e-6));
@@ -138,6 +143,10 @@ Status ReadEntry(const MapReader& entry, const std::string& where, CollectiveTab
   } else {
     ASSIGN_OR_RETURN(rows, NcclTestsRows(entry));
   }
+  if (ranks < 2) return entry.Error("ranks", "a whole number of at least 2");
+  if (per_domain < 1 || per_domain > ranks || ranks % per_domain != 0) {
+    return entry.Error("ranks_per_domain", "a divisor of ranks");
+  }
   Status s = t->AddCurve(op, ranks, per_domain, std::move(rows));
   if (!s.ok()) return InvalidArgument(entry.file() + ": " + where + ": expected " + s.message());
   return Status::Ok();
@@ -155,11 +164,21 @@ StatusOr<std::vector<std::array<double, 2>>> ParseNcclTestsOutput(const std::str
     std::istringstream words(line);
     std::vector<std::string> w;
     for (std::string s; words >> s;) w.push_back(s);
+    // srun -l prefixes each line with "RANK:".
+    if (!w.empty() && w[0].size() > 1 && w[0].back() == ':' && IsWholeNumber(w[0].substr(0, w[0].size() - 1))) {
+      w.erase(w.begin());
+    }
     // size count type redop [root] time algbw busbw #wrong time algbw busbw #wrong
     if (w.size() < 12 || !IsWholeNumber(w[0]) || !IsWholeNumber(w[1])) continue;
-    const size_t time_at = w.size() >= 13 ? 5 : 4;
+    const bool root_column = w.size() >= 13;
+    const size_t time_at = root_column ? 5 : 4;
     double bytes = 0, us = 0;
     if (!ParseNumber(w[0], &bytes) || !ParseNumber(w[time_at], &us) || bytes <= 0 || us <= 0) continue;
+    // Since nccl-tests 2.12 the column after busbw counts wrong results (before it, an error size).
+    if (root_column && IsWholeNumber(w[time_at + 3]) && w[time_at + 3] != "0") {
+      return InvalidArgument(name + ": expected correct results, got a row of " + w[0] + " bytes with " +
+                             w[time_at + 3] + " wrong");
+    }
     rows.push_back({bytes, us});
   }
   if (rows.size() < 2) return InvalidArgument(name + ": expected nccl-tests output with at least two result rows");

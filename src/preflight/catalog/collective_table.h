@@ -7,7 +7,7 @@
 // figure captures.
 //
 //   ASSIGN_OR_RETURN(CollectiveTable t, LoadCollectiveTable("my-node-collectives.yaml"));
-//   std::optional<double> s = t.Seconds(CollectiveOp::kAllReduce, /*ranks=*/8, /*per_domain=*/8, 32e6);
+//   std::optional<Seconds> t8 = t.Time(CollectiveOp::kAllReduce, /*ranks=*/8, /*per_domain=*/8, Bytes(32e6));
 //
 // File format (docs/cost-model.md, "Measured collectives"):
 //   source: "nccl-tests 2.13.8, NCCL 2.18.3, our DGX A100, 2024-05-02"
@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "preflight/base/status.h"
+#include "preflight/base/units.h"
 
 namespace preflight {
 
@@ -54,15 +55,16 @@ class CollectiveTable {
     std::vector<double> log_seconds;  // same length
   };
 
-  // Seconds for a collective of `bytes` over `ranks`, `per_domain` of them in each scale-up
-  // domain, when a curve was measured for exactly that group; nullopt otherwise. Between rows:
-  // linear in log(bytes)-log(time). Below the smallest size: that row's time (a collective is
-  // never faster than the smallest one measured). Above the largest: that row's bandwidth.
-  std::optional<double> Seconds(CollectiveOp op, int64_t ranks, int64_t per_domain, double bytes) const;
+  // Time of a collective of `bytes` over `ranks`, `per_domain` of them in each scale-up domain,
+  // when a curve was measured for exactly that group; nullopt otherwise (and for bytes that are
+  // not a positive number). Between rows: linear in log(bytes)-log(time). Below the smallest size:
+  // that row's time (a collective is never faster than the smallest one measured). Above the
+  // largest: that row's bandwidth.
+  std::optional<Seconds> Time(CollectiveOp op, int64_t ranks, int64_t per_domain, Bytes bytes) const;
 
   // For the loader: adds a curve from [bytes, µs] rows. InvalidArgument text (without file or
-  // field) when the group is malformed, a row is not positive or a size repeats, or the curve
-  // duplicates one already added.
+  // field) when the group is malformed (ranks < 2; ranks_per_domain not a divisor of ranks), a
+  // row is not positive or a size repeats, or the curve duplicates one already added.
   Status AddCurve(CollectiveOp op, int64_t ranks, int64_t ranks_per_domain, std::vector<std::array<double, 2>> rows);
 
   const std::vector<Curve>& curves() const { return curves_; }
@@ -76,8 +78,9 @@ class CollectiveTable {
 StatusOr<CollectiveTable> LoadCollectiveTable(const std::string& path);
 
 // The [size in bytes, out-of-place time in µs] rows of nccl-tests text output (any collective,
-// with or without the root column, with or without mpirun's "[1,0]<stdout>:" prefixes).
-// InvalidArgument naming `name` when it holds fewer than two rows.
+// with or without the root column, with or without mpirun's "[1,0]<stdout>:" or srun's "0:"
+// prefixes). InvalidArgument naming `name` when a row reports wrong results (a non-zero #wrong
+// count) or when it holds fewer than two rows.
 StatusOr<std::vector<std::array<double, 2>>> ParseNcclTestsOutput(const std::string& text, const std::string& name);
 
 }  // namespace preflight

@@ -42,6 +42,22 @@ TEST(NcclTestsOutputTest, ReadsTheOutOfPlaceTimeWithAndWithoutTheRootColumn) {
   EXPECT_DOUBLE_EQ((*old)[1][1], 30.0);
 }
 
+TEST(NcclTestsOutputTest, SrunPrefixesAreReadAndWrongResultsRefused) {
+  const std::string srun =
+      "0:     1048576        262144     float     sum      -1    40.00   26.21   45.88      0    39.00   26.89   47.05    N/A\n"
+      "0:     4194304       1048576     float     sum      -1    80.00   52.43   91.75      0    79.00   53.09   92.91    N/A\n";
+  auto rows = ParseNcclTestsOutput(srun, "srun.txt");
+  ASSERT_TRUE(rows.ok()) << rows.status().message();
+  EXPECT_EQ(rows->size(), 2u);
+  const std::string wrong =
+      "     1048576        262144     float     sum      -1    40.00   26.21   45.88      3    39.00   26.89   47.05      0\n"
+      "     4194304       1048576     float     sum      -1    80.00   52.43   91.75      0    79.00   53.09   92.91      0\n";
+  auto bad = ParseNcclTestsOutput(wrong, "wrong.txt");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("wrong.txt"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("3 wrong"), std::string::npos) << bad.status().message();
+}
+
 TEST(NcclTestsOutputTest, TextWithoutResultRowsIsAnError) {
   auto rows = ParseNcclTestsOutput("# nThread 1 nGpus 1\n# Avg bus bandwidth : 0\n", "empty.txt");
   ASSERT_FALSE(rows.ok());
@@ -58,23 +74,31 @@ CollectiveTable TwoPointAllReduce() {
 TEST(CollectiveTableTest, InterpolatesInLogLogAndExtendsByTheEdgeRows) {
   const CollectiveTable t = TwoPointAllReduce();
   // Measured points are returned exactly.
-  EXPECT_NEAR(*t.Seconds(CollectiveOp::kAllReduce, 8, 8, 1048576), 40e-6, 1e-12);
-  EXPECT_NEAR(*t.Seconds(CollectiveOp::kAllReduce, 8, 8, 4194304), 80e-6, 1e-12);
+  EXPECT_NEAR(t.Time(CollectiveOp::kAllReduce, 8, 8, Bytes(1048576))->value(), 40e-6, 1e-12);
+  EXPECT_NEAR(t.Time(CollectiveOp::kAllReduce, 8, 8, Bytes(4194304))->value(), 80e-6, 1e-12);
   // Halfway in log(size) is the geometric mean of the times: 2 MB -> sqrt(40 * 80) µs.
-  EXPECT_NEAR(*t.Seconds(CollectiveOp::kAllReduce, 8, 8, 2097152), std::sqrt(40.0 * 80.0) * 1e-6, 1e-12);
+  EXPECT_NEAR(t.Time(CollectiveOp::kAllReduce, 8, 8, Bytes(2097152))->value(), std::sqrt(40.0 * 80.0) * 1e-6, 1e-12);
   // Below the smallest size: never faster than the smallest measured collective.
-  EXPECT_NEAR(*t.Seconds(CollectiveOp::kAllReduce, 8, 8, 8), 40e-6, 1e-12);
+  EXPECT_NEAR(t.Time(CollectiveOp::kAllReduce, 8, 8, Bytes(8))->value(), 40e-6, 1e-12);
   // Above the largest: the largest row's bandwidth (twice the bytes, twice the time).
-  EXPECT_NEAR(*t.Seconds(CollectiveOp::kAllReduce, 8, 8, 8388608), 160e-6, 1e-12);
+  EXPECT_NEAR(t.Time(CollectiveOp::kAllReduce, 8, 8, Bytes(8388608))->value(), 160e-6, 1e-12);
+}
+
+TEST(CollectiveTableTest, SizesThatAreNotPositiveNumbersHaveNoTime) {
+  const CollectiveTable t = TwoPointAllReduce();
+  EXPECT_FALSE(t.Time(CollectiveOp::kAllReduce, 8, 8, Bytes(0)).has_value());
+  EXPECT_FALSE(t.Time(CollectiveOp::kAllReduce, 8, 8, Bytes(std::nan(""))).has_value());
+  EXPECT_FALSE(t.Time(CollectiveOp::kAllReduce, 8, 8, Bytes(-1)).has_value());
+  EXPECT_NEAR(t.Time(CollectiveOp::kAllReduce, 8, 8, Bytes(1e30))->value(), 80e-6 * 1e30 / 4194304, 1e12);
 }
 
 TEST(CollectiveTableTest, AppliesOnlyToTheMeasuredGroup) {
   const CollectiveTable t = TwoPointAllReduce();
-  EXPECT_FALSE(t.Seconds(CollectiveOp::kAllReduce, 4, 4, 1048576).has_value());
-  EXPECT_FALSE(t.Seconds(CollectiveOp::kAllReduce, 8, 4, 1048576).has_value());
-  EXPECT_FALSE(t.Seconds(CollectiveOp::kAllGather, 8, 8, 1048576).has_value());
+  EXPECT_FALSE(t.Time(CollectiveOp::kAllReduce, 4, 4, Bytes(1048576)).has_value());
+  EXPECT_FALSE(t.Time(CollectiveOp::kAllReduce, 8, 4, Bytes(1048576)).has_value());
+  EXPECT_FALSE(t.Time(CollectiveOp::kAllGather, 8, 8, Bytes(1048576)).has_value());
   // A per-domain count above the group size means the whole group shares one domain.
-  EXPECT_TRUE(t.Seconds(CollectiveOp::kAllReduce, 8, 72, 1048576).has_value());
+  EXPECT_TRUE(t.Time(CollectiveOp::kAllReduce, 8, 72, Bytes(1048576)).has_value());
 }
 
 TEST(CollectiveTableTest, RejectsMalformedCurves) {
@@ -99,8 +123,8 @@ TEST(CollectiveTableTest, LoadsInlineRowsAndNcclTestsOutputBesideTheFile) {
   auto t = LoadCollectiveTable(path);
   ASSERT_TRUE(t.ok()) << t.status().message();
   EXPECT_EQ(t->source, "nccl-tests on a test node");
-  EXPECT_NEAR(*t->Seconds(CollectiveOp::kAllReduce, 8, 8, 4194304), 60e-6, 1e-12);
-  EXPECT_NEAR(*t->Seconds(CollectiveOp::kAllGather, 16, 8, 4194304), 80e-6, 1e-12);
+  EXPECT_NEAR(t->Time(CollectiveOp::kAllReduce, 8, 8, Bytes(4194304))->value(), 60e-6, 1e-12);
+  EXPECT_NEAR(t->Time(CollectiveOp::kAllGather, 16, 8, Bytes(4194304))->value(), 80e-6, 1e-12);
 }
 
 // Each bad file gives one message naming the file and the field.
@@ -118,6 +142,10 @@ TEST(CollectiveTableTest, BadFilesNameTheFileAndField) {
       {"source: x\ncollectives: [{op: all_reduce, ranks: 8}]\n", "collectives[0].rows"},
       {"source: x\ncollectives: [{op: all_reduce, ranks: 8, nccl_tests: missing.txt}]\n", "collectives[0].nccl_tests"},
       {"source: x\ncollectives: [{op: all_reduce, ranks: 8, rows: [[1, 2], [2, 3]], colour: red}]\n", "colour"},
+      {"source: x\ncollectives: [{op: all_reduce, ranks: 1, rows: [[1, 2], [2, 3]]}]\n", "collectives[0].ranks"},
+      {"source: x\ncollectives: [{op: all_reduce, ranks: 8, ranks_per_domain: 3, rows: [[1, 2], [2, 3]]}]\n",
+       "collectives[0].ranks_per_domain"},
+      {"source: x\ncollectives: [{op: all_reduce, ranks: 8, rows: [[1e30, 2], [1e30, 3]]}]\n", "appears twice"},
   };
   for (const Case& c : cases) {
     const std::string path = WriteFile(dir, "bad.yaml", c.text);

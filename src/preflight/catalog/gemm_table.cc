@@ -144,12 +144,15 @@ StatusOr<GemmTable> LoadGemmTable(const std::string& path) {
   ASSIGN_OR_RETURN(YAML::Node root, LoadYamlFile(path));
   MapReader r(root, path, "");
   RETURN_IF_ERROR(r.ExpectMap());
-  RETURN_IF_ERROR(r.CheckKnownKeys({"id", "source", "note", "shapes"}));
+  RETURN_IF_ERROR(r.CheckKnownKeys({"id", "source", "note", "clock", "shapes"}));
   GemmTable t;
   t.file = path;
   ASSIGN_OR_RETURN(t.id, r.String("id"));
   ASSIGN_OR_RETURN(t.source, r.String("source"));
   if (t.source.empty()) return r.Error("source", "a non-empty source");
+  ASSIGN_OR_RETURN(std::string clock, r.StringOr("clock", "burst"));
+  if (clock != "burst" && clock != "sustained") return r.Error("clock", "burst or sustained");
+  t.sustained = clock == "sustained";
   ASSIGN_OR_RETURN(MapReader shapes, r.Map("shapes"));
   for (const auto& kv : shapes.node()) {
     const std::string key = kv.first.as<std::string>();

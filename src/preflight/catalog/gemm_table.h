@@ -10,6 +10,7 @@
 // File format (data/gemm/README.md):
 //   id: h100-sxm-80gb
 //   source: "where the numbers were measured"
+//   clock: burst          # optional: burst (short runs at boost clock, the default) | sustained
 //   shapes:
 //     bf16:               # any dtype name of hardware_spec.h
 //       - [m, n, k, tflops]
@@ -31,6 +32,9 @@ class GemmTable {
   std::string id;      // the hardware id it belongs to
   std::string source;  // where the figures come from
   std::string file;
+  // Measured at the power limit (clock: sustained) rather than in short boost-clock bursts; the
+  // step model scales only burst tables by the device's sustained / burst ratio.
+  bool sustained = false;
 
   // Interpolated throughput in FLOP/s of one (m x k) · (k x n) GEMM, or 0 when the table has no
   // grid for `dtype`. Inside the grid: linear in log2 of each dimension. Above the largest

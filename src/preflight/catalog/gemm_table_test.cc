@@ -66,15 +66,16 @@ TEST(GemmTableTest, ClampsAboveAndScalesBelowTheMeasuredRange) {
   EXPECT_DOUBLE_EQ(t.Rate(Dtype::kBf16, 512, 1024, 1024), 50e12);
 }
 
+std::string replace(std::string s, const std::string& from, const std::string& to) {
+  s.replace(s.find(from), from.size(), to);
+  return s;
+}
+
 TEST(GemmTableTest, BadFilesNameFileAndField) {
   struct Case {
     const char* what;
     std::string text;
     std::string field;
-  };
-  auto replace = [](std::string s, const std::string& from, const std::string& to) {
-    s.replace(s.find(from), from.size(), to);
-    return s;
   };
   const Case cases[] = {
       {"hole in the grid", replace(kTable, "    - [2048, 2048, 2048, 230]\n", ""), "shapes.bf16"},
@@ -83,6 +84,7 @@ TEST(GemmTableTest, BadFilesNameFileAndField) {
       {"short row", replace(kTable, "[2048, 2048, 2048, 230]", "[2048, 2048, 230]"), "shapes.bf16[7]"},
       {"unknown dtype", replace(kTable, "  bf16:", "  bf17:"), "shapes.bf17"},
       {"no source", replace(kTable, "source: \"test bench\"\n", ""), "source"},
+      {"unknown clock", replace(kTable, "source: \"test bench\"\n", "source: \"test bench\"\nclock: turbo\n"), "clock"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
@@ -93,6 +95,16 @@ TEST(GemmTableTest, BadFilesNameFileAndField) {
     EXPECT_NE(t.status().message().find(path + ": " + c.field), std::string::npos) << t.status().message();
     EXPECT_EQ(t.status().message().find('\n'), std::string::npos);
   }
+}
+
+TEST(GemmTableTest, ClockSaysWhetherTheTableIsABurstMeasurement) {
+  auto burst = LoadGemmTable(Write("burst.yaml", kTable));
+  ASSERT_TRUE(burst.ok()) << burst.status().message();
+  EXPECT_FALSE(burst->sustained);
+  auto held = LoadGemmTable(Write("held.yaml", replace(kTable, "source: \"test bench\"\n",
+                                                        "source: \"test bench\"\nclock: sustained\n")));
+  ASSERT_TRUE(held.ok()) << held.status().message();
+  EXPECT_TRUE(held->sustained);
 }
 
 TEST(GemmTableTest, CatalogAttachesTheMeasuredH100Table) {

@@ -98,9 +98,13 @@ Seconds AllReduceTransfer(const Fabric& f, Bytes bytes, int64_t ranks, int64_t p
 // The measured time of this collective when the cluster's table covers its group.
 std::optional<Seconds> Measured(const Fabric& f, CollectiveOp op, Bytes bytes, int64_t ranks, int64_t per_domain) {
   if (!f.measured) return std::nullopt;
-  const std::optional<double> s = f.measured->Seconds(op, ranks, per_domain, bytes.value());
-  if (!s) return std::nullopt;
-  return Seconds(*s);
+  return f.measured->Time(op, ranks, per_domain, bytes);
+}
+
+// One pass of the ring: reduce-scatter or all-gather as the α-β model times it.
+Seconds RingPassTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain) {
+  const Seconds transfer = AllReduceTransfer(f, bytes, ranks, per_domain, f.scale_up_ring_busbw) * 0.5;
+  return Fastest(f.nccl.ring, RingSteps(ranks, per_domain, 1), transfer);
 }
 
 }  // namespace
@@ -128,9 +132,15 @@ Seconds ReduceScatterTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t p
   per_domain = std::clamp<int64_t>(per_domain, 1, ranks);
   if (auto t = Measured(f, CollectiveOp::kReduceScatter, bytes, ranks, per_domain)) return *t;
   if (auto t = Measured(f, CollectiveOp::kAllGather, bytes, ranks, per_domain)) return *t;
-  // Half an all-reduce's traffic, one pass of the ring (NCCL has no tree for these).
-  const Seconds transfer = AllReduceTransfer(f, bytes, ranks, per_domain, f.scale_up_ring_busbw) * 0.5;
-  return Fastest(f.nccl.ring, RingSteps(ranks, per_domain, 1), transfer);
+  return RingPassTime(f, bytes, ranks, per_domain);  // NCCL has no tree for these
+}
+
+Seconds AllGatherTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain) {
+  if (ranks <= 1 || bytes.value() <= 0) return Seconds(0);
+  per_domain = std::clamp<int64_t>(per_domain, 1, ranks);
+  if (auto t = Measured(f, CollectiveOp::kAllGather, bytes, ranks, per_domain)) return *t;
+  if (auto t = Measured(f, CollectiveOp::kReduceScatter, bytes, ranks, per_domain)) return *t;
+  return RingPassTime(f, bytes, ranks, per_domain);
 }
 
 Seconds AllToAllTime(const Fabric& f, Bytes bytes_per_rank, int64_t ranks, int64_t per_domain) {

@@ -17,10 +17,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "preflight/base/units.h"
+#include "preflight/catalog/collective_table.h"
 #include "preflight/hardware/cluster.h"
 
 namespace preflight {
@@ -73,8 +75,12 @@ int64_t RanksPerDomain(const Fabric& f, int64_t stride, int64_t group_size);
 // domain: hierarchical when the group spans domains; ring or (across domains) tree, in the
 // fastest protocol. REQUIRES: ranks >= 1.
 Seconds AllReduceTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain);
-// Reduce-scatter or all-gather of a `bytes` buffer (the whole, gathered size): half an all-reduce.
+// Reduce-scatter of a `bytes` buffer (the whole, unscattered size): half an all-reduce. A measured
+// reduce-scatter curve times it, else a measured all-gather curve (the same ring), else the model.
 Seconds ReduceScatterTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain);
+// All-gather into a `bytes` buffer (the whole, gathered size): the same model as a reduce-scatter;
+// a measured all-gather curve first, else a reduce-scatter curve.
+Seconds AllGatherTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain);
 // All-to-all where each rank sends `bytes_per_rank` spread evenly over `ranks` peers.
 Seconds AllToAllTime(const Fabric& f, Bytes bytes_per_rank, int64_t ranks, int64_t per_domain);
 // One point-to-point transfer, across nodes when `cross_node`, in the fastest protocol.

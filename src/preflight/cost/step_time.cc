@@ -51,28 +51,33 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
     peak = h.peak(Dtype::kBf16);
     c.warnings.push_back(h.id + ": no peak for " + std::string(DtypeName(gemm)) + "; using bf16");
   }
-  const Dtype frac_dtype = (!h.gemm_fraction[DtypeIndex(gemm)].known() && gemm == Dtype::kFp16) ? Dtype::kBf16 : gemm;
-  const Figure& frac = h.gemm_fraction[DtypeIndex(frac_dtype)];
+  const bool fp16_as_bf16 = gemm == Dtype::kFp16 && !h.gemm_fraction[DtypeIndex(gemm)].known() &&
+                           !h.sustained_fraction[DtypeIndex(gemm)].known();
+  const Dtype frac_dtype = fp16_as_bf16 ? Dtype::kBf16 : gemm;
   // Burst benchmarks (MAMF, the shape table, attention kernels) run at boost clock; a step runs
-  // at the power limit: scale them by the measured sustained / burst ratio where it is known.
-  c.gemm_sustain = SustainedRatio(h, frac_dtype);
-  c.gemm_rate = FlopsPerSecond(Rate(peak, frac, std::string(DtypeName(gemm)) + " GEMM", &c.warnings) * c.gemm_sustain);
+  // at the power limit: large GEMMs at the sustained rate, burst tables scaled by sustained / burst.
+  // (Without a burst figure the sustained one is the large-GEMM fraction itself.)
+  Figure frac = h.gemm_fraction[DtypeIndex(frac_dtype)];
+  if (!frac.known()) frac = h.sustained_fraction[DtypeIndex(frac_dtype)];
+  const double sustain = SustainedRatio(h, frac_dtype);  // 1 without both figures
+  c.gemm_rate = FlopsPerSecond(Rate(peak, frac, std::string(DtypeName(gemm)) + " GEMM", &c.warnings) * sustain);
   c.gemm_rate_max = c.gemm_rate;
   if (h.gemm_table) {
     const Dtype table_dtype = (gemm == Dtype::kFp16 && !h.gemm_table->Has(Dtype::kFp16)) ? Dtype::kBf16 : gemm;
     if (h.gemm_table->Has(table_dtype)) {
       c.gemm_table = h.gemm_table;
       c.gemm_dtype = table_dtype;
+      c.gemm_sustain = h.gemm_table->sustained ? 1.0 : sustain;
       c.gemm_rate_max =
           FlopsPerSecond(std::max(c.gemm_rate.value(), h.gemm_table->MaxRate(table_dtype) * c.gemm_sustain));
     }
   }
   const Figure& bf16 = h.peak(Dtype::kBf16).known() ? h.peak(Dtype::kBf16) : peak;
   const double sustain16 = SustainedRatio(h, Dtype::kBf16);
-  c.attention_rate = FlopsPerSecond(bf16.value * 1e12 * sustain16 *
-                                    (h.gemm_fraction[DtypeIndex(Dtype::kBf16)].known()
-                                         ? h.gemm_fraction[DtypeIndex(Dtype::kBf16)].value
-                                         : 1.0));
+  const Figure& burst16 = h.gemm_fraction[DtypeIndex(Dtype::kBf16)];
+  const Figure& sustained16 = h.sustained_fraction[DtypeIndex(Dtype::kBf16)];
+  const double frac16 = burst16.known() ? burst16.value * sustain16 : (sustained16.known() ? sustained16.value : 1.0);
+  c.attention_rate = FlopsPerSecond(bf16.value * 1e12 * frac16);
   c.flash_fwd_rate = c.attention_rate;
   c.flash_bwd_rate = c.attention_rate;
   if (h.attention_fwd_tflops.known()) c.flash_fwd_rate = FlopsPerSecond::TFlops(h.attention_fwd_tflops.value * sustain16);
@@ -318,8 +323,9 @@ void StepModel::TensorComm(bool moe, LayerCost* l) const {
   const double count = (moe && p_.etp == 1) ? 1 : 2;
   // With SP each pair is an all-gather and a reduce-scatter (rings held to the link rate, where an
   // all-reduce may use NVLS in-switch reduction).
-  const double gather = p_.sp ? ReduceScatterTime(c_.fabric, full, p_.tp, per_domain).value() : 0;
-  const double one = p_.sp ? 2 * gather : AllReduceTime(c_.fabric, full, p_.tp, per_domain).value();
+  const double gather = p_.sp ? AllGatherTime(c_.fabric, full, p_.tp, per_domain).value() : 0;
+  const double one = p_.sp ? gather + ReduceScatterTime(c_.fabric, full, p_.tp, per_domain).value()
+                           : AllReduceTime(c_.fabric, full, p_.tp, per_domain).value();
   l->tp_fwd = count * one;
   l->tp_bwd = count * one;
   // With SP the column-parallel GEMMs keep only their sequence-sharded input, so the backward
@@ -338,9 +344,9 @@ void StepModel::ContextComm(LayerCost* l) const {
   }
   const Bytes all_kv(tokens_ * p_.cp * kv_per_token / t_);
   const int64_t per_domain = RanksPerDomain(c_.fabric, p_.tp, p_.cp);
-  const double gather = ReduceScatterTime(c_.fabric, all_kv, p_.cp, per_domain).value();
+  const double gather = AllGatherTime(c_.fabric, all_kv, p_.cp, per_domain).value();
   l->cp_fwd = gather;
-  l->cp_bwd = 2 * gather;  // re-gather KV, reduce-scatter dKV
+  l->cp_bwd = gather + ReduceScatterTime(c_.fabric, all_kv, p_.cp, per_domain).value();  // re-gather KV, reduce-scatter dKV
 }
 
 // Kernels one layer's forward launches (unfused eager framework): norm, QKV, RoPE, the attention
@@ -534,13 +540,13 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
       *grads += buckets * AllReduceTime(c_.fabric, Bytes(local * grad_bytes / buckets), ranks, per).value();
     } else if (p_.zero < 3) {
       *grads += buckets * ReduceScatterTime(c_.fabric, Bytes(local * grad_bytes / buckets), ranks, per).value();
-      *params += buckets * ReduceScatterTime(c_.fabric, Bytes(local * weight_bytes / buckets), ranks, per).value();
+      *params += buckets * AllGatherTime(c_.fabric, Bytes(local * weight_bytes / buckets), ranks, per).value();
     } else {
       // ZeRO-3 / FSDP: each layer's parameters are gathered for its forward and again for its
       // backward, and its gradients reduce-scattered, for every micro-batch (ZeRO §7.2.2:
       // 3Ψ per pass), one collective per layer.
       const double layer = local / layers_per_stage;
-      const double per_layer = 2 * ReduceScatterTime(c_.fabric, Bytes(layer * weight_bytes), ranks, per).value() +
+      const double per_layer = 2 * AllGatherTime(c_.fabric, Bytes(layer * weight_bytes), ranks, per).value() +
                                ReduceScatterTime(c_.fabric, Bytes(layer * grad_bytes), ranks, per).value();
       *params += m * layers_per_stage * per_layer;
     }

@@ -38,7 +38,7 @@ struct CostContext {
   Fabric fabric;
   FlopsPerSecond gemm_rate;       // achieved large-GEMM rate in the training precision, sustained
   // Sustained / burst throughput ratio of the GEMM dtype (1 when the catalog has no sustained
-  // figure): applied to the burst-measured shape table.
+  // figure), applied to the shape table when it was measured in bursts (1 for a sustained table).
   double gemm_sustain = 1.0;
   // Measured rate by shape for the GEMM dtype (catalog data/gemm/), replacing gemm_rate and the
   // wave model where present; gemm_rate_max bounds every GEMM rate used (for search bounds).

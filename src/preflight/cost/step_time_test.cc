@@ -97,6 +97,30 @@ TEST(StepTimeTest, SustainedFractionReplacesTheBurstRates) {
   EXPECT_NEAR(slow_step, EstimateStep(burst, s.plan).compute.value() / 0.8, slow_step * 1e-9);
 }
 
+// A sustained figure without a burst one is the large-GEMM fraction itself; a shape table measured
+// at sustained clocks (clock: sustained) is not scaled again.
+TEST(StepTimeTest, SustainedFigureAloneAndSustainedTables) {
+  Job8b s = Llama8bOnH100();
+  HardwareSpec& h = s.cluster.spec;
+  const int bf16 = DtypeIndex(Dtype::kBf16);
+  const double sustained = h.sustained_fraction[bf16].value;
+  h.gemm_fraction[bf16] = Figure{};
+  const CostContext alone = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_NEAR(alone.gemm_rate.value(), h.peak(Dtype::kBf16).value * 1e12 * sustained, 1e3);
+  EXPECT_NEAR(alone.attention_rate.value(), h.peak(Dtype::kBf16).value * 1e12 * sustained, 1e3);
+  EXPECT_FALSE(HasWarning(alone, "GEMM"));
+
+  s = Llama8bOnH100();
+  const CostContext burst_table = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_LT(burst_table.gemm_sustain, 1.0);
+  auto sustained_table = std::make_shared<GemmTable>(*s.cluster.spec.gemm_table);
+  sustained_table->sustained = true;
+  s.cluster.spec.gemm_table = sustained_table;
+  const CostContext as_measured = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_DOUBLE_EQ(as_measured.gemm_sustain, 1.0);
+  EXPECT_DOUBLE_EQ(as_measured.gemm_rate.value(), burst_table.gemm_rate.value());  // MSMF either way
+}
+
 // Halving both kernel rates adds exactly the attention time at the original rates:
 // per layer and micro-batch 4·T·s·(heads·head_dim) FLOPs, forward at half, backward at 1.25x.
 TEST(StepTimeTest, FusedAttentionTimeFollowsTheKernelRates) {
@@ -245,7 +269,7 @@ TEST(StepTimeTest, GradientsAreReducedInBuckets) {
   const double buckets = std::ceil(local / 64e6);
   const int64_t per = RanksPerDomain(ctx.fabric, 1, 64);
   const double grads = buckets * ReduceScatterTime(ctx.fabric, Bytes(local * 4 / buckets), 64, per).value();
-  const double params = buckets * ReduceScatterTime(ctx.fabric, Bytes(local * 2 / buckets), 64, per).value();
+  const double params = buckets * AllGatherTime(ctx.fabric, Bytes(local * 2 / buckets), 64, per).value();
   const double expected = std::max(0.0, grads - t.stage_backward.value()) + std::max(0.0, params - t.stage_forward.value());
   ASSERT_GT(expected, 0);
   EXPECT_NEAR(t.exposed_comm.dp.value(), expected, expected * 1e-9);

@@ -94,8 +94,6 @@ json CampaignJson(const PlanResult& r) {
 
 std::string Gib(Bytes b) { return fmt::format("{:8.2f} GiB", b.gib()); }
 
-}  // namespace
-
 // The measured collective curves a scenario supplied (cluster.collective_table).
 json CollectiveTableJson(const CollectiveTable& t) {
   json curves = json::array();
@@ -114,8 +112,12 @@ std::string CollectiveTableText(const CollectiveTable& t) {
     groups += fmt::format("{}{} over {}", groups.empty() ? "" : ", ", kCollectiveOpNames[static_cast<int>(c.op)], c.ranks);
     if (c.ranks_per_domain < c.ranks) groups += fmt::format(" ({} per domain)", c.ranks_per_domain);
   }
-  return fmt::format("           measured collectives: {} ({}): {}\n", t.file, t.source, groups);
+  return fmt::format("           measured collectives: {} ({}): {}; they time the groups that match them "
+                     "(same operation, ranks and ranks per domain), the model the rest\n",
+                     t.file, t.source, groups);
 }
+
+}  // namespace
 
 json PlanFieldsJson(const Plan& p, const TrainingJob& job) {
   return {{"tp", p.tp},

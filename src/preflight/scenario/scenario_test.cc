@@ -307,7 +307,7 @@ TEST(ScenarioTest, ClusterCollectiveTableIsLoadedBesideTheScenario) {
   ASSERT_TRUE(s.ok()) << s.status().message();
   ASSERT_NE(s->cluster.collectives, nullptr);
   EXPECT_EQ(s->cluster.collectives->source, "nccl-tests on our node");
-  EXPECT_NEAR(*s->cluster.collectives->Seconds(CollectiveOp::kAllReduce, 8, 8, 4194304), 80e-6, 1e-12);
+  EXPECT_NEAR(s->cluster.collectives->Time(CollectiveOp::kAllReduce, 8, 8, Bytes(4194304))->value(), 80e-6, 1e-12);
 
   std::string bad = WriteFile(
       dir, "b.yaml", Replace(kScenario, cluster, "cluster: {devices: 8, devices_per_node: 8, collective_table: bad.yaml}"));

@@ -181,8 +181,15 @@ double BranchRunner::CommBound(const Branch& b) const {
   const double layers = static_cast<double>(a.layers) / b.pp;
   const double moe_layers = static_cast<double>(a.MoeLayerCount()) / b.pp;
   double bound = 0;
+  // Measured collective curves need not keep "one large collective is never slower than many small
+  // ones of the same total" (their bandwidth can dip with size): no communication bound then.
+  if (f.measured) return bound;
   if (b.tp > 1 && !base_.tp_comm_overlap) {
-    const double ar = AllReduceTime(f, Bytes(tokens * a.hidden * 2.0), b.tp, RanksPerDomain(f, 1, b.tp)).value();
+    // A pair is an all-reduce, or with sequence parallelism an all-gather and a reduce-scatter.
+    const Bytes all(tokens * a.hidden * 2.0);
+    const int64_t per = RanksPerDomain(f, 1, b.tp);
+    const double ar = std::min(AllReduceTime(f, all, b.tp, per).value(),
+                               AllGatherTime(f, all, b.tp, per).value() + ReduceScatterTime(f, all, b.tp, per).value());
     const double moe_count = b.etp == 1 ? 2 : 4;
     bound += ar * (4 * (layers - moe_layers) + moe_count * moe_layers);
   }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 
 #include "preflight/catalog/catalog.h"
@@ -105,6 +106,25 @@ TEST(SearchTest, BoundPruningKeepsTheExhaustiveTopK) {
     EXPECT_GT(pruned.rejected[kRejectBound], 0);
     EXPECT_LT(pruned.model_evaluations, full.model_evaluations);
   }
+}
+
+// A measured collective curve need not keep the α-β model's "one collective is never slower than
+// several smaller ones": with a table the search must still return the exhaustive top K. The
+// all-reduce curve here is slow (40 GB/s busbw at every size), so the best plans use SP pairs.
+TEST(SearchTest, MeasuredCollectivesKeepTheExhaustiveTopK) {
+  Scenario s = Load("examples/llama3.1-70b-h100.yaml");
+  auto table = std::make_shared<CollectiveTable>();
+  ASSERT_TRUE(table->AddCurve(CollectiveOp::kAllReduce, 8, 8, {{{1e6, 44}, {1e9, 43750}}}).ok());
+  s.cluster.collectives = table;
+  SearchConstraints c;
+  c.tp = 8;
+  SearchOptions o;
+  o.top_k = 5;
+  SearchResult pruned = Search(s, c, o);
+  o.exhaustive = true;
+  SearchResult full = Search(s, c, o);
+  ASSERT_FALSE(full.top.empty());
+  EXPECT_TRUE(SamePlans(pruned, full));
 }
 
 TEST(SearchTest, ConstraintsAreHonoured) {
