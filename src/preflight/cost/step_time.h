@@ -60,6 +60,11 @@ struct CostContext {
   std::vector<std::string> warnings;  // unknown figures that were replaced by upper bounds
 };
 
+// The upper end of published host costs per kernel launch in eager PyTorch: Holistic Trace
+// Analysis puts a launch at "usually 5-20 µs" (docs/cost-model.md lists the other figures). Plans
+// whose step grows markedly at this cost are flagged as possibly host-bound.
+inline constexpr double kHostPerKernelHighUs = 20.0;
+
 // Fused (flash) attention in the FlashAttention benchmark convention: a causal forward does half
 // the score FLOPs of the full count, the backward 2.5 times the forward (cost-model-notes §1.1).
 inline constexpr double kFlashCausalShare = 0.5;

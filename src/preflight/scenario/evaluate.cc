@@ -1,5 +1,8 @@
 #include "preflight/scenario/evaluate.h"
 
+#include <iomanip>
+#include <sstream>
+
 #include "preflight/base/check.h"
 
 namespace preflight {
@@ -20,6 +23,25 @@ void AddWarnings(const Scenario& s, PlanResult* r) {
   }
 }
 
+// The step again at the upper end of published per-kernel host costs: when it grows by more than
+// 10%, the kernels are short enough that the unmeasured host cost decides the answer.
+void WarnIfHostBound(const Scenario& s, const ParamCounts& params, PlanResult* r) {
+  if (s.job.host_overhead_per_kernel_us >= kHostPerKernelHighUs) return;
+  TrainingJob slow = s.job;
+  slow.host_overhead_per_kernel_us = kHostPerKernelHighUs;
+  const CostContext ctx = MakeCostContext(s.arch, params, slow, s.cluster);
+  const double step = r->time.step.value();
+  const double at_high = EstimateStep(ctx, s.plan).step.value();
+  if (!(at_high > step * 1.10)) return;
+  std::ostringstream w;
+  w << std::setprecision(3) << "possibly host-bound: the kernels are short, and at " << kHostPerKernelHighUs
+    << " us of host time per kernel launch (the upper end of published eager-PyTorch figures; this run assumes "
+    << s.job.host_overhead_per_kernel_us << " us) the step would take " << at_high << " s instead of " << step
+    << " s (+" << std::fixed << std::setprecision(0) << 100 * (at_high / step - 1)
+    << "%); measure training.host_overhead_per_kernel_us on your software stack";
+  r->warnings.push_back(w.str());
+}
+
 }  // namespace
 
 PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options) {
@@ -37,6 +59,7 @@ PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options) {
     r.has_time = true;
     r.campaign = MakeCampaign(s.cluster, s.job, r.time);
     for (std::string& w : ctx.warnings) r.warnings.push_back(std::move(w));
+    WarnIfHostBound(s, r.params, &r);
   }
   AddWarnings(s, &r);
   return r;

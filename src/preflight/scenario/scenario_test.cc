@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -316,6 +317,35 @@ TEST(ScenarioTest, ClusterCollectiveTableIsLoadedBesideTheScenario) {
   EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(Contains(s.status().message(), bad + ": cluster.collective_table")) << s.status().message();
   EXPECT_TRUE(Contains(s.status().message(), "collectives[0]: expected at least two")) << s.status().message();
+}
+
+// A small model in eager PyTorch launches kernels shorter than the host can launch them: at the
+// upper end of published per-kernel host costs the step grows by more than 10%, and plan says so.
+// A large model's kernels are long enough that the host cost does not matter.
+TEST(EvaluateTest, ShortKernelsAreFlaggedAsPossiblyHostBound) {
+  auto host_bound = [](const PlanResult& r) {
+    return std::any_of(r.warnings.begin(), r.warnings.end(),
+                       [](const std::string& w) { return Contains(w, "possibly host-bound"); });
+  };
+  StatusOr<Scenario> small = LoadText(
+      "model: {model_type: gpt2, n_embd: 1024, n_layer: 24, n_head: 16, n_positions: 1024, vocab_size: 50304}\n"
+      "hardware: a100-sxm-80gb\n"
+      "cluster: {devices: 8, devices_per_node: 8}\n"
+      "parallel: {tp: 8, pp: 1, dp: 1, recompute: full}\n"
+      "training: {seq_len: 1024, global_batch: 16, micro_batch: 1, precision: fp16, flash_attention: false}\n");
+  ASSERT_TRUE(small.ok()) << small.status().message();
+  const PlanResult r = Evaluate(*small, {});
+  ASSERT_TRUE(r.has_time);
+  EXPECT_TRUE(host_bound(r));
+  // Stating a measured host cost at the published upper end removes the doubt.
+  Scenario measured = *small;
+  measured.job.host_overhead_per_kernel_us = kHostPerKernelHighUs;
+  EXPECT_FALSE(host_bound(Evaluate(measured, {})));
+
+  StatusOr<Scenario> large = LoadScenarioFile(SourceDir() + "/examples/llama3.1-70b-h100.yaml",
+                                              Catalog::Default(), {});
+  ASSERT_TRUE(large.ok()) << large.status().message();
+  EXPECT_FALSE(host_bound(Evaluate(*large, {})));
 }
 
 TEST(ScenarioTest, ValidationMeasuredBlock) {
