@@ -383,6 +383,8 @@ case_validate_json() {
   expect_json 'assert len(j["runs"]) == 10 and all(r["status"] == "ok" for r in j["runs"]) and 0 <= j["mape"] < 1'
   # Grouped summaries: every run is on the A100, so the hardware group is the whole file.
   expect_json 'h = j["by_hardware"]["a100-sxm-80gb"]; assert all(r["hardware"] == "a100-sxm-80gb" for r in j["runs"]) and h["runs"] == 10 and abs(h["mape"] - j["mape"]) < 1e-12 and len(j["by_file"]) == 1'
+  # Large models: none of these kernels is short enough for the host-bound warning.
+  expect_json 'assert not any(r["possibly_host_bound"] for r in j["runs"]) and j["by_host_bound_warning"]["not flagged"]["runs"] == 10'
   run validate "$ROOT/data/validation/korthikanti-2022.yaml"
   expect_rc 0
   expect_stdout_has "a100-sxm-80gb"

@@ -64,6 +64,10 @@ std::vector<std::pair<std::string, ValidationReport>> GroupRows(
   return groups;
 }
 
+std::string HostBoundGroup(const ValidationRow& r) {
+  return r.possibly_host_bound ? "possibly host-bound" : "not flagged";
+}
+
 std::string GroupText(const std::string& title, const std::vector<std::pair<std::string, ValidationReport>>& groups) {
   std::string out = fmt::format("{:40} {:>6} {:>8} {:>9}  {}\n", title, "runs", "MAPE", "max |err|", "worst run");
   for (const auto& [name, part] : groups) {
@@ -89,6 +93,8 @@ std::string ValidationText(const ValidationReport& rep, bool all) {
                      100 * rep.max_abs_error, rep.worst);
   out += '\n';
   out += GroupText("hardware", GroupRows(rep, [](const ValidationRow& r) { return r.hardware; }));
+  out += '\n';
+  out += GroupText("plan's host-bound warning", GroupRows(rep, HostBoundGroup));
   std::vector<const ValidationRow*> rows;
   for (const auto& row : rep.rows) rows.push_back(&row);
   if (!all) {
@@ -116,7 +122,8 @@ nlohmann::json ValidationJson(const ValidationReport& rep) {
   nlohmann::json runs = nlohmann::json::array();
   for (const auto& row : rep.rows) {
     nlohmann::json j = {{"name", row.name}, {"file", row.file}, {"hardware", row.hardware},
-                        {"metric", row.metric}, {"measured", row.measured}, {"status", row.status}};
+                        {"metric", row.metric}, {"measured", row.measured}, {"status", row.status},
+                        {"possibly_host_bound", row.possibly_host_bound}};
     j["predicted"] = row.status == "ok" ? nlohmann::json(row.predicted) : nlohmann::json(nullptr);
     j["error"] = row.status == "ok" ? nlohmann::json(row.error) : nlohmann::json(nullptr);
     runs.push_back(j);
@@ -128,7 +135,8 @@ nlohmann::json ValidationJson(const ValidationReport& rep) {
           {"predicted", rep.predicted},
           {"skipped", rep.skipped},
           {"by_file", GroupJson(GroupRows(rep, [](const ValidationRow& r) { return r.file; }))},
-          {"by_hardware", GroupJson(GroupRows(rep, [](const ValidationRow& r) { return r.hardware; }))}};
+          {"by_hardware", GroupJson(GroupRows(rep, [](const ValidationRow& r) { return r.hardware; }))},
+          {"by_host_bound_warning", GroupJson(GroupRows(rep, HostBoundGroup))}};
 }
 
 }  // namespace

@@ -33,6 +33,7 @@ void WarnIfHostBound(const Scenario& s, const ParamCounts& params, PlanResult* r
   const double step = r->time.step.value();
   const double at_high = EstimateStep(ctx, s.plan).step.value();
   if (!(at_high > step * 1.10)) return;
+  r->possibly_host_bound = true;
   std::ostringstream w;
   w << std::setprecision(3) << "possibly host-bound: the kernels are short, and at " << kHostPerKernelHighUs
     << " us of host time per kernel launch (the upper end of published eager-PyTorch figures; this run assumes "

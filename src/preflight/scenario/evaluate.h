@@ -48,6 +48,9 @@ struct PlanResult {
   StepTime time;
   Campaign campaign;
   std::vector<std::string> warnings;
+  // The step grows by more than 10% at kHostPerKernelHighUs per kernel launch: the answer depends
+  // on a host cost that must be measured (one of the warnings says so).
+  bool possibly_host_bound = false;
 
   // 0 = fits, 1 = infeasible (invalid plan or does not fit): the CLI's exit code.
   int ExitCode() const { return check.ok() && has_memory && memory.fits ? 0 : 1; }

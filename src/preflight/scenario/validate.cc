@@ -54,6 +54,7 @@ ValidationReport Validate(const std::vector<Scenario>& runs, const EvaluateOptio
     for (const auto& [metric, measured] : run.measured.metrics) {
       ValidationRow row{run.name, run.file, metric, measured, 0, 0, status, run.cluster.spec.id};
       if (status == "ok") {
+        row.possibly_host_bound = r.possibly_host_bound;
         row.predicted = PredictedMetric(r, metric);
         row.error = (row.predicted - measured) / measured;
       }

@@ -25,6 +25,7 @@ struct ValidationRow {
   double error = 0;  // signed relative error
   std::string status;  // "ok", or why it was not predicted ("invalid plan: ...", "needs search")
   std::string hardware;  // the run's hardware id (catalog id or the file's `id`)
+  bool possibly_host_bound = false;  // plan's warning: the host cost per kernel decides the answer
 };
 
 struct ValidationReport {
