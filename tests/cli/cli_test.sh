@@ -327,7 +327,19 @@ case_search_json() {
   expect_stderr_empty
   expect_json 'assert j["evaluated"] == j["valid"] + sum(j["rejected"].values()) and len(j["plans"]) == 3
 assert all(p["memory"]["fits"] for p in j["plans"])
-assert j["plans"][0]["time"]["step_s"] <= j["plans"][1]["time"]["step_s"] <= j["plans"][2]["time"]["step_s"]'
+assert j["plans"][0]["time"]["step_s"] <= j["plans"][1]["time"]["step_s"] <= j["plans"][2]["time"]["step_s"]
+assert not any(p["possibly_host_bound"] for p in j["plans"])'
+  # A small GPT forced onto TP 8 with micro-batch 1 has short kernels: the flag and the warning.
+  local small
+  small=$(write small.yaml "model: {model_type: gpt2, n_embd: 1024, n_layer: 24, n_head: 16, n_positions: 1024, vocab_size: 50304}
+hardware: a100-sxm-80gb
+cluster: {devices: 8, devices_per_node: 8}
+training: {seq_len: 1024, global_batch: 16, precision: fp16, flash_attention: false}")
+  run search "$small" --top 1 --fix-tp 8 --max-micro-batch 1 --threads 2
+  expect_rc 0
+  expect_stdout_has "possibly host-bound"
+  run search "$small" --top 1 --fix-tp 8 --max-micro-batch 1 --threads 2 --json
+  expect_json 'assert j["plans"][0]["possibly_host_bound"]'
 }
 
 case_search_sweep() {

@@ -56,13 +56,19 @@ class ProgressBar {
   bool drawn_ = false;
 };
 
-nlohmann::json PlanEntryJson(const Scenario& s, const RankedPlan& r) {
+PlanResult EvaluateRanked(const Scenario& s, const RankedPlan& r) {
   Scenario at = s;
   at.plan = r.plan;
   at.auto_parallel = false;
-  nlohmann::json full = PlanJson(Evaluate(at, {}));
+  return Evaluate(at, {});
+}
+
+nlohmann::json PlanEntryJson(const Scenario& s, const RankedPlan& r) {
+  const PlanResult evaluated = EvaluateRanked(s, r);
+  nlohmann::json full = PlanJson(evaluated);
   return {{"objective", r.objective}, {"plan", full["plan"]}, {"memory", full["memory"]},
-          {"time", full["time"]}, {"campaign", full["campaign"]}};
+          {"time", full["time"]}, {"campaign", full["campaign"]},
+          {"possibly_host_bound", evaluated.possibly_host_bound}};
 }
 
 std::string PlanRow(const RankedPlan& r) {
@@ -90,6 +96,13 @@ std::string SearchText(const Scenario& s, const SearchResult& r, Objective o) {
                        p.memory.worst.Total().gib(), p.objective);
   }
   if (r.top.empty()) out += "no valid plan fits: see the rejection counts above\n";
+  // The ranking rests on the assumed host cost per kernel when the best plan's kernels are short.
+  if (!r.top.empty()) {
+    const PlanResult best = EvaluateRanked(s, r.top.front());
+    for (const std::string& w : best.warnings) {
+      if (best.possibly_host_bound && w.rfind("possibly host-bound", 0) == 0) out += "\nwarning (plan #1): " + w + "\n";
+    }
+  }
   return out;
 }
 
