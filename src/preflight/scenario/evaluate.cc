@@ -24,14 +24,14 @@ void AddWarnings(const Scenario& s, PlanResult* r) {
 }
 
 // The step again at the upper end of published per-kernel host costs: when it grows by more than
-// 10%, the kernels are short enough that the unmeasured host cost decides the answer.
-void WarnIfHostBound(const Scenario& s, const ParamCounts& params, PlanResult* r) {
+// 10% (a reporting threshold, not a hardware figure), the kernels are short enough that the
+// unmeasured host cost decides the answer.
+void WarnIfHostBound(const Scenario& s, const CostContext& ctx, PlanResult* r) {
   if (s.job.host_overhead_per_kernel_us >= kHostPerKernelHighUs) return;
-  TrainingJob slow = s.job;
-  slow.host_overhead_per_kernel_us = kHostPerKernelHighUs;
-  const CostContext ctx = MakeCostContext(s.arch, params, slow, s.cluster);
+  CostContext slow = ctx;
+  slow.host_per_kernel = Seconds(kHostPerKernelHighUs * 1e-6);
   const double step = r->time.step.value();
-  const double at_high = EstimateStep(ctx, s.plan).step.value();
+  const double at_high = EstimateStep(slow, s.plan).step.value();
   if (!(at_high > step * 1.10)) return;
   r->possibly_host_bound = true;
   std::ostringstream w;
@@ -59,8 +59,8 @@ PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options) {
     r.time = EstimateStep(ctx, s.plan);
     r.has_time = true;
     r.campaign = MakeCampaign(s.cluster, s.job, r.time);
+    WarnIfHostBound(s, ctx, &r);
     for (std::string& w : ctx.warnings) r.warnings.push_back(std::move(w));
-    WarnIfHostBound(s, r.params, &r);
   }
   AddWarnings(s, &r);
   return r;
