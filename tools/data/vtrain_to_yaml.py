@@ -21,6 +21,10 @@ Conversions (see data/validation/README.md):
     4 x 200 Gb/s HDR per node -> 100 Gb/s per GPU, full recompute, 1F1B, fp16.
     Framework facts: vTrain's configs set use_gradient_bucket: false (no gradient-reduce
     overlap), and Megatron-DeepSpeed's GPT attention of the time is unfused (no FlashAttention).
+  * cluster.collective_table: the all-reduce times the vTrain authors measured with nccl-tests
+    on their 8x A100 node (data/validation/measured/vtrain-a100-allreduce.yaml, written by
+    tools/data/vtrain_allreduce_to_yaml.py); vTrain's own predictor reads the same tables for
+    every A100 run. Only groups inside one node match them (2, 4 or 8 GPUs).
 """
 
 import csv
@@ -28,6 +32,7 @@ import sys
 from decimal import Decimal
 
 GPT2_VOCAB = 50257
+COLLECTIVE_TABLE = "measured/vtrain-a100-allreduce.yaml"  # beside the output, in data/validation/
 
 MULTI_COLS = [
     "Parameters (billion)", "# GPUs", "global batch", "micro batch", "hidden size",
@@ -120,7 +125,8 @@ def convert(kind, csv_path):
         out.append("  model: {model_type: gpt2, n_embd: %d, n_layer: %d, n_head: %d, n_positions: %d, "
                    "vocab_size: %d, activation_function: gelu}" % (h, layers, heads, seq, vocab))
         out.append("  hardware: a100-sxm-80gb")
-        out.append("  cluster: {devices: %d, devices_per_node: 8, scale_out_gbits_per_s_per_device: 100}" % gpus)
+        out.append("  cluster: {devices: %d, devices_per_node: 8, scale_out_gbits_per_s_per_device: 100, "
+                   "collective_table: %s}" % (gpus, COLLECTIVE_TABLE))
         out.append("  parallel: {tp: %d, pp: %d, vpp: 1, dp: %d, cp: 1, ep: 1, sp: false, zero: 0, "
                    "schedule: 1f1b, recompute: full, overlap_grad_reduce: false, overlap_p2p_comm: false}" % (tp, pp, dp))
         out.append("  training: {seq_len: %d, global_batch: %d, micro_batch: %d, precision: fp16, "

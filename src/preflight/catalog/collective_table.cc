@@ -5,7 +5,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <map>
+#include <mutex>
 #include <sstream>
+#include <utility>
 
 #include "preflight/catalog/yaml_reader.h"
 
@@ -112,21 +115,32 @@ StatusOr<std::vector<std::array<double, 2>>> InlineRows(const MapReader& entry) 
   return rows;
 }
 
+// The files a table was read from, with their text: a memoised table stands while they are unchanged.
+using Inputs = std::vector<std::pair<std::string, std::string>>;
+
+// The whole text of a file; nullopt when it cannot be opened.
+std::optional<std::string> ReadText(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 // [bytes, µs] rows read from an nccl-tests output file named by the entry, beside the table.
-StatusOr<std::vector<std::array<double, 2>>> NcclTestsRows(const MapReader& entry) {
+StatusOr<std::vector<std::array<double, 2>>> NcclTestsRows(const MapReader& entry, Inputs* inputs) {
   ASSIGN_OR_RETURN(std::string ref, entry.String("nccl_tests"));
   std::filesystem::path p(ref);
   if (p.is_relative()) p = std::filesystem::path(entry.file()).parent_path() / p;
-  std::ifstream in(p);
-  if (!in) return NotFound(entry.file() + ": " + entry.FieldName("nccl_tests") + ": cannot open " + p.string());
-  std::stringstream text;
-  text << in.rdbuf();
-  auto rows = ParseNcclTestsOutput(text.str(), p.string());
+  std::optional<std::string> text = ReadText(p);
+  if (!text) return NotFound(entry.file() + ": " + entry.FieldName("nccl_tests") + ": cannot open " + p.string());
+  inputs->emplace_back(p.string(), *text);
+  auto rows = ParseNcclTestsOutput(*text, p.string());
   if (!rows.ok()) return rows.status().WithPrefix(entry.file() + ": " + entry.FieldName("nccl_tests"));
   return rows;
 }
 
-Status ReadEntry(const MapReader& entry, const std::string& where, CollectiveTable* t) {
+Status ReadEntry(const MapReader& entry, const std::string& where, CollectiveTable* t, Inputs* inputs) {
   RETURN_IF_ERROR(entry.ExpectMap());
   RETURN_IF_ERROR(entry.CheckKnownKeys({"op", "ranks", "ranks_per_domain", "rows", "nccl_tests", "note"}));
   ASSIGN_OR_RETURN(std::string op_name, entry.String("op"));
@@ -141,7 +155,7 @@ Status ReadEntry(const MapReader& entry, const std::string& where, CollectiveTab
   if (entry.Has("rows")) {
     ASSIGN_OR_RETURN(rows, InlineRows(entry));
   } else {
-    ASSIGN_OR_RETURN(rows, NcclTestsRows(entry));
+    ASSIGN_OR_RETURN(rows, NcclTestsRows(entry, inputs));
   }
   if (ranks < 2) return entry.Error("ranks", "a whole number of at least 2");
   if (per_domain < 1 || per_domain > ranks || ranks % per_domain != 0) {
@@ -185,8 +199,11 @@ StatusOr<std::vector<std::array<double, 2>>> ParseNcclTestsOutput(const std::str
   return rows;
 }
 
-StatusOr<CollectiveTable> LoadCollectiveTable(const std::string& path) {
-  ASSIGN_OR_RETURN(YAML::Node root, LoadYamlFile(path));
+namespace {
+
+// Parses a table from its text (already read from `path`), recording the other files it reads.
+StatusOr<CollectiveTable> ParseCollectiveTable(const std::string& path, const std::string& text, Inputs* inputs) {
+  ASSIGN_OR_RETURN(YAML::Node root, ParseYaml(text, path));
   MapReader r(root, path, "");
   RETURN_IF_ERROR(r.ExpectMap());
   RETURN_IF_ERROR(r.CheckKnownKeys({"source", "note", "collectives"}));
@@ -198,8 +215,45 @@ StatusOr<CollectiveTable> LoadCollectiveTable(const std::string& path) {
   if (!list.IsSequence() || list.size() == 0) return r.Error("collectives", "a list of measured collectives");
   for (size_t i = 0; i < list.size(); ++i) {
     const std::string where = "collectives[" + std::to_string(i) + "]";
-    RETURN_IF_ERROR(ReadEntry(MapReader(list[i], path, where), where, &t));
+    RETURN_IF_ERROR(ReadEntry(MapReader(list[i], path, where), where, &t, inputs));
   }
+  return t;
+}
+
+// Tables already read in this process, by path. Many scenarios name the same table (a validation
+// file names one for each of its runs), and parsing a table of a thousand rows costs far more than
+// reading its bytes again to see that nothing changed.
+struct LoadedTable {
+  Inputs inputs;  // the table file first, then the nccl-tests outputs it names
+  CollectiveTable table;
+};
+std::mutex loaded_mutex;
+std::map<std::string, LoadedTable> loaded;
+constexpr size_t kMaxLoadedTables = 64;
+
+bool Unchanged(const Inputs& inputs) {
+  for (const auto& [file, text] : inputs) {
+    std::optional<std::string> now = ReadText(file);
+    if (!now || *now != text) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+StatusOr<CollectiveTable> LoadCollectiveTable(const std::string& path) {
+  {
+    std::lock_guard<std::mutex> lock(loaded_mutex);
+    auto it = loaded.find(path);
+    if (it != loaded.end() && Unchanged(it->second.inputs)) return it->second.table;
+  }
+  std::optional<std::string> text = ReadText(path);
+  if (!text) return NotFound(path + ": cannot open file");
+  Inputs inputs{{path, *text}};
+  ASSIGN_OR_RETURN(CollectiveTable t, ParseCollectiveTable(path, *text, &inputs));
+  std::lock_guard<std::mutex> lock(loaded_mutex);
+  if (loaded.size() >= kMaxLoadedTables) loaded.clear();
+  loaded[path] = LoadedTable{std::move(inputs), t};
   return t;
 }
 

@@ -127,6 +127,36 @@ TEST(CollectiveTableTest, LoadsInlineRowsAndNcclTestsOutputBesideTheFile) {
   EXPECT_NEAR(t->Time(CollectiveOp::kAllGather, 16, 8, Bytes(4194304))->value(), 80e-6, 1e-12);
 }
 
+// A table loaded again is read again when it or the nccl-tests output it names has changed.
+TEST(CollectiveTableTest, ALoadedTableIsReadAgainWhenItsFilesChange) {
+  const std::string dir = ScratchDir("preflight_collectives_");
+  WriteFile(dir, "ag.txt", kNcclTestsNew);
+  auto write_table = [&](int us) {
+    return WriteFile(dir, "node.yaml",
+                     "source: \"nccl-tests on a test node\"\n"
+                     "collectives:\n"
+                     "  - {op: all_reduce, ranks: 8, rows: [[1048576, " + std::to_string(us) + "], [4194304, 60]]}\n"
+                     "  - {op: all_gather, ranks: 8, nccl_tests: ag.txt}\n");
+  };
+  const std::string path = write_table(30);
+  auto first = LoadCollectiveTable(path);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  EXPECT_NEAR(first->Time(CollectiveOp::kAllReduce, 8, 8, Bytes(1048576))->value(), 30e-6, 1e-12);
+
+  write_table(35);
+  auto second = LoadCollectiveTable(path);
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  EXPECT_NEAR(second->Time(CollectiveOp::kAllReduce, 8, 8, Bytes(1048576))->value(), 35e-6, 1e-12);
+
+  WriteFile(dir, "ag.txt", kNcclTestsOld);
+  auto third = LoadCollectiveTable(path);
+  ASSERT_TRUE(third.ok()) << third.status().message();
+  EXPECT_NEAR(third->Time(CollectiveOp::kAllGather, 8, 8, Bytes(1048576))->value(), 30e-6, 1e-12);
+
+  WriteFile(dir, "ag.txt", "no result rows\n");
+  EXPECT_FALSE(LoadCollectiveTable(path).ok());
+}
+
 // Each bad file gives one message naming the file and the field.
 TEST(CollectiveTableTest, BadFilesNameTheFileAndField) {
   const std::string dir = ScratchDir("preflight_collectives_");
