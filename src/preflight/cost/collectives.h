@@ -76,10 +76,11 @@ int64_t RanksPerDomain(const Fabric& f, int64_t stride, int64_t group_size);
 // fastest protocol. REQUIRES: ranks >= 1.
 Seconds AllReduceTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain);
 // Reduce-scatter of a `bytes` buffer (the whole, unscattered size): half an all-reduce. A measured
-// reduce-scatter curve times it, else a measured all-gather curve (the same ring), else the model.
+// reduce-scatter curve times it, else a measured all-gather curve (the same ring), else half a
+// measured all-reduce curve (a ring all-reduce is a reduce-scatter and an all-gather), else the model.
 Seconds ReduceScatterTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain);
 // All-gather into a `bytes` buffer (the whole, gathered size): the same model as a reduce-scatter;
-// a measured all-gather curve first, else a reduce-scatter curve.
+// a measured all-gather curve first, else a reduce-scatter curve, else half an all-reduce curve.
 Seconds AllGatherTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain);
 // All-to-all where each rank sends `bytes_per_rank` spread evenly over `ranks` peers.
 Seconds AllToAllTime(const Fabric& f, Bytes bytes_per_rank, int64_t ranks, int64_t per_domain);

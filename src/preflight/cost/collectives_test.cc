@@ -108,5 +108,20 @@ TEST(CollectivesTest, MeasuredCurvesReplaceTheModelForTheGroupsTheyCover) {
   EXPECT_DOUBLE_EQ(AllReduceTime(f, Bytes(33554432), 16, 8).value(), sixteen);
 }
 
+// With only an all-reduce curve (all_reduce_perf is what most clusters measure), reduce-scatter and
+// all-gather over that group take half of it: a ring all-reduce is one pass of each.
+TEST(CollectivesTest, AnAllReduceCurveAloneTimesTheRingPassesAtHalfOfIt) {
+  Fabric f = Node(231.6);
+  auto table = std::make_shared<CollectiveTable>();
+  ASSERT_TRUE(table->AddCurve(CollectiveOp::kAllReduce, 8, 8, {{{1048576, 92.8}, {33554432, 377.6}}}).ok());
+  f.measured = table;
+  EXPECT_NEAR(AllGatherTime(f, Bytes(1048576), 8, 8).value(), 46.4 * kUs, 1e-12);
+  EXPECT_NEAR(ReduceScatterTime(f, Bytes(33554432), 8, 8).value(), 188.8 * kUs, 1e-12);
+  // An all-gather curve, where there is one, comes first.
+  ASSERT_TRUE(table->AddCurve(CollectiveOp::kAllGather, 8, 8, {{{1048576, 30}, {33554432, 150}}}).ok());
+  EXPECT_NEAR(AllGatherTime(f, Bytes(1048576), 8, 8).value(), 30 * kUs, 1e-12);
+  EXPECT_NEAR(ReduceScatterTime(f, Bytes(33554432), 8, 8).value(), 150 * kUs, 1e-12);
+}
+
 }  // namespace
 }  // namespace preflight
