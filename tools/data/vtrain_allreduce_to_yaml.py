@@ -19,6 +19,8 @@ import re
 import sys
 from decimal import Decimal
 
+from atomic_write import write_text
+
 HEADER = "size(B),count,type,time(ns),busbw(GB/s),time(ns),busbw(GB/s)"
 
 
@@ -77,10 +79,7 @@ def main(argv):
     except (OSError, InputError) as e:
         sys.stderr.write("vtrain_allreduce_to_yaml: %s\n" % e)
         return 2
-    tmp = out_path + ".tmp"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    os.replace(tmp, out_path)
+    write_text(out_path, text)
     return 0
 
 

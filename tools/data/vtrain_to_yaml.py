@@ -31,6 +31,8 @@ import csv
 import sys
 from decimal import Decimal
 
+from atomic_write import write_text
+
 GPT2_VOCAB = 50257
 COLLECTIVE_TABLE = "measured/vtrain-a100-allreduce.yaml"  # beside the output, in data/validation/
 
@@ -151,11 +153,7 @@ def main(argv):
     except (OSError, InputError) as e:
         sys.stderr.write("vtrain_to_yaml: %s\n" % e)
         return 2
-    tmp = out_path + ".tmp"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    import os
-    os.replace(tmp, out_path)
+    write_text(out_path, text)
     sys.stderr.write("vtrain_to_yaml: %d %s rows -> %s\n" % (count, kind, out_path))
     return 0
 
