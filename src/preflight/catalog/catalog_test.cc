@@ -115,6 +115,7 @@ std::vector<std::pair<std::string, const Figure*>> AllFigures(const HardwareSpec
       {"scale_up.domain_devices", &h.scale_up_domain_devices},
       {"scale_out.gbits_per_s_per_device", &h.scale_out_gbits_per_s},
       {"power_w", &h.power_w},
+      {"collective_compute_units", &h.collective_compute_units},
       {"efficiency.hbm_fraction", &h.hbm_fraction},
       {"efficiency.allreduce.scale_up", &h.allreduce_busbw_scale_up_gbytes_per_s},
       {"efficiency.allreduce.scale_out", &h.allreduce_busbw_scale_out_gbytes_per_s},
@@ -414,6 +415,13 @@ TEST(HardwareSpecTest, InvalidFilesNameFileAndField) {
        "    scale_out: {unknown: true}\n  fused_attention_tflops:\n"
        "    forward: {value: 150, source: \"bench\"}\n    backward: {value: 50, source: \"bench\"}\n",
        "efficiency.fused_attention_tflops.forward"},
+      {"collective units without compute units", R"(power_w: {value: 500, source: "test sheet"})",
+       "power_w: {value: 500, source: \"test sheet\"}\ncollective_compute_units: {value: 16, source: \"log\"}",
+       "collective_compute_units"},
+      {"collective units not below compute units", R"(power_w: {value: 500, source: "test sheet"})",
+       "power_w: {value: 500, source: \"test sheet\"}\ncompute_units: {value: 16, source: \"sheet\"}\n"
+       "collective_compute_units: {value: 16, source: \"log\"}",
+       "collective_compute_units"},
       {"attention without backward", "    scale_out: {unknown: true}\n",
        "    scale_out: {unknown: true}\n  fused_attention_tflops:\n"
        "    forward: {value: 60, source: \"bench\"}\n",

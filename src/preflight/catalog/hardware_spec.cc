@@ -154,7 +154,7 @@ StatusOr<HardwareSpec> ParseHardwareSpec(const YAML::Node& root, const std::stri
   RETURN_IF_ERROR(r.CheckKnownKeys({"id", "vendor", "name", "notes", "software_stack",
                                     "launch_year", "peak_tflops", "memory", "scale_up",
                                     "scale_out", "power_w", "price_usd_per_device_hour",
-                                    "efficiency", "compute_units"}));
+                                    "efficiency", "compute_units", "collective_compute_units"}));
   HardwareSpec h;
   h.file = file;
   ASSIGN_OR_RETURN(h.id, r.String("id"));
@@ -173,6 +173,13 @@ StatusOr<HardwareSpec> ParseHardwareSpec(const YAML::Node& root, const std::stri
   if (r.Has("compute_units")) {
     ASSIGN_OR_RETURN(h.compute_units, ParseFigure(r, "compute_units", false));
     if (h.compute_units.known() && h.compute_units.value < 1) return r.Error("compute_units", "a count >= 1");
+  }
+  if (r.Has("collective_compute_units")) {
+    ASSIGN_OR_RETURN(h.collective_compute_units, ParseFigure(r, "collective_compute_units", false));
+    const Figure& c = h.collective_compute_units;
+    if (c.known() && (c.value < 0 || !h.compute_units.known() || c.value >= h.compute_units.value)) {
+      return r.Error("collective_compute_units", "a count >= 0 below compute_units (which must be known)");
+    }
   }
   RETURN_IF_ERROR(ParsePrice(r, &h.price));
   RETURN_IF_ERROR(ParseEfficiency(r, &h));

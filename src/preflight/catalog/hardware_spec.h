@@ -76,6 +76,10 @@ struct HardwareSpec {
   // Streaming multiprocessors (NVIDIA) or compute units (AMD): the parallel engines a GEMM's
   // output tiles are spread over (wave quantization). Optional; unknown when absent.
   Figure compute_units;
+  // Compute units one collective kernel holds while it runs (NCCL: one CTA per channel, and NCCL's
+  // CTAs do not share an SM with compute kernels). Compute overlapped with communication runs on
+  // the rest. Optional; unknown when absent, and then overlapped communication costs no compute.
+  Figure collective_compute_units;
   PriceRange price;
   std::array<Figure, kNumDtypes> gemm_fraction;  // large-GEMM achieved / peak, measured
   // Large-GEMM throughput the device holds once saturated at its power limit, over the dense

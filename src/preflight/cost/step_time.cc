@@ -95,6 +95,9 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   c.model_flops_per_token = ops.model_flops_per_token;
   c.host_per_kernel = Seconds(job.host_overhead_per_kernel_us * 1e-6);
   if (h.compute_units.known()) c.compute_units = h.compute_units.value;
+  if (h.compute_units.known() && h.collective_compute_units.known()) {
+    c.collective_share = h.collective_compute_units.value / h.compute_units.value;
+  }
   c.attention_flops_per_token_fwd = ops.attention_fwd_flops_per_token;
   return c;
 }
@@ -383,11 +386,12 @@ struct StageSums {
   double memory = 0;                // elementwise fwd+bwd
   double tp = 0, ep = 0, cp = 0;    // exposed, fwd+bwd
   double launch = 0;                // GPU idle waiting for kernel launches
+  double contention = 0;            // compute slowed by the hidden TP, EP and CP collectives
   double forward = 0;               // the forward share of all the above
-  double Total() const { return fwd + bwd + memory + tp + ep + cp + launch; }
+  double Total() const { return fwd + bwd + memory + tp + ep + cp + launch + contention; }
   void Add(const StageSums& o, double n) {
     fwd += n * o.fwd, bwd += n * o.bwd, memory += n * o.memory, tp += n * o.tp, ep += n * o.ep;
-    cp += n * o.cp, launch += n * o.launch, forward += n * o.forward;
+    cp += n * o.cp, launch += n * o.launch, contention += n * o.contention, forward += n * o.forward;
   }
 };
 
@@ -402,25 +406,31 @@ PipelineTime StepModel::Pipeline() const {
       recompute = l.core_fwd;
     }
     const bool full = p_.recompute == Recompute::kFull;
-    const double tp = ExposedTp(l, l.tp_fwd + l.tp_bwd + (full ? l.tp_fwd : 0));
-    const double ep = ExposedEp(l, l.ep_fwd + l.ep_bwd + (full ? l.ep_fwd : 0));
+    const double tp_all = l.tp_fwd + l.tp_bwd + (full ? l.tp_fwd : 0);
+    const double ep_all = l.ep_fwd + l.ep_bwd + (full ? l.ep_fwd : 0);
+    const double cp_all = l.cp_fwd + l.cp_bwd + (full ? l.cp_fwd : 0);
+    const double tp = ExposedTp(l, tp_all);
+    const double ep = ExposedEp(l, ep_all);
     // Ring/all-gather KV exchange runs under the attention products (Megatron CP).
-    const double cp = std::max(0.0, l.cp_fwd + l.cp_bwd + (full ? l.cp_fwd : 0) - l.core_fwd - l.core_bwd);
+    const double cp = std::max(0.0, cp_all - l.core_fwd - l.core_bwd);
+    // What runs hidden under compute still holds its share of the compute units meanwhile.
+    const double contention = c_.collective_share * ((tp_all - tp) + (ep_all - ep) + (cp_all - cp));
     s->fwd += n * l.fwd_compute;
     s->bwd += n * (l.bwd_compute + recompute);
     s->memory += n * l.fwd_memory * (full ? 4 : 3);
     s->tp += n * tp;
     s->ep += n * ep;
     s->cp += n * cp;
+    s->contention += n * contention;
     // The host launches forward, backward (about twice the kernels) and recomputed kernels;
     // when that takes longer than the GPU work, the GPU waits.
     const double kernels = l.kernels_fwd * 3 + (full ? l.kernels_fwd : 0) +
                            (p_.recompute == Recompute::kSelective ? l.kernels_core : 0);
-    const double gpu = l.fwd_compute + l.bwd_compute + recompute + l.fwd_memory * (full ? 4 : 3) + tp + ep + cp;
+    const double gpu = l.fwd_compute + l.bwd_compute + recompute + l.fwd_memory * (full ? 4 : 3) + tp + ep + cp + contention;
     s->launch += n * std::max(0.0, kernels * c_.host_per_kernel.value() - gpu);
     const double comm = l.tp_fwd + l.tp_bwd + l.ep_fwd + l.ep_bwd + l.cp_fwd + l.cp_bwd;
     const double fwd_comm_share = comm > 0 ? (l.tp_fwd + l.ep_fwd + l.cp_fwd) / comm : 0;
-    s->forward += n * (l.fwd_compute + l.fwd_memory + fwd_comm_share * (tp + ep + cp));
+    s->forward += n * (l.fwd_compute + l.fwd_memory + fwd_comm_share * (tp + ep + cp + contention));
   };
   // Output head(s), cross-entropy and MTP projection on the last stage.
   const double h = static_cast<double>(a_.hidden);
@@ -508,6 +518,7 @@ PipelineTime StepModel::Pipeline() const {
   pipe.tp = worst_stage.tp;
   pipe.ep = worst_stage.ep;
   pipe.cp = worst_stage.cp;
+  pipe.contention = worst_stage.contention;
   pipe.bubble = bubble;
   pipe.pp_exposed = pp_exposed;
   return pipe;
@@ -563,6 +574,7 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
     dp_exposed += p_.overlap_grad_reduce ? std::max(0.0, grads - worst_bwd) : grads;
     dp_exposed += p_.overlap_param_gather ? std::max(0.0, params - worst_fwd) : params;
   }
+  const double dp_contention = c_.collective_share * std::max(0.0, grads + params - dp_exposed);
 
   // Optimizer step over the local shard (Megatron's mixed-precision optimizer): Adam reads and
   // writes master weights and moments, reads the gradients and writes the 16-bit weights; the
@@ -584,9 +596,10 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
   r.exposed_comm.cp = Seconds(m * pipe.cp);
   r.exposed_comm.pp = Seconds(pipe.pp_exposed);
   r.exposed_comm.dp = Seconds(dp_exposed);
+  r.comm_contention = Seconds(m * pipe.contention + dp_contention);
   r.bubble = Seconds(pipe.bubble);
   r.optimizer = Seconds(optimizer);
-  r.step = r.compute + r.other + r.exposed_comm.Total() + r.bubble + r.optimizer;
+  r.step = r.compute + r.other + r.exposed_comm.Total() + r.comm_contention + r.bubble + r.optimizer;
   r.stage_forward = Seconds(worst_fwd);
   r.stage_backward = Seconds(worst_bwd);
   const double tokens = static_cast<double>(c_.job.GlobalBatchTokens());

@@ -57,6 +57,9 @@ struct CostContext {
   bool fp8_gemms = false;         // GEMMs run in FP8 (and pay casts)
   Seconds host_per_kernel;        // host-side cost of launching one kernel (TrainingJob)
   double compute_units = 0;       // SMs/CUs for wave quantization; 0 when unknown (no effect)
+  // Share of the compute units a running collective holds (collective_compute_units /
+  // compute_units): compute overlapped with communication runs on the rest. 0 when unknown.
+  double collective_share = 0;
   std::vector<std::string> warnings;  // unknown figures that were replaced by upper bounds
 };
 
@@ -95,6 +98,9 @@ struct StepTime {
   Seconds bubble;
   Seconds optimizer;
   Seconds other;      // memory-bound elementwise and norm work, and host launch gaps
+  // Compute slowed by overlapped communication: while a hidden collective runs it holds
+  // collective_share of the compute units (TP, EP and CP in the layers; DP after them).
+  Seconds comm_contention;
   Seconds host_launch;  // part of `other`: time the GPU waits for the host to launch kernels
   double tokens_per_s = 0;             // whole cluster
   double tokens_per_s_per_device = 0;
@@ -116,6 +122,7 @@ struct PipelineTime {
   double micro_batches = 0;
   double stage_total = 0, stage_forward = 0, stage_backward = 0;  // one micro-batch, slowest stage
   double compute = 0, memory = 0, launch = 0, tp = 0, ep = 0, cp = 0;  // per micro-batch
+  double contention = 0;  // per micro-batch: compute slowed by the layers' hidden collectives
   double bubble = 0, pp_exposed = 0;  // per step
 };
 PipelineTime EstimatePipeline(const CostContext& ctx, const Plan& plan);

@@ -275,6 +275,39 @@ TEST(StepTimeTest, GradientsAreReducedInBuckets) {
   EXPECT_NEAR(t.exposed_comm.dp.value(), expected, expected * 1e-9);
 }
 
+// A collective that runs hidden under compute holds its share of the SMs meanwhile: the step grows by
+// that share of the hidden time, exposed communication costs nothing extra, and a device without the
+// figure charges nothing.
+TEST(StepTimeTest, HiddenCommunicationSlowsComputeByTheSharesItHolds) {
+  Job8b s = Llama8bOnH100();
+  s.cluster = CatalogCluster("h100-sxm-80gb", 64);
+  s.job.seq_len = 1024;
+  s.job.global_batch = 64;
+  s.plan.dp = 64;
+  s.plan.zero = 1;
+  CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  ASSERT_NEAR(ctx.collective_share, 16.0 / 132.0, 1e-12);  // the catalog's H100 figures
+
+  s.plan.overlap_grad_reduce = false;
+  s.plan.overlap_param_gather = false;
+  const StepTime exposed = EstimateStep(ctx, s.plan);
+  EXPECT_EQ(exposed.comm_contention.value(), 0.0);
+
+  s.plan.overlap_grad_reduce = true;
+  s.plan.overlap_param_gather = true;
+  const StepTime hidden = EstimateStep(ctx, s.plan);
+  ctx.collective_share = 0;
+  const StepTime free_overlap = EstimateStep(ctx, s.plan);
+  EXPECT_EQ(free_overlap.comm_contention.value(), 0.0);
+  // The hidden part is what overlap took off the exposed time (the bucketed collectives of the
+  // overlapped run take at least as long as the one-shot ones).
+  const double hidden_time = exposed.exposed_comm.dp.value() - hidden.exposed_comm.dp.value();
+  ASSERT_GT(hidden_time, 0);
+  EXPECT_GE(hidden.comm_contention.value(), 16.0 / 132.0 * hidden_time * (1 - 1e-9));
+  EXPECT_NEAR(hidden.step.value() - free_overlap.step.value(), hidden.comm_contention.value(), 1e-12);
+  EXPECT_LT(hidden.step.value(), exposed.step.value());  // overlap still pays
+}
+
 // With CP 256 a 4k sequence leaves 16 tokens per rank, half a token per expert on average: the
 // expert GEMMs still occupy whole tiles, and the step stays finite (a NaN once broke the search's
 // ordering of its top K).

@@ -70,6 +70,7 @@ json TimeJson(const PlanResult& r) {
             {"bubble", t.bubble.value()},
             {"optimizer", t.optimizer.value()},
             {"other", t.other.value()},
+            {"comm_contention", t.comm_contention.value()},
             {"exposed_comm_by_kind",
              {{"tp", t.exposed_comm.tp.value()},
               {"cp", t.exposed_comm.cp.value()},
@@ -208,11 +209,15 @@ std::string PlanText(const PlanResult& r) {
   if (r.has_time) {
     const StepTime& t = r.time;
     out += fmt::format("time       step {:.3f} s: compute {:.3f}, elementwise {:.3f}, exposed comm {:.3f} "
-                       "(tp {:.3f} cp {:.3f} ep {:.3f} pp {:.3f} dp {:.3f}), bubble {:.3f}, optimizer {:.3f}\n",
+                       "(tp {:.3f} cp {:.3f} ep {:.3f} pp {:.3f} dp {:.3f}), bubble {:.3f}, optimizer {:.3f}",
                        t.step.value(), t.compute.value(), t.other.value(), t.exposed_comm.Total().value(),
                        t.exposed_comm.tp.value(), t.exposed_comm.cp.value(), t.exposed_comm.ep.value(),
                        t.exposed_comm.pp.value(), t.exposed_comm.dp.value(), t.bubble.value(),
                        t.optimizer.value());
+    if (t.comm_contention.value() > 0) {
+      out += fmt::format(", overlapped-comm contention {:.3f}", t.comm_contention.value());
+    }
+    out += "\n";
     out += fmt::format("           {:.0f} tokens/s ({:.1f} per device), {:.1f} model TFLOP/s per device, "
                        "MFU {:.1f}% (HFU {:.1f}%)\n",
                        t.tokens_per_s, t.tokens_per_s_per_device, t.tflops_per_device, 100 * t.mfu,
@@ -303,6 +308,11 @@ std::string HardwareText(const HardwareSpec& h) {
              ? fmt::format("sustained at the power limit: bf16 GEMM {} (burst figures scaled by {:.3f})\n",
                            FigureText(sustained, ""), SustainedRatio(h, Dtype::kBf16))
              : std::string("sustained at the power limit: unknown (burst figures used; an upper bound on speed)\n");
+  out += h.collective_compute_units.known() && h.compute_units.known()
+             ? fmt::format("overlapped communication: a collective holds {} of {} compute units while it runs\n",
+                           FigureText(h.collective_compute_units, ""), FigureText(h.compute_units, ""))
+             : std::string("overlapped communication: compute units a collective holds unknown (hidden "
+                           "communication costs no compute; a lower bound on time)\n");
   out += fmt::format("fused attention: forward {} TFLOP/s, backward {} TFLOP/s\n",
                      FigureText(h.attention_fwd_tflops, ""), FigureText(h.attention_bwd_tflops, ""));
   out += h.gemm_table ? fmt::format("GEMM by shape: {} ({})\n", h.gemm_table->file, h.gemm_table->source)
