@@ -109,6 +109,7 @@ struct LayerCost {
   double fwd_compute = 0;  // GEMMs and attention products
   double bwd_compute = 0;
   double fwd_memory = 0;   // memory-bound elementwise and norm work
+  double cast_fwd = 0, cast_bwd = 0;  // FP8 cast and transpose passes (Transformer Engine)
   double core_fwd = 0;     // attention products alone (for selective recompute and CP overlap)
   double core_bwd = 0;
   double kernels_fwd = 0;  // kernels launched by the forward (backward launches about twice as many)
@@ -135,10 +136,36 @@ class StepModel {
   // a roofline whose compute side is divided by the wave utilization of the output tiles.
   double Gemm(double m, double k, double n, double batch = 1) const {
     double flops = 2 * m * k * n * batch;
-    double bytes = (in_bytes_ * (m * k + k * n) + 2 * m * n) * batch;
-    if (c_.fp8_gemms) bytes += 3 * m * k * batch;  // cast of the input to FP8
+    const double bytes = (in_bytes_ * (m * k + k * n) + 2 * m * n) * batch;
     const double compute = flops / GemmRate(m, k, n, batch);
     return std::max(compute, bytes / c_.hbm_rate.value());
+  }
+  // A GEMM that stays in 16 bits in an FP8 run: Megatron-Core's output layer and MoE router are
+  // not Transformer Engine modules, so FP8 autocast leaves them in BF16.
+  double Gemm16(double m, double k, double n, double batch = 1) const {
+    if (!c_.fp8_gemms) return Gemm(m, k, n, batch);
+    const double flops = 2 * m * k * n * batch;
+    const double bytes = 2 * (m * k + k * n + m * n) * batch;
+    const double compute = flops / (c_.attention_rate.value() * WaveUtilization(m, n, batch));
+    return std::max(compute, bytes / c_.hbm_rate.value());
+  }
+  // The FP8 casts around one GEMM of an FP8 run, as separate memory-bound passes (Transformer
+  // Engine 1.x, transformer_engine/pytorch/module/{linear,layernorm_linear,layernorm_mlp}.py): the
+  // forward casts the 16-bit input to FP8 together with its transpose for the weight-gradient GEMM
+  // (read 2, write 1 + 1 bytes per input element) unless the producer (a fused norm or activation)
+  // writes FP8 itself, when only the transpose remains for the backward (read 1, write 1); the
+  // backward casts the output gradient with its transpose (read 2, write 1 + 1 per output element)
+  // unless the activation backward does it in the same pass (write 1 + 1).
+  void Fp8Casts(double m, double k, double n, double batch, bool input_from_fp8_producer,
+                bool grad_cast_fused, LayerCost* l) const {
+    if (!c_.fp8_gemms) return;
+    const double in = m * k * batch, grad = m * n * batch;
+    if (input_from_fp8_producer) {
+      l->cast_bwd += Memory(2 * in);
+    } else {
+      l->cast_fwd += Memory(4 * in);
+    }
+    l->cast_bwd += Memory((grad_cast_fused ? 2 : 4) * grad);
   }
   double WaveUtilization(double m, double n, double batch) const;
   // Achieved rate for the shape: the catalog's measured table inside its range; beyond it (and
@@ -241,11 +268,22 @@ void StepModel::Attention(LayerCost* l) const {
             Gemm(T, m.kv_lora_rank, a_.heads * (m.nope_dim + m.v_dim) / t_);
     proj += Gemm(T, a_.heads * m.v_dim / t_, h);
     core_flops = 2 * T * s * a_.heads * (qk + m.v_dim) / t_;
+    if (m.q_lora_rank > 0) {
+      Fp8Casts(T, h, m.q_lora_rank, 1, false, false, l);
+      Fp8Casts(T, m.q_lora_rank, a_.heads * qk / t_, 1, true, false, l);  // after the fused q norm
+    } else {
+      Fp8Casts(T, h, a_.heads * qk / t_, 1, false, false, l);
+    }
+    Fp8Casts(T, h, m.kv_lora_rank + m.rope_dim, 1, false, false, l);
+    Fp8Casts(T, m.kv_lora_rank, a_.heads * (m.nope_dim + m.v_dim) / t_, 1, true, false, l);  // fused kv norm
+    Fp8Casts(T, a_.heads * m.v_dim / t_, h, 1, false, false, l);
   } else {
     const double q = static_cast<double>(a_.heads * a_.head_dim);
     const double kv = static_cast<double>(a_.kv_heads * a_.head_dim);
     proj += Gemm(T, h, (q + 2 * kv) / t_) + Gemm(T, q / t_, h);
     core_flops = 4 * T * s * q / t_;
+    Fp8Casts(T, h, (q + 2 * kv) / t_, 1, true, false, l);  // QKV after the fused input norm
+    Fp8Casts(T, q / t_, h, 1, false, false, l);             // output projection
   }
   double core = 0, core_bwd = 0;
   if (c_.job.flash_attention) {
@@ -268,6 +306,10 @@ void StepModel::Attention(LayerCost* l) const {
 void StepModel::DenseMlp(LayerCost* l) const {
   const double h = static_cast<double>(a_.hidden), f = static_cast<double>(a_.ffn) / t_;
   double fwd = Gemm(tokens_, h, (a_.gated_mlp ? 2 : 1) * f) + Gemm(tokens_, f, h);
+  // LayerNormMLP: the norm writes FC1's FP8 input, the activation FC2's; FC1's output gradient
+  // is cast in the activation-backward pass.
+  Fp8Casts(tokens_, h, (a_.gated_mlp ? 2 : 1) * f, 1, true, true, l);
+  Fp8Casts(tokens_, f, h, 1, true, false, l);
   l->fwd_compute += fwd;
   l->bwd_compute += 2 * fwd;
 }
@@ -276,14 +318,23 @@ void StepModel::Moe(LayerCost* l) const {
   const MoeSpec& m = a_.moe;
   const double h = static_cast<double>(a_.hidden);
   const double g = a_.gated_mlp ? 2 : 1;
-  double fwd = Gemm(rep_tokens_, h, static_cast<double>(m.experts));  // router
+  double fwd = Gemm16(rep_tokens_, h, static_cast<double>(m.experts));  // router
   const double local_experts = static_cast<double>(m.experts) / p_.ep;
   const double tokens_per_expert = tokens_ * m.top_k * p_.etp * p_.ep / (t_ * m.experts) * c_.job.moe_imbalance;
   const double fe = static_cast<double>(m.expert_ffn) / p_.etp;
   fwd += Gemm(tokens_per_expert, h, g * fe, local_experts) + Gemm(tokens_per_expert, fe, h, local_experts);
+  // The up-projection input is quantized once per token before the dispatch, which then moves FP8
+  // (DeepSeek-V3 report §3.3; read 2, write 1 byte per element), and transposed per routed token
+  // for the weight gradient; the down-projection takes the activation's 16-bit output. The shared
+  // expert takes 16-bit inputs.
+  if (c_.fp8_gemms) l->cast_fwd += Memory(3 * rep_tokens_ * h);
+  Fp8Casts(tokens_per_expert, h, g * fe, local_experts, true, false, l);
+  Fp8Casts(tokens_per_expert, fe, h, local_experts, false, false, l);
   if (m.shared_ffn > 0) {
     const double fs = static_cast<double>(m.shared_ffn) / t_;
     fwd += Gemm(tokens_, h, g * fs) + Gemm(tokens_, fs, h);
+    Fp8Casts(tokens_, h, g * fs, 1, false, false, l);
+    Fp8Casts(tokens_, fs, h, 1, false, false, l);
   }
   l->fwd_compute += fwd;
   l->bwd_compute += 2 * fwd;
@@ -417,7 +468,7 @@ PipelineTime StepModel::Pipeline() const {
     const double contention = c_.collective_share * ((tp_all - tp) + (ep_all - ep) + (cp_all - cp));
     s->fwd += n * l.fwd_compute;
     s->bwd += n * (l.bwd_compute + recompute);
-    s->memory += n * l.fwd_memory * (full ? 4 : 3);
+    s->memory += n * (l.fwd_memory * (full ? 4 : 3) + l.cast_fwd * (full ? 2 : 1) + l.cast_bwd);
     s->tp += n * tp;
     s->ep += n * ep;
     s->cp += n * cp;
@@ -426,16 +477,17 @@ PipelineTime StepModel::Pipeline() const {
     // when that takes longer than the GPU work, the GPU waits.
     const double kernels = l.kernels_fwd * 3 + (full ? l.kernels_fwd : 0) +
                            (p_.recompute == Recompute::kSelective ? l.kernels_core : 0);
-    const double gpu = l.fwd_compute + l.bwd_compute + recompute + l.fwd_memory * (full ? 4 : 3) + tp + ep + cp + contention;
+    const double gpu = l.fwd_compute + l.bwd_compute + recompute + l.fwd_memory * (full ? 4 : 3) +
+                       l.cast_fwd * (full ? 2 : 1) + l.cast_bwd + tp + ep + cp + contention;
     s->launch += n * std::max(0.0, kernels * c_.host_per_kernel.value() - gpu);
     const double comm = l.tp_fwd + l.tp_bwd + l.ep_fwd + l.ep_bwd + l.cp_fwd + l.cp_bwd;
     const double fwd_comm_share = comm > 0 ? (l.tp_fwd + l.ep_fwd + l.cp_fwd) / comm : 0;
-    s->forward += n * (l.fwd_compute + l.fwd_memory + fwd_comm_share * (tp + ep + cp + contention));
+    s->forward += n * (l.fwd_compute + l.fwd_memory + l.cast_fwd + fwd_comm_share * (tp + ep + cp + contention));
   };
   // Output head(s), cross-entropy and MTP projection on the last stage.
   const double h = static_cast<double>(a_.hidden);
   const double heads = 1.0 + a_.mtp_layers;
-  const double head_fwd = heads * Gemm(tokens_, h, static_cast<double>(a_.vocab) / t_) +
+  const double head_fwd = heads * Gemm16(tokens_, h, static_cast<double>(a_.vocab) / t_) +
                           a_.mtp_layers * Gemm(tokens_, 2 * h, h);
   const double loss_bytes = heads * tokens_ * static_cast<double>(a_.vocab) / t_ * 12.0;
 
