@@ -421,7 +421,11 @@ TEST(HardwareSpecTest, InvalidFilesNameFileAndField) {
       {"collective units not below compute units", R"(power_w: {value: 500, source: "test sheet"})",
        "power_w: {value: 500, source: \"test sheet\"}\ncompute_units: {value: 16, source: \"sheet\"}\n"
        "collective_compute_units: {value: 16, source: \"log\"}",
-       "collective_compute_units"},
+       "collective_compute_units.value"},
+      {"collective units not a whole number", R"(power_w: {value: 500, source: "test sheet"})",
+       "power_w: {value: 500, source: \"test sheet\"}\ncompute_units: {value: 16, source: \"sheet\"}\n"
+       "collective_compute_units: {value: 2.5, source: \"log\"}",
+       "collective_compute_units.value"},
       {"attention without backward", "    scale_out: {unknown: true}\n",
        "    scale_out: {unknown: true}\n  fused_attention_tflops:\n"
        "    forward: {value: 60, source: \"bench\"}\n",

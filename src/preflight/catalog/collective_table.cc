@@ -242,11 +242,13 @@ bool Unchanged(const Inputs& inputs) {
 }  // namespace
 
 StatusOr<CollectiveTable> LoadCollectiveTable(const std::string& path) {
+  std::optional<LoadedTable> before;
   {
     std::lock_guard<std::mutex> lock(loaded_mutex);
     auto it = loaded.find(path);
-    if (it != loaded.end() && Unchanged(it->second.inputs)) return it->second.table;
+    if (it != loaded.end()) before = it->second;
   }
+  if (before && Unchanged(before->inputs)) return before->table;  // files read outside the lock
   std::optional<std::string> text = ReadText(path);
   if (!text) return NotFound(path + ": cannot open file");
   Inputs inputs{{path, *text}};

@@ -1,5 +1,8 @@
 #include "preflight/catalog/hardware_spec.h"
 
+#include <cmath>
+#include <sstream>
+
 namespace preflight {
 
 std::string_view DtypeName(Dtype d) { return kDtypeNames[DtypeIndex(d)]; }
@@ -177,8 +180,14 @@ StatusOr<HardwareSpec> ParseHardwareSpec(const YAML::Node& root, const std::stri
   if (r.Has("collective_compute_units")) {
     ASSIGN_OR_RETURN(h.collective_compute_units, ParseFigure(r, "collective_compute_units", false));
     const Figure& c = h.collective_compute_units;
-    if (c.known() && (c.value < 0 || !h.compute_units.known() || c.value >= h.compute_units.value)) {
-      return r.Error("collective_compute_units", "a count >= 0 below compute_units (which must be known)");
+    if (c.known() && !h.compute_units.known()) {
+      return r.Error("collective_compute_units", "no figure unless compute_units is known too");
+    }
+    if (c.known() && (c.value != std::floor(c.value) || c.value >= h.compute_units.value)) {
+      std::ostringstream m;
+      m << file << ": collective_compute_units.value: expected a whole number below compute_units ("
+        << h.compute_units.value << "), got " << c.value;
+      return InvalidArgument(m.str());
     }
   }
   RETURN_IF_ERROR(ParsePrice(r, &h.price));

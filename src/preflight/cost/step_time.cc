@@ -209,13 +209,21 @@ class StepModel {
   void ContextComm(LayerCost* l) const;
   LayerCost Layer(bool moe) const;
 
-  double ExposedTp(const LayerCost& l, double comm) const {
-    if (!p_.tp_comm_overlap) return comm;
-    return std::max(0.0, comm - (l.fwd_compute - l.core_fwd));
-  }
-  double ExposedEp(const LayerCost& l, double comm) const {
+  // The compute a layer's overlapped TP collectives can hide under (its forward GEMMs), and its
+  // EP all-to-alls (its forward and backward); negative when the collective is not overlapped.
+  double TpWindow(const LayerCost& l) const { return p_.tp_comm_overlap ? l.fwd_compute - l.core_fwd : -1; }
+  double EpWindow(const LayerCost& l) const {
     const bool hidden = p_.ep_comm_overlap || p_.schedule == Schedule::kDualPipe;
-    return hidden ? std::max(0.0, comm - (l.fwd_compute + l.bwd_compute)) : comm;
+    return hidden ? l.fwd_compute + l.bwd_compute : -1;
+  }
+  static double Exposed(double comm, double window) { return window < 0 ? comm : std::max(0.0, comm - window); }
+  // What a collective of `comm` seconds, overlapped with `window` seconds of compute, adds beyond
+  // max(comm, window) by holding collective_share of the compute units while it runs: the compute
+  // runs at (1 - share) until the collective ends, so both end at max(comm, window + share * comm).
+  // Nothing when the collective outlasts even the slowed compute, or is not overlapped at all.
+  double Contention(double comm, double window) const {
+    if (window < 0 || comm <= 0) return 0;
+    return std::max(0.0, window + c_.collective_share * comm - std::max(comm, window));
   }
 
   const CostContext& c_;
@@ -460,12 +468,21 @@ PipelineTime StepModel::Pipeline() const {
     const double tp_all = l.tp_fwd + l.tp_bwd + (full ? l.tp_fwd : 0);
     const double ep_all = l.ep_fwd + l.ep_bwd + (full ? l.ep_fwd : 0);
     const double cp_all = l.cp_fwd + l.cp_bwd + (full ? l.cp_fwd : 0);
-    const double tp = ExposedTp(l, tp_all);
-    const double ep = ExposedEp(l, ep_all);
+    const double tp_window = TpWindow(l), ep_window = EpWindow(l);
     // Ring/all-gather KV exchange runs under the attention products (Megatron CP).
-    const double cp = std::max(0.0, cp_all - l.core_fwd - l.core_bwd);
-    // What runs hidden under compute still holds its share of the compute units meanwhile.
-    const double contention = c_.collective_share * ((tp_all - tp) + (ep_all - ep) + (cp_all - cp));
+    const double cp_window = p_.cp > 1 ? l.core_fwd + l.core_bwd : -1;
+    const double tp = Exposed(tp_all, tp_window);
+    const double ep = Exposed(ep_all, ep_window);
+    const double cp = Exposed(cp_all, cp_window);
+    // What runs hidden under compute still holds its share of the compute units meanwhile; each
+    // term falls in the forward as its window does (TP: the forward GEMMs).
+    const double tp_slow = Contention(tp_all, tp_window);
+    const double ep_slow = Contention(ep_all, ep_window);
+    const double cp_slow = Contention(cp_all, cp_window);
+    const double contention = tp_slow + ep_slow + cp_slow;
+    const double ep_fwd_share = ep_window > 0 ? l.fwd_compute / ep_window : 0;
+    const double cp_fwd_share = cp_window > 0 ? l.core_fwd / cp_window : 0;
+    const double contention_fwd = tp_slow + ep_slow * ep_fwd_share + cp_slow * cp_fwd_share;
     s->fwd += n * l.fwd_compute;
     s->bwd += n * (l.bwd_compute + recompute);
     s->memory += n * (l.fwd_memory * (full ? 4 : 3) + l.cast_fwd * (full ? 2 : 1) + l.cast_bwd);
@@ -482,7 +499,7 @@ PipelineTime StepModel::Pipeline() const {
     s->launch += n * std::max(0.0, kernels * c_.host_per_kernel.value() - gpu);
     const double comm = l.tp_fwd + l.tp_bwd + l.ep_fwd + l.ep_bwd + l.cp_fwd + l.cp_bwd;
     const double fwd_comm_share = comm > 0 ? (l.tp_fwd + l.ep_fwd + l.cp_fwd) / comm : 0;
-    s->forward += n * (l.fwd_compute + l.fwd_memory + l.cast_fwd + fwd_comm_share * (tp + ep + cp + contention));
+    s->forward += n * (l.fwd_compute + l.fwd_memory + l.cast_fwd + fwd_comm_share * (tp + ep + cp) + contention_fwd);
   };
   // Output head(s), cross-entropy and MTP projection on the last stage.
   const double h = static_cast<double>(a_.hidden);
@@ -617,16 +634,18 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
   double grads = 0, params = 0;
   dp_time(dense_local, d, p_.tp, &grads, &params);
   dp_time(expert_local, ed, p_.ep * p_.etp, &grads, &params);
-  double dp_exposed = 0;
+  double dp_exposed = 0, dp_contention = 0;
   if (p_.zero == 3) {
     // Prefetched layer by layer under the compute of the micro-batches.
-    const double window = p_.overlap_param_gather ? m * worst : 0;
-    dp_exposed = std::max(0.0, grads + params - window);
+    const double window = p_.overlap_param_gather ? m * worst : -1;
+    dp_exposed = Exposed(grads + params, window);
+    dp_contention = Contention(grads + params, window);
   } else {
-    dp_exposed += p_.overlap_grad_reduce ? std::max(0.0, grads - worst_bwd) : grads;
-    dp_exposed += p_.overlap_param_gather ? std::max(0.0, params - worst_fwd) : params;
+    const double grads_window = p_.overlap_grad_reduce ? worst_bwd : -1;
+    const double params_window = p_.overlap_param_gather ? worst_fwd : -1;
+    dp_exposed = Exposed(grads, grads_window) + Exposed(params, params_window);
+    dp_contention = Contention(grads, grads_window) + Contention(params, params_window);
   }
-  const double dp_contention = c_.collective_share * std::max(0.0, grads + params - dp_exposed);
 
   // Optimizer step over the local shard (Megatron's mixed-precision optimizer): Adam reads and
   // writes master weights and moments, reads the gradients and writes the 16-bit weights; the

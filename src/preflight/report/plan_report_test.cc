@@ -107,8 +107,13 @@ TEST(PlanJsonTest, TimeAndCampaignKeysWhenComputed) {
   }
   for (const char* k : {"step_s", "tokens_per_s", "mfu"}) ExpectNumber(j["time"], k);
   EXPECT_GT(j["time"]["step_s"].get<double>(), 0);
-  for (const char* k : {"compute", "exposed_comm", "bubble", "other"})
+  // The parts of the step add up to it.
+  double parts = 0;
+  for (const char* k : {"compute", "exposed_comm", "bubble", "optimizer", "other", "comm_contention"}) {
     ExpectNumber(j["time"]["breakdown"], k);
+    parts += j["time"]["breakdown"][k].get<double>();
+  }
+  EXPECT_NEAR(parts, j["time"]["step_s"].get<double>(), 1e-9 * j["time"]["step_s"].get<double>());
   for (const char* k : {"tokens", "days_ideal", "days_p50", "days_p90", "goodput", "device_hours",
                         "cost_usd", "energy_mwh"}) {
     EXPECT_TRUE(j["campaign"].contains(k)) << "campaign." << k;
