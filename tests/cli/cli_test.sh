@@ -218,6 +218,18 @@ training: {seq_len: 4096, global_batch: 64}")
   expect_bad_input "$table" "collectives[0].rows[1]" "[bytes, microseconds]"
 }
 
+# An attention kernel the catalog has no measurement of: refused, with the kernels it has.
+case_unknown_attention_kernel() {
+  local f
+  f=$(write scenario.yaml "model: llama-3.1-8b
+hardware: h100-sxm-80gb
+cluster: {devices: 8, devices_per_node: 8}
+parallel: {tp: 8}
+training: {seq_len: 4096, global_batch: 64, attention_kernel: fa9}")
+  run plan "$f"
+  expect_bad_input "$f" "training.attention_kernel" "cudnn9, fa3, fa2"
+}
+
 case_malformed_yaml() {
   local f
   f=$(write broken.yaml "name: x
@@ -406,7 +418,7 @@ case_validate_json() {
 
 ALL_CASES=(search_json search_sweep search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_model
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
-  unknown_hardware_id bad_gemm_table bad_collective_table malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
+  unknown_hardware_id bad_gemm_table bad_collective_table unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
   unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit)
 
 if [[ ! -x "$BIN" ]]; then

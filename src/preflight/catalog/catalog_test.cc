@@ -459,6 +459,53 @@ TEST(HardwareSpecTest, FusedAttentionIsOptional) {
   EXPECT_DOUBLE_EQ(with->attention_bwd_tflops.value, 50);
 }
 
+// Other fused-attention kernels measured on a device load by name; the default one is named too.
+TEST(HardwareSpecTest, OtherAttentionKernelsLoadByName) {
+  const std::string block = "    scale_out: {unknown: true}\n  fused_attention_tflops:\n    kernel: vendor\n"
+                            "    forward: {value: 60, source: \"bench\"}\n"
+                            "    backward: {value: 50, source: \"bench\"}\n";
+  const std::string others = "    others:\n      fa2:\n        forward: {value: 40, source: \"bench\"}\n"
+                             "        backward: {value: 30, source: \"bench\"}\n";
+  StatusOr<HardwareSpec> h = LoadHardwareSpec(
+      WriteFile(ScratchDir(), "k.yaml", Replace(kValidHardware, "    scale_out: {unknown: true}\n", block + others)));
+  ASSERT_TRUE(h.ok()) << h.status().message();
+  EXPECT_EQ(h->attention_kernel, "vendor");
+  EXPECT_EQ(h->AttentionKernelNames(), "vendor, fa2");
+  HardwareSpec::AttentionKernel d;
+  const HardwareSpec::AttentionKernel* fa2 = h->FindAttentionKernel("fa2", &d);
+  ASSERT_NE(fa2, nullptr);
+  EXPECT_DOUBLE_EQ(fa2->forward.value, 40);
+  EXPECT_DOUBLE_EQ(fa2->backward.value, 30);
+  const HardwareSpec::AttentionKernel* vendor = h->FindAttentionKernel("vendor", &d);
+  ASSERT_NE(vendor, nullptr);
+  EXPECT_DOUBLE_EQ(vendor->forward.value, 60);
+  EXPECT_DOUBLE_EQ(h->FindAttentionKernel("", &d)->backward.value, 50);
+  EXPECT_EQ(h->FindAttentionKernel("fa9", &d), nullptr);
+
+  // Bad lists name the field.
+  const struct {
+    std::string text;
+    const char* field;
+  } bad[] = {
+      {Replace(block, "    kernel: vendor\n", "") + others, "efficiency.fused_attention_tflops.kernel"},
+      {block + "    others:\n      vendor:\n        forward: {value: 40, source: \"b\"}\n"
+               "        backward: {value: 30, source: \"b\"}\n",
+       "efficiency.fused_attention_tflops.others.vendor"},
+      {block + "    others:\n      fa2:\n        forward: {value: 400, source: \"b\"}\n"
+               "        backward: {value: 30, source: \"b\"}\n",
+       "efficiency.fused_attention_tflops.others.fa2.forward"},
+      {block + "    others: [fa2]\n", "efficiency.fused_attention_tflops.others"},
+  };
+  for (const auto& c : bad) {
+    SCOPED_TRACE(c.field);
+    const std::string path =
+        WriteFile(ScratchDir(), "bad-k.yaml", Replace(kValidHardware, "    scale_out: {unknown: true}\n", c.text));
+    StatusOr<HardwareSpec> b = LoadHardwareSpec(path);
+    ASSERT_FALSE(b.ok());
+    EXPECT_TRUE(Contains(b.status().message(), path + ": " + c.field + ":")) << b.status().message();
+  }
+}
+
 TEST(HardwareSpecTest, MalformedYamlIsInvalidArgumentNamingFileAndLine) {
   std::string path =
       WriteFile(ScratchDir(), "broken.yaml", Replace(kValidHardware, "memory:\n", "memory: [\n"));

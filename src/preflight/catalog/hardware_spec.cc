@@ -89,21 +89,41 @@ Status ParsePrice(const MapReader& parent, PriceRange* out) {
   return Status::Ok();
 }
 
-// efficiency.fused_attention_tflops: {forward: Figure, backward: Figure}, optional. A measured
-// rate cannot exceed the 16-bit dense peak.
-Status ParseAttention(const MapReader& r, HardwareSpec* h) {
-  if (!r.Has("fused_attention_tflops")) return Status::Ok();
-  ASSIGN_OR_RETURN(MapReader a, r.Map("fused_attention_tflops"));
-  RETURN_IF_ERROR(a.CheckKnownKeys({"forward", "backward"}));
-  ASSIGN_OR_RETURN(h->attention_fwd_tflops, ParseFigure(a, "forward", false));
-  ASSIGN_OR_RETURN(h->attention_bwd_tflops, ParseFigure(a, "backward", false));
-  const Figure& peak = h->peak(Dtype::kBf16).known() ? h->peak(Dtype::kBf16) : h->peak(Dtype::kFp16);
-  for (const auto& [key, f] : {std::pair<const char*, const Figure*>{"forward", &h->attention_fwd_tflops},
-                               {"backward", &h->attention_bwd_tflops}}) {
+// A forward and a backward rate of one kernel: each above 0 and at most the 16-bit dense peak.
+Status ParseAttentionRates(const MapReader& a, const HardwareSpec& h, Figure* forward, Figure* backward) {
+  ASSIGN_OR_RETURN(*forward, ParseFigure(a, "forward", false));
+  ASSIGN_OR_RETURN(*backward, ParseFigure(a, "backward", false));
+  const Figure& peak = h.peak(Dtype::kBf16).known() ? h.peak(Dtype::kBf16) : h.peak(Dtype::kFp16);
+  for (const auto& [key, f] : {std::pair<const char*, const Figure*>{"forward", forward}, {"backward", backward}}) {
     if (!f->known()) continue;
     if (f->value <= 0 || (peak.known() && f->value > peak.value)) {
       return a.Error(key, "TFLOP/s above 0 and at most the 16-bit dense peak");
     }
+  }
+  return Status::Ok();
+}
+
+// efficiency.fused_attention_tflops: {kernel: name, forward: Figure, backward: Figure,
+// others: {name: {forward, backward}}}, optional.
+Status ParseAttention(const MapReader& r, HardwareSpec* h) {
+  if (!r.Has("fused_attention_tflops")) return Status::Ok();
+  ASSIGN_OR_RETURN(MapReader a, r.Map("fused_attention_tflops"));
+  RETURN_IF_ERROR(a.CheckKnownKeys({"kernel", "forward", "backward", "others"}));
+  ASSIGN_OR_RETURN(h->attention_kernel, a.StringOr("kernel", ""));
+  RETURN_IF_ERROR(ParseAttentionRates(a, *h, &h->attention_fwd_tflops, &h->attention_bwd_tflops));
+  if (!a.Has("others")) return Status::Ok();
+  if (h->attention_kernel.empty()) return a.Error("kernel", "the name of the default kernel when others are listed");
+  ASSIGN_OR_RETURN(MapReader others, a.Map("others"));
+  if (!others.node().IsMap()) return a.Error("others", "a mapping from kernel names to rates");
+  for (const auto& kv : others.node()) {
+    if (!kv.first.IsScalar()) return a.Error("others", "kernel names as keys");
+    HardwareSpec::AttentionKernel k;
+    k.name = kv.first.as<std::string>();
+    if (k.name == h->attention_kernel) return others.Error(k.name, "a kernel other than the default");
+    ASSIGN_OR_RETURN(MapReader one, others.Map(k.name));
+    RETURN_IF_ERROR(one.CheckKnownKeys({"forward", "backward"}));
+    RETURN_IF_ERROR(ParseAttentionRates(one, *h, &k.forward, &k.backward));
+    h->other_attention_kernels.push_back(std::move(k));
   }
   return Status::Ok();
 }
@@ -151,6 +171,24 @@ Status ParseFabric(const MapReader& root, HardwareSpec* h) {
 }
 
 }  // namespace
+
+const HardwareSpec::AttentionKernel* HardwareSpec::FindAttentionKernel(const std::string& kernel,
+                                                                       AttentionKernel* default_out) const {
+  if (kernel.empty() || kernel == attention_kernel) {
+    *default_out = AttentionKernel{attention_kernel, attention_fwd_tflops, attention_bwd_tflops};
+    return default_out;
+  }
+  for (const AttentionKernel& k : other_attention_kernels) {
+    if (k.name == kernel) return &k;
+  }
+  return nullptr;
+}
+
+std::string HardwareSpec::AttentionKernelNames() const {
+  std::string names = attention_kernel;
+  for (const AttentionKernel& k : other_attention_kernels) names += (names.empty() ? "" : ", ") + k.name;
+  return names;
+}
 
 StatusOr<HardwareSpec> ParseHardwareSpec(const YAML::Node& root, const std::string& file) {
   MapReader r(root, file, "");

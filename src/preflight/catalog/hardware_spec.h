@@ -12,6 +12,7 @@
 #include <array>
 #include <memory>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "preflight/base/status.h"
@@ -95,6 +96,20 @@ struct HardwareSpec {
   // and then the step model runs attention at the large-GEMM rate (an upper bound on speed).
   Figure attention_fwd_tflops;
   Figure attention_bwd_tflops;
+  // The kernel those two figures measure (e.g. "cudnn9"; empty when the file does not name it),
+  // and other fused-attention kernels measured on the device, which a scenario can choose
+  // (training.attention_kernel) when its framework runs one of them.
+  std::string attention_kernel;
+  struct AttentionKernel {
+    std::string name;
+    Figure forward, backward;
+  };
+  std::vector<AttentionKernel> other_attention_kernels;
+  // The rates of `kernel` (the default's when it is empty or names the default); nullptr when the
+  // device has no such kernel.
+  const AttentionKernel* FindAttentionKernel(const std::string& kernel, AttentionKernel* default_out) const;
+  // "cudnn9, fa3, fa2": the kernels a scenario may name.
+  std::string AttentionKernelNames() const;
   // Measured GEMM throughput by shape (data/gemm/<id>.yaml), when the catalog has one.
   std::shared_ptr<const GemmTable> gemm_table;
 

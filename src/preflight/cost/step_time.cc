@@ -80,9 +80,12 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   c.attention_rate = FlopsPerSecond(bf16.value * 1e12 * frac16);
   c.flash_fwd_rate = c.attention_rate;
   c.flash_bwd_rate = c.attention_rate;
-  if (h.attention_fwd_tflops.known()) c.flash_fwd_rate = FlopsPerSecond::TFlops(h.attention_fwd_tflops.value * sustain16);
-  if (h.attention_bwd_tflops.known()) c.flash_bwd_rate = FlopsPerSecond::TFlops(h.attention_bwd_tflops.value * sustain16);
-  if (job.flash_attention && !(h.attention_fwd_tflops.known() && h.attention_bwd_tflops.known())) {
+  HardwareSpec::AttentionKernel default_kernel;
+  const HardwareSpec::AttentionKernel* kernel = h.FindAttentionKernel(job.attention_kernel, &default_kernel);
+  if (!kernel) kernel = h.FindAttentionKernel("", &default_kernel);  // the scenario loader checked the name
+  if (kernel->forward.known()) c.flash_fwd_rate = FlopsPerSecond::TFlops(kernel->forward.value * sustain16);
+  if (kernel->backward.known()) c.flash_bwd_rate = FlopsPerSecond::TFlops(kernel->backward.value * sustain16);
+  if (job.flash_attention && !(kernel->forward.known() && kernel->backward.known())) {
     c.warnings.push_back(h.id + ": no measured fused-attention throughput in the catalog; attention runs "
                          "at the GEMM rate (times are a lower bound)");
   }

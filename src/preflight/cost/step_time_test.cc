@@ -138,6 +138,19 @@ TEST(StepTimeTest, FusedAttentionTimeFollowsTheKernelRates) {
   EXPECT_NEAR(slower - base, expected, expected * 1e-9);
 }
 
+// A scenario that names another measured kernel (training.attention_kernel) runs attention at its
+// rates: FlashAttention-2 on H100, 333 / 318 TFLOP/s against cuDNN's 529 / 518, both scaled to the
+// sustained clock.
+TEST(StepTimeTest, ANamedAttentionKernelRunsAtItsOwnRates) {
+  Job8b s = Llama8bOnH100();
+  const CostContext vendor = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  s.job.attention_kernel = "fa2";
+  const CostContext fa2 = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_NEAR(fa2.flash_fwd_rate.value() / vendor.flash_fwd_rate.value(), 333.0 / 529.0, 1e-12);
+  EXPECT_NEAR(fa2.flash_bwd_rate.value() / vendor.flash_bwd_rate.value(), 318.0 / 518.0, 1e-12);
+  EXPECT_GT(EstimateStep(fa2, s.plan).compute.value(), EstimateStep(vendor, s.plan).compute.value());
+}
+
 TEST(StepTimeTest, UnfusedAttentionIgnoresTheFusedKernelRates) {
   Job8b s = Llama8bOnH100();
   s.job.flash_attention = false;

@@ -67,6 +67,9 @@ struct TrainingJob {
   Dtype precision = Dtype::kBf16;
   double tokens = 0;  // total training tokens (0: not given)
   bool flash_attention = true;        // fused attention: score matrices are not stored
+  // The fused-attention kernel the framework runs, by the catalog's name for it (e.g. "fa2");
+  // empty: the catalog's default kernel for the device.
+  std::string attention_kernel;
   Dtype grad_dtype = Dtype::kFp32;    // Megatron keeps fp32 main grads by default
   Dtype optimizer_dtype = Dtype::kFp32;  // Adam m and v
   bool fp8_weight_copy = true;  // with fp8: Transformer Engine keeps bf16 weights + an fp8 copy

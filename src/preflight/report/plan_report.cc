@@ -233,6 +233,17 @@ std::string PlanText(const PlanResult& r) {
   return out;
 }
 
+
+// The default fused-attention kernel's rates, its name and any other kernels measured.
+json AttentionJson(const HardwareSpec& h) {
+  json j = {{"forward", FigureJson(h.attention_fwd_tflops)}, {"backward", FigureJson(h.attention_bwd_tflops)}};
+  if (!h.attention_kernel.empty()) j["kernel"] = h.attention_kernel;
+  for (const HardwareSpec::AttentionKernel& k : h.other_attention_kernels) {
+    j["others"][k.name] = {{"forward", FigureJson(k.forward)}, {"backward", FigureJson(k.backward)}};
+  }
+  return j;
+}
+
 json HardwareJson(const HardwareSpec& h) {
   json peaks;
   for (int i = 0; i < kNumDtypes; ++i) peaks[std::string(kDtypeNames[i])] = FigureJson(h.peak_tflops[i]);
@@ -271,9 +282,7 @@ json HardwareJson(const HardwareSpec& h) {
                           {"allreduce_busbw_gbytes_per_s",
                            {{"scale_up", FigureJson(h.allreduce_busbw_scale_up_gbytes_per_s)},
                             {"scale_out", FigureJson(h.allreduce_busbw_scale_out_gbytes_per_s)}}},
-                          {"fused_attention_tflops",
-                           {{"forward", FigureJson(h.attention_fwd_tflops)},
-                            {"backward", FigureJson(h.attention_bwd_tflops)}}},
+                          {"fused_attention_tflops", AttentionJson(h)},
                           {"gemm_table", h.gemm_table ? nlohmann::json{{"file", h.gemm_table->file},
                                                                         {"source", h.gemm_table->source}}
                                                       : nlohmann::json(nullptr)}}}};
@@ -313,8 +322,13 @@ std::string HardwareText(const HardwareSpec& h) {
                            FigureText(h.collective_compute_units, ""), FigureText(h.compute_units, ""))
              : std::string("overlapped communication: compute units a collective holds unknown (hidden "
                            "communication costs no compute; a lower bound on time)\n");
-  out += fmt::format("fused attention: forward {} TFLOP/s, backward {} TFLOP/s\n",
+  out += fmt::format("fused attention{}: forward {} TFLOP/s, backward {} TFLOP/s",
+                     h.attention_kernel.empty() ? "" : " (" + h.attention_kernel + ")",
                      FigureText(h.attention_fwd_tflops, ""), FigureText(h.attention_bwd_tflops, ""));
+  for (const HardwareSpec::AttentionKernel& k : h.other_attention_kernels) {
+    out += fmt::format("; {} {}/{}", k.name, FigureText(k.forward, ""), FigureText(k.backward, ""));
+  }
+  out += h.other_attention_kernels.empty() ? "\n" : " (training.attention_kernel)\n";
   out += h.gemm_table ? fmt::format("GEMM by shape: {} ({})\n", h.gemm_table->file, h.gemm_table->source)
                       : std::string("GEMM by shape: no measured table (large-GEMM efficiency and waves)\n");
   out += "sources:\n";

@@ -101,12 +101,12 @@ StatusOr<Dtype> ReadDtype(const MapReader& r, std::string_view key, Dtype fallba
   return d;
 }
 
-Status ReadTraining(const MapReader& root, TrainingJob* j, int64_t* micro_batch) {
+Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob* j, int64_t* micro_batch) {
   ASSIGN_OR_RETURN(MapReader t, root.Map("training"));
   RETURN_IF_ERROR(t.CheckKnownKeys({"seq_len", "global_batch", "global_batch_tokens", "micro_batch",
                                     "precision", "tokens", "flash_attention", "grad_dtype",
                                     "optimizer_dtype", "fp8_weight_copy", "moe_imbalance",
-                                    "host_overhead_per_kernel_us"}));
+                                    "host_overhead_per_kernel_us", "attention_kernel"}));
   ASSIGN_OR_RETURN(j->seq_len, t.Int("seq_len"));
   if (j->seq_len <= 0) return t.Error("seq_len", "a positive whole number");
   if (t.Has("global_batch") == t.Has("global_batch_tokens")) {
@@ -130,6 +130,13 @@ Status ReadTraining(const MapReader& root, TrainingJob* j, int64_t* micro_batch)
   ASSIGN_OR_RETURN(j->tokens, t.NumberOr("tokens", 0));
   if (j->tokens < 0) return t.Error("tokens", "a non-negative number");
   ASSIGN_OR_RETURN(j->flash_attention, t.BoolOr("flash_attention", true));
+  ASSIGN_OR_RETURN(j->attention_kernel, t.StringOr("attention_kernel", ""));
+  HardwareSpec::AttentionKernel fallback;
+  if (!j->attention_kernel.empty() && !spec.FindAttentionKernel(j->attention_kernel, &fallback)) {
+    const std::string names = spec.AttentionKernelNames();
+    return t.Error("attention_kernel", names.empty() ? "no kernel name: the catalog measured no named kernel for " + spec.id
+                                                     : "one of the kernels measured for " + spec.id + ": " + names);
+  }
   ASSIGN_OR_RETURN(j->grad_dtype, ReadDtype(t, "grad_dtype", Dtype::kFp32, "fp32 or bf16"));
   ASSIGN_OR_RETURN(j->optimizer_dtype, ReadDtype(t, "optimizer_dtype", Dtype::kFp32, "fp32 or bf16"));
   ASSIGN_OR_RETURN(j->fp8_weight_copy, t.BoolOr("fp8_weight_copy", true));
@@ -243,7 +250,7 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
   RETURN_IF_ERROR(ReadCollectiveTable(r, &s.cluster));
   ASSIGN_OR_RETURN(MapReader training, r.Map("training"));
   (void)training;
-  RETURN_IF_ERROR(ReadTraining(r, &s.job, &s.plan.micro_batch));
+  RETURN_IF_ERROR(ReadTraining(r, s.cluster.spec, &s.job, &s.plan.micro_batch));
   RETURN_IF_ERROR(ReadParallel(r, s.cluster.devices, &s));
   RETURN_IF_ERROR(ReadMeasured(r, &s.measured));
   return s;

@@ -480,6 +480,8 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
        "training.precision"},
       {"negative tokens", "precision: bf16", "precision: bf16, tokens: -5",
        StatusCode::kInvalidArgument, "training.tokens"},
+      {"attention kernel the catalog did not measure", "precision: bf16",
+       "precision: bf16, attention_kernel: fa9", StatusCode::kInvalidArgument, "training.attention_kernel"},
       {"zero devices", "devices: 8", "devices: 0", StatusCode::kInvalidArgument, "cluster.devices"},
       {"missing cluster", "cluster: {devices: 8, devices_per_node: 8}\n", "",
        StatusCode::kInvalidArgument, "cluster"},
@@ -502,6 +504,18 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
         << s.status().message();
     EXPECT_FALSE(Contains(s.status().message(), "\n")) << "one line";
   }
+}
+
+// training.attention_kernel picks one of the kernels the catalog measured on the device; the error
+// for another name lists them.
+TEST(ScenarioTest, AttentionKernelIsOneTheCatalogMeasured) {
+  std::string path;
+  StatusOr<Scenario> s = LoadText(Replace(kScenario, "precision: bf16", "precision: bf16, attention_kernel: fa2"), &path);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->job.attention_kernel, "fa2");
+  StatusOr<Scenario> bad = LoadText(Replace(kScenario, "precision: bf16", "precision: bf16, attention_kernel: fa9"), &path);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(Contains(bad.status().message(), "cudnn9, fa3, fa2")) << bad.status().message();
 }
 
 TEST(ScenarioErrorTest, MissingFileIsNotFound) {
