@@ -124,6 +124,19 @@ assert j["peak_tflops"]["bf16"]["source"]
 assert j["memory"]["capacity_gib"]["value"] == 80'
 }
 
+# A hardware file whose name is not valid UTF-8 still shows as JSON (the bad byte replaced), and the
+# attention kernels are listed.
+case_catalog_show_json_bad_utf8() {
+  local hw="$WORK/odd.yaml"
+  sed -e 's/^name: .*/name: "H100 \xff"/' "$PREFLIGHT_DATA/hardware/h100-sxm-80gb.yaml" > "$hw"
+  run catalog show "$hw" --json
+  expect_rc 0
+  expect_json '
+assert j["name"].startswith("H100 ")
+assert j["efficiency"]["fused_attention_tflops"]["kernel"] == "cudnn9"
+assert j["efficiency"]["fused_attention_tflops"]["others"]["fa2"]["forward"]["value"] == 333'
+}
+
 case_catalog_show_model() {
   run catalog show llama-3.1-8b
   expect_rc 0
@@ -416,7 +429,7 @@ case_validate_json() {
   expect_rc 2
 }
 
-ALL_CASES=(search_json search_sweep search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_model
+ALL_CASES=(search_json search_sweep search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_model
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
   unknown_hardware_id bad_gemm_table bad_collective_table unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
   unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit)

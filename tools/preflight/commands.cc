@@ -33,9 +33,9 @@ int RunPlan(const PlanArgs& args) {
     o.top_k = 1;
     SearchResult found = Search(*scenario, SearchConstraints{}, o);
     if (found.top.empty()) {
-      std::cout << (args.json ? nlohmann::json{{"name", scenario->name}, {"plan", nullptr},
-                                               {"compat", {{"blocking", {"no valid plan fits (parallel: auto)"}},
-                                                           {"warnings", nlohmann::json::array()}}}}.dump(2) + "\n"
+      std::cout << (args.json ? JsonText(nlohmann::json{{"name", scenario->name}, {"plan", nullptr},
+                                                        {"compat", {{"blocking", {"no valid plan fits (parallel: auto)"}},
+                                                                    {"warnings", nlohmann::json::array()}}}})
                               : "no valid plan fits this job on this cluster (parallel: auto); see `preflight search`\n");
       return 1;
     }
@@ -43,7 +43,7 @@ int RunPlan(const PlanArgs& args) {
     scenario->auto_parallel = false;
   }
   PlanResult result = Evaluate(*scenario, {});
-  std::string out = args.json ? PlanJson(result).dump(2) + "\n" : PlanText(result);
+  std::string out = args.json ? JsonText(PlanJson(result)) : PlanText(result);
   std::cout << out;
   return result.ExitCode();
 }
@@ -189,7 +189,7 @@ int RunValidate(const ValidateArgs& args) {
     j["layouts"] = layouts;
     j["searched_worse"] = worse;
   }
-  std::cout << (args.json ? j.dump(2) + "\n" : text);
+  std::cout << (args.json ? JsonText(j) : text);
   return 0;
 }
 
@@ -217,7 +217,7 @@ int CatalogList(bool json) {
     text += fmt::format("  {:24} {:12} {:10.2f} B params ({:.2f} B active)\n", id, arch->model_type,
                         p.total / 1e9, p.active / 1e9);
   }
-  std::cout << (json ? j.dump(2) + "\n" : text);
+  std::cout << (json ? JsonText(j) : text);
   return 0;
 }
 
@@ -225,7 +225,7 @@ int CatalogShow(const std::string& id, bool json) {
   Catalog catalog = Catalog::Default();
   auto spec = catalog.Hardware(id);
   if (spec.ok()) {
-    std::cout << (json ? HardwareJson(*spec).dump(2) + "\n" : HardwareText(*spec));
+    std::cout << (json ? JsonText(HardwareJson(*spec)) : HardwareText(*spec));
     return 0;
   }
   if (spec.status().code() != StatusCode::kNotFound || LooksLikePath(id)) {
@@ -253,7 +253,7 @@ int CatalogShow(const std::string& id, bool json) {
                         arch->moe.experts, arch->moe.top_k, arch->moe.expert_ffn,
                         arch->moe.shared_ffn, arch->MoeLayerCount());
   }
-  std::cout << (json ? j.dump(2) + "\n" : text);
+  std::cout << (json ? JsonText(j) : text);
   return 0;
 }
 

@@ -140,7 +140,7 @@ int RunSweep(const Scenario& s, const std::vector<int64_t>& counts, const Search
     text += fmt::format("{:>8}  {:<92} {:>9.3f} {:>10.2f} {:>14.4g}  {}\n", p.devices, PlanRow(p.best),
                         p.best.time.step.value(), p.days, p.cost_usd_mid, p.on_pareto_front ? "*" : "");
   }
-  std::cout << (args.json ? nlohmann::json{{"objective", std::string(ObjectiveName(o))}, {"sweep", arr}}.dump(2) + "\n"
+  std::cout << (args.json ? JsonText(nlohmann::json{{"objective", std::string(ObjectiveName(o))}, {"sweep", arr}})
                           : text);
   bool any = false;
   for (const SweepPoint& p : points) any = any || p.found;
@@ -243,7 +243,7 @@ int RunSearch(SearchArgs args, const MpiSession& mpi) {
     result = DistributedSearch(*scenario, args.constraints, opts, mpi);
   }
   if (mpi.rank() != 0) return 0;
-  std::cout << (args.json ? SearchJson(*scenario, result, objective).dump(2) + "\n"
+  std::cout << (args.json ? JsonText(SearchJson(*scenario, result, objective))
                           : SearchText(*scenario, result, objective));
   return result.top.empty() ? 1 : 0;
 }

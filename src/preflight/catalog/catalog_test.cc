@@ -495,6 +495,13 @@ TEST(HardwareSpecTest, OtherAttentionKernelsLoadByName) {
                "        backward: {value: 30, source: \"b\"}\n",
        "efficiency.fused_attention_tflops.others.fa2.forward"},
       {block + "    others: [fa2]\n", "efficiency.fused_attention_tflops.others"},
+      {block + others + "      fa2:\n        forward: {value: 45, source: \"b\"}\n"
+               "        backward: {value: 35, source: \"b\"}\n",
+       "efficiency.fused_attention_tflops.others.fa2"},
+      {block + "    others:\n      \"\":\n        forward: {value: 40, source: \"b\"}\n"
+               "        backward: {value: 30, source: \"b\"}\n",
+       "efficiency.fused_attention_tflops.others"},
+      {block + "    others:\n      fa2: 40\n", "efficiency.fused_attention_tflops.others.fa2"},
   };
   for (const auto& c : bad) {
     SCOPED_TRACE(c.field);

@@ -116,11 +116,14 @@ Status ParseAttention(const MapReader& r, HardwareSpec* h) {
   ASSIGN_OR_RETURN(MapReader others, a.Map("others"));
   if (!others.node().IsMap()) return a.Error("others", "a mapping from kernel names to rates");
   for (const auto& kv : others.node()) {
-    if (!kv.first.IsScalar()) return a.Error("others", "kernel names as keys");
+    if (!kv.first.IsScalar() || kv.first.Scalar().empty()) return a.Error("others", "non-empty kernel names as keys");
     HardwareSpec::AttentionKernel k;
-    k.name = kv.first.as<std::string>();
+    k.name = kv.first.Scalar();
     if (k.name == h->attention_kernel) return others.Error(k.name, "a kernel other than the default");
-    ASSIGN_OR_RETURN(MapReader one, others.Map(k.name));
+    for (const HardwareSpec::AttentionKernel& seen : h->other_attention_kernels) {
+      if (seen.name == k.name) return others.Error(k.name, "each kernel once");
+    }
+    MapReader one(kv.second, others.file(), others.FieldName(k.name));
     RETURN_IF_ERROR(one.CheckKnownKeys({"forward", "backward"}));
     RETURN_IF_ERROR(ParseAttentionRates(one, *h, &k.forward, &k.backward));
     h->other_attention_kernels.push_back(std::move(k));

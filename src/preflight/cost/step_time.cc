@@ -317,10 +317,10 @@ void StepModel::Attention(LayerCost* l) const {
 void StepModel::DenseMlp(LayerCost* l) const {
   const double h = static_cast<double>(a_.hidden), f = static_cast<double>(a_.ffn) / t_;
   double fwd = Gemm(tokens_, h, (a_.gated_mlp ? 2 : 1) * f) + Gemm(tokens_, f, h);
-  // LayerNormMLP: the norm writes FC1's FP8 input, the activation FC2's; FC1's output gradient
-  // is cast in the activation-backward pass.
-  Fp8Casts(tokens_, h, (a_.gated_mlp ? 2 : 1) * f, 1, true, true, l);
-  Fp8Casts(tokens_, f, h, 1, true, false, l);
+  // Megatron-Core's MLP: FC1 is a LayerNormLinear (the norm writes its FP8 input); the activation
+  // runs in Megatron and writes 16 bits, so FC2's input and FC1's output gradient are cast apart.
+  Fp8Casts(tokens_, h, (a_.gated_mlp ? 2 : 1) * f, 1, true, false, l);
+  Fp8Casts(tokens_, f, h, 1, false, false, l);
   l->fwd_compute += fwd;
   l->bwd_compute += 2 * fwd;
 }
@@ -417,20 +417,25 @@ void StepModel::ContextComm(LayerCost* l) const {
 // Kernels one layer's forward launches (unfused eager framework): norm, QKV, RoPE, the attention
 // products (one fused kernel, or two batched GEMMs, softmax, dropout and two layout copies),
 // projection, residual add; norm, MLP GEMMs, activation, residual add; TP collectives; for MoE
-// the router, top-k, permutation, grouped expert GEMMs, unpermutation and all-to-alls.
-void CountKernels(const Architecture& a, const Plan& p, bool flash, bool moe, LayerCost* l) {
+// the router, top-k, permutation, grouped expert GEMMs, unpermutation and all-to-alls. With FP8,
+// the separate casts of GEMM inputs (the backward's casts follow from its usual share).
+void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bool moe, LayerCost* l) {
   double core = flash ? 1 : 6 + (a.dropout ? 1 : 0);
   double n = 1 + 1 + (a.position_rows == 0 ? 1 : 0) + core + 1 + 1;  // attention block
   n += moe ? 1 + 2 + 1 + 3 + 1 + 1 + (a.moe.shared_ffn > 0 ? 3 : 0) + (p.ep > 1 ? 2 : 0)
            : 1 + 1 + 1 + 1 + 1;
   n += p.tp > 1 ? ((moe && p.etp == 1) ? 2 : 4) : 0;
+  if (fp8) {
+    n += a.attention == AttentionKind::kMla ? 3 : 1;                       // projections fed 16 bits
+    n += moe ? 2 + (a.moe.shared_ffn > 0 ? 2 : 0) : 1;                     // expert inputs; FC2
+  }
   l->kernels_fwd = n;
   l->kernels_core = core;
 }
 
 LayerCost StepModel::Layer(bool moe) const {
   LayerCost l;
-  CountKernels(a_, p_, c_.job.flash_attention, moe, &l);
+  CountKernels(a_, p_, c_.job.flash_attention, c_.fp8_gemms, moe, &l);
   Attention(&l);
   if (moe) {
     Moe(&l);

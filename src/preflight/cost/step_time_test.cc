@@ -288,10 +288,10 @@ TEST(StepTimeTest, GradientsAreReducedInBuckets) {
   EXPECT_NEAR(t.exposed_comm.dp.value(), expected, expected * 1e-9);
 }
 
-// FP8 casts are separate memory passes (Transformer Engine): for a dense Llama layer, the output
-// projection's input is cast with its transpose in the forward (4 bytes per element), the inputs
-// the norm or activation write in FP8 are transposed in the backward (2), and every output gradient
-// is cast with its transpose (4; 2 for FC1, fused with the activation backward).
+// FP8 casts are separate memory passes (Transformer Engine in Megatron-Core): for a dense Llama
+// layer, the inputs of the output projection and FC2 are cast with their transposes in the forward
+// (4 bytes per element), the inputs the fused norms write in FP8 (QKV, FC1) are transposed in the
+// backward (2), and every output gradient is cast with its transpose (4).
 TEST(StepTimeTest, Fp8CastsAreSeparateMemoryPasses) {
   Job8b s = Llama8bOnH100();
   const CostContext bf16 = MakeCostContext(s.arch, s.params, s.job, s.cluster);
@@ -305,8 +305,8 @@ TEST(StepTimeTest, Fp8CastsAreSeparateMemoryPasses) {
   const double T = static_cast<double>(s.job.seq_len), h = static_cast<double>(x.hidden);
   const double q = static_cast<double>(x.heads * x.head_dim), kv = static_cast<double>(x.kv_heads * x.head_dim);
   const double f = static_cast<double>(x.ffn);
-  const double fwd = 4 * T * q;
-  const double bwd = 2 * T * h + 4 * T * (q + 2 * kv) + 4 * T * h + 2 * T * h + 2 * T * 2 * f + 2 * T * f + 4 * T * h;
+  const double fwd = 4 * T * q + 4 * T * f;
+  const double bwd = 2 * T * h + 4 * T * (q + 2 * kv) + 4 * T * h + 2 * T * h + 4 * T * 2 * f + 4 * T * h;
   const double expected = static_cast<double>(x.layers) * (fwd + bwd) / fp8.hbm_rate.value();
   EXPECT_NEAR(b.other.value() - a.other.value(), expected, expected * 1e-9);
 }

@@ -61,7 +61,7 @@ class ConfigReader {
   }
   Status Error(const char* key, const char* expected) const {
     std::string got = "nothing";
-    if (j_.contains(key)) got = j_[key].dump();
+    if (j_.contains(key)) got = j_[key].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     return InvalidArgument(source_ + ": " + key + ": expected " + expected + ", got " + got);
   }
 

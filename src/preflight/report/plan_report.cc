@@ -346,4 +346,8 @@ std::string HardwareText(const HardwareSpec& h) {
   return out;
 }
 
+std::string JsonText(const nlohmann::json& j) {
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
 }  // namespace preflight

@@ -25,4 +25,8 @@ nlohmann::json PlanFieldsJson(const Plan& p, const TrainingJob& job);
 nlohmann::json HardwareJson(const HardwareSpec& h);
 std::string HardwareText(const HardwareSpec& h);
 
+// `j` as indented text with a final newline. Strings that are not valid UTF-8 (a name in a user's
+// file) are written with U+FFFD in place of the bad bytes instead of throwing.
+std::string JsonText(const nlohmann::json& j);
+
 }  // namespace preflight

@@ -131,6 +131,9 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
   if (j->tokens < 0) return t.Error("tokens", "a non-negative number");
   ASSIGN_OR_RETURN(j->flash_attention, t.BoolOr("flash_attention", true));
   ASSIGN_OR_RETURN(j->attention_kernel, t.StringOr("attention_kernel", ""));
+  if (!j->attention_kernel.empty() && !j->flash_attention) {
+    return t.Error("attention_kernel", "no fused-attention kernel with flash_attention: false");
+  }
   HardwareSpec::AttentionKernel fallback;
   if (!j->attention_kernel.empty() && !spec.FindAttentionKernel(j->attention_kernel, &fallback)) {
     const std::string names = spec.AttentionKernelNames();
