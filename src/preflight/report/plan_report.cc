@@ -95,6 +95,13 @@ json CampaignJson(const PlanResult& r) {
 
 std::string Gib(Bytes b) { return fmt::format("{:8.2f} GiB", b.gib()); }
 
+// The fused-attention kernel whose rates time the step: the scenario's choice, else the catalog's
+// default when the file names it; empty with unfused attention or an unnamed kernel.
+std::string AttentionKernelInUse(const Scenario& s) {
+  if (!s.job.flash_attention) return "";
+  return s.job.attention_kernel.empty() ? s.cluster.spec.attention_kernel : s.job.attention_kernel;
+}
+
 // The measured collective curves a scenario supplied (cluster.collective_table).
 json CollectiveTableJson(const CollectiveTable& t) {
   json curves = json::array();
@@ -155,6 +162,7 @@ json PlanJson(const PlanResult& r) {
                    {"devices_per_node", s.cluster.devices_per_node},
                    {"scale_up_domain", s.cluster.scale_up_domain}};
   if (s.cluster.collectives) j["hardware"]["collective_table"] = CollectiveTableJson(*s.cluster.collectives);
+  if (const std::string k = AttentionKernelInUse(s); !k.empty()) j["hardware"]["attention_kernel"] = k;
   j["plan"] = PlanFieldsJson(s.plan, s.job);
   j["plan"]["valid"] = r.check.ok();
   if (!r.check.ok()) {
@@ -187,6 +195,10 @@ std::string PlanText(const PlanResult& r) {
                      s.cluster.devices, s.cluster.spec.id, s.cluster.hbm_capacity.gib(),
                      s.cluster.devices_per_node, s.cluster.scale_up_domain);
   if (s.cluster.collectives) out += CollectiveTableText(*s.cluster.collectives);
+  if (const std::string k = AttentionKernelInUse(s); !k.empty()) {
+    out += fmt::format("           fused attention: {}{}\n", k,
+                       s.job.attention_kernel.empty() ? "" : " (training.attention_kernel)");
+  }
   out += fmt::format("plan       tp {} pp {} vpp {} dp {} cp {} ep {} etp {} sp {} zero {} schedule {} "
                      "recompute {}\n",
                      p.tp, p.pp, p.vpp, p.dp, p.cp, p.ep, p.etp, p.sp ? "on" : "off", p.zero,

@@ -106,6 +106,8 @@ TEST(PlanJsonTest, TimeAndCampaignKeysWhenComputed) {
     return;
   }
   for (const char* k : {"step_s", "tokens_per_s", "mfu"}) ExpectNumber(j["time"], k);
+  EXPECT_EQ(j["hardware"]["attention_kernel"], "cudnn9");  // the catalog's default kernel on H100
+  EXPECT_EQ(PlanJson(EvaluateText(kScenario, {{"training.attention_kernel", "fa2"}}))["hardware"]["attention_kernel"], "fa2");
   EXPECT_GT(j["time"]["step_s"].get<double>(), 0);
   // The parts of the step add up to it.
   double parts = 0;
