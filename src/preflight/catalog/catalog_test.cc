@@ -471,16 +471,15 @@ TEST(HardwareSpecTest, OtherAttentionKernelsLoadByName) {
   ASSERT_TRUE(h.ok()) << h.status().message();
   EXPECT_EQ(h->attention_kernel, "vendor");
   EXPECT_EQ(h->AttentionKernelNames(), "vendor, fa2");
-  HardwareSpec::AttentionKernel d;
-  const HardwareSpec::AttentionKernel* fa2 = h->FindAttentionKernel("fa2", &d);
-  ASSERT_NE(fa2, nullptr);
+  const std::optional<HardwareSpec::AttentionKernel> fa2 = h->AttentionRates("fa2");
+  ASSERT_TRUE(fa2.has_value());
   EXPECT_DOUBLE_EQ(fa2->forward.value, 40);
   EXPECT_DOUBLE_EQ(fa2->backward.value, 30);
-  const HardwareSpec::AttentionKernel* vendor = h->FindAttentionKernel("vendor", &d);
-  ASSERT_NE(vendor, nullptr);
+  const std::optional<HardwareSpec::AttentionKernel> vendor = h->AttentionRates("vendor");
+  ASSERT_TRUE(vendor.has_value());
   EXPECT_DOUBLE_EQ(vendor->forward.value, 60);
-  EXPECT_DOUBLE_EQ(h->FindAttentionKernel("", &d)->backward.value, 50);
-  EXPECT_EQ(h->FindAttentionKernel("fa9", &d), nullptr);
+  EXPECT_DOUBLE_EQ(h->AttentionRates("")->backward.value, 50);
+  EXPECT_FALSE(h->AttentionRates("fa9").has_value());
 
   // Bad lists name the field.
   const struct {

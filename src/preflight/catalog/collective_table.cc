@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iomanip>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <utility>
@@ -228,7 +229,7 @@ struct LoadedTable {
   CollectiveTable table;
 };
 std::mutex loaded_mutex;
-std::map<std::string, LoadedTable> loaded;
+std::map<std::string, std::shared_ptr<const LoadedTable>> loaded;
 constexpr size_t kMaxLoadedTables = 64;
 
 bool Unchanged(const Inputs& inputs) {
@@ -242,7 +243,7 @@ bool Unchanged(const Inputs& inputs) {
 }  // namespace
 
 StatusOr<CollectiveTable> LoadCollectiveTable(const std::string& path) {
-  std::optional<LoadedTable> before;
+  std::shared_ptr<const LoadedTable> before;
   {
     std::lock_guard<std::mutex> lock(loaded_mutex);
     auto it = loaded.find(path);
@@ -255,7 +256,7 @@ StatusOr<CollectiveTable> LoadCollectiveTable(const std::string& path) {
   ASSIGN_OR_RETURN(CollectiveTable t, ParseCollectiveTable(path, *text, &inputs));
   std::lock_guard<std::mutex> lock(loaded_mutex);
   if (loaded.size() >= kMaxLoadedTables) loaded.clear();
-  loaded[path] = LoadedTable{std::move(inputs), t};
+  loaded[path] = std::make_shared<const LoadedTable>(LoadedTable{std::move(inputs), t});
   return t;
 }
 

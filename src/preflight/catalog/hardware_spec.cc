@@ -175,16 +175,14 @@ Status ParseFabric(const MapReader& root, HardwareSpec* h) {
 
 }  // namespace
 
-const HardwareSpec::AttentionKernel* HardwareSpec::FindAttentionKernel(const std::string& kernel,
-                                                                       AttentionKernel* default_out) const {
+std::optional<HardwareSpec::AttentionKernel> HardwareSpec::AttentionRates(const std::string& kernel) const {
   if (kernel.empty() || kernel == attention_kernel) {
-    *default_out = AttentionKernel{attention_kernel, attention_fwd_tflops, attention_bwd_tflops};
-    return default_out;
+    return AttentionKernel{attention_kernel, attention_fwd_tflops, attention_bwd_tflops};
   }
   for (const AttentionKernel& k : other_attention_kernels) {
-    if (k.name == kernel) return &k;
+    if (k.name == kernel) return k;
   }
-  return nullptr;
+  return std::nullopt;
 }
 
 std::string HardwareSpec::AttentionKernelNames() const {

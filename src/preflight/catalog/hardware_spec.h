@@ -11,6 +11,7 @@
 
 #include <array>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 #include <string_view>
@@ -105,9 +106,9 @@ struct HardwareSpec {
     Figure forward, backward;
   };
   std::vector<AttentionKernel> other_attention_kernels;
-  // The rates of `kernel` (the default's when it is empty or names the default); nullptr when the
+  // The rates of `kernel` (the default's when it is empty or names the default); nothing when the
   // device has no such kernel.
-  const AttentionKernel* FindAttentionKernel(const std::string& kernel, AttentionKernel* default_out) const;
+  std::optional<AttentionKernel> AttentionRates(const std::string& kernel) const;
   // "cudnn9, fa3, fa2": the kernels a scenario may name.
   std::string AttentionKernelNames() const;
   // Measured GEMM throughput by shape (data/gemm/<id>.yaml), when the catalog has one.

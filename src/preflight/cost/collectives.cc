@@ -136,22 +136,28 @@ Seconds AllReduceTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_d
   return t;
 }
 
-Seconds ReduceScatterTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain) {
+namespace {
+
+// One ring pass (reduce-scatter or all-gather): the measured curve of `op`, else of its sibling
+// (the same ring), else half the measured all-reduce, else the model (NCCL has no tree for these).
+Seconds RingPass(const Fabric& f, CollectiveOp op, CollectiveOp sibling, Bytes bytes, int64_t ranks,
+                 int64_t per_domain) {
   if (ranks <= 1 || bytes.value() <= 0) return Seconds(0);
   per_domain = std::clamp<int64_t>(per_domain, 1, ranks);
-  if (auto t = Measured(f, CollectiveOp::kReduceScatter, bytes, ranks, per_domain)) return *t;
-  if (auto t = Measured(f, CollectiveOp::kAllGather, bytes, ranks, per_domain)) return *t;
+  if (auto t = Measured(f, op, bytes, ranks, per_domain)) return *t;
+  if (auto t = Measured(f, sibling, bytes, ranks, per_domain)) return *t;
   if (auto t = HalfMeasuredAllReduce(f, bytes, ranks, per_domain)) return *t;
-  return RingPassTime(f, bytes, ranks, per_domain);  // NCCL has no tree for these
+  return RingPassTime(f, bytes, ranks, per_domain);
+}
+
+}  // namespace
+
+Seconds ReduceScatterTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain) {
+  return RingPass(f, CollectiveOp::kReduceScatter, CollectiveOp::kAllGather, bytes, ranks, per_domain);
 }
 
 Seconds AllGatherTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain) {
-  if (ranks <= 1 || bytes.value() <= 0) return Seconds(0);
-  per_domain = std::clamp<int64_t>(per_domain, 1, ranks);
-  if (auto t = Measured(f, CollectiveOp::kAllGather, bytes, ranks, per_domain)) return *t;
-  if (auto t = Measured(f, CollectiveOp::kReduceScatter, bytes, ranks, per_domain)) return *t;
-  if (auto t = HalfMeasuredAllReduce(f, bytes, ranks, per_domain)) return *t;
-  return RingPassTime(f, bytes, ranks, per_domain);
+  return RingPass(f, CollectiveOp::kAllGather, CollectiveOp::kReduceScatter, bytes, ranks, per_domain);
 }
 
 Seconds AllToAllTime(const Fabric& f, Bytes bytes_per_rank, int64_t ranks, int64_t per_domain) {

@@ -80,9 +80,9 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   c.attention_rate = FlopsPerSecond(bf16.value * 1e12 * frac16);
   c.flash_fwd_rate = c.attention_rate;
   c.flash_bwd_rate = c.attention_rate;
-  HardwareSpec::AttentionKernel default_kernel;
-  const HardwareSpec::AttentionKernel* kernel = h.FindAttentionKernel(job.attention_kernel, &default_kernel);
-  if (!kernel) kernel = h.FindAttentionKernel("", &default_kernel);  // the scenario loader checked the name
+  // The scenario loader checked the name; the default kernel's rates otherwise.
+  std::optional<HardwareSpec::AttentionKernel> kernel = h.AttentionRates(job.attention_kernel);
+  if (!kernel) kernel = h.AttentionRates("");
   if (kernel->forward.known()) c.flash_fwd_rate = FlopsPerSecond::TFlops(kernel->forward.value * sustain16);
   if (kernel->backward.known()) c.flash_bwd_rate = FlopsPerSecond::TFlops(kernel->backward.value * sustain16);
   if (job.flash_attention && !(kernel->forward.known() && kernel->backward.known())) {
@@ -138,27 +138,29 @@ class StepModel {
   // Forward time of `batch` GEMMs (a grouped GEMM) with M rows, K inputs, N outputs each:
   // a roofline whose compute side is divided by the wave utilization of the output tiles.
   double Gemm(double m, double k, double n, double batch = 1) const {
-    double flops = 2 * m * k * n * batch;
-    const double bytes = (in_bytes_ * (m * k + k * n) + 2 * m * n) * batch;
-    const double compute = flops / GemmRate(m, k, n, batch);
-    return std::max(compute, bytes / c_.hbm_rate.value());
+    return Roofline(m, k, n, batch, in_bytes_, GemmRate(m, k, n, batch));
   }
   // A GEMM that stays in 16 bits in an FP8 run: Megatron-Core's output layer and MoE router are
   // not Transformer Engine modules, so FP8 autocast leaves them in BF16.
   double Gemm16(double m, double k, double n, double batch = 1) const {
     if (!c_.fp8_gemms) return Gemm(m, k, n, batch);
+    return Roofline(m, k, n, batch, 2, c_.attention_rate.value() * WaveUtilization(m, n, batch));
+  }
+  // max(FLOPs / rate, bytes / HBM rate), reading inputs and weights at `in_bytes` and writing a
+  // 16-bit output.
+  double Roofline(double m, double k, double n, double batch, double in_bytes, double rate) const {
     const double flops = 2 * m * k * n * batch;
-    const double bytes = 2 * (m * k + k * n + m * n) * batch;
-    const double compute = flops / (c_.attention_rate.value() * WaveUtilization(m, n, batch));
-    return std::max(compute, bytes / c_.hbm_rate.value());
+    const double bytes = (in_bytes * (m * k + k * n) + 2 * m * n) * batch;
+    return std::max(flops / rate, bytes / c_.hbm_rate.value());
   }
   // The FP8 casts around one GEMM of an FP8 run, as separate memory-bound passes (Transformer
   // Engine 1.x, transformer_engine/pytorch/module/{linear,layernorm_linear,layernorm_mlp}.py): the
   // forward casts the 16-bit input to FP8 together with its transpose for the weight-gradient GEMM
-  // (read 2, write 1 + 1 bytes per input element) unless the producer (a fused norm or activation)
-  // writes FP8 itself, when only the transpose remains for the backward (read 1, write 1); the
-  // backward casts the output gradient with its transpose (read 2, write 1 + 1 per output element)
-  // unless the activation backward does it in the same pass (write 1 + 1).
+  // (read 2, write 1 + 1 bytes per input element) unless the producer (a fused norm, or in TE's own
+  // LayerNormMLP the activation) writes FP8 itself, when only the transpose remains for the
+  // backward (read 1, write 1); the backward casts the output gradient with its transpose (read 2,
+  // write 1 + 1 per output element) unless an activation backward does it in the same pass (write
+  // 1 + 1).
   void Fp8Casts(double m, double k, double n, double batch, bool input_from_fp8_producer,
                 bool grad_cast_fused, LayerCost* l) const {
     if (!c_.fp8_gemms) return;

@@ -134,8 +134,7 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
   if (!j->attention_kernel.empty() && !j->flash_attention) {
     return t.Error("attention_kernel", "no fused-attention kernel with flash_attention: false");
   }
-  HardwareSpec::AttentionKernel fallback;
-  if (!j->attention_kernel.empty() && !spec.FindAttentionKernel(j->attention_kernel, &fallback)) {
+  if (!j->attention_kernel.empty() && !spec.AttentionRates(j->attention_kernel)) {
     const std::string names = spec.AttentionKernelNames();
     return t.Error("attention_kernel", names.empty() ? "no kernel name: the catalog measured no named kernel for " + spec.id
                                                      : "one of the kernels measured for " + spec.id + ": " + names);
