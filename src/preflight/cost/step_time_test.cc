@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
 
 #include "preflight/catalog/catalog.h"
@@ -29,12 +30,14 @@ struct Job8b {
   Plan plan;
 };
 
-// A cluster of `devices` catalog devices with the catalog's defaults.
-Cluster CatalogCluster(const std::string& hardware, int64_t devices) {
+// A cluster of `devices` catalog devices with the catalog's defaults (or the given NIC rate).
+Cluster CatalogCluster(const std::string& hardware, int64_t devices,
+                       std::optional<double> scale_out_gbits_per_s = std::nullopt) {
   StatusOr<HardwareSpec> h = Catalog::Default().Hardware(hardware);
   EXPECT_TRUE(h.ok()) << h.status().message();
   ClusterOverrides o;
   o.devices = devices;
+  o.scale_out_gbits_per_s_per_device = scale_out_gbits_per_s;
   StatusOr<Cluster> c = BuildCluster(h.ok() ? *h : HardwareSpec{}, o, "test");
   EXPECT_TRUE(c.ok()) << c.status().message();
   return c.ok() ? *c : Cluster{};
@@ -367,16 +370,10 @@ TEST(StepTimeTest, CollectivesThatOutlastTheComputeAddNoContention) {
   s.params = CountParameters(s.arch);
   s.job.seq_len = 1024;
   s.job.global_batch = 16;
-  StatusOr<HardwareSpec> h = Catalog::Default().Hardware("h800-sxm-80gb");
-  ASSERT_TRUE(h.ok()) << h.status().message();
-  ClusterOverrides o;
-  o.devices = 16;
-  o.scale_out_gbits_per_s_per_device = 10;
-  StatusOr<Cluster> c = BuildCluster(*h, o, "test");
-  ASSERT_TRUE(c.ok()) << c.status().message();
+  s.cluster = CatalogCluster("h800-sxm-80gb", 16, /*scale_out_gbits_per_s=*/10);
   s.plan.dp = 16;
   s.plan.ep = 16;
-  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, *c);
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
   ASSERT_GT(ctx.collective_share, 0.0);
   const StepTime plain = EstimateStep(ctx, s.plan);
   s.plan.ep_comm_overlap = true;
