@@ -90,6 +90,7 @@ case_catalog_list() {
   expect_stdout_has "tpu-v7-ironwood"
   expect_stdout_has "llama-3.1-8b"
   expect_stdout_has "deepseek-v3"
+  expect_stdout_has "azure-nd-a100-v4"
 }
 
 case_catalog_list_json() {
@@ -101,7 +102,9 @@ assert len(j["hardware"]) >= 23, len(j["hardware"])
 assert len(j["models"]) == 24, len(j["models"])
 ids = {m["id"]: m for m in j["models"]}
 assert ids["llama-3.1-8b"]["params_total"] == 8030261248
-assert ids["mixtral-8x7b"]["params_active"] < ids["mixtral-8x7b"]["params_total"]'
+assert ids["mixtral-8x7b"]["params_active"] < ids["mixtral-8x7b"]["params_total"]
+tables = {t["id"]: t for t in j["collective_tables"]}
+assert tables["azure-nd-h100-v5"]["hardware"] == "h100-sxm-80gb", tables'
 }
 
 case_catalog_show() {
@@ -229,6 +232,18 @@ parallel: {tp: 8}
 training: {seq_len: 4096, global_batch: 64}")
   run plan "$f"
   expect_bad_input "$table" "collectives[0].rows[1]" "[bytes, microseconds]"
+}
+
+# A catalog collective table measured on other hardware: refused, naming the field and both devices.
+case_collective_table_other_hardware() {
+  local f
+  f=$(write scenario.yaml "model: llama-3.1-8b
+hardware: h100-sxm-80gb
+cluster: {devices: 8, devices_per_node: 8, collective_table: azure-nd-a100-v4}
+parallel: {tp: 8}
+training: {seq_len: 4096, global_batch: 64}")
+  run plan "$f"
+  expect_bad_input "$f" "cluster.collective_table" "measured on a100-sxm-80gb"
 }
 
 # An attention kernel the catalog has no measurement of: refused, with the kernels it has.
@@ -431,7 +446,7 @@ case_validate_json() {
 
 ALL_CASES=(search_json search_sweep search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_model
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
-  unknown_hardware_id bad_gemm_table bad_collective_table unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
+  unknown_hardware_id bad_gemm_table bad_collective_table collective_table_other_hardware unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
   unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit)
 
 if [[ ! -x "$BIN" ]]; then

@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <functional>
 #include <cmath>
+#include <functional>
 #include <iostream>
 
 #include "preflight/catalog/catalog.h"
@@ -195,6 +195,26 @@ int RunValidate(const ValidateArgs& args) {
 
 namespace {
 
+// 1024 -> "1 KiB", 8589934592 -> "8 GiB".
+std::string ByteSize(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 4) bytes /= 1024, ++u;
+  return fmt::format("{:.4g} {}", bytes, units[u]);
+}
+
+// "all_reduce over 8 (8 per domain), 1 KiB to 8 GiB": what a measured table covers.
+std::string CurvesSummary(const CollectiveTable& t) {
+  std::string out;
+  for (const CollectiveTable::Curve& c : t.curves()) {
+    if (!out.empty()) out += "; ";
+    out += fmt::format("{} over {} ({} per domain), {} to {}", kCollectiveOpNames[static_cast<int>(c.op)], c.ranks,
+                       c.ranks_per_domain, ByteSize(std::exp(c.log_bytes.front())),
+                       ByteSize(std::exp(c.log_bytes.back())));
+  }
+  return out;
+}
+
 int CatalogList(bool json) {
   Catalog catalog = Catalog::Default();
   nlohmann::json j = {{"hardware", nlohmann::json::array()}, {"models", nlohmann::json::array()}};
@@ -206,6 +226,14 @@ int CatalogList(bool json) {
     j["hardware"].push_back({{"id", id}, {"vendor", spec->vendor}, {"name", spec->name}});
     text += fmt::format("  {:24} {:8} {:34} bf16 {}\n", id, spec->vendor, spec->name,
                         bf16.known() ? fmt::format("{:g} TFLOP/s", bf16.value) : "unknown");
+  }
+  j["collective_tables"] = nlohmann::json::array();
+  text += "collective tables (measured; a scenario picks one with cluster.collective_table):\n";
+  for (const std::string& id : catalog.CollectiveTableIds()) {
+    auto table = catalog.CollectiveTableById(id);
+    if (!table.ok()) return BadInput(table.status().message());
+    j["collective_tables"].push_back({{"id", id}, {"hardware", table->hardware}, {"source", table->source}});
+    text += fmt::format("  {:24} {:24} {}\n", id, table->hardware, CurvesSummary(*table));
   }
   text += "models:\n";
   for (const std::string& id : catalog.ModelIds()) {
@@ -225,7 +253,18 @@ int CatalogShow(const std::string& id, bool json) {
   Catalog catalog = Catalog::Default();
   auto spec = catalog.Hardware(id);
   if (spec.ok()) {
-    std::cout << (json ? JsonText(HardwareJson(*spec)) : HardwareText(*spec));
+    nlohmann::json j = HardwareJson(*spec);
+    std::string text = HardwareText(*spec);
+    j["collective_tables"] = nlohmann::json::array();
+    for (const std::string& name : catalog.CollectiveTableIds()) {
+      auto table = catalog.CollectiveTableById(name);
+      if (!table.ok()) return BadInput(table.status().message());
+      if (table->hardware != spec->id) continue;
+      j["collective_tables"].push_back({{"id", name}, {"source", table->source}});
+      text += fmt::format("  measured collectives `{}` (cluster.collective_table: {}): {}; {}\n", name, name,
+                          CurvesSummary(*table), table->source);
+    }
+    std::cout << (json ? JsonText(j) : text);
     return 0;
   }
   if (spec.status().code() != StatusCode::kNotFound || LooksLikePath(id)) {

@@ -51,6 +51,21 @@ std::vector<std::string> Catalog::ModelIds() const {
   return IdsIn(fs::path(data_dir_) / "models", ".json");
 }
 
+std::vector<std::string> Catalog::CollectiveTableIds() const {
+  return IdsIn(fs::path(data_dir_) / "collectives", ".yaml");
+}
+
+StatusOr<CollectiveTable> Catalog::CollectiveTableById(const std::string& name) const {
+  const fs::path p = fs::path(data_dir_) / "collectives" / (name + ".yaml");
+  if (name.empty() || !fs::exists(p)) {
+    std::string known;
+    for (const std::string& id : CollectiveTableIds()) known += (known.empty() ? "" : ", ") + id;
+    return NotFound("unknown collective table '" + name + "' (the catalog has: " + (known.empty() ? "none" : known) +
+                    "; or give a path to your own)");
+  }
+  return LoadCollectiveTable(p.string());
+}
+
 StatusOr<HardwareSpec> Catalog::Hardware(const std::string& id_or_path) const {
   std::string path = id_or_path;
   if (!LooksLikePath(id_or_path)) {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "preflight/base/status.h"
+#include "preflight/catalog/collective_table.h"
 #include "preflight/catalog/hardware_spec.h"
 
 namespace preflight {
@@ -39,6 +40,11 @@ class Catalog {
   // A hardware spec by id or path, with its measured GEMM table (data/gemm/<id>.yaml) attached
   // when the catalog has one. NotFound names the id and lists nothing else.
   StatusOr<HardwareSpec> Hardware(const std::string& id_or_path) const;
+  // Sorted names of data/collectives/*.yaml: collective times measured on named systems, which a
+  // scenario picks with cluster.collective_table (none applies by default: see the README there).
+  std::vector<std::string> CollectiveTableIds() const;
+  // The measured table `name` (data/collectives/<name>.yaml), loaded; NotFound lists the names.
+  StatusOr<CollectiveTable> CollectiveTableById(const std::string& name) const;
   // A HuggingFace config.json by catalog id or path; `*source` receives the file read.
   StatusOr<nlohmann::json> ModelConfig(const std::string& id_or_path, std::string* source) const;
 

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -87,6 +89,33 @@ TEST(CatalogDataTest, EveryHardwareFileLoadsAndMatchesItsId) {
     EXPECT_TRUE(spec->peak(Dtype::kBf16).known()) << id << ": bf16 peak";
     EXPECT_GT(spec->peak(Dtype::kBf16).value, 0) << id;
   }
+}
+
+// Every measured collective table loads, names catalog hardware and a source, and where it carries
+// an 8-GPU all-reduce curve its largest row is the hardware file's large-message bus bandwidth
+// (both come from the same measurement).
+TEST(CatalogDataTest, EveryCollectiveTableLoadsAndAgreesWithItsHardware) {
+  Catalog cat = Catalog::Default();
+  std::vector<std::string> ids = cat.CollectiveTableIds();
+  ASSERT_FALSE(ids.empty());
+  for (const std::string& id : ids) {
+    StatusOr<CollectiveTable> t = cat.CollectiveTableById(id);
+    ASSERT_TRUE(t.ok()) << t.status().message();
+    EXPECT_FALSE(t->source.empty()) << id;
+    StatusOr<HardwareSpec> spec = cat.Hardware(t->hardware);
+    ASSERT_TRUE(spec.ok()) << id << ": " << spec.status().message();
+    for (const CollectiveTable::Curve& c : t->curves()) {
+      if (c.op != CollectiveOp::kAllReduce || c.ranks != 8 || c.ranks_per_domain != 8) continue;
+      ASSERT_TRUE(spec->allreduce_busbw_scale_up_gbytes_per_s.known()) << id;
+      const double bytes = std::exp(c.log_bytes.back());
+      const double busbw = BusBandwidthFactor(c.op, 8) * bytes / std::exp(c.log_seconds.back()) / 1e9;
+      EXPECT_NEAR(busbw, spec->allreduce_busbw_scale_up_gbytes_per_s.value, 0.1) << id;
+    }
+  }
+  StatusOr<CollectiveTable> missing = cat.CollectiveTableById("no-such-system");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(Contains(missing.status().message(), ids.front())) << missing.status().message();
 }
 
 TEST(CatalogDataTest, Fp8SupportMatchesTheReference) {

@@ -44,6 +44,21 @@ std::optional<Seconds> CollectiveTable::Time(CollectiveOp op, int64_t ranks, int
   return std::nullopt;
 }
 
+bool CollectiveTable::RatesNeverFall() const {
+  for (const Curve& c : curves_) {
+    for (size_t i = 1; i < c.log_bytes.size(); ++i) {
+      // log(rate) = log(bytes) - log(time)
+      if (c.log_bytes[i] - c.log_seconds[i] < c.log_bytes[i - 1] - c.log_seconds[i - 1]) return false;
+    }
+  }
+  return true;
+}
+
+double BusBandwidthFactor(CollectiveOp op, int64_t ranks) {
+  const double n = static_cast<double>(std::max<int64_t>(ranks, 1));
+  return (op == CollectiveOp::kAllReduce ? 2.0 : 1.0) * (n - 1) / n;
+}
+
 Status CollectiveTable::AddCurve(CollectiveOp op, int64_t ranks, int64_t ranks_per_domain,
                                  std::vector<std::array<double, 2>> rows) {
   if (ranks < 2) return InvalidArgument("ranks: expected at least 2");
@@ -93,17 +108,18 @@ bool IsWholeNumber(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
 }
 
-// [bytes, µs] rows given inline: a list of two positive numbers each.
-StatusOr<std::vector<std::array<double, 2>>> InlineRows(const MapReader& entry) {
-  const YAML::Node list = entry.node()["rows"];
-  const std::string field = entry.file() + ": " + entry.FieldName("rows");
-  if (!list.IsSequence()) return InvalidArgument(field + ": expected a list of [bytes, microseconds] rows");
+// Rows of two numbers given inline under `key`: [bytes, µs] (rows) or [bytes, GB/s] (busbw_rows).
+StatusOr<std::vector<std::array<double, 2>>> InlineRows(const MapReader& entry, const std::string& key,
+                                                        const std::string& columns) {
+  const YAML::Node list = entry.node()[key];
+  const std::string field = entry.file() + ": " + entry.FieldName(key);
+  if (!list.IsSequence()) return InvalidArgument(field + ": expected a list of " + columns + " rows");
   std::vector<std::array<double, 2>> rows;
   for (size_t i = 0; i < list.size(); ++i) {
     const YAML::Node row = list[i];
     const std::string where = field + "[" + std::to_string(i) + "]";
     if (!row.IsSequence() || row.size() != 2) {
-      return InvalidArgument(where + ": expected [bytes, microseconds], got " + DescribeNode(row));
+      return InvalidArgument(where + ": expected " + columns + ", got " + DescribeNode(row));
     }
     std::array<double, 2> r{};
     for (size_t j = 0; j < 2; ++j) {
@@ -143,7 +159,7 @@ StatusOr<std::vector<std::array<double, 2>>> NcclTestsRows(const MapReader& entr
 
 Status ReadEntry(const MapReader& entry, const std::string& where, CollectiveTable* t, Inputs* inputs) {
   RETURN_IF_ERROR(entry.ExpectMap());
-  RETURN_IF_ERROR(entry.CheckKnownKeys({"op", "ranks", "ranks_per_domain", "rows", "nccl_tests", "note"}));
+  RETURN_IF_ERROR(entry.CheckKnownKeys({"op", "ranks", "ranks_per_domain", "rows", "busbw_rows", "nccl_tests", "note"}));
   ASSIGN_OR_RETURN(std::string op_name, entry.String("op"));
   CollectiveOp op;
   if (!ParseCollectiveOp(op_name, &op)) {
@@ -151,14 +167,18 @@ Status ReadEntry(const MapReader& entry, const std::string& where, CollectiveTab
   }
   ASSIGN_OR_RETURN(int64_t ranks, entry.Int("ranks"));
   ASSIGN_OR_RETURN(int64_t per_domain, entry.IntOr("ranks_per_domain", ranks));
-  if (entry.Has("rows") == entry.Has("nccl_tests")) return entry.Error("rows", "either rows or nccl_tests");
+  const int given = int{entry.Has("rows")} + int{entry.Has("busbw_rows")} + int{entry.Has("nccl_tests")};
+  if (given != 1) return entry.Error("rows", "exactly one of rows, busbw_rows or nccl_tests");
+  if (ranks < 2) return entry.Error("ranks", "a whole number of at least 2");
   std::vector<std::array<double, 2>> rows;
   if (entry.Has("rows")) {
-    ASSIGN_OR_RETURN(rows, InlineRows(entry));
+    ASSIGN_OR_RETURN(rows, InlineRows(entry, "rows", "[bytes, microseconds]"));
+  } else if (entry.Has("busbw_rows")) {
+    ASSIGN_OR_RETURN(rows, InlineRows(entry, "busbw_rows", "[bytes, GB/s]"));
+    for (auto& r : rows) r[1] = r[1] > 0 ? BusBandwidthFactor(op, ranks) * r[0] / (r[1] * 1e9) * 1e6 : r[1];
   } else {
     ASSIGN_OR_RETURN(rows, NcclTestsRows(entry, inputs));
   }
-  if (ranks < 2) return entry.Error("ranks", "a whole number of at least 2");
   if (per_domain < 1 || per_domain > ranks || ranks % per_domain != 0) {
     return entry.Error("ranks_per_domain", "a divisor of ranks");
   }
@@ -207,9 +227,10 @@ StatusOr<CollectiveTable> ParseCollectiveTable(const std::string& path, const st
   ASSIGN_OR_RETURN(YAML::Node root, ParseYaml(text, path));
   MapReader r(root, path, "");
   RETURN_IF_ERROR(r.ExpectMap());
-  RETURN_IF_ERROR(r.CheckKnownKeys({"source", "note", "collectives"}));
+  RETURN_IF_ERROR(r.CheckKnownKeys({"hardware", "source", "note", "collectives"}));
   CollectiveTable t;
   t.file = path;
+  ASSIGN_OR_RETURN(t.hardware, r.StringOr("hardware", ""));
   ASSIGN_OR_RETURN(t.source, r.String("source"));
   if (t.source.empty()) return r.Error("source", "a non-empty source");
   const YAML::Node list = root["collectives"];

@@ -20,6 +20,14 @@
 //     - op: all_gather
 //       ranks: 8
 //       nccl_tests: all_gather_perf.txt   # or the raw output of nccl-tests, beside this file
+//     - op: reduce_scatter
+//       ranks: 8
+//       busbw_rows:               # or [size in bytes, bus bandwidth in GB/s], as vendors publish
+//         - [33554432, 132.8]     # them; times follow from nccl-tests' bus factors
+//
+// A table may name the hardware it was measured on (every table under data/collectives/ does);
+// a scenario on other hardware cannot use it:
+//   hardware: a100-sxm-80gb
 //
 // Sizes follow nccl-tests: the whole buffer for all-reduce, the gathered (whole) buffer for
 // all-gather and reduce-scatter, each rank's send buffer for all-to-all.
@@ -44,7 +52,8 @@ bool ParseCollectiveOp(const std::string& name, CollectiveOp* op);
 
 class CollectiveTable {
  public:
-  std::string source;  // where the figures were measured
+  std::string hardware;  // catalog id of the device measured; empty: not stated
+  std::string source;    // where the figures were measured
   std::string file;
 
   struct Curve {
@@ -69,9 +78,18 @@ class CollectiveTable {
 
   const std::vector<Curve>& curves() const { return curves_; }
 
+  // True when on every curve the effective rate (bytes / time) never falls as the size grows: then
+  // one collective of S bytes takes no longer than M collectives of S/M bytes over the same group,
+  // which the search's communication bound assumes.
+  bool RatesNeverFall() const;
+
  private:
   std::vector<Curve> curves_;
 };
+
+// nccl-tests' bus-bandwidth factor of a collective over `ranks`: time = factor x bytes / busbw
+// (all-reduce 2(n-1)/n; all-gather, reduce-scatter and all-to-all (n-1)/n).
+double BusBandwidthFactor(CollectiveOp op, int64_t ranks);
 
 // Loads and validates a table file (and any nccl-tests output it names, beside it):
 // InvalidArgument naming file and field on any problem; NotFound if a file cannot be opened.

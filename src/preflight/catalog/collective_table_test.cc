@@ -127,6 +127,47 @@ TEST(CollectiveTableTest, LoadsInlineRowsAndNcclTestsOutputBesideTheFile) {
   EXPECT_NEAR(t->Time(CollectiveOp::kAllGather, 16, 8, Bytes(4194304))->value(), 80e-6, 1e-12);
 }
 
+// Vendors publish bus bandwidth by size; busbw_rows turns it into times with nccl-tests' factors
+// (all-reduce 2(n-1)/n, the others (n-1)/n), and the table keeps the hardware it names.
+TEST(CollectiveTableTest, BusBandwidthRowsBecomeTimes) {
+  const std::string dir = ScratchDir("preflight_collectives_");
+  const std::string path = WriteFile(dir, "vendor.yaml",
+                                     "hardware: a100-sxm-80gb\n"
+                                     "source: \"a vendor's table\"\n"
+                                     "collectives:\n"
+                                     "  - {op: all_reduce, ranks: 8, busbw_rows: [[1000000000, 175], [2000000000, 200]]}\n"
+                                     "  - {op: all_gather, ranks: 4, busbw_rows: [[1000000000, 150], [2000000000, 160]]}\n");
+  auto t = LoadCollectiveTable(path);
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  EXPECT_EQ(t->hardware, "a100-sxm-80gb");
+  // 1.75 x 1 GB / 175 GB/s = 10 ms; 0.75 x 1 GB / 150 GB/s = 5 ms.
+  EXPECT_NEAR(t->Time(CollectiveOp::kAllReduce, 8, 8, Bytes(1e9))->value(), 10e-3, 1e-12);
+  EXPECT_NEAR(t->Time(CollectiveOp::kAllGather, 4, 4, Bytes(1e9))->value(), 5e-3, 1e-12);
+  EXPECT_DOUBLE_EQ(BusBandwidthFactor(CollectiveOp::kReduceScatter, 8), 7.0 / 8.0);
+
+  const std::string both = WriteFile(dir, "both.yaml",
+                                     "source: x\ncollectives: [{op: all_reduce, ranks: 8, rows: [[1, 2], [2, 3]], "
+                                     "busbw_rows: [[1, 2], [2, 3]]}]\n");
+  auto bad = LoadCollectiveTable(both);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("collectives[0].rows: expected exactly one of rows, busbw_rows or nccl_tests"),
+            std::string::npos)
+      << bad.status().message();
+  const std::string zero = WriteFile(dir, "zero.yaml",
+                                     "source: x\ncollectives: [{op: all_reduce, ranks: 8, busbw_rows: [[1, 0], [2, 3]]}]\n");
+  EXPECT_FALSE(LoadCollectiveTable(zero).ok());
+}
+
+// The search's communication bound needs curves whose rate (bytes / time) never falls with size.
+TEST(CollectiveTableTest, KnowsWhetherRatesEverFall) {
+  CollectiveTable rising;
+  ASSERT_TRUE(rising.AddCurve(CollectiveOp::kAllReduce, 8, 8, {{{1e6, 50}, {4e6, 100}, {16e6, 200}}}).ok());
+  EXPECT_TRUE(rising.RatesNeverFall());
+  CollectiveTable dipping;
+  ASSERT_TRUE(dipping.AddCurve(CollectiveOp::kAllReduce, 8, 8, {{{1e6, 50}, {4e6, 100}, {16e6, 500}}}).ok());
+  EXPECT_FALSE(dipping.RatesNeverFall());
+}
+
 // A table loaded again is read again when it or the nccl-tests output it names has changed.
 TEST(CollectiveTableTest, ALoadedTableIsReadAgainWhenItsFilesChange) {
   const std::string dir = ScratchDir("preflight_collectives_");

@@ -104,10 +104,19 @@ std::optional<Seconds> Measured(const Fabric& f, CollectiveOp op, Bytes bytes, i
 // Half the measured all-reduce of the same buffer over the same group: NCCL's ring all-reduce is a
 // reduce-scatter followed by an all-gather, each one pass of the ring, in bandwidth and in steps.
 // Only all_reduce_perf is measured on many clusters; its curve is a better guide to the other two
-// than the model is.
+// than the model is. Inside one domain a ring pass still moves (n-1)/n of the buffer through each
+// rank's links, so it is never faster than that at the ring bus bandwidth: an all-reduce done in
+// the switch (NVLS) can beat twice a ring pass, which a reduce-scatter cannot.
 std::optional<Seconds> HalfMeasuredAllReduce(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain) {
-  if (auto t = Measured(f, CollectiveOp::kAllReduce, bytes, ranks, per_domain)) return *t * 0.5;
-  return std::nullopt;
+  auto t = Measured(f, CollectiveOp::kAllReduce, bytes, ranks, per_domain);
+  if (!t) return std::nullopt;
+  Seconds half = *t * 0.5;
+  if (per_domain == ranks) {
+    const double n = static_cast<double>(ranks);
+    const Seconds link_bound = (bytes * ((n - 1) / n)) / f.scale_up_ring_busbw;
+    if (link_bound.value() > half.value()) half = link_bound;
+  }
+  return half;
 }
 
 // One pass of the ring: reduce-scatter or all-gather as the α-β model times it.

@@ -81,13 +81,19 @@ Status ReadGemmTable(const MapReader& r, HardwareSpec* spec) {
 }
 
 // cluster.collective_table: collective times measured on this cluster by message size
-// (nccl-tests), used for the groups they cover.
-Status ReadCollectiveTable(const MapReader& r, Cluster* cluster) {
+// (nccl-tests), used for the groups they cover: a path (beside the scenario first), or the name of
+// a table the catalog holds (data/collectives/). A table measured on other hardware is an error.
+Status ReadCollectiveTable(const MapReader& r, const Catalog& catalog, Cluster* cluster) {
   ASSIGN_OR_RETURN(MapReader c, r.Map("cluster"));
   if (!c.Has("collective_table")) return Status::Ok();
   ASSIGN_OR_RETURN(std::string ref, c.String("collective_table"));
-  auto table = LoadCollectiveTable(ResolvePath(ref, r.file()));
-  if (!table.ok()) return table.status().WithPrefix(r.file() + ": " + c.FieldName("collective_table"));
+  auto table = LooksLikePath(ref) ? LoadCollectiveTable(ResolvePath(ref, r.file())) : catalog.CollectiveTableById(ref);
+  const std::string field = r.file() + ": " + c.FieldName("collective_table");
+  if (!table.ok()) return table.status().WithPrefix(field);
+  if (!table->hardware.empty() && table->hardware != cluster->spec.id) {
+    return InvalidArgument(field + ": expected a table measured on " + cluster->spec.id + ", got '" + ref +
+                           "', measured on " + table->hardware);
+  }
   cluster->collectives = std::make_shared<const CollectiveTable>(std::move(*table));
   return Status::Ok();
 }
@@ -249,7 +255,7 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
   ASSIGN_OR_RETURN(ClusterOverrides overrides, ReadCluster(r));
   ASSIGN_OR_RETURN(s.cluster, BuildCluster(*spec, overrides, file));
   RETURN_IF_ERROR(ReadGemmTable(r, &s.cluster.spec));
-  RETURN_IF_ERROR(ReadCollectiveTable(r, &s.cluster));
+  RETURN_IF_ERROR(ReadCollectiveTable(r, catalog, &s.cluster));
   ASSIGN_OR_RETURN(MapReader training, r.Map("training"));
   (void)training;
   RETURN_IF_ERROR(ReadTraining(r, s.cluster.spec, &s.job, &s.plan.micro_batch));

@@ -319,6 +319,40 @@ TEST(ScenarioTest, ClusterCollectiveTableIsLoadedBesideTheScenario) {
   EXPECT_TRUE(Contains(s.status().message(), "collectives[0]: expected at least two")) << s.status().message();
 }
 
+// cluster.collective_table may name a table the catalog holds (data/collectives/); one measured on
+// other hardware, or an unknown name, is an error naming the field.
+TEST(ScenarioTest, ClusterCollectiveTableNamesACatalogTable) {
+  std::string dir = ScratchDir();
+  const std::string cluster = "cluster: {devices: 8, devices_per_node: 8}";
+  std::string path = WriteFile(dir, "h.yaml",
+                               Replace(kScenario, cluster,
+                                       "cluster: {devices: 8, devices_per_node: 8, collective_table: azure-nd-h100-v5}"));
+  StatusOr<Scenario> s = LoadScenarioFile(path, Catalog::Default(), {});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  ASSERT_NE(s->cluster.collectives, nullptr);
+  EXPECT_EQ(s->cluster.collectives->hardware, "h100-sxm-80gb");
+  // The source's 8 GiB row: 478.87 GB/s.
+  const double at_8g = 1.75 * 8589934592.0 / 478.87e9;
+  EXPECT_NEAR(s->cluster.collectives->Time(CollectiveOp::kAllReduce, 8, 8, Bytes(8589934592.0))->value(), at_8g, 1e-9);
+
+  std::string other = WriteFile(dir, "a.yaml",
+                                Replace(kScenario, cluster,
+                                        "cluster: {devices: 8, devices_per_node: 8, collective_table: azure-nd-a100-v4}"));
+  s = LoadScenarioFile(other, Catalog::Default(), {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(s.status().message(), other + ": cluster.collective_table: expected a table measured on h100-sxm-80gb"))
+      << s.status().message();
+
+  std::string unknown = WriteFile(dir, "u.yaml",
+                                  Replace(kScenario, cluster,
+                                          "cluster: {devices: 8, devices_per_node: 8, collective_table: our-cluster}"));
+  s = LoadScenarioFile(unknown, Catalog::Default(), {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.status().message(), unknown + ": cluster.collective_table")) << s.status().message();
+  EXPECT_TRUE(Contains(s.status().message(), "azure-nd-h100-v5")) << s.status().message();
+}
+
 // A small model in eager PyTorch launches kernels shorter than the host can launch them: at the
 // upper end of published per-kernel host costs the step grows by more than 10%, and plan says so.
 // A large model's kernels are long enough that the host cost does not matter.

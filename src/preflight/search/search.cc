@@ -181,9 +181,10 @@ double BranchRunner::CommBound(const Branch& b) const {
   const double layers = static_cast<double>(a.layers) / b.pp;
   const double moe_layers = static_cast<double>(a.MoeLayerCount()) / b.pp;
   double bound = 0;
-  // Measured collective curves need not keep "one large collective is never slower than many small
-  // ones of the same total" (their bandwidth can dip with size): no communication bound then.
-  if (f.measured) return bound;
+  // The bound times one collective of the step's whole volume, which is no slower than the many
+  // smaller ones it stands for while the bandwidth never falls with size. Measured curves need not
+  // keep that (their bandwidth can dip): without it, no communication bound.
+  if (f.measured && !f.measured->RatesNeverFall()) return bound;
   if (b.tp > 1 && !base_.tp_comm_overlap) {
     // A pair is an all-reduce, or with sequence parallelism an all-gather and a reduce-scatter.
     const Bytes all(tokens * a.hidden * 2.0);
