@@ -234,6 +234,21 @@ training: {seq_len: 4096, global_batch: 64}")
   expect_bad_input "$table" "collectives[0].rows[1]" "[bytes, microseconds]"
 }
 
+# A measured collective table: every row with its time and bus bandwidth.
+case_catalog_show_collective_table() {
+  run catalog show azure-nd-h100-v5 --json
+  expect_rc 0
+  expect_stderr_empty
+  expect_json '
+assert j["hardware"] == "h100-sxm-80gb", j["hardware"]
+rows = j["curves"][0]["rows"]
+assert len(rows) == 24 and rows[0][0] == 1024 and rows[-1][0] == 8589934592, rows
+assert abs(1.75 * rows[-1][0] / (rows[-1][1] * 1e-6) / 1e9 - 478.87) < 0.01, rows[-1]'
+  run catalog show azure-nd-h100-v5
+  expect_rc 0
+  expect_stdout_has "478.87 GB/s"
+}
+
 # A catalog collective table measured on other hardware: refused, naming the field and both devices.
 case_collective_table_other_hardware() {
   local f
@@ -444,7 +459,7 @@ case_validate_json() {
   expect_rc 2
 }
 
-ALL_CASES=(search_json search_sweep search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_model
+ALL_CASES=(search_json search_sweep search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_model
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
   unknown_hardware_id bad_gemm_table bad_collective_table collective_table_other_hardware unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
   unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit)

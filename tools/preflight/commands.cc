@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cmath>
 #include <functional>
 #include <iostream>
 
@@ -209,8 +208,7 @@ std::string CurvesSummary(const CollectiveTable& t) {
   for (const CollectiveTable::Curve& c : t.curves()) {
     if (!out.empty()) out += "; ";
     out += fmt::format("{} over {} ({} per domain), {} to {}", kCollectiveOpNames[static_cast<int>(c.op)], c.ranks,
-                       c.ranks_per_domain, ByteSize(std::exp(c.log_bytes.front())),
-                       ByteSize(std::exp(c.log_bytes.back())));
+                       c.ranks_per_domain, ByteSize(c.rows.front()[0]), ByteSize(c.rows.back()[0]));
   }
   return out;
 }
@@ -249,6 +247,26 @@ int CatalogList(bool json) {
   return 0;
 }
 
+// A measured collective table: where it was measured and every row (size, time, bus bandwidth).
+int ShowCollectiveTable(const std::string& id, const CollectiveTable& t, bool json) {
+  nlohmann::json j = {{"id", id}, {"hardware", t.hardware}, {"source", t.source}, {"file", t.file},
+                      {"curves", nlohmann::json::array()}};
+  std::string text = fmt::format("{}: collective times measured on {}\n  source: {}\n", id, t.hardware, t.source);
+  for (const CollectiveTable::Curve& c : t.curves()) {
+    const char* op = kCollectiveOpNames[static_cast<int>(c.op)];
+    nlohmann::json rows = nlohmann::json::array();
+    text += fmt::format("  {} over {} ranks ({} per domain): size, time, bus bandwidth\n", op, c.ranks, c.ranks_per_domain);
+    for (const auto& [bytes, us] : c.rows) {
+      const double busbw = BusBandwidthFactor(c.op, c.ranks) * bytes / (us * 1e-6) / 1e9;
+      rows.push_back({bytes, us});
+      text += fmt::format("    {:>10}  {:10.1f} us  {:7.2f} GB/s\n", ByteSize(bytes), us, busbw);
+    }
+    j["curves"].push_back({{"op", op}, {"ranks", c.ranks}, {"ranks_per_domain", c.ranks_per_domain}, {"rows", rows}});
+  }
+  std::cout << (json ? JsonText(j) : text);
+  return 0;
+}
+
 int CatalogShow(const std::string& id, bool json) {
   Catalog catalog = Catalog::Default();
   auto spec = catalog.Hardware(id);
@@ -270,10 +288,14 @@ int CatalogShow(const std::string& id, bool json) {
   if (spec.status().code() != StatusCode::kNotFound || LooksLikePath(id)) {
     return BadInput(spec.status().message());
   }
+  auto table = catalog.CollectiveTableById(id);
+  if (table.ok()) return ShowCollectiveTable(id, *table, json);
+  if (table.status().code() != StatusCode::kNotFound) return BadInput(table.status().message());
   std::string path;
   auto config = catalog.ModelConfig(id, &path);
   if (!config.ok()) {
-    return BadInput("catalog show: unknown id '" + id + "' (neither hardware nor model; see `preflight catalog list`)");
+    return BadInput("catalog show: unknown id '" + id +
+                    "' (neither hardware, collective table nor model; see `preflight catalog list`)");
   }
   auto arch = ArchitectureFromHfConfig(*config, id, path);
   if (!arch.ok()) return BadInput(arch.status().message());

@@ -104,13 +104,16 @@ TEST(CatalogDataTest, EveryCollectiveTableLoadsAndAgreesWithItsHardware) {
     EXPECT_FALSE(t->source.empty()) << id;
     StatusOr<HardwareSpec> spec = cat.Hardware(t->hardware);
     ASSERT_TRUE(spec.ok()) << id << ": " << spec.status().message();
+    int compared = 0;
     for (const CollectiveTable::Curve& c : t->curves()) {
       if (c.op != CollectiveOp::kAllReduce || c.ranks != 8 || c.ranks_per_domain != 8) continue;
       ASSERT_TRUE(spec->allreduce_busbw_scale_up_gbytes_per_s.known()) << id;
       const double bytes = std::exp(c.log_bytes.back());
       const double busbw = BusBandwidthFactor(c.op, 8) * bytes / std::exp(c.log_seconds.back()) / 1e9;
       EXPECT_NEAR(busbw, spec->allreduce_busbw_scale_up_gbytes_per_s.value, 0.1) << id;
+      ++compared;
     }
+    EXPECT_EQ(compared, 1) << id << ": every bundled table is an 8-GPU all-reduce curve";
   }
   StatusOr<CollectiveTable> missing = cat.CollectiveTableById("no-such-system");
   ASSERT_FALSE(missing.ok());

@@ -25,33 +25,43 @@ bool ParseCollectiveOp(const std::string& name, CollectiveOp* op) {
   return false;
 }
 
+const CollectiveTable::Curve* CollectiveTable::Find(CollectiveOp op, int64_t ranks, int64_t per_domain) const {
+  for (const Curve& c : curves_) {
+    if (c.op == op && c.ranks == ranks && c.ranks_per_domain == std::min(per_domain, ranks)) return &c;
+  }
+  return nullptr;
+}
+
 std::optional<Seconds> CollectiveTable::Time(CollectiveOp op, int64_t ranks, int64_t per_domain, Bytes bytes) const {
   const double b = bytes.value();
   if (!(b > 0) || !std::isfinite(b)) return std::nullopt;
-  for (const Curve& c : curves_) {
-    if (c.op != op || c.ranks != ranks || c.ranks_per_domain != std::min(per_domain, ranks)) continue;
-    const std::vector<double>& x = c.log_bytes;
-    const std::vector<double>& y = c.log_seconds;
-    const double lx = std::log(b);
-    if (lx <= x.front()) return Seconds(std::exp(y.front()));
-    if (lx >= x.back()) return Seconds(std::exp(y.back() + lx - x.back()));  // the largest row's bandwidth
-    size_t hi = static_cast<size_t>(std::upper_bound(x.begin(), x.end(), lx) - x.begin());
-    hi = std::clamp<size_t>(hi, 1, x.size() - 1);
-    const size_t lo = hi - 1;
-    const double w = (lx - x[lo]) / (x[hi] - x[lo]);
-    return Seconds(std::exp(y[lo] + (y[hi] - y[lo]) * w));
-  }
-  return std::nullopt;
+  const Curve* c = Find(op, ranks, per_domain);
+  if (c == nullptr) return std::nullopt;
+  const std::vector<double>& x = c->log_bytes;
+  const std::vector<double>& y = c->log_seconds;
+  const double lx = std::log(b);
+  if (lx <= x.front()) return Seconds(std::exp(y.front()));
+  if (lx >= x.back()) return Seconds(std::exp(y.back() + lx - x.back()));  // the largest row's bandwidth
+  size_t hi = static_cast<size_t>(std::upper_bound(x.begin(), x.end(), lx) - x.begin());
+  hi = std::clamp<size_t>(hi, 1, x.size() - 1);
+  const size_t lo = hi - 1;
+  const double w = (lx - x[lo]) / (x[hi] - x[lo]);
+  return Seconds(std::exp(y[lo] + (y[hi] - y[lo]) * w));
 }
 
-bool CollectiveTable::RatesNeverFall() const {
-  for (const Curve& c : curves_) {
-    for (size_t i = 1; i < c.log_bytes.size(); ++i) {
-      // log(rate) = log(bytes) - log(time)
-      if (c.log_bytes[i] - c.log_seconds[i] < c.log_bytes[i - 1] - c.log_seconds[i - 1]) return false;
-    }
-  }
-  return true;
+std::optional<Seconds> CollectiveTable::TimeAtBestRate(CollectiveOp op, int64_t ranks, int64_t per_domain,
+                                                       Bytes bytes) const {
+  const std::optional<Seconds> t = Time(op, ranks, per_domain, bytes);
+  if (!t) return std::nullopt;
+  const Curve& c = *Find(op, ranks, per_domain);
+  const double lx = std::log(bytes.value());
+  // Between rows (log-log linear) the rate lies between the two rows' rates, and below the first
+  // row it grows with size: the best rate up to `bytes` is at a row below it or at `bytes` itself.
+  double log_best = lx - std::log(t->value());
+  const size_t below = static_cast<size_t>(std::upper_bound(c.log_bytes.begin(), c.log_bytes.end(), lx) -
+                                           c.log_bytes.begin());
+  if (below > 0) log_best = std::max(log_best, c.log_best_rate[below - 1]);
+  return Seconds(std::exp(lx - log_best));
 }
 
 double BusBandwidthFactor(CollectiveOp op, int64_t ranks) {
@@ -82,8 +92,11 @@ Status CollectiveTable::AddCurve(CollectiveOp op, int64_t ranks, int64_t ranks_p
       size << std::fixed << std::setprecision(0) << rows[i][0];
       return InvalidArgument("each size once (" + size.str() + " bytes appears twice)");
     }
+    c.rows.push_back(rows[i]);
     c.log_bytes.push_back(std::log(rows[i][0]));
     c.log_seconds.push_back(std::log(rows[i][1] * 1e-6));
+    const double log_rate = c.log_bytes.back() - c.log_seconds.back();
+    c.log_best_rate.push_back(i == 0 ? log_rate : std::max(log_rate, c.log_best_rate.back()));
   }
   for (const Curve& other : curves_) {
     if (other.op == op && other.ranks == ranks && other.ranks_per_domain == ranks_per_domain) {
@@ -168,14 +181,25 @@ Status ReadEntry(const MapReader& entry, const std::string& where, CollectiveTab
   ASSIGN_OR_RETURN(int64_t ranks, entry.Int("ranks"));
   ASSIGN_OR_RETURN(int64_t per_domain, entry.IntOr("ranks_per_domain", ranks));
   const int given = int{entry.Has("rows")} + int{entry.Has("busbw_rows")} + int{entry.Has("nccl_tests")};
-  if (given != 1) return entry.Error("rows", "exactly one of rows, busbw_rows or nccl_tests");
+  if (given == 0) return entry.Error("rows", "one of rows, busbw_rows or nccl_tests");
+  if (given > 1) {
+    return InvalidArgument(entry.file() + ": " + where + ": expected only one of rows, busbw_rows or nccl_tests, got " +
+                           std::to_string(given));
+  }
   if (ranks < 2) return entry.Error("ranks", "a whole number of at least 2");
   std::vector<std::array<double, 2>> rows;
   if (entry.Has("rows")) {
     ASSIGN_OR_RETURN(rows, InlineRows(entry, "rows", "[bytes, microseconds]"));
   } else if (entry.Has("busbw_rows")) {
     ASSIGN_OR_RETURN(rows, InlineRows(entry, "busbw_rows", "[bytes, GB/s]"));
-    for (auto& r : rows) r[1] = r[1] > 0 ? BusBandwidthFactor(op, ranks) * r[0] / (r[1] * 1e9) * 1e6 : r[1];
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const double us = BusBandwidthFactor(op, ranks) * rows[i][0] / (rows[i][1] * 1e9) * 1e6;
+      if (!(rows[i][0] > 0) || !(rows[i][1] > 0) || !std::isfinite(us) || !(us > 0)) {
+        return InvalidArgument(entry.file() + ": " + entry.FieldName("busbw_rows") + "[" + std::to_string(i) +
+                               "]: expected a positive size in bytes and a positive bus bandwidth in GB/s");
+      }
+      rows[i][1] = us;
+    }
   } else {
     ASSIGN_OR_RETURN(rows, NcclTestsRows(entry, inputs));
   }

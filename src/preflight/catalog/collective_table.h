@@ -60,8 +60,10 @@ class CollectiveTable {
     CollectiveOp op = CollectiveOp::kAllReduce;
     int64_t ranks = 0;
     int64_t ranks_per_domain = 0;
+    std::vector<std::array<double, 2>> rows;  // [bytes, µs] as measured, ascending in size
     std::vector<double> log_bytes;    // ascending
     std::vector<double> log_seconds;  // same length
+    std::vector<double> log_best_rate;  // running maximum of log(bytes / seconds) over the rows so far
   };
 
   // Time of a collective of `bytes` over `ranks`, `per_domain` of them in each scale-up domain,
@@ -78,12 +80,15 @@ class CollectiveTable {
 
   const std::vector<Curve>& curves() const { return curves_; }
 
-  // True when on every curve the effective rate (bytes / time) never falls as the size grows: then
-  // one collective of S bytes takes no longer than M collectives of S/M bytes over the same group,
-  // which the search's communication bound assumes.
-  bool RatesNeverFall() const;
+  // A lower bound on the total time of any number of collectives of at most `bytes` each that add
+  // up to `bytes`, over a group the table covers: `bytes` at the best rate (bytes / time) the curve
+  // reaches at or below that size. Equal to Time where the rate never falls with size; a measured
+  // curve can dip, and the search's pruning bound must hold anyway. nullopt where Time is.
+  std::optional<Seconds> TimeAtBestRate(CollectiveOp op, int64_t ranks, int64_t per_domain, Bytes bytes) const;
 
  private:
+  const Curve* Find(CollectiveOp op, int64_t ranks, int64_t per_domain) const;
+
   std::vector<Curve> curves_;
 };
 

@@ -144,28 +144,50 @@ TEST(CollectiveTableTest, BusBandwidthRowsBecomeTimes) {
   EXPECT_NEAR(t->Time(CollectiveOp::kAllReduce, 8, 8, Bytes(1e9))->value(), 10e-3, 1e-12);
   EXPECT_NEAR(t->Time(CollectiveOp::kAllGather, 4, 4, Bytes(1e9))->value(), 5e-3, 1e-12);
   EXPECT_DOUBLE_EQ(BusBandwidthFactor(CollectiveOp::kReduceScatter, 8), 7.0 / 8.0);
+  EXPECT_DOUBLE_EQ(BusBandwidthFactor(CollectiveOp::kAllToAll, 4), 3.0 / 4.0);
+  EXPECT_DOUBLE_EQ(BusBandwidthFactor(CollectiveOp::kAllReduce, 2), 1.0);
 
   const std::string both = WriteFile(dir, "both.yaml",
                                      "source: x\ncollectives: [{op: all_reduce, ranks: 8, rows: [[1, 2], [2, 3]], "
                                      "busbw_rows: [[1, 2], [2, 3]]}]\n");
   auto bad = LoadCollectiveTable(both);
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("collectives[0].rows: expected exactly one of rows, busbw_rows or nccl_tests"),
+  EXPECT_NE(bad.status().message().find(both + ": collectives[0]: expected only one of rows, busbw_rows or nccl_tests"),
             std::string::npos)
       << bad.status().message();
-  const std::string zero = WriteFile(dir, "zero.yaml",
-                                     "source: x\ncollectives: [{op: all_reduce, ranks: 8, busbw_rows: [[1, 0], [2, 3]]}]\n");
-  EXPECT_FALSE(LoadCollectiveTable(zero).ok());
+  for (const char* rate : {"0", "-5", "1e-320"}) {
+    const std::string zero = WriteFile(dir, "zero.yaml",
+                                       std::string("source: x\ncollectives: [{op: all_reduce, ranks: 8, busbw_rows: [[1, 2], [2, ") +
+                                           rate + "]]}]\n");
+    auto z = LoadCollectiveTable(zero);
+    ASSERT_FALSE(z.ok()) << rate;
+    EXPECT_NE(z.status().message().find(zero + ": collectives[0].busbw_rows[1]: expected a positive size in bytes and a "
+                                               "positive bus bandwidth"),
+              std::string::npos)
+        << z.status().message();
+  }
 }
 
-// The search's communication bound needs curves whose rate (bytes / time) never falls with size.
-TEST(CollectiveTableTest, KnowsWhetherRatesEverFall) {
+// The search's bound times one collective of a step's whole volume: at the best rate the curve
+// reaches up to that size, which is the curve's own time where the rate keeps rising and below it
+// past a dip (measured noise).
+TEST(CollectiveTableTest, TimeAtBestRateNeverExceedsManySmallerCollectives) {
   CollectiveTable rising;
   ASSERT_TRUE(rising.AddCurve(CollectiveOp::kAllReduce, 8, 8, {{{1e6, 50}, {4e6, 100}, {16e6, 200}}}).ok());
-  EXPECT_TRUE(rising.RatesNeverFall());
-  CollectiveTable dipping;
-  ASSERT_TRUE(dipping.AddCurve(CollectiveOp::kAllReduce, 8, 8, {{{1e6, 50}, {4e6, 100}, {16e6, 500}}}).ok());
-  EXPECT_FALSE(dipping.RatesNeverFall());
+  for (double bytes : {2e6, 16e6, 64e6}) {
+    EXPECT_NEAR(rising.TimeAtBestRate(CollectiveOp::kAllReduce, 8, 8, Bytes(bytes))->value(),
+                rising.Time(CollectiveOp::kAllReduce, 8, 8, Bytes(bytes))->value(), 1e-15);
+  }
+  CollectiveTable dipping;  // 80 GB/s at 4 MB, 32 GB/s at 16 MB
+  ASSERT_TRUE(dipping.AddCurve(CollectiveOp::kAllReduce, 8, 8, {{{1e6, 50}, {4e6, 50}, {16e6, 500}}}).ok());
+  const double at_16 = dipping.Time(CollectiveOp::kAllReduce, 8, 8, Bytes(16e6))->value();
+  const double bound = dipping.TimeAtBestRate(CollectiveOp::kAllReduce, 8, 8, Bytes(16e6))->value();
+  EXPECT_NEAR(bound, 16e6 / 80e9, 1e-12);                                        // 4 MB's rate
+  EXPECT_LE(bound, 4 * dipping.Time(CollectiveOp::kAllReduce, 8, 8, Bytes(4e6))->value() + 1e-15);
+  EXPECT_LT(bound, at_16);
+  // Below the first row a collective takes that row's time, so its rate only grows with size.
+  EXPECT_NEAR(dipping.TimeAtBestRate(CollectiveOp::kAllReduce, 8, 8, Bytes(5e5))->value(), 50e-6, 1e-15);
+  EXPECT_FALSE(dipping.TimeAtBestRate(CollectiveOp::kAllReduce, 4, 4, Bytes(16e6)).has_value());
 }
 
 // A table loaded again is read again when it or the nccl-tests output it names has changed.

@@ -43,6 +43,7 @@ Fabric FabricFromCluster(const Cluster& c, std::vector<std::string>* warnings) {
   if (c.scale_out_busbw_gbytes_per_s > 0) f.scale_out_busbw = BytesPerSecond::GBps(c.scale_out_busbw_gbytes_per_s);
   f.scale_up_ring_busbw = f.scale_up_busbw;
   if (link_up > 0 && f.scale_up_ring_busbw.value() > link_up * 1e9) f.scale_up_ring_busbw = BytesPerSecond::GBps(link_up);
+  if (link_up > 0) f.scale_up_link = BytesPerSecond::GBps(link_up);
   f.measured = c.collectives;
   return f;
 }
@@ -98,6 +99,7 @@ Seconds AllReduceTransfer(const Fabric& f, Bytes bytes, int64_t ranks, int64_t p
 // The measured time of this collective when the cluster's table covers its group.
 std::optional<Seconds> Measured(const Fabric& f, CollectiveOp op, Bytes bytes, int64_t ranks, int64_t per_domain) {
   if (!f.measured) return std::nullopt;
+  if (f.measured_as_bound) return f.measured->TimeAtBestRate(op, ranks, per_domain, bytes);
   return f.measured->Time(op, ranks, per_domain, bytes);
 }
 
@@ -105,15 +107,15 @@ std::optional<Seconds> Measured(const Fabric& f, CollectiveOp op, Bytes bytes, i
 // reduce-scatter followed by an all-gather, each one pass of the ring, in bandwidth and in steps.
 // Only all_reduce_perf is measured on many clusters; its curve is a better guide to the other two
 // than the model is. Inside one domain a ring pass still moves (n-1)/n of the buffer through each
-// rank's links, so it is never faster than that at the ring bus bandwidth: an all-reduce done in
-// the switch (NVLS) can beat twice a ring pass, which a reduce-scatter cannot.
+// rank's links, so where the catalog knows the link rate it is never faster than that: an
+// all-reduce done in the switch (NVLS) can beat twice a ring pass, which a reduce-scatter cannot.
 std::optional<Seconds> HalfMeasuredAllReduce(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain) {
   auto t = Measured(f, CollectiveOp::kAllReduce, bytes, ranks, per_domain);
   if (!t) return std::nullopt;
   Seconds half = *t * 0.5;
-  if (per_domain == ranks) {
+  if (per_domain == ranks && f.scale_up_link.value() > 0) {
     const double n = static_cast<double>(ranks);
-    const Seconds link_bound = (bytes * ((n - 1) / n)) / f.scale_up_ring_busbw;
+    const Seconds link_bound = (bytes * ((n - 1) / n)) / f.scale_up_link;
     if (link_bound.value() > half.value()) half = link_bound;
   }
   return half;

@@ -57,10 +57,16 @@ struct Fabric {
   BytesPerSecond scale_up_ring_busbw;
   BytesPerSecond scale_out_busbw;      // per device (one NIC per device), across nodes
   BytesPerSecond scale_out_link;       // per device NIC line rate (point-to-point)
+  // The scale-up link rate per device and direction from the catalog; zero when unknown.
+  BytesPerSecond scale_up_link;
   NcclConstants nccl;
   // Measured times by message size for the groups they cover (cluster.collective_table); they
   // replace the α-β model there.
   std::shared_ptr<const CollectiveTable> measured;
+  // For lower bounds (the search's pruning): a measured collective of S bytes stands for several
+  // smaller ones of the same total and takes S at the best rate its curve reaches up to S
+  // (CollectiveTable::TimeAtBestRate), not the time read off the curve.
+  bool measured_as_bound = false;
 };
 
 // Builds the fabric from catalog figures; unknown figures fall back to link rates (an upper

@@ -81,6 +81,7 @@ TEST(CollectivesTest, RingCollectivesStayBelowTheLinkRate) {
   const Fabric f = FabricFromCluster(*c, &warnings);
   EXPECT_DOUBLE_EQ(f.scale_up_busbw.value(), 478.9e9);
   EXPECT_DOUBLE_EQ(f.scale_up_ring_busbw.value(), 450e9);
+  EXPECT_DOUBLE_EQ(f.scale_up_link.value(), 450e9);
   const double expected = 8.4 * kUs + 7 * 3.4 * kUs + 1e9 * 7.0 / 8.0 / 450e9;
   EXPECT_NEAR(ReduceScatterTime(f, Bytes(1e9), 8, 8).value(), expected, 1e-9);
 }
@@ -124,17 +125,22 @@ TEST(CollectivesTest, AnAllReduceCurveAloneTimesTheRingPassesAtHalfOfIt) {
 }
 
 // An all-reduce done in the switch (NVLS) can beat twice a ring pass; a reduce-scatter or
-// all-gather taken as half of it is still held to moving (n-1)/n of the buffer at the ring bus
-// bandwidth (the NVLink rate on an H100: 450 GB/s against NVLS's 478.9).
-TEST(CollectivesTest, HalfAMeasuredAllReduceIsHeldToTheRingRate) {
+// all-gather taken as half of it is still held to moving (n-1)/n of the buffer at the link rate,
+// where the catalog knows it (the NVLink rate on an H100: 450 GB/s against NVLS's 478.9).
+TEST(CollectivesTest, HalfAMeasuredAllReduceIsHeldToTheLinkRate) {
   Fabric f = Node(478.9);
   f.scale_up_ring_busbw = BytesPerSecond::GBps(450);
   auto table = std::make_shared<CollectiveTable>();
   // 1.75 x 1 GB at 478.9 GB/s: 3.654 ms, half of it 1.827 ms; the ring pass takes 0.875 GB / 450 GB/s.
   ASSERT_TRUE(table->AddCurve(CollectiveOp::kAllReduce, 8, 8, {{{1e6, 40}, {1e9, 3654.2}}}).ok());
   f.measured = table;
+  EXPECT_NEAR(ReduceScatterTime(f, Bytes(1e9), 8, 8).value(), 1.827e-3, 1e-6);  // no link rate known: half
+  f.scale_up_link = BytesPerSecond::GBps(450);
   EXPECT_NEAR(ReduceScatterTime(f, Bytes(1e9), 8, 8).value(), 0.875e9 / 450e9, 1e-12);
   EXPECT_NEAR(AllGatherTime(f, Bytes(1e6), 8, 8).value(), 20 * kUs, 1e-12);  // half the curve, above the bound
+  // Across domains the pass is hierarchical and the link floor does not apply.
+  ASSERT_TRUE(table->AddCurve(CollectiveOp::kAllReduce, 16, 8, {{{1e6, 40}, {1e9, 3654.2}}}).ok());
+  EXPECT_NEAR(ReduceScatterTime(f, Bytes(1e9), 16, 8).value(), 1.827e-3, 1e-6);
 }
 
 }  // namespace

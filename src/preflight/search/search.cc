@@ -176,15 +176,14 @@ class BranchRunner {
 // collectives of S/M bytes each take at least one α plus the bandwidth time of S).
 double BranchRunner::CommBound(const Branch& b) const {
   const Architecture& a = s_.arch;
-  const Fabric& f = ctx_.fabric;
+  // One collective of a step's whole volume stands for the many smaller ones the step makes: with
+  // measured curves, at the best rate each curve reaches up to that size (rates can dip with size).
+  Fabric f = ctx_.fabric;
+  f.measured_as_bound = true;
   const double tokens = static_cast<double>(s_.job.GlobalBatchTokens()) / static_cast<double>(b.dp * b.cp);
   const double layers = static_cast<double>(a.layers) / b.pp;
   const double moe_layers = static_cast<double>(a.MoeLayerCount()) / b.pp;
   double bound = 0;
-  // The bound times one collective of the step's whole volume, which is no slower than the many
-  // smaller ones it stands for while the bandwidth never falls with size. Measured curves need not
-  // keep that (their bandwidth can dip): without it, no communication bound.
-  if (f.measured && !f.measured->RatesNeverFall()) return bound;
   if (b.tp > 1 && !base_.tp_comm_overlap) {
     // A pair is an all-reduce, or with sequence parallelism an all-gather and a reduce-scatter.
     const Bytes all(tokens * a.hidden * 2.0);

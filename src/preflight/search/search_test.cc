@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include <memory>
 #include <string>
 
@@ -109,22 +111,31 @@ TEST(SearchTest, BoundPruningKeepsTheExhaustiveTopK) {
 }
 
 // A measured collective curve need not keep the α-β model's "one collective is never slower than
-// several smaller ones": with a table the search must still return the exhaustive top K. The
-// all-reduce curve here is slow (40 GB/s busbw at every size), so the best plans use SP pairs.
+// several smaller ones": its rate can dip with size. The search's bound then times the step's volume
+// at the best rate the curve reaches up to it, still prunes, and still returns the exhaustive top K.
+// The first curve is slow (40 GB/s busbw at every size), so the best plans use SP pairs; the second
+// dips from 300 GB/s at 16 MB to 100 GB/s at 64 MB.
 TEST(SearchTest, MeasuredCollectivesKeepTheExhaustiveTopK) {
-  Scenario s = Load("examples/llama3.1-70b-h100.yaml");
-  auto table = std::make_shared<CollectiveTable>();
-  ASSERT_TRUE(table->AddCurve(CollectiveOp::kAllReduce, 8, 8, {{{1e6, 44}, {1e9, 43750}}}).ok());
-  s.cluster.collectives = table;
-  SearchConstraints c;
-  c.tp = 8;
-  SearchOptions o;
-  o.top_k = 5;
-  SearchResult pruned = Search(s, c, o);
-  o.exhaustive = true;
-  SearchResult full = Search(s, c, o);
-  ASSERT_FALSE(full.top.empty());
-  EXPECT_TRUE(SamePlans(pruned, full));
+  const std::vector<std::array<double, 2>> curves[] = {
+      {{1e6, 44}, {1e9, 43750}},
+      {{1e6, 40}, {16e6, 93.3}, {64e6, 1120}, {1e9, 5833}},
+  };
+  for (const auto& rows : curves) {
+    Scenario s = Load("examples/llama3.1-70b-h100.yaml");
+    auto table = std::make_shared<CollectiveTable>();
+    ASSERT_TRUE(table->AddCurve(CollectiveOp::kAllReduce, 8, 8, rows).ok());
+    s.cluster.collectives = table;
+    SearchConstraints c;
+    c.tp = 8;
+    SearchOptions o;
+    o.top_k = 5;
+    SearchResult pruned = Search(s, c, o);
+    o.exhaustive = true;
+    SearchResult full = Search(s, c, o);
+    ASSERT_FALSE(full.top.empty());
+    EXPECT_TRUE(SamePlans(pruned, full));
+    EXPECT_GT(pruned.rejected[kRejectBound], 0);
+  }
 }
 
 TEST(SearchTest, ConstraintsAreHonoured) {
