@@ -457,6 +457,12 @@ case_validate_json() {
   expect_stdout_has "a100-sxm-80gb"
   run validate "$ROOT/data/validation/nope.yaml"
   expect_rc 2
+  # What-if over a whole file: --set changes every run.
+  run validate "$ROOT/data/validation/korthikanti-2022.yaml" --json --set cluster.collective_table=azure-nd-a100-v4
+  expect_rc 0
+  expect_json 'assert len(j["runs"]) == 10 and all(r["status"] == "ok" for r in j["runs"])'
+  run validate "$ROOT/data/validation/korthikanti-2022.yaml" --set cluster.collective_table=azure-nd-h100-v5
+  expect_bad_input "$ROOT/data/validation/korthikanti-2022.yaml" "[0].cluster.collective_table" "measured on h100-sxm-80gb"
 }
 
 ALL_CASES=(search_json search_sweep search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_model

@@ -144,7 +144,7 @@ int RunValidate(const ValidateArgs& args) {
   Catalog catalog = Catalog::Default();
   std::vector<Scenario> runs;
   for (const std::string& file : args.files) {
-    auto list = LoadScenarioList(file, catalog);
+    auto list = LoadScenarioList(file, catalog, args.overrides);
     if (!list.ok()) return BadInput(list.status().message());
     for (Scenario& s : *list) runs.push_back(std::move(s));
   }

@@ -29,6 +29,7 @@ struct ValidateArgs {
   bool json = false;
   bool all = false;  // print every row, not only the summary and the worst rows
   bool search_layouts = false;  // also search each run and compare with its published layout
+  std::vector<Override> overrides;  // --set dotted.key=value, applied to every run
 };
 
 int RunPlan(const PlanArgs& args);

@@ -90,6 +90,9 @@ int main(int argc, char** argv) {
   validate_cmd->add_flag("--all", validate.all, "print every row");
   validate_cmd->add_flag("--search-layouts", validate.search_layouts,
                          "also search each run with a stated layout and compare predicted step times");
+  std::vector<std::string> validate_sets;
+  validate_cmd->add_option("--set", validate_sets,
+                           "override a field of every run: dotted.key=value (repeatable; what-if questions)");
 
   preflight::cli::SearchArgs search;
   std::vector<std::string> search_values, search_sets;
@@ -139,7 +142,11 @@ int main(int argc, char** argv) {
     return preflight::cli::RunPlan(plan);
   }
   if (catalog_cmd->parsed()) return preflight::cli::RunCatalog(catalog);
-  if (validate_cmd->parsed()) return preflight::cli::RunValidate(validate);
+  if (validate_cmd->parsed()) {
+    std::string error;
+    if (!CollectOverrides({}, validate_sets, &validate.overrides, &error)) return preflight::cli::BadInput(error);
+    return preflight::cli::RunValidate(validate);
+  }
   if (search_cmd->parsed()) {
     for (const std::string& m : search_values) search.overrides.push_back({"model", m});
     std::string error;

@@ -290,7 +290,8 @@ StatusOr<Scenario> LoadScenarioFile(const std::string& path, const Catalog& cata
   return ParseScenario(root, path, "", catalog);
 }
 
-StatusOr<std::vector<Scenario>> LoadScenarioList(const std::string& path, const Catalog& catalog) {
+StatusOr<std::vector<Scenario>> LoadScenarioList(const std::string& path, const Catalog& catalog,
+                                                 const std::vector<Override>& overrides) {
   ASSIGN_OR_RETURN(YAML::Node root, LoadYamlFile(path));
   YAML::Node list = root;
   std::string prefix;
@@ -304,7 +305,13 @@ StatusOr<std::vector<Scenario>> LoadScenarioList(const std::string& path, const 
   std::vector<Scenario> out;
   for (size_t i = 0; i < list.size(); ++i) {
     std::string field = prefix.empty() ? "[" + std::to_string(i) + "]" : prefix + "[" + std::to_string(i) + "]";
-    ASSIGN_OR_RETURN(Scenario s, ParseScenario(list[i], path, field, catalog));
+    YAML::Node run = list[i];
+    if (!overrides.empty()) {
+      if (!run.IsMap()) return InvalidArgument(path + ": " + field + ": expected a scenario mapping, got " + DescribeNode(run));
+      run = YAML::Clone(run);
+      for (const Override& o : overrides) RETURN_IF_ERROR(ApplyOverride(run, o));
+    }
+    ASSIGN_OR_RETURN(Scenario s, ParseScenario(run, path, field, catalog));
     out.push_back(std::move(s));
   }
   return out;

@@ -555,6 +555,29 @@ TEST(ScenarioTest, AttentionKernelIsOneTheCatalogMeasured) {
   EXPECT_TRUE(Contains(bad.status().message(), "cudnn9, fa3, fa2")) << bad.status().message();
 }
 
+// validate --set: overrides apply to every run of a list, and a bad value names the run's field.
+TEST(ScenarioTest, ListOverridesApplyToEveryRun) {
+  std::string dir = ScratchDir();
+  const std::string run = std::string(kScenario);
+  std::string indented;
+  for (size_t start = 0; start < run.size();) {
+    size_t end = run.find('\n', start);
+    if (end == std::string::npos) end = run.size();
+    indented += (start == 0 ? "- " : "  ") + run.substr(start, end - start) + "\n";
+    start = end + 1;
+  }
+  std::string path = WriteFile(dir, "runs.yaml", indented + indented);
+  StatusOr<std::vector<Scenario>> list =
+      LoadScenarioList(path, Catalog::Default(), {{"training.host_overhead_per_kernel_us", "20"}});
+  ASSERT_TRUE(list.ok()) << list.status().message();
+  ASSERT_EQ(list->size(), 2u);
+  for (const Scenario& s : *list) EXPECT_DOUBLE_EQ(s.job.host_overhead_per_kernel_us, 20.0);
+  list = LoadScenarioList(path, Catalog::Default(), {{"cluster.collective_table", "azure-nd-a100-v4"}});
+  ASSERT_FALSE(list.ok());
+  EXPECT_TRUE(Contains(list.status().message(), path + ": [0].cluster.collective_table: expected a table measured on h100"))
+      << list.status().message();
+}
+
 TEST(ScenarioErrorTest, MissingFileIsNotFound) {
   std::string path = ScratchDir() + "/nope.yaml";
   StatusOr<Scenario> s = LoadScenarioFile(path, Catalog::Default(), {});
