@@ -139,8 +139,11 @@ class BranchRunner {
  public:
   BranchRunner(const Scenario& s, const SearchConstraints& c, const SearchOptions& o,
                const CostContext& ctx, const ParamCounts& params)
-      : s_(s), c_(c), o_(o), ctx_(ctx), params_(params), base_(s.plan) {
+      : s_(s), c_(c), o_(o), ctx_(ctx), params_(params), base_(s.plan), bound_fabric_(ctx.fabric) {
     budget_ = s.cluster.hbm_capacity * (1.0 - c.min_headroom);
+    // One collective of a step's whole volume stands for the many smaller ones the step makes: with
+    // measured curves, at the best rate each curve reaches up to that size (rates can dip with size).
+    bound_fabric_.measured_as_bound = true;
     // Every plan's step is at least its devices' share of the GEMM and attention work at the
     // achieved rates (the roofline's compute side); 1F1B and GPipe add (p - 1)/M of it.
     OpList ops = BuildOps(s.arch, s.job.seq_len);
@@ -168,6 +171,7 @@ class BranchRunner {
   const CostContext& ctx_;
   const ParamCounts& params_;
   const Plan& base_;  // the scenario's framework flags
+  Fabric bound_fabric_;  // the cluster's, timing measured collectives as lower bounds (CommBound)
   Bytes budget_;
 };
 
@@ -176,10 +180,7 @@ class BranchRunner {
 // collectives of S/M bytes each take at least one α plus the bandwidth time of S).
 double BranchRunner::CommBound(const Branch& b) const {
   const Architecture& a = s_.arch;
-  // One collective of a step's whole volume stands for the many smaller ones the step makes: with
-  // measured curves, at the best rate each curve reaches up to that size (rates can dip with size).
-  Fabric f = ctx_.fabric;
-  f.measured_as_bound = true;
+  const Fabric& f = bound_fabric_;
   const double tokens = static_cast<double>(s_.job.GlobalBatchTokens()) / static_cast<double>(b.dp * b.cp);
   const double layers = static_cast<double>(a.layers) / b.pp;
   const double moe_layers = static_cast<double>(a.MoeLayerCount()) / b.pp;
