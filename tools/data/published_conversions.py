@@ -20,6 +20,24 @@ def korthikanti_model(B, s, L, h, V):
     return 72 * B * L * s * h * h * (1 + s / (6 * h) + V / (12 * h * L))
 
 
+def maxtext_scales(scale):
+    """MaxText get_individual_scales: (emb, heads, mlp, layers) exponents of 2 for a global scale."""
+    log2 = scale.bit_length() - 1
+    base, rem = divmod(log2, 3)
+    heads = base + int(rem > 0)
+    return base + int(rem > 1), heads, heads, base
+
+
+def maxtext_tflops(B, S, E, M, H, KV, hd, V, L, activations=2):
+    """MaxText calculate_tflops_training_per_device (non-causal attention, LM head counted)."""
+    ffn = 2 * B * S * M * E * activations + 2 * B * S * M * E
+    qkv = 2 * B * S * E * (H + 2 * KV) * hd
+    proj = 2 * B * S * E * H * hd
+    attention = 4 * B * S * S * H * hd
+    embedding = 2 * B * S * E * V
+    return (((ffn + qkv + proj) * L + embedding) * 3 + attention * L * 3) / 1e12
+
+
 def main():
     print("# Narayanan 2021 Table 1: step = Eq.3 FLOPs / (GPUs * TF/s)")
     V, s = 51200, 2048
@@ -68,6 +86,13 @@ def main():
     for name, gb, sq, n, t in tps:
         print("TPS %-32s tok/s/dev=%.4f step=%.4f s" % (name, t, gb * sq / (t * n)))
 
+    print("# MaxText v5p README: step = MaxText TFLOP per chip per step / (MFU * 459 TF/s)")
+    for scale, pdb, mfu in ((32, 7, 0.7147), (64, 3, 0.7031)):
+        e, h, m, l = maxtext_scales(scale)  # over base.yml: emb 2048, 16 heads, MLP 7168, 16 layers
+        E, H, M, L = 2048 << e, 16 << h, 7168 << m, 16 << l
+        F = maxtext_tflops(pdb, 2048, E, M, H, H, 128, 32000, L)
+        print("maxtext-%db: emb %d heads %d mlp %d layers %d  F=%.2f TFLOP/chip  step=%.4f s"
+              % (scale, E, H, M, L, F, F / (mfu * 459)))
     print("# GPU-hours -> device_hours_per_trillion_tokens")
     print("bloom-176b: 1082990 h / 0.366 T tokens = %.0f" % (1082990 / 0.366))
     print("deepseek-v3: 180000 (stated per trillion tokens)")
