@@ -87,12 +87,13 @@ def main():
         print("TPS %-32s tok/s/dev=%.4f step=%.4f s" % (name, t, gb * sq / (t * n)))
 
     print("# MaxText v5p README: step = MaxText TFLOP per chip per step / (MFU * 459 TF/s)")
-    for scale, pdb, mfu in ((32, 7, 0.7147), (64, 3, 0.7031)):
+    for scale, pdb, mfu in ((32, 7, 0.7147), (64, 3, 0.7031), (128, 1, 0.6868), (256, 1, 0.6709), (512, 2, 0.6399)):
         e, h, m, l = maxtext_scales(scale)  # over base.yml: emb 2048, 16 heads, MLP 7168, 16 layers
         E, H, M, L = 2048 << e, 16 << h, 7168 << m, 16 << l
         F = maxtext_tflops(pdb, 2048, E, M, H, H, 128, 32000, L)
-        print("maxtext-%db: emb %d heads %d mlp %d layers %d  F=%.2f TFLOP/chip  step=%.4f s"
-              % (scale, E, H, M, L, F, F / (mfu * 459)))
+        params = L * (4 * E * H * 128 + 3 * E * M) + 2 * 32000 * E
+        print("maxtext-%db: emb %d heads %d mlp %d layers %d  %.1fB params  F=%.2f TFLOP/chip  step=%.4f s"
+              % (scale, E, H, M, L, params / 1e9, F, F / (mfu * 459)))
     print("# GPU-hours -> device_hours_per_trillion_tokens")
     print("bloom-176b: 1082990 h / 0.366 T tokens = %.0f" % (1082990 / 0.366))
     print("deepseek-v3: 180000 (stated per trillion tokens)")
