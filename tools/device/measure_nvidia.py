@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+"""Microbenchmarks of one NVIDIA GPU for preflight's catalog, in one run of a few minutes.
+
+Run on a machine with the GPU and PyTorch (a lent device: see tools/device/README.md):
+
+    python3 tools/device/measure_nvidia.py OUT_DIR --id h200-sxm-141gb [--quick]
+
+It writes into OUT_DIR:
+  gemm-<id>.yaml        bf16 GEMM TFLOP/s on a full grid of shapes, in data/gemm/'s format (clock: burst)
+  measurements.json     every figure below with the software it was measured on
+  log.txt               what ran, and how long each part took
+
+Figures (each the median of repeated timings with CUDA events, after warm-up, random data):
+  gemm_bf16 / gemm_fp8  the shape grid (fp8 through torch._scaled_mm, bf16 output)
+  sustained_bf16        an 8192^3 bf16 GEMM held for SUSTAIN_S seconds: TFLOP/s of the last window,
+                        with SM clock and power from NVML (MSMF-like, one GPU busy, not a whole node)
+  hbm                   copy and triad bandwidth of 1 GiB arrays (bytes read + written / time)
+  attention             torch SDPA per backend (flash, cudnn, efficient), causal, head dim 128,
+                        forward and backward TFLOP/s in the FlashAttention convention
+  host                  eager PyTorch host cost: seconds per launched op of a tiny-op loop, and a
+                        small GPT layer's forward+backward (T wall time, K kernels, G kernel time:
+                        host cost per kernel = T / K while G is much less than T), as
+                        docs/cost-model.md ("Measuring it on your stack") describes
+
+Nothing here is fitted to a validation run: these are the microbenchmark figures the catalog and
+training.host_overhead_per_kernel_us take, with the conditions they were measured under.
+"""
+import argparse
+import datetime
+import json
+import os
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+import torch.utils.checkpoint
+
+SIZES = (256, 512, 1024, 2048, 4096, 8192)
+SUSTAIN_S = 60.0
+
+
+def log(out, text):
+    line = "%s %s" % (datetime.datetime.now().strftime("%H:%M:%S"), text)
+    print(line, flush=True)
+    with open(os.path.join(out, "log.txt"), "a") as f:
+        f.write(line + "\n")
+
+
+def time_gpu(fn, min_seconds=0.02, repeats=5):
+    """Median seconds per call of fn over `repeats` batches, each long enough to time."""
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    fn()
+    end.record()
+    torch.cuda.synchronize()
+    once = max(start.elapsed_time(end) / 1e3, 1e-6)
+    iters = max(1, int(min_seconds / once))
+    samples = []
+    for _ in range(repeats):
+        start.record()
+        for _ in range(iters):
+            fn()
+        end.record()
+        torch.cuda.synchronize()
+        samples.append(start.elapsed_time(end) / 1e3 / iters)
+    return statistics.median(samples)
+
+
+def gemm_grid(dtype_name, sizes):
+    rows = []
+    for m in sizes:
+        for n in sizes:
+            for k in sizes:
+                if dtype_name == "bf16":
+                    a = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
+                    b = torch.randn(k, n, device="cuda", dtype=torch.bfloat16)
+                    fn = lambda: torch.mm(a, b)  # noqa: E731
+                else:
+                    a = torch.randn(m, k, device="cuda").to(torch.float8_e4m3fn)
+                    b = torch.randn(n, k, device="cuda").to(torch.float8_e4m3fn).t()  # column-major (k, n)
+                    one = torch.tensor(1.0, device="cuda")
+                    fn = lambda: torch._scaled_mm(a, b, scale_a=one, scale_b=one, out_dtype=torch.bfloat16)  # noqa: E731
+                t = time_gpu(fn)
+                rows.append([m, n, k, round(2.0 * m * n * k / t / 1e12, 1)])
+                del a, b
+    return rows
+
+
+def nvml_state():
+    try:
+        import pynvml
+        pynvml.nvmlInit()
+        h = pynvml.nvmlDeviceGetHandleByIndex(0)
+        return {"sm_clock_mhz": pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_SM),
+                "power_w": pynvml.nvmlDeviceGetPowerUsage(h) / 1000.0,
+                "power_limit_w": pynvml.nvmlDeviceGetEnforcedPowerLimit(h) / 1000.0,
+                "temperature_c": pynvml.nvmlDeviceGetTemperature(h, pynvml.NVML_TEMPERATURE_GPU)}
+    except Exception as e:  # NVML missing or not permitted in this runtime
+        return {"nvml_error": str(e)}
+
+
+def sustained(seconds):
+    n = 8192
+    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    flops = 2.0 * n ** 3
+    windows, t0 = [], time.time()
+    while time.time() - t0 < seconds:
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(200):
+            torch.mm(a, b)
+        end.record()
+        torch.cuda.synchronize()
+        windows.append({"at_s": round(time.time() - t0, 1),
+                        "tflops": round(200 * flops / (start.elapsed_time(end) / 1e3) / 1e12, 1),
+                        **nvml_state()})
+    return {"shape": [n, n, n], "windows": windows, "last_tflops": windows[-1]["tflops"],
+            "first_tflops": windows[0]["tflops"]}
+
+
+def hbm():
+    n = (1 << 30) // 4
+    a = torch.empty(n, device="cuda", dtype=torch.float32)
+    b = torch.randn(n, device="cuda", dtype=torch.float32)
+    c = torch.randn(n, device="cuda", dtype=torch.float32)
+    copy = time_gpu(lambda: a.copy_(b))
+    triad = time_gpu(lambda: torch.add(b, c, alpha=2.0, out=a))
+    return {"bytes_per_array": 4 * n, "copy_tbytes_per_s": round(2 * 4 * n / copy / 1e12, 3),
+            "triad_tbytes_per_s": round(3 * 4 * n / triad / 1e12, 3)}
+
+
+def attention(seqs):
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    backends = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION,
+                "efficient": SDPBackend.EFFICIENT_ATTENTION}
+    heads, hd, tokens = 16, 128, 16384
+    out = {}
+    for name, backend in backends.items():
+        rows = []
+        for s in seqs:
+            batch = max(1, tokens // s)
+            q, k, v = (torch.randn(batch, heads, s, hd, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+                       for _ in range(3))
+            fwd_flops = 4.0 * batch * heads * s * s * hd / 2  # causal: half the score work
+            try:
+                with sdpa_kernel(backend):
+                    o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+                    grad = torch.randn_like(o)
+                    t_fwd = time_gpu(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True))
+                    t_all = time_gpu(lambda: torch.autograd.grad(
+                        F.scaled_dot_product_attention(q, k, v, is_causal=True), (q, k, v), grad))
+                rows.append({"seq": s, "batch": batch, "forward_tflops": round(fwd_flops / t_fwd / 1e12, 1),
+                             "backward_tflops": round(2.5 * fwd_flops / max(t_all - t_fwd, 1e-9) / 1e12, 1)})
+            except Exception as e:  # a backend that does not support this shape or GPU
+                rows.append({"seq": s, "error": str(e)[:200]})
+        out[name] = rows
+    return out
+
+
+class Block(torch.nn.Module):
+    """A pre-LN GPT layer as eager frameworks write it: LN, QKV, SDPA, projection, LN, MLP (GELU)."""
+
+    def __init__(self, h, heads):
+        super().__init__()
+        self.heads = heads
+        self.ln1, self.ln2 = torch.nn.LayerNorm(h), torch.nn.LayerNorm(h)
+        self.qkv, self.proj = torch.nn.Linear(h, 3 * h), torch.nn.Linear(h, h)
+        self.fc1, self.fc2 = torch.nn.Linear(h, 4 * h), torch.nn.Linear(4 * h, h)
+
+    def forward(self, x):
+        b, s, h = x.shape
+        q, k, v = self.qkv(self.ln1(x)).view(b, s, 3, self.heads, h // self.heads).unbind(2)
+        a = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True)
+        x = x + F.dropout(self.proj(a.transpose(1, 2).reshape(b, s, h)), 0.1, self.training)
+        return x + F.dropout(self.fc2(F.gelu(self.fc1(self.ln2(x)))), 0.1, self.training)
+
+
+def host_costs():
+    out = {}
+    x = torch.zeros(1, device="cuda")
+    torch.cuda.synchronize()
+    n = 20000
+    t0 = time.perf_counter()
+    for _ in range(n):
+        x.add_(1.0)
+    t_cpu = time.perf_counter() - t0
+    torch.cuda.synchronize()
+    out["tiny_op_loop"] = {"ops": n, "host_us_per_op": round(1e6 * t_cpu / n, 2)}
+    for h, layers, recompute in ((1024, 12, False), (1024, 12, True), (2048, 12, False)):
+        model = torch.nn.Sequential(*[Block(h, 16) for _ in range(layers)]).cuda().to(torch.bfloat16)
+        inp = torch.randn(1, 1024, h, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+
+        def step():
+            y = inp
+            for blk in model:
+                y = torch.utils.checkpoint.checkpoint(blk, y, use_reentrant=False) if recompute else blk(y)
+            y.float().pow(2).mean().backward()
+
+        for _ in range(3):
+            step()
+        torch.cuda.synchronize()
+        iters = 10
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            step()
+        torch.cuda.synchronize()
+        wall = (time.perf_counter() - t0) / iters
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            step()
+            torch.cuda.synchronize()
+        kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+        gpu_s = sum(getattr(e, "device_time_total", None) or getattr(e, "cuda_time_total", 0) for e in kernels) / 1e6
+        out["gpt_layers_h%d%s" % (h, "_recompute" if recompute else "")] = {
+            "hidden": h, "layers": layers, "seq": 1024, "micro_batch": 1, "wall_s_per_step": round(wall, 5),
+            "kernels_per_step": len(kernels), "kernel_s_per_step": round(gpu_s, 5),
+            "host_us_per_kernel": round(1e6 * wall / max(len(kernels), 1), 2),
+            "kernels_per_layer": round(len(kernels) / layers, 1)}
+        del model, inp
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("out")
+    p.add_argument("--id", required=True, help="catalog hardware id the figures are for")
+    p.add_argument("--quick", action="store_true", help="a smaller grid and a 10 s sustain, to check the script")
+    args = p.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    sizes = SIZES[:3] if args.quick else SIZES
+    result = {"id": args.id, "date": datetime.date.today().isoformat(), "torch": torch.__version__,
+              "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(),
+              "gpu": torch.cuda.get_device_name(0), "sm_count": torch.cuda.get_device_properties(0).multi_processor_count,
+              "nvml_at_start": nvml_state()}
+    parts = [("gemm_bf16", lambda: gemm_grid("bf16", sizes)), ("gemm_fp8", lambda: gemm_grid("fp8", sizes)),
+             ("hbm", hbm), ("attention", lambda: attention((1024, 2048, 4096, 8192, 16384))),
+             ("host", host_costs), ("sustained_bf16", lambda: sustained(10.0 if args.quick else SUSTAIN_S))]
+    for name, fn in parts:
+        t0 = time.time()
+        try:
+            result[name] = fn()
+            log(args.out, "%s done in %.1f s" % (name, time.time() - t0))
+        except Exception as e:  # keep what was measured; a later part may still run
+            result[name] = {"error": repr(e)[:500]}
+            log(args.out, "%s FAILED after %.1f s: %r" % (name, time.time() - t0, e))
+        with open(os.path.join(args.out, "measurements.json"), "w") as f:
+            json.dump(result, f, indent=1)
+    if isinstance(result.get("gemm_bf16"), list):
+        source = ("tools/device/measure_nvidia.py on %s, torch %s, CUDA %s, %s: torch.mm on random bf16 data, "
+                  "median of 5 CUDA-event timings" % (result["gpu"], result["torch"], result["cuda"], result["date"]))
+        with open(os.path.join(args.out, "gemm-%s.yaml" % args.id), "w") as f:
+            f.write("# Measured bf16 GEMM throughput by shape (tools/device/measure_nvidia.py).\n")
+            f.write("id: %s\nsource: \"%s\"\nclock: burst\nshapes:\n  bf16:\n" % (args.id, source))
+            for m, n, k, tf in result["gemm_bf16"]:
+                f.write("    - [%d, %d, %d, %.1f]\n" % (m, n, k, tf))
+
+
+if __name__ == "__main__":
+    main()
