@@ -21,6 +21,9 @@ Conversions (see data/validation/README.md):
     4 x 200 Gb/s HDR per node -> 100 Gb/s per GPU, full recompute, 1F1B, fp16.
     Framework facts: vTrain's configs set use_gradient_bucket: false (no gradient-reduce
     overlap), and Megatron-DeepSpeed's GPT attention of the time is unfused (no FlashAttention).
+    Megatron-DeepSpeed trains through DeepSpeed's engine, which accumulates the fp16 gradients of
+    successive micro-batches in separate passes (no fused accumulation in that code base):
+    grad_dtype fp16, grad_accumulation_fusion false.
   * cluster.collective_table: the all-reduce times the vTrain authors measured with nccl-tests
     on their 8x A100 node (data/validation/measured/vtrain-a100-allreduce.yaml, written by
     tools/data/vtrain_allreduce_to_yaml.py); vTrain's own predictor reads the same tables for
@@ -132,7 +135,7 @@ def convert(kind, csv_path):
         out.append("  parallel: {tp: %d, pp: %d, vpp: 1, dp: %d, cp: 1, ep: 1, sp: false, zero: 0, "
                    "schedule: 1f1b, recompute: full, overlap_grad_reduce: false, overlap_p2p_comm: false}" % (tp, pp, dp))
         out.append("  training: {seq_len: %d, global_batch: %d, micro_batch: %d, precision: fp16, "
-                   "flash_attention: false}" % (seq, gb, mb))
+                   "flash_attention: false, grad_dtype: fp16, grad_accumulation_fusion: false}" % (seq, gb, mb))
         out.append("  measured: {step_time_s: %s}" % step)
         out.append("  source: %s" % q("vTrain %s row %d (Bang et al., MICRO 2024)" % (csv_name, n)))
         out.append("  note: %s" % q(note))

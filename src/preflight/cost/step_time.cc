@@ -670,7 +670,12 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
 
   StepTime r;
   r.compute = Seconds(m * pipe.compute);
-  r.other = Seconds(m * (pipe.memory + pipe.launch));
+  // Without gradient-accumulation fusion, each micro-batch adds every local 16-bit weight gradient
+  // to the main-gradient buffer in a pass of its own: read the gradient, read and write the buffer.
+  const double wgrad_bytes = c_.job.precision == Dtype::kFp32 ? 4 : 2;
+  const double accumulate =
+      c_.job.grad_accumulation_fusion ? 0 : Memory((dense_local + expert_local) * (wgrad_bytes + 2 * grad_bytes));
+  r.other = Seconds(m * (pipe.memory + pipe.launch + accumulate));
   r.host_launch = Seconds(m * pipe.launch);
   r.exposed_comm.tp = Seconds(m * pipe.tp);
   r.exposed_comm.ep = Seconds(m * pipe.ep);

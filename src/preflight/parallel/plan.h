@@ -73,6 +73,11 @@ struct TrainingJob {
   Dtype grad_dtype = Dtype::kFp32;    // Megatron keeps fp32 main grads by default
   Dtype optimizer_dtype = Dtype::kFp32;  // Adam m and v
   bool fp8_weight_copy = true;  // with fp8: Transformer Engine keeps bf16 weights + an fp8 copy
+  // Weight gradients are accumulated into the main-gradient buffer by the weight-gradient GEMM itself
+  // (Megatron's gradient_accumulation_fusion, Transformer Engine's fuse_wgrad_accumulation). When
+  // false, every micro-batch adds each 16-bit weight gradient to the buffer in a separate pass
+  // (Megatron's local DDP hook `main_grad.add_(grad)` before the fusion existed).
+  bool grad_accumulation_fusion = true;
   // Busiest expert-parallel rank's load over the mean. No published measurement of dropless
   // training imbalance was found (NVIDIA's MoE benchmarks force balance), so 1.0 by default.
   double moe_imbalance = 1.0;
