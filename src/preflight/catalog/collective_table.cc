@@ -32,16 +32,15 @@ const CollectiveTable::Curve* CollectiveTable::Find(CollectiveOp op, int64_t ran
   return nullptr;
 }
 
-std::optional<Seconds> CollectiveTable::Time(CollectiveOp op, int64_t ranks, int64_t per_domain, Bytes bytes) const {
-  const double b = bytes.value();
-  if (!(b > 0) || !std::isfinite(b)) return std::nullopt;
-  const Curve* c = Find(op, ranks, per_domain);
-  if (c == nullptr) return std::nullopt;
-  const std::vector<double>& x = c->log_bytes;
-  const std::vector<double>& y = c->log_seconds;
-  const double lx = std::log(b);
+namespace {
+
+// The curve's time at log(bytes) = lx: linear in log-log between rows, the smallest row's time below
+// them, the largest row's bandwidth above them.
+Seconds Interpolate(const CollectiveTable::Curve& c, double lx) {
+  const std::vector<double>& x = c.log_bytes;
+  const std::vector<double>& y = c.log_seconds;
   if (lx <= x.front()) return Seconds(std::exp(y.front()));
-  if (lx >= x.back()) return Seconds(std::exp(y.back() + lx - x.back()));  // the largest row's bandwidth
+  if (lx >= x.back()) return Seconds(std::exp(y.back() + lx - x.back()));
   size_t hi = static_cast<size_t>(std::upper_bound(x.begin(), x.end(), lx) - x.begin());
   hi = std::clamp<size_t>(hi, 1, x.size() - 1);
   const size_t lo = hi - 1;
@@ -49,18 +48,27 @@ std::optional<Seconds> CollectiveTable::Time(CollectiveOp op, int64_t ranks, int
   return Seconds(std::exp(y[lo] + (y[hi] - y[lo]) * w));
 }
 
+bool UsableSize(Bytes bytes) { return bytes.value() > 0 && std::isfinite(bytes.value()); }
+
+}  // namespace
+
+std::optional<Seconds> CollectiveTable::Time(CollectiveOp op, int64_t ranks, int64_t per_domain, Bytes bytes) const {
+  const Curve* c = Find(op, ranks, per_domain);
+  if (c == nullptr || !UsableSize(bytes)) return std::nullopt;
+  return Interpolate(*c, std::log(bytes.value()));
+}
+
 std::optional<Seconds> CollectiveTable::TimeAtBestRate(CollectiveOp op, int64_t ranks, int64_t per_domain,
                                                        Bytes bytes) const {
-  const std::optional<Seconds> t = Time(op, ranks, per_domain, bytes);
-  if (!t) return std::nullopt;
-  const Curve& c = *Find(op, ranks, per_domain);
+  const Curve* c = Find(op, ranks, per_domain);
+  if (c == nullptr || !UsableSize(bytes)) return std::nullopt;
   const double lx = std::log(bytes.value());
   // Between rows (log-log linear) the rate lies between the two rows' rates, and below the first
   // row it grows with size: the best rate up to `bytes` is at a row below it or at `bytes` itself.
-  double log_best = lx - std::log(t->value());
-  const size_t below = static_cast<size_t>(std::upper_bound(c.log_bytes.begin(), c.log_bytes.end(), lx) -
-                                           c.log_bytes.begin());
-  if (below > 0) log_best = std::max(log_best, c.log_best_rate[below - 1]);
+  double log_best = lx - std::log(Interpolate(*c, lx).value());
+  const size_t below = static_cast<size_t>(std::upper_bound(c->log_bytes.begin(), c->log_bytes.end(), lx) -
+                                           c->log_bytes.begin());
+  if (below > 0) log_best = std::max(log_best, c->log_best_rate[below - 1]);
   return Seconds(std::exp(lx - log_best));
 }
 

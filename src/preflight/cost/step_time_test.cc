@@ -264,8 +264,6 @@ TEST(StepTimeTest, UnfusedGradientAccumulationIsOnePassPerMicroBatch) {
   Job8b s = Llama8bOnH100();
   s.job.global_batch = 64;  // 8 micro-batches of 1 on each of 8 DP ranks
   s.plan.micro_batch = 1;
-  const CostContext fused_ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
-  const StepTime fused = EstimateStep(fused_ctx, s.plan);
   const double m = static_cast<double>(s.job.global_batch / (s.plan.dp * s.plan.micro_batch));
   const double local = static_cast<double>(s.params.TotalWithMtp()) / (s.plan.tp * s.plan.pp);
   for (Dtype grad : {Dtype::kFp32, Dtype::kBf16}) {
@@ -278,8 +276,8 @@ TEST(StepTimeTest, UnfusedGradientAccumulationIsOnePassPerMicroBatch) {
     const double bytes = 2 + 2 * (grad == Dtype::kFp32 ? 4 : 2);
     EXPECT_NEAR((without.other - with_fusion.other).value(), m * local * bytes / ctx.hbm_rate.value(), 1e-9);
     EXPECT_NEAR((without.step - with_fusion.step).value(), (without.other - with_fusion.other).value(), 1e-9);
+    EXPECT_GT(with_fusion.step.value(), 0);
   }
-  EXPECT_GT(fused.step.value(), 0);
 }
 
 // Interleaved schedule: with overlapped sends only the fill is exposed (p - 1 boundaries each
