@@ -249,6 +249,29 @@ assert abs(1.75 * rows[-1][0] / (rows[-1][1] * 1e-6) / 1e9 - 478.87) < 0.01, row
   expect_stdout_has "478.87 GB/s"
 }
 
+# A measured host profile, and a scenario's own profile file with a bad field.
+case_catalog_show_host_profile() {
+  run catalog show megatron-gpt-eager-zen3 --json
+  expect_rc 0
+  expect_stderr_empty
+  expect_json '
+assert j["id"] == "megatron-gpt-eager-zen3", j["id"]
+assert set(j["layer_us"]) == {"forward", "backward", "checkpointed"}, j["layer_us"]
+assert all(v > 0 for v in j["layer_us"].values()) and j["micro_batch_us"] > 0, j'
+  local profile f
+  profile=$(write host.yaml "id: ours
+source: \"our nodes\"
+layer_us: {forward: fast, backward: 1200, checkpointed: 3000}
+micro_batch_us: 500")
+  f=$(write scenario.yaml "model: llama-3.1-8b
+hardware: h100-sxm-80gb
+cluster: {devices: 8, devices_per_node: 8}
+parallel: {tp: 8}
+training: {seq_len: 4096, global_batch: 64, host_profile: host.yaml}")
+  run plan "$f"
+  expect_bad_input "$profile" "layer_us.forward" "expected a number"
+}
+
 # A catalog collective table measured on other hardware: refused, naming the field and both devices.
 case_collective_table_other_hardware() {
   local f
@@ -465,7 +488,7 @@ case_validate_json() {
   expect_bad_input "$ROOT/data/validation/korthikanti-2022.yaml" "[0].cluster.collective_table" "measured on h100-sxm-80gb"
 }
 
-ALL_CASES=(search_json search_sweep search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_model
+ALL_CASES=(search_json search_sweep search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
   unknown_hardware_id bad_gemm_table bad_collective_table collective_table_other_hardware unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
   unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit)

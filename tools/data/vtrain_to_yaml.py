@@ -24,6 +24,9 @@ Conversions (see data/validation/README.md):
     Megatron-DeepSpeed trains through DeepSpeed's engine, which accumulates the fp16 gradients of
     successive micro-batches in separate passes (no fused accumulation in that code base):
     grad_dtype fp16, grad_accumulation_fusion false.
+  * training.host_profile: the host time of the eager Megatron GPT layer this code base runs,
+    measured on a CPU by tools/host/measure_eager_host.py (data/host/megatron-gpt-eager-zen3.yaml);
+    the same profile serves every Megatron GPT row, not only vTrain's.
   * cluster.collective_table: the all-reduce times the vTrain authors measured with nccl-tests
     on their 8x A100 node (data/validation/measured/vtrain-a100-allreduce.yaml, written by
     tools/data/vtrain_allreduce_to_yaml.py); vTrain's own predictor reads the same tables for
@@ -38,6 +41,7 @@ from atomic_write import write_text
 
 GPT2_VOCAB = 50257
 COLLECTIVE_TABLE = "measured/vtrain-a100-allreduce.yaml"  # beside the output, in data/validation/
+HOST_PROFILE = "megatron-gpt-eager-zen3"  # data/host/, measured by tools/host/measure_eager_host.py
 
 MULTI_COLS = [
     "Parameters (billion)", "# GPUs", "global batch", "micro batch", "hidden size",
@@ -135,7 +139,8 @@ def convert(kind, csv_path):
         out.append("  parallel: {tp: %d, pp: %d, vpp: 1, dp: %d, cp: 1, ep: 1, sp: false, zero: 0, "
                    "schedule: 1f1b, recompute: full, overlap_grad_reduce: false, overlap_p2p_comm: false}" % (tp, pp, dp))
         out.append("  training: {seq_len: %d, global_batch: %d, micro_batch: %d, precision: fp16, "
-                   "flash_attention: false, grad_dtype: fp16, grad_accumulation_fusion: false}" % (seq, gb, mb))
+                   "flash_attention: false, grad_dtype: fp16, grad_accumulation_fusion: false, host_profile: %s}"
+                   % (seq, gb, mb, HOST_PROFILE))
         out.append("  measured: {step_time_s: %s}" % step)
         out.append("  source: %s" % q("vTrain %s row %d (Bang et al., MICRO 2024)" % (csv_name, n)))
         out.append("  note: %s" % q(note))

@@ -233,6 +233,16 @@ int CatalogList(bool json) {
     j["collective_tables"].push_back({{"id", id}, {"hardware", table->hardware}, {"source", table->source}});
     text += fmt::format("  {:24} {:24} {}\n", id, table->hardware, CurvesSummary(*table));
   }
+  j["host_profiles"] = nlohmann::json::array();
+  text += "host profiles (measured host time per layer; a scenario picks one with training.host_profile):\n";
+  for (const std::string& id : catalog.HostProfileIds()) {
+    auto profile = catalog.HostProfileById(id);
+    if (!profile.ok()) return BadInput(profile.status().message());
+    j["host_profiles"].push_back({{"id", id}, {"stack", profile->stack}, {"source", profile->source}});
+    text += fmt::format("  {:24} {:.0f} us per layer with full recompute, {:.0f} us without; {}\n", id,
+                        profile->LayerSeconds(true).value() * 1e6, profile->LayerSeconds(false).value() * 1e6,
+                        profile->stack);
+  }
   text += "models:\n";
   for (const std::string& id : catalog.ModelIds()) {
     auto arch = LoadArchitecture(catalog, id);
@@ -267,6 +277,27 @@ int ShowCollectiveTable(const std::string& id, const CollectiveTable& t, bool js
   return 0;
 }
 
+// A measured host profile: what ran, where, and its figures.
+int ShowHostProfile(const std::string& id, const HostProfile& h, bool json) {
+  nlohmann::json j = {{"id", id},
+                      {"source", h.source},
+                      {"stack", h.stack},
+                      {"file", h.file},
+                      {"layer_us",
+                       {{"forward", h.layer_forward.value() * 1e6},
+                        {"backward", h.layer_backward.value() * 1e6},
+                        {"checkpointed", h.layer_checkpointed.value() * 1e6}}},
+                      {"micro_batch_us", h.micro_batch.value() * 1e6}};
+  std::string text = fmt::format(
+      "{}: host time of {}\n  source: {}\n  per layer and micro-batch: forward {:.1f} us, backward {:.1f} us; "
+      "with full recompute (checkpointed forward, recomputed forward, backward) {:.1f} us\n"
+      "  per micro-batch around the layers (embedding, head, loss): {:.1f} us\n",
+      id, h.stack, h.source, h.layer_forward.value() * 1e6, h.layer_backward.value() * 1e6,
+      h.layer_checkpointed.value() * 1e6, h.micro_batch.value() * 1e6);
+  std::cout << (json ? JsonText(j) : text);
+  return 0;
+}
+
 int CatalogShow(const std::string& id, bool json) {
   Catalog catalog = Catalog::Default();
   auto spec = catalog.Hardware(id);
@@ -291,11 +322,14 @@ int CatalogShow(const std::string& id, bool json) {
   auto table = catalog.CollectiveTableById(id);
   if (table.ok()) return ShowCollectiveTable(id, *table, json);
   if (table.status().code() != StatusCode::kNotFound) return BadInput(table.status().message());
+  auto profile = catalog.HostProfileById(id);
+  if (profile.ok()) return ShowHostProfile(id, *profile, json);
+  if (profile.status().code() != StatusCode::kNotFound) return BadInput(profile.status().message());
   std::string path;
   auto config = catalog.ModelConfig(id, &path);
   if (!config.ok()) {
     return BadInput("catalog show: unknown id '" + id +
-                    "' (neither hardware, collective table nor model; see `preflight catalog list`)");
+                    "' (neither hardware, collective table, host profile nor model; see `preflight catalog list`)");
   }
   auto arch = ArchitectureFromHfConfig(*config, id, path);
   if (!arch.ok()) return BadInput(arch.status().message());

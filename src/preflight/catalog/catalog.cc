@@ -66,6 +66,21 @@ StatusOr<CollectiveTable> Catalog::CollectiveTableById(const std::string& name) 
   return LoadCollectiveTable(p.string());
 }
 
+std::vector<std::string> Catalog::HostProfileIds() const {
+  return IdsIn(fs::path(data_dir_) / "host", ".yaml");
+}
+
+StatusOr<HostProfile> Catalog::HostProfileById(const std::string& name) const {
+  const fs::path p = fs::path(data_dir_) / "host" / (name + ".yaml");
+  if (name.empty() || !fs::exists(p)) {
+    std::string known;
+    for (const std::string& id : HostProfileIds()) known += (known.empty() ? "" : ", ") + id;
+    return NotFound("unknown host profile '" + name + "' (the catalog has: " + (known.empty() ? "none" : known) +
+                    "; or give a path to your own)");
+  }
+  return LoadHostProfile(p.string());
+}
+
 StatusOr<HardwareSpec> Catalog::Hardware(const std::string& id_or_path) const {
   std::string path = id_or_path;
   if (!LooksLikePath(id_or_path)) {

@@ -21,6 +21,7 @@
 #include "preflight/base/status.h"
 #include "preflight/catalog/collective_table.h"
 #include "preflight/catalog/hardware_spec.h"
+#include "preflight/catalog/host_profile.h"
 
 namespace preflight {
 
@@ -45,6 +46,11 @@ class Catalog {
   std::vector<std::string> CollectiveTableIds() const;
   // The measured table `name` (data/collectives/<name>.yaml), loaded; NotFound lists the names.
   StatusOr<CollectiveTable> CollectiveTableById(const std::string& name) const;
+  // Sorted names of data/host/*.yaml: host time of eager framework layers measured on named CPUs
+  // and software stacks, which a scenario picks with training.host_profile.
+  std::vector<std::string> HostProfileIds() const;
+  // The profile `name` (data/host/<name>.yaml), loaded; NotFound lists the names.
+  StatusOr<HostProfile> HostProfileById(const std::string& name) const;
   // A HuggingFace config.json by catalog id or path; `*source` receives the file read.
   StatusOr<nlohmann::json> ModelConfig(const std::string& id_or_path, std::string* source) const;
 

@@ -506,7 +506,9 @@ PipelineTime StepModel::Pipeline() const {
                            (p_.recompute == Recompute::kSelective ? l.kernels_core : 0);
     const double gpu = l.fwd_compute + l.bwd_compute + recompute + l.fwd_memory * (full ? 4 : 3) +
                        l.cast_fwd * (full ? 2 : 1) + l.cast_bwd + tp + ep + cp + contention;
-    s->launch += n * std::max(0.0, kernels * c_.host_per_kernel.value() - gpu);
+    const double host = c_.job.host_profile ? c_.job.host_profile->LayerSeconds(full).value()
+                                            : kernels * c_.host_per_kernel.value();
+    s->launch += n * std::max(0.0, host - gpu);
     const double comm = l.tp_fwd + l.tp_bwd + l.ep_fwd + l.ep_bwd + l.cp_fwd + l.cp_bwd;
     const double fwd_comm_share = comm > 0 ? (l.tp_fwd + l.ep_fwd + l.cp_fwd) / comm : 0;
     s->forward += n * (l.fwd_compute + l.fwd_memory + l.cast_fwd + fwd_comm_share * (tp + ep + cp) + contention_fwd);
@@ -534,6 +536,11 @@ PipelineTime StepModel::Pipeline() const {
       st.bwd += 2 * head_fwd;
       st.memory += Memory(loss_bytes);
       st.forward += head_fwd + Memory(loss_bytes) / 3;
+      // A measured host profile also times the work around the layers (embedding, head, loss),
+      // counted on the last stage with the head.
+      if (c_.job.host_profile) {
+        st.launch += std::max(0.0, c_.job.host_profile->micro_batch.value() - 3 * head_fwd - Memory(loss_bytes));
+      }
     }
     return st;
   };

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -278,6 +279,65 @@ TEST(StepTimeTest, UnfusedGradientAccumulationIsOnePassPerMicroBatch) {
     EXPECT_NEAR((without.step - with_fusion.step).value(), (without.other - with_fusion.other).value(), 1e-9);
     EXPECT_GT(with_fusion.step.value(), 0);
   }
+}
+
+// A measured host profile times what the host does per layer and per micro-batch: where the host
+// is the slower side, every extra microsecond of it is a microsecond of step, once per layer and
+// micro-batch (the no-grad forward only with full recompute) and once per micro-batch around the
+// layers. A large model's layers outlast the host, and the profile changes nothing.
+TEST(StepTimeTest, AMeasuredHostProfileBindsSmallModelsOnly) {
+  const Architecture a = LoadArch("gpt3-175b");
+  Architecture small = a;
+  small.hidden = 256, small.heads = 4, small.kv_heads = 4, small.head_dim = 64, small.ffn = 1024, small.layers = 4;
+  const Cluster c = CatalogCluster("a100-sxm-80gb", 1);
+  TrainingJob job;
+  job.seq_len = 256;
+  job.global_batch = 8;  // 8 micro-batches of 1
+  Plan p;
+  p.recompute = Recompute::kFull;
+  // A checkpointed layer costs `ckpt_us`; without recompute, forward `us` and backward 2 x `us`.
+  auto profile = [](double ckpt_us, double us) {
+    auto h = std::make_shared<HostProfile>();
+    h->layer_checkpointed = Seconds(ckpt_us * 1e-6);
+    h->layer_forward = Seconds(us * 1e-6);
+    h->layer_backward = Seconds(2 * us * 1e-6);
+    h->micro_batch = Seconds(us * 1e-6);
+    return h;
+  };
+  auto step = [&](const Architecture& arch, std::shared_ptr<HostProfile> h, const Plan& plan) {
+    TrainingJob j = job;
+    j.host_profile = std::move(h);
+    return EstimateStep(MakeCostContext(arch, CountParameters(arch), j, c), plan);
+  };
+  const StepTime base = step(small, profile(15000, 5000), p);
+  const StepTime more = step(small, profile(16000, 5000), p);
+  // 8 micro-batches x 4 layers x 1 ms more per checkpointed layer.
+  EXPECT_NEAR((more.step - base.step).value(), 8 * 4 * 1e-3, 1e-9);
+  EXPECT_NEAR((more.host_launch - base.host_launch).value(), (more.step - base.step).value(), 1e-9);
+  // 8 micro-batches x 1 ms more around the layers (the checkpointed layers unchanged).
+  auto around = profile(15000, 6000);
+  around->layer_forward = Seconds(5000e-6), around->layer_backward = Seconds(10000e-6);
+  EXPECT_NEAR((step(small, around, p).step - base.step).value(), 8 * 1e-3, 1e-9);
+  Plan no_recompute = p;
+  no_recompute.recompute = Recompute::kNone;
+  const StepTime plain = step(small, profile(15000, 5000), no_recompute);
+  // Without recompute: 8 x (4 layers x (1 + 2) ms + 1 ms); the checkpointed figure plays no part.
+  EXPECT_NEAR((step(small, profile(15000, 6000), no_recompute).step - plain.step).value(), 8 * (4 * 3e-3 + 1e-3), 1e-9);
+  EXPECT_NEAR((step(small, profile(16000, 5000), no_recompute).step - plain.step).value(), 0, 1e-12);
+
+  Plan big;
+  big.tp = 8, big.pp = 8, big.recompute = Recompute::kFull;
+  const Cluster node64 = CatalogCluster("a100-sxm-80gb", 64);
+  TrainingJob big_job;
+  big_job.global_batch = 16;
+  auto big_step = [&](std::shared_ptr<HostProfile> h) {
+    TrainingJob j = big_job;
+    j.host_profile = std::move(h);
+    return EstimateStep(MakeCostContext(a, CountParameters(a), j, node64), big).step.value();
+  };
+  const double without = big_step(nullptr);
+  EXPECT_DOUBLE_EQ(big_step(profile(3000, 1000)), without);
+  EXPECT_GT(big_step(profile(1e7, 1e6)), without) << "a host slower than any GPU work binds every model";
 }
 
 // Interleaved schedule: with overlapped sends only the fill is exposed (p - 1 boundaries each

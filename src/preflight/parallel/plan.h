@@ -13,10 +13,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "preflight/catalog/hardware_spec.h"
+#include "preflight/catalog/host_profile.h"
 #include "preflight/model/architecture.h"
 
 namespace preflight {
@@ -86,6 +88,10 @@ struct TrainingJob {
   // (jiahuanglin.xyz, "From PyTorch op to kernel launch"); the lower bound is the default. CUDA
   // graphs or a compiled step lower it: set training.host_overhead_per_kernel_us.
   double host_overhead_per_kernel_us = 5.0;
+  // Measured host time per layer of the user's stack (training.host_profile, data/host/): when
+  // set, it replaces the kernel count x host_overhead_per_kernel_us estimate, and adds the host
+  // time around the layers (embedding, head, loss) per micro-batch.
+  std::shared_ptr<const HostProfile> host_profile;
 
   int64_t GlobalBatchTokens() const { return global_batch * seq_len; }
 };

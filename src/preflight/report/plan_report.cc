@@ -70,6 +70,7 @@ json TimeJson(const PlanResult& r) {
             {"bubble", t.bubble.value()},
             {"optimizer", t.optimizer.value()},
             {"other", t.other.value()},
+            {"host_launch", t.host_launch.value()},
             {"comm_contention", t.comm_contention.value()},
             {"exposed_comm_by_kind",
              {{"tp", t.exposed_comm.tp.value()},
@@ -163,6 +164,11 @@ json PlanJson(const PlanResult& r) {
                    {"scale_up_domain", s.cluster.scale_up_domain}};
   if (s.cluster.collectives) j["hardware"]["collective_table"] = CollectiveTableJson(*s.cluster.collectives);
   if (const std::string k = AttentionKernelInUse(s); !k.empty()) j["hardware"]["attention_kernel"] = k;
+  if (s.job.host_profile) {
+    j["hardware"]["host_profile"] = {{"id", s.job.host_profile->id},
+                                     {"file", s.job.host_profile->file},
+                                     {"source", s.job.host_profile->source}};
+  }
   j["plan"] = PlanFieldsJson(s.plan, s.job);
   j["plan"]["valid"] = r.check.ok();
   if (!r.check.ok()) {
@@ -199,6 +205,13 @@ std::string PlanText(const PlanResult& r) {
     out += fmt::format("           fused attention: {}{}\n", k,
                        s.job.attention_kernel.empty() ? "" : " (training.attention_kernel)");
   }
+  if (s.job.host_profile) {
+    const HostProfile& h = *s.job.host_profile;
+    out += fmt::format("           host time: {} ({}): {:.0f} us per layer and micro-batch, {:.0f} us around the "
+                       "layers; the GPU waits where its work is shorter\n",
+                       h.id, h.source, h.LayerSeconds(s.plan.recompute == Recompute::kFull).value() * 1e6,
+                       h.micro_batch.value() * 1e6);
+  }
   out += fmt::format("plan       tp {} pp {} vpp {} dp {} cp {} ep {} etp {} sp {} zero {} schedule {} "
                      "recompute {}\n",
                      p.tp, p.pp, p.vpp, p.dp, p.cp, p.ep, p.etp, p.sp ? "on" : "off", p.zero,
@@ -228,6 +241,9 @@ std::string PlanText(const PlanResult& r) {
                        t.optimizer.value());
     if (t.comm_contention.value() > 0) {
       out += fmt::format(", overlapped-comm contention {:.3f}", t.comm_contention.value());
+    }
+    if (t.host_launch.value() > 0) {
+      out += fmt::format("; of the elementwise time, waiting for the host {:.3f}", t.host_launch.value());
     }
     out += "\n";
     out += fmt::format("           {:.0f} tokens/s ({:.1f} per device), {:.1f} model TFLOP/s per device, "

@@ -27,7 +27,7 @@ void AddWarnings(const Scenario& s, PlanResult* r) {
 // 10% (a reporting threshold, not a hardware figure), the kernels are short enough that the
 // unmeasured host cost decides the answer.
 void WarnIfHostBound(const Scenario& s, const CostContext& ctx, PlanResult* r) {
-  if (s.job.host_overhead_per_kernel_us >= kHostPerKernelHighUs) return;
+  if (s.job.host_profile || s.job.host_overhead_per_kernel_us >= kHostPerKernelHighUs) return;
   CostContext slow = ctx;
   slow.host_per_kernel = Seconds(kHostPerKernelHighUs * 1e-6);
   const double step = r->time.step.value();

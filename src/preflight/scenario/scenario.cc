@@ -98,6 +98,22 @@ Status ReadCollectiveTable(const MapReader& r, const Catalog& catalog, Cluster* 
   return Status::Ok();
 }
 
+// training.host_profile: host time per layer of the user's software stack, measured on its CPU
+// (tools/host/measure_eager_host.py): a path (beside the scenario first), or the name of a profile
+// the catalog holds (data/host/). It replaces the per-kernel estimate, so not both.
+Status ReadHostProfile(const MapReader& r, const Catalog& catalog, TrainingJob* job) {
+  ASSIGN_OR_RETURN(MapReader t, r.Map("training"));
+  if (!t.Has("host_profile")) return Status::Ok();
+  if (t.Has("host_overhead_per_kernel_us")) {
+    return t.Error("host_profile", "either host_profile or host_overhead_per_kernel_us, not both");
+  }
+  ASSIGN_OR_RETURN(std::string ref, t.String("host_profile"));
+  auto profile = LooksLikePath(ref) ? LoadHostProfile(ResolvePath(ref, r.file())) : catalog.HostProfileById(ref);
+  if (!profile.ok()) return profile.status().WithPrefix(r.file() + ": " + t.FieldName("host_profile"));
+  job->host_profile = std::make_shared<const HostProfile>(std::move(*profile));
+  return Status::Ok();
+}
+
 StatusOr<Dtype> ReadDtype(const MapReader& r, std::string_view key, Dtype fallback,
                           const char* expected) {
   if (!r.Has(key)) return fallback;
@@ -113,7 +129,7 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
                                     "precision", "tokens", "flash_attention", "grad_dtype",
                                     "optimizer_dtype", "fp8_weight_copy", "moe_imbalance",
                                     "host_overhead_per_kernel_us", "attention_kernel",
-                                    "grad_accumulation_fusion"}));
+                                    "grad_accumulation_fusion", "host_profile"}));
   ASSIGN_OR_RETURN(j->seq_len, t.Int("seq_len"));
   if (j->seq_len <= 0) return t.Error("seq_len", "a positive whole number");
   if (t.Has("global_batch") == t.Has("global_batch_tokens")) {
@@ -261,6 +277,7 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
   ASSIGN_OR_RETURN(MapReader training, r.Map("training"));
   (void)training;
   RETURN_IF_ERROR(ReadTraining(r, s.cluster.spec, &s.job, &s.plan.micro_batch));
+  RETURN_IF_ERROR(ReadHostProfile(r, catalog, &s.job));
   RETURN_IF_ERROR(ReadParallel(r, s.cluster.devices, &s));
   RETURN_IF_ERROR(ReadMeasured(r, &s.measured));
   return s;

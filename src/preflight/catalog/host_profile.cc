@@ -1,0 +1,36 @@
+#include "preflight/catalog/host_profile.h"
+
+#include "preflight/catalog/yaml_reader.h"
+
+namespace preflight {
+namespace {
+
+// A time in µs at `key` of `r`, positive and finite.
+StatusOr<Seconds> Microseconds(const MapReader& r, std::string_view key) {
+  ASSIGN_OR_RETURN(double us, r.Number(key));
+  if (!(us > 0) || us > 1e9) return r.Error(key, "a positive time in microseconds");
+  return Seconds(us * 1e-6);
+}
+
+}  // namespace
+
+StatusOr<HostProfile> LoadHostProfile(const std::string& path) {
+  ASSIGN_OR_RETURN(YAML::Node root, LoadYamlFile(path));
+  MapReader r(root, path, "");
+  RETURN_IF_ERROR(r.ExpectMap());
+  RETURN_IF_ERROR(r.CheckKnownKeys({"id", "source", "stack", "layer_us", "micro_batch_us", "checks", "shapes", "omitted"}));
+  HostProfile h;
+  h.file = path;
+  ASSIGN_OR_RETURN(h.id, r.String("id"));
+  ASSIGN_OR_RETURN(h.source, r.String("source"));
+  ASSIGN_OR_RETURN(h.stack, r.StringOr("stack", ""));
+  ASSIGN_OR_RETURN(MapReader layer, r.Map("layer_us"));
+  RETURN_IF_ERROR(layer.CheckKnownKeys({"forward", "backward", "checkpointed"}));
+  ASSIGN_OR_RETURN(h.layer_forward, Microseconds(layer, "forward"));
+  ASSIGN_OR_RETURN(h.layer_backward, Microseconds(layer, "backward"));
+  ASSIGN_OR_RETURN(h.layer_checkpointed, Microseconds(layer, "checkpointed"));
+  ASSIGN_OR_RETURN(h.micro_batch, Microseconds(r, "micro_batch_us"));
+  return h;
+}
+
+}  // namespace preflight

@@ -1,0 +1,51 @@
+// File: catalog/host_profile.h
+//
+// Measured host (CPU) time of one transformer layer of an eager framework, for the step model.
+// A small model is bound by the host: Python, the autograd engine and the dispatcher take longer
+// per op than the GPU needs to run it, and the GPU waits. That time belongs to the software stack
+// and the CPU, not to the accelerator, so it is measured on the host alone
+// (tools/host/measure_eager_host.py) and named in a scenario with training.host_profile.
+//
+//   ASSIGN_OR_RETURN(HostProfile h, LoadHostProfile("data/host/megatron-gpt-eager-zen3.yaml"));
+//   Seconds per_layer = h.LayerSeconds(/*full_recompute=*/true);
+//
+// File format (data/host/README.md):
+//   id: megatron-gpt-eager-zen3
+//   source: "tools/host/measure_eager_host.py on ..., PyTorch ..."
+//   stack: "what ran"
+//   layer_us: {forward: 850, backward: 1000, checkpointed: 3000}   # per layer and micro-batch
+//   micro_batch_us: 900            # embedding, LM head and loss, forward and backward
+//   checks: {...}                  # optional, not read: the tool's own cross-checks
+//   shapes: {...}                  # optional, not read
+//   omitted: [...]                 # optional, not read: what the measurement leaves out
+#pragma once
+
+#include <string>
+
+#include "preflight/base/status.h"
+#include "preflight/base/units.h"
+
+namespace preflight {
+
+struct HostProfile {
+  std::string id;
+  std::string source;
+  std::string stack;
+  std::string file;
+  Seconds layer_forward{0};       // a forward that builds the autograd graph (no recompute)
+  Seconds layer_backward{0};      // its backward
+  Seconds layer_checkpointed{0};  // full recompute, whole: forward without autograd, recomputed forward, backward
+  Seconds micro_batch{0};         // per micro-batch outside the layers (embedding, head, loss)
+
+  // Host time of one layer's forward and backward for one micro-batch. Selective recompute runs
+  // as without recompute (its recomputed attention products are a few ops).
+  Seconds LayerSeconds(bool full_recompute) const {
+    return full_recompute ? layer_checkpointed : Seconds(layer_forward + layer_backward);
+  }
+};
+
+// Loads and validates a profile file: InvalidArgument naming the file and field on any problem
+// (a missing or non-positive time, an unknown key); NotFound if it cannot be opened.
+StatusOr<HostProfile> LoadHostProfile(const std::string& path);
+
+}  // namespace preflight

@@ -1,0 +1,70 @@
+#include "preflight/catalog/host_profile.h"
+
+#include <gtest/gtest.h>
+
+#include "preflight/base/test_support.h"
+#include "preflight/catalog/catalog.h"
+
+namespace preflight {
+namespace {
+
+using test_support::ScratchDir;
+using test_support::WriteFile;
+
+constexpr char kProfile[] = R"(id: test-stack
+source: "a test"
+layer_us: {forward: 900, backward: 1200, checkpointed: 2900}
+micro_batch_us: 500
+checks: {anything: 1}
+omitted: ["CUDA launch calls"]
+)";
+
+TEST(HostProfileTest, ReadsMicrosecondsAsSecondsAndSumsALayer) {
+  const std::string dir = ScratchDir("preflight_host_");
+  auto h = LoadHostProfile(WriteFile(dir, "p.yaml", kProfile));
+  ASSERT_TRUE(h.ok()) << h.status().message();
+  EXPECT_EQ(h->id, "test-stack");
+  EXPECT_DOUBLE_EQ(h->layer_checkpointed.value(), 2900e-6);
+  EXPECT_DOUBLE_EQ(h->micro_batch.value(), 500e-6);
+  // Full recompute: the checkpointed layer as measured whole; without: forward and backward.
+  EXPECT_NEAR(h->LayerSeconds(true).value(), 2900e-6, 1e-12);
+  EXPECT_NEAR(h->LayerSeconds(false).value(), 2100e-6, 1e-12);
+}
+
+TEST(HostProfileTest, BadFieldsNameTheFileAndTheField) {
+  const std::string dir = ScratchDir("preflight_host_");
+  struct Case {
+    std::string text, field;
+  } cases[] = {
+      {"id: x\nsource: s\nlayer_us: {checkpointed: 1, forward: 0, backward: 1}\nmicro_batch_us: 1\n", "layer_us.forward"},
+      {"id: x\nsource: s\nlayer_us: {checkpointed: 1, forward: 1}\nmicro_batch_us: 1\n", "layer_us.backward"},
+      {"id: x\nsource: s\nlayer_us: {checkpointed: 1, forward: 1, backward: 1}\nmicro_batch_us: -3\n", "micro_batch_us"},
+      {"id: x\nsource: s\nlayer_us: {checkpointed: 1, forward: 1, backward: 1, sideways: 2}\nmicro_batch_us: 1\n", "sideways"},
+      {"id: x\nlayer_us: {checkpointed: 1, forward: 1, backward: 1}\nmicro_batch_us: 1\n", "source"},
+  };
+  for (const Case& c : cases) {
+    const std::string path = WriteFile(dir, "bad.yaml", c.text);
+    auto h = LoadHostProfile(path);
+    ASSERT_FALSE(h.ok()) << c.text;
+    EXPECT_NE(h.status().message().find(path), std::string::npos) << h.status().message();
+    EXPECT_NE(h.status().message().find(c.field), std::string::npos) << h.status().message();
+  }
+}
+
+TEST(HostProfileTest, TheCatalogsProfilesLoadAndUnknownNamesListThem) {
+  const Catalog cat = Catalog::Default();
+  const std::vector<std::string> ids = cat.HostProfileIds();
+  ASSERT_FALSE(ids.empty());
+  for (const std::string& id : ids) {
+    auto h = cat.HostProfileById(id);
+    ASSERT_TRUE(h.ok()) << h.status().message();
+    EXPECT_EQ(h->id, id) << "a profile's id names its file";
+    EXPECT_FALSE(h->source.empty());
+  }
+  auto missing = cat.HostProfileById("no-such-stack");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find(ids.front()), std::string::npos) << missing.status().message();
+}
+
+}  // namespace
+}  // namespace preflight
