@@ -251,11 +251,11 @@ assert abs(1.75 * rows[-1][0] / (rows[-1][1] * 1e-6) / 1e9 - 478.87) < 0.01, row
 
 # A measured host profile, and a scenario's own profile file with a bad field.
 case_catalog_show_host_profile() {
-  run catalog show megatron-gpt-eager-zen3 --json
+  run catalog show megatron-deepspeed-gpt-eager-zen3 --json
   expect_rc 0
   expect_stderr_empty
   expect_json '
-assert j["id"] == "megatron-gpt-eager-zen3", j["id"]
+assert j["id"] == "megatron-deepspeed-gpt-eager-zen3", j["id"]
 assert set(j["layer_us"]) == {"forward", "backward", "checkpointed"}, j["layer_us"]
 assert all(v > 0 for v in j["layer_us"].values()) and j["micro_batch_us"] > 0, j'
   local profile f

@@ -25,8 +25,8 @@ Conversions (see data/validation/README.md):
     successive micro-batches in separate passes (no fused accumulation in that code base):
     grad_dtype fp16, grad_accumulation_fusion false.
   * training.host_profile: the host time of the eager Megatron GPT layer this code base runs,
-    measured on a CPU by tools/host/measure_eager_host.py (data/host/megatron-gpt-eager-zen3.yaml);
-    the same profile serves every Megatron GPT row, not only vTrain's.
+    measured on a CPU by tools/host/measure_eager_host.py (data/host/megatron-deepspeed-gpt-eager-zen3.yaml);
+    the same profile serves the other Megatron-DeepSpeed rows (MT-NLG, BLOOM).
   * cluster.collective_table: the all-reduce times the vTrain authors measured with nccl-tests
     on their 8x A100 node (data/validation/measured/vtrain-a100-allreduce.yaml, written by
     tools/data/vtrain_allreduce_to_yaml.py); vTrain's own predictor reads the same tables for
@@ -41,7 +41,7 @@ from atomic_write import write_text
 
 GPT2_VOCAB = 50257
 COLLECTIVE_TABLE = "measured/vtrain-a100-allreduce.yaml"  # beside the output, in data/validation/
-HOST_PROFILE = "megatron-gpt-eager-zen3"  # data/host/, measured by tools/host/measure_eager_host.py
+HOST_PROFILE = "megatron-deepspeed-gpt-eager-zen3"  # data/host/, measured by tools/host/measure_eager_host.py
 
 MULTI_COLS = [
     "Parameters (billion)", "# GPUs", "global batch", "micro batch", "hidden size",

@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
-"""Host (CPU) cost of one eager Megatron-style GPT layer, measured without a GPU.
+"""Host (CPU) cost of one eager Megatron GPT layer, measured without a GPU.
 
 A small model on one node is bound by the host: the CPU runs Python, the autograd engine and the
 dispatcher for every op, and the GPU waits. That cost belongs to the software stack and the CPU, not
-to the accelerator, so it can be measured on the host alone: this script runs the op sequence of a
-Megatron-LM / Megatron-DeepSpeed GPT layer (2022-2023 code: fused layer norm, column- and row-parallel
-linear layers with their tensor-parallel region functions, fused causal softmax, dropout under the
-RNG tracker, jit-scripted bias-GeLU and bias-dropout-add, per-layer activation checkpointing with
-its RNG-state bookkeeping, and the local DDP hook that adds each gradient to a main-gradient buffer)
-on tensors so small that the CPU kernels cost next to nothing, and times it.
+to the accelerator, so it can be measured on the host alone. This script runs the code path of the
+GPT layer of Megatron-DeepSpeed (megatron/mpu code, 2022 to mid-2023) or Megatron-LM, op for op:
+apex's fused layer norm, the column- and row-parallel linear layers with their tensor-parallel region
+functions, the QKV split, baddbmm, the fused causal softmax, dropout under the RNG tracker, bmm and
+the context copy, the jit-scripted bias-GeLU and bias-dropout-add, Megatron-DeepSpeed's MoE plumbing
+in dense layers, per-layer activation checkpointing (DeepSpeed's or Megatron's) with its RNG-state
+bookkeeping, and, for Megatron-LM, the local DDP hook that adds each gradient to its main gradient.
+A CUDA extension call or a fused kernel becomes one aten op, and torch.cuda's RNG-state functions the
+same Python over a CPU generator. The tensors are so small that the CPU's kernels cost little.
 
-    /usr/bin/python3 tools/host/measure_eager_host.py OUT.yaml [--id NAME]
+    /usr/bin/python3 tools/host/measure_eager_host.py OUT.yaml [--stack megatron-deepspeed|megatron-lm] [--id NAME]
 
 (/usr/bin/python3 with Debian's python3-torch and libopenblas0-pthread; without OpenBLAS, Debian's
 reference BLAS makes even these tiny matrix products cost hundreds of microseconds.)
@@ -18,13 +21,14 @@ reference BLAS makes even these tiny matrix products cost hundreds of microsecon
 It writes a data/host file: per layer and micro-batch, the forward and backward of a run without
 recompute, and the whole of a checkpointed layer (forward without autograd, recomputed forward,
 backward); per micro-batch, the embedding, LM head and cross-entropy around the layers. Each figure
-is the median of ROUNDS rounds, each timing every part once. What it leaves out is listed in the
-file it writes.
+is the median of ROUNDS rounds, each timing every part once, so that a slow spell of a shared
+machine falls on all of them. What it leaves out is listed in the file it writes.
 
 Nothing here is fitted to a validation run: the op sequence follows the framework's code, and the
 figures are whatever this machine measures.
 """
 import argparse
+import contextlib
 import datetime
 import math
 import os
@@ -38,7 +42,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-ROUNDS = 15
+ROUNDS = int(os.environ.get("PREFLIGHT_HOST_ROUNDS", "31"))
 LAYERS = 8
 
 
@@ -56,95 +60,174 @@ def cpu_model():
         return platform.processor() or "unknown"
 
 
-# ---- Megatron's pieces, op for op (CUDA extension calls become the one aten op they stand for) ----
+# ---- Megatron's pieces, op for op, as in microsoft/Megatron-DeepSpeed of 2022 to mid-2023 (the
+# megatron/mpu code: model/transformer.py, model/fused_softmax.py, model/fused_layer_norm.py,
+# mpu/layers.py, mpu/mappings.py, mpu/random.py, mpu/cross_entropy.py, model/language_model.py) and
+# DeepSpeed's activation checkpointing. A CUDA extension call becomes the one aten op it performs;
+# torch.cuda's RNG-state functions become the same Python over a CPU generator.
 
-class FusedLayerNorm(torch.autograd.Function):
-    """apex FusedLayerNormAffineFunction: one kernel forward, one backward."""
+class FusedLayerNormAffineFunction(torch.autograd.Function):
+    """apex: contiguous inputs, one kernel forward, one backward."""
     @staticmethod
     def forward(ctx, x, weight, bias, shape, eps):
-        out, mean, rstd = torch.native_layer_norm(x, shape, weight, bias, eps)
-        ctx.save_for_backward(x, weight, bias, mean, rstd)
-        ctx.shape = shape
+        ctx.normalized_shape = shape
+        ctx.eps = eps
+        input_, weight_, bias_ = x.contiguous(), weight.contiguous(), bias.contiguous()
+        out, mean, invvar = torch.native_layer_norm(input_, shape, weight_, bias_, eps)
+        ctx.save_for_backward(input_, weight_, bias_, mean, invvar)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        x, weight, bias, mean, rstd = ctx.saved_tensors
+        input_, weight_, bias_, mean, invvar = ctx.saved_tensors
         gx, gw, gb = torch.ops.aten.native_layer_norm_backward(
-            grad.contiguous(), x, ctx.shape, mean, rstd, weight, bias, [True, True, True])
+            grad.contiguous(), input_, ctx.normalized_shape, mean, invvar, weight_, bias_, [True, True, True])
         return gx, gw, gb, None, None
 
 
-class CopyToRegion(torch.autograd.Function):
-    """tensor_parallel copy_to_tensor_model_parallel_region: identity forward, all-reduce backward."""
+class MixedFusedLayerNorm(torch.nn.Module):
+    def __init__(self, h):
+        super().__init__()
+        self.normalized_shape = (h,)
+        self.eps = 1e-5
+        self.weight = torch.nn.Parameter(torch.ones(h))
+        self.bias = torch.nn.Parameter(torch.zeros(h))
+
+    def forward(self, x):
+        if not x.is_cuda:  # the real module checks this too (and is on CUDA)
+            pass
+        return FusedLayerNormAffineFunction.apply(x, self.weight, self.bias, self.normalized_shape, self.eps)
+
+
+def get_tensor_model_parallel_world_size():
+    return _WORLD["tp"]  # torch.distributed.get_world_size(group) in the real code
+
+
+_WORLD = {"tp": 1}
+
+
+def _reduce(x):
+    if get_tensor_model_parallel_world_size() == 1:
+        return x
+    raise NotImplementedError  # the all-reduce itself is not run here (see `omitted`)
+
+
+class _CopyToModelParallelRegion(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
         return x
 
     @staticmethod
     def backward(ctx, grad):
-        return grad  # the all-reduce itself is not run here (see `omitted`)
+        return _reduce(grad)
 
 
-class ReduceFromRegion(torch.autograd.Function):
-    """reduce_from_tensor_model_parallel_region: all-reduce forward, identity backward."""
+class _ReduceFromModelParallelRegion(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
-        return x  # the all-reduce itself is not run here
+        return _reduce(x)
 
     @staticmethod
     def backward(ctx, grad):
         return grad
 
 
-class LinearWithGradAccumulation(torch.autograd.Function):
-    """LinearWithGradAccumulationAndAsyncAllreduce without fused accumulation."""
+class ColumnParallelLinear(torch.nn.Module):
+    def __init__(self, n_in, n_out, skip_bias_add):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(n_out, n_in) * 0.02)
+        self.bias = torch.nn.Parameter(torch.zeros(n_out))
+        self.skip_bias_add = skip_bias_add
+        self.gather_output = False
+
+    def forward(self, x):
+        input_parallel = _CopyToModelParallelRegion.apply(x)
+        bias = self.bias if not self.skip_bias_add else None
+        output_parallel = F.linear(input_parallel, self.weight, bias)
+        output = output_parallel  # gather_output is False
+        output_bias = self.bias if self.skip_bias_add else None
+        return output, output_bias
+
+
+class RowParallelLinear(torch.nn.Module):
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(n_out, n_in) * 0.02)
+        self.bias = torch.nn.Parameter(torch.zeros(n_out))
+        self.input_is_parallel = True
+        self.skip_bias_add = True
+
+    def forward(self, x):
+        input_parallel = x  # input_is_parallel
+        output_parallel = F.linear(input_parallel, self.weight)
+        output_ = _ReduceFromModelParallelRegion.apply(output_parallel)
+        return output_, self.bias  # skip_bias_add
+
+
+class ScaledUpperTriangMaskedSoftmax(torch.autograd.Function):
+    """One extension call each way; the scale travels as a one-element tensor."""
     @staticmethod
-    def forward(ctx, x, weight, bias):
-        ctx.save_for_backward(x, weight)
-        ctx.use_bias = bias is not None
-        out = torch.matmul(x, weight.t())
-        if bias is not None:
-            out = out + bias
-        return out
+    def forward(ctx, inputs, scale):
+        scale_t = torch.tensor([scale])
+        softmax_results = torch._softmax(inputs, -1, False)  # the extension's forward(inputs, scale_t[0])
+        float(scale_t[0])
+        ctx.save_for_backward(softmax_results, scale_t)
+        return softmax_results
 
     @staticmethod
-    def backward(ctx, grad):
-        x, weight = ctx.saved_tensors
-        grad_input = grad.matmul(weight)
-        grad = grad.view(grad.shape[0] * grad.shape[1], grad.shape[2])
-        x = x.view(x.shape[0] * x.shape[1], x.shape[2])
-        grad_weight = grad.t().matmul(x)
-        grad_bias = grad.sum(dim=0) if ctx.use_bias else None
-        return grad_input, grad_weight, grad_bias
+    def backward(ctx, output_grads):
+        softmax_results, scale_t = ctx.saved_tensors
+        float(scale_t[0])
+        input_grads = torch._softmax_backward_data(output_grads, softmax_results, -1, softmax_results.dtype)
+        return input_grads, None
 
 
-class CausalSoftmax(torch.autograd.Function):
-    """ScaledUpperTriangMaskedSoftmax: one extension call each way (scale and mask inside)."""
-    @staticmethod
-    def forward(ctx, x, scale):
-        probs = torch.softmax(x, dim=-1)
-        ctx.save_for_backward(probs)
-        return probs
+class FusedScaleMaskSoftmax(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.input_in_fp16 = True
+        self.scaled_masked_softmax_fusion = True
+        self.scale = None
 
-    @staticmethod
-    def backward(ctx, grad):
-        (probs,) = ctx.saved_tensors
-        return torch._softmax_backward_data(grad, probs, -1, probs.dtype), None
+    def is_kernel_available(self, mask, b, np_, sq, sk):
+        attn_batches = b * np_
+        return (self.scaled_masked_softmax_fusion and self.input_in_fp16 and 16 < sk <= 2048
+                and sq % 4 == 0 and attn_batches % 4 == 0) or True  # the real sizes pass; tiny ones here
+
+    def forward(self, x, mask):
+        assert x.dim() == 4
+        if self.is_kernel_available(mask, *x.size()):
+            b, np_, sq, sk = x.size()
+            scale = self.scale if self.scale is not None else 1.0
+            assert sq == sk, "causal mask is only for self attention"
+            x = x.view(-1, sq, sk)
+            probs = ScaledUpperTriangMaskedSoftmax.apply(x, scale)
+            return probs.view(b, np_, sq, sk)
+        raise NotImplementedError
 
 
+class Dropout(torch.nn.Module):
+    """torch.nn.Dropout; on CUDA F.dropout is the one native_dropout op used here."""
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        return torch.native_dropout(x, self.p, True)[0]
+
+
+# Megatron's jit-scripted fusions run on the GPU as one fused kernel each way (the legacy executor
+# with the GPU fuser, set at import of model/transformer.py). This PyTorch has no CPU fuser (no
+# LLVM), where they would run op by op, so each stands here as a scripted function of one op with
+# the same inputs: the host pays the script call and one kernel, as on the GPU.
 @torch.jit.script
 def bias_gelu(bias, y):
-    x = bias + y
-    return x * 0.5 * (1.0 + torch.tanh(0.79788456 * x * (1 + 0.044715 * x * x)))
+    return bias + y  # x = bias + y; x * 0.5 * (1 + tanh(0.79788456 * x * (1 + 0.044715 * x * x))), fused
 
 
 @torch.jit.script
 def bias_gelu_back(g, bias, y):
-    x = bias + y
-    tanh_out = torch.tanh(0.79788456 * x * (1 + 0.044715 * x * x))
-    ff = 0.5 * x * ((1 - tanh_out * tanh_out) * (0.79788456 + 0.1070322243 * x * x)) + 0.5 * (1 + tanh_out)
-    return ff * g
+    return torch.addcmul(g, bias, y)  # the GeLU derivative at bias + y, times g, fused
 
 
 class GeLUFunction(torch.autograd.Function):
@@ -163,223 +246,433 @@ class GeLUFunction(torch.autograd.Function):
 @torch.jit.script
 def bias_dropout_add_fused_train(x: torch.Tensor, bias: torch.Tensor, residual: torch.Tensor,
                                  prob: float) -> torch.Tensor:
-    out = torch.nn.functional.dropout(x + bias, p=prob, training=True)
-    return residual + out
+    return torch.addcmul(residual, x, bias)  # residual + dropout(x + bias, prob), fused
 
 
-class RngTracker:
-    """CudaRNGStatesTracker: fork() swaps the generator state in and out."""
+# torch.cuda.get_rng_state / _set_cuda_rng_state, over a CPU generator standing for the device's.
+_DEVICE_GENERATORS = [torch.Generator()]
+
+
+def _current_device():
+    return 0
+
+
+def cuda_get_rng_state(device="cuda"):
+    if isinstance(device, str):
+        device = torch.device("cpu")
+    idx = device.index
+    if idx is None:
+        idx = _current_device()
+    return _DEVICE_GENERATORS[idx].get_state()
+
+
+def _set_cuda_rng_state(new_state, device=-1):
+    device = torch.device("cpu") if device == -1 else device
+
+    def cb():
+        idx = device.index
+        if idx is None:
+            idx = _current_device()
+        _DEVICE_GENERATORS[idx].set_state(new_state)
+    cb()  # _lazy_call runs it at once once CUDA is initialised
+
+
+class CudaRNGStatesTracker:
     def __init__(self):
-        self.gen = torch.Generator()
-        self.states = {"model-parallel-rng": self.gen.get_state()}
+        self.states_ = {"model-parallel-rng": _DEVICE_GENERATORS[0].get_state()}
+        self.seeds_ = set()
 
     def get_states(self):
-        return dict(self.states)
+        return {name: state for name, state in self.states_.items()}
 
     def set_states(self, states):
-        self.states = states
+        self.states_ = states
 
-    def fork(self):
-        tracker = self
-
-        class Fork:
-            def __enter__(self):
-                self.orig = torch.get_rng_state()
-                torch.set_rng_state(tracker.states["model-parallel-rng"])
-
-            def __exit__(self, *exc):
-                tracker.states["model-parallel-rng"] = torch.get_rng_state()
-                torch.set_rng_state(self.orig)
-        return Fork()
-
-
-TRACKER = RngTracker()
-DEVICE_GEN = torch.Generator()  # stands for the CUDA default generator
+    @contextlib.contextmanager
+    def fork(self, name="model-parallel-rng"):
+        if name not in self.states_:
+            raise Exception("cuda rng state {} is not added".format(name))
+        orig_cuda_rng_state = cuda_get_rng_state()
+        _set_cuda_rng_state(self.states_[name])
+        try:
+            yield
+        finally:
+            self.states_[name] = cuda_get_rng_state()
+            _set_cuda_rng_state(orig_cuda_rng_state)
 
 
-class CheckpointFunction(torch.autograd.Function):
-    """tensor_parallel.random.CheckpointFunction: RNG states saved forward, restored to recompute."""
+_TRACKER = CudaRNGStatesTracker()
+
+
+def get_cuda_rng_tracker():
+    return _TRACKER
+
+
+def detach_variable(inputs):
+    out = []
+    for inp in inputs:
+        if not isinstance(inp, torch.Tensor):
+            out.append(inp)
+            continue
+        x = inp.detach()
+        x.requires_grad = inp.requires_grad
+        out.append(x)
+    return tuple(out)
+
+
+def extract_tensors(all_objects):
+    tensor_objects = [v for v in all_objects if torch.is_tensor(v)]
+    non_tensor_objects = [v for v in all_objects if not torch.is_tensor(v)]
+    tensor_flags = [torch.is_tensor(v) for v in all_objects]
+    if type(all_objects) is tuple:
+        return tuple(tensor_objects), tuple(non_tensor_objects), tuple(tensor_flags)
+    return tensor_objects, non_tensor_objects, tensor_flags
+
+
+def merge_tensors(tensor_objects, non_tensor_objects, tensor_flags):
+    merged, real, fake = [], 0, 0
+    for is_tensor in tensor_flags:
+        if is_tensor:
+            merged.append(tensor_objects[real])
+            real += 1
+        else:
+            merged.append(non_tensor_objects[fake])
+            fake += 1
+    return tuple(merged)
+
+
+def copy_to_device(item, device, criterion_func):
+    if torch.is_tensor(item) and criterion_func(item):
+        return item.to(device)
+    if isinstance(item, (list, tuple)):
+        return type(item)(copy_to_device(v, device, criterion_func) for v in item)
+    return item
+
+
+def is_activation_to_checkpoint(item):
+    return torch.is_tensor(item) and item.is_floating_point() and item.numel() >= 1
+
+
+def see_memory_usage(message, force=False):
+    if not force:
+        return
+
+
+class DeepSpeedCheckpointFunction(torch.autograd.Function):
+    """deepspeed.runtime.activation_checkpointing.checkpointing.CheckpointFunction, with its
+    defaults (no partitioning, no CPU checkpointing, no synchronisation, no profiling)."""
     @staticmethod
-    def forward(ctx, run_function, *args):
+    def forward(ctx, run_function, all_outputs, *args):
+        def save_args_for_backward(*all_args):
+            tensor_args, non_tensor_args, tensor_flags = extract_tensors(all_objects=all_args)
+            ctx.save_for_backward(*tensor_args)
+            ctx.non_tensor_args = non_tensor_args
+            ctx.tensor_flags = tensor_flags
+
         ctx.run_function = run_function
+        inputs_cuda = copy_to_device(args, device=torch.device("cpu"), criterion_func=is_activation_to_checkpoint)
         ctx.fwd_cpu_rng_state = torch.get_rng_state()
-        ctx.fwd_cuda_rng_state = DEVICE_GEN.get_state()
-        ctx.fwd_tracker = TRACKER.get_states()
+        ctx.fwd_cuda_rng_state = cuda_get_rng_state()
+        ctx.fwd_cuda_rng_state_tracker = get_cuda_rng_tracker().get_states()
+        see_memory_usage("Before running forward on the layer", force=False)
+        with torch.no_grad():
+            outputs = run_function(*inputs_cuda)
+        see_memory_usage("After running forward on the layer", force=False)
+        del inputs_cuda
+        save_args_for_backward(*args)
+        if torch.is_tensor(outputs):
+            non_grad_outputs = [outputs] if not outputs.is_floating_point() else []
+        else:
+            non_grad_outputs = [o for o in outputs if torch.is_tensor(o) and not o.is_floating_point()]
+        ctx.mark_non_differentiable(*non_grad_outputs)
+        if torch.is_tensor(outputs):
+            all_outputs += [outputs]
+            return outputs
+        all_outputs += outputs
+        outputs, _, _ = extract_tensors(all_objects=outputs)
+        return tuple(outputs)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        see_memory_usage("In backward", force=False)
+        see_memory_usage("In backward checkpointing code", force=False)
+        if not torch.autograd._is_checkpoint_valid():
+            raise RuntimeError("Checkpointing is not compatible with .grad()")
+        inputs = ctx.saved_tensors
+        detached_inputs = detach_variable(inputs)
+        detached_inputs = merge_tensors(tensor_objects=detached_inputs, non_tensor_objects=ctx.non_tensor_args,
+                                        tensor_flags=ctx.tensor_flags)
+        bwd_cpu_rng_state = torch.get_rng_state()
+        bwd_cuda_rng_state = cuda_get_rng_state()
+        bwd_cuda_rng_state_tracker = get_cuda_rng_tracker().get_states()
+        torch.set_rng_state(ctx.fwd_cpu_rng_state)
+        _set_cuda_rng_state(ctx.fwd_cuda_rng_state)
+        get_cuda_rng_tracker().set_states(ctx.fwd_cuda_rng_state_tracker)
+        see_memory_usage("In backward checkpointing code before forward", force=False)
+        with torch.enable_grad():
+            outputs = ctx.run_function(*detached_inputs)
+        see_memory_usage("In backward checkpointing code after forward", force=False)
+        torch.set_rng_state(bwd_cpu_rng_state)
+        _set_cuda_rng_state(bwd_cuda_rng_state)
+        get_cuda_rng_tracker().set_states(bwd_cuda_rng_state_tracker)
+        if isinstance(outputs, torch.Tensor):
+            outputs = (outputs,)
+        outputs, _, _ = extract_tensors(all_objects=outputs)
+        output_tensors, grad_tensors = [], []
+        for out, grad in zip(outputs, grads):
+            if out.requires_grad:
+                output_tensors.append(out)
+                grad_tensors.append(grad)
+        see_memory_usage("In backward checkpointing code before backward", force=False)
+        torch.autograd.backward(output_tensors, grad_tensors)
+        see_memory_usage("After backward checkpointing code after backward", force=False)
+        ret_list = [None, None]
+        for inp in detached_inputs:
+            ret_list.append(inp.grad if torch.is_tensor(inp) else None)
+        return tuple(ret_list)
+
+
+def deepspeed_checkpoint(function, *args):
+    all_outputs = []
+    DeepSpeedCheckpointFunction.apply(function, all_outputs, *args)
+    return all_outputs[0] if len(all_outputs) == 1 else tuple(all_outputs)
+
+
+class MegatronCheckpointFunction(torch.autograd.Function):
+    """mpu/random.py CheckpointFunction (Megatron-LM's own, without distributed activations)."""
+    @staticmethod
+    def forward(ctx, run_function, distribute_saved_activations, *args):
+        ctx.run_function = run_function
+        ctx.distribute_saved_activations = distribute_saved_activations
+        ctx.fwd_cpu_rng_state = torch.get_rng_state()
+        ctx.fwd_cuda_rng_state = cuda_get_rng_state()
+        ctx.fwd_cuda_rng_state_tracker = get_cuda_rng_tracker().get_states()
         with torch.no_grad():
             outputs = run_function(*args)
         ctx.save_for_backward(*args)
         return outputs
 
     @staticmethod
-    def backward(ctx, *grads):
+    def backward(ctx, *args):
+        if not torch.autograd._is_checkpoint_valid():
+            raise RuntimeError("Checkpointing is not compatible with .grad()")
         inputs = ctx.saved_tensors
-        bwd_cpu = torch.get_rng_state()
-        bwd_cuda = DEVICE_GEN.get_state()
-        bwd_tracker = TRACKER.get_states()
+        bwd_cpu_rng_state = torch.get_rng_state()
+        bwd_cuda_rng_state = cuda_get_rng_state()
+        bwd_cuda_rng_state_tracker = get_cuda_rng_tracker().get_states()
         torch.set_rng_state(ctx.fwd_cpu_rng_state)
-        DEVICE_GEN.set_state(ctx.fwd_cuda_rng_state)
-        TRACKER.set_states(ctx.fwd_tracker)
-        detached = tuple(x.detach().requires_grad_(x.requires_grad) if x.is_floating_point() else x
-                         for x in inputs)
+        _set_cuda_rng_state(ctx.fwd_cuda_rng_state)
+        get_cuda_rng_tracker().set_states(ctx.fwd_cuda_rng_state_tracker)
+        detached_inputs = detach_variable(inputs)
         with torch.enable_grad():
-            outputs = ctx.run_function(*detached)
-        torch.set_rng_state(bwd_cpu)
-        DEVICE_GEN.set_state(bwd_cuda)
-        TRACKER.set_states(bwd_tracker)
+            outputs = ctx.run_function(*detached_inputs)
+        torch.set_rng_state(bwd_cpu_rng_state)
+        _set_cuda_rng_state(bwd_cuda_rng_state)
+        get_cuda_rng_tracker().set_states(bwd_cuda_rng_state_tracker)
         if isinstance(outputs, torch.Tensor):
             outputs = (outputs,)
-        torch.autograd.backward(outputs, grads)
-        return (None,) + tuple(x.grad if isinstance(x, torch.Tensor) and x.is_floating_point() else None
-                               for x in detached)
+        torch.autograd.backward(outputs, args)
+        grads = tuple(inp.grad if isinstance(inp, torch.Tensor) else inp for inp in detached_inputs)
+        return (None, None) + grads
 
 
-class ColumnParallelLinear(torch.nn.Module):
-    def __init__(self, n_in, n_out, skip_bias_add):
+def megatron_checkpoint(function, *args):
+    return MegatronCheckpointFunction.apply(function, False, *args)
+
+
+def split_tensor_along_last_dim(tensor, num_partitions, contiguous_split_chunks=False):
+    last_dim = tensor.dim() - 1
+    last_dim_size = tensor.size()[last_dim] // num_partitions
+    tensor_list = torch.split(tensor, last_dim_size, dim=last_dim)
+    if contiguous_split_chunks:
+        return tuple(chunk.contiguous() for chunk in tensor_list)
+    return tensor_list
+
+
+class ParallelAttention(torch.nn.Module):
+    def __init__(self, h, heads):
         super().__init__()
-        self.weight = torch.nn.Parameter(torch.randn(n_out, n_in) * 0.02)
-        self.bias = torch.nn.Parameter(torch.zeros(n_out))
-        self.skip_bias_add = skip_bias_add
+        self.hidden_size_per_partition = h
+        self.num_attention_heads_per_partition = heads
+        self.hidden_size_per_attention_head = h // heads
+        self.query_key_value = ColumnParallelLinear(h, 3 * h, skip_bias_add=False)
+        self.norm_factor = math.sqrt(self.hidden_size_per_attention_head)
+        self.scale_mask_softmax = FusedScaleMaskSoftmax()
+        self.attention_dropout = Dropout(0.1)
+        self.dense = RowParallelLinear(h, h)
 
-    def forward(self, x):
-        x = CopyToRegion.apply(x)
-        bias = None if self.skip_bias_add else self.bias
-        out = LinearWithGradAccumulation.apply(x, self.weight, bias)
-        return out, (self.bias if self.skip_bias_add else None)
+    def forward(self, hidden_states, attention_mask):
+        mixed_x_layer, _ = self.query_key_value(hidden_states)
+        new_tensor_shape = mixed_x_layer.size()[:-1] + (self.num_attention_heads_per_partition,
+                                                        3 * self.hidden_size_per_attention_head)
+        mixed_x_layer = mixed_x_layer.view(*new_tensor_shape)
+        (query_layer, key_layer, value_layer) = split_tensor_along_last_dim(mixed_x_layer, 3)
+        output_size = (query_layer.size(1), query_layer.size(2), query_layer.size(0), key_layer.size(0))
+        query_layer = query_layer.view(output_size[2], output_size[0] * output_size[1], -1)
+        key_layer = key_layer.view(output_size[3], output_size[0] * output_size[1], -1)
+        matmul_result = torch.empty(output_size[0] * output_size[1], output_size[2], output_size[3],
+                                    dtype=query_layer.dtype, device=torch.device("cpu"))
+        matmul_result = torch.baddbmm(matmul_result, query_layer.transpose(0, 1),
+                                      key_layer.transpose(0, 1).transpose(1, 2),
+                                      beta=0.0, alpha=(1.0 / self.norm_factor))
+        attention_scores = matmul_result.view(*output_size)
+        attention_probs = self.scale_mask_softmax(attention_scores, attention_mask)
+        with get_cuda_rng_tracker().fork():
+            attention_probs = self.attention_dropout(attention_probs)
+        output_size = (value_layer.size(1), value_layer.size(2), query_layer.size(0), value_layer.size(3))
+        value_layer = value_layer.view(value_layer.size(0), output_size[0] * output_size[1], -1)
+        attention_probs = attention_probs.view(output_size[0] * output_size[1], output_size[2], -1)
+        context_layer = torch.bmm(attention_probs, value_layer.transpose(0, 1))
+        context_layer = context_layer.view(*output_size)
+        context_layer = context_layer.permute(2, 0, 1, 3).contiguous()
+        new_context_layer_shape = context_layer.size()[:-2] + (self.hidden_size_per_partition,)
+        context_layer = context_layer.view(*new_context_layer_shape)
+        output, bias = self.dense(context_layer)
+        return output, bias
 
 
-class RowParallelLinear(torch.nn.Module):
-    def __init__(self, n_in, n_out):
-        super().__init__()
-        self.weight = torch.nn.Parameter(torch.randn(n_out, n_in) * 0.02)
-        self.bias = torch.nn.Parameter(torch.zeros(n_out))
-
-    def forward(self, x):
-        out = LinearWithGradAccumulation.apply(x, self.weight, None)
-        return ReduceFromRegion.apply(out), self.bias  # skip_bias_add
-
-
-class LayerNorm(torch.nn.Module):
+class ParallelMLP(torch.nn.Module):
     def __init__(self, h):
         super().__init__()
-        self.weight = torch.nn.Parameter(torch.ones(h))
-        self.bias = torch.nn.Parameter(torch.zeros(h))
-        self.shape = [h]
+        self.dense_h_to_4h = ColumnParallelLinear(h, 4 * h, skip_bias_add=True)
+        self.dense_4h_to_h = RowParallelLinear(4 * h, h)
 
-    def forward(self, x):
-        return FusedLayerNorm.apply(x, self.weight, self.bias, self.shape, 1e-5)
+    def forward(self, hidden_states):
+        intermediate_parallel, bias_parallel = self.dense_h_to_4h(hidden_states)
+        intermediate_parallel = GeLUFunction.apply(intermediate_parallel, bias_parallel)
+        output, output_bias = self.dense_4h_to_h(intermediate_parallel)
+        return output, output_bias
 
 
 class TransformerLayer(torch.nn.Module):
-    def __init__(self, h, heads):
+    """ParallelTransformerLayer (dense, pre-LayerNorm, bias-dropout-add fusion). Megatron-DeepSpeed's
+    adds the MoE plumbing even to dense layers: two scalar tensors made per forward, and a second
+    output (the MoE loss); Megatron-LM's returns the hidden states alone."""
+    def __init__(self, h, heads, moe_plumbing):
         super().__init__()
-        self.h, self.heads, self.hn = h, heads, h // heads
-        self.input_layernorm = LayerNorm(h)
-        self.query_key_value = ColumnParallelLinear(h, 3 * h, skip_bias_add=False)
-        self.dense = RowParallelLinear(h, h)
-        self.post_attention_layernorm = LayerNorm(h)
-        self.dense_h_to_4h = ColumnParallelLinear(h, 4 * h, skip_bias_add=True)
-        self.dense_4h_to_h = RowParallelLinear(4 * h, h)
-        self.norm_factor = math.sqrt(self.hn)
+        self.moe_plumbing = moe_plumbing
+        self.input_layernorm = MixedFusedLayerNorm(h)
+        self.self_attention = ParallelAttention(h, heads)
+        self.hidden_dropout = 0.1
+        self.post_attention_layernorm = MixedFusedLayerNorm(h)
+        self.mlp = ParallelMLP(h)
 
-    def attention(self, x):
-        mixed, _ = self.query_key_value(x)
-        mixed = mixed.view(*(mixed.size()[:-1] + (self.heads, 3 * self.hn)))
-        query, key, value = torch.split(mixed, self.hn, dim=-1)
-        sq, b = query.size(0), query.size(1)
-        output_size = (b, self.heads, sq, key.size(0))
-        query = query.reshape(sq, b * self.heads, -1)
-        key = key.reshape(key.size(0), b * self.heads, -1)
-        buffer = torch.empty(b * self.heads, sq, key.size(0), dtype=query.dtype)
-        scores = torch.baddbmm(buffer, query.transpose(0, 1), key.transpose(0, 1).transpose(1, 2),
-                               beta=0.0, alpha=1.0 / self.norm_factor)
-        scores = scores.view(*output_size)
-        probs = CausalSoftmax.apply(scores.view(-1, sq, key.size(0)), 1.0).view(*output_size)
-        with TRACKER.fork():
-            probs = F.dropout(probs, 0.1, True)
-        value = value.reshape(value.size(0), b * self.heads, -1)
-        probs = probs.view(b * self.heads, sq, -1)
-        context = torch.bmm(probs, value.transpose(0, 1))
-        context = context.view(b, self.heads, sq, self.hn).permute(2, 0, 1, 3).contiguous()
-        context = context.view(*(context.size()[:-2] + (self.h,)))
-        return self.dense(context)
-
-    def forward(self, hidden, mask):
-        ln = self.input_layernorm(hidden)
-        out, bias = self.attention(ln)
+    def forward(self, hidden_states, attention_mask):
+        layernorm_output = self.input_layernorm(hidden_states)
+        attention_output, attention_bias = self.self_attention(layernorm_output, attention_mask)
+        residual = hidden_states
         with torch.enable_grad():
-            hidden = bias_dropout_add_fused_train(out, bias.expand_as(hidden), hidden, 0.1)
-        ln = self.post_attention_layernorm(hidden)
-        inter, bias = self.dense_h_to_4h(ln)
-        inter = GeLUFunction.apply(inter, bias)
-        out, bias = self.dense_4h_to_h(inter)
+            layernorm_input = bias_dropout_add_fused_train(attention_output, attention_bias.expand_as(residual),
+                                                           residual, self.hidden_dropout)
+        layernorm_output = self.post_attention_layernorm(layernorm_input)
+        moe_loss = None
+        if self.moe_plumbing:
+            moe_loss = torch.tensor(0.0, device=layernorm_output.device, dtype=layernorm_output.dtype)
+            mlp_bias = torch.tensor(0.0, device=layernorm_output.device, dtype=layernorm_output.dtype)
+        mlp_output, mlp_bias = self.mlp(layernorm_output)
+        residual = layernorm_input
         with torch.enable_grad():
-            hidden = bias_dropout_add_fused_train(out, bias.expand_as(hidden), hidden, 0.1)
-        return hidden
+            output = bias_dropout_add_fused_train(mlp_output, mlp_bias.expand_as(residual), residual,
+                                                  self.hidden_dropout)
+        return (output, moe_loss) if self.moe_plumbing else output
 
 
 class VocabParallelCrossEntropy(torch.autograd.Function):
-    """tensor_parallel.cross_entropy: the partition bookkeeping and both reductions (not run here)."""
+    """mpu/cross_entropy.py: the partition bookkeeping; its three all-reduces are not run here."""
     @staticmethod
-    def forward(ctx, logits, target):
-        logits_max = torch.max(logits, dim=-1)[0]
-        logits = logits - logits_max.unsqueeze(dim=-1)
-        vocab = logits.size()[-1]
-        start, end = 0, vocab
-        target_mask = (target < start) | (target >= end)
-        masked_target = target.clone() - start
+    def forward(ctx, vocab_parallel_logits, target):
+        logits_max = torch.max(vocab_parallel_logits, dim=-1)[0]
+        vocab_parallel_logits.sub_(logits_max.unsqueeze(dim=-1))
+        partition_vocab_size = vocab_parallel_logits.size()[-1]
+        rank, world_size = 0, get_tensor_model_parallel_world_size()
+        vocab_start_index, vocab_end_index = rank * partition_vocab_size, (rank + 1) * partition_vocab_size
+        target_mask = (target < vocab_start_index) | (target >= vocab_end_index)
+        masked_target = target.clone() - vocab_start_index
         masked_target[target_mask] = 0
-        logits_2d = logits.view(-1, vocab)
+        logits_2d = vocab_parallel_logits.view(-1, partition_vocab_size)
         masked_target_1d = masked_target.view(-1)
         arange_1d = torch.arange(start=0, end=logits_2d.size()[0])
-        predicted = logits_2d[arange_1d, masked_target_1d].clone().contiguous().view_as(target)
-        predicted[target_mask] = 0.0
-        exp_logits = torch.exp(logits, out=logits)
-        sum_exp = exp_logits.sum(dim=-1)
-        loss = torch.log(sum_exp) - predicted
-        exp_logits.div_(sum_exp.unsqueeze(dim=-1))
+        predicted_logits_1d = logits_2d[arange_1d, masked_target_1d]
+        predicted_logits_1d = predicted_logits_1d.clone().contiguous()
+        predicted_logits = predicted_logits_1d.view_as(target)
+        predicted_logits[target_mask] = 0.0
+        exp_logits = vocab_parallel_logits
+        torch.exp(vocab_parallel_logits, out=exp_logits)
+        sum_exp_logits = exp_logits.sum(dim=-1)
+        loss = torch.log(sum_exp_logits) - predicted_logits
+        exp_logits.div_(sum_exp_logits.unsqueeze(dim=-1))
         ctx.save_for_backward(exp_logits, target_mask, masked_target_1d)
         return loss
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, grad_output):
         softmax, target_mask, masked_target_1d = ctx.saved_tensors
         grad_input = softmax
-        vocab = softmax.size()[-1]
-        grad_2d = grad_input.view(-1, vocab)
+        partition_vocab_size = softmax.size()[-1]
+        grad_2d = grad_input.view(-1, partition_vocab_size)
         arange_1d = torch.arange(start=0, end=grad_2d.size()[0])
         grad_2d[arange_1d, masked_target_1d] -= (1.0 - target_mask.view(-1).float())
-        grad_input.mul_(grad.unsqueeze(dim=-1))
+        grad_input.mul_(grad_output.unsqueeze(dim=-1))
         return grad_input, None
 
 
-class Model(torch.nn.Module):
-    def __init__(self, h, heads, layers, vocab, seq):
+class VocabParallelEmbedding(torch.nn.Module):
+    def __init__(self, vocab, h):
         super().__init__()
-        self.word = torch.nn.Parameter(torch.randn(vocab, h) * 0.02)
-        self.position = torch.nn.Parameter(torch.randn(seq, h) * 0.02)
-        self.layers = torch.nn.ModuleList([TransformerLayer(h, heads) for _ in range(layers)])
-        self.final_layernorm = LayerNorm(h)
+        self.weight = torch.nn.Parameter(torch.randn(vocab, h) * 0.02)
 
-    def embed(self, tokens, positions):
-        words = ReduceFromRegion.apply(F.embedding(tokens, self.word))
-        emb = words + F.embedding(positions, self.position)
-        emb = emb.transpose(0, 1).contiguous()
-        with TRACKER.fork():
-            emb = F.dropout(emb, 0.1, True)
-        return emb
+    def forward(self, input_):
+        output_parallel = F.embedding(input_, self.weight)  # masks only with TP > 1
+        return _ReduceFromModelParallelRegion.apply(output_parallel)
+
+
+class Model(torch.nn.Module):
+    def __init__(self, h, heads, layers, vocab, seq, checkpoint, moe_plumbing):
+        super().__init__()
+        self.word_embeddings = VocabParallelEmbedding(vocab, h)
+        self.position_embeddings = torch.nn.Embedding(seq, h)
+        self.embedding_dropout = Dropout(0.1)
+        self.layers = torch.nn.ModuleList([TransformerLayer(h, heads, moe_plumbing) for _ in range(layers)])
+        self.moe_plumbing = moe_plumbing
+        self.final_layernorm = MixedFusedLayerNorm(h)
+        self.checkpoint = checkpoint
+
+    def embed(self, input_ids, position_ids):
+        words_embeddings = self.word_embeddings(input_ids)
+        position_embeddings = self.position_embeddings(position_ids)
+        embeddings = words_embeddings + position_embeddings
+        embeddings = embeddings.transpose(0, 1).contiguous()
+        return self.embedding_dropout(embeddings)  # no RNG fork without sequence parallelism
+
+    def run_layers(self, hidden, mask, checkpointed):
+        moe_losses = []
+        for layer in self.layers:
+            out = self.checkpoint(layer, hidden, mask) if checkpointed else layer(hidden, mask)
+            if self.moe_plumbing:
+                hidden, moe_loss = out
+                moe_losses.append(moe_loss)
+            else:
+                hidden = out
+        if self.moe_plumbing:
+            hidden = hidden + sum(moe_losses)  # the training step adds the MoE losses to the loss
+        return hidden
 
     def head(self, hidden, labels, loss_mask):
         hidden = self.final_layernorm(hidden)
-        x = CopyToRegion.apply(hidden)
-        logits = LinearWithGradAccumulation.apply(x, self.word, None)
+        input_parallel = _CopyToModelParallelRegion.apply(hidden)
+        logits = F.linear(input_parallel, self.word_embeddings.weight)
         logits = logits.transpose(0, 1).contiguous()
         losses = VocabParallelCrossEntropy.apply(logits.float(), labels)
+        losses = losses.float()
         loss_mask = loss_mask.view(-1).float()
-        return torch.sum(losses.view(-1) * loss_mask) / loss_mask.sum()
+        loss = torch.sum(losses.view(-1) * loss_mask) / loss_mask.sum()
+        averaged = torch.cat([x.clone().detach().view(1) for x in [loss]])  # all-reduced over DP
+        averaged = averaged / 1
+        return loss
 
 
 def add_grad_hooks(params):
-    """Megatron local DDP: each parameter's gradient is added to its main_grad, then freed."""
+    """Megatron-LM's local DDP: each parameter's gradient is added to its main_grad, then freed."""
     keep = []
     for p in params:
         p.main_grad = torch.zeros_like(p)
@@ -394,6 +687,21 @@ def add_grad_hooks(params):
     return keep
 
 
+# The two stacks: Megatron-DeepSpeed under DeepSpeed's engine (its activation checkpointing, which
+# the pipeline model uses whatever the flags, and no per-parameter hook at ZeRO 0 and 1 without
+# overlap_comm), and Megatron-LM (its own checkpointing, local DDP hooks).
+STACKS = {
+    "megatron-deepspeed": {
+        "checkpoint": deepspeed_checkpoint, "hooks": False, "moe_plumbing": True,
+        "text": "Megatron-DeepSpeed GPT layer (megatron/mpu code, 2022 to mid-2023) under DeepSpeed's engine "
+                "(its activation checkpointing; ZeRO 0/1 without overlap_comm: no gradient hooks), eager PyTorch, fp16"},
+    "megatron-lm": {
+        "checkpoint": megatron_checkpoint, "hooks": True, "moe_plumbing": False,
+        "text": "Megatron-LM GPT layer (2021-2022 code), its own activation checkpointing and local DDP "
+                "main-gradient hooks, eager PyTorch, fp16"},
+}
+
+
 def timed(fn, inner):
     t = time.perf_counter()
     for _ in range(inner):
@@ -401,12 +709,12 @@ def timed(fn, inner):
     return (time.perf_counter() - t) / inner
 
 
-def measure(h, heads, seq, vocab, layers=LAYERS, rounds=ROUNDS, inner=10):
+def measure(stack, h, heads, seq, vocab, layers=LAYERS, rounds=ROUNDS, inner=10):
     """Seconds per layer (and per micro-batch around the layers): the median over `rounds`, each
     round timing every quantity once, so that a slow spell of a shared machine falls on all."""
     torch.manual_seed(0)
-    model = Model(h, heads, layers, vocab, seq)
-    keep = add_grad_hooks(list(model.parameters()))
+    model = Model(h, heads, layers, vocab, seq, STACKS[stack]["checkpoint"], STACKS[stack]["moe_plumbing"])
+    keep = add_grad_hooks(list(model.parameters())) if STACKS[stack]["hooks"] else []
     tokens = torch.randint(0, vocab, (1, seq))
     positions = torch.arange(seq).unsqueeze(0)
     labels = torch.randint(0, vocab, (1, seq))
@@ -415,19 +723,13 @@ def measure(h, heads, seq, vocab, layers=LAYERS, rounds=ROUNDS, inner=10):
     x0 = torch.randn(seq, 1, h)
 
     def forward():
-        x = x0.clone().requires_grad_(True)
-        for layer in model.layers:
-            x = layer(x, mask)
-        return x
+        return model.run_layers(x0.clone().requires_grad_(True), mask, checkpointed=False)
 
     def forward_backward():
         forward().sum().backward()
 
     def checkpointed():
-        x = x0.clone().requires_grad_(True)
-        for layer in model.layers:
-            x = CheckpointFunction.apply(layer, x, mask)
-        x.sum().backward()
+        model.run_layers(x0.clone().requires_grad_(True), mask, checkpointed=True).sum().backward()
 
     def around_layers():
         loss = model.head(model.embed(tokens, positions), labels, loss_mask)
@@ -449,6 +751,7 @@ def measure(h, heads, seq, vocab, layers=LAYERS, rounds=ROUNDS, inner=10):
         "backward": (med["forward_backward"] - med["forward"]) / layers,
         "checkpointed": med["checkpointed"] / layers,
         "around_layers": med["around_layers"],
+        "checkpointed_fastest": min(samples["checkpointed"]) / layers,
         "spread": max((max(v) - min(v)) / statistics.median(v) for v in samples.values()),
     }
 
@@ -460,22 +763,27 @@ def us(x):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out")
-    ap.add_argument("--id", default="megatron-gpt-eager")
+    ap.add_argument("--id", default=None, help="the profile's id (default: STACK-gpt-eager)")
+    ap.add_argument("--stack", choices=sorted(STACKS), default="megatron-deepspeed")
     args = ap.parse_args()
     torch.set_num_threads(1)  # dispatch is single-threaded; tiny ops gain nothing from OpenMP
     started = datetime.datetime.now(datetime.timezone.utc)
-    small = measure(h=32, heads=16, seq=4, vocab=64)
-    large = measure(h=64, heads=16, seq=8, vocab=128, rounds=5)
+    # The layer's code as Megatron of that time sets TorchScript up (model/transformer.py at import).
+    torch._C._jit_set_profiling_mode(False)
+    torch._C._jit_set_profiling_executor(False)
+    torch._C._jit_override_can_fuse_on_gpu(True)
+    small = measure(args.stack, h=32, heads=16, seq=4, vocab=64)
+    large = measure(args.stack, h=64, heads=16, seq=8, vocab=128, rounds=5)
+    profile_id = args.id or args.stack + "-gpt-eager"
     seconds = (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()
     with open(args.out, "w") as f:
         f.write("# Host (CPU) time of one eager Megatron-style GPT layer, for training.host_profile.\n")
         f.write("# Written by tools/host/measure_eager_host.py: each figure is the median of %d rounds that time\n"
                 "# every part once (%d layers, 10 steps a round).\n" % (ROUNDS, LAYERS))
-        f.write("id: %s\n" % args.id)
+        f.write("id: %s\n" % profile_id)
         f.write('source: "tools/host/measure_eager_host.py on %s, PyTorch %s, Python %s, %s UTC, %.0f s"\n'
                 % (cpu_model(), torch.__version__, platform.python_version(), started.strftime("%Y-%m-%d %H:%M"), seconds))
-        f.write('stack: "Megatron-LM / Megatron-DeepSpeed GPT layer (2022-2023 code), eager PyTorch, fp16, '
-                'local DDP main-gradient hooks"\n')
+        f.write('stack: "%s"\n' % STACKS[args.stack]["text"])
         f.write("layer_us:                # per transformer layer and micro-batch\n")
         f.write("  forward: %s           # forward building the autograd graph (no recompute)\n" % us(small["forward"]))
         f.write("  backward: %s          # its backward\n" % us(small["backward"]))
@@ -485,6 +793,7 @@ def main():
                 % us(small["around_layers"]))
         f.write("checks:\n")
         f.write("  largest_round_spread: %.2f      # (slowest - fastest round) / median, over the parts\n" % small["spread"])
+        f.write("  checkpointed_fastest_us: %s     # the fastest round, for comparison\n" % us(small["checkpointed_fastest"]))
         f.write("  checkpointed_at_doubled_shapes_us: %s  # hidden 64, sequence 8: what the CPU kernels add\n"
                 % us(large["checkpointed"]))
         f.write("shapes: {hidden: 32, heads: 16, seq: 4, micro_batch: 1, vocab: 64, layers: %d}\n" % LAYERS)
@@ -493,6 +802,8 @@ def main():
             "the CUDA driver's launch call per kernel (1.3-3.0 us for a raw cuLaunchKernel on GB200, "
             "meta-pytorch/tritonbench PRs 1016 and 1017): the tiny CPU kernels run in its place",
             "the collectives' own host calls (NCCL enqueue); the region functions around them are timed",
+            "that the host waits for the GPU where the code copies a new scalar to the device "
+            "(Megatron-DeepSpeed's two MoE-plumbing tensors per layer forward): timed here as the ops alone",
             "the pipeline engine's per-micro-batch bookkeeping and sends",
             "optimizer, loss scaling and gradient-norm work once per step",
         ):

@@ -391,17 +391,17 @@ TEST(ScenarioTest, TrainingHostProfileNamesACatalogProfile) {
       "cluster: {devices: 8, devices_per_node: 8}\n"
       "parallel: {tp: 8, pp: 1, dp: 1, recompute: full}\n"
       "training: {seq_len: 1024, global_batch: 16, micro_batch: 1, precision: fp16, flash_attention: false";
-  StatusOr<Scenario> s = LoadText(text + ", host_profile: megatron-gpt-eager-zen3}\n");
+  StatusOr<Scenario> s = LoadText(text + ", host_profile: megatron-deepspeed-gpt-eager-zen3}\n");
   ASSERT_TRUE(s.ok()) << s.status().message();
   ASSERT_NE(s->job.host_profile, nullptr);
-  EXPECT_EQ(s->job.host_profile->id, "megatron-gpt-eager-zen3");
+  EXPECT_EQ(s->job.host_profile->id, "megatron-deepspeed-gpt-eager-zen3");
   const PlanResult r = Evaluate(*s, {});
   EXPECT_GT(r.time.host_launch.value(), 0) << "these layers are shorter than the measured host time";
   EXPECT_FALSE(std::any_of(r.warnings.begin(), r.warnings.end(),
                            [](const std::string& w) { return Contains(w, "possibly host-bound"); }));
 
   std::string dir = ScratchDir();
-  std::string both = WriteFile(dir, "both.yaml", text + ", host_profile: megatron-gpt-eager-zen3, host_overhead_per_kernel_us: 9}\n");
+  std::string both = WriteFile(dir, "both.yaml", text + ", host_profile: megatron-deepspeed-gpt-eager-zen3, host_overhead_per_kernel_us: 9}\n");
   s = LoadScenarioFile(both, Catalog::Default(), {});
   ASSERT_FALSE(s.ok());
   EXPECT_TRUE(Contains(s.status().message(), both + ": training.host_profile: expected either host_profile or"))
@@ -410,7 +410,7 @@ TEST(ScenarioTest, TrainingHostProfileNamesACatalogProfile) {
   s = LoadScenarioFile(unknown, Catalog::Default(), {});
   ASSERT_FALSE(s.ok());
   EXPECT_TRUE(Contains(s.status().message(), unknown + ": training.host_profile")) << s.status().message();
-  EXPECT_TRUE(Contains(s.status().message(), "megatron-gpt-eager-zen3")) << s.status().message();
+  EXPECT_TRUE(Contains(s.status().message(), "megatron-deepspeed-gpt-eager-zen3")) << s.status().message();
 }
 
 TEST(ScenarioTest, ValidationMeasuredBlock) {
