@@ -249,16 +249,45 @@ assert abs(1.75 * rows[-1][0] / (rows[-1][1] * 1e-6) / 1e9 - 478.87) < 0.01, row
   expect_stdout_has "478.87 GB/s"
 }
 
-# A measured host profile, and a scenario's own profile file with a bad field.
+# A measured host profile: `catalog show` prints the file's figures, `catalog list` lists it, a plan
+# that names it says so (text and JSON, with the GPU's wait for the host); a profile file of a
+# scenario's own with a bad field is refused.
 case_catalog_show_host_profile() {
+  local data="$ROOT/data/host/megatron-deepspeed-gpt-eager-zen3.yaml"
   run catalog show megatron-deepspeed-gpt-eager-zen3 --json
   expect_rc 0
   expect_stderr_empty
+  expect_json "
+import re
+text = open('$data').read()
+def figure(key):
+    return float(re.search(r'^ *' + key + r': *([0-9.]+)', text, re.M).group(1))
+assert j['id'] == 'megatron-deepspeed-gpt-eager-zen3', j['id']
+for key in ('forward', 'backward', 'checkpointed'):
+    assert abs(j['layer_us'][key] - figure(key)) < 1e-6, (key, j['layer_us'])
+assert abs(j['micro_batch_us'] - figure('micro_batch_us')) < 1e-6, j"
+  run catalog list --json
+  expect_rc 0
   expect_json '
-assert j["id"] == "megatron-deepspeed-gpt-eager-zen3", j["id"]
-assert set(j["layer_us"]) == {"forward", "backward", "checkpointed"}, j["layer_us"]
-assert all(v > 0 for v in j["layer_us"].values()) and j["micro_batch_us"] > 0, j'
-  local profile f
+ids = sorted(p["id"] for p in j["host_profiles"])
+assert ids == ["megatron-deepspeed-gpt-eager-zen3", "megatron-lm-gpt-eager-zen3"], ids'
+  local f
+  f=$(write small.yaml "model: {model_type: gpt2, n_embd: 1024, n_layer: 12, n_head: 16, n_positions: 1024, vocab_size: 50304}
+hardware: a100-sxm-80gb
+cluster: {devices: 8, devices_per_node: 8}
+parallel: {tp: 8, pp: 1, dp: 1, recompute: full}
+training: {seq_len: 1024, global_batch: 16, micro_batch: 1, precision: fp16, flash_attention: false, host_profile: megatron-deepspeed-gpt-eager-zen3}")
+  run plan "$f" --json
+  expect_rc 0
+  expect_json '
+assert j["hardware"]["host_profile"]["id"] == "megatron-deepspeed-gpt-eager-zen3", j["hardware"]
+b = j["time"]["breakdown"]
+assert 0 < b["host_launch"] <= b["other"], b'
+  run plan "$f"
+  expect_rc 0
+  expect_stdout_has "host time: megatron-deepspeed-gpt-eager-zen3"
+  expect_stdout_has "$(python3 -c "import re; print('%.0f us per layer and micro-batch' % float(re.search(r'checkpointed: *([0-9.]+)', open('$data').read()).group(1)))")"
+  local profile
   profile=$(write host.yaml "id: ours
 source: \"our nodes\"
 layer_us: {forward: fast, backward: 1200, checkpointed: 3000}

@@ -694,11 +694,11 @@ STACKS = {
     "megatron-deepspeed": {
         "checkpoint": deepspeed_checkpoint, "hooks": False, "moe_plumbing": True,
         "text": "Megatron-DeepSpeed GPT layer (megatron/mpu code, 2022 to mid-2023) under DeepSpeed's engine "
-                "(its activation checkpointing; ZeRO 0/1 without overlap_comm: no gradient hooks), eager PyTorch, fp16"},
+                "(its activation checkpointing; ZeRO 0/1 without overlap_comm: no gradient hooks), eager PyTorch, fp16 or bf16"},
     "megatron-lm": {
         "checkpoint": megatron_checkpoint, "hooks": True, "moe_plumbing": False,
         "text": "Megatron-LM GPT layer (2021-2022 code), its own activation checkpointing and local DDP "
-                "main-gradient hooks, eager PyTorch, fp16"},
+                "main-gradient hooks, eager PyTorch, fp16 or bf16"},
 }
 
 

@@ -239,7 +239,7 @@ int CatalogList(bool json) {
     auto profile = catalog.HostProfileById(id);
     if (!profile.ok()) return BadInput(profile.status().message());
     j["host_profiles"].push_back({{"id", id}, {"stack", profile->stack}, {"source", profile->source}});
-    text += fmt::format("  {:24} {:.0f} us per layer with full recompute, {:.0f} us without; {}\n", id,
+    text += fmt::format("  {:34} {:.0f} us per layer with full recompute, {:.0f} us without; {}\n", id,
                         profile->LayerSeconds(true).value() * 1e6, profile->LayerSeconds(false).value() * 1e6,
                         profile->stack);
   }

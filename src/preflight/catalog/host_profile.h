@@ -6,11 +6,11 @@
 // and the CPU, not to the accelerator, so it is measured on the host alone
 // (tools/host/measure_eager_host.py) and named in a scenario with training.host_profile.
 //
-//   ASSIGN_OR_RETURN(HostProfile h, LoadHostProfile("data/host/megatron-gpt-eager-zen3.yaml"));
+//   ASSIGN_OR_RETURN(HostProfile h, LoadHostProfile("data/host/megatron-lm-gpt-eager-zen3.yaml"));
 //   Seconds per_layer = h.LayerSeconds(/*full_recompute=*/true);
 //
 // File format (data/host/README.md):
-//   id: megatron-gpt-eager-zen3
+//   id: megatron-lm-gpt-eager-zen3
 //   source: "tools/host/measure_eager_host.py on ..., PyTorch ..."
 //   stack: "what ran"
 //   layer_us: {forward: 850, backward: 1000, checkpointed: 3000}   # per layer and micro-batch
@@ -45,7 +45,8 @@ struct HostProfile {
 };
 
 // Loads and validates a profile file: InvalidArgument naming the file and field on any problem
-// (a missing or non-positive time, an unknown key); NotFound if it cannot be opened.
+// (a missing time, one not above 0 µs or above 1e9 µs, an unknown key); NotFound if it cannot be
+// opened.
 StatusOr<HostProfile> LoadHostProfile(const std::string& path);
 
 }  // namespace preflight

@@ -41,6 +41,7 @@ TEST(HostProfileTest, BadFieldsNameTheFileAndTheField) {
       {"id: x\nsource: s\nlayer_us: {checkpointed: 1, forward: 1, backward: 1}\nmicro_batch_us: -3\n", "micro_batch_us"},
       {"id: x\nsource: s\nlayer_us: {checkpointed: 1, forward: 1, backward: 1, sideways: 2}\nmicro_batch_us: 1\n", "sideways"},
       {"id: x\nlayer_us: {checkpointed: 1, forward: 1, backward: 1}\nmicro_batch_us: 1\n", "source"},
+      {"id: x\nsource: s\nlayer_us: {checkpointed: 2e9, forward: 1, backward: 1}\nmicro_batch_us: 1\n", "layer_us.checkpointed"},
   };
   for (const Case& c : cases) {
     const std::string path = WriteFile(dir, "bad.yaml", c.text);

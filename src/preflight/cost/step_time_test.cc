@@ -325,6 +325,27 @@ TEST(StepTimeTest, AMeasuredHostProfileBindsSmallModelsOnly) {
   EXPECT_NEAR((step(small, profile(15000, 6000), no_recompute).step - plain.step).value(), 8 * (4 * 3e-3 + 1e-3), 1e-9);
   EXPECT_NEAR((step(small, profile(16000, 5000), no_recompute).step - plain.step).value(), 0, 1e-12);
 
+  // Selective recompute runs as without recompute: the checkpointed figure plays no part.
+  Plan selective = p;
+  selective.recompute = Recompute::kSelective;
+  EXPECT_NEAR((step(small, profile(16000, 5000), selective).step - step(small, profile(15000, 5000), selective).step).value(),
+              0, 1e-12);
+  EXPECT_NEAR((step(small, profile(15000, 6000), selective).step - step(small, profile(15000, 5000), selective).step).value(),
+              8 * (4 * 3e-3 + 1e-3), 1e-9);
+  // Two stages: the work around the layers is charged on the last one only, once per micro-batch
+  // (on every stage it would also lengthen the bubble by the other stage's share).
+  Plan two_stages = p;
+  two_stages.pp = 2;
+  const Cluster pair = CatalogCluster("a100-sxm-80gb", 2);
+  auto staged = [&](std::shared_ptr<HostProfile> h) {
+    TrainingJob j = job;
+    j.host_profile = std::move(h);
+    return EstimateStep(MakeCostContext(small, CountParameters(small), j, pair), two_stages).step.value();
+  };
+  auto around_more = profile(15000, 5000);
+  around_more->micro_batch = Seconds(6000e-6);
+  EXPECT_NEAR(staged(around_more) - staged(profile(15000, 5000)), 8 * 1e-3, 1e-9);
+
   Plan big;
   big.tp = 8, big.pp = 8, big.recompute = Recompute::kFull;
   const Cluster node64 = CatalogCluster("a100-sxm-80gb", 64);

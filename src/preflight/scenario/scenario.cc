@@ -99,15 +99,23 @@ Status ReadCollectiveTable(const MapReader& r, const Catalog& catalog, Cluster* 
 }
 
 // training.host_profile: host time per layer of the user's software stack, measured on its CPU
-// (tools/host/measure_eager_host.py): a path (beside the scenario first), or the name of a profile
-// the catalog holds (data/host/). It replaces the per-kernel estimate, so not both.
+// (tools/host/measure_eager_host.py): a path (beside the scenario first), the name of a profile the
+// catalog holds (data/host/), or `none` (the per-kernel estimate, as when the key is absent: lets
+// `--set` switch a file's profile off). A profile replaces the per-kernel estimate, so not both.
 Status ReadHostProfile(const MapReader& r, const Catalog& catalog, TrainingJob* job) {
   ASSIGN_OR_RETURN(MapReader t, r.Map("training"));
-  if (!t.Has("host_profile")) return Status::Ok();
-  if (t.Has("host_overhead_per_kernel_us")) {
-    return t.Error("host_profile", "either host_profile or host_overhead_per_kernel_us, not both");
+  const YAML::Node& training = t.node();
+  const YAML::Node node = training["host_profile"];
+  if (!node.IsDefined()) return Status::Ok();
+  if (node.IsNull() || !node.IsScalar() || node.Scalar().empty()) {
+    return t.Error("host_profile", "a host profile name or path, or none");
   }
   ASSIGN_OR_RETURN(std::string ref, t.String("host_profile"));
+  if (ref == "none") return Status::Ok();
+  if (t.Has("host_overhead_per_kernel_us")) {
+    return t.Error("host_profile", "either host_profile or host_overhead_per_kernel_us, not both (host_profile: none "
+                                   "switches the profile off)");
+  }
   auto profile = LooksLikePath(ref) ? LoadHostProfile(ResolvePath(ref, r.file())) : catalog.HostProfileById(ref);
   if (!profile.ok()) return profile.status().WithPrefix(r.file() + ": " + t.FieldName("host_profile"));
   job->host_profile = std::make_shared<const HostProfile>(std::move(*profile));

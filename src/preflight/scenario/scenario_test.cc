@@ -406,6 +406,16 @@ TEST(ScenarioTest, TrainingHostProfileNamesACatalogProfile) {
   ASSERT_FALSE(s.ok());
   EXPECT_TRUE(Contains(s.status().message(), both + ": training.host_profile: expected either host_profile or"))
       << s.status().message();
+  // `none` switches a profile off (so the per-kernel figure may be given); an empty value is an error.
+  s = LoadText(text + ", host_profile: none, host_overhead_per_kernel_us: 9}\n");
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->job.host_profile, nullptr);
+  EXPECT_DOUBLE_EQ(s->job.host_overhead_per_kernel_us, 9.0);
+  std::string empty = WriteFile(dir, "empty.yaml", text + ", host_profile: ~}\n");
+  s = LoadScenarioFile(empty, Catalog::Default(), {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.status().message(), empty + ": training.host_profile: expected a host profile name or path, or none"))
+      << s.status().message();
   std::string unknown = WriteFile(dir, "unknown.yaml", text + ", host_profile: our-cluster}\n");
   s = LoadScenarioFile(unknown, Catalog::Default(), {});
   ASSERT_FALSE(s.ok());
