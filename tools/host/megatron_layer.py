@@ -1,0 +1,656 @@
+"""Megatron's GPT layer, op for op, for tools/host/measure_eager_host.py to time on a CPU.
+
+The code path of microsoft/Megatron-DeepSpeed of 2022 to mid-2023 (the megatron/mpu code:
+model/transformer.py, model/fused_softmax.py, model/fused_layer_norm.py, mpu/layers.py,
+mpu/mappings.py, mpu/random.py, mpu/cross_entropy.py, model/language_model.py) with DeepSpeed's
+activation checkpointing, and Megatron-LM's (its own checkpointing, local DDP hooks). A CUDA
+extension call or a fused kernel becomes one aten op; torch.cuda's RNG-state functions become the
+same Python over a CPU generator. STACKS names the two.
+"""
+import contextlib
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+# ---- Megatron's pieces, op for op, as in microsoft/Megatron-DeepSpeed of 2022 to mid-2023 (the
+# megatron/mpu code: model/transformer.py, model/fused_softmax.py, model/fused_layer_norm.py,
+# mpu/layers.py, mpu/mappings.py, mpu/random.py, mpu/cross_entropy.py, model/language_model.py) and
+# DeepSpeed's activation checkpointing. A CUDA extension call becomes the one aten op it performs;
+# torch.cuda's RNG-state functions become the same Python over a CPU generator.
+
+class FusedLayerNormAffineFunction(torch.autograd.Function):
+    """apex: contiguous inputs, one kernel forward, one backward."""
+    @staticmethod
+    def forward(ctx, x, weight, bias, shape, eps):
+        ctx.normalized_shape = shape
+        ctx.eps = eps
+        input_, weight_, bias_ = x.contiguous(), weight.contiguous(), bias.contiguous()
+        out, mean, invvar = torch.native_layer_norm(input_, shape, weight_, bias_, eps)
+        ctx.save_for_backward(input_, weight_, bias_, mean, invvar)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        input_, weight_, bias_, mean, invvar = ctx.saved_tensors
+        gx, gw, gb = torch.ops.aten.native_layer_norm_backward(
+            grad.contiguous(), input_, ctx.normalized_shape, mean, invvar, weight_, bias_, [True, True, True])
+        return gx, gw, gb, None, None
+
+
+class MixedFusedLayerNorm(torch.nn.Module):
+    def __init__(self, h):
+        super().__init__()
+        self.normalized_shape = (h,)
+        self.eps = 1e-5
+        self.weight = torch.nn.Parameter(torch.ones(h))
+        self.bias = torch.nn.Parameter(torch.zeros(h))
+
+    def forward(self, x):
+        if not x.is_cuda:  # the real module checks this too (and is on CUDA)
+            pass
+        return FusedLayerNormAffineFunction.apply(x, self.weight, self.bias, self.normalized_shape, self.eps)
+
+
+def get_tensor_model_parallel_world_size():
+    return _WORLD["tp"]  # torch.distributed.get_world_size(group) in the real code
+
+
+_WORLD = {"tp": 1}
+
+
+def _reduce(x):
+    if get_tensor_model_parallel_world_size() == 1:
+        return x
+    raise NotImplementedError  # the all-reduce itself is not run here (see `omitted`)
+
+
+class _CopyToModelParallelRegion(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _reduce(grad)
+
+
+class _ReduceFromModelParallelRegion(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return _reduce(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+class ColumnParallelLinear(torch.nn.Module):
+    def __init__(self, n_in, n_out, skip_bias_add):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(n_out, n_in) * 0.02)
+        self.bias = torch.nn.Parameter(torch.zeros(n_out))
+        self.skip_bias_add = skip_bias_add
+        self.gather_output = False
+
+    def forward(self, x):
+        input_parallel = _CopyToModelParallelRegion.apply(x)
+        bias = self.bias if not self.skip_bias_add else None
+        output_parallel = F.linear(input_parallel, self.weight, bias)
+        output = output_parallel  # gather_output is False
+        output_bias = self.bias if self.skip_bias_add else None
+        return output, output_bias
+
+
+class RowParallelLinear(torch.nn.Module):
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(n_out, n_in) * 0.02)
+        self.bias = torch.nn.Parameter(torch.zeros(n_out))
+        self.input_is_parallel = True
+        self.skip_bias_add = True
+
+    def forward(self, x):
+        input_parallel = x  # input_is_parallel
+        output_parallel = F.linear(input_parallel, self.weight)
+        output_ = _ReduceFromModelParallelRegion.apply(output_parallel)
+        return output_, self.bias  # skip_bias_add
+
+
+class ScaledUpperTriangMaskedSoftmax(torch.autograd.Function):
+    """One extension call each way; the scale travels as a one-element tensor."""
+    @staticmethod
+    def forward(ctx, inputs, scale):
+        scale_t = torch.tensor([scale])
+        softmax_results = torch._softmax(inputs, -1, False)  # the extension's forward(inputs, scale_t[0])
+        float(scale_t[0])
+        ctx.save_for_backward(softmax_results, scale_t)
+        return softmax_results
+
+    @staticmethod
+    def backward(ctx, output_grads):
+        softmax_results, scale_t = ctx.saved_tensors
+        float(scale_t[0])
+        input_grads = torch._softmax_backward_data(output_grads, softmax_results, -1, softmax_results.dtype)
+        return input_grads, None
+
+
+class FusedScaleMaskSoftmax(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.input_in_fp16 = True
+        self.scaled_masked_softmax_fusion = True
+        self.scale = None
+
+    def is_kernel_available(self, mask, b, np_, sq, sk):
+        attn_batches = b * np_
+        return (self.scaled_masked_softmax_fusion and self.input_in_fp16 and 16 < sk <= 2048
+                and sq % 4 == 0 and attn_batches % 4 == 0) or True  # the real sizes pass; tiny ones here
+
+    def forward(self, x, mask):
+        assert x.dim() == 4
+        if self.is_kernel_available(mask, *x.size()):
+            b, np_, sq, sk = x.size()
+            scale = self.scale if self.scale is not None else 1.0
+            assert sq == sk, "causal mask is only for self attention"
+            x = x.view(-1, sq, sk)
+            probs = ScaledUpperTriangMaskedSoftmax.apply(x, scale)
+            return probs.view(b, np_, sq, sk)
+        raise NotImplementedError
+
+
+class Dropout(torch.nn.Module):
+    """torch.nn.Dropout; on CUDA F.dropout is the one native_dropout op used here."""
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        return torch.native_dropout(x, self.p, True)[0]
+
+
+# Megatron's jit-scripted fusions run on the GPU as one fused kernel each way (the legacy executor
+# with the GPU fuser, set at import of model/transformer.py). This PyTorch has no CPU fuser (no
+# LLVM), where they would run op by op, so each stands here as a scripted function of one op with
+# the same inputs: the host pays the script call and one kernel, as on the GPU.
+@torch.jit.script
+def bias_gelu(bias, y):
+    return bias + y  # x = bias + y; x * 0.5 * (1 + tanh(0.79788456 * x * (1 + 0.044715 * x * x))), fused
+
+
+@torch.jit.script
+def bias_gelu_back(g, bias, y):
+    return torch.addcmul(g, bias, y)  # the GeLU derivative at bias + y, times g, fused
+
+
+class GeLUFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, bias):
+        ctx.save_for_backward(x, bias)
+        return bias_gelu(bias, x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, bias = ctx.saved_tensors
+        tmp = bias_gelu_back(grad, bias, x)
+        return tmp, tmp
+
+
+@torch.jit.script
+def bias_dropout_add_fused_train(x: torch.Tensor, bias: torch.Tensor, residual: torch.Tensor,
+                                 prob: float) -> torch.Tensor:
+    return torch.addcmul(residual, x, bias)  # residual + dropout(x + bias, prob), fused
+
+
+# torch.cuda.get_rng_state / _set_cuda_rng_state, over a CPU generator standing for the device's.
+_DEVICE_GENERATORS = [torch.Generator()]
+
+
+def _current_device():
+    return 0
+
+
+def cuda_get_rng_state(device="cuda"):
+    if isinstance(device, str):
+        device = torch.device("cpu")
+    idx = device.index
+    if idx is None:
+        idx = _current_device()
+    return _DEVICE_GENERATORS[idx].get_state()
+
+
+def _set_cuda_rng_state(new_state, device=-1):
+    device = torch.device("cpu") if device == -1 else device
+
+    def cb():
+        idx = device.index
+        if idx is None:
+            idx = _current_device()
+        _DEVICE_GENERATORS[idx].set_state(new_state)
+    cb()  # _lazy_call runs it at once once CUDA is initialised
+
+
+class CudaRNGStatesTracker:
+    def __init__(self):
+        self.states_ = {"model-parallel-rng": _DEVICE_GENERATORS[0].get_state()}
+        self.seeds_ = set()
+
+    def get_states(self):
+        return {name: state for name, state in self.states_.items()}
+
+    def set_states(self, states):
+        self.states_ = states
+
+    @contextlib.contextmanager
+    def fork(self, name="model-parallel-rng"):
+        if name not in self.states_:
+            raise Exception("cuda rng state {} is not added".format(name))
+        orig_cuda_rng_state = cuda_get_rng_state()
+        _set_cuda_rng_state(self.states_[name])
+        try:
+            yield
+        finally:
+            self.states_[name] = cuda_get_rng_state()
+            _set_cuda_rng_state(orig_cuda_rng_state)
+
+
+_TRACKER = CudaRNGStatesTracker()
+
+
+def get_cuda_rng_tracker():
+    return _TRACKER
+
+
+def detach_variable(inputs):
+    out = []
+    for inp in inputs:
+        if not isinstance(inp, torch.Tensor):
+            out.append(inp)
+            continue
+        x = inp.detach()
+        x.requires_grad = inp.requires_grad
+        out.append(x)
+    return tuple(out)
+
+
+def extract_tensors(all_objects):
+    tensor_objects = [v for v in all_objects if torch.is_tensor(v)]
+    non_tensor_objects = [v for v in all_objects if not torch.is_tensor(v)]
+    tensor_flags = [torch.is_tensor(v) for v in all_objects]
+    if type(all_objects) is tuple:
+        return tuple(tensor_objects), tuple(non_tensor_objects), tuple(tensor_flags)
+    return tensor_objects, non_tensor_objects, tensor_flags
+
+
+def merge_tensors(tensor_objects, non_tensor_objects, tensor_flags):
+    merged, real, fake = [], 0, 0
+    for is_tensor in tensor_flags:
+        if is_tensor:
+            merged.append(tensor_objects[real])
+            real += 1
+        else:
+            merged.append(non_tensor_objects[fake])
+            fake += 1
+    return tuple(merged)
+
+
+def copy_to_device(item, device, criterion_func):
+    if torch.is_tensor(item) and criterion_func(item):
+        return item.to(device)
+    if isinstance(item, (list, tuple)):
+        return type(item)(copy_to_device(v, device, criterion_func) for v in item)
+    return item
+
+
+def is_activation_to_checkpoint(item):
+    return torch.is_tensor(item) and item.is_floating_point() and item.numel() >= 1
+
+
+def see_memory_usage(message, force=False):
+    if not force:
+        return
+
+
+class DeepSpeedCheckpointFunction(torch.autograd.Function):
+    """deepspeed.runtime.activation_checkpointing.checkpointing.CheckpointFunction, with its
+    defaults (no partitioning, no CPU checkpointing, no synchronisation, no profiling)."""
+    @staticmethod
+    def forward(ctx, run_function, all_outputs, *args):
+        def save_args_for_backward(*all_args):
+            tensor_args, non_tensor_args, tensor_flags = extract_tensors(all_objects=all_args)
+            ctx.save_for_backward(*tensor_args)
+            ctx.non_tensor_args = non_tensor_args
+            ctx.tensor_flags = tensor_flags
+
+        ctx.run_function = run_function
+        inputs_cuda = copy_to_device(args, device=torch.device("cpu"), criterion_func=is_activation_to_checkpoint)
+        ctx.fwd_cpu_rng_state = torch.get_rng_state()
+        ctx.fwd_cuda_rng_state = cuda_get_rng_state()
+        ctx.fwd_cuda_rng_state_tracker = get_cuda_rng_tracker().get_states()
+        see_memory_usage("Before running forward on the layer", force=False)
+        with torch.no_grad():
+            outputs = run_function(*inputs_cuda)
+        see_memory_usage("After running forward on the layer", force=False)
+        del inputs_cuda
+        save_args_for_backward(*args)
+        if torch.is_tensor(outputs):
+            non_grad_outputs = [outputs] if not outputs.is_floating_point() else []
+        else:
+            non_grad_outputs = [o for o in outputs if torch.is_tensor(o) and not o.is_floating_point()]
+        ctx.mark_non_differentiable(*non_grad_outputs)
+        if torch.is_tensor(outputs):
+            all_outputs += [outputs]
+            return outputs
+        all_outputs += outputs
+        outputs, _, _ = extract_tensors(all_objects=outputs)
+        return tuple(outputs)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        see_memory_usage("In backward", force=False)
+        see_memory_usage("In backward checkpointing code", force=False)
+        if not torch.autograd._is_checkpoint_valid():
+            raise RuntimeError("Checkpointing is not compatible with .grad()")
+        inputs = ctx.saved_tensors
+        detached_inputs = detach_variable(inputs)
+        detached_inputs = merge_tensors(tensor_objects=detached_inputs, non_tensor_objects=ctx.non_tensor_args,
+                                        tensor_flags=ctx.tensor_flags)
+        bwd_cpu_rng_state = torch.get_rng_state()
+        bwd_cuda_rng_state = cuda_get_rng_state()
+        bwd_cuda_rng_state_tracker = get_cuda_rng_tracker().get_states()
+        torch.set_rng_state(ctx.fwd_cpu_rng_state)
+        _set_cuda_rng_state(ctx.fwd_cuda_rng_state)
+        get_cuda_rng_tracker().set_states(ctx.fwd_cuda_rng_state_tracker)
+        see_memory_usage("In backward checkpointing code before forward", force=False)
+        with torch.enable_grad():
+            outputs = ctx.run_function(*detached_inputs)
+        see_memory_usage("In backward checkpointing code after forward", force=False)
+        torch.set_rng_state(bwd_cpu_rng_state)
+        _set_cuda_rng_state(bwd_cuda_rng_state)
+        get_cuda_rng_tracker().set_states(bwd_cuda_rng_state_tracker)
+        if isinstance(outputs, torch.Tensor):
+            outputs = (outputs,)
+        outputs, _, _ = extract_tensors(all_objects=outputs)
+        output_tensors, grad_tensors = [], []
+        for out, grad in zip(outputs, grads):
+            if out.requires_grad:
+                output_tensors.append(out)
+                grad_tensors.append(grad)
+        see_memory_usage("In backward checkpointing code before backward", force=False)
+        torch.autograd.backward(output_tensors, grad_tensors)
+        see_memory_usage("After backward checkpointing code after backward", force=False)
+        ret_list = [None, None]
+        for inp in detached_inputs:
+            ret_list.append(inp.grad if torch.is_tensor(inp) else None)
+        return tuple(ret_list)
+
+
+def deepspeed_checkpoint(function, *args):
+    all_outputs = []
+    DeepSpeedCheckpointFunction.apply(function, all_outputs, *args)
+    return all_outputs[0] if len(all_outputs) == 1 else tuple(all_outputs)
+
+
+class MegatronCheckpointFunction(torch.autograd.Function):
+    """mpu/random.py CheckpointFunction (Megatron-LM's own, without distributed activations)."""
+    @staticmethod
+    def forward(ctx, run_function, distribute_saved_activations, *args):
+        ctx.run_function = run_function
+        ctx.distribute_saved_activations = distribute_saved_activations
+        ctx.fwd_cpu_rng_state = torch.get_rng_state()
+        ctx.fwd_cuda_rng_state = cuda_get_rng_state()
+        ctx.fwd_cuda_rng_state_tracker = get_cuda_rng_tracker().get_states()
+        with torch.no_grad():
+            outputs = run_function(*args)
+        ctx.save_for_backward(*args)
+        return outputs
+
+    @staticmethod
+    def backward(ctx, *args):
+        if not torch.autograd._is_checkpoint_valid():
+            raise RuntimeError("Checkpointing is not compatible with .grad()")
+        inputs = ctx.saved_tensors
+        bwd_cpu_rng_state = torch.get_rng_state()
+        bwd_cuda_rng_state = cuda_get_rng_state()
+        bwd_cuda_rng_state_tracker = get_cuda_rng_tracker().get_states()
+        torch.set_rng_state(ctx.fwd_cpu_rng_state)
+        _set_cuda_rng_state(ctx.fwd_cuda_rng_state)
+        get_cuda_rng_tracker().set_states(ctx.fwd_cuda_rng_state_tracker)
+        detached_inputs = detach_variable(inputs)
+        with torch.enable_grad():
+            outputs = ctx.run_function(*detached_inputs)
+        torch.set_rng_state(bwd_cpu_rng_state)
+        _set_cuda_rng_state(bwd_cuda_rng_state)
+        get_cuda_rng_tracker().set_states(bwd_cuda_rng_state_tracker)
+        if isinstance(outputs, torch.Tensor):
+            outputs = (outputs,)
+        torch.autograd.backward(outputs, args)
+        grads = tuple(inp.grad if isinstance(inp, torch.Tensor) else inp for inp in detached_inputs)
+        return (None, None) + grads
+
+
+def megatron_checkpoint(function, *args):
+    return MegatronCheckpointFunction.apply(function, False, *args)
+
+
+def split_tensor_along_last_dim(tensor, num_partitions, contiguous_split_chunks=False):
+    last_dim = tensor.dim() - 1
+    last_dim_size = tensor.size()[last_dim] // num_partitions
+    tensor_list = torch.split(tensor, last_dim_size, dim=last_dim)
+    if contiguous_split_chunks:
+        return tuple(chunk.contiguous() for chunk in tensor_list)
+    return tensor_list
+
+
+class ParallelAttention(torch.nn.Module):
+    def __init__(self, h, heads):
+        super().__init__()
+        self.hidden_size_per_partition = h
+        self.num_attention_heads_per_partition = heads
+        self.hidden_size_per_attention_head = h // heads
+        self.query_key_value = ColumnParallelLinear(h, 3 * h, skip_bias_add=False)
+        self.norm_factor = math.sqrt(self.hidden_size_per_attention_head)
+        self.scale_mask_softmax = FusedScaleMaskSoftmax()
+        self.attention_dropout = Dropout(0.1)
+        self.dense = RowParallelLinear(h, h)
+
+    def forward(self, hidden_states, attention_mask):
+        mixed_x_layer, _ = self.query_key_value(hidden_states)
+        new_tensor_shape = mixed_x_layer.size()[:-1] + (self.num_attention_heads_per_partition,
+                                                        3 * self.hidden_size_per_attention_head)
+        mixed_x_layer = mixed_x_layer.view(*new_tensor_shape)
+        (query_layer, key_layer, value_layer) = split_tensor_along_last_dim(mixed_x_layer, 3)
+        output_size = (query_layer.size(1), query_layer.size(2), query_layer.size(0), key_layer.size(0))
+        query_layer = query_layer.view(output_size[2], output_size[0] * output_size[1], -1)
+        key_layer = key_layer.view(output_size[3], output_size[0] * output_size[1], -1)
+        matmul_result = torch.empty(output_size[0] * output_size[1], output_size[2], output_size[3],
+                                    dtype=query_layer.dtype, device=torch.device("cpu"))
+        matmul_result = torch.baddbmm(matmul_result, query_layer.transpose(0, 1),
+                                      key_layer.transpose(0, 1).transpose(1, 2),
+                                      beta=0.0, alpha=(1.0 / self.norm_factor))
+        attention_scores = matmul_result.view(*output_size)
+        attention_probs = self.scale_mask_softmax(attention_scores, attention_mask)
+        with get_cuda_rng_tracker().fork():
+            attention_probs = self.attention_dropout(attention_probs)
+        output_size = (value_layer.size(1), value_layer.size(2), query_layer.size(0), value_layer.size(3))
+        value_layer = value_layer.view(value_layer.size(0), output_size[0] * output_size[1], -1)
+        attention_probs = attention_probs.view(output_size[0] * output_size[1], output_size[2], -1)
+        context_layer = torch.bmm(attention_probs, value_layer.transpose(0, 1))
+        context_layer = context_layer.view(*output_size)
+        context_layer = context_layer.permute(2, 0, 1, 3).contiguous()
+        new_context_layer_shape = context_layer.size()[:-2] + (self.hidden_size_per_partition,)
+        context_layer = context_layer.view(*new_context_layer_shape)
+        output, bias = self.dense(context_layer)
+        return output, bias
+
+
+class ParallelMLP(torch.nn.Module):
+    def __init__(self, h):
+        super().__init__()
+        self.dense_h_to_4h = ColumnParallelLinear(h, 4 * h, skip_bias_add=True)
+        self.dense_4h_to_h = RowParallelLinear(4 * h, h)
+
+    def forward(self, hidden_states):
+        intermediate_parallel, bias_parallel = self.dense_h_to_4h(hidden_states)
+        intermediate_parallel = GeLUFunction.apply(intermediate_parallel, bias_parallel)
+        output, output_bias = self.dense_4h_to_h(intermediate_parallel)
+        return output, output_bias
+
+
+class TransformerLayer(torch.nn.Module):
+    """ParallelTransformerLayer (dense, pre-LayerNorm, bias-dropout-add fusion). Megatron-DeepSpeed's
+    adds the MoE plumbing even to dense layers: two scalar tensors made per forward, and a second
+    output (the MoE loss); Megatron-LM's returns the hidden states alone."""
+    def __init__(self, h, heads, moe_plumbing):
+        super().__init__()
+        self.moe_plumbing = moe_plumbing
+        self.input_layernorm = MixedFusedLayerNorm(h)
+        self.self_attention = ParallelAttention(h, heads)
+        self.hidden_dropout = 0.1
+        self.post_attention_layernorm = MixedFusedLayerNorm(h)
+        self.mlp = ParallelMLP(h)
+
+    def forward(self, hidden_states, attention_mask):
+        layernorm_output = self.input_layernorm(hidden_states)
+        attention_output, attention_bias = self.self_attention(layernorm_output, attention_mask)
+        residual = hidden_states
+        with torch.enable_grad():
+            layernorm_input = bias_dropout_add_fused_train(attention_output, attention_bias.expand_as(residual),
+                                                           residual, self.hidden_dropout)
+        layernorm_output = self.post_attention_layernorm(layernorm_input)
+        moe_loss = None
+        if self.moe_plumbing:
+            moe_loss = torch.tensor(0.0, device=layernorm_output.device, dtype=layernorm_output.dtype)
+            mlp_bias = torch.tensor(0.0, device=layernorm_output.device, dtype=layernorm_output.dtype)
+        mlp_output, mlp_bias = self.mlp(layernorm_output)
+        residual = layernorm_input
+        with torch.enable_grad():
+            output = bias_dropout_add_fused_train(mlp_output, mlp_bias.expand_as(residual), residual,
+                                                  self.hidden_dropout)
+        return (output, moe_loss) if self.moe_plumbing else output
+
+
+class VocabParallelCrossEntropy(torch.autograd.Function):
+    """mpu/cross_entropy.py: the partition bookkeeping; its three all-reduces are not run here."""
+    @staticmethod
+    def forward(ctx, vocab_parallel_logits, target):
+        logits_max = torch.max(vocab_parallel_logits, dim=-1)[0]
+        vocab_parallel_logits.sub_(logits_max.unsqueeze(dim=-1))
+        partition_vocab_size = vocab_parallel_logits.size()[-1]
+        rank, world_size = 0, get_tensor_model_parallel_world_size()
+        vocab_start_index, vocab_end_index = rank * partition_vocab_size, (rank + 1) * partition_vocab_size
+        target_mask = (target < vocab_start_index) | (target >= vocab_end_index)
+        masked_target = target.clone() - vocab_start_index
+        masked_target[target_mask] = 0
+        logits_2d = vocab_parallel_logits.view(-1, partition_vocab_size)
+        masked_target_1d = masked_target.view(-1)
+        arange_1d = torch.arange(start=0, end=logits_2d.size()[0])
+        predicted_logits_1d = logits_2d[arange_1d, masked_target_1d]
+        predicted_logits_1d = predicted_logits_1d.clone().contiguous()
+        predicted_logits = predicted_logits_1d.view_as(target)
+        predicted_logits[target_mask] = 0.0
+        exp_logits = vocab_parallel_logits
+        torch.exp(vocab_parallel_logits, out=exp_logits)
+        sum_exp_logits = exp_logits.sum(dim=-1)
+        loss = torch.log(sum_exp_logits) - predicted_logits
+        exp_logits.div_(sum_exp_logits.unsqueeze(dim=-1))
+        ctx.save_for_backward(exp_logits, target_mask, masked_target_1d)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        softmax, target_mask, masked_target_1d = ctx.saved_tensors
+        grad_input = softmax
+        partition_vocab_size = softmax.size()[-1]
+        grad_2d = grad_input.view(-1, partition_vocab_size)
+        arange_1d = torch.arange(start=0, end=grad_2d.size()[0])
+        grad_2d[arange_1d, masked_target_1d] -= (1.0 - target_mask.view(-1).float())
+        grad_input.mul_(grad_output.unsqueeze(dim=-1))
+        return grad_input, None
+
+
+class VocabParallelEmbedding(torch.nn.Module):
+    def __init__(self, vocab, h):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(vocab, h) * 0.02)
+
+    def forward(self, input_):
+        output_parallel = F.embedding(input_, self.weight)  # masks only with TP > 1
+        return _ReduceFromModelParallelRegion.apply(output_parallel)
+
+
+class Model(torch.nn.Module):
+    def __init__(self, h, heads, layers, vocab, seq, checkpoint, moe_plumbing):
+        super().__init__()
+        self.word_embeddings = VocabParallelEmbedding(vocab, h)
+        self.position_embeddings = torch.nn.Embedding(seq, h)
+        self.embedding_dropout = Dropout(0.1)
+        self.layers = torch.nn.ModuleList([TransformerLayer(h, heads, moe_plumbing) for _ in range(layers)])
+        self.moe_plumbing = moe_plumbing
+        self.final_layernorm = MixedFusedLayerNorm(h)
+        self.checkpoint = checkpoint
+
+    def embed(self, input_ids, position_ids):
+        words_embeddings = self.word_embeddings(input_ids)
+        position_embeddings = self.position_embeddings(position_ids)
+        embeddings = words_embeddings + position_embeddings
+        embeddings = embeddings.transpose(0, 1).contiguous()
+        return self.embedding_dropout(embeddings)  # no RNG fork without sequence parallelism
+
+    def run_layers(self, hidden, mask, checkpointed):
+        moe_losses = []
+        for layer in self.layers:
+            out = self.checkpoint(layer, hidden, mask) if checkpointed else layer(hidden, mask)
+            if self.moe_plumbing:
+                hidden, moe_loss = out
+                moe_losses.append(moe_loss)
+            else:
+                hidden = out
+        if self.moe_plumbing:
+            hidden = hidden + sum(moe_losses)  # the training step adds the MoE losses to the loss
+        return hidden
+
+    def head(self, hidden, labels, loss_mask):
+        hidden = self.final_layernorm(hidden)
+        input_parallel = _CopyToModelParallelRegion.apply(hidden)
+        logits = F.linear(input_parallel, self.word_embeddings.weight)
+        logits = logits.transpose(0, 1).contiguous()
+        losses = VocabParallelCrossEntropy.apply(logits.float(), labels)
+        losses = losses.float()
+        loss_mask = loss_mask.view(-1).float()
+        loss = torch.sum(losses.view(-1) * loss_mask) / loss_mask.sum()
+        averaged = torch.cat([x.clone().detach().view(1) for x in [loss]])  # all-reduced over DP
+        averaged = averaged / 1
+        return loss
+
+
+def add_grad_hooks(params):
+    """Megatron-LM's local DDP: each parameter's gradient is added to its main_grad, then freed."""
+    keep = []
+    for p in params:
+        p.main_grad = torch.zeros_like(p)
+        grad_acc = p.expand_as(p).grad_fn.next_functions[0][0]
+
+        def hook(*unused, p=p):
+            if p.grad is not None:
+                p.main_grad.add_(p.grad.data)
+                p.grad = None
+        grad_acc.register_hook(hook)
+        keep.append(grad_acc)
+    return keep
+
+
+# The two stacks: Megatron-DeepSpeed under DeepSpeed's engine (its activation checkpointing, which
+# the pipeline model uses whatever the flags, and no per-parameter hook at ZeRO 0 and 1 without
+# overlap_comm), and Megatron-LM (its own checkpointing, local DDP hooks).
+STACKS = {
+    "megatron-deepspeed": {
+        "checkpoint": deepspeed_checkpoint, "hooks": False, "moe_plumbing": True,
+        "text": "Megatron-DeepSpeed GPT layer (megatron/mpu code, 2022 to mid-2023) under DeepSpeed's engine "
+                "(its activation checkpointing; ZeRO 0/1 without overlap_comm: no gradient hooks), eager PyTorch, fp16 or bf16"},
+    "megatron-lm": {
+        "checkpoint": megatron_checkpoint, "hooks": True, "moe_plumbing": False,
+        "text": "Megatron-LM GPT layer (2021-2022 code), its own activation checkpointing and local DDP "
+                "main-gradient hooks, eager PyTorch, fp16 or bf16"},
+}
