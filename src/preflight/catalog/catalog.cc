@@ -55,30 +55,28 @@ std::vector<std::string> Catalog::CollectiveTableIds() const {
   return IdsIn(fs::path(data_dir_) / "collectives", ".yaml");
 }
 
-StatusOr<CollectiveTable> Catalog::CollectiveTableById(const std::string& name) const {
-  const fs::path p = fs::path(data_dir_) / "collectives" / (name + ".yaml");
-  if (name.empty() || !fs::exists(p)) {
-    std::string known;
-    for (const std::string& id : CollectiveTableIds()) known += (known.empty() ? "" : ", ") + id;
-    return NotFound("unknown collective table '" + name + "' (the catalog has: " + (known.empty() ? "none" : known) +
-                    "; or give a path to your own)");
-  }
-  return LoadCollectiveTable(p.string());
-}
-
 std::vector<std::string> Catalog::HostProfileIds() const {
   return IdsIn(fs::path(data_dir_) / "host", ".yaml");
 }
 
+StatusOr<std::string> Catalog::NamedFile(const std::string& folder, const std::string& name,
+                                         const std::string& what) const {
+  const fs::path p = fs::path(data_dir_) / folder / (name + ".yaml");
+  if (!name.empty() && fs::exists(p)) return p.string();
+  std::string known;
+  for (const std::string& id : IdsIn(fs::path(data_dir_) / folder, ".yaml")) known += (known.empty() ? "" : ", ") + id;
+  return NotFound("unknown " + what + " '" + name + "' (the catalog has: " + (known.empty() ? "none" : known) +
+                  "; or give a path to your own)");
+}
+
+StatusOr<CollectiveTable> Catalog::CollectiveTableById(const std::string& name) const {
+  ASSIGN_OR_RETURN(std::string path, NamedFile("collectives", name, "collective table"));
+  return LoadCollectiveTable(path);
+}
+
 StatusOr<HostProfile> Catalog::HostProfileById(const std::string& name) const {
-  const fs::path p = fs::path(data_dir_) / "host" / (name + ".yaml");
-  if (name.empty() || !fs::exists(p)) {
-    std::string known;
-    for (const std::string& id : HostProfileIds()) known += (known.empty() ? "" : ", ") + id;
-    return NotFound("unknown host profile '" + name + "' (the catalog has: " + (known.empty() ? "none" : known) +
-                    "; or give a path to your own)");
-  }
-  return LoadHostProfile(p.string());
+  ASSIGN_OR_RETURN(std::string path, NamedFile("host", name, "host profile"));
+  return LoadHostProfile(path);
 }
 
 StatusOr<HardwareSpec> Catalog::Hardware(const std::string& id_or_path) const {

@@ -56,6 +56,9 @@ class Catalog {
 
  private:
   Status AttachGemmTable(HardwareSpec* spec) const;
+  // The path of <data>/<folder>/<name>.yaml; NotFound ("unknown <what> '<name>'") listing the
+  // names the folder holds.
+  StatusOr<std::string> NamedFile(const std::string& folder, const std::string& name, const std::string& what) const;
 
   std::string data_dir_;
 };
