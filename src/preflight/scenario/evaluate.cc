@@ -39,7 +39,7 @@ void WarnIfHostBound(const Scenario& s, const CostContext& ctx, PlanResult* r) {
     << " us of host time per kernel launch (the upper end of published eager-PyTorch figures; this run assumes "
     << s.job.host_overhead_per_kernel_us << " us) the step would take " << at_high << " s instead of " << step
     << " s (+" << std::fixed << std::setprecision(0) << 100 * (at_high / step - 1)
-    << "%); measure training.host_overhead_per_kernel_us on your software stack";
+    << "%); measure your stack's host time per layer (tools/host/measure_eager_host.py, training.host_profile)";
   r->warnings.push_back(w.str());
 }
 
