@@ -141,6 +141,7 @@ def main():
         f.write('source: "tools/host/measure_eager_host.py on %s, PyTorch %s, Python %s, %s UTC, %.0f s"\n'
                 % (cpu_model(), torch.__version__, platform.python_version(), started.strftime("%Y-%m-%d %H:%M"), seconds))
         f.write('stack: "%s"\n' % STACKS[args.stack]["text"])
+        f.write("layer: gpt               # LayerNorm, GeLU MLP, standard attention, dense\n")
         f.write("layer_us:                # per transformer layer and micro-batch\n")
         f.write("  forward: %s           # forward building the autograd graph (no recompute)\n" % us(small["forward"]))
         f.write("  backward: %s          # its backward\n" % us(small["backward"]))

@@ -18,12 +18,14 @@ StatusOr<HostProfile> LoadHostProfile(const std::string& path) {
   ASSIGN_OR_RETURN(YAML::Node root, LoadYamlFile(path));
   MapReader r(root, path, "");
   RETURN_IF_ERROR(r.ExpectMap());
-  RETURN_IF_ERROR(r.CheckKnownKeys({"id", "source", "stack", "layer_us", "micro_batch_us", "checks", "shapes", "omitted"}));
+  RETURN_IF_ERROR(
+      r.CheckKnownKeys({"id", "source", "stack", "layer", "layer_us", "micro_batch_us", "checks", "shapes", "omitted"}));
   HostProfile h;
   h.file = path;
   ASSIGN_OR_RETURN(h.id, r.String("id"));
   ASSIGN_OR_RETURN(h.source, r.String("source"));
   ASSIGN_OR_RETURN(h.stack, r.StringOr("stack", ""));
+  ASSIGN_OR_RETURN(h.layer, r.StringOr("layer", ""));
   ASSIGN_OR_RETURN(MapReader layer, r.Map("layer_us"));
   RETURN_IF_ERROR(layer.CheckKnownKeys({"forward", "backward", "checkpointed"}));
   ASSIGN_OR_RETURN(h.layer_forward, Microseconds(layer, "forward"));

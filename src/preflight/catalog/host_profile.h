@@ -13,6 +13,7 @@
 //   id: megatron-lm-gpt-eager-zen3
 //   source: "tools/host/measure_eager_host.py on ..., PyTorch ..."
 //   stack: "what ran"
+//   layer: gpt                     # optional: the kind of layer timed
 //   layer_us: {forward: 850, backward: 1000, checkpointed: 3000}   # per layer and micro-batch
 //   micro_batch_us: 900            # embedding, LM head and loss, forward and backward
 //   checks: {...}                  # optional, not read: the tool's own cross-checks
@@ -32,6 +33,9 @@ struct HostProfile {
   std::string source;
   std::string stack;
   std::string file;
+  // The kind of layer timed: "gpt" (LayerNorm, GeLU MLP, standard multi-head attention, dense), or
+  // empty when the file does not say. plan warns when a scenario's layers are of another kind.
+  std::string layer;
   Seconds layer_forward{0};       // a forward that builds the autograd graph (no recompute)
   Seconds layer_backward{0};      // its backward
   Seconds layer_checkpointed{0};  // full recompute, whole: forward without autograd, recomputed forward, backward

@@ -13,6 +13,7 @@ using test_support::WriteFile;
 
 constexpr char kProfile[] = R"(id: test-stack
 source: "a test"
+layer: gpt
 layer_us: {forward: 900, backward: 1200, checkpointed: 2900}
 micro_batch_us: 500
 checks: {anything: 1}
@@ -24,6 +25,7 @@ TEST(HostProfileTest, ReadsMicrosecondsAsSecondsAndSumsALayer) {
   auto h = LoadHostProfile(WriteFile(dir, "p.yaml", kProfile));
   ASSERT_TRUE(h.ok()) << h.status().message();
   EXPECT_EQ(h->id, "test-stack");
+  EXPECT_EQ(h->layer, "gpt");
   EXPECT_DOUBLE_EQ(h->layer_checkpointed.value(), 2900e-6);
   EXPECT_DOUBLE_EQ(h->micro_batch.value(), 500e-6);
   // Full recompute: the checkpointed layer as measured whole; without: forward and backward.

@@ -43,6 +43,24 @@ void WarnIfHostBound(const Scenario& s, const CostContext& ctx, PlanResult* r) {
   r->warnings.push_back(w.str());
 }
 
+// A host profile timed one kind of layer; a model whose layers run other ops (RMSNorm, a gated MLP,
+// MLA, experts) spends a different host time per layer, which the profile does not know.
+void WarnIfHostProfileLayerDiffers(const Scenario& s, PlanResult* r) {
+  const HostProfile* h = s.job.host_profile.get();
+  if (h == nullptr || h->layer != "gpt") return;
+  const Architecture& a = s.arch;
+  std::string differs;
+  auto add = [&differs](const char* what) { differs += (differs.empty() ? "" : ", ") + std::string(what); };
+  if (a.norm == NormKind::kRmsNorm) add("RMSNorm");
+  if (a.gated_mlp) add("a gated MLP");
+  if (a.attention == AttentionKind::kMla) add("MLA");
+  if (a.IsMoe()) add("experts");
+  if (differs.empty()) return;
+  r->warnings.push_back("host profile " + h->id + " timed a GPT layer (LayerNorm, GeLU MLP, standard attention); " +
+                        "this model's layers have " + differs +
+                        ", so their host time is an estimate: measure this model's layer on your stack");
+}
+
 }  // namespace
 
 PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options) {
@@ -60,6 +78,7 @@ PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options) {
     r.has_time = true;
     r.campaign = MakeCampaign(s.cluster, s.job, r.time);
     WarnIfHostBound(s, ctx, &r);
+    WarnIfHostProfileLayerDiffers(s, &r);
     for (std::string& w : ctx.warnings) r.warnings.push_back(std::move(w));
   }
   AddWarnings(s, &r);

@@ -400,6 +400,21 @@ TEST(ScenarioTest, TrainingHostProfileNamesACatalogProfile) {
   EXPECT_FALSE(std::any_of(r.warnings.begin(), r.warnings.end(),
                            [](const std::string& w) { return Contains(w, "possibly host-bound"); }));
 
+  // The profile timed a GPT layer: a Llama layer (RMSNorm, SwiGLU) gets a warning, this GPT one not.
+  auto layer_warning = [](const PlanResult& p) {
+    return std::any_of(p.warnings.begin(), p.warnings.end(),
+                       [](const std::string& w) { return Contains(w, "timed a GPT layer"); });
+  };
+  EXPECT_FALSE(layer_warning(r));
+  StatusOr<Scenario> llama = LoadText(
+      "model: llama-3.1-8b\nhardware: h100-sxm-80gb\ncluster: {devices: 8, devices_per_node: 8}\nparallel: {tp: 8}\n"
+      "training: {seq_len: 4096, global_batch: 64, host_profile: megatron-deepspeed-gpt-eager-zen3}\n");
+  ASSERT_TRUE(llama.ok()) << llama.status().message();
+  const PlanResult lr = Evaluate(*llama, {});
+  EXPECT_TRUE(layer_warning(lr));
+  EXPECT_TRUE(std::any_of(lr.warnings.begin(), lr.warnings.end(),
+                          [](const std::string& w) { return Contains(w, "RMSNorm, a gated MLP"); }));
+
   std::string dir = ScratchDir();
   std::string both = WriteFile(dir, "both.yaml", text + ", host_profile: megatron-deepspeed-gpt-eager-zen3, host_overhead_per_kernel_us: 9}\n");
   s = LoadScenarioFile(both, Catalog::Default(), {});
