@@ -538,7 +538,8 @@ class VocabParallelCrossEntropy(torch.autograd.Function):
         logits_max = torch.max(vocab_parallel_logits, dim=-1)[0]
         vocab_parallel_logits.sub_(logits_max.unsqueeze(dim=-1))
         partition_vocab_size = vocab_parallel_logits.size()[-1]
-        rank, world_size = 0, get_tensor_model_parallel_world_size()
+        rank = 0
+        get_tensor_model_parallel_world_size()  # looked up as the real code does (for its all-reduces)
         vocab_start_index, vocab_end_index = rank * partition_vocab_size, (rank + 1) * partition_vocab_size
         target_mask = (target < vocab_start_index) | (target >= vocab_end_index)
         masked_target = target.clone() - vocab_start_index

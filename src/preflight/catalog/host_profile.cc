@@ -8,7 +8,7 @@ namespace {
 // A time in µs at `key` of `r`, positive and finite.
 StatusOr<Seconds> Microseconds(const MapReader& r, std::string_view key) {
   ASSIGN_OR_RETURN(double us, r.Number(key));
-  if (!(us > 0) || us > 1e9) return r.Error(key, "a positive time in microseconds");
+  if (!(us > 0) || us > 1e9) return r.Error(key, "a positive time in microseconds, at most 1e9 (a sanity bound)");
   return Seconds(us * 1e-6);
 }
 
