@@ -133,7 +133,7 @@ Status ParseAttention(const MapReader& r, HardwareSpec* h) {
 
 Status ParseEfficiency(const MapReader& root, HardwareSpec* h) {
   ASSIGN_OR_RETURN(MapReader r, root.Map("efficiency"));
-  RETURN_IF_ERROR(r.CheckKnownKeys({"gemm_fraction", "sustained_fraction", "hbm_fraction",
+  RETURN_IF_ERROR(r.CheckKnownKeys({"gemm_fraction", "sustained_fraction", "hbm_fraction", "gemm_kernel_us",
                                     "allreduce_busbw_gbytes_per_s", "fused_attention_tflops"}));
   RETURN_IF_ERROR(ParseDtypeTable(r, "gemm_fraction", false, false, &h->gemm_fraction));
   for (const Figure& f : h->gemm_fraction) {
@@ -153,6 +153,13 @@ Status ParseEfficiency(const MapReader& root, HardwareSpec* h) {
   ASSIGN_OR_RETURN(h->hbm_fraction, ParseFigure(r, "hbm_fraction", false));
   if (h->hbm_fraction.known() && (h->hbm_fraction.value <= 0 || h->hbm_fraction.value > 1)) {
     return r.Error("hbm_fraction", "a fraction in (0, 1]");
+  }
+  if (r.Has("gemm_kernel_us")) {
+    ASSIGN_OR_RETURN(h->gemm_kernel_us, ParseFigure(r, "gemm_kernel_us", false));
+    // A kernel's fixed cost is microseconds; a millisecond would be a unit slip.
+    if (h->gemm_kernel_us.known() && h->gemm_kernel_us.value > 1000) {
+      return r.Error("gemm_kernel_us", "microseconds per GEMM kernel, at most 1000");
+    }
   }
   ASSIGN_OR_RETURN(MapReader bw, r.Map("allreduce_busbw_gbytes_per_s"));
   RETURN_IF_ERROR(bw.CheckKnownKeys({"scale_up", "scale_out"}));

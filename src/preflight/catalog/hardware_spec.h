@@ -90,6 +90,12 @@ struct HardwareSpec {
   // absent, and then the burst figures stand (an upper bound on speed).
   std::array<Figure, kNumDtypes> sustained_fraction;
   Figure hbm_fraction;                           // achieved / peak HBM bandwidth
+  // GPU time one GEMM kernel takes beyond what the wave model gives it (launch latency, prologue
+  // and epilogue: what makes a 1024-cubed GEMM far slower than its share of the large-GEMM rate),
+  // microseconds, from small-GEMM benchmarks. Charged per GEMM kernel wherever no measured table
+  // by shape covers the shape (a table's figures already hold it). Optional; unknown when absent,
+  // and then nothing is charged (an upper bound on speed).
+  Figure gemm_kernel_us;
   Figure allreduce_busbw_scale_up_gbytes_per_s;
   Figure allreduce_busbw_scale_out_gbytes_per_s;
   // Fused (flash-style) attention kernel, 16-bit, TFLOP/s in the FlashAttention convention

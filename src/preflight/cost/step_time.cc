@@ -97,6 +97,7 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   OpList ops = BuildOps(arch, job.seq_len);
   c.model_flops_per_token = ops.model_flops_per_token;
   c.host_per_kernel = Seconds(job.host_overhead_per_kernel_us * 1e-6);
+  if (h.gemm_kernel_us.known()) c.gemm_kernel = Seconds(h.gemm_kernel_us.value * 1e-6);
   if (h.compute_units.known()) c.compute_units = h.compute_units.value;
   if (h.compute_units.known() && h.collective_compute_units.known()) {
     c.collective_share = h.collective_compute_units.value / h.compute_units.value;
@@ -138,13 +139,22 @@ class StepModel {
   // Forward time of `batch` GEMMs (a grouped GEMM) with M rows, K inputs, N outputs each:
   // a roofline whose compute side is divided by the wave utilization of the output tiles.
   double Gemm(double m, double k, double n, double batch = 1) const {
-    return Roofline(m, k, n, batch, in_bytes_, GemmRate(m, k, n, batch));
+    return Roofline(m, k, n, batch, in_bytes_, GemmRate(m, k, n, batch)) + KernelFixed(m, k, n, batch);
+  }
+  // The fixed GPU time of one GEMM kernel (a grouped GEMM is one kernel) beyond the wave model,
+  // unless a measured table covers the shape: its figures hold that time already.
+  double KernelFixed(double m, double k, double n, double batch) const {
+    const double fixed = c_.gemm_kernel.value();
+    if (fixed == 0) return 0;
+    if (c_.gemm_table && c_.gemm_table->Covers(c_.gemm_dtype, m * batch, n, k)) return 0;
+    return fixed;
   }
   // A GEMM that stays in 16 bits in an FP8 run: Megatron-Core's output layer and MoE router are
   // not Transformer Engine modules, so FP8 autocast leaves them in BF16.
   double Gemm16(double m, double k, double n, double batch = 1) const {
     if (!c_.fp8_gemms) return Gemm(m, k, n, batch);
-    return Roofline(m, k, n, batch, 2, c_.attention_rate.value() * WaveUtilization(m, n, batch));
+    return Roofline(m, k, n, batch, 2, c_.attention_rate.value() * WaveUtilization(m, n, batch)) +
+           c_.gemm_kernel.value();
   }
   // max(FLOPs / rate, bytes / HBM rate), reading inputs and weights at `in_bytes` and writing a
   // 16-bit output.
@@ -307,7 +317,9 @@ void StepModel::Attention(LayerCost* l) const {
   } else {
     // Unfused: full score matrix, then softmax (and dropout) passes over it in HBM.
     const double scores = T * s * a_.heads / t_;
-    core = core_flops / c_.attention_rate.value() + Memory(scores * (a_.dropout ? 13.0 : 8.0));
+    // Two batched GEMMs (scores, context), each a kernel with its fixed time.
+    core = core_flops / c_.attention_rate.value() + Memory(scores * (a_.dropout ? 13.0 : 8.0)) +
+           2 * c_.gemm_kernel.value();
     core_bwd = 2 * core;
   }
   l->fwd_compute += proj + core;

@@ -56,6 +56,9 @@ struct CostContext {
   double activation_bytes = 2;    // bytes per activation element on the wire
   bool fp8_gemms = false;         // GEMMs run in FP8 (and pay casts)
   Seconds host_per_kernel;        // host-side cost of launching one kernel (TrainingJob)
+  // GPU time a GEMM kernel takes beyond its roofline at the wave-model rate (the catalog's
+  // efficiency.gemm_kernel_us); charged where no measured table covers the shape. 0 when unknown.
+  Seconds gemm_kernel;
   double compute_units = 0;       // SMs/CUs for wave quantization; 0 when unknown (no effect)
   // Share of the compute units a running collective holds (collective_compute_units /
   // compute_units): compute overlapped with communication runs on the rest. 0 when unknown.
