@@ -428,6 +428,18 @@ void StepModel::ContextComm(LayerCost* l) const {
   l->cp_bwd = gather + ReduceScatterTime(c_.fabric, all_kv, p_.cp, per_domain).value();  // re-gather KV, reduce-scatter dKV
 }
 
+// Megatron's vocab-parallel cross-entropy (megatron/core/tensor_parallel/cross_entropy.py, and
+// megatron/mpu/cross_entropy.py before it; the path of Megatron-LM, Megatron-DeepSpeed and NeMo
+// unless a fused loss is asked for), in HBM bytes per element of the 16-bit logits: the fp32 copy
+// (`output.float()`: read 2, write 4), the max (read 4), the in-place subtract (read 4, write 4),
+// exp (read 4, write 4), the sum (read 4) and the in-place divide into the softmax it saves
+// (read 4, write 4); backward, the in-place scaling by the loss gradient (read 4, write 4) and the
+// cast back to 16 bits for the head's GEMMs (read 4, write 2). The gathers of the target logits
+// touch one element per token. PyTorch's F.cross_entropy on fp32 logits (torchtitan) moves about
+// as much; a fused loss (XLA, Megatron-Core's cross_entropy_loss_fusion) less.
+constexpr double kCrossEntropyForwardBytes = 6 + 4 + 8 + 8 + 4 + 8;
+constexpr double kCrossEntropyBackwardBytes = 8 + 6;
+
 // Kernels one layer's forward launches (unfused eager framework): norm, QKV, RoPE, the attention
 // products (one fused kernel, or two batched GEMMs, softmax, dropout and two layout copies),
 // projection, residual add; norm, MLP GEMMs, activation, residual add; TP collectives; for MoE
@@ -530,7 +542,9 @@ PipelineTime StepModel::Pipeline() const {
   const double heads = 1.0 + a_.mtp_layers;
   const double head_fwd = heads * Gemm16(tokens_, h, static_cast<double>(a_.vocab) / t_) +
                           a_.mtp_layers * Gemm(tokens_, 2 * h, h);
-  const double loss_bytes = heads * tokens_ * static_cast<double>(a_.vocab) / t_ * 12.0;
+  const double logits = heads * tokens_ * static_cast<double>(a_.vocab) / t_;
+  const double loss_bytes = logits * (kCrossEntropyForwardBytes + kCrossEntropyBackwardBytes);
+  const double loss_fwd_bytes = logits * kCrossEntropyForwardBytes;
 
   // Stage totals: the first, second and last stages are the only distinct ones (contiguous
   // layers; the last adds the head); the sum over all stages follows from the layer counts.
@@ -547,7 +561,7 @@ PipelineTime StepModel::Pipeline() const {
       st.fwd += head_fwd;
       st.bwd += 2 * head_fwd;
       st.memory += Memory(loss_bytes);
-      st.forward += head_fwd + Memory(loss_bytes) / 3;
+      st.forward += head_fwd + Memory(loss_fwd_bytes);
       // A measured host profile also times the work around the layers (embedding, head, loss),
       // counted on the last stage with the head.
       if (c_.job.host_profile) {

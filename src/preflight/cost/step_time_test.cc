@@ -238,6 +238,26 @@ TEST(StepTimeTest, GemmKernelsPayTheFixedTimeOutsideATable) {
   EXPECT_DOUBLE_EQ(Compute(s), table);
 }
 
+// The loss moves 52 bytes per logit (Megatron's vocab-parallel cross-entropy: 38 forward through
+// an fp32 copy, 14 backward) on the last stage, once per micro-batch: a model that differs only in
+// its vocabulary differs in the step's elementwise time by exactly that much.
+TEST(StepTimeTest, CrossEntropyMovesItsPassesOverTheLogits) {
+  Job8b s = Llama8bOnH100();
+  s.job.global_batch = 16;  // two micro-batches of one sequence on each of 8 DP ranks
+  auto other = [&](int64_t vocab) {
+    Job8b v = s;
+    v.arch.vocab = vocab;
+    v.params = CountParameters(v.arch);
+    v.job.grad_accumulation_fusion = true;
+    const CostContext ctx = MakeCostContext(v.arch, v.params, v.job, v.cluster);
+    return std::make_pair(EstimateStep(ctx, v.plan).other.value(), ctx.hbm_rate.value());
+  };
+  const auto [base, hbm] = other(128256);
+  const auto [wider, same_hbm] = other(2 * 128256);
+  EXPECT_DOUBLE_EQ(same_hbm, hbm);
+  EXPECT_NEAR(wider - base, 2.0 * 8192 * 128256 * 52 / hbm, 1e-9);
+}
+
 // Korthikanti et al. 2022, Table 4: one layer of the 22B GPT (h 6144, 64 heads, TP 8, micro-batch
 // 4, sequence 2048, A100) timed forward + backward in five configurations (published-runs.md §2).
 // The model's layer, the difference between the 48- and 24-layer models without the optimizer,
