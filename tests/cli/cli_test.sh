@@ -265,7 +265,9 @@ def figure(key):
 assert j['id'] == 'megatron-deepspeed-gpt-eager-zen3', j['id']
 for key in ('forward', 'backward', 'checkpointed'):
     assert abs(j['layer_us'][key] - figure(key)) < 1e-6, (key, j['layer_us'])
-assert abs(j['micro_batch_us'] - figure('micro_batch_us')) < 1e-6, j"
+assert abs(j['micro_batch_us'] - figure('micro_batch_us')) < 1e-6, j
+for key in ('before_sync', 'after_sync'):
+    assert abs(j['input_us'][key] - figure(key)) < 1e-6, (key, j['input_us'])"
   run catalog list --json
   expect_rc 0
   expect_json '

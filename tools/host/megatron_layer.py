@@ -626,6 +626,110 @@ class Model(torch.nn.Module):
         return loss
 
 
+# ---- The input path of every micro-batch (pretrain_gpt.py get_batch, mpu/data.py broadcast_data,
+# utils.py get_ltor_masks_and_position_ids of Megatron-LM and Megatron-DeepSpeed, 2021-2023). Rank 0
+# of each tensor-parallel group reads the batch and broadcasts it. Copying the packed sizes back to
+# the CPU (`sizes_cuda.cpu()`) makes the host wait until the GPU has run everything queued before it,
+# so what follows it runs on an idle GPU: split there.
+
+_MAX_DATA_DIM = 5
+
+
+def get_tensor_model_parallel_rank():
+    return 0
+
+
+class GPTSamples(torch.utils.data.Dataset):
+    """Megatron's GPTDataset hands the loader {'text': int64 array of seq + 1 tokens} per sample."""
+
+    def __init__(self, seq, vocab, n=1 << 20):
+        self.seq, self.vocab, self.n = seq, vocab, n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, idx):
+        import numpy as np  # the workers' side; its cost is not on the training process
+        return {"text": np.full(self.seq + 1, idx % self.vocab, dtype=np.int64)}
+
+
+def data_iterator(seq, vocab, micro_batch, workers=2):
+    """Megatron's loader: a batch sampler of micro-batch samples, `--num-workers` 2 by default
+    (pin_memory=True needs CUDA and is left out)."""
+    sampler = torch.utils.data.BatchSampler(torch.utils.data.SequentialSampler(range(1 << 20)), micro_batch, False)
+    loader = torch.utils.data.DataLoader(GPTSamples(seq, vocab), batch_sampler=sampler, num_workers=workers)
+    return iter(loader)
+
+
+def broadcast_sizes(keys, data):
+    """broadcast_data up to the wait: pack the sizes, copy them to the device, broadcast (the
+    collective call itself is left out)."""
+    sizes = [0 for _ in range(_MAX_DATA_DIM) for _ in keys]
+    if get_tensor_model_parallel_rank() == 0:
+        offset = 0
+        for key in keys:
+            assert data[key].dim() < _MAX_DATA_DIM, "you should increase MAX_DATA_DIM"
+            size = data[key].size()
+            for i, s in enumerate(size):
+                sizes[i + offset] = s
+            offset += _MAX_DATA_DIM
+    return torch.LongTensor(sizes)  # torch.cuda.LongTensor(sizes): a copy to the device
+
+
+def broadcast_rest(keys, data, datatype, sizes_cpu):
+    """broadcast_data after the sizes came back: unpack them element by element (each index of a CPU
+    tensor is a tensor), check the types, flatten and copy the data to the device (a second wait),
+    broadcast it (left out) and cut it into views."""
+    key_size, key_numel, total_numel = {}, {}, 0
+    offset = 0
+    for key in keys:
+        i, size, numel = 0, [], 1
+        while sizes_cpu[offset + i] > 0:
+            this_size = sizes_cpu[offset + i]
+            size.append(this_size)
+            numel *= this_size
+            i += 1
+        key_size[key], key_numel[key] = size, numel
+        total_numel += numel
+        offset += _MAX_DATA_DIM
+    if get_tensor_model_parallel_rank() == 0:
+        for key in keys:
+            assert data[key].dtype == datatype
+        flatten_data = torch.cat([data[key].contiguous().view(-1) for key in keys], dim=0)
+    else:
+        flatten_data = torch.empty(total_numel, dtype=datatype)
+    output, offset = {}, 0
+    for key in keys:
+        numel = key_numel[key]
+        output[key] = flatten_data.narrow(0, offset, numel).view(key_size[key])
+        offset += numel
+    return output
+
+
+def get_ltor_masks_and_position_ids(data, eod_token):
+    """Causal mask, loss mask and position ids, with the reset and EOD-masking options off (the
+    defaults)."""
+    micro_batch_size, seq_length = data.size()
+    att_mask_batch = 1
+    attention_mask = torch.tril(torch.ones((att_mask_batch, seq_length, seq_length))).view(
+        att_mask_batch, 1, seq_length, seq_length)
+    loss_mask = torch.ones(data.size(), dtype=torch.float)
+    position_ids = torch.arange(seq_length, dtype=torch.long)
+    position_ids = position_ids.unsqueeze(0).expand_as(data)
+    attention_mask = (attention_mask < 0.5)
+    return attention_mask, loss_mask, position_ids
+
+
+def get_batch_after_sync(data, sizes_cpu, eod_token=0):
+    keys, datatype = ["text"], torch.int64
+    data_b = broadcast_rest(keys, data, datatype, sizes_cpu)
+    tokens_ = data_b["text"].long()
+    labels = tokens_[:, 1:].contiguous()
+    tokens = tokens_[:, :-1].contiguous()
+    attention_mask, loss_mask, position_ids = get_ltor_masks_and_position_ids(tokens, eod_token)
+    return tokens, labels, loss_mask, attention_mask, position_ids
+
+
 def add_grad_hooks(params):
     """Megatron-LM's local DDP: each parameter's gradient is added to its main_grad, then freed."""
     keep = []

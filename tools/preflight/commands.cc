@@ -287,13 +287,18 @@ int ShowHostProfile(const std::string& id, const HostProfile& h, bool json) {
                        {{"forward", h.layer_forward.value() * 1e6},
                         {"backward", h.layer_backward.value() * 1e6},
                         {"checkpointed", h.layer_checkpointed.value() * 1e6}}},
-                      {"micro_batch_us", h.micro_batch.value() * 1e6}};
+                      {"micro_batch_us", h.micro_batch.value() * 1e6},
+                      {"input_us",
+                       {{"before_sync", h.input_before_sync.value() * 1e6},
+                        {"after_sync", h.input_after_sync.value() * 1e6}}}};
   std::string text = fmt::format(
       "{}: host time of {}\n  source: {}\n  per layer and micro-batch: forward {:.1f} us, backward {:.1f} us; "
       "with full recompute (checkpointed forward, recomputed forward, backward) {:.1f} us\n"
-      "  per micro-batch around the layers (embedding, head, loss): {:.1f} us\n",
+      "  per micro-batch around the layers (embedding, head, loss): {:.1f} us\n"
+      "  per micro-batch input path: {:.1f} us before the host waits for the GPU, {:.1f} us after it\n",
       id, h.stack, h.source, h.layer_forward.value() * 1e6, h.layer_backward.value() * 1e6,
-      h.layer_checkpointed.value() * 1e6, h.micro_batch.value() * 1e6);
+      h.layer_checkpointed.value() * 1e6, h.micro_batch.value() * 1e6, h.input_before_sync.value() * 1e6,
+      h.input_after_sync.value() * 1e6);
   std::cout << (json ? JsonText(j) : text);
   return 0;
 }

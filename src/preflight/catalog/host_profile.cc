@@ -19,7 +19,7 @@ StatusOr<HostProfile> LoadHostProfile(const std::string& path) {
   MapReader r(root, path, "");
   RETURN_IF_ERROR(r.ExpectMap());
   RETURN_IF_ERROR(
-      r.CheckKnownKeys({"id", "source", "stack", "layer", "layer_us", "micro_batch_us", "checks", "shapes", "omitted"}));
+      r.CheckKnownKeys({"id", "source", "stack", "layer", "layer_us", "micro_batch_us", "input_us", "checks", "shapes", "omitted"}));
   HostProfile h;
   h.file = path;
   ASSIGN_OR_RETURN(h.id, r.String("id"));
@@ -32,6 +32,12 @@ StatusOr<HostProfile> LoadHostProfile(const std::string& path) {
   ASSIGN_OR_RETURN(h.layer_backward, Microseconds(layer, "backward"));
   ASSIGN_OR_RETURN(h.layer_checkpointed, Microseconds(layer, "checkpointed"));
   ASSIGN_OR_RETURN(h.micro_batch, Microseconds(r, "micro_batch_us"));
+  if (r.Has("input_us")) {
+    ASSIGN_OR_RETURN(MapReader input, r.Map("input_us"));
+    RETURN_IF_ERROR(input.CheckKnownKeys({"before_sync", "after_sync"}));
+    ASSIGN_OR_RETURN(h.input_before_sync, Microseconds(input, "before_sync"));
+    ASSIGN_OR_RETURN(h.input_after_sync, Microseconds(input, "after_sync"));
+  }
   return h;
 }
 

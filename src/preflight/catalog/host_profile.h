@@ -16,6 +16,7 @@
 //   layer: gpt                     # optional: the kind of layer timed
 //   layer_us: {forward: 850, backward: 1000, checkpointed: 3000}   # per layer and micro-batch
 //   micro_batch_us: 900            # embedding, LM head and loss, forward and backward
+//   input_us: {before_sync: 1100, after_sync: 150}   # optional: each micro-batch's input path
 //   checks: {...}                  # optional, not read: the tool's own cross-checks
 //   shapes: {...}                  # optional, not read
 //   omitted: [...]                 # optional, not read: what the measurement leaves out
@@ -40,6 +41,12 @@ struct HostProfile {
   Seconds layer_backward{0};      // its backward
   Seconds layer_checkpointed{0};  // full recompute, whole: forward without autograd, recomputed forward, backward
   Seconds micro_batch{0};         // per micro-batch outside the layers (embedding, head, loss)
+  // Each micro-batch's input path (Megatron's get_batch), split where the host waits for the GPU
+  // (broadcast_data copies the batch's sizes back to the CPU): before the wait (the data-loader
+  // receive), which can run while the GPU finishes the previous micro-batch, and after it, up to
+  // the model's first kernel, while the GPU idles. 0 when the file does not give them.
+  Seconds input_before_sync{0};
+  Seconds input_after_sync{0};
 
   // Host time of one layer's forward and backward for one micro-batch. Selective recompute runs
   // as without recompute (its recomputed attention products are a few ops).

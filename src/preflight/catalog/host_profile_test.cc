@@ -16,6 +16,7 @@ source: "a test"
 layer: gpt
 layer_us: {forward: 900, backward: 1200, checkpointed: 2900}
 micro_batch_us: 500
+input_us: {before_sync: 1100, after_sync: 150}
 checks: {anything: 1}
 omitted: ["CUDA launch calls"]
 )";
@@ -28,6 +29,15 @@ TEST(HostProfileTest, ReadsMicrosecondsAsSecondsAndSumsALayer) {
   EXPECT_EQ(h->layer, "gpt");
   EXPECT_DOUBLE_EQ(h->layer_checkpointed.value(), 2900e-6);
   EXPECT_DOUBLE_EQ(h->micro_batch.value(), 500e-6);
+  EXPECT_DOUBLE_EQ(h->input_before_sync.value(), 1100e-6);
+  EXPECT_DOUBLE_EQ(h->input_after_sync.value(), 150e-6);
+  // The input path is optional: without it, nothing is charged for it.
+  std::string without = kProfile;
+  without.erase(without.find("input_us"), std::string("input_us: {before_sync: 1100, after_sync: 150}\n").size());
+  auto bare = LoadHostProfile(WriteFile(dir, "bare.yaml", without));
+  ASSERT_TRUE(bare.ok()) << bare.status().message();
+  EXPECT_DOUBLE_EQ(bare->input_before_sync.value(), 0);
+  EXPECT_DOUBLE_EQ(bare->input_after_sync.value(), 0);
   // Full recompute: the checkpointed layer as measured whole; without: forward and backward.
   EXPECT_NEAR(h->LayerSeconds(true).value(), 2900e-6, 1e-12);
   EXPECT_NEAR(h->LayerSeconds(false).value(), 2100e-6, 1e-12);
@@ -44,6 +54,12 @@ TEST(HostProfileTest, BadFieldsNameTheFileAndTheField) {
       {"id: x\nsource: s\nlayer_us: {checkpointed: 1, forward: 1, backward: 1, sideways: 2}\nmicro_batch_us: 1\n", "sideways"},
       {"id: x\nlayer_us: {checkpointed: 1, forward: 1, backward: 1}\nmicro_batch_us: 1\n", "source"},
       {"id: x\nsource: s\nlayer_us: {checkpointed: 2e9, forward: 1, backward: 1}\nmicro_batch_us: 1\n", "layer_us.checkpointed"},
+      {"id: x\nsource: s\nlayer_us: {checkpointed: 1, forward: 1, backward: 1}\nmicro_batch_us: 1\ninput_us: {before_sync: 1}\n",
+       "input_us.after_sync"},
+      {"id: x\nsource: s\nlayer_us: {checkpointed: 1, forward: 1, backward: 1}\nmicro_batch_us: 1\ninput_us: {before_sync: 1, after_sync: -2}\n",
+       "input_us.after_sync"},
+      {"id: x\nsource: s\nlayer_us: {checkpointed: 1, forward: 1, backward: 1}\nmicro_batch_us: 1\ninput_us: {before_sync: 1, after_sync: 1, during: 1}\n",
+       "input_us.during"},
   };
   for (const Case& c : cases) {
     const std::string path = WriteFile(dir, "bad.yaml", c.text);

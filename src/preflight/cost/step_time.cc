@@ -479,12 +479,14 @@ struct StageSums {
   double memory = 0;                // elementwise fwd+bwd
   double tp = 0, ep = 0, cp = 0;    // exposed, fwd+bwd
   double launch = 0;                // GPU idle waiting for kernel launches
+  double slack = 0;                 // GPU work the host has queued ahead of it (not part of the time)
   double contention = 0;            // compute slowed by the hidden TP, EP and CP collectives
   double forward = 0;               // the forward share of all the above
   double Total() const { return fwd + bwd + memory + tp + ep + cp + launch + contention; }
   void Add(const StageSums& o, double n) {
     fwd += n * o.fwd, bwd += n * o.bwd, memory += n * o.memory, tp += n * o.tp, ep += n * o.ep;
     cp += n * o.cp, launch += n * o.launch, contention += n * o.contention, forward += n * o.forward;
+    slack += n * o.slack;
   }
 };
 
@@ -533,6 +535,7 @@ PipelineTime StepModel::Pipeline() const {
     const double host = c_.job.host_profile ? c_.job.host_profile->LayerSeconds(full).value()
                                             : kernels * c_.host_per_kernel.value();
     s->launch += n * std::max(0.0, host - gpu);
+    s->slack += n * std::max(0.0, gpu - host);
     const double comm = l.tp_fwd + l.tp_bwd + l.ep_fwd + l.ep_bwd + l.cp_fwd + l.cp_bwd;
     const double fwd_comm_share = comm > 0 ? (l.tp_fwd + l.ep_fwd + l.cp_fwd) / comm : 0;
     s->forward += n * (l.fwd_compute + l.fwd_memory + l.cast_fwd + fwd_comm_share * (tp + ep + cp) + contention_fwd);
@@ -552,6 +555,14 @@ PipelineTime StepModel::Pipeline() const {
   StageSums one_dense, one_moe;
   add_layer(dense, 1.0, &one_dense);
   if (a_.IsMoe()) add_layer(moe, 1.0, &one_moe);
+  // Each micro-batch's input path on every stage (Megatron's get_batch): the data-loader receive
+  // runs while the GPU works off what the host queued ahead of it (`slack`); then the host waits for
+  // the GPU (broadcast_data copies the sizes back to the CPU) and the rest runs on an idle GPU.
+  auto input_path = [&](double slack) {
+    if (!c_.job.host_profile) return 0.0;
+    const HostProfile& h = *c_.job.host_profile;
+    return std::max(0.0, h.input_before_sync.value() - slack) + h.input_after_sync.value();
+  };
   auto sums = [&](int64_t n, int64_t n_moe, bool last) {
     StageSums st;
     st.Add(one_dense, static_cast<double>(n - n_moe));
@@ -565,9 +576,12 @@ PipelineTime StepModel::Pipeline() const {
       // A measured host profile also times the work around the layers (embedding, head, loss),
       // counted on the last stage with the head.
       if (c_.job.host_profile) {
-        st.launch += std::max(0.0, c_.job.host_profile->micro_batch.value() - 3 * head_fwd - Memory(loss_bytes));
+        const double head_gpu = 3 * head_fwd + Memory(loss_bytes);
+        st.launch += std::max(0.0, c_.job.host_profile->micro_batch.value() - head_gpu);
+        st.slack += std::max(0.0, head_gpu - c_.job.host_profile->micro_batch.value());
       }
     }
+    st.launch += input_path(st.slack);
     return st;
   };
   auto stage_sums = [&](int64_t s) {
@@ -579,7 +593,8 @@ PipelineTime StepModel::Pipeline() const {
   // all stages follows from the layer counts (every per-layer term is linear in the count).
   double worst = 0, worst_fwd = 0, worst_bwd = 0;
   StageSums worst_stage;
-  const double sum = sums(a_.layers, a_.MoeLayerCount(), true).Total();
+  const StageSums whole = sums(a_.layers, a_.MoeLayerCount(), true);
+  double sum = whole.Total();
   int64_t candidates[5];
   const int n_candidates = CandidateStages(a_, p_, candidates);
   for (int i = 0; i < (n_candidates > 0 ? n_candidates : p_.pp); ++i) {
@@ -593,6 +608,8 @@ PipelineTime StepModel::Pipeline() const {
       worst_bwd = total - worst_fwd;
     }
   }
+  // `whole` ran the input path once; every stage runs it (each as the slowest one does).
+  sum += static_cast<double>(p_.pp) * input_path(worst_stage.slack) - input_path(whole.slack);
   const double m = static_cast<double>(MicroBatches(p_, c_.job));
   double bubble = sum - worst;
   switch (p_.schedule) {

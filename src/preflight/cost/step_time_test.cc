@@ -413,6 +413,46 @@ TEST(StepTimeTest, AMeasuredHostProfileBindsSmallModelsOnly) {
 // Interleaved schedule: with overlapped sends only the fill is exposed (p - 1 boundaries each
 // way); with the 2021-22 Megatron's synchronous sends every micro-batch crosses every chunk
 // boundary on the critical path (m·v + p - 1).
+// Each micro-batch's input path (Megatron's get_batch): the host waits for the GPU where
+// broadcast_data copies the sizes back, so the part after the wait idles the GPU on every stage;
+// the data-loader receive before it hides behind the GPU work the host has queued ahead, when
+// there is any. A host-bound small model pays both, a GPU-bound large one only the part after.
+TEST(StepTimeTest, TheInputPathWaitsForTheGpuOncePerMicroBatch) {
+  auto profile = [](double before_us, double after_us) {
+    auto h = std::make_shared<HostProfile>();
+    h->layer_checkpointed = Seconds(3000e-6);
+    h->layer_forward = Seconds(1000e-6);
+    h->layer_backward = Seconds(2000e-6);
+    h->micro_batch = Seconds(1000e-6);
+    h->input_before_sync = Seconds(before_us * 1e-6);
+    h->input_after_sync = Seconds(after_us * 1e-6);
+    return h;
+  };
+  auto step = [](const Architecture& a, int64_t devices, int64_t global_batch, const Plan& p,
+                 std::shared_ptr<HostProfile> h) {
+    TrainingJob j;
+    j.seq_len = devices == 1 ? 256 : 2048;
+    j.global_batch = global_batch;
+    j.host_profile = std::move(h);
+    return EstimateStep(MakeCostContext(a, CountParameters(a), j, CatalogCluster("a100-sxm-80gb", devices)), p)
+        .step.value();
+  };
+  Architecture small = LoadArch("gpt3-175b");
+  small.hidden = 256, small.heads = 4, small.kv_heads = 4, small.head_dim = 64, small.ffn = 1024, small.layers = 4;
+  Plan p;
+  p.recompute = Recompute::kFull;
+  // 8 micro-batches of one sequence, host-bound: 8 x (2 + 0.3) ms.
+  EXPECT_NEAR(step(small, 1, 8, p, profile(2000, 300)) - step(small, 1, 8, p, profile(0, 0)), 8 * 2.3e-3, 1e-9);
+
+  const Architecture big = LoadArch("gpt3-175b");
+  Plan pipelined;
+  pipelined.tp = 8, pipelined.pp = 8, pipelined.recompute = Recompute::kFull;
+  // 16 micro-batches over 8 stages, GPU-bound: the 0.3 ms after the wait on every stage, which
+  // the 1F1B schedule pays 16 + 8 - 1 times; the 2 ms receive hides behind queued work.
+  EXPECT_NEAR(step(big, 64, 16, pipelined, profile(2000, 300)) - step(big, 64, 16, pipelined, profile(0, 0)),
+              (16 + 8 - 1) * 0.3e-3, 1e-9);
+}
+
 TEST(StepTimeTest, SynchronousPipelineSendsAreExposed) {
   const Architecture a = LoadArch("gpt3-175b");
   const Cluster c = CatalogCluster("a100-sxm-80gb", 64);

@@ -207,10 +207,15 @@ std::string PlanText(const PlanResult& r) {
   }
   if (s.job.host_profile) {
     const HostProfile& h = *s.job.host_profile;
+    const std::string input =
+        h.input_after_sync.value() > 0 || h.input_before_sync.value() > 0
+            ? fmt::format(", input path {:.0f} us before and {:.0f} us after the host waits for the GPU",
+                          h.input_before_sync.value() * 1e6, h.input_after_sync.value() * 1e6)
+            : "";
     out += fmt::format("           host time: {} ({}): {:.0f} us per layer and micro-batch, {:.0f} us around the "
-                       "layers; the GPU waits where its work is shorter\n",
+                       "layers{}; the GPU waits where its work is shorter\n",
                        h.id, h.source, h.LayerSeconds(s.plan.recompute == Recompute::kFull).value() * 1e6,
-                       h.micro_batch.value() * 1e6);
+                       h.micro_batch.value() * 1e6, input);
   }
   out += fmt::format("plan       tp {} pp {} vpp {} dp {} cp {} ep {} etp {} sp {} zero {} schedule {} "
                      "recompute {}\n",
