@@ -263,8 +263,9 @@ text = open('$data').read()
 def figure(key):
     return float(re.search(r'^ *' + key + r': *([0-9.]+)', text, re.M).group(1))
 assert j['id'] == 'megatron-deepspeed-gpt-eager-zen3', j['id']
-for key in ('forward', 'backward', 'checkpointed'):
+for key in ('forward', 'backward', 'checkpointed', 'checkpointed_forward'):
     assert abs(j['layer_us'][key] - figure(key)) < 1e-6, (key, j['layer_us'])
+assert j['gpu_waits_per_layer_forward'] == figure('gpu_waits_per_layer_forward') == 2, j
 assert abs(j['micro_batch_us'] - figure('micro_batch_us')) < 1e-6, j
 for key in ('before_sync', 'after_sync'):
     assert abs(j['input_us'][key] - figure(key)) < 1e-6, (key, j['input_us'])"

@@ -92,6 +92,9 @@ def measure(stack, h, heads, seq, vocab, layers=LAYERS, rounds=ROUNDS, inner=10,
     def checkpointed():
         model.run_layers(x0.clone().requires_grad_(True), mask, checkpointed=True).sum().backward()
 
+    def checkpointed_forward():
+        model.run_layers(x0.clone().requires_grad_(True), mask, checkpointed=True)
+
     def around_layers():
         loss = model.head(model.embed(tokens, positions), labels, loss_mask)
         loss.backward()
@@ -107,7 +110,7 @@ def measure(stack, h, heads, seq, vocab, layers=LAYERS, rounds=ROUNDS, inner=10,
         get_batch_after_sync(batch, sizes.cpu())
 
     parts = {"forward": forward, "forward_backward": forward_backward, "checkpointed": checkpointed,
-             "around_layers": around_layers, "input_before_sync": input_before_sync,
+             "checkpointed_forward": checkpointed_forward, "around_layers": around_layers, "input_before_sync": input_before_sync,
              "input_after_sync": input_after_sync}
     for fn in parts.values():
         for _ in range(3):
@@ -124,6 +127,7 @@ def measure(stack, h, heads, seq, vocab, layers=LAYERS, rounds=ROUNDS, inner=10,
         "forward": best["forward"] / layers,
         "backward": (best["forward_backward"] - best["forward"]) / layers,
         "checkpointed": best["checkpointed"] / layers,
+        "checkpointed_forward": best["checkpointed_forward"] / layers,
         "around_layers": best["around_layers"],
         "input_before_sync": loader + best["input_before_sync"],
         "input_after_sync": best["input_after_sync"],
@@ -183,6 +187,12 @@ def main():
         f.write("  backward: %s          # its backward\n" % us(small["backward"]))
         f.write("  checkpointed: %s      # full recompute: checkpointed forward, recomputed forward and backward\n"
                 % us(small["checkpointed"]))
+        f.write("  checkpointed_forward: %s  # of which the checkpointed forward (no autograd inside the layers)\n"
+                % us(small["checkpointed_forward"]))
+        waits = STACKS[args.stack]["gpu_waits_per_layer_forward"]
+        f.write("gpu_waits_per_layer_forward: %d  # blocking copies to the device per layer forward%s\n"
+                % (waits, " (torch.tensor(0.0, device=...) twice, for the MoE plumbing): the host waits for the GPU"
+                   if waits else ""))
         f.write("micro_batch_us: %s      # embedding, LM head and cross-entropy, forward and backward\n"
                 % us(small["around_layers"]))
         f.write("input_us:                # per micro-batch: get_batch's data path (Megatron's broadcast_data)\n")
@@ -202,9 +212,9 @@ def main():
             "the CUDA driver's launch call per kernel (1.3-3.0 us for a raw cuLaunchKernel on GB200, "
             "meta-pytorch/tritonbench PRs 1016 and 1017): the tiny CPU kernels run in its place",
             "the collectives' own host calls (NCCL enqueue); the region functions around them are timed",
-            "that the host waits for the GPU where the code copies a new scalar to the device "
-            "(Megatron-DeepSpeed's two MoE-plumbing tensors per layer forward): timed here as the ops alone"
-            if deepspeed else None,
+            "the time the two blocking copies per layer forward take beyond their CPU ops (a pageable "
+            "cudaMemcpyAsync and a cudaStreamSynchronize each); that they make the host wait for the GPU "
+            "is stated in gpu_waits_per_layer_forward" if deepspeed else None,
             "the pipeline engine's per-micro-batch bookkeeping and sends" if deepspeed else
             "the pipeline schedule's per-micro-batch bookkeeping and sends",
             "the input path's two broadcasts within the tensor-parallel group and its copies to the device "

@@ -751,11 +751,11 @@ def add_grad_hooks(params):
 # overlap_comm), and Megatron-LM (its own checkpointing, local DDP hooks).
 STACKS = {
     "megatron-deepspeed": {
-        "checkpoint": deepspeed_checkpoint, "hooks": False, "moe_plumbing": True,
+        "checkpoint": deepspeed_checkpoint, "hooks": False, "moe_plumbing": True, "gpu_waits_per_layer_forward": 2,
         "text": "Megatron-DeepSpeed GPT layer (megatron/mpu code, 2022 to mid-2023) under DeepSpeed's engine "
                 "(its activation checkpointing; ZeRO 0/1 without overlap_comm: no gradient hooks), eager PyTorch, fp16 or bf16"},
     "megatron-lm": {
-        "checkpoint": megatron_checkpoint, "hooks": True, "moe_plumbing": False,
+        "checkpoint": megatron_checkpoint, "hooks": True, "moe_plumbing": False, "gpu_waits_per_layer_forward": 0,
         "text": "Megatron-LM GPT layer (2021-2022 code), its own activation checkpointing and local DDP "
                 "main-gradient hooks, eager PyTorch, fp16 or bf16"},
 }

@@ -286,7 +286,9 @@ int ShowHostProfile(const std::string& id, const HostProfile& h, bool json) {
                       {"layer_us",
                        {{"forward", h.layer_forward.value() * 1e6},
                         {"backward", h.layer_backward.value() * 1e6},
-                        {"checkpointed", h.layer_checkpointed.value() * 1e6}}},
+                        {"checkpointed", h.layer_checkpointed.value() * 1e6},
+                        {"checkpointed_forward", h.layer_checkpointed_forward.value() * 1e6}}},
+                      {"gpu_waits_per_layer_forward", h.gpu_waits_per_layer_forward},
                       {"micro_batch_us", h.micro_batch.value() * 1e6},
                       {"input_us",
                        {{"before_sync", h.input_before_sync.value() * 1e6},
@@ -299,6 +301,12 @@ int ShowHostProfile(const std::string& id, const HostProfile& h, bool json) {
       id, h.stack, h.source, h.layer_forward.value() * 1e6, h.layer_backward.value() * 1e6,
       h.layer_checkpointed.value() * 1e6, h.micro_batch.value() * 1e6, h.input_before_sync.value() * 1e6,
       h.input_after_sync.value() * 1e6);
+  if (h.gpu_waits_per_layer_forward > 0) {
+    text += fmt::format(
+        "  the host waits for the GPU {} times in each layer forward (checkpointed forward {:.1f} us): "
+        "forward and backward are each bound by their slower side\n",
+        h.gpu_waits_per_layer_forward, h.layer_checkpointed_forward.value() * 1e6);
+  }
   std::cout << (json ? JsonText(j) : text);
   return 0;
 }

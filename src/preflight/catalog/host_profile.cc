@@ -19,7 +19,8 @@ StatusOr<HostProfile> LoadHostProfile(const std::string& path) {
   MapReader r(root, path, "");
   RETURN_IF_ERROR(r.ExpectMap());
   RETURN_IF_ERROR(
-      r.CheckKnownKeys({"id", "source", "stack", "layer", "layer_us", "micro_batch_us", "input_us", "checks", "shapes", "omitted"}));
+      r.CheckKnownKeys({"id", "source", "stack", "layer", "layer_us", "micro_batch_us", "input_us",
+                       "gpu_waits_per_layer_forward", "checks", "shapes", "omitted"}));
   HostProfile h;
   h.file = path;
   ASSIGN_OR_RETURN(h.id, r.String("id"));
@@ -27,10 +28,24 @@ StatusOr<HostProfile> LoadHostProfile(const std::string& path) {
   ASSIGN_OR_RETURN(h.stack, r.StringOr("stack", ""));
   ASSIGN_OR_RETURN(h.layer, r.StringOr("layer", ""));
   ASSIGN_OR_RETURN(MapReader layer, r.Map("layer_us"));
-  RETURN_IF_ERROR(layer.CheckKnownKeys({"forward", "backward", "checkpointed"}));
+  RETURN_IF_ERROR(layer.CheckKnownKeys({"forward", "backward", "checkpointed", "checkpointed_forward"}));
   ASSIGN_OR_RETURN(h.layer_forward, Microseconds(layer, "forward"));
   ASSIGN_OR_RETURN(h.layer_backward, Microseconds(layer, "backward"));
   ASSIGN_OR_RETURN(h.layer_checkpointed, Microseconds(layer, "checkpointed"));
+  if (layer.Has("checkpointed_forward")) {
+    ASSIGN_OR_RETURN(h.layer_checkpointed_forward, Microseconds(layer, "checkpointed_forward"));
+    if (!(h.layer_checkpointed_forward < h.layer_checkpointed)) {
+      return layer.Error("checkpointed_forward", "a time below checkpointed (it is a part of it)");
+    }
+  }
+  ASSIGN_OR_RETURN(h.gpu_waits_per_layer_forward, r.IntOr("gpu_waits_per_layer_forward", 0));
+  if (h.gpu_waits_per_layer_forward < 0 || h.gpu_waits_per_layer_forward > 1000) {
+    return r.Error("gpu_waits_per_layer_forward", "a whole number from 0 to 1000");
+  }
+  if (h.gpu_waits_per_layer_forward > 0 && !layer.Has("checkpointed_forward")) {
+    return r.Error("gpu_waits_per_layer_forward",
+                   "layer_us.checkpointed_forward beside it (the forward and backward are timed apart)");
+  }
   ASSIGN_OR_RETURN(h.micro_batch, Microseconds(r, "micro_batch_us"));
   if (r.Has("input_us")) {
     ASSIGN_OR_RETURN(MapReader input, r.Map("input_us"));

@@ -14,7 +14,9 @@
 //   source: "tools/host/measure_eager_host.py on ..., PyTorch ..."
 //   stack: "what ran"
 //   layer: gpt                     # optional: the kind of layer timed
-//   layer_us: {forward: 850, backward: 1000, checkpointed: 3000}   # per layer and micro-batch
+//   layer_us: {forward: 850, backward: 1000, checkpointed: 3000,   # per layer and micro-batch
+//              checkpointed_forward: 1100}   # optional; needed with gpu_waits_per_layer_forward
+//   gpu_waits_per_layer_forward: 2 # optional (0): blocking copies to the device in a layer forward
 //   micro_batch_us: 900            # embedding, LM head and loss, forward and backward
 //   input_us: {before_sync: 1100, after_sync: 150}   # optional: each micro-batch's input path
 //   checks: {...}                  # optional, not read: the tool's own cross-checks
@@ -40,6 +42,13 @@ struct HostProfile {
   Seconds layer_forward{0};       // a forward that builds the autograd graph (no recompute)
   Seconds layer_backward{0};      // its backward
   Seconds layer_checkpointed{0};  // full recompute, whole: forward without autograd, recomputed forward, backward
+  Seconds layer_checkpointed_forward{0};  // of which the forward without autograd; 0 when not given
+  // Blocking copies to the device in each layer forward (Megatron-DeepSpeed makes two scalar
+  // tensors on the device per layer, torch.tensor(0.0, device=...): PyTorch copies a pageable host
+  // value with cudaMemcpyAsync and then cudaStreamSynchronize). At each, the host waits until the
+  // GPU has run everything queued, so the host cannot run ahead of the GPU from one layer to the
+  // next: the forward and the backward of a layer are each bound by their own slower side.
+  int64_t gpu_waits_per_layer_forward = 0;
   Seconds micro_batch{0};         // per micro-batch outside the layers (embedding, head, loss)
   // Each micro-batch's input path (Megatron's get_batch), split where the host waits for the GPU
   // (broadcast_data copies the batch's sizes back to the CPU): before the wait (the data-loader
@@ -53,10 +62,16 @@ struct HostProfile {
   Seconds LayerSeconds(bool full_recompute) const {
     return full_recompute ? layer_checkpointed : Seconds(layer_forward + layer_backward);
   }
+  // The part of LayerSeconds before the backward starts: the forward pass of the layer (without
+  // autograd under full recompute; the recomputed forward belongs to the backward).
+  Seconds LayerForwardSeconds(bool full_recompute) const {
+    return full_recompute ? layer_checkpointed_forward : layer_forward;
+  }
 };
 
 // Loads and validates a profile file: InvalidArgument naming the file and field on any problem
-// (a missing time, one not above 0 µs or above 1e9 µs, an unknown key); NotFound if it cannot be
+// (a missing time, one not above 0 µs or above 1e9 µs, an unknown key, a checkpointed forward not
+// below the checkpointed layer, waits without a checkpointed forward); NotFound if it cannot be
 // opened.
 StatusOr<HostProfile> LoadHostProfile(const std::string& path);
 

@@ -38,6 +38,16 @@ TEST(HostProfileTest, ReadsMicrosecondsAsSecondsAndSumsALayer) {
   ASSERT_TRUE(bare.ok()) << bare.status().message();
   EXPECT_DOUBLE_EQ(bare->input_before_sync.value(), 0);
   EXPECT_DOUBLE_EQ(bare->input_after_sync.value(), 0);
+  EXPECT_EQ(h->gpu_waits_per_layer_forward, 0);
+  // A layer that waits for the GPU in its forward gives the checkpointed forward apart.
+  std::string waits = kProfile;
+  waits.replace(waits.find("checkpointed: 2900}"), std::string("checkpointed: 2900}").size(),
+                "checkpointed: 2900, checkpointed_forward: 800}\ngpu_waits_per_layer_forward: 2");
+  auto w = LoadHostProfile(WriteFile(dir, "waits.yaml", waits));
+  ASSERT_TRUE(w.ok()) << w.status().message();
+  EXPECT_EQ(w->gpu_waits_per_layer_forward, 2);
+  EXPECT_NEAR(w->LayerForwardSeconds(true).value(), 800e-6, 1e-12);
+  EXPECT_NEAR(w->LayerForwardSeconds(false).value(), 900e-6, 1e-12);
   // Full recompute: the checkpointed layer as measured whole; without: forward and backward.
   EXPECT_NEAR(h->LayerSeconds(true).value(), 2900e-6, 1e-12);
   EXPECT_NEAR(h->LayerSeconds(false).value(), 2100e-6, 1e-12);
@@ -60,6 +70,14 @@ TEST(HostProfileTest, BadFieldsNameTheFileAndTheField) {
        "input_us.after_sync"},
       {"id: x\nsource: s\nlayer_us: {checkpointed: 1, forward: 1, backward: 1}\nmicro_batch_us: 1\ninput_us: {before_sync: 1, after_sync: 1, during: 1}\n",
        "input_us.during"},
+      {"id: x\nsource: s\nlayer_us: {checkpointed: 5, checkpointed_forward: 5, forward: 1, backward: 1}\nmicro_batch_us: 1\n",
+       "layer_us.checkpointed_forward"},
+      {"id: x\nsource: s\nlayer_us: {checkpointed: 5, forward: 1, backward: 1}\ngpu_waits_per_layer_forward: 2\nmicro_batch_us: 1\n",
+       "gpu_waits_per_layer_forward"},
+      {"id: x\nsource: s\nlayer_us: {checkpointed: 5, checkpointed_forward: 2, forward: 1, backward: 1}\ngpu_waits_per_layer_forward: -1\nmicro_batch_us: 1\n",
+       "gpu_waits_per_layer_forward"},
+      {"id: x\nsource: s\nlayer_us: {checkpointed: 5, checkpointed_forward: 2, forward: 1, backward: 1}\ngpu_waits_per_layer_forward: two\nmicro_batch_us: 1\n",
+       "gpu_waits_per_layer_forward"},
   };
   for (const Case& c : cases) {
     const std::string path = WriteFile(dir, "bad.yaml", c.text);

@@ -136,6 +136,10 @@ class StepModel {
   StepTime Finish(const PipelineTime& pipe) const;
 
  private:
+  // A measured host profile whose layers make the host wait for the GPU in every forward.
+  bool LayersWaitForGpu() const {
+    return c_.job.host_profile && c_.job.host_profile->gpu_waits_per_layer_forward > 0;
+  }
   // Forward time of `batch` GEMMs (a grouped GEMM) with M rows, K inputs, N outputs each:
   // a roofline whose compute side is divided by the wave utilization of the output tiles.
   double Gemm(double m, double k, double n, double batch = 1) const {
@@ -480,13 +484,15 @@ struct StageSums {
   double tp = 0, ep = 0, cp = 0;    // exposed, fwd+bwd
   double launch = 0;                // GPU idle waiting for kernel launches
   double slack = 0;                 // GPU work the host has queued ahead of it (not part of the time)
+  double backward_slack = 0;        // of which queued in the layers' backward phases
+  double input_slack = 0;           // what the next micro-batch's input path can run beside
   double contention = 0;            // compute slowed by the hidden TP, EP and CP collectives
   double forward = 0;               // the forward share of all the above
   double Total() const { return fwd + bwd + memory + tp + ep + cp + launch + contention; }
   void Add(const StageSums& o, double n) {
     fwd += n * o.fwd, bwd += n * o.bwd, memory += n * o.memory, tp += n * o.tp, ep += n * o.ep;
     cp += n * o.cp, launch += n * o.launch, contention += n * o.contention, forward += n * o.forward;
-    slack += n * o.slack;
+    slack += n * o.slack, backward_slack += n * o.backward_slack;
   }
 };
 
@@ -534,11 +540,24 @@ PipelineTime StepModel::Pipeline() const {
                        l.cast_fwd * (full ? 2 : 1) + l.cast_bwd + tp + ep + cp + contention;
     const double host = c_.job.host_profile ? c_.job.host_profile->LayerSeconds(full).value()
                                             : kernels * c_.host_per_kernel.value();
-    s->launch += n * std::max(0.0, host - gpu);
-    s->slack += n * std::max(0.0, gpu - host);
     const double comm = l.tp_fwd + l.tp_bwd + l.ep_fwd + l.ep_bwd + l.cp_fwd + l.cp_bwd;
     const double fwd_comm_share = comm > 0 ? (l.tp_fwd + l.ep_fwd + l.cp_fwd) / comm : 0;
-    s->forward += n * (l.fwd_compute + l.fwd_memory + l.cast_fwd + fwd_comm_share * (tp + ep + cp) + contention_fwd);
+    const double gpu_fwd =
+        l.fwd_compute + l.fwd_memory + l.cast_fwd + fwd_comm_share * (tp + ep + cp) + contention_fwd;
+    s->forward += n * gpu_fwd;
+    if (LayersWaitForGpu()) {
+      // The host waits for the GPU inside every layer forward (and recomputed forward), so it
+      // cannot queue one phase's work while the GPU runs another's: the forward phase and the
+      // backward phase (with its recomputed forward) are each bound by their slower side.
+      const double host_fwd = c_.job.host_profile->LayerForwardSeconds(full).value();
+      const double host_bwd = host - host_fwd, gpu_bwd = gpu - gpu_fwd;
+      s->launch += n * (std::max(0.0, host_fwd - gpu_fwd) + std::max(0.0, host_bwd - gpu_bwd));
+      s->slack += n * (std::max(0.0, gpu_fwd - host_fwd) + std::max(0.0, gpu_bwd - host_bwd));
+      s->backward_slack += n * std::max(0.0, gpu_bwd - host_bwd);
+    } else {
+      s->launch += n * std::max(0.0, host - gpu);
+      s->slack += n * std::max(0.0, gpu - host);
+    }
   };
   // Output head(s), cross-entropy and MTP projection on the last stage.
   const double h = static_cast<double>(a_.hidden);
@@ -563,7 +582,7 @@ PipelineTime StepModel::Pipeline() const {
     const HostProfile& h = *c_.job.host_profile;
     return std::max(0.0, h.input_before_sync.value() - slack) + h.input_after_sync.value();
   };
-  auto sums = [&](int64_t n, int64_t n_moe, bool last) {
+  auto sums = [&](int64_t first, int64_t n, int64_t n_moe, bool last) {
     StageSums st;
     st.Add(one_dense, static_cast<double>(n - n_moe));
     st.Add(one_moe, static_cast<double>(n_moe));
@@ -577,23 +596,37 @@ PipelineTime StepModel::Pipeline() const {
       // counted on the last stage with the head.
       if (c_.job.host_profile) {
         const double head_gpu = 3 * head_fwd + Memory(loss_bytes);
+        const double head_slack = std::max(0.0, head_gpu - c_.job.host_profile->micro_batch.value());
         st.launch += std::max(0.0, c_.job.host_profile->micro_batch.value() - head_gpu);
-        st.slack += std::max(0.0, head_gpu - c_.job.host_profile->micro_batch.value());
+        st.slack += head_slack;
+        st.backward_slack += head_slack;
       }
     }
-    st.launch += input_path(st.slack);
+    // The input path runs beside the GPU work queued since the host last waited for the GPU:
+    // with waits in every layer forward, under full recompute that is the backward phase of the
+    // stage's first layer (the last one the backward reaches); without recompute, the backward
+    // phases and the head after the last layer's forward.
+    st.input_slack = st.slack;
+    if (LayersWaitForGpu()) {
+      const bool first_moe = n > 0 && a_.IsMoeLayer(first);
+      st.input_slack = p_.recompute == Recompute::kFull
+                           ? (n > 0 ? (first_moe ? one_moe : one_dense).backward_slack : 0.0)
+                           : st.backward_slack;
+    }
+    st.launch += input_path(st.input_slack);
     return st;
   };
   auto stage_sums = [&](int64_t s) {
     const int64_t n = LayersOnStage(a_, p_, s);
-    return sums(n, a_.MoeLayersIn(FirstLayerOfStage(a_, p_, s), n), s == p_.pp - 1);
+    const int64_t first = FirstLayerOfStage(a_, p_, s);
+    return sums(first, n, a_.MoeLayersIn(first, n), s == p_.pp - 1);
   };
   // The first, second and last stages are the only ones that can be the slowest (contiguous
   // layers; the middle ones alike or one layer lighter; the last adds the head). The sum over
   // all stages follows from the layer counts (every per-layer term is linear in the count).
   double worst = 0, worst_fwd = 0, worst_bwd = 0;
   StageSums worst_stage;
-  const StageSums whole = sums(a_.layers, a_.MoeLayerCount(), true);
+  const StageSums whole = sums(0, a_.layers, a_.MoeLayerCount(), true);
   double sum = whole.Total();
   int64_t candidates[5];
   const int n_candidates = CandidateStages(a_, p_, candidates);
@@ -609,7 +642,7 @@ PipelineTime StepModel::Pipeline() const {
     }
   }
   // `whole` ran the input path once; every stage runs it (each as the slowest one does).
-  sum += static_cast<double>(p_.pp) * input_path(worst_stage.slack) - input_path(whole.slack);
+  sum += static_cast<double>(p_.pp) * input_path(worst_stage.input_slack) - input_path(whole.input_slack);
   const double m = static_cast<double>(MicroBatches(p_, c_.job));
   double bubble = sum - worst;
   switch (p_.schedule) {

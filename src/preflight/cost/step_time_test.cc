@@ -453,6 +453,50 @@ TEST(StepTimeTest, TheInputPathWaitsForTheGpuOncePerMicroBatch) {
               (16 + 8 - 1) * 0.3e-3, 1e-9);
 }
 
+// Megatron-DeepSpeed's layer forward copies two new scalars to the device, and each copy waits for
+// the GPU: the host cannot queue the next phase while the GPU runs this one. With such waits, a
+// host-bound forward and a GPU-bound backward no longer offset each other, and the next
+// micro-batch's data-loader receive hides only behind the last layer's backward.
+TEST(StepTimeTest, LayersThatWaitForTheGpuBindEachPhaseOnItsOwn) {
+  Architecture a = LoadArch("gpt3-175b");
+  a.hidden = 1024, a.heads = 16, a.kv_heads = 16, a.head_dim = 64, a.ffn = 4096, a.layers = 4;
+  auto profile = [](double fwd_us, double bwd_us, int64_t waits, double receive_us) {
+    auto h = std::make_shared<HostProfile>();
+    h->layer_checkpointed_forward = Seconds(fwd_us * 1e-6);
+    h->layer_checkpointed = Seconds((fwd_us + bwd_us) * 1e-6);
+    h->layer_forward = Seconds(fwd_us * 1e-6);
+    h->layer_backward = Seconds(bwd_us * 1e-6);
+    h->micro_batch = Seconds(1e-6);
+    h->gpu_waits_per_layer_forward = waits;
+    h->input_before_sync = Seconds(receive_us * 1e-6);
+    return h;
+  };
+  auto step = [&](std::shared_ptr<HostProfile> h) {
+    TrainingJob j;
+    j.seq_len = 2048;
+    j.global_batch = 8;  // 8 micro-batches of one sequence
+    j.host_profile = std::move(h);
+    Plan p;
+    p.recompute = Recompute::kFull;
+    return EstimateStep(MakeCostContext(a, CountParameters(a), j, CatalogCluster("a100-sxm-80gb", 1)), p).step.value();
+  };
+  // A forward far slower on the host than on the GPU; a backward phase of 1 or 101 µs of host
+  // time, both below its GPU time. With waits, the backward's extra host time hides under its own
+  // GPU work; without, it adds to a layer already bound by the host.
+  EXPECT_NEAR(step(profile(1e5, 101, 2, 0)) - step(profile(1e5, 1, 2, 0)), 0, 1e-12);
+  EXPECT_NEAR(step(profile(1e5, 101, 0, 0)) - step(profile(1e5, 1, 0, 0)), 8 * 4 * 100e-6, 1e-9);
+  // The host-bound forward costs its host time, layer by layer, micro-batch by micro-batch.
+  EXPECT_NEAR(step(profile(2e5, 1, 2, 0)) - step(profile(1e5, 1, 2, 0)), 8 * 4 * 0.1, 1e-9);
+  // A fast host, waits or not: a 1 µs receive hides behind the work queued ahead of it.
+  EXPECT_NEAR(step(profile(1, 1, 2, 1)) - step(profile(1, 1, 2, 0)), 0, 1e-12);
+  EXPECT_NEAR(step(profile(1, 1, 0, 1)) - step(profile(1, 1, 0, 0)), 0, 1e-12);
+  // A long receive: with waits, only the first layer's backward runs beside it, so more of it shows.
+  const double with_waits = step(profile(1, 1, 2, 5e4)) - step(profile(1, 1, 2, 0));
+  const double without = step(profile(1, 1, 0, 5e4)) - step(profile(1, 1, 0, 0));
+  EXPECT_GT(with_waits, without + 1e-6);
+  EXPECT_LT(with_waits, 8 * 5e-2 + 1e-9);
+}
+
 TEST(StepTimeTest, SynchronousPipelineSendsAreExposed) {
   const Architecture a = LoadArch("gpt3-175b");
   const Cluster c = CatalogCluster("a100-sxm-80gb", 64);

@@ -212,10 +212,16 @@ std::string PlanText(const PlanResult& r) {
             ? fmt::format(", input path {:.0f} us before and {:.0f} us after the host waits for the GPU",
                           h.input_before_sync.value() * 1e6, h.input_after_sync.value() * 1e6)
             : "";
+    const std::string waits =
+        h.gpu_waits_per_layer_forward > 0
+            ? fmt::format("; the layers wait for the GPU {} times per forward, so forward and backward are "
+                          "each bound by their slower side",
+                          h.gpu_waits_per_layer_forward)
+            : "";
     out += fmt::format("           host time: {} ({}): {:.0f} us per layer and micro-batch, {:.0f} us around the "
-                       "layers{}; the GPU waits where its work is shorter\n",
+                       "layers{}; the GPU waits where its work is shorter{}\n",
                        h.id, h.source, h.LayerSeconds(s.plan.recompute == Recompute::kFull).value() * 1e6,
-                       h.micro_batch.value() * 1e6, input);
+                       h.micro_batch.value() * 1e6, input, waits);
   }
   out += fmt::format("plan       tp {} pp {} vpp {} dp {} cp {} ep {} etp {} sp {} zero {} schedule {} "
                      "recompute {}\n",
