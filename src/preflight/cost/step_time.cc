@@ -123,6 +123,42 @@ struct LayerCost {
   double cp_fwd = 0, cp_bwd = 0;
 };
 
+// HBM bytes per element of one layer's forward elementwise work, 16-bit activations.
+struct ElementwiseBytes {
+  double norm = 0;        // per element of a normalised [tokens, hidden] tensor
+  double residual = 0;    // per element of one residual add (with its dropout, if any)
+  double rope = 0;        // per element of q and k
+  double activation = 0;  // per element of the MLP's intermediate (ffn) width
+  int norm_kernels = 1, residual_kernels = 1, rope_kernels = 1, activation_kernels = 1;
+};
+
+// Fused (Megatron, Transformer Engine, Apex, torch.compile): a norm reads and writes once; a
+// residual add reads both and writes (Megatron's bias-dropout-add also writes its 1-byte mask);
+// RoPE reads and writes q and k; the activation reads its input(s) and writes once.
+// Eager PyTorch, op by op as torchtitan and Hugging Face write them: RMSNorm is x.float() (read
+// 2, write 4), pow (4, 4), mean (4), x * rsqrt (4, 4), the cast back (4, 2) and the weight product
+// (2, 2): 36 bytes in 8 kernels (with the per-row add and rsqrt); LayerNorm and GeLU are one aten
+// kernel either way; RoPE is an fp32 copy (2, 4), a complex product (4, 4) and a cast back (4, 2),
+// per q and k; SwiGLU is SiLU (2, 2) and a product (4, 2); dropout is its own pass (2, 2 and the
+// 1-byte mask) before the add.
+ElementwiseBytes ElementwisePasses(const Architecture& a, bool fused) {
+  ElementwiseBytes e;
+  const bool rms = a.norm == NormKind::kRmsNorm;
+  e.norm = fused || !rms ? 4 : 6 + 8 + 4 + 8 + 6 + 4;
+  e.norm_kernels = fused || !rms ? 1 : 8;
+  e.residual = a.dropout ? (fused ? 7 : 5 + 6) : 6;
+  e.residual_kernels = a.dropout && !fused ? 2 : 1;
+  e.rope = fused ? 4 : 6 + 8 + 6;
+  e.rope_kernels = fused ? 1 : 3;
+  if (a.gated_mlp) {
+    e.activation = fused ? 6 : 4 + 6;
+    e.activation_kernels = fused ? 1 : 2;
+  } else {
+    e.activation = 4;
+  }
+  return e;
+}
+
 class StepModel {
  public:
   StepModel(const CostContext& ctx, const Plan& plan) : c_(ctx), a_(*ctx.arch), p_(plan) {
@@ -380,12 +416,11 @@ void StepModel::Moe(LayerCost* l) const {
 
 void StepModel::Elementwise(bool moe, LayerCost* l) const {
   const double h = static_cast<double>(a_.hidden);
-  double bytes = a_.norms_per_layer * rep_tokens_ * h * 4;  // norms: read + write bf16
-  // Two residual adds (read both, write); with dropout, Megatron's fused bias-dropout-add does
-  // the dropout in the same pass and also writes its 1-byte mask.
-  bytes += 2 * rep_tokens_ * h * (a_.dropout ? 7 : 6);
-  if (a_.position_rows == 0) bytes += tokens_ * (a_.heads + a_.kv_heads) * a_.head_dim / t_ * 4;  // RoPE on q, k
-  const double act_per = a_.gated_mlp ? 6.0 : 4.0;
+  const ElementwiseBytes e = ElementwisePasses(a_, c_.job.elementwise_fusion);
+  double bytes = a_.norms_per_layer * rep_tokens_ * h * e.norm;
+  bytes += 2 * rep_tokens_ * h * e.residual;
+  if (a_.position_rows == 0) bytes += tokens_ * (a_.heads + a_.kv_heads) * a_.head_dim / t_ * e.rope;  // q, k
+  const double act_per = e.activation;
   if (moe) {
     const MoeSpec& m = a_.moe;
     bytes += tokens_ * m.top_k / t_ * (static_cast<double>(m.expert_ffn) / p_.etp) * act_per;
@@ -449,11 +484,16 @@ constexpr double kCrossEntropyBackwardBytes = 8 + 6;
 // projection, residual add; norm, MLP GEMMs, activation, residual add; TP collectives; for MoE
 // the router, top-k, permutation, grouped expert GEMMs, unpermutation and all-to-alls. With FP8,
 // the separate casts of GEMM inputs (the backward's casts follow from its usual share).
-void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bool moe, LayerCost* l) {
+void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bool moe, bool fused, LayerCost* l) {
   double core = flash ? 1 : 6 + (a.dropout ? 1 : 0);
   double n = 1 + 1 + (a.position_rows == 0 ? 1 : 0) + core + 1 + 1;  // attention block
   n += moe ? 1 + 2 + 1 + 3 + 1 + 1 + (a.moe.shared_ffn > 0 ? 3 : 0) + (p.ep > 1 ? 2 : 0)
            : 1 + 1 + 1 + 1 + 1;
+  // Eager elementwise work splits each of those passes into its ops.
+  const ElementwiseBytes e = ElementwisePasses(a, fused);
+  n += a.norms_per_layer * (e.norm_kernels - 1) + 2 * (e.residual_kernels - 1) +
+       (a.position_rows == 0 ? e.rope_kernels - 1 : 0) +
+       (e.activation_kernels - 1) * (moe && a.moe.shared_ffn > 0 ? 2 : 1);
   n += p.tp > 1 ? ((moe && p.etp == 1) ? 2 : 4) : 0;
   if (fp8) {
     n += a.attention == AttentionKind::kMla ? 3 : 1;                       // projections fed 16 bits
@@ -465,7 +505,7 @@ void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bo
 
 LayerCost StepModel::Layer(bool moe) const {
   LayerCost l;
-  CountKernels(a_, p_, c_.job.flash_attention, c_.fp8_gemms, moe, &l);
+  CountKernels(a_, p_, c_.job.flash_attention, c_.fp8_gemms, moe, c_.job.elementwise_fusion, &l);
   Attention(&l);
   if (moe) {
     Moe(&l);

@@ -258,6 +258,40 @@ TEST(StepTimeTest, CrossEntropyMovesItsPassesOverTheLogits) {
   EXPECT_NEAR(wider - base, 2.0 * 8192 * 128256 * 52 / hbm, 1e-9);
 }
 
+// Eager PyTorch runs a Llama layer's RMSNorm, RoPE and SwiGLU op by op: 36, 20 and 10 bytes per
+// element where the fused kernels move 4, 4 and 6. Forward and backward (twice the forward's
+// passes) move the difference for every layer.
+TEST(StepTimeTest, EagerElementwiseMovesEveryOpsBytes) {
+  Job8b s = Llama8bOnH100();
+  auto run = [&](bool fused) {
+    Job8b v = s;
+    v.job.elementwise_fusion = fused;
+    const CostContext ctx = MakeCostContext(v.arch, v.params, v.job, v.cluster);
+    const StepTime t = EstimateStep(ctx, v.plan);
+    EXPECT_DOUBLE_EQ(t.host_launch.value(), 0) << "large GEMMs outlast the launches";
+    return std::make_pair(t, ctx.hbm_rate.value());
+  };
+  const auto [fused, hbm] = run(true);
+  const auto [eager, same_hbm] = run(false);
+  EXPECT_DOUBLE_EQ(same_hbm, hbm);
+  const double tokens = 8192, h = 4096;
+  const double per_layer = 2 * tokens * h * (36 - 4) + tokens * (32 + 8) * 128 * (20 - 4) + tokens * 14336 * (10 - 6);
+  EXPECT_NEAR((eager.other - fused.other).value(), 32 * 3 * per_layer / hbm, 1e-9);
+  EXPECT_NEAR((eager.step - fused.step).value(), (eager.other - fused.other).value(), 1e-9);
+  // A LayerNorm and GeLU model without rotary embedding runs the same kernels either way.
+  Job8b gpt = s;
+  gpt.arch = LoadArch("gpt3-175b");
+  gpt.arch.layers = 4;
+  gpt.params = CountParameters(gpt.arch);
+  gpt.arch.dropout = false;
+  auto gpt_step = [&](bool fused) {
+    Job8b v = gpt;
+    v.job.elementwise_fusion = fused;
+    return EstimateStep(MakeCostContext(v.arch, v.params, v.job, v.cluster), v.plan).step.value();
+  };
+  EXPECT_DOUBLE_EQ(gpt_step(false), gpt_step(true));
+}
+
 // Korthikanti et al. 2022, Table 4: one layer of the 22B GPT (h 6144, 64 heads, TP 8, micro-batch
 // 4, sequence 2048, A100) timed forward + backward in five configurations (published-runs.md §2).
 // The model's layer, the difference between the 48- and 24-layer models without the optimizer,

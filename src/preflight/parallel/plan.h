@@ -80,6 +80,13 @@ struct TrainingJob {
   // false, every micro-batch adds each 16-bit weight gradient to the buffer in a separate pass
   // (Megatron's local DDP hook `main_grad.add_(grad)` before the fusion existed).
   bool grad_accumulation_fusion = true;
+  // Norms, rotary embedding, the gated activation and dropout run as fused kernels (Megatron,
+  // Transformer Engine, Apex, torch.compile). When false, as eager PyTorch writes them op by op
+  // (torchtitan or Hugging Face without torch.compile): RMSNorm as an fp32 copy, pow, mean, the
+  // scaling, the cast back and the weight product; RoPE as an fp32 copy, a complex product and a
+  // cast back; SwiGLU as SiLU and a product; dropout apart from the residual add. LayerNorm and
+  // GeLU are one aten kernel either way.
+  bool elementwise_fusion = true;
   // Busiest expert-parallel rank's load over the mean. No published measurement of dropless
   // training imbalance was found (NVIDIA's MoE benchmarks force balance), so 1.0 by default.
   double moe_imbalance = 1.0;

@@ -196,6 +196,10 @@ TEST(ScenarioTest, LoadsFields) {
   s = LoadText(Replace(kScenario, "recompute: selective}", "recompute: selective, overlap_p2p_comm: false}"));
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_FALSE(s->plan.overlap_p2p_comm);
+  EXPECT_TRUE(s->job.elementwise_fusion) << "fused unless the file says otherwise";
+  s = LoadText(Replace(kScenario, "seq_len: 4096,", "seq_len: 4096, elementwise_fusion: false,"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_FALSE(s->job.elementwise_fusion);
 }
 
 TEST(ScenarioTest, DefaultsAndDerivedValues) {
@@ -550,6 +554,8 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
       {"unknown recompute", "recompute: selective", "recompute: some", StatusCode::kInvalidArgument,
        "parallel.recompute"},
       {"sp not a bool", "sp: true", "sp: maybe", StatusCode::kInvalidArgument, "parallel.sp"},
+      {"elementwise_fusion not a bool", "seq_len: 4096,", "seq_len: 4096, elementwise_fusion: eager,",
+       StatusCode::kInvalidArgument, "training.elementwise_fusion"},
       {"unknown layer_split", "tp: 2,", "tp: 2, layer_split: odd,", StatusCode::kInvalidArgument,
        "parallel.layer_split"},
       {"unknown model_type inline", "model: llama-3.1-8b",
