@@ -191,6 +191,16 @@ case_plan_overrides() {
   run plan "$EXAMPLE" --set training.seq_len=4096 --json
   expect_rc 0
   expect_json 'assert j["plan"]["global_batch"] == 4096, j["plan"]["global_batch"]'
+  run plan "$EXAMPLE" --json
+  expect_rc 0
+  local fused
+  fused=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["time"]["step_s"])' <"$OUT")
+  run plan "$EXAMPLE" --set training.elementwise_fusion=false
+  expect_rc 0
+  expect_stdout_has "elementwise: eager PyTorch, op by op"
+  run plan "$EXAMPLE" --set training.elementwise_fusion=false --json
+  expect_rc 0
+  expect_json "assert j['time']['step_s'] > $fused, (j['time']['step_s'], $fused)"
 }
 
 case_missing_file() {

@@ -205,6 +205,9 @@ std::string PlanText(const PlanResult& r) {
     out += fmt::format("           fused attention: {}{}\n", k,
                        s.job.attention_kernel.empty() ? "" : " (training.attention_kernel)");
   }
+  if (!s.job.elementwise_fusion) {
+    out += "           elementwise: eager PyTorch, op by op (training.elementwise_fusion: false)\n";
+  }
   if (s.job.host_profile) {
     const HostProfile& h = *s.job.host_profile;
     const std::string input =
