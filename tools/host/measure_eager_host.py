@@ -171,6 +171,10 @@ def main():
     torch._C._jit_override_can_fuse_on_gpu(True)
     small = measure(args.stack, h=32, heads=16, seq=4, vocab=64)
     large = measure(args.stack, h=64, heads=16, seq=8, vocab=128, rounds=5, time_loader=False)  # a check of the layer only
+    if not small["checkpointed_forward"] < small["checkpointed"]:
+        raise SystemExit("measure_eager_host.py: the checkpointed forward (%s us) did not come out below the whole "
+                         "checkpointed layer (%s us); the machine was too noisy, run again"
+                         % (us(small["checkpointed_forward"]), us(small["checkpointed"])))
     profile_id = args.id or args.stack + "-gpt-eager"
     seconds = (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()
     with open(args.out, "w") as f:

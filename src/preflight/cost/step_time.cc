@@ -135,12 +135,15 @@ struct ElementwiseBytes {
 // Fused (Megatron, Transformer Engine, Apex, torch.compile): a norm reads and writes once; a
 // residual add reads both and writes (Megatron's bias-dropout-add also writes its 1-byte mask);
 // RoPE reads and writes q and k; the activation reads its input(s) and writes once.
-// Eager PyTorch, op by op as torchtitan and Hugging Face write them: RMSNorm is x.float() (read
-// 2, write 4), pow (4, 4), mean (4), x * rsqrt (4, 4), the cast back (4, 2) and the weight product
-// (2, 2): 36 bytes in 8 kernels (with the per-row add and rsqrt); LayerNorm and GeLU are one aten
-// kernel either way; RoPE is an fp32 copy (2, 4), a complex product (4, 4) and a cast back (4, 2),
-// per q and k; SwiGLU is SiLU (2, 2) and a product (4, 2); dropout is its own pass (2, 2 and the
-// 1-byte mask) before the add.
+// Eager PyTorch, op by op as torchtitan writes it: RMSNorm is x.float() (read 2, write 4), pow
+// (4, 4), mean (4), x * rsqrt (4, 4), the cast back (4, 2) and the weight product (2, 2): 36 bytes
+// in 8 kernels (with the per-row add and rsqrt); LayerNorm (nn.LayerNorm) and GeLU (F.gelu) are
+// one aten kernel either way; RoPE is an fp32 copy (2, 4), a complex product (4, 4) and a cast
+// back (4, 2), per q and k; SwiGLU is SiLU (2, 2) and a product (4, 2); dropout is its own pass
+// (2, 2 and the 1-byte mask) before the add. (Hugging Face's Llama RMSNorm is the same; its RoPE,
+// q*cos + rotate_half(q)*sin in 16 bits, moves about as many bytes in more kernels; GPT-2's
+// tanh GeLU written op by op is not counted.) Step time only: the memory model keeps the
+// fused kernels' saved tensors.
 ElementwiseBytes ElementwisePasses(const Architecture& a, bool fused) {
   ElementwiseBytes e;
   const bool rms = a.norm == NormKind::kRmsNorm;
@@ -149,7 +152,7 @@ ElementwiseBytes ElementwisePasses(const Architecture& a, bool fused) {
   e.residual = a.dropout ? (fused ? 7 : 5 + 6) : 6;
   e.residual_kernels = a.dropout && !fused ? 2 : 1;
   e.rope = fused ? 4 : 6 + 8 + 6;
-  e.rope_kernels = fused ? 1 : 3;
+  e.rope_kernels = fused ? 1 : 2 * 3;  // one fused kernel for q and k; eager, three each
   if (a.gated_mlp) {
     e.activation = fused ? 6 : 4 + 6;
     e.activation_kernels = fused ? 1 : 2;
@@ -580,8 +583,11 @@ PipelineTime StepModel::Pipeline() const {
                        l.cast_fwd * (full ? 2 : 1) + l.cast_bwd + tp + ep + cp + contention;
     const double host = c_.job.host_profile ? c_.job.host_profile->LayerSeconds(full).value()
                                             : kernels * c_.host_per_kernel.value();
-    const double comm = l.tp_fwd + l.tp_bwd + l.ep_fwd + l.ep_bwd + l.cp_fwd + l.cp_bwd;
-    const double fwd_comm_share = comm > 0 ? (l.tp_fwd + l.ep_fwd + l.cp_fwd) / comm : 0;
+    // The forward's share of the exposed communication (full recompute runs the forward's
+    // collectives a second time, in the backward).
+    const double comm_fwd = l.tp_fwd + l.ep_fwd + l.cp_fwd;
+    const double comm = comm_fwd + l.tp_bwd + l.ep_bwd + l.cp_bwd + (full ? comm_fwd : 0);
+    const double fwd_comm_share = comm > 0 ? comm_fwd / comm : 0;
     const double gpu_fwd =
         l.fwd_compute + l.fwd_memory + l.cast_fwd + fwd_comm_share * (tp + ep + cp) + contention_fwd;
     s->forward += n * gpu_fwd;
@@ -647,10 +653,10 @@ PipelineTime StepModel::Pipeline() const {
     // stage's first layer (the last one the backward reaches); without recompute, the backward
     // phases and the head after the last layer's forward.
     st.input_slack = st.slack;
-    if (LayersWaitForGpu()) {
-      const bool first_moe = n > 0 && a_.IsMoeLayer(first);
+    if (LayersWaitForGpu() && n > 0) {  // a stage without layers has no waits
+      const bool first_moe = a_.IsMoeLayer(first);
       st.input_slack = p_.recompute == Recompute::kFull
-                           ? (n > 0 ? (first_moe ? one_moe : one_dense).backward_slack : 0.0)
+                           ? (first_moe ? one_moe : one_dense).backward_slack
                            : st.backward_slack;
     }
     st.launch += input_path(st.input_slack);

@@ -290,6 +290,27 @@ TEST(StepTimeTest, EagerElementwiseMovesEveryOpsBytes) {
     return EstimateStep(MakeCostContext(v.arch, v.params, v.job, v.cluster), v.plan).step.value();
   };
   EXPECT_DOUBLE_EQ(gpt_step(false), gpt_step(true));
+  // With dropout, eager PyTorch drops out in a pass of its own before each residual add: 11 bytes
+  // per element where Megatron's fused bias-dropout-add moves 7.
+  gpt.arch.dropout = true;
+  const double gpt_hbm = MakeCostContext(gpt.arch, gpt.params, gpt.job, gpt.cluster).hbm_rate.value();
+  EXPECT_NEAR(gpt_step(false) - gpt_step(true), 4.0 * 3 * 2 * 8192 * 12288 * (11.0 - 7.0) / gpt_hbm, 1e-9);
+
+  // A host-bound Llama-shaped model launches 20 more kernels per layer forward eagerly (7 more per
+  // RMSNorm, 5 more for RoPE, 1 more for SwiGLU), three times that with the backward.
+  Job8b tiny = s;
+  tiny.arch.hidden = 256, tiny.arch.heads = 4, tiny.arch.kv_heads = 1, tiny.arch.head_dim = 64;
+  tiny.arch.ffn = 512, tiny.arch.layers = 2;
+  tiny.params = CountParameters(tiny.arch);
+  tiny.job.seq_len = 128;
+  auto tiny_step = [&](bool fused) {
+    Job8b v = tiny;
+    v.job.elementwise_fusion = fused;
+    const StepTime t = EstimateStep(MakeCostContext(v.arch, v.params, v.job, v.cluster), v.plan);
+    EXPECT_GT(t.host_launch.value(), 0) << "bound by the host";
+    return t.other.value();  // elementwise + launch gaps: the host's time where it binds
+  };
+  EXPECT_NEAR(tiny_step(false) - tiny_step(true), 2 * 3 * 20 * 5e-6, 1e-9);
 }
 
 // Korthikanti et al. 2022, Table 4: one layer of the 22B GPT (h 6144, 64 heads, TP 8, micro-batch
@@ -529,6 +550,22 @@ TEST(StepTimeTest, LayersThatWaitForTheGpuBindEachPhaseOnItsOwn) {
   const double without = step(profile(1, 1, 0, 5e4)) - step(profile(1, 1, 0, 0));
   EXPECT_GT(with_waits, without + 1e-6);
   EXPECT_LT(with_waits, 8 * 5e-2 + 1e-9);
+
+  // Without recompute the backward has no waits: the receive hides behind the backward phases of
+  // every layer and the head, though not behind the forward's.
+  auto plain = [&](std::shared_ptr<HostProfile> h) {
+    TrainingJob j;
+    j.seq_len = 2048;
+    j.global_batch = 8;
+    j.host_profile = std::move(h);
+    Plan p;
+    return EstimateStep(MakeCostContext(a, CountParameters(a), j, CatalogCluster("a100-sxm-80gb", 1)), p).step.value();
+  };
+  EXPECT_NEAR(plain(profile(1, 1, 2, 1)) - plain(profile(1, 1, 2, 0)), 0, 1e-12);
+  const double plain_waits = plain(profile(1, 1, 2, 5e4)) - plain(profile(1, 1, 2, 0));
+  const double plain_free = plain(profile(1, 1, 0, 5e4)) - plain(profile(1, 1, 0, 0));
+  EXPECT_GT(plain_waits, plain_free + 1e-6);
+  EXPECT_LT(plain_waits, with_waits) << "four layers' backward hide more than one layer's";
 }
 
 TEST(StepTimeTest, SynchronousPipelineSendsAreExposed) {

@@ -82,10 +82,10 @@ struct TrainingJob {
   bool grad_accumulation_fusion = true;
   // Norms, rotary embedding, the gated activation and dropout run as fused kernels (Megatron,
   // Transformer Engine, Apex, torch.compile). When false, as eager PyTorch writes them op by op
-  // (torchtitan or Hugging Face without torch.compile): RMSNorm as an fp32 copy, pow, mean, the
-  // scaling, the cast back and the weight product; RoPE as an fp32 copy, a complex product and a
-  // cast back; SwiGLU as SiLU and a product; dropout apart from the residual add. LayerNorm and
-  // GeLU are one aten kernel either way.
+  // (torchtitan without torch.compile): RMSNorm as an fp32 copy, pow, mean, the scaling, the cast
+  // back and the weight product; RoPE as an fp32 copy, a complex product and a cast back; SwiGLU
+  // as SiLU and a product; dropout apart from the residual add. nn.LayerNorm and F.gelu are one
+  // aten kernel either way. Step time and kernel count only; memory assumes the fused kernels.
   bool elementwise_fusion = true;
   // Busiest expert-parallel rank's load over the mean. No published measurement of dropless
   // training imbalance was found (NVIDIA's MoE benchmarks force balance), so 1.0 by default.
