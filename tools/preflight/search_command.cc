@@ -156,7 +156,9 @@ bool ApplyConstraintFlags(SearchArgs* args, std::string* error) {
   }
   if (!args->fix_recompute.empty()) {
     Recompute r;
-    if (!ParseRecompute(args->fix_recompute, &r)) return *error = "--fix-recompute: expected none|selective|full, got '" + args->fix_recompute + "'", false;
+    if (!ParseRecompute(args->fix_recompute, &r) || r == Recompute::kSelectiveOp) {
+      return *error = "--fix-recompute: expected none|selective|full, got '" + args->fix_recompute + "'", false;
+    }
     c.recompute = r;
   }
   if (!args->fix_sp.empty()) {

@@ -125,6 +125,11 @@ LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& 
   out.dense = tokens * dense;
   out.moe = tokens * moe;
   out.recompute_input = tokens * 2 * h / rep_div;
+  if (a.attention != AttentionKind::kMla) {
+    const double q = static_cast<double>(a.heads * a.head_dim);
+    const double kv = static_cast<double>(a.kv_heads * a.head_dim);
+    out.op_sac = out.recompute_input + tokens * (2 * q + 2 * kv + 2 * q + 4.0 * a.heads + 2.0 * a.ffn) / p.tp;
+  }
   return out;
 }
 
@@ -171,12 +176,13 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
   double stack = p.recompute == Recompute::kFull
                      ? static_cast<double>(n) * layer.recompute_input
                      : n_dense * layer.dense + static_cast<double>(n_moe) * layer.moe;
+  if (p.recompute == Recompute::kSelectiveOp) stack = static_cast<double>(n) * layer.op_sac;  // dense only
   double working = std::max(n_dense > 0 ? layer.dense : 0.0, n_moe > 0 ? layer.moe : 0.0);
   const double in_flight = InFlightMicroBatches(p, MicroBatches(p, j), stage);
   const double tokens = static_cast<double>(p.micro_batch * j.seq_len) / p.cp;
   const double rep_div = p.sp ? static_cast<double>(p.tp) : 1.0;
   double act = in_flight * stack;
-  if (p.recompute == Recompute::kFull) act += working;
+  if (p.recompute == Recompute::kFull || p.recompute == Recompute::kSelectiveOp) act += working;
   if (stage == 0 && a.dropout) act += in_flight * tokens * a.hidden / rep_div;  // embedding dropout
   if (stage == p.pp - 1) {
     // Final norm input, head input, fp32 logits (Korthikanti §4.3), per output head.

@@ -60,6 +60,9 @@ struct LayerActivationBytes {
   double dense = 0;  // a dense transformer layer
   double moe = 0;    // an MoE layer
   double recompute_input = 0;  // what full recompute keeps: the layer input
+  // What torchtitan's op-level policy keeps of a dense layer: its input, the outputs of wq, wv,
+  // fused attention (with its fp32 log-sum-exp) and w1.
+  double op_sac = 0;
 };
 
 LayerActivationBytes ActivationBytesPerLayer(const Architecture& arch, const Plan& plan,

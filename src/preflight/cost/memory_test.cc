@@ -154,6 +154,25 @@ TEST(ActivationTest, Llama31_8bPerToken) {
   EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, j).dense / 8192, 139264 + 2.0 * 32 * 8192);
 }
 
+// torchtitan's op-level selective recompute keeps, per token of a Llama layer, its input (2h), the
+// outputs of wq (2q), wv (2kv), fused attention (2q, and 4 bytes of log-sum-exp per head) and w1
+// (2F): 55,424 bytes on Llama-3.1-8B, where Megatron's selective recompute keeps 139,264. On a stage
+// it holds that for every layer, plus the layer being recomputed.
+TEST(ActivationTest, OpLevelSelectiveRecomputeKeepsTheSavedProducts) {
+  Architecture a = LoadArch("llama-3.1-8b");
+  TrainingJob j = Job(8192, 8);
+  Plan p;
+  p.recompute = Recompute::kSelectiveOp;
+  const LayerActivationBytes bytes = ActivationBytesPerLayer(a, p, j);
+  EXPECT_DOUBLE_EQ(bytes.op_sac / 8192, 2 * 4096 + 2 * 4096 + 2 * 1024 + 2 * 4096 + 4 * 32 + 2 * 14336);
+  const MemoryBreakdown b = EstimateStageMemory(a, CountParameters(a), p, j, 0, MemoryOptions{});
+  const double head = 8192.0 * (4 * 4096 + 4 * 128256);  // final norm and head inputs, fp32 logits
+  EXPECT_NEAR(b.activations.value(), 32 * bytes.op_sac + bytes.dense + head, 1);
+  p.recompute = Recompute::kSelective;
+  EXPECT_GT(EstimateStageMemory(a, CountParameters(a), p, j, 0, MemoryOptions{}).activations.value(),
+            2 * b.activations.value());
+}
+
 // cost-model-notes §3.2, MoE layers: 4h + 4E·2 + k(2h + 6F_e) + N_s·6F_s for the FFN, plus the
 // attention part.
 TEST(ActivationTest, MixtralMoeLayerPerToken) {

@@ -115,6 +115,8 @@ struct LayerCost {
   double fwd_memory = 0;   // memory-bound elementwise and norm work
   double cast_fwd = 0, cast_bwd = 0;  // FP8 cast and transpose passes (Transformer Engine)
   double core_fwd = 0;     // attention products alone (for selective recompute and CP overlap)
+  double op_sac_fwd = 0;   // the matrix products torchtitan's op-level policy recomputes
+  double kernels_op_sac = 0;  // kernels that policy launches again
   double core_bwd = 0;
   double kernels_fwd = 0;  // kernels launched by the forward (backward launches about twice as many)
   double kernels_core = 0; // of which the attention products
@@ -347,6 +349,9 @@ void StepModel::Attention(LayerCost* l) const {
     const double q = static_cast<double>(a_.heads * a_.head_dim);
     const double kv = static_cast<double>(a_.kv_heads * a_.head_dim);
     proj += Gemm(T, h, (q + 2 * kv) / t_) + Gemm(T, q / t_, h);
+    // torchtitan's op-level policy counts wq, wk, wv, wo in call order and recomputes the second
+    // and fourth (wk and wo), each its own GEMM there.
+    l->op_sac_fwd += Gemm(T, h, kv / t_) + Gemm(T, q / t_, h);
     core_flops = 4 * T * s * q / t_;
     Fp8Casts(T, h, (q + 2 * kv) / t_, 1, true, false, l);  // QKV after the fused input norm
     Fp8Casts(T, q / t_, h, 1, false, false, l);             // output projection
@@ -374,6 +379,8 @@ void StepModel::Attention(LayerCost* l) const {
 void StepModel::DenseMlp(LayerCost* l) const {
   const double h = static_cast<double>(a_.hidden), f = static_cast<double>(a_.ffn) / t_;
   double fwd = Gemm(tokens_, h, (a_.gated_mlp ? 2 : 1) * f) + Gemm(tokens_, f, h);
+  // ... then w1, w3, w2 (gated) or w1, w2: the sixth product, w3 or w2, is recomputed.
+  l->op_sac_fwd += a_.gated_mlp ? Gemm(tokens_, h, f) : Gemm(tokens_, f, h);
   // Megatron-Core's MLP: FC1 is a LayerNormLinear (the norm writes its FP8 input); the activation
   // runs in Megatron and writes 16 bits, so FC2's input and FC1's output gradient are cast apart.
   Fp8Casts(tokens_, h, (a_.gated_mlp ? 2 : 1) * f, 1, true, false, l);
@@ -504,6 +511,10 @@ void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bo
   }
   l->kernels_fwd = n;
   l->kernels_core = core;
+  // torchtitan's op-level policy launches again all but the attention products, the four GEMM
+  // kernels counted here (QKV, projection, FC1, FC2) and the collectives, plus the three products
+  // it recomputes (wk, wo, and w3 or w2), each its own kernel there.
+  l->kernels_op_sac = n - core - 4 - (p.tp > 1 ? ((moe && p.etp == 1) ? 2 : 4) : 0) + 3;
 }
 
 LayerCost StepModel::Layer(bool moe) const {
@@ -548,6 +559,8 @@ PipelineTime StepModel::Pipeline() const {
       recompute = l.fwd_compute;
     } else if (p_.recompute == Recompute::kSelective) {
       recompute = l.core_fwd;
+    } else if (p_.recompute == Recompute::kSelectiveOp) {
+      recompute = l.op_sac_fwd;
     }
     const bool full = p_.recompute == Recompute::kFull;
     const double tp_all = l.tp_fwd + l.tp_bwd + (full ? l.tp_fwd : 0);
@@ -570,7 +583,9 @@ PipelineTime StepModel::Pipeline() const {
     const double contention_fwd = tp_slow + ep_slow * ep_fwd_share + cp_slow * cp_fwd_share;
     s->fwd += n * l.fwd_compute;
     s->bwd += n * (l.bwd_compute + recompute);
-    s->memory += n * (l.fwd_memory * (full ? 4 : 3) + l.cast_fwd * (full ? 2 : 1) + l.cast_bwd);
+    // Full recompute and the op-level policy run the forward's elementwise passes again.
+    const bool again = full || p_.recompute == Recompute::kSelectiveOp;
+    s->memory += n * (l.fwd_memory * (again ? 4 : 3) + l.cast_fwd * (full ? 2 : 1) + l.cast_bwd);
     s->tp += n * tp;
     s->ep += n * ep;
     s->cp += n * cp;
@@ -578,8 +593,9 @@ PipelineTime StepModel::Pipeline() const {
     // The host launches forward, backward (about twice the kernels) and recomputed kernels;
     // when that takes longer than the GPU work, the GPU waits.
     const double kernels = l.kernels_fwd * 3 + (full ? l.kernels_fwd : 0) +
-                           (p_.recompute == Recompute::kSelective ? l.kernels_core : 0);
-    const double gpu = l.fwd_compute + l.bwd_compute + recompute + l.fwd_memory * (full ? 4 : 3) +
+                           (p_.recompute == Recompute::kSelective ? l.kernels_core : 0) +
+                           (p_.recompute == Recompute::kSelectiveOp ? l.kernels_op_sac : 0);
+    const double gpu = l.fwd_compute + l.bwd_compute + recompute + l.fwd_memory * (again ? 4 : 3) +
                        l.cast_fwd * (full ? 2 : 1) + l.cast_bwd + tp + ep + cp + contention;
     const double host = c_.job.host_profile ? c_.job.host_profile->LayerSeconds(full).value()
                                             : kernels * c_.host_per_kernel.value();
@@ -825,6 +841,11 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
   double extra = 0;  // recomputation FLOPs per token
   if (p_.recompute == Recompute::kFull) extra = (c_.model_flops_per_token / 3.0);
   if (p_.recompute == Recompute::kSelective) extra = c_.attention_flops_per_token_fwd;
+  if (p_.recompute == Recompute::kSelectiveOp) {
+    // wk, wo and w3 (or w2) again, per layer: 2 FLOPs per weight per token.
+    const double q = static_cast<double>(a_.heads * a_.head_dim), kv = static_cast<double>(a_.kv_heads * a_.head_dim);
+    extra = 2.0 * a_.layers * a_.hidden * (kv + q + static_cast<double>(a_.ffn));
+  }
   r.hfu = r.mfu * (c_.model_flops_per_token + extra) / c_.model_flops_per_token;
   return r;
 }

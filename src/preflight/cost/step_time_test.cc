@@ -313,6 +313,31 @@ TEST(StepTimeTest, EagerElementwiseMovesEveryOpsBytes) {
   EXPECT_NEAR(tiny_step(false) - tiny_step(true), 2 * 3 * 20 * 5e-6, 1e-9);
 }
 
+// torchtitan's op-level selective recompute runs wk, wo and w3 again (every second of the seven
+// matrix products, in call order) and the forward's elementwise passes, but not fused attention.
+TEST(StepTimeTest, OpLevelSelectiveRecomputeRunsThreeProductsAndTheElementwiseAgain) {
+  Job8b s = Llama8bOnH100();
+  auto run = [&](Recompute r) {
+    Job8b v = s;
+    v.plan.recompute = r;
+    const CostContext ctx = MakeCostContext(v.arch, v.params, v.job, v.cluster);
+    return std::make_tuple(EstimateStep(ctx, v.plan), ctx.model_flops_per_token, ctx.hbm_rate.value());
+  };
+  const auto [none, flops, hbm] = run(Recompute::kNone);
+  const auto [op, same_flops, same_hbm] = run(Recompute::kSelectiveOp);
+  const auto [selective, f2, h2] = run(Recompute::kSelective);
+  EXPECT_DOUBLE_EQ(same_hbm, hbm);
+  // HFU counts the three products' forward FLOPs per token and layer.
+  EXPECT_NEAR(op.hfu / op.mfu, (flops + 2.0 * 32 * 4096 * (1024 + 4096 + 14336)) / flops, 1e-12);
+  // One more pass of the forward's elementwise bytes per layer: 2 norms, 2 residual adds, RoPE on
+  // q and k, and SwiGLU.
+  const double tokens = 8192, h = 4096;
+  const double fwd_bytes = 2 * tokens * h * 4 + 2 * tokens * h * 6 + tokens * (32 + 8) * 128 * 4 + tokens * 14336 * 6;
+  EXPECT_NEAR((op.other - none.other).value(), 32 * fwd_bytes / hbm, 1e-9);
+  EXPECT_GT(op.compute.value(), selective.compute.value()) << "three GEMMs outweigh nothing";
+  EXPECT_LT(op.compute.value(), none.compute.value() * 4 / 3) << "less than a whole forward again";
+}
+
 // Korthikanti et al. 2022, Table 4: one layer of the 22B GPT (h 6144, 64 heads, TP 8, micro-batch
 // 4, sequence 2048, A100) timed forward + backward in five configurations (published-runs.md §2).
 // The model's layer, the difference between the 48- and 24-layer models without the optimizer,

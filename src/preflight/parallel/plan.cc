@@ -9,12 +9,12 @@ namespace {
 
 constexpr std::array<std::string_view, 5> kScheduleNames = {"gpipe", "1f1b", "interleaved",
                                                             "zb-h1", "dualpipe"};
-constexpr std::array<std::string_view, 3> kRecomputeNames = {"none", "selective", "full"};
+constexpr std::array<std::string_view, 4> kRecomputeNames = {"none", "selective", "full", "selective-op"};
 constexpr std::array<std::string_view, static_cast<int>(PlanIssue::kCount)> kIssueNames = {
     "valid",          "non_positive_degree", "device_count",      "tp_heads",
     "tp_kv_heads",    "tp_ffn",              "pp_layers",         "vpp_schedule",
     "micro_batches",  "interleaved_micro_batches", "dualpipe",    "expert_parallel",
-    "context_parallel", "zero_stage",        "sequence_parallel"};
+    "context_parallel", "zero_stage",        "sequence_parallel", "recompute_mode"};
 
 bool Divides(int64_t d, int64_t n) { return d > 0 && n % d == 0; }
 
@@ -123,6 +123,10 @@ std::string Describe(PlanIssue issue, const Architecture& a, const Plan& p, cons
       break;
     case PlanIssue::kZeroStage: m << "zero must be 0, 1, 2 or 3; got " << p.zero; break;
     case PlanIssue::kSequenceParallel: m << "sequence parallelism (sp) needs tp > 1"; break;
+    case PlanIssue::kRecomputeMode:
+      m << "recompute selective-op (torchtitan's op-level policy) is modelled for dense layers with standard "
+           "attention and fused attention (flash_attention: true)";
+      break;
     case PlanIssue::kCount: break;
   }
   return m.str();
@@ -170,6 +174,11 @@ PlanIssue FindPlanIssue(const Architecture& a, const Plan& p, const TrainingJob&
   if ((issue = CheckPipeline(a, p, MicroBatches(p, j))) != PlanIssue::kValid) return issue;
   if ((issue = CheckExperts(a, p)) != PlanIssue::kValid) return issue;
   if (p.cp > 1 && j.seq_len % (2 * p.cp) != 0) return PlanIssue::kContextParallel;
+  // torchtitan's op-level policy counts the matrix products of a dense layer in call order.
+  if (p.recompute == Recompute::kSelectiveOp &&
+      (a.IsMoe() || a.attention == AttentionKind::kMla || !j.flash_attention)) {
+    return PlanIssue::kRecomputeMode;
+  }
   return PlanIssue::kValid;
 }
 

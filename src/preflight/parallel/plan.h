@@ -24,7 +24,11 @@
 namespace preflight {
 
 enum class Schedule { kGpipe, k1F1B, kInterleaved, kZbH1, kDualPipe };
-enum class Recompute { kNone, kSelective, kFull };
+// Activation recomputation: none; selective (Megatron's: the attention products); full (each
+// layer from its input); selective-op (torchtitan's op-level policy: keep the outputs of the
+// matrix products and fused attention except every second matrix product of a layer, recompute
+// everything else).
+enum class Recompute { kNone, kSelective, kFull, kSelectiveOp };
 
 std::string_view ScheduleName(Schedule s);
 std::string_view RecomputeName(Recompute r);
@@ -120,6 +124,7 @@ enum class PlanIssue {
   kContextParallel,    // CP does not divide the sequence into 2·CP chunks
   kZeroStage,          // ZeRO stage outside 0..3
   kSequenceParallel,   // SP without TP
+  kRecomputeMode,      // selective-op outside dense layers with standard, fused attention
   kCount,
 };
 

@@ -147,6 +147,13 @@ std::vector<IssueCase> IssueCases() {
        Job(3), 3, I::kExpertParallel, {"etp 3", "expert width 14336"}},
       {"cp not splitting the sequence", l70, With(MakePlan(8, 1, 4), [](Plan& p) { p.cp = 2; }),
        Job(8, 4098), 64, I::kContextParallel, {"cp 2", "seq_len 4098"}},
+      {"selective-op recompute on an MoE model", mix,
+       With(MakePlan(1, 1, 3), [](Plan& p) { p.recompute = Recompute::kSelectiveOp; }),
+       Job(3), 3, I::kRecomputeMode, {"selective-op", "dense layers"}},
+      {"selective-op recompute without fused attention", l70,
+       With(base, [](Plan& p) { p.recompute = Recompute::kSelectiveOp; }),
+       [] { TrainingJob j = Job(64); j.flash_attention = false; return j; }(), 64, I::kRecomputeMode,
+       {"flash_attention: true"}},
   };
   // clang-format on
 }
@@ -323,7 +330,7 @@ TEST(PlanTest, NamesRoundTrip) {
     ASSERT_TRUE(ParseSchedule(ScheduleName(s), &parsed)) << ScheduleName(s);
     EXPECT_EQ(parsed, s);
   }
-  for (Recompute r : {Recompute::kNone, Recompute::kSelective, Recompute::kFull}) {
+  for (Recompute r : {Recompute::kNone, Recompute::kSelective, Recompute::kFull, Recompute::kSelectiveOp}) {
     Recompute parsed = Recompute::kNone;
     ASSERT_TRUE(ParseRecompute(RecomputeName(r), &parsed));
     EXPECT_EQ(parsed, r);
@@ -337,6 +344,7 @@ TEST(PlanTest, NamesRoundTrip) {
   EXPECT_EQ(ScheduleName(Schedule::k1F1B), "1f1b");
   EXPECT_EQ(ScheduleName(Schedule::kZbH1), "zb-h1");
   EXPECT_EQ(RecomputeName(Recompute::kSelective), "selective");
+  EXPECT_EQ(RecomputeName(Recompute::kSelectiveOp), "selective-op");
 
   std::set<std::string> names;
   for (int i = 0; i < static_cast<int>(PlanIssue::kCount); ++i) {
