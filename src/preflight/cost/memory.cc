@@ -185,8 +185,11 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
   if (p.recompute == Recompute::kFull || p.recompute == Recompute::kSelectiveOp) act += working;
   if (stage == 0 && a.dropout) act += in_flight * tokens * a.hidden / rep_div;  // embedding dropout
   if (stage == p.pp - 1) {
-    // Final norm input, head input, fp32 logits (Korthikanti §4.3), per output head.
-    act += (1 + a.mtp_layers) * tokens * (4.0 * a.hidden / rep_div + 4.0 * a.vocab / p.tp);
+    // Final norm input, head input, and the loss's logits per output head: Megatron's fp32 copy
+    // (Korthikanti §4.3), or PyTorch's cross-entropy at its backward peak (saved fp32 log_softmax
+    // output, its gradient and the input gradient).
+    const double per_logit = j.pytorch_cross_entropy ? 12.0 : 4.0;
+    act += (1 + a.mtp_layers) * tokens * (4.0 * a.hidden / rep_div + per_logit * a.vocab / p.tp);
   }
   b.activations = Bytes(act);
   b.other = options.runtime_reserved + Bytes(act * options.activation_temporaries_fraction);

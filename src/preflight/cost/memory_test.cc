@@ -173,6 +173,23 @@ TEST(ActivationTest, OpLevelSelectiveRecomputeKeepsTheSavedProducts) {
             2 * b.activations.value());
 }
 
+// PyTorch's F.cross_entropy on fp32 logits (torchtitan) holds 12 bytes per logit at its backward
+// peak where Megatron's in-place vocab-parallel loss holds 4; only the last stage has the logits.
+TEST(StageMemoryTest, PytorchCrossEntropyHoldsThreeFp32CopiesOfTheLogits) {
+  Architecture a = LoadArch("llama-3.1-8b");
+  TrainingJob j = Job(8192, 16);
+  Plan p;
+  p.pp = 2;
+  p.micro_batch = 1;
+  auto activations = [&](bool pytorch, int64_t stage) {
+    TrainingJob v = j;
+    v.pytorch_cross_entropy = pytorch;
+    return EstimateStageMemory(a, CountParameters(a), p, v, stage, MemoryOptions{}).activations.value();
+  };
+  EXPECT_DOUBLE_EQ(activations(true, 0), activations(false, 0));
+  EXPECT_NEAR(activations(true, 1) - activations(false, 1), 8192.0 * 128256 * (12 - 4), 1);
+}
+
 // cost-model-notes §3.2, MoE layers: 4h + 4E·2 + k(2h + 6F_e) + N_s·6F_s for the FFN, plus the
 // attention part.
 TEST(ActivationTest, MixtralMoeLayerPerToken) {

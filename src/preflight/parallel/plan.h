@@ -91,6 +91,12 @@ struct TrainingJob {
   // as SiLU and a product; dropout apart from the residual add. nn.LayerNorm and F.gelu are one
   // aten kernel either way. Step time and kernel count only; memory assumes the fused kernels.
   bool elementwise_fusion = true;
+  // The loss: Megatron's vocab-parallel cross-entropy (an fp32 copy of the logits that becomes the
+  // softmax in place: 4 bytes per logit kept), or PyTorch's F.cross_entropy on logits cast to fp32
+  // (torchtitan): the 16-bit logits, their fp32 copy and log_softmax's fp32 output live together
+  // in the forward, and the saved output, its gradient and the input gradient (12 bytes per logit)
+  // in the backward. Memory only: both move about the same bytes.
+  bool pytorch_cross_entropy = false;
   // Busiest expert-parallel rank's load over the mean. No published measurement of dropless
   // training imbalance was found (NVIDIA's MoE benchmarks force balance), so 1.0 by default.
   double moe_imbalance = 1.0;

@@ -137,7 +137,8 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
                                     "precision", "tokens", "flash_attention", "grad_dtype",
                                     "optimizer_dtype", "fp8_weight_copy", "moe_imbalance",
                                     "host_overhead_per_kernel_us", "attention_kernel",
-                                    "grad_accumulation_fusion", "elementwise_fusion", "host_profile"}));
+                                    "grad_accumulation_fusion", "elementwise_fusion", "cross_entropy",
+                                    "host_profile"}));
   ASSIGN_OR_RETURN(j->seq_len, t.Int("seq_len"));
   if (j->seq_len <= 0) return t.Error("seq_len", "a positive whole number");
   if (t.Has("global_batch") == t.Has("global_batch_tokens")) {
@@ -175,6 +176,9 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
   ASSIGN_OR_RETURN(j->fp8_weight_copy, t.BoolOr("fp8_weight_copy", true));
   ASSIGN_OR_RETURN(j->grad_accumulation_fusion, t.BoolOr("grad_accumulation_fusion", true));
   ASSIGN_OR_RETURN(j->elementwise_fusion, t.BoolOr("elementwise_fusion", true));
+  ASSIGN_OR_RETURN(std::string loss, t.StringOr("cross_entropy", "megatron"));
+  if (loss != "megatron" && loss != "pytorch") return t.Error("cross_entropy", "megatron or pytorch");
+  j->pytorch_cross_entropy = loss == "pytorch";
   ASSIGN_OR_RETURN(j->moe_imbalance, t.NumberOr("moe_imbalance", 1.0));
   if (j->moe_imbalance < 1.0) return t.Error("moe_imbalance", "a number >= 1 (busiest rank over mean)");
   ASSIGN_OR_RETURN(j->host_overhead_per_kernel_us, t.NumberOr("host_overhead_per_kernel_us", 5.0));

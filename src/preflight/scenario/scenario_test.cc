@@ -200,6 +200,10 @@ TEST(ScenarioTest, LoadsFields) {
   s = LoadText(Replace(kScenario, "seq_len: 4096,", "seq_len: 4096, elementwise_fusion: false,"));
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_FALSE(s->job.elementwise_fusion);
+  EXPECT_FALSE(s->job.pytorch_cross_entropy) << "Megatron's loss unless the file says otherwise";
+  s = LoadText(Replace(kScenario, "seq_len: 4096,", "seq_len: 4096, cross_entropy: pytorch,"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_TRUE(s->job.pytorch_cross_entropy);
 }
 
 TEST(ScenarioTest, DefaultsAndDerivedValues) {
@@ -556,6 +560,8 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
       {"sp not a bool", "sp: true", "sp: maybe", StatusCode::kInvalidArgument, "parallel.sp"},
       {"elementwise_fusion not a bool", "seq_len: 4096,", "seq_len: 4096, elementwise_fusion: eager,",
        StatusCode::kInvalidArgument, "training.elementwise_fusion"},
+      {"unknown cross_entropy", "seq_len: 4096,", "seq_len: 4096, cross_entropy: fused,",
+       StatusCode::kInvalidArgument, "training.cross_entropy"},
       {"unknown layer_split", "tp: 2,", "tp: 2, layer_split: odd,", StatusCode::kInvalidArgument,
        "parallel.layer_split"},
       {"unknown model_type inline", "model: llama-3.1-8b",
