@@ -201,6 +201,12 @@ case_plan_overrides() {
   run plan "$EXAMPLE" --set training.elementwise_fusion=false --json
   expect_rc 0
   expect_json "assert j['time']['step_s'] > $fused, (j['time']['step_s'], $fused)"
+  run plan "$EXAMPLE" --set training.cross_entropy=pytorch --set parallel.recompute=selective-op
+  expect_rc 0
+  expect_stdout_has "loss: PyTorch's F.cross_entropy on fp32 logits"
+  expect_stdout_has "recompute selective-op"
+  run plan "$EXAMPLE" --set training.cross_entropy=fused
+  expect_bad_input "training.cross_entropy"
 }
 
 case_missing_file() {

@@ -208,6 +208,9 @@ std::string PlanText(const PlanResult& r) {
   if (!s.job.elementwise_fusion) {
     out += "           elementwise: eager PyTorch, op by op (training.elementwise_fusion: false)\n";
   }
+  if (s.job.pytorch_cross_entropy) {
+    out += "           loss: PyTorch's F.cross_entropy on fp32 logits (training.cross_entropy: pytorch)\n";
+  }
   if (s.job.host_profile) {
     const HostProfile& h = *s.job.host_profile;
     const std::string input =
