@@ -56,6 +56,15 @@ Job8b Llama8bOnH100() {
   return s;
 }
 
+// The step of `s` after `change`, with the context it ran in.
+template <typename Change>
+std::pair<StepTime, CostContext> StepWith(Job8b s, Change change) {
+  change(s);
+  CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  StepTime t = EstimateStep(ctx, s.plan);
+  return {t, ctx};
+}
+
 double Compute(const Job8b& s) {
   const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
   return EstimateStep(ctx, s.plan).compute.value();
@@ -264,10 +273,7 @@ TEST(StepTimeTest, CrossEntropyMovesItsPassesOverTheLogits) {
 TEST(StepTimeTest, EagerElementwiseMovesEveryOpsBytes) {
   Job8b s = Llama8bOnH100();
   auto run = [&](bool fused) {
-    Job8b v = s;
-    v.job.elementwise_fusion = fused;
-    const CostContext ctx = MakeCostContext(v.arch, v.params, v.job, v.cluster);
-    const StepTime t = EstimateStep(ctx, v.plan);
+    const auto [t, ctx] = StepWith(s, [&](Job8b& v) { v.job.elementwise_fusion = fused; });
     EXPECT_DOUBLE_EQ(t.host_launch.value(), 0) << "large GEMMs outlast the launches";
     return std::make_pair(t, ctx.hbm_rate.value());
   };
@@ -318,10 +324,8 @@ TEST(StepTimeTest, EagerElementwiseMovesEveryOpsBytes) {
 TEST(StepTimeTest, OpLevelSelectiveRecomputeRunsThreeProductsAndTheElementwiseAgain) {
   Job8b s = Llama8bOnH100();
   auto run = [&](Recompute r) {
-    Job8b v = s;
-    v.plan.recompute = r;
-    const CostContext ctx = MakeCostContext(v.arch, v.params, v.job, v.cluster);
-    return std::make_tuple(EstimateStep(ctx, v.plan), ctx.model_flops_per_token, ctx.hbm_rate.value());
+    const auto [t, ctx] = StepWith(s, [&](Job8b& v) { v.plan.recompute = r; });
+    return std::make_tuple(t, ctx.model_flops_per_token, ctx.hbm_rate.value());
   };
   const auto [none, flops, hbm] = run(Recompute::kNone);
   const auto [op, same_flops, same_hbm] = run(Recompute::kSelectiveOp);
