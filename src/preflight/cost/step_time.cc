@@ -351,7 +351,7 @@ void StepModel::Attention(LayerCost* l) const {
     proj += Gemm(T, h, (q + 2 * kv) / t_) + Gemm(T, q / t_, h);
     // torchtitan's op-level policy counts wq, wk, wv, wo in call order and recomputes the second
     // and fourth (wk and wo), each its own GEMM there.
-    l->op_sac_fwd += Gemm(T, h, kv / t_) + Gemm(T, q / t_, h);
+    if (p_.recompute == Recompute::kSelectiveOp) l->op_sac_fwd += Gemm(T, h, kv / t_) + Gemm(T, q / t_, h);
     core_flops = 4 * T * s * q / t_;
     Fp8Casts(T, h, (q + 2 * kv) / t_, 1, true, false, l);  // QKV after the fused input norm
     Fp8Casts(T, q / t_, h, 1, false, false, l);             // output projection
@@ -380,7 +380,7 @@ void StepModel::DenseMlp(LayerCost* l) const {
   const double h = static_cast<double>(a_.hidden), f = static_cast<double>(a_.ffn) / t_;
   double fwd = Gemm(tokens_, h, (a_.gated_mlp ? 2 : 1) * f) + Gemm(tokens_, f, h);
   // ... then w1, w3, w2 (gated) or w1, w2: the sixth product, w3 or w2, is recomputed.
-  l->op_sac_fwd += a_.gated_mlp ? Gemm(tokens_, h, f) : Gemm(tokens_, f, h);
+  if (p_.recompute == Recompute::kSelectiveOp) l->op_sac_fwd += a_.gated_mlp ? Gemm(tokens_, h, f) : Gemm(tokens_, f, h);
   // Megatron-Core's MLP: FC1 is a LayerNormLinear (the norm writes its FP8 input); the activation
   // runs in Megatron and writes 16 bits, so FC2's input and FC1's output gradient are cast apart.
   Fp8Casts(tokens_, h, (a_.gated_mlp ? 2 : 1) * f, 1, true, false, l);
