@@ -171,6 +171,7 @@ class StepModel {
     rep_tokens_ = plan.sp ? tokens_ / plan.tp : tokens_;
     t_ = static_cast<double>(plan.tp);
     in_bytes_ = ctx.fp8_gemms ? 1.0 : 2.0;
+    elementwise_ = ElementwisePasses(*ctx.arch, ctx.job.elementwise_fusion);
   }
 
   PipelineTime Pipeline() const;
@@ -290,6 +291,7 @@ class StepModel {
   const Architecture& a_;
   const Plan& p_;
   double tokens_ = 0, rep_tokens_ = 0, t_ = 1, in_bytes_ = 2;
+  ElementwiseBytes elementwise_;  // this job's bytes and kernels per elementwise pass
 };
 
 // The output is cut into tiles, one SM (CU) each; the last wave runs partly empty. The measured
@@ -426,7 +428,7 @@ void StepModel::Moe(LayerCost* l) const {
 
 void StepModel::Elementwise(bool moe, LayerCost* l) const {
   const double h = static_cast<double>(a_.hidden);
-  const ElementwiseBytes e = ElementwisePasses(a_, c_.job.elementwise_fusion);
+  const ElementwiseBytes& e = elementwise_;
   double bytes = a_.norms_per_layer * rep_tokens_ * h * e.norm;
   bytes += 2 * rep_tokens_ * h * e.residual;
   if (a_.position_rows == 0) bytes += tokens_ * (a_.heads + a_.kv_heads) * a_.head_dim / t_ * e.rope;  // q, k
@@ -494,13 +496,13 @@ constexpr double kCrossEntropyBackwardBytes = 8 + 6;
 // projection, residual add; norm, MLP GEMMs, activation, residual add; TP collectives; for MoE
 // the router, top-k, permutation, grouped expert GEMMs, unpermutation and all-to-alls. With FP8,
 // the separate casts of GEMM inputs (the backward's casts follow from its usual share).
-void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bool moe, bool fused, LayerCost* l) {
+void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bool moe, const ElementwiseBytes& e,
+                  LayerCost* l) {
   double core = flash ? 1 : 6 + (a.dropout ? 1 : 0);
   double n = 1 + 1 + (a.position_rows == 0 ? 1 : 0) + core + 1 + 1;  // attention block
   n += moe ? 1 + 2 + 1 + 3 + 1 + 1 + (a.moe.shared_ffn > 0 ? 3 : 0) + (p.ep > 1 ? 2 : 0)
            : 1 + 1 + 1 + 1 + 1;
   // Eager elementwise work splits each of those passes into its ops.
-  const ElementwiseBytes e = ElementwisePasses(a, fused);
   n += a.norms_per_layer * (e.norm_kernels - 1) + 2 * (e.residual_kernels - 1) +
        (a.position_rows == 0 ? e.rope_kernels - 1 : 0) +
        (e.activation_kernels - 1) * (moe && a.moe.shared_ffn > 0 ? 2 : 1);
@@ -519,7 +521,7 @@ void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bo
 
 LayerCost StepModel::Layer(bool moe) const {
   LayerCost l;
-  CountKernels(a_, p_, c_.job.flash_attention, c_.fp8_gemms, moe, c_.job.elementwise_fusion, &l);
+  CountKernels(a_, p_, c_.job.flash_attention, c_.fp8_gemms, moe, elementwise_, &l);
   Attention(&l);
   if (moe) {
     Moe(&l);
@@ -644,7 +646,7 @@ PipelineTime StepModel::Pipeline() const {
     const HostProfile& h = *c_.job.host_profile;
     return std::max(0.0, h.input_before_sync.value() - slack) + h.input_after_sync.value();
   };
-  auto sums = [&](int64_t first, int64_t n, int64_t n_moe, bool last) {
+  auto sums = [&](int64_t n, int64_t n_moe, bool last) {
     StageSums st;
     st.Add(one_dense, static_cast<double>(n - n_moe));
     st.Add(one_moe, static_cast<double>(n_moe));
@@ -664,31 +666,35 @@ PipelineTime StepModel::Pipeline() const {
         st.backward_slack += head_slack;
       }
     }
-    // The input path runs beside the GPU work queued since the host last waited for the GPU:
-    // with waits in every layer forward, under full recompute that is the backward phase of the
-    // stage's first layer (the last one the backward reaches); without recompute, the backward
-    // phases and the head after the last layer's forward.
-    st.input_slack = st.slack;
-    if (LayersWaitForGpu() && n > 0) {  // a stage without layers has no waits
-      const bool first_moe = a_.IsMoeLayer(first);
-      st.input_slack = p_.recompute == Recompute::kFull
-                           ? (first_moe ? one_moe : one_dense).backward_slack
-                           : st.backward_slack;
-    }
-    st.launch += input_path(st.input_slack);
     return st;
+  };
+  // The input path runs beside the GPU work queued since the host last waited for the GPU:
+  // with waits in every layer forward, under full recompute that is the backward phase of the
+  // stage's first layer (the last one the backward reaches); without recompute, the backward
+  // phases and the head after the last layer's forward.
+  auto add_input_path = [&](int64_t first, int64_t n, StageSums* st) {
+    st->input_slack = st->slack;
+    if (LayersWaitForGpu() && n > 0) {  // a stage without layers has no waits
+      st->input_slack = p_.recompute == Recompute::kFull
+                            ? (a_.IsMoeLayer(first) ? one_moe : one_dense).backward_slack
+                            : st->backward_slack;
+    }
+    st->launch += input_path(st->input_slack);
   };
   auto stage_sums = [&](int64_t s) {
     const int64_t n = LayersOnStage(a_, p_, s);
     const int64_t first = FirstLayerOfStage(a_, p_, s);
-    return sums(first, n, a_.MoeLayersIn(first, n), s == p_.pp - 1);
+    StageSums st = sums(n, a_.MoeLayersIn(first, n), s == p_.pp - 1);
+    add_input_path(first, n, &st);
+    return st;
   };
   // The first, second and last stages are the only ones that can be the slowest (contiguous
   // layers; the middle ones alike or one layer lighter; the last adds the head). The sum over
   // all stages follows from the layer counts (every per-layer term is linear in the count).
   double worst = 0, worst_fwd = 0, worst_bwd = 0;
   StageSums worst_stage;
-  const StageSums whole = sums(0, a_.layers, a_.MoeLayerCount(), true);
+  StageSums whole = sums(a_.layers, a_.MoeLayerCount(), true);
+  add_input_path(0, a_.layers, &whole);
   double sum = whole.Total();
   int64_t candidates[5];
   const int n_candidates = CandidateStages(a_, p_, candidates);
