@@ -165,6 +165,13 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
   };
   b.weights = Bytes(shard(bytes.weights, 3));
   b.gradients = Bytes(shard(bytes.gradients, 2));
+  if (p.zero == 3 && p.fsdp_gather_once) {
+    // The stage's 16-bit parameters stay gathered for the step, and its gradients accumulate
+    // unsharded in fp32 (FSDP2's reduce dtype) until the last micro-batch.
+    const double local = params.dense + params.expert;
+    b.weights += Bytes(local * (bytes.weights >= 4 ? 4.0 : 2.0));
+    b.gradients += Bytes(local * 4.0);
+  }
   b.optimizer = Bytes(shard(bytes.optimizer, 1));
 
   const int64_t first = FirstLayerOfStage(a, p, stage);

@@ -173,6 +173,28 @@ TEST(ActivationTest, OpLevelSelectiveRecomputeKeepsTheSavedProducts) {
             2 * b.activations.value());
 }
 
+// FSDP2 under torch.distributed.pipelining keeps each stage's 16-bit parameters gathered for the
+// step and accumulates its gradients unsharded in fp32: 2 + 4 bytes per parameter of the stage's
+// tensor-parallel shard, on top of the sharded states.
+TEST(StageMemoryTest, FsdpUnderAPipelineKeepsTheStageGathered) {
+  Architecture a = LoadArch("llama-3.1-8b");
+  const ParamCounts c = CountParameters(a);
+  Plan p;
+  p.tp = 2, p.pp = 2, p.dp = 4, p.zero = 3;
+  auto stage = [&](bool once) {
+    Plan q = p;
+    q.fsdp_gather_once = once;
+    return EstimateStageMemory(a, c, q, Job(4096, 64), 1, MemoryOptions{});
+  };
+  const MemoryBreakdown sharded = stage(false), gathered = stage(true);
+  // The last stage: 16 of the 32 layers, the final norm and the (untied) LM head, over TP 2.
+  const double layer = (c.total - 2.0 * 128256 * 4096 - 4096) / 32;
+  const double local = (16 * layer + 128256.0 * 4096 + 4096) / 2;
+  EXPECT_NEAR((gathered.weights - sharded.weights).value(), 2 * local, local * 1e-9);
+  EXPECT_NEAR((gathered.gradients - sharded.gradients).value(), 4 * local, local * 1e-9);
+  EXPECT_DOUBLE_EQ(gathered.activations.value(), sharded.activations.value());
+}
+
 // PyTorch's F.cross_entropy on fp32 logits (torchtitan) holds 12 bytes per logit at its backward
 // peak where Megatron's in-place vocab-parallel loss holds 4; only the last stage has the logits.
 TEST(StageMemoryTest, PytorchCrossEntropyHoldsThreeFp32CopiesOfTheLogits) {

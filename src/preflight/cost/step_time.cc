@@ -787,9 +787,11 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
       // backward, and its gradients reduce-scattered, for every micro-batch (ZeRO §7.2.2:
       // 3Ψ per pass), one collective per layer.
       const double layer = local / layers_per_stage;
-      const double per_layer = 2 * AllGatherTime(c_.fabric, Bytes(layer * weight_bytes), ranks, per).value() +
-                               ReduceScatterTime(c_.fabric, Bytes(layer * grad_bytes), ranks, per).value();
-      *params += m * layers_per_stage * per_layer;
+      // Gathered once per step and kept, gradients reduce-scattered once (fsdp_gather_once).
+      const double gathers = p_.fsdp_gather_once ? 1 : 2 * m;
+      const double reductions = p_.fsdp_gather_once ? 1 : m;
+      *params += layers_per_stage * (gathers * AllGatherTime(c_.fabric, Bytes(layer * weight_bytes), ranks, per).value() +
+                                     reductions * ReduceScatterTime(c_.fabric, Bytes(layer * grad_bytes), ranks, per).value());
     }
   };
   double grads = 0, params = 0;

@@ -342,6 +342,25 @@ TEST(StepTimeTest, OpLevelSelectiveRecomputeRunsThreeProductsAndTheElementwiseAg
   EXPECT_LT(op.compute.value(), none.compute.value() * 4 / 3) << "less than a whole forward again";
 }
 
+// ZeRO-3 gathers a layer's parameters for every micro-batch's forward and backward; FSDP2 under a
+// pipeline (fsdp_gather_once) gathers them once per step and reduce-scatters once, so its exposed
+// data-parallel time does not grow with the micro-batches.
+TEST(StepTimeTest, FsdpGatheredOncePerStepDoesNotGrowWithMicroBatches) {
+  Job8b s = Llama8bOnH100();
+  s.cluster = CatalogCluster("h100-sxm-80gb", 16);
+  s.plan.dp = 8, s.plan.pp = 2, s.plan.zero = 3, s.plan.overlap_param_gather = false;
+  auto dp = [&](bool once, int64_t global_batch) {
+    const auto [t, ctx] = StepWith(s, [&](Job8b& v) {
+      v.plan.fsdp_gather_once = once;
+      v.job.global_batch = global_batch;
+    });
+    return t.exposed_comm.dp.value();
+  };
+  EXPECT_DOUBLE_EQ(dp(true, 16), dp(true, 64));
+  EXPECT_GT(dp(false, 64), dp(false, 16) * 3);
+  EXPECT_LT(dp(true, 16), dp(false, 16));
+}
+
 // Korthikanti et al. 2022, Table 4: one layer of the 22B GPT (h 6144, 64 heads, TP 8, micro-batch
 // 4, sequence 2048, A100) timed forward + backward in five configurations (published-runs.md §2).
 // The model's layer, the difference between the 48- and 24-layer models without the optimizer,

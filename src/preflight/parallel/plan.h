@@ -58,6 +58,11 @@ struct Plan {
   // recommended settings; older runs (Megatron 2021, vTrain) set them off.
   bool overlap_grad_reduce = true;   // DP grads reduced during the last backward (--overlap-grad-reduce)
   bool overlap_param_gather = true;  // ZeRO param all-gather during forward (--overlap-param-gather)
+  // ZeRO-3 / FSDP under a pipeline as torch.distributed.pipelining drives FSDP2 (torchtitan with
+  // PP): a stage's parameters are gathered once per step and kept (reshard_after_forward and
+  // reshard_after_backward off), and its gradients accumulate unsharded in the reduce dtype (fp32)
+  // until the last micro-batch's backward reduce-scatters them.
+  bool fsdp_gather_once = false;
   bool tp_comm_overlap = false;      // TP collectives pipelined with GEMMs (--tp-comm-overlap)
   bool ep_comm_overlap = false;      // EP all-to-all hidden behind another micro-batch (1F1B A2A overlap)
   // Interleaved schedule's point-to-point sends under compute (--overlap-p2p-communication, on in

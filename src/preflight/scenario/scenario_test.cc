@@ -562,6 +562,8 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
        StatusCode::kInvalidArgument, "training.elementwise_fusion"},
       {"unknown cross_entropy", "seq_len: 4096,", "seq_len: 4096, cross_entropy: fused,",
        StatusCode::kInvalidArgument, "training.cross_entropy"},
+      {"fsdp_gather_once without zero 3", "tp: 2,", "tp: 2, fsdp_gather_once: true,", StatusCode::kInvalidArgument,
+       "parallel.fsdp_gather_once"},
       {"unknown layer_split", "tp: 2,", "tp: 2, layer_split: odd,", StatusCode::kInvalidArgument,
        "parallel.layer_split"},
       {"unknown model_type inline", "model: llama-3.1-8b",
