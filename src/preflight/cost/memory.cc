@@ -169,7 +169,7 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
     // The stage's 16-bit parameters stay gathered for the step, and its gradients accumulate
     // unsharded in fp32 (FSDP2's reduce dtype) until the last micro-batch.
     const double local = params.dense + params.expert;
-    b.weights += Bytes(local * (bytes.weights >= 4 ? 4.0 : 2.0));
+    b.weights += Bytes(local * (j.precision == Dtype::kFp32 ? 4.0 : 2.0));
     b.gradients += Bytes(local * 4.0);
   }
   b.optimizer = Bytes(shard(bytes.optimizer, 1));

@@ -350,10 +350,11 @@ void StepModel::Attention(LayerCost* l) const {
   } else {
     const double q = static_cast<double>(a_.heads * a_.head_dim);
     const double kv = static_cast<double>(a_.kv_heads * a_.head_dim);
-    proj += Gemm(T, h, (q + 2 * kv) / t_) + Gemm(T, q / t_, h);
+    const double out_proj = Gemm(T, q / t_, h);
+    proj += Gemm(T, h, (q + 2 * kv) / t_) + out_proj;
     // torchtitan's op-level policy counts wq, wk, wv, wo in call order and recomputes the second
     // and fourth (wk and wo), each its own GEMM there.
-    if (p_.recompute == Recompute::kSelectiveOp) l->op_sac_fwd += Gemm(T, h, kv / t_) + Gemm(T, q / t_, h);
+    if (p_.recompute == Recompute::kSelectiveOp) l->op_sac_fwd += Gemm(T, h, kv / t_) + out_proj;
     core_flops = 4 * T * s * q / t_;
     Fp8Casts(T, h, (q + 2 * kv) / t_, 1, true, false, l);  // QKV after the fused input norm
     Fp8Casts(T, q / t_, h, 1, false, false, l);             // output projection
@@ -506,7 +507,8 @@ void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bo
   n += a.norms_per_layer * (e.norm_kernels - 1) + 2 * (e.residual_kernels - 1) +
        (a.position_rows == 0 ? e.rope_kernels - 1 : 0) +
        (e.activation_kernels - 1) * (moe && a.moe.shared_ffn > 0 ? 2 : 1);
-  n += p.tp > 1 ? ((moe && p.etp == 1) ? 2 : 4) : 0;
+  const double tp_kernels = p.tp > 1 ? ((moe && p.etp == 1) ? 2 : 4) : 0;
+  n += tp_kernels;
   if (fp8) {
     n += a.attention == AttentionKind::kMla ? 3 : 1;                       // projections fed 16 bits
     n += moe ? 2 + (a.moe.shared_ffn > 0 ? 2 : 0) : 1;                     // expert inputs; FC2
@@ -516,7 +518,7 @@ void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bo
   // torchtitan's op-level policy launches again all but the attention products, the four GEMM
   // kernels counted here (QKV, projection, FC1, FC2) and the collectives, plus the three products
   // it recomputes (wk, wo, and w3 or w2), each its own kernel there.
-  l->kernels_op_sac = n - core - 4 - (p.tp > 1 ? ((moe && p.etp == 1) ? 2 : 4) : 0) + 3;
+  l->kernels_op_sac = n - core - 4 - tp_kernels + 3;
 }
 
 LayerCost StepModel::Layer(bool moe) const {
