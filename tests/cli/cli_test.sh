@@ -318,6 +318,15 @@ parallel: {tp: 8}
 training: {seq_len: 4096, global_batch: 64, host_profile: host.yaml}")
   run plan "$f"
   expect_bad_input "$profile" "layer_us.forward" "expected a number"
+  # A profile timed on a GPU host gives each collective call's host time: the plan says so.
+  profile=$(write host.yaml "id: ours
+source: \"our nodes\"
+layer_us: {forward: 900, backward: 1200, checkpointed: 3000}
+collective_call_us: 40
+micro_batch_us: 500")
+  run plan "$f"
+  expect_rc 0
+  expect_stdout_has "2100 us per layer and micro-batch (at TP 1; 40 us per collective call the plan adds)"
 }
 
 # A catalog collective table measured on other hardware: refused, naming the field and both devices.

@@ -289,6 +289,7 @@ int ShowHostProfile(const std::string& id, const HostProfile& h, bool json) {
                         {"checkpointed", h.layer_checkpointed.value() * 1e6},
                         {"checkpointed_forward", h.layer_checkpointed_forward.value() * 1e6}}},
                       {"gpu_waits_per_layer_forward", h.gpu_waits_per_layer_forward},
+                      {"collective_call_us", h.collective_call.value() * 1e6},
                       {"micro_batch_us", h.micro_batch.value() * 1e6},
                       {"input_us",
                        {{"before_sync", h.input_before_sync.value() * 1e6},
@@ -307,6 +308,10 @@ int ShowHostProfile(const std::string& id, const HostProfile& h, bool json) {
         "forward and backward are each bound by their slower side\n",
         h.gpu_waits_per_layer_forward, h.layer_checkpointed_forward.value() * 1e6);
   }
+  text += h.collective_call.value() > 0
+              ? fmt::format("  per collective call inside a layer (the layer times are at TP 1): {:.1f} us\n",
+                            h.collective_call.value() * 1e6)
+              : "  collective calls: not measured (a profile timed without a GPU cannot time them)\n";
   std::cout << (json ? JsonText(j) : text);
   return 0;
 }

@@ -20,7 +20,7 @@ StatusOr<HostProfile> LoadHostProfile(const std::string& path) {
   RETURN_IF_ERROR(r.ExpectMap());
   RETURN_IF_ERROR(
       r.CheckKnownKeys({"id", "source", "stack", "layer", "layer_us", "micro_batch_us", "input_us",
-                       "gpu_waits_per_layer_forward", "checks", "shapes", "omitted"}));
+                       "gpu_waits_per_layer_forward", "collective_call_us", "checks", "shapes", "omitted"}));
   HostProfile h;
   h.file = path;
   ASSIGN_OR_RETURN(h.id, r.String("id"));
@@ -45,6 +45,9 @@ StatusOr<HostProfile> LoadHostProfile(const std::string& path) {
   if (h.gpu_waits_per_layer_forward > 0 && !layer.Has("checkpointed_forward")) {
     return r.Error("gpu_waits_per_layer_forward",
                    "layer_us.checkpointed_forward beside it (the forward and backward are timed apart)");
+  }
+  if (r.Has("collective_call_us")) {
+    ASSIGN_OR_RETURN(h.collective_call, Microseconds(r, "collective_call_us"));
   }
   ASSIGN_OR_RETURN(h.micro_batch, Microseconds(r, "micro_batch_us"));
   if (r.Has("input_us")) {

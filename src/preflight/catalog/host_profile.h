@@ -17,6 +17,7 @@
 //   layer_us: {forward: 850, backward: 1000, checkpointed: 3000,   # per layer and micro-batch
 //              checkpointed_forward: 1100}   # optional; needed with gpu_waits_per_layer_forward
 //   gpu_waits_per_layer_forward: 2 # optional (0): blocking copies to the device in a layer forward
+//   collective_call_us: 40         # optional: host time of one collective call inside a layer
 //   micro_batch_us: 900            # embedding, LM head and loss, forward and backward
 //   input_us: {before_sync: 1100, after_sync: 150}   # optional: each micro-batch's input path
 //   checks: {...}                  # optional, not read: the tool's own cross-checks
@@ -49,6 +50,12 @@ struct HostProfile {
   // GPU has run everything queued, so the host cannot run ahead of the GPU from one layer to the
   // next: the forward and the backward of a layer are each bound by their own slower side.
   int64_t gpu_waits_per_layer_forward = 0;
+  // Host time of one collective call issued inside a layer (torch.distributed's wrapper, c10d and
+  // the NCCL enqueue), measured on a GPU host; 0 when the file does not give it (a profile timed
+  // without a GPU cannot). The step model adds it for every tensor-parallel and expert-parallel
+  // collective a layer issues (StepModel counts them from the plan); the layer times themselves
+  // are timed at tensor parallelism 1, where Megatron issues none.
+  Seconds collective_call{0};
   Seconds micro_batch{0};         // per micro-batch outside the layers (embedding, head, loss)
   // Each micro-batch's input path (Megatron's get_batch), split where the host waits for the GPU
   // (broadcast_data copies the batch's sizes back to the CPU): before the wait (the data-loader
@@ -71,7 +78,8 @@ struct HostProfile {
 
 // Loads and validates a profile file: InvalidArgument naming the file and field on any problem
 // (a missing time, one not above 0 µs or above 1e9 µs, an unknown key, a checkpointed forward not
-// below the checkpointed layer, waits without a checkpointed forward); NotFound if it cannot be
+// below the checkpointed layer, waits without a checkpointed forward, a collective call of 0 µs or
+// above 1e9 µs); NotFound if it cannot be
 // opened.
 StatusOr<HostProfile> LoadHostProfile(const std::string& path);
 

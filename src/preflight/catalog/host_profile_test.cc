@@ -39,6 +39,11 @@ TEST(HostProfileTest, ReadsMicrosecondsAsSecondsAndSumsALayer) {
   EXPECT_DOUBLE_EQ(bare->input_before_sync.value(), 0);
   EXPECT_DOUBLE_EQ(bare->input_after_sync.value(), 0);
   EXPECT_EQ(h->gpu_waits_per_layer_forward, 0);
+  // A profile timed without a GPU gives no collective call; one timed on a GPU host does.
+  EXPECT_DOUBLE_EQ(h->collective_call.value(), 0);
+  auto calls = LoadHostProfile(WriteFile(dir, "calls.yaml", std::string(kProfile) + "collective_call_us: 42\n"));
+  ASSERT_TRUE(calls.ok()) << calls.status().message();
+  EXPECT_DOUBLE_EQ(calls->collective_call.value(), 42e-6);
   // A layer that waits for the GPU in its forward gives the checkpointed forward apart.
   std::string waits = kProfile;
   waits.replace(waits.find("checkpointed: 2900}"), std::string("checkpointed: 2900}").size(),
@@ -78,6 +83,10 @@ TEST(HostProfileTest, BadFieldsNameTheFileAndTheField) {
        "gpu_waits_per_layer_forward"},
       {"id: x\nsource: s\nlayer_us: {checkpointed: 5, checkpointed_forward: 2, forward: 1, backward: 1}\ngpu_waits_per_layer_forward: two\nmicro_batch_us: 1\n",
        "gpu_waits_per_layer_forward"},
+      {"id: x\nsource: s\nlayer_us: {checkpointed: 5, forward: 1, backward: 1}\ncollective_call_us: 0\nmicro_batch_us: 1\n",
+       "collective_call_us"},
+      {"id: x\nsource: s\nlayer_us: {checkpointed: 5, forward: 1, backward: 1}\ncollective_call_us: fast\nmicro_batch_us: 1\n",
+       "collective_call_us"},
   };
   for (const Case& c : cases) {
     const std::string path = WriteFile(dir, "bad.yaml", c.text);

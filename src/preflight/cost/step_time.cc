@@ -123,6 +123,11 @@ struct LayerCost {
   double tp_fwd = 0, tp_bwd = 0;  // collective times before overlap
   double ep_fwd = 0, ep_bwd = 0;
   double cp_fwd = 0, cp_bwd = 0;
+  // Collective calls the host issues in the forward (the backward issues as many): tensor
+  // parallelism's all-reduces, or its all-gathers and reduce-scatters with SP, and the expert
+  // all-to-alls. Context parallelism's ring exchanges are not counted (the stacks whose host is
+  // profiled have none).
+  double calls_fwd = 0;
 };
 
 // HBM bytes per element of one layer's forward elementwise work, 16-bit activations.
@@ -515,6 +520,11 @@ void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bo
   }
   l->kernels_fwd = n;
   l->kernels_core = core;
+  // Each tensor-parallel block (attention; the MLP unless its experts run without TP) issues one
+  // all-reduce forward (and its conjugate backward), or an all-gather and a reduce-scatter with SP;
+  // expert parallelism dispatches and combines with an all-to-all each.
+  const double tp_blocks = p.tp > 1 ? ((moe && p.etp == 1) ? 1 : 2) : 0;
+  l->calls_fwd = tp_blocks * (p.sp ? 2 : 1) + (moe && p.ep > 1 ? 2 : 0);
   // torchtitan's op-level policy launches again all but the attention products, the four GEMM
   // kernels counted here (QKV, projection, FC1, FC2) and the collectives, plus the three products
   // it recomputes (wk, wo, and w3 or w2), each its own kernel there.
@@ -601,8 +611,13 @@ PipelineTime StepModel::Pipeline() const {
                            (p_.recompute == Recompute::kSelectiveOp ? l.kernels_op_sac : 0);
     const double gpu = l.fwd_compute + l.bwd_compute + recompute + l.fwd_memory * (again ? 4 : 3) +
                        l.cast_fwd * (full ? 2 : 1) + l.cast_bwd + tp + ep + cp + contention;
-    const double host = c_.job.host_profile ? c_.job.host_profile->LayerSeconds(full).value()
-                                            : kernels * c_.host_per_kernel.value();
+    // A measured profile times the layer at TP 1; each collective call the plan adds costs the
+    // host its measured call time (forward, backward, and the recomputed forward).
+    const double call = c_.job.host_profile ? c_.job.host_profile->collective_call.value() : 0;
+    const double host_calls_fwd = l.calls_fwd * call;
+    const double host = c_.job.host_profile
+                            ? c_.job.host_profile->LayerSeconds(full).value() + host_calls_fwd * (full ? 3 : 2)
+                            : kernels * c_.host_per_kernel.value();
     // The forward's share of the exposed communication (full recompute runs the forward's
     // collectives a second time, in the backward).
     const double comm_fwd = l.tp_fwd + l.ep_fwd + l.cp_fwd;
@@ -615,7 +630,7 @@ PipelineTime StepModel::Pipeline() const {
       // The host waits for the GPU inside every layer forward (and recomputed forward), so it
       // cannot queue one phase's work while the GPU runs another's: the forward phase and the
       // backward phase (with its recomputed forward) are each bound by their slower side.
-      const double host_fwd = c_.job.host_profile->LayerForwardSeconds(full).value();
+      const double host_fwd = c_.job.host_profile->LayerForwardSeconds(full).value() + host_calls_fwd;
       const double host_bwd = host - host_fwd, gpu_bwd = gpu - gpu_fwd;
       s->launch += n * (std::max(0.0, host_fwd - gpu_fwd) + std::max(0.0, host_bwd - gpu_bwd));
       s->slack += n * (std::max(0.0, gpu_fwd - host_fwd) + std::max(0.0, gpu_bwd - host_bwd));

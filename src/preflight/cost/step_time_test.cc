@@ -513,6 +513,44 @@ TEST(StepTimeTest, AMeasuredHostProfileBindsSmallModelsOnly) {
   EXPECT_GT(big_step(profile(1e7, 1e6)), without) << "a host slower than any GPU work binds every model";
 }
 
+// A profile timed on a GPU host gives the host time of one collective call. The layer times are
+// taken at TP 1, where Megatron issues no collective: every call the plan adds costs the host its
+// measured time, in the forward, the backward and (full recompute) the recomputed forward.
+TEST(StepTimeTest, EachCollectiveCallCostsAHostBoundLayerItsMeasuredTime) {
+  Architecture small = LoadArch("gpt3-175b");
+  small.hidden = 256, small.heads = 4, small.kv_heads = 4, small.head_dim = 64, small.ffn = 1024, small.layers = 4;
+  auto profile = [](double call_us) {
+    auto h = std::make_shared<HostProfile>();
+    h->layer_checkpointed = Seconds(15000e-6);
+    h->layer_forward = Seconds(5000e-6);
+    h->layer_backward = Seconds(10000e-6);
+    h->micro_batch = Seconds(1000e-6);
+    h->collective_call = Seconds(call_us * 1e-6);
+    return h;
+  };
+  auto step = [&](const Plan& p, double call_us) {
+    TrainingJob j;
+    j.seq_len = 256;
+    j.global_batch = 8;  // 8 micro-batches of 1
+    j.host_profile = profile(call_us);
+    return EstimateStep(MakeCostContext(small, CountParameters(small), j, CatalogCluster("a100-sxm-80gb", p.tp)), p)
+        .step.value();
+  };
+  Plan p;
+  p.recompute = Recompute::kFull;
+  // TP 1 issues no collective inside the layers.
+  EXPECT_NEAR(step(p, 100) - step(p, 0), 0, 1e-12);
+  // TP 2, full recompute: 2 all-reduces in each of forward, recomputed forward and backward.
+  p.tp = 2;
+  EXPECT_NEAR(step(p, 100) - step(p, 0), 8 * 4 * 6 * 100e-6, 1e-9);
+  // With SP, an all-gather and a reduce-scatter per block: twice the calls.
+  p.sp = true;
+  EXPECT_NEAR(step(p, 100) - step(p, 0), 8 * 4 * 12 * 100e-6, 1e-9);
+  // Without recompute, forward and backward only.
+  p.sp = false, p.recompute = Recompute::kNone;
+  EXPECT_NEAR(step(p, 100) - step(p, 0), 8 * 4 * 4 * 100e-6, 1e-9);
+}
+
 // Interleaved schedule: with overlapped sends only the fill is exposed (p - 1 boundaries each
 // way); with the 2021-22 Megatron's synchronous sends every micro-batch crosses every chunk
 // boundary on the critical path (m·v + p - 1).

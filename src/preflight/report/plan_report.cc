@@ -224,9 +224,13 @@ std::string PlanText(const PlanResult& r) {
                           "each bound by their slower side",
                           h.gpu_waits_per_layer_forward)
             : "";
-    out += fmt::format("           host time: {} ({}): {:.0f} us per layer and micro-batch, {:.0f} us around the "
+    const std::string calls =
+        h.collective_call.value() > 0
+            ? fmt::format(" (at TP 1; {:.0f} us per collective call the plan adds)", h.collective_call.value() * 1e6)
+            : "";
+    out += fmt::format("           host time: {} ({}): {:.0f} us per layer and micro-batch{}, {:.0f} us around the "
                        "layers{}; the GPU waits where its work is shorter{}\n",
-                       h.id, h.source, h.LayerSeconds(s.plan.recompute == Recompute::kFull).value() * 1e6,
+                       h.id, h.source, h.LayerSeconds(s.plan.recompute == Recompute::kFull).value() * 1e6, calls,
                        h.micro_batch.value() * 1e6, input, waits);
   }
   out += fmt::format("plan       tp {} pp {} vpp {} dp {} cp {} ep {} etp {} sp {} zero {} schedule {} "
