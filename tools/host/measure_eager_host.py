@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Host (CPU) cost of one eager Megatron GPT layer, measured without a GPU.
+"""Host (CPU) cost of one eager Megatron GPT layer, measured on a CPU alone or on a GPU host.
 
 A small model on one node is bound by the host: the CPU runs Python, the autograd engine and the
 dispatcher for every op, and the GPU waits. That cost belongs to the software stack and the CPU, not
@@ -14,6 +14,7 @@ A CUDA extension call or a fused kernel becomes one aten op, and torch.cuda's RN
 same Python over a CPU generator. The tensors are so small that the CPU's kernels cost little.
 
     /usr/bin/python3 tools/host/measure_eager_host.py OUT.yaml [--stack megatron-deepspeed|megatron-lm] [--id NAME]
+                                                       [--device cpu|cuda]
 
 (/usr/bin/python3 with Debian's python3-torch and libopenblas0-pthread; without OpenBLAS, Debian's
 reference BLAS makes even these tiny matrix products cost hundreds of microseconds.)
@@ -26,6 +27,13 @@ to the CPU): the data-loader receive before that wait, the rest after it, with t
 is the fastest of ROUNDS rounds, each timing every part once: on a shared machine, other work only
 ever adds time (the reasoning of Python's timeit, whose documentation recommends the minimum), and a
 training node's host runs its Python without such interference. The median is kept for comparison. What it leaves out is listed in the file it writes.
+
+With --device cuda (a GPU host; PyTorch built with CUDA and NCCL), the same code runs on the GPU in
+fp16: the launches, the device's RNG states, the copies that wait for the GPU and the pinned-memory
+loader are then real, and each collective is called on a one-rank NCCL communicator. The GPU's
+work on these tensors is a few microseconds per kernel, far below the host's time per op, so the
+wall clock (with the GPU drained at the end of each timing) is the host's time. It then also times
+one collective call (`collective_call_us`) and, as a check, the checkpointed layer at TP 2.
 
 Nothing here is fitted to a validation run: the op sequence follows the framework's code, and the
 figures are whatever this machine measures.
@@ -42,8 +50,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch  # noqa: E402
 
+import megatron_layer  # noqa: E402  (beside this file)
 from megatron_layer import (STACKS, Model, add_grad_hooks, broadcast_sizes, data_iterator,  # noqa: E402
-                            get_batch_after_sync)  # (beside this file)
+                            get_batch_after_sync, use_device)
 
 ROUNDS = int(os.environ.get("PREFLIGHT_HOST_ROUNDS", "31"))
 LAYERS = 8
@@ -63,10 +72,18 @@ def cpu_model():
         return platform.processor() or "unknown"
 
 
+def drain():
+    """On a GPU host, wait for the GPU: a timing ends when the work it queued has run."""
+    if megatron_layer.on_gpu():
+        torch.cuda.synchronize()
+
+
 def timed(fn, inner):
+    drain()
     t = time.perf_counter()
     for _ in range(inner):
         fn()
+    drain()
     return (time.perf_counter() - t) / inner
 
 
@@ -74,14 +91,17 @@ def measure(stack, h, heads, seq, vocab, layers=LAYERS, rounds=ROUNDS, inner=10,
     """Seconds per layer (and per micro-batch around the layers): the fastest of `rounds` rounds,
     each timing every quantity once (and the median, for comparison)."""
     torch.manual_seed(0)
+    device = megatron_layer._WORLD["device"]
+    dtype = torch.float16 if megatron_layer.on_gpu() else torch.float32  # Megatron's fp16 module on a GPU
     model = Model(h, heads, layers, vocab, seq, STACKS[stack]["checkpoint"], STACKS[stack]["moe_plumbing"])
+    model.to(device=device, dtype=dtype)
     keep = add_grad_hooks(list(model.parameters())) if STACKS[stack]["hooks"] else []
-    tokens = torch.randint(0, vocab, (1, seq))
-    positions = torch.arange(seq).unsqueeze(0)
-    labels = torch.randint(0, vocab, (1, seq))
-    loss_mask = torch.ones(1, seq)
-    mask = torch.ones(1, 1, seq, seq, dtype=torch.bool).triu(1)
-    x0 = torch.randn(seq, 1, h)
+    tokens = torch.randint(0, vocab, (1, seq), device=device)
+    positions = torch.arange(seq, device=device).unsqueeze(0)
+    labels = torch.randint(0, vocab, (1, seq), device=device)
+    loss_mask = torch.ones(1, seq, device=device)
+    mask = torch.ones(1, 1, seq, seq, dtype=torch.bool, device=device).triu(1)
+    x0 = torch.randn(seq, 1, h, device=device, dtype=dtype)
 
     def forward():
         return model.run_layers(x0.clone().requires_grad_(True), mask, checkpointed=False)
@@ -99,7 +119,7 @@ def measure(stack, h, heads, seq, vocab, layers=LAYERS, rounds=ROUNDS, inner=10,
         loss = model.head(model.embed(tokens, positions), labels, loss_mask)
         loss.backward()
 
-    batch = next(data_iterator(seq, vocab, 1, workers=0))
+    batch = next(data_iterator(seq, vocab, 1, workers=0))  # pinned on a GPU host, as the loader pins it
 
     def input_before_sync():
         broadcast_sizes(["text"], batch)
@@ -157,20 +177,97 @@ def us(x):
     return round(x * 1e6, 1)
 
 
+def collective_call_seconds(h, seq, rounds=ROUNDS, inner=100):
+    """Host time of one torch.distributed.all_reduce on the tensor-parallel group (a one-rank NCCL
+    communicator here) of a layer's output: the fastest of `rounds` rounds of `inner` calls."""
+    group = megatron_layer.get_tensor_model_parallel_group()
+    x = torch.zeros(seq, 1, h, device=megatron_layer._WORLD["device"],
+                    dtype=torch.float16 if megatron_layer.on_gpu() else torch.float32)
+
+    def call():
+        torch.distributed.all_reduce(x, group=group)
+    for _ in range(20):
+        call()
+    return min(timed(call, inner) for _ in range(rounds))
+
+
+def set_up_torchscript():
+    """The layer's code as Megatron of that time sets TorchScript up (model/transformer.py at
+    import); a PyTorch without one of these switches runs without it."""
+    for name, value in (("_jit_set_profiling_mode", False), ("_jit_set_profiling_executor", False),
+                        ("_jit_override_can_fuse_on_gpu", True)):
+        switch = getattr(torch._C, name, None)
+        if switch is not None:
+            switch(value)
+
+
+def set_up_gpu():
+    """One GPU and a one-rank NCCL process group standing for the tensor- and data-parallel groups."""
+    if not torch.cuda.is_available():
+        raise SystemExit("measure_eager_host.py: --device cuda needs a PyTorch that sees a GPU")
+    torch.cuda.set_device(0)
+    torch.distributed.init_process_group("nccl", store=torch.distributed.HashStore(), rank=0, world_size=1)
+    use_device("cuda", torch.distributed.group.WORLD)
+    return "%s, CUDA %s, NCCL %s" % (torch.cuda.get_device_name(0), torch.version.cuda,
+                                     ".".join(str(v) for v in torch.cuda.nccl.version()))
+
+
+def omitted_lines(stack, gpu):
+    deepspeed = stack == "megatron-deepspeed"
+    lines = [] if gpu else [
+        "the CUDA driver's launch call per kernel (1.3-3.0 us for a raw cuLaunchKernel on GB200, "
+        "meta-pytorch/tritonbench PRs 1016 and 1017): the tiny CPU kernels run in its place",
+        "the collectives' own host calls (NCCL enqueue); the region functions around them are timed",
+        "the time the two blocking copies per layer forward take beyond their CPU ops (a pageable "
+        "cudaMemcpyAsync and a cudaStreamSynchronize each); that they make the host wait for the GPU "
+        "is stated in gpu_waits_per_layer_forward" if deepspeed else None,
+    ]
+    if gpu:
+        lines.append("the other ranks: each collective runs on a one-rank NCCL communicator, whose enqueue "
+                     "may skip the ring or tree planning a larger group needs (the c10d side is the same); "
+                     "collective_call_us is a lower bound for that reason")
+    lines += [
+        "the pipeline engine's per-micro-batch bookkeeping and sends" if deepspeed else
+        "the pipeline schedule's per-micro-batch bookkeeping and sends",
+        "the input path's two broadcasts within the tensor-parallel group and its copies to the device "
+        "(the second waits for the GPU again), and the loader's pinned-memory thread (it needs CUDA)"
+        if not gpu else None,
+        "the cross-entropy's three all-reduces and the data-parallel loss average (one per micro-batch)"
+        if not gpu else None,
+        "DeepSpeed's engine wrappers around each micro-batch's forward and backward" if deepspeed else None,
+        "optimizer, loss scaling and gradient-norm work once per step",
+    ]
+    return [line for line in lines if line is not None]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out")
     ap.add_argument("--id", default=None, help="the profile's id (default: STACK-gpt-eager)")
     ap.add_argument("--stack", choices=sorted(STACKS), default="megatron-deepspeed")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                    help="cpu: the host alone (CPU tensors stand for the device's); cuda: on a GPU host")
+    ap.add_argument("--check-collectives", action="store_true",
+                    help="on a CPU, call the collectives on a one-rank gloo group: a check of this script's "
+                         "GPU-host code paths (gloo's calls are not NCCL's: the profile gets no collective_call_us)")
     args = ap.parse_args()
     torch.set_num_threads(1)  # dispatch is single-threaded; tiny ops gain nothing from OpenMP
     started = datetime.datetime.now(datetime.timezone.utc)
-    # The layer's code as Megatron of that time sets TorchScript up (model/transformer.py at import).
-    torch._C._jit_set_profiling_mode(False)
-    torch._C._jit_set_profiling_executor(False)
-    torch._C._jit_override_can_fuse_on_gpu(True)
+    set_up_torchscript()
+    gpu = args.device == "cuda"
+    where = set_up_gpu() if gpu else None
+    if args.check_collectives and not gpu:
+        torch.distributed.init_process_group("gloo", store=torch.distributed.HashStore(), rank=0, world_size=1)
+        use_device("cpu", torch.distributed.group.WORLD)
+    collectives = gpu or args.check_collectives
     small = measure(args.stack, h=32, heads=16, seq=4, vocab=64)
     large = measure(args.stack, h=64, heads=16, seq=8, vocab=128, rounds=5, time_loader=False)  # a check of the layer only
+    call = tp2 = None
+    if collectives:
+        call = collective_call_seconds(h=32, seq=4, rounds=ROUNDS)
+        megatron_layer._WORLD["tp"] = 2  # the same layer calling its six all-reduces (full recompute)
+        tp2 = measure(args.stack, h=32, heads=16, seq=4, vocab=64, rounds=5, time_loader=False)
+        megatron_layer._WORLD["tp"] = 1
     if not small["checkpointed_forward"] < small["checkpointed"]:
         raise SystemExit("measure_eager_host.py: the checkpointed forward (%s us) did not come out below the whole "
                          "checkpointed layer (%s us); the machine was too noisy, run again"
@@ -179,14 +276,15 @@ def main():
     seconds = (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()
     with open(args.out, "w") as f:
         f.write("# Host (CPU) time of one eager Megatron-style GPT layer, for training.host_profile.\n")
-        f.write("# Written by tools/host/measure_eager_host.py: each figure is the fastest of %d rounds that time\n"
-                "# every part once (%d layers, 10 steps a round).\n" % (ROUNDS, LAYERS))
+        f.write("# Written by tools/host/measure_eager_host.py%s: each figure is the fastest of %d rounds that time\n"
+                "# every part once (%d layers, 10 steps a round).\n" % (" --device cuda" if gpu else "", ROUNDS, LAYERS))
         f.write("id: %s\n" % profile_id)
-        f.write('source: "tools/host/measure_eager_host.py on %s, PyTorch %s, Python %s, %s UTC, %.0f s"\n'
-                % (cpu_model(), torch.__version__, platform.python_version(), started.strftime("%Y-%m-%d %H:%M"), seconds))
+        f.write('source: "tools/host/measure_eager_host.py%s on %s%s, PyTorch %s, Python %s, %s UTC, %.0f s"\n'
+                % (" --device cuda" if gpu else "", cpu_model(), " with " + where if gpu else "", torch.__version__,
+                   platform.python_version(), started.strftime("%Y-%m-%d %H:%M"), seconds))
         f.write('stack: "%s"\n' % STACKS[args.stack]["text"])
         f.write("layer: gpt               # LayerNorm, GeLU MLP, standard attention, dense\n")
-        f.write("layer_us:                # per transformer layer and micro-batch\n")
+        f.write("layer_us:                # per transformer layer and micro-batch%s\n" % (" (TP 1)" if gpu else ""))
         f.write("  forward: %s           # forward building the autograd graph (no recompute)\n" % us(small["forward"]))
         f.write("  backward: %s          # its backward\n" % us(small["backward"]))
         f.write("  checkpointed: %s      # full recompute: checkpointed forward, recomputed forward and backward\n"
@@ -197,6 +295,9 @@ def main():
         f.write("gpu_waits_per_layer_forward: %d  # blocking copies to the device per layer forward%s\n"
                 % (waits, " (torch.tensor(0.0, device=...) twice, for the MoE plumbing): the host waits for the GPU"
                    if waits else ""))
+        if gpu:
+            f.write("collective_call_us: %s     # one all-reduce on the tensor-parallel group (a one-rank NCCL communicator)\n"
+                    % us(call))
         f.write("micro_batch_us: %s      # embedding, LM head and cross-entropy, forward and backward\n"
                 % us(small["around_layers"]))
         f.write("input_us:                # per micro-batch: get_batch's data path (Megatron's broadcast_data)\n")
@@ -207,27 +308,18 @@ def main():
         f.write("checks:\n")
         f.write("  largest_round_spread: %.2f      # (slowest - fastest round) / median, over the parts\n" % small["spread"])
         f.write("  checkpointed_median_us: %s     # the median round, for comparison\n" % us(small["checkpointed_median"]))
-        f.write("  checkpointed_at_doubled_shapes_us: %s  # hidden 64, sequence 8: what the CPU kernels add\n"
-                % us(large["checkpointed"]))
+        f.write("  checkpointed_at_doubled_shapes_us: %s  # hidden 64, sequence 8: what the %s kernels add\n"
+                % (us(large["checkpointed"]), "GPU's" if gpu else "CPU"))
+        if collectives and not gpu:
+            f.write("  gloo_collective_call_us: %s  # --check-collectives: a one-rank gloo all-reduce, not NCCL's\n"
+                    % us(call))
+        if collectives:
+            f.write("  checkpointed_at_tp2_us: %s  # the same layer issuing its six all-reduces (5 rounds): "
+                    "%s us per call beyond TP 1\n"
+                    % (us(tp2["checkpointed"]), us((tp2["checkpointed"] - small["checkpointed"]) / 6)))
         f.write("shapes: {hidden: 32, heads: 16, seq: 4, micro_batch: 1, vocab: 64, layers: %d}\n" % LAYERS)
         f.write("omitted:\n")
-        deepspeed = args.stack == "megatron-deepspeed"
-        for line in (
-            "the CUDA driver's launch call per kernel (1.3-3.0 us for a raw cuLaunchKernel on GB200, "
-            "meta-pytorch/tritonbench PRs 1016 and 1017): the tiny CPU kernels run in its place",
-            "the collectives' own host calls (NCCL enqueue); the region functions around them are timed",
-            "the time the two blocking copies per layer forward take beyond their CPU ops (a pageable "
-            "cudaMemcpyAsync and a cudaStreamSynchronize each); that they make the host wait for the GPU "
-            "is stated in gpu_waits_per_layer_forward" if deepspeed else None,
-            "the pipeline engine's per-micro-batch bookkeeping and sends" if deepspeed else
-            "the pipeline schedule's per-micro-batch bookkeeping and sends",
-            "the input path's two broadcasts within the tensor-parallel group and its copies to the device "
-            "(the second waits for the GPU again), and the loader's pinned-memory thread (it needs CUDA)",
-            "DeepSpeed's engine wrappers around each micro-batch's forward and backward" if deepspeed else None,
-            "optimizer, loss scaling and gradient-norm work once per step",
-        ):
-            if line is None:
-                continue
+        for line in omitted_lines(args.stack, gpu):
             f.write('  - "%s"\n' % line)
     print(open(args.out).read())
 

@@ -1,11 +1,14 @@
-"""Megatron's GPT layer, op for op, for tools/host/measure_eager_host.py to time on a CPU.
+"""Megatron's GPT layer, op for op, for tools/host/measure_eager_host.py to time on a host.
 
 The code path of microsoft/Megatron-DeepSpeed of 2022 to mid-2023 (the megatron/mpu code:
 model/transformer.py, model/fused_softmax.py, model/fused_layer_norm.py, mpu/layers.py,
 mpu/mappings.py, mpu/random.py, mpu/cross_entropy.py, model/language_model.py) with DeepSpeed's
 activation checkpointing, and Megatron-LM's (its own checkpointing, local DDP hooks). A CUDA
-extension call or a fused kernel becomes one aten op; torch.cuda's RNG-state functions become the
-same Python over a CPU generator. STACKS names the two.
+extension call or a fused kernel becomes one aten op. On a CPU alone (the default), torch.cuda's
+RNG-state functions become the same Python over a CPU generator and the collectives are left out;
+use_device("cuda", group) runs the same code on a GPU, with the device's generators, copies and
+waits, and each collective called on `group` (a one-rank NCCL communicator). STACKS names the two
+stacks.
 """
 import contextlib
 import math
@@ -57,13 +60,43 @@ def get_tensor_model_parallel_world_size():
     return _WORLD["tp"]  # torch.distributed.get_world_size(group) in the real code
 
 
-_WORLD = {"tp": 1}
+# Where the layer runs. On a CPU alone: CPU tensors, no collectives (TP 1 only). With
+# use_device("cuda", group): the device's tensors, generators, copies and waits, and "TP" > 1 calls
+# each collective on `group`, a one-rank communicator standing for the tensor-parallel group (the
+# host's part of a call is the same; the other ranks' data is not).
+_WORLD = {"tp": 1, "device": torch.device("cpu"), "group": None, "dp_group": None}
+
+
+def use_device(device, group=None):
+    """Run on `device` ("cpu" or "cuda"), calling the collectives on `group` (None: left out)."""
+    _WORLD["device"] = torch.device(device)
+    _WORLD["group"] = group
+    _WORLD["dp_group"] = group
+    if _WORLD["device"].type == "cuda":
+        _DEVICE_GENERATORS[:] = list(torch.cuda.default_generators)
+        _TRACKER.states_ = {"model-parallel-rng": _DEVICE_GENERATORS[0].get_state()}
+
+
+def on_gpu():
+    return _WORLD["device"].type == "cuda"
+
+
+def collectives_on():
+    """Whether the collectives are called (on a GPU host; or on a CPU with a one-rank gloo group, to
+    check this code: gloo's calls are not NCCL's)."""
+    return _WORLD["group"] is not None
+
+
+def get_tensor_model_parallel_group():
+    assert _WORLD["group"] is not None, "intra_layer_model parallel group is not initialized"
+    return _WORLD["group"]
 
 
 def _reduce(x):
     if get_tensor_model_parallel_world_size() == 1:
         return x
-    raise NotImplementedError  # the all-reduce itself is not run here (see `omitted`)
+    torch.distributed.all_reduce(x, group=get_tensor_model_parallel_group())
+    return x
 
 
 class _CopyToModelParallelRegion(torch.autograd.Function):
@@ -203,17 +236,22 @@ def bias_dropout_add_fused_train(x: torch.Tensor, bias: torch.Tensor, residual: 
     return torch.addcmul(residual, x, bias)  # residual + dropout(x + bias, prob), fused
 
 
-# torch.cuda.get_rng_state / _set_cuda_rng_state, over a CPU generator standing for the device's.
+# torch.cuda.get_rng_state / _set_cuda_rng_state: on a CPU alone over a CPU generator standing for
+# the device's, on a GPU over torch.cuda.default_generators (use_device).
 _DEVICE_GENERATORS = [torch.Generator()]
 
 
 def _current_device():
-    return 0
+    return torch.cuda.current_device() if on_gpu() else 0
+
+
+def _current_device_name():
+    return "cuda:%d" % torch.cuda.current_device() if on_gpu() else torch.device("cpu")
 
 
 def cuda_get_rng_state(device="cuda"):
     if isinstance(device, str):
-        device = torch.device("cpu")
+        device = torch.device(device if on_gpu() else "cpu")
     idx = device.index
     if idx is None:
         idx = _current_device()
@@ -221,7 +259,7 @@ def cuda_get_rng_state(device="cuda"):
 
 
 def _set_cuda_rng_state(new_state, device=-1):
-    device = torch.device("cpu") if device == -1 else device
+    device = torch.device("cuda" if on_gpu() else "cpu") if device == -1 else device
 
     def cb():
         idx = device.index
@@ -324,7 +362,7 @@ class DeepSpeedCheckpointFunction(torch.autograd.Function):
             ctx.tensor_flags = tensor_flags
 
         ctx.run_function = run_function
-        inputs_cuda = copy_to_device(args, device=torch.device("cpu"), criterion_func=is_activation_to_checkpoint)
+        inputs_cuda = copy_to_device(args, device=_current_device_name(), criterion_func=is_activation_to_checkpoint)
         ctx.fwd_cpu_rng_state = torch.get_rng_state()
         ctx.fwd_cuda_rng_state = cuda_get_rng_state()
         ctx.fwd_cuda_rng_state_tracker = get_cuda_rng_tracker().get_states()
@@ -465,7 +503,7 @@ class ParallelAttention(torch.nn.Module):
         query_layer = query_layer.view(output_size[2], output_size[0] * output_size[1], -1)
         key_layer = key_layer.view(output_size[3], output_size[0] * output_size[1], -1)
         matmul_result = torch.empty(output_size[0] * output_size[1], output_size[2], output_size[3],
-                                    dtype=query_layer.dtype, device=torch.device("cpu"))
+                                    dtype=query_layer.dtype, device=_current_device_name())
         matmul_result = torch.baddbmm(matmul_result, query_layer.transpose(0, 1),
                                       key_layer.transpose(0, 1).transpose(1, 2),
                                       beta=0.0, alpha=(1.0 / self.norm_factor))
@@ -532,10 +570,14 @@ class TransformerLayer(torch.nn.Module):
 
 
 class VocabParallelCrossEntropy(torch.autograd.Function):
-    """mpu/cross_entropy.py: the partition bookkeeping; its three all-reduces are not run here."""
+    """mpu/cross_entropy.py: the partition bookkeeping, and its three all-reduces over the
+    tensor-parallel group (called at any TP; on a CPU alone they are left out)."""
     @staticmethod
     def forward(ctx, vocab_parallel_logits, target):
         logits_max = torch.max(vocab_parallel_logits, dim=-1)[0]
+        if collectives_on():
+            torch.distributed.all_reduce(logits_max, op=torch.distributed.ReduceOp.MAX,
+                                         group=get_tensor_model_parallel_group())
         vocab_parallel_logits.sub_(logits_max.unsqueeze(dim=-1))
         partition_vocab_size = vocab_parallel_logits.size()[-1]
         rank = 0
@@ -546,14 +588,20 @@ class VocabParallelCrossEntropy(torch.autograd.Function):
         masked_target[target_mask] = 0
         logits_2d = vocab_parallel_logits.view(-1, partition_vocab_size)
         masked_target_1d = masked_target.view(-1)
-        arange_1d = torch.arange(start=0, end=logits_2d.size()[0])
+        arange_1d = torch.arange(start=0, end=logits_2d.size()[0], device=logits_2d.device)
         predicted_logits_1d = logits_2d[arange_1d, masked_target_1d]
         predicted_logits_1d = predicted_logits_1d.clone().contiguous()
         predicted_logits = predicted_logits_1d.view_as(target)
         predicted_logits[target_mask] = 0.0
+        if collectives_on():
+            torch.distributed.all_reduce(predicted_logits, op=torch.distributed.ReduceOp.SUM,
+                                         group=get_tensor_model_parallel_group())
         exp_logits = vocab_parallel_logits
         torch.exp(vocab_parallel_logits, out=exp_logits)
         sum_exp_logits = exp_logits.sum(dim=-1)
+        if collectives_on():
+            torch.distributed.all_reduce(sum_exp_logits, op=torch.distributed.ReduceOp.SUM,
+                                         group=get_tensor_model_parallel_group())
         loss = torch.log(sum_exp_logits) - predicted_logits
         exp_logits.div_(sum_exp_logits.unsqueeze(dim=-1))
         ctx.save_for_backward(exp_logits, target_mask, masked_target_1d)
@@ -565,7 +613,7 @@ class VocabParallelCrossEntropy(torch.autograd.Function):
         grad_input = softmax
         partition_vocab_size = softmax.size()[-1]
         grad_2d = grad_input.view(-1, partition_vocab_size)
-        arange_1d = torch.arange(start=0, end=grad_2d.size()[0])
+        arange_1d = torch.arange(start=0, end=grad_2d.size()[0], device=grad_2d.device)
         grad_2d[arange_1d, masked_target_1d] -= (1.0 - target_mask.view(-1).float())
         grad_input.mul_(grad_output.unsqueeze(dim=-1))
         return grad_input, None
@@ -621,7 +669,9 @@ class Model(torch.nn.Module):
         losses = losses.float()
         loss_mask = loss_mask.view(-1).float()
         loss = torch.sum(losses.view(-1) * loss_mask) / loss_mask.sum()
-        averaged = torch.cat([x.clone().detach().view(1) for x in [loss]])  # all-reduced over DP
+        averaged = torch.cat([x.clone().detach().view(1) for x in [loss]])
+        if _WORLD["dp_group"] is not None:  # average_losses_across_data_parallel_group
+            torch.distributed.all_reduce(averaged, group=_WORLD["dp_group"])
         averaged = averaged / 1
         return loss
 
@@ -654,16 +704,17 @@ class GPTSamples(torch.utils.data.Dataset):
 
 
 def data_iterator(seq, vocab, micro_batch, workers=2):
-    """Megatron's loader: a batch sampler of micro-batch samples, `--num-workers` 2 by default
-    (pin_memory=True needs CUDA and is left out)."""
+    """Megatron's loader: a batch sampler of micro-batch samples, `--num-workers` 2 by default,
+    pin_memory=True (on a GPU; it needs CUDA)."""
     sampler = torch.utils.data.BatchSampler(torch.utils.data.SequentialSampler(range(1 << 20)), micro_batch, False)
-    loader = torch.utils.data.DataLoader(GPTSamples(seq, vocab), batch_sampler=sampler, num_workers=workers)
+    loader = torch.utils.data.DataLoader(GPTSamples(seq, vocab), batch_sampler=sampler, num_workers=workers,
+                                         pin_memory=on_gpu())
     return iter(loader)
 
 
 def broadcast_sizes(keys, data):
-    """broadcast_data up to the wait: pack the sizes, copy them to the device, broadcast (the
-    collective call itself is left out)."""
+    """broadcast_data up to the wait: pack the sizes, copy them to the device, broadcast (on a CPU
+    alone the copy is a CPU tensor and the broadcast is left out)."""
     sizes = [0 for _ in range(_MAX_DATA_DIM) for _ in keys]
     if get_tensor_model_parallel_rank() == 0:
         offset = 0
@@ -673,7 +724,11 @@ def broadcast_sizes(keys, data):
             for i, s in enumerate(size):
                 sizes[i + offset] = s
             offset += _MAX_DATA_DIM
-    return torch.LongTensor(sizes)  # torch.cuda.LongTensor(sizes): a copy to the device
+    # torch.cuda.LongTensor(sizes): a copy from pageable memory to the device (the host waits here too)
+    sizes_cuda = torch.cuda.LongTensor(sizes) if on_gpu() else torch.LongTensor(sizes)
+    if collectives_on():
+        torch.distributed.broadcast(sizes_cuda, 0, group=get_tensor_model_parallel_group())
+    return sizes_cuda
 
 
 def broadcast_rest(keys, data, datatype, sizes_cpu):
@@ -696,8 +751,12 @@ def broadcast_rest(keys, data, datatype, sizes_cpu):
         for key in keys:
             assert data[key].dtype == datatype
         flatten_data = torch.cat([data[key].contiguous().view(-1) for key in keys], dim=0)
+        if on_gpu():
+            flatten_data = flatten_data.cuda()
     else:
-        flatten_data = torch.empty(total_numel, dtype=datatype)
+        flatten_data = torch.empty(total_numel, dtype=datatype, device=_current_device_name())
+    if collectives_on():
+        torch.distributed.broadcast(flatten_data, 0, group=get_tensor_model_parallel_group())
     output, offset = {}, 0
     for key in keys:
         numel = key_numel[key]
@@ -711,10 +770,10 @@ def get_ltor_masks_and_position_ids(data, eod_token):
     defaults)."""
     micro_batch_size, seq_length = data.size()
     att_mask_batch = 1
-    attention_mask = torch.tril(torch.ones((att_mask_batch, seq_length, seq_length))).view(
+    attention_mask = torch.tril(torch.ones((att_mask_batch, seq_length, seq_length), device=data.device)).view(
         att_mask_batch, 1, seq_length, seq_length)
-    loss_mask = torch.ones(data.size(), dtype=torch.float)
-    position_ids = torch.arange(seq_length, dtype=torch.long)
+    loss_mask = torch.ones(data.size(), dtype=torch.float, device=data.device)
+    position_ids = torch.arange(seq_length, dtype=torch.long, device=data.device)
     position_ids = position_ids.unsqueeze(0).expand_as(data)
     attention_mask = (attention_mask < 0.5)
     return attention_mask, loss_mask, position_ids
