@@ -208,8 +208,9 @@ def set_up_gpu():
     torch.cuda.set_device(0)
     torch.distributed.init_process_group("nccl", store=torch.distributed.HashStore(), rank=0, world_size=1)
     use_device("cuda", torch.distributed.group.WORLD)
-    return "%s, CUDA %s, NCCL %s" % (torch.cuda.get_device_name(0), torch.version.cuda,
-                                     ".".join(str(v) for v in torch.cuda.nccl.version()))
+    nccl = torch.cuda.nccl.version()
+    nccl = ".".join(str(v) for v in nccl) if isinstance(nccl, tuple) else str(nccl)
+    return "%s, CUDA %s, NCCL %s" % (torch.cuda.get_device_name(0), torch.version.cuda, nccl)
 
 
 def omitted_lines(stack, gpu):
@@ -321,6 +322,8 @@ def main():
         f.write("omitted:\n")
         for line in omitted_lines(args.stack, gpu):
             f.write('  - "%s"\n' % line)
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
     print(open(args.out).read())
 
 

@@ -712,6 +712,16 @@ def data_iterator(seq, vocab, micro_batch, workers=2):
     return iter(loader)
 
 
+def _cuda_long_tensor(values):
+    """torch.cuda.LongTensor(values), as the code of the time wrote it; a PyTorch without the legacy
+    constructor makes the same pageable copy with torch.tensor."""
+    legacy = getattr(torch.cuda, "LongTensor", None)
+    try:
+        return legacy(values)
+    except (TypeError, RuntimeError):
+        return torch.tensor(values, dtype=torch.long, device="cuda")
+
+
 def broadcast_sizes(keys, data):
     """broadcast_data up to the wait: pack the sizes, copy them to the device, broadcast (on a CPU
     alone the copy is a CPU tensor and the broadcast is left out)."""
@@ -725,7 +735,7 @@ def broadcast_sizes(keys, data):
                 sizes[i + offset] = s
             offset += _MAX_DATA_DIM
     # torch.cuda.LongTensor(sizes): a copy from pageable memory to the device (the host waits here too)
-    sizes_cuda = torch.cuda.LongTensor(sizes) if on_gpu() else torch.LongTensor(sizes)
+    sizes_cuda = _cuda_long_tensor(sizes) if on_gpu() else torch.LongTensor(sizes)
     if collectives_on():
         torch.distributed.broadcast(sizes_cuda, 0, group=get_tensor_model_parallel_group())
     return sizes_cuda
