@@ -78,6 +78,10 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   const Figure& sustained16 = h.sustained_fraction[DtypeIndex(Dtype::kBf16)];
   const double frac16 = burst16.known() ? burst16.value * sustain16 : (sustained16.known() ? sustained16.value : 1.0);
   c.attention_rate = FlopsPerSecond(bf16.value * 1e12 * frac16);
+  if (h.gemm_table && h.gemm_table->Has(Dtype::kBf16)) {
+    c.gemm16_table = h.gemm_table;
+    c.gemm16_sustain = h.gemm_table->sustained ? 1.0 : sustain16;
+  }
   c.flash_fwd_rate = c.attention_rate;
   c.flash_bwd_rate = c.attention_rate;
   // The scenario loader checked the name; the default kernel's rates otherwise.
@@ -195,17 +199,22 @@ class StepModel {
   // The fixed GPU time of one GEMM kernel (a grouped GEMM is one kernel) beyond the wave model,
   // unless a measured table covers the shape: its figures hold that time already.
   double KernelFixed(double m, double k, double n, double batch) const {
+    return KernelFixedIn(c_.gemm_table.get(), c_.gemm_dtype, m, k, n, batch);
+  }
+  double KernelFixedIn(const GemmTable* table, Dtype dtype, double m, double k, double n, double batch) const {
     const double fixed = c_.gemm_kernel.value();
     if (fixed == 0) return 0;
-    if (c_.gemm_table && c_.gemm_table->Covers(c_.gemm_dtype, m * batch, n, k)) return 0;
+    if (table && table->Covers(dtype, m * batch, n, k)) return 0;
     return fixed;
   }
   // A GEMM that stays in 16 bits in an FP8 run: Megatron-Core's output layer and MoE router are
-  // not Transformer Engine modules, so FP8 autocast leaves them in BF16.
+  // not Transformer Engine modules, so FP8 autocast leaves them in BF16. Timed as a bf16 run times
+  // it: the bf16 table by shape where the device has one, else the 16-bit rate and the wave model.
   double Gemm16(double m, double k, double n, double batch = 1) const {
     if (!c_.fp8_gemms) return Gemm(m, k, n, batch);
-    return Roofline(m, k, n, batch, 2, c_.attention_rate.value() * WaveUtilization(m, n, batch)) +
-           c_.gemm_kernel.value();
+    const GemmTable* table = c_.gemm16_table.get();
+    const double rate = TableRate(table, Dtype::kBf16, c_.attention_rate.value(), c_.gemm16_sustain, m, k, n, batch);
+    return Roofline(m, k, n, batch, 2, rate) + KernelFixedIn(table, Dtype::kBf16, m, k, n, batch);
   }
   // max(FLOPs / rate, bytes / HBM rate), reading inputs and weights at `in_bytes` and writing a
   // 16-bit output.
@@ -238,7 +247,13 @@ class StepModel {
   // without a table) the large-GEMM efficiency times the wave utilization, never below the
   // table's edge.
   double GemmRate(double m, double k, double n, double batch) const {
-    if (!c_.gemm_table) return c_.gemm_rate.value() * WaveUtilization(m, n, batch);
+    return TableRate(c_.gemm_table.get(), c_.gemm_dtype, c_.gemm_rate.value(), c_.gemm_sustain, m, k, n, batch);
+  }
+  // The same for `dtype`'s grid of `table` (null: the wave model at `mamf`), the table scaled by
+  // `sustain`.
+  double TableRate(const GemmTable* table, Dtype d, double mamf, double sustain, double m, double k, double n,
+                   double batch) const {
+    if (!table) return mamf * WaveUtilization(m, n, batch);
     // The search asks for the same few shapes millions of times: a small per-thread memo.
     struct Entry {
       uint64_t table = 0;  // GemmTable::serial() (0: empty)
@@ -250,17 +265,16 @@ class StepModel {
     auto bits = [](double x) { return std::bit_cast<uint64_t>(x); };
     const uint64_t h = (bits(m) ^ (bits(n) * 0x9E3779B97F4A7C15ull) ^ (bits(k) >> 7) ^ (bits(batch) << 3)) * 0xBF58476D1CE4E5B9ull;
     Entry& e = memo[h >> 58];
-    const GemmTable& t = *c_.gemm_table;
-    const Dtype d = c_.gemm_dtype;
-    const double mamf = c_.gemm_rate.value(), units = c_.compute_units, sustain = c_.gemm_sustain;
+    const GemmTable& t = *table;
+    const double units = c_.compute_units;
     if (e.table == t.serial() && e.dtype == d && e.mamf == mamf && e.units == units && e.sustain == sustain &&
         e.m == m && e.k == k && e.n == n && e.batch == batch) {
       return e.rate;
     }
     const double rows = m * batch;
-    const double table = t.Rate(d, rows, n, k) * sustain;  // the table is a burst measurement
-    const double rate = t.Covers(d, rows, n, k) ? table
-                                                : std::max(table, mamf * WaveUtilization(m, n, batch));
+    const double measured = t.Rate(d, rows, n, k) * sustain;  // the table is a burst measurement
+    const double rate = t.Covers(d, rows, n, k) ? measured
+                                                : std::max(measured, mamf * WaveUtilization(m, n, batch));
     e = Entry{t.serial(), d, mamf, units, sustain, m, k, n, batch, rate};
     return rate;
   }

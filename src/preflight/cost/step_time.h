@@ -46,6 +46,10 @@ struct CostContext {
   Dtype gemm_dtype = Dtype::kBf16;
   FlopsPerSecond gemm_rate_max;
   FlopsPerSecond attention_rate;  // achieved rate of the 16-bit attention products (unfused GEMMs)
+  // The catalog's bf16 table by shape, for the GEMMs an FP8 run leaves in 16 bits (output layer,
+  // MoE router), with its sustained / burst ratio; null when the device has no bf16 table.
+  std::shared_ptr<const GemmTable> gemm16_table;
+  double gemm16_sustain = 1.0;
   // Fused (flash) attention kernels in the FlashAttention convention (causal counted as half,
   // backward 2.5x the forward): the catalog's measured rates, else attention_rate.
   FlopsPerSecond flash_fwd_rate, flash_bwd_rate;

@@ -247,6 +247,35 @@ TEST(StepTimeTest, GemmKernelsPayTheFixedTimeOutsideATable) {
   EXPECT_DOUBLE_EQ(Compute(s), table);
 }
 
+// An FP8 run leaves the output layer in 16 bits, and times it as a bf16 run would: from the
+// device's bf16 table where the table covers the shape (the FP8 GEMMs themselves have no table on
+// H100). Halving the table's rate adds exactly the head's three GEMMs' difference.
+TEST(StepTimeTest, SixteenBitGemmsOfAnFp8RunUseTheBf16Table) {
+  Job8b s = Llama8bOnH100();
+  s.job.precision = Dtype::kFp8;
+  auto covering = [](double tflops) {
+    auto t = std::make_shared<GemmTable>();
+    t->id = "h100-sxm-80gb";
+    std::vector<std::array<double, 4>> grid;
+    for (double m : {256.0, 262144.0}) {
+      for (double n : {256.0, 262144.0}) {
+        for (double k : {256.0, 262144.0}) grid.push_back({m, n, k, tflops});
+      }
+    }
+    EXPECT_TRUE(t->SetGrid(Dtype::kBf16, grid).ok());
+    return t;
+  };
+  s.cluster.spec.gemm_table = covering(500);
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  ASSERT_NE(ctx.gemm16_table, nullptr);
+  ASSERT_EQ(ctx.gemm_table, nullptr) << "the FP8 GEMMs have no table here";
+  const double fast = Compute(s);
+  s.cluster.spec.gemm_table = covering(250);
+  const double slow = Compute(s);
+  const double head_flops = 3 * 2.0 * 8192 * 4096 * static_cast<double>(s.arch.vocab);
+  EXPECT_NEAR(slow - fast, head_flops / ctx.gemm16_sustain * (1 / 250e12 - 1 / 500e12), 1e-9);
+}
+
 // The loss moves 52 bytes per logit (Megatron's vocab-parallel cross-entropy: 38 forward through
 // an fp32 copy, 14 backward) on the last stage, once per micro-batch: a model that differs only in
 // its vocabulary differs in the step's elementwise time by exactly that much.
