@@ -154,6 +154,35 @@ TEST(ActivationTest, Llama31_8bPerToken) {
   EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, j).dense / 8192, 139264 + 2.0 * 32 * 8192);
 }
 
+// Eager PyTorch's elementwise ops save more than fused kernels, per token of a Llama layer: each
+// RMSNorm its fp32 input copy (+4h), RoPE the fp32 complex views of q and k (+4 per element), SwiGLU
+// the SiLU output (+2F). Llama-3.1-8B: 2·4·4096 + 4·(4096 + 1024) + 2·14336 = 81,920 bytes. With TP
+// 2 and SP every term halves. A GPT-2 layer (LayerNorm, learned positions, GeLU) and BLOOM's
+// (ALiBi) save the same either way.
+TEST(ActivationTest, EagerElementwiseSavesMoreThanFusedKernels) {
+  Architecture a = LoadArch("llama-3.1-8b");
+  TrainingJob j = Job(8192, 8);
+  Plan p;
+  p.recompute = Recompute::kNone;
+  auto extra = [&](const Architecture& arch, const Plan& plan) {
+    TrainingJob eager = j;
+    eager.elementwise_fusion = false;
+    return (ActivationBytesPerLayer(arch, plan, eager).dense - ActivationBytesPerLayer(arch, plan, j).dense) / 8192;
+  };
+  EXPECT_DOUBLE_EQ(extra(a, p), 2 * 4 * 4096 + 4 * (4096 + 1024) + 2 * 14336);
+  Plan tp2 = p;
+  tp2.tp = 2, tp2.sp = true;
+  EXPECT_DOUBLE_EQ(extra(a, tp2), (2 * 4 * 4096 + 4 * (4096 + 1024) + 2 * 14336) / 2.0);
+  // Full recompute keeps only the layer input; the layer being recomputed holds the eager extras.
+  Plan full = p;
+  full.recompute = Recompute::kFull;
+  TrainingJob eager = j;
+  eager.elementwise_fusion = false;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, full, eager).recompute_input, ActivationBytesPerLayer(a, full, j).recompute_input);
+  EXPECT_DOUBLE_EQ(extra(LoadArch("gpt3-175b"), p), 0);
+  EXPECT_DOUBLE_EQ(extra(LoadArch("bloom-176b"), p), 0);
+}
+
 // torchtitan's op-level selective recompute keeps, per token of a Llama layer, its input (2h), the
 // outputs of wq (2q), wv (2kv), fused attention (2q, and 4 bytes of log-sum-exp per head) and w1
 // (2F): 55,424 bytes on Llama-3.1-8B, where Megatron's selective recompute keeps 139,264. On a stage

@@ -153,8 +153,8 @@ struct ElementwiseBytes {
 // back (4, 2), per q and k; SwiGLU is SiLU (2, 2) and a product (4, 2); dropout is its own pass
 // (2, 2 and the 1-byte mask) before the add. (Hugging Face's Llama RMSNorm is the same; its RoPE,
 // q*cos + rotate_half(q)*sin in 16 bits, moves about as many bytes in more kernels; GPT-2's
-// tanh GeLU written op by op is not counted.) Step time only: the memory model keeps the
-// fused kernels' saved tensors.
+// tanh GeLU written op by op is not counted.) What eager ops save for their backward is the
+// memory model's (cost/memory.cc, EagerExtraBytes).
 ElementwiseBytes ElementwisePasses(const Architecture& a, bool fused) {
   ElementwiseBytes e;
   const bool rms = a.norm == NormKind::kRmsNorm;
@@ -451,7 +451,7 @@ void StepModel::Elementwise(bool moe, LayerCost* l) const {
   const ElementwiseBytes& e = elementwise_;
   double bytes = a_.norms_per_layer * rep_tokens_ * h * e.norm;
   bytes += 2 * rep_tokens_ * h * e.residual;
-  if (a_.position_rows == 0) bytes += tokens_ * (a_.heads + a_.kv_heads) * a_.head_dim / t_ * e.rope;  // q, k
+  if (a_.Rotary()) bytes += tokens_ * (a_.heads + a_.kv_heads) * a_.head_dim / t_ * e.rope;  // q, k
   const double act_per = e.activation;
   if (moe) {
     const MoeSpec& m = a_.moe;
@@ -519,12 +519,12 @@ constexpr double kCrossEntropyBackwardBytes = 8 + 6;
 void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bool moe, const ElementwiseBytes& e,
                   LayerCost* l) {
   double core = flash ? 1 : 6 + (a.dropout ? 1 : 0);
-  double n = 1 + 1 + (a.position_rows == 0 ? 1 : 0) + core + 1 + 1;  // attention block
+  double n = 1 + 1 + (a.Rotary() ? 1 : 0) + core + 1 + 1;  // attention block
   n += moe ? 1 + 2 + 1 + 3 + 1 + 1 + (a.moe.shared_ffn > 0 ? 3 : 0) + (p.ep > 1 ? 2 : 0)
            : 1 + 1 + 1 + 1 + 1;
   // Eager elementwise work splits each of those passes into its ops.
   n += a.norms_per_layer * (e.norm_kernels - 1) + 2 * (e.residual_kernels - 1) +
-       (a.position_rows == 0 ? e.rope_kernels - 1 : 0) +
+       (a.Rotary() ? e.rope_kernels - 1 : 0) +
        (e.activation_kernels - 1) * (moe && a.moe.shared_ffn > 0 ? 2 : 1);
   const double tp_kernels = p.tp > 1 ? ((moe && p.etp == 1) ? 2 : 4) : 0;
   n += tp_kernels;

@@ -60,6 +60,7 @@ struct Architecture {
   bool attn_out_bias = false;
   bool mlp_bias = false;
   int64_t position_rows = 0;   // learned absolute position embeddings (0 for RoPE/ALiBi)
+  bool alibi = false;          // ALiBi biases in place of rotary embeddings (bloom; falcon with alibi)
   bool tied_embeddings = false;
   bool embedding_norm = false;  // LayerNorm right after the embedding (bloom)
   bool final_norm = true;
@@ -89,6 +90,8 @@ struct Architecture {
 
  public:
   bool IsMoe() const { return moe.experts > 0; }
+  // Rotary position embeddings on q and k: neither learned positions nor ALiBi.
+  bool Rotary() const { return position_rows == 0 && !alibi; }
   // Sliding window applies to even-indexed layers when set (gemma2's pattern).
   bool IsLocalAttentionLayer(int64_t i) const { return sliding_window > 0 && i % 2 == 0; }
 };

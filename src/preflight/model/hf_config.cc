@@ -230,6 +230,7 @@ Status ReadBloom(const ConfigReader& r, Architecture* a) {
   a->gated_mlp = false;
   a->norm = NormKind::kLayerNorm;
   a->embedding_norm = true;
+  a->alibi = true;
   a->qkv_bias = a->attn_out_bias = a->mlp_bias = true;
   ASSIGN_OR_RETURN(double dropout, r.NumberOr("hidden_dropout", 0.0));
   a->dropout = dropout > 0;
@@ -258,6 +259,7 @@ Status ReadFalcon(const ConfigReader& r, Architecture* a) {
   a->norm = NormKind::kLayerNorm;
   ASSIGN_OR_RETURN(bool bias, r.BoolOr("bias", false));
   a->qkv_bias = a->attn_out_bias = a->mlp_bias = bias;
+  ASSIGN_OR_RETURN(a->alibi, r.BoolOr("alibi", false));
   ASSIGN_OR_RETURN(bool parallel_attn, r.BoolOr("parallel_attn", true));
   ASSIGN_OR_RETURN(int64_t ln_parallel, r.IntOr("num_ln_in_parallel_attn", 2));
   a->norms_per_layer = new_arch ? ln_parallel : (parallel_attn ? 1 : 2);

@@ -320,6 +320,8 @@ TEST(HfConfigTest, Bloom560m) {
   EXPECT_TRUE(a.embedding_norm);
   EXPECT_EQ(a.ffn, 4096);
   EXPECT_EQ(a.position_rows, 0) << "ALiBi";
+  EXPECT_TRUE(a.alibi);
+  EXPECT_FALSE(a.Rotary());
   EXPECT_TRUE(a.tied_embeddings);
   EXPECT_EQ(CountParameters(a).total, 559'214'592);
 }
@@ -336,6 +338,9 @@ TEST(HfConfigTest, Falcon7bMultiQuery) {
   EXPECT_TRUE(a.tied_embeddings);
   // attention 4544·(4544 + 2·64) + 4544² = 41,877,504; MLP 2·4544·18176; one LayerNorm 9088.
   EXPECT_EQ(CountParameters(a).total, 6'921'720'704);
+  EXPECT_TRUE(a.Rotary()) << "rotary unless the config says alibi";
+  EXPECT_FALSE(Parse(R"({"model_type": "falcon", "hidden_size": 64, "num_hidden_layers": 2,
+    "num_attention_heads": 4, "alibi": true, "vocab_size": 100})").Rotary());
 }
 
 TEST(HfConfigTest, FalconSmallHandCount) {
