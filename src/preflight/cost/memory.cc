@@ -101,24 +101,20 @@ std::pair<double, double> AttentionBytes(const Architecture& a, const Plan& p,
 double MlpActivationWidth(const Architecture& a) { return a.gated_mlp ? 6.0 : 4.0; }
 
 // What eager PyTorch's elementwise ops save beyond a fused kernel's, per token (torchtitan's and
-// Hugging Face's code, op by op, bf16): RMSNorm saves x.float() (4 bytes per element, for pow and
-// the product) and the normalised 16-bit output before the weight product, where a fused norm
-// saves its input: +4 per element of each norm; RoPE saves the fp32 complex view of q and k for
-// its product with the frequencies (+4 per element); SwiGLU saves the SiLU output beside both
-// products (+2 per element of the intermediate width). LayerNorm and GeLU are one aten op either
-// way, and a dropout's mask is the same byte.
+// Hugging Face's code, op by op, bf16; autograd saves an operand of a product only where the other
+// needs a gradient): RMSNorm saves x.float() (4 bytes per element, for pow and the product) and
+// the normalised 16-bit output before the weight product, where a fused norm saves its 16-bit
+// input: +4 per element of each norm; SwiGLU saves the SiLU output beside both products (+2 per
+// element of the intermediate width). RoPE's product with the frequencies (a buffer) saves only
+// the frequencies; LayerNorm and GeLU are one aten op either way; a dropout's mask is the same byte.
 struct EagerExtra {
   double replicated = 0;  // per token, replicated over TP unless SP (the norms)
-  double split = 0;       // per token, split by TP (RoPE's q and k)
   double per_ffn = 0;     // per element of an MLP's intermediate width
 };
 EagerExtra EagerExtraBytes(const Architecture& a, const TrainingJob& j) {
   EagerExtra e;
   if (j.elementwise_fusion) return e;
   if (a.norm == NormKind::kRmsNorm) e.replicated = 4.0 * static_cast<double>(a.hidden * a.norms_per_layer);
-  if (a.Rotary() && a.attention != AttentionKind::kMla) {
-    e.split = 4.0 * static_cast<double>((a.heads + a.kv_heads) * a.head_dim);
-  }
   if (a.gated_mlp) e.per_ffn = 2.0;
   return e;
 }
@@ -136,7 +132,7 @@ LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& 
   const double mlp_rep = 4 * h + drop;
   const EagerExtra eager = EagerExtraBytes(a, j);
   const double mlp_width = MlpActivationWidth(a) + eager.per_ffn;
-  const double dense = (attn_rep + mlp_rep + eager.replicated) / rep_div + (attn_split + eager.split + mlp_width * a.ffn) / p.tp;
+  const double dense = (attn_rep + mlp_rep + eager.replicated) / rep_div + (attn_split + mlp_width * a.ffn) / p.tp;
 
   double moe = 0;
   if (a.IsMoe()) {
@@ -144,7 +140,7 @@ LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& 
     const double moe_rep = 4 * h + 8.0 * a.moe.experts + drop;  // norm in/out, fp32 router logits+probs
     const double routed = k * 2 * h + k * mlp_width * a.moe.expert_ffn / p.etp;
     const double shared = mlp_width * a.moe.shared_ffn / p.tp;
-    moe = (attn_rep + moe_rep + eager.replicated) / rep_div + (attn_split + eager.split) / p.tp + shared + routed;
+    moe = (attn_rep + moe_rep + eager.replicated) / rep_div + attn_split / p.tp + shared + routed;
   }
   LayerActivationBytes out;
   out.dense = tokens * dense;

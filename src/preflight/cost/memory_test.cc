@@ -155,9 +155,9 @@ TEST(ActivationTest, Llama31_8bPerToken) {
 }
 
 // Eager PyTorch's elementwise ops save more than fused kernels, per token of a Llama layer: each
-// RMSNorm its fp32 input copy (+4h), RoPE the fp32 complex views of q and k (+4 per element), SwiGLU
-// the SiLU output (+2F). Llama-3.1-8B: 2·4·4096 + 4·(4096 + 1024) + 2·14336 = 81,920 bytes. With TP
-// 2 and SP every term halves. A GPT-2 layer (LayerNorm, learned positions, GeLU) and BLOOM's
+// RMSNorm its fp32 input copy (+4h), SwiGLU the SiLU output (+2F); RoPE's product with the
+// frequency buffer saves no q or k. Llama-3.1-8B: 2·4·4096 + 2·14336 = 61,440 bytes. With TP 2
+// and SP every term halves. A GPT-2 layer (LayerNorm, learned positions, GeLU) and BLOOM's
 // (ALiBi) save the same either way.
 TEST(ActivationTest, EagerElementwiseSavesMoreThanFusedKernels) {
   Architecture a = LoadArch("llama-3.1-8b");
@@ -169,10 +169,10 @@ TEST(ActivationTest, EagerElementwiseSavesMoreThanFusedKernels) {
     eager.elementwise_fusion = false;
     return (ActivationBytesPerLayer(arch, plan, eager).dense - ActivationBytesPerLayer(arch, plan, j).dense) / 8192;
   };
-  EXPECT_DOUBLE_EQ(extra(a, p), 2 * 4 * 4096 + 4 * (4096 + 1024) + 2 * 14336);
+  EXPECT_DOUBLE_EQ(extra(a, p), 2 * 4 * 4096 + 2 * 14336);
   Plan tp2 = p;
   tp2.tp = 2, tp2.sp = true;
-  EXPECT_DOUBLE_EQ(extra(a, tp2), (2 * 4 * 4096 + 4 * (4096 + 1024) + 2 * 14336) / 2.0);
+  EXPECT_DOUBLE_EQ(extra(a, tp2), (2 * 4 * 4096 + 2 * 14336) / 2.0);
   // Full recompute keeps only the layer input; the layer being recomputed holds the eager extras.
   Plan full = p;
   full.recompute = Recompute::kFull;

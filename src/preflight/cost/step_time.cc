@@ -125,13 +125,16 @@ struct LayerCost {
   double kernels_fwd = 0;  // kernels launched by the forward (backward launches about twice as many)
   double kernels_core = 0; // of which the attention products
   double tp_fwd = 0, tp_bwd = 0;  // collective times before overlap
+  double tp_op_sac = 0;  // of the forward's, what torchtitan's op-level policy runs again
   double ep_fwd = 0, ep_bwd = 0;
   double cp_fwd = 0, cp_bwd = 0;
-  // Collective calls the host issues in the forward (the backward issues as many): tensor
-  // parallelism's all-reduces, or its all-gathers and reduce-scatters with SP, and the expert
-  // all-to-alls. Context parallelism's ring exchanges are not counted (the stacks whose host is
-  // profiled have none).
-  double calls_fwd = 0;
+  // Collective calls the host issues, as TensorComm and the EP model count them: per
+  // tensor-parallel block one all-reduce each way, or with SP an all-gather and a reduce-scatter
+  // forward and three backward (the input gathered again for the weight gradient); two expert
+  // all-to-alls each way. The op-level policy runs the forward's all-reduces, or with SP its
+  // all-gathers, again (it saves reduce-scatter outputs only). Context parallelism's ring
+  // exchanges are not counted (the stacks whose host is profiled have none).
+  double calls_fwd = 0, calls_bwd = 0, calls_op_sac = 0;
 };
 
 // HBM bytes per element of one layer's forward elementwise work, 16-bit activations.
@@ -478,6 +481,9 @@ void StepModel::TensorComm(bool moe, LayerCost* l) const {
                            : AllReduceTime(c_.fabric, full, p_.tp, per_domain).value();
   l->tp_fwd = count * one;
   l->tp_bwd = count * one;
+  // torchtitan's op-level policy saves reduce-scatter outputs but not all-gathers or all-reduces:
+  // its recomputed forward runs those again.
+  l->tp_op_sac = count * (p_.sp ? gather : one);
   // With SP the column-parallel GEMMs keep only their sequence-sharded input, so the backward
   // all-gathers it again for the weight gradient (Korthikanti et al. 2022 §4.2.2): one more
   // all-gather per all-reduce pair.
@@ -534,15 +540,17 @@ void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bo
   }
   l->kernels_fwd = n;
   l->kernels_core = core;
-  // Each tensor-parallel block (attention; the MLP unless its experts run without TP) issues one
-  // all-reduce forward (and its conjugate backward), or an all-gather and a reduce-scatter with SP;
-  // expert parallelism dispatches and combines with an all-to-all each.
+  // The tensor-parallel blocks TensorComm counts (attention; the MLP unless its experts run
+  // without TP) and the expert all-to-alls.
   const double tp_blocks = p.tp > 1 ? ((moe && p.etp == 1) ? 1 : 2) : 0;
-  l->calls_fwd = tp_blocks * (p.sp ? 2 : 1) + (moe && p.ep > 1 ? 2 : 0);
+  const double a2a = moe && p.ep > 1 ? 2 : 0;
+  l->calls_fwd = tp_blocks * (p.sp ? 2 : 1) + a2a;
+  l->calls_bwd = tp_blocks * (p.sp ? 3 : 1) + a2a;
+  l->calls_op_sac = tp_blocks;
   // torchtitan's op-level policy launches again all but the attention products, the four GEMM
-  // kernels counted here (QKV, projection, FC1, FC2) and the collectives, plus the three products
-  // it recomputes (wk, wo, and w3 or w2), each its own kernel there.
-  l->kernels_op_sac = n - core - 4 - tp_kernels + 3;
+  // kernels counted here (QKV, projection, FC1, FC2) and the collectives it saves, plus the three
+  // products it recomputes (wk, wo, and w3 or w2), each its own kernel there.
+  l->kernels_op_sac = n - core - 4 - tp_kernels + 3 + l->calls_op_sac;
 }
 
 LayerCost StepModel::Layer(bool moe) const {
@@ -591,7 +599,9 @@ PipelineTime StepModel::Pipeline() const {
       recompute = l.op_sac_fwd;
     }
     const bool full = p_.recompute == Recompute::kFull;
-    const double tp_all = l.tp_fwd + l.tp_bwd + (full ? l.tp_fwd : 0);
+    const bool op_sac = p_.recompute == Recompute::kSelectiveOp;
+    const double tp_again = full ? l.tp_fwd : (op_sac ? l.tp_op_sac : 0);
+    const double tp_all = l.tp_fwd + l.tp_bwd + tp_again;
     const double ep_all = l.ep_fwd + l.ep_bwd + (full ? l.ep_fwd : 0);
     const double cp_all = l.cp_fwd + l.cp_bwd + (full ? l.cp_fwd : 0);
     const double tp_window = TpWindow(l), ep_window = EpWindow(l);
@@ -629,13 +639,14 @@ PipelineTime StepModel::Pipeline() const {
     // host its measured call time (forward, backward, and the recomputed forward).
     const double call = c_.job.host_profile ? c_.job.host_profile->collective_call.value() : 0;
     const double host_calls_fwd = l.calls_fwd * call;
-    const double host = c_.job.host_profile
-                            ? c_.job.host_profile->LayerSeconds(full).value() + host_calls_fwd * (full ? 3 : 2)
-                            : kernels * c_.host_per_kernel.value();
-    // The forward's share of the exposed communication (full recompute runs the forward's
-    // collectives a second time, in the backward).
+    const double calls_again = full ? l.calls_fwd : (op_sac ? l.calls_op_sac : 0);
+    const double host = c_.job.host_profile ? c_.job.host_profile->LayerSeconds(full).value() +
+                                                  (l.calls_fwd + l.calls_bwd + calls_again) * call
+                                            : kernels * c_.host_per_kernel.value();
+    // The forward's share of the exposed communication (recompute runs forward collectives a
+    // second time, in the backward).
     const double comm_fwd = l.tp_fwd + l.ep_fwd + l.cp_fwd;
-    const double comm = comm_fwd + l.tp_bwd + l.ep_bwd + l.cp_bwd + (full ? comm_fwd : 0);
+    const double comm = comm_fwd + l.tp_bwd + l.ep_bwd + l.cp_bwd + (full ? comm_fwd : tp_again);
     const double fwd_comm_share = comm > 0 ? comm_fwd / comm : 0;
     const double gpu_fwd =
         l.fwd_compute + l.fwd_memory + l.cast_fwd + fwd_comm_share * (tp + ep + cp) + contention_fwd;
@@ -690,9 +701,13 @@ PipelineTime StepModel::Pipeline() const {
       // A measured host profile also times the work around the layers (embedding, head, loss),
       // counted on the last stage with the head.
       if (c_.job.host_profile) {
+        // With TP the embedding's all-reduce (forward) and the head input's (backward) are two
+        // calls the TP-1 profile does not hold.
+        const double around = c_.job.host_profile->micro_batch.value() +
+                              (p_.tp > 1 ? 2 : 0) * c_.job.host_profile->collective_call.value();
         const double head_gpu = 3 * head_fwd + Memory(loss_bytes);
-        const double head_slack = std::max(0.0, head_gpu - c_.job.host_profile->micro_batch.value());
-        st.launch += std::max(0.0, c_.job.host_profile->micro_batch.value() - head_gpu);
+        const double head_slack = std::max(0.0, head_gpu - around);
+        st.launch += std::max(0.0, around - head_gpu);
         st.slack += head_slack;
         st.backward_slack += head_slack;
       }

@@ -569,15 +569,76 @@ TEST(StepTimeTest, EachCollectiveCallCostsAHostBoundLayerItsMeasuredTime) {
   p.recompute = Recompute::kFull;
   // TP 1 issues no collective inside the layers.
   EXPECT_NEAR(step(p, 100) - step(p, 0), 0, 1e-12);
-  // TP 2, full recompute: 2 all-reduces in each of forward, recomputed forward and backward.
+  // TP 2, full recompute: 2 all-reduces in each of forward, recomputed forward and backward, per
+  // layer; per micro-batch the embedding's and the head input's all-reduce.
   p.tp = 2;
-  EXPECT_NEAR(step(p, 100) - step(p, 0), 8 * 4 * 6 * 100e-6, 1e-9);
-  // With SP, an all-gather and a reduce-scatter per block: twice the calls.
+  const double around = 8 * 2 * 100e-6;
+  EXPECT_NEAR(step(p, 100) - step(p, 0), 8 * 4 * 6 * 100e-6 + around, 1e-9);
+  // With SP, per block an all-gather and a reduce-scatter forward (twice, with the recomputed
+  // forward) and three backward (the input gathered again for the weight gradient).
   p.sp = true;
-  EXPECT_NEAR(step(p, 100) - step(p, 0), 8 * 4 * 12 * 100e-6, 1e-9);
+  EXPECT_NEAR(step(p, 100) - step(p, 0), 8 * 4 * (4 + 4 + 6) * 100e-6 + around, 1e-9);
   // Without recompute, forward and backward only.
   p.sp = false, p.recompute = Recompute::kNone;
-  EXPECT_NEAR(step(p, 100) - step(p, 0), 8 * 4 * 4 * 100e-6, 1e-9);
+  EXPECT_NEAR(step(p, 100) - step(p, 0), 8 * 4 * 4 * 100e-6 + around, 1e-9);
+  // Megatron's selective recompute runs no collective again; torchtitan's op-level policy runs
+  // the forward's all-reduces (with SP: its all-gathers) again.
+  p.recompute = Recompute::kSelective;
+  EXPECT_NEAR(step(p, 100) - step(p, 0), 8 * 4 * 4 * 100e-6 + around, 1e-9);
+  p.recompute = Recompute::kSelectiveOp;
+  EXPECT_NEAR(step(p, 100) - step(p, 0), 8 * 4 * 6 * 100e-6 + around, 1e-9);
+  p.sp = true;
+  EXPECT_NEAR(step(p, 100) - step(p, 0), 8 * 4 * (4 + 6 + 2) * 100e-6 + around, 1e-9);
+}
+
+// torchtitan's op-level policy saves reduce-scatter outputs but not all-reduces or all-gathers:
+// without SP its recomputed forward runs the forward's all-reduces again, as full recompute does;
+// with SP only the all-gathers, so it sits between Megatron's selective recompute (none) and full.
+TEST(StepTimeTest, OpLevelRecomputeRunsTheForwardsGathersAgain) {
+  Job8b s = Llama8bOnH100();
+  s.job.seq_len = 4096;
+  s.plan.tp = 8;
+  s.plan.dp = 1;
+  s.plan.tp_comm_overlap = false;
+  auto tp_comm = [&](Recompute r, bool sp) {
+    Job8b v = s;
+    v.plan.recompute = r;
+    v.plan.sp = sp;
+    return EstimateStep(MakeCostContext(v.arch, v.params, v.job, v.cluster), v.plan).exposed_comm.tp.value();
+  };
+  EXPECT_NEAR(tp_comm(Recompute::kSelectiveOp, false), tp_comm(Recompute::kFull, false), 1e-12);
+  EXPECT_GT(tp_comm(Recompute::kSelectiveOp, false), tp_comm(Recompute::kSelective, false) * 1.2);
+  EXPECT_GT(tp_comm(Recompute::kSelectiveOp, true), tp_comm(Recompute::kSelective, true) * 1.1);
+  EXPECT_LT(tp_comm(Recompute::kSelectiveOp, true), tp_comm(Recompute::kFull, true) * 0.95);
+}
+
+// With waits in every layer forward, the forward's calls bind the forward phase and the others
+// the backward phase, each on its own: a forward far slower on the host than on the GPU pays its
+// own calls in full, while a fast backward hides its calls under its GPU work.
+TEST(StepTimeTest, CollectiveCallsFallInTheirOwnPhaseWhenLayersWaitForTheGpu) {
+  Architecture a = LoadArch("gpt3-175b");
+  a.hidden = 1024, a.heads = 16, a.kv_heads = 16, a.head_dim = 64, a.ffn = 4096, a.layers = 4;
+  auto step = [&](double call_us) {
+    auto h = std::make_shared<HostProfile>();
+    h->layer_checkpointed_forward = Seconds(0.1);  // far beyond the GPU's forward
+    h->layer_checkpointed = Seconds(0.1 + 1e-6);   // a backward far below the GPU's
+    h->layer_forward = Seconds(0.1);
+    h->layer_backward = Seconds(1e-6);
+    h->micro_batch = Seconds(1e-6);
+    h->gpu_waits_per_layer_forward = 2;
+    h->collective_call = Seconds(call_us * 1e-6);
+    TrainingJob j;
+    j.seq_len = 2048;
+    j.global_batch = 8;  // 8 micro-batches of one sequence
+    j.host_profile = std::move(h);
+    Plan p;
+    p.tp = 2;
+    p.recompute = Recompute::kFull;
+    return EstimateStep(MakeCostContext(a, CountParameters(a), j, CatalogCluster("a100-sxm-80gb", 2)), p).step.value();
+  };
+  // Forward: 2 calls of 10 µs per layer and micro-batch bind; the backward's 4 hide; the two
+  // calls around the layers hide under the head's GPU work.
+  EXPECT_NEAR(step(10) - step(0), 8 * 4 * 2 * 10e-6, 1e-9);
 }
 
 // Interleaved schedule: with overlapped sends only the fill is exposed (p - 1 boundaries each
