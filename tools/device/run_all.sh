@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Everything this project measures on a lent NVIDIA device, in one run of about six minutes:
+# the GPU microbenchmarks (measure_nvidia.py) and the host time of Megatron's eager GPT layer for
+# both stacks, on the GPU (--device cuda) and, for comparison on the same host, on its CPU alone.
+# Each part has its own time limit, so one that hangs does not take the others' time.
+#
+#   bash tools/device/run_all.sh OUT_DIR HARDWARE_ID     (device tool: timeout_s 540, files come back
+#                                                         from $OUT: at most 8, here 7)
+set -uo pipefail
+out=${1:?usage: run_all.sh OUT_DIR HARDWARE_ID}
+id=${2:?usage: run_all.sh OUT_DIR HARDWARE_ID}
+here=$(cd "$(dirname "$0")/../.." && pwd)
+mkdir -p "$out"
+log="$out/run_all.log"
+export PYTHONUNBUFFERED=1
+part() {  # part SECONDS NAME COMMAND...
+  local limit=$1 name=$2
+  shift 2
+  local start=$SECONDS
+  echo "== $name (limit ${limit}s)" >>"$log"
+  timeout "$limit" "$@" >>"$log" 2>&1
+  echo "== $name: exit $? after $((SECONDS - start)) s" >>"$log"
+}
+part 300 microbenchmarks python3 "$here/tools/device/measure_nvidia.py" "$out" --id "$id"
+for stack in megatron-deepspeed megatron-lm; do
+  part 90 "$stack on the GPU" python3 "$here/tools/host/measure_eager_host.py" "$out/$stack-gpu.yaml" \
+    --stack "$stack" --device cuda --id "$stack-gpt-eager-gpuhost"
+  part 60 "$stack on the CPU alone" python3 "$here/tools/host/measure_eager_host.py" "$out/$stack-cpu.yaml" \
+    --stack "$stack" --id "$stack-gpt-eager-cpu"
+done
+ls -l "$out" >>"$log"
+cat "$log"
