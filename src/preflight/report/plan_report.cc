@@ -224,10 +224,12 @@ std::string PlanText(const PlanResult& r) {
                           "each bound by their slower side",
                           h.gpu_waits_per_layer_forward)
             : "";
-    const std::string calls =
-        h.collective_call.value() > 0
-            ? fmt::format(" (at TP 1; {:.0f} us per collective call the plan adds)", h.collective_call.value() * 1e6)
-            : "";
+    std::string calls;
+    if (h.collective_call.value() > 0) {
+      calls = fmt::format(" (at TP 1; {:.0f} us per collective call the plan adds)", h.collective_call.value() * 1e6);
+    } else if (s.plan.tp > 1 || s.plan.ep > 1) {
+      calls = " (at TP 1; the profile does not time collective calls, so at this TP/EP it is a lower bound)";
+    }
     out += fmt::format("           host time: {} ({}): {:.0f} us per layer and micro-batch{}, {:.0f} us around the "
                        "layers{}; the GPU waits where its work is shorter{}\n",
                        h.id, h.source, h.LayerSeconds(s.plan.recompute == Recompute::kFull).value() * 1e6, calls,
