@@ -44,6 +44,18 @@ Cluster CatalogCluster(const std::string& hardware, int64_t devices,
   return c.ok() ? *c : Cluster{};
 }
 
+// A measured host profile with these times in µs: the checkpointed layer, the forward and the
+// backward without recompute, and the work around the layers.
+std::shared_ptr<HostProfile> Profile(double checkpointed_us, double forward_us, double backward_us,
+                                     double micro_batch_us) {
+  auto h = std::make_shared<HostProfile>();
+  h->layer_checkpointed = Seconds(checkpointed_us * 1e-6);
+  h->layer_forward = Seconds(forward_us * 1e-6);
+  h->layer_backward = Seconds(backward_us * 1e-6);
+  h->micro_batch = Seconds(micro_batch_us * 1e-6);
+  return h;
+}
+
 // Llama 3.1 8B on one 8-GPU H100 node, pure data parallel, one micro-batch of 8k tokens each.
 Job8b Llama8bOnH100() {
   Job8b s;
@@ -477,14 +489,7 @@ TEST(StepTimeTest, AMeasuredHostProfileBindsSmallModelsOnly) {
   Plan p;
   p.recompute = Recompute::kFull;
   // A checkpointed layer costs `ckpt_us`; without recompute, forward `us` and backward 2 x `us`.
-  auto profile = [](double ckpt_us, double us) {
-    auto h = std::make_shared<HostProfile>();
-    h->layer_checkpointed = Seconds(ckpt_us * 1e-6);
-    h->layer_forward = Seconds(us * 1e-6);
-    h->layer_backward = Seconds(2 * us * 1e-6);
-    h->micro_batch = Seconds(us * 1e-6);
-    return h;
-  };
+  auto profile = [](double ckpt_us, double us) { return Profile(ckpt_us, us, 2 * us, us); };
   auto step = [&](const Architecture& arch, std::shared_ptr<HostProfile> h, const Plan& plan) {
     TrainingJob j = job;
     j.host_profile = std::move(h);
@@ -549,11 +554,7 @@ TEST(StepTimeTest, EachCollectiveCallCostsAHostBoundLayerItsMeasuredTime) {
   Architecture small = LoadArch("gpt3-175b");
   small.hidden = 256, small.heads = 4, small.kv_heads = 4, small.head_dim = 64, small.ffn = 1024, small.layers = 4;
   auto profile = [](double call_us) {
-    auto h = std::make_shared<HostProfile>();
-    h->layer_checkpointed = Seconds(15000e-6);
-    h->layer_forward = Seconds(5000e-6);
-    h->layer_backward = Seconds(10000e-6);
-    h->micro_batch = Seconds(1000e-6);
+    auto h = Profile(15000, 5000, 10000, 1000);
     h->collective_call = Seconds(call_us * 1e-6);
     return h;
   };
@@ -619,12 +620,9 @@ TEST(StepTimeTest, CollectiveCallsFallInTheirOwnPhaseWhenLayersWaitForTheGpu) {
   Architecture a = LoadArch("gpt3-175b");
   a.hidden = 1024, a.heads = 16, a.kv_heads = 16, a.head_dim = 64, a.ffn = 4096, a.layers = 4;
   auto step = [&](double call_us) {
-    auto h = std::make_shared<HostProfile>();
-    h->layer_checkpointed_forward = Seconds(0.1);  // far beyond the GPU's forward
-    h->layer_checkpointed = Seconds(0.1 + 1e-6);   // a backward far below the GPU's
-    h->layer_forward = Seconds(0.1);
-    h->layer_backward = Seconds(1e-6);
-    h->micro_batch = Seconds(1e-6);
+    // A forward far beyond the GPU's, a backward far below it.
+    auto h = Profile(1e5 + 1, 1e5, 1, 1);
+    h->layer_checkpointed_forward = Seconds(0.1);
     h->gpu_waits_per_layer_forward = 2;
     h->collective_call = Seconds(call_us * 1e-6);
     TrainingJob j;
@@ -650,11 +648,7 @@ TEST(StepTimeTest, CollectiveCallsFallInTheirOwnPhaseWhenLayersWaitForTheGpu) {
 // there is any. A host-bound small model pays both, a GPU-bound large one only the part after.
 TEST(StepTimeTest, TheInputPathWaitsForTheGpuOncePerMicroBatch) {
   auto profile = [](double before_us, double after_us) {
-    auto h = std::make_shared<HostProfile>();
-    h->layer_checkpointed = Seconds(3000e-6);
-    h->layer_forward = Seconds(1000e-6);
-    h->layer_backward = Seconds(2000e-6);
-    h->micro_batch = Seconds(1000e-6);
+    auto h = Profile(3000, 1000, 2000, 1000);
     h->input_before_sync = Seconds(before_us * 1e-6);
     h->input_after_sync = Seconds(after_us * 1e-6);
     return h;
@@ -692,12 +686,8 @@ TEST(StepTimeTest, LayersThatWaitForTheGpuBindEachPhaseOnItsOwn) {
   Architecture a = LoadArch("gpt3-175b");
   a.hidden = 1024, a.heads = 16, a.kv_heads = 16, a.head_dim = 64, a.ffn = 4096, a.layers = 4;
   auto profile = [](double fwd_us, double bwd_us, int64_t waits, double receive_us) {
-    auto h = std::make_shared<HostProfile>();
+    auto h = Profile(fwd_us + bwd_us, fwd_us, bwd_us, 1);
     h->layer_checkpointed_forward = Seconds(fwd_us * 1e-6);
-    h->layer_checkpointed = Seconds((fwd_us + bwd_us) * 1e-6);
-    h->layer_forward = Seconds(fwd_us * 1e-6);
-    h->layer_backward = Seconds(bwd_us * 1e-6);
-    h->micro_batch = Seconds(1e-6);
     h->gpu_waits_per_layer_forward = waits;
     h->input_before_sync = Seconds(receive_us * 1e-6);
     return h;
