@@ -531,6 +531,8 @@ case_validate_json() {
   expect_json 'assert len(j["runs"]) == 10 and all(r["status"] == "ok" for r in j["runs"]) and 0 <= j["mape"] < 1'
   # Grouped summaries: every run is on the A100, so the hardware group is the whole file.
   expect_json 'h = j["by_hardware"]["a100-sxm-80gb"]; assert all(r["hardware"] == "a100-sxm-80gb" for r in j["runs"]) and h["runs"] == 10 and abs(h["mape"] - j["mape"]) < 1e-12 and len(j["by_file"]) == 1'
+  # The bias is the signed mean of the errors, at every level.
+  expect_json 'ok = [r["error"] for r in j["runs"]]; assert abs(j["mean_error"] - sum(ok) / len(ok)) < 1e-12 and abs(j["by_hardware"]["a100-sxm-80gb"]["mean_error"] - j["mean_error"]) < 1e-12 and -j["mape"] <= j["mean_error"] <= j["mape"]'
   # Large models: none of these kernels is short enough for the host-bound warning.
   expect_json 'assert not any(r["possibly_host_bound"] for r in j["runs"]) and j["by_host_bound_warning"]["not flagged"]["runs"] == 10'
   run validate "$ROOT/data/validation/korthikanti-2022.yaml"

@@ -68,10 +68,11 @@ std::string HostBoundGroup(const ValidationRow& r) {
 }
 
 std::string GroupText(const std::string& title, const std::vector<std::pair<std::string, ValidationReport>>& groups) {
-  std::string out = fmt::format("{:40} {:>6} {:>8} {:>9}  {}\n", title, "runs", "MAPE", "max |err|", "worst run");
+  std::string out =
+      fmt::format("{:40} {:>6} {:>8} {:>8} {:>9}  {}\n", title, "runs", "MAPE", "bias", "max |err|", "worst run");
   for (const auto& [name, part] : groups) {
-    out += fmt::format("{:40} {:>6} {:>7.1f}% {:>8.1f}%  {}{}\n", name, part.predicted, 100 * part.mape,
-                       100 * part.max_abs_error, part.worst,
+    out += fmt::format("{:40} {:>6} {:>7.1f}% {:>+7.1f}% {:>8.1f}%  {}{}\n", name, part.predicted, 100 * part.mape,
+                       100 * part.mean_error, 100 * part.max_abs_error, part.worst,
                        part.skipped ? fmt::format(" ({} not predicted)", part.skipped) : "");
   }
   return out;
@@ -80,7 +81,8 @@ std::string GroupText(const std::string& title, const std::vector<std::pair<std:
 nlohmann::json GroupJson(const std::vector<std::pair<std::string, ValidationReport>>& groups) {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& [name, part] : groups) {
-    j[name] = {{"runs", part.predicted}, {"mape", part.mape}, {"max_abs_error", part.max_abs_error},
+    j[name] = {{"runs", part.predicted}, {"mape", part.mape}, {"mean_error", part.mean_error},
+               {"max_abs_error", part.max_abs_error},
                {"worst", part.worst}, {"skipped", part.skipped}};
   }
   return j;
@@ -88,8 +90,8 @@ nlohmann::json GroupJson(const std::vector<std::pair<std::string, ValidationRepo
 
 std::string ValidationText(const ValidationReport& rep, bool all) {
   std::string out = GroupText("file", GroupRows(rep, [](const ValidationRow& r) { return r.file; }));
-  out += fmt::format("{:40} {:>6} {:>7.1f}% {:>8.1f}%  {}\n", "all", rep.predicted, 100 * rep.mape,
-                     100 * rep.max_abs_error, rep.worst);
+  out += fmt::format("{:40} {:>6} {:>7.1f}% {:>+7.1f}% {:>8.1f}%  {}\n", "all", rep.predicted, 100 * rep.mape,
+                     100 * rep.mean_error, 100 * rep.max_abs_error, rep.worst);
   out += '\n';
   out += GroupText("hardware", GroupRows(rep, [](const ValidationRow& r) { return r.hardware; }));
   out += '\n';
@@ -129,6 +131,7 @@ nlohmann::json ValidationJson(const ValidationReport& rep) {
   }
   return {{"runs", runs},
           {"mape", rep.mape},
+          {"mean_error", rep.mean_error},
           {"max_abs_error", rep.max_abs_error},
           {"worst", rep.worst},
           {"predicted", rep.predicted},

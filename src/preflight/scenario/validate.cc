@@ -18,7 +18,7 @@ double PredictedMetric(const PlanResult& r, const std::string& metric) {
 }
 
 void Summarize(ValidationReport* rep) {
-  double sum = 0;
+  double sum = 0, signed_sum = 0;
   rep->predicted = rep->skipped = 0;
   rep->max_abs_error = 0;
   for (const ValidationRow& row : rep->rows) {
@@ -28,12 +28,14 @@ void Summarize(ValidationReport* rep) {
     }
     ++rep->predicted;
     sum += std::fabs(row.error);
+    signed_sum += row.error;
     if (std::fabs(row.error) >= rep->max_abs_error) {
       rep->max_abs_error = std::fabs(row.error);
       rep->worst = row.name;
     }
   }
   rep->mape = rep->predicted > 0 ? sum / rep->predicted : 0;
+  rep->mean_error = rep->predicted > 0 ? signed_sum / rep->predicted : 0;
 }
 
 ValidationReport Validate(const std::vector<Scenario>& runs, const EvaluateOptions& options,

@@ -31,6 +31,7 @@ struct ValidationRow {
 struct ValidationReport {
   std::vector<ValidationRow> rows;
   double mape = 0;           // over rows with status ok
+  double mean_error = 0;     // signed mean (bias): below 0 when predictions run low
   double max_abs_error = 0;
   std::string worst;         // name of the worst row
   int predicted = 0;
