@@ -61,6 +61,19 @@ void WarnIfHostProfileLayerDiffers(const Scenario& s, PlanResult* r) {
                         ", so their host time is an estimate: measure this model's layer on your stack");
 }
 
+// MFU counts full (non-causal) attention, as PaLM and Megatron do, while causal kernels run half of
+// it: where the step runs near the device's rate (a datasheet peak, when nothing measured is in the
+// catalog), MFU can pass 100%. Say why rather than leave the figure unexplained.
+void WarnIfMfuAboveOne(const PlanResult& r, std::vector<std::string>* warnings) {
+  if (!(r.time.mfu > 1.0)) return;
+  std::ostringstream w;
+  w << "MFU " << std::fixed << std::setprecision(1) << 100 * r.time.mfu
+    << "% is above 100%: the convention counts full (non-causal) attention FLOPs, which causal kernels do "
+       "not run, and this device's rates are what the catalog gives (datasheet peaks where nothing was "
+       "measured)";
+  warnings->push_back(w.str());
+}
+
 }  // namespace
 
 PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options) {
@@ -80,6 +93,7 @@ PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options) {
     WarnIfHostBound(s, ctx, &r);
     WarnIfHostProfileLayerDiffers(s, &r);
     for (std::string& w : ctx.warnings) r.warnings.push_back(std::move(w));
+    WarnIfMfuAboveOne(r, &r.warnings);
   }
   AddWarnings(s, &r);
   return r;

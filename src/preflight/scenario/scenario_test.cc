@@ -392,6 +392,34 @@ TEST(EvaluateTest, ShortKernelsAreFlaggedAsPossiblyHostBound) {
 
 // training.host_profile names a measured host profile (data/host/) or a file; it replaces the
 // per-kernel estimate, so a scenario gives one or the other, and plan no longer doubts the host.
+// MFU counts full attention while causal kernels run half of it: where attention is much of the
+// work (an MLA model at 8k tokens) and the device runs near the catalog's rates (the H20 has only
+// datasheet ones), MFU passes 100%, and the plan says why. A dense model at 4k stays below it,
+// without the warning.
+TEST(ScenarioTest, AnMfuAboveOneIsExplained) {
+  auto mfu_warning = [](const PlanResult& r) {
+    return std::any_of(r.warnings.begin(), r.warnings.end(),
+                       [](const std::string& w) { return Contains(w, "is above 100%: the convention counts full"); });
+  };
+  const std::string text =
+      "model: deepseek-v2\nhardware: HW\ncluster: {devices: 8}\n"
+      "parallel: {tp: 1, pp: 2, ep: 4, zero: 2, schedule: dualpipe, recompute: none}\n"
+      "training: {seq_len: 8192, global_batch: 64, micro_batch: 1, precision: bf16}\n";
+  StatusOr<Scenario> datasheet = LoadText(Replace(text, "HW", "h20-96gb"));
+  ASSERT_TRUE(datasheet.ok()) << datasheet.status().message();
+  const PlanResult r = Evaluate(*datasheet, {});
+  ASSERT_TRUE(r.has_time);
+  EXPECT_GT(r.time.mfu, 1.0);
+  EXPECT_TRUE(mfu_warning(r));
+  StatusOr<Scenario> measured = LoadText(
+      "model: llama-3.1-8b\nhardware: h100-sxm-80gb\ncluster: {devices: 8, devices_per_node: 8}\nparallel: {tp: 1}\n"
+      "training: {seq_len: 4096, global_batch: 64}\n");
+  ASSERT_TRUE(measured.ok()) << measured.status().message();
+  const PlanResult m = Evaluate(*measured, {});
+  EXPECT_LT(m.time.mfu, 1.0);
+  EXPECT_FALSE(mfu_warning(m));
+}
+
 TEST(ScenarioTest, TrainingHostProfileNamesACatalogProfile) {
   const std::string text =
       "model: {model_type: gpt2, n_embd: 1024, n_layer: 24, n_head: 16, n_positions: 1024, vocab_size: 50304}\n"
