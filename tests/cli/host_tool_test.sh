@@ -14,8 +14,8 @@ if ! "$python" -c "import torch, torch.distributed" 2>/dev/null; then
 fi
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-PREFLIGHT_HOST_ROUNDS=1 "$python" "$src/tools/host/measure_eager_host.py" "$dir/profile.yaml" --id tool-check \
-  --check-collectives >"$dir/stdout" 2>"$dir/stderr" || { cat "$dir/stderr"; exit 1; }
+PREFLIGHT_HOST_ROUNDS=3 "$python" "$src/tools/host/measure_eager_host.py" "$dir/profile.yaml" --id tool-check \
+  --check-collectives >"$dir/stdout" 2>"$dir/stderr" || { echo "FAIL: the tool exited $?"; cat "$dir/stderr"; exit 1; }
 grep -q "gloo_collective_call_us:" "$dir/profile.yaml" || { echo "FAIL: no gloo call time"; exit 1; }
 grep -q "checkpointed_at_tp2_us:" "$dir/profile.yaml" || { echo "FAIL: no TP 2 layer"; exit 1; }
 if grep -q "^collective_call_us:" "$dir/profile.yaml"; then
