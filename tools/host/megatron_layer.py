@@ -64,14 +64,13 @@ def get_tensor_model_parallel_world_size():
 # use_device("cuda", group): the device's tensors, generators, copies and waits, and "TP" > 1 calls
 # each collective on `group`, a one-rank communicator standing for the tensor-parallel group (the
 # host's part of a call is the same; the other ranks' data is not).
-_WORLD = {"tp": 1, "device": torch.device("cpu"), "group": None, "dp_group": None}
+_WORLD = {"tp": 1, "device": torch.device("cpu"), "group": None}
 
 
 def use_device(device, group=None):
     """Run on `device` ("cpu" or "cuda"), calling the collectives on `group` (None: left out)."""
     _WORLD["device"] = torch.device(device)
     _WORLD["group"] = group
-    _WORLD["dp_group"] = group
     if _WORLD["device"].type == "cuda":
         _DEVICE_GENERATORS[:] = list(torch.cuda.default_generators)
         _TRACKER.states_ = {"model-parallel-rng": _DEVICE_GENERATORS[0].get_state()}
@@ -670,8 +669,8 @@ class Model(torch.nn.Module):
         loss_mask = loss_mask.view(-1).float()
         loss = torch.sum(losses.view(-1) * loss_mask) / loss_mask.sum()
         averaged = torch.cat([x.clone().detach().view(1) for x in [loss]])
-        if _WORLD["dp_group"] is not None:  # average_losses_across_data_parallel_group
-            torch.distributed.all_reduce(averaged, group=_WORLD["dp_group"])
+        if collectives_on():  # average_losses_across_data_parallel_group (the one-rank group stands for it too)
+            torch.distributed.all_reduce(averaged, group=_WORLD["group"])
         averaged = averaged / 1
         return loss
 

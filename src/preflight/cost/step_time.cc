@@ -467,13 +467,17 @@ void StepModel::Elementwise(bool moe, LayerCost* l) const {
   l->fwd_memory += Memory(bytes);
 }
 
+// Tensor-parallel blocks of a layer, each an all-reduce pair (or all-gather and reduce-scatter
+// with SP): attention, and the MLP unless an MoE layer's experts run without TP.
+double TpBlocks(const Plan& p, bool moe) { return p.tp > 1 ? ((moe && p.etp == 1) ? 1 : 2) : 0; }
+
 void StepModel::TensorComm(bool moe, LayerCost* l) const {
   if (p_.tp == 1) return;
   const Bytes full(tokens_ * a_.hidden * 2.0);
   const int64_t per_domain = RanksPerDomain(c_.fabric, 1, p_.tp);
   // Two all-reduces (or all-gather + reduce-scatter pairs with SP) per layer each way; an MoE
   // layer with expert parallelism keeps only the attention pair.
-  const double count = (moe && p_.etp == 1) ? 1 : 2;
+  const double count = TpBlocks(p_, moe);
   // With SP each pair is an all-gather and a reduce-scatter (rings held to the link rate, where an
   // all-reduce may use NVLS in-switch reduction).
   const double gather = p_.sp ? AllGatherTime(c_.fabric, full, p_.tp, per_domain).value() : 0;
@@ -532,7 +536,8 @@ void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bo
   n += a.norms_per_layer * (e.norm_kernels - 1) + 2 * (e.residual_kernels - 1) +
        (a.Rotary() ? e.rope_kernels - 1 : 0) +
        (e.activation_kernels - 1) * (moe && a.moe.shared_ffn > 0 ? 2 : 1);
-  const double tp_kernels = p.tp > 1 ? ((moe && p.etp == 1) ? 2 : 4) : 0;
+  const double tp_blocks = TpBlocks(p, moe);
+  const double tp_kernels = 2 * tp_blocks;
   n += tp_kernels;
   if (fp8) {
     n += a.attention == AttentionKind::kMla ? 3 : 1;                       // projections fed 16 bits
@@ -540,9 +545,7 @@ void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bo
   }
   l->kernels_fwd = n;
   l->kernels_core = core;
-  // The tensor-parallel blocks TensorComm counts (attention; the MLP unless its experts run
-  // without TP) and the expert all-to-alls.
-  const double tp_blocks = p.tp > 1 ? ((moe && p.etp == 1) ? 1 : 2) : 0;
+  // The calls of the blocks TensorComm times, and the expert all-to-alls.
   const double a2a = moe && p.ep > 1 ? 2 : 0;
   l->calls_fwd = tp_blocks * (p.sp ? 2 : 1) + a2a;
   l->calls_bwd = tp_blocks * (p.sp ? 3 : 1) + a2a;

@@ -34,6 +34,11 @@ bool Contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
 }
 
+// Whether any of the plan's warnings contains `part`.
+bool Warns(const PlanResult& r, const std::string& part) {
+  return std::any_of(r.warnings.begin(), r.warnings.end(), [&](const std::string& w) { return Contains(w, part); });
+}
+
 // A small valid scenario; the tests below break one thing at a time.
 constexpr const char* kScenario = R"(name: small
 model: llama-3.1-8b
@@ -365,10 +370,7 @@ TEST(ScenarioTest, ClusterCollectiveTableNamesACatalogTable) {
 // upper end of published per-kernel host costs the step grows by more than 10%, and plan says so.
 // A large model's kernels are long enough that the host cost does not matter.
 TEST(EvaluateTest, ShortKernelsAreFlaggedAsPossiblyHostBound) {
-  auto host_bound = [](const PlanResult& r) {
-    return std::any_of(r.warnings.begin(), r.warnings.end(),
-                       [](const std::string& w) { return Contains(w, "possibly host-bound"); });
-  };
+  auto host_bound = [](const PlanResult& r) { return Warns(r, "possibly host-bound"); };
   StatusOr<Scenario> small = LoadText(
       "model: {model_type: gpt2, n_embd: 1024, n_layer: 24, n_head: 16, n_positions: 1024, vocab_size: 50304}\n"
       "hardware: a100-sxm-80gb\n"
@@ -397,10 +399,7 @@ TEST(EvaluateTest, ShortKernelsAreFlaggedAsPossiblyHostBound) {
 // datasheet ones), MFU passes 100%, and the plan says why. A dense model at 4k stays below it,
 // without the warning.
 TEST(ScenarioTest, AnMfuAboveOneIsExplained) {
-  auto mfu_warning = [](const PlanResult& r) {
-    return std::any_of(r.warnings.begin(), r.warnings.end(),
-                       [](const std::string& w) { return Contains(w, "is above 100%: the convention counts full"); });
-  };
+  auto mfu_warning = [](const PlanResult& r) { return Warns(r, "is above 100%: the convention counts full"); };
   const std::string text =
       "model: deepseek-v2\nhardware: HW\ncluster: {devices: 8}\n"
       "parallel: {tp: 1, pp: 2, ep: 4, zero: 2, schedule: dualpipe, recompute: none}\n"
@@ -433,14 +432,10 @@ TEST(ScenarioTest, TrainingHostProfileNamesACatalogProfile) {
   EXPECT_EQ(s->job.host_profile->id, "megatron-deepspeed-gpt-eager-zen3");
   const PlanResult r = Evaluate(*s, {});
   EXPECT_GT(r.time.host_launch.value(), 0) << "these layers are shorter than the measured host time";
-  EXPECT_FALSE(std::any_of(r.warnings.begin(), r.warnings.end(),
-                           [](const std::string& w) { return Contains(w, "possibly host-bound"); }));
+  EXPECT_FALSE(Warns(r, "possibly host-bound"));
 
   // The profile timed a GPT layer: a Llama layer (RMSNorm, SwiGLU) gets a warning, this GPT one not.
-  auto layer_warning = [](const PlanResult& p) {
-    return std::any_of(p.warnings.begin(), p.warnings.end(),
-                       [](const std::string& w) { return Contains(w, "timed a GPT layer"); });
-  };
+  auto layer_warning = [](const PlanResult& p) { return Warns(p, "timed a GPT layer"); };
   EXPECT_FALSE(layer_warning(r));
   StatusOr<Scenario> llama = LoadText(
       "model: llama-3.1-8b\nhardware: h100-sxm-80gb\ncluster: {devices: 8, devices_per_node: 8}\nparallel: {tp: 8}\n"
@@ -448,8 +443,7 @@ TEST(ScenarioTest, TrainingHostProfileNamesACatalogProfile) {
   ASSERT_TRUE(llama.ok()) << llama.status().message();
   const PlanResult lr = Evaluate(*llama, {});
   EXPECT_TRUE(layer_warning(lr));
-  EXPECT_TRUE(std::any_of(lr.warnings.begin(), lr.warnings.end(),
-                          [](const std::string& w) { return Contains(w, "RMSNorm, a gated MLP"); }));
+  EXPECT_TRUE(Warns(lr, "RMSNorm, a gated MLP"));
 
   std::string dir = ScratchDir();
   std::string both = WriteFile(dir, "both.yaml", text + ", host_profile: megatron-deepspeed-gpt-eager-zen3, host_overhead_per_kernel_us: 9}\n");
