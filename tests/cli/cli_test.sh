@@ -207,6 +207,14 @@ case_plan_overrides() {
   expect_stdout_has "recompute selective-op"
   run plan "$EXAMPLE" --set training.cross_entropy=fused
   expect_bad_input "training.cross_entropy"
+  run plan "$EXAMPLE" --set parallel.recompute=selective --set parallel.recompute_modules=moe_act,layernorm
+  expect_rc 0
+  expect_stdout_has "recompute selective (layernorm,moe_act)"
+  run plan "$EXAMPLE" --set parallel.recompute=selective --set parallel.recompute_modules=layernorm --json
+  expect_rc 0
+  expect_json 'assert j["plan"]["recompute_modules"] == ["layernorm"], j["plan"]'
+  run plan "$EXAMPLE" --set parallel.recompute=selective --set parallel.recompute_modules=attn
+  expect_bad_input "parallel.recompute_modules"
 }
 
 case_missing_file() {

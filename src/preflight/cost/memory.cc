@@ -82,20 +82,26 @@ std::pair<double, double> AttentionBytes(const Architecture& a, const Plan& p,
   const double h = static_cast<double>(a.hidden);
   const double drop = a.dropout ? h : 0;  // 1-byte mask after the output projection
   double core = 0;
-  if (p.recompute == Recompute::kNone) {
+  if (p.recompute == Recompute::kNone ||
+      (p.recompute == Recompute::kSelective && !p.Recomputes(kModuleCoreAttn))) {
     core = j.flash_attention ? 4.0 * a.heads  // fp32 log-sum-exp per head
                              : (a.dropout ? 5.0 : 2.0) * a.heads * AttendedLength(a, j.seq_len);
   }
+  // The input norm's output (the QKV input) is recomputed from its input under `layernorm`.
+  const double norm_out = p.Recomputes(kModuleLayernorm) ? 0 : 2 * h;
   if (a.attention == AttentionKind::kMla) {
     const MlaSpec& m = a.mla;
     const double qk = static_cast<double>(m.nope_dim + m.rope_dim);
-    double rep = 4 * h + 4.0 * m.q_lora_rank + 4.0 * m.kv_lora_rank + 2.0 * m.rope_dim + drop;
-    double split = 4.0 * a.heads * qk + 4.0 * a.heads * m.v_dim + core;
+    double rep = 2 * h + norm_out + 4.0 * m.q_lora_rank + 4.0 * m.kv_lora_rank + 2.0 * m.rope_dim + drop;
+    // q, k and v after the up-projections and RoPE, and the attention output; `mla_up_proj`
+    // recomputes the first three from the latents.
+    const double up = p.Recomputes(kModuleMlaUpProj) ? 0 : 4.0 * a.heads * qk + 2.0 * a.heads * m.v_dim;
+    double split = up + 2.0 * a.heads * m.v_dim + core;
     return {rep, split};
   }
   const double q = static_cast<double>(a.heads * a.head_dim);
   const double kv = static_cast<double>(a.kv_heads * a.head_dim);
-  return {4 * h + drop, 2 * (q + 2 * kv) + core + 2 * q};
+  return {2 * h + norm_out + drop, 2 * (q + 2 * kv) + core + 2 * q};
 }
 
 double MlpActivationWidth(const Architecture& a) { return a.gated_mlp ? 6.0 : 4.0; }
@@ -129,22 +135,42 @@ LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& 
   const double drop = a.dropout ? h : 0;
   auto [attn_rep, attn_split] = AttentionBytes(a, p, j);
 
-  const double mlp_rep = 4 * h + drop;
+  // The pre-MLP norm's input and output (the output recomputed under `layernorm`).
+  const double norm_out = p.Recomputes(kModuleLayernorm) ? 0 : 2 * h;
+  const double mlp_rep = 2 * h + norm_out + drop;
   const EagerExtra eager = EagerExtraBytes(a, j);
+  // A checkpointed norm keeps none of its eager intermediates either.
+  const double norm_extra = p.Recomputes(kModuleLayernorm) ? 0 : eager.replicated;
   const double mlp_width = MlpActivationWidth(a) + eager.per_ffn;
-  const double dense = (attn_rep + mlp_rep + eager.replicated) / rep_div + (attn_split + mlp_width * a.ffn) / p.tp;
+  // `mlp` keeps only the dense MLP's input (the norm output, counted above).
+  const double dense_mlp = p.Recomputes(kModuleMlp) ? 0 : mlp_width * a.ffn;
+  const double dense = (attn_rep + mlp_rep + norm_extra) / rep_div + (attn_split + dense_mlp) / p.tp;
 
   double moe = 0;
+  double moe_dropped = 0;  // what `moe` or `shared_experts` recompute, for one layer's working set
   if (a.IsMoe()) {
     const double k = static_cast<double>(a.moe.top_k);
-    const double moe_rep = 4 * h + 8.0 * a.moe.experts + drop;  // norm in/out, fp32 router logits+probs
-    const double routed = k * 2 * h + k * mlp_width * a.moe.expert_ffn / p.etp;
+    const double router = 8.0 * a.moe.experts;  // fp32 router logits and probabilities
+    // Each routed copy's FC1 input and activations; `moe_act` drops the activation's output (the
+    // FC2 input: 2 bytes per element of the expert width) and its eager intermediates.
+    const double act_out = p.Recomputes(kModuleMoeAct) ? 2.0 + eager.per_ffn : 0.0;
+    const double routed = k * 2 * h + k * (mlp_width - act_out) * a.moe.expert_ffn / p.etp;
     const double shared = mlp_width * a.moe.shared_ffn / p.tp;
-    moe = (attn_rep + moe_rep + eager.replicated) / rep_div + attn_split / p.tp + shared + routed;
+    const double kept_shared = p.Recomputes(kModuleSharedExperts) ? 0 : shared;
+    const double inside = p.Recomputes(kModuleMoe) ? 0 : router / rep_div + routed + kept_shared;
+    moe = (attn_rep + mlp_rep + norm_extra) / rep_div + attn_split / p.tp + inside;
+    if (p.Recomputes(kModuleMoe)) {
+      moe_dropped = router / rep_div + routed + shared;
+    } else if (p.Recomputes(kModuleSharedExperts)) {
+      moe_dropped = shared;
+    }
   }
   LayerActivationBytes out;
   out.dense = tokens * dense;
   out.moe = tokens * moe;
+  // A recomputed MLP, MoE block or shared expert holds its internals again while its backward runs.
+  const double dense_dropped = p.Recomputes(kModuleMlp) ? mlp_width * a.ffn / p.tp : 0;
+  out.module_working = tokens * std::max(dense_dropped, moe_dropped);
   out.recompute_input = tokens * 2 * h / rep_div;
   if (a.attention != AttentionKind::kMla) {
     const double q = static_cast<double>(a.heads * a.head_dim);
@@ -211,6 +237,7 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
   const double rep_div = p.sp ? static_cast<double>(p.tp) : 1.0;
   double act = in_flight * stack;
   if (p.recompute == Recompute::kFull || p.recompute == Recompute::kSelectiveOp) act += working;
+  if (p.recompute == Recompute::kSelective) act += layer.module_working;
   if (stage == 0 && a.dropout) act += in_flight * tokens * a.hidden / rep_div;  // embedding dropout
   if (stage == p.pp - 1) {
     // Final norm input, head input, and the loss's logits per output head: Megatron's fp32 copy

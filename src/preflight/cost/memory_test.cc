@@ -271,6 +271,82 @@ TEST(ActivationTest, DeepSeekV3MlaAndMoePerToken) {
   EXPECT_GT(got.dense, 0) << "the first three layers are dense";
 }
 
+// Megatron-Core's recompute_modules, term by term against the DeepSeek-V3 itemisation above
+// (TransformerConfig.recompute_modules: layernorm, moe_act and mla_up_proj drop their outputs;
+// mlp, moe and shared_experts keep only their inputs).
+TEST(ActivationTest, RecomputeModulesDropTheirTerms) {
+  Architecture a = LoadArch("deepseek-v3");
+  const double h = 7168, nh = 128, k = 8, Fe = 2048, Fs = 2048, F = 18432, E = 256;
+  auto per_token = [&](uint32_t modules) {  // beside core_attn, Megatron-Core's default
+    Plan p;
+    p.recompute = Recompute::kSelective;
+    p.recompute_modules = modules | kModuleCoreAttn;
+    LayerActivationBytes b = ActivationBytesPerLayer(a, p, Job(4096, 8));
+    return std::pair{b.dense / 4096, b.moe / 4096};
+  };
+  const auto [dense, moe] = per_token(kModuleCoreAttn);
+  Plan no_core;
+  no_core.recompute = Recompute::kSelective;
+  no_core.recompute_modules = kModuleLayernorm;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, no_core, Job(4096, 8)).moe / 4096 - per_token(kModuleLayernorm).second,
+                   4 * nh)
+      << "without core_attn the fused attention keeps its fp32 log-sum-exp";
+  // The two norms' outputs: the down-projections' and the router's inputs.
+  EXPECT_DOUBLE_EQ(moe - per_token(kModuleLayernorm).second, 2 * (2 * h));
+  EXPECT_DOUBLE_EQ(dense - per_token(kModuleLayernorm).first, 2 * (2 * h));
+  // Each routed copy's activation output (the FC2 input); dense layers have no routed experts.
+  EXPECT_DOUBLE_EQ(moe - per_token(kModuleMoeAct).second, k * 2 * Fe);
+  EXPECT_DOUBLE_EQ(per_token(kModuleMoeAct).first, dense);
+  // q and k after RoPE and v, from the latents.
+  EXPECT_DOUBLE_EQ(moe - per_token(kModuleMlaUpProj).second, 2 * nh * 192 + 2 * nh * 192 + 2 * nh * 128);
+  // The dense MLP's internals (6F gated) but not its input; MoE layers keep theirs.
+  EXPECT_DOUBLE_EQ(dense - per_token(kModuleMlp).first, 6 * F);
+  EXPECT_DOUBLE_EQ(per_token(kModuleMlp).second, moe);
+  // The whole MoE block's internals: router logits and probabilities, routed copies, shared expert.
+  EXPECT_DOUBLE_EQ(moe - per_token(kModuleMoe).second, 8 * E + k * (2 * h + 6 * Fe) + 6 * Fs);
+  EXPECT_DOUBLE_EQ(moe - per_token(kModuleSharedExperts).second, 6 * Fs);
+  // A recomputed block's internals come back for one layer while its backward runs.
+  Plan p;
+  p.recompute = Recompute::kSelective;
+  p.recompute_modules = kModuleMoe | kModuleMlp;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, Job(4096, 8)).module_working / 4096,
+                   8 * E + k * (2 * h + 6 * Fe) + 6 * Fs);
+  p.recompute_modules = kModuleCoreAttn | kModuleLayernorm;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, Job(4096, 8)).module_working, 0);
+}
+
+// The modules only mean something under selective recompute, as in Megatron-Core.
+TEST(ActivationTest, RecomputeModulesNeedSelectiveRecompute) {
+  Architecture a = LoadArch("deepseek-v3");
+  Plan none;
+  Plan with_modules = none;
+  with_modules.recompute_modules = kAllRecomputeModules;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, with_modules, Job(4096, 8)).moe,
+                   ActivationBytesPerLayer(a, none, Job(4096, 8)).moe);
+}
+
+// Under a pipeline the working set of a recomputed MoE block is added once to the stage.
+TEST(StageMemoryTest, RecomputedMoeBlockHoldsOneLayerWhileItsBackwardRuns) {
+  Architecture a = LoadArch("deepseek-v3");
+  const ParamCounts c = CountParameters(a);
+  Plan p;
+  p.tp = 2, p.sp = true, p.pp = 8, p.ep = 8, p.dp = 8;
+  p.recompute = Recompute::kSelective;
+  p.recompute_modules = kModuleMoe;
+  const TrainingJob j = Job(4096, 512);
+  const LayerActivationBytes layer = ActivationBytesPerLayer(a, p, j);
+  Plan attn_only = p;
+  attn_only.recompute_modules = kModuleCoreAttn;
+  const double with_block = EstimateStageMemory(a, c, p, j, 4, MemoryOptions{}).activations.value();
+  const double in_flight = InFlightMicroBatches(p, MicroBatches(p, j), 4);
+  const int64_t n = LayersOnStage(a, p, 4), first = FirstLayerOfStage(a, p, 4);
+  const double moe_layers = static_cast<double>(a.MoeLayersIn(first, n));
+  const double dense_layers = static_cast<double>(n) - moe_layers;
+  EXPECT_NEAR(with_block, in_flight * (dense_layers * layer.dense + moe_layers * layer.moe) + layer.module_working,
+              1e-6 * with_block);
+  EXPECT_LT(with_block, EstimateStageMemory(a, c, attn_only, j, 4, MemoryOptions{}).activations.value());
+}
+
 // ---------------------------------------------------------------------------------------------
 // In-flight micro-batches, in units of the stage's own layer stack (memory.h).
 

@@ -122,6 +122,11 @@ struct LayerCost {
   double op_sac_fwd = 0;   // the matrix products torchtitan's op-level policy recomputes
   double kernels_op_sac = 0;  // kernels that policy launches again
   double core_bwd = 0;
+  // What selective recompute runs again, by Plan::recompute_modules: products (the attention
+  // products, MLA up-projections, a dense MLP, an MoE block or its shared experts), elementwise
+  // passes (norms, the experts' activation, RoPE), the collectives inside a recomputed MLP or MoE
+  // block, and the kernels and collective calls the host launches for them.
+  double sel_fwd = 0, sel_memory = 0, sel_tp = 0, sel_ep = 0, kernels_sel = 0, calls_sel = 0;
   double kernels_fwd = 0;  // kernels launched by the forward (backward launches about twice as many)
   double kernels_core = 0; // of which the attention products
   double tp_fwd = 0, tp_bwd = 0;  // collective times before overlap
@@ -282,6 +287,29 @@ class StepModel {
     return rate;
   }
   double Memory(double bytes) const { return bytes / c_.hbm_rate.value(); }
+  // Forward FLOPs per token that selective recompute runs again, all layers (for HFU).
+  double SelectiveRecomputeFlopsPerToken() const {
+    const double h = static_cast<double>(a_.hidden), g = a_.gated_mlp ? 3 : 2;  // matrices per MLP
+    const double moe_layers = static_cast<double>(a_.MoeLayerCount());
+    const double dense_layers = static_cast<double>(a_.layers) - moe_layers;
+    double f = p_.Recomputes(kModuleCoreAttn) ? c_.attention_flops_per_token_fwd : 0;
+    if (p_.Recomputes(kModuleMlaUpProj) && a_.attention == AttentionKind::kMla) {
+      const MlaSpec& m = a_.mla;
+      const double qk = static_cast<double>(m.nope_dim + m.rope_dim);
+      f += 2.0 * a_.layers * (m.q_lora_rank * a_.heads * qk + m.kv_lora_rank * a_.heads * (m.nope_dim + m.v_dim));
+    }
+    if (p_.Recomputes(kModuleMlp)) f += 2.0 * dense_layers * g * h * static_cast<double>(a_.ffn);
+    if (a_.IsMoe()) {
+      const MoeSpec& m = a_.moe;
+      const double shared = 2.0 * g * h * static_cast<double>(m.shared_ffn);
+      if (p_.Recomputes(kModuleMoe)) {
+        f += moe_layers * (2.0 * h * m.experts + m.top_k * 2.0 * g * h * static_cast<double>(m.expert_ffn) + shared);
+      } else if (p_.Recomputes(kModuleSharedExperts)) {
+        f += moe_layers * shared;
+      }
+    }
+    return f;
+  }
 
   double AttentionLength() const;
   void Attention(LayerCost* l) const;
@@ -359,6 +387,10 @@ void StepModel::Attention(LayerCost* l) const {
     proj += Gemm(T, h, m.kv_lora_rank + m.rope_dim) +
             Gemm(T, m.kv_lora_rank, a_.heads * (m.nope_dim + m.v_dim) / t_);
     proj += Gemm(T, a_.heads * m.v_dim / t_, h);
+    if (p_.Recomputes(kModuleMlaUpProj)) {
+      l->sel_fwd += (m.q_lora_rank > 0 ? Gemm(T, m.q_lora_rank, a_.heads * qk / t_) : 0) +
+                    Gemm(T, m.kv_lora_rank, a_.heads * (m.nope_dim + m.v_dim) / t_);
+    }
     core_flops = 2 * T * s * a_.heads * (qk + m.v_dim) / t_;
     if (m.q_lora_rank > 0) {
       Fp8Casts(T, h, m.q_lora_rank, 1, false, false, l);
@@ -399,6 +431,7 @@ void StepModel::Attention(LayerCost* l) const {
   l->bwd_compute += 2 * proj + core_bwd;
   l->core_fwd = core;
   l->core_bwd = core_bwd;
+  if (p_.Recomputes(kModuleCoreAttn)) l->sel_fwd += core;
 }
 
 void StepModel::DenseMlp(LayerCost* l) const {
@@ -412,6 +445,7 @@ void StepModel::DenseMlp(LayerCost* l) const {
   Fp8Casts(tokens_, f, h, 1, false, false, l);
   l->fwd_compute += fwd;
   l->bwd_compute += 2 * fwd;
+  if (p_.Recomputes(kModuleMlp)) l->sel_fwd += fwd;  // its collectives: TensorComm
 }
 
 void StepModel::Moe(LayerCost* l) const {
@@ -419,6 +453,7 @@ void StepModel::Moe(LayerCost* l) const {
   const double h = static_cast<double>(a_.hidden);
   const double g = a_.gated_mlp ? 2 : 1;
   double fwd = Gemm16(rep_tokens_, h, static_cast<double>(m.experts));  // router
+  double shared = 0;
   const double local_experts = static_cast<double>(m.experts) / p_.ep;
   const double tokens_per_expert = tokens_ * m.top_k * p_.etp * p_.ep / (t_ * m.experts) * c_.job.moe_imbalance;
   const double fe = static_cast<double>(m.expert_ffn) / p_.etp;
@@ -432,7 +467,8 @@ void StepModel::Moe(LayerCost* l) const {
   Fp8Casts(tokens_per_expert, fe, h, local_experts, false, false, l);
   if (m.shared_ffn > 0) {
     const double fs = static_cast<double>(m.shared_ffn) / t_;
-    fwd += Gemm(tokens_, h, g * fs) + Gemm(tokens_, fs, h);
+    shared = Gemm(tokens_, h, g * fs) + Gemm(tokens_, fs, h);
+    fwd += shared;
     Fp8Casts(tokens_, h, g * fs, 1, false, false, l);
     Fp8Casts(tokens_, fs, h, 1, false, false, l);
   }
@@ -447,24 +483,46 @@ void StepModel::Moe(LayerCost* l) const {
     l->ep_fwd = dispatch + combine;
     l->ep_bwd = dispatch + combine;
   }
+  if (p_.Recomputes(kModuleMoe)) {
+    l->sel_fwd += fwd;
+    l->sel_ep += l->ep_fwd;
+  } else if (p_.Recomputes(kModuleSharedExperts)) {
+    l->sel_fwd += shared;
+  }
 }
 
 void StepModel::Elementwise(bool moe, LayerCost* l) const {
   const double h = static_cast<double>(a_.hidden);
   const ElementwiseBytes& e = elementwise_;
-  double bytes = a_.norms_per_layer * rep_tokens_ * h * e.norm;
-  bytes += 2 * rep_tokens_ * h * e.residual;
-  if (a_.Rotary()) bytes += tokens_ * (a_.heads + a_.kv_heads) * a_.head_dim / t_ * e.rope;  // q, k
+  const double norms = a_.norms_per_layer * rep_tokens_ * h * e.norm;
+  double bytes = norms + 2 * rep_tokens_ * h * e.residual;
+  const double rope = a_.Rotary() ? tokens_ * (a_.heads + a_.kv_heads) * a_.head_dim / t_ * e.rope : 0;  // q, k
+  bytes += rope;
   const double act_per = e.activation;
+  // Selective recompute's elementwise passes: the norms (layernorm), RoPE with the MLA
+  // up-projections, and the activations inside a recomputed block.
+  double again = 0;
+  if (p_.Recomputes(kModuleLayernorm)) again += norms;
+  if (p_.Recomputes(kModuleMlaUpProj) && a_.attention == AttentionKind::kMla) again += rope;
   if (moe) {
     const MoeSpec& m = a_.moe;
-    bytes += tokens_ * m.top_k / t_ * (static_cast<double>(m.expert_ffn) / p_.etp) * act_per;
-    bytes += tokens_ * m.top_k / t_ * h * 2 * 3;  // permute, unpermute, weighted combine
-    bytes += tokens_ * static_cast<double>(m.shared_ffn) / t_ * act_per;
+    const double routed = tokens_ * m.top_k / t_ * (static_cast<double>(m.expert_ffn) / p_.etp) * act_per;
+    const double permute = tokens_ * m.top_k / t_ * h * 2 * 3;  // permute, unpermute, weighted combine
+    const double shared = tokens_ * static_cast<double>(m.shared_ffn) / t_ * act_per;
+    bytes += routed + permute + shared;
+    if (p_.Recomputes(kModuleMoe)) {
+      again += routed + permute + shared;
+    } else {
+      if (p_.Recomputes(kModuleMoeAct)) again += routed;
+      if (p_.Recomputes(kModuleSharedExperts)) again += shared;
+    }
   } else {
-    bytes += tokens_ * static_cast<double>(a_.ffn) / t_ * act_per;
+    const double act = tokens_ * static_cast<double>(a_.ffn) / t_ * act_per;
+    bytes += act;
+    if (p_.Recomputes(kModuleMlp)) again += act;
   }
   l->fwd_memory += Memory(bytes);
+  l->sel_memory += Memory(again);
 }
 
 // Tensor-parallel blocks of a layer, each an all-reduce pair (or all-gather and reduce-scatter
@@ -488,6 +546,9 @@ void StepModel::TensorComm(bool moe, LayerCost* l) const {
   // torchtitan's op-level policy saves reduce-scatter outputs but not all-gathers or all-reduces:
   // its recomputed forward runs those again.
   l->tp_op_sac = count * (p_.sp ? gather : one);
+  // A recomputed dense MLP (or an MoE block with expert TP) runs its block's pair again.
+  const bool block_again = moe ? (count > 1 && p_.Recomputes(kModuleMoe)) : p_.Recomputes(kModuleMlp);
+  if (block_again) l->sel_tp = one;
   // With SP the column-parallel GEMMs keep only their sequence-sharded input, so the backward
   // all-gathers it again for the weight gradient (Korthikanti et al. 2022 §4.2.2): one more
   // all-gather per all-reduce pair.
@@ -554,6 +615,25 @@ void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bo
   // kernels counted here (QKV, projection, FC1, FC2) and the collectives it saves, plus the three
   // products it recomputes (wk, wo, and w3 or w2), each its own kernel there.
   l->kernels_op_sac = n - core - 4 - tp_kernels + 3 + l->calls_op_sac;
+  // Selective recompute launches the recomputed modules' kernels and calls again.
+  double sel = 0, sel_calls = 0;
+  if (p.Recomputes(kModuleCoreAttn)) sel += core;
+  if (p.Recomputes(kModuleLayernorm)) sel += static_cast<double>(a.norms_per_layer * e.norm_kernels);
+  if (p.Recomputes(kModuleMlaUpProj) && a.attention == AttentionKind::kMla) sel += a.mla.q_lora_rank > 0 ? 3 : 2;
+  if (moe && p.Recomputes(kModuleMoe)) {
+    sel += 1 + 2 + 1 + 3 + 1 + 1 + (a.moe.shared_ffn > 0 ? 3 : 0) + a2a;
+    sel += (e.activation_kernels - 1) * (a.moe.shared_ffn > 0 ? 2 : 1);
+    sel_calls += a2a;
+  } else if (moe) {
+    if (p.Recomputes(kModuleMoeAct)) sel += e.activation_kernels;
+    if (p.Recomputes(kModuleSharedExperts) && a.moe.shared_ffn > 0) sel += 2 + e.activation_kernels;
+  } else if (p.Recomputes(kModuleMlp)) {
+    const double pair = p.tp > 1 ? 1 : 0;  // the MLP's tensor-parallel block
+    sel += 2 + e.activation_kernels + 2 * pair;
+    sel_calls += pair * (p.sp ? 2 : 1);
+  }
+  l->kernels_sel = sel;
+  l->calls_sel = sel_calls;
 }
 
 LayerCost StepModel::Layer(bool moe) const {
@@ -597,15 +677,17 @@ PipelineTime StepModel::Pipeline() const {
     if (p_.recompute == Recompute::kFull) {
       recompute = l.fwd_compute;
     } else if (p_.recompute == Recompute::kSelective) {
-      recompute = l.core_fwd;
+      recompute = l.sel_fwd;
     } else if (p_.recompute == Recompute::kSelectiveOp) {
       recompute = l.op_sac_fwd;
     }
     const bool full = p_.recompute == Recompute::kFull;
     const bool op_sac = p_.recompute == Recompute::kSelectiveOp;
-    const double tp_again = full ? l.tp_fwd : (op_sac ? l.tp_op_sac : 0);
+    const bool selective = p_.recompute == Recompute::kSelective;
+    const double tp_again = full ? l.tp_fwd : (op_sac ? l.tp_op_sac : (selective ? l.sel_tp : 0));
+    const double ep_again = full ? l.ep_fwd : (selective ? l.sel_ep : 0);
     const double tp_all = l.tp_fwd + l.tp_bwd + tp_again;
-    const double ep_all = l.ep_fwd + l.ep_bwd + (full ? l.ep_fwd : 0);
+    const double ep_all = l.ep_fwd + l.ep_bwd + ep_again;
     const double cp_all = l.cp_fwd + l.cp_bwd + (full ? l.cp_fwd : 0);
     const double tp_window = TpWindow(l), ep_window = EpWindow(l);
     // Ring/all-gather KV exchange runs under the attention products (Megatron CP).
@@ -626,7 +708,8 @@ PipelineTime StepModel::Pipeline() const {
     s->bwd += n * (l.bwd_compute + recompute);
     // Full recompute and the op-level policy run the forward's elementwise passes again.
     const bool again = full || p_.recompute == Recompute::kSelectiveOp;
-    s->memory += n * (l.fwd_memory * (again ? 4 : 3) + l.cast_fwd * (full ? 2 : 1) + l.cast_bwd);
+    const double memory_again = selective ? l.sel_memory : 0;
+    s->memory += n * (l.fwd_memory * (again ? 4 : 3) + memory_again + l.cast_fwd * (full ? 2 : 1) + l.cast_bwd);
     s->tp += n * tp;
     s->ep += n * ep;
     s->cp += n * cp;
@@ -634,22 +717,22 @@ PipelineTime StepModel::Pipeline() const {
     // The host launches forward, backward (about twice the kernels) and recomputed kernels;
     // when that takes longer than the GPU work, the GPU waits.
     const double kernels = l.kernels_fwd * 3 + (full ? l.kernels_fwd : 0) +
-                           (p_.recompute == Recompute::kSelective ? l.kernels_core : 0) +
+                           (selective ? l.kernels_sel : 0) +
                            (p_.recompute == Recompute::kSelectiveOp ? l.kernels_op_sac : 0);
-    const double gpu = l.fwd_compute + l.bwd_compute + recompute + l.fwd_memory * (again ? 4 : 3) +
+    const double gpu = l.fwd_compute + l.bwd_compute + recompute + l.fwd_memory * (again ? 4 : 3) + memory_again +
                        l.cast_fwd * (full ? 2 : 1) + l.cast_bwd + tp + ep + cp + contention;
     // A measured profile times the layer at TP 1; each collective call the plan adds costs the
     // host its measured call time (forward, backward, and the recomputed forward).
     const double call = c_.job.host_profile ? c_.job.host_profile->collective_call.value() : 0;
     const double host_calls_fwd = l.calls_fwd * call;
-    const double calls_again = full ? l.calls_fwd : (op_sac ? l.calls_op_sac : 0);
+    const double calls_again = full ? l.calls_fwd : (op_sac ? l.calls_op_sac : (selective ? l.calls_sel : 0));
     const double host = c_.job.host_profile ? c_.job.host_profile->LayerSeconds(full).value() +
                                                   (l.calls_fwd + l.calls_bwd + calls_again) * call
                                             : kernels * c_.host_per_kernel.value();
     // The forward's share of the exposed communication (recompute runs forward collectives a
     // second time, in the backward).
     const double comm_fwd = l.tp_fwd + l.ep_fwd + l.cp_fwd;
-    const double comm = comm_fwd + l.tp_bwd + l.ep_bwd + l.cp_bwd + (full ? comm_fwd : tp_again);
+    const double comm = comm_fwd + l.tp_bwd + l.ep_bwd + l.cp_bwd + (full ? comm_fwd : tp_again + ep_again);
     const double fwd_comm_share = comm > 0 ? comm_fwd / comm : 0;
     const double gpu_fwd =
         l.fwd_compute + l.fwd_memory + l.cast_fwd + fwd_comm_share * (tp + ep + cp) + contention_fwd;
@@ -897,7 +980,7 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
   r.mfu = r.tflops_per_device * 1e12 / c_.peak_rate.value();
   double extra = 0;  // recomputation FLOPs per token
   if (p_.recompute == Recompute::kFull) extra = (c_.model_flops_per_token / 3.0);
-  if (p_.recompute == Recompute::kSelective) extra = c_.attention_flops_per_token_fwd;
+  if (p_.recompute == Recompute::kSelective) extra = SelectiveRecomputeFlopsPerToken();
   if (p_.recompute == Recompute::kSelectiveOp) {
     // wk, wo and w3 (or w2) again, per layer: 2 FLOPs per weight per token.
     const double q = static_cast<double>(a_.heads * a_.head_dim), kv = static_cast<double>(a_.kv_heads * a_.head_dim);

@@ -383,6 +383,72 @@ TEST(StepTimeTest, OpLevelSelectiveRecomputeRunsThreeProductsAndTheElementwiseAg
   EXPECT_LT(op.compute.value(), none.compute.value() * 4 / 3) << "less than a whole forward again";
 }
 
+// Megatron-Core's recompute_modules: each module's forward runs again in the backward. The norms
+// are elementwise passes; a dense MLP is two products (and, with TP, its block's collectives); HFU
+// counts the recomputed products.
+TEST(StepTimeTest, RecomputeModulesRunTheirForwardAgain) {
+  Job8b s = Llama8bOnH100();
+  auto run = [&](uint32_t modules) {
+    const auto [t, ctx] = StepWith(s, [&](Job8b& v) {
+      v.plan.recompute = Recompute::kSelective;
+      v.plan.recompute_modules = modules;
+    });
+    return std::make_tuple(t, ctx.model_flops_per_token, ctx.attention_flops_per_token_fwd, ctx.hbm_rate.value());
+  };
+  const auto [core, flops, attention, hbm] = run(kModuleCoreAttn);
+  const auto [norms, f1, a1, h1] = run(kModuleCoreAttn | kModuleLayernorm);
+  const auto [mlp, f2, a2, h2] = run(kModuleCoreAttn | kModuleMlp);
+  const double tokens = 8192, h = 4096, ffn = 14336;
+  // Two fused norms per layer, read 2 and write 2 bytes per element, 32 layers.
+  EXPECT_DOUBLE_EQ(norms.compute.value(), core.compute.value());
+  EXPECT_NEAR((norms.other - core.other).value(), 32 * 2 * tokens * h * 4 / hbm, 1e-12);
+  EXPECT_DOUBLE_EQ(norms.hfu / norms.mfu, core.hfu / core.mfu) << "elementwise passes are not model FLOPs";
+  // The MLP's three products again, and its SwiGLU pass (read 4, write 2 bytes per element).
+  EXPECT_GT(mlp.compute.value(), core.compute.value());
+  EXPECT_NEAR((mlp.other - core.other).value(), 32 * tokens * ffn * 6 / hbm, 1e-12);
+  EXPECT_NEAR(mlp.hfu / mlp.mfu, (flops + attention + 2.0 * 32 * 3 * h * ffn) / flops, 1e-12);
+  EXPECT_NEAR(core.hfu / core.mfu, (flops + attention) / flops, 1e-12);
+  // Recomputing the MLP costs less than recomputing the whole layer.
+  const auto [full, f3] = StepWith(s, [&](Job8b& v) { v.plan.recompute = Recompute::kFull; });
+  EXPECT_LT(mlp.compute.value(), full.compute.value());
+}
+
+// With TP the recomputed MLP runs its all-reduce pair again; a recomputed MoE block its expert
+// all-to-alls (dispatch and combine) once more: half again the plain forward and backward.
+TEST(StepTimeTest, RecomputedBlocksRunTheirCollectivesAgain) {
+  Job8b s = Llama8bOnH100();
+  s.plan.dp = 1, s.plan.tp = 8;
+  auto tp = [&](uint32_t modules) {
+    const auto [t, ctx] = StepWith(s, [&](Job8b& v) {
+      v.plan.recompute = Recompute::kSelective;
+      v.plan.recompute_modules = modules;
+    });
+    return t.exposed_comm.tp.value();
+  };
+  // Attention and MLP blocks, one pair each way: the MLP's forward pair again is a quarter more.
+  EXPECT_NEAR(tp(kModuleMlp) / tp(kModuleCoreAttn), 5.0 / 4.0, 1e-12);
+
+  Job8b m;
+  m.arch = LoadArch("deepseek-v3");
+  m.params = CountParameters(m.arch);
+  m.job.seq_len = 4096;
+  m.job.global_batch = 16;
+  m.cluster = CatalogCluster("h800-sxm-80gb", 16);
+  m.plan.dp = 16, m.plan.ep = 16;
+  auto ep = [&](uint32_t modules) {
+    const auto [t, ctx] = StepWith(m, [&](Job8b& v) {
+      v.plan.recompute = Recompute::kSelective;
+      v.plan.recompute_modules = modules;
+    });
+    return std::pair{t.exposed_comm.ep.value(), t.hfu / t.mfu};
+  };
+  const auto [plain, plain_ratio] = ep(kModuleCoreAttn);
+  const auto [again, again_ratio] = ep(kModuleCoreAttn | kModuleMoe);
+  EXPECT_NEAR(again / plain, 1.5, 1e-12);
+  EXPECT_GT(again_ratio, plain_ratio) << "HFU counts the router and the experts again";
+  EXPECT_DOUBLE_EQ(ep(kModuleCoreAttn | kModuleMoeAct).first, plain) << "an activation pass moves no tokens";
+}
+
 // ZeRO-3 gathers a layer's parameters for every micro-batch's forward and backward; FSDP2 under a
 // pipeline (fsdp_gather_once) gathers them once per step and reduce-scatters once, so its exposed
 // data-parallel time does not grow with the micro-batches.

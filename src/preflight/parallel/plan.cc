@@ -158,6 +158,31 @@ bool ParseRecompute(std::string_view name, Recompute* out) {
   return false;
 }
 
+namespace {
+constexpr std::array<std::string_view, 7> kModuleNames = {"core_attn", "layernorm",   "moe_act",       "mla_up_proj",
+                                                           "mlp",       "moe",         "shared_experts"};
+}  // namespace
+
+bool ParseRecomputeModule(std::string_view name, RecomputeModule* out) {
+  for (size_t i = 0; i < kModuleNames.size(); ++i) {
+    if (kModuleNames[i] == name) {
+      *out = static_cast<RecomputeModule>(1u << i);
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string RecomputeModuleNames(uint32_t modules) {
+  std::string out;
+  for (size_t i = 0; i < kModuleNames.size(); ++i) {
+    if ((modules & (1u << i)) == 0) continue;
+    if (!out.empty()) out += ",";
+    out += kModuleNames[i];
+  }
+  return out;
+}
+
 int64_t MicroBatches(const Plan& p, const TrainingJob& j) {
   const int64_t per_step = p.dp * p.micro_batch;
   return per_step > 0 ? j.global_batch / per_step : 0;

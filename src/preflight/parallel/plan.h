@@ -30,10 +30,31 @@ enum class Schedule { kGpipe, k1F1B, kInterleaved, kZbH1, kDualPipe };
 // everything else).
 enum class Recompute { kNone, kSelective, kFull, kSelectiveOp };
 
+// What selective recompute recomputes: Megatron-Core's recompute_modules (TransformerConfig,
+// --recompute-modules; default core_attn alone), as bits of Plan::recompute_modules.
+// "Output-discarding" modules (layernorm, moe_act, mla_up_proj) keep their input, which another
+// op saves anyway, and drop their output; the others keep only their input and drop everything
+// inside them.
+enum RecomputeModule : uint32_t {
+  kModuleCoreAttn = 1u << 0,       // the attention products (softmax(QK^T)V)
+  kModuleLayernorm = 1u << 1,      // input_layernorm and pre_mlp_layernorm: their outputs
+  kModuleMoeAct = 1u << 2,         // the routed experts' activation function: its output
+  kModuleMlaUpProj = 1u << 3,      // MLA's up-projections and RoPE: q, k and v
+  kModuleMlp = 1u << 4,            // a dense layer's MLP
+  kModuleMoe = 1u << 5,            // an MoE layer's router, dispatch, experts and combine
+  kModuleSharedExperts = 1u << 6,  // an MoE layer's shared experts
+};
+inline constexpr uint32_t kAllRecomputeModules = (1u << 7) - 1;
+
 std::string_view ScheduleName(Schedule s);
 std::string_view RecomputeName(Recompute r);
 bool ParseSchedule(std::string_view name, Schedule* out);
 bool ParseRecompute(std::string_view name, Recompute* out);
+// One module by Megatron-Core's name (core_attn, layernorm, moe_act, mla_up_proj, mlp, moe,
+// shared_experts); false for any other name.
+bool ParseRecomputeModule(std::string_view name, RecomputeModule* out);
+// The set's names, comma-separated, in the order above.
+std::string RecomputeModuleNames(uint32_t modules);
 
 struct Plan {
   int64_t tp = 1;
@@ -47,6 +68,8 @@ struct Plan {
   int zero = 0;     // 0 none, 1 optimizer states (= Megatron distributed optimizer), 2 +grads, 3 +weights (FSDP)
   Schedule schedule = Schedule::k1F1B;
   Recompute recompute = Recompute::kNone;
+  // With kSelective: the modules recomputed (RecomputeModule bits); ignored otherwise.
+  uint32_t recompute_modules = kModuleCoreAttn;
   int64_t micro_batch = 1;         // sequences per micro-batch
   int64_t first_stage_layers = 0;  // 0: even split
   int64_t last_stage_layers = 0;   // 0: even split
@@ -70,6 +93,10 @@ struct Plan {
   bool overlap_p2p_comm = true;
 
   int64_t Devices() const { return tp * cp * pp * dp; }
+  // Whether the backward recomputes `module` (selective recompute naming it).
+  bool Recomputes(RecomputeModule module) const {
+    return recompute == Recompute::kSelective && (recompute_modules & module) != 0;
+  }
 };
 
 struct TrainingJob {

@@ -129,7 +129,7 @@ std::string CollectiveTableText(const CollectiveTable& t) {
 }  // namespace
 
 json PlanFieldsJson(const Plan& p, const TrainingJob& job) {
-  return {{"tp", p.tp},
+  json j = {{"tp", p.tp},
           {"pp", p.pp},
           {"vpp", p.vpp},
           {"dp", p.dp},
@@ -143,6 +143,14 @@ json PlanFieldsJson(const Plan& p, const TrainingJob& job) {
           {"micro_batch", p.micro_batch},
           {"global_batch", job.global_batch},
           {"micro_batches", MicroBatches(p, job)}};
+  if (p.recompute == Recompute::kSelective) {
+    json modules = json::array();
+    for (uint32_t bit = 1; bit & kAllRecomputeModules; bit <<= 1) {
+      if (p.recompute_modules & bit) modules.push_back(RecomputeModuleNames(bit));
+    }
+    j["recompute_modules"] = modules;
+  }
+  return j;
 }
 
 json PlanJson(const PlanResult& r) {
@@ -238,7 +246,10 @@ std::string PlanText(const PlanResult& r) {
   out += fmt::format("plan       tp {} pp {} vpp {} dp {} cp {} ep {} etp {} sp {} zero {} schedule {} "
                      "recompute {}\n",
                      p.tp, p.pp, p.vpp, p.dp, p.cp, p.ep, p.etp, p.sp ? "on" : "off", p.zero,
-                     ScheduleName(p.schedule), RecomputeName(p.recompute));
+                     ScheduleName(p.schedule),
+                     p.recompute == Recompute::kSelective
+                         ? fmt::format("selective ({})", RecomputeModuleNames(p.recompute_modules))
+                         : std::string(RecomputeName(p.recompute)));
   out += fmt::format("batch      {} sequences of {} tokens, micro-batch {}, {} micro-batches per pipeline\n",
                      s.job.global_batch, s.job.seq_len, p.micro_batch, MicroBatches(p, s.job));
   if (!r.check.ok()) {

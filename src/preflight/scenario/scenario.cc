@@ -2,6 +2,9 @@
 
 #include <cmath>
 #include <filesystem>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "preflight/catalog/collective_table.h"
 #include "preflight/catalog/gemm_table.h"
@@ -200,6 +203,40 @@ Status ReadEnum(const MapReader& p, std::string_view key, Recompute* r) {
   return Status::Ok();
 }
 
+// parallel.recompute_modules: Megatron-Core's names, as a list or one comma-separated string (used
+// by recompute: selective only, as in Megatron-Core).
+Status ReadRecomputeModules(const MapReader& p, Plan* plan) {
+  if (!p.Has("recompute_modules")) return Status::Ok();
+  constexpr std::string_view kExpected =
+      "a list of core_attn, layernorm, moe_act, mla_up_proj, mlp, moe, shared_experts";
+  const YAML::Node& node = p.node()["recompute_modules"];
+  std::vector<std::string> names;
+  if (node.IsSequence()) {
+    for (const YAML::Node& item : node) {
+      if (!item.IsScalar()) return p.Error("recompute_modules", kExpected);
+      names.push_back(item.Scalar());
+    }
+  } else if (node.IsScalar()) {
+    std::string item;
+    std::istringstream in(node.Scalar());
+    while (std::getline(in, item, ',')) {
+      item.erase(0, item.find_first_not_of(" \t"));
+      item.erase(item.find_last_not_of(" \t") + 1);
+      names.push_back(item);
+    }
+  } else {
+    return p.Error("recompute_modules", kExpected);
+  }
+  if (names.empty()) return p.Error("recompute_modules", kExpected);
+  plan->recompute_modules = 0;
+  for (const std::string& name : names) {
+    RecomputeModule m;
+    if (!ParseRecomputeModule(name, &m)) return p.Error("recompute_modules", kExpected);
+    plan->recompute_modules |= m;
+  }
+  return Status::Ok();
+}
+
 Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
   const YAML::Node& node = root.node()["parallel"];
   if (!node.IsDefined() || node.IsNull() || (node.IsScalar() && node.Scalar() == "auto")) {
@@ -208,7 +245,7 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
   }
   ASSIGN_OR_RETURN(MapReader p, root.Map("parallel"));
   RETURN_IF_ERROR(p.CheckKnownKeys({"tp", "pp", "vpp", "dp", "cp", "ep", "etp", "sp", "zero",
-                                    "schedule", "recompute", "first_stage_layers",
+                                    "schedule", "recompute", "recompute_modules", "first_stage_layers",
                                     "last_stage_layers", "overlap_grad_reduce",
                                     "overlap_param_gather", "fsdp_gather_once", "tp_comm_overlap", "ep_comm_overlap",
                                     "overlap_p2p_comm", "layer_split"}));
@@ -238,6 +275,7 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
   RETURN_IF_ERROR(ReadEnum(p, "schedule", &plan.schedule));
   if (plan.schedule == Schedule::k1F1B && plan.vpp > 1) plan.schedule = Schedule::kInterleaved;
   RETURN_IF_ERROR(ReadEnum(p, "recompute", &plan.recompute));
+  RETURN_IF_ERROR(ReadRecomputeModules(p, &plan));
   ASSIGN_OR_RETURN(plan.first_stage_layers, p.IntOr("first_stage_layers", 0));
   ASSIGN_OR_RETURN(plan.last_stage_layers, p.IntOr("last_stage_layers", 0));
   ASSIGN_OR_RETURN(std::string split, p.StringOr("layer_split", "even"));

@@ -211,6 +211,23 @@ TEST(ScenarioTest, LoadsFields) {
   EXPECT_TRUE(s->job.pytorch_cross_entropy);
 }
 
+// Megatron-Core's recompute_modules, as a YAML list or as one comma-separated string (--set).
+TEST(ScenarioTest, RecomputeModules) {
+  StatusOr<Scenario> s = LoadText(kScenario);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->plan.recompute_modules, kModuleCoreAttn) << "Megatron-Core's default";
+  s = LoadText(Replace(kScenario, "recompute: selective}", "recompute: selective, recompute_modules: [moe_act, layernorm]}"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->plan.recompute_modules, kModuleMoeAct | kModuleLayernorm);
+  EXPECT_EQ(RecomputeModuleNames(s->plan.recompute_modules), "layernorm,moe_act");
+  s = LoadText(Replace(kScenario, "recompute: selective}", "recompute: selective, recompute_modules: \"mla_up_proj, mlp\"}"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->plan.recompute_modules, kModuleMlaUpProj | kModuleMlp);
+  EXPECT_TRUE(s->plan.Recomputes(kModuleMlp));
+  s->plan.recompute = Recompute::kFull;
+  EXPECT_FALSE(s->plan.Recomputes(kModuleMlp)) << "used by selective recompute only";
+}
+
 TEST(ScenarioTest, DefaultsAndDerivedValues) {
   // No name: the file stem. No dp: devices / (tp·cp·pp). Tokens-based batch.
   std::string text = Replace(kScenario, "name: small\n", "");
@@ -584,6 +601,12 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
        StatusCode::kInvalidArgument, "training.elementwise_fusion"},
       {"unknown cross_entropy", "seq_len: 4096,", "seq_len: 4096, cross_entropy: fused,",
        StatusCode::kInvalidArgument, "training.cross_entropy"},
+      {"unknown recompute module", "recompute: selective", "recompute: selective, recompute_modules: [core_attn, attn]",
+       StatusCode::kInvalidArgument, "parallel.recompute_modules"},
+      {"empty recompute modules", "recompute: selective", "recompute: selective, recompute_modules: []",
+       StatusCode::kInvalidArgument, "parallel.recompute_modules"},
+      {"recompute modules as a mapping", "recompute: selective", "recompute: selective, recompute_modules: {mlp: 1}",
+       StatusCode::kInvalidArgument, "parallel.recompute_modules"},
       {"fsdp_gather_once without zero 3", "tp: 2,", "tp: 2, fsdp_gather_once: true,", StatusCode::kInvalidArgument,
        "parallel.fsdp_gather_once"},
       {"unknown layer_split", "tp: 2,", "tp: 2, layer_split: odd,", StatusCode::kInvalidArgument,
