@@ -215,6 +215,8 @@ case_plan_overrides() {
   expect_json 'assert j["plan"]["recompute_modules"] == ["layernorm"], j["plan"]'
   run plan "$EXAMPLE" --set parallel.recompute=selective --set parallel.recompute_modules=attn
   expect_bad_input "parallel.recompute_modules"
+  run plan "$EXAMPLE" --set training.ep_dispatcher=nccl
+  expect_bad_input "training.ep_dispatcher"
 }
 
 case_missing_file() {

@@ -186,6 +186,19 @@ Seconds AllToAllTime(const Fabric& f, Bytes bytes_per_rank, int64_t ranks, int64
   return Fastest(f.nccl.ring, one, std::max(intra, inter));
 }
 
+Seconds ForwardedAllToAllTime(const Fabric& f, Bytes bytes_per_rank, Bytes network_bytes, int64_t ranks,
+                              int64_t per_domain) {
+  if (ranks <= 1 || bytes_per_rank.value() <= 0) return Seconds(0);
+  per_domain = std::clamp<int64_t>(per_domain, 1, ranks);
+  const double g = static_cast<double>(per_domain);
+  const Seconds intra = (bytes_per_rank * ((g - 1) / g)) / f.scale_up_ring_busbw;
+  const bool across = per_domain < ranks;
+  const Seconds inter = across ? network_bytes / f.scale_out_busbw : Seconds(0);
+  Steps one;
+  (across ? one.inter : one.intra) = 1;
+  return Fastest(f.nccl.ring, one, std::max(intra, inter));
+}
+
 Seconds PointToPointTime(const Fabric& f, Bytes bytes, bool cross_node) {
   if (bytes.value() <= 0) return Seconds(0);
   Steps one;

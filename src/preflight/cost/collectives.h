@@ -90,6 +90,13 @@ Seconds ReduceScatterTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t p
 Seconds AllGatherTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain);
 // All-to-all where each rank sends `bytes_per_rank` spread evenly over `ranks` peers.
 Seconds AllToAllTime(const Fabric& f, Bytes bytes_per_rank, int64_t ranks, int64_t per_domain);
+// Expert dispatch (or combine) with forwarding, as DeepEP runs it: of each rank's routed copies
+// (`bytes_per_rank`, spread evenly over `ranks` peers), `network_bytes` cross the scale-out network
+// (one per destination domain, not per copy), and NVLink carries every copy that lands on another
+// GPU of its domain, forwarded ones included; the two proceed in parallel. One network step of
+// latency. Measured all-to-all curves (NCCL) do not apply.
+Seconds ForwardedAllToAllTime(const Fabric& f, Bytes bytes_per_rank, Bytes network_bytes, int64_t ranks,
+                              int64_t per_domain);
 // One point-to-point transfer, across nodes when `cross_node`, in the fastest protocol.
 Seconds PointToPointTime(const Fabric& f, Bytes bytes, bool cross_node);
 

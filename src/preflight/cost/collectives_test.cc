@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,6 +50,23 @@ TEST(CollectivesTest, ReduceScatterIsOnePassOfTheRing) {
   // Simple: 8.4 + 7 × 3.4 = 32.2 µs, plus half the all-reduce traffic.
   const double expected = 32.2 * kUs + 0.5 * 1e9 * 14.0 / 8.0 / 360e9;
   EXPECT_NEAR(ReduceScatterTime(Node(360), Bytes(1e9), 8, 8).value(), expected, 1e-9);
+}
+
+// DeepEP-style dispatch: the network carries one copy per remote domain, NVLink every copy that
+// lands on another GPU of its domain; the slower side plus one network step (these sizes take the
+// Simple protocol: 8.4 + 14 µs, or 8.4 + 3.4 µs for an NVLink step).
+TEST(CollectivesTest, ForwardedAllToAllTakesTheSlowerOfNetworkAndNvlink) {
+  const Fabric f = Node(360, 40);
+  const double nvlink = 1e9 * 7.0 / 8.0 / 360e9, network = 0.4e9 / 40e9;
+  EXPECT_NEAR(ForwardedAllToAllTime(f, Bytes(1e9), Bytes(0.4e9), 64, 8).value(),
+              std::max(nvlink, network) + 22.4 * kUs, 1e-9);
+  EXPECT_NEAR(ForwardedAllToAllTime(f, Bytes(1e9), Bytes(0.01e9), 64, 8).value(), nvlink + 22.4 * kUs, 1e-9);
+  // Inside one domain nothing crosses the network: NVLink alone, one NVLink step.
+  EXPECT_NEAR(ForwardedAllToAllTime(f, Bytes(1e9), Bytes(0.4e9), 8, 8).value(), nvlink + 11.8 * kUs, 1e-9);
+  EXPECT_LT(ForwardedAllToAllTime(f, Bytes(1e9), Bytes(0.4e9), 64, 8).value(),
+            AllToAllTime(f, Bytes(1e9), 64, 8).value())
+      << "fewer bytes cross the network than the all-to-all's 56 of 64 shares";
+  EXPECT_EQ(ForwardedAllToAllTime(f, Bytes(1e9), Bytes(0.4e9), 1, 8).value(), 0);
 }
 
 TEST(CollectivesTest, PointToPointLatency) {

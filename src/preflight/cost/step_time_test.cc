@@ -928,6 +928,26 @@ TEST(StepTimeTest, CollectivesThatOutlastTheComputeAddNoContention) {
   EXPECT_LT(overlapped.step.value(), plain.step.value());
 }
 
+// DeepEP sends a token over the network once per remote node its experts are on: DeepSeek-V3's
+// node-limited routing reaches 4 of 8 nodes, 3.5 remote, where Megatron's all-to-all sends all 8
+// copies, 7 of them off the node (cost-model-notes §4.6). On a thin network that halves the time.
+TEST(StepTimeTest, DeepEpSendsEachTokenOncePerRemoteNode) {
+  Job8b s;
+  s.arch = LoadArch("deepseek-v3");
+  s.params = CountParameters(s.arch);
+  s.job.seq_len = 4096;
+  s.job.global_batch = 64;
+  s.cluster = CatalogCluster("h800-sxm-80gb", 64, /*scale_out_gbits_per_s=*/10);
+  s.plan.dp = 64, s.plan.ep = 64;
+  auto ep = [&](bool dedup) {
+    const auto [t, ctx] = StepWith(s, [&](Job8b& v) { v.job.ep_node_dedup = dedup; });
+    return t.exposed_comm.ep.value();
+  };
+  EXPECT_NEAR(ep(true) / ep(false), 3.5 / 7.0, 0.01);
+  s.cluster = CatalogCluster("h800-sxm-80gb", 64, /*scale_out_gbits_per_s=*/3200);
+  EXPECT_GT(ep(true) / ep(false), 0.55) << "on a fast network NVLink forwarding is the bound";
+}
+
 // With CP 256 a 4k sequence leaves 16 tokens per rank, half a token per expert on average: the
 // expert GEMMs still occupy whole tiles, and the step stays finite (a NaN once broke the search's
 // ordering of its top K).

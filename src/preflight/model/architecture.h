@@ -35,6 +35,10 @@ struct MoeSpec {
   int64_t shared_ffn = 0;  // total width of all shared experts (N_s · F_s)
   bool shared_gate = false;  // a learned h→1 gate on the shared expert (qwen2_moe)
   bool router_bias = false;  // per-expert score-correction bias (DeepSeek-V3 noaux_tc)
+  // Group-limited routing (DeepSeek-V2/V3 n_group, topk_group): the experts fall into `groups`
+  // contiguous groups and each token picks its top_k among the `group_top_k` best groups. 0: none.
+  int64_t groups = 0;
+  int64_t group_top_k = 0;
 };
 
 struct Architecture {

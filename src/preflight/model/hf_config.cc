@@ -144,6 +144,16 @@ Status ReadDeepseek(const ConfigReader& r, Architecture* a) {
     a->moe.shared_ffn = shared * a->moe.expert_ffn;
     ASSIGN_OR_RETURN(std::string topk_method, r.StringOr("topk_method", "greedy"));
     a->moe.router_bias = topk_method == "noaux_tc";
+    if (topk_method == "noaux_tc" || topk_method == "group_limited_greedy") {
+      ASSIGN_OR_RETURN(a->moe.groups, r.IntOr("n_group", 0));
+      ASSIGN_OR_RETURN(a->moe.group_top_k, r.IntOr("topk_group", 0));
+      if (a->moe.groups < 0 || (a->moe.groups > 0 && a->moe.experts % a->moe.groups != 0)) {
+        return r.Error("n_group", "a whole number that divides n_routed_experts");
+      }
+      if (a->moe.groups > 0 && (a->moe.group_top_k < 1 || a->moe.group_top_k > a->moe.groups)) {
+        return r.Error("topk_group", "between 1 and n_group");
+      }
+    }
     ASSIGN_OR_RETURN(int64_t first_dense, r.IntOr("first_k_dense_replace", 0));
     ASSIGN_OR_RETURN(int64_t freq, r.IntOr("moe_layer_freq", 1));
     if (freq <= 0) return r.Error("moe_layer_freq", "a positive whole number");

@@ -190,7 +190,8 @@ TEST(HfConfigTest, DeepseekV2LiteWithoutQLora) {
     "num_experts_per_tok": 6,
     "first_k_dense_replace": 1, "moe_layer_freq": 1, "kv_lora_rank": 512, "q_lora_rank": null,
     "qk_rope_head_dim": 64, "qk_nope_head_dim": 128, "v_head_dim": 128, "vocab_size": 102400,
-    "topk_method": "greedy", "tie_word_embeddings": false})");
+    "topk_method": "greedy", "n_group": 1, "topk_group": 1, "tie_word_embeddings": false})");
+  EXPECT_EQ(a.moe.groups, 0) << "greedy top-k routing ignores the groups";
   EXPECT_EQ(a.attention, AttentionKind::kMla);
   EXPECT_EQ(a.mla.q_lora_rank, 0);
   EXPECT_EQ(a.mla.kv_lora_rank, 512);
@@ -235,8 +236,11 @@ TEST(HfConfigTest, DeepseekV3) {
     "num_experts_per_tok": 8,
     "first_k_dense_replace": 3, "moe_layer_freq": 1, "kv_lora_rank": 512, "q_lora_rank": 1536,
     "qk_rope_head_dim": 64, "qk_nope_head_dim": 128, "v_head_dim": 128, "vocab_size": 129280,
-    "topk_method": "noaux_tc", "num_nextn_predict_layers": 1, "tie_word_embeddings": false})");
+    "topk_method": "noaux_tc", "n_group": 8, "topk_group": 4, "num_nextn_predict_layers": 1,
+    "tie_word_embeddings": false})");
   EXPECT_TRUE(a.moe.router_bias);
+  EXPECT_EQ(a.moe.groups, 8);
+  EXPECT_EQ(a.moe.group_top_k, 4);
   EXPECT_EQ(a.mtp_layers, 1);
   EXPECT_EQ(a.MoeLayerCount(), 58);
   EXPECT_EQ(a.mla.q_lora_rank, 1536);
@@ -420,7 +424,15 @@ struct BadCase {
 };
 
 TEST(HfConfigTest, ErrorsNameSourceAndKey) {
+  const std::string v3 = R"({"model_type": "deepseek_v3", "hidden_size": 64, "num_hidden_layers": 2,
+    "num_attention_heads": 4, "intermediate_size": 128, "moe_intermediate_size": 16, "n_routed_experts": 8,
+    "num_experts_per_tok": 2, "kv_lora_rank": 16, "qk_rope_head_dim": 8, "qk_nope_head_dim": 16,
+    "v_head_dim": 16, "vocab_size": 100, "topk_method": "noaux_tc", )";
+  const std::string bad_groups = v3 + R"("n_group": 3, "topk_group": 1})";
+  const std::string bad_topk_group = v3 + R"("n_group": 4, "topk_group": 5})";
   const BadCase cases[] = {
+      {"n_group not dividing the experts", bad_groups.c_str(), "n_group"},
+      {"topk_group above n_group", bad_topk_group.c_str(), "topk_group"},
       {"unknown model_type", R"({"model_type": "gpt5", "hidden_size": 64})", "model_type"},
       {"missing model_type", R"({"hidden_size": 64})", "model_type"},
       {"model_type not a string", R"({"model_type": 7})", "model_type"},

@@ -75,4 +75,11 @@ struct OpList {
 // REQUIRES: seq_len > 0.
 OpList BuildOps(const Architecture& arch, int64_t seq_len);
 
+// Expected number of `domains` (nodes) a token's routed experts fall in, when the experts are
+// spread evenly and contiguously over the domains and routing is balanced (each token's top-k
+// experts, or with group-limited routing its group_top_k groups, drawn uniformly without
+// replacement). Group-limited routing counts groups when they nest inside domains (n_group a
+// multiple of the domain count), as DeepSeek-V3's node-limited routing does (at most 4 of 8).
+double ExpectedDomainsPerToken(const MoeSpec& moe, int64_t domains);
+
 }  // namespace preflight

@@ -116,5 +116,19 @@ OpList BuildOps(const Architecture& a, int64_t seq_len) {
   return list;
 }
 
-}  // namespace preflight
+double ExpectedDomainsPerToken(const MoeSpec& moe, int64_t domains) {
+  if (domains <= 1 || moe.experts <= 0 || moe.top_k <= 0) return 1;
+  const bool by_group = moe.groups > 0 && moe.group_top_k > 0 && moe.groups % domains == 0;
+  const double units = static_cast<double>(by_group ? moe.groups : moe.experts);
+  const int64_t picks = by_group ? moe.group_top_k : moe.top_k;
+  const double per_domain = units / static_cast<double>(domains);
+  // Chance that a given domain holds none of the picks.
+  double none = 1;
+  for (int64_t i = 0; i < picks; ++i) {
+    const double left = units - per_domain - static_cast<double>(i);
+    none *= left > 0 ? left / (units - static_cast<double>(i)) : 0;
+  }
+  return static_cast<double>(domains) * (1 - none);
+}
 
+}  // namespace preflight

@@ -187,6 +187,30 @@ TEST(OpsTest, AttentionGrowsWithSequenceOnlyThere) {
                    s1.fwd_flops_per_token - s1.attention_fwd_flops_per_token);
 }
 
+// Nodes a token's experts fall in under balanced routing (cost-model-notes §4.6).
+TEST(OpsTest, ExpectedDomainsPerToken) {
+  MoeSpec v3;
+  v3.experts = 256, v3.top_k = 8, v3.groups = 8, v3.group_top_k = 4;
+  // Eight nodes, one group each: 4 of the 8 nodes, always (DeepSeek-V3's node-limited routing).
+  EXPECT_DOUBLE_EQ(ExpectedDomainsPerToken(v3, 8), 4.0);
+  // Two nodes of four groups each: a node holds none of the 4 groups with chance C(4,4)/C(8,4).
+  EXPECT_DOUBLE_EQ(ExpectedDomainsPerToken(v3, 2), 2 * (1 - 1.0 / 70));
+  // Groups that do not nest in the domains: the experts themselves, 8 of 256 over 3 domains.
+  double none = 1;
+  for (int i = 0; i < 8; ++i) none *= (256 - 256.0 / 3 - i) / (256.0 - i);
+  EXPECT_DOUBLE_EQ(ExpectedDomainsPerToken(v3, 3), 3 * (1 - none));
+  MoeSpec qwen3;
+  qwen3.experts = 128, qwen3.top_k = 8;
+  none = 1;
+  for (int i = 0; i < 8; ++i) none *= (96.0 - i) / (128.0 - i);
+  EXPECT_DOUBLE_EQ(ExpectedDomainsPerToken(qwen3, 4), 4 * (1 - none));
+  EXPECT_NEAR(ExpectedDomainsPerToken(qwen3, 4), 3.63, 0.01);
+  EXPECT_DOUBLE_EQ(ExpectedDomainsPerToken(qwen3, 1), 1.0);
+  MoeSpec all;
+  all.experts = 8, all.top_k = 8;
+  EXPECT_DOUBLE_EQ(ExpectedDomainsPerToken(all, 2), 2.0) << "every expert, so every domain";
+}
+
 TEST(OpsTest, OpKindNamesAreDistinct) {
   const OpKind kinds[] = {OpKind::kQkvProjection, OpKind::kAttnOutProjection,
                           OpKind::kAttnScores,    OpKind::kAttnValues,

@@ -132,6 +132,13 @@ struct TrainingJob {
   // Busiest expert-parallel rank's load over the mean. No published measurement of dropless
   // training imbalance was found (NVIDIA's MoE benchmarks force balance), so 1.0 by default.
   double moe_imbalance = 1.0;
+  // How expert parallelism moves tokens. false: an all-to-all of every routed copy (Megatron's
+  // alltoall dispatcher, NCCL: a token bound for two experts on one remote GPU goes twice). true:
+  // DeepEP (Megatron's flex dispatcher, DeepSeek's own kernels): a token crosses the network once
+  // per destination node, to the GPU of the same index there, and NVLink forwards it to the GPUs
+  // holding its experts; combine reduces on the NVLink side before the network (DeepSeek-V3 report
+  // §3.2.2; cost-model-notes §4.6).
+  bool ep_node_dedup = false;
   // Host (CPU) time to dispatch and launch one kernel in eager PyTorch. A step whose kernels are
   // shorter than this is launch-bound. Published range "~5-25 µs of CPU-side work per op"
   // (jiahuanglin.xyz, "From PyTorch op to kernel launch"); the lower bound is the default. CUDA

@@ -219,6 +219,10 @@ std::string PlanText(const PlanResult& r) {
   if (s.job.pytorch_cross_entropy) {
     out += "           loss: PyTorch's F.cross_entropy on fp32 logits (training.cross_entropy: pytorch)\n";
   }
+  if (s.job.ep_node_dedup && s.arch.IsMoe()) {
+    out += "           experts: DeepEP dispatch, each token over the network once per node its experts are on, "
+           "then NVLink (training.ep_dispatcher: deepep)\n";
+  }
   if (s.job.host_profile) {
     const HostProfile& h = *s.job.host_profile;
     const std::string input =

@@ -140,7 +140,7 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
                                     "precision", "tokens", "flash_attention", "grad_dtype",
                                     "optimizer_dtype", "fp8_weight_copy", "moe_imbalance",
                                     "host_overhead_per_kernel_us", "attention_kernel",
-                                    "grad_accumulation_fusion", "elementwise_fusion", "cross_entropy",
+                                    "grad_accumulation_fusion", "elementwise_fusion", "cross_entropy", "ep_dispatcher",
                                     "host_profile"}));
   ASSIGN_OR_RETURN(j->seq_len, t.Int("seq_len"));
   if (j->seq_len <= 0) return t.Error("seq_len", "a positive whole number");
@@ -182,6 +182,9 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
   ASSIGN_OR_RETURN(std::string loss, t.StringOr("cross_entropy", "megatron"));
   if (loss != "megatron" && loss != "pytorch") return t.Error("cross_entropy", "megatron or pytorch");
   j->pytorch_cross_entropy = loss == "pytorch";
+  ASSIGN_OR_RETURN(std::string dispatcher, t.StringOr("ep_dispatcher", "alltoall"));
+  if (dispatcher != "alltoall" && dispatcher != "deepep") return t.Error("ep_dispatcher", "alltoall or deepep");
+  j->ep_node_dedup = dispatcher == "deepep";
   ASSIGN_OR_RETURN(j->moe_imbalance, t.NumberOr("moe_imbalance", 1.0));
   if (j->moe_imbalance < 1.0) return t.Error("moe_imbalance", "a number >= 1 (busiest rank over mean)");
   ASSIGN_OR_RETURN(j->host_overhead_per_kernel_us, t.NumberOr("host_overhead_per_kernel_us", 5.0));

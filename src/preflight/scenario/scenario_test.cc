@@ -228,6 +228,15 @@ TEST(ScenarioTest, RecomputeModules) {
   EXPECT_FALSE(s->plan.Recomputes(kModuleMlp)) << "used by selective recompute only";
 }
 
+TEST(ScenarioTest, EpDispatcher) {
+  StatusOr<Scenario> s = LoadText(kScenario);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_FALSE(s->job.ep_node_dedup) << "Megatron's alltoall dispatcher unless the file says otherwise";
+  s = LoadText(Replace(kScenario, "seq_len: 4096,", "seq_len: 4096, ep_dispatcher: deepep,"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_TRUE(s->job.ep_node_dedup);
+}
+
 TEST(ScenarioTest, DefaultsAndDerivedValues) {
   // No name: the file stem. No dp: devices / (tp·cp·pp). Tokens-based batch.
   std::string text = Replace(kScenario, "name: small\n", "");
@@ -601,6 +610,8 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
        StatusCode::kInvalidArgument, "training.elementwise_fusion"},
       {"unknown cross_entropy", "seq_len: 4096,", "seq_len: 4096, cross_entropy: fused,",
        StatusCode::kInvalidArgument, "training.cross_entropy"},
+      {"unknown ep_dispatcher", "seq_len: 4096,", "seq_len: 4096, ep_dispatcher: flex,", StatusCode::kInvalidArgument,
+       "training.ep_dispatcher"},
       {"unknown recompute module", "recompute: selective", "recompute: selective, recompute_modules: [core_attn, attn]",
        StatusCode::kInvalidArgument, "parallel.recompute_modules"},
       {"empty recompute modules", "recompute: selective", "recompute: selective, recompute_modules: []",
