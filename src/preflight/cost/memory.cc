@@ -152,9 +152,12 @@ LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& 
     const double k = static_cast<double>(a.moe.top_k);
     const double router = 8.0 * a.moe.experts;  // fp32 router logits and probabilities
     // Each routed copy's FC1 input and activations; `moe_act` drops the activation's output (the
-    // FC2 input: 2 bytes per element of the expert width) and its eager intermediates.
+    // FC2 input: 2 bytes per element of the expert width) and its eager intermediates. A GPU holds
+    // the copies of its share of the tokens: the sequence shard (1/TP) of each EP rank it receives
+    // from, and with expert TP the whole expert-TP group's (x ETP) at 1/ETP of the expert width
+    // (the step model's tokens per expert, k·ETP·EP/(TP·E) per token).
     const double act_out = p.Recomputes(kModuleMoeAct) ? 2.0 + eager.per_ffn : 0.0;
-    const double routed = k * 2 * h + k * (mlp_width - act_out) * a.moe.expert_ffn / p.etp;
+    const double routed = k * (2 * h * p.etp + (mlp_width - act_out) * a.moe.expert_ffn) / p.tp;
     const double shared = mlp_width * a.moe.shared_ffn / p.tp;
     const double kept_shared = p.Recomputes(kModuleSharedExperts) ? 0 : shared;
     const double inside = p.Recomputes(kModuleMoe) ? 0 : router / rep_div + routed + kept_shared;

@@ -251,6 +251,14 @@ TEST(ActivationTest, MixtralMoeLayerPerToken) {
   const double attention = 8 * h + 4 * g * h;  // LN in, QKV in, Q, K+V, projection in
   const double ffn = 4 * h + 8 * E + k * (2 * h + 6 * Fe);
   EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, Job(4096, 8)).moe / 4096, attention + ffn);
+  // With TP 2 and SP each GPU holds half the sequence and the routed copies of its half: all of it
+  // halves. With expert TP 2 as well, the expert-TP pair gathers its tokens (the FC1 input twice
+  // over) and each holds half of every expert's width.
+  p.tp = 2, p.sp = true;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, Job(4096, 8)).moe / 4096, (attention + ffn) / 2);
+  p.etp = 2;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, Job(4096, 8)).moe / 4096,
+                   (attention + 4 * h + 8 * E) / 2 + k * (2 * 2 * h + 6 * Fe) / 2);
 }
 
 // cost-model-notes §3.2: DeepSeek-V3 MLA ≈ 200 KB and MoE-FFN ≈ 256 KB per token per layer.
