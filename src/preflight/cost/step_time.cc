@@ -287,6 +287,28 @@ class StepModel {
     return rate;
   }
   double Memory(double bytes) const { return bytes / c_.hbm_rate.value(); }
+  // One pass of DeepSpeed's early ZeRO-3 over a layer's parameters (Plan::zero3_gather_per_parameter):
+  // for each tensor of at least stage3_param_persistence_threshold elements (DeepSpeed's default,
+  // 1e5; smaller ones stay whole), the host builds one view per rank of the output (a Python loop
+  // of narrow() calls, after torch.cuda.synchronize(): the GPU idles), then calls the list
+  // all-gather, whose c10d implementation copies each rank's chunk back into its view (one copy
+  // launched per rank, on the NCCL stream, while the gather runs). Each host op costs
+  // host_overhead_per_kernel_us. Expert tensors count for the local experts (1/EP of them).
+  double PerParameterGathers(bool moe, int64_t d, int64_t ed, double weight_bytes) const {
+    double total = 0;
+    for (const ParamTensor& t : LayerParameterTensors(a_, moe)) total += ParameterGather(t, d, ed, weight_bytes);
+    return total;
+  }
+  double ParameterGather(const ParamTensor& t, int64_t d, int64_t ed, double weight_bytes) const {
+    constexpr int64_t kPersistenceThreshold = 100000;
+    const int64_t ranks = t.expert ? ed : d;
+    if (t.elements < kPersistenceThreshold || ranks <= 1) return 0;
+    const double local = static_cast<double>(t.elements) / static_cast<double>(t.expert ? p_.etp : p_.tp);
+    const int64_t per = RanksPerDomain(c_.fabric, t.expert ? p_.ep * p_.etp : p_.tp, ranks);
+    const double host = static_cast<double>(ranks) * c_.host_per_kernel.value();
+    const double gather = AllGatherTime(c_.fabric, Bytes(local * weight_bytes), ranks, per).value();
+    return (t.expert ? 1.0 / static_cast<double>(p_.ep) : 1.0) * (host + std::max(gather, host));
+  }
   // Forward FLOPs per token that selective recompute runs again, all layers (for HFU).
   double SelectiveRecomputeFlopsPerToken() const {
     const double h = static_cast<double>(a_.hidden), g = a_.gated_mlp ? 3 : 2;  // matrices per MLP
@@ -932,7 +954,7 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
       // 3Ψ per pass), one collective per layer.
       const double layer = local / layers_per_stage;
       // Gathered once per step and kept, gradients reduce-scattered once (fsdp_gather_once).
-      const double gathers = p_.fsdp_gather_once ? 1 : 2 * m;
+      const double gathers = p_.fsdp_gather_once ? 1 : (p_.zero3_gather_per_parameter ? 0 : 2 * m);
       const double reductions = p_.fsdp_gather_once ? 1 : m;
       *params += layers_per_stage * (gathers * AllGatherTime(c_.fabric, Bytes(layer * weight_bytes), ranks, per).value() +
                                      reductions * ReduceScatterTime(c_.fabric, Bytes(layer * grad_bytes), ranks, per).value());
@@ -941,6 +963,21 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
   double grads = 0, params = 0;
   dp_time(dense_local, d, p_.tp, &grads, &params);
   dp_time(expert_local, ed, p_.ep * p_.etp, &grads, &params);
+  if (p_.zero == 3 && p_.zero3_gather_per_parameter) {
+    // One gather per parameter tensor: the forward's, the backward's and, under full recompute,
+    // the recomputed forward's, for every micro-batch.
+    const double passes = (p_.recompute == Recompute::kFull ? 3 : 2) * m;
+    const double moe_layers = static_cast<double>(a_.MoeLayerCount()) / p_.pp;
+    // The word and position embeddings and an untied output layer, spread over the stages as the
+    // per-layer gathers spread them.
+    const int64_t width = a_.embed_proj_dim > 0 ? a_.embed_proj_dim : a_.hidden;
+    double edges = 0;
+    for (int64_t elements : {a_.vocab * width, a_.position_rows * a_.hidden, pc.lm_head}) {
+      edges += ParameterGather(ParamTensor{elements}, d, ed, weight_bytes);
+    }
+    params += passes * ((layers_per_stage - moe_layers) * PerParameterGathers(false, d, ed, weight_bytes) +
+                        moe_layers * PerParameterGathers(true, d, ed, weight_bytes) + edges / static_cast<double>(p_.pp));
+  }
   double dp_exposed = 0, dp_contention = 0;
   if (p_.zero == 3) {
     // Prefetched layer by layer under the compute of the micro-batches.

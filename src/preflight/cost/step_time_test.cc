@@ -449,6 +449,44 @@ TEST(StepTimeTest, RecomputedBlocksRunTheirCollectivesAgain) {
   EXPECT_DOUBLE_EQ(ep(kModuleCoreAttn | kModuleMoeAct).first, plain) << "an activation pass moves no tokens";
 }
 
+// DeepSpeed's early ZeRO-3 gathers each parameter tensor of at least 1e5 elements on its own
+// (GPT-3: the four weight matrices of a layer; biases and norms stay whole), three times per
+// micro-batch under full recompute; per gather the host builds and fills one view per rank
+// (host_overhead_per_kernel_us each way). Without that host cost the time is the sum of the
+// tensors' all-gathers.
+TEST(StepTimeTest, PerParameterZero3GathersEachLargeTensor) {
+  Job8b s;
+  s.arch = LoadArch("gpt3-175b");
+  s.params = CountParameters(s.arch);
+  s.job.seq_len = 2048;
+  s.job.global_batch = 64;
+  s.job.precision = Dtype::kFp16;
+  s.job.grad_dtype = Dtype::kFp16;
+  s.cluster = CatalogCluster("a100-sxm-80gb", 64, /*scale_out_gbits_per_s=*/200);
+  s.plan.dp = 64, s.plan.zero = 3, s.plan.recompute = Recompute::kFull, s.plan.overlap_param_gather = false;
+  s.plan.overlap_grad_reduce = false;
+  auto dp = [&](bool per_parameter, double host_us) {
+    const auto [t, ctx] = StepWith(s, [&](Job8b& v) {
+      v.plan.zero3_gather_per_parameter = per_parameter;
+      v.job.host_overhead_per_kernel_us = host_us;
+    });
+    return std::pair{t.exposed_comm.dp.value(), ctx};
+  };
+  const auto [layer, ctx] = dp(false, 0);
+  const Fabric& f = ctx.fabric;
+  const int64_t per = RanksPerDomain(f, 1, 64);
+  const double h = 12288, layers = 96, m = 1;
+  auto gather = [&](double elements) { return AllGatherTime(f, Bytes(elements * 2), 64, per).value(); };
+  const double tensors = gather(h * 3 * h) + gather(h * h) + gather(h * 4 * h) + gather(4 * h * h);
+  // Layer mode spreads the embeddings (51200 words, 2048 positions, tied head) over the layers.
+  const double whole = gather(static_cast<double>(s.params.total) / layers);
+  const double edges = gather(51200 * h) + gather(2048 * h);
+  EXPECT_NEAR(dp(true, 0).first - layer, m * (3 * (layers * tensors + edges) - 2 * layers * whole), 1e-9 * layer);
+  // With the host's 64 views and 64 copies per gather at 5 µs each (the copies run beside the
+  // gather, which is longer here): 4 tensors per layer and the two embeddings.
+  EXPECT_NEAR(dp(true, 5).first - dp(true, 0).first, m * 3 * (4 * layers + 2) * 64 * 5e-6, 1e-9 * layer);
+}
+
 // ZeRO-3 gathers a layer's parameters for every micro-batch's forward and backward; FSDP2 under a
 // pipeline (fsdp_gather_once) gathers them once per step and reduce-scatters once, so its exposed
 // data-parallel time does not grow with the micro-batches.

@@ -37,6 +37,17 @@ struct ParamCounts {
 
 ParamCounts CountParameters(const Architecture& arch);
 
+// Element counts of one layer's parameter tensors in Megatron's layout (fused QKV and, when gated,
+// fused gate and up projections; each bias and norm weight its own tensor): norms, attention
+// (MLA: its down- and up-projections, latent norms and output), then the dense MLP, or for an MoE
+// layer the router (and its bias), every routed expert's matrices and the shared experts'. They
+// sum to ParamCounts::dense_layer or moe_layer.
+struct ParamTensor {
+  int64_t elements = 0;
+  bool expert = false;  // a routed expert's (sharded by expert parallelism)
+};
+std::vector<ParamTensor> LayerParameterTensors(const Architecture& arch, bool moe);
+
 enum class OpKind {
   kQkvProjection,     // Q, K, V (or MLA down/up) projections
   kAttnOutProjection,

@@ -1,5 +1,7 @@
 #include "preflight/model/model.h"
 
+#include <vector>
+
 namespace preflight {
 namespace {
 
@@ -54,6 +56,49 @@ int64_t EmbeddingParams(const Architecture& a) {
 }
 
 }  // namespace
+
+std::vector<ParamTensor> LayerParameterTensors(const Architecture& a, bool moe) {
+  std::vector<ParamTensor> t;
+  const int64_t h = a.hidden;
+  for (int64_t i = 0; i < a.norms_per_layer; ++i) {
+    t.push_back({h});
+    if (a.norm == NormKind::kLayerNorm) t.push_back({h});
+  }
+  if (a.attention == AttentionKind::kMla) {
+    const MlaSpec& m = a.mla;
+    const int64_t qk = m.nope_dim + m.rope_dim;
+    if (m.q_lora_rank > 0) {
+      t.insert(t.end(), {{h * m.q_lora_rank}, {m.q_lora_rank}, {m.q_lora_rank * a.heads * qk}});
+    } else {
+      t.push_back({h * a.heads * qk});
+    }
+    t.insert(t.end(), {{h * (m.kv_lora_rank + m.rope_dim)}, {m.kv_lora_rank},
+                       {m.kv_lora_rank * a.heads * (m.nope_dim + m.v_dim)}, {a.heads * m.v_dim * h}});
+  } else {
+    const int64_t q = a.heads * a.head_dim, kv = a.kv_heads * a.head_dim;
+    t.push_back({h * (q + 2 * kv)});
+    if (a.qkv_bias) t.push_back({q + 2 * kv});
+    t.push_back({q * h});
+    if (a.attn_out_bias) t.push_back({h});
+    if (a.qk_norm) t.insert(t.end(), {{a.head_dim}, {a.head_dim}});
+  }
+  auto mlp = [&](int64_t width, bool bias, bool expert) {
+    t.push_back({h * width * (a.gated_mlp ? 2 : 1), expert});
+    if (bias) t.push_back({width * (a.gated_mlp ? 2 : 1), expert});
+    t.push_back({width * h, expert});
+    if (bias) t.push_back({h, expert});
+  };
+  if (!moe) {
+    mlp(a.ffn, a.mlp_bias, false);
+    return t;
+  }
+  t.push_back({h * a.moe.experts});
+  if (a.moe.router_bias) t.push_back({a.moe.experts});
+  for (int64_t e = 0; e < a.moe.experts; ++e) mlp(a.moe.expert_ffn, false, true);
+  if (a.moe.shared_ffn > 0) mlp(a.moe.shared_ffn, false, false);
+  if (a.moe.shared_gate) t.push_back({h});
+  return t;
+}
 
 ParamCounts CountParameters(const Architecture& a) {
   ParamCounts c;

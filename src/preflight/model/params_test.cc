@@ -35,6 +35,29 @@ TEST(ParamsTest, ExactTotals) {
   }
 }
 
+// The tensors of a layer, in Megatron's layout, add up to the layer's count, for every kind of
+// layer the catalog has (LayerNorm with biases, RMSNorm, GQA, QK-norm, MLA, MoE with shared
+// experts and router bias).
+TEST(ParamsTest, LayerParameterTensorsSumToTheLayer) {
+  for (const char* id : {"gpt3-175b", "llama-3.1-8b", "bloom-176b", "qwen3-235b-a22b", "mixtral-8x7b", "deepseek-v3"}) {
+    const Architecture a = LoadArch(id);
+    const ParamCounts c = CountParameters(a);
+    for (bool moe : {false, true}) {
+      if (moe && !a.IsMoe()) continue;
+      int64_t sum = 0, experts = 0;
+      for (const ParamTensor& t : LayerParameterTensors(a, moe)) {
+        sum += t.elements;
+        if (t.expert) experts += t.elements;
+      }
+      EXPECT_EQ(sum, moe ? c.moe_layer : c.dense_layer) << id << (moe ? " MoE layer" : " dense layer");
+      EXPECT_EQ(experts, moe ? c.routed_experts_per_moe_layer : 0) << id;
+    }
+  }
+  // GPT-3: fused QKV weight and bias, projection weight and bias, two LayerNorms' weights and
+  // biases, FC1 and FC2 weights and biases.
+  EXPECT_EQ(LayerParameterTensors(LoadArch("gpt3-175b"), false).size(), 12u);
+}
+
 // cost-model-notes §2.2: Llama-3.1-8B layer by layer.
 TEST(ParamsTest, Llama31_8bComponents) {
   ParamCounts p = CountParameters(LoadArch("llama-3.1-8b"));

@@ -86,6 +86,12 @@ struct Plan {
   // reshard_after_backward off), and its gradients accumulate unsharded in the reduce dtype (fp32)
   // until the last micro-batch's backward reduce-scatters them.
   bool fsdp_gather_once = false;
+  // ZeRO-3 as DeepSpeed ran it in early 2021 (partition_parameters.py `_allgather_param`, before
+  // DeepSpeed PR #1188): one list all-gather per parameter tensor rather than per layer, each after
+  // torch.cuda.synchronize(), parameters under stage3_param_persistence_threshold (1e5 elements)
+  // left whole, and a third gather per micro-batch under full recompute (the recomputed forward's
+  // hooks gather and release again before the backward's gather).
+  bool zero3_gather_per_parameter = false;
   bool tp_comm_overlap = false;      // TP collectives pipelined with GEMMs (--tp-comm-overlap)
   bool ep_comm_overlap = false;      // EP all-to-all hidden behind another micro-batch (1F1B A2A overlap)
   // Interleaved schedule's point-to-point sends under compute (--overlap-p2p-communication, on in

@@ -250,7 +250,7 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
   RETURN_IF_ERROR(p.CheckKnownKeys({"tp", "pp", "vpp", "dp", "cp", "ep", "etp", "sp", "zero",
                                     "schedule", "recompute", "recompute_modules", "first_stage_layers",
                                     "last_stage_layers", "overlap_grad_reduce",
-                                    "overlap_param_gather", "fsdp_gather_once", "tp_comm_overlap", "ep_comm_overlap",
+                                    "overlap_param_gather", "fsdp_gather_once", "zero3_gather", "tp_comm_overlap", "ep_comm_overlap",
                                     "overlap_p2p_comm", "layer_split"}));
   Plan& plan = s->plan;
   ASSIGN_OR_RETURN(plan.tp, p.IntOr("tp", 1));
@@ -288,6 +288,12 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
   ASSIGN_OR_RETURN(plan.overlap_param_gather, p.BoolOr("overlap_param_gather", true));
   ASSIGN_OR_RETURN(plan.fsdp_gather_once, p.BoolOr("fsdp_gather_once", false));
   if (plan.fsdp_gather_once && plan.zero != 3) return p.Error("fsdp_gather_once", "zero: 3 beside it (it is how FSDP gathers)");
+  ASSIGN_OR_RETURN(std::string gather, p.StringOr("zero3_gather", "layer"));
+  if (gather != "layer" && gather != "parameter") return p.Error("zero3_gather", "layer or parameter");
+  if (gather == "parameter" && (plan.zero != 3 || plan.fsdp_gather_once)) {
+    return p.Error("zero3_gather", "layer unless zero: 3 without fsdp_gather_once");
+  }
+  plan.zero3_gather_per_parameter = gather == "parameter";
   ASSIGN_OR_RETURN(plan.tp_comm_overlap, p.BoolOr("tp_comm_overlap", false));
   ASSIGN_OR_RETURN(plan.ep_comm_overlap, p.BoolOr("ep_comm_overlap", false));
   ASSIGN_OR_RETURN(plan.overlap_p2p_comm, p.BoolOr("overlap_p2p_comm", true));
