@@ -1,5 +1,7 @@
 #include "preflight/cost/collectives.h"
 
+#include "preflight/model/model.h"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -197,6 +199,18 @@ Seconds ForwardedAllToAllTime(const Fabric& f, Bytes bytes_per_rank, Bytes netwo
   Steps one;
   (across ? one.inter : one.intra) = 1;
   return Fastest(f.nccl.ring, one, std::max(intra, inter));
+}
+
+Seconds ExpertExchangeTime(const Fabric& f, const MoeSpec& moe, double tokens, double hidden, double element_bytes,
+                           int64_t ep, int64_t per_domain, bool node_dedup) {
+  const Bytes routed(tokens * static_cast<double>(moe.top_k) * hidden * element_bytes);
+  if (!node_dedup) return AllToAllTime(f, routed, ep, per_domain);
+  per_domain = std::clamp<int64_t>(per_domain, 1, std::max<int64_t>(ep, 1));
+  // By symmetry a token's own node is one of the nodes its experts are on with probability
+  // (nodes hit) / (nodes).
+  const int64_t domains = (ep + per_domain - 1) / per_domain;
+  const double remote = ExpectedDomainsPerToken(moe, domains) * (1 - 1.0 / static_cast<double>(domains));
+  return ForwardedAllToAllTime(f, routed, Bytes(tokens * remote * hidden * element_bytes), ep, per_domain);
 }
 
 Seconds PointToPointTime(const Fabric& f, Bytes bytes, bool cross_node) {

@@ -24,6 +24,7 @@
 #include "preflight/base/units.h"
 #include "preflight/catalog/collective_table.h"
 #include "preflight/hardware/cluster.h"
+#include "preflight/model/architecture.h"
 
 namespace preflight {
 
@@ -97,6 +98,12 @@ Seconds AllToAllTime(const Fabric& f, Bytes bytes_per_rank, int64_t ranks, int64
 // latency. Measured all-to-all curves (NCCL) do not apply.
 Seconds ForwardedAllToAllTime(const Fabric& f, Bytes bytes_per_rank, Bytes network_bytes, int64_t ranks,
                               int64_t per_domain);
+// One expert dispatch (or combine) of `tokens` tokens per rank, each bound for its top-k experts
+// over an EP group of `ep` ranks, `per_domain` of them to a node, `element_bytes` per hidden element:
+// Megatron's all-to-all of every routed copy, or with `node_dedup` DeepEP's (a token crosses the
+// network once per remote node its experts are on, ExpectedDomainsPerToken of model.h).
+Seconds ExpertExchangeTime(const Fabric& f, const MoeSpec& moe, double tokens, double hidden, double element_bytes,
+                           int64_t ep, int64_t per_domain, bool node_dedup);
 // One point-to-point transfer, across nodes when `cross_node`, in the fastest protocol.
 Seconds PointToPointTime(const Fabric& f, Bytes bytes, bool cross_node);
 

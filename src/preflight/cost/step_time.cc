@@ -498,22 +498,10 @@ void StepModel::Moe(LayerCost* l) const {
   l->bwd_compute += 2 * fwd;
   // All-to-all: dispatch and combine forward, the reverse pair backward (cost-model-notes §4.6).
   if (p_.ep > 1) {
-    const double routed = rep_tokens_ * m.top_k * h;
     const int64_t per_domain = RanksPerDomain(c_.fabric, p_.etp, p_.ep);
-    double dispatch = 0, combine = 0;
-    if (c_.job.ep_node_dedup) {
-      // DeepEP: a token crosses the network once per remote node its experts are on; by symmetry
-      // its own node is one of the nodes hit with probability (nodes hit) / (nodes).
-      const int64_t domains = (p_.ep + per_domain - 1) / per_domain;
-      const double hit = ExpectedDomainsPerToken(m, domains);
-      const double network = rep_tokens_ * hit * (1 - 1.0 / static_cast<double>(domains)) * h;
-      dispatch = ForwardedAllToAllTime(c_.fabric, Bytes(routed * in_bytes_), Bytes(network * in_bytes_), p_.ep,
-                                       per_domain).value();
-      combine = ForwardedAllToAllTime(c_.fabric, Bytes(routed * 2), Bytes(network * 2), p_.ep, per_domain).value();
-    } else {
-      dispatch = AllToAllTime(c_.fabric, Bytes(routed * in_bytes_), p_.ep, per_domain).value();
-      combine = AllToAllTime(c_.fabric, Bytes(routed * 2), p_.ep, per_domain).value();
-    }
+    const bool dedup = c_.job.ep_node_dedup;
+    const double dispatch = ExpertExchangeTime(c_.fabric, m, rep_tokens_, h, in_bytes_, p_.ep, per_domain, dedup).value();
+    const double combine = ExpertExchangeTime(c_.fabric, m, rep_tokens_, h, 2, p_.ep, per_domain, dedup).value();
     l->ep_fwd = dispatch + combine;
     l->ep_bwd = dispatch + combine;
   }

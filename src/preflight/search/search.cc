@@ -196,11 +196,12 @@ double BranchRunner::CommBound(const Branch& b) const {
   }
   const bool ep_hidden = base_.ep_comm_overlap || b.schedule == Schedule::kDualPipe;
   if (b.ep > 1 && !ep_hidden) {
-    const double routed = tokens / b.tp * a.moe.top_k * a.hidden;
     const int64_t per = RanksPerDomain(f, b.etp, b.ep);
     const double in_bytes = ctx_.fp8_gemms ? 1.0 : 2.0;
-    bound += 2 * moe_layers * (AllToAllTime(f, Bytes(routed * in_bytes), b.ep, per).value() +
-                               AllToAllTime(f, Bytes(routed * 2), b.ep, per).value());
+    const double h = static_cast<double>(a.hidden), local = tokens / b.tp;
+    const bool dedup = s_.job.ep_node_dedup;
+    bound += 2 * moe_layers * (ExpertExchangeTime(f, a.moe, local, h, in_bytes, b.ep, per, dedup).value() +
+                               ExpertExchangeTime(f, a.moe, local, h, 2, b.ep, per, dedup).value());
   }
   return bound;
 }

@@ -110,6 +110,29 @@ TEST(SearchTest, BoundPruningKeepsTheExhaustiveTopK) {
   }
 }
 
+// DeepEP sends fewer bytes than the all-to-all: the branch bound must time the same traffic, or it
+// cuts branches whose plans beat the ones kept (a 100 Gb/s network makes expert traffic matter).
+TEST(SearchTest, BoundPruningKeepsTheExhaustiveTopKWithDeepEp) {
+  Catalog catalog(std::string(PREFLIGHT_SOURCE_DIR) + "/data");
+  auto loaded = LoadScenarioFile(std::string(PREFLIGHT_SOURCE_DIR) + "/examples/deepseek-v3-h800.yaml", catalog,
+                                 {{"cluster.devices", "1024"},
+                                  {"cluster.scale_out_gbits_per_s_per_device", "100"},
+                                  {"training.ep_dispatcher", "deepep"}});
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  SearchConstraints c;
+  c.zero = 1;
+  c.recompute = Recompute::kSelective;
+  SearchOptions o;
+  o.top_k = 5;
+  o.threads = 2;
+  SearchResult pruned = Search(*loaded, c, o);
+  o.exhaustive = true;
+  SearchResult full = Search(*loaded, c, o);
+  ASSERT_FALSE(full.top.empty());
+  EXPECT_TRUE(SamePlans(pruned, full));
+  EXPECT_GT(pruned.rejected[kRejectBound], 0);
+}
+
 // A measured collective curve need not keep the α-β model's "one collective is never slower than
 // several smaller ones": its rate can dip with size. The search's bound then times the step's volume
 // at the best rate the curve reaches up to it, still prunes, and still returns the exhaustive top K.
