@@ -181,7 +181,7 @@ int RunValidate(const ValidateArgs& args) {
       const Plan& p = best.plan;
       std::string plan = fmt::format("tp{} cp{} pp{} vpp{} dp{} ep{} etp{} sp{} zero{} {} {} mb{}", p.tp, p.cp, p.pp,
                                      p.vpp, p.dp, p.ep, p.etp, p.sp ? 1 : 0, p.zero, ScheduleName(p.schedule),
-                                     RecomputeName(p.recompute), p.micro_batch);
+                                     RecomputeLabel(p), p.micro_batch);
       text += fmt::format("{:48} {:>10.4g} {:>10.4g} {:>7.3f}  {}\n", s.name, given.time.step.value(),
                           best.time.step.value(), ratio, plan);
       layouts.push_back({{"name", s.name}, {"published_step_s", given.time.step.value()},

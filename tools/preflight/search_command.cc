@@ -75,7 +75,7 @@ std::string PlanRow(const RankedPlan& r) {
   const Plan& p = r.plan;
   return fmt::format("tp{:<2} cp{:<2} pp{:<3} vpp{:<2} dp{:<5} ep{:<3} etp{:<2} sp{} zero{} {:<11} {:<9} mb{:<3}",
                      p.tp, p.cp, p.pp, p.vpp, p.dp, p.ep, p.etp, p.sp ? 1 : 0, p.zero,
-                     ScheduleName(p.schedule), RecomputeName(p.recompute), p.micro_batch);
+                     ScheduleName(p.schedule), RecomputeLabel(p), p.micro_batch);
 }
 
 std::string SearchText(const Scenario& s, const SearchResult& r, Objective o) {

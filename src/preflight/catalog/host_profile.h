@@ -65,7 +65,8 @@ struct HostProfile {
   Seconds input_after_sync{0};
 
   // Host time of one layer's forward and backward for one micro-batch. Selective recompute runs
-  // as without recompute (its recomputed attention products are a few ops).
+  // as without recompute; the step model adds the kernels of the modules it recomputes at this
+  // profile's forward time per kernel.
   Seconds LayerSeconds(bool full_recompute) const {
     return full_recompute ? layer_checkpointed : Seconds(layer_forward + layer_backward);
   }

@@ -87,8 +87,9 @@ std::pair<double, double> AttentionBytes(const Architecture& a, const Plan& p,
     core = j.flash_attention ? 4.0 * a.heads  // fp32 log-sum-exp per head
                              : (a.dropout ? 5.0 : 2.0) * a.heads * AttendedLength(a, j.seq_len);
   }
-  // The input norm's output (the QKV input) is recomputed from its input under `layernorm`.
-  const double norm_out = p.Recomputes(kModuleLayernorm) ? 0 : 2 * h;
+  // The input norm's output (the QKV input), recomputed from its input under `layernorm` where the
+  // norm is a module of its own (RecomputesInputNorm).
+  const double norm_out = RecomputesInputNorm(a, p) ? 0 : 2 * h;
   if (a.attention == AttentionKind::kMla) {
     const MlaSpec& m = a.mla;
     const double qk = static_cast<double>(m.nope_dim + m.rope_dim);
@@ -105,6 +106,8 @@ std::pair<double, double> AttentionBytes(const Architecture& a, const Plan& p,
 }
 
 double MlpActivationWidth(const Architecture& a) { return a.gated_mlp ? 6.0 : 4.0; }
+
+
 
 // What eager PyTorch's elementwise ops save beyond a fused kernel's, per token (torchtitan's and
 // Hugging Face's code, op by op, bf16; autograd saves an operand of a product only where the other
@@ -135,16 +138,19 @@ LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& 
   const double drop = a.dropout ? h : 0;
   auto [attn_rep, attn_split] = AttentionBytes(a, p, j);
 
-  // The pre-MLP norm's input and output (the output recomputed under `layernorm`).
-  const double norm_out = p.Recomputes(kModuleLayernorm) ? 0 : 2 * h;
-  const double mlp_rep = 2 * h + norm_out + drop;
+  // The pre-MLP norm's input and output; a recomputed norm keeps none of its eager intermediates
+  // either (eager.replicated counts them over the layer's norms).
   const EagerExtra eager = EagerExtraBytes(a, j);
-  // A checkpointed norm keeps none of its eager intermediates either.
-  const double norm_extra = p.Recomputes(kModuleLayernorm) ? 0 : eager.replicated;
+  const double per_norm_extra = a.norms_per_layer > 0 ? eager.replicated / static_cast<double>(a.norms_per_layer) : 0;
+  const double attn_norm_extra = eager.replicated - (RecomputesInputNorm(a, p) ? per_norm_extra : 0);
+  auto mlp_rep = [&](bool moe) {
+    const bool dropped = RecomputesPreMlpNorm(p, moe);
+    return 2 * h + (dropped ? 0 : 2 * h) + drop + attn_norm_extra - (dropped ? per_norm_extra : 0);
+  };
   const double mlp_width = MlpActivationWidth(a) + eager.per_ffn;
-  // `mlp` keeps only the dense MLP's input (the norm output, counted above).
+  // `mlp` keeps only the dense MLP's input.
   const double dense_mlp = p.Recomputes(kModuleMlp) ? 0 : mlp_width * a.ffn;
-  const double dense = (attn_rep + mlp_rep + norm_extra) / rep_div + (attn_split + dense_mlp) / p.tp;
+  const double dense = (attn_rep + mlp_rep(false)) / rep_div + (attn_split + dense_mlp) / p.tp;
 
   double moe = 0;
   double moe_dropped = 0;  // what `moe` or `shared_experts` recompute, for one layer's working set
@@ -161,7 +167,7 @@ LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& 
     const double shared = mlp_width * a.moe.shared_ffn / p.tp;
     const double kept_shared = p.Recomputes(kModuleSharedExperts) ? 0 : shared;
     const double inside = p.Recomputes(kModuleMoe) ? 0 : router / rep_div + routed + kept_shared;
-    moe = (attn_rep + mlp_rep + norm_extra) / rep_div + attn_split / p.tp + inside;
+    moe = (attn_rep + mlp_rep(true)) / rep_div + attn_split / p.tp + inside;
     if (p.Recomputes(kModuleMoe)) {
       moe_dropped = router / rep_div + routed + shared;
     } else if (p.Recomputes(kModuleSharedExperts)) {
@@ -172,8 +178,8 @@ LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& 
   out.dense = tokens * dense;
   out.moe = tokens * moe;
   // A recomputed MLP, MoE block or shared expert holds its internals again while its backward runs.
-  const double dense_dropped = p.Recomputes(kModuleMlp) ? mlp_width * a.ffn / p.tp : 0;
-  out.module_working = tokens * std::max(dense_dropped, moe_dropped);
+  out.dense_module_working = p.Recomputes(kModuleMlp) ? tokens * mlp_width * a.ffn / p.tp : 0;
+  out.moe_module_working = tokens * moe_dropped;
   out.recompute_input = tokens * 2 * h / rep_div;
   if (a.attention != AttentionKind::kMla) {
     const double q = static_cast<double>(a.heads * a.head_dim);
@@ -240,7 +246,9 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
   const double rep_div = p.sp ? static_cast<double>(p.tp) : 1.0;
   double act = in_flight * stack;
   if (p.recompute == Recompute::kFull || p.recompute == Recompute::kSelectiveOp) act += working;
-  if (p.recompute == Recompute::kSelective) act += layer.module_working;
+  if (p.recompute == Recompute::kSelective) {
+    act += std::max(n_dense > 0 ? layer.dense_module_working : 0.0, n_moe > 0 ? layer.moe_module_working : 0.0);
+  }
   if (stage == 0 && a.dropout) act += in_flight * tokens * a.hidden / rep_div;  // embedding dropout
   if (stage == p.pp - 1) {
     // Final norm input, head input, and the loss's logits per output head: Megatron's fp32 copy

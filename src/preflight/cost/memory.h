@@ -63,9 +63,10 @@ struct LayerActivationBytes {
   // What torchtitan's op-level policy keeps of a dense layer: its input, the outputs of wq, wv,
   // fused attention (with its fp32 log-sum-exp) and w1.
   double op_sac = 0;
-  // Selective recompute of whole modules (mlp, moe, shared_experts): the most that one layer's
-  // recomputed module holds while its backward runs.
-  double module_working = 0;
+  // Selective recompute of whole modules: what one dense layer's recomputed MLP, or one MoE
+  // layer's recomputed block or shared experts, hold again while that layer's backward runs.
+  double dense_module_working = 0;
+  double moe_module_working = 0;
 };
 
 LayerActivationBytes ActivationBytesPerLayer(const Architecture& arch, const Plan& plan,

@@ -299,16 +299,19 @@ TEST(ActivationTest, RecomputeModulesDropTheirTerms) {
   EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, no_core, Job(4096, 8)).moe / 4096 - per_token(kModuleLayernorm).second,
                    4 * nh)
       << "without core_attn the fused attention keeps its fp32 log-sum-exp";
-  // The two norms' outputs: the down-projections' and the router's inputs.
+  // Norms that are modules of their own in Megatron-Core's Transformer Engine spec: the input norm
+  // before MLA (the down-projections' input) in every layer, the pre-MLP norm (the router's input)
+  // in MoE layers only; a dense layer's pre-MLP norm is fused into FC1.
   EXPECT_DOUBLE_EQ(moe - per_token(kModuleLayernorm).second, 2 * (2 * h));
-  EXPECT_DOUBLE_EQ(dense - per_token(kModuleLayernorm).first, 2 * (2 * h));
+  EXPECT_DOUBLE_EQ(dense - per_token(kModuleLayernorm).first, 2 * h);
   // Each routed copy's activation output (the FC2 input); dense layers have no routed experts.
   EXPECT_DOUBLE_EQ(moe - per_token(kModuleMoeAct).second, k * 2 * Fe);
   EXPECT_DOUBLE_EQ(per_token(kModuleMoeAct).first, dense);
   // q and k after RoPE and v, from the latents.
   EXPECT_DOUBLE_EQ(moe - per_token(kModuleMlaUpProj).second, 2 * nh * 192 + 2 * nh * 192 + 2 * nh * 128);
-  // The dense MLP's internals (6F gated) but not its input; MoE layers keep theirs.
-  EXPECT_DOUBLE_EQ(dense - per_token(kModuleMlp).first, 6 * F);
+  // The dense MLP's internals (6F gated) and, its norm being fused into FC1, the norm's output:
+  // the checkpoint keeps the norm's input. MoE layers keep theirs.
+  EXPECT_DOUBLE_EQ(dense - per_token(kModuleMlp).first, 6 * F + 2 * h);
   EXPECT_DOUBLE_EQ(per_token(kModuleMlp).second, moe);
   // The whole MoE block's internals: router logits and probabilities, routed copies, shared expert.
   EXPECT_DOUBLE_EQ(moe - per_token(kModuleMoe).second, 8 * E + k * (2 * h + 6 * Fe) + 6 * Fs);
@@ -317,10 +320,27 @@ TEST(ActivationTest, RecomputeModulesDropTheirTerms) {
   Plan p;
   p.recompute = Recompute::kSelective;
   p.recompute_modules = kModuleMoe | kModuleMlp;
-  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, Job(4096, 8)).module_working / 4096,
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, Job(4096, 8)).moe_module_working / 4096,
                    8 * E + k * (2 * h + 6 * Fe) + 6 * Fs);
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, Job(4096, 8)).dense_module_working / 4096, 6 * F);
   p.recompute_modules = kModuleCoreAttn | kModuleLayernorm;
-  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, Job(4096, 8)).module_working, 0);
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, Job(4096, 8)).moe_module_working, 0);
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, Job(4096, 8)).dense_module_working, 0);
+  // Standard attention fuses its input norm into QKV: a dense GQA model has no norm of its own,
+  // and Qwen3's MoE layers recompute their pre-MLP norm alone.
+  for (const char* id : {"llama-3.1-8b", "qwen3-235b-a22b"}) {
+    const Architecture g = LoadArch(id);
+    Plan base;
+    base.recompute = Recompute::kSelective;
+    Plan norms = base;
+    norms.recompute_modules |= kModuleLayernorm;
+    const LayerActivationBytes x = ActivationBytesPerLayer(g, base, Job(4096, 8));
+    const LayerActivationBytes y = ActivationBytesPerLayer(g, norms, Job(4096, 8));
+    EXPECT_DOUBLE_EQ(y.dense, x.dense) << id;
+    if (g.IsMoe()) {
+      EXPECT_DOUBLE_EQ((x.moe - y.moe) / 4096, 2.0 * g.hidden) << id;
+    }
+  }
 }
 
 // The modules only mean something under selective recompute, as in Megatron-Core.
@@ -350,8 +370,15 @@ TEST(StageMemoryTest, RecomputedMoeBlockHoldsOneLayerWhileItsBackwardRuns) {
   const int64_t n = LayersOnStage(a, p, 4), first = FirstLayerOfStage(a, p, 4);
   const double moe_layers = static_cast<double>(a.MoeLayersIn(first, n));
   const double dense_layers = static_cast<double>(n) - moe_layers;
-  EXPECT_NEAR(with_block, in_flight * (dense_layers * layer.dense + moe_layers * layer.moe) + layer.module_working,
-              1e-6 * with_block);
+  ASSERT_EQ(dense_layers, 0) << "stage 4 holds MoE layers only";
+  EXPECT_NEAR(with_block, in_flight * moe_layers * layer.moe + layer.moe_module_working, 1e-6 * with_block);
+  // Only a stage with dense layers holds a recomputed dense MLP's working set: with `mlp`, stage 0.
+  Plan mlp = p;
+  mlp.recompute_modules = kModuleMlp;
+  const LayerActivationBytes m = ActivationBytesPerLayer(a, mlp, j);
+  ASSERT_GT(m.dense_module_working, 0);
+  const double mid = EstimateStageMemory(a, c, mlp, j, 4, MemoryOptions{}).activations.value();
+  EXPECT_NEAR(mid, in_flight * moe_layers * m.moe, 1e-6 * mid);
   EXPECT_LT(with_block, EstimateStageMemory(a, c, attn_only, j, 4, MemoryOptions{}).activations.value());
 }
 

@@ -318,7 +318,8 @@ class StepModel {
     if (p_.Recomputes(kModuleMlaUpProj) && a_.attention == AttentionKind::kMla) {
       const MlaSpec& m = a_.mla;
       const double qk = static_cast<double>(m.nope_dim + m.rope_dim);
-      f += 2.0 * a_.layers * (m.q_lora_rank * a_.heads * qk + m.kv_lora_rank * a_.heads * (m.nope_dim + m.v_dim));
+      const double q_in = static_cast<double>(m.q_lora_rank > 0 ? m.q_lora_rank : a_.hidden);
+      f += 2.0 * a_.layers * (q_in * a_.heads * qk + m.kv_lora_rank * a_.heads * (m.nope_dim + m.v_dim));
     }
     if (p_.Recomputes(kModuleMlp)) f += 2.0 * dense_layers * g * h * static_cast<double>(a_.ffn);
     if (a_.IsMoe()) {
@@ -410,7 +411,8 @@ void StepModel::Attention(LayerCost* l) const {
             Gemm(T, m.kv_lora_rank, a_.heads * (m.nope_dim + m.v_dim) / t_);
     proj += Gemm(T, a_.heads * m.v_dim / t_, h);
     if (p_.Recomputes(kModuleMlaUpProj)) {
-      l->sel_fwd += (m.q_lora_rank > 0 ? Gemm(T, m.q_lora_rank, a_.heads * qk / t_) : 0) +
+      // q's up-projection (without a q latent, its one projection from the input) and kv's.
+      l->sel_fwd += (m.q_lora_rank > 0 ? Gemm(T, m.q_lora_rank, a_.heads * qk / t_) : Gemm(T, h, a_.heads * qk / t_)) +
                     Gemm(T, m.kv_lora_rank, a_.heads * (m.nope_dim + m.v_dim) / t_);
     }
     core_flops = 2 * T * s * a_.heads * (qk + m.v_dim) / t_;
@@ -516,15 +518,16 @@ void StepModel::Moe(LayerCost* l) const {
 void StepModel::Elementwise(bool moe, LayerCost* l) const {
   const double h = static_cast<double>(a_.hidden);
   const ElementwiseBytes& e = elementwise_;
-  const double norms = a_.norms_per_layer * rep_tokens_ * h * e.norm;
-  double bytes = norms + 2 * rep_tokens_ * h * e.residual;
+  const double norm = rep_tokens_ * h * e.norm;
+  double bytes = a_.norms_per_layer * norm + 2 * rep_tokens_ * h * e.residual;
   const double rope = a_.Rotary() ? tokens_ * (a_.heads + a_.kv_heads) * a_.head_dim / t_ * e.rope : 0;  // q, k
   bytes += rope;
   const double act_per = e.activation;
   // Selective recompute's elementwise passes: the norms (layernorm), RoPE with the MLA
   // up-projections, and the activations inside a recomputed block.
   double again = 0;
-  if (p_.Recomputes(kModuleLayernorm)) again += norms;
+  if (RecomputesInputNorm(a_, p_)) again += norm;
+  if (RecomputesPreMlpNorm(p_, moe)) again += norm;
   if (p_.Recomputes(kModuleMlaUpProj) && a_.attention == AttentionKind::kMla) again += rope;
   if (moe) {
     const MoeSpec& m = a_.moe;
@@ -640,12 +643,13 @@ void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bo
   // Selective recompute launches the recomputed modules' kernels and calls again.
   double sel = 0, sel_calls = 0;
   if (p.Recomputes(kModuleCoreAttn)) sel += core;
-  if (p.Recomputes(kModuleLayernorm)) sel += static_cast<double>(a.norms_per_layer * e.norm_kernels);
-  if (p.Recomputes(kModuleMlaUpProj) && a.attention == AttentionKind::kMla) sel += a.mla.q_lora_rank > 0 ? 3 : 2;
+  sel += e.norm_kernels * ((RecomputesInputNorm(a, p) ? 1 : 0) + (RecomputesPreMlpNorm(p, moe) ? 1 : 0));
+  if (p.Recomputes(kModuleMlaUpProj) && a.attention == AttentionKind::kMla) sel += 3;  // q and kv up, RoPE
   if (moe && p.Recomputes(kModuleMoe)) {
-    sel += 1 + 2 + 1 + 3 + 1 + 1 + (a.moe.shared_ffn > 0 ? 3 : 0) + a2a;
+    const double pair = tp_blocks > 1 ? 1 : 0;  // the block's tensor-parallel pair, with expert TP
+    sel += 1 + 2 + 1 + 3 + 1 + 1 + (a.moe.shared_ffn > 0 ? 3 : 0) + a2a + 2 * pair;
     sel += (e.activation_kernels - 1) * (a.moe.shared_ffn > 0 ? 2 : 1);
-    sel_calls += a2a;
+    sel_calls += a2a + pair * (p.sp ? 2 : 1);
   } else if (moe) {
     if (p.Recomputes(kModuleMoeAct)) sel += e.activation_kernels;
     if (p.Recomputes(kModuleSharedExperts) && a.moe.shared_ffn > 0) sel += 2 + e.activation_kernels;
@@ -748,7 +752,13 @@ PipelineTime StepModel::Pipeline() const {
     const double call = c_.job.host_profile ? c_.job.host_profile->collective_call.value() : 0;
     const double host_calls_fwd = l.calls_fwd * call;
     const double calls_again = full ? l.calls_fwd : (op_sac ? l.calls_op_sac : (selective ? l.calls_sel : 0));
-    const double host = c_.job.host_profile ? c_.job.host_profile->LayerSeconds(full).value() +
+    // Selective recompute's modules launch their kernels again, at the profile's forward host time
+    // per forward kernel.
+    double host_again = 0;
+    if (c_.job.host_profile && selective && l.kernels_fwd > 0) {
+      host_again = l.kernels_sel * c_.job.host_profile->LayerForwardSeconds(false).value() / l.kernels_fwd;
+    }
+    const double host = c_.job.host_profile ? c_.job.host_profile->LayerSeconds(full).value() + host_again +
                                                   (l.calls_fwd + l.calls_bwd + calls_again) * call
                                             : kernels * c_.host_per_kernel.value();
     // The forward's share of the exposed communication (recompute runs forward collectives a

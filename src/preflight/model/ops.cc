@@ -120,7 +120,7 @@ double ExpectedDomainsPerToken(const MoeSpec& moe, int64_t domains) {
   if (domains <= 1 || moe.experts <= 0 || moe.top_k <= 0) return 1;
   const bool by_group = moe.groups > 0 && moe.group_top_k > 0 && moe.groups % domains == 0;
   const double units = static_cast<double>(by_group ? moe.groups : moe.experts);
-  const int64_t picks = by_group ? moe.group_top_k : moe.top_k;
+  const int64_t picks = by_group ? std::min(moe.group_top_k, moe.top_k) : moe.top_k;
   const double per_domain = units / static_cast<double>(domains);
   // Chance that a given domain holds none of the picks.
   double none = 1;

@@ -191,7 +191,8 @@ TEST(OpsTest, AttentionGrowsWithSequenceOnlyThere) {
 TEST(OpsTest, ExpectedDomainsPerToken) {
   MoeSpec v3;
   v3.experts = 256, v3.top_k = 8, v3.groups = 8, v3.group_top_k = 4;
-  // Eight nodes, one group each: 4 of the 8 nodes, always (DeepSeek-V3's node-limited routing).
+  // Eight nodes, one group each: the 4 groups chosen, each taken to receive one of the token's
+  // experts (DeepSeek-V3's node-limited routing: at most 4 nodes).
   EXPECT_DOUBLE_EQ(ExpectedDomainsPerToken(v3, 8), 4.0);
   // Two nodes of four groups each: a node holds none of the 4 groups with chance C(4,4)/C(8,4).
   EXPECT_DOUBLE_EQ(ExpectedDomainsPerToken(v3, 2), 2 * (1 - 1.0 / 70));
@@ -209,6 +210,9 @@ TEST(OpsTest, ExpectedDomainsPerToken) {
   MoeSpec all;
   all.experts = 8, all.top_k = 8;
   EXPECT_DOUBLE_EQ(ExpectedDomainsPerToken(all, 2), 2.0) << "every expert, so every domain";
+  MoeSpec few = v3;
+  few.top_k = 2;  // fewer experts than groups: at most 2 groups can receive one
+  EXPECT_DOUBLE_EQ(ExpectedDomainsPerToken(few, 8), 2.0);
 }
 
 TEST(OpsTest, OpKindNamesAreDistinct) {

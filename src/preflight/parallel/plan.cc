@@ -69,6 +69,9 @@ PlanIssue CheckExperts(const Architecture& a, const Plan& p) {
   if (!Divides(p.ep, a.moe.experts)) return PlanIssue::kExpertParallel;
   if (!Divides(p.ep * p.etp, p.tp * p.cp * p.dp)) return PlanIssue::kExpertParallel;
   if (!Divides(p.etp, a.moe.expert_ffn)) return PlanIssue::kExpertParallel;
+  // Megatron-Core requires sequence parallelism for MoE with tensor parallelism (the experts take
+  // each rank's sequence shard; the memory and step models assume it).
+  if (p.tp > 1 && !p.sp) return PlanIssue::kSequenceParallel;
   return PlanIssue::kValid;
 }
 
@@ -122,7 +125,13 @@ std::string Describe(PlanIssue issue, const Architecture& a, const Plan& p, cons
       m << "cp " << p.cp << " needs seq_len " << j.seq_len << " divisible by 2*cp (load-balanced causal chunks)";
       break;
     case PlanIssue::kZeroStage: m << "zero must be 0, 1, 2 or 3; got " << p.zero; break;
-    case PlanIssue::kSequenceParallel: m << "sequence parallelism (sp) needs tp > 1"; break;
+    case PlanIssue::kSequenceParallel:
+      if (p.sp) {
+        m << "sequence parallelism (sp) needs tp > 1";
+      } else {
+        m << "an MoE model with tp > 1 needs sequence parallelism (sp: true), as Megatron-Core requires";
+      }
+      break;
     case PlanIssue::kRecomputeMode:
       m << "recompute selective-op (torchtitan's op-level policy) is modelled for dense layers with standard "
            "attention and fused attention (flash_attention: true)";
@@ -163,6 +172,14 @@ constexpr std::array<std::string_view, 7> kModuleNames = {"core_attn", "layernor
                                                            "mlp",       "moe",         "shared_experts"};
 }  // namespace
 
+bool RecomputesInputNorm(const Architecture& a, const Plan& p) {
+  return p.Recomputes(kModuleLayernorm) && a.attention == AttentionKind::kMla;
+}
+
+bool RecomputesPreMlpNorm(const Plan& p, bool moe_layer) {
+  return moe_layer ? p.Recomputes(kModuleLayernorm) : p.Recomputes(kModuleMlp);
+}
+
 bool ParseRecomputeModule(std::string_view name, RecomputeModule* out) {
   for (size_t i = 0; i < kModuleNames.size(); ++i) {
     if (kModuleNames[i] == name) {
@@ -171,6 +188,13 @@ bool ParseRecomputeModule(std::string_view name, RecomputeModule* out) {
     }
   }
   return false;
+}
+
+std::string RecomputeLabel(const Plan& p) {
+  if (p.recompute != Recompute::kSelective || p.recompute_modules == kModuleCoreAttn) {
+    return std::string(RecomputeName(p.recompute));
+  }
+  return "selective(" + RecomputeModuleNames(p.recompute_modules) + ")";
 }
 
 std::string RecomputeModuleNames(uint32_t modules) {

@@ -105,6 +105,17 @@ struct Plan {
   }
 };
 
+// The recompute mode for a one-word listing: "selective(layernorm,moe_act)" when selective
+// recompute names other modules than Megatron-Core's default core_attn, else RecomputeName.
+std::string RecomputeLabel(const Plan& plan);
+
+// Megatron-Core's `layernorm` module recomputes only the norms that are modules of their own
+// (TransformerLayer skips IdentityOp norms). In its Transformer Engine layer spec the input norm is
+// fused into the QKV product except before MLA, and the pre-MLP norm into FC1 except before an MoE
+// block; the checkpointed dense `mlp` then starts from the pre-MLP norm's input.
+bool RecomputesInputNorm(const Architecture& arch, const Plan& plan);
+bool RecomputesPreMlpNorm(const Plan& plan, bool moe_layer);
+
 struct TrainingJob {
   int64_t seq_len = 2048;
   int64_t global_batch = 0;  // sequences per optimizer step

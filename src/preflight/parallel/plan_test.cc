@@ -143,6 +143,8 @@ std::vector<IssueCase> IssueCases() {
        Job(3), 3, I::kExpertParallel, {"ep 3", "8 experts"}},
       {"ep x etp not dividing tp*cp*dp", mix, With(MakePlan(1, 1, 4), [](Plan& p) { p.ep = 8; }),
        Job(4), 4, I::kExpertParallel, {"ep 8", "tp*cp*dp = 4"}},
+      {"MoE with tp but no sequence parallelism", mix, With(MakePlan(2, 1, 4), [](Plan& p) { p.sp = false; }),
+       Job(4), 8, I::kSequenceParallel, {"MoE", "sp: true"}},
       {"etp not dividing expert width", mix, With(MakePlan(1, 1, 3), [](Plan& p) { p.etp = 3; }),
        Job(3), 3, I::kExpertParallel, {"etp 3", "expert width 14336"}},
       {"cp not splitting the sequence", l70, With(MakePlan(8, 1, 4), [](Plan& p) { p.cp = 2; }),

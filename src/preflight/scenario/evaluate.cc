@@ -2,6 +2,8 @@
 
 #include <iomanip>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "preflight/base/check.h"
 
@@ -17,6 +19,19 @@ void AddWarnings(const Scenario& s, PlanResult* r) {
   }
   if (p.tp > 1 && !p.sp && p.recompute != Recompute::kFull) {
     r->warnings.push_back("tp > 1 without sequence parallelism replicates norm and dropout activations on every TP rank");
+  }
+  if (p.recompute == Recompute::kSelective) {
+    // Modules Megatron-Core would reject or skip for this model: they change nothing here.
+    const Architecture& a = s.arch;
+    std::vector<std::string> idle;
+    if (p.Recomputes(kModuleMlaUpProj) && a.attention != AttentionKind::kMla) idle.push_back("mla_up_proj (no MLA)");
+    if ((p.Recomputes(kModuleMoeAct) || p.Recomputes(kModuleMoe)) && !a.IsMoe()) idle.push_back("moe_act/moe (no MoE layers)");
+    if (p.Recomputes(kModuleSharedExperts) && a.moe.shared_ffn == 0) idle.push_back("shared_experts (no shared experts)");
+    if (p.Recomputes(kModuleMlp) && a.IsMoe() && a.MoeLayerCount() == a.layers) idle.push_back("mlp (no dense layers)");
+    if (p.Recomputes(kModuleLayernorm) && a.attention != AttentionKind::kMla && !a.IsMoe()) {
+      idle.push_back("layernorm (both norms fused into the next product in Megatron-Core's Transformer Engine spec)");
+    }
+    for (const std::string& m : idle) r->warnings.push_back("recompute_modules: " + m + " recomputes nothing");
   }
   if (s.job.precision == Dtype::kFp8 && !s.cluster.spec.peak(Dtype::kFp8).known()) {
     r->warnings.push_back(s.cluster.spec.id + " has no FP8 support in the catalog: FP8 training falls back to bf16 GEMMs");

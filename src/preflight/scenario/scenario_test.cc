@@ -844,6 +844,17 @@ TEST(EvaluateTest, Warnings) {
   }
   EXPECT_TRUE(sp);
   EXPECT_TRUE(fp8);
+  // Recompute modules the model has nothing for: Llama has no MLA, no MoE layers and no norm of
+  // its own (fused in Megatron-Core's Transformer Engine spec).
+  s = LoadText(kScenario, nullptr, {{"parallel.recompute_modules", "core_attn,mla_up_proj,moe_act,layernorm"}});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  r = Evaluate(*s, {});
+  EXPECT_TRUE(Warns(r, "mla_up_proj (no MLA) recomputes nothing"));
+  EXPECT_TRUE(Warns(r, "moe_act/moe (no MoE layers) recomputes nothing"));
+  EXPECT_TRUE(Warns(r, "layernorm (both norms fused"));
+  EXPECT_EQ(RecomputeLabel(s->plan), "selective(core_attn,layernorm,moe_act,mla_up_proj)");
+  s->plan.recompute_modules = kModuleCoreAttn;
+  EXPECT_EQ(RecomputeLabel(s->plan), "selective");
 }
 
 }  // namespace
