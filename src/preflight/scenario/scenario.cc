@@ -234,7 +234,9 @@ Status ReadRecomputeModules(const MapReader& p, Plan* plan) {
   plan->recompute_modules = 0;
   for (const std::string& name : names) {
     RecomputeModule m;
-    if (!ParseRecomputeModule(name, &m)) return p.Error("recompute_modules", kExpected);
+    if (!ParseRecomputeModule(name, &m)) {
+      return p.Error("recompute_modules", std::string(kExpected) + " ('" + name + "' is none of them)");
+    }
     plan->recompute_modules |= m;
   }
   return Status::Ok();
