@@ -87,6 +87,21 @@ def timed(fn, inner):
     return (time.perf_counter() - t) / inner
 
 
+def timed_backward(forward, inner):
+    """Host seconds of the backward alone: each iteration runs the forward untimed, then times the
+    backward. A difference of two separately timed rounds (forward and backward, minus forward) can
+    come out negative on a loaded machine; this cannot."""
+    drain()
+    total = 0.0
+    for _ in range(inner):
+        y = forward().sum()
+        t = time.perf_counter()
+        y.backward()
+        total += time.perf_counter() - t
+    drain()
+    return total / inner
+
+
 def measure(stack, h, heads, seq, vocab, layers=LAYERS, rounds=ROUNDS, inner=10, time_loader=True):
     """Seconds per layer (and per micro-batch around the layers): the fastest of `rounds` rounds,
     each timing every quantity once (and the median, for comparison)."""
@@ -106,8 +121,8 @@ def measure(stack, h, heads, seq, vocab, layers=LAYERS, rounds=ROUNDS, inner=10,
     def forward():
         return model.run_layers(x0.clone().requires_grad_(True), mask, checkpointed=False)
 
-    def forward_backward():
-        forward().sum().backward()
+    def backward():
+        return timed_backward(forward, inner)
 
     def checkpointed():
         model.run_layers(x0.clone().requires_grad_(True), mask, checkpointed=True).sum().backward()
@@ -129,7 +144,7 @@ def measure(stack, h, heads, seq, vocab, layers=LAYERS, rounds=ROUNDS, inner=10,
     def input_after_sync():
         get_batch_after_sync(batch, sizes.cpu())
 
-    parts = {"forward": forward, "forward_backward": forward_backward, "checkpointed": checkpointed,
+    parts = {"forward": forward, "backward": backward, "checkpointed": checkpointed,
              "checkpointed_forward": checkpointed_forward, "around_layers": around_layers, "input_before_sync": input_before_sync,
              "input_after_sync": input_after_sync}
     for fn in parts.values():
@@ -138,14 +153,14 @@ def measure(stack, h, heads, seq, vocab, layers=LAYERS, rounds=ROUNDS, inner=10,
     samples = {name: [] for name in parts}
     for _ in range(rounds):
         for name, fn in parts.items():
-            samples[name].append(timed(fn, inner))
+            samples[name].append(fn() if fn is backward else timed(fn, inner))
     med = {name: statistics.median(v) for name, v in samples.items()}
     best = {name: min(v) for name, v in samples.items()}
     del keep
     loader = loader_seconds(seq, vocab, rounds * 5) if time_loader else 0.0  # its own workers, its own pauses
     return {
         "forward": best["forward"] / layers,
-        "backward": (best["forward_backward"] - best["forward"]) / layers,
+        "backward": best["backward"] / layers,
         "checkpointed": best["checkpointed"] / layers,
         "checkpointed_forward": best["checkpointed_forward"] / layers,
         "around_layers": best["around_layers"],
