@@ -107,8 +107,6 @@ std::pair<double, double> AttentionBytes(const Architecture& a, const Plan& p,
 
 double MlpActivationWidth(const Architecture& a) { return a.gated_mlp ? 6.0 : 4.0; }
 
-
-
 // What eager PyTorch's elementwise ops save beyond a fused kernel's, per token (torchtitan's and
 // Hugging Face's code, op by op, bf16; autograd saves an operand of a product only where the other
 // needs a gradient): RMSNorm saves x.float() (4 bytes per element, for pow and the product) and

@@ -300,10 +300,10 @@ class StepModel {
     return total;
   }
   double ParameterGather(const ParamTensor& t, int64_t d, int64_t ed, double weight_bytes) const {
-    constexpr int64_t kPersistenceThreshold = 100000;
+    constexpr double kPersistenceThreshold = 100000;  // compared with the rank's (TP-local) tensor
     const int64_t ranks = t.expert ? ed : d;
-    if (t.elements < kPersistenceThreshold || ranks <= 1) return 0;
-    const double local = static_cast<double>(t.elements) / static_cast<double>(t.expert ? p_.etp : p_.tp);
+    const double local = static_cast<double>(t.elements) / static_cast<double>(t.expert ? p_.etp : (t.tp_split ? p_.tp : 1));
+    if (local < kPersistenceThreshold || ranks <= 1) return 0;
     const int64_t per = RanksPerDomain(c_.fabric, t.expert ? p_.ep * p_.etp : p_.tp, ranks);
     const double host = static_cast<double>(ranks) * c_.host_per_kernel.value();
     const double gather = AllGatherTime(c_.fabric, Bytes(local * weight_bytes), ranks, per).value();
@@ -970,16 +970,18 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
     // per-layer gathers spread them.
     const int64_t width = a_.embed_proj_dim > 0 ? a_.embed_proj_dim : a_.hidden;
     double edges = 0;
-    for (int64_t elements : {a_.vocab * width, a_.position_rows * a_.hidden, pc.lm_head}) {
-      edges += ParameterGather(ParamTensor{elements}, d, ed, weight_bytes);
+    for (const ParamTensor& t : {ParamTensor{a_.vocab * width}, ParamTensor{a_.position_rows * a_.hidden, false, false},
+                                 ParamTensor{pc.lm_head}}) {
+      edges += ParameterGather(t, d, ed, weight_bytes);
     }
     params += passes * ((layers_per_stage - moe_layers) * PerParameterGathers(false, d, ed, weight_bytes) +
                         moe_layers * PerParameterGathers(true, d, ed, weight_bytes) + edges / static_cast<double>(p_.pp));
   }
   double dp_exposed = 0, dp_contention = 0;
   if (p_.zero == 3) {
-    // Prefetched layer by layer under the compute of the micro-batches.
-    const double window = p_.overlap_param_gather ? m * worst : -1;
+    // Prefetched layer by layer under the compute of the micro-batches; DeepSpeed's early per-parameter
+    // gathers synchronise first, and hide nothing.
+    const double window = p_.overlap_param_gather && !p_.zero3_gather_per_parameter ? m * worst : -1;
     dp_exposed = Exposed(grads + params, window);
     dp_contention = Contention(grads + params, window);
   } else {

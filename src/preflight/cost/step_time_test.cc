@@ -485,6 +485,14 @@ TEST(StepTimeTest, PerParameterZero3GathersEachLargeTensor) {
   // With the host's 64 views and 64 copies per gather at 5 µs each (the copies run beside the
   // gather, which is longer here): 4 tensors per layer and the two embeddings.
   EXPECT_NEAR(dp(true, 5).first - dp(true, 0).first, m * 3 * (4 * layers + 2) * 64 * 5e-6, 1e-9 * layer);
+  // Each micro-batch gathers again; and the gathers synchronise first, so nothing hides them even
+  // when the plan says parameter gathers overlap.
+  const double one = dp(true, 5).first - dp(false, 5).first;
+  s.job.global_batch = 128;
+  EXPECT_NEAR(dp(true, 5).first - dp(false, 5).first, 2 * one, 1e-9 * one);
+  const double plain = dp(true, 5).first;
+  s.plan.overlap_param_gather = true;
+  EXPECT_DOUBLE_EQ(dp(true, 5).first, plain);
 }
 
 // ZeRO-3 gathers a layer's parameters for every micro-batch's forward and backward; FSDP2 under a

@@ -44,7 +44,9 @@ ParamCounts CountParameters(const Architecture& arch);
 // sum to ParamCounts::dense_layer or moe_layer.
 struct ParamTensor {
   int64_t elements = 0;
-  bool expert = false;  // a routed expert's (sharded by expert parallelism)
+  bool expert = false;    // a routed expert's (sharded by expert parallelism, split by expert TP)
+  bool tp_split = true;   // split by tensor parallelism (Megatron's column- and row-parallel weights,
+                          // column-parallel biases, vocab-parallel embedding); else replicated
 };
 std::vector<ParamTensor> LayerParameterTensors(const Architecture& arch, bool moe);
 

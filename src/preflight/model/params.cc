@@ -60,43 +60,53 @@ int64_t EmbeddingParams(const Architecture& a) {
 std::vector<ParamTensor> LayerParameterTensors(const Architecture& a, bool moe) {
   std::vector<ParamTensor> t;
   const int64_t h = a.hidden;
+  auto replicated = [&](int64_t elements) { t.push_back({elements, false, false}); };
+  auto split = [&](int64_t elements) { t.push_back({elements, false, true}); };
   for (int64_t i = 0; i < a.norms_per_layer; ++i) {
-    t.push_back({h});
-    if (a.norm == NormKind::kLayerNorm) t.push_back({h});
+    replicated(h);
+    if (a.norm == NormKind::kLayerNorm) replicated(h);
   }
   if (a.attention == AttentionKind::kMla) {
     const MlaSpec& m = a.mla;
     const int64_t qk = m.nope_dim + m.rope_dim;
     if (m.q_lora_rank > 0) {
-      t.insert(t.end(), {{h * m.q_lora_rank}, {m.q_lora_rank}, {m.q_lora_rank * a.heads * qk}});
+      replicated(h * m.q_lora_rank);  // down-projections are not split by TP in Megatron
+      replicated(m.q_lora_rank);
+      split(m.q_lora_rank * a.heads * qk);
     } else {
-      t.push_back({h * a.heads * qk});
+      split(h * a.heads * qk);
     }
-    t.insert(t.end(), {{h * (m.kv_lora_rank + m.rope_dim)}, {m.kv_lora_rank},
-                       {m.kv_lora_rank * a.heads * (m.nope_dim + m.v_dim)}, {a.heads * m.v_dim * h}});
+    replicated(h * (m.kv_lora_rank + m.rope_dim));
+    replicated(m.kv_lora_rank);
+    split(m.kv_lora_rank * a.heads * (m.nope_dim + m.v_dim));
+    split(a.heads * m.v_dim * h);
   } else {
     const int64_t q = a.heads * a.head_dim, kv = a.kv_heads * a.head_dim;
-    t.push_back({h * (q + 2 * kv)});
-    if (a.qkv_bias) t.push_back({q + 2 * kv});
-    t.push_back({q * h});
-    if (a.attn_out_bias) t.push_back({h});
-    if (a.qk_norm) t.insert(t.end(), {{a.head_dim}, {a.head_dim}});
+    split(h * (q + 2 * kv));
+    if (a.qkv_bias) split(q + 2 * kv);
+    split(q * h);
+    if (a.attn_out_bias) replicated(h);  // a row-parallel layer's bias
+    if (a.qk_norm) {
+      replicated(a.head_dim);
+      replicated(a.head_dim);
+    }
   }
   auto mlp = [&](int64_t width, bool bias, bool expert) {
-    t.push_back({h * width * (a.gated_mlp ? 2 : 1), expert});
-    if (bias) t.push_back({width * (a.gated_mlp ? 2 : 1), expert});
-    t.push_back({width * h, expert});
-    if (bias) t.push_back({h, expert});
+    const int64_t up = width * (a.gated_mlp ? 2 : 1);
+    t.push_back({h * up, expert, true});
+    if (bias) t.push_back({up, expert, true});
+    t.push_back({width * h, expert, true});
+    if (bias) t.push_back({h, expert, false});
   };
   if (!moe) {
     mlp(a.ffn, a.mlp_bias, false);
     return t;
   }
-  t.push_back({h * a.moe.experts});
-  if (a.moe.router_bias) t.push_back({a.moe.experts});
+  replicated(h * a.moe.experts);  // the router
+  if (a.moe.router_bias) replicated(a.moe.experts);
   for (int64_t e = 0; e < a.moe.experts; ++e) mlp(a.moe.expert_ffn, false, true);
   if (a.moe.shared_ffn > 0) mlp(a.moe.shared_ffn, false, false);
-  if (a.moe.shared_gate) t.push_back({h});
+  if (a.moe.shared_gate) replicated(h);
   return t;
 }
 

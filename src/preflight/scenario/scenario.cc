@@ -273,7 +273,8 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
     // When tp*cp*pp does not divide the devices, dp stays 1 and the plan rules say why.
     plan.dp = devices % model_parallel == 0 ? devices / model_parallel : 1;
   }
-  ASSIGN_OR_RETURN(plan.sp, p.BoolOr("sp", false));
+  // Megatron-Core requires sequence parallelism for MoE with TP: the default there.
+  ASSIGN_OR_RETURN(plan.sp, p.BoolOr("sp", s->arch.IsMoe() && plan.tp > 1));
   ASSIGN_OR_RETURN(int64_t zero, p.IntOr("zero", 0));
   if (zero < 0 || zero > 3) return p.Error("zero", "0, 1, 2 or 3");
   plan.zero = static_cast<int>(zero);
@@ -292,8 +293,9 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
   if (plan.fsdp_gather_once && plan.zero != 3) return p.Error("fsdp_gather_once", "zero: 3 beside it (it is how FSDP gathers)");
   ASSIGN_OR_RETURN(std::string gather, p.StringOr("zero3_gather", "layer"));
   if (gather != "layer" && gather != "parameter") return p.Error("zero3_gather", "layer or parameter");
-  if (gather == "parameter" && (plan.zero != 3 || plan.fsdp_gather_once)) {
-    return p.Error("zero3_gather", "layer unless zero: 3 without fsdp_gather_once");
+  if (gather == "parameter" && (plan.zero != 3 || plan.fsdp_gather_once || plan.pp != 1)) {
+    return p.Error("zero3_gather", "layer unless zero: 3 without fsdp_gather_once and with pp 1 (DeepSpeed's ZeRO-3 "
+                                   "of 2021 ran without pipeline parallelism)");
   }
   plan.zero3_gather_per_parameter = gather == "parameter";
   ASSIGN_OR_RETURN(plan.tp_comm_overlap, p.BoolOr("tp_comm_overlap", false));

@@ -230,7 +230,9 @@ void BranchRunner::Run(const Branch& b, Worker* w, bool pilot) const {
 
   // Branch-level rules (those that do not depend on the inner choices) reject the subtree.
   base.micro_batch = mbs[0];
-  base.sp = false, base.zero = 0, base.recompute = Recompute::kNone;
+  // SP with TP is always allowed (and MoE with TP requires it): the branch check must not reject
+  // the subtree for what an inner choice fixes.
+  base.sp = b.tp > 1, base.zero = 0, base.recompute = Recompute::kNone;
   const int64_t subtree = static_cast<int64_t>(n_sp) * 4 * 3 * n_mb;
   PlanIssue issue = FindPlanIssue(s_.arch, base, s_.job, s_.cluster.devices);
   if (issue != PlanIssue::kValid && issue != PlanIssue::kInterleavedMicroBatches &&

@@ -133,6 +133,21 @@ TEST(SearchTest, BoundPruningKeepsTheExhaustiveTopKWithDeepEp) {
   EXPECT_GT(pruned.rejected[kRejectBound], 0);
 }
 
+// MoE with TP needs sequence parallelism: the search still offers TP > 1 for an MoE model, with SP.
+TEST(SearchTest, MoeModelsStillGetTensorParallelPlans) {
+  Scenario s = Load("examples/deepseek-v3-h800.yaml");
+  SearchConstraints c;
+  c.tp = 2;
+  SearchOptions o;
+  o.top_k = 3;
+  SearchResult r = Search(s, c, o);
+  ASSERT_FALSE(r.top.empty());
+  for (const RankedPlan& p : r.top) {
+    EXPECT_EQ(p.plan.tp, 2);
+    EXPECT_TRUE(p.plan.sp);
+  }
+}
+
 // A measured collective curve need not keep the α-β model's "one collective is never slower than
 // several smaller ones": its rate can dip with size. The search's bound then times the step's volume
 // at the best rate the curve reaches up to it, still prunes, and still returns the exhaustive top K.
