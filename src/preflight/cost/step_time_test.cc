@@ -68,6 +68,20 @@ Job8b Llama8bOnH100() {
   return s;
 }
 
+// DeepSeek-V3 on `devices` H800s, data and expert parallel over all of them, `global_batch`
+// sequences of `seq_len` tokens (optionally a NIC of `gbits` Gb/s per GPU).
+Job8b DeepSeekV3OnH800(int64_t devices, int64_t seq_len, int64_t global_batch,
+                       std::optional<double> gbits = std::nullopt) {
+  Job8b s;
+  s.arch = LoadArch("deepseek-v3");
+  s.params = CountParameters(s.arch);
+  s.job.seq_len = seq_len;
+  s.job.global_batch = global_batch;
+  s.cluster = CatalogCluster("h800-sxm-80gb", devices, gbits);
+  s.plan.dp = devices, s.plan.ep = devices;
+  return s;
+}
+
 // The step of `s` after `change`, with the context it ran in.
 template <typename Change>
 std::pair<StepTime, CostContext> StepWith(Job8b s, Change change) {
@@ -428,13 +442,7 @@ TEST(StepTimeTest, RecomputedBlocksRunTheirCollectivesAgain) {
   // Attention and MLP blocks, one pair each way: the MLP's forward pair again is a quarter more.
   EXPECT_NEAR(tp(kModuleMlp) / tp(kModuleCoreAttn), 5.0 / 4.0, 1e-12);
 
-  Job8b m;
-  m.arch = LoadArch("deepseek-v3");
-  m.params = CountParameters(m.arch);
-  m.job.seq_len = 4096;
-  m.job.global_batch = 16;
-  m.cluster = CatalogCluster("h800-sxm-80gb", 16);
-  m.plan.dp = 16, m.plan.ep = 16;
+  const Job8b m = DeepSeekV3OnH800(16, 4096, 16);
   auto ep = [&](uint32_t modules) {
     const auto [t, ctx] = StepWith(m, [&](Job8b& v) {
       v.plan.recompute = Recompute::kSelective;
@@ -965,14 +973,7 @@ TEST(StepTimeTest, FullyHiddenTensorParallelCollectivesCostTheirShare) {
 // A collective that outlasts even the slowed compute beside it adds nothing beyond its own time:
 // the compute finishes under it. Here the experts' all-to-alls over a thin network dwarf the layer.
 TEST(StepTimeTest, CollectivesThatOutlastTheComputeAddNoContention) {
-  Job8b s;
-  s.arch = LoadArch("deepseek-v3");
-  s.params = CountParameters(s.arch);
-  s.job.seq_len = 1024;
-  s.job.global_batch = 16;
-  s.cluster = CatalogCluster("h800-sxm-80gb", 16, /*scale_out_gbits_per_s=*/10);
-  s.plan.dp = 16;
-  s.plan.ep = 16;
+  Job8b s = DeepSeekV3OnH800(16, 1024, 16, /*gbits=*/10);
   const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
   ASSERT_GT(ctx.collective_share, 0.0);
   const StepTime plain = EstimateStep(ctx, s.plan);
@@ -987,13 +988,7 @@ TEST(StepTimeTest, CollectivesThatOutlastTheComputeAddNoContention) {
 // node-limited routing reaches 4 of 8 nodes, 3.5 remote, where Megatron's all-to-all sends all 8
 // copies, 7 of them off the node (cost-model-notes §4.6). On a thin network that halves the time.
 TEST(StepTimeTest, DeepEpSendsEachTokenOncePerRemoteNode) {
-  Job8b s;
-  s.arch = LoadArch("deepseek-v3");
-  s.params = CountParameters(s.arch);
-  s.job.seq_len = 4096;
-  s.job.global_batch = 64;
-  s.cluster = CatalogCluster("h800-sxm-80gb", 64, /*scale_out_gbits_per_s=*/10);
-  s.plan.dp = 64, s.plan.ep = 64;
+  Job8b s = DeepSeekV3OnH800(64, 4096, 64, /*gbits=*/10);
   auto ep = [&](bool dedup) {
     const auto [t, ctx] = StepWith(s, [&](Job8b& v) { v.job.ep_node_dedup = dedup; });
     return t.exposed_comm.ep.value();

@@ -19,6 +19,22 @@ Scenario Load(const std::string& file) {
   return *s;
 }
 
+bool SamePlans(const SearchResult& a, const SearchResult& b);
+
+// Pruned and exhaustive searches of `s` under `c` return the same top K, and the pruned one cut
+// branches by its bound.
+void ExpectPruningKeepsTheExhaustiveTopK(const Scenario& s, const SearchConstraints& c, int threads) {
+  SearchOptions o;
+  o.top_k = 5;
+  o.threads = threads;
+  SearchResult pruned = Search(s, c, o);
+  o.exhaustive = true;
+  SearchResult full = Search(s, c, o);
+  ASSERT_FALSE(full.top.empty());
+  EXPECT_TRUE(SamePlans(pruned, full));
+  EXPECT_GT(pruned.rejected[kRejectBound], 0);
+}
+
 bool SamePlans(const SearchResult& a, const SearchResult& b) {
   if (a.top.size() != b.top.size()) return false;
   for (size_t i = 0; i < a.top.size(); ++i) {
@@ -122,15 +138,7 @@ TEST(SearchTest, BoundPruningKeepsTheExhaustiveTopKWithDeepEp) {
   SearchConstraints c;
   c.zero = 1;
   c.recompute = Recompute::kSelective;
-  SearchOptions o;
-  o.top_k = 5;
-  o.threads = 2;
-  SearchResult pruned = Search(*loaded, c, o);
-  o.exhaustive = true;
-  SearchResult full = Search(*loaded, c, o);
-  ASSERT_FALSE(full.top.empty());
-  EXPECT_TRUE(SamePlans(pruned, full));
-  EXPECT_GT(pruned.rejected[kRejectBound], 0);
+  ExpectPruningKeepsTheExhaustiveTopK(*loaded, c, 2);
 }
 
 // MoE with TP needs sequence parallelism: the search still offers TP > 1 for an MoE model, with SP.
@@ -165,14 +173,7 @@ TEST(SearchTest, MeasuredCollectivesKeepTheExhaustiveTopK) {
     s.cluster.collectives = table;
     SearchConstraints c;
     c.tp = 8;
-    SearchOptions o;
-    o.top_k = 5;
-    SearchResult pruned = Search(s, c, o);
-    o.exhaustive = true;
-    SearchResult full = Search(s, c, o);
-    ASSERT_FALSE(full.top.empty());
-    EXPECT_TRUE(SamePlans(pruned, full));
-    EXPECT_GT(pruned.rejected[kRejectBound], 0);
+    ExpectPruningKeepsTheExhaustiveTopK(s, c, SearchOptions{}.threads);
   }
 }
 
