@@ -172,14 +172,6 @@ constexpr std::array<std::string_view, 7> kModuleNames = {"core_attn", "layernor
                                                            "mlp",       "moe",         "shared_experts"};
 }  // namespace
 
-bool RecomputesInputNorm(const Architecture& a, const Plan& p) {
-  return p.Recomputes(kModuleLayernorm) && a.attention == AttentionKind::kMla;
-}
-
-bool RecomputesPreMlpNorm(const Plan& p, bool moe_layer) {
-  return moe_layer ? p.Recomputes(kModuleLayernorm) : p.Recomputes(kModuleMlp);
-}
-
 bool ParseRecomputeModule(std::string_view name, RecomputeModule* out) {
   for (size_t i = 0; i < kModuleNames.size(); ++i) {
     if (kModuleNames[i] == name) {

@@ -113,8 +113,12 @@ std::string RecomputeLabel(const Plan& plan);
 // (TransformerLayer skips IdentityOp norms). In its Transformer Engine layer spec the input norm is
 // fused into the QKV product except before MLA, and the pre-MLP norm into FC1 except before an MoE
 // block; the checkpointed dense `mlp` then starts from the pre-MLP norm's input.
-bool RecomputesInputNorm(const Architecture& arch, const Plan& plan);
-bool RecomputesPreMlpNorm(const Plan& plan, bool moe_layer);
+inline bool RecomputesInputNorm(const Architecture& arch, const Plan& plan) {
+  return plan.Recomputes(kModuleLayernorm) && arch.attention == AttentionKind::kMla;
+}
+inline bool RecomputesPreMlpNorm(const Plan& plan, bool moe_layer) {
+  return moe_layer ? plan.Recomputes(kModuleLayernorm) : plan.Recomputes(kModuleMlp);
+}
 
 struct TrainingJob {
   int64_t seq_len = 2048;
