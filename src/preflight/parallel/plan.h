@@ -8,7 +8,8 @@
 //   PlanCheck check = CheckPlan(arch, p, job, /*devices=*/16384);
 //   if (!check.ok()) std::cout << check.message;
 //
-// Conventions: the device grid is TP × CP × PP × DP (innermost TP); expert layers refold
+// Conventions: the device grid is TP × CP × DP × PP in Megatron's rank order (TP innermost, PP
+// outermost: docs/cost-model.md); expert layers refold
 // the same TP·CP·DP devices of a stage into ETP × EP × expert-DP (Megatron's MoE folding).
 #pragma once
 
