@@ -32,6 +32,8 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   CostContext c;
   c.arch = &arch;
   c.params = params;
+  c.dense_layer_tensors = LayerParameterTensors(arch, false);
+  if (arch.IsMoe()) c.moe_layer_tensors = LayerParameterTensors(arch, true);
   c.job = job;
   c.devices = cluster.devices;
   c.fabric = FabricFromCluster(cluster, &c.warnings);
@@ -296,7 +298,9 @@ class StepModel {
   // host_overhead_per_kernel_us. Expert tensors count for the local experts (1/EP of them).
   double PerParameterGathers(bool moe, int64_t d, int64_t ed, double weight_bytes) const {
     double total = 0;
-    for (const ParamTensor& t : LayerParameterTensors(a_, moe)) total += ParameterGather(t, d, ed, weight_bytes);
+    for (const ParamTensor& t : moe ? c_.moe_layer_tensors : c_.dense_layer_tensors) {
+      total += ParameterGather(t, d, ed, weight_bytes);
+    }
     return total;
   }
   double ParameterGather(const ParamTensor& t, int64_t d, int64_t ed, double weight_bytes) const {
@@ -307,7 +311,9 @@ class StepModel {
     const int64_t per = RanksPerDomain(c_.fabric, t.expert ? p_.ep * p_.etp : p_.tp, ranks);
     const double host = static_cast<double>(ranks) * c_.host_per_kernel.value();
     const double gather = AllGatherTime(c_.fabric, Bytes(local * weight_bytes), ranks, per).value();
-    return (t.expert ? 1.0 / static_cast<double>(p_.ep) : 1.0) * (host + std::max(gather, host));
+    // A routed expert's tensors: those of the rank's own experts, count / EP of them.
+    const double tensors = static_cast<double>(t.count) / static_cast<double>(t.expert ? p_.ep : 1);
+    return tensors * (host + std::max(gather, host));
   }
   // Forward FLOPs per token that selective recompute runs again, all layers (for HFU).
   double SelectiveRecomputeFlopsPerToken() const {
@@ -615,13 +621,14 @@ constexpr double kCrossEntropyBackwardBytes = 8 + 6;
 void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bool moe, const ElementwiseBytes& e,
                   LayerCost* l) {
   double core = flash ? 1 : 6 + (a.dropout ? 1 : 0);
+  const double a2a = moe && p.ep > 1 ? 2 : 0;  // the expert all-to-alls
+  const bool shared = moe && a.moe.shared_ffn > 0;
   double n = 1 + 1 + (a.Rotary() ? 1 : 0) + core + 1 + 1;  // attention block
-  n += moe ? 1 + 2 + 1 + 3 + 1 + 1 + (a.moe.shared_ffn > 0 ? 3 : 0) + (p.ep > 1 ? 2 : 0)
-           : 1 + 1 + 1 + 1 + 1;
-  // Eager elementwise work splits each of those passes into its ops.
-  n += a.norms_per_layer * (e.norm_kernels - 1) + 2 * (e.residual_kernels - 1) +
-       (a.Rotary() ? e.rope_kernels - 1 : 0) +
-       (e.activation_kernels - 1) * (moe && a.moe.shared_ffn > 0 ? 2 : 1);
+  const double mlp_block = moe ? 1 + 2 + 1 + 3 + 1 + 1 + (shared ? 3 : 0) + a2a : 1 + 1 + 1 + 1 + 1;
+  // Eager elementwise work splits each activation pass into its ops.
+  const double activation_extra = (e.activation_kernels - 1) * (shared ? 2 : 1);
+  n += mlp_block + a.norms_per_layer * (e.norm_kernels - 1) + 2 * (e.residual_kernels - 1) +
+       (a.Rotary() ? e.rope_kernels - 1 : 0) + activation_extra;
   const double tp_blocks = TpBlocks(p, moe);
   const double tp_kernels = 2 * tp_blocks;
   n += tp_kernels;
@@ -632,7 +639,6 @@ void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bo
   l->kernels_fwd = n;
   l->kernels_core = core;
   // The calls of the blocks TensorComm times, and the expert all-to-alls.
-  const double a2a = moe && p.ep > 1 ? 2 : 0;
   l->calls_fwd = tp_blocks * (p.sp ? 2 : 1) + a2a;
   l->calls_bwd = tp_blocks * (p.sp ? 3 : 1) + a2a;
   l->calls_op_sac = tp_blocks;
@@ -647,12 +653,11 @@ void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bo
   if (p.Recomputes(kModuleMlaUpProj) && a.attention == AttentionKind::kMla) sel += 3;  // q and kv up, RoPE
   if (moe && p.Recomputes(kModuleMoe)) {
     const double pair = tp_blocks > 1 ? 1 : 0;  // the block's tensor-parallel pair, with expert TP
-    sel += 1 + 2 + 1 + 3 + 1 + 1 + (a.moe.shared_ffn > 0 ? 3 : 0) + a2a + 2 * pair;
-    sel += (e.activation_kernels - 1) * (a.moe.shared_ffn > 0 ? 2 : 1);
+    sel += mlp_block + activation_extra + 2 * pair;
     sel_calls += a2a + pair * (p.sp ? 2 : 1);
   } else if (moe) {
     if (p.Recomputes(kModuleMoeAct)) sel += e.activation_kernels;
-    if (p.Recomputes(kModuleSharedExperts) && a.moe.shared_ffn > 0) sel += 2 + e.activation_kernels;
+    if (p.Recomputes(kModuleSharedExperts) && shared) sel += 2 + e.activation_kernels;
   } else if (p.Recomputes(kModuleMlp)) {
     const double pair = p.tp > 1 ? 1 : 0;  // the MLP's tensor-parallel block
     sel += 2 + e.activation_kernels + 2 * pair;

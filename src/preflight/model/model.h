@@ -40,13 +40,15 @@ ParamCounts CountParameters(const Architecture& arch);
 // Element counts of one layer's parameter tensors in Megatron's layout (fused QKV and, when gated,
 // fused gate and up projections; each bias and norm weight its own tensor): norms, attention
 // (MLA: its down- and up-projections, latent norms and output), then the dense MLP, or for an MoE
-// layer the router (and its bias), every routed expert's matrices and the shared experts'. They
-// sum to ParamCounts::dense_layer or moe_layer.
+// layer the router (and its bias), the routed experts' matrices (one entry each, counted once per
+// expert) and the shared experts'. Elements times count sum to ParamCounts::dense_layer or
+// moe_layer.
 struct ParamTensor {
   int64_t elements = 0;
   bool expert = false;    // a routed expert's (sharded by expert parallelism, split by expert TP)
   bool tp_split = true;   // split by tensor parallelism (Megatron's column- and row-parallel weights,
                           // column-parallel biases, vocab-parallel embedding); else replicated
+  int64_t count = 1;      // identical tensors it stands for (one per routed expert)
 };
 std::vector<ParamTensor> LayerParameterTensors(const Architecture& arch, bool moe);
 

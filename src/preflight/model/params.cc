@@ -91,21 +91,21 @@ std::vector<ParamTensor> LayerParameterTensors(const Architecture& a, bool moe) 
       replicated(a.head_dim);
     }
   }
-  auto mlp = [&](int64_t width, bool bias, bool expert) {
+  auto mlp = [&](int64_t width, bool bias, bool expert, int64_t count) {
     const int64_t up = width * (a.gated_mlp ? 2 : 1);
-    t.push_back({h * up, expert, true});
-    if (bias) t.push_back({up, expert, true});
-    t.push_back({width * h, expert, true});
-    if (bias) t.push_back({h, expert, false});
+    t.push_back({h * up, expert, true, count});
+    if (bias) t.push_back({up, expert, true, count});
+    t.push_back({width * h, expert, true, count});
+    if (bias) t.push_back({h, expert, false, count});
   };
   if (!moe) {
-    mlp(a.ffn, a.mlp_bias, false);
+    mlp(a.ffn, a.mlp_bias, false, 1);
     return t;
   }
   replicated(h * a.moe.experts);  // the router
   if (a.moe.router_bias) replicated(a.moe.experts);
-  for (int64_t e = 0; e < a.moe.experts; ++e) mlp(a.moe.expert_ffn, false, true);
-  if (a.moe.shared_ffn > 0) mlp(a.moe.shared_ffn, false, false);
+  mlp(a.moe.expert_ffn, false, true, a.moe.experts);
+  if (a.moe.shared_ffn > 0) mlp(a.moe.shared_ffn, false, false, 1);
   if (a.moe.shared_gate) replicated(h);
   return t;
 }

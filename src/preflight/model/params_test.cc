@@ -46,8 +46,8 @@ TEST(ParamsTest, LayerParameterTensorsSumToTheLayer) {
       if (moe && !a.IsMoe()) continue;
       int64_t sum = 0, experts = 0;
       for (const ParamTensor& t : LayerParameterTensors(a, moe)) {
-        sum += t.elements;
-        if (t.expert) experts += t.elements;
+        sum += t.elements * t.count;
+        if (t.expert) experts += t.elements * t.count;
       }
       EXPECT_EQ(sum, moe ? c.moe_layer : c.dense_layer) << id << (moe ? " MoE layer" : " dense layer");
       EXPECT_EQ(experts, moe ? c.routed_experts_per_moe_layer : 0) << id;
