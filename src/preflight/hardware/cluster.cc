@@ -19,6 +19,11 @@ StatusOr<Cluster> BuildCluster(const HardwareSpec& spec, const ClusterOverrides&
   c.spec = spec;
   c.devices = o.devices;
   RETURN_IF_ERROR(Positive(file, "devices", static_cast<double>(o.devices)));
+  if (o.devices > kMaxClusterDevices) {
+    return InvalidArgument(file + ": cluster.devices: expected at most " +
+                           std::to_string(kMaxClusterDevices) + ", got " +
+                           std::to_string(o.devices));
+  }
 
   const int64_t catalog_domain = spec.scale_up_domain_devices.known()
                                      ? static_cast<int64_t>(spec.scale_up_domain_devices.value)
@@ -38,8 +43,8 @@ StatusOr<Cluster> BuildCluster(const HardwareSpec& spec, const ClusterOverrides&
                            spec.id + " has no published HBM capacity in the catalog");
   }
   if (o.scale_out_gbits_per_s_per_device) {
-    RETURN_IF_ERROR(Positive(file, "scale_out_gbits_per_s_per_device",
-                             *o.scale_out_gbits_per_s_per_device));
+    RETURN_IF_ERROR(
+        Positive(file, "scale_out_gbits_per_s_per_device", *o.scale_out_gbits_per_s_per_device));
     c.scale_out_gbits_per_s_per_device = *o.scale_out_gbits_per_s_per_device;
   } else if (spec.scale_out_gbits_per_s.known()) {
     c.scale_out_gbits_per_s_per_device = spec.scale_out_gbits_per_s.value;
@@ -49,11 +54,14 @@ StatusOr<Cluster> BuildCluster(const HardwareSpec& spec, const ClusterOverrides&
     c.scale_up_busbw_gbytes_per_s = *o.scale_up_busbw_gbytes_per_s;
   }
   if (o.scale_out_busbw_gbytes_per_s) {
-    RETURN_IF_ERROR(Positive(file, "scale_out_busbw_gbytes_per_s", *o.scale_out_busbw_gbytes_per_s));
+    RETURN_IF_ERROR(
+        Positive(file, "scale_out_busbw_gbytes_per_s", *o.scale_out_busbw_gbytes_per_s));
     c.scale_out_busbw_gbytes_per_s = *o.scale_out_busbw_gbytes_per_s;
   }
   if (o.pue) {
-    if (*o.pue < 1.0) return InvalidArgument(file + ": cluster.pue: expected a number >= 1, got " + std::to_string(*o.pue));
+    if (*o.pue < 1.0)
+      return InvalidArgument(file + ": cluster.pue: expected a number >= 1, got " +
+                             std::to_string(*o.pue));
     c.pue = *o.pue;
   }
   return c;

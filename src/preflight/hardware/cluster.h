@@ -20,14 +20,17 @@
 
 namespace preflight {
 
+// The largest cluster a scenario may name: 2^24 devices, a hundred times the largest built.
+inline constexpr int64_t kMaxClusterDevices = int64_t{1} << 24;
+
 // What a scenario may override; unset fields come from the catalog.
 struct ClusterOverrides {
-  int64_t devices = 0;                       // required, > 0
-  std::optional<int64_t> devices_per_node;   // default: min(scale-up domain, 8)
-  std::optional<int64_t> scale_up_domain;    // devices joined by the scale-up fabric
+  int64_t devices = 0;                      // required, > 0 and at most kMaxClusterDevices
+  std::optional<int64_t> devices_per_node;  // default: min(scale-up domain, 8)
+  std::optional<int64_t> scale_up_domain;   // devices joined by the scale-up fabric
   std::optional<double> scale_out_gbits_per_s_per_device;
-  std::optional<double> hbm_capacity_gib;    // e.g. the 96 GB variant of a part
-  std::optional<double> pue;                 // facility power over IT power
+  std::optional<double> hbm_capacity_gib;  // e.g. the 96 GB variant of a part
+  std::optional<double> pue;               // facility power over IT power
   // Measured all-reduce bus bandwidths of this cluster (nccl-tests), replacing the catalog's.
   std::optional<double> scale_up_busbw_gbytes_per_s;
   std::optional<double> scale_out_busbw_gbytes_per_s;

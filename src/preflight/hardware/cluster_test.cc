@@ -117,6 +117,7 @@ TEST(ClusterTest, ErrorsNameFileAndField) {
   const Case cases[] = {
       {"cluster.devices", Devices(0)},
       {"cluster.devices", Devices(-8)},
+      {"cluster.devices", Devices(kMaxClusterDevices + 1)},
       {"cluster.scale_up_domain", with([](ClusterOverrides& o) { o.scale_up_domain = 0; })},
       {"cluster.devices_per_node", with([](ClusterOverrides& o) { o.devices_per_node = -1; })},
       {"cluster.hbm_capacity_gib", with([](ClusterOverrides& o) { o.hbm_capacity_gib = 0.0; })},

@@ -9,6 +9,8 @@ namespace {
 using json = nlohmann::json;
 
 // Typed access to config keys with messages naming the file and key.
+constexpr double kMaxConfigInt = 2147483648.0;  // 2^31
+
 class ConfigReader {
  public:
   ConfigReader(const json& j, std::string source) : j_(j), source_(std::move(source)) {}
@@ -18,11 +20,22 @@ class ConfigReader {
   StatusOr<int64_t> Int(const char* key) const {
     if (!Has(key)) return Error(key, "a positive whole number");
     const json& v = j_[key];
-    if (v.is_number_integer() || v.is_number_unsigned()) return v.get<int64_t>();
-    if (v.is_number_float() && v.get<double>() == std::floor(v.get<double>())) {
-      return static_cast<int64_t>(v.get<double>());
+    if (!v.is_number()) return Error(key, "a whole number");
+    // Every size in a model config fits in 32 bits; the bound keeps products of sizes in range.
+    const double d = v.get<double>();
+    if (d != std::floor(d) || std::abs(d) > kMaxConfigInt) {
+      return Error(key, "a whole number of at most 2^31 in size");
     }
-    return Error(key, "a whole number");
+    if (v.is_number_float()) return static_cast<int64_t>(d);
+    return v.get<int64_t>();
+  }
+  // The first of `keys` the config has (the name an error about that size should carry), else the
+  // first of them.
+  const char* KeyOf(std::initializer_list<const char*> keys) const {
+    for (const char* k : keys) {
+      if (Has(k)) return k;
+    }
+    return *keys.begin();
   }
   StatusOr<int64_t> IntOr(const char* key, int64_t fallback) const {
     return Has(key) ? Int(key) : StatusOr<int64_t>(fallback);
@@ -61,7 +74,8 @@ class ConfigReader {
   }
   Status Error(const char* key, const char* expected) const {
     std::string got = "nothing";
-    if (j_.contains(key)) got = j_[key].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (j_.contains(key))
+      got = j_[key].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     return InvalidArgument(source_ + ": " + key + ": expected " + expected + ", got " + got);
   }
 
@@ -321,15 +335,45 @@ Status ReadByType(const std::string& type, const ConfigReader& r, Architecture* 
   return r.Error("model_type", ("one of " + list).c_str());
 }
 
+// Upper bounds far above any published model (the largest have about 200 layers, hidden 25,600,
+// 256k-token vocabularies and a few hundred experts) that keep per-layer and per-expert tables
+// allocatable, so that a mistyped size is an input error rather than an out-of-memory abort.
+constexpr int64_t kMaxLayers = 100'000;
+constexpr int64_t kMaxWidth = int64_t{1} << 24;  // hidden, FFN and head sizes
+constexpr int64_t kMaxVocab = int64_t{1} << 31;
+constexpr int64_t kMaxExperts = int64_t{1} << 20;
+
 Status CheckSizes(const ConfigReader& r, const Architecture& a) {
-  if (a.hidden <= 0) return r.Error("hidden_size", "a positive whole number");
-  if (a.layers <= 0) return r.Error("num_hidden_layers", "a positive whole number");
-  if (a.kv_heads <= 0 || a.heads % a.kv_heads != 0) {
-    return r.Error("num_key_value_heads", "a positive divisor of num_attention_heads");
+  if (a.hidden <= 0 || a.hidden > kMaxWidth) {
+    return r.Error(r.KeyOf({"hidden_size", "n_embd", "n_embed"}),
+                   "a positive whole number of at most 2^24");
   }
-  if (a.head_dim <= 0) return r.Error("head_dim", "a positive whole number");
-  if (a.vocab <= 0) return r.Error("vocab_size", "a positive whole number");
-  if (a.ffn <= 0) return r.Error("intermediate_size", "a positive whole number");
+  if (a.layers <= 0 || a.layers > kMaxLayers) {
+    return r.Error(r.KeyOf({"num_hidden_layers", "n_layer"}),
+                   "a positive whole number of at most 100000");
+  }
+  if (a.heads <= 0 || a.heads > kMaxWidth) {
+    return r.Error(r.KeyOf({"num_attention_heads", "n_head"}),
+                   "a positive whole number of at most 2^24");
+  }
+  if (a.kv_heads <= 0 || a.heads % a.kv_heads != 0) {
+    return r.Error(r.KeyOf({"num_key_value_heads", "num_kv_heads", "n_head_kv"}),
+                   "a positive divisor of the attention heads");
+  }
+  if (a.head_dim <= 0 || a.head_dim > kMaxWidth) {
+    return r.Error("head_dim", "a positive whole number of at most 2^24");
+  }
+  if (a.vocab <= 0 || a.vocab > kMaxVocab) {
+    return r.Error("vocab_size", "a positive whole number of at most 2^31");
+  }
+  if (a.ffn <= 0 || a.ffn > kMaxWidth) {
+    return r.Error(r.KeyOf({"intermediate_size", "n_inner", "ffn_dim", "ffn_hidden_size"}),
+                   "a positive whole number of at most 2^24");
+  }
+  if (a.IsMoe() && a.moe.experts > kMaxExperts) {
+    return r.Error(r.KeyOf({"num_experts", "n_routed_experts", "num_local_experts"}),
+                   "at most 2^20 experts");
+  }
   if (a.IsMoe() && (a.moe.top_k <= 0 || a.moe.top_k > a.moe.experts)) {
     return r.Error("num_experts_per_tok", "between 1 and the number of experts");
   }
