@@ -495,6 +495,22 @@ case_search_sweep() {
   run search "$EXAMPLE" --devices 5..x
   expect_rc 2
   expect_stderr_has "--devices"
+  # A sweep longer than 4096 counts, or past 2^24 devices, is refused rather than cut short.
+  run search "$EXAMPLE" --devices 1..5000:1
+  expect_bad_input "--devices"
+  run search "$EXAMPLE" --devices 1..1099511627776
+  expect_bad_input "--devices"
+}
+
+# Search flags outside their range are bad input, not a silent default (NaN headroom once let
+# every plan "fit").
+case_search_bad_flags() {
+  local flag
+  for flag in "--min-headroom nan" "--threads -3" "--max-tp -1" "--fix-tp 0" "--fix-zero 4"; do
+    # shellcheck disable=SC2086
+    run search "$EXAMPLE" --top 1 $flag
+    expect_bad_input "${flag%% *}"
+  done
 }
 
 case_search_nothing_fits() {
@@ -558,7 +574,7 @@ case_validate_json() {
   expect_bad_input "$ROOT/data/validation/korthikanti-2022.yaml" "[0].cluster.collective_table" "measured on h100-sxm-80gb"
 }
 
-ALL_CASES=(search_json search_sweep search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model
+ALL_CASES=(search_json search_sweep search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
   unknown_hardware_id bad_gemm_table bad_collective_table collective_table_other_hardware unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
   unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit)

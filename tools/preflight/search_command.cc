@@ -165,7 +165,19 @@ bool ApplyConstraintFlags(SearchArgs* args, std::string* error) {
     if (args->fix_sp != "true" && args->fix_sp != "false") return *error = "--fix-sp: expected true or false, got '" + args->fix_sp + "'", false;
     c.sp = args->fix_sp == "true";
   }
-  if (c.min_headroom < 0 || c.min_headroom >= 1) return *error = "--min-headroom: expected a fraction in [0, 1)", false;
+  if (!(c.min_headroom >= 0 && c.min_headroom < 1)) return *error = "--min-headroom: expected a fraction in [0, 1)", false;
+  if (args->threads < 0) return *error = "--threads: expected 0 (every core) or a positive count", false;
+  const std::pair<const char*, int64_t> limits[] = {{"--max-tp", c.max_tp}, {"--max-pp", c.max_pp}, {"--max-cp", c.max_cp},
+                                                    {"--max-ep", c.max_ep}, {"--max-micro-batch", c.max_micro_batch}};
+  for (const auto& [flag, v] : limits) {
+    if (v < 0) return *error = std::string(flag) + ": expected a positive whole number (0: no limit)", false;
+  }
+  const std::pair<const char*, std::optional<int64_t>> fixed[] = {{"--fix-tp", c.tp}, {"--fix-pp", c.pp}, {"--fix-cp", c.cp},
+                                                                  {"--fix-dp", c.dp}, {"--fix-ep", c.ep}, {"--fix-vpp", c.vpp}};
+  for (const auto& [flag, v] : fixed) {
+    if (v && *v < 1) return *error = std::string(flag) + ": expected a positive whole number", false;
+  }
+  if (c.zero && (*c.zero < 0 || *c.zero > 3)) return *error = "--fix-zero: expected 0, 1, 2 or 3", false;
   if (args->top < 1 || args->top > 1000) return *error = "--top: expected 1..1000", false;
   return true;
 }
@@ -177,14 +189,15 @@ bool ParseDeviceList(const std::string& spec, std::vector<int64_t>* out, std::st
     try {
       size_t used = 0;
       long long x = std::stoll(t, &used);
-      if (used != t.size() || x <= 0) return false;
+      if (used != t.size() || x <= 0 || x > kMaxClusterDevices) return false;
       *v = x;
       return true;
     } catch (const std::exception&) {
       return false;
     }
   };
-  *error = "--devices: expected N, A..B, A..B:STEP or a comma-separated list of positive counts, got '" + spec + "'";
+  *error = "--devices: expected N, A..B, A..B:STEP or a comma-separated list of at most " + std::to_string(kMaxSweepCounts) +
+           " counts from 1 to " + std::to_string(kMaxClusterDevices) + ", got '" + spec + "'";
   out->clear();
   const size_t dots = spec.find("..");
   if (dots != std::string::npos) {
@@ -196,7 +209,10 @@ bool ParseDeviceList(const std::string& spec, std::vector<int64_t>* out, std::st
       rest = rest.substr(0, colon);
     }
     if (!number(spec.substr(0, dots), &a) || !number(rest, &b) || b < a) return false;
-    for (int64_t n = a; n <= b && out->size() < 4096; n = step > 0 ? n + step : n * 2) out->push_back(n);
+    for (int64_t n = a; n <= b; n = step > 0 ? n + step : n * 2) {
+      if (out->size() == kMaxSweepCounts) return false;
+      out->push_back(n);
+    }
     return true;
   }
   size_t start = 0;
@@ -205,6 +221,7 @@ bool ParseDeviceList(const std::string& spec, std::vector<int64_t>* out, std::st
     if (comma == std::string::npos) comma = spec.size();
     int64_t v;
     if (!number(spec.substr(start, comma - start), &v)) return false;
+    if (out->size() == kMaxSweepCounts) return false;
     out->push_back(v);
     start = comma + 1;
   }

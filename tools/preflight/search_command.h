@@ -29,7 +29,11 @@ struct SearchArgs {
 
 int RunSearch(SearchArgs args, const MpiSession& mpi);
 
-// Parses a --devices value. Returns false with `error` set on bad input.
+// The most device counts one --devices sweep may list.
+inline constexpr size_t kMaxSweepCounts = 4096;
+
+// Parses a --devices value: counts from 1 to kMaxClusterDevices, at most kMaxSweepCounts of them.
+// Returns false with `error` set on bad input.
 bool ParseDeviceList(const std::string& spec, std::vector<int64_t>* out, std::string* error);
 
 }  // namespace preflight::cli
