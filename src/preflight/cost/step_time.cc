@@ -346,6 +346,12 @@ class StepModel {
   void Moe(LayerCost* l) const;
   void Elementwise(bool moe, LayerCost* l) const;
   void TensorComm(bool moe, LayerCost* l) const;
+  // The TP collectives around the layers, per micro-batch (seconds; zero at TP 1).
+  struct AroundLayersComm {
+    double embedding_fwd = 0, embedding_bwd = 0;  // first stage
+    double head_fwd = 0, head_bwd = 0;            // last stage: output layer(s) and loss
+  };
+  AroundLayersComm AroundLayers(double heads) const;
   void ContextComm(LayerCost* l) const;
   LayerCost Layer(bool moe) const;
 
@@ -586,6 +592,30 @@ void StepModel::TensorComm(bool moe, LayerCost* l) const {
   l->tp_bwd += count * gather;
 }
 
+// Megatron's vocab-parallel embedding sums its partial lookups over the TP group (an all-reduce;
+// with SP a reduce-scatter to the sequence shards, whose backward all-gathers the gradient). The
+// output layer's input is gathered from the sequence shards with SP (an all-gather; backward a
+// reduce-scatter), or without SP has its gradient summed in the backward (an all-reduce: the
+// copy to the TP region). The vocab-parallel cross-entropy sums three fp32 values per token over
+// the group in the forward: the logits' maximum, the sum of exponentials and the target logit
+// (megatron/core/tensor_parallel/cross_entropy.py). Each output head (with MTP, several) does the
+// same.
+StepModel::AroundLayersComm StepModel::AroundLayers(double heads) const {
+  AroundLayersComm c;
+  if (p_.tp == 1) return c;
+  const Bytes act(tokens_ * static_cast<double>(a_.hidden) * 2.0);
+  const int64_t per = RanksPerDomain(c_.fabric, 1, p_.tp);
+  const double all_reduce = AllReduceTime(c_.fabric, act, p_.tp, per).value();
+  const double gather = p_.sp ? AllGatherTime(c_.fabric, act, p_.tp, per).value() : 0;
+  const double scatter = p_.sp ? ReduceScatterTime(c_.fabric, act, p_.tp, per).value() : 0;
+  const double loss = 3 * AllReduceTime(c_.fabric, Bytes(tokens_ * 4.0), p_.tp, per).value();
+  c.embedding_fwd = p_.sp ? scatter : all_reduce;
+  c.embedding_bwd = gather;
+  c.head_fwd = heads * ((p_.sp ? gather : 0) + loss);
+  c.head_bwd = heads * (p_.sp ? scatter : all_reduce);
+  return c;
+}
+
 void StepModel::ContextComm(LayerCost* l) const {
   if (p_.cp == 1) return;
   double kv_per_token = 0;
@@ -794,6 +824,7 @@ PipelineTime StepModel::Pipeline() const {
   const double head_fwd = heads * Gemm16(tokens_, h, static_cast<double>(a_.vocab) / t_) +
                           a_.mtp_layers * Gemm(tokens_, 2 * h, h);
   const double logits = heads * tokens_ * static_cast<double>(a_.vocab) / t_;
+  const AroundLayersComm around_comm = AroundLayers(heads);
   const double loss_bytes = logits * (kCrossEntropyForwardBytes + kCrossEntropyBackwardBytes);
   const double loss_fwd_bytes = logits * kCrossEntropyForwardBytes;
 
@@ -811,11 +842,17 @@ PipelineTime StepModel::Pipeline() const {
     const HostProfile& h = *c_.job.host_profile;
     return std::max(0.0, h.input_before_sync.value() - slack) + h.input_after_sync.value();
   };
-  auto sums = [&](int64_t n, int64_t n_moe, bool last) {
+  auto sums = [&](int64_t n, int64_t n_moe, bool first, bool last) {
     StageSums st;
     st.Add(one_dense, static_cast<double>(n - n_moe));
     st.Add(one_moe, static_cast<double>(n_moe));
+    if (first) {
+      st.tp += around_comm.embedding_fwd + around_comm.embedding_bwd;
+      st.forward += around_comm.embedding_fwd;
+    }
     if (last) {
+      st.tp += around_comm.head_fwd + around_comm.head_bwd;
+      st.forward += around_comm.head_fwd;
       st.Add(a_.IsMoeLayer(a_.layers - 1) ? one_moe : one_dense, static_cast<double>(a_.mtp_layers));
       st.fwd += head_fwd;
       st.bwd += 2 * head_fwd;
@@ -853,7 +890,7 @@ PipelineTime StepModel::Pipeline() const {
   auto stage_sums = [&](int64_t s) {
     const int64_t n = LayersOnStage(a_, p_, s);
     const int64_t first = FirstLayerOfStage(a_, p_, s);
-    StageSums st = sums(n, a_.MoeLayersIn(first, n), s == p_.pp - 1);
+    StageSums st = sums(n, a_.MoeLayersIn(first, n), s == 0, s == p_.pp - 1);
     add_input_path(first, n, &st);
     return st;
   };
@@ -862,7 +899,7 @@ PipelineTime StepModel::Pipeline() const {
   // all stages follows from the layer counts (every per-layer term is linear in the count).
   double worst = 0, worst_fwd = 0, worst_bwd = 0;
   StageSums worst_stage;
-  StageSums whole = sums(a_.layers, a_.MoeLayerCount(), true);
+  StageSums whole = sums(a_.layers, a_.MoeLayerCount(), true, true);
   add_input_path(0, a_.layers, &whole);
   double sum = whole.Total();
   int64_t candidates[5];
