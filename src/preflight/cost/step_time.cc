@@ -1019,6 +1019,20 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
     params += passes * ((layers_per_stage - moe_layers) * PerParameterGathers(false, d, ed, weight_bytes) +
                         moe_layers * PerParameterGathers(true, d, ed, weight_bytes) + edges / static_cast<double>(p_.pp));
   }
+  // Tied input and output embeddings on different stages: the word embedding's gradient is summed
+  // between the first and the last stage once per step, after the backward (Megatron's
+  // _allreduce_word_embedding_grads in finalize_model_grads; DeepSpeed's pipeline engine reduces
+  // its tied layers the same way), in the gradient dtype.
+  double tied_embedding = 0;
+  if (p_.pp > 1 && a_.tied_embeddings) {
+    const int64_t width = a_.embed_proj_dim > 0 ? a_.embed_proj_dim : a_.hidden;
+    const Bytes bytes(static_cast<double>(a_.vocab) * static_cast<double>(width) / t_ * grad_bytes);
+    // The pair shares a scale-up domain when the first stage's ranks through the last stage's fit
+    // in one (PP is the outermost degree).
+    const int64_t stage = p_.tp * p_.cp * p_.dp;
+    const int64_t domain = RanksPerDomain(c_.fabric, 1, p_.pp * stage);
+    tied_embedding = AllReduceTime(c_.fabric, bytes, 2, p_.pp * stage <= domain ? 2 : 1).value();
+  }
   double dp_exposed = 0, dp_contention = 0;
   if (p_.zero == 3) {
     // Prefetched layer by layer under the compute of the micro-batches; DeepSpeed's early per-parameter
@@ -1056,7 +1070,7 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
   r.exposed_comm.tp = Seconds(m * pipe.tp);
   r.exposed_comm.ep = Seconds(m * pipe.ep);
   r.exposed_comm.cp = Seconds(m * pipe.cp);
-  r.exposed_comm.pp = Seconds(pipe.pp_exposed);
+  r.exposed_comm.pp = Seconds(pipe.pp_exposed + tied_embedding);
   r.exposed_comm.dp = Seconds(dp_exposed);
   r.comm_contention = Seconds(m * pipe.contention + dp_contention);
   r.bubble = Seconds(pipe.bubble);

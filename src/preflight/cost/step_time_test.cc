@@ -870,7 +870,8 @@ TEST(StepTimeTest, LayersThatWaitForTheGpuBindEachPhaseOnItsOwn) {
 }
 
 TEST(StepTimeTest, SynchronousPipelineSendsAreExposed) {
-  const Architecture a = LoadArch("gpt3-175b");
+  Architecture a = LoadArch("gpt3-175b");
+  a.tied_embeddings = false;  // the sends alone: no gradient sum between the first and last stage
   const Cluster c = CatalogCluster("a100-sxm-80gb", 64);
   TrainingJob job;
   job.global_batch = 64;
@@ -1053,6 +1054,25 @@ TEST(StepTimeTest, ExpertsWithUnderOneTokenStillTakeTime) {
   const StepTime t = EstimateStep(ctx, p);
   EXPECT_TRUE(std::isfinite(t.step.value()));
   EXPECT_GT(t.compute.value(), 0);
+}
+
+// Tied input and output embeddings on different pipeline stages sum the word embedding's gradient
+// between the first and the last stage once per step (here inside one node, fp32 main gradients).
+TEST(StepTimeTest, TiedEmbeddingsAcrossStagesSumTheirGradientOncePerStep) {
+  Job8b s = Llama8bOnH100();
+  s.plan.dp = 4, s.plan.pp = 2;
+  auto pp = [&](bool tied, int64_t stages) {
+    const auto [t, ctx] = StepWith(s, [&](Job8b& v) {
+      v.arch.tied_embeddings = tied;
+      v.plan.pp = stages;
+      v.plan.dp = 8 / stages;
+    });
+    return std::make_pair(t.exposed_comm.pp.value(), ctx);
+  };
+  const auto [tied, ctx] = pp(true, 2);
+  const double expected = AllReduceTime(ctx.fabric, Bytes(128256.0 * 4096 * 4), 2, 2).value();
+  EXPECT_NEAR(tied - pp(false, 2).first, expected, 1e-12);
+  EXPECT_EQ(pp(true, 1).first, 0.0);  // one stage holds both
 }
 
 }  // namespace
