@@ -165,19 +165,25 @@ bool ApplyConstraintFlags(SearchArgs* args, std::string* error) {
     if (args->fix_sp != "true" && args->fix_sp != "false") return *error = "--fix-sp: expected true or false, got '" + args->fix_sp + "'", false;
     c.sp = args->fix_sp == "true";
   }
-  if (!(c.min_headroom >= 0 && c.min_headroom < 1)) return *error = "--min-headroom: expected a fraction in [0, 1)", false;
-  if (args->threads < 0) return *error = "--threads: expected 0 (every core) or a positive count", false;
+  if (!(c.min_headroom >= 0 && c.min_headroom < 1)) {
+    return *error = fmt::format("--min-headroom: expected a fraction in [0, 1), got {}", c.min_headroom), false;
+  }
+  if (args->threads < 0 || args->threads > kMaxThreads) {
+    return *error = fmt::format("--threads: expected 0 (every core) to {}, got {}", kMaxThreads, args->threads), false;
+  }
   const std::pair<const char*, int64_t> limits[] = {{"--max-tp", c.max_tp}, {"--max-pp", c.max_pp}, {"--max-cp", c.max_cp},
                                                     {"--max-ep", c.max_ep}, {"--max-micro-batch", c.max_micro_batch}};
   for (const auto& [flag, v] : limits) {
-    if (v < 0) return *error = std::string(flag) + ": expected a positive whole number (0: no limit)", false;
+    if (v < 0) return *error = fmt::format("{}: expected a positive whole number (0: no limit), got {}", flag, v), false;
   }
   const std::pair<const char*, std::optional<int64_t>> fixed[] = {{"--fix-tp", c.tp}, {"--fix-pp", c.pp}, {"--fix-cp", c.cp},
                                                                   {"--fix-dp", c.dp}, {"--fix-ep", c.ep}, {"--fix-vpp", c.vpp}};
   for (const auto& [flag, v] : fixed) {
-    if (v && *v < 1) return *error = std::string(flag) + ": expected a positive whole number", false;
+    if (v && *v < 1) return *error = fmt::format("{}: expected a positive whole number, got {}", flag, *v), false;
   }
-  if (c.zero && (*c.zero < 0 || *c.zero > 3)) return *error = "--fix-zero: expected 0, 1, 2 or 3", false;
+  if (c.zero && (*c.zero < 0 || *c.zero > 3)) {
+    return *error = fmt::format("--fix-zero: expected 0, 1, 2 or 3, got {}", *c.zero), false;
+  }
   if (args->top < 1 || args->top > 1000) return *error = "--top: expected 1..1000", false;
   return true;
 }

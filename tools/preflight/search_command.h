@@ -29,6 +29,9 @@ struct SearchArgs {
 
 int RunSearch(SearchArgs args, const MpiSession& mpi);
 
+// The most worker threads --threads may ask for.
+inline constexpr int kMaxThreads = 4096;
+
 // The most device counts one --devices sweep may list.
 inline constexpr size_t kMaxSweepCounts = 4096;
 

@@ -348,8 +348,9 @@ class StepModel {
   void TensorComm(bool moe, LayerCost* l) const;
   // The TP collectives around the layers, per micro-batch (seconds; zero at TP 1).
   struct AroundLayersComm {
-    double embedding_fwd = 0, embedding_bwd = 0;  // first stage
+    double embedding_fwd = 0, embedding_bwd = 0;  // first stage (and each MTP layer's re-embedding)
     double head_fwd = 0, head_bwd = 0;            // last stage: output layer(s) and loss
+    double embedding_calls = 0, head_calls = 0;   // the host calls they take
   };
   AroundLayersComm AroundLayers(double heads) const;
   void ContextComm(LayerCost* l) const;
@@ -594,12 +595,14 @@ void StepModel::TensorComm(bool moe, LayerCost* l) const {
 
 // Megatron's vocab-parallel embedding sums its partial lookups over the TP group (an all-reduce;
 // with SP a reduce-scatter to the sequence shards, whose backward all-gathers the gradient). The
-// output layer's input is gathered from the sequence shards with SP (an all-gather; backward a
-// reduce-scatter), or without SP has its gradient summed in the backward (an all-reduce: the
-// copy to the TP region). The vocab-parallel cross-entropy sums three fp32 values per token over
-// the group in the forward: the logits' maximum, the sum of exponentials and the target logit
-// (megatron/core/tensor_parallel/cross_entropy.py). Each output head (with MTP, several) does the
-// same.
+// output layer (a column-parallel linear) gathers its input from the sequence shards with SP (an
+// all-gather; its backward gathers the input again for the weight gradient and reduce-scatters
+// the input gradient), or without SP has its input gradient summed in the backward (an
+// all-reduce: the copy to the TP region). The vocab-parallel cross-entropy sums three fp32 values
+// per token over the group in the forward: the logits' maximum, the sum of exponentials and the
+// target logit (megatron/core/tensor_parallel/cross_entropy.py; its fused variant sends two).
+// Each output head (with MTP, several) does the same; each MTP layer embeds its input again on
+// the last stage (its projection's own collectives are not counted).
 StepModel::AroundLayersComm StepModel::AroundLayers(double heads) const {
   AroundLayersComm c;
   if (p_.tp == 1) return c;
@@ -612,7 +615,9 @@ StepModel::AroundLayersComm StepModel::AroundLayers(double heads) const {
   c.embedding_fwd = p_.sp ? scatter : all_reduce;
   c.embedding_bwd = gather;
   c.head_fwd = heads * ((p_.sp ? gather : 0) + loss);
-  c.head_bwd = heads * (p_.sp ? scatter : all_reduce);
+  c.head_bwd = heads * (p_.sp ? scatter + gather : all_reduce);
+  c.embedding_calls = p_.sp ? 2 : 1;
+  c.head_calls = heads * ((p_.sp ? 3 : 1) + 3);
   return c;
 }
 
@@ -851,8 +856,11 @@ PipelineTime StepModel::Pipeline() const {
       st.forward += around_comm.embedding_fwd;
     }
     if (last) {
-      st.tp += around_comm.head_fwd + around_comm.head_bwd;
-      st.forward += around_comm.head_fwd;
+      const double mtp = static_cast<double>(a_.mtp_layers);
+      const double head_comm_fwd = around_comm.head_fwd + mtp * around_comm.embedding_fwd;
+      const double head_comm = head_comm_fwd + around_comm.head_bwd + mtp * around_comm.embedding_bwd;
+      st.tp += head_comm;
+      st.forward += head_comm_fwd;
       st.Add(a_.IsMoeLayer(a_.layers - 1) ? one_moe : one_dense, static_cast<double>(a_.mtp_layers));
       st.fwd += head_fwd;
       st.bwd += 2 * head_fwd;
@@ -861,11 +869,13 @@ PipelineTime StepModel::Pipeline() const {
       // A measured host profile also times the work around the layers (embedding, head, loss),
       // counted on the last stage with the head.
       if (c_.job.host_profile) {
-        // With TP the embedding's all-reduce (forward) and the head input's (backward) are two
-        // calls the TP-1 profile does not hold.
+        // With TP the collectives around the layers are calls the TP-1 profile does not hold; the
+        // GPU runs them beside the host's work.
+        const double calls = p_.tp > 1 ? around_comm.head_calls + (1 + mtp) * around_comm.embedding_calls : 0;
         const double around = c_.job.host_profile->micro_batch.value() +
-                              (p_.tp > 1 ? 2 : 0) * c_.job.host_profile->collective_call.value();
-        const double head_gpu = 3 * head_fwd + Memory(loss_bytes);
+                              calls * c_.job.host_profile->collective_call.value();
+        const double head_gpu = 3 * head_fwd + Memory(loss_bytes) + head_comm +
+                                (first ? around_comm.embedding_fwd + around_comm.embedding_bwd : 0);
         const double head_slack = std::max(0.0, head_gpu - around);
         st.launch += std::max(0.0, around - head_gpu);
         st.slack += head_slack;
@@ -1021,10 +1031,12 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
   }
   // Tied input and output embeddings on different stages: the word embedding's gradient is summed
   // between the first and the last stage once per step, after the backward (Megatron's
-  // _allreduce_word_embedding_grads in finalize_model_grads; DeepSpeed's pipeline engine reduces
-  // its tied layers the same way), in the gradient dtype.
+  // _allreduce_word_embedding_grads in finalize_model_grads, under share_embeddings_and_output_weights
+  // or MTP; DeepSpeed's pipeline engine reduces its tied layers the same way), in the gradient dtype.
   double tied_embedding = 0;
-  if (p_.pp > 1 && a_.tied_embeddings) {
+  // With MTP the last stage holds a copy of the embedding as well, tied or not; DualPipe places
+  // the first and the last stage on one rank, which sums nothing across ranks.
+  if (p_.pp > 1 && (a_.tied_embeddings || a_.mtp_layers > 0) && p_.schedule != Schedule::kDualPipe) {
     const int64_t width = a_.embed_proj_dim > 0 ? a_.embed_proj_dim : a_.hidden;
     const Bytes bytes(static_cast<double>(a_.vocab) * static_cast<double>(width) / t_ * grad_bytes);
     // The pair shares a scale-up domain when the first stage's ranks through the last stage's fit

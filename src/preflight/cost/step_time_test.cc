@@ -706,14 +706,16 @@ TEST(StepTimeTest, EachCollectiveCallCostsAHostBoundLayerItsMeasuredTime) {
   // TP 1 issues no collective inside the layers.
   EXPECT_NEAR(step(p, 100) - step(p, 0), 0, 1e-12);
   // TP 2, full recompute: 2 all-reduces in each of forward, recomputed forward and backward, per
-  // layer; per micro-batch the embedding's and the head input's all-reduce.
+  // layer; per micro-batch the embedding's and the head input's all-reduce and the loss's three.
   p.tp = 2;
-  const double around = 8 * 2 * 100e-6;
+  const double around = 8 * (2 + 3) * 100e-6;
   EXPECT_NEAR(step(p, 100) - step(p, 0), 8 * 4 * 6 * 100e-6 + around, 1e-9);
   // With SP, per block an all-gather and a reduce-scatter forward (twice, with the recomputed
-  // forward) and three backward (the input gathered again for the weight gradient).
+  // forward) and three backward (the input gathered again for the weight gradient); around the
+  // layers the embedding's reduce-scatter and all-gather, the head's three and the loss's three.
   p.sp = true;
-  EXPECT_NEAR(step(p, 100) - step(p, 0), 8 * 4 * (4 + 4 + 6) * 100e-6 + around, 1e-9);
+  const double around_sp = 8 * (2 + 3 + 3) * 100e-6;
+  EXPECT_NEAR(step(p, 100) - step(p, 0), 8 * 4 * (4 + 4 + 6) * 100e-6 + around_sp, 1e-9);
   // Without recompute, forward and backward only.
   p.sp = false, p.recompute = Recompute::kNone;
   EXPECT_NEAR(step(p, 100) - step(p, 0), 8 * 4 * 4 * 100e-6 + around, 1e-9);
@@ -724,7 +726,7 @@ TEST(StepTimeTest, EachCollectiveCallCostsAHostBoundLayerItsMeasuredTime) {
   p.recompute = Recompute::kSelectiveOp;
   EXPECT_NEAR(step(p, 100) - step(p, 0), 8 * 4 * 6 * 100e-6 + around, 1e-9);
   p.sp = true;
-  EXPECT_NEAR(step(p, 100) - step(p, 0), 8 * 4 * (4 + 6 + 2) * 100e-6 + around, 1e-9);
+  EXPECT_NEAR(step(p, 100) - step(p, 0), 8 * 4 * (4 + 6 + 2) * 100e-6 + around_sp, 1e-9);
 }
 
 // torchtitan's op-level policy saves reduce-scatter outputs but not all-reduces or all-gathers:
@@ -982,8 +984,7 @@ TEST(StepTimeTest, FullyHiddenTensorParallelCollectivesCostTheirShare) {
 
 // Around the layers, TP adds the vocab-parallel embedding's all-reduce (forward), the output
 // layer's input-gradient all-reduce (backward) and the cross-entropy's three fp32 all-reduces per
-// token (forward); with SP, a reduce-scatter and an all-gather each way instead of the two
-// all-reduces. Measured as what a model of 2L layers adds beyond twice the L-layer model's layers.
+// token (forward); with SP, reduce-scatters and all-gathers instead of the two all-reduces. Measured as what a model of 2L layers adds beyond twice the L-layer model's layers.
 TEST(StepTimeTest, TensorParallelEmbeddingHeadAndLossCollectives) {
   Job8b s = Llama8bOnH100();
   s.plan.dp = 1, s.plan.tp = 8;
@@ -1003,8 +1004,10 @@ TEST(StepTimeTest, TensorParallelEmbeddingHeadAndLossCollectives) {
     const int64_t per = RanksPerDomain(ctx.fabric, 1, 8);
     const Bytes act(tokens * h * 2);
     const double loss = 3 * AllReduceTime(ctx.fabric, Bytes(tokens * 4), 8, per).value();
-    const double pairs = sp ? 2 * (AllGatherTime(ctx.fabric, act, 8, per).value() +
-                                   ReduceScatterTime(ctx.fabric, act, 8, per).value())
+    // With SP: the embedding's reduce-scatter and all-gather; the head's all-gather forward, and
+    // backward its input gathered again for the weight gradient and the gradient reduce-scattered.
+    const double pairs = sp ? 3 * AllGatherTime(ctx.fabric, act, 8, per).value() +
+                                  2 * ReduceScatterTime(ctx.fabric, act, 8, per).value()
                             : 2 * AllReduceTime(ctx.fabric, act, 8, per).value();
     const double m = 8;  // micro-batches of one sequence
     EXPECT_NEAR(around, m * (pairs + loss), 1e-9 * around);
@@ -1073,6 +1076,17 @@ TEST(StepTimeTest, TiedEmbeddingsAcrossStagesSumTheirGradientOncePerStep) {
   const double expected = AllReduceTime(ctx.fabric, Bytes(128256.0 * 4096 * 4), 2, 2).value();
   EXPECT_NEAR(tied - pp(false, 2).first, expected, 1e-12);
   EXPECT_EQ(pp(true, 1).first, 0.0);  // one stage holds both
+  // An MTP layer keeps a copy of the embedding on the last stage, tied or not.
+  const auto [mtp, c2] = StepWith(s, [&](Job8b& v) { v.arch.mtp_layers = 1; });
+  const auto [untied, c3] = StepWith(s, [](Job8b&) {});
+  EXPECT_NEAR(mtp.exposed_comm.pp.value() - untied.exposed_comm.pp.value(), expected, 1e-12);
+  // DualPipe holds the first and the last stage on one rank.
+  const auto [dual, c4] = StepWith(s, [&](Job8b& v) {
+    v.arch.tied_embeddings = true;
+    v.plan.schedule = Schedule::kDualPipe;
+  });
+  const auto [dual_untied, c5] = StepWith(s, [&](Job8b& v) { v.plan.schedule = Schedule::kDualPipe; });
+  EXPECT_EQ(dual.exposed_comm.pp.value(), dual_untied.exposed_comm.pp.value());
 }
 
 }  // namespace

@@ -11,6 +11,16 @@ using json = nlohmann::json;
 // Typed access to config keys with messages naming the file and key.
 constexpr double kMaxConfigInt = 2147483648.0;  // 2^31
 
+// Upper bounds far above any published model (the largest have about 200 layers, hidden 25,600,
+// 256k-token vocabularies, a few hundred experts and one or two MTP layers) that keep per-layer
+// and per-expert tables allocatable and products of sizes in range, so that a mistyped size is an
+// input error rather than an out-of-memory abort or an overflow.
+constexpr int64_t kMaxLayers = 100'000;
+constexpr int64_t kMaxWidth = int64_t{1} << 24;  // hidden, FFN, head, expert and latent sizes
+constexpr int64_t kMaxVocab = int64_t{1} << 31;
+constexpr int64_t kMaxExperts = int64_t{1} << 20;
+constexpr int64_t kMaxMtpLayers = 64;
+
 class ConfigReader {
  public:
   ConfigReader(const json& j, std::string source) : j_(j), source_(std::move(source)) {}
@@ -36,6 +46,14 @@ class ConfigReader {
       if (Has(k)) return k;
     }
     return *keys.begin();
+  }
+  // The layer count, from the first of `keys` present, checked before any per-layer table is sized.
+  StatusOr<int64_t> Layers(std::initializer_list<const char*> keys) const {
+    const char* key = KeyOf(keys);
+    ASSIGN_OR_RETURN(int64_t layers, Int(key));
+    if (layers <= 0 || layers > kMaxLayers)
+      return Error(key, "a positive whole number of at most 100000");
+    return layers;
   }
   StatusOr<int64_t> IntOr(const char* key, int64_t fallback) const {
     return Has(key) ? Int(key) : StatusOr<int64_t>(fallback);
@@ -99,7 +117,7 @@ StatusOr<MlpActivation> ParseActivation(const ConfigReader& r, const char* key,
 // Fields shared by the llama-like family (llama, mistral, qwen*, mixtral, gemma2, nemotron).
 Status ReadLlamaLike(const ConfigReader& r, Architecture* a) {
   ASSIGN_OR_RETURN(a->hidden, r.Int("hidden_size"));
-  ASSIGN_OR_RETURN(a->layers, r.Int("num_hidden_layers"));
+  ASSIGN_OR_RETURN(a->layers, r.Layers({"num_hidden_layers"}));
   ASSIGN_OR_RETURN(a->heads, r.Int("num_attention_heads"));
   ASSIGN_OR_RETURN(a->kv_heads, r.IntOr("num_key_value_heads", a->heads));
   if (a->heads <= 0) return r.Error("num_attention_heads", "a positive whole number");
@@ -169,6 +187,9 @@ Status ReadDeepseek(const ConfigReader& r, Architecture* a) {
       }
     }
     ASSIGN_OR_RETURN(int64_t first_dense, r.IntOr("first_k_dense_replace", 0));
+    if (first_dense < 0 || first_dense > a->layers) {
+      return r.Error("first_k_dense_replace", "a whole number from 0 to the number of layers");
+    }
     ASSIGN_OR_RETURN(int64_t freq, r.IntOr("moe_layer_freq", 1));
     if (freq <= 0) return r.Error("moe_layer_freq", "a positive whole number");
     a->moe_layer.assign(a->layers, false);
@@ -180,7 +201,7 @@ Status ReadDeepseek(const ConfigReader& r, Architecture* a) {
 
 Status ReadGpt2(const ConfigReader& r, Architecture* a) {
   ASSIGN_OR_RETURN(a->hidden, r.Int("n_embd"));
-  ASSIGN_OR_RETURN(a->layers, r.Int("n_layer"));
+  ASSIGN_OR_RETURN(a->layers, r.Layers({"n_layer"}));
   ASSIGN_OR_RETURN(a->heads, r.Int("n_head"));
   a->kv_heads = a->heads;
   if (a->heads <= 0) return r.Error("n_head", "a positive whole number");
@@ -214,7 +235,7 @@ Status ReadGptNeox(const ConfigReader& r, Architecture* a) {
 
 Status ReadOpt(const ConfigReader& r, Architecture* a) {
   ASSIGN_OR_RETURN(a->hidden, r.Int("hidden_size"));
-  ASSIGN_OR_RETURN(a->layers, r.Int("num_hidden_layers"));
+  ASSIGN_OR_RETURN(a->layers, r.Layers({"num_hidden_layers"}));
   ASSIGN_OR_RETURN(a->heads, r.Int("num_attention_heads"));
   a->kv_heads = a->heads;
   if (a->heads <= 0) return r.Error("num_attention_heads", "a positive whole number");
@@ -241,7 +262,7 @@ Status ReadOpt(const ConfigReader& r, Architecture* a) {
 
 Status ReadBloom(const ConfigReader& r, Architecture* a) {
   ASSIGN_OR_RETURN(a->hidden, r.FirstInt({"hidden_size", "n_embed"}));
-  ASSIGN_OR_RETURN(a->layers, r.FirstInt({"n_layer", "num_hidden_layers"}));
+  ASSIGN_OR_RETURN(a->layers, r.Layers({"n_layer", "num_hidden_layers"}));
   ASSIGN_OR_RETURN(a->heads, r.FirstInt({"n_head", "num_attention_heads"}));
   a->kv_heads = a->heads;
   if (a->heads <= 0) return r.Error("n_head", "a positive whole number");
@@ -263,7 +284,7 @@ Status ReadBloom(const ConfigReader& r, Architecture* a) {
 
 Status ReadFalcon(const ConfigReader& r, Architecture* a) {
   ASSIGN_OR_RETURN(a->hidden, r.Int("hidden_size"));
-  ASSIGN_OR_RETURN(a->layers, r.FirstInt({"num_hidden_layers", "n_layer"}));
+  ASSIGN_OR_RETURN(a->layers, r.Layers({"num_hidden_layers", "n_layer"}));
   ASSIGN_OR_RETURN(a->heads, r.FirstInt({"num_attention_heads", "n_head"}));
   if (a->heads <= 0) return r.Error("num_attention_heads", "a positive whole number");
   a->head_dim = a->hidden / a->heads;
@@ -335,14 +356,6 @@ Status ReadByType(const std::string& type, const ConfigReader& r, Architecture* 
   return r.Error("model_type", ("one of " + list).c_str());
 }
 
-// Upper bounds far above any published model (the largest have about 200 layers, hidden 25,600,
-// 256k-token vocabularies and a few hundred experts) that keep per-layer and per-expert tables
-// allocatable, so that a mistyped size is an input error rather than an out-of-memory abort.
-constexpr int64_t kMaxLayers = 100'000;
-constexpr int64_t kMaxWidth = int64_t{1} << 24;  // hidden, FFN and head sizes
-constexpr int64_t kMaxVocab = int64_t{1} << 31;
-constexpr int64_t kMaxExperts = int64_t{1} << 20;
-
 Status CheckSizes(const ConfigReader& r, const Architecture& a) {
   if (a.hidden <= 0 || a.hidden > kMaxWidth) {
     return r.Error(r.KeyOf({"hidden_size", "n_embd", "n_embed"}),
@@ -361,13 +374,16 @@ Status CheckSizes(const ConfigReader& r, const Architecture& a) {
                    "a positive divisor of the attention heads");
   }
   if (a.head_dim <= 0 || a.head_dim > kMaxWidth) {
-    return r.Error("head_dim", "a positive whole number of at most 2^24");
+    // Without head_dim (or MLA's head dimensions), the hidden size over the heads.
+    return r.Error(r.KeyOf({"head_dim", "qk_nope_head_dim", "num_attention_heads", "n_head"}),
+                   "a head dimension (head_dim, or hidden size over heads) from 1 to 2^24");
   }
   if (a.vocab <= 0 || a.vocab > kMaxVocab) {
     return r.Error("vocab_size", "a positive whole number of at most 2^31");
   }
   if (a.ffn <= 0 || a.ffn > kMaxWidth) {
-    return r.Error(r.KeyOf({"intermediate_size", "n_inner", "ffn_dim", "ffn_hidden_size"}),
+    return r.Error(r.KeyOf({"intermediate_size", "n_inner", "ffn_dim", "ffn_hidden_size", "n_embd",
+                            "hidden_size"}),
                    "a positive whole number of at most 2^24");
   }
   if (a.IsMoe() && a.moe.experts > kMaxExperts) {
@@ -377,8 +393,30 @@ Status CheckSizes(const ConfigReader& r, const Architecture& a) {
   if (a.IsMoe() && (a.moe.top_k <= 0 || a.moe.top_k > a.moe.experts)) {
     return r.Error("num_experts_per_tok", "between 1 and the number of experts");
   }
-  if (a.IsMoe() && a.moe.expert_ffn <= 0) {
-    return r.Error("moe_intermediate_size", "a positive whole number");
+  if (a.IsMoe() && (a.moe.expert_ffn <= 0 || a.moe.expert_ffn > kMaxWidth)) {
+    return r.Error("moe_intermediate_size", "a positive whole number of at most 2^24");
+  }
+  if (a.moe.shared_ffn < 0 || a.moe.shared_ffn > kMaxWidth) {
+    return r.Error(r.KeyOf({"n_shared_experts", "shared_expert_intermediate_size"}),
+                   "shared experts of at most 2^24 columns in all");
+  }
+  if (a.mtp_layers < 0 || a.mtp_layers > kMaxMtpLayers) {
+    return r.Error("num_nextn_predict_layers", "a whole number from 0 to 64");
+  }
+  if (a.attention == AttentionKind::kMla) {
+    const MlaSpec& m = a.mla;
+    const std::pair<const char*, int64_t> dims[] = {{"q_lora_rank", m.q_lora_rank},
+                                                    {"kv_lora_rank", m.kv_lora_rank},
+                                                    {"qk_rope_head_dim", m.rope_dim},
+                                                    {"qk_nope_head_dim", m.nope_dim},
+                                                    {"v_head_dim", m.v_dim}};
+    for (const auto& [key, v] : dims) {
+      if (v < 0 || v > kMaxWidth) return r.Error(key, "a whole number from 0 to 2^24");
+    }
+    if (m.kv_lora_rank == 0 || m.v_dim == 0) {
+      return r.Error(m.kv_lora_rank == 0 ? "kv_lora_rank" : "v_head_dim",
+                     "a positive whole number");
+    }
   }
   return Status::Ok();
 }

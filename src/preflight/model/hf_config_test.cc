@@ -430,6 +430,11 @@ TEST(HfConfigTest, ErrorsNameSourceAndKey) {
     "v_head_dim": 16, "vocab_size": 100, "topk_method": "noaux_tc", )";
   const std::string bad_groups = v3 + R"("n_group": 3, "topk_group": 1})";
   const std::string bad_topk_group = v3 + R"("n_group": 4, "topk_group": 5})";
+  std::string v3_minus_layers = v3 + R"("n_group": 4, "topk_group": 2})";
+  v3_minus_layers.replace(v3_minus_layers.find(R"("num_hidden_layers": 2)"), 22, R"("num_hidden_layers": -1)");
+  const std::string v3_bad_first_dense = v3 + R"("first_k_dense_replace": -5})";
+  const std::string v3_huge_mtp = v3 + R"("num_nextn_predict_layers": 2147483648})";
+  const std::string v3_negative_mtp = v3 + R"("num_nextn_predict_layers": -3})";
   const BadCase cases[] = {
       {"n_group not dividing the experts", bad_groups.c_str(), "n_group"},
       {"topk_group above n_group", bad_topk_group.c_str(), "topk_group"},
@@ -521,6 +526,16 @@ TEST(HfConfigTest, ErrorsNameSourceAndKey) {
         "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128,
         "vocab_size": 18446744073709551615})",
        "vocab_size"},
+      {"deepseek negative layers, before the MoE layer table is sized", v3_minus_layers.c_str(),
+       "num_hidden_layers"},
+      {"deepseek negative first_k_dense_replace", v3_bad_first_dense.c_str(), "first_k_dense_replace"},
+      {"MTP layers beyond any model", v3_huge_mtp.c_str(), "num_nextn_predict_layers"},
+      {"negative MTP layers", v3_negative_mtp.c_str(), "num_nextn_predict_layers"},
+      {"gpt2's derived FFN width named by n_embd",
+       R"({"model_type": "gpt2", "n_embd": 8388608, "n_layer": 2, "n_head": 4, "vocab_size": 100})",
+       "n_embd"},
+      {"gpt2's derived head dimension named by n_head",
+       R"({"model_type": "gpt2", "n_embd": 4, "n_layer": 2, "n_head": 8, "vocab_size": 100})", "n_head"},
       {"dropout not a number", R"({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,
         "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100,
         "attention_dropout": "x"})",
