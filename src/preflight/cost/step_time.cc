@@ -998,13 +998,22 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
     } else if (p_.zero < 3) {
       *grads += buckets * ReduceScatterTime(c_.fabric, Bytes(local * grad_bytes / buckets), ranks, per).value();
       *params += buckets * AllGatherTime(c_.fabric, Bytes(local * weight_bytes / buckets), ranks, per).value();
+    } else if (p_.zero3_gather_per_parameter) {
+      // DeepSpeed's ZeRO-3 of early 2021 with its default configuration (contiguous_gradients and
+      // overlap_comm off): every micro-batch's gradients fill buckets of reduce_bucket_size (5e8
+      // elements), each all-reduced whole on the compute stream and then cut to the rank's
+      // partition (stage3.py reduce_ipg_grads -> buffered_reduce_fallback -> allreduce_bucket).
+      // Its gathers are timed per parameter tensor (PerParameterGathers).
+      constexpr double kReduceBucketElements = 5e8;
+      const double buckets = std::max(1.0, std::ceil(local / kReduceBucketElements));
+      *grads += m * buckets * AllReduceTime(c_.fabric, Bytes(local * grad_bytes / buckets), ranks, per).value();
     } else {
       // ZeRO-3 / FSDP: each layer's parameters are gathered for its forward and again for its
       // backward, and its gradients reduce-scattered, for every micro-batch (ZeRO §7.2.2:
       // 3Ψ per pass), one collective per layer.
       const double layer = local / layers_per_stage;
       // Gathered once per step and kept, gradients reduce-scattered once (fsdp_gather_once).
-      const double gathers = p_.fsdp_gather_once ? 1 : (p_.zero3_gather_per_parameter ? 0 : 2 * m);
+      const double gathers = p_.fsdp_gather_once ? 1 : 2 * m;
       const double reductions = p_.fsdp_gather_once ? 1 : m;
       *params += layers_per_stage * (gathers * AllGatherTime(c_.fabric, Bytes(layer * weight_bytes), ranks, per).value() +
                                      reductions * ReduceScatterTime(c_.fabric, Bytes(layer * grad_bytes), ranks, per).value());
