@@ -91,7 +91,8 @@ struct Plan {
   // DeepSpeed PR #1188): one list all-gather per parameter tensor rather than per layer, each after
   // torch.cuda.synchronize(), parameters under stage3_param_persistence_threshold (1e5 elements)
   // left whole, and a third gather per micro-batch under full recompute (the recomputed forward's
-  // hooks gather and release again before the backward's gather).
+  // hooks gather and release again before the backward's gather); its gradients, with that code's
+  // default configuration, all-reduced whole in buckets of 5e8 elements every micro-batch.
   bool zero3_gather_per_parameter = false;
   bool tp_comm_overlap = false;      // TP collectives pipelined with GEMMs (--tp-comm-overlap)
   bool ep_comm_overlap = false;      // EP all-to-all hidden behind another micro-batch (1F1B A2A overlap)
