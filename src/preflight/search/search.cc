@@ -222,9 +222,10 @@ void BranchRunner::Run(const Branch& b, Worker* w, bool pilot) const {
   int64_t mbs[64] = {};
   int n_mb = 0;
   if (batch_ok) {
-    const int64_t per_dp = s_.job.global_batch / b.dp;
-    for (int64_t m = 1; m <= per_dp && n_mb < 64; ++m) {
-      if (per_dp % m == 0 && (c_.max_micro_batch <= 0 || m <= c_.max_micro_batch)) mbs[n_mb++] = m;
+    // The smallest 64 divisors of the sequences per replica (O(sqrt n), not a scan up to n).
+    for (int64_t m : Divisors(s_.job.global_batch / b.dp, c_.max_micro_batch)) {
+      if (n_mb == 64) break;
+      mbs[n_mb++] = m;
     }
   } else {
     mbs[n_mb++] = 1;

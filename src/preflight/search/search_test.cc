@@ -196,6 +196,25 @@ TEST(SearchTest, ConstraintsAreHonoured) {
   }
 }
 
+// The micro-batch candidates are the divisors of the sequences per replica, found without a scan
+// up to that count: a batch of 2^31 sequences (whose divisors are the 32 powers of two) once made
+// every branch count to a billion.
+TEST(SearchTest, MicroBatchesAreTheDivisorsOfAHugeBatch) {
+  Scenario s = Load("examples/llama3.1-70b-h100.yaml");
+  s.job.global_batch = int64_t{1} << 31;
+  SearchConstraints c;
+  c.tp = 8, c.pp = 8, c.dp = 16, c.cp = 1;
+  SearchOptions o;
+  o.top_k = 200;
+  o.threads = 1;
+  o.exhaustive = true;
+  SearchResult r = Search(s, c, o);
+  ASSERT_FALSE(r.top.empty());
+  for (const RankedPlan& p : r.top) {
+    EXPECT_EQ((int64_t{1} << 27) % p.plan.micro_batch, 0) << p.plan.micro_batch;
+  }
+}
+
 TEST(SearchTest, NothingFitsGivesAnEmptyAnswerWithReasons) {
   Scenario s = Load("examples/llama3.1-70b-h100.yaml");
   s.cluster.devices = 1;
