@@ -378,6 +378,13 @@ Status CheckSizes(const ConfigReader& r, const Architecture& a) {
     return r.Error(r.KeyOf({"head_dim", "qk_nope_head_dim", "num_attention_heads", "n_head"}),
                    "a head dimension (head_dim, or hidden size over heads) from 1 to 2^24");
   }
+  if (a.max_positions < 0 || a.position_rows < 0) {
+    return r.Error(r.KeyOf({"max_position_embeddings", "n_positions", "n_ctx"}),
+                   "a whole number from 0 to 2^31");
+  }
+  if (a.embed_proj_dim < 0 || a.embed_proj_dim > kMaxWidth) {
+    return r.Error("word_embed_proj_dim", "a positive whole number of at most 2^24");
+  }
   if (a.vocab <= 0 || a.vocab > kMaxVocab) {
     return r.Error("vocab_size", "a positive whole number of at most 2^31");
   }
@@ -386,9 +393,9 @@ Status CheckSizes(const ConfigReader& r, const Architecture& a) {
                             "hidden_size"}),
                    "a positive whole number of at most 2^24");
   }
-  if (a.IsMoe() && a.moe.experts > kMaxExperts) {
+  if (a.moe.experts < 0 || a.moe.experts > kMaxExperts) {
     return r.Error(r.KeyOf({"num_experts", "n_routed_experts", "num_local_experts"}),
-                   "at most 2^20 experts");
+                   "a whole number of experts from 0 to 2^20");
   }
   if (a.IsMoe() && (a.moe.top_k <= 0 || a.moe.top_k > a.moe.experts)) {
     return r.Error("num_experts_per_tok", "between 1 and the number of experts");
