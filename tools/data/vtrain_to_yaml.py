@@ -23,7 +23,9 @@ Conversions (see data/validation/README.md):
     overlap), and Megatron-DeepSpeed's GPT attention of the time is unfused (no FlashAttention).
     Megatron-DeepSpeed trains through DeepSpeed's engine, which accumulates the fp16 gradients of
     successive micro-batches in separate passes (no fused accumulation in that code base):
-    grad_dtype fp16, grad_accumulation_fusion false.
+    grad_dtype fp16, grad_accumulation_fusion false; at ZeRO 0 its engine flattens the gradients
+    into bucket buffers for the all-reduce and copies them back (engine.py allreduce_bucket,
+    allreduce_and_copy): grad_flatten true.
   * training.host_profile: the host time of the eager Megatron GPT layer this code base runs,
     measured on a CPU by tools/host/measure_eager_host.py (data/host/megatron-deepspeed-gpt-eager-zen3.yaml);
     the same profile serves the other Megatron-DeepSpeed rows (MT-NLG, BLOOM).
@@ -137,7 +139,8 @@ def convert(kind, csv_path):
         out.append("  cluster: {devices: %d, devices_per_node: 8, scale_out_gbits_per_s_per_device: 100, "
                    "collective_table: %s}" % (gpus, COLLECTIVE_TABLE))
         out.append("  parallel: {tp: %d, pp: %d, vpp: 1, dp: %d, cp: 1, ep: 1, sp: false, zero: 0, "
-                   "schedule: 1f1b, recompute: full, overlap_grad_reduce: false, overlap_p2p_comm: false}" % (tp, pp, dp))
+                   "schedule: 1f1b, recompute: full, overlap_grad_reduce: false, overlap_p2p_comm: false, "
+                   "grad_flatten: true}" % (tp, pp, dp))
         out.append("  training: {seq_len: %d, global_batch: %d, micro_batch: %d, precision: fp16, "
                    "flash_attention: false, grad_dtype: fp16, grad_accumulation_fusion: false, host_profile: %s}"
                    % (seq, gb, mb, HOST_PROFILE))

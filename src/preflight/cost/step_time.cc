@@ -1086,7 +1086,11 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
   const double wgrad_bytes = c_.job.precision == Dtype::kFp32 ? 4 : 2;
   const double accumulate =
       c_.job.grad_accumulation_fusion ? 0 : Memory((dense_local + expert_local) * (wgrad_bytes + 2 * grad_bytes));
-  r.other = Seconds(m * (pipe.memory + pipe.launch + accumulate));
+  // DeepSpeed's engine copies the gradients into its bucket buffer and back, and scales the
+  // all-reduced bucket when DP > 1 (Plan::grad_flatten): each pass reads and writes them.
+  const double flatten_passes = p_.grad_flatten && p_.zero == 0 ? (d > 1 ? 3 : 2) : 0;
+  const double flatten = Memory(flatten_passes * 2 * grad_bytes * (dense_local + expert_local));
+  r.other = Seconds(m * (pipe.memory + pipe.launch + accumulate) + flatten);
   r.host_launch = Seconds(m * pipe.launch);
   r.exposed_comm.tp = Seconds(m * pipe.tp);
   r.exposed_comm.ep = Seconds(m * pipe.ep);

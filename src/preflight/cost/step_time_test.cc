@@ -1063,6 +1063,26 @@ TEST(StepTimeTest, ExpertsWithUnderOneTokenStillTakeTime) {
   EXPECT_GT(t.compute.value(), 0);
 }
 
+// DeepSpeed's engine at ZeRO 0 copies the gradients into its bucket buffer and back after the
+// backward, and scales the reduced bucket when DP > 1: two or three passes that each read and
+// write every local gradient.
+TEST(StepTimeTest, FlattenedGradientsCostTheirCopies) {
+  Job8b s = Llama8bOnH100();
+  s.job.grad_dtype = Dtype::kFp16;
+  auto other = [&](bool flatten, int64_t dp) {
+    const auto [t, ctx] = StepWith(s, [&](Job8b& v) {
+      v.plan.grad_flatten = flatten;
+      v.plan.dp = dp, v.plan.pp = 8 / dp;
+    });
+    return std::make_pair(t.other.value(), ctx);
+  };
+  const auto [plain, ctx] = other(false, 8);
+  const double params = static_cast<double>(s.params.total), hbm = ctx.hbm_rate.value();
+  EXPECT_NEAR(other(true, 8).first - plain, 3 * 2 * 2 * params / hbm, 1e-12);
+  // At DP 1 (8 pipeline stages, an eighth of the parameters each) no scaling pass.
+  EXPECT_NEAR(other(true, 1).first - other(false, 1).first, 2 * 2 * 2 * params / 8 / hbm, 1e-12);
+}
+
 // Tied input and output embeddings on different pipeline stages sum the word embedding's gradient
 // between the first and the last stage once per step (here inside one node, fp32 main gradients).
 TEST(StepTimeTest, TiedEmbeddingsAcrossStagesSumTheirGradientOncePerStep) {

@@ -94,6 +94,11 @@ struct Plan {
   // hooks gather and release again before the backward's gather); its gradients, with that code's
   // default configuration, all-reduced whole in buckets of 5e8 elements every micro-batch.
   bool zero3_gather_per_parameter = false;
+  // DeepSpeed's engine at ZeRO 0 (engine.py allreduce_bucket / allreduce_and_copy): after the
+  // backward it flattens the gradients into a bucket buffer (a copy), scales the all-reduced
+  // bucket (a pass of its own when DP > 1) and copies it back into the gradients; it runs the
+  // flatten and the copy back even at DP 1. Megatron's contiguous gradient buffer needs neither.
+  bool grad_flatten = false;
   bool tp_comm_overlap = false;      // TP collectives pipelined with GEMMs (--tp-comm-overlap)
   bool ep_comm_overlap = false;      // EP all-to-all hidden behind another micro-batch (1F1B A2A overlap)
   // Interleaved schedule's point-to-point sends under compute (--overlap-p2p-communication, on in
