@@ -1038,21 +1038,19 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
     params += passes * ((layers_per_stage - moe_layers) * PerParameterGathers(false, d, ed, weight_bytes) +
                         moe_layers * PerParameterGathers(true, d, ed, weight_bytes) + edges / static_cast<double>(p_.pp));
   }
-  // Tied input and output embeddings on different stages: the word embedding's gradient is summed
-  // between the first and the last stage once per step, after the backward (Megatron's
-  // _allreduce_word_embedding_grads in finalize_model_grads, under share_embeddings_and_output_weights
-  // or MTP; DeepSpeed's pipeline engine reduces its tied layers the same way), in the gradient dtype.
+  // Tied input and output embeddings on different stages (or MTP, whose last stage holds a copy of
+  // the embedding, tied or not): the word embedding's gradient is summed between the first and the
+  // last stage once per step, after the backward, in the gradient dtype (Megatron's
+  // _allreduce_word_embedding_grads in finalize_model_grads; DeepSpeed's pipeline engine reduces its
+  // tied layers the same way). DualPipe holds the first and the last stage on one rank.
   double tied_embedding = 0;
-  // With MTP the last stage holds a copy of the embedding as well, tied or not; DualPipe places
-  // the first and the last stage on one rank, which sums nothing across ranks.
   if (p_.pp > 1 && (a_.tied_embeddings || a_.mtp_layers > 0) && p_.schedule != Schedule::kDualPipe) {
     const int64_t width = a_.embed_proj_dim > 0 ? a_.embed_proj_dim : a_.hidden;
     const Bytes bytes(static_cast<double>(a_.vocab) * static_cast<double>(width) / t_ * grad_bytes);
-    // The pair shares a scale-up domain when the first stage's ranks through the last stage's fit
-    // in one (PP is the outermost degree).
-    const int64_t stage = p_.tp * p_.cp * p_.dp;
-    const int64_t domain = RanksPerDomain(c_.fabric, 1, p_.pp * stage);
-    tied_embedding = AllReduceTime(c_.fabric, bytes, 2, p_.pp * stage <= domain ? 2 : 1).value();
+    // PP is the outermost degree: the pair shares a scale-up domain when the whole job fits in one.
+    const int64_t job = p_.pp * p_.tp * p_.cp * p_.dp;
+    const bool one_domain = RanksPerDomain(c_.fabric, 1, job) == job;
+    tied_embedding = AllReduceTime(c_.fabric, bytes, 2, one_domain ? 2 : 1).value();
   }
   double dp_exposed = 0, dp_contention = 0;
   if (p_.zero == 3) {

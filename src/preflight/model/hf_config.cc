@@ -361,10 +361,6 @@ Status CheckSizes(const ConfigReader& r, const Architecture& a) {
     return r.Error(r.KeyOf({"hidden_size", "n_embd", "n_embed"}),
                    "a positive whole number of at most 2^24");
   }
-  if (a.layers <= 0 || a.layers > kMaxLayers) {
-    return r.Error(r.KeyOf({"num_hidden_layers", "n_layer"}),
-                   "a positive whole number of at most 100000");
-  }
   if (a.heads <= 0 || a.heads > kMaxWidth) {
     return r.Error(r.KeyOf({"num_attention_heads", "n_head"}),
                    "a positive whole number of at most 2^24");
