@@ -69,6 +69,11 @@ bool GemmTable::Covers(Dtype dtype, double m, double n, double k) const {
   return m <= g.m.hi && n <= g.n.hi && k <= g.k.hi;
 }
 
+bool GemmTable::CoversReduction(Dtype dtype, double k) const {
+  const Grid& g = grids_[DtypeIndex(dtype)];
+  return !g.tflops.empty() && k <= g.k.hi;
+}
+
 Status GemmTable::SetGrid(Dtype dtype, const std::vector<std::array<double, 4>>& rows) {
   std::set<double> ms, ns, ks;
   std::map<std::tuple<double, double, double>, double> values;

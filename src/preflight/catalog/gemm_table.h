@@ -45,6 +45,8 @@ class GemmTable {
   bool Has(Dtype dtype) const { return !grids_[DtypeIndex(dtype)].tflops.empty(); }
   // True when no dimension exceeds the largest size measured for `dtype`.
   bool Covers(Dtype dtype, double m, double n, double k) const;
+  // True when the reduction length `k` does not exceed the largest one measured for `dtype`.
+  bool CoversReduction(Dtype dtype, double k) const;
   // Highest throughput anywhere in the grid (FLOP/s), 0 without a grid.
   double MaxRate(Dtype dtype) const { return grids_[DtypeIndex(dtype)].max * 1e12; }
 

@@ -62,6 +62,9 @@ TEST(GemmTableTest, ClampsAboveAndScalesBelowTheMeasuredRange) {
   EXPECT_FALSE(t.Covers(Dtype::kBf16, 65536, 2048, 2048));
   EXPECT_TRUE(t.Covers(Dtype::kBf16, 2048, 2048, 2048));
   EXPECT_TRUE(t.Covers(Dtype::kBf16, 16, 2048, 2048));
+  EXPECT_TRUE(t.CoversReduction(Dtype::kBf16, 2048));
+  EXPECT_FALSE(t.CoversReduction(Dtype::kBf16, 4096));
+  EXPECT_FALSE(t.CoversReduction(Dtype::kFp8, 16)) << "no grid for the dtype";
   // Half the rows of the smallest shape take as long: half the rate.
   EXPECT_DOUBLE_EQ(t.Rate(Dtype::kBf16, 512, 1024, 1024), 50e12);
 }

@@ -226,6 +226,17 @@ class StepModel {
     const double rate = TableRate(table, Dtype::kBf16, c_.attention_rate.value(), c_.gemm16_sustain, m, k, n, batch);
     return Roofline(m, k, n, batch, 2, rate) + KernelFixedIn(table, Dtype::kBf16, m, k, n, batch);
   }
+  // Backward time of the same GEMMs, each product at its own shape: the input gradient
+  // dX = dY·Wᵀ (M rows, reducing over N, K outputs) and the weight gradient dW = Xᵀ·dY (K rows,
+  // reducing over the M rows, N outputs; per group in a grouped GEMM, whose groups share one
+  // kernel). A short reduction (an expert's few tokens) runs the weight gradient well below a
+  // large GEMM's rate; the wave model (no table) sees only the output tiles of each.
+  double GemmBwd(double m, double k, double n, double batch = 1) const {
+    return Gemm(m, n, k, batch) + Gemm(k, m, n, batch);
+  }
+  double Gemm16Bwd(double m, double k, double n, double batch = 1) const {
+    return Gemm16(m, n, k, batch) + Gemm16(k, m, n, batch);
+  }
   // max(FLOPs / rate, bytes / HBM rate), reading inputs and weights at `in_bytes` and writing a
   // 16-bit output.
   double Roofline(double m, double k, double n, double batch, double in_bytes, double rate) const {
@@ -283,7 +294,11 @@ class StepModel {
     }
     const double rows = m * batch;
     const double measured = t.Rate(d, rows, n, k) * sustain;  // the table is a burst measurement
-    const double rate = t.Covers(d, rows, n, k) ? measured
+    // Beyond the largest measured outputs at a measured reduction length, the table's edge for
+    // that length holds: more output tiles fill the waves no better than the edge's already do,
+    // and each tile's reduction loop stays as short (an expert's weight gradient reduces over its
+    // few tokens). Only a reduction longer than any measured falls back to the wave model.
+    const double rate = t.CoversReduction(d, k) ? measured
                                                 : std::max(measured, mamf * WaveUtilization(m, n, batch));
     e = Entry{t.serial(), d, mamf, units, sustain, m, k, n, batch, rate};
     return rate;
@@ -414,15 +429,23 @@ double StepModel::AttentionLength() const {
 void StepModel::Attention(LayerCost* l) const {
   const double h = static_cast<double>(a_.hidden), T = tokens_;
   const double s = AttentionLength();
-  double proj = 0, core_flops = 0;
+  double proj = 0, proj_bwd = 0, core_flops = 0;
   if (a_.attention == AttentionKind::kMla) {
     const MlaSpec& m = a_.mla;
     const double qk = static_cast<double>(m.nope_dim + m.rope_dim);
-    proj += m.q_lora_rank > 0 ? Gemm(T, h, m.q_lora_rank) + Gemm(T, m.q_lora_rank, a_.heads * qk / t_)
-                              : Gemm(T, h, a_.heads * qk / t_);
-    proj += Gemm(T, h, m.kv_lora_rank + m.rope_dim) +
-            Gemm(T, m.kv_lora_rank, a_.heads * (m.nope_dim + m.v_dim) / t_);
-    proj += Gemm(T, a_.heads * m.v_dim / t_, h);
+    auto both = [&](double k, double n) {
+      proj += Gemm(T, k, n);
+      proj_bwd += GemmBwd(T, k, n);
+    };
+    if (m.q_lora_rank > 0) {
+      both(h, m.q_lora_rank);
+      both(m.q_lora_rank, a_.heads * qk / t_);
+    } else {
+      both(h, a_.heads * qk / t_);
+    }
+    both(h, m.kv_lora_rank + m.rope_dim);
+    both(m.kv_lora_rank, a_.heads * (m.nope_dim + m.v_dim) / t_);
+    both(a_.heads * m.v_dim / t_, h);
     if (p_.Recomputes(kModuleMlaUpProj)) {
       // q's up-projection (without a q latent, its one projection from the input) and kv's.
       l->sel_fwd += (m.q_lora_rank > 0 ? Gemm(T, m.q_lora_rank, a_.heads * qk / t_) : Gemm(T, h, a_.heads * qk / t_)) +
@@ -443,6 +466,7 @@ void StepModel::Attention(LayerCost* l) const {
     const double kv = static_cast<double>(a_.kv_heads * a_.head_dim);
     const double out_proj = Gemm(T, q / t_, h);
     proj += Gemm(T, h, (q + 2 * kv) / t_) + out_proj;
+    proj_bwd += GemmBwd(T, h, (q + 2 * kv) / t_) + GemmBwd(T, q / t_, h);
     // torchtitan's op-level policy counts wq, wk, wv, wo in call order and recomputes the second
     // and fourth (wk and wo), each its own GEMM there.
     if (p_.recompute == Recompute::kSelectiveOp) l->op_sac_fwd += Gemm(T, h, kv / t_) + out_proj;
@@ -465,7 +489,7 @@ void StepModel::Attention(LayerCost* l) const {
     core_bwd = 2 * core;
   }
   l->fwd_compute += proj + core;
-  l->bwd_compute += 2 * proj + core_bwd;
+  l->bwd_compute += proj_bwd + core_bwd;
   l->core_fwd = core;
   l->core_bwd = core_bwd;
   if (p_.Recomputes(kModuleCoreAttn)) l->sel_fwd += core;
@@ -474,6 +498,7 @@ void StepModel::Attention(LayerCost* l) const {
 void StepModel::DenseMlp(LayerCost* l) const {
   const double h = static_cast<double>(a_.hidden), f = static_cast<double>(a_.ffn) / t_;
   double fwd = Gemm(tokens_, h, (a_.gated_mlp ? 2 : 1) * f) + Gemm(tokens_, f, h);
+  const double bwd = GemmBwd(tokens_, h, (a_.gated_mlp ? 2 : 1) * f) + GemmBwd(tokens_, f, h);
   // ... then w1, w3, w2 (gated) or w1, w2: the sixth product, w3 or w2, is recomputed.
   if (p_.recompute == Recompute::kSelectiveOp) l->op_sac_fwd += a_.gated_mlp ? Gemm(tokens_, h, f) : Gemm(tokens_, f, h);
   // Megatron-Core's MLP: FC1 is a LayerNormLinear (the norm writes its FP8 input); the activation
@@ -481,7 +506,7 @@ void StepModel::DenseMlp(LayerCost* l) const {
   Fp8Casts(tokens_, h, (a_.gated_mlp ? 2 : 1) * f, 1, true, false, l);
   Fp8Casts(tokens_, f, h, 1, false, false, l);
   l->fwd_compute += fwd;
-  l->bwd_compute += 2 * fwd;
+  l->bwd_compute += bwd;
   if (p_.Recomputes(kModuleMlp)) l->sel_fwd += fwd;  // its collectives: TensorComm
 }
 
@@ -490,11 +515,13 @@ void StepModel::Moe(LayerCost* l) const {
   const double h = static_cast<double>(a_.hidden);
   const double g = a_.gated_mlp ? 2 : 1;
   double fwd = Gemm16(rep_tokens_, h, static_cast<double>(m.experts));  // router
+  double bwd = Gemm16Bwd(rep_tokens_, h, static_cast<double>(m.experts));
   double shared = 0;
   const double local_experts = static_cast<double>(m.experts) / p_.ep;
   const double tokens_per_expert = tokens_ * m.top_k * p_.etp * p_.ep / (t_ * m.experts) * c_.job.moe_imbalance;
   const double fe = static_cast<double>(m.expert_ffn) / p_.etp;
   fwd += Gemm(tokens_per_expert, h, g * fe, local_experts) + Gemm(tokens_per_expert, fe, h, local_experts);
+  bwd += GemmBwd(tokens_per_expert, h, g * fe, local_experts) + GemmBwd(tokens_per_expert, fe, h, local_experts);
   // The up-projection input is quantized once per token before the dispatch, which then moves FP8
   // (DeepSeek-V3 report §3.3; read 2, write 1 byte per element), and transposed per routed token
   // for the weight gradient; the down-projection takes the activation's 16-bit output. The shared
@@ -506,11 +533,12 @@ void StepModel::Moe(LayerCost* l) const {
     const double fs = static_cast<double>(m.shared_ffn) / t_;
     shared = Gemm(tokens_, h, g * fs) + Gemm(tokens_, fs, h);
     fwd += shared;
+    bwd += GemmBwd(tokens_, h, g * fs) + GemmBwd(tokens_, fs, h);
     Fp8Casts(tokens_, h, g * fs, 1, false, false, l);
     Fp8Casts(tokens_, fs, h, 1, false, false, l);
   }
   l->fwd_compute += fwd;
-  l->bwd_compute += 2 * fwd;
+  l->bwd_compute += bwd;
   // All-to-all: dispatch and combine forward, the reverse pair backward (cost-model-notes §4.6).
   if (p_.ep > 1) {
     const int64_t per_domain = RanksPerDomain(c_.fabric, p_.etp, p_.ep);
@@ -828,6 +856,8 @@ PipelineTime StepModel::Pipeline() const {
   const double heads = 1.0 + a_.mtp_layers;
   const double head_fwd = heads * Gemm16(tokens_, h, static_cast<double>(a_.vocab) / t_) +
                           a_.mtp_layers * Gemm(tokens_, 2 * h, h);
+  const double head_bwd = heads * Gemm16Bwd(tokens_, h, static_cast<double>(a_.vocab) / t_) +
+                          a_.mtp_layers * GemmBwd(tokens_, 2 * h, h);
   const double logits = heads * tokens_ * static_cast<double>(a_.vocab) / t_;
   const AroundLayersComm around_comm = AroundLayers(heads);
   const double loss_bytes = logits * (kCrossEntropyForwardBytes + kCrossEntropyBackwardBytes);
@@ -863,7 +893,7 @@ PipelineTime StepModel::Pipeline() const {
       st.forward += head_comm_fwd;
       st.Add(a_.IsMoeLayer(a_.layers - 1) ? one_moe : one_dense, static_cast<double>(a_.mtp_layers));
       st.fwd += head_fwd;
-      st.bwd += 2 * head_fwd;
+      st.bwd += head_bwd;
       st.memory += Memory(loss_bytes);
       st.forward += head_fwd + Memory(loss_fwd_bytes);
       // A measured host profile also times the work around the layers (embedding, head, loss),
@@ -874,7 +904,7 @@ PipelineTime StepModel::Pipeline() const {
         const double calls = p_.tp > 1 ? around_comm.head_calls + (1 + mtp) * around_comm.embedding_calls : 0;
         const double around = c_.job.host_profile->micro_batch.value() +
                               calls * c_.job.host_profile->collective_call.value();
-        const double head_gpu = 3 * head_fwd + Memory(loss_bytes) + head_comm +
+        const double head_gpu = head_fwd + head_bwd + Memory(loss_bytes) + head_comm +
                                 (first ? around_comm.embedding_fwd + around_comm.embedding_bwd : 0);
         const double head_slack = std::max(0.0, head_gpu - around);
         st.launch += std::max(0.0, around - head_gpu);

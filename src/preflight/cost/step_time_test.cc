@@ -273,6 +273,51 @@ TEST(StepTimeTest, GemmKernelsPayTheFixedTimeOutsideATable) {
   EXPECT_DOUBLE_EQ(Compute(s), table);
 }
 
+// A bf16 table with `fast` TFLOP/s everywhere but `slow` at reductions of 256 (outputs and
+// reductions from 256 to 4,096).
+std::shared_ptr<GemmTable> ReductionTable(double fast, double slow) {
+  auto t = std::make_shared<GemmTable>();
+  t->id = "h100-sxm-80gb";
+  std::vector<std::array<double, 4>> grid;
+  for (double m : {256.0, 4096.0}) {
+    for (double n : {256.0, 4096.0}) {
+      for (double k : {256.0, 4096.0}) grid.push_back({m, n, k, k == 256 ? slow : fast});
+    }
+  }
+  EXPECT_TRUE(t->SetGrid(Dtype::kBf16, grid).ok());
+  return t;
+}
+
+// The backward's two products run at their own shapes. The weight gradient reduces over the
+// micro-batch's tokens: with 256 of them, a table slow only at short reductions slows the step,
+// although every forward and input-gradient product reduces over 4,096 or more (Llama 3.1 8B:
+// hidden 4,096, FFN 14,336); with 4,096 tokens nothing reduces over fewer than 4,096.
+TEST(StepTimeTest, WeightGradientsRunAtTheirOwnReductionLength) {
+  Job8b s = Llama8bOnH100();
+  auto compute = [&](int64_t seq_len, double slow) {
+    s.job.seq_len = seq_len;
+    s.cluster.spec.gemm_table = ReductionTable(500, slow);
+    return Compute(s);
+  };
+  EXPECT_GT(compute(256, 100), compute(256, 500) * 1.2);
+  EXPECT_DOUBLE_EQ(compute(4096, 100), compute(4096, 500));
+}
+
+// Beyond the table's largest outputs, at a reduction length it measured, its edge holds rather
+// than the wave model: a table measured at 100 TFLOP/s up to 4,096 x 4,096 outputs runs Llama 3.1
+// 8B's 8,192-token products (reductions of 4,096 and more, the FFN's 14,336 beyond the table) far
+// slower than the catalog's MAMF without a table; a table up to the same outputs at 1,000 TFLOP/s,
+// faster than the MAMF, runs them faster.
+TEST(StepTimeTest, TableEdgeHoldsBeyondItsOutputsAtMeasuredReductions) {
+  Job8b s = Llama8bOnH100();
+  s.cluster.spec.gemm_table = nullptr;
+  const double mamf = Compute(s);
+  s.cluster.spec.gemm_table = ReductionTable(100, 100);
+  EXPECT_GT(Compute(s), 2 * mamf);
+  s.cluster.spec.gemm_table = ReductionTable(1000, 1000);
+  EXPECT_LT(Compute(s), mamf);
+}
+
 // An FP8 run leaves the output layer in 16 bits, and times it as a bf16 run would: from the
 // device's bf16 table where the table covers the shape (the FP8 GEMMs themselves have no table on
 // H100). Halving the table's rate adds exactly the head's three GEMMs' difference.
