@@ -204,17 +204,16 @@ class StepModel {
   // Forward time of `batch` GEMMs (a grouped GEMM) with M rows, K inputs, N outputs each:
   // a roofline whose compute side is divided by the wave utilization of the output tiles.
   double Gemm(double m, double k, double n, double batch = 1) const {
-    return Roofline(m, k, n, batch, in_bytes_, GemmRate(m, k, n, batch)) + KernelFixed(m, k, n, batch);
+    return Roofline(m, k, n, batch, in_bytes_, GemmRate(m, k, n, batch)) + KernelFixed(k);
   }
   // The fixed GPU time of one GEMM kernel (a grouped GEMM is one kernel) beyond the wave model,
-  // unless a measured table covers the shape: its figures hold that time already.
-  double KernelFixed(double m, double k, double n, double batch) const {
-    return KernelFixedIn(c_.gemm_table.get(), c_.gemm_dtype, m, k, n, batch);
-  }
-  double KernelFixedIn(const GemmTable* table, Dtype dtype, double m, double k, double n, double batch) const {
+  // unless the shape is priced from a measured table (inside it, or at its edge for a reduction
+  // length it measured): its figures hold that time already.
+  double KernelFixed(double k) const { return KernelFixedIn(c_.gemm_table.get(), c_.gemm_dtype, k); }
+  double KernelFixedIn(const GemmTable* table, Dtype dtype, double k) const {
     const double fixed = c_.gemm_kernel.value();
     if (fixed == 0) return 0;
-    if (table && table->Covers(dtype, m * batch, n, k)) return 0;
+    if (table && table->CoversReduction(dtype, k)) return 0;
     return fixed;
   }
   // A GEMM that stays in 16 bits in an FP8 run: Megatron-Core's output layer and MoE router are
@@ -224,7 +223,7 @@ class StepModel {
     if (!c_.fp8_gemms) return Gemm(m, k, n, batch);
     const GemmTable* table = c_.gemm16_table.get();
     const double rate = TableRate(table, Dtype::kBf16, c_.attention_rate.value(), c_.gemm16_sustain, m, k, n, batch);
-    return Roofline(m, k, n, batch, 2, rate) + KernelFixedIn(table, Dtype::kBf16, m, k, n, batch);
+    return Roofline(m, k, n, batch, 2, rate) + KernelFixedIn(table, Dtype::kBf16, k);
   }
   // Backward time of the same GEMMs, each product at its own shape: the input gradient
   // dX = dY·Wᵀ (M rows, reducing over N, K outputs) and the weight gradient dW = Xᵀ·dY (K rows,
@@ -264,8 +263,9 @@ class StepModel {
     l->cast_bwd += Memory((grad_cast_fused ? 2 : 4) * grad);
   }
   double WaveUtilization(double m, double n, double batch) const;
-  // Achieved rate for the shape: the catalog's measured table inside its range; beyond it (and
-  // without a table) the large-GEMM efficiency times the wave utilization, never below the
+  // Achieved rate for the shape: the catalog's measured table inside its range, and its edge
+  // beyond the largest M or N at a measured reduction length; past the longest measured reduction
+  // (and without a table) the large-GEMM efficiency times the wave utilization, never below the
   // table's edge.
   double GemmRate(double m, double k, double n, double batch) const {
     return TableRate(c_.gemm_table.get(), c_.gemm_dtype, c_.gemm_rate.value(), c_.gemm_sustain, m, k, n, batch);

@@ -303,6 +303,24 @@ TEST(StepTimeTest, WeightGradientsRunAtTheirOwnReductionLength) {
   EXPECT_DOUBLE_EQ(compute(4096, 100), compute(4096, 500));
 }
 
+// The input gradient reduces over the layer's outputs. In Mixtral 8x7B with 16,384-token
+// sequences the router's 8 outputs are the only reduction of the step shorter than 4,096 (hidden
+// 4,096, FFN 14,336, QKV 6,144, each expert 4,096 tokens, the other weight gradients 16,384): a
+// table slow only at short reductions slows the step through the router's input gradient alone.
+TEST(StepTimeTest, InputGradientsReduceOverTheLayersOutputs) {
+  Job8b s;
+  s.arch = LoadArch("mixtral-8x7b");
+  s.params = CountParameters(s.arch);
+  s.job.seq_len = 16384;
+  s.job.global_batch = 8;
+  s.cluster = CatalogCluster("h100-sxm-80gb", 8);
+  s.plan.dp = 8;
+  s.cluster.spec.gemm_table = ReductionTable(500, 500);
+  const double even = Compute(s);
+  s.cluster.spec.gemm_table = ReductionTable(500, 100);
+  EXPECT_GT(Compute(s), even * 1.001) << "even " << even << " slow " << Compute(s);
+}
+
 // Beyond the table's largest outputs, at a reduction length it measured, its edge holds rather
 // than the wave model: a table measured at 100 TFLOP/s up to 4,096 x 4,096 outputs runs Llama 3.1
 // 8B's 8,192-token products (reductions of 4,096 and more, the FFN's 14,336 beyond the table) far
