@@ -118,6 +118,7 @@ namespace {
 struct LayerCost {
   double fwd_compute = 0;  // GEMMs and attention products
   double bwd_compute = 0;
+  double wgrad = 0;        // of bwd_compute, the weight-gradient products (zero-bubble schedules move them)
   double fwd_memory = 0;   // memory-bound elementwise and norm work
   double cast_fwd = 0, cast_bwd = 0;  // FP8 cast and transpose passes (Transformer Engine)
   double core_fwd = 0;     // attention products alone (for selective recompute and CP overlap)
@@ -230,11 +231,16 @@ class StepModel {
   // reducing over the M rows, N outputs; per group in a grouped GEMM, whose groups share one
   // kernel). A short reduction (an expert's few tokens) runs the weight gradient well below a
   // large GEMM's rate; the wave model (no table) sees only the output tiles of each.
-  double GemmBwd(double m, double k, double n, double batch = 1) const {
-    return Gemm(m, n, k, batch) + Gemm(k, m, n, batch);
+  // `wgrad`, when given, gains the weight gradient's share.
+  double GemmBwd(double m, double k, double n, double batch = 1, double* wgrad = nullptr) const {
+    const double w = Gemm(k, m, n, batch);
+    if (wgrad) *wgrad += w;
+    return Gemm(m, n, k, batch) + w;
   }
-  double Gemm16Bwd(double m, double k, double n, double batch = 1) const {
-    return Gemm16(m, n, k, batch) + Gemm16(k, m, n, batch);
+  double Gemm16Bwd(double m, double k, double n, double batch = 1, double* wgrad = nullptr) const {
+    const double w = Gemm16(k, m, n, batch);
+    if (wgrad) *wgrad += w;
+    return Gemm16(m, n, k, batch) + w;
   }
   // max(FLOPs / rate, bytes / HBM rate), reading inputs and weights at `in_bytes` and writing a
   // 16-bit output.
@@ -435,7 +441,7 @@ void StepModel::Attention(LayerCost* l) const {
     const double qk = static_cast<double>(m.nope_dim + m.rope_dim);
     auto both = [&](double k, double n) {
       proj += Gemm(T, k, n);
-      proj_bwd += GemmBwd(T, k, n);
+      proj_bwd += GemmBwd(T, k, n, 1, &l->wgrad);
     };
     if (m.q_lora_rank > 0) {
       both(h, m.q_lora_rank);
@@ -466,7 +472,7 @@ void StepModel::Attention(LayerCost* l) const {
     const double kv = static_cast<double>(a_.kv_heads * a_.head_dim);
     const double out_proj = Gemm(T, q / t_, h);
     proj += Gemm(T, h, (q + 2 * kv) / t_) + out_proj;
-    proj_bwd += GemmBwd(T, h, (q + 2 * kv) / t_) + GemmBwd(T, q / t_, h);
+    proj_bwd += GemmBwd(T, h, (q + 2 * kv) / t_, 1, &l->wgrad) + GemmBwd(T, q / t_, h, 1, &l->wgrad);
     // torchtitan's op-level policy counts wq, wk, wv, wo in call order and recomputes the second
     // and fourth (wk and wo), each its own GEMM there.
     if (p_.recompute == Recompute::kSelectiveOp) l->op_sac_fwd += Gemm(T, h, kv / t_) + out_proj;
@@ -498,7 +504,8 @@ void StepModel::Attention(LayerCost* l) const {
 void StepModel::DenseMlp(LayerCost* l) const {
   const double h = static_cast<double>(a_.hidden), f = static_cast<double>(a_.ffn) / t_;
   double fwd = Gemm(tokens_, h, (a_.gated_mlp ? 2 : 1) * f) + Gemm(tokens_, f, h);
-  const double bwd = GemmBwd(tokens_, h, (a_.gated_mlp ? 2 : 1) * f) + GemmBwd(tokens_, f, h);
+  const double bwd =
+      GemmBwd(tokens_, h, (a_.gated_mlp ? 2 : 1) * f, 1, &l->wgrad) + GemmBwd(tokens_, f, h, 1, &l->wgrad);
   // ... then w1, w3, w2 (gated) or w1, w2: the sixth product, w3 or w2, is recomputed.
   if (p_.recompute == Recompute::kSelectiveOp) l->op_sac_fwd += a_.gated_mlp ? Gemm(tokens_, h, f) : Gemm(tokens_, f, h);
   // Megatron-Core's MLP: FC1 is a LayerNormLinear (the norm writes its FP8 input); the activation
@@ -515,13 +522,14 @@ void StepModel::Moe(LayerCost* l) const {
   const double h = static_cast<double>(a_.hidden);
   const double g = a_.gated_mlp ? 2 : 1;
   double fwd = Gemm16(rep_tokens_, h, static_cast<double>(m.experts));  // router
-  double bwd = Gemm16Bwd(rep_tokens_, h, static_cast<double>(m.experts));
+  double bwd = Gemm16Bwd(rep_tokens_, h, static_cast<double>(m.experts), 1, &l->wgrad);
   double shared = 0;
   const double local_experts = static_cast<double>(m.experts) / p_.ep;
   const double tokens_per_expert = tokens_ * m.top_k * p_.etp * p_.ep / (t_ * m.experts) * c_.job.moe_imbalance;
   const double fe = static_cast<double>(m.expert_ffn) / p_.etp;
   fwd += Gemm(tokens_per_expert, h, g * fe, local_experts) + Gemm(tokens_per_expert, fe, h, local_experts);
-  bwd += GemmBwd(tokens_per_expert, h, g * fe, local_experts) + GemmBwd(tokens_per_expert, fe, h, local_experts);
+  bwd += GemmBwd(tokens_per_expert, h, g * fe, local_experts, &l->wgrad) +
+         GemmBwd(tokens_per_expert, fe, h, local_experts, &l->wgrad);
   // The up-projection input is quantized once per token before the dispatch, which then moves FP8
   // (DeepSeek-V3 report §3.3; read 2, write 1 byte per element), and transposed per routed token
   // for the weight gradient; the down-projection takes the activation's 16-bit output. The shared
@@ -533,7 +541,7 @@ void StepModel::Moe(LayerCost* l) const {
     const double fs = static_cast<double>(m.shared_ffn) / t_;
     shared = Gemm(tokens_, h, g * fs) + Gemm(tokens_, fs, h);
     fwd += shared;
-    bwd += GemmBwd(tokens_, h, g * fs) + GemmBwd(tokens_, fs, h);
+    bwd += GemmBwd(tokens_, h, g * fs, 1, &l->wgrad) + GemmBwd(tokens_, fs, h, 1, &l->wgrad);
     Fp8Casts(tokens_, h, g * fs, 1, false, false, l);
     Fp8Casts(tokens_, fs, h, 1, false, false, l);
   }
@@ -754,12 +762,13 @@ struct StageSums {
   double backward_slack = 0;        // of which queued in the layers' backward phases
   double input_slack = 0;           // what the next micro-batch's input path can run beside
   double contention = 0;            // compute slowed by the hidden TP, EP and CP collectives
+  double wgrad = 0;                 // of bwd, the weight-gradient products
   double forward = 0;               // the forward share of all the above
   double Total() const { return fwd + bwd + memory + tp + ep + cp + launch + contention; }
   void Add(const StageSums& o, double n) {
     fwd += n * o.fwd, bwd += n * o.bwd, memory += n * o.memory, tp += n * o.tp, ep += n * o.ep;
     cp += n * o.cp, launch += n * o.launch, contention += n * o.contention, forward += n * o.forward;
-    slack += n * o.slack, backward_slack += n * o.backward_slack;
+    slack += n * o.slack, backward_slack += n * o.backward_slack, wgrad += n * o.wgrad;
   }
 };
 
@@ -800,6 +809,7 @@ PipelineTime StepModel::Pipeline() const {
     const double contention_fwd = tp_slow + ep_slow * ep_fwd_share + cp_slow * cp_fwd_share;
     s->fwd += n * l.fwd_compute;
     s->bwd += n * (l.bwd_compute + recompute);
+    s->wgrad += n * l.wgrad;
     // Full recompute and the op-level policy run the forward's elementwise passes again.
     const bool again = full || p_.recompute == Recompute::kSelectiveOp;
     const double memory_again = selective ? l.sel_memory : 0;
@@ -856,8 +866,10 @@ PipelineTime StepModel::Pipeline() const {
   const double heads = 1.0 + a_.mtp_layers;
   const double head_fwd = heads * Gemm16(tokens_, h, static_cast<double>(a_.vocab) / t_) +
                           a_.mtp_layers * Gemm(tokens_, 2 * h, h);
-  const double head_bwd = heads * Gemm16Bwd(tokens_, h, static_cast<double>(a_.vocab) / t_) +
-                          a_.mtp_layers * GemmBwd(tokens_, 2 * h, h);
+  double head_wgrad = 0, mtp_wgrad = 0;
+  const double head_bwd = heads * Gemm16Bwd(tokens_, h, static_cast<double>(a_.vocab) / t_, 1, &head_wgrad) +
+                          a_.mtp_layers * GemmBwd(tokens_, 2 * h, h, 1, &mtp_wgrad);
+  head_wgrad = heads * head_wgrad + a_.mtp_layers * mtp_wgrad;
   const double logits = heads * tokens_ * static_cast<double>(a_.vocab) / t_;
   const AroundLayersComm around_comm = AroundLayers(heads);
   const double loss_bytes = logits * (kCrossEntropyForwardBytes + kCrossEntropyBackwardBytes);
@@ -894,6 +906,7 @@ PipelineTime StepModel::Pipeline() const {
       st.Add(a_.IsMoeLayer(a_.layers - 1) ? one_moe : one_dense, static_cast<double>(a_.mtp_layers));
       st.fwd += head_fwd;
       st.bwd += head_bwd;
+      st.wgrad += head_wgrad;
       st.memory += Memory(loss_bytes);
       st.forward += head_fwd + Memory(loss_fwd_bytes);
       // A measured host profile also times the work around the layers (embedding, head, loss),
@@ -963,9 +976,16 @@ PipelineTime StepModel::Pipeline() const {
     case Schedule::kGpipe:
     case Schedule::k1F1B: break;
     case Schedule::kInterleaved: bubble /= static_cast<double>(p_.vpp); break;
-    case Schedule::kZbH1: bubble *= worst_fwd / worst; break;
+    // Zero-bubble schedules fill the bubble with deferred weight gradients W, what is left of the
+    // backward being B (input gradients, recompute, collectives): ZB-H1 leaves (p - 1)(F + B - W)
+    // (Qi et al. 2023), DualPipe (p/2 - 1)(F&B + B - 3W) with F&B = F + B + W (DeepSeek-V3 Table 2,
+    // whose B is the full backward B + W here).
+    case Schedule::kZbH1:
+      bubble *= std::max(0.0, worst_fwd + worst_bwd - 2 * worst_stage.wgrad) / worst;
+      break;
     case Schedule::kDualPipe:
-      bubble *= (p_.pp / 2.0 - 1) / std::max(1.0, p_.pp - 1.0) * (worst_fwd + 0.5 * worst_bwd) / worst;
+      bubble *= (p_.pp / 2.0 - 1) / std::max(1.0, p_.pp - 1.0) *
+                std::max(0.0, worst_fwd + 2 * worst_bwd - 3 * worst_stage.wgrad) / worst;
       break;
   }
   if (p_.pp == 1) bubble = 0;

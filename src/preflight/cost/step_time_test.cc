@@ -1176,5 +1176,23 @@ TEST(StepTimeTest, TiedEmbeddingsAcrossStagesSumTheirGradientOncePerStep) {
   EXPECT_EQ(dual.exposed_comm.pp.value(), dual_untied.exposed_comm.pp.value());
 }
 
+// Zero-bubble schedules fill their bubble with the deferred weight gradients, whatever share of the
+// backward those take: under full recompute the backward also runs the forward again, so the
+// weight gradients are well under half of it and ZB-H1 leaves more than the forward's share of
+// 1F1B's bubble ((p - 1)(F + B - W) rather than (p - 1) F), though still less than 1F1B.
+TEST(StepTimeTest, ZeroBubbleSchedulesDeferTheWeightGradientsTheyTime) {
+  Job8b s = Llama8bOnH100();
+  s.job.global_batch = 16;
+  s.plan.dp = 2;
+  s.plan.pp = 4;
+  s.plan.recompute = Recompute::kFull;
+  const auto [one_f_one_b, c1] = StepWith(s, [](Job8b&) {});
+  const auto [zb, c2] = StepWith(s, [](Job8b& v) { v.plan.schedule = Schedule::kZbH1; });
+  const double f = one_f_one_b.stage_forward.value(), b = one_f_one_b.stage_backward.value();
+  const double forward_share = one_f_one_b.bubble.value() * f / (f + b);
+  EXPECT_GT(zb.bubble.value(), forward_share * 1.05);
+  EXPECT_LT(zb.bubble.value(), one_f_one_b.bubble.value());
+}
+
 }  // namespace
 }  // namespace preflight
