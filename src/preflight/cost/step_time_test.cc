@@ -56,17 +56,21 @@ std::shared_ptr<HostProfile> Profile(double checkpointed_us, double forward_us, 
   return h;
 }
 
-// Llama 3.1 8B on one 8-GPU H100 node, pure data parallel, one micro-batch of 8k tokens each.
-Job8b Llama8bOnH100() {
+// The catalog model `model` on one 8-GPU H100 node, pure data parallel, one sequence of `seq_len`
+// tokens per GPU.
+Job8b DataParallelOnH100(const std::string& model, int64_t seq_len) {
   Job8b s;
-  s.arch = LoadArch("llama-3.1-8b");
+  s.arch = LoadArch(model);
   s.params = CountParameters(s.arch);
-  s.job.seq_len = 8192;
+  s.job.seq_len = seq_len;
   s.job.global_batch = 8;
   s.cluster = CatalogCluster("h100-sxm-80gb", 8);
   s.plan.dp = 8;
   return s;
 }
+
+// Llama 3.1 8B on one 8-GPU H100 node, pure data parallel, one micro-batch of 8k tokens each.
+Job8b Llama8bOnH100() { return DataParallelOnH100("llama-3.1-8b", 8192); }
 
 // DeepSeek-V3 on `devices` H800s, data and expert parallel over all of them, `global_batch`
 // sequences of `seq_len` tokens (optionally a NIC of `gbits` Gb/s per GPU).
@@ -308,13 +312,7 @@ TEST(StepTimeTest, WeightGradientsRunAtTheirOwnReductionLength) {
 // 4,096, FFN 14,336, QKV 6,144, each expert 4,096 tokens, the other weight gradients 16,384): a
 // table slow only at short reductions slows the step through the router's input gradient alone.
 TEST(StepTimeTest, InputGradientsReduceOverTheLayersOutputs) {
-  Job8b s;
-  s.arch = LoadArch("mixtral-8x7b");
-  s.params = CountParameters(s.arch);
-  s.job.seq_len = 16384;
-  s.job.global_batch = 8;
-  s.cluster = CatalogCluster("h100-sxm-80gb", 8);
-  s.plan.dp = 8;
+  Job8b s = DataParallelOnH100("mixtral-8x7b", 16384);
   s.cluster.spec.gemm_table = ReductionTable(500, 500);
   const double even = Compute(s);
   s.cluster.spec.gemm_table = ReductionTable(500, 100);

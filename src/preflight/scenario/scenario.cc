@@ -252,8 +252,8 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
   RETURN_IF_ERROR(p.CheckKnownKeys({"tp", "pp", "vpp", "dp", "cp", "ep", "etp", "sp", "zero",
                                     "schedule", "recompute", "recompute_modules", "first_stage_layers",
                                     "last_stage_layers", "overlap_grad_reduce",
-                                    "overlap_param_gather", "fsdp_gather_once", "zero3_gather", "tp_comm_overlap", "ep_comm_overlap", "grad_flatten",
-                                    "overlap_p2p_comm", "layer_split"}));
+                                    "overlap_param_gather", "fsdp_gather_once", "zero3_gather", "tp_comm_overlap",
+                                    "ep_comm_overlap", "grad_flatten", "overlap_p2p_comm", "layer_split"}));
   Plan& plan = s->plan;
   ASSIGN_OR_RETURN(plan.tp, p.IntOr("tp", 1));
   ASSIGN_OR_RETURN(plan.pp, p.IntOr("pp", 1));
@@ -300,7 +300,8 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
   plan.zero3_gather_per_parameter = gather == "parameter";
   ASSIGN_OR_RETURN(plan.grad_flatten, p.BoolOr("grad_flatten", false));
   if (plan.grad_flatten && plan.zero != 0) {
-    return p.Error("grad_flatten", "false unless zero: 0 (DeepSpeed's engine flattens gradients only without ZeRO)");
+    return p.Error("grad_flatten",
+                   "false unless zero: 0 (DeepSpeed's engine flattens gradients only without ZeRO)");
   }
   ASSIGN_OR_RETURN(plan.tp_comm_overlap, p.BoolOr("tp_comm_overlap", false));
   ASSIGN_OR_RETURN(plan.ep_comm_overlap, p.BoolOr("ep_comm_overlap", false));
