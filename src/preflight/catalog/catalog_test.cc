@@ -546,6 +546,79 @@ TEST(HardwareSpecTest, OtherAttentionKernelsLoadByName) {
   }
 }
 
+// A kernel's rates by sequence length load for the default kernel and the others; between the
+// measured lengths they run linearly in log(length), beyond them the nearest point holds.
+TEST(HardwareSpecTest, AttentionRatesBySequenceLengthLoadAndInterpolate) {
+  const std::string block = "    scale_out: {unknown: true}\n  fused_attention_tflops:\n    kernel: vendor\n"
+                            "    forward: {value: 60, source: \"bench\"}\n"
+                            "    backward: {value: 50, source: \"bench\"}\n";
+  const std::string curve = "    by_seq_len:\n      source: \"bench by length\"\n"
+                            "      rows: [[1024, 20, 30], [4096, 60, 50]]\n";
+  const std::string others = "    others:\n      fa2:\n        forward: {value: 40, source: \"bench\"}\n"
+                             "        backward: {value: 30, source: \"bench\"}\n"
+                             "        by_seq_len: {source: \"b\", rows: [[512, 10, 12], [8192, 40, 30]]}\n";
+  StatusOr<HardwareSpec> h = LoadHardwareSpec(WriteFile(
+      ScratchDir(), "c.yaml", Replace(kValidHardware, "    scale_out: {unknown: true}\n", block + curve + others)));
+  ASSERT_TRUE(h.ok()) << h.status().message();
+  const AttentionCurve c = h->AttentionRates("")->curve;  // a copy: AttentionRates returns by value
+  ASSERT_EQ(c.points.size(), 2u);
+  EXPECT_EQ(c.source, "bench by length");
+  EXPECT_DOUBLE_EQ(c.At(2048).forward, 40);  // halfway in log(length)
+  EXPECT_DOUBLE_EQ(c.At(2048).backward, 40);
+  EXPECT_DOUBLE_EQ(c.At(100).forward, 20);   // the shortest measured length holds below it
+  EXPECT_DOUBLE_EQ(c.At(1e6).backward, 50);  // the longest above it
+  EXPECT_DOUBLE_EQ(c.Fastest().forward, 60);
+  EXPECT_DOUBLE_EQ(h->AttentionRates("fa2")->curve.At(2048).forward, 25);
+  EXPECT_TRUE(LoadHardwareSpec(WriteFile(ScratchDir(), "d.yaml",
+                                         Replace(kValidHardware, "    scale_out: {unknown: true}\n", block)))
+                  ->attention_curve.empty());
+
+  const struct {
+    std::string curve;
+    const char* field;
+  } bad[] = {
+      {"    by_seq_len: {source: \"b\", rows: [[1024, 20, 30]]}\n", "by_seq_len.rows"},
+      {"    by_seq_len: {source: \"b\", rows: [[4096, 20, 30], [1024, 60, 50]]}\n", "by_seq_len.rows"},
+      {"    by_seq_len: {source: \"b\", rows: [[1024, 20, 30], [1024, 60, 50]]}\n", "by_seq_len.rows"},
+      {"    by_seq_len: {source: \"b\", rows: [[1024, 20, 30], [4096, 600, 50]]}\n", "by_seq_len.rows"},
+      {"    by_seq_len: {source: \"b\", rows: [[1024, 20, 30], [4096, 60, 0]]}\n", "by_seq_len.rows"},
+      {"    by_seq_len: {source: \"b\", rows: [[1024, 20], [4096, 60, 50]]}\n", "by_seq_len.rows[0]"},
+      {"    by_seq_len: {source: \"b\", rows: [[1024, 20, x], [4096, 60, 50]]}\n", "by_seq_len.rows[0]"},
+      {"    by_seq_len: {source: \"b\", rows: 4096}\n", "by_seq_len.rows"},
+      {"    by_seq_len: {rows: [[1024, 20, 30], [4096, 60, 50]]}\n", "by_seq_len.source"},
+      {"    by_seq_len: {source: \"b\", rows: [[1024, 20, 30], [4096, 60, 50]], fit: 1}\n", "by_seq_len.fit"},
+      {"    by_seq_len: [[1024, 20, 30]]\n", "by_seq_len"},
+  };
+  for (const auto& b : bad) {
+    SCOPED_TRACE(b.curve);
+    const std::string path = WriteFile(ScratchDir(), "bad-c.yaml",
+                                       Replace(kValidHardware, "    scale_out: {unknown: true}\n", block + b.curve));
+    StatusOr<HardwareSpec> r = LoadHardwareSpec(path);
+    ASSERT_FALSE(r.ok());
+    const std::string field = std::string("efficiency.fused_attention_tflops.") + b.field;
+    EXPECT_TRUE(Contains(r.status().message(), path + ": " + field)) << r.status().message();
+    EXPECT_EQ(r.status().message().find('\n'), std::string::npos) << "one line";
+  }
+}
+
+// The catalog's Hopper parts carry the FlashAttention-3 paper's curves for every kernel they list.
+TEST(CatalogTest, HopperAttentionKernelsHaveRatesBySequenceLength) {
+  for (const char* id : {"h100-sxm-80gb", "h100-sxm-96gb-hbm2e", "h200-sxm-141gb"}) {
+    SCOPED_TRACE(id);
+    StatusOr<HardwareSpec> h = Catalog::Default().Hardware(id);
+    ASSERT_TRUE(h.ok()) << h.status().message();
+    for (const char* kernel : {"cudnn9", "fa3", "fa2"}) {
+      const std::optional<HardwareSpec::AttentionKernel> k = h->AttentionRates(kernel);
+      ASSERT_TRUE(k.has_value()) << kernel;
+      ASSERT_EQ(k->curve.points.size(), 6u) << kernel;
+      // The curve passes through the long-sequence figure at 8k, and runs slower at 512.
+      EXPECT_DOUBLE_EQ(k->curve.At(8192).forward, k->forward.value) << kernel;
+      EXPECT_DOUBLE_EQ(k->curve.At(8192).backward, k->backward.value) << kernel;
+      EXPECT_LT(k->curve.At(512).forward, 0.7 * k->forward.value) << kernel;
+    }
+  }
+}
+
 TEST(HardwareSpecTest, MalformedYamlIsInvalidArgumentNamingFileAndLine) {
   std::string path =
       WriteFile(ScratchDir(), "broken.yaml", Replace(kValidHardware, "memory:\n", "memory: [\n"));

@@ -1,5 +1,6 @@
 #include "preflight/catalog/hardware_spec.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -103,14 +104,40 @@ Status ParseAttentionRates(const MapReader& a, const HardwareSpec& h, Figure* fo
   return Status::Ok();
 }
 
+// by_seq_len: {source, rows: [[sequence length, forward, backward], ...]}, optional: at least two
+// rows, lengths strictly increasing, rates as ParseAttentionRates checks them.
+Status ParseAttentionCurve(const MapReader& a, const HardwareSpec& h, AttentionCurve* curve) {
+  if (!a.Has("by_seq_len")) return Status::Ok();
+  ASSIGN_OR_RETURN(MapReader c, a.Map("by_seq_len"));
+  RETURN_IF_ERROR(c.CheckKnownKeys({"source", "rows", "note"}));
+  ASSIGN_OR_RETURN(curve->source, c.String("source"));
+  if (curve->source.empty()) return c.Error("source", "where the rates were measured");
+  ASSIGN_OR_RETURN(auto rows, c.NumberRows("rows", 3, "[sequence length, forward TFLOP/s, backward TFLOP/s]"));
+  if (rows.size() < 2) return c.Error("rows", "at least two [sequence length, forward, backward] rows");
+  const Figure& peak = h.peak(Dtype::kBf16).known() ? h.peak(Dtype::kBf16) : h.peak(Dtype::kFp16);
+  for (const std::vector<double>& r : rows) {
+    if (r[0] < 1 || (!curve->points.empty() && r[0] <= curve->points.back().seq_len)) {
+      return c.Error("rows", "sequence lengths of at least 1, strictly increasing");
+    }
+    for (double rate : {r[1], r[2]}) {
+      if (rate <= 0 || (peak.known() && rate > peak.value)) {
+        return c.Error("rows", "TFLOP/s above 0 and at most the 16-bit dense peak");
+      }
+    }
+    curve->points.push_back({r[0], r[1], r[2]});
+  }
+  return Status::Ok();
+}
+
 // efficiency.fused_attention_tflops: {kernel: name, forward: Figure, backward: Figure,
-// others: {name: {forward, backward}}}, optional.
+// by_seq_len: curve, others: {name: {forward, backward, by_seq_len}}}, optional.
 Status ParseAttention(const MapReader& r, HardwareSpec* h) {
   if (!r.Has("fused_attention_tflops")) return Status::Ok();
   ASSIGN_OR_RETURN(MapReader a, r.Map("fused_attention_tflops"));
-  RETURN_IF_ERROR(a.CheckKnownKeys({"kernel", "forward", "backward", "others"}));
+  RETURN_IF_ERROR(a.CheckKnownKeys({"kernel", "forward", "backward", "by_seq_len", "others"}));
   ASSIGN_OR_RETURN(h->attention_kernel, a.StringOr("kernel", ""));
   RETURN_IF_ERROR(ParseAttentionRates(a, *h, &h->attention_fwd_tflops, &h->attention_bwd_tflops));
+  RETURN_IF_ERROR(ParseAttentionCurve(a, *h, &h->attention_curve));
   if (!a.Has("others")) return Status::Ok();
   if (h->attention_kernel.empty()) return a.Error("kernel", "the name of the default kernel when others are listed");
   ASSIGN_OR_RETURN(MapReader others, a.Map("others"));
@@ -124,8 +151,9 @@ Status ParseAttention(const MapReader& r, HardwareSpec* h) {
       if (seen.name == k.name) return others.Error(k.name, "each kernel once");
     }
     MapReader one(kv.second, others.file(), others.FieldName(k.name));
-    RETURN_IF_ERROR(one.CheckKnownKeys({"forward", "backward"}));
+    RETURN_IF_ERROR(one.CheckKnownKeys({"forward", "backward", "by_seq_len"}));
     RETURN_IF_ERROR(ParseAttentionRates(one, *h, &k.forward, &k.backward));
+    RETURN_IF_ERROR(ParseAttentionCurve(one, *h, &k.curve));
     h->other_attention_kernels.push_back(std::move(k));
   }
   return Status::Ok();
@@ -182,9 +210,29 @@ Status ParseFabric(const MapReader& root, HardwareSpec* h) {
 
 }  // namespace
 
+AttentionCurve::Point AttentionCurve::At(double seq_len) const {
+  if (seq_len <= points.front().seq_len) return points.front();
+  if (seq_len >= points.back().seq_len) return points.back();
+  size_t i = 1;
+  while (points[i].seq_len < seq_len) ++i;
+  const Point& a = points[i - 1];
+  const Point& b = points[i];
+  const double w = std::log(seq_len / a.seq_len) / std::log(b.seq_len / a.seq_len);
+  return {seq_len, a.forward + w * (b.forward - a.forward), a.backward + w * (b.backward - a.backward)};
+}
+
+AttentionCurve::Point AttentionCurve::Fastest() const {
+  Point best{0, 0, 0};
+  for (const Point& p : points) {
+    best.forward = std::max(best.forward, p.forward);
+    best.backward = std::max(best.backward, p.backward);
+  }
+  return best;
+}
+
 std::optional<HardwareSpec::AttentionKernel> HardwareSpec::AttentionRates(const std::string& kernel) const {
   if (kernel.empty() || kernel == attention_kernel) {
-    return AttentionKernel{attention_kernel, attention_fwd_tflops, attention_bwd_tflops};
+    return AttentionKernel{attention_kernel, attention_fwd_tflops, attention_bwd_tflops, attention_curve};
   }
   for (const AttentionKernel& k : other_attention_kernels) {
     if (k.name == kernel) return k;

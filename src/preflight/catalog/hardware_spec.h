@@ -59,6 +59,25 @@ struct PriceRange {
   std::string note;
 };
 
+// A fused-attention kernel's measured rates by sequence length (the benchmark's query and key
+// length, causal), TFLOP/s in the FlashAttention convention. Short sequences run far below the
+// long-sequence figure: fewer tiles per head to fill the SMs, and the causal diagonal's masked
+// tiles weigh more.
+struct AttentionCurve {
+  struct Point {
+    double seq_len = 0, forward = 0, backward = 0;
+  };
+  std::vector<Point> points;  // sequence lengths strictly increasing; empty when not measured
+  std::string source;
+
+  bool empty() const { return points.empty(); }
+  // The rates at `seq_len`: linear in log(seq_len) between points, the nearest point beyond them
+  // (below the shortest measured length that is an upper bound on speed). REQUIRES: !empty().
+  Point At(double seq_len) const;
+  // The fastest forward and backward over all points (seq_len 0). REQUIRES: !empty().
+  Point Fastest() const;
+};
+
 struct HardwareSpec {
   std::string id;
   std::string vendor;
@@ -107,9 +126,11 @@ struct HardwareSpec {
   // and other fused-attention kernels measured on the device, which a scenario can choose
   // (training.attention_kernel) when its framework runs one of them.
   std::string attention_kernel;
+  AttentionCurve attention_curve;  // the default kernel's rates by sequence length, if measured
   struct AttentionKernel {
     std::string name;
     Figure forward, backward;
+    AttentionCurve curve;
   };
   std::vector<AttentionKernel> other_attention_kernels;
   // The rates of `kernel` (the default's when it is empty or names the default); nothing when the

@@ -1,6 +1,7 @@
 #include "preflight/catalog/yaml_reader.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -102,6 +103,30 @@ StatusOr<double> MapReader::Number(std::string_view key) const {
   } catch (const std::exception&) {
     return Error(key, "a number");
   }
+}
+
+StatusOr<std::vector<std::vector<double>>> MapReader::NumberRows(std::string_view key, size_t columns,
+                                                                 std::string_view describe) const {
+  const YAML::Node list = Child(key);
+  if (!list.IsDefined() || !list.IsSequence()) return Error(key, "a list of " + std::string(describe) + " rows");
+  std::vector<std::vector<double>> rows;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const YAML::Node row = list[i];
+    const std::string where = file_ + ": " + FieldName(key) + "[" + std::to_string(i) + "]";
+    const std::string expected = ": expected " + std::string(describe) + ", got ";
+    if (!row.IsSequence() || row.size() != columns) return InvalidArgument(where + expected + DescribeNode(row));
+    std::vector<double> r(columns);
+    for (size_t j = 0; j < columns; ++j) {
+      const std::string text = row[j].IsScalar() ? row[j].Scalar() : "";
+      char* end = nullptr;
+      r[j] = text.empty() ? NAN : std::strtod(text.c_str(), &end);
+      if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(r[j])) {
+        return InvalidArgument(where + expected + DescribeNode(row[j]));
+      }
+    }
+    rows.push_back(std::move(r));
+  }
+  return rows;
 }
 
 StatusOr<double> MapReader::NumberOr(std::string_view key, double fallback) const {

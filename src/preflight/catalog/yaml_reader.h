@@ -18,6 +18,7 @@
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "preflight/base/status.h"
 
@@ -57,6 +58,10 @@ class MapReader {
   StatusOr<bool> BoolOr(std::string_view key, bool fallback) const;
   // The child mapping at `key`; error if absent or not a mapping.
   StatusOr<MapReader> Map(std::string_view key) const;
+  // A list of rows of `columns` finite numbers each at `key` ([[512, 191, 214], ...]); the error
+  // names the row ("field[2]") and says "`describe` rows" is what was expected.
+  StatusOr<std::vector<std::vector<double>>> NumberRows(std::string_view key, size_t columns,
+                                                        std::string_view describe) const;
 
   // "<file>: <field>: expected <expected>, got '<scalar or kind>'".
   Status Error(std::string_view key, std::string_view expected) const;

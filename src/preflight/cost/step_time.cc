@@ -91,6 +91,11 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   if (!kernel) kernel = h.AttentionRates("");
   if (kernel->forward.known()) c.flash_fwd_rate = FlopsPerSecond::TFlops(kernel->forward.value * sustain16);
   if (kernel->backward.known()) c.flash_bwd_rate = FlopsPerSecond::TFlops(kernel->backward.value * sustain16);
+  c.flash_curve = kernel->curve;
+  for (AttentionCurve::Point& p : c.flash_curve.points) {
+    p.forward *= sustain16;
+    p.backward *= sustain16;
+  }
   if (job.flash_attention && !(kernel->forward.known() && kernel->backward.known())) {
     c.warnings.push_back(h.id + ": no measured fused-attention throughput in the catalog; attention runs "
                          "at the GEMM rate (times are a lower bound)");
@@ -110,6 +115,22 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   }
   c.attention_flops_per_token_fwd = ops.attention_fwd_flops_per_token;
   return c;
+}
+
+FlashRates FlashRatesAt(const CostContext& c, double seq_len) {
+  if (c.flash_curve.empty()) return {c.flash_fwd_rate.value(), c.flash_bwd_rate.value()};
+  const AttentionCurve::Point p = c.flash_curve.At(seq_len);
+  return {p.forward * 1e12, p.backward * 1e12};
+}
+
+double FlashSecondsPerFlop(const CostContext& c) {
+  double fwd = c.flash_fwd_rate.value(), bwd = c.flash_bwd_rate.value();
+  if (!c.flash_curve.empty()) {
+    const AttentionCurve::Point p = c.flash_curve.Fastest();
+    fwd = std::max(fwd, p.forward * 1e12);
+    bwd = std::max(bwd, p.backward * 1e12);
+  }
+  return kFlashCausalShare / fwd + kFlashBackwardFactor * kFlashCausalShare / bwd;
 }
 
 namespace {
@@ -362,6 +383,10 @@ class StepModel {
   }
 
   double AttentionLength() const;
+  // The query and key length of each fused-attention call, for its rate by sequence length: the
+  // sequence (or the sliding window, when shorter) cut into CP blocks, one rank's queries against
+  // one rank's keys per ring step (Megatron-Core and PyTorch's context parallelism alike).
+  double FlashBlockLength() const;
   void Attention(LayerCost* l) const;
   void DenseMlp(LayerCost* l) const;
   void Moe(LayerCost* l) const;
@@ -432,6 +457,12 @@ double StepModel::AttentionLength() const {
   return std::min(s, static_cast<double>(a_.sliding_window)) * 0.5 + s * 0.5;
 }
 
+double StepModel::FlashBlockLength() const {
+  const double s = static_cast<double>(c_.job.seq_len);
+  const double span = a_.sliding_window > 0 ? std::min(s, static_cast<double>(a_.sliding_window)) : s;
+  return span / static_cast<double>(p_.cp);
+}
+
 void StepModel::Attention(LayerCost* l) const {
   const double h = static_cast<double>(a_.hidden), T = tokens_;
   const double s = AttentionLength();
@@ -483,9 +514,11 @@ void StepModel::Attention(LayerCost* l) const {
   double core = 0, core_bwd = 0;
   if (c_.job.flash_attention) {
     // Causal fused attention skips the masked half; its backward is 2.5× the forward
-    // (FlashAttention benchmark convention, cost-model-notes §1.1), each at its measured rate.
-    core = kFlashCausalShare * core_flops / c_.flash_fwd_rate.value();
-    core_bwd = kFlashBackwardFactor * kFlashCausalShare * core_flops / c_.flash_bwd_rate.value();
+    // (FlashAttention benchmark convention, cost-model-notes §1.1), each at its measured rate for
+    // the blocks the kernel runs on (FlashBlockLength).
+    const FlashRates rates = FlashRatesAt(c_, FlashBlockLength());
+    core = kFlashCausalShare * core_flops / rates.forward;
+    core_bwd = kFlashBackwardFactor * kFlashCausalShare * core_flops / rates.backward;
   } else {
     // Unfused: full score matrix, then softmax (and dropout) passes over it in HBM.
     const double scores = T * s * a_.heads / t_;

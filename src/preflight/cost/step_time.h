@@ -53,6 +53,10 @@ struct CostContext {
   // Fused (flash) attention kernels in the FlashAttention convention (causal counted as half,
   // backward 2.5x the forward): the catalog's measured rates, else attention_rate.
   FlopsPerSecond flash_fwd_rate, flash_bwd_rate;
+  // The kernel's measured rates by sequence length (catalog by_seq_len), already at the power
+  // limit (times the sustained ratio); where present they replace flash_fwd_rate and
+  // flash_bwd_rate (FlashRatesAt). Empty when the catalog has none.
+  AttentionCurve flash_curve;
   FlopsPerSecond peak_rate;       // datasheet dense peak in the training precision (for MFU)
   BytesPerSecond hbm_rate;        // achieved HBM bandwidth
   double model_flops_per_token = 0;  // MFU convention (model/model.h)
@@ -82,11 +86,15 @@ inline constexpr double kHostPerKernelHighUs = 20.0;
 // the score FLOPs of the full count, the backward 2.5 times the forward (cost-model-notes §1.1).
 inline constexpr double kFlashCausalShare = 0.5;
 inline constexpr double kFlashBackwardFactor = 2.5;
-// Seconds per full-count attention FLOP (forward and backward) at the context's kernel rates.
-inline double FlashSecondsPerFlop(const CostContext& c) {
-  return kFlashCausalShare / c.flash_fwd_rate.value() +
-         kFlashBackwardFactor * kFlashCausalShare / c.flash_bwd_rate.value();
-}
+// The fused-attention forward and backward rates (FLOP/s) for blocks of `seq_len` query and key
+// positions: the measured curve's where the catalog has one, else the long-sequence figures.
+struct FlashRates {
+  double forward, backward;
+};
+FlashRates FlashRatesAt(const CostContext& c, double seq_len);
+// Seconds per full-count attention FLOP (forward and backward) at the kernel's fastest rates: a
+// lower bound at every sequence length (for the search's bounds).
+double FlashSecondsPerFlop(const CostContext& c);
 
 CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
                             const TrainingJob& job, const Cluster& cluster);

@@ -166,8 +166,10 @@ TEST(StepTimeTest, SustainedFigureAloneAndSustainedTables) {
 
 // Halving both kernel rates adds exactly the attention time at the original rates:
 // per layer and micro-batch 4·T·s·(heads·head_dim) FLOPs, forward at half, backward at 1.25x.
+// (Without the catalog's rates by sequence length, the long-sequence figures apply.)
 TEST(StepTimeTest, FusedAttentionTimeFollowsTheKernelRates) {
   Job8b s = Llama8bOnH100();
+  s.cluster.spec.attention_curve = AttentionCurve{};
   const double base = Compute(s);
   const double sustain = SustainedRatio(s.cluster.spec, Dtype::kBf16);
   const double fwd = s.cluster.spec.attention_fwd_tflops.value * 1e12 * sustain;
@@ -179,6 +181,52 @@ TEST(StepTimeTest, FusedAttentionTimeFollowsTheKernelRates) {
   const double core_flops = 4 * T * T * q;
   const double expected = static_cast<double>(s.arch.layers) * core_flops * (0.5 / fwd + 1.25 / bwd);
   EXPECT_NEAR(slower - base, expected, expected * 1e-9);
+}
+
+// The kernel's rate at the run's sequence length: H100 cuDNN attention at 2k runs at 484 / 465
+// TFLOP/s (FlashAttention-3 paper, Fig. 5(d) and 6(b)) where the 8k figures are 529 / 518, so
+// the attention takes exactly that much longer than at the long-sequence figures.
+TEST(StepTimeTest, FusedAttentionRunsAtItsRateForTheSequenceLength) {
+  Job8b s = DataParallelOnH100("llama-3.1-8b", 2048);
+  const double sustain = SustainedRatio(s.cluster.spec, Dtype::kBf16);
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_DOUBLE_EQ(FlashRatesAt(ctx, 2048).forward, 484e12 * sustain);
+  EXPECT_DOUBLE_EQ(FlashRatesAt(ctx, 2048).backward, 465e12 * sustain);
+  const double curved = Compute(s);
+  s.cluster.spec.attention_curve = AttentionCurve{};
+  const double flat = Compute(s);
+  const double T = 2048, q = static_cast<double>(s.arch.heads * s.arch.head_dim);
+  const double core_flops = 4 * T * T * q;
+  const double per_flop = 0.5 / 484e12 + 1.25 / 465e12 - (0.5 / 529e12 + 1.25 / 518e12);
+  const double expected = static_cast<double>(s.arch.layers) * core_flops * per_flop / sustain;
+  EXPECT_NEAR(curved - flat, expected, expected * 1e-9);
+}
+
+// Context parallelism runs each attention call on one rank's share of the sequence: at CP 4 an 8k
+// sequence runs at the 2k rates.
+TEST(StepTimeTest, ContextParallelAttentionRunsAtItsBlockLength) {
+  Job8b s = Llama8bOnH100();
+  s.plan.dp = 2, s.plan.cp = 4;
+  const double curved = Compute(s);
+  const AttentionCurve::Point at2k = s.cluster.spec.attention_curve.At(2048);
+  s.cluster.spec.attention_curve.points = {{512, at2k.forward, at2k.backward}, {1e6, at2k.forward, at2k.backward}};
+  EXPECT_DOUBLE_EQ(Compute(s), curved);
+  const AttentionCurve::Point at8k = Catalog::Default().Hardware("h100-sxm-80gb")->attention_curve.At(8192);
+  s.cluster.spec.attention_curve.points = {{512, at8k.forward, at8k.backward}, {1e6, at8k.forward, at8k.backward}};
+  EXPECT_LT(Compute(s), curved);
+}
+
+// The search's lower bound on attention time uses the kernel's fastest rates at any length.
+TEST(StepTimeTest, AttentionBoundUsesTheFastestMeasuredRates) {
+  Job8b s = DataParallelOnH100("llama-3.1-8b", 2048);
+  const double sustain = SustainedRatio(s.cluster.spec, Dtype::kBf16);
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  // cuDNN on H100: 539 forward at 16k, 518 backward at 8k.
+  EXPECT_DOUBLE_EQ(FlashSecondsPerFlop(ctx), (0.5 / 539e12 + 1.25 / 518e12) / sustain);
+  for (double len : {512.0, 2048.0, 8192.0, 65536.0}) {
+    const FlashRates r = FlashRatesAt(ctx, len);
+    EXPECT_LE(FlashSecondsPerFlop(ctx), 0.5 / r.forward + 1.25 / r.backward) << len;
+  }
 }
 
 // A scenario that names another measured kernel (training.attention_kernel) runs attention at its
