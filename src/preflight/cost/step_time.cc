@@ -117,6 +117,12 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   return c;
 }
 
+double FlashBlockLength(const Architecture& a, const TrainingJob& job, const Plan& p) {
+  const double s = static_cast<double>(job.seq_len);
+  const double span = a.sliding_window > 0 ? std::min(s, static_cast<double>(a.sliding_window)) : s;
+  return span / static_cast<double>(std::max<int64_t>(1, p.cp));
+}
+
 FlashRates FlashRatesAt(const CostContext& c, double seq_len) {
   if (c.flash_curve.empty()) return {c.flash_fwd_rate.value(), c.flash_bwd_rate.value()};
   const AttentionCurve::Point p = c.flash_curve.At(seq_len);
@@ -383,10 +389,6 @@ class StepModel {
   }
 
   double AttentionLength() const;
-  // The query and key length of each fused-attention call, for its rate by sequence length: the
-  // sequence (or the sliding window, when shorter) cut into CP blocks, one rank's queries against
-  // one rank's keys per ring step (Megatron-Core and PyTorch's context parallelism alike).
-  double FlashBlockLength() const;
   void Attention(LayerCost* l) const;
   void DenseMlp(LayerCost* l) const;
   void Moe(LayerCost* l) const;
@@ -457,11 +459,6 @@ double StepModel::AttentionLength() const {
   return std::min(s, static_cast<double>(a_.sliding_window)) * 0.5 + s * 0.5;
 }
 
-double StepModel::FlashBlockLength() const {
-  const double s = static_cast<double>(c_.job.seq_len);
-  const double span = a_.sliding_window > 0 ? std::min(s, static_cast<double>(a_.sliding_window)) : s;
-  return span / static_cast<double>(p_.cp);
-}
 
 void StepModel::Attention(LayerCost* l) const {
   const double h = static_cast<double>(a_.hidden), T = tokens_;
@@ -516,7 +513,7 @@ void StepModel::Attention(LayerCost* l) const {
     // Causal fused attention skips the masked half; its backward is 2.5× the forward
     // (FlashAttention benchmark convention, cost-model-notes §1.1), each at its measured rate for
     // the blocks the kernel runs on (FlashBlockLength).
-    const FlashRates rates = FlashRatesAt(c_, FlashBlockLength());
+    const FlashRates rates = FlashRatesAt(c_, FlashBlockLength(a_, c_.job, p_));
     core = kFlashCausalShare * core_flops / rates.forward;
     core_bwd = kFlashBackwardFactor * kFlashCausalShare * core_flops / rates.backward;
   } else {

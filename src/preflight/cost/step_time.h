@@ -86,6 +86,10 @@ inline constexpr double kHostPerKernelHighUs = 20.0;
 // the score FLOPs of the full count, the backward 2.5 times the forward (cost-model-notes §1.1).
 inline constexpr double kFlashCausalShare = 0.5;
 inline constexpr double kFlashBackwardFactor = 2.5;
+// The query and key length of each fused-attention call, for its rate by sequence length: the
+// sequence (or the sliding window, when shorter) cut into CP blocks, one rank's queries against one
+// rank's keys per ring step (Megatron-Core's and PyTorch's context parallelism alike).
+double FlashBlockLength(const Architecture& a, const TrainingJob& job, const Plan& p);
 // The fused-attention forward and backward rates (FLOP/s) for blocks of `seq_len` query and key
 // positions: the measured curve's where the catalog has one, else the long-sequence figures.
 struct FlashRates {

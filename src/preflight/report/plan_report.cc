@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "preflight/catalog/gemm_table.h"
+#include "preflight/cost/step_time.h"
 
 namespace preflight {
 namespace {
@@ -103,6 +104,22 @@ std::string AttentionKernelInUse(const Scenario& s) {
   return s.job.attention_kernel.empty() ? s.cluster.spec.attention_kernel : s.job.attention_kernel;
 }
 
+// The query and key length the fused kernel's rate is read at, when the catalog measured that
+// kernel by sequence length; 0 otherwise.
+double AttentionBlockTokens(const Scenario& s) {
+  if (!s.job.flash_attention) return 0;
+  const std::optional<HardwareSpec::AttentionKernel> k = s.cluster.spec.AttentionRates(s.job.attention_kernel);
+  if (!k || k->curve.empty()) return 0;
+  return FlashBlockLength(s.arch, s.job, s.plan);
+}
+
+// A kernel's rates by sequence length, as the catalog gives them.
+json AttentionCurveJson(const AttentionCurve& c) {
+  json rows = json::array();
+  for (const AttentionCurve::Point& p : c.points) rows.push_back({p.seq_len, p.forward, p.backward});
+  return {{"source", c.source}, {"rows", rows}};
+}
+
 // The measured collective curves a scenario supplied (cluster.collective_table).
 json CollectiveTableJson(const CollectiveTable& t) {
   json curves = json::array();
@@ -172,6 +189,7 @@ json PlanJson(const PlanResult& r) {
                    {"scale_up_domain", s.cluster.scale_up_domain}};
   if (s.cluster.collectives) j["hardware"]["collective_table"] = CollectiveTableJson(*s.cluster.collectives);
   if (const std::string k = AttentionKernelInUse(s); !k.empty()) j["hardware"]["attention_kernel"] = k;
+  if (const double len = AttentionBlockTokens(s); len > 0) j["hardware"]["attention_block_tokens"] = len;
   if (s.job.host_profile) {
     j["hardware"]["host_profile"] = {{"id", s.job.host_profile->id},
                                      {"file", s.job.host_profile->file},
@@ -210,8 +228,10 @@ std::string PlanText(const PlanResult& r) {
                      s.cluster.devices_per_node, s.cluster.scale_up_domain);
   if (s.cluster.collectives) out += CollectiveTableText(*s.cluster.collectives);
   if (const std::string k = AttentionKernelInUse(s); !k.empty()) {
-    out += fmt::format("           fused attention: {}{}\n", k,
-                       s.job.attention_kernel.empty() ? "" : " (training.attention_kernel)");
+    const double len = AttentionBlockTokens(s);
+    out += fmt::format("           fused attention: {}{}{}\n", k,
+                       s.job.attention_kernel.empty() ? "" : " (training.attention_kernel)",
+                       len > 0 ? fmt::format(", at its measured rate for {:.0f}-token blocks", len) : "");
   }
   if (!s.job.elementwise_fusion) {
     out += "           elementwise: eager PyTorch, op by op (training.elementwise_fusion: false)\n";
@@ -304,8 +324,10 @@ std::string PlanText(const PlanResult& r) {
 json AttentionJson(const HardwareSpec& h) {
   json j = {{"forward", FigureJson(h.attention_fwd_tflops)}, {"backward", FigureJson(h.attention_bwd_tflops)}};
   if (!h.attention_kernel.empty()) j["kernel"] = h.attention_kernel;
+  if (!h.attention_curve.empty()) j["by_seq_len"] = AttentionCurveJson(h.attention_curve);
   for (const HardwareSpec::AttentionKernel& k : h.other_attention_kernels) {
     j["others"][k.name] = {{"forward", FigureJson(k.forward)}, {"backward", FigureJson(k.backward)}};
+    if (!k.curve.empty()) j["others"][k.name]["by_seq_len"] = AttentionCurveJson(k.curve);
   }
   return j;
 }
@@ -395,6 +417,16 @@ std::string HardwareText(const HardwareSpec& h) {
     out += fmt::format("; {} {}/{}", k.name, FigureText(k.forward, ""), FigureText(k.backward, ""));
   }
   out += h.other_attention_kernels.empty() ? "\n" : " (training.attention_kernel)\n";
+  std::vector<HardwareSpec::AttentionKernel> kernels{*h.AttentionRates("")};
+  kernels.insert(kernels.end(), h.other_attention_kernels.begin(), h.other_attention_kernels.end());
+  for (const HardwareSpec::AttentionKernel& k : kernels) {
+    if (k.curve.empty()) continue;
+    out += fmt::format("  {} by sequence length (forward/backward TFLOP/s):", k.name.empty() ? "default" : k.name);
+    for (const AttentionCurve::Point& p : k.curve.points) {
+      out += fmt::format(" {:.0f}: {:.0f}/{:.0f}", p.seq_len, p.forward, p.backward);
+    }
+    out += "\n";
+  }
   out += h.gemm_table ? fmt::format("GEMM by shape: {} ({})\n", h.gemm_table->file, h.gemm_table->source)
                       : std::string("GEMM by shape: no measured table (large-GEMM efficiency and waves)\n");
   out += "sources:\n";

@@ -207,6 +207,22 @@ TEST(HardwareReportTest, JsonAndText) {
   EXPECT_NE(text.find("h100-sxm-80gb"), std::string::npos);
   EXPECT_NE(text.find("sources:"), std::string::npos);
   EXPECT_NE(text.find("unsupported"), std::string::npos) << "fp4 on Hopper";
+  // The attention kernels' rates by sequence length, for the default kernel and the others.
+  const json& attn = j["efficiency"]["fused_attention_tflops"];
+  ASSERT_EQ(attn["by_seq_len"]["rows"].size(), 6u);
+  EXPECT_DOUBLE_EQ(attn["by_seq_len"]["rows"][2][1].get<double>(), 484);  // cuDNN forward at 2k
+  EXPECT_DOUBLE_EQ(attn["others"]["fa2"]["by_seq_len"]["rows"][0][2].get<double>(), 214);
+  EXPECT_NE(text.find("cudnn9 by sequence length (forward/backward TFLOP/s): 512: 315/305"), std::string::npos) << text;
+}
+
+// A plan names the block length its fused kernel's rate is read at: the sequence over CP.
+TEST(PlanJsonTest, AttentionBlockLengthFollowsContextParallelism) {
+  EXPECT_DOUBLE_EQ(PlanJson(EvaluateText(kScenario))["hardware"]["attention_block_tokens"].get<double>(), 4096);
+  const json cp = PlanJson(EvaluateText(kScenario, {{"parallel.cp", "2"}, {"parallel.dp", "2"}}));
+  EXPECT_DOUBLE_EQ(cp["hardware"]["attention_block_tokens"].get<double>(), 2048);
+  EXPECT_NE(PlanText(EvaluateText(kScenario)).find("at its measured rate for 4096-token blocks"), std::string::npos);
+  EXPECT_FALSE(PlanJson(EvaluateText(kScenario, {{"training.flash_attention", "false"}}))["hardware"].contains(
+      "attention_block_tokens"));
 }
 
 }  // namespace
