@@ -493,11 +493,17 @@ TEST(HardwareSpecTest, FusedAttentionIsOptional) {
   EXPECT_DOUBLE_EQ(with->attention_bwd_tflops.value, 50);
 }
 
+// The lines that end kValidHardware's efficiency section with a fused-attention kernel "vendor"
+// at 60 / 50 TFLOP/s (a test then replaces that section's last line with them).
+std::string VendorAttention() {
+  return "    scale_out: {unknown: true}\n  fused_attention_tflops:\n    kernel: vendor\n"
+         "    forward: {value: 60, source: \"bench\"}\n"
+         "    backward: {value: 50, source: \"bench\"}\n";
+}
+
 // Other fused-attention kernels measured on a device load by name; the default one is named too.
 TEST(HardwareSpecTest, OtherAttentionKernelsLoadByName) {
-  const std::string block = "    scale_out: {unknown: true}\n  fused_attention_tflops:\n    kernel: vendor\n"
-                            "    forward: {value: 60, source: \"bench\"}\n"
-                            "    backward: {value: 50, source: \"bench\"}\n";
+  const std::string block = VendorAttention();
   const std::string others = "    others:\n      fa2:\n        forward: {value: 40, source: \"bench\"}\n"
                              "        backward: {value: 30, source: \"bench\"}\n";
   StatusOr<HardwareSpec> h = LoadHardwareSpec(
@@ -549,9 +555,7 @@ TEST(HardwareSpecTest, OtherAttentionKernelsLoadByName) {
 // A kernel's rates by sequence length load for the default kernel and the others; between the
 // measured lengths they run linearly in log(length), beyond them the nearest point holds.
 TEST(HardwareSpecTest, AttentionRatesBySequenceLengthLoadAndInterpolate) {
-  const std::string block = "    scale_out: {unknown: true}\n  fused_attention_tflops:\n    kernel: vendor\n"
-                            "    forward: {value: 60, source: \"bench\"}\n"
-                            "    backward: {value: 50, source: \"bench\"}\n";
+  const std::string block = VendorAttention();
   const std::string curve = "    by_seq_len:\n      source: \"bench by length\"\n"
                             "      rows: [[1024, 20, 30], [4096, 60, 50]]\n";
   const std::string others = "    others:\n      fa2:\n        forward: {value: 40, source: \"bench\"}\n"
