@@ -238,7 +238,7 @@ def main():
               "gpu": torch.cuda.get_device_name(0), "sm_count": torch.cuda.get_device_properties(0).multi_processor_count,
               "nvml_at_start": nvml_state()}
     parts = [("gemm_bf16", lambda: gemm_grid("bf16", sizes)), ("gemm_fp8", lambda: gemm_grid("fp8", sizes)),
-             ("hbm", hbm), ("attention", lambda: attention((1024, 2048, 4096, 8192, 16384))),
+             ("hbm", hbm), ("attention", lambda: attention((512, 1024, 2048, 4096, 8192, 16384))),
              ("host", host_costs), ("sustained_bf16", lambda: sustained(10.0 if args.quick else SUSTAIN_S))]
     for name, fn in parts:
         t0 = time.time()
