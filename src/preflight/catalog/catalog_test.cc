@@ -567,6 +567,7 @@ TEST(HardwareSpecTest, AttentionRatesBySequenceLengthLoadAndInterpolate) {
   const AttentionCurve c = h->AttentionRates("")->curve;  // a copy: AttentionRates returns by value
   ASSERT_EQ(c.points.size(), 2u);
   EXPECT_EQ(c.source, "bench by length");
+  EXPECT_TRUE(c.note.empty());
   EXPECT_DOUBLE_EQ(c.At(2048).forward, 40);  // halfway in log(length)
   EXPECT_DOUBLE_EQ(c.At(2048).backward, 40);
   EXPECT_DOUBLE_EQ(c.At(100).forward, 20);   // the shortest measured length holds below it
@@ -582,10 +583,12 @@ TEST(HardwareSpecTest, AttentionRatesBySequenceLengthLoadAndInterpolate) {
     const char* field;
   } bad[] = {
       {"    by_seq_len: {source: \"b\", rows: [[1024, 20, 30]]}\n", "by_seq_len.rows"},
-      {"    by_seq_len: {source: \"b\", rows: [[4096, 20, 30], [1024, 60, 50]]}\n", "by_seq_len.rows"},
-      {"    by_seq_len: {source: \"b\", rows: [[1024, 20, 30], [1024, 60, 50]]}\n", "by_seq_len.rows"},
-      {"    by_seq_len: {source: \"b\", rows: [[1024, 20, 30], [4096, 600, 50]]}\n", "by_seq_len.rows"},
-      {"    by_seq_len: {source: \"b\", rows: [[1024, 20, 30], [4096, 60, 0]]}\n", "by_seq_len.rows"},
+      {"    by_seq_len: {source: \"b\", rows: [[4096, 20, 30], [1024, 60, 50]]}\n", "by_seq_len.rows[1]"},
+      {"    by_seq_len: {source: \"b\", rows: [[1024, 20, 30], [1024, 60, 50]]}\n", "by_seq_len.rows[1]"},
+      {"    by_seq_len: {source: \"b\", rows: [[1024, 20, 30], [4096, 600, 50]]}\n", "by_seq_len.rows[1]"},
+      {"    by_seq_len: {source: \"b\", rows: [[1024, 20, 30], [4096, 60, 0]]}\n", "by_seq_len.rows[1]"},
+      {"    by_seq_len: {source: \"b\", rows: [[0.5, 20, 30], [4096, 60, 50]]}\n", "by_seq_len.rows[0]"},
+      {"    by_seq_len: {source: \"b\", note: [1], rows: [[1024, 20, 30], [4096, 60, 50]]}\n", "by_seq_len.note"},
       {"    by_seq_len: {source: \"b\", rows: [[1024, 20], [4096, 60, 50]]}\n", "by_seq_len.rows[0]"},
       {"    by_seq_len: {source: \"b\", rows: [[1024, 20, x], [4096, 60, 50]]}\n", "by_seq_len.rows[0]"},
       {"    by_seq_len: {source: \"b\", rows: 4096}\n", "by_seq_len.rows"},

@@ -112,17 +112,20 @@ Status ParseAttentionCurve(const MapReader& a, const HardwareSpec& h, AttentionC
   RETURN_IF_ERROR(c.CheckKnownKeys({"source", "rows", "note"}));
   ASSIGN_OR_RETURN(curve->source, c.String("source"));
   if (curve->source.empty()) return c.Error("source", "where the rates were measured");
+  ASSIGN_OR_RETURN(curve->note, c.StringOr("note", ""));
   ASSIGN_OR_RETURN(auto rows, c.NumberRows("rows", 3, "[sequence length, forward TFLOP/s, backward TFLOP/s]"));
   if (rows.size() < 2) return c.Error("rows", "at least two [sequence length, forward, backward] rows");
   const Figure& peak = h.peak(Dtype::kBf16).known() ? h.peak(Dtype::kBf16) : h.peak(Dtype::kFp16);
-  for (const std::vector<double>& r : rows) {
-    if (r[0] < 1 || (!curve->points.empty() && r[0] <= curve->points.back().seq_len)) {
-      return c.Error("rows", "sequence lengths of at least 1, strictly increasing");
-    }
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const std::vector<double>& r = rows[i];
+    const auto bad = [&](const std::string& expected, double got) {
+      return InvalidArgument(c.file() + ": " + c.FieldName("rows") + "[" + std::to_string(i) + "]: expected " +
+                             expected + ", got " + (std::ostringstream() << got).str());
+    };
+    if (r[0] < 1) return bad("a sequence length of at least 1", r[0]);
+    if (i > 0 && r[0] <= rows[i - 1][0]) return bad("sequence lengths strictly increasing", r[0]);
     for (double rate : {r[1], r[2]}) {
-      if (rate <= 0 || (peak.known() && rate > peak.value)) {
-        return c.Error("rows", "TFLOP/s above 0 and at most the 16-bit dense peak");
-      }
+      if (rate <= 0 || (peak.known() && rate > peak.value)) return bad("TFLOP/s above 0 and at most the 16-bit dense peak", rate);
     }
     curve->points.push_back({r[0], r[1], r[2]});
   }

@@ -60,15 +60,17 @@ struct PriceRange {
 };
 
 // A fused-attention kernel's measured rates by sequence length (the benchmark's query and key
-// length, causal), TFLOP/s in the FlashAttention convention. Short sequences run far below the
-// long-sequence figure: fewer tiles per head to fill the SMs, and the causal diagonal's masked
-// tiles weigh more.
+// length, at a fixed number of tokens), TFLOP/s in the FlashAttention convention; the source says
+// which passes were causal. Short sequences run far below the long-sequence figure: each tile's
+// fixed work (loads, the softmax rescaling, the epilogue) weighs more against a shorter loop over
+// keys, and so do the causal diagonal's partly masked tiles.
 struct AttentionCurve {
   struct Point {
     double seq_len = 0, forward = 0, backward = 0;
   };
   std::vector<Point> points;  // sequence lengths strictly increasing; empty when not measured
   std::string source;
+  std::string note;
 
   bool empty() const { return points.empty(); }
   // The rates at `seq_len`: linear in log(seq_len) between points, the nearest point beyond them

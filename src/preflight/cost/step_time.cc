@@ -96,7 +96,7 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
     p.forward *= sustain16;
     p.backward *= sustain16;
   }
-  if (job.flash_attention && !(kernel->forward.known() && kernel->backward.known())) {
+  if (job.flash_attention && !(kernel->forward.known() && kernel->backward.known()) && kernel->curve.empty()) {
     c.warnings.push_back(h.id + ": no measured fused-attention throughput in the catalog; attention runs "
                          "at the GEMM rate (times are a lower bound)");
   }
@@ -117,10 +117,8 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   return c;
 }
 
-double FlashBlockLength(const Architecture& a, const TrainingJob& job, const Plan& p) {
-  const double s = static_cast<double>(job.seq_len);
-  const double span = a.sliding_window > 0 ? std::min(s, static_cast<double>(a.sliding_window)) : s;
-  return span / static_cast<double>(std::max<int64_t>(1, p.cp));
+double FlashBlockLength(const TrainingJob& job, const Plan& p) {
+  return static_cast<double>(job.seq_len) / static_cast<double>(std::max<int64_t>(1, p.cp));
 }
 
 FlashRates FlashRatesAt(const CostContext& c, double seq_len) {
@@ -389,6 +387,9 @@ class StepModel {
   }
 
   double AttentionLength() const;
+  // The fused kernel's rates for this plan's attention calls, averaged over the layers' work
+  // (sliding-window layers read the curve at their own, shorter length).
+  FlashRates LayerFlashRates() const;
   void Attention(LayerCost* l) const;
   void DenseMlp(LayerCost* l) const;
   void Moe(LayerCost* l) const;
@@ -453,6 +454,19 @@ double StepModel::WaveUtilization(double m, double n, double batch) const {
   return std::max(fill(large), fill(small));
 }
 
+FlashRates StepModel::LayerFlashRates() const {
+  const double block = FlashBlockLength(c_.job, p_);
+  if (a_.sliding_window <= 0) return FlashRatesAt(c_, block);
+  // AttentionLength's layers: half attend to the window, half to the whole sequence; each share of
+  // the work runs at the rate for its keys per query (the window or the CP block, when shorter).
+  const double s = static_cast<double>(c_.job.seq_len);
+  const double w = std::min(s, static_cast<double>(a_.sliding_window));
+  const double local_share = w / (w + s);
+  const FlashRates local = FlashRatesAt(c_, std::min(w, block)), global = FlashRatesAt(c_, block);
+  return {1 / (local_share / local.forward + (1 - local_share) / global.forward),
+          1 / (local_share / local.backward + (1 - local_share) / global.backward)};
+}
+
 double StepModel::AttentionLength() const {
   const double s = static_cast<double>(c_.job.seq_len);
   if (a_.sliding_window <= 0) return s;
@@ -513,7 +527,7 @@ void StepModel::Attention(LayerCost* l) const {
     // Causal fused attention skips the masked half; its backward is 2.5× the forward
     // (FlashAttention benchmark convention, cost-model-notes §1.1), each at its measured rate for
     // the blocks the kernel runs on (FlashBlockLength).
-    const FlashRates rates = FlashRatesAt(c_, FlashBlockLength(a_, c_.job, p_));
+    const FlashRates rates = LayerFlashRates();
     core = kFlashCausalShare * core_flops / rates.forward;
     core_bwd = kFlashBackwardFactor * kFlashCausalShare * core_flops / rates.backward;
   } else {

@@ -87,9 +87,10 @@ inline constexpr double kHostPerKernelHighUs = 20.0;
 inline constexpr double kFlashCausalShare = 0.5;
 inline constexpr double kFlashBackwardFactor = 2.5;
 // The query and key length of each fused-attention call, for its rate by sequence length: the
-// sequence (or the sliding window, when shorter) cut into CP blocks, one rank's queries against one
-// rank's keys per ring step (Megatron-Core's and PyTorch's context parallelism alike).
-double FlashBlockLength(const Architecture& a, const TrainingJob& job, const Plan& p);
+// sequence cut into CP blocks, one rank's queries against one rank's keys per ring step
+// (Megatron-Core's and PyTorch's context parallelism alike). Sliding-window layers read the rate at
+// the window instead, when it is shorter.
+double FlashBlockLength(const TrainingJob& job, const Plan& p);
 // The fused-attention forward and backward rates (FLOP/s) for blocks of `seq_len` query and key
 // positions: the measured curve's where the catalog has one, else the long-sequence figures.
 struct FlashRates {

@@ -216,6 +216,28 @@ TEST(StepTimeTest, ContextParallelAttentionRunsAtItsBlockLength) {
   EXPECT_LT(Compute(s), curved);
 }
 
+// Sliding-window layers read the curve at their window (or the CP block, when shorter), the other
+// layers at the CP block; a window no shorter than the sequence changes nothing.
+TEST(StepTimeTest, SlidingWindowLayersRunAtTheirWindowsRate) {
+  Job8b s = Llama8bOnH100();
+  const double full = Compute(s);
+  s.arch.sliding_window = 8192;
+  EXPECT_DOUBLE_EQ(Compute(s), full);
+  s.arch.sliding_window = 1024;
+  const double windowed = Compute(s);
+  const AttentionCurve::Point at8k = s.cluster.spec.attention_curve.At(8192);
+  s.cluster.spec.attention_curve.points = {{512, at8k.forward, at8k.backward}, {1e6, at8k.forward, at8k.backward}};
+  EXPECT_GT(windowed, Compute(s)) << "the window's layers run at the 1k rates, below the 8k ones";
+  // At CP 8 every call is a 1k block: the window (4k) reads the curve there too.
+  s = Llama8bOnH100();
+  s.plan.dp = 1, s.plan.cp = 8;
+  s.arch.sliding_window = 4096;
+  const double cp8 = Compute(s);
+  const AttentionCurve::Point at1k = s.cluster.spec.attention_curve.At(1024);
+  s.cluster.spec.attention_curve.points = {{512, at1k.forward, at1k.backward}, {1e6, at1k.forward, at1k.backward}};
+  EXPECT_DOUBLE_EQ(Compute(s), cp8);
+}
+
 // The search's lower bound on attention time uses the kernel's fastest rates at any length.
 TEST(StepTimeTest, AttentionBoundUsesTheFastestMeasuredRates) {
   Job8b s = DataParallelOnH100("llama-3.1-8b", 2048);
@@ -239,6 +261,10 @@ TEST(StepTimeTest, ANamedAttentionKernelRunsAtItsOwnRates) {
   const CostContext fa2 = MakeCostContext(s.arch, s.params, s.job, s.cluster);
   EXPECT_NEAR(fa2.flash_fwd_rate.value() / vendor.flash_fwd_rate.value(), 333.0 / 529.0, 1e-12);
   EXPECT_NEAR(fa2.flash_bwd_rate.value() / vendor.flash_bwd_rate.value(), 318.0 / 518.0, 1e-12);
+  // ... and by sequence length, its own curve: FlashAttention-2 at 2k, 298 / 291.
+  const double sustain = SustainedRatio(s.cluster.spec, Dtype::kBf16);
+  EXPECT_DOUBLE_EQ(FlashRatesAt(fa2, 2048).forward, 298e12 * sustain);
+  EXPECT_DOUBLE_EQ(FlashRatesAt(fa2, 2048).backward, 291e12 * sustain);
   EXPECT_GT(EstimateStep(fa2, s.plan).compute.value(), EstimateStep(vendor, s.plan).compute.value());
 }
 
@@ -248,6 +274,7 @@ TEST(StepTimeTest, UnfusedAttentionIgnoresTheFusedKernelRates) {
   const double base = Compute(s);
   s.cluster.spec.attention_fwd_tflops.value /= 2;
   s.cluster.spec.attention_bwd_tflops.value /= 2;
+  for (AttentionCurve::Point& p : s.cluster.spec.attention_curve.points) p.forward /= 2, p.backward /= 2;
   EXPECT_DOUBLE_EQ(Compute(s), base);
 }
 
@@ -255,6 +282,9 @@ TEST(StepTimeTest, UnknownAttentionRateFallsBackToTheGemmRateWithAWarning) {
   Job8b s = Llama8bOnH100();
   s.cluster.spec.attention_fwd_tflops = Figure{};
   s.cluster.spec.attention_bwd_tflops = Figure{};
+  const CostContext with_curve = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_FALSE(HasWarning(with_curve, "fused-attention")) << "the rates by sequence length still time it";
+  s.cluster.spec.attention_curve = AttentionCurve{};
   const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
   EXPECT_DOUBLE_EQ(ctx.flash_fwd_rate.value(), ctx.attention_rate.value());
   EXPECT_DOUBLE_EQ(ctx.flash_bwd_rate.value(), ctx.attention_rate.value());

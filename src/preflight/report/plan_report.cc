@@ -110,14 +110,16 @@ double AttentionBlockTokens(const Scenario& s) {
   if (!s.job.flash_attention) return 0;
   const std::optional<HardwareSpec::AttentionKernel> k = s.cluster.spec.AttentionRates(s.job.attention_kernel);
   if (!k || k->curve.empty()) return 0;
-  return FlashBlockLength(s.arch, s.job, s.plan);
+  return FlashBlockLength(s.job, s.plan);
 }
 
 // A kernel's rates by sequence length, as the catalog gives them.
 json AttentionCurveJson(const AttentionCurve& c) {
   json rows = json::array();
   for (const AttentionCurve::Point& p : c.points) rows.push_back({p.seq_len, p.forward, p.backward});
-  return {{"source", c.source}, {"rows", rows}};
+  json j = {{"source", c.source}, {"rows", rows}};
+  if (!c.note.empty()) j["note"] = c.note;
+  return j;
 }
 
 // The measured collective curves a scenario supplied (cluster.collective_table).
@@ -425,7 +427,7 @@ std::string HardwareText(const HardwareSpec& h) {
     for (const AttentionCurve::Point& p : k.curve.points) {
       out += fmt::format(" {:.0f}: {:.0f}/{:.0f}", p.seq_len, p.forward, p.backward);
     }
-    out += "\n";
+    out += fmt::format(" ({})\n", k.curve.source);
   }
   out += h.gemm_table ? fmt::format("GEMM by shape: {} ({})\n", h.gemm_table->file, h.gemm_table->source)
                       : std::string("GEMM by shape: no measured table (large-GEMM efficiency and waves)\n");
