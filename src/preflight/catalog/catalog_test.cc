@@ -564,7 +564,9 @@ TEST(HardwareSpecTest, AttentionRatesBySequenceLengthLoadAndInterpolate) {
   StatusOr<HardwareSpec> h = LoadHardwareSpec(WriteFile(
       ScratchDir(), "c.yaml", Replace(kValidHardware, "    scale_out: {unknown: true}\n", block + curve + others)));
   ASSERT_TRUE(h.ok()) << h.status().message();
-  const AttentionCurve c = h->AttentionRates("")->curve;  // a copy: AttentionRates returns by value
+  const AttentionCurves curves = h->AttentionRates("")->curves;  // a copy: AttentionRates returns by value
+  ASSERT_EQ(curves.by_head_dim.size(), 1u);
+  const AttentionCurve& c = curves.by_head_dim[0];
   ASSERT_EQ(c.points.size(), 2u);
   EXPECT_EQ(c.source, "bench by length");
   EXPECT_TRUE(c.note.empty());
@@ -573,10 +575,11 @@ TEST(HardwareSpecTest, AttentionRatesBySequenceLengthLoadAndInterpolate) {
   EXPECT_DOUBLE_EQ(c.At(100).forward, 20);   // the shortest measured length holds below it
   EXPECT_DOUBLE_EQ(c.At(1e6).backward, 50);  // the longest above it
   EXPECT_DOUBLE_EQ(c.Fastest().forward, 60);
-  EXPECT_DOUBLE_EQ(h->AttentionRates("fa2")->curve.At(2048).forward, 25);
+  EXPECT_DOUBLE_EQ(h->AttentionRates("fa2")->curves.At(2048, 128).forward, 25);
+  EXPECT_DOUBLE_EQ(c.head_dim, 0) << "not stated";
   EXPECT_TRUE(LoadHardwareSpec(WriteFile(ScratchDir(), "d.yaml",
                                          Replace(kValidHardware, "    scale_out: {unknown: true}\n", block)))
-                  ->attention_curve.empty());
+                  ->attention_curves.empty());
 
   const struct {
     std::string curve;
@@ -608,6 +611,49 @@ TEST(HardwareSpecTest, AttentionRatesBySequenceLengthLoadAndInterpolate) {
   }
 }
 
+// Curves for several head dimensions come as a list; between two measured head dimensions the
+// rates run linearly in log(head dim), beyond them the nearest curve holds.
+TEST(HardwareSpecTest, AttentionCurvesByHeadDimension) {
+  const std::string curves = "    by_seq_len:\n"
+                             "      - {head_dim: 64, source: \"b\", rows: [[1024, 10, 20], [4096, 30, 40]]}\n"
+                             "      - {head_dim: 256, source: \"b\", rows: [[1024, 30, 40], [4096, 50, 60]]}\n";
+  StatusOr<HardwareSpec> h = LoadHardwareSpec(WriteFile(
+      ScratchDir(), "hd.yaml", Replace(kValidHardware, "    scale_out: {unknown: true}\n", VendorAttention() + curves)));
+  ASSERT_TRUE(h.ok()) << h.status().message();
+  const AttentionCurves& c = h->attention_curves;
+  ASSERT_EQ(c.by_head_dim.size(), 2u);
+  EXPECT_DOUBLE_EQ(c.At(2048, 128).forward, 30);   // halfway in both log(length) and log(head dim)
+  EXPECT_DOUBLE_EQ(c.At(2048, 128).backward, 40);
+  EXPECT_DOUBLE_EQ(c.At(1024, 32).forward, 10);    // the smallest head dimension holds below it
+  EXPECT_DOUBLE_EQ(c.At(4096, 512).backward, 60);  // the largest above it
+  EXPECT_DOUBLE_EQ(c.Fastest().forward, 50);
+
+  const struct {
+    std::string curves;
+    const char* field;
+  } bad[] = {
+      {"    by_seq_len:\n      - {source: \"b\", rows: [[1024, 10, 20], [4096, 30, 40]]}\n", "by_seq_len[0].head_dim"},
+      {"    by_seq_len:\n      - {head_dim: 128, source: \"b\", rows: [[1024, 10, 20], [4096, 30, 40]]}\n"
+       "      - {head_dim: 64, source: \"b\", rows: [[1024, 10, 20], [4096, 30, 40]]}\n",
+       "by_seq_len[1].head_dim"},
+      {"    by_seq_len:\n      - {head_dim: 0.5, source: \"b\", rows: [[1024, 10, 20], [4096, 30, 40]]}\n",
+       "by_seq_len[0].head_dim"},
+      {"    by_seq_len:\n      - {head_dim: 64, source: \"b\", rows: [[1024, 10, 20], [512, 30, 40]]}\n",
+       "by_seq_len[0].rows[1]"},
+      {"    by_seq_len:\n      - 64\n", "by_seq_len[0]"},
+      {"    by_seq_len: []\n", "by_seq_len"},
+  };
+  for (const auto& b : bad) {
+    SCOPED_TRACE(b.curves);
+    const std::string path = WriteFile(ScratchDir(), "bad-hd.yaml",
+                                       Replace(kValidHardware, "    scale_out: {unknown: true}\n", VendorAttention() + b.curves));
+    StatusOr<HardwareSpec> r = LoadHardwareSpec(path);
+    ASSERT_FALSE(r.ok());
+    const std::string field = std::string("efficiency.fused_attention_tflops.") + b.field;
+    EXPECT_TRUE(Contains(r.status().message(), path + ": " + field)) << r.status().message();
+  }
+}
+
 // The catalog's Hopper parts carry the FlashAttention-3 paper's curves for every kernel they list.
 TEST(CatalogTest, HopperAttentionKernelsHaveRatesBySequenceLength) {
   for (const char* id : {"h100-sxm-80gb", "h100-sxm-96gb-hbm2e", "h200-sxm-141gb"}) {
@@ -617,11 +663,19 @@ TEST(CatalogTest, HopperAttentionKernelsHaveRatesBySequenceLength) {
     for (const char* kernel : {"cudnn9", "fa3", "fa2"}) {
       const std::optional<HardwareSpec::AttentionKernel> k = h->AttentionRates(kernel);
       ASSERT_TRUE(k.has_value()) << kernel;
-      ASSERT_EQ(k->curve.points.size(), 6u) << kernel;
-      // The curve passes through the long-sequence figure at 8k, and runs slower at 512.
-      EXPECT_DOUBLE_EQ(k->curve.At(8192).forward, k->forward.value) << kernel;
-      EXPECT_DOUBLE_EQ(k->curve.At(8192).backward, k->backward.value) << kernel;
-      EXPECT_LT(k->curve.At(512).forward, 0.7 * k->forward.value) << kernel;
+      ASSERT_EQ(k->curves.by_head_dim.size(), 2u) << kernel;
+      EXPECT_EQ(k->curves.by_head_dim[0].head_dim, 64) << kernel;
+      EXPECT_EQ(k->curves.by_head_dim[1].head_dim, 128) << kernel;
+      for (const AttentionCurve& c : k->curves.by_head_dim) ASSERT_EQ(c.points.size(), 6u) << kernel;
+      // The head-dim-128 curve passes through the long-sequence figure at 8k, and runs slower at
+      // 512; heads of 64 run slower than heads of 128 at every length.
+      EXPECT_DOUBLE_EQ(k->curves.At(8192, 128).forward, k->forward.value) << kernel;
+      EXPECT_DOUBLE_EQ(k->curves.At(8192, 128).backward, k->backward.value) << kernel;
+      EXPECT_LT(k->curves.At(512, 128).forward, 0.7 * k->forward.value) << kernel;
+      for (double len : {512.0, 2048.0, 16384.0}) {
+        EXPECT_LT(k->curves.At(len, 64).forward, k->curves.At(len, 128).forward) << kernel << " " << len;
+        EXPECT_LT(k->curves.At(len, 64).backward, k->curves.At(len, 128).backward) << kernel << " " << len;
+      }
     }
   }
 }

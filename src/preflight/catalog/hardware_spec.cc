@@ -104,12 +104,15 @@ Status ParseAttentionRates(const MapReader& a, const HardwareSpec& h, Figure* fo
   return Status::Ok();
 }
 
-// by_seq_len: {source, rows: [[sequence length, forward, backward], ...]}, optional: at least two
-// rows, lengths strictly increasing, rates as ParseAttentionRates checks them.
-Status ParseAttentionCurve(const MapReader& a, const HardwareSpec& h, AttentionCurve* curve) {
-  if (!a.Has("by_seq_len")) return Status::Ok();
-  ASSIGN_OR_RETURN(MapReader c, a.Map("by_seq_len"));
-  RETURN_IF_ERROR(c.CheckKnownKeys({"source", "rows", "note"}));
+// One curve: {head_dim (optional), source, note (optional), rows: [[sequence length, forward,
+// backward], ...]}: at least two rows, lengths strictly increasing, rates as ParseAttentionRates
+// checks them.
+Status ParseOneAttentionCurve(const MapReader& c, const HardwareSpec& h, AttentionCurve* curve) {
+  RETURN_IF_ERROR(c.CheckKnownKeys({"head_dim", "source", "rows", "note"}));
+  ASSIGN_OR_RETURN(curve->head_dim, c.NumberOr("head_dim", 0));
+  if (c.Has("head_dim") && (curve->head_dim < 1 || curve->head_dim > 4096)) {
+    return c.Error("head_dim", "a head dimension from 1 to 4096");
+  }
   ASSIGN_OR_RETURN(curve->source, c.String("source"));
   if (curve->source.empty()) return c.Error("source", "where the rates were measured");
   ASSIGN_OR_RETURN(curve->note, c.StringOr("note", ""));
@@ -132,6 +135,34 @@ Status ParseAttentionCurve(const MapReader& a, const HardwareSpec& h, AttentionC
   return Status::Ok();
 }
 
+// by_seq_len, optional: one curve (a mapping), or a list of curves each with its head_dim, head
+// dimensions strictly increasing.
+Status ParseAttentionCurves(const MapReader& a, const HardwareSpec& h, AttentionCurves* curves) {
+  if (!a.Has("by_seq_len")) return Status::Ok();
+  const YAML::Node node = a.node()["by_seq_len"];
+  if (node.IsMap()) {
+    ASSIGN_OR_RETURN(MapReader c, a.Map("by_seq_len"));
+    curves->by_head_dim.emplace_back();
+    return ParseOneAttentionCurve(c, h, &curves->by_head_dim.back());
+  }
+  if (!node.IsSequence() || node.size() == 0) {
+    return a.Error("by_seq_len", "a curve {head_dim, source, rows} or a list of them, one per head dimension");
+  }
+  for (size_t i = 0; i < node.size(); ++i) {
+    const std::string field = "by_seq_len[" + std::to_string(i) + "]";
+    MapReader c(node[i], a.file(), a.FieldName(field));
+    RETURN_IF_ERROR(c.ExpectMap());
+    AttentionCurve curve;
+    RETURN_IF_ERROR(ParseOneAttentionCurve(c, h, &curve));
+    if (!c.Has("head_dim")) return c.Error("head_dim", "the head dimension of each curve in a list");
+    if (i > 0 && curve.head_dim <= curves->by_head_dim.back().head_dim) {
+      return c.Error("head_dim", "head dimensions strictly increasing along the list");
+    }
+    curves->by_head_dim.push_back(std::move(curve));
+  }
+  return Status::Ok();
+}
+
 // efficiency.fused_attention_tflops: {kernel: name, forward: Figure, backward: Figure,
 // by_seq_len: curve, others: {name: {forward, backward, by_seq_len}}}, optional.
 Status ParseAttention(const MapReader& r, HardwareSpec* h) {
@@ -140,7 +171,7 @@ Status ParseAttention(const MapReader& r, HardwareSpec* h) {
   RETURN_IF_ERROR(a.CheckKnownKeys({"kernel", "forward", "backward", "by_seq_len", "others"}));
   ASSIGN_OR_RETURN(h->attention_kernel, a.StringOr("kernel", ""));
   RETURN_IF_ERROR(ParseAttentionRates(a, *h, &h->attention_fwd_tflops, &h->attention_bwd_tflops));
-  RETURN_IF_ERROR(ParseAttentionCurve(a, *h, &h->attention_curve));
+  RETURN_IF_ERROR(ParseAttentionCurves(a, *h, &h->attention_curves));
   if (!a.Has("others")) return Status::Ok();
   if (h->attention_kernel.empty()) return a.Error("kernel", "the name of the default kernel when others are listed");
   ASSIGN_OR_RETURN(MapReader others, a.Map("others"));
@@ -156,7 +187,7 @@ Status ParseAttention(const MapReader& r, HardwareSpec* h) {
     MapReader one(kv.second, others.file(), others.FieldName(k.name));
     RETURN_IF_ERROR(one.CheckKnownKeys({"forward", "backward", "by_seq_len"}));
     RETURN_IF_ERROR(ParseAttentionRates(one, *h, &k.forward, &k.backward));
-    RETURN_IF_ERROR(ParseAttentionCurve(one, *h, &k.curve));
+    RETURN_IF_ERROR(ParseAttentionCurves(one, *h, &k.curves));
     h->other_attention_kernels.push_back(std::move(k));
   }
   return Status::Ok();
@@ -233,9 +264,39 @@ AttentionCurve::Point AttentionCurve::Fastest() const {
   return best;
 }
 
+AttentionCurve::Point AttentionCurves::At(double seq_len, double head_dim) const {
+  const std::vector<AttentionCurve>& c = by_head_dim;
+  if (c.size() == 1 || head_dim <= c.front().head_dim) return c.front().At(seq_len);
+  if (head_dim >= c.back().head_dim) return c.back().At(seq_len);
+  size_t i = 1;
+  while (c[i].head_dim < head_dim) ++i;
+  const AttentionCurve::Point a = c[i - 1].At(seq_len), b = c[i].At(seq_len);
+  const double w = std::log(head_dim / c[i - 1].head_dim) / std::log(c[i].head_dim / c[i - 1].head_dim);
+  return {seq_len, a.forward + w * (b.forward - a.forward), a.backward + w * (b.backward - a.backward)};
+}
+
+AttentionCurve::Point AttentionCurves::Fastest() const {
+  AttentionCurve::Point best{0, 0, 0};
+  for (const AttentionCurve& c : by_head_dim) {
+    const AttentionCurve::Point p = c.Fastest();
+    best.forward = std::max(best.forward, p.forward);
+    best.backward = std::max(best.backward, p.backward);
+  }
+  return best;
+}
+
+void AttentionCurves::Scale(double factor) {
+  for (AttentionCurve& c : by_head_dim) {
+    for (AttentionCurve::Point& p : c.points) {
+      p.forward *= factor;
+      p.backward *= factor;
+    }
+  }
+}
+
 std::optional<HardwareSpec::AttentionKernel> HardwareSpec::AttentionRates(const std::string& kernel) const {
   if (kernel.empty() || kernel == attention_kernel) {
-    return AttentionKernel{attention_kernel, attention_fwd_tflops, attention_bwd_tflops, attention_curve};
+    return AttentionKernel{attention_kernel, attention_fwd_tflops, attention_bwd_tflops, attention_curves};
   }
   for (const AttentionKernel& k : other_attention_kernels) {
     if (k.name == kernel) return k;

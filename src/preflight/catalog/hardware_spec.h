@@ -68,6 +68,7 @@ struct AttentionCurve {
   struct Point {
     double seq_len = 0, forward = 0, backward = 0;
   };
+  double head_dim = 0;        // the head dimension measured; 0 when the source does not say
   std::vector<Point> points;  // sequence lengths strictly increasing; empty when not measured
   std::string source;
   std::string note;
@@ -78,6 +79,21 @@ struct AttentionCurve {
   Point At(double seq_len) const;
   // The fastest forward and backward over all points (seq_len 0). REQUIRES: !empty().
   Point Fastest() const;
+};
+
+// One kernel's curves, one per measured head dimension (increasing), or a single curve whose head
+// dimension is not stated. Small heads run slower (less work per tile load).
+struct AttentionCurves {
+  std::vector<AttentionCurve> by_head_dim;
+
+  bool empty() const { return by_head_dim.empty(); }
+  // The rates at `seq_len` for heads of `head_dim`: between two measured head dimensions linear in
+  // log(head_dim), beyond them the nearest curve's (no extrapolation). REQUIRES: !empty().
+  AttentionCurve::Point At(double seq_len, double head_dim) const;
+  // The fastest forward and backward over every curve. REQUIRES: !empty().
+  AttentionCurve::Point Fastest() const;
+  // Every rate (forward and backward) times `factor` (e.g. the sustained / burst ratio).
+  void Scale(double factor);
 };
 
 struct HardwareSpec {
@@ -128,11 +144,11 @@ struct HardwareSpec {
   // and other fused-attention kernels measured on the device, which a scenario can choose
   // (training.attention_kernel) when its framework runs one of them.
   std::string attention_kernel;
-  AttentionCurve attention_curve;  // the default kernel's rates by sequence length, if measured
+  AttentionCurves attention_curves;  // the default kernel's rates by sequence length, if measured
   struct AttentionKernel {
     std::string name;
     Figure forward, backward;
-    AttentionCurve curve;
+    AttentionCurves curves;
   };
   std::vector<AttentionKernel> other_attention_kernels;
   // The rates of `kernel` (the default's when it is empty or names the default); nothing when the

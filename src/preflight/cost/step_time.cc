@@ -91,12 +91,9 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   if (!kernel) kernel = h.AttentionRates("");
   if (kernel->forward.known()) c.flash_fwd_rate = FlopsPerSecond::TFlops(kernel->forward.value * sustain16);
   if (kernel->backward.known()) c.flash_bwd_rate = FlopsPerSecond::TFlops(kernel->backward.value * sustain16);
-  c.flash_curve = kernel->curve;
-  for (AttentionCurve::Point& p : c.flash_curve.points) {
-    p.forward *= sustain16;
-    p.backward *= sustain16;
-  }
-  if (job.flash_attention && !(kernel->forward.known() && kernel->backward.known()) && kernel->curve.empty()) {
+  c.flash_curves = kernel->curves;
+  c.flash_curves.Scale(sustain16);
+  if (job.flash_attention && !(kernel->forward.known() && kernel->backward.known()) && kernel->curves.empty()) {
     c.warnings.push_back(h.id + ": no measured fused-attention throughput in the catalog; attention runs "
                          "at the GEMM rate (times are a lower bound)");
   }
@@ -121,16 +118,21 @@ double FlashBlockLength(const TrainingJob& job, const Plan& p) {
   return static_cast<double>(job.seq_len) / static_cast<double>(std::max<int64_t>(1, p.cp));
 }
 
-FlashRates FlashRatesAt(const CostContext& c, double seq_len) {
-  if (c.flash_curve.empty()) return {c.flash_fwd_rate.value(), c.flash_bwd_rate.value()};
-  const AttentionCurve::Point p = c.flash_curve.At(seq_len);
+double FlashHeadDim(const Architecture& a) {
+  if (a.attention == AttentionKind::kMla) return static_cast<double>(a.mla.nope_dim + a.mla.rope_dim);
+  return static_cast<double>(a.head_dim);
+}
+
+FlashRates FlashRatesAt(const CostContext& c, double seq_len, double head_dim) {
+  if (c.flash_curves.empty()) return {c.flash_fwd_rate.value(), c.flash_bwd_rate.value()};
+  const AttentionCurve::Point p = c.flash_curves.At(seq_len, head_dim);
   return {p.forward * 1e12, p.backward * 1e12};
 }
 
 double FlashSecondsPerFlop(const CostContext& c) {
   double fwd = c.flash_fwd_rate.value(), bwd = c.flash_bwd_rate.value();
-  if (!c.flash_curve.empty()) {
-    const AttentionCurve::Point p = c.flash_curve.Fastest();
+  if (!c.flash_curves.empty()) {
+    const AttentionCurve::Point p = c.flash_curves.Fastest();
     fwd = std::max(fwd, p.forward * 1e12);
     bwd = std::max(bwd, p.backward * 1e12);
   }
@@ -455,14 +457,14 @@ double StepModel::WaveUtilization(double m, double n, double batch) const {
 }
 
 FlashRates StepModel::LayerFlashRates() const {
-  const double block = FlashBlockLength(c_.job, p_);
-  if (a_.sliding_window <= 0) return FlashRatesAt(c_, block);
+  const double block = FlashBlockLength(c_.job, p_), d = FlashHeadDim(a_);
+  if (a_.sliding_window <= 0) return FlashRatesAt(c_, block, d);
   // AttentionLength's layers: half attend to the window, half to the whole sequence; each share of
   // the work runs at the rate for its keys per query (the window or the CP block, when shorter).
   const double s = static_cast<double>(c_.job.seq_len);
   const double w = std::min(s, static_cast<double>(a_.sliding_window));
   const double local_share = w / (w + s);
-  const FlashRates local = FlashRatesAt(c_, std::min(w, block)), global = FlashRatesAt(c_, block);
+  const FlashRates local = FlashRatesAt(c_, std::min(w, block), d), global = FlashRatesAt(c_, block, d);
   return {1 / (local_share / local.forward + (1 - local_share) / global.forward),
           1 / (local_share / local.backward + (1 - local_share) / global.backward)};
 }

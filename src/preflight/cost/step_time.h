@@ -56,7 +56,7 @@ struct CostContext {
   // The kernel's measured rates by sequence length (catalog by_seq_len), already at the power
   // limit (times the sustained ratio); where present they replace flash_fwd_rate and
   // flash_bwd_rate (FlashRatesAt). Empty when the catalog has none.
-  AttentionCurve flash_curve;
+  AttentionCurves flash_curves;
   FlopsPerSecond peak_rate;       // datasheet dense peak in the training precision (for MFU)
   BytesPerSecond hbm_rate;        // achieved HBM bandwidth
   double model_flops_per_token = 0;  // MFU convention (model/model.h)
@@ -91,12 +91,15 @@ inline constexpr double kFlashBackwardFactor = 2.5;
 // (Megatron-Core's and PyTorch's context parallelism alike). Sliding-window layers read the rate at
 // the window instead, when it is shorter.
 double FlashBlockLength(const TrainingJob& job, const Plan& p);
+// The head dimension a fused-attention kernel's rate is read at: the depth of the score product
+// (MLA: the no-RoPE and RoPE parts of q and k together).
+double FlashHeadDim(const Architecture& a);
 // The fused-attention forward and backward rates (FLOP/s) for blocks of `seq_len` query and key
 // positions: the measured curve's where the catalog has one, else the long-sequence figures.
 struct FlashRates {
   double forward, backward;
 };
-FlashRates FlashRatesAt(const CostContext& c, double seq_len);
+FlashRates FlashRatesAt(const CostContext& c, double seq_len, double head_dim);
 // Seconds per full-count attention FLOP (forward and backward) at the kernel's fastest rates: a
 // lower bound at every sequence length (for the search's bounds).
 double FlashSecondsPerFlop(const CostContext& c);

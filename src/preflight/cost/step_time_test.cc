@@ -95,6 +95,14 @@ std::pair<StepTime, CostContext> StepWith(Job8b s, Change change) {
   return {t, ctx};
 }
 
+// The device's default attention kernel at the rates `at` for every sequence length and head
+// dimension.
+void FlatAttention(Job8b* s, const AttentionCurve::Point& at) {
+  AttentionCurve flat;
+  flat.points = {{512, at.forward, at.backward}, {1e6, at.forward, at.backward}};
+  s->cluster.spec.attention_curves.by_head_dim = {flat};
+}
+
 double Compute(const Job8b& s) {
   const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
   return EstimateStep(ctx, s.plan).compute.value();
@@ -169,7 +177,7 @@ TEST(StepTimeTest, SustainedFigureAloneAndSustainedTables) {
 // (Without the catalog's rates by sequence length, the long-sequence figures apply.)
 TEST(StepTimeTest, FusedAttentionTimeFollowsTheKernelRates) {
   Job8b s = Llama8bOnH100();
-  s.cluster.spec.attention_curve = AttentionCurve{};
+  s.cluster.spec.attention_curves = AttentionCurves{};
   const double base = Compute(s);
   const double sustain = SustainedRatio(s.cluster.spec, Dtype::kBf16);
   const double fwd = s.cluster.spec.attention_fwd_tflops.value * 1e12 * sustain;
@@ -190,10 +198,10 @@ TEST(StepTimeTest, FusedAttentionRunsAtItsRateForTheSequenceLength) {
   Job8b s = DataParallelOnH100("llama-3.1-8b", 2048);
   const double sustain = SustainedRatio(s.cluster.spec, Dtype::kBf16);
   const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
-  EXPECT_DOUBLE_EQ(FlashRatesAt(ctx, 2048).forward, 484e12 * sustain);
-  EXPECT_DOUBLE_EQ(FlashRatesAt(ctx, 2048).backward, 465e12 * sustain);
+  EXPECT_DOUBLE_EQ(FlashRatesAt(ctx, 2048, 128).forward, 484e12 * sustain);
+  EXPECT_DOUBLE_EQ(FlashRatesAt(ctx, 2048, 128).backward, 465e12 * sustain);
   const double curved = Compute(s);
-  s.cluster.spec.attention_curve = AttentionCurve{};
+  s.cluster.spec.attention_curves = AttentionCurves{};
   const double flat = Compute(s);
   const double T = 2048, q = static_cast<double>(s.arch.heads * s.arch.head_dim);
   const double core_flops = 4 * T * T * q;
@@ -202,17 +210,37 @@ TEST(StepTimeTest, FusedAttentionRunsAtItsRateForTheSequenceLength) {
   EXPECT_NEAR(curved - flat, expected, expected * 1e-9);
 }
 
+// The kernel's rate for the model's head dimension: heads of 64 run at the head-dim-64 curve
+// (cuDNN on H100 at 8k: 379 / 432 against 529 / 518 for heads of 128), heads between the measured
+// ones in between, and larger heads (MLA's 192-wide scores) at the largest measured (128).
+TEST(StepTimeTest, FusedAttentionRunsAtItsRateForTheHeadDimension) {
+  Job8b s = Llama8bOnH100();
+  const double sustain = SustainedRatio(s.cluster.spec, Dtype::kBf16);
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_DOUBLE_EQ(FlashRatesAt(ctx, 8192, 64).forward, 379e12 * sustain);
+  EXPECT_DOUBLE_EQ(FlashRatesAt(ctx, 8192, 64).backward, 432e12 * sustain);
+  EXPECT_DOUBLE_EQ(FlashRatesAt(ctx, 8192, 192).forward, 529e12 * sustain);
+  const double mid = FlashRatesAt(ctx, 8192, std::sqrt(64.0 * 128.0)).forward;  // halfway in log(head dim)
+  EXPECT_NEAR(mid, (379e12 + 529e12) / 2 * sustain, 1e9);
+  EXPECT_DOUBLE_EQ(FlashHeadDim(LoadArch("deepseek-v3")), 192);
+  EXPECT_DOUBLE_EQ(FlashHeadDim(s.arch), 128);
+  // Half the head dimension with twice the heads: the same attention FLOPs, at the slower rates.
+  const double at128 = Compute(s);
+  s.arch.heads *= 2, s.arch.kv_heads *= 2, s.arch.head_dim /= 2;
+  EXPECT_GT(Compute(s), at128);
+}
+
 // Context parallelism runs each attention call on one rank's share of the sequence: at CP 4 an 8k
 // sequence runs at the 2k rates.
 TEST(StepTimeTest, ContextParallelAttentionRunsAtItsBlockLength) {
   Job8b s = Llama8bOnH100();
   s.plan.dp = 2, s.plan.cp = 4;
   const double curved = Compute(s);
-  const AttentionCurve::Point at2k = s.cluster.spec.attention_curve.At(2048);
-  s.cluster.spec.attention_curve.points = {{512, at2k.forward, at2k.backward}, {1e6, at2k.forward, at2k.backward}};
+  const AttentionCurve::Point at2k = s.cluster.spec.attention_curves.At(2048, 128);
+  FlatAttention(&s, at2k);
   EXPECT_DOUBLE_EQ(Compute(s), curved);
-  const AttentionCurve::Point at8k = Catalog::Default().Hardware("h100-sxm-80gb")->attention_curve.At(8192);
-  s.cluster.spec.attention_curve.points = {{512, at8k.forward, at8k.backward}, {1e6, at8k.forward, at8k.backward}};
+  const AttentionCurve::Point at8k = Catalog::Default().Hardware("h100-sxm-80gb")->attention_curves.At(8192, 128);
+  FlatAttention(&s, at8k);
   EXPECT_LT(Compute(s), curved);
 }
 
@@ -225,16 +253,16 @@ TEST(StepTimeTest, SlidingWindowLayersRunAtTheirWindowsRate) {
   EXPECT_DOUBLE_EQ(Compute(s), full);
   s.arch.sliding_window = 1024;
   const double windowed = Compute(s);
-  const AttentionCurve::Point at8k = s.cluster.spec.attention_curve.At(8192);
-  s.cluster.spec.attention_curve.points = {{512, at8k.forward, at8k.backward}, {1e6, at8k.forward, at8k.backward}};
+  const AttentionCurve::Point at8k = s.cluster.spec.attention_curves.At(8192, 128);
+  FlatAttention(&s, at8k);
   EXPECT_GT(windowed, Compute(s)) << "the window's layers run at the 1k rates, below the 8k ones";
   // At CP 8 every call is a 1k block: the window (4k) reads the curve there too.
   s = Llama8bOnH100();
   s.plan.dp = 1, s.plan.cp = 8;
   s.arch.sliding_window = 4096;
   const double cp8 = Compute(s);
-  const AttentionCurve::Point at1k = s.cluster.spec.attention_curve.At(1024);
-  s.cluster.spec.attention_curve.points = {{512, at1k.forward, at1k.backward}, {1e6, at1k.forward, at1k.backward}};
+  const AttentionCurve::Point at1k = s.cluster.spec.attention_curves.At(1024, 128);
+  FlatAttention(&s, at1k);
   EXPECT_DOUBLE_EQ(Compute(s), cp8);
 }
 
@@ -246,7 +274,7 @@ TEST(StepTimeTest, AttentionBoundUsesTheFastestMeasuredRates) {
   // cuDNN on H100: 539 forward at 16k, 518 backward at 8k.
   EXPECT_DOUBLE_EQ(FlashSecondsPerFlop(ctx), (0.5 / 539e12 + 1.25 / 518e12) / sustain);
   for (double len : {512.0, 2048.0, 8192.0, 65536.0}) {
-    const FlashRates r = FlashRatesAt(ctx, len);
+    const FlashRates r = FlashRatesAt(ctx, len, 128);
     EXPECT_LE(FlashSecondsPerFlop(ctx), 0.5 / r.forward + 1.25 / r.backward) << len;
   }
 }
@@ -263,8 +291,8 @@ TEST(StepTimeTest, ANamedAttentionKernelRunsAtItsOwnRates) {
   EXPECT_NEAR(fa2.flash_bwd_rate.value() / vendor.flash_bwd_rate.value(), 318.0 / 518.0, 1e-12);
   // ... and by sequence length, its own curve: FlashAttention-2 at 2k, 298 / 291.
   const double sustain = SustainedRatio(s.cluster.spec, Dtype::kBf16);
-  EXPECT_DOUBLE_EQ(FlashRatesAt(fa2, 2048).forward, 298e12 * sustain);
-  EXPECT_DOUBLE_EQ(FlashRatesAt(fa2, 2048).backward, 291e12 * sustain);
+  EXPECT_DOUBLE_EQ(FlashRatesAt(fa2, 2048, 128).forward, 298e12 * sustain);
+  EXPECT_DOUBLE_EQ(FlashRatesAt(fa2, 2048, 128).backward, 291e12 * sustain);
   EXPECT_GT(EstimateStep(fa2, s.plan).compute.value(), EstimateStep(vendor, s.plan).compute.value());
 }
 
@@ -274,7 +302,7 @@ TEST(StepTimeTest, UnfusedAttentionIgnoresTheFusedKernelRates) {
   const double base = Compute(s);
   s.cluster.spec.attention_fwd_tflops.value /= 2;
   s.cluster.spec.attention_bwd_tflops.value /= 2;
-  for (AttentionCurve::Point& p : s.cluster.spec.attention_curve.points) p.forward /= 2, p.backward /= 2;
+  s.cluster.spec.attention_curves.Scale(0.5);
   EXPECT_DOUBLE_EQ(Compute(s), base);
 }
 
@@ -284,7 +312,7 @@ TEST(StepTimeTest, UnknownAttentionRateFallsBackToTheGemmRateWithAWarning) {
   s.cluster.spec.attention_bwd_tflops = Figure{};
   const CostContext with_curve = MakeCostContext(s.arch, s.params, s.job, s.cluster);
   EXPECT_FALSE(HasWarning(with_curve, "fused-attention")) << "the rates by sequence length still time it";
-  s.cluster.spec.attention_curve = AttentionCurve{};
+  s.cluster.spec.attention_curves = AttentionCurves{};
   const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
   EXPECT_DOUBLE_EQ(ctx.flash_fwd_rate.value(), ctx.attention_rate.value());
   EXPECT_DOUBLE_EQ(ctx.flash_bwd_rate.value(), ctx.attention_rate.value());

@@ -109,17 +109,22 @@ std::string AttentionKernelInUse(const Scenario& s) {
 double AttentionBlockTokens(const Scenario& s) {
   if (!s.job.flash_attention) return 0;
   const std::optional<HardwareSpec::AttentionKernel> k = s.cluster.spec.AttentionRates(s.job.attention_kernel);
-  if (!k || k->curve.empty()) return 0;
+  if (!k || k->curves.empty()) return 0;
   return FlashBlockLength(s.job, s.plan);
 }
 
-// A kernel's rates by sequence length, as the catalog gives them.
-json AttentionCurveJson(const AttentionCurve& c) {
-  json rows = json::array();
-  for (const AttentionCurve::Point& p : c.points) rows.push_back({p.seq_len, p.forward, p.backward});
-  json j = {{"source", c.source}, {"rows", rows}};
-  if (!c.note.empty()) j["note"] = c.note;
-  return j;
+// A kernel's rates by sequence length, as the catalog gives them: one entry per head dimension.
+json AttentionCurvesJson(const AttentionCurves& curves) {
+  json list = json::array();
+  for (const AttentionCurve& c : curves.by_head_dim) {
+    json rows = json::array();
+    for (const AttentionCurve::Point& p : c.points) rows.push_back({p.seq_len, p.forward, p.backward});
+    json j = {{"source", c.source}, {"rows", rows}};
+    if (c.head_dim > 0) j["head_dim"] = c.head_dim;
+    if (!c.note.empty()) j["note"] = c.note;
+    list.push_back(j);
+  }
+  return list;
 }
 
 // The measured collective curves a scenario supplied (cluster.collective_table).
@@ -326,10 +331,10 @@ std::string PlanText(const PlanResult& r) {
 json AttentionJson(const HardwareSpec& h) {
   json j = {{"forward", FigureJson(h.attention_fwd_tflops)}, {"backward", FigureJson(h.attention_bwd_tflops)}};
   if (!h.attention_kernel.empty()) j["kernel"] = h.attention_kernel;
-  if (!h.attention_curve.empty()) j["by_seq_len"] = AttentionCurveJson(h.attention_curve);
+  if (!h.attention_curves.empty()) j["by_seq_len"] = AttentionCurvesJson(h.attention_curves);
   for (const HardwareSpec::AttentionKernel& k : h.other_attention_kernels) {
     j["others"][k.name] = {{"forward", FigureJson(k.forward)}, {"backward", FigureJson(k.backward)}};
-    if (!k.curve.empty()) j["others"][k.name]["by_seq_len"] = AttentionCurveJson(k.curve);
+    if (!k.curves.empty()) j["others"][k.name]["by_seq_len"] = AttentionCurvesJson(k.curves);
   }
   return j;
 }
@@ -422,12 +427,14 @@ std::string HardwareText(const HardwareSpec& h) {
   std::vector<HardwareSpec::AttentionKernel> kernels{*h.AttentionRates("")};
   kernels.insert(kernels.end(), h.other_attention_kernels.begin(), h.other_attention_kernels.end());
   for (const HardwareSpec::AttentionKernel& k : kernels) {
-    if (k.curve.empty()) continue;
-    out += fmt::format("  {} by sequence length (forward/backward TFLOP/s):", k.name.empty() ? "default" : k.name);
-    for (const AttentionCurve::Point& p : k.curve.points) {
-      out += fmt::format(" {:.0f}: {:.0f}/{:.0f}", p.seq_len, p.forward, p.backward);
+    for (const AttentionCurve& c : k.curves.by_head_dim) {
+      out += fmt::format("  {}{} by sequence length (forward/backward TFLOP/s):", k.name.empty() ? "default" : k.name,
+                         c.head_dim > 0 ? fmt::format(", head dim {:.0f},", c.head_dim) : "");
+      for (const AttentionCurve::Point& p : c.points) {
+        out += fmt::format(" {:.0f}: {:.0f}/{:.0f}", p.seq_len, p.forward, p.backward);
+      }
+      out += fmt::format(" ({})\n", c.source);
     }
-    out += fmt::format(" ({})\n", k.curve.source);
   }
   out += h.gemm_table ? fmt::format("GEMM by shape: {} ({})\n", h.gemm_table->file, h.gemm_table->source)
                       : std::string("GEMM by shape: no measured table (large-GEMM efficiency and waves)\n");

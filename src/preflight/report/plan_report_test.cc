@@ -209,10 +209,14 @@ TEST(HardwareReportTest, JsonAndText) {
   EXPECT_NE(text.find("unsupported"), std::string::npos) << "fp4 on Hopper";
   // The attention kernels' rates by sequence length, for the default kernel and the others.
   const json& attn = j["efficiency"]["fused_attention_tflops"];
-  ASSERT_EQ(attn["by_seq_len"]["rows"].size(), 6u);
-  EXPECT_DOUBLE_EQ(attn["by_seq_len"]["rows"][2][1].get<double>(), 484);  // cuDNN forward at 2k
-  EXPECT_DOUBLE_EQ(attn["others"]["fa2"]["by_seq_len"]["rows"][0][2].get<double>(), 214);
-  EXPECT_NE(text.find("cudnn9 by sequence length (forward/backward TFLOP/s): 512: 315/305"), std::string::npos) << text;
+  ASSERT_EQ(attn["by_seq_len"].size(), 2u);  // head dims 64 and 128
+  EXPECT_DOUBLE_EQ(attn["by_seq_len"][1]["head_dim"].get<double>(), 128);
+  ASSERT_EQ(attn["by_seq_len"][1]["rows"].size(), 6u);
+  EXPECT_DOUBLE_EQ(attn["by_seq_len"][1]["rows"][2][1].get<double>(), 484);  // cuDNN forward at 2k
+  EXPECT_DOUBLE_EQ(attn["others"]["fa2"]["by_seq_len"][1]["rows"][0][2].get<double>(), 214);
+  EXPECT_NE(text.find("cudnn9, head dim 128, by sequence length (forward/backward TFLOP/s): 512: 315/305"),
+            std::string::npos)
+      << text;
 }
 
 // A plan names the block length its fused kernel's rate is read at: the sequence over CP.
