@@ -642,6 +642,15 @@ TEST(HardwareSpecTest, AttentionCurvesByHeadDimension) {
        "by_seq_len[0].rows[1]"},
       {"    by_seq_len:\n      - 64\n", "by_seq_len[0]"},
       {"    by_seq_len: []\n", "by_seq_len"},
+      {"    by_seq_len:\n      - {head_dim: 64, source: \"b\", rows: [[1024, 10, 20], [4096, 30, 40]]}\n"
+       "      - {head_dim: 64, source: \"b\", rows: [[1024, 10, 20], [4096, 30, 40]]}\n",
+       "by_seq_len[1].head_dim"},
+      {"    by_seq_len:\n      - {head_dim: 5000, source: \"b\", rows: [[1024, 10, 20], [4096, 30, 40]]}\n",
+       "by_seq_len[0].head_dim"},
+      {"    by_seq_len:\n      - {head_dim: 96.5, source: \"b\", rows: [[1024, 10, 20], [4096, 30, 40]]}\n",
+       "by_seq_len[0].head_dim"},
+      {"    by_seq_len: {head_dim: 0, source: \"b\", rows: [[1024, 10, 20], [4096, 30, 40]]}\n",
+       "by_seq_len.head_dim"},
   };
   for (const auto& b : bad) {
     SCOPED_TRACE(b.curves);
@@ -650,8 +659,17 @@ TEST(HardwareSpecTest, AttentionCurvesByHeadDimension) {
     StatusOr<HardwareSpec> r = LoadHardwareSpec(path);
     ASSERT_FALSE(r.ok());
     const std::string field = std::string("efficiency.fused_attention_tflops.") + b.field;
-    EXPECT_TRUE(Contains(r.status().message(), path + ": " + field)) << r.status().message();
+    EXPECT_TRUE(Contains(r.status().message(), path + ": " + field + ":")) << r.status().message();
+    EXPECT_EQ(r.status().message().find('\n'), std::string::npos) << "one line";
   }
+  // Three curves: a head dimension equal to the middle one's reads that curve alone.
+  AttentionCurves three = c;
+  AttentionCurve mid = c.by_head_dim[0];
+  mid.head_dim = 128;
+  for (AttentionCurve::Point& p : mid.points) p.forward = 99, p.backward = 98;
+  three.by_head_dim.insert(three.by_head_dim.begin() + 1, mid);
+  EXPECT_DOUBLE_EQ(three.At(2048, 128).forward, 99);
+  EXPECT_DOUBLE_EQ(three.At(2048, 128).backward, 98);
 }
 
 // The catalog's Hopper parts carry the FlashAttention-3 paper's curves for every kernel they list.
@@ -672,6 +690,10 @@ TEST(CatalogTest, HopperAttentionKernelsHaveRatesBySequenceLength) {
       EXPECT_DOUBLE_EQ(k->curves.At(8192, 128).forward, k->forward.value) << kernel;
       EXPECT_DOUBLE_EQ(k->curves.At(8192, 128).backward, k->backward.value) << kernel;
       EXPECT_LT(k->curves.At(512, 128).forward, 0.7 * k->forward.value) << kernel;
+      const double at8k64[][2] = {{379, 432}, {460, 472}, {295, 287}};  // cuDNN, FA3, FA2 at head dim 64
+      const int which = std::string(kernel) == "cudnn9" ? 0 : std::string(kernel) == "fa3" ? 1 : 2;
+      EXPECT_DOUBLE_EQ(k->curves.At(8192, 64).forward, at8k64[which][0]) << kernel;
+      EXPECT_DOUBLE_EQ(k->curves.At(8192, 64).backward, at8k64[which][1]) << kernel;
       for (double len : {512.0, 2048.0, 16384.0}) {
         EXPECT_LT(k->curves.At(len, 64).forward, k->curves.At(len, 128).forward) << kernel << " " << len;
         EXPECT_LT(k->curves.At(len, 64).backward, k->curves.At(len, 128).backward) << kernel << " " << len;

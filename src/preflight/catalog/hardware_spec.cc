@@ -109,9 +109,10 @@ Status ParseAttentionRates(const MapReader& a, const HardwareSpec& h, Figure* fo
 // checks them.
 Status ParseOneAttentionCurve(const MapReader& c, const HardwareSpec& h, AttentionCurve* curve) {
   RETURN_IF_ERROR(c.CheckKnownKeys({"head_dim", "source", "rows", "note"}));
-  ASSIGN_OR_RETURN(curve->head_dim, c.NumberOr("head_dim", 0));
-  if (c.Has("head_dim") && (curve->head_dim < 1 || curve->head_dim > 4096)) {
-    return c.Error("head_dim", "a head dimension from 1 to 4096");
+  if (c.Has("head_dim")) {
+    const StatusOr<int64_t> d = c.Int("head_dim");
+    if (!d.ok() || *d < 1 || *d > 4096) return c.Error("head_dim", "a whole head dimension from 1 to 4096");
+    curve->head_dim = static_cast<double>(*d);
   }
   ASSIGN_OR_RETURN(curve->source, c.String("source"));
   if (curve->source.empty()) return c.Error("source", "where the rates were measured");

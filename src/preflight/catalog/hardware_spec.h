@@ -83,6 +83,8 @@ struct AttentionCurve {
 
 // One kernel's curves, one per measured head dimension (increasing), or a single curve whose head
 // dimension is not stated. Small heads run slower (less work per tile load).
+// INVARIANT (the loader keeps it): with more than one curve, every head_dim is above 0 and they
+// strictly increase.
 struct AttentionCurves {
   std::vector<AttentionCurve> by_head_dim;
 

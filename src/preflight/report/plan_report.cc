@@ -120,7 +120,7 @@ json AttentionCurvesJson(const AttentionCurves& curves) {
     json rows = json::array();
     for (const AttentionCurve::Point& p : c.points) rows.push_back({p.seq_len, p.forward, p.backward});
     json j = {{"source", c.source}, {"rows", rows}};
-    if (c.head_dim > 0) j["head_dim"] = c.head_dim;
+    if (c.head_dim > 0) j["head_dim"] = static_cast<int64_t>(c.head_dim);
     if (!c.note.empty()) j["note"] = c.note;
     list.push_back(j);
   }
@@ -196,7 +196,10 @@ json PlanJson(const PlanResult& r) {
                    {"scale_up_domain", s.cluster.scale_up_domain}};
   if (s.cluster.collectives) j["hardware"]["collective_table"] = CollectiveTableJson(*s.cluster.collectives);
   if (const std::string k = AttentionKernelInUse(s); !k.empty()) j["hardware"]["attention_kernel"] = k;
-  if (const double len = AttentionBlockTokens(s); len > 0) j["hardware"]["attention_block_tokens"] = len;
+  if (const double len = AttentionBlockTokens(s); len > 0) {
+    j["hardware"]["attention_block_tokens"] = len;
+    j["hardware"]["attention_head_dim"] = FlashHeadDim(s.arch);
+  }
   if (s.job.host_profile) {
     j["hardware"]["host_profile"] = {{"id", s.job.host_profile->id},
                                      {"file", s.job.host_profile->file},
@@ -238,7 +241,9 @@ std::string PlanText(const PlanResult& r) {
     const double len = AttentionBlockTokens(s);
     out += fmt::format("           fused attention: {}{}{}\n", k,
                        s.job.attention_kernel.empty() ? "" : " (training.attention_kernel)",
-                       len > 0 ? fmt::format(", at its measured rate for {:.0f}-token blocks", len) : "");
+                       len > 0 ? fmt::format(", at its measured rate for {:.0f}-token blocks and heads of {:.0f}",
+                                             len, FlashHeadDim(s.arch))
+                               : "");
   }
   if (!s.job.elementwise_fusion) {
     out += "           elementwise: eager PyTorch, op by op (training.elementwise_fusion: false)\n";

@@ -224,7 +224,9 @@ TEST(PlanJsonTest, AttentionBlockLengthFollowsContextParallelism) {
   EXPECT_DOUBLE_EQ(PlanJson(EvaluateText(kScenario))["hardware"]["attention_block_tokens"].get<double>(), 4096);
   const json cp = PlanJson(EvaluateText(kScenario, {{"parallel.cp", "2"}, {"parallel.dp", "2"}}));
   EXPECT_DOUBLE_EQ(cp["hardware"]["attention_block_tokens"].get<double>(), 2048);
-  EXPECT_NE(PlanText(EvaluateText(kScenario)).find("at its measured rate for 4096-token blocks"), std::string::npos);
+  EXPECT_NE(PlanText(EvaluateText(kScenario)).find("at its measured rate for 4096-token blocks and heads of 128"),
+            std::string::npos);
+  EXPECT_DOUBLE_EQ(cp["hardware"]["attention_head_dim"].get<double>(), 128);
   EXPECT_FALSE(PlanJson(EvaluateText(kScenario, {{"training.flash_attention", "false"}}))["hardware"].contains(
       "attention_block_tokens"));
 }
