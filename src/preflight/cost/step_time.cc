@@ -124,9 +124,9 @@ double FlashHeadDim(const Architecture& a) {
 }
 
 FlashRates FlashRatesAt(const CostContext& c, double seq_len, double head_dim) {
-  if (c.flash_curves.empty()) return {c.flash_fwd_rate.value(), c.flash_bwd_rate.value()};
+  if (c.flash_curves.empty()) return {c.flash_fwd_rate, c.flash_bwd_rate};
   const AttentionCurve::Point p = c.flash_curves.At(seq_len, head_dim);
-  return {p.forward * 1e12, p.backward * 1e12};
+  return {FlopsPerSecond::TFlops(p.forward), FlopsPerSecond::TFlops(p.backward)};
 }
 
 double FlashSecondsPerFlop(const CostContext& c) {
@@ -465,8 +465,10 @@ FlashRates StepModel::LayerFlashRates() const {
   const double w = std::min(s, static_cast<double>(a_.sliding_window));
   const double local_share = w / (w + s);
   const FlashRates local = FlashRatesAt(c_, std::min(w, block), d), global = FlashRatesAt(c_, block, d);
-  return {1 / (local_share / local.forward + (1 - local_share) / global.forward),
-          1 / (local_share / local.backward + (1 - local_share) / global.backward)};
+  const auto mix = [&](FlopsPerSecond l, FlopsPerSecond g) {
+    return FlopsPerSecond(1 / (local_share / l.value() + (1 - local_share) / g.value()));
+  };
+  return {mix(local.forward, global.forward), mix(local.backward, global.backward)};
 }
 
 double StepModel::AttentionLength() const {
@@ -474,7 +476,6 @@ double StepModel::AttentionLength() const {
   if (a_.sliding_window <= 0) return s;
   return std::min(s, static_cast<double>(a_.sliding_window)) * 0.5 + s * 0.5;
 }
-
 
 void StepModel::Attention(LayerCost* l) const {
   const double h = static_cast<double>(a_.hidden), T = tokens_;
@@ -530,8 +531,8 @@ void StepModel::Attention(LayerCost* l) const {
     // (FlashAttention benchmark convention, cost-model-notes §1.1), each at its measured rate for
     // the blocks the kernel runs on (FlashBlockLength).
     const FlashRates rates = LayerFlashRates();
-    core = kFlashCausalShare * core_flops / rates.forward;
-    core_bwd = kFlashBackwardFactor * kFlashCausalShare * core_flops / rates.backward;
+    core = kFlashCausalShare * core_flops / rates.forward.value();
+    core_bwd = kFlashBackwardFactor * kFlashCausalShare * core_flops / rates.backward.value();
   } else {
     // Unfused: full score matrix, then softmax (and dropout) passes over it in HBM.
     const double scores = T * s * a_.heads / t_;

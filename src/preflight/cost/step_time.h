@@ -97,7 +97,7 @@ double FlashHeadDim(const Architecture& a);
 // The fused-attention forward and backward rates (FLOP/s) for blocks of `seq_len` query and key
 // positions: the measured curve's where the catalog has one, else the long-sequence figures.
 struct FlashRates {
-  double forward, backward;
+  FlopsPerSecond forward, backward;
 };
 FlashRates FlashRatesAt(const CostContext& c, double seq_len, double head_dim);
 // Seconds per full-count attention FLOP (forward and backward) at the kernel's fastest rates: a

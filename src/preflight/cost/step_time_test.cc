@@ -198,8 +198,8 @@ TEST(StepTimeTest, FusedAttentionRunsAtItsRateForTheSequenceLength) {
   Job8b s = DataParallelOnH100("llama-3.1-8b", 2048);
   const double sustain = SustainedRatio(s.cluster.spec, Dtype::kBf16);
   const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
-  EXPECT_DOUBLE_EQ(FlashRatesAt(ctx, 2048, 128).forward, 484e12 * sustain);
-  EXPECT_DOUBLE_EQ(FlashRatesAt(ctx, 2048, 128).backward, 465e12 * sustain);
+  EXPECT_DOUBLE_EQ(FlashRatesAt(ctx, 2048, 128).forward.value(), 484e12 * sustain);
+  EXPECT_DOUBLE_EQ(FlashRatesAt(ctx, 2048, 128).backward.value(), 465e12 * sustain);
   const double curved = Compute(s);
   s.cluster.spec.attention_curves = AttentionCurves{};
   const double flat = Compute(s);
@@ -217,10 +217,10 @@ TEST(StepTimeTest, FusedAttentionRunsAtItsRateForTheHeadDimension) {
   Job8b s = Llama8bOnH100();
   const double sustain = SustainedRatio(s.cluster.spec, Dtype::kBf16);
   const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
-  EXPECT_DOUBLE_EQ(FlashRatesAt(ctx, 8192, 64).forward, 379e12 * sustain);
-  EXPECT_DOUBLE_EQ(FlashRatesAt(ctx, 8192, 64).backward, 432e12 * sustain);
-  EXPECT_DOUBLE_EQ(FlashRatesAt(ctx, 8192, 192).forward, 529e12 * sustain);
-  const double mid = FlashRatesAt(ctx, 8192, std::sqrt(64.0 * 128.0)).forward;  // halfway in log(head dim)
+  EXPECT_DOUBLE_EQ(FlashRatesAt(ctx, 8192, 64).forward.value(), 379e12 * sustain);
+  EXPECT_DOUBLE_EQ(FlashRatesAt(ctx, 8192, 64).backward.value(), 432e12 * sustain);
+  EXPECT_DOUBLE_EQ(FlashRatesAt(ctx, 8192, 192).forward.value(), 529e12 * sustain);
+  const double mid = FlashRatesAt(ctx, 8192, std::sqrt(64.0 * 128.0)).forward.value();  // halfway in log(head dim)
   EXPECT_NEAR(mid, (379e12 + 529e12) / 2 * sustain, 1e9);
   EXPECT_DOUBLE_EQ(FlashHeadDim(LoadArch("deepseek-v3")), 192);
   EXPECT_DOUBLE_EQ(FlashHeadDim(s.arch), 128);
@@ -275,7 +275,7 @@ TEST(StepTimeTest, AttentionBoundUsesTheFastestMeasuredRates) {
   EXPECT_DOUBLE_EQ(FlashSecondsPerFlop(ctx), (0.5 / 539e12 + 1.25 / 518e12) / sustain);
   for (double len : {512.0, 2048.0, 8192.0, 65536.0}) {
     const FlashRates r = FlashRatesAt(ctx, len, 128);
-    EXPECT_LE(FlashSecondsPerFlop(ctx), 0.5 / r.forward + 1.25 / r.backward) << len;
+    EXPECT_LE(FlashSecondsPerFlop(ctx), 0.5 / r.forward.value() + 1.25 / r.backward.value()) << len;
   }
 }
 
@@ -291,8 +291,8 @@ TEST(StepTimeTest, ANamedAttentionKernelRunsAtItsOwnRates) {
   EXPECT_NEAR(fa2.flash_bwd_rate.value() / vendor.flash_bwd_rate.value(), 318.0 / 518.0, 1e-12);
   // ... and by sequence length, its own curve: FlashAttention-2 at 2k, 298 / 291.
   const double sustain = SustainedRatio(s.cluster.spec, Dtype::kBf16);
-  EXPECT_DOUBLE_EQ(FlashRatesAt(fa2, 2048, 128).forward, 298e12 * sustain);
-  EXPECT_DOUBLE_EQ(FlashRatesAt(fa2, 2048, 128).backward, 291e12 * sustain);
+  EXPECT_DOUBLE_EQ(FlashRatesAt(fa2, 2048, 128).forward.value(), 298e12 * sustain);
+  EXPECT_DOUBLE_EQ(FlashRatesAt(fa2, 2048, 128).backward.value(), 291e12 * sustain);
   EXPECT_GT(EstimateStep(fa2, s.plan).compute.value(), EstimateStep(vendor, s.plan).compute.value());
 }
 
