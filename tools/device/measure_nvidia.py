@@ -15,8 +15,9 @@ Figures (each the median of repeated timings with CUDA events, after warm-up, ra
   sustained_bf16        an 8192^3 bf16 GEMM held for SUSTAIN_S seconds: TFLOP/s of the last window,
                         with SM clock and power from NVML (MSMF-like, one GPU busy, not a whole node)
   hbm                   copy and triad bandwidth of 1 GiB arrays (bytes read + written / time)
-  attention             torch SDPA per backend (flash, cudnn, efficient), causal, head dim 128,
-                        forward and backward TFLOP/s in the FlashAttention convention
+  attention             torch SDPA per backend (flash, cudnn, efficient), causal, head dims 64 and
+                        128, 512 to 16k tokens (batch x sequence = 16k), forward and backward
+                        TFLOP/s in the FlashAttention convention
   host                  eager PyTorch host cost: seconds per launched op of a tiny-op loop, and a
                         small GPT layer's forward+backward (T wall time, K kernels, G kernel time:
                         host cost per kernel = T / K while G is much less than T), as
@@ -134,15 +135,16 @@ def hbm():
             "triad_tbytes_per_s": round(3 * 4 * n / triad / 1e12, 3)}
 
 
-def attention(seqs):
+def attention(seqs, head_dims=(64, 128)):
     from torch.nn.attention import SDPBackend, sdpa_kernel
     backends = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION,
                 "efficient": SDPBackend.EFFICIENT_ATTENTION}
-    heads, hd, tokens = 16, 128, 16384
+    tokens, width = 16384, 2048  # the FlashAttention benchmarks' shapes: batch x seq = 16k, heads x dim = 2048
     out = {}
     for name, backend in backends.items():
         rows = []
-        for s in seqs:
+        for hd, s in ((hd, s) for hd in head_dims for s in seqs):
+            heads = width // hd
             batch = max(1, tokens // s)
             q, k, v = (torch.randn(batch, heads, s, hd, device="cuda", dtype=torch.bfloat16, requires_grad=True)
                        for _ in range(3))
@@ -154,10 +156,10 @@ def attention(seqs):
                     t_fwd = time_gpu(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True))
                     t_all = time_gpu(lambda: torch.autograd.grad(
                         F.scaled_dot_product_attention(q, k, v, is_causal=True), (q, k, v), grad))
-                rows.append({"seq": s, "batch": batch, "forward_tflops": round(fwd_flops / t_fwd / 1e12, 1),
+                rows.append({"head_dim": hd, "seq": s, "batch": batch, "forward_tflops": round(fwd_flops / t_fwd / 1e12, 1),
                              "backward_tflops": round(2.5 * fwd_flops / max(t_all - t_fwd, 1e-9) / 1e12, 1)})
             except Exception as e:  # a backend that does not support this shape or GPU
-                rows.append({"seq": s, "error": str(e)[:200]})
+                rows.append({"head_dim": hd, "seq": s, "error": str(e)[:200]})
         out[name] = rows
     return out
 
