@@ -113,6 +113,31 @@ double AttentionBlockTokens(const Scenario& s) {
   return FlashBlockLength(s.job, s.plan);
 }
 
+// Where a plan reads the kernel's curves beyond what was measured, and which way that errs:
+// shorter blocks or narrower heads run slower than the nearest measured rate (an upper bound on
+// speed), wider heads faster (a lower bound); empty when the plan is inside the curves.
+std::string AttentionCurveLimits(const Scenario& s, double block) {
+  const std::optional<HardwareSpec::AttentionKernel> k = s.cluster.spec.AttentionRates(s.job.attention_kernel);
+  if (!k || k->curves.empty()) return "";
+  const std::vector<AttentionCurve>& c = k->curves.by_head_dim;
+  double shortest = c.front().points.front().seq_len;
+  for (const AttentionCurve& curve : c) shortest = std::min(shortest, curve.points.front().seq_len);
+  std::string out;
+  if (block < shortest) {
+    out += fmt::format("; blocks shorter than the shortest measured ({:.0f} tokens) run at its rate, an upper "
+                       "bound on speed", shortest);
+  }
+  const double d = FlashHeadDim(s.arch);
+  if (c.size() > 1 && d < c.front().head_dim) {
+    out += fmt::format("; heads of {:.0f} run at the narrowest measured curve ({:.0f}), an upper bound on speed", d,
+                       c.front().head_dim);
+  } else if (c.size() > 1 && d > c.back().head_dim) {
+    out += fmt::format("; heads of {:.0f} run at the widest measured curve ({:.0f}), a lower bound on speed", d,
+                       c.back().head_dim);
+  }
+  return out;
+}
+
 // A kernel's rates by sequence length, as the catalog gives them: one entry per head dimension.
 json AttentionCurvesJson(const AttentionCurves& curves) {
   json list = json::array();
@@ -241,8 +266,8 @@ std::string PlanText(const PlanResult& r) {
     const double len = AttentionBlockTokens(s);
     out += fmt::format("           fused attention: {}{}{}\n", k,
                        s.job.attention_kernel.empty() ? "" : " (training.attention_kernel)",
-                       len > 0 ? fmt::format(", at its measured rate for {:.0f}-token blocks and heads of {:.0f}",
-                                             len, FlashHeadDim(s.arch))
+                       len > 0 ? fmt::format(", at its measured rate for {:.0f}-token blocks and heads of {:.0f}{}",
+                                             len, FlashHeadDim(s.arch), AttentionCurveLimits(s, len))
                                : "");
   }
   if (!s.job.elementwise_fusion) {

@@ -229,6 +229,18 @@ TEST(PlanJsonTest, AttentionBlockLengthFollowsContextParallelism) {
   EXPECT_DOUBLE_EQ(cp["hardware"]["attention_head_dim"].get<double>(), 128);
   EXPECT_FALSE(PlanJson(EvaluateText(kScenario, {{"training.flash_attention", "false"}}))["hardware"].contains(
       "attention_block_tokens"));
+  // Outside the measured curves the plan says which way the nearest rate errs.
+  EXPECT_EQ(PlanText(EvaluateText(kScenario)).find("bound on speed"), std::string::npos) << "4k blocks, heads of 128";
+  const std::string short_blocks = PlanText(EvaluateText(kScenario, {{"training.seq_len", "256"}}));
+  EXPECT_NE(short_blocks.find("blocks shorter than the shortest measured (512 tokens) run at its rate, an upper "
+                              "bound on speed"),
+            std::string::npos)
+      << short_blocks;
+  std::string deepseek = kScenario;
+  deepseek.replace(deepseek.find("llama-3.1-8b"), std::string("llama-3.1-8b").size(), "deepseek-v2");
+  const std::string mla = PlanText(EvaluateText(deepseek, {{"parallel.ep", "4"}}));
+  EXPECT_NE(mla.find("heads of 192 run at the widest measured curve (128), a lower bound on speed"), std::string::npos)
+      << mla;
 }
 
 }  // namespace
