@@ -118,13 +118,6 @@ Status CollectiveTable::AddCurve(CollectiveOp op, int64_t ranks, int64_t ranks_p
 
 namespace {
 
-bool ParseNumber(const std::string& s, double* v) {
-  if (s.empty()) return false;
-  char* end = nullptr;
-  *v = std::strtod(s.c_str(), &end);
-  return end == s.c_str() + s.size() && std::isfinite(*v);
-}
-
 bool IsWholeNumber(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
 }
@@ -132,24 +125,9 @@ bool IsWholeNumber(const std::string& s) {
 // Rows of two numbers given inline under `key`: [bytes, µs] (rows) or [bytes, GB/s] (busbw_rows).
 StatusOr<std::vector<std::array<double, 2>>> InlineRows(const MapReader& entry, const std::string& key,
                                                         const std::string& columns) {
-  const YAML::Node list = entry.node()[key];
-  const std::string field = entry.file() + ": " + entry.FieldName(key);
-  if (!list.IsSequence()) return InvalidArgument(field + ": expected a list of " + columns + " rows");
+  ASSIGN_OR_RETURN(auto read, entry.NumberRows(key, 2, columns));
   std::vector<std::array<double, 2>> rows;
-  for (size_t i = 0; i < list.size(); ++i) {
-    const YAML::Node row = list[i];
-    const std::string where = field + "[" + std::to_string(i) + "]";
-    if (!row.IsSequence() || row.size() != 2) {
-      return InvalidArgument(where + ": expected " + columns + ", got " + DescribeNode(row));
-    }
-    std::array<double, 2> r{};
-    for (size_t j = 0; j < 2; ++j) {
-      if (!row[j].IsScalar() || !ParseNumber(row[j].Scalar(), &r[j])) {
-        return InvalidArgument(where + ": expected two numbers, got " + DescribeNode(row[j]));
-      }
-    }
-    rows.push_back(r);
-  }
+  for (const std::vector<double>& r : read) rows.push_back({r[0], r[1]});
   return rows;
 }
 
@@ -240,7 +218,7 @@ StatusOr<std::vector<std::array<double, 2>>> ParseNcclTestsOutput(const std::str
     const bool root_column = w.size() >= 13;
     const size_t time_at = root_column ? 5 : 4;
     double bytes = 0, us = 0;
-    if (!ParseNumber(w[0], &bytes) || !ParseNumber(w[time_at], &us) || bytes <= 0 || us <= 0) continue;
+    if (!ParseFiniteNumber(w[0], &bytes) || !ParseFiniteNumber(w[time_at], &us) || bytes <= 0 || us <= 0) continue;
     // Since nccl-tests 2.12 the column after busbw counts wrong results (before it, an error size).
     if (root_column && IsWholeNumber(w[time_at + 3]) && w[time_at + 3] != "0") {
       return InvalidArgument(name + ": expected correct results, got a row of " + w[0] + " bytes with " +

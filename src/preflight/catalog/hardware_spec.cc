@@ -245,6 +245,21 @@ Status ParseFabric(const MapReader& root, HardwareSpec* h) {
 
 }  // namespace
 
+namespace {
+
+// The rates a fraction `w` of the way from `a` to `b`, at `seq_len`.
+AttentionCurve::Point Between(const AttentionCurve::Point& a, const AttentionCurve::Point& b, double w,
+                              double seq_len) {
+  return {seq_len, a.forward + w * (b.forward - a.forward), a.backward + w * (b.backward - a.backward)};
+}
+
+// The larger forward and the larger backward of two points.
+AttentionCurve::Point Faster(const AttentionCurve::Point& a, const AttentionCurve::Point& b) {
+  return {0, std::max(a.forward, b.forward), std::max(a.backward, b.backward)};
+}
+
+}  // namespace
+
 AttentionCurve::Point AttentionCurve::At(double seq_len) const {
   if (seq_len <= points.front().seq_len) return points.front();
   if (seq_len >= points.back().seq_len) return points.back();
@@ -252,16 +267,12 @@ AttentionCurve::Point AttentionCurve::At(double seq_len) const {
   while (points[i].seq_len < seq_len) ++i;
   const Point& a = points[i - 1];
   const Point& b = points[i];
-  const double w = std::log(seq_len / a.seq_len) / std::log(b.seq_len / a.seq_len);
-  return {seq_len, a.forward + w * (b.forward - a.forward), a.backward + w * (b.backward - a.backward)};
+  return Between(a, b, std::log(seq_len / a.seq_len) / std::log(b.seq_len / a.seq_len), seq_len);
 }
 
 AttentionCurve::Point AttentionCurve::Fastest() const {
   Point best{0, 0, 0};
-  for (const Point& p : points) {
-    best.forward = std::max(best.forward, p.forward);
-    best.backward = std::max(best.backward, p.backward);
-  }
+  for (const Point& p : points) best = Faster(best, p);
   return best;
 }
 
@@ -271,18 +282,13 @@ AttentionCurve::Point AttentionCurves::At(double seq_len, double head_dim) const
   if (head_dim >= c.back().head_dim) return c.back().At(seq_len);
   size_t i = 1;
   while (c[i].head_dim < head_dim) ++i;
-  const AttentionCurve::Point a = c[i - 1].At(seq_len), b = c[i].At(seq_len);
   const double w = std::log(head_dim / c[i - 1].head_dim) / std::log(c[i].head_dim / c[i - 1].head_dim);
-  return {seq_len, a.forward + w * (b.forward - a.forward), a.backward + w * (b.backward - a.backward)};
+  return Between(c[i - 1].At(seq_len), c[i].At(seq_len), w, seq_len);
 }
 
 AttentionCurve::Point AttentionCurves::Fastest() const {
   AttentionCurve::Point best{0, 0, 0};
-  for (const AttentionCurve& c : by_head_dim) {
-    const AttentionCurve::Point p = c.Fastest();
-    best.forward = std::max(best.forward, p.forward);
-    best.backward = std::max(best.backward, p.backward);
-  }
+  for (const AttentionCurve& c : by_head_dim) best = Faster(best, c.Fastest());
   return best;
 }
 

@@ -24,6 +24,13 @@ StatusOr<YAML::Node> LoadYamlFile(const std::string& path) {
   return ParseYaml(buffer.str(), path);
 }
 
+bool ParseFiniteNumber(const std::string& text, double* out) {
+  if (text.empty()) return false;
+  char* end = nullptr;
+  *out = std::strtod(text.c_str(), &end);
+  return end == text.c_str() + text.size() && std::isfinite(*out);
+}
+
 std::string DescribeNode(const YAML::Node& node) {
   if (!node.IsDefined() || node.IsNull()) return "nothing";
   if (node.IsScalar()) return "'" + node.Scalar() + "'";
@@ -117,10 +124,7 @@ StatusOr<std::vector<std::vector<double>>> MapReader::NumberRows(std::string_vie
     if (!row.IsSequence() || row.size() != columns) return InvalidArgument(where + expected + DescribeNode(row));
     std::vector<double> r(columns);
     for (size_t j = 0; j < columns; ++j) {
-      const std::string text = row[j].IsScalar() ? row[j].Scalar() : "";
-      char* end = nullptr;
-      r[j] = text.empty() ? NAN : std::strtod(text.c_str(), &end);
-      if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(r[j])) {
+      if (!row[j].IsScalar() || !ParseFiniteNumber(row[j].Scalar(), &r[j])) {
         return InvalidArgument(where + expected + DescribeNode(row[j]));
       }
     }
