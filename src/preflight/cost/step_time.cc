@@ -260,14 +260,17 @@ class StepModel {
   // large GEMM's rate; the wave model (no table) sees only the output tiles of each.
   // `wgrad`, when given, gains the weight gradient's share.
   double GemmBwd(double m, double k, double n, double batch = 1, double* wgrad = nullptr) const {
-    const double w = Gemm(k, m, n, batch);
-    if (wgrad) *wgrad += w;
-    return Gemm(m, n, k, batch) + w;
+    return BackwardOf<&StepModel::Gemm>(m, k, n, batch, wgrad);
   }
   double Gemm16Bwd(double m, double k, double n, double batch = 1, double* wgrad = nullptr) const {
-    const double w = Gemm16(k, m, n, batch);
+    return BackwardOf<&StepModel::Gemm16>(m, k, n, batch, wgrad);
+  }
+  using GemmTime = double (StepModel::*)(double, double, double, double) const;
+  template <GemmTime gemm>  // a compile-time choice: the call inlines as before
+  double BackwardOf(double m, double k, double n, double batch, double* wgrad) const {
+    const double w = (this->*gemm)(k, m, n, batch);
     if (wgrad) *wgrad += w;
-    return Gemm16(m, n, k, batch) + w;
+    return (this->*gemm)(m, n, k, batch) + w;
   }
   // max(FLOPs / rate, bytes / HBM rate), reading inputs and weights at `in_bytes` and writing a
   // 16-bit output.
