@@ -395,6 +395,11 @@ class StepModel {
   // The fused kernel's rates for this plan's attention calls, averaged over the layers' work
   // (sliding-window layers read the curve at their own, shorter length).
   FlashRates LayerFlashRates() const;
+  // Eager (unfused) attention's forward and backward time, per kernel (definition below).
+  struct UnfusedTimes {
+    double forward = 0, backward = 0;
+  };
+  UnfusedTimes UnfusedAttention(double core_flops) const;
   void Attention(LayerCost* l) const;
   void DenseMlp(LayerCost* l) const;
   void Moe(LayerCost* l) const;
@@ -480,6 +485,25 @@ double StepModel::AttentionLength() const {
   return std::min(s, static_cast<double>(a_.sliding_window)) * 0.5 + s * 0.5;
 }
 
+// Eager attention (Megatron's unfused path), pass by pass. Per head, the scores S = QKᵀ and the
+// context C = P·V are batched GEMMs (one kernel each, with its fixed time); the first writes the
+// score matrix (2 bytes a score), the softmax reads and writes it (2 + 2), dropout, where the
+// model has it, reads it and writes it with a 1-byte mask (2 + 2 + 1), and the second GEMM reads
+// it (2): 13 bytes a score forward. The backward runs four batched GEMMs, dP = dC·Vᵀ (writes dP),
+// dV = Pᵀ·dC (reads P), dQ = dS·K and dK = dSᵀ·Q (each reads dS), twice the forward's FLOPs;
+// dropout's backward reads dP and the mask and writes (2 + 1 + 2) and the softmax's reads its
+// gradient and its output and writes (2 + 2 + 2): 19 bytes a score, where twice the forward (26)
+// was charged before. The GEMMs' FLOP time adds to the bytes: with a reduction of one head
+// dimension (64-128) a tile's few steps of arithmetic and its write of the output do not overlap.
+StepModel::UnfusedTimes StepModel::UnfusedAttention(double core_flops) const {
+  const double scores = tokens_ * AttentionLength() * static_cast<double>(a_.heads) / t_;
+  const double rate = c_.attention_rate.value(), fixed = c_.gemm_kernel.value();
+  UnfusedTimes u;
+  u.forward = core_flops / rate + Memory(scores * (a_.dropout ? 13.0 : 8.0)) + 2 * fixed;
+  u.backward = 2 * core_flops / rate + Memory(scores * (a_.dropout ? 19.0 : 14.0)) + 4 * fixed;
+  return u;
+}
+
 void StepModel::Attention(LayerCost* l) const {
   const double h = static_cast<double>(a_.hidden), T = tokens_;
   const double s = AttentionLength();
@@ -537,12 +561,9 @@ void StepModel::Attention(LayerCost* l) const {
     core = kFlashCausalShare * core_flops / rates.forward.value();
     core_bwd = kFlashBackwardFactor * kFlashCausalShare * core_flops / rates.backward.value();
   } else {
-    // Unfused: full score matrix, then softmax (and dropout) passes over it in HBM.
-    const double scores = T * s * a_.heads / t_;
-    // Two batched GEMMs (scores, context), each a kernel with its fixed time.
-    core = core_flops / c_.attention_rate.value() + Memory(scores * (a_.dropout ? 13.0 : 8.0)) +
-           2 * c_.gemm_kernel.value();
-    core_bwd = 2 * core;
+    const UnfusedTimes u = UnfusedAttention(core_flops);
+    core = u.forward;
+    core_bwd = u.backward;
   }
   l->fwd_compute += proj + core;
   l->bwd_compute += proj_bwd + core_bwd;
