@@ -20,6 +20,18 @@ double Rate(const Figure& peak, const Figure& fraction, const std::string& what,
 
 }  // namespace
 
+double OptimizerBytesPerParameter(const TrainingJob& job, double weight_bytes) {
+  const double moments = 2 * (job.optimizer_dtype == Dtype::kFp32 ? 4 : 2);
+  if (job.precision == Dtype::kFp32) return 2 * (4 + moments) + 4 /* Adam's gradient */ + 4 /* norm */ + 4 /* zero */;
+  const double grad = job.grad_dtype == Dtype::kFp32 ? 4 : 2;  // the model's gradient buffer
+  const double to_fp32 = grad < 4 ? grad + 4 : 0;
+  const double unscale = job.precision == Dtype::kFp16 ? 4 + 4 : 0;
+  const double norm = 4;
+  const double adam = 2 * (4 + moments) + 4;
+  const double to_model = 4 + weight_bytes;
+  return to_fp32 + unscale + norm + adam + to_model + grad /* zeroed */;
+}
+
 double SustainedRatio(const HardwareSpec& h, Dtype d) {
   const Figure& burst = h.gemm_fraction[DtypeIndex(d)];
   const Figure& sustained = h.sustained_fraction[DtypeIndex(d)];
@@ -1187,13 +1199,8 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
     dp_contention = Contention(grads, grads_window) + Contention(params, params_window);
   }
 
-  // Optimizer step over the local shard (Megatron's mixed-precision optimizer): Adam reads and
-  // writes master weights and moments, reads the gradients and writes the 16-bit weights; the
-  // gradient-norm clip reads the gradients once more and zeroing them for the next step writes
-  // them; with fp16 loss scaling, the unscale and inf/NaN check reads and writes them too.
-  const double mom = c_.job.optimizer_dtype == Dtype::kFp32 ? 4 : 2;
-  const double unscale = c_.job.precision == Dtype::kFp16 ? 2 * grad_bytes : 0;
-  const double adam_bytes = 2 * (4 + 2 * mom) + grad_bytes + weight_bytes + 2 * grad_bytes + unscale;
+  // Optimizer step over the local shard.
+  const double adam_bytes = OptimizerBytesPerParameter(c_.job, weight_bytes);
   const double shard_d = p_.zero >= 1 ? static_cast<double>(d) : 1.0;
   const double shard_ed = p_.zero >= 1 ? static_cast<double>(ed) : 1.0;
   const double optimizer = Memory((dense_local / shard_d + expert_local / shard_ed) * adam_bytes);

@@ -107,6 +107,17 @@ double FlashSecondsPerFlop(const CostContext& c);
 CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
                             const TrainingJob& job, const Cluster& cluster);
 
+// HBM bytes the optimizer step moves per local parameter, its passes as Megatron's mixed-precision
+// optimizer makes them (DeepSpeed's fp16 and ZeRO 1-2 optimizers make the same): 16-bit main
+// gradients copied to fp32 first (read 2, write 4: `main_param.grad = model_param.main_grad.float()`),
+// after which the optimizer reads fp32 gradients; with fp16 loss scaling, the unscale and inf/NaN
+// check (read and write them); the gradient norm for clipping (read); Adam (read and write the fp32
+// master weights and both moments, read the gradients); the master weights copied to the model's
+// `weight_bytes` weights in a multi-tensor copy of its own (read 4, write); and the model's gradient
+// buffer zeroed for the next step (write). fp32 training updates the weights themselves: Adam,
+// the norm and the zeroing only.
+double OptimizerBytesPerParameter(const TrainingJob& job, double weight_bytes);
+
 // Sustained / burst tensor throughput of `d` on `h`: sustained_fraction / gemm_fraction, capped at
 // 1; 1 when either figure is unknown.
 double SustainedRatio(const HardwareSpec& h, Dtype d);

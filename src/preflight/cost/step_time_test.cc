@@ -699,6 +699,34 @@ TEST(StepTimeTest, FsdpGatheredOncePerStepDoesNotGrowWithMicroBatches) {
   EXPECT_LT(dp(true, 16), dp(false, 16));
 }
 
+// The optimizer step's passes per parameter (Megatron's mixed-precision optimizer): bf16 with fp32
+// main gradients: norm 4, Adam 2 x (4 + 8) + 4, master to model 4 + 2, zeroing 4 = 42 bytes;
+// fp16 with 16-bit main gradients adds their fp32 copy (2 + 4) and the unscale (4 + 4) and zeroes
+// 2 bytes: 54; fp32 training updates the weights in place: Adam, norm and zeroing, 36.
+TEST(StepTimeTest, OptimizerPassesPerParameter) {
+  TrainingJob job;
+  job.precision = Dtype::kBf16;
+  job.grad_dtype = Dtype::kFp32;
+  EXPECT_DOUBLE_EQ(OptimizerBytesPerParameter(job, 2), 42);
+  job.precision = Dtype::kFp16;
+  EXPECT_DOUBLE_EQ(OptimizerBytesPerParameter(job, 2), 50);
+  job.grad_dtype = Dtype::kFp16;
+  EXPECT_DOUBLE_EQ(OptimizerBytesPerParameter(job, 2), 54);
+  job.optimizer_dtype = Dtype::kBf16;  // 16-bit moments: 8 bytes fewer read and written
+  EXPECT_DOUBLE_EQ(OptimizerBytesPerParameter(job, 2), 46);
+  TrainingJob fp32;
+  fp32.precision = Dtype::kFp32;
+  EXPECT_DOUBLE_EQ(OptimizerBytesPerParameter(fp32, 4), 36);
+
+  // The step charges them once over the local parameters at the HBM rate.
+  Job8b s = Llama8bOnH100();
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  const double local = static_cast<double>(s.params.TotalWithMtp()) / (s.plan.tp * s.plan.pp);
+  const double shard = s.plan.zero >= 1 ? static_cast<double>(s.plan.dp) : 1.0;
+  EXPECT_NEAR(EstimateStep(ctx, s.plan).optimizer.value(),
+              local / shard * OptimizerBytesPerParameter(s.job, 2) / ctx.hbm_rate.value(), 1e-12);
+}
+
 // Eager attention moves its score matrix pass by pass: 13 bytes a score forward with dropout (the
 // scores written, softmax 2 + 2, dropout 2 + 2 + 1, the context GEMM reading them) and 19 in the
 // backward (dP written, dropout's backward 2 + 1 + 2, softmax's 2 + 2 + 2, dV, dQ and dK reading
