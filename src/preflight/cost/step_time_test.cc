@@ -72,6 +72,26 @@ Job8b DataParallelOnH100(const std::string& model, int64_t seq_len) {
 // Llama 3.1 8B on one 8-GPU H100 node, pure data parallel, one micro-batch of 8k tokens each.
 Job8b Llama8bOnH100() { return DataParallelOnH100("llama-3.1-8b", 8192); }
 
+// A GPT-2-style model (LayerNorm, GeLU MLP, dropout, 51,200 tokens) given inline.
+Architecture InlineGpt(int hidden, int layers, int heads, int positions) {
+  StatusOr<Architecture> a = ArchitectureFromHfConfig(
+      {{"model_type", "gpt2"}, {"n_embd", hidden}, {"n_layer", layers}, {"n_head", heads},
+       {"n_positions", positions}, {"vocab_size", 51200}, {"activation_function", "gelu"}},
+      "gpt-inline", "test");
+  EXPECT_TRUE(a.ok()) << a.status().message();
+  return a.ok() ? *a : Architecture{};
+}
+
+// An fp16 job of the eager Megatron era: unfused attention.
+TrainingJob EagerFp16Job(int64_t seq_len, int64_t global_batch) {
+  TrainingJob job;
+  job.seq_len = seq_len;
+  job.global_batch = global_batch;
+  job.precision = Dtype::kFp16;
+  job.flash_attention = false;
+  return job;
+}
+
 // DeepSeek-V3 on `devices` H800s, data and expert parallel over all of them, `global_batch`
 // sequences of `seq_len` tokens (optionally a NIC of `gbits` Gb/s per GPU).
 Job8b DeepSeekV3OnH800(int64_t devices, int64_t seq_len, int64_t global_batch,
@@ -733,24 +753,12 @@ TEST(StepTimeTest, OptimizerPassesPerParameter) {
 // P or dS), not twice the forward. Doubling the heads at a fixed hidden size doubles the scores
 // and leaves every GEMM's FLOPs as they were, so the step grows by the score bytes alone.
 TEST(StepTimeTest, UnfusedAttentionBackwardMovesNineteenBytesPerScore) {
-  auto arch = [](int heads) {
-    StatusOr<Architecture> a = ArchitectureFromHfConfig(
-        {{"model_type", "gpt2"}, {"n_embd", 2048}, {"n_layer", 4}, {"n_head", heads},
-         {"n_positions", 1024}, {"vocab_size", 51200}, {"activation_function", "gelu"}},
-        "gpt-heads", "test");
-    EXPECT_TRUE(a.ok()) << a.status().message();
-    return a.ok() ? *a : Architecture{};
-  };
   const Cluster c = CatalogCluster("a100-sxm-80gb", 1);
-  TrainingJob job;
-  job.seq_len = 1024;
-  job.global_batch = 8;
-  job.precision = Dtype::kFp16;
-  job.flash_attention = false;
+  TrainingJob job = EagerFp16Job(1024, 8);
   job.host_overhead_per_kernel_us = 0;
   Plan p;
   p.micro_batch = 8;
-  const Architecture a16 = arch(16), a32 = arch(32);
+  const Architecture a16 = InlineGpt(2048, 4, 16, 1024), a32 = InlineGpt(2048, 4, 32, 1024);
   ASSERT_TRUE(a16.dropout);
   const CostContext c16 = MakeCostContext(a16, CountParameters(a16), job, c);
   const CostContext c32 = MakeCostContext(a32, CountParameters(a32), job, c);
@@ -769,20 +777,8 @@ TEST(StepTimeTest, UnfusedAttentionBackwardMovesNineteenBytesPerScore) {
 // GEMM kernel paid the A100's fixed 7.1 us measured on small GEMMs; 0.6%, the worst 1.0%, once
 // eager attention's backward moved its 19 bytes a score rather than twice the forward's 13).
 TEST(StepTimeTest, KorthikantiTable4PerLayer) {
-  auto arch = [](int layers) {
-    StatusOr<Architecture> a = ArchitectureFromHfConfig(
-        {{"model_type", "gpt2"}, {"n_embd", 6144}, {"n_layer", layers}, {"n_head", 64},
-         {"n_positions", 2048}, {"vocab_size", 51200}, {"activation_function", "gelu"}},
-        "gpt-22b", "test");
-    EXPECT_TRUE(a.ok()) << a.status().message();
-    return a.ok() ? *a : Architecture{};
-  };
   const Cluster c = CatalogCluster("a100-sxm-80gb", 8);
-  TrainingJob job;
-  job.seq_len = 2048;
-  job.global_batch = 4;
-  job.precision = Dtype::kFp16;
-  job.flash_attention = false;
+  TrainingJob job = EagerFp16Job(2048, 4);
   // Megatron's fp16 defaults of the time (korthikanti-2022.yaml): 16-bit main gradients, added to
   // per micro-batch in a separate pass (the fused accumulation needs fp32 accumulation).
   job.grad_dtype = Dtype::kFp16;
@@ -797,7 +793,7 @@ TEST(StepTimeTest, KorthikantiTable4PerLayer) {
                       {false, Recompute::kFull, 27.2},
                       {false, Recompute::kSelective, 20.9},
                       {true, Recompute::kSelective, 20.3}};
-  const Architecture a48 = arch(48), a24 = arch(24);
+  const Architecture a48 = InlineGpt(6144, 48, 64, 2048), a24 = InlineGpt(6144, 24, 64, 2048);
   for (const Row& r : rows) {
     Plan p;
     p.tp = 8, p.micro_batch = 4, p.sp = r.sp, p.recompute = r.recompute, p.overlap_grad_reduce = false;
