@@ -75,6 +75,23 @@ PlanIssue CheckExperts(const Architecture& a, const Plan& p) {
   return PlanIssue::kValid;
 }
 
+// Why the layers do not split over the pipeline's model chunks, for the plan's kind of split.
+void DescribeLayerSplit(const Architecture& a, const Plan& p, std::ostringstream& m) {
+  const bool uneven = p.first_stage_layers > 0 || p.last_stage_layers > 0;
+  m << "pp " << p.pp << " x vpp " << p.vpp;
+  if (uneven) {
+    m << " cannot take first_stage_layers " << p.first_stage_layers << " and last_stage_layers "
+      << p.last_stage_layers << " of the " << a.layers
+      << " layers (needs pp >= 2, vpp 1, and the rest split evenly over the stages between)";
+  } else if (p.balanced_layers) {
+    m << " makes " << p.pp * p.vpp << " model chunks, more than the " << a.layers
+      << " layers; lower pp or vpp";
+  } else {
+    m << " does not split the " << a.layers
+      << " layers evenly; set layer_split: balanced to spread them unevenly";
+  }
+}
+
 std::string Describe(PlanIssue issue, const Architecture& a, const Plan& p, const TrainingJob& j,
                      int64_t devices) {
   std::ostringstream m;
@@ -91,11 +108,7 @@ std::string Describe(PlanIssue issue, const Architecture& a, const Plan& p, cons
         << " KV heads nor is a multiple of them (KV heads cannot be replicated evenly)";
       break;
     case PlanIssue::kTpFfn: m << "tp " << p.tp << " does not divide the MLP width " << a.ffn; break;
-    case PlanIssue::kPpLayers:
-      m << "pp " << p.pp << " x vpp " << p.vpp << " does not split the " << a.layers
-        << " layers evenly (first_stage_layers " << p.first_stage_layers << ", last_stage_layers "
-        << p.last_stage_layers << "); set layer_split: balanced to spread them unevenly";
-      break;
+    case PlanIssue::kPpLayers: DescribeLayerSplit(a, p, m); break;
     case PlanIssue::kVppSchedule:
       m << "vpp " << p.vpp << " needs schedule interleaved with pp > 1 (and interleaved needs vpp > 1); got "
         << ScheduleName(p.schedule) << " with pp " << p.pp;

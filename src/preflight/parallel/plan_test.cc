@@ -104,10 +104,10 @@ std::vector<IssueCase> IssueCases() {
       {"pp x vpp not dividing layers", l70, With(il(MakePlan(1, 4, 1)), [](Plan& p) { p.vpp = 3; }),
        Job(8), 4, I::kPpLayers, {"pp 4 x vpp 3", "80 layers"}},
       {"405b on pp 16 without an uneven split", l405, MakePlan(8, 16, 128),
-       Job(2048, 8192), 16384, I::kPpLayers, {"pp 16", "126 layers"}},
+       Job(2048, 8192), 16384, I::kPpLayers, {"pp 16", "126 layers", "layer_split: balanced"}},
       {"uneven split that does not add up", l405,
        With(MakePlan(1, 8, 1), [](Plan& p) { p.first_stage_layers = p.last_stage_layers = 10; }),
-       Job(8), 8, I::kPpLayers, {"first_stage_layers 10", "last_stage_layers 10"}},
+       Job(8), 8, I::kPpLayers, {"first_stage_layers 10", "last_stage_layers 10", "126 layers"}},
       {"uneven split larger than the model", l405,
        With(MakePlan(1, 8, 1), [](Plan& p) { p.first_stage_layers = 127; }),
        Job(8), 8, I::kPpLayers, {}},
@@ -120,7 +120,7 @@ std::vector<IssueCase> IssueCases() {
       {"uneven split with vpp", l405,
        With(il(MakePlan(1, 8, 1)),
             [](Plan& p) { p.first_stage_layers = p.last_stage_layers = 15; p.vpp = 2; }),
-       Job(8), 8, I::kPpLayers, {}},
+       Job(8), 8, I::kPpLayers, {"vpp 1"}},
       {"vpp without interleaved", l70, With(MakePlan(1, 4, 1), [](Plan& p) { p.vpp = 2; }),
        Job(8), 4, I::kVppSchedule, {"vpp 2", "1f1b"}},
       {"interleaved without vpp", l70, il(MakePlan(1, 4, 1)),
@@ -311,7 +311,12 @@ TEST(PlanTest, BalancedSplit) {
   v.vpp = 2;
   v.schedule = Schedule::kInterleaved;
   v.balanced_layers = true;
-  EXPECT_EQ(CheckPlan(a, v, Job(128), 64).issue, PlanIssue::kPpLayers) << "126 < 64 x 2 chunks";
+  const PlanCheck chunks = CheckPlan(a, v, Job(128), 64);
+  EXPECT_EQ(chunks.issue, PlanIssue::kPpLayers) << "126 < 64 x 2 chunks";
+  // The message names the real cause, not the remedy already taken (layer_split: balanced).
+  EXPECT_NE(chunks.message.find("128 model chunks, more than the 126 layers"), std::string::npos)
+      << chunks.message;
+  EXPECT_EQ(chunks.message.find("layer_split"), std::string::npos) << chunks.message;
 }
 
 TEST(PlanTest, MicroBatches) {
