@@ -122,6 +122,10 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   if (h.compute_units.known() && h.collective_compute_units.known()) {
     c.collective_share = h.collective_compute_units.value / h.compute_units.value;
   }
+  c.ep_collective_share = c.collective_share;
+  if (h.compute_units.known() && job.ep_node_dedup) {
+    c.ep_collective_share = std::min(1.0, static_cast<double>(job.ep_comm_units) / h.compute_units.value);
+  }
   c.attention_flops_per_token_fwd = ops.attention_fwd_flops_per_token;
   return c;
 }
@@ -439,9 +443,10 @@ class StepModel {
   // max(comm, window) by holding collective_share of the compute units while it runs: the compute
   // runs at (1 - share) until the collective ends, so both end at max(comm, window + share * comm).
   // Nothing when the collective outlasts even the slowed compute, or is not overlapped at all.
-  double Contention(double comm, double window) const {
+  double Contention(double comm, double window) const { return Contention(comm, window, c_.collective_share); }
+  static double Contention(double comm, double window, double share) {
     if (window < 0 || comm <= 0) return 0;
-    return std::max(0.0, window + c_.collective_share * comm - std::max(comm, window));
+    return std::max(0.0, window + share * comm - std::max(comm, window));
   }
 
   const CostContext& c_;
@@ -884,7 +889,7 @@ PipelineTime StepModel::Pipeline() const {
     // What runs hidden under compute still holds its share of the compute units meanwhile; each
     // term falls in the forward as its window does (TP: the forward GEMMs).
     const double tp_slow = Contention(tp_all, tp_window);
-    const double ep_slow = Contention(ep_all, ep_window);
+    const double ep_slow = Contention(ep_all, ep_window, c_.ep_collective_share);
     const double cp_slow = Contention(cp_all, cp_window);
     const double contention = tp_slow + ep_slow + cp_slow;
     const double ep_fwd_share = ep_window > 0 ? l.fwd_compute / ep_window : 0;

@@ -71,6 +71,9 @@ struct CostContext {
   // Share of the compute units a running collective holds (collective_compute_units /
   // compute_units): compute overlapped with communication runs on the rest. 0 when unknown.
   double collective_share = 0;
+  // The same for the experts' dispatch and combine: DeepEP's SMs (TrainingJob::ep_comm_units) with
+  // ep_node_dedup, else collective_share. 0 when the compute units are unknown.
+  double ep_collective_share = 0;
   // The parameter tensors of a dense and of an MoE layer (LayerParameterTensors), for DeepSpeed's
   // per-parameter ZeRO-3 gathers: listed once here, not per plan.
   std::vector<ParamTensor> dense_layer_tensors, moe_layer_tensors;

@@ -1272,6 +1272,28 @@ TEST(StepTimeTest, DeepEpSendsEachTokenOncePerRemoteNode) {
   EXPECT_GT(ep(true) / ep(false), 0.55) << "on a fast network NVLink forwarding is the bound";
 }
 
+// DeepEP's kernels hold their own SMs (20 by default, DeepEP's Buffer.num_sms), not NCCL's: the
+// experts' hidden dispatch and combine slow the compute beside them by that share instead.
+TEST(StepTimeTest, DeepEpHoldsItsOwnShareOfTheSms) {
+  Job8b s = DeepSeekV3OnH800(64, 4096, 64, /*gbits=*/3200);
+  s.job.ep_node_dedup = true;
+  s.plan.ep_comm_overlap = true;
+  auto contention = [&](int64_t units) {
+    const auto [t, ctx] = StepWith(s, [&](Job8b& v) { v.job.ep_comm_units = units; });
+    EXPECT_NEAR(ctx.ep_collective_share, static_cast<double>(units) / 132.0, 1e-12);
+    EXPECT_NEAR(ctx.collective_share, 16.0 / 132.0, 1e-12) << "TP, CP and DP keep NCCL's share";
+    return t.comm_contention.value();
+  };
+  const double at16 = contention(16), at20 = contention(20), at40 = contention(40);
+  ASSERT_GT(at16, 0.0) << "the all-to-alls must hide under the layer for the test to mean anything";
+  EXPECT_GT(at20, at16);
+  // While the collectives stay hidden the cost is linear in the share: 20 -> 40 adds five times 16 -> 20.
+  EXPECT_NEAR(at40 - at20, 5 * (at20 - at16), 1e-9 * at40);
+  s.job.ep_node_dedup = false;
+  const auto [nccl, ctx] = StepWith(s, [](Job8b&) {});
+  EXPECT_EQ(ctx.ep_collective_share, ctx.collective_share) << "the alltoall dispatcher runs NCCL";
+}
+
 // With CP 256 a 4k sequence leaves 16 tokens per rank, half a token per expert on average: the
 // expert GEMMs still occupy whole tiles, and the step stays finite (a NaN once broke the search's
 // ordering of its top K).

@@ -167,6 +167,13 @@ struct TrainingJob {
   // holding its experts; combine reduces on the NVLink side before the network (DeepSeek-V3 report
   // §3.2.2; cost-model-notes §4.6).
   bool ep_node_dedup = false;
+  // Compute units (SMs) DeepEP's dispatch and combine kernels hold while they run
+  // (training.ep_comm_units): compute overlapped with them runs on the rest. DeepEP's default
+  // (deep_ep/buffer.py `Buffer.num_sms = 20`; Megatron-Core `moe_deepep_num_sms` 20; the
+  // DeepSeek-V3 report §3.2.2: "20 of the 132 SMs" on the H800). Used with ep_node_dedup only;
+  // the all-to-all dispatcher's NCCL kernels hold the catalog's collective_compute_units.
+  static constexpr int64_t kDeepEpDefaultUnits = 20;
+  int64_t ep_comm_units = kDeepEpDefaultUnits;
   // Host (CPU) time to dispatch and launch one kernel in eager PyTorch. A step whose kernels are
   // shorter than this is launch-bound. Published range "~5-25 µs of CPU-side work per op"
   // (jiahuanglin.xyz, "From PyTorch op to kernel launch"); the lower bound is the default. CUDA

@@ -141,7 +141,7 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
                                     "optimizer_dtype", "fp8_weight_copy", "moe_imbalance",
                                     "host_overhead_per_kernel_us", "attention_kernel",
                                     "grad_accumulation_fusion", "elementwise_fusion", "cross_entropy", "ep_dispatcher",
-                                    "host_profile"}));
+                                    "ep_comm_units", "host_profile"}));
   ASSIGN_OR_RETURN(j->seq_len, t.Int("seq_len"));
   if (j->seq_len <= 0) return t.Error("seq_len", "a positive whole number");
   if (t.Has("global_batch") == t.Has("global_batch_tokens")) {
@@ -185,6 +185,11 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
   ASSIGN_OR_RETURN(std::string dispatcher, t.StringOr("ep_dispatcher", "alltoall"));
   if (dispatcher != "alltoall" && dispatcher != "deepep") return t.Error("ep_dispatcher", "alltoall or deepep");
   j->ep_node_dedup = dispatcher == "deepep";
+  if (t.Has("ep_comm_units")) {
+    if (!j->ep_node_dedup) return t.Error("ep_comm_units", "ep_dispatcher: deepep (the SMs DeepEP's kernels hold)");
+    ASSIGN_OR_RETURN(j->ep_comm_units, t.Int("ep_comm_units"));
+    if (j->ep_comm_units < 1) return t.Error("ep_comm_units", "an integer >= 1 (SMs held by DeepEP's kernels)");
+  }
   ASSIGN_OR_RETURN(j->moe_imbalance, t.NumberOr("moe_imbalance", 1.0));
   if (j->moe_imbalance < 1.0) return t.Error("moe_imbalance", "a number >= 1 (busiest rank over mean)");
   ASSIGN_OR_RETURN(j->host_overhead_per_kernel_us, t.NumberOr("host_overhead_per_kernel_us", 5.0));

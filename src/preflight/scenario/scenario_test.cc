@@ -235,6 +235,16 @@ TEST(ScenarioTest, EpDispatcher) {
   s = LoadText(Replace(kScenario, "seq_len: 4096,", "seq_len: 4096, ep_dispatcher: deepep,"));
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_TRUE(s->job.ep_node_dedup);
+  EXPECT_EQ(s->job.ep_comm_units, 20) << "DeepEP's Buffer.num_sms unless the file says otherwise";
+  s = LoadText(Replace(kScenario, "seq_len: 4096,", "seq_len: 4096, ep_dispatcher: deepep, ep_comm_units: 24,"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->job.ep_comm_units, 24);
+  for (const char* bad : {"ep_dispatcher: deepep, ep_comm_units: 0,", "ep_comm_units: 24,",
+                          "ep_dispatcher: deepep, ep_comm_units: 2.5,"}) {
+    s = LoadText(Replace(kScenario, "seq_len: 4096,", std::string("seq_len: 4096, ") + bad));
+    ASSERT_FALSE(s.ok()) << bad;
+    EXPECT_NE(s.status().message().find("training.ep_comm_units"), std::string::npos) << s.status().message();
+  }
 }
 
 TEST(ScenarioTest, DefaultsAndDerivedValues) {
