@@ -281,6 +281,25 @@ class StepModel {
   double Gemm16Bwd(double m, double k, double n, double batch = 1, double* wgrad = nullptr) const {
     return BackwardOf<&StepModel::Gemm16>(m, k, n, batch, wgrad);
   }
+  // Transformer Engine's userbuffers overlap (Megatron's --tp-comm-overlap, which needs sequence
+  // parallelism) runs a TP block's GEMMs in pieces, each of a share of the rows (tokens), while the
+  // previous piece's data moves: the all-gather GEMMs (QKV and FC1 forward, the input gradients of
+  // the output projection and FC2) as a ring exchange of TP pieces, the reduce-scatter GEMMs (the
+  // output projection and FC2 forward) as a pipeline of 4 (`initialize_ub` defaults, num_splits =
+  // tp_size for ring_exchange and 4 for pipeline, transformer_engine/pytorch/module/base.py). The
+  // bulk overlaps (the QKV and FC1 input and weight gradients) keep whole GEMMs.
+  bool UserbufferPieces() const { return p_.tp_comm_overlap && p_.sp && p_.tp > 1; }
+  double RingPieces() const { return UserbufferPieces() ? t_ : 1; }
+  double PipelinePieces() const { return UserbufferPieces() ? kUserbufferPipelineSplits : 1; }
+  double PiecewiseGemm(double pieces, double m, double k, double n) const {
+    return pieces * Gemm(m / pieces, k, n);
+  }
+  // The backward of a GEMM whose input gradient runs in pieces (the weight gradient stays whole).
+  double PiecewiseDgradBwd(double pieces, double m, double k, double n, double* wgrad) const {
+    const double w = Gemm(k, m, n);
+    if (wgrad) *wgrad += w;
+    return PiecewiseGemm(pieces, m, n, k) + w;
+  }
   using GemmTime = double (StepModel::*)(double, double, double, double) const;
   template <GemmTime gemm>  // a compile-time choice: the call inlines as before
   double BackwardOf(double m, double k, double n, double batch, double* wgrad) const {
@@ -559,9 +578,10 @@ void StepModel::Attention(LayerCost* l) const {
   } else {
     const double q = static_cast<double>(a_.heads * a_.head_dim);
     const double kv = static_cast<double>(a_.kv_heads * a_.head_dim);
-    const double out_proj = Gemm(T, q / t_, h);
-    proj += Gemm(T, h, (q + 2 * kv) / t_) + out_proj;
-    proj_bwd += GemmBwd(T, h, (q + 2 * kv) / t_, 1, &l->wgrad) + GemmBwd(T, q / t_, h, 1, &l->wgrad);
+    const double out_proj = PiecewiseGemm(PipelinePieces(), T, q / t_, h);
+    proj += PiecewiseGemm(RingPieces(), T, h, (q + 2 * kv) / t_) + out_proj;
+    proj_bwd += GemmBwd(T, h, (q + 2 * kv) / t_, 1, &l->wgrad) +
+                PiecewiseDgradBwd(RingPieces(), T, q / t_, h, &l->wgrad);
     // torchtitan's op-level policy counts wq, wk, wv, wo in call order and recomputes the second
     // and fourth (wk and wo), each its own GEMM there.
     if (p_.recompute == Recompute::kSelectiveOp) l->op_sac_fwd += Gemm(T, h, kv / t_) + out_proj;
@@ -591,9 +611,10 @@ void StepModel::Attention(LayerCost* l) const {
 
 void StepModel::DenseMlp(LayerCost* l) const {
   const double h = static_cast<double>(a_.hidden), f = static_cast<double>(a_.ffn) / t_;
-  double fwd = Gemm(tokens_, h, (a_.gated_mlp ? 2 : 1) * f) + Gemm(tokens_, f, h);
-  const double bwd =
-      GemmBwd(tokens_, h, (a_.gated_mlp ? 2 : 1) * f, 1, &l->wgrad) + GemmBwd(tokens_, f, h, 1, &l->wgrad);
+  double fwd = PiecewiseGemm(RingPieces(), tokens_, h, (a_.gated_mlp ? 2 : 1) * f) +
+               PiecewiseGemm(PipelinePieces(), tokens_, f, h);
+  const double bwd = GemmBwd(tokens_, h, (a_.gated_mlp ? 2 : 1) * f, 1, &l->wgrad) +
+                     PiecewiseDgradBwd(RingPieces(), tokens_, f, h, &l->wgrad);
   // ... then w1, w3, w2 (gated) or w1, w2: the sixth product, w3 or w2, is recomputed.
   if (p_.recompute == Recompute::kSelectiveOp) l->op_sac_fwd += a_.gated_mlp ? Gemm(tokens_, h, f) : Gemm(tokens_, f, h);
   // Megatron-Core's MLP: FC1 is a LayerNormLinear (the norm writes its FP8 input); the activation

@@ -89,6 +89,10 @@ inline constexpr double kHostPerKernelHighUs = 20.0;
 // the score FLOPs of the full count, the backward 2.5 times the forward (cost-model-notes §1.1).
 inline constexpr double kFlashCausalShare = 0.5;
 inline constexpr double kFlashBackwardFactor = 2.5;
+// Pieces of a reduce-scatter GEMM under Transformer Engine's userbuffers "pipeline" overlap
+// (`initialize_ub` default num_splits, transformer_engine/pytorch/module/base.py); its ring
+// exchange cuts the all-gather GEMMs into TP pieces.
+inline constexpr double kUserbufferPipelineSplits = 4;
 // The query and key length of each fused-attention call, for its rate by sequence length: the
 // sequence cut into CP blocks, one rank's queries against one rank's keys per ring step
 // (Megatron-Core's and PyTorch's context parallelism alike). Sliding-window layers read the rate at
