@@ -217,6 +217,10 @@ case_plan_overrides() {
   expect_bad_input "parallel.recompute_modules"
   run plan "$EXAMPLE" --set training.ep_dispatcher=nccl
   expect_bad_input "training.ep_dispatcher"
+  # The example states global_batch_tokens: --global-batch replaces it rather than clashing.
+  run plan "$EXAMPLE" --global-batch 1024 --json
+  expect_rc 0
+  expect_json 'assert j["plan"]["global_batch"] == 1024, j["plan"]'
 }
 
 case_missing_file() {

@@ -1,9 +1,11 @@
 #include "preflight/scenario/scenario.h"
 
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "preflight/catalog/collective_table.h"
@@ -359,8 +361,28 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
   return s;
 }
 
-Status ApplyOverride(YAML::Node& root, const Override& o) {
-  if (o.key.empty()) return InvalidArgument("override: expected key=value, got '=" + o.value + "'");
+namespace {
+
+// Fields a scenario gives one of: an override of either replaces the other, so that a command-line
+// --global-batch works on a file that states global_batch_tokens (and the like).
+constexpr std::array<std::array<std::string_view, 3>, 2> kAlternativeFields = {{
+    {"training", "global_batch", "global_batch_tokens"},
+    {"training", "host_profile", "host_overhead_per_kernel_us"},
+}};
+
+void ClearAlternative(YAML::Node& root, const std::string& key) {
+  if (!root.IsMap()) return;
+  for (const auto& [section, a, b] : kAlternativeFields) {
+    const std::string first = std::string(section) + "." + std::string(a);
+    const std::string second = std::string(section) + "." + std::string(b);
+    if (key != first && key != second) continue;
+    YAML::Node node = root[std::string(section)];
+    if (node.IsMap()) node.remove(std::string(key == first ? b : a));
+  }
+}
+
+// Sets the dotted key below `root`, making the maps on its path.
+Status SetDotted(YAML::Node& root, const Override& o) {
   if (!root.IsMap()) root = YAML::Node(YAML::NodeType::Map);
   size_t dot = o.key.find('.');
   if (dot == std::string::npos) {
@@ -373,7 +395,15 @@ Status ApplyOverride(YAML::Node& root, const Override& o) {
     child = YAML::Node(YAML::NodeType::Map);
     root[head] = child;
   }
-  return ApplyOverride(child, Override{o.key.substr(dot + 1), o.value});
+  return SetDotted(child, Override{o.key.substr(dot + 1), o.value});
+}
+
+}  // namespace
+
+Status ApplyOverride(YAML::Node& root, const Override& o) {
+  if (o.key.empty()) return InvalidArgument("override: expected key=value, got '=" + o.value + "'");
+  ClearAlternative(root, o.key);
+  return SetDotted(root, o);
 }
 
 StatusOr<Scenario> LoadScenarioFile(const std::string& path, const Catalog& catalog,

@@ -540,6 +540,23 @@ TEST(OverrideTest, ScalarBecomesMappingWhenAKeyIsSetInside) {
   EXPECT_EQ(root["parallel"]["tp"].Scalar(), "8");
 }
 
+// A scenario gives one of global_batch and global_batch_tokens (of host_profile and
+// host_overhead_per_kernel_us): overriding one replaces the other, as --global-batch on a file that
+// states tokens means to.
+TEST(OverrideTest, OverrideReplacesItsAlternative) {
+  YAML::Node root = YAML::Load("training: {global_batch_tokens: 16777216, host_profile: x}\n");
+  ASSERT_TRUE(ApplyOverride(root, {"training.global_batch", "1024"}).ok());
+  EXPECT_FALSE(root["training"]["global_batch_tokens"]);
+  EXPECT_EQ(root["training"]["global_batch"].Scalar(), "1024");
+  ASSERT_TRUE(ApplyOverride(root, {"training.global_batch_tokens", "8192"}).ok());
+  EXPECT_FALSE(root["training"]["global_batch"]);
+  ASSERT_TRUE(ApplyOverride(root, {"training.host_overhead_per_kernel_us", "10"}).ok());
+  EXPECT_FALSE(root["training"]["host_profile"]);
+  EXPECT_EQ(root["training"]["host_overhead_per_kernel_us"].Scalar(), "10");
+  ASSERT_TRUE(ApplyOverride(root, {"training.seq_len", "4096"}).ok());
+  EXPECT_TRUE(root["training"]["global_batch_tokens"]) << "other keys leave it alone";
+}
+
 TEST(OverrideTest, EmptyKeyIsInvalidArgument) {
   YAML::Node root = YAML::Load("a: 1\n");
   Status s = ApplyOverride(root, {"", "8"});
