@@ -124,7 +124,14 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   }
   c.ep_collective_share = c.collective_share;
   if (h.compute_units.known() && job.ep_node_dedup) {
-    c.ep_collective_share = std::min(1.0, static_cast<double>(job.ep_comm_units) / h.compute_units.value);
+    const double units = static_cast<double>(job.ep_comm_units);
+    if (units >= h.compute_units.value) {
+      const auto all = static_cast<int64_t>(h.compute_units.value);
+      c.warnings.push_back(h.id + ": training.ep_comm_units " + std::to_string(job.ep_comm_units) +
+                           " is not below its " + std::to_string(all) +
+                           " compute units; hidden expert traffic stops its compute");
+    }
+    c.ep_collective_share = std::min(1.0, units / h.compute_units.value);
   }
   c.attention_flops_per_token_fwd = ops.attention_fwd_flops_per_token;
   return c;
@@ -156,6 +163,11 @@ double FlashSecondsPerFlop(const CostContext& c) {
 }
 
 namespace {
+
+// Pieces of a reduce-scatter GEMM under Transformer Engine's userbuffers "pipeline" overlap
+// (`initialize_ub` default num_splits, transformer_engine/pytorch/module/base.py); its ring
+// exchange cuts the all-gather GEMMs into TP pieces.
+constexpr double kUserbufferPipelineSplits = 4;
 
 // Per-device work of one layer for one micro-batch, split by kind.
 struct LayerCost {
@@ -288,9 +300,11 @@ class StepModel {
   // output projection and FC2 forward) as a pipeline of 4 (`initialize_ub` defaults, num_splits =
   // tp_size for ring_exchange and 4 for pipeline, transformer_engine/pytorch/module/base.py). The
   // bulk overlaps (the QKV and FC1 input and weight gradients) keep whole GEMMs.
-  bool UserbufferPieces() const { return p_.tp_comm_overlap && p_.sp && p_.tp > 1; }
-  double RingPieces() const { return UserbufferPieces() ? t_ : 1; }
-  double PipelinePieces() const { return UserbufferPieces() ? kUserbufferPipelineSplits : 1; }
+  // Megatron accepts --tp-comm-overlap only with sequence parallelism: without it (or at TP 1)
+  // nothing is overlapped and the GEMMs stay whole.
+  bool UserbufferOverlap() const { return p_.tp_comm_overlap && p_.sp && p_.tp > 1; }
+  double RingPieces() const { return UserbufferOverlap() ? t_ : 1; }
+  double PipelinePieces() const { return UserbufferOverlap() ? kUserbufferPipelineSplits : 1; }
   double PiecewiseGemm(double pieces, double m, double k, double n) const {
     return pieces * Gemm(m / pieces, k, n);
   }
@@ -452,17 +466,22 @@ class StepModel {
 
   // The compute a layer's overlapped TP collectives can hide under (its forward GEMMs), and its
   // EP all-to-alls (its forward and backward); negative when the collective is not overlapped.
-  double TpWindow(const LayerCost& l) const { return p_.tp_comm_overlap ? l.fwd_compute - l.core_fwd : -1; }
+  double TpWindow(const LayerCost& l) const {
+    return UserbufferOverlap() ? l.fwd_compute - l.core_fwd : -1;
+  }
   double EpWindow(const LayerCost& l) const {
     const bool hidden = p_.ep_comm_overlap || p_.schedule == Schedule::kDualPipe;
     return hidden ? l.fwd_compute + l.bwd_compute : -1;
   }
   static double Exposed(double comm, double window) { return window < 0 ? comm : std::max(0.0, comm - window); }
   // What a collective of `comm` seconds, overlapped with `window` seconds of compute, adds beyond
-  // max(comm, window) by holding collective_share of the compute units while it runs: the compute
-  // runs at (1 - share) until the collective ends, so both end at max(comm, window + share * comm).
-  // Nothing when the collective outlasts even the slowed compute, or is not overlapped at all.
-  double Contention(double comm, double window) const { return Contention(comm, window, c_.collective_share); }
+  // max(comm, window) by holding `share` of the compute units while it runs (NCCL's
+  // collective_share unless given): the compute runs at (1 - share) until the collective ends, so
+  // both end at max(comm, window + share * comm). Nothing when the collective outlasts even the
+  // slowed compute, or is not overlapped at all.
+  double Contention(double comm, double window) const {
+    return Contention(comm, window, c_.collective_share);
+  }
   static double Contention(double comm, double window, double share) {
     if (window < 0 || comm <= 0) return 0;
     return std::max(0.0, window + share * comm - std::max(comm, window));

@@ -89,10 +89,6 @@ inline constexpr double kHostPerKernelHighUs = 20.0;
 // the score FLOPs of the full count, the backward 2.5 times the forward (cost-model-notes §1.1).
 inline constexpr double kFlashCausalShare = 0.5;
 inline constexpr double kFlashBackwardFactor = 2.5;
-// Pieces of a reduce-scatter GEMM under Transformer Engine's userbuffers "pipeline" overlap
-// (`initialize_ub` default num_splits, transformer_engine/pytorch/module/base.py); its ring
-// exchange cuts the all-gather GEMMs into TP pieces.
-inline constexpr double kUserbufferPipelineSplits = 4;
 // The query and key length of each fused-attention call, for its rate by sequence length: the
 // sequence cut into CP blocks, one rank's queries against one rank's keys per ring step
 // (Megatron-Core's and PyTorch's context parallelism alike). Sliding-window layers read the rate at
@@ -143,7 +139,8 @@ struct StepTime {
   Seconds optimizer;
   Seconds other;      // memory-bound elementwise and norm work, and host launch gaps
   // Compute slowed by overlapped communication: while a hidden collective runs it holds
-  // collective_share of the compute units (TP, EP and CP in the layers; DP after them).
+  // its share of the compute units (TP, EP and CP in the layers; DP after them: NCCL's
+  // collective_share, DeepEP's ep_comm_units for the experts' dispatch and combine).
   Seconds comm_contention;
   Seconds host_launch;  // part of `other`: time the GPU waits for the host to launch kernels
   double tokens_per_s = 0;             // whole cluster

@@ -1246,21 +1246,25 @@ TEST(StepTimeTest, TensorParallelEmbeddingHeadAndLossCollectives) {
 
 // Transformer Engine's userbuffers overlap cuts the TP block's all-gather GEMMs into TP pieces and
 // its reduce-scatter GEMMs into 4: pieces of 512 tokens run below the H100's rate at 2,048 (its
-// measured table), so the layers' compute grows. Without SP (no userbuffers) nothing changes.
+// measured table), so the layers' compute grows. Megatron takes the overlap only with SP: without
+// it nothing is overlapped and nothing is cut.
 TEST(StepTimeTest, UserbufferOverlapRunsGemmsInPieces) {
   Job8b s = DataParallelOnH100("llama-3.1-8b", 2048);
   s.plan.tp = 4, s.plan.dp = 2;
-  auto compute = [&](bool overlap, bool sp) {
-    const auto [t, ctx] = StepWith(s, [&](Job8b& v) {
+  auto step = [&](bool overlap, bool sp) {
+    return StepWith(s, [&](Job8b& v) {
       v.plan.tp_comm_overlap = overlap;
       v.plan.sp = sp;
-    });
-    return t.compute.value();
+    }).first;
   };
-  const double whole = compute(false, true), pieces = compute(true, true);
+  const double whole = step(false, true).compute.value(), pieces = step(true, true).compute.value();
   EXPECT_GT(pieces, 1.01 * whole);
   EXPECT_LT(pieces, 1.5 * whole);
-  EXPECT_EQ(compute(true, false), compute(false, false));
+  EXPECT_LT(step(true, true).exposed_comm.tp.value(), step(false, true).exposed_comm.tp.value());
+  const StepTime no_sp = step(true, false), plain = step(false, false);
+  EXPECT_EQ(no_sp.compute.value(), plain.compute.value());
+  EXPECT_EQ(no_sp.exposed_comm.tp.value(), plain.exposed_comm.tp.value()) << "no SP: none hidden";
+  EXPECT_EQ(no_sp.comm_contention.value(), plain.comm_contention.value());
 }
 
 // A collective that outlasts even the slowed compute beside it adds nothing beyond its own time:
@@ -1306,7 +1310,8 @@ TEST(StepTimeTest, DeepEpHoldsItsOwnShareOfTheSms) {
   const double at16 = contention(16), at20 = contention(20), at40 = contention(40);
   ASSERT_GT(at16, 0.0) << "the all-to-alls must hide under the layer for the test to mean anything";
   EXPECT_GT(at20, at16);
-  // While the collectives stay hidden the cost is linear in the share: 20 -> 40 adds five times 16 -> 20.
+  // While the collectives stay hidden the cost is linear in the share: 20 -> 40 adds five times
+  // what 16 -> 20 adds.
   EXPECT_NEAR(at40 - at20, 5 * (at20 - at16), 1e-9 * at40);
   s.job.ep_node_dedup = false;
   const auto [nccl, ctx] = StepWith(s, [](Job8b&) {});

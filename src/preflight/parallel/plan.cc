@@ -75,20 +75,41 @@ PlanIssue CheckExperts(const Architecture& a, const Plan& p) {
   return PlanIssue::kValid;
 }
 
+// Why an explicit uneven split (first_stage_layers, last_stage_layers) does not fit the pipeline.
+void DescribeUnevenSplit(const Architecture& a, const Plan& p, std::ostringstream* m) {
+  const int64_t first = p.first_stage_layers, last = p.last_stage_layers;
+  *m << "first_stage_layers " << first << ", last_stage_layers " << last;
+  if (p.vpp != 1) {
+    *m << ": an uneven first/last stage needs vpp 1, got vpp " << p.vpp;
+    return;
+  }
+  if (p.pp < 2) {
+    *m << ": an uneven first/last stage needs pp >= 2, got pp " << p.pp;
+    return;
+  }
+  const int64_t middle_layers = a.layers - first - last;
+  const int64_t middle_stages = p.pp - (first > 0 ? 1 : 0) - (last > 0 ? 1 : 0);
+  if (middle_layers < 0) {
+    *m << ": together more than the " << a.layers << " layers";
+    return;
+  }
+  *m << ": the other " << middle_layers << " of the " << a.layers
+     << " layers do not split evenly over the " << middle_stages << " other stages of pp " << p.pp;
+}
+
 // Why the layers do not split over the pipeline's model chunks, for the plan's kind of split.
-void DescribeLayerSplit(const Architecture& a, const Plan& p, std::ostringstream& m) {
-  const bool uneven = p.first_stage_layers > 0 || p.last_stage_layers > 0;
-  m << "pp " << p.pp << " x vpp " << p.vpp;
-  if (uneven) {
-    m << " cannot take first_stage_layers " << p.first_stage_layers << " and last_stage_layers "
-      << p.last_stage_layers << " of the " << a.layers
-      << " layers (needs pp >= 2, vpp 1, and the rest split evenly over the stages between)";
-  } else if (p.balanced_layers) {
-    m << " makes " << p.pp * p.vpp << " model chunks, more than the " << a.layers
-      << " layers; lower pp or vpp";
+void DescribeLayerSplit(const Architecture& a, const Plan& p, std::ostringstream* m) {
+  if (p.first_stage_layers > 0 || p.last_stage_layers > 0) {
+    DescribeUnevenSplit(a, p, m);
+    return;
+  }
+  *m << "pp " << p.pp << " x vpp " << p.vpp;
+  if (p.pp * p.vpp > a.layers) {
+    *m << " makes " << p.pp * p.vpp << " model chunks, more than the " << a.layers
+       << " layers; lower pp or vpp";
   } else {
-    m << " does not split the " << a.layers
-      << " layers evenly; set layer_split: balanced to spread them unevenly";
+    *m << " does not split the " << a.layers
+       << " layers evenly; set layer_split: balanced to spread them unevenly";
   }
 }
 
@@ -108,7 +129,7 @@ std::string Describe(PlanIssue issue, const Architecture& a, const Plan& p, cons
         << " KV heads nor is a multiple of them (KV heads cannot be replicated evenly)";
       break;
     case PlanIssue::kTpFfn: m << "tp " << p.tp << " does not divide the MLP width " << a.ffn; break;
-    case PlanIssue::kPpLayers: DescribeLayerSplit(a, p, m); break;
+    case PlanIssue::kPpLayers: DescribeLayerSplit(a, p, &m); break;
     case PlanIssue::kVppSchedule:
       m << "vpp " << p.vpp << " needs schedule interleaved with pp > 1 (and interleaved needs vpp > 1); got "
         << ScheduleName(p.schedule) << " with pp " << p.pp;

@@ -188,9 +188,13 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
   if (dispatcher != "alltoall" && dispatcher != "deepep") return t.Error("ep_dispatcher", "alltoall or deepep");
   j->ep_node_dedup = dispatcher == "deepep";
   if (t.Has("ep_comm_units")) {
-    if (!j->ep_node_dedup) return t.Error("ep_comm_units", "ep_dispatcher: deepep (the SMs DeepEP's kernels hold)");
+    if (!j->ep_node_dedup) {
+      return t.Error("ep_comm_units", "ep_dispatcher: deepep (the SMs DeepEP's kernels hold)");
+    }
     ASSIGN_OR_RETURN(j->ep_comm_units, t.Int("ep_comm_units"));
-    if (j->ep_comm_units < 1) return t.Error("ep_comm_units", "an integer >= 1 (SMs held by DeepEP's kernels)");
+    if (j->ep_comm_units < 1) {
+      return t.Error("ep_comm_units", "an integer >= 1 (SMs held by DeepEP's kernels)");
+    }
   }
   ASSIGN_OR_RETURN(j->moe_imbalance, t.NumberOr("moe_imbalance", 1.0));
   if (j->moe_imbalance < 1.0) return t.Error("moe_imbalance", "a number >= 1 (busiest rank over mean)");
@@ -364,20 +368,25 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
 namespace {
 
 // Fields a scenario gives one of: an override of either replaces the other, so that a command-line
-// --global-batch works on a file that states global_batch_tokens (and the like).
-constexpr std::array<std::array<std::string_view, 3>, 2> kAlternativeFields = {{
-    {"training", "global_batch", "global_batch_tokens"},
-    {"training", "host_profile", "host_overhead_per_kernel_us"},
+// --global-batch works on a file that states global_batch_tokens (and the like). A value that means
+// "absent" (host_profile: none) replaces nothing.
+struct AlternativeFields {
+  std::string_view section, first, second, absent;
+};
+constexpr std::array<AlternativeFields, 2> kAlternativeFields = {{
+    {"training", "global_batch", "global_batch_tokens", ""},
+    {"training", "host_profile", "host_overhead_per_kernel_us", "none"},
 }};
 
-void ClearAlternative(YAML::Node& root, const std::string& key) {
+void ClearAlternative(YAML::Node& root, const Override& o) {
   if (!root.IsMap()) return;
-  for (const auto& [section, a, b] : kAlternativeFields) {
-    const std::string first = std::string(section) + "." + std::string(a);
-    const std::string second = std::string(section) + "." + std::string(b);
-    if (key != first && key != second) continue;
-    YAML::Node node = root[std::string(section)];
-    if (node.IsMap()) node.remove(std::string(key == first ? b : a));
+  for (const AlternativeFields& f : kAlternativeFields) {
+    const std::string first = std::string(f.section) + "." + std::string(f.first);
+    const std::string second = std::string(f.section) + "." + std::string(f.second);
+    if (o.key != first && o.key != second) continue;
+    if (!f.absent.empty() && o.value == f.absent) continue;
+    YAML::Node node = root[std::string(f.section)];
+    if (node.IsMap()) node.remove(std::string(o.key == first ? f.second : f.first));
   }
 }
 
@@ -402,7 +411,7 @@ Status SetDotted(YAML::Node& root, const Override& o) {
 
 Status ApplyOverride(YAML::Node& root, const Override& o) {
   if (o.key.empty()) return InvalidArgument("override: expected key=value, got '=" + o.value + "'");
-  ClearAlternative(root, o.key);
+  ClearAlternative(root, o);
   return SetDotted(root, o);
 }
 

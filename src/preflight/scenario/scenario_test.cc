@@ -236,14 +236,16 @@ TEST(ScenarioTest, EpDispatcher) {
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_TRUE(s->job.ep_node_dedup);
   EXPECT_EQ(s->job.ep_comm_units, 20) << "DeepEP's Buffer.num_sms unless the file says otherwise";
-  s = LoadText(Replace(kScenario, "seq_len: 4096,", "seq_len: 4096, ep_dispatcher: deepep, ep_comm_units: 24,"));
+  s = LoadText(Replace(kScenario, "seq_len: 4096,",
+                       "seq_len: 4096, ep_dispatcher: deepep, ep_comm_units: 24,"));
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_EQ(s->job.ep_comm_units, 24);
   for (const char* bad : {"ep_dispatcher: deepep, ep_comm_units: 0,", "ep_comm_units: 24,",
                           "ep_dispatcher: deepep, ep_comm_units: 2.5,"}) {
     s = LoadText(Replace(kScenario, "seq_len: 4096,", std::string("seq_len: 4096, ") + bad));
     ASSERT_FALSE(s.ok()) << bad;
-    EXPECT_NE(s.status().message().find("training.ep_comm_units"), std::string::npos) << s.status().message();
+    EXPECT_NE(s.status().message().find("training.ep_comm_units"), std::string::npos)
+        << s.status().message();
   }
 }
 
@@ -553,6 +555,9 @@ TEST(OverrideTest, OverrideReplacesItsAlternative) {
   ASSERT_TRUE(ApplyOverride(root, {"training.host_overhead_per_kernel_us", "10"}).ok());
   EXPECT_FALSE(root["training"]["host_profile"]);
   EXPECT_EQ(root["training"]["host_overhead_per_kernel_us"].Scalar(), "10");
+  ASSERT_TRUE(ApplyOverride(root, {"training.host_profile", "none"}).ok());
+  EXPECT_EQ(root["training"]["host_overhead_per_kernel_us"].Scalar(), "10")
+      << "none switches the profile off and keeps the per-kernel figure";
   ASSERT_TRUE(ApplyOverride(root, {"training.seq_len", "4096"}).ok());
   EXPECT_TRUE(root["training"]["global_batch_tokens"]) << "other keys leave it alone";
 }

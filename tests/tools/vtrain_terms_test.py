@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""tools/data/vtrain_terms.py recovers known terms from made-up step times.
+
+Rows of one group (hidden 2048, TP 2, DP 1, micro-batch 1) are written as
+step_ms = n * a + n * L * b + c + L * d with known a, b, c, d for the measurement and other known
+values for the prediction; the script's fit must print both sets back. Standard library only.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "data" / "vtrain_terms.py"
+MEASURED, PREDICTED = (3.0, 2.0, 5.0, 0.5), (1.5, 1.25, 4.0, 0.25)
+
+
+def step_ms(terms, n, layers):
+    a, b, c, d = terms
+    return n * a + n * layers * b + c + layers * d
+
+
+def main():
+    runs, i = [], 0
+    for layers in (12, 16, 20, 24):
+        for gb in (2, 4, 8, 16):
+            i += 1
+            name = f"vtrain-single-{i:04d}-h2048-l{layers}-2gpu-tp2-pp1-dp1-mb1-gb{gb}"
+            runs.append({"name": name, "metric": "step_time_s", "measured": step_ms(MEASURED, gb, layers) / 1e3,
+                         "predicted": step_ms(PREDICTED, gb, layers) / 1e3})
+    out = subprocess.run([sys.executable, str(SCRIPT), "--by-dp"], input=json.dumps({"runs": runs}),
+                         capture_output=True, text=True, check=True).stdout
+    rows = [line.split() for line in out.splitlines()[1:]]
+    if len(rows) != 1 or rows[0][:5] != ["2048", "2", "1", "1", "16"]:
+        sys.exit(f"expected one group of 16 rows, got:\n{out}")
+    values = [float(x) for x in rows[0][5:] if x != "/"]
+    expected = [v for pair in zip(MEASURED, PREDICTED) for v in pair]
+    if any(abs(got - want) > 0.01 for got, want in zip(values, expected)) or len(values) != 8:
+        sys.exit(f"terms {values}, expected {expected}")
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
