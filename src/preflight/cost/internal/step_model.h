@@ -1,0 +1,331 @@
+// File: cost/internal/step_model.h
+//
+// Internal to the cost module (step_layer.cc, step_time.cc): the per-device work of one layer
+// (LayerCost) and the model that times a plan's step from it (StepModel). Callers use
+// cost/step_time.h (EstimateStep, EstimatePipeline, FinishStep), not this header.
+
+#pragma once
+
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+
+#include "preflight/cost/step_time.h"
+
+namespace preflight::internal {
+
+// Pieces of a reduce-scatter GEMM under Transformer Engine's userbuffers "pipeline" overlap
+// (`initialize_ub` default num_splits, transformer_engine/pytorch/module/base.py); its ring
+// exchange cuts the all-gather GEMMs into TP pieces.
+constexpr double kUserbufferPipelineSplits = 4;
+
+// Per-device work of one layer for one micro-batch, split by kind.
+struct LayerCost {
+  double fwd_compute = 0;  // GEMMs and attention products
+  double bwd_compute = 0;
+  double wgrad = 0;        // of bwd_compute, the weight-gradient products (zero-bubble schedules move them)
+  double fwd_memory = 0;   // memory-bound elementwise and norm work
+  double cast_fwd = 0, cast_bwd = 0;  // FP8 cast and transpose passes (Transformer Engine)
+  double core_fwd = 0;     // attention products alone (for selective recompute and CP overlap)
+  double op_sac_fwd = 0;   // the matrix products torchtitan's op-level policy recomputes
+  double kernels_op_sac = 0;  // kernels that policy launches again
+  double core_bwd = 0;
+  // What selective recompute runs again, by Plan::recompute_modules: products (the attention
+  // products, MLA up-projections, a dense MLP, an MoE block or its shared experts), elementwise
+  // passes (norms, the experts' activation, RoPE), the collectives inside a recomputed MLP or MoE
+  // block, and the kernels and collective calls the host launches for them.
+  double sel_fwd = 0, sel_memory = 0, sel_tp = 0, sel_ep = 0, kernels_sel = 0, calls_sel = 0;
+  double kernels_fwd = 0;  // kernels launched by the forward (backward launches about twice as many)
+  double kernels_core = 0; // of which the attention products
+  double tp_fwd = 0, tp_bwd = 0;  // collective times before overlap
+  double tp_op_sac = 0;  // of the forward's, what torchtitan's op-level policy runs again
+  double ep_fwd = 0, ep_bwd = 0;
+  double cp_fwd = 0, cp_bwd = 0;
+  // Collective calls the host issues, as TensorComm and the EP model count them: per
+  // tensor-parallel block one all-reduce each way, or with SP an all-gather and a reduce-scatter
+  // forward and three backward (the input gathered again for the weight gradient); two expert
+  // all-to-alls each way. The op-level policy runs the forward's all-reduces, or with SP its
+  // all-gathers, again (it saves reduce-scatter outputs only). Context parallelism's ring
+  // exchanges are not counted (the stacks whose host is profiled have none).
+  double calls_fwd = 0, calls_bwd = 0, calls_op_sac = 0;
+};
+
+// HBM bytes per element of one layer's forward elementwise work, 16-bit activations.
+struct ElementwiseBytes {
+  double norm = 0;        // per element of a normalised [tokens, hidden] tensor
+  double residual = 0;    // per element of one residual add (with its dropout, if any)
+  double rope = 0;        // per element of q and k
+  double activation = 0;  // per element of the MLP's intermediate (ffn) width
+  int norm_kernels = 1, residual_kernels = 1, rope_kernels = 1, activation_kernels = 1;
+};
+
+// Fused (Megatron, Transformer Engine, Apex, torch.compile): a norm reads and writes once; a
+// residual add reads both and writes (Megatron's bias-dropout-add also writes its 1-byte mask);
+// RoPE reads and writes q and k; the activation reads its input(s) and writes once.
+// Eager PyTorch, op by op as torchtitan writes it: RMSNorm is x.float() (read 2, write 4), pow
+// (4, 4), mean (4), x * rsqrt (4, 4), the cast back (4, 2) and the weight product (2, 2): 36 bytes
+// in 8 kernels (with the per-row add and rsqrt); LayerNorm (nn.LayerNorm) and GeLU (F.gelu) are
+// one aten kernel either way; RoPE is an fp32 copy (2, 4), a complex product (4, 4) and a cast
+// back (4, 2), per q and k; SwiGLU is SiLU (2, 2) and a product (4, 2); dropout is its own pass
+// (2, 2 and the 1-byte mask) before the add. (Hugging Face's Llama RMSNorm is the same; its RoPE,
+// q*cos + rotate_half(q)*sin in 16 bits, moves about as many bytes in more kernels; GPT-2's
+// tanh GeLU written op by op is not counted.) What eager ops save for their backward is the
+// memory model's (cost/memory.cc, EagerExtraBytes).
+ElementwiseBytes ElementwisePasses(const Architecture& a, bool fused);
+
+class StepModel {
+ public:
+  StepModel(const CostContext& ctx, const Plan& plan) : c_(ctx), a_(*ctx.arch), p_(plan) {
+    tokens_ = static_cast<double>(plan.micro_batch * ctx.job.seq_len) / plan.cp;
+    rep_tokens_ = plan.sp ? tokens_ / plan.tp : tokens_;
+    t_ = static_cast<double>(plan.tp);
+    in_bytes_ = ctx.fp8_gemms ? 1.0 : 2.0;
+    elementwise_ = ElementwisePasses(*ctx.arch, ctx.job.elementwise_fusion);
+  }
+
+  PipelineTime Pipeline() const;
+  StepTime Finish(const PipelineTime& pipe) const;
+
+ private:
+  // A measured host profile whose layers make the host wait for the GPU in every forward.
+  bool LayersWaitForGpu() const {
+    return c_.job.host_profile && c_.job.host_profile->gpu_waits_per_layer_forward > 0;
+  }
+  // Forward time of `batch` GEMMs (a grouped GEMM) with M rows, K inputs, N outputs each:
+  // a roofline whose compute side is divided by the wave utilization of the output tiles.
+  double Gemm(double m, double k, double n, double batch = 1) const {
+    return Roofline(m, k, n, batch, in_bytes_, GemmRate(m, k, n, batch)) + KernelFixed(k);
+  }
+  // The fixed GPU time of one GEMM kernel (a grouped GEMM is one kernel) beyond the wave model,
+  // unless the shape is priced from a measured table (inside it, or at its edge for a reduction
+  // length it measured): its figures hold that time already.
+  double KernelFixed(double k) const { return KernelFixedIn(c_.gemm_table.get(), c_.gemm_dtype, k); }
+  double KernelFixedIn(const GemmTable* table, Dtype dtype, double k) const {
+    const double fixed = c_.gemm_kernel.value();
+    if (fixed == 0) return 0;
+    if (table && table->CoversReduction(dtype, k)) return 0;
+    return fixed;
+  }
+  // A GEMM that stays in 16 bits in an FP8 run: Megatron-Core's output layer and MoE router are
+  // not Transformer Engine modules, so FP8 autocast leaves them in BF16. Timed as a bf16 run times
+  // it: the bf16 table by shape where the device has one, else the 16-bit rate and the wave model.
+  double Gemm16(double m, double k, double n, double batch = 1) const {
+    if (!c_.fp8_gemms) return Gemm(m, k, n, batch);
+    const GemmTable* table = c_.gemm16_table.get();
+    const double rate = TableRate(table, Dtype::kBf16, c_.attention_rate.value(), c_.gemm16_sustain, m, k, n, batch);
+    return Roofline(m, k, n, batch, 2, rate) + KernelFixedIn(table, Dtype::kBf16, k);
+  }
+  // Backward time of the same GEMMs, each product at its own shape: the input gradient
+  // dX = dY·Wᵀ (M rows, reducing over N, K outputs) and the weight gradient dW = Xᵀ·dY (K rows,
+  // reducing over the M rows, N outputs; per group in a grouped GEMM, whose groups share one
+  // kernel). A short reduction (an expert's few tokens) runs the weight gradient well below a
+  // large GEMM's rate; the wave model (no table) sees only the output tiles of each.
+  // `wgrad`, when given, gains the weight gradient's share.
+  double GemmBwd(double m, double k, double n, double batch = 1, double* wgrad = nullptr) const {
+    return BackwardOf<&StepModel::Gemm>(m, k, n, batch, wgrad);
+  }
+  double Gemm16Bwd(double m, double k, double n, double batch = 1, double* wgrad = nullptr) const {
+    return BackwardOf<&StepModel::Gemm16>(m, k, n, batch, wgrad);
+  }
+  // Transformer Engine's userbuffers overlap (Megatron's --tp-comm-overlap, which needs sequence
+  // parallelism) runs a TP block's GEMMs in pieces, each of a share of the rows (tokens), while the
+  // previous piece's data moves: the all-gather GEMMs (QKV and FC1 forward, the input gradients of
+  // the output projection and FC2) as a ring exchange of TP pieces, the reduce-scatter GEMMs (the
+  // output projection and FC2 forward) as a pipeline of 4 (`initialize_ub` defaults, num_splits =
+  // tp_size for ring_exchange and 4 for pipeline, transformer_engine/pytorch/module/base.py). The
+  // bulk overlaps (the QKV and FC1 input and weight gradients) keep whole GEMMs.
+  // Megatron accepts --tp-comm-overlap only with sequence parallelism: without it (or at TP 1)
+  // nothing is overlapped and the GEMMs stay whole.
+  bool UserbufferOverlap() const { return p_.tp_comm_overlap && p_.sp && p_.tp > 1; }
+  double RingPieces() const { return UserbufferOverlap() ? t_ : 1; }
+  double PipelinePieces() const { return UserbufferOverlap() ? kUserbufferPipelineSplits : 1; }
+  double PiecewiseGemm(double pieces, double m, double k, double n) const {
+    return pieces * Gemm(m / pieces, k, n);
+  }
+  // The backward of a GEMM whose input gradient runs in pieces (the weight gradient stays whole).
+  double PiecewiseDgradBwd(double pieces, double m, double k, double n, double* wgrad) const {
+    const double w = Gemm(k, m, n);
+    if (wgrad) *wgrad += w;
+    return PiecewiseGemm(pieces, m, n, k) + w;
+  }
+  using GemmTime = double (StepModel::*)(double, double, double, double) const;
+  template <GemmTime gemm>  // a compile-time choice: the call inlines as before
+  double BackwardOf(double m, double k, double n, double batch, double* wgrad) const {
+    const double w = (this->*gemm)(k, m, n, batch);
+    if (wgrad) *wgrad += w;
+    return (this->*gemm)(m, n, k, batch) + w;
+  }
+  // max(FLOPs / rate, bytes / HBM rate), reading inputs and weights at `in_bytes` and writing a
+  // 16-bit output.
+  double Roofline(double m, double k, double n, double batch, double in_bytes, double rate) const {
+    const double flops = 2 * m * k * n * batch;
+    const double bytes = (in_bytes * (m * k + k * n) + 2 * m * n) * batch;
+    return std::max(flops / rate, bytes / c_.hbm_rate.value());
+  }
+  // The FP8 casts around one GEMM of an FP8 run, as separate memory-bound passes (Transformer
+  // Engine 1.x, transformer_engine/pytorch/module/{linear,layernorm_linear,layernorm_mlp}.py): the
+  // forward casts the 16-bit input to FP8 together with its transpose for the weight-gradient GEMM
+  // (read 2, write 1 + 1 bytes per input element) unless the producer (a fused norm, or in TE's own
+  // LayerNormMLP the activation) writes FP8 itself, when only the transpose remains for the
+  // backward (read 1, write 1); the backward casts the output gradient with its transpose (read 2,
+  // write 1 + 1 per output element) unless an activation backward does it in the same pass (write
+  // 1 + 1).
+  void Fp8Casts(double m, double k, double n, double batch, bool input_from_fp8_producer,
+                bool grad_cast_fused, LayerCost* l) const {
+    if (!c_.fp8_gemms) return;
+    const double in = m * k * batch, grad = m * n * batch;
+    if (input_from_fp8_producer) {
+      l->cast_bwd += Memory(2 * in);
+    } else {
+      l->cast_fwd += Memory(4 * in);
+    }
+    l->cast_bwd += Memory((grad_cast_fused ? 2 : 4) * grad);
+  }
+  double WaveUtilization(double m, double n, double batch) const;
+  // Achieved rate for the shape: the catalog's measured table inside its range, and its edge
+  // beyond the largest M or N at a measured reduction length; past the longest measured reduction
+  // (and without a table) the large-GEMM efficiency times the wave utilization, never below the
+  // table's edge.
+  double GemmRate(double m, double k, double n, double batch) const {
+    return TableRate(c_.gemm_table.get(), c_.gemm_dtype, c_.gemm_rate.value(), c_.gemm_sustain, m, k, n, batch);
+  }
+  // The same for `dtype`'s grid of `table` (null: the wave model at `mamf`), the table scaled by
+  // `sustain`.
+  double TableRate(const GemmTable* table, Dtype d, double mamf, double sustain, double m, double k, double n,
+                   double batch) const {
+    if (!table) return mamf * WaveUtilization(m, n, batch);
+    // The search asks for the same few shapes millions of times: a small per-thread memo.
+    struct Entry {
+      uint64_t table = 0;  // GemmTable::serial() (0: empty)
+      Dtype dtype = Dtype::kBf16;
+      double mamf = 0, units = 0, sustain = 0;  // the wave model's inputs beyond the table
+      double m = 0, k = 0, n = 0, batch = 0, rate = 0;
+    };
+    thread_local Entry memo[64];
+    auto bits = [](double x) { return std::bit_cast<uint64_t>(x); };
+    const uint64_t h = (bits(m) ^ (bits(n) * 0x9E3779B97F4A7C15ull) ^ (bits(k) >> 7) ^ (bits(batch) << 3)) * 0xBF58476D1CE4E5B9ull;
+    Entry& e = memo[h >> 58];
+    const GemmTable& t = *table;
+    const double units = c_.compute_units;
+    if (e.table == t.serial() && e.dtype == d && e.mamf == mamf && e.units == units && e.sustain == sustain &&
+        e.m == m && e.k == k && e.n == n && e.batch == batch) {
+      return e.rate;
+    }
+    const double rows = m * batch;
+    const double measured = t.Rate(d, rows, n, k) * sustain;  // the table is a burst measurement
+    // Beyond the largest measured outputs at a measured reduction length, the table's edge for
+    // that length holds: more output tiles fill the waves no better than the edge's already do,
+    // and each tile's reduction loop stays as short (an expert's weight gradient reduces over its
+    // few tokens). Only a reduction longer than any measured falls back to the wave model.
+    const double rate = t.CoversReduction(d, k) ? measured
+                                                : std::max(measured, mamf * WaveUtilization(m, n, batch));
+    e = Entry{t.serial(), d, mamf, units, sustain, m, k, n, batch, rate};
+    return rate;
+  }
+  double Memory(double bytes) const { return bytes / c_.hbm_rate.value(); }
+  // One pass of DeepSpeed's early ZeRO-3 over a layer's parameters (Plan::zero3_gather_per_parameter):
+  // for each tensor of at least stage3_param_persistence_threshold elements (DeepSpeed's default,
+  // 1e5; smaller ones stay whole), the host builds one view per rank of the output (a Python loop
+  // of narrow() calls, after torch.cuda.synchronize(): the GPU idles), then calls the list
+  // all-gather, whose c10d implementation copies each rank's chunk back into its view (one copy
+  // launched per rank, on the NCCL stream, while the gather runs). Each host op costs
+  // host_overhead_per_kernel_us. Expert tensors count for the local experts (1/EP of them).
+  double PerParameterGathers(bool moe, int64_t d, int64_t ed, double weight_bytes) const {
+    double total = 0;
+    for (const ParamTensor& t : moe ? c_.moe_layer_tensors : c_.dense_layer_tensors) {
+      total += ParameterGather(t, d, ed, weight_bytes);
+    }
+    return total;
+  }
+  double ParameterGather(const ParamTensor& t, int64_t d, int64_t ed, double weight_bytes) const {
+    constexpr double kPersistenceThreshold = 100000;  // compared with the rank's (TP-local) tensor
+    const int64_t ranks = t.expert ? ed : d;
+    const double local = static_cast<double>(t.elements) / static_cast<double>(t.expert ? p_.etp : (t.tp_split ? p_.tp : 1));
+    if (local < kPersistenceThreshold || ranks <= 1) return 0;
+    const int64_t per = RanksPerDomain(c_.fabric, t.expert ? p_.ep * p_.etp : p_.tp, ranks);
+    const double host = static_cast<double>(ranks) * c_.host_per_kernel.value();
+    const double gather = AllGatherTime(c_.fabric, Bytes(local * weight_bytes), ranks, per).value();
+    // A routed expert's tensors: those of the rank's own experts, count / EP of them.
+    const double tensors = static_cast<double>(t.count) / static_cast<double>(t.expert ? p_.ep : 1);
+    return tensors * (host + std::max(gather, host));
+  }
+  // Forward FLOPs per token that selective recompute runs again, all layers (for HFU).
+  double SelectiveRecomputeFlopsPerToken() const {
+    const double h = static_cast<double>(a_.hidden), g = a_.gated_mlp ? 3 : 2;  // matrices per MLP
+    const double moe_layers = static_cast<double>(a_.MoeLayerCount());
+    const double dense_layers = static_cast<double>(a_.layers) - moe_layers;
+    double f = p_.Recomputes(kModuleCoreAttn) ? c_.attention_flops_per_token_fwd : 0;
+    if (p_.Recomputes(kModuleMlaUpProj) && a_.attention == AttentionKind::kMla) {
+      const MlaSpec& m = a_.mla;
+      const double qk = static_cast<double>(m.nope_dim + m.rope_dim);
+      const double q_in = static_cast<double>(m.q_lora_rank > 0 ? m.q_lora_rank : a_.hidden);
+      f += 2.0 * a_.layers * (q_in * a_.heads * qk + m.kv_lora_rank * a_.heads * (m.nope_dim + m.v_dim));
+    }
+    if (p_.Recomputes(kModuleMlp)) f += 2.0 * dense_layers * g * h * static_cast<double>(a_.ffn);
+    if (a_.IsMoe()) {
+      const MoeSpec& m = a_.moe;
+      const double shared = 2.0 * g * h * static_cast<double>(m.shared_ffn);
+      if (p_.Recomputes(kModuleMoe)) {
+        f += moe_layers * (2.0 * h * m.experts + m.top_k * 2.0 * g * h * static_cast<double>(m.expert_ffn) + shared);
+      } else if (p_.Recomputes(kModuleSharedExperts)) {
+        f += moe_layers * shared;
+      }
+    }
+    return f;
+  }
+
+  double AttentionLength() const;
+  // The fused kernel's rates for this plan's attention calls, averaged over the layers' work
+  // (sliding-window layers read the curve at their own, shorter length).
+  FlashRates LayerFlashRates() const;
+  // Eager (unfused) attention's forward and backward time, per kernel (definition below).
+  struct UnfusedTimes {
+    double forward = 0, backward = 0;
+  };
+  UnfusedTimes UnfusedAttention(double core_flops) const;
+  void Attention(LayerCost* l) const;
+  void DenseMlp(LayerCost* l) const;
+  void Moe(LayerCost* l) const;
+  void Elementwise(bool moe, LayerCost* l) const;
+  void TensorComm(bool moe, LayerCost* l) const;
+  // The TP collectives around the layers, per micro-batch (seconds; zero at TP 1).
+  struct AroundLayersComm {
+    double embedding_fwd = 0, embedding_bwd = 0;  // first stage (and each MTP layer's re-embedding)
+    double head_fwd = 0, head_bwd = 0;            // last stage: output layer(s) and loss
+    double embedding_calls = 0, head_calls = 0;   // the host calls they take
+  };
+  AroundLayersComm AroundLayers(double heads) const;
+  void ContextComm(LayerCost* l) const;
+  LayerCost Layer(bool moe) const;
+
+  // The compute a layer's overlapped TP collectives can hide under (its forward GEMMs), and its
+  // EP all-to-alls (its forward and backward); negative when the collective is not overlapped.
+  double TpWindow(const LayerCost& l) const {
+    return UserbufferOverlap() ? l.fwd_compute - l.core_fwd : -1;
+  }
+  double EpWindow(const LayerCost& l) const {
+    const bool hidden = p_.ep_comm_overlap || p_.schedule == Schedule::kDualPipe;
+    return hidden ? l.fwd_compute + l.bwd_compute : -1;
+  }
+  static double Exposed(double comm, double window) { return window < 0 ? comm : std::max(0.0, comm - window); }
+  // What a collective of `comm` seconds, overlapped with `window` seconds of compute, adds beyond
+  // max(comm, window) by holding `share` of the compute units while it runs (NCCL's
+  // collective_share unless given): the compute runs at (1 - share) until the collective ends, so
+  // both end at max(comm, window + share * comm). Nothing when the collective outlasts even the
+  // slowed compute, or is not overlapped at all.
+  double Contention(double comm, double window) const {
+    return Contention(comm, window, c_.collective_share);
+  }
+  static double Contention(double comm, double window, double share) {
+    if (window < 0 || comm <= 0) return 0;
+    return std::max(0.0, window + share * comm - std::max(comm, window));
+  }
+
+  const CostContext& c_;
+  const Architecture& a_;
+  const Plan& p_;
+  double tokens_ = 0, rep_tokens_ = 0, t_ = 1, in_bytes_ = 2;
+  ElementwiseBytes elementwise_;  // this job's bytes and kernels per elementwise pass
+};
+
+}  // namespace preflight::internal

@@ -1,0 +1,167 @@
+// The cost context of a job on a cluster (MakeCostContext): rates, efficiencies and tables read
+// once from the catalog, and the fused-attention rates, behind cost/step_time.h.
+
+#include "preflight/cost/step_time.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+namespace preflight {
+namespace {
+
+double Rate(const Figure& peak, const Figure& fraction, const std::string& what,
+            std::vector<std::string>* warnings) {
+  double f = fraction.known() ? fraction.value : 1.0;
+  if (!fraction.known()) {
+    warnings->push_back("no measured " + what + " efficiency in the catalog: using the datasheet peak "
+                        "(times are a lower bound)");
+  }
+  return peak.value * 1e12 * f;
+}
+
+}  // namespace
+
+double OptimizerBytesPerParameter(const TrainingJob& job, double weight_bytes) {
+  const double moments = 2 * (job.optimizer_dtype == Dtype::kFp32 ? 4 : 2);
+  if (job.precision == Dtype::kFp32) return 2 * (4 + moments) + 4 /* Adam's gradient */ + 4 /* norm */ + 4 /* zero */;
+  const double grad = job.grad_dtype == Dtype::kFp32 ? 4 : 2;  // the model's gradient buffer
+  const double to_fp32 = grad < 4 ? grad + 4 : 0;
+  const double unscale = job.precision == Dtype::kFp16 ? 4 + 4 : 0;
+  const double norm = 4;
+  const double adam = 2 * (4 + moments) + 4;
+  const double to_model = 4 + weight_bytes;
+  return to_fp32 + unscale + norm + adam + to_model + grad /* zeroed */;
+}
+
+double SustainedRatio(const HardwareSpec& h, Dtype d) {
+  const Figure& burst = h.gemm_fraction[DtypeIndex(d)];
+  const Figure& sustained = h.sustained_fraction[DtypeIndex(d)];
+  if (!burst.known() || !sustained.known() || burst.value <= 0) return 1.0;
+  return std::min(1.0, sustained.value / burst.value);
+}
+
+CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
+                            const TrainingJob& job, const Cluster& cluster) {
+  CostContext c;
+  c.arch = &arch;
+  c.params = params;
+  c.dense_layer_tensors = LayerParameterTensors(arch, false);
+  if (arch.IsMoe()) c.moe_layer_tensors = LayerParameterTensors(arch, true);
+  c.job = job;
+  c.devices = cluster.devices;
+  c.fabric = FabricFromCluster(cluster, &c.warnings);
+  const HardwareSpec& h = cluster.spec;
+  Dtype gemm = job.precision == Dtype::kFp16 ? Dtype::kFp16 : Dtype::kBf16;
+  if (job.precision == Dtype::kFp32) gemm = Dtype::kTf32;
+  if (job.precision == Dtype::kFp8) {
+    if (h.peak(Dtype::kFp8).known()) {
+      gemm = Dtype::kFp8;
+      c.fp8_gemms = true;
+    } else {
+      c.warnings.push_back(h.id + " has no FP8: FP8 GEMMs fall back to BF16");
+    }
+  }
+  Figure peak = h.peak(gemm);
+  if (!peak.known()) {
+    peak = h.peak(Dtype::kBf16);
+    c.warnings.push_back(h.id + ": no peak for " + std::string(DtypeName(gemm)) + "; using bf16");
+  }
+  const bool fp16_as_bf16 = gemm == Dtype::kFp16 && !h.gemm_fraction[DtypeIndex(gemm)].known() &&
+                           !h.sustained_fraction[DtypeIndex(gemm)].known();
+  const Dtype frac_dtype = fp16_as_bf16 ? Dtype::kBf16 : gemm;
+  // Burst benchmarks (MAMF, the shape table, attention kernels) run at boost clock; a step runs
+  // at the power limit: large GEMMs at the sustained rate, burst tables scaled by sustained / burst.
+  // (Without a burst figure the sustained one is the large-GEMM fraction itself.)
+  Figure frac = h.gemm_fraction[DtypeIndex(frac_dtype)];
+  if (!frac.known()) frac = h.sustained_fraction[DtypeIndex(frac_dtype)];
+  const double sustain = SustainedRatio(h, frac_dtype);  // 1 without both figures
+  c.gemm_rate = FlopsPerSecond(Rate(peak, frac, std::string(DtypeName(gemm)) + " GEMM", &c.warnings) * sustain);
+  c.gemm_rate_max = c.gemm_rate;
+  if (h.gemm_table) {
+    const Dtype table_dtype = (gemm == Dtype::kFp16 && !h.gemm_table->Has(Dtype::kFp16)) ? Dtype::kBf16 : gemm;
+    if (h.gemm_table->Has(table_dtype)) {
+      c.gemm_table = h.gemm_table;
+      c.gemm_dtype = table_dtype;
+      c.gemm_sustain = h.gemm_table->sustained ? 1.0 : sustain;
+      c.gemm_rate_max =
+          FlopsPerSecond(std::max(c.gemm_rate.value(), h.gemm_table->MaxRate(table_dtype) * c.gemm_sustain));
+    }
+  }
+  const Figure& bf16 = h.peak(Dtype::kBf16).known() ? h.peak(Dtype::kBf16) : peak;
+  const double sustain16 = SustainedRatio(h, Dtype::kBf16);
+  const Figure& burst16 = h.gemm_fraction[DtypeIndex(Dtype::kBf16)];
+  const Figure& sustained16 = h.sustained_fraction[DtypeIndex(Dtype::kBf16)];
+  const double frac16 = burst16.known() ? burst16.value * sustain16 : (sustained16.known() ? sustained16.value : 1.0);
+  c.attention_rate = FlopsPerSecond(bf16.value * 1e12 * frac16);
+  if (h.gemm_table && h.gemm_table->Has(Dtype::kBf16)) {
+    c.gemm16_table = h.gemm_table;
+    c.gemm16_sustain = h.gemm_table->sustained ? 1.0 : sustain16;
+  }
+  c.flash_fwd_rate = c.attention_rate;
+  c.flash_bwd_rate = c.attention_rate;
+  // The scenario loader checked the name; the default kernel's rates otherwise.
+  std::optional<HardwareSpec::AttentionKernel> kernel = h.AttentionRates(job.attention_kernel);
+  if (!kernel) kernel = h.AttentionRates("");
+  if (kernel->forward.known()) c.flash_fwd_rate = FlopsPerSecond::TFlops(kernel->forward.value * sustain16);
+  if (kernel->backward.known()) c.flash_bwd_rate = FlopsPerSecond::TFlops(kernel->backward.value * sustain16);
+  c.flash_curves = kernel->curves;
+  c.flash_curves.Scale(sustain16);
+  if (job.flash_attention && !(kernel->forward.known() && kernel->backward.known()) && kernel->curves.empty()) {
+    c.warnings.push_back(h.id + ": no measured fused-attention throughput in the catalog; attention runs "
+                         "at the GEMM rate (times are a lower bound)");
+  }
+  const Figure& mfu_peak = h.peak(job.precision).known() ? h.peak(job.precision) : peak;
+  c.peak_rate = FlopsPerSecond::TFlops(mfu_peak.value);
+  const double bw = h.hbm_bandwidth_tbytes_per_s.known() ? h.hbm_bandwidth_tbytes_per_s.value : 1.0;
+  if (!h.hbm_bandwidth_tbytes_per_s.known()) c.warnings.push_back(h.id + ": HBM bandwidth unknown; assuming 1 TB/s");
+  c.hbm_rate = BytesPerSecond(Rate(Figure::Known(bw, ""), h.hbm_fraction, "HBM bandwidth", &c.warnings));
+  OpList ops = BuildOps(arch, job.seq_len);
+  c.model_flops_per_token = ops.model_flops_per_token;
+  c.host_per_kernel = Seconds(job.host_overhead_per_kernel_us * 1e-6);
+  if (h.gemm_kernel_us.known()) c.gemm_kernel = Seconds(h.gemm_kernel_us.value * 1e-6);
+  if (h.compute_units.known()) c.compute_units = h.compute_units.value;
+  if (h.compute_units.known() && h.collective_compute_units.known()) {
+    c.collective_share = h.collective_compute_units.value / h.compute_units.value;
+  }
+  c.ep_collective_share = c.collective_share;
+  if (h.compute_units.known() && job.ep_node_dedup) {
+    const double units = static_cast<double>(job.ep_comm_units);
+    if (units >= h.compute_units.value) {
+      const auto all = static_cast<int64_t>(h.compute_units.value);
+      c.warnings.push_back(h.id + ": training.ep_comm_units " + std::to_string(job.ep_comm_units) +
+                           " is not below its " + std::to_string(all) +
+                           " compute units; hidden expert traffic stops its compute");
+    }
+    c.ep_collective_share = std::min(1.0, units / h.compute_units.value);
+  }
+  c.attention_flops_per_token_fwd = ops.attention_fwd_flops_per_token;
+  return c;
+}
+
+double FlashBlockLength(const TrainingJob& job, const Plan& p) {
+  return static_cast<double>(job.seq_len) / static_cast<double>(std::max<int64_t>(1, p.cp));
+}
+
+double FlashHeadDim(const Architecture& a) {
+  if (a.attention == AttentionKind::kMla) return static_cast<double>(a.mla.nope_dim + a.mla.rope_dim);
+  return static_cast<double>(a.head_dim);
+}
+
+FlashRates FlashRatesAt(const CostContext& c, double seq_len, double head_dim) {
+  if (c.flash_curves.empty()) return {c.flash_fwd_rate, c.flash_bwd_rate};
+  const AttentionCurve::Point p = c.flash_curves.At(seq_len, head_dim);
+  return {FlopsPerSecond::TFlops(p.forward), FlopsPerSecond::TFlops(p.backward)};
+}
+
+double FlashSecondsPerFlop(const CostContext& c) {
+  double fwd = c.flash_fwd_rate.value(), bwd = c.flash_bwd_rate.value();
+  if (!c.flash_curves.empty()) {
+    const AttentionCurve::Point p = c.flash_curves.Fastest();
+    fwd = std::max(fwd, p.forward * 1e12);
+    bwd = std::max(bwd, p.backward * 1e12);
+  }
+  return kFlashCausalShare / fwd + kFlashBackwardFactor * kFlashCausalShare / bwd;
+}
+
+}  // namespace preflight

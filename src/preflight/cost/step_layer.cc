@@ -1,0 +1,414 @@
+// The work of one layer for one micro-batch: GEMMs, attention, elementwise passes, kernel counts
+// and the collectives inside the layer (StepModel::Layer and what it calls).
+
+#include "preflight/cost/internal/step_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+namespace preflight::internal {
+
+ElementwiseBytes ElementwisePasses(const Architecture& a, bool fused) {
+  ElementwiseBytes e;
+  const bool rms = a.norm == NormKind::kRmsNorm;
+  e.norm = fused || !rms ? 4 : 6 + 8 + 4 + 8 + 6 + 4;
+  e.norm_kernels = fused || !rms ? 1 : 8;
+  e.residual = a.dropout ? (fused ? 7 : 5 + 6) : 6;
+  e.residual_kernels = a.dropout && !fused ? 2 : 1;
+  e.rope = fused ? 4 : 6 + 8 + 6;
+  e.rope_kernels = fused ? 1 : 2 * 3;  // one fused kernel for q and k; eager, three each
+  if (a.gated_mlp) {
+    e.activation = fused ? 6 : 4 + 6;
+    e.activation_kernels = fused ? 1 : 2;
+  } else {
+    e.activation = 4;
+  }
+  return e;
+}
+
+// The output is cut into tiles, one SM (CU) each; the last wave runs partly empty. The measured
+// large-GEMM efficiency is reached at full waves, so other shapes lose the idle share. cuBLAS
+// picks among tile shapes (NVIDIA, "Matrix Multiplication Background User's Guide", §2.3 and §3.2:
+// from 256x128 down to 64x64); the better filled of the largest and the smallest is assumed
+// (intermediate shapes fall between them).
+double StepModel::WaveUtilization(double m, double n, double batch) const {
+  const int64_t units = static_cast<int64_t>(c_.compute_units);
+  if (units <= 0) return 1.0;
+  // Rows, columns and GEMMs in whole tiles' worth: an average below one row (an expert that gets
+  // half a token per micro-batch) still occupies a tile.
+  auto whole = [](double x) {  // ceil, at least 1 (integer arithmetic: libm's ceil is a call here)
+    int64_t i = static_cast<int64_t>(x);
+    if (static_cast<double>(i) < x) ++i;
+    return std::max<int64_t>(1, i);
+  };
+  const int64_t mi = whole(m), ni = whole(n), bi = whole(batch);
+  auto fill = [units](int64_t tiles) {
+    const int64_t waves = (tiles + units - 1) / units;
+    return static_cast<double>(tiles) / static_cast<double>(waves * units);
+  };
+  const int64_t large = ((mi + 255) / 256) * ((ni + 127) / 128) * bi;
+  const int64_t small = ((mi + 63) / 64) * ((ni + 63) / 64) * bi;
+  return std::max(fill(large), fill(small));
+}
+
+FlashRates StepModel::LayerFlashRates() const {
+  const double block = FlashBlockLength(c_.job, p_), d = FlashHeadDim(a_);
+  if (a_.sliding_window <= 0) return FlashRatesAt(c_, block, d);
+  // AttentionLength's layers: half attend to the window, half to the whole sequence; each share of
+  // the work runs at the rate for its keys per query (the window or the CP block, when shorter).
+  const double s = static_cast<double>(c_.job.seq_len);
+  const double w = std::min(s, static_cast<double>(a_.sliding_window));
+  const double local_share = w / (w + s);
+  const FlashRates local = FlashRatesAt(c_, std::min(w, block), d), global = FlashRatesAt(c_, block, d);
+  const auto mix = [&](FlopsPerSecond l, FlopsPerSecond g) {
+    return FlopsPerSecond(1 / (local_share / l.value() + (1 - local_share) / g.value()));
+  };
+  return {mix(local.forward, global.forward), mix(local.backward, global.backward)};
+}
+
+double StepModel::AttentionLength() const {
+  const double s = static_cast<double>(c_.job.seq_len);
+  if (a_.sliding_window <= 0) return s;
+  return std::min(s, static_cast<double>(a_.sliding_window)) * 0.5 + s * 0.5;
+}
+
+// Eager attention (Megatron's unfused path), pass by pass. Per head, the scores S = QKᵀ and the
+// context C = P·V are batched GEMMs (one kernel each, with its fixed time); the first writes the
+// score matrix (2 bytes a score), the softmax reads and writes it (2 + 2), dropout, where the
+// model has it, reads it and writes it with a 1-byte mask (2 + 2 + 1), and the second GEMM reads
+// it (2): 13 bytes a score forward. The backward runs four batched GEMMs, dP = dC·Vᵀ (writes dP),
+// dV = Pᵀ·dC (reads P), dQ = dS·K and dK = dSᵀ·Q (each reads dS), twice the forward's FLOPs;
+// dropout's backward reads dP and the mask and writes (2 + 1 + 2) and the softmax's reads its
+// gradient and its output and writes (2 + 2 + 2): 19 bytes a score, where twice the forward (26)
+// was charged before. The GEMMs' FLOP time adds to the bytes: with a reduction of one head
+// dimension (64-128) a tile's few steps of arithmetic and its write of the output do not overlap.
+StepModel::UnfusedTimes StepModel::UnfusedAttention(double core_flops) const {
+  const double scores = tokens_ * AttentionLength() * static_cast<double>(a_.heads) / t_;
+  const double rate = c_.attention_rate.value(), fixed = c_.gemm_kernel.value();
+  UnfusedTimes u;
+  u.forward = core_flops / rate + Memory(scores * (a_.dropout ? 13.0 : 8.0)) + 2 * fixed;
+  u.backward = 2 * core_flops / rate + Memory(scores * (a_.dropout ? 19.0 : 14.0)) + 4 * fixed;
+  return u;
+}
+
+void StepModel::Attention(LayerCost* l) const {
+  const double h = static_cast<double>(a_.hidden), T = tokens_;
+  const double s = AttentionLength();
+  double proj = 0, proj_bwd = 0, core_flops = 0;
+  if (a_.attention == AttentionKind::kMla) {
+    const MlaSpec& m = a_.mla;
+    const double qk = static_cast<double>(m.nope_dim + m.rope_dim);
+    auto both = [&](double k, double n) {
+      proj += Gemm(T, k, n);
+      proj_bwd += GemmBwd(T, k, n, 1, &l->wgrad);
+    };
+    if (m.q_lora_rank > 0) {
+      both(h, m.q_lora_rank);
+      both(m.q_lora_rank, a_.heads * qk / t_);
+    } else {
+      both(h, a_.heads * qk / t_);
+    }
+    both(h, m.kv_lora_rank + m.rope_dim);
+    both(m.kv_lora_rank, a_.heads * (m.nope_dim + m.v_dim) / t_);
+    both(a_.heads * m.v_dim / t_, h);
+    if (p_.Recomputes(kModuleMlaUpProj)) {
+      // q's up-projection (without a q latent, its one projection from the input) and kv's.
+      l->sel_fwd += (m.q_lora_rank > 0 ? Gemm(T, m.q_lora_rank, a_.heads * qk / t_) : Gemm(T, h, a_.heads * qk / t_)) +
+                    Gemm(T, m.kv_lora_rank, a_.heads * (m.nope_dim + m.v_dim) / t_);
+    }
+    core_flops = 2 * T * s * a_.heads * (qk + m.v_dim) / t_;
+    if (m.q_lora_rank > 0) {
+      Fp8Casts(T, h, m.q_lora_rank, 1, false, false, l);
+      Fp8Casts(T, m.q_lora_rank, a_.heads * qk / t_, 1, true, false, l);  // after the fused q norm
+    } else {
+      Fp8Casts(T, h, a_.heads * qk / t_, 1, false, false, l);
+    }
+    Fp8Casts(T, h, m.kv_lora_rank + m.rope_dim, 1, false, false, l);
+    Fp8Casts(T, m.kv_lora_rank, a_.heads * (m.nope_dim + m.v_dim) / t_, 1, true, false, l);  // fused kv norm
+    Fp8Casts(T, a_.heads * m.v_dim / t_, h, 1, false, false, l);
+  } else {
+    const double q = static_cast<double>(a_.heads * a_.head_dim);
+    const double kv = static_cast<double>(a_.kv_heads * a_.head_dim);
+    const double out_proj = PiecewiseGemm(PipelinePieces(), T, q / t_, h);
+    proj += PiecewiseGemm(RingPieces(), T, h, (q + 2 * kv) / t_) + out_proj;
+    proj_bwd += GemmBwd(T, h, (q + 2 * kv) / t_, 1, &l->wgrad) +
+                PiecewiseDgradBwd(RingPieces(), T, q / t_, h, &l->wgrad);
+    // torchtitan's op-level policy counts wq, wk, wv, wo in call order and recomputes the second
+    // and fourth (wk and wo), each its own GEMM there.
+    if (p_.recompute == Recompute::kSelectiveOp) l->op_sac_fwd += Gemm(T, h, kv / t_) + out_proj;
+    core_flops = 4 * T * s * q / t_;
+    Fp8Casts(T, h, (q + 2 * kv) / t_, 1, true, false, l);  // QKV after the fused input norm
+    Fp8Casts(T, q / t_, h, 1, false, false, l);             // output projection
+  }
+  double core = 0, core_bwd = 0;
+  if (c_.job.flash_attention) {
+    // Causal fused attention skips the masked half; its backward is 2.5× the forward
+    // (FlashAttention benchmark convention, cost-model-notes §1.1), each at its measured rate for
+    // the blocks the kernel runs on (FlashBlockLength).
+    const FlashRates rates = LayerFlashRates();
+    core = kFlashCausalShare * core_flops / rates.forward.value();
+    core_bwd = kFlashBackwardFactor * kFlashCausalShare * core_flops / rates.backward.value();
+  } else {
+    const UnfusedTimes u = UnfusedAttention(core_flops);
+    core = u.forward;
+    core_bwd = u.backward;
+  }
+  l->fwd_compute += proj + core;
+  l->bwd_compute += proj_bwd + core_bwd;
+  l->core_fwd = core;
+  l->core_bwd = core_bwd;
+  if (p_.Recomputes(kModuleCoreAttn)) l->sel_fwd += core;
+}
+
+void StepModel::DenseMlp(LayerCost* l) const {
+  const double h = static_cast<double>(a_.hidden), f = static_cast<double>(a_.ffn) / t_;
+  double fwd = PiecewiseGemm(RingPieces(), tokens_, h, (a_.gated_mlp ? 2 : 1) * f) +
+               PiecewiseGemm(PipelinePieces(), tokens_, f, h);
+  const double bwd = GemmBwd(tokens_, h, (a_.gated_mlp ? 2 : 1) * f, 1, &l->wgrad) +
+                     PiecewiseDgradBwd(RingPieces(), tokens_, f, h, &l->wgrad);
+  // ... then w1, w3, w2 (gated) or w1, w2: the sixth product, w3 or w2, is recomputed.
+  if (p_.recompute == Recompute::kSelectiveOp) l->op_sac_fwd += a_.gated_mlp ? Gemm(tokens_, h, f) : Gemm(tokens_, f, h);
+  // Megatron-Core's MLP: FC1 is a LayerNormLinear (the norm writes its FP8 input); the activation
+  // runs in Megatron and writes 16 bits, so FC2's input and FC1's output gradient are cast apart.
+  Fp8Casts(tokens_, h, (a_.gated_mlp ? 2 : 1) * f, 1, true, false, l);
+  Fp8Casts(tokens_, f, h, 1, false, false, l);
+  l->fwd_compute += fwd;
+  l->bwd_compute += bwd;
+  if (p_.Recomputes(kModuleMlp)) l->sel_fwd += fwd;  // its collectives: TensorComm
+}
+
+void StepModel::Moe(LayerCost* l) const {
+  const MoeSpec& m = a_.moe;
+  const double h = static_cast<double>(a_.hidden);
+  const double g = a_.gated_mlp ? 2 : 1;
+  double fwd = Gemm16(rep_tokens_, h, static_cast<double>(m.experts));  // router
+  double bwd = Gemm16Bwd(rep_tokens_, h, static_cast<double>(m.experts), 1, &l->wgrad);
+  double shared = 0;
+  const double local_experts = static_cast<double>(m.experts) / p_.ep;
+  const double tokens_per_expert = tokens_ * m.top_k * p_.etp * p_.ep / (t_ * m.experts) * c_.job.moe_imbalance;
+  const double fe = static_cast<double>(m.expert_ffn) / p_.etp;
+  fwd += Gemm(tokens_per_expert, h, g * fe, local_experts) + Gemm(tokens_per_expert, fe, h, local_experts);
+  bwd += GemmBwd(tokens_per_expert, h, g * fe, local_experts, &l->wgrad) +
+         GemmBwd(tokens_per_expert, fe, h, local_experts, &l->wgrad);
+  // The up-projection input is quantized once per token before the dispatch, which then moves FP8
+  // (DeepSeek-V3 report §3.3; read 2, write 1 byte per element), and transposed per routed token
+  // for the weight gradient; the down-projection takes the activation's 16-bit output. The shared
+  // expert takes 16-bit inputs.
+  if (c_.fp8_gemms) l->cast_fwd += Memory(3 * rep_tokens_ * h);
+  Fp8Casts(tokens_per_expert, h, g * fe, local_experts, true, false, l);
+  Fp8Casts(tokens_per_expert, fe, h, local_experts, false, false, l);
+  if (m.shared_ffn > 0) {
+    const double fs = static_cast<double>(m.shared_ffn) / t_;
+    shared = Gemm(tokens_, h, g * fs) + Gemm(tokens_, fs, h);
+    fwd += shared;
+    bwd += GemmBwd(tokens_, h, g * fs, 1, &l->wgrad) + GemmBwd(tokens_, fs, h, 1, &l->wgrad);
+    Fp8Casts(tokens_, h, g * fs, 1, false, false, l);
+    Fp8Casts(tokens_, fs, h, 1, false, false, l);
+  }
+  l->fwd_compute += fwd;
+  l->bwd_compute += bwd;
+  // All-to-all: dispatch and combine forward, the reverse pair backward (cost-model-notes §4.6).
+  if (p_.ep > 1) {
+    const int64_t per_domain = RanksPerDomain(c_.fabric, p_.etp, p_.ep);
+    const bool dedup = c_.job.ep_node_dedup;
+    const double dispatch = ExpertExchangeTime(c_.fabric, m, rep_tokens_, h, in_bytes_, p_.ep, per_domain, dedup).value();
+    const double combine = ExpertExchangeTime(c_.fabric, m, rep_tokens_, h, 2, p_.ep, per_domain, dedup).value();
+    l->ep_fwd = dispatch + combine;
+    l->ep_bwd = dispatch + combine;
+  }
+  if (p_.Recomputes(kModuleMoe)) {
+    l->sel_fwd += fwd;
+    l->sel_ep += l->ep_fwd;
+  } else if (p_.Recomputes(kModuleSharedExperts)) {
+    l->sel_fwd += shared;
+  }
+}
+
+void StepModel::Elementwise(bool moe, LayerCost* l) const {
+  const double h = static_cast<double>(a_.hidden);
+  const ElementwiseBytes& e = elementwise_;
+  const double norm = rep_tokens_ * h * e.norm;
+  double bytes = a_.norms_per_layer * norm + 2 * rep_tokens_ * h * e.residual;
+  const double rope = a_.Rotary() ? tokens_ * (a_.heads + a_.kv_heads) * a_.head_dim / t_ * e.rope : 0;  // q, k
+  bytes += rope;
+  const double act_per = e.activation;
+  // Selective recompute's elementwise passes: the norms (layernorm), RoPE with the MLA
+  // up-projections, and the activations inside a recomputed block.
+  double again = 0;
+  if (RecomputesInputNorm(a_, p_)) again += norm;
+  if (RecomputesPreMlpNorm(p_, moe)) again += norm;
+  if (p_.Recomputes(kModuleMlaUpProj) && a_.attention == AttentionKind::kMla) again += rope;
+  if (moe) {
+    const MoeSpec& m = a_.moe;
+    const double routed = tokens_ * m.top_k / t_ * (static_cast<double>(m.expert_ffn) / p_.etp) * act_per;
+    const double permute = tokens_ * m.top_k / t_ * h * 2 * 3;  // permute, unpermute, weighted combine
+    const double shared = tokens_ * static_cast<double>(m.shared_ffn) / t_ * act_per;
+    bytes += routed + permute + shared;
+    if (p_.Recomputes(kModuleMoe)) {
+      again += routed + permute + shared;
+    } else {
+      if (p_.Recomputes(kModuleMoeAct)) again += routed;
+      if (p_.Recomputes(kModuleSharedExperts)) again += shared;
+    }
+  } else {
+    const double act = tokens_ * static_cast<double>(a_.ffn) / t_ * act_per;
+    bytes += act;
+    if (p_.Recomputes(kModuleMlp)) again += act;
+  }
+  l->fwd_memory += Memory(bytes);
+  l->sel_memory += Memory(again);
+}
+
+// Tensor-parallel blocks of a layer, each an all-reduce pair (or all-gather and reduce-scatter
+// with SP): attention, and the MLP unless an MoE layer's experts run without TP.
+namespace {
+
+double TpBlocks(const Plan& p, bool moe) { return p.tp > 1 ? ((moe && p.etp == 1) ? 1 : 2) : 0; }
+
+}  // namespace
+
+void StepModel::TensorComm(bool moe, LayerCost* l) const {
+  if (p_.tp == 1) return;
+  const Bytes full(tokens_ * a_.hidden * 2.0);
+  const int64_t per_domain = RanksPerDomain(c_.fabric, 1, p_.tp);
+  // Two all-reduces (or all-gather + reduce-scatter pairs with SP) per layer each way; an MoE
+  // layer with expert parallelism keeps only the attention pair.
+  const double count = TpBlocks(p_, moe);
+  // With SP each pair is an all-gather and a reduce-scatter (rings held to the link rate, where an
+  // all-reduce may use NVLS in-switch reduction).
+  const double gather = p_.sp ? AllGatherTime(c_.fabric, full, p_.tp, per_domain).value() : 0;
+  const double one = p_.sp ? gather + ReduceScatterTime(c_.fabric, full, p_.tp, per_domain).value()
+                           : AllReduceTime(c_.fabric, full, p_.tp, per_domain).value();
+  l->tp_fwd = count * one;
+  l->tp_bwd = count * one;
+  // torchtitan's op-level policy saves reduce-scatter outputs but not all-gathers or all-reduces:
+  // its recomputed forward runs those again.
+  l->tp_op_sac = count * (p_.sp ? gather : one);
+  // A recomputed dense MLP (or an MoE block with expert TP) runs its block's pair again.
+  const bool block_again = moe ? (count > 1 && p_.Recomputes(kModuleMoe)) : p_.Recomputes(kModuleMlp);
+  if (block_again) l->sel_tp = one;
+  // With SP the column-parallel GEMMs keep only their sequence-sharded input, so the backward
+  // all-gathers it again for the weight gradient (Korthikanti et al. 2022 §4.2.2): one more
+  // all-gather per all-reduce pair.
+  l->tp_bwd += count * gather;
+}
+
+// Megatron's vocab-parallel embedding sums its partial lookups over the TP group (an all-reduce;
+// with SP a reduce-scatter to the sequence shards, whose backward all-gathers the gradient). The
+// output layer (a column-parallel linear) gathers its input from the sequence shards with SP (an
+// all-gather; its backward gathers the input again for the weight gradient and reduce-scatters
+// the input gradient), or without SP has its input gradient summed in the backward (an
+// all-reduce: the copy to the TP region). The vocab-parallel cross-entropy sums three fp32 values
+// per token over the group in the forward: the logits' maximum, the sum of exponentials and the
+// target logit (megatron/core/tensor_parallel/cross_entropy.py; its fused variant sends two).
+// Each output head (with MTP, several) does the same; each MTP layer embeds its input again on
+// the last stage (its projection's own collectives are not counted).
+StepModel::AroundLayersComm StepModel::AroundLayers(double heads) const {
+  AroundLayersComm c;
+  if (p_.tp == 1) return c;
+  const Bytes act(tokens_ * static_cast<double>(a_.hidden) * 2.0);
+  const int64_t per = RanksPerDomain(c_.fabric, 1, p_.tp);
+  const double all_reduce = AllReduceTime(c_.fabric, act, p_.tp, per).value();
+  const double gather = p_.sp ? AllGatherTime(c_.fabric, act, p_.tp, per).value() : 0;
+  const double scatter = p_.sp ? ReduceScatterTime(c_.fabric, act, p_.tp, per).value() : 0;
+  const double loss = 3 * AllReduceTime(c_.fabric, Bytes(tokens_ * 4.0), p_.tp, per).value();
+  c.embedding_fwd = p_.sp ? scatter : all_reduce;
+  c.embedding_bwd = gather;
+  c.head_fwd = heads * ((p_.sp ? gather : 0) + loss);
+  c.head_bwd = heads * (p_.sp ? scatter + gather : all_reduce);
+  c.embedding_calls = p_.sp ? 2 : 1;
+  c.head_calls = heads * ((p_.sp ? 3 : 1) + 3);
+  return c;
+}
+
+void StepModel::ContextComm(LayerCost* l) const {
+  if (p_.cp == 1) return;
+  double kv_per_token = 0;
+  if (a_.attention == AttentionKind::kMla) {
+    kv_per_token = a_.heads * (a_.mla.nope_dim + a_.mla.rope_dim + a_.mla.v_dim) * 2.0;
+  } else {
+    kv_per_token = 2.0 * a_.kv_heads * a_.head_dim * 2.0;
+  }
+  const Bytes all_kv(tokens_ * p_.cp * kv_per_token / t_);
+  const int64_t per_domain = RanksPerDomain(c_.fabric, p_.tp, p_.cp);
+  const double gather = AllGatherTime(c_.fabric, all_kv, p_.cp, per_domain).value();
+  l->cp_fwd = gather;
+  l->cp_bwd = gather + ReduceScatterTime(c_.fabric, all_kv, p_.cp, per_domain).value();  // re-gather KV, reduce-scatter dKV
+}
+
+namespace {
+
+// Kernels one layer's forward launches (unfused eager framework): norm, QKV, RoPE, the attention
+// products (one fused kernel, or two batched GEMMs, softmax, dropout and two layout copies),
+// projection, residual add; norm, MLP GEMMs, activation, residual add; TP collectives; for MoE
+// the router, top-k, permutation, grouped expert GEMMs, unpermutation and all-to-alls. With FP8,
+// the separate casts of GEMM inputs (the backward's casts follow from its usual share).
+void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bool moe, const ElementwiseBytes& e,
+                  LayerCost* l) {
+  double core = flash ? 1 : 6 + (a.dropout ? 1 : 0);
+  const double a2a = moe && p.ep > 1 ? 2 : 0;  // the expert all-to-alls
+  const bool shared = moe && a.moe.shared_ffn > 0;
+  double n = 1 + 1 + (a.Rotary() ? 1 : 0) + core + 1 + 1;  // attention block
+  const double mlp_block = moe ? 1 + 2 + 1 + 3 + 1 + 1 + (shared ? 3 : 0) + a2a : 1 + 1 + 1 + 1 + 1;
+  // Eager elementwise work splits each activation pass into its ops.
+  const double activation_extra = (e.activation_kernels - 1) * (shared ? 2 : 1);
+  n += mlp_block + a.norms_per_layer * (e.norm_kernels - 1) + 2 * (e.residual_kernels - 1) +
+       (a.Rotary() ? e.rope_kernels - 1 : 0) + activation_extra;
+  const double tp_blocks = TpBlocks(p, moe);
+  const double tp_kernels = 2 * tp_blocks;
+  n += tp_kernels;
+  if (fp8) {
+    n += a.attention == AttentionKind::kMla ? 3 : 1;                       // projections fed 16 bits
+    n += moe ? 2 + (a.moe.shared_ffn > 0 ? 2 : 0) : 1;                     // expert inputs; FC2
+  }
+  l->kernels_fwd = n;
+  l->kernels_core = core;
+  // The calls of the blocks TensorComm times, and the expert all-to-alls.
+  l->calls_fwd = tp_blocks * (p.sp ? 2 : 1) + a2a;
+  l->calls_bwd = tp_blocks * (p.sp ? 3 : 1) + a2a;
+  l->calls_op_sac = tp_blocks;
+  // torchtitan's op-level policy launches again all but the attention products, the four GEMM
+  // kernels counted here (QKV, projection, FC1, FC2) and the collectives it saves, plus the three
+  // products it recomputes (wk, wo, and w3 or w2), each its own kernel there.
+  l->kernels_op_sac = n - core - 4 - tp_kernels + 3 + l->calls_op_sac;
+  // Selective recompute launches the recomputed modules' kernels and calls again.
+  double sel = 0, sel_calls = 0;
+  if (p.Recomputes(kModuleCoreAttn)) sel += core;
+  sel += e.norm_kernels * ((RecomputesInputNorm(a, p) ? 1 : 0) + (RecomputesPreMlpNorm(p, moe) ? 1 : 0));
+  if (p.Recomputes(kModuleMlaUpProj) && a.attention == AttentionKind::kMla) sel += 3;  // q and kv up, RoPE
+  if (moe && p.Recomputes(kModuleMoe)) {
+    const double pair = tp_blocks > 1 ? 1 : 0;  // the block's tensor-parallel pair, with expert TP
+    sel += mlp_block + activation_extra + 2 * pair;
+    sel_calls += a2a + pair * (p.sp ? 2 : 1);
+  } else if (moe) {
+    if (p.Recomputes(kModuleMoeAct)) sel += e.activation_kernels;
+    if (p.Recomputes(kModuleSharedExperts) && shared) sel += 2 + e.activation_kernels;
+  } else if (p.Recomputes(kModuleMlp)) {
+    const double pair = p.tp > 1 ? 1 : 0;  // the MLP's tensor-parallel block
+    sel += 2 + e.activation_kernels + 2 * pair;
+    sel_calls += pair * (p.sp ? 2 : 1);
+  }
+  l->kernels_sel = sel;
+  l->calls_sel = sel_calls;
+}
+
+}  // namespace
+
+LayerCost StepModel::Layer(bool moe) const {
+  LayerCost l;
+  CountKernels(a_, p_, c_.job.flash_attention, c_.fp8_gemms, moe, elementwise_, &l);
+  Attention(&l);
+  if (moe) {
+    Moe(&l);
+  } else {
+    DenseMlp(&l);
+  }
+  Elementwise(moe, &l);
+  TensorComm(moe, &l);
+  ContextComm(&l);
+  return l;
+}
+
+
+}  // namespace preflight::internal
