@@ -1,0 +1,231 @@
+// Tests of the rates a cost context reads (cost/step_context.cc): fused attention at the catalog's
+// measured kernel rates in the FlashAttention convention (causal work halved, backward 2.5x the
+// forward) by sequence length and head dimension, the sustained (power-limited) GEMM rate, and the
+// fallback to the GEMM rate, with a warning, where the catalog has no measurement.
+#include "preflight/cost/step_time.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "preflight/catalog/gemm_table.h"
+#include "preflight/cost/step_test_support.h"
+
+// In the test-support namespace, so that the shared builders need no using-declarations.
+namespace preflight::test_support {
+namespace {
+
+TEST(StepTimeTest, CatalogHasMeasuredAttentionRatesForH100) {
+  const Job8b s = Llama8bOnH100();
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  // The kernel benchmarks are bursts: they run at the sustained / burst ratio in a step.
+  const double sustain = SustainedRatio(s.cluster.spec, Dtype::kBf16);
+  EXPECT_DOUBLE_EQ(ctx.flash_fwd_rate.value(), s.cluster.spec.attention_fwd_tflops.value * 1e12 * sustain);
+  EXPECT_DOUBLE_EQ(ctx.flash_bwd_rate.value(), s.cluster.spec.attention_bwd_tflops.value * 1e12 * sustain);
+  EXPECT_LT(ctx.flash_fwd_rate.value(), ctx.attention_rate.value()) << "fused attention runs below MAMF";
+  EXPECT_FALSE(HasWarning(ctx, "fused-attention"));
+}
+
+// The power limit: a step holds the sustained large-GEMM rate (MSMF), and every burst benchmark
+// (the shape table, the attention kernels) is scaled by sustained / burst.
+TEST(StepTimeTest, SustainedFractionReplacesTheBurstRates) {
+  Job8b s = Llama8bOnH100();
+  HardwareSpec& h = s.cluster.spec;
+  const int bf16 = DtypeIndex(Dtype::kBf16);
+  ASSERT_TRUE(h.sustained_fraction[bf16].known()) << "catalog h100 entry carries a sustained figure";
+  h.sustained_fraction[bf16].value = h.gemm_fraction[bf16].value * 0.8;
+  const CostContext slow = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_DOUBLE_EQ(SustainedRatio(h, Dtype::kBf16), 0.8);
+  EXPECT_NEAR(slow.gemm_rate.value(), h.peak(Dtype::kBf16).value * 1e12 * h.sustained_fraction[bf16].value, 1e3);
+  EXPECT_NEAR(slow.flash_fwd_rate.value(), h.attention_fwd_tflops.value * 1e12 * 0.8, 1e3);
+  EXPECT_NEAR(slow.gemm_rate_max.value(), std::max(slow.gemm_rate.value(), h.gemm_table->MaxRate(Dtype::kBf16) * 0.8), 1e3);
+  const double slow_step = EstimateStep(slow, s.plan).compute.value();
+
+  h.sustained_fraction[bf16] = Figure{};  // unknown: the burst figures stand
+  const CostContext burst = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_DOUBLE_EQ(SustainedRatio(h, Dtype::kBf16), 1.0);
+  EXPECT_NEAR(burst.gemm_rate.value(), h.peak(Dtype::kBf16).value * 1e12 * h.gemm_fraction[bf16].value, 1e3);
+  EXPECT_DOUBLE_EQ(burst.flash_fwd_rate.value(), h.attention_fwd_tflops.value * 1e12);
+  // Every tensor-core term is 0.8x as fast; the step's compute is 1/0.8 as long.
+  EXPECT_NEAR(slow_step, EstimateStep(burst, s.plan).compute.value() / 0.8, slow_step * 1e-9);
+}
+
+// A sustained figure without a burst one is the large-GEMM fraction itself; a shape table measured
+// at sustained clocks (clock: sustained) is not scaled again.
+TEST(StepTimeTest, SustainedFigureAloneAndSustainedTables) {
+  Job8b s = Llama8bOnH100();
+  HardwareSpec& h = s.cluster.spec;
+  const int bf16 = DtypeIndex(Dtype::kBf16);
+  const double sustained = h.sustained_fraction[bf16].value;
+  h.gemm_fraction[bf16] = Figure{};
+  const CostContext alone = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_NEAR(alone.gemm_rate.value(), h.peak(Dtype::kBf16).value * 1e12 * sustained, 1e3);
+  EXPECT_NEAR(alone.attention_rate.value(), h.peak(Dtype::kBf16).value * 1e12 * sustained, 1e3);
+  EXPECT_FALSE(HasWarning(alone, "GEMM"));
+
+  s = Llama8bOnH100();
+  const CostContext burst_table = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_LT(burst_table.gemm_sustain, 1.0);
+  auto sustained_table = std::make_shared<GemmTable>(*s.cluster.spec.gemm_table);
+  sustained_table->sustained = true;
+  s.cluster.spec.gemm_table = sustained_table;
+  const CostContext as_measured = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_DOUBLE_EQ(as_measured.gemm_sustain, 1.0);
+  EXPECT_DOUBLE_EQ(as_measured.gemm_rate.value(), burst_table.gemm_rate.value());  // MSMF either way
+}
+
+// Halving both kernel rates adds exactly the attention time at the original rates:
+// per layer and micro-batch 4·T·s·(heads·head_dim) FLOPs, forward at half, backward at 1.25x.
+// (Without the catalog's rates by sequence length, the long-sequence figures apply.)
+TEST(StepTimeTest, FusedAttentionTimeFollowsTheKernelRates) {
+  Job8b s = Llama8bOnH100();
+  s.cluster.spec.attention_curves = AttentionCurves{};
+  const double base = Compute(s);
+  const double sustain = SustainedRatio(s.cluster.spec, Dtype::kBf16);
+  const double fwd = s.cluster.spec.attention_fwd_tflops.value * 1e12 * sustain;
+  const double bwd = s.cluster.spec.attention_bwd_tflops.value * 1e12 * sustain;
+  s.cluster.spec.attention_fwd_tflops.value /= 2;
+  s.cluster.spec.attention_bwd_tflops.value /= 2;
+  const double slower = Compute(s);
+  const double T = 8192, q = static_cast<double>(s.arch.heads * s.arch.head_dim);
+  const double core_flops = 4 * T * T * q;
+  const double expected = static_cast<double>(s.arch.layers) * core_flops * (0.5 / fwd + 1.25 / bwd);
+  EXPECT_NEAR(slower - base, expected, expected * 1e-9);
+}
+
+// The kernel's rate at the run's sequence length: H100 cuDNN attention at 2k runs at 484 / 465
+// TFLOP/s (FlashAttention-3 paper, Fig. 5(d) and 6(b)) where the 8k figures are 529 / 518, so
+// the attention takes exactly that much longer than at the long-sequence figures.
+TEST(StepTimeTest, FusedAttentionRunsAtItsRateForTheSequenceLength) {
+  Job8b s = DataParallelOnH100("llama-3.1-8b", 2048);
+  const double sustain = SustainedRatio(s.cluster.spec, Dtype::kBf16);
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_DOUBLE_EQ(FlashRatesAt(ctx, 2048, 128).forward.value(), 484e12 * sustain);
+  EXPECT_DOUBLE_EQ(FlashRatesAt(ctx, 2048, 128).backward.value(), 465e12 * sustain);
+  const double curved = Compute(s);
+  s.cluster.spec.attention_curves = AttentionCurves{};
+  const double flat = Compute(s);
+  const double T = 2048, q = static_cast<double>(s.arch.heads * s.arch.head_dim);
+  const double core_flops = 4 * T * T * q;
+  const double per_flop = 0.5 / 484e12 + 1.25 / 465e12 - (0.5 / 529e12 + 1.25 / 518e12);
+  const double expected = static_cast<double>(s.arch.layers) * core_flops * per_flop / sustain;
+  EXPECT_NEAR(curved - flat, expected, expected * 1e-9);
+}
+
+// The kernel's rate for the model's head dimension: heads of 64 run at the head-dim-64 curve
+// (cuDNN on H100 at 8k: 379 / 432 against 529 / 518 for heads of 128), heads between the measured
+// ones in between, and larger heads (MLA's 192-wide scores) at the largest measured (128).
+TEST(StepTimeTest, FusedAttentionRunsAtItsRateForTheHeadDimension) {
+  Job8b s = Llama8bOnH100();
+  const double sustain = SustainedRatio(s.cluster.spec, Dtype::kBf16);
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_DOUBLE_EQ(FlashRatesAt(ctx, 8192, 64).forward.value(), 379e12 * sustain);
+  EXPECT_DOUBLE_EQ(FlashRatesAt(ctx, 8192, 64).backward.value(), 432e12 * sustain);
+  EXPECT_DOUBLE_EQ(FlashRatesAt(ctx, 8192, 192).forward.value(), 529e12 * sustain);
+  const double mid = FlashRatesAt(ctx, 8192, std::sqrt(64.0 * 128.0)).forward.value();  // halfway in log(head dim)
+  EXPECT_NEAR(mid, (379e12 + 529e12) / 2 * sustain, 1e9);
+  EXPECT_DOUBLE_EQ(FlashHeadDim(LoadArch("deepseek-v3")), 192);
+  EXPECT_DOUBLE_EQ(FlashHeadDim(s.arch), 128);
+  // Half the head dimension with twice the heads: the same attention FLOPs, at the slower rates.
+  const double at128 = Compute(s);
+  s.arch.heads *= 2, s.arch.kv_heads *= 2, s.arch.head_dim /= 2;
+  EXPECT_GT(Compute(s), at128);
+}
+
+// Context parallelism runs each attention call on one rank's share of the sequence: at CP 4 an 8k
+// sequence runs at the 2k rates.
+TEST(StepTimeTest, ContextParallelAttentionRunsAtItsBlockLength) {
+  Job8b s = Llama8bOnH100();
+  s.plan.dp = 2, s.plan.cp = 4;
+  const double curved = Compute(s);
+  const AttentionCurve::Point at2k = s.cluster.spec.attention_curves.At(2048, 128);
+  FlatAttention(&s, at2k);
+  EXPECT_DOUBLE_EQ(Compute(s), curved);
+  const AttentionCurve::Point at8k = Catalog::Default().Hardware("h100-sxm-80gb")->attention_curves.At(8192, 128);
+  FlatAttention(&s, at8k);
+  EXPECT_LT(Compute(s), curved);
+}
+
+// Sliding-window layers read the curve at their window (or the CP block, when shorter), the other
+// layers at the CP block; a window no shorter than the sequence changes nothing.
+TEST(StepTimeTest, SlidingWindowLayersRunAtTheirWindowsRate) {
+  Job8b s = Llama8bOnH100();
+  const double full = Compute(s);
+  s.arch.sliding_window = 8192;
+  EXPECT_DOUBLE_EQ(Compute(s), full);
+  s.arch.sliding_window = 1024;
+  const double windowed = Compute(s);
+  const AttentionCurve::Point at8k = s.cluster.spec.attention_curves.At(8192, 128);
+  FlatAttention(&s, at8k);
+  EXPECT_GT(windowed, Compute(s)) << "the window's layers run at the 1k rates, below the 8k ones";
+  // At CP 8 every call is a 1k block: the window (4k) reads the curve there too.
+  s = Llama8bOnH100();
+  s.plan.dp = 1, s.plan.cp = 8;
+  s.arch.sliding_window = 4096;
+  const double cp8 = Compute(s);
+  const AttentionCurve::Point at1k = s.cluster.spec.attention_curves.At(1024, 128);
+  FlatAttention(&s, at1k);
+  EXPECT_DOUBLE_EQ(Compute(s), cp8);
+}
+
+// The search's lower bound on attention time uses the kernel's fastest rates at any length.
+TEST(StepTimeTest, AttentionBoundUsesTheFastestMeasuredRates) {
+  Job8b s = DataParallelOnH100("llama-3.1-8b", 2048);
+  const double sustain = SustainedRatio(s.cluster.spec, Dtype::kBf16);
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  // cuDNN on H100: 539 forward at 16k, 518 backward at 8k.
+  EXPECT_DOUBLE_EQ(FlashSecondsPerFlop(ctx), (0.5 / 539e12 + 1.25 / 518e12) / sustain);
+  for (double len : {512.0, 2048.0, 8192.0, 65536.0}) {
+    const FlashRates r = FlashRatesAt(ctx, len, 128);
+    EXPECT_LE(FlashSecondsPerFlop(ctx), 0.5 / r.forward.value() + 1.25 / r.backward.value()) << len;
+  }
+}
+
+// A scenario that names another measured kernel (training.attention_kernel) runs attention at its
+// rates: FlashAttention-2 on H100, 333 / 318 TFLOP/s against cuDNN's 529 / 518, both scaled to the
+// sustained clock.
+TEST(StepTimeTest, ANamedAttentionKernelRunsAtItsOwnRates) {
+  Job8b s = Llama8bOnH100();
+  const CostContext vendor = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  s.job.attention_kernel = "fa2";
+  const CostContext fa2 = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_NEAR(fa2.flash_fwd_rate.value() / vendor.flash_fwd_rate.value(), 333.0 / 529.0, 1e-12);
+  EXPECT_NEAR(fa2.flash_bwd_rate.value() / vendor.flash_bwd_rate.value(), 318.0 / 518.0, 1e-12);
+  // ... and by sequence length, its own curve: FlashAttention-2 at 2k, 298 / 291.
+  const double sustain = SustainedRatio(s.cluster.spec, Dtype::kBf16);
+  EXPECT_DOUBLE_EQ(FlashRatesAt(fa2, 2048, 128).forward.value(), 298e12 * sustain);
+  EXPECT_DOUBLE_EQ(FlashRatesAt(fa2, 2048, 128).backward.value(), 291e12 * sustain);
+  EXPECT_GT(EstimateStep(fa2, s.plan).compute.value(), EstimateStep(vendor, s.plan).compute.value());
+}
+
+TEST(StepTimeTest, UnfusedAttentionIgnoresTheFusedKernelRates) {
+  Job8b s = Llama8bOnH100();
+  s.job.flash_attention = false;
+  const double base = Compute(s);
+  s.cluster.spec.attention_fwd_tflops.value /= 2;
+  s.cluster.spec.attention_bwd_tflops.value /= 2;
+  s.cluster.spec.attention_curves.Scale(0.5);
+  EXPECT_DOUBLE_EQ(Compute(s), base);
+}
+
+TEST(StepTimeTest, UnknownAttentionRateFallsBackToTheGemmRateWithAWarning) {
+  Job8b s = Llama8bOnH100();
+  s.cluster.spec.attention_fwd_tflops = Figure{};
+  s.cluster.spec.attention_bwd_tflops = Figure{};
+  const CostContext with_curve = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_FALSE(HasWarning(with_curve, "fused-attention")) << "the rates by sequence length still time it";
+  s.cluster.spec.attention_curves = AttentionCurves{};
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_DOUBLE_EQ(ctx.flash_fwd_rate.value(), ctx.attention_rate.value());
+  EXPECT_DOUBLE_EQ(ctx.flash_bwd_rate.value(), ctx.attention_rate.value());
+  EXPECT_TRUE(HasWarning(ctx, "fused-attention"));
+}
+
+}  // namespace
+}  // namespace preflight::test_support

@@ -1,0 +1,458 @@
+// Tests of one layer's work (cost/step_layer.cc): GEMMs by shape from a measured table or the wave
+// model, the loss and elementwise passes, recomputation, eager attention, FP8 casts and Transformer
+// Engine's TP-overlap pieces.
+#include "preflight/cost/step_time.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "preflight/catalog/gemm_table.h"
+#include "preflight/cost/step_test_support.h"
+
+// In the test-support namespace, so that the shared builders need no using-declarations.
+namespace preflight::test_support {
+namespace {
+
+// Inside the measured range (1k tokens, TP 4) GEMMs run at the catalog's per-shape rates, which
+// are below the best-shape MAMF: the step takes longer than with the large-GEMM efficiency alone.
+TEST(StepTimeTest, MeasuredGemmTableSlowsSmallShapes) {
+  Job8b s = Llama8bOnH100();
+  s.job.seq_len = 1024;
+  s.plan.tp = 4;
+  s.plan.dp = 2;
+  s.plan.sp = true;
+  ASSERT_NE(s.cluster.spec.gemm_table, nullptr);
+  const CostContext with = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_GE(with.gemm_rate_max.value(), with.gemm_rate.value());
+  const double measured = Compute(s);
+  s.cluster.spec.gemm_table = nullptr;
+  const double mamf_only = Compute(s);
+  EXPECT_GT(measured, mamf_only * 1.02);
+}
+
+// The per-thread memo of rates by shape is keyed by the table's content, not its address: a new
+// table with half the throughput doubles the GEMM time even when it reuses the old one's memory.
+TEST(StepTimeTest, GemmRatesFollowTheTableInUse) {
+  Job8b s = Llama8bOnH100();
+  auto flat = [](double tflops) {
+    auto t = std::make_shared<GemmTable>();
+    t->id = "h100-sxm-80gb";
+    EXPECT_TRUE(t->SetGrid(Dtype::kBf16, {{65536, 65536, 65536, tflops}}).ok());  // every GEMM below: scaled
+    return t;
+  };
+  s.job.flash_attention = false;  // attention products away from the GEMM rate
+  s.cluster.spec.gemm_table = flat(400);
+  const double fast = Compute(s);
+  s.cluster.spec.gemm_table.reset();
+  s.cluster.spec.gemm_table = flat(200);
+  const double slow = Compute(s);
+  EXPECT_GT(slow, fast * 1.5);
+}
+
+// Outside a measured table every GEMM kernel pays the device's fixed time once: Llama 3.1 8B, one
+// micro-batch, no recompute, fused attention: four GEMMs a layer forward (QKV, output, gated FC1,
+// FC2) and twice as many backward over 32 layers, and the LM head's three. A table that covers every
+// shape holds that time in its own figures, so nothing is added there.
+TEST(StepTimeTest, GemmKernelsPayTheFixedTimeOutsideATable) {
+  Job8b s = Llama8bOnH100();
+  s.cluster.spec.gemm_table = nullptr;
+  const double without = Compute(s);
+  s.cluster.spec.gemm_kernel_us = Figure::Known(10, "test");
+  const double with = Compute(s);
+  EXPECT_NEAR(with - without, (12 * 32 + 3) * 10e-6, 1e-9);
+
+  auto covering = std::make_shared<GemmTable>();
+  covering->id = "h100-sxm-80gb";
+  std::vector<std::array<double, 4>> grid;
+  for (double m : {256.0, 262144.0}) {
+    for (double n : {256.0, 262144.0}) {
+      for (double k : {256.0, 262144.0}) grid.push_back({m, n, k, 500});
+    }
+  }
+  ASSERT_TRUE(covering->SetGrid(Dtype::kBf16, grid).ok());
+  s.cluster.spec.gemm_table = covering;
+  s.cluster.spec.gemm_kernel_us = Figure{};
+  const double table = Compute(s);
+  s.cluster.spec.gemm_kernel_us = Figure::Known(10, "test");
+  EXPECT_DOUBLE_EQ(Compute(s), table);
+}
+
+// A bf16 table with `fast` TFLOP/s everywhere but `slow` at reductions of 256 (outputs and
+// reductions from 256 to 4,096).
+std::shared_ptr<GemmTable> ReductionTable(double fast, double slow) {
+  auto t = std::make_shared<GemmTable>();
+  t->id = "h100-sxm-80gb";
+  std::vector<std::array<double, 4>> grid;
+  for (double m : {256.0, 4096.0}) {
+    for (double n : {256.0, 4096.0}) {
+      for (double k : {256.0, 4096.0}) grid.push_back({m, n, k, k == 256 ? slow : fast});
+    }
+  }
+  EXPECT_TRUE(t->SetGrid(Dtype::kBf16, grid).ok());
+  return t;
+}
+
+// The backward's two products run at their own shapes. The weight gradient reduces over the
+// micro-batch's tokens: with 256 of them, a table slow only at short reductions slows the step,
+// although every forward and input-gradient product reduces over 4,096 or more (Llama 3.1 8B:
+// hidden 4,096, FFN 14,336); with 4,096 tokens nothing reduces over fewer than 4,096.
+TEST(StepTimeTest, WeightGradientsRunAtTheirOwnReductionLength) {
+  Job8b s = Llama8bOnH100();
+  auto compute = [&](int64_t seq_len, double slow) {
+    s.job.seq_len = seq_len;
+    s.cluster.spec.gemm_table = ReductionTable(500, slow);
+    return Compute(s);
+  };
+  EXPECT_GT(compute(256, 100), compute(256, 500) * 1.2);
+  EXPECT_DOUBLE_EQ(compute(4096, 100), compute(4096, 500));
+}
+
+// The input gradient reduces over the layer's outputs. In Mixtral 8x7B with 16,384-token
+// sequences the router's 8 outputs are the only reduction of the step shorter than 4,096 (hidden
+// 4,096, FFN 14,336, QKV 6,144, each expert 4,096 tokens, the other weight gradients 16,384): a
+// table slow only at short reductions slows the step through the router's input gradient alone.
+TEST(StepTimeTest, InputGradientsReduceOverTheLayersOutputs) {
+  Job8b s = DataParallelOnH100("mixtral-8x7b", 16384);
+  s.cluster.spec.gemm_table = ReductionTable(500, 500);
+  const double even = Compute(s);
+  s.cluster.spec.gemm_table = ReductionTable(500, 100);
+  EXPECT_GT(Compute(s), even * 1.001) << "even " << even << " slow " << Compute(s);
+}
+
+// Beyond the table's largest outputs, at a reduction length it measured, its edge holds rather
+// than the wave model: a table measured at 100 TFLOP/s up to 4,096 x 4,096 outputs runs Llama 3.1
+// 8B's 8,192-token products (reductions of 4,096 and more, the FFN's 14,336 beyond the table) far
+// slower than the catalog's MAMF without a table; a table up to the same outputs at 1,000 TFLOP/s,
+// faster than the MAMF, runs them faster.
+TEST(StepTimeTest, TableEdgeHoldsBeyondItsOutputsAtMeasuredReductions) {
+  Job8b s = Llama8bOnH100();
+  s.cluster.spec.gemm_table = nullptr;
+  const double mamf = Compute(s);
+  s.cluster.spec.gemm_table = ReductionTable(100, 100);
+  EXPECT_GT(Compute(s), 2 * mamf);
+  s.cluster.spec.gemm_table = ReductionTable(1000, 1000);
+  EXPECT_LT(Compute(s), mamf);
+}
+
+// An FP8 run leaves the output layer in 16 bits, and times it as a bf16 run would: from the
+// device's bf16 table where the table covers the shape (the FP8 GEMMs themselves have no table on
+// H100). Halving the table's rate adds exactly the head's three GEMMs' difference.
+TEST(StepTimeTest, SixteenBitGemmsOfAnFp8RunUseTheBf16Table) {
+  Job8b s = Llama8bOnH100();
+  s.job.precision = Dtype::kFp8;
+  auto covering = [](double tflops) {
+    auto t = std::make_shared<GemmTable>();
+    t->id = "h100-sxm-80gb";
+    std::vector<std::array<double, 4>> grid;
+    for (double m : {256.0, 262144.0}) {
+      for (double n : {256.0, 262144.0}) {
+        for (double k : {256.0, 262144.0}) grid.push_back({m, n, k, tflops});
+      }
+    }
+    EXPECT_TRUE(t->SetGrid(Dtype::kBf16, grid).ok());
+    return t;
+  };
+  s.cluster.spec.gemm_table = covering(500);
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  ASSERT_NE(ctx.gemm16_table, nullptr);
+  ASSERT_EQ(ctx.gemm_table, nullptr) << "the FP8 GEMMs have no table here";
+  const double fast = Compute(s);
+  s.cluster.spec.gemm_table = covering(250);
+  const double slow = Compute(s);
+  const double head_flops = 3 * 2.0 * 8192 * 4096 * static_cast<double>(s.arch.vocab);
+  EXPECT_NEAR(slow - fast, head_flops / ctx.gemm16_sustain * (1 / 250e12 - 1 / 500e12), 1e-9);
+}
+
+// The loss moves 52 bytes per logit (Megatron's vocab-parallel cross-entropy: 38 forward through
+// an fp32 copy, 14 backward) on the last stage, once per micro-batch: a model that differs only in
+// its vocabulary differs in the step's elementwise time by exactly that much.
+TEST(StepTimeTest, CrossEntropyMovesItsPassesOverTheLogits) {
+  Job8b s = Llama8bOnH100();
+  s.job.global_batch = 16;  // two micro-batches of one sequence on each of 8 DP ranks
+  auto other = [&](int64_t vocab) {
+    Job8b v = s;
+    v.arch.vocab = vocab;
+    v.params = CountParameters(v.arch);
+    v.job.grad_accumulation_fusion = true;
+    const CostContext ctx = MakeCostContext(v.arch, v.params, v.job, v.cluster);
+    return std::make_pair(EstimateStep(ctx, v.plan).other.value(), ctx.hbm_rate.value());
+  };
+  const auto [base, hbm] = other(128256);
+  const auto [wider, same_hbm] = other(2 * 128256);
+  EXPECT_DOUBLE_EQ(same_hbm, hbm);
+  EXPECT_NEAR(wider - base, 2.0 * 8192 * 128256 * 52 / hbm, 1e-9);
+}
+
+// Eager PyTorch runs a Llama layer's RMSNorm, RoPE and SwiGLU op by op: 36, 20 and 10 bytes per
+// element where the fused kernels move 4, 4 and 6. Forward and backward (twice the forward's
+// passes) move the difference for every layer.
+TEST(StepTimeTest, EagerElementwiseMovesEveryOpsBytes) {
+  Job8b s = Llama8bOnH100();
+  auto run = [&](bool fused) {
+    const auto [t, ctx] = StepWith(s, [&](Job8b& v) { v.job.elementwise_fusion = fused; });
+    EXPECT_DOUBLE_EQ(t.host_launch.value(), 0) << "large GEMMs outlast the launches";
+    return std::make_pair(t, ctx.hbm_rate.value());
+  };
+  const auto [fused, hbm] = run(true);
+  const auto [eager, same_hbm] = run(false);
+  EXPECT_DOUBLE_EQ(same_hbm, hbm);
+  const double tokens = 8192, h = 4096;
+  const double per_layer = 2 * tokens * h * (36 - 4) + tokens * (32 + 8) * 128 * (20 - 4) + tokens * 14336 * (10 - 6);
+  EXPECT_NEAR((eager.other - fused.other).value(), 32 * 3 * per_layer / hbm, 1e-9);
+  EXPECT_NEAR((eager.step - fused.step).value(), (eager.other - fused.other).value(), 1e-9);
+  // A LayerNorm and GeLU model without rotary embedding runs the same kernels either way.
+  Job8b gpt = s;
+  gpt.arch = LoadArch("gpt3-175b");
+  gpt.arch.layers = 4;
+  gpt.params = CountParameters(gpt.arch);
+  gpt.arch.dropout = false;
+  auto gpt_step = [&](bool fused) {
+    Job8b v = gpt;
+    v.job.elementwise_fusion = fused;
+    return EstimateStep(MakeCostContext(v.arch, v.params, v.job, v.cluster), v.plan).step.value();
+  };
+  EXPECT_DOUBLE_EQ(gpt_step(false), gpt_step(true));
+  // With dropout, eager PyTorch drops out in a pass of its own before each residual add: 11 bytes
+  // per element where Megatron's fused bias-dropout-add moves 7.
+  gpt.arch.dropout = true;
+  const double gpt_hbm = MakeCostContext(gpt.arch, gpt.params, gpt.job, gpt.cluster).hbm_rate.value();
+  EXPECT_NEAR(gpt_step(false) - gpt_step(true), 4.0 * 3 * 2 * 8192 * 12288 * (11.0 - 7.0) / gpt_hbm, 1e-9);
+
+  // A host-bound Llama-shaped model launches 20 more kernels per layer forward eagerly (7 more per
+  // RMSNorm, 5 more for RoPE, 1 more for SwiGLU), three times that with the backward.
+  Job8b tiny = s;
+  tiny.arch.hidden = 256, tiny.arch.heads = 4, tiny.arch.kv_heads = 1, tiny.arch.head_dim = 64;
+  tiny.arch.ffn = 512, tiny.arch.layers = 2;
+  tiny.params = CountParameters(tiny.arch);
+  tiny.job.seq_len = 128;
+  auto tiny_step = [&](bool fused) {
+    Job8b v = tiny;
+    v.job.elementwise_fusion = fused;
+    const StepTime t = EstimateStep(MakeCostContext(v.arch, v.params, v.job, v.cluster), v.plan);
+    EXPECT_GT(t.host_launch.value(), 0) << "bound by the host";
+    return t.other.value();  // elementwise + launch gaps: the host's time where it binds
+  };
+  EXPECT_NEAR(tiny_step(false) - tiny_step(true), 2 * 3 * 20 * 5e-6, 1e-9);
+}
+
+// torchtitan's op-level selective recompute runs wk, wo and w3 again (every second of the seven
+// matrix products, in call order) and the forward's elementwise passes, but not fused attention.
+TEST(StepTimeTest, OpLevelSelectiveRecomputeRunsThreeProductsAndTheElementwiseAgain) {
+  Job8b s = Llama8bOnH100();
+  auto run = [&](Recompute r) {
+    const auto [t, ctx] = StepWith(s, [&](Job8b& v) { v.plan.recompute = r; });
+    return std::make_tuple(t, ctx.model_flops_per_token, ctx.hbm_rate.value());
+  };
+  const auto [none, flops, hbm] = run(Recompute::kNone);
+  const auto [op, same_flops, same_hbm] = run(Recompute::kSelectiveOp);
+  const auto [selective, f2, h2] = run(Recompute::kSelective);
+  EXPECT_DOUBLE_EQ(same_hbm, hbm);
+  // HFU counts the three products' forward FLOPs per token and layer.
+  EXPECT_NEAR(op.hfu / op.mfu, (flops + 2.0 * 32 * 4096 * (1024 + 4096 + 14336)) / flops, 1e-12);
+  // One more pass of the forward's elementwise bytes per layer: 2 norms, 2 residual adds, RoPE on
+  // q and k, and SwiGLU.
+  const double tokens = 8192, h = 4096;
+  const double fwd_bytes = 2 * tokens * h * 4 + 2 * tokens * h * 6 + tokens * (32 + 8) * 128 * 4 + tokens * 14336 * 6;
+  EXPECT_NEAR((op.other - none.other).value(), 32 * fwd_bytes / hbm, 1e-9);
+  EXPECT_GT(op.compute.value(), selective.compute.value()) << "three GEMMs outweigh nothing";
+  EXPECT_LT(op.compute.value(), none.compute.value() * 4 / 3) << "less than a whole forward again";
+}
+
+// Megatron-Core's recompute_modules: each module's forward runs again in the backward. The norms
+// are elementwise passes; a dense MLP is two products (and, with TP, its block's collectives); HFU
+// counts the recomputed products.
+TEST(StepTimeTest, RecomputeModulesRunTheirForwardAgain) {
+  Job8b s = Llama8bOnH100();
+  auto run = [&](uint32_t modules) {
+    const auto [t, ctx] = StepWith(s, [&](Job8b& v) {
+      v.plan.recompute = Recompute::kSelective;
+      v.plan.recompute_modules = modules;
+    });
+    return std::make_tuple(t, ctx.model_flops_per_token, ctx.attention_flops_per_token_fwd, ctx.hbm_rate.value());
+  };
+  const auto [core, flops, attention, hbm] = run(kModuleCoreAttn);
+  const auto [norms, f1, a1, h1] = run(kModuleCoreAttn | kModuleLayernorm);
+  const auto [mlp, f2, a2, h2] = run(kModuleCoreAttn | kModuleMlp);
+  const double tokens = 8192, h = 4096, ffn = 14336;
+  // Llama's norms are fused into QKV and FC1 (Megatron-Core's Transformer Engine spec): `layernorm`
+  // has no norm of its own to recompute.
+  EXPECT_DOUBLE_EQ(norms.step.value(), core.step.value());
+  // The MLP's three products again, its fused norm (read 2, write 2 bytes per element) and its
+  // SwiGLU pass (read 4, write 2).
+  EXPECT_GT(mlp.compute.value(), core.compute.value());
+  EXPECT_NEAR((mlp.other - core.other).value(), 32 * (tokens * h * 4 + tokens * ffn * 6) / hbm, 1e-12);
+  EXPECT_NEAR(mlp.hfu / mlp.mfu, (flops + attention + 2.0 * 32 * 3 * h * ffn) / flops, 1e-12);
+  EXPECT_NEAR(core.hfu / core.mfu, (flops + attention) / flops, 1e-12);
+  // Recomputing the MLP costs less than recomputing the whole layer.
+  const auto [full, f3] = StepWith(s, [&](Job8b& v) { v.plan.recompute = Recompute::kFull; });
+  EXPECT_LT(mlp.compute.value(), full.compute.value());
+}
+
+// With TP the recomputed MLP runs its all-reduce pair again; a recomputed MoE block its expert
+// all-to-alls (dispatch and combine) once more: half again the plain forward and backward.
+TEST(StepTimeTest, RecomputedBlocksRunTheirCollectivesAgain) {
+  Job8b s = Llama8bOnH100();
+  s.plan.dp = 1, s.plan.tp = 8;
+  // The layers' share: 32 layers less 16 (the embedding's and the head's collectives drop out).
+  auto tp = [&](uint32_t modules) {
+    auto at = [&](int64_t layers) {
+      const auto [t, ctx] = StepWith(s, [&](Job8b& v) {
+        v.arch.layers = layers;
+        v.arch.FinalizeLayers();
+        v.plan.recompute = Recompute::kSelective;
+        v.plan.recompute_modules = modules;
+      });
+      return t.exposed_comm.tp.value();
+    };
+    return at(32) - at(16);
+  };
+  // Attention and MLP blocks, one pair each way: the MLP's forward pair again is a quarter more.
+  EXPECT_NEAR(tp(kModuleMlp) / tp(kModuleCoreAttn), 5.0 / 4.0, 1e-9);
+
+  const Job8b m = DeepSeekV3OnH800(16, 4096, 16);
+  auto ep = [&](uint32_t modules) {
+    const auto [t, ctx] = StepWith(m, [&](Job8b& v) {
+      v.plan.recompute = Recompute::kSelective;
+      v.plan.recompute_modules = modules;
+    });
+    return std::pair{t.exposed_comm.ep.value(), t.hfu / t.mfu};
+  };
+  const auto [plain, plain_ratio] = ep(kModuleCoreAttn);
+  const auto [again, again_ratio] = ep(kModuleCoreAttn | kModuleMoe);
+  EXPECT_NEAR(again / plain, 1.5, 1e-12);
+  EXPECT_GT(again_ratio, plain_ratio) << "HFU counts the router and the experts again";
+  EXPECT_DOUBLE_EQ(ep(kModuleCoreAttn | kModuleMoeAct).first, plain) << "an activation pass moves no tokens";
+}
+
+// Eager attention moves its score matrix pass by pass: 13 bytes a score forward with dropout (the
+// scores written, softmax 2 + 2, dropout 2 + 2 + 1, the context GEMM reading them) and 19 in the
+// backward (dP written, dropout's backward 2 + 1 + 2, softmax's 2 + 2 + 2, dV, dQ and dK reading
+// P or dS), not twice the forward. Doubling the heads at a fixed hidden size doubles the scores
+// and leaves every GEMM's FLOPs as they were, so the step grows by the score bytes alone.
+TEST(StepTimeTest, UnfusedAttentionBackwardMovesNineteenBytesPerScore) {
+  const Cluster c = CatalogCluster("a100-sxm-80gb", 1);
+  TrainingJob job = EagerFp16Job(1024, 8);
+  job.host_overhead_per_kernel_us = 0;
+  Plan p;
+  p.micro_batch = 8;
+  const Architecture a16 = InlineGpt(2048, 4, 16, 1024), a32 = InlineGpt(2048, 4, 32, 1024);
+  ASSERT_TRUE(a16.dropout);
+  const CostContext c16 = MakeCostContext(a16, CountParameters(a16), job, c);
+  const CostContext c32 = MakeCostContext(a32, CountParameters(a32), job, c);
+  const PipelineTime t16 = EstimatePipeline(c16, p), t32 = EstimatePipeline(c32, p);
+  const double extra_scores = 4.0 /* layers */ * 8 * 16 * 1024.0 * 1024.0;  // 16 more heads
+  const double hbm = c16.hbm_rate.value();
+  EXPECT_NEAR(t32.stage_forward - t16.stage_forward, extra_scores * 13 / hbm, 1e-9);
+  EXPECT_NEAR(t32.stage_backward - t16.stage_backward, extra_scores * 19 / hbm, 1e-9);
+}
+
+// Korthikanti et al. 2022, Table 4: one layer of the 22B GPT (h 6144, 64 heads, TP 8, micro-batch
+// 4, sequence 2048, A100) timed forward + backward in five configurations (published-runs.md §2).
+// The model's layer, the difference between the 48- and 24-layer models without the optimizer,
+// stays within 2% of each (0.8% mean when this test was written; 1.6% once the separate fp16
+// gradient-accumulation pass of Megatron's fp16 runs was charged; 2.2%, the worst +3.4%, once each
+// GEMM kernel paid the A100's fixed 7.1 us measured on small GEMMs; 0.6%, the worst 1.0%, once
+// eager attention's backward moved its 19 bytes a score rather than twice the forward's 13).
+TEST(StepTimeTest, KorthikantiTable4PerLayer) {
+  const Cluster c = CatalogCluster("a100-sxm-80gb", 8);
+  TrainingJob job = EagerFp16Job(2048, 4);
+  // Megatron's fp16 defaults of the time (korthikanti-2022.yaml): 16-bit main gradients, added to
+  // per micro-batch in a separate pass (the fused accumulation needs fp32 accumulation).
+  job.grad_dtype = Dtype::kFp16;
+  job.grad_accumulation_fusion = false;
+  struct Row {
+    bool sp;
+    Recompute recompute;
+    double measured_ms;
+  };
+  const Row rows[] = {{false, Recompute::kNone, 19.6},
+                      {true, Recompute::kNone, 19.0},
+                      {false, Recompute::kFull, 27.2},
+                      {false, Recompute::kSelective, 20.9},
+                      {true, Recompute::kSelective, 20.3}};
+  const Architecture a48 = InlineGpt(6144, 48, 64, 2048), a24 = InlineGpt(6144, 24, 64, 2048);
+  for (const Row& r : rows) {
+    Plan p;
+    p.tp = 8, p.micro_batch = 4, p.sp = r.sp, p.recompute = r.recompute, p.overlap_grad_reduce = false;
+    auto without_optimizer = [&](const Architecture& a) {
+      const StepTime t = EstimateStep(MakeCostContext(a, CountParameters(a), job, c), p);
+      return t.step.value() - t.optimizer.value();
+    };
+    const double layer_ms = (without_optimizer(a48) - without_optimizer(a24)) / 24 * 1e3;
+    EXPECT_NEAR(layer_ms, r.measured_ms, 0.02 * r.measured_ms) << "sp " << r.sp << " recompute "
+                                                                 << static_cast<int>(r.recompute);
+  }
+}
+
+// FP8 casts are separate memory passes (Transformer Engine in Megatron-Core): for a dense Llama
+// layer, the inputs of the output projection and FC2 are cast with their transposes in the forward
+// (4 bytes per element), the inputs the fused norms write in FP8 (QKV, FC1) are transposed in the
+// backward (2), and every output gradient is cast with its transpose (4).
+TEST(StepTimeTest, Fp8CastsAreSeparateMemoryPasses) {
+  Job8b s = Llama8bOnH100();
+  const CostContext bf16 = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  s.job.precision = Dtype::kFp8;
+  const CostContext fp8 = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  ASSERT_TRUE(fp8.fp8_gemms);
+  const StepTime a = EstimateStep(bf16, s.plan), b = EstimateStep(fp8, s.plan);
+  ASSERT_EQ(a.host_launch.value(), 0.0);
+  ASSERT_EQ(b.host_launch.value(), 0.0);
+  const Architecture& x = s.arch;
+  const double T = static_cast<double>(s.job.seq_len), h = static_cast<double>(x.hidden);
+  const double q = static_cast<double>(x.heads * x.head_dim), kv = static_cast<double>(x.kv_heads * x.head_dim);
+  const double f = static_cast<double>(x.ffn);
+  const double fwd = 4 * T * q + 4 * T * f;
+  const double bwd = 2 * T * h + 4 * T * (q + 2 * kv) + 4 * T * h + 2 * T * h + 4 * T * 2 * f + 4 * T * h;
+  const double expected = static_cast<double>(x.layers) * (fwd + bwd) / fp8.hbm_rate.value();
+  EXPECT_NEAR(b.other.value() - a.other.value(), expected, expected * 1e-9);
+}
+
+// Transformer Engine's userbuffers overlap cuts the TP block's all-gather GEMMs into TP pieces and
+// its reduce-scatter GEMMs into 4: pieces of 512 tokens run below the H100's rate at 2,048 (its
+// measured table), so the layers' compute grows. Megatron takes the overlap only with SP: without
+// it nothing is overlapped and nothing is cut.
+TEST(StepTimeTest, UserbufferOverlapRunsGemmsInPieces) {
+  Job8b s = DataParallelOnH100("llama-3.1-8b", 2048);
+  s.plan.tp = 4, s.plan.dp = 2;
+  auto step = [&](bool overlap, bool sp) {
+    return StepWith(s, [&](Job8b& v) {
+      v.plan.tp_comm_overlap = overlap;
+      v.plan.sp = sp;
+    }).first;
+  };
+  const double whole = step(false, true).compute.value(), pieces = step(true, true).compute.value();
+  EXPECT_GT(pieces, 1.01 * whole);
+  EXPECT_LT(pieces, 1.5 * whole);
+  EXPECT_LT(step(true, true).exposed_comm.tp.value(), step(false, true).exposed_comm.tp.value());
+  const StepTime no_sp = step(true, false), plain = step(false, false);
+  EXPECT_EQ(no_sp.compute.value(), plain.compute.value());
+  EXPECT_EQ(no_sp.exposed_comm.tp.value(), plain.exposed_comm.tp.value()) << "no SP: none hidden";
+  EXPECT_EQ(no_sp.comm_contention.value(), plain.comm_contention.value());
+}
+
+// With CP 256 a 4k sequence leaves 16 tokens per rank, half a token per expert on average: the
+// expert GEMMs still occupy whole tiles, and the step stays finite (a NaN once broke the search's
+// ordering of its top K).
+TEST(StepTimeTest, ExpertsWithUnderOneTokenStillTakeTime) {
+  const Architecture a = LoadArch("deepseek-v3");
+  const Cluster c = CatalogCluster("h800-sxm-80gb", 2048);
+  TrainingJob job;
+  job.seq_len = 4096;
+  job.global_batch = 15360;
+  Plan p;
+  p.cp = 256, p.dp = 4, p.pp = 2, p.zero = 3, p.recompute = Recompute::kFull, p.balanced_layers = true;
+  const CostContext ctx = MakeCostContext(a, CountParameters(a), job, c);
+  const StepTime t = EstimateStep(ctx, p);
+  EXPECT_TRUE(std::isfinite(t.step.value()));
+  EXPECT_GT(t.compute.value(), 0);
+}
+
+}  // namespace
+}  // namespace preflight::test_support
