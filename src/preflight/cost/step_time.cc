@@ -25,272 +25,284 @@ namespace {
 constexpr double kCrossEntropyForwardBytes = 6 + 4 + 8 + 8 + 4 + 8;
 constexpr double kCrossEntropyBackwardBytes = 8 + 6;
 
-struct StageSums {
-  double fwd = 0, bwd = 0;          // compute incl. recompute
-  double memory = 0;                // elementwise fwd+bwd
-  double tp = 0, ep = 0, cp = 0;    // exposed, fwd+bwd
-  double launch = 0;                // GPU idle waiting for kernel launches
-  double slack = 0;                 // GPU work the host has queued ahead of it (not part of the time)
-  double backward_slack = 0;        // of which queued in the layers' backward phases
-  double input_slack = 0;           // what the next micro-batch's input path can run beside
-  double contention = 0;            // compute slowed by the hidden TP, EP and CP collectives
-  double wgrad = 0;                 // of bwd, the weight-gradient products
-  double forward = 0;               // the forward share of all the above
-  double Total() const { return fwd + bwd + memory + tp + ep + cp + launch + contention; }
-  void Add(const StageSums& o, double n) {
-    fwd += n * o.fwd, bwd += n * o.bwd, memory += n * o.memory, tp += n * o.tp, ep += n * o.ep;
-    cp += n * o.cp, launch += n * o.launch, contention += n * o.contention, forward += n * o.forward;
-    slack += n * o.slack, backward_slack += n * o.backward_slack, wgrad += n * o.wgrad;
-  }
-};
 
 }  // namespace
 
-PipelineTime StepModel::Pipeline() const {
-  const LayerCost dense = Layer(false);
-  const LayerCost moe = a_.IsMoe() ? Layer(true) : dense;
-  auto add_layer = [&](const LayerCost& l, double n, StageSums* s) {
-    double recompute = 0;
-    if (p_.recompute == Recompute::kFull) {
-      recompute = l.fwd_compute;
-    } else if (p_.recompute == Recompute::kSelective) {
-      recompute = l.sel_fwd;
-    } else if (p_.recompute == Recompute::kSelectiveOp) {
-      recompute = l.op_sac_fwd;
-    }
-    const bool full = p_.recompute == Recompute::kFull;
-    const bool op_sac = p_.recompute == Recompute::kSelectiveOp;
-    const bool selective = p_.recompute == Recompute::kSelective;
-    const double tp_again = full ? l.tp_fwd : (op_sac ? l.tp_op_sac : (selective ? l.sel_tp : 0));
-    const double ep_again = full ? l.ep_fwd : (selective ? l.sel_ep : 0);
-    const double tp_all = l.tp_fwd + l.tp_bwd + tp_again;
-    const double ep_all = l.ep_fwd + l.ep_bwd + ep_again;
-    const double cp_all = l.cp_fwd + l.cp_bwd + (full ? l.cp_fwd : 0);
-    const double tp_window = TpWindow(l), ep_window = EpWindow(l);
-    // Ring/all-gather KV exchange runs under the attention products (Megatron CP).
-    const double cp_window = p_.cp > 1 ? l.core_fwd + l.core_bwd : -1;
-    const double tp = Exposed(tp_all, tp_window);
-    const double ep = Exposed(ep_all, ep_window);
-    const double cp = Exposed(cp_all, cp_window);
-    // What runs hidden under compute still holds its share of the compute units meanwhile; each
-    // term falls in the forward as its window does (TP: the forward GEMMs).
-    const double tp_slow = Contention(tp_all, tp_window);
-    const double ep_slow = Contention(ep_all, ep_window, c_.ep_collective_share);
-    const double cp_slow = Contention(cp_all, cp_window);
-    const double contention = tp_slow + ep_slow + cp_slow;
-    const double ep_fwd_share = ep_window > 0 ? l.fwd_compute / ep_window : 0;
-    const double cp_fwd_share = cp_window > 0 ? l.core_fwd / cp_window : 0;
-    const double contention_fwd = tp_slow + ep_slow * ep_fwd_share + cp_slow * cp_fwd_share;
-    s->fwd += n * l.fwd_compute;
-    s->bwd += n * (l.bwd_compute + recompute);
-    s->wgrad += n * l.wgrad;
-    // Full recompute and the op-level policy run the forward's elementwise passes again.
-    const bool again = full || p_.recompute == Recompute::kSelectiveOp;
-    const double memory_again = selective ? l.sel_memory : 0;
-    s->memory += n * (l.fwd_memory * (again ? 4 : 3) + memory_again + l.cast_fwd * (full ? 2 : 1) + l.cast_bwd);
-    s->tp += n * tp;
-    s->ep += n * ep;
-    s->cp += n * cp;
-    s->contention += n * contention;
-    // The host launches forward, backward (about twice the kernels) and recomputed kernels;
-    // when that takes longer than the GPU work, the GPU waits.
+StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
+  const bool full = p_.recompute == Recompute::kFull;
+  const bool op_sac = p_.recompute == Recompute::kSelectiveOp;
+  const bool selective = p_.recompute == Recompute::kSelective;
+  LayerComm c;
+  c.tp_again = full ? l.tp_fwd : (op_sac ? l.tp_op_sac : (selective ? l.sel_tp : 0));
+  c.ep_again = full ? l.ep_fwd : (selective ? l.sel_ep : 0);
+  const double tp_all = l.tp_fwd + l.tp_bwd + c.tp_again;
+  const double ep_all = l.ep_fwd + l.ep_bwd + c.ep_again;
+  const double cp_all = l.cp_fwd + l.cp_bwd + (full ? l.cp_fwd : 0);
+  const double tp_window = TpWindow(l), ep_window = EpWindow(l);
+  // Ring/all-gather KV exchange runs under the attention products (Megatron CP).
+  const double cp_window = p_.cp > 1 ? l.core_fwd + l.core_bwd : -1;
+  c.tp = Exposed(tp_all, tp_window);
+  c.ep = Exposed(ep_all, ep_window);
+  c.cp = Exposed(cp_all, cp_window);
+  // What runs hidden under compute still holds its share of the compute units meanwhile; each
+  // term falls in the forward as its window does (TP: the forward GEMMs).
+  const double tp_slow = Contention(tp_all, tp_window);
+  const double ep_slow = Contention(ep_all, ep_window, c_.ep_collective_share);
+  const double cp_slow = Contention(cp_all, cp_window);
+  c.contention = tp_slow + ep_slow + cp_slow;
+  const double ep_fwd_share = ep_window > 0 ? l.fwd_compute / ep_window : 0;
+  const double cp_fwd_share = cp_window > 0 ? l.core_fwd / cp_window : 0;
+  c.contention_fwd = tp_slow + ep_slow * ep_fwd_share + cp_slow * cp_fwd_share;
+  return c;
+}
+
+double StepModel::LayerHostSeconds(const LayerCost& l) const {
+  const bool full = p_.recompute == Recompute::kFull;
+  const bool selective = p_.recompute == Recompute::kSelective;
+  if (!c_.job.host_profile) {
+    // The host launches forward, backward (about twice the kernels) and recomputed kernels.
     const double kernels = l.kernels_fwd * 3 + (full ? l.kernels_fwd : 0) +
                            (selective ? l.kernels_sel : 0) +
                            (p_.recompute == Recompute::kSelectiveOp ? l.kernels_op_sac : 0);
-    const double gpu = l.fwd_compute + l.bwd_compute + recompute + l.fwd_memory * (again ? 4 : 3) + memory_again +
-                       l.cast_fwd * (full ? 2 : 1) + l.cast_bwd + tp + ep + cp + contention;
-    // A measured profile times the layer at TP 1; each collective call the plan adds costs the
-    // host its measured call time (forward, backward, and the recomputed forward).
-    const double call = c_.job.host_profile ? c_.job.host_profile->collective_call.value() : 0;
-    const double host_calls_fwd = l.calls_fwd * call;
-    const double calls_again = full ? l.calls_fwd : (op_sac ? l.calls_op_sac : (selective ? l.calls_sel : 0));
-    // Selective recompute's modules launch their kernels again, at the profile's forward host time
-    // per forward kernel.
-    double host_again = 0;
-    if (c_.job.host_profile && selective && l.kernels_fwd > 0) {
-      host_again = l.kernels_sel * c_.job.host_profile->LayerForwardSeconds(false).value() / l.kernels_fwd;
-    }
-    const double host = c_.job.host_profile ? c_.job.host_profile->LayerSeconds(full).value() + host_again +
-                                                  (l.calls_fwd + l.calls_bwd + calls_again) * call
-                                            : kernels * c_.host_per_kernel.value();
-    // The forward's share of the exposed communication (recompute runs forward collectives a
-    // second time, in the backward).
-    const double comm_fwd = l.tp_fwd + l.ep_fwd + l.cp_fwd;
-    const double comm = comm_fwd + l.tp_bwd + l.ep_bwd + l.cp_bwd + (full ? comm_fwd : tp_again + ep_again);
-    const double fwd_comm_share = comm > 0 ? comm_fwd / comm : 0;
-    const double gpu_fwd =
-        l.fwd_compute + l.fwd_memory + l.cast_fwd + fwd_comm_share * (tp + ep + cp) + contention_fwd;
-    s->forward += n * gpu_fwd;
-    if (LayersWaitForGpu()) {
-      // The host waits for the GPU inside every layer forward (and recomputed forward), so it
-      // cannot queue one phase's work while the GPU runs another's: the forward phase and the
-      // backward phase (with its recomputed forward) are each bound by their slower side.
-      const double host_fwd = c_.job.host_profile->LayerForwardSeconds(full).value() + host_calls_fwd;
-      const double host_bwd = host - host_fwd, gpu_bwd = gpu - gpu_fwd;
-      s->launch += n * (std::max(0.0, host_fwd - gpu_fwd) + std::max(0.0, host_bwd - gpu_bwd));
-      s->slack += n * (std::max(0.0, gpu_fwd - host_fwd) + std::max(0.0, gpu_bwd - host_bwd));
-      s->backward_slack += n * std::max(0.0, gpu_bwd - host_bwd);
-    } else {
-      s->launch += n * std::max(0.0, host - gpu);
-      s->slack += n * std::max(0.0, gpu - host);
-    }
-  };
-  // Output head(s), cross-entropy and MTP projection on the last stage.
-  const double h = static_cast<double>(a_.hidden);
-  const double heads = 1.0 + a_.mtp_layers;
-  const double head_fwd = heads * Gemm16(tokens_, h, static_cast<double>(a_.vocab) / t_) +
-                          a_.mtp_layers * Gemm(tokens_, 2 * h, h);
-  double head_wgrad = 0, mtp_wgrad = 0;
-  const double head_bwd = heads * Gemm16Bwd(tokens_, h, static_cast<double>(a_.vocab) / t_, 1, &head_wgrad) +
-                          a_.mtp_layers * GemmBwd(tokens_, 2 * h, h, 1, &mtp_wgrad);
-  head_wgrad = heads * head_wgrad + a_.mtp_layers * mtp_wgrad;
-  const double logits = heads * tokens_ * static_cast<double>(a_.vocab) / t_;
-  const AroundLayersComm around_comm = AroundLayers(heads);
-  const double loss_bytes = logits * (kCrossEntropyForwardBytes + kCrossEntropyBackwardBytes);
-  const double loss_fwd_bytes = logits * kCrossEntropyForwardBytes;
-
-  // Stage totals: the first, second and last stages are the only distinct ones (contiguous
-  // layers; the last adds the head); the sum over all stages follows from the layer counts.
-  // Every per-layer term is linear in the layer count: sum one dense and one MoE layer once.
-  StageSums one_dense, one_moe;
-  add_layer(dense, 1.0, &one_dense);
-  if (a_.IsMoe()) add_layer(moe, 1.0, &one_moe);
-  // Each micro-batch's input path on every stage (Megatron's get_batch): the data-loader receive
-  // runs while the GPU works off what the host queued ahead of it (`slack`); then the host waits for
-  // the GPU (broadcast_data copies the sizes back to the CPU) and the rest runs on an idle GPU.
-  auto input_path = [&](double slack) {
-    if (!c_.job.host_profile) return 0.0;
-    const HostProfile& h = *c_.job.host_profile;
-    return std::max(0.0, h.input_before_sync.value() - slack) + h.input_after_sync.value();
-  };
-  auto sums = [&](int64_t n, int64_t n_moe, bool first, bool last) {
-    StageSums st;
-    st.Add(one_dense, static_cast<double>(n - n_moe));
-    st.Add(one_moe, static_cast<double>(n_moe));
-    if (first) {
-      st.tp += around_comm.embedding_fwd + around_comm.embedding_bwd;
-      st.forward += around_comm.embedding_fwd;
-    }
-    if (last) {
-      const double mtp = static_cast<double>(a_.mtp_layers);
-      const double head_comm_fwd = around_comm.head_fwd + mtp * around_comm.embedding_fwd;
-      const double head_comm = head_comm_fwd + around_comm.head_bwd + mtp * around_comm.embedding_bwd;
-      st.tp += head_comm;
-      st.forward += head_comm_fwd;
-      st.Add(a_.IsMoeLayer(a_.layers - 1) ? one_moe : one_dense, static_cast<double>(a_.mtp_layers));
-      st.fwd += head_fwd;
-      st.bwd += head_bwd;
-      st.wgrad += head_wgrad;
-      st.memory += Memory(loss_bytes);
-      st.forward += head_fwd + Memory(loss_fwd_bytes);
-      // A measured host profile also times the work around the layers (embedding, head, loss),
-      // counted on the last stage with the head.
-      if (c_.job.host_profile) {
-        // With TP the collectives around the layers are calls the TP-1 profile does not hold; the
-        // GPU runs them beside the host's work.
-        const double calls = p_.tp > 1 ? around_comm.head_calls + (1 + mtp) * around_comm.embedding_calls : 0;
-        const double around = c_.job.host_profile->micro_batch.value() +
-                              calls * c_.job.host_profile->collective_call.value();
-        const double head_gpu = head_fwd + head_bwd + Memory(loss_bytes) + head_comm +
-                                (first ? around_comm.embedding_fwd + around_comm.embedding_bwd : 0);
-        const double head_slack = std::max(0.0, head_gpu - around);
-        st.launch += std::max(0.0, around - head_gpu);
-        st.slack += head_slack;
-        st.backward_slack += head_slack;
-      }
-    }
-    return st;
-  };
-  // The input path runs beside the GPU work queued since the host last waited for the GPU:
-  // with waits in every layer forward, under full recompute that is the backward phase of the
-  // stage's first layer (the last one the backward reaches); without recompute, the backward
-  // phases and the head after the last layer's forward.
-  auto add_input_path = [&](int64_t first, int64_t n, StageSums* st) {
-    st->input_slack = st->slack;
-    if (LayersWaitForGpu() && n > 0) {  // a stage without layers has no waits
-      st->input_slack = p_.recompute == Recompute::kFull
-                            ? (a_.IsMoeLayer(first) ? one_moe : one_dense).backward_slack
-                            : st->backward_slack;
-    }
-    st->launch += input_path(st->input_slack);
-  };
-  auto stage_sums = [&](int64_t s) {
-    const int64_t n = LayersOnStage(a_, p_, s);
-    const int64_t first = FirstLayerOfStage(a_, p_, s);
-    StageSums st = sums(n, a_.MoeLayersIn(first, n), s == 0, s == p_.pp - 1);
-    add_input_path(first, n, &st);
-    return st;
-  };
-  // The first, second and last stages are the only ones that can be the slowest (contiguous
-  // layers; the middle ones alike or one layer lighter; the last adds the head). The sum over
-  // all stages follows from the layer counts (every per-layer term is linear in the count).
-  double worst = 0, worst_fwd = 0, worst_bwd = 0;
-  StageSums worst_stage;
-  StageSums whole = sums(a_.layers, a_.MoeLayerCount(), true, true);
-  add_input_path(0, a_.layers, &whole);
-  double sum = whole.Total();
-  int64_t candidates[5];
-  const int n_candidates = CandidateStages(a_, p_, candidates);
-  for (int i = 0; i < (n_candidates > 0 ? n_candidates : p_.pp); ++i) {
-    const int64_t stage = n_candidates > 0 ? candidates[i] : i;
-    StageSums st = stage_sums(stage);
-    const double total = st.Total();
-    if (total > worst) {
-      worst = total;
-      worst_stage = st;
-      worst_fwd = st.forward;
-      worst_bwd = total - worst_fwd;
-    }
+    return kernels * c_.host_per_kernel.value();
   }
-  // `whole` ran the input path once; every stage runs it (each as the slowest one does).
-  sum += static_cast<double>(p_.pp) * input_path(worst_stage.input_slack) - input_path(whole.input_slack);
-  const double m = static_cast<double>(MicroBatches(p_, c_.job));
-  double bubble = sum - worst;
+  // A measured profile times the layer at TP 1; each collective call the plan adds costs the
+  // host its measured call time (forward, backward, and the recomputed forward).
+  const HostProfile& h = *c_.job.host_profile;
+  const double call = h.collective_call.value();
+  const bool op_sac = p_.recompute == Recompute::kSelectiveOp;
+  const double calls_again =
+      full ? l.calls_fwd : (op_sac ? l.calls_op_sac : (selective ? l.calls_sel : 0));
+  // Selective recompute's modules launch their kernels again, at the profile's forward host time
+  // per forward kernel.
+  double host_again = 0;
+  if (selective && l.kernels_fwd > 0) {
+    host_again = l.kernels_sel * h.LayerForwardSeconds(false).value() / l.kernels_fwd;
+  }
+  return h.LayerSeconds(full).value() + host_again +
+         (l.calls_fwd + l.calls_bwd + calls_again) * call;
+}
+
+void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
+  const bool full = p_.recompute == Recompute::kFull;
+  const bool selective = p_.recompute == Recompute::kSelective;
+  double recompute = 0;
+  if (full) {
+    recompute = l.fwd_compute;
+  } else if (selective) {
+    recompute = l.sel_fwd;
+  } else if (p_.recompute == Recompute::kSelectiveOp) {
+    recompute = l.op_sac_fwd;
+  }
+  const LayerComm c = ExposedLayerComm(l);
+  s->fwd += n * l.fwd_compute;
+  s->bwd += n * (l.bwd_compute + recompute);
+  s->wgrad += n * l.wgrad;
+  // Full recompute and the op-level policy run the forward's elementwise passes again.
+  const bool again = full || p_.recompute == Recompute::kSelectiveOp;
+  const double memory = l.fwd_memory * (again ? 4 : 3) + (selective ? l.sel_memory : 0) +
+                        l.cast_fwd * (full ? 2 : 1) + l.cast_bwd;
+  s->memory += n * memory;
+  s->tp += n * c.tp;
+  s->ep += n * c.ep;
+  s->cp += n * c.cp;
+  s->contention += n * c.contention;
+  const double gpu =
+      l.fwd_compute + l.bwd_compute + recompute + memory + c.tp + c.ep + c.cp + c.contention;
+  // The forward's share of the exposed communication (recompute runs forward collectives a
+  // second time, in the backward).
+  const double comm_fwd = l.tp_fwd + l.ep_fwd + l.cp_fwd;
+  const double comm =
+      comm_fwd + l.tp_bwd + l.ep_bwd + l.cp_bwd + (full ? comm_fwd : c.tp_again + c.ep_again);
+  const double fwd_comm_share = comm > 0 ? comm_fwd / comm : 0;
+  const double gpu_fwd = l.fwd_compute + l.fwd_memory + l.cast_fwd +
+                         fwd_comm_share * (c.tp + c.ep + c.cp) + c.contention_fwd;
+  s->forward += n * gpu_fwd;
+  // When the host takes longer than the GPU work, the GPU waits.
+  const double host = LayerHostSeconds(l);
+  if (LayersWaitForGpu()) {
+    // The host waits for the GPU inside every layer forward (and recomputed forward), so it
+    // cannot queue one phase's work while the GPU runs another's: the forward phase and the
+    // backward phase (with its recomputed forward) are each bound by their slower side.
+    const HostProfile& h = *c_.job.host_profile;
+    const double host_fwd =
+        h.LayerForwardSeconds(full).value() + l.calls_fwd * h.collective_call.value();
+    const double host_bwd = host - host_fwd, gpu_bwd = gpu - gpu_fwd;
+    s->launch += n * (std::max(0.0, host_fwd - gpu_fwd) + std::max(0.0, host_bwd - gpu_bwd));
+    s->slack += n * (std::max(0.0, gpu_fwd - host_fwd) + std::max(0.0, gpu_bwd - host_bwd));
+    s->backward_slack += n * std::max(0.0, gpu_bwd - host_bwd);
+  } else {
+    s->launch += n * std::max(0.0, host - gpu);
+    s->slack += n * std::max(0.0, gpu - host);
+  }
+}
+
+StepModel::HeadWork StepModel::Head() const {
+  // Output head(s), cross-entropy and MTP projection on the last stage.
+  const double h = static_cast<double>(a_.hidden), vocab = static_cast<double>(a_.vocab);
+  HeadWork w;
+  w.heads = 1.0 + a_.mtp_layers;
+  w.fwd = w.heads * Gemm16(tokens_, h, vocab / t_) + a_.mtp_layers * Gemm(tokens_, 2 * h, h);
+  double head_wgrad = 0, mtp_wgrad = 0;
+  w.bwd = w.heads * Gemm16Bwd(tokens_, h, vocab / t_, 1, &head_wgrad) +
+          a_.mtp_layers * GemmBwd(tokens_, 2 * h, h, 1, &mtp_wgrad);
+  w.wgrad = w.heads * head_wgrad + a_.mtp_layers * mtp_wgrad;
+  const double logits = w.heads * tokens_ * vocab / t_;
+  w.loss = Memory(logits * (kCrossEntropyForwardBytes + kCrossEntropyBackwardBytes));
+  w.loss_fwd = Memory(logits * kCrossEntropyForwardBytes);
+  w.comm = AroundLayers(w.heads);
+  return w;
+}
+
+void StepModel::AddHead(const StageParts& parts, bool first, StageSums* st) const {
+  const HeadWork& w = parts.head;
+  const AroundLayersComm& around = w.comm;
+  const double mtp = static_cast<double>(a_.mtp_layers);
+  const double head_comm_fwd = around.head_fwd + mtp * around.embedding_fwd;
+  const double head_comm = head_comm_fwd + around.head_bwd + mtp * around.embedding_bwd;
+  st->tp += head_comm;
+  st->forward += head_comm_fwd;
+  st->Add(a_.IsMoeLayer(a_.layers - 1) ? parts.moe : parts.dense, mtp);
+  st->fwd += w.fwd;
+  st->bwd += w.bwd;
+  st->wgrad += w.wgrad;
+  st->memory += w.loss;
+  st->forward += w.fwd + w.loss_fwd;
+  if (!c_.job.host_profile) return;
+  // A measured host profile also times the work around the layers (embedding, head, loss),
+  // counted on the last stage with the head. With TP the collectives around the layers are calls
+  // the TP-1 profile does not hold; the GPU runs them beside the host's work.
+  const double calls = p_.tp > 1 ? around.head_calls + (1 + mtp) * around.embedding_calls : 0;
+  const double host = c_.job.host_profile->micro_batch.value() +
+                      calls * c_.job.host_profile->collective_call.value();
+  const double gpu = w.fwd + w.bwd + w.loss + head_comm +
+                     (first ? around.embedding_fwd + around.embedding_bwd : 0);
+  const double slack = std::max(0.0, gpu - host);
+  st->launch += std::max(0.0, host - gpu);
+  st->slack += slack;
+  st->backward_slack += slack;
+}
+
+StageSums StepModel::StageTotals(const StageParts& parts, int64_t n, int64_t n_moe, bool first,
+                                 bool last) const {
+  StageSums st;
+  st.Add(parts.dense, static_cast<double>(n - n_moe));
+  st.Add(parts.moe, static_cast<double>(n_moe));
+  if (first) {
+    st.tp += parts.head.comm.embedding_fwd + parts.head.comm.embedding_bwd;
+    st.forward += parts.head.comm.embedding_fwd;
+  }
+  if (last) AddHead(parts, first, &st);
+  return st;
+}
+
+// Each micro-batch's input path on every stage (Megatron's get_batch): the data-loader receive
+// runs while the GPU works off what the host queued ahead of it (`slack`); then the host waits for
+// the GPU (broadcast_data copies the sizes back to the CPU) and the rest runs on an idle GPU.
+double StepModel::InputPathSeconds(double slack) const {
+  if (!c_.job.host_profile) return 0.0;
+  const HostProfile& h = *c_.job.host_profile;
+  return std::max(0.0, h.input_before_sync.value() - slack) + h.input_after_sync.value();
+}
+
+// The input path runs beside the GPU work queued since the host last waited for the GPU: with
+// waits in every layer forward, under full recompute that is the backward phase of the stage's
+// first layer (the last one the backward reaches); without recompute, the backward phases and the
+// head after the last layer's forward.
+void StepModel::AddInputPath(const StageParts& parts, int64_t first, int64_t n,
+                             StageSums* st) const {
+  st->input_slack = st->slack;
+  if (LayersWaitForGpu() && n > 0) {  // a stage without layers has no waits
+    st->input_slack = p_.recompute == Recompute::kFull
+                          ? (a_.IsMoeLayer(first) ? parts.moe : parts.dense).backward_slack
+                          : st->backward_slack;
+  }
+  st->launch += InputPathSeconds(st->input_slack);
+}
+
+// The bubble of the schedule, from the sum over all stages and the slowest stage's totals.
+double StepModel::Bubble(double sum, const StageSums& worst) const {
+  if (p_.pp == 1) return 0;
+  const double total = worst.Total(), fwd = worst.forward, bwd = total - fwd;
+  double bubble = sum - total;
   switch (p_.schedule) {
     case Schedule::kGpipe:
-    case Schedule::k1F1B: break;
-    case Schedule::kInterleaved: bubble /= static_cast<double>(p_.vpp); break;
+    case Schedule::k1F1B:
+      break;
+    case Schedule::kInterleaved:
+      bubble /= static_cast<double>(p_.vpp);
+      break;
     // Zero-bubble schedules fill the bubble with deferred weight gradients W, what is left of the
     // backward being B (input gradients, recompute, collectives): ZB-H1 leaves (p - 1)(F + B - W)
     // (Qi et al. 2023), DualPipe (p/2 - 1)(F&B + B - 3W) with F&B = F + B + W (DeepSeek-V3 Table 2,
     // whose B is the full backward B + W here).
     case Schedule::kZbH1:
-      bubble *= std::max(0.0, worst_fwd + worst_bwd - 2 * worst_stage.wgrad) / worst;
+      bubble *= std::max(0.0, fwd + bwd - 2 * worst.wgrad) / total;
       break;
     case Schedule::kDualPipe:
       bubble *= (p_.pp / 2.0 - 1) / std::max(1.0, p_.pp - 1.0) *
-                std::max(0.0, worst_fwd + 2 * worst_bwd - 3 * worst_stage.wgrad) / worst;
+                std::max(0.0, fwd + 2 * bwd - 3 * worst.wgrad) / total;
       break;
   }
-  if (p_.pp == 1) bubble = 0;
+  return bubble;
+}
 
-  // Pipeline point-to-point: activations per boundary, scatter-gathered over TP.
-  double pp_exposed = 0;
-  if (p_.pp > 1) {
-    const bool cross = p_.tp * p_.cp * p_.dp >= c_.fabric.devices_per_node;
-    const double p2p = PointToPointTime(c_.fabric, Bytes(tokens_ * h * 2 / t_), cross).value();
-    // Each micro-batch crosses every chunk boundary once each way; an overlapped schedule exposes
-    // only the fill and drain.
-    const bool overlapped = (p_.schedule == Schedule::kInterleaved && p_.overlap_p2p_comm) ||
-                            p_.schedule == Schedule::kDualPipe;
-    const double crossings = m * static_cast<double>(p_.schedule == Schedule::kInterleaved ? p_.vpp : 1);
-    pp_exposed = 2 * p2p * ((overlapped ? 0 : crossings) + static_cast<double>(p_.pp - 1));
+// Pipeline point-to-point: activations per boundary, scatter-gathered over TP. Each micro-batch
+// crosses every chunk boundary once each way; an overlapped schedule exposes only the fill and
+// drain.
+double StepModel::PipelineSendsExposed(double micro_batches) const {
+  if (p_.pp <= 1) return 0;
+  const bool cross = p_.tp * p_.cp * p_.dp >= c_.fabric.devices_per_node;
+  const double h = static_cast<double>(a_.hidden);
+  const double p2p = PointToPointTime(c_.fabric, Bytes(tokens_ * h * 2 / t_), cross).value();
+  const bool overlapped = (p_.schedule == Schedule::kInterleaved && p_.overlap_p2p_comm) ||
+                          p_.schedule == Schedule::kDualPipe;
+  const double crossings =
+      micro_batches * static_cast<double>(p_.schedule == Schedule::kInterleaved ? p_.vpp : 1);
+  return 2 * p2p * ((overlapped ? 0 : crossings) + static_cast<double>(p_.pp - 1));
+}
+
+PipelineTime StepModel::Pipeline() const {
+  // Every per-layer term is linear in the layer count: sum one dense and one MoE layer once.
+  StageParts parts;
+  AddLayer(Layer(false), 1.0, &parts.dense);
+  if (a_.IsMoe()) AddLayer(Layer(true), 1.0, &parts.moe);
+  parts.head = Head();
+  // The first, second and last stages are the only ones that can be the slowest (contiguous
+  // layers; the middle ones alike or one layer lighter; the last adds the head). The sum over
+  // all stages follows from the layer counts.
+  StageSums worst;
+  StageSums whole = StageTotals(parts, a_.layers, a_.MoeLayerCount(), true, true);
+  AddInputPath(parts, 0, a_.layers, &whole);
+  double sum = whole.Total();
+  int64_t candidates[5];
+  const int n_candidates = CandidateStages(a_, p_, candidates);
+  for (int i = 0; i < (n_candidates > 0 ? n_candidates : p_.pp); ++i) {
+    const int64_t stage = n_candidates > 0 ? candidates[i] : i;
+    const int64_t n = LayersOnStage(a_, p_, stage), first = FirstLayerOfStage(a_, p_, stage);
+    StageSums st = StageTotals(parts, n, a_.MoeLayersIn(first, n), stage == 0, stage == p_.pp - 1);
+    AddInputPath(parts, first, n, &st);
+    if (st.Total() > worst.Total()) worst = st;
   }
+  // `whole` ran the input path once; every stage runs it (each as the slowest one does).
+  sum += static_cast<double>(p_.pp) * InputPathSeconds(worst.input_slack) -
+         InputPathSeconds(whole.input_slack);
+  const double m = static_cast<double>(MicroBatches(p_, c_.job));
 
   PipelineTime pipe;
   pipe.micro_batches = m;
-  pipe.stage_total = worst;
-  pipe.stage_forward = worst_fwd;
-  pipe.stage_backward = worst_bwd;
-  pipe.compute = worst_stage.fwd + worst_stage.bwd;
-  pipe.memory = worst_stage.memory;
-  pipe.launch = worst_stage.launch;
-  pipe.tp = worst_stage.tp;
-  pipe.ep = worst_stage.ep;
-  pipe.cp = worst_stage.cp;
-  pipe.contention = worst_stage.contention;
-  pipe.bubble = bubble;
-  pipe.pp_exposed = pp_exposed;
+  pipe.stage_total = worst.Total();
+  pipe.stage_forward = worst.forward;
+  pipe.stage_backward = worst.Total() - worst.forward;
+  pipe.compute = worst.fwd + worst.bwd;
+  pipe.memory = worst.memory;
+  pipe.launch = worst.launch;
+  pipe.tp = worst.tp;
+  pipe.ep = worst.ep;
+  pipe.cp = worst.cp;
+  pipe.contention = worst.contention;
+  pipe.bubble = Bubble(sum, worst);
+  pipe.pp_exposed = PipelineSendsExposed(m);
   return pipe;
 }
 

@@ -73,6 +73,26 @@ struct ElementwiseBytes {
 // memory model's (cost/memory.cc, EagerExtraBytes).
 ElementwiseBytes ElementwisePasses(const Architecture& a, bool fused);
 
+// One pipeline stage's time per micro-batch, by kind, summed over its layers (and the head).
+struct StageSums {
+  double fwd = 0, bwd = 0;          // compute incl. recompute
+  double memory = 0;                // elementwise fwd+bwd
+  double tp = 0, ep = 0, cp = 0;    // exposed, fwd+bwd
+  double launch = 0;                // GPU idle waiting for kernel launches
+  double slack = 0;                 // GPU work the host has queued ahead of it (not part of the time)
+  double backward_slack = 0;        // of which queued in the layers' backward phases
+  double input_slack = 0;           // what the next micro-batch's input path can run beside
+  double contention = 0;            // compute slowed by the hidden TP, EP and CP collectives
+  double wgrad = 0;                 // of bwd, the weight-gradient products
+  double forward = 0;               // the forward share of all the above
+  double Total() const { return fwd + bwd + memory + tp + ep + cp + launch + contention; }
+  void Add(const StageSums& o, double n) {
+    fwd += n * o.fwd, bwd += n * o.bwd, memory += n * o.memory, tp += n * o.tp, ep += n * o.ep;
+    cp += n * o.cp, launch += n * o.launch, contention += n * o.contention, forward += n * o.forward;
+    slack += n * o.slack, backward_slack += n * o.backward_slack, wgrad += n * o.wgrad;
+  }
+};
+
 class StepModel {
  public:
   StepModel(const CostContext& ctx, const Plan& plan) : c_(ctx), a_(*ctx.arch), p_(plan) {
@@ -297,6 +317,31 @@ class StepModel {
   AroundLayersComm AroundLayers(double heads) const;
   void ContextComm(LayerCost* l) const;
   LayerCost Layer(bool moe) const;
+
+  // The pipeline from the layers' costs (step_time.cc).
+  struct LayerComm {  // one layer's exposed collectives and the compute slowed by hidden ones
+    double tp = 0, ep = 0, cp = 0, contention = 0, contention_fwd = 0;
+    double tp_again = 0, ep_again = 0;  // the collectives recomputation runs again
+  };
+  struct HeadWork {  // the output head(s), loss and MTP projection on the last stage
+    double heads = 1, fwd = 0, bwd = 0, wgrad = 0, loss = 0, loss_fwd = 0;
+    AroundLayersComm comm;  // the TP collectives around the layers
+  };
+  struct StageParts {  // one dense and one MoE layer's sums, and the head
+    StageSums dense, moe;
+    HeadWork head;
+  };
+  LayerComm ExposedLayerComm(const LayerCost& l) const;
+  double LayerHostSeconds(const LayerCost& l) const;
+  void AddLayer(const LayerCost& l, double n, StageSums* s) const;
+  HeadWork Head() const;
+  void AddHead(const StageParts& parts, bool first, StageSums* st) const;
+  StageSums StageTotals(const StageParts& parts, int64_t n, int64_t n_moe, bool first,
+                        bool last) const;
+  double InputPathSeconds(double slack) const;
+  void AddInputPath(const StageParts& parts, int64_t first, int64_t n, StageSums* st) const;
+  double Bubble(double sum, const StageSums& worst) const;
+  double PipelineSendsExposed(double micro_batches) const;
 
   // The compute a layer's overlapped TP collectives can hide under (its forward GEMMs), and its
   // EP all-to-alls (its forward and backward); negative when the collective is not overlapped.
