@@ -306,146 +306,192 @@ PipelineTime StepModel::Pipeline() const {
   return pipe;
 }
 
+StepModel::LocalParams StepModel::Local() const {
+  const ParamCounts& pc = c_.params;
+  const double moe_layers =
+      static_cast<double>(a_.MoeLayerCount() + (a_.IsMoeLayer(a_.layers - 1) ? a_.mtp_layers : 0));
+  const double expert_total = moe_layers * pc.routed_experts_per_moe_layer;
+  LocalParams l;
+  l.dense = (static_cast<double>(pc.TotalWithMtp()) - expert_total) / (t_ * p_.pp);
+  l.expert = expert_total / (p_.ep * p_.etp * p_.pp);
+  l.d = p_.dp * p_.cp;
+  l.ed = p_.dp * p_.cp * p_.tp / (p_.ep * p_.etp);
+  l.grad_bytes = c_.job.grad_dtype == Dtype::kFp32 ? 4 : 2;
+  l.weight_bytes =
+      c_.job.precision == Dtype::kFp32 ? 4 : (c_.fp8_gemms && !c_.job.fp8_weight_copy ? 1 : 2);
+  return l;
+}
+
+void StepModel::DataParallelTime(const LocalParams& lp, double local, int64_t ranks, int64_t stride,
+                                 double m, double* grads, double* params) const {
+  if (ranks <= 1 || local <= 0) return;
+  const int64_t per = RanksPerDomain(c_.fabric, stride, ranks);
+  const double layers_per_stage = static_cast<double>(a_.layers) / p_.pp;
+  // Megatron-Core reduces (and gathers) in buckets of max(40M, 1M x DP) parameters when it
+  // overlaps the reduction, one collective each (cost-model-notes §3.4, DDP config); without
+  // the overlap, the whole buffer goes in one collective.
+  const double bucket = std::max(40e6, 1e6 * static_cast<double>(ranks));
+  const double buckets = p_.overlap_grad_reduce ? std::max(1.0, std::ceil(local / bucket)) : 1.0;
+  const Bytes grad_bucket(local * lp.grad_bytes / buckets),
+      weight_bucket(local * lp.weight_bytes / buckets);
+  if (p_.zero == 0) {
+    *grads += buckets * AllReduceTime(c_.fabric, grad_bucket, ranks, per).value();
+  } else if (p_.zero < 3) {
+    *grads += buckets * ReduceScatterTime(c_.fabric, grad_bucket, ranks, per).value();
+    *params += buckets * AllGatherTime(c_.fabric, weight_bucket, ranks, per).value();
+  } else if (p_.zero3_gather_per_parameter) {
+    // DeepSpeed's ZeRO-3 of early 2021 with its default configuration (contiguous_gradients and
+    // overlap_comm off): every micro-batch's gradients fill buckets of reduce_bucket_size (5e8
+    // elements), each all-reduced whole on the compute stream and then cut to the rank's
+    // partition (stage3.py reduce_ipg_grads -> buffered_reduce_fallback -> allreduce_bucket).
+    // Its gathers are timed per parameter tensor (PerParameterGathers).
+    constexpr double kReduceBucketElements = 5e8;
+    const double n = std::max(1.0, std::ceil(local / kReduceBucketElements));
+    *grads +=
+        m * n * AllReduceTime(c_.fabric, Bytes(local * lp.grad_bytes / n), ranks, per).value();
+  } else {
+    // ZeRO-3 / FSDP: each layer's parameters are gathered for its forward and again for its
+    // backward, and its gradients reduce-scattered, for every micro-batch (ZeRO §7.2.2:
+    // 3Ψ per pass), one collective per layer.
+    const double layer = local / layers_per_stage;
+    // Gathered once per step and kept, gradients reduce-scattered once (fsdp_gather_once).
+    const double gathers = p_.fsdp_gather_once ? 1 : 2 * m;
+    const double reductions = p_.fsdp_gather_once ? 1 : m;
+    const double gather =
+        AllGatherTime(c_.fabric, Bytes(layer * lp.weight_bytes), ranks, per).value();
+    const double reduce =
+        ReduceScatterTime(c_.fabric, Bytes(layer * lp.grad_bytes), ranks, per).value();
+    *params += layers_per_stage * (gathers * gather + reductions * reduce);
+  }
+}
+
+// DeepSpeed's early ZeRO-3: one gather per parameter tensor, the forward's, the backward's and,
+// under full recompute, the recomputed forward's, for every micro-batch.
+double StepModel::PerParameterZero3Gathers(const LocalParams& lp, double m) const {
+  const double passes = (p_.recompute == Recompute::kFull ? 3 : 2) * m;
+  const double layers_per_stage = static_cast<double>(a_.layers) / p_.pp;
+  const double moe_layers = static_cast<double>(a_.MoeLayerCount()) / p_.pp;
+  // The word and position embeddings and an untied output layer, spread over the stages as the
+  // per-layer gathers spread them.
+  const int64_t width = a_.embed_proj_dim > 0 ? a_.embed_proj_dim : a_.hidden;
+  double edges = 0;
+  for (const ParamTensor& t :
+       {ParamTensor{a_.vocab * width}, ParamTensor{a_.position_rows * a_.hidden, false, false},
+        ParamTensor{c_.params.lm_head}}) {
+    edges += ParameterGather(t, lp.d, lp.ed, lp.weight_bytes);
+  }
+  return passes * ((layers_per_stage - moe_layers) *
+                       PerParameterGathers(false, lp.d, lp.ed, lp.weight_bytes) +
+                   moe_layers * PerParameterGathers(true, lp.d, lp.ed, lp.weight_bytes) +
+                   edges / static_cast<double>(p_.pp));
+}
+
+// Tied input and output embeddings on different stages (or MTP, whose last stage holds a copy of
+// the embedding, tied or not): the word embedding's gradient is summed between the first and the
+// last stage once per step, after the backward, in the gradient dtype (Megatron's
+// _allreduce_word_embedding_grads in finalize_model_grads; DeepSpeed's pipeline engine reduces its
+// tied layers the same way). DualPipe holds the first and the last stage on one rank.
+double StepModel::TiedEmbeddingSeconds(double grad_bytes) const {
+  if (p_.pp <= 1 || !(a_.tied_embeddings || a_.mtp_layers > 0) ||
+      p_.schedule == Schedule::kDualPipe) {
+    return 0;
+  }
+  const int64_t width = a_.embed_proj_dim > 0 ? a_.embed_proj_dim : a_.hidden;
+  const Bytes bytes(static_cast<double>(a_.vocab) * static_cast<double>(width) / t_ * grad_bytes);
+  // PP is the outermost degree: the pair shares a scale-up domain when the whole job fits in one.
+  const int64_t job = p_.pp * p_.tp * p_.cp * p_.dp;
+  const bool one_domain = RanksPerDomain(c_.fabric, 1, job) == job;
+  return AllReduceTime(c_.fabric, bytes, 2, one_domain ? 2 : 1).value();
+}
+
+StepModel::DataParallelComm StepModel::DataParallel(const LocalParams& lp,
+                                                    const PipelineTime& pipe) const {
+  const double m = pipe.micro_batches;
+  double grads = 0, params = 0;
+  DataParallelTime(lp, lp.dense, lp.d, p_.tp, m, &grads, &params);
+  DataParallelTime(lp, lp.expert, lp.ed, p_.ep * p_.etp, m, &grads, &params);
+  if (p_.zero == 3 && p_.zero3_gather_per_parameter) params += PerParameterZero3Gathers(lp, m);
+  DataParallelComm dp;
+  if (p_.zero == 3) {
+    // Prefetched layer by layer under the compute of the micro-batches; DeepSpeed's early
+    // per-parameter gathers synchronise first, and hide nothing.
+    const double window =
+        p_.overlap_param_gather && !p_.zero3_gather_per_parameter ? m * pipe.stage_total : -1;
+    dp.exposed = Exposed(grads + params, window);
+    dp.contention = Contention(grads + params, window);
+  } else {
+    const double grads_window = p_.overlap_grad_reduce ? pipe.stage_backward : -1;
+    const double params_window = p_.overlap_param_gather ? pipe.stage_forward : -1;
+    dp.exposed = Exposed(grads, grads_window) + Exposed(params, params_window);
+    dp.contention = Contention(grads, grads_window) + Contention(params, params_window);
+  }
+  return dp;
+}
+
+// Without gradient-accumulation fusion, each micro-batch adds every local 16-bit weight gradient
+// to the main-gradient buffer in a pass of its own: read the gradient, read and write the buffer.
+double StepModel::AccumulationPass(const LocalParams& lp) const {
+  if (c_.job.grad_accumulation_fusion) return 0;
+  const double wgrad_bytes = c_.job.precision == Dtype::kFp32 ? 4 : 2;
+  return Memory((lp.dense + lp.expert) * (wgrad_bytes + 2 * lp.grad_bytes));
+}
+
+// DeepSpeed's engine copies the gradients into its bucket buffer and back, and scales the
+// all-reduced bucket when DP > 1 (Plan::grad_flatten): each pass reads and writes them, per step.
+double StepModel::FlattenPasses(const LocalParams& lp) const {
+  const double passes = p_.grad_flatten && p_.zero == 0 ? (lp.d > 1 ? 3 : 2) : 0;
+  return Memory(passes * 2 * lp.grad_bytes * (lp.dense + lp.expert));
+}
+
+// Recomputation FLOPs per token, for HFU.
+double StepModel::RecomputeFlopsPerToken() const {
+  switch (p_.recompute) {
+    case Recompute::kNone:
+      return 0;
+    case Recompute::kFull:
+      return c_.model_flops_per_token / 3.0;
+    case Recompute::kSelective:
+      return SelectiveRecomputeFlopsPerToken();
+    case Recompute::kSelectiveOp: {
+      // wk, wo and w3 (or w2) again, per layer: 2 FLOPs per weight per token.
+      const double q = static_cast<double>(a_.heads * a_.head_dim);
+      const double kv = static_cast<double>(a_.kv_heads * a_.head_dim);
+      return 2.0 * a_.layers * a_.hidden * (kv + q + static_cast<double>(a_.ffn));
+    }
+  }
+  return 0;
+}
+
 StepTime StepModel::Finish(const PipelineTime& pipe) const {
   const double m = pipe.micro_batches;
-  const double worst = pipe.stage_total, worst_fwd = pipe.stage_forward, worst_bwd = pipe.stage_backward;
-  // Data parallel: gradients and (sharded) parameters.
-  const ParamCounts& pc = c_.params;
-  const double expert_total = static_cast<double>(a_.MoeLayerCount() + (a_.IsMoeLayer(a_.layers - 1) ? a_.mtp_layers : 0)) *
-                              pc.routed_experts_per_moe_layer;
-  const double dense_local = (static_cast<double>(pc.TotalWithMtp()) - expert_total) / (t_ * p_.pp);
-  const double expert_local = expert_total / (p_.ep * p_.etp * p_.pp);
-  const int64_t d = p_.dp * p_.cp;
-  const int64_t ed = p_.dp * p_.cp * p_.tp / (p_.ep * p_.etp);
-  const double grad_bytes = c_.job.grad_dtype == Dtype::kFp32 ? 4 : 2;
-  const double weight_bytes = c_.job.precision == Dtype::kFp32 ? 4 : (c_.fp8_gemms && !c_.job.fp8_weight_copy ? 1 : 2);
-  const double layers_per_stage = static_cast<double>(a_.layers) / p_.pp;
-  auto dp_time = [&](double local, int64_t ranks, int64_t stride, double* grads, double* params) {
-    if (ranks <= 1 || local <= 0) return;
-    const int64_t per = RanksPerDomain(c_.fabric, stride, ranks);
-    // Megatron-Core reduces (and gathers) in buckets of max(40M, 1M x DP) parameters when it
-    // overlaps the reduction, one collective each (cost-model-notes §3.4, DDP config); without
-    // the overlap, the whole buffer goes in one collective.
-    const double buckets = p_.overlap_grad_reduce
-                               ? std::max(1.0, std::ceil(local / std::max(40e6, 1e6 * static_cast<double>(ranks))))
-                               : 1.0;
-    if (p_.zero == 0) {
-      *grads += buckets * AllReduceTime(c_.fabric, Bytes(local * grad_bytes / buckets), ranks, per).value();
-    } else if (p_.zero < 3) {
-      *grads += buckets * ReduceScatterTime(c_.fabric, Bytes(local * grad_bytes / buckets), ranks, per).value();
-      *params += buckets * AllGatherTime(c_.fabric, Bytes(local * weight_bytes / buckets), ranks, per).value();
-    } else if (p_.zero3_gather_per_parameter) {
-      // DeepSpeed's ZeRO-3 of early 2021 with its default configuration (contiguous_gradients and
-      // overlap_comm off): every micro-batch's gradients fill buckets of reduce_bucket_size (5e8
-      // elements), each all-reduced whole on the compute stream and then cut to the rank's
-      // partition (stage3.py reduce_ipg_grads -> buffered_reduce_fallback -> allreduce_bucket).
-      // Its gathers are timed per parameter tensor (PerParameterGathers).
-      constexpr double kReduceBucketElements = 5e8;
-      const double buckets = std::max(1.0, std::ceil(local / kReduceBucketElements));
-      *grads += m * buckets * AllReduceTime(c_.fabric, Bytes(local * grad_bytes / buckets), ranks, per).value();
-    } else {
-      // ZeRO-3 / FSDP: each layer's parameters are gathered for its forward and again for its
-      // backward, and its gradients reduce-scattered, for every micro-batch (ZeRO §7.2.2:
-      // 3Ψ per pass), one collective per layer.
-      const double layer = local / layers_per_stage;
-      // Gathered once per step and kept, gradients reduce-scattered once (fsdp_gather_once).
-      const double gathers = p_.fsdp_gather_once ? 1 : 2 * m;
-      const double reductions = p_.fsdp_gather_once ? 1 : m;
-      *params += layers_per_stage * (gathers * AllGatherTime(c_.fabric, Bytes(layer * weight_bytes), ranks, per).value() +
-                                     reductions * ReduceScatterTime(c_.fabric, Bytes(layer * grad_bytes), ranks, per).value());
-    }
-  };
-  double grads = 0, params = 0;
-  dp_time(dense_local, d, p_.tp, &grads, &params);
-  dp_time(expert_local, ed, p_.ep * p_.etp, &grads, &params);
-  if (p_.zero == 3 && p_.zero3_gather_per_parameter) {
-    // One gather per parameter tensor: the forward's, the backward's and, under full recompute,
-    // the recomputed forward's, for every micro-batch.
-    const double passes = (p_.recompute == Recompute::kFull ? 3 : 2) * m;
-    const double moe_layers = static_cast<double>(a_.MoeLayerCount()) / p_.pp;
-    // The word and position embeddings and an untied output layer, spread over the stages as the
-    // per-layer gathers spread them.
-    const int64_t width = a_.embed_proj_dim > 0 ? a_.embed_proj_dim : a_.hidden;
-    double edges = 0;
-    for (const ParamTensor& t : {ParamTensor{a_.vocab * width}, ParamTensor{a_.position_rows * a_.hidden, false, false},
-                                 ParamTensor{pc.lm_head}}) {
-      edges += ParameterGather(t, d, ed, weight_bytes);
-    }
-    params += passes * ((layers_per_stage - moe_layers) * PerParameterGathers(false, d, ed, weight_bytes) +
-                        moe_layers * PerParameterGathers(true, d, ed, weight_bytes) + edges / static_cast<double>(p_.pp));
-  }
-  // Tied input and output embeddings on different stages (or MTP, whose last stage holds a copy of
-  // the embedding, tied or not): the word embedding's gradient is summed between the first and the
-  // last stage once per step, after the backward, in the gradient dtype (Megatron's
-  // _allreduce_word_embedding_grads in finalize_model_grads; DeepSpeed's pipeline engine reduces its
-  // tied layers the same way). DualPipe holds the first and the last stage on one rank.
-  double tied_embedding = 0;
-  if (p_.pp > 1 && (a_.tied_embeddings || a_.mtp_layers > 0) && p_.schedule != Schedule::kDualPipe) {
-    const int64_t width = a_.embed_proj_dim > 0 ? a_.embed_proj_dim : a_.hidden;
-    const Bytes bytes(static_cast<double>(a_.vocab) * static_cast<double>(width) / t_ * grad_bytes);
-    // PP is the outermost degree: the pair shares a scale-up domain when the whole job fits in one.
-    const int64_t job = p_.pp * p_.tp * p_.cp * p_.dp;
-    const bool one_domain = RanksPerDomain(c_.fabric, 1, job) == job;
-    tied_embedding = AllReduceTime(c_.fabric, bytes, 2, one_domain ? 2 : 1).value();
-  }
-  double dp_exposed = 0, dp_contention = 0;
-  if (p_.zero == 3) {
-    // Prefetched layer by layer under the compute of the micro-batches; DeepSpeed's early per-parameter
-    // gathers synchronise first, and hide nothing.
-    const double window = p_.overlap_param_gather && !p_.zero3_gather_per_parameter ? m * worst : -1;
-    dp_exposed = Exposed(grads + params, window);
-    dp_contention = Contention(grads + params, window);
-  } else {
-    const double grads_window = p_.overlap_grad_reduce ? worst_bwd : -1;
-    const double params_window = p_.overlap_param_gather ? worst_fwd : -1;
-    dp_exposed = Exposed(grads, grads_window) + Exposed(params, params_window);
-    dp_contention = Contention(grads, grads_window) + Contention(params, params_window);
-  }
-
+  const LocalParams lp = Local();
+  const DataParallelComm dp = DataParallel(lp, pipe);
   // Optimizer step over the local shard.
-  const double adam_bytes = OptimizerBytesPerParameter(c_.job, weight_bytes);
-  const double shard_d = p_.zero >= 1 ? static_cast<double>(d) : 1.0;
-  const double shard_ed = p_.zero >= 1 ? static_cast<double>(ed) : 1.0;
-  const double optimizer = Memory((dense_local / shard_d + expert_local / shard_ed) * adam_bytes);
-
+  const double adam_bytes = OptimizerBytesPerParameter(c_.job, lp.weight_bytes);
+  const double shard_d = p_.zero >= 1 ? static_cast<double>(lp.d) : 1.0;
+  const double shard_ed = p_.zero >= 1 ? static_cast<double>(lp.ed) : 1.0;
   StepTime r;
   r.compute = Seconds(m * pipe.compute);
-  // Without gradient-accumulation fusion, each micro-batch adds every local 16-bit weight gradient
-  // to the main-gradient buffer in a pass of its own: read the gradient, read and write the buffer.
-  const double wgrad_bytes = c_.job.precision == Dtype::kFp32 ? 4 : 2;
-  const double accumulate =
-      c_.job.grad_accumulation_fusion ? 0 : Memory((dense_local + expert_local) * (wgrad_bytes + 2 * grad_bytes));
-  // DeepSpeed's engine copies the gradients into its bucket buffer and back, and scales the
-  // all-reduced bucket when DP > 1 (Plan::grad_flatten): each pass reads and writes them.
-  const double flatten_passes = p_.grad_flatten && p_.zero == 0 ? (d > 1 ? 3 : 2) : 0;
-  const double flatten = Memory(flatten_passes * 2 * grad_bytes * (dense_local + expert_local));
-  r.other = Seconds(m * (pipe.memory + pipe.launch + accumulate) + flatten);
+  r.other = Seconds(m * (pipe.memory + pipe.launch + AccumulationPass(lp)) + FlattenPasses(lp));
   r.host_launch = Seconds(m * pipe.launch);
   r.exposed_comm.tp = Seconds(m * pipe.tp);
   r.exposed_comm.ep = Seconds(m * pipe.ep);
   r.exposed_comm.cp = Seconds(m * pipe.cp);
-  r.exposed_comm.pp = Seconds(pipe.pp_exposed + tied_embedding);
-  r.exposed_comm.dp = Seconds(dp_exposed);
-  r.comm_contention = Seconds(m * pipe.contention + dp_contention);
+  r.exposed_comm.pp = Seconds(pipe.pp_exposed + TiedEmbeddingSeconds(lp.grad_bytes));
+  r.exposed_comm.dp = Seconds(dp.exposed);
+  r.comm_contention = Seconds(m * pipe.contention + dp.contention);
   r.bubble = Seconds(pipe.bubble);
-  r.optimizer = Seconds(optimizer);
-  r.step = r.compute + r.other + r.exposed_comm.Total() + r.comm_contention + r.bubble + r.optimizer;
-  r.stage_forward = Seconds(worst_fwd);
-  r.stage_backward = Seconds(worst_bwd);
+  r.optimizer = Seconds(Memory((lp.dense / shard_d + lp.expert / shard_ed) * adam_bytes));
+  r.step =
+      r.compute + r.other + r.exposed_comm.Total() + r.comm_contention + r.bubble + r.optimizer;
+  r.stage_forward = Seconds(pipe.stage_forward);
+  r.stage_backward = Seconds(pipe.stage_backward);
   const double tokens = static_cast<double>(c_.job.GlobalBatchTokens());
   r.tokens_per_s = tokens / r.step.value();
   r.tokens_per_s_per_device = r.tokens_per_s / static_cast<double>(c_.devices);
   r.tflops_per_device = r.tokens_per_s_per_device * c_.model_flops_per_token / 1e12;
   r.mfu = r.tflops_per_device * 1e12 / c_.peak_rate.value();
-  double extra = 0;  // recomputation FLOPs per token
-  if (p_.recompute == Recompute::kFull) extra = (c_.model_flops_per_token / 3.0);
-  if (p_.recompute == Recompute::kSelective) extra = SelectiveRecomputeFlopsPerToken();
-  if (p_.recompute == Recompute::kSelectiveOp) {
-    // wk, wo and w3 (or w2) again, per layer: 2 FLOPs per weight per token.
-    const double q = static_cast<double>(a_.heads * a_.head_dim), kv = static_cast<double>(a_.kv_heads * a_.head_dim);
-    extra = 2.0 * a_.layers * a_.hidden * (kv + q + static_cast<double>(a_.ffn));
-  }
-  r.hfu = r.mfu * (c_.model_flops_per_token + extra) / c_.model_flops_per_token;
+  r.hfu = r.mfu * (c_.model_flops_per_token + RecomputeFlopsPerToken()) / c_.model_flops_per_token;
   return r;
 }
 

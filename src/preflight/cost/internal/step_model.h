@@ -343,6 +343,25 @@ class StepModel {
   double Bubble(double sum, const StageSums& worst) const;
   double PipelineSendsExposed(double micro_batches) const;
 
+  // The step around the pipeline (step_time.cc).
+  struct LocalParams {  // the parameters a device holds and updates, and the bytes they move in
+    double dense = 0, expert = 0;  // per device (TP, PP; EP and ETP for the experts)
+    int64_t d = 1, ed = 1;         // the data-parallel and expert-data-parallel group sizes
+    double grad_bytes = 4, weight_bytes = 2;
+  };
+  struct DataParallelComm {
+    double exposed = 0, contention = 0;
+  };
+  LocalParams Local() const;
+  void DataParallelTime(const LocalParams& lp, double local, int64_t ranks, int64_t stride,
+                        double m, double* grads, double* params) const;
+  double PerParameterZero3Gathers(const LocalParams& lp, double m) const;
+  double TiedEmbeddingSeconds(double grad_bytes) const;
+  DataParallelComm DataParallel(const LocalParams& lp, const PipelineTime& pipe) const;
+  double AccumulationPass(const LocalParams& lp) const;
+  double FlattenPasses(const LocalParams& lp) const;
+  double RecomputeFlopsPerToken() const;
+
   // The compute a layer's overlapped TP collectives can hide under (its forward GEMMs), and its
   // EP all-to-alls (its forward and backward); negative when the collective is not overlapped.
   double TpWindow(const LayerCost& l) const {
