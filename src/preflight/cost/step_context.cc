@@ -4,6 +4,8 @@
 #include "preflight/cost/step_time.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +43,101 @@ double SustainedRatio(const HardwareSpec& h, Dtype d) {
   return std::min(1.0, sustained.value / burst.value);
 }
 
+namespace {
+
+// The dtype the job's GEMMs run in: FP8 only where the device has it (with a warning otherwise).
+Dtype GemmDtype(const HardwareSpec& h, const TrainingJob& job, CostContext* c) {
+  if (job.precision == Dtype::kFp32) return Dtype::kTf32;
+  if (job.precision == Dtype::kFp8) {
+    if (h.peak(Dtype::kFp8).known()) {
+      c->fp8_gemms = true;
+      return Dtype::kFp8;
+    }
+    c->warnings.push_back(h.id + " has no FP8: FP8 GEMMs fall back to BF16");
+  }
+  return job.precision == Dtype::kFp16 ? Dtype::kFp16 : Dtype::kBf16;
+}
+
+// The large-GEMM rate and the measured table by shape. Burst benchmarks (MAMF, the shape table,
+// attention kernels) run at boost clock; a step runs at the power limit: large GEMMs at the
+// sustained rate, burst tables scaled by sustained / burst. (Without a burst figure the sustained
+// one is the large-GEMM fraction itself.)
+void SetGemmRates(const HardwareSpec& h, Dtype gemm, const Figure& peak, CostContext* c) {
+  const bool fp16_as_bf16 = gemm == Dtype::kFp16 && !h.gemm_fraction[DtypeIndex(gemm)].known() &&
+                            !h.sustained_fraction[DtypeIndex(gemm)].known();
+  const Dtype frac_dtype = fp16_as_bf16 ? Dtype::kBf16 : gemm;
+  Figure frac = h.gemm_fraction[DtypeIndex(frac_dtype)];
+  if (!frac.known()) frac = h.sustained_fraction[DtypeIndex(frac_dtype)];
+  const double sustain = SustainedRatio(h, frac_dtype);  // 1 without both figures
+  const std::string what = std::string(DtypeName(gemm)) + " GEMM";
+  c->gemm_rate = FlopsPerSecond(Rate(peak, frac, what, &c->warnings) * sustain);
+  c->gemm_rate_max = c->gemm_rate;
+  if (!h.gemm_table) return;
+  const bool no_fp16 = gemm == Dtype::kFp16 && !h.gemm_table->Has(Dtype::kFp16);
+  const Dtype table_dtype = no_fp16 ? Dtype::kBf16 : gemm;
+  if (!h.gemm_table->Has(table_dtype)) return;
+  c->gemm_table = h.gemm_table;
+  c->gemm_dtype = table_dtype;
+  c->gemm_sustain = h.gemm_table->sustained ? 1.0 : sustain;
+  const double table_max = h.gemm_table->MaxRate(table_dtype) * c->gemm_sustain;
+  c->gemm_rate_max = FlopsPerSecond(std::max(c->gemm_rate.value(), table_max));
+}
+
+// The 16-bit rates: GEMMs that stay in 16 bits in an FP8 run, and fused attention at its measured
+// kernel rates (the scenario loader checked the kernel's name; the default kernel otherwise).
+void SetSixteenBitRates(const HardwareSpec& h, const TrainingJob& job, const Figure& peak,
+                        CostContext* c) {
+  const Figure& bf16 = h.peak(Dtype::kBf16).known() ? h.peak(Dtype::kBf16) : peak;
+  const double sustain16 = SustainedRatio(h, Dtype::kBf16);
+  const Figure& burst16 = h.gemm_fraction[DtypeIndex(Dtype::kBf16)];
+  const Figure& sustained16 = h.sustained_fraction[DtypeIndex(Dtype::kBf16)];
+  const double frac16 =
+      burst16.known() ? burst16.value * sustain16 : (sustained16.known() ? sustained16.value : 1.0);
+  c->attention_rate = FlopsPerSecond(bf16.value * 1e12 * frac16);
+  if (h.gemm_table && h.gemm_table->Has(Dtype::kBf16)) {
+    c->gemm16_table = h.gemm_table;
+    c->gemm16_sustain = h.gemm_table->sustained ? 1.0 : sustain16;
+  }
+  c->flash_fwd_rate = c->attention_rate;
+  c->flash_bwd_rate = c->attention_rate;
+  std::optional<HardwareSpec::AttentionKernel> kernel = h.AttentionRates(job.attention_kernel);
+  if (!kernel) kernel = h.AttentionRates("");
+  if (kernel->forward.known())
+    c->flash_fwd_rate = FlopsPerSecond::TFlops(kernel->forward.value * sustain16);
+  if (kernel->backward.known())
+    c->flash_bwd_rate = FlopsPerSecond::TFlops(kernel->backward.value * sustain16);
+  c->flash_curves = kernel->curves;
+  c->flash_curves.Scale(sustain16);
+  const bool measured =
+      (kernel->forward.known() && kernel->backward.known()) || !kernel->curves.empty();
+  if (job.flash_attention && !measured) {
+    c->warnings.push_back(h.id +
+                          ": no measured fused-attention throughput in the catalog; attention runs "
+                          "at the GEMM rate (times are a lower bound)");
+  }
+}
+
+// The SMs a running collective holds: NCCL's (the catalog's collective_compute_units) and, with
+// DeepEP, its own kernels' (training.ep_comm_units) for the experts' dispatch and combine.
+void SetCollectiveShares(const HardwareSpec& h, const TrainingJob& job, CostContext* c) {
+  if (h.compute_units.known()) c->compute_units = h.compute_units.value;
+  if (h.compute_units.known() && h.collective_compute_units.known()) {
+    c->collective_share = h.collective_compute_units.value / h.compute_units.value;
+  }
+  c->ep_collective_share = c->collective_share;
+  if (!h.compute_units.known() || !job.ep_node_dedup) return;
+  const double units = static_cast<double>(job.ep_comm_units);
+  if (units >= h.compute_units.value) {
+    const auto all = static_cast<int64_t>(h.compute_units.value);
+    c->warnings.push_back(h.id + ": training.ep_comm_units " + std::to_string(job.ep_comm_units) +
+                          " is not below its " + std::to_string(all) +
+                          " compute units; hidden expert traffic stops its compute");
+  }
+  c->ep_collective_share = std::min(1.0, units / h.compute_units.value);
+}
+
+}  // namespace
+
 CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
                             const TrainingJob& job, const Cluster& cluster) {
   CostContext c;
@@ -52,90 +149,27 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   c.devices = cluster.devices;
   c.fabric = FabricFromCluster(cluster, &c.warnings);
   const HardwareSpec& h = cluster.spec;
-  Dtype gemm = job.precision == Dtype::kFp16 ? Dtype::kFp16 : Dtype::kBf16;
-  if (job.precision == Dtype::kFp32) gemm = Dtype::kTf32;
-  if (job.precision == Dtype::kFp8) {
-    if (h.peak(Dtype::kFp8).known()) {
-      gemm = Dtype::kFp8;
-      c.fp8_gemms = true;
-    } else {
-      c.warnings.push_back(h.id + " has no FP8: FP8 GEMMs fall back to BF16");
-    }
-  }
+  const Dtype gemm = GemmDtype(h, job, &c);
   Figure peak = h.peak(gemm);
   if (!peak.known()) {
     peak = h.peak(Dtype::kBf16);
     c.warnings.push_back(h.id + ": no peak for " + std::string(DtypeName(gemm)) + "; using bf16");
   }
-  const bool fp16_as_bf16 = gemm == Dtype::kFp16 && !h.gemm_fraction[DtypeIndex(gemm)].known() &&
-                           !h.sustained_fraction[DtypeIndex(gemm)].known();
-  const Dtype frac_dtype = fp16_as_bf16 ? Dtype::kBf16 : gemm;
-  // Burst benchmarks (MAMF, the shape table, attention kernels) run at boost clock; a step runs
-  // at the power limit: large GEMMs at the sustained rate, burst tables scaled by sustained / burst.
-  // (Without a burst figure the sustained one is the large-GEMM fraction itself.)
-  Figure frac = h.gemm_fraction[DtypeIndex(frac_dtype)];
-  if (!frac.known()) frac = h.sustained_fraction[DtypeIndex(frac_dtype)];
-  const double sustain = SustainedRatio(h, frac_dtype);  // 1 without both figures
-  c.gemm_rate = FlopsPerSecond(Rate(peak, frac, std::string(DtypeName(gemm)) + " GEMM", &c.warnings) * sustain);
-  c.gemm_rate_max = c.gemm_rate;
-  if (h.gemm_table) {
-    const Dtype table_dtype = (gemm == Dtype::kFp16 && !h.gemm_table->Has(Dtype::kFp16)) ? Dtype::kBf16 : gemm;
-    if (h.gemm_table->Has(table_dtype)) {
-      c.gemm_table = h.gemm_table;
-      c.gemm_dtype = table_dtype;
-      c.gemm_sustain = h.gemm_table->sustained ? 1.0 : sustain;
-      c.gemm_rate_max =
-          FlopsPerSecond(std::max(c.gemm_rate.value(), h.gemm_table->MaxRate(table_dtype) * c.gemm_sustain));
-    }
-  }
-  const Figure& bf16 = h.peak(Dtype::kBf16).known() ? h.peak(Dtype::kBf16) : peak;
-  const double sustain16 = SustainedRatio(h, Dtype::kBf16);
-  const Figure& burst16 = h.gemm_fraction[DtypeIndex(Dtype::kBf16)];
-  const Figure& sustained16 = h.sustained_fraction[DtypeIndex(Dtype::kBf16)];
-  const double frac16 = burst16.known() ? burst16.value * sustain16 : (sustained16.known() ? sustained16.value : 1.0);
-  c.attention_rate = FlopsPerSecond(bf16.value * 1e12 * frac16);
-  if (h.gemm_table && h.gemm_table->Has(Dtype::kBf16)) {
-    c.gemm16_table = h.gemm_table;
-    c.gemm16_sustain = h.gemm_table->sustained ? 1.0 : sustain16;
-  }
-  c.flash_fwd_rate = c.attention_rate;
-  c.flash_bwd_rate = c.attention_rate;
-  // The scenario loader checked the name; the default kernel's rates otherwise.
-  std::optional<HardwareSpec::AttentionKernel> kernel = h.AttentionRates(job.attention_kernel);
-  if (!kernel) kernel = h.AttentionRates("");
-  if (kernel->forward.known()) c.flash_fwd_rate = FlopsPerSecond::TFlops(kernel->forward.value * sustain16);
-  if (kernel->backward.known()) c.flash_bwd_rate = FlopsPerSecond::TFlops(kernel->backward.value * sustain16);
-  c.flash_curves = kernel->curves;
-  c.flash_curves.Scale(sustain16);
-  if (job.flash_attention && !(kernel->forward.known() && kernel->backward.known()) && kernel->curves.empty()) {
-    c.warnings.push_back(h.id + ": no measured fused-attention throughput in the catalog; attention runs "
-                         "at the GEMM rate (times are a lower bound)");
-  }
+  SetGemmRates(h, gemm, peak, &c);
+  SetSixteenBitRates(h, job, peak, &c);
   const Figure& mfu_peak = h.peak(job.precision).known() ? h.peak(job.precision) : peak;
   c.peak_rate = FlopsPerSecond::TFlops(mfu_peak.value);
   const double bw = h.hbm_bandwidth_tbytes_per_s.known() ? h.hbm_bandwidth_tbytes_per_s.value : 1.0;
-  if (!h.hbm_bandwidth_tbytes_per_s.known()) c.warnings.push_back(h.id + ": HBM bandwidth unknown; assuming 1 TB/s");
-  c.hbm_rate = BytesPerSecond(Rate(Figure::Known(bw, ""), h.hbm_fraction, "HBM bandwidth", &c.warnings));
-  OpList ops = BuildOps(arch, job.seq_len);
+  if (!h.hbm_bandwidth_tbytes_per_s.known())
+    c.warnings.push_back(h.id + ": HBM bandwidth unknown; assuming 1 TB/s");
+  c.hbm_rate =
+      BytesPerSecond(Rate(Figure::Known(bw, ""), h.hbm_fraction, "HBM bandwidth", &c.warnings));
+  const OpList ops = BuildOps(arch, job.seq_len);
   c.model_flops_per_token = ops.model_flops_per_token;
+  c.attention_flops_per_token_fwd = ops.attention_fwd_flops_per_token;
   c.host_per_kernel = Seconds(job.host_overhead_per_kernel_us * 1e-6);
   if (h.gemm_kernel_us.known()) c.gemm_kernel = Seconds(h.gemm_kernel_us.value * 1e-6);
-  if (h.compute_units.known()) c.compute_units = h.compute_units.value;
-  if (h.compute_units.known() && h.collective_compute_units.known()) {
-    c.collective_share = h.collective_compute_units.value / h.compute_units.value;
-  }
-  c.ep_collective_share = c.collective_share;
-  if (h.compute_units.known() && job.ep_node_dedup) {
-    const double units = static_cast<double>(job.ep_comm_units);
-    if (units >= h.compute_units.value) {
-      const auto all = static_cast<int64_t>(h.compute_units.value);
-      c.warnings.push_back(h.id + ": training.ep_comm_units " + std::to_string(job.ep_comm_units) +
-                           " is not below its " + std::to_string(all) +
-                           " compute units; hidden expert traffic stops its compute");
-    }
-    c.ep_collective_share = std::min(1.0, units / h.compute_units.value);
-  }
-  c.attention_flops_per_token_fwd = ops.attention_fwd_flops_per_token;
+  SetCollectiveShares(h, job, &c);
   return c;
 }
 
@@ -144,7 +178,8 @@ double FlashBlockLength(const TrainingJob& job, const Plan& p) {
 }
 
 double FlashHeadDim(const Architecture& a) {
-  if (a.attention == AttentionKind::kMla) return static_cast<double>(a.mla.nope_dim + a.mla.rope_dim);
+  if (a.attention == AttentionKind::kMla)
+    return static_cast<double>(a.mla.nope_dim + a.mla.rope_dim);
   return static_cast<double>(a.head_dim);
 }
 
