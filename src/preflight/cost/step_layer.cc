@@ -92,70 +92,84 @@ StepModel::UnfusedTimes StepModel::UnfusedAttention(double core_flops) const {
   return u;
 }
 
-void StepModel::Attention(LayerCost* l) const {
+// MLA's low-rank projections (DeepSeek-V2/V3): q through its latent (or straight from the input),
+// the shared kv latent with its RoPE key, kv's up-projection and the output projection.
+StepModel::AttentionProjections StepModel::MlaProjections(LayerCost* l) const {
   const double h = static_cast<double>(a_.hidden), T = tokens_;
-  const double s = AttentionLength();
-  double proj = 0, proj_bwd = 0, core_flops = 0;
-  if (a_.attention == AttentionKind::kMla) {
-    const MlaSpec& m = a_.mla;
-    const double qk = static_cast<double>(m.nope_dim + m.rope_dim);
-    auto both = [&](double k, double n) {
-      proj += Gemm(T, k, n);
-      proj_bwd += GemmBwd(T, k, n, 1, &l->wgrad);
-    };
-    if (m.q_lora_rank > 0) {
-      both(h, m.q_lora_rank);
-      both(m.q_lora_rank, a_.heads * qk / t_);
-    } else {
-      both(h, a_.heads * qk / t_);
-    }
-    both(h, m.kv_lora_rank + m.rope_dim);
-    both(m.kv_lora_rank, a_.heads * (m.nope_dim + m.v_dim) / t_);
-    both(a_.heads * m.v_dim / t_, h);
-    if (p_.Recomputes(kModuleMlaUpProj)) {
-      // q's up-projection (without a q latent, its one projection from the input) and kv's.
-      l->sel_fwd += (m.q_lora_rank > 0 ? Gemm(T, m.q_lora_rank, a_.heads * qk / t_) : Gemm(T, h, a_.heads * qk / t_)) +
-                    Gemm(T, m.kv_lora_rank, a_.heads * (m.nope_dim + m.v_dim) / t_);
-    }
-    core_flops = 2 * T * s * a_.heads * (qk + m.v_dim) / t_;
-    if (m.q_lora_rank > 0) {
-      Fp8Casts(T, h, m.q_lora_rank, 1, false, false, l);
-      Fp8Casts(T, m.q_lora_rank, a_.heads * qk / t_, 1, true, false, l);  // after the fused q norm
-    } else {
-      Fp8Casts(T, h, a_.heads * qk / t_, 1, false, false, l);
-    }
-    Fp8Casts(T, h, m.kv_lora_rank + m.rope_dim, 1, false, false, l);
-    Fp8Casts(T, m.kv_lora_rank, a_.heads * (m.nope_dim + m.v_dim) / t_, 1, true, false, l);  // fused kv norm
-    Fp8Casts(T, a_.heads * m.v_dim / t_, h, 1, false, false, l);
+  const MlaSpec& m = a_.mla;
+  const double qk = static_cast<double>(m.nope_dim + m.rope_dim);
+  AttentionProjections p;
+  auto both = [&](double k, double n) {
+    p.fwd += Gemm(T, k, n);
+    p.bwd += GemmBwd(T, k, n, 1, &l->wgrad);
+  };
+  if (m.q_lora_rank > 0) {
+    both(h, m.q_lora_rank);
+    both(m.q_lora_rank, a_.heads * qk / t_);
   } else {
-    const double q = static_cast<double>(a_.heads * a_.head_dim);
-    const double kv = static_cast<double>(a_.kv_heads * a_.head_dim);
-    const double out_proj = PiecewiseGemm(PipelinePieces(), T, q / t_, h);
-    proj += PiecewiseGemm(RingPieces(), T, h, (q + 2 * kv) / t_) + out_proj;
-    proj_bwd += GemmBwd(T, h, (q + 2 * kv) / t_, 1, &l->wgrad) +
-                PiecewiseDgradBwd(RingPieces(), T, q / t_, h, &l->wgrad);
-    // torchtitan's op-level policy counts wq, wk, wv, wo in call order and recomputes the second
-    // and fourth (wk and wo), each its own GEMM there.
-    if (p_.recompute == Recompute::kSelectiveOp) l->op_sac_fwd += Gemm(T, h, kv / t_) + out_proj;
-    core_flops = 4 * T * s * q / t_;
-    Fp8Casts(T, h, (q + 2 * kv) / t_, 1, true, false, l);  // QKV after the fused input norm
-    Fp8Casts(T, q / t_, h, 1, false, false, l);             // output projection
+    both(h, a_.heads * qk / t_);
   }
+  both(h, m.kv_lora_rank + m.rope_dim);
+  both(m.kv_lora_rank, a_.heads * (m.nope_dim + m.v_dim) / t_);
+  both(a_.heads * m.v_dim / t_, h);
+  if (p_.Recomputes(kModuleMlaUpProj)) {
+    // q's up-projection (without a q latent, its one projection from the input) and kv's.
+    const double q_up = m.q_lora_rank > 0 ? Gemm(T, m.q_lora_rank, a_.heads * qk / t_)
+                                          : Gemm(T, h, a_.heads * qk / t_);
+    l->sel_fwd += q_up + Gemm(T, m.kv_lora_rank, a_.heads * (m.nope_dim + m.v_dim) / t_);
+  }
+  p.core_flops = 2 * T * AttentionLength() * a_.heads * (qk + m.v_dim) / t_;
+  if (m.q_lora_rank > 0) {
+    Fp8Casts(T, h, m.q_lora_rank, 1, false, false, l);
+    Fp8Casts(T, m.q_lora_rank, a_.heads * qk / t_, 1, true, false, l);  // after the fused q norm
+  } else {
+    Fp8Casts(T, h, a_.heads * qk / t_, 1, false, false, l);
+  }
+  Fp8Casts(T, h, m.kv_lora_rank + m.rope_dim, 1, false, false, l);
+  Fp8Casts(T, m.kv_lora_rank, a_.heads * (m.nope_dim + m.v_dim) / t_, 1, true, false,
+           l);  // fused kv norm
+  Fp8Casts(T, a_.heads * m.v_dim / t_, h, 1, false, false, l);
+  return p;
+}
+
+// Multi-head or grouped-query attention: the QKV and output projections (in pieces under
+// Transformer Engine's TP overlap).
+StepModel::AttentionProjections StepModel::StandardProjections(LayerCost* l) const {
+  const double h = static_cast<double>(a_.hidden), T = tokens_;
+  const double q = static_cast<double>(a_.heads * a_.head_dim);
+  const double kv = static_cast<double>(a_.kv_heads * a_.head_dim);
+  AttentionProjections p;
+  const double out_proj = PiecewiseGemm(PipelinePieces(), T, q / t_, h);
+  p.fwd = PiecewiseGemm(RingPieces(), T, h, (q + 2 * kv) / t_) + out_proj;
+  p.bwd = GemmBwd(T, h, (q + 2 * kv) / t_, 1, &l->wgrad) +
+          PiecewiseDgradBwd(RingPieces(), T, q / t_, h, &l->wgrad);
+  // torchtitan's op-level policy counts wq, wk, wv, wo in call order and recomputes the second
+  // and fourth (wk and wo), each its own GEMM there.
+  if (p_.recompute == Recompute::kSelectiveOp) l->op_sac_fwd += Gemm(T, h, kv / t_) + out_proj;
+  p.core_flops = 4 * T * AttentionLength() * q / t_;
+  Fp8Casts(T, h, (q + 2 * kv) / t_, 1, true, false, l);  // QKV after the fused input norm
+  Fp8Casts(T, q / t_, h, 1, false, false, l);            // output projection
+  return p;
+}
+
+void StepModel::Attention(LayerCost* l) const {
+  const AttentionProjections p =
+      a_.attention == AttentionKind::kMla ? MlaProjections(l) : StandardProjections(l);
   double core = 0, core_bwd = 0;
   if (c_.job.flash_attention) {
     // Causal fused attention skips the masked half; its backward is 2.5× the forward
     // (FlashAttention benchmark convention, cost-model-notes §1.1), each at its measured rate for
     // the blocks the kernel runs on (FlashBlockLength).
     const FlashRates rates = LayerFlashRates();
-    core = kFlashCausalShare * core_flops / rates.forward.value();
-    core_bwd = kFlashBackwardFactor * kFlashCausalShare * core_flops / rates.backward.value();
+    core = kFlashCausalShare * p.core_flops / rates.forward.value();
+    core_bwd = kFlashBackwardFactor * kFlashCausalShare * p.core_flops / rates.backward.value();
   } else {
-    const UnfusedTimes u = UnfusedAttention(core_flops);
+    const UnfusedTimes u = UnfusedAttention(p.core_flops);
     core = u.forward;
     core_bwd = u.backward;
   }
-  l->fwd_compute += proj + core;
-  l->bwd_compute += proj_bwd + core_bwd;
+  l->fwd_compute += p.fwd + core;
+  l->bwd_compute += p.bwd + core_bwd;
   l->core_fwd = core;
   l->core_bwd = core_bwd;
   if (p_.Recomputes(kModuleCoreAttn)) l->sel_fwd += core;

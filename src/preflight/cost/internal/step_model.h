@@ -303,6 +303,11 @@ class StepModel {
     double forward = 0, backward = 0;
   };
   UnfusedTimes UnfusedAttention(double core_flops) const;
+  struct AttentionProjections {  // an attention block's projections, and its score FLOPs
+    double fwd = 0, bwd = 0, core_flops = 0;
+  };
+  AttentionProjections MlaProjections(LayerCost* l) const;
+  AttentionProjections StandardProjections(LayerCost* l) const;
   void Attention(LayerCost* l) const;
   void DenseMlp(LayerCost* l) const;
   void Moe(LayerCost* l) const;
