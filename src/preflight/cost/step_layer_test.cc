@@ -23,10 +23,7 @@ namespace {
 // Inside the measured range (1k tokens, TP 4) GEMMs run at the catalog's per-shape rates, which
 // are below the best-shape MAMF: the step takes longer than with the large-GEMM efficiency alone.
 TEST(StepTimeTest, MeasuredGemmTableSlowsSmallShapes) {
-  Job8b s = Llama8bOnH100();
-  s.job.seq_len = 1024;
-  s.plan.tp = 4;
-  s.plan.dp = 2;
+  Job8b s = TensorParallelLlama8b(1024, 4);
   s.plan.sp = true;
   ASSERT_NE(s.cluster.spec.gemm_table, nullptr);
   const CostContext with = MakeCostContext(s.arch, s.params, s.job, s.cluster);

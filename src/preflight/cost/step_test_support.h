@@ -74,6 +74,16 @@ inline Job8b DataParallelOnH100(const std::string& model, int64_t seq_len) {
 // Llama 3.1 8B on one 8-GPU H100 node, pure data parallel, one micro-batch of 8k tokens each.
 inline Job8b Llama8bOnH100() { return DataParallelOnH100("llama-3.1-8b", 8192); }
 
+// Llama 3.1 8B on one 8-GPU H100 node at TP `tp` (DP the rest), one sequence of `seq_len` tokens
+// per data-parallel rank.
+inline Job8b TensorParallelLlama8b(int64_t seq_len, int64_t tp) {
+  Job8b s = Llama8bOnH100();
+  s.job.seq_len = seq_len;
+  s.plan.tp = tp;
+  s.plan.dp = 8 / tp;
+  return s;
+}
+
 // A GPT-2-style model (LayerNorm, GeLU MLP, dropout, 51,200 tokens) given inline.
 inline Architecture InlineGpt(int hidden, int layers, int heads, int positions) {
   StatusOr<Architecture> a = ArchitectureFromHfConfig(

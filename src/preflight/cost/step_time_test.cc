@@ -273,10 +273,7 @@ TEST(StepTimeTest, EachCollectiveCallCostsAHostBoundLayerItsMeasuredTime) {
 // without SP its recomputed forward runs the forward's all-reduces again, as full recompute does;
 // with SP only the all-gathers, so it sits between Megatron's selective recompute (none) and full.
 TEST(StepTimeTest, OpLevelRecomputeRunsTheForwardsGathersAgain) {
-  Job8b s = Llama8bOnH100();
-  s.job.seq_len = 4096;
-  s.plan.tp = 8;
-  s.plan.dp = 1;
+  Job8b s = TensorParallelLlama8b(4096, 8);
   s.plan.tp_comm_overlap = false;
   auto tp_comm = [&](Recompute r, bool sp) {
     Job8b v = s;
