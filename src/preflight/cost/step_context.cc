@@ -45,7 +45,8 @@ double SustainedRatio(const HardwareSpec& h, Dtype d) {
 
 namespace {
 
-// The dtype the job's GEMMs run in: FP8 only where the device has it (with a warning otherwise).
+// The dtype the job's GEMMs run in: FP8 only where the device has it (then sets c->fp8_gemms;
+// otherwise a warning).
 Dtype GemmDtype(const HardwareSpec& h, const TrainingJob& job, CostContext* c) {
   if (job.precision == Dtype::kFp32) return Dtype::kTf32;
   if (job.precision == Dtype::kFp8) {

@@ -7,12 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <memory>
-#include <optional>
-#include <string>
-#include <vector>
 
 #include "preflight/catalog/gemm_table.h"
 #include "preflight/cost/step_test_support.h"
@@ -21,7 +17,7 @@
 namespace preflight::test_support {
 namespace {
 
-TEST(StepTimeTest, CatalogHasMeasuredAttentionRatesForH100) {
+TEST(StepContextTest, CatalogHasMeasuredAttentionRatesForH100) {
   const Job8b s = Llama8bOnH100();
   const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
   // The kernel benchmarks are bursts: they run at the sustained / burst ratio in a step.
@@ -34,7 +30,7 @@ TEST(StepTimeTest, CatalogHasMeasuredAttentionRatesForH100) {
 
 // The power limit: a step holds the sustained large-GEMM rate (MSMF), and every burst benchmark
 // (the shape table, the attention kernels) is scaled by sustained / burst.
-TEST(StepTimeTest, SustainedFractionReplacesTheBurstRates) {
+TEST(StepContextTest, SustainedFractionReplacesTheBurstRates) {
   Job8b s = Llama8bOnH100();
   HardwareSpec& h = s.cluster.spec;
   const int bf16 = DtypeIndex(Dtype::kBf16);
@@ -58,7 +54,7 @@ TEST(StepTimeTest, SustainedFractionReplacesTheBurstRates) {
 
 // A sustained figure without a burst one is the large-GEMM fraction itself; a shape table measured
 // at sustained clocks (clock: sustained) is not scaled again.
-TEST(StepTimeTest, SustainedFigureAloneAndSustainedTables) {
+TEST(StepContextTest, SustainedFigureAloneAndSustainedTables) {
   Job8b s = Llama8bOnH100();
   HardwareSpec& h = s.cluster.spec;
   const int bf16 = DtypeIndex(Dtype::kBf16);
@@ -83,7 +79,7 @@ TEST(StepTimeTest, SustainedFigureAloneAndSustainedTables) {
 // Halving both kernel rates adds exactly the attention time at the original rates:
 // per layer and micro-batch 4·T·s·(heads·head_dim) FLOPs, forward at half, backward at 1.25x.
 // (Without the catalog's rates by sequence length, the long-sequence figures apply.)
-TEST(StepTimeTest, FusedAttentionTimeFollowsTheKernelRates) {
+TEST(StepContextTest, FusedAttentionTimeFollowsTheKernelRates) {
   Job8b s = Llama8bOnH100();
   s.cluster.spec.attention_curves = AttentionCurves{};
   const double base = Compute(s);
@@ -102,7 +98,7 @@ TEST(StepTimeTest, FusedAttentionTimeFollowsTheKernelRates) {
 // The kernel's rate at the run's sequence length: H100 cuDNN attention at 2k runs at 484 / 465
 // TFLOP/s (FlashAttention-3 paper, Fig. 5(d) and 6(b)) where the 8k figures are 529 / 518, so
 // the attention takes exactly that much longer than at the long-sequence figures.
-TEST(StepTimeTest, FusedAttentionRunsAtItsRateForTheSequenceLength) {
+TEST(StepContextTest, FusedAttentionRunsAtItsRateForTheSequenceLength) {
   Job8b s = DataParallelOnH100("llama-3.1-8b", 2048);
   const double sustain = SustainedRatio(s.cluster.spec, Dtype::kBf16);
   const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
@@ -121,7 +117,7 @@ TEST(StepTimeTest, FusedAttentionRunsAtItsRateForTheSequenceLength) {
 // The kernel's rate for the model's head dimension: heads of 64 run at the head-dim-64 curve
 // (cuDNN on H100 at 8k: 379 / 432 against 529 / 518 for heads of 128), heads between the measured
 // ones in between, and larger heads (MLA's 192-wide scores) at the largest measured (128).
-TEST(StepTimeTest, FusedAttentionRunsAtItsRateForTheHeadDimension) {
+TEST(StepContextTest, FusedAttentionRunsAtItsRateForTheHeadDimension) {
   Job8b s = Llama8bOnH100();
   const double sustain = SustainedRatio(s.cluster.spec, Dtype::kBf16);
   const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
@@ -140,7 +136,7 @@ TEST(StepTimeTest, FusedAttentionRunsAtItsRateForTheHeadDimension) {
 
 // Context parallelism runs each attention call on one rank's share of the sequence: at CP 4 an 8k
 // sequence runs at the 2k rates.
-TEST(StepTimeTest, ContextParallelAttentionRunsAtItsBlockLength) {
+TEST(StepContextTest, ContextParallelAttentionRunsAtItsBlockLength) {
   Job8b s = Llama8bOnH100();
   s.plan.dp = 2, s.plan.cp = 4;
   const double curved = Compute(s);
@@ -154,7 +150,7 @@ TEST(StepTimeTest, ContextParallelAttentionRunsAtItsBlockLength) {
 
 // Sliding-window layers read the curve at their window (or the CP block, when shorter), the other
 // layers at the CP block; a window no shorter than the sequence changes nothing.
-TEST(StepTimeTest, SlidingWindowLayersRunAtTheirWindowsRate) {
+TEST(StepContextTest, SlidingWindowLayersRunAtTheirWindowsRate) {
   Job8b s = Llama8bOnH100();
   const double full = Compute(s);
   s.arch.sliding_window = 8192;
@@ -175,7 +171,7 @@ TEST(StepTimeTest, SlidingWindowLayersRunAtTheirWindowsRate) {
 }
 
 // The search's lower bound on attention time uses the kernel's fastest rates at any length.
-TEST(StepTimeTest, AttentionBoundUsesTheFastestMeasuredRates) {
+TEST(StepContextTest, AttentionBoundUsesTheFastestMeasuredRates) {
   Job8b s = DataParallelOnH100("llama-3.1-8b", 2048);
   const double sustain = SustainedRatio(s.cluster.spec, Dtype::kBf16);
   const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
@@ -190,7 +186,7 @@ TEST(StepTimeTest, AttentionBoundUsesTheFastestMeasuredRates) {
 // A scenario that names another measured kernel (training.attention_kernel) runs attention at its
 // rates: FlashAttention-2 on H100, 333 / 318 TFLOP/s against cuDNN's 529 / 518, both scaled to the
 // sustained clock.
-TEST(StepTimeTest, ANamedAttentionKernelRunsAtItsOwnRates) {
+TEST(StepContextTest, ANamedAttentionKernelRunsAtItsOwnRates) {
   Job8b s = Llama8bOnH100();
   const CostContext vendor = MakeCostContext(s.arch, s.params, s.job, s.cluster);
   s.job.attention_kernel = "fa2";
@@ -204,7 +200,7 @@ TEST(StepTimeTest, ANamedAttentionKernelRunsAtItsOwnRates) {
   EXPECT_GT(EstimateStep(fa2, s.plan).compute.value(), EstimateStep(vendor, s.plan).compute.value());
 }
 
-TEST(StepTimeTest, UnfusedAttentionIgnoresTheFusedKernelRates) {
+TEST(StepContextTest, UnfusedAttentionIgnoresTheFusedKernelRates) {
   Job8b s = Llama8bOnH100();
   s.job.flash_attention = false;
   const double base = Compute(s);
@@ -214,7 +210,7 @@ TEST(StepTimeTest, UnfusedAttentionIgnoresTheFusedKernelRates) {
   EXPECT_DOUBLE_EQ(Compute(s), base);
 }
 
-TEST(StepTimeTest, UnknownAttentionRateFallsBackToTheGemmRateWithAWarning) {
+TEST(StepContextTest, UnknownAttentionRateFallsBackToTheGemmRateWithAWarning) {
   Job8b s = Llama8bOnH100();
   s.cluster.spec.attention_fwd_tflops = Figure{};
   s.cluster.spec.attention_bwd_tflops = Figure{};

@@ -4,10 +4,9 @@
 #include "preflight/cost/internal/step_model.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 
-namespace preflight::internal {
+namespace preflight::cost_internal {
 
 ElementwiseBytes ElementwisePasses(const Architecture& a, bool fused) {
   ElementwiseBytes e;
@@ -126,8 +125,8 @@ StepModel::AttentionProjections StepModel::MlaProjections(LayerCost* l) const {
     Fp8Casts(T, h, a_.heads * qk / t_, 1, false, false, l);
   }
   Fp8Casts(T, h, m.kv_lora_rank + m.rope_dim, 1, false, false, l);
-  Fp8Casts(T, m.kv_lora_rank, a_.heads * (m.nope_dim + m.v_dim) / t_, 1, true, false,
-           l);  // fused kv norm
+  // After the fused kv norm.
+  Fp8Casts(T, m.kv_lora_rank, a_.heads * (m.nope_dim + m.v_dim) / t_, 1, true, false, l);
   Fp8Casts(T, a_.heads * m.v_dim / t_, h, 1, false, false, l);
   return p;
 }
@@ -274,11 +273,65 @@ void StepModel::Elementwise(bool moe, LayerCost* l) const {
   l->sel_memory += Memory(again);
 }
 
-// Tensor-parallel blocks of a layer, each an all-reduce pair (or all-gather and reduce-scatter
-// with SP): attention, and the MLP unless an MoE layer's experts run without TP.
 namespace {
 
+// Tensor-parallel blocks of a layer, each an all-reduce pair (or all-gather and reduce-scatter
+// with SP): attention, and the MLP unless an MoE layer's experts run without TP.
 double TpBlocks(const Plan& p, bool moe) { return p.tp > 1 ? ((moe && p.etp == 1) ? 1 : 2) : 0; }
+
+// Kernels one layer's forward launches (unfused eager framework): norm, QKV, RoPE, the attention
+// products (one fused kernel, or two batched GEMMs, softmax, dropout and two layout copies),
+// projection, residual add; norm, MLP GEMMs, activation, residual add; TP collectives; for MoE
+// the router, top-k, permutation, grouped expert GEMMs, unpermutation and all-to-alls. With FP8,
+// the separate casts of GEMM inputs (the backward's casts follow from its usual share).
+void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bool moe, const ElementwiseBytes& e,
+                  LayerCost* l) {
+  double core = flash ? 1 : 6 + (a.dropout ? 1 : 0);
+  const double a2a = moe && p.ep > 1 ? 2 : 0;  // the expert all-to-alls
+  const bool shared = moe && a.moe.shared_ffn > 0;
+  double n = 1 + 1 + (a.Rotary() ? 1 : 0) + core + 1 + 1;  // attention block
+  const double mlp_block = moe ? 1 + 2 + 1 + 3 + 1 + 1 + (shared ? 3 : 0) + a2a : 1 + 1 + 1 + 1 + 1;
+  // Eager elementwise work splits each activation pass into its ops.
+  const double activation_extra = (e.activation_kernels - 1) * (shared ? 2 : 1);
+  n += mlp_block + a.norms_per_layer * (e.norm_kernels - 1) + 2 * (e.residual_kernels - 1) +
+       (a.Rotary() ? e.rope_kernels - 1 : 0) + activation_extra;
+  const double tp_blocks = TpBlocks(p, moe);
+  const double tp_kernels = 2 * tp_blocks;
+  n += tp_kernels;
+  if (fp8) {
+    n += a.attention == AttentionKind::kMla ? 3 : 1;                       // projections fed 16 bits
+    n += moe ? 2 + (a.moe.shared_ffn > 0 ? 2 : 0) : 1;                     // expert inputs; FC2
+  }
+  l->kernels_fwd = n;
+  l->kernels_core = core;
+  // The calls of the blocks TensorComm times, and the expert all-to-alls.
+  l->calls_fwd = tp_blocks * (p.sp ? 2 : 1) + a2a;
+  l->calls_bwd = tp_blocks * (p.sp ? 3 : 1) + a2a;
+  l->calls_op_sac = tp_blocks;
+  // torchtitan's op-level policy launches again all but the attention products, the four GEMM
+  // kernels counted here (QKV, projection, FC1, FC2) and the collectives it saves, plus the three
+  // products it recomputes (wk, wo, and w3 or w2), each its own kernel there.
+  l->kernels_op_sac = n - core - 4 - tp_kernels + 3 + l->calls_op_sac;
+  // Selective recompute launches the recomputed modules' kernels and calls again.
+  double sel = 0, sel_calls = 0;
+  if (p.Recomputes(kModuleCoreAttn)) sel += core;
+  sel += e.norm_kernels * ((RecomputesInputNorm(a, p) ? 1 : 0) + (RecomputesPreMlpNorm(p, moe) ? 1 : 0));
+  if (p.Recomputes(kModuleMlaUpProj) && a.attention == AttentionKind::kMla) sel += 3;  // q and kv up, RoPE
+  if (moe && p.Recomputes(kModuleMoe)) {
+    const double pair = tp_blocks > 1 ? 1 : 0;  // the block's tensor-parallel pair, with expert TP
+    sel += mlp_block + activation_extra + 2 * pair;
+    sel_calls += a2a + pair * (p.sp ? 2 : 1);
+  } else if (moe) {
+    if (p.Recomputes(kModuleMoeAct)) sel += e.activation_kernels;
+    if (p.Recomputes(kModuleSharedExperts) && shared) sel += 2 + e.activation_kernels;
+  } else if (p.Recomputes(kModuleMlp)) {
+    const double pair = p.tp > 1 ? 1 : 0;  // the MLP's tensor-parallel block
+    sel += 2 + e.activation_kernels + 2 * pair;
+    sel_calls += pair * (p.sp ? 2 : 1);
+  }
+  l->kernels_sel = sel;
+  l->calls_sel = sel_calls;
+}
 
 }  // namespace
 
@@ -351,64 +404,6 @@ void StepModel::ContextComm(LayerCost* l) const {
   l->cp_bwd = gather + ReduceScatterTime(c_.fabric, all_kv, p_.cp, per_domain).value();  // re-gather KV, reduce-scatter dKV
 }
 
-namespace {
-
-// Kernels one layer's forward launches (unfused eager framework): norm, QKV, RoPE, the attention
-// products (one fused kernel, or two batched GEMMs, softmax, dropout and two layout copies),
-// projection, residual add; norm, MLP GEMMs, activation, residual add; TP collectives; for MoE
-// the router, top-k, permutation, grouped expert GEMMs, unpermutation and all-to-alls. With FP8,
-// the separate casts of GEMM inputs (the backward's casts follow from its usual share).
-void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bool moe, const ElementwiseBytes& e,
-                  LayerCost* l) {
-  double core = flash ? 1 : 6 + (a.dropout ? 1 : 0);
-  const double a2a = moe && p.ep > 1 ? 2 : 0;  // the expert all-to-alls
-  const bool shared = moe && a.moe.shared_ffn > 0;
-  double n = 1 + 1 + (a.Rotary() ? 1 : 0) + core + 1 + 1;  // attention block
-  const double mlp_block = moe ? 1 + 2 + 1 + 3 + 1 + 1 + (shared ? 3 : 0) + a2a : 1 + 1 + 1 + 1 + 1;
-  // Eager elementwise work splits each activation pass into its ops.
-  const double activation_extra = (e.activation_kernels - 1) * (shared ? 2 : 1);
-  n += mlp_block + a.norms_per_layer * (e.norm_kernels - 1) + 2 * (e.residual_kernels - 1) +
-       (a.Rotary() ? e.rope_kernels - 1 : 0) + activation_extra;
-  const double tp_blocks = TpBlocks(p, moe);
-  const double tp_kernels = 2 * tp_blocks;
-  n += tp_kernels;
-  if (fp8) {
-    n += a.attention == AttentionKind::kMla ? 3 : 1;                       // projections fed 16 bits
-    n += moe ? 2 + (a.moe.shared_ffn > 0 ? 2 : 0) : 1;                     // expert inputs; FC2
-  }
-  l->kernels_fwd = n;
-  l->kernels_core = core;
-  // The calls of the blocks TensorComm times, and the expert all-to-alls.
-  l->calls_fwd = tp_blocks * (p.sp ? 2 : 1) + a2a;
-  l->calls_bwd = tp_blocks * (p.sp ? 3 : 1) + a2a;
-  l->calls_op_sac = tp_blocks;
-  // torchtitan's op-level policy launches again all but the attention products, the four GEMM
-  // kernels counted here (QKV, projection, FC1, FC2) and the collectives it saves, plus the three
-  // products it recomputes (wk, wo, and w3 or w2), each its own kernel there.
-  l->kernels_op_sac = n - core - 4 - tp_kernels + 3 + l->calls_op_sac;
-  // Selective recompute launches the recomputed modules' kernels and calls again.
-  double sel = 0, sel_calls = 0;
-  if (p.Recomputes(kModuleCoreAttn)) sel += core;
-  sel += e.norm_kernels * ((RecomputesInputNorm(a, p) ? 1 : 0) + (RecomputesPreMlpNorm(p, moe) ? 1 : 0));
-  if (p.Recomputes(kModuleMlaUpProj) && a.attention == AttentionKind::kMla) sel += 3;  // q and kv up, RoPE
-  if (moe && p.Recomputes(kModuleMoe)) {
-    const double pair = tp_blocks > 1 ? 1 : 0;  // the block's tensor-parallel pair, with expert TP
-    sel += mlp_block + activation_extra + 2 * pair;
-    sel_calls += a2a + pair * (p.sp ? 2 : 1);
-  } else if (moe) {
-    if (p.Recomputes(kModuleMoeAct)) sel += e.activation_kernels;
-    if (p.Recomputes(kModuleSharedExperts) && shared) sel += 2 + e.activation_kernels;
-  } else if (p.Recomputes(kModuleMlp)) {
-    const double pair = p.tp > 1 ? 1 : 0;  // the MLP's tensor-parallel block
-    sel += 2 + e.activation_kernels + 2 * pair;
-    sel_calls += pair * (p.sp ? 2 : 1);
-  }
-  l->kernels_sel = sel;
-  l->calls_sel = sel_calls;
-}
-
-}  // namespace
-
 LayerCost StepModel::Layer(bool moe) const {
   LayerCost l;
   CountKernels(a_, p_, c_.job.flash_attention, c_.fp8_gemms, moe, elementwise_, &l);
@@ -424,5 +419,4 @@ LayerCost StepModel::Layer(bool moe) const {
   return l;
 }
 
-
-}  // namespace preflight::internal
+}  // namespace preflight::cost_internal

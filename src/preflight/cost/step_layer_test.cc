@@ -5,12 +5,11 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <array>
 #include <cmath>
 #include <memory>
-#include <optional>
-#include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "preflight/catalog/gemm_table.h"
@@ -22,7 +21,7 @@ namespace {
 
 // Inside the measured range (1k tokens, TP 4) GEMMs run at the catalog's per-shape rates, which
 // are below the best-shape MAMF: the step takes longer than with the large-GEMM efficiency alone.
-TEST(StepTimeTest, MeasuredGemmTableSlowsSmallShapes) {
+TEST(StepLayerTest, MeasuredGemmTableSlowsSmallShapes) {
   Job8b s = TensorParallelLlama8b(1024, 4);
   s.plan.sp = true;
   ASSERT_NE(s.cluster.spec.gemm_table, nullptr);
@@ -36,7 +35,7 @@ TEST(StepTimeTest, MeasuredGemmTableSlowsSmallShapes) {
 
 // The per-thread memo of rates by shape is keyed by the table's content, not its address: a new
 // table with half the throughput doubles the GEMM time even when it reuses the old one's memory.
-TEST(StepTimeTest, GemmRatesFollowTheTableInUse) {
+TEST(StepLayerTest, GemmRatesFollowTheTableInUse) {
   Job8b s = Llama8bOnH100();
   auto flat = [](double tflops) {
     auto t = std::make_shared<GemmTable>();
@@ -57,7 +56,7 @@ TEST(StepTimeTest, GemmRatesFollowTheTableInUse) {
 // micro-batch, no recompute, fused attention: four GEMMs a layer forward (QKV, output, gated FC1,
 // FC2) and twice as many backward over 32 layers, and the LM head's three. A table that covers every
 // shape holds that time in its own figures, so nothing is added there.
-TEST(StepTimeTest, GemmKernelsPayTheFixedTimeOutsideATable) {
+TEST(StepLayerTest, GemmKernelsPayTheFixedTimeOutsideATable) {
   Job8b s = Llama8bOnH100();
   s.cluster.spec.gemm_table = nullptr;
   const double without = Compute(s);
@@ -100,7 +99,7 @@ std::shared_ptr<GemmTable> ReductionTable(double fast, double slow) {
 // micro-batch's tokens: with 256 of them, a table slow only at short reductions slows the step,
 // although every forward and input-gradient product reduces over 4,096 or more (Llama 3.1 8B:
 // hidden 4,096, FFN 14,336); with 4,096 tokens nothing reduces over fewer than 4,096.
-TEST(StepTimeTest, WeightGradientsRunAtTheirOwnReductionLength) {
+TEST(StepLayerTest, WeightGradientsRunAtTheirOwnReductionLength) {
   Job8b s = Llama8bOnH100();
   auto compute = [&](int64_t seq_len, double slow) {
     s.job.seq_len = seq_len;
@@ -115,7 +114,7 @@ TEST(StepTimeTest, WeightGradientsRunAtTheirOwnReductionLength) {
 // sequences the router's 8 outputs are the only reduction of the step shorter than 4,096 (hidden
 // 4,096, FFN 14,336, QKV 6,144, each expert 4,096 tokens, the other weight gradients 16,384): a
 // table slow only at short reductions slows the step through the router's input gradient alone.
-TEST(StepTimeTest, InputGradientsReduceOverTheLayersOutputs) {
+TEST(StepLayerTest, InputGradientsReduceOverTheLayersOutputs) {
   Job8b s = DataParallelOnH100("mixtral-8x7b", 16384);
   s.cluster.spec.gemm_table = ReductionTable(500, 500);
   const double even = Compute(s);
@@ -128,7 +127,7 @@ TEST(StepTimeTest, InputGradientsReduceOverTheLayersOutputs) {
 // 8B's 8,192-token products (reductions of 4,096 and more, the FFN's 14,336 beyond the table) far
 // slower than the catalog's MAMF without a table; a table up to the same outputs at 1,000 TFLOP/s,
 // faster than the MAMF, runs them faster.
-TEST(StepTimeTest, TableEdgeHoldsBeyondItsOutputsAtMeasuredReductions) {
+TEST(StepLayerTest, TableEdgeHoldsBeyondItsOutputsAtMeasuredReductions) {
   Job8b s = Llama8bOnH100();
   s.cluster.spec.gemm_table = nullptr;
   const double mamf = Compute(s);
@@ -141,7 +140,7 @@ TEST(StepTimeTest, TableEdgeHoldsBeyondItsOutputsAtMeasuredReductions) {
 // An FP8 run leaves the output layer in 16 bits, and times it as a bf16 run would: from the
 // device's bf16 table where the table covers the shape (the FP8 GEMMs themselves have no table on
 // H100). Halving the table's rate adds exactly the head's three GEMMs' difference.
-TEST(StepTimeTest, SixteenBitGemmsOfAnFp8RunUseTheBf16Table) {
+TEST(StepLayerTest, SixteenBitGemmsOfAnFp8RunUseTheBf16Table) {
   Job8b s = Llama8bOnH100();
   s.job.precision = Dtype::kFp8;
   auto covering = [](double tflops) {
@@ -170,7 +169,7 @@ TEST(StepTimeTest, SixteenBitGemmsOfAnFp8RunUseTheBf16Table) {
 // The loss moves 52 bytes per logit (Megatron's vocab-parallel cross-entropy: 38 forward through
 // an fp32 copy, 14 backward) on the last stage, once per micro-batch: a model that differs only in
 // its vocabulary differs in the step's elementwise time by exactly that much.
-TEST(StepTimeTest, CrossEntropyMovesItsPassesOverTheLogits) {
+TEST(StepLayerTest, CrossEntropyMovesItsPassesOverTheLogits) {
   Job8b s = Llama8bOnH100();
   s.job.global_batch = 16;  // two micro-batches of one sequence on each of 8 DP ranks
   auto other = [&](int64_t vocab) {
@@ -190,7 +189,7 @@ TEST(StepTimeTest, CrossEntropyMovesItsPassesOverTheLogits) {
 // Eager PyTorch runs a Llama layer's RMSNorm, RoPE and SwiGLU op by op: 36, 20 and 10 bytes per
 // element where the fused kernels move 4, 4 and 6. Forward and backward (twice the forward's
 // passes) move the difference for every layer.
-TEST(StepTimeTest, EagerElementwiseMovesEveryOpsBytes) {
+TEST(StepLayerTest, EagerElementwiseMovesEveryOpsBytes) {
   Job8b s = Llama8bOnH100();
   auto run = [&](bool fused) {
     const auto [t, ctx] = StepWith(s, [&](Job8b& v) { v.job.elementwise_fusion = fused; });
@@ -241,7 +240,7 @@ TEST(StepTimeTest, EagerElementwiseMovesEveryOpsBytes) {
 
 // torchtitan's op-level selective recompute runs wk, wo and w3 again (every second of the seven
 // matrix products, in call order) and the forward's elementwise passes, but not fused attention.
-TEST(StepTimeTest, OpLevelSelectiveRecomputeRunsThreeProductsAndTheElementwiseAgain) {
+TEST(StepLayerTest, OpLevelSelectiveRecomputeRunsThreeProductsAndTheElementwiseAgain) {
   Job8b s = Llama8bOnH100();
   auto run = [&](Recompute r) {
     const auto [t, ctx] = StepWith(s, [&](Job8b& v) { v.plan.recompute = r; });
@@ -265,7 +264,7 @@ TEST(StepTimeTest, OpLevelSelectiveRecomputeRunsThreeProductsAndTheElementwiseAg
 // Megatron-Core's recompute_modules: each module's forward runs again in the backward. The norms
 // are elementwise passes; a dense MLP is two products (and, with TP, its block's collectives); HFU
 // counts the recomputed products.
-TEST(StepTimeTest, RecomputeModulesRunTheirForwardAgain) {
+TEST(StepLayerTest, RecomputeModulesRunTheirForwardAgain) {
   Job8b s = Llama8bOnH100();
   auto run = [&](uint32_t modules) {
     const auto [t, ctx] = StepWith(s, [&](Job8b& v) {
@@ -294,7 +293,7 @@ TEST(StepTimeTest, RecomputeModulesRunTheirForwardAgain) {
 
 // With TP the recomputed MLP runs its all-reduce pair again; a recomputed MoE block its expert
 // all-to-alls (dispatch and combine) once more: half again the plain forward and backward.
-TEST(StepTimeTest, RecomputedBlocksRunTheirCollectivesAgain) {
+TEST(StepLayerTest, RecomputedBlocksRunTheirCollectivesAgain) {
   Job8b s = Llama8bOnH100();
   s.plan.dp = 1, s.plan.tp = 8;
   // The layers' share: 32 layers less 16 (the embedding's and the head's collectives drop out).
@@ -333,7 +332,7 @@ TEST(StepTimeTest, RecomputedBlocksRunTheirCollectivesAgain) {
 // backward (dP written, dropout's backward 2 + 1 + 2, softmax's 2 + 2 + 2, dV, dQ and dK reading
 // P or dS), not twice the forward. Doubling the heads at a fixed hidden size doubles the scores
 // and leaves every GEMM's FLOPs as they were, so the step grows by the score bytes alone.
-TEST(StepTimeTest, UnfusedAttentionBackwardMovesNineteenBytesPerScore) {
+TEST(StepLayerTest, UnfusedAttentionBackwardMovesNineteenBytesPerScore) {
   const Cluster c = CatalogCluster("a100-sxm-80gb", 1);
   TrainingJob job = EagerFp16Job(1024, 8);
   job.host_overhead_per_kernel_us = 0;
@@ -357,7 +356,7 @@ TEST(StepTimeTest, UnfusedAttentionBackwardMovesNineteenBytesPerScore) {
 // gradient-accumulation pass of Megatron's fp16 runs was charged; 2.2%, the worst +3.4%, once each
 // GEMM kernel paid the A100's fixed 7.1 us measured on small GEMMs; 0.6%, the worst 1.0%, once
 // eager attention's backward moved its 19 bytes a score rather than twice the forward's 13).
-TEST(StepTimeTest, KorthikantiTable4PerLayer) {
+TEST(StepLayerTest, KorthikantiTable4PerLayer) {
   const Cluster c = CatalogCluster("a100-sxm-80gb", 8);
   TrainingJob job = EagerFp16Job(2048, 4);
   // Megatron's fp16 defaults of the time (korthikanti-2022.yaml): 16-bit main gradients, added to
@@ -392,7 +391,7 @@ TEST(StepTimeTest, KorthikantiTable4PerLayer) {
 // layer, the inputs of the output projection and FC2 are cast with their transposes in the forward
 // (4 bytes per element), the inputs the fused norms write in FP8 (QKV, FC1) are transposed in the
 // backward (2), and every output gradient is cast with its transpose (4).
-TEST(StepTimeTest, Fp8CastsAreSeparateMemoryPasses) {
+TEST(StepLayerTest, Fp8CastsAreSeparateMemoryPasses) {
   Job8b s = Llama8bOnH100();
   const CostContext bf16 = MakeCostContext(s.arch, s.params, s.job, s.cluster);
   s.job.precision = Dtype::kFp8;
@@ -415,7 +414,7 @@ TEST(StepTimeTest, Fp8CastsAreSeparateMemoryPasses) {
 // its reduce-scatter GEMMs into 4: pieces of 512 tokens run below the H100's rate at 2,048 (its
 // measured table), so the layers' compute grows. Megatron takes the overlap only with SP: without
 // it nothing is overlapped and nothing is cut.
-TEST(StepTimeTest, UserbufferOverlapRunsGemmsInPieces) {
+TEST(StepLayerTest, UserbufferOverlapRunsGemmsInPieces) {
   Job8b s = DataParallelOnH100("llama-3.1-8b", 2048);
   s.plan.tp = 4, s.plan.dp = 2;
   auto step = [&](bool overlap, bool sp) {
@@ -437,7 +436,7 @@ TEST(StepTimeTest, UserbufferOverlapRunsGemmsInPieces) {
 // With CP 256 a 4k sequence leaves 16 tokens per rank, half a token per expert on average: the
 // expert GEMMs still occupy whole tiles, and the step stays finite (a NaN once broke the search's
 // ordering of its top K).
-TEST(StepTimeTest, ExpertsWithUnderOneTokenStillTakeTime) {
+TEST(StepLayerTest, ExpertsWithUnderOneTokenStillTakeTime) {
   const Architecture a = LoadArch("deepseek-v3");
   const Cluster c = CatalogCluster("h800-sxm-80gb", 2048);
   TrainingJob job;

@@ -35,7 +35,7 @@ struct Job8b {
 
 // A cluster of `devices` catalog devices with the catalog's defaults (or the given NIC rate).
 inline Cluster CatalogCluster(const std::string& hardware, int64_t devices,
-                       std::optional<double> scale_out_gbits_per_s = std::nullopt) {
+                              std::optional<double> scale_out_gbits_per_s = std::nullopt) {
   StatusOr<HardwareSpec> h = Catalog::Default().Hardware(hardware);
   EXPECT_TRUE(h.ok()) << h.status().message();
   ClusterOverrides o;
@@ -86,10 +86,14 @@ inline Job8b TensorParallelLlama8b(int64_t seq_len, int64_t tp) {
 
 // A GPT-2-style model (LayerNorm, GeLU MLP, dropout, 51,200 tokens) given inline.
 inline Architecture InlineGpt(int hidden, int layers, int heads, int positions) {
-  StatusOr<Architecture> a = ArchitectureFromHfConfig(
-      {{"model_type", "gpt2"}, {"n_embd", hidden}, {"n_layer", layers}, {"n_head", heads},
-       {"n_positions", positions}, {"vocab_size", 51200}, {"activation_function", "gelu"}},
-      "gpt-inline", "test");
+  StatusOr<Architecture> a = ArchitectureFromHfConfig({{"model_type", "gpt2"},
+                                                       {"n_embd", hidden},
+                                                       {"n_layer", layers},
+                                                       {"n_head", heads},
+                                                       {"n_positions", positions},
+                                                       {"vocab_size", 51200},
+                                                       {"activation_function", "gelu"}},
+                                                      "gpt-inline", "test");
   EXPECT_TRUE(a.ok()) << a.status().message();
   return a.ok() ? *a : Architecture{};
 }
@@ -107,7 +111,7 @@ inline TrainingJob EagerFp16Job(int64_t seq_len, int64_t global_batch) {
 // DeepSeek-V3 on `devices` H800s, data and expert parallel over all of them, `global_batch`
 // sequences of `seq_len` tokens (optionally a NIC of `gbits` Gb/s per GPU).
 inline Job8b DeepSeekV3OnH800(int64_t devices, int64_t seq_len, int64_t global_batch,
-                       std::optional<double> gbits = std::nullopt) {
+                              std::optional<double> gbits = std::nullopt) {
   Job8b s;
   s.arch = LoadArch("deepseek-v3");
   s.params = CountParameters(s.arch);
@@ -120,7 +124,7 @@ inline Job8b DeepSeekV3OnH800(int64_t devices, int64_t seq_len, int64_t global_b
 
 // The step of `s` after `change`, with the context it ran in.
 template <typename Change>
-inline std::pair<StepTime, CostContext> StepWith(Job8b s, Change change) {
+std::pair<StepTime, CostContext> StepWith(Job8b s, Change change) {
   change(s);
   CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
   StepTime t = EstimateStep(ctx, s.plan);

@@ -10,7 +10,7 @@
 #include "preflight/cost/internal/step_model.h"
 
 namespace preflight {
-namespace internal {
+namespace cost_internal {
 namespace {
 
 // Megatron's vocab-parallel cross-entropy (megatron/core/tensor_parallel/cross_entropy.py, and
@@ -24,7 +24,6 @@ namespace {
 // as much; a fused loss (XLA, Megatron-Core's cross_entropy_loss_fusion) less.
 constexpr double kCrossEntropyForwardBytes = 6 + 4 + 8 + 8 + 4 + 8;
 constexpr double kCrossEntropyBackwardBytes = 8 + 6;
-
 
 }  // namespace
 
@@ -107,8 +106,10 @@ void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
   s->ep += n * c.ep;
   s->cp += n * c.cp;
   s->contention += n * c.contention;
-  const double gpu =
-      l.fwd_compute + l.bwd_compute + recompute + memory + c.tp + c.ep + c.cp + c.contention;
+  // Summed term by term, in the order the step's totals add them.
+  const double gpu = l.fwd_compute + l.bwd_compute + recompute + l.fwd_memory * (again ? 4 : 3) +
+                     (selective ? l.sel_memory : 0) + l.cast_fwd * (full ? 2 : 1) + l.cast_bwd + c.tp +
+                     c.ep + c.cp + c.contention;
   // The forward's share of the exposed communication (recompute runs forward collectives a
   // second time, in the backward).
   const double comm_fwd = l.tp_fwd + l.ep_fwd + l.cp_fwd;
@@ -322,7 +323,7 @@ StepModel::LocalParams StepModel::Local() const {
   return l;
 }
 
-void StepModel::DataParallelTime(const LocalParams& lp, double local, int64_t ranks, int64_t stride,
+void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t ranks, int64_t stride,
                                  double m, double* grads, double* params) const {
   if (ranks <= 1 || local <= 0) return;
   const int64_t per = RanksPerDomain(c_.fabric, stride, ranks);
@@ -367,7 +368,7 @@ void StepModel::DataParallelTime(const LocalParams& lp, double local, int64_t ra
 
 // DeepSpeed's early ZeRO-3: one gather per parameter tensor, the forward's, the backward's and,
 // under full recompute, the recomputed forward's, for every micro-batch.
-double StepModel::PerParameterZero3Gathers(const LocalParams& lp, double m) const {
+double StepModel::Zero3PerParameterGatherSeconds(const LocalParams& lp, double m) const {
   const double passes = (p_.recompute == Recompute::kFull ? 3 : 2) * m;
   const double layers_per_stage = static_cast<double>(a_.layers) / p_.pp;
   const double moe_layers = static_cast<double>(a_.MoeLayerCount()) / p_.pp;
@@ -408,9 +409,9 @@ StepModel::DataParallelComm StepModel::DataParallel(const LocalParams& lp,
                                                     const PipelineTime& pipe) const {
   const double m = pipe.micro_batches;
   double grads = 0, params = 0;
-  DataParallelTime(lp, lp.dense, lp.d, p_.tp, m, &grads, &params);
-  DataParallelTime(lp, lp.expert, lp.ed, p_.ep * p_.etp, m, &grads, &params);
-  if (p_.zero == 3 && p_.zero3_gather_per_parameter) params += PerParameterZero3Gathers(lp, m);
+  AddDataParallelTime(lp, lp.dense, lp.d, p_.tp, m, &grads, &params);
+  AddDataParallelTime(lp, lp.expert, lp.ed, p_.ep * p_.etp, m, &grads, &params);
+  if (p_.zero == 3 && p_.zero3_gather_per_parameter) params += Zero3PerParameterGatherSeconds(lp, m);
   DataParallelComm dp;
   if (p_.zero == 3) {
     // Prefetched layer by layer under the compute of the micro-batches; DeepSpeed's early
@@ -430,7 +431,7 @@ StepModel::DataParallelComm StepModel::DataParallel(const LocalParams& lp,
 
 // Without gradient-accumulation fusion, each micro-batch adds every local 16-bit weight gradient
 // to the main-gradient buffer in a pass of its own: read the gradient, read and write the buffer.
-double StepModel::AccumulationPass(const LocalParams& lp) const {
+double StepModel::AccumulationSeconds(const LocalParams& lp) const {
   if (c_.job.grad_accumulation_fusion) return 0;
   const double wgrad_bytes = c_.job.precision == Dtype::kFp32 ? 4 : 2;
   return Memory((lp.dense + lp.expert) * (wgrad_bytes + 2 * lp.grad_bytes));
@@ -438,7 +439,7 @@ double StepModel::AccumulationPass(const LocalParams& lp) const {
 
 // DeepSpeed's engine copies the gradients into its bucket buffer and back, and scales the
 // all-reduced bucket when DP > 1 (Plan::grad_flatten): each pass reads and writes them, per step.
-double StepModel::FlattenPasses(const LocalParams& lp) const {
+double StepModel::FlattenSeconds(const LocalParams& lp) const {
   const double passes = p_.grad_flatten && p_.zero == 0 ? (lp.d > 1 ? 3 : 2) : 0;
   return Memory(passes * 2 * lp.grad_bytes * (lp.dense + lp.expert));
 }
@@ -472,7 +473,7 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
   const double shard_ed = p_.zero >= 1 ? static_cast<double>(lp.ed) : 1.0;
   StepTime r;
   r.compute = Seconds(m * pipe.compute);
-  r.other = Seconds(m * (pipe.memory + pipe.launch + AccumulationPass(lp)) + FlattenPasses(lp));
+  r.other = Seconds(m * (pipe.memory + pipe.launch + AccumulationSeconds(lp)) + FlattenSeconds(lp));
   r.host_launch = Seconds(m * pipe.launch);
   r.exposed_comm.tp = Seconds(m * pipe.tp);
   r.exposed_comm.ep = Seconds(m * pipe.ep);
@@ -495,18 +496,18 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
   return r;
 }
 
-}  // namespace internal
+}  // namespace cost_internal
 
 PipelineTime EstimatePipeline(const CostContext& ctx, const Plan& plan) {
-  return internal::StepModel(ctx, plan).Pipeline();
+  return cost_internal::StepModel(ctx, plan).Pipeline();
 }
 
 StepTime FinishStep(const CostContext& ctx, const Plan& plan, const PipelineTime& pipeline) {
-  return internal::StepModel(ctx, plan).Finish(pipeline);
+  return cost_internal::StepModel(ctx, plan).Finish(pipeline);
 }
 
 StepTime EstimateStep(const CostContext& ctx, const Plan& plan) {
-  internal::StepModel model(ctx, plan);
+  cost_internal::StepModel model(ctx, plan);
   return model.Finish(model.Pipeline());
 }
 

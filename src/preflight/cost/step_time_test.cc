@@ -6,14 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <memory>
-#include <optional>
-#include <string>
-#include <vector>
+#include <utility>
 
-#include "preflight/catalog/gemm_table.h"
 #include "preflight/cost/step_test_support.h"
 
 // In the test-support namespace, so that the shared builders need no using-declarations.

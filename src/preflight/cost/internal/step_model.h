@@ -12,12 +12,12 @@
 
 #include "preflight/cost/step_time.h"
 
-namespace preflight::internal {
+namespace preflight::cost_internal {
 
 // Pieces of a reduce-scatter GEMM under Transformer Engine's userbuffers "pipeline" overlap
 // (`initialize_ub` default num_splits, transformer_engine/pytorch/module/base.py); its ring
 // exchange cuts the all-gather GEMMs into TP pieces.
-constexpr double kUserbufferPipelineSplits = 4;
+inline constexpr double kUserbufferPipelineSplits = 4;
 
 // Per-device work of one layer for one micro-batch, split by kind.
 struct LayerCost {
@@ -298,7 +298,7 @@ class StepModel {
   // The fused kernel's rates for this plan's attention calls, averaged over the layers' work
   // (sliding-window layers read the curve at their own, shorter length).
   FlashRates LayerFlashRates() const;
-  // Eager (unfused) attention's forward and backward time, per kernel (definition below).
+  // Eager (unfused) attention's forward and backward time, per kernel (step_layer.cc).
   struct UnfusedTimes {
     double forward = 0, backward = 0;
   };
@@ -328,9 +328,10 @@ class StepModel {
     double tp = 0, ep = 0, cp = 0, contention = 0, contention_fwd = 0;
     double tp_again = 0, ep_again = 0;  // the collectives recomputation runs again
   };
-  struct HeadWork {  // the output head(s), loss and MTP projection on the last stage
+  struct HeadWork {  // the output head(s), loss and MTP projection on the last stage, and the TP
+                     // collectives around the layers (the embedding's on the first stage)
     double heads = 1, fwd = 0, bwd = 0, wgrad = 0, loss = 0, loss_fwd = 0;
-    AroundLayersComm comm;  // the TP collectives around the layers
+    AroundLayersComm comm;
   };
   struct StageParts {  // one dense and one MoE layer's sums, and the head
     StageSums dense, moe;
@@ -352,19 +353,19 @@ class StepModel {
   struct LocalParams {  // the parameters a device holds and updates, and the bytes they move in
     double dense = 0, expert = 0;  // per device (TP, PP; EP and ETP for the experts)
     int64_t d = 1, ed = 1;         // the data-parallel and expert-data-parallel group sizes
-    double grad_bytes = 4, weight_bytes = 2;
+    double grad_bytes = 0, weight_bytes = 0;  // per element
   };
   struct DataParallelComm {
     double exposed = 0, contention = 0;
   };
   LocalParams Local() const;
-  void DataParallelTime(const LocalParams& lp, double local, int64_t ranks, int64_t stride,
+  void AddDataParallelTime(const LocalParams& lp, double local, int64_t ranks, int64_t stride,
                         double m, double* grads, double* params) const;
-  double PerParameterZero3Gathers(const LocalParams& lp, double m) const;
+  double Zero3PerParameterGatherSeconds(const LocalParams& lp, double m) const;
   double TiedEmbeddingSeconds(double grad_bytes) const;
   DataParallelComm DataParallel(const LocalParams& lp, const PipelineTime& pipe) const;
-  double AccumulationPass(const LocalParams& lp) const;
-  double FlattenPasses(const LocalParams& lp) const;
+  double AccumulationSeconds(const LocalParams& lp) const;
+  double FlattenSeconds(const LocalParams& lp) const;
   double RecomputeFlopsPerToken() const;
 
   // The compute a layer's overlapped TP collectives can hide under (its forward GEMMs), and its
@@ -397,4 +398,4 @@ class StepModel {
   ElementwiseBytes elementwise_;  // this job's bytes and kernels per elementwise pass
 };
 
-}  // namespace preflight::internal
+}  // namespace preflight::cost_internal
