@@ -142,16 +142,16 @@ StepModel::HeadWork StepModel::Head() const {
   // Output head(s), cross-entropy and MTP projection on the last stage.
   const double h = static_cast<double>(a_.hidden), vocab = static_cast<double>(a_.vocab);
   HeadWork w;
-  w.heads = 1.0 + a_.mtp_layers;
-  w.fwd = w.heads * Gemm16(tokens_, h, vocab / t_) + a_.mtp_layers * Gemm(tokens_, 2 * h, h);
+  const double heads = 1.0 + a_.mtp_layers;
+  w.fwd = heads * Gemm16(tokens_, h, vocab / t_) + a_.mtp_layers * Gemm(tokens_, 2 * h, h);
   double head_wgrad = 0, mtp_wgrad = 0;
-  w.bwd = w.heads * Gemm16Bwd(tokens_, h, vocab / t_, 1, &head_wgrad) +
+  w.bwd = heads * Gemm16Bwd(tokens_, h, vocab / t_, 1, &head_wgrad) +
           a_.mtp_layers * GemmBwd(tokens_, 2 * h, h, 1, &mtp_wgrad);
-  w.wgrad = w.heads * head_wgrad + a_.mtp_layers * mtp_wgrad;
-  const double logits = w.heads * tokens_ * vocab / t_;
+  w.wgrad = heads * head_wgrad + a_.mtp_layers * mtp_wgrad;
+  const double logits = heads * tokens_ * vocab / t_;
   w.loss = Memory(logits * (kCrossEntropyForwardBytes + kCrossEntropyBackwardBytes));
   w.loss_fwd = Memory(logits * kCrossEntropyForwardBytes);
-  w.comm = AroundLayers(w.heads);
+  w.comm = AroundLayers(heads);
   return w;
 }
 

@@ -18,6 +18,16 @@ constexpr std::array<std::string_view, static_cast<int>(PlanIssue::kCount)> kIss
 
 bool Divides(int64_t d, int64_t n) { return d > 0 && n % d == 0; }
 
+// An explicit uneven split (first_stage_layers, last_stage_layers): the stages between the given
+// first and last ones, and the layers left for them (negative when the two take more than all).
+struct MiddleSplit {
+  int64_t stages = 0, layers = 0;
+};
+MiddleSplit Middle(const Architecture& a, const Plan& p) {
+  const int64_t first = p.first_stage_layers, last = p.last_stage_layers;
+  return {p.pp - (first > 0 ? 1 : 0) - (last > 0 ? 1 : 0), a.layers - first - last};
+}
+
 PlanIssue CheckDegrees(const Plan& p, int64_t devices) {
   if (p.tp < 1 || p.pp < 1 || p.vpp < 1 || p.dp < 1 || p.cp < 1 || p.ep < 1 || p.etp < 1 ||
       p.micro_batch < 1 || p.first_stage_layers < 0 || p.last_stage_layers < 0) {
@@ -47,11 +57,9 @@ PlanIssue CheckPipeline(const Architecture& a, const Plan& p, int64_t micro_batc
     if (a.layers < p.pp * p.vpp) return PlanIssue::kPpLayers;
   } else if (uneven) {
     if (p.pp < 2 || p.vpp != 1) return PlanIssue::kPpLayers;
-    int64_t first = p.first_stage_layers, last = p.last_stage_layers;
-    int64_t middle_stages = p.pp - (first > 0 ? 1 : 0) - (last > 0 ? 1 : 0);
-    int64_t middle_layers = a.layers - first - last;
-    if (middle_layers < 0) return PlanIssue::kPpLayers;
-    if (middle_stages == 0 ? middle_layers != 0 : middle_layers % middle_stages != 0) {
+    const MiddleSplit m = Middle(a, p);
+    if (m.layers < 0) return PlanIssue::kPpLayers;
+    if (m.stages == 0 ? m.layers != 0 : m.layers % m.stages != 0) {
       return PlanIssue::kPpLayers;
     }
   } else if (!Divides(p.pp * p.vpp, a.layers)) {
@@ -87,14 +95,13 @@ void DescribeUnevenSplit(const Architecture& a, const Plan& p, std::ostringstrea
     *m << ": an uneven first/last stage needs pp >= 2, got pp " << p.pp;
     return;
   }
-  const int64_t middle_layers = a.layers - first - last;
-  const int64_t middle_stages = p.pp - (first > 0 ? 1 : 0) - (last > 0 ? 1 : 0);
-  if (middle_layers < 0) {
+  const MiddleSplit middle = Middle(a, p);
+  if (middle.layers < 0) {
     *m << ": together more than the " << a.layers << " layers";
     return;
   }
-  *m << ": the other " << middle_layers << " of the " << a.layers
-     << " layers do not split evenly over the " << middle_stages << " other stages of pp " << p.pp;
+  *m << ": the other " << middle.layers << " of the " << a.layers
+     << " layers do not split evenly over the " << middle.stages << " other stages of pp " << p.pp;
 }
 
 // Why the layers do not split over the pipeline's model chunks, for the plan's kind of split.
@@ -282,8 +289,8 @@ int64_t LayersOnStage(const Architecture& a, const Plan& p, int64_t stage) {
   if (!uneven) return a.layers / p.pp;
   if (stage == 0 && p.first_stage_layers > 0) return p.first_stage_layers;
   if (stage == p.pp - 1 && p.last_stage_layers > 0) return p.last_stage_layers;
-  int64_t middle_stages = p.pp - (p.first_stage_layers > 0 ? 1 : 0) - (p.last_stage_layers > 0 ? 1 : 0);
-  return (a.layers - p.first_stage_layers - p.last_stage_layers) / middle_stages;
+  const MiddleSplit middle = Middle(a, p);
+  return middle.layers / middle.stages;
 }
 
 int64_t FirstLayerOfStage(const Architecture& a, const Plan& p, int64_t stage) {

@@ -330,7 +330,7 @@ class StepModel {
   };
   struct HeadWork {  // the output head(s), loss and MTP projection on the last stage, and the TP
                      // collectives around the layers (the embedding's on the first stage)
-    double heads = 1, fwd = 0, bwd = 0, wgrad = 0, loss = 0, loss_fwd = 0;
+    double fwd = 0, bwd = 0, wgrad = 0, loss = 0, loss_fwd = 0;
     AroundLayersComm comm;
   };
   struct StageParts {  // one dense and one MoE layer's sums, and the head
