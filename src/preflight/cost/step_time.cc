@@ -27,16 +27,27 @@ constexpr double kCrossEntropyBackwardBytes = 8 + 6;
 
 }  // namespace
 
+double StepModel::Again(double full, double selective, double op_sac) const {
+  switch (p_.recompute) {
+    case Recompute::kNone:
+      return 0;
+    case Recompute::kFull:
+      return full;
+    case Recompute::kSelective:
+      return selective;
+    case Recompute::kSelectiveOp:
+      return op_sac;
+  }
+  return 0;
+}
+
 StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
-  const bool full = p_.recompute == Recompute::kFull;
-  const bool op_sac = p_.recompute == Recompute::kSelectiveOp;
-  const bool selective = p_.recompute == Recompute::kSelective;
   LayerComm c;
-  c.tp_again = full ? l.tp_fwd : (op_sac ? l.tp_op_sac : (selective ? l.sel_tp : 0));
-  c.ep_again = full ? l.ep_fwd : (selective ? l.sel_ep : 0);
+  c.tp_again = Again(l.tp_fwd, l.sel_tp, l.tp_op_sac);
+  c.ep_again = Again(l.ep_fwd, l.sel_ep, 0);
   const double tp_all = l.tp_fwd + l.tp_bwd + c.tp_again;
   const double ep_all = l.ep_fwd + l.ep_bwd + c.ep_again;
-  const double cp_all = l.cp_fwd + l.cp_bwd + (full ? l.cp_fwd : 0);
+  const double cp_all = l.cp_fwd + l.cp_bwd + Again(l.cp_fwd, 0, 0);
   const double tp_window = TpWindow(l), ep_window = EpWindow(l);
   // Ring/all-gather KV exchange runs under the attention products (Megatron CP).
   const double cp_window = p_.cp > 1 ? l.core_fwd + l.core_bwd : -1;
@@ -56,60 +67,49 @@ StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
 }
 
 double StepModel::LayerHostSeconds(const LayerCost& l) const {
-  const bool full = p_.recompute == Recompute::kFull;
-  const bool selective = p_.recompute == Recompute::kSelective;
   if (!c_.job.host_profile) {
     // The host launches forward, backward (about twice the kernels) and recomputed kernels.
-    const double kernels = l.kernels_fwd * 3 + (full ? l.kernels_fwd : 0) +
-                           (selective ? l.kernels_sel : 0) +
-                           (p_.recompute == Recompute::kSelectiveOp ? l.kernels_op_sac : 0);
+    const double kernels =
+        l.kernels_fwd * 3 + Again(l.kernels_fwd, l.kernels_sel, l.kernels_op_sac);
     return kernels * c_.host_per_kernel.value();
   }
   // A measured profile times the layer at TP 1; each collective call the plan adds costs the
   // host its measured call time (forward, backward, and the recomputed forward).
   const HostProfile& h = *c_.job.host_profile;
   const double call = h.collective_call.value();
-  const bool op_sac = p_.recompute == Recompute::kSelectiveOp;
-  const double calls_again =
-      full ? l.calls_fwd : (op_sac ? l.calls_op_sac : (selective ? l.calls_sel : 0));
+  const double calls_again = Again(l.calls_fwd, l.calls_sel, l.calls_op_sac);
   // Selective recompute's modules launch their kernels again, at the profile's forward host time
   // per forward kernel.
   double host_again = 0;
-  if (selective && l.kernels_fwd > 0) {
-    host_again = l.kernels_sel * h.LayerForwardSeconds(false).value() / l.kernels_fwd;
+  if (l.kernels_fwd > 0) {
+    host_again = Again(0, l.kernels_sel, 0) * h.LayerForwardSeconds(false).value() / l.kernels_fwd;
   }
+  const bool full = p_.recompute == Recompute::kFull;
   return h.LayerSeconds(full).value() + host_again +
          (l.calls_fwd + l.calls_bwd + calls_again) * call;
 }
 
 void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
   const bool full = p_.recompute == Recompute::kFull;
-  const bool selective = p_.recompute == Recompute::kSelective;
-  double recompute = 0;
-  if (full) {
-    recompute = l.fwd_compute;
-  } else if (selective) {
-    recompute = l.sel_fwd;
-  } else if (p_.recompute == Recompute::kSelectiveOp) {
-    recompute = l.op_sac_fwd;
-  }
+  const double recompute = Again(l.fwd_compute, l.sel_fwd, l.op_sac_fwd);
   const LayerComm c = ExposedLayerComm(l);
   s->fwd += n * l.fwd_compute;
   s->bwd += n * (l.bwd_compute + recompute);
   s->wgrad += n * l.wgrad;
-  // Full recompute and the op-level policy run the forward's elementwise passes again.
-  const bool again = full || p_.recompute == Recompute::kSelectiveOp;
-  const double memory = l.fwd_memory * (again ? 4 : 3) + (selective ? l.sel_memory : 0) +
-                        l.cast_fwd * (full ? 2 : 1) + l.cast_bwd;
+  // Full recompute and the op-level policy run the forward's elementwise passes again (and full
+  // recompute its casts); selective recompute its modules' passes.
+  const double passes = 3 + Again(1, 0, 1);
+  const double memory = l.fwd_memory * passes + Again(0, l.sel_memory, 0) +
+                        l.cast_fwd * (1 + Again(1, 0, 0)) + l.cast_bwd;
   s->memory += n * memory;
   s->tp += n * c.tp;
   s->ep += n * c.ep;
   s->cp += n * c.cp;
   s->contention += n * c.contention;
   // Summed term by term, in the order the step's totals add them.
-  const double gpu = l.fwd_compute + l.bwd_compute + recompute + l.fwd_memory * (again ? 4 : 3) +
-                     (selective ? l.sel_memory : 0) + l.cast_fwd * (full ? 2 : 1) + l.cast_bwd + c.tp +
-                     c.ep + c.cp + c.contention;
+  const double gpu = l.fwd_compute + l.bwd_compute + recompute + l.fwd_memory * passes +
+                     Again(0, l.sel_memory, 0) + l.cast_fwd * (1 + Again(1, 0, 0)) + l.cast_bwd +
+                     c.tp + c.ep + c.cp + c.contention;
   // The forward's share of the exposed communication (recompute runs forward collectives a
   // second time, in the backward).
   const double comm_fwd = l.tp_fwd + l.ep_fwd + l.cp_fwd;

@@ -337,6 +337,10 @@ class StepModel {
     StageSums dense, moe;
     HeadWork head;
   };
+  // What the plan's recompute mode runs a second time of a per-layer quantity: `full` under full
+  // recompute, `selective` under selective recompute of modules, `op_sac` under the op-level
+  // policy, 0 without recompute.
+  double Again(double full, double selective, double op_sac) const;
   LayerComm ExposedLayerComm(const LayerCost& l) const;
   double LayerHostSeconds(const LayerCost& l) const;
   void AddLayer(const LayerCost& l, double n, StageSums* s) const;
