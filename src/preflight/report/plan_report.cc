@@ -245,9 +245,11 @@ json PlanJson(const PlanResult& r) {
   return j;
 }
 
-std::string PlanText(const PlanResult& r) {
+namespace {
+
+// The scenario, model and hardware lines of `plan`'s text.
+std::string ModelAndHardwareText(const PlanResult& r) {
   const Scenario& s = r.scenario;
-  const Plan& p = s.plan;
   std::string out;
   out += fmt::format("scenario   {}\n", s.name);
   out += fmt::format("model      {} ({}): {:.3f} B params total, {:.3f} B active per token\n",
@@ -262,6 +264,12 @@ std::string PlanText(const PlanResult& r) {
                      s.cluster.devices, s.cluster.spec.id, s.cluster.hbm_capacity.gib(),
                      s.cluster.devices_per_node, s.cluster.scale_up_domain);
   if (s.cluster.collectives) out += CollectiveTableText(*s.cluster.collectives);
+  return out;
+}
+
+// The software-stack lines: attention kernel, eager elementwise ops, the loss, the MoE dispatcher.
+std::string KernelsText(const Scenario& s) {
+  std::string out;
   if (const std::string k = AttentionKernelInUse(s); !k.empty()) {
     const double len = AttentionBlockTokens(s);
     out += fmt::format("           fused attention: {}{}{}\n", k,
@@ -280,30 +288,40 @@ std::string PlanText(const PlanResult& r) {
     out += "           experts: DeepEP dispatch, each token over the network once per node its experts are on, "
            "then NVLink (training.ep_dispatcher: deepep)\n";
   }
-  if (s.job.host_profile) {
-    const HostProfile& h = *s.job.host_profile;
-    const std::string input =
-        h.input_after_sync.value() > 0 || h.input_before_sync.value() > 0
-            ? fmt::format(", input path {:.0f} us before and {:.0f} us after the host waits for the GPU",
-                          h.input_before_sync.value() * 1e6, h.input_after_sync.value() * 1e6)
-            : "";
-    const std::string waits =
-        h.gpu_waits_per_layer_forward > 0
-            ? fmt::format("; the layers wait for the GPU {} times per forward, so forward and backward are "
-                          "each bound by their slower side",
-                          h.gpu_waits_per_layer_forward)
-            : "";
-    std::string calls;
-    if (h.collective_call.value() > 0) {
-      calls = fmt::format(" (at TP 1; {:.0f} us per collective call the plan adds)", h.collective_call.value() * 1e6);
-    } else if (s.plan.tp > 1 || s.plan.ep > 1) {
-      calls = " (at TP 1; the profile does not time collective calls, so at this TP/EP it is a lower bound)";
-    }
-    out += fmt::format("           host time: {} ({}): {:.0f} us per layer and micro-batch{}, {:.0f} us around the "
-                       "layers{}; the GPU waits where its work is shorter{}\n",
-                       h.id, h.source, h.LayerSeconds(s.plan.recompute == Recompute::kFull).value() * 1e6, calls,
-                       h.micro_batch.value() * 1e6, input, waits);
+  return out;
+}
+
+// The host-profile line, when the scenario names one.
+std::string HostProfileText(const Scenario& s) {
+  if (!s.job.host_profile) return "";
+  const HostProfile& h = *s.job.host_profile;
+  const std::string input =
+      h.input_after_sync.value() > 0 || h.input_before_sync.value() > 0
+          ? fmt::format(", input path {:.0f} us before and {:.0f} us after the host waits for the GPU",
+                        h.input_before_sync.value() * 1e6, h.input_after_sync.value() * 1e6)
+          : "";
+  const std::string waits =
+      h.gpu_waits_per_layer_forward > 0
+          ? fmt::format("; the layers wait for the GPU {} times per forward, so forward and backward are "
+                        "each bound by their slower side",
+                        h.gpu_waits_per_layer_forward)
+          : "";
+  std::string calls;
+  if (h.collective_call.value() > 0) {
+    calls = fmt::format(" (at TP 1; {:.0f} us per collective call the plan adds)", h.collective_call.value() * 1e6);
+  } else if (s.plan.tp > 1 || s.plan.ep > 1) {
+    calls = " (at TP 1; the profile does not time collective calls, so at this TP/EP it is a lower bound)";
   }
+  return fmt::format("           host time: {} ({}): {:.0f} us per layer and micro-batch{}, {:.0f} us around the "
+                     "layers{}; the GPU waits where its work is shorter{}\n",
+                     h.id, h.source, h.LayerSeconds(s.plan.recompute == Recompute::kFull).value() * 1e6, calls,
+                     h.micro_batch.value() * 1e6, input, waits);
+}
+
+// The plan and batch lines.
+std::string LayoutText(const Scenario& s) {
+  const Plan& p = s.plan;
+  std::string out;
   out += fmt::format("plan       tp {} pp {} vpp {} dp {} cp {} ep {} etp {} sp {} zero {} schedule {} "
                      "recompute {}\n",
                      p.tp, p.pp, p.vpp, p.dp, p.cp, p.ep, p.etp, p.sp ? "on" : "off", p.zero,
@@ -313,45 +331,63 @@ std::string PlanText(const PlanResult& r) {
                          : std::string(RecomputeName(p.recompute)));
   out += fmt::format("batch      {} sequences of {} tokens, micro-batch {}, {} micro-batches per pipeline\n",
                      s.job.global_batch, s.job.seq_len, p.micro_batch, MicroBatches(p, s.job));
-  if (!r.check.ok()) {
-    out += fmt::format("INVALID    {}\n", r.check.message);
-  } else {
-    const MemoryBreakdown& b = r.memory.worst;
-    out += fmt::format("memory     per device, pipeline stage {} (the most loaded):\n", r.memory.worst_stage);
-    out += fmt::format("  weights      {}\n  gradients    {}\n  optimizer    {}\n", Gib(b.weights),
-                       Gib(b.gradients), Gib(b.optimizer));
-    out += fmt::format("  activations  {}   ({:.2f} micro-batches in flight)\n", Gib(b.activations),
-                       r.memory.in_flight_micro_batches);
-    out += fmt::format("  other        {}\n  total        {} of {} -> {} ({:+.1f}% headroom)\n",
-                       Gib(b.other), Gib(b.Total()), Gib(r.memory.capacity),
-                       r.memory.fits ? "FITS" : "DOES NOT FIT", 100 * r.memory.headroom_fraction);
+  return out;
+}
+
+// The memory table of the most loaded stage.
+std::string MemoryText(const PlanResult& r) {
+  const MemoryBreakdown& b = r.memory.worst;
+  std::string out;
+  out += fmt::format("memory     per device, pipeline stage {} (the most loaded):\n", r.memory.worst_stage);
+  out += fmt::format("  weights      {}\n  gradients    {}\n  optimizer    {}\n", Gib(b.weights),
+                     Gib(b.gradients), Gib(b.optimizer));
+  out += fmt::format("  activations  {}   ({:.2f} micro-batches in flight)\n", Gib(b.activations),
+                     r.memory.in_flight_micro_batches);
+  out += fmt::format("  other        {}\n  total        {} of {} -> {} ({:+.1f}% headroom)\n",
+                     Gib(b.other), Gib(b.Total()), Gib(r.memory.capacity),
+                     r.memory.fits ? "FITS" : "DOES NOT FIT", 100 * r.memory.headroom_fraction);
+  return out;
+}
+
+// The step time with its breakdown, and the throughput line.
+std::string TimeText(const StepTime& t) {
+  std::string out;
+  out += fmt::format("time       step {:.3f} s: compute {:.3f}, elementwise {:.3f}, exposed comm {:.3f} "
+                     "(tp {:.3f} cp {:.3f} ep {:.3f} pp {:.3f} dp {:.3f}), bubble {:.3f}, optimizer {:.3f}",
+                     t.step.value(), t.compute.value(), t.other.value(), t.exposed_comm.Total().value(),
+                     t.exposed_comm.tp.value(), t.exposed_comm.cp.value(), t.exposed_comm.ep.value(),
+                     t.exposed_comm.pp.value(), t.exposed_comm.dp.value(), t.bubble.value(),
+                     t.optimizer.value());
+  if (t.comm_contention.value() > 0) {
+    out += fmt::format(", overlapped-comm contention {:.3f}", t.comm_contention.value());
   }
-  if (r.has_time) {
-    const StepTime& t = r.time;
-    out += fmt::format("time       step {:.3f} s: compute {:.3f}, elementwise {:.3f}, exposed comm {:.3f} "
-                       "(tp {:.3f} cp {:.3f} ep {:.3f} pp {:.3f} dp {:.3f}), bubble {:.3f}, optimizer {:.3f}",
-                       t.step.value(), t.compute.value(), t.other.value(), t.exposed_comm.Total().value(),
-                       t.exposed_comm.tp.value(), t.exposed_comm.cp.value(), t.exposed_comm.ep.value(),
-                       t.exposed_comm.pp.value(), t.exposed_comm.dp.value(), t.bubble.value(),
-                       t.optimizer.value());
-    if (t.comm_contention.value() > 0) {
-      out += fmt::format(", overlapped-comm contention {:.3f}", t.comm_contention.value());
-    }
-    if (t.host_launch.value() > 0) {
-      out += fmt::format("; of the elementwise time, waiting for the host {:.3f}", t.host_launch.value());
-    }
-    out += "\n";
-    out += fmt::format("           {:.0f} tokens/s ({:.1f} per device), {:.1f} model TFLOP/s per device, "
-                       "MFU {:.1f}% (HFU {:.1f}%)\n",
-                       t.tokens_per_s, t.tokens_per_s_per_device, t.tflops_per_device, 100 * t.mfu,
-                       100 * t.hfu);
-    const Campaign& c = r.campaign;
-    out += fmt::format("campaign   {:.3g} tokens in {:.1f} days (no failures), {:.3g} device-hours", c.tokens,
-                       c.days_ideal, c.device_hours);
-    if (c.cost_known) out += fmt::format(", ${:.3g}-{:.3g}", c.cost_usd_low, c.cost_usd_high);
-    if (c.energy_known) out += fmt::format(", {:.0f} MWh at PUE {:.2f}", c.energy_mwh, s.cluster.pue);
-    out += "\n";
+  if (t.host_launch.value() > 0) {
+    out += fmt::format("; of the elementwise time, waiting for the host {:.3f}", t.host_launch.value());
   }
+  out += "\n";
+  out += fmt::format("           {:.0f} tokens/s ({:.1f} per device), {:.1f} model TFLOP/s per device, "
+                     "MFU {:.1f}% (HFU {:.1f}%)\n",
+                     t.tokens_per_s, t.tokens_per_s_per_device, t.tflops_per_device, 100 * t.mfu,
+                     100 * t.hfu);
+  return out;
+}
+
+// The campaign line: days, device-hours, cost and energy where the catalog knows them.
+std::string CampaignText(const Campaign& c, double pue) {
+  std::string out = fmt::format("campaign   {:.3g} tokens in {:.1f} days (no failures), {:.3g} device-hours",
+                                c.tokens, c.days_ideal, c.device_hours);
+  if (c.cost_known) out += fmt::format(", ${:.3g}-{:.3g}", c.cost_usd_low, c.cost_usd_high);
+  if (c.energy_known) out += fmt::format(", {:.0f} MWh at PUE {:.2f}", c.energy_mwh, pue);
+  return out + "\n";
+}
+
+}  // namespace
+
+std::string PlanText(const PlanResult& r) {
+  const Scenario& s = r.scenario;
+  std::string out = ModelAndHardwareText(r) + KernelsText(s) + HostProfileText(s) + LayoutText(s);
+  out += r.check.ok() ? MemoryText(r) : fmt::format("INVALID    {}\n", r.check.message);
+  if (r.has_time) out += TimeText(r.time) + CampaignText(r.campaign, s.cluster.pue);
   for (const std::string& w : r.warnings) out += "warning    " + w + "\n";
   return out;
 }
