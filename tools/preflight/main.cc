@@ -63,67 +63,131 @@ bool CollectOverrides(const std::vector<std::string>& values, const std::vector<
   return true;
 }
 
+// Each verb's parsed arguments, the raw flags they are built from, and its subcommand.
+struct PlanCommand {
+  preflight::cli::PlanArgs args;
+  std::vector<std::string> values, sets;
+  CLI::App* cmd = nullptr;
+};
+struct CatalogCommand {
+  preflight::cli::CatalogArgs args;
+  CLI::App* cmd = nullptr;
+};
+struct ValidateCommand {
+  preflight::cli::ValidateArgs args;
+  std::vector<std::string> sets;
+  CLI::App* cmd = nullptr;
+};
+struct SearchCommand {
+  preflight::cli::SearchArgs args;
+  std::vector<std::string> models, sets;
+  CLI::App* cmd = nullptr;
+};
+
+void AddPlan(CLI::App* app, PlanCommand* c) {
+  c->cmd = app->add_subcommand("plan", "memory (and time) of one scenario with its plan");
+  c->cmd->add_option("scenario", c->args.scenario, "scenario YAML file")->required();
+  c->cmd->add_flag("--json", c->args.json, "machine-readable output on stdout");
+  AddScenarioFlags(c->cmd, &c->values, &c->sets);
+}
+
+void AddCatalog(CLI::App* app, CatalogCommand* c) {
+  c->cmd = app->add_subcommand("catalog", "list or show catalog hardware and models");
+  c->cmd->add_option("action", c->args.action, "list | show")->required();
+  c->cmd->add_option("id", c->args.id, "hardware or model id (for show)");
+  c->cmd->add_flag("--json", c->args.json, "machine-readable output on stdout");
+}
+
+void AddValidate(CLI::App* app, ValidateCommand* c) {
+  preflight::cli::ValidateArgs& v = c->args;
+  c->cmd = app->add_subcommand("validate", "predict measured runs and report the error");
+  c->cmd->add_option("files", v.files, "validation YAML files")->required();
+  c->cmd->add_flag("--json", v.json, "machine-readable output on stdout");
+  c->cmd->add_flag("--all", v.all, "print every row");
+  c->cmd->add_flag("--search-layouts", v.search_layouts,
+                   "also search each run with a stated layout and compare predicted step times");
+  c->cmd->add_option("--set", c->sets,
+                     "override a field of every run: dotted.key=value (repeatable; what-if questions)");
+}
+
+// The search's limits and fixed degrees (SearchConstraints) as flags.
+void AddSearchConstraints(CLI::App* cmd, preflight::cli::SearchArgs* s) {
+  preflight::SearchConstraints& k = s->constraints;
+  cmd->add_option("--max-tp", k.max_tp, "largest TP (default: the scale-up domain)");
+  cmd->add_option("--max-pp", k.max_pp, "largest PP");
+  cmd->add_option("--max-cp", k.max_cp, "largest CP");
+  cmd->add_option("--max-ep", k.max_ep, "largest EP");
+  cmd->add_option("--max-micro-batch", k.max_micro_batch, "largest micro-batch");
+  cmd->add_option("--min-headroom", k.min_headroom, "memory left free, as a fraction of capacity");
+  cmd->add_option("--fix-tp", k.tp, "only this TP");
+  cmd->add_option("--fix-pp", k.pp, "only this PP");
+  cmd->add_option("--fix-cp", k.cp, "only this CP");
+  cmd->add_option("--fix-dp", k.dp, "only this DP");
+  cmd->add_option("--fix-ep", k.ep, "only this EP");
+  cmd->add_option("--fix-vpp", k.vpp, "only this VPP");
+  cmd->add_option("--fix-zero", k.zero, "only this ZeRO stage");
+  cmd->add_option("--fix-schedule", s->fix_schedule, "only this schedule");
+  cmd->add_option("--fix-recompute", s->fix_recompute, "only this recompute mode");
+  cmd->add_option("--fix-sp", s->fix_sp, "only with (true) or without (false) sequence parallelism");
+}
+
+void AddSearch(CLI::App* app, SearchCommand* c) {
+  preflight::cli::SearchArgs& s = c->args;
+  c->cmd = app->add_subcommand("search", "find the best parallel layouts (threads; MPI ranks under mpirun)");
+  c->cmd->add_option("scenario", s.scenario, "scenario YAML file (its parallel block is ignored, but for overlap flags)")->required();
+  c->cmd->add_flag("--json", s.json, "machine-readable output on stdout");
+  c->cmd->add_option("--objective", s.objective, "step_time|cost|days|energy");
+  c->cmd->add_option("--top", s.top, "how many plans to return (default 10)");
+  c->cmd->add_option("--threads", s.threads, "worker threads (default: all cores)");
+  c->cmd->add_flag("--no-progress", s.no_progress, "no progress line on stderr");
+  c->cmd->add_flag("--exhaustive", s.exhaustive, "evaluate every valid plan (no bound pruning; same answer, slower)");
+  c->cmd->add_option("--devices", s.devices, "N, A..B (doubling), A..B:STEP or a,b,c: sweep and report the Pareto front of days vs cost");
+  AddSearchConstraints(c->cmd, &s);
+  c->cmd->add_option("--model", c->models, "")->group("");
+  c->cmd->add_option("--set", c->sets, "override any scenario field: dotted.key=value (repeatable)");
+}
+
+// Runs the verb that was parsed; exit code 0, 1 or 2 as the contract says.
+int RunParsed(PlanCommand* plan, CatalogCommand* catalog, ValidateCommand* validate, SearchCommand* search,
+              const preflight::MpiSession& mpi) {
+  std::string error;
+  if (plan->cmd->parsed()) {
+    if (!CollectOverrides(plan->values, plan->sets, &plan->args.overrides, &error)) {
+      return preflight::cli::BadInput(error);
+    }
+    return preflight::cli::RunPlan(plan->args);
+  }
+  if (catalog->cmd->parsed()) return preflight::cli::RunCatalog(catalog->args);
+  if (validate->cmd->parsed()) {
+    if (!CollectOverrides({}, validate->sets, &validate->args.overrides, &error)) {
+      return preflight::cli::BadInput(error);
+    }
+    return preflight::cli::RunValidate(validate->args);
+  }
+  if (search->cmd->parsed()) {
+    for (const std::string& m : search->models) search->args.overrides.push_back({"model", m});
+    if (!CollectOverrides({}, search->sets, &search->args.overrides, &error)) {
+      return preflight::cli::BadInput(error);
+    }
+    return preflight::cli::RunSearch(search->args, mpi);
+  }
+  return preflight::cli::BadInput("expected a verb (see --help)");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   preflight::MpiSession mpi(&argc, &argv);
   CLI::App app{"preflight: can this cluster train this model, how fast, at what cost, with which layout"};
   app.require_subcommand(1);
-
-  preflight::cli::PlanArgs plan;
-  std::vector<std::string> plan_values, plan_sets;
-  CLI::App* plan_cmd = app.add_subcommand("plan", "memory (and time) of one scenario with its plan");
-  plan_cmd->add_option("scenario", plan.scenario, "scenario YAML file")->required();
-  plan_cmd->add_flag("--json", plan.json, "machine-readable output on stdout");
-  AddScenarioFlags(plan_cmd, &plan_values, &plan_sets);
-
-  preflight::cli::CatalogArgs catalog;
-  CLI::App* catalog_cmd = app.add_subcommand("catalog", "list or show catalog hardware and models");
-  catalog_cmd->add_option("action", catalog.action, "list | show")->required();
-  catalog_cmd->add_option("id", catalog.id, "hardware or model id (for show)");
-  catalog_cmd->add_flag("--json", catalog.json, "machine-readable output on stdout");
-
-  preflight::cli::ValidateArgs validate;
-  CLI::App* validate_cmd = app.add_subcommand("validate", "predict measured runs and report the error");
-  validate_cmd->add_option("files", validate.files, "validation YAML files")->required();
-  validate_cmd->add_flag("--json", validate.json, "machine-readable output on stdout");
-  validate_cmd->add_flag("--all", validate.all, "print every row");
-  validate_cmd->add_flag("--search-layouts", validate.search_layouts,
-                         "also search each run with a stated layout and compare predicted step times");
-  std::vector<std::string> validate_sets;
-  validate_cmd->add_option("--set", validate_sets,
-                           "override a field of every run: dotted.key=value (repeatable; what-if questions)");
-
-  preflight::cli::SearchArgs search;
-  std::vector<std::string> search_values, search_sets;
-  CLI::App* search_cmd = app.add_subcommand("search", "find the best parallel layouts (threads; MPI ranks under mpirun)");
-  search_cmd->add_option("scenario", search.scenario, "scenario YAML file (its parallel block is ignored, but for overlap flags)")->required();
-  search_cmd->add_flag("--json", search.json, "machine-readable output on stdout");
-  search_cmd->add_option("--objective", search.objective, "step_time|cost|days|energy");
-  search_cmd->add_option("--top", search.top, "how many plans to return (default 10)");
-  search_cmd->add_option("--threads", search.threads, "worker threads (default: all cores)");
-  search_cmd->add_flag("--no-progress", search.no_progress, "no progress line on stderr");
-  search_cmd->add_flag("--exhaustive", search.exhaustive, "evaluate every valid plan (no bound pruning; same answer, slower)");
-  search_cmd->add_option("--devices", search.devices, "N, A..B (doubling), A..B:STEP or a,b,c: sweep and report the Pareto front of days vs cost");
-  search_cmd->add_option("--max-tp", search.constraints.max_tp, "largest TP (default: the scale-up domain)");
-  search_cmd->add_option("--max-pp", search.constraints.max_pp, "largest PP");
-  search_cmd->add_option("--max-cp", search.constraints.max_cp, "largest CP");
-  search_cmd->add_option("--max-ep", search.constraints.max_ep, "largest EP");
-  search_cmd->add_option("--max-micro-batch", search.constraints.max_micro_batch, "largest micro-batch");
-  search_cmd->add_option("--min-headroom", search.constraints.min_headroom, "memory left free, as a fraction of capacity");
-  search_cmd->add_option("--fix-tp", search.constraints.tp, "only this TP");
-  search_cmd->add_option("--fix-pp", search.constraints.pp, "only this PP");
-  search_cmd->add_option("--fix-cp", search.constraints.cp, "only this CP");
-  search_cmd->add_option("--fix-dp", search.constraints.dp, "only this DP");
-  search_cmd->add_option("--fix-ep", search.constraints.ep, "only this EP");
-  search_cmd->add_option("--fix-vpp", search.constraints.vpp, "only this VPP");
-  search_cmd->add_option("--fix-zero", search.constraints.zero, "only this ZeRO stage");
-  search_cmd->add_option("--fix-schedule", search.fix_schedule, "only this schedule");
-  search_cmd->add_option("--fix-recompute", search.fix_recompute, "only this recompute mode");
-  search_cmd->add_option("--fix-sp", search.fix_sp, "only with (true) or without (false) sequence parallelism");
-  search_cmd->add_option("--model", search_values, "")->group("");
-  search_cmd->add_option("--set", search_sets, "override any scenario field: dotted.key=value (repeatable)");
-
+  PlanCommand plan;
+  CatalogCommand catalog;
+  ValidateCommand validate;
+  SearchCommand search;
+  AddPlan(&app, &plan);
+  AddCatalog(&app, &catalog);
+  AddValidate(&app, &validate);
+  AddSearch(&app, &search);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -133,25 +197,5 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return preflight::cli::BadInput(std::string("command line: ") + e.what());
   }
-
-  if (plan_cmd->parsed()) {
-    std::string error;
-    if (!CollectOverrides(plan_values, plan_sets, &plan.overrides, &error)) {
-      return preflight::cli::BadInput(error);
-    }
-    return preflight::cli::RunPlan(plan);
-  }
-  if (catalog_cmd->parsed()) return preflight::cli::RunCatalog(catalog);
-  if (validate_cmd->parsed()) {
-    std::string error;
-    if (!CollectOverrides({}, validate_sets, &validate.overrides, &error)) return preflight::cli::BadInput(error);
-    return preflight::cli::RunValidate(validate);
-  }
-  if (search_cmd->parsed()) {
-    for (const std::string& m : search_values) search.overrides.push_back({"model", m});
-    std::string error;
-    if (!CollectOverrides({}, search_sets, &search.overrides, &error)) return preflight::cli::BadInput(error);
-    return preflight::cli::RunSearch(search, mpi);
-  }
-  return preflight::cli::BadInput("expected a verb (see --help)");
+  return RunParsed(&plan, &catalog, &validate, &search, mpi);
 }
