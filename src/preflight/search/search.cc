@@ -168,6 +168,13 @@ class BranchRunner {
   void Run(const Branch& b, Worker* w, bool pilot = false) const;
 
  private:
+  static constexpr int kMaxMicroBatchChoices = 64;
+  Plan BranchPlan(const Branch& b) const;
+  int MicroBatchChoices(const Branch& b, int64_t mbs[kMaxMicroBatchChoices]) const;
+  bool RejectBranch(const Branch& b, const Plan& base, int n_mb, SearchResult* r) const;
+  int ZeroOrder(int zeros[4]) const;
+  bool RunZeroStages(Plan p, const int* zeros, int n_zero, Worker* w) const;
+
   double threshold_ = 0;  // 0: none
   double ideal_step_ = 0;  // work per device at the achieved rates: no plan is faster
   const Scenario& s_;
@@ -211,65 +218,131 @@ double BranchRunner::CommBound(const Branch& b) const {
   return bound;
 }
 
-void BranchRunner::Run(const Branch& b, Worker* w, bool pilot) const {
-  SearchResult& r = w->result;
-  Plan base = s_.plan;  // keeps the scenario's framework flags (overlaps)
+// The branch's degrees and schedule on the scenario's plan (which keeps its framework flags).
+Plan BranchRunner::BranchPlan(const Branch& b) const {
+  Plan base = s_.plan;
   base.tp = b.tp, base.cp = b.cp, base.pp = b.pp, base.dp = b.dp, base.ep = b.ep, base.etp = b.etp;
   base.vpp = b.vpp, base.schedule = b.schedule, base.first_stage_layers = base.last_stage_layers = 0;
   base.balanced_layers = s_.arch.layers % (b.pp * b.vpp) != 0;
+  return base;
+}
 
-  const bool batch_ok = s_.job.global_batch % b.dp == 0;
-  int64_t mbs[64] = {};
-  int n_mb = 0;
-  if (batch_ok) {
-    // The smallest 64 divisors of the sequences per replica (O(sqrt n), not a scan up to n).
-    for (int64_t m : Divisors(s_.job.global_batch / b.dp, c_.max_micro_batch)) {
-      if (n_mb == 64) break;
-      mbs[n_mb++] = m;
-    }
-  } else {
-    mbs[n_mb++] = 1;
+// The smallest 64 divisors of the sequences per replica (O(sqrt n), not a scan up to n), or 1
+// when DP does not divide the batch (the plan check rejects it then).
+int BranchRunner::MicroBatchChoices(const Branch& b, int64_t mbs[kMaxMicroBatchChoices]) const {
+  if (s_.job.global_batch % b.dp != 0) {
+    mbs[0] = 1;
+    return 1;
   }
-  const bool sps[2] = {false, true};
-  const int n_sp = b.tp > 1 ? 2 : 1;
-  const Recompute recomputes[3] = {Recompute::kFull, Recompute::kSelective, Recompute::kNone};
+  int n = 0;
+  for (int64_t m : Divisors(s_.job.global_batch / b.dp, c_.max_micro_batch)) {
+    if (n == kMaxMicroBatchChoices) break;
+    mbs[n++] = m;
+  }
+  return n;
+}
 
-  // Branch-level rules (those that do not depend on the inner choices) reject the subtree.
-  base.micro_batch = mbs[0];
-  // SP with TP is always allowed (and MoE with TP requires it): the branch check must not reject
-  // the subtree for what an inner choice fixes.
-  base.sp = b.tp > 1, base.zero = 0, base.recompute = Recompute::kNone;
-  const int64_t subtree = static_cast<int64_t>(n_sp) * 4 * 3 * n_mb;
+// True when the whole branch is rejected, by a rule that no inner choice changes or by the
+// bound (its best case is worse than the pilot's K-th best); the subtree is counted in `r`.
+bool BranchRunner::RejectBranch(const Branch& b, const Plan& base, int n_mb, SearchResult* r) const {
+  const int64_t subtree = static_cast<int64_t>(b.tp > 1 ? 2 : 1) * 4 * 3 * n_mb;
   PlanIssue issue = FindPlanIssue(s_.arch, base, s_.job, s_.cluster.devices);
   if (issue != PlanIssue::kValid && issue != PlanIssue::kInterleavedMicroBatches &&
       issue != PlanIssue::kDualPipe) {
-    r.considered += subtree;
-    r.rejected[static_cast<int>(issue)] += subtree;
-    return;
+    r->considered += subtree;
+    r->rejected[static_cast<int>(issue)] += subtree;
+    return true;
   }
-  // A branch whose best case is worse than the pilot's K-th best cannot contribute.
-  if (threshold_ > 0 && batch_ok) {
-    double bound = ideal_step_ + CommBound(b);
-    const double most_micro_batches = static_cast<double>(s_.job.global_batch / b.dp);
-    if (b.schedule == Schedule::k1F1B || b.schedule == Schedule::kGpipe) {
-      bound *= 1 + static_cast<double>(b.pp - 1) / most_micro_batches;
-    }
-    if (ObjectiveOfStep(o_.objective, s_, bound) > threshold_) {
-      const int64_t subtree = static_cast<int64_t>(b.tp > 1 ? 2 : 1) * 4 * 3 * n_mb;
-      r.considered += subtree;
-      r.rejected[kRejectBound] += subtree;
-      return;
-    }
+  if (threshold_ <= 0 || s_.job.global_batch % b.dp != 0) return false;
+  double bound = ideal_step_ + CommBound(b);
+  const double most_micro_batches = static_cast<double>(s_.job.global_batch / b.dp);
+  if (b.schedule == Schedule::k1F1B || b.schedule == Schedule::kGpipe) {
+    bound *= 1 + static_cast<double>(b.pp - 1) / most_micro_batches;
   }
-  // Zero stages from the most to the least sharded: memory only grows along both the
-  // micro-batch and this order, so the first plan that does not fit ends its row, and a ZeRO-3
-  // plan that does not fit ends the micro-batch loop.
-  int zeros[4];
-  int n_zero = 0;
+  if (ObjectiveOfStep(o_.objective, s_, bound) <= threshold_) return false;
+  r->considered += subtree;
+  r->rejected[kRejectBound] += subtree;
+  return true;
+}
+
+// Zero stages from the most to the least sharded: memory only grows along both the micro-batch
+// and this order, so the first plan that does not fit ends its row, and a ZeRO-3 plan that does
+// not fit ends the micro-batch loop.
+int BranchRunner::ZeroOrder(int zeros[4]) const {
+  int n = 0;
   for (int z = 3; z >= 0; --z) {
-    if (!c_.zero || *c_.zero == z) zeros[n_zero++] = z;
+    if (!c_.zero || *c_.zero == z) zeros[n++] = z;
   }
+  return n;
+}
+
+// Evaluates plan `p` (one SP, recompute and micro-batch choice) at each ZeRO stage of `zeros`
+// and offers the valid ones to the worker. Returns true when not even the most sharded stage
+// fits (larger micro-batches cannot either).
+bool BranchRunner::RunZeroStages(Plan p, const int* zeros, int n_zero, Worker* w) const {
+  SearchResult& r = w->result;
+  bool pipeline_ready = false;
+  PipelineTime pipeline;
+  if (threshold_ > 0) {
+    // Lower bound for every ZeRO stage: the step without DP communication and optimizer.
+    p.zero = zeros[0];
+    if (FindPlanIssue(s_.arch, p, s_.job, s_.cluster.devices) == PlanIssue::kValid) {
+      pipeline = EstimatePipeline(ctx_, p);
+      pipeline_ready = true;
+      const double bound = pipeline.micro_batches * pipeline.stage_total + pipeline.bubble + pipeline.pp_exposed;
+      if (ObjectiveOfStep(o_.objective, s_, bound) > threshold_) {
+        r.considered += n_zero;
+        r.rejected[kRejectBound] += n_zero;
+        return false;
+      }
+    }
+  }
+  for (int iz = 0; iz < n_zero; ++iz) {
+    p.zero = zeros[iz];
+    ++r.considered;
+    PlanIssue is = FindPlanIssue(s_.arch, p, s_.job, s_.cluster.devices);
+    if (is != PlanIssue::kValid) {
+      ++r.rejected[static_cast<int>(is)];
+      continue;
+    }
+    ++r.model_evaluations;
+    MemoryEstimate mem = EstimateMemory(s_.arch, params_, p, s_.job, s_.cluster.hbm_capacity, {});
+    if (mem.worst.Total() > budget_) {
+      const int64_t rest = n_zero - iz;  // this and the less sharded stages
+      r.considered += rest - 1;
+      r.rejected[kRejectNoFit] += rest;
+      return iz == 0;
+    }
+    if (!pipeline_ready) pipeline = EstimatePipeline(ctx_, p), pipeline_ready = true;
+    RankedPlan ranked;
+    ranked.plan = p;
+    ranked.time = FinishStep(ctx_, p, pipeline);
+    ranked.memory = mem;
+    ranked.objective = ObjectiveValue(o_.objective, s_, ranked.time);
+    // A non-finite objective would break the ordering of the top K: rank it last.
+    if (!std::isfinite(ranked.objective)) ranked.objective = std::numeric_limits<double>::infinity();
+    ++r.valid;
+    w->Offer(ranked);
+  }
+  return false;
+}
+
+void BranchRunner::Run(const Branch& b, Worker* w, bool pilot) const {
+  Plan base = BranchPlan(b);
+  int64_t mbs[kMaxMicroBatchChoices] = {};
+  int n_mb = MicroBatchChoices(b, mbs);
+  // Branch-level rules (those that do not depend on the inner choices) reject the subtree. SP
+  // with TP is always allowed (and MoE with TP requires it): the branch check must not reject
+  // the subtree for what an inner choice fixes.
+  base.micro_batch = mbs[0];
+  base.sp = b.tp > 1, base.zero = 0, base.recompute = Recompute::kNone;
+  if (RejectBranch(b, base, n_mb, &w->result)) return;
+  int zeros[4];
+  const int n_zero = ZeroOrder(zeros);
   if (pilot) n_mb = std::min(n_mb, 1);
+  const bool sps[2] = {false, true};
+  const int n_sp = b.tp > 1 ? 2 : 1;
+  const Recompute recomputes[3] = {Recompute::kFull, Recompute::kSelective, Recompute::kNone};
   for (int i_sp = 0; i_sp < n_sp; ++i_sp) {
     if (c_.sp && *c_.sp != sps[i_sp]) continue;
     if (pilot && i_sp + 1 < n_sp && !c_.sp) continue;  // pilot: SP on when there is TP
@@ -279,58 +352,11 @@ void BranchRunner::Run(const Branch& b, Worker* w, bool pilot) const {
       p.sp = sps[i_sp], p.recompute = rc;
       for (int i = 0; i < n_mb; ++i) {
         p.micro_batch = mbs[i];
-        bool pipeline_ready = false;
-        PipelineTime pipeline;
-        if (threshold_ > 0) {
-          // Lower bound for every ZeRO stage: the step without DP communication and optimizer.
-          p.zero = zeros[0];
-          if (FindPlanIssue(s_.arch, p, s_.job, s_.cluster.devices) == PlanIssue::kValid) {
-            pipeline = EstimatePipeline(ctx_, p);
-            pipeline_ready = true;
-            const double bound = pipeline.micro_batches * pipeline.stage_total + pipeline.bubble + pipeline.pp_exposed;
-            if (ObjectiveOfStep(o_.objective, s_, bound) > threshold_) {
-              r.considered += n_zero;
-              r.rejected[kRejectBound] += n_zero;
-              continue;
-            }
-          }
-        }
-        bool most_sharded_too_big = false;
-        for (int iz = 0; iz < n_zero; ++iz) {
-          p.zero = zeros[iz];
-          ++r.considered;
-          PlanIssue is = FindPlanIssue(s_.arch, p, s_.job, s_.cluster.devices);
-          if (is != PlanIssue::kValid) {
-            ++r.rejected[static_cast<int>(is)];
-            continue;
-          }
-          ++r.model_evaluations;
-          MemoryEstimate mem = EstimateMemory(s_.arch, params_, p, s_.job, s_.cluster.hbm_capacity, {});
-          if (mem.worst.Total() > budget_) {
-            const int64_t rest = n_zero - iz;  // this and the less sharded stages
-            r.considered += rest - 1;
-            r.rejected[kRejectNoFit] += rest;
-            most_sharded_too_big = iz == 0;
-            break;
-          }
-          if (!pipeline_ready) pipeline = EstimatePipeline(ctx_, p), pipeline_ready = true;
-          RankedPlan ranked;
-          ranked.plan = p;
-          ranked.time = FinishStep(ctx_, p, pipeline);
-          ranked.memory = mem;
-          ranked.objective = ObjectiveValue(o_.objective, s_, ranked.time);
-          // A non-finite objective would break the ordering of the top K: rank it last.
-          if (!std::isfinite(ranked.objective)) ranked.objective = std::numeric_limits<double>::infinity();
-          ++r.valid;
-          w->Offer(ranked);
-        }
-        if (most_sharded_too_big) {
-          // Not even the most sharded stage fit: larger micro-batches cannot either.
-          const int64_t rest = static_cast<int64_t>(n_mb - i - 1) * n_zero;
-          r.considered += rest;
-          r.rejected[kRejectNoFit] += rest;
-          break;
-        }
+        if (!RunZeroStages(p, zeros, n_zero, w)) continue;
+        const int64_t rest = static_cast<int64_t>(n_mb - i - 1) * n_zero;
+        w->result.considered += rest;
+        w->result.rejected[kRejectNoFit] += rest;
+        break;
       }
     }
   }
