@@ -1,0 +1,103 @@
+// Tests of scenario/evaluate.h: a valid plan has its memory and fits, one that does not fit exits
+// with 1, and the plan's warnings (TP without SP, FP8 without support, recompute modules the model
+// has nothing for, kernels short enough to be host-bound).
+#include "preflight/scenario/evaluate.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "preflight/catalog/catalog.h"
+#include "preflight/scenario/scenario.h"
+#include "preflight/scenario/scenario_test_support.h"
+
+namespace preflight {
+namespace {
+
+using test_support::Contains;
+using test_support::kScenario;
+using test_support::LoadText;
+using test_support::SourceDir;
+using test_support::Warns;
+
+TEST(EvaluateTest, ValidPlanHasMemoryAndFits) {
+  StatusOr<Scenario> s = LoadText(kScenario);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  PlanResult r = Evaluate(*s, {});
+  EXPECT_TRUE(r.check.ok()) << r.check.message;
+  EXPECT_TRUE(r.has_memory);
+  EXPECT_EQ(r.params.total, 8'030'261'248);
+  EXPECT_DOUBLE_EQ(r.memory.capacity.gib(), 80);
+  EXPECT_TRUE(r.memory.fits);
+  EXPECT_EQ(r.ExitCode(), 0);
+}
+
+TEST(EvaluateTest, DoesNotFitIsExitOne) {
+  StatusOr<Scenario> s =
+      LoadText(kScenario, nullptr,
+               {{"model", "llama-3.1-405b"}, {"parallel.tp", "8"}, {"parallel.dp", "1"}});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  PlanResult r = Evaluate(*s, {});
+  EXPECT_TRUE(r.check.ok()) << r.check.message;
+  EXPECT_FALSE(r.memory.fits);
+  EXPECT_EQ(r.ExitCode(), 1);
+}
+
+TEST(EvaluateTest, Warnings) {
+  // TP without SP, and FP8 on a device without it.
+  StatusOr<Scenario> s = LoadText(
+      kScenario, nullptr,
+      {{"parallel.sp", "false"}, {"hardware", "a100-sxm-80gb"}, {"training.precision", "fp8"}});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  PlanResult r = Evaluate(*s, {});
+  bool sp = false, fp8 = false;
+  for (const std::string& w : r.warnings) {
+    sp = sp || Contains(w, "sequence parallelism");
+    fp8 = fp8 || Contains(w, "FP8");
+  }
+  EXPECT_TRUE(sp);
+  EXPECT_TRUE(fp8);
+  // Recompute modules the model has nothing for: Llama has no MLA, no MoE layers and no norm of
+  // its own (fused in Megatron-Core's Transformer Engine spec).
+  s = LoadText(kScenario, nullptr,
+               {{"parallel.recompute_modules", "core_attn,mla_up_proj,moe_act,layernorm"}});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  r = Evaluate(*s, {});
+  EXPECT_TRUE(Warns(r, "mla_up_proj (no MLA) recomputes nothing"));
+  EXPECT_TRUE(Warns(r, "moe_act/moe (no MoE layers) recomputes nothing"));
+  EXPECT_TRUE(Warns(r, "layernorm (both norms fused"));
+  EXPECT_EQ(RecomputeLabel(s->plan), "selective(core_attn,layernorm,moe_act,mla_up_proj)");
+  s->plan.recompute_modules = kModuleCoreAttn;
+  EXPECT_EQ(RecomputeLabel(s->plan), "selective");
+}
+
+// A small model in eager PyTorch launches kernels shorter than the host can launch them: at the
+// upper end of published per-kernel host costs the step grows by more than 10%, and plan says so.
+// A large model's kernels are long enough that the host cost does not matter.
+TEST(EvaluateTest, ShortKernelsAreFlaggedAsPossiblyHostBound) {
+  auto host_bound = [](const PlanResult& r) { return Warns(r, "possibly host-bound"); };
+  StatusOr<Scenario> small = LoadText(
+      "model: {model_type: gpt2, n_embd: 1024, n_layer: 24, n_head: 16, n_positions: 1024, "
+      "vocab_size: 50304}\n"
+      "hardware: a100-sxm-80gb\n"
+      "cluster: {devices: 8, devices_per_node: 8}\n"
+      "parallel: {tp: 8, pp: 1, dp: 1, recompute: full}\n"
+      "training: {seq_len: 1024, global_batch: 16, micro_batch: 1, precision: fp16, "
+      "flash_attention: false}\n");
+  ASSERT_TRUE(small.ok()) << small.status().message();
+  const PlanResult r = Evaluate(*small, {});
+  ASSERT_TRUE(r.has_time);
+  EXPECT_TRUE(host_bound(r));
+  // Stating a measured host cost at the published upper end removes the doubt.
+  Scenario measured = *small;
+  measured.job.host_overhead_per_kernel_us = kHostPerKernelHighUs;
+  EXPECT_FALSE(host_bound(Evaluate(measured, {})));
+
+  StatusOr<Scenario> large =
+      LoadScenarioFile(SourceDir() + "/examples/llama3.1-70b-h100.yaml", Catalog::Default(), {});
+  ASSERT_TRUE(large.ok()) << large.status().message();
+  EXPECT_FALSE(host_bound(Evaluate(*large, {})));
+}
+
+}  // namespace
+}  // namespace preflight

@@ -1,0 +1,113 @@
+// Tests of the overrides of scenario/scenario.h (--set key=value): ApplyOverride sets nested keys
+// and replaces a key's alternative; LoadScenarioFile applies overrides before parsing and checks
+// them like the file; every example file loads and, where it states a plan, evaluates.
+#include "preflight/scenario/scenario.h"
+
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "preflight/catalog/catalog.h"
+#include "preflight/scenario/evaluate.h"
+#include "preflight/scenario/scenario_test_support.h"
+
+namespace preflight {
+namespace {
+
+namespace fs = std::filesystem;
+
+using test_support::Contains;
+using test_support::kScenario;
+using test_support::LoadText;
+using test_support::SourceDir;
+
+TEST(OverrideTest, ApplyOverrideSetsNestedKeys) {
+  YAML::Node root = YAML::Load("parallel: {tp: 2}\nmodel: llama-3.1-8b\n");
+  ASSERT_TRUE(ApplyOverride(root, {"parallel.tp", "8"}).ok());
+  ASSERT_TRUE(ApplyOverride(root, {"parallel.pp", "4"}).ok());
+  ASSERT_TRUE(ApplyOverride(root, {"model", "llama-3.1-70b"}).ok());
+  ASSERT_TRUE(ApplyOverride(root, {"training.seq_len", "8192"}).ok())
+      << "creates the missing mapping";
+  ASSERT_TRUE(ApplyOverride(root, {"a.b.c", "x"}).ok());
+  EXPECT_EQ(root["parallel"]["tp"].Scalar(), "8");
+  EXPECT_EQ(root["parallel"]["pp"].Scalar(), "4");
+  EXPECT_EQ(root["model"].Scalar(), "llama-3.1-70b");
+  EXPECT_EQ(root["training"]["seq_len"].Scalar(), "8192");
+  EXPECT_EQ(root["a"]["b"]["c"].Scalar(), "x");
+}
+
+TEST(OverrideTest, ScalarBecomesMappingWhenAKeyIsSetInside) {
+  YAML::Node root = YAML::Load("parallel: auto\n");
+  ASSERT_TRUE(ApplyOverride(root, {"parallel.tp", "8"}).ok());
+  ASSERT_TRUE(root["parallel"].IsMap());
+  EXPECT_EQ(root["parallel"]["tp"].Scalar(), "8");
+}
+
+// A scenario gives one of global_batch and global_batch_tokens (of host_profile and
+// host_overhead_per_kernel_us): overriding one replaces the other, as --global-batch on a file that
+// states tokens means to.
+TEST(OverrideTest, OverrideReplacesItsAlternative) {
+  YAML::Node root = YAML::Load("training: {global_batch_tokens: 16777216, host_profile: x}\n");
+  ASSERT_TRUE(ApplyOverride(root, {"training.global_batch", "1024"}).ok());
+  EXPECT_FALSE(root["training"]["global_batch_tokens"]);
+  EXPECT_EQ(root["training"]["global_batch"].Scalar(), "1024");
+  ASSERT_TRUE(ApplyOverride(root, {"training.global_batch_tokens", "8192"}).ok());
+  EXPECT_FALSE(root["training"]["global_batch"]);
+  ASSERT_TRUE(ApplyOverride(root, {"training.host_overhead_per_kernel_us", "10"}).ok());
+  EXPECT_FALSE(root["training"]["host_profile"]);
+  EXPECT_EQ(root["training"]["host_overhead_per_kernel_us"].Scalar(), "10");
+  ASSERT_TRUE(ApplyOverride(root, {"training.host_profile", "none"}).ok());
+  EXPECT_EQ(root["training"]["host_overhead_per_kernel_us"].Scalar(), "10")
+      << "none switches the profile off and keeps the per-kernel figure";
+  ASSERT_TRUE(ApplyOverride(root, {"training.seq_len", "4096"}).ok());
+  EXPECT_TRUE(root["training"]["global_batch_tokens"]) << "other keys leave it alone";
+}
+
+TEST(OverrideTest, EmptyKeyIsInvalidArgument) {
+  YAML::Node root = YAML::Load("a: 1\n");
+  Status s = ApplyOverride(root, {"", "8"});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(s.message(), "key=value")) << s.message();
+}
+
+TEST(OverrideTest, LoadScenarioFileAppliesOverridesBeforeParsing) {
+  const std::vector<Override> overrides = {{"model", "llama-3.1-70b"},
+                                           {"parallel.tp", "8"},
+                                           {"parallel.dp", "1"},
+                                           {"training.seq_len", "8192"},
+                                           {"parallel.schedule", "gpipe"}};
+  StatusOr<Scenario> s = LoadText(kScenario, nullptr, overrides);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->arch.name, "llama-3.1-70b");
+  EXPECT_EQ(s->plan.tp, 8);
+  EXPECT_EQ(s->plan.dp, 1);
+  EXPECT_EQ(s->job.seq_len, 8192);
+  EXPECT_EQ(s->plan.schedule, Schedule::kGpipe);
+}
+
+TEST(OverrideTest, OverridesAreCheckedLikeTheFile) {
+  std::string path;
+  StatusOr<Scenario> s = LoadText(kScenario, &path, {{"parallel.tp", "-1"}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message().rfind(path + ": parallel.tp:", 0), 0u) << s.status().message();
+  s = LoadText(kScenario, &path, {{"parallel.colour", "red"}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.status().message(), "parallel.colour")) << s.status().message();
+}
+
+TEST(OverrideTest, ExampleFilesLoad) {
+  for (const auto& entry : fs::directory_iterator(SourceDir() + "/examples")) {
+    if (entry.path().extension() != ".yaml") continue;
+    StatusOr<Scenario> s = LoadScenarioFile(entry.path().string(), Catalog::Default(), {});
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    if (s->auto_parallel) continue;
+    PlanResult r = Evaluate(*s, {});
+    EXPECT_TRUE(r.check.ok()) << entry.path() << ": " << r.check.message;
+  }
+}
+
+}  // namespace
+}  // namespace preflight

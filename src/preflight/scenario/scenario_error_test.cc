@@ -1,0 +1,229 @@
+// Tests of the errors of scenario/scenario.h: a bad scenario fails with a Status of one line naming
+// the file and the field; a missing, malformed or misshapen file and a bad run of a list are named;
+// a valid input with an invalid plan is a plan issue reported by Evaluate, not a load error.
+#include "preflight/scenario/scenario.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "preflight/base/test_support.h"
+#include "preflight/catalog/catalog.h"
+#include "preflight/scenario/evaluate.h"
+#include "preflight/scenario/scenario_test_support.h"
+
+namespace preflight {
+namespace {
+
+using test_support::Contains;
+using test_support::kScenario;
+using test_support::LoadText;
+using test_support::Replace;
+using test_support::ScratchDir;
+using test_support::WriteFile;
+
+struct BadScenario {
+  const char* what;
+  const char* from;
+  const char* to;
+  StatusCode code;
+  const char* field;  // the message must contain "<file>: <field>"
+};
+
+TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
+  const BadScenario cases[] = {
+      {"unknown model id", "model: llama-3.1-8b", "model: gpt-17", StatusCode::kNotFound, "model"},
+      {"unknown hardware id", "hardware: h100-sxm-80gb", "hardware: h999", StatusCode::kNotFound,
+       "hardware"},
+      {"unknown top-level key", "source:", "colour: red\nsource:", StatusCode::kInvalidArgument,
+       "colour"},
+      {"unknown parallel key", "tp: 2,", "tp: 2, tq: 2,", StatusCode::kInvalidArgument,
+       "parallel.tq"},
+      {"unknown training key", "seq_len: 4096,", "seq_len: 4096, seq_length: 4096,",
+       StatusCode::kInvalidArgument, "training.seq_length"},
+      {"unknown cluster key", "devices_per_node: 8", "devices_per_node: 8, gpus: 8",
+       StatusCode::kInvalidArgument, "cluster.gpus"},
+      {"negative tp", "tp: 2,", "tp: -2,", StatusCode::kInvalidArgument, "parallel.tp"},
+      {"zero pp", "pp: 1,", "pp: 0,", StatusCode::kInvalidArgument, "parallel.pp"},
+      {"fractional dp", "dp: 4,", "dp: 2.5,", StatusCode::kInvalidArgument, "parallel.dp"},
+      {"zero stage 5", "zero: 1,", "zero: 5,", StatusCode::kInvalidArgument, "parallel.zero"},
+      {"unknown schedule", "schedule: 1f1b", "schedule: pipedream", StatusCode::kInvalidArgument,
+       "parallel.schedule"},
+      {"unknown recompute", "recompute: selective", "recompute: some", StatusCode::kInvalidArgument,
+       "parallel.recompute"},
+      {"sp not a bool", "sp: true", "sp: maybe", StatusCode::kInvalidArgument, "parallel.sp"},
+      {"elementwise_fusion not a bool", "seq_len: 4096,",
+       "seq_len: 4096, elementwise_fusion: eager,", StatusCode::kInvalidArgument,
+       "training.elementwise_fusion"},
+      {"unknown cross_entropy", "seq_len: 4096,", "seq_len: 4096, cross_entropy: fused,",
+       StatusCode::kInvalidArgument, "training.cross_entropy"},
+      {"unknown zero3_gather", "tp: 2,", "tp: 2, zero3_gather: tensor,",
+       StatusCode::kInvalidArgument, "parallel.zero3_gather"},
+      {"zero3_gather parameter without zero 3", "tp: 2,", "tp: 2, zero3_gather: parameter,",
+       StatusCode::kInvalidArgument, "parallel.zero3_gather"},
+      {"grad_flatten with ZeRO (the scenario's zero 1)", "tp: 2,", "tp: 2, grad_flatten: true,",
+       StatusCode::kInvalidArgument, "parallel.grad_flatten"},
+      {"grad_flatten not a bool", "tp: 2,", "tp: 2, grad_flatten: maybe,",
+       StatusCode::kInvalidArgument, "parallel.grad_flatten"},
+      {"unknown ep_dispatcher", "seq_len: 4096,", "seq_len: 4096, ep_dispatcher: flex,",
+       StatusCode::kInvalidArgument, "training.ep_dispatcher"},
+      {"unknown recompute module", "recompute: selective",
+       "recompute: selective, recompute_modules: [core_attn, attn]", StatusCode::kInvalidArgument,
+       "parallel.recompute_modules"},
+      {"empty recompute modules", "recompute: selective",
+       "recompute: selective, recompute_modules: []", StatusCode::kInvalidArgument,
+       "parallel.recompute_modules"},
+      {"recompute modules as a mapping", "recompute: selective",
+       "recompute: selective, recompute_modules: {mlp: 1}", StatusCode::kInvalidArgument,
+       "parallel.recompute_modules"},
+      {"fsdp_gather_once without zero 3", "tp: 2,", "tp: 2, fsdp_gather_once: true,",
+       StatusCode::kInvalidArgument, "parallel.fsdp_gather_once"},
+      {"unknown layer_split", "tp: 2,", "tp: 2, layer_split: odd,", StatusCode::kInvalidArgument,
+       "parallel.layer_split"},
+      {"unknown model_type inline", "model: llama-3.1-8b",
+       "model: {model_type: transformer9, hidden_size: 64}", StatusCode::kInvalidArgument,
+       "model_type"},
+      {"both batch forms", "global_batch: 64,", "global_batch: 64, global_batch_tokens: 262144,",
+       StatusCode::kInvalidArgument, "training.global_batch"},
+      {"no batch", "global_batch: 64, ", "", StatusCode::kInvalidArgument, "training.global_batch"},
+      {"tokens not a multiple of seq_len", "global_batch: 64", "global_batch_tokens: 1000",
+       StatusCode::kInvalidArgument, "training.global_batch_tokens"},
+      {"zero seq_len", "seq_len: 4096", "seq_len: 0", StatusCode::kInvalidArgument,
+       "training.seq_len"},
+      {"negative micro-batch", "micro_batch: 1", "micro_batch: -1", StatusCode::kInvalidArgument,
+       "training.micro_batch"},
+      {"int8 precision", "precision: bf16", "precision: int8", StatusCode::kInvalidArgument,
+       "training.precision"},
+      {"unknown precision", "precision: bf16", "precision: bf17", StatusCode::kInvalidArgument,
+       "training.precision"},
+      {"negative tokens", "precision: bf16", "precision: bf16, tokens: -5",
+       StatusCode::kInvalidArgument, "training.tokens"},
+      {"attention kernel the catalog did not measure", "precision: bf16",
+       "precision: bf16, attention_kernel: fa9", StatusCode::kInvalidArgument,
+       "training.attention_kernel"},
+      {"attention kernel without fused attention", "precision: bf16",
+       "precision: bf16, flash_attention: false, attention_kernel: fa2",
+       StatusCode::kInvalidArgument, "training.attention_kernel"},
+      {"zero devices", "devices: 8", "devices: 0", StatusCode::kInvalidArgument, "cluster.devices"},
+      {"missing cluster", "cluster: {devices: 8, devices_per_node: 8}\n", "",
+       StatusCode::kInvalidArgument, "cluster"},
+      {"missing hardware", "hardware: h100-sxm-80gb\n", "", StatusCode::kInvalidArgument,
+       "hardware"},
+      {"missing model", "model: llama-3.1-8b\n", "", StatusCode::kInvalidArgument, "model"},
+      {"negative measurement", "source:", "measured: {step_time_s: -1}\nsource:",
+       StatusCode::kInvalidArgument, "measured.step_time_s"},
+      {"unknown measurement",
+       "source:", "measured: {speed: 1}\nsource:", StatusCode::kInvalidArgument, "measured.speed"},
+  };
+  for (const BadScenario& c : cases) {
+    SCOPED_TRACE(c.what);
+    std::string path;
+    StatusOr<Scenario> s = LoadText(Replace(kScenario, c.from, c.to), &path);
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.status().code(), c.code) << s.status().message();
+    EXPECT_TRUE(Contains(s.status().message(), path)) << s.status().message();
+    EXPECT_TRUE(Contains(s.status().message(), std::string(": ") + c.field))
+        << s.status().message();
+    EXPECT_FALSE(Contains(s.status().message(), "\n")) << "one line";
+  }
+}
+
+TEST(ScenarioErrorTest, MissingFileIsNotFound) {
+  std::string path = ScratchDir() + "/nope.yaml";
+  StatusOr<Scenario> s = LoadScenarioFile(path, Catalog::Default(), {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(Contains(s.status().message(), path));
+  StatusOr<std::vector<Scenario>> list = LoadScenarioList(path, Catalog::Default());
+  ASSERT_FALSE(list.ok());
+  EXPECT_EQ(list.status().code(), StatusCode::kNotFound);
+}
+
+TEST(ScenarioErrorTest, MalformedYaml) {
+  std::string path;
+  StatusOr<Scenario> s =
+      LoadText(Replace(kScenario, "cluster: {devices: 8,", "cluster: {devices: [8,"), &path);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(s.status().message(), path + ": malformed YAML")) << s.status().message();
+}
+
+TEST(ScenarioErrorTest, NonMappingScenarioAndNonListFile) {
+  std::string dir = ScratchDir();
+  std::string list = WriteFile(dir, "list.yaml", "- 1\n- 2\n");
+  StatusOr<Scenario> s = LoadScenarioFile(list, Catalog::Default(), {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+  std::string scalar = WriteFile(dir, "scalar.yaml", "just words\n");
+  StatusOr<std::vector<Scenario>> l = LoadScenarioList(scalar, Catalog::Default());
+  ASSERT_FALSE(l.ok());
+  EXPECT_EQ(l.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(l.status().message(), scalar));
+}
+
+// Indents `text` (one scenario) as an item of a YAML list, `indent` spaces deep.
+std::string ListItem(const std::string& text, const std::string& indent) {
+  std::string out;
+  bool first = true;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    out += indent + (first ? "- " : "  ") + text.substr(start, end - start) + "\n";
+    first = false;
+    start = end + 1;
+  }
+  return out;
+}
+
+TEST(ScenarioErrorTest, ListErrorsNameTheRun) {
+  std::string dir = ScratchDir();
+  const std::string good = kScenario;
+  const std::string bad = Replace(kScenario, "tp: 2,", "tp: 0,");
+  std::string path =
+      WriteFile(dir, "runs.yaml", "runs:\n" + ListItem(good, "  ") + ListItem(bad, "  "));
+  StatusOr<std::vector<Scenario>> runs = LoadScenarioList(path, Catalog::Default());
+  ASSERT_FALSE(runs.ok());
+  EXPECT_TRUE(Contains(runs.status().message(), path + ": runs[1].parallel.tp"))
+      << runs.status().message();
+  // Two good runs as a bare list.
+  std::string bare =
+      WriteFile(dir, "bare.yaml",
+                ListItem(good, "") + ListItem(Replace(good, "name: small", "name: second"), ""));
+  StatusOr<std::vector<Scenario>> ok = LoadScenarioList(bare, Catalog::Default());
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  ASSERT_EQ(ok->size(), 2u);
+  EXPECT_EQ((*ok)[0].name, "small");
+  EXPECT_EQ((*ok)[1].name, "second");
+  // And the bad run in a bare list: "[1]".
+  std::string bare_bad = WriteFile(dir, "bare_bad.yaml", ListItem(good, "") + ListItem(bad, ""));
+  StatusOr<std::vector<Scenario>> b = LoadScenarioList(bare_bad, Catalog::Default());
+  ASSERT_FALSE(b.ok());
+  EXPECT_TRUE(Contains(b.status().message(), bare_bad + ": [1].parallel.tp"))
+      << b.status().message();
+}
+
+// A batch that DP·micro-batch does not divide is a valid input with an invalid plan: an expected
+// outcome reported by Evaluate, not a load error.
+TEST(ScenarioErrorTest, NonDivisibleBatchIsAPlanIssue) {
+  StatusOr<Scenario> s = LoadText(Replace(kScenario, "global_batch: 64", "global_batch: 66"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  PlanResult r = Evaluate(*s, {});
+  EXPECT_EQ(r.check.issue, PlanIssue::kMicroBatches);
+  EXPECT_FALSE(r.has_memory);
+  EXPECT_EQ(r.ExitCode(), 1);
+  EXPECT_TRUE(Contains(r.check.message, "66")) << r.check.message;
+}
+
+// Likewise, degrees that do not multiply to the device count.
+TEST(ScenarioErrorTest, DegreesNotMatchingDevicesIsAPlanIssue) {
+  StatusOr<Scenario> s = LoadText(Replace(kScenario, "tp: 2, pp: 1, dp: 4", "tp: 3, pp: 1"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  PlanResult r = Evaluate(*s, {});
+  EXPECT_FALSE(r.check.ok());
+  EXPECT_EQ(r.ExitCode(), 1);
+}
+
+}  // namespace
+}  // namespace preflight
