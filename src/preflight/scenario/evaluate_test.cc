@@ -50,13 +50,23 @@ TEST(EvaluateTest, Warnings) {
       {{"parallel.sp", "false"}, {"hardware", "a100-sxm-80gb"}, {"training.precision", "fp8"}});
   ASSERT_TRUE(s.ok()) << s.status().message();
   PlanResult r = Evaluate(*s, {});
-  bool sp = false, fp8 = false;
+  bool sp = false;
+  int fp8 = 0;
   for (const std::string& w : r.warnings) {
     sp = sp || Contains(w, "sequence parallelism");
-    fp8 = fp8 || Contains(w, "FP8");
+    fp8 += Contains(w, "FP8") ? 1 : 0;
   }
   EXPECT_TRUE(sp);
-  EXPECT_TRUE(fp8);
+  EXPECT_EQ(fp8, 1);  // said once, by the cost model
+  // An invalid plan has no step time: the missing FP8 is still said, once.
+  s = LoadText(kScenario, nullptr,
+               {{"parallel.tp", "3"}, {"hardware", "a100-sxm-80gb"}, {"training.precision", "fp8"}});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  r = Evaluate(*s, {});
+  ASSERT_FALSE(r.has_time);
+  fp8 = 0;
+  for (const std::string& w : r.warnings) fp8 += Contains(w, "FP8") ? 1 : 0;
+  EXPECT_EQ(fp8, 1);
   // Recompute modules the model has nothing for: Llama has no MLA, no MoE layers and no norm of
   // its own (fused in Megatron-Core's Transformer Engine spec).
   s = LoadText(kScenario, nullptr,
