@@ -66,6 +66,20 @@ StageParams ParamsOnStage(const Architecture& a, const ParamCounts& c, const Pla
   return s;
 }
 
+// Bytes per element of a GEMM input kept for the weight gradient: the FP8 cast under FP8
+// (TrainingJob::fp8_saved_inputs), else the 16-bit input.
+double SavedInputBytes(const TrainingJob& j) {
+  return j.precision == Dtype::kFp8 && j.fp8_saved_inputs ? 1.0 : 2.0;
+}
+
+// Bytes per element of the attention output: a fused kernel keeps it in 16 bits for its own
+// backward, and under FP8 the output projection keeps its FP8 cast besides; unfused attention's
+// backward does not read it, so only the projection's copy stays.
+double AttentionOutputBytes(const TrainingJob& j) {
+  const double saved = SavedInputBytes(j);
+  return j.flash_attention ? 2.0 + (saved < 2.0 ? saved : 0.0) : saved;
+}
+
 // Mean attended length over layers (the window on gemma2's local layers).
 double AttendedLength(const Architecture& a, int64_t seq_len) {
   if (a.sliding_window <= 0) return static_cast<double>(seq_len);
@@ -87,25 +101,36 @@ std::pair<double, double> AttentionBytes(const Architecture& a, const Plan& p,
     core = j.flash_attention ? 4.0 * a.heads  // fp32 log-sum-exp per head
                              : (a.dropout ? 5.0 : 2.0) * a.heads * AttendedLength(a, j.seq_len);
   }
-  // The input norm's output (the QKV input), recomputed from its input under `layernorm` where the
-  // norm is a module of its own (RecomputesInputNorm).
-  const double norm_out = RecomputesInputNorm(a, p) ? 0 : 2 * h;
+  const double saved = SavedInputBytes(j), out = AttentionOutputBytes(j);
   if (a.attention == AttentionKind::kMla) {
     const MlaSpec& m = a.mla;
     const double qk = static_cast<double>(m.nope_dim + m.rope_dim);
-    double rep = 2 * h + norm_out + 4.0 * m.q_lora_rank + 4.0 * m.kv_lora_rank + 2.0 * m.rope_dim + drop;
+    // The input norm's output feeds the q and kv down-projections: one 16-bit tensor, recomputed
+    // under `layernorm` (RecomputesInputNorm); under FP8 each projection keeps its own cast, which
+    // the recompute does not drop.
+    const double norm_out = saved < 2.0 ? 2 * saved * h : (RecomputesInputNorm(a, p) ? 0 : 2 * h);
+    // Each latent's norm keeps its 16-bit input, its up-projection the norm's output.
+    const double latents = (2.0 + saved) * static_cast<double>(m.q_lora_rank + m.kv_lora_rank);
+    double rep = 2 * h + norm_out + latents + 2.0 * m.rope_dim + drop;
     // q, k and v after the up-projections and RoPE, and the attention output; `mla_up_proj`
     // recomputes the first three from the latents.
     const double up = p.Recomputes(kModuleMlaUpProj) ? 0 : 4.0 * a.heads * qk + 2.0 * a.heads * m.v_dim;
-    double split = up + 2.0 * a.heads * m.v_dim + core;
+    double split = up + out * a.heads * m.v_dim + core;
     return {rep, split};
   }
+  // The input norm's output (the QKV input; the norm is fused into that GEMM).
+  const double norm_out = saved * h;
   const double q = static_cast<double>(a.heads * a.head_dim);
   const double kv = static_cast<double>(a.kv_heads * a.head_dim);
-  return {2 * h + norm_out + drop, 2 * (q + 2 * kv) + core + 2 * q};
+  return {2 * h + norm_out + drop, 2 * (q + 2 * kv) + core + out * q};
 }
 
-double MlpActivationWidth(const Architecture& a) { return a.gated_mlp ? 6.0 : 4.0; }
+// Bytes per element of the MLP width kept for the backward: the first GEMM's 16-bit output (gate
+// and up for a gated MLP), which the activation saves, and the activation's output, the second
+// GEMM's input (1 byte under FP8).
+double MlpActivationWidth(const Architecture& a, const TrainingJob& j) {
+  return (a.gated_mlp ? 4.0 : 2.0) + SavedInputBytes(j);
+}
 
 // What eager PyTorch's elementwise ops save beyond a fused kernel's, per token (torchtitan's and
 // Hugging Face's code, op by op, bf16; autograd saves an operand of a product only where the other
@@ -141,11 +166,21 @@ LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& 
   const EagerExtra eager = EagerExtraBytes(a, j);
   const double per_norm_extra = a.norms_per_layer > 0 ? eager.replicated / static_cast<double>(a.norms_per_layer) : 0;
   const double attn_norm_extra = eager.replicated - (RecomputesInputNorm(a, p) ? per_norm_extra : 0);
+  const double saved = SavedInputBytes(j);
+  // The pre-MLP norm's output: a dense MLP's first GEMM (the norm fused into it) keeps it as its
+  // input. In an MoE layer the norm is a module of its own, whose 16-bit output the router keeps
+  // (its GEMM stays in 16 bits) unless `layernorm` recomputes it; under FP8 a shared expert's
+  // first GEMM keeps its own cast besides (the routed copies' are counted with the experts).
+  auto norm_out = [&](bool moe, bool dropped) {
+    if (!moe) return dropped ? 0 : saved * h;
+    const bool own_cast = saved < 2.0 && a.moe.shared_ffn > 0 && !p.Recomputes(kModuleSharedExperts);
+    return (dropped ? 0 : 2 * h) + (own_cast ? saved * h : 0);
+  };
   auto mlp_rep = [&](bool moe) {
     const bool dropped = RecomputesPreMlpNorm(p, moe);
-    return 2 * h + (dropped ? 0 : 2 * h) + drop + attn_norm_extra - (dropped ? per_norm_extra : 0);
+    return 2 * h + norm_out(moe, dropped) + drop + attn_norm_extra - (dropped ? per_norm_extra : 0);
   };
-  const double mlp_width = MlpActivationWidth(a) + eager.per_ffn;
+  const double mlp_width = MlpActivationWidth(a, j) + eager.per_ffn;
   // `mlp` keeps only the dense MLP's input.
   const double dense_mlp = p.Recomputes(kModuleMlp) ? 0 : mlp_width * a.ffn;
   const double dense = (attn_rep + mlp_rep(false)) / rep_div + (attn_split + dense_mlp) / p.tp;
@@ -160,8 +195,8 @@ LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& 
     // the copies of its share of the tokens: the sequence shard (1/TP) of each EP rank it receives
     // from, and with expert TP the whole expert-TP group's (x ETP) at 1/ETP of the expert width
     // (the step model's tokens per expert, k·ETP·EP/(TP·E) per token).
-    const double act_out = p.Recomputes(kModuleMoeAct) ? 2.0 + eager.per_ffn : 0.0;
-    const double routed = k * (2 * h * p.etp + (mlp_width - act_out) * a.moe.expert_ffn) / p.tp;
+    const double act_out = p.Recomputes(kModuleMoeAct) ? saved + eager.per_ffn : 0.0;
+    const double routed = k * (saved * h * p.etp + (mlp_width - act_out) * a.moe.expert_ffn) / p.tp;
     const double shared = mlp_width * a.moe.shared_ffn / p.tp;
     const double kept_shared = p.Recomputes(kModuleSharedExperts) ? 0 : shared;
     const double inside = p.Recomputes(kModuleMoe) ? 0 : router / rep_div + routed + kept_shared;

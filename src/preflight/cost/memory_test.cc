@@ -190,6 +190,55 @@ TEST(ActivationTest, DeepSeekV3MlaAndMoePerToken) {
   EXPECT_GT(got.dense, 0) << "the first three layers are dense";
 }
 
+// Under FP8 each FP8 GEMM keeps the FP8 cast of its input for its weight gradient (Transformer
+// Engine saves `inputmat`/`ln_out` as cast): per token of a Llama-3.1-8B layer the QKV input and
+// the first MLP GEMM's input drop from 2h to h bytes and the second MLP GEMM's input from 2F to F,
+// while the output projection keeps its cast beside the 16 bits the fused attention kernel keeps
+// (+q): -2h - F + q = -2·4096 - 14336 + 4096. fp8_saved_inputs: false keeps 16-bit inputs.
+TEST(ActivationTest, Fp8GemmsKeepTheirInputsInOneByte) {
+  Architecture a = LoadArch("llama-3.1-8b");
+  TrainingJob j = Job(8192, 8);
+  Plan p;
+  p.recompute = Recompute::kSelective;
+  TrainingJob fp8 = j;
+  fp8.precision = Dtype::kFp8;
+  const double bf16 = ActivationBytesPerLayer(a, p, j).dense / 8192;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, fp8).dense / 8192, bf16 - 2 * 4096 - 14336 + 4096);
+  // With TP 2 and SP every term halves.
+  Plan tp2 = p;
+  tp2.tp = 2, tp2.sp = true;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, tp2, fp8).dense / 8192, (bf16 - 2 * 4096 - 14336 + 4096) / 2);
+  // Unfused attention's backward does not read its output: only the projection's cast stays (-q).
+  TrainingJob unfused = fp8, unfused16 = j;
+  unfused.flash_attention = unfused16.flash_attention = false;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, unfused).dense / 8192,
+                   ActivationBytesPerLayer(a, p, unfused16).dense / 8192 - 2 * 4096 - 14336 - 4096);
+  fp8.fp8_saved_inputs = false;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, fp8).dense / 8192, bf16);
+}
+
+// DeepSeek-V3 under FP8, against the itemisation above: the latents' up-projections keep their
+// cast (-1536 - 512), the attention output projection its cast beside the kernel's copy (+nh·128);
+// each routed copy's first GEMM input (-h) and second GEMM input (-Fe) one byte, as the shared
+// expert's second input (-Fs); the shared expert keeps its own cast of the norm output (+h) beside
+// the 16-bit one the router keeps. The two down-projections each keep a cast of the input norm's
+// output: 2h, as the one 16-bit tensor they shared.
+TEST(ActivationTest, DeepSeekV3UnderFp8) {
+  Architecture a = LoadArch("deepseek-v3");
+  Plan p;
+  p.recompute = Recompute::kSelective;
+  TrainingJob j = Job(4096, 8), fp8 = j;
+  fp8.precision = Dtype::kFp8;
+  const double h = 7168, nh = 128, k = 8, Fe = 2048, Fs = 2048;
+  const double delta = -1536 - 512 + nh * 128 - k * (h + Fe) - Fs + h;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, fp8).moe / 4096,
+                   ActivationBytesPerLayer(a, p, j).moe / 4096 + delta);
+  // `layernorm` drops the 16-bit norm outputs, not the GEMMs' casts.
+  p.recompute_modules = kModuleCoreAttn | kModuleLayernorm;
+  const double recomputed16 = ActivationBytesPerLayer(a, p, j).moe / 4096;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, fp8).moe / 4096, recomputed16 + delta + 2 * h);
+}
+
 // Megatron-Core's recompute_modules, term by term against the DeepSeek-V3 itemisation above
 // (TransformerConfig.recompute_modules: layernorm, moe_act and mla_up_proj drop their outputs;
 // mlp, moe and shared_experts keep only their inputs).

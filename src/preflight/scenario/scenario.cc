@@ -140,7 +140,7 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
   ASSIGN_OR_RETURN(MapReader t, root.Map("training"));
   RETURN_IF_ERROR(t.CheckKnownKeys({"seq_len", "global_batch", "global_batch_tokens", "micro_batch",
                                     "precision", "tokens", "flash_attention", "grad_dtype",
-                                    "optimizer_dtype", "fp8_weight_copy", "moe_imbalance",
+                                    "optimizer_dtype", "fp8_weight_copy", "fp8_saved_inputs", "moe_imbalance",
                                     "host_overhead_per_kernel_us", "attention_kernel",
                                     "grad_accumulation_fusion", "elementwise_fusion", "cross_entropy", "ep_dispatcher",
                                     "ep_comm_units", "host_profile"}));
@@ -179,6 +179,9 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
   ASSIGN_OR_RETURN(j->grad_dtype, ReadDtype(t, "grad_dtype", Dtype::kFp32, "fp32 or bf16"));
   ASSIGN_OR_RETURN(j->optimizer_dtype, ReadDtype(t, "optimizer_dtype", Dtype::kFp32, "fp32 or bf16"));
   ASSIGN_OR_RETURN(j->fp8_weight_copy, t.BoolOr("fp8_weight_copy", true));
+  ASSIGN_OR_RETURN(j->fp8_saved_inputs, t.BoolOr("fp8_saved_inputs", true));
+  // A device without FP8 runs the GEMMs in 16 bits (the cost model warns), so they keep 16-bit inputs.
+  if (!spec.peak(Dtype::kFp8).known()) j->fp8_saved_inputs = false;
   ASSIGN_OR_RETURN(j->grad_accumulation_fusion, t.BoolOr("grad_accumulation_fusion", true));
   ASSIGN_OR_RETURN(j->elementwise_fusion, t.BoolOr("elementwise_fusion", true));
   ASSIGN_OR_RETURN(std::string loss, t.StringOr("cross_entropy", "megatron"));

@@ -58,6 +58,8 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
        "training.elementwise_fusion"},
       {"unknown cross_entropy", "seq_len: 4096,", "seq_len: 4096, cross_entropy: fused,",
        StatusCode::kInvalidArgument, "training.cross_entropy"},
+      {"fp8_saved_inputs not a bool", "seq_len: 4096,", "seq_len: 4096, fp8_saved_inputs: maybe,",
+       StatusCode::kInvalidArgument, "training.fp8_saved_inputs"},
       {"unknown zero3_gather", "tp: 2,", "tp: 2, zero3_gather: tensor,",
        StatusCode::kInvalidArgument, "parallel.zero3_gather"},
       {"zero3_gather parameter without zero 3", "tp: 2,", "tp: 2, zero3_gather: parameter,",

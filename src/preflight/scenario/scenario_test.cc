@@ -116,6 +116,21 @@ TEST(ScenarioTest, DefaultsAndDerivedValues) {
   EXPECT_EQ(s->job.global_batch, 64);
 }
 
+// FP8 GEMMs keep FP8 casts of their inputs (training.fp8_saved_inputs, default true); on a device
+// without FP8 the GEMMs fall back to 16 bits, and so do the inputs they keep.
+TEST(ScenarioTest, Fp8SavedInputsFollowTheDevice) {
+  const std::string fp8 = Replace(kScenario, "precision: bf16", "precision: fp8");
+  StatusOr<Scenario> s = LoadText(fp8);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_TRUE(s->job.fp8_saved_inputs);
+  s = LoadText(Replace(fp8, "precision: fp8", "precision: fp8, fp8_saved_inputs: false"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_FALSE(s->job.fp8_saved_inputs);
+  s = LoadText(Replace(fp8, "hardware: h100-sxm-80gb", "hardware: a100-sxm-80gb"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_FALSE(s->job.fp8_saved_inputs);
+}
+
 TEST(ScenarioTest, VppImpliesInterleaved) {
   StatusOr<Scenario> s = LoadText(Replace(kScenario, "pp: 1, dp: 4", "pp: 2, vpp: 2, dp: 2"));
   ASSERT_TRUE(s.ok()) << s.status().message();
