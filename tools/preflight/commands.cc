@@ -88,6 +88,27 @@ nlohmann::json GroupJson(const std::vector<std::pair<std::string, ValidationRepo
   return j;
 }
 
+// One line per row, the name and metric columns as wide as the longest shown.
+std::string RowsText(const std::vector<const ValidationRow*>& rows) {
+  size_t name_w = 3, metric_w = 6;
+  for (const ValidationRow* row : rows) {
+    name_w = std::max(name_w, row->name.size());
+    metric_w = std::max(metric_w, row->metric.size());
+  }
+  std::string out = fmt::format("{:{}} {:{}} {:>12} {:>12} {:>8}\n", "run", name_w, "metric", metric_w, "measured",
+                                "predicted", "error");
+  for (const ValidationRow* row : rows) {
+    if (row->status != "ok") {
+      out += fmt::format("{:{}} {:{}} {:>12.4g} {:>12} {:>8}  {}\n", row->name, name_w, row->metric, metric_w,
+                         row->measured, "-", "-", row->status);
+      continue;
+    }
+    out += fmt::format("{:{}} {:{}} {:>12.4g} {:>12.4g} {:>+7.1f}%\n", row->name, name_w, row->metric, metric_w,
+                       row->measured, row->predicted, 100 * row->error);
+  }
+  return out;
+}
+
 std::string ValidationText(const ValidationReport& rep, bool all) {
   std::string out = GroupText("file", GroupRows(rep, [](const ValidationRow& r) { return r.file; }));
   out += fmt::format("{:40} {:>6} {:>7.1f}% {:>+7.1f}% {:>8.1f}%  {}\n", "all", rep.predicted, 100 * rep.mape,
@@ -106,17 +127,7 @@ std::string ValidationText(const ValidationReport& rep, bool all) {
     if (rows.size() > 10) rows.resize(10);
     out += "\nworst rows (--all for every row):\n";
   }
-  out += fmt::format("{:48} {:24} {:>12} {:>12} {:>8}\n", "run", "metric", "measured", "predicted", "error");
-  for (const ValidationRow* row : rows) {
-    if (row->status != "ok") {
-      out += fmt::format("{:48} {:24} {:>12.4g} {:>12} {:>8}  {}\n", row->name, row->metric, row->measured,
-                         "-", "-", row->status);
-      continue;
-    }
-    out += fmt::format("{:48} {:24} {:>12.4g} {:>12.4g} {:>+7.1f}%\n", row->name, row->metric,
-                       row->measured, row->predicted, 100 * row->error);
-  }
-  return out;
+  return out + RowsText(rows);
 }
 
 nlohmann::json ValidationJson(const ValidationReport& rep) {
