@@ -66,18 +66,18 @@ StageParams ParamsOnStage(const Architecture& a, const ParamCounts& c, const Pla
   return s;
 }
 
-// Bytes per element of a GEMM input kept for the weight gradient: the FP8 cast under FP8
-// (TrainingJob::fp8_saved_inputs), else the 16-bit input.
-double SavedInputBytes(const TrainingJob& j) {
-  return j.precision == Dtype::kFp8 && j.fp8_saved_inputs ? 1.0 : 2.0;
-}
+// Whether FP8 GEMMs keep the FP8 cast of their input for the weight gradient
+// (TrainingJob::fp8_saved_inputs; the scenario clears it on a device without FP8).
+bool KeepsFp8Casts(const TrainingJob& j) { return j.precision == Dtype::kFp8 && j.fp8_saved_inputs; }
+
+// Bytes per element of a GEMM input kept for the weight gradient: its FP8 cast or its 16 bits.
+double SavedInputBytes(const TrainingJob& j) { return KeepsFp8Casts(j) ? 1.0 : 2.0; }
 
 // Bytes per element of the attention output: a fused kernel keeps it in 16 bits for its own
-// backward, and under FP8 the output projection keeps its FP8 cast besides; unfused attention's
-// backward does not read it, so only the projection's copy stays.
+// backward, and under FP8 the output projection keeps its 1-byte cast besides; unfused
+// attention's backward does not read it, so only the projection's copy stays.
 double AttentionOutputBytes(const TrainingJob& j) {
-  const double saved = SavedInputBytes(j);
-  return j.flash_attention ? 2.0 + (saved < 2.0 ? saved : 0.0) : saved;
+  return j.flash_attention ? 2.0 + (KeepsFp8Casts(j) ? 1.0 : 0.0) : SavedInputBytes(j);
 }
 
 // Mean attended length over layers (the window on gemma2's local layers).
@@ -101,28 +101,31 @@ std::pair<double, double> AttentionBytes(const Architecture& a, const Plan& p,
     core = j.flash_attention ? 4.0 * a.heads  // fp32 log-sum-exp per head
                              : (a.dropout ? 5.0 : 2.0) * a.heads * AttendedLength(a, j.seq_len);
   }
-  const double saved = SavedInputBytes(j), out = AttentionOutputBytes(j);
+  const double input_bytes = SavedInputBytes(j), out_bytes = AttentionOutputBytes(j);
   if (a.attention == AttentionKind::kMla) {
     const MlaSpec& m = a.mla;
     const double qk = static_cast<double>(m.nope_dim + m.rope_dim);
     // The input norm's output feeds the q and kv down-projections: one 16-bit tensor, recomputed
     // under `layernorm` (RecomputesInputNorm); under FP8 each projection keeps its own cast, which
     // the recompute does not drop.
-    const double norm_out = saved < 2.0 ? 2 * saved * h : (RecomputesInputNorm(a, p) ? 0 : 2 * h);
-    // Each latent's norm keeps its 16-bit input, its up-projection the norm's output.
-    const double latents = (2.0 + saved) * static_cast<double>(m.q_lora_rank + m.kv_lora_rank);
+    const double norm_out = KeepsFp8Casts(j) ? 2 * h : (RecomputesInputNorm(a, p) ? 0 : 2 * h);
+    // Each latent's norm is fused into its up-projection (Transformer Engine's LayerNormLinear),
+    // which keeps the 16-bit latent and the norm's output (or its FP8 cast); `mla_up_proj`
+    // checkpoints both up-projections and keeps only the latents, their input.
+    const double latent_bytes = p.Recomputes(kModuleMlaUpProj) ? 2.0 : 2.0 + input_bytes;
+    const double latents = latent_bytes * static_cast<double>(m.q_lora_rank + m.kv_lora_rank);
     double rep = 2 * h + norm_out + latents + 2.0 * m.rope_dim + drop;
     // q, k and v after the up-projections and RoPE, and the attention output; `mla_up_proj`
     // recomputes the first three from the latents.
     const double up = p.Recomputes(kModuleMlaUpProj) ? 0 : 4.0 * a.heads * qk + 2.0 * a.heads * m.v_dim;
-    double split = up + out * a.heads * m.v_dim + core;
+    double split = up + out_bytes * a.heads * m.v_dim + core;
     return {rep, split};
   }
   // The input norm's output (the QKV input; the norm is fused into that GEMM).
-  const double norm_out = saved * h;
+  const double norm_out = input_bytes * h;
   const double q = static_cast<double>(a.heads * a.head_dim);
   const double kv = static_cast<double>(a.kv_heads * a.head_dim);
-  return {2 * h + norm_out + drop, 2 * (q + 2 * kv) + core + out * q};
+  return {2 * h + norm_out + drop, 2 * (q + 2 * kv) + core + out_bytes * q};
 }
 
 // Bytes per element of the MLP width kept for the backward: the first GEMM's 16-bit output (gate
@@ -153,66 +156,94 @@ EagerExtra EagerExtraBytes(const Architecture& a, const TrainingJob& j) {
 
 }  // namespace
 
+namespace {
+
+// Per token, an FP8 shared expert's own cast of the pre-MLP norm's output (its first GEMM's
+// input), beside the 16-bit output the router keeps; none without FP8 casts or shared experts.
+double SharedExpertCastBytes(const Architecture& a, const TrainingJob& j) {
+  return KeepsFp8Casts(j) && a.moe.shared_ffn > 0 ? SavedInputBytes(j) * static_cast<double>(a.hidden) : 0;
+}
+
+// Per token, replicated over TP unless SP: the pre-MLP norm's input and output and the residual
+// dropout mask. A dense MLP's first GEMM (the norm fused into it) keeps the output as its input;
+// in an MoE layer the norm is a module of its own whose 16-bit output the router keeps (its GEMM
+// stays in 16 bits) unless `layernorm` recomputes it, and an FP8 shared expert keeps its own cast
+// unless `moe` or `shared_experts` recompute it. A recomputed norm keeps none of its eager
+// intermediates either (`eager_per_norm`).
+double PreMlpNormBytes(const Architecture& a, const Plan& p, const TrainingJob& j, bool moe,
+                       double eager_per_norm) {
+  const double h = static_cast<double>(a.hidden);
+  const bool dropped = RecomputesPreMlpNorm(p, moe);
+  double out = 0;
+  if (!moe) {
+    out = dropped ? 0 : SavedInputBytes(j) * h;
+  } else {
+    const bool shared_recomputed = p.Recomputes(kModuleMoe) || p.Recomputes(kModuleSharedExperts);
+    out = (dropped ? 0 : 2 * h) + (shared_recomputed ? 0 : SharedExpertCastBytes(a, j));
+  }
+  return 2 * h + out + (a.dropout ? h : 0) - (dropped ? eager_per_norm : 0);
+}
+
+// Per token, an MoE block's internals that stay for the backward (`kept`) and what `moe` or
+// `shared_experts` recompute, which one layer holds again while its backward runs (`dropped`).
+struct MoeBlockBytes {
+  double kept = 0, dropped = 0;
+};
+MoeBlockBytes MoeBlock(const Architecture& a, const Plan& p, const TrainingJob& j, double mlp_width,
+                       double eager_per_ffn, double rep_div) {
+  MoeBlockBytes b;
+  const double h = static_cast<double>(a.hidden), k = static_cast<double>(a.moe.top_k);
+  const double input_bytes = SavedInputBytes(j);
+  const double router = 8.0 * a.moe.experts;  // fp32 router logits and probabilities
+  // Each routed copy's FC1 input and activations; `moe_act` drops the activation's output (the
+  // FC2 input: 2 bytes per element of the expert width, 1 as an FP8 cast) and its eager
+  // intermediates. A GPU holds the copies of its share of the tokens: the sequence shard (1/TP) of
+  // each EP rank it receives from, and with expert TP the whole expert-TP group's (x ETP) at 1/ETP
+  // of the expert width (the step model's tokens per expert, k·ETP·EP/(TP·E) per token).
+  const double act_out = p.Recomputes(kModuleMoeAct) ? input_bytes + eager_per_ffn : 0.0;
+  const double routed = k * (input_bytes * h * p.etp + (mlp_width - act_out) * a.moe.expert_ffn) / p.tp;
+  const double shared = mlp_width * a.moe.shared_ffn / p.tp;
+  const double shared_cast = SharedExpertCastBytes(a, j) / rep_div;
+  if (p.Recomputes(kModuleMoe)) {
+    b.dropped = router / rep_div + routed + shared + shared_cast;
+  } else {
+    const bool shared_recomputed = p.Recomputes(kModuleSharedExperts);
+    b.kept = router / rep_div + routed + (shared_recomputed ? 0 : shared);
+    b.dropped = shared_recomputed ? shared + shared_cast : 0;
+  }
+  return b;
+}
+
+}  // namespace
+
 LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& p,
                                              const TrainingJob& j) {
   const double tokens = static_cast<double>(p.micro_batch * j.seq_len) / p.cp;
   const double rep_div = p.sp ? static_cast<double>(p.tp) : 1.0;
   const double h = static_cast<double>(a.hidden);
-  const double drop = a.dropout ? h : 0;
   auto [attn_rep, attn_split] = AttentionBytes(a, p, j);
-
-  // The pre-MLP norm's input and output; a recomputed norm keeps none of its eager intermediates
-  // either (eager.replicated counts them over the layer's norms).
+  // Eager intermediates of the norms (eager.replicated counts them over the layer's norms); a
+  // recomputed norm keeps none of its own.
   const EagerExtra eager = EagerExtraBytes(a, j);
   const double per_norm_extra = a.norms_per_layer > 0 ? eager.replicated / static_cast<double>(a.norms_per_layer) : 0;
-  const double attn_norm_extra = eager.replicated - (RecomputesInputNorm(a, p) ? per_norm_extra : 0);
-  const double saved = SavedInputBytes(j);
-  // The pre-MLP norm's output: a dense MLP's first GEMM (the norm fused into it) keeps it as its
-  // input. In an MoE layer the norm is a module of its own, whose 16-bit output the router keeps
-  // (its GEMM stays in 16 bits) unless `layernorm` recomputes it; under FP8 a shared expert's
-  // first GEMM keeps its own cast besides (the routed copies' are counted with the experts).
-  auto norm_out = [&](bool moe, bool dropped) {
-    if (!moe) return dropped ? 0 : saved * h;
-    const bool own_cast = saved < 2.0 && a.moe.shared_ffn > 0 && !p.Recomputes(kModuleSharedExperts);
-    return (dropped ? 0 : 2 * h) + (own_cast ? saved * h : 0);
-  };
-  auto mlp_rep = [&](bool moe) {
-    const bool dropped = RecomputesPreMlpNorm(p, moe);
-    return 2 * h + norm_out(moe, dropped) + drop + attn_norm_extra - (dropped ? per_norm_extra : 0);
-  };
+  attn_rep += eager.replicated - (RecomputesInputNorm(a, p) ? per_norm_extra : 0);
   const double mlp_width = MlpActivationWidth(a, j) + eager.per_ffn;
   // `mlp` keeps only the dense MLP's input.
   const double dense_mlp = p.Recomputes(kModuleMlp) ? 0 : mlp_width * a.ffn;
-  const double dense = (attn_rep + mlp_rep(false)) / rep_div + (attn_split + dense_mlp) / p.tp;
-
+  const double dense = (attn_rep + PreMlpNormBytes(a, p, j, false, per_norm_extra)) / rep_div +
+                       (attn_split + dense_mlp) / p.tp;
+  MoeBlockBytes block;
   double moe = 0;
-  double moe_dropped = 0;  // what `moe` or `shared_experts` recompute, for one layer's working set
   if (a.IsMoe()) {
-    const double k = static_cast<double>(a.moe.top_k);
-    const double router = 8.0 * a.moe.experts;  // fp32 router logits and probabilities
-    // Each routed copy's FC1 input and activations; `moe_act` drops the activation's output (the
-    // FC2 input: 2 bytes per element of the expert width) and its eager intermediates. A GPU holds
-    // the copies of its share of the tokens: the sequence shard (1/TP) of each EP rank it receives
-    // from, and with expert TP the whole expert-TP group's (x ETP) at 1/ETP of the expert width
-    // (the step model's tokens per expert, k·ETP·EP/(TP·E) per token).
-    const double act_out = p.Recomputes(kModuleMoeAct) ? saved + eager.per_ffn : 0.0;
-    const double routed = k * (saved * h * p.etp + (mlp_width - act_out) * a.moe.expert_ffn) / p.tp;
-    const double shared = mlp_width * a.moe.shared_ffn / p.tp;
-    const double kept_shared = p.Recomputes(kModuleSharedExperts) ? 0 : shared;
-    const double inside = p.Recomputes(kModuleMoe) ? 0 : router / rep_div + routed + kept_shared;
-    moe = (attn_rep + mlp_rep(true)) / rep_div + attn_split / p.tp + inside;
-    if (p.Recomputes(kModuleMoe)) {
-      moe_dropped = router / rep_div + routed + shared;
-    } else if (p.Recomputes(kModuleSharedExperts)) {
-      moe_dropped = shared;
-    }
+    block = MoeBlock(a, p, j, mlp_width, eager.per_ffn, rep_div);
+    moe = (attn_rep + PreMlpNormBytes(a, p, j, true, per_norm_extra)) / rep_div + attn_split / p.tp + block.kept;
   }
   LayerActivationBytes out;
   out.dense = tokens * dense;
   out.moe = tokens * moe;
   // A recomputed MLP, MoE block or shared expert holds its internals again while its backward runs.
   out.dense_module_working = p.Recomputes(kModuleMlp) ? tokens * mlp_width * a.ffn / p.tp : 0;
-  out.moe_module_working = tokens * moe_dropped;
+  out.moe_module_working = tokens * block.dropped;
   out.recompute_input = tokens * 2 * h / rep_div;
   if (a.attention != AttentionKind::kMla) {
     const double q = static_cast<double>(a.heads * a.head_dim);

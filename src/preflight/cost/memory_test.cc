@@ -237,6 +237,35 @@ TEST(ActivationTest, DeepSeekV3UnderFp8) {
   p.recompute_modules = kModuleCoreAttn | kModuleLayernorm;
   const double recomputed16 = ActivationBytesPerLayer(a, p, j).moe / 4096;
   EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, fp8).moe / 4096, recomputed16 + delta + 2 * h);
+  // The other modules, each against its 16-bit figure. `moe_act` drops each routed copy's 1-byte
+  // FC2 input (its 16-bit one in bf16): the FP8 saving shrinks by k·Fe. `mla_up_proj` keeps only
+  // the 16-bit latents either way: the casts of their norms' outputs go too. `moe` and
+  // `shared_experts` drop the shared expert's own cast (+h no more), and hold it again in the
+  // working set of the layer being recomputed.
+  auto fp8_delta = [&](uint32_t modules) {
+    Plan q = p;
+    q.recompute_modules = kModuleCoreAttn | modules;
+    return (ActivationBytesPerLayer(a, q, fp8).moe - ActivationBytesPerLayer(a, q, j).moe) / 4096;
+  };
+  EXPECT_DOUBLE_EQ(fp8_delta(kModuleMoeAct), delta + k * Fe);
+  EXPECT_DOUBLE_EQ(fp8_delta(kModuleMlaUpProj), delta + 1536 + 512);
+  EXPECT_DOUBLE_EQ(fp8_delta(kModuleSharedExperts), delta + Fs - h);
+  EXPECT_DOUBLE_EQ(fp8_delta(kModuleMoe), delta + k * (h + Fe) + Fs - h);
+  Plan moe = p;
+  moe.recompute_modules = kModuleCoreAttn | kModuleMoe;
+  EXPECT_DOUBLE_EQ((ActivationBytesPerLayer(a, moe, fp8).moe_module_working -
+                    ActivationBytesPerLayer(a, moe, j).moe_module_working) / 4096,
+                   -k * (h + Fe) - Fs + h);
+  // With TP 2 and SP every term halves; with expert TP 2 as well, each routed copy's FC1 input
+  // comes twice over (the expert-TP pair's tokens), one byte each.
+  Plan tp2 = p;
+  tp2.recompute_modules = kModuleCoreAttn;
+  tp2.tp = 2, tp2.sp = true;
+  EXPECT_DOUBLE_EQ((ActivationBytesPerLayer(a, tp2, fp8).moe - ActivationBytesPerLayer(a, tp2, j).moe) / 4096,
+                   delta / 2);
+  tp2.etp = 2;
+  EXPECT_DOUBLE_EQ((ActivationBytesPerLayer(a, tp2, fp8).moe - ActivationBytesPerLayer(a, tp2, j).moe) / 4096,
+                   (delta - k * h) / 2);
 }
 
 // Megatron-Core's recompute_modules, term by term against the DeepSeek-V3 itemisation above
@@ -267,8 +296,10 @@ TEST(ActivationTest, RecomputeModulesDropTheirTerms) {
   // Each routed copy's activation output (the FC2 input); dense layers have no routed experts.
   EXPECT_DOUBLE_EQ(moe - per_token(kModuleMoeAct).second, k * 2 * Fe);
   EXPECT_DOUBLE_EQ(per_token(kModuleMoeAct).first, dense);
-  // q and k after RoPE and v, from the latents.
-  EXPECT_DOUBLE_EQ(moe - per_token(kModuleMlaUpProj).second, 2 * nh * 192 + 2 * nh * 192 + 2 * nh * 128);
+  // q and k after RoPE and v, from the latents, and the outputs of the latents' norms (fused into
+  // the up-projections, which the checkpoint recomputes from the 16-bit latents).
+  EXPECT_DOUBLE_EQ(moe - per_token(kModuleMlaUpProj).second,
+                   2 * nh * 192 + 2 * nh * 192 + 2 * nh * 128 + 2 * (1536 + 512));
   // The dense MLP's internals (6F gated) and, its norm being fused into FC1, the norm's output:
   // the checkpoint keeps the norm's input. MoE layers keep theirs.
   EXPECT_DOUBLE_EQ(dense - per_token(kModuleMlp).first, 6 * F + 2 * h);

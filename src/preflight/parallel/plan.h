@@ -139,10 +139,11 @@ struct TrainingJob {
   Dtype grad_dtype = Dtype::kFp32;    // Megatron keeps fp32 main grads by default
   Dtype optimizer_dtype = Dtype::kFp32;  // Adam m and v
   bool fp8_weight_copy = true;  // with fp8: Transformer Engine keeps bf16 weights + an fp8 copy
-  // With fp8 on a device that has it: each FP8 GEMM keeps the FP8 cast of its input (1 byte an
-  // element) for its weight gradient rather than the 16-bit input (Transformer Engine's Linear,
-  // LayerNormLinear and GroupedLinear save `inputmat`/`ln_out` as cast; torchao's tensorwise
-  // Float8Linear saves `input_fp8`). false: the 16-bit input (torchao's rowwise recipe). Memory only.
+  // With fp8: each FP8 GEMM keeps the FP8 cast of its input (1 byte an element) for its weight
+  // gradient rather than the 16-bit input (Transformer Engine's Linear, LayerNormLinear and
+  // GroupedLinear save `inputmat`/`ln_out` as cast). false: the 16-bit input (torchao's
+  // Float8Linear of 2025 saves it). The scenario loader clears it on a device without FP8, whose
+  // GEMMs fall back to 16 bits; a job built in code keeps what it is given. Memory only.
   bool fp8_saved_inputs = true;
   // Weight gradients are accumulated into the main-gradient buffer by the weight-gradient GEMM itself
   // (Megatron's gradient_accumulation_fusion, Transformer Engine's fuse_wgrad_accumulation). When

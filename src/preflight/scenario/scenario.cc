@@ -140,10 +140,10 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
   ASSIGN_OR_RETURN(MapReader t, root.Map("training"));
   RETURN_IF_ERROR(t.CheckKnownKeys({"seq_len", "global_batch", "global_batch_tokens", "micro_batch",
                                     "precision", "tokens", "flash_attention", "grad_dtype",
-                                    "optimizer_dtype", "fp8_weight_copy", "fp8_saved_inputs", "moe_imbalance",
-                                    "host_overhead_per_kernel_us", "attention_kernel",
-                                    "grad_accumulation_fusion", "elementwise_fusion", "cross_entropy", "ep_dispatcher",
-                                    "ep_comm_units", "host_profile"}));
+                                    "optimizer_dtype", "fp8_weight_copy", "fp8_saved_inputs",
+                                    "moe_imbalance", "host_overhead_per_kernel_us", "attention_kernel",
+                                    "grad_accumulation_fusion", "elementwise_fusion", "cross_entropy",
+                                    "ep_dispatcher", "ep_comm_units", "host_profile"}));
   ASSIGN_OR_RETURN(j->seq_len, t.Int("seq_len"));
   if (j->seq_len <= 0) return t.Error("seq_len", "a positive whole number");
   if (t.Has("global_batch") == t.Has("global_batch_tokens")) {
