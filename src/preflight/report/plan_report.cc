@@ -284,6 +284,10 @@ std::string KernelsText(const Scenario& s) {
   if (s.job.pytorch_cross_entropy) {
     out += "           loss: PyTorch's F.cross_entropy on fp32 logits (training.cross_entropy: pytorch)\n";
   }
+  if (s.job.precision == Dtype::kFp8 && s.job.fp8_saved_inputs) {
+    out += "           activations: FP8 GEMMs keep 1-byte casts of their inputs for the weight gradient "
+           "(training.fp8_saved_inputs)\n";
+  }
   if (s.job.ep_node_dedup && s.arch.IsMoe()) {
     out += "           experts: DeepEP dispatch, each token over the network once per node its experts are on, "
            "then NVLink (training.ep_dispatcher: deepep)\n";

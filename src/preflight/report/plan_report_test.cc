@@ -171,6 +171,20 @@ TEST(PlanTextTest, FitsAndDoesNotFit) {
   EXPECT_EQ(PlanJson(big)["memory"]["fits"], false);
 }
 
+// The text names the FP8 rule for saved GEMM inputs where it applies: FP8 on a device with FP8,
+// unless the scenario turns it off; not on bf16, nor where FP8 falls back (A100).
+TEST(PlanTextTest, SaysWhenFp8GemmsKeepCasts) {
+  const std::string line = "FP8 GEMMs keep 1-byte casts";
+  EXPECT_EQ(PlanText(EvaluateText(kScenario)).find(line), std::string::npos);
+  EXPECT_NE(PlanText(EvaluateText(kScenario, {{"training.precision", "fp8"}})).find(line), std::string::npos);
+  EXPECT_EQ(PlanText(EvaluateText(kScenario, {{"training.precision", "fp8"}, {"training.fp8_saved_inputs", "false"}}))
+                .find(line),
+            std::string::npos);
+  EXPECT_EQ(PlanText(EvaluateText(kScenario, {{"training.precision", "fp8"}, {"hardware", "a100-sxm-80gb"}}))
+                .find(line),
+            std::string::npos);
+}
+
 TEST(PlanTextTest, InvalidPlanSaysWhy) {
   PlanResult r = EvaluateText(kScenario, {{"training.global_batch", "66"}});
   std::string text = PlanText(r);
