@@ -25,28 +25,43 @@ using test_support::SourceDir;
 
 std::string ValidationDir() { return SourceDir() + "/data/validation"; }
 
+// Every validation file (*.yaml under data/validation) with the runs it loads; a file that does
+// not load fails the calling test and is left out.
+struct ValidationFile {
+  std::string path, name;
+  std::vector<Scenario> runs;
+};
+std::vector<ValidationFile> LoadValidationFiles() {
+  std::vector<ValidationFile> files;
+  for (const auto& entry : fs::directory_iterator(ValidationDir())) {
+    if (entry.path().extension() != ".yaml") continue;
+    StatusOr<std::vector<Scenario>> runs =
+        LoadScenarioList(entry.path().string(), Catalog::Default());
+    EXPECT_TRUE(runs.ok()) << runs.status().message();
+    if (!runs.ok()) continue;
+    files.push_back({entry.path().string(), entry.path().filename().string(), *std::move(runs)});
+  }
+  return files;
+}
+
 TEST(ValidationFilesTest, EveryFileLoads) {
   const std::map<std::string, size_t> exact = {{"vtrain-multi.yaml", 109},
                                                {"vtrain-single.yaml", 1440}};
   int files = 0;
-  for (const auto& entry : fs::directory_iterator(ValidationDir())) {
-    if (entry.path().extension() != ".yaml") continue;
+  for (const ValidationFile& file : LoadValidationFiles()) {
     ++files;
-    const std::string name = entry.path().filename().string();
-    StatusOr<std::vector<Scenario>> runs =
-        LoadScenarioList(entry.path().string(), Catalog::Default());
-    ASSERT_TRUE(runs.ok()) << runs.status().message();
-    EXPECT_FALSE(runs->empty()) << name;
+    const std::string& name = file.name;
+    EXPECT_FALSE(file.runs.empty()) << name;
     auto it = exact.find(name);
     if (it != exact.end()) {
-      EXPECT_EQ(runs->size(), it->second) << name;
+      EXPECT_EQ(file.runs.size(), it->second) << name;
     }
-    for (const Scenario& s : *runs) {
+    for (const Scenario& s : file.runs) {
       EXPECT_FALSE(s.name.empty()) << name;
       EXPECT_FALSE(s.source.empty()) << name << ": " << s.name << " names its source";
       EXPECT_FALSE(s.measured.metrics.empty())
           << name << ": " << s.name << " carries a measurement";
-      EXPECT_EQ(s.file, entry.path().string());
+      EXPECT_EQ(s.file, file.path);
       EXPECT_GT(s.cluster.devices, 0);
     }
   }
@@ -55,26 +70,18 @@ TEST(ValidationFilesTest, EveryFileLoads) {
 
 TEST(ValidationFilesTest, RunNamesAreUniqueAcrossFiles) {
   std::map<std::string, std::string> seen;
-  for (const auto& entry : fs::directory_iterator(ValidationDir())) {
-    if (entry.path().extension() != ".yaml") continue;
-    StatusOr<std::vector<Scenario>> runs =
-        LoadScenarioList(entry.path().string(), Catalog::Default());
-    ASSERT_TRUE(runs.ok()) << runs.status().message();
-    for (const Scenario& s : *runs) {
-      auto [it, fresh] = seen.emplace(s.name, entry.path().filename().string());
-      EXPECT_TRUE(fresh) << s.name << " in " << entry.path().filename() << " and " << it->second;
+  for (const ValidationFile& file : LoadValidationFiles()) {
+    for (const Scenario& s : file.runs) {
+      auto [it, fresh] = seen.emplace(s.name, file.name);
+      EXPECT_TRUE(fresh) << s.name << " in " << file.name << " and " << it->second;
     }
   }
 }
 
 TEST(ValidationFilesTest, EveryRunWithAPlanEvaluates) {
   int evaluated = 0, invalid = 0;
-  for (const auto& entry : fs::directory_iterator(ValidationDir())) {
-    if (entry.path().extension() != ".yaml") continue;
-    StatusOr<std::vector<Scenario>> runs =
-        LoadScenarioList(entry.path().string(), Catalog::Default());
-    ASSERT_TRUE(runs.ok()) << runs.status().message();
-    for (const Scenario& s : *runs) {
+  for (const ValidationFile& file : LoadValidationFiles()) {
+    for (const Scenario& s : file.runs) {
       if (s.auto_parallel) continue;
       PlanResult r = Evaluate(s, {});
       ++evaluated;
