@@ -293,6 +293,8 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
     b.gradients += Bytes(local * 4.0);
   }
   b.optimizer = Bytes(shard(bytes.optimizer, 1));
+  // DeepSpeed's BF16_Optimizer keeps the stage's 16-bit gradients until the next backward.
+  if (j.grad_16bit_copy && j.precision != Dtype::kFp32) b.gradients += Bytes(2.0 * (params.dense + params.expert));
 
   const int64_t first = FirstLayerOfStage(a, p, stage);
   const int64_t n = LayersOnStage(a, p, stage);

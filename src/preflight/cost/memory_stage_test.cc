@@ -218,6 +218,30 @@ TEST(ModelStateTest, PrecisionVariants) {
   }
 }
 
+// DeepSpeed's BF16_Optimizer (BLOOM's runs) keeps the stage's bf16 gradients until the next
+// backward starts, beside the unsharded fp32 ones: 2 more bytes per local parameter, unsharded by
+// ZeRO-1, whatever the DP degree; fp32 training has no 16-bit gradients and keeps its 4 bytes.
+TEST(ModelStateTest, Bf16OptimizerKeeps16BitGradients) {
+  Architecture a = LoadArch("llama-2-7b");
+  ParamCounts c = CountParameters(a);
+  const double psi = static_cast<double>(c.total);
+  for (int64_t dp : {1, 8}) {
+    Plan p;
+    p.dp = dp;
+    p.zero = 1;
+    TrainingJob j = Job(4096, 8);
+    const MemoryBreakdown freed = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{});
+    j.grad_16bit_copy = true;
+    const MemoryBreakdown kept = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{});
+    EXPECT_NEAR(kept.gradients.value(), 6 * psi, psi * 1e-9) << "dp " << dp;
+    EXPECT_NEAR((kept.gradients - freed.gradients).value(), 2 * psi, psi * 1e-9) << "dp " << dp;
+    EXPECT_DOUBLE_EQ(kept.weights.value(), freed.weights.value());
+    EXPECT_DOUBLE_EQ(kept.optimizer.value(), freed.optimizer.value());
+    j.precision = Dtype::kFp32;
+    EXPECT_NEAR(EstimateStageMemory(a, c, p, j, 0, MemoryOptions{}).gradients.value(), 4 * psi, psi * 1e-9);
+  }
+}
+
 TEST(ModelStateTest, TensorAndExpertSharding) {
   // Mixtral, TP 2, EP 8, DP 32 (64 devices), ZeRO-1: dense parameters split over TP, experts over
   // EP; optimizer states over DP (dense) and the expert-DP group tp·dp/ep = 8.

@@ -145,6 +145,13 @@ struct TrainingJob {
   // Float8Linear of 2025 saves it). The scenario loader clears it on a device without FP8, whose
   // GEMMs fall back to 16 bits; a job built in code keeps what it is given. Memory only.
   bool fp8_saved_inputs = true;
+  // The 16-bit weight gradients autograd writes stay allocated beside the main gradients, unsharded:
+  // DeepSpeed's BF16_Optimizer (2022-) frees them only when the next micro-batch's backward starts
+  // (`clear_lp_grads()`, then `update_hp_grads(clear_lp_grads=False)` after it), so every parameter
+  // of the stage holds 2 bytes of them at the end of each backward, on top of its fp32 gradient.
+  // false: they are freed once added to the main gradients (Megatron's hooks) or never exist (the
+  // fused accumulation). Memory only; 16-bit and FP8 precisions only.
+  bool grad_16bit_copy = false;
   // Weight gradients are accumulated into the main-gradient buffer by the weight-gradient GEMM itself
   // (Megatron's gradient_accumulation_fusion, Transformer Engine's fuse_wgrad_accumulation). When
   // false, every micro-batch adds each 16-bit weight gradient to the buffer in a separate pass

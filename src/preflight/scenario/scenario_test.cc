@@ -131,6 +131,16 @@ TEST(ScenarioTest, Fp8SavedInputsFollowTheDevice) {
   EXPECT_FALSE(s->job.fp8_saved_inputs);
 }
 
+// training.grad_16bit_copy (DeepSpeed's BF16_Optimizer keeps the 16-bit gradients): off unless stated.
+TEST(ScenarioTest, Grad16BitCopyIsOffUnlessStated) {
+  StatusOr<Scenario> s = LoadText(kScenario);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_FALSE(s->job.grad_16bit_copy);
+  s = LoadText(Replace(kScenario, "precision: bf16", "precision: bf16, grad_16bit_copy: true"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_TRUE(s->job.grad_16bit_copy);
+}
+
 TEST(ScenarioTest, VppImpliesInterleaved) {
   StatusOr<Scenario> s = LoadText(Replace(kScenario, "pp: 1, dp: 4", "pp: 2, vpp: 2, dp: 2"));
   ASSERT_TRUE(s.ok()) << s.status().message();
