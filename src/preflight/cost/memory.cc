@@ -249,6 +249,9 @@ LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& 
     const double q = static_cast<double>(a.heads * a.head_dim);
     const double kv = static_cast<double>(a.kv_heads * a.head_dim);
     out.op_sac = out.recompute_input + tokens * (2 * q + 2 * kv + 2 * q + 4.0 * a.heads + 2.0 * a.ffn) / p.tp;
+    // The row-parallel products' outputs are [tokens, hidden], sequence-sharded with SP.
+    const double column = 2 * (q + 2 * kv) + (a.gated_mlp ? 4.0 : 2.0) * a.ffn;
+    out.dots = out.recompute_input + tokens * (column / p.tp + 2 * (2 * h) / rep_div);
   }
   return out;
 }
@@ -306,12 +309,15 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
                      ? static_cast<double>(n) * layer.recompute_input
                      : n_dense * layer.dense + static_cast<double>(n_moe) * layer.moe;
   if (p.recompute == Recompute::kSelectiveOp) stack = static_cast<double>(n) * layer.op_sac;  // dense only
+  if (p.recompute == Recompute::kDots) stack = static_cast<double>(n) * layer.dots;  // dense only
   double working = std::max(n_dense > 0 ? layer.dense : 0.0, n_moe > 0 ? layer.moe : 0.0);
   const double in_flight = InFlightMicroBatches(p, MicroBatches(p, j), stage);
   const double tokens = static_cast<double>(p.micro_batch * j.seq_len) / p.cp;
   const double rep_div = p.sp ? static_cast<double>(p.tp) : 1.0;
   double act = in_flight * stack;
-  if (p.recompute == Recompute::kFull || p.recompute == Recompute::kSelectiveOp) act += working;
+  if (p.recompute == Recompute::kFull || p.recompute == Recompute::kSelectiveOp || p.recompute == Recompute::kDots) {
+    act += working;
+  }
   if (p.recompute == Recompute::kSelective) {
     act += std::max(n_dense > 0 ? layer.dense_module_working : 0.0, n_moe > 0 ? layer.moe_module_working : 0.0);
   }

@@ -63,6 +63,9 @@ struct LayerActivationBytes {
   // What torchtitan's op-level policy keeps of a dense layer: its input, the outputs of wq, wv,
   // fused attention (with its fp32 log-sum-exp) and w1.
   double op_sac = 0;
+  // What the dots policy keeps of a dense layer: its input and the outputs of its weight products
+  // (q, k, v, the output projection, the MLP's first product(s) and its second).
+  double dots = 0;
   // Selective recompute of whole modules: what one dense layer's recomputed MLP, or one MoE
   // layer's recomputed block or shared experts, hold again while that layer's backward runs.
   double dense_module_working = 0;

@@ -152,6 +152,31 @@ TEST(ActivationTest, OpLevelSelectiveRecomputeKeepsTheSavedProducts) {
             2 * b.activations.value());
 }
 
+// JAX's dots policy (MaxText's remat "minimal") keeps the layer input and the outputs of the weight
+// products: q, k, v and the MLP's gate and up split by TP; the output projection's and the down
+// projection's [tokens, hidden] outputs and the input sequence-sharded with SP. Llama 3.1 8B (32
+// heads, 8 KV heads of 128, MLP 14336) at TP 4 with SP: per token 2·4096·3/4 + (2·(4096 + 2·1024)
+// + 4·14336)/4 bytes.
+TEST(ActivationTest, DotsPolicyKeepsTheWeightProductsOutputs) {
+  Architecture a = LoadArch("llama-3.1-8b");
+  TrainingJob j = Job(8192, 8);
+  Plan p;
+  p.tp = 4, p.sp = true, p.recompute = Recompute::kDots;
+  const LayerActivationBytes bytes = ActivationBytesPerLayer(a, p, j);
+  EXPECT_DOUBLE_EQ(bytes.dots / 8192, 2.0 * 4096 * 3 / 4 + (2.0 * (4096 + 2 * 1024) + 4.0 * 14336) / 4);
+  const MemoryBreakdown b = EstimateStageMemory(a, CountParameters(a), p, j, 0, MemoryOptions{});
+  const double head = 8192.0 * (4 * 4096 / 4.0 + 4 * 128256 / 4.0);  // final norm and head inputs, fp32 logits
+  EXPECT_NEAR(b.activations.value(), 32 * bytes.dots + bytes.dense + head, 1);
+  // Between full recompute (the input alone) and selective recompute (everything but the
+  // attention products).
+  p.recompute = Recompute::kFull;
+  const double full = EstimateStageMemory(a, CountParameters(a), p, j, 0, MemoryOptions{}).activations.value();
+  p.recompute = Recompute::kSelective;
+  const double selective = EstimateStageMemory(a, CountParameters(a), p, j, 0, MemoryOptions{}).activations.value();
+  EXPECT_GT(b.activations.value(), 1.5 * full);
+  EXPECT_LT(b.activations.value(), 0.8 * selective);
+}
+
 // cost-model-notes §3.2, MoE layers: 4h + 4E·2 + k(2h + 6F_e) + N_s·6F_s for the FFN, plus the
 // attention part.
 TEST(ActivationTest, MixtralMoeLayerPerToken) {

@@ -312,6 +312,8 @@ void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bo
   // kernels counted here (QKV, projection, FC1, FC2) and the collectives it saves, plus the three
   // products it recomputes (wk, wo, and w3 or w2), each its own kernel there.
   l->kernels_op_sac = n - core - 4 - tp_kernels + 3 + l->calls_op_sac;
+  // The dots policy launches again all but the four weight products and the collectives.
+  l->kernels_dots = n - 4 - tp_kernels;
   // Selective recompute launches the recomputed modules' kernels and calls again.
   double sel = 0, sel_calls = 0;
   if (p.Recomputes(kModuleCoreAttn)) sel += core;

@@ -27,7 +27,7 @@ constexpr double kCrossEntropyBackwardBytes = 8 + 6;
 
 }  // namespace
 
-double StepModel::Again(double full, double selective, double op_sac) const {
+double StepModel::Again(double full, double selective, double op_sac, double dots) const {
   switch (p_.recompute) {
     case Recompute::kNone:
       return 0;
@@ -37,17 +37,22 @@ double StepModel::Again(double full, double selective, double op_sac) const {
       return selective;
     case Recompute::kSelectiveOp:
       return op_sac;
+    case Recompute::kDots:
+      return dots;
   }
   return 0;
 }
 
 StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
   LayerComm c;
-  c.tp_again = Again(l.tp_fwd, l.sel_tp, l.tp_op_sac);
-  c.ep_again = Again(l.ep_fwd, l.sel_ep, 0);
+  // The dots policy recomputes no collective: with SP the backward gathers the recomputed norm's
+  // output for the weight gradient anyway, and without SP the products' inputs are local.
+  c.tp_again = Again(l.tp_fwd, l.sel_tp, l.tp_op_sac, 0);
+  c.ep_again = Again(l.ep_fwd, l.sel_ep, 0, 0);
   const double tp_all = l.tp_fwd + l.tp_bwd + c.tp_again;
   const double ep_all = l.ep_fwd + l.ep_bwd + c.ep_again;
-  const double cp_all = l.cp_fwd + l.cp_bwd + Again(l.cp_fwd, 0, 0);
+  // The dots policy recomputes the attention products, and with them their KV exchange.
+  const double cp_all = l.cp_fwd + l.cp_bwd + Again(l.cp_fwd, 0, 0, l.cp_fwd);
   const double tp_window = TpWindow(l), ep_window = EpWindow(l);
   // Ring/all-gather KV exchange runs under the attention products (Megatron CP).
   const double cp_window = p_.cp > 1 ? l.core_fwd + l.core_bwd : -1;
@@ -70,19 +75,19 @@ double StepModel::LayerHostSeconds(const LayerCost& l) const {
   if (!c_.job.host_profile) {
     // The host launches forward, backward (about twice the kernels) and recomputed kernels.
     const double kernels =
-        l.kernels_fwd * 3 + Again(l.kernels_fwd, l.kernels_sel, l.kernels_op_sac);
+        l.kernels_fwd * 3 + Again(l.kernels_fwd, l.kernels_sel, l.kernels_op_sac, l.kernels_dots);
     return kernels * c_.host_per_kernel.value();
   }
   // A measured profile times the layer at TP 1; each collective call the plan adds costs the
   // host its measured call time (forward, backward, and the recomputed forward).
   const HostProfile& h = *c_.job.host_profile;
   const double call = h.collective_call.value();
-  const double calls_again = Again(l.calls_fwd, l.calls_sel, l.calls_op_sac);
+  const double calls_again = Again(l.calls_fwd, l.calls_sel, l.calls_op_sac, 0);
   // Selective recompute's modules launch their kernels again, at the profile's forward host time
   // per forward kernel.
   double host_again = 0;
   if (l.kernels_fwd > 0) {
-    host_again = Again(0, l.kernels_sel, 0) * h.LayerForwardSeconds(false).value() / l.kernels_fwd;
+    host_again = Again(0, l.kernels_sel, 0, l.kernels_dots) * h.LayerForwardSeconds(false).value() / l.kernels_fwd;
   }
   const bool full = p_.recompute == Recompute::kFull;
   return h.LayerSeconds(full).value() + host_again +
@@ -91,16 +96,17 @@ double StepModel::LayerHostSeconds(const LayerCost& l) const {
 
 void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
   const bool full = p_.recompute == Recompute::kFull;
-  const double recompute = Again(l.fwd_compute, l.sel_fwd, l.op_sac_fwd);
+  const double recompute = Again(l.fwd_compute, l.sel_fwd, l.op_sac_fwd, l.core_fwd);
   const LayerComm c = ExposedLayerComm(l);
   s->fwd += n * l.fwd_compute;
   s->bwd += n * (l.bwd_compute + recompute);
   s->wgrad += n * l.wgrad;
-  // Full recompute and the op-level policy run the forward's elementwise passes again (and full
-  // recompute its casts); selective recompute its modules' passes.
-  const double passes = 3 + Again(1, 0, 1);
-  const double memory = l.fwd_memory * passes + Again(0, l.sel_memory, 0) +
-                        l.cast_fwd * (1 + Again(1, 0, 0)) + l.cast_bwd;
+  // Full recompute and the op-level and dots policies run the forward's elementwise passes again
+  // (full recompute and the dots policy its casts too: the products' inputs are recomputed);
+  // selective recompute its modules' passes.
+  const double passes = 3 + Again(1, 0, 1, 1);
+  const double memory = l.fwd_memory * passes + Again(0, l.sel_memory, 0, 0) +
+                        l.cast_fwd * (1 + Again(1, 0, 0, 1)) + l.cast_bwd;
   s->memory += n * memory;
   s->tp += n * c.tp;
   s->ep += n * c.ep;
@@ -108,7 +114,7 @@ void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
   s->contention += n * c.contention;
   // Summed term by term, in the order the step's totals add them.
   const double gpu = l.fwd_compute + l.bwd_compute + recompute + l.fwd_memory * passes +
-                     Again(0, l.sel_memory, 0) + l.cast_fwd * (1 + Again(1, 0, 0)) + l.cast_bwd +
+                     Again(0, l.sel_memory, 0, 0) + l.cast_fwd * (1 + Again(1, 0, 0, 1)) + l.cast_bwd +
                      c.tp + c.ep + c.cp + c.contention;
   // The forward's share of the exposed communication (recompute runs forward collectives a
   // second time, in the backward).
@@ -453,6 +459,8 @@ double StepModel::RecomputeFlopsPerToken() const {
       return c_.model_flops_per_token / 3.0;
     case Recompute::kSelective:
       return SelectiveRecomputeFlopsPerToken();
+    case Recompute::kDots:
+      return c_.attention_flops_per_token_fwd;  // the attention products, nothing else a matrix product
     case Recompute::kSelectiveOp: {
       // wk, wo and w3 (or w2) again, per layer: 2 FLOPs per weight per token.
       const double q = static_cast<double>(a_.heads * a_.head_dim);

@@ -153,6 +153,29 @@ TEST(StepTimeTest, OpLevelRecomputeRunsTheForwardsGathersAgain) {
   EXPECT_LT(tp_comm(Recompute::kSelectiveOp, true), tp_comm(Recompute::kFull, true) * 0.95);
 }
 
+// JAX's dots policy runs the attention products and every elementwise pass of the forward again,
+// no weight product and no collective: slower than selective recompute of the attention products
+// by the forward's elementwise work, faster than full recompute by the weight products; HFU counts
+// the attention products again, as selective recompute does.
+TEST(StepTimeTest, DotsPolicyRecomputesAttentionAndElementwiseWork) {
+  Job8b s = TensorParallelLlama8b(4096, 8);
+  s.plan.tp_comm_overlap = false;
+  auto step = [&](Recompute r) {
+    Job8b v = s;
+    v.plan.recompute = r;
+    return EstimateStep(MakeCostContext(v.arch, v.params, v.job, v.cluster), v.plan);
+  };
+  const StepTime dots = step(Recompute::kDots), selective = step(Recompute::kSelective),
+                 full = step(Recompute::kFull), none = step(Recompute::kNone);
+  EXPECT_NEAR(dots.compute.value(), selective.compute.value(), 1e-12);
+  EXPECT_GT(dots.other.value(), selective.other.value());
+  EXPECT_NEAR(dots.other.value(), full.other.value(), 1e-12);
+  EXPECT_LT(dots.compute.value(), full.compute.value() * 0.9);
+  EXPECT_NEAR(dots.exposed_comm.tp.value(), none.exposed_comm.tp.value(), 1e-12);
+  EXPECT_NEAR(dots.hfu / dots.mfu, selective.hfu / selective.mfu, 1e-12);
+  EXPECT_GT(dots.hfu / dots.mfu, 1.0);
+}
+
 // Interleaved schedule: with overlapped sends only the fill is exposed (p - 1 boundaries each
 // way); with the 2021-22 Megatron's synchronous sends every micro-batch crosses every chunk
 // boundary on the critical path (m·v + p - 1).

@@ -9,7 +9,7 @@ namespace {
 
 constexpr std::array<std::string_view, 5> kScheduleNames = {"gpipe", "1f1b", "interleaved",
                                                             "zb-h1", "dualpipe"};
-constexpr std::array<std::string_view, 4> kRecomputeNames = {"none", "selective", "full", "selective-op"};
+constexpr std::array<std::string_view, 5> kRecomputeNames = {"none", "selective", "full", "selective-op", "dots"};
 constexpr std::array<std::string_view, static_cast<int>(PlanIssue::kCount)> kIssueNames = {
     "valid",          "non_positive_degree", "device_count",      "tp_heads",
     "tp_kv_heads",    "tp_ffn",              "pp_layers",         "vpp_schedule",
@@ -174,8 +174,13 @@ std::string Describe(PlanIssue issue, const Architecture& a, const Plan& p, cons
       }
       break;
     case PlanIssue::kRecomputeMode:
-      m << "recompute selective-op (torchtitan's op-level policy) is modelled for dense layers with standard "
-           "attention and fused attention (flash_attention: true)";
+      if (p.recompute == Recompute::kDots) {
+        m << "recompute dots (JAX's checkpoint_dots_with_no_batch_dims) is modelled for dense layers with "
+             "standard attention";
+      } else {
+        m << "recompute selective-op (torchtitan's op-level policy) is modelled for dense layers with standard "
+             "attention and fused attention (flash_attention: true)";
+      }
       break;
     case PlanIssue::kCount: break;
   }
@@ -259,6 +264,10 @@ PlanIssue FindPlanIssue(const Architecture& a, const Plan& p, const TrainingJob&
   // torchtitan's op-level policy counts the matrix products of a dense layer in call order.
   if (p.recompute == Recompute::kSelectiveOp &&
       (a.IsMoe() || a.attention == AttentionKind::kMla || !j.flash_attention)) {
+    return PlanIssue::kRecomputeMode;
+  }
+  // The dots policy's saved set is counted for a dense layer's products.
+  if (p.recompute == Recompute::kDots && (a.IsMoe() || a.attention == AttentionKind::kMla)) {
     return PlanIssue::kRecomputeMode;
   }
   return PlanIssue::kValid;

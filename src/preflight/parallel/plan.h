@@ -28,8 +28,10 @@ enum class Schedule { kGpipe, k1F1B, kInterleaved, kZbH1, kDualPipe };
 // Activation recomputation: none; selective (Megatron's: the attention products); full (each
 // layer from its input); selective-op (torchtitan's op-level policy: keep the outputs of the
 // matrix products and fused attention except every second matrix product of a layer, recompute
-// everything else).
-enum class Recompute { kNone, kSelective, kFull, kSelectiveOp };
+// everything else); dots (JAX's checkpoint_dots_with_no_batch_dims, MaxText's remat_policy
+// "minimal": keep the layer input and the outputs of the weight products, recompute the norms,
+// RoPE, the attention products and the activation from them).
+enum class Recompute { kNone, kSelective, kFull, kSelectiveOp, kDots };
 
 // What selective recompute recomputes: Megatron-Core's recompute_modules (TransformerConfig,
 // --recompute-modules; default core_attn alone), as bits of Plan::recompute_modules.
@@ -217,7 +219,7 @@ enum class PlanIssue {
   kContextParallel,    // CP does not divide the sequence into 2·CP chunks
   kZeroStage,          // ZeRO stage outside 0..3
   kSequenceParallel,   // SP without TP
-  kRecomputeMode,      // selective-op outside dense layers with standard, fused attention
+  kRecomputeMode,      // selective-op or dots outside dense layers with standard attention (selective-op: fused)
   kCount,
 };
 

@@ -160,6 +160,9 @@ std::vector<IssueCase> IssueCases() {
        With(base, [](Plan& p) { p.recompute = Recompute::kSelectiveOp; }),
        [] { TrainingJob j = Job(64); j.flash_attention = false; return j; }(), 64, I::kRecomputeMode,
        {"flash_attention: true"}},
+      {"dots recompute on an MoE model", mix,
+       With(MakePlan(1, 1, 3), [](Plan& p) { p.recompute = Recompute::kDots; }),
+       Job(3), 3, I::kRecomputeMode, {"recompute dots", "dense layers"}},
   };
   // clang-format on
 }
@@ -341,7 +344,8 @@ TEST(PlanTest, NamesRoundTrip) {
     ASSERT_TRUE(ParseSchedule(ScheduleName(s), &parsed)) << ScheduleName(s);
     EXPECT_EQ(parsed, s);
   }
-  for (Recompute r : {Recompute::kNone, Recompute::kSelective, Recompute::kFull, Recompute::kSelectiveOp}) {
+  for (Recompute r : {Recompute::kNone, Recompute::kSelective, Recompute::kFull, Recompute::kSelectiveOp,
+                      Recompute::kDots}) {
     Recompute parsed = Recompute::kNone;
     ASSERT_TRUE(ParseRecompute(RecomputeName(r), &parsed));
     EXPECT_EQ(parsed, r);
@@ -356,6 +360,7 @@ TEST(PlanTest, NamesRoundTrip) {
   EXPECT_EQ(ScheduleName(Schedule::kZbH1), "zb-h1");
   EXPECT_EQ(RecomputeName(Recompute::kSelective), "selective");
   EXPECT_EQ(RecomputeName(Recompute::kSelectiveOp), "selective-op");
+  EXPECT_EQ(RecomputeName(Recompute::kDots), "dots");
 
   std::set<std::string> names;
   for (int i = 0; i < static_cast<int>(PlanIssue::kCount); ++i) {

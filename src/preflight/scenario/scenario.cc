@@ -220,7 +220,7 @@ Status ReadEnum(const MapReader& p, std::string_view key, Schedule* s) {
 Status ReadEnum(const MapReader& p, std::string_view key, Recompute* r) {
   if (!p.Has(key)) return Status::Ok();
   ASSIGN_OR_RETURN(std::string name, p.String(key));
-  if (!ParseRecompute(name, r)) return p.Error(key, "one of none, selective, full, selective-op");
+  if (!ParseRecompute(name, r)) return p.Error(key, "one of none, selective, full, selective-op, dots");
   return Status::Ok();
 }
 

@@ -29,6 +29,7 @@ struct LayerCost {
   double core_fwd = 0;     // attention products alone (for selective recompute and CP overlap)
   double op_sac_fwd = 0;   // the matrix products torchtitan's op-level policy recomputes
   double kernels_op_sac = 0;  // kernels that policy launches again
+  double kernels_dots = 0;    // kernels the dots policy launches again (all but the weight products)
   double core_bwd = 0;
   // What selective recompute runs again, by Plan::recompute_modules: products (the attention
   // products, MLA up-projections, a dense MLP, an MoE block or its shared experts), elementwise
@@ -339,8 +340,8 @@ class StepModel {
   };
   // What the plan's recompute mode runs a second time of a per-layer quantity: `full` under full
   // recompute, `selective` under selective recompute of modules, `op_sac` under the op-level
-  // policy, 0 without recompute.
-  double Again(double full, double selective, double op_sac) const;
+  // policy, `dots` under the dots policy, 0 without recompute.
+  double Again(double full, double selective, double op_sac, double dots) const;
   LayerComm ExposedLayerComm(const LayerCost& l) const;
   double LayerHostSeconds(const LayerCost& l) const;
   void AddLayer(const LayerCost& l, double n, StageSums* s) const;
