@@ -511,7 +511,9 @@ case_search_sweep() {
 # every plan "fit").
 case_search_bad_flags() {
   local flag
-  for flag in "--min-headroom nan" "--threads -3" "--threads 2000000000" "--max-tp -1" "--fix-tp 0" "--fix-zero 4"; do
+  # The search enumerates none, selective and full only: another mode fixed would find nothing.
+  for flag in "--min-headroom nan" "--threads -3" "--threads 2000000000" "--max-tp -1" "--fix-tp 0" "--fix-zero 4" \
+              "--fix-recompute dots" "--fix-recompute selective-op"; do
     # shellcheck disable=SC2086
     run search "$EXAMPLE" --top 1 $flag
     expect_bad_input "${flag%% *}"

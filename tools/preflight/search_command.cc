@@ -156,7 +156,9 @@ bool ApplyConstraintFlags(SearchArgs* args, std::string* error) {
   }
   if (!args->fix_recompute.empty()) {
     Recompute r;
-    if (!ParseRecompute(args->fix_recompute, &r) || r == Recompute::kSelectiveOp) {
+    // The search enumerates Megatron's modes only (search.cc): the op-level and dots policies are
+    // for a given layout.
+    if (!ParseRecompute(args->fix_recompute, &r) || r == Recompute::kSelectiveOp || r == Recompute::kDots) {
       return *error = "--fix-recompute: expected none|selective|full, got '" + args->fix_recompute + "'", false;
     }
     c.recompute = r;

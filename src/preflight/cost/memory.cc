@@ -95,9 +95,11 @@ std::pair<double, double> AttentionBytes(const Architecture& a, const Plan& p,
                                          const TrainingJob& j) {
   const double h = static_cast<double>(a.hidden);
   const double drop = a.dropout ? h : 0;  // 1-byte mask after the output projection
+  // The attention core's saved tensors: kept without recompute, and by the layer being recomputed
+  // under the whole-layer modes (full, the op-level and dots policies, which use these bytes only
+  // for that layer); dropped only by selective recompute of the attention products.
   double core = 0;
-  if (p.recompute == Recompute::kNone ||
-      (p.recompute == Recompute::kSelective && !p.Recomputes(kModuleCoreAttn))) {
+  if (!(p.recompute == Recompute::kSelective && p.Recomputes(kModuleCoreAttn))) {
     core = j.flash_attention ? 4.0 * a.heads  // fp32 log-sum-exp per head
                              : (a.dropout ? 5.0 : 2.0) * a.heads * AttendedLength(a, j.seq_len);
   }
@@ -296,8 +298,11 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
     b.gradients += Bytes(local * 4.0);
   }
   b.optimizer = Bytes(shard(bytes.optimizer, 1));
-  // DeepSpeed's BF16_Optimizer keeps the stage's 16-bit gradients until the next backward.
-  if (j.grad_16bit_copy && j.precision != Dtype::kFp32) b.gradients += Bytes(2.0 * (params.dense + params.expert));
+  // DeepSpeed's BF16_Optimizer keeps the stage's 16-bit gradients until the next backward; it runs
+  // at ZeRO 0 or 1 only (a searched plan of ZeRO 2 or 3 is another optimizer).
+  if (j.grad_16bit_copy && j.precision != Dtype::kFp32 && p.zero <= 1) {
+    b.gradients += Bytes(2.0 * (params.dense + params.expert));
+  }
 
   const int64_t first = FirstLayerOfStage(a, p, stage);
   const int64_t n = LayersOnStage(a, p, stage);
@@ -311,13 +316,17 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
   if (p.recompute == Recompute::kSelectiveOp) stack = static_cast<double>(n) * layer.op_sac;  // dense only
   if (p.recompute == Recompute::kDots) stack = static_cast<double>(n) * layer.dots;  // dense only
   double working = std::max(n_dense > 0 ? layer.dense : 0.0, n_moe > 0 ? layer.moe : 0.0);
+  // Under the op-level and dots policies the stack already holds what the recomputed layer saved;
+  // its backward adds the rest of the layer's activations (dense layers only).
+  if (p.recompute == Recompute::kSelectiveOp) working = std::max(0.0, layer.dense - layer.op_sac);
+  if (p.recompute == Recompute::kDots) working = std::max(0.0, layer.dense - layer.dots);
   const double in_flight = InFlightMicroBatches(p, MicroBatches(p, j), stage);
   const double tokens = static_cast<double>(p.micro_batch * j.seq_len) / p.cp;
   const double rep_div = p.sp ? static_cast<double>(p.tp) : 1.0;
   double act = in_flight * stack;
-  if (p.recompute == Recompute::kFull || p.recompute == Recompute::kSelectiveOp || p.recompute == Recompute::kDots) {
-    act += working;
-  }
+  const bool whole_layers = p.recompute == Recompute::kFull || p.recompute == Recompute::kSelectiveOp ||
+                            p.recompute == Recompute::kDots;
+  if (whole_layers) act += working;
   if (p.recompute == Recompute::kSelective) {
     act += std::max(n_dense > 0 ? layer.dense_module_working : 0.0, n_moe > 0 ? layer.moe_module_working : 0.0);
   }

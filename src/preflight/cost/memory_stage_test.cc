@@ -119,11 +119,13 @@ TEST(StageMemoryTest, Gpt3InterleavedActivations) {
   MemoryBreakdown b1 = EstimateStageMemory(a, c, q, j, 0, MemoryOptions{});
   EXPECT_NEAR(b1.activations.value(), 10.27e9, 10.27e9 * 0.01);
   // Full recompute: 2sbh per layer over L layers (4.83 GB), plus the one layer being recomputed
-  // and the embedding dropout mask of each micro-batch in flight (sbh·p without SP, §4.3).
+  // and the embedding dropout mask of each micro-batch in flight (sbh·p without SP, §4.3). The
+  // recomputed layer holds all its activations again, its attention scores (5as/t per token,
+  // unfused) among them.
   Plan f = Tp8Pp8(false, Recompute::kFull);
   MemoryBreakdown bf = EstimateStageMemory(a, c, f, j, 0, MemoryOptions{});
   const double one_layer = ActivationBytesPerLayer(a, f, j).dense;
-  EXPECT_NEAR(one_layer, kSbh * (10 + 24.0 / 8), 1) << "recomputed layer: no stored scores";
+  EXPECT_NEAR(one_layer, kSbh * (10 + 24.0 / 8 + 5.0 * 96 * 2048 / (8 * 12288)), 1);
   EXPECT_NEAR(bf.activations.value(), 4.83e9 + one_layer + 8 * kSbh, 0.01e9);
 }
 
@@ -237,8 +239,14 @@ TEST(ModelStateTest, Bf16OptimizerKeeps16BitGradients) {
     EXPECT_NEAR((kept.gradients - freed.gradients).value(), 2 * psi, psi * 1e-9) << "dp " << dp;
     EXPECT_DOUBLE_EQ(kept.weights.value(), freed.weights.value());
     EXPECT_DOUBLE_EQ(kept.optimizer.value(), freed.optimizer.value());
+    // At ZeRO 2 the optimizer is another one: sharded fp32 gradients only.
+    p.zero = 2;
+    const double zero2 = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{}).gradients.value();
+    EXPECT_NEAR(zero2, 4 * psi / static_cast<double>(dp), psi * 1e-9) << "dp " << dp;
+    p.zero = 1;
     j.precision = Dtype::kFp32;
-    EXPECT_NEAR(EstimateStageMemory(a, c, p, j, 0, MemoryOptions{}).gradients.value(), 4 * psi, psi * 1e-9);
+    const double fp32 = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{}).gradients.value();
+    EXPECT_NEAR(fp32, 4 * psi, psi * 1e-9);
   }
 }
 

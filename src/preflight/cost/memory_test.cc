@@ -146,7 +146,8 @@ TEST(ActivationTest, OpLevelSelectiveRecomputeKeepsTheSavedProducts) {
   EXPECT_DOUBLE_EQ(bytes.op_sac / 8192, 2 * 4096 + 2 * 4096 + 2 * 1024 + 2 * 4096 + 4 * 32 + 2 * 14336);
   const MemoryBreakdown b = EstimateStageMemory(a, CountParameters(a), p, j, 0, MemoryOptions{});
   const double head = 8192.0 * (4 * 4096 + 4 * 128256);  // final norm and head inputs, fp32 logits
-  EXPECT_NEAR(b.activations.value(), 32 * bytes.op_sac + bytes.dense + head, 1);
+  // The layer being recomputed adds what the policy did not keep of it.
+  EXPECT_NEAR(b.activations.value(), 32 * bytes.op_sac + (bytes.dense - bytes.op_sac) + head, 1);
   p.recompute = Recompute::kSelective;
   EXPECT_GT(EstimateStageMemory(a, CountParameters(a), p, j, 0, MemoryOptions{}).activations.value(),
             2 * b.activations.value());
@@ -166,7 +167,7 @@ TEST(ActivationTest, DotsPolicyKeepsTheWeightProductsOutputs) {
   EXPECT_DOUBLE_EQ(bytes.dots / 8192, 2.0 * 4096 * 3 / 4 + (2.0 * (4096 + 2 * 1024) + 4.0 * 14336) / 4);
   const MemoryBreakdown b = EstimateStageMemory(a, CountParameters(a), p, j, 0, MemoryOptions{});
   const double head = 8192.0 * (4 * 4096 / 4.0 + 4 * 128256 / 4.0);  // final norm and head inputs, fp32 logits
-  EXPECT_NEAR(b.activations.value(), 32 * bytes.dots + bytes.dense + head, 1);
+  EXPECT_NEAR(b.activations.value(), 32 * bytes.dots + (bytes.dense - bytes.dots) + head, 1);
   // Between full recompute (the input alone) and selective recompute (everything but the
   // attention products).
   p.recompute = Recompute::kFull;
@@ -175,6 +176,16 @@ TEST(ActivationTest, DotsPolicyKeepsTheWeightProductsOutputs) {
   const double selective = EstimateStageMemory(a, CountParameters(a), p, j, 0, MemoryOptions{}).activations.value();
   EXPECT_GT(b.activations.value(), 1.5 * full);
   EXPECT_LT(b.activations.value(), 0.8 * selective);
+  // Without SP the layer input and the two [tokens, hidden] outputs stay whole on every TP rank.
+  p.recompute = Recompute::kDots, p.sp = false;
+  const double no_sp = ActivationBytesPerLayer(a, p, j).dots;
+  EXPECT_DOUBLE_EQ(no_sp / 8192, 2.0 * 4096 * 3 + (2.0 * (4096 + 2 * 1024) + 4.0 * 14336) / 4);
+  // An ungated MLP keeps one first product (GPT-2 layout: 2·4h per token at TP 1).
+  Plan g;
+  g.recompute = Recompute::kDots;
+  const Architecture gpt = test_support::Gpt(4096, 32, 24, 50304, 2048);
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(gpt, g, Job(2048, 1)).dots / 2048,
+                   2.0 * 4096 * 3 + 2.0 * 3 * 4096 + 2.0 * 4 * 4096);
 }
 
 // cost-model-notes §3.2, MoE layers: 4h + 4E·2 + k(2h + 6F_e) + N_s·6F_s for the FFN, plus the

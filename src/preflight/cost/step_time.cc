@@ -47,12 +47,16 @@ StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
   LayerComm c;
   // The dots policy recomputes no collective: with SP the backward gathers the recomputed norm's
   // output for the weight gradient anyway, and without SP the products' inputs are local.
-  c.tp_again = Again(l.tp_fwd, l.sel_tp, l.tp_op_sac, 0);
-  c.ep_again = Again(l.ep_fwd, l.sel_ep, 0, 0);
+  c.tp_again = Again(l.tp_fwd, l.sel_tp, l.tp_op_sac, /*dots=*/0);
+  c.ep_again = Again(l.ep_fwd, l.sel_ep, /*op_sac=*/0, /*dots=*/0);
   const double tp_all = l.tp_fwd + l.tp_bwd + c.tp_again;
   const double ep_all = l.ep_fwd + l.ep_bwd + c.ep_again;
-  // The dots policy recomputes the attention products, and with them their KV exchange.
-  const double cp_all = l.cp_fwd + l.cp_bwd + Again(l.cp_fwd, 0, 0, l.cp_fwd);
+  // Recomputed attention products exchange their keys and values again: full recompute, the dots
+  // policy, and selective recompute of core_attn (Transformer Engine's context-parallel attention
+  // runs its ring inside the checkpointed function).
+  const double cp_selective = p_.Recomputes(kModuleCoreAttn) ? l.cp_fwd : 0;
+  c.cp_again = Again(l.cp_fwd, cp_selective, /*op_sac=*/0, /*dots=*/l.cp_fwd);
+  const double cp_all = l.cp_fwd + l.cp_bwd + c.cp_again;
   const double tp_window = TpWindow(l), ep_window = EpWindow(l);
   // Ring/all-gather KV exchange runs under the attention products (Megatron CP).
   const double cp_window = p_.cp > 1 ? l.core_fwd + l.core_bwd : -1;
@@ -82,12 +86,13 @@ double StepModel::LayerHostSeconds(const LayerCost& l) const {
   // host its measured call time (forward, backward, and the recomputed forward).
   const HostProfile& h = *c_.job.host_profile;
   const double call = h.collective_call.value();
-  const double calls_again = Again(l.calls_fwd, l.calls_sel, l.calls_op_sac, 0);
+  const double calls_again = Again(l.calls_fwd, l.calls_sel, l.calls_op_sac, /*dots=*/0);
   // Selective recompute's modules launch their kernels again, at the profile's forward host time
   // per forward kernel.
   double host_again = 0;
   if (l.kernels_fwd > 0) {
-    host_again = Again(0, l.kernels_sel, 0, l.kernels_dots) * h.LayerForwardSeconds(false).value() / l.kernels_fwd;
+    const double kernels = Again(/*full=*/0, l.kernels_sel, l.kernels_op_sac, l.kernels_dots);
+    host_again = kernels * h.LayerForwardSeconds(false).value() / l.kernels_fwd;
   }
   const bool full = p_.recompute == Recompute::kFull;
   return h.LayerSeconds(full).value() + host_again +
@@ -104,23 +109,23 @@ void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
   // Full recompute and the op-level and dots policies run the forward's elementwise passes again
   // (full recompute and the dots policy its casts too: the products' inputs are recomputed);
   // selective recompute its modules' passes.
-  const double passes = 3 + Again(1, 0, 1, 1);
-  const double memory = l.fwd_memory * passes + Again(0, l.sel_memory, 0, 0) +
-                        l.cast_fwd * (1 + Again(1, 0, 0, 1)) + l.cast_bwd;
+  const double passes = 3 + Again(/*full=*/1, /*selective=*/0, /*op_sac=*/1, /*dots=*/1);
+  const double sel_memory = Again(/*full=*/0, l.sel_memory, /*op_sac=*/0, /*dots=*/0);
+  const double casts = l.cast_fwd * (1 + Again(/*full=*/1, 0, /*op_sac=*/0, /*dots=*/1)) + l.cast_bwd;
+  const double memory = l.fwd_memory * passes + sel_memory + casts;
   s->memory += n * memory;
   s->tp += n * c.tp;
   s->ep += n * c.ep;
   s->cp += n * c.cp;
   s->contention += n * c.contention;
   // Summed term by term, in the order the step's totals add them.
-  const double gpu = l.fwd_compute + l.bwd_compute + recompute + l.fwd_memory * passes +
-                     Again(0, l.sel_memory, 0, 0) + l.cast_fwd * (1 + Again(1, 0, 0, 1)) + l.cast_bwd +
+  const double gpu = l.fwd_compute + l.bwd_compute + recompute + l.fwd_memory * passes + sel_memory + casts +
                      c.tp + c.ep + c.cp + c.contention;
   // The forward's share of the exposed communication (recompute runs forward collectives a
   // second time, in the backward).
   const double comm_fwd = l.tp_fwd + l.ep_fwd + l.cp_fwd;
-  const double comm =
-      comm_fwd + l.tp_bwd + l.ep_bwd + l.cp_bwd + (full ? comm_fwd : c.tp_again + c.ep_again);
+  const double again = c.tp_again + c.ep_again + c.cp_again;
+  const double comm = comm_fwd + l.tp_bwd + l.ep_bwd + l.cp_bwd + again;
   const double fwd_comm_share = comm > 0 ? comm_fwd / comm : 0;
   const double gpu_fwd = l.fwd_compute + l.fwd_memory + l.cast_fwd +
                          fwd_comm_share * (c.tp + c.ep + c.cp) + c.contention_fwd;
@@ -460,7 +465,7 @@ double StepModel::RecomputeFlopsPerToken() const {
     case Recompute::kSelective:
       return SelectiveRecomputeFlopsPerToken();
     case Recompute::kDots:
-      return c_.attention_flops_per_token_fwd;  // the attention products, nothing else a matrix product
+      return c_.attention_flops_per_token_fwd;  // the attention products; no weight product
     case Recompute::kSelectiveOp: {
       // wk, wo and w3 (or w2) again, per layer: 2 FLOPs per weight per token.
       const double q = static_cast<double>(a_.heads * a_.head_dim);

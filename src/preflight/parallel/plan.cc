@@ -9,7 +9,8 @@ namespace {
 
 constexpr std::array<std::string_view, 5> kScheduleNames = {"gpipe", "1f1b", "interleaved",
                                                             "zb-h1", "dualpipe"};
-constexpr std::array<std::string_view, 5> kRecomputeNames = {"none", "selective", "full", "selective-op", "dots"};
+constexpr std::array<std::string_view, 5> kRecomputeNames = {"none", "selective", "full", "selective-op",
+                                                             "dots"};
 constexpr std::array<std::string_view, static_cast<int>(PlanIssue::kCount)> kIssueNames = {
     "valid",          "non_positive_degree", "device_count",      "tp_heads",
     "tp_kv_heads",    "tp_ffn",              "pp_layers",         "vpp_schedule",

@@ -152,7 +152,8 @@ struct TrainingJob {
   // (`clear_lp_grads()`, then `update_hp_grads(clear_lp_grads=False)` after it), so every parameter
   // of the stage holds 2 bytes of them at the end of each backward, on top of its fp32 gradient.
   // false: they are freed once added to the main gradients (Megatron's hooks) or never exist (the
-  // fused accumulation). Memory only; 16-bit and FP8 precisions only.
+  // fused accumulation). Memory only; 16-bit and FP8 precisions with fp32 main gradients, at ZeRO
+  // 0 or 1 (the scenario rejects the other combinations; the memory model ignores it at ZeRO 2+).
   bool grad_16bit_copy = false;
   // Weight gradients are accumulated into the main-gradient buffer by the weight-gradient GEMM itself
   // (Megatron's gradient_accumulation_fusion, Transformer Engine's fuse_wgrad_accumulation). When
@@ -219,7 +220,8 @@ enum class PlanIssue {
   kContextParallel,    // CP does not divide the sequence into 2·CP chunks
   kZeroStage,          // ZeRO stage outside 0..3
   kSequenceParallel,   // SP without TP
-  kRecomputeMode,      // selective-op or dots outside dense layers with standard attention (selective-op: fused)
+  kRecomputeMode,      // selective-op or dots outside dense layers with standard attention
+                       // (selective-op also needs fused attention)
   kCount,
 };
 

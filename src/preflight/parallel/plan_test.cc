@@ -207,6 +207,19 @@ TEST(PlanTest, Llama405bPublishedLayoutIsValid) {
   EXPECT_EQ(FirstLayerOfStage(a, p, 15), 119);
 }
 
+// The dots policy needs no fused attention (its saved products are the weight GEMMs'); the
+// op-level policy does.
+TEST(PlanTest, DotsRecomputeWithoutFusedAttention) {
+  Architecture a = LoadArch("llama-3.1-8b");
+  Plan p = MakePlan(1, 1, 8);
+  TrainingJob j = Job(64);
+  j.flash_attention = false;
+  p.recompute = Recompute::kDots;
+  EXPECT_TRUE(CheckPlan(a, p, j, 8).ok());
+  p.recompute = Recompute::kSelectiveOp;
+  EXPECT_EQ(CheckPlan(a, p, j, 8).issue, PlanIssue::kRecomputeMode);
+}
+
 // DeepSeek-V3: PP 16 with DualPipe, EP 64, DP 128 on 2,048 H800s (DeepSeek-V3 report §3.2).
 TEST(PlanTest, DeepSeekV3PublishedLayoutIsValid) {
   Architecture a = LoadArch("deepseek-v3");

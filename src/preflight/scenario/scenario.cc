@@ -186,6 +186,9 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
   if (j->grad_16bit_copy && j->precision == Dtype::kFp32) {
     return t.Error("grad_16bit_copy", "false with precision fp32 (there are no 16-bit gradients)");
   }
+  if (j->grad_16bit_copy && j->grad_dtype != Dtype::kFp32) {
+    return t.Error("grad_16bit_copy", "false with grad_dtype bf16 (the 16-bit gradients are then the main ones)");
+  }
   ASSIGN_OR_RETURN(j->grad_accumulation_fusion, t.BoolOr("grad_accumulation_fusion", true));
   ASSIGN_OR_RETURN(j->elementwise_fusion, t.BoolOr("elementwise_fusion", true));
   ASSIGN_OR_RETURN(std::string loss, t.StringOr("cross_entropy", "megatron"));
@@ -258,6 +261,14 @@ Status ReadRecomputeModules(const MapReader& p, Plan* plan) {
     plan->recompute_modules |= m;
   }
   return Status::Ok();
+}
+
+// Training keys that hold only for some layouts: DeepSpeed's BF16_Optimizer (grad_16bit_copy) runs
+// its own ZeRO-1, so a given plan of ZeRO 2 or 3 contradicts it (a searched one drops the copy).
+Status CheckTrainingAgainstPlan(const MapReader& root, const Scenario& s) {
+  if (!s.job.grad_16bit_copy || s.auto_parallel || s.plan.zero <= 1) return Status::Ok();
+  ASSIGN_OR_RETURN(MapReader t, root.Map("training"));
+  return t.Error("grad_16bit_copy", "false with zero 2 or 3 (DeepSpeed's BF16_Optimizer runs its own ZeRO-1)");
 }
 
 Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
@@ -368,6 +379,7 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
   RETURN_IF_ERROR(ReadTraining(r, s.cluster.spec, &s.job, &s.plan.micro_batch));
   RETURN_IF_ERROR(ReadHostProfile(r, catalog, &s.job));
   RETURN_IF_ERROR(ReadParallel(r, s.cluster.devices, &s));
+  RETURN_IF_ERROR(CheckTrainingAgainstPlan(r, s));
   RETURN_IF_ERROR(ReadMeasured(r, &s.measured));
   return s;
 }

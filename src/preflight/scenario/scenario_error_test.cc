@@ -31,6 +31,18 @@ struct BadScenario {
   const char* field;  // the message must contain "<file>: <field>"
 };
 
+// DeepSpeed's BF16_Optimizer runs its own ZeRO-1: a given ZeRO-3 plan contradicts the 16-bit copy,
+// a searched one (parallel: auto) does not.
+TEST(ScenarioErrorTest, Grad16BitCopyNeedsZeroAtMostOne) {
+  const std::string copy = Replace(kScenario, "precision: bf16", "precision: bf16, grad_16bit_copy: true");
+  ASSERT_TRUE(LoadText(copy).ok());
+  StatusOr<Scenario> s = LoadText(Replace(copy, "zero: 1,", "zero: 3,"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(s.status().message(), "training.grad_16bit_copy")) << s.status().message();
+  EXPECT_TRUE(Contains(s.status().message(), "zero 2 or 3")) << s.status().message();
+}
+
 TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
   const BadScenario cases[] = {
       {"unknown model id", "model: llama-3.1-8b", "model: gpt-17", StatusCode::kNotFound, "model"},
@@ -64,6 +76,9 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
        StatusCode::kInvalidArgument, "training.grad_16bit_copy"},
       {"grad_16bit_copy in fp32 training", "precision: bf16", "precision: fp32, grad_16bit_copy: true",
        StatusCode::kInvalidArgument, "training.grad_16bit_copy"},
+      {"grad_16bit_copy with bf16 main gradients", "precision: bf16",
+       "precision: bf16, grad_dtype: bf16, grad_16bit_copy: true", StatusCode::kInvalidArgument,
+       "training.grad_16bit_copy"},
       {"unknown zero3_gather", "tp: 2,", "tp: 2, zero3_gather: tensor,",
        StatusCode::kInvalidArgument, "parallel.zero3_gather"},
       {"zero3_gather parameter without zero 3", "tp: 2,", "tp: 2, zero3_gather: parameter,",

@@ -29,7 +29,7 @@ struct LayerCost {
   double core_fwd = 0;     // attention products alone (for selective recompute and CP overlap)
   double op_sac_fwd = 0;   // the matrix products torchtitan's op-level policy recomputes
   double kernels_op_sac = 0;  // kernels that policy launches again
-  double kernels_dots = 0;    // kernels the dots policy launches again (all but the weight products)
+  double kernels_dots = 0;    // kernels the dots policy launches again (all but weight products)
   double core_bwd = 0;
   // What selective recompute runs again, by Plan::recompute_modules: products (the attention
   // products, MLA up-projections, a dense MLP, an MoE block or its shared experts), elementwise
@@ -327,7 +327,7 @@ class StepModel {
   // The pipeline from the layers' costs (step_time.cc).
   struct LayerComm {  // one layer's exposed collectives and the compute slowed by hidden ones
     double tp = 0, ep = 0, cp = 0, contention = 0, contention_fwd = 0;
-    double tp_again = 0, ep_again = 0;  // the collectives recomputation runs again
+    double tp_again = 0, ep_again = 0, cp_again = 0;  // the collectives recomputation runs again
   };
   struct HeadWork {  // the output head(s), loss and MTP projection on the last stage, and the TP
                      // collectives around the layers (the embedding's on the first stage)
