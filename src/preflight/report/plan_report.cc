@@ -288,6 +288,10 @@ std::string KernelsText(const Scenario& s) {
     out += "           activations: FP8 GEMMs keep 1-byte casts of their inputs for the weight gradient "
            "(training.fp8_saved_inputs)\n";
   }
+  if (s.job.grad_16bit_copy && s.job.precision != Dtype::kFp32 && s.plan.zero <= 1) {
+    out += "           gradients: 16-bit copies kept beside the fp32 ones until the next backward "
+           "(training.grad_16bit_copy)\n";
+  }
   if (s.job.ep_node_dedup && s.arch.IsMoe()) {
     out += "           experts: DeepEP dispatch, each token over the network once per node its experts are on, "
            "then NVLink (training.ep_dispatcher: deepep)\n";

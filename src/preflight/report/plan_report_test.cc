@@ -185,6 +185,13 @@ TEST(PlanTextTest, SaysWhenFp8GemmsKeepCasts) {
             std::string::npos);
 }
 
+// DeepSpeed's BF16_Optimizer copy of the gradients is named where the memory counts it.
+TEST(PlanTextTest, SaysWhen16BitGradientsAreKept) {
+  const std::string line = "16-bit copies kept";
+  EXPECT_EQ(PlanText(EvaluateText(kScenario)).find(line), std::string::npos);
+  EXPECT_NE(PlanText(EvaluateText(kScenario, {{"training.grad_16bit_copy", "true"}})).find(line), std::string::npos);
+}
+
 TEST(PlanTextTest, InvalidPlanSaysWhy) {
   PlanResult r = EvaluateText(kScenario, {{"training.global_batch", "66"}});
   std::string text = PlanText(r);
