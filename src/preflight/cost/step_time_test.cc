@@ -178,6 +178,22 @@ TEST(StepTimeTest, DotsPolicyRecomputesAttentionAndElementwiseWork) {
   EXPECT_GT(dots.hfu / dots.mfu, 1.0);
 }
 
+// The host launches the dots policy's recomputed kernels again: all of a layer's forward but its
+// four weight products and its collectives. Host-bound (2 ms a kernel), the launch wait sits
+// between no recompute (forward and backward) and full recompute (the whole forward again).
+TEST(StepTimeTest, DotsPolicyLaunchesAllButTheWeightProductsAgain) {
+  Job8b s = TensorParallelLlama8b(4096, 8);
+  auto launch = [&](Recompute r) {
+    Job8b v = s;
+    v.plan.recompute = r;
+    v.job.host_overhead_per_kernel_us = 2000;
+    return EstimateStep(MakeCostContext(v.arch, v.params, v.job, v.cluster), v.plan).host_launch.value();
+  };
+  const double none = launch(Recompute::kNone), dots = launch(Recompute::kDots), full = launch(Recompute::kFull);
+  EXPECT_GT(dots, none);
+  EXPECT_LT(dots, full);
+}
+
 // Interleaved schedule: with overlapped sends only the fill is exposed (p - 1 boundaries each
 // way); with the 2021-22 Megatron's synchronous sends every micro-batch crosses every chunk
 // boundary on the critical path (m·v + p - 1).
