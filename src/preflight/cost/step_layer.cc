@@ -119,15 +119,15 @@ StepModel::AttentionProjections StepModel::MlaProjections(LayerCost* l) const {
   }
   p.core_flops = 2 * T * AttentionLength() * a_.heads * (qk + m.v_dim) / t_;
   if (m.q_lora_rank > 0) {
-    Fp8Casts(T, h, m.q_lora_rank, 1, false, false, l);
-    Fp8Casts(T, m.q_lora_rank, a_.heads * qk / t_, 1, true, false, l);  // after the fused q norm
+    Fp8Casts(T, h, m.q_lora_rank, 1, Fp8Input::kCast, false, l);
+    Fp8Casts(T, m.q_lora_rank, a_.heads * qk / t_, 1, Fp8Input::kFusedNorm, false, l);  // after the fused q norm
   } else {
-    Fp8Casts(T, h, a_.heads * qk / t_, 1, false, false, l);
+    Fp8Casts(T, h, a_.heads * qk / t_, 1, Fp8Input::kCast, false, l);
   }
-  Fp8Casts(T, h, m.kv_lora_rank + m.rope_dim, 1, false, false, l);
+  Fp8Casts(T, h, m.kv_lora_rank + m.rope_dim, 1, Fp8Input::kCast, false, l);
   // After the fused kv norm.
-  Fp8Casts(T, m.kv_lora_rank, a_.heads * (m.nope_dim + m.v_dim) / t_, 1, true, false, l);
-  Fp8Casts(T, a_.heads * m.v_dim / t_, h, 1, false, false, l);
+  Fp8Casts(T, m.kv_lora_rank, a_.heads * (m.nope_dim + m.v_dim) / t_, 1, Fp8Input::kFusedNorm, false, l);
+  Fp8Casts(T, a_.heads * m.v_dim / t_, h, 1, Fp8Input::kCast, false, l);
   return p;
 }
 
@@ -146,8 +146,8 @@ StepModel::AttentionProjections StepModel::StandardProjections(LayerCost* l) con
   // and fourth (wk and wo), each its own GEMM there.
   if (p_.recompute == Recompute::kSelectiveOp) l->op_sac_fwd += Gemm(T, h, kv / t_) + out_proj;
   p.core_flops = 4 * T * AttentionLength() * q / t_;
-  Fp8Casts(T, h, (q + 2 * kv) / t_, 1, true, false, l);  // QKV after the fused input norm
-  Fp8Casts(T, q / t_, h, 1, false, false, l);            // output projection
+  Fp8Casts(T, h, (q + 2 * kv) / t_, 1, Fp8Input::kFusedNorm, false, l);  // QKV after the fused input norm
+  Fp8Casts(T, q / t_, h, 1, Fp8Input::kCast, false, l);            // output projection
   return p;
 }
 
@@ -184,8 +184,8 @@ void StepModel::DenseMlp(LayerCost* l) const {
   if (p_.recompute == Recompute::kSelectiveOp) l->op_sac_fwd += a_.gated_mlp ? Gemm(tokens_, h, f) : Gemm(tokens_, f, h);
   // Megatron-Core's MLP: FC1 is a LayerNormLinear (the norm writes its FP8 input); the activation
   // runs in Megatron and writes 16 bits, so FC2's input and FC1's output gradient are cast apart.
-  Fp8Casts(tokens_, h, (a_.gated_mlp ? 2 : 1) * f, 1, true, false, l);
-  Fp8Casts(tokens_, f, h, 1, false, false, l);
+  Fp8Casts(tokens_, h, (a_.gated_mlp ? 2 : 1) * f, 1, Fp8Input::kFusedNorm, false, l);
+  Fp8Casts(tokens_, f, h, 1, Fp8Input::kCast, false, l);
   l->fwd_compute += fwd;
   l->bwd_compute += bwd;
   if (p_.Recomputes(kModuleMlp)) l->sel_fwd += fwd;  // its collectives: TensorComm
@@ -208,16 +208,17 @@ void StepModel::Moe(LayerCost* l) const {
   // (DeepSeek-V3 report §3.3; read 2, write 1 byte per element), and transposed per routed token
   // for the weight gradient; the down-projection takes the activation's 16-bit output. The shared
   // expert takes 16-bit inputs.
-  if (c_.fp8_gemms) l->cast_fwd += Memory(3 * rep_tokens_ * h);
-  Fp8Casts(tokens_per_expert, h, g * fe, local_experts, true, false, l);
-  Fp8Casts(tokens_per_expert, fe, h, local_experts, false, false, l);
+  // Current scaling reads the tokens once more for the amax.
+  if (c_.fp8_gemms) l->cast_fwd += Memory((c_.job.fp8_current_scaling ? 5 : 3) * rep_tokens_ * h);
+  Fp8Casts(tokens_per_expert, h, g * fe, local_experts, Fp8Input::kQuantized, false, l);
+  Fp8Casts(tokens_per_expert, fe, h, local_experts, Fp8Input::kCast, false, l);
   if (m.shared_ffn > 0) {
     const double fs = static_cast<double>(m.shared_ffn) / t_;
     shared = Gemm(tokens_, h, g * fs) + Gemm(tokens_, fs, h);
     fwd += shared;
     bwd += GemmBwd(tokens_, h, g * fs, 1, &l->wgrad) + GemmBwd(tokens_, fs, h, 1, &l->wgrad);
-    Fp8Casts(tokens_, h, g * fs, 1, false, false, l);
-    Fp8Casts(tokens_, fs, h, 1, false, false, l);
+    Fp8Casts(tokens_, h, g * fs, 1, Fp8Input::kCast, false, l);
+    Fp8Casts(tokens_, fs, h, 1, Fp8Input::kCast, false, l);
   }
   l->fwd_compute += fwd;
   l->bwd_compute += bwd;

@@ -410,6 +410,29 @@ TEST(StepLayerTest, Fp8CastsAreSeparateMemoryPasses) {
   EXPECT_NEAR(b.other.value() - a.other.value(), expected, expected * 1e-9);
 }
 
+// Current scaling (Float8CurrentScaling): each cast first reads its 16-bit input for the amax (2
+// bytes per element), and QKV's and FC1's inputs, which a fused norm cannot write in FP8 without
+// knowing their amax, are cast like the others: per layer 2 more bytes for every cast element,
+// and those two inputs cast in the forward (4 + 2) instead of transposed in the backward (2).
+TEST(StepLayerTest, Fp8CurrentScalingReadsEveryCastInputOnceMore) {
+  Job8b s = Llama8bOnH100();
+  s.job.precision = Dtype::kFp8;
+  const CostContext delayed = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  s.job.fp8_current_scaling = true;
+  const CostContext current = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  const StepTime a = EstimateStep(delayed, s.plan), b = EstimateStep(current, s.plan);
+  ASSERT_EQ(b.host_launch.value(), 0.0);
+  const Architecture& x = s.arch;
+  const double T = static_cast<double>(s.job.seq_len), h = static_cast<double>(x.hidden);
+  const double q = static_cast<double>(x.heads * x.head_dim), kv = static_cast<double>(x.kv_heads * x.head_dim);
+  const double f = static_cast<double>(x.ffn);
+  const double inputs = 2 * T * q + 2 * T * f;                 // the cast inputs' amax reads
+  const double norms = (6 - 2) * T * h * 2;                    // QKV and FC1 inputs: cast, not transposed
+  const double grads = 2 * T * (q + 2 * kv) + 2 * T * h + 2 * T * 2 * f + 2 * T * h;  // amax reads
+  const double expected = static_cast<double>(x.layers) * (inputs + norms + grads) / current.hbm_rate.value();
+  EXPECT_NEAR(b.other.value() - a.other.value(), expected, expected * 1e-9);
+}
+
 // Transformer Engine's userbuffers overlap cuts the TP block's all-gather GEMMs into TP pieces and
 // its reduce-scatter GEMMs into 4: pieces of 512 tokens run below the H100's rate at 2,048 (its
 // measured table), so the layers' compute grows. Megatron takes the overlap only with SP: without

@@ -155,6 +155,12 @@ struct TrainingJob {
   // fused accumulation). Memory only; 16-bit and FP8 precisions with fp32 main gradients, at ZeRO
   // 0 or 1 (the scenario rejects the other combinations; the memory model ignores it at ZeRO 2+).
   bool grad_16bit_copy = false;
+  // FP8 scaling by the current tensor (Transformer Engine's Float8CurrentScaling, "FP8-CS" in
+  // NVIDIA's recipes): each cast first reads its 16-bit input for the amax in a kernel of its own
+  // (nvte_compute_amax, then nvte_compute_scale_from_amax, then nvte_quantize), and a norm cannot
+  // write the FP8 input itself. false: delayed scaling from the amax history (Transformer
+  // Engine's default recipe), whose amax comes out of the cast itself.
+  bool fp8_current_scaling = false;
   // Weight gradients are accumulated into the main-gradient buffer by the weight-gradient GEMM itself
   // (Megatron's gradient_accumulation_fusion, Transformer Engine's fuse_wgrad_accumulation). When
   // false, every micro-batch adds each 16-bit weight gradient to the buffer in a separate pass

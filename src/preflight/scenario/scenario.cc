@@ -140,7 +140,7 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
   ASSIGN_OR_RETURN(MapReader t, root.Map("training"));
   RETURN_IF_ERROR(t.CheckKnownKeys({"seq_len", "global_batch", "global_batch_tokens", "micro_batch",
                                     "precision", "tokens", "flash_attention", "grad_dtype",
-                                    "optimizer_dtype", "fp8_weight_copy", "fp8_saved_inputs", "grad_16bit_copy",
+                                    "optimizer_dtype", "fp8_weight_copy", "fp8_saved_inputs", "grad_16bit_copy", "fp8_recipe",
                                     "moe_imbalance", "host_overhead_per_kernel_us", "attention_kernel",
                                     "grad_accumulation_fusion", "elementwise_fusion", "cross_entropy",
                                     "ep_dispatcher", "ep_comm_units", "host_profile"}));
@@ -182,6 +182,9 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
   ASSIGN_OR_RETURN(j->fp8_saved_inputs, t.BoolOr("fp8_saved_inputs", true));
   // A device without FP8 runs the GEMMs in 16 bits (the cost model warns), so they keep 16-bit inputs.
   if (!spec.peak(Dtype::kFp8).known()) j->fp8_saved_inputs = false;
+  ASSIGN_OR_RETURN(std::string recipe, t.StringOr("fp8_recipe", "delayed"));
+  if (recipe != "delayed" && recipe != "current") return t.Error("fp8_recipe", "delayed or current");
+  j->fp8_current_scaling = recipe == "current";
   ASSIGN_OR_RETURN(j->grad_16bit_copy, t.BoolOr("grad_16bit_copy", false));
   if (j->grad_16bit_copy && j->precision == Dtype::kFp32) {
     return t.Error("grad_16bit_copy", "false with precision fp32 (there are no 16-bit gradients)");

@@ -74,6 +74,8 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
        StatusCode::kInvalidArgument, "training.fp8_saved_inputs"},
       {"grad_16bit_copy not a bool", "seq_len: 4096,", "seq_len: 4096, grad_16bit_copy: yes please,",
        StatusCode::kInvalidArgument, "training.grad_16bit_copy"},
+      {"unknown fp8_recipe", "seq_len: 4096,", "seq_len: 4096, fp8_recipe: blockwise,",
+       StatusCode::kInvalidArgument, "training.fp8_recipe"},
       {"grad_16bit_copy in fp32 training", "precision: bf16", "precision: fp32, grad_16bit_copy: true",
        StatusCode::kInvalidArgument, "training.grad_16bit_copy"},
       {"grad_16bit_copy with bf16 main gradients", "precision: bf16",

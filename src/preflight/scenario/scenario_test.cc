@@ -131,6 +131,16 @@ TEST(ScenarioTest, Fp8SavedInputsFollowTheDevice) {
   EXPECT_FALSE(s->job.fp8_saved_inputs);
 }
 
+// training.fp8_recipe: delayed scaling unless "current" is stated.
+TEST(ScenarioTest, Fp8RecipeIsDelayedUnlessStated) {
+  StatusOr<Scenario> s = LoadText(Replace(kScenario, "precision: bf16", "precision: fp8"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_FALSE(s->job.fp8_current_scaling);
+  s = LoadText(Replace(kScenario, "precision: bf16", "precision: fp8, fp8_recipe: current"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_TRUE(s->job.fp8_current_scaling);
+}
+
 // training.grad_16bit_copy (DeepSpeed's BF16_Optimizer keeps the 16-bit gradients): off unless stated.
 TEST(ScenarioTest, Grad16BitCopyIsOffUnlessStated) {
   StatusOr<Scenario> s = LoadText(kScenario);

@@ -190,17 +190,25 @@ class StepModel {
   // LayerNormMLP the activation) writes FP8 itself, when only the transpose remains for the
   // backward (read 1, write 1); the backward casts the output gradient with its transpose (read 2,
   // write 1 + 1 per output element) unless an activation backward does it in the same pass (write
-  // 1 + 1).
-  void Fp8Casts(double m, double k, double n, double batch, bool input_from_fp8_producer,
-                bool grad_cast_fused, LayerCost* l) const {
+  // 1 + 1). With current scaling (TrainingJob::fp8_current_scaling) every cast first reads its
+  // 16-bit input once more for the amax (2 bytes per element), and the fused-norm input is cast
+  // like any other.
+  // Where a GEMM's FP8 input comes from: a cast of its 16-bit input, a fused norm that writes FP8
+  // (delayed scaling only), or tokens quantized before an MoE dispatch (cast where they were).
+  enum class Fp8Input { kCast, kFusedNorm, kQuantized };
+  void Fp8Casts(double m, double k, double n, double batch, Fp8Input input, bool grad_cast_fused,
+                LayerCost* l) const {
     if (!c_.fp8_gemms) return;
     const double in = m * k * batch, grad = m * n * batch;
-    if (input_from_fp8_producer) {
-      l->cast_bwd += Memory(2 * in);
+    const bool current = c_.job.fp8_current_scaling;
+    const double amax = current ? 2 : 0;
+    const bool cast = input == Fp8Input::kCast || (input == Fp8Input::kFusedNorm && current);
+    if (cast) {
+      l->cast_fwd += Memory((4 + amax) * in);
     } else {
-      l->cast_fwd += Memory(4 * in);
+      l->cast_bwd += Memory(2 * in);  // the transpose for the weight gradient
     }
-    l->cast_bwd += Memory((grad_cast_fused ? 2 : 4) * grad);
+    l->cast_bwd += Memory(((grad_cast_fused ? 2 : 4) + amax) * grad);
   }
   double WaveUtilization(double m, double n, double batch) const;
   // Achieved rate for the shape: the catalog's measured table inside its range, and its edge
