@@ -232,21 +232,20 @@ TEST(ModelStateTest, Bf16OptimizerKeeps16BitGradients) {
     p.dp = dp;
     p.zero = 1;
     TrainingJob j = Job(4096, 8);
-    const MemoryBreakdown freed = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{});
+    auto stage = [&] { return EstimateStageMemory(a, c, p, j, 0, MemoryOptions{}); };
+    const MemoryBreakdown freed = stage();
     j.grad_16bit_copy = true;
-    const MemoryBreakdown kept = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{});
+    const MemoryBreakdown kept = stage();
     EXPECT_NEAR(kept.gradients.value(), 6 * psi, psi * 1e-9) << "dp " << dp;
     EXPECT_NEAR((kept.gradients - freed.gradients).value(), 2 * psi, psi * 1e-9) << "dp " << dp;
     EXPECT_DOUBLE_EQ(kept.weights.value(), freed.weights.value());
     EXPECT_DOUBLE_EQ(kept.optimizer.value(), freed.optimizer.value());
     // At ZeRO 2 the optimizer is another one: sharded fp32 gradients only.
     p.zero = 2;
-    const double zero2 = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{}).gradients.value();
-    EXPECT_NEAR(zero2, 4 * psi / static_cast<double>(dp), psi * 1e-9) << "dp " << dp;
+    EXPECT_NEAR(stage().gradients.value(), 4 * psi / static_cast<double>(dp), psi * 1e-9) << "dp " << dp;
     p.zero = 1;
     j.precision = Dtype::kFp32;
-    const double fp32 = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{}).gradients.value();
-    EXPECT_NEAR(fp32, 4 * psi, psi * 1e-9);
+    EXPECT_NEAR(stage().gradients.value(), 4 * psi, psi * 1e-9);
   }
 }
 
