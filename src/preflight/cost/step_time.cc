@@ -27,18 +27,18 @@ constexpr double kCrossEntropyBackwardBytes = 8 + 6;
 
 }  // namespace
 
-double StepModel::Again(double full, double selective, double op_sac, double dots) const {
+double StepModel::Again(const PerRecompute& per_mode) const {
   switch (p_.recompute) {
     case Recompute::kNone:
       return 0;
     case Recompute::kFull:
-      return full;
+      return per_mode.full;
     case Recompute::kSelective:
-      return selective;
+      return per_mode.selective;
     case Recompute::kSelectiveOp:
-      return op_sac;
+      return per_mode.op_sac;
     case Recompute::kDots:
-      return dots;
+      return per_mode.dots;
   }
   return 0;
 }
@@ -47,15 +47,15 @@ StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
   LayerComm c;
   // The dots policy recomputes no collective: with SP the backward gathers the recomputed norm's
   // output for the weight gradient anyway, and without SP the products' inputs are local.
-  c.tp_again = Again(l.tp_fwd, l.sel_tp, l.tp_op_sac, /*dots=*/0);
-  c.ep_again = Again(l.ep_fwd, l.sel_ep, /*op_sac=*/0, /*dots=*/0);
+  c.tp_again = Again({.full = l.tp_fwd, .selective = l.sel_tp, .op_sac = l.tp_op_sac});
+  c.ep_again = Again({.full = l.ep_fwd, .selective = l.sel_ep});
   const double tp_all = l.tp_fwd + l.tp_bwd + c.tp_again;
   const double ep_all = l.ep_fwd + l.ep_bwd + c.ep_again;
   // Recomputed attention products exchange their keys and values again: full recompute, the dots
   // policy, and selective recompute of core_attn (Transformer Engine's context-parallel attention
   // runs its ring inside the checkpointed function).
   const double cp_selective = p_.Recomputes(kModuleCoreAttn) ? l.cp_fwd : 0;
-  c.cp_again = Again(l.cp_fwd, cp_selective, /*op_sac=*/0, /*dots=*/l.cp_fwd);
+  c.cp_again = Again({.full = l.cp_fwd, .selective = cp_selective, .dots = l.cp_fwd});
   const double cp_all = l.cp_fwd + l.cp_bwd + c.cp_again;
   const double tp_window = TpWindow(l), ep_window = EpWindow(l);
   // Ring/all-gather KV exchange runs under the attention products (Megatron CP).
@@ -79,19 +79,24 @@ double StepModel::LayerHostSeconds(const LayerCost& l) const {
   if (!c_.job.host_profile) {
     // The host launches forward, backward (about twice the kernels) and recomputed kernels.
     const double kernels =
-        l.kernels_fwd * 3 + Again(l.kernels_fwd, l.kernels_sel, l.kernels_op_sac, l.kernels_dots);
+        l.kernels_fwd * 3 + Again({.full = l.kernels_fwd,
+                                   .selective = l.kernels_sel,
+                                   .op_sac = l.kernels_op_sac,
+                                   .dots = l.kernels_dots});
     return kernels * c_.host_per_kernel.value();
   }
   // A measured profile times the layer at TP 1; each collective call the plan adds costs the
   // host its measured call time (forward, backward, and the recomputed forward).
   const HostProfile& h = *c_.job.host_profile;
   const double call = h.collective_call.value();
-  const double calls_again = Again(l.calls_fwd, l.calls_sel, l.calls_op_sac, /*dots=*/0);
+  const double calls_again =
+      Again({.full = l.calls_fwd, .selective = l.calls_sel, .op_sac = l.calls_op_sac});
   // Selective recompute's modules launch their kernels again, at the profile's forward host time
   // per forward kernel.
   double host_again = 0;
   if (l.kernels_fwd > 0) {
-    const double kernels = Again(/*full=*/0, l.kernels_sel, l.kernels_op_sac, l.kernels_dots);
+    const double kernels =
+        Again({.selective = l.kernels_sel, .op_sac = l.kernels_op_sac, .dots = l.kernels_dots});
     host_again = kernels * h.LayerForwardSeconds(false).value() / l.kernels_fwd;
   }
   const bool full = p_.recompute == Recompute::kFull;
@@ -101,7 +106,8 @@ double StepModel::LayerHostSeconds(const LayerCost& l) const {
 
 void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
   const bool full = p_.recompute == Recompute::kFull;
-  const double recompute = Again(l.fwd_compute, l.sel_fwd, l.op_sac_fwd, l.core_fwd);
+  const double recompute = Again(
+      {.full = l.fwd_compute, .selective = l.sel_fwd, .op_sac = l.op_sac_fwd, .dots = l.core_fwd});
   const LayerComm c = ExposedLayerComm(l);
   s->fwd += n * l.fwd_compute;
   s->bwd += n * (l.bwd_compute + recompute);
@@ -109,9 +115,9 @@ void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
   // Full recompute and the op-level and dots policies run the forward's elementwise passes again
   // (full recompute and the dots policy its casts too: the products' inputs are recomputed);
   // selective recompute its modules' passes.
-  const double passes = 3 + Again(/*full=*/1, /*selective=*/0, /*op_sac=*/1, /*dots=*/1);
-  const double sel_memory = Again(/*full=*/0, l.sel_memory, /*op_sac=*/0, /*dots=*/0);
-  const double casts = l.cast_fwd * (1 + Again(/*full=*/1, 0, /*op_sac=*/0, /*dots=*/1)) + l.cast_bwd;
+  const double passes = 3 + Again({.full = 1, .op_sac = 1, .dots = 1});
+  const double sel_memory = Again({.selective = l.sel_memory});
+  const double casts = l.cast_fwd * (1 + Again({.full = 1, .dots = 1})) + l.cast_bwd;
   const double memory = l.fwd_memory * passes + sel_memory + casts;
   s->memory += n * memory;
   s->tp += n * c.tp;

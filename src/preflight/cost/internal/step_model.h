@@ -346,10 +346,16 @@ class StepModel {
     StageSums dense, moe;
     HeadWork head;
   };
-  // What the plan's recompute mode runs a second time of a per-layer quantity: `full` under full
-  // recompute, `selective` under selective recompute of modules, `op_sac` under the op-level
-  // policy, `dots` under the dots policy, 0 without recompute.
-  double Again(double full, double selective, double op_sac, double dots) const;
+  // A per-layer quantity as each recompute mode runs it a second time; a mode left out runs
+  // none of it. Written with designated initializers: Again({.full = x, .dots = y}).
+  struct PerRecompute {
+    double full = 0;       // full recompute
+    double selective = 0;  // selective recompute of modules
+    double op_sac = 0;     // torchtitan's op-level policy
+    double dots = 0;       // JAX's dots policy
+  };
+  // What the plan's recompute mode runs a second time (0 without recompute).
+  double Again(const PerRecompute& per_mode) const;
   LayerComm ExposedLayerComm(const LayerCost& l) const;
   double LayerHostSeconds(const LayerCost& l) const;
   void AddLayer(const LayerCost& l, double n, StageSums* s) const;
