@@ -1,5 +1,6 @@
 #include "preflight/scenario/scenario.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <filesystem>
@@ -127,12 +128,20 @@ Status ReadHostProfile(const MapReader& r, const Catalog& catalog, TrainingJob* 
   return Status::Ok();
 }
 
+// Bounds that keep token counts (and the byte counts made from them) far from int64 overflow:
+// 128M tokens per sequence, 2^40 tokens per step.
+constexpr int64_t kMaxSeqLen = int64_t{1} << 27;
+constexpr int64_t kMaxBatchTokens = int64_t{1} << 40;
+
+// A dtype name out of `allowed`; `expected` names them for the error.
 StatusOr<Dtype> ReadDtype(const MapReader& r, std::string_view key, Dtype fallback,
-                          const char* expected) {
+                          std::initializer_list<Dtype> allowed, const char* expected) {
   if (!r.Has(key)) return fallback;
   ASSIGN_OR_RETURN(std::string name, r.String(key));
   Dtype d;
-  if (!ParseDtype(name, &d)) return r.Error(key, expected);
+  if (!ParseDtype(name, &d) || std::find(allowed.begin(), allowed.end(), d) == allowed.end()) {
+    return r.Error(key, expected);
+  }
   return d;
 }
 
@@ -145,7 +154,9 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
                                     "grad_accumulation_fusion", "elementwise_fusion", "cross_entropy",
                                     "ep_dispatcher", "ep_comm_units", "host_profile"}));
   ASSIGN_OR_RETURN(j->seq_len, t.Int("seq_len"));
-  if (j->seq_len <= 0) return t.Error("seq_len", "a positive whole number");
+  if (j->seq_len <= 0 || j->seq_len > kMaxSeqLen) {
+    return t.Error("seq_len", "a positive whole number up to " + std::to_string(kMaxSeqLen));
+  }
   if (t.Has("global_batch") == t.Has("global_batch_tokens")) {
     return t.Error("global_batch", "exactly one of global_batch (sequences) or global_batch_tokens");
   }
@@ -156,14 +167,17 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
     if (tokens % j->seq_len != 0) return t.Error("global_batch_tokens", "a multiple of seq_len");
     j->global_batch = tokens / j->seq_len;
   }
-  if (j->global_batch <= 0) return t.Error("global_batch", "a positive whole number");
-  ASSIGN_OR_RETURN(*micro_batch, t.IntOr("micro_batch", 1));
-  if (*micro_batch <= 0) return t.Error("micro_batch", "a positive whole number");
-  ASSIGN_OR_RETURN(j->precision, ReadDtype(t, "precision", Dtype::kBf16, "one of bf16, fp16, fp8, fp32"));
-  if (j->precision != Dtype::kBf16 && j->precision != Dtype::kFp16 && j->precision != Dtype::kFp8 &&
-      j->precision != Dtype::kFp32) {
-    return t.Error("precision", "one of bf16, fp16, fp8, fp32");
+  if (j->global_batch <= 0 || j->global_batch > kMaxBatchTokens / j->seq_len) {
+    return t.Error("global_batch", "a positive whole number, at most " + std::to_string(kMaxBatchTokens) +
+                                       " tokens per step");
   }
+  ASSIGN_OR_RETURN(*micro_batch, t.IntOr("micro_batch", 1));
+  if (*micro_batch <= 0 || *micro_batch > j->global_batch) {
+    return t.Error("micro_batch", "a positive whole number, at most global_batch");
+  }
+  ASSIGN_OR_RETURN(j->precision, ReadDtype(t, "precision", Dtype::kBf16,
+                                              {Dtype::kBf16, Dtype::kFp16, Dtype::kFp8, Dtype::kFp32},
+                                              "one of bf16, fp16, fp8, fp32"));
   ASSIGN_OR_RETURN(j->tokens, t.NumberOr("tokens", 0));
   if (j->tokens < 0) return t.Error("tokens", "a non-negative number");
   ASSIGN_OR_RETURN(j->flash_attention, t.BoolOr("flash_attention", true));
@@ -176,12 +190,15 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
     return t.Error("attention_kernel", names.empty() ? "no kernel name: the catalog measured no named kernel for " + spec.id
                                                      : "one of the kernels measured for " + spec.id + ": " + names);
   }
-  ASSIGN_OR_RETURN(j->grad_dtype, ReadDtype(t, "grad_dtype", Dtype::kFp32, "fp32 or bf16"));
-  ASSIGN_OR_RETURN(j->optimizer_dtype, ReadDtype(t, "optimizer_dtype", Dtype::kFp32, "fp32 or bf16"));
+  ASSIGN_OR_RETURN(j->grad_dtype, ReadDtype(t, "grad_dtype", Dtype::kFp32, {Dtype::kFp32, Dtype::kBf16, Dtype::kFp16},
+                                               "fp32, bf16 or fp16"));
+  ASSIGN_OR_RETURN(j->optimizer_dtype, ReadDtype(t, "optimizer_dtype", Dtype::kFp32, {Dtype::kFp32, Dtype::kBf16},
+                                                    "fp32 or bf16"));
   ASSIGN_OR_RETURN(j->fp8_weight_copy, t.BoolOr("fp8_weight_copy", true));
   ASSIGN_OR_RETURN(j->fp8_saved_inputs, t.BoolOr("fp8_saved_inputs", true));
   // A device without FP8 runs the GEMMs in 16 bits (the cost model warns), so they keep 16-bit inputs.
-  if (!spec.peak(Dtype::kFp8).known()) j->fp8_saved_inputs = false;
+  // Nor do they keep an FP8 copy of the weights.
+  if (!spec.peak(Dtype::kFp8).known()) j->fp8_saved_inputs = false, j->fp8_weight_copy = false;
   ASSIGN_OR_RETURN(std::string recipe, t.StringOr("fp8_recipe", "delayed"));
   if (recipe != "delayed" && recipe != "current") return t.Error("fp8_recipe", "delayed or current");
   j->fp8_current_scaling = recipe == "current";
@@ -315,7 +332,9 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
   RETURN_IF_ERROR(ReadEnum(p, "recompute", &plan.recompute));
   RETURN_IF_ERROR(ReadRecomputeModules(p, &plan));
   ASSIGN_OR_RETURN(plan.first_stage_layers, p.IntOr("first_stage_layers", 0));
+  if (plan.first_stage_layers < 0) return p.Error("first_stage_layers", "0 (an even split) or more layers");
   ASSIGN_OR_RETURN(plan.last_stage_layers, p.IntOr("last_stage_layers", 0));
+  if (plan.last_stage_layers < 0) return p.Error("last_stage_layers", "0 (an even split) or more layers");
   ASSIGN_OR_RETURN(std::string split, p.StringOr("layer_split", "even"));
   if (split != "even" && split != "balanced") return p.Error("layer_split", "even or balanced");
   plan.balanced_layers = split == "balanced";

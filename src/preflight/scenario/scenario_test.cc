@@ -116,19 +116,22 @@ TEST(ScenarioTest, DefaultsAndDerivedValues) {
   EXPECT_EQ(s->job.global_batch, 64);
 }
 
-// FP8 GEMMs keep FP8 casts of their inputs (training.fp8_saved_inputs, default true); on a device
-// without FP8 the GEMMs fall back to 16 bits, and so do the inputs they keep.
+// FP8 GEMMs keep FP8 casts of their inputs (training.fp8_saved_inputs, default true) and an FP8
+// copy of the weights (fp8_weight_copy); on a device without FP8 the GEMMs fall back to 16 bits,
+// and keep neither.
 TEST(ScenarioTest, Fp8SavedInputsFollowTheDevice) {
   const std::string fp8 = Replace(kScenario, "precision: bf16", "precision: fp8");
   StatusOr<Scenario> s = LoadText(fp8);
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_TRUE(s->job.fp8_saved_inputs);
+  EXPECT_TRUE(s->job.fp8_weight_copy);
   s = LoadText(Replace(fp8, "precision: fp8", "precision: fp8, fp8_saved_inputs: false"));
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_FALSE(s->job.fp8_saved_inputs);
   s = LoadText(Replace(fp8, "hardware: h100-sxm-80gb", "hardware: a100-sxm-80gb"));
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_FALSE(s->job.fp8_saved_inputs);
+  EXPECT_FALSE(s->job.fp8_weight_copy);
 }
 
 // training.fp8_recipe: delayed scaling unless "current" is stated.
