@@ -239,12 +239,23 @@ void StepModel::Moe(LayerCost* l) const {
   }
 }
 
+// Elements RoPE rotates per token on one TP rank: every head's q and k, or under MLA only the
+// rotary part of each head's q and the one rotary key all heads share (DeepSeek-V2 §2.1.3), which
+// every rank computes whole.
+double StepModel::RopeElementsPerToken() const {
+  if (a_.attention == AttentionKind::kMla) {
+    const double r = static_cast<double>(a_.mla.rope_dim);
+    return a_.heads * r / t_ + r;
+  }
+  return static_cast<double>(a_.heads + a_.kv_heads) * a_.head_dim / t_;
+}
+
 void StepModel::Elementwise(bool moe, LayerCost* l) const {
   const double h = static_cast<double>(a_.hidden);
   const ElementwiseBytes& e = elementwise_;
   const double norm = rep_tokens_ * h * e.norm;
   double bytes = a_.norms_per_layer * norm + 2 * rep_tokens_ * h * e.residual;
-  const double rope = a_.Rotary() ? tokens_ * (a_.heads + a_.kv_heads) * a_.head_dim / t_ * e.rope : 0;  // q, k
+  const double rope = a_.Rotary() ? tokens_ * RopeElementsPerToken() * e.rope : 0;
   bytes += rope;
   const double act_per = e.activation;
   // Selective recompute's elementwise passes: the norms (layernorm), RoPE with the MLA

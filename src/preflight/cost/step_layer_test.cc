@@ -473,5 +473,37 @@ TEST(StepLayerTest, ExpertsWithUnderOneTokenStillTakeTime) {
   EXPECT_GT(t.compute.value(), 0);
 }
 
+// MLA rotates only each head's 64 rotary dimensions of q and the one rotary key all heads share
+// (DeepSeek-V2 §2.1.3): eager RoPE (20 bytes an element where the fused kernel moves 4) costs
+// tokens × (heads × 64 / TP + 64) elements a layer, three passes with the backward, whatever the
+// configured head_dim (MLA's heads are 192 wide in q and k, 128 in v).
+TEST(StepLayerTest, MlaRopeRotatesTheRotaryDimensionsOnly) {
+  Architecture a = LoadArch("deepseek-v3");
+  a.layers = 2, a.mtp_layers = 0;  // its first two layers: dense MLA layers
+  const Cluster c = CatalogCluster("h800-sxm-80gb", 8);
+  TrainingJob job;
+  job.seq_len = 4096;
+  job.global_batch = 1;  // one micro-batch
+  Plan p;
+  p.tp = 8, p.sp = true;
+  auto step = [&](const Architecture& arch, bool fused) {
+    TrainingJob j = job;
+    j.elementwise_fusion = fused;
+    const CostContext ctx = MakeCostContext(arch, CountParameters(arch), j, c);
+    return std::make_pair(EstimateStep(ctx, p), ctx.hbm_rate.value());
+  };
+  Architecture wide = a;
+  wide.head_dim = 2 * a.head_dim;
+  EXPECT_DOUBLE_EQ(step(wide, false).first.step.value(), step(a, false).first.step.value());
+  // The same model without rotary embedding (learned positions) differs by RoPE's eager bytes.
+  Architecture learned = a;
+  learned.position_rows = 4096;
+  const auto [rope_eager, hbm] = step(a, false);
+  const double rope_elements = 4096.0 * (128.0 * 64 / 8 + 64);
+  const double other_rope = (rope_eager.other - step(a, true).first.other).value();
+  const double other_learned = (step(learned, false).first.other - step(learned, true).first.other).value();
+  EXPECT_NEAR(other_rope - other_learned, 2 * 3 * rope_elements * (20 - 4) / hbm, 1e-9);
+}
+
 }  // namespace
 }  // namespace preflight::test_support

@@ -357,6 +357,7 @@ class StepModel {
   // What the plan's recompute mode runs a second time (0 without recompute).
   double Again(const PerRecompute& per_mode) const;
   LayerComm ExposedLayerComm(const LayerCost& l) const;
+  double RopeElementsPerToken() const;
   double LayerHostSeconds(const LayerCost& l) const;
   void AddLayer(const LayerCost& l, double n, StageSums* s) const;
   HeadWork Head() const;
