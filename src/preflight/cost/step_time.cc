@@ -267,10 +267,14 @@ double StepModel::Bubble(double sum, const StageSums& worst) const {
 
 // Pipeline point-to-point: activations per boundary, scatter-gathered over TP. Each micro-batch
 // crosses every chunk boundary once each way; an overlapped schedule exposes only the fill and
-// drain.
+// drain. Rank r of a stage sends to rank r + g of the next (Megatron's order, g = tp·cp·dp ranks a
+// stage); the sends leave the scale-up domain at every boundary when a stage fills one, else at
+// every boundary a domain edge falls on, which exists when the stages outgrow one domain: that
+// boundary's sends pace the pipeline.
 double StepModel::PipelineSendsExposed(double micro_batches) const {
   if (p_.pp <= 1) return 0;
-  const bool cross = p_.tp * p_.cp * p_.dp >= c_.fabric.devices_per_node;
+  const int64_t stage_ranks = p_.tp * p_.cp * p_.dp;
+  const bool cross = stage_ranks * p_.pp > c_.fabric.scale_up_domain;
   const double h = static_cast<double>(a_.hidden);
   const double p2p = PointToPointTime(c_.fabric, Bytes(tokens_ * h * 2 / t_), cross).value();
   const bool overlapped = (p_.schedule == Schedule::kInterleaved && p_.overlap_p2p_comm) ||

@@ -213,6 +213,33 @@ TEST(StepTimeTest, SynchronousPipelineSendsAreExposed) {
   EXPECT_NEAR(synchronous / overlapped, (64.0 * 3 + 7) / 7, 1e-9);
 }
 
+// Stage s's ranks send to stage s + 1's, tp·cp·dp ranks on (Megatron's order): small stages share
+// a scale-up domain, but once the pipeline outgrows one domain some boundary leaves it, and its
+// sends (over the network) pace the pipeline. A scale-up domain of 72 (NVL72) keeps them all on
+// NVLink.
+TEST(StepTimeTest, PipelineSendsLeaveTheDomainWhereStagesOutgrowIt) {
+  Architecture a = LoadArch("llama-3.1-8b");
+  a.tied_embeddings = false;
+  TrainingJob job;
+  job.seq_len = 8192;
+  job.global_batch = 64;
+  Plan p;
+  p.pp = 4, p.dp = 2;  // 8 ranks: one node
+  auto sends = [&](const Cluster& c, const Plan& plan) {
+    const CostContext ctx = MakeCostContext(a, CountParameters(a), job, c);
+    return std::make_pair(EstimateStep(ctx, plan).exposed_comm.pp.value(), ctx.fabric);
+  };
+  const auto [in_node, fabric] = sends(CatalogCluster("h100-sxm-80gb", 8), p);
+  const double micro_batches = 64.0 / 2;
+  const double tokens_h2 = 8192.0 * 4096 * 2;
+  EXPECT_NEAR(in_node, 2 * PointToPointTime(fabric, Bytes(tokens_h2), false).value() * (micro_batches + 3), 1e-12);
+  p.pp = 8;  // 16 ranks: the boundary between stages 3 and 4 leaves the node
+  const auto [two_nodes, fabric16] = sends(CatalogCluster("h100-sxm-80gb", 16), p);
+  EXPECT_NEAR(two_nodes, 2 * PointToPointTime(fabric16, Bytes(tokens_h2), true).value() * (micro_batches + 7), 1e-12);
+  const auto [nvl72, fabric72] = sends(CatalogCluster("gb200-nvl72", 16), p);
+  EXPECT_NEAR(nvl72, 2 * PointToPointTime(fabric72, Bytes(tokens_h2), false).value() * (micro_batches + 7), 1e-12);
+}
+
 // With the reduction overlapped, Megatron-Core reduce-scatters the gradients (and gathers the
 // parameters) in buckets of max(40M, 1M x DP) parameters, one collective each.
 TEST(StepTimeTest, GradientsAreReducedInBuckets) {
