@@ -287,9 +287,18 @@ void StepModel::Elementwise(bool moe, LayerCost* l) const {
 
 namespace {
 
-// Tensor-parallel blocks of a layer, each an all-reduce pair (or all-gather and reduce-scatter
-// with SP): attention, and the MLP unless an MoE layer's experts run without TP.
-double TpBlocks(const Plan& p, bool moe) { return p.tp > 1 ? ((moe && p.etp == 1) ? 1 : 2) : 0; }
+// Tensor-parallel blocks of an MoE layer's MLP side, each an all-reduce pair (or all-gather and
+// reduce-scatter with SP): the routed experts' when they run with TP, and the shared experts'
+// (Megatron-Core's SharedExpertMLP is a TP MLP of its own, whatever the experts' TP).
+double MoeTpBlocks(const Architecture& a, const Plan& p) {
+  return (p.etp > 1 ? 1 : 0) + (a.moe.shared_ffn > 0 ? 1 : 0);
+}
+
+// Tensor-parallel blocks of a layer: attention, and the MLP (or the MoE layer's blocks above).
+double TpBlocks(const Architecture& a, const Plan& p, bool moe) {
+  if (p.tp <= 1) return 0;
+  return 1 + (moe ? MoeTpBlocks(a, p) : 1);
+}
 
 // Kernels one layer's forward launches (unfused eager framework): norm, QKV, RoPE, the attention
 // products (one fused kernel, or two batched GEMMs, softmax, dropout and two layout copies),
@@ -307,7 +316,7 @@ void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bo
   const double activation_extra = (e.activation_kernels - 1) * (shared ? 2 : 1);
   n += mlp_block + a.norms_per_layer * (e.norm_kernels - 1) + 2 * (e.residual_kernels - 1) +
        (a.Rotary() ? e.rope_kernels - 1 : 0) + activation_extra;
-  const double tp_blocks = TpBlocks(p, moe);
+  const double tp_blocks = TpBlocks(a, p, moe);
   const double tp_kernels = 2 * tp_blocks;
   n += tp_kernels;
   if (fp8) {
@@ -332,12 +341,16 @@ void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bo
   sel += e.norm_kernels * ((RecomputesInputNorm(a, p) ? 1 : 0) + (RecomputesPreMlpNorm(p, moe) ? 1 : 0));
   if (p.Recomputes(kModuleMlaUpProj) && a.attention == AttentionKind::kMla) sel += 3;  // q and kv up, RoPE
   if (moe && p.Recomputes(kModuleMoe)) {
-    const double pair = tp_blocks > 1 ? 1 : 0;  // the block's tensor-parallel pair, with expert TP
-    sel += mlp_block + activation_extra + 2 * pair;
-    sel_calls += a2a + pair * (p.sp ? 2 : 1);
+    const double pairs = p.tp > 1 ? MoeTpBlocks(a, p) : 0;  // the block's tensor-parallel pairs
+    sel += mlp_block + activation_extra + 2 * pairs;
+    sel_calls += a2a + pairs * (p.sp ? 2 : 1);
   } else if (moe) {
     if (p.Recomputes(kModuleMoeAct)) sel += e.activation_kernels;
-    if (p.Recomputes(kModuleSharedExperts) && shared) sel += 2 + e.activation_kernels;
+    if (p.Recomputes(kModuleSharedExperts) && shared) {
+      const double pair = p.tp > 1 ? 1 : 0;  // the shared experts' tensor-parallel pair
+      sel += 2 + e.activation_kernels + 2 * pair;
+      sel_calls += pair * (p.sp ? 2 : 1);
+    }
   } else if (p.Recomputes(kModuleMlp)) {
     const double pair = p.tp > 1 ? 1 : 0;  // the MLP's tensor-parallel block
     sel += 2 + e.activation_kernels + 2 * pair;
@@ -353,9 +366,10 @@ void StepModel::TensorComm(bool moe, LayerCost* l) const {
   if (p_.tp == 1) return;
   const Bytes full(tokens_ * a_.hidden * 2.0);
   const int64_t per_domain = RanksPerDomain(c_.fabric, 1, p_.tp);
-  // Two all-reduces (or all-gather + reduce-scatter pairs with SP) per layer each way; an MoE
-  // layer with expert parallelism keeps only the attention pair.
-  const double count = TpBlocks(p_, moe);
+  // An all-reduce (or an all-gather + reduce-scatter pair with SP) per TP block each way: attention
+  // and the MLP; an MoE layer has attention's, the shared experts' and, with expert TP, the
+  // routed experts' (TpBlocks).
+  const double count = TpBlocks(a_, p_, moe);
   // With SP each pair is an all-gather and a reduce-scatter (rings held to the link rate, where an
   // all-reduce may use NVLS in-switch reduction).
   const double gather = p_.sp ? AllGatherTime(c_.fabric, full, p_.tp, per_domain).value() : 0;
@@ -366,9 +380,18 @@ void StepModel::TensorComm(bool moe, LayerCost* l) const {
   // torchtitan's op-level policy saves reduce-scatter outputs but not all-gathers or all-reduces:
   // its recomputed forward runs those again.
   l->tp_op_sac = count * (p_.sp ? gather : one);
-  // A recomputed dense MLP (or an MoE block with expert TP) runs its block's pair again.
-  const bool block_again = moe ? (count > 1 && p_.Recomputes(kModuleMoe)) : p_.Recomputes(kModuleMlp);
-  if (block_again) l->sel_tp = one;
+  // A recomputed dense MLP runs its block's pair again; a recomputed MoE block its pairs (expert
+  // TP, shared experts), recomputed shared experts theirs.
+  if (moe) {
+    const bool shared = a_.moe.shared_ffn > 0;
+    if (p_.Recomputes(kModuleMoe)) {
+      l->sel_tp = (count - 1) * one;
+    } else if (shared && p_.Recomputes(kModuleSharedExperts)) {
+      l->sel_tp = count > 1 ? one : 0;
+    }
+  } else if (p_.Recomputes(kModuleMlp)) {
+    l->sel_tp = count > 1 ? one : 0;
+  }
   // With SP the column-parallel GEMMs keep only their sequence-sharded input, so the backward
   // all-gathers it again for the weight gradient (Korthikanti et al. 2022 §4.2.2): one more
   // all-gather per all-reduce pair.

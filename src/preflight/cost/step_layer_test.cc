@@ -505,5 +505,28 @@ TEST(StepLayerTest, MlaRopeRotatesTheRotaryDimensionsOnly) {
   EXPECT_NEAR(other_rope - other_learned, 2 * 3 * rope_elements * (20 - 4) / hbm, 1e-9);
 }
 
+// Megatron-Core's shared experts are a tensor-parallel MLP of their own: with TP and no expert TP
+// an MoE layer has two TP blocks (attention, shared experts), one all-reduce each way per block.
+TEST(StepLayerTest, SharedExpertsHaveTheirOwnTensorParallelPair) {
+  Architecture a = LoadArch("deepseek-v3");
+  a.layers = 4, a.mtp_layers = 0;  // three dense layers and one MoE layer
+  const Cluster c = CatalogCluster("h800-sxm-80gb", 16);
+  TrainingJob job;
+  job.seq_len = 4096;
+  job.global_batch = 8;
+  Plan p;
+  p.tp = 2, p.ep = 8, p.dp = 8;
+  auto tp_time = [&](const Architecture& arch) {
+    const CostContext ctx = MakeCostContext(arch, CountParameters(arch), job, c);
+    return std::make_pair(EstimateStep(ctx, p).exposed_comm.tp.value(), ctx.fabric);
+  };
+  Architecture unshared = a;
+  unshared.moe.shared_ffn = 0;
+  const auto [with_shared, fabric] = tp_time(a);
+  const double pair = AllReduceTime(fabric, Bytes(4096.0 * 7168 * 2), 2, 2).value();
+  const double micro_batches = 8.0 / 8;
+  EXPECT_NEAR(with_shared - tp_time(unshared).first, micro_batches * 2 * pair, 1e-12);
+}
+
 }  // namespace
 }  // namespace preflight::test_support
