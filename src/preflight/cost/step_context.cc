@@ -168,6 +168,7 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   const OpList ops = BuildOps(arch, job.seq_len);
   c.model_flops_per_token = ops.model_flops_per_token;
   c.attention_flops_per_token_fwd = ops.attention_fwd_flops_per_token;
+  c.head_flops_per_token_fwd = ops.head_fwd_flops_per_token;
   c.host_per_kernel = Seconds(job.host_overhead_per_kernel_us * 1e-6);
   if (h.gemm_kernel_us.known()) c.gemm_kernel = Seconds(h.gemm_kernel_us.value * 1e-6);
   SetCollectiveShares(h, job, &c);

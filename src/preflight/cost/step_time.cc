@@ -470,8 +470,8 @@ double StepModel::RecomputeFlopsPerToken() const {
   switch (p_.recompute) {
     case Recompute::kNone:
       return 0;
-    case Recompute::kFull:
-      return c_.model_flops_per_token / 3.0;
+    case Recompute::kFull:  // the forward again, but for the output head (not checkpointed)
+      return c_.model_flops_per_token / 3.0 - c_.head_flops_per_token_fwd;
     case Recompute::kSelective:
       return SelectiveRecomputeFlopsPerToken();
     case Recompute::kDots:

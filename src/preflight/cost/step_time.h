@@ -61,6 +61,7 @@ struct CostContext {
   BytesPerSecond hbm_rate;        // achieved HBM bandwidth
   double model_flops_per_token = 0;  // MFU convention (model/model.h)
   double attention_flops_per_token_fwd = 0;  // full (non-causal) count, forward, all layers
+  double head_flops_per_token_fwd = 0;       // the output head(s), forward
   double activation_bytes = 2;    // bytes per activation element on the wire
   bool fp8_gemms = false;         // GEMMs run in FP8 (and pay casts)
   Seconds host_per_kernel;        // host-side cost of launching one kernel (TrainingJob)

@@ -176,6 +176,11 @@ TEST(StepTimeTest, DotsPolicyRecomputesAttentionAndElementwiseWork) {
   EXPECT_NEAR(dots.exposed_comm.tp.value(), none.exposed_comm.tp.value(), 1e-12);
   EXPECT_NEAR(dots.hfu / dots.mfu, selective.hfu / selective.mfu, 1e-12);
   EXPECT_GT(dots.hfu / dots.mfu, 1.0);
+  // Full recompute runs every layer's forward again, but not the output head (docs/conventions.md).
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  const double forward = ctx.model_flops_per_token / 3, head = 2.0 * 4096 * 128256;
+  EXPECT_DOUBLE_EQ(ctx.head_flops_per_token_fwd, head);
+  EXPECT_NEAR(full.hfu / full.mfu, (3 * forward + forward - head) / (3 * forward), 1e-12);
 }
 
 // The host launches the dots policy's recomputed kernels again: all of a layer's forward but its

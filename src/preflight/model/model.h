@@ -85,6 +85,7 @@ struct OpList {
   double fwd_flops_per_token = 0;    // sum over ops
   double model_flops_per_token = 0;  // training: 3 × forward
   double attention_fwd_flops_per_token = 0;  // the score + value part of the forward
+  double head_fwd_flops_per_token = 0;       // the output head(s) part of the forward
 };
 
 // REQUIRES: seq_len > 0.

@@ -111,6 +111,7 @@ OpList BuildOps(const Architecture& a, int64_t seq_len) {
     if (op.kind == OpKind::kAttnScores || op.kind == OpKind::kAttnValues) {
       list.attention_fwd_flops_per_token += op.TotalFwdFlopsPerToken();
     }
+    if (op.kind == OpKind::kLmHead) list.head_fwd_flops_per_token += op.TotalFwdFlopsPerToken();
   }
   list.model_flops_per_token = 3.0 * list.fwd_flops_per_token;
   return list;
