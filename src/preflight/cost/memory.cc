@@ -332,11 +332,26 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
   }
   if (stage == 0 && a.dropout) act += in_flight * tokens * a.hidden / rep_div;  // embedding dropout
   if (stage == p.pp - 1) {
-    // Final norm input, head input, and the loss's logits per output head: Megatron's fp32 copy
-    // (Korthikanti §4.3), or PyTorch's cross-entropy at its backward peak (saved fp32 log_softmax
-    // output, its gradient and the input gradient).
-    const double per_logit = j.pytorch_cross_entropy ? 12.0 : 4.0;
-    act += (1 + a.mtp_layers) * tokens * (4.0 * a.hidden / rep_div + per_logit * a.vocab / p.tp);
+    // Final norm input, head input, and the loss's fp32 logits per output head (Megatron's copy,
+    // Korthikanti §4.3, or PyTorch's saved log_softmax output), kept per micro-batch until its
+    // backward: one at a time under the 1F1B schedules, where the last stage runs each
+    // micro-batch's backward right after its forward, all of them under GPipe. PyTorch's
+    // cross-entropy adds at its backward peak the output's gradient and the input gradient.
+    const double heads = static_cast<double>(1 + a.mtp_layers);
+    const double head_in_flight = p.schedule == Schedule::kGpipe ? in_flight : 1.0;
+    act += head_in_flight * heads * tokens * (4.0 * a.hidden / rep_div + 4.0 * a.vocab / p.tp);
+    if (j.pytorch_cross_entropy) act += heads * tokens * 8.0 * a.vocab / p.tp;
+    // Each MTP module's transformer layer keeps what a main layer of its kind keeps, and its
+    // projection's input (the normalised hidden state and embedding, 2h); the module is the last
+    // stage's (DeepSeek-V3 §2.2).
+    if (a.mtp_layers > 0) {
+      const bool mtp_moe = a.IsMoeLayer(a.layers - 1);
+      double per_layer = mtp_moe ? layer.moe : layer.dense;
+      if (p.recompute == Recompute::kFull) per_layer = layer.recompute_input;
+      if (p.recompute == Recompute::kSelectiveOp) per_layer = layer.op_sac;
+      if (p.recompute == Recompute::kDots) per_layer = layer.dots;
+      act += in_flight * static_cast<double>(a.mtp_layers) * (per_layer + tokens * 4.0 * a.hidden / rep_div);
+    }
   }
   b.activations = Bytes(act);
   b.other = options.runtime_reserved + Bytes(act * options.activation_temporaries_fraction);

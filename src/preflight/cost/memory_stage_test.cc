@@ -71,6 +71,49 @@ TEST(StageMemoryTest, PytorchCrossEntropyHoldsThreeFp32CopiesOfTheLogits) {
   EXPECT_NEAR(activations(true, 1) - activations(false, 1), 8192.0 * 128256 * (12 - 4), 1);
 }
 
+// The last stage keeps each micro-batch's head input and fp32 logits until that micro-batch's
+// backward: under 1F1B one micro-batch's, under GPipe (every forward before any backward) all of
+// them, beside its layers' stacks.
+TEST(StageMemoryTest, GpipeKeepsEveryMicroBatchsLogits) {
+  Architecture a = LoadArch("llama-3.1-8b");
+  const TrainingJob j = Job(4096, 32);
+  Plan p;
+  p.pp = 4, p.micro_batch = 1;
+  auto last = [&](Schedule s) {
+    Plan q = p;
+    q.schedule = s;
+    return EstimateStageMemory(a, CountParameters(a), q, j, 3, MemoryOptions{}).activations.value();
+  };
+  auto first = [&](Schedule s) {
+    Plan q = p;
+    q.schedule = s;
+    return EstimateStageMemory(a, CountParameters(a), q, j, 0, MemoryOptions{}).activations.value();
+  };
+  const double head = 4096.0 * (4 * 4096 + 4 * 128256);  // per micro-batch
+  // The layers' part scales with the micro-batches in flight (32 under GPipe, 1 on 1F1B's last
+  // stage); the first stage (no head) shows it: its stack is 4 micro-batches' under 1F1B.
+  const double stack = first(Schedule::k1F1B) / 4;
+  EXPECT_NEAR(last(Schedule::k1F1B), stack + head, 1);
+  EXPECT_NEAR(last(Schedule::kGpipe), 32 * (stack + head), 32);
+}
+
+// Each DeepSeek-V3 MTP module on the last stage keeps one transformer layer's activations (an MoE
+// layer, as the model's last) and its projection's 2h-wide input, besides its output head.
+TEST(StageMemoryTest, MtpModuleKeepsItsLayerActivations) {
+  Architecture a = LoadArch("deepseek-v3");
+  const TrainingJob j = Job(4096, 8);
+  Plan p;
+  p.ep = 8, p.micro_batch = 1;
+  auto activations = [&](int64_t mtp) {
+    Architecture v = a;
+    v.mtp_layers = mtp;
+    return EstimateStageMemory(v, CountParameters(v), p, j, 0, MemoryOptions{}).activations.value();
+  };
+  const double per_token = ActivationBytesPerLayer(a, p, j).moe / 4096;
+  const double expected = 4096.0 * (per_token + 4 * 7168 + 4 * 7168 + 4.0 * 129280);
+  EXPECT_NEAR(activations(1) - activations(0), expected, 1);
+}
+
 // Under a pipeline the working set of a recomputed MoE block is added once to the stage.
 TEST(StageMemoryTest, RecomputedMoeBlockHoldsOneLayerWhileItsBackwardRuns) {
   Architecture a = LoadArch("deepseek-v3");
