@@ -46,6 +46,24 @@ TEST(CollectivesTest, ManyNodesUseTheTreeForSmallMessages) {
   EXPECT_NEAR(AllReduceTime(Node(231.6), Bytes(8), 512, 8).value(), 75.2 * kUs, 0.01 * kUs);
 }
 
+// Across nodes NCCL's ring runs a channel per NIC: a rank's NVLink carries the traffic that stays
+// in its node while its NIC carries its 1/8 share of the inter-node reduction, at the same time,
+// so the slower of the two sets the time (cost-model-notes §4.1: multi-node ring busbw ≈ G·B_nic,
+// NVIDIA's 46-48 GB/s per NDR NIC, about 375 GB/s for 8 NICs), not their sum.
+TEST(CollectivesTest, AcrossNodesTheSlowerOfNvlinkAndNetworkSetsTheTime) {
+  const double s = 8e9;  // large: bandwidth-bound, either algorithm
+  const double nvlink = s * 2 * 7.0 / 8.0 / 360e9;
+  const double network = s * 2 * (7.0 / 8.0) / 8 / 40e9;  // 8 nodes
+  ASSERT_GT(network, nvlink);
+  const double t = AllReduceTime(Node(360, 40), Bytes(s), 64, 8).value();
+  EXPECT_GT(t, network);
+  EXPECT_LT(t, network + 300 * kUs) << "latency only beyond the NIC's share";
+  // NVLink-bound when the network is faster.
+  const double fast_network = AllReduceTime(Node(360, 80), Bytes(s), 64, 8).value();
+  EXPECT_GT(fast_network, nvlink);
+  EXPECT_LT(fast_network, nvlink + 300 * kUs);
+}
+
 TEST(CollectivesTest, ReduceScatterIsOnePassOfTheRing) {
   // Simple: 8.4 + 7 × 3.4 = 32.2 µs, plus half the all-reduce traffic.
   const double expected = 32.2 * kUs + 0.5 * 1e9 * 14.0 / 8.0 / 360e9;
