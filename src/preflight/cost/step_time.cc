@@ -49,7 +49,6 @@ StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
   // output for the weight gradient anyway, and without SP the products' inputs are local.
   c.tp_again = Again({.full = l.tp_fwd, .selective = l.sel_tp, .op_sac = l.tp_op_sac});
   c.ep_again = Again({.full = l.ep_fwd, .selective = l.sel_ep});
-  const double tp_all = l.tp_fwd + l.tp_bwd + c.tp_again;
   const double ep_all = l.ep_fwd + l.ep_bwd + c.ep_again;
   // Recomputed attention products exchange their keys and values again: full recompute, the dots
   // policy, and selective recompute of core_attn (Transformer Engine's context-parallel attention
@@ -57,22 +56,43 @@ StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
   const double cp_selective = p_.Recomputes(kModuleCoreAttn) ? l.cp_fwd : 0;
   c.cp_again = Again({.full = l.cp_fwd, .selective = cp_selective, .dots = l.cp_fwd});
   const double cp_all = l.cp_fwd + l.cp_bwd + c.cp_again;
-  const double tp_window = TpWindow(l), ep_window = EpWindow(l);
+  const double ep_window = EpWindow(l);
   // Ring/all-gather KV exchange runs under the attention products (Megatron CP).
   const double cp_window = p_.cp > 1 ? l.core_fwd + l.core_bwd : -1;
-  c.tp = Exposed(tp_all, tp_window);
+  const TpPhases tp = TpByPhase(l, c.tp_again);
+  c.tp = Exposed(tp.forward, tp.forward_window) + Exposed(tp.backward, tp.backward_window);
   c.ep = Exposed(ep_all, ep_window);
   c.cp = Exposed(cp_all, cp_window);
   // What runs hidden under compute still holds its share of the compute units meanwhile; each
-  // term falls in the forward as its window does (TP: the forward GEMMs).
-  const double tp_slow = Contention(tp_all, tp_window);
+  // term falls in the forward as its window does (TP: the forward's share of its forward phase,
+  // whose rest is the recomputed forward inside the backward).
+  const double tp_slow_fwd = Contention(tp.forward, tp.forward_window);
+  const double tp_slow = tp_slow_fwd + Contention(tp.backward, tp.backward_window);
   const double ep_slow = Contention(ep_all, ep_window, c_.ep_collective_share);
   const double cp_slow = Contention(cp_all, cp_window);
   c.contention = tp_slow + ep_slow + cp_slow;
+  const double tp_fwd_share = tp.forward > 0 ? l.tp_fwd / tp.forward : 0;
   const double ep_fwd_share = ep_window > 0 ? l.fwd_compute / ep_window : 0;
   const double cp_fwd_share = cp_window > 0 ? l.core_fwd / cp_window : 0;
-  c.contention_fwd = tp_slow + ep_slow * ep_fwd_share + cp_slow * cp_fwd_share;
+  c.contention_fwd = tp_slow_fwd * tp_fwd_share + ep_slow * ep_fwd_share + cp_slow * cp_fwd_share;
   return c;
+}
+
+// Transformer Engine's userbuffers overlap hides each phase's TP collectives under that phase's
+// GEMMs: the forward's all-gathers and reduce-scatters under its projections, the backward's
+// (the re-gather for the weight gradient, the input gradient's reduce-scatter) under the dgrad and
+// wgrad GEMMs (ub_bulk_dgrad, ub_rs_dgrad, ub_bulk_wgrad), and a recomputed forward's under its
+// recomputed projections, taken in proportion to the collectives it runs again. Without the
+// overlap the windows are negative: nothing hidden.
+StepModel::TpPhases StepModel::TpByPhase(const LayerCost& l, double tp_again) const {
+  TpPhases t;
+  t.forward = l.tp_fwd + tp_again;
+  t.backward = l.tp_bwd;
+  if (!UserbufferOverlap()) return t;
+  const double again = l.tp_fwd > 0 ? tp_again / l.tp_fwd : 0;
+  t.forward_window = (l.fwd_compute - l.core_fwd) * (1 + again);
+  t.backward_window = l.bwd_compute - l.core_bwd;
+  return t;
 }
 
 double StepModel::LayerHostSeconds(const LayerCost& l) const {

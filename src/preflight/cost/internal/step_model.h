@@ -388,11 +388,15 @@ class StepModel {
   double FlattenSeconds(const LocalParams& lp) const;
   double RecomputeFlopsPerToken() const;
 
-  // The compute a layer's overlapped TP collectives can hide under (its forward GEMMs), and its
-  // EP all-to-alls (its forward and backward); negative when the collective is not overlapped.
-  double TpWindow(const LayerCost& l) const {
-    return UserbufferOverlap() ? l.fwd_compute - l.core_fwd : -1;
-  }
+  // A layer's TP collectives by phase (the forward with what recomputation runs again, and the
+  // backward) and the GEMM time each phase's overlapped collectives hide under (negative: none).
+  struct TpPhases {
+    double forward = 0, backward = 0;
+    double forward_window = -1, backward_window = -1;
+  };
+  TpPhases TpByPhase(const LayerCost& l, double tp_again) const;
+  // The compute a layer's overlapped EP all-to-alls can hide under (its forward and backward);
+  // negative when they are not overlapped.
   double EpWindow(const LayerCost& l) const {
     const bool hidden = p_.ep_comm_overlap || p_.schedule == Schedule::kDualPipe;
     return hidden ? l.fwd_compute + l.bwd_compute : -1;
