@@ -61,8 +61,24 @@ StageParams ParamsOnStage(const Architecture& a, const ParamCounts& c, const Pla
     dense += c.mtp - mtp_expert;
     expert += mtp_expert;
   }
-  StageParams s{dense / p.tp, expert / (p.ep * p.etp)};
-  if (p.schedule == Schedule::kDualPipe) s.dense *= 2, s.expert *= 2;  // DeepSeek-V3 Table 2
+  return StageParams{dense / p.tp, expert / (p.ep * p.etp)};
+}
+
+// The pipeline stage DualPipe places beside `stage` on one rank: rank r holds stages r and
+// pp - 1 - r, two copies of the model in all (DeepSeek-V3 §3.2.2 and Table 2; DualPipe's
+// example_dualpipe.py), so the ends pair the embedding with the head. Other schedules: none (-1).
+int64_t DualPipeMirror(const Plan& p, int64_t stage) {
+  return p.schedule == Schedule::kDualPipe && p.pp > 1 ? p.pp - 1 - stage : -1;
+}
+
+// The parameters a device holds: its stage's, and under DualPipe its mirror stage's too.
+StageParams ParamsOnDevice(const Architecture& a, const ParamCounts& c, const Plan& p,
+                           int64_t stage) {
+  StageParams s = ParamsOnStage(a, c, p, stage);
+  if (const int64_t mirror = DualPipeMirror(p, stage); mirror >= 0) {
+    const StageParams m = ParamsOnStage(a, c, p, mirror);
+    s.dense += m.dense, s.expert += m.expert;
+  }
   return s;
 }
 
@@ -276,11 +292,22 @@ double InFlightMicroBatches(const Plan& p, int64_t micro_batches, int64_t stage)
 
 namespace {
 
+// One stage's activations with `in_flight` micro-batches through it: what it keeps per
+// micro-batch in flight (its layers' stacks and the edge terms kept per micro-batch), and the
+// working set that exists once (the layer whose backward runs, the head's backward peak).
+struct ChunkActivations {
+  double kept = 0;
+  double working = 0;
+};
+
+ChunkActivations StageActivations(const Architecture& a, const Plan& p, const TrainingJob& j,
+                                  int64_t stage, double in_flight, const LayerActivationBytes& layer);
+
 MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const Plan& p,
                             const TrainingJob& j, int64_t stage, const MemoryOptions& options,
                             const LayerActivationBytes& layer) {
   MemoryBreakdown b;
-  const StageParams params = ParamsOnStage(a, c, p, stage);
+  const StageParams params = ParamsOnDevice(a, c, p, stage);
   const StateBytes bytes = StateBytesPerParam(j);
   const double d_dense = static_cast<double>(p.dp * p.cp);
   const double d_expert = static_cast<double>(p.dp * p.cp * p.tp) / (p.ep * p.etp);
@@ -304,6 +331,25 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
     b.gradients += Bytes(2.0 * (params.dense + params.expert));
   }
 
+  const double in_flight = InFlightMicroBatches(p, MicroBatches(p, j), stage);
+  double act = 0;
+  if (const int64_t mirror = DualPipeMirror(p, stage); mirror >= 0) {
+    // DualPipe's PP + 1 micro-batches in flight (Table 2, in stage units) fall on the two
+    // stages a rank holds, half each; one layer's backward runs at a time.
+    const ChunkActivations own = StageActivations(a, p, j, stage, in_flight / 2, layer);
+    const ChunkActivations other = StageActivations(a, p, j, mirror, in_flight / 2, layer);
+    act = own.kept + other.kept + std::max(own.working, other.working);
+  } else {
+    const ChunkActivations own = StageActivations(a, p, j, stage, in_flight, layer);
+    act = own.kept + own.working;
+  }
+  b.activations = Bytes(act);
+  b.other = options.runtime_reserved + Bytes(act * options.activation_temporaries_fraction);
+  return b;
+}
+
+ChunkActivations StageActivations(const Architecture& a, const Plan& p, const TrainingJob& j,
+                                  int64_t stage, double in_flight, const LayerActivationBytes& layer) {
   const int64_t first = FirstLayerOfStage(a, p, stage);
   const int64_t n = LayersOnStage(a, p, stage);
   const int64_t n_moe = a.MoeLayersIn(first, n);
@@ -320,15 +366,16 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
   // its backward adds the rest of the layer's activations (dense layers only).
   if (p.recompute == Recompute::kSelectiveOp) working = std::max(0.0, layer.dense - layer.op_sac);
   if (p.recompute == Recompute::kDots) working = std::max(0.0, layer.dense - layer.dots);
-  const double in_flight = InFlightMicroBatches(p, MicroBatches(p, j), stage);
   const double tokens = static_cast<double>(p.micro_batch * j.seq_len) / p.cp;
   const double rep_div = p.sp ? static_cast<double>(p.tp) : 1.0;
-  double act = in_flight * stack;
+  ChunkActivations c;
+  double& act = c.kept;
+  act = in_flight * stack;
   const bool whole_layers = p.recompute == Recompute::kFull || p.recompute == Recompute::kSelectiveOp ||
                             p.recompute == Recompute::kDots;
-  if (whole_layers) act += working;
+  if (whole_layers) c.working = working;
   if (p.recompute == Recompute::kSelective) {
-    act += std::max(n_dense > 0 ? layer.dense_module_working : 0.0, n_moe > 0 ? layer.moe_module_working : 0.0);
+    c.working = std::max(n_dense > 0 ? layer.dense_module_working : 0.0, n_moe > 0 ? layer.moe_module_working : 0.0);
   }
   if (stage == 0 && a.dropout) act += in_flight * tokens * a.hidden / rep_div;  // embedding dropout
   if (stage == p.pp - 1) {
@@ -338,9 +385,13 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
     // micro-batch's backward right after its forward, all of them under GPipe. PyTorch's
     // cross-entropy adds at its backward peak the output's gradient and the input gradient.
     const double heads = static_cast<double>(1 + a.mtp_layers);
-    const double head_in_flight = p.schedule == Schedule::kGpipe ? in_flight : 1.0;
-    act += head_in_flight * heads * tokens * (4.0 * a.hidden / rep_div + 4.0 * a.vocab / p.tp);
-    if (j.pytorch_cross_entropy) act += heads * tokens * 8.0 * a.vocab / p.tp;
+    const double head = heads * tokens * (4.0 * a.hidden / rep_div + 4.0 * a.vocab / p.tp);
+    if (p.schedule == Schedule::kGpipe) {
+      act += in_flight * head;
+    } else {
+      c.working += head;
+    }
+    if (j.pytorch_cross_entropy) c.working += heads * tokens * 8.0 * a.vocab / p.tp;
     // Each MTP module's transformer layer keeps what a main layer of its kind keeps, and its
     // projection's input (the normalised hidden state and embedding, 2h); the module is the last
     // stage's (DeepSeek-V3 §2.2).
@@ -353,9 +404,7 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
       act += in_flight * static_cast<double>(a.mtp_layers) * (per_layer + tokens * 4.0 * a.hidden / rep_div);
     }
   }
-  b.activations = Bytes(act);
-  b.other = options.runtime_reserved + Bytes(act * options.activation_temporaries_fraction);
-  return b;
+  return c;
 }
 
 }  // namespace

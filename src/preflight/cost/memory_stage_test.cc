@@ -326,6 +326,30 @@ TEST(ModelStateTest, DualPipeDoublesParameters) {
   EXPECT_DOUBLE_EQ(two.optimizer.value(), 2 * one.optimizer.value());
 }
 
+// DualPipe's rank r holds stages r and pp - 1 - r: the ends pair the embedding with the head (each
+// counted once), and the PP + 1 micro-batches in flight fall half on each of the two stages.
+TEST(ModelStateTest, DualPipePairsMirrorStages) {
+  Architecture a = LoadArch("llama-3.1-70b");
+  ParamCounts c = CountParameters(a);
+  Plan p;
+  p.pp = 4, p.dp = 2, p.schedule = Schedule::kDualPipe;
+  TrainingJob j = Job(4096, 64);
+  const MemoryBreakdown end = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{});
+  const MemoryBreakdown mirror = EstimateStageMemory(a, c, p, j, 3, MemoryOptions{});
+  EXPECT_DOUBLE_EQ(end.weights.value(), mirror.weights.value()) << "one rank, seen from either stage";
+  EXPECT_DOUBLE_EQ(end.activations.value(), mirror.activations.value());
+  Plan one_f_one_b = p;
+  one_f_one_b.schedule = Schedule::k1F1B;
+  const double first = EstimateStageMemory(a, c, one_f_one_b, j, 0, MemoryOptions{}).weights.value();
+  const double last = EstimateStageMemory(a, c, one_f_one_b, j, 3, MemoryOptions{}).weights.value();
+  EXPECT_DOUBLE_EQ(end.weights.value(), first + last);
+  // Activations: 20 layers a stage, full layers kept (no recompute): (4 + 1) / 2 micro-batches
+  // through each stage's 20 layers, and the head's logits once.
+  const double layer = ActivationBytesPerLayer(a, p, j).dense;
+  const double head = 4096.0 * (4 * 8192 + 4 * 128256);
+  EXPECT_NEAR(end.activations.value(), 2 * 2.5 * 20 * layer + head, 1e-6 * end.activations.value());
+}
+
 TEST(ModelStateTest, TiedHeadCopyOnLastStage) {
   // Megatron keeps a copy of a tied embedding on the last stage when pp > 1.
   Architecture a = Gpt(4096, 32, 36, 51200, 2048);
