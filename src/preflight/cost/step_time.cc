@@ -319,11 +319,26 @@ PipelineTime StepModel::Pipeline() const {
   double sum = whole.Total();
   int64_t candidates[5];
   const int n_candidates = CandidateStages(a_, p_, candidates);
-  for (int i = 0; i < (n_candidates > 0 ? n_candidates : p_.pp); ++i) {
-    const int64_t stage = n_candidates > 0 ? candidates[i] : i;
+  auto stage_sums = [&](int64_t stage) {
     const int64_t n = LayersOnStage(a_, p_, stage), first = FirstLayerOfStage(a_, p_, stage);
     StageSums st = StageTotals(parts, n, a_.MoeLayersIn(first, n), stage == 0, stage == p_.pp - 1);
     AddInputPath(parts, first, n, &st);
+    return st;
+  };
+  const bool dual = p_.schedule == Schedule::kDualPipe;
+  for (int i = 0; i < (n_candidates > 0 ? n_candidates : p_.pp); ++i) {
+    const int64_t stage = n_candidates > 0 ? candidates[i] : i;
+    const int64_t mirror = p_.pp - 1 - stage;
+    StageSums st = stage_sums(stage);
+    if (dual && mirror != stage) {
+      // DualPipe's rank holds this stage and its mirror and runs half the micro-batches through
+      // each (one direction each): per micro-batch, the mean of the two.
+      const StageSums own = st, other = stage_sums(mirror);
+      st = StageSums{};
+      st.Add(own, 0.5);
+      st.Add(other, 0.5);
+      st.input_slack = 0.5 * (own.input_slack + other.input_slack);
+    }
     if (st.Total() > worst.Total()) worst = st;
   }
   // `whole` ran the input path once; every stage runs it (each as the slowest one does).
@@ -354,8 +369,10 @@ StepModel::LocalParams StepModel::Local() const {
       static_cast<double>(a_.MoeLayerCount() + (a_.IsMoeLayer(a_.layers - 1) ? a_.mtp_layers : 0));
   const double expert_total = moe_layers * pc.routed_experts_per_moe_layer;
   LocalParams l;
-  l.dense = (static_cast<double>(pc.TotalWithMtp()) - expert_total) / (t_ * p_.pp);
-  l.expert = expert_total / (p_.ep * p_.etp * p_.pp);
+  // DualPipe keeps two copies of the model over the pipeline (DeepSeek-V3 Table 2).
+  const double copies = p_.schedule == Schedule::kDualPipe && p_.pp > 1 ? 2.0 : 1.0;
+  l.dense = copies * (static_cast<double>(pc.TotalWithMtp()) - expert_total) / (t_ * p_.pp);
+  l.expert = copies * expert_total / (p_.ep * p_.etp * p_.pp);
   l.d = p_.dp * p_.cp;
   l.ed = p_.dp * p_.cp * p_.tp / (p_.ep * p_.etp);
   l.grad_bytes = c_.job.grad_dtype == Dtype::kFp32 ? 4 : 2;
@@ -366,7 +383,11 @@ StepModel::LocalParams StepModel::Local() const {
 
 void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t ranks, int64_t stride,
                                  double m, double* grads, double* params) const {
-  if (ranks <= 1 || local <= 0) return;
+  if (local <= 0) return;
+  // Under DualPipe each stage's gradients are summed over its two copies (ranks r and pp-1-r) as
+  // well as over the data-parallel replicas: one reduction over twice the group.
+  const int64_t grad_ranks = p_.schedule == Schedule::kDualPipe && p_.pp > 1 ? 2 * ranks : ranks;
+  if (grad_ranks <= 1) return;
   const int64_t per = RanksPerDomain(c_.fabric, stride, ranks);
   const double layers_per_stage = static_cast<double>(a_.layers) / p_.pp;
   // Megatron-Core reduces (and gathers) in buckets of max(40M, 1M x DP) parameters when it
@@ -377,9 +398,9 @@ void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t
   const Bytes grad_bucket(local * lp.grad_bytes / buckets),
       weight_bucket(local * lp.weight_bytes / buckets);
   if (p_.zero == 0) {
-    *grads += buckets * AllReduceTime(c_.fabric, grad_bucket, ranks, per).value();
+    *grads += buckets * AllReduceTime(c_.fabric, grad_bucket, grad_ranks, per).value();
   } else if (p_.zero < 3) {
-    *grads += buckets * ReduceScatterTime(c_.fabric, grad_bucket, ranks, per).value();
+    *grads += buckets * ReduceScatterTime(c_.fabric, grad_bucket, grad_ranks, per).value();
     *params += buckets * AllGatherTime(c_.fabric, weight_bucket, ranks, per).value();
   } else if (p_.zero3_gather_per_parameter) {
     // DeepSpeed's ZeRO-3 of early 2021 with its default configuration (contiguous_gradients and

@@ -337,6 +337,35 @@ TEST(StepTimeTest, OverlappedTensorParallelHidesEachPhaseUnderItsOwnGemms) {
   EXPECT_GT(exposed(64) - exposed(32), 0.0) << "the same traffic, exposed without the overlap";
 }
 
+// DualPipe's rank r runs stages r and pp - 1 - r, half the micro-batches through each: the ends
+// share the head's work instead of the last stage carrying it alone. Llama 3.1 8B on PP 4 (8 layers
+// a stage, L each, the head H on the last): 1F1B's slowest stage takes 8L + H a micro-batch, the
+// whole model 32L + H, and DualPipe's slowest rank (the ends) (16L + H) / 2.
+TEST(StepTimeTest, DualPipeRanksRunTwoMirrorStages) {
+  Job8b s = Llama8bOnH100();
+  s.plan.tp = 1, s.plan.dp = 1, s.plan.pp = 1;
+  s.job.global_batch = 32;
+  auto compute = [&](int64_t pp, Schedule schedule) {
+    return StepWith(s, [&](Job8b& v) {
+             v.plan.pp = pp;
+             v.plan.schedule = schedule;
+           }).first.compute.value();
+  };
+  const double whole = compute(1, Schedule::k1F1B), last = compute(4, Schedule::k1F1B);
+  const double layer = (whole - last) / 24;  // 32L + H - (8L + H)
+  EXPECT_NEAR(compute(4, Schedule::kDualPipe), 4 * layer + last / 2, 1e-9 * whole);
+  // Each rank holds two stages' parameters, and each stage's gradients are summed over its two
+  // copies: the data-parallel traffic of a DP-1 plan is no longer zero.
+  s.plan.dp = 2, s.plan.overlap_grad_reduce = false, s.plan.overlap_param_gather = false;
+  const StepTime dual = StepWith(s, [&](Job8b& v) {
+                          v.plan.pp = 4;
+                          v.plan.schedule = Schedule::kDualPipe;
+                        }).first;
+  const StepTime one = StepWith(s, [&](Job8b& v) { v.plan.pp = 4; }).first;
+  EXPECT_GT(dual.exposed_comm.dp.value(), 1.9 * one.exposed_comm.dp.value());
+  EXPECT_NEAR(dual.optimizer.value(), 2 * one.optimizer.value(), 1e-9 * one.optimizer.value());
+}
+
 // Around the layers, TP adds the vocab-parallel embedding's all-reduce (forward), the output
 // layer's input-gradient all-reduce (backward) and the cross-entropy's three fp32 all-reduces per
 // token (forward); with SP, reduce-scatters and all-gathers instead of the two all-reduces. Measured as what a model of 2L layers adds beyond twice the L-layer model's layers.
