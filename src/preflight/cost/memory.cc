@@ -36,32 +36,35 @@ StateBytes StateBytesPerParam(const TrainingJob& job) {
   return b;
 }
 
-// Parameters held by one device of `stage`, split into those sharded over the dense
-// data-parallel group and those over the expert data-parallel group.
-struct StageParams {
-  double dense = 0;
-  double expert = 0;
-};
-
-StageParams ParamsOnStage(const Architecture& a, const ParamCounts& c, const Plan& p,
-                          int64_t stage) {
+// Parameters held by one device of `stage` (without DualPipe's mirror): non-expert parameters
+// split by TP but for those it replicates (norms, MLA's down-projections, the router, learned
+// positions), and routed experts split over EP x ETP.
+DeviceParams ParamsOnStage(const Architecture& a, const ParamCounts& c, const Plan& p,
+                           int64_t stage) {
   const int64_t first = FirstLayerOfStage(a, p, stage);
   const int64_t n = LayersOnStage(a, p, stage);
   const int64_t moe = a.MoeLayersIn(first, n);
-  double dense = static_cast<double>(n - moe) * c.dense_layer +
-                 static_cast<double>(moe) * (c.moe_layer - c.routed_experts_per_moe_layer);
-  double expert = static_cast<double>(moe) * c.routed_experts_per_moe_layer;
-  if (stage == 0) dense += c.embedding;
+  const double n_dense = static_cast<double>(n - moe), n_moe = static_cast<double>(moe);
+  double dense = n_dense * c.dense_layer + n_moe * (c.moe_layer - c.routed_experts_per_moe_layer);
+  double replicated = n_dense * c.dense_layer_replicated + n_moe * c.moe_layer_replicated;
+  double expert = n_moe * c.routed_experts_per_moe_layer;
+  if (stage == 0) {
+    dense += c.embedding;
+    replicated += static_cast<double>(a.position_rows * a.hidden);
+  }
   if (stage == p.pp - 1) {
     dense += c.final_norm + c.lm_head;
+    replicated += c.final_norm;
     if (a.tied_embeddings && p.pp > 1) dense += a.vocab * a.hidden;  // output copy (Megatron)
-    const double mtp_expert = a.IsMoeLayer(a.layers - 1)
-                                  ? static_cast<double>(a.mtp_layers) * c.routed_experts_per_moe_layer
-                                  : 0;
+    const bool mtp_moe = a.IsMoeLayer(a.layers - 1);
+    const double mtp = static_cast<double>(a.mtp_layers);
+    const double mtp_expert = mtp_moe ? mtp * c.routed_experts_per_moe_layer : 0;
     dense += c.mtp - mtp_expert;
+    // Each MTP module's block replicates what its layer kind does, and its three norms.
+    replicated += mtp * ((mtp_moe ? c.moe_layer_replicated : c.dense_layer_replicated) + 3.0 * a.hidden);
     expert += mtp_expert;
   }
-  return StageParams{dense / p.tp, expert / (p.ep * p.etp)};
+  return DeviceParams{(dense - replicated) / p.tp + replicated, expert / (p.ep * p.etp)};
 }
 
 // The pipeline stage DualPipe places beside `stage` on one rank: rank r holds stages r and
@@ -71,16 +74,30 @@ int64_t DualPipeMirror(const Plan& p, int64_t stage) {
   return p.schedule == Schedule::kDualPipe && p.pp > 1 ? p.pp - 1 - stage : -1;
 }
 
-// The parameters a device holds: its stage's, and under DualPipe its mirror stage's too.
-StageParams ParamsOnDevice(const Architecture& a, const ParamCounts& c, const Plan& p,
-                           int64_t stage) {
-  StageParams s = ParamsOnStage(a, c, p, stage);
+}  // namespace
+
+DeviceParams ParamsOnDevice(const Architecture& a, const ParamCounts& c, const Plan& p,
+                            int64_t stage) {
+  DeviceParams s = ParamsOnStage(a, c, p, stage);
   if (const int64_t mirror = DualPipeMirror(p, stage); mirror >= 0) {
-    const StageParams m = ParamsOnStage(a, c, p, mirror);
+    const DeviceParams m = ParamsOnStage(a, c, p, mirror);
     s.dense += m.dense, s.expert += m.expert;
   }
   return s;
 }
+
+DeviceParams MostParamsOnDevice(const Architecture& a, const ParamCounts& c, const Plan& p) {
+  int64_t candidates[5];
+  const int n = CandidateStages(a, p, candidates);
+  DeviceParams most;
+  for (int i = 0; i < (n > 0 ? n : p.pp); ++i) {
+    const DeviceParams s = ParamsOnDevice(a, c, p, n > 0 ? candidates[i] : i);
+    if (s.dense + s.expert > most.dense + most.expert) most = s;
+  }
+  return most;
+}
+
+namespace {
 
 // Whether FP8 GEMMs keep the FP8 cast of their input for the weight gradient
 // (TrainingJob::fp8_saved_inputs; the scenario clears it on a device without FP8).
@@ -307,7 +324,7 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
                             const TrainingJob& j, int64_t stage, const MemoryOptions& options,
                             const LayerActivationBytes& layer) {
   MemoryBreakdown b;
-  const StageParams params = ParamsOnDevice(a, c, p, stage);
+  const DeviceParams params = ParamsOnDevice(a, c, p, stage);
   const StateBytes bytes = StateBytesPerParam(j);
   const double d_dense = static_cast<double>(p.dp * p.cp);
   const double d_expert = static_cast<double>(p.dp * p.cp * p.tp) / (p.ep * p.etp);

@@ -78,6 +78,19 @@ LayerActivationBytes ActivationBytesPerLayer(const Architecture& arch, const Pla
 // Micro-batches whose activations stage `stage` holds at its peak, in units of its layer stack.
 double InFlightMicroBatches(const Plan& plan, int64_t micro_batches, int64_t stage);
 
+// Parameters one device of pipeline stage `stage` holds, before ZeRO sharding: non-expert ones
+// (split by TP, but for the tensors TP replicates), sharded over the data-parallel group, and
+// routed experts (split over EP x ETP), sharded over the expert-data-parallel group. Under
+// DualPipe a device also holds the mirror stage pp - 1 - stage.
+struct DeviceParams {
+  double dense = 0;
+  double expert = 0;
+};
+DeviceParams ParamsOnDevice(const Architecture& arch, const ParamCounts& params, const Plan& plan,
+                            int64_t stage);
+// The device holding the most parameters (over the stages that can: CandidateStages, else all).
+DeviceParams MostParamsOnDevice(const Architecture& arch, const ParamCounts& params, const Plan& plan);
+
 MemoryBreakdown EstimateStageMemory(const Architecture& arch, const ParamCounts& params,
                                     const Plan& plan, const TrainingJob& job, int64_t stage,
                                     const MemoryOptions& options);

@@ -45,9 +45,11 @@ TEST(StageMemoryTest, FsdpUnderAPipelineKeepsTheStageGathered) {
     return EstimateStageMemory(a, c, q, Job(4096, 64), 1, MemoryOptions{});
   };
   const MemoryBreakdown sharded = stage(false), gathered = stage(true);
-  // The last stage: 16 of the 32 layers, the final norm and the (untied) LM head, over TP 2.
+  // The last stage: 16 of the 32 layers, the final norm and the (untied) LM head, over TP 2 but
+  // for the norms (two a layer, and the final one), which TP replicates.
   const double layer = (c.total - 2.0 * 128256 * 4096 - 4096) / 32;
-  const double local = (16 * layer + 128256.0 * 4096 + 4096) / 2;
+  const double norms = 16 * 2 * 4096.0 + 4096;
+  const double local = (16 * layer + 128256.0 * 4096 + 4096 - norms) / 2 + norms;
   EXPECT_NEAR((gathered.weights - sharded.weights).value(), 2 * local, local * 1e-9);
   EXPECT_NEAR((gathered.gradients - sharded.gradients).value(), 4 * local, local * 1e-9);
   EXPECT_DOUBLE_EQ(gathered.activations.value(), sharded.activations.value());
@@ -293,8 +295,9 @@ TEST(ModelStateTest, Bf16OptimizerKeeps16BitGradients) {
 }
 
 TEST(ModelStateTest, TensorAndExpertSharding) {
-  // Mixtral, TP 2, EP 8, DP 32 (64 devices), ZeRO-1: dense parameters split over TP, experts over
-  // EP; optimizer states over DP (dense) and the expert-DP group tp·dp/ep = 8.
+  // Mixtral, TP 2, EP 8, DP 32 (64 devices), ZeRO-1: dense parameters split over TP but for the
+  // ones TP replicates (each layer's two RMSNorms and its 8 x 4096 router, and the final norm),
+  // experts over EP; optimizer states over DP (dense) and the expert-DP group tp·dp/ep = 8.
   Architecture a = LoadArch("mixtral-8x7b");
   ParamCounts c = CountParameters(a);
   Plan p;
@@ -305,11 +308,14 @@ TEST(ModelStateTest, TensorAndExpertSharding) {
   p.zero = 1;
   const double expert = 32.0 * c.routed_experts_per_moe_layer;
   const double dense = static_cast<double>(c.total) - expert;
+  const double replicated = 32.0 * (2 * 4096 + 8 * 4096) + 4096;
+  EXPECT_EQ(c.moe_layer_replicated, 10 * 4096);
   MemoryBreakdown b = EstimateStageMemory(a, c, p, Job(4096, 64), 0, MemoryOptions{});
-  const double on_device = dense / 2 + expert / 8;
+  const double dense_on_device = (dense - replicated) / 2 + replicated;
+  const double on_device = dense_on_device + expert / 8;
   EXPECT_NEAR(b.weights.value(), 2 * on_device, on_device * 1e-9);
   EXPECT_NEAR(b.gradients.value(), 4 * on_device, on_device * 1e-9);
-  EXPECT_NEAR(b.optimizer.value(), 12 * (dense / 2 / 32 + expert / 8 / 8), on_device * 1e-9);
+  EXPECT_NEAR(b.optimizer.value(), 12 * (dense_on_device / 32 + expert / 8 / 8), on_device * 1e-9);
 }
 
 TEST(ModelStateTest, DualPipeDoublesParameters) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "preflight/cost/internal/step_model.h"
+#include "preflight/cost/memory.h"
 
 namespace preflight {
 namespace cost_internal {
@@ -365,14 +366,12 @@ PipelineTime StepModel::Pipeline() const {
 
 StepModel::LocalParams StepModel::Local() const {
   const ParamCounts& pc = c_.params;
-  const double moe_layers =
-      static_cast<double>(a_.MoeLayerCount() + (a_.IsMoeLayer(a_.layers - 1) ? a_.mtp_layers : 0));
-  const double expert_total = moe_layers * pc.routed_experts_per_moe_layer;
   LocalParams l;
-  // DualPipe keeps two copies of the model over the pipeline (DeepSeek-V3 Table 2).
-  const double copies = p_.schedule == Schedule::kDualPipe && p_.pp > 1 ? 2.0 : 1.0;
-  l.dense = copies * (static_cast<double>(pc.TotalWithMtp()) - expert_total) / (t_ * p_.pp);
-  l.expert = copies * expert_total / (p_.ep * p_.etp * p_.pp);
+  // The device that updates (and reduces) the most parameters finishes the step last: the stage
+  // with the embedding or the head, or under DualPipe the rank holding both ends.
+  const DeviceParams most = MostParamsOnDevice(a_, pc, p_);
+  l.dense = most.dense;
+  l.expert = most.expert;
   l.d = p_.dp * p_.cp;
   l.ed = p_.dp * p_.cp * p_.tp / (p_.ep * p_.etp);
   l.grad_bytes = c_.job.grad_dtype == Dtype::kFp32 ? 4 : 2;

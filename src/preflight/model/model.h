@@ -29,6 +29,10 @@ struct ParamCounts {
   int64_t dense_layer = 0;  // one dense transformer layer
   int64_t moe_layer = 0;    // one MoE layer, all experts
   int64_t routed_experts_per_moe_layer = 0;  // the part sharded by expert parallelism
+  // Of a layer's non-expert parameters, those tensor parallelism replicates (norms, MLA's
+  // down-projections and latent norms, the router, row-parallel biases: LayerParameterTensors).
+  int64_t dense_layer_replicated = 0;
+  int64_t moe_layer_replicated = 0;
   int64_t mtp = 0;              // unique MTP-module params (embedding and head are shared)
   int64_t mtp_stored_copies = 0;  // embedding + head copies the checkpoint stores per MTP module
   int64_t TotalWithMtp() const { return total + mtp; }

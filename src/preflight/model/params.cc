@@ -117,6 +117,15 @@ ParamCounts CountParameters(const Architecture& a) {
   c.dense_layer = attention + norms + MlpParams(a, a.ffn, a.mlp_bias);
   c.routed_experts_per_moe_layer = a.IsMoe() ? RoutedExpertParams(a) : 0;
   c.moe_layer = a.IsMoe() ? attention + norms + c.routed_experts_per_moe_layer + MoeDenseParams(a) : 0;
+  auto replicated = [&](bool moe) {
+    int64_t n = 0;
+    for (const ParamTensor& t : LayerParameterTensors(a, moe)) {
+      if (!t.expert && !t.tp_split) n += t.elements * t.count;
+    }
+    return n;
+  };
+  c.dense_layer_replicated = replicated(false);
+  c.moe_layer_replicated = a.IsMoe() ? replicated(true) : 0;
   c.embedding = EmbeddingParams(a);
   c.lm_head = a.tied_embeddings ? 0 : a.vocab * (a.embed_proj_dim > 0 ? a.embed_proj_dim : a.hidden);
   c.final_norm = a.final_norm ? NormParams(a, a.hidden) : 0;
