@@ -58,8 +58,11 @@ StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
   c.cp_again = Again({.full = l.cp_fwd, .selective = cp_selective, .dots = l.cp_fwd});
   const double cp_all = l.cp_fwd + l.cp_bwd + c.cp_again;
   const double ep_window = EpWindow(l);
-  // Ring/all-gather KV exchange runs under the attention products (Megatron CP).
-  const double cp_window = p_.cp > 1 ? l.core_fwd + l.core_bwd : -1;
+  // Ring/all-gather KV exchange runs under the attention products (Megatron CP), the recomputed
+  // ones included where the exchange runs again with them.
+  const double core_again =
+      Again({.full = l.core_fwd, .selective = cp_selective > 0 ? l.core_fwd : 0, .dots = l.core_fwd});
+  const double cp_window = p_.cp > 1 ? l.core_fwd + l.core_bwd + core_again : -1;
   const TpPhases tp = TpByPhase(l, c.tp_again);
   c.tp = Exposed(tp.forward, tp.forward_window) + Exposed(tp.backward, tp.backward_window);
   c.ep = Exposed(ep_all, ep_window);
