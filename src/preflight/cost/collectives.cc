@@ -87,21 +87,20 @@ Seconds Fastest(const ProtocolCost (&protocols)[kProtocols], const Steps& steps,
   return best;
 }
 
-// Bandwidth-bound part of an all-reduce: a ring inside a domain; across domains NCCL's ring runs
-// one channel per NIC, each leaving a domain through its own rank's NIC, so a rank's scale-up
-// links carry the (g-1)/g of the traffic that stays in the domain while its NIC carries its 1/g
-// share of the inter-domain reduction, 2(N-1)/N of S/g, at the same time (the hops of a ring are
-// pipelined): the slower of the two sets the time (cost-model-notes §4.1: a multi-node ring's
-// busbw is about G·B_nic; its tree pipelines its intra-domain chain with the inter-domain tree
-// alike).
+// Bandwidth-bound part of an all-reduce: a ring inside a domain; across domains NCCL's flat ring
+// runs one channel per NIC, each channel leaving a domain through its own rank's NIC, so each of
+// the ring's 2(n-1)/n passes of S moves S/g through every NIC while the rank's scale-up links
+// carry the (g-1)/g that stays in the domain, at the same time (the hops of a ring are pipelined):
+// the slower of the two sets the time (cost-model-notes §4.1: a flat multi-channel ring moves
+// 2(n-1)/n·S/G per NIC, a multi-node bus bandwidth of about G·B_nic).
 Seconds AllReduceTransfer(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain,
                           BytesPerSecond intra_busbw) {
   const double g = static_cast<double>(per_domain);
   const double n = static_cast<double>(ranks);
-  if (per_domain == ranks) return (bytes * (2 * (n - 1) / n)) / intra_busbw;
-  const double nodes = n / g;
-  const Seconds intra = (bytes * (2 * (g - 1) / g)) / intra_busbw;
-  const Seconds inter = (bytes * (2 * (nodes - 1) / nodes / g)) / f.scale_out_busbw;
+  const double passes = 2 * (n - 1) / n;
+  if (per_domain == ranks) return (bytes * passes) / intra_busbw;
+  const Seconds intra = (bytes * (passes * (g - 1) / g)) / intra_busbw;
+  const Seconds inter = (bytes * (passes / g)) / f.scale_out_busbw;
   return std::max(intra, inter);
 }
 
