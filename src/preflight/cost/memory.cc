@@ -55,7 +55,9 @@ DeviceParams ParamsOnStage(const Architecture& a, const ParamCounts& c, const Pl
   if (stage == p.pp - 1) {
     dense += c.final_norm + c.lm_head;
     replicated += c.final_norm;
-    if (a.tied_embeddings && p.pp > 1) dense += a.vocab * a.hidden;  // output copy (Megatron)
+    // Megatron's output copy of a tied embedding, on another stage than the embedding (DualPipe's
+    // end rank holds both).
+    if (a.tied_embeddings && p.pp > 1 && p.schedule != Schedule::kDualPipe) dense += a.vocab * a.hidden;
     const bool mtp_moe = a.IsMoeLayer(a.layers - 1);
     const double mtp = static_cast<double>(a.mtp_layers);
     const double mtp_expert = mtp_moe ? mtp * c.routed_experts_per_moe_layer : 0;
@@ -84,17 +86,6 @@ DeviceParams ParamsOnDevice(const Architecture& a, const ParamCounts& c, const P
     s.dense += m.dense, s.expert += m.expert;
   }
   return s;
-}
-
-DeviceParams MostParamsOnDevice(const Architecture& a, const ParamCounts& c, const Plan& p) {
-  int64_t candidates[5];
-  const int n = CandidateStages(a, p, candidates);
-  DeviceParams most;
-  for (int i = 0; i < (n > 0 ? n : p.pp); ++i) {
-    const DeviceParams s = ParamsOnDevice(a, c, p, n > 0 ? candidates[i] : i);
-    if (s.dense + s.expert > most.dense + most.expert) most = s;
-  }
-  return most;
 }
 
 namespace {
@@ -351,11 +342,15 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
   const double in_flight = InFlightMicroBatches(p, MicroBatches(p, j), stage);
   double act = 0;
   if (const int64_t mirror = DualPipeMirror(p, stage); mirror >= 0) {
-    // DualPipe's PP + 1 micro-batches in flight (Table 2, in stage units) fall on the two
-    // stages a rank holds, half each; one layer's backward runs at a time.
-    const ChunkActivations own = StageActivations(a, p, j, stage, in_flight / 2, layer);
-    const ChunkActivations other = StageActivations(a, p, j, mirror, in_flight / 2, layer);
-    act = own.kept + other.kept + std::max(own.working, other.working);
+    // DualPipe's PP + 1 micro-batches in flight (Table 2, in stage units) fall on the two stages
+    // rank r holds as each direction's 1F1B would place them: pp - r on stage r, where its
+    // direction's micro-batches enter r stages in, and r + 1 on stage pp - 1 - r; one layer's
+    // backward runs at a time.
+    const int64_t r = std::min(stage, mirror);
+    const double scale = in_flight / static_cast<double>(p.pp + 1);  // fewer micro-batches than that
+    const ChunkActivations first = StageActivations(a, p, j, r, scale * static_cast<double>(p.pp - r), layer);
+    const ChunkActivations second = StageActivations(a, p, j, p.pp - 1 - r, scale * static_cast<double>(r + 1), layer);
+    act = first.kept + second.kept + std::max(first.working, second.working);
   } else {
     const ChunkActivations own = StageActivations(a, p, j, stage, in_flight, layer);
     act = own.kept + own.working;
@@ -410,15 +405,21 @@ ChunkActivations StageActivations(const Architecture& a, const Plan& p, const Tr
     }
     if (j.pytorch_cross_entropy) c.working += heads * tokens * 8.0 * a.vocab / p.tp;
     // Each MTP module's transformer layer keeps what a main layer of its kind keeps, and its
-    // projection's input (the normalised hidden state and embedding, 2h); the module is the last
-    // stage's (DeepSeek-V3 §2.2).
+    // projection's input (the normalised hidden state and embedding, 2h); the modules sit after
+    // the last layer (DeepSeek-V3 §2.2), so like the head they hold one micro-batch at a time but
+    // under GPipe.
     if (a.mtp_layers > 0) {
       const bool mtp_moe = a.IsMoeLayer(a.layers - 1);
       double per_layer = mtp_moe ? layer.moe : layer.dense;
       if (p.recompute == Recompute::kFull) per_layer = layer.recompute_input;
       if (p.recompute == Recompute::kSelectiveOp) per_layer = layer.op_sac;
       if (p.recompute == Recompute::kDots) per_layer = layer.dots;
-      act += in_flight * static_cast<double>(a.mtp_layers) * (per_layer + tokens * 4.0 * a.hidden / rep_div);
+      const double mtp = static_cast<double>(a.mtp_layers) * (per_layer + tokens * 4.0 * a.hidden / rep_div);
+      if (p.schedule == Schedule::kGpipe) {
+        act += in_flight * mtp;
+      } else {
+        c.working += mtp;
+      }
     }
   }
   return c;
@@ -439,16 +440,15 @@ MemoryEstimate EstimateMemory(const Architecture& a, const ParamCounts& c, const
   e.capacity = capacity;
   // Only a few stages can be the most loaded (activations in flight fall along the pipeline,
   // middle stages are alike, the last holds the head); all of them when MoE layers alternate.
-  int64_t candidates[5];
-  int n = CandidateStages(a, p, candidates);
-  for (int i = 0; i < (n > 0 ? n : p.pp); ++i) {
-    const int64_t s = n > 0 ? candidates[i] : i;
+  bool first = true;
+  ForEachCandidateDevice(a, p, [&](int64_t s) {
     MemoryBreakdown b = StageMemory(a, c, p, j, s, options, layer);
-    if (i == 0 || b.Total() > e.worst.Total()) {
+    if (first || b.Total() > e.worst.Total()) {
       e.worst = b;
       e.worst_stage = s;
+      first = false;
     }
-  }
+  });
   e.in_flight_micro_batches = InFlightMicroBatches(p, MicroBatches(p, j), e.worst_stage);
   e.fits = e.worst.Total() <= capacity;
   e.headroom_fraction = capacity.value() > 0 ? (capacity - e.worst.Total()) / capacity : -1;

@@ -88,8 +88,19 @@ struct DeviceParams {
 };
 DeviceParams ParamsOnDevice(const Architecture& arch, const ParamCounts& params, const Plan& plan,
                             int64_t stage);
-// The device holding the most parameters (over the stages that can: CandidateStages, else all).
-DeviceParams MostParamsOnDevice(const Architecture& arch, const ParamCounts& params, const Plan& plan);
+// Calls f(stage) once for every device that can be the most loaded, by a stage of it: the stages
+// CandidateStages names (else every stage), and under DualPipe every rank r < pp/2 (holding stages
+// r and pp - 1 - r: the candidates for single stages miss pairs).
+template <typename F>
+void ForEachCandidateDevice(const Architecture& arch, const Plan& plan, F f) {
+  if (plan.schedule == Schedule::kDualPipe && plan.pp > 1) {
+    for (int64_t r = 0; r < (plan.pp + 1) / 2; ++r) f(r);
+    return;
+  }
+  int64_t candidates[5];
+  const int n = CandidateStages(arch, plan, candidates);
+  for (int i = 0; i < (n > 0 ? n : plan.pp); ++i) f(n > 0 ? candidates[i] : int64_t{i});
+}
 
 MemoryBreakdown EstimateStageMemory(const Architecture& arch, const ParamCounts& params,
                                     const Plan& plan, const TrainingJob& job, int64_t stage,

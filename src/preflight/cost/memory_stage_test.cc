@@ -116,6 +116,21 @@ TEST(StageMemoryTest, MtpModuleKeepsItsLayerActivations) {
   EXPECT_NEAR(activations(1) - activations(0), expected, 1);
 }
 
+// DualPipe pairs stages r and pp - 1 - r on one rank; with a balanced split the heaviest pair need
+// not involve the stages that are the heaviest alone, so every rank is a candidate.
+TEST(EstimateTest, DualPipeFindsTheHeaviestPair) {
+  Architecture a = LoadArch("mixtral-8x7b");
+  const ParamCounts c = CountParameters(a);
+  Plan p;
+  p.pp = 12, p.dp = 2, p.ep = 2, p.schedule = Schedule::kDualPipe, p.balanced_layers = true;
+  const TrainingJob j = Job(4096, 48);
+  double heaviest = 0;
+  for (int64_t r = 0; r < 12; ++r) {
+    heaviest = std::max(heaviest, EstimateStageMemory(a, c, p, j, r, MemoryOptions{}).Total().value());
+  }
+  EXPECT_DOUBLE_EQ(EstimateMemory(a, c, p, j, Bytes(1e12), MemoryOptions{}).worst.Total().value(), heaviest);
+}
+
 // Under a pipeline the working set of a recomputed MoE block is added once to the stage.
 TEST(StageMemoryTest, RecomputedMoeBlockHoldsOneLayerWhileItsBackwardRuns) {
   Architecture a = LoadArch("deepseek-v3");

@@ -321,8 +321,6 @@ PipelineTime StepModel::Pipeline() const {
   StageSums whole = StageTotals(parts, a_.layers, a_.MoeLayerCount(), true, true);
   AddInputPath(parts, 0, a_.layers, &whole);
   double sum = whole.Total();
-  int64_t candidates[5];
-  const int n_candidates = CandidateStages(a_, p_, candidates);
   auto stage_sums = [&](int64_t stage) {
     const int64_t n = LayersOnStage(a_, p_, stage), first = FirstLayerOfStage(a_, p_, stage);
     StageSums st = StageTotals(parts, n, a_.MoeLayersIn(first, n), stage == 0, stage == p_.pp - 1);
@@ -330,8 +328,7 @@ PipelineTime StepModel::Pipeline() const {
     return st;
   };
   const bool dual = p_.schedule == Schedule::kDualPipe;
-  for (int i = 0; i < (n_candidates > 0 ? n_candidates : p_.pp); ++i) {
-    const int64_t stage = n_candidates > 0 ? candidates[i] : i;
+  ForEachCandidateDevice(a_, p_, [&](int64_t stage) {
     const int64_t mirror = p_.pp - 1 - stage;
     StageSums st = stage_sums(stage);
     if (dual && mirror != stage) {
@@ -344,7 +341,7 @@ PipelineTime StepModel::Pipeline() const {
       st.input_slack = 0.5 * (own.input_slack + other.input_slack);
     }
     if (st.Total() > worst.Total()) worst = st;
-  }
+  });
   // `whole` ran the input path once; every stage runs it (each as the slowest one does).
   sum += static_cast<double>(p_.pp) * InputPathSeconds(worst.input_slack) -
          InputPathSeconds(whole.input_slack);
@@ -367,14 +364,11 @@ PipelineTime StepModel::Pipeline() const {
   return pipe;
 }
 
-StepModel::LocalParams StepModel::Local() const {
-  const ParamCounts& pc = c_.params;
+StepModel::LocalParams StepModel::Local(int64_t stage) const {
   LocalParams l;
-  // The device that updates (and reduces) the most parameters finishes the step last: the stage
-  // with the embedding or the head, or under DualPipe the rank holding both ends.
-  const DeviceParams most = MostParamsOnDevice(a_, pc, p_);
-  l.dense = most.dense;
-  l.expert = most.expert;
+  const DeviceParams held = ParamsOnDevice(a_, c_.params, p_, stage);
+  l.dense = held.dense;
+  l.expert = held.expert;
   l.d = p_.dp * p_.cp;
   l.ed = p_.dp * p_.cp * p_.tp / (p_.ep * p_.etp);
   l.grad_bytes = c_.job.grad_dtype == Dtype::kFp32 ? 4 : 2;
@@ -386,10 +380,14 @@ StepModel::LocalParams StepModel::Local() const {
 void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t ranks, int64_t stride,
                                  double m, double* grads, double* params) const {
   if (local <= 0) return;
-  // Under DualPipe each stage's gradients are summed over its two copies (ranks r and pp-1-r) as
-  // well as over the data-parallel replicas: one reduction over twice the group.
-  const int64_t grad_ranks = p_.schedule == Schedule::kDualPipe && p_.pp > 1 ? 2 * ranks : ranks;
-  if (grad_ranks <= 1) return;
+  if (p_.schedule == Schedule::kDualPipe && p_.pp > 1) {
+    // DualPipe keeps each stage on two ranks (r and pp-1-r): their gradients are summed as well,
+    // an all-reduce between the pair, inside one scale-up domain only when the whole job is.
+    const int64_t job = p_.tp * p_.cp * p_.dp * p_.pp;
+    const bool one_domain = RanksPerDomain(c_.fabric, 1, job) == job;
+    *grads += AllReduceTime(c_.fabric, Bytes(local * lp.grad_bytes), 2, one_domain ? 2 : 1).value();
+  }
+  if (ranks <= 1) return;
   const int64_t per = RanksPerDomain(c_.fabric, stride, ranks);
   const double layers_per_stage = static_cast<double>(a_.layers) / p_.pp;
   // Megatron-Core reduces (and gathers) in buckets of max(40M, 1M x DP) parameters when it
@@ -400,9 +398,9 @@ void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t
   const Bytes grad_bucket(local * lp.grad_bytes / buckets),
       weight_bucket(local * lp.weight_bytes / buckets);
   if (p_.zero == 0) {
-    *grads += buckets * AllReduceTime(c_.fabric, grad_bucket, grad_ranks, per).value();
+    *grads += buckets * AllReduceTime(c_.fabric, grad_bucket, ranks, per).value();
   } else if (p_.zero < 3) {
-    *grads += buckets * ReduceScatterTime(c_.fabric, grad_bucket, grad_ranks, per).value();
+    *grads += buckets * ReduceScatterTime(c_.fabric, grad_bucket, ranks, per).value();
     *params += buckets * AllGatherTime(c_.fabric, weight_bucket, ranks, per).value();
   } else if (p_.zero3_gather_per_parameter) {
     // DeepSpeed's ZeRO-3 of early 2021 with its default configuration (contiguous_gradients and
@@ -529,14 +527,29 @@ double StepModel::RecomputeFlopsPerToken() const {
   return 0;
 }
 
-StepTime StepModel::Finish(const PipelineTime& pipe) const {
-  const double m = pipe.micro_batches;
-  const LocalParams lp = Local();
-  const DataParallelComm dp = DataParallel(lp, pipe);
-  // Optimizer step over the local shard.
+double StepModel::OptimizerSeconds(const LocalParams& lp) const {
   const double adam_bytes = OptimizerBytesPerParameter(c_.job, lp.weight_bytes);
   const double shard_d = p_.zero >= 1 ? static_cast<double>(lp.d) : 1.0;
   const double shard_ed = p_.zero >= 1 ? static_cast<double>(lp.ed) : 1.0;
+  return Memory((lp.dense / shard_d + lp.expert / shard_ed) * adam_bytes);
+}
+
+StepTime StepModel::Finish(const PipelineTime& pipe) const {
+  const double m = pipe.micro_batches;
+  // After the last backward every device reduces its gradients and steps its optimizer over its
+  // own parameters; the one whose tail takes longest ends the step (the stage with the embedding
+  // or the head, DualPipe's end rank, or under ZeRO the one with the largest expert shard).
+  LocalParams lp;
+  DataParallelComm dp;
+  double optimizer = -1;
+  ForEachCandidateDevice(a_, p_, [&](int64_t stage) {
+    const LocalParams l = Local(stage);
+    const DataParallelComm d = DataParallel(l, pipe);
+    const double o = OptimizerSeconds(l);
+    if (optimizer < 0 || d.exposed + d.contention + o > dp.exposed + dp.contention + optimizer) {
+      lp = l, dp = d, optimizer = o;
+    }
+  });
   StepTime r;
   r.compute = Seconds(m * pipe.compute);
   r.other = Seconds(m * (pipe.memory + pipe.launch + AccumulationSeconds(lp)) + FlattenSeconds(lp));
@@ -548,7 +561,7 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
   r.exposed_comm.dp = Seconds(dp.exposed);
   r.comm_contention = Seconds(m * pipe.contention + dp.contention);
   r.bubble = Seconds(pipe.bubble);
-  r.optimizer = Seconds(Memory((lp.dense / shard_d + lp.expert / shard_ed) * adam_bytes));
+  r.optimizer = Seconds(optimizer);
   r.step =
       r.compute + r.other + r.exposed_comm.Total() + r.comm_contention + r.bubble + r.optimizer;
   r.stage_forward = Seconds(pipe.stage_forward);

@@ -355,8 +355,16 @@ TEST(StepTimeTest, DualPipeRanksRunTwoMirrorStages) {
   const double layer = (whole - last) / 24;  // 32L + H - (8L + H)
   EXPECT_NEAR(compute(4, Schedule::kDualPipe), 4 * layer + last / 2, 1e-9 * whole);
   // Each rank holds two stages' parameters, and each stage's gradients are summed over its two
-  // copies: the data-parallel traffic of a DP-1 plan is no longer zero.
-  s.plan.dp = 2, s.plan.overlap_grad_reduce = false, s.plan.overlap_param_gather = false;
+  // copies: at DP 1 an all-reduce between the pair, over NVLink when the job fits in one node.
+  s.plan.overlap_grad_reduce = false, s.plan.overlap_param_gather = false;
+  const auto [pair, pair_ctx] = StepWith(s, [&](Job8b& v) {
+    v.plan.pp = 2;
+    v.plan.schedule = Schedule::kDualPipe;
+    v.cluster = CatalogCluster("h100-sxm-80gb", 2);
+  });
+  const double grads = 4.0 * static_cast<double>(s.params.total);  // fp32 main gradients, whole model
+  EXPECT_NEAR(pair.exposed_comm.dp.value(), AllReduceTime(pair_ctx.fabric, Bytes(grads), 2, 2).value(), 1e-12);
+  s.plan.dp = 2;
   const StepTime dual = StepWith(s, [&](Job8b& v) {
                           v.plan.pp = 4;
                           v.plan.schedule = Schedule::kDualPipe;

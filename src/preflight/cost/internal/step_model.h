@@ -378,7 +378,8 @@ class StepModel {
   struct DataParallelComm {
     double exposed = 0, contention = 0;
   };
-  LocalParams Local() const;
+  LocalParams Local(int64_t stage) const;  // of the device holding pipeline stage `stage`
+  double OptimizerSeconds(const LocalParams& lp) const;
   void AddDataParallelTime(const LocalParams& lp, double local, int64_t ranks, int64_t stride,
                         double m, double* grads, double* params) const;
   double Zero3PerParameterGatherSeconds(const LocalParams& lp, double m) const;
