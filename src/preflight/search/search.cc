@@ -203,7 +203,8 @@ double BranchRunner::CommBound(const Branch& b) const {
     const int64_t per = RanksPerDomain(f, 1, b.tp);
     const double ar = std::min(AllReduceTime(f, all, b.tp, per).value(),
                                AllGatherTime(f, all, b.tp, per).value() + ReduceScatterTime(f, all, b.tp, per).value());
-    const double moe_count = b.etp == 1 ? 2 : 4;
+    // An MoE layer's TP blocks: attention, the routed experts' with expert TP, the shared experts'.
+    const double moe_count = 2.0 * (1 + (b.etp > 1 ? 1 : 0) + (a.moe.shared_ffn > 0 ? 1 : 0));
     bound += ar * (4 * (layers - moe_layers) + moe_count * moe_layers);
   }
   const bool ep_hidden = base_.ep_comm_overlap || b.schedule == Schedule::kDualPipe;
