@@ -377,6 +377,25 @@ TEST(StepTimeTest, DualPipeRanksRunTwoMirrorStages) {
   EXPECT_NEAR(dual.optimizer.value() / one.optimizer.value(), ends / one_f_one_b, 1e-9);
 }
 
+// Full recompute runs context parallelism's KV exchange again with the attention it recomputes,
+// and that exchange hides under the recomputed attention as the first forward's hides under its
+// own: where the forward's and backward's exchanges are hidden, the repeated one is too, and
+// holds the SMs it shares meanwhile (forward 1, backward 2, again 1: 4/3 of the contention).
+TEST(StepTimeTest, RepeatedContextParallelExchangeHidesUnderTheRecomputedAttention) {
+  Job8b s = Llama8bOnH100();
+  s.cluster = CatalogCluster("h100-sxm-80gb", 16, 150);  // CP over two nodes on slow NICs
+  s.job.seq_len = 24576, s.job.global_batch = 4;
+  s.plan.tp = 1, s.plan.dp = 1, s.plan.cp = 16;
+  auto step = [&](Recompute r) {
+    return StepWith(s, [&](Job8b& v) { v.plan.recompute = r; }).first;
+  };
+  const StepTime none = step(Recompute::kNone), full = step(Recompute::kFull);
+  ASSERT_GT(none.comm_contention.value(), 0.0) << "an exchange to hide";
+  EXPECT_EQ(none.exposed_comm.cp.value(), 0.0);
+  EXPECT_EQ(full.exposed_comm.cp.value(), 0.0);
+  EXPECT_NEAR(full.comm_contention.value() / none.comm_contention.value(), 4.0 / 3, 1e-9);
+}
+
 // Around the layers, TP adds the vocab-parallel embedding's all-reduce (forward), the output
 // layer's input-gradient all-reduce (backward) and the cross-entropy's three fp32 all-reduces per
 // token (forward); with SP, reduce-scatters and all-gathers instead of the two all-reduces. Measured as what a model of 2L layers adds beyond twice the L-layer model's layers.
