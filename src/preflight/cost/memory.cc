@@ -55,9 +55,11 @@ DeviceParams ParamsOnStage(const Architecture& a, const ParamCounts& c, const Pl
   if (stage == p.pp - 1) {
     dense += c.final_norm + c.lm_head;
     replicated += c.final_norm;
-    // Megatron's output copy of a tied embedding, on another stage than the embedding (DualPipe's
-    // end rank holds both).
-    if (a.tied_embeddings && p.pp > 1 && p.schedule != Schedule::kDualPipe) dense += a.vocab * a.hidden;
+    // A copy of the word embedding, on another stage than the embedding: Megatron's output layer
+    // of a tied embedding, and the MTP modules' input embedding (shared with the main model,
+    // DeepSeek-V3 §2.2); DualPipe's end rank holds the embedding itself.
+    const bool embedding_copy = a.tied_embeddings || a.mtp_layers > 0;
+    if (embedding_copy && p.pp > 1 && p.schedule != Schedule::kDualPipe) dense += a.vocab * a.hidden;
     const bool mtp_moe = a.IsMoeLayer(a.layers - 1);
     const double mtp = static_cast<double>(a.mtp_layers);
     const double mtp_expert = mtp_moe ? mtp * c.routed_experts_per_moe_layer : 0;

@@ -116,6 +116,24 @@ TEST(StageMemoryTest, MtpModuleKeepsItsLayerActivations) {
   EXPECT_NEAR(activations(1) - activations(0), expected, 1);
 }
 
+// The last stage of a pipeline holds a copy of the word embedding for the MTP modules' input
+// (shared with the main model, DeepSeek-V3 §2.2), besides the modules themselves.
+TEST(ModelStateTest, MtpLastStageHoldsAnEmbeddingCopy) {
+  Architecture a = LoadArch("deepseek-v3");
+  Plan p;
+  p.pp = 2;
+  const TrainingJob j = Job(4096, 8);
+  auto last_weights = [&](int64_t mtp) {
+    Architecture v = a;
+    v.mtp_layers = mtp;
+    return EstimateStageMemory(v, CountParameters(v), p, j, 1, MemoryOptions{}).weights.value();
+  };
+  Architecture with = a;
+  with.mtp_layers = 1;
+  const double added = static_cast<double>(CountParameters(with).mtp) + 129280.0 * 7168;
+  EXPECT_NEAR(last_weights(1) - last_weights(0), 2 * added, 1);
+}
+
 // DualPipe pairs stages r and pp - 1 - r on one rank; with a balanced split the heaviest pair need
 // not involve the stages that are the heaviest alone, so every rank is a candidate.
 TEST(EstimateTest, DualPipeFindsTheHeaviestPair) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <utility>
 
 #include "preflight/cost/internal/step_model.h"
 #include "preflight/cost/memory.h"
@@ -328,8 +329,30 @@ PipelineTime StepModel::Pipeline() const {
     return st;
   };
   const bool dual = p_.schedule == Schedule::kDualPipe;
+  // A stage's sums follow from its layer and MoE-layer counts, whether its first layer is an MoE
+  // one (the input path) and whether it is the first or last stage: under DualPipe, where every
+  // rank is a candidate, ranks whose two stages match one already summed are skipped.
+  struct StageKey {
+    int64_t layers = 0, moe = 0;
+    bool moe_first = false, first = false, last = false;
+    bool operator==(const StageKey&) const = default;
+  };
+  auto key = [&](int64_t stage) {
+    const int64_t n = LayersOnStage(a_, p_, stage), first = FirstLayerOfStage(a_, p_, stage);
+    return StageKey{n, a_.MoeLayersIn(first, n), n > 0 && a_.IsMoeLayer(first), stage == 0,
+                    stage == p_.pp - 1};
+  };
+  std::pair<StageKey, StageKey> seen[16];
+  int n_seen = 0;
   ForEachCandidateDevice(a_, p_, [&](int64_t stage) {
     const int64_t mirror = p_.pp - 1 - stage;
+    if (dual) {
+      const std::pair<StageKey, StageKey> k{key(stage), key(mirror)};
+      for (int i = 0; i < n_seen; ++i) {
+        if (seen[i] == k) return;
+      }
+      if (n_seen < 16) seen[n_seen++] = k;
+    }
     StageSums st = stage_sums(stage);
     if (dual && mirror != stage) {
       // DualPipe's rank holds this stage and its mirror and runs half the micro-batches through
@@ -380,12 +403,15 @@ StepModel::LocalParams StepModel::Local(int64_t stage) const {
 void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t ranks, int64_t stride,
                                  double m, double* grads, double* params) const {
   if (local <= 0) return;
-  if (p_.schedule == Schedule::kDualPipe && p_.pp > 1) {
+  const bool dual = p_.schedule == Schedule::kDualPipe && p_.pp > 1;
+  if (dual) {
     // DualPipe keeps each stage on two ranks (r and pp-1-r): their gradients are summed as well,
-    // an all-reduce between the pair, inside one scale-up domain only when the whole job is.
+    // an all-reduce between the pair, inside one scale-up domain only when the whole job is; under
+    // ZeRO of the shard each holds after the data-parallel reduce-scatter (the same shard on both).
     const int64_t job = p_.tp * p_.cp * p_.dp * p_.pp;
     const bool one_domain = RanksPerDomain(c_.fabric, 1, job) == job;
-    *grads += AllReduceTime(c_.fabric, Bytes(local * lp.grad_bytes), 2, one_domain ? 2 : 1).value();
+    const double shard = p_.zero >= 1 ? static_cast<double>(std::max<int64_t>(ranks, 1)) : 1.0;
+    *grads += AllReduceTime(c_.fabric, Bytes(local * lp.grad_bytes / shard), 2, one_domain ? 2 : 1).value();
   }
   if (ranks <= 1) return;
   const int64_t per = RanksPerDomain(c_.fabric, stride, ranks);
@@ -415,16 +441,19 @@ void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t
   } else {
     // ZeRO-3 / FSDP: each layer's parameters are gathered for its forward and again for its
     // backward, and its gradients reduce-scattered, for every micro-batch (ZeRO §7.2.2:
-    // 3Ψ per pass), one collective per layer.
-    const double layer = local / layers_per_stage;
+    // 3Ψ per pass), one collective per layer. DualPipe's rank holds two stages' layers, each
+    // running half the micro-batches.
+    const double stages = dual ? 2.0 : 1.0;
+    const double layers = stages * layers_per_stage, passes = m / stages;
+    const double layer = local / layers;
     // Gathered once per step and kept, gradients reduce-scattered once (fsdp_gather_once).
-    const double gathers = p_.fsdp_gather_once ? 1 : 2 * m;
-    const double reductions = p_.fsdp_gather_once ? 1 : m;
+    const double gathers = p_.fsdp_gather_once ? 1 : 2 * passes;
+    const double reductions = p_.fsdp_gather_once ? 1 : passes;
     const double gather =
         AllGatherTime(c_.fabric, Bytes(layer * lp.weight_bytes), ranks, per).value();
     const double reduce =
         ReduceScatterTime(c_.fabric, Bytes(layer * lp.grad_bytes), ranks, per).value();
-    *params += layers_per_stage * (gathers * gather + reductions * reduce);
+    *params += layers * (gathers * gather + reductions * reduce);
   }
 }
 
@@ -539,17 +568,32 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
   // After the last backward every device reduces its gradients and steps its optimizer over its
   // own parameters; the one whose tail takes longest ends the step (the stage with the embedding
   // or the head, DualPipe's end rank, or under ZeRO the one with the largest expert shard).
+  // Their reduction, optimizer step and per-step gradient passes only grow with the parameters a
+  // device holds, so a device that holds no more of either kind than one already timed is skipped.
+  // The device holding the most parameters in all is timed first, as it usually dominates.
   LocalParams lp;
   DataParallelComm dp;
-  double optimizer = -1;
-  ForEachCandidateDevice(a_, p_, [&](int64_t stage) {
-    const LocalParams l = Local(stage);
+  double optimizer = -1, tail = -1;
+  DeviceParams timed[8];
+  int n_timed = 0;
+  auto time_device = [&](const LocalParams& l) {
+    for (int i = 0; i < n_timed; ++i) {
+      if (l.dense <= timed[i].dense && l.expert <= timed[i].expert) return;
+    }
+    if (n_timed < 8) timed[n_timed++] = DeviceParams{l.dense, l.expert};
     const DataParallelComm d = DataParallel(l, pipe);
     const double o = OptimizerSeconds(l);
-    if (optimizer < 0 || d.exposed + d.contention + o > dp.exposed + dp.contention + optimizer) {
-      lp = l, dp = d, optimizer = o;
-    }
+    const double t = d.exposed + d.contention + o + m * AccumulationSeconds(l) + FlattenSeconds(l);
+    if (t > tail) lp = l, dp = d, optimizer = o, tail = t;
+  };
+  int64_t largest = 0;
+  double most = -1;
+  ForEachCandidateDevice(a_, p_, [&](int64_t stage) {
+    const DeviceParams d = ParamsOnDevice(a_, c_.params, p_, stage);
+    if (d.dense + d.expert > most) most = d.dense + d.expert, largest = stage;
   });
+  time_device(Local(largest));
+  ForEachCandidateDevice(a_, p_, [&](int64_t stage) { time_device(Local(stage)); });
   StepTime r;
   r.compute = Seconds(m * pipe.compute);
   r.other = Seconds(m * (pipe.memory + pipe.launch + AccumulationSeconds(lp)) + FlattenSeconds(lp));

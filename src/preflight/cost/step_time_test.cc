@@ -364,6 +364,18 @@ TEST(StepTimeTest, DualPipeRanksRunTwoMirrorStages) {
   });
   const double grads = 4.0 * static_cast<double>(s.params.total);  // fp32 main gradients, whole model
   EXPECT_NEAR(pair.exposed_comm.dp.value(), AllReduceTime(pair_ctx.fabric, Bytes(grads), 2, 2).value(), 1e-12);
+  // Under ZeRO-1 with DP 2 the pair sums the shard each holds after the reduce-scatter.
+  const auto [sharded, sharded_ctx] = StepWith(s, [&](Job8b& v) {
+    v.plan.pp = 2, v.plan.dp = 2, v.plan.zero = 1;
+    v.plan.schedule = Schedule::kDualPipe;
+    v.cluster = CatalogCluster("h100-sxm-80gb", 4);
+  });
+  const Fabric& f = sharded_ctx.fabric;
+  const double weights = 2.0 * static_cast<double>(s.params.total);
+  EXPECT_NEAR(sharded.exposed_comm.dp.value(),
+              ReduceScatterTime(f, Bytes(grads), 2, 2).value() + AllGatherTime(f, Bytes(weights), 2, 2).value() +
+                  AllReduceTime(f, Bytes(grads / 2), 2, 2).value(),
+              1e-12);
   s.plan.dp = 2;
   const StepTime dual = StepWith(s, [&](Job8b& v) {
                           v.plan.pp = 4;
