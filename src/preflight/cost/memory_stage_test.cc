@@ -81,22 +81,17 @@ TEST(StageMemoryTest, GpipeKeepsEveryMicroBatchsLogits) {
   const TrainingJob j = Job(4096, 32);
   Plan p;
   p.pp = 4, p.micro_batch = 1;
-  auto last = [&](Schedule s) {
+  auto activations = [&](Schedule s, int64_t stage) {
     Plan q = p;
     q.schedule = s;
-    return EstimateStageMemory(a, CountParameters(a), q, j, 3, MemoryOptions{}).activations.value();
-  };
-  auto first = [&](Schedule s) {
-    Plan q = p;
-    q.schedule = s;
-    return EstimateStageMemory(a, CountParameters(a), q, j, 0, MemoryOptions{}).activations.value();
+    return EstimateStageMemory(a, CountParameters(a), q, j, stage, MemoryOptions{}).activations.value();
   };
   const double head = 4096.0 * (4 * 4096 + 4 * 128256);  // per micro-batch
   // The layers' part scales with the micro-batches in flight (32 under GPipe, 1 on 1F1B's last
   // stage); the first stage (no head) shows it: its stack is 4 micro-batches' under 1F1B.
-  const double stack = first(Schedule::k1F1B) / 4;
-  EXPECT_NEAR(last(Schedule::k1F1B), stack + head, 1);
-  EXPECT_NEAR(last(Schedule::kGpipe), 32 * (stack + head), 32);
+  const double stack = activations(Schedule::k1F1B, 0) / 4;
+  EXPECT_NEAR(activations(Schedule::k1F1B, 3), stack + head, 1);
+  EXPECT_NEAR(activations(Schedule::kGpipe, 3), 32 * (stack + head), 32);
 }
 
 // Each DeepSeek-V3 MTP module on the last stage keeps one transformer layer's activations (an MoE
