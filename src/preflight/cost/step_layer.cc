@@ -98,17 +98,22 @@ StepModel::AttentionProjections StepModel::MlaProjections(LayerCost* l) const {
   const MlaSpec& m = a_.mla;
   const double qk = static_cast<double>(m.nope_dim + m.rope_dim);
   AttentionProjections p;
-  auto both = [&](double k, double n) {
-    p.fwd += Gemm(T, k, n);
-    p.bwd += GemmBwd(T, k, n, 1, &l->wgrad);
+  auto both_on = [&](double rows, double k, double n) {
+    p.fwd += Gemm(rows, k, n);
+    p.bwd += GemmBwd(rows, k, n, 1, &l->wgrad);
   };
+  auto both = [&](double k, double n) { both_on(T, k, n); };
+  // The down-projections are replicated over TP (Megatron-Core builds them as duplicated
+  // linears): with SP each rank runs them on its own sequence shard, and the latents are
+  // gathered after them.
+  const double down_rows = rep_tokens_;
   if (m.q_lora_rank > 0) {
-    both(h, m.q_lora_rank);
+    both_on(down_rows, h, m.q_lora_rank);
     both(m.q_lora_rank, a_.heads * qk / t_);
   } else {
     both(h, a_.heads * qk / t_);
   }
-  both(h, m.kv_lora_rank + m.rope_dim);
+  both_on(down_rows, h, m.kv_lora_rank + m.rope_dim);
   both(m.kv_lora_rank, a_.heads * (m.nope_dim + m.v_dim) / t_);
   both(a_.heads * m.v_dim / t_, h);
   if (p_.Recomputes(kModuleMlaUpProj)) {
@@ -119,12 +124,12 @@ StepModel::AttentionProjections StepModel::MlaProjections(LayerCost* l) const {
   }
   p.core_flops = 2 * T * AttentionLength() * a_.heads * (qk + m.v_dim) / t_;
   if (m.q_lora_rank > 0) {
-    Fp8Casts(T, h, m.q_lora_rank, 1, Fp8Input::kCast, false, l);
+    Fp8Casts(down_rows, h, m.q_lora_rank, 1, Fp8Input::kCast, false, l);
     Fp8Casts(T, m.q_lora_rank, a_.heads * qk / t_, 1, Fp8Input::kFusedNorm, false, l);  // after the fused q norm
   } else {
     Fp8Casts(T, h, a_.heads * qk / t_, 1, Fp8Input::kCast, false, l);
   }
-  Fp8Casts(T, h, m.kv_lora_rank + m.rope_dim, 1, Fp8Input::kCast, false, l);
+  Fp8Casts(down_rows, h, m.kv_lora_rank + m.rope_dim, 1, Fp8Input::kCast, false, l);
   // After the fused kv norm.
   Fp8Casts(T, m.kv_lora_rank, a_.heads * (m.nope_dim + m.v_dim) / t_, 1, Fp8Input::kFusedNorm, false, l);
   Fp8Casts(T, a_.heads * m.v_dim / t_, h, 1, Fp8Input::kCast, false, l);
@@ -375,11 +380,28 @@ void StepModel::TensorComm(bool moe, LayerCost* l) const {
   const double gather = p_.sp ? AllGatherTime(c_.fabric, full, p_.tp, per_domain).value() : 0;
   const double one = p_.sp ? gather + ReduceScatterTime(c_.fabric, full, p_.tp, per_domain).value()
                            : AllReduceTime(c_.fabric, full, p_.tp, per_domain).value();
-  l->tp_fwd = count * one;
-  l->tp_bwd = count * one;
+  // MLA's attention block gathers its latents (q's, or without one the input, and kv's with the
+  // RoPE key), not the input, since its down-projections run before the gather; its output side
+  // is the usual h. Without SP the backward all-reduces the latents' gradients.
+  double attn_fwd = one, attn_bwd = one, attn_gather = gather;
+  if (a_.attention == AttentionKind::kMla) {
+    const MlaSpec& m = a_.mla;
+    const double width = static_cast<double>((m.q_lora_rank > 0 ? m.q_lora_rank : a_.hidden) + m.kv_lora_rank + m.rope_dim);
+    const Bytes latents(tokens_ * width * 2.0);
+    if (p_.sp) {
+      attn_gather = AllGatherTime(c_.fabric, latents, p_.tp, per_domain).value();
+      const double reduce = ReduceScatterTime(c_.fabric, full, p_.tp, per_domain).value();
+      attn_fwd = attn_gather + reduce;
+      attn_bwd = gather + ReduceScatterTime(c_.fabric, latents, p_.tp, per_domain).value();
+    } else {
+      attn_bwd = AllReduceTime(c_.fabric, latents, p_.tp, per_domain).value();
+    }
+  }
+  l->tp_fwd = attn_fwd + (count - 1) * one;
+  l->tp_bwd = attn_bwd + (count - 1) * one;
   // torchtitan's op-level policy saves reduce-scatter outputs but not all-gathers or all-reduces:
   // its recomputed forward runs those again.
-  l->tp_op_sac = count * (p_.sp ? gather : one);
+  l->tp_op_sac = p_.sp ? attn_gather + (count - 1) * gather : attn_fwd + (count - 1) * one;
   // A recomputed dense MLP runs its block's pair again; a recomputed MoE block its pairs (expert
   // TP, shared experts), recomputed shared experts theirs.
   if (moe) {
@@ -394,8 +416,8 @@ void StepModel::TensorComm(bool moe, LayerCost* l) const {
   }
   // With SP the column-parallel GEMMs keep only their sequence-sharded input, so the backward
   // all-gathers it again for the weight gradient (Korthikanti et al. 2022 §4.2.2): one more
-  // all-gather per all-reduce pair.
-  l->tp_bwd += count * gather;
+  // all-gather per all-reduce pair (MLA's attention: of its latents).
+  l->tp_bwd += attn_gather + (count - 1) * gather;
 }
 
 // Megatron's vocab-parallel embedding sums its partial lookups over the TP group (an all-reduce;

@@ -505,6 +505,50 @@ TEST(StepLayerTest, MlaRopeRotatesTheRotaryDimensionsOnly) {
   EXPECT_NEAR(other_rope - other_learned, 2 * 3 * rope_elements * (20 - 4) / hbm, 1e-9);
 }
 
+// MLA's down-projections are replicated over TP and run before the gather: with SP the attention
+// block gathers the latents (q's 1536, kv's 512 and the 64-wide RoPE key), not the 7168-wide
+// input, and reduce-scatters the output as usual; the backward reduce-scatters the latents'
+// gradients and gathers them again for the up-projections' weight gradients. A dense MLA layer's
+// TP traffic per micro-batch, measured as what two more layers add.
+TEST(StepLayerTest, MlaGathersItsLatentsNotItsInput) {
+  Architecture a = LoadArch("deepseek-v3");
+  a.mtp_layers = 0;
+  const Cluster c = CatalogCluster("h800-sxm-80gb", 8);
+  TrainingJob job;
+  job.seq_len = 4096;
+  job.global_batch = 1;
+  Plan p;
+  p.tp = 8, p.sp = true;
+  auto tp = [&](int64_t layers) {
+    Architecture v = a;
+    v.layers = layers;  // the first three layers are dense
+    const CostContext ctx = MakeCostContext(v, CountParameters(v), job, c);
+    return std::make_pair(EstimateStep(ctx, p).exposed_comm.tp.value(), ctx.fabric);
+  };
+  const auto [three, fabric] = tp(3);
+  const double per_layer = three - tp(1).first;  // two dense MLA layers
+  const Bytes input(4096.0 * 7168 * 2), latents(4096.0 * (1536 + 512 + 64) * 2);
+  const int64_t per = RanksPerDomain(fabric, 1, 8);
+  auto ag = [&](Bytes b) { return AllGatherTime(fabric, b, 8, per).value(); };
+  auto rs = [&](Bytes b) { return ReduceScatterTime(fabric, b, 8, per).value(); };
+  const double attention = ag(latents) + rs(input) + ag(input) + rs(latents) + ag(latents);
+  const double mlp = ag(input) + rs(input) + ag(input) + rs(input) + ag(input);
+  EXPECT_NEAR(per_layer, 2 * (attention + mlp), 1e-12);
+  // Each rank runs the down-projections on its own sequence shard only: SP saves their FLOPs on
+  // the other 7/8 of the tokens, where a GQA layer's GEMMs are the same either way.
+  auto compute = [&](const Architecture& arch, bool sp) {
+    Plan q = p;
+    q.sp = sp;
+    return EstimateStep(MakeCostContext(arch, CountParameters(arch), job, c), q).compute.value();
+  };
+  Architecture mla = a;
+  mla.layers = 3;
+  EXPECT_LT(compute(mla, true), compute(mla, false));
+  Architecture gqa = LoadArch("llama-3.1-8b");
+  gqa.layers = 3;
+  EXPECT_DOUBLE_EQ(compute(gqa, true), compute(gqa, false));
+}
+
 // Megatron-Core's shared experts are a tensor-parallel MLP of their own: with TP and no expert TP
 // an MoE layer has two TP blocks (attention, shared experts), one all-reduce each way per block.
 TEST(StepLayerTest, SharedExpertsHaveTheirOwnTensorParallelPair) {
