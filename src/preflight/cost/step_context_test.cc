@@ -170,6 +170,22 @@ TEST(StepContextTest, SlidingWindowLayersRunAtTheirWindowsRate) {
   EXPECT_DOUBLE_EQ(Compute(s), cp8);
 }
 
+// A causal sliding window of w keys over s tokens computes s·w − w²/2 scores (each query sees
+// min(i + 1, w) keys), not half of s·w: gemma2's layers alternate it with global attention (s²/2).
+// At one flat rate the attention time follows the scores per query averaged over the two kinds,
+// [s/2 + w − w²/(2s)] / 2: 4096 without a window, 2944 at w = 2048 and 3584 at 4096 for s = 8192,
+// so the two windows save attention time in the ratio 1152 : 512.
+TEST(StepContextTest, SlidingWindowCountsTheScoresItComputes) {
+  Job8b s = Llama8bOnH100();
+  FlatAttention(&s, s.cluster.spec.attention_curves.At(8192, 128));
+  const double none = Compute(s);
+  s.arch.sliding_window = 2048;
+  const double w2k = Compute(s);
+  s.arch.sliding_window = 4096;
+  const double w4k = Compute(s);
+  EXPECT_NEAR((none - w2k) / (none - w4k), 1152.0 / 512, 1e-9);
+}
+
 // The search's lower bound on attention time uses the kernel's fastest rates at any length.
 TEST(StepContextTest, AttentionBoundUsesTheFastestMeasuredRates) {
   Job8b s = DataParallelOnH100("llama-3.1-8b", 2048);

@@ -72,6 +72,16 @@ double StepModel::AttentionLength() const {
   return std::min(s, static_cast<double>(a_.sliding_window)) * 0.5 + s * 0.5;
 }
 
+// The share of AttentionLength's scores a causal fused kernel computes: half of a global layer's
+// (s²/2 of s²), and of a sliding-window layer's s·w − w²/2 (each query sees min(i + 1, w) keys),
+// averaged over gemma2's alternating layers.
+double StepModel::FlashCausalShare() const {
+  const double s = static_cast<double>(c_.job.seq_len);
+  if (a_.sliding_window <= 0 || a_.sliding_window >= s) return kFlashCausalShare;
+  const double w = static_cast<double>(a_.sliding_window);
+  return (kFlashCausalShare * s + (w - w * w / (2 * s))) / (s + w);
+}
+
 // Eager attention (Megatron's unfused path), pass by pass. Per head, the scores S = QKᵀ and the
 // context C = P·V are batched GEMMs (one kernel each, with its fixed time); the first writes the
 // score matrix (2 bytes a score), the softmax reads and writes it (2 + 2), dropout, where the
@@ -83,7 +93,7 @@ double StepModel::AttentionLength() const {
 // was charged before. The GEMMs' FLOP time adds to the bytes: with a reduction of one head
 // dimension (64-128) a tile's few steps of arithmetic and its write of the output do not overlap.
 StepModel::UnfusedTimes StepModel::UnfusedAttention(double core_flops) const {
-  const double scores = tokens_ * AttentionLength() * static_cast<double>(a_.heads) / t_;
+  const double scores = tokens_ * static_cast<double>(c_.job.seq_len) * static_cast<double>(a_.heads) / t_;
   const double rate = c_.attention_rate.value(), fixed = c_.gemm_kernel.value();
   UnfusedTimes u;
   u.forward = core_flops / rate + Memory(scores * (a_.dropout ? 13.0 : 8.0)) + 2 * fixed;
@@ -165,10 +175,13 @@ void StepModel::Attention(LayerCost* l) const {
     // (FlashAttention benchmark convention, cost-model-notes §1.1), each at its measured rate for
     // the blocks the kernel runs on (FlashBlockLength).
     const FlashRates rates = LayerFlashRates();
-    core = kFlashCausalShare * p.core_flops / rates.forward.value();
-    core_bwd = kFlashBackwardFactor * kFlashCausalShare * p.core_flops / rates.backward.value();
+    const double share = FlashCausalShare();
+    core = share * p.core_flops / rates.forward.value();
+    core_bwd = kFlashBackwardFactor * share * p.core_flops / rates.backward.value();
   } else {
-    const UnfusedTimes u = UnfusedAttention(p.core_flops);
+    // Eager attention computes every score and masks the window afterwards.
+    const double s = static_cast<double>(c_.job.seq_len);
+    const UnfusedTimes u = UnfusedAttention(p.core_flops * s / AttentionLength());
     core = u.forward;
     core_bwd = u.backward;
   }

@@ -304,6 +304,7 @@ class StepModel {
   }
 
   double AttentionLength() const;
+  double FlashCausalShare() const;
   // The fused kernel's rates for this plan's attention calls, averaged over the layers' work
   // (sliding-window layers read the curve at their own, shorter length).
   FlashRates LayerFlashRates() const;
