@@ -284,7 +284,10 @@ void StepModel::Elementwise(bool moe, LayerCost* l) const {
   if (p_.Recomputes(kModuleMlaUpProj) && a_.attention == AttentionKind::kMla) again += rope;
   if (moe) {
     const MoeSpec& m = a_.moe;
-    const double routed = tokens_ * m.top_k / t_ * (static_cast<double>(m.expert_ffn) / p_.etp) * act_per;
+    // The busiest expert rank's activation: T·k·etp/t rows (its experts' share of the routed
+    // copies, as the grouped GEMMs count them) of F_e/etp columns, whatever the expert TP.
+    const double routed =
+        tokens_ * m.top_k / t_ * static_cast<double>(m.expert_ffn) * c_.job.moe_imbalance * act_per;
     const double permute = tokens_ * m.top_k / t_ * h * 2 * 3;  // permute, unpermute, weighted combine
     const double shared = tokens_ * static_cast<double>(m.shared_ffn) / t_ * act_per;
     bytes += routed + permute + shared;

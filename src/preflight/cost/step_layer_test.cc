@@ -549,6 +549,33 @@ TEST(StepLayerTest, MlaGathersItsLatentsNotItsInput) {
   EXPECT_DOUBLE_EQ(compute(gqa, true), compute(gqa, false));
 }
 
+// Expert TP splits each expert's width over etp ranks but gives each rank etp times the rows: the
+// activation bytes of the busiest expert rank do not depend on it, and they grow with the load
+// imbalance as its GEMMs do.
+TEST(StepLayerTest, ExpertActivationBytesDoNotShrinkWithExpertTp) {
+  Architecture a = LoadArch("mixtral-8x7b");
+  const Cluster c = CatalogCluster("h100-sxm-80gb", 8);
+  TrainingJob job;
+  job.seq_len = 4096;
+  job.global_batch = 2;
+  Plan p;
+  p.tp = 4, p.dp = 2, p.ep = 2, p.sp = true;
+  auto other = [&](int64_t etp, double imbalance) {
+    Plan q = p;
+    q.etp = etp;
+    TrainingJob j = job;
+    j.moe_imbalance = imbalance;
+    const CostContext ctx = MakeCostContext(a, CountParameters(a), j, c);
+    return std::make_pair(EstimateStep(ctx, q).other.value(), ctx.hbm_rate.value());
+  };
+  const auto [etp1, hbm] = other(1, 1.0);
+  EXPECT_NEAR(other(4, 1.0).first, etp1, 1e-12);
+  // SwiGLU's fused activation moves 6 bytes an element, in 3 passes (the forward's and the
+  // backward's two), over 32 layers of T·k/t rows of 14,336, in each of the 1 micro-batch.
+  const double routed = 4096.0 * 2 / 4 * 14336 * 6;
+  EXPECT_NEAR(other(1, 1.5).first - etp1, 0.5 * 32 * 3 * routed / hbm, 1e-9);
+}
+
 // Megatron-Core's shared experts are a tensor-parallel MLP of their own: with TP and no expert TP
 // an MoE layer has two TP blocks (attention, shared experts), one all-reduce each way per block.
 TEST(StepLayerTest, SharedExpertsHaveTheirOwnTensorParallelPair) {
