@@ -151,7 +151,9 @@ StepModel::AttentionProjections StepModel::MlaProjections(LayerCost* l) const {
 StepModel::AttentionProjections StepModel::StandardProjections(LayerCost* l) const {
   const double h = static_cast<double>(a_.hidden), T = tokens_;
   const double q = static_cast<double>(a_.heads * a_.head_dim);
-  const double kv = static_cast<double>(a_.kv_heads * a_.head_dim);
+  // With fewer KV heads than TP ranks each rank keeps one whole KV head (replicated), so the
+  // rank's K and V width is the larger of kv / t and one head.
+  const double kv = std::max(static_cast<double>(a_.kv_heads), t_) * static_cast<double>(a_.head_dim);
   AttentionProjections p;
   const double out_proj = PiecewiseGemm(PipelinePieces(), T, q / t_, h);
   p.fwd = PiecewiseGemm(RingPieces(), T, h, (q + 2 * kv) / t_) + out_proj;

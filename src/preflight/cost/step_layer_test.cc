@@ -549,6 +549,20 @@ TEST(StepLayerTest, MlaGathersItsLatentsNotItsInput) {
   EXPECT_DOUBLE_EQ(compute(gqa, true), compute(gqa, false));
 }
 
+// With fewer KV heads than TP ranks each rank keeps one whole KV head: 4 KV heads at TP 8 run the
+// same K and V projections per rank as 8 heads do.
+TEST(StepLayerTest, KvHeadsFewerThanTpAreReplicated) {
+  Job8b s = TensorParallelLlama8b(4096, 8);
+  auto compute = [&](int64_t kv_heads) {
+    return StepWith(s, [&](Job8b& v) {
+             v.arch.kv_heads = kv_heads;
+             v.params = CountParameters(v.arch);
+           }).first.compute.value();
+  };
+  EXPECT_DOUBLE_EQ(compute(4), compute(8));
+  EXPECT_LT(compute(8), compute(16)) << "two heads a rank";
+}
+
 // Expert TP splits each expert's width over etp ranks but gives each rank etp times the rows: the
 // activation bytes of the busiest expert rank do not depend on it, and they grow with the load
 // imbalance as its GEMMs do.
