@@ -340,7 +340,8 @@ void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bo
   n += mlp_block + a.norms_per_layer * (e.norm_kernels - 1) + 2 * (e.residual_kernels - 1) +
        (a.Rotary() ? e.rope_kernels - 1 : 0) + activation_extra;
   const double tp_blocks = TpBlocks(a, p, moe);
-  const double tp_kernels = 2 * tp_blocks;
+  // Forward, per TP block: one all-reduce, or with SP an all-gather and a reduce-scatter.
+  const double tp_kernels = tp_blocks * (p.sp ? 2 : 1);
   n += tp_kernels;
   if (fp8) {
     n += a.attention == AttentionKind::kMla ? 3 : 1;                       // projections fed 16 bits

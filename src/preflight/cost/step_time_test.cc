@@ -199,6 +199,22 @@ TEST(StepTimeTest, DotsPolicyLaunchesAllButTheWeightProductsAgain) {
   EXPECT_LT(dots, full);
 }
 
+// Each TP block's forward launches one all-reduce, or with SP an all-gather and a reduce-scatter:
+// host-bound at 2 ms a kernel, SP's extra launch per block (two blocks a layer, forward and about
+// twice in the backward) is what separates the two, the GPU's own difference being milliseconds
+// against seconds.
+TEST(StepTimeTest, TensorParallelBlocksLaunchOneCollectiveWithoutSp) {
+  Job8b s = TensorParallelLlama8b(4096, 8);
+  auto launch = [&](bool sp) {
+    Job8b v = s;
+    v.plan.sp = sp;
+    v.job.host_overhead_per_kernel_us = 2000;
+    return EstimateStep(MakeCostContext(v.arch, v.params, v.job, v.cluster), v.plan).host_launch.value();
+  };
+  const double extra = 8 * 32 * 3 * 2 * 2e-3;  // 8 micro-batches of 32 layers
+  EXPECT_NEAR(launch(true) - launch(false), extra, 0.02 * extra);
+}
+
 // Interleaved schedule: with overlapped sends only the fill is exposed (p - 1 boundaries each
 // way); with the 2021-22 Megatron's synchronous sends every micro-batch crosses every chunk
 // boundary on the critical path (m·v + p - 1).
