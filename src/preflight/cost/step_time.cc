@@ -185,10 +185,11 @@ StepModel::HeadWork StepModel::Head() const {
   const double h = static_cast<double>(a_.hidden), vocab = static_cast<double>(a_.vocab);
   HeadWork w;
   const double heads = 1.0 + a_.mtp_layers;
-  w.fwd = heads * Gemm16(tokens_, h, vocab / t_) + a_.mtp_layers * Gemm(tokens_, 2 * h, h);
+  // The MTP projection (2h -> h) is column-parallel in Megatron-Core: split by TP.
+  w.fwd = heads * Gemm16(tokens_, h, vocab / t_) + a_.mtp_layers * Gemm(tokens_, 2 * h, h / t_);
   double head_wgrad = 0, mtp_wgrad = 0;
   w.bwd = heads * Gemm16Bwd(tokens_, h, vocab / t_, 1, &head_wgrad) +
-          a_.mtp_layers * GemmBwd(tokens_, 2 * h, h, 1, &mtp_wgrad);
+          a_.mtp_layers * GemmBwd(tokens_, 2 * h, h / t_, 1, &mtp_wgrad);
   w.wgrad = heads * head_wgrad + a_.mtp_layers * mtp_wgrad;
   const double logits = heads * tokens_ * vocab / t_;
   w.loss = Memory(logits * (kCrossEntropyForwardBytes + kCrossEntropyBackwardBytes));
