@@ -68,6 +68,12 @@ DeviceParams ParamsOnStage(const Architecture& a, const ParamCounts& c, const Pl
     replicated += mtp * ((mtp_moe ? c.moe_layer_replicated : c.dense_layer_replicated) + 3.0 * a.hidden);
     expert += mtp_expert;
   }
+  // With fewer KV heads than TP ranks each rank holds one whole K and V head (and its biases).
+  if (a.attention == AttentionKind::kStandard && a.kv_heads < p.tp) {
+    const double layers_here = static_cast<double>(n) + (stage == p.pp - 1 ? static_cast<double>(a.mtp_layers) : 0.0);
+    const double per_head = 2.0 * static_cast<double>(a.head_dim) * (static_cast<double>(a.hidden) + (a.qkv_bias ? 1.0 : 0.0));
+    dense += layers_here * per_head * static_cast<double>(p.tp - a.kv_heads);
+  }
   return DeviceParams{(dense - replicated) / p.tp + replicated, expert / (p.ep * p.etp)};
 }
 
@@ -106,16 +112,6 @@ double AttentionOutputBytes(const TrainingJob& j) {
   return j.flash_attention ? 2.0 + (KeepsFp8Casts(j) ? 1.0 : 0.0) : SavedInputBytes(j);
 }
 
-// Mean attended length over layers (the window on gemma2's local layers).
-double AttendedLength(const Architecture& a, int64_t seq_len) {
-  if (a.sliding_window <= 0) return static_cast<double>(seq_len);
-  double sum = 0;
-  for (int64_t i = 0; i < a.layers; ++i) {
-    sum += static_cast<double>(a.IsLocalAttentionLayer(i) ? std::min(seq_len, a.sliding_window) : seq_len);
-  }
-  return sum / static_cast<double>(a.layers);
-}
-
 // Per-token bytes of the attention block: [replicated over TP unless SP, split by TP].
 std::pair<double, double> AttentionBytes(const Architecture& a, const Plan& p,
                                          const TrainingJob& j) {
@@ -126,8 +122,9 @@ std::pair<double, double> AttentionBytes(const Architecture& a, const Plan& p,
   // for that layer); dropped only by selective recompute of the attention products.
   double core = 0;
   if (!(p.recompute == Recompute::kSelective && p.Recomputes(kModuleCoreAttn))) {
+    // Eager attention computes (and keeps) every score, masking a sliding window afterwards.
     core = j.flash_attention ? 4.0 * a.heads  // fp32 log-sum-exp per head
-                             : (a.dropout ? 5.0 : 2.0) * a.heads * AttendedLength(a, j.seq_len);
+                             : (a.dropout ? 5.0 : 2.0) * a.heads * static_cast<double>(j.seq_len);
   }
   const double input_bytes = SavedInputBytes(j), out_bytes = AttentionOutputBytes(j);
   if (a.attention == AttentionKind::kMla) {
@@ -152,7 +149,7 @@ std::pair<double, double> AttentionBytes(const Architecture& a, const Plan& p,
   // The input norm's output (the QKV input; the norm is fused into that GEMM).
   const double norm_out = input_bytes * h;
   const double q = static_cast<double>(a.heads * a.head_dim);
-  const double kv = static_cast<double>(a.kv_heads * a.head_dim);
+  const double kv = static_cast<double>(a.KvHeadsAcrossTp(p.tp) * a.head_dim);
   return {2 * h + norm_out + drop, 2 * (q + 2 * kv) + core + out_bytes * q};
 }
 
@@ -275,7 +272,7 @@ LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& 
   out.recompute_input = tokens * 2 * h / rep_div;
   if (a.attention != AttentionKind::kMla) {
     const double q = static_cast<double>(a.heads * a.head_dim);
-    const double kv = static_cast<double>(a.kv_heads * a.head_dim);
+    const double kv = static_cast<double>(a.KvHeadsAcrossTp(p.tp) * a.head_dim);
     out.op_sac = out.recompute_input + tokens * (2 * q + 2 * kv + 2 * q + 4.0 * a.heads + 2.0 * a.ffn) / p.tp;
     // The row-parallel products' outputs are [tokens, hidden], sequence-sharded with SP.
     const double column = 2 * (q + 2 * kv) + (a.gated_mlp ? 4.0 : 2.0) * a.ffn;

@@ -129,6 +129,23 @@ TEST(ModelStateTest, MtpLastStageHoldsAnEmbeddingCopy) {
   EXPECT_NEAR(last_weights(1) - last_weights(0), 2 * added, 1);
 }
 
+// With fewer KV heads than TP ranks each rank holds one whole KV head: 4 KV heads at TP 8 keep
+// the weights and activations 8 heads do.
+TEST(ModelStateTest, KvHeadsFewerThanTpAreReplicated) {
+  Plan p;
+  p.tp = 8, p.sp = true;
+  const TrainingJob j = Job(4096, 8);
+  auto stage = [&](int64_t kv_heads) {
+    Architecture a = LoadArch("llama-3.1-8b");
+    a.kv_heads = kv_heads;
+    return EstimateStageMemory(a, CountParameters(a), p, j, 0, MemoryOptions{});
+  };
+  const MemoryBreakdown four = stage(4), eight = stage(8);
+  EXPECT_DOUBLE_EQ(four.weights.value(), eight.weights.value());
+  EXPECT_DOUBLE_EQ(four.activations.value(), eight.activations.value());
+  EXPECT_LT(eight.weights.value(), stage(16).weights.value());
+}
+
 // DualPipe pairs stages r and pp - 1 - r on one rank; with a balanced split the heaviest pair need
 // not involve the stages that are the heaviest alone, so every rank is a candidate.
 TEST(EstimateTest, DualPipeFindsTheHeaviestPair) {

@@ -184,6 +184,11 @@ TEST(StepContextTest, SlidingWindowCountsTheScoresItComputes) {
   s.arch.sliding_window = 4096;
   const double w4k = Compute(s);
   EXPECT_NEAR((none - w2k) / (none - w4k), 1152.0 / 512, 1e-9);
+  // Eager attention computes every score and masks the window afterwards: no saving.
+  s.job.flash_attention = false;
+  const double eager_window = Compute(s);
+  s.arch.sliding_window = 0;
+  EXPECT_DOUBLE_EQ(Compute(s), eager_window);
 }
 
 // The search's lower bound on attention time uses the kernel's fastest rates at any length.

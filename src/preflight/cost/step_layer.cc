@@ -58,7 +58,9 @@ FlashRates StepModel::LayerFlashRates() const {
   // the work runs at the rate for its keys per query (the window or the CP block, when shorter).
   const double s = static_cast<double>(c_.job.seq_len);
   const double w = std::min(s, static_cast<double>(a_.sliding_window));
-  const double local_share = w / (w + s);
+  // Each kind's share of the scores a causal kernel computes: s·w − w²/2 for a window, s²/2 global.
+  const double local_scores = w - w * w / (2 * s);
+  const double local_share = local_scores / (local_scores + s / 2);
   const FlashRates local = FlashRatesAt(c_, std::min(w, block), d), global = FlashRatesAt(c_, block, d);
   const auto mix = [&](FlopsPerSecond l, FlopsPerSecond g) {
     return FlopsPerSecond(1 / (local_share / l.value() + (1 - local_share) / g.value()));
@@ -153,7 +155,7 @@ StepModel::AttentionProjections StepModel::StandardProjections(LayerCost* l) con
   const double q = static_cast<double>(a_.heads * a_.head_dim);
   // With fewer KV heads than TP ranks each rank keeps one whole KV head (replicated), so the
   // rank's K and V width is the larger of kv / t and one head.
-  const double kv = std::max(static_cast<double>(a_.kv_heads), t_) * static_cast<double>(a_.head_dim);
+  const double kv = static_cast<double>(a_.KvHeadsAcrossTp(p_.tp) * a_.head_dim);
   AttentionProjections p;
   const double out_proj = PiecewiseGemm(PipelinePieces(), T, q / t_, h);
   p.fwd = PiecewiseGemm(RingPieces(), T, h, (q + 2 * kv) / t_) + out_proj;
@@ -267,7 +269,7 @@ double StepModel::RopeElementsPerToken() const {
     const double r = static_cast<double>(a_.mla.rope_dim);
     return a_.heads * r / t_ + r;
   }
-  return static_cast<double>(a_.heads + a_.kv_heads) * a_.head_dim / t_;
+  return static_cast<double>(a_.heads + a_.KvHeadsAcrossTp(p_.tp)) * a_.head_dim / t_;
 }
 
 void StepModel::Elementwise(bool moe, LayerCost* l) const {
@@ -363,21 +365,24 @@ void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bo
   double sel = 0, sel_calls = 0;
   if (p.Recomputes(kModuleCoreAttn)) sel += core;
   sel += e.norm_kernels * ((RecomputesInputNorm(a, p) ? 1 : 0) + (RecomputesPreMlpNorm(p, moe) ? 1 : 0));
-  if (p.Recomputes(kModuleMlaUpProj) && a.attention == AttentionKind::kMla) sel += 3;  // q and kv up, RoPE
+  if (p.Recomputes(kModuleMlaUpProj) && a.attention == AttentionKind::kMla) {
+    sel += 3;  // q and kv up, RoPE
+    if (p.sp && p.tp > 1) sel += 1, sel_calls += 1;  // the latents' all-gather
+  }
   if (moe && p.Recomputes(kModuleMoe)) {
     const double pairs = p.tp > 1 ? MoeTpBlocks(a, p) : 0;  // the block's tensor-parallel pairs
-    sel += mlp_block + activation_extra + 2 * pairs;
+    sel += mlp_block + activation_extra + pairs * (p.sp ? 2 : 1);
     sel_calls += a2a + pairs * (p.sp ? 2 : 1);
   } else if (moe) {
     if (p.Recomputes(kModuleMoeAct)) sel += e.activation_kernels;
     if (p.Recomputes(kModuleSharedExperts) && shared) {
       const double pair = p.tp > 1 ? 1 : 0;  // the shared experts' tensor-parallel pair
-      sel += 2 + e.activation_kernels + 2 * pair;
+      sel += 2 + e.activation_kernels + pair * (p.sp ? 2 : 1);
       sel_calls += pair * (p.sp ? 2 : 1);
     }
   } else if (p.Recomputes(kModuleMlp)) {
     const double pair = p.tp > 1 ? 1 : 0;  // the MLP's tensor-parallel block
-    sel += 2 + e.activation_kernels + 2 * pair;
+    sel += 2 + e.activation_kernels + pair * (p.sp ? 2 : 1);
     sel_calls += pair * (p.sp ? 2 : 1);
   }
   l->kernels_sel = sel;
@@ -433,6 +438,8 @@ void StepModel::TensorComm(bool moe, LayerCost* l) const {
   } else if (p_.Recomputes(kModuleMlp)) {
     l->sel_tp = count > 1 ? one : 0;
   }
+  // Recomputing MLA's up-projections (`mla_up_proj`) runs their input's all-gather again.
+  if (a_.attention == AttentionKind::kMla && p_.sp && p_.Recomputes(kModuleMlaUpProj)) l->sel_tp += attn_gather;
   // With SP the column-parallel GEMMs keep only their sequence-sharded input, so the backward
   // all-gathers it again for the weight gradient (Korthikanti et al. 2022 §4.2.2): one more
   // all-gather per all-reduce pair (MLA's attention: of its latents).
@@ -473,7 +480,7 @@ void StepModel::ContextComm(LayerCost* l) const {
   if (a_.attention == AttentionKind::kMla) {
     kv_per_token = a_.heads * (a_.mla.nope_dim + a_.mla.rope_dim + a_.mla.v_dim) * 2.0;
   } else {
-    kv_per_token = 2.0 * a_.kv_heads * a_.head_dim * 2.0;
+    kv_per_token = 2.0 * static_cast<double>(a_.KvHeadsAcrossTp(p_.tp) * a_.head_dim) * 2.0;
   }
   const Bytes all_kv(tokens_ * p_.cp * kv_per_token / t_);
   const int64_t per_domain = RanksPerDomain(c_.fabric, p_.tp, p_.cp);

@@ -547,6 +547,19 @@ TEST(StepLayerTest, MlaGathersItsLatentsNotItsInput) {
   Architecture gqa = LoadArch("llama-3.1-8b");
   gqa.layers = 3;
   EXPECT_DOUBLE_EQ(compute(gqa, true), compute(gqa, false));
+  // Without SP the input is whole on every rank: the output's all-reduce is of h, and the
+  // backward all-reduces the latents' gradients for the column-parallel up-projections.
+  p.sp = false;
+  const auto [no_sp, no_sp_fabric] = tp(3);
+  auto ar = [&](Bytes b) { return AllReduceTime(fabric, b, 8, per).value(); };
+  EXPECT_NEAR(no_sp - tp(1).first, 2 * (ar(input) + ar(latents) + 2 * ar(input)), 1e-12);
+  // Recomputing the up-projections (`mla_up_proj`) under SP gathers their latents again.
+  p.sp = true;
+  p.recompute = Recompute::kSelective;
+  p.recompute_modules = kModuleCoreAttn;
+  const double core_only = tp(3).first - tp(1).first;
+  p.recompute_modules = kModuleCoreAttn | kModuleMlaUpProj;
+  EXPECT_NEAR(tp(3).first - tp(1).first - core_only, 2 * ag(latents), 1e-12);
 }
 
 // With fewer KV heads than TP ranks each rank keeps one whole KV head: 4 KV heads at TP 8 run the

@@ -96,6 +96,9 @@ struct Architecture {
   bool IsMoe() const { return moe.experts > 0; }
   // Rotary position embeddings on q and k: neither learned positions nor ALiBi.
   bool Rotary() const { return position_rows == 0 && !alibi; }
+  // KV heads summed over `tp` tensor-parallel ranks: with fewer KV heads than ranks each rank
+  // holds one whole head (replicated; the plan check allows tp a multiple of kv_heads).
+  int64_t KvHeadsAcrossTp(int64_t tp) const { return kv_heads < tp ? tp : kv_heads; }
   // Sliding window applies to even-indexed layers when set (gemma2's pattern).
   bool IsLocalAttentionLayer(int64_t i) const { return sliding_window > 0 && i % 2 == 0; }
 };

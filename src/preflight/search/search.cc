@@ -199,13 +199,25 @@ double BranchRunner::CommBound(const Branch& b) const {
   double bound = 0;
   if (b.tp > 1 && !base_.tp_comm_overlap) {
     // A pair is an all-reduce, or with sequence parallelism an all-gather and a reduce-scatter.
-    const Bytes all(tokens * a.hidden * 2.0);
     const int64_t per = RanksPerDomain(f, 1, b.tp);
-    const double ar = std::min(AllReduceTime(f, all, b.tp, per).value(),
-                               AllGatherTime(f, all, b.tp, per).value() + ReduceScatterTime(f, all, b.tp, per).value());
-    // An MoE layer's TP blocks: attention, the routed experts' with expert TP, the shared experts'.
-    const double moe_count = 2.0 * (1 + (b.etp > 1 ? 1 : 0) + (a.moe.shared_ffn > 0 ? 1 : 0));
-    bound += ar * (4 * (layers - moe_layers) + moe_count * moe_layers);
+    auto pair = [&](double width) {
+      const Bytes all(tokens * width * 2.0);
+      return std::min(AllReduceTime(f, all, b.tp, per).value(),
+                      AllGatherTime(f, all, b.tp, per).value() + ReduceScatterTime(f, all, b.tp, per).value());
+    };
+    const double h = static_cast<double>(a.hidden);
+    const double ar = pair(h);
+    // MLA's attention block moves its latents on one side of each pair, never more than h.
+    double attention = 2 * ar;
+    if (a.attention == AttentionKind::kMla) {
+      const MlaSpec& m = a.mla;
+      const double latents = static_cast<double>((m.q_lora_rank > 0 ? m.q_lora_rank : a.hidden) + m.kv_lora_rank + m.rope_dim);
+      attention = 2 * pair(std::min(latents, h));
+    }
+    // The other TP blocks: a dense MLP; in an MoE layer the routed experts' with expert TP and the
+    // shared experts'.
+    const double moe_blocks = (b.etp > 1 ? 1 : 0) + (a.moe.shared_ffn > 0 ? 1 : 0);
+    bound += (layers - moe_layers) * (attention + 2 * ar) + moe_layers * (attention + 2 * moe_blocks * ar);
   }
   const bool ep_hidden = base_.ep_comm_overlap || b.schedule == Schedule::kDualPipe;
   if (b.ep > 1 && !ep_hidden) {
