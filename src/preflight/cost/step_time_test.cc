@@ -183,17 +183,21 @@ TEST(StepTimeTest, DotsPolicyRecomputesAttentionAndElementwiseWork) {
   EXPECT_NEAR(full.hfu / full.mfu, (3 * forward + forward - head) / (3 * forward), 1e-12);
 }
 
+// Host-bound Llama 3.1 8B at TP 8 (2 ms a kernel): the GPU's wait for the launches, with `change`
+// applied to the plan.
+template <typename F>
+double HostBoundLaunch(F change) {
+  Job8b s = TensorParallelLlama8b(4096, 8);
+  s.job.host_overhead_per_kernel_us = 2000;
+  change(s.plan);
+  return EstimateStep(MakeCostContext(s.arch, s.params, s.job, s.cluster), s.plan).host_launch.value();
+}
+
 // The host launches the dots policy's recomputed kernels again: all of a layer's forward but its
 // four weight products and its collectives. Host-bound (2 ms a kernel), the launch wait sits
 // between no recompute (forward and backward) and full recompute (the whole forward again).
 TEST(StepTimeTest, DotsPolicyLaunchesAllButTheWeightProductsAgain) {
-  Job8b s = TensorParallelLlama8b(4096, 8);
-  auto launch = [&](Recompute r) {
-    Job8b v = s;
-    v.plan.recompute = r;
-    v.job.host_overhead_per_kernel_us = 2000;
-    return EstimateStep(MakeCostContext(v.arch, v.params, v.job, v.cluster), v.plan).host_launch.value();
-  };
+  auto launch = [](Recompute r) { return HostBoundLaunch([&](Plan& p) { p.recompute = r; }); };
   const double none = launch(Recompute::kNone), dots = launch(Recompute::kDots), full = launch(Recompute::kFull);
   EXPECT_GT(dots, none);
   EXPECT_LT(dots, full);
@@ -204,13 +208,7 @@ TEST(StepTimeTest, DotsPolicyLaunchesAllButTheWeightProductsAgain) {
 // twice in the backward) is what separates the two, the GPU's own difference being milliseconds
 // against seconds.
 TEST(StepTimeTest, TensorParallelBlocksLaunchOneCollectiveWithoutSp) {
-  Job8b s = TensorParallelLlama8b(4096, 8);
-  auto launch = [&](bool sp) {
-    Job8b v = s;
-    v.plan.sp = sp;
-    v.job.host_overhead_per_kernel_us = 2000;
-    return EstimateStep(MakeCostContext(v.arch, v.params, v.job, v.cluster), v.plan).host_launch.value();
-  };
+  auto launch = [](bool sp) { return HostBoundLaunch([&](Plan& p) { p.sp = sp; }); };
   const double extra = 8 * 32 * 3 * 2 * 2e-3;  // 8 micro-batches of 32 layers
   EXPECT_NEAR(launch(true) - launch(false), extra, 0.02 * extra);
 }
