@@ -367,7 +367,7 @@ void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bo
   sel += e.norm_kernels * ((RecomputesInputNorm(a, p) ? 1 : 0) + (RecomputesPreMlpNorm(p, moe) ? 1 : 0));
   if (p.Recomputes(kModuleMlaUpProj) && a.attention == AttentionKind::kMla) {
     sel += 3;  // q and kv up, RoPE
-    if (p.sp && p.tp > 1) sel += 1, sel_calls += 1;  // the latents' all-gather
+    if (p.sp && p.tp > 1) sel += 2, sel_calls += 2;  // the q and kv latents' all-gathers
   }
   if (moe && p.Recomputes(kModuleMoe)) {
     const double pairs = p.tp > 1 ? MoeTpBlocks(a, p) : 0;  // the block's tensor-parallel pairs
@@ -407,13 +407,17 @@ void StepModel::TensorComm(bool moe, LayerCost* l) const {
   // MLA's attention block gathers its latents (q's, or without one the input, and kv's with the
   // RoPE key), not the input, since its down-projections run before the gather; its output side
   // is the usual h. Without SP the backward all-reduces the latents' gradients.
-  double attn_fwd = one, attn_bwd = one, attn_gather = gather;
+  // The column-parallel up-projections' inputs (the q and kv latents, not the RoPE key) are what
+  // their backward gathers again for the weight gradient, and what `mla_up_proj` recompute
+  // gathers again.
+  double attn_fwd = one, attn_bwd = one, attn_gather = gather, attn_regather = gather;
   if (a_.attention == AttentionKind::kMla) {
     const MlaSpec& m = a_.mla;
-    const double width = static_cast<double>((m.q_lora_rank > 0 ? m.q_lora_rank : a_.hidden) + m.kv_lora_rank + m.rope_dim);
-    const Bytes latents(tokens_ * width * 2.0);
+    const double up_inputs = static_cast<double>((m.q_lora_rank > 0 ? m.q_lora_rank : a_.hidden) + m.kv_lora_rank);
+    const Bytes latents(tokens_ * (up_inputs + static_cast<double>(m.rope_dim)) * 2.0);
     if (p_.sp) {
       attn_gather = AllGatherTime(c_.fabric, latents, p_.tp, per_domain).value();
+      attn_regather = AllGatherTime(c_.fabric, Bytes(tokens_ * up_inputs * 2.0), p_.tp, per_domain).value();
       const double reduce = ReduceScatterTime(c_.fabric, full, p_.tp, per_domain).value();
       attn_fwd = attn_gather + reduce;
       attn_bwd = gather + ReduceScatterTime(c_.fabric, latents, p_.tp, per_domain).value();
@@ -439,11 +443,11 @@ void StepModel::TensorComm(bool moe, LayerCost* l) const {
     l->sel_tp = count > 1 ? one : 0;
   }
   // Recomputing MLA's up-projections (`mla_up_proj`) runs their input's all-gather again.
-  if (a_.attention == AttentionKind::kMla && p_.sp && p_.Recomputes(kModuleMlaUpProj)) l->sel_tp += attn_gather;
+  if (a_.attention == AttentionKind::kMla && p_.sp && p_.Recomputes(kModuleMlaUpProj)) l->sel_tp += attn_regather;
   // With SP the column-parallel GEMMs keep only their sequence-sharded input, so the backward
   // all-gathers it again for the weight gradient (Korthikanti et al. 2022 §4.2.2): one more
-  // all-gather per all-reduce pair (MLA's attention: of its latents).
-  l->tp_bwd += attn_gather + (count - 1) * gather;
+  // all-gather per all-reduce pair (MLA's attention: of its up-projections' latents).
+  l->tp_bwd += attn_regather + (count - 1) * gather;
 }
 
 // Megatron's vocab-parallel embedding sums its partial lookups over the TP group (an all-reduce;

@@ -508,8 +508,9 @@ TEST(StepLayerTest, MlaRopeRotatesTheRotaryDimensionsOnly) {
 // MLA's down-projections are replicated over TP and run before the gather: with SP the attention
 // block gathers the latents (q's 1536, kv's 512 and the 64-wide RoPE key), not the 7168-wide
 // input, and reduce-scatters the output as usual; the backward reduce-scatters the latents'
-// gradients and gathers them again for the up-projections' weight gradients. A dense MLA layer's
-// TP traffic per micro-batch, measured as what two more layers add.
+// gradients and gathers the q and kv latents (not the RoPE key) again for the up-projections'
+// weight gradients. A dense MLA layer's TP traffic per micro-batch, measured as what two more
+// layers add.
 TEST(StepLayerTest, MlaGathersItsLatentsNotItsInput) {
   Architecture a = LoadArch("deepseek-v3");
   a.mtp_layers = 0;
@@ -528,10 +529,11 @@ TEST(StepLayerTest, MlaGathersItsLatentsNotItsInput) {
   const auto [three, fabric] = tp(3);
   const double per_layer = three - tp(1).first;  // two dense MLA layers
   const Bytes input(4096.0 * 7168 * 2), latents(4096.0 * (1536 + 512 + 64) * 2);
+  const Bytes up_inputs(4096.0 * (1536 + 512) * 2);  // the up-projections' inputs: no RoPE key
   const int64_t per = RanksPerDomain(fabric, 1, 8);
   auto ag = [&](Bytes b) { return AllGatherTime(fabric, b, 8, per).value(); };
   auto rs = [&](Bytes b) { return ReduceScatterTime(fabric, b, 8, per).value(); };
-  const double attention = ag(latents) + rs(input) + ag(input) + rs(latents) + ag(latents);
+  const double attention = ag(latents) + rs(input) + ag(input) + rs(latents) + ag(up_inputs);
   const double mlp = ag(input) + rs(input) + ag(input) + rs(input) + ag(input);
   EXPECT_NEAR(per_layer, 2 * (attention + mlp), 1e-12);
   // Each rank runs the down-projections on its own sequence shard only: SP saves their FLOPs on
@@ -559,7 +561,7 @@ TEST(StepLayerTest, MlaGathersItsLatentsNotItsInput) {
   p.recompute_modules = kModuleCoreAttn;
   const double core_only = tp(3).first - tp(1).first;
   p.recompute_modules = kModuleCoreAttn | kModuleMlaUpProj;
-  EXPECT_NEAR(tp(3).first - tp(1).first - core_only, 2 * ag(latents), 1e-12);
+  EXPECT_NEAR(tp(3).first - tp(1).first - core_only, 2 * ag(up_inputs), 1e-12);
 }
 
 // With fewer KV heads than TP ranks each rank keeps one whole KV head: 4 KV heads at TP 8 run the
