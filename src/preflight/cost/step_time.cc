@@ -571,7 +571,6 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
   // or the head, DualPipe's end rank, or under ZeRO the one with the largest expert shard).
   // Their reduction, optimizer step and per-step gradient passes only grow with the parameters a
   // device holds, so a device that holds no more of either kind than one already timed is skipped.
-  // The device holding the most parameters in all is timed first, as it usually dominates.
   LocalParams lp;
   DataParallelComm dp;
   double optimizer = -1, tail = -1;
@@ -587,13 +586,6 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
     const double t = d.exposed + d.contention + o + m * AccumulationSeconds(l) + FlattenSeconds(l);
     if (t > tail) lp = l, dp = d, optimizer = o, tail = t;
   };
-  int64_t largest = 0;
-  double most = -1;
-  ForEachCandidateDevice(a_, p_, [&](int64_t stage) {
-    const DeviceParams d = ParamsOnDevice(a_, c_.params, p_, stage);
-    if (d.dense + d.expert > most) most = d.dense + d.expert, largest = stage;
-  });
-  time_device(Local(largest));
   ForEachCandidateDevice(a_, p_, [&](int64_t stage) { time_device(Local(stage)); });
   StepTime r;
   r.compute = Seconds(m * pipe.compute);
