@@ -359,6 +359,20 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
   return b;
 }
 
+// What one layer of the given kind keeps per micro-batch in flight under the plan's recompute
+// mode: its input alone under full recompute, the saved set of the op-level and dots policies
+// (counted for dense layers), else its activations.
+double KeptPerLayer(const Plan& p, const LayerActivationBytes& layer, bool moe) {
+  switch (p.recompute) {
+    case Recompute::kFull: return layer.recompute_input;
+    case Recompute::kSelectiveOp: return layer.op_sac;
+    case Recompute::kDots: return layer.dots;
+    case Recompute::kNone:
+    case Recompute::kSelective: break;
+  }
+  return moe ? layer.moe : layer.dense;
+}
+
 ChunkActivations StageActivations(const Architecture& a, const Plan& p, const TrainingJob& j,
                                   int64_t stage, double in_flight, const LayerActivationBytes& layer) {
   const int64_t first = FirstLayerOfStage(a, p, stage);
@@ -367,11 +381,8 @@ ChunkActivations StageActivations(const Architecture& a, const Plan& p, const Tr
   const double n_dense = static_cast<double>(n - n_moe);
   // One micro-batch through this stage's layers, and one layer's full activations (the
   // working set of the layer being recomputed during backward).
-  double stack = p.recompute == Recompute::kFull
-                     ? static_cast<double>(n) * layer.recompute_input
-                     : n_dense * layer.dense + static_cast<double>(n_moe) * layer.moe;
-  if (p.recompute == Recompute::kSelectiveOp) stack = static_cast<double>(n) * layer.op_sac;  // dense only
-  if (p.recompute == Recompute::kDots) stack = static_cast<double>(n) * layer.dots;  // dense only
+  const double stack = n_dense * KeptPerLayer(p, layer, false) +
+                       static_cast<double>(n_moe) * KeptPerLayer(p, layer, true);
   double working = std::max(n_dense > 0 ? layer.dense : 0.0, n_moe > 0 ? layer.moe : 0.0);
   // Under the op-level and dots policies the stack already holds what the recomputed layer saved;
   // its backward adds the rest of the layer's activations (dense layers only).
@@ -409,10 +420,7 @@ ChunkActivations StageActivations(const Architecture& a, const Plan& p, const Tr
     // under GPipe.
     if (a.mtp_layers > 0) {
       const bool mtp_moe = a.IsMoeLayer(a.layers - 1);
-      double per_layer = mtp_moe ? layer.moe : layer.dense;
-      if (p.recompute == Recompute::kFull) per_layer = layer.recompute_input;
-      if (p.recompute == Recompute::kSelectiveOp) per_layer = layer.op_sac;
-      if (p.recompute == Recompute::kDots) per_layer = layer.dots;
+      const double per_layer = KeptPerLayer(p, layer, mtp_moe);
       const double mtp = static_cast<double>(a.mtp_layers) * (per_layer + tokens * 4.0 * a.hidden / rep_div);
       if (p.schedule == Schedule::kGpipe) {
         act += in_flight * mtp;
