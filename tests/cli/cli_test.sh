@@ -127,6 +127,50 @@ assert j["peak_tflops"]["bf16"]["source"]
 assert j["memory"]["capacity_gib"]["value"] == 80'
 }
 
+# The README's scenario block (every option with its default) runs as written, once the two
+# placeholder paths of the user's own measurements are taken out.
+case_readme_scenario_block() {
+  python3 - "$ROOT/README.md" "$WORK/readme.yaml" <<'PY' || { fail "no scenario block in README.md"; return; }
+import re, sys
+text = open(sys.argv[1]).read()
+block = re.search(r"```yaml\n(name: .*?)```", text, re.S).group(1)
+lines = [l for l in block.splitlines() if "my-h100-gemms.yaml" not in l and "my-node-nccl.yaml" not in l]
+open(sys.argv[2], "w").write("\n".join(lines) + "\n")
+PY
+  run plan "$WORK/readme.yaml"
+  expect_rc 0
+  expect_stdout_has "FITS"
+}
+
+# `catalog show --json` carries every figure of every hardware file (the model reads them all).
+case_catalog_show_json_every_key() {
+  local hw
+  for hw in "$PREFLIGHT_DATA"/hardware/*.yaml; do
+    run catalog show "$hw" --json
+    expect_rc 0
+    cp "$OUT" "$WORK/hw.json"
+    python3 - "$hw" "$WORK/hw.json" <<'PY' || fail "catalog show --json leaves out keys of $hw"
+import json, re, sys
+top, eff, section = [], [], None
+for line in open(sys.argv[1]):
+    m = re.match(r"^([a-z_0-9]+):", line)
+    if m:
+        section = m.group(1)
+        top.append(section)
+        continue
+    m = re.match(r"^  ([a-z_0-9]+):", line)
+    if m and section == "efficiency":
+        eff.append(m.group(1))
+j = json.load(open(sys.argv[2]))
+missing = [k for k in top if k != "notes" and k not in j]
+missing += ["efficiency." + k for k in eff if k not in j["efficiency"]]
+assert not missing, missing
+p = j["price_usd_per_device_hour"]
+assert "known" in p and (not p["known"] or "low" in p), p
+PY
+  done
+}
+
 # A hardware file whose name is not valid UTF-8 still shows as JSON (the bad byte replaced), and the
 # attention kernels are listed.
 case_catalog_show_json_bad_utf8() {
@@ -509,6 +553,29 @@ case_search_sweep() {
 
 # Search flags outside their range are bad input, not a silent default (NaN headroom once let
 # every plan "fit").
+# Without a catalog price (A100) the sweep says so (cost null) and draws the front on device-hours;
+# the ranking's unit is named.
+case_search_sweep_without_price() {
+  local scen="$ROOT/examples/gpt3-175b-a100.yaml"
+  run search "$scen" --devices 64..512 --objective cost --json --top 1
+  expect_rc 0
+  expect_json '
+assert j["objective_unit"] == "device_hours", j["objective_unit"]
+pts = [p for p in j["sweep"] if p["found"]]
+assert len(pts) == 4 and all(p["cost_usd_mid"] is None for p in pts)
+for p in pts:
+    front = not any(q["days"] <= p["days"] and q["device_hours"] <= p["device_hours"] and
+                    (q["days"] < p["days"] or q["device_hours"] < p["device_hours"]) for q in pts)
+    assert p["on_pareto_front"] == front, (p["devices"], p["on_pareto_front"])
+assert all(p["on_pareto_front"] for p in pts)  # more devices: fewer days, more device-hours'
+  run search "$scen" --objective cost --top 1
+  expect_rc 0
+  expect_stdout_has "cost (device_hours)"
+  expect_stdout_has "no price for a100-sxm-80gb"
+  run search "$EXAMPLE" --objective cost --top 1 --json
+  expect_json 'assert j["objective_unit"] == "usd"'
+}
+
 case_search_bad_flags() {
   local flag
   # The search enumerates none, selective and full only: another mode fixed would find nothing.
@@ -556,6 +623,21 @@ EOF
   then
     fail "2 MPI ranks and 1 process disagree"
   fi
+  # A sweep and a plan under mpirun print once (rank 0), and the sweep's answer is the same.
+  run search "$scen" --devices 1024..2048 --json --threads 1
+  cp "$OUT" "$WORK/sweep1.json"
+  ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_plm_rsh_agent=false \
+    mpirun -x ASAN_OPTIONS --oversubscribe -n 2 "$BIN" search "$scen" --devices 1024..2048 --json --threads 1 >"$OUT" 2>"$ERR"
+  RC=$?
+  expect_rc 0
+  cmp -s "$OUT" "$WORK/sweep1.json" || fail "the sweep under 2 MPI ranks differs from one process's (or printed twice)"
+  ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_plm_rsh_agent=false \
+    mpirun -x ASAN_OPTIONS --oversubscribe -n 2 "$BIN" plan "$EXAMPLE" --json >"$OUT" 2>"$ERR"
+  RC=$?
+  expect_rc 0
+  expect_json 'pass'
 }
 
 case_validate_json() {
@@ -581,7 +663,7 @@ case_validate_json() {
   expect_bad_input "$ROOT/data/validation/korthikanti-2022.yaml" "[0].cluster.collective_table" "measured on h100-sxm-80gb"
 }
 
-ALL_CASES=(search_json search_sweep search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model
+ALL_CASES=(search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
   unknown_hardware_id bad_gemm_table bad_collective_table collective_table_other_hardware unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
   unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit)

@@ -151,6 +151,8 @@ void AddSearch(CLI::App* app, SearchCommand* c) {
 int RunParsed(PlanCommand* plan, CatalogCommand* catalog, ValidateCommand* validate, SearchCommand* search,
               const preflight::MpiSession& mpi) {
   std::string error;
+  // Under mpirun only the search is split over the ranks; every other verb answers once, on rank 0.
+  if (mpi.rank() != 0 && !search->cmd->parsed()) return 0;
   if (plan->cmd->parsed()) {
     if (!CollectOverrides(plan->values, plan->sets, &plan->args.overrides, &error)) {
       return preflight::cli::BadInput(error);

@@ -71,11 +71,17 @@ nlohmann::json PlanEntryJson(const Scenario& s, const RankedPlan& r) {
           {"possibly_host_bound", evaluated.possibly_host_bound}};
 }
 
+// Says so when the campaign figures count the default 1e12 tokens (no training.tokens given).
+std::string TokensNote(const Scenario& s) {
+  return s.job.tokens > 0 ? "" : "note: training.tokens not given: days, cost and energy count 1e12 tokens\n";
+}
+
 std::string PlanRow(const RankedPlan& r) {
   const Plan& p = r.plan;
-  return fmt::format("tp{:<2} cp{:<2} pp{:<3} vpp{:<2} dp{:<5} ep{:<3} etp{:<2} sp{} zero{} {:<11} {:<9} mb{:<3}",
+  // "bal": the layers do not divide over the stages and are spread (parallel.layer_split: balanced).
+  return fmt::format("tp{:<2} cp{:<2} pp{:<3} vpp{:<2} dp{:<5} ep{:<3} etp{:<2} sp{} zero{} {:<11} {:<9} mb{:<3}{}",
                      p.tp, p.cp, p.pp, p.vpp, p.dp, p.ep, p.etp, p.sp ? 1 : 0, p.zero,
-                     ScheduleName(p.schedule), RecomputeLabel(p), p.micro_batch);
+                     ScheduleName(p.schedule), RecomputeLabel(p), p.micro_batch, p.balanced_layers ? " bal" : "");
 }
 
 std::string SearchText(const Scenario& s, const SearchResult& r, Objective o) {
@@ -87,8 +93,8 @@ std::string SearchText(const Scenario& s, const SearchResult& r, Objective o) {
   for (int i = 1; i < kNumRejectReasons; ++i) {
     if (r.rejected[i] > 0) out += fmt::format(" {} {}", RejectReasonName(i), r.rejected[i]);
   }
-  out += fmt::format("\n\n{:>3}  {:<92} {:>9} {:>10} {:>6} {:>8}  {}\n", "#", "plan", "step s", "tok/s/dev",
-                     "MFU", "mem GiB", ObjectiveName(o));
+  out += fmt::format("\n\n{:>3}  {:<92} {:>9} {:>10} {:>6} {:>8}  {} ({})\n", "#", "plan", "step s", "tok/s/dev",
+                     "MFU", "mem GiB", ObjectiveName(o), ObjectiveUnit(o, s));
   int rank = 1;
   for (const RankedPlan& p : r.top) {
     out += fmt::format("{:>3}  {:<92} {:>9.3f} {:>10.1f} {:>5.1f}% {:>8.1f}  {:.4g}\n", rank++, PlanRow(p),
@@ -96,6 +102,11 @@ std::string SearchText(const Scenario& s, const SearchResult& r, Objective o) {
                        p.memory.worst.Total().gib(), p.objective);
   }
   if (r.top.empty()) out += "no valid plan fits: see the rejection counts above\n";
+  if (ObjectiveUnit(o, s) == "device_hours") {
+    out += fmt::format("\nnote: the catalog has no {} for {}: ranked by device-hours, the same order\n",
+                       o == Objective::kCost ? "price" : "power", s.cluster.spec.id);
+  }
+  if (o == Objective::kCost || o == Objective::kDays || o == Objective::kEnergy) out += TokensNote(s);
   // The ranking rests on the assumed host cost per kernel when the best plan's kernels are short.
   if (!r.top.empty()) {
     const PlanResult best = EvaluateRanked(s, r.top.front());
@@ -113,15 +124,22 @@ nlohmann::json SearchJson(const Scenario& s, const SearchResult& r, Objective o)
   for (const RankedPlan& p : r.top) plans.push_back(PlanEntryJson(s, p));
   return {{"evaluated", r.considered}, {"valid", r.valid}, {"model_evaluations", r.model_evaluations},
           {"elapsed_s", r.elapsed_s}, {"plans_per_s", r.considered / std::max(r.elapsed_s, 1e-9)},
-          {"objective", std::string(ObjectiveName(o))}, {"rejected", rejected}, {"plans", plans}};
+          {"objective", std::string(ObjectiveName(o))}, {"objective_unit", std::string(ObjectiveUnit(o, s))},
+          {"rejected", rejected}, {"plans", plans}};
 }
 
 int RunSweep(const Scenario& s, const std::vector<int64_t>& counts, const SearchArgs& args, Objective o,
-             SearchOptions opts) {
-  std::vector<SweepPoint> points = SweepDevices(s, counts, args.constraints, opts);
+             SearchOptions opts, const MpiSession& mpi) {
+  // Every rank takes part in each count's search; rank 0 holds the merged answers and prints.
+  std::vector<SweepPoint> points =
+      SweepDevices(s, counts, args.constraints, opts,
+                   [&mpi](const Scenario& at, const SearchConstraints& c, const SearchOptions& one) {
+                     return DistributedSearch(at, c, one, mpi);
+                   });
+  if (mpi.rank() != 0) return 0;
   nlohmann::json arr = nlohmann::json::array();
-  std::string text = fmt::format("{:>8}  {:<92} {:>9} {:>10} {:>14}  {}\n", "devices", "best plan", "step s",
-                                 "days", "cost (mid) $", "pareto");
+  std::string text = fmt::format("{:>8}  {:<92} {:>9} {:>10} {:>12} {:>14}  {}\n", "devices", "best plan", "step s",
+                                 "days", "device-h", "cost (mid) $", "pareto");
   for (const SweepPoint& p : points) {
     if (!p.found) {
       text += fmt::format("{:>8}  no valid plan fits\n", p.devices);
@@ -134,14 +152,19 @@ int RunSweep(const Scenario& s, const std::vector<int64_t>& counts, const Search
     entry["devices"] = p.devices;
     entry["found"] = true;
     entry["days"] = p.days;
-    entry["cost_usd_mid"] = p.cost_usd_mid;
+    entry["device_hours"] = p.device_hours;
+    entry["cost_usd_mid"] = p.cost_usd_mid ? nlohmann::json(*p.cost_usd_mid) : nlohmann::json(nullptr);
     entry["on_pareto_front"] = p.on_pareto_front;
     arr.push_back(entry);
-    text += fmt::format("{:>8}  {:<92} {:>9.3f} {:>10.2f} {:>14.4g}  {}\n", p.devices, PlanRow(p.best),
-                        p.best.time.step.value(), p.days, p.cost_usd_mid, p.on_pareto_front ? "*" : "");
+    text += fmt::format("{:>8}  {:<92} {:>9.3f} {:>10.2f} {:>12.4g} {:>14}  {}\n", p.devices, PlanRow(p.best),
+                        p.best.time.step.value(), p.days, p.device_hours,
+                        p.cost_usd_mid ? fmt::format("{:.4g}", *p.cost_usd_mid) : "no price",
+                        p.on_pareto_front ? "*" : "");
   }
-  std::cout << (args.json ? JsonText(nlohmann::json{{"objective", std::string(ObjectiveName(o))}, {"sweep", arr}})
-                          : text);
+  std::cout << (args.json ? JsonText(nlohmann::json{{"objective", std::string(ObjectiveName(o))},
+                                                    {"objective_unit", std::string(ObjectiveUnit(o, s))},
+                                                    {"sweep", arr}})
+                          : text + TokensNote(s));
   bool any = false;
   for (const SweepPoint& p : points) any = any || p.found;
   return any ? 0 : 1;
@@ -262,7 +285,7 @@ int RunSearch(SearchArgs args, const MpiSession& mpi) {
   const bool show = !args.json && !args.no_progress && isatty(STDERR_FILENO) && mpi.rank() == 0;
   if (counts.size() > 1) {
     ProgressBar bar(&progress, show);
-    return RunSweep(*scenario, counts, args, objective, opts);
+    return RunSweep(*scenario, counts, args, objective, opts, mpi);
   }
   SearchResult result;
   {

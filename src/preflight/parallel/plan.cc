@@ -78,6 +78,9 @@ PlanIssue CheckExperts(const Architecture& a, const Plan& p) {
   if (!Divides(p.ep, a.moe.experts)) return PlanIssue::kExpertParallel;
   if (!Divides(p.ep * p.etp, p.tp * p.cp * p.dp)) return PlanIssue::kExpertParallel;
   if (!Divides(p.etp, a.moe.expert_ffn)) return PlanIssue::kExpertParallel;
+  // The experts run without TP or with the layers' TP group: the step model times expert-TP
+  // traffic over the TP group, which another ETP would misprice.
+  if (p.etp != 1 && p.etp != p.tp) return PlanIssue::kExpertParallel;
   // Megatron-Core requires sequence parallelism for MoE with tensor parallelism (the experts take
   // each rank's sequence shard; the memory and step models assume it).
   if (p.tp > 1 && !p.sp) return PlanIssue::kSequenceParallel;
@@ -159,8 +162,8 @@ std::string Describe(PlanIssue issue, const Architecture& a, const Plan& p, cons
         m << "ep " << p.ep << " / etp " << p.etp << " given for a dense model";
       } else {
         m << "ep " << p.ep << " must divide the " << a.moe.experts << " experts, etp " << p.etp
-          << " the expert width " << a.moe.expert_ffn << ", and ep*etp the tp*cp*dp = "
-          << p.tp * p.cp * p.dp << " devices of a stage";
+          << " the expert width " << a.moe.expert_ffn << " and be 1 or the tp " << p.tp
+          << ", and ep*etp the tp*cp*dp = " << p.tp * p.cp * p.dp << " devices of a stage";
       }
       break;
     case PlanIssue::kContextParallel:

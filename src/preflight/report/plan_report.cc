@@ -92,6 +92,7 @@ json CampaignJson(const PlanResult& r) {
           {"device_hours", c.device_hours},
           {"cost_usd", cost},
           {"energy_mwh", c.energy_known ? json(c.energy_mwh) : json(nullptr)},
+          {"energy_scope", "accelerators"},  // rated device power x PUE; hosts and network not counted
           {"pue", r.scenario.cluster.pue}};
 }
 
@@ -191,7 +192,10 @@ json PlanFieldsJson(const Plan& p, const TrainingJob& job) {
           {"recompute", std::string(RecomputeName(p.recompute))},
           {"micro_batch", p.micro_batch},
           {"global_batch", job.global_batch},
-          {"micro_batches", MicroBatches(p, job)}};
+          {"micro_batches", MicroBatches(p, job)},
+          {"layer_split", p.balanced_layers ? "balanced" : "even"}};
+  if (p.first_stage_layers > 0) j["first_stage_layers"] = p.first_stage_layers;
+  if (p.last_stage_layers > 0) j["last_stage_layers"] = p.last_stage_layers;
   if (p.recompute == Recompute::kSelective) {
     json modules = json::array();
     for (uint32_t bit = 1; bit & kAllRecomputeModules; bit <<= 1) {
@@ -385,7 +389,7 @@ std::string CampaignText(const Campaign& c, double pue) {
   std::string out = fmt::format("campaign   {:.3g} tokens in {:.1f} days (no failures), {:.3g} device-hours",
                                 c.tokens, c.days_ideal, c.device_hours);
   if (c.cost_known) out += fmt::format(", ${:.3g}-{:.3g}", c.cost_usd_low, c.cost_usd_high);
-  if (c.energy_known) out += fmt::format(", {:.0f} MWh at PUE {:.2f}", c.energy_mwh, pue);
+  if (c.energy_known) out += fmt::format(", {:.0f} MWh (accelerators at rated power) at PUE {:.2f}", c.energy_mwh, pue);
   return out + "\n";
 }
 
@@ -428,7 +432,7 @@ json HardwareJson(const HardwareSpec& h) {
   }
   json price = {{"known", h.price.known}};
   if (h.price.known) {
-    price = {{"low", h.price.low_usd}, {"high", h.price.high_usd}, {"date", h.price.date},
+    price = {{"known", true}, {"low", h.price.low_usd}, {"high", h.price.high_usd}, {"date", h.price.date},
              {"source", h.price.source}};
   }
   return {{"id", h.id},
@@ -443,11 +447,14 @@ json HardwareJson(const HardwareSpec& h) {
                         {"unidirectional_gbytes_per_s", FigureJson(h.scale_up_gbytes_per_s)},
                         {"domain_devices", FigureJson(h.scale_up_domain_devices)}}},
           {"scale_out", {{"gbits_per_s_per_device", FigureJson(h.scale_out_gbits_per_s)}}},
+          {"compute_units", FigureJson(h.compute_units)},
+          {"collective_compute_units", FigureJson(h.collective_compute_units)},
           {"power_w", FigureJson(h.power_w)},
           {"price_usd_per_device_hour", price},
           {"efficiency", {{"gemm_fraction", gemm},
                           {"sustained_fraction", sustained.is_null() ? json::object() : sustained},
                           {"hbm_fraction", FigureJson(h.hbm_fraction)},
+                          {"gemm_kernel_us", FigureJson(h.gemm_kernel_us)},
                           {"allreduce_busbw_gbytes_per_s",
                            {{"scale_up", FigureJson(h.allreduce_busbw_scale_up_gbytes_per_s)},
                             {"scale_out", FigureJson(h.allreduce_busbw_scale_out_gbytes_per_s)}}},

@@ -33,6 +33,9 @@ void AddWarnings(const Scenario& s, PlanResult* r) {
     }
     for (const std::string& m : idle) r->warnings.push_back("recompute_modules: " + m + " recomputes nothing");
   }
+  if (s.job.tokens <= 0) {
+    r->warnings.push_back("training.tokens not given: the campaign (days, device-hours, cost, energy) counts 1e12 tokens");
+  }
   // With a step time, the cost model has said it already (its warning says what the GEMMs run in).
   if (!r->has_time && s.job.precision == Dtype::kFp8 && !s.cluster.spec.peak(Dtype::kFp8).known()) {
     r->warnings.push_back(s.cluster.spec.id + " has no FP8 support in the catalog: FP8 training falls back to bf16 GEMMs");

@@ -45,14 +45,24 @@ double ObjectiveOfStep(Objective o, const Scenario& s, double step_s) {
     case Objective::kDays: return seconds / 86400.0;
     case Objective::kCost: {
       const PriceRange& p = s.cluster.spec.price;
-      return device_hours * (p.known ? 0.5 * (p.low_usd + p.high_usd) : 1.0);
+      return p.known ? device_hours * 0.5 * (p.low_usd + p.high_usd) : device_hours;
     }
     case Objective::kEnergy: {
       const Figure& w = s.cluster.spec.power_w;
-      return device_hours * (w.known() ? w.value : 1.0) * s.cluster.pue / 1e6;
+      return w.known() ? device_hours * w.value * s.cluster.pue / 1e6 : device_hours;
     }
   }
   return step_s;
+}
+
+std::string_view ObjectiveUnit(Objective o, const Scenario& s) {
+  switch (o) {
+    case Objective::kStepTime: return "s";
+    case Objective::kDays: return "days";
+    case Objective::kCost: return s.cluster.spec.price.known ? "usd" : "device_hours";
+    case Objective::kEnergy: return s.cluster.spec.power_w.known() ? "mwh" : "device_hours";
+  }
+  return "s";
 }
 
 namespace {
@@ -98,7 +108,8 @@ std::vector<Branch> MakeBranches(const Scenario& s, const SearchConstraints& c) 
         const int64_t dp = n / (tp * cp * pp);
         if (!Allowed(c.pp, pp) || !Allowed(c.dp, dp)) continue;
         std::vector<int64_t> eps = a.IsMoe() ? Divisors(a.moe.experts, c.max_ep) : std::vector<int64_t>{1};
-        std::vector<int64_t> etps = a.IsMoe() ? Divisors(tp, 0) : std::vector<int64_t>{1};
+        // Experts without TP or with the layers' TP group (the plan rule).
+        std::vector<int64_t> etps = a.IsMoe() && tp > 1 ? std::vector<int64_t>{1, tp} : std::vector<int64_t>{1};
         for (int64_t ep : eps) {
           if (!Allowed(c.ep, ep)) continue;
           for (int64_t etp : etps) {
@@ -115,9 +126,9 @@ std::vector<Branch> MakeBranches(const Scenario& s, const SearchConstraints& c) 
             add(Schedule::k1F1B, 1);
             add(Schedule::kZbH1, 1);
             add(Schedule::kDualPipe, 1);
-            for (int64_t v : Divisors(std::max<int64_t>(a.layers / pp, 1), 0)) {
-              if (v > 1) add(Schedule::kInterleaved, v);
-            }
+            // Every VPP that leaves each virtual stage a layer; those that do not divide the
+            // layers spread them (balanced split), as the plan rules allow.
+            for (int64_t v = 2; v <= a.layers / pp; ++v) add(Schedule::kInterleaved, v);
           }
         }
       }
@@ -237,6 +248,8 @@ Plan BranchRunner::BranchPlan(const Branch& b) const {
   base.tp = b.tp, base.cp = b.cp, base.pp = b.pp, base.dp = b.dp, base.ep = b.ep, base.etp = b.etp;
   base.vpp = b.vpp, base.schedule = b.schedule, base.first_stage_layers = base.last_stage_layers = 0;
   base.balanced_layers = s_.arch.layers % (b.pp * b.vpp) != 0;
+  // DeepSpeed's per-parameter ZeRO-3 gathers exist without a pipeline only (the scenario rule).
+  if (b.pp > 1) base.zero3_gather_per_parameter = false;
   return base;
 }
 
@@ -258,7 +271,8 @@ int BranchRunner::MicroBatchChoices(const Branch& b, int64_t mbs[kMaxMicroBatchC
 // True when the whole branch is rejected, by a rule that no inner choice changes or by the
 // bound (its best case is worse than the pilot's K-th best); the subtree is counted in `r`.
 bool BranchRunner::RejectBranch(const Branch& b, const Plan& base, int n_mb, SearchResult* r) const {
-  const int64_t subtree = static_cast<int64_t>(b.tp > 1 ? 2 : 1) * 4 * 3 * n_mb;
+  const int64_t subtree = static_cast<int64_t>(c_.sp ? 1 : (b.tp > 1 ? 2 : 1)) * (c_.zero ? 1 : 4) *
+                          (c_.recompute ? 1 : 3) * n_mb;
   PlanIssue issue = FindPlanIssue(s_.arch, base, s_.job, s_.cluster.devices);
   if (issue != PlanIssue::kValid && issue != PlanIssue::kInterleavedMicroBatches &&
       issue != PlanIssue::kDualPipe) {
@@ -280,7 +294,8 @@ bool BranchRunner::RejectBranch(const Branch& b, const Plan& base, int n_mb, Sea
 
 // Zero stages from the most to the least sharded: memory only grows along both the micro-batch
 // and this order, so the first plan that does not fit ends its row, and a ZeRO-3 plan that does
-// not fit ends the micro-batch loop.
+// not fit ends the micro-batch loop. FSDP's gather-once ZeRO-3 (fsdp_gather_once) keeps a whole
+// gathered copy and can need more than ZeRO-2: it stands outside the order (RunZeroStages).
 int BranchRunner::ZeroOrder(int zeros[4]) const {
   int n = 0;
   for (int z = 3; z >= 0; --z) {
@@ -310,6 +325,7 @@ bool BranchRunner::RunZeroStages(Plan p, const int* zeros, int n_zero, Worker* w
       }
     }
   }
+  bool gather_once_missed = false;
   for (int iz = 0; iz < n_zero; ++iz) {
     p.zero = zeros[iz];
     ++r.considered;
@@ -321,10 +337,15 @@ bool BranchRunner::RunZeroStages(Plan p, const int* zeros, int n_zero, Worker* w
     ++r.model_evaluations;
     MemoryEstimate mem = EstimateMemory(s_.arch, params_, p, s_.job, s_.cluster.hbm_capacity, {});
     if (mem.worst.Total() > budget_) {
+      if (p.zero == 3 && p.fsdp_gather_once && iz + 1 < n_zero) {
+        ++r.rejected[kRejectNoFit];  // not the most sharded in memory: the order starts below it
+        gather_once_missed = true;
+        continue;
+      }
       const int64_t rest = n_zero - iz;  // this and the less sharded stages
       r.considered += rest - 1;
       r.rejected[kRejectNoFit] += rest;
-      return iz == 0;
+      return iz == 0 || (iz == 1 && gather_once_missed);
     }
     if (!pipeline_ready) pipeline = EstimatePipeline(ctx_, p), pipeline_ready = true;
     RankedPlan ranked;
@@ -464,7 +485,7 @@ SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchO
 namespace preflight {
 
 std::vector<SweepPoint> SweepDevices(const Scenario& s, const std::vector<int64_t>& counts,
-                                     const SearchConstraints& c, const SearchOptions& o) {
+                                     const SearchConstraints& c, const SearchOptions& o, const SearchFn& search) {
   std::vector<SweepPoint> points;
   SearchOptions one = o;
   one.top_k = 1;
@@ -473,12 +494,13 @@ std::vector<SweepPoint> SweepDevices(const Scenario& s, const std::vector<int64_
     at.cluster.devices = n;
     SweepPoint pt;
     pt.devices = n;
-    SearchResult r = Search(at, c, one);
+    SearchResult r = search(at, c, one);
     if (!r.top.empty()) {
       pt.found = true;
       pt.best = r.top.front();
       pt.days = ObjectiveValue(Objective::kDays, at, pt.best.time);
-      pt.cost_usd_mid = s.cluster.spec.price.known ? ObjectiveValue(Objective::kCost, at, pt.best.time) : 0;
+      pt.device_hours = pt.days * 24.0 * static_cast<double>(n);
+      if (s.cluster.spec.price.known) pt.cost_usd_mid = ObjectiveValue(Objective::kCost, at, pt.best.time);
     }
     points.push_back(pt);
   }
@@ -487,8 +509,8 @@ std::vector<SweepPoint> SweepDevices(const Scenario& s, const std::vector<int64_
     p.on_pareto_front = true;
     for (const SweepPoint& q : points) {
       if (!q.found || &q == &p) continue;
-      const bool no_worse = q.days <= p.days && q.cost_usd_mid <= p.cost_usd_mid;
-      const bool better = q.days < p.days || q.cost_usd_mid < p.cost_usd_mid;
+      const bool no_worse = q.days <= p.days && q.device_hours <= p.device_hours;
+      const bool better = q.days < p.days || q.device_hours < p.device_hours;
       if (no_worse && better) p.on_pareto_front = false;
     }
   }

@@ -20,7 +20,9 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "preflight/cost/memory.h"
@@ -92,10 +94,14 @@ struct SearchResult {
   std::vector<RankedPlan> top;   // best first
 };
 
-// The objective of a plan's time for this scenario (seconds, days, dollars or MWh). Increases
-// with the step time for a fixed scenario.
+// The objective of a plan's time for this scenario, in ObjectiveUnit(o, s): seconds, days,
+// dollars (mid price) or MWh; without a catalog price (cost) or power (energy), device-hours,
+// which rank the plans of one scenario in the same order. Increases with the step time for a
+// fixed scenario. A scenario without training.tokens counts 1e12 tokens.
 double ObjectiveValue(Objective o, const Scenario& s, const StepTime& t);
 double ObjectiveOfStep(Objective o, const Scenario& s, double step_s);
+// "s", "days", "usd", "mwh" or "device_hours" (cost or energy without the catalog figure).
+std::string_view ObjectiveUnit(Objective o, const Scenario& s);
 
 // Runs the search on this process's share (rank of ranks). REQUIRES: s.cluster.devices > 0.
 SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchOptions& o);
@@ -117,12 +123,19 @@ struct SweepPoint {
   bool found = false;
   RankedPlan best;
   double days = 0;
-  double cost_usd_mid = 0;  // 0 when the catalog has no price
+  double device_hours = 0;
+  std::optional<double> cost_usd_mid;  // unset when the catalog has no price
   bool on_pareto_front = false;  // no other point is both faster (days) and cheaper
 };
 
-// Searches each device count (best by `o.objective`) and marks the Pareto front of days vs cost.
+// How a sweep searches one device count (Search by default; DistributedSearch under MPI).
+using SearchFn = std::function<SearchResult(const Scenario&, const SearchConstraints&, const SearchOptions&)>;
+
+// Searches each device count (best by `o.objective`) and marks the Pareto front of days vs
+// cost. One hardware has one price, so cost orders the points as device-hours do, and the
+// front is drawn on device-hours (the same front, and one that exists without a price).
 std::vector<SweepPoint> SweepDevices(const Scenario& s, const std::vector<int64_t>& device_counts,
-                                     const SearchConstraints& c, const SearchOptions& o);
+                                     const SearchConstraints& c, const SearchOptions& o,
+                                     const SearchFn& search = Search);
 
 }  // namespace preflight

@@ -12,9 +12,9 @@
 namespace preflight {
 namespace {
 
-Scenario Load(const std::string& file) {
+Scenario Load(const std::string& file, const std::vector<Override>& overrides = {}) {
   Catalog catalog(std::string(PREFLIGHT_SOURCE_DIR) + "/data");
-  auto s = LoadScenarioFile(std::string(PREFLIGHT_SOURCE_DIR) + "/" + file, catalog, {});
+  auto s = LoadScenarioFile(std::string(PREFLIGHT_SOURCE_DIR) + "/" + file, catalog, overrides);
   EXPECT_TRUE(s.ok()) << s.status().message();
   return *s;
 }
@@ -237,6 +237,83 @@ TEST(SearchTest, SweepMarksAParetoFront) {
   EXPECT_GE(front, 1);
   // More devices finish sooner.
   EXPECT_GT(pts[0].days, pts[2].days);
+  EXPECT_TRUE(pts[0].cost_usd_mid.has_value());
+}
+
+// Without a catalog price the sweep leaves the cost unset and still draws its front (on
+// device-hours, which one price would only scale).
+TEST(SearchTest, SweepWithoutAPriceDrawsTheFrontOnDeviceHours) {
+  Scenario s = Load("examples/gpt3-175b-a100.yaml");
+  ASSERT_FALSE(s.cluster.spec.price.known);
+  SearchOptions o;
+  o.objective = Objective::kCost;
+  std::vector<SweepPoint> pts = SweepDevices(s, {64, 128, 256}, {}, o);
+  ASSERT_EQ(pts.size(), 3u);
+  for (const SweepPoint& p : pts) {
+    ASSERT_TRUE(p.found);
+    EXPECT_FALSE(p.cost_usd_mid.has_value());
+    EXPECT_NEAR(p.device_hours, p.days * 24 * static_cast<double>(p.devices), 1e-6 * p.device_hours);
+  }
+  // More devices: fewer days and (with fewer tokens per device per second) more device-hours,
+  // so no point dominates another.
+  for (const SweepPoint& p : pts) EXPECT_TRUE(p.on_pareto_front) << p.devices;
+  EXPECT_EQ(ObjectiveUnit(Objective::kCost, s), "device_hours");
+}
+
+// FSDP's gather-once ZeRO-3 keeps a whole gathered copy, so it can need more memory than ZeRO-2:
+// a ZeRO-3 plan that does not fit must not end the search of the lower stages (it once hid a
+// fitting ZeRO-2 plan, and with it every plan of the layout).
+TEST(SearchTest, GatherOnceZero3DoesNotHideLowerStages) {
+  Scenario s = Load("examples/llama3.1-70b-h100.yaml",
+                    {{"parallel.zero", "3"}, {"parallel.fsdp_gather_once", "true"}});
+  SearchConstraints c;
+  c.tp = 2, c.cp = 2, c.pp = 2, c.vpp = 40, c.recompute = Recompute::kNone;
+  SearchOptions o;
+  o.top_k = 1;
+  o.exhaustive = true;
+  SearchResult r = Search(s, c, o);
+  ASSERT_FALSE(r.top.empty());
+  EXPECT_LT(r.top[0].plan.zero, 3);
+  EXPECT_TRUE(r.top[0].memory.fits);
+}
+
+// DeepSpeed's per-parameter ZeRO-3 gathers exist without a pipeline only: the search does not
+// carry them into pipelined layouts (which the scenario reader would refuse).
+TEST(SearchTest, PerParameterGathersStayWithoutPipeline) {
+  Scenario s = Load("examples/gpt3-175b-a100.yaml", {{"parallel.zero", "3"}, {"parallel.zero3_gather", "parameter"},
+                                                    {"parallel.pp", "1"}, {"parallel.vpp", "1"},
+                                                    {"parallel.schedule", "1f1b"}});
+  SearchOptions o;
+  o.top_k = 10;
+  SearchResult r = Search(s, {}, o);
+  ASSERT_FALSE(r.top.empty());
+  for (const RankedPlan& p : r.top) EXPECT_FALSE(p.plan.zero3_gather_per_parameter && p.plan.pp > 1);
+}
+
+// Whole branches rejected at once count only the choices the constraints leave.
+TEST(SearchTest, CountsFollowTheConstraints) {
+  Scenario s = Load("examples/llama3.1-70b-h100.yaml");
+  SearchConstraints c;
+  c.zero = 1;
+  SearchOptions o;
+  o.top_k = 1;
+  const SearchResult pruned = Search(s, c, o);
+  o.exhaustive = true;
+  const SearchResult full = Search(s, c, o);
+  EXPECT_EQ(pruned.considered, full.considered);
+}
+
+// Interleaving takes every VPP that leaves a virtual stage a layer, not only the divisors.
+TEST(SearchTest, InterleavingTakesEveryVirtualStageCount) {
+  Scenario s = Load("examples/llama3.1-70b-h100.yaml");
+  SearchConstraints c;
+  c.tp = 8, c.pp = 8, c.cp = 1, c.vpp = 4;  // 80 layers over 32 virtual stages: balanced
+  SearchOptions o;
+  o.top_k = 1;
+  SearchResult r = Search(s, c, o);
+  ASSERT_FALSE(r.top.empty());
+  EXPECT_EQ(r.top[0].plan.vpp, 4);
+  EXPECT_TRUE(r.top[0].plan.balanced_layers);
 }
 
 TEST(SearchTest, ObjectiveNamesRoundTrip) {
