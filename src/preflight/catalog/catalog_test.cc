@@ -204,6 +204,26 @@ TEST(CatalogDataTest, FractionsLieInUnitInterval) {
   }
 }
 
+// The measured scale-out bus bandwidth is per device, at most the device's share of the network
+// (the step model reads its ratio to that share as the network's efficiency; a per-NIC figure on a
+// node with fewer NICs than devices once gave the A100 40GB a ratio of 1.7, cut to 1). A full-mesh
+// domain's peer rate is below the device's total.
+TEST(CatalogDataTest, NetworkFiguresAreWithinTheirLinks) {
+  Catalog cat = Catalog::Default();
+  for (const std::string& id : cat.HardwareIds()) {
+    StatusOr<HardwareSpec> spec = cat.Hardware(id);
+    ASSERT_TRUE(spec.ok());
+    const Figure& busbw = spec->allreduce_busbw_scale_out_gbytes_per_s;
+    if (busbw.known() && spec->scale_out_gbits_per_s.known()) {
+      EXPECT_LE(busbw.value, spec->scale_out_gbits_per_s.value / 8) << id;
+    }
+    if (spec->scale_up_full_mesh) {
+      ASSERT_TRUE(spec->scale_up_peer_gbytes_per_s.known()) << id;
+      EXPECT_LT(spec->scale_up_peer_gbytes_per_s.value, spec->scale_up_gbytes_per_s.value) << id;
+    }
+  }
+}
+
 TEST(CatalogDataTest, EveryModelFileParsesAsJsonWithAModelType) {
   Catalog cat = Catalog::Default();
   std::vector<std::string> ids = cat.ModelIds();

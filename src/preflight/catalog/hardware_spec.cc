@@ -233,10 +233,22 @@ Status ParseEfficiency(const MapReader& root, HardwareSpec* h) {
 
 Status ParseFabric(const MapReader& root, HardwareSpec* h) {
   ASSIGN_OR_RETURN(MapReader up, root.Map("scale_up"));
-  RETURN_IF_ERROR(up.CheckKnownKeys({"name", "unidirectional_gbytes_per_s", "domain_devices", "note"}));
+  RETURN_IF_ERROR(up.CheckKnownKeys(
+      {"name", "unidirectional_gbytes_per_s", "domain_devices", "topology", "peer_gbytes_per_s", "note"}));
   ASSIGN_OR_RETURN(h->scale_up_name, up.String("name"));
   ASSIGN_OR_RETURN(h->scale_up_gbytes_per_s, ParseFigure(up, "unidirectional_gbytes_per_s", false));
   ASSIGN_OR_RETURN(h->scale_up_domain_devices, ParseFigure(up, "domain_devices", false));
+  ASSIGN_OR_RETURN(std::string topology, up.StringOr("topology", "switched"));
+  if (topology != "switched" && topology != "full_mesh") return up.Error("topology", "switched or full_mesh");
+  h->scale_up_full_mesh = topology == "full_mesh";
+  if (h->scale_up_full_mesh) {
+    ASSIGN_OR_RETURN(h->scale_up_peer_gbytes_per_s, ParseFigure(up, "peer_gbytes_per_s", false));
+    if (h->scale_up_peer_gbytes_per_s.known() && h->scale_up_peer_gbytes_per_s.value <= 0) {
+      return up.Error("peer_gbytes_per_s", "a positive rate");
+    }
+  } else if (up.Has("peer_gbytes_per_s")) {
+    return up.Error("peer_gbytes_per_s", "only with topology: full_mesh");
+  }
   ASSIGN_OR_RETURN(MapReader out, root.Map("scale_out"));
   RETURN_IF_ERROR(out.CheckKnownKeys({"gbits_per_s_per_device", "note"}));
   ASSIGN_OR_RETURN(h->scale_out_gbits_per_s, ParseFigure(out, "gbits_per_s_per_device", false));

@@ -112,6 +112,11 @@ struct HardwareSpec {
   std::string scale_up_name;
   Figure scale_up_gbytes_per_s;  // per device, per direction, all links
   Figure scale_up_domain_devices;
+  // A scale-up domain wired device to device without a switch (AMD xGMI, Intel Gaudi's RoCE
+  // ports): each pair of devices has its own links, `scale_up_peer_gbytes_per_s` per direction,
+  // so a group of g devices inside the domain has at most (g - 1) of them to use.
+  bool scale_up_full_mesh = false;
+  Figure scale_up_peer_gbytes_per_s;
   Figure scale_out_gbits_per_s;  // per device
   Figure power_w;
   // Streaming multiprocessors (NVIDIA) or compute units (AMD): the parallel engines a GEMM's

@@ -46,6 +46,9 @@ Fabric FabricFromCluster(const Cluster& c, std::vector<std::string>* warnings) {
   f.scale_up_ring_busbw = f.scale_up_busbw;
   if (link_up > 0 && f.scale_up_ring_busbw.value() > link_up * 1e9) f.scale_up_ring_busbw = BytesPerSecond::GBps(link_up);
   if (link_up > 0) f.scale_up_link = BytesPerSecond::GBps(link_up);
+  if (h.scale_up_full_mesh && h.scale_up_peer_gbytes_per_s.known()) {
+    f.scale_up_peer = BytesPerSecond::GBps(h.scale_up_peer_gbytes_per_s.value);
+  }
   f.measured = c.collectives;
   return f;
 }
@@ -58,6 +61,14 @@ int64_t RanksPerDomain(const Fabric& f, int64_t stride, int64_t group_size) {
 }
 
 namespace {
+
+// The bandwidth `busbw` of the domain's links, as `per_domain` ranks of it can use it: all of it
+// behind a switch; on a full mesh, only the links among them ((g - 1) per rank).
+BytesPerSecond InDomain(const Fabric& f, BytesPerSecond busbw, int64_t per_domain) {
+  if (f.scale_up_peer.value() <= 0) return busbw;
+  const BytesPerSecond mesh = f.scale_up_peer * static_cast<double>(std::max<int64_t>(per_domain - 1, 1));
+  return mesh.value() < busbw.value() ? mesh : busbw;
+}
 
 // Steps of a ring over `ranks` with `steps_per_rank` passes, split into those inside a
 // scale-up domain and those crossing it (NCCL tuning model).
@@ -98,6 +109,7 @@ Seconds AllReduceTransfer(const Fabric& f, Bytes bytes, int64_t ranks, int64_t p
   const double g = static_cast<double>(per_domain);
   const double n = static_cast<double>(ranks);
   const double passes = 2 * (n - 1) / n;
+  intra_busbw = InDomain(f, intra_busbw, per_domain);
   if (per_domain == ranks) return (bytes * passes) / intra_busbw;
   const Seconds intra = (bytes * (passes * (g - 1) / g)) / intra_busbw;
   const Seconds inter = (bytes * (passes / g)) / f.scale_out_busbw;
@@ -187,7 +199,7 @@ Seconds AllToAllTime(const Fabric& f, Bytes bytes_per_rank, int64_t ranks, int64
   const double local = static_cast<double>(per_domain - 1) / n;
   const double remote = static_cast<double>(ranks - per_domain) / n;
   // nccl-tests all-to-all busbw factor (n-1)/n; intra and inter traffic proceed in parallel.
-  Seconds intra = (bytes_per_rank * local) / f.scale_up_ring_busbw;
+  Seconds intra = (bytes_per_rank * local) / InDomain(f, f.scale_up_ring_busbw, per_domain);
   Seconds inter = (bytes_per_rank * remote) / f.scale_out_busbw;
   Steps one;
   (remote > 0 ? one.inter : one.intra) = 1;
@@ -199,7 +211,7 @@ Seconds ForwardedAllToAllTime(const Fabric& f, Bytes bytes_per_rank, Bytes netwo
   if (ranks <= 1 || bytes_per_rank.value() <= 0) return Seconds(0);
   per_domain = std::clamp<int64_t>(per_domain, 1, ranks);
   const double g = static_cast<double>(per_domain);
-  const Seconds intra = (bytes_per_rank * ((g - 1) / g)) / f.scale_up_ring_busbw;
+  const Seconds intra = (bytes_per_rank * ((g - 1) / g)) / InDomain(f, f.scale_up_ring_busbw, per_domain);
   const bool across = per_domain < ranks;
   const Seconds inter = across ? network_bytes / f.scale_out_busbw : Seconds(0);
   Steps one;
@@ -223,7 +235,7 @@ Seconds PointToPointTime(const Fabric& f, Bytes bytes, bool cross_node) {
   if (bytes.value() <= 0) return Seconds(0);
   Steps one;
   (cross_node ? one.inter : one.intra) = 1;
-  return Fastest(f.nccl.ring, one, bytes / (cross_node ? f.scale_out_busbw : f.scale_up_ring_busbw));
+  return Fastest(f.nccl.ring, one, bytes / (cross_node ? f.scale_out_busbw : InDomain(f, f.scale_up_ring_busbw, 2)));
 }
 
 }  // namespace preflight

@@ -38,14 +38,17 @@ struct ProtocolCost {
 
 // NCCL default tuner constants (µs): ring LL 6.6 + 0.6/2.7 per step, LL128 14 + 1.9/4.0, Simple
 // 8.4 + 3.4/14; tree LL 6.8 + 0.6/5.0, LL128 14 + 1.25/8.5, Simple 8.4 + 4.0/14 (NVLink/network).
+// Bandwidth shares (tuning.cc's model refinements): ring LL 1/4, LL128 0.92; the tree (used here
+// for all-reduces across domains) 0.92 of the bus bandwidth, and of that LL 1/3.8 and LL128
+// 120/128 across nodes.
 inline constexpr int kProtocols = 3;  // LL, LL128, Simple
 struct NcclConstants {
   ProtocolCost ring[kProtocols] = {{Seconds(6.6e-6), Seconds(0.6e-6), Seconds(2.7e-6), 4.0},
                                    {Seconds(14e-6), Seconds(1.9e-6), Seconds(4.0e-6), 1 / 0.92},
                                    {Seconds(8.4e-6), Seconds(3.4e-6), Seconds(14e-6), 1.0}};
-  ProtocolCost tree[kProtocols] = {{Seconds(6.8e-6), Seconds(0.6e-6), Seconds(5.0e-6), 4.0},
-                                   {Seconds(14e-6), Seconds(1.25e-6), Seconds(8.5e-6), 1 / 0.92},
-                                   {Seconds(8.4e-6), Seconds(4.0e-6), Seconds(14e-6), 1.0}};
+  ProtocolCost tree[kProtocols] = {{Seconds(6.8e-6), Seconds(0.6e-6), Seconds(5.0e-6), 3.8 / 0.92},
+                                   {Seconds(14e-6), Seconds(1.25e-6), Seconds(8.5e-6), 128.0 / (120.0 * 0.92)},
+                                   {Seconds(8.4e-6), Seconds(4.0e-6), Seconds(14e-6), 1 / 0.92}};
 };
 
 struct Fabric {
@@ -60,6 +63,9 @@ struct Fabric {
   BytesPerSecond scale_out_link;       // per device NIC line rate (point-to-point)
   // The scale-up link rate per device and direction from the catalog; zero when unknown.
   BytesPerSecond scale_up_link;
+  // A full-mesh domain's rate to one peer (zero: switched, any peer at the full rate): a group of
+  // g ranks of a domain moves at most (g - 1) times it, and a send to one peer at it.
+  BytesPerSecond scale_up_peer;
   NcclConstants nccl;
   // Measured times by message size for the groups they cover (cluster.collective_table); they
   // replace the α-β model there.
