@@ -142,6 +142,25 @@ PY
   expect_stdout_has "FITS"
 }
 
+# Inputs a fuzzer broke the contract with: each is now one line on stderr, exit 2, nothing on stdout.
+case_fuzzed_inputs() {
+  # A hardware file without the peak the GEMMs run at (the step was NaN).
+  sed -e 's/^  bf16: {value: 989.4.*/  bf16: {unknown: true}/' -e 's/^id: .*/id: nobf16/' "$PREFLIGHT_DATA/hardware/h100-sxm-80gb.yaml" > "$WORK/nobf16.yaml"
+  run plan "$EXAMPLE" --set hardware="$WORK/nobf16.yaml"
+  expect_bad_input "hardware" "peak_tflops.bf16"
+  # A newline in a value stays on one line.
+  run plan "$EXAMPLE" --set "training.precision=bf16
+x"
+  expect_bad_input "training.precision" 'bf16\nx'
+  # Directories and devices are not read as files; degrees that overflow are refused.
+  run plan "$EXAMPLE" --model /tmp
+  expect_bad_input "model"
+  run plan /dev/zero
+  expect_bad_input "/dev/zero"
+  run plan "$EXAMPLE" --tp 4294967296 --pp 4294967296
+  expect_bad_input "parallel.tp"
+}
+
 # `catalog show --json` carries every figure of every hardware file (the model reads them all).
 case_catalog_show_json_every_key() {
   local hw
@@ -663,7 +682,7 @@ case_validate_json() {
   expect_bad_input "$ROOT/data/validation/korthikanti-2022.yaml" "[0].cluster.collective_table" "measured on h100-sxm-80gb"
 }
 
-ALL_CASES=(search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model
+ALL_CASES=(search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
   unknown_hardware_id bad_gemm_table bad_collective_table collective_table_other_hardware unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
   unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit)

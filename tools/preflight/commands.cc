@@ -18,7 +18,16 @@
 namespace preflight::cli {
 
 int BadInput(const std::string& message) {
-  std::cerr << "preflight: " << message << "\n";
+  // One line whatever the input echoed: control characters (a newline in a value or a key) are
+  // written as escapes.
+  std::string line;
+  for (unsigned char c : message) {
+    if (c == '\n') line += "\\n";
+    else if (c == '\r') line += "\\r";
+    else if (c < 0x20 || c == 0x7f) line += fmt::format("\\x{:02x}", c);
+    else line += static_cast<char>(c);
+  }
+  std::cerr << "preflight: " << line << "\n";
   return 2;
 }
 

@@ -4,8 +4,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "preflight/catalog/gemm_table.h"
+#include "preflight/catalog/yaml_reader.h"
 
 #ifndef PREFLIGHT_DEFAULT_DATA_DIR
 #define PREFLIGHT_DEFAULT_DATA_DIR "data"
@@ -113,11 +115,10 @@ StatusOr<nlohmann::json> Catalog::ModelConfig(const std::string& id_or_path,
 }
 
 StatusOr<nlohmann::json> LoadJsonFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return NotFound(path + ": cannot open file");
+  ASSIGN_OR_RETURN(std::string text, ReadInputFile(path));
   try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
     return InvalidArgument(path + ": malformed JSON (" + e.what() + ")");
   }
 }
@@ -143,17 +144,39 @@ nlohmann::json ScalarToJson(const YAML::Node& node) {
 
 }  // namespace
 
-nlohmann::json YamlToJson(const YAML::Node& node) {
-  if (!node.IsDefined() || node.IsNull()) return nullptr;
+namespace {
+
+// The copy of `node`, or nothing once `budget` nodes have been spent.
+std::optional<nlohmann::json> CopyYaml(const YAML::Node& node, int64_t* budget) {
+  if (--*budget < 0) return std::nullopt;
+  if (!node.IsDefined() || node.IsNull()) return nlohmann::json(nullptr);
   if (node.IsScalar()) return ScalarToJson(node);
   if (node.IsSequence()) {
     nlohmann::json arr = nlohmann::json::array();
-    for (const auto& item : node) arr.push_back(YamlToJson(item));
+    for (const auto& item : node) {
+      std::optional<nlohmann::json> v = CopyYaml(item, budget);
+      if (!v) return std::nullopt;
+      arr.push_back(std::move(*v));
+    }
     return arr;
   }
   nlohmann::json obj = nlohmann::json::object();
-  for (const auto& kv : node) obj[kv.first.Scalar()] = YamlToJson(kv.second);
+  for (const auto& kv : node) {
+    std::optional<nlohmann::json> v = CopyYaml(kv.second, budget);
+    if (!v) return std::nullopt;
+    obj[kv.first.IsScalar() ? kv.first.Scalar() : std::string("?")] = std::move(*v);
+  }
   return obj;
+}
+
+}  // namespace
+
+StatusOr<nlohmann::json> YamlToJson(const YAML::Node& node, const std::string& field) {
+  int64_t budget = kMaxInlineNodes;
+  std::optional<nlohmann::json> j = CopyYaml(node, &budget);
+  if (!j) return InvalidArgument(field + ": expected at most " + std::to_string(kMaxInlineNodes) +
+                                 " YAML nodes (aliases expand)");
+  return *j;
 }
 
 }  // namespace preflight

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "preflight/base/test_support.h"
 #include "preflight/catalog/catalog_test_support.h"
 #include "preflight/catalog/hardware_spec.h"
+#include "preflight/catalog/yaml_reader.h"
 
 namespace preflight {
 namespace {
@@ -360,11 +362,36 @@ TEST(CatalogLookupTest, ModelConfigByPathReportsSource) {
   EXPECT_EQ((*j)["hidden_size"], 64);
 }
 
+// Nested aliases expand in the copy: eight levels of ten make 10^8 nodes from a few hundred
+// bytes. The copy stops at a budget and names the field.
+TEST(YamlToJsonTest, AliasBombIsRefused) {
+  std::ostringstream text;
+  text << "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 8; ++i) {
+    text << 'a' << i << ": &a" << i << " [";
+    for (int k = 0; k < 10; ++k) text << (k ? ", " : "") << "*a" << i - 1;
+    text << "]\n";
+  }
+  StatusOr<nlohmann::json> j = YamlToJson(YAML::Load(text.str()), "s.yaml: model");
+  ASSERT_FALSE(j.ok());
+  EXPECT_NE(j.status().message().find("s.yaml: model: expected at most"), std::string::npos);
+}
+
+// A directory or a device is not read as a file (a device would be read without end).
+TEST(ReadInputFileTest, RefusesDirectoriesAndDevices) {
+  EXPECT_EQ(ReadInputFile("/tmp").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReadInputFile("/dev/zero").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReadInputFile("/no/such/file").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(LoadJsonFile("/tmp").status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(YamlToJsonTest, ScalarsAndNesting) {
   YAML::Node n = YAML::Load(
       "a: 12\nb: 1.5\nc: true\nd: null\ne: text\nf: \"12\"\ng: [1, x]\nh: {k: False}\ni: ~\nj: "
       "1e3\n");
-  nlohmann::json j = YamlToJson(n);
+  StatusOr<nlohmann::json> parsed = YamlToJson(n, "s.yaml: model");
+  ASSERT_TRUE(parsed.ok());
+  const nlohmann::json& j = *parsed;
   EXPECT_EQ(j["a"], 12);
   EXPECT_TRUE(j["a"].is_number_integer());
   EXPECT_DOUBLE_EQ(j["b"].get<double>(), 1.5);

@@ -85,8 +85,9 @@ Status CollectiveTable::AddCurve(CollectiveOp op, int64_t ranks, int64_t ranks_p
   }
   if (rows.size() < 2) return InvalidArgument("at least two [bytes, microseconds] rows");
   for (const auto& r : rows) {
-    if (!(r[0] > 0) || !(r[1] > 0) || !std::isfinite(r[0]) || !std::isfinite(r[1])) {
-      return InvalidArgument("positive sizes and times");
+    // Bounds of sanity: up to 2^50 bytes and 1e9 µs (beyond them a step overflows).
+    if (!(r[0] > 0 && r[0] <= 0x1p50) || !(r[1] > 0 && r[1] <= 1e9)) {
+      return InvalidArgument("positive sizes of at most 2^50 bytes and times of at most 1e9 microseconds");
     }
   }
   std::sort(rows.begin(), rows.end());
@@ -136,11 +137,9 @@ using Inputs = std::vector<std::pair<std::string, std::string>>;
 
 // The whole text of a file; nullopt when it cannot be opened.
 std::optional<std::string> ReadText(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  StatusOr<std::string> text = ReadInputFile(p.string());
+  if (!text.ok()) return std::nullopt;
+  return *text;
 }
 
 // [bytes, µs] rows read from an nccl-tests output file named by the entry, beside the table.

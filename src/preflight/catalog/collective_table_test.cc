@@ -238,7 +238,9 @@ TEST(CollectiveTableTest, BadFilesNameTheFileAndField) {
       {"source: x\ncollectives: [{op: all_reduce, ranks: 1, rows: [[1, 2], [2, 3]]}]\n", "collectives[0].ranks"},
       {"source: x\ncollectives: [{op: all_reduce, ranks: 8, ranks_per_domain: 3, rows: [[1, 2], [2, 3]]}]\n",
        "collectives[0].ranks_per_domain"},
-      {"source: x\ncollectives: [{op: all_reduce, ranks: 8, rows: [[1e30, 2], [1e30, 3]]}]\n", "appears twice"},
+      {"source: x\ncollectives: [{op: all_reduce, ranks: 8, rows: [[1e12, 2], [1e12, 3]]}]\n", "appears twice"},
+      // A time past 1e9 µs would overflow a step into inf.
+      {"source: x\ncollectives: [{op: all_reduce, ranks: 8, rows: [[1024, 1e300], [2048, 1e300]]}]\n", "collectives[0]"},
   };
   for (const Case& c : cases) {
     const std::string path = WriteFile(dir, "bad.yaml", c.text);

@@ -134,8 +134,11 @@ StatusOr<std::vector<std::array<double, 4>>> ParseRows(const MapReader& shapes, 
       } catch (const YAML::Exception&) {
         return InvalidArgument(where + ": expected four numbers, got " + DescribeNode(row[j]));
       }
-      if (!(r[j] > 0) || !std::isfinite(r[j])) {
-        return InvalidArgument(where + ": expected positive numbers, got " + DescribeNode(row[j]));
+      // Bounds of sanity: a GEMM dimension up to 2^31, a rate from 1e-3 TFLOP/s (below, a step is inf).
+      const double lo = j < 3 ? 1 : 1e-3, hi = j < 3 ? 0x1p31 : 1e9;
+      if (!(r[j] >= lo && r[j] <= hi)) {
+        return InvalidArgument(where + ": expected positive numbers (sizes up to 2^31, rates from 1e-3 TFLOP/s), got " +
+                               DescribeNode(row[j]));
       }
     }
     rows.push_back(r);

@@ -329,6 +329,49 @@ std::string HardwareSpec::AttentionKernelNames() const {
   return names;
 }
 
+namespace {
+
+// Figures the step model divides by must be positive, and every figure within bounds of sanity
+// (not of hardware): beyond them predictions overflow into inf or NaN.
+Status CheckRanges(const MapReader& r, const HardwareSpec& h) {
+  struct Bound {
+    const char* field;
+    const Figure& f;
+    double lo, hi;
+  };
+  const Bound bounds[] = {
+      {"memory.capacity_gib.value", h.hbm_capacity_gib, 1e-3, 1e6},
+      {"memory.bandwidth_tbytes_per_s.value", h.hbm_bandwidth_tbytes_per_s, 1e-6, 1e6},
+      {"scale_up.unidirectional_gbytes_per_s.value", h.scale_up_gbytes_per_s, 1e-3, 1e7},
+      {"scale_up.domain_devices.value", h.scale_up_domain_devices, 1, 16777216},
+      {"scale_out.gbits_per_s_per_device.value", h.scale_out_gbits_per_s, 1e-3, 1e7},
+      {"power_w.value", h.power_w, 1e-3, 1e6},
+  };
+  for (const Bound& b : bounds) {
+    if (b.f.known() && !(b.f.value >= b.lo && b.f.value <= b.hi)) {
+      std::ostringstream m;
+      m << "a number from " << b.lo << " to " << b.hi << ", got " << b.f.value;
+      return r.Error(b.field, m.str());
+    }
+  }
+  if (h.scale_up_domain_devices.known() && h.scale_up_domain_devices.value != std::floor(h.scale_up_domain_devices.value)) {
+    return r.Error("scale_up.domain_devices.value", "a whole number of devices");
+  }
+  for (int i = 0; i < kNumDtypes; ++i) {
+    const Figure& p = h.peak_tflops[i];
+    if (p.known() && !(p.value >= 1e-6 && p.value <= 1e9)) {
+      return r.Error(std::string("peak_tflops.") + std::string(kDtypeNames[i]) + ".value",
+                     "a positive rate of at most 1e9 TFLOP/s");
+    }
+  }
+  if (h.price.known && h.price.high_usd > 1e5) {
+    return r.Error("price_usd_per_device_hour.high", "at most 1e5 dollars a device-hour");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 StatusOr<HardwareSpec> ParseHardwareSpec(const YAML::Node& root, const std::string& file) {
   MapReader r(root, file, "");
   RETURN_IF_ERROR(r.CheckKnownKeys({"id", "vendor", "name", "notes", "software_stack",
@@ -369,6 +412,7 @@ StatusOr<HardwareSpec> ParseHardwareSpec(const YAML::Node& root, const std::stri
   }
   RETURN_IF_ERROR(ParsePrice(r, &h.price));
   RETURN_IF_ERROR(ParseEfficiency(r, &h));
+  RETURN_IF_ERROR(CheckRanges(r, h));
   return h;
 }
 

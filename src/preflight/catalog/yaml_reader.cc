@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -16,12 +17,27 @@ StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& name)
   }
 }
 
-StatusOr<YAML::Node> LoadYamlFile(const std::string& path) {
-  std::ifstream in(path);
+StatusOr<std::string> ReadInputFile(const std::string& path) {
+  std::error_code ec;
+  const std::filesystem::file_status st = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(st)) return NotFound(path + ": cannot open file");
+  if (!std::filesystem::is_regular_file(st)) return InvalidArgument(path + ": expected a file (a directory or device given)");
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) return NotFound(path + ": cannot open file");
+  if (static_cast<int64_t>(size) > kMaxInputFileBytes) {
+    return InvalidArgument(path + ": expected a file of at most 64 MiB, got " + std::to_string(size) + " bytes");
+  }
+  std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound(path + ": cannot open file");
   std::stringstream buffer;
   buffer << in.rdbuf();
-  return ParseYaml(buffer.str(), path);
+  if (in.bad()) return NotFound(path + ": cannot read file");
+  return buffer.str();
+}
+
+StatusOr<YAML::Node> LoadYamlFile(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, ReadInputFile(path));
+  return ParseYaml(text, path);
 }
 
 bool ParseFiniteNumber(const std::string& text, double* out) {

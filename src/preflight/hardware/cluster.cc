@@ -1,15 +1,30 @@
 #include "preflight/hardware/cluster.h"
 
 #include <algorithm>
+#include <sstream>
 
 namespace preflight {
 namespace {
 
+std::string Number(double v) {
+  std::ostringstream out;
+  out << v;
+  return out.str();
+}
+
 Status Positive(const std::string& file, const char* field, double v) {
   if (v > 0) return Status::Ok();
-  return InvalidArgument(file + ": cluster." + field + ": expected a positive number, got " +
-                         std::to_string(v));
+  return InvalidArgument(file + ": cluster." + field + ": expected a positive number, got " + Number(v));
 }
+
+// Bounds of sanity, not of hardware: beyond them the figures overflow into inf or NaN.
+Status InRange(const std::string& file, const char* field, double v, double lo, double hi) {
+  if (v >= lo && v <= hi) return Status::Ok();
+  return InvalidArgument(file + ": cluster." + field + ": expected a number from " + Number(lo) + " to " +
+                         Number(hi) + ", got " + Number(v));
+}
+
+constexpr double kMinRate = 1e-3, kMaxRate = 1e6;  // GB/s or Gb/s
 
 }  // namespace
 
@@ -29,12 +44,15 @@ StatusOr<Cluster> BuildCluster(const HardwareSpec& spec, const ClusterOverrides&
                                      ? static_cast<int64_t>(spec.scale_up_domain_devices.value)
                                      : 1;
   c.scale_up_domain = o.scale_up_domain.value_or(catalog_domain);
-  RETURN_IF_ERROR(Positive(file, "scale_up_domain", static_cast<double>(c.scale_up_domain)));
+  RETURN_IF_ERROR(InRange(file, "scale_up_domain", static_cast<double>(c.scale_up_domain), 1,
+                          static_cast<double>(kMaxClusterDevices)));
   c.devices_per_node = o.devices_per_node.value_or(std::min<int64_t>(c.scale_up_domain, 8));
-  RETURN_IF_ERROR(Positive(file, "devices_per_node", static_cast<double>(c.devices_per_node)));
+  RETURN_IF_ERROR(InRange(file, "devices_per_node", static_cast<double>(c.devices_per_node), 1,
+                          static_cast<double>(kMaxClusterDevices)));
 
   if (o.hbm_capacity_gib) {
     RETURN_IF_ERROR(Positive(file, "hbm_capacity_gib", *o.hbm_capacity_gib));
+    RETURN_IF_ERROR(InRange(file, "hbm_capacity_gib", *o.hbm_capacity_gib, 1e-3, 1e6));
     c.hbm_capacity = Bytes::GiB(*o.hbm_capacity_gib);
   } else if (spec.hbm_capacity_gib.known()) {
     c.hbm_capacity = Bytes::GiB(spec.hbm_capacity_gib.value);
@@ -43,25 +61,22 @@ StatusOr<Cluster> BuildCluster(const HardwareSpec& spec, const ClusterOverrides&
                            spec.id + " has no published HBM capacity in the catalog");
   }
   if (o.scale_out_gbits_per_s_per_device) {
-    RETURN_IF_ERROR(
-        Positive(file, "scale_out_gbits_per_s_per_device", *o.scale_out_gbits_per_s_per_device));
+    RETURN_IF_ERROR(InRange(file, "scale_out_gbits_per_s_per_device", *o.scale_out_gbits_per_s_per_device,
+                            kMinRate, kMaxRate));
     c.scale_out_gbits_per_s_per_device = *o.scale_out_gbits_per_s_per_device;
   } else if (spec.scale_out_gbits_per_s.known()) {
     c.scale_out_gbits_per_s_per_device = spec.scale_out_gbits_per_s.value;
   }
   if (o.scale_up_busbw_gbytes_per_s) {
-    RETURN_IF_ERROR(Positive(file, "scale_up_busbw_gbytes_per_s", *o.scale_up_busbw_gbytes_per_s));
+    RETURN_IF_ERROR(InRange(file, "scale_up_busbw_gbytes_per_s", *o.scale_up_busbw_gbytes_per_s, kMinRate, kMaxRate));
     c.scale_up_busbw_gbytes_per_s = *o.scale_up_busbw_gbytes_per_s;
   }
   if (o.scale_out_busbw_gbytes_per_s) {
-    RETURN_IF_ERROR(
-        Positive(file, "scale_out_busbw_gbytes_per_s", *o.scale_out_busbw_gbytes_per_s));
+    RETURN_IF_ERROR(InRange(file, "scale_out_busbw_gbytes_per_s", *o.scale_out_busbw_gbytes_per_s, kMinRate, kMaxRate));
     c.scale_out_busbw_gbytes_per_s = *o.scale_out_busbw_gbytes_per_s;
   }
   if (o.pue) {
-    if (*o.pue < 1.0)
-      return InvalidArgument(file + ": cluster.pue: expected a number >= 1, got " +
-                             std::to_string(*o.pue));
+    RETURN_IF_ERROR(InRange(file, "pue", *o.pue, 1, 10));
     c.pue = *o.pue;
   }
   return c;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 
 namespace preflight {
 namespace {
@@ -20,6 +21,8 @@ constexpr int64_t kMaxWidth = int64_t{1} << 24;  // hidden, FFN, head, expert an
 constexpr int64_t kMaxVocab = int64_t{1} << 31;
 constexpr int64_t kMaxExperts = int64_t{1} << 20;
 constexpr int64_t kMaxMtpLayers = 64;
+// A thousand times the largest published model: far from the int64 limit of the exact counts.
+constexpr double kMaxParameters = 1e15;
 
 class ConfigReader {
  public:
@@ -307,6 +310,7 @@ Status ReadFalcon(const ConfigReader& r, Architecture* a) {
   ASSIGN_OR_RETURN(a->alibi, r.BoolOr("alibi", false));
   ASSIGN_OR_RETURN(bool parallel_attn, r.BoolOr("parallel_attn", true));
   ASSIGN_OR_RETURN(int64_t ln_parallel, r.IntOr("num_ln_in_parallel_attn", 2));
+  if (new_arch && ln_parallel != 1 && ln_parallel != 2) return r.Error("num_ln_in_parallel_attn", "1 or 2");
   a->norms_per_layer = new_arch ? ln_parallel : (parallel_attn ? 1 : 2);
   return Status::Ok();
 }
@@ -424,6 +428,25 @@ Status CheckSizes(const ConfigReader& r, const Architecture& a) {
   return Status::Ok();
 }
 
+// An upper estimate of the weights, in floating point: every matrix of a layer at its full size
+// (MTP layers as layers), the embedding and an untied head. Keeps the exact integer counts
+// (model/params.h) far from overflow.
+double ApproxParameters(const Architecture& a) {
+  const double h = static_cast<double>(a.hidden), hd = static_cast<double>(a.head_dim);
+  const double heads = static_cast<double>(a.heads), kv = static_cast<double>(a.kv_heads);
+  double layer = 2 * h * heads * hd + 2 * h * kv * hd + 3 * h * static_cast<double>(a.ffn);
+  layer += 3 * h * static_cast<double>(a.moe.experts) * static_cast<double>(a.moe.expert_ffn);
+  layer += 3 * h * static_cast<double>(a.moe.shared_ffn);
+  if (a.attention == AttentionKind::kMla) {
+    const MlaSpec& m = a.mla;
+    const double q = static_cast<double>(m.q_lora_rank), c = static_cast<double>(m.kv_lora_rank);
+    const double nope = static_cast<double>(m.nope_dim), rope = static_cast<double>(m.rope_dim);
+    layer += h * (q + c + rope) + std::max(q, h) * heads * (nope + rope) + c * heads * (nope + static_cast<double>(m.v_dim)) +
+             heads * static_cast<double>(m.v_dim) * h;
+  }
+  return layer * static_cast<double>(a.layers + a.mtp_layers) + 2 * static_cast<double>(a.vocab) * h;
+}
+
 }  // namespace
 
 const std::vector<std::string_view>& SupportedModelTypes() {
@@ -446,6 +469,13 @@ StatusOr<Architecture> ArchitectureFromHfConfig(const nlohmann::json& config,
   if (a.model_type.empty()) return r.Error("model_type", "a model_type string");
   RETURN_IF_ERROR(ReadByType(a.model_type, r, &a));
   RETURN_IF_ERROR(CheckSizes(r, a));
+  if (ApproxParameters(a) > kMaxParameters) {
+    std::ostringstream about;
+    about.precision(3);
+    about << ApproxParameters(a);
+    return InvalidArgument(source + ": expected a model of at most 1e15 parameters (its sizes give about " +
+                           about.str() + ")");
+  }
   a.FinalizeLayers();
   return a;
 }

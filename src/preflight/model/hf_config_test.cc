@@ -367,6 +367,31 @@ TEST(HfConfigTest, Falcon40bNewDecoderArchitecture) {
   EXPECT_EQ(CountParameters(a).total, 60 * layer + 65024LL * 8192 + 2 * 8192);
 }
 
+// Falcon's new architecture has one or two norms per layer; a count beyond that once hung the
+// tool (1e9 norms) or gave negative parameters (-100000).
+TEST(HfConfigTest, FalconNormCountIsOneOrTwo) {
+  for (const char* n : {"-100000", "0", "3", "1000000000"}) {
+    StatusOr<Architecture> a = ArchitectureFromHfConfig(
+        json::parse(std::string(R"({"model_type": "falcon", "hidden_size": 64, "num_hidden_layers": 2,
+          "num_attention_heads": 4, "num_kv_heads": 1, "new_decoder_architecture": true, "vocab_size": 100,
+          "num_ln_in_parallel_attn": )") + n + "}"),
+        "m", "test.json");
+    ASSERT_FALSE(a.ok()) << n;
+    EXPECT_NE(a.status().message().find("test.json: num_ln_in_parallel_attn"), std::string::npos) << a.status().message();
+  }
+}
+
+// Sizes within each field's limit can still make a model whose exact parameter count overflows
+// int64 (2^24 wide and 5000 layers: -8.6e9 parameters once); past 1e15 parameters it is refused.
+TEST(HfConfigTest, ModelsPastAQuadrillionParametersAreRefused) {
+  StatusOr<Architecture> a = ArchitectureFromHfConfig(
+      json::parse(R"({"model_type": "llama", "hidden_size": 16777216, "num_hidden_layers": 5000,
+        "num_attention_heads": 1, "intermediate_size": 16777216, "vocab_size": 32000})"),
+      "m", "test.json");
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.status().message().find("at most 1e15 parameters"), std::string::npos) << a.status().message();
+}
+
 TEST(HfConfigTest, Nemotron) {
   Architecture a = Parse(R"({"model_type": "nemotron", "hidden_size": 64, "num_hidden_layers": 2,
     "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "intermediate_size": 256,

@@ -34,12 +34,29 @@ std::string ResolvePath(const std::string& ref, const std::string& file) {
   return ref;
 }
 
+// The figures every step needs: the peak rate of the dtype the GEMMs run in (FP8 falls back to
+// the 16-bit one where the device has none) and the HBM bandwidth. Unknown, the step would be NaN.
+Status CheckHardwareCanTime(const MapReader& r, const HardwareSpec& h, const TrainingJob& job) {
+  Dtype gemm = job.precision == Dtype::kFp16 ? Dtype::kFp16 : Dtype::kBf16;
+  if (job.precision == Dtype::kFp32) gemm = Dtype::kTf32;
+  if (job.precision == Dtype::kFp8 && h.peak(Dtype::kFp8).known()) gemm = Dtype::kFp8;
+  const std::string where = h.file.empty() ? h.id : h.file;
+  if (!h.peak(gemm).known()) {
+    return r.Error("hardware", where + " with peak_tflops." + std::string(DtypeName(gemm)) + " known (" +
+                                   std::string(DtypeName(job.precision)) + " training runs its GEMMs there)");
+  }
+  if (!h.hbm_bandwidth_tbytes_per_s.known()) {
+    return r.Error("hardware", where + " with memory.bandwidth_tbytes_per_s known (every step reads HBM)");
+  }
+  return Status::Ok();
+}
+
 StatusOr<Architecture> ReadModel(const MapReader& r, const Catalog& catalog) {
   if (!r.Has("model")) return r.Error("model", "a catalog id, a config.json path or a mapping");
   const YAML::Node& node = r.node()["model"];
   if (node.IsMap()) {
-    return ArchitectureFromHfConfig(YamlToJson(node), "inline",
-                                    r.file() + ": " + r.FieldName("model"));
+    ASSIGN_OR_RETURN(nlohmann::json config, YamlToJson(node, r.file() + ": " + r.FieldName("model")));
+    return ArchitectureFromHfConfig(config, "inline", r.file() + ": " + r.FieldName("model"));
   }
   ASSIGN_OR_RETURN(std::string ref, r.String("model"));
   std::string path;
@@ -179,7 +196,9 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
                                               {Dtype::kBf16, Dtype::kFp16, Dtype::kFp8, Dtype::kFp32},
                                               "one of bf16, fp16, fp8, fp32"));
   ASSIGN_OR_RETURN(j->tokens, t.NumberOr("tokens", 0));
-  if (j->tokens < 0) return t.Error("tokens", "a non-negative number");
+  if (t.Has("tokens") && (j->tokens < 1 || j->tokens > 1e18)) {
+    return t.Error("tokens", "a number of tokens from 1 to 1e18 (leave it out for 1e12)");
+  }
   ASSIGN_OR_RETURN(j->flash_attention, t.BoolOr("flash_attention", true));
   ASSIGN_OR_RETURN(j->attention_kernel, t.StringOr("attention_kernel", ""));
   if (!j->attention_kernel.empty() && !j->flash_attention) {
@@ -227,9 +246,13 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
     }
   }
   ASSIGN_OR_RETURN(j->moe_imbalance, t.NumberOr("moe_imbalance", 1.0));
-  if (j->moe_imbalance < 1.0) return t.Error("moe_imbalance", "a number >= 1 (busiest rank over mean)");
+  if (j->moe_imbalance < 1.0 || j->moe_imbalance > 1e3) {
+    return t.Error("moe_imbalance", "a number from 1 to 1000 (busiest rank over mean)");
+  }
   ASSIGN_OR_RETURN(j->host_overhead_per_kernel_us, t.NumberOr("host_overhead_per_kernel_us", 5.0));
-  if (j->host_overhead_per_kernel_us < 0) return t.Error("host_overhead_per_kernel_us", "a non-negative number");
+  if (j->host_overhead_per_kernel_us < 0 || j->host_overhead_per_kernel_us > 1e6) {
+    return t.Error("host_overhead_per_kernel_us", "a number of microseconds from 0 to 1e6");
+  }
   return Status::Ok();
 }
 
@@ -310,14 +333,19 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
   ASSIGN_OR_RETURN(plan.cp, p.IntOr("cp", 1));
   ASSIGN_OR_RETURN(plan.ep, p.IntOr("ep", 1));
   ASSIGN_OR_RETURN(plan.etp, p.IntOr("etp", 1));
+  // Each degree at most the largest cluster, so that their products cannot overflow.
+  const std::string degree_range = "a whole number from 1 to " + std::to_string(kMaxClusterDevices);
   for (auto [key, v] : {std::pair{"tp", plan.tp}, {"pp", plan.pp}, {"vpp", plan.vpp},
                         {"cp", plan.cp}, {"ep", plan.ep}, {"etp", plan.etp}}) {
-    if (v < 1) return p.Error(key, "a whole number >= 1");
+    if (v < 1 || v > kMaxClusterDevices) return p.Error(key, degree_range);
   }
   const int64_t model_parallel = plan.tp * plan.cp * plan.pp;
+  if (model_parallel > kMaxClusterDevices) {
+    return p.Error("tp", "tp*cp*pp of at most " + std::to_string(kMaxClusterDevices) + " devices");
+  }
   if (p.Has("dp")) {
     ASSIGN_OR_RETURN(plan.dp, p.Int("dp"));
-    if (plan.dp < 1) return p.Error("dp", "a whole number >= 1");
+    if (plan.dp < 1 || plan.dp > kMaxClusterDevices) return p.Error("dp", degree_range);
   } else {
     // When tp*cp*pp does not divide the devices, dp stays 1 and the plan rules say why.
     plan.dp = devices % model_parallel == 0 ? devices / model_parallel : 1;
@@ -369,7 +397,11 @@ Status ReadMeasured(const MapReader& root, Measured* m) {
   for (const std::string& name : MeasuredMetricNames()) {
     if (!r.Has(name)) continue;
     ASSIGN_OR_RETURN(double v, r.Number(name));
-    if (v <= 0) return r.Error(name, "a positive number");
+    // Bounds of sanity (an error relative to a vanishing measurement is meaningless); MFU is a fraction.
+    const double hi = name == "mfu" ? 1.0 : 1e15;
+    if (!(v >= 1e-9 && v <= hi)) {
+      return r.Error(name, name == "mfu" ? "a fraction above 0 and at most 1" : "a number from 1e-9 to 1e15");
+    }
     m->metrics.emplace_back(name, v);
   }
   ASSIGN_OR_RETURN(m->flop_convention, r.StringOr("flop_convention", ""));
@@ -399,6 +431,7 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
   ASSIGN_OR_RETURN(MapReader training, r.Map("training"));
   (void)training;
   RETURN_IF_ERROR(ReadTraining(r, s.cluster.spec, &s.job, &s.plan.micro_batch));
+  RETURN_IF_ERROR(CheckHardwareCanTime(r, s.cluster.spec, s.job));
   RETURN_IF_ERROR(ReadHostProfile(r, catalog, &s.job));
   RETURN_IF_ERROR(ReadParallel(r, s.cluster.devices, &s));
   RETURN_IF_ERROR(CheckTrainingAgainstPlan(r, s));
