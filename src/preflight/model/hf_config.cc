@@ -340,6 +340,7 @@ Status ReadByType(const std::string& type, const ConfigReader& r, Architecture* 
     ASSIGN_OR_RETURN(a->tied_embeddings, r.BoolOr("tie_word_embeddings", true));
     a->norms_per_layer = 4;
     ASSIGN_OR_RETURN(a->sliding_window, r.IntOr("sliding_window", 4096));
+    if (a->sliding_window < 1) return r.Error("sliding_window", "a window of at least 1 token");
     return Status::Ok();
   }
   if (type == "nemotron") {

@@ -381,6 +381,15 @@ TEST(HfConfigTest, FalconNormCountIsOneOrTwo) {
   }
 }
 
+TEST(HfConfigTest, Gemma2WindowIsPositive) {
+  StatusOr<Architecture> a = ArchitectureFromHfConfig(
+      json::parse(R"({"model_type": "gemma2", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "num_key_value_heads": 2, "head_dim": 16, "intermediate_size": 256, "vocab_size": 100, "sliding_window": 0})"),
+      "m", "test.json");
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.status().message().find("test.json: sliding_window"), std::string::npos) << a.status().message();
+}
+
 // Sizes within each field's limit can still make a model whose exact parameter count overflows
 // int64 (2^24 wide and 5000 layers: -8.6e9 parameters once); past 1e15 parameters it is refused.
 TEST(HfConfigTest, ModelsPastAQuadrillionParametersAreRefused) {

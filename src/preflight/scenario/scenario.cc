@@ -241,8 +241,11 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
       return t.Error("ep_comm_units", "ep_dispatcher: deepep (the SMs DeepEP's kernels hold)");
     }
     ASSIGN_OR_RETURN(j->ep_comm_units, t.Int("ep_comm_units"));
-    if (j->ep_comm_units < 1) {
-      return t.Error("ep_comm_units", "an integer >= 1 (SMs held by DeepEP's kernels)");
+    const Figure& units = spec.compute_units;
+    if (j->ep_comm_units < 1 || (units.known() && static_cast<double>(j->ep_comm_units) >= units.value)) {
+      return t.Error("ep_comm_units", "an integer >= 1 and below the device's " +
+                                          (units.known() ? std::to_string(static_cast<int64_t>(units.value)) : std::string("")) +
+                                          " compute units (SMs held by DeepEP's kernels)");
     }
   }
   ASSIGN_OR_RETURN(j->moe_imbalance, t.NumberOr("moe_imbalance", 1.0));

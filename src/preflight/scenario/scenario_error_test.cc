@@ -71,6 +71,8 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
        StatusCode::kInvalidArgument, "training.moe_imbalance"},
       {"host overhead of 1e300", "seq_len: 4096,", "seq_len: 4096, host_overhead_per_kernel_us: 1e300,",
        StatusCode::kInvalidArgument, "training.host_overhead_per_kernel_us"},
+      {"DeepEP holding every SM", "seq_len: 4096,", "seq_len: 4096, ep_dispatcher: deepep, ep_comm_units: 200,",
+       StatusCode::kInvalidArgument, "training.ep_comm_units"},
       {"zero tokens", "seq_len: 4096,", "seq_len: 4096, tokens: 0,", StatusCode::kInvalidArgument,
        "training.tokens"},
       {"MFU above one", "source:", "measured: {mfu: 5}\nsource:", StatusCode::kInvalidArgument, "measured.mfu"},
