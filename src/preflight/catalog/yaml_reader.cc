@@ -1,10 +1,12 @@
 #include "preflight/catalog/yaml_reader.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 namespace preflight {
 
@@ -76,8 +78,14 @@ Status MapReader::ExpectMap() const {
 
 Status MapReader::CheckKnownKeys(std::initializer_list<std::string_view> known) const {
   RETURN_IF_ERROR(ExpectMap());
+  std::vector<std::string> seen;
   for (const auto& kv : node_) {
     std::string key = kv.first.Scalar();
+    // YAML keeps the first of two equal keys and drops the second without a word.
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+      return InvalidArgument(file_ + ": " + FieldName(key) + ": given twice (expected each field once)");
+    }
+    seen.push_back(key);
     bool found = false;
     for (auto k : known) found = found || (k == key);
     if (!found) {

@@ -73,6 +73,7 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
        StatusCode::kInvalidArgument, "training.host_overhead_per_kernel_us"},
       {"DeepEP holding every SM", "seq_len: 4096,", "seq_len: 4096, ep_dispatcher: deepep, ep_comm_units: 200,",
        StatusCode::kInvalidArgument, "training.ep_comm_units"},
+      {"a key given twice", "tp: 2,", "tp: 2, tp: 8,", StatusCode::kInvalidArgument, "parallel.tp"},
       {"zero tokens", "seq_len: 4096,", "seq_len: 4096, tokens: 0,", StatusCode::kInvalidArgument,
        "training.tokens"},
       {"MFU above one", "source:", "measured: {mfu: 5}\nsource:", StatusCode::kInvalidArgument, "measured.mfu"},
