@@ -6,6 +6,7 @@
 #include <bit>
 #include <cmath>
 #include <optional>
+#include <vector>
 
 namespace preflight {
 
@@ -58,6 +59,67 @@ int64_t RanksPerDomain(const Fabric& f, int64_t stride, int64_t group_size) {
   const int64_t domain = std::max(node, f.scale_up_domain);
   int64_t per = domain / std::max<int64_t>(stride, 1);
   return std::clamp<int64_t>(per, 1, group_size);
+}
+
+namespace {
+
+bool Divides(int64_t a, int64_t b) { return a > 0 && b % a == 0; }
+
+// The fewest members in any domain touched by the group whose first rank is `r` (relative to a
+// domain boundary): members r + k·s, k < n, in domains of d ranks.
+int64_t FewestInADomain(int64_t r, int64_t s, int64_t n, int64_t d) {
+  const int64_t first = r / d, last = (r + (n - 1) * s) / d;
+  if (first == last) return n;
+  int64_t fewest = n;
+  for (int64_t dom = first; dom <= last && fewest > 1; ++dom) {
+    // Members with dom·d <= r + k·s < (dom + 1)·d.
+    const int64_t lo = std::max<int64_t>(0, (dom * d - r + s - 1) / s);
+    const int64_t hi = std::min<int64_t>(n - 1, ((dom + 1) * d - r + s - 1) / s - 1);
+    if (hi >= lo) fewest = std::min(fewest, hi - lo + 1);
+  }
+  return fewest;
+}
+
+// The residues mod d of {a + b : a in x, b in y}.
+std::vector<char> SumMod(const std::vector<char>& x, const std::vector<char>& y) {
+  const size_t d = x.size();
+  std::vector<char> out(d, 0);
+  for (size_t i = 0; i < d; ++i) {
+    if (!x[i]) continue;
+    for (size_t j = 0; j < d; ++j) {
+      if (y[j]) out[(i + j) % d] = 1;
+    }
+  }
+  return out;
+}
+
+// {k·step mod d : k < count}.
+std::vector<char> Multiples(int64_t step, int64_t count, int64_t d) {
+  std::vector<char> out(static_cast<size_t>(d), 0);
+  for (int64_t k = 0; k < std::min(count, d); ++k) out[static_cast<size_t>((k * (step % d)) % d)] = 1;
+  return out;
+}
+
+}  // namespace
+
+int64_t RanksPerDomain(const Fabric& f, int64_t stride, int64_t group_size, int64_t stage_ranks, int64_t stages) {
+  const int64_t even = RanksPerDomain(f, stride, group_size);
+  const int64_t d = f.scale_up_domain, s = std::max<int64_t>(stride, 1), n = group_size;
+  if (n <= 1 || d <= 1) return even;
+  const int64_t block = n * s;  // the ranks one set of `stride` interleaved groups spans
+  const bool stages_fit = stages <= 1 || Divides(d, stage_ranks) || Divides(stage_ranks, d);
+  const bool groups_fit = Divides(d, block) || Divides(block, d);
+  const bool members_fit = Divides(d, s) || Divides(s, d);
+  if ((stages_fit && groups_fit && members_fit) || d > 4096 || stage_ranks % block != 0) return even;
+  // Every group starts at p·stage + b·block + o (p < stages, b < stage / block, o < s); its
+  // pattern across domains depends on that start mod d only.
+  std::vector<char> starts = SumMod(SumMod(Multiples(stage_ranks, stages, d), Multiples(block, stage_ranks / block, d)),
+                                    Multiples(1, s, d));
+  int64_t fewest = n;
+  for (int64_t r = 0; r < d && fewest > 1; ++r) {
+    if (starts[static_cast<size_t>(r)]) fewest = std::min(fewest, FewestInADomain(r, s, n, d));
+  }
+  return fewest;
 }
 
 namespace {

@@ -81,8 +81,17 @@ struct Fabric {
 Fabric FabricFromCluster(const Cluster& cluster, std::vector<std::string>* warnings);
 
 // Ranks of one group that share a scale-up domain, given `stride` (the product of the
-// parallel degrees laid out inside this one) and the group's size.
+// parallel degrees laid out inside this one) and the group's size, as if every domain held the
+// same share: at least the exact figure below (so the search's bounds use it).
 int64_t RanksPerDomain(const Fabric& f, int64_t stride, int64_t group_size);
+
+// The same, exactly, for groups laid out in `stages` pipeline stages of `stage_ranks` consecutive
+// ranks each (Megatron's order: groups of `group_size` ranks `stride` apart tile each stage): the
+// fewest of a group's ranks in any domain it touches, over every group (the domain with the fewest
+// carries the group's cross-domain traffic on the fewest NICs), or `group_size` when every group
+// lies in one domain. Unevenly filled domains appear where the stage or the group does not divide
+// the domain or the domain the stage (24 GPUs at PP 2 on 8-GPU nodes; any layout on NVL72 racks).
+int64_t RanksPerDomain(const Fabric& f, int64_t stride, int64_t group_size, int64_t stage_ranks, int64_t stages);
 
 // All-reduce of `bytes` (the full buffer) over `ranks`, `per_domain` of which share a scale-up
 // domain: hierarchical when the group spans domains; ring or (across domains) tree, in the

@@ -105,6 +105,56 @@ TEST(CollectivesTest, AFullMeshGroupUsesOnlyItsOwnLinks) {
   EXPECT_DOUBLE_EQ(FabricFromCluster(c, &warnings).scale_up_peer.value(), 48e9);
 }
 
+// Groups that fill scale-up domains unevenly: the domain holding the fewest of a group's ranks
+// carries its cross-domain traffic on the fewest NICs.
+TEST(CollectivesTest, UnevenlyFilledDomainsGiveTheFewestRanks) {
+  Fabric f = Node(360);
+  // 24 GPUs on 8-GPU nodes at PP 2: each stage's 12 DP ranks sit 8 + 4 (stage 0) and 4 + 8.
+  EXPECT_EQ(RanksPerDomain(f, 1, 12), 8);
+  EXPECT_EQ(RanksPerDomain(f, 1, 12, 12, 2), 4);
+  // NVL72: TP 4, DP 4, PP 16: stage 4 holds ranks 64-79, whose DP groups have 2 ranks in each rack.
+  Fabric nvl = Node(600);
+  nvl.scale_up_domain = 72;
+  nvl.devices_per_node = 4;
+  EXPECT_EQ(RanksPerDomain(nvl, 4, 4), 4);
+  EXPECT_EQ(RanksPerDomain(nvl, 4, 4, 16, 16), 2);
+  // Aligned layouts keep the even share: TP 8, DP 16 on 8-GPU nodes; 4 ranks 4 apart, 2 per node.
+  EXPECT_EQ(RanksPerDomain(f, 8, 16, 128, 4), 1);
+  EXPECT_EQ(RanksPerDomain(f, 4, 4, 16, 8), 2);
+  EXPECT_EQ(RanksPerDomain(f, 1, 8, 64, 2), 8);
+  // Brute force over every group of small layouts: the fewest members in any touched domain.
+  for (int64_t d : {4, 6, 8, 12}) {
+    for (int64_t s : {1, 2, 3, 4}) {
+      for (int64_t n : {2, 3, 4, 6}) {
+        for (int64_t stages : {1, 2, 3}) {
+          for (int64_t blocks : {1, 2, 3}) {
+            const int64_t stage = s * n * blocks;
+            int64_t fewest = n;
+            for (int64_t p = 0; p < stages; ++p) {
+              for (int64_t b = 0; b < blocks; ++b) {
+                for (int64_t o = 0; o < s; ++o) {
+                  std::vector<int64_t> count(static_cast<size_t>(stage * stages / d + 2), 0);
+                  for (int64_t k = 0; k < n; ++k) ++count[static_cast<size_t>((p * stage + b * s * n + o + k * s) / d)];
+                  int64_t touched = 0, least = n;
+                  for (int64_t c : count) {
+                    if (c > 0) ++touched, least = std::min(least, c);
+                  }
+                  if (touched > 1) fewest = std::min(fewest, least);
+                }
+              }
+            }
+            Fabric g = Node(360);
+            g.scale_up_domain = d;
+            g.devices_per_node = d;
+            EXPECT_EQ(RanksPerDomain(g, s, n, stage, stages), fewest)
+                << "d " << d << " s " << s << " n " << n << " stage " << stage << " stages " << stages;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(CollectivesTest, ReduceScatterIsOnePassOfTheRing) {
   // Simple: 8.4 + 7 × 3.4 = 32.2 µs, plus half the all-reduce traffic.
   const double expected = 32.2 * kUs + 0.5 * 1e9 * 14.0 / 8.0 / 360e9;

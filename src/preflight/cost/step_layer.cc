@@ -246,7 +246,7 @@ void StepModel::Moe(LayerCost* l) const {
   l->bwd_compute += bwd;
   // All-to-all: dispatch and combine forward, the reverse pair backward (cost-model-notes §4.6).
   if (p_.ep > 1) {
-    const int64_t per_domain = RanksPerDomain(c_.fabric, p_.etp, p_.ep);
+    const int64_t per_domain = PerDomain(p_.etp, p_.ep);
     const bool dedup = c_.job.ep_node_dedup;
     const double dispatch = ExpertExchangeTime(c_.fabric, m, rep_tokens_, h, in_bytes_, p_.ep, per_domain, dedup).value();
     const double combine = ExpertExchangeTime(c_.fabric, m, rep_tokens_, h, 2, p_.ep, per_domain, dedup).value();
@@ -394,7 +394,7 @@ void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bo
 void StepModel::TensorComm(bool moe, LayerCost* l) const {
   if (p_.tp == 1) return;
   const Bytes full(tokens_ * a_.hidden * 2.0);
-  const int64_t per_domain = RanksPerDomain(c_.fabric, 1, p_.tp);
+  const int64_t per_domain = PerDomain(1, p_.tp);
   // An all-reduce (or an all-gather + reduce-scatter pair with SP) per TP block each way: attention
   // and the MLP; an MoE layer has attention's, the shared experts' and, with expert TP, the
   // routed experts' (TpBlocks).
@@ -464,7 +464,7 @@ StepModel::AroundLayersComm StepModel::AroundLayers(double heads) const {
   AroundLayersComm c;
   if (p_.tp == 1) return c;
   const Bytes act(tokens_ * static_cast<double>(a_.hidden) * 2.0);
-  const int64_t per = RanksPerDomain(c_.fabric, 1, p_.tp);
+  const int64_t per = PerDomain(1, p_.tp);
   const double all_reduce = AllReduceTime(c_.fabric, act, p_.tp, per).value();
   const double gather = p_.sp ? AllGatherTime(c_.fabric, act, p_.tp, per).value() : 0;
   const double scatter = p_.sp ? ReduceScatterTime(c_.fabric, act, p_.tp, per).value() : 0;
@@ -487,7 +487,7 @@ void StepModel::ContextComm(LayerCost* l) const {
     kv_per_token = 2.0 * static_cast<double>(a_.KvHeadsAcrossTp(p_.tp) * a_.head_dim) * 2.0;
   }
   const Bytes all_kv(tokens_ * p_.cp * kv_per_token / t_);
-  const int64_t per_domain = RanksPerDomain(c_.fabric, p_.tp, p_.cp);
+  const int64_t per_domain = PerDomain(p_.tp, p_.cp);
   const double gather = AllGatherTime(c_.fabric, all_kv, p_.cp, per_domain).value();
   l->cp_fwd = gather;
   l->cp_bwd = gather + ReduceScatterTime(c_.fabric, all_kv, p_.cp, per_domain).value();  // re-gather KV, reduce-scatter dKV

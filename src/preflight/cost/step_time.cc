@@ -415,7 +415,7 @@ void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t
     *grads += AllReduceTime(c_.fabric, Bytes(local * lp.grad_bytes / shard), 2, one_domain ? 2 : 1).value();
   }
   if (ranks <= 1) return;
-  const int64_t per = RanksPerDomain(c_.fabric, stride, ranks);
+  const int64_t per = PerDomain(stride, ranks);
   const double layers_per_stage = static_cast<double>(a_.layers) / p_.pp;
   // Megatron-Core reduces (and gathers) in buckets of max(40M, 1M x DP) parameters when it
   // overlaps the reduction, one collective each (cost-model-notes §3.4, DDP config); without

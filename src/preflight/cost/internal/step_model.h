@@ -108,6 +108,11 @@ class StepModel {
   StepTime Finish(const PipelineTime& pipe) const;
 
  private:
+  // The fewest ranks of a group (`size` ranks `stride` apart, inside a pipeline stage) that share
+  // a scale-up domain, over the plan's groups of that kind (collectives.h).
+  int64_t PerDomain(int64_t stride, int64_t size) const {
+    return RanksPerDomain(c_.fabric, stride, size, p_.tp * p_.cp * p_.dp, p_.pp);
+  }
   // A measured host profile whose layers make the host wait for the GPU in every forward.
   bool LayersWaitForGpu() const {
     return c_.job.host_profile && c_.job.host_profile->gpu_waits_per_layer_forward > 0;
