@@ -159,6 +159,15 @@ x"
   expect_bad_input "/dev/zero"
   run plan "$EXAMPLE" --tp 4294967296 --pp 4294967296
   expect_bad_input "parallel.tp"
+  # A name longer than a file name may be (an uncaught filesystem_error once).
+  local long
+  long=$(printf 'y%.0s' {1..300})
+  run plan "$EXAMPLE" --model "$long"
+  expect_bad_input "model"
+  run plan "$EXAMPLE" --set hardware="$long"
+  expect_bad_input "hardware"
+  run catalog show "$long"
+  expect_rc 2
 }
 
 # `catalog show --json` carries every figure of every hardware file (the model reads them all).

@@ -24,6 +24,12 @@ Catalog Catalog::Default() {
 
 namespace {
 
+// Whether `p` exists; false (not an exception) for a name too long or a loop of links.
+bool Exists(const fs::path& p) {
+  std::error_code ec;
+  return fs::exists(p, ec);
+}
+
 std::vector<std::string> IdsIn(const fs::path& dir, const std::string& ext) {
   std::vector<std::string> ids;
   std::error_code ec;
@@ -64,7 +70,7 @@ std::vector<std::string> Catalog::HostProfileIds() const {
 StatusOr<std::string> Catalog::NamedFile(const std::string& folder, const std::string& name,
                                          const std::string& what) const {
   const fs::path p = fs::path(data_dir_) / folder / (name + ".yaml");
-  if (!name.empty() && fs::exists(p)) return p.string();
+  if (!name.empty() && Exists(p)) return p.string();
   std::string known;
   for (const std::string& id : IdsIn(fs::path(data_dir_) / folder, ".yaml")) known += (known.empty() ? "" : ", ") + id;
   return NotFound("unknown " + what + " '" + name + "' (the catalog has: " + (known.empty() ? "none" : known) +
@@ -85,7 +91,7 @@ StatusOr<HardwareSpec> Catalog::Hardware(const std::string& id_or_path) const {
   std::string path = id_or_path;
   if (!LooksLikePath(id_or_path)) {
     path = (fs::path(data_dir_) / "hardware" / (id_or_path + ".yaml")).string();
-    if (!fs::exists(path)) {
+    if (!Exists(path)) {
       return NotFound("unknown hardware id '" + id_or_path + "' (see `preflight catalog list`)");
     }
   }
@@ -96,7 +102,7 @@ StatusOr<HardwareSpec> Catalog::Hardware(const std::string& id_or_path) const {
 
 Status Catalog::AttachGemmTable(HardwareSpec* spec) const {
   const fs::path p = fs::path(data_dir_) / "gemm" / (spec->id + ".yaml");
-  if (!fs::exists(p)) return Status::Ok();
+  if (!Exists(p)) return Status::Ok();
   ASSIGN_OR_RETURN(spec->gemm_table, LoadGemmTableFor(*spec, p.string()));
   return Status::Ok();
 }
@@ -106,7 +112,7 @@ StatusOr<nlohmann::json> Catalog::ModelConfig(const std::string& id_or_path,
   std::string path = id_or_path;
   if (!LooksLikePath(id_or_path)) {
     path = (fs::path(data_dir_) / "models" / (id_or_path + ".json")).string();
-    if (!fs::exists(path)) {
+    if (!Exists(path)) {
       return NotFound("unknown model id '" + id_or_path + "' (see `preflight catalog list`)");
     }
   }
@@ -146,15 +152,16 @@ nlohmann::json ScalarToJson(const YAML::Node& node) {
 
 namespace {
 
-// The copy of `node`, or nothing once `budget` nodes have been spent.
-std::optional<nlohmann::json> CopyYaml(const YAML::Node& node, int64_t* budget) {
+// The copy of `node`, or nothing once `budget` nodes have been spent or a key repeats (then
+// `*repeated` names it).
+std::optional<nlohmann::json> CopyYaml(const YAML::Node& node, int64_t* budget, std::string* repeated) {
   if (--*budget < 0) return std::nullopt;
   if (!node.IsDefined() || node.IsNull()) return nlohmann::json(nullptr);
   if (node.IsScalar()) return ScalarToJson(node);
   if (node.IsSequence()) {
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& item : node) {
-      std::optional<nlohmann::json> v = CopyYaml(item, budget);
+      std::optional<nlohmann::json> v = CopyYaml(item, budget, repeated);
       if (!v) return std::nullopt;
       arr.push_back(std::move(*v));
     }
@@ -162,9 +169,14 @@ std::optional<nlohmann::json> CopyYaml(const YAML::Node& node, int64_t* budget) 
   }
   nlohmann::json obj = nlohmann::json::object();
   for (const auto& kv : node) {
-    std::optional<nlohmann::json> v = CopyYaml(kv.second, budget);
+    const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
+    if (obj.contains(key)) {
+      *repeated = key;
+      return std::nullopt;
+    }
+    std::optional<nlohmann::json> v = CopyYaml(kv.second, budget, repeated);
     if (!v) return std::nullopt;
-    obj[kv.first.IsScalar() ? kv.first.Scalar() : std::string("?")] = std::move(*v);
+    obj[key] = std::move(*v);
   }
   return obj;
 }
@@ -173,7 +185,9 @@ std::optional<nlohmann::json> CopyYaml(const YAML::Node& node, int64_t* budget) 
 
 StatusOr<nlohmann::json> YamlToJson(const YAML::Node& node, const std::string& field) {
   int64_t budget = kMaxInlineNodes;
-  std::optional<nlohmann::json> j = CopyYaml(node, &budget);
+  std::string repeated;
+  std::optional<nlohmann::json> j = CopyYaml(node, &budget, &repeated);
+  if (!j && !repeated.empty()) return InvalidArgument(field + "." + repeated + ": given twice (expected each key once)");
   if (!j) return InvalidArgument(field + ": expected at most " + std::to_string(kMaxInlineNodes) +
                                  " YAML nodes (aliases expand)");
   return *j;

@@ -377,6 +377,14 @@ TEST(YamlToJsonTest, AliasBombIsRefused) {
   EXPECT_NE(j.status().message().find("s.yaml: model: expected at most"), std::string::npos);
 }
 
+// A key given twice in an inline model is refused (the copy kept the last one silently).
+TEST(YamlToJsonTest, RepeatedKeyIsRefused) {
+  StatusOr<nlohmann::json> j = YamlToJson(YAML::Load("{hidden_size: 4096, hidden_size: 64}"), "s.yaml: model");
+  ASSERT_FALSE(j.ok());
+  EXPECT_NE(j.status().message().find("s.yaml: model.hidden_size: given twice"), std::string::npos)
+      << j.status().message();
+}
+
 // A directory or a device is not read as a file (a device would be read without end).
 TEST(ReadInputFileTest, RefusesDirectoriesAndDevices) {
   EXPECT_EQ(ReadInputFile("/tmp").status().code(), StatusCode::kInvalidArgument);

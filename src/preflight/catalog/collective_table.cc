@@ -147,8 +147,8 @@ StatusOr<std::vector<std::array<double, 2>>> NcclTestsRows(const MapReader& entr
   ASSIGN_OR_RETURN(std::string ref, entry.String("nccl_tests"));
   std::filesystem::path p(ref);
   if (p.is_relative()) p = std::filesystem::path(entry.file()).parent_path() / p;
-  std::optional<std::string> text = ReadText(p);
-  if (!text) return NotFound(entry.file() + ": " + entry.FieldName("nccl_tests") + ": cannot open " + p.string());
+  StatusOr<std::string> text = ReadInputFile(p.string());
+  if (!text.ok()) return text.status().WithPrefix(entry.file() + ": " + entry.FieldName("nccl_tests"));
   inputs->emplace_back(p.string(), *text);
   auto rows = ParseNcclTestsOutput(*text, p.string());
   if (!rows.ok()) return rows.status().WithPrefix(entry.file() + ": " + entry.FieldName("nccl_tests"));
@@ -280,10 +280,9 @@ StatusOr<CollectiveTable> LoadCollectiveTable(const std::string& path) {
     if (it != loaded.end()) before = it->second;
   }
   if (before && Unchanged(before->inputs)) return before->table;  // files read outside the lock
-  std::optional<std::string> text = ReadText(path);
-  if (!text) return NotFound(path + ": cannot open file");
-  Inputs inputs{{path, *text}};
-  ASSIGN_OR_RETURN(CollectiveTable t, ParseCollectiveTable(path, *text, &inputs));
+  ASSIGN_OR_RETURN(std::string text, ReadInputFile(path));
+  Inputs inputs{{path, text}};
+  ASSIGN_OR_RETURN(CollectiveTable t, ParseCollectiveTable(path, text, &inputs));
   std::lock_guard<std::mutex> lock(loaded_mutex);
   if (loaded.size() >= kMaxLoadedTables) loaded.clear();
   loaded[path] = std::make_shared<const LoadedTable>(LoadedTable{std::move(inputs), t});

@@ -134,10 +134,11 @@ StatusOr<std::vector<std::array<double, 4>>> ParseRows(const MapReader& shapes, 
       } catch (const YAML::Exception&) {
         return InvalidArgument(where + ": expected four numbers, got " + DescribeNode(row[j]));
       }
-      // Bounds of sanity: a GEMM dimension up to 2^31, a rate from 1e-3 TFLOP/s (below, a step is inf).
-      const double lo = j < 3 ? 1 : 1e-3, hi = j < 3 ? 0x1p31 : 1e9;
+      // Bounds of sanity: a GEMM dimension up to 2^17 (a smaller GEMM takes at least the smallest
+      // measured one's time), a rate from 1e-3 TFLOP/s (below, a step is inf).
+      const double lo = j < 3 ? 1 : 1e-3, hi = j < 3 ? 0x1p17 : 1e9;
       if (!(r[j] >= lo && r[j] <= hi)) {
-        return InvalidArgument(where + ": expected positive numbers (sizes up to 2^31, rates from 1e-3 TFLOP/s), got " +
+        return InvalidArgument(where + ": expected positive numbers (sizes up to 2^17, rates from 1e-3 TFLOP/s), got " +
                                DescribeNode(row[j]));
       }
     }
@@ -162,8 +163,10 @@ StatusOr<GemmTable> LoadGemmTable(const std::string& path) {
   if (clock != "burst" && clock != "sustained") return r.Error("clock", "burst or sustained");
   t.sustained = clock == "sustained";
   ASSIGN_OR_RETURN(MapReader shapes, r.Map("shapes"));
+  RETURN_IF_ERROR(shapes.CheckKnownKeys({"fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "fp4", "int8"}));
   for (const auto& kv : shapes.node()) {
-    const std::string key = kv.first.as<std::string>();
+    if (!kv.first.IsScalar()) return shapes.Error("?", "dtype names as keys (bf16, fp16, fp8, ...)");
+    const std::string key = kv.first.Scalar();
     Dtype d;
     if (!ParseDtype(key, &d)) return shapes.Error(key, "a dtype name (bf16, fp16, fp8, ...)");
     ASSIGN_OR_RETURN(auto rows, ParseRows(shapes, key));

@@ -86,6 +86,9 @@ TEST(GemmTableTest, BadFilesNameFileAndField) {
       {"negative figure", replace(kTable, "230]", "-230]"), "shapes.bf16[7]"},
       {"short row", replace(kTable, "[2048, 2048, 2048, 230]", "[2048, 2048, 230]"), "shapes.bf16[7]"},
       {"unknown dtype", replace(kTable, "  bf16:", "  bf17:"), "shapes.bf17"},
+      // A list as a key once aborted the tool (yaml-cpp's conversion threw).
+      {"a list as the dtype", replace(kTable, "  bf16:", "  [a, b]:"), "shapes"},
+      {"a size past 2^17", replace(kTable, "[2048, 2048, 2048, 230]", "[2147483648, 2048, 2048, 230]"), "shapes.bf16[7]"},
       {"no source", replace(kTable, "source: \"test bench\"\n", ""), "source"},
       {"unknown clock", replace(kTable, "source: \"test bench\"\n", "source: \"test bench\"\nclock: turbo\n"), "clock"},
   };

@@ -331,6 +331,53 @@ std::string HardwareSpec::AttentionKernelNames() const {
 
 namespace {
 
+// The achieved figures the step model divides by: fractions from 1e-3 (a thousandth of the peak;
+// below, a step runs for centuries), rates from 1e-3 (GB/s or TFLOP/s).
+Status CheckEfficiencyRanges(const MapReader& r, const HardwareSpec& h) {
+  auto check = [&r](const std::string& field, const Figure& f, double lo, double hi) -> Status {
+    if (!f.known() || (f.value >= lo && f.value <= hi)) return Status::Ok();
+    std::ostringstream m;
+    m << "a number from " << lo << " to " << hi << ", got " << f.value;
+    return r.Error(field, m.str());
+  };
+  for (int i = 0; i < kNumDtypes; ++i) {
+    const std::string dtype(kDtypeNames[i]);
+    RETURN_IF_ERROR(check("efficiency.gemm_fraction." + dtype + ".value", h.gemm_fraction[i], 1e-3, 1));
+    RETURN_IF_ERROR(check("efficiency.sustained_fraction." + dtype + ".value", h.sustained_fraction[i], 1e-3, 1));
+  }
+  RETURN_IF_ERROR(check("efficiency.hbm_fraction.value", h.hbm_fraction, 1e-3, 1));
+  RETURN_IF_ERROR(check("efficiency.allreduce_busbw_gbytes_per_s.scale_up.value",
+                        h.allreduce_busbw_scale_up_gbytes_per_s, 1e-3, 1e7));
+  RETURN_IF_ERROR(check("efficiency.allreduce_busbw_gbytes_per_s.scale_out.value",
+                        h.allreduce_busbw_scale_out_gbytes_per_s, 1e-3, 1e7));
+  if (h.allreduce_busbw_scale_out_gbytes_per_s.known() && h.scale_out_gbits_per_s.known() &&
+      h.allreduce_busbw_scale_out_gbytes_per_s.value > h.scale_out_gbits_per_s.value / 8) {
+    return r.Error("efficiency.allreduce_busbw_gbytes_per_s.scale_out.value",
+                   "at most the device's network share, scale_out.gbits_per_s_per_device / 8 GB/s");
+  }
+  RETURN_IF_ERROR(check("scale_up.peer_gbytes_per_s.value", h.scale_up_peer_gbytes_per_s, 1e-3, 1e7));
+  RETURN_IF_ERROR(check("efficiency.fused_attention_tflops.forward.value", h.attention_fwd_tflops, 1e-3, 1e9));
+  RETURN_IF_ERROR(check("efficiency.fused_attention_tflops.backward.value", h.attention_bwd_tflops, 1e-3, 1e9));
+  auto curves_ok = [](const AttentionCurves& c) {
+    for (const AttentionCurve& curve : c.by_head_dim) {
+      for (const AttentionCurve::Point& p : curve.points) {
+        if (p.forward < 1e-3 || p.backward < 1e-3) return false;
+      }
+    }
+    return true;
+  };
+  if (!curves_ok(h.attention_curves)) {
+    return r.Error("efficiency.fused_attention_tflops.by_seq_len", "rates of at least 1e-3 TFLOP/s");
+  }
+  for (const HardwareSpec::AttentionKernel& k : h.other_attention_kernels) {
+    const std::string at = "efficiency.fused_attention_tflops.others." + k.name;
+    RETURN_IF_ERROR(check(at + ".forward.value", k.forward, 1e-3, 1e9));
+    RETURN_IF_ERROR(check(at + ".backward.value", k.backward, 1e-3, 1e9));
+    if (!curves_ok(k.curves)) return r.Error(at + ".by_seq_len", "rates of at least 1e-3 TFLOP/s");
+  }
+  return Status::Ok();
+}
+
 // Figures the step model divides by must be positive, and every figure within bounds of sanity
 // (not of hardware): beyond them predictions overflow into inf or NaN.
 Status CheckRanges(const MapReader& r, const HardwareSpec& h) {
@@ -367,7 +414,7 @@ Status CheckRanges(const MapReader& r, const HardwareSpec& h) {
   if (h.price.known && h.price.high_usd > 1e5) {
     return r.Error("price_usd_per_device_hour.high", "at most 1e5 dollars a device-hour");
   }
-  return Status::Ok();
+  return CheckEfficiencyRanges(r, h);
 }
 
 }  // namespace

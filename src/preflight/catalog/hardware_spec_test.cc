@@ -116,6 +116,13 @@ TEST(HardwareSpecTest, InvalidFilesNameFileAndField) {
        "peak_tflops.bf16.value"},
       {"power of 1e300 W", R"(power_w: {value: 500, source: "test sheet"})",
        R"(power_w: {value: 1e300, source: "test sheet"})", "power_w.value"},
+      // Achieved figures the step divides by: a vanishing one once gave 300-digit step times.
+      {"vanishing HBM fraction", "  hbm_fraction: {unknown: true}\n",
+       "  hbm_fraction: {value: 1e-300, source: \"bench\"}\n", "efficiency.hbm_fraction.value"},
+      {"zero scale-up bus bandwidth", "    scale_up: {unknown: true}\n", "    scale_up: {value: 0, source: \"bench\"}\n",
+       "efficiency.allreduce_busbw_gbytes_per_s.scale_up.value"},
+      {"scale-out bus bandwidth above the NIC share", "    scale_out: {unknown: true}\n",
+       "    scale_out: {value: 30, source: \"bench\"}\n", "efficiency.allreduce_busbw_gbytes_per_s.scale_out.value"},
       {"unknown topology", "  name: \"link\"\n", "  name: \"link\"\n  topology: torus\n", "scale_up.topology"},
       {"full mesh without a peer rate", "  name: \"link\"\n", "  name: \"link\"\n  topology: full_mesh\n",
        "scale_up.peer_gbytes_per_s"},

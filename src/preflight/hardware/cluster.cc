@@ -8,6 +8,7 @@ namespace {
 
 std::string Number(double v) {
   std::ostringstream out;
+  out.precision(12);
   out << v;
   return out.str();
 }

@@ -398,6 +398,11 @@ Status CheckSizes(const ConfigReader& r, const Architecture& a) {
     return r.Error(r.KeyOf({"num_experts", "n_routed_experts", "num_local_experts"}),
                    "a whole number of experts from 0 to 2^20");
   }
+  // Layers marked as MoE (mixtral's all, Qwen's sparse steps) need experts to route to.
+  if (!a.IsMoe() && std::find(a.moe_layer.begin(), a.moe_layer.end(), true) != a.moe_layer.end()) {
+    return r.Error(r.KeyOf({"num_experts", "n_routed_experts", "num_local_experts"}),
+                   "at least one expert (the config marks MoE layers)");
+  }
   if (a.IsMoe() && (a.moe.top_k <= 0 || a.moe.top_k > a.moe.experts)) {
     return r.Error("num_experts_per_tok", "between 1 and the number of experts");
   }

@@ -381,6 +381,17 @@ TEST(HfConfigTest, FalconNormCountIsOneOrTwo) {
   }
 }
 
+// Mixtral marks every layer MoE: with no experts it once ran at an MFU of 678%.
+TEST(HfConfigTest, MoeLayersNeedExperts) {
+  StatusOr<Architecture> a = ArchitectureFromHfConfig(
+      json::parse(R"({"model_type": "mixtral", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "num_key_value_heads": 2, "intermediate_size": 256, "vocab_size": 100, "num_local_experts": 0,
+        "num_experts_per_tok": 2})"),
+      "m", "test.json");
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.status().message().find("test.json: num_local_experts"), std::string::npos) << a.status().message();
+}
+
 TEST(HfConfigTest, Gemma2WindowIsPositive) {
   StatusOr<Architecture> a = ArchitectureFromHfConfig(
       json::parse(R"({"model_type": "gemma2", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,

@@ -30,7 +30,8 @@ namespace {
 std::string ResolvePath(const std::string& ref, const std::string& file) {
   if (!LooksLikePath(ref) || fs::path(ref).is_absolute()) return ref;
   fs::path beside = fs::path(file).parent_path() / ref;
-  if (fs::exists(beside)) return beside.string();
+  std::error_code ec;  // a name too long or a loop of links: not beside, and not an exception
+  if (fs::exists(beside, ec)) return beside.string();
   return ref;
 }
 
@@ -185,8 +186,8 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
     j->global_batch = tokens / j->seq_len;
   }
   if (j->global_batch <= 0 || j->global_batch > kMaxBatchTokens / j->seq_len) {
-    return t.Error("global_batch", "a positive whole number, at most " + std::to_string(kMaxBatchTokens) +
-                                       " tokens per step");
+    const char* field = t.Has("global_batch") ? "global_batch" : "global_batch_tokens";
+    return t.Error(field, "a positive whole number, at most " + std::to_string(kMaxBatchTokens) + " tokens per step");
   }
   ASSIGN_OR_RETURN(*micro_batch, t.IntOr("micro_batch", 1));
   if (*micro_batch <= 0 || *micro_batch > j->global_batch) {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <system_error>
 #include <thread>
 
 namespace preflight {
@@ -396,6 +397,18 @@ void BranchRunner::Run(const Branch& b, Worker* w, bool pilot) const {
   }
 }
 
+// Starts one more worker; false when the system refuses another thread (the workers already
+// running take every branch in turn, so the answer is the same, only slower).
+template <typename Work>
+bool StartThread(std::vector<std::thread>* pool, const Work& work, Worker* w) {
+  try {
+    pool->emplace_back(work, w);
+    return true;
+  } catch (const std::system_error&) {
+    return false;
+  }
+}
+
 // Adds what a worker did since (considered, valid) were read to the live counters.
 void Publish(SearchProgress* progress, int64_t considered_before, int64_t valid_before, const Worker& w) {
   if (progress == nullptr) return;
@@ -448,7 +461,8 @@ SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchO
       for (size_t i = next_pilot++; i < branches.size(); i = next_pilot++) runner.Run(branches[i], w, true);
     };
     std::vector<std::thread> pool;
-    for (int t = 1; t < threads; ++t) pool.emplace_back(pilot_work, &pilots[t]);
+    for (int t = 1; t < threads && StartThread(&pool, pilot_work, &pilots[t]); ++t) {
+    }
     pilot_work(&pilots[0]);
     for (std::thread& t : pool) t.join();
     SearchResult pilot;
@@ -470,7 +484,8 @@ SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchO
     }
   };
   std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(work, &workers[t]);
+  for (int t = 1; t < threads && StartThread(&pool, work, &workers[t]); ++t) {
+  }
   work(&workers[0]);
   for (std::thread& t : pool) t.join();
 
