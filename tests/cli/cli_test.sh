@@ -168,6 +168,10 @@ x"
   expect_bad_input "hardware"
   run catalog show "$long"
   expect_rc 2
+  # A validation file with nothing measured (it reported "0 runs", exit 0).
+  printf '[]\n' > "$WORK/empty.yaml"
+  run validate "$WORK/empty.yaml"
+  expect_bad_input "empty.yaml" "measured"
 }
 
 # `catalog show --json` carries every figure of every hardware file (the model reads them all).

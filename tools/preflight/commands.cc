@@ -169,6 +169,10 @@ int RunValidate(const ValidateArgs& args) {
   for (const std::string& file : args.files) {
     auto list = LoadScenarioList(file, catalog, args.overrides);
     if (!list.ok()) return BadInput(list.status().message());
+    // A file with nothing measured would report "0 runs" and a MAPE of nothing.
+    const bool any_measured = std::any_of(list->begin(), list->end(),
+                                          [](const Scenario& s) { return !s.measured.metrics.empty(); });
+    if (!any_measured) return BadInput(file + ": runs: expected at least one run with `measured` figures");
     for (Scenario& s : *list) runs.push_back(std::move(s));
   }
   AutoPlanner planner = [](const Scenario& s, Plan* plan) {
