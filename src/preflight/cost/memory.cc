@@ -109,6 +109,7 @@ double SavedInputBytes(const TrainingJob& j) { return KeepsFp8Casts(j) ? 1.0 : 2
 // backward, and under FP8 the output projection keeps its 1-byte cast besides; unfused
 // attention's backward does not read it, so only the projection's copy stays.
 double AttentionOutputBytes(const TrainingJob& j) {
+  if (j.low_precision_activations) return 1.5;  // one E5M6 copy serves both backward passes
   return j.flash_attention ? 2.0 + (KeepsFp8Casts(j) ? 1.0 : 0.0) : SavedInputBytes(j);
 }
 
@@ -260,7 +261,9 @@ LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& 
   MoeBlockBytes block;
   double moe = 0;
   if (a.IsMoe()) {
-    block = MoeBlock(a, p, j, mlp_width, eager.per_ffn, rep_div);
+    // DeepSeek-V3's storage keeps the experts' SwiGLU inputs (gate and up) in FP8.
+    const double swiglu_saving = j.low_precision_activations && a.gated_mlp ? 2.0 : 0.0;
+    block = MoeBlock(a, p, j, mlp_width - swiglu_saving, eager.per_ffn, rep_div);
     moe = (attn_rep + PreMlpNormBytes(a, p, j, true, per_norm_extra)) / rep_div + attn_split / p.tp + block.kept;
   }
   LayerActivationBytes out;

@@ -259,6 +259,25 @@ TEST(ActivationTest, Fp8GemmsKeepTheirInputsInOneByte) {
 // expert's second input (-Fs); the shared expert keeps its own cast of the norm output (+h) beside
 // the 16-bit one the router keeps. The two down-projections each keep a cast of the input norm's
 // output: 2h, as the one 16-bit tensor they shared.
+// DeepSeek-V3's own storage (technical report §3.3.3), per token of an MoE layer against the FP8
+// figure: the attention output once in E5M6 (1.5 bytes) instead of the kernel's 16 bits and the
+// projection's cast (3 bytes): -1.5·nh·128; the SwiGLU inputs (gate and up) of each routed copy
+// and of the shared expert in FP8: -2·(k·Fe + Fs). Dense layers keep only the attention saving.
+TEST(ActivationTest, DeepSeekV3LowPrecisionStorage) {
+  Architecture a = LoadArch("deepseek-v3");
+  Plan p;
+  p.recompute = Recompute::kSelective;
+  TrainingJob fp8 = Job(4096, 8);
+  fp8.precision = Dtype::kFp8;
+  TrainingJob low = fp8;
+  low.low_precision_activations = true;
+  const double nh = 128, k = 8, Fe = 2048, Fs = 2048;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, low).moe / 4096,
+                   ActivationBytesPerLayer(a, p, fp8).moe / 4096 - 1.5 * nh * 128 - 2 * (k * Fe + Fs));
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, low).dense / 4096,
+                   ActivationBytesPerLayer(a, p, fp8).dense / 4096 - 1.5 * nh * 128);
+}
+
 TEST(ActivationTest, DeepSeekV3UnderFp8) {
   Architecture a = LoadArch("deepseek-v3");
   Plan p;

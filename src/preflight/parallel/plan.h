@@ -147,6 +147,11 @@ struct TrainingJob {
   // Float8Linear of 2025 saves it). The scenario loader clears it on a device without FP8, whose
   // GEMMs fall back to 16 bits; a job built in code keeps what it is given. Memory only.
   bool fp8_saved_inputs = true;
+  // With fp8: DeepSeek-V3's low-precision activation storage (its technical report, §3.3.3): the
+  // attention output, which the attention's backward and the output projection's weight gradient
+  // both read, kept once in a 12-bit format (E5M6: 1.5 bytes an element), and the inputs of the MoE
+  // blocks' SwiGLU (gate and up) in FP8 (1 byte each). Memory only; false by default.
+  bool low_precision_activations = false;
   // The 16-bit weight gradients autograd writes stay allocated beside the main gradients, unsharded:
   // DeepSpeed's BF16_Optimizer (2022-) frees them only when the next micro-batch's backward starts
   // (`clear_lp_grads()`, then `update_hp_grads(clear_lp_grads=False)` after it), so every parameter

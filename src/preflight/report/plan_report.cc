@@ -292,6 +292,10 @@ std::string KernelsText(const Scenario& s) {
     out += "           activations: FP8 GEMMs keep 1-byte casts of their inputs for the weight gradient "
            "(training.fp8_saved_inputs)\n";
   }
+  if (s.job.low_precision_activations) {
+    out += "           activations: the attention output kept once in 12 bits (E5M6) and the experts' SwiGLU "
+           "inputs in FP8, as DeepSeek-V3 stores them (training.low_precision_activations)\n";
+  }
   if (s.job.grad_16bit_copy && s.job.precision != Dtype::kFp32 && s.plan.zero <= 1) {
     out += "           gradients: 16-bit copies kept beside the fp32 ones until the next backward "
            "(training.grad_16bit_copy)\n";
