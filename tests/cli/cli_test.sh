@@ -625,6 +625,16 @@ case_search_nothing_fits() {
   expect_stdout_has "no valid plan fits"
 }
 
+# run_mpi2 ARGS...: the binary under 2 MPI ranks, like `run`. OpenMPI's own start-up allocations are
+# never freed; LeakSanitizer (debug-asan preset) would report them as ours, so leak detection is off
+# for the MPI processes only.
+run_mpi2() {
+  ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_plm_rsh_agent=false \
+    mpirun -x ASAN_OPTIONS --oversubscribe -n 2 "$BIN" "$@" >"$OUT" 2>"$ERR"
+  RC=$?
+}
+
 # The distributed search gives exactly the single-process answer (2 MPI ranks).
 case_search_mpi() {
   if ! command -v mpirun >/dev/null; then
@@ -636,12 +646,7 @@ case_search_mpi() {
   run search "$scen" --top 10 --json --threads 1
   expect_rc 0
   cp "$OUT" "$WORK/single.json"
-  # OpenMPI's own start-up allocations are never freed; LeakSanitizer (debug-asan preset) would
-  # report them as ours, so leak detection is off for the MPI processes only.
-  ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_plm_rsh_agent=false \
-    mpirun -x ASAN_OPTIONS --oversubscribe -n 2 "$BIN" search "$scen" --top 10 --json --threads 1 >"$OUT" 2>"$ERR"
-  RC=$?
+  run_mpi2 search "$scen" --top 10 --json --threads 1
   expect_rc 0
   cp "$OUT" "$WORK/mpi.json"
   if ! python3 - "$WORK/single.json" "$WORK/mpi.json" <<'EOF'
@@ -656,18 +661,12 @@ EOF
     fail "2 MPI ranks and 1 process disagree"
   fi
   # A sweep and a plan under mpirun print once (rank 0), and the sweep's answer is the same.
-  run search "$scen" --devices 1024..2048 --json --threads 1
+  run search "$EXAMPLE" --devices 256..512 --json --threads 1
   cp "$OUT" "$WORK/sweep1.json"
-  ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_plm_rsh_agent=false \
-    mpirun -x ASAN_OPTIONS --oversubscribe -n 2 "$BIN" search "$scen" --devices 1024..2048 --json --threads 1 >"$OUT" 2>"$ERR"
-  RC=$?
+  run_mpi2 search "$EXAMPLE" --devices 256..512 --json --threads 1
   expect_rc 0
   cmp -s "$OUT" "$WORK/sweep1.json" || fail "the sweep under 2 MPI ranks differs from one process's (or printed twice)"
-  ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_plm_rsh_agent=false \
-    mpirun -x ASAN_OPTIONS --oversubscribe -n 2 "$BIN" plan "$EXAMPLE" --json >"$OUT" 2>"$ERR"
-  RC=$?
+  run_mpi2 plan "$EXAMPLE" --json
   expect_rc 0
   expect_json 'pass'
 }
