@@ -159,6 +159,17 @@ x"
   expect_bad_input "/dev/zero"
   run plan "$EXAMPLE" --tp 4294967296 --pp 4294967296
   expect_bad_input "parallel.tp"
+  # Each degree within 2^24 but their product not (it wrapped to 0 or 4 once: a SIGFPE).
+  run plan "$EXAMPLE" --set parallel.tp=16777216 --set parallel.cp=16777216 --set parallel.pp=16777216 --set parallel.vpp=1
+  expect_bad_input "parallel.tp"
+  run plan "$EXAMPLE" --set parallel.tp=4194304 --set parallel.cp=4194304 --set parallel.pp=4194304 --set parallel.vpp=1
+  expect_bad_input "parallel.tp"
+  # What still runs: a pipe as the scenario, fp16 on a device whose fp16 peak is unknown (bf16's
+  # stands in, with a warning).
+  run plan <(cat "$EXAMPLE")
+  expect_rc 0
+  run plan "$EXAMPLE" --set hardware=gaudi2 --set training.precision=fp16
+  [[ "$RC" != 2 ]] || fail "fp16 on gaudi2 refused: $(cat "$ERR")"
   # A name longer than a file name may be (an uncaught filesystem_error once).
   local long
   long=$(printf 'y%.0s' {1..300})

@@ -169,7 +169,11 @@ std::optional<nlohmann::json> CopyYaml(const YAML::Node& node, int64_t* budget, 
   }
   nlohmann::json obj = nlohmann::json::object();
   for (const auto& kv : node) {
-    const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
+    if (!kv.first.IsScalar()) {
+      *repeated = "?";  // not a name at all
+      return std::nullopt;
+    }
+    const std::string key = kv.first.Scalar();
     if (obj.contains(key)) {
       *repeated = key;
       return std::nullopt;
@@ -187,6 +191,7 @@ StatusOr<nlohmann::json> YamlToJson(const YAML::Node& node, const std::string& f
   int64_t budget = kMaxInlineNodes;
   std::string repeated;
   std::optional<nlohmann::json> j = CopyYaml(node, &budget, &repeated);
+  if (!j && repeated == "?") return InvalidArgument(field + ": expected names as keys (a list or mapping given as a key)");
   if (!j && !repeated.empty()) return InvalidArgument(field + "." + repeated + ": given twice (expected each key once)");
   if (!j) return InvalidArgument(field + ": expected at most " + std::to_string(kMaxInlineNodes) +
                                  " YAML nodes (aliases expand)");

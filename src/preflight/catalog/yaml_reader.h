@@ -27,9 +27,9 @@ namespace preflight {
 // Parses a YAML file. NotFound if it cannot be opened, InvalidArgument if malformed.
 StatusOr<YAML::Node> LoadYamlFile(const std::string& path);
 
-// The whole text of a regular file of at most kMaxInputFileBytes (64 MiB; every input of the tool
-// is far smaller): NotFound when it cannot be opened, InvalidArgument for a directory, a device
-// or a larger file (which would otherwise be read without end).
+// The whole text of a file (or a pipe) of at most kMaxInputFileBytes (64 MiB; every input of the
+// tool is far smaller): NotFound when it cannot be opened, InvalidArgument for a directory or
+// anything longer (a device such as /dev/zero would otherwise be read without end).
 inline constexpr int64_t kMaxInputFileBytes = int64_t{64} << 20;
 StatusOr<std::string> ReadInputFile(const std::string& path);
 

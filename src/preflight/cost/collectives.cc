@@ -65,6 +65,9 @@ namespace {
 
 bool Divides(int64_t a, int64_t b) { return a > 0 && b % a == 0; }
 
+// Domains above this size keep the even share (the search's bounds and the step model agree on it).
+constexpr int64_t kMaxExactDomain = int64_t{1} << 16;
+
 // The fewest members in any domain touched by the group whose first rank is `r` (relative to a
 // domain boundary): members r + k·s, k < n, in domains of d ranks.
 int64_t FewestInADomain(int64_t r, int64_t s, int64_t n, int64_t d) {
@@ -80,23 +83,28 @@ int64_t FewestInADomain(int64_t r, int64_t s, int64_t n, int64_t d) {
   return fewest;
 }
 
-// The residues mod d of {a + b : a in x, b in y}.
-std::vector<char> SumMod(const std::vector<char>& x, const std::vector<char>& y) {
-  const size_t d = x.size();
-  std::vector<char> out(d, 0);
-  for (size_t i = 0; i < d; ++i) {
-    if (!x[i]) continue;
-    for (size_t j = 0; j < d; ++j) {
-      if (y[j]) out[(i + j) % d] = 1;
+// The distinct residues mod d of {a + b : a in x, b in y}; `seen` is scratch of d flags, all clear.
+std::vector<int64_t> SumMod(const std::vector<int64_t>& x, const std::vector<int64_t>& y, int64_t d,
+                            std::vector<char>* seen) {
+  std::vector<int64_t> out;
+  for (int64_t a : x) {
+    for (int64_t b : y) {
+      const int64_t r = (a + b) % d;
+      if (!(*seen)[static_cast<size_t>(r)]) (*seen)[static_cast<size_t>(r)] = 1, out.push_back(r);
     }
   }
+  for (int64_t r : out) (*seen)[static_cast<size_t>(r)] = 0;
   return out;
 }
 
-// {k·step mod d : k < count}.
-std::vector<char> Multiples(int64_t step, int64_t count, int64_t d) {
-  std::vector<char> out(static_cast<size_t>(d), 0);
-  for (int64_t k = 0; k < std::min(count, d); ++k) out[static_cast<size_t>((k * (step % d)) % d)] = 1;
+// The distinct residues mod d of {k·step : k < count}.
+std::vector<int64_t> Multiples(int64_t step, int64_t count, int64_t d, std::vector<char>* seen) {
+  std::vector<int64_t> out;
+  for (int64_t k = 0, r = 0; k < count && !(*seen)[static_cast<size_t>(r)]; ++k, r = (r + step) % d) {
+    (*seen)[static_cast<size_t>(r)] = 1;
+    out.push_back(r);
+  }
+  for (int64_t r : out) (*seen)[static_cast<size_t>(r)] = 0;
   return out;
 }
 
@@ -110,14 +118,18 @@ int64_t RanksPerDomain(const Fabric& f, int64_t stride, int64_t group_size, int6
   const bool stages_fit = stages <= 1 || Divides(d, stage_ranks) || Divides(stage_ranks, d);
   const bool groups_fit = Divides(d, block) || Divides(block, d);
   const bool members_fit = Divides(d, s) || Divides(s, d);
-  if ((stages_fit && groups_fit && members_fit) || d > 4096 || stage_ranks % block != 0) return even;
+  if ((stages_fit && groups_fit && members_fit) || d > kMaxExactDomain || stage_ranks % block != 0) return even;
   // Every group starts at p·stage + b·block + o (p < stages, b < stage / block, o < s); its
-  // pattern across domains depends on that start mod d only.
-  std::vector<char> starts = SumMod(SumMod(Multiples(stage_ranks, stages, d), Multiples(block, stage_ranks / block, d)),
-                                    Multiples(1, s, d));
+  // pattern across domains depends on that start mod d only (at most d patterns; the multiples
+  // of a step mod d repeat within d terms).
+  std::vector<char> seen(static_cast<size_t>(d), 0);
+  const std::vector<int64_t> starts =
+      SumMod(SumMod(Multiples(stage_ranks % d, stages, d, &seen), Multiples(block % d, stage_ranks / block, d, &seen), d, &seen),
+             Multiples(1, s, d, &seen), d, &seen);
   int64_t fewest = n;
-  for (int64_t r = 0; r < d && fewest > 1; ++r) {
-    if (starts[static_cast<size_t>(r)]) fewest = std::min(fewest, FewestInADomain(r, s, n, d));
+  for (int64_t r : starts) {
+    fewest = std::min(fewest, FewestInADomain(r, s, n, d));
+    if (fewest == 1) break;
   }
   return fewest;
 }

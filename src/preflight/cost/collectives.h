@@ -91,6 +91,7 @@ int64_t RanksPerDomain(const Fabric& f, int64_t stride, int64_t group_size);
 // carries the group's cross-domain traffic on the fewest NICs), or `group_size` when every group
 // lies in one domain. Unevenly filled domains appear where the stage or the group does not divide
 // the domain or the domain the stage (24 GPUs at PP 2 on 8-GPU nodes; any layout on NVL72 racks).
+// Exact for domains of up to 65,536 devices (larger ones keep the even share).
 int64_t RanksPerDomain(const Fabric& f, int64_t stride, int64_t group_size, int64_t stage_ranks, int64_t stages);
 
 // All-reduce of `bytes` (the full buffer) over `ranks`, `per_domain` of which share a scale-up

@@ -118,6 +118,12 @@ TEST(CollectivesTest, UnevenlyFilledDomainsGiveTheFewestRanks) {
   nvl.devices_per_node = 4;
   EXPECT_EQ(RanksPerDomain(nvl, 4, 4), 4);
   EXPECT_EQ(RanksPerDomain(nvl, 4, 4, 16, 16), 2);
+  // A TPU v5p pod slice of 6,144 chips: 8,192 chips at TP 4, DP 1,024, PP 2 put stage 1's DP
+  // groups 512 + 512 across two slices (the even share would say 1,024 in one).
+  Fabric pod = Node(600);
+  pod.scale_up_domain = 6144;
+  pod.devices_per_node = 4;
+  EXPECT_EQ(RanksPerDomain(pod, 4, 1024, 4096, 2), 512);
   // Aligned layouts keep the even share: TP 8, DP 16 on 8-GPU nodes; 4 ranks 4 apart, 2 per node.
   EXPECT_EQ(RanksPerDomain(f, 8, 16, 128, 4), 1);
   EXPECT_EQ(RanksPerDomain(f, 4, 4, 16, 8), 2);

@@ -109,8 +109,9 @@ double SavedInputBytes(const TrainingJob& j) { return KeepsFp8Casts(j) ? 1.0 : 2
 // backward, and under FP8 the output projection keeps its 1-byte cast besides; unfused
 // attention's backward does not read it, so only the projection's copy stays.
 double AttentionOutputBytes(const TrainingJob& j) {
-  if (j.low_precision_activations) return 1.5;  // one E5M6 copy serves both backward passes
-  return j.flash_attention ? 2.0 + (KeepsFp8Casts(j) ? 1.0 : 0.0) : SavedInputBytes(j);
+  const double usual = j.flash_attention ? 2.0 + (KeepsFp8Casts(j) ? 1.0 : 0.0) : SavedInputBytes(j);
+  // DeepSeek-V3 keeps one E5M6 copy for both backward passes (never more than the usual copies).
+  return j.low_precision_activations ? std::min(1.5, usual) : usual;
 }
 
 // Per-token bytes of the attention block: [replicated over TP unless SP, split by TP].

@@ -276,6 +276,9 @@ TEST(ActivationTest, DeepSeekV3LowPrecisionStorage) {
                    ActivationBytesPerLayer(a, p, fp8).moe / 4096 - 1.5 * nh * 128 - 2 * (k * Fe + Fs));
   EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, low).dense / 4096,
                    ActivationBytesPerLayer(a, p, fp8).dense / 4096 - 1.5 * nh * 128);
+  // Unfused attention keeps only the projection's 1-byte cast: the storage never adds to it.
+  fp8.flash_attention = low.flash_attention = false;
+  EXPECT_LE(ActivationBytesPerLayer(a, p, low).dense, ActivationBytesPerLayer(a, p, fp8).dense);
 }
 
 TEST(ActivationTest, DeepSeekV3UnderFp8) {

@@ -35,19 +35,17 @@ std::string ResolvePath(const std::string& ref, const std::string& file) {
   return ref;
 }
 
-// The figures every step needs: the peak rate of the dtype the GEMMs run in (FP8 falls back to
-// the 16-bit one where the device has none) and the HBM bandwidth. Unknown, the step would be NaN.
+// The figure every step needs: a peak rate for the GEMMs, the dtype they run in (FP8 falls back to
+// the 16-bit one where the device has none) or bf16. Unknown, the step would be NaN.
 Status CheckHardwareCanTime(const MapReader& r, const HardwareSpec& h, const TrainingJob& job) {
   Dtype gemm = job.precision == Dtype::kFp16 ? Dtype::kFp16 : Dtype::kBf16;
   if (job.precision == Dtype::kFp32) gemm = Dtype::kTf32;
   if (job.precision == Dtype::kFp8 && h.peak(Dtype::kFp8).known()) gemm = Dtype::kFp8;
   const std::string where = h.file.empty() ? h.id : h.file;
-  if (!h.peak(gemm).known()) {
-    return r.Error("hardware", where + " with peak_tflops." + std::string(DtypeName(gemm)) + " known (" +
+  // The cost model falls back to the bf16 peak (with a warning); with neither, the step is NaN.
+  if (!h.peak(gemm).known() && !h.peak(Dtype::kBf16).known()) {
+    return r.Error("hardware", where + " with peak_tflops." + std::string(DtypeName(gemm)) + " or bf16 known (" +
                                    std::string(DtypeName(job.precision)) + " training runs its GEMMs there)");
-  }
-  if (!h.hbm_bandwidth_tbytes_per_s.known()) {
-    return r.Error("hardware", where + " with memory.bandwidth_tbytes_per_s known (every step reads HBM)");
   }
   return Status::Ok();
 }
@@ -347,10 +345,11 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
                         {"cp", plan.cp}, {"ep", plan.ep}, {"etp", plan.etp}}) {
     if (v < 1 || v > kMaxClusterDevices) return p.Error(key, degree_range);
   }
-  const int64_t model_parallel = plan.tp * plan.cp * plan.pp;
-  if (model_parallel > kMaxClusterDevices) {
+  // Each factor at most 2^24, so tp*cp fits; their product with pp is checked before it is formed.
+  if (plan.tp * plan.cp > kMaxClusterDevices || plan.tp * plan.cp > kMaxClusterDevices / plan.pp) {
     return p.Error("tp", "tp*cp*pp of at most " + std::to_string(kMaxClusterDevices) + " devices");
   }
+  const int64_t model_parallel = plan.tp * plan.cp * plan.pp;
   if (p.Has("dp")) {
     ASSIGN_OR_RETURN(plan.dp, p.Int("dp"));
     if (plan.dp < 1 || plan.dp > kMaxClusterDevices) return p.Error("dp", degree_range);

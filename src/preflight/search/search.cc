@@ -211,7 +211,8 @@ double BranchRunner::CommBound(const Branch& b) const {
   double bound = 0;
   if (b.tp > 1 && !base_.tp_comm_overlap) {
     // A pair is an all-reduce, or with sequence parallelism an all-gather and a reduce-scatter.
-    const int64_t per = RanksPerDomain(f, 1, b.tp);
+    // The step model's own count of ranks per domain (collective time is not monotone in it).
+    const int64_t per = RanksPerDomain(f, 1, b.tp, b.tp * b.cp * b.dp, b.pp);
     auto pair = [&](double width) {
       const Bytes all(tokens * width * 2.0);
       return std::min(AllReduceTime(f, all, b.tp, per).value(),
@@ -233,7 +234,7 @@ double BranchRunner::CommBound(const Branch& b) const {
   }
   const bool ep_hidden = base_.ep_comm_overlap || b.schedule == Schedule::kDualPipe;
   if (b.ep > 1 && !ep_hidden) {
-    const int64_t per = RanksPerDomain(f, b.etp, b.ep);
+    const int64_t per = RanksPerDomain(f, b.etp, b.ep, b.tp * b.cp * b.dp, b.pp);
     const double in_bytes = ctx_.fp8_gemms ? 1.0 : 2.0;
     const double h = static_cast<double>(a.hidden), local = tokens / b.tp;
     const bool dedup = s_.job.ep_node_dedup;
@@ -272,8 +273,9 @@ int BranchRunner::MicroBatchChoices(const Branch& b, int64_t mbs[kMaxMicroBatchC
 // True when the whole branch is rejected, by a rule that no inner choice changes or by the
 // bound (its best case is worse than the pilot's K-th best); the subtree is counted in `r`.
 bool BranchRunner::RejectBranch(const Branch& b, const Plan& base, int n_mb, SearchResult* r) const {
-  const int64_t subtree = static_cast<int64_t>(c_.sp ? 1 : (b.tp > 1 ? 2 : 1)) * (c_.zero ? 1 : 4) *
-                          (c_.recompute ? 1 : 3) * n_mb;
+  // SP choices: off and on with TP; without TP only off (a fixed `sp: true` leaves none).
+  const int64_t sp_choices = b.tp > 1 ? (c_.sp ? 1 : 2) : (c_.sp && *c_.sp ? 0 : 1);
+  const int64_t subtree = sp_choices * (c_.zero ? 1 : 4) * (c_.recompute ? 1 : 3) * n_mb;
   PlanIssue issue = FindPlanIssue(s_.arch, base, s_.job, s_.cluster.devices);
   if (issue != PlanIssue::kValid && issue != PlanIssue::kInterleavedMicroBatches &&
       issue != PlanIssue::kDualPipe) {

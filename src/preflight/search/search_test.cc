@@ -284,10 +284,17 @@ TEST(SearchTest, PerParameterGathersStayWithoutPipeline) {
                                                     {"parallel.pp", "1"}, {"parallel.vpp", "1"},
                                                     {"parallel.schedule", "1f1b"}});
   SearchOptions o;
-  o.top_k = 10;
-  SearchResult r = Search(s, {}, o);
+  o.top_k = 20;
+  SearchConstraints c;
+  c.zero = 3;
+  SearchResult r = Search(s, c, o);
   ASSERT_FALSE(r.top.empty());
-  for (const RankedPlan& p : r.top) EXPECT_FALSE(p.plan.zero3_gather_per_parameter && p.plan.pp > 1);
+  bool pipelined = false;
+  for (const RankedPlan& p : r.top) {
+    EXPECT_EQ(p.plan.zero3_gather_per_parameter, p.plan.pp == 1) << p.plan.pp;
+    pipelined = pipelined || p.plan.pp > 1;
+  }
+  EXPECT_TRUE(pipelined) << "the test needs a pipelined ZeRO-3 plan among the best";
 }
 
 // Whole branches rejected at once count only the choices the constraints leave.
@@ -301,6 +308,13 @@ TEST(SearchTest, CountsFollowTheConstraints) {
   o.exhaustive = true;
   const SearchResult full = Search(s, c, o);
   EXPECT_EQ(pruned.considered, full.considered);
+  // SP fixed on leaves no plan without TP: a branch rejected whole counts none there.
+  SearchConstraints sp;
+  sp.sp = true;
+  o.exhaustive = false;
+  const SearchResult sp_pruned = Search(s, sp, o);
+  o.exhaustive = true;
+  EXPECT_EQ(sp_pruned.considered, Search(s, sp, o).considered);
 }
 
 // Interleaving takes every VPP that leaves a virtual stage a layer, not only the divisors.

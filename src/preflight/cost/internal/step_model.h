@@ -276,7 +276,7 @@ class StepModel {
     const int64_t ranks = t.expert ? ed : d;
     const double local = static_cast<double>(t.elements) / static_cast<double>(t.expert ? p_.etp : (t.tp_split ? p_.tp : 1));
     if (local < kPersistenceThreshold || ranks <= 1) return 0;
-    const int64_t per = RanksPerDomain(c_.fabric, t.expert ? p_.ep * p_.etp : p_.tp, ranks);
+    const int64_t per = PerDomain(t.expert ? p_.ep * p_.etp : p_.tp, ranks);
     const double host = static_cast<double>(ranks) * c_.host_per_kernel.value();
     const double gather = AllGatherTime(c_.fabric, Bytes(local * weight_bytes), ranks, per).value();
     // A routed expert's tensors: those of the rank's own experts, count / EP of them.
