@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <bit>
+#include <bitset>
 #include <cmath>
+#include <numeric>
 #include <optional>
 #include <vector>
 
@@ -73,14 +75,43 @@ constexpr int64_t kMaxExactDomain = int64_t{1} << 16;
 int64_t FewestInADomain(int64_t r, int64_t s, int64_t n, int64_t d) {
   const int64_t first = r / d, last = (r + (n - 1) * s) / d;
   if (first == last) return n;
-  int64_t fewest = n;
-  for (int64_t dom = first; dom <= last && fewest > 1; ++dom) {
-    // Members with dom·d <= r + k·s < (dom + 1)·d.
+  // Members with dom·d <= r + k·s < (dom + 1)·d (none where s > d skips a domain).
+  auto members = [&](int64_t dom) {
     const int64_t lo = std::max<int64_t>(0, (dom * d - r + s - 1) / s);
     const int64_t hi = std::min<int64_t>(n - 1, ((dom + 1) * d - r + s - 1) / s - 1);
-    if (hi >= lo) fewest = std::min(fewest, hi - lo + 1);
+    return hi - lo + 1;
+  };
+  int64_t fewest = std::min(members(first), members(last));
+  // The interior domains' counts repeat every s / gcd(s, d) domains.
+  const int64_t period = s / std::gcd(s, d);
+  for (int64_t dom = first + 1; dom < last && dom <= first + period && fewest > 1; ++dom) {
+    const int64_t m = members(dom);
+    if (m > 0) fewest = std::min(fewest, m);
   }
   return fewest;
+}
+
+// Residue sets of domains of up to kSmallDomain devices, one bit a residue.
+constexpr int64_t kSmallDomain = 256;
+using SmallSet = std::bitset<kSmallDomain>;
+
+// {k·step mod d : k < count}.
+SmallSet Multiples(int64_t step, int64_t count, int64_t d) {
+  SmallSet out;
+  for (int64_t k = 0, r = 0; k < count && !out[static_cast<size_t>(r)]; ++k, r = (r + step) % d) out.set(static_cast<size_t>(r));
+  return out;
+}
+
+// {(a + b) mod d : a in x, b in y}: y rotated by each a of x.
+SmallSet SumMod(const SmallSet& x, const SmallSet& y, int64_t d) {
+  SmallSet mask;
+  for (int64_t i = 0; i < d; ++i) mask.set(static_cast<size_t>(i));
+  SmallSet out;
+  for (int64_t a = 0; a < d; ++a) {
+    if (!x[static_cast<size_t>(a)]) continue;
+    out |= a == 0 ? y : (((y << static_cast<size_t>(a)) | (y >> static_cast<size_t>(d - a))) & mask);
+  }
+  return out;
 }
 
 // The distinct residues mod d of {a + b : a in x, b in y}; `seen` is scratch of d flags, all clear.
@@ -122,11 +153,21 @@ int64_t RanksPerDomain(const Fabric& f, int64_t stride, int64_t group_size, int6
   // Every group starts at p·stage + b·block + o (p < stages, b < stage / block, o < s); its
   // pattern across domains depends on that start mod d only (at most d patterns; the multiples
   // of a step mod d repeat within d terms).
+  int64_t fewest = n;
+  if (d <= kSmallDomain) {
+    // Nodes and racks (8, 72 devices): residue sets as bits, without allocating (the search asks
+    // for every plan).
+    const SmallSet starts = SumMod(SumMod(Multiples(stage_ranks % d, stages, d), Multiples(block % d, stage_ranks / block, d), d),
+                                   Multiples(1, s, d), d);
+    for (int64_t r = 0; r < d && fewest > 1; ++r) {
+      if (starts[static_cast<size_t>(r)]) fewest = std::min(fewest, FewestInADomain(r, s, n, d));
+    }
+    return fewest;
+  }
   std::vector<char> seen(static_cast<size_t>(d), 0);
   const std::vector<int64_t> starts =
       SumMod(SumMod(Multiples(stage_ranks % d, stages, d, &seen), Multiples(block % d, stage_ranks / block, d, &seen), d, &seen),
              Multiples(1, s, d, &seen), d, &seen);
-  int64_t fewest = n;
   for (int64_t r : starts) {
     fewest = std::min(fewest, FewestInADomain(r, s, n, d));
     if (fewest == 1) break;

@@ -130,8 +130,8 @@ TEST(CollectivesTest, UnevenlyFilledDomainsGiveTheFewestRanks) {
   EXPECT_EQ(RanksPerDomain(f, 1, 8, 64, 2), 8);
   // Brute force over every group of small layouts: the fewest members in any touched domain.
   for (int64_t d : {4, 6, 8, 12}) {
-    for (int64_t s : {1, 2, 3, 4}) {
-      for (int64_t n : {2, 3, 4, 6}) {
+    for (int64_t s : {1, 2, 3, 4, 5, 8, 13}) {
+      for (int64_t n : {2, 3, 4, 6, 11, 16}) {
         for (int64_t stages : {1, 2, 3}) {
           for (int64_t blocks : {1, 2, 3}) {
             const int64_t stage = s * n * blocks;
