@@ -24,15 +24,24 @@ StatusOr<std::string> ReadInputFile(const std::string& path) {
   const std::filesystem::file_status st = std::filesystem::status(path, ec);
   if (ec || !std::filesystem::exists(st)) return NotFound(path + ": cannot open file");
   if (std::filesystem::is_directory(st)) return InvalidArgument(path + ": expected a file, got a directory");
-  // A pipe (`<(...)`) is read like a file; a device such as /dev/zero stops at the limit.
+  if (std::filesystem::is_regular_file(st)) {
+    const auto size = std::filesystem::file_size(path, ec);
+    if (!ec && static_cast<int64_t>(size) > kMaxInputFileBytes) {
+      return InvalidArgument(path + ": expected a file of at most 64 MiB");
+    }
+  }
+  // A pipe (`<(...)`) is read like a file, in chunks; a device such as /dev/zero stops at the limit.
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound(path + ": cannot open file");
-  std::string text(static_cast<size_t>(kMaxInputFileBytes) + 1, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  std::string text;
+  char chunk[1 << 16];
+  while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
+    text.append(chunk, static_cast<size_t>(in.gcount()));
+    if (static_cast<int64_t>(text.size()) > kMaxInputFileBytes) {
+      return InvalidArgument(path + ": expected a file of at most 64 MiB");
+    }
+  }
   if (in.bad()) return NotFound(path + ": cannot read file");
-  const std::streamsize got = in.gcount();
-  if (got > kMaxInputFileBytes) return InvalidArgument(path + ": expected a file of at most 64 MiB");
-  text.resize(static_cast<size_t>(got));
   return text;
 }
 
