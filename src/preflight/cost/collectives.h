@@ -82,7 +82,7 @@ Fabric FabricFromCluster(const Cluster& cluster, std::vector<std::string>* warni
 
 // Ranks of one group that share a scale-up domain, given `stride` (the product of the
 // parallel degrees laid out inside this one) and the group's size, as if every domain held the
-// same share: at least the exact figure below (so the search's bounds use it).
+// same share: at least the exact figure below.
 int64_t RanksPerDomain(const Fabric& f, int64_t stride, int64_t group_size);
 
 // The same, exactly, for groups laid out in `stages` pipeline stages of `stage_ranks` consecutive
