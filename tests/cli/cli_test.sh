@@ -179,6 +179,11 @@ x"
   expect_bad_input "hardware"
   run catalog show "$long"
   expect_rc 2
+  # An empty flag value (the file's value was kept silently).
+  run plan "$EXAMPLE" --tp ""
+  expect_bad_input "--tp"
+  run search "$EXAMPLE" --devices ""
+  expect_bad_input "--devices"
   # A validation file with nothing measured (it reported "0 runs", exit 0).
   printf '[]\n' > "$WORK/empty.yaml"
   run validate "$WORK/empty.yaml"

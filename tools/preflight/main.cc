@@ -10,6 +10,11 @@ namespace {
 
 using preflight::Override;
 
+// A flag given with an empty value ("--tp ''") is an error, not the file's value silently kept.
+const CLI::Validator kNonEmpty(
+    [](std::string& v) { return v.empty() ? std::string("expected a value, got an empty one") : std::string(); },
+    "", "non-empty");
+
 // Flags that override one scenario field each; `--set key=value` covers the rest.
 struct PlanFlag {
   const char* flag;
@@ -42,9 +47,9 @@ void AddScenarioFlags(CLI::App* cmd, std::vector<std::string>* values,
                       std::vector<std::string>* sets) {
   values->resize(std::size(kPlanFlags));
   for (size_t i = 0; i < std::size(kPlanFlags); ++i) {
-    cmd->add_option(kPlanFlags[i].flag, (*values)[i], kPlanFlags[i].help);
+    cmd->add_option(kPlanFlags[i].flag, (*values)[i], kPlanFlags[i].help)->check(kNonEmpty);
   }
-  cmd->add_option("--set", *sets, "override any scenario field: dotted.key=value (repeatable)");
+  cmd->add_option("--set", *sets, "override any scenario field: dotted.key=value (repeatable)")->check(kNonEmpty);
 }
 
 bool CollectOverrides(const std::vector<std::string>& values, const std::vector<std::string>& sets,
@@ -126,9 +131,9 @@ void AddSearchConstraints(CLI::App* cmd, preflight::cli::SearchArgs* s) {
   cmd->add_option("--fix-ep", k.ep, "only this EP");
   cmd->add_option("--fix-vpp", k.vpp, "only this VPP");
   cmd->add_option("--fix-zero", k.zero, "only this ZeRO stage");
-  cmd->add_option("--fix-schedule", s->fix_schedule, "only this schedule");
-  cmd->add_option("--fix-recompute", s->fix_recompute, "only this recompute mode");
-  cmd->add_option("--fix-sp", s->fix_sp, "only with (true) or without (false) sequence parallelism");
+  cmd->add_option("--fix-schedule", s->fix_schedule, "only this schedule")->check(kNonEmpty);
+  cmd->add_option("--fix-recompute", s->fix_recompute, "only this recompute mode")->check(kNonEmpty);
+  cmd->add_option("--fix-sp", s->fix_sp, "only with (true) or without (false) sequence parallelism")->check(kNonEmpty);
 }
 
 void AddSearch(CLI::App* app, SearchCommand* c) {
@@ -141,10 +146,11 @@ void AddSearch(CLI::App* app, SearchCommand* c) {
   c->cmd->add_option("--threads", s.threads, "worker threads (default: all cores)");
   c->cmd->add_flag("--no-progress", s.no_progress, "no progress line on stderr");
   c->cmd->add_flag("--exhaustive", s.exhaustive, "evaluate every valid plan (no bound pruning; same answer, slower)");
-  c->cmd->add_option("--devices", s.devices, "N, A..B (doubling), A..B:STEP or a,b,c: sweep and report the Pareto front of days vs cost");
+  c->cmd->add_option("--devices", s.devices, "N, A..B (doubling), A..B:STEP or a,b,c: sweep and report the Pareto front of days vs cost")
+      ->check(kNonEmpty);
   AddSearchConstraints(c->cmd, &s);
-  c->cmd->add_option("--model", c->models, "")->group("");
-  c->cmd->add_option("--set", c->sets, "override any scenario field: dotted.key=value (repeatable)");
+  c->cmd->add_option("--model", c->models, "")->group("")->check(kNonEmpty);
+  c->cmd->add_option("--set", c->sets, "override any scenario field: dotted.key=value (repeatable)")->check(kNonEmpty);
 }
 
 // Runs the verb that was parsed; exit code 0, 1 or 2 as the contract says.
