@@ -331,14 +331,19 @@ std::string HardwareSpec::AttentionKernelNames() const {
 
 namespace {
 
+// A known figure within [lo, hi], else an error naming `field`.
+Status CheckRange(const MapReader& r, const std::string& field, const Figure& f, double lo, double hi) {
+  if (!f.known() || (f.value >= lo && f.value <= hi)) return Status::Ok();
+  std::ostringstream m;
+  m << "a number from " << lo << " to " << hi << ", got " << f.value;
+  return r.Error(field, m.str());
+}
+
 // The achieved figures the step model divides by: fractions from 1e-3 (a thousandth of the peak;
 // below, a step runs for centuries), rates from 1e-3 (GB/s or TFLOP/s).
 Status CheckEfficiencyRanges(const MapReader& r, const HardwareSpec& h) {
-  auto check = [&r](const std::string& field, const Figure& f, double lo, double hi) -> Status {
-    if (!f.known() || (f.value >= lo && f.value <= hi)) return Status::Ok();
-    std::ostringstream m;
-    m << "a number from " << lo << " to " << hi << ", got " << f.value;
-    return r.Error(field, m.str());
+  auto check = [&r](const std::string& field, const Figure& f, double lo, double hi) {
+    return CheckRange(r, field, f, lo, hi);
   };
   for (int i = 0; i < kNumDtypes; ++i) {
     const std::string dtype(kDtypeNames[i]);
@@ -394,13 +399,7 @@ Status CheckRanges(const MapReader& r, const HardwareSpec& h) {
       {"scale_out.gbits_per_s_per_device.value", h.scale_out_gbits_per_s, 1e-3, 1e7},
       {"power_w.value", h.power_w, 1e-3, 1e6},
   };
-  for (const Bound& b : bounds) {
-    if (b.f.known() && !(b.f.value >= b.lo && b.f.value <= b.hi)) {
-      std::ostringstream m;
-      m << "a number from " << b.lo << " to " << b.hi << ", got " << b.f.value;
-      return r.Error(b.field, m.str());
-    }
-  }
+  for (const Bound& b : bounds) RETURN_IF_ERROR(CheckRange(r, b.field, b.f, b.lo, b.hi));
   if (h.scale_up_domain_devices.known() && h.scale_up_domain_devices.value != std::floor(h.scale_up_domain_devices.value)) {
     return r.Error("scale_up.domain_devices.value", "a whole number of devices");
   }

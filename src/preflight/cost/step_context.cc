@@ -48,15 +48,12 @@ namespace {
 // The dtype the job's GEMMs run in: FP8 only where the device has it (then sets c->fp8_gemms;
 // otherwise a warning).
 Dtype GemmDtype(const HardwareSpec& h, const TrainingJob& job, CostContext* c) {
-  if (job.precision == Dtype::kFp32) return Dtype::kTf32;
-  if (job.precision == Dtype::kFp8) {
-    if (h.peak(Dtype::kFp8).known()) {
-      c->fp8_gemms = true;
-      return Dtype::kFp8;
-    }
+  const Dtype gemm = h.GemmDtype(job.precision);
+  c->fp8_gemms = gemm == Dtype::kFp8;
+  if (job.precision == Dtype::kFp8 && !c->fp8_gemms) {
     c->warnings.push_back(h.id + " has no FP8: FP8 GEMMs fall back to BF16");
   }
-  return job.precision == Dtype::kFp16 ? Dtype::kFp16 : Dtype::kBf16;
+  return gemm;
 }
 
 // The large-GEMM rate and the measured table by shape. Burst benchmarks (MAMF, the shape table,

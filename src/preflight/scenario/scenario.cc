@@ -38,9 +38,7 @@ std::string ResolvePath(const std::string& ref, const std::string& file) {
 // The figure every step needs: a peak rate for the GEMMs, the dtype they run in (FP8 falls back to
 // the 16-bit one where the device has none) or bf16. Unknown, the step would be NaN.
 Status CheckHardwareCanTime(const MapReader& r, const HardwareSpec& h, const TrainingJob& job) {
-  Dtype gemm = job.precision == Dtype::kFp16 ? Dtype::kFp16 : Dtype::kBf16;
-  if (job.precision == Dtype::kFp32) gemm = Dtype::kTf32;
-  if (job.precision == Dtype::kFp8 && h.peak(Dtype::kFp8).known()) gemm = Dtype::kFp8;
+  const Dtype gemm = h.GemmDtype(job.precision);
   const std::string where = h.file.empty() ? h.id : h.file;
   // The cost model falls back to the bf16 peak (with a warning); with neither, the step is NaN.
   if (!h.peak(gemm).known() && !h.peak(Dtype::kBf16).known()) {
