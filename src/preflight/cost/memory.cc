@@ -152,7 +152,11 @@ std::pair<double, double> AttentionBytes(const Architecture& a, const Plan& p,
   const double norm_out = input_bytes * h;
   const double q = static_cast<double>(a.heads * a.head_dim);
   const double kv = static_cast<double>(a.KvHeadsAcrossTp(p.tp) * a.head_dim);
-  return {2 * h + norm_out + drop, 2 * (q + 2 * kv) + core + out_bytes * q};
+  // Qwen3's q and k norms keep their 16-bit inputs (a fused norm; eager RMSNorm 4 bytes more, as
+  // EagerExtraBytes counts for the layer's norms); their outputs go through RoPE into the
+  // attention, which keeps its q and k.
+  const double qk_norms = a.qk_norm ? (j.elementwise_fusion ? 2.0 : 6.0) * (q + kv) : 0;
+  return {2 * h + norm_out + drop, 2 * (q + 2 * kv) + qk_norms + core + out_bytes * q};
 }
 
 // Bytes per element of the MLP width kept for the backward: the first GEMM's 16-bit output (gate

@@ -133,6 +133,28 @@ TEST(ActivationTest, EagerElementwiseSavesMoreThanFusedKernels) {
   EXPECT_DOUBLE_EQ(extra(LoadArch("bloom-176b"), p), 0);
 }
 
+// Qwen3's per-head q and k norms keep their inputs: a fused norm its 16-bit input, eager RMSNorm
+// its fp32 copy besides (6 bytes), per element of the rank's q and k heads. On Llama-3.1-8B's
+// shape (32 query and 8 KV heads of 128): 2·(32 + 8)·128 = 10,240 bytes per token, halved at TP 2.
+TEST(ActivationTest, QkNormsKeepTheirInputs) {
+  Architecture a = LoadArch("llama-3.1-8b");
+  TrainingJob j = Job(8192, 8);
+  Plan p;
+  p.recompute = Recompute::kNone;
+  Architecture qk = a;
+  qk.qk_norm = true;
+  auto added = [&](const Plan& plan, bool fused) {
+    TrainingJob v = j;
+    v.elementwise_fusion = fused;
+    return (ActivationBytesPerLayer(qk, plan, v).dense - ActivationBytesPerLayer(a, plan, v).dense) / 8192;
+  };
+  EXPECT_DOUBLE_EQ(added(p, true), 2.0 * 40 * 128);
+  EXPECT_DOUBLE_EQ(added(p, false), 6.0 * 40 * 128);
+  Plan tp2 = p;
+  tp2.tp = 2, tp2.sp = true;
+  EXPECT_DOUBLE_EQ(added(tp2, true), 2.0 * 40 * 128 / 2);
+}
+
 // torchtitan's op-level selective recompute keeps, per token of a Llama layer, its input (2h), the
 // outputs of wq (2q), wv (2kv), fused attention (2q, and 4 bytes of log-sum-exp per head) and w1
 // (2F): 55,424 bytes on Llama-3.1-8B, where Megatron's selective recompute keeps 139,264. On a stage

@@ -272,6 +272,11 @@ double StepModel::RopeElementsPerToken() const {
   return static_cast<double>(a_.heads + a_.KvHeadsAcrossTp(p_.tp)) * a_.head_dim / t_;
 }
 
+double StepModel::InnerNormElementsPerToken() const {
+  if (a_.attention == AttentionKind::kMla) return static_cast<double>(a_.mla.q_lora_rank + a_.mla.kv_lora_rank);
+  return a_.qk_norm ? static_cast<double>(a_.heads + a_.KvHeadsAcrossTp(p_.tp)) * a_.head_dim / t_ : 0;
+}
+
 void StepModel::Elementwise(bool moe, LayerCost* l) const {
   const double h = static_cast<double>(a_.hidden);
   const ElementwiseBytes& e = elementwise_;
@@ -279,13 +284,20 @@ void StepModel::Elementwise(bool moe, LayerCost* l) const {
   double bytes = a_.norms_per_layer * norm + 2 * rep_tokens_ * h * e.residual;
   const double rope = a_.Rotary() ? tokens_ * RopeElementsPerToken() * e.rope : 0;
   bytes += rope;
+  // Norms inside the attention block, at the norm's bytes per element: Qwen3's per-head RMSNorm
+  // of q and k (every head this rank holds, before RoPE), and MLA's RMSNorm of each latent (q's
+  // and kv's, on the rank's own rows: Transformer Engine's LayerNormLinear normalises before it
+  // gathers the sequence), which `mla_up_proj` runs again with the up-projections.
+  const double inner_norms = InnerNormElementsPerToken() * e.norm;
+  const double latent_norms = a_.attention == AttentionKind::kMla ? rep_tokens_ * inner_norms : 0;
+  bytes += a_.attention == AttentionKind::kMla ? latent_norms : tokens_ * inner_norms;
   const double act_per = e.activation;
   // Selective recompute's elementwise passes: the norms (layernorm), RoPE with the MLA
   // up-projections, and the activations inside a recomputed block.
   double again = 0;
   if (RecomputesInputNorm(a_, p_)) again += norm;
   if (RecomputesPreMlpNorm(p_, moe)) again += norm;
-  if (p_.Recomputes(kModuleMlaUpProj) && a_.attention == AttentionKind::kMla) again += rope;
+  if (p_.Recomputes(kModuleMlaUpProj) && a_.attention == AttentionKind::kMla) again += rope + latent_norms;
   if (moe) {
     const MoeSpec& m = a_.moe;
     // The busiest expert rank's activation: T·k·etp/t rows (its experts' share of the routed
@@ -336,6 +348,12 @@ void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bo
   const double a2a = moe && p.ep > 1 ? 2 : 0;  // the expert all-to-alls
   const bool shared = moe && a.moe.shared_ffn > 0;
   double n = 1 + 1 + (a.Rotary() ? 1 : 0) + core + 1 + 1;  // attention block
+  // MLA projects through latents: q's down and up (or one q projection), kv's down and up, where
+  // other attention has one QKV GEMM; each latent has its norm. Qwen3 norms q and k.
+  const bool mla = a.attention == AttentionKind::kMla;
+  const double mla_gemms = mla ? (a.mla.q_lora_rank > 0 ? 3 : 2) : 0;
+  const double inner_norms = (mla ? (a.mla.q_lora_rank > 0 ? 2 : 1) : (a.qk_norm ? 2 : 0)) * e.norm_kernels;
+  n += mla_gemms + inner_norms;
   const double mlp_block = moe ? 1 + 2 + 1 + 3 + 1 + 1 + (shared ? 3 : 0) + a2a : 1 + 1 + 1 + 1 + 1;
   // Eager elementwise work splits each activation pass into its ops.
   const double activation_extra = (e.activation_kernels - 1) * (shared ? 2 : 1);
@@ -359,14 +377,14 @@ void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bo
   // kernels counted here (QKV, projection, FC1, FC2) and the collectives it saves, plus the three
   // products it recomputes (wk, wo, and w3 or w2), each its own kernel there.
   l->kernels_op_sac = n - core - 4 - tp_kernels + 3 + l->calls_op_sac;
-  // The dots policy launches again all but the four weight products and the collectives.
-  l->kernels_dots = n - 4 - tp_kernels;
+  // The dots policy launches again all but the weight products and the collectives.
+  l->kernels_dots = n - 4 - mla_gemms - tp_kernels;
   // Selective recompute launches the recomputed modules' kernels and calls again.
   double sel = 0, sel_calls = 0;
   if (p.Recomputes(kModuleCoreAttn)) sel += core;
   sel += e.norm_kernels * ((RecomputesInputNorm(a, p) ? 1 : 0) + (RecomputesPreMlpNorm(p, moe) ? 1 : 0));
-  if (p.Recomputes(kModuleMlaUpProj) && a.attention == AttentionKind::kMla) {
-    sel += 3;  // q and kv up, RoPE
+  if (p.Recomputes(kModuleMlaUpProj) && mla) {
+    sel += 3 + inner_norms;  // q and kv up, RoPE, the latents' norms (fused into the up-projections)
     if (p.sp && p.tp > 1) sel += 2, sel_calls += 2;  // the q and kv latents' all-gathers
   }
   if (moe && p.Recomputes(kModuleMoe)) {

@@ -505,6 +505,58 @@ TEST(StepLayerTest, MlaRopeRotatesTheRotaryDimensionsOnly) {
   EXPECT_NEAR(other_rope - other_learned, 2 * 3 * rope_elements * (20 - 4) / hbm, 1e-9);
 }
 
+// Qwen3 normalises q and k per head before RoPE: a norm pass over every q and k element the rank
+// holds (4 bytes each fused), forward and twice backward, in two more kernels a layer forward.
+TEST(StepLayerTest, QkNormsPassOverTheRanksHeads) {
+  Job8b s = Llama8bOnH100();
+  auto other = [&](const Job8b& v, bool qk_norm) {
+    Architecture arch = v.arch;
+    arch.qk_norm = qk_norm;  // parameters as without: the norms' weights would move the optimizer
+    const CostContext ctx = MakeCostContext(arch, v.params, v.job, v.cluster);
+    return std::make_pair(EstimateStep(ctx, v.plan).other.value(), ctx.hbm_rate.value());
+  };
+  const auto [with, hbm] = other(s, true);
+  EXPECT_NEAR(with - other(s, false).first, 32 * 3 * 8192.0 * (32 + 8) * 128 * 4 / hbm, 1e-9);
+  // At TP 2 each rank norms half the heads.
+  Job8b tp2 = s;
+  tp2.plan.tp = 2, tp2.plan.sp = true;
+  EXPECT_NEAR(other(tp2, true).first - other(tp2, false).first, 32 * 3 * 8192.0 * (16 + 4) * 128 * 4 / hbm, 1e-9);
+  // A host-bound model launches the two norms' kernels, three times with the backward.
+  Job8b tiny = s;
+  tiny.arch.hidden = 256, tiny.arch.heads = 4, tiny.arch.kv_heads = 1, tiny.arch.head_dim = 64;
+  tiny.arch.ffn = 512, tiny.arch.layers = 2;
+  tiny.params = CountParameters(tiny.arch);
+  tiny.job.seq_len = 128;
+  const double host = other(tiny, true).first - other(tiny, false).first;
+  EXPECT_NEAR(host, 2 * 3 * 2 * 5e-6, 1e-9);
+}
+
+// MLA normalises each latent on the rank's own rows (before the sequence gather): widening kv's
+// latent by 512 adds 512 norm elements per token of the rank's 4,096 / 8 rows, forward and twice
+// backward; `mla_up_proj` recompute runs the norms again with the up-projections.
+TEST(StepLayerTest, MlaLatentNormsRunOnTheRanksRows) {
+  Architecture a = LoadArch("deepseek-v3");
+  a.layers = 2, a.mtp_layers = 0;  // dense MLA layers
+  const Cluster c = CatalogCluster("h800-sxm-80gb", 8);
+  TrainingJob job;
+  job.seq_len = 4096;
+  job.global_batch = 1;
+  Plan p;
+  p.tp = 8, p.sp = true;
+  auto other = [&](const Architecture& arch, const Plan& plan) {
+    const CostContext ctx = MakeCostContext(arch, CountParameters(a), job, c);
+    return std::make_pair(EstimateStep(ctx, plan).other.value(), ctx.hbm_rate.value());
+  };
+  Architecture wide = a;
+  wide.mla.kv_lora_rank += 512;
+  const auto [base, hbm] = other(a, p);
+  EXPECT_NEAR(other(wide, p).first - base, 2 * 3 * 512.0 * 512 * 4 / hbm, 1e-9);
+  Plan up = p;
+  up.recompute = Recompute::kSelective;
+  up.recompute_modules = kModuleMlaUpProj;
+  EXPECT_NEAR(other(wide, up).first - other(a, up).first, 2 * 4 * 512.0 * 512 * 4 / hbm, 1e-9);
+}
+
 // MLA's down-projections are replicated over TP and run before the gather: with SP the attention
 // block gathers the latents (q's 1536, kv's 512 and the 64-wide RoPE key), not the 7168-wide
 // input, and reduce-scatters the output as usual; the backward reduce-scatters the latents'

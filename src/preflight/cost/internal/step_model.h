@@ -364,6 +364,10 @@ class StepModel {
   double Again(const PerRecompute& per_mode) const;
   LayerComm ExposedLayerComm(const LayerCost& l) const;
   double RopeElementsPerToken() const;
+  // Elements per token of the norms inside the attention block: Qwen3's q and k norms (the heads
+  // this TP rank holds), MLA's q and kv latent norms (whole latents, on the rank's own rows);
+  // 0 for other models.
+  double InnerNormElementsPerToken() const;
   double LayerHostSeconds(const LayerCost& l) const;
   void AddLayer(const LayerCost& l, double n, StageSums* s) const;
   HeadWork Head() const;
