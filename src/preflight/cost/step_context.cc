@@ -188,6 +188,8 @@ FlashRates FlashRatesAt(const CostContext& c, double seq_len, double head_dim) {
   return {FlopsPerSecond::TFlops(p.forward), FlopsPerSecond::TFlops(p.backward)};
 }
 
+double DispatchElementBytes(const CostContext& c) { return c.fp8_gemms && c.job.fp8_dispatch ? 1.0 : 2.0; }
+
 double FlashSecondsPerFlop(const CostContext& c) {
   double fwd = c.flash_fwd_rate.value(), bwd = c.flash_bwd_rate.value();
   if (!c.flash_curves.empty()) {

@@ -226,13 +226,15 @@ void StepModel::Moe(LayerCost* l) const {
   fwd += Gemm(tokens_per_expert, h, g * fe, local_experts) + Gemm(tokens_per_expert, fe, h, local_experts);
   bwd += GemmBwd(tokens_per_expert, h, g * fe, local_experts, &l->wgrad) +
          GemmBwd(tokens_per_expert, fe, h, local_experts, &l->wgrad);
-  // The up-projection input is quantized once per token before the dispatch, which then moves FP8
-  // (DeepSeek-V3 report §3.3; read 2, write 1 byte per element), and transposed per routed token
-  // for the weight gradient; the down-projection takes the activation's 16-bit output. The shared
-  // expert takes 16-bit inputs.
+  // With `fp8_dispatch` the up-projection input is quantized once per token before the dispatch,
+  // which then moves FP8 (DeepSeek-V3 report §3.3; read 2, write 1 byte per element), and
+  // transposed per routed token for the weight gradient; otherwise the dispatch moves 16 bits and
+  // Transformer Engine's grouped GEMM casts each routed copy. The down-projection takes the
+  // activation's 16-bit output. The shared expert takes 16-bit inputs.
   // Current scaling reads the tokens once more for the amax.
-  if (c_.fp8_gemms) l->cast_fwd += Memory((c_.job.fp8_current_scaling ? 5 : 3) * rep_tokens_ * h);
-  Fp8Casts(tokens_per_expert, h, g * fe, local_experts, Fp8Input::kQuantized, false, l);
+  const bool quantized = c_.job.fp8_dispatch;
+  if (c_.fp8_gemms && quantized) l->cast_fwd += Memory((c_.job.fp8_current_scaling ? 5 : 3) * rep_tokens_ * h);
+  Fp8Casts(tokens_per_expert, h, g * fe, local_experts, quantized ? Fp8Input::kQuantized : Fp8Input::kCast, false, l);
   Fp8Casts(tokens_per_expert, fe, h, local_experts, Fp8Input::kCast, false, l);
   if (m.shared_ffn > 0) {
     const double fs = static_cast<double>(m.shared_ffn) / t_;
@@ -248,7 +250,8 @@ void StepModel::Moe(LayerCost* l) const {
   if (p_.ep > 1) {
     const int64_t per_domain = PerDomain(p_.etp, p_.ep);
     const bool dedup = c_.job.ep_node_dedup;
-    const double dispatch = ExpertExchangeTime(c_.fabric, m, rep_tokens_, h, in_bytes_, p_.ep, per_domain, dedup).value();
+    const double dispatch =
+        ExpertExchangeTime(c_.fabric, m, rep_tokens_, h, DispatchElementBytes(c_), p_.ep, per_domain, dedup).value();
     const double combine = ExpertExchangeTime(c_.fabric, m, rep_tokens_, h, 2, p_.ep, per_domain, dedup).value();
     l->ep_fwd = dispatch + combine;
     l->ep_bwd = dispatch + combine;

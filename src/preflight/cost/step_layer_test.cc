@@ -657,6 +657,51 @@ TEST(StepLayerTest, ExpertActivationBytesDoNotShrinkWithExpertTp) {
   EXPECT_NEAR(other(1, 1.5).first - etp1, 0.5 * 32 * 3 * routed / hbm, 1e-9);
 }
 
+// Under FP8 the expert dispatch sends 16-bit tokens (Megatron-Core's dispatchers; Transformer
+// Engine casts inside the expert GEMMs) unless the framework casts first (DeepSeek-V3's:
+// `fp8_dispatch`), when the dispatch and its backward twin send 1 byte an element; the combine and
+// its twin send 16 bits either way. One MoE layer, EP 8 over two nodes, one micro-batch.
+TEST(StepLayerTest, Fp8DispatchHalvesTheDispatchOnly) {
+  Architecture a = LoadArch("deepseek-v3");
+  a.layers = 4, a.mtp_layers = 0;  // three dense layers and one MoE layer
+  const Cluster c = CatalogCluster("h800-sxm-80gb", 16);
+  TrainingJob job;
+  job.seq_len = 4096;
+  job.global_batch = 2;
+  job.precision = Dtype::kFp8;
+  Plan p;
+  p.ep = 8, p.dp = 2;
+  auto ep_time = [&](bool fp8_dispatch) {
+    TrainingJob j = job;
+    j.fp8_dispatch = fp8_dispatch;
+    const CostContext ctx = MakeCostContext(a, CountParameters(a), j, c);
+    EXPECT_DOUBLE_EQ(DispatchElementBytes(ctx), fp8_dispatch && ctx.fp8_gemms ? 1.0 : 2.0);
+    return std::make_pair(EstimateStep(ctx, p).exposed_comm.ep.value(), ctx.fabric);
+  };
+  const auto [sixteen, fabric] = ep_time(false);
+  const int64_t per_domain = RanksPerDomain(fabric, 1, 8, 16, 1);
+  auto exchange = [&](double bytes) {
+    return ExpertExchangeTime(fabric, a.moe, 4096.0, 7168, bytes, 8, per_domain, false).value();
+  };
+  EXPECT_NEAR(sixteen, 2 * (exchange(2) + exchange(2)), 1e-12);
+  EXPECT_NEAR(ep_time(true).first, 2 * (exchange(1) + exchange(2)), 1e-12);
+  // The casts follow: quantized once per token before an FP8 dispatch (read 2, write 1) and
+  // transposed per routed copy for the weight gradient (read 1, write 1), or cast per routed copy
+  // after a 16-bit one (read 2, write 1 + 1): T·h·(2k − 3) more bytes, k = 8.
+  auto other = [&](bool fp8_dispatch) {
+    TrainingJob j = job;
+    j.fp8_dispatch = fp8_dispatch;
+    const CostContext ctx = MakeCostContext(a, CountParameters(a), j, c);
+    return std::make_pair(EstimateStep(ctx, p).other.value(), ctx.hbm_rate.value());
+  };
+  const auto [cast_after, hbm] = other(false);
+  EXPECT_NEAR(cast_after - other(true).first, 4096.0 * 7168 * (2 * 8 - 3) / hbm, 1e-12);
+  // Without FP8 GEMMs the flag changes nothing.
+  job.precision = Dtype::kBf16;
+  EXPECT_NEAR(ep_time(true).first, sixteen, 1e-12);
+  EXPECT_DOUBLE_EQ(other(true).first, other(false).first);
+}
+
 // Megatron-Core's shared experts are a tensor-parallel MLP of their own: with TP and no expert TP
 // an MoE layer has two TP blocks (attention, shared experts), one all-reduce each way per block.
 TEST(StepLayerTest, SharedExpertsHaveTheirOwnTensorParallelPair) {

@@ -152,6 +152,12 @@ struct TrainingJob {
   // both read, kept once in a 12-bit format (E5M6: 1.5 bytes an element), and the inputs of the MoE
   // blocks' SwiGLU (gate and up) in FP8 (1 byte each). Memory only; false by default.
   bool low_precision_activations = false;
+  // With fp8: the expert dispatch sends the tokens' FP8 casts (1 byte an element; the backward's
+  // matching exchange, the activation gradient into the experts, too), as DeepSeek-V3's own
+  // framework does (its report §3.3.3: dispatch in FP8, combine in BF16). false: 16 bits, as
+  // Megatron-Core's all-to-all and DeepEP dispatchers send the hidden states they are given and
+  // Transformer Engine casts inside the expert GEMMs (`MoEAlltoAllTokenDispatcher`).
+  bool fp8_dispatch = false;
   // The 16-bit weight gradients autograd writes stay allocated beside the main gradients, unsharded:
   // DeepSpeed's BF16_Optimizer (2022-) frees them only when the next micro-batch's backward starts
   // (`clear_lp_grads()`, then `update_hp_grads(clear_lp_grads=False)` after it), so every parameter

@@ -296,6 +296,9 @@ std::string KernelsText(const Scenario& s) {
     out += "           activations: the attention output kept once in 12 bits (E5M6) and the experts' SwiGLU "
            "inputs in FP8, as DeepSeek-V3 stores them (training.low_precision_activations)\n";
   }
+  if (s.job.fp8_dispatch && s.plan.ep > 1) {
+    out += "           experts: tokens dispatched as FP8 casts, combined in 16 bits (training.fp8_dispatch)\n";
+  }
   if (s.job.grad_16bit_copy && s.job.precision != Dtype::kFp32 && s.plan.zero <= 1) {
     out += "           gradients: 16-bit copies kept beside the fp32 ones until the next backward "
            "(training.grad_16bit_copy)\n";

@@ -163,7 +163,7 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
   ASSIGN_OR_RETURN(MapReader t, root.Map("training"));
   RETURN_IF_ERROR(t.CheckKnownKeys({"seq_len", "global_batch", "global_batch_tokens", "micro_batch",
                                     "precision", "tokens", "flash_attention", "grad_dtype",
-                                    "optimizer_dtype", "fp8_weight_copy", "fp8_saved_inputs", "low_precision_activations", "grad_16bit_copy", "fp8_recipe",
+                                    "optimizer_dtype", "fp8_weight_copy", "fp8_saved_inputs", "low_precision_activations", "fp8_dispatch", "grad_16bit_copy", "fp8_recipe",
                                     "moe_imbalance", "host_overhead_per_kernel_us", "attention_kernel",
                                     "grad_accumulation_fusion", "elementwise_fusion", "cross_entropy",
                                     "ep_dispatcher", "ep_comm_units", "host_profile"}));
@@ -215,6 +215,10 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
   ASSIGN_OR_RETURN(j->low_precision_activations, t.BoolOr("low_precision_activations", false));
   if (j->low_precision_activations && (j->precision != Dtype::kFp8 || !spec.peak(Dtype::kFp8).known())) {
     return t.Error("low_precision_activations", "precision: fp8 on a device with FP8 beside it (DeepSeek-V3's FP8 storage)");
+  }
+  ASSIGN_OR_RETURN(j->fp8_dispatch, t.BoolOr("fp8_dispatch", false));
+  if (j->fp8_dispatch && (j->precision != Dtype::kFp8 || !spec.peak(Dtype::kFp8).known())) {
+    return t.Error("fp8_dispatch", "precision: fp8 on a device with FP8 beside it (tokens dispatched as FP8 casts)");
   }
   // A device without FP8 runs the GEMMs in 16 bits (the cost model warns), so they keep 16-bit inputs.
   // Nor do they keep an FP8 copy of the weights.

@@ -73,6 +73,8 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
        StatusCode::kInvalidArgument, "training.host_overhead_per_kernel_us"},
       {"DeepSeek's FP8 storage without FP8", "seq_len: 4096,", "seq_len: 4096, low_precision_activations: true,",
        StatusCode::kInvalidArgument, "training.low_precision_activations"},
+      {"FP8 dispatch without FP8", "seq_len: 4096,", "seq_len: 4096, fp8_dispatch: true,",
+       StatusCode::kInvalidArgument, "training.fp8_dispatch"},
       {"DeepEP holding every SM", "seq_len: 4096,", "seq_len: 4096, ep_dispatcher: deepep, ep_comm_units: 200,",
        StatusCode::kInvalidArgument, "training.ep_comm_units"},
       {"a key given twice", "tp: 2,", "tp: 2, tp: 8,", StatusCode::kInvalidArgument, "parallel.tp"},

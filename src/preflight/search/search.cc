@@ -235,7 +235,7 @@ double BranchRunner::CommBound(const Branch& b) const {
   const bool ep_hidden = base_.ep_comm_overlap || b.schedule == Schedule::kDualPipe;
   if (b.ep > 1 && !ep_hidden) {
     const int64_t per = RanksPerDomain(f, b.etp, b.ep, b.tp * b.cp * b.dp, b.pp);
-    const double in_bytes = ctx_.fp8_gemms ? 1.0 : 2.0;
+    const double in_bytes = DispatchElementBytes(ctx_);
     const double h = static_cast<double>(a.hidden), local = tokens / b.tp;
     const bool dedup = s_.job.ep_node_dedup;
     bound += 2 * moe_layers * (ExpertExchangeTime(f, a.moe, local, h, in_bytes, b.ep, per, dedup).value() +
