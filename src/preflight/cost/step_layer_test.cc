@@ -473,17 +473,30 @@ TEST(StepLayerTest, ExpertsWithUnderOneTokenStillTakeTime) {
   EXPECT_GT(t.compute.value(), 0);
 }
 
+// DeepSeek-V3 (no MTP module) cut to its first `layers` layers (three dense, then MoE) on
+// `devices` H800s, 4,096-token sequences.
+struct DeepSeekJob {
+  Architecture arch;
+  Cluster cluster;
+  TrainingJob job;
+};
+DeepSeekJob DeepSeekOnH800(int64_t layers, int64_t devices, int64_t global_batch) {
+  DeepSeekJob s{LoadArch("deepseek-v3"), CatalogCluster("h800-sxm-80gb", devices), TrainingJob{}};
+  s.arch.layers = layers, s.arch.mtp_layers = 0;
+  s.job.seq_len = 4096;
+  s.job.global_batch = global_batch;
+  return s;
+}
+
 // MLA rotates only each head's 64 rotary dimensions of q and the one rotary key all heads share
 // (DeepSeek-V2 §2.1.3): eager RoPE (20 bytes an element where the fused kernel moves 4) costs
 // tokens × (heads × 64 / TP + 64) elements a layer, three passes with the backward, whatever the
 // configured head_dim (MLA's heads are 192 wide in q and k, 128 in v).
 TEST(StepLayerTest, MlaRopeRotatesTheRotaryDimensionsOnly) {
-  Architecture a = LoadArch("deepseek-v3");
-  a.layers = 2, a.mtp_layers = 0;  // its first two layers: dense MLA layers
-  const Cluster c = CatalogCluster("h800-sxm-80gb", 8);
-  TrainingJob job;
-  job.seq_len = 4096;
-  job.global_batch = 1;  // one micro-batch
+  const DeepSeekJob s = DeepSeekOnH800(2, 8, 1);  // two dense MLA layers, one micro-batch
+  const Architecture& a = s.arch;
+  const Cluster& c = s.cluster;
+  const TrainingJob& job = s.job;
   Plan p;
   p.tp = 8, p.sp = true;
   auto step = [&](const Architecture& arch, bool fused) {
@@ -535,18 +548,15 @@ TEST(StepLayerTest, QkNormsPassOverTheRanksHeads) {
 // latent by 512 adds 512 norm elements per token of the rank's 4,096 / 8 rows, forward and twice
 // backward; `mla_up_proj` recompute runs the norms again with the up-projections.
 TEST(StepLayerTest, MlaLatentNormsRunOnTheRanksRows) {
-  Architecture a = LoadArch("deepseek-v3");
-  a.layers = 2, a.mtp_layers = 0;  // dense MLA layers
-  const Cluster c = CatalogCluster("h800-sxm-80gb", 8);
-  TrainingJob job;
-  job.seq_len = 4096;
-  job.global_batch = 1;
+  const DeepSeekJob s = DeepSeekOnH800(2, 8, 1);  // two dense MLA layers, one micro-batch
   Plan p;
   p.tp = 8, p.sp = true;
+  const ParamCounts params = CountParameters(s.arch);
   auto other = [&](const Architecture& arch, const Plan& plan) {
-    const CostContext ctx = MakeCostContext(arch, CountParameters(a), job, c);
+    const CostContext ctx = MakeCostContext(arch, params, s.job, s.cluster);
     return std::make_pair(EstimateStep(ctx, plan).other.value(), ctx.hbm_rate.value());
   };
+  const Architecture& a = s.arch;
   Architecture wide = a;
   wide.mla.kv_lora_rank += 512;
   const auto [base, hbm] = other(a, p);
@@ -662,55 +672,46 @@ TEST(StepLayerTest, ExpertActivationBytesDoNotShrinkWithExpertTp) {
 // `fp8_dispatch`), when the dispatch and its backward twin send 1 byte an element; the combine and
 // its twin send 16 bits either way. One MoE layer, EP 8 over two nodes, one micro-batch.
 TEST(StepLayerTest, Fp8DispatchHalvesTheDispatchOnly) {
-  Architecture a = LoadArch("deepseek-v3");
-  a.layers = 4, a.mtp_layers = 0;  // three dense layers and one MoE layer
-  const Cluster c = CatalogCluster("h800-sxm-80gb", 16);
-  TrainingJob job;
-  job.seq_len = 4096;
-  job.global_batch = 2;
-  job.precision = Dtype::kFp8;
+  DeepSeekJob s = DeepSeekOnH800(4, 16, 2);
+  s.job.precision = Dtype::kFp8;
   Plan p;
   p.ep = 8, p.dp = 2;
-  auto ep_time = [&](bool fp8_dispatch) {
-    TrainingJob j = job;
+  struct Run {
+    double ep, other, hbm;
+    Fabric fabric;
+  };
+  auto run = [&](bool fp8_dispatch) {
+    TrainingJob j = s.job;
     j.fp8_dispatch = fp8_dispatch;
-    const CostContext ctx = MakeCostContext(a, CountParameters(a), j, c);
+    const CostContext ctx = MakeCostContext(s.arch, CountParameters(s.arch), j, s.cluster);
     EXPECT_DOUBLE_EQ(DispatchElementBytes(ctx), fp8_dispatch && ctx.fp8_gemms ? 1.0 : 2.0);
-    return std::make_pair(EstimateStep(ctx, p).exposed_comm.ep.value(), ctx.fabric);
+    const StepTime t = EstimateStep(ctx, p);
+    return Run{t.exposed_comm.ep.value(), t.other.value(), ctx.hbm_rate.value(), ctx.fabric};
   };
-  const auto [sixteen, fabric] = ep_time(false);
-  const int64_t per_domain = RanksPerDomain(fabric, 1, 8, 16, 1);
+  const Run sixteen = run(false), fp8 = run(true);
+  const int64_t per_domain = RanksPerDomain(sixteen.fabric, 1, 8, 16, 1);
   auto exchange = [&](double bytes) {
-    return ExpertExchangeTime(fabric, a.moe, 4096.0, 7168, bytes, 8, per_domain, false).value();
+    return ExpertExchangeTime(sixteen.fabric, s.arch.moe, 4096.0, 7168, bytes, 8, per_domain, false).value();
   };
-  EXPECT_NEAR(sixteen, 2 * (exchange(2) + exchange(2)), 1e-12);
-  EXPECT_NEAR(ep_time(true).first, 2 * (exchange(1) + exchange(2)), 1e-12);
+  EXPECT_NEAR(sixteen.ep, 2 * (exchange(2) + exchange(2)), 1e-12);
+  EXPECT_NEAR(fp8.ep, 2 * (exchange(1) + exchange(2)), 1e-12);
   // The casts follow: quantized once per token before an FP8 dispatch (read 2, write 1) and
   // transposed per routed copy for the weight gradient (read 1, write 1), or cast per routed copy
   // after a 16-bit one (read 2, write 1 + 1): T·h·(2k − 3) more bytes, k = 8.
-  auto other = [&](bool fp8_dispatch) {
-    TrainingJob j = job;
-    j.fp8_dispatch = fp8_dispatch;
-    const CostContext ctx = MakeCostContext(a, CountParameters(a), j, c);
-    return std::make_pair(EstimateStep(ctx, p).other.value(), ctx.hbm_rate.value());
-  };
-  const auto [cast_after, hbm] = other(false);
-  EXPECT_NEAR(cast_after - other(true).first, 4096.0 * 7168 * (2 * 8 - 3) / hbm, 1e-12);
+  EXPECT_NEAR(sixteen.other - fp8.other, 4096.0 * 7168 * (2 * 8 - 3) / sixteen.hbm, 1e-12);
   // Without FP8 GEMMs the flag changes nothing.
-  job.precision = Dtype::kBf16;
-  EXPECT_NEAR(ep_time(true).first, sixteen, 1e-12);
-  EXPECT_DOUBLE_EQ(other(true).first, other(false).first);
+  s.job.precision = Dtype::kBf16;
+  EXPECT_NEAR(run(true).ep, run(false).ep, 1e-12);
+  EXPECT_DOUBLE_EQ(run(true).other, run(false).other);
 }
 
 // Megatron-Core's shared experts are a tensor-parallel MLP of their own: with TP and no expert TP
 // an MoE layer has two TP blocks (attention, shared experts), one all-reduce each way per block.
 TEST(StepLayerTest, SharedExpertsHaveTheirOwnTensorParallelPair) {
-  Architecture a = LoadArch("deepseek-v3");
-  a.layers = 4, a.mtp_layers = 0;  // three dense layers and one MoE layer
-  const Cluster c = CatalogCluster("h800-sxm-80gb", 16);
-  TrainingJob job;
-  job.seq_len = 4096;
-  job.global_batch = 8;
+  const DeepSeekJob s = DeepSeekOnH800(4, 16, 8);  // three dense layers and one MoE layer
+  const Architecture& a = s.arch;
+  const Cluster& c = s.cluster;
+  const TrainingJob& job = s.job;
   Plan p;
   p.tp = 2, p.ep = 8, p.dp = 8;
   auto tp_time = [&](const Architecture& arch) {
