@@ -291,16 +291,16 @@ void StepModel::Elementwise(bool moe, LayerCost* l) const {
   // of q and k (every head this rank holds, before RoPE), and MLA's RMSNorm of each latent (q's
   // and kv's, on the rank's own rows: Transformer Engine's LayerNormLinear normalises before it
   // gathers the sequence), which `mla_up_proj` runs again with the up-projections.
-  const double inner_norms = InnerNormElementsPerToken() * e.norm;
-  const double latent_norms = a_.attention == AttentionKind::kMla ? rep_tokens_ * inner_norms : 0;
-  bytes += a_.attention == AttentionKind::kMla ? latent_norms : tokens_ * inner_norms;
+  const bool mla = a_.attention == AttentionKind::kMla;
+  const double inner_norms = (mla ? rep_tokens_ : tokens_) * InnerNormElementsPerToken() * e.norm;
+  bytes += inner_norms;
   const double act_per = e.activation;
   // Selective recompute's elementwise passes: the norms (layernorm), RoPE with the MLA
   // up-projections, and the activations inside a recomputed block.
   double again = 0;
   if (RecomputesInputNorm(a_, p_)) again += norm;
   if (RecomputesPreMlpNorm(p_, moe)) again += norm;
-  if (p_.Recomputes(kModuleMlaUpProj) && a_.attention == AttentionKind::kMla) again += rope + latent_norms;
+  if (p_.Recomputes(kModuleMlaUpProj) && mla) again += rope + inner_norms;
   if (moe) {
     const MoeSpec& m = a_.moe;
     // The busiest expert rank's activation: T·k·etp/t rows (its experts' share of the routed
