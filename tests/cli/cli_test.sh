@@ -697,6 +697,8 @@ case_validate_json() {
   expect_json 'ok = [r["error"] for r in j["runs"]]; assert abs(j["mean_error"] - sum(ok) / len(ok)) < 1e-12 and abs(j["by_hardware"]["a100-sxm-80gb"]["mean_error"] - j["mean_error"]) < 1e-12 and -j["mape"] <= j["mean_error"] <= j["mape"]'
   # Large models: none of these kernels is short enough for the host-bound warning.
   expect_json 'assert not any(r["possibly_host_bound"] for r in j["runs"]) and j["by_host_bound_warning"]["not flagged"]["runs"] == 10'
+  # These runs ran, and their plans are predicted to fit: no run is listed as a memory-model miss.
+  expect_json 'assert j["ran_but_predicted_oom"] == [] and all(r["predicted_fits"] and r["memory_headroom"] > 0 for r in j["runs"]) and j["by_file"][next(iter(j["by_file"]))]["ran_but_predicted_oom"] == 0'
   run validate "$ROOT/data/validation/korthikanti-2022.yaml"
   expect_rc 0
   expect_stdout_has "a100-sxm-80gb"

@@ -92,7 +92,8 @@ nlohmann::json GroupJson(const std::vector<std::pair<std::string, ValidationRepo
   for (const auto& [name, part] : groups) {
     j[name] = {{"runs", part.predicted}, {"mape", part.mape}, {"mean_error", part.mean_error},
                {"max_abs_error", part.max_abs_error},
-               {"worst", part.worst}, {"skipped", part.skipped}};
+               {"worst", part.worst}, {"skipped", part.skipped},
+               {"ran_but_predicted_oom", part.ran_but_predicted_oom.size()}};
   }
   return j;
 }
@@ -118,6 +119,23 @@ std::string RowsText(const std::vector<const ValidationRow*>& rows) {
   return out;
 }
 
+// The measured runs whose plan the memory estimate says does not fit: they ran, so each is a
+// memory-model error (or a setting missing from the row), listed with its predicted headroom.
+std::string OomText(const ValidationReport& rep) {
+  std::vector<std::string> runs;
+  for (const ValidationRow& row : rep.rows) {
+    if (row.status == "ok") runs.push_back(row.name);
+  }
+  runs.erase(std::unique(runs.begin(), runs.end()), runs.end());
+  std::string out = fmt::format("\nmeasured runs predicted not to fit: {} of {}\n", rep.ran_but_predicted_oom.size(),
+                                runs.size());
+  for (const std::string& name : rep.ran_but_predicted_oom) {
+    auto it = std::find_if(rep.rows.begin(), rep.rows.end(), [&](const ValidationRow& r) { return r.name == name; });
+    out += fmt::format("  {} (headroom {:+.1f}%)\n", name, 100 * it->memory_headroom);
+  }
+  return out;
+}
+
 std::string ValidationText(const ValidationReport& rep, bool all) {
   std::string out = GroupText("file", GroupRows(rep, [](const ValidationRow& r) { return r.file; }));
   out += fmt::format("{:40} {:>6} {:>7.1f}% {:>+7.1f}% {:>8.1f}%  {}\n", "all", rep.predicted, 100 * rep.mape,
@@ -126,6 +144,7 @@ std::string ValidationText(const ValidationReport& rep, bool all) {
   out += GroupText("hardware", GroupRows(rep, [](const ValidationRow& r) { return r.hardware; }));
   out += '\n';
   out += GroupText("plan's host-bound warning", GroupRows(rep, HostBoundGroup));
+  out += OomText(rep);
   std::vector<const ValidationRow*> rows;
   for (const auto& row : rep.rows) rows.push_back(&row);
   if (!all) {
@@ -145,6 +164,8 @@ nlohmann::json ValidationJson(const ValidationReport& rep) {
     nlohmann::json j = {{"name", row.name}, {"file", row.file}, {"hardware", row.hardware},
                         {"metric", row.metric}, {"measured", row.measured}, {"status", row.status},
                         {"possibly_host_bound", row.possibly_host_bound}};
+    j["predicted_fits"] = row.status == "ok" ? nlohmann::json(row.predicted_fits) : nlohmann::json(nullptr);
+    j["memory_headroom"] = row.status == "ok" ? nlohmann::json(row.memory_headroom) : nlohmann::json(nullptr);
     j["predicted"] = row.status == "ok" ? nlohmann::json(row.predicted) : nlohmann::json(nullptr);
     j["error"] = row.status == "ok" ? nlohmann::json(row.error) : nlohmann::json(nullptr);
     runs.push_back(j);
@@ -156,6 +177,7 @@ nlohmann::json ValidationJson(const ValidationReport& rep) {
           {"worst", rep.worst},
           {"predicted", rep.predicted},
           {"skipped", rep.skipped},
+          {"ran_but_predicted_oom", rep.ran_but_predicted_oom},
           {"by_file", GroupJson(GroupRows(rep, [](const ValidationRow& r) { return r.file; }))},
           {"by_hardware", GroupJson(GroupRows(rep, [](const ValidationRow& r) { return r.hardware; }))},
           {"by_host_bound_warning", GroupJson(GroupRows(rep, HostBoundGroup))}};

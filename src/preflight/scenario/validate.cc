@@ -21,7 +21,10 @@ void Summarize(ValidationReport* rep) {
   double sum = 0, signed_sum = 0;
   rep->predicted = rep->skipped = 0;
   rep->max_abs_error = 0;
+  rep->ran_but_predicted_oom.clear();
   for (const ValidationRow& row : rep->rows) {
+    const bool first_of_run = rep->ran_but_predicted_oom.empty() || rep->ran_but_predicted_oom.back() != row.name;
+    if (row.status == "ok" && !row.predicted_fits && first_of_run) rep->ran_but_predicted_oom.push_back(row.name);
     if (row.status != "ok") {
       ++rep->skipped;
       continue;
@@ -57,6 +60,8 @@ ValidationReport Validate(const std::vector<Scenario>& runs, const EvaluateOptio
       ValidationRow row{run.name, run.file, metric, measured, 0, 0, status, run.cluster.spec.id};
       if (status == "ok") {
         row.possibly_host_bound = r.possibly_host_bound;
+        row.predicted_fits = r.has_memory && r.memory.fits;
+        row.memory_headroom = r.has_memory ? r.memory.headroom_fraction : 0;
         row.predicted = PredictedMetric(r, metric);
         row.error = (row.predicted - measured) / measured;
       }

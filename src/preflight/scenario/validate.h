@@ -26,6 +26,10 @@ struct ValidationRow {
   std::string status;  // "ok", or why it was not predicted ("invalid plan: ...", "needs search")
   std::string hardware;  // the run's hardware id (catalog id or the file's `id`)
   bool possibly_host_bound = false;  // plan's warning: the host cost per kernel decides the answer
+  // The memory estimate of the run's plan: a measured run ran, so a run predicted not to fit
+  // shows the memory model over-counting (or a setting the row leaves out). Set when status is ok.
+  bool predicted_fits = true;
+  double memory_headroom = 0;  // MemoryEstimate::headroom_fraction (below 0: does not fit)
 };
 
 struct ValidationReport {
@@ -36,6 +40,8 @@ struct ValidationReport {
   std::string worst;         // name of the worst row
   int predicted = 0;
   int skipped = 0;
+  // Runs (once each, in file order) that were measured, so ran, yet are predicted not to fit.
+  std::vector<std::string> ran_but_predicted_oom;
 };
 
 // Picks a plan for `parallel: auto` runs (the search module provides one); may be empty.

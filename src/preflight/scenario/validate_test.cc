@@ -1,0 +1,75 @@
+// Tests of scenario/validate.h: each measured metric becomes a row with its signed error, the
+// summary is over the predicted rows, and a measured run whose plan is predicted not to fit is
+// listed once (it ran, so the memory estimate over-counts or the row leaves a setting out).
+#include "preflight/scenario/validate.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "preflight/scenario/scenario_test_support.h"
+
+namespace preflight {
+namespace {
+
+using test_support::kScenario;
+using test_support::LoadText;
+
+// The test scenario, renamed and measured at `step_s` (and at 10 GiB of peak memory).
+Scenario Measured(const std::string& name, double step_s, const std::vector<Override>& overrides = {}) {
+  StatusOr<Scenario> s = LoadText(kScenario, nullptr, overrides);
+  EXPECT_TRUE(s.ok()) << s.status().message();
+  Scenario run = s.ok() ? *s : Scenario{};
+  run.name = name;
+  run.measured.metrics = {{"step_time_s", step_s}, {"peak_memory_gib", 10}};
+  return run;
+}
+
+TEST(ValidateTest, RowsCarryTheSignedErrorAndTheMemoryVerdict) {
+  Scenario run = Measured("fits", 1.0);
+  const double predicted = Evaluate(run, {}).time.step.value();
+  run.measured.metrics = {{"step_time_s", predicted * 2}};
+  ValidationReport rep = Validate({run}, {}, nullptr);
+  ASSERT_EQ(rep.rows.size(), 1u);
+  const ValidationRow& row = rep.rows.front();
+  EXPECT_EQ(row.status, "ok");
+  EXPECT_NEAR(row.error, -0.5, 1e-12);
+  EXPECT_TRUE(row.predicted_fits);
+  EXPECT_GT(row.memory_headroom, 0);
+  EXPECT_NEAR(rep.mape, 0.5, 1e-12);
+  EXPECT_NEAR(rep.mean_error, -0.5, 1e-12);
+  EXPECT_TRUE(rep.ran_but_predicted_oom.empty());
+}
+
+TEST(ValidateTest, AMeasuredRunPredictedNotToFitIsListedOnce) {
+  // 405B parameters over 8 GPUs at TP 8 and no data parallelism cannot fit in 80 GB.
+  std::vector<Scenario> runs = {
+      Measured("fits", 1.0),
+      Measured("too-big", 1.0, {{"model", "llama-3.1-405b"}, {"parallel.tp", "8"}, {"parallel.dp", "1"}}),
+      Measured("fits-too", 1.0)};
+  ValidationReport rep = Validate(runs, {}, nullptr);
+  ASSERT_EQ(rep.rows.size(), 6u);  // two metrics a run
+  ASSERT_EQ(rep.ran_but_predicted_oom, std::vector<std::string>{"too-big"});
+  for (const ValidationRow& row : rep.rows) {
+    EXPECT_EQ(row.predicted_fits, row.name != "too-big") << row.name;
+    EXPECT_EQ(row.memory_headroom < 0, row.name == "too-big") << row.name;
+  }
+  // Summarizing again (as the CLI's groups do) rebuilds the list rather than adding to it.
+  Summarize(&rep);
+  EXPECT_EQ(rep.ran_but_predicted_oom.size(), 1u);
+}
+
+TEST(ValidateTest, AnAutoRunWithoutAPlannerIsSkippedNotJudged) {
+  Scenario run = Measured("auto", 1.0);
+  run.auto_parallel = true;
+  ValidationReport rep = Validate({run}, {}, nullptr);
+  ASSERT_EQ(rep.rows.size(), 2u);
+  EXPECT_NE(rep.rows.front().status, "ok");
+  EXPECT_EQ(rep.predicted, 0);
+  EXPECT_EQ(rep.skipped, 2);
+  EXPECT_TRUE(rep.ran_but_predicted_oom.empty());
+}
+
+}  // namespace
+}  // namespace preflight
