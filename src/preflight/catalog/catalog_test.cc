@@ -146,6 +146,7 @@ std::vector<std::pair<std::string, const Figure*>> AllFigures(const HardwareSpec
       {"scale_out.gbits_per_s_per_device", &h.scale_out_gbits_per_s},
       {"power_w", &h.power_w},
       {"collective_compute_units", &h.collective_compute_units},
+      {"host_link_gbytes_per_s", &h.host_link_gbytes_per_s},
       {"efficiency.hbm_fraction", &h.hbm_fraction},
       {"efficiency.gemm_kernel_us", &h.gemm_kernel_us},
       {"efficiency.allreduce.scale_up", &h.allreduce_busbw_scale_up_gbytes_per_s},

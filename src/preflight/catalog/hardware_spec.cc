@@ -398,6 +398,7 @@ Status CheckRanges(const MapReader& r, const HardwareSpec& h) {
       {"scale_up.domain_devices.value", h.scale_up_domain_devices, 1, 16777216},
       {"scale_out.gbits_per_s_per_device.value", h.scale_out_gbits_per_s, 1e-3, 1e7},
       {"power_w.value", h.power_w, 1e-3, 1e6},
+      {"host_link_gbytes_per_s.value", h.host_link_gbytes_per_s, 1e-3, 1e7},
   };
   for (const Bound& b : bounds) RETURN_IF_ERROR(CheckRange(r, b.field, b.f, b.lo, b.hi));
   if (h.scale_up_domain_devices.known() && h.scale_up_domain_devices.value != std::floor(h.scale_up_domain_devices.value)) {
@@ -423,7 +424,8 @@ StatusOr<HardwareSpec> ParseHardwareSpec(const YAML::Node& root, const std::stri
   RETURN_IF_ERROR(r.CheckKnownKeys({"id", "vendor", "name", "notes", "software_stack",
                                     "launch_year", "peak_tflops", "memory", "scale_up",
                                     "scale_out", "power_w", "price_usd_per_device_hour",
-                                    "efficiency", "compute_units", "collective_compute_units"}));
+                                    "efficiency", "compute_units", "collective_compute_units",
+                                    "host_link_gbytes_per_s"}));
   HardwareSpec h;
   h.file = file;
   ASSIGN_OR_RETURN(h.id, r.String("id"));
@@ -439,6 +441,9 @@ StatusOr<HardwareSpec> ParseHardwareSpec(const YAML::Node& root, const std::stri
   ASSIGN_OR_RETURN(h.hbm_bandwidth_tbytes_per_s, ParseFigure(mem, "bandwidth_tbytes_per_s", false));
   RETURN_IF_ERROR(ParseFabric(r, &h));
   ASSIGN_OR_RETURN(h.power_w, ParseFigure(r, "power_w", false));
+  if (r.Has("host_link_gbytes_per_s")) {
+    ASSIGN_OR_RETURN(h.host_link_gbytes_per_s, ParseFigure(r, "host_link_gbytes_per_s", false));
+  }
   if (r.Has("compute_units")) {
     ASSIGN_OR_RETURN(h.compute_units, ParseFigure(r, "compute_units", false));
     if (h.compute_units.known() && h.compute_units.value < 1) return r.Error("compute_units", "a count >= 1");

@@ -119,6 +119,10 @@ struct HardwareSpec {
   Figure scale_up_peer_gbytes_per_s;
   Figure scale_out_gbits_per_s;  // per device
   Figure power_w;
+  // Achieved host-to-device copy rate of one device's link to its host (PCIe, NVLink-C2C), GB/s,
+  // measured (nvbandwidth-style, one device copying): what activation offloading to the host
+  // moves at. Optional; unknown when absent, and then offload copies are not timed.
+  Figure host_link_gbytes_per_s;
   // Streaming multiprocessors (NVIDIA) or compute units (AMD): the parallel engines a GEMM's
   // output tiles are spread over (wave quantization). Optional; unknown when absent.
   Figure compute_units;

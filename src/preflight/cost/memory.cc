@@ -278,6 +278,11 @@ LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& 
   out.dense_module_working = p.Recomputes(kModuleMlp) ? tokens * mlp_width * a.ffn / p.tp : 0;
   out.moe_module_working = tokens * block.dropped;
   out.recompute_input = tokens * 2 * h / rep_div;
+  const double masks = a.dropout ? 2 * h : 0;  // after the attention and after the MLP, 1 byte each
+  // Megatron-Core's fused SwiGLU marks its saved input for offloading (fused_bias_swiglu.py,
+  // cpu_offload_input); its bias-GeLU function has no such flag, so a GeLU's input stays.
+  const double act_input = (a.gated_mlp ? 0.0 : 2.0) + eager.per_ffn;
+  out.offload_resident = tokens * ((masks + eager.replicated) / rep_div + act_input * a.ffn / p.tp);
   if (a.attention != AttentionKind::kMla) {
     const double q = static_cast<double>(a.heads * a.head_dim);
     const double kv = static_cast<double>(a.KvHeadsAcrossTp(p.tp) * a.head_dim);
@@ -389,8 +394,15 @@ ChunkActivations StageActivations(const Architecture& a, const Plan& p, const Tr
   const double n_dense = static_cast<double>(n - n_moe);
   // One micro-batch through this stage's layers, and one layer's full activations (the
   // working set of the layer being recomputed during backward).
-  const double stack = n_dense * KeptPerLayer(p, layer, false) +
-                       static_cast<double>(n_moe) * KeptPerLayer(p, layer, true);
+  double stack = n_dense * KeptPerLayer(p, layer, false) +
+                 static_cast<double>(n_moe) * KeptPerLayer(p, layer, true);
+  if (p.cpu_offload_layers > 0) {
+    // Offloaded layers keep only what the handler leaves; its double buffer holds one offloaded
+    // layer's moved tensors at the peak (the group being copied while the last layer runs, or
+    // the first reloaded at the start of the backward: docs/memory-model.md).
+    const double moved = layer.dense - layer.offload_resident;
+    stack -= static_cast<double>(std::min(p.cpu_offload_layers, n)) * moved - moved;
+  }
   double working = std::max(n_dense > 0 ? layer.dense : 0.0, n_moe > 0 ? layer.moe : 0.0);
   // Under the op-level and dots policies the stack already holds what the recomputed layer saved;
   // its backward adds the rest of the layer's activations (dense layers only).

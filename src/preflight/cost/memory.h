@@ -70,6 +70,11 @@ struct LayerActivationBytes {
   // layer's recomputed block or shared experts, hold again while that layer's backward runs.
   double dense_module_working = 0;
   double moe_module_working = 0;
+  // What an offloaded dense layer (Plan::cpu_offload_layers) keeps on the device: the tensors
+  // Megatron's own ops save, which Transformer Engine's offload handler does not move (only
+  // tensors TE's modules and Megatron's fused SwiGLU mark for offloading go): the dropout masks,
+  // a bias-GeLU's 16-bit input and eager PyTorch's intermediates. dense - offload_resident goes to the host.
+  double offload_resident = 0;
 };
 
 LayerActivationBytes ActivationBytesPerLayer(const Architecture& arch, const Plan& plan,

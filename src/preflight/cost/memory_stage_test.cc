@@ -55,6 +55,35 @@ TEST(StageMemoryTest, FsdpUnderAPipelineKeepsTheStageGathered) {
   EXPECT_DOUBLE_EQ(gathered.activations.value(), sharded.activations.value());
 }
 
+// Activation offloading (Megatron-Core's cpu_offloading, Transformer Engine's double-buffered
+// handler): N offloaded layers of L keep only what the handler does not move, and one offloaded
+// layer's moved tensors are in the double buffer at the peak: the stage holds (L - N + 1) whole
+// layers and N - 1 layers' resident parts. A Llama layer (SwiGLU, no dropout) moves everything;
+// a GPT layer keeps its two dropout masks and its GeLU's 16-bit input.
+TEST(StageMemoryTest, OffloadedLayersKeepWhatTheHandlerLeaves) {
+  auto activations = [](const Architecture& a, int64_t offloaded) {
+    Plan p;
+    p.cpu_offload_layers = offloaded;
+    return EstimateStageMemory(a, CountParameters(a), p, Job(4096, 8), 0, MemoryOptions{}).activations.value();
+  };
+  for (const Architecture& a : {LoadArch("llama-3.1-8b"), Gpt3()}) {
+    Plan p;
+    const LayerActivationBytes layer = ActivationBytesPerLayer(a, p, Job(4096, 8));
+    for (int64_t n : {int64_t{1}, int64_t{10}, a.layers - 1}) {
+      SCOPED_TRACE(n);
+      const double moved = layer.dense - layer.offload_resident;
+      EXPECT_NEAR(activations(a, 0) - activations(a, n), static_cast<double>(n - 1) * moved, 1e-6 * layer.dense);
+    }
+  }
+  Plan p;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(LoadArch("llama-3.1-8b"), p, Job(4096, 8)).offload_resident, 0);
+  const Architecture gpt = Gpt3();
+  const double tokens = 4096, h = 12288;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(gpt, p, Job(4096, 8)).offload_resident, tokens * (2 * h + 2 * 4 * h));
+  // Offloading one layer saves nothing: its moved tensors are the double buffer.
+  EXPECT_DOUBLE_EQ(activations(gpt, 1), activations(gpt, 0));
+}
+
 // PyTorch's F.cross_entropy on fp32 logits (torchtitan) holds 12 bytes per logit at its backward
 // peak where Megatron's in-place vocab-parallel loss holds 4; only the last stage has the logits.
 TEST(StageMemoryTest, PytorchCrossEntropyHoldsThreeFp32CopiesOfTheLogits) {

@@ -383,9 +383,20 @@ PipelineTime StepModel::Pipeline() const {
   pipe.ep = worst.ep;
   pipe.cp = worst.cp;
   pipe.contention = worst.contention;
+  pipe.offload = OffloadSeconds(worst, LayersOnStage(a_, p_, 0));
   pipe.bubble = Bubble(sum, worst);
   pipe.pp_exposed = PipelineSendsExposed(m);
   return pipe;
+}
+
+double StepModel::OffloadSeconds(const StageSums& st, int64_t layers) const {
+  if (p_.cpu_offload_layers <= 0 || c_.host_link_rate.value() <= 0 || layers <= 0) return 0;
+  const LayerActivationBytes bytes = ActivationBytesPerLayer(a_, p_, c_.job);
+  const double copy = (bytes.dense - bytes.offload_resident) / c_.host_link_rate.value();
+  const double n = static_cast<double>(layers), offloaded = static_cast<double>(p_.cpu_offload_layers);
+  const double window = n / offloaded;
+  const double forward = st.forward / n, backward = (st.Total() - st.forward) / n;
+  return offloaded * (std::max(0.0, copy - window * forward) + std::max(0.0, copy - window * backward));
 }
 
 StepModel::LocalParams StepModel::Local(int64_t stage) const {
@@ -589,8 +600,9 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
   ForEachCandidateDevice(a_, p_, [&](int64_t stage) { time_device(Local(stage)); });
   StepTime r;
   r.compute = Seconds(m * pipe.compute);
-  r.other = Seconds(m * (pipe.memory + pipe.launch + AccumulationSeconds(lp)) + FlattenSeconds(lp));
+  r.other = Seconds(m * (pipe.memory + pipe.launch + pipe.offload + AccumulationSeconds(lp)) + FlattenSeconds(lp));
   r.host_launch = Seconds(m * pipe.launch);
+  r.offload_copies = Seconds(m * pipe.offload);
   r.exposed_comm.tp = Seconds(m * pipe.tp);
   r.exposed_comm.ep = Seconds(m * pipe.ep);
   r.exposed_comm.cp = Seconds(m * pipe.cp);

@@ -68,6 +68,9 @@ struct CostContext {
   // GPU time a GEMM kernel takes beyond its roofline at the wave-model rate (the catalog's
   // efficiency.gemm_kernel_us); charged where no measured table covers the shape. 0 when unknown.
   Seconds gemm_kernel;
+  // Achieved copy rate of a device's host link (catalog host_link_gbytes_per_s), for activation
+  // offloading; 0 when unknown (offload copies are then not timed: a lower bound on time).
+  BytesPerSecond host_link_rate;
   double compute_units = 0;       // SMs/CUs for wave quantization; 0 when unknown (no effect)
   // Share of the compute units a running collective holds (collective_compute_units /
   // compute_units): compute overlapped with communication runs on the rest. 0 when unknown.
@@ -148,6 +151,9 @@ struct StepTime {
   // collective_share, DeepEP's ep_comm_units for the experts' dispatch and combine).
   Seconds comm_contention;
   Seconds host_launch;  // part of `other`: time the GPU waits for the host to launch kernels
+  // Part of `other`: the activation copies to and from the host (Plan::cpu_offload_layers) that
+  // the layers' compute does not hide.
+  Seconds offload_copies;
   double tokens_per_s = 0;             // whole cluster
   double tokens_per_s_per_device = 0;
   double tflops_per_device = 0;        // model FLOPs (MFU convention) per second per device
@@ -169,6 +175,7 @@ struct PipelineTime {
   double stage_total = 0, stage_forward = 0, stage_backward = 0;  // one micro-batch, slowest stage
   double compute = 0, memory = 0, launch = 0, tp = 0, ep = 0, cp = 0;  // per micro-batch
   double contention = 0;  // per micro-batch: compute slowed by the layers' hidden collectives
+  double offload = 0;     // per micro-batch: exposed activation offload copies
   double bubble = 0, pp_exposed = 0;  // per step
 };
 PipelineTime EstimatePipeline(const CostContext& ctx, const Plan& plan);

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <utility>
 
+#include "preflight/cost/memory.h"
 #include "preflight/cost/step_test_support.h"
 
 // In the test-support namespace, so that the shared builders need no using-declarations.
@@ -110,6 +111,43 @@ TEST(StepTimeTest, OptimizerPassesPerParameter) {
   const double shard = s.plan.zero >= 1 ? static_cast<double>(s.plan.dp) : 1.0;
   EXPECT_NEAR(EstimateStep(ctx, s.plan).optimizer.value(),
               local / shard * OptimizerBytesPerParameter(s.job, 2) / ctx.hbm_rate.value(), 1e-12);
+}
+
+// Activation offloading: each offloaded layer's moved tensors go to the host beside
+// layers/offloaded layers' forward and come back beside as many layers' backward; only what is
+// longer than that shows, as offload_copies inside `other`. On the H100's PCIe link (55.4 GB/s)
+// Llama 3.1 8B's 8k-token layers (about 1.1 GB moved) outlast one layer's compute; with half the
+// layers offloaded each copy has two layers to hide behind. A device whose link is not in the
+// catalog times no copies.
+TEST(StepTimeTest, OffloadCopiesShowWhereTheLayersDoNotHideThem) {
+  Job8b s = Llama8bOnH100();
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  ASSERT_NEAR(ctx.host_link_rate.value(), 55.4e9, 1);
+  const StepTime base = EstimateStep(ctx, s.plan);
+  EXPECT_EQ(base.offload_copies.value(), 0);
+  auto offloaded = [&](int64_t n, const CostContext& c) {
+    Plan p = s.plan;
+    p.cpu_offload_layers = n;
+    return EstimateStep(c, p);
+  };
+  const LayerActivationBytes layer = ActivationBytesPerLayer(s.arch, s.plan, s.job);
+  const double copy = (layer.dense - layer.offload_resident) / 55.4e9;
+  const double fwd = base.stage_forward.value() / 32, bwd = base.stage_backward.value() / 32;
+  ASSERT_GT(copy, fwd);  // the premise: one layer's forward does not hide one copy
+  for (int64_t n : {31, 16, 8}) {
+    SCOPED_TRACE(n);
+    const double window = 32.0 / static_cast<double>(n);
+    const double want = n * (std::max(0.0, copy - window * fwd) + std::max(0.0, copy - window * bwd));
+    const StepTime t = offloaded(n, ctx);
+    EXPECT_NEAR(t.offload_copies.value(), want, 1e-9 * want + 1e-12);
+    EXPECT_NEAR((t.other - base.other).value(), t.offload_copies.value(), 1e-9);
+    EXPECT_NEAR((t.step - base.step).value(), t.offload_copies.value(), 1e-9);
+  }
+  EXPECT_GT(offloaded(31, ctx).offload_copies.value(), offloaded(16, ctx).offload_copies.value());
+  CostContext unknown = ctx;
+  unknown.host_link_rate = BytesPerSecond(0);
+  EXPECT_EQ(offloaded(31, unknown).offload_copies.value(), 0);
+  EXPECT_DOUBLE_EQ(offloaded(31, unknown).step.value(), base.step.value());
 }
 
 // Without gradient-accumulation fusion every micro-batch adds each local weight gradient to the

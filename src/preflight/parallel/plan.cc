@@ -15,7 +15,8 @@ constexpr std::array<std::string_view, static_cast<int>(PlanIssue::kCount)> kIss
     "valid",          "non_positive_degree", "device_count",      "tp_heads",
     "tp_kv_heads",    "tp_ffn",              "pp_layers",         "vpp_schedule",
     "micro_batches",  "interleaved_micro_batches", "dualpipe",    "expert_parallel",
-    "context_parallel", "zero_stage",        "sequence_parallel", "recompute_mode"};
+    "context_parallel", "zero_stage",        "sequence_parallel", "recompute_mode",
+    "cpu_offload"};
 
 bool Divides(int64_t d, int64_t n) { return d > 0 && n % d == 0; }
 
@@ -186,6 +187,16 @@ std::string Describe(PlanIssue issue, const Architecture& a, const Plan& p, cons
              "attention and fused attention (flash_attention: true)";
       }
       break;
+    case PlanIssue::kCpuOffload:
+      if (p.cpu_offload_layers >= a.layers || p.pp > 1 || p.recompute != Recompute::kNone) {
+        m << "cpu_offload_layers " << p.cpu_offload_layers << " needs fewer layers than the model's " << a.layers
+          << ", pp 1 and recompute none (Megatron-Core's rules for cpu_offloading); got pp " << p.pp
+          << " and recompute " << RecomputeName(p.recompute);
+      } else {
+        m << "cpu_offload_layers is modelled for dense layers with standard, fused attention "
+             "(flash_attention: true)";
+      }
+      break;
     case PlanIssue::kCount: break;
   }
   return m.str();
@@ -273,6 +284,13 @@ PlanIssue FindPlanIssue(const Architecture& a, const Plan& p, const TrainingJob&
   // The dots policy's saved set is counted for a dense layer's products.
   if (p.recompute == Recompute::kDots && (a.IsMoe() || a.attention == AttentionKind::kMla)) {
     return PlanIssue::kRecomputeMode;
+  }
+  // Megatron-Core's TransformerConfig refuses offloading at or beyond the layer count, with
+  // pipeline parallelism and with recompute; the tensors it moves are counted for dense layers.
+  if (p.cpu_offload_layers > 0 &&
+      (p.cpu_offload_layers >= a.layers || p.pp > 1 || p.recompute != Recompute::kNone || a.IsMoe() ||
+       a.attention == AttentionKind::kMla || !j.flash_attention)) {
+    return PlanIssue::kCpuOffload;
   }
   return PlanIssue::kValid;
 }

@@ -106,6 +106,12 @@ struct Plan {
   // Interleaved schedule's point-to-point sends under compute (--overlap-p2p-communication, on in
   // Megatron-Core); the 2021-22 Megatron sent them synchronously, each boundary on the critical path.
   bool overlap_p2p_comm = true;
+  // Activation offloading to the host (Megatron-Core's cpu_offloading with
+  // cpu_offloading_num_layers, activations only; Transformer Engine's double-buffered handler):
+  // the first this-many layers copy the tensors Transformer Engine's modules save to host memory
+  // during the forward and back during the backward. 0: off. Megatron-Core allows it below the
+  // layer count, without pipeline parallelism and without recompute.
+  int64_t cpu_offload_layers = 0;
 
   int64_t Devices() const { return tp * cp * pp * dp; }
   // Whether the backward recomputes `module` (selective recompute naming it).
@@ -239,6 +245,8 @@ enum class PlanIssue {
   kSequenceParallel,   // SP without TP
   kRecomputeMode,      // selective-op or dots outside dense layers with standard attention
                        // (selective-op also needs fused attention)
+  kCpuOffload,         // offloaded layers not below the layer count, with PP > 1 or recompute, or
+                       // outside dense layers with standard, fused attention
   kCount,
 };
 

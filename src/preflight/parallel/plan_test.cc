@@ -167,6 +167,15 @@ std::vector<IssueCase> IssueCases() {
       {"dots recompute on an MoE model", mix,
        With(MakePlan(1, 1, 3), [](Plan& p) { p.recompute = Recompute::kDots; }),
        Job(3), 3, I::kRecomputeMode, {"recompute dots", "dense layers"}},
+      {"offloading every layer", l70, With(base, [](Plan& p) { p.cpu_offload_layers = 80; }),
+       Job(64), 64, I::kCpuOffload, {"cpu_offload_layers 80", "fewer layers than the model's 80"}},
+      {"offloading under a pipeline", l70, With(MakePlan(1, 4, 1), [](Plan& p) { p.cpu_offload_layers = 10; }),
+       Job(8), 4, I::kCpuOffload, {"pp 1", "got pp 4"}},
+      {"offloading with recompute", l70,
+       With(base, [](Plan& p) { p.cpu_offload_layers = 10; p.recompute = Recompute::kSelective; }),
+       Job(64), 64, I::kCpuOffload, {"recompute none", "recompute selective"}},
+      {"offloading an MoE model", mix, With(MakePlan(1, 1, 3), [](Plan& p) { p.cpu_offload_layers = 2; }),
+       Job(3), 3, I::kCpuOffload, {"dense layers"}},
   };
   // clang-format on
 }

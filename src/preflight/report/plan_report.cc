@@ -72,6 +72,7 @@ json TimeJson(const PlanResult& r) {
             {"optimizer", t.optimizer.value()},
             {"other", t.other.value()},
             {"host_launch", t.host_launch.value()},
+            {"offload_copies", t.offload_copies.value()},
             {"comm_contention", t.comm_contention.value()},
             {"exposed_comm_by_kind",
              {{"tp", t.exposed_comm.tp.value()},
@@ -196,6 +197,7 @@ json PlanFieldsJson(const Plan& p, const TrainingJob& job) {
           {"layer_split", p.balanced_layers ? "balanced" : "even"}};
   if (p.first_stage_layers > 0) j["first_stage_layers"] = p.first_stage_layers;
   if (p.last_stage_layers > 0) j["last_stage_layers"] = p.last_stage_layers;
+  if (p.cpu_offload_layers > 0) j["cpu_offload_layers"] = p.cpu_offload_layers;
   if (p.recompute == Recompute::kSelective) {
     json modules = json::array();
     for (uint32_t bit = 1; bit & kAllRecomputeModules; bit <<= 1) {
@@ -342,12 +344,15 @@ std::string LayoutText(const Scenario& s) {
   const Plan& p = s.plan;
   std::string out;
   out += fmt::format("plan       tp {} pp {} vpp {} dp {} cp {} ep {} etp {} sp {} zero {} schedule {} "
-                     "recompute {}\n",
+                     "recompute {}{}\n",
                      p.tp, p.pp, p.vpp, p.dp, p.cp, p.ep, p.etp, p.sp ? "on" : "off", p.zero,
                      ScheduleName(p.schedule),
                      p.recompute == Recompute::kSelective
                          ? fmt::format("selective ({})", RecomputeModuleNames(p.recompute_modules))
-                         : std::string(RecomputeName(p.recompute)));
+                         : std::string(RecomputeName(p.recompute)),
+                     p.cpu_offload_layers > 0
+                         ? fmt::format(" cpu-offload {} layers", p.cpu_offload_layers)
+                         : std::string());
   out += fmt::format("batch      {} sequences of {} tokens, micro-batch {}, {} micro-batches per pipeline\n",
                      s.job.global_batch, s.job.seq_len, p.micro_batch, MicroBatches(p, s.job));
   return out;
@@ -382,6 +387,9 @@ std::string TimeText(const StepTime& t) {
   }
   if (t.host_launch.value() > 0) {
     out += fmt::format("; of the elementwise time, waiting for the host {:.3f}", t.host_launch.value());
+  }
+  if (t.offload_copies.value() > 0) {
+    out += fmt::format("; of the elementwise time, offload copies not hidden {:.3f}", t.offload_copies.value());
   }
   out += "\n";
   out += fmt::format("           {:.0f} tokens/s ({:.1f} per device), {:.1f} model TFLOP/s per device, "
@@ -457,6 +465,7 @@ json HardwareJson(const HardwareSpec& h) {
           {"compute_units", FigureJson(h.compute_units)},
           {"collective_compute_units", FigureJson(h.collective_compute_units)},
           {"power_w", FigureJson(h.power_w)},
+          {"host_link_gbytes_per_s", FigureJson(h.host_link_gbytes_per_s)},
           {"price_usd_per_device_hour", price},
           {"efficiency", {{"gemm_fraction", gemm},
                           {"sustained_fraction", sustained.is_null() ? json::object() : sustained},
@@ -505,6 +514,8 @@ std::string HardwareText(const HardwareSpec& h) {
                            FigureText(h.collective_compute_units, ""), FigureText(h.compute_units, ""))
              : std::string("overlapped communication: compute units a collective holds unknown (hidden "
                            "communication costs no compute; a lower bound on time)\n");
+  out += fmt::format("host link (activation offload copies): {} GB/s host to device\n",
+                     FigureText(h.host_link_gbytes_per_s, ""));
   out += fmt::format("fused attention{}: forward {} TFLOP/s, backward {} TFLOP/s",
                      h.attention_kernel.empty() ? "" : " (" + h.attention_kernel + ")",
                      FigureText(h.attention_fwd_tflops, ""), FigureText(h.attention_bwd_tflops, ""));

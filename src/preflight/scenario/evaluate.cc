@@ -33,6 +33,11 @@ void AddWarnings(const Scenario& s, PlanResult* r) {
     }
     for (const std::string& m : idle) r->warnings.push_back("recompute_modules: " + m + " recomputes nothing");
   }
+  if (p.cpu_offload_layers > 0 && !s.cluster.spec.host_link_gbytes_per_s.known()) {
+    r->warnings.push_back(s.cluster.spec.id +
+                          ": host link rate unknown (host_link_gbytes_per_s): the activation offload copies are not "
+                          "timed, a lower bound on the step");
+  }
   if (s.job.tokens <= 0) {
     r->warnings.push_back("training.tokens not given: the campaign (days, device-hours, cost, energy) counts 1e12 tokens");
   }

@@ -108,6 +108,12 @@ class StepModel {
   StepTime Finish(const PipelineTime& pipe) const;
 
  private:
+  // Per micro-batch, the activation offload copies the stage's layers do not hide (0 without
+  // offloading or with the host link unknown): Transformer Engine's handler copies each offloaded
+  // layer's moved tensors on a stream of its own and waits for the copy layers/offloaded layers
+  // later (its layer window), so each copy to the host runs beside that many layers' forward and
+  // each copy back beside as many layers' backward; what is longer is exposed.
+  double OffloadSeconds(const StageSums& stage, int64_t layers) const;
   // The fewest ranks of a group (`size` ranks `stride` apart, inside a pipeline stage) that share
   // a scale-up domain, over the plan's groups of that kind (collectives.h).
   int64_t PerDomain(int64_t stride, int64_t size) const {
