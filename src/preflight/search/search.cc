@@ -252,6 +252,9 @@ Plan BranchRunner::BranchPlan(const Branch& b) const {
   base.balanced_layers = s_.arch.layers % (b.pp * b.vpp) != 0;
   // DeepSpeed's per-parameter ZeRO-3 gathers exist without a pipeline only (the scenario rule).
   if (b.pp > 1) base.zero3_gather_per_parameter = false;
+  // The scenario's activation offloading, where Megatron-Core allows it (PP 1; the recompute
+  // choice below drops it too).
+  if (b.pp > 1) base.cpu_offload_layers = 0;
   return base;
 }
 
@@ -387,6 +390,7 @@ void BranchRunner::Run(const Branch& b, Worker* w, bool pilot) const {
       if (c_.recompute && *c_.recompute != rc) continue;
       Plan p = base;
       p.sp = sps[i_sp], p.recompute = rc;
+      if (rc != Recompute::kNone) p.cpu_offload_layers = 0;
       for (int i = 0; i < n_mb; ++i) {
         p.micro_batch = mbs[i];
         if (!RunZeroStages(p, zeros, n_zero, w)) continue;

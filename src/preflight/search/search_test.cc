@@ -297,6 +297,28 @@ TEST(SearchTest, PerParameterGathersStayWithoutPipeline) {
   EXPECT_TRUE(pipelined) << "the test needs a pipelined ZeRO-3 plan among the best";
 }
 
+// A scenario's activation offloading stays on the plans Megatron-Core allows it on (PP 1 without
+// recompute) and is dropped from the others, which the search still explores.
+TEST(SearchTest, OffloadStaysWhereMegatronAllowsIt) {
+  Scenario s = Load("examples/llama3.1-70b-h100.yaml",
+                    {{"parallel.pp", "1"}, {"parallel.vpp", "1"}, {"parallel.schedule", "1f1b"},
+                     {"parallel.recompute", "none"}, {"parallel.cpu_offload_layers", "40"}});
+  SearchOptions o;
+  o.top_k = 200;
+  SearchResult r = Search(s, SearchConstraints{}, o);
+  ASSERT_FALSE(r.top.empty());
+  bool offloaded = false, other = false;
+  for (const RankedPlan& p : r.top) {
+    const bool allowed = p.plan.pp == 1 && p.plan.recompute == Recompute::kNone;
+    EXPECT_EQ(p.plan.cpu_offload_layers, allowed ? 40 : 0) << p.plan.pp << " " << RecomputeName(p.plan.recompute);
+    offloaded = offloaded || p.plan.cpu_offload_layers > 0;
+    other = other || !allowed;
+  }
+  EXPECT_TRUE(other) << "the search must still try pipelines and recompute";
+  EXPECT_TRUE(offloaded) << "the test needs an offloaded plan among the best";
+  EXPECT_EQ(r.rejected[static_cast<int>(PlanIssue::kCpuOffload)], 0);
+}
+
 // Whole branches rejected at once count only the choices the constraints leave.
 TEST(SearchTest, CountsFollowTheConstraints) {
   Scenario s = Load("examples/llama3.1-70b-h100.yaml");
