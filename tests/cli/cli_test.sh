@@ -124,7 +124,13 @@ case_catalog_show_json() {
 assert j["id"] == "h100-sxm-80gb"
 assert j["peak_tflops"]["bf16"]["value"] == 989.4
 assert j["peak_tflops"]["bf16"]["source"]
-assert j["memory"]["capacity_gib"]["value"] == 80'
+assert j["memory"]["capacity_gib"]["value"] == 80
+# A labelled proxy names the device it was measured on; the device'"'"'s own figures name none.
+assert j["efficiency"]["sustained_fraction"]["bf16"]["proxy_of"] == "h200-sxm-141gb"
+assert "proxy_of" not in j["efficiency"]["gemm_fraction"]["bf16"] and "proxy_of" not in j["efficiency"]["gemm_table"]'
+  run catalog show h800-sxm-80gb --json
+  expect_rc 0
+  expect_json 'assert j["efficiency"]["gemm_table"]["proxy_of"] == "h100-sxm-80gb"'
 }
 
 # The README's scenario block (every option with its default) runs as written, once the two
@@ -699,9 +705,18 @@ case_validate_json() {
   expect_json 'assert not any(r["possibly_host_bound"] for r in j["runs"]) and j["by_host_bound_warning"]["not flagged"]["runs"] == 10'
   # These runs ran, and their plans are predicted to fit: no run is listed as a memory-model miss.
   expect_json 'assert j["ran_but_predicted_oom"] == [] and all(r["predicted_fits"] and r["memory_headroom"] > 0 for r in j["runs"]) and j["by_file"][next(iter(j["by_file"]))]["ran_but_predicted_oom"] == 0'
+  # The A100's figures are its own: no prediction rests on another device's measurement.
+  expect_json 'assert all(r["proxy_figures"] == 0 for r in j["runs"]) and j["by_proxy_figures"]["device'"'"'s own figures"]["runs"] == 10'
+  # The H800 borrows the H100's and H200's measurements: plan lists them and says so.
+  run validate "$ROOT/data/validation/korthikanti-2022.yaml" --json --set hardware=h800-sxm-80gb
+  expect_rc 0
+  expect_json 'assert all(r["proxy_figures"] > 0 for r in j["runs"]) and j["by_proxy_figures"]["rests on proxy figures"]["runs"] == 10'
+  run plan "$EXAMPLE" --json --set hardware=h800-sxm-80gb
+  expect_json 'p = j["time"]["proxy_figures"]; assert {"figure": "efficiency.sustained_fraction.bf16", "measured_on": "h200-sxm-141gb"} in p and all(set(x) == {"figure", "measured_on"} for x in p) and any("measured on another device" in w for w in j["compat"]["warnings"])'
   run validate "$ROOT/data/validation/korthikanti-2022.yaml"
   expect_rc 0
   expect_stdout_has "a100-sxm-80gb"
+  expect_stdout_has "figures measured on another device"
   run validate "$ROOT/data/validation/nope.yaml"
   expect_rc 2
   # What-if over a whole file: --set changes every run.

@@ -76,6 +76,10 @@ std::string HostBoundGroup(const ValidationRow& r) {
   return r.possibly_host_bound ? "possibly host-bound" : "not flagged";
 }
 
+std::string ProxyGroup(const ValidationRow& r) {
+  return r.proxy_figures > 0 ? "rests on proxy figures" : "device's own figures";
+}
+
 std::string GroupText(const std::string& title, const std::vector<std::pair<std::string, ValidationReport>>& groups) {
   std::string out =
       fmt::format("{:40} {:>6} {:>8} {:>8} {:>9}  {}\n", title, "runs", "MAPE", "bias", "max |err|", "worst run");
@@ -144,6 +148,8 @@ std::string ValidationText(const ValidationReport& rep, bool all) {
   out += GroupText("hardware", GroupRows(rep, [](const ValidationRow& r) { return r.hardware; }));
   out += '\n';
   out += GroupText("plan's host-bound warning", GroupRows(rep, HostBoundGroup));
+  out += '\n';
+  out += GroupText("figures measured on another device", GroupRows(rep, ProxyGroup));
   out += OomText(rep);
   std::vector<const ValidationRow*> rows;
   for (const auto& row : rep.rows) rows.push_back(&row);
@@ -163,7 +169,7 @@ nlohmann::json ValidationJson(const ValidationReport& rep) {
   for (const auto& row : rep.rows) {
     nlohmann::json j = {{"name", row.name}, {"file", row.file}, {"hardware", row.hardware},
                         {"metric", row.metric}, {"measured", row.measured}, {"status", row.status},
-                        {"possibly_host_bound", row.possibly_host_bound}};
+                        {"possibly_host_bound", row.possibly_host_bound}, {"proxy_figures", row.proxy_figures}};
     j["predicted_fits"] = row.status == "ok" ? nlohmann::json(row.predicted_fits) : nlohmann::json(nullptr);
     j["memory_headroom"] = row.status == "ok" ? nlohmann::json(row.memory_headroom) : nlohmann::json(nullptr);
     j["predicted"] = row.status == "ok" ? nlohmann::json(row.predicted) : nlohmann::json(nullptr);
@@ -180,7 +186,8 @@ nlohmann::json ValidationJson(const ValidationReport& rep) {
           {"ran_but_predicted_oom", rep.ran_but_predicted_oom},
           {"by_file", GroupJson(GroupRows(rep, [](const ValidationRow& r) { return r.file; }))},
           {"by_hardware", GroupJson(GroupRows(rep, [](const ValidationRow& r) { return r.hardware; }))},
-          {"by_host_bound_warning", GroupJson(GroupRows(rep, HostBoundGroup))}};
+          {"by_host_bound_warning", GroupJson(GroupRows(rep, HostBoundGroup))},
+          {"by_proxy_figures", GroupJson(GroupRows(rep, ProxyGroup))}};
 }
 
 }  // namespace

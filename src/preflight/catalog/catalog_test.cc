@@ -16,6 +16,7 @@
 
 #include "preflight/base/test_support.h"
 #include "preflight/catalog/catalog_test_support.h"
+#include "preflight/catalog/gemm_table.h"
 #include "preflight/catalog/hardware_spec.h"
 #include "preflight/catalog/yaml_reader.h"
 
@@ -183,6 +184,50 @@ TEST(CatalogDataTest, EveryKnownFigureHasASource) {
     }
   }
   EXPECT_GT(known, 23 * 10);  // the catalog is not mostly unknowns
+}
+
+// A labelled proxy names another catalog device, the one it was measured on; its source or note says so
+// (the data files write "proxy" or "measured on" in it). The other attention kernels, the curves
+// and the GEMM tables are held to the same rule.
+TEST(CatalogDataTest, EveryProxyNamesAnotherCatalogDevice) {
+  Catalog cat = Catalog::Default();
+  const std::vector<std::string> ids = cat.HardwareIds();
+  const auto check = [&](const std::string& where, const std::string& own, const std::string& proxy_of) {
+    if (proxy_of.empty()) return 0;
+    EXPECT_NE(proxy_of, own) << where << ": a proxy of itself";
+    EXPECT_TRUE(std::find(ids.begin(), ids.end(), proxy_of) != ids.end()) << where << ": " << proxy_of;
+    return 1;
+  };
+  int proxies = 0;
+  for (const std::string& id : ids) {
+    StatusOr<HardwareSpec> spec = cat.Hardware(id);
+    ASSERT_TRUE(spec.ok()) << spec.status().message();
+    for (const auto& [name, f] : AllFigures(*spec)) {
+      proxies += check(id + ": " + name, id, f->proxy_of);
+      if (f->proxy()) {
+        const std::string said = f->source + " " + f->note;
+        EXPECT_TRUE(Contains(said, "proxy") || Contains(said, "measured on") || Contains(said, "Upper bound for this part"))
+            << id << ": " << name << ": the source or note should say whose measurement it is";
+      }
+    }
+    for (const HardwareSpec::AttentionKernel& k : spec->other_attention_kernels) {
+      proxies += check(id + ": " + k.name + ".forward", id, k.forward.proxy_of);
+      proxies += check(id + ": " + k.name + ".backward", id, k.backward.proxy_of);
+    }
+    for (const AttentionCurve& c : spec->attention_curves.by_head_dim) proxies += check(id + ": curve", id, c.proxy_of);
+    if (spec->gemm_table) proxies += check(id + ": GEMM table", id, spec->gemm_table->proxy_of);
+  }
+  EXPECT_GE(proxies, 40) << "the catalog's proxies carry proxy_of";
+  // Spot checks: the H800 borrows the H100's measurements, the H100 the H200's sustained rate.
+  StatusOr<HardwareSpec> h800 = cat.Hardware("h800-sxm-80gb");
+  ASSERT_TRUE(h800.ok());
+  EXPECT_EQ(h800->gemm_fraction[DtypeIndex(Dtype::kBf16)].proxy_of, "h100-sxm-80gb");
+  ASSERT_NE(h800->gemm_table, nullptr);
+  EXPECT_EQ(h800->gemm_table->proxy_of, "h100-sxm-80gb");
+  StatusOr<HardwareSpec> h100 = cat.Hardware("h100-sxm-80gb");
+  ASSERT_TRUE(h100.ok());
+  EXPECT_EQ(h100->sustained_fraction[DtypeIndex(Dtype::kBf16)].proxy_of, "h200-sxm-141gb");
+  EXPECT_FALSE(h100->gemm_fraction[DtypeIndex(Dtype::kBf16)].proxy()) << "measured on the H100 itself";
 }
 
 TEST(CatalogDataTest, FractionsLieInUnitInterval) {

@@ -153,7 +153,7 @@ StatusOr<GemmTable> LoadGemmTable(const std::string& path) {
   ASSIGN_OR_RETURN(YAML::Node root, LoadYamlFile(path));
   MapReader r(root, path, "");
   RETURN_IF_ERROR(r.ExpectMap());
-  RETURN_IF_ERROR(r.CheckKnownKeys({"id", "source", "note", "clock", "shapes"}));
+  RETURN_IF_ERROR(r.CheckKnownKeys({"id", "source", "note", "clock", "proxy_of", "shapes"}));
   GemmTable t;
   t.file = path;
   ASSIGN_OR_RETURN(t.id, r.String("id"));
@@ -162,6 +162,7 @@ StatusOr<GemmTable> LoadGemmTable(const std::string& path) {
   ASSIGN_OR_RETURN(std::string clock, r.StringOr("clock", "burst"));
   if (clock != "burst" && clock != "sustained") return r.Error("clock", "burst or sustained");
   t.sustained = clock == "sustained";
+  RETURN_IF_ERROR(ParseProxyOf(r, &t.proxy_of));
   ASSIGN_OR_RETURN(MapReader shapes, r.Map("shapes"));
   RETURN_IF_ERROR(shapes.CheckKnownKeys({"fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "fp4", "int8"}));
   for (const auto& kv : shapes.node()) {

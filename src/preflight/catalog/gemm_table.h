@@ -11,6 +11,7 @@
 //   id: h100-sxm-80gb
 //   source: "where the numbers were measured"
 //   clock: burst          # optional: burst (short runs at boost clock, the default) | sustained
+//   proxy_of: h100-sxm-80gb  # optional: measured on that device, standing in for this one
 //   shapes:
 //     bf16:               # any dtype name of hardware_spec.h
 //       - [m, n, k, tflops]
@@ -35,6 +36,8 @@ class GemmTable {
   // Measured at the power limit (clock: sustained) rather than in short boost-clock bursts; the
   // step model scales only burst tables by the device's sustained / burst ratio.
   bool sustained = false;
+  // The catalog id of the device the table was measured on, when not this one (Figure::proxy_of).
+  std::string proxy_of;
 
   // Interpolated throughput in FLOP/s of one (m x k) · (k x n) GEMM, or 0 when the table has no
   // grid for `dtype`. Inside the grid: linear in log2 of each dimension. Above the largest

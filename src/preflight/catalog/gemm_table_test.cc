@@ -91,6 +91,8 @@ TEST(GemmTableTest, BadFilesNameFileAndField) {
       {"a size past 2^17", replace(kTable, "[2048, 2048, 2048, 230]", "[2147483648, 2048, 2048, 230]"), "shapes.bf16[7]"},
       {"no source", replace(kTable, "source: \"test bench\"\n", ""), "source"},
       {"unknown clock", replace(kTable, "source: \"test bench\"\n", "source: \"test bench\"\nclock: turbo\n"), "clock"},
+      {"proxy_of not an id", replace(kTable, "source: \"test bench\"\n", "source: \"test bench\"\nproxy_of: [a]\n"),
+       "proxy_of"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
@@ -111,6 +113,16 @@ TEST(GemmTableTest, ClockSaysWhetherTheTableIsABurstMeasurement) {
                                                         "source: \"test bench\"\nclock: sustained\n")));
   ASSERT_TRUE(held.ok()) << held.status().message();
   EXPECT_TRUE(held->sustained);
+}
+
+TEST(GemmTableTest, ProxyOfNamesTheDeviceTheTableWasMeasuredOn) {
+  auto own = LoadGemmTable(Write("own.yaml", kTable));
+  ASSERT_TRUE(own.ok()) << own.status().message();
+  EXPECT_TRUE(own->proxy_of.empty());
+  auto borrowed = LoadGemmTable(Write("borrowed.yaml", replace(kTable, "source: \"test bench\"\n",
+                                                                "source: \"test bench\"\nproxy_of: sibling\n")));
+  ASSERT_TRUE(borrowed.ok()) << borrowed.status().message();
+  EXPECT_EQ(borrowed->proxy_of, "sibling");
 }
 
 TEST(GemmTableTest, CatalogAttachesTheMeasuredH100Table) {

@@ -49,11 +49,25 @@ StatusOr<Figure> ParseFigure(const MapReader& parent, std::string_view key,
     if (!unsupported) return r.Error("unsupported", "true");
     return ParseSourced(r, Figure::State::kUnsupported);
   }
-  RETURN_IF_ERROR(r.CheckKnownKeys({"value", "source", "note"}));
+  RETURN_IF_ERROR(r.CheckKnownKeys({"value", "source", "note", "proxy_of"}));
   ASSIGN_OR_RETURN(Figure f, ParseSourced(r, Figure::State::kValue));
   ASSIGN_OR_RETURN(f.value, r.Number("value"));
   if (f.value < 0) return r.Error("value", "a non-negative number");
+  RETURN_IF_ERROR(ParseProxyOf(r, &f.proxy_of));
   return f;
+}
+
+Status ParseProxyOf(const MapReader& r, std::string* out) {
+  if (!r.Has("proxy_of")) return Status::Ok();
+  ASSIGN_OR_RETURN(std::string id, r.String("proxy_of"));
+  const bool id_chars = std::all_of(id.begin(), id.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.';
+  });
+  if (id.empty() || id.size() > 100 || !id_chars) {
+    return r.Error("proxy_of", "the catalog id of the device the figure was measured on (lowercase letters, digits, '-', '_', '.')");
+  }
+  *out = std::move(id);
+  return Status::Ok();
 }
 
 namespace {
@@ -108,7 +122,8 @@ Status ParseAttentionRates(const MapReader& a, const HardwareSpec& h, Figure* fo
 // backward], ...]}: at least two rows, lengths strictly increasing, rates as ParseAttentionRates
 // checks them.
 Status ParseOneAttentionCurve(const MapReader& c, const HardwareSpec& h, AttentionCurve* curve) {
-  RETURN_IF_ERROR(c.CheckKnownKeys({"head_dim", "source", "rows", "note"}));
+  RETURN_IF_ERROR(c.CheckKnownKeys({"head_dim", "source", "rows", "note", "proxy_of"}));
+  RETURN_IF_ERROR(ParseProxyOf(c, &curve->proxy_of));
   if (c.Has("head_dim")) {
     const StatusOr<int64_t> d = c.Int("head_dim");
     if (!d.ok() || *d < 1 || *d > 4096) return c.Error("head_dim", "a whole head dimension from 1 to 4096");

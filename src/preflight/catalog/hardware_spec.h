@@ -41,11 +41,16 @@ struct Figure {
   double value = 0;    // meaningful only when state == kValue
   std::string source;  // required for kValue and kUnsupported
   std::string note;
+  // A labelled proxy: the catalog id of the device the value was measured on, when that is not
+  // this one (a sibling part's measurement standing in until this device's own is published).
+  // Empty for a figure of the device itself.
+  std::string proxy_of;
 
   bool known() const { return state == State::kValue; }
+  bool proxy() const { return known() && !proxy_of.empty(); }
   bool unsupported() const { return state == State::kUnsupported; }
   static Figure Known(double v, std::string src) {
-    return Figure{State::kValue, v, std::move(src), ""};
+    return Figure{State::kValue, v, std::move(src), "", ""};
   }
 };
 
@@ -72,6 +77,7 @@ struct AttentionCurve {
   std::vector<Point> points;  // sequence lengths strictly increasing; empty when not measured
   std::string source;
   std::string note;
+  std::string proxy_of;  // as Figure::proxy_of
 
   bool empty() const { return points.empty(); }
   // The rates at `seq_len`: linear in log(seq_len) between points, the nearest point beyond them
@@ -187,8 +193,12 @@ StatusOr<HardwareSpec> LoadHardwareSpec(const std::string& path);
 // Same, from an already parsed mapping (file is used in messages only).
 StatusOr<HardwareSpec> ParseHardwareSpec(const YAML::Node& root, const std::string& file);
 
-// Parses one figure mapping: {value, source[, note]} | {unknown: true[, note]} |
+// Parses one figure mapping: {value, source[, note][, proxy_of]} | {unknown: true[, note]} |
 // {unsupported: true, source} (the last only when allow_unsupported).
 StatusOr<Figure> ParseFigure(const MapReader& parent, std::string_view key, bool allow_unsupported);
+
+// Reads the optional `proxy_of` key of a figure, curve or table into *out: a catalog id
+// (lowercase letters, digits, '.', '_' and '-').
+Status ParseProxyOf(const MapReader& r, std::string* out);
 
 }  // namespace preflight

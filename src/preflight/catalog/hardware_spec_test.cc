@@ -170,6 +170,12 @@ TEST(HardwareSpecTest, InvalidFilesNameFileAndField) {
        "\"sheet\"}\n"
        "collective_compute_units: {value: 2.5, source: \"log\"}",
        "collective_compute_units.value"},
+      {"proxy_of not an id", R"(bf16: {value: 0.8, source: "test bench"})",
+       R"(bf16: {value: 0.8, source: "test bench", proxy_of: "Other Device"})", "efficiency.gemm_fraction.bf16.proxy_of"},
+      {"proxy_of empty", R"(bf16: {value: 0.8, source: "test bench"})",
+       R"(bf16: {value: 0.8, source: "test bench", proxy_of: ""})", "efficiency.gemm_fraction.bf16.proxy_of"},
+      {"proxy_of on an unknown figure", "  hbm_fraction: {unknown: true}\n",
+       "  hbm_fraction: {unknown: true, proxy_of: other-device}\n", "efficiency.hbm_fraction.proxy_of"},
       {"attention without backward", "    scale_out: {unknown: true}\n",
        "    scale_out: {unknown: true}\n  fused_attention_tflops:\n"
        "    forward: {value: 60, source: \"bench\"}\n",
@@ -187,6 +193,17 @@ TEST(HardwareSpecTest, InvalidFilesNameFileAndField) {
         << h.status().message();
     EXPECT_EQ(h.status().message().find('\n'), std::string::npos) << "one line";
   }
+}
+
+TEST(HardwareSpecTest, ProxyOfNamesTheDeviceAFigureWasMeasuredOn) {
+  const std::string text = Replace(kValidHardware, R"(bf16: {value: 0.8, source: "test bench"})",
+                                   R"(bf16: {value: 0.8, source: "measured on the sibling", proxy_of: sibling-1.0_x})");
+  StatusOr<HardwareSpec> h = LoadHardwareSpec(WriteFile(ScratchDir(), "proxy.yaml", text));
+  ASSERT_TRUE(h.ok()) << h.status().message();
+  const Figure& f = h->gemm_fraction[DtypeIndex(Dtype::kBf16)];
+  EXPECT_EQ(f.proxy_of, "sibling-1.0_x");
+  EXPECT_TRUE(f.proxy());
+  EXPECT_FALSE(h->peak(Dtype::kBf16).proxy()) << "the device's own figure";
 }
 
 TEST(HardwareSpecTest, FusedAttentionIsOptional) {

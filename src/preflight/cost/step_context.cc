@@ -170,7 +170,71 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   if (h.gemm_kernel_us.known()) c.gemm_kernel = Seconds(h.gemm_kernel_us.value * 1e-6);
   if (h.host_link_gbytes_per_s.known()) c.host_link_rate = BytesPerSecond(h.host_link_gbytes_per_s.value * 1e9);
   SetCollectiveShares(h, job, &c);
+  c.proxy_figures = ListProxyFigures(job, cluster);
   return c;
+}
+
+namespace {
+
+void AddProxy(const Figure& f, const std::string& name, std::vector<ProxyFigure>* out) {
+  if (!f.proxy()) return;
+  const bool listed = std::any_of(out->begin(), out->end(), [&](const ProxyFigure& p) { return p.figure == name; });
+  if (!listed) out->push_back({name, f.proxy_of});
+}
+
+// The peak and large-GEMM efficiencies SetGemmRates reads for GEMMs in `gemm`.
+void AddGemmProxies(const HardwareSpec& h, Dtype gemm, std::vector<ProxyFigure>* out) {
+  const Dtype peak_dtype = h.peak(gemm).known() ? gemm : Dtype::kBf16;
+  AddProxy(h.peak(peak_dtype), "peak_tflops." + std::string(DtypeName(peak_dtype)), out);
+  const bool fp16_as_bf16 = gemm == Dtype::kFp16 && !h.gemm_fraction[DtypeIndex(gemm)].known() &&
+                            !h.sustained_fraction[DtypeIndex(gemm)].known();
+  const Dtype d = fp16_as_bf16 ? Dtype::kBf16 : gemm;
+  const std::string name(DtypeName(d));
+  AddProxy(h.gemm_fraction[DtypeIndex(d)], "efficiency.gemm_fraction." + name, out);
+  AddProxy(h.sustained_fraction[DtypeIndex(d)], "efficiency.sustained_fraction." + name, out);
+}
+
+void AddAttentionProxies(const HardwareSpec& h, const TrainingJob& job, std::vector<ProxyFigure>* out) {
+  if (!job.flash_attention) return;
+  std::optional<HardwareSpec::AttentionKernel> kernel = h.AttentionRates(job.attention_kernel);
+  if (!kernel) kernel = h.AttentionRates("");
+  const bool is_default = kernel->name.empty() || kernel->name == h.attention_kernel;
+  const std::string name =
+      "efficiency.fused_attention_tflops" + (is_default ? std::string() : ".others." + kernel->name);
+  AddProxy(kernel->forward, name + ".forward", out);
+  AddProxy(kernel->backward, name + ".backward", out);
+  for (const AttentionCurve& curve : kernel->curves.by_head_dim) {
+    if (curve.proxy_of.empty()) continue;
+    Figure f = Figure::Known(0, curve.source);
+    f.proxy_of = curve.proxy_of;
+    AddProxy(f, name + ".by_seq_len", out);
+  }
+}
+
+}  // namespace
+
+std::vector<ProxyFigure> ListProxyFigures(const TrainingJob& job, const Cluster& cluster) {
+  const HardwareSpec& h = cluster.spec;
+  std::vector<ProxyFigure> out;
+  const Dtype gemm = h.GemmDtype(job.precision);
+  AddGemmProxies(h, gemm, &out);
+  if (h.gemm_table && !h.gemm_table->proxy_of.empty()) {
+    out.push_back({"data/gemm/" + h.id + ".yaml", h.gemm_table->proxy_of});
+  }
+  if (gemm != Dtype::kBf16 && gemm != Dtype::kFp16) AddGemmProxies(h, Dtype::kBf16, &out);
+  AddAttentionProxies(h, job, &out);
+  AddProxy(h.hbm_fraction, "efficiency.hbm_fraction", &out);
+  AddProxy(h.gemm_kernel_us, "efficiency.gemm_kernel_us", &out);
+  AddProxy(h.scale_up_gbytes_per_s, "scale_up.unidirectional_gbytes_per_s", &out);
+  if (cluster.scale_up_busbw_gbytes_per_s <= 0) {
+    AddProxy(h.allreduce_busbw_scale_up_gbytes_per_s, "efficiency.allreduce_busbw_gbytes_per_s.scale_up", &out);
+  }
+  if (cluster.scale_out_busbw_gbytes_per_s <= 0) {
+    AddProxy(h.allreduce_busbw_scale_out_gbytes_per_s, "efficiency.allreduce_busbw_gbytes_per_s.scale_out", &out);
+  }
+  AddProxy(h.compute_units, "compute_units", &out);
+  AddProxy(h.collective_compute_units, "collective_compute_units", &out);
+  return out;
 }
 
 double FlashBlockLength(const TrainingJob& job, const Plan& p) {

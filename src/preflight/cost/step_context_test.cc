@@ -231,6 +231,49 @@ TEST(StepContextTest, UnfusedAttentionIgnoresTheFusedKernelRates) {
   EXPECT_DOUBLE_EQ(Compute(s), base);
 }
 
+// The figures a step reads that were measured on another device are listed, each once, by where
+// they sit in the hardware file: the H800's GEMM, HBM and attention figures are the H100's, its
+// sustained rate the H200's; the bus bandwidths a cluster overrides are not read, so not listed;
+// the A100's figures are its own.
+TEST(StepContextTest, ProxyFiguresAreTheBorrowedOnesTheStepReads) {
+  Job8b s = DeepSeekV3OnH800(64, 4096, 64);
+  s.job.precision = Dtype::kBf16;
+  const auto listed = [](const CostContext& ctx, const std::string& figure) {
+    const auto it = std::find_if(ctx.proxy_figures.begin(), ctx.proxy_figures.end(),
+                                 [&](const ProxyFigure& p) { return p.figure == figure; });
+    return it == ctx.proxy_figures.end() ? std::string() : it->measured_on;
+  };
+  CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_EQ(listed(ctx, "efficiency.gemm_fraction.bf16"), "h100-sxm-80gb");
+  EXPECT_EQ(listed(ctx, "efficiency.sustained_fraction.bf16"), "h200-sxm-141gb");
+  EXPECT_EQ(listed(ctx, "data/gemm/h800-sxm-80gb.yaml"), "h100-sxm-80gb");
+  EXPECT_EQ(listed(ctx, "efficiency.hbm_fraction"), "h100-sxm-80gb");
+  EXPECT_EQ(listed(ctx, "efficiency.fused_attention_tflops.forward"), "h100-sxm-80gb");
+  EXPECT_EQ(listed(ctx, "efficiency.allreduce_busbw_gbytes_per_s.scale_out"), "h100-sxm-80gb");
+  EXPECT_EQ(listed(ctx, "efficiency.gemm_fraction.fp8"), "") << "a bf16 job reads no FP8 figure";
+  for (size_t i = 0; i < ctx.proxy_figures.size(); ++i) {
+    for (size_t j = i + 1; j < ctx.proxy_figures.size(); ++j) {
+      EXPECT_NE(ctx.proxy_figures[i].figure, ctx.proxy_figures[j].figure) << "listed once";
+    }
+  }
+  // FP8 adds the FP8 efficiencies and keeps the 16-bit ones its attention and output layer use.
+  s.job.precision = Dtype::kFp8;
+  ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_EQ(listed(ctx, "efficiency.gemm_fraction.fp8"), "h100-sxm-80gb");
+  EXPECT_EQ(listed(ctx, "efficiency.gemm_fraction.bf16"), "h100-sxm-80gb");
+  // A bus bandwidth the cluster measured itself replaces the catalog's.
+  s.cluster.scale_out_busbw_gbytes_per_s = 40;
+  ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_EQ(listed(ctx, "efficiency.allreduce_busbw_gbytes_per_s.scale_out"), "");
+  // Unfused attention reads no kernel rate.
+  s.job.flash_attention = false;
+  ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_EQ(listed(ctx, "efficiency.fused_attention_tflops.forward"), "");
+  Job8b a100 = Llama8bOnH100();
+  a100.cluster = CatalogCluster("a100-sxm-80gb", 8);
+  EXPECT_TRUE(MakeCostContext(a100.arch, a100.params, a100.job, a100.cluster).proxy_figures.empty());
+}
+
 TEST(StepContextTest, UnknownAttentionRateFallsBackToTheGemmRateWithAWarning) {
   Job8b s = Llama8bOnH100();
   s.cluster.spec.attention_fwd_tflops = Figure{};

@@ -29,6 +29,14 @@
 
 namespace preflight {
 
+// A catalog figure the step time rests on that was measured on another device: a labelled proxy
+// (Figure::proxy_of), whose answer is that device's until this one is measured.
+struct ProxyFigure {
+  std::string figure;       // its place in the hardware file ("efficiency.sustained_fraction.bf16"),
+                            // or the GEMM table's file
+  std::string measured_on;  // the catalog id of the device it was measured on
+};
+
 // Per-model and per-hardware constants, computed once.
 struct CostContext {
   const Architecture* arch = nullptr;
@@ -82,6 +90,8 @@ struct CostContext {
   // per-parameter ZeRO-3 gathers: listed once here, not per plan.
   std::vector<ParamTensor> dense_layer_tensors, moe_layer_tensors;
   std::vector<std::string> warnings;  // unknown figures that were replaced by upper bounds
+  // The rate figures read above that were measured on another device (ListProxyFigures), each once.
+  std::vector<ProxyFigure> proxy_figures;
 };
 
 // The upper end of published host costs per kernel launch in eager PyTorch: Holistic Trace
@@ -117,6 +127,13 @@ double DispatchElementBytes(const CostContext& c);
 
 CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
                             const TrainingJob& job, const Cluster& cluster);
+
+// The labelled proxies among the figures a job's step time reads on `cluster`: the GEMM peak and
+// efficiencies of its GEMM dtype (and the 16-bit ones an FP8 run also uses), the shape table, the
+// fused-attention kernel it runs, the HBM fraction, the GEMM kernel overhead, the scale-up link and
+// the all-reduce bus bandwidths the cluster does not override, and the compute-unit counts. Each
+// figure once, in that order.
+std::vector<ProxyFigure> ListProxyFigures(const TrainingJob& job, const Cluster& cluster);
 
 // HBM bytes the optimizer step moves per local parameter, its passes as Megatron's mixed-precision
 // optimizer makes them (DeepSpeed's fp16 and ZeRO 1-2 optimizers make the same): 16-bit main

@@ -15,6 +15,7 @@ json FigureJson(const Figure& f) {
   if (f.known()) {
     j["value"] = f.value;
     j["source"] = f.source;
+    if (f.proxy()) j["proxy_of"] = f.proxy_of;
   } else if (f.unsupported()) {
     j["unsupported"] = true;
     j["source"] = f.source;
@@ -56,9 +57,16 @@ json OpsJson(const OpList& ops) {
   return arr;
 }
 
+json ProxyFiguresJson(const std::vector<ProxyFigure>& figures) {
+  json arr = json::array();
+  for (const ProxyFigure& p : figures) arr.push_back({{"figure", p.figure}, {"measured_on", p.measured_on}});
+  return arr;
+}
+
 json TimeJson(const PlanResult& r) {
   const StepTime& t = r.time;
   return {{"step_s", t.step.value()},
+          {"proxy_figures", ProxyFiguresJson(r.proxy_figures)},
           {"tokens_per_s", t.tokens_per_s},
           {"tokens_per_s_per_device", t.tokens_per_s_per_device},
           {"tflops_per_device", t.tflops_per_device},
@@ -140,6 +148,14 @@ std::string AttentionCurveLimits(const Scenario& s, double block) {
   return out;
 }
 
+// The measured GEMM table by shape the catalog attaches to a device, or null.
+json GemmTableJson(const HardwareSpec& h) {
+  if (!h.gemm_table) return nullptr;
+  json j = {{"file", h.gemm_table->file}, {"source", h.gemm_table->source}};
+  if (!h.gemm_table->proxy_of.empty()) j["proxy_of"] = h.gemm_table->proxy_of;
+  return j;
+}
+
 // A kernel's rates by sequence length, as the catalog gives them: one entry per head dimension.
 json AttentionCurvesJson(const AttentionCurves& curves) {
   json list = json::array();
@@ -149,6 +165,7 @@ json AttentionCurvesJson(const AttentionCurves& curves) {
     json j = {{"source", c.source}, {"rows", rows}};
     if (c.head_dim > 0) j["head_dim"] = static_cast<int64_t>(c.head_dim);
     if (!c.note.empty()) j["note"] = c.note;
+    if (!c.proxy_of.empty()) j["proxy_of"] = c.proxy_of;
     list.push_back(j);
   }
   return list;
@@ -475,9 +492,7 @@ json HardwareJson(const HardwareSpec& h) {
                            {{"scale_up", FigureJson(h.allreduce_busbw_scale_up_gbytes_per_s)},
                             {"scale_out", FigureJson(h.allreduce_busbw_scale_out_gbytes_per_s)}}},
                           {"fused_attention_tflops", AttentionJson(h)},
-                          {"gemm_table", h.gemm_table ? nlohmann::json{{"file", h.gemm_table->file},
-                                                                        {"source", h.gemm_table->source}}
-                                                      : nlohmann::json(nullptr)}}}};
+                          {"gemm_table", GemmTableJson(h)}}}};
 }
 
 std::string HardwareText(const HardwareSpec& h) {
@@ -535,7 +550,8 @@ std::string HardwareText(const HardwareSpec& h) {
       out += fmt::format(" ({})\n", c.source);
     }
   }
-  out += h.gemm_table ? fmt::format("GEMM by shape: {} ({})\n", h.gemm_table->file, h.gemm_table->source)
+  out += h.gemm_table ? fmt::format("GEMM by shape: {} ({}){}\n", h.gemm_table->file, h.gemm_table->source,
+                                    h.gemm_table->proxy_of.empty() ? "" : ", measured on " + h.gemm_table->proxy_of)
                       : std::string("GEMM by shape: no measured table (large-GEMM efficiency and waves)\n");
   out += "sources:\n";
   auto add = [&](const char* what, const Figure& f) {

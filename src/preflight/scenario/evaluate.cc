@@ -1,5 +1,6 @@
 #include "preflight/scenario/evaluate.h"
 
+#include <algorithm>
 #include <iomanip>
 #include <sstream>
 #include <string>
@@ -98,6 +99,33 @@ void WarnIfMfuAboveOne(const PlanResult& r, std::vector<std::string>* warnings) 
   warnings->push_back(w.str());
 }
 
+// Names the labelled proxies the step time rests on, by the device they were measured on: the
+// answer is that device's until this one is measured.
+void WarnIfProxies(const Scenario& s, PlanResult* r) {
+  if (s.plan.cpu_offload_layers > 0 && s.cluster.spec.host_link_gbytes_per_s.proxy()) {
+    r->proxy_figures.push_back({"host_link_gbytes_per_s", s.cluster.spec.host_link_gbytes_per_s.proxy_of});
+  }
+  if (r->proxy_figures.empty()) return;
+  std::vector<std::string> devices;
+  for (const ProxyFigure& p : r->proxy_figures) {
+    if (std::find(devices.begin(), devices.end(), p.measured_on) == devices.end()) devices.push_back(p.measured_on);
+  }
+  std::string w = s.cluster.spec.id + ": the step time rests on figures measured on another device (labelled proxies " +
+                  "in the catalog):";
+  for (const std::string& d : devices) {
+    w += " from " + d;
+    const char* sep = ": ";
+    for (const ProxyFigure& p : r->proxy_figures) {
+      if (p.measured_on != d) continue;
+      w += sep + p.figure;
+      sep = ", ";
+    }
+    w += ";";
+  }
+  w += " a measurement of " + s.cluster.spec.id + " itself (tools/device/, or a published one) replaces them";
+  r->warnings.push_back(w);
+}
+
 }  // namespace
 
 PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options) {
@@ -116,6 +144,8 @@ PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options) {
     r.campaign = MakeCampaign(s.cluster, s.job, r.time);
     WarnIfHostBound(s, ctx, &r);
     WarnIfHostProfileLayerDiffers(s, &r);
+    r.proxy_figures = ctx.proxy_figures;
+    WarnIfProxies(s, &r);
     for (std::string& w : ctx.warnings) r.warnings.push_back(std::move(w));
     WarnIfMfuAboveOne(r, &r.warnings);
   }

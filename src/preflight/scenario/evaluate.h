@@ -51,6 +51,9 @@ struct PlanResult {
   // The step grows by more than 10% at kHostPerKernelHighUs per kernel launch: the answer depends
   // on a host cost that must be measured (one of the warnings says so).
   bool possibly_host_bound = false;
+  // The figures the step time read that were measured on another device (labelled proxies in the
+  // catalog); empty when every figure it read is the device's own (or there is no step time).
+  std::vector<ProxyFigure> proxy_figures;
 
   // 0 = fits, 1 = infeasible (invalid plan or does not fit): the CLI's exit code.
   int ExitCode() const { return check.ok() && has_memory && memory.fits ? 0 : 1; }

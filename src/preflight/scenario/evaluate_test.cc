@@ -81,6 +81,24 @@ TEST(EvaluateTest, Warnings) {
   EXPECT_EQ(RecomputeLabel(s->plan), "selective");
 }
 
+// A step that reads figures measured on another device says which, by device, and lists them; a
+// device whose figures are all its own says nothing.
+TEST(EvaluateTest, ProxyFiguresAreNamedByTheDeviceTheyWereMeasuredOn) {
+  StatusOr<Scenario> s = LoadText(kScenario, nullptr, {{"hardware", "h800-sxm-80gb"}});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  PlanResult r = Evaluate(*s, {});
+  ASSERT_TRUE(r.has_time);
+  EXPECT_FALSE(r.proxy_figures.empty());
+  EXPECT_TRUE(Warns(r, "h800-sxm-80gb: the step time rests on figures measured on another device"));
+  EXPECT_TRUE(Warns(r, "from h100-sxm-80gb: "));
+  EXPECT_TRUE(Warns(r, "from h200-sxm-141gb: efficiency.sustained_fraction.bf16"));
+  s = LoadText(kScenario, nullptr, {{"hardware", "a100-sxm-80gb"}});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  r = Evaluate(*s, {});
+  EXPECT_TRUE(r.proxy_figures.empty());
+  EXPECT_FALSE(Warns(r, "measured on another device"));
+}
+
 // A small model in eager PyTorch launches kernels shorter than the host can launch them: at the
 // upper end of published per-kernel host costs the step grows by more than 10%, and plan says so.
 // A large model's kernels are long enough that the host cost does not matter.

@@ -60,6 +60,7 @@ ValidationReport Validate(const std::vector<Scenario>& runs, const EvaluateOptio
       ValidationRow row{run.name, run.file, metric, measured, 0, 0, status, run.cluster.spec.id};
       if (status == "ok") {
         row.possibly_host_bound = r.possibly_host_bound;
+        row.proxy_figures = static_cast<int>(r.proxy_figures.size());
         row.predicted_fits = r.has_memory && r.memory.fits;
         row.memory_headroom = r.has_memory ? r.memory.headroom_fraction : 0;
         row.predicted = PredictedMetric(r, metric);

@@ -26,6 +26,9 @@ struct ValidationRow {
   std::string status;  // "ok", or why it was not predicted ("invalid plan: ...", "needs search")
   std::string hardware;  // the run's hardware id (catalog id or the file's `id`)
   bool possibly_host_bound = false;  // plan's warning: the host cost per kernel decides the answer
+  // How many of the figures the prediction read were measured on another device (labelled proxies,
+  // PlanResult::proxy_figures); 0 when all are the device's own.
+  int proxy_figures = 0;
   // The memory estimate of the run's plan: a measured run ran, so a run predicted not to fit
   // shows the memory model over-counting (or a setting the row leaves out). Set when status is ok.
   bool predicted_fits = true;

@@ -42,6 +42,16 @@ TEST(ValidateTest, RowsCarryTheSignedErrorAndTheMemoryVerdict) {
   EXPECT_TRUE(rep.ran_but_predicted_oom.empty());
 }
 
+TEST(ValidateTest, RowsCountTheProxyFiguresTheirPredictionRead) {
+  std::vector<Scenario> runs = {Measured("own", 1.0, {{"hardware", "a100-sxm-80gb"}}),
+                                Measured("borrowed", 1.0, {{"hardware", "h800-sxm-80gb"}})};
+  const ValidationReport rep = Validate(runs, {}, nullptr);
+  for (const ValidationRow& row : rep.rows) {
+    ASSERT_EQ(row.status, "ok") << row.name;
+    EXPECT_EQ(row.proxy_figures > 0, row.name == "borrowed") << row.name;
+  }
+}
+
 TEST(ValidateTest, AMeasuredRunPredictedNotToFitIsListedOnce) {
   // 405B parameters over 8 GPUs at TP 8 and no data parallelism cannot fit in 80 GB.
   std::vector<Scenario> runs = {
