@@ -174,6 +174,8 @@ nlohmann::json ValidationJson(const ValidationReport& rep) {
     j["memory_headroom"] = row.status == "ok" ? nlohmann::json(row.memory_headroom) : nlohmann::json(nullptr);
     j["predicted"] = row.status == "ok" ? nlohmann::json(row.predicted) : nlohmann::json(nullptr);
     j["error"] = row.status == "ok" ? nlohmann::json(row.error) : nlohmann::json(nullptr);
+    j["step_s"] = row.status == "ok" ? nlohmann::json(row.time.step.value()) : nlohmann::json(nullptr);
+    j["breakdown"] = row.status == "ok" ? StepBreakdownJson(row.time) : nlohmann::json(nullptr);
     runs.push_back(j);
   }
   return {{"runs", runs},

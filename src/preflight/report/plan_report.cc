@@ -73,21 +73,7 @@ json TimeJson(const PlanResult& r) {
           {"mfu", t.mfu},
           {"hfu", t.hfu},
           {"mfu_convention", "model FLOPs (3 x forward, full attention, no recompute) / datasheet dense peak of the training precision"},
-          {"breakdown",
-           {{"compute", t.compute.value()},
-            {"exposed_comm", t.exposed_comm.Total().value()},
-            {"bubble", t.bubble.value()},
-            {"optimizer", t.optimizer.value()},
-            {"other", t.other.value()},
-            {"host_launch", t.host_launch.value()},
-            {"offload_copies", t.offload_copies.value()},
-            {"comm_contention", t.comm_contention.value()},
-            {"exposed_comm_by_kind",
-             {{"tp", t.exposed_comm.tp.value()},
-              {"cp", t.exposed_comm.cp.value()},
-              {"ep", t.exposed_comm.ep.value()},
-              {"pp", t.exposed_comm.pp.value()},
-              {"dp", t.exposed_comm.dp.value()}}}}}};
+          {"breakdown", StepBreakdownJson(t)}};
 }
 
 json CampaignJson(const PlanResult& r) {
@@ -195,6 +181,23 @@ std::string CollectiveTableText(const CollectiveTable& t) {
 }
 
 }  // namespace
+
+json StepBreakdownJson(const StepTime& t) {
+  return {{"compute", t.compute.value()},
+          {"exposed_comm", t.exposed_comm.Total().value()},
+          {"bubble", t.bubble.value()},
+          {"optimizer", t.optimizer.value()},
+          {"other", t.other.value()},
+          {"host_launch", t.host_launch.value()},
+          {"offload_copies", t.offload_copies.value()},
+          {"comm_contention", t.comm_contention.value()},
+          {"exposed_comm_by_kind",
+           {{"tp", t.exposed_comm.tp.value()},
+            {"cp", t.exposed_comm.cp.value()},
+            {"ep", t.exposed_comm.ep.value()},
+            {"pp", t.exposed_comm.pp.value()},
+            {"dp", t.exposed_comm.dp.value()}}}};
+}
 
 json PlanFieldsJson(const Plan& p, const TrainingJob& job) {
   json j = {{"tp", p.tp},

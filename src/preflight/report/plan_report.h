@@ -17,6 +17,8 @@ namespace preflight {
 
 // `plan --json`: model, hardware, plan, memory, compat (+ time, campaign when computed).
 nlohmann::json PlanJson(const PlanResult& r);
+// The step's parts in seconds: `time.breakdown` of PlanJson (README, "plan --json").
+nlohmann::json StepBreakdownJson(const StepTime& t);
 std::string PlanText(const PlanResult& r);
 
 // The `plan` object alone ({tp, pp, ...}).

@@ -61,6 +61,7 @@ ValidationReport Validate(const std::vector<Scenario>& runs, const EvaluateOptio
       if (status == "ok") {
         row.possibly_host_bound = r.possibly_host_bound;
         row.proxy_figures = static_cast<int>(r.proxy_figures.size());
+        row.time = r.time;
         row.predicted_fits = r.has_memory && r.memory.fits;
         row.memory_headroom = r.has_memory ? r.memory.headroom_fraction : 0;
         row.predicted = PredictedMetric(r, metric);

@@ -29,6 +29,9 @@ struct ValidationRow {
   // How many of the figures the prediction read were measured on another device (labelled proxies,
   // PlanResult::proxy_figures); 0 when all are the device's own.
   int proxy_figures = 0;
+  // The predicted step and its parts (where the time goes in the prediction), whatever the metric;
+  // set when status is ok.
+  StepTime time = {};
   // The memory estimate of the run's plan: a measured run ran, so a run predicted not to fit
   // shows the memory model over-counting (or a setting the row leaves out). Set when status is ok.
   bool predicted_fits = true;

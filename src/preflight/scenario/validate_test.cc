@@ -35,6 +35,8 @@ TEST(ValidateTest, RowsCarryTheSignedErrorAndTheMemoryVerdict) {
   const ValidationRow& row = rep.rows.front();
   EXPECT_EQ(row.status, "ok");
   EXPECT_NEAR(row.error, -0.5, 1e-12);
+  EXPECT_DOUBLE_EQ(row.time.step.value(), predicted) << "the step it predicted, with its parts";
+  EXPECT_GT(row.time.compute.value(), 0);
   EXPECT_TRUE(row.predicted_fits);
   EXPECT_GT(row.memory_headroom, 0);
   EXPECT_NEAR(rep.mape, 0.5, 1e-12);
