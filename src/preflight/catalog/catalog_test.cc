@@ -230,6 +230,22 @@ TEST(CatalogDataTest, EveryProxyNamesAnotherCatalogDevice) {
   EXPECT_FALSE(h100->gemm_fraction[DtypeIndex(Dtype::kBf16)].proxy()) << "measured on the H100 itself";
 }
 
+// torchtitan's H100 runs at a 500 W limit: its sustained tensor rate is the 700 W one times the
+// throughput a sibling H100 (94 GB HBM2e) measured at 500 W against 700 W (Mayr et al.,
+// arXiv:2603.16164, Table 4: 27,705.3 / 30,271.0 tokens/s), its burst figures stay the 700 W ones.
+TEST(CatalogDataTest, PowerCappedH100SustainsTheMeasuredShare) {
+  Catalog cat = Catalog::Default();
+  StatusOr<HardwareSpec> capped = cat.Hardware("h100-sxm-96gb-hbm2e");
+  StatusOr<HardwareSpec> full = cat.Hardware("h100-sxm-80gb");
+  ASSERT_TRUE(capped.ok() && full.ok());
+  EXPECT_DOUBLE_EQ(capped->power_w.value, 500);
+  for (Dtype d : {Dtype::kBf16, Dtype::kFp8}) {
+    const double ratio = capped->sustained_fraction[DtypeIndex(d)].value / full->sustained_fraction[DtypeIndex(d)].value;
+    EXPECT_NEAR(ratio, 27705.3 / 30271.0, 0.002) << DtypeName(d);
+    EXPECT_DOUBLE_EQ(capped->gemm_fraction[DtypeIndex(d)].value, full->gemm_fraction[DtypeIndex(d)].value);
+  }
+}
+
 TEST(CatalogDataTest, FractionsLieInUnitInterval) {
   Catalog cat = Catalog::Default();
   for (const std::string& id : cat.HardwareIds()) {
