@@ -45,6 +45,14 @@ double SustainedRatio(const HardwareSpec& h, Dtype d) {
 
 namespace {
 
+// The dtype whose measured efficiencies GEMMs in `gemm` run at: fp16 GEMMs take bf16's where the
+// device has no fp16 figure of its own (the same tensor-core rate).
+Dtype EfficiencyDtype(const HardwareSpec& h, Dtype gemm) {
+  const bool fp16_as_bf16 = gemm == Dtype::kFp16 && !h.gemm_fraction[DtypeIndex(gemm)].known() &&
+                            !h.sustained_fraction[DtypeIndex(gemm)].known();
+  return fp16_as_bf16 ? Dtype::kBf16 : gemm;
+}
+
 // The dtype the job's GEMMs run in: FP8 only where the device has it (then sets c->fp8_gemms;
 // otherwise a warning).
 Dtype GemmDtype(const HardwareSpec& h, const TrainingJob& job, CostContext* c) {
@@ -61,9 +69,7 @@ Dtype GemmDtype(const HardwareSpec& h, const TrainingJob& job, CostContext* c) {
 // sustained rate, burst tables scaled by sustained / burst. (Without a burst figure the sustained
 // one is the large-GEMM fraction itself.)
 void SetGemmRates(const HardwareSpec& h, Dtype gemm, const Figure& peak, CostContext* c) {
-  const bool fp16_as_bf16 = gemm == Dtype::kFp16 && !h.gemm_fraction[DtypeIndex(gemm)].known() &&
-                            !h.sustained_fraction[DtypeIndex(gemm)].known();
-  const Dtype frac_dtype = fp16_as_bf16 ? Dtype::kBf16 : gemm;
+  const Dtype frac_dtype = EfficiencyDtype(h, gemm);
   Figure frac = h.gemm_fraction[DtypeIndex(frac_dtype)];
   if (!frac.known()) frac = h.sustained_fraction[DtypeIndex(frac_dtype)];
   const double sustain = SustainedRatio(h, frac_dtype);  // 1 without both figures
@@ -176,19 +182,21 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
 
 namespace {
 
-void AddProxy(const Figure& f, const std::string& name, std::vector<ProxyFigure>* out) {
-  if (!f.proxy()) return;
+void AddProxyOf(const std::string& measured_on, const std::string& name, std::vector<ProxyFigure>* out) {
+  if (measured_on.empty()) return;
   const bool listed = std::any_of(out->begin(), out->end(), [&](const ProxyFigure& p) { return p.figure == name; });
-  if (!listed) out->push_back({name, f.proxy_of});
+  if (!listed) out->push_back({name, measured_on});
+}
+
+void AddProxy(const Figure& f, const std::string& name, std::vector<ProxyFigure>* out) {
+  if (f.proxy()) AddProxyOf(f.proxy_of, name, out);
 }
 
 // The peak and large-GEMM efficiencies SetGemmRates reads for GEMMs in `gemm`.
 void AddGemmProxies(const HardwareSpec& h, Dtype gemm, std::vector<ProxyFigure>* out) {
   const Dtype peak_dtype = h.peak(gemm).known() ? gemm : Dtype::kBf16;
   AddProxy(h.peak(peak_dtype), "peak_tflops." + std::string(DtypeName(peak_dtype)), out);
-  const bool fp16_as_bf16 = gemm == Dtype::kFp16 && !h.gemm_fraction[DtypeIndex(gemm)].known() &&
-                            !h.sustained_fraction[DtypeIndex(gemm)].known();
-  const Dtype d = fp16_as_bf16 ? Dtype::kBf16 : gemm;
+  const Dtype d = EfficiencyDtype(h, gemm);
   const std::string name(DtypeName(d));
   AddProxy(h.gemm_fraction[DtypeIndex(d)], "efficiency.gemm_fraction." + name, out);
   AddProxy(h.sustained_fraction[DtypeIndex(d)], "efficiency.sustained_fraction." + name, out);
@@ -203,12 +211,7 @@ void AddAttentionProxies(const HardwareSpec& h, const TrainingJob& job, std::vec
       "efficiency.fused_attention_tflops" + (is_default ? std::string() : ".others." + kernel->name);
   AddProxy(kernel->forward, name + ".forward", out);
   AddProxy(kernel->backward, name + ".backward", out);
-  for (const AttentionCurve& curve : kernel->curves.by_head_dim) {
-    if (curve.proxy_of.empty()) continue;
-    Figure f = Figure::Known(0, curve.source);
-    f.proxy_of = curve.proxy_of;
-    AddProxy(f, name + ".by_seq_len", out);
-  }
+  for (const AttentionCurve& curve : kernel->curves.by_head_dim) AddProxyOf(curve.proxy_of, name + ".by_seq_len", out);
 }
 
 }  // namespace
@@ -218,9 +221,7 @@ std::vector<ProxyFigure> ListProxyFigures(const TrainingJob& job, const Cluster&
   std::vector<ProxyFigure> out;
   const Dtype gemm = h.GemmDtype(job.precision);
   AddGemmProxies(h, gemm, &out);
-  if (h.gemm_table && !h.gemm_table->proxy_of.empty()) {
-    out.push_back({"data/gemm/" + h.id + ".yaml", h.gemm_table->proxy_of});
-  }
+  if (h.gemm_table) AddProxyOf(h.gemm_table->proxy_of, "data/gemm/" + h.id + ".yaml", &out);
   if (gemm != Dtype::kBf16 && gemm != Dtype::kFp16) AddGemmProxies(h, Dtype::kBf16, &out);
   AddAttentionProxies(h, job, &out);
   AddProxy(h.hbm_fraction, "efficiency.hbm_fraction", &out);
