@@ -277,7 +277,7 @@ double StepModel::RopeElementsPerToken() const {
 
 double StepModel::InnerNormElementsPerToken() const {
   if (a_.attention == AttentionKind::kMla) return static_cast<double>(a_.mla.q_lora_rank + a_.mla.kv_lora_rank);
-  return a_.qk_norm ? static_cast<double>(a_.heads + a_.KvHeadsAcrossTp(p_.tp)) * a_.head_dim / t_ : 0;
+  return a_.qk_norm ? RopeElementsPerToken() : 0;  // the rank's q and k heads, which RoPE rotates too
 }
 
 void StepModel::Elementwise(bool moe, LayerCost* l) const {
