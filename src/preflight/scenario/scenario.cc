@@ -212,12 +212,14 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
                                                     "fp32 or bf16"));
   ASSIGN_OR_RETURN(j->fp8_weight_copy, t.BoolOr("fp8_weight_copy", true));
   ASSIGN_OR_RETURN(j->fp8_saved_inputs, t.BoolOr("fp8_saved_inputs", true));
+  // GEMMs in FP8: the training precision, on a device that has it.
+  const bool fp8_gemms = j->precision == Dtype::kFp8 && spec.peak(Dtype::kFp8).known();
   ASSIGN_OR_RETURN(j->low_precision_activations, t.BoolOr("low_precision_activations", false));
-  if (j->low_precision_activations && (j->precision != Dtype::kFp8 || !spec.peak(Dtype::kFp8).known())) {
+  if (j->low_precision_activations && !fp8_gemms) {
     return t.Error("low_precision_activations", "precision: fp8 on a device with FP8 beside it (DeepSeek-V3's FP8 storage)");
   }
   ASSIGN_OR_RETURN(j->fp8_dispatch, t.BoolOr("fp8_dispatch", false));
-  if (j->fp8_dispatch && (j->precision != Dtype::kFp8 || !spec.peak(Dtype::kFp8).known())) {
+  if (j->fp8_dispatch && !fp8_gemms) {
     return t.Error("fp8_dispatch", "precision: fp8 on a device with FP8 beside it (tokens dispatched as FP8 casts)");
   }
   // A device without FP8 runs the GEMMs in 16 bits (the cost model warns), so they keep 16-bit inputs.
