@@ -729,7 +729,30 @@ case_validate_json() {
   expect_bad_input "$ROOT/data/validation/korthikanti-2022.yaml" "[0].cluster.collective_table" "measured on h100-sxm-80gb"
 }
 
-ALL_CASES=(search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model
+# Runs that cannot be predicted are listed with their reason; when none could be, there is no
+# figure to give: no 0% MAPE, null in --json, and exit 1 (nothing feasible), as plan and search.
+case_validate_nothing_predicted() {
+  cat >"$WORK/auto.yaml" <<'YAML'
+- name: too-big
+  model: llama-3.1-405b
+  hardware: h100-sxm-80gb
+  cluster: {devices: 8, devices_per_node: 8}
+  parallel: auto
+  training: {seq_len: 8192, global_batch: 16, precision: bf16}
+  measured: {step_time_s: 5}
+YAML
+  run validate "$WORK/auto.yaml" --json
+  expect_rc 1
+  expect_json 'assert j["predicted"] == 0 and j["mape"] is None and j["mean_error"] is None and j["max_abs_error"] is None and j["worst"] is None'
+  expect_json 'f = next(iter(j["by_file"].values())); assert f["mape"] is None and f["runs"] == 0 and f["skipped"] == 1'
+  expect_json 'assert j["runs"][0]["status"] == "the search found no valid plan that fits (parallel: auto)"'
+  run validate "$WORK/auto.yaml"
+  expect_rc 1
+  grep -qE '^all +0 +- +- +- ' "$OUT" || fail "the all line should show dashes, not 0.0%"
+  grep -qF "0.0%" "$OUT" && fail "no MAPE of 0.0% over nothing"
+}
+
+ALL_CASES=(validate_nothing_predicted search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
   unknown_hardware_id bad_gemm_table bad_collective_table collective_table_other_hardware unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
   unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit)

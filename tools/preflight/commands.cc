@@ -80,24 +80,40 @@ std::string ProxyGroup(const ValidationRow& r) {
   return r.proxy_figures > 0 ? "rests on proxy figures" : "device's own figures";
 }
 
+// One summary line: runs, MAPE, bias, worst error and run; dashes where no run was predicted (a
+// MAPE of 0% over nothing would read as a perfect score).
+std::string SummaryLine(const std::string& name, const ValidationReport& part) {
+  const std::string skipped = part.skipped ? fmt::format(" ({} not predicted)", part.skipped) : "";
+  if (part.predicted == 0) {
+    return fmt::format("{:40} {:>6} {:>8} {:>8} {:>9}  {}\n", name, 0, "-", "-", "-", skipped.empty() ? "" : skipped.substr(1));
+  }
+  return fmt::format("{:40} {:>6} {:>7.1f}% {:>+7.1f}% {:>8.1f}%  {}{}\n", name, part.predicted, 100 * part.mape,
+                     100 * part.mean_error, 100 * part.max_abs_error, part.worst, skipped);
+}
+
 std::string GroupText(const std::string& title, const std::vector<std::pair<std::string, ValidationReport>>& groups) {
   std::string out =
       fmt::format("{:40} {:>6} {:>8} {:>8} {:>9}  {}\n", title, "runs", "MAPE", "bias", "max |err|", "worst run");
-  for (const auto& [name, part] : groups) {
-    out += fmt::format("{:40} {:>6} {:>7.1f}% {:>+7.1f}% {:>8.1f}%  {}{}\n", name, part.predicted, 100 * part.mape,
-                       100 * part.mean_error, 100 * part.max_abs_error, part.worst,
-                       part.skipped ? fmt::format(" ({} not predicted)", part.skipped) : "");
-  }
+  for (const auto& [name, part] : groups) out += SummaryLine(name, part);
   return out;
+}
+
+// The summary statistics of `part` under their JSON keys; null where no run was predicted.
+nlohmann::json SummaryJson(const ValidationReport& part) {
+  const auto stat = [&](double v) { return part.predicted > 0 ? nlohmann::json(v) : nlohmann::json(nullptr); };
+  return {{"mape", stat(part.mape)},
+          {"mean_error", stat(part.mean_error)},
+          {"max_abs_error", stat(part.max_abs_error)},
+          {"worst", part.predicted > 0 ? nlohmann::json(part.worst) : nlohmann::json(nullptr)}};
 }
 
 nlohmann::json GroupJson(const std::vector<std::pair<std::string, ValidationReport>>& groups) {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& [name, part] : groups) {
-    j[name] = {{"runs", part.predicted}, {"mape", part.mape}, {"mean_error", part.mean_error},
-               {"max_abs_error", part.max_abs_error},
-               {"worst", part.worst}, {"skipped", part.skipped},
-               {"ran_but_predicted_oom", part.ran_but_predicted_oom.size()}};
+    j[name] = SummaryJson(part);
+    j[name]["runs"] = part.predicted;
+    j[name]["skipped"] = part.skipped;
+    j[name]["ran_but_predicted_oom"] = part.ran_but_predicted_oom.size();
   }
   return j;
 }
@@ -142,8 +158,7 @@ std::string OomText(const ValidationReport& rep) {
 
 std::string ValidationText(const ValidationReport& rep, bool all) {
   std::string out = GroupText("file", GroupRows(rep, [](const ValidationRow& r) { return r.file; }));
-  out += fmt::format("{:40} {:>6} {:>7.1f}% {:>+7.1f}% {:>8.1f}%  {}\n", "all", rep.predicted, 100 * rep.mape,
-                     100 * rep.mean_error, 100 * rep.max_abs_error, rep.worst);
+  out += SummaryLine("all", rep);
   out += '\n';
   out += GroupText("hardware", GroupRows(rep, [](const ValidationRow& r) { return r.hardware; }));
   out += '\n';
@@ -178,18 +193,16 @@ nlohmann::json ValidationJson(const ValidationReport& rep) {
     j["breakdown"] = row.status == "ok" ? StepBreakdownJson(row.time) : nlohmann::json(nullptr);
     runs.push_back(j);
   }
-  return {{"runs", runs},
-          {"mape", rep.mape},
-          {"mean_error", rep.mean_error},
-          {"max_abs_error", rep.max_abs_error},
-          {"worst", rep.worst},
-          {"predicted", rep.predicted},
-          {"skipped", rep.skipped},
-          {"ran_but_predicted_oom", rep.ran_but_predicted_oom},
-          {"by_file", GroupJson(GroupRows(rep, [](const ValidationRow& r) { return r.file; }))},
-          {"by_hardware", GroupJson(GroupRows(rep, [](const ValidationRow& r) { return r.hardware; }))},
-          {"by_host_bound_warning", GroupJson(GroupRows(rep, HostBoundGroup))},
-          {"by_proxy_figures", GroupJson(GroupRows(rep, ProxyGroup))}};
+  nlohmann::json j = SummaryJson(rep);
+  j["runs"] = runs;
+  j["predicted"] = rep.predicted;
+  j["skipped"] = rep.skipped;
+  j["ran_but_predicted_oom"] = rep.ran_but_predicted_oom;
+  j["by_file"] = GroupJson(GroupRows(rep, [](const ValidationRow& r) { return r.file; }));
+  j["by_hardware"] = GroupJson(GroupRows(rep, [](const ValidationRow& r) { return r.hardware; }));
+  j["by_host_bound_warning"] = GroupJson(GroupRows(rep, HostBoundGroup));
+  j["by_proxy_figures"] = GroupJson(GroupRows(rep, ProxyGroup));
+  return j;
 }
 
 }  // namespace
@@ -247,7 +260,9 @@ int RunValidate(const ValidateArgs& args) {
     j["searched_worse"] = worse;
   }
   std::cout << (args.json ? JsonText(j) : text);
-  return 0;
+  // Nothing predicted (every run an invalid plan, or a search without a fitting plan): no figure
+  // to give, as plan and search exit 1 when the answer is infeasible.
+  return rep.predicted > 0 ? 0 : 1;
 }
 
 namespace {

@@ -83,11 +83,13 @@ Status CollectiveTable::AddCurve(CollectiveOp op, int64_t ranks, int64_t ranks_p
   if (ranks_per_domain < 1 || ranks_per_domain > ranks || ranks % ranks_per_domain != 0) {
     return InvalidArgument("ranks_per_domain: expected a divisor of ranks");
   }
+  if (ranks > kMaxCollectiveRanks) return InvalidArgument("ranks: expected at most 2^24 ranks");
   if (rows.size() < 2) return InvalidArgument("at least two [bytes, microseconds] rows");
   for (const auto& r : rows) {
-    // Bounds of sanity: up to 2^50 bytes and 1e9 µs (beyond them a step overflows).
-    if (!(r[0] > 0 && r[0] <= 0x1p50) || !(r[1] > 0 && r[1] <= 1e9)) {
-      return InvalidArgument("positive sizes of at most 2^50 bytes and times of at most 1e9 microseconds");
+    // Bounds of sanity: 1 byte to 2^50 bytes, 1e-3 to 1e9 µs (beyond them a step overflows into
+    // inf, or a time vanishes into 0 once in seconds).
+    if (!(r[0] >= 1 && r[0] <= 0x1p50) || !(r[1] >= 1e-3 && r[1] <= 1e9)) {
+      return InvalidArgument("sizes from 1 byte to 2^50 bytes and times from 1e-3 to 1e9 microseconds");
     }
   }
   std::sort(rows.begin(), rows.end());
@@ -171,19 +173,19 @@ Status ReadEntry(const MapReader& entry, const std::string& where, CollectiveTab
     return InvalidArgument(entry.file() + ": " + where + ": expected only one of rows, busbw_rows or nccl_tests, got " +
                            std::to_string(given));
   }
-  if (ranks < 2) return entry.Error("ranks", "a whole number of at least 2");
+  if (ranks < 2 || ranks > kMaxCollectiveRanks) return entry.Error("ranks", "a whole number from 2 to 2^24");
   std::vector<std::array<double, 2>> rows;
   if (entry.Has("rows")) {
     ASSIGN_OR_RETURN(rows, InlineRows(entry, "rows", "[bytes, microseconds]"));
   } else if (entry.Has("busbw_rows")) {
     ASSIGN_OR_RETURN(rows, InlineRows(entry, "busbw_rows", "[bytes, GB/s]"));
     for (size_t i = 0; i < rows.size(); ++i) {
-      const double us = BusBandwidthFactor(op, ranks) * rows[i][0] / (rows[i][1] * 1e9) * 1e6;
-      if (!(rows[i][0] > 0) || !(rows[i][1] > 0) || !std::isfinite(us) || !(us > 0)) {
+      // Bounds of sanity on the bandwidth as on the scenario's rates (the time's own follow in AddCurve).
+      if (!(rows[i][0] > 0) || !(rows[i][1] >= 1e-3 && rows[i][1] <= 1e6)) {
         return InvalidArgument(entry.file() + ": " + entry.FieldName("busbw_rows") + "[" + std::to_string(i) +
-                               "]: expected a positive size in bytes and a positive bus bandwidth in GB/s");
+                               "]: expected a positive size in bytes and a bus bandwidth from 1e-3 to 1e6 GB/s");
       }
-      rows[i][1] = us;
+      rows[i][1] = BusBandwidthFactor(op, ranks) * rows[i][0] / (rows[i][1] * 1e9) * 1e6;
     }
   } else {
     ASSIGN_OR_RETURN(rows, NcclTestsRows(entry, inputs));
@@ -217,7 +219,13 @@ StatusOr<std::vector<std::array<double, 2>>> ParseNcclTestsOutput(const std::str
     const bool root_column = w.size() >= 13;
     const size_t time_at = root_column ? 5 : 4;
     double bytes = 0, us = 0;
-    if (!ParseFiniteNumber(w[0], &bytes) || !ParseFiniteNumber(w[time_at], &us) || bytes <= 0 || us <= 0) continue;
+    if (!ParseFiniteNumber(w[0], &bytes) || bytes <= 0) continue;
+    // A result row (it starts with a size and a count) whose time is not a positive number is a
+    // damaged file, not a line to skip: dropping it would change the curve unseen.
+    if (!ParseFiniteNumber(w[time_at], &us) || us <= 0) {
+      return InvalidArgument(name + ": expected a positive time in microseconds in the row of " + w[0] +
+                             " bytes, got '" + w[time_at] + "'");
+    }
     // Since nccl-tests 2.12 the column after busbw counts wrong results (before it, an error size).
     if (root_column && IsWholeNumber(w[time_at + 3]) && w[time_at + 3] != "0") {
       return InvalidArgument(name + ": expected correct results, got a row of " + w[0] + " bytes with " +
@@ -243,7 +251,7 @@ StatusOr<CollectiveTable> ParseCollectiveTable(const std::string& path, const st
   ASSIGN_OR_RETURN(t.source, r.String("source"));
   if (t.source.empty()) return r.Error("source", "a non-empty source");
   const YAML::Node list = root["collectives"];
-  if (!list.IsSequence() || list.size() == 0) return r.Error("collectives", "a list of measured collectives");
+  if (!list.IsSequence() || list.size() == 0) return r.Error("collectives", "a non-empty list of measured collectives");
   for (size_t i = 0; i < list.size(); ++i) {
     const std::string where = "collectives[" + std::to_string(i) + "]";
     RETURN_IF_ERROR(ReadEntry(MapReader(list[i], path, where), where, &t, inputs));

@@ -46,6 +46,8 @@ namespace preflight {
 
 enum class CollectiveOp { kAllReduce = 0, kAllGather, kReduceScatter, kAllToAll };
 inline constexpr const char* kCollectiveOpNames[] = {"all_reduce", "all_gather", "reduce_scatter", "all_to_all"};
+// The largest group a curve may describe: a cluster's own bound (hardware/cluster.h, 2^24 devices).
+inline constexpr int64_t kMaxCollectiveRanks = int64_t{1} << 24;
 
 // False when `name` is not one of kCollectiveOpNames.
 bool ParseCollectiveOp(const std::string& name, CollectiveOp* op);
@@ -74,8 +76,9 @@ class CollectiveTable {
   std::optional<Seconds> Time(CollectiveOp op, int64_t ranks, int64_t per_domain, Bytes bytes) const;
 
   // For the loader: adds a curve from [bytes, µs] rows. InvalidArgument text (without file or
-  // field) when the group is malformed (ranks < 2; ranks_per_domain not a divisor of ranks), a
-  // row is not positive or a size repeats, or the curve duplicates one already added.
+  // field) when the group is malformed (ranks < 2 or above kMaxCollectiveRanks; ranks_per_domain
+  // not a divisor of ranks), a row lies outside 1 byte..2^50 bytes or 1e-3..1e9 µs, a size
+  // repeats, or the curve duplicates one already added.
   Status AddCurve(CollectiveOp op, int64_t ranks, int64_t ranks_per_domain, std::vector<std::array<double, 2>> rows);
 
   const std::vector<Curve>& curves() const { return curves_; }

@@ -58,6 +58,23 @@ TEST(NcclTestsOutputTest, SrunPrefixesAreReadAndWrongResultsRefused) {
   EXPECT_NE(bad.status().message().find("3 wrong"), std::string::npos) << bad.status().message();
 }
 
+// A result row whose time is not a positive number is damaged output: skipping it would change
+// the curve without a word.
+TEST(NcclTestsOutputTest, AResultRowWithoutAPositiveTimeIsAnError) {
+  for (const char* time : {"nan", "-213.3", "0", "x"}) {
+    const std::string text =
+        std::string("     1048576        262144     float     sum      -1    40.00   26.21   45.88      0    39.00   26.89   47.05      0\n"
+                    "     4194304       1048576     float     sum      -1    ") +
+        time + "   52.43   91.75      0    79.00   53.09   92.91      0\n";
+    auto rows = ParseNcclTestsOutput(text, "damaged.txt");
+    ASSERT_FALSE(rows.ok()) << time;
+    EXPECT_NE(rows.status().message().find("damaged.txt: expected a positive time in microseconds in the row of 4194304 "
+                                           "bytes, got '" + std::string(time) + "'"),
+              std::string::npos)
+        << rows.status().message();
+  }
+}
+
 TEST(NcclTestsOutputTest, TextWithoutResultRowsIsAnError) {
   auto rows = ParseNcclTestsOutput("# nThread 1 nGpus 1\n# Avg bus bandwidth : 0\n", "empty.txt");
   ASSERT_FALSE(rows.ok());
@@ -162,7 +179,7 @@ TEST(CollectiveTableTest, BusBandwidthRowsBecomeTimes) {
     auto z = LoadCollectiveTable(zero);
     ASSERT_FALSE(z.ok()) << rate;
     EXPECT_NE(z.status().message().find(zero + ": collectives[0].busbw_rows[1]: expected a positive size in bytes and a "
-                                               "positive bus bandwidth"),
+                                               "bus bandwidth from 1e-3 to 1e6 GB/s"),
               std::string::npos)
         << z.status().message();
   }
@@ -239,8 +256,15 @@ TEST(CollectiveTableTest, BadFilesNameTheFileAndField) {
       {"source: x\ncollectives: [{op: all_reduce, ranks: 8, ranks_per_domain: 3, rows: [[1, 2], [2, 3]]}]\n",
        "collectives[0].ranks_per_domain"},
       {"source: x\ncollectives: [{op: all_reduce, ranks: 8, rows: [[1e12, 2], [1e12, 3]]}]\n", "appears twice"},
-      // A time past 1e9 µs would overflow a step into inf.
+      // A time past 1e9 µs would overflow a step into inf; one below 1e-3 µs vanishes into 0 s
+      // (1e-320 µs did, and a plan then showed an MFU of 600%).
       {"source: x\ncollectives: [{op: all_reduce, ranks: 8, rows: [[1024, 1e300], [2048, 1e300]]}]\n", "collectives[0]"},
+      {"source: x\ncollectives: [{op: all_reduce, ranks: 8, rows: [[1048576, 1e-320], [2048, 3]]}]\n",
+       "collectives[0]: expected sizes from 1 byte to 2^50 bytes and times from 1e-3 to 1e9 microseconds"},
+      {"source: x\ncollectives: [{op: all_reduce, ranks: 8, rows: [[0.5, 2], [2048, 3]]}]\n", "collectives[0]"},
+      {"source: x\ncollectives: [{op: all_reduce, ranks: 2147483648, rows: [[1, 2], [2, 3]]}]\n",
+       "collectives[0].ranks: expected a whole number from 2 to 2^24"},
+      {"source: x\ncollectives: []\n", "collectives: expected a non-empty list"},
   };
   for (const Case& c : cases) {
     const std::string path = WriteFile(dir, "bad.yaml", c.text);

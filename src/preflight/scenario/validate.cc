@@ -48,7 +48,11 @@ ValidationReport Validate(const std::vector<Scenario>& runs, const EvaluateOptio
     Scenario s = run;
     std::string status = "ok";
     if (s.auto_parallel) {
-      if (!planner || !planner(run, &s.plan)) status = "needs search (parallel: auto)";
+      if (!planner) {
+        status = "needs search (parallel: auto)";
+      } else if (!planner(run, &s.plan)) {
+        status = "the search found no valid plan that fits (parallel: auto)";
+      }
       s.auto_parallel = false;
     }
     PlanResult r;

@@ -23,7 +23,8 @@ struct ValidationRow {
   double measured = 0;
   double predicted = 0;
   double error = 0;  // signed relative error
-  std::string status;  // "ok", or why it was not predicted ("invalid plan: ...", "needs search")
+  std::string status;  // "ok", or why it was not predicted ("invalid plan: ...", "needs search
+                       // (parallel: auto)" without a planner, "the search found no valid plan ...")
   std::string hardware;  // the run's hardware id (catalog id or the file's `id`)
   bool possibly_host_bound = false;  // plan's warning: the host cost per kernel decides the answer
   // How many of the figures the prediction read were measured on another device (labelled proxies,

@@ -83,5 +83,16 @@ TEST(ValidateTest, AnAutoRunWithoutAPlannerIsSkippedNotJudged) {
   EXPECT_TRUE(rep.ran_but_predicted_oom.empty());
 }
 
+// A search that finds nothing is not a run waiting for one: the status says what happened.
+TEST(ValidateTest, AnAutoRunTheSearchFindsNoPlanForSaysSo) {
+  Scenario run = Measured("auto", 1.0);
+  run.auto_parallel = true;
+  ValidationReport rep = Validate({run}, {}, [](const Scenario&, Plan*) { return false; });
+  ASSERT_EQ(rep.rows.size(), 2u);
+  EXPECT_EQ(rep.rows.front().status, "the search found no valid plan that fits (parallel: auto)");
+  EXPECT_EQ(rep.predicted, 0);
+  EXPECT_EQ(Validate({run}, {}, nullptr).rows.front().status, "needs search (parallel: auto)");
+}
+
 }  // namespace
 }  // namespace preflight
