@@ -404,6 +404,33 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
   return Status::Ok();
 }
 
+// The FLOP counts data/validation/README.md names. An MFU or TFLOP/s figure is compared with
+// preflight's own count (3 x forward GEMMs, full attention, no recompute), so it must name one that
+// counts the same; a figure counted otherwise is converted to a step time by the file's author.
+Status ReadFlopConvention(const MapReader& r, Measured* m) {
+  static const std::vector<std::string> kNamed = {"6n", "bloom-8n", "korthikanti-mfu", "maxtext",
+                                                  "megatron-full-recompute", "nvidia-recipe", "palm"};
+  static const std::vector<std::string> kPreflights = {"korthikanti-mfu", "maxtext", "nvidia-recipe"};
+  ASSIGN_OR_RETURN(m->flop_convention, r.StringOr("flop_convention", ""));
+  const bool counted = std::any_of(m->metrics.begin(), m->metrics.end(), [](const auto& metric) {
+    return metric.first == "mfu" || metric.first == "tflops_per_device";
+  });
+  const auto among = [&](const std::vector<std::string>& names) {
+    return std::find(names.begin(), names.end(), m->flop_convention) != names.end();
+  };
+  if (counted && !among(kPreflights)) {
+    return r.Error("flop_convention",
+                   "korthikanti-mfu, maxtext or nvidia-recipe with an mfu or tflops_per_device figure (counts "
+                   "as preflight's: 3 x forward, full attention, no recompute); convert another count to a step "
+                   "time (data/validation/README.md)");
+  }
+  if (!m->flop_convention.empty() && !among(kNamed)) {
+    return r.Error("flop_convention",
+                   "one of 6n, bloom-8n, korthikanti-mfu, maxtext, megatron-full-recompute, nvidia-recipe, palm");
+  }
+  return Status::Ok();
+}
+
 Status ReadMeasured(const MapReader& root, Measured* m) {
   if (!root.Has("measured")) return Status::Ok();
   ASSIGN_OR_RETURN(MapReader r, root.Map("measured"));
@@ -420,8 +447,7 @@ Status ReadMeasured(const MapReader& root, Measured* m) {
     }
     m->metrics.emplace_back(name, v);
   }
-  ASSIGN_OR_RETURN(m->flop_convention, r.StringOr("flop_convention", ""));
-  return Status::Ok();
+  return ReadFlopConvention(r, m);
 }
 
 }  // namespace

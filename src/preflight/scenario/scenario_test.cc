@@ -375,13 +375,40 @@ TEST(ScenarioTest, TrainingHostProfileNamesACatalogProfile) {
 
 TEST(ScenarioTest, ValidationMeasuredBlock) {
   std::string text =
-      std::string(kScenario) + "measured: {step_time_s: 1.5, mfu: 0.4, flop_convention: palm}\n";
+      std::string(kScenario) + "measured: {step_time_s: 1.5, mfu: 0.4, flop_convention: nvidia-recipe}\n";
   StatusOr<Scenario> s = LoadText(text);
   ASSERT_TRUE(s.ok()) << s.status().message();
   ASSERT_EQ(s->measured.metrics.size(), 2u);
   EXPECT_EQ(s->measured.metrics[0].first, "step_time_s");
   EXPECT_DOUBLE_EQ(s->measured.metrics[0].second, 1.5);
-  EXPECT_EQ(s->measured.flop_convention, "palm");
+  EXPECT_EQ(s->measured.flop_convention, "nvidia-recipe");
+}
+
+// An MFU is compared with preflight's own count, so it names a count that is the same; any other
+// named count may label a step time converted from it; a name nobody defined is a typo.
+TEST(ScenarioTest, AFlopConventionIsNamedAndAnMfuCountsAsPreflightDoes) {
+  struct Case {
+    const char* measured;
+    bool ok;
+  } cases[] = {
+      {"{mfu: 0.4, flop_convention: maxtext}", true},
+      {"{tflops_per_device: 400, flop_convention: korthikanti-mfu}", true},
+      {"{step_time_s: 1.5, flop_convention: palm}", true},
+      {"{step_time_s: 1.5}", true},
+      {"{mfu: 0.4}", false},
+      {"{mfu: 0.4, flop_convention: palm}", false},
+      {"{tflops_per_device: 400, flop_convention: megatron-full-recompute}", false},
+      {"{step_time_s: 1.5, flop_convention: bogus}", false},
+      {"{mfu: 0.4, flop_convention: 6}", false},
+  };
+  for (const Case& c : cases) {
+    std::string path;
+    StatusOr<Scenario> s = LoadText(std::string(kScenario) + "measured: " + c.measured + "\n", &path);
+    EXPECT_EQ(s.ok(), c.ok) << c.measured;
+    if (!s.ok()) {
+      EXPECT_TRUE(Contains(s.status().message(), path + ": measured.flop_convention: expected")) << s.status().message();
+    }
+  }
 }
 
 // training.attention_kernel picks one of the kernels the catalog measured on the device; the error
