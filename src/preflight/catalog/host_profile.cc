@@ -27,6 +27,9 @@ StatusOr<HostProfile> LoadHostProfile(const std::string& path) {
   ASSIGN_OR_RETURN(h.source, r.String("source"));
   ASSIGN_OR_RETURN(h.stack, r.StringOr("stack", ""));
   ASSIGN_OR_RETURN(h.layer, r.StringOr("layer", ""));
+  // The one kind the host tool times; another name would silently switch off plan's warning that
+  // a model's layers differ from the one timed.
+  if (r.Has("layer") && h.layer != "gpt") return r.Error("layer", "gpt (the kind of layer the host tool times)");
   ASSIGN_OR_RETURN(MapReader layer, r.Map("layer_us"));
   RETURN_IF_ERROR(layer.CheckKnownKeys({"forward", "backward", "checkpointed", "checkpointed_forward"}));
   ASSIGN_OR_RETURN(h.layer_forward, Microseconds(layer, "forward"));

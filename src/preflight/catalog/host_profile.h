@@ -78,7 +78,8 @@ struct HostProfile {
 };
 
 // Loads and validates a profile file: InvalidArgument naming the file and field on any problem
-// (a missing time, one not above 0 µs or above 1e9 µs, an unknown key, a checkpointed forward not
+// (a missing time, one not above 0 µs or above 1e9 µs, an unknown key, a layer kind other than
+// gpt, a checkpointed forward not
 // below the checkpointed layer, waits without a checkpointed forward, a collective call of 0 µs or
 // above 1e9 µs); NotFound if it cannot be
 // opened.

@@ -85,6 +85,9 @@ TEST(HostProfileTest, BadFieldsNameTheFileAndTheField) {
        "gpu_waits_per_layer_forward"},
       {"id: x\nsource: s\nlayer_us: {checkpointed: 5, forward: 1, backward: 1}\ncollective_call_us: 0\nmicro_batch_us: 1\n",
        "collective_call_us"},
+      // Only the kind the tool times: another name would switch off plan's layer-kind warning.
+      {"id: x\nsource: s\nlayer: mamba\nlayer_us: {checkpointed: 5, forward: 1, backward: 1}\nmicro_batch_us: 1\n",
+       "layer: expected gpt"},
       {"id: x\nsource: s\nlayer_us: {checkpointed: 5, forward: 1, backward: 1}\ncollective_call_us: fast\nmicro_batch_us: 1\n",
        "collective_call_us"},
   };
