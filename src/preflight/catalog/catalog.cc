@@ -44,6 +44,30 @@ bool EndsWith(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// Every `proxy_of` key under `node` (already checked to be an id by the parser), with its field
+// path as messages write it ("efficiency.gemm_fraction.bf16.proxy_of"). A parsed hardware file has
+// a few hundred nodes; `budget` bounds the walk should aliases multiply them.
+void CollectProxyOf(const YAML::Node& node, const std::string& at,
+                    std::vector<std::pair<std::string, std::string>>* out, int* budget) {
+  if (--*budget < 0) return;
+  if (node.IsMap()) {
+    for (const auto& kv : node) {
+      if (!kv.first.IsScalar()) continue;
+      const std::string key = kv.first.Scalar();
+      const std::string field = at.empty() ? key : at + "." + key;
+      if (key == "proxy_of" && kv.second.IsScalar()) {
+        out->emplace_back(field, kv.second.Scalar());
+      } else {
+        CollectProxyOf(kv.second, field, out, budget);
+      }
+    }
+  } else if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); ++i) {
+      CollectProxyOf(node[i], at + "[" + std::to_string(i) + "]", out, budget);
+    }
+  }
+}
+
 }  // namespace
 
 bool LooksLikePath(const std::string& ref) {
@@ -95,16 +119,35 @@ StatusOr<HardwareSpec> Catalog::Hardware(const std::string& id_or_path) const {
       return NotFound("unknown hardware id '" + id_or_path + "' (see `preflight catalog list`)");
     }
   }
-  ASSIGN_OR_RETURN(HardwareSpec spec, LoadHardwareSpec(path));
+  ASSIGN_OR_RETURN(YAML::Node root, LoadYamlFile(path));
+  ASSIGN_OR_RETURN(HardwareSpec spec, ParseHardwareSpec(root, path));
+  std::vector<std::pair<std::string, std::string>> proxies;
+  int budget = 100000;
+  CollectProxyOf(root, "", &proxies, &budget);
+  for (const auto& [field, id] : proxies) RETURN_IF_ERROR(CheckProxyOf(path, field, spec.id, id));
   RETURN_IF_ERROR(AttachGemmTable(&spec));
   return spec;
+}
+
+Status Catalog::CheckProxyOf(const std::string& file, const std::string& field, const std::string& own_id,
+                             const std::string& proxy_of) const {
+  if (proxy_of.empty()) return Status::Ok();
+  const std::vector<std::string> ids = HardwareIds();
+  if (proxy_of != own_id && std::find(ids.begin(), ids.end(), proxy_of) != ids.end()) return Status::Ok();
+  std::string others;
+  for (const std::string& id : ids) {
+    if (id != own_id) others += (others.empty() ? "" : ", ") + id;
+  }
+  return InvalidArgument(file + ": " + field + ": expected the catalog id of another device, the one the figure was " +
+                         "measured on (" + others + "), got '" + proxy_of + "'" +
+                         (proxy_of == own_id ? " (this device)" : ""));
 }
 
 Status Catalog::AttachGemmTable(HardwareSpec* spec) const {
   const fs::path p = fs::path(data_dir_) / "gemm" / (spec->id + ".yaml");
   if (!Exists(p)) return Status::Ok();
   ASSIGN_OR_RETURN(spec->gemm_table, LoadGemmTableFor(*spec, p.string()));
-  return Status::Ok();
+  return CheckProxyOf(p.string(), "proxy_of", spec->id, spec->gemm_table->proxy_of);
 }
 
 StatusOr<nlohmann::json> Catalog::ModelConfig(const std::string& id_or_path,

@@ -39,7 +39,8 @@ class Catalog {
   std::vector<std::string> ModelIds() const;
 
   // A hardware spec by id or path, with its measured GEMM table (data/gemm/<id>.yaml) attached
-  // when the catalog has one. NotFound names the id and lists nothing else.
+  // when the catalog has one. NotFound names the id and lists nothing else; InvalidArgument as
+  // LoadHardwareSpec, and where a `proxy_of` fails CheckProxyOf.
   StatusOr<HardwareSpec> Hardware(const std::string& id_or_path) const;
   // Sorted names of data/collectives/*.yaml: collective times measured on named systems, which a
   // scenario picks with cluster.collective_table (none applies by default: see the README there).
@@ -51,6 +52,11 @@ class Catalog {
   std::vector<std::string> HostProfileIds() const;
   // The profile `name` (data/host/<name>.yaml), loaded; NotFound lists the names.
   StatusOr<HostProfile> HostProfileById(const std::string& name) const;
+  // A labelled proxy (`proxy_of`, hardware_spec.h Figure::proxy_of) at `field` of `file`, a figure or
+  // table of device `own_id`, names another device of the catalog: InvalidArgument naming the file,
+  // the field and the ids the catalog holds when it names this device or none. OK when empty.
+  Status CheckProxyOf(const std::string& file, const std::string& field, const std::string& own_id,
+                      const std::string& proxy_of) const;
   // A HuggingFace config.json by catalog id or path; `*source` receives the file read.
   StatusOr<nlohmann::json> ModelConfig(const std::string& id_or_path, std::string* source) const;
 

@@ -189,6 +189,32 @@ TEST(CatalogDataTest, EveryKnownFigureHasASource) {
 // A labelled proxy names another catalog device, the one it was measured on; its source or note says so
 // (the data files write "proxy" or "measured on" in it). The other attention kernels, the curves
 // and the GEMM tables are held to the same rule.
+// A user's hardware file or GEMM table is held to what the catalog test checks of the bundled ones:
+// a proxy names another device of the catalog, not this one, a model or a typo.
+TEST(CatalogTest, AProxyOfThisDeviceOrOfNoCatalogDeviceIsAnError) {
+  const Catalog cat = Catalog::Default();
+  StatusOr<std::string> h800 = ReadInputFile(cat.data_dir() + "/hardware/h800-sxm-80gb.yaml");
+  ASSERT_TRUE(h800.ok());
+  const std::string dir = ScratchDir("preflight_proxy_of_");
+  const std::string from = "proxy_of: h100-sxm-80gb";
+  ASSERT_NE(h800->find(from), std::string::npos);
+  for (const std::string id : {"h800-sxm-80gb", "nonexistent-chip", "llama-3.1-70b", "azure-nd-h100-v5"}) {
+    std::string text = *h800;
+    text.replace(text.find(from), from.size(), "proxy_of: " + id);
+    const std::string path = WriteFile(dir, "h800-sxm-80gb.yaml", text);
+    StatusOr<HardwareSpec> spec = cat.Hardware(path);
+    ASSERT_FALSE(spec.ok()) << id;
+    EXPECT_TRUE(Contains(spec.status().message(), path + ": ")) << spec.status().message();
+    EXPECT_TRUE(Contains(spec.status().message(), ".proxy_of: expected the catalog id of another device")) << spec.status().message();
+    EXPECT_TRUE(Contains(spec.status().message(), "got '" + id + "'")) << spec.status().message();
+  }
+  std::string fine = *h800;
+  fine.replace(fine.find(from), from.size(), "proxy_of: h200-sxm-141gb");
+  EXPECT_TRUE(cat.Hardware(WriteFile(dir, "h800-sxm-80gb.yaml", fine)).ok());
+  EXPECT_TRUE(cat.CheckProxyOf("t.yaml", "proxy_of", "h800-sxm-80gb", "").ok()) << "no proxy";
+  EXPECT_FALSE(cat.CheckProxyOf("t.yaml", "proxy_of", "h800-sxm-80gb", "h800-sxm-80gb").ok());
+}
+
 TEST(CatalogDataTest, EveryProxyNamesAnotherCatalogDevice) {
   Catalog cat = Catalog::Default();
   const std::vector<std::string> ids = cat.HardwareIds();

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
@@ -214,6 +215,15 @@ void AddAttentionProxies(const HardwareSpec& h, const TrainingJob& job, std::vec
   for (const AttentionCurve& curve : kernel->curves.by_head_dim) AddProxyOf(curve.proxy_of, name + ".by_seq_len", out);
 }
 
+// How a proxy list names a GEMM table: the catalog's own (data/gemm/<id>.yaml, wherever the data
+// folder lies) by that name, a user's (cluster.gemm_table) by the path it was read from.
+std::string GemmTableName(const GemmTable& t, const std::string& hardware_id) {
+  const std::filesystem::path p(t.file);
+  const bool catalogs = p.filename() == hardware_id + ".yaml" && p.parent_path().filename() == "gemm" &&
+                        p.parent_path().parent_path().filename() == "data";
+  return catalogs ? "data/gemm/" + hardware_id + ".yaml" : t.file;
+}
+
 }  // namespace
 
 std::vector<ProxyFigure> ListProxyFigures(const TrainingJob& job, const Cluster& cluster) {
@@ -221,7 +231,7 @@ std::vector<ProxyFigure> ListProxyFigures(const TrainingJob& job, const Cluster&
   std::vector<ProxyFigure> out;
   const Dtype gemm = h.GemmDtype(job.precision);
   AddGemmProxies(h, gemm, &out);
-  if (h.gemm_table) AddProxyOf(h.gemm_table->proxy_of, "data/gemm/" + h.id + ".yaml", &out);
+  if (h.gemm_table) AddProxyOf(h.gemm_table->proxy_of, GemmTableName(*h.gemm_table, h.id), &out);
   if (gemm != Dtype::kBf16 && gemm != Dtype::kFp16) AddGemmProxies(h, Dtype::kBf16, &out);
   AddAttentionProxies(h, job, &out);
   AddProxy(h.hbm_fraction, "efficiency.hbm_fraction", &out);

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <memory>
 
+#include "preflight/base/test_support.h"
 #include "preflight/catalog/gemm_table.h"
 #include "preflight/cost/step_test_support.h"
 
@@ -272,6 +273,28 @@ TEST(StepContextTest, ProxyFiguresAreTheBorrowedOnesTheStepReads) {
   Job8b a100 = Llama8bOnH100();
   a100.cluster = CatalogCluster("a100-sxm-80gb", 8);
   EXPECT_TRUE(MakeCostContext(a100.arch, a100.params, a100.job, a100.cluster).proxy_figures.empty());
+}
+
+// A GEMM table a scenario names (cluster.gemm_table) is listed by the path it was read from, not as
+// the catalog's table of that device.
+TEST(StepContextTest, AUsersGemmTableIsNamedByItsPath) {
+  Job8b s = DeepSeekV3OnH800(64, 4096, 64);
+  s.job.precision = Dtype::kBf16;
+  const std::string path = test_support::WriteFile(
+      test_support::ScratchDir("preflight_gemm_name_"), "mine.yaml",
+      "id: h800-sxm-80gb\nsource: x\nproxy_of: h100-sxm-80gb\nshapes:\n  bf16:\n"
+      "    - [256, 256, 256, 10]\n    - [256, 256, 512, 10]\n    - [256, 512, 256, 10]\n    - [256, 512, 512, 10]\n"
+      "    - [512, 256, 256, 10]\n    - [512, 256, 512, 10]\n    - [512, 512, 256, 10]\n    - [512, 512, 512, 10]\n");
+  auto table = LoadGemmTableFor(s.cluster.spec, path);
+  ASSERT_TRUE(table.ok()) << table.status().message();
+  s.cluster.spec.gemm_table = *table;
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  const auto named = [&](const std::string& figure) {
+    return std::any_of(ctx.proxy_figures.begin(), ctx.proxy_figures.end(),
+                       [&](const ProxyFigure& p) { return p.figure == figure && p.measured_on == "h100-sxm-80gb"; });
+  };
+  EXPECT_TRUE(named(path));
+  EXPECT_FALSE(named("data/gemm/h800-sxm-80gb.yaml"));
 }
 
 TEST(StepContextTest, UnknownAttentionRateFallsBackToTheGemmRateWithAWarning) {

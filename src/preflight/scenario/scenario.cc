@@ -90,12 +90,15 @@ StatusOr<ClusterOverrides> ReadCluster(const MapReader& r) {
 
 // cluster.gemm_table: the user's own measured GEMM table for this hardware (a path, beside the
 // scenario first), replacing the catalog's.
-Status ReadGemmTable(const MapReader& r, HardwareSpec* spec) {
+Status ReadGemmTable(const MapReader& r, const Catalog& catalog, HardwareSpec* spec) {
   ASSIGN_OR_RETURN(MapReader c, r.Map("cluster"));
   if (!c.Has("gemm_table")) return Status::Ok();
   ASSIGN_OR_RETURN(std::string ref, c.String("gemm_table"));
-  auto table = LoadGemmTableFor(*spec, ResolvePath(ref, r.file()));
+  const std::string path = ResolvePath(ref, r.file());
+  auto table = LoadGemmTableFor(*spec, path);
   if (!table.ok()) return table.status().WithPrefix(r.file() + ": " + c.FieldName("gemm_table"));
+  Status proxy = catalog.CheckProxyOf(path, "proxy_of", spec->id, (*table)->proxy_of);
+  if (!proxy.ok()) return proxy.WithPrefix(r.file() + ": " + c.FieldName("gemm_table"));
   spec->gemm_table = *table;
   return Status::Ok();
 }
@@ -468,7 +471,7 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
   if (!spec.ok()) return spec.status().WithPrefix(file + ": " + r.FieldName("hardware"));
   ASSIGN_OR_RETURN(ClusterOverrides overrides, ReadCluster(r));
   ASSIGN_OR_RETURN(s.cluster, BuildCluster(*spec, overrides, file));
-  RETURN_IF_ERROR(ReadGemmTable(r, &s.cluster.spec));
+  RETURN_IF_ERROR(ReadGemmTable(r, catalog, &s.cluster.spec));
   RETURN_IF_ERROR(ReadCollectiveTable(r, catalog, &s.cluster));
   ASSIGN_OR_RETURN(MapReader training, r.Map("training"));
   (void)training;

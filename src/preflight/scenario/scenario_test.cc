@@ -236,6 +236,16 @@ TEST(ScenarioTest, ClusterGemmTableReplacesTheCatalogs) {
   EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(Contains(s.status().message(), wrong + ": cluster.gemm_table")) << s.status().message();
   EXPECT_TRUE(Contains(s.status().message(), "id: expected 'h100-sxm-80gb'")) << s.status().message();
+
+  // A table measured on another device says which, and names a device of the catalog.
+  WriteFile(dir, "self.yaml", "id: h100-sxm-80gb\nsource: x\nproxy_of: h100-sxm-80gb\nshapes:\n  bf16:\n    - [1024, 1024, 1024, 400]\n");
+  std::string self = WriteFile(
+      dir, "s.yaml", Replace(kScenario, cluster, "cluster: {devices: 8, devices_per_node: 8, gemm_table: self.yaml}"));
+  s = LoadScenarioFile(self, Catalog::Default(), {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.status().message(), self + ": cluster.gemm_table: " + dir)) << s.status().message();
+  EXPECT_TRUE(Contains(s.status().message(), "self.yaml: proxy_of: expected the catalog id of another device"))
+      << s.status().message();
 }
 
 // cluster.collective_table: collective times measured on the user's cluster, beside the scenario.
