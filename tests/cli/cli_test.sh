@@ -194,6 +194,16 @@ x"
   printf '[]\n' > "$WORK/empty.yaml"
   run validate "$WORK/empty.yaml"
   expect_bad_input "empty.yaml" "measured"
+  # A value echoed whole once wrote a 100 KB line: the start and end stay, the middle is counted.
+  local huge
+  huge=$(printf 'x%.0s' {1..100000})
+  run plan "$EXAMPLE" --set "$huge=1"
+  expect_bad_input "characters left out"
+  (( $(wc -c <"$ERR") < 1200 )) || fail "the error line should be short, got $(wc -c <"$ERR") bytes"
+  # A collective time that vanishes into 0 s once gave MFU 607% at exit 0.
+  printf 'source: x\ncollectives:\n  - {op: all_reduce, ranks: 8, rows: [[1048576, 1e-320], [16777216, 2e-300]]}\n' > "$WORK/tiny.yaml"
+  run plan "$EXAMPLE" --set cluster.collective_table="$WORK/tiny.yaml"
+  expect_bad_input "tiny.yaml" "collectives[0]" "times from 1e-3"
 }
 
 # `catalog show --json` carries every figure of every hardware file (the model reads them all).
@@ -536,6 +546,11 @@ case_bad_command_line() {
   run plan
   expect_rc 2
   expect_stdout_empty
+  # A word that is no verb, and a verb the architecture reserves, each say which.
+  run bogus
+  expect_bad_input "unknown verb 'bogus'" "plan, search, validate or catalog"
+  run compare "$EXAMPLE"
+  expect_bad_input "'compare' is reserved"
 }
 
 # Degrees that do not multiply to the device count: a valid input with an invalid plan.

@@ -1,7 +1,10 @@
 // The preflight command line: parses flags, calls the library, maps results to exit codes.
 // No modelling logic lives here.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "commands.h"
 #include "search_command.h"
@@ -196,6 +199,23 @@ int main(int argc, char** argv) {
   AddCatalog(&app, &catalog);
   AddValidate(&app, &validate);
   AddSearch(&app, &search);
+  // A first word that is not a verb: say so, and which verbs there are (CLI11 would say only that
+  // a subcommand is required). The architecture's other verbs are reserved, not built yet.
+  if (argc > 1 && argv[1][0] != '-') {
+    const std::string verb = argv[1];
+    const std::vector<std::string> built = {"plan", "search", "validate", "catalog"};
+    const std::vector<std::string> reserved = {"compare", "check", "simulate", "calibrate", "conform"};
+    const auto in = [&](const std::vector<std::string>& v) { return std::find(v.begin(), v.end(), verb) != v.end(); };
+    if (in(reserved)) {
+      return preflight::cli::BadInput("command line: '" + verb +
+                                      "' is reserved by the architecture and not built yet (verbs: plan, search, "
+                                      "validate, catalog)");
+    }
+    if (!in(built)) {
+      return preflight::cli::BadInput("command line: unknown verb '" + verb +
+                                      "' (expected plan, search, validate or catalog; --help lists them)");
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
