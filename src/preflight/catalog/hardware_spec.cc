@@ -144,7 +144,9 @@ Status ParseOneAttentionCurve(const MapReader& c, const HardwareSpec& h, Attenti
     if (r[0] < 1) return bad("a sequence length of at least 1", r[0]);
     if (i > 0 && r[0] <= rows[i - 1][0]) return bad("sequence lengths strictly increasing", r[0]);
     for (double rate : {r[1], r[2]}) {
-      if (rate <= 0 || (peak.known() && rate > peak.value)) return bad("TFLOP/s above 0 and at most the 16-bit dense peak", rate);
+      if (!(rate >= 1e-3) || (peak.known() && rate > peak.value)) {
+        return bad("TFLOP/s of at least 1e-3 and at most the 16-bit dense peak", rate);
+      }
     }
     curve->points.push_back({r[0], r[1], r[2]});
   }

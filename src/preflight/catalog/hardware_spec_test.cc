@@ -335,6 +335,9 @@ TEST(HardwareSpecTest, AttentionRatesBySequenceLengthLoadAndInterpolate) {
        "by_seq_len.rows[1]"},
       {"    by_seq_len: {source: \"b\", rows: [[0.5, 20, 30], [4096, 60, 50]]}\n",
        "by_seq_len.rows[0]"},
+      // A vanishing rate names its row and what it got (it said "got nothing" once).
+      {"    by_seq_len: {source: \"b\", rows: [[512, 1e-300, 1e-300], [4096, 60, 50]]}\n",
+       "by_seq_len.rows[0]: expected TFLOP/s of at least 1e-3 and at most the 16-bit dense peak, got 1e-300"},
       {"    by_seq_len: {source: \"b\", note: [1], rows: [[1024, 20, 30], [4096, 60, 50]]}\n",
        "by_seq_len.note"},
       {"    by_seq_len: {source: \"b\", rows: [[1024, 20], [4096, 60, 50]]}\n",

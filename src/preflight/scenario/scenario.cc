@@ -105,11 +105,13 @@ Status ReadGemmTable(const MapReader& r, const Catalog& catalog, HardwareSpec* s
 
 // cluster.collective_table: collective times measured on this cluster by message size
 // (nccl-tests), used for the groups they cover: a path (beside the scenario first), or the name of
-// a table the catalog holds (data/collectives/). A table measured on other hardware is an error.
+// a table the catalog holds (data/collectives/), or none (the catalog's bus bandwidths, as when the
+// key is absent). A table measured on other hardware is an error.
 Status ReadCollectiveTable(const MapReader& r, const Catalog& catalog, Cluster* cluster) {
   ASSIGN_OR_RETURN(MapReader c, r.Map("cluster"));
   if (!c.Has("collective_table")) return Status::Ok();
   ASSIGN_OR_RETURN(std::string ref, c.String("collective_table"));
+  if (ref == "none") return Status::Ok();  // a what-if without a file's table (--set ...=none)
   auto table = LooksLikePath(ref) ? LoadCollectiveTable(ResolvePath(ref, r.file())) : catalog.CollectiveTableById(ref);
   const std::string field = r.file() + ": " + c.FieldName("collective_table");
   if (!table.ok()) return table.status().WithPrefix(field);

@@ -263,6 +263,10 @@ TEST(ScenarioTest, ClusterCollectiveTableIsLoadedBesideTheScenario) {
   ASSERT_NE(s->cluster.collectives, nullptr);
   EXPECT_EQ(s->cluster.collectives->source, "nccl-tests on our node");
   EXPECT_NEAR(s->cluster.collectives->Time(CollectiveOp::kAllReduce, 8, 8, Bytes(4194304))->value(), 80e-6, 1e-12);
+  // none switches a file's table off, as a what-if (--set cluster.collective_table=none).
+  s = LoadScenarioFile(path, Catalog::Default(), {{"cluster.collective_table", "none"}});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->cluster.collectives, nullptr);
 
   std::string bad = WriteFile(
       dir, "b.yaml", Replace(kScenario, cluster, "cluster: {devices: 8, devices_per_node: 8, collective_table: bad.yaml}"));
