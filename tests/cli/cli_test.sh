@@ -548,7 +548,7 @@ case_bad_command_line() {
   expect_stdout_empty
   # A word that is no verb, and a verb the architecture reserves, each say which.
   run bogus
-  expect_bad_input "unknown verb 'bogus'" "plan, search, validate or catalog"
+  expect_bad_input "unknown verb 'bogus'" "expected one of plan, catalog, validate, search"
   run compare "$EXAMPLE"
   expect_bad_input "'compare' is reserved"
 }

@@ -185,6 +185,29 @@ int RunParsed(PlanCommand* plan, CatalogCommand* catalog, ValidateCommand* valid
   return preflight::cli::BadInput("expected a verb (see --help)");
 }
 
+// Whether `word`, the first argument, is one of the app's verbs (or an option, which CLI11 reads).
+bool IsVerb(CLI::App& app, const std::string& word) {
+  if (word.empty() || word[0] == '-') return true;
+  const std::vector<CLI::App*> verbs = app.get_subcommands([](CLI::App*) { return true; });
+  return std::any_of(verbs.begin(), verbs.end(), [&](CLI::App* v) { return v->get_name() == word; });
+}
+
+// A first word that is no verb: say so and which verbs there are (CLI11 would say only that a
+// subcommand is required); the architecture's other verbs are reserved, not built yet.
+int RefuseVerb(CLI::App& app, const std::string& word) {
+  static const std::vector<std::string> kReserved = {"compare", "check", "simulate", "calibrate", "conform"};
+  std::string verbs;
+  for (CLI::App* v : app.get_subcommands([](CLI::App*) { return true; })) {
+    verbs += (verbs.empty() ? "" : ", ") + v->get_name();
+  }
+  if (std::find(kReserved.begin(), kReserved.end(), word) != kReserved.end()) {
+    return preflight::cli::BadInput("command line: '" + word + "' is reserved by the architecture and not built yet (verbs: " +
+                                    verbs + ")");
+  }
+  return preflight::cli::BadInput("command line: unknown verb '" + word + "' (expected one of " + verbs +
+                                  "; --help lists them)");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -199,23 +222,7 @@ int main(int argc, char** argv) {
   AddCatalog(&app, &catalog);
   AddValidate(&app, &validate);
   AddSearch(&app, &search);
-  // A first word that is not a verb: say so, and which verbs there are (CLI11 would say only that
-  // a subcommand is required). The architecture's other verbs are reserved, not built yet.
-  if (argc > 1 && argv[1][0] != '-') {
-    const std::string verb = argv[1];
-    const std::vector<std::string> built = {"plan", "search", "validate", "catalog"};
-    const std::vector<std::string> reserved = {"compare", "check", "simulate", "calibrate", "conform"};
-    const auto in = [&](const std::vector<std::string>& v) { return std::find(v.begin(), v.end(), verb) != v.end(); };
-    if (in(reserved)) {
-      return preflight::cli::BadInput("command line: '" + verb +
-                                      "' is reserved by the architecture and not built yet (verbs: plan, search, "
-                                      "validate, catalog)");
-    }
-    if (!in(built)) {
-      return preflight::cli::BadInput("command line: unknown verb '" + verb +
-                                      "' (expected plan, search, validate or catalog; --help lists them)");
-    }
-  }
+  if (argc > 1 && !IsVerb(app, argv[1])) return RefuseVerb(app, argv[1]);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
