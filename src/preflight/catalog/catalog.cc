@@ -68,6 +68,19 @@ void CollectProxyOf(const YAML::Node& node, const std::string& at,
   }
 }
 
+// Catalog::CheckProxyOf against the catalog's hardware ids `ids` (listed by the caller).
+Status CheckProxyOfAmong(const std::vector<std::string>& ids, const std::string& file, const std::string& field,
+                         const std::string& own_id, const std::string& proxy_of) {
+  if (proxy_of != own_id && std::find(ids.begin(), ids.end(), proxy_of) != ids.end()) return Status::Ok();
+  std::string others;
+  for (const std::string& id : ids) {
+    if (id != own_id) others += (others.empty() ? "" : ", ") + id;
+  }
+  return InvalidArgument(file + ": " + field + ": expected the catalog id of another device, the one the figure was " +
+                         "measured on (" + others + "), got '" + proxy_of + "'" +
+                         (proxy_of == own_id ? " (this device)" : ""));
+}
+
 }  // namespace
 
 bool LooksLikePath(const std::string& ref) {
@@ -124,7 +137,10 @@ StatusOr<HardwareSpec> Catalog::Hardware(const std::string& id_or_path) const {
   std::vector<std::pair<std::string, std::string>> proxies;
   int budget = 100000;
   CollectProxyOf(root, "", &proxies, &budget);
-  for (const auto& [field, id] : proxies) RETURN_IF_ERROR(CheckProxyOf(path, field, spec.id, id));
+  if (!proxies.empty()) {
+    const std::vector<std::string> ids = HardwareIds();  // listed once, not once per proxy
+    for (const auto& [field, id] : proxies) RETURN_IF_ERROR(CheckProxyOfAmong(ids, path, field, spec.id, id));
+  }
   RETURN_IF_ERROR(AttachGemmTable(&spec));
   return spec;
 }
@@ -132,15 +148,7 @@ StatusOr<HardwareSpec> Catalog::Hardware(const std::string& id_or_path) const {
 Status Catalog::CheckProxyOf(const std::string& file, const std::string& field, const std::string& own_id,
                              const std::string& proxy_of) const {
   if (proxy_of.empty()) return Status::Ok();
-  const std::vector<std::string> ids = HardwareIds();
-  if (proxy_of != own_id && std::find(ids.begin(), ids.end(), proxy_of) != ids.end()) return Status::Ok();
-  std::string others;
-  for (const std::string& id : ids) {
-    if (id != own_id) others += (others.empty() ? "" : ", ") + id;
-  }
-  return InvalidArgument(file + ": " + field + ": expected the catalog id of another device, the one the figure was " +
-                         "measured on (" + others + "), got '" + proxy_of + "'" +
-                         (proxy_of == own_id ? " (this device)" : ""));
+  return CheckProxyOfAmong(HardwareIds(), file, field, own_id, proxy_of);
 }
 
 Status Catalog::AttachGemmTable(HardwareSpec* spec) const {
