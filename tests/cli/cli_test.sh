@@ -264,6 +264,37 @@ case_catalog_show_unknown() {
   expect_bad_input "frobnicate"
 }
 
+# `catalog show PATH` tells a file's kind by its ending and keys: a model's config, a collective
+# table, a host profile, a GEMM table (checked against its device) and a hardware file.
+case_catalog_show_path() {
+  run catalog show "$ROOT/data/models/llama-3.1-8b.json" --json
+  expect_rc 0
+  expect_json 'assert j["id"] == "llama-3.1-8b" and j["params_total"] == 8030261248, j["id"]'
+  run catalog show "$ROOT/data/collectives/azure-nd-h100-v5.yaml" --json
+  expect_rc 0
+  expect_json 'assert j["hardware"] == "h100-sxm-80gb" and len(j["curves"][0]["rows"]) == 24, j["hardware"]'
+  run catalog show "$ROOT/data/host/megatron-deepspeed-gpt-eager-zen3.yaml" --json
+  expect_rc 0
+  expect_json 'assert j["gpu_waits_per_layer_forward"] == 2, j'
+  run catalog show "$ROOT/data/gemm/h100-sxm-80gb.yaml" --json
+  expect_rc 0
+  expect_json 'assert j["id"] == "h100-sxm-80gb" and list(j["max_tflops"]) == ["bf16"], j'
+  run catalog show "$ROOT/data/hardware/a100-sxm-80gb.yaml"
+  expect_rc 0
+  expect_stdout_has "a100-sxm-80gb"
+  local f
+  f=$(write gemm.yaml "id: no-such-device
+source: test
+shapes:
+  bf16:
+    - [256, 256, 256, 6.7]")
+  run catalog show "$f"
+  expect_bad_input "$f" "id:" "no-such-device"
+  f=$(write model.json '{"model_type": "llama", "hidden_size": -1}')
+  run catalog show "$f"
+  expect_bad_input "$f"
+}
+
 case_plan_example() {
   run plan "$EXAMPLE"
   expect_rc 0
@@ -767,7 +798,7 @@ YAML
   grep -qF "0.0%" "$OUT" && fail "no MAPE of 0.0% over nothing"
 }
 
-ALL_CASES=(validate_nothing_predicted search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model
+ALL_CASES=(validate_nothing_predicted search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
   unknown_hardware_id bad_gemm_table bad_collective_table collective_table_other_hardware unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
   unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit)

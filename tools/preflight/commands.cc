@@ -3,10 +3,13 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 
 #include "preflight/catalog/catalog.h"
+#include "preflight/catalog/gemm_table.h"
+#include "preflight/catalog/yaml_reader.h"
 #include "preflight/model/hf_config.h"
 #include "preflight/model/load.h"
 #include "preflight/model/model.h"
@@ -16,6 +19,8 @@
 #include "preflight/search/search.h"
 
 namespace preflight::cli {
+
+namespace fs = std::filesystem;
 
 int BadInput(const std::string& message) {
   // One line whatever the input echoed: control characters (a newline in a value or a key) are
@@ -345,7 +350,8 @@ int CatalogList(bool json) {
 int ShowCollectiveTable(const std::string& id, const CollectiveTable& t, bool json) {
   nlohmann::json j = {{"id", id}, {"hardware", t.hardware}, {"source", t.source}, {"file", t.file},
                       {"curves", nlohmann::json::array()}};
-  std::string text = fmt::format("{}: collective times measured on {}\n  source: {}\n", id, t.hardware, t.source);
+  std::string text = fmt::format("{}: collective times measured {}\n  source: {}\n", id,
+                                 t.hardware.empty() ? "(the file names no hardware)" : "on " + t.hardware, t.source);
   for (const CollectiveTable::Curve& c : t.curves()) {
     const char* op = kCollectiveOpNames[static_cast<int>(c.op)];
     nlohmann::json rows = nlohmann::json::array();
@@ -400,46 +406,30 @@ int ShowHostProfile(const std::string& id, const HostProfile& h, bool json) {
   return 0;
 }
 
-int CatalogShow(const std::string& id, bool json) {
-  Catalog catalog = Catalog::Default();
-  auto spec = catalog.Hardware(id);
-  if (spec.ok()) {
-    nlohmann::json j = HardwareJson(*spec);
-    std::string text = HardwareText(*spec);
-    j["collective_tables"] = nlohmann::json::array();
-    for (const std::string& name : catalog.CollectiveTableIds()) {
-      auto table = catalog.CollectiveTableById(name);
-      if (!table.ok()) return BadInput(table.status().message());
-      if (table->hardware != spec->id) continue;
-      j["collective_tables"].push_back({{"id", name}, {"source", table->source}});
-      text += fmt::format("  measured collectives `{}` (cluster.collective_table: {}): {}; {}\n", name, name,
-                          CurvesSummary(*table), table->source);
-    }
-    std::cout << (json ? JsonText(j) : text);
-    return 0;
+int ShowHardware(const Catalog& catalog, const HardwareSpec& spec, bool json) {
+  nlohmann::json j = HardwareJson(spec);
+  std::string text = HardwareText(spec);
+  j["collective_tables"] = nlohmann::json::array();
+  for (const std::string& name : catalog.CollectiveTableIds()) {
+    auto table = catalog.CollectiveTableById(name);
+    if (!table.ok()) return BadInput(table.status().message());
+    if (table->hardware != spec.id) continue;
+    j["collective_tables"].push_back({{"id", name}, {"source", table->source}});
+    text += fmt::format("  measured collectives `{}` (cluster.collective_table: {}): {}; {}\n", name, name,
+                        CurvesSummary(*table), table->source);
   }
-  if (spec.status().code() != StatusCode::kNotFound || LooksLikePath(id)) {
-    return BadInput(spec.status().message());
-  }
-  auto table = catalog.CollectiveTableById(id);
-  if (table.ok()) return ShowCollectiveTable(id, *table, json);
-  if (table.status().code() != StatusCode::kNotFound) return BadInput(table.status().message());
-  auto profile = catalog.HostProfileById(id);
-  if (profile.ok()) return ShowHostProfile(id, *profile, json);
-  if (profile.status().code() != StatusCode::kNotFound) return BadInput(profile.status().message());
-  std::string path;
-  auto config = catalog.ModelConfig(id, &path);
-  if (!config.ok()) {
-    return BadInput("catalog show: unknown id '" + id +
-                    "' (neither hardware, collective table, host profile nor model; see `preflight catalog list`)");
-  }
-  auto arch = ArchitectureFromHfConfig(*config, id, path);
+  std::cout << (json ? JsonText(j) : text);
+  return 0;
+}
+
+int ShowModel(const std::string& id, const std::string& path, const nlohmann::json& config, bool json) {
+  auto arch = ArchitectureFromHfConfig(config, id, path);
   if (!arch.ok()) return BadInput(arch.status().message());
   ParamCounts p = CountParameters(*arch);
   nlohmann::json j = {{"id", id}, {"file", path}, {"model_type", arch->model_type},
                       {"params_total", p.total}, {"params_active", p.active},
                       {"params_with_mtp", p.TotalWithMtp()}, {"params_checkpoint", p.CheckpointTotal()},
-                      {"config", *config}};
+                      {"config", config}};
   std::string text = fmt::format(
       "{} ({}) from {}\n  layers {} hidden {} heads {} kv_heads {} head_dim {} ffn {} vocab {}\n"
       "  params total {} active {} (with MTP {}; as stored with MTP's embedding/head copies {})\n",
@@ -452,6 +442,89 @@ int CatalogShow(const std::string& id, bool json) {
   }
   std::cout << (json ? JsonText(j) : text);
   return 0;
+}
+
+// A measured GEMM table, checked against the device it belongs to: where it was measured and its
+// best rate per dtype.
+int ShowGemmTable(const Catalog& catalog, const std::string& path, bool json) {
+  auto bare = LoadGemmTable(path);
+  if (!bare.ok()) return BadInput(bare.status().message());
+  // The table belongs to a catalog device (its id names one), whose peaks bound its figures.
+  auto spec = LooksLikePath(bare->id) ? StatusOr<HardwareSpec>(NotFound("not a hardware id"))
+                                      : catalog.Hardware(bare->id);
+  if (!spec.ok() && spec.status().code() != StatusCode::kNotFound) return BadInput(spec.status().message());
+  if (!spec.ok()) {
+    return BadInput(path + ": id: expected the id of a catalog device (see `preflight catalog list`), got '" +
+                    bare->id + "'");
+  }
+  auto table = LoadGemmTableFor(*spec, path);
+  if (!table.ok()) return BadInput(table.status().message());
+  const GemmTable& t = **table;
+  nlohmann::json j = {{"id", t.id}, {"file", t.file}, {"source", t.source},
+                      {"clock", t.sustained ? "sustained" : "burst"}, {"max_tflops", nlohmann::json::object()}};
+  if (!t.proxy_of.empty()) j["proxy_of"] = t.proxy_of;
+  std::string text = fmt::format("{}: GEMM throughput by shape for {} ({} clock{})\n  source: {}\n", t.file, t.id,
+                                 t.sustained ? "sustained" : "burst",
+                                 t.proxy_of.empty() ? "" : ", measured on " + t.proxy_of, t.source);
+  for (int i = 0; i < kNumDtypes; ++i) {
+    const Dtype dtype = static_cast<Dtype>(i);
+    if (!t.Has(dtype)) continue;
+    j["max_tflops"][std::string(kDtypeNames[i])] = t.MaxRate(dtype) / 1e12;
+    text += fmt::format("  {}: up to {:.1f} TFLOP/s\n", kDtypeNames[i], t.MaxRate(dtype) / 1e12);
+  }
+  std::cout << (json ? JsonText(j) : text);
+  return 0;
+}
+
+// A file of the user's own: a model's config is JSON; a YAML file is told apart by the key only
+// its kind has (collectives:, layer_us:, shapes:), and is otherwise a hardware file.
+int ShowFile(const Catalog& catalog, const std::string& path, bool json) {
+  if (path.ends_with(".json")) {
+    std::string source;
+    auto config = catalog.ModelConfig(path, &source);
+    if (!config.ok()) return BadInput(config.status().message());
+    return ShowModel(fs::path(path).stem().string(), source, *config, json);
+  }
+  auto root = LoadYamlFile(path);
+  if (!root.ok()) return BadInput(root.status().message());
+  const YAML::Node& r = *root;
+  const auto has = [&](const char* key) { return r.IsMap() && r[key].IsDefined(); };
+  const std::string stem = fs::path(path).stem().string();
+  if (has("collectives")) {
+    auto table = LoadCollectiveTable(path);
+    if (!table.ok()) return BadInput(table.status().message());
+    return ShowCollectiveTable(stem, *table, json);
+  }
+  if (has("layer_us")) {
+    auto profile = LoadHostProfile(path);
+    if (!profile.ok()) return BadInput(profile.status().message());
+    return ShowHostProfile(stem, *profile, json);
+  }
+  if (has("shapes")) return ShowGemmTable(catalog, path, json);
+  auto spec = catalog.Hardware(path);
+  if (!spec.ok()) return BadInput(spec.status().message());
+  return ShowHardware(catalog, *spec, json);
+}
+
+int CatalogShow(const std::string& id, bool json) {
+  Catalog catalog = Catalog::Default();
+  if (LooksLikePath(id)) return ShowFile(catalog, id, json);
+  auto spec = catalog.Hardware(id);
+  if (spec.ok()) return ShowHardware(catalog, *spec, json);
+  if (spec.status().code() != StatusCode::kNotFound) return BadInput(spec.status().message());
+  auto table = catalog.CollectiveTableById(id);
+  if (table.ok()) return ShowCollectiveTable(id, *table, json);
+  if (table.status().code() != StatusCode::kNotFound) return BadInput(table.status().message());
+  auto profile = catalog.HostProfileById(id);
+  if (profile.ok()) return ShowHostProfile(id, *profile, json);
+  if (profile.status().code() != StatusCode::kNotFound) return BadInput(profile.status().message());
+  std::string path;
+  auto config = catalog.ModelConfig(id, &path);
+  if (!config.ok()) {
+    return BadInput("catalog show: unknown id '" + id +
+                    "' (neither hardware, collective table, host profile nor model; see `preflight catalog list`)");
+  }
+  return ShowModel(id, path, *config, json);
 }
 
 }  // namespace
