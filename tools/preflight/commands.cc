@@ -450,13 +450,13 @@ int ShowGemmTable(const Catalog& catalog, const std::string& path, bool json) {
   auto bare = LoadGemmTable(path);
   if (!bare.ok()) return BadInput(bare.status().message());
   // The table belongs to a catalog device (its id names one), whose peaks bound its figures.
-  auto spec = LooksLikePath(bare->id) ? StatusOr<HardwareSpec>(NotFound("not a hardware id"))
-                                      : catalog.Hardware(bare->id);
-  if (!spec.ok() && spec.status().code() != StatusCode::kNotFound) return BadInput(spec.status().message());
-  if (!spec.ok()) {
+  const std::vector<std::string> ids = catalog.HardwareIds();
+  if (std::find(ids.begin(), ids.end(), bare->id) == ids.end()) {
     return BadInput(path + ": id: expected the id of a catalog device (see `preflight catalog list`), got '" +
                     bare->id + "'");
   }
+  auto spec = catalog.Hardware(bare->id);
+  if (!spec.ok()) return BadInput(spec.status().message());
   auto table = LoadGemmTableFor(*spec, path);
   if (!table.ok()) return BadInput(table.status().message());
   const GemmTable& t = **table;
