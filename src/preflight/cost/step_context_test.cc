@@ -77,6 +77,33 @@ TEST(StepContextTest, SustainedFigureAloneAndSustainedTables) {
   EXPECT_DOUBLE_EQ(as_measured.gemm_rate.value(), burst_table.gemm_rate.value());  // MSMF either way
 }
 
+// An FP8 run reads the catalog's FP8 grid where the device has one (Blackwell: OpenXLA's sm_100
+// E4M3 table), scaled by the FP8 sustained / burst ratio; on the H100, whose table has no FP8 grid,
+// FP8 GEMMs run at the large-GEMM rate and the bf16 grid times only the 16-bit GEMMs.
+TEST(StepContextTest, Fp8GemmsReadTheFp8GridWhereTheCatalogHasOne) {
+  Job8b s = Llama8bOnH100();
+  s.job.precision = Dtype::kFp8;
+  s.cluster = CatalogCluster("b200-180gb", 8);
+  const CostContext b200 = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  ASSERT_NE(b200.gemm_table, nullptr);
+  EXPECT_EQ(b200.gemm_dtype, Dtype::kFp8);
+  EXPECT_DOUBLE_EQ(b200.gemm_sustain, SustainedRatio(s.cluster.spec, Dtype::kFp8));
+  EXPECT_LT(b200.gemm_sustain, 1.0);
+  EXPECT_NEAR(b200.gemm_table->Rate(Dtype::kFp8, 4096, 4096, 4096), 2765.0e12, 1e9);  // the file's 4096^3 row
+  EXPECT_NE(b200.gemm16_table, nullptr) << "the bf16 grid still times the 16-bit GEMMs";
+
+  s.cluster = CatalogCluster("gb200-nvl72", 8);  // the same grid, as a labelled proxy
+  const CostContext gb200 = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  ASSERT_NE(gb200.gemm_table, nullptr);
+  EXPECT_EQ(gb200.gemm_dtype, Dtype::kFp8);
+  EXPECT_EQ(gb200.gemm_table->proxy_of, "b200-180gb");
+
+  s.cluster = CatalogCluster("h100-sxm-80gb", 8);
+  const CostContext h100 = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_EQ(h100.gemm_table, nullptr);
+  EXPECT_NE(h100.gemm16_table, nullptr);
+}
+
 // Halving both kernel rates adds exactly the attention time at the original rates:
 // per layer and micro-batch 4·T·s·(heads·head_dim) FLOPs, forward at half, backward at 1.25x.
 // (Without the catalog's rates by sequence length, the long-sequence figures apply.)
