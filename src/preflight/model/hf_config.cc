@@ -16,7 +16,6 @@ constexpr double kMaxConfigInt = 2147483648.0;  // 2^31
 // 256k-token vocabularies, a few hundred experts and one or two MTP layers) that keep per-layer
 // and per-expert tables allocatable and products of sizes in range, so that a mistyped size is an
 // input error rather than an out-of-memory abort or an overflow.
-constexpr int64_t kMaxLayers = 100'000;
 constexpr int64_t kMaxWidth = int64_t{1} << 24;  // hidden, FFN, head, expert and latent sizes
 constexpr int64_t kMaxVocab = int64_t{1} << 31;
 constexpr int64_t kMaxExperts = int64_t{1} << 20;
@@ -54,7 +53,7 @@ class ConfigReader {
   StatusOr<int64_t> Layers(std::initializer_list<const char*> keys) const {
     const char* key = KeyOf(keys);
     ASSIGN_OR_RETURN(int64_t layers, Int(key));
-    if (layers <= 0 || layers > kMaxLayers)
+    if (layers <= 0 || layers > kMaxModelLayers)
       return Error(key, "a positive whole number of at most 100000");
     return layers;
   }

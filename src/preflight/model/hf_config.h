@@ -11,6 +11,7 @@
 // GPT2Config does). Errors name `source`, the key, and what was expected.
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -20,6 +21,10 @@
 #include "preflight/model/architecture.h"
 
 namespace preflight {
+
+// The most layers a model config may give: far above any published model (about 200), so that a
+// mistyped count is an input error rather than an out-of-memory abort.
+inline constexpr int64_t kMaxModelLayers = 100'000;
 
 // InvalidArgument for an unknown model_type, a missing or ill-typed key, or inconsistent
 // sizes (heads not dividing hidden, etc.).

@@ -403,8 +403,8 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
   ASSIGN_OR_RETURN(plan.ep_comm_overlap, p.BoolOr("ep_comm_overlap", false));
   ASSIGN_OR_RETURN(plan.overlap_p2p_comm, p.BoolOr("overlap_p2p_comm", true));
   ASSIGN_OR_RETURN(plan.cpu_offload_layers, p.IntOr("cpu_offload_layers", 0));
-  if (plan.cpu_offload_layers < 0 || plan.cpu_offload_layers > kMaxClusterDevices) {
-    return p.Error("cpu_offload_layers", "a whole number of layers, 0 (off) or more");
+  if (plan.cpu_offload_layers < 0 || plan.cpu_offload_layers > kMaxModelLayers) {
+    return p.Error("cpu_offload_layers", "a whole number of layers from 0 (off) to 100000");
   }
   return Status::Ok();
 }
