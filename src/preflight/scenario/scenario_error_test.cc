@@ -161,6 +161,8 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
        StatusCode::kInvalidArgument, "parallel.cpu_offload_layers"},
       {"offloaded layers not a number", "tp: 2,", "tp: 2, cpu_offload_layers: half,",
        StatusCode::kInvalidArgument, "parallel.cpu_offload_layers"},
+      {"more offloaded layers than any model has", "tp: 2,", "tp: 2, cpu_offload_layers: 200000,",
+       StatusCode::kInvalidArgument, "parallel.cpu_offload_layers: expected a whole number of layers from 0 (off) to 100000"},
       {"negative last-stage layers", "tp: 2,", "tp: 2, last_stage_layers: -1,",
        StatusCode::kInvalidArgument, "parallel.last_stage_layers"},
       {"unknown precision", "precision: bf16", "precision: bf17", StatusCode::kInvalidArgument,
