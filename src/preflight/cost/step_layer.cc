@@ -240,7 +240,9 @@ void StepModel::Moe(LayerCost* l) const {
     const double fs = static_cast<double>(m.shared_ffn) / t_;
     shared = Gemm(tokens_, h, g * fs) + Gemm(tokens_, fs, h);
     fwd += shared;
-    bwd += GemmBwd(tokens_, h, g * fs, 1, &l->wgrad) + GemmBwd(tokens_, fs, h, 1, &l->wgrad);
+    l->shared_fwd = shared;
+    l->shared_bwd = GemmBwd(tokens_, h, g * fs, 1, &l->wgrad) + GemmBwd(tokens_, fs, h, 1, &l->wgrad);
+    bwd += l->shared_bwd;
     Fp8Casts(tokens_, h, g * fs, 1, Fp8Input::kCast, false, l);
     Fp8Casts(tokens_, fs, h, 1, Fp8Input::kCast, false, l);
   }

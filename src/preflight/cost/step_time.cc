@@ -51,14 +51,13 @@ StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
   // output for the weight gradient anyway, and without SP the products' inputs are local.
   c.tp_again = Again({.full = l.tp_fwd, .selective = l.sel_tp, .op_sac = l.tp_op_sac});
   c.ep_again = Again({.full = l.ep_fwd, .selective = l.sel_ep});
-  const double ep_all = l.ep_fwd + l.ep_bwd + c.ep_again;
   // Recomputed attention products exchange their keys and values again: full recompute, the dots
   // policy, and selective recompute of core_attn (Transformer Engine's context-parallel attention
   // runs its ring inside the checkpointed function).
   const double cp_selective = p_.Recomputes(kModuleCoreAttn) ? l.cp_fwd : 0;
   c.cp_again = Again({.full = l.cp_fwd, .selective = cp_selective, .dots = l.cp_fwd});
   const double cp_all = l.cp_fwd + l.cp_bwd + c.cp_again;
-  const double ep_window = EpWindow(l);
+  const EpParts ep = EpByPhase(l, c.ep_again);
   // Ring/all-gather KV exchange runs under the attention products (Megatron CP), the recomputed
   // ones included where the exchange runs again with them.
   const double core_again =
@@ -66,21 +65,45 @@ StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
   const double cp_window = p_.cp > 1 ? l.core_fwd + l.core_bwd + core_again : -1;
   const TpPhases tp = TpByPhase(l, c.tp_again);
   c.tp = Exposed(tp.forward, tp.forward_window) + Exposed(tp.backward, tp.backward_window);
-  c.ep = Exposed(ep_all, ep_window);
+  double ep_slow = 0, ep_slow_fwd = 0;
+  for (int i = 0; i < 3; ++i) {
+    c.ep += Exposed(ep.comm[i], ep.window[i]);
+    const double slow = Contention(ep.comm[i], ep.window[i], c_.ep_collective_share);
+    ep_slow += slow;
+    ep_slow_fwd += slow * ep.forward_share[i];
+  }
   c.cp = Exposed(cp_all, cp_window);
   // What runs hidden under compute still holds its share of the compute units meanwhile; each
   // term falls in the forward as its window does (TP: the forward's share of its forward phase,
   // whose rest is the recomputed forward inside the backward).
   const double tp_slow_fwd = Contention(tp.forward, tp.forward_window);
   const double tp_slow = tp_slow_fwd + Contention(tp.backward, tp.backward_window);
-  const double ep_slow = Contention(ep_all, ep_window, c_.ep_collective_share);
   const double cp_slow = Contention(cp_all, cp_window);
   c.contention = tp_slow + ep_slow + cp_slow;
   const double tp_fwd_share = tp.forward > 0 ? l.tp_fwd / tp.forward : 0;
-  const double ep_fwd_share = ep_window > 0 ? l.fwd_compute / ep_window : 0;
   const double cp_fwd_share = cp_window > 0 ? l.core_fwd / cp_window : 0;
-  c.contention_fwd = tp_slow_fwd * tp_fwd_share + ep_slow * ep_fwd_share + cp_slow * cp_fwd_share;
+  c.contention_fwd = tp_slow_fwd * tp_fwd_share + ep_slow_fwd + cp_slow * cp_fwd_share;
   return c;
+}
+
+StepModel::EpParts StepModel::EpByPhase(const LayerCost& l, double ep_again) const {
+  EpParts e;
+  if (p_.ep_comm_overlap || p_.schedule == Schedule::kDualPipe) {
+    e.comm[0] = l.ep_fwd + l.ep_bwd + ep_again;
+    e.window[0] = l.fwd_compute + l.bwd_compute;
+    e.forward_share[0] = e.window[0] > 0 ? l.fwd_compute / e.window[0] : 0;
+    return e;
+  }
+  e.comm[0] = l.ep_fwd, e.comm[1] = ep_again, e.comm[2] = l.ep_bwd;
+  if (!p_.shared_expert_overlap || l.shared_fwd <= 0) return e;
+  // The recomputed forward's all-to-alls hide under the recomputed shared experts, which
+  // selective recompute runs again only with the MoE block itself (`moe`; `shared_experts` alone
+  // recomputes no all-to-all).
+  e.window[0] = l.shared_fwd;
+  e.window[1] = ep_again > 0 ? l.shared_fwd : -1;
+  e.window[2] = l.shared_bwd;
+  e.forward_share[0] = 1;
+  return e;
 }
 
 // Transformer Engine's userbuffers overlap hides each phase's TP collectives under that phase's

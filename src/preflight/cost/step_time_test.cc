@@ -506,6 +506,53 @@ TEST(StepTimeTest, CollectivesThatOutlastTheComputeAddNoContention) {
   EXPECT_LT(overlapped.step.value(), plain.step.value());
 }
 
+// Megatron-Core's shared-expert overlap runs the shared experts beside the dispatcher: each
+// phase's all-to-alls hide under that phase's shared-expert products (the recomputed forward's
+// under the recomputed ones). Over a thin network the all-to-alls outlast them in every phase, so
+// the exposed EP time falls by exactly the shared experts' compute, which the step still runs.
+// The 1F1B all-to-all overlap hides more, alone.
+TEST(StepTimeTest, SharedExpertOverlapHidesTheAllToAllsUnderTheSharedExperts) {
+  for (Recompute r : {Recompute::kNone, Recompute::kFull}) {
+    SCOPED_TRACE(r == Recompute::kFull ? "full recompute" : "no recompute");
+    Job8b s = DeepSeekV3OnH800(64, 4096, 64, /*gbits=*/10);
+    s.plan.recompute = r;
+    const auto [plain, ctx] = StepWith(s, [](Job8b&) {});
+    const auto [hidden, ctx2] = StepWith(s, [](Job8b& v) { v.plan.shared_expert_overlap = true; });
+    const auto [unshared, ctx3] = StepWith(s, [](Job8b& v) { v.arch.moe.shared_ffn = 0; });
+    const double shared = plain.compute.value() - unshared.compute.value();
+    ASSERT_GT(shared, 0.0);
+    ASSERT_GT(plain.exposed_comm.ep.value(), 2 * shared) << "the all-to-alls must outlast the shared experts";
+    EXPECT_NEAR(plain.exposed_comm.ep.value() - hidden.exposed_comm.ep.value(), shared, 1e-9 * shared);
+    EXPECT_EQ(hidden.compute.value(), plain.compute.value());
+    // The shared experts, slowed by the SMs the all-to-alls hold, still finish under them.
+    EXPECT_EQ(hidden.comm_contention.value(), plain.comm_contention.value());
+    EXPECT_LT(hidden.step.value(), plain.step.value());
+    const auto [a2a, ctx4] = StepWith(s, [](Job8b& v) { v.plan.ep_comm_overlap = true; });
+    const auto [both, ctx5] = StepWith(s, [](Job8b& v) {
+      v.plan.ep_comm_overlap = true;
+      v.plan.shared_expert_overlap = true;
+    });
+    EXPECT_EQ(both.step.value(), a2a.step.value());
+    EXPECT_LT(a2a.exposed_comm.ep.value(), hidden.exposed_comm.ep.value());
+    // Without shared experts there is nothing to hide under.
+    const auto [none, ctx6] = StepWith(s, [](Job8b& v) {
+      v.arch.moe.shared_ffn = 0;
+      v.plan.shared_expert_overlap = true;
+    });
+    EXPECT_EQ(none.step.value(), unshared.step.value());
+  }
+  // Over NVLink alone (one node), with shared experts 16 times as wide, the shared experts
+  // outlast the all-to-alls: those vanish, and the SMs they hold slow the shared experts instead.
+  Job8b s = DeepSeekV3OnH800(8, 4096, 8);
+  s.arch.moe.shared_ffn *= 16;
+  const auto [plain, ctx] = StepWith(s, [](Job8b&) {});
+  const auto [hidden, ctx2] = StepWith(s, [](Job8b& v) { v.plan.shared_expert_overlap = true; });
+  ASSERT_GT(plain.exposed_comm.ep.value(), 0.0);
+  EXPECT_EQ(hidden.exposed_comm.ep.value(), 0.0);
+  EXPECT_GT(hidden.comm_contention.value(), plain.comm_contention.value());
+  EXPECT_LT(hidden.step.value(), plain.step.value());
+}
+
 // DeepEP sends a token over the network once per remote node its experts are on: DeepSeek-V3's
 // node-limited routing reaches 4 of 8 nodes, 3.5 remote, where Megatron's all-to-all sends all 8
 // copies, 7 of them off the node (cost-model-notes §4.6). On a thin network that halves the time.

@@ -103,6 +103,11 @@ struct Plan {
   bool grad_flatten = false;
   bool tp_comm_overlap = false;      // TP collectives pipelined with GEMMs (--tp-comm-overlap)
   bool ep_comm_overlap = false;      // EP all-to-all hidden behind another micro-batch (1F1B A2A overlap)
+  // Megatron-Core's --moe-shared-expert-overlap: the shared experts run on a stream of their own
+  // beside the token dispatcher, so each phase's expert all-to-alls (forward, recomputed forward,
+  // backward) hide under that phase's shared-expert products (moe/shared_experts.py, which also
+  // schedules their backward first). Nothing to hide under without shared experts.
+  bool shared_expert_overlap = false;
   // Interleaved schedule's point-to-point sends under compute (--overlap-p2p-communication, on in
   // Megatron-Core); the 2021-22 Megatron sent them synchronously, each boundary on the critical path.
   bool overlap_p2p_comm = true;

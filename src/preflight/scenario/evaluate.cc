@@ -34,6 +34,10 @@ void AddWarnings(const Scenario& s, PlanResult* r) {
     }
     for (const std::string& m : idle) r->warnings.push_back("recompute_modules: " + m + " recomputes nothing");
   }
+  if (p.shared_expert_overlap && (s.arch.moe.shared_ffn == 0 || p.ep == 1)) {
+    r->warnings.push_back(std::string("shared_expert_overlap hides nothing: ") +
+                          (s.arch.moe.shared_ffn == 0 ? "the model has no shared experts" : "ep 1 has no all-to-all"));
+  }
   if (p.cpu_offload_layers > 0 && !s.cluster.spec.host_link_gbytes_per_s.known()) {
     r->warnings.push_back(s.cluster.spec.id +
                           ": host link rate unknown (host_link_gbytes_per_s): the activation offload copies are not "

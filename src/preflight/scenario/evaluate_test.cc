@@ -79,6 +79,11 @@ TEST(EvaluateTest, Warnings) {
   EXPECT_EQ(RecomputeLabel(s->plan), "selective(core_attn,layernorm,moe_act,mla_up_proj)");
   s->plan.recompute_modules = kModuleCoreAttn;
   EXPECT_EQ(RecomputeLabel(s->plan), "selective");
+  // The shared-expert overlap needs shared experts and an all-to-all to hide.
+  s = LoadText(kScenario, nullptr, {{"parallel.shared_expert_overlap", "true"}});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_TRUE(s->plan.shared_expert_overlap);
+  EXPECT_TRUE(Warns(Evaluate(*s, {}), "shared_expert_overlap hides nothing: the model has no shared experts"));
 }
 
 // A step that reads figures measured on another device says which, by device, and lists them; a

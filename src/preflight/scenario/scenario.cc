@@ -340,8 +340,8 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
                                     "schedule", "recompute", "recompute_modules", "first_stage_layers",
                                     "last_stage_layers", "overlap_grad_reduce",
                                     "overlap_param_gather", "fsdp_gather_once", "zero3_gather", "tp_comm_overlap",
-                                    "ep_comm_overlap", "grad_flatten", "overlap_p2p_comm", "layer_split",
-                                    "cpu_offload_layers"}));
+                                    "ep_comm_overlap", "shared_expert_overlap", "grad_flatten",
+                                    "overlap_p2p_comm", "layer_split", "cpu_offload_layers"}));
   Plan& plan = s->plan;
   ASSIGN_OR_RETURN(plan.tp, p.IntOr("tp", 1));
   ASSIGN_OR_RETURN(plan.pp, p.IntOr("pp", 1));
@@ -401,6 +401,7 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
   }
   ASSIGN_OR_RETURN(plan.tp_comm_overlap, p.BoolOr("tp_comm_overlap", false));
   ASSIGN_OR_RETURN(plan.ep_comm_overlap, p.BoolOr("ep_comm_overlap", false));
+  ASSIGN_OR_RETURN(plan.shared_expert_overlap, p.BoolOr("shared_expert_overlap", false));
   ASSIGN_OR_RETURN(plan.overlap_p2p_comm, p.BoolOr("overlap_p2p_comm", true));
   ASSIGN_OR_RETURN(plan.cpu_offload_layers, p.IntOr("cpu_offload_layers", 0));
   if (plan.cpu_offload_layers < 0 || plan.cpu_offload_layers > kMaxModelLayers) {

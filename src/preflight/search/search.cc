@@ -232,7 +232,9 @@ double BranchRunner::CommBound(const Branch& b) const {
     const double moe_blocks = (b.etp > 1 ? 1 : 0) + (a.moe.shared_ffn > 0 ? 1 : 0);
     bound += (layers - moe_layers) * (attention + 2 * ar) + moe_layers * (attention + 2 * moe_blocks * ar);
   }
-  const bool ep_hidden = base_.ep_comm_overlap || b.schedule == Schedule::kDualPipe;
+  // Hidden in part or whole: no lower bound beyond zero.
+  const bool ep_hidden = base_.ep_comm_overlap || b.schedule == Schedule::kDualPipe ||
+                         (base_.shared_expert_overlap && a.moe.shared_ffn > 0);
   if (b.ep > 1 && !ep_hidden) {
     const int64_t per = RanksPerDomain(f, b.etp, b.ep, b.tp * b.cp * b.dp, b.pp);
     const double in_bytes = DispatchElementBytes(ctx_);

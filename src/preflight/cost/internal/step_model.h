@@ -41,6 +41,7 @@ struct LayerCost {
   double tp_fwd = 0, tp_bwd = 0;  // collective times before overlap
   double tp_op_sac = 0;  // of the forward's, what torchtitan's op-level policy runs again
   double ep_fwd = 0, ep_bwd = 0;
+  double shared_fwd = 0, shared_bwd = 0;  // the shared experts' products (the EP overlap's window)
   double cp_fwd = 0, cp_bwd = 0;
   // Collective calls the host issues, as TensorComm and the EP model count them: per
   // tensor-parallel block one all-reduce each way, or with SP an all-gather and a reduce-scatter
@@ -412,12 +413,16 @@ class StepModel {
     double forward_window = -1, backward_window = -1;
   };
   TpPhases TpByPhase(const LayerCost& l, double tp_again) const;
-  // The compute a layer's overlapped EP all-to-alls can hide under (its forward and backward);
-  // negative when they are not overlapped.
-  double EpWindow(const LayerCost& l) const {
-    const bool hidden = p_.ep_comm_overlap || p_.schedule == Schedule::kDualPipe;
-    return hidden ? l.fwd_compute + l.bwd_compute : -1;
-  }
+  // A layer's EP all-to-alls and the compute each part hides under (negative: none). With
+  // ep_comm_overlap or DualPipe all of them hide under the layer's forward and backward (one
+  // part); with shared_expert_overlap each phase's (forward, recomputed forward, backward) under
+  // that phase's shared-expert products; otherwise nothing hides.
+  struct EpParts {
+    double comm[3] = {0, 0, 0};
+    double window[3] = {-1, -1, -1};
+    double forward_share[3] = {0, 0, 0};  // of each part's window, the forward's share
+  };
+  EpParts EpByPhase(const LayerCost& l, double ep_again) const;
   static double Exposed(double comm, double window) { return window < 0 ? comm : std::max(0.0, comm - window); }
   // What a collective of `comm` seconds, overlapped with `window` seconds of compute, adds beyond
   // max(comm, window) by holding `share` of the compute units while it runs (NCCL's
