@@ -737,6 +737,13 @@ EOF
   run_mpi2 plan "$EXAMPLE" --json
   expect_rc 0
   expect_json 'pass'
+  # Bad input: every rank refuses it, and rank 0 alone says so (mpirun adds lines of its own).
+  local bad
+  bad=$(write mpi_bad.yaml "$(printf 'name: x\nbogus: 1')")
+  run_mpi2 search "$bad"
+  expect_rc 2
+  [[ $(grep -c '^preflight: ' "$ERR") == 1 ]] || fail "under 2 MPI ranks the error was not said exactly once"
+  expect_stderr_has "bogus: unknown field"
 }
 
 case_validate_json() {

@@ -22,7 +22,14 @@ namespace preflight::cli {
 
 namespace fs = std::filesystem;
 
+namespace {
+bool g_quiet = false;  // SilenceBadInput: another MPI rank than 0
+}  // namespace
+
+void SilenceBadInput(bool quiet) { g_quiet = quiet; }
+
 int BadInput(const std::string& message) {
+  if (g_quiet) return 2;
   // One line whatever the input echoed: control characters (a newline in a value or a key) are
   // written as escapes.
   std::string line;

@@ -212,6 +212,7 @@ int RefuseVerb(CLI::App& app, const std::string& word) {
 
 int main(int argc, char** argv) {
   preflight::MpiSession mpi(&argc, &argv);
+  preflight::cli::SilenceBadInput(mpi.rank() != 0);
   CLI::App app{"preflight: can this cluster train this model, how fast, at what cost, with which layout"};
   app.require_subcommand(1);
   PlanCommand plan;
