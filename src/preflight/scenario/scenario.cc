@@ -551,7 +551,8 @@ StatusOr<std::vector<Scenario>> LoadScenarioList(const std::string& path, const 
   ASSIGN_OR_RETURN(YAML::Node root, LoadYamlFile(path));
   YAML::Node list = root;
   std::string prefix;
-  if (root.IsMap() && root["runs"]) {
+  if (root.IsMap()) {
+    RETURN_IF_ERROR(MapReader(root, path, "").CheckKnownKeys({"runs"}));
     list = root["runs"];
     prefix = "runs";
   }
@@ -568,6 +569,10 @@ StatusOr<std::vector<Scenario>> LoadScenarioList(const std::string& path, const 
       for (const Override& o : overrides) RETURN_IF_ERROR(ApplyOverride(run, o));
     }
     ASSIGN_OR_RETURN(Scenario s, ParseScenario(run, path, field, catalog));
+    if (s.measured.metrics.empty()) {
+      return MapReader(run, path, field)
+          .Error("measured", "the run's measured figures (every run of a validation file has them)");
+    }
     out.push_back(std::move(s));
   }
   return out;

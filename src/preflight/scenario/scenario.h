@@ -60,8 +60,9 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
 StatusOr<Scenario> LoadScenarioFile(const std::string& path, const Catalog& catalog,
                                     const std::vector<Override>& overrides);
 
-// Loads a validation file: a YAML list of scenarios, or a mapping with `runs:` holding one;
-// `overrides` are applied to every run first (what-if questions over a whole file).
+// Loads a validation file: a YAML list of scenarios, or a mapping with `runs:` (and nothing
+// else) holding one; every run has `measured` figures. `overrides` are applied to every run first
+// (what-if questions over a whole file).
 StatusOr<std::vector<Scenario>> LoadScenarioList(const std::string& path, const Catalog& catalog,
                                                  const std::vector<Override>& overrides = {});
 

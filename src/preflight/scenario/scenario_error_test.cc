@@ -249,8 +249,8 @@ std::string ListItem(const std::string& text, const std::string& indent) {
 
 TEST(ScenarioErrorTest, ListErrorsNameTheRun) {
   std::string dir = ScratchDir();
-  const std::string good = kScenario;
-  const std::string bad = Replace(kScenario, "tp: 2,", "tp: 0,");
+  const std::string good = std::string(kScenario) + "measured: {step_time_s: 1.0}\n";
+  const std::string bad = Replace(good, "tp: 2,", "tp: 0,");
   std::string path =
       WriteFile(dir, "runs.yaml", "runs:\n" + ListItem(good, "  ") + ListItem(bad, "  "));
   StatusOr<std::vector<Scenario>> runs = LoadScenarioList(path, Catalog::Default());
@@ -272,6 +272,17 @@ TEST(ScenarioErrorTest, ListErrorsNameTheRun) {
   ASSERT_FALSE(b.ok());
   EXPECT_TRUE(Contains(b.status().message(), bare_bad + ": [1].parallel.tp"))
       << b.status().message();
+  // Every run of a validation file is measured: a run without figures is named, not dropped.
+  std::string unmeasured = WriteFile(dir, "unmeasured.yaml", ListItem(good, "") + ListItem(kScenario, ""));
+  StatusOr<std::vector<Scenario>> u = LoadScenarioList(unmeasured, Catalog::Default());
+  ASSERT_FALSE(u.ok());
+  EXPECT_TRUE(Contains(u.status().message(), unmeasured + ": [1].measured: expected the run's measured figures"))
+      << u.status().message();
+  // Beside `runs:` the file holds nothing else (a key there would be read as nothing).
+  std::string extra = WriteFile(dir, "extra.yaml", "source: x\nruns:\n" + ListItem(good, "  "));
+  StatusOr<std::vector<Scenario>> e = LoadScenarioList(extra, Catalog::Default());
+  ASSERT_FALSE(e.ok());
+  EXPECT_TRUE(Contains(e.status().message(), extra + ": source: unknown field")) << e.status().message();
 }
 
 // A batch that DP·micro-batch does not divide is a valid input with an invalid plan: an expected

@@ -440,7 +440,7 @@ TEST(ScenarioTest, AttentionKernelIsOneTheCatalogMeasured) {
 // validate --set: overrides apply to every run of a list, and a bad value names the run's field.
 TEST(ScenarioTest, ListOverridesApplyToEveryRun) {
   std::string dir = ScratchDir();
-  const std::string run = std::string(kScenario);
+  const std::string run = std::string(kScenario) + "measured: {step_time_s: 1.0}\n";
   std::string indented;
   for (size_t start = 0; start < run.size();) {
     size_t end = run.find('\n', start);
