@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <set>
 
 #include "preflight/catalog/gemm_table.h"
 #include "preflight/catalog/yaml_reader.h"
@@ -173,11 +174,27 @@ StatusOr<nlohmann::json> Catalog::ModelConfig(const std::string& id_or_path,
 
 StatusOr<nlohmann::json> LoadJsonFile(const std::string& path) {
   ASSIGN_OR_RETURN(std::string text, ReadInputFile(path));
+  // nlohmann keeps the last of a key given twice; a repeated key is refused instead, as in YAML.
+  std::vector<std::set<std::string>> keys;  // of each object open at this point
+  std::string repeated;
+  const auto check = [&](int /*depth*/, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using E = nlohmann::json::parse_event_t;
+    if (event == E::object_start) keys.emplace_back();
+    if (event == E::object_end && !keys.empty()) keys.pop_back();
+    if (event == E::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second &&
+        repeated.empty()) {
+      repeated = parsed.get<std::string>();
+    }
+    return true;
+  };
+  nlohmann::json j;
   try {
-    return nlohmann::json::parse(text);
+    j = nlohmann::json::parse(text, check);
   } catch (const nlohmann::json::exception& e) {
     return InvalidArgument(path + ": malformed JSON (" + e.what() + ")");
   }
+  if (!repeated.empty()) return InvalidArgument(path + ": " + repeated + ": expected a key given once, got it twice");
+  return j;
 }
 
 namespace {

@@ -440,6 +440,21 @@ TEST(CatalogLookupTest, MalformedJsonIsInvalidArgumentNamingTheFile) {
   EXPECT_TRUE(Contains(j.status().message(), "malformed JSON"));
 }
 
+// A key given twice is refused (nlohmann keeps the last), at any depth; the same key in two
+// objects is not a repeat.
+TEST(CatalogLookupTest, JsonKeyGivenTwiceIsInvalidArgument) {
+  const std::string dir = ScratchDir();
+  const std::string top = WriteFile(dir, "dup.json", R"({"hidden_size": 4096, "n": 1, "hidden_size": 2048})");
+  StatusOr<nlohmann::json> j = LoadJsonFile(top);
+  ASSERT_FALSE(j.ok());
+  EXPECT_EQ(j.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(j.status().message(), top + ": hidden_size: expected a key given once")) << j.status().message();
+  const std::string nested = WriteFile(dir, "nested.json", R"({"rope_scaling": {"factor": 8, "factor": 4}})");
+  EXPECT_FALSE(LoadJsonFile(nested).ok());
+  const std::string apart = WriteFile(dir, "apart.json", R"({"a": {"factor": 8}, "b": {"factor": 4}, "c": [{"x": 1}, {"x": 2}]})");
+  EXPECT_TRUE(LoadJsonFile(apart).ok());
+}
+
 TEST(CatalogLookupTest, ModelConfigByPathReportsSource) {
   std::string path =
       WriteFile(ScratchDir(), "tiny.json", R"({"model_type": "llama", "hidden_size": 64})");
