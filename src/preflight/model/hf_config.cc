@@ -171,6 +171,11 @@ Status ReadDeepseek(const ConfigReader& r, Architecture* a) {
   a->head_dim = a->mla.nope_dim + a->mla.rope_dim;
   a->kv_heads = a->heads;
   ASSIGN_OR_RETURN(a->moe.experts, r.IntOr("n_routed_experts", 0));
+  // Without the key (None in transformers) the layers are dense; given, it routes every layer
+  // from first_k_dense_replace on, and 0 experts is nothing to route to.
+  if (r.Has("n_routed_experts") && a->moe.experts == 0) {
+    return r.Error("n_routed_experts", "at least one expert (leave the key out for dense layers)");
+  }
   if (a->moe.experts > 0) {
     ASSIGN_OR_RETURN(a->moe.top_k, r.Int("num_experts_per_tok"));
     ASSIGN_OR_RETURN(a->moe.expert_ffn, r.Int("moe_intermediate_size"));

@@ -390,6 +390,19 @@ TEST(HfConfigTest, MoeLayersNeedExperts) {
       "m", "test.json");
   ASSERT_FALSE(a.ok());
   EXPECT_NE(a.status().message().find("test.json: num_local_experts"), std::string::npos) << a.status().message();
+  // DeepSeek routes from first_k_dense_replace on once n_routed_experts is given: 0 is refused,
+  // where leaving the key out (None in transformers) makes the layers dense.
+  const std::string mla = R"("model_type": "deepseek_v2", "hidden_size": 64, "num_hidden_layers": 2,
+    "num_attention_heads": 4, "intermediate_size": 128, "kv_lora_rank": 16, "qk_rope_head_dim": 8,
+    "qk_nope_head_dim": 16, "v_head_dim": 16, "vocab_size": 100)";
+  a = ArchitectureFromHfConfig(json::parse("{" + mla + R"(, "n_routed_experts": 0, "num_experts_per_tok": 2,
+    "moe_intermediate_size": 16})"), "m", "test.json");
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.status().message().find("test.json: n_routed_experts: expected at least one expert"), std::string::npos)
+      << a.status().message();
+  a = ArchitectureFromHfConfig(json::parse("{" + mla + "}"), "m", "test.json");
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  EXPECT_FALSE(a->IsMoe());
 }
 
 TEST(HfConfigTest, Gemma2WindowIsPositive) {
