@@ -190,7 +190,12 @@ StatusOr<std::shared_ptr<const GemmTable>> LoadGemmTableFor(const HardwareSpec& 
     const Dtype d = static_cast<Dtype>(i);
     if (!table.Has(d)) continue;
     const Figure& peak = spec.peak(d);
-    if (!peak.known() || table.MaxRate(d) > peak.value * 1e12) {
+    if (!peak.known()) {
+      return InvalidArgument(spec.file + ": peak_tflops." + std::string(kDtypeNames[i]) +
+                             ": expected a known peak (the GEMM table " + path + " times " +
+                             std::string(kDtypeNames[i]) + " GEMMs on this device), got unknown");
+    }
+    if (table.MaxRate(d) > peak.value * 1e12) {
       return InvalidArgument(path + ": shapes." + std::string(kDtypeNames[i]) +
                              ": expected TFLOP/s at most the device's known " + std::string(kDtypeNames[i]) + " peak");
     }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iomanip>
 #include <sstream>
 
 namespace preflight {
@@ -19,6 +20,22 @@ bool ParseDtype(std::string_view name, Dtype* out) {
 }
 
 namespace {
+
+// "<file>: <field>: expected <expected>, got <value>", for a number read out of a nested figure
+// (`field` is its dotted path from the top of the file).
+Status ValueError(const MapReader& r, const std::string& field, const std::string& expected, double value) {
+  std::ostringstream m;
+  m << r.file() << ": " << field << ": expected " << expected << ", got " << value;
+  return InvalidArgument(m.str());
+}
+
+// A known figure within [lo, hi], else an error naming `field`.
+Status CheckRange(const MapReader& r, const std::string& field, const Figure& f, double lo, double hi) {
+  if (!f.known() || (f.value >= lo && f.value <= hi)) return Status::Ok();
+  std::ostringstream m;
+  m << std::setprecision(10) << "a number from " << lo << " to " << hi;
+  return ValueError(r, field, m.str(), f.value);
+}
 
 StatusOr<Figure> ParseSourced(const MapReader& r, Figure::State state) {
   Figure f;
@@ -97,7 +114,8 @@ Status ParsePrice(const MapReader& parent, PriceRange* out) {
   out->known = true;
   ASSIGN_OR_RETURN(out->low_usd, r.Number("low"));
   ASSIGN_OR_RETURN(out->high_usd, r.Number("high"));
-  if (out->low_usd <= 0 || out->high_usd < out->low_usd) return r.Error("high", "0 < low <= high");
+  if (out->low_usd <= 0) return ValueError(r, r.FieldName("low"), "a price above 0", out->low_usd);
+  if (out->high_usd < out->low_usd) return ValueError(r, r.FieldName("high"), "at least low", out->high_usd);
   ASSIGN_OR_RETURN(out->date, r.String("date"));
   ASSIGN_OR_RETURN(out->source, r.String("source"));
   ASSIGN_OR_RETURN(out->note, r.StringOr("note", ""));
@@ -112,7 +130,8 @@ Status ParseAttentionRates(const MapReader& a, const HardwareSpec& h, Figure* fo
   for (const auto& [key, f] : {std::pair<const char*, const Figure*>{"forward", forward}, {"backward", backward}}) {
     if (!f->known()) continue;
     if (f->value <= 0 || (peak.known() && f->value > peak.value)) {
-      return a.Error(key, "TFLOP/s above 0 and at most the 16-bit dense peak");
+      return ValueError(a, a.FieldName(std::string(key) + ".value"), "TFLOP/s above 0 and at most the 16-bit dense peak",
+                        f->value);
     }
   }
   return Status::Ok();
@@ -216,24 +235,25 @@ Status ParseEfficiency(const MapReader& root, HardwareSpec* h) {
   RETURN_IF_ERROR(r.CheckKnownKeys({"gemm_fraction", "sustained_fraction", "hbm_fraction", "gemm_kernel_us",
                                     "allreduce_busbw_gbytes_per_s", "fused_attention_tflops"}));
   RETURN_IF_ERROR(ParseDtypeTable(r, "gemm_fraction", false, false, &h->gemm_fraction));
-  for (const Figure& f : h->gemm_fraction) {
-    if (f.known() && (f.value <= 0 || f.value > 1)) return r.Error("gemm_fraction", "fractions in (0, 1]");
+  const auto field = [&r](const char* table, int i) {
+    return r.FieldName(std::string(table) + "." + std::string(kDtypeNames[i]) + ".value");
+  };
+  for (int i = 0; i < kNumDtypes; ++i) {
+    RETURN_IF_ERROR(CheckRange(r, field("gemm_fraction", i), h->gemm_fraction[i], 1e-3, 1));
   }
   if (r.Has("sustained_fraction")) {
     RETURN_IF_ERROR(ParseDtypeTable(r, "sustained_fraction", false, false, &h->sustained_fraction));
     for (int i = 0; i < kNumDtypes; ++i) {
       const Figure& f = h->sustained_fraction[i];
-      if (!f.known()) continue;
+      RETURN_IF_ERROR(CheckRange(r, field("sustained_fraction", i), f, 1e-3, 1));
       const Figure& burst = h->gemm_fraction[i];
-      if (f.value <= 0 || f.value > 1 || (burst.known() && f.value > burst.value)) {
-        return r.Error("sustained_fraction", "fractions in (0, 1], at most the dtype's gemm_fraction (a burst)");
+      if (f.known() && burst.known() && f.value > burst.value) {
+        return ValueError(r, field("sustained_fraction", i), "at most the dtype's gemm_fraction (a burst)", f.value);
       }
     }
   }
   ASSIGN_OR_RETURN(h->hbm_fraction, ParseFigure(r, "hbm_fraction", false));
-  if (h->hbm_fraction.known() && (h->hbm_fraction.value <= 0 || h->hbm_fraction.value > 1)) {
-    return r.Error("hbm_fraction", "a fraction in (0, 1]");
-  }
+  RETURN_IF_ERROR(CheckRange(r, r.FieldName("hbm_fraction.value"), h->hbm_fraction, 1e-3, 1));
   if (r.Has("gemm_kernel_us")) {
     ASSIGN_OR_RETURN(h->gemm_kernel_us, ParseFigure(r, "gemm_kernel_us", false));
     // A kernel's fixed cost is microseconds; a millisecond would be a unit slip.
@@ -348,14 +368,6 @@ std::string HardwareSpec::AttentionKernelNames() const {
 
 namespace {
 
-// A known figure within [lo, hi], else an error naming `field`.
-Status CheckRange(const MapReader& r, const std::string& field, const Figure& f, double lo, double hi) {
-  if (!f.known() || (f.value >= lo && f.value <= hi)) return Status::Ok();
-  std::ostringstream m;
-  m << "a number from " << lo << " to " << hi << ", got " << f.value;
-  return r.Error(field, m.str());
-}
-
 // The achieved figures the step model divides by: fractions from 1e-3 (a thousandth of the peak;
 // below, a step runs for centuries), rates from 1e-3 (GB/s or TFLOP/s).
 Status CheckEfficiencyRanges(const MapReader& r, const HardwareSpec& h) {
@@ -374,8 +386,9 @@ Status CheckEfficiencyRanges(const MapReader& r, const HardwareSpec& h) {
                         h.allreduce_busbw_scale_out_gbytes_per_s, 1e-3, 1e7));
   if (h.allreduce_busbw_scale_out_gbytes_per_s.known() && h.scale_out_gbits_per_s.known() &&
       h.allreduce_busbw_scale_out_gbytes_per_s.value > h.scale_out_gbits_per_s.value / 8) {
-    return r.Error("efficiency.allreduce_busbw_gbytes_per_s.scale_out.value",
-                   "at most the device's network share, scale_out.gbits_per_s_per_device / 8 GB/s");
+    return ValueError(r, "efficiency.allreduce_busbw_gbytes_per_s.scale_out.value",
+                      "at most the device's network share, scale_out.gbits_per_s_per_device / 8 GB/s",
+                      h.allreduce_busbw_scale_out_gbytes_per_s.value);
   }
   RETURN_IF_ERROR(check("scale_up.peer_gbytes_per_s.value", h.scale_up_peer_gbytes_per_s, 1e-3, 1e7));
   RETURN_IF_ERROR(check("efficiency.fused_attention_tflops.forward.value", h.attention_fwd_tflops, 1e-3, 1e9));
@@ -389,13 +402,13 @@ Status CheckEfficiencyRanges(const MapReader& r, const HardwareSpec& h) {
     return true;
   };
   if (!curves_ok(h.attention_curves)) {
-    return r.Error("efficiency.fused_attention_tflops.by_seq_len", "rates of at least 1e-3 TFLOP/s");
+    return InvalidArgument(r.file() + ": efficiency.fused_attention_tflops.by_seq_len: expected rates of at least 1e-3 TFLOP/s");
   }
   for (const HardwareSpec::AttentionKernel& k : h.other_attention_kernels) {
     const std::string at = "efficiency.fused_attention_tflops.others." + k.name;
     RETURN_IF_ERROR(check(at + ".forward.value", k.forward, 1e-3, 1e9));
     RETURN_IF_ERROR(check(at + ".backward.value", k.backward, 1e-3, 1e9));
-    if (!curves_ok(k.curves)) return r.Error(at + ".by_seq_len", "rates of at least 1e-3 TFLOP/s");
+    if (!curves_ok(k.curves)) return InvalidArgument(r.file() + ": " + at + ".by_seq_len: expected rates of at least 1e-3 TFLOP/s");
   }
   return Status::Ok();
 }
@@ -419,17 +432,10 @@ Status CheckRanges(const MapReader& r, const HardwareSpec& h) {
   };
   for (const Bound& b : bounds) RETURN_IF_ERROR(CheckRange(r, b.field, b.f, b.lo, b.hi));
   if (h.scale_up_domain_devices.known() && h.scale_up_domain_devices.value != std::floor(h.scale_up_domain_devices.value)) {
-    return r.Error("scale_up.domain_devices.value", "a whole number of devices");
-  }
-  for (int i = 0; i < kNumDtypes; ++i) {
-    const Figure& p = h.peak_tflops[i];
-    if (p.known() && !(p.value >= 1e-6 && p.value <= 1e9)) {
-      return r.Error(std::string("peak_tflops.") + std::string(kDtypeNames[i]) + ".value",
-                     "a positive rate of at most 1e9 TFLOP/s");
-    }
+    return ValueError(r, "scale_up.domain_devices.value", "a whole number of devices", h.scale_up_domain_devices.value);
   }
   if (h.price.known && h.price.high_usd > 1e5) {
-    return r.Error("price_usd_per_device_hour.high", "at most 1e5 dollars a device-hour");
+    return ValueError(r, "price_usd_per_device_hour.high", "at most 1e5 dollars a device-hour", h.price.high_usd);
   }
   return CheckEfficiencyRanges(r, h);
 }
@@ -452,6 +458,10 @@ StatusOr<HardwareSpec> ParseHardwareSpec(const YAML::Node& root, const std::stri
   ASSIGN_OR_RETURN(h.software_stack, r.String("software_stack"));
   ASSIGN_OR_RETURN(h.launch_year, ParseFigure(r, "launch_year", false));
   RETURN_IF_ERROR(ParseDtypeTable(r, "peak_tflops", true, true, &h.peak_tflops));
+  for (int i = 0; i < kNumDtypes; ++i) {
+    const std::string at = std::string("peak_tflops.") + std::string(kDtypeNames[i]) + ".value";
+    RETURN_IF_ERROR(CheckRange(r, at, h.peak_tflops[i], 1e-6, 1e9));
+  }
   ASSIGN_OR_RETURN(MapReader mem, r.Map("memory"));
   RETURN_IF_ERROR(mem.CheckKnownKeys({"capacity_gib", "bandwidth_tbytes_per_s", "note"}));
   ASSIGN_OR_RETURN(h.hbm_capacity_gib, ParseFigure(mem, "capacity_gib", false));
@@ -463,7 +473,9 @@ StatusOr<HardwareSpec> ParseHardwareSpec(const YAML::Node& root, const std::stri
   }
   if (r.Has("compute_units")) {
     ASSIGN_OR_RETURN(h.compute_units, ParseFigure(r, "compute_units", false));
-    if (h.compute_units.known() && h.compute_units.value < 1) return r.Error("compute_units", "a count >= 1");
+    if (h.compute_units.known() && h.compute_units.value < 1) {
+      return ValueError(r, "compute_units.value", "a count of at least 1", h.compute_units.value);
+    }
   }
   if (r.Has("collective_compute_units")) {
     ASSIGN_OR_RETURN(h.collective_compute_units, ParseFigure(r, "collective_compute_units", false));

@@ -139,11 +139,27 @@ TEST(HardwareSpecTest, InvalidFilesNameFileAndField) {
       {"unknown: false", R"(launch_year: {value: 2024, source: "test"})",
        "launch_year: {unknown: false}", "launch_year.unknown"},
       {"fraction above one", R"(bf16: {value: 0.8, source: "test bench"})",
-       R"(bf16: {value: 1.5, source: "test bench"})", "efficiency.gemm_fraction"},
+       R"(bf16: {value: 1.5, source: "test bench"})", "efficiency.gemm_fraction.bf16.value"},
+      {"burst fraction below a thousandth, with a sustained figure beside it",
+       "    bf16: {value: 0.8, source: \"test bench\"}\n  hbm_fraction: {unknown: true}\n",
+       "    bf16: {value: 1e-6, source: \"test bench\"}\n  sustained_fraction:\n    bf16: {value: 0.5, source: "
+       "\"test bench\"}\n  hbm_fraction: {unknown: true}\n",
+       "efficiency.gemm_fraction.bf16.value"},
+      {"burst fraction below a thousandth", R"(bf16: {value: 0.8, source: "test bench"})",
+       R"(bf16: {value: 1e-6, source: "test bench"})", "efficiency.gemm_fraction.bf16.value"},
+      {"HBM fraction of zero", "  hbm_fraction: {unknown: true}\n", "  hbm_fraction: {value: 0, source: \"b\"}\n",
+       "efficiency.hbm_fraction.value"},
+      {"peak of zero, with attention rates it bounds", "  bf16: {value: 100, source: \"test sheet\"}\n",
+       "  bf16: {value: 0, source: \"test sheet\"}\n", "peak_tflops.bf16.value"},
+      {"capacity of zero", "capacity_gib: {value: 64,", "capacity_gib: {value: 0,", "memory.capacity_gib.value"},
+      {"negative price", "{low: 1, high: 2,", "{low: -1.99, high: 5,", "price_usd_per_device_hour.low"},
+      {"no compute units", R"(power_w: {value: 500, source: "test sheet"})",
+       "power_w: {value: 500, source: \"test sheet\"}\ncompute_units: {value: 0, source: \"sheet\"}",
+       "compute_units.value"},
       {"sustained above the burst", "  hbm_fraction: {unknown: true}\n",
        "  sustained_fraction:\n    bf16: {value: 0.9, source: \"test bench\"}\n  hbm_fraction: "
        "{unknown: true}\n",
-       "efficiency.sustained_fraction"},
+       "efficiency.sustained_fraction.bf16.value"},
       {"GEMM kernel time in the wrong unit", "  hbm_fraction: {unknown: true}\n",
        "  gemm_kernel_us: {value: 7100, source: \"bench\"}\n  hbm_fraction: {unknown: true}\n",
        "efficiency.gemm_kernel_us"},
@@ -155,7 +171,7 @@ TEST(HardwareSpecTest, InvalidFilesNameFileAndField) {
        "    scale_out: {unknown: true}\n  fused_attention_tflops:\n"
        "    forward: {value: 150, source: \"bench\"}\n    backward: {value: 50, source: "
        "\"bench\"}\n",
-       "efficiency.fused_attention_tflops.forward"},
+       "efficiency.fused_attention_tflops.forward.value"},
       {"collective units without compute units", R"(power_w: {value: 500, source: "test sheet"})",
        "power_w: {value: 500, source: \"test sheet\"}\ncollective_compute_units: {value: 16, "
        "source: \"log\"}",
@@ -192,6 +208,11 @@ TEST(HardwareSpecTest, InvalidFilesNameFileAndField) {
     EXPECT_TRUE(Contains(h.status().message(), path + ": " + c.field + ":"))
         << h.status().message();
     EXPECT_EQ(h.status().message().find('\n'), std::string::npos) << "one line";
+    const std::string m = h.status().message();
+    EXPECT_EQ(m.find(", got "), m.rfind(", got ")) << "what was got, said once: " << m;
+    const std::string field = c.field;
+    const bool value_field = field.size() > 6 && field.compare(field.size() - 6, 6, ".value") == 0;
+    EXPECT_FALSE(value_field && Contains(m, "got nothing")) << "a value given is not nothing: " << m;
   }
 }
 
@@ -263,7 +284,7 @@ TEST(HardwareSpecTest, OtherAttentionKernelsLoadByName) {
        "efficiency.fused_attention_tflops.others.vendor"},
       {block + "    others:\n      fa2:\n        forward: {value: 400, source: \"b\"}\n"
                "        backward: {value: 30, source: \"b\"}\n",
-       "efficiency.fused_attention_tflops.others.fa2.forward"},
+       "efficiency.fused_attention_tflops.others.fa2.forward.value"},
       {block + "    others: [fa2]\n", "efficiency.fused_attention_tflops.others"},
       {block + others +
            "      fa2:\n        forward: {value: 45, source: \"b\"}\n"
