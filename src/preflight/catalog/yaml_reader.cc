@@ -12,7 +12,13 @@ namespace preflight {
 
 StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& name) {
   try {
-    return YAML::Load(text);
+    // One document: a second one after `---` would otherwise be dropped unread.
+    std::vector<YAML::Node> docs = YAML::LoadAll(text);
+    if (docs.size() > 1) {
+      return InvalidArgument(name + ": expected one YAML document, got " + std::to_string(docs.size()) +
+                             " (separated by ---)");
+    }
+    return docs.empty() ? YAML::Node() : docs.front();
   } catch (const YAML::Exception& e) {
     return InvalidArgument(name + ": malformed YAML at line " + std::to_string(e.mark.line + 1) +
                            ": " + e.msg);

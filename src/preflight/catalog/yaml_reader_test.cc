@@ -208,6 +208,20 @@ TEST(YamlReaderTest, MalformedYamlNamesSourceAndLine) {
   EXPECT_EQ(n.status().message().find('\n'), std::string::npos);
 }
 
+// A second document after `---` is refused rather than dropped unread; a leading `---` before
+// the one document is fine, and an empty text is an empty node.
+TEST(YamlReaderTest, OneDocumentOnly) {
+  StatusOr<YAML::Node> two = ParseYaml("a: 1\n---\na: 2\n", "two.yaml");
+  ASSERT_FALSE(two.ok());
+  EXPECT_EQ(two.status().message(), "two.yaml: expected one YAML document, got 2 (separated by ---)");
+  StatusOr<YAML::Node> lead = ParseYaml("---\na: 1\n", "lead.yaml");
+  ASSERT_TRUE(lead.ok()) << lead.status().message();
+  EXPECT_EQ((*lead)["a"].as<int>(), 1);
+  StatusOr<YAML::Node> empty = ParseYaml("", "empty.yaml");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_FALSE(empty->IsMap());
+}
+
 TEST(YamlReaderTest, LoadYamlFile) {
   namespace fs = std::filesystem;
   fs::path dir = fs::path(testing::TempDir()) / "preflight_yaml_reader_test";
