@@ -91,6 +91,8 @@ case_catalog_list() {
   expect_stdout_has "llama-3.1-8b"
   expect_stdout_has "deepseek-v3"
   expect_stdout_has "azure-nd-a100-v4"
+  run catalog list extra
+  expect_bad_input "catalog list" "extra"
 }
 
 case_catalog_list_json() {
@@ -293,6 +295,21 @@ shapes:
   f=$(write model.json '{"model_type": "llama", "hidden_size": -1}')
   run catalog show "$f"
   expect_bad_input "$f"
+  # A collective table names a catalog device, if any; a host profile without its layer times is
+  # still a host profile (its optional shapes: once made it read as a GEMM table).
+  f=$(write table.yaml "source: test
+hardware: no-such-device
+collectives:
+  - {op: all_reduce, ranks: 8, rows: [[1048576, 20], [16777216, 100]]}")
+  run catalog show "$f"
+  expect_bad_input "$f" "hardware:" "no-such-device"
+  f=$(write profile.yaml "id: p
+source: test
+stack: test
+micro_batch_us: 800
+shapes: {hidden: 64}")
+  run catalog show "$f"
+  expect_bad_input "$f" "layer_us:"
 }
 
 case_plan_example() {

@@ -483,8 +483,9 @@ int ShowGemmTable(const Catalog& catalog, const std::string& path, bool json) {
   return 0;
 }
 
-// A file of the user's own: a model's config is JSON; a YAML file is told apart by the key only
-// its kind has (collectives:, layer_us:, shapes:), and is otherwise a hardware file.
+// A file of the user's own: a model's config is JSON; a YAML file is told apart by the keys only
+// its kind has (collectives:; a host profile's layer_us:, stack: or micro_batch_us:; shapes: of a
+// GEMM table, which a host profile may also carry), and is otherwise a hardware file.
 int ShowFile(const Catalog& catalog, const std::string& path, bool json) {
   if (path.ends_with(".json")) {
     std::string source;
@@ -500,9 +501,14 @@ int ShowFile(const Catalog& catalog, const std::string& path, bool json) {
   if (has("collectives")) {
     auto table = LoadCollectiveTable(path);
     if (!table.ok()) return BadInput(table.status().message());
+    const std::vector<std::string> ids = catalog.HardwareIds();
+    if (!table->hardware.empty() && std::find(ids.begin(), ids.end(), table->hardware) == ids.end()) {
+      return BadInput(path + ": hardware: expected a catalog hardware id (see `preflight catalog list`), got '" +
+                      table->hardware + "'");
+    }
     return ShowCollectiveTable(stem, *table, json);
   }
-  if (has("layer_us")) {
+  if (has("layer_us") || has("stack") || has("micro_batch_us")) {
     auto profile = LoadHostProfile(path);
     if (!profile.ok()) return BadInput(profile.status().message());
     return ShowHostProfile(stem, *profile, json);
@@ -537,7 +543,10 @@ int CatalogShow(const std::string& id, bool json) {
 }  // namespace
 
 int RunCatalog(const CatalogArgs& args) {
-  if (args.action == "list") return CatalogList(args.json);
+  if (args.action == "list") {
+    if (!args.id.empty()) return BadInput("catalog list: expected no argument, got '" + args.id + "'");
+    return CatalogList(args.json);
+  }
   if (args.action == "show") {
     if (args.id.empty()) return BadInput("catalog show: expected an id");
     return CatalogShow(args.id, args.json);
