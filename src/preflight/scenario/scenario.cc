@@ -376,10 +376,15 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
   if (plan.schedule == Schedule::k1F1B && plan.vpp > 1) plan.schedule = Schedule::kInterleaved;
   RETURN_IF_ERROR(ReadEnum(p, "recompute", &plan.recompute));
   RETURN_IF_ERROR(ReadRecomputeModules(p, &plan));
+  const std::string stage_layers = "a whole number of layers from 0 (an even split) to " + std::to_string(kMaxModelLayers);
   ASSIGN_OR_RETURN(plan.first_stage_layers, p.IntOr("first_stage_layers", 0));
-  if (plan.first_stage_layers < 0) return p.Error("first_stage_layers", "0 (an even split) or more layers");
+  if (plan.first_stage_layers < 0 || plan.first_stage_layers > kMaxModelLayers) {
+    return p.Error("first_stage_layers", stage_layers);
+  }
   ASSIGN_OR_RETURN(plan.last_stage_layers, p.IntOr("last_stage_layers", 0));
-  if (plan.last_stage_layers < 0) return p.Error("last_stage_layers", "0 (an even split) or more layers");
+  if (plan.last_stage_layers < 0 || plan.last_stage_layers > kMaxModelLayers) {
+    return p.Error("last_stage_layers", stage_layers);
+  }
   ASSIGN_OR_RETURN(std::string split, p.StringOr("layer_split", "even"));
   if (split != "even" && split != "balanced") return p.Error("layer_split", "even or balanced");
   plan.balanced_layers = split == "balanced";
@@ -405,7 +410,7 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
   ASSIGN_OR_RETURN(plan.overlap_p2p_comm, p.BoolOr("overlap_p2p_comm", true));
   ASSIGN_OR_RETURN(plan.cpu_offload_layers, p.IntOr("cpu_offload_layers", 0));
   if (plan.cpu_offload_layers < 0 || plan.cpu_offload_layers > kMaxModelLayers) {
-    return p.Error("cpu_offload_layers", "a whole number of layers from 0 (off) to 100000");
+    return p.Error("cpu_offload_layers", "a whole number of layers from 0 (off) to " + std::to_string(kMaxModelLayers));
   }
   return Status::Ok();
 }

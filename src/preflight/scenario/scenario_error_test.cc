@@ -157,6 +157,8 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
        StatusCode::kInvalidArgument, "training.micro_batch"},
       {"negative first-stage layers", "tp: 2,", "tp: 2, first_stage_layers: -3,",
        StatusCode::kInvalidArgument, "parallel.first_stage_layers"},
+      {"more last-stage layers than any model has", "tp: 2,", "tp: 2, last_stage_layers: 2147483648,",
+       StatusCode::kInvalidArgument, "parallel.last_stage_layers: expected a whole number of layers from 0 (an even split) to 100000"},
       {"negative offloaded layers", "tp: 2,", "tp: 2, cpu_offload_layers: -1,",
        StatusCode::kInvalidArgument, "parallel.cpu_offload_layers"},
       {"offloaded layers not a number", "tp: 2,", "tp: 2, cpu_offload_layers: half,",
