@@ -536,6 +536,25 @@ Status SetDotted(YAML::Node& root, const Override& o) {
 
 }  // namespace
 
+namespace {
+
+// An error in a field (or below a field) that an override set says so: the value came from the
+// command line, not from the file the message names.
+Status NameOverride(const Status& s, const std::string& path, const std::string& prefix,
+                    const std::vector<Override>& overrides) {
+  if (s.ok()) return s;
+  for (auto o = overrides.rbegin(); o != overrides.rend(); ++o) {  // the last one given wins
+    const std::string at = path + ": " + (prefix.empty() ? "" : prefix + ".") + o->key;
+    const std::string& m = s.message();
+    if (m.starts_with(at + ":") || m.starts_with(at + ".") || m.starts_with(at + "[")) {
+      return Status(s.code(), m + " (the value given on the command line: " + o->key + "=" + o->value + ")");
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
 Status ApplyOverride(YAML::Node& root, const Override& o) {
   if (o.key.empty()) return InvalidArgument("override: expected key=value, got '=" + o.value + "'");
   ClearAlternative(root, o);
@@ -548,7 +567,9 @@ StatusOr<Scenario> LoadScenarioFile(const std::string& path, const Catalog& cata
   if (!root.IsMap()) return InvalidArgument(path + ": expected a scenario mapping, got " + DescribeNode(root));
   root = YAML::Clone(root);
   for (const Override& o : overrides) RETURN_IF_ERROR(ApplyOverride(root, o));
-  return ParseScenario(root, path, "", catalog);
+  StatusOr<Scenario> s = ParseScenario(root, path, "", catalog);
+  if (!s.ok()) return NameOverride(s.status(), path, "", overrides);
+  return s;
 }
 
 StatusOr<std::vector<Scenario>> LoadScenarioList(const std::string& path, const Catalog& catalog,
@@ -573,7 +594,9 @@ StatusOr<std::vector<Scenario>> LoadScenarioList(const std::string& path, const 
       run = YAML::Clone(run);
       for (const Override& o : overrides) RETURN_IF_ERROR(ApplyOverride(run, o));
     }
-    ASSIGN_OR_RETURN(Scenario s, ParseScenario(run, path, field, catalog));
+    StatusOr<Scenario> parsed = ParseScenario(run, path, field, catalog);
+    if (!parsed.ok()) return NameOverride(parsed.status(), path, field, overrides);
+    Scenario& s = *parsed;
     if (s.measured.metrics.empty()) {
       return MapReader(run, path, field)
           .Error("measured", "the run's measured figures (every run of a validation file has them)");

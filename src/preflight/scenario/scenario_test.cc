@@ -458,6 +458,25 @@ TEST(ScenarioTest, ListOverridesApplyToEveryRun) {
   ASSERT_FALSE(list.ok());
   EXPECT_TRUE(Contains(list.status().message(), path + ": [0].cluster.collective_table: expected a table measured on h100"))
       << list.status().message();
+  EXPECT_TRUE(Contains(list.status().message(), "(the value given on the command line: cluster.collective_table=azure-nd-a100-v4)"))
+      << list.status().message();
+}
+
+// A bad value that an override set names the file and the field, and says it came from the
+// command line; an error in a field no override touched says nothing of the kind.
+TEST(ScenarioTest, OverrideErrorsSayTheValueCameFromTheCommandLine) {
+  std::string path;
+  ASSERT_TRUE(LoadText(kScenario, &path).ok());
+  StatusOr<Scenario> s = LoadScenarioFile(path, Catalog::Default(), {{"parallel.tp", "0"}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message(), path + ": parallel.tp: expected a whole number from 1 to 16777216, got '0' "
+                                         "(the value given on the command line: parallel.tp=0)");
+  s = LoadScenarioFile(path, Catalog::Default(), {{"parallel.tp", "2"}, {"training.seq_len", "-1"}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.status().message(), "training.seq_len=-1)")) << s.status().message();
+  EXPECT_FALSE(Contains(s.status().message(), "parallel.tp=2")) << s.status().message();
+  s = LoadScenarioFile(path, Catalog::Default(), {{"parallel.tp", "3"}});  // an invalid plan, not bad input
+  EXPECT_TRUE(s.ok()) << s.status().message();
 }
 
 }  // namespace
