@@ -57,7 +57,6 @@ StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
   const double cp_selective = p_.Recomputes(kModuleCoreAttn) ? l.cp_fwd : 0;
   c.cp_again = Again({.full = l.cp_fwd, .selective = cp_selective, .dots = l.cp_fwd});
   const double cp_all = l.cp_fwd + l.cp_bwd + c.cp_again;
-  const EpParts ep = EpByPhase(l, c.ep_again);
   // Ring/all-gather KV exchange runs under the attention products (Megatron CP), the recomputed
   // ones included where the exchange runs again with them.
   const double core_again =
@@ -65,6 +64,10 @@ StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
   const double cp_window = p_.cp > 1 ? l.core_fwd + l.core_bwd + core_again : -1;
   const TpPhases tp = TpByPhase(l, c.tp_again);
   c.tp = Exposed(tp.forward, tp.forward_window) + Exposed(tp.backward, tp.backward_window);
+  c.cp = Exposed(cp_all, cp_window);
+  // The expert all-to-alls last: hidden behind the whole layer, they run on while the compute
+  // waits for exposed TP and CP collectives too.
+  const EpParts ep = EpByPhase(l, c.ep_again, c.tp + c.cp);
   double ep_slow = 0, ep_slow_fwd = 0;
   for (int i = 0; i < 3; ++i) {
     c.ep += Exposed(ep.comm[i], ep.window[i]);
@@ -72,7 +75,7 @@ StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
     ep_slow += slow;
     ep_slow_fwd += slow * ep.forward_share[i];
   }
-  c.cp = Exposed(cp_all, cp_window);
+  c.wgrad_free = ep.whole_layer ? std::max(0.0, ep.window[0] - ep.comm[0]) : l.wgrad;
   // What runs hidden under compute still holds its share of the compute units meanwhile; each
   // term falls in the forward as its window does (TP: the forward's share of its forward phase,
   // whose rest is the recomputed forward inside the backward).
@@ -86,12 +89,14 @@ StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
   return c;
 }
 
-StepModel::EpParts StepModel::EpByPhase(const LayerCost& l, double ep_again) const {
+StepModel::EpParts StepModel::EpByPhase(const LayerCost& l, double ep_again, double stalls) const {
   EpParts e;
   if (p_.ep_comm_overlap || p_.schedule == Schedule::kDualPipe) {
+    const double compute = l.fwd_compute + l.bwd_compute;
+    e.whole_layer = true;
     e.comm[0] = l.ep_fwd + l.ep_bwd + ep_again;
-    e.window[0] = l.fwd_compute + l.bwd_compute;
-    e.forward_share[0] = e.window[0] > 0 ? l.fwd_compute / e.window[0] : 0;
+    e.window[0] = compute + stalls;
+    e.forward_share[0] = compute > 0 ? l.fwd_compute / compute : 0;
     return e;
   }
   e.comm[0] = l.ep_fwd, e.comm[1] = ep_again, e.comm[2] = l.ep_bwd;
@@ -159,7 +164,7 @@ void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
   const LayerComm c = ExposedLayerComm(l);
   s->fwd += n * l.fwd_compute;
   s->bwd += n * (l.bwd_compute + recompute);
-  s->wgrad += n * l.wgrad;
+  s->wgrad += n * std::min(l.wgrad, c.wgrad_free);
   // Full recompute and the op-level and dots policies run the forward's elementwise passes again
   // (full recompute and the dots policy its casts too: the products' inputs are recomputed);
   // selective recompute its modules' passes.

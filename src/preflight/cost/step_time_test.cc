@@ -553,6 +553,52 @@ TEST(StepTimeTest, SharedExpertOverlapHidesTheAllToAllsUnderTheSharedExperts) {
   EXPECT_LT(hidden.step.value(), plain.step.value());
 }
 
+// Expert all-to-alls hidden behind the whole layer run on while the compute waits for exposed CP
+// (and TP) collectives: a faster attention kernel, whose ring exchange then stands exposed for as
+// long as the kernel saved, leaves the step no slower. Counted apart, the two exposures once
+// spent the same compute twice, and the step grew by 3% (DeepSeek-V3, CP 4, EP 32, 1F1B).
+TEST(StepTimeTest, HiddenAllToAllsRunOnWhileTheComputeWaitsForOtherCollectives) {
+  Job8b s = DeepSeekV3OnH800(1024, 4096, 1024);
+  s.cluster = CatalogCluster("h100-sxm-80gb", 1024);
+  s.plan.pp = 16, s.plan.dp = 16, s.plan.cp = 4, s.plan.ep = 32;
+  s.plan.balanced_layers = true;
+  s.plan.ep_comm_overlap = true;
+  CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  const StepTime base = EstimateStep(ctx, s.plan);
+  ctx.flash_fwd_rate = FlopsPerSecond(ctx.flash_fwd_rate.value() * 1.5);
+  ctx.flash_bwd_rate = FlopsPerSecond(ctx.flash_bwd_rate.value() * 1.5);
+  ctx.flash_curves.Scale(1.5);
+  const StepTime faster = EstimateStep(ctx, s.plan);
+  ASSERT_LT(faster.compute.value(), base.compute.value());
+  ASSERT_GT(faster.exposed_comm.cp.value(), base.exposed_comm.cp.value()) << "the ring must be exposed";
+  ASSERT_GT(base.exposed_comm.ep.value(), 0.0) << "the all-to-alls must outlast the layer";
+  EXPECT_LE(faster.step.value(), base.step.value() * (1 + 1e-9));
+  EXPECT_LE(faster.exposed_comm.ep.value(), base.exposed_comm.ep.value() * (1 + 1e-9));
+}
+
+// A zero-bubble schedule fills its bubble with deferred weight gradients, but only with those the
+// layer's hidden all-to-alls do not need: moved out of a layer bound by its all-to-alls, they
+// would not shorten it. More expert work (a busier expert rank) then never shrinks the bubble, as
+// it once did (ZB-H1 and DualPipe, DeepSeek-V3 over a thin network: the step fell with it).
+TEST(StepTimeTest, ZeroBubbleSchedulesFillTheBubbleOnlyWithWorkTheAllToAllsDoNotNeed) {
+  for (Schedule schedule : {Schedule::kZbH1, Schedule::kDualPipe}) {
+    SCOPED_TRACE(schedule == Schedule::kZbH1 ? "zb-h1" : "dualpipe");
+    Job8b s = DeepSeekV3OnH800(1024, 4096, 1024, /*gbits=*/100);
+    s.plan.tp = 2, s.plan.pp = 4, s.plan.dp = 128, s.plan.ep = 128, s.plan.sp = true;
+    s.plan.balanced_layers = true;
+    s.plan.schedule = schedule;
+    s.plan.ep_comm_overlap = true;
+    auto bubble = [&](double imbalance) {
+      const auto [t, ctx] = StepWith(s, [&](Job8b& v) { v.job.moe_imbalance = imbalance; });
+      EXPECT_GT(t.exposed_comm.ep.value(), 0.0) << "the all-to-alls must outlast the layer";
+      EXPECT_GT(t.bubble.value(), 0.0);
+      return t.bubble.value();
+    };
+    EXPECT_GE(bubble(1.5), bubble(1.0));
+    EXPECT_GE(bubble(2.0), bubble(1.5));
+  }
+}
+
 // DeepEP sends a token over the network once per remote node its experts are on: DeepSeek-V3's
 // node-limited routing reaches 4 of 8 nodes, 3.5 remote, where Megatron's all-to-all sends all 8
 // copies, 7 of them off the node (cost-model-notes §4.6). On a thin network that halves the time.

@@ -349,6 +349,11 @@ class StepModel {
   struct LayerComm {  // one layer's exposed collectives and the compute slowed by hidden ones
     double tp = 0, ep = 0, cp = 0, contention = 0, contention_fwd = 0;
     double tp_again = 0, ep_again = 0, cp_again = 0;  // the collectives recomputation runs again
+    // Of the layer's weight-gradient products, what a zero-bubble schedule can move into its
+    // bubble and shorten the layer by: all of them, unless the expert all-to-alls hide behind
+    // the whole layer; then only the compute they do not need (moving the rest out leaves the
+    // layer as long, bound by the all-to-alls).
+    double wgrad_free = 0;
   };
   struct HeadWork {  // the output head(s), loss and MTP projection on the last stage, and the TP
                      // collectives around the layers (the embedding's on the first stage)
@@ -414,15 +419,17 @@ class StepModel {
   };
   TpPhases TpByPhase(const LayerCost& l, double tp_again) const;
   // A layer's EP all-to-alls and the compute each part hides under (negative: none). With
-  // ep_comm_overlap or DualPipe all of them hide under the layer's forward and backward (one
-  // part); with shared_expert_overlap each phase's (forward, recomputed forward, backward) under
-  // that phase's shared-expert products; otherwise nothing hides.
+  // ep_comm_overlap or DualPipe all of them hide under the layer's forward and backward and the
+  // `stalls` (exposed TP and CP time, while the all-to-alls run on) in one part; with
+  // shared_expert_overlap each phase's (forward, recomputed forward, backward) under that phase's
+  // shared-expert products; otherwise nothing hides.
   struct EpParts {
     double comm[3] = {0, 0, 0};
     double window[3] = {-1, -1, -1};
-    double forward_share[3] = {0, 0, 0};  // of each part's window, the forward's share
+    double forward_share[3] = {0, 0, 0};  // of each part's hidden compute, the forward's share
+    bool whole_layer = false;
   };
-  EpParts EpByPhase(const LayerCost& l, double ep_again) const;
+  EpParts EpByPhase(const LayerCost& l, double ep_again, double stalls) const;
   static double Exposed(double comm, double window) { return window < 0 ? comm : std::max(0.0, comm - window); }
   // What a collective of `comm` seconds, overlapped with `window` seconds of compute, adds beyond
   // max(comm, window) by holding `share` of the compute units while it runs (NCCL's
