@@ -107,9 +107,11 @@ double SavedInputBytes(const TrainingJob& j) { return KeepsFp8Casts(j) ? 1.0 : 2
 
 // Bytes per element of the attention output: a fused kernel keeps it in 16 bits for its own
 // backward, and under FP8 the output projection keeps its 1-byte cast besides; unfused
-// attention's backward does not read it, so only the projection's copy stays.
-double AttentionOutputBytes(const TrainingJob& j) {
-  const double usual = j.flash_attention ? 2.0 + (KeepsFp8Casts(j) ? 1.0 : 0.0) : SavedInputBytes(j);
+// attention's backward does not read it, and under selective recompute of the attention products
+// the checkpoint keeps only the kernel's inputs, so only the projection's copy stays.
+double AttentionOutputBytes(const Plan& p, const TrainingJob& j) {
+  const bool kernel_keeps = j.flash_attention && !(p.recompute == Recompute::kSelective && p.Recomputes(kModuleCoreAttn));
+  const double usual = kernel_keeps ? 2.0 + (KeepsFp8Casts(j) ? 1.0 : 0.0) : SavedInputBytes(j);
   // DeepSeek-V3 keeps one E5M6 copy for both backward passes (never more than the usual copies).
   return j.low_precision_activations ? std::min(1.5, usual) : usual;
 }
@@ -128,7 +130,7 @@ std::pair<double, double> AttentionBytes(const Architecture& a, const Plan& p,
     core = j.flash_attention ? 4.0 * a.heads  // fp32 log-sum-exp per head
                              : (a.dropout ? 5.0 : 2.0) * a.heads * static_cast<double>(j.seq_len);
   }
-  const double input_bytes = SavedInputBytes(j), out_bytes = AttentionOutputBytes(j);
+  const double input_bytes = SavedInputBytes(j), out_bytes = AttentionOutputBytes(p, j);
   if (a.attention == AttentionKind::kMla) {
     const MlaSpec& m = a.mla;
     const double qk = static_cast<double>(m.nope_dim + m.rope_dim);

@@ -251,8 +251,11 @@ TEST(ActivationTest, DeepSeekV3MlaAndMoePerToken) {
 // Under FP8 each FP8 GEMM keeps the FP8 cast of its input for its weight gradient (Transformer
 // Engine saves `inputmat`/`ln_out` as cast): per token of a Llama-3.1-8B layer the QKV input and
 // the first MLP GEMM's input drop from 2h to h bytes and the second MLP GEMM's input from 2F to F,
-// while the output projection keeps its cast beside the 16 bits the fused attention kernel keeps
-// (+q): -2h - F + q = -2·4096 - 14336 + 4096. fp8_saved_inputs: false keeps 16-bit inputs.
+// and the attention output from the projection's 16-bit input to its cast (-q) where the
+// attention products are recomputed (selective recompute of core_attn: the checkpoint keeps the
+// kernel's inputs only): -2h - F - q = -2·4096 - 14336 - 4096. Without recompute the fused kernel
+// keeps its 16-bit output for its own backward and the cast comes beside it (+q); unfused
+// attention's backward does not read the output (-q). fp8_saved_inputs: false keeps 16-bit inputs.
 TEST(ActivationTest, Fp8GemmsKeepTheirInputsInOneByte) {
   Architecture a = LoadArch("llama-3.1-8b");
   TrainingJob j = Job(8192, 8);
@@ -260,35 +263,50 @@ TEST(ActivationTest, Fp8GemmsKeepTheirInputsInOneByte) {
   p.recompute = Recompute::kSelective;
   TrainingJob fp8 = j;
   fp8.precision = Dtype::kFp8;
-  const double bf16 = ActivationBytesPerLayer(a, p, j).dense / 8192;
-  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, fp8).dense / 8192, bf16 - 2 * 4096 - 14336 + 4096);
+  const auto delta = [&](const Plan& q, bool flash) {
+    TrainingJob b = j, f = fp8;
+    b.flash_attention = f.flash_attention = flash;
+    return (ActivationBytesPerLayer(a, q, f).dense - ActivationBytesPerLayer(a, q, b).dense) / 8192;
+  };
+  EXPECT_DOUBLE_EQ(delta(p, true), -2 * 4096 - 14336 - 4096);
+  EXPECT_DOUBLE_EQ(delta(p, false), -2 * 4096 - 14336 - 4096);
+  Plan none = p;
+  none.recompute = Recompute::kNone;
+  EXPECT_DOUBLE_EQ(delta(none, true), -2 * 4096 - 14336 + 4096);
+  EXPECT_DOUBLE_EQ(delta(none, false), -2 * 4096 - 14336 - 4096);
+  // A fused kernel never holds less than unfused attention's output (the scores aside).
+  TrainingJob unfused = fp8;
+  unfused.flash_attention = false;
+  EXPECT_GE(ActivationBytesPerLayer(a, p, fp8).dense, ActivationBytesPerLayer(a, p, unfused).dense -
+                                                          2.0 * 32 * 8192 * 8192);
   // With TP 2 and SP every term halves.
   Plan tp2 = p;
   tp2.tp = 2, tp2.sp = true;
-  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, tp2, fp8).dense / 8192, (bf16 - 2 * 4096 - 14336 + 4096) / 2);
-  // Unfused attention's backward does not read its output: only the projection's cast stays (-q).
-  TrainingJob unfused = fp8, unfused16 = j;
-  unfused.flash_attention = unfused16.flash_attention = false;
-  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, unfused).dense / 8192,
-                   ActivationBytesPerLayer(a, p, unfused16).dense / 8192 - 2 * 4096 - 14336 - 4096);
+  const double bf16 = ActivationBytesPerLayer(a, p, j).dense / 8192;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, tp2, fp8).dense / 8192, (bf16 - 2 * 4096 - 14336 - 4096) / 2);
   fp8.fp8_saved_inputs = false;
   EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, fp8).dense / 8192, bf16);
 }
 
 // DeepSeek-V3 under FP8, against the itemisation above: the latents' up-projections keep their
-// cast (-1536 - 512), the attention output projection its cast beside the kernel's copy (+nh·128);
+// cast (-1536 - 512), the attention output projection its cast in place of its 16-bit input
+// (-nh·128, the attention products being recomputed);
 // each routed copy's first GEMM input (-h) and second GEMM input (-Fe) one byte, as the shared
 // expert's second input (-Fs); the shared expert keeps its own cast of the norm output (+h) beside
 // the 16-bit one the router keeps. The two down-projections each keep a cast of the input norm's
 // output: 2h, as the one 16-bit tensor they shared.
 // DeepSeek-V3's own storage (technical report §3.3.3), per token of an MoE layer against the FP8
-// figure: the attention output once in E5M6 (1.5 bytes) instead of the kernel's 16 bits and the
-// projection's cast (3 bytes): -1.5·nh·128; the SwiGLU inputs (gate and up) of each routed copy
-// and of the shared expert in FP8: -2·(k·Fe + Fs). Dense layers keep only the attention saving.
+// figure, under the report's recompute (norms, MLA up-projections, the experts' activation; not
+// the attention products): the attention output once in E5M6 (1.5 bytes) instead of the kernel's
+// 16 bits and the projection's cast (3 bytes): -1.5·nh·128; the SwiGLU inputs (gate and up) of
+// each routed copy and of the shared expert in FP8: -2·(k·Fe + Fs). Dense layers keep only the
+// attention saving. Where core_attn is recomputed only the 1-byte cast stays, and the storage
+// saves nothing on the attention output.
 TEST(ActivationTest, DeepSeekV3LowPrecisionStorage) {
   Architecture a = LoadArch("deepseek-v3");
   Plan p;
   p.recompute = Recompute::kSelective;
+  p.recompute_modules = kModuleLayernorm | kModuleMlaUpProj | kModuleMoeAct;
   TrainingJob fp8 = Job(4096, 8);
   fp8.precision = Dtype::kFp8;
   TrainingJob low = fp8;
@@ -298,6 +316,9 @@ TEST(ActivationTest, DeepSeekV3LowPrecisionStorage) {
                    ActivationBytesPerLayer(a, p, fp8).moe / 4096 - 1.5 * nh * 128 - 2 * (k * Fe + Fs));
   EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, low).dense / 4096,
                    ActivationBytesPerLayer(a, p, fp8).dense / 4096 - 1.5 * nh * 128);
+  Plan core = p;
+  core.recompute_modules |= kModuleCoreAttn;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, core, low).dense, ActivationBytesPerLayer(a, core, fp8).dense);
   // Unfused attention keeps only the projection's 1-byte cast: the storage never adds to it.
   fp8.flash_attention = low.flash_attention = false;
   EXPECT_LE(ActivationBytesPerLayer(a, p, low).dense, ActivationBytesPerLayer(a, p, fp8).dense);
@@ -310,7 +331,7 @@ TEST(ActivationTest, DeepSeekV3UnderFp8) {
   TrainingJob j = Job(4096, 8), fp8 = j;
   fp8.precision = Dtype::kFp8;
   const double h = 7168, nh = 128, k = 8, Fe = 2048, Fs = 2048;
-  const double delta = -1536 - 512 + nh * 128 - k * (h + Fe) - Fs + h;
+  const double delta = -1536 - 512 - nh * 128 - k * (h + Fe) - Fs + h;
   EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, fp8).moe / 4096,
                    ActivationBytesPerLayer(a, p, j).moe / 4096 + delta);
   // `layernorm` drops the 16-bit norm outputs, not the GEMMs' casts.

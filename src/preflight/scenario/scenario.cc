@@ -534,10 +534,6 @@ Status SetDotted(YAML::Node& root, const Override& o) {
   return SetDotted(child, Override{o.key.substr(dot + 1), o.value});
 }
 
-}  // namespace
-
-namespace {
-
 // An error in a field (or below a field) that an override set says so: the value came from the
 // command line, not from the file the message names.
 Status NameOverride(const Status& s, const std::string& path, const std::string& prefix,
