@@ -101,7 +101,12 @@ std::string SearchText(const Scenario& s, const SearchResult& r, Objective o) {
                        p.time.step.value(), p.time.tokens_per_s_per_device, 100 * p.time.mfu,
                        p.memory.worst.Total().gib(), p.objective);
   }
-  if (r.top.empty()) out += "no valid plan fits: see the rejection counts above\n";
+  if (r.top.empty() && r.considered == 0) {
+    out += "no layout of the search space meets the constraints (a fixed degree outside it? the domain bounds\n"
+           "TP unless --max-tp widens it, and EP needs experts)\n";
+  } else if (r.top.empty()) {
+    out += "no valid plan fits: see the rejection counts above\n";
+  }
   if (ObjectiveUnit(o, s) == "device_hours") {
     out += fmt::format("\nnote: the catalog has no {} for {}: ranked by device-hours, the same order\n",
                        o == Objective::kCost ? "price" : "power", s.cluster.spec.id);

@@ -312,6 +312,30 @@ int BranchRunner::ZeroOrder(int zeros[4]) const {
   return n;
 }
 
+namespace {
+
+// `p` at ZeRO stage `zero`: the scenario's ZeRO-3-only flags (FSDP's gather-once, DeepSpeed's
+// per-parameter gathers) apply to ZeRO-3 plans only, so that every plan the search returns is
+// one `plan` accepts as it is written.
+Plan WithZero(Plan p, int zero) {
+  p.zero = zero;
+  if (zero != 3) p.fsdp_gather_once = p.zero3_gather_per_parameter = false;
+  return p;
+}
+
+// Counts the plans `p` at ZeRO stages zeros[from..n) as considered and rejected without a model
+// evaluation: under the plan rule each breaks, else as not fitting (a smaller micro-batch or a
+// more sharded stage did not fit already).
+void CountUnexplored(const Scenario& s, const Plan& p, const int* zeros, int from, int n, SearchResult* r) {
+  for (int iz = from; iz < n; ++iz) {
+    ++r->considered;
+    const PlanIssue is = FindPlanIssue(s.arch, WithZero(p, zeros[iz]), s.job, s.cluster.devices);
+    ++r->rejected[is == PlanIssue::kValid ? kRejectNoFit : static_cast<int>(is)];
+  }
+}
+
+}  // namespace
+
 // Evaluates plan `p` (one SP, recompute and micro-batch choice) at each ZeRO stage of `zeros`
 // and offers the valid ones to the worker. Returns true when not even the most sharded stage
 // fits (larger micro-batches cannot either).
@@ -321,7 +345,7 @@ bool BranchRunner::RunZeroStages(Plan p, const int* zeros, int n_zero, Worker* w
   PipelineTime pipeline;
   if (threshold_ > 0) {
     // Lower bound for every ZeRO stage: the step without DP communication and optimizer.
-    p.zero = zeros[0];
+    p = WithZero(p, zeros[0]);
     if (FindPlanIssue(s_.arch, p, s_.job, s_.cluster.devices) == PlanIssue::kValid) {
       pipeline = EstimatePipeline(ctx_, p);
       pipeline_ready = true;
@@ -334,8 +358,9 @@ bool BranchRunner::RunZeroStages(Plan p, const int* zeros, int n_zero, Worker* w
     }
   }
   bool gather_once_missed = false;
+  const Plan given = p;
   for (int iz = 0; iz < n_zero; ++iz) {
-    p.zero = zeros[iz];
+    p = WithZero(given, zeros[iz]);
     ++r.considered;
     PlanIssue is = FindPlanIssue(s_.arch, p, s_.job, s_.cluster.devices);
     if (is != PlanIssue::kValid) {
@@ -350,9 +375,8 @@ bool BranchRunner::RunZeroStages(Plan p, const int* zeros, int n_zero, Worker* w
         gather_once_missed = true;
         continue;
       }
-      const int64_t rest = n_zero - iz;  // this and the less sharded stages
-      r.considered += rest - 1;
-      r.rejected[kRejectNoFit] += rest;
+      ++r.rejected[kRejectNoFit];
+      CountUnexplored(s_, p, zeros, iz + 1, n_zero, &r);  // the less sharded stages
       return iz == 0 || (iz == 1 && gather_once_missed);
     }
     if (!pipeline_ready) pipeline = EstimatePipeline(ctx_, p), pipeline_ready = true;
@@ -378,7 +402,11 @@ void BranchRunner::Run(const Branch& b, Worker* w, bool pilot) const {
   // the subtree for what an inner choice fixes.
   base.micro_batch = mbs[0];
   base.sp = b.tp > 1, base.zero = 0, base.recompute = Recompute::kNone;
-  if (RejectBranch(b, base, n_mb, &w->result)) return;
+  // Offloading is not a branch-level rule: selective and full recompute drop it below, and the
+  // plans without recompute that keep it are checked one by one.
+  Plan branch = base;
+  branch.cpu_offload_layers = 0;
+  if (RejectBranch(b, branch, n_mb, &w->result)) return;
   int zeros[4];
   const int n_zero = ZeroOrder(zeros);
   if (pilot) n_mb = std::min(n_mb, 1);
@@ -396,9 +424,10 @@ void BranchRunner::Run(const Branch& b, Worker* w, bool pilot) const {
       for (int i = 0; i < n_mb; ++i) {
         p.micro_batch = mbs[i];
         if (!RunZeroStages(p, zeros, n_zero, w)) continue;
-        const int64_t rest = static_cast<int64_t>(n_mb - i - 1) * n_zero;
-        w->result.considered += rest;
-        w->result.rejected[kRejectNoFit] += rest;
+        for (int j = i + 1; j < n_mb; ++j) {  // larger micro-batches fit no better
+          p.micro_batch = mbs[j];
+          CountUnexplored(s_, p, zeros, 0, n_zero, &w->result);
+        }
         break;
       }
     }

@@ -319,6 +319,73 @@ TEST(SearchTest, OffloadStaysWhereMegatronAllowsIt) {
   EXPECT_EQ(r.rejected[static_cast<int>(PlanIssue::kCpuOffload)], 0);
 }
 
+// Offloading is dropped by selective and full recompute, so a rule it breaks (here: no fused
+// attention, which the offload model needs) rejects only the plans without recompute that keep
+// it, not their whole branch: PP 1 under full recompute finds what it finds without offloading.
+TEST(SearchTest, AnOffloadRuleRejectsOnlyThePlansThatKeepTheOffload) {
+  const std::vector<Override> base = {{"parallel.pp", "1"}, {"parallel.vpp", "1"}, {"parallel.schedule", "1f1b"},
+                                      {"parallel.recompute", "none"}, {"training.flash_attention", "false"}};
+  std::vector<Override> offload = base;
+  offload.push_back({"parallel.cpu_offload_layers", "40"});
+  SearchConstraints c;
+  c.pp = 1;
+  c.recompute = Recompute::kFull;
+  SearchOptions o;
+  o.top_k = 3;
+  o.exhaustive = true;
+  const SearchResult with = Search(Load("examples/llama3.1-70b-h100.yaml", offload), c, o);
+  const SearchResult without = Search(Load("examples/llama3.1-70b-h100.yaml", base), c, o);
+  ASSERT_FALSE(without.top.empty());
+  EXPECT_EQ(with.valid, without.valid);
+  EXPECT_TRUE(SamePlans(with, without));
+  EXPECT_EQ(with.rejected[static_cast<int>(PlanIssue::kCpuOffload)], 0);
+  // Without recompute the plans keep it and break the rule, one by one.
+  c.recompute = Recompute::kNone;
+  const SearchResult none = Search(Load("examples/llama3.1-70b-h100.yaml", offload), c, o);
+  EXPECT_EQ(none.valid, 0);
+  EXPECT_GT(none.rejected[static_cast<int>(PlanIssue::kCpuOffload)], 0);
+}
+
+// A plan left unexplored because a smaller micro-batch did not fit is counted under the rule it
+// breaks, if any, not as not fitting. Llama 3.1 8B on 64 GPUs, global batch 256, the branch TP 2,
+// PP 4, VPP 2, DP 8: each replica's 32 sequences in micro-batches of 1-32 give 32, 16, 8, 4, 2 or
+// 1 micro-batches, and interleaving needs a multiple of PP 4, so micro-batches of 16 and 32 break
+// the rule: 2 of them x 2 SP x 3 recompute x 4 ZeRO stages = 48 plans (it once said 32, the rest
+// counted as not fitting).
+TEST(SearchTest, UnexploredPlansAreCountedUnderTheRuleTheyBreak) {
+  const Scenario s = Load("examples/llama3.1-70b-h100.yaml",
+                          {{"model", "llama-3.1-8b"}, {"cluster.devices", "64"}, {"training.seq_len", "4096"},
+                           {"training.global_batch", "256"}});
+  SearchConstraints c;
+  c.tp = 2, c.pp = 4, c.vpp = 2, c.dp = 8, c.cp = 1, c.schedule = Schedule::kInterleaved;
+  SearchOptions o;
+  o.exhaustive = true;
+  const SearchResult r = Search(s, c, o);
+  EXPECT_EQ(r.considered, 144);
+  EXPECT_EQ(r.rejected[static_cast<int>(PlanIssue::kInterleavedMicroBatches)], 48);
+  EXPECT_EQ(r.valid + r.rejected[kRejectNoFit], 96);
+  EXPECT_GT(r.rejected[kRejectNoFit], 0) << "the test needs plans that do not fit";
+}
+
+// The scenario's ZeRO-3-only flags (FSDP's gather-once) do not ride along on the ZeRO 0-2 plans
+// the search tries, so every plan it returns is one the plan rules accept as it stands.
+TEST(SearchTest, ZeroThreeFlagsStayOnZeroThreePlans) {
+  const Scenario s = Load("examples/llama3.1-70b-h100.yaml",
+                          {{"parallel.pp", "1"}, {"parallel.vpp", "1"}, {"parallel.schedule", "1f1b"},
+                           {"parallel.zero", "3"}, {"parallel.fsdp_gather_once", "true"}});
+  SearchOptions o;
+  o.top_k = 50;
+  const SearchResult r = Search(s, SearchConstraints{}, o);
+  ASSERT_FALSE(r.top.empty());
+  bool below_three = false;
+  for (const RankedPlan& p : r.top) {
+    EXPECT_EQ(FindPlanIssue(s.arch, p.plan, s.job, s.cluster.devices), PlanIssue::kValid);
+    EXPECT_EQ(p.plan.fsdp_gather_once, p.plan.zero == 3);
+    below_three = below_three || p.plan.zero < 3;
+  }
+  EXPECT_TRUE(below_three) << "the test needs a plan below ZeRO 3 among the best";
+}
+
 // Whole branches rejected at once count only the choices the constraints leave.
 TEST(SearchTest, CountsFollowTheConstraints) {
   Scenario s = Load("examples/llama3.1-70b-h100.yaml");
