@@ -38,8 +38,5 @@ int RunCatalog(const CatalogArgs& args);
 
 // Prints "preflight: <message>" on stderr and returns 2.
 int BadInput(const std::string& message);
-// From here on BadInput prints nothing (and still returns 2): under mpirun every rank reads the
-// same input and meets the same error, and rank 0 alone says it.
-void SilenceBadInput(bool quiet);
 
 }  // namespace preflight::cli

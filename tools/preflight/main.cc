@@ -212,7 +212,9 @@ int RefuseVerb(CLI::App& app, const std::string& word) {
 
 int main(int argc, char** argv) {
   preflight::MpiSession mpi(&argc, &argv);
-  preflight::cli::SilenceBadInput(mpi.rank() != 0);
+  // Under mpirun every rank reads the same input and meets the same error: rank 0 alone says it
+  // (std::cerr without a buffer writes nothing; the exit code stays each rank's own).
+  if (mpi.rank() != 0) std::cerr.rdbuf(nullptr);
   CLI::App app{"preflight: can this cluster train this model, how fast, at what cost, with which layout"};
   app.require_subcommand(1);
   PlanCommand plan;

@@ -25,7 +25,8 @@ namespace {
 // (`field` is its dotted path from the top of the file).
 Status ValueError(const MapReader& r, const std::string& field, const std::string& expected, double value) {
   std::ostringstream m;
-  m << r.file() << ": " << field << ": expected " << expected << ", got " << value;
+  // 15 digits: a value just past a bound (1.0000001 against 1) reads as given, not rounded onto it.
+  m << std::setprecision(15) << r.file() << ": " << field << ": expected " << expected << ", got " << value;
   return InvalidArgument(m.str());
 }
 
@@ -374,12 +375,6 @@ Status CheckEfficiencyRanges(const MapReader& r, const HardwareSpec& h) {
   auto check = [&r](const std::string& field, const Figure& f, double lo, double hi) {
     return CheckRange(r, field, f, lo, hi);
   };
-  for (int i = 0; i < kNumDtypes; ++i) {
-    const std::string dtype(kDtypeNames[i]);
-    RETURN_IF_ERROR(check("efficiency.gemm_fraction." + dtype + ".value", h.gemm_fraction[i], 1e-3, 1));
-    RETURN_IF_ERROR(check("efficiency.sustained_fraction." + dtype + ".value", h.sustained_fraction[i], 1e-3, 1));
-  }
-  RETURN_IF_ERROR(check("efficiency.hbm_fraction.value", h.hbm_fraction, 1e-3, 1));
   RETURN_IF_ERROR(check("efficiency.allreduce_busbw_gbytes_per_s.scale_up.value",
                         h.allreduce_busbw_scale_up_gbytes_per_s, 1e-3, 1e7));
   RETURN_IF_ERROR(check("efficiency.allreduce_busbw_gbytes_per_s.scale_out.value",
@@ -393,22 +388,11 @@ Status CheckEfficiencyRanges(const MapReader& r, const HardwareSpec& h) {
   RETURN_IF_ERROR(check("scale_up.peer_gbytes_per_s.value", h.scale_up_peer_gbytes_per_s, 1e-3, 1e7));
   RETURN_IF_ERROR(check("efficiency.fused_attention_tflops.forward.value", h.attention_fwd_tflops, 1e-3, 1e9));
   RETURN_IF_ERROR(check("efficiency.fused_attention_tflops.backward.value", h.attention_bwd_tflops, 1e-3, 1e9));
-  auto curves_ok = [](const AttentionCurves& c) {
-    for (const AttentionCurve& curve : c.by_head_dim) {
-      for (const AttentionCurve::Point& p : curve.points) {
-        if (p.forward < 1e-3 || p.backward < 1e-3) return false;
-      }
-    }
-    return true;
-  };
-  if (!curves_ok(h.attention_curves)) {
-    return InvalidArgument(r.file() + ": efficiency.fused_attention_tflops.by_seq_len: expected rates of at least 1e-3 TFLOP/s");
-  }
+  // (The by_seq_len curves' rates are checked row by row as they are read.)
   for (const HardwareSpec::AttentionKernel& k : h.other_attention_kernels) {
     const std::string at = "efficiency.fused_attention_tflops.others." + k.name;
     RETURN_IF_ERROR(check(at + ".forward.value", k.forward, 1e-3, 1e9));
     RETURN_IF_ERROR(check(at + ".backward.value", k.backward, 1e-3, 1e9));
-    if (!curves_ok(k.curves)) return InvalidArgument(r.file() + ": " + at + ".by_seq_len: expected rates of at least 1e-3 TFLOP/s");
   }
   return Status::Ok();
 }

@@ -12,8 +12,12 @@ namespace preflight {
 
 StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& name) {
   try {
-    // One document: a second one after `---` would otherwise be dropped unread.
-    std::vector<YAML::Node> docs = YAML::LoadAll(text);
+    // One document: a second one after `---` would otherwise be dropped unread (empty ones, as
+    // a trailing `---` makes, hold nothing to drop).
+    std::vector<YAML::Node> docs;
+    for (const YAML::Node& d : YAML::LoadAll(text)) {
+      if (!d.IsNull()) docs.push_back(d);
+    }
     if (docs.size() > 1) {
       return InvalidArgument(name + ": expected one YAML document, got " + std::to_string(docs.size()) +
                              " (separated by ---)");

@@ -217,6 +217,9 @@ TEST(YamlReaderTest, OneDocumentOnly) {
   StatusOr<YAML::Node> lead = ParseYaml("---\na: 1\n", "lead.yaml");
   ASSERT_TRUE(lead.ok()) << lead.status().message();
   EXPECT_EQ((*lead)["a"].as<int>(), 1);
+  StatusOr<YAML::Node> trailing = ParseYaml("a: 1\n---\n# nothing more\n", "trailing.yaml");
+  ASSERT_TRUE(trailing.ok()) << trailing.status().message();
+  EXPECT_EQ((*trailing)["a"].as<int>(), 1);
   StatusOr<YAML::Node> empty = ParseYaml("", "empty.yaml");
   ASSERT_TRUE(empty.ok());
   EXPECT_FALSE(empty->IsMap());

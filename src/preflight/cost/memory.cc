@@ -110,7 +110,7 @@ double SavedInputBytes(const TrainingJob& j) { return KeepsFp8Casts(j) ? 1.0 : 2
 // attention's backward does not read it, and under selective recompute of the attention products
 // the checkpoint keeps only the kernel's inputs, so only the projection's copy stays.
 double AttentionOutputBytes(const Plan& p, const TrainingJob& j) {
-  const bool kernel_keeps = j.flash_attention && !(p.recompute == Recompute::kSelective && p.Recomputes(kModuleCoreAttn));
+  const bool kernel_keeps = j.flash_attention && !p.Recomputes(kModuleCoreAttn);
   const double usual = kernel_keeps ? 2.0 + (KeepsFp8Casts(j) ? 1.0 : 0.0) : SavedInputBytes(j);
   // DeepSeek-V3 keeps one E5M6 copy for both backward passes (never more than the usual copies).
   return j.low_precision_activations ? std::min(1.5, usual) : usual;

@@ -241,7 +241,9 @@ void StepModel::Moe(LayerCost* l) const {
     shared = Gemm(tokens_, h, g * fs) + Gemm(tokens_, fs, h);
     fwd += shared;
     l->shared_fwd = shared;
+    const double wgrad_before = l->wgrad;
     l->shared_bwd = GemmBwd(tokens_, h, g * fs, 1, &l->wgrad) + GemmBwd(tokens_, fs, h, 1, &l->wgrad);
+    l->shared_wgrad = l->wgrad - wgrad_before;
     bwd += l->shared_bwd;
     Fp8Casts(tokens_, h, g * fs, 1, Fp8Input::kCast, false, l);
     Fp8Casts(tokens_, fs, h, 1, Fp8Input::kCast, false, l);

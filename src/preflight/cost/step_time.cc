@@ -71,11 +71,11 @@ StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
   double ep_slow = 0, ep_slow_fwd = 0;
   for (int i = 0; i < 3; ++i) {
     c.ep += Exposed(ep.comm[i], ep.window[i]);
-    const double slow = Contention(ep.comm[i], ep.window[i], c_.ep_collective_share);
+    const double slow = Contention(ep.comm[i], ep.busy[i], c_.ep_collective_share);
     ep_slow += slow;
     ep_slow_fwd += slow * ep.forward_share[i];
   }
-  c.wgrad_free = ep.whole_layer ? std::max(0.0, ep.window[0] - ep.comm[0]) : l.wgrad;
+  c.wgrad_free = WeightGradientsFree(l, ep);
   // What runs hidden under compute still holds its share of the compute units meanwhile; each
   // term falls in the forward as its window does (TP: the forward's share of its forward phase,
   // whose rest is the recomputed forward inside the backward).
@@ -96,6 +96,7 @@ StepModel::EpParts StepModel::EpByPhase(const LayerCost& l, double ep_again, dou
     e.whole_layer = true;
     e.comm[0] = l.ep_fwd + l.ep_bwd + ep_again;
     e.window[0] = compute + stalls;
+    e.busy[0] = compute;
     e.forward_share[0] = compute > 0 ? l.fwd_compute / compute : 0;
     return e;
   }
@@ -104,11 +105,21 @@ StepModel::EpParts StepModel::EpByPhase(const LayerCost& l, double ep_again, dou
   // The recomputed forward's all-to-alls hide under the recomputed shared experts, which
   // selective recompute runs again only with the MoE block itself (`moe`; `shared_experts` alone
   // recomputes no all-to-all).
-  e.window[0] = l.shared_fwd;
-  e.window[1] = ep_again > 0 ? l.shared_fwd : -1;
-  e.window[2] = l.shared_bwd;
+  e.window[0] = e.busy[0] = l.shared_fwd;
+  e.window[1] = e.busy[1] = ep_again > 0 ? l.shared_fwd : -1;
+  e.window[2] = e.busy[2] = l.shared_bwd;
   e.forward_share[0] = 1;
   return e;
+}
+
+// What a zero-bubble schedule can take out of the layer into its bubble: every weight gradient,
+// but those the expert all-to-alls need to hide under (the whole layer's compute beyond the
+// all-to-alls; of the shared experts' backward, what the backward all-to-alls outlast).
+double StepModel::WeightGradientsFree(const LayerCost& l, const EpParts& ep) const {
+  if (ep.whole_layer) return std::max(0.0, ep.window[0] - ep.comm[0]);
+  if (ep.window[2] < 0) return l.wgrad;
+  const double needed = std::clamp(ep.comm[2] - (l.shared_bwd - l.shared_wgrad), 0.0, l.shared_wgrad);
+  return l.wgrad - needed;
 }
 
 // Transformer Engine's userbuffers overlap hides each phase's TP collectives under that phase's

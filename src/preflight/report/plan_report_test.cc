@@ -2,6 +2,7 @@
 // plan reports its blocking reason with no memory, and the text says FITS / DOES NOT FIT.
 #include "preflight/report/plan_report.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -120,6 +121,17 @@ TEST(PlanJsonTest, TimeAndCampaignKeysWhenComputed) {
                         "cost_usd", "energy_mwh"}) {
     EXPECT_TRUE(j["campaign"].contains(k)) << "campaign." << k;
   }
+}
+
+// The text's energy keeps three significant figures, as its other campaign figures do: a small
+// campaign once read "0 MWh" where the JSON had 0.25.
+TEST(PlanTextTest, EnergyKeepsItsSignificantFigures) {
+  const PlanResult r = EvaluateText(kScenario, {{"training.tokens", "1e8"}});
+  ASSERT_TRUE(r.has_time);
+  const double mwh = PlanJson(r)["campaign"]["energy_mwh"].get<double>();
+  ASSERT_GT(mwh, 0);
+  ASSERT_LT(mwh, 0.5);
+  EXPECT_NE(PlanText(r).find(fmt::format(", {:.3g} MWh", mwh)), std::string::npos) << PlanText(r);
 }
 
 TEST(PlanJsonTest, InvalidPlanHasNoMemoryAndABlockingReason) {

@@ -37,6 +37,11 @@ void AddWarnings(const Scenario& s, PlanResult* r) {
   if (p.shared_expert_overlap && (s.arch.moe.shared_ffn == 0 || p.ep == 1)) {
     r->warnings.push_back(std::string("shared_expert_overlap hides nothing: ") +
                           (s.arch.moe.shared_ffn == 0 ? "the model has no shared experts" : "ep 1 has no all-to-all"));
+  } else if (p.shared_expert_overlap && (p.ep_comm_overlap || p.schedule == Schedule::kDualPipe)) {
+    // Megatron-Core refuses the pair (transformer_config.py: "disable moe_shared_expert_overlap when
+    // enabling overlap_moe_expert_parallel_comm").
+    r->warnings.push_back("shared_expert_overlap is not used beside the whole-layer all-to-all overlap (ep_comm_overlap, "
+                          "DualPipe), which hides more; Megatron-Core refuses the pair");
   }
   if (p.cpu_offload_layers > 0 && !s.cluster.spec.host_link_gbytes_per_s.known()) {
     r->warnings.push_back(s.cluster.spec.id +

@@ -84,6 +84,13 @@ TEST(EvaluateTest, Warnings) {
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_TRUE(s->plan.shared_expert_overlap);
   EXPECT_TRUE(Warns(Evaluate(*s, {}), "shared_expert_overlap hides nothing: the model has no shared experts"));
+  s = LoadText(kScenario, nullptr,
+               {{"model", "deepseek-v3"}, {"parallel.shared_expert_overlap", "true"}, {"parallel.tp", "1"},
+                {"parallel.dp", "8"}, {"parallel.sp", "false"}});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_TRUE(Warns(Evaluate(*s, {}), "shared_expert_overlap hides nothing: ep 1 has no all-to-all"));
+  s->plan.ep = 8, s->plan.ep_comm_overlap = true;
+  EXPECT_TRUE(Warns(Evaluate(*s, {}), "Megatron-Core refuses the pair"));
 }
 
 // A step that reads figures measured on another device says which, by device, and lists them; a

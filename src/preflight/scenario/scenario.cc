@@ -573,7 +573,7 @@ StatusOr<std::vector<Scenario>> LoadScenarioList(const std::string& path, const 
   ASSIGN_OR_RETURN(YAML::Node root, LoadYamlFile(path));
   YAML::Node list = root;
   std::string prefix;
-  if (root.IsMap()) {
+  if (root.IsMap() && root["runs"]) {
     RETURN_IF_ERROR(MapReader(root, path, "").CheckKnownKeys({"runs"}));
     list = root["runs"];
     prefix = "runs";

@@ -232,6 +232,11 @@ TEST(ScenarioErrorTest, NonMappingScenarioAndNonListFile) {
   ASSERT_FALSE(l.ok());
   EXPECT_EQ(l.status().code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(Contains(l.status().message(), scalar));
+  // A single scenario given where a list is expected says so (not "name: unknown field").
+  std::string single = WriteFile(dir, "single.yaml", kScenario);
+  l = LoadScenarioList(single, Catalog::Default());
+  ASSERT_FALSE(l.ok());
+  EXPECT_EQ(l.status().message(), single + ": expected a list of scenarios (or runs: [...]), got a mapping");
 }
 
 // Indents `text` (one scenario) as an item of a YAML list, `indent` spaces deep.

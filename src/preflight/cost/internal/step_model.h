@@ -42,6 +42,7 @@ struct LayerCost {
   double tp_op_sac = 0;  // of the forward's, what torchtitan's op-level policy runs again
   double ep_fwd = 0, ep_bwd = 0;
   double shared_fwd = 0, shared_bwd = 0;  // the shared experts' products (the EP overlap's window)
+  double shared_wgrad = 0;                // of shared_bwd, their weight gradients
   double cp_fwd = 0, cp_bwd = 0;
   // Collective calls the host issues, as TensorComm and the EP model count them: per
   // tensor-parallel block one all-reduce each way, or with SP an all-gather and a reduce-scatter
@@ -426,10 +427,12 @@ class StepModel {
   struct EpParts {
     double comm[3] = {0, 0, 0};
     double window[3] = {-1, -1, -1};
+    double busy[3] = {-1, -1, -1};        // of each window, the compute (the SMs the all-to-alls share)
     double forward_share[3] = {0, 0, 0};  // of each part's hidden compute, the forward's share
     bool whole_layer = false;
   };
   EpParts EpByPhase(const LayerCost& l, double ep_again, double stalls) const;
+  double WeightGradientsFree(const LayerCost& l, const EpParts& ep) const;
   static double Exposed(double comm, double window) { return window < 0 ? comm : std::max(0.0, comm - window); }
   // What a collective of `comm` seconds, overlapped with `window` seconds of compute, adds beyond
   // max(comm, window) by holding `share` of the compute units while it runs (NCCL's
