@@ -814,6 +814,12 @@ YAML
   expect_rc 1
   grep -qE '^all +0 +- +- +- ' "$OUT" || fail "the all line should show dashes, not 0.0%"
   grep -qF "0.0%" "$OUT" && fail "no MAPE of 0.0% over nothing"
+  # Beside eleven predicted runs (more than the ten worst rows shown), the run not predicted is
+  # still listed with its reason, and grouped apart from the predicted ones.
+  run validate "$ROOT/data/validation/korthikanti-2022.yaml" "$ROOT/data/validation/megatron-2021.yaml" "$WORK/auto.yaml"
+  expect_rc 0
+  expect_stdout_has "the search found no valid plan that fits (parallel: auto)"
+  grep -qE '^not predicted +0 ' "$OUT" || fail "the run not predicted should be grouped apart"
 }
 
 ALL_CASES=(validate_nothing_predicted search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path

@@ -88,11 +88,14 @@ std::vector<std::pair<std::string, ValidationReport>> GroupRows(
   return groups;
 }
 
+// A run not predicted has neither a warning nor figures read: it is grouped apart.
 std::string HostBoundGroup(const ValidationRow& r) {
+  if (r.status != "ok") return "not predicted";
   return r.possibly_host_bound ? "possibly host-bound" : "not flagged";
 }
 
 std::string ProxyGroup(const ValidationRow& r) {
+  if (r.status != "ok") return "not predicted";
   return r.proxy_figures > 0 ? "rests on proxy figures" : "device's own figures";
 }
 
@@ -158,18 +161,16 @@ std::string RowsText(const std::vector<const ValidationRow*>& rows) {
 // The measured runs whose plan the memory estimate says does not fit: they ran, so each is a
 // memory-model error (or a setting missing from the row), listed with its predicted headroom.
 std::string OomText(const ValidationReport& rep) {
-  std::vector<std::string> runs;
+  std::string lines;
+  int predicted = 0, last = -1;  // runs, not rows: the rows of one run are adjacent
   for (const ValidationRow& row : rep.rows) {
-    if (row.status == "ok") runs.push_back(row.name);
+    if (row.status != "ok" || row.run == last) continue;
+    last = row.run;
+    ++predicted;
+    if (!row.predicted_fits) lines += fmt::format("  {} (headroom {:+.1f}%)\n", row.name, 100 * row.memory_headroom);
   }
-  runs.erase(std::unique(runs.begin(), runs.end()), runs.end());
-  std::string out = fmt::format("\nmeasured runs predicted not to fit: {} of {}\n", rep.ran_but_predicted_oom.size(),
-                                runs.size());
-  for (const std::string& name : rep.ran_but_predicted_oom) {
-    auto it = std::find_if(rep.rows.begin(), rep.rows.end(), [&](const ValidationRow& r) { return r.name == name; });
-    out += fmt::format("  {} (headroom {:+.1f}%)\n", name, 100 * it->memory_headroom);
-  }
-  return out;
+  return fmt::format("\nmeasured runs predicted not to fit: {} of {}\n", rep.ran_but_predicted_oom.size(), predicted) +
+         lines;
 }
 
 std::string ValidationText(const ValidationReport& rep, bool all) {
@@ -182,15 +183,14 @@ std::string ValidationText(const ValidationReport& rep, bool all) {
   out += '\n';
   out += GroupText("figures measured on another device", GroupRows(rep, ProxyGroup));
   out += OomText(rep);
-  std::vector<const ValidationRow*> rows;
-  for (const auto& row : rep.rows) rows.push_back(&row);
+  std::vector<const ValidationRow*> rows, not_predicted;
+  for (const auto& row : rep.rows) (all || row.status == "ok" ? rows : not_predicted).push_back(&row);
   if (!all) {
-    std::sort(rows.begin(), rows.end(), [](const ValidationRow* a, const ValidationRow* b) {
-      double ea = a->status == "ok" ? std::fabs(a->error) : -1, eb = b->status == "ok" ? std::fabs(b->error) : -1;
-      return ea > eb;
-    });
+    std::sort(rows.begin(), rows.end(),
+              [](const ValidationRow* a, const ValidationRow* b) { return std::fabs(a->error) > std::fabs(b->error); });
     if (rows.size() > 10) rows.resize(10);
-    out += "\nworst rows (--all for every row):\n";
+    rows.insert(rows.end(), not_predicted.begin(), not_predicted.end());  // each with its reason
+    out += "\nworst rows and every run not predicted (--all for every row):\n";
   }
   return out + RowsText(rows);
 }

@@ -62,6 +62,8 @@ StatusOr<YAML::Node> LoadYamlFile(const std::string& path) {
 
 bool ParseFiniteNumber(const std::string& text, double* out) {
   if (text.empty()) return false;
+  // Decimal only: strtod would also read hexadecimal ("0x10" as 16) and "inf"/"nan" words.
+  if (text.find_first_not_of("0123456789+-.eE") != std::string::npos) return false;
   char* end = nullptr;
   *out = std::strtod(text.c_str(), &end);
   return end == text.c_str() + text.size() && std::isfinite(*out);

@@ -67,6 +67,11 @@ TEST(YamlReaderTest, NumberReads) {
   }
   EXPECT_DOUBLE_EQ(*r.NumberOr("absent", 4.5), 4.5);
   EXPECT_DOUBLE_EQ(*r.NumberOr("count", 4.5), 8);
+  // Decimal numbers only: strtod's hexadecimal and words are refused.
+  double d = 0;
+  EXPECT_TRUE(ParseFiniteNumber("-1.5e3", &d));
+  EXPECT_DOUBLE_EQ(d, -1500);
+  for (const char* bad : {"0x10", "0X1p4", "inf", "nan", "1.5 GB", ""}) EXPECT_FALSE(ParseFiniteNumber(bad, &d)) << bad;
 }
 
 TEST(YamlReaderTest, IntReads) {

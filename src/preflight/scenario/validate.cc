@@ -22,9 +22,12 @@ void Summarize(ValidationReport* rep) {
   rep->predicted = rep->skipped = 0;
   rep->max_abs_error = 0;
   rep->ran_but_predicted_oom.clear();
+  int last_listed = -1;  // rows of one run are adjacent
   for (const ValidationRow& row : rep->rows) {
-    const bool first_of_run = rep->ran_but_predicted_oom.empty() || rep->ran_but_predicted_oom.back() != row.name;
-    if (row.status == "ok" && !row.predicted_fits && first_of_run) rep->ran_but_predicted_oom.push_back(row.name);
+    if (row.status == "ok" && !row.predicted_fits && row.run != last_listed) {
+      rep->ran_but_predicted_oom.push_back(row.name);
+      last_listed = row.run;
+    }
     if (row.status != "ok") {
       ++rep->skipped;
       continue;
@@ -44,7 +47,8 @@ void Summarize(ValidationReport* rep) {
 ValidationReport Validate(const std::vector<Scenario>& runs, const EvaluateOptions& options,
                           const AutoPlanner& planner) {
   ValidationReport rep;
-  for (const Scenario& run : runs) {
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const Scenario& run = runs[i];
     Scenario s = run;
     std::string status = "ok";
     if (s.auto_parallel) {
@@ -61,7 +65,7 @@ ValidationReport Validate(const std::vector<Scenario>& runs, const EvaluateOptio
       if (!r.check.ok()) status = "invalid plan: " + r.check.message;
     }
     for (const auto& [metric, measured] : run.measured.metrics) {
-      ValidationRow row{run.name, run.file, metric, measured, 0, 0, status, run.cluster.spec.id};
+      ValidationRow row{run.name, run.file, static_cast<int>(i), metric, measured, 0, 0, status, run.cluster.spec.id};
       if (status == "ok") {
         row.possibly_host_bound = r.possibly_host_bound;
         row.proxy_figures = static_cast<int>(r.proxy_figures.size());

@@ -19,6 +19,7 @@ namespace preflight {
 struct ValidationRow {
   std::string name;
   std::string file;
+  int run = 0;  // the run's place among those validated: the rows of one run share it
   std::string metric;
   double measured = 0;
   double predicted = 0;
@@ -47,7 +48,8 @@ struct ValidationReport {
   std::string worst;         // name of the worst row
   int predicted = 0;
   int skipped = 0;
-  // Runs (once each, in file order) that were measured, so ran, yet are predicted not to fit.
+  // Runs (once each, in file order, by place not name) that were measured, so ran, yet are
+  // predicted not to fit.
   std::vector<std::string> ran_but_predicted_oom;
 };
 

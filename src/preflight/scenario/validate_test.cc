@@ -70,6 +70,12 @@ TEST(ValidateTest, AMeasuredRunPredictedNotToFitIsListedOnce) {
   // Summarizing again (as the CLI's groups do) rebuilds the list rather than adding to it.
   Summarize(&rep);
   EXPECT_EQ(rep.ran_but_predicted_oom.size(), 1u);
+  // Runs are told apart by place, not name: two runs of one name, side by side, are two runs.
+  const std::vector<Override> big = {{"model", "llama-3.1-405b"}, {"parallel.tp", "8"}, {"parallel.dp", "1"}};
+  rep = Validate({Measured("dup", 1.0, big), Measured("dup", 1.0, big), Measured("fits", 1.0)}, {}, nullptr);
+  EXPECT_EQ(rep.ran_but_predicted_oom, (std::vector<std::string>{"dup", "dup"}));
+  EXPECT_EQ(rep.rows[0].run, rep.rows[1].run);
+  EXPECT_NE(rep.rows[1].run, rep.rows[2].run);
 }
 
 TEST(ValidateTest, AnAutoRunWithoutAPlannerIsSkippedNotJudged) {
