@@ -112,7 +112,7 @@ std::string SummaryLine(const std::string& name, const ValidationReport& part) {
 
 std::string GroupText(const std::string& title, const std::vector<std::pair<std::string, ValidationReport>>& groups) {
   std::string out =
-      fmt::format("{:40} {:>6} {:>8} {:>8} {:>9}  {}\n", title, "runs", "MAPE", "bias", "max |err|", "worst run");
+      fmt::format("{:40} {:>6} {:>8} {:>8} {:>9}  {}\n", title, "rows", "MAPE", "bias", "max |err|", "worst run");
   for (const auto& [name, part] : groups) out += SummaryLine(name, part);
   return out;
 }
@@ -198,9 +198,10 @@ std::string ValidationText(const ValidationReport& rep, bool all) {
 nlohmann::json ValidationJson(const ValidationReport& rep) {
   nlohmann::json runs = nlohmann::json::array();
   for (const auto& row : rep.rows) {
-    nlohmann::json j = {{"name", row.name}, {"file", row.file}, {"hardware", row.hardware},
-                        {"metric", row.metric}, {"measured", row.measured}, {"status", row.status},
-                        {"possibly_host_bound", row.possibly_host_bound}, {"proxy_figures", row.proxy_figures}};
+    nlohmann::json j = {{"name", row.name}, {"file", row.file}, {"run", row.run}, {"hardware", row.hardware},
+                        {"metric", row.metric}, {"measured", row.measured}, {"status", row.status}};
+    j["possibly_host_bound"] = row.status == "ok" ? nlohmann::json(row.possibly_host_bound) : nlohmann::json(nullptr);
+    j["proxy_figures"] = row.status == "ok" ? nlohmann::json(row.proxy_figures) : nlohmann::json(nullptr);
     j["predicted_fits"] = row.status == "ok" ? nlohmann::json(row.predicted_fits) : nlohmann::json(nullptr);
     j["memory_headroom"] = row.status == "ok" ? nlohmann::json(row.memory_headroom) : nlohmann::json(nullptr);
     j["predicted"] = row.status == "ok" ? nlohmann::json(row.predicted) : nlohmann::json(nullptr);

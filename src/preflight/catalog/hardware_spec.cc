@@ -159,7 +159,7 @@ Status ParseOneAttentionCurve(const MapReader& c, const HardwareSpec& h, Attenti
     const std::vector<double>& r = rows[i];
     const auto bad = [&](const std::string& expected, double got) {
       return InvalidArgument(c.file() + ": " + c.FieldName("rows") + "[" + std::to_string(i) + "]: expected " +
-                             expected + ", got " + (std::ostringstream() << got).str());
+                             expected + ", got " + (std::ostringstream() << std::setprecision(15) << got).str());
     };
     if (r[0] < 1) return bad("a sequence length of at least 1", r[0]);
     if (i > 0 && r[0] <= rows[i - 1][0]) return bad("sequence lengths strictly increasing", r[0]);

@@ -145,15 +145,9 @@ StatusOr<std::string> MapReader::StringOr(std::string_view key, std::string fall
 StatusOr<double> MapReader::Number(std::string_view key) const {
   YAML::Node c = Child(key);
   if (!c.IsDefined() || !c.IsScalar()) return Error(key, "a number");
-  const std::string& s = c.Scalar();
-  try {
-    size_t used = 0;
-    double v = std::stod(s, &used);
-    if (used != s.size() || !std::isfinite(v)) return Error(key, "a number");
-    return v;
-  } catch (const std::exception&) {
-    return Error(key, "a number");
-  }
+  double v = 0;
+  if (!ParseFiniteNumber(c.Scalar(), &v)) return Error(key, "a number");
+  return v;
 }
 
 StatusOr<std::vector<std::vector<double>>> MapReader::NumberRows(std::string_view key, size_t columns,

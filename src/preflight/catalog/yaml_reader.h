@@ -80,8 +80,8 @@ class MapReader {
   std::string path_;
 };
 
-// Parses the whole of `text` as a finite number (strtod syntax); false for empty text, trailing
-// characters, NaN or infinity.
+// Parses the whole of `text` as a finite decimal number (digits, sign, point, exponent); false
+// for empty text, trailing characters, hexadecimal, NaN or infinity.
 bool ParseFiniteNumber(const std::string& text, double* out);
 
 // A short description of a node for error messages: its scalar text, or "a mapping" etc.

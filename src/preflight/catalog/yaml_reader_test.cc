@@ -72,6 +72,10 @@ TEST(YamlReaderTest, NumberReads) {
   EXPECT_TRUE(ParseFiniteNumber("-1.5e3", &d));
   EXPECT_DOUBLE_EQ(d, -1500);
   for (const char* bad : {"0x10", "0X1p4", "inf", "nan", "1.5 GB", ""}) EXPECT_FALSE(ParseFiniteNumber(bad, &d)) << bad;
+  for (const char* good : {"1e3", ".5", "+2", "-0.25"}) EXPECT_TRUE(ParseFiniteNumber(good, &d)) << good;
+  StatusOr<YAML::Node> hex = ParseYaml("devices: 0x400\n", "hex.yaml");
+  ASSERT_TRUE(hex.ok());
+  EXPECT_FALSE(MapReader(*hex, "hex.yaml", "").Number("devices").ok()) << "a field reads decimal numbers only";
 }
 
 TEST(YamlReaderTest, IntReads) {

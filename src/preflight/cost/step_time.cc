@@ -71,7 +71,7 @@ StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
   double ep_slow = 0, ep_slow_fwd = 0;
   for (int i = 0; i < 3; ++i) {
     c.ep += Exposed(ep.comm[i], ep.window[i]);
-    const double slow = Contention(ep.comm[i], ep.busy[i], c_.ep_collective_share);
+    const double slow = Contention(ep.comm[i], ep.window[i], c_.ep_collective_share, ep.busy[i]);
     ep_slow += slow;
     ep_slow_fwd += slow * ep.forward_share[i];
   }

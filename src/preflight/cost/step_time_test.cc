@@ -599,6 +599,26 @@ TEST(StepTimeTest, ZeroBubbleSchedulesFillTheBubbleOnlyWithWorkTheAllToAllsDoNot
   }
 }
 
+// Under the shared-expert overlap the backward all-to-alls hide under the shared experts'
+// backward, their weight gradients included: where the all-to-alls outlast it, ZB-H1 cannot move
+// those into its bubble. A wider shared expert, whose extra work all hides all-to-all time, then
+// leaves the bubble as it was; counted free, its weight gradients once shrank it.
+TEST(StepTimeTest, ZeroBubbleKeepsTheSharedWeightGradientsTheAllToAllsNeed) {
+  Job8b s = DeepSeekV3OnH800(1024, 4096, 1024, /*gbits=*/10);
+  s.plan.tp = 2, s.plan.pp = 4, s.plan.dp = 128, s.plan.ep = 128, s.plan.sp = true;
+  s.plan.balanced_layers = true;
+  s.plan.schedule = Schedule::kZbH1;
+  s.plan.shared_expert_overlap = true;
+  auto bubble = [&](int64_t widen) {
+    const auto [t, ctx] = StepWith(s, [&](Job8b& v) { v.arch.moe.shared_ffn *= widen; });
+    EXPECT_GT(t.exposed_comm.ep.value(), 0.0) << "the all-to-alls must outlast the shared experts";
+    return t.bubble.value();
+  };
+  const double narrow = bubble(1);
+  ASSERT_GT(narrow, 0.0);
+  EXPECT_GE(bubble(2), narrow * (1 - 1e-9));
+}
+
 // DeepEP sends a token over the network once per remote node its experts are on: DeepSeek-V3's
 // node-limited routing reaches 4 of 8 nodes, 3.5 remote, where Megatron's all-to-all sends all 8
 // copies, 7 of them off the node (cost-model-notes §4.6). On a thin network that halves the time.

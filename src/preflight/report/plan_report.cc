@@ -424,7 +424,7 @@ std::string CampaignText(const Campaign& c, double pue) {
   std::string out = fmt::format("campaign   {:.3g} tokens in {:.4g} days (no failures), {:.3g} device-hours",
                                 c.tokens, c.days_ideal, c.device_hours);
   if (c.cost_known) out += fmt::format(", ${:.3g}-{:.3g}", c.cost_usd_low, c.cost_usd_high);
-  if (c.energy_known) out += fmt::format(", {:.3g} MWh (accelerators at rated power) at PUE {:.2f}", c.energy_mwh, pue);
+  if (c.energy_known) out += fmt::format(", {:.4g} MWh (accelerators at rated power) at PUE {:.2f}", c.energy_mwh, pue);
   return out + "\n";
 }
 

@@ -446,6 +446,18 @@ class StepModel {
     if (window < 0 || comm <= 0) return 0;
     return std::max(0.0, window + share * comm - std::max(comm, window));
   }
+  // The same where only `busy` seconds of the window are compute and the rest are waits (for
+  // exposed TP and CP collectives) that the collective runs through and slows nothing: the compute,
+  // taken first, ends at min(busy / (1 - share), busy + share * comm), the waits after it.
+  static double Contention(double comm, double window, double share, double busy) {
+    if (window < 0 || comm <= 0) return 0;
+    if (busy >= window) return Contention(comm, window, share);
+    const double stalls = window - busy;
+    double compute_end = busy + share * comm;
+    if (busy <= 0) compute_end = 0;
+    else if (comm * (1 - share) >= busy) compute_end = busy / (1 - share);  // done under the collective
+    return std::max(0.0, std::max(comm, compute_end + stalls) - std::max(comm, window));
+  }
 
   const CostContext& c_;
   const Architecture& a_;
