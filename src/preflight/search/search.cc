@@ -68,6 +68,9 @@ std::string_view ObjectiveUnit(Objective o, const Scenario& s) {
 
 namespace {
 
+// The most interleaving stages a pipeline stage is searched at (the smallest VPPs).
+constexpr int64_t kMaxSearchVpp = 64;
+
 // Canonical comparison of two plans' fields (for deterministic tie-breaking).
 std::array<int64_t, 13> Key(const Plan& p) {
   return {p.tp, p.cp, p.pp, p.dp, p.ep, p.etp, p.vpp, static_cast<int64_t>(p.schedule),
@@ -127,9 +130,12 @@ std::vector<Branch> MakeBranches(const Scenario& s, const SearchConstraints& c) 
             add(Schedule::k1F1B, 1);
             add(Schedule::kZbH1, 1);
             add(Schedule::kDualPipe, 1);
-            // Every VPP that leaves each virtual stage a layer; those that do not divide the
-            // layers spread them (balanced split), as the plan rules allow.
-            for (int64_t v = 2; v <= a.layers / pp; ++v) add(Schedule::kInterleaved, v);
+            // Every VPP that leaves each virtual stage a layer, up to kMaxSearchVpp (all of them for
+            // models of up to 128 layers at PP 2; it bounds the space of models with thousands);
+            // those that do not divide the layers spread them (balanced split), as the plan rules
+            // allow.
+            const int64_t most_vpp = std::min<int64_t>(a.layers / pp, kMaxSearchVpp);
+            for (int64_t v = 2; v <= most_vpp; ++v) add(Schedule::kInterleaved, v);
           }
         }
       }
