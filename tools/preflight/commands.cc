@@ -200,14 +200,17 @@ nlohmann::json ValidationJson(const ValidationReport& rep) {
   for (const auto& row : rep.rows) {
     nlohmann::json j = {{"name", row.name}, {"file", row.file}, {"run", row.run}, {"hardware", row.hardware},
                         {"metric", row.metric}, {"measured", row.measured}, {"status", row.status}};
-    j["possibly_host_bound"] = row.status == "ok" ? nlohmann::json(row.possibly_host_bound) : nlohmann::json(nullptr);
-    j["proxy_figures"] = row.status == "ok" ? nlohmann::json(row.proxy_figures) : nlohmann::json(nullptr);
-    j["predicted_fits"] = row.status == "ok" ? nlohmann::json(row.predicted_fits) : nlohmann::json(nullptr);
-    j["memory_headroom"] = row.status == "ok" ? nlohmann::json(row.memory_headroom) : nlohmann::json(nullptr);
-    j["predicted"] = row.status == "ok" ? nlohmann::json(row.predicted) : nlohmann::json(nullptr);
-    j["error"] = row.status == "ok" ? nlohmann::json(row.error) : nlohmann::json(nullptr);
-    j["step_s"] = row.status == "ok" ? nlohmann::json(row.time.step.value()) : nlohmann::json(nullptr);
-    j["breakdown"] = row.status == "ok" ? StepBreakdownJson(row.time) : nlohmann::json(nullptr);
+    // What a prediction gives, null for a run not predicted.
+    const bool ok = row.status == "ok";
+    const auto predicted = [ok](nlohmann::json v) { return ok ? std::move(v) : nlohmann::json(nullptr); };
+    j["possibly_host_bound"] = predicted(row.possibly_host_bound);
+    j["proxy_figures"] = predicted(row.proxy_figures);
+    j["predicted_fits"] = predicted(row.predicted_fits);
+    j["memory_headroom"] = predicted(row.memory_headroom);
+    j["predicted"] = predicted(row.predicted);
+    j["error"] = predicted(row.error);
+    j["step_s"] = predicted(row.time.step.value());
+    j["breakdown"] = ok ? StepBreakdownJson(row.time) : nlohmann::json(nullptr);
     runs.push_back(j);
   }
   nlohmann::json j = SummaryJson(rep);

@@ -116,7 +116,7 @@ StepModel::EpParts StepModel::EpByPhase(const LayerCost& l, double ep_again, dou
 // but those the expert all-to-alls need to hide under (the whole layer's compute beyond the
 // all-to-alls; of the shared experts' backward, what the backward all-to-alls outlast).
 double StepModel::WeightGradientsFree(const LayerCost& l, const EpParts& ep) const {
-  if (ep.whole_layer) return std::max(0.0, ep.window[0] - ep.comm[0]);
+  if (ep.whole_layer) return std::clamp(ep.window[0] - ep.comm[0], 0.0, l.wgrad);
   if (ep.window[2] < 0) return l.wgrad;
   const double needed = std::clamp(ep.comm[2] - (l.shared_bwd - l.shared_wgrad), 0.0, l.shared_wgrad);
   return l.wgrad - needed;
@@ -175,7 +175,7 @@ void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
   const LayerComm c = ExposedLayerComm(l);
   s->fwd += n * l.fwd_compute;
   s->bwd += n * (l.bwd_compute + recompute);
-  s->wgrad += n * std::min(l.wgrad, c.wgrad_free);
+  s->wgrad += n * c.wgrad_free;
   // Full recompute and the op-level and dots policies run the forward's elementwise passes again
   // (full recompute and the dots policy its casts too: the products' inputs are recomputed);
   // selective recompute its modules' passes.

@@ -54,7 +54,7 @@ class ConfigReader {
     const char* key = KeyOf(keys);
     ASSIGN_OR_RETURN(int64_t layers, Int(key));
     if (layers <= 0 || layers > kMaxModelLayers)
-      return Error(key, "a positive whole number of at most 100000");
+      return Error(key, ("a positive whole number of at most " + std::to_string(kMaxModelLayers)).c_str());
     return layers;
   }
   StatusOr<int64_t> IntOr(const char* key, int64_t fallback) const {
