@@ -104,6 +104,20 @@ Status ParseDtypeTable(const MapReader& parent, std::string_view key, bool all_r
   return Status::Ok();
 }
 
+// "YYYY-MM", or "YYYY" where the source gives no month.
+bool IsPriceDate(const std::string& d) {
+  auto digits = [&d](size_t from, size_t n) {
+    for (size_t i = from; i < from + n; ++i) {
+      if (d[i] < '0' || d[i] > '9') return false;
+    }
+    return true;
+  };
+  if (d.size() == 4) return digits(0, 4);
+  if (d.size() != 7 || !digits(0, 4) || d[4] != '-' || !digits(5, 2)) return false;
+  const int month = (d[5] - '0') * 10 + (d[6] - '0');
+  return month >= 1 && month <= 12;
+}
+
 Status ParsePrice(const MapReader& parent, PriceRange* out) {
   ASSIGN_OR_RETURN(MapReader r, parent.Map("price_usd_per_device_hour"));
   if (r.Has("unknown")) {
@@ -118,6 +132,9 @@ Status ParsePrice(const MapReader& parent, PriceRange* out) {
   if (out->low_usd <= 0) return ValueError(r, r.FieldName("low"), "a price above 0", out->low_usd);
   if (out->high_usd < out->low_usd) return ValueError(r, r.FieldName("high"), "at least low", out->high_usd);
   ASSIGN_OR_RETURN(out->date, r.String("date"));
+  if (!IsPriceDate(out->date)) {
+    return r.Error("date", "the month the price was read, \"YYYY-MM\" (or \"YYYY\" where the source gives no month)");
+  }
   ASSIGN_OR_RETURN(out->source, r.String("source"));
   ASSIGN_OR_RETURN(out->note, r.StringOr("note", ""));
   return Status::Ok();

@@ -165,6 +165,8 @@ TEST(HardwareSpecTest, InvalidFilesNameFileAndField) {
        "efficiency.gemm_kernel_us"},
       {"price range inverted", "{low: 1, high: 2,", "{low: 3, high: 2,",
        "price_usd_per_device_hour.high"},
+      {"price date not a month", R"(date: "2026-01")", R"(date: "Jan 2026")", "price_usd_per_device_hour.date"},
+      {"price date with month 13", R"(date: "2026-01")", R"(date: "2026-13")", "price_usd_per_device_hour.date"},
       {"figure given as a bare number", R"(power_w: {value: 500, source: "test sheet"})",
        "power_w: 500", "power_w"},
       {"attention above the 16-bit peak", "    scale_out: {unknown: true}\n",

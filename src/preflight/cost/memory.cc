@@ -304,7 +304,10 @@ double InFlightMicroBatches(const Plan& p, int64_t micro_batches, int64_t stage)
     case Schedule::k1F1B:
     case Schedule::kZbH1: return std::min(static_cast<double>(p.pp - stage), m);
     case Schedule::kInterleaved: {
-      double chunks = 2.0 * (p.pp - stage - 1) + (p.vpp - 1.0) * p.pp + 1.0;
+      // Megatron's warm-up (get_pp_rank_microbatches), one chunk-micro-batch more with the
+      // 1F1B all-to-all overlap: it runs one extra forward before the 1F1B steps so that each
+      // step's forward and backward are independent (cost-model-notes §3.3).
+      double chunks = 2.0 * (p.pp - stage - 1) + (p.vpp - 1.0) * p.pp + 1.0 + (p.ep_comm_overlap ? 1.0 : 0.0);
       return std::min(chunks, m * p.vpp) / p.vpp;
     }
     case Schedule::kDualPipe: return std::min(static_cast<double>(p.pp + 1), m);

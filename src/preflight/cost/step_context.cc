@@ -264,7 +264,11 @@ FlashRates FlashRatesAt(const CostContext& c, double seq_len, double head_dim) {
   return {FlopsPerSecond::TFlops(p.forward), FlopsPerSecond::TFlops(p.backward)};
 }
 
-double DispatchElementBytes(const CostContext& c) { return c.fp8_gemms && c.job.fp8_dispatch ? 1.0 : 2.0; }
+double DispatchElementBytes(const CostContext& c) {
+  // FP8 casts carry one fp32 scale per 1x128 tile (DeepSeek-V3 report §3.3: 7,168 + 224 bytes a
+  // token at h = 7,168; cost-model-notes §4.6).
+  return c.fp8_gemms && c.job.fp8_dispatch ? 1.0 + 4.0 / 128 : 2.0;
+}
 
 double FlashSecondsPerFlop(const CostContext& c) {
   double fwd = c.flash_fwd_rate.value(), bwd = c.flash_bwd_rate.value();

@@ -669,8 +669,8 @@ TEST(StepLayerTest, ExpertActivationBytesDoNotShrinkWithExpertTp) {
 
 // Under FP8 the expert dispatch sends 16-bit tokens (Megatron-Core's dispatchers; Transformer
 // Engine casts inside the expert GEMMs) unless the framework casts first (DeepSeek-V3's:
-// `fp8_dispatch`), when the dispatch and its backward twin send 1 byte an element; the combine and
-// its twin send 16 bits either way. One MoE layer, EP 8 over two nodes, one micro-batch.
+// `fp8_dispatch`), when the dispatch and its backward twin send 1 byte an element and a 4-byte scale
+// per 128; the combine and its twin send 16 bits either way. One MoE layer, EP 8 over two nodes, one micro-batch.
 TEST(StepLayerTest, Fp8DispatchHalvesTheDispatchOnly) {
   DeepSeekJob s = DeepSeekOnH800(4, 16, 2);
   s.job.precision = Dtype::kFp8;
@@ -684,7 +684,8 @@ TEST(StepLayerTest, Fp8DispatchHalvesTheDispatchOnly) {
     TrainingJob j = s.job;
     j.fp8_dispatch = fp8_dispatch;
     const CostContext ctx = MakeCostContext(s.arch, CountParameters(s.arch), j, s.cluster);
-    EXPECT_DOUBLE_EQ(DispatchElementBytes(ctx), fp8_dispatch && ctx.fp8_gemms ? 1.0 : 2.0);
+    EXPECT_DOUBLE_EQ(DispatchElementBytes(ctx), fp8_dispatch && ctx.fp8_gemms ? 1.03125 : 2.0)
+        << "FP8 adds a 4-byte scale per 128 elements (7,392 bytes a token at h = 7,168)";
     const StepTime t = EstimateStep(ctx, p);
     return Run{t.exposed_comm.ep.value(), t.other.value(), ctx.hbm_rate.value(), ctx.fabric};
   };
@@ -694,7 +695,7 @@ TEST(StepLayerTest, Fp8DispatchHalvesTheDispatchOnly) {
     return ExpertExchangeTime(sixteen.fabric, s.arch.moe, 4096.0, 7168, bytes, 8, per_domain, false).value();
   };
   EXPECT_NEAR(sixteen.ep, 2 * (exchange(2) + exchange(2)), 1e-12);
-  EXPECT_NEAR(fp8.ep, 2 * (exchange(1) + exchange(2)), 1e-12);
+  EXPECT_NEAR(fp8.ep, 2 * (exchange(1.03125) + exchange(2)), 1e-12);
   // The casts follow: quantized once per token before an FP8 dispatch (read 2, write 1) and
   // transposed per routed copy for the weight gradient (read 1, write 1), or cast per routed copy
   // after a 16-bit one (read 2, write 1 + 1): T·h·(2k − 3) more bytes, k = 8.

@@ -120,9 +120,9 @@ FlashRates FlashRatesAt(const CostContext& c, double seq_len, double head_dim);
 // Seconds per full-count attention FLOP (forward and backward) at the kernel's fastest rates: a
 // lower bound at every sequence length (for the search's bounds).
 double FlashSecondsPerFlop(const CostContext& c);
-// Bytes per element the expert dispatch (and its backward twin) sends: 1 where the GEMMs run in FP8
-// and the framework casts before the dispatch (TrainingJob::fp8_dispatch), else 2. The combine
-// always sends 16 bits.
+// Bytes per element the expert dispatch (and its backward twin) sends: 1 + 4/128 where the GEMMs
+// run in FP8 and the framework casts before the dispatch (TrainingJob::fp8_dispatch: the cast and
+// its fp32 scale per 1x128 tile), else 2. The combine always sends 16 bits.
 double DispatchElementBytes(const CostContext& c);
 
 CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
