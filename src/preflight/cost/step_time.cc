@@ -169,7 +169,6 @@ double StepModel::LayerHostSeconds(const LayerCost& l) const {
 }
 
 void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
-  const bool full = p_.recompute == Recompute::kFull;
   const double recompute = Again(
       {.full = l.fwd_compute, .selective = l.sel_fwd, .op_sac = l.op_sac_fwd, .dots = l.core_fwd});
   const LayerComm c = ExposedLayerComm(l);
@@ -200,23 +199,35 @@ void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
   const double gpu_fwd = l.fwd_compute + l.fwd_memory + l.cast_fwd +
                          fwd_comm_share * (c.tp + c.ep + c.cp) + c.contention_fwd;
   s->forward += n * gpu_fwd;
-  // When the host takes longer than the GPU work, the GPU waits.
-  const double host = LayerHostSeconds(l);
+  // When the host takes longer than the GPU work, the GPU waits; what the GPU waits in the
+  // forward phase lengthens that phase (the window the data-parallel gathers hide in).
+  const double host = LayerHostSeconds(l), host_fwd = LayerHostForwardSeconds(l);
+  const double wait_fwd = std::max(0.0, host_fwd - gpu_fwd);
   if (LayersWaitForGpu()) {
     // The host waits for the GPU inside every layer forward (and recomputed forward), so it
     // cannot queue one phase's work while the GPU runs another's: the forward phase and the
     // backward phase (with its recomputed forward) are each bound by their slower side.
-    const HostProfile& h = *c_.job.host_profile;
-    const double host_fwd =
-        h.LayerForwardSeconds(full).value() + l.calls_fwd * h.collective_call.value();
     const double host_bwd = host - host_fwd, gpu_bwd = gpu - gpu_fwd;
-    s->launch += n * (std::max(0.0, host_fwd - gpu_fwd) + std::max(0.0, host_bwd - gpu_bwd));
+    s->launch += n * (wait_fwd + std::max(0.0, host_bwd - gpu_bwd));
+    s->forward += n * wait_fwd;
     s->slack += n * (std::max(0.0, gpu_fwd - host_fwd) + std::max(0.0, gpu_bwd - host_bwd));
     s->backward_slack += n * std::max(0.0, gpu_bwd - host_bwd);
   } else {
-    s->launch += n * std::max(0.0, host - gpu);
+    // The host queues the backward while the GPU still runs the forward: the layer is bound by
+    // its slower side as a whole, and the forward phase waits what the host's forward outlasts
+    // the GPU's, within that.
+    const double wait = std::max(0.0, host - gpu);
+    s->launch += n * wait;
+    s->forward += n * std::min(wait, wait_fwd);
     s->slack += n * std::max(0.0, gpu - host);
   }
+}
+
+double StepModel::LayerHostForwardSeconds(const LayerCost& l) const {
+  if (!c_.job.host_profile) return l.kernels_fwd * c_.host_per_kernel.value();
+  const HostProfile& h = *c_.job.host_profile;
+  const bool full = p_.recompute == Recompute::kFull;
+  return h.LayerForwardSeconds(full).value() + l.calls_fwd * h.collective_call.value();
 }
 
 StepModel::HeadWork StepModel::Head() const {
@@ -412,9 +423,11 @@ PipelineTime StepModel::Pipeline() const {
 
   PipelineTime pipe;
   pipe.micro_batches = m;
-  pipe.stage_total = worst.Total();
-  pipe.stage_forward = worst.forward;
-  pipe.stage_backward = worst.Total() - worst.forward;
+  // The offload copies the layers do not hide stretch their phases too.
+  const OffloadWaits offload = OffloadSeconds(worst, LayersOnStage(a_, p_, 0));
+  pipe.stage_total = worst.Total() + offload.forward + offload.backward;
+  pipe.stage_forward = worst.forward + offload.forward;
+  pipe.stage_backward = worst.Total() - worst.forward + offload.backward;
   pipe.compute = worst.fwd + worst.bwd;
   pipe.memory = worst.memory;
   pipe.launch = worst.launch;
@@ -422,20 +435,20 @@ PipelineTime StepModel::Pipeline() const {
   pipe.ep = worst.ep;
   pipe.cp = worst.cp;
   pipe.contention = worst.contention;
-  pipe.offload = OffloadSeconds(worst, LayersOnStage(a_, p_, 0));
+  pipe.offload = offload.forward + offload.backward;
   pipe.bubble = Bubble(sum, worst);
   pipe.pp_exposed = PipelineSendsExposed(m);
   return pipe;
 }
 
-double StepModel::OffloadSeconds(const StageSums& st, int64_t layers) const {
-  if (p_.cpu_offload_layers <= 0 || c_.host_link_rate.value() <= 0 || layers <= 0) return 0;
+StepModel::OffloadWaits StepModel::OffloadSeconds(const StageSums& st, int64_t layers) const {
+  if (p_.cpu_offload_layers <= 0 || c_.host_link_rate.value() <= 0 || layers <= 0) return {};
   const LayerActivationBytes bytes = ActivationBytesPerLayer(a_, p_, c_.job);
   const double copy = (bytes.dense - bytes.offload_resident) / c_.host_link_rate.value();
   const double n = static_cast<double>(layers), offloaded = static_cast<double>(p_.cpu_offload_layers);
   const double window = n / offloaded;
   const double forward = st.forward / n, backward = (st.Total() - st.forward) / n;
-  return offloaded * (std::max(0.0, copy - window * forward) + std::max(0.0, copy - window * backward));
+  return {offloaded * std::max(0.0, copy - window * forward), offloaded * std::max(0.0, copy - window * backward)};
 }
 
 StepModel::LocalParams StepModel::Local(int64_t stage) const {

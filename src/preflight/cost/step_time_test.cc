@@ -150,6 +150,44 @@ TEST(StepTimeTest, OffloadCopiesShowWhereTheLayersDoNotHideThem) {
   EXPECT_DOUBLE_EQ(offloaded(31, unknown).step.value(), base.step.value());
 }
 
+// The data-parallel gradient reduce and parameter gather run on through every wait that lengthens
+// the phase they hide under: offload copies the layers do not hide, and the host's work where it
+// outlasts the GPU's. A faster HBM shortens the GPU's work and lengthens those waits by as much,
+// so it must not lengthen the step; it did while the windows held only the GPU's work (the waits
+// grew, the windows shrank, the DP exposure grew). Llama-2-7B at TP 8 x DP 8 on H100s, ZeRO 1.
+TEST(StepTimeTest, DataParallelCommRunsOnThroughTheWaitsOfItsPhase) {
+  Job8b s = DataParallelOnH100("llama-2-7b", 4096);
+  s.cluster = CatalogCluster("h100-sxm-80gb", 64);
+  s.plan.tp = 8, s.plan.dp = 8, s.plan.zero = 1;
+  auto step = [&](const Job8b& v, double hbm_scale) {
+    CostContext ctx = MakeCostContext(v.arch, v.params, v.job, v.cluster);
+    ctx.hbm_rate = ctx.hbm_rate * hbm_scale;
+    return EstimateStep(ctx, v.plan);
+  };
+  Job8b offload = s;
+  offload.plan.cpu_offload_layers = 16;
+  Job8b host = s;
+  host.arch = LoadArch("megatron-1.7b");
+  host.params = CountParameters(host.arch);
+  host.job.seq_len = 2048;
+  host.job.host_profile = Profile(3000, 1500, 1500, 1000);
+  for (const auto& [what, v] : {std::pair<const char*, const Job8b&>{"offload", offload}, {"host-bound", host}}) {
+    SCOPED_TRACE(what);
+    const StepTime base = step(v, 1), fast = step(v, 2);
+    ASSERT_GT(base.other.value(), 0);
+    ASSERT_GT(base.exposed_comm.dp.value() + base.offload_copies.value() + base.host_launch.value(), 0);
+    ASSERT_LT(fast.optimizer.value(), base.optimizer.value());  // the premise: HBM matters
+    EXPECT_LE(fast.step.value(), base.step.value());
+    EXPECT_LE(fast.exposed_comm.dp.value(), base.exposed_comm.dp.value() + 1e-15);
+  }
+  // The windows hold the waits: the phases grow by the copies' exposure, per micro-batch.
+  const StepTime with = step(offload, 1), without = step(s, 1);
+  const double m = static_cast<double>(MicroBatches(offload.plan, offload.job));
+  ASSERT_GT(with.offload_copies.value(), 0);
+  EXPECT_NEAR((with.stage_forward + with.stage_backward - without.stage_forward - without.stage_backward).value(),
+              with.offload_copies.value() / m, 1e-12);
+}
+
 // Without gradient-accumulation fusion every micro-batch adds each local weight gradient to the
 // main-gradient buffer in its own pass: 2 + 2 x 4 bytes per parameter with fp32 main gradients,
 // 2 + 2 x 2 with 16-bit ones, m times per step; with the fusion the pass is not there.

@@ -115,7 +115,10 @@ class StepModel {
   // layer's moved tensors on a stream of its own and waits for the copy layers/offloaded layers
   // later (its layer window), so each copy to the host runs beside that many layers' forward and
   // each copy back beside as many layers' backward; what is longer is exposed.
-  double OffloadSeconds(const StageSums& stage, int64_t layers) const;
+  struct OffloadWaits {
+    double forward = 0, backward = 0;  // the copies to the host, and back
+  };
+  OffloadWaits OffloadSeconds(const StageSums& stage, int64_t layers) const;
   // The fewest ranks of a group (`size` ranks `stride` apart, inside a pipeline stage) that share
   // a scale-up domain, over the plan's groups of that kind (collectives.h).
   int64_t PerDomain(int64_t stride, int64_t size) const {
@@ -382,6 +385,8 @@ class StepModel {
   // 0 for other models.
   double InnerNormElementsPerToken() const;
   double LayerHostSeconds(const LayerCost& l) const;
+  // Of LayerHostSeconds, the part before the backward starts (the forward's kernels and calls).
+  double LayerHostForwardSeconds(const LayerCost& l) const;
   void AddLayer(const LayerCost& l, double n, StageSums* s) const;
   HeadWork Head() const;
   void AddHead(const StageParts& parts, bool first, StageSums* st) const;
