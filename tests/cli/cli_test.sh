@@ -156,6 +156,11 @@ case_fuzzed_inputs() {
   sed -e 's/^  bf16: {value: 989.4.*/  bf16: {unknown: true}/' -e 's/^id: .*/id: nobf16/' "$PREFLIGHT_DATA/hardware/h100-sxm-80gb.yaml" > "$WORK/nobf16.yaml"
   run plan "$EXAMPLE" --set hardware="$WORK/nobf16.yaml"
   expect_bad_input "hardware" "peak_tflops.bf16"
+  # Nor without its HBM bandwidth (1 TB/s was assumed, with a warning).
+  sed -e 's/^  bandwidth_tbytes_per_s: {value: 3.35.*/  bandwidth_tbytes_per_s: {unknown: true}/' -e 's/^id: .*/id: nohbm/' "$PREFLIGHT_DATA/hardware/h100-sxm-80gb.yaml" > "$WORK/nohbm.yaml"
+  grep -q "bandwidth_tbytes_per_s: {unknown: true}" "$WORK/nohbm.yaml" || fail "the HBM line of h100-sxm-80gb.yaml changed"
+  run plan "$EXAMPLE" --set hardware="$WORK/nohbm.yaml"
+  expect_bad_input "hardware" "memory.bandwidth_tbytes_per_s"
   # A newline in a value stays on one line.
   run plan "$EXAMPLE" --set "training.precision=bf16
 x"

@@ -35,8 +35,9 @@ std::string ResolvePath(const std::string& ref, const std::string& file) {
   return ref;
 }
 
-// The figure every step needs: a peak rate for the GEMMs, the dtype they run in (FP8 falls back to
-// the 16-bit one where the device has none) or bf16. Unknown, the step would be NaN.
+// The figures every step needs: a peak rate for the GEMMs, the dtype they run in (FP8 falls back to
+// the 16-bit one where the device has none) or bf16 (unknown, the step would be NaN), and the HBM
+// bandwidth every elementwise pass and optimizer step reads at (not guessed).
 Status CheckHardwareCanTime(const MapReader& r, const HardwareSpec& h, const TrainingJob& job) {
   const Dtype gemm = h.GemmDtype(job.precision);
   const std::string where = h.file.empty() ? h.id : h.file;
@@ -44,6 +45,10 @@ Status CheckHardwareCanTime(const MapReader& r, const HardwareSpec& h, const Tra
   if (!h.peak(gemm).known() && !h.peak(Dtype::kBf16).known()) {
     return r.Error("hardware", where + " with peak_tflops." + std::string(DtypeName(gemm)) + " or bf16 known (" +
                                    std::string(DtypeName(job.precision)) + " training runs its GEMMs there)");
+  }
+  if (!h.hbm_bandwidth_tbytes_per_s.known()) {
+    return r.Error("hardware", where + " with memory.bandwidth_tbytes_per_s known (every step's elementwise passes "
+                                       "and optimizer read HBM at it)");
   }
   return Status::Ok();
 }
