@@ -651,6 +651,33 @@ training: {seq_len: 1024, global_batch: 16, precision: fp16, flash_attention: fa
   expect_stdout_has "possibly host-bound"
   run search "$small" --top 1 --fix-tp 8 --max-micro-batch 1 --threads 2 --json
   expect_json 'assert j["plans"][0]["possibly_host_bound"]'
+  # A scenario's uneven first and last stages are not searched: the plans say 0, the text says so,
+  # and `plan` with both set to 0 gives the searched step.
+  local uneven
+  uneven=$(write uneven.yaml "$(cat "$small")
+parallel: {tp: 1, pp: 2, dp: 4, first_stage_layers: 11, last_stage_layers: 13}")
+  run search "$uneven" --top 1 --fix-pp 2 --threads 2
+  expect_rc 0
+  expect_stdout_has "leaves the scenario's first_stage_layers"
+  run search "$uneven" --top 1 --fix-pp 2 --threads 2 --json
+  expect_rc 0
+  cp "$OUT" "$WORK/uneven_search.json"
+  local flags
+  flags=$(python3 -c '
+import json, sys
+p = json.load(open(sys.argv[1]))["plans"][0]["plan"]
+assert p["first_stage_layers"] == 0 and p["last_stage_layers"] == 0, p
+print(" ".join(["--tp", str(p["tp"]), "--pp", str(p["pp"]), "--vpp", str(p["vpp"]), "--dp", str(p["dp"]),
+                "--schedule", p["schedule"], "--recompute", p["recompute"], "--micro-batch", str(p["micro_batch"]),
+                "--zero", str(p["zero"]), "--set", "parallel.sp=" + str(p["sp"]).lower(),
+                "--set", "parallel.layer_split=" + p["layer_split"]]))' "$WORK/uneven_search.json")
+  # shellcheck disable=SC2086
+  run plan "$uneven" --json $flags --set parallel.first_stage_layers=0 --set parallel.last_stage_layers=0
+  expect_rc 0
+  expect_json 'import json
+s = json.load(open("'"$WORK"'/uneven_search.json"))["plans"][0]["time"]["step_s"]
+assert abs(j["time"]["step_s"] - s) <= 1e-9 * s, (j["time"]["step_s"], s)
+assert j["plan"]["first_stage_layers"] == 0'
 }
 
 case_search_sweep() {

@@ -112,6 +112,10 @@ std::string SearchText(const Scenario& s, const SearchResult& r, Objective o) {
                        o == Objective::kCost ? "price" : "power", s.cluster.spec.id);
   }
   if (o == Objective::kCost || o == Objective::kDays || o == Objective::kEnergy) out += TokensNote(s);
+  if (s.plan.first_stage_layers > 0 || s.plan.last_stage_layers > 0) {
+    out += "note: the search splits layers evenly (or balanced) and leaves the scenario's first_stage_layers and\n"
+           "last_stage_layers aside; to re-run a plan with `plan`, set both to 0\n";
+  }
   // The ranking rests on the assumed host cost per kernel when the best plan's kernels are short.
   if (!r.top.empty()) {
     const PlanResult best = EvaluateRanked(s, r.top.front());

@@ -215,8 +215,10 @@ json PlanFieldsJson(const Plan& p, const TrainingJob& job) {
           {"global_batch", job.global_batch},
           {"micro_batches", MicroBatches(p, job)},
           {"layer_split", p.balanced_layers ? "balanced" : "even"}};
-  if (p.first_stage_layers > 0) j["first_stage_layers"] = p.first_stage_layers;
-  if (p.last_stage_layers > 0) j["last_stage_layers"] = p.last_stage_layers;
+  // Always given (0: the even or balanced split), so that a searched plan, which never keeps a
+  // scenario's uneven stages, says so.
+  j["first_stage_layers"] = p.first_stage_layers;
+  j["last_stage_layers"] = p.last_stage_layers;
   if (p.cpu_offload_layers > 0) j["cpu_offload_layers"] = p.cpu_offload_layers;
   if (p.recompute == Recompute::kSelective) {
     json modules = json::array();
