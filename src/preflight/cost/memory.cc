@@ -232,9 +232,12 @@ MoeBlockBytes MoeBlock(const Architecture& a, const Plan& p, const TrainingJob& 
   // FC2 input: 2 bytes per element of the expert width, 1 as an FP8 cast) and its eager
   // intermediates. A GPU holds the copies of its share of the tokens: the sequence shard (1/TP) of
   // each EP rank it receives from, and with expert TP the whole expert-TP group's (x ETP) at 1/ETP
-  // of the expert width (the step model's tokens per expert, k·ETP·EP/(TP·E) per token).
+  // of the expert width (the step model's tokens per expert, k·ETP·EP/(TP·E) per token), times
+  // `moe_imbalance` on the busiest expert rank, as the step model times it (dropless routing keeps
+  // every copy it receives).
   const double act_out = p.Recomputes(kModuleMoeAct) ? input_bytes + eager_per_ffn : 0.0;
-  const double routed = k * (input_bytes * h * p.etp + (mlp_width - act_out) * a.moe.expert_ffn) / p.tp;
+  const double routed = j.moe_imbalance * k *
+                        (input_bytes * h * p.etp + (mlp_width - act_out) * a.moe.expert_ffn) / p.tp;
   const double shared = mlp_width * a.moe.shared_ffn / p.tp;
   const double shared_cast = SharedExpertCastBytes(a, j) / rep_div;
   if (p.Recomputes(kModuleMoe)) {

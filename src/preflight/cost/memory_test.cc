@@ -228,6 +228,12 @@ TEST(ActivationTest, MixtralMoeLayerPerToken) {
   p.etp = 2;
   EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, Job(4096, 8)).moe / 4096,
                    (attention + 4 * h + 8 * E) / 2 + k * (2 * 2 * h + 6 * Fe) / 2);
+  // The busiest expert rank, which the step model times at moe_imbalance x the mean tokens, holds
+  // that many routed copies too (dropless routing keeps all it receives); nothing else grows.
+  TrainingJob busy = Job(4096, 8);
+  busy.moe_imbalance = 3;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, busy).moe / 4096,
+                   (attention + 4 * h + 8 * E) / 2 + 3 * k * (2 * 2 * h + 6 * Fe) / 2);
 }
 
 // cost-model-notes §3.2: DeepSeek-V3 MLA ≈ 200 KB and MoE-FFN ≈ 256 KB per token per layer.
