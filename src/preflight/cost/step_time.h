@@ -176,7 +176,9 @@ struct StepTime {
   double tflops_per_device = 0;        // model FLOPs (MFU convention) per second per device
   double mfu = 0;
   double hfu = 0;                      // counting recomputation
-  Seconds stage_forward;               // one micro-batch, slowest stage
+  // One micro-batch on the slowest stage, each phase's wall time: its GPU work and what the GPU
+  // waits in it (the host, offload copies).
+  Seconds stage_forward;
   Seconds stage_backward;
 };
 
@@ -189,7 +191,7 @@ StepTime EstimateStep(const CostContext& ctx, const Plan& plan);
 // EstimateStep(ctx, p) when p and q differ only in those fields.
 struct PipelineTime {
   double micro_batches = 0;
-  double stage_total = 0, stage_forward = 0, stage_backward = 0;  // one micro-batch, slowest stage
+  double stage_total = 0, stage_forward = 0, stage_backward = 0;  // as StepTime's, and their sum
   double compute = 0, memory = 0, launch = 0, tp = 0, ep = 0, cp = 0;  // per micro-batch
   double contention = 0;  // per micro-batch: compute slowed by the layers' hidden collectives
   double offload = 0;     // per micro-batch: exposed activation offload copies
