@@ -83,9 +83,18 @@ StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
   const double tp_slow = tp_slow_fwd + Contention(tp.backward, tp.backward_window);
   const double cp_slow = Contention(cp_all, cp_window);
   c.contention = tp_slow + ep_slow + cp_slow;
-  const double tp_fwd_share = tp.forward > 0 ? l.tp_fwd / tp.forward : 0;
-  const double cp_fwd_share = cp_window > 0 ? l.core_fwd / cp_window : 0;
-  c.contention_fwd = tp_slow_fwd * tp_fwd_share + ep_slow_fwd + cp_slow * cp_fwd_share;
+  // The forward phase's part, kind by kind: what its own collectives outlast, or slow, its own
+  // hiding compute, within the kind's whole (the rest, recomputed forwards included, falls in the
+  // backward). Hidden traffic elsewhere in the layer moves none of it.
+  const double tp_fwd_window = tp.forward_window < 0 ? -1 : l.fwd_compute - l.core_fwd;
+  const double cp_fwd_window = p_.cp > 1 ? l.core_fwd : -1;
+  const double ep_fwd_window = ep.whole_layer ? l.fwd_compute : ep.window[0];
+  const double ep_fwd_exposed = ep.whole_layer ? c.ep : Exposed(ep.comm[0], ep.window[0]);
+  c.contention_fwd = std::min(tp_slow_fwd, Contention(l.tp_fwd, tp_fwd_window)) + ep_slow_fwd +
+                     std::min(cp_slow, Contention(l.cp_fwd, cp_fwd_window));
+  c.exposed_fwd = std::min(Exposed(tp.forward, tp.forward_window), Exposed(l.tp_fwd, tp_fwd_window)) +
+                  std::min(c.cp, Exposed(l.cp_fwd, cp_fwd_window)) +
+                  std::min(ep_fwd_exposed, Exposed(l.ep_fwd, ep_fwd_window));
   return c;
 }
 
@@ -190,14 +199,8 @@ void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
   // Summed term by term, in the order the step's totals add them.
   const double gpu = l.fwd_compute + l.bwd_compute + recompute + l.fwd_memory * passes + sel_memory + casts +
                      c.tp + c.ep + c.cp + c.contention;
-  // The forward's share of the exposed communication (recompute runs forward collectives a
-  // second time, in the backward).
-  const double comm_fwd = l.tp_fwd + l.ep_fwd + l.cp_fwd;
-  const double again = c.tp_again + c.ep_again + c.cp_again;
-  const double comm = comm_fwd + l.tp_bwd + l.ep_bwd + l.cp_bwd + again;
-  const double fwd_comm_share = comm > 0 ? comm_fwd / comm : 0;
-  const double gpu_fwd = l.fwd_compute + l.fwd_memory + l.cast_fwd +
-                         fwd_comm_share * (c.tp + c.ep + c.cp) + c.contention_fwd;
+  // The forward phase (recompute runs forward collectives a second time, in the backward).
+  const double gpu_fwd = l.fwd_compute + l.fwd_memory + l.cast_fwd + c.exposed_fwd + c.contention_fwd;
   s->forward += n * gpu_fwd;
   // When the host takes longer than the GPU work, the GPU waits; what the GPU waits in the
   // forward phase lengthens that phase (the window the data-parallel gathers hide in).

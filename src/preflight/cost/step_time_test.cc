@@ -188,6 +188,34 @@ TEST(StepTimeTest, DataParallelCommRunsOnThroughTheWaitsOfItsPhase) {
               with.offload_copies.value() / m, 1e-12);
 }
 
+// Recomputation runs in the backward: the forward phase, the window the parameter gathers hide in
+// and what the backward's gradient reduce does not, is the same whatever is recomputed. The
+// forward's exposed collectives are each kind's own (TP's beyond the forward's products, CP's
+// beyond its attention); they were the layer's exposure split by raw traffic, so that a recomputed
+// CP exchange, hidden, drew exposed TP time out of the forward, and dropping recompute (or a faster
+// attention) lengthened a step bound by its gradient reduce. Llama 3.1 8B at TP 8 x CP 2 x DP 2.
+TEST(StepTimeTest, RecomputeLeavesTheForwardPhaseAlone) {
+  Job8b s = Llama8bOnH100();
+  s.cluster = CatalogCluster("h100-sxm-80gb", 32);
+  s.job.global_batch = 2;
+  s.plan.tp = 8, s.plan.cp = 2, s.plan.dp = 2, s.plan.sp = false;
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  auto step = [&](Recompute r) {
+    Plan p = s.plan;
+    p.recompute = r;
+    return EstimateStep(ctx, p);
+  };
+  const StepTime none = step(Recompute::kNone);
+  ASSERT_GT(none.exposed_comm.tp.value(), 0);
+  ASSERT_GT(none.exposed_comm.dp.value(), 0);  // the premise: the gradient reduce is exposed
+  for (Recompute r : {Recompute::kSelective, Recompute::kFull, Recompute::kSelectiveOp, Recompute::kDots}) {
+    SCOPED_TRACE(RecomputeName(r));
+    const StepTime t = step(r);
+    EXPECT_NEAR(t.stage_forward.value(), none.stage_forward.value(), 1e-12);
+    EXPECT_LE(none.step.value(), t.step.value() * (1 + 1e-12));
+  }
+}
+
 // Without gradient-accumulation fusion every micro-batch adds each local weight gradient to the
 // main-gradient buffer in its own pass: 2 + 2 x 4 bytes per parameter with fp32 main gradients,
 // 2 + 2 x 2 with 16-bit ones, m times per step; with the fusion the pass is not there.
