@@ -307,10 +307,12 @@ double InFlightMicroBatches(const Plan& p, int64_t micro_batches, int64_t stage)
     case Schedule::k1F1B:
     case Schedule::kZbH1: return std::min(static_cast<double>(p.pp - stage), m);
     case Schedule::kInterleaved: {
-      // Megatron's warm-up (get_pp_rank_microbatches), one chunk-micro-batch more with the
-      // 1F1B all-to-all overlap: it runs one extra forward before the 1F1B steps so that each
-      // step's forward and backward are independent (cost-model-notes §3.3).
-      double chunks = 2.0 * (p.pp - stage - 1) + (p.vpp - 1.0) * p.pp + 1.0 + (p.ep_comm_overlap ? 1.0 : 0.0);
+      // Megatron's warm-up (get_pp_rank_microbatches) and the steady state's forward before its
+      // backward. The 1F1B all-to-all overlap (ep_comm_overlap) warms up one forward more
+      // (cost-model-notes §3.3) in place of that one: each steady step then runs a forward layer
+      // beside a backward layer that releases its state (combined_1f1b's schedule plan), so the
+      // peak stays within a layer of this count and is not raised.
+      double chunks = 2.0 * (p.pp - stage - 1) + (p.vpp - 1.0) * p.pp + 1.0;
       return std::min(chunks, m * p.vpp) / p.vpp;
     }
     case Schedule::kDualPipe: return std::min(static_cast<double>(p.pp + 1), m);

@@ -165,6 +165,7 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   const Figure& mfu_peak = h.peak(job.precision).known() ? h.peak(job.precision) : peak;
   c.peak_rate = FlopsPerSecond::TFlops(mfu_peak.value);
   const double bw = h.hbm_bandwidth_tbytes_per_s.known() ? h.hbm_bandwidth_tbytes_per_s.value : 1.0;
+  // Scenarios refuse a device without it (scenario.cc); a library caller gets a warning.
   if (!h.hbm_bandwidth_tbytes_per_s.known())
     c.warnings.push_back(h.id + ": HBM bandwidth unknown; assuming 1 TB/s");
   c.hbm_rate =

@@ -56,15 +56,17 @@ StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
   // runs its ring inside the checkpointed function).
   const double cp_selective = p_.Recomputes(kModuleCoreAttn) ? l.cp_fwd : 0;
   c.cp_again = Again({.full = l.cp_fwd, .selective = cp_selective, .dots = l.cp_fwd});
-  const double cp_all = l.cp_fwd + l.cp_bwd + c.cp_again;
-  // Ring/all-gather KV exchange runs under the attention products (Megatron CP), the recomputed
-  // ones included where the exchange runs again with them.
+  // Ring/all-gather KV exchange runs under the attention products (Megatron CP), phase by phase:
+  // the forward's under the forward's, the backward's and what recomputation runs again under the
+  // backward's and the recomputed ones.
   const double core_again =
       Again({.full = l.core_fwd, .selective = cp_selective > 0 ? l.core_fwd : 0, .dots = l.core_fwd});
-  const double cp_window = p_.cp > 1 ? l.core_fwd + l.core_bwd + core_again : -1;
+  const double cp_bwd_all = l.cp_bwd + c.cp_again;
+  const double cp_fwd_window = p_.cp > 1 ? l.core_fwd : -1;
+  const double cp_bwd_window = p_.cp > 1 ? l.core_bwd + core_again : -1;
   const TpPhases tp = TpByPhase(l, c.tp_again);
   c.tp = Exposed(tp.forward, tp.forward_window) + Exposed(tp.backward, tp.backward_window);
-  c.cp = Exposed(cp_all, cp_window);
+  c.cp = Exposed(l.cp_fwd, cp_fwd_window) + Exposed(cp_bwd_all, cp_bwd_window);
   // The expert all-to-alls last: hidden behind the whole layer, they run on while the compute
   // waits for exposed TP and CP collectives too.
   const EpParts ep = EpByPhase(l, c.ep_again, c.tp + c.cp);
@@ -81,20 +83,19 @@ StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
   // whose rest is the recomputed forward inside the backward).
   const double tp_slow_fwd = Contention(tp.forward, tp.forward_window);
   const double tp_slow = tp_slow_fwd + Contention(tp.backward, tp.backward_window);
-  const double cp_slow = Contention(cp_all, cp_window);
+  const double cp_slow_fwd = Contention(l.cp_fwd, cp_fwd_window);
+  const double cp_slow = cp_slow_fwd + Contention(cp_bwd_all, cp_bwd_window);
   c.contention = tp_slow + ep_slow + cp_slow;
   // The forward phase's part, kind by kind: what its own collectives outlast, or slow, its own
-  // hiding compute, within the kind's whole (the rest, recomputed forwards included, falls in the
-  // backward). Hidden traffic elsewhere in the layer moves none of it.
+  // hiding compute (the rest, recomputed forwards included, falls in the backward; TP's forward
+  // phase and the whole-layer all-to-alls are timed with their recomputed part, so their forward
+  // share is at most the whole). Hidden traffic elsewhere in the layer moves none of it.
   const double tp_fwd_window = tp.forward_window < 0 ? -1 : l.fwd_compute - l.core_fwd;
-  const double cp_fwd_window = p_.cp > 1 ? l.core_fwd : -1;
   const double ep_fwd_window = ep.whole_layer ? l.fwd_compute : ep.window[0];
   const double ep_fwd_exposed = ep.whole_layer ? c.ep : Exposed(ep.comm[0], ep.window[0]);
-  c.contention_fwd = std::min(tp_slow_fwd, Contention(l.tp_fwd, tp_fwd_window)) + ep_slow_fwd +
-                     std::min(cp_slow, Contention(l.cp_fwd, cp_fwd_window));
+  c.contention_fwd = std::min(tp_slow_fwd, Contention(l.tp_fwd, tp_fwd_window)) + ep_slow_fwd + cp_slow_fwd;
   c.exposed_fwd = std::min(Exposed(tp.forward, tp.forward_window), Exposed(l.tp_fwd, tp_fwd_window)) +
-                  std::min(c.cp, Exposed(l.cp_fwd, cp_fwd_window)) +
-                  std::min(ep_fwd_exposed, Exposed(l.ep_fwd, ep_fwd_window));
+                  Exposed(l.cp_fwd, cp_fwd_window) + std::min(ep_fwd_exposed, Exposed(l.ep_fwd, ep_fwd_window));
   return c;
 }
 
@@ -314,7 +315,10 @@ void StepModel::AddInputPath(const StageParts& parts, int64_t first, int64_t n,
                           ? (a_.IsMoeLayer(first) ? parts.moe : parts.dense).backward_slack
                           : st->backward_slack;
   }
-  st->launch += InputPathSeconds(st->input_slack);
+  // The GPU waits for it before the micro-batch's forward: part of the forward phase.
+  const double wait = InputPathSeconds(st->input_slack);
+  st->launch += wait;
+  st->forward += wait;
 }
 
 // The bubble of the schedule, from the sum over all stages and the slowest stage's totals.

@@ -214,6 +214,26 @@ TEST(StepTimeTest, RecomputeLeavesTheForwardPhaseAlone) {
     EXPECT_NEAR(t.stage_forward.value(), none.stage_forward.value(), 1e-12);
     EXPECT_LE(none.step.value(), t.step.value() * (1 + 1e-12));
   }
+  // Where the forward's KV exchange outlasts its attention (CP 16 over two nodes on slow NICs),
+  // it shows in the forward whatever the backward's slack, and recomputation, which exchanges
+  // again in the backward, leaves the forward as it is.
+  Job8b ring = Llama8bOnH100();
+  ring.cluster = CatalogCluster("h100-sxm-80gb", 16, 150);
+  ring.job.seq_len = 24576, ring.job.global_batch = 4;
+  ring.plan.dp = 1, ring.plan.cp = 16;
+  const CostContext ring_ctx = MakeCostContext(ring.arch, ring.params, ring.job, ring.cluster);
+  auto ring_step = [&](Recompute r) {
+    Plan p = ring.plan;
+    p.recompute = r;
+    return EstimateStep(ring_ctx, p);
+  };
+  const StepTime ring_none = ring_step(Recompute::kNone);
+  ASSERT_GT(ring_none.exposed_comm.cp.value(), 0);
+  for (Recompute r : {Recompute::kFull, Recompute::kDots}) {
+    SCOPED_TRACE(RecomputeName(r));
+    EXPECT_NEAR(ring_step(r).stage_forward.value(), ring_none.stage_forward.value(), 1e-12);
+    EXPECT_GE(ring_step(r).exposed_comm.cp.value(), ring_none.exposed_comm.cp.value());
+  }
 }
 
 // Without gradient-accumulation fusion every micro-batch adds each local weight gradient to the
@@ -509,12 +529,20 @@ TEST(StepTimeTest, DualPipeRanksRunTwoMirrorStages) {
 
 // Full recompute runs context parallelism's KV exchange again with the attention it recomputes,
 // and that exchange hides under the recomputed attention as the first forward's hides under its
-// own: where the forward's and backward's exchanges are hidden, the repeated one is too, and
-// holds the SMs it shares meanwhile (forward 1, backward 2, again 1: 4/3 of the contention).
+// own: where the forward's and backward's exchanges are hidden, each under its own phase's
+// attention, the repeated one is too, and holds the SMs it shares meanwhile (forward 1, backward
+// 2, again 1: 4/3 of the contention). At a shorter sequence the forward's exchange outlasts the
+// forward's attention and shows, whatever slack the backward has.
 TEST(StepTimeTest, RepeatedContextParallelExchangeHidesUnderTheRecomputedAttention) {
   Job8b s = Llama8bOnH100();
   s.cluster = CatalogCluster("h100-sxm-80gb", 16, 150);  // CP over two nodes on slow NICs
   s.job.seq_len = 24576, s.job.global_batch = 4;
+  s.plan.tp = 1, s.plan.dp = 1, s.plan.cp = 16;
+  {
+    const StepTime shorter = StepWith(s, [&](Job8b&) {}).first;
+    EXPECT_GT(shorter.exposed_comm.cp.value(), 0.0) << "the forward's exchange outlasts its attention";
+  }
+  s.job.seq_len = 32768;
   s.plan.tp = 1, s.plan.dp = 1, s.plan.cp = 16;
   auto step = [&](Recompute r) {
     return StepWith(s, [&](Job8b& v) { v.plan.recompute = r; }).first;
