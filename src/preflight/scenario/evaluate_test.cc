@@ -91,6 +91,15 @@ TEST(EvaluateTest, Warnings) {
   EXPECT_TRUE(Warns(Evaluate(*s, {}), "shared_expert_overlap hides nothing: ep 1 has no all-to-all"));
   s->plan.ep = 8, s->plan.ep_comm_overlap = true;
   EXPECT_TRUE(Warns(Evaluate(*s, {}), "Megatron-Core refuses the pair"));
+  // Megatron-Core runs the 1F1B all-to-all overlap without a pipeline or interleaved, and not
+  // beside full recompute.
+  EXPECT_FALSE(Warns(Evaluate(*s, {}), "ep_comm_overlap with pp > 1"));
+  s->plan.recompute = Recompute::kFull;
+  EXPECT_TRUE(Warns(Evaluate(*s, {}), "ep_comm_overlap: Megatron-Core refuses it beside full recompute"));
+  s->plan.recompute = Recompute::kNone, s->plan.pp = 2, s->plan.dp = 4, s->plan.schedule = Schedule::k1F1B;
+  EXPECT_TRUE(Warns(Evaluate(*s, {}), "ep_comm_overlap with pp > 1 needs the interleaved schedule"));
+  s->plan.schedule = Schedule::kInterleaved, s->plan.vpp = 2;
+  EXPECT_FALSE(Warns(Evaluate(*s, {}), "ep_comm_overlap with pp > 1"));
 }
 
 // A step that reads figures measured on another device says which, by device, and lists them; a
