@@ -195,22 +195,21 @@ TEST(StepTimeTest, DataParallelCommRunsOnThroughTheWaitsOfItsPhase) {
 // CP exchange, hidden, drew exposed TP time out of the forward, and dropping recompute (or a faster
 // attention) lengthened a step bound by its gradient reduce. Llama 3.1 8B at TP 8 x CP 2 x DP 2.
 TEST(StepTimeTest, RecomputeLeavesTheForwardPhaseAlone) {
+  auto step = [](const Job8b& v, Recompute r) {
+    Plan p = v.plan;
+    p.recompute = r;
+    return EstimateStep(MakeCostContext(v.arch, v.params, v.job, v.cluster), p);
+  };
   Job8b s = Llama8bOnH100();
   s.cluster = CatalogCluster("h100-sxm-80gb", 32);
   s.job.global_batch = 2;
   s.plan.tp = 8, s.plan.cp = 2, s.plan.dp = 2, s.plan.sp = false;
-  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
-  auto step = [&](Recompute r) {
-    Plan p = s.plan;
-    p.recompute = r;
-    return EstimateStep(ctx, p);
-  };
-  const StepTime none = step(Recompute::kNone);
+  const StepTime none = step(s, Recompute::kNone);
   ASSERT_GT(none.exposed_comm.tp.value(), 0);
   ASSERT_GT(none.exposed_comm.dp.value(), 0);  // the premise: the gradient reduce is exposed
   for (Recompute r : {Recompute::kSelective, Recompute::kFull, Recompute::kSelectiveOp, Recompute::kDots}) {
     SCOPED_TRACE(RecomputeName(r));
-    const StepTime t = step(r);
+    const StepTime t = step(s, r);
     EXPECT_NEAR(t.stage_forward.value(), none.stage_forward.value(), 1e-12);
     EXPECT_LE(none.step.value(), t.step.value() * (1 + 1e-12));
   }
@@ -221,18 +220,13 @@ TEST(StepTimeTest, RecomputeLeavesTheForwardPhaseAlone) {
   ring.cluster = CatalogCluster("h100-sxm-80gb", 16, 150);
   ring.job.seq_len = 24576, ring.job.global_batch = 4;
   ring.plan.dp = 1, ring.plan.cp = 16;
-  const CostContext ring_ctx = MakeCostContext(ring.arch, ring.params, ring.job, ring.cluster);
-  auto ring_step = [&](Recompute r) {
-    Plan p = ring.plan;
-    p.recompute = r;
-    return EstimateStep(ring_ctx, p);
-  };
-  const StepTime ring_none = ring_step(Recompute::kNone);
+  const StepTime ring_none = step(ring, Recompute::kNone);
   ASSERT_GT(ring_none.exposed_comm.cp.value(), 0);
   for (Recompute r : {Recompute::kFull, Recompute::kDots}) {
     SCOPED_TRACE(RecomputeName(r));
-    EXPECT_NEAR(ring_step(r).stage_forward.value(), ring_none.stage_forward.value(), 1e-12);
-    EXPECT_GE(ring_step(r).exposed_comm.cp.value(), ring_none.exposed_comm.cp.value());
+    const StepTime t = step(ring, r);
+    EXPECT_NEAR(t.stage_forward.value(), ring_none.stage_forward.value(), 1e-12);
+    EXPECT_GE(t.exposed_comm.cp.value(), ring_none.exposed_comm.cp.value());
   }
 }
 
