@@ -386,6 +386,35 @@ TEST(SearchTest, ZeroThreeFlagsStayOnZeroThreePlans) {
   EXPECT_TRUE(below_three) << "the test needs a plan below ZeRO 3 among the best";
 }
 
+// The scenario's 1F1B all-to-all overlap (ep_comm_overlap) stays on the plans Megatron-Core runs
+// it with (no pipeline, interleaved, DualPipe; not beside full recompute) and is dropped from the
+// others, which then time their all-to-alls exposed; pruning still returns the exhaustive top K.
+TEST(SearchTest, AllToAllOverlapStaysWhereMegatronRunsIt) {
+  const Scenario s =
+      Load("tests/scenarios/mixtral-8x7b.yaml", {{"parallel.ep_comm_overlap", "true"}, {"cluster.devices", "32"}});
+  SearchConstraints one_f_one_b, full, interleaved;
+  one_f_one_b.schedule = Schedule::k1F1B, one_f_one_b.pp = 2;
+  full.recompute = Recompute::kFull;
+  interleaved.schedule = Schedule::kInterleaved, interleaved.recompute = Recompute::kNone;
+  SearchOptions o;
+  o.top_k = 10;
+  int kept = 0, dropped = 0;
+  for (const SearchConstraints* c : {&one_f_one_b, &full, &interleaved}) {
+    const SearchResult r = Search(s, *c, o);
+    ASSERT_FALSE(r.top.empty());
+    for (const RankedPlan& p : r.top) {
+      const bool runs = (p.plan.pp == 1 || p.plan.schedule == Schedule::kInterleaved ||
+                         p.plan.schedule == Schedule::kDualPipe) &&
+                        p.plan.recompute != Recompute::kFull;
+      EXPECT_EQ(p.plan.ep_comm_overlap, runs) << p.plan.pp << " " << ScheduleName(p.plan.schedule);
+      (runs ? kept : dropped) += 1;
+    }
+    ExpectPruningKeepsTheExhaustiveTopK(s, *c, 1);
+  }
+  EXPECT_GT(kept, 0);
+  EXPECT_GT(dropped, 0);
+}
+
 // Whole branches rejected at once count only the choices the constraints leave.
 TEST(SearchTest, CountsFollowTheConstraints) {
   Scenario s = Load("examples/llama3.1-70b-h100.yaml");
