@@ -90,12 +90,12 @@ StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
   // hiding compute (the rest, recomputed forwards included, falls in the backward; TP's forward
   // phase and the whole-layer all-to-alls are timed with their recomputed part, so their forward
   // share is at most the whole). Hidden traffic elsewhere in the layer moves none of it.
-  const double tp_fwd_window = tp.forward_window < 0 ? -1 : l.fwd_compute - l.core_fwd;
-  const double ep_fwd_window = ep.whole_layer ? l.fwd_compute : ep.window[0];
-  const double ep_fwd_exposed = ep.whole_layer ? c.ep : Exposed(ep.comm[0], ep.window[0]);
-  c.contention_fwd = std::min(tp_slow_fwd, Contention(l.tp_fwd, tp_fwd_window)) + ep_slow_fwd + cp_slow_fwd;
-  c.exposed_fwd = std::min(Exposed(tp.forward, tp.forward_window), Exposed(l.tp_fwd, tp_fwd_window)) +
-                  Exposed(l.cp_fwd, cp_fwd_window) + std::min(ep_fwd_exposed, Exposed(l.ep_fwd, ep_fwd_window));
+  const double ep_fwd_exposed = ep.whole_layer ? std::min(c.ep, Exposed(l.ep_fwd, l.fwd_compute))
+                                                : Exposed(ep.comm[0], ep.window[0]);
+  c.contention_fwd =
+      std::min(tp_slow_fwd, Contention(l.tp_fwd, tp.first_forward_window)) + ep_slow_fwd + cp_slow_fwd;
+  c.exposed_fwd = std::min(Exposed(tp.forward, tp.forward_window), Exposed(l.tp_fwd, tp.first_forward_window)) +
+                  Exposed(l.cp_fwd, cp_fwd_window) + ep_fwd_exposed;
   return c;
 }
 
@@ -144,7 +144,8 @@ StepModel::TpPhases StepModel::TpByPhase(const LayerCost& l, double tp_again) co
   t.backward = l.tp_bwd;
   if (!UserbufferOverlap()) return t;
   const double again = l.tp_fwd > 0 ? tp_again / l.tp_fwd : 0;
-  t.forward_window = (l.fwd_compute - l.core_fwd) * (1 + again);
+  t.first_forward_window = l.fwd_compute - l.core_fwd;
+  t.forward_window = t.first_forward_window * (1 + again);
   t.backward_window = l.bwd_compute - l.core_bwd;
   return t;
 }

@@ -140,6 +140,18 @@ inline bool RecomputesPreMlpNorm(const Plan& plan, bool moe_layer) {
   return moe_layer ? plan.Recomputes(kModuleLayernorm) : plan.Recomputes(kModuleMlp);
 }
 
+// Where Megatron-Core runs its 1F1B all-to-all overlap (ep_comm_overlap): the combined schedule
+// exists without a pipeline or interleaved only (DualPipe hides the all-to-alls itself), and its
+// config refuses full recompute and recompute of the MoE block beside it (transformer_config.py:
+// "disable full recomputation when enabling overlap_moe_expert_parallel_comm").
+inline bool AllToAllOverlapSchedule(int64_t pp, Schedule schedule) {
+  return pp == 1 || schedule == Schedule::kInterleaved || schedule == Schedule::kDualPipe;
+}
+inline bool AllToAllOverlapRecompute(const Plan& plan) {
+  return plan.recompute != Recompute::kFull &&
+         !(plan.recompute == Recompute::kSelective && plan.Recomputes(kModuleMoe));
+}
+
 struct TrainingJob {
   int64_t seq_len = 2048;
   int64_t global_batch = 0;  // sequences per optimizer step

@@ -44,14 +44,11 @@ void AddWarnings(const Scenario& s, PlanResult* r) {
                           "DualPipe), which hides more; Megatron-Core refuses the pair");
   }
   if (p.ep_comm_overlap && p.ep > 1) {
-    // Megatron-Core's combined 1F1B schedule runs only without a pipeline or interleaved, and its
-    // config refuses full recompute and recompute of the MoE block beside it (transformer_config.py:
-    // "disable full recomputation when enabling overlap_moe_expert_parallel_comm").
-    if (p.pp > 1 && p.schedule != Schedule::kInterleaved && p.schedule != Schedule::kDualPipe) {
+    if (!AllToAllOverlapSchedule(p.pp, p.schedule)) {
       r->warnings.push_back("ep_comm_overlap with pp > 1 needs the interleaved schedule in Megatron-Core (its 1F1B "
                             "all-to-all overlap runs only there); the step is timed as if it ran");
     }
-    if (p.recompute == Recompute::kFull || (p.recompute == Recompute::kSelective && p.Recomputes(kModuleMoe))) {
+    if (!AllToAllOverlapRecompute(p)) {
       r->warnings.push_back("ep_comm_overlap: Megatron-Core refuses it beside full recompute or recompute of the moe "
                             "module; the step is timed as if it ran");
     }

@@ -68,12 +68,6 @@ std::string_view ObjectiveUnit(Objective o, const Scenario& s) {
 
 namespace {
 
-// Megatron-Core's combined 1F1B schedule, which hides the expert all-to-alls of one micro-batch
-// under another's compute (ep_comm_overlap), runs without a pipeline or interleaved only.
-bool AllToAllOverlapRuns(int64_t pp, Schedule schedule) {
-  return pp == 1 || schedule == Schedule::kInterleaved || schedule == Schedule::kDualPipe;
-}
-
 // The most interleaving stages a pipeline stage is searched at (the smallest VPPs).
 constexpr int64_t kMaxSearchVpp = 64;
 
@@ -245,7 +239,7 @@ double BranchRunner::CommBound(const Branch& b) const {
     bound += (layers - moe_layers) * (attention + 2 * ar) + moe_layers * (attention + 2 * moe_blocks * ar);
   }
   // Hidden in part or whole: no lower bound beyond zero.
-  const bool ep_hidden = (base_.ep_comm_overlap && AllToAllOverlapRuns(b.pp, b.schedule)) ||
+  const bool ep_hidden = (base_.ep_comm_overlap && AllToAllOverlapSchedule(b.pp, b.schedule)) ||
                          b.schedule == Schedule::kDualPipe || (base_.shared_expert_overlap && a.moe.shared_ffn > 0);
   if (b.ep > 1 && !ep_hidden) {
     const int64_t per = RanksPerDomain(f, b.etp, b.ep, b.tp * b.cp * b.dp, b.pp);
@@ -271,7 +265,7 @@ Plan BranchRunner::BranchPlan(const Branch& b) const {
   if (b.pp > 1) base.cpu_offload_layers = 0;
   // The 1F1B all-to-all overlap, on the schedules Megatron-Core runs it with (the recompute
   // choice below drops it too).
-  if (!AllToAllOverlapRuns(b.pp, b.schedule)) base.ep_comm_overlap = false;
+  if (!AllToAllOverlapSchedule(b.pp, b.schedule)) base.ep_comm_overlap = false;
   return base;
 }
 
@@ -436,11 +430,7 @@ void BranchRunner::Run(const Branch& b, Worker* w, bool pilot) const {
       Plan p = base;
       p.sp = sps[i_sp], p.recompute = rc;
       if (rc != Recompute::kNone) p.cpu_offload_layers = 0;
-      // Megatron-Core refuses the 1F1B all-to-all overlap beside full recompute or recompute of
-      // the MoE block.
-      if (rc == Recompute::kFull || (rc == Recompute::kSelective && p.Recomputes(kModuleMoe))) {
-        p.ep_comm_overlap = false;
-      }
+      if (!AllToAllOverlapRecompute(p)) p.ep_comm_overlap = false;
       for (int i = 0; i < n_mb; ++i) {
         p.micro_batch = mbs[i];
         if (!RunZeroStages(p, zeros, n_zero, w)) continue;

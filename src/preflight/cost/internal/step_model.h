@@ -423,8 +423,9 @@ class StepModel {
   // A layer's TP collectives by phase (the forward with what recomputation runs again, and the
   // backward) and the GEMM time each phase's overlapped collectives hide under (negative: none).
   struct TpPhases {
-    double forward = 0, backward = 0;
+    double forward = 0, backward = 0;  // forward: the first forward's collectives and those run again
     double forward_window = -1, backward_window = -1;
+    double first_forward_window = -1;  // of forward_window, the first forward's own products
   };
   TpPhases TpByPhase(const LayerCost& l, double tp_again) const;
   // A layer's EP all-to-alls and the compute each part hides under (negative: none). With
