@@ -336,7 +336,31 @@ assert m["fits"] is True
 assert isinstance(j["compat"]["blocking"], list) and not j["compat"]["blocking"]
 assert isinstance(j["compat"]["warnings"], list)
 assert j["plan"]["tp"] == 4 and j["plan"]["pp"] == 4 and j["plan"]["vpp"] == 5 and j["plan"]["cp"] == 2
-assert j["hardware"]["devices"] == 1024'
+assert j["hardware"]["devices"] == 1024
+c = j["campaign"]
+assert c["days_ideal"] < c["days_p50"] <= c["days_p90"], c
+assert 0 < c["goodput"] < 1 and c["reliability"]["profile"] == "llama3-h100-16k", c'
+}
+
+# The failure model: a named profile, a figure of the scenario's own, `none`; bad figures and
+# profile files are bad input naming the field.
+case_reliability() {
+  run plan "$EXAMPLE" --set reliability.profile=bloom-jeanzay-a100 --set reliability.restart_min=30 --json
+  expect_rc 0
+  expect_json 'r = j["campaign"]["reliability"]
+assert r["profile"] == "bloom-jeanzay-a100" and r["restart_min"] == 30 and r["interval_rule"] == "given", r'
+  run plan "$EXAMPLE" --set reliability=none --json
+  expect_rc 0
+  expect_json 'assert j["campaign"]["days_p50"] is None and j["campaign"]["goodput"] is None'
+  run plan "$EXAMPLE"
+  expect_stdout_has "failures   llama3-h100-16k (128 nodes): job MTBF"
+  run plan "$EXAMPLE" --set reliability.detection_min=-5
+  expect_bad_input "$EXAMPLE" "reliability.detection_min"
+  run plan "$EXAMPLE" --set reliability.profile=lemon
+  expect_bad_input "$EXAMPLE" "reliability.profile"
+  sed -e 's/^  value: 10$/  value: ten/' "$PREFLIGHT_DATA/reliability/llama3-h100-16k.yaml" > "$WORK/rel.yaml"
+  run plan "$EXAMPLE" --set reliability.profile="$WORK/rel.yaml"
+  expect_bad_input "rel.yaml" "restart_min.value"
 }
 
 case_plan_overrides() {
@@ -857,7 +881,7 @@ YAML
 ALL_CASES=(validate_nothing_predicted search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
   unknown_hardware_id bad_gemm_table bad_collective_table collective_table_other_hardware unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
-  unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit)
+  unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit reliability)
 
 if [[ ! -x "$BIN" ]]; then
   echo "not an executable: $BIN" >&2

@@ -247,7 +247,9 @@ int RunValidate(const ValidateArgs& args) {
     *plan = r.top.front().plan;
     return true;
   };
-  ValidationReport rep = Validate(runs, {}, planner);
+  EvaluateOptions options;
+  options.simulate_failures = false;  // validate reads no campaign figure that failures change
+  ValidationReport rep = Validate(runs, options, planner);
   nlohmann::json j = ValidationJson(rep);
   std::string text = ValidationText(rep, args.all);
   if (args.search_layouts) {
@@ -336,6 +338,16 @@ int CatalogList(bool json) {
                         profile->LayerSeconds(true).value() * 1e6, profile->LayerSeconds(false).value() * 1e6,
                         profile->stack);
   }
+  j["reliability_profiles"] = nlohmann::json::array();
+  text += "reliability profiles (published failures and checkpoints; a scenario picks one with reliability.profile):\n";
+  for (const std::string& id : catalog.ReliabilityProfileIds()) {
+    auto profile = catalog.ReliabilityProfileById(id);
+    if (!profile.ok()) return BadInput(profile.status().message());
+    j["reliability_profiles"].push_back({{"id", id}, {"cluster", profile->cluster}});
+    text += fmt::format("  {:24} {:.3g} failures per 1,000 node-days{}; {}\n", id,
+                        profile->failures_per_node_day.value * 1000,
+                        id == kDefaultReliabilityProfile ? " (the default)" : "", profile->cluster);
+  }
   text += "models:\n";
   for (const std::string& id : catalog.ModelIds()) {
     auto arch = LoadArchitecture(catalog, id);
@@ -406,6 +418,23 @@ int ShowHostProfile(const std::string& id, const HostProfile& h, bool json) {
               ? fmt::format("  per collective call inside a layer (the layer times are at TP 1): {:.1f} us\n",
                             h.collective_call.value() * 1e6)
               : "  collective calls: not measured (a profile timed without a GPU cannot time them)\n";
+  std::cout << (json ? JsonText(j) : text);
+  return 0;
+}
+
+// A reliability profile: every figure with its source.
+int ShowReliabilityProfile(const std::string& id, const ReliabilityProfile& p, bool json) {
+  nlohmann::json j = {{"id", id}, {"cluster", p.cluster}, {"file", p.file}};
+  std::string text = fmt::format("{}: failures and checkpoints of {}\n", id, p.cluster);
+  for (const std::string& key : ReliabilityFigureKeys()) {
+    const ReliabilityFigure* f = FigureAt(&p, key);
+    if (!f->given()) {
+      j[key] = nullptr;
+      continue;
+    }
+    j[key] = {{"value", f->value}, {"source", f->source}};
+    text += fmt::format("  {:40} {:<10g} {}\n", key, f->value, f->source);
+  }
   std::cout << (json ? JsonText(j) : text);
   return 0;
 }
@@ -506,6 +535,11 @@ int ShowFile(const Catalog& catalog, const std::string& path, bool json) {
     return ShowHostProfile(stem, *profile, json);
   }
   if (has("shapes")) return ShowGemmTable(catalog, path, json);
+  if (has("failures_per_node_day")) {
+    auto profile = LoadReliabilityProfile(path);
+    if (!profile.ok()) return BadInput(profile.status().message());
+    return ShowReliabilityProfile(stem, *profile, json);
+  }
   auto spec = catalog.Hardware(path);
   if (!spec.ok()) return BadInput(spec.status().message());
   return ShowHardware(catalog, *spec, json);
@@ -523,11 +557,14 @@ int CatalogShow(const std::string& id, bool json) {
   auto profile = catalog.HostProfileById(id);
   if (profile.ok()) return ShowHostProfile(id, *profile, json);
   if (profile.status().code() != StatusCode::kNotFound) return BadInput(profile.status().message());
+  auto reliability = catalog.ReliabilityProfileById(id);
+  if (reliability.ok()) return ShowReliabilityProfile(id, *reliability, json);
+  if (reliability.status().code() != StatusCode::kNotFound) return BadInput(reliability.status().message());
   std::string path;
   auto config = catalog.ModelConfig(id, &path);
   if (!config.ok()) {
     return BadInput("catalog show: unknown id '" + id +
-                    "' (neither hardware, collective table, host profile nor model; see `preflight catalog list`)");
+                    "' (neither hardware, collective table, host profile, reliability profile nor model; see `preflight catalog list`)");
   }
   return ShowModel(id, path, *config, json);
 }

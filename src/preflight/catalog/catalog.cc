@@ -125,6 +125,15 @@ StatusOr<HostProfile> Catalog::HostProfileById(const std::string& name) const {
   return LoadHostProfile(path);
 }
 
+std::vector<std::string> Catalog::ReliabilityProfileIds() const {
+  return IdsIn(fs::path(data_dir_) / "reliability", ".yaml");
+}
+
+StatusOr<ReliabilityProfile> Catalog::ReliabilityProfileById(const std::string& name) const {
+  ASSIGN_OR_RETURN(std::string path, NamedFile("reliability", name, "reliability profile"));
+  return LoadReliabilityProfile(path);
+}
+
 StatusOr<HardwareSpec> Catalog::Hardware(const std::string& id_or_path) const {
   std::string path = id_or_path;
   if (!LooksLikePath(id_or_path)) {

@@ -22,6 +22,7 @@
 #include "preflight/catalog/collective_table.h"
 #include "preflight/catalog/hardware_spec.h"
 #include "preflight/catalog/host_profile.h"
+#include "preflight/catalog/reliability_profile.h"
 
 namespace preflight {
 
@@ -52,6 +53,12 @@ class Catalog {
   std::vector<std::string> HostProfileIds() const;
   // The profile `name` (data/host/<name>.yaml), loaded; NotFound lists the names.
   StatusOr<HostProfile> HostProfileById(const std::string& name) const;
+  // Sorted names of data/reliability/*.yaml: failure, restart and checkpoint figures published for
+  // named clusters, which a scenario picks with reliability.profile (kDefaultReliabilityProfile
+  // when it gives none).
+  std::vector<std::string> ReliabilityProfileIds() const;
+  // The profile `name` (data/reliability/<name>.yaml), loaded; NotFound lists the names.
+  StatusOr<ReliabilityProfile> ReliabilityProfileById(const std::string& name) const;
   // A labelled proxy (`proxy_of`, hardware_spec.h Figure::proxy_of) at `field` of `file`, a figure or
   // table of device `own_id`, names another device of the catalog: InvalidArgument naming the file,
   // the field and the ids the catalog holds when it names this device or none. OK when empty.
@@ -68,6 +75,10 @@ class Catalog {
 
   std::string data_dir_;
 };
+
+// The reliability profile a scenario without `reliability.profile` uses: Meta's 16,384-GPU H100
+// cluster of 2024, whose failure figures are the largest published from a primary source.
+inline constexpr const char* kDefaultReliabilityProfile = "llama3-h100-16k";
 
 // True if `ref` should be read as a path rather than looked up as an id.
 bool LooksLikePath(const std::string& ref);

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "preflight/catalog/gemm_table.h"
 #include "preflight/cost/step_time.h"
 
@@ -76,14 +78,42 @@ json TimeJson(const PlanResult& r) {
           {"breakdown", StepBreakdownJson(t)}};
 }
 
+// The failure model and what it gave; null with `reliability: none`.
+json ReliabilityJson(const Campaign& c) {
+  if (!c.outlook_known) return nullptr;
+  const FailureModel& m = c.failures;
+  const RunOutlook& o = c.outlook;
+  const double mtbf_h = m.JobMtbf().value() / 3600;
+  const double interval_min = o.interval.value() / 60;
+  return {{"profile", c.reliability_profile},
+          {"nodes", m.nodes},
+          {"failures_per_node_day", m.failures_per_node_day},
+          {"planned_per_node_day", m.planned_per_node_day},
+          {"job_mtbf_h", std::isfinite(mtbf_h) ? json(mtbf_h) : json(nullptr)},
+          {"checkpoint_bytes", c.checkpoint_size.value()},
+          {"checkpoint_stall_s", m.checkpoint.value()},
+          {"checkpoint_interval_min", std::isfinite(interval_min) ? json(interval_min) : json(nullptr)},
+          {"interval_rule", m.interval.value() > 0 ? "given" : "daly"},
+          {"detection_min", m.detection.value() / 60},
+          {"restart_min", m.restart.value() / 60},
+          {"finishes", o.finishes},
+          {"checkpoints", o.checkpoints},
+          {"failures_mean", o.finishes ? json(o.failures_mean) : json(nullptr)},
+          {"planned_mean", o.finishes ? json(o.planned_mean) : json(nullptr)},
+          {"days_mean", o.finishes ? json(o.wall_mean.value() / 86400) : json(nullptr)},
+          {"trials", RunOptions{}.trials}};
+}
+
 json CampaignJson(const PlanResult& r) {
   const Campaign& c = r.campaign;
   json cost = c.cost_known ? json{{"low", c.cost_usd_low}, {"high", c.cost_usd_high}} : json(nullptr);
+  const bool days_known = c.outlook_known && c.outlook.finishes;
   return {{"tokens", c.tokens},
           {"days_ideal", c.days_ideal},
-          {"days_p50", nullptr},
-          {"days_p90", nullptr},
-          {"goodput", nullptr},
+          {"days_p50", days_known ? json(c.outlook.wall_p50.value() / 86400) : json(nullptr)},
+          {"days_p90", days_known ? json(c.outlook.wall_p90.value() / 86400) : json(nullptr)},
+          {"goodput", c.outlook_known ? json(c.outlook.goodput) : json(nullptr)},
+          {"reliability", ReliabilityJson(c)},
           {"device_hours", c.device_hours},
           {"cost_usd", cost},
           {"energy_mwh", c.energy_known ? json(c.energy_mwh) : json(nullptr)},
@@ -421,13 +451,32 @@ std::string TimeText(const StepTime& t) {
   return out;
 }
 
+// The failures line: the profile's job MTBF, checkpoints and restarts, and what they make of the run.
+std::string FailuresText(const Campaign& c) {
+  if (!c.outlook_known) return "";
+  const FailureModel& m = c.failures;
+  const RunOutlook& o = c.outlook;
+  std::string out = fmt::format("failures   {} ({:.0f} node{}): ", c.reliability_profile, m.nodes, m.nodes == 1 ? "" : "s");
+  const double mtbf_h = m.JobMtbf().value() / 3600;
+  if (!std::isfinite(mtbf_h)) return out + "no failures expected\n";
+  out += fmt::format("job MTBF {:.3g} h; checkpoint {:.3g} GB stalls {:.3g} s every {:.3g} min ({}); restart {:.3g} min\n",
+                     mtbf_h, c.checkpoint_size.value() / 1e9, m.checkpoint.value(), o.interval.value() / 60,
+                     m.interval.value() > 0 ? "given" : "Daly", (m.detection + m.restart).value() / 60);
+  if (!o.finishes) {
+    return out + "           the run does not finish: failures come faster than a checkpoint interval completes\n";
+  }
+  return out + fmt::format("           {:.4g} days P50, {:.4g} P90; goodput {:.1f}%, {:.3g} failures and {:.3g} planned stops expected\n",
+                           o.wall_p50.value() / 86400, o.wall_p90.value() / 86400, 100 * o.goodput, o.failures_mean,
+                           o.planned_mean);
+}
+
 // The campaign line: days, device-hours, cost and energy where the catalog knows them.
 std::string CampaignText(const Campaign& c, double pue) {
   std::string out = fmt::format("campaign   {:.3g} tokens in {:.4g} days (no failures), {:.3g} device-hours",
                                 c.tokens, c.days_ideal, c.device_hours);
   if (c.cost_known) out += fmt::format(", ${:.3g}-{:.3g}", c.cost_usd_low, c.cost_usd_high);
   if (c.energy_known) out += fmt::format(", {:.4g} MWh (accelerators at rated power) at PUE {:.2f}", c.energy_mwh, pue);
-  return out + "\n";
+  return out + "\n" + FailuresText(c);
 }
 
 }  // namespace

@@ -121,6 +121,23 @@ TEST(PlanJsonTest, TimeAndCampaignKeysWhenComputed) {
                         "cost_usd", "energy_mwh"}) {
     EXPECT_TRUE(j["campaign"].contains(k)) << "campaign." << k;
   }
+  // With the default reliability profile the failure figures are numbers, P50 beyond the ideal days.
+  for (const char* k : {"days_p50", "days_p90", "goodput"}) ExpectNumber(j["campaign"], k);
+  EXPECT_GT(j["campaign"]["days_p50"].get<double>(), j["campaign"]["days_ideal"].get<double>());
+  EXPECT_EQ(j["campaign"]["reliability"]["profile"], "llama3-h100-16k");
+  for (const char* k : {"job_mtbf_h", "checkpoint_bytes", "checkpoint_stall_s", "checkpoint_interval_min",
+                        "failures_mean", "days_mean"}) {
+    ExpectNumber(j["campaign"]["reliability"], k);
+  }
+  const json none = PlanJson(EvaluateText(kScenario, {{"reliability", "none"}}));
+  for (const char* k : {"days_p50", "days_p90", "goodput", "reliability"}) EXPECT_TRUE(none["campaign"][k].is_null()) << k;
+}
+
+TEST(PlanTextTest, FailuresLineNamesTheProfile) {
+  const std::string text = PlanText(EvaluateText(kScenario));
+  EXPECT_NE(text.find("failures   llama3-h100-16k (1 node): job MTBF"), std::string::npos) << text;
+  EXPECT_NE(text.find("days P50"), std::string::npos) << text;
+  EXPECT_EQ(PlanText(EvaluateText(kScenario, {{"reliability", "none"}})).find("failures   "), std::string::npos);
 }
 
 // The text's energy keeps four significant figures, as the days do: a small

@@ -1,6 +1,7 @@
 #include "preflight/scenario/evaluate.h"
 
 #include <algorithm>
+#include <cmath>
 #include <iomanip>
 #include <sstream>
 #include <string>
@@ -160,7 +161,7 @@ PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options) {
     CostContext ctx = MakeCostContext(s.arch, r.params, s.job, s.cluster);
     r.time = EstimateStep(ctx, s.plan);
     r.has_time = true;
-    r.campaign = MakeCampaign(s.cluster, s.job, r.time);
+    r.campaign = MakeCampaign(s, r.params, r.time, options.simulate_failures);
     WarnIfHostBound(s, ctx, &r);
     WarnIfHostProfileLayerDiffers(s, &r);
     r.proxy_figures = ctx.proxy_figures;
@@ -172,7 +173,29 @@ PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options) {
   return r;
 }
 
-Campaign MakeCampaign(const Cluster& cluster, const TrainingJob& job, const StepTime& time) {
+FailureModel MakeFailureModel(const Scenario& s, const ParamCounts& params, Seconds step) {
+  const ReliabilityProfile& p = *s.reliability;
+  const int64_t per_node = std::max<int64_t>(1, s.cluster.devices_per_node);
+  const double nodes = static_cast<double>((s.cluster.devices + per_node - 1) / per_node);
+  const Bytes size(static_cast<double>(params.TotalWithMtp()) * p.checkpoint_bytes_per_param.value);
+  const Seconds write = p.checkpoint_blocking_s.given()
+                            ? Seconds(p.checkpoint_blocking_s.value)
+                            : size / BytesPerSecond::GBps(p.checkpoint_write_gbytes_per_s_per_node.value * nodes);
+  FailureModel m;
+  m.nodes = nodes;
+  m.failures_per_node_day = p.failures_per_node_day.value;
+  m.planned_per_node_day = p.planned_per_node_day.value;
+  m.detection = Seconds(p.detection_min.value * 60);
+  m.restart = Seconds(p.restart_min.value * 60);
+  m.checkpoint = write;
+  m.interval = Seconds(p.checkpoint_interval_min.given() ? p.checkpoint_interval_min.value * 60 : 0);
+  m.step = step;
+  return m;
+}
+
+Campaign MakeCampaign(const Scenario& s, const ParamCounts& params, const StepTime& time, bool simulate_failures) {
+  const Cluster& cluster = s.cluster;
+  const TrainingJob& job = s.job;
   Campaign c;
   c.tokens = job.tokens > 0 ? job.tokens : 1e12;
   const double seconds = c.tokens / time.tokens_per_s;
@@ -187,6 +210,13 @@ Campaign MakeCampaign(const Cluster& cluster, const TrainingJob& job, const Step
   if (cluster.spec.power_w.known()) {
     c.energy_known = true;
     c.energy_mwh = c.device_hours * cluster.spec.power_w.value * cluster.pue / 1e6;
+  }
+  if (simulate_failures && s.reliability && seconds > 0 && std::isfinite(seconds)) {
+    c.reliability_profile = s.reliability->id;
+    c.checkpoint_size = Bytes(static_cast<double>(params.TotalWithMtp()) * s.reliability->checkpoint_bytes_per_param.value);
+    c.failures = MakeFailureModel(s, params, time.step);
+    c.outlook_known = c.failures.Interval().value() > 0;  // a step time of 0 would leave no interval
+    if (c.outlook_known) c.outlook = SimulateRun(Seconds(seconds), c.failures, {});
   }
   return c;
 }

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "preflight/campaign/failures.h"
 #include "preflight/cost/memory.h"
 #include "preflight/cost/step_time.h"
 #include "preflight/model/model.h"
@@ -22,10 +23,14 @@ namespace preflight {
 
 struct EvaluateOptions {
   MemoryOptions memory;
+  // Run the campaign's failure Monte Carlo (days P50/P90, goodput); validate, which reads none of
+  // them, switches it off.
+  bool simulate_failures = true;
 };
 
-// Time to train `tokens` at the predicted throughput, without failures (see campaign/ for
-// those: days_p50/p90 and goodput stay unset until it exists).
+// Time to train `tokens` at the predicted throughput: ideal (no failures), and with the failures,
+// restarts and checkpoints of the scenario's reliability profile (campaign/failures.h), whose
+// Monte Carlo gives days P50/P90 and goodput. Device-hours, cost and energy count the ideal time.
 struct Campaign {
   double tokens = 0;
   double days_ideal = 0;
@@ -35,6 +40,12 @@ struct Campaign {
   double cost_usd_high = 0;
   bool energy_known = false;
   double energy_mwh = 0;  // device power × time × PUE
+  // With failures: false with `reliability: none` (days_p50/p90 and goodput unknown).
+  bool outlook_known = false;
+  std::string reliability_profile;  // the profile's id
+  Bytes checkpoint_size{0};         // the whole checkpoint (parameters with MTP × bytes per parameter)
+  FailureModel failures;            // what the Monte Carlo ran with
+  RunOutlook outlook;
 };
 
 struct PlanResult {
@@ -62,7 +73,15 @@ struct PlanResult {
 // REQUIRES: !s.auto_parallel (the search picks a plan for auto scenarios).
 PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options);
 
-// Campaign figures from a step time. `tokens` 0 means one trillion (a per-trillion view).
-Campaign MakeCampaign(const Cluster& cluster, const TrainingJob& job, const StepTime& time);
+// Campaign figures from a step time. `tokens` 0 means one trillion (a per-trillion view). With a
+// reliability profile, the run's failures over ceil(devices / devices_per_node) nodes: checkpoints
+// of params.TotalWithMtp() × checkpoint_bytes_per_param stall training for checkpoint_blocking_s
+// when the profile gives it, else for their size over the nodes' write rate, and fall between steps.
+Campaign MakeCampaign(const Scenario& s, const ParamCounts& params, const StepTime& time,
+                      bool simulate_failures = true);
+
+// The failure model of a scenario's reliability profile for a job of `params` taking `step` per
+// step. REQUIRES: s.reliability.
+FailureModel MakeFailureModel(const Scenario& s, const ParamCounts& params, Seconds step);
 
 }  // namespace preflight

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 
 #include "preflight/catalog/catalog.h"
@@ -17,6 +18,7 @@ namespace {
 using test_support::Contains;
 using test_support::kScenario;
 using test_support::LoadText;
+using test_support::Replace;
 using test_support::SourceDir;
 using test_support::Warns;
 
@@ -146,6 +148,54 @@ TEST(EvaluateTest, ShortKernelsAreFlaggedAsPossiblyHostBound) {
       LoadScenarioFile(SourceDir() + "/examples/llama3.1-70b-h100.yaml", Catalog::Default(), {});
   ASSERT_TRUE(large.ok()) << large.status().message();
   EXPECT_FALSE(host_bound(Evaluate(*large, {})));
+}
+
+// The campaign with failures: the default profile applies, P50 and P90 lie beyond the ideal days
+// and each other, and the checkpoint is the parameters at the profile's bytes per parameter.
+TEST(EvaluateTest, CampaignWithFailuresUsesTheDefaultProfile) {
+  StatusOr<Scenario> s = LoadText(Replace(kScenario, "precision: bf16", "precision: bf16, tokens: 1e12"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  const PlanResult r = Evaluate(*s, {});
+  ASSERT_TRUE(r.has_time);
+  const Campaign& c = r.campaign;
+  ASSERT_TRUE(c.outlook_known);
+  EXPECT_EQ(c.reliability_profile, kDefaultReliabilityProfile);
+  EXPECT_EQ(c.failures.nodes, 1);
+  EXPECT_DOUBLE_EQ(c.checkpoint_size.value(), 14.0 * static_cast<double>(r.params.TotalWithMtp()));
+  // 14 B/param of 8.03B parameters through one node's 0.977 GB/s.
+  EXPECT_NEAR(c.failures.checkpoint.value(), 14.0 * static_cast<double>(r.params.TotalWithMtp()) / 0.977e9, 1e-6);
+  EXPECT_GT(c.outlook.wall_p50.value() / 86400, c.days_ideal);
+  EXPECT_GE(c.outlook.wall_p90.value(), c.outlook.wall_p50.value());
+  EXPECT_GT(c.outlook.goodput, 0.9);  // one node fails about once in 264 days
+  EXPECT_LT(c.outlook.goodput, 1.0);
+  // The interval falls between steps.
+  const double steps = c.outlook.interval / r.time.step;
+  EXPECT_NEAR(steps, std::round(steps), 1e-6);
+}
+
+TEST(EvaluateTest, ReliabilityFiguresOverrideTheProfile) {
+  const std::string text = Replace(kScenario, "source:", "reliability: {profile: rsc1-a100, restart_min: 30}\nsource:");
+  StatusOr<Scenario> s = LoadText(text);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->reliability->id, "rsc1-a100");
+  EXPECT_EQ(s->reliability->restart_min.value, 30);
+  EXPECT_TRUE(Contains(s->reliability->restart_min.source, "scenario"));
+  EXPECT_EQ(s->reliability->failures_per_node_day.value, 6.5e-3);  // the profile's own
+  const PlanResult r = Evaluate(*s, {});
+  EXPECT_EQ(r.campaign.failures.checkpoint.value(), 300);  // the profile's blocking time
+  // More failures and longer restarts cost more days.
+  const PlanResult fewer = Evaluate(*LoadText(Replace(kScenario, "source:", "reliability: {profile: rsc2-a100}\nsource:")), {});
+  EXPECT_GT(r.campaign.outlook.wall_mean, fewer.campaign.outlook.wall_mean);
+}
+
+TEST(EvaluateTest, ReliabilityNoneLeavesTheOutlookUnknown) {
+  StatusOr<Scenario> s = LoadText(Replace(kScenario, "source:", "reliability: none\nsource:"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->reliability, nullptr);
+  EXPECT_FALSE(Evaluate(*s, {}).campaign.outlook_known);
+  EvaluateOptions quiet;
+  quiet.simulate_failures = false;
+  EXPECT_FALSE(Evaluate(*LoadText(kScenario), quiet).campaign.outlook_known);
 }
 
 }  // namespace

@@ -152,6 +152,42 @@ Status ReadHostProfile(const MapReader& r, const Catalog& catalog, TrainingJob* 
   return Status::Ok();
 }
 
+// reliability: `none`, or a mapping with an optional `profile` (a path, beside the scenario first,
+// or a name the catalog holds: data/reliability/; kDefaultReliabilityProfile when absent) and any
+// of the profile's figures as plain numbers, which replace the profile's.
+Status ReadReliability(const MapReader& r, const Catalog& catalog, Scenario* s) {
+  const YAML::Node node = r.node()["reliability"];
+  if (node.IsDefined() && node.IsScalar() && node.Scalar() == "none") return Status::Ok();
+  std::string ref = kDefaultReliabilityProfile;
+  ReliabilityProfile profile;
+  if (node.IsDefined()) {
+    if (!node.IsMap()) return r.Error("reliability", "a mapping (profile and figures) or none");
+    ASSIGN_OR_RETURN(MapReader rel, r.Map("reliability"));
+    RETURN_IF_ERROR(rel.CheckKnownKeys({"profile", "failures_per_node_day", "planned_per_node_day", "detection_min",
+                                        "restart_min", "checkpoint_write_gbytes_per_s_per_node",
+                                        "checkpoint_bytes_per_param", "checkpoint_blocking_s",
+                                        "checkpoint_interval_min"}));
+    ASSIGN_OR_RETURN(ref, rel.StringOr("profile", ref));
+    auto loaded = LooksLikePath(ref) ? LoadReliabilityProfile(ResolvePath(ref, r.file()))
+                                     : catalog.ReliabilityProfileById(ref);
+    if (!loaded.ok()) return loaded.status().WithPrefix(r.file() + ": " + rel.FieldName("profile"));
+    profile = std::move(*loaded);
+    for (const std::string& key : ReliabilityFigureKeys()) {
+      if (!rel.Has(key)) continue;
+      ASSIGN_OR_RETURN(double value, rel.Number(key));
+      const std::string expected = ReliabilityValueExpected(key, value);
+      if (!expected.empty()) return rel.Error(key, expected);
+      *FigureAt(&profile, key) = {value, "scenario " + r.file()};
+    }
+  } else {
+    auto loaded = catalog.ReliabilityProfileById(ref);
+    if (!loaded.ok()) return loaded.status().WithPrefix(r.file() + ": reliability.profile (default)");
+    profile = std::move(*loaded);
+  }
+  s->reliability = std::make_shared<const ReliabilityProfile>(std::move(profile));
+  return Status::Ok();
+}
+
 // Bounds that keep token counts (and the byte counts made from them) far from int64 overflow:
 // 128M tokens per sequence, 2^40 tokens per step.
 constexpr int64_t kMaxSeqLen = int64_t{1} << 27;
@@ -472,7 +508,7 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
                                  const std::string& field_prefix, const Catalog& catalog) {
   MapReader r(root, file, field_prefix);
   RETURN_IF_ERROR(r.CheckKnownKeys({"name", "model", "hardware", "cluster", "parallel", "training",
-                                    "measured", "source", "note"}));
+                                    "reliability", "measured", "source", "note"}));
   Scenario s;
   s.file = file;
   ASSIGN_OR_RETURN(s.name, r.StringOr("name", fs::path(file).stem().string()));
@@ -491,6 +527,7 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
   RETURN_IF_ERROR(ReadTraining(r, s.cluster.spec, &s.job, &s.plan.micro_batch));
   RETURN_IF_ERROR(CheckHardwareCanTime(r, s.cluster.spec, s.job));
   RETURN_IF_ERROR(ReadHostProfile(r, catalog, &s.job));
+  RETURN_IF_ERROR(ReadReliability(r, catalog, &s));
   RETURN_IF_ERROR(ReadParallel(r, s.cluster.devices, &s));
   RETURN_IF_ERROR(CheckTrainingAgainstPlan(r, s));
   RETURN_IF_ERROR(ReadMeasured(r, &s.measured));

@@ -13,6 +13,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,6 +43,11 @@ struct Scenario {
   Plan plan;
   TrainingJob job;
   Measured measured;
+  // Failures, restarts and checkpoints for the campaign's days P50/P90 and goodput: the profile the
+  // scenario names (reliability.profile; kDefaultReliabilityProfile when absent) with its own
+  // figures in place of the profile's (their source then names the scenario); null with
+  // `reliability: none` (the campaign then gives no P50/P90 or goodput).
+  std::shared_ptr<const ReliabilityProfile> reliability;
 };
 
 // One `dotted.key=value` override.

@@ -1,0 +1,164 @@
+#include "preflight/campaign/failures.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "preflight/base/check.h"
+
+namespace preflight {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kSecondsPerDay = 86400.0;
+// Above this many failures in one group of segments, their lost times are summed as a normal
+// variable with the truncated exponential's mean and variance (the central limit), not one by one.
+constexpr int64_t kDrawEachBelow = 10000;
+
+// The run cut into checkpoint segments: `count` segments of `length` (work plus the checkpoint).
+struct Segments {
+  double count = 0;
+  Seconds length{0};
+};
+
+// Full segments and the last, shorter one (its work is what remains).
+std::pair<Segments, Segments> CutRun(Seconds work, Seconds interval, Seconds checkpoint) {
+  if (!std::isfinite(interval.value())) return {{0, Seconds(0)}, {1, work}};
+  const double n = std::ceil(work / interval);
+  const Seconds last = work - interval * (n - 1);
+  return {{n - 1, interval + checkpoint}, {1, last + checkpoint}};
+}
+
+double FailuresPerSecond(const FailureModel& m) { return m.nodes * m.failures_per_node_day / kSecondsPerDay; }
+double PlannedPerSecond(const FailureModel& m) { return m.nodes * m.planned_per_node_day / kSecondsPerDay; }
+
+// Expected time to get through one segment of `length` with restarts costing `down` each.
+double ExpectedSegment(double rate, double length, double down) {
+  if (rate == 0) return length;
+  return (1 / rate + down) * std::expm1(rate * length);
+}
+
+// Mean and variance of the time into a segment at which a failure strikes, given that it strikes
+// before `length` (an exponential truncated to [0, length)).
+std::pair<double, double> LostTimeMoments(double rate, double length) {
+  const double x = rate * length;
+  const double mean = 1 / rate - length / std::expm1(x);
+  const double second = 2 / (rate * rate) - (length * length + 2 * length / rate) / std::expm1(x);
+  return {mean, std::max(0.0, second - mean * mean)};
+}
+
+// The unplanned part of one trial for one group of equal segments: their time with failures.
+double GroupWallTime(const Segments& g, double rate, double down, std::mt19937_64& rng, int64_t* failures) {
+  if (g.count == 0) return 0;
+  double wall = g.count * g.length.value();
+  if (rate == 0) return wall;
+  const double length = g.length.value();
+  const double p_survive = std::exp(-rate * length);
+  std::negative_binomial_distribution<int64_t> failed(static_cast<int64_t>(g.count), p_survive);
+  const int64_t k = failed(rng);
+  *failures += k;
+  wall += static_cast<double>(k) * down;
+  if (k > kDrawEachBelow) {
+    auto [mean, var] = LostTimeMoments(rate, length);
+    std::normal_distribution<double> sum(k * mean, std::sqrt(k * var));
+    return wall + std::max(0.0, sum(rng));
+  }
+  const double p_fail = -std::expm1(-rate * length);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  for (int64_t i = 0; i < k; ++i) wall += -std::log1p(-u(rng) * p_fail) / rate;
+  return wall;
+}
+
+double Quantile(std::vector<double> v, double q) {
+  const size_t i = static_cast<size_t>(q * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i), v.end());
+  return v[i];
+}
+
+}  // namespace
+
+Seconds FailureModel::JobMtbf() const {
+  const double rate = FailuresPerSecond(*this);
+  return Seconds(rate > 0 ? 1 / rate : kInf);
+}
+
+Seconds FailureModel::Interval() const {
+  Seconds tau = interval;
+  if (!(tau.value() > 0)) {
+    const Seconds mtbf = JobMtbf();
+    if (!std::isfinite(mtbf.value())) return Seconds(kInf);
+    tau = DalyInterval(checkpoint, mtbf);
+  }
+  if (step.value() > 0) tau = step * std::max(1.0, std::ceil(tau / step - 1e-9));
+  return tau;
+}
+
+Seconds YoungInterval(Seconds dump, Seconds mtbf) {
+  CHECK(dump.value() >= 0 && mtbf.value() > 0);
+  return Seconds(std::sqrt(2 * dump.value() * mtbf.value()));
+}
+
+Seconds DalyInterval(Seconds dump, Seconds mtbf) {
+  CHECK(dump.value() >= 0 && mtbf.value() > 0);
+  const double d = dump.value(), m = mtbf.value();
+  if (d >= 2 * m) return mtbf;
+  const double r = d / (2 * m);
+  return Seconds(std::sqrt(2 * d * m) * (1 + std::sqrt(r) / 3 + r / 9) - d);
+}
+
+Seconds ExpectedWallTime(Seconds work, const FailureModel& m) {
+  const double rate = FailuresPerSecond(m);
+  const double down = (m.detection + m.restart).value();
+  auto [full, last] = CutRun(work, m.Interval(), m.checkpoint);
+  double wall = full.count * ExpectedSegment(rate, full.length.value(), down) +
+                last.count * ExpectedSegment(rate, last.length.value(), down);
+  wall += PlannedPerSecond(m) * wall * (m.checkpoint + m.restart).value();
+  return Seconds(wall);
+}
+
+RunOutlook SimulateRun(Seconds work, const FailureModel& m, const RunOptions& options) {
+  CHECK(work.value() > 0 && m.nodes > 0 && options.trials > 0);
+  RunOutlook o;
+  o.mtbf = m.JobMtbf();
+  o.interval = m.Interval();
+  CHECK(o.interval.value() > 0);
+  auto [full, last] = CutRun(work, o.interval, m.checkpoint);
+  o.checkpoints = std::isfinite(o.interval.value()) ? full.count + last.count : 0;
+  const Seconds expected = ExpectedWallTime(work, m);
+  if (!(expected.value() <= kMaxSlowdown * work.value())) {
+    o.finishes = false;
+    o.goodput = 0;
+    return o;
+  }
+  const double rate = FailuresPerSecond(m);
+  const double planned = PlannedPerSecond(m);
+  const double down = (m.detection + m.restart).value();
+  const double planned_cost = (m.checkpoint + m.restart).value();
+  std::mt19937_64 rng(options.seed);
+  std::vector<double> walls;
+  walls.reserve(static_cast<size_t>(options.trials));
+  double failures = 0, planned_count = 0;
+  for (int t = 0; t < options.trials; ++t) {
+    int64_t k = 0;
+    double wall = GroupWallTime(full, rate, down, rng, &k) + GroupWallTime(last, rate, down, rng, &k);
+    int64_t j = 0;
+    if (planned > 0) j = std::poisson_distribution<int64_t>(planned * wall)(rng);
+    wall += static_cast<double>(j) * planned_cost;
+    failures += static_cast<double>(k);
+    planned_count += static_cast<double>(j);
+    walls.push_back(wall);
+  }
+  double sum = 0;
+  for (double w : walls) sum += w;
+  o.wall_mean = Seconds(sum / options.trials);
+  o.wall_p50 = Seconds(Quantile(walls, 0.5));
+  o.wall_p90 = Seconds(Quantile(walls, 0.9));
+  o.failures_mean = failures / options.trials;
+  o.planned_mean = planned_count / options.trials;
+  o.goodput = work / o.wall_mean;
+  return o;
+}
+
+}  // namespace preflight

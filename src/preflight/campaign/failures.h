@@ -1,0 +1,80 @@
+// File: campaign/failures.h
+//
+// A training run with failures: how long it takes in wall-clock time when nodes fail and the job
+// restarts from its last checkpoint. Failures arrive as a Poisson process (each node independent,
+// the job stops on any node's failure: nodes "in series"); each costs the work since the last
+// checkpoint, the time to detect it and the time to restart. Checkpoints stall training for their
+// write time, every `interval` of work (Daly's higher-order optimum unless one is given). Planned
+// interruptions (maintenance) checkpoint first: they cost a checkpoint and a restart, no work.
+//
+//   FailureModel m{.nodes = 2048, .failures_per_node_day = 3.79e-3, ...};
+//   RunOutlook o = SimulateRun(Seconds(50 * 86400.0), m, {});
+//   o.wall_p50; o.wall_p90; o.goodput;
+//
+// References: Young, CACM 17(9), 1974 (interval √(2δM)); Daly, FGCS 22(3), 2006 (the higher-order
+// interval, whose published cases are unit tests); the expected time to finish a segment of length
+// L with restarts, (1/λ + D)(e^{λL} − 1), is the standard renewal result the Monte Carlo is checked
+// against.
+#pragma once
+
+#include <cstdint>
+
+#include "preflight/base/units.h"
+
+namespace preflight {
+
+struct FailureModel {
+  double nodes = 1;
+  double failures_per_node_day = 0;  // unplanned interruptions of the job
+  double planned_per_node_day = 0;   // planned interruptions: a checkpoint and a restart each
+  Seconds detection{0};              // a failure until the job is stopped
+  Seconds restart{0};                // stopped until training resumes
+  Seconds checkpoint{0};             // the training stall per checkpoint
+  Seconds interval{0};               // work between checkpoints; 0: Daly's optimum for the job MTBF
+  Seconds step{0};                   // one training step: checkpoints fall between steps (0: anywhere)
+
+  // Mean time between the job's unplanned interruptions; infinite without failures.
+  Seconds JobMtbf() const;
+  // The interval in use: `interval` when given, else DalyInterval(checkpoint, JobMtbf()), rounded up
+  // to whole steps (at least one) when `step` is given; infinite without failures and without a
+  // given interval (no checkpoint is needed).
+  Seconds Interval() const;
+};
+
+// Young's first-order optimum √(2δM). REQUIRES: dump >= 0, mtbf > 0.
+Seconds YoungInterval(Seconds dump, Seconds mtbf);
+// Daly's higher-order optimum: √(2δM)·[1 + ⅓√(δ/2M) + ⅑(δ/2M)] − δ for δ < 2M, else M.
+// REQUIRES: dump >= 0, mtbf > 0.
+Seconds DalyInterval(Seconds dump, Seconds mtbf);
+
+// The expected wall-clock time to do `work` under `m` (closed form, no planned interruptions'
+// effect on the elapsed time they cost beyond their own: each adds a checkpoint and a restart).
+Seconds ExpectedWallTime(Seconds work, const FailureModel& m);
+
+struct RunOptions {
+  int trials = 2000;
+  uint64_t seed = 20261130;  // fixed: the same scenario gives the same figures
+};
+
+struct RunOutlook {
+  bool finishes = true;  // false when the expected time is beyond kMaxSlowdown × work: failures
+                         // come faster than a checkpoint interval can complete
+  Seconds mtbf{0};
+  Seconds interval{0};
+  double checkpoints = 0;        // written over the run
+  double failures_mean = 0;      // unplanned interruptions, mean over the trials
+  double planned_mean = 0;
+  Seconds wall_mean{0};
+  Seconds wall_p50{0};
+  Seconds wall_p90{0};
+  double goodput = 1;  // work / mean wall time: the share of elapsed time spent on new steps
+};
+
+// Beyond this many times the work, a run is reported as not finishing.
+inline constexpr double kMaxSlowdown = 100;
+
+// Monte Carlo over `options.trials` runs. REQUIRES: work > 0, m.nodes > 0, rates >= 0, times >= 0,
+// m.Interval() > 0 (a step, a checkpoint time or an interval above 0 where failures occur).
+RunOutlook SimulateRun(Seconds work, const FailureModel& m, const RunOptions& options);
+
+}  // namespace preflight

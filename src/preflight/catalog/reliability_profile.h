@@ -1,0 +1,71 @@
+// File: catalog/reliability_profile.h
+//
+// What a cluster's failures and checkpoints cost, as published for one named cluster: how often a
+// node interrupts the job (unplanned and planned), how long detection and a restart take, and how
+// fast checkpoints are written. The campaign module turns these figures, the job's size and its
+// ideal duration into days P50/P90 and goodput. Every figure names its source.
+//
+//   ASSIGN_OR_RETURN(ReliabilityProfile p, LoadReliabilityProfile("data/reliability/llama3-h100-16k.yaml"));
+//   double per_node_day = p.failures_per_node_day.value;
+//
+// File format (data/reliability/README.md):
+//   id: llama3-h100-16k
+//   cluster: "what the figures were measured on"
+//   failures_per_node_day: {value: 3.789e-3, source: "..."}   # unplanned job interruptions
+//   planned_per_node_day: {value: 4.25e-4, source: "..."}     # planned ones (maintenance)
+//   detection_min: {value: 5, source: "..."}       # from a failure to the job being stopped
+//   restart_min: {value: 10, source: "..."}        # rescheduling, initialisation, checkpoint load
+//   checkpoint_write_gbytes_per_s_per_node: {value: 0.977, source: "..."}
+//   checkpoint_bytes_per_param: {value: 14, source: "..."}
+//   checkpoint_blocking_s: {value: 40, source: "..."}      # optional: the stall per checkpoint,
+//                                                          #   replacing size / write rate
+//   checkpoint_interval_min: {value: 180, source: "..."}   # optional: a fixed interval, replacing
+//                                                          #   Daly's optimum
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "preflight/base/status.h"
+
+namespace preflight {
+
+// One sourced number; `value` < 0 marks an optional figure the file does not give.
+struct ReliabilityFigure {
+  double value = -1;
+  std::string source;
+  bool given() const { return value >= 0; }
+};
+
+struct ReliabilityProfile {
+  std::string id;
+  std::string file;
+  std::string cluster;  // what the figures were measured on
+  ReliabilityFigure failures_per_node_day;  // unplanned interruptions of the job, per node and day
+  ReliabilityFigure planned_per_node_day;   // planned ones (firmware, kernel upgrades): no work lost
+  ReliabilityFigure detection_min;          // a failure until the job is stopped
+  ReliabilityFigure restart_min;            // stopped until training resumes (reschedule, init, load)
+  ReliabilityFigure checkpoint_write_gbytes_per_s_per_node;  // synchronous write rate, per node
+  ReliabilityFigure checkpoint_bytes_per_param;              // checkpoint size per parameter
+  ReliabilityFigure checkpoint_blocking_s;    // optional: the training stall per checkpoint
+  ReliabilityFigure checkpoint_interval_min;  // optional: a fixed checkpoint interval
+};
+
+// Loads and validates a profile file: InvalidArgument naming the file and field for an unknown key,
+// a figure without `value` and `source`, a negative rate, or a time, rate or size not above 0
+// (sanity bounds: rates at most 10 per node-day, times at most 1e6 minutes or seconds, sizes at most
+// 1e3 bytes per parameter); NotFound if it cannot be opened.
+StatusOr<ReliabilityProfile> LoadReliabilityProfile(const std::string& path);
+
+// What `value` at `key` should have been, or "" when it is within the bounds LoadReliabilityProfile
+// applies (a scenario's overrides are checked the same way). `key` is one of ReliabilityFigureKeys.
+std::string ReliabilityValueExpected(const std::string& key, double value);
+
+// The keys a profile (and a scenario's `reliability:` block) may give, in file order.
+const std::vector<std::string>& ReliabilityFigureKeys();
+
+// The figure at `key` of `p`; nullptr for an unknown key.
+ReliabilityFigure* FigureAt(ReliabilityProfile* p, const std::string& key);
+const ReliabilityFigure* FigureAt(const ReliabilityProfile* p, const std::string& key);
+
+}  // namespace preflight
