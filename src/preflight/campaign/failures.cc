@@ -14,8 +14,9 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kSecondsPerDay = 86400.0;
 // Above this many failures in one group of segments, their lost times are summed as a normal
-// variable with the truncated exponential's mean and variance (the central limit), not one by one.
-constexpr int64_t kDrawEachBelow = 10000;
+// variable with the truncated exponential's mean and variance (the central limit), not one by one:
+// it bounds a trial's cost whatever the run.
+constexpr int64_t kDrawEachBelow = 1000;
 
 // The run cut into checkpoint segments: `count` segments of `length` (work plus the checkpoint).
 struct Segments {
@@ -56,6 +57,7 @@ double GroupWallTime(const Segments& g, double rate, double down, std::mt19937_6
   if (rate == 0) return wall;
   const double length = g.length.value();
   const double p_survive = std::exp(-rate * length);
+  if (!(p_survive < 1)) return wall;  // failures too rare to draw in a double (and a distribution's domain)
   std::negative_binomial_distribution<int64_t> failed(static_cast<int64_t>(g.count), p_survive);
   const int64_t k = failed(rng);
   *failures += k;
