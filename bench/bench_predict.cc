@@ -9,6 +9,7 @@
 #include "preflight/catalog/catalog.h"
 #include "preflight/cost/memory.h"
 #include "preflight/cost/step_time.h"
+#include "preflight/scenario/evaluate.h"
 #include "preflight/scenario/scenario.h"
 
 namespace {
@@ -46,10 +47,27 @@ void BM_StepTimeAndMemory(benchmark::State& state, const char* file) {
   }
 }
 
+// The campaign's failure Monte Carlo (2,000 runs of the whole training) under the scenario's
+// reliability profile, from a step time computed once: what `plan` adds to a prediction.
+void BM_CampaignWithFailures(benchmark::State& state, const char* file) {
+  preflight::Scenario s = Load(file);
+  preflight::ParamCounts params = preflight::CountParameters(s.arch);
+  preflight::CostContext ctx = preflight::MakeCostContext(s.arch, params, s.job, s.cluster);
+  const preflight::StepTime t = preflight::EstimateStep(ctx, s.plan);
+  for (auto _ : state) {
+    preflight::Campaign c = preflight::MakeCampaign(s, params, t);
+    benchmark::DoNotOptimize(c);
+  }
+}
+
 BENCHMARK_CAPTURE(BM_StepTime, llama3_70b_1024_h100, "examples/llama3.1-70b-h100.yaml");
 BENCHMARK_CAPTURE(BM_StepTime, deepseek_v3_2048_h800, "examples/deepseek-v3-h800.yaml");
 BENCHMARK_CAPTURE(BM_StepTimeAndMemory, llama3_70b_1024_h100, "examples/llama3.1-70b-h100.yaml");
 BENCHMARK_CAPTURE(BM_StepTimeAndMemory, deepseek_v3_2048_h800, "examples/deepseek-v3-h800.yaml");
+BENCHMARK_CAPTURE(BM_CampaignWithFailures, llama3_70b_1024_h100, "examples/llama3.1-70b-h100.yaml")
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_CampaignWithFailures, deepseek_v3_2048_h800, "examples/deepseek-v3-h800.yaml")
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
