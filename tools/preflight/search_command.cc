@@ -147,8 +147,8 @@ int RunSweep(const Scenario& s, const std::vector<int64_t>& counts, const Search
                    });
   if (mpi.rank() != 0) return 0;
   nlohmann::json arr = nlohmann::json::array();
-  std::string text = fmt::format("{:>8}  {:<92} {:>9} {:>10} {:>12} {:>14}  {}\n", "devices", "best plan", "step s",
-                                 "days", "device-h", "cost (mid) $", "pareto");
+  std::string text = fmt::format("{:>8}  {:<92} {:>9} {:>10} {:>10} {:>12} {:>14}  {}\n", "devices", "best plan",
+                                 "step s", "days", "P50 days", "device-h", "cost (mid) $", "pareto");
   for (const SweepPoint& p : points) {
     if (!p.found) {
       text += fmt::format("{:>8}  no valid plan fits\n", p.devices);
@@ -164,9 +164,12 @@ int RunSweep(const Scenario& s, const std::vector<int64_t>& counts, const Search
     entry["device_hours"] = p.device_hours;
     entry["cost_usd_mid"] = p.cost_usd_mid ? nlohmann::json(*p.cost_usd_mid) : nlohmann::json(nullptr);
     entry["on_pareto_front"] = p.on_pareto_front;
+    // The days with failures, checkpoints and restarts (null with reliability: none).
+    const nlohmann::json& p50 = entry["campaign"]["days_p50"];
+    const std::string p50_text = p50.is_number() ? fmt::format("{:.2f}", p50.get<double>()) : "-";
     arr.push_back(entry);
-    text += fmt::format("{:>8}  {:<92} {:>9.3f} {:>10.2f} {:>12.4g} {:>14}  {}\n", p.devices, PlanRow(p.best),
-                        p.best.time.step.value(), p.days, p.device_hours,
+    text += fmt::format("{:>8}  {:<92} {:>9.3f} {:>10.2f} {:>10} {:>12.4g} {:>14}  {}\n", p.devices, PlanRow(p.best),
+                        p.best.time.step.value(), p.days, p50_text, p.device_hours,
                         p.cost_usd_mid ? fmt::format("{:.4g}", *p.cost_usd_mid) : "no price",
                         p.on_pareto_front ? "*" : "");
   }
