@@ -353,7 +353,7 @@ assert r["profile"] == "bloom-jeanzay-a100" and r["restart_min"] == 30 and r["in
   expect_rc 0
   expect_json 'assert j["campaign"]["days_p50"] is None and j["campaign"]["goodput"] is None'
   run plan "$EXAMPLE"
-  expect_stdout_has "failures   llama3-h100-16k (128 nodes): job MTBF"
+  expect_stdout_has "failures   llama3-h100-16k (128 nodes of 8): job MTBF"
   run plan "$EXAMPLE" --set reliability.detection_min=-5
   expect_bad_input "$EXAMPLE" "reliability.detection_min"
   run plan "$EXAMPLE" --set reliability.profile=lemon

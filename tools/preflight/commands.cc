@@ -259,7 +259,7 @@ int RunValidate(const ValidateArgs& args) {
     int worse = 0;
     for (const Scenario& s : runs) {
       if (s.auto_parallel) continue;
-      PlanResult given = Evaluate(s, {});
+      PlanResult given = Evaluate(s, options);
       if (!given.has_time) continue;
       SearchOptions o;
       o.top_k = 1;
@@ -427,13 +427,14 @@ int ShowReliabilityProfile(const std::string& id, const ReliabilityProfile& p, b
   nlohmann::json j = {{"id", id}, {"cluster", p.cluster}, {"file", p.file}};
   std::string text = fmt::format("{}: failures and checkpoints of {}\n", id, p.cluster);
   for (const std::string& key : ReliabilityFigureKeys()) {
-    const ReliabilityFigure* f = FigureAt(&p, key);
-    if (!f->given()) {
+    const ReliabilityFigure* f = FigureAt(p, key);
+    if (!f->given) {
       j[key] = nullptr;
       continue;
     }
     j[key] = {{"value", f->value}, {"source", f->source}};
-    text += fmt::format("  {:40} {:<10g} {}\n", key, f->value, f->source);
+    if (!f->note.empty()) j[key]["note"] = f->note;
+    text += fmt::format("  {:40} {:<10g} {}{}\n", key, f->value, f->source, f->note.empty() ? "" : " (" + f->note + ")");
   }
   std::cout << (json ? JsonText(j) : text);
   return 0;

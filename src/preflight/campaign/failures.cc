@@ -13,10 +13,10 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kSecondsPerDay = 86400.0;
-// Above this many failures in one group of segments, their lost times are summed as a normal
-// variable with the truncated exponential's mean and variance (the central limit), not one by one:
-// it bounds a trial's cost whatever the run.
-constexpr int64_t kDrawEachBelow = 1000;
+// Up to this many failures in one group of segments, each one's lost time is drawn; beyond, their
+// sum is drawn as a normal variable with the truncated exponential's mean and variance (the central
+// limit, close at this count): it bounds a trial's cost whatever the run.
+constexpr int64_t kDrawEachUpTo = 50;
 
 // The run cut into checkpoint segments: `count` segments of `length` (work plus the checkpoint).
 struct Segments {
@@ -45,6 +45,8 @@ double ExpectedSegment(double rate, double length, double down) {
 // before `length` (an exponential truncated to [0, length)).
 std::pair<double, double> LostTimeMoments(double rate, double length) {
   const double x = rate * length;
+  // Below this the closed form cancels away; the truncated exponential is then uniform on [0, L).
+  if (x < 1e-4) return {length / 2, length * length / 12};
   const double mean = 1 / rate - length / std::expm1(x);
   const double second = 2 / (rate * rate) - (length * length + 2 * length / rate) / std::expm1(x);
   return {mean, std::max(0.0, second - mean * mean)};
@@ -62,7 +64,7 @@ double GroupWallTime(const Segments& g, double rate, double down, std::mt19937_6
   const int64_t k = failed(rng);
   *failures += k;
   wall += static_cast<double>(k) * down;
-  if (k > kDrawEachBelow) {
+  if (k > kDrawEachUpTo) {
     auto [mean, var] = LostTimeMoments(rate, length);
     std::normal_distribution<double> sum(k * mean, std::sqrt(k * var));
     return wall + std::max(0.0, sum(rng));
@@ -128,8 +130,11 @@ RunOutlook SimulateRun(Seconds work, const FailureModel& m, const RunOptions& op
   CHECK(o.interval.value() > 0);
   auto [full, last] = CutRun(work, o.interval, m.checkpoint);
   o.checkpoints = std::isfinite(o.interval.value()) ? full.count + last.count : 0;
+  // Against the run without failures (its work and its checkpoints), so that a short run whose
+  // final checkpoint outlasts its work still finishes.
   const Seconds expected = ExpectedWallTime(work, m);
-  if (!(expected.value() <= kMaxSlowdown * work.value())) {
+  const double unfailing = work.value() + o.checkpoints * m.checkpoint.value();
+  if (!(expected.value() <= kMaxSlowdown * unfailing)) {
     o.finishes = false;
     o.goodput = 0;
     return o;

@@ -24,7 +24,7 @@
 namespace preflight {
 
 struct FailureModel {
-  double nodes = 1;
+  double nodes = 1;                  // of the size the rates count (a fraction for part of one)
   double failures_per_node_day = 0;  // unplanned interruptions of the job
   double planned_per_node_day = 0;   // planned interruptions: a checkpoint and a restart each
   Seconds detection{0};              // a failure until the job is stopped
@@ -47,8 +47,10 @@ Seconds YoungInterval(Seconds dump, Seconds mtbf);
 // REQUIRES: dump >= 0, mtbf > 0.
 Seconds DalyInterval(Seconds dump, Seconds mtbf);
 
-// The expected wall-clock time to do `work` under `m` (closed form, no planned interruptions'
-// effect on the elapsed time they cost beyond their own: each adds a checkpoint and a restart).
+// The expected wall-clock time to do `work` under `m`, in closed form: each segment of length L (an
+// interval's work and its checkpoint) takes (1/λ + D)(e^{λL} − 1) with failures at rate λ and
+// detection plus restart D; planned interruptions add a checkpoint and a restart each, at their rate
+// over that time (first order). REQUIRES: work > 0, m.Interval() > 0.
 Seconds ExpectedWallTime(Seconds work, const FailureModel& m);
 
 struct RunOptions {
@@ -57,8 +59,8 @@ struct RunOptions {
 };
 
 struct RunOutlook {
-  bool finishes = true;  // false when the expected time is beyond kMaxSlowdown × work: failures
-                         // come faster than a checkpoint interval can complete
+  bool finishes = true;  // false when the expected time is beyond kMaxSlowdown × the time without
+                         // failures: failures come faster than a checkpoint interval can complete
   Seconds mtbf{0};
   Seconds interval{0};
   double checkpoints = 0;        // written over the run
@@ -70,7 +72,7 @@ struct RunOutlook {
   double goodput = 1;  // work / mean wall time: the share of elapsed time spent on new steps
 };
 
-// Beyond this many times the work, a run is reported as not finishing.
+// Beyond this many times its time without failures, a run is reported as not finishing.
 inline constexpr double kMaxSlowdown = 100;
 
 // Monte Carlo over `options.trials` runs. REQUIRES: work > 0, m.nodes > 0, rates >= 0, times >= 0,

@@ -1,28 +1,52 @@
 #include "preflight/catalog/reliability_profile.h"
 
+#include <array>
 #include <cmath>
+#include <cstdint>
 
 #include "preflight/catalog/yaml_reader.h"
 
 namespace preflight {
 namespace {
 
-constexpr double kMaxRatePerNodeDay = 10;
-constexpr double kMaxTime = 1e6;          // minutes or seconds
-constexpr double kMaxBytesPerParam = 1e3;
+enum class Kind { kRate, kCount, kTime, kBytesPerParam, kRateGBps };
 
-bool IsRate(const std::string& key) { return key == "failures_per_node_day" || key == "planned_per_node_day"; }
-bool IsOptional(const std::string& key) {
-  return key == "checkpoint_blocking_s" || key == "checkpoint_interval_min";
+struct FigureKey {
+  const char* key;
+  ReliabilityFigure ReliabilityProfile::*member;
+  Kind kind;
+  bool optional;
+};
+
+constexpr std::array<FigureKey, 9> kFigures = {{
+    {"devices_per_node", &ReliabilityProfile::devices_per_node, Kind::kCount, false},
+    {"failures_per_node_day", &ReliabilityProfile::failures_per_node_day, Kind::kRate, false},
+    {"planned_per_node_day", &ReliabilityProfile::planned_per_node_day, Kind::kRate, false},
+    {"detection_min", &ReliabilityProfile::detection_min, Kind::kTime, false},
+    {"restart_min", &ReliabilityProfile::restart_min, Kind::kTime, false},
+    {"checkpoint_write_gbytes_per_s_per_node", &ReliabilityProfile::checkpoint_write_gbytes_per_s_per_node,
+     Kind::kRateGBps, false},
+    {"checkpoint_bytes_per_param", &ReliabilityProfile::checkpoint_bytes_per_param, Kind::kBytesPerParam, false},
+    {"checkpoint_blocking_s", &ReliabilityProfile::checkpoint_blocking_s, Kind::kTime, true},
+    {"checkpoint_interval_min", &ReliabilityProfile::checkpoint_interval_min, Kind::kTime, true},
+}};
+
+const FigureKey* Find(const std::string& key) {
+  for (const FigureKey& f : kFigures) {
+    if (key == f.key) return &f;
+  }
+  return nullptr;
 }
 
 StatusOr<ReliabilityFigure> ReadFigure(const MapReader& r, const std::string& key) {
   ASSIGN_OR_RETURN(MapReader f, r.Map(key));
   RETURN_IF_ERROR(f.CheckKnownKeys({"value", "source", "note"}));
   ReliabilityFigure out;
+  out.given = true;
   ASSIGN_OR_RETURN(out.value, f.Number("value"));
   ASSIGN_OR_RETURN(out.source, f.String("source"));
   if (out.source.empty()) return f.Error("source", "where the figure comes from");
+  ASSIGN_OR_RETURN(out.note, f.StringOr("note", ""));
   const std::string expected = ReliabilityValueExpected(key, out.value);
   if (!expected.empty()) return f.Error("value", expected);
   return out;
@@ -31,56 +55,59 @@ StatusOr<ReliabilityFigure> ReadFigure(const MapReader& r, const std::string& ke
 }  // namespace
 
 const std::vector<std::string>& ReliabilityFigureKeys() {
-  static const std::vector<std::string> keys = {
-      "failures_per_node_day", "planned_per_node_day", "detection_min", "restart_min",
-      "checkpoint_write_gbytes_per_s_per_node", "checkpoint_bytes_per_param", "checkpoint_blocking_s",
-      "checkpoint_interval_min"};
+  static const std::vector<std::string> keys = [] {
+    std::vector<std::string> k;
+    for (const FigureKey& f : kFigures) k.emplace_back(f.key);
+    return k;
+  }();
   return keys;
 }
 
 std::string ReliabilityValueExpected(const std::string& key, double value) {
+  const FigureKey* f = Find(key);
+  if (f == nullptr) return "one of the reliability figures";
   if (!std::isfinite(value)) return "a finite number";
-  if (IsRate(key)) {
-    if (value < 0 || value > kMaxRatePerNodeDay) return "a rate per node and day from 0 to 10";
-    return "";
+  switch (f->kind) {
+    case Kind::kRate:
+      return value >= 0 && value <= 10 ? "" : "a rate per node and day from 0 to 10";
+    case Kind::kCount:
+      return value >= 1 && value <= 1e6 ? "" : "a number of devices from 1 to 1e6";
+    case Kind::kTime:
+      if (key == "checkpoint_blocking_s" && value == 0) return "";  // in-memory checkpoints stall nothing
+      return value > 0 && value <= 1e6 ? "" : "a time above 0, at most 1e6";
+    case Kind::kRateGBps:
+      return value > 0 && value <= 1e6 ? "" : "a rate above 0, at most 1e6 GB/s";
+    case Kind::kBytesPerParam:
+      return value > 0 && value <= 1e3 ? "" : "a number of bytes above 0, at most 1000";
   }
-  const double max = key == "checkpoint_bytes_per_param" ? kMaxBytesPerParam : kMaxTime;
-  if (key == "checkpoint_blocking_s" && value == 0) return "";  // in-memory checkpoints stall nothing
-  if (!(value > 0) || value > max) return "a number above 0, at most " + std::to_string(static_cast<int64_t>(max));
   return "";
 }
 
-ReliabilityFigure* FigureAt(ReliabilityProfile* p, const std::string& key) {
-  if (key == "failures_per_node_day") return &p->failures_per_node_day;
-  if (key == "planned_per_node_day") return &p->planned_per_node_day;
-  if (key == "detection_min") return &p->detection_min;
-  if (key == "restart_min") return &p->restart_min;
-  if (key == "checkpoint_write_gbytes_per_s_per_node") return &p->checkpoint_write_gbytes_per_s_per_node;
-  if (key == "checkpoint_bytes_per_param") return &p->checkpoint_bytes_per_param;
-  if (key == "checkpoint_blocking_s") return &p->checkpoint_blocking_s;
-  if (key == "checkpoint_interval_min") return &p->checkpoint_interval_min;
-  return nullptr;
+ReliabilityFigure* FigureAt(ReliabilityProfile& p, const std::string& key) {
+  const FigureKey* f = Find(key);
+  return f == nullptr ? nullptr : &(p.*(f->member));
 }
 
-const ReliabilityFigure* FigureAt(const ReliabilityProfile* p, const std::string& key) {
-  return FigureAt(const_cast<ReliabilityProfile*>(p), key);
+const ReliabilityFigure* FigureAt(const ReliabilityProfile& p, const std::string& key) {
+  const FigureKey* f = Find(key);
+  return f == nullptr ? nullptr : &(p.*(f->member));
 }
 
 StatusOr<ReliabilityProfile> LoadReliabilityProfile(const std::string& path) {
   ASSIGN_OR_RETURN(YAML::Node root, LoadYamlFile(path));
   MapReader r(root, path, "");
   RETURN_IF_ERROR(r.ExpectMap());
-  RETURN_IF_ERROR(r.CheckKnownKeys({"id", "cluster", "note", "failures_per_node_day", "planned_per_node_day",
-                                    "detection_min", "restart_min", "checkpoint_write_gbytes_per_s_per_node",
-                                    "checkpoint_bytes_per_param", "checkpoint_blocking_s",
-                                    "checkpoint_interval_min"}));
+  RETURN_IF_ERROR(r.CheckKnownKeys({"id", "cluster", "note", "devices_per_node", "failures_per_node_day",
+                                    "planned_per_node_day", "detection_min", "restart_min",
+                                    "checkpoint_write_gbytes_per_s_per_node", "checkpoint_bytes_per_param",
+                                    "checkpoint_blocking_s", "checkpoint_interval_min"}));
   ReliabilityProfile p;
   p.file = path;
   ASSIGN_OR_RETURN(p.id, r.String("id"));
   ASSIGN_OR_RETURN(p.cluster, r.String("cluster"));
-  for (const std::string& key : ReliabilityFigureKeys()) {
-    if (IsOptional(key) && !r.Has(key)) continue;
-    ASSIGN_OR_RETURN(*FigureAt(&p, key), ReadFigure(r, key));
+  for (const FigureKey& f : kFigures) {
+    if (f.optional && !r.Has(f.key)) continue;
+    ASSIGN_OR_RETURN(p.*(f.member), ReadFigure(r, f.key));
   }
   return p;
 }

@@ -6,11 +6,12 @@
 // ideal duration into days P50/P90 and goodput. Every figure names its source.
 //
 //   ASSIGN_OR_RETURN(ReliabilityProfile p, LoadReliabilityProfile("data/reliability/llama3-h100-16k.yaml"));
-//   double per_node_day = p.failures_per_node_day.value;
+//   double per_device_day = p.failures_per_node_day.value / p.devices_per_node.value;
 //
 // File format (data/reliability/README.md):
 //   id: llama3-h100-16k
 //   cluster: "what the figures were measured on"
+//   devices_per_node: {value: 8, source: "..."}   # the node the per-node figures count
 //   failures_per_node_day: {value: 3.789e-3, source: "..."}   # unplanned job interruptions
 //   planned_per_node_day: {value: 4.25e-4, source: "..."}     # planned ones (maintenance)
 //   detection_min: {value: 5, source: "..."}       # from a failure to the job being stopped
@@ -30,17 +31,23 @@
 
 namespace preflight {
 
-// One sourced number; `value` < 0 marks an optional figure the file does not give.
+// One sourced number of a profile.
 struct ReliabilityFigure {
-  double value = -1;
+  bool given = false;  // false: an optional figure the file does not give
+  double value = 0;
   std::string source;
-  bool given() const { return value >= 0; }
+  std::string note;
+  bool from_scenario = false;  // the scenario's own figure in place of the profile's
 };
 
 struct ReliabilityProfile {
   std::string id;
   std::string file;
   std::string cluster;  // what the figures were measured on
+  // The node the per-node figures count: the failure rates and write rate scale with the devices
+  // a job uses, as devices / devices_per_node of these nodes (a node of another size fails as
+  // often per device).
+  ReliabilityFigure devices_per_node;
   ReliabilityFigure failures_per_node_day;  // unplanned interruptions of the job, per node and day
   ReliabilityFigure planned_per_node_day;   // planned ones (firmware, kernel upgrades): no work lost
   ReliabilityFigure detection_min;          // a failure until the job is stopped
@@ -52,20 +59,22 @@ struct ReliabilityProfile {
 };
 
 // Loads and validates a profile file: InvalidArgument naming the file and field for an unknown key,
-// a figure without `value` and `source`, a negative rate, or a time, rate or size not above 0
-// (sanity bounds: rates at most 10 per node-day, times at most 1e6 minutes or seconds, sizes at most
-// 1e3 bytes per parameter); NotFound if it cannot be opened.
+// a figure without `value` and `source`, a required figure missing, or a value out of
+// ReliabilityValueExpected's bounds; NotFound if it cannot be opened.
 StatusOr<ReliabilityProfile> LoadReliabilityProfile(const std::string& path);
 
-// What `value` at `key` should have been, or "" when it is within the bounds LoadReliabilityProfile
-// applies (a scenario's overrides are checked the same way). `key` is one of ReliabilityFigureKeys.
+// What `value` at `key` should have been, or "" when it is within bounds (a scenario's overrides are
+// checked the same way): rates from 0 to 10 per node and day; devices per node from 1 to 1e6; times
+// above 0 and at most 1e6 minutes or seconds (checkpoint_blocking_s may be 0: in-memory checkpoints);
+// a write rate above 0, at most 1e6 GB/s; bytes per parameter above 0, at most 1,000.
+// REQUIRES: `key` is one of ReliabilityFigureKeys.
 std::string ReliabilityValueExpected(const std::string& key, double value);
 
 // The keys a profile (and a scenario's `reliability:` block) may give, in file order.
 const std::vector<std::string>& ReliabilityFigureKeys();
 
 // The figure at `key` of `p`; nullptr for an unknown key.
-ReliabilityFigure* FigureAt(ReliabilityProfile* p, const std::string& key);
-const ReliabilityFigure* FigureAt(const ReliabilityProfile* p, const std::string& key);
+ReliabilityFigure* FigureAt(ReliabilityProfile& p, const std::string& key);
+const ReliabilityFigure* FigureAt(const ReliabilityProfile& p, const std::string& key);
 
 }  // namespace preflight

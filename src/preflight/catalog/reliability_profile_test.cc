@@ -15,6 +15,7 @@ using test_support::WriteFile;
 
 constexpr char kProfile[] = R"(id: test-cluster
 cluster: "a test"
+devices_per_node: {value: 8, source: "a paper"}
 failures_per_node_day: {value: 4e-3, source: "a paper"}
 planned_per_node_day: {value: 0, source: "not stated"}
 detection_min: {value: 5, source: "a paper"}
@@ -35,8 +36,10 @@ TEST(ReliabilityProfileTest, ReadsFiguresWithTheirSources) {
   EXPECT_EQ(p->id, "test-cluster");
   EXPECT_EQ(p->failures_per_node_day.value, 4e-3);
   EXPECT_EQ(p->restart_min.source, "a paper");
-  EXPECT_FALSE(p->checkpoint_blocking_s.given());
-  EXPECT_FALSE(p->checkpoint_interval_min.given());
+  EXPECT_EQ(p->restart_min.note, "a note");
+  EXPECT_EQ(p->devices_per_node.value, 8);
+  EXPECT_FALSE(p->checkpoint_blocking_s.given);
+  EXPECT_FALSE(p->checkpoint_interval_min.given);
 }
 
 TEST(ReliabilityProfileTest, BadFilesNameTheField) {
@@ -53,6 +56,7 @@ TEST(ReliabilityProfileTest, BadFilesNameTheField) {
       {"{value: 14,", "{value: 0,", "checkpoint_bytes_per_param.value"},
       {"id: test-cluster", "id: test-cluster\nmtbf_h: 3", "mtbf_h"},
       {"detection_min: {value: 5, source: \"a paper\"}\n", "", "detection_min"},
+      {"devices_per_node: {value: 8,", "devices_per_node: {value: 0.5,", "devices_per_node.value"},
   };
   for (const Bad& c : cases) {
     auto p = LoadReliabilityProfile(WriteFile(dir, "bad.yaml", Replace(kProfile, c.from, c.to)));

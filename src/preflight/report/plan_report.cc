@@ -78,6 +78,16 @@ json TimeJson(const PlanResult& r) {
           {"breakdown", StepBreakdownJson(t)}};
 }
 
+// How the checkpoint interval was set: "given", "daly" (rounded up to whole steps), "every step"
+// (Daly's optimum is shorter than a step), or "none" (no failures and no interval: no checkpoints).
+std::string IntervalRule(const Campaign& c) {
+  const FailureModel& m = c.failures;
+  if (m.interval.value() > 0) return "given";
+  if (!std::isfinite(c.outlook.interval.value())) return "none";
+  if (c.outlook.interval == m.step) return "every step";
+  return "daly";
+}
+
 // The failure model and what it gave; null with `reliability: none`.
 json ReliabilityJson(const Campaign& c) {
   if (!c.outlook_known) return nullptr;
@@ -85,7 +95,13 @@ json ReliabilityJson(const Campaign& c) {
   const RunOutlook& o = c.outlook;
   const double mtbf_h = m.JobMtbf().value() / 3600;
   const double interval_min = o.interval.value() / 60;
-  return {{"profile", c.reliability_profile},
+  json from_scenario = json::array();
+  for (const std::string& key : ReliabilityFigureKeys()) {
+    if (FigureAt(*c.reliability, key)->from_scenario) from_scenario.push_back(key);
+  }
+  return {{"profile", c.reliability->id},
+          {"figures_from_scenario", from_scenario},
+          {"devices_per_node", c.reliability->devices_per_node.value},
           {"nodes", m.nodes},
           {"failures_per_node_day", m.failures_per_node_day},
           {"planned_per_node_day", m.planned_per_node_day},
@@ -93,7 +109,7 @@ json ReliabilityJson(const Campaign& c) {
           {"checkpoint_bytes", c.checkpoint_size.value()},
           {"checkpoint_stall_s", m.checkpoint.value()},
           {"checkpoint_interval_min", std::isfinite(interval_min) ? json(interval_min) : json(nullptr)},
-          {"interval_rule", m.interval.value() > 0 ? "given" : "daly"},
+          {"interval_rule", IntervalRule(c)},
           {"detection_min", m.detection.value() / 60},
           {"restart_min", m.restart.value() / 60},
           {"finishes", o.finishes},
@@ -456,12 +472,19 @@ std::string FailuresText(const Campaign& c) {
   if (!c.outlook_known) return "";
   const FailureModel& m = c.failures;
   const RunOutlook& o = c.outlook;
-  std::string out = fmt::format("failures   {} ({:.0f} node{}): ", c.reliability_profile, m.nodes, m.nodes == 1 ? "" : "s");
+  std::string own;
+  for (const std::string& key : ReliabilityFigureKeys()) {
+    if (FigureAt(*c.reliability, key)->from_scenario) own += (own.empty() ? "" : ", ") + key;
+  }
+  std::string out = fmt::format("failures   {}{} ({:.4g} node{} of {:g}): ", c.reliability->id,
+                                own.empty() ? "" : " with the scenario's " + own, m.nodes, m.nodes == 1 ? "" : "s",
+                                c.reliability->devices_per_node.value);
   const double mtbf_h = m.JobMtbf().value() / 3600;
   if (!std::isfinite(mtbf_h)) return out + "no failures expected\n";
-  out += fmt::format("job MTBF {:.3g} h; checkpoint {:.3g} GB stalls {:.3g} s every {:.3g} min ({}); restart {:.3g} min\n",
+  out += fmt::format("job MTBF {:.3g} h; checkpoint {:.3g} GB stalls {:.3g} s every {:.3g} min ({}); "
+                     "detection + restart {:.3g} min\n",
                      mtbf_h, c.checkpoint_size.value() / 1e9, m.checkpoint.value(), o.interval.value() / 60,
-                     m.interval.value() > 0 ? "given" : "Daly", (m.detection + m.restart).value() / 60);
+                     IntervalRule(c) == "daly" ? "Daly" : IntervalRule(c), (m.detection + m.restart).value() / 60);
   if (!o.finishes) {
     return out + "           the run does not finish: failures come faster than a checkpoint interval completes\n";
   }

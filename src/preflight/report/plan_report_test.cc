@@ -135,9 +135,14 @@ TEST(PlanJsonTest, TimeAndCampaignKeysWhenComputed) {
 
 TEST(PlanTextTest, FailuresLineNamesTheProfile) {
   const std::string text = PlanText(EvaluateText(kScenario));
-  EXPECT_NE(text.find("failures   llama3-h100-16k (1 node): job MTBF"), std::string::npos) << text;
+  EXPECT_NE(text.find("failures   llama3-h100-16k (1 node of 8): job MTBF"), std::string::npos) << text;
   EXPECT_NE(text.find("days P50"), std::string::npos) << text;
   EXPECT_EQ(PlanText(EvaluateText(kScenario, {{"reliability", "none"}})).find("failures   "), std::string::npos);
+  // The scenario's own figures are named beside the profile's id, in the text and the JSON.
+  const PlanResult own = EvaluateText(kScenario, {{"reliability.restart_min", "3"}});
+  EXPECT_NE(PlanText(own).find("llama3-h100-16k with the scenario's restart_min (1 node of 8)"), std::string::npos)
+      << PlanText(own);
+  EXPECT_EQ(PlanJson(own)["campaign"]["reliability"]["figures_from_scenario"], json::array({"restart_min"}));
 }
 
 // The text's energy keeps four significant figures, as the days do: a small

@@ -175,10 +175,10 @@ PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options) {
 
 FailureModel MakeFailureModel(const Scenario& s, const ParamCounts& params, Seconds step) {
   const ReliabilityProfile& p = *s.reliability;
-  const int64_t per_node = std::max<int64_t>(1, s.cluster.devices_per_node);
-  const double nodes = static_cast<double>((s.cluster.devices + per_node - 1) / per_node);
+  // The profile's nodes the job's devices make: its rates are per node of its size.
+  const double nodes = static_cast<double>(s.cluster.devices) / p.devices_per_node.value;
   const Bytes size(static_cast<double>(params.TotalWithMtp()) * p.checkpoint_bytes_per_param.value);
-  const Seconds write = p.checkpoint_blocking_s.given()
+  const Seconds write = p.checkpoint_blocking_s.given
                             ? Seconds(p.checkpoint_blocking_s.value)
                             : size / BytesPerSecond::GBps(p.checkpoint_write_gbytes_per_s_per_node.value * nodes);
   FailureModel m;
@@ -188,7 +188,7 @@ FailureModel MakeFailureModel(const Scenario& s, const ParamCounts& params, Seco
   m.detection = Seconds(p.detection_min.value * 60);
   m.restart = Seconds(p.restart_min.value * 60);
   m.checkpoint = write;
-  m.interval = Seconds(p.checkpoint_interval_min.given() ? p.checkpoint_interval_min.value * 60 : 0);
+  m.interval = Seconds(p.checkpoint_interval_min.given ? p.checkpoint_interval_min.value * 60 : 0);
   m.step = step;
   return m;
 }
@@ -212,7 +212,7 @@ Campaign MakeCampaign(const Scenario& s, const ParamCounts& params, const StepTi
     c.energy_mwh = c.device_hours * cluster.spec.power_w.value * cluster.pue / 1e6;
   }
   if (simulate_failures && s.reliability && seconds > 0 && std::isfinite(seconds)) {
-    c.reliability_profile = s.reliability->id;
+    c.reliability = s.reliability;
     c.checkpoint_size = Bytes(static_cast<double>(params.TotalWithMtp()) * s.reliability->checkpoint_bytes_per_param.value);
     c.failures = MakeFailureModel(s, params, time.step);
     c.outlook_known = c.failures.Interval().value() > 0;  // a step time of 0 would leave no interval

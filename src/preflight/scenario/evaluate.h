@@ -9,6 +9,7 @@
 //   r.check.ok(); r.memory.fits; r.time.step; r.campaign.days_ideal;
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,7 +43,7 @@ struct Campaign {
   double energy_mwh = 0;  // device power × time × PUE
   // With failures: false with `reliability: none` (days_p50/p90 and goodput unknown).
   bool outlook_known = false;
-  std::string reliability_profile;  // the profile's id
+  std::shared_ptr<const ReliabilityProfile> reliability;  // the profile, with the scenario's figures
   Bytes checkpoint_size{0};         // the whole checkpoint (parameters with MTP × bytes per parameter)
   FailureModel failures;            // what the Monte Carlo ran with
   RunOutlook outlook;

@@ -159,8 +159,8 @@ TEST(EvaluateTest, CampaignWithFailuresUsesTheDefaultProfile) {
   ASSERT_TRUE(r.has_time);
   const Campaign& c = r.campaign;
   ASSERT_TRUE(c.outlook_known);
-  EXPECT_EQ(c.reliability_profile, kDefaultReliabilityProfile);
-  EXPECT_EQ(c.failures.nodes, 1);
+  EXPECT_EQ(c.reliability->id, kDefaultReliabilityProfile);
+  EXPECT_EQ(c.failures.nodes, 1);  // 8 devices: one node of the profile's 8
   EXPECT_DOUBLE_EQ(c.checkpoint_size.value(), 14.0 * static_cast<double>(r.params.TotalWithMtp()));
   // 14 B/param of 8.03B parameters through one node's 0.977 GB/s.
   EXPECT_NEAR(c.failures.checkpoint.value(), 14.0 * static_cast<double>(r.params.TotalWithMtp()) / 0.977e9, 1e-6);
@@ -186,6 +186,29 @@ TEST(EvaluateTest, ReliabilityFiguresOverrideTheProfile) {
   // More failures and longer restarts cost more days.
   const PlanResult fewer = Evaluate(*LoadText(Replace(kScenario, "source:", "reliability: {profile: rsc2-a100}\nsource:")), {});
   EXPECT_GT(r.campaign.outlook.wall_mean, fewer.campaign.outlook.wall_mean);
+}
+
+// The profile's rates are per node of its size: the job's MTBF follows its devices, not how the
+// scenario groups them into nodes.
+TEST(EvaluateTest, FailuresFollowTheDevicesNotTheScenariosNodes) {
+  const std::string text = Replace(kScenario, "devices_per_node: 8", "devices_per_node: 4");
+  const PlanResult fours = Evaluate(*LoadText(text), {});
+  const PlanResult eights = Evaluate(*LoadText(kScenario), {});
+  EXPECT_EQ(fours.campaign.failures.nodes, 1);
+  EXPECT_EQ(fours.campaign.failures.JobMtbf(), eights.campaign.failures.JobMtbf());
+  EXPECT_EQ(fours.campaign.failures.checkpoint, eights.campaign.failures.checkpoint);
+  // A profile counting nodes of 4 fails twice as often per device.
+  const PlanResult per_four = Evaluate(*LoadText(Replace(kScenario, "source:", "reliability: {devices_per_node: 4}\nsource:")), {});
+  EXPECT_DOUBLE_EQ(per_four.campaign.failures.JobMtbf().value(), eights.campaign.failures.JobMtbf().value() / 2);
+}
+
+// A run shorter than its final checkpoint still finishes (the slowdown is against the run without
+// failures, checkpoint included).
+TEST(EvaluateTest, AShortRunFinishes) {
+  const PlanResult r = Evaluate(*LoadText(Replace(kScenario, "precision: bf16", "precision: bf16, tokens: 1")), {});
+  ASSERT_TRUE(r.campaign.outlook_known);
+  EXPECT_TRUE(r.campaign.outlook.finishes);
+  EXPECT_GT(r.campaign.outlook.wall_p50.value(), r.campaign.failures.checkpoint.value());
 }
 
 TEST(EvaluateTest, ReliabilityNoneLeavesTheOutlookUnknown) {

@@ -163,7 +163,7 @@ Status ReadReliability(const MapReader& r, const Catalog& catalog, Scenario* s) 
   if (node.IsDefined()) {
     if (!node.IsMap()) return r.Error("reliability", "a mapping (profile and figures) or none");
     ASSIGN_OR_RETURN(MapReader rel, r.Map("reliability"));
-    RETURN_IF_ERROR(rel.CheckKnownKeys({"profile", "failures_per_node_day", "planned_per_node_day", "detection_min",
+    RETURN_IF_ERROR(rel.CheckKnownKeys({"profile", "devices_per_node", "failures_per_node_day", "planned_per_node_day", "detection_min",
                                         "restart_min", "checkpoint_write_gbytes_per_s_per_node",
                                         "checkpoint_bytes_per_param", "checkpoint_blocking_s",
                                         "checkpoint_interval_min"}));
@@ -177,7 +177,8 @@ Status ReadReliability(const MapReader& r, const Catalog& catalog, Scenario* s) 
       ASSIGN_OR_RETURN(double value, rel.Number(key));
       const std::string expected = ReliabilityValueExpected(key, value);
       if (!expected.empty()) return rel.Error(key, expected);
-      *FigureAt(&profile, key) = {value, "scenario " + r.file()};
+      ReliabilityFigure& f = *FigureAt(profile, key);
+      f = {.given = true, .value = value, .source = "scenario " + r.file(), .note = "", .from_scenario = true};
     }
   } else {
     auto loaded = catalog.ReliabilityProfileById(ref);
