@@ -173,11 +173,20 @@ PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options) {
   return r;
 }
 
+namespace {
+
+// Every parameter (MTP modules included) at the profile's bytes per parameter.
+Bytes CheckpointSize(const ReliabilityProfile& p, const ParamCounts& params) {
+  return Bytes(static_cast<double>(params.TotalWithMtp()) * p.checkpoint_bytes_per_param.value);
+}
+
+}  // namespace
+
 FailureModel MakeFailureModel(const Scenario& s, const ParamCounts& params, Seconds step) {
   const ReliabilityProfile& p = *s.reliability;
   // The profile's nodes the job's devices make: its rates are per node of its size.
   const double nodes = static_cast<double>(s.cluster.devices) / p.devices_per_node.value;
-  const Bytes size(static_cast<double>(params.TotalWithMtp()) * p.checkpoint_bytes_per_param.value);
+  const Bytes size = CheckpointSize(p, params);
   const Seconds write = p.checkpoint_blocking_s.given
                             ? Seconds(p.checkpoint_blocking_s.value)
                             : size / BytesPerSecond::GBps(p.checkpoint_write_gbytes_per_s_per_node.value * nodes);
@@ -213,7 +222,7 @@ Campaign MakeCampaign(const Scenario& s, const ParamCounts& params, const StepTi
   }
   if (simulate_failures && s.reliability && seconds > 0 && std::isfinite(seconds)) {
     c.reliability = s.reliability;
-    c.checkpoint_size = Bytes(static_cast<double>(params.TotalWithMtp()) * s.reliability->checkpoint_bytes_per_param.value);
+    c.checkpoint_size = CheckpointSize(*s.reliability, params);
     c.failures = MakeFailureModel(s, params, time.step);
     c.outlook_known = c.failures.Interval().value() > 0;  // a step time of 0 would leave no interval
     if (c.outlook_known) c.outlook = SimulateRun(Seconds(seconds), c.failures, {});

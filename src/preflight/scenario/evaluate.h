@@ -75,9 +75,10 @@ struct PlanResult {
 PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options);
 
 // Campaign figures from a step time. `tokens` 0 means one trillion (a per-trillion view). With a
-// reliability profile, the run's failures over ceil(devices / devices_per_node) nodes: checkpoints
-// of params.TotalWithMtp() × checkpoint_bytes_per_param stall training for checkpoint_blocking_s
-// when the profile gives it, else for their size over the nodes' write rate, and fall between steps.
+// reliability profile (and `simulate_failures`), the run's failures over devices / the profile's
+// devices_per_node nodes: checkpoints of params.TotalWithMtp() × checkpoint_bytes_per_param stall
+// training for checkpoint_blocking_s when the profile gives it, else for their size over the nodes'
+// write rate, and fall between steps.
 Campaign MakeCampaign(const Scenario& s, const ParamCounts& params, const StepTime& time,
                       bool simulate_failures = true);
 
