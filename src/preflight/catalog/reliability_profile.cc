@@ -83,6 +83,14 @@ std::string ReliabilityValueExpected(const std::string& key, double value) {
   return "";
 }
 
+std::vector<std::string> FiguresFromScenario(const ReliabilityProfile& p) {
+  std::vector<std::string> keys;
+  for (const FigureKey& f : kFigures) {
+    if ((p.*(f.member)).from_scenario) keys.emplace_back(f.key);
+  }
+  return keys;
+}
+
 ReliabilityFigure* FigureAt(ReliabilityProfile& p, const std::string& key) {
   const FigureKey* f = Find(key);
   return f == nullptr ? nullptr : &(p.*(f->member));
@@ -97,10 +105,9 @@ StatusOr<ReliabilityProfile> LoadReliabilityProfile(const std::string& path) {
   ASSIGN_OR_RETURN(YAML::Node root, LoadYamlFile(path));
   MapReader r(root, path, "");
   RETURN_IF_ERROR(r.ExpectMap());
-  RETURN_IF_ERROR(r.CheckKnownKeys({"id", "cluster", "note", "devices_per_node", "failures_per_node_day",
-                                    "planned_per_node_day", "detection_min", "restart_min",
-                                    "checkpoint_write_gbytes_per_s_per_node", "checkpoint_bytes_per_param",
-                                    "checkpoint_blocking_s", "checkpoint_interval_min"}));
+  std::vector<std::string_view> known = {"id", "cluster", "note"};
+  for (const FigureKey& f : kFigures) known.emplace_back(f.key);
+  RETURN_IF_ERROR(r.CheckKnownKeys(known));
   ReliabilityProfile p;
   p.file = path;
   ASSIGN_OR_RETURN(p.id, r.String("id"));

@@ -73,6 +73,9 @@ std::string ReliabilityValueExpected(const std::string& key, double value);
 // The keys a profile (and a scenario's `reliability:` block) may give, in file order.
 const std::vector<std::string>& ReliabilityFigureKeys();
 
+// The keys of `p`'s figures that a scenario gave in place of the profile's, in file order.
+std::vector<std::string> FiguresFromScenario(const ReliabilityProfile& p);
+
 // The figure at `key` of `p`; nullptr for an unknown key.
 ReliabilityFigure* FigureAt(ReliabilityProfile& p, const std::string& key);
 const ReliabilityFigure* FigureAt(const ReliabilityProfile& p, const std::string& key);

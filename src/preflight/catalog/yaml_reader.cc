@@ -97,6 +97,10 @@ Status MapReader::ExpectMap() const {
 }
 
 Status MapReader::CheckKnownKeys(std::initializer_list<std::string_view> known) const {
+  return CheckKnownKeys(std::vector<std::string_view>(known));
+}
+
+Status MapReader::CheckKnownKeys(const std::vector<std::string_view>& known) const {
   RETURN_IF_ERROR(ExpectMap());
   std::vector<std::string> seen;
   for (const auto& kv : node_) {

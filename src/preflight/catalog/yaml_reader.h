@@ -46,6 +46,7 @@ class MapReader {
   Status ExpectMap() const;
   // InvalidArgument naming the first key that is not in `known`.
   Status CheckKnownKeys(std::initializer_list<std::string_view> known) const;
+  Status CheckKnownKeys(const std::vector<std::string_view>& known) const;
 
   bool Has(std::string_view key) const;
   const YAML::Node& node() const { return node_; }

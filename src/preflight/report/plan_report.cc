@@ -1,6 +1,7 @@
 #include "preflight/report/plan_report.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cmath>
 
@@ -95,12 +96,8 @@ json ReliabilityJson(const Campaign& c) {
   const RunOutlook& o = c.outlook;
   const double mtbf_h = m.JobMtbf().value() / 3600;
   const double interval_min = o.interval.value() / 60;
-  json from_scenario = json::array();
-  for (const std::string& key : ReliabilityFigureKeys()) {
-    if (FigureAt(*c.reliability, key)->from_scenario) from_scenario.push_back(key);
-  }
   return {{"profile", c.reliability->id},
-          {"figures_from_scenario", from_scenario},
+          {"figures_from_scenario", FiguresFromScenario(*c.reliability)},
           {"devices_per_node", c.reliability->devices_per_node.value},
           {"nodes", m.nodes},
           {"failures_per_node_day", m.failures_per_node_day},
@@ -472,19 +469,17 @@ std::string FailuresText(const Campaign& c) {
   if (!c.outlook_known) return "";
   const FailureModel& m = c.failures;
   const RunOutlook& o = c.outlook;
-  std::string own;
-  for (const std::string& key : ReliabilityFigureKeys()) {
-    if (FigureAt(*c.reliability, key)->from_scenario) own += (own.empty() ? "" : ", ") + key;
-  }
+  const std::string own = fmt::format("{}", fmt::join(FiguresFromScenario(*c.reliability), ", "));
   std::string out = fmt::format("failures   {}{} ({:.4g} node{} of {:g}): ", c.reliability->id,
                                 own.empty() ? "" : " with the scenario's " + own, m.nodes, m.nodes == 1 ? "" : "s",
                                 c.reliability->devices_per_node.value);
   const double mtbf_h = m.JobMtbf().value() / 3600;
   if (!std::isfinite(mtbf_h)) return out + "no failures expected\n";
+  const std::string rule = IntervalRule(c);
   out += fmt::format("job MTBF {:.3g} h; checkpoint {:.3g} GB stalls {:.3g} s every {:.3g} min ({}); "
                      "detection + restart {:.3g} min\n",
                      mtbf_h, c.checkpoint_size.value() / 1e9, m.checkpoint.value(), o.interval.value() / 60,
-                     IntervalRule(c) == "daly" ? "Daly" : IntervalRule(c), (m.detection + m.restart).value() / 60);
+                     rule == "daly" ? "Daly" : rule, (m.detection + m.restart).value() / 60);
   if (!o.finishes) {
     return out + "           the run does not finish: failures come faster than a checkpoint interval completes\n";
   }

@@ -163,10 +163,9 @@ Status ReadReliability(const MapReader& r, const Catalog& catalog, Scenario* s) 
   if (node.IsDefined()) {
     if (!node.IsMap()) return r.Error("reliability", "a mapping (profile and figures) or none");
     ASSIGN_OR_RETURN(MapReader rel, r.Map("reliability"));
-    RETURN_IF_ERROR(rel.CheckKnownKeys({"profile", "devices_per_node", "failures_per_node_day", "planned_per_node_day", "detection_min",
-                                        "restart_min", "checkpoint_write_gbytes_per_s_per_node",
-                                        "checkpoint_bytes_per_param", "checkpoint_blocking_s",
-                                        "checkpoint_interval_min"}));
+    std::vector<std::string_view> known = {"profile"};
+    for (const std::string& key : ReliabilityFigureKeys()) known.emplace_back(key);
+    RETURN_IF_ERROR(rel.CheckKnownKeys(known));
     ASSIGN_OR_RETURN(ref, rel.StringOr("profile", ref));
     auto loaded = LooksLikePath(ref) ? LoadReliabilityProfile(ResolvePath(ref, r.file()))
                                      : catalog.ReliabilityProfileById(ref);
