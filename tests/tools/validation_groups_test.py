@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""tools/data/validation_groups.py: rows land in the groups docs/validation.md names, with their figures."""
+
+import importlib.util
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "data" / "validation_groups.py"
+spec = importlib.util.spec_from_file_location("validation_groups", SCRIPT)
+vg = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(vg)
+
+
+def row(name, file, hardware, error, proxy=0):
+    return {"name": name, "file": "data/validation/" + file, "hardware": hardware, "error": error,
+            "status": "ok", "proxy_figures": proxy}
+
+
+RUNS = [
+    row("kor22-22b", "korthikanti-2022.yaml", "a100-sxm-80gb", -0.02),
+    row("kor22-175b", "korthikanti-2022.yaml", "a100-sxm-80gb", 0.04),
+    row("meg21-t1-1.7b", "megatron-2021.yaml", "a100-sxm-80gb", -0.10),
+    row("meg21-t2-zero3-175b", "megatron-2021.yaml", "a100-sxm-80gb", -0.30),
+    row("meg21-t2-ptdp-175b", "megatron-2021.yaml", "a100-sxm-80gb", -0.05),
+    row("vtrain-single-1", "vtrain-single.yaml", "a100-sxm-80gb", -0.50),
+    row("nemo-llama3-8b", "public-other.yaml", "h100-sxm-80gb", -0.20),
+    row("torchtitan-8b", "public-other.yaml", "h100-sxm-96gb-hbm2e", 0.40, proxy=3),
+    row("mcore-qwen3-235b", "public-other.yaml", "h100-sxm-80gb", -0.30),
+]
+
+
+def group(result, label):
+    for line in vg.report(result).splitlines():
+        if line.startswith(f"| {label} |"):
+            return [cell.strip() for cell in line.strip("|").split("|")]
+    raise AssertionError(f"no line for {label}")
+
+
+def main():
+    result = {"runs": RUNS}
+    failures = []
+
+    def expect(label, cells):
+        got = group(result, label)
+        if got[1:] != cells:
+            failures.append(f"{label}: got {got[1:]}, expected {cells}")
+
+    expect("Korthikanti 2022", ["2", "3.0%", "4.0%", "+1.0%"])
+    expect("Megatron 2021 Table 1", ["1", "10.0%", "10.0%", "-10.0%"])
+    expect("Megatron 2021 Table 2 PTD-P", ["1", "5.0%", "5.0%", "-5.0%"])
+    expect("Megatron 2021 Table 2 ZeRO-3", ["1", "30.0%", "30.0%", "-30.0%"])
+    expect("vTrain multi-node", ["0", "—", "—", "—"])
+    expect("other public runs", ["3", "30.0%", "40.0%", "-3.3%"])
+    expect("... without torchtitan", ["2", "25.0%", "30.0%", "-25.0%"])
+    expect("... NVIDIA-stack H100", ["2", "25.0%", "30.0%", "-25.0%"])
+    expect("... H100 MoE", ["1", "30.0%", "30.0%", "-30.0%"])
+    expect("... torchtitan", ["1", "40.0%", "40.0%", "+40.0%"])
+    expect("rows on proxy figures", ["1", "40.0%", "40.0%", "+40.0%"])
+    expect("all rows but vTrain single-node", ["8", "17.6%", "40.0%", "-6.6%"])
+    expect("all rows", ["9", "21.2%", "50.0%", "-11.4%"])
+    expect("h100-sxm-80gb", ["2", "25.0%", "30.0%", "-25.0%"])
+
+    # Bad input: one line on stderr, exit 2.
+    bad = subprocess.run([sys.executable, str(SCRIPT), "-"], input="{}", capture_output=True, text=True)
+    if bad.returncode != 2 or len(bad.stderr.strip().splitlines()) != 1 or bad.stdout:
+        failures.append(f"bad input: exit {bad.returncode}, stderr {bad.stderr!r}, stdout {bad.stdout!r}")
+    good = subprocess.run([sys.executable, str(SCRIPT), "-"], input=json.dumps(result),
+                          capture_output=True, text=True)
+    if good.returncode != 0 or "| all rows | 9 |" not in good.stdout:
+        failures.append(f"stdin input: exit {good.returncode}, stdout {good.stdout!r}")
+
+    for failure in failures:
+        print(failure, file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Group `preflight validate --json` rows as docs/validation.md reports them.
+
+    build/release/bin/preflight validate data/validation/*.yaml --json > v.json
+    tools/data/validation_groups.py v.json          # or: ... --json | tools/data/validation_groups.py -
+
+Prints two Markdown tables: the row groups of docs/validation.md's "Figures on this commit" (each
+with its rows, MAPE, worst |error| and signed mean error, in percent) and the same figures by
+hardware. The groups are defined once, in GROUPS below, by the rows' file, name and hardware; the
+validation files name their runs so that these rules hold. A group with no rows prints a dash.
+Standard library only.
+"""
+
+import json
+import sys
+from collections import defaultdict
+
+NVIDIA_STACKS = ("dgxc", "nemo", "mcore", "mbridge", "nemotron4", "megatron")
+
+
+def in_file(row, name):
+    return row["file"].endswith("/" + name) or row["file"] == name
+
+
+def is_public(row):
+    return in_file(row, "public-other.yaml")
+
+
+def is_torchtitan(row):
+    return is_public(row) and row["name"].startswith("torchtitan")
+
+
+# (label, rule): the groups of docs/validation.md's table, in its order.
+GROUPS = [
+    ("Korthikanti 2022", lambda r: in_file(r, "korthikanti-2022.yaml")),
+    ("Megatron 2021 Table 1",
+     lambda r: in_file(r, "megatron-2021.yaml") and r["name"].startswith("meg21-t1")),
+    ("Megatron 2021 Table 2 PTD-P",
+     lambda r: in_file(r, "megatron-2021.yaml") and r["name"].startswith("meg21-t2")
+     and "zero3" not in r["name"]),
+    ("Megatron 2021 Table 2 ZeRO-3",
+     lambda r: in_file(r, "megatron-2021.yaml") and "zero3" in r["name"]),
+    ("vTrain multi-node", lambda r: in_file(r, "vtrain-multi.yaml")),
+    ("vTrain single-node", lambda r: in_file(r, "vtrain-single.yaml")),
+    ("other public runs", is_public),
+    ("... without torchtitan", lambda r: is_public(r) and not is_torchtitan(r)),
+    ("... NVIDIA-stack H100",
+     lambda r: is_public(r) and r["hardware"] == "h100-sxm-80gb"
+     and r["name"].split("-")[0] in NVIDIA_STACKS),
+    ("... Blackwell", lambda r: is_public(r) and r["hardware"] in ("b200-180gb", "gb200-nvl72")),
+    ("... H100 MoE",
+     lambda r: is_public(r) and ("qwen3" in r["name"] or r["name"].startswith("mbridge-deepseek"))),
+    ("... TPU v5p", lambda r: is_public(r) and r["hardware"] == "tpu-v5p"),
+    ("... torchtitan", is_torchtitan),
+    ("peak memory", lambda r: in_file(r, "memory.yaml")),
+    ("all rows but vTrain single-node", lambda r: not in_file(r, "vtrain-single.yaml")),
+    ("rows on proxy figures", lambda r: r.get("proxy_figures", 0) > 0),
+    ("rows on their device's own figures", lambda r: r.get("proxy_figures", 0) == 0),
+    ("all rows", lambda r: True),
+]
+
+
+def figures(rows):
+    """(rows, MAPE %, worst |error| %, signed mean %) of predicted rows; None when there are none."""
+    errors = [r["error"] for r in rows if r.get("status", "ok") == "ok" and r.get("error") is not None]
+    if not errors:
+        return None
+    n = len(errors)
+    return (n, 100 * sum(abs(e) for e in errors) / n, 100 * max(abs(e) for e in errors),
+            100 * sum(errors) / n)
+
+
+def table(title, groups):
+    lines = [f"| {title} | rows | MAPE | worst | bias |", "|---|---:|---:|---:|---:|"]
+    for label, rows in groups:
+        f = figures(rows)
+        if f is None:
+            lines.append(f"| {label} | 0 | — | — | — |")
+        else:
+            lines.append(f"| {label} | {f[0]:,} | {f[1]:.1f}% | {f[2]:.1f}% | {f[3]:+.1f}% |")
+    return "\n".join(lines)
+
+
+def report(result):
+    runs = result["runs"]
+    by_group = [(label, [r for r in runs if rule(r)]) for label, rule in GROUPS]
+    by_hardware = defaultdict(list)
+    for r in runs:
+        by_hardware[r["hardware"]].append(r)
+    return (table("group", by_group) + "\n\n"
+            + table("hardware", sorted(by_hardware.items())) + "\n")
+
+
+def main(argv):
+    if len(argv) != 2 or argv[1] in ("-h", "--help"):
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    try:
+        source = sys.stdin if argv[1] == "-" else open(argv[1], encoding="utf-8")
+        with source:
+            result = json.load(source)
+        sys.stdout.write(report(result))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        print(f"{argv[1]}: expected the output of `preflight validate --json` ({error})", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
