@@ -567,6 +567,21 @@ json HardwareJson(const HardwareSpec& h) {
                           {"gemm_table", GemmTableJson(h)}}}};
 }
 
+// Each dtype's sustained GEMM figure and the factor its burst figures are scaled by; a dtype
+// without one keeps its burst figures.
+std::string SustainedText(const HardwareSpec& h) {
+  std::string known;
+  for (int i = 0; i < kNumDtypes; ++i) {
+    const Figure& sustained = h.sustained_fraction[i];
+    if (!sustained.known()) continue;
+    known += fmt::format("{}{} GEMM {} (burst figures scaled by {:.3f})", known.empty() ? "" : "; ",
+                         kDtypeNames[i], FigureText(sustained, ""), SustainedRatio(h, static_cast<Dtype>(i)));
+  }
+  return known.empty()
+             ? std::string("sustained at the power limit: unknown (burst figures used; an upper bound on speed)\n")
+             : "sustained at the power limit: " + known + "; dtypes not named keep their burst figures\n";
+}
+
 std::string HardwareText(const HardwareSpec& h) {
   std::string out = fmt::format("{} — {} {} ({})\n", h.id, h.vendor, h.name, h.software_stack);
   out += "dense peak TFLOP/s:";
@@ -591,11 +606,7 @@ std::string HardwareText(const HardwareSpec& h) {
                      FigureText(h.hbm_fraction, ""),
                      FigureText(h.allreduce_busbw_scale_up_gbytes_per_s, ""),
                      FigureText(h.allreduce_busbw_scale_out_gbytes_per_s, ""));
-  const Figure& sustained = h.sustained_fraction[DtypeIndex(Dtype::kBf16)];
-  out += sustained.known()
-             ? fmt::format("sustained at the power limit: bf16 GEMM {} (burst figures scaled by {:.3f})\n",
-                           FigureText(sustained, ""), SustainedRatio(h, Dtype::kBf16))
-             : std::string("sustained at the power limit: unknown (burst figures used; an upper bound on speed)\n");
+  out += SustainedText(h);
   out += h.collective_compute_units.known() && h.compute_units.known()
              ? fmt::format("overlapped communication: a collective holds {} of {} compute units while it runs\n",
                            FigureText(h.collective_compute_units, ""), FigureText(h.compute_units, ""))
@@ -636,7 +647,8 @@ std::string HardwareText(const HardwareSpec& h) {
   add("scale-up", h.scale_up_gbytes_per_s);
   add("scale-out", h.scale_out_gbits_per_s);
   add("bf16 GEMM efficiency", h.gemm_fraction[DtypeIndex(Dtype::kBf16)]);
-  add("bf16 sustained GEMM efficiency", sustained);
+  add("bf16 sustained GEMM efficiency", h.sustained_fraction[DtypeIndex(Dtype::kBf16)]);
+  add("fp8 sustained GEMM efficiency", h.sustained_fraction[DtypeIndex(Dtype::kFp8)]);
   return out;
 }
 
