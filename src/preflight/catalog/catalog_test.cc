@@ -254,6 +254,17 @@ TEST(CatalogDataTest, EveryProxyNamesAnotherCatalogDevice) {
   ASSERT_TRUE(h100.ok());
   EXPECT_EQ(h100->sustained_fraction[DtypeIndex(Dtype::kBf16)].proxy_of, "h200-sxm-141gb");
   EXPECT_FALSE(h100->gemm_fraction[DtypeIndex(Dtype::kBf16)].proxy()) << "measured on the H100 itself";
+  // Sustained FP8 rates measured on the device itself (Azure's cuBLASLt after 10,000 warm-ups), below
+  // the same device's burst MAMF.
+  StatusOr<HardwareSpec> gb200 = cat.Hardware("gb200-nvl72");
+  ASSERT_TRUE(gb200.ok());
+  for (const HardwareSpec* h : {&*h100, &*gb200}) {
+    const Figure& sustained = h->sustained_fraction[DtypeIndex(Dtype::kFp8)];
+    ASSERT_TRUE(sustained.known()) << h->id;
+    EXPECT_FALSE(sustained.proxy()) << h->id;
+    EXPECT_LT(sustained.value, h->gemm_fraction[DtypeIndex(Dtype::kFp8)].value) << h->id;
+  }
+  EXPECT_FALSE(gb200->sustained_fraction[DtypeIndex(Dtype::kBf16)].known()) << "no sustained BF16 figure measured";
 }
 
 // torchtitan's H100 runs at a 500 W limit: its sustained tensor rate is the 700 W one times the

@@ -274,6 +274,25 @@ TEST(HardwareReportTest, JsonAndText) {
       << text;
 }
 
+// `catalog show` names each dtype's sustained figure, and says which dtypes keep their burst ones.
+TEST(HardwareReportTest, SustainedFiguresPerDtype) {
+  HardwareSpec h;
+  h.id = "test";
+  h.gemm_fraction[DtypeIndex(Dtype::kBf16)] = Figure::Known(0.8, "burst");
+  h.gemm_fraction[DtypeIndex(Dtype::kFp8)] = Figure::Known(0.7, "burst");
+  EXPECT_NE(HardwareText(h).find("sustained at the power limit: unknown"), std::string::npos);
+  h.sustained_fraction[DtypeIndex(Dtype::kFp8)] = Figure::Known(0.56, "sustained");
+  std::string text = HardwareText(h);
+  EXPECT_NE(text.find("sustained at the power limit: fp8 GEMM 0.56 (burst figures scaled by 0.800); dtypes "
+                      "not named keep their burst figures"),
+            std::string::npos)
+      << text;
+  h.sustained_fraction[DtypeIndex(Dtype::kBf16)] = Figure::Known(0.76, "sustained");
+  text = HardwareText(h);
+  EXPECT_NE(text.find("bf16 GEMM 0.76 (burst figures scaled by 0.950); fp8 GEMM 0.56"), std::string::npos) << text;
+  EXPECT_NE(text.find("fp8 sustained GEMM efficiency: sustained"), std::string::npos) << text;
+}
+
 // A plan names the block length its fused kernel's rate is read at: the sequence over CP.
 TEST(PlanJsonTest, AttentionBlockLengthFollowsContextParallelism) {
   EXPECT_DOUBLE_EQ(PlanJson(EvaluateText(kScenario))["hardware"]["attention_block_tokens"].get<double>(), 4096);
