@@ -13,15 +13,16 @@ std::string Number(double v) {
   return out.str();
 }
 
-Status Positive(const std::string& file, const char* field, double v) {
+// `at` names the file and the cluster mapping: "scenario.yaml: cluster." or "runs.yaml: [3].cluster.".
+Status Positive(const std::string& at, const char* field, double v) {
   if (v > 0) return Status::Ok();
-  return InvalidArgument(file + ": cluster." + field + ": expected a positive number, got " + Number(v));
+  return InvalidArgument(at + field + ": expected a positive number, got " + Number(v));
 }
 
 // Bounds of sanity, not of hardware: beyond them the figures overflow into inf or NaN.
-Status InRange(const std::string& file, const char* field, double v, double lo, double hi) {
+Status InRange(const std::string& at, const char* field, double v, double lo, double hi) {
   if (v >= lo && v <= hi) return Status::Ok();
-  return InvalidArgument(file + ": cluster." + field + ": expected a number from " + Number(lo) + " to " +
+  return InvalidArgument(at + field + ": expected a number from " + Number(lo) + " to " +
                          Number(hi) + ", got " + Number(v));
 }
 
@@ -30,13 +31,14 @@ constexpr double kMinRate = 1e-3, kMaxRate = 1e6;  // GB/s or Gb/s
 }  // namespace
 
 StatusOr<Cluster> BuildCluster(const HardwareSpec& spec, const ClusterOverrides& o,
-                               const std::string& file) {
+                               const std::string& file, const std::string& field_prefix) {
+  const std::string at = file + ": " + field_prefix + "cluster.";
   Cluster c;
   c.spec = spec;
   c.devices = o.devices;
-  RETURN_IF_ERROR(Positive(file, "devices", static_cast<double>(o.devices)));
+  RETURN_IF_ERROR(Positive(at, "devices", static_cast<double>(o.devices)));
   if (o.devices > kMaxClusterDevices) {
-    return InvalidArgument(file + ": cluster.devices: expected at most " +
+    return InvalidArgument(at + "devices: expected at most " +
                            std::to_string(kMaxClusterDevices) + ", got " +
                            std::to_string(o.devices));
   }
@@ -45,39 +47,39 @@ StatusOr<Cluster> BuildCluster(const HardwareSpec& spec, const ClusterOverrides&
                                      ? static_cast<int64_t>(spec.scale_up_domain_devices.value)
                                      : 1;
   c.scale_up_domain = o.scale_up_domain.value_or(catalog_domain);
-  RETURN_IF_ERROR(InRange(file, "scale_up_domain", static_cast<double>(c.scale_up_domain), 1,
+  RETURN_IF_ERROR(InRange(at, "scale_up_domain", static_cast<double>(c.scale_up_domain), 1,
                           static_cast<double>(kMaxClusterDevices)));
   c.devices_per_node = o.devices_per_node.value_or(std::min<int64_t>(c.scale_up_domain, 8));
-  RETURN_IF_ERROR(InRange(file, "devices_per_node", static_cast<double>(c.devices_per_node), 1,
+  RETURN_IF_ERROR(InRange(at, "devices_per_node", static_cast<double>(c.devices_per_node), 1,
                           static_cast<double>(kMaxClusterDevices)));
 
   if (o.hbm_capacity_gib) {
-    RETURN_IF_ERROR(Positive(file, "hbm_capacity_gib", *o.hbm_capacity_gib));
-    RETURN_IF_ERROR(InRange(file, "hbm_capacity_gib", *o.hbm_capacity_gib, 1e-3, 1e6));
+    RETURN_IF_ERROR(Positive(at, "hbm_capacity_gib", *o.hbm_capacity_gib));
+    RETURN_IF_ERROR(InRange(at, "hbm_capacity_gib", *o.hbm_capacity_gib, 1e-3, 1e6));
     c.hbm_capacity = Bytes::GiB(*o.hbm_capacity_gib);
   } else if (spec.hbm_capacity_gib.known()) {
     c.hbm_capacity = Bytes::GiB(spec.hbm_capacity_gib.value);
   } else {
-    return InvalidArgument(file + ": cluster.hbm_capacity_gib: expected a value, because " +
+    return InvalidArgument(at + "hbm_capacity_gib: expected a value, because " +
                            spec.id + " has no published HBM capacity in the catalog");
   }
   if (o.scale_out_gbits_per_s_per_device) {
-    RETURN_IF_ERROR(InRange(file, "scale_out_gbits_per_s_per_device", *o.scale_out_gbits_per_s_per_device,
+    RETURN_IF_ERROR(InRange(at, "scale_out_gbits_per_s_per_device", *o.scale_out_gbits_per_s_per_device,
                             kMinRate, kMaxRate));
     c.scale_out_gbits_per_s_per_device = *o.scale_out_gbits_per_s_per_device;
   } else if (spec.scale_out_gbits_per_s.known()) {
     c.scale_out_gbits_per_s_per_device = spec.scale_out_gbits_per_s.value;
   }
   if (o.scale_up_busbw_gbytes_per_s) {
-    RETURN_IF_ERROR(InRange(file, "scale_up_busbw_gbytes_per_s", *o.scale_up_busbw_gbytes_per_s, kMinRate, kMaxRate));
+    RETURN_IF_ERROR(InRange(at, "scale_up_busbw_gbytes_per_s", *o.scale_up_busbw_gbytes_per_s, kMinRate, kMaxRate));
     c.scale_up_busbw_gbytes_per_s = *o.scale_up_busbw_gbytes_per_s;
   }
   if (o.scale_out_busbw_gbytes_per_s) {
-    RETURN_IF_ERROR(InRange(file, "scale_out_busbw_gbytes_per_s", *o.scale_out_busbw_gbytes_per_s, kMinRate, kMaxRate));
+    RETURN_IF_ERROR(InRange(at, "scale_out_busbw_gbytes_per_s", *o.scale_out_busbw_gbytes_per_s, kMinRate, kMaxRate));
     c.scale_out_busbw_gbytes_per_s = *o.scale_out_busbw_gbytes_per_s;
   }
   if (o.pue) {
-    RETURN_IF_ERROR(InRange(file, "pue", *o.pue, 1, 10));
+    RETURN_IF_ERROR(InRange(at, "pue", *o.pue, 1, 10));
     c.pue = *o.pue;
   }
   return c;

@@ -55,9 +55,10 @@ struct Cluster {
   std::shared_ptr<const CollectiveTable> collectives;
 };
 
-// InvalidArgument (naming `file` and the cluster field) for non-positive sizes, or when the
-// catalog lacks the HBM capacity and no override gives it.
+// InvalidArgument (naming `file` and the cluster field, after `field_prefix`: "[3]." for a run of
+// a validation list) for non-positive sizes, or when the catalog lacks the HBM capacity and no
+// override gives it.
 StatusOr<Cluster> BuildCluster(const HardwareSpec& spec, const ClusterOverrides& overrides,
-                               const std::string& file);
+                               const std::string& file, const std::string& field_prefix = "");
 
 }  // namespace preflight

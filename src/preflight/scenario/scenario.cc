@@ -519,7 +519,7 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
   auto spec = catalog.Hardware(ResolvePath(hw_ref, file));
   if (!spec.ok()) return spec.status().WithPrefix(file + ": " + r.FieldName("hardware"));
   ASSIGN_OR_RETURN(ClusterOverrides overrides, ReadCluster(r));
-  ASSIGN_OR_RETURN(s.cluster, BuildCluster(*spec, overrides, file));
+  ASSIGN_OR_RETURN(s.cluster, BuildCluster(*spec, overrides, file, field_prefix.empty() ? "" : field_prefix + "."));
   RETURN_IF_ERROR(ReadGemmTable(r, catalog, &s.cluster.spec));
   RETURN_IF_ERROR(ReadCollectiveTable(r, catalog, &s.cluster));
   ASSIGN_OR_RETURN(MapReader training, r.Map("training"));

@@ -460,6 +460,11 @@ TEST(ScenarioTest, ListOverridesApplyToEveryRun) {
       << list.status().message();
   EXPECT_TRUE(Contains(list.status().message(), "(the value given on the command line: cluster.collective_table=azure-nd-a100-v4)"))
       << list.status().message();
+  // The cluster's own checks name the run too.
+  list = LoadScenarioList(path, Catalog::Default(), {{"cluster.devices", "0"}});
+  ASSERT_FALSE(list.ok());
+  EXPECT_EQ(list.status().message(), path + ": [0].cluster.devices: expected a positive number, got 0 "
+                                            "(the value given on the command line: cluster.devices=0)");
 }
 
 // A bad value that an override set names the file and the field, and says it came from the
