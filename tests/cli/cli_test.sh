@@ -361,6 +361,12 @@ assert r["profile"] == "bloom-jeanzay-a100" and r["restart_min"] == 30 and r["in
   sed -e 's/^  value: 10$/  value: ten/' "$PREFLIGHT_DATA/reliability/llama3-h100-16k.yaml" > "$WORK/rel.yaml"
   run plan "$EXAMPLE" --set reliability.profile="$WORK/rel.yaml"
   expect_bad_input "rel.yaml" "restart_min.value"
+  # catalog show reads a profile file without its main figure as a profile, and says what is missing.
+  awk '/^[a-z]/ { skip = /^failures_per_node_day:/ } !skip' "$PREFLIGHT_DATA/reliability/rsc1-a100.yaml" > "$WORK/partial.yaml"
+  run catalog show "$WORK/partial.yaml"
+  expect_bad_input "partial.yaml" "failures_per_node_day"
+  run plan "$EXAMPLE" --set reliability.checkpoint_write_gbytes_per_s_per_node=1e-305
+  expect_bad_input "$EXAMPLE" "reliability.checkpoint_write_gbytes_per_s_per_node"
 }
 
 case_plan_overrides() {

@@ -511,8 +511,10 @@ int ShowGemmTable(const Catalog& catalog, const std::string& path, bool json) {
 }
 
 // A file of the user's own: a model's config is JSON; a YAML file is told apart by the keys only
-// its kind has (collectives:; a host profile's layer_us:, stack: or micro_batch_us:; shapes: of a
-// GEMM table, which a host profile may also carry), and is otherwise a hardware file.
+// its kind has (collectives:, or hardware: without a scenario's model: or a hardware file's
+// peak_tflops:; a host profile's layer_us:, stack: or micro_batch_us:; shapes: of a GEMM table,
+// which a host profile may also carry; any reliability figure), and is otherwise a hardware file,
+// so that a file missing its kind's main key is still read, and refused, as that kind.
 int ShowFile(const Catalog& catalog, const std::string& path, bool json) {
   if (path.ends_with(".json")) {
     std::string source;
@@ -525,7 +527,7 @@ int ShowFile(const Catalog& catalog, const std::string& path, bool json) {
   const YAML::Node& r = *root;
   const auto has = [&](const char* key) { return r.IsMap() && r[key].IsDefined(); };
   const std::string stem = fs::path(path).stem().string();
-  if (has("collectives")) {
+  if (has("collectives") || (has("hardware") && !has("model") && !has("peak_tflops"))) {
     auto table = LoadCollectiveTable(path);
     if (!table.ok()) return BadInput(table.status().message());
     return ShowCollectiveTable(stem, *table, json);
@@ -536,7 +538,8 @@ int ShowFile(const Catalog& catalog, const std::string& path, bool json) {
     return ShowHostProfile(stem, *profile, json);
   }
   if (has("shapes")) return ShowGemmTable(catalog, path, json);
-  if (has("failures_per_node_day")) {
+  const std::vector<std::string>& figures = ReliabilityFigureKeys();
+  if (std::any_of(figures.begin(), figures.end(), [&](const std::string& k) { return has(k.c_str()); })) {
     auto profile = LoadReliabilityProfile(path);
     if (!profile.ok()) return BadInput(profile.status().message());
     return ShowReliabilityProfile(stem, *profile, json);

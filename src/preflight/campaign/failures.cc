@@ -35,10 +35,13 @@ std::pair<Segments, Segments> CutRun(Seconds work, Seconds interval, Seconds che
 double FailuresPerSecond(const FailureModel& m) { return m.nodes * m.failures_per_node_day / kSecondsPerDay; }
 double PlannedPerSecond(const FailureModel& m) { return m.nodes * m.planned_per_node_day / kSecondsPerDay; }
 
-// Expected time to get through one segment of `length` with restarts costing `down` each.
+// Expected time to get through one segment of `length` with restarts costing `down` each:
+// (1/rate + down)(e^{rate·length} − 1), with expm1(x)/rate written as length·expm1(x)/x so that a
+// rate too small to invert in a double still gives the segment's own length.
 double ExpectedSegment(double rate, double length, double down) {
-  if (rate == 0) return length;
-  return (1 / rate + down) * std::expm1(rate * length);
+  const double x = rate * length;
+  if (x == 0) return length;
+  return length * (std::expm1(x) / x) + down * std::expm1(x);
 }
 
 // Mean and variance of the time into a segment at which a failure strikes, given that it strikes
@@ -134,8 +137,9 @@ RunOutlook SimulateRun(Seconds work, const FailureModel& m, const RunOptions& op
   // final checkpoint outlasts its work still finishes.
   const Seconds expected = ExpectedWallTime(work, m);
   const double unfailing = work.value() + o.checkpoints * m.checkpoint.value();
-  if (!(expected.value() <= kMaxSlowdown * unfailing)) {
+  if (!(unfailing <= kMaxRunSeconds) || !(expected.value() <= kMaxSlowdown * unfailing)) {
     o.finishes = false;
+    o.too_long = !(unfailing <= kMaxRunSeconds);
     o.goodput = 0;
     return o;
   }

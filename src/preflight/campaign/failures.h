@@ -60,7 +60,9 @@ struct RunOptions {
 
 struct RunOutlook {
   bool finishes = true;  // false when the expected time is beyond kMaxSlowdown × the time without
-                         // failures: failures come faster than a checkpoint interval can complete
+                         // failures (failures come faster than a checkpoint interval can complete),
+                         // or that time itself is beyond kMaxRunSeconds (then too_long)
+  bool too_long = false;
   Seconds mtbf{0};
   Seconds interval{0};
   double checkpoints = 0;        // written over the run
@@ -74,6 +76,10 @@ struct RunOutlook {
 
 // Beyond this many times its time without failures, a run is reported as not finishing.
 inline constexpr double kMaxSlowdown = 100;
+// A run whose time without failures (work and checkpoints) is beyond this, about 31,700 years, is
+// reported as not finishing too: no trial is drawn (a draw's mean would leave what a double and the
+// distributions can hold).
+inline constexpr double kMaxRunSeconds = 1e12;
 
 // Monte Carlo over `options.trials` runs. REQUIRES: work > 0, m.nodes > 0, rates >= 0, times >= 0,
 // m.Interval() > 0 (a step, a checkpoint time or an interval above 0 where failures occur).

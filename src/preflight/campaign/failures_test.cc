@@ -119,6 +119,30 @@ TEST(SimulateRunTest, RunsWhoseFailuresOutpaceCheckpointsDoNotFinish) {
                        .checkpoint = Seconds(kHour)};
   RunOutlook o = SimulateRun(Seconds(30 * kDay), m, {});
   EXPECT_FALSE(o.finishes);
+  EXPECT_FALSE(o.too_long);
+  EXPECT_EQ(o.goodput, 0);
+}
+
+// A failure rate too small to invert in a double is a run without failures, not a run that never
+// ends (1/rate overflowed to infinity, and infinity times e^0 - 1 is not a number).
+TEST(SimulateRunTest, AVanishingFailureRateIsARunWithoutFailures) {
+  const FailureModel m{.nodes = 128, .failures_per_node_day = 1e-308, .restart = Seconds(600),
+                       .checkpoint = Seconds(30), .interval = Seconds(3600)};
+  EXPECT_DOUBLE_EQ(ExpectedWallTime(Seconds(10 * kDay), m).value(), 10 * kDay + 240 * 30);
+  RunOutlook o = SimulateRun(Seconds(10 * kDay), m, {});
+  EXPECT_TRUE(o.finishes);
+  EXPECT_DOUBLE_EQ(o.wall_p50.value(), 10 * kDay + 240 * 30);
+  EXPECT_EQ(o.failures_mean, 0);
+}
+
+// A run whose checkpoints alone outlast any horizon is reported as not finishing, without drawing
+// (the draws' means would leave a double: this hung in a Poisson draw, and an integer overflowed).
+TEST(SimulateRunTest, ARunBeyondAnyHorizonDoesNotFinish) {
+  const FailureModel m{.nodes = 128, .failures_per_node_day = 3.8e-3, .planned_per_node_day = 4e-4,
+                       .restart = Seconds(600), .checkpoint = Seconds(1e305)};
+  RunOutlook o = SimulateRun(Seconds(140 * kDay), m, {});
+  EXPECT_FALSE(o.finishes);
+  EXPECT_TRUE(o.too_long);
   EXPECT_EQ(o.goodput, 0);
 }
 

@@ -71,12 +71,14 @@ std::string ReliabilityValueExpected(const std::string& key, double value) {
     case Kind::kRate:
       return value >= 0 && value <= 10 ? "" : "a rate per node and day from 0 to 10";
     case Kind::kCount:
-      return value >= 1 && value <= 1e6 ? "" : "a number of devices from 1 to 1e6";
+      return value >= 1 && value <= 1e6 && value == std::floor(value) ? "" : "a whole number of devices from 1 to 1e6";
     case Kind::kTime:
-      if (key == "checkpoint_blocking_s" && value == 0) return "";  // in-memory checkpoints stall nothing
+      if (key == "checkpoint_blocking_s") {  // 0: in-memory checkpoints stall nothing
+        return value >= 0 && value <= 1e6 ? "" : "a time from 0 to 1e6";
+      }
       return value > 0 && value <= 1e6 ? "" : "a time above 0, at most 1e6";
-    case Kind::kRateGBps:
-      return value > 0 && value <= 1e6 ? "" : "a rate above 0, at most 1e6 GB/s";
+    case Kind::kRateGBps:  // a node writing slower than 1 MB/s is not a storage system
+      return value >= 1e-3 && value <= 1e6 ? "" : "a rate from 0.001 to 1e6 GB/s";
     case Kind::kBytesPerParam:
       return value > 0 && value <= 1e3 ? "" : "a number of bytes above 0, at most 1000";
   }

@@ -64,9 +64,9 @@ struct ReliabilityProfile {
 StatusOr<ReliabilityProfile> LoadReliabilityProfile(const std::string& path);
 
 // What `value` at `key` should have been, or "" when it is within bounds (a scenario's overrides are
-// checked the same way): rates from 0 to 10 per node and day; devices per node from 1 to 1e6; times
+// checked the same way): rates from 0 to 10 per node and day; devices per node a whole number from 1 to 1e6; times
 // above 0 and at most 1e6 minutes or seconds (checkpoint_blocking_s may be 0: in-memory checkpoints);
-// a write rate above 0, at most 1e6 GB/s; bytes per parameter above 0, at most 1,000.
+// a write rate from 0.001 to 1e6 GB/s; bytes per parameter above 0, at most 1,000.
 // REQUIRES: `key` is one of ReliabilityFigureKeys.
 std::string ReliabilityValueExpected(const std::string& key, double value);
 

@@ -57,6 +57,8 @@ TEST(ReliabilityProfileTest, BadFilesNameTheField) {
       {"id: test-cluster", "id: test-cluster\nmtbf_h: 3", "mtbf_h"},
       {"detection_min: {value: 5, source: \"a paper\"}\n", "", "detection_min"},
       {"devices_per_node: {value: 8,", "devices_per_node: {value: 0.5,", "devices_per_node.value"},
+      {"devices_per_node: {value: 8,", "devices_per_node: {value: 1.5,", "devices_per_node.value"},
+      {"{value: 1.2,", "{value: 1e-305,", "checkpoint_write_gbytes_per_s_per_node.value"},
   };
   for (const Bad& c : cases) {
     auto p = LoadReliabilityProfile(WriteFile(dir, "bad.yaml", Replace(kProfile, c.from, c.to)));
@@ -65,6 +67,16 @@ TEST(ReliabilityProfileTest, BadFilesNameTheField) {
     EXPECT_NE(p.status().message().find(std::string("bad.yaml: ") + c.field), std::string::npos)
         << p.status().message();
   }
+}
+
+// What each bound says matches what it accepts: 0 is a blocking time, and the slowest write rate.
+TEST(ReliabilityProfileTest, BoundsSayWhatTheyAccept) {
+  EXPECT_EQ(ReliabilityValueExpected("checkpoint_blocking_s", 0), "");
+  EXPECT_EQ(ReliabilityValueExpected("checkpoint_blocking_s", -1), "a time from 0 to 1e6");
+  EXPECT_EQ(ReliabilityValueExpected("restart_min", 0), "a time above 0, at most 1e6");
+  EXPECT_EQ(ReliabilityValueExpected("checkpoint_write_gbytes_per_s_per_node", 1e-3), "");
+  EXPECT_EQ(ReliabilityValueExpected("devices_per_node", 4), "");
+  EXPECT_EQ(ReliabilityValueExpected("devices_per_node", 4.5), "a whole number of devices from 1 to 1e6");
 }
 
 TEST(ReliabilityProfileTest, EveryCatalogProfileLoadsAndTheDefaultIsThere) {

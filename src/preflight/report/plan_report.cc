@@ -480,6 +480,10 @@ std::string FailuresText(const Campaign& c) {
                      "detection + restart {:.3g} min\n",
                      mtbf_h, c.checkpoint_size.value() / 1e9, m.checkpoint.value(), o.interval.value() / 60,
                      rule == "daly" ? "Daly" : rule, (m.detection + m.restart).value() / 60);
+  if (o.too_long) {
+    return out + fmt::format("           the run does not finish: its work and checkpoints alone take more than {:.3g} s "
+                             "(about 31,700 years)\n", kMaxRunSeconds);
+  }
   if (!o.finishes) {
     return out + "           the run does not finish: failures come faster than a checkpoint interval completes\n";
   }
