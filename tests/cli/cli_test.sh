@@ -210,7 +210,7 @@ x"
   # A collective time that vanishes into 0 s once gave MFU 607% at exit 0.
   printf 'source: x\ncollectives:\n  - {op: all_reduce, ranks: 8, rows: [[1048576, 1e-320], [16777216, 2e-300]]}\n' > "$WORK/tiny.yaml"
   run plan "$EXAMPLE" --set cluster.collective_table="$WORK/tiny.yaml"
-  expect_bad_input "tiny.yaml" "collectives[0]" "times from 1e-3"
+  expect_bad_input "tiny.yaml" "collectives[0].rows[0]" "a time from 1e-3"
 }
 
 # `catalog show --json` carries every figure of every hardware file (the model reads them all).

@@ -175,17 +175,32 @@ Status ReadEntry(const MapReader& entry, const std::string& where, CollectiveTab
   }
   if (ranks < 2 || ranks > kMaxCollectiveRanks) return entry.Error("ranks", "a whole number from 2 to 2^24");
   std::vector<std::array<double, 2>> rows;
+  // Each inline row is checked where it stands, so that the message names it: a whole number of
+  // bytes, and a time (rows) or a bus bandwidth (busbw_rows) within the bounds AddCurve keeps.
+  const auto bad_row = [&](const char* key, size_t i, const char* expected) {
+    return InvalidArgument(entry.file() + ": " + entry.FieldName(key) + "[" + std::to_string(i) + "]: expected " +
+                           expected);
+  };
+  const auto whole_bytes = [](double b) { return b >= 1 && b <= 0x1p50 && b == std::floor(b); };
   if (entry.Has("rows")) {
     ASSIGN_OR_RETURN(rows, InlineRows(entry, "rows", "[bytes, microseconds]"));
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (!whole_bytes(rows[i][0]) || !(rows[i][1] >= 1e-3 && rows[i][1] <= 1e9)) {
+        return bad_row("rows", i, "a whole number of bytes from 1 to 2^50 and a time from 1e-3 to 1e9 microseconds");
+      }
+    }
   } else if (entry.Has("busbw_rows")) {
     ASSIGN_OR_RETURN(rows, InlineRows(entry, "busbw_rows", "[bytes, GB/s]"));
-    for (size_t i = 0; i < rows.size(); ++i) {
-      // Bounds of sanity on the bandwidth as on the scenario's rates (the time's own follow in AddCurve).
-      if (!(rows[i][0] > 0) || !(rows[i][1] >= 1e-3 && rows[i][1] <= 1e6)) {
-        return InvalidArgument(entry.file() + ": " + entry.FieldName("busbw_rows") + "[" + std::to_string(i) +
-                               "]: expected a positive size in bytes and a bus bandwidth from 1e-3 to 1e6 GB/s");
+    for (size_t i = 0; i < rows.size(); ++i) {  // bounds of sanity on the bandwidth, as on the scenario's rates
+      if (!whole_bytes(rows[i][0]) || !(rows[i][1] >= 1e-3 && rows[i][1] <= 1e6)) {
+        return bad_row("busbw_rows", i, "a whole number of bytes from 1 to 2^50 and a bus bandwidth from 1e-3 to 1e6 GB/s");
       }
+    }
+    for (size_t i = 0; i < rows.size(); ++i) {  // and on the time each gives
       rows[i][1] = BusBandwidthFactor(op, ranks) * rows[i][0] / (rows[i][1] * 1e9) * 1e6;
+      if (!(rows[i][1] >= 1e-3 && rows[i][1] <= 1e9)) {
+        return bad_row("busbw_rows", i, "a size and bus bandwidth whose time is from 1e-3 to 1e9 microseconds");
+      }
     }
   } else {
     ASSIGN_OR_RETURN(rows, NcclTestsRows(entry, inputs));
