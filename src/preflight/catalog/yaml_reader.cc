@@ -1,5 +1,7 @@
 #include "preflight/catalog/yaml_reader.h"
 
+#include <yaml-cpp/depthguard.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -23,6 +25,9 @@ StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& name)
                              " (separated by ---)");
     }
     return docs.empty() ? YAML::Node() : docs.front();
+  } catch (const YAML::DeepRecursion& e) {  // valid YAML, nested beyond what the parser follows
+    return InvalidArgument(name + ": expected YAML nested at most " + std::to_string(e.depth() - 1) +
+                           " levels deep, got deeper at line " + std::to_string(e.mark.line + 1));
   } catch (const YAML::Exception& e) {
     return InvalidArgument(name + ": malformed YAML at line " + std::to_string(e.mark.line + 1) +
                            ": " + e.msg);

@@ -217,6 +217,14 @@ TEST(YamlReaderTest, MalformedYamlNamesSourceAndLine) {
   EXPECT_EQ(n.status().message().find('\n'), std::string::npos);
 }
 
+// Valid YAML nested deeper than the parser follows is not called malformed: the message says why.
+TEST(YamlReaderTest, TooDeepNestingSaysSo) {
+  StatusOr<YAML::Node> n = ParseYaml("a: 1\nb: " + std::string(600, '[') + std::string(600, ']') + "\n", "deep.yaml");
+  ASSERT_FALSE(n.ok());
+  EXPECT_TRUE(Contains(n.status().message(), "deep.yaml: expected YAML nested at most ")) << n.status().message();
+  EXPECT_TRUE(Contains(n.status().message(), "levels deep, got deeper at line 2")) << n.status().message();
+}
+
 // A second document after `---` is refused rather than dropped unread; a leading `---` before
 // the one document is fine, and an empty text is an empty node.
 TEST(YamlReaderTest, OneDocumentOnly) {
