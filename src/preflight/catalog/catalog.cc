@@ -200,7 +200,10 @@ StatusOr<nlohmann::json> LoadJsonFile(const std::string& path) {
   try {
     j = nlohmann::json::parse(text, check);
   } catch (const nlohmann::json::exception& e) {
-    return InvalidArgument(path + ": malformed JSON (" + e.what() + ")");
+    // The library's text without its "[json.exception.parse_error.101] " tag.
+    std::string what = e.what();
+    if (what.starts_with("[json.exception.")) what.erase(0, std::min(what.size(), what.find("] ") + 2));
+    return InvalidArgument(path + ": malformed JSON (" + what + ")");
   }
   if (!repeated.empty()) return InvalidArgument(path + ": " + repeated + ": expected a key given once, got it twice");
   return j;
