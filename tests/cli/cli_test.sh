@@ -367,6 +367,16 @@ assert r["profile"] == "bloom-jeanzay-a100" and r["restart_min"] == 30 and r["in
   expect_bad_input "partial.yaml" "failures_per_node_day"
   run plan "$EXAMPLE" --set reliability.checkpoint_write_gbytes_per_s_per_node=1e-305
   expect_bad_input "$EXAMPLE" "reliability.checkpoint_write_gbytes_per_s_per_node"
+  # A run whose checkpoints alone outlast 1e12 s does not finish, and says why (a giant stall once
+  # hung the Monte Carlo).
+  local slow=(--set reliability.checkpoint_write_gbytes_per_s_per_node=0.001
+              --set reliability.checkpoint_bytes_per_param=1000 --set training.tokens=1e18)
+  run plan "$EXAMPLE" "${slow[@]}"
+  expect_rc 0
+  expect_stdout_has "the run does not finish: its work and checkpoints alone take more than 1e+12 s"
+  run plan "$EXAMPLE" "${slow[@]}" --json
+  expect_json 'r = j["campaign"]["reliability"]
+assert r["too_long"] is True and r["finishes"] is False and j["campaign"]["days_p50"] is None, r'
 }
 
 case_plan_overrides() {

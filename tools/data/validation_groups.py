@@ -5,7 +5,8 @@
     tools/data/validation_groups.py v.json          # or: ... --json | tools/data/validation_groups.py -
 
 Prints two Markdown tables: the row groups of docs/validation.md's "Figures on this commit" (each
-with its rows, MAPE, worst |error| and signed mean error, in percent) and the same figures by
+with its rows, MAPE, worst |error| and signed mean error, in percent; all but the two host-bound
+groups, which need a second run with --set training.host_profile=none) and the same figures by
 hardware. The groups are defined once, in GROUPS below, by the rows' file, name and hardware; the
 validation files name their runs so that these rules hold. A group with no rows prints a dash.
 Standard library only.
@@ -100,7 +101,7 @@ def main(argv):
         with source:
             result = json.load(source)
         sys.stdout.write(report(result))
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         print(f"{argv[1]}: expected the output of `preflight validate --json` ({error})", file=sys.stderr)
         return 2
     return 0

@@ -513,8 +513,9 @@ int ShowGemmTable(const Catalog& catalog, const std::string& path, bool json) {
 // A file of the user's own: a model's config is JSON; a YAML file is told apart by the keys only
 // its kind has (collectives:, or hardware: without a scenario's model: or a hardware file's
 // peak_tflops:; a host profile's layer_us:, stack: or micro_batch_us:; shapes: of a GEMM table,
-// which a host profile may also carry; any reliability figure), and is otherwise a hardware file,
-// so that a file missing its kind's main key is still read, and refused, as that kind.
+// which a host profile may also carry; any reliability figure), and is otherwise a hardware file;
+// so a collective table without collectives: or a reliability profile without one of its figures is
+// still read, and refused, as what it is.
 int ShowFile(const Catalog& catalog, const std::string& path, bool json) {
   if (path.ends_with(".json")) {
     std::string source;

@@ -41,7 +41,7 @@ double PlannedPerSecond(const FailureModel& m) { return m.nodes * m.planned_per_
 double ExpectedSegment(double rate, double length, double down) {
   const double x = rate * length;
   if (x == 0) return length;
-  return length * (std::expm1(x) / x) + down * std::expm1(x);
+  return length * (std::expm1(x) / x) + (down > 0 ? down * std::expm1(x) : 0);  // no 0·∞
 }
 
 // Mean and variance of the time into a segment at which a failure strikes, given that it strikes

@@ -202,7 +202,8 @@ StatusOr<nlohmann::json> LoadJsonFile(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     // The library's text without its "[json.exception.parse_error.101] " tag.
     std::string what = e.what();
-    if (what.starts_with("[json.exception.")) what.erase(0, std::min(what.size(), what.find("] ") + 2));
+    const size_t tag_end = what.find("] ");
+    if (what.starts_with("[json.exception.") && tag_end != std::string::npos) what.erase(0, tag_end + 2);
     return InvalidArgument(path + ": malformed JSON (" + what + ")");
   }
   if (!repeated.empty()) return InvalidArgument(path + ": " + repeated + ": expected a key given once, got it twice");

@@ -26,8 +26,8 @@ StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& name)
     }
     return docs.empty() ? YAML::Node() : docs.front();
   } catch (const YAML::DeepRecursion& e) {  // valid YAML, nested beyond what the parser follows
-    return InvalidArgument(name + ": expected YAML nested at most " + std::to_string(e.depth() - 1) +
-                           " levels deep, got deeper at line " + std::to_string(e.mark.line + 1));
+    return InvalidArgument(name + ": expected YAML nested less deeply, got nesting past the parser's limit (" +
+                           std::to_string(e.depth()) + " levels) at line " + std::to_string(e.mark.line + 1));
   } catch (const YAML::Exception& e) {
     return InvalidArgument(name + ": malformed YAML at line " + std::to_string(e.mark.line + 1) +
                            ": " + e.msg);

@@ -110,6 +110,7 @@ json ReliabilityJson(const Campaign& c) {
           {"detection_min", m.detection.value() / 60},
           {"restart_min", m.restart.value() / 60},
           {"finishes", o.finishes},
+          {"too_long", o.too_long},
           {"checkpoints", o.checkpoints},
           {"failures_mean", o.finishes ? json(o.failures_mean) : json(nullptr)},
           {"planned_mean", o.finishes ? json(o.planned_mean) : json(nullptr)},
@@ -572,7 +573,7 @@ json HardwareJson(const HardwareSpec& h) {
 }
 
 // Each dtype's sustained GEMM figure and the factor its burst figures are scaled by; a dtype
-// without one keeps its burst figures.
+// without one keeps its burst figures (fp16 without any figures of its own takes bf16's).
 std::string SustainedText(const HardwareSpec& h) {
   std::string known;
   for (int i = 0; i < kNumDtypes; ++i) {
@@ -583,7 +584,7 @@ std::string SustainedText(const HardwareSpec& h) {
   }
   return known.empty()
              ? std::string("sustained at the power limit: unknown (burst figures used; an upper bound on speed)\n")
-             : "sustained at the power limit: " + known + "; dtypes not named keep their burst figures\n";
+             : "sustained at the power limit: " + known + "; a dtype not named keeps its burst figures (fp16 without figures of its own runs at bf16's)\n";
 }
 
 std::string HardwareText(const HardwareSpec& h) {

@@ -283,8 +283,8 @@ TEST(HardwareReportTest, SustainedFiguresPerDtype) {
   EXPECT_NE(HardwareText(h).find("sustained at the power limit: unknown"), std::string::npos);
   h.sustained_fraction[DtypeIndex(Dtype::kFp8)] = Figure::Known(0.56, "sustained");
   std::string text = HardwareText(h);
-  EXPECT_NE(text.find("sustained at the power limit: fp8 GEMM 0.56 (burst figures scaled by 0.800); dtypes "
-                      "not named keep their burst figures"),
+  EXPECT_NE(text.find("sustained at the power limit: fp8 GEMM 0.56 (burst figures scaled by 0.800); a dtype "
+                      "not named keeps its burst figures"),
             std::string::npos)
       << text;
   h.sustained_fraction[DtypeIndex(Dtype::kBf16)] = Figure::Known(0.76, "sustained");
