@@ -253,6 +253,10 @@ Status ParseEfficiency(const MapReader& root, HardwareSpec* h) {
   RETURN_IF_ERROR(r.CheckKnownKeys({"gemm_fraction", "sustained_fraction", "hbm_fraction", "gemm_kernel_us",
                                     "allreduce_busbw_gbytes_per_s", "fused_attention_tflops"}));
   RETURN_IF_ERROR(ParseDtypeTable(r, "gemm_fraction", false, false, &h->gemm_fraction));
+  {  // bf16 always, known or not: the 16-bit work of every run (and fp16 without its own) reads it
+    ASSIGN_OR_RETURN(MapReader fractions, r.Map("gemm_fraction"));
+    if (!fractions.Has("bf16")) return fractions.Error("bf16", "a figure ({value, source} or {unknown: true})");
+  }
   const auto field = [&r](const char* table, int i) {
     return r.FieldName(std::string(table) + "." + std::string(kDtypeNames[i]) + ".value");
   };

@@ -145,6 +145,9 @@ TEST(HardwareSpecTest, InvalidFilesNameFileAndField) {
        "    bf16: {value: 1e-6, source: \"test bench\"}\n  sustained_fraction:\n    bf16: {value: 0.5, source: "
        "\"test bench\"}\n  hbm_fraction: {unknown: true}\n",
        "efficiency.gemm_fraction.bf16.value"},
+      {"no bf16 GEMM figure (data/hardware/README.md: always include bf16)",
+       R"(bf16: {value: 0.8, source: "test bench"})", R"(fp8: {value: 0.7, source: "test bench"})",
+       "efficiency.gemm_fraction.bf16"},
       {"burst fraction below a thousandth", R"(bf16: {value: 0.8, source: "test bench"})",
        R"(bf16: {value: 1e-6, source: "test bench"})", "efficiency.gemm_fraction.bf16.value"},
       {"HBM fraction of zero", "  hbm_fraction: {unknown: true}\n", "  hbm_fraction: {value: 0, source: \"b\"}\n",
