@@ -482,8 +482,9 @@ std::string FailuresText(const Campaign& c) {
                      mtbf_h, c.checkpoint_size.value() / 1e9, m.checkpoint.value(), o.interval.value() / 60,
                      rule == "daly" ? "Daly" : rule, (m.detection + m.restart).value() / 60);
   if (o.too_long) {
+    constexpr double kSecondsPerYear = 365.25 * 86400;
     return out + fmt::format("           the run does not finish: its work and checkpoints alone take more than {:.3g} s "
-                             "(about 31,700 years)\n", kMaxRunSeconds);
+                             "(about {:.0f} years)\n", kMaxRunSeconds, kMaxRunSeconds / kSecondsPerYear);
   }
   if (!o.finishes) {
     return out + "           the run does not finish: failures come faster than a checkpoint interval completes\n";
