@@ -410,6 +410,15 @@ case_plan_overrides() {
   expect_json 'assert j["plan"]["recompute_modules"] == ["layernorm"], j["plan"]'
   run plan "$EXAMPLE" --set parallel.recompute=selective --set parallel.recompute_modules=attn
   expect_bad_input "parallel.recompute_modules"
+  # A YAML flow list or mapping on the command line is read as one.
+  run plan "$EXAMPLE" --set parallel.recompute=selective --set 'parallel.recompute_modules=[moe_act, layernorm]'
+  expect_rc 0
+  expect_stdout_has "recompute selective (layernorm,moe_act)"
+  run plan "$EXAMPLE" --set 'cluster={devices: 128, devices_per_node: 8}' --dp 4 --json
+  expect_rc 0
+  expect_json 'assert j["hardware"]["devices"] == 128, j["hardware"]'
+  run plan "$EXAMPLE" --set 'parallel.recompute_modules=[moe_act'
+  expect_bad_input "$EXAMPLE: parallel.recompute_modules: expected a YAML flow sequence" "(the value given on the command line)"
   run plan "$EXAMPLE" --set training.ep_dispatcher=nccl
   expect_bad_input "training.ep_dispatcher"
   # The example states global_batch_tokens: --global-batch replaces it rather than clashing.

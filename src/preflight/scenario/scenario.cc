@@ -559,21 +559,39 @@ void ClearAlternative(YAML::Node& root, const Override& o) {
   }
 }
 
-// Sets the dotted key below `root`, making the maps on its path.
-Status SetDotted(YAML::Node& root, const Override& o) {
-  if (!root.IsMap()) root = YAML::Node(YAML::NodeType::Map);
-  size_t dot = o.key.find('.');
-  if (dot == std::string::npos) {
-    root[o.key] = o.value;
-    return Status::Ok();
+// The node an override's value stands for: a YAML flow sequence or mapping (`[mlp, moe]`,
+// `{devices: 512}`) as that collection, anything else as the scalar text it is.
+StatusOr<YAML::Node> OverrideValue(const Override& o) {
+  const bool flow = !o.value.empty() && (o.value.front() == '[' || o.value.front() == '{');
+  if (!flow) return YAML::Node(o.value);
+  const std::string what = o.value.front() == '[' ? "a YAML flow sequence ([a, b])" : "a YAML flow mapping ({key: value})";
+  YAML::Node node;
+  try {
+    node = YAML::Load(o.value);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(o.key + ": expected " + what + ", got '" + o.value + "' (" + e.msg + ")");
   }
-  std::string head = o.key.substr(0, dot);
+  if (!node.IsSequence() && !node.IsMap()) {
+    return InvalidArgument(o.key + ": expected " + what + ", got '" + o.value + "'");
+  }
+  return node;
+}
+
+// Sets the dotted key below `root` to `value`, making the maps on its path.
+void SetDotted(YAML::Node& root, const std::string& key, const YAML::Node& value) {
+  if (!root.IsMap()) root = YAML::Node(YAML::NodeType::Map);
+  size_t dot = key.find('.');
+  if (dot == std::string::npos) {
+    root[key] = value;
+    return;
+  }
+  std::string head = key.substr(0, dot);
   YAML::Node child = root[head];
   if (!child.IsMap()) {
     child = YAML::Node(YAML::NodeType::Map);
     root[head] = child;
   }
-  return SetDotted(child, Override{o.key.substr(dot + 1), o.value});
+  SetDotted(child, key.substr(dot + 1), value);
 }
 
 // An error in a field (or below a field) that an override set says so: the value came from the
@@ -591,12 +609,22 @@ Status NameOverride(const Status& s, const std::string& path, const std::string&
   return s;
 }
 
+// An override that cannot be applied, named where the scenario's own errors are: the file, the
+// run's place in it, the key, and that the value came from the command line.
+Status NameBadOverride(const Status& s, const std::string& path, const std::string& prefix) {
+  if (s.ok()) return s;
+  return Status(s.code(), path + ": " + (prefix.empty() ? "" : prefix + ".") + s.message() +
+                              " (the value given on the command line)");
+}
+
 }  // namespace
 
 Status ApplyOverride(YAML::Node& root, const Override& o) {
   if (o.key.empty()) return InvalidArgument("override: expected key=value, got '=" + o.value + "'");
+  ASSIGN_OR_RETURN(YAML::Node value, OverrideValue(o));
   ClearAlternative(root, o);
-  return SetDotted(root, o);
+  SetDotted(root, o.key, value);
+  return Status::Ok();
 }
 
 StatusOr<Scenario> LoadScenarioFile(const std::string& path, const Catalog& catalog,
@@ -604,7 +632,7 @@ StatusOr<Scenario> LoadScenarioFile(const std::string& path, const Catalog& cata
   ASSIGN_OR_RETURN(YAML::Node root, LoadYamlFile(path));
   if (!root.IsMap()) return InvalidArgument(path + ": expected a scenario mapping, got " + DescribeNode(root));
   root = YAML::Clone(root);
-  for (const Override& o : overrides) RETURN_IF_ERROR(ApplyOverride(root, o));
+  for (const Override& o : overrides) RETURN_IF_ERROR(NameBadOverride(ApplyOverride(root, o), path, ""));
   StatusOr<Scenario> s = ParseScenario(root, path, "", catalog);
   if (!s.ok()) return NameOverride(s.status(), path, "", overrides);
   return s;
@@ -630,7 +658,7 @@ StatusOr<std::vector<Scenario>> LoadScenarioList(const std::string& path, const 
     if (!overrides.empty()) {
       if (!run.IsMap()) return InvalidArgument(path + ": " + field + ": expected a scenario mapping, got " + DescribeNode(run));
       run = YAML::Clone(run);
-      for (const Override& o : overrides) RETURN_IF_ERROR(ApplyOverride(run, o));
+      for (const Override& o : overrides) RETURN_IF_ERROR(NameBadOverride(ApplyOverride(run, o), path, field));
     }
     StatusOr<Scenario> parsed = ParseScenario(run, path, field, catalog);
     if (!parsed.ok()) return NameOverride(parsed.status(), path, field, overrides);

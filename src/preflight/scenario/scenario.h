@@ -72,7 +72,9 @@ StatusOr<Scenario> LoadScenarioFile(const std::string& path, const Catalog& cata
 StatusOr<std::vector<Scenario>> LoadScenarioList(const std::string& path, const Catalog& catalog,
                                                  const std::vector<Override>& overrides = {});
 
-// Sets `key` (dotted path) in `root` to the scalar `value`. InvalidArgument for an empty key.
+// Sets `key` (dotted path) in `root` to `value`: a YAML flow sequence or mapping where the value
+// starts with `[` or `{` (`[mlp, moe]`, `{devices: 512}`), else the scalar text. InvalidArgument
+// for an empty key or a malformed flow collection.
 Status ApplyOverride(YAML::Node& root, const Override& o);
 
 }  // namespace preflight

@@ -484,5 +484,29 @@ TEST(ScenarioTest, OverrideErrorsSayTheValueCameFromTheCommandLine) {
   EXPECT_TRUE(s.ok()) << s.status().message();
 }
 
+// --set takes YAML flow collections where a field holds one: a list (`[core_attn, mlp]`) or a
+// mapping (`{devices: 16, devices_per_node: 8}`, which replaces the block); a malformed one is
+// bad input named by file and key.
+TEST(ScenarioTest, OverridesTakeFlowCollections) {
+  std::string path;
+  ASSERT_TRUE(LoadText(kScenario, &path).ok());
+  StatusOr<Scenario> s = LoadScenarioFile(path, Catalog::Default(), {{"parallel.recompute_modules", "[core_attn, mlp]"}});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->plan.recompute_modules, kModuleCoreAttn | kModuleMlp);
+  s = LoadScenarioFile(path, Catalog::Default(),
+                       {{"cluster", "{devices: 16, devices_per_node: 8}"}, {"parallel.dp", "8"}});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->cluster.devices, 16);
+  s = LoadScenarioFile(path, Catalog::Default(), {{"parallel.recompute_modules", "[core_attn, mlp"}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(s.status().message(), path + ": parallel.recompute_modules: expected a YAML flow sequence ([a, b]), got '[core_attn, mlp'"))
+      << s.status().message();
+  EXPECT_TRUE(Contains(s.status().message(), "(the value given on the command line)")) << s.status().message();
+  // A value that only looks like one is not: a scalar text stays text.
+  s = LoadScenarioFile(path, Catalog::Default(), {{"name", "run [1]"}});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+}
+
 }  // namespace
 }  // namespace preflight
