@@ -339,7 +339,16 @@ assert j["plan"]["tp"] == 4 and j["plan"]["pp"] == 4 and j["plan"]["vpp"] == 5 a
 assert j["hardware"]["devices"] == 1024
 c = j["campaign"]
 assert c["days_ideal"] < c["days_p50"] <= c["days_p90"], c
-assert 0 < c["goodput"] < 1 and c["reliability"]["profile"] == "llama3-h100-16k", c'
+assert 0 < c["goodput"] < 1 and c["reliability"]["profile"] == "llama3-h100-16k", c
+L = j["time"]["layer"]
+assert list(L) == ["dense"], L
+d = L["dense"]
+parts = ("forward_s", "backward_s", "recompute_s", "elementwise_s", "comm_contention_s", "host_wait_s")
+total = sum(d[k] for k in parts) + sum(d["exposed_comm_by_kind"].values())
+assert abs(total - d["total_s"]) <= 1e-9 * d["total_s"], (total, d)
+assert 0 < d["attention_forward_s"] < d["forward_s"] and 0 < d["attention_backward_s"] < d["backward_s"], d'
+  run plan "$EXAMPLE"
+  expect_stdout_has "each layer, per micro-batch"
 }
 
 # The failure model: a named profile, a figure of the scenario's own, `none`; bad figures and

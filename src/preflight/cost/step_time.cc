@@ -179,9 +179,32 @@ double StepModel::LayerHostSeconds(const LayerCost& l) const {
          (l.calls_fwd + l.calls_bwd + calls_again) * call;
 }
 
+double StepModel::RecomputedProducts(const LayerCost& l) const {
+  return Again({.full = l.fwd_compute, .selective = l.sel_fwd, .op_sac = l.op_sac_fwd, .dots = l.core_fwd});
+}
+
+LayerTime StepModel::ExplainLayer(bool moe) const {
+  const LayerCost l = Layer(moe);
+  StageSums s;
+  AddLayer(l, 1.0, &s);
+  LayerTime t;
+  t.forward = Seconds(l.fwd_compute);
+  t.attention_forward = Seconds(l.core_fwd);
+  t.backward = Seconds(l.bwd_compute);
+  t.attention_backward = Seconds(l.core_bwd);
+  t.recompute = Seconds(RecomputedProducts(l));
+  t.elementwise = Seconds(s.memory);
+  t.exposed_comm.tp = Seconds(s.tp);
+  t.exposed_comm.ep = Seconds(s.ep);
+  t.exposed_comm.cp = Seconds(s.cp);
+  t.contention = Seconds(s.contention);
+  t.host_wait = Seconds(s.launch);
+  t.total = Seconds(s.Total());
+  return t;
+}
+
 void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
-  const double recompute = Again(
-      {.full = l.fwd_compute, .selective = l.sel_fwd, .op_sac = l.op_sac_fwd, .dots = l.core_fwd});
+  const double recompute = RecomputedProducts(l);
   const LayerComm c = ExposedLayerComm(l);
   s->fwd += n * l.fwd_compute;
   s->bwd += n * (l.bwd_compute + recompute);
@@ -697,6 +720,17 @@ StepTime FinishStep(const CostContext& ctx, const Plan& plan, const PipelineTime
 StepTime EstimateStep(const CostContext& ctx, const Plan& plan) {
   cost_internal::StepModel model(ctx, plan);
   return model.Finish(model.Pipeline());
+}
+
+LayerTimes EstimateLayers(const CostContext& ctx, const Plan& plan) {
+  const cost_internal::StepModel model(ctx, plan);
+  const Architecture& a = *ctx.arch;
+  LayerTimes t;
+  t.has_moe = a.MoeLayerCount() > 0;
+  t.has_dense = a.MoeLayerCount() < a.layers;
+  if (t.has_dense) t.dense = model.ExplainLayer(false);
+  if (t.has_moe) t.moe = model.ExplainLayer(true);
+  return t;
 }
 
 }  // namespace preflight

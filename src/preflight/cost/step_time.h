@@ -184,6 +184,33 @@ struct StepTime {
 
 StepTime EstimateStep(const CostContext& ctx, const Plan& plan);
 
+// Where one transformer layer's time goes, for one micro-batch: the products (GEMMs and attention)
+// of its forward, backward and recomputed forward, its elementwise passes, the collectives inside
+// it that nothing hides, and what the GPU waits for the host in it. The terms add up to `total`,
+// the layer's share of a stage's time per micro-batch (EstimateStep sums them over the stage's
+// layers with the head, the input path, the bubble and the data-parallel side).
+struct LayerTime {
+  Seconds forward;             // the forward's products
+  Seconds attention_forward;   // of which the attention products (an unfused softmax's passes too)
+  Seconds backward;            // the backward's products
+  Seconds attention_backward;  // of which the attention products
+  Seconds recompute;           // the products the plan's recompute runs again
+  Seconds elementwise;         // norms, activations, residual adds, RoPE and FP8 casts, every pass
+  ExposedComm exposed_comm;    // tp, ep, cp (pp and dp are not inside a layer: zero)
+  Seconds contention;          // products slowed by the collectives the layer hides
+  Seconds host_wait;           // the GPU idle while the host launches the layer's work
+  Seconds total;
+};
+struct LayerTimes {
+  bool has_dense = false;  // the model has dense layers
+  LayerTime dense;         // a dense layer, when has_dense
+  bool has_moe = false;    // the model has MoE layers
+  LayerTime moe;           // an MoE layer, when has_moe
+};
+// REQUIRES: CheckPlan(...).ok() for the plan. Not on the search's path (it allocates nothing more
+// than EstimateStep, but recomputes the layers): for reports of one plan.
+LayerTimes EstimateLayers(const CostContext& ctx, const Plan& plan);
+
 // The step in two parts, for callers that vary only the data-parallel side of a plan (ZeRO
 // stage, gradient/parameter overlap flags): everything per micro-batch, the bubble and the
 // pipeline transfers depend on the rest of the plan; FinishStep adds data-parallel

@@ -814,5 +814,49 @@ TEST(StepTimeTest, ZeroBubbleSchedulesDeferTheWeightGradientsTheyTime) {
   EXPECT_LT(zb.bubble.value(), one_f_one_b.bubble.value());
 }
 
+// EstimateLayers reports a layer as the step sums it: one more layer adds its products, its
+// elementwise passes and its exposed collectives to every micro-batch of a one-stage pipeline,
+// whatever the recompute mode, and its parts add up to its total.
+TEST(StepTimeTest, LayerTimesAreWhatEachLayerAddsToTheStep) {
+  for (Recompute r : {Recompute::kNone, Recompute::kSelective, Recompute::kFull}) {
+    SCOPED_TRACE(RecomputeName(r));
+    Job8b s = TensorParallelLlama8b(8192, 2);
+    s.plan.recompute = r;
+    Job8b s16 = s, s17 = s;  // each context points at its job's architecture: both kept alive
+    s16.arch.layers = 16, s17.arch.layers = 17;
+    s16.params = CountParameters(s16.arch), s17.params = CountParameters(s17.arch);
+    const CostContext ctx16 = MakeCostContext(s16.arch, s16.params, s16.job, s16.cluster);
+    const CostContext ctx17 = MakeCostContext(s17.arch, s17.params, s17.job, s17.cluster);
+    const PipelineTime a = EstimatePipeline(ctx16, s.plan), b = EstimatePipeline(ctx17, s.plan);
+    const LayerTimes l = EstimateLayers(ctx16, s.plan);
+    EXPECT_TRUE(l.has_dense);
+    EXPECT_FALSE(l.has_moe);
+    const LayerTime& d = l.dense;
+    ASSERT_GT(d.exposed_comm.tp.value(), 0);  // the premise: TP 2 leaves collectives exposed
+    const double products = (d.forward + d.backward + d.recompute).value();
+    EXPECT_NEAR(b.compute - a.compute, products, 1e-9 * products);
+    EXPECT_NEAR(b.memory - a.memory, d.elementwise.value(), 1e-9 * products);
+    EXPECT_NEAR(b.tp - a.tp, d.exposed_comm.tp.value(), 1e-9 * products);
+    EXPECT_NEAR(b.stage_total - a.stage_total, d.total.value(), 1e-9 * products);
+    EXPECT_NEAR(d.total.value(), products + (d.elementwise + d.exposed_comm.Total() + d.contention + d.host_wait).value(),
+                1e-12 * products);
+    EXPECT_GT(d.attention_forward.value(), 0);
+    EXPECT_LT(d.attention_forward.value(), d.forward.value());
+    EXPECT_LT(d.attention_backward.value(), d.backward.value());
+    const double again = r == Recompute::kNone ? 0
+                         : r == Recompute::kFull ? d.forward.value()
+                                                 : d.attention_forward.value();  // core_attn alone
+    EXPECT_DOUBLE_EQ(d.recompute.value(), again);
+  }
+  // An MoE model reports its MoE layers apart, their expert all-to-alls among the exposed
+  // collectives.
+  Job8b moe = DeepSeekV3OnH800(64, 4096, 64);
+  const LayerTimes m = EstimateLayers(MakeCostContext(moe.arch, moe.params, moe.job, moe.cluster), moe.plan);
+  ASSERT_TRUE(m.has_moe);
+  ASSERT_TRUE(m.has_dense);  // DeepSeek-V3's first three layers
+  EXPECT_GT(m.moe.exposed_comm.ep.value(), 0);
+  EXPECT_EQ(m.dense.exposed_comm.ep.value(), 0);
+}
+
 }  // namespace
 }  // namespace preflight::test_support

@@ -66,9 +66,27 @@ json ProxyFiguresJson(const std::vector<ProxyFigure>& figures) {
   return arr;
 }
 
+json LayerTimeJson(const LayerTime& l) {
+  return {{"total_s", l.total.value()},
+          {"forward_s", l.forward.value()},
+          {"attention_forward_s", l.attention_forward.value()},
+          {"backward_s", l.backward.value()},
+          {"attention_backward_s", l.attention_backward.value()},
+          {"recompute_s", l.recompute.value()},
+          {"elementwise_s", l.elementwise.value()},
+          {"exposed_comm_by_kind",
+           {{"tp", l.exposed_comm.tp.value()}, {"cp", l.exposed_comm.cp.value()}, {"ep", l.exposed_comm.ep.value()}}},
+          {"comm_contention_s", l.contention.value()},
+          {"host_wait_s", l.host_wait.value()}};
+}
+
 json TimeJson(const PlanResult& r) {
   const StepTime& t = r.time;
+  json layers = json::object();
+  if (r.layers.has_dense) layers["dense"] = LayerTimeJson(r.layers.dense);
+  if (r.layers.has_moe) layers["moe"] = LayerTimeJson(r.layers.moe);
   return {{"step_s", t.step.value()},
+          {"layer", std::move(layers)},
           {"proxy_figures", ProxyFiguresJson(r.proxy_figures)},
           {"tokens_per_s", t.tokens_per_s},
           {"tokens_per_s_per_device", t.tokens_per_s_per_device},
@@ -465,6 +483,31 @@ std::string TimeText(const StepTime& t) {
   return out;
 }
 
+// One kind of layer, per micro-batch: its products, elementwise passes and what the GPU waits in it.
+std::string LayerText(const char* kind, const LayerTime& l) {
+  const double ms = 1e3;
+  std::string out = fmt::format("           {} layer, per micro-batch {:.3f} ms: products forward {:.3f} (attention {:.3f}), "
+                                "backward {:.3f} (attention {:.3f}), recomputed {:.3f}; elementwise {:.3f}",
+                                kind, ms * l.total.value(), ms * l.forward.value(), ms * l.attention_forward.value(),
+                                ms * l.backward.value(), ms * l.attention_backward.value(), ms * l.recompute.value(),
+                                ms * l.elementwise.value());
+  const ExposedComm& c = l.exposed_comm;
+  if (c.Total().value() > 0) {
+    out += fmt::format("; exposed comm {:.3f} (tp {:.3f} cp {:.3f} ep {:.3f})", ms * c.Total().value(),
+                       ms * c.tp.value(), ms * c.cp.value(), ms * c.ep.value());
+  }
+  if (l.contention.value() > 0) out += fmt::format("; contention {:.3f}", ms * l.contention.value());
+  if (l.host_wait.value() > 0) out += fmt::format("; waiting for the host {:.3f}", ms * l.host_wait.value());
+  return out + "\n";
+}
+
+std::string LayersText(const LayerTimes& l) {
+  std::string out;
+  if (l.has_dense) out += LayerText(l.has_moe ? "dense" : "each", l.dense);
+  if (l.has_moe) out += LayerText(l.has_dense ? "MoE" : "each (MoE)", l.moe);
+  return out;
+}
+
 // The failures line: the profile's job MTBF, checkpoints and restarts, and what they make of the run.
 std::string FailuresText(const Campaign& c) {
   if (!c.outlook_known) return "";
@@ -509,7 +552,7 @@ std::string PlanText(const PlanResult& r) {
   const Scenario& s = r.scenario;
   std::string out = ModelAndHardwareText(r) + KernelsText(s) + HostProfileText(s) + LayoutText(s);
   out += r.check.ok() ? MemoryText(r) : fmt::format("INVALID    {}\n", r.check.message);
-  if (r.has_time) out += TimeText(r.time) + CampaignText(r.campaign, s.cluster.pue);
+  if (r.has_time) out += TimeText(r.time) + LayersText(r.layers) + CampaignText(r.campaign, s.cluster.pue);
   for (const std::string& w : r.warnings) out += "warning    " + w + "\n";
   return out;
 }

@@ -160,6 +160,7 @@ PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options) {
     r.has_memory = true;
     CostContext ctx = MakeCostContext(s.arch, r.params, s.job, s.cluster);
     r.time = EstimateStep(ctx, s.plan);
+    r.layers = EstimateLayers(ctx, s.plan);
     r.has_time = true;
     r.campaign = MakeCampaign(s, r.params, r.time, options.simulate_failures);
     WarnIfHostBound(s, ctx, &r);

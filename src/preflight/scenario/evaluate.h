@@ -58,6 +58,7 @@ struct PlanResult {
   MemoryEstimate memory;
   bool has_time = false;
   StepTime time;
+  LayerTimes layers;  // where one layer's time goes (with has_time)
   Campaign campaign;
   std::vector<std::string> warnings;
   // The step grows by more than 10% at kHostPerKernelHighUs per kernel launch: the answer depends

@@ -108,6 +108,7 @@ class StepModel {
 
   PipelineTime Pipeline() const;
   StepTime Finish(const PipelineTime& pipe) const;
+  LayerTime ExplainLayer(bool moe) const;  // EstimateLayers' figures for one kind of layer
 
  private:
   // Per micro-batch, the activation offload copies the stage's layers do not hide (0 without
@@ -390,6 +391,8 @@ class StepModel {
   double LayerHostSeconds(const LayerCost& l) const;
   // Of LayerHostSeconds, the part before the backward starts (the forward's kernels and calls).
   double LayerHostForwardSeconds(const LayerCost& l) const;
+  // The products a layer's recompute mode runs again (forward products, per micro-batch).
+  double RecomputedProducts(const LayerCost& l) const;
   void AddLayer(const LayerCost& l, double n, StageSums* s) const;
   HeadWork Head() const;
   void AddHead(const StageParts& parts, bool first, StageSums* st) const;
