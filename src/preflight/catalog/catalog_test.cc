@@ -265,6 +265,19 @@ TEST(CatalogDataTest, EveryProxyNamesAnotherCatalogDevice) {
     EXPECT_LT(sustained.value, h->gemm_fraction[DtypeIndex(Dtype::kFp8)].value) << h->id;
   }
   EXPECT_FALSE(gb200->sustained_fraction[DtypeIndex(Dtype::kBf16)].known()) << "no sustained BF16 figure measured";
+  // A GEMM kernel's fixed time, from the same benchmark's 1024^3 and 2048^3 runs on each device
+  // (the A100's in FP16, the Hopper and Blackwell ones in FP8), borrowed by their siblings.
+  StatusOr<HardwareSpec> h200 = cat.Hardware("h200-sxm-141gb"), a100 = cat.Hardware("a100-sxm-80gb");
+  ASSERT_TRUE(h200.ok() && a100.ok());
+  for (const HardwareSpec* h : {&*a100, &*h100, &*h200, &*gb200}) {
+    EXPECT_TRUE(h->gemm_kernel_us.known() && !h->gemm_kernel_us.proxy()) << h->id;
+    EXPECT_GT(h->gemm_kernel_us.value, 1) << h->id;
+    EXPECT_LT(h->gemm_kernel_us.value, 10) << h->id;
+  }
+  EXPECT_EQ(h800->gemm_kernel_us.proxy_of, "h100-sxm-80gb");
+  StatusOr<HardwareSpec> b200 = cat.Hardware("b200-180gb");
+  ASSERT_TRUE(b200.ok());
+  EXPECT_EQ(b200->gemm_kernel_us.proxy_of, "gb200-nvl72");
 }
 
 // torchtitan's H100 runs at a 500 W limit: its sustained tensor rate is the 700 W one times the

@@ -34,6 +34,7 @@ TEST(StepContextTest, CatalogHasMeasuredAttentionRatesForH100) {
 TEST(StepContextTest, SustainedFractionReplacesTheBurstRates) {
   Job8b s = Llama8bOnH100();
   HardwareSpec& h = s.cluster.spec;
+  h.gemm_kernel_us = Figure{};  // a fixed time per kernel does not scale with the clock
   const int bf16 = DtypeIndex(Dtype::kBf16);
   ASSERT_TRUE(h.sustained_fraction[bf16].known()) << "catalog h100 entry carries a sustained figure";
   h.sustained_fraction[bf16].value = h.gemm_fraction[bf16].value * 0.8;

@@ -24,6 +24,7 @@ namespace {
 TEST(StepLayerTest, MeasuredGemmTableSlowsSmallShapes) {
   Job8b s = TensorParallelLlama8b(1024, 4);
   s.plan.sp = true;
+  s.cluster.spec.gemm_kernel_us = Figure{};  // the table against the large-GEMM efficiency alone
   ASSERT_NE(s.cluster.spec.gemm_table, nullptr);
   const CostContext with = MakeCostContext(s.arch, s.params, s.job, s.cluster);
   EXPECT_GE(with.gemm_rate_max.value(), with.gemm_rate.value());
@@ -59,6 +60,7 @@ TEST(StepLayerTest, GemmRatesFollowTheTableInUse) {
 TEST(StepLayerTest, GemmKernelsPayTheFixedTimeOutsideATable) {
   Job8b s = Llama8bOnH100();
   s.cluster.spec.gemm_table = nullptr;
+  s.cluster.spec.gemm_kernel_us = Figure{};
   const double without = Compute(s);
   s.cluster.spec.gemm_kernel_us = Figure::Known(10, "test");
   const double with = Compute(s);

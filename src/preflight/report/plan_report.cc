@@ -685,6 +685,10 @@ std::string HardwareText(const HardwareSpec& h) {
   out += h.gemm_table ? fmt::format("GEMM by shape: {} ({}){}\n", h.gemm_table->file, h.gemm_table->source,
                                     h.gemm_table->proxy_of.empty() ? "" : ", measured on " + h.gemm_table->proxy_of)
                       : std::string("GEMM by shape: no measured table (large-GEMM efficiency and waves)\n");
+  const Figure& fixed = h.gemm_kernel_us;
+  out += fixed.known() ? fmt::format("GEMM kernel: {:g} us per kernel beyond the large-GEMM rate and its waves, where no table covers the shape{}\n",
+                                     fixed.value, fixed.proxy() ? ", measured on " + fixed.proxy_of : "")
+                       : std::string("GEMM kernel: no fixed time measured (none charged)\n");
   out += "sources:\n";
   auto add = [&](const char* what, const Figure& f) {
     if (f.known() || f.unsupported()) out += fmt::format("  {}: {}\n", what, f.source);
@@ -698,6 +702,7 @@ std::string HardwareText(const HardwareSpec& h) {
   add("bf16 GEMM efficiency", h.gemm_fraction[DtypeIndex(Dtype::kBf16)]);
   add("bf16 sustained GEMM efficiency", h.sustained_fraction[DtypeIndex(Dtype::kBf16)]);
   add("fp8 sustained GEMM efficiency", h.sustained_fraction[DtypeIndex(Dtype::kFp8)]);
+  add("GEMM kernel fixed time", h.gemm_kernel_us);
   return out;
 }
 
