@@ -77,8 +77,8 @@ bool ParseFiniteNumber(const std::string& text, double* out) {
 std::string DescribeNode(const YAML::Node& node) {
   if (!node.IsDefined() || node.IsNull()) return "nothing";
   if (node.IsScalar()) return "'" + node.Scalar() + "'";
-  if (node.IsSequence()) return "a list";
-  return "a mapping";
+  if (node.IsSequence()) return node.size() == 0 ? "an empty list" : "a list";
+  return node.size() == 0 ? "an empty mapping" : "a mapping";
 }
 
 MapReader::MapReader(YAML::Node node, std::string file, std::string path)

@@ -856,6 +856,14 @@ TEST(StepTimeTest, LayerTimesAreWhatEachLayerAddsToTheStep) {
   ASSERT_TRUE(m.has_dense);  // DeepSeek-V3's first three layers
   EXPECT_GT(m.moe.exposed_comm.ep.value(), 0);
   EXPECT_EQ(m.dense.exposed_comm.ep.value(), 0);
+  // A model whose every layer is MoE has no dense layer to report.
+  Job8b mixtral = DataParallelOnH100("mixtral-8x7b", 4096);
+  mixtral.plan.ep = 8;
+  const LayerTimes x =
+      EstimateLayers(MakeCostContext(mixtral.arch, mixtral.params, mixtral.job, mixtral.cluster), mixtral.plan);
+  EXPECT_TRUE(x.has_moe);
+  EXPECT_FALSE(x.has_dense);
+  EXPECT_GT(x.moe.total.value(), 0);
 }
 
 }  // namespace

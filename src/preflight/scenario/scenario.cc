@@ -565,16 +565,18 @@ StatusOr<YAML::Node> OverrideValue(const Override& o) {
   const bool flow = !o.value.empty() && (o.value.front() == '[' || o.value.front() == '{');
   if (!flow) return YAML::Node(o.value);
   const std::string what = o.value.front() == '[' ? "a YAML flow sequence ([a, b])" : "a YAML flow mapping ({key: value})";
-  YAML::Node node;
+  // Read inside a list of its own: text after the collection (`[a] b`, `{x: 1} junk`), which a
+  // YAML document would silently drop, is then a syntax error or a second item.
+  YAML::Node wrapped;
   try {
-    node = YAML::Load(o.value);
+    wrapped = YAML::Load("[" + o.value + "\n]");
   } catch (const YAML::Exception& e) {
     return InvalidArgument(o.key + ": expected " + what + ", got '" + o.value + "' (" + e.msg + ")");
   }
-  if (!node.IsSequence() && !node.IsMap()) {
-    return InvalidArgument(o.key + ": expected " + what + ", got '" + o.value + "'");
+  if (!wrapped.IsSequence() || wrapped.size() != 1 || !(wrapped[0].IsSequence() || wrapped[0].IsMap())) {
+    return InvalidArgument(o.key + ": expected " + what + " and nothing after it, got '" + o.value + "'");
   }
-  return node;
+  return wrapped[0];
 }
 
 // Sets the dotted key below `root` to `value`, making the maps on its path.

@@ -503,6 +503,17 @@ TEST(ScenarioTest, OverridesTakeFlowCollections) {
   EXPECT_TRUE(Contains(s.status().message(), path + ": parallel.recompute_modules: expected a YAML flow sequence ([a, b]), got '[core_attn, mlp'"))
       << s.status().message();
   EXPECT_TRUE(Contains(s.status().message(), "(the value given on the command line)")) << s.status().message();
+  // Text after the collection is not dropped: it is bad input.
+  for (const char* trailing : {"[core_attn] mlp", "[core_attn], [mlp]", "[core_attn]]"}) {
+    SCOPED_TRACE(trailing);
+    s = LoadScenarioFile(path, Catalog::Default(), {{"parallel.recompute_modules", trailing}});
+    EXPECT_FALSE(s.ok());
+  }
+  s = LoadScenarioFile(path, Catalog::Default(), {{"cluster", "{devices: 16, devices_per_node: 8} junk"}});
+  EXPECT_FALSE(s.ok());
+  s = LoadScenarioFile(path, Catalog::Default(), {{"parallel.recompute_modules", "[]"}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.status().message(), "got an empty list")) << s.status().message();
   // A value that only looks like one is not: a scalar text stays text.
   s = LoadScenarioFile(path, Catalog::Default(), {{"name", "run [1]"}});
   ASSERT_TRUE(s.ok()) << s.status().message();
