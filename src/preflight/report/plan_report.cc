@@ -684,10 +684,12 @@ std::string HardwareText(const HardwareSpec& h) {
   }
   out += h.gemm_table ? fmt::format("GEMM by shape: {} ({}){}\n", h.gemm_table->file, h.gemm_table->source,
                                     h.gemm_table->proxy_of.empty() ? "" : ", measured on " + h.gemm_table->proxy_of)
-                      : std::string("GEMM by shape: no measured table (large-GEMM efficiency and waves)\n");
+                      : fmt::format("GEMM by shape: no measured table (large-GEMM efficiency{})\n",
+                                    h.compute_units.known() ? " and waves" : "; no SM count, so no waves");
   const Figure& fixed = h.gemm_kernel_us;
-  out += fixed.known() ? fmt::format("GEMM kernel: {:g} us per kernel beyond the large-GEMM rate and its waves, where no table covers the shape{}\n",
-                                     fixed.value, fixed.proxy() ? ", measured on " + fixed.proxy_of : "")
+  out += fixed.known() ? fmt::format("GEMM kernel: {:g} us per kernel beyond the large-GEMM rate{}, where no table covers the shape{}\n",
+                                     fixed.value, h.compute_units.known() ? " and its waves" : "",
+                                     fixed.proxy() ? ", measured on " + fixed.proxy_of : "")
                        : std::string("GEMM kernel: no fixed time measured (none charged)\n");
   out += "sources:\n";
   auto add = [&](const char* what, const Figure& f) {

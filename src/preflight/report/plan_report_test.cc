@@ -293,6 +293,26 @@ TEST(HardwareReportTest, SustainedFiguresPerDtype) {
   EXPECT_NE(text.find("fp8 sustained GEMM efficiency: sustained"), std::string::npos) << text;
 }
 
+// `catalog show` says what a GEMM kernel's fixed time is charged beyond: the waves only where the
+// SM count is known, and nothing where no fixed time was measured.
+TEST(HardwareReportTest, GemmKernelFixedTime) {
+  HardwareSpec h;
+  h.id = "test";
+  EXPECT_NE(HardwareText(h).find("GEMM kernel: no fixed time measured (none charged)"), std::string::npos);
+  EXPECT_NE(HardwareText(h).find("large-GEMM efficiency; no SM count, so no waves"), std::string::npos);
+  h.gemm_kernel_us = Figure::Known(5.2, "measured");
+  std::string text = HardwareText(h);
+  EXPECT_NE(text.find("GEMM kernel: 5.2 us per kernel beyond the large-GEMM rate, where"), std::string::npos) << text;
+  EXPECT_NE(text.find("GEMM kernel fixed time: measured"), std::string::npos) << text;
+  h.compute_units = Figure::Known(132, "whitepaper");
+  h.gemm_kernel_us.proxy_of = "other";
+  text = HardwareText(h);
+  EXPECT_NE(text.find("5.2 us per kernel beyond the large-GEMM rate and its waves, where no table covers the "
+                      "shape, measured on other"),
+            std::string::npos)
+      << text;
+}
+
 // A plan names the block length its fused kernel's rate is read at: the sequence over CP.
 TEST(PlanJsonTest, AttentionBlockLengthFollowsContextParallelism) {
   EXPECT_DOUBLE_EQ(PlanJson(EvaluateText(kScenario))["hardware"]["attention_block_tokens"].get<double>(), 4096);
