@@ -420,7 +420,7 @@ TEST(StepLayerTest, Fp8CurrentScalingReadsEveryCastInputOnceMore) {
   Job8b s = Llama8bOnH100();
   s.job.precision = Dtype::kFp8;
   const CostContext delayed = MakeCostContext(s.arch, s.params, s.job, s.cluster);
-  s.job.fp8_current_scaling = true;
+  s.job.fp8_recipe = Fp8Recipe::kCurrent;
   const CostContext current = MakeCostContext(s.arch, s.params, s.job, s.cluster);
   const StepTime a = EstimateStep(delayed, s.plan), b = EstimateStep(current, s.plan);
   ASSERT_EQ(b.host_launch.value(), 0.0);
@@ -432,6 +432,30 @@ TEST(StepLayerTest, Fp8CurrentScalingReadsEveryCastInputOnceMore) {
   const double norms = (6 - 2) * T * h * 2;                    // QKV and FC1 inputs: cast, not transposed
   const double grads = 2 * T * (q + 2 * kv) + 2 * T * h + 2 * T * 2 * f + 2 * T * h;  // amax reads
   const double expected = static_cast<double>(x.layers) * (inputs + norms + grads) / current.hbm_rate.value();
+  EXPECT_NEAR(b.other.value() - a.other.value(), expected, expected * 1e-9);
+}
+
+// MXFP8 (MXFP8BlockScaling): no amax pass, but the norms' outputs are cast like the others (4 bytes
+// in the forward instead of the 2-byte transpose in the backward), and every cast writes an E8M0
+// scale per 32 elements for each of its two copies (2/32 bytes per element; the transpose of a
+// fused-norm input writes one).
+TEST(StepLayerTest, Mxfp8CastsTheNormOutputsAndWritesBlockScales) {
+  Job8b s = Llama8bOnH100();
+  s.job.precision = Dtype::kFp8;
+  const CostContext delayed = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  s.job.fp8_recipe = Fp8Recipe::kMxfp8;
+  const CostContext mx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  const StepTime a = EstimateStep(delayed, s.plan), b = EstimateStep(mx, s.plan);
+  ASSERT_EQ(b.host_launch.value(), 0.0);
+  const Architecture& x = s.arch;
+  const double T = static_cast<double>(s.job.seq_len), h = static_cast<double>(x.hidden);
+  const double q = static_cast<double>(x.heads * x.head_dim), kv = static_cast<double>(x.kv_heads * x.head_dim);
+  const double f = static_cast<double>(x.ffn);
+  const double scales = 2.0 / 32;
+  const double inputs = (T * q + T * f) * scales;     // the cast inputs' scales
+  const double norms = 2 * T * h * (4 + scales - 2);  // QKV and FC1 inputs: cast, not transposed
+  const double grads = (T * (q + 2 * kv) + 2 * T * h + 2 * T * f) * scales;
+  const double expected = static_cast<double>(x.layers) * (inputs + norms + grads) / mx.hbm_rate.value();
   EXPECT_NEAR(b.other.value() - a.other.value(), expected, expected * 1e-9);
 }
 

@@ -140,6 +140,7 @@ TEST(ParamsTest, EveryCatalogModelIsNearItsNominalSize) {
       {"nemotron-4-15b", {15.7, 0.02, "Nemotron-4 report: 12.5B non-embedding + 3.2B embedding"}},
       {"opt-175b", {175, 0.02, "id"}},
       {"qwen3-235b-a22b", {235, 0.02, "id"}},
+      {"qwen3-30b-a3b", {30.5, 0.02, "Qwen model card: 30.5B total"}},
   };
   for (const std::string& id : Catalog::Default().ModelIds()) {
     auto it = nominal.find(id);
@@ -173,6 +174,9 @@ TEST(ParamsTest, MoeActiveHandDerived) {
   // Qwen3-235B-A22B: the id's "A22B".
   ParamCounts q = CountParameters(LoadArch("qwen3-235b-a22b"));
   EXPECT_NEAR(static_cast<double>(q.active), 22e9, 22e9 * 0.02);
+  // Qwen3-30B-A3B: the model card's 3.3B activated.
+  ParamCounts q30 = CountParameters(LoadArch("qwen3-30b-a3b"));
+  EXPECT_NEAR(static_cast<double>(q30.active), 3.3e9, 3.3e9 * 0.02);
 }
 
 TEST(ParamsTest, TiedEmbeddingsHaveNoHead) {

@@ -152,6 +152,9 @@ inline bool AllToAllOverlapRecompute(const Plan& plan) {
          !(plan.recompute == Recompute::kSelective && plan.Recomputes(kModuleMoe));
 }
 
+// The scaling recipe of an FP8 run (TrainingJob::fp8_recipe).
+enum class Fp8Recipe { kDelayed, kCurrent, kMxfp8 };
+
 struct TrainingJob {
   int64_t seq_len = 2048;
   int64_t global_batch = 0;  // sequences per optimizer step
@@ -189,12 +192,18 @@ struct TrainingJob {
   // fused accumulation). Memory only; 16-bit and FP8 precisions with fp32 main gradients, at ZeRO
   // 0 or 1 (the scenario rejects the other combinations; the memory model ignores it at ZeRO 2+).
   bool grad_16bit_copy = false;
-  // FP8 scaling by the current tensor (Transformer Engine's Float8CurrentScaling, "FP8-CS" in
-  // NVIDIA's recipes): each cast first reads its 16-bit input for the amax in a kernel of its own
-  // (nvte_compute_amax, then nvte_compute_scale_from_amax, then nvte_quantize), and a norm cannot
-  // write the FP8 input itself. false: delayed scaling from the amax history (Transformer
-  // Engine's default recipe), whose amax comes out of the cast itself.
-  bool fp8_current_scaling = false;
+  // How an FP8 run scales its casts (training.fp8_recipe):
+  // - kDelayed: delayed scaling from the amax history (Transformer Engine's default recipe), whose
+  //   amax comes out of the cast itself; a fused norm writes the FP8 input of QKV and FC1.
+  // - kCurrent: scaling by the current tensor (Float8CurrentScaling, "FP8-CS" in NVIDIA's recipes):
+  //   each cast first reads its 16-bit input for the amax in a kernel of its own
+  //   (nvte_compute_amax, then nvte_compute_scale_from_amax, then nvte_quantize), and a norm cannot
+  //   write the FP8 input itself.
+  // - kMxfp8: MXFP8BlockScaling ("FP8-MX", Blackwell): one E8M0 scale per 32 consecutive elements,
+  //   found inside the cast (no pass of its own), written for the rowwise and the columnwise copy;
+  //   a norm writes MXFP8 only under cuDNN's norm backend (NVTE_NORM_FWD_USE_CUDNN=1,
+  //   TransformerEngine PR #1487), not by default, so the norm's output is cast like any other.
+  Fp8Recipe fp8_recipe = Fp8Recipe::kDelayed;
   // Weight gradients are accumulated into the main-gradient buffer by the weight-gradient GEMM itself
   // (Megatron's gradient_accumulation_fusion, Transformer Engine's fuse_wgrad_accumulation). When
   // false, every micro-batch adds each 16-bit weight gradient to the buffer in a separate pass

@@ -272,8 +272,15 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
   // Nor do they keep an FP8 copy of the weights.
   if (!spec.peak(Dtype::kFp8).known()) j->fp8_saved_inputs = false, j->fp8_weight_copy = false;
   ASSIGN_OR_RETURN(std::string recipe, t.StringOr("fp8_recipe", "delayed"));
-  if (recipe != "delayed" && recipe != "current") return t.Error("fp8_recipe", "delayed or current");
-  j->fp8_current_scaling = recipe == "current";
+  if (recipe == "delayed") {
+    j->fp8_recipe = Fp8Recipe::kDelayed;
+  } else if (recipe == "current") {
+    j->fp8_recipe = Fp8Recipe::kCurrent;
+  } else if (recipe == "mxfp8") {
+    j->fp8_recipe = Fp8Recipe::kMxfp8;
+  } else {
+    return t.Error("fp8_recipe", "delayed, current or mxfp8");
+  }
   ASSIGN_OR_RETURN(j->grad_16bit_copy, t.BoolOr("grad_16bit_copy", false));
   if (j->grad_16bit_copy && j->precision == Dtype::kFp32) {
     return t.Error("grad_16bit_copy", "false with precision fp32 (there are no 16-bit gradients)");

@@ -138,10 +138,16 @@ TEST(ScenarioTest, Fp8SavedInputsFollowTheDevice) {
 TEST(ScenarioTest, Fp8RecipeIsDelayedUnlessStated) {
   StatusOr<Scenario> s = LoadText(Replace(kScenario, "precision: bf16", "precision: fp8"));
   ASSERT_TRUE(s.ok()) << s.status().message();
-  EXPECT_FALSE(s->job.fp8_current_scaling);
+  EXPECT_EQ(s->job.fp8_recipe, Fp8Recipe::kDelayed);
   s = LoadText(Replace(kScenario, "precision: bf16", "precision: fp8, fp8_recipe: current"));
   ASSERT_TRUE(s.ok()) << s.status().message();
-  EXPECT_TRUE(s->job.fp8_current_scaling);
+  EXPECT_EQ(s->job.fp8_recipe, Fp8Recipe::kCurrent);
+  s = LoadText(Replace(kScenario, "precision: bf16", "precision: fp8, fp8_recipe: mxfp8"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->job.fp8_recipe, Fp8Recipe::kMxfp8);
+  s = LoadText(Replace(kScenario, "precision: bf16", "precision: fp8, fp8_recipe: blockwise"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("delayed, current or mxfp8"), std::string::npos) << s.status().message();
 }
 
 // training.grad_16bit_copy (DeepSpeed's BF16_Optimizer keeps the 16-bit gradients): off unless stated.

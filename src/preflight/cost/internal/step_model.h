@@ -207,9 +207,10 @@ class StepModel {
   // LayerNormMLP the activation) writes FP8 itself, when only the transpose remains for the
   // backward (read 1, write 1); the backward casts the output gradient with its transpose (read 2,
   // write 1 + 1 per output element) unless an activation backward does it in the same pass (write
-  // 1 + 1). With current scaling (TrainingJob::fp8_current_scaling) every cast first reads its
-  // 16-bit input once more for the amax (2 bytes per element), and the fused-norm input is cast
-  // like any other.
+  // 1 + 1). With current scaling (Fp8Recipe::kCurrent) every cast first reads its 16-bit input
+  // once more for the amax (2 bytes per element), and the fused-norm input is cast like any other.
+  // MXFP8 (Fp8Recipe::kMxfp8) finds each block's scale inside the cast, casts the norm's output
+  // like any other, and writes one E8M0 scale byte per 32 elements for each copy it writes.
   // Where a GEMM's FP8 input comes from: a cast of its 16-bit input, a fused norm that writes FP8
   // (delayed scaling only), or tokens quantized before an MoE dispatch (cast where they were).
   enum class Fp8Input { kCast, kFusedNorm, kQuantized };
@@ -217,16 +218,22 @@ class StepModel {
                 LayerCost* l) const {
     if (!c_.fp8_gemms) return;
     const double in = m * k * batch, grad = m * n * batch;
-    const bool current = c_.job.fp8_current_scaling;
-    const double amax = current ? 2 : 0;
-    const bool cast = input == Fp8Input::kCast || (input == Fp8Input::kFusedNorm && current);
+    const double amax = Fp8AmaxBytes(), scales = 2 * Fp8ScaleBytes();  // two copies per cast
+    const bool cast = input == Fp8Input::kCast || (input == Fp8Input::kFusedNorm && !Fp8NormWritesFp8());
     if (cast) {
-      l->cast_fwd += Memory((4 + amax) * in);
+      l->cast_fwd += Memory((4 + amax + scales) * in);
     } else {
-      l->cast_bwd += Memory(2 * in);  // the transpose for the weight gradient
+      l->cast_bwd += Memory((2 + scales / 2) * in);  // the transpose for the weight gradient
     }
-    l->cast_bwd += Memory(((grad_cast_fused ? 2 : 4) + amax) * grad);
+    l->cast_bwd += Memory(((grad_cast_fused ? 2 : 4) + amax + scales) * grad);
   }
+  // Per element a cast reads, beyond its input, for the amax: current scaling's pass of its own.
+  double Fp8AmaxBytes() const { return c_.job.fp8_recipe == Fp8Recipe::kCurrent ? 2 : 0; }
+  // Per element of each FP8 copy a cast writes, its scale: MXFP8's E8M0 byte per 32 elements.
+  double Fp8ScaleBytes() const { return c_.job.fp8_recipe == Fp8Recipe::kMxfp8 ? 1.0 / kMxfp8Block : 0; }
+  // Whether a fused norm writes the FP8 input of the GEMM after it (delayed scaling only).
+  bool Fp8NormWritesFp8() const { return c_.job.fp8_recipe == Fp8Recipe::kDelayed; }
+  static constexpr double kMxfp8Block = 32;  // elements per E8M0 scale (the OCP MX formats)
   double WaveUtilization(double m, double n, double batch) const;
   // Achieved rate for the shape: the catalog's measured table inside its range, and its edge
   // beyond the largest M or N at a measured reduction length; past the longest measured reduction
