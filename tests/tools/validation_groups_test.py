@@ -30,6 +30,7 @@ RUNS = [
     row("torchtitan-8b", "public-other.yaml", "h100-sxm-96gb-hbm2e", 0.40, proxy=3),
     row("mcore-qwen3-235b", "public-other.yaml", "h100-sxm-80gb", -0.30),
     row("mbridge-llama3-8b-8xgb200", "public-other.yaml", "gb200-nvl72", -0.10, proxy=1),
+    row("mbridge-qwen3-30b-a3b-8xb200", "public-other.yaml", "b200-180gb", -0.60, proxy=1),
     row("maxtext-32b", "public-other.yaml", "tpu-v5p", 0.20, proxy=1),
     row("torchtitan-8b-memory", "memory.yaml", "h100-sxm-96gb-hbm2e", -0.04, proxy=1),
 ]
@@ -57,17 +58,18 @@ def main():
     expect("Megatron 2021 Table 2 ZeRO-3", ["1", "30.0%", "30.0%", "-30.0%"])
     expect("vTrain multi-node", ["0", "—", "—", "—"])
     expect("vTrain single-node", ["1", "50.0%", "50.0%", "-50.0%"])
-    expect("other public runs", ["5", "24.0%", "40.0%", "+0.0%"])
-    expect("... without torchtitan", ["4", "20.0%", "30.0%", "-10.0%"])
-    expect("... Blackwell", ["1", "10.0%", "10.0%", "-10.0%"])
+    expect("other public runs", ["6", "30.0%", "60.0%", "-10.0%"])
+    expect("... without torchtitan", ["5", "28.0%", "60.0%", "-20.0%"])
+    expect("... Blackwell dense", ["1", "10.0%", "10.0%", "-10.0%"])
+    expect("... Blackwell MoE", ["1", "60.0%", "60.0%", "-60.0%"])
     expect("... TPU v5p", ["1", "20.0%", "20.0%", "+20.0%"])
     expect("peak memory", ["1", "4.0%", "4.0%", "-4.0%"])
     expect("... NVIDIA-stack H100", ["2", "25.0%", "30.0%", "-25.0%"])
     expect("... H100 MoE", ["1", "30.0%", "30.0%", "-30.0%"])
     expect("... torchtitan", ["1", "40.0%", "40.0%", "+40.0%"])
-    expect("rows on proxy figures", ["4", "18.5%", "40.0%", "+11.5%"])
-    expect("all rows but vTrain single-node", ["11", "15.9%", "40.0%", "-4.3%"])
-    expect("all rows", ["12", "18.8%", "50.0%", "-8.1%"])
+    expect("rows on proxy figures", ["5", "26.8%", "60.0%", "-2.8%"])
+    expect("all rows but vTrain single-node", ["12", "19.6%", "60.0%", "-8.9%"])
+    expect("all rows", ["13", "21.9%", "60.0%", "-12.1%"])
     expect("h100-sxm-80gb", ["2", "25.0%", "30.0%", "-25.0%"])
 
     # Bad input: one line on stderr, exit 2.
@@ -76,7 +78,7 @@ def main():
         failures.append(f"bad input: exit {bad.returncode}, stderr {bad.stderr!r}, stdout {bad.stdout!r}")
     good = subprocess.run([sys.executable, str(SCRIPT), "-"], input=json.dumps(result),
                           capture_output=True, text=True)
-    if good.returncode != 0 or "| all rows | 12 |" not in good.stdout:
+    if good.returncode != 0 or "| all rows | 13 |" not in good.stdout:
         failures.append(f"stdin input: exit {good.returncode}, stdout {good.stdout!r}")
 
     null = subprocess.run([sys.executable, str(SCRIPT), "-"], capture_output=True, text=True,

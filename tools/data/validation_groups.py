@@ -31,6 +31,15 @@ def is_torchtitan(row):
     return is_public(row) and row["name"].startswith("torchtitan")
 
 
+def is_blackwell(row):
+    return row["hardware"] in ("b200-180gb", "gb200-nvl72")
+
+
+def is_moe(row):
+    """The MoE runs (Qwen3, DeepSeek-V3), named after their model."""
+    return "qwen3" in row["name"] or "deepseek" in row["name"]
+
+
 # (label, rule): the groups of docs/validation.md's table, in its order.
 GROUPS = [
     ("Korthikanti 2022", lambda r: in_file(r, "korthikanti-2022.yaml")),
@@ -48,9 +57,9 @@ GROUPS = [
     ("... NVIDIA-stack H100",
      lambda r: is_public(r) and r["hardware"] == "h100-sxm-80gb"
      and r["name"].split("-")[0] in NVIDIA_STACKS),
-    ("... Blackwell", lambda r: is_public(r) and r["hardware"] in ("b200-180gb", "gb200-nvl72")),
-    ("... H100 MoE",
-     lambda r: is_public(r) and ("qwen3" in r["name"] or r["name"].startswith("mbridge-deepseek"))),
+    ("... Blackwell dense", lambda r: is_public(r) and is_blackwell(r) and not is_moe(r)),
+    ("... Blackwell MoE", lambda r: is_public(r) and is_blackwell(r) and is_moe(r)),
+    ("... H100 MoE", lambda r: is_public(r) and r["hardware"] == "h100-sxm-80gb" and is_moe(r)),
     ("... TPU v5p", lambda r: is_public(r) and r["hardware"] == "tpu-v5p"),
     ("... torchtitan", is_torchtitan),
     ("peak memory", lambda r: in_file(r, "memory.yaml")),
