@@ -101,7 +101,7 @@ case_catalog_list_json() {
   expect_stderr_empty
   expect_json '
 assert len(j["hardware"]) >= 23, len(j["hardware"])
-assert len(j["models"]) == 25, len(j["models"])
+assert len(j["models"]) == 26, len(j["models"])
 ids = {m["id"]: m for m in j["models"]}
 assert ids["llama-3.1-8b"]["params_total"] == 8030261248
 assert ids["mixtral-8x7b"]["params_active"] < ids["mixtral-8x7b"]["params_total"]

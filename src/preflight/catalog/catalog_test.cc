@@ -341,7 +341,7 @@ TEST(CatalogDataTest, NetworkFiguresAreWithinTheirLinks) {
 TEST(CatalogDataTest, EveryModelFileParsesAsJsonWithAModelType) {
   Catalog cat = Catalog::Default();
   std::vector<std::string> ids = cat.ModelIds();
-  EXPECT_EQ(ids.size(), 25u);
+  EXPECT_EQ(ids.size(), 26u);
   EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
   for (const std::string& id : ids) {
     std::string source;

@@ -62,6 +62,12 @@ Dtype GemmDtype(const HardwareSpec& h, const TrainingJob& job, CostContext* c) {
   if (job.precision == Dtype::kFp8 && !c->fp8_gemms) {
     c->warnings.push_back(h.id + " has no FP8: FP8 GEMMs fall back to BF16");
   }
+  // MXFP8's E8M0 block scales need block-scaled tensor cores; the devices that have them (NVIDIA
+  // Blackwell, AMD MI355X) brought FP4 with them, so a device without an FP4 rate is taken not to.
+  if (c->fp8_gemms && job.fp8_recipe == Fp8Recipe::kMxfp8 && !h.peak(Dtype::kFp4).known()) {
+    c->warnings.push_back(h.id + " has no FP4 rate in the catalog, the mark of block-scaled (MX) tensor cores: "
+                                 "training.fp8_recipe mxfp8 is timed as if it ran there");
+  }
   return gemm;
 }
 

@@ -105,6 +105,24 @@ TEST(StepContextTest, Fp8GemmsReadTheFp8GridWhereTheCatalogHasOne) {
   EXPECT_NE(h100.gemm16_table, nullptr);
 }
 
+// MXFP8 on a device without block-scaled tensor cores (no FP4 rate: Hopper) is timed, with a warning;
+// on Blackwell it is not warned about, nor is delayed scaling on Hopper.
+TEST(StepContextTest, Mxfp8WarnsWhereTheDeviceHasNoFp4) {
+  auto warns = [](const CostContext& c) {
+    for (const std::string& w : c.warnings) {
+      if (w.find("fp8_recipe mxfp8") != std::string::npos) return true;
+    }
+    return false;
+  };
+  Job8b s = Llama8bOnH100();
+  s.job.precision = Dtype::kFp8;
+  EXPECT_FALSE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster)));
+  s.job.fp8_recipe = Fp8Recipe::kMxfp8;
+  EXPECT_TRUE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster)));
+  s.cluster = CatalogCluster("b200-180gb", 8);
+  EXPECT_FALSE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster)));
+}
+
 // Halving both kernel rates adds exactly the attention time at the original rates:
 // per layer and micro-batch 4·T·s·(heads·head_dim) FLOPs, forward at half, backward at 1.25x.
 // (Without the catalog's rates by sequence length, the long-sequence figures apply.)

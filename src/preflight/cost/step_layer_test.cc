@@ -437,8 +437,7 @@ TEST(StepLayerTest, Fp8CurrentScalingReadsEveryCastInputOnceMore) {
 
 // MXFP8 (MXFP8BlockScaling): no amax pass, but the norms' outputs are cast like the others (4 bytes
 // in the forward instead of the 2-byte transpose in the backward), and every cast writes an E8M0
-// scale per 32 elements for each of its two copies (2/32 bytes per element; the transpose of a
-// fused-norm input writes one).
+// scale per 32 elements for each of its two copies (2/32 bytes per element).
 TEST(StepLayerTest, Mxfp8CastsTheNormOutputsAndWritesBlockScales) {
   Job8b s = Llama8bOnH100();
   s.job.precision = Dtype::kFp8;

@@ -34,7 +34,8 @@ struct MoeSpec {
   int64_t expert_ffn = 0;  // F_e, width of one routed expert
   int64_t shared_ffn = 0;  // total width of all shared experts (N_s · F_s)
   bool shared_gate = false;  // a learned h→1 gate on the shared expert (qwen2_moe)
-  bool router_bias = false;  // per-expert score-correction bias (DeepSeek-V3 noaux_tc)
+  bool router_bias = false;  // per-expert bias on the router's scores (DeepSeek-V3 noaux_tc, gpt-oss)
+  bool expert_bias = false;  // each routed expert's projections carry biases (gpt-oss)
   // Group-limited routing (DeepSeek-V2/V3 n_group, topk_group): the experts fall into `groups`
   // contiguous groups and each token picks its top_k among the `group_top_k` best groups. 0: none.
   int64_t groups = 0;
@@ -63,6 +64,7 @@ struct Architecture {
   bool qkv_bias = false;
   bool attn_out_bias = false;
   bool mlp_bias = false;
+  bool attention_sinks = false;  // one learned softmax logit per query head and layer (gpt-oss)
   int64_t position_rows = 0;   // learned absolute position embeddings (0 for RoPE/ALiBi)
   bool alibi = false;          // ALiBi biases in place of rotary embeddings (bloom; falcon with alibi)
   bool tied_embeddings = false;

@@ -92,6 +92,16 @@ class ConfigReader {
     }
     return out;
   }
+  StatusOr<std::vector<std::string>> StringListOr(const char* key) const {
+    std::vector<std::string> out;
+    if (!Has(key)) return out;
+    if (!j_[key].is_array()) return Error(key, "a list of strings");
+    for (const json& v : j_[key]) {
+      if (!v.is_string()) return Error(key, "a list of strings");
+      out.push_back(v.get<std::string>());
+    }
+    return out;
+  }
   Status Error(const char* key, const char* expected) const {
     std::string got = "nothing";
     if (j_.contains(key))
@@ -157,6 +167,34 @@ Status ReadQwenMoe(const ConfigReader& r, Architecture* a, bool shared) {
   ASSIGN_OR_RETURN(int64_t step, r.IntOr("decoder_sparse_step", 1));
   ASSIGN_OR_RETURN(std::vector<int64_t> dense, r.IntListOr("mlp_only_layers"));
   MarkSparseSteps(a, step, dense);
+  return Status::Ok();
+}
+
+// gpt-oss (transformers' GptOssConfig): every layer routes to `num_local_experts` experts whose
+// projections carry biases, under a router with a bias; q, k, v and o carry biases; each head has
+// a learned sink logit; `layer_types` alternates windowed and full attention from layer 0 (the
+// pattern the step model prices; another is refused). The clamped SwiGLU is timed as SwiGLU.
+Status ReadGptOss(const ConfigReader& r, Architecture* a) {
+  RETURN_IF_ERROR(ReadLlamaLike(r, a));
+  ASSIGN_OR_RETURN(a->moe.experts, r.Int("num_local_experts"));
+  ASSIGN_OR_RETURN(a->moe.top_k, r.Int("num_experts_per_tok"));
+  a->moe.expert_ffn = a->ffn;
+  a->moe.router_bias = a->moe.expert_bias = true;
+  a->moe_layer.assign(a->layers, true);
+  a->attention_sinks = true;
+  ASSIGN_OR_RETURN(a->sliding_window, r.IntOr("sliding_window", 0));
+  if (a->sliding_window < 0) return r.Error("sliding_window", "a window of at least 1 token, or 0 for none");
+  ASSIGN_OR_RETURN(std::vector<std::string> types, r.StringListOr("layer_types"));
+  if (a->sliding_window > 0 && !types.empty()) {
+    bool alternating = static_cast<int64_t>(types.size()) == a->layers;
+    for (size_t i = 0; alternating && i < types.size(); ++i) {
+      alternating = types[i] == (i % 2 == 0 ? "sliding_attention" : "full_attention");
+    }
+    if (!alternating) {
+      return r.Error("layer_types",
+                     "one entry per layer, alternating sliding_attention and full_attention from layer 0");
+    }
+  }
   return Status::Ok();
 }
 
@@ -338,6 +376,7 @@ Status ReadByType(const std::string& type, const ConfigReader& r, Architecture* 
     a->moe_layer.assign(a->layers, true);
     return Status::Ok();
   }
+  if (type == "gpt_oss") return ReadGptOss(r, a);
   if (type == "gemma2") {
     RETURN_IF_ERROR(ReadLlamaLike(r, a));
     ASSIGN_OR_RETURN(a->activation, ParseActivation(r, "hidden_activation", "gelu_pytorch_tanh"));
@@ -463,7 +502,7 @@ const std::vector<std::string_view>& SupportedModelTypes() {
   static const std::vector<std::string_view> kTypes = {
       "llama",     "mistral",     "mixtral",     "qwen2", "qwen2_moe", "qwen3",
       "qwen3_moe", "deepseek_v2", "deepseek_v3", "gpt2",  "gpt_neox",  "opt",
-      "bloom",     "falcon",      "nemotron",    "gemma2"};
+      "bloom",     "falcon",      "nemotron",    "gemma2", "gpt_oss"};
   return kTypes;
 }
 

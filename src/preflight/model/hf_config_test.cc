@@ -461,11 +461,43 @@ TEST(HfConfigTest, Gemma2SmallHandCountAndWindow) {
   EXPECT_DOUBLE_EQ(ops.attention_fwd_flops_per_token, 2 * 2 * 2.0 * 40 * 128);
 }
 
+// gpt-oss: biased attention with a sink per head, every layer MoE with biased experts and a
+// biased router, windowed attention on even layers.
+TEST(HfConfigTest, GptOssSmallHandCountAndWindow) {
+  Architecture a = Parse(R"({"model_type": "gpt_oss", "hidden_size": 64, "num_hidden_layers": 2,
+    "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "intermediate_size": 32,
+    "num_local_experts": 4, "num_experts_per_tok": 2, "vocab_size": 100, "attention_bias": true,
+    "sliding_window": 8, "layer_types": ["sliding_attention", "full_attention"]})");
+  EXPECT_TRUE(a.attention_sinks);
+  EXPECT_TRUE(a.moe.expert_bias);
+  EXPECT_TRUE(a.moe.router_bias);
+  EXPECT_TRUE(a.IsMoeLayer(0) && a.IsMoeLayer(1));
+  EXPECT_TRUE(a.IsLocalAttentionLayer(0));
+  EXPECT_FALSE(a.IsLocalAttentionLayer(1));
+  // q 64, kv 32: attention 64·128 + 64·64 = 12288, biases 128 + 64, sinks 4; router 64·4 + 4;
+  // experts 4 · (3·64·32 + 2·32 + 64) = 4 · 6272; 2 RMSNorms 128.
+  const int64_t layer = 12288 + 192 + 4 + 260 + 4 * 6272 + 128;
+  ParamCounts c = CountParameters(a);
+  EXPECT_EQ(c.total, 2 * layer + 2 * 6400 + 64);
+  EXPECT_EQ(c.active, c.total - 2 * 2 * 6272);  // two of the four experts idle per layer
+}
+
+TEST(HfConfigTest, GptOssRefusesAnotherLayerPattern) {
+  StatusOr<Architecture> a = ArchitectureFromHfConfig(
+      json::parse(R"({"model_type": "gpt_oss", "hidden_size": 64, "num_hidden_layers": 2,
+    "num_attention_heads": 4, "intermediate_size": 32, "num_local_experts": 4,
+    "num_experts_per_tok": 2, "vocab_size": 100, "sliding_window": 8,
+    "layer_types": ["full_attention", "sliding_attention"]})"),
+      "test-model", "test.json");
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.status().message().find("test.json: layer_types: expected"), std::string::npos) << a.status().message();
+}
+
 TEST(HfConfigTest, SupportedModelTypesAllParse) {
-  EXPECT_EQ(SupportedModelTypes().size(), 16u);
+  EXPECT_EQ(SupportedModelTypes().size(), 17u);
   for (std::string_view t :
        {"llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "deepseek_v2",
-        "deepseek_v3", "gpt2", "gpt_neox", "opt", "bloom", "falcon", "nemotron", "gemma2"}) {
+        "deepseek_v3", "gpt2", "gpt_neox", "opt", "bloom", "falcon", "nemotron", "gemma2", "gpt_oss"}) {
     EXPECT_NE(std::find(SupportedModelTypes().begin(), SupportedModelTypes().end(), t),
               SupportedModelTypes().end())
         << t;

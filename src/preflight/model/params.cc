@@ -24,6 +24,7 @@ int64_t AttentionParams(const Architecture& a) {
   if (a.qkv_bias) p += q + 2 * kv;
   if (a.attn_out_bias) p += h;
   if (a.qk_norm) p += 2 * a.head_dim;
+  if (a.attention_sinks) p += a.heads;
   return p;
 }
 
@@ -35,7 +36,7 @@ int64_t MlpParams(const Architecture& a, int64_t width, bool bias) {
 }
 
 int64_t RoutedExpertParams(const Architecture& a) {
-  return a.moe.experts * MlpParams(a, a.moe.expert_ffn, false);
+  return a.moe.experts * MlpParams(a, a.moe.expert_ffn, a.moe.expert_bias);
 }
 
 // Router, its bias, shared experts and their gate: the dense part of an MoE block.
@@ -90,6 +91,7 @@ std::vector<ParamTensor> LayerParameterTensors(const Architecture& a, bool moe) 
       replicated(a.head_dim);
       replicated(a.head_dim);
     }
+    if (a.attention_sinks) split(a.heads);  // one per head, with the heads
   }
   auto mlp = [&](int64_t width, bool bias, bool expert, int64_t count) {
     const int64_t up = width * (a.gated_mlp ? 2 : 1);
@@ -104,7 +106,7 @@ std::vector<ParamTensor> LayerParameterTensors(const Architecture& a, bool moe) 
   }
   replicated(h * a.moe.experts);  // the router
   if (a.moe.router_bias) replicated(a.moe.experts);
-  mlp(a.moe.expert_ffn, false, true, a.moe.experts);
+  mlp(a.moe.expert_ffn, a.moe.expert_bias, true, a.moe.experts);
   if (a.moe.shared_ffn > 0) mlp(a.moe.shared_ffn, false, false, 1);
   if (a.moe.shared_gate) replicated(h);
   return t;
@@ -135,7 +137,7 @@ ParamCounts CountParameters(const Architecture& a) {
   c.total = dense_layers * c.dense_layer + moe_layers * c.moe_layer + c.embedding + c.lm_head +
             c.final_norm;
   const int64_t active_experts =
-      a.IsMoe() ? a.moe.top_k * MlpParams(a, a.moe.expert_ffn, false) : 0;
+      a.IsMoe() ? a.moe.top_k * MlpParams(a, a.moe.expert_ffn, a.moe.expert_bias) : 0;
   c.active = c.total - moe_layers * (c.routed_experts_per_moe_layer - active_experts);
 
   if (a.mtp_layers > 0) {

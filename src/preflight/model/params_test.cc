@@ -141,6 +141,7 @@ TEST(ParamsTest, EveryCatalogModelIsNearItsNominalSize) {
       {"opt-175b", {175, 0.02, "id"}},
       {"qwen3-235b-a22b", {235, 0.02, "id"}},
       {"qwen3-30b-a3b", {30.5, 0.02, "Qwen model card: 30.5B total"}},
+      {"gpt-oss-120b", {116.83, 0.001, "OpenAI gpt-oss model card: 116.83B total"}},
   };
   for (const std::string& id : Catalog::Default().ModelIds()) {
     auto it = nominal.find(id);
@@ -177,6 +178,9 @@ TEST(ParamsTest, MoeActiveHandDerived) {
   // Qwen3-30B-A3B: the model card's 3.3B activated.
   ParamCounts q30 = CountParameters(LoadArch("qwen3-30b-a3b"));
   EXPECT_NEAR(static_cast<double>(q30.active), 3.3e9, 3.3e9 * 0.02);
+  // gpt-oss-120b: the model card's 5.13B active, which leaves out the input embedding table.
+  ParamCounts g = CountParameters(LoadArch("gpt-oss-120b"));
+  EXPECT_NEAR(static_cast<double>(g.active - 201088LL * 2880), 5.13e9, 5.13e9 * 0.002);
 }
 
 TEST(ParamsTest, TiedEmbeddingsHaveNoHead) {

@@ -134,7 +134,7 @@ TEST(ScenarioTest, Fp8SavedInputsFollowTheDevice) {
   EXPECT_FALSE(s->job.fp8_weight_copy);
 }
 
-// training.fp8_recipe: delayed scaling unless "current" is stated.
+// training.fp8_recipe: delayed scaling unless "current" or "mxfp8" is stated; another name is refused.
 TEST(ScenarioTest, Fp8RecipeIsDelayedUnlessStated) {
   StatusOr<Scenario> s = LoadText(Replace(kScenario, "precision: bf16", "precision: fp8"));
   ASSERT_TRUE(s.ok()) << s.status().message();
