@@ -223,9 +223,9 @@ void StepModel::Moe(LayerCost* l) const {
   const double local_experts = static_cast<double>(m.experts) / p_.ep;
   const double tokens_per_expert = tokens_ * m.top_k * p_.etp * p_.ep / (t_ * m.experts) * c_.job.moe_imbalance;
   const double fe = static_cast<double>(m.expert_ffn) / p_.etp;
-  fwd += Gemm(tokens_per_expert, h, g * fe, local_experts) + Gemm(tokens_per_expert, fe, h, local_experts);
-  bwd += GemmBwd(tokens_per_expert, h, g * fe, local_experts, &l->wgrad) +
-         GemmBwd(tokens_per_expert, fe, h, local_experts, &l->wgrad);
+  fwd += ExpertGemm(tokens_per_expert, h, g * fe, local_experts) + ExpertGemm(tokens_per_expert, fe, h, local_experts);
+  bwd += ExpertGemmBwd(tokens_per_expert, h, g * fe, local_experts, &l->wgrad) +
+         ExpertGemmBwd(tokens_per_expert, fe, h, local_experts, &l->wgrad);
   // With `fp8_dispatch` the up-projection input is quantized once per token before the dispatch,
   // which then moves FP8 (DeepSeek-V3 report §3.3; read 2, write 1 byte per element), and
   // transposed per routed token for the weight gradient; otherwise the dispatch moves 16 bits and
@@ -349,8 +349,9 @@ double TpBlocks(const Architecture& a, const Plan& p, bool moe) {
 // projection, residual add; norm, MLP GEMMs, activation, residual add; TP collectives; for MoE
 // the router, top-k, permutation, grouped expert GEMMs, unpermutation and all-to-alls. With FP8,
 // the separate casts of GEMM inputs (the backward's casts follow from its usual share).
-void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bool moe, const ElementwiseBytes& e,
-                  LayerCost* l) {
+void CountKernels(const Architecture& a, const Plan& p, const TrainingJob& job, bool fp8, bool moe,
+                  const ElementwiseBytes& e, LayerCost* l) {
+  const bool flash = job.flash_attention;
   double core = flash ? 1 : 6 + (a.dropout ? 1 : 0);
   const double a2a = moe && p.ep > 1 ? 2 : 0;  // the expert all-to-alls
   const bool shared = moe && a.moe.shared_ffn > 0;
@@ -361,7 +362,10 @@ void CountKernels(const Architecture& a, const Plan& p, bool flash, bool fp8, bo
   const double mla_gemms = mla ? (a.mla.q_lora_rank > 0 ? 3 : 2) : 0;
   const double inner_norms = (mla ? (a.mla.q_lora_rank > 0 ? 2 : 1) : (a.qk_norm ? 2 : 0)) * e.norm_kernels;
   n += mla_gemms + inner_norms;
-  const double mlp_block = moe ? 1 + 2 + 1 + 3 + 1 + 1 + (shared ? 3 : 0) + a2a : 1 + 1 + 1 + 1 + 1;
+  // The experts' two GEMMs and activation: two grouped kernels, or a GEMM per local expert.
+  const double local = moe ? static_cast<double>(a.moe.experts) / static_cast<double>(p.ep) : 0;
+  const double experts = job.moe_gemm_per_expert ? 2 * local + 1 : 3;
+  const double mlp_block = moe ? 1 + 2 + 1 + experts + 1 + 1 + (shared ? 3 : 0) + a2a : 1 + 1 + 1 + 1 + 1;
   // Eager elementwise work splits each activation pass into its ops.
   const double activation_extra = (e.activation_kernels - 1) * (shared ? 2 : 1);
   n += mlp_block + a.norms_per_layer * (e.norm_kernels - 1) + 2 * (e.residual_kernels - 1) +
@@ -520,7 +524,7 @@ void StepModel::ContextComm(LayerCost* l) const {
 
 LayerCost StepModel::Layer(bool moe) const {
   LayerCost l;
-  CountKernels(a_, p_, c_.job.flash_attention, c_.fp8_gemms, moe, elementwise_, &l);
+  CountKernels(a_, p_, c_.job, c_.fp8_gemms, moe, elementwise_, &l);
   Attention(&l);
   if (moe) {
     Moe(&l);

@@ -868,3 +868,41 @@ TEST(StepTimeTest, LayerTimesAreWhatEachLayerAddsToTheStep) {
 
 }  // namespace
 }  // namespace preflight::test_support
+
+namespace preflight::test_support {
+namespace {
+
+// Transformer Engine's grouped linear layer (moe_gemm_per_expert) launches a GEMM per local expert
+// over 4 compute streams. With 4 local experts (EP 32 of 128) they run in one round: the GPU time
+// is the grouped kernel's, and only the launches differ (2 x 4 + 1 kernels for the experts'
+// GEMMs and activation in place of 3, each forward, backward (twice) and nothing recomputed). With
+// 16 (EP 8) they run in 4 rounds: each round a grouped GEMM with its own waves and fixed kernel
+// time, at least the 3 more fixed times per GEMM of the one-kernel layer, forward.
+TEST(StepTimeTest, PerExpertGemmsLaunchEachExpertAndRunInRoundsOfFour) {
+  auto layer = [](int64_t ep, bool per_expert, double host_us) {
+    Job8b s = DataParallelOnH100("qwen3-30b-a3b", 4096);
+    s.plan.dp = 32;
+    s.cluster = CatalogCluster("h100-sxm-80gb", 32);
+    s.plan.ep = ep;
+    s.job.precision = Dtype::kFp8;  // no FP8 table on the H100: the wave model and its fixed time
+    s.job.moe_gemm_per_expert = per_expert;
+    s.job.host_overhead_per_kernel_us = host_us;
+    const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+    return std::make_pair(EstimateLayers(ctx, s.plan).moe, ctx.gemm_kernel.value());
+  };
+  // EP 32: one round, the same products; launch-bound at 10 ms a kernel, 3 x 6 more launches.
+  EXPECT_DOUBLE_EQ(layer(32, true, 0).first.forward.value(), layer(32, false, 0).first.forward.value());
+  EXPECT_DOUBLE_EQ(layer(32, true, 0).first.backward.value(), layer(32, false, 0).first.backward.value());
+  const double launch = 1e4 * 1e-6;
+  EXPECT_NEAR(layer(32, true, 1e4).first.total.value() - layer(32, false, 1e4).first.total.value(),
+              3 * 6 * launch, 1e-9);
+  // EP 8: four rounds.
+  const auto [grouped, fixed] = layer(8, false, 0);
+  const auto [rounds, fixed_again] = layer(8, true, 0);
+  ASSERT_GT(fixed, 0);
+  EXPECT_GE(rounds.forward.value() - grouped.forward.value(), 2 * 3 * fixed * (1 - 1e-9));
+  EXPECT_GT(rounds.backward.value(), grouped.backward.value());
+}
+
+}  // namespace
+}  // namespace preflight::test_support

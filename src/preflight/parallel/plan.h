@@ -225,6 +225,13 @@ struct TrainingJob {
   // Busiest expert-parallel rank's load over the mean. No published measurement of dropless
   // training imbalance was found (NVIDIA's MoE benchmarks force balance), so 1.0 by default.
   double moe_imbalance = 1.0;
+  // How the local experts' GEMMs run (training.moe_grouped_gemm). false ("one_kernel"): one grouped
+  // kernel for all of them (DeepGEMM, CUTLASS grouped GEMM, torch._grouped_mm). true
+  // ("per_expert"): Transformer Engine's GroupedLinear (Megatron-Core's TEGroupedMLP), whose only
+  // backend is multi-stream cuBLAS: one GEMM launch per local expert, round-robin over TE's 4
+  // compute streams (nvte_multi_stream_cublas_gemm; num_compute_streams = 4 in
+  // transformer_engine/common/util/multi_stream.h).
+  bool moe_gemm_per_expert = false;
   // How expert parallelism moves tokens. false: an all-to-all of every routed copy (Megatron's
   // alltoall dispatcher, NCCL: a token bound for two experts on one remote GPU goes twice). true:
   // DeepEP (Megatron's flex dispatcher, DeepSeek's own kernels): a token crosses the network once

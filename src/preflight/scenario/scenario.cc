@@ -210,7 +210,7 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
   RETURN_IF_ERROR(t.CheckKnownKeys({"seq_len", "global_batch", "global_batch_tokens", "micro_batch",
                                     "precision", "tokens", "flash_attention", "grad_dtype",
                                     "optimizer_dtype", "fp8_weight_copy", "fp8_saved_inputs", "low_precision_activations", "fp8_dispatch", "grad_16bit_copy", "fp8_recipe",
-                                    "moe_imbalance", "host_overhead_per_kernel_us", "attention_kernel",
+                                    "moe_imbalance", "moe_grouped_gemm", "host_overhead_per_kernel_us", "attention_kernel",
                                     "grad_accumulation_fusion", "elementwise_fusion", "cross_entropy",
                                     "ep_dispatcher", "ep_comm_units", "host_profile"}));
   ASSIGN_OR_RETURN(j->seq_len, t.Int("seq_len"));
@@ -312,6 +312,9 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
   if (j->moe_imbalance < 1.0 || j->moe_imbalance > 1e3) {
     return t.Error("moe_imbalance", "a number from 1 to 1000 (busiest rank over mean)");
   }
+  ASSIGN_OR_RETURN(std::string grouped, t.StringOr("moe_grouped_gemm", "one_kernel"));
+  if (grouped != "one_kernel" && grouped != "per_expert") return t.Error("moe_grouped_gemm", "one_kernel or per_expert");
+  j->moe_gemm_per_expert = grouped == "per_expert";
   ASSIGN_OR_RETURN(j->host_overhead_per_kernel_us, t.NumberOr("host_overhead_per_kernel_us", 5.0));
   if (j->host_overhead_per_kernel_us < 0 || j->host_overhead_per_kernel_us > 1e6) {
     return t.Error("host_overhead_per_kernel_us", "a number of microseconds from 0 to 1e6");

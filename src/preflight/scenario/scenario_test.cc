@@ -150,6 +150,20 @@ TEST(ScenarioTest, Fp8RecipeIsDelayedUnlessStated) {
   EXPECT_NE(s.status().message().find("delayed, current or mxfp8"), std::string::npos) << s.status().message();
 }
 
+// training.moe_grouped_gemm: one grouped kernel unless per_expert (Transformer Engine's) is stated.
+TEST(ScenarioTest, MoeGroupedGemmIsOneKernelUnlessStated) {
+  StatusOr<Scenario> s = LoadText(kScenario);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_FALSE(s->job.moe_gemm_per_expert);
+  s = LoadText(Replace(kScenario, "precision: bf16", "precision: bf16, moe_grouped_gemm: per_expert"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_TRUE(s->job.moe_gemm_per_expert);
+  s = LoadText(Replace(kScenario, "precision: bf16", "precision: bf16, moe_grouped_gemm: cutlass"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("training.moe_grouped_gemm: expected one_kernel or per_expert"), std::string::npos)
+      << s.status().message();
+}
+
 // training.grad_16bit_copy (DeepSpeed's BF16_Optimizer keeps the 16-bit gradients): off unless stated.
 TEST(ScenarioTest, Grad16BitCopyIsOffUnlessStated) {
   StatusOr<Scenario> s = LoadText(kScenario);

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdint>
 
 #include "preflight/cost/step_time.h"
@@ -185,6 +186,25 @@ class StepModel {
     const double w = Gemm(k, m, n);
     if (wgrad) *wgrad += w;
     return PiecewiseGemm(pieces, m, n, k) + w;
+  }
+  // The local experts' GEMMs (`local` of them, M rows each): one grouped kernel, or with
+  // TrainingJob::moe_gemm_per_expert Transformer Engine's GEMM per expert round-robin over its 4
+  // compute streams, timed as ceil(local / 4) rounds of concurrent GEMMs, each round a grouped GEMM
+  // of its own (its waves over the round's tiles, its own fixed kernel time).
+  static constexpr double kTeComputeStreams = 4;
+  double ExpertRounds(double local) const {
+    return c_.job.moe_gemm_per_expert ? std::ceil(local / kTeComputeStreams) : 1;
+  }
+  double ExpertGemm(double m, double k, double n, double local) const {
+    const double rounds = ExpertRounds(local);
+    return rounds * Gemm(m, k, n, local / rounds);
+  }
+  double ExpertGemmBwd(double m, double k, double n, double local, double* wgrad) const {
+    const double rounds = ExpertRounds(local);
+    double w = 0;
+    const double t = rounds * GemmBwd(m, k, n, local / rounds, &w);
+    if (wgrad) *wgrad += rounds * w;
+    return t;
   }
   using GemmTime = double (StepModel::*)(double, double, double, double) const;
   template <GemmTime gemm>  // a compile-time choice: the call inlines as before
