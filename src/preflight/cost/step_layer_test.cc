@@ -412,50 +412,58 @@ TEST(StepLayerTest, Fp8CastsAreSeparateMemoryPasses) {
   EXPECT_NEAR(b.other.value() - a.other.value(), expected, expected * 1e-9);
 }
 
+// Llama 3.1 8B's step in FP8 under `recipe`, less the same under delayed scaling (the "other"
+// time, where the casts go), with the sizes a layer's casts read: per token, the attention's q
+// and kv widths and the FFN width; the layers and the HBM rate turn bytes per layer into seconds.
+struct Fp8RecipeDelta {
+  double seconds = 0, T = 0, h = 0, q = 0, kv = 0, f = 0, layers = 0, hbm = 0;
+  double Expected(double bytes_per_layer) const { return layers * bytes_per_layer / hbm; }
+};
+Fp8RecipeDelta AgainstDelayedScaling(Fp8Recipe recipe) {
+  Job8b s = Llama8bOnH100();
+  s.job.precision = Dtype::kFp8;
+  const CostContext delayed = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  s.job.fp8_recipe = recipe;
+  const CostContext other = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  const StepTime a = EstimateStep(delayed, s.plan), b = EstimateStep(other, s.plan);
+  EXPECT_EQ(b.host_launch.value(), 0.0);
+  const Architecture& x = s.arch;
+  return {b.other.value() - a.other.value(),
+          static_cast<double>(s.job.seq_len),
+          static_cast<double>(x.hidden),
+          static_cast<double>(x.heads * x.head_dim),
+          static_cast<double>(x.kv_heads * x.head_dim),
+          static_cast<double>(x.ffn),
+          static_cast<double>(x.layers),
+          other.hbm_rate.value()};
+}
+
 // Current scaling (Float8CurrentScaling): each cast first reads its 16-bit input for the amax (2
 // bytes per element), and QKV's and FC1's inputs, which a fused norm cannot write in FP8 without
 // knowing their amax, are cast like the others: per layer 2 more bytes for every cast element,
 // and those two inputs cast in the forward (4 + 2) instead of transposed in the backward (2).
 TEST(StepLayerTest, Fp8CurrentScalingReadsEveryCastInputOnceMore) {
-  Job8b s = Llama8bOnH100();
-  s.job.precision = Dtype::kFp8;
-  const CostContext delayed = MakeCostContext(s.arch, s.params, s.job, s.cluster);
-  s.job.fp8_recipe = Fp8Recipe::kCurrent;
-  const CostContext current = MakeCostContext(s.arch, s.params, s.job, s.cluster);
-  const StepTime a = EstimateStep(delayed, s.plan), b = EstimateStep(current, s.plan);
-  ASSERT_EQ(b.host_launch.value(), 0.0);
-  const Architecture& x = s.arch;
-  const double T = static_cast<double>(s.job.seq_len), h = static_cast<double>(x.hidden);
-  const double q = static_cast<double>(x.heads * x.head_dim), kv = static_cast<double>(x.kv_heads * x.head_dim);
-  const double f = static_cast<double>(x.ffn);
+  const Fp8RecipeDelta d = AgainstDelayedScaling(Fp8Recipe::kCurrent);
+  const double T = d.T, h = d.h, q = d.q, kv = d.kv, f = d.f;
   const double inputs = 2 * T * q + 2 * T * f;                 // the cast inputs' amax reads
   const double norms = (6 - 2) * T * h * 2;                    // QKV and FC1 inputs: cast, not transposed
   const double grads = 2 * T * (q + 2 * kv) + 2 * T * h + 2 * T * 2 * f + 2 * T * h;  // amax reads
-  const double expected = static_cast<double>(x.layers) * (inputs + norms + grads) / current.hbm_rate.value();
-  EXPECT_NEAR(b.other.value() - a.other.value(), expected, expected * 1e-9);
+  const double expected = d.Expected(inputs + norms + grads);
+  EXPECT_NEAR(d.seconds, expected, expected * 1e-9);
 }
 
 // MXFP8 (MXFP8BlockScaling): no amax pass, but the norms' outputs are cast like the others (4 bytes
 // in the forward instead of the 2-byte transpose in the backward), and every cast writes an E8M0
 // scale per 32 elements for each of its two copies (2/32 bytes per element).
 TEST(StepLayerTest, Mxfp8CastsTheNormOutputsAndWritesBlockScales) {
-  Job8b s = Llama8bOnH100();
-  s.job.precision = Dtype::kFp8;
-  const CostContext delayed = MakeCostContext(s.arch, s.params, s.job, s.cluster);
-  s.job.fp8_recipe = Fp8Recipe::kMxfp8;
-  const CostContext mx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
-  const StepTime a = EstimateStep(delayed, s.plan), b = EstimateStep(mx, s.plan);
-  ASSERT_EQ(b.host_launch.value(), 0.0);
-  const Architecture& x = s.arch;
-  const double T = static_cast<double>(s.job.seq_len), h = static_cast<double>(x.hidden);
-  const double q = static_cast<double>(x.heads * x.head_dim), kv = static_cast<double>(x.kv_heads * x.head_dim);
-  const double f = static_cast<double>(x.ffn);
+  const Fp8RecipeDelta d = AgainstDelayedScaling(Fp8Recipe::kMxfp8);
+  const double T = d.T, h = d.h, q = d.q, kv = d.kv, f = d.f;
   const double scales = 2.0 / 32;
   const double inputs = (T * q + T * f) * scales;     // the cast inputs' scales
   const double norms = 2 * T * h * (4 + scales - 2);  // QKV and FC1 inputs: cast, not transposed
   const double grads = (T * (q + 2 * kv) + 2 * T * h + 2 * T * f) * scales;
-  const double expected = static_cast<double>(x.layers) * (inputs + norms + grads) / mx.hbm_rate.value();
-  EXPECT_NEAR(b.other.value() - a.other.value(), expected, expected * 1e-9);
+  const double expected = d.Expected(inputs + norms + grads);
+  EXPECT_NEAR(d.seconds, expected, expected * 1e-9);
 }
 
 // Transformer Engine's userbuffers overlap cuts the TP block's all-gather GEMMs into TP pieces and
