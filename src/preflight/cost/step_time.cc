@@ -102,12 +102,17 @@ StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
 StepModel::EpParts StepModel::EpByPhase(const LayerCost& l, double ep_again, double stalls) const {
   EpParts e;
   if (p_.ep_comm_overlap || p_.schedule == Schedule::kDualPipe) {
-    const double compute = l.fwd_compute + l.bwd_compute;
+    // The paired passes hide their all-to-alls under the other micro-batch's layer; the unpaired
+    // ones (part 1) leave theirs exposed, half in a forward, half in a backward.
+    const double compute = l.fwd_compute + l.bwd_compute, comm = l.ep_fwd + l.ep_bwd + ep_again;
+    const double alone = EpUnpairedShare(), paired = 1 - alone;
     e.whole_layer = true;
-    e.comm[0] = l.ep_fwd + l.ep_bwd + ep_again;
-    e.window[0] = compute + stalls;
-    e.busy[0] = compute;
+    e.comm[0] = paired * comm;
+    e.window[0] = paired * (compute + stalls);
+    e.busy[0] = paired * compute;
     e.forward_share[0] = compute > 0 ? l.fwd_compute / compute : 0;
+    e.comm[1] = alone * comm;
+    e.forward_share[1] = 0.5;
     return e;
   }
   e.comm[0] = l.ep_fwd, e.comm[1] = ep_again, e.comm[2] = l.ep_bwd;
@@ -120,6 +125,16 @@ StepModel::EpParts StepModel::EpByPhase(const LayerCost& l, double ep_again, dou
   e.window[2] = e.busy[2] = l.shared_bwd;
   e.forward_share[0] = 1;
   return e;
+}
+
+double StepModel::EpUnpairedShare() const {
+  if (!p_.ep_comm_overlap || p_.schedule == Schedule::kDualPipe) return 0;
+  const double m = static_cast<double>(MicroBatches(p_, c_.job));
+  if (m <= 0) return 0;
+  if (p_.pp == 1) return 1 / m;
+  const double pp = static_cast<double>(p_.pp), vpp = static_cast<double>(p_.vpp);
+  const double chunks = m * vpp;
+  return std::min(1.0, ((pp - 1) * 2 + (vpp - 1) * pp + 1) / chunks);
 }
 
 // What a zero-bubble schedule can take out of the layer into its bubble: every weight gradient,

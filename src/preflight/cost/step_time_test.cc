@@ -598,11 +598,12 @@ TEST(StepTimeTest, CollectivesThatOutlastTheComputeAddNoContention) {
 // phase's all-to-alls hide under that phase's shared-expert products (the recomputed forward's
 // under the recomputed ones). Over a thin network the all-to-alls outlast them in every phase, so
 // the exposed EP time falls by exactly the shared experts' compute, which the step still runs.
-// The 1F1B all-to-all overlap hides more, alone.
+// The 1F1B all-to-all overlap hides more, alone (with 8 micro-batches: it pairs one micro-batch's
+// forward with another's backward, and leaves the first forward and the last backward alone).
 TEST(StepTimeTest, SharedExpertOverlapHidesTheAllToAllsUnderTheSharedExperts) {
   for (Recompute r : {Recompute::kNone, Recompute::kFull}) {
     SCOPED_TRACE(r == Recompute::kFull ? "full recompute" : "no recompute");
-    Job8b s = DeepSeekV3OnH800(64, 4096, 64, /*gbits=*/10);
+    Job8b s = DeepSeekV3OnH800(64, 4096, 512, /*gbits=*/10);
     s.plan.recompute = r;
     const auto [plain, ctx] = StepWith(s, [](Job8b&) {});
     const auto [hidden, ctx2] = StepWith(s, [](Job8b& v) { v.plan.shared_expert_overlap = true; });
@@ -724,7 +725,7 @@ TEST(StepTimeTest, DeepEpSendsEachTokenOncePerRemoteNode) {
 // DeepEP's kernels hold their own SMs (20 by default, DeepEP's Buffer.num_sms), not NCCL's: the
 // experts' hidden dispatch and combine slow the compute beside them by that share instead.
 TEST(StepTimeTest, DeepEpHoldsItsOwnShareOfTheSms) {
-  Job8b s = DeepSeekV3OnH800(64, 4096, 64, /*gbits=*/3200);
+  Job8b s = DeepSeekV3OnH800(64, 4096, 256, /*gbits=*/3200);  // 4 micro-batches, 3 of 4 passes paired
   s.job.ep_node_dedup = true;
   s.plan.ep_comm_overlap = true;
   auto contention = [&](int64_t units) {
@@ -902,6 +903,35 @@ TEST(StepTimeTest, PerExpertGemmsLaunchEachExpertAndRunInRoundsOfFour) {
   ASSERT_GT(fixed, 0);
   EXPECT_GE(rounds.forward.value() - grouped.forward.value(), 2 * 3 * fixed * (1 - 1e-9));
   EXPECT_GT(rounds.backward.value(), grouped.backward.value());
+}
+
+}  // namespace
+}  // namespace preflight::test_support
+
+namespace preflight::test_support {
+namespace {
+
+// Megatron-Core's 1F1B all-to-all overlap pairs one micro-batch's forward with another's backward:
+// the first forward and the last backward run alone, their all-to-alls exposed. With the layer
+// long enough to hide a paired pass's all-to-alls (Mixtral on one NVLink node), the exposed time
+// is that unpaired share of the all-to-alls the plain schedule exposes in full: 1 of 8 passes
+// without a pipeline; in the interleaved schedule (PP 2, VPP 2) the first rank's warm-up and
+// cool-down, (2 - 1)·2 + (2 - 1)·2 + 1 = 5 of its 8 x 2 chunk passes each way.
+TEST(StepTimeTest, AllToAllOverlapLeavesTheUnpairedPassesExposed) {
+  auto exposed = [](int64_t pp, bool overlap) {
+    Job8b s = DataParallelOnH100("mixtral-8x7b", 4096);
+    s.plan.pp = pp, s.plan.dp = 8 / pp, s.plan.ep = 8 / pp;
+    s.plan.vpp = pp > 1 ? 2 : 1;
+    s.plan.schedule = pp > 1 ? Schedule::kInterleaved : Schedule::k1F1B;
+    s.job.global_batch = 8 * s.plan.dp;  // 8 micro-batches per pipeline
+    s.plan.ep_comm_overlap = overlap;
+    const auto [t, ctx] = StepWith(s, [](Job8b&) {});
+    return t.exposed_comm.ep.value();
+  };
+  ASSERT_GT(exposed(1, false), 0.0);
+  EXPECT_NEAR(exposed(1, true), exposed(1, false) / 8, 1e-9 * exposed(1, false));
+  ASSERT_GT(exposed(2, false), 0.0);
+  EXPECT_NEAR(exposed(2, true), exposed(2, false) * 5 / 16, 1e-9 * exposed(2, false));
 }
 
 }  // namespace

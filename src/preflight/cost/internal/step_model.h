@@ -471,6 +471,15 @@ class StepModel {
     bool whole_layer = false;
   };
   EpParts EpByPhase(const LayerCost& l, double ep_again, double stalls) const;
+  // Of the layer passes on the pipeline's first rank, the share Megatron-Core's 1F1B all-to-all
+  // overlap (ep_comm_overlap) runs unpaired, its all-to-alls exposed: the combined schedule pairs
+  // one micro-batch's forward with another's backward, so without a pipeline the first forward
+  // and the last backward run alone (combined_1f1b_schedule_for_no_pipelining), and in the
+  // interleaved schedule the warm-up forwards and the cool-down backwards do,
+  // (PP - 1)·2 + (VPP - 1)·PP + 1 of the M·VPP chunk passes each way on the first rank
+  // (schedules.py's warm-up count, one more under the overlap). 0 under DualPipe, which pairs its
+  // own.
+  double EpUnpairedShare() const;
   double WeightGradientsFree(const LayerCost& l, const EpParts& ep) const;
   static double Exposed(double comm, double window) { return window < 0 ? comm : std::max(0.0, comm - window); }
   // What a collective of `comm` seconds, overlapped with `window` seconds of compute, adds beyond
