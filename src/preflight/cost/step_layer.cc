@@ -387,9 +387,11 @@ void CountKernels(const Architecture& a, const Plan& p, const TrainingJob& job, 
   // torchtitan's op-level policy launches again all but the attention products, the four GEMM
   // kernels counted here (QKV, projection, FC1, FC2) and the collectives it saves, plus the three
   // products it recomputes (wk, wo, and w3 or w2), each its own kernel there.
-  l->kernels_op_sac = n - core - 4 - tp_kernels + 3 + l->calls_op_sac;
+  // (Transformer Engine's per-expert GEMMs: each local expert's two products are kernels of their own.)
+  const double weight_gemms = moe && job.moe_gemm_per_expert ? 2 + 2 * local : 4;
+  l->kernels_op_sac = n - core - weight_gemms - tp_kernels + 3 + l->calls_op_sac;
   // The dots policy launches again all but the weight products and the collectives.
-  l->kernels_dots = n - 4 - mla_gemms - tp_kernels;
+  l->kernels_dots = n - weight_gemms - mla_gemms - tp_kernels;
   // Selective recompute launches the recomputed modules' kernels and calls again.
   double sel = 0, sel_calls = 0;
   if (p.Recomputes(kModuleCoreAttn)) sel += core;

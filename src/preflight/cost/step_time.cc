@@ -90,8 +90,10 @@ StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
   // hiding compute (the rest, recomputed forwards included, falls in the backward; TP's forward
   // phase and the whole-layer all-to-alls are timed with their recomputed part, so their forward
   // share is at most the whole). Hidden traffic elsewhere in the layer moves none of it.
-  const double ep_fwd_exposed = ep.whole_layer ? std::min(c.ep, Exposed(l.ep_fwd, l.fwd_compute))
-                                                : Exposed(ep.comm[0], ep.window[0]);
+  const double alone = ep.whole_layer ? EpUnpairedShare() : 0;
+  const double ep_fwd_exposed =
+      ep.whole_layer ? std::min(c.ep, (1 - alone) * Exposed(l.ep_fwd, l.fwd_compute) + alone * l.ep_fwd)
+                     : Exposed(ep.comm[0], ep.window[0]);
   c.contention_fwd =
       std::min(tp_slow_fwd, Contention(l.tp_fwd, tp.first_forward_window)) + ep_slow_fwd + cp_slow_fwd;
   c.exposed_fwd = std::min(Exposed(tp.forward, tp.forward_window), Exposed(l.tp_fwd, tp.first_forward_window)) +
@@ -112,7 +114,6 @@ StepModel::EpParts StepModel::EpByPhase(const LayerCost& l, double ep_again, dou
     e.busy[0] = paired * compute;
     e.forward_share[0] = compute > 0 ? l.fwd_compute / compute : 0;
     e.comm[1] = alone * comm;
-    e.forward_share[1] = 0.5;
     return e;
   }
   e.comm[0] = l.ep_fwd, e.comm[1] = ep_again, e.comm[2] = l.ep_bwd;
@@ -141,7 +142,11 @@ double StepModel::EpUnpairedShare() const {
 // but those the expert all-to-alls need to hide under (the whole layer's compute beyond the
 // all-to-alls; of the shared experts' backward, what the backward all-to-alls outlast).
 double StepModel::WeightGradientsFree(const LayerCost& l, const EpParts& ep) const {
-  if (ep.whole_layer) return std::clamp(ep.window[0] - ep.comm[0], 0.0, l.wgrad);
+  if (ep.whole_layer) {
+    // The paired passes' slack beyond their all-to-alls; the unpaired passes need none.
+    const double alone = EpUnpairedShare();
+    return std::clamp(ep.window[0] - ep.comm[0], 0.0, (1 - alone) * l.wgrad) + alone * l.wgrad;
+  }
   if (ep.window[2] < 0) return l.wgrad;
   const double needed = std::clamp(ep.comm[2] - (l.shared_bwd - l.shared_wgrad), 0.0, l.shared_wgrad);
   return l.wgrad - needed;

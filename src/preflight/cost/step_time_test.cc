@@ -581,9 +581,10 @@ TEST(StepTimeTest, TensorParallelEmbeddingHeadAndLossCollectives) {
 }
 
 // A collective that outlasts even the slowed compute beside it adds nothing beyond its own time:
-// the compute finishes under it. Here the experts' all-to-alls over a thin network dwarf the layer.
+// the compute finishes under it. Here the experts' all-to-alls over a thin network dwarf the layer
+// (4 micro-batches: the 1F1B all-to-all overlap needs another micro-batch to pair a pass with).
 TEST(StepTimeTest, CollectivesThatOutlastTheComputeAddNoContention) {
-  Job8b s = DeepSeekV3OnH800(16, 1024, 16, /*gbits=*/10);
+  Job8b s = DeepSeekV3OnH800(16, 1024, 64, /*gbits=*/10);
   const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
   ASSERT_GT(ctx.collective_share, 0.0);
   const StepTime plain = EstimateStep(ctx, s.plan);
@@ -878,7 +879,8 @@ namespace {
 // is the grouped kernel's, and only the launches differ (2 x 4 + 1 kernels for the experts'
 // GEMMs and activation in place of 3, each forward, backward (twice) and nothing recomputed). With
 // 16 (EP 8) they run in 4 rounds: each round a grouped GEMM with its own waves and fixed kernel
-// time, at least the 3 more fixed times per GEMM of the one-kernel layer, forward.
+// time, at least the 3 more fixed times per GEMM of the one-kernel layer, forward, and fewer
+// than a round per expert would add.
 TEST(StepTimeTest, PerExpertGemmsLaunchEachExpertAndRunInRoundsOfFour) {
   auto layer = [](int64_t ep, bool per_expert, double host_us) {
     Job8b s = DataParallelOnH100("qwen3-30b-a3b", 4096);
@@ -902,6 +904,8 @@ TEST(StepTimeTest, PerExpertGemmsLaunchEachExpertAndRunInRoundsOfFour) {
   const auto [rounds, fixed_again] = layer(8, true, 0);
   ASSERT_GT(fixed, 0);
   EXPECT_GE(rounds.forward.value() - grouped.forward.value(), 2 * 3 * fixed * (1 - 1e-9));
+  // ... and well short of the 2 x 15 more a GEMM per round, 16 rounds, would add.
+  EXPECT_LT(rounds.forward.value() - grouped.forward.value(), 2 * 15 * fixed);
   EXPECT_GT(rounds.backward.value(), grouped.backward.value());
 }
 
@@ -923,7 +927,7 @@ TEST(StepTimeTest, AllToAllOverlapLeavesTheUnpairedPassesExposed) {
     s.plan.pp = pp, s.plan.dp = 8 / pp, s.plan.ep = 8 / pp;
     s.plan.vpp = pp > 1 ? 2 : 1;
     s.plan.schedule = pp > 1 ? Schedule::kInterleaved : Schedule::k1F1B;
-    s.job.global_batch = 8 * s.plan.dp;  // 8 micro-batches per pipeline
+    s.job.global_batch = (pp == 4 ? 16 : 8) * s.plan.dp;  // micro-batches per pipeline
     s.plan.ep_comm_overlap = overlap;
     const auto [t, ctx] = StepWith(s, [](Job8b&) {});
     return t.exposed_comm.ep.value();
@@ -932,6 +936,9 @@ TEST(StepTimeTest, AllToAllOverlapLeavesTheUnpairedPassesExposed) {
   EXPECT_NEAR(exposed(1, true), exposed(1, false) / 8, 1e-9 * exposed(1, false));
   ASSERT_GT(exposed(2, false), 0.0);
   EXPECT_NEAR(exposed(2, true), exposed(2, false) * 5 / 16, 1e-9 * exposed(2, false));
+  // PP 4, VPP 2 tells (VPP - 1)·PP from (PP - 1)·VPP: (4 - 1)·2 + (2 - 1)·4 + 1 = 11 of 16 x 2.
+  ASSERT_GT(exposed(4, false), 0.0);
+  EXPECT_NEAR(exposed(4, true), exposed(4, false) * 11 / 32, 1e-9 * exposed(4, false));
 }
 
 }  // namespace

@@ -189,21 +189,27 @@ class StepModel {
   }
   // The local experts' GEMMs (`local` of them, M rows each): one grouped kernel, or with
   // TrainingJob::moe_gemm_per_expert Transformer Engine's GEMM per expert round-robin over its 4
-  // compute streams, timed as ceil(local / 4) rounds of concurrent GEMMs, each round a grouped GEMM
-  // of its own (its waves over the round's tiles, its own fixed kernel time).
+  // compute streams, timed as rounds of 4 concurrent GEMMs and a last round of the rest, each
+  // round a grouped GEMM of its own (its waves over the round's tiles, its own fixed kernel time).
   static constexpr double kTeComputeStreams = 4;
-  double ExpertRounds(double local) const {
-    return c_.job.moe_gemm_per_expert ? std::ceil(local / kTeComputeStreams) : 1;
+  struct ExpertRounds {
+    double full = 0, rest = 0;  // rounds of kTeComputeStreams GEMMs; GEMMs in the last round
+  };
+  ExpertRounds RoundsOf(double local) const {
+    if (!c_.job.moe_gemm_per_expert) return {0, local};
+    const double full = std::floor(local / kTeComputeStreams);
+    return {full, local - full * kTeComputeStreams};
   }
   double ExpertGemm(double m, double k, double n, double local) const {
-    const double rounds = ExpertRounds(local);
-    return rounds * Gemm(m, k, n, local / rounds);
+    const ExpertRounds r = RoundsOf(local);
+    return r.full * Gemm(m, k, n, kTeComputeStreams) + (r.rest > 0 ? Gemm(m, k, n, r.rest) : 0);
   }
   double ExpertGemmBwd(double m, double k, double n, double local, double* wgrad) const {
-    const double rounds = ExpertRounds(local);
-    double w = 0;
-    const double t = rounds * GemmBwd(m, k, n, local / rounds, &w);
-    if (wgrad) *wgrad += rounds * w;
+    const ExpertRounds r = RoundsOf(local);
+    double t = 0, round_wgrad = 0, rest_wgrad = 0;
+    if (r.full > 0) t += r.full * GemmBwd(m, k, n, kTeComputeStreams, &round_wgrad);
+    if (r.rest > 0) t += GemmBwd(m, k, n, r.rest, &rest_wgrad);
+    if (wgrad) *wgrad += r.full * round_wgrad + rest_wgrad;
     return t;
   }
   using GemmTime = double (StepModel::*)(double, double, double, double) const;
@@ -459,8 +465,10 @@ class StepModel {
   };
   TpPhases TpByPhase(const LayerCost& l, double tp_again) const;
   // A layer's EP all-to-alls and the compute each part hides under (negative: none). With
-  // ep_comm_overlap or DualPipe all of them hide under the layer's forward and backward and the
-  // `stalls` (exposed TP and CP time, while the all-to-alls run on) in one part; with
+  // ep_comm_overlap or DualPipe those of the paired passes hide under the layer's forward and
+  // backward and the `stalls` (exposed TP and CP time, while the all-to-alls run on) in part 0,
+  // and those of the passes ep_comm_overlap leaves unpaired (EpUnpairedShare) stand exposed in
+  // part 1; with
   // shared_expert_overlap each phase's (forward, recomputed forward, backward) under that phase's
   // shared-expert products; otherwise nothing hides.
   struct EpParts {
@@ -477,8 +485,10 @@ class StepModel {
   // and the last backward run alone (combined_1f1b_schedule_for_no_pipelining), and in the
   // interleaved schedule the warm-up forwards and the cool-down backwards do,
   // (PP - 1)·2 + (VPP - 1)·PP + 1 of the M·VPP chunk passes each way on the first rank
-  // (schedules.py's warm-up count, one more under the overlap). 0 under DualPipe, which pairs its
-  // own.
+  // (schedules.py's warm-up count at its default microbatch_group_size_per_vp_stage = PP, one
+  // more under the overlap). 0 under DualPipe, which pairs its own. A 1F1B pipeline without
+  // interleaving, where Megatron-Core has no combined schedule (plan warns), is timed by the
+  // interleaved formula at VPP 1.
   double EpUnpairedShare() const;
   double WeightGradientsFree(const LayerCost& l, const EpParts& ep) const;
   static double Exposed(double comm, double window) { return window < 0 ? comm : std::max(0.0, comm - window); }
