@@ -90,10 +90,10 @@ StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
   // hiding compute (the rest, recomputed forwards included, falls in the backward; TP's forward
   // phase and the whole-layer all-to-alls are timed with their recomputed part, so their forward
   // share is at most the whole). Hidden traffic elsewhere in the layer moves none of it.
-  const double alone = ep.whole_layer ? EpUnpairedShare() : 0;
   const double ep_fwd_exposed =
-      ep.whole_layer ? std::min(c.ep, (1 - alone) * Exposed(l.ep_fwd, l.fwd_compute) + alone * l.ep_fwd)
-                     : Exposed(ep.comm[0], ep.window[0]);
+      ep.whole_layer
+          ? std::min(c.ep, (1 - ep.unpaired) * Exposed(l.ep_fwd, l.fwd_compute) + ep.unpaired * l.ep_fwd)
+          : Exposed(ep.comm[0], ep.window[0]);
   c.contention_fwd =
       std::min(tp_slow_fwd, Contention(l.tp_fwd, tp.first_forward_window)) + ep_slow_fwd + cp_slow_fwd;
   c.exposed_fwd = std::min(Exposed(tp.forward, tp.forward_window), Exposed(l.tp_fwd, tp.first_forward_window)) +
@@ -109,6 +109,7 @@ StepModel::EpParts StepModel::EpByPhase(const LayerCost& l, double ep_again, dou
     const double compute = l.fwd_compute + l.bwd_compute, comm = l.ep_fwd + l.ep_bwd + ep_again;
     const double alone = EpUnpairedShare(), paired = 1 - alone;
     e.whole_layer = true;
+    e.unpaired = alone;
     e.comm[0] = paired * comm;
     e.window[0] = paired * (compute + stalls);
     e.busy[0] = paired * compute;
@@ -144,8 +145,7 @@ double StepModel::EpUnpairedShare() const {
 double StepModel::WeightGradientsFree(const LayerCost& l, const EpParts& ep) const {
   if (ep.whole_layer) {
     // The paired passes' slack beyond their all-to-alls; the unpaired passes need none.
-    const double alone = EpUnpairedShare();
-    return std::clamp(ep.window[0] - ep.comm[0], 0.0, (1 - alone) * l.wgrad) + alone * l.wgrad;
+    return std::clamp(ep.window[0] - ep.comm[0], 0.0, (1 - ep.unpaired) * l.wgrad) + ep.unpaired * l.wgrad;
   }
   if (ep.window[2] < 0) return l.wgrad;
   const double needed = std::clamp(ep.comm[2] - (l.shared_bwd - l.shared_wgrad), 0.0, l.shared_wgrad);

@@ -477,6 +477,7 @@ class StepModel {
     double busy[3] = {-1, -1, -1};        // of each window, the compute (the SMs the all-to-alls share)
     double forward_share[3] = {0, 0, 0};  // of each part's hidden compute, the forward's share
     bool whole_layer = false;
+    double unpaired = 0;  // whole_layer: the passes' share left unpaired (EpUnpairedShare), in part 1
   };
   EpParts EpByPhase(const LayerCost& l, double ep_again, double stalls) const;
   // Of the layer passes on the pipeline's first rank, the share Megatron-Core's 1F1B all-to-all
