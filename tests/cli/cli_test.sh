@@ -262,6 +262,13 @@ case_catalog_show_model() {
   run catalog show deepseek-v3 --json
   expect_rc 0
   expect_json 'assert j["params_total"] == 671026419200 and j["model_type"] == "deepseek_v3"'
+  run catalog show deepseek-v3
+  expect_stdout_has "attention: MLA, q rank 1536, kv rank 512"
+  run catalog show gpt-oss-120b
+  expect_rc 0
+  expect_stdout_has "116829156672"
+  expect_stdout_has "attention: 64 query heads, 8 KV heads, a 128-token window on even layers, q/k/v/o biases, a sink logit per head"
+  expect_stdout_has "router bias, expert biases"
 }
 
 case_catalog_show_unknown() {

@@ -456,6 +456,21 @@ int ShowHardware(const Catalog& catalog, const HardwareSpec& spec, bool json) {
   return 0;
 }
 
+// The attention layout `catalog show` prints for a model: MLA's ranks, or the query and KV heads
+// with what the step model prices beside them (windowed layers, biases, sinks, q/k norms).
+std::string AttentionSummary(const Architecture& a) {
+  if (a.attention == AttentionKind::kMla) {
+    return fmt::format("MLA, q rank {}, kv rank {}, rope {} + nope {} per head, v {}", a.mla.q_lora_rank,
+                       a.mla.kv_lora_rank, a.mla.rope_dim, a.mla.nope_dim, a.mla.v_dim);
+  }
+  std::string s = fmt::format("{} query heads, {} KV heads", a.heads, a.kv_heads);
+  if (a.sliding_window > 0) s += fmt::format(", a {}-token window on even layers", a.sliding_window);
+  if (a.qkv_bias) s += a.attn_out_bias ? ", q/k/v/o biases" : ", q/k/v biases";
+  if (a.attention_sinks) s += ", a sink logit per head";
+  if (a.qk_norm) s += ", q/k norms";
+  return s;
+}
+
 int ShowModel(const std::string& id, const std::string& path, const nlohmann::json& config, bool json) {
   auto arch = ArchitectureFromHfConfig(config, id, path);
   if (!arch.ok()) return BadInput(arch.status().message());
@@ -469,10 +484,12 @@ int ShowModel(const std::string& id, const std::string& path, const nlohmann::js
       "  params total {} active {} (with MTP {}; as stored with MTP's embedding/head copies {})\n",
       id, arch->model_type, path, arch->layers, arch->hidden, arch->heads, arch->kv_heads,
       arch->head_dim, arch->ffn, arch->vocab, p.total, p.active, p.TotalWithMtp(), p.CheckpointTotal());
+  text += "  attention: " + AttentionSummary(*arch) + "\n";
   if (arch->IsMoe()) {
-    text += fmt::format("  MoE: {} experts, top-{}, expert ffn {}, shared ffn {}, {} MoE layers\n",
+    text += fmt::format("  MoE: {} experts, top-{}, expert ffn {}, shared ffn {}, {} MoE layers{}{}\n",
                         arch->moe.experts, arch->moe.top_k, arch->moe.expert_ffn,
-                        arch->moe.shared_ffn, arch->MoeLayerCount());
+                        arch->moe.shared_ffn, arch->MoeLayerCount(),
+                        arch->moe.router_bias ? ", router bias" : "", arch->moe.expert_bias ? ", expert biases" : "");
   }
   std::cout << (json ? JsonText(j) : text);
   return 0;
