@@ -253,6 +253,9 @@ def omitted_lines(stack, gpu):
         "DeepSpeed's engine wrappers around each micro-batch's forward and backward" if deepspeed else None,
         "optimizer, loss scaling and gradient-norm work once per step",
     ]
+    if megatron_layer.UNSCRIPTED:
+        lines.append("TorchScript: this PyTorch could not script %s, which ran as plain Python functions "
+                     "(the call of a scripted function is not timed)" % ", ".join(megatron_layer.UNSCRIPTED))
     return [line for line in lines if line is not None]
 
 

@@ -205,13 +205,25 @@ class Dropout(torch.nn.Module):
 # Megatron's jit-scripted fusions run on the GPU as one fused kernel each way (the legacy executor
 # with the GPU fuser, set at import of model/transformer.py). This PyTorch has no CPU fuser (no
 # LLVM), where they would run op by op, so each stands here as a scripted function of one op with
-# the same inputs: the host pays the script call and one kernel, as on the GPU.
-@torch.jit.script
+# the same inputs: the host pays the script call and one kernel, as on the GPU. A PyTorch that can no
+# longer script (TorchScript is deprecated) runs the plain function, and the profile's `omitted` says so.
+UNSCRIPTED = []
+
+
+def _script(fn):
+    try:
+        return torch.jit.script(fn)
+    except Exception:  # any failure to script: run it eagerly, and record that
+        UNSCRIPTED.append(fn.__name__)
+        return fn
+
+
+@_script
 def bias_gelu(bias, y):
     return bias + y  # x = bias + y; x * 0.5 * (1 + tanh(0.79788456 * x * (1 + 0.044715 * x * x))), fused
 
 
-@torch.jit.script
+@_script
 def bias_gelu_back(g, bias, y):
     return torch.addcmul(g, bias, y)  # the GeLU derivative at bias + y, times g, fused
 
@@ -229,7 +241,7 @@ class GeLUFunction(torch.autograd.Function):
         return tmp, tmp
 
 
-@torch.jit.script
+@_script
 def bias_dropout_add_fused_train(x: torch.Tensor, bias: torch.Tensor, residual: torch.Tensor,
                                  prob: float) -> torch.Tensor:
     return torch.addcmul(residual, x, bias)  # residual + dropout(x + bias, prob), fused
