@@ -39,6 +39,7 @@ import torch.utils.checkpoint
 
 SIZES = (256, 512, 1024, 2048, 4096, 8192)
 SUSTAIN_S = 60.0
+GRAPHS = True  # --eager-gemms: time the GEMM grid with eager launches, as the first run did
 
 
 def log(out, text):
@@ -71,6 +72,36 @@ def time_gpu(fn, min_seconds=0.02, repeats=5):
     return statistics.median(samples)
 
 
+def time_graph(fn, min_seconds=0.01, repeats=5):
+    """Median seconds per call of fn with the host out of the timing: `n` calls captured in one CUDA
+    graph, replayed. Eager launches cost the host about 10 us each, more than a small GEMM takes on
+    the GPU, so an eager loop of small GEMMs times the host (the first run of this script did)."""
+    once = time_gpu(fn, min_seconds=0.002, repeats=1)
+    n = max(1, min(200, int(min_seconds / once)))
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for _ in range(n):
+            fn()
+    graph.replay()
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    samples = []
+    for _ in range(repeats):
+        start.record()
+        graph.replay()
+        end.record()
+        torch.cuda.synchronize()
+        samples.append(start.elapsed_time(end) / 1e3 / n)
+    del graph
+    return statistics.median(samples)
+
+
 def gemm_grid(dtype_name, sizes):
     rows = []
     for m in sizes:
@@ -85,7 +116,7 @@ def gemm_grid(dtype_name, sizes):
                     b = torch.randn(n, k, device="cuda").to(torch.float8_e4m3fn).t()  # column-major (k, n)
                     one = torch.tensor(1.0, device="cuda")
                     fn = lambda: torch._scaled_mm(a, b, scale_a=one, scale_b=one, out_dtype=torch.bfloat16)  # noqa: E731
-                t = time_gpu(fn)
+                t = time_graph(fn) if GRAPHS else time_gpu(fn)
                 rows.append([m, n, k, round(2.0 * m * n * k / t / 1e12, 1)])
                 del a, b
     return rows
@@ -232,7 +263,12 @@ def main():
     p.add_argument("out")
     p.add_argument("--id", required=True, help="catalog hardware id the figures are for")
     p.add_argument("--quick", action="store_true", help="a smaller grid and a 10 s sustain, to check the script")
+    p.add_argument("--parts", default="gemm_bf16,gemm_fp8,hbm,attention,host,sustained_bf16",
+                   help="which parts to run, comma-separated")
+    p.add_argument("--eager-gemms", action="store_true", help="time GEMMs with eager launches, not CUDA graphs")
     args = p.parse_args()
+    global GRAPHS
+    GRAPHS = not args.eager_gemms
     os.makedirs(args.out, exist_ok=True)
     sizes = SIZES[:3] if args.quick else SIZES
     result = {"id": args.id, "date": datetime.date.today().isoformat(), "torch": torch.__version__,
@@ -242,7 +278,9 @@ def main():
     parts = [("gemm_bf16", lambda: gemm_grid("bf16", sizes)), ("gemm_fp8", lambda: gemm_grid("fp8", sizes)),
              ("hbm", hbm), ("attention", lambda: attention((512, 1024, 2048, 4096, 8192, 16384))),
              ("host", host_costs), ("sustained_bf16", lambda: sustained(10.0 if args.quick else SUSTAIN_S))]
-    for name, fn in parts:
+    wanted = set(args.parts.split(","))
+    result["gemm_timing"] = "CUDA graphs of repeated calls" if GRAPHS else "eager launches"
+    for name, fn in [(n, f) for n, f in parts if n in wanted]:
         t0 = time.time()
         try:
             result[name] = fn()
@@ -254,7 +292,8 @@ def main():
             json.dump(result, f, indent=1)
     if isinstance(result.get("gemm_bf16"), list):
         source = ("tools/device/measure_nvidia.py on %s, torch %s, CUDA %s, %s: torch.mm on random bf16 data, "
-                  "median of 5 CUDA-event timings" % (result["gpu"], result["torch"], result["cuda"], result["date"]))
+                  "median of 5 CUDA-event timings, %s" % (result["gpu"], result["torch"], result["cuda"], result["date"],
+                                                          result["gemm_timing"]))
         with open(os.path.join(args.out, "gemm-%s.yaml" % args.id), "w") as f:
             f.write("# Measured bf16 GEMM throughput by shape (tools/device/measure_nvidia.py).\n")
             f.write("id: %s\nsource: \"%s\"\nclock: burst\nshapes:\n  bf16:\n" % (args.id, source))

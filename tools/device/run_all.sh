@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Everything this project measures on a lent NVIDIA device, in one run of about six minutes (at most 490 s):
+# Everything this project measures on a lent NVIDIA device, in one run of about six minutes (at most 580 s):
 # the GPU microbenchmarks (measure_nvidia.py) and the host time of Megatron's eager GPT layer for
 # both stacks, on the GPU (--device cuda) and, for comparison on the same host, on its CPU alone.
 # Each part has its own time limit, so one that hangs does not take the others' time.
 #
-#   bash tools/device/run_all.sh OUT_DIR HARDWARE_ID     (device tool: timeout_s 540, files come back
-#                                                         from $OUT: at most 8, here 7)
+#   bash tools/device/run_all.sh OUT_DIR HARDWARE_ID     (device tool: timeout_s 600, files come back
+#                                                         from $OUT: at most 8, here 8)
 set -uo pipefail
 out=${1:?usage: run_all.sh OUT_DIR HARDWARE_ID}
 id=${2:?usage: run_all.sh OUT_DIR HARDWARE_ID}
@@ -28,6 +28,8 @@ for stack in megatron-deepspeed megatron-lm; do
   part 45 "$stack on the CPU alone" python3 "$here/tools/host/measure_eager_host.py" "$out/$stack-cpu.yaml" \
     --stack "$stack" --id "$stack-gpt-eager-cpu"
 done
-part 240 microbenchmarks python3 "$here/tools/device/measure_nvidia.py" "$out" --id "$id"
+part 180 microbenchmarks python3 "$here/tools/device/measure_nvidia.py" "$out" --id "$id"
+part 150 "training steps" python3 "$here/tools/device/measure_megatron_steps.py" "$out" --hardware "$id"
+rm -f "$out/log.txt"  # measure_nvidia.py's log, already in this one: at most 8 files come back
 ls -l "$out" >>"$log"
 cat "$log"

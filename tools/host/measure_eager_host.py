@@ -33,7 +33,8 @@ fp16: the launches, the device's RNG states, the copies that wait for the GPU an
 loader are then real, and each collective is called on a one-rank NCCL communicator. The GPU's
 work on these tensors is a few microseconds per kernel, far below the host's time per op, so the
 wall clock (with the GPU drained at the end of each timing) is the host's time. It then also times
-one collective call (`collective_call_us`) and, as a check, the checkpointed layer at TP 2.
+the checkpointed layer at TP 2, whose six all-reduces over the TP-1 layer give what one collective
+call adds inside a layer (`collective_call_us`), and a bare call loop as a check.
 
 Nothing here is fitted to a validation run: the op sequence follows the framework's code, and the
 figures are whatever this machine measures.
@@ -291,6 +292,14 @@ def main():
         raise SystemExit("measure_eager_host.py: the checkpointed forward (%s us) did not come out below the whole "
                          "checkpointed layer (%s us); the machine was too noisy, run again"
                          % (us(small["checkpointed_forward"]), us(small["checkpointed"])))
+    # What each collective adds inside the layer (Megatron's region function reaching the call,
+    # c10d and the NCCL enqueue, on tensors the layer has just made): the TP-2 layer's six calls
+    # over the TP-1 layer, which issues none. The bare call loop is kept as a check.
+    per_call = (tp2["checkpointed"] - small["checkpointed"]) / 6 if collectives else None
+    if gpu and not per_call > 0:
+        raise SystemExit("measure_eager_host.py: the TP-2 layer (%s us) did not come out above the TP-1 layer "
+                         "(%s us); the machine was too noisy, run again"
+                         % (us(tp2["checkpointed"]), us(small["checkpointed"])))
     profile_id = args.id or args.stack + "-gpt-eager"
     seconds = (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()
     with open(args.out, "w") as f:
@@ -315,8 +324,8 @@ def main():
                 % (waits, " (torch.tensor(0.0, device=...) twice, for the MoE plumbing): the host waits for the GPU"
                    if waits else ""))
         if gpu:
-            f.write("collective_call_us: %s     # one all-reduce on the tensor-parallel group (a one-rank NCCL communicator)\n"
-                    % us(call))
+            f.write("collective_call_us: %s     # per all-reduce the layer issues at TP 2 (its six calls): "
+                    "(checkpointed at TP 2 - at TP 1) / 6\n" % us(per_call))
         f.write("micro_batch_us: %s      # embedding, LM head and cross-entropy, forward and backward\n"
                 % us(small["around_layers"]))
         f.write("input_us:                # per micro-batch: get_batch's data path (Megatron's broadcast_data)\n")
@@ -334,8 +343,10 @@ def main():
                     % us(call))
         if collectives:
             f.write("  checkpointed_at_tp2_us: %s  # the same layer issuing its six all-reduces: "
-                    "%s us per call beyond TP 1\n"
-                    % (us(tp2["checkpointed"]), us((tp2["checkpointed"] - small["checkpointed"]) / 6)))
+                    "%s us per call beyond TP 1\n" % (us(tp2["checkpointed"]), us(per_call)))
+        if gpu:
+            f.write("  bare_call_us: %s  # one all-reduce called in a loop on the same tensor, outside the layer\n"
+                    % us(call))
         f.write("shapes: {hidden: 32, heads: 16, seq: 4, micro_batch: 1, vocab: 64, layers: %d}\n" % LAYERS)
         f.write("omitted:\n")
         for line in omitted_lines(args.stack, gpu):

@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""Measured training-step times of a Megatron-DeepSpeed-style GPT on one GPU: preflight's own
+validation rows, taken on a lent device (tools/device/README.md).
+
+    python3 tools/device/measure_megatron_steps.py OUT_DIR --hardware h200-sxm-141gb [--quick]
+    python3 tools/device/measure_megatron_steps.py OUT_DIR --device cpu --quick   (a check of the script)
+
+The model is the op-for-op re-creation of Megatron-DeepSpeed's GPT that the host tool times
+(tools/host/megatron_layer.py), here at real sizes on the GPU in fp16: word and position embeddings,
+pre-LayerNorm layers (QKV, baddbmm, causal softmax, dropout, bmm, projection, bias-dropout-add,
+LayerNorm, GeLU MLP), DeepSpeed's activation checkpointing per layer (or none), the LM head and the
+vocabulary-parallel cross-entropy, and each micro-batch's input path (Megatron's loader with two
+workers and pinned memory, broadcast_data's copy of the sizes and its wait for the GPU). Where the
+real code calls a fused CUDA kernel (apex's layer norm, the fused softmax, the jit-scripted bias-GeLU
+and bias-dropout-add) one aten op of the same tensors stands in; its GPU time differs from the fused
+kernel's (the bias-GeLU stand-in is one add), which is part of what the rows measure.
+
+A step is M micro-batches of forward and backward (gradients accumulate), then the mixed-precision
+optimizer as Megatron's fp16 optimizer runs it, with PyTorch's multi-tensor ops in place of apex's:
+the fp16 gradients copied into fp32 main gradients, the global gradient norm (read back to the host,
+as clip_grad_norm does), clipping, fused AdamW on the fp32 main parameters, and the copy back into
+the fp16 parameters. Loss scaling is left out (bf16-style). Each row is the median of timed steps
+after warm-up, with the GPU drained at both ends.
+
+It writes OUT_DIR/megatron-steps.json: the rows (model, layout, measured seconds per step, spread)
+and the software they ran on. Nothing here is fitted: preflight predicts these rows from its
+catalog and the host profile measured on the same machine (data/validation/own-h200.yaml).
+"""
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before torch loads BLAS (the CPU check)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import torch  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "host"))
+import megatron_layer  # noqa: E402
+from megatron_layer import (Model, broadcast_sizes, data_iterator, deepspeed_checkpoint,  # noqa: E402
+                            get_batch_after_sync, use_device)
+
+# (hidden, heads, layers, seq, micro_batch, micro_batches, recompute): GPT shapes of vTrain's
+# single-node grid (hidden 1024-4096, heads 16-32, sequence 2048) cut to fit one GPU in a few seconds.
+CONFIGS = [
+    (1024, 16, 24, 2048, 1, 4, "full"), (1024, 16, 24, 2048, 4, 4, "full"), (1024, 16, 24, 2048, 1, 4, "none"),
+    (1024, 16, 24, 2048, 4, 4, "none"), (2048, 16, 24, 2048, 1, 4, "full"), (2048, 16, 24, 2048, 4, 4, "full"),
+    (2048, 32, 24, 2048, 2, 4, "none"), (4096, 32, 8, 2048, 1, 4, "full"), (4096, 32, 8, 2048, 4, 4, "full"),
+    (4096, 32, 8, 2048, 2, 4, "none"),
+]
+QUICK = [(64, 4, 2, 32, 1, 2, "full"), (64, 4, 2, 32, 2, 2, "none")]
+VOCAB = 50304
+
+
+def _foreach_copy(dst, src):
+    """torch._foreach_copy_ (PyTorch 2.1 on); an older PyTorch copies tensor by tensor."""
+    if hasattr(torch, "_foreach_copy_"):
+        torch._foreach_copy_(dst, src)
+    else:
+        for d, s in zip(dst, src):
+            d.copy_(s)
+
+
+class MainOptimizer:
+    """Megatron's fp16 optimizer with fp32 main parameters, in PyTorch's multi-tensor ops."""
+
+    def __init__(self, params, fused):
+        self.model_params = [p for p in params if p.requires_grad]
+        self.main_params = [p.detach().clone().float() for p in self.model_params]
+        for p in self.main_params:
+            p.grad = torch.zeros_like(p)
+        kwargs = {"fused": True} if fused else {"foreach": True}
+        self.adam = torch.optim.AdamW(self.main_params, lr=1e-4, weight_decay=0.01, **kwargs)
+
+    def step(self, max_norm=1.0):
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.model_params]
+        main_grads = [p.grad for p in self.main_params]
+        _foreach_copy(main_grads, grads)  # copy_model_grads_to_main_grads
+        norms = torch._foreach_norm(main_grads)
+        total = torch.linalg.vector_norm(torch.stack(norms)).item()  # clip_grad_norm reads it back
+        coef = max_norm / (total + 1e-6)
+        if coef < 1.0:
+            torch._foreach_mul_(main_grads, coef)
+        self.adam.step()
+        _foreach_copy([p.data for p in self.model_params], self.main_params)  # main -> model
+        for p in self.model_params:
+            p.grad = None  # zero_grad(set_to_none)
+
+
+def run_config(cfg, device, steps, warmup):
+    h, heads, layers, seq, mb, m, recompute = cfg
+    torch.manual_seed(0)
+    dtype = torch.float16 if device == "cuda" else torch.float32
+    # Made on the device (PyTorch 2 on): a billion parameters take long to make on one CPU core.
+    made_on = torch.device(device) if hasattr(torch.device, "__enter__") else contextlib.nullcontext()
+    with made_on:
+        model = Model(h, heads, layers, VOCAB if h >= 256 else 128, seq, deepspeed_checkpoint, True)
+    model.to(device=device, dtype=dtype)
+    opt = MainOptimizer(model.parameters(), fused=device == "cuda")
+    vocab = model.word_embeddings.weight.shape[0]
+    it = data_iterator(seq, vocab, mb, workers=2)
+
+    def micro_batch():
+        batch = next(it)
+        sizes = broadcast_sizes(["text"], batch)
+        tokens, labels, loss_mask, attention_mask, position_ids = get_batch_after_sync(batch, sizes.cpu())
+        hidden = model.embed(tokens, position_ids)
+        hidden = model.run_layers(hidden, attention_mask, checkpointed=recompute == "full")
+        loss = model.head(hidden, labels, loss_mask)
+        (loss / m).backward()
+
+    def step():
+        for _ in range(m):
+            micro_batch()
+        opt.step()
+
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        step()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    peak = torch.cuda.max_memory_allocated() if device == "cuda" else 0
+    del model, opt, it
+    if device == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    return {"hidden": h, "heads": heads, "layers": layers, "seq": seq, "vocab": vocab, "micro_batch": mb,
+            "micro_batches": m, "global_batch": mb * m, "recompute": recompute,
+            "step_s": round(statistics.median(times), 6), "min_s": round(min(times), 6),
+            "max_s": round(max(times), 6), "steps_timed": steps, "peak_memory_gib": round(peak / 2**30, 2)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("out")
+    ap.add_argument("--hardware", default="unknown", help="catalog id of the GPU the rows are for")
+    ap.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
+    ap.add_argument("--quick", action="store_true", help="two tiny configurations, to check the script")
+    ap.add_argument("--steps", type=int, default=5)
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    torch.set_num_threads(1)
+    if args.device == "cuda":
+        torch.cuda.set_device(0)
+    use_device(args.device, None)  # one GPU: no tensor-parallel group, no collectives
+    result = {"hardware": args.hardware, "date": datetime.date.today().isoformat(), "torch": torch.__version__,
+              "python": platform.python_version(), "cuda": torch.version.cuda,
+              "gpu": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu",
+              "unscripted": megatron_layer.UNSCRIPTED, "rows": []}
+    path = os.path.join(args.out, "megatron-steps.json")
+    for cfg in (QUICK if args.quick else CONFIGS):
+        t0 = time.time()
+        try:
+            row = run_config(cfg, args.device, args.steps, warmup=2)
+        except Exception as e:  # noqa: BLE001 (out of memory or a failed op: record it, go on)
+            row = {"config": list(cfg), "error": repr(e)[:300]}
+            if args.device == "cuda":
+                torch.cuda.empty_cache()
+        row["wall_s"] = round(time.time() - t0, 1)
+        result["rows"].append(row)
+        print(json.dumps(row), flush=True)
+        with open(path, "w") as f:
+            json.dump(result, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
