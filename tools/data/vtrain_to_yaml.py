@@ -27,7 +27,8 @@ Conversions (see data/validation/README.md):
     into bucket buffers for the all-reduce and copies them back (engine.py allreduce_bucket,
     allreduce_and_copy): grad_flatten true.
   * training.host_profile: the host time of the eager Megatron GPT layer this code base runs,
-    measured on a CPU by tools/host/measure_eager_host.py (data/host/megatron-deepspeed-gpt-eager-zen3.yaml);
+    measured on a GPU host by tools/host/measure_eager_host.py --device cuda
+    (data/host/megatron-deepspeed-gpt-eager-h200-gpuhost.yaml: real launches, waits and NCCL calls);
     the same profile serves the other Megatron-DeepSpeed rows (MT-NLG, BLOOM).
   * cluster.collective_table: the all-reduce times the vTrain authors measured with nccl-tests
     on their 8x A100 node (data/validation/measured/vtrain-a100-allreduce.yaml, written by
@@ -43,7 +44,7 @@ from atomic_write import write_text
 
 GPT2_VOCAB = 50257
 COLLECTIVE_TABLE = "measured/vtrain-a100-allreduce.yaml"  # beside the output, in data/validation/
-HOST_PROFILE = "megatron-deepspeed-gpt-eager-zen3"  # data/host/, measured by tools/host/measure_eager_host.py
+HOST_PROFILE = "megatron-deepspeed-gpt-eager-h200-gpuhost"  # data/host/, measured by tools/host/measure_eager_host.py --device cuda
 
 MULTI_COLS = [
     "Parameters (billion)", "# GPUs", "global batch", "micro batch", "hidden size",
