@@ -393,7 +393,11 @@ TEST(CatalogTest, HopperAttentionKernelsHaveRatesBySequenceLength) {
       EXPECT_DOUBLE_EQ(k->curves.At(8192, 128).forward, k->forward.value) << kernel;
       EXPECT_DOUBLE_EQ(k->curves.At(8192, 128).backward, k->backward.value) << kernel;
       EXPECT_LT(k->curves.At(512, 128).forward, 0.7 * k->forward.value) << kernel;
-      const double at8k64[][2] = {{379, 432}, {460, 472}, {295, 287}};  // cuDNN, FA3, FA2 at head dim 64
+      // cuDNN, FA3, FA2 at head dim 64: the FlashAttention-3 paper's H100 bars, except the H200's
+      // cuDNN and FA2, which this project measured on a lent H200 (causal backward).
+      const bool h200 = std::string(id) == "h200-sxm-141gb";
+      const double at8k64[][2] = {{h200 ? 439.6 : 379, h200 ? 418.4 : 432}, {460, 472},
+                                  {h200 ? 293.8 : 295, h200 ? 253.0 : 287}};
       const int which = std::string(kernel) == "cudnn9" ? 0 : std::string(kernel) == "fa3" ? 1 : 2;
       EXPECT_DOUBLE_EQ(k->curves.At(8192, 64).forward, at8k64[which][0]) << kernel;
       EXPECT_DOUBLE_EQ(k->curves.At(8192, 64).backward, at8k64[which][1]) << kernel;
