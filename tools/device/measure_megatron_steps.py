@@ -23,8 +23,9 @@ the fp16 parameters. Loss scaling is left out (bf16-style). Each row is the medi
 after warm-up, with the GPU drained at both ends.
 
 It writes OUT_DIR/megatron-steps.json: the rows (model, layout, measured seconds per step, spread)
-and the software they ran on. Nothing here is fitted: preflight predicts these rows from its
-catalog and the host profile measured on the same machine (data/validation/own-h200.yaml).
+and the software they ran on. Nothing here is fitted: the rows are for a validation file of this
+project's own, which preflight predicts from its catalog and the host profile measured on the same
+machine.
 """
 import argparse
 import contextlib
@@ -45,6 +46,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import megatron_layer  # noqa: E402
 from megatron_layer import (Model, broadcast_sizes, data_iterator, deepspeed_checkpoint,  # noqa: E402
                             get_batch_after_sync, use_device)
+from measure_eager_host import set_up_torchscript  # noqa: E402  (the profile's TorchScript settings)
 
 # (hidden, heads, layers, seq, micro_batch, micro_batches, recompute): GPT shapes of vTrain's
 # single-node grid (hidden 1024-4096, heads 16-32, sequence 2048) cut to fit one GPU in a few seconds.
@@ -103,6 +105,9 @@ def run_config(cfg, device, steps, warmup):
         model = Model(h, heads, layers, VOCAB if h >= 256 else 128, seq, deepspeed_checkpoint, True)
     model.to(device=device, dtype=dtype)
     opt = MainOptimizer(model.parameters(), fused=device == "cuda")
+    if device == "cuda":  # the fp32 model made before the cast to fp16 is not the step's memory
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
     vocab = model.word_embeddings.weight.shape[0]
     it = data_iterator(seq, vocab, mb, workers=2)
 
@@ -155,6 +160,7 @@ def main():
     if args.device == "cuda":
         torch.cuda.set_device(0)
     use_device(args.device, None)  # one GPU: no tensor-parallel group, no collectives
+    set_up_torchscript()
     result = {"hardware": args.hardware, "date": datetime.date.today().isoformat(), "torch": torch.__version__,
               "python": platform.python_version(), "cuda": torch.version.cuda,
               "gpu": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu",
@@ -168,6 +174,7 @@ def main():
             row = {"config": list(cfg), "error": repr(e)[:300]}
             if args.device == "cuda":
                 torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
         row["wall_s"] = round(time.time() - t0, 1)
         result["rows"].append(row)
         print(json.dumps(row), flush=True)

@@ -279,6 +279,10 @@ def main():
              ("hbm", hbm), ("attention", lambda: attention((512, 1024, 2048, 4096, 8192, 16384))),
              ("host", host_costs), ("sustained_bf16", lambda: sustained(10.0 if args.quick else SUSTAIN_S))]
     wanted = set(args.parts.split(","))
+    unknown = wanted - {name for name, _ in parts}
+    if unknown:
+        raise SystemExit("measure_nvidia.py: --parts: unknown %s (expected some of %s)"
+                         % (", ".join(sorted(unknown)), ", ".join(name for name, _ in parts)))
     result["gemm_timing"] = "CUDA graphs of repeated calls" if GRAPHS else "eager launches"
     for name, fn in [(n, f) for n, f in parts if n in wanted]:
         t0 = time.time()

@@ -28,8 +28,8 @@ for stack in megatron-deepspeed megatron-lm; do
   part 45 "$stack on the CPU alone" python3 "$here/tools/host/measure_eager_host.py" "$out/$stack-cpu.yaml" \
     --stack "$stack" --id "$stack-gpt-eager-cpu"
 done
-part 180 microbenchmarks python3 "$here/tools/device/measure_nvidia.py" "$out" --id "$id"
-part 150 "training steps" python3 "$here/tools/device/measure_megatron_steps.py" "$out" --hardware "$id"
+part 200 microbenchmarks python3 "$here/tools/device/measure_nvidia.py" "$out" --id "$id"
+part 130 "training steps" python3 "$here/tools/device/measure_megatron_steps.py" "$out" --hardware "$id"
 rm -f "$out/log.txt"  # measure_nvidia.py's log, already in this one: at most 8 files come back
 ls -l "$out" >>"$log"
 cat "$log"

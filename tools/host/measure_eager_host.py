@@ -44,6 +44,7 @@ import datetime
 import os
 import platform
 import statistics
+import sys
 import time
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before torch loads BLAS
@@ -295,11 +296,13 @@ def main():
     # What each collective adds inside the layer (Megatron's region function reaching the call,
     # c10d and the NCCL enqueue, on tensors the layer has just made): the TP-2 layer's six calls
     # over the TP-1 layer, which issues none. The bare call loop is kept as a check.
+    # A difference of two fastest-round figures: as noisy as their rounds. Where it does not come out
+    # above 0 the file leaves collective_call_us out (the step model then charges no call) and says so.
     per_call = (tp2["checkpointed"] - small["checkpointed"]) / 6 if collectives else None
     if gpu and not per_call > 0:
-        raise SystemExit("measure_eager_host.py: the TP-2 layer (%s us) did not come out above the TP-1 layer "
-                         "(%s us); the machine was too noisy, run again"
-                         % (us(tp2["checkpointed"]), us(small["checkpointed"])))
+        print("measure_eager_host.py: the TP-2 layer (%s us) did not come out above the TP-1 layer (%s us); "
+              "collective_call_us left out: run again on a quieter machine"
+              % (us(tp2["checkpointed"]), us(small["checkpointed"])), file=sys.stderr)
     profile_id = args.id or args.stack + "-gpt-eager"
     seconds = (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()
     with open(args.out, "w") as f:
@@ -323,9 +326,11 @@ def main():
         f.write("gpu_waits_per_layer_forward: %d  # blocking copies to the device per layer forward%s\n"
                 % (waits, " (torch.tensor(0.0, device=...) twice, for the MoE plumbing): the host waits for the GPU"
                    if waits else ""))
-        if gpu:
+        if gpu and per_call > 0:
             f.write("collective_call_us: %s     # per all-reduce the layer issues at TP 2 (its six calls): "
                     "(checkpointed at TP 2 - at TP 1) / 6\n" % us(per_call))
+        elif gpu:
+            f.write("# collective_call_us left out: the TP-2 layer did not come out above the TP-1 layer (checks)\n")
         f.write("micro_batch_us: %s      # embedding, LM head and cross-entropy, forward and backward\n"
                 % us(small["around_layers"]))
         f.write("input_us:                # per micro-batch: get_batch's data path (Megatron's broadcast_data)\n")

@@ -375,7 +375,8 @@ TEST(CatalogDataTest, SpotValues) {
   }
 }
 
-// The catalog's Hopper parts carry the FlashAttention-3 paper's curves for every kernel they list.
+// The catalog's Hopper parts carry curves by sequence length for every kernel they list: the
+// FlashAttention-3 paper's, or this project's own measurement (the H200's cuDNN and FA2).
 TEST(CatalogTest, HopperAttentionKernelsHaveRatesBySequenceLength) {
   for (const char* id : {"h100-sxm-80gb", "h100-sxm-96gb-hbm2e", "h200-sxm-141gb"}) {
     SCOPED_TRACE(id);
