@@ -66,6 +66,17 @@ json ProxyFiguresJson(const std::vector<ProxyFigure>& figures) {
   return arr;
 }
 
+// Exposed communication by parallelism kind; a layer holds no pipeline or data-parallel time, so
+// its JSON lists tp, cp and ep only.
+json ExposedCommJson(const ExposedComm& c, bool with_pp_dp) {
+  json j = {{"tp", c.tp.value()}, {"cp", c.cp.value()}, {"ep", c.ep.value()}};
+  if (with_pp_dp) {
+    j["pp"] = c.pp.value();
+    j["dp"] = c.dp.value();
+  }
+  return j;
+}
+
 json LayerTimeJson(const LayerTime& l) {
   return {{"total_s", l.total.value()},
           {"forward_s", l.forward.value()},
@@ -74,8 +85,7 @@ json LayerTimeJson(const LayerTime& l) {
           {"attention_backward_s", l.attention_backward.value()},
           {"recompute_s", l.recompute.value()},
           {"elementwise_s", l.elementwise.value()},
-          {"exposed_comm_by_kind",
-           {{"tp", l.exposed_comm.tp.value()}, {"cp", l.exposed_comm.cp.value()}, {"ep", l.exposed_comm.ep.value()}}},
+          {"exposed_comm_by_kind", ExposedCommJson(l.exposed_comm, /*with_pp_dp=*/false)},
           {"comm_contention_s", l.contention.value()},
           {"host_wait_s", l.host_wait.value()}};
 }
@@ -253,12 +263,7 @@ json StepBreakdownJson(const StepTime& t) {
           {"host_launch", t.host_launch.value()},
           {"offload_copies", t.offload_copies.value()},
           {"comm_contention", t.comm_contention.value()},
-          {"exposed_comm_by_kind",
-           {{"tp", t.exposed_comm.tp.value()},
-            {"cp", t.exposed_comm.cp.value()},
-            {"ep", t.exposed_comm.ep.value()},
-            {"pp", t.exposed_comm.pp.value()},
-            {"dp", t.exposed_comm.dp.value()}}}};
+          {"exposed_comm_by_kind", ExposedCommJson(t.exposed_comm, /*with_pp_dp=*/true)}};
 }
 
 json PlanFieldsJson(const Plan& p, const TrainingJob& job) {
