@@ -95,6 +95,19 @@ case_catalog_list() {
   expect_bad_input "catalog list" "extra"
 }
 
+# Output that cannot be written (a full device) fails the run with one line on stderr: it is not
+# a success that printed nothing.
+case_output_write_failure() {
+  [[ -w /dev/full ]] || { echo "  [$CASE] /dev/full not writable: skipped"; return; }
+  for args in "plan $EXAMPLE" "plan $EXAMPLE --json" "catalog list"; do
+    # shellcheck disable=SC2086
+    "$BIN" $args >/dev/full 2>"$ERR"
+    RC=$?
+    expect_rc 1
+    expect_one_error_line "stdout: could not write the output"
+  done
+}
+
 case_catalog_list_json() {
   run catalog list --json
   expect_rc 0

@@ -2,6 +2,9 @@
 // No modelling logic lives here.
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -208,6 +211,18 @@ int RefuseVerb(CLI::App& app, const std::string& word) {
                                   "; --help lists them)");
 }
 
+// Output that could not be written (a full disk, a closed pipe) is a failed run, not a success
+// with nothing said: one line on stderr and exit 1.
+int CheckOutputWritten(int rc) {
+  errno = 0;
+  std::cout.flush();
+  if (std::cout.good() && std::fflush(stdout) == 0) return rc;
+  const int err = errno;
+  std::cerr << "stdout: could not write the output" << (err != 0 ? std::string(" (") + std::strerror(err) + ")" : "")
+            << "\n";
+  return rc == 2 ? 2 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -235,5 +250,6 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return preflight::cli::BadInput(std::string("command line: ") + e.what());
   }
-  return RunParsed(&plan, &catalog, &validate, &search, mpi);
+  const int rc = RunParsed(&plan, &catalog, &validate, &search, mpi);
+  return CheckOutputWritten(rc);
 }

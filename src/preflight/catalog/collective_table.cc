@@ -1,7 +1,9 @@
 #include "preflight/catalog/collective_table.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstddef>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -215,6 +217,28 @@ Status ReadEntry(const MapReader& entry, const std::string& where, CollectiveTab
 
 }  // namespace
 
+namespace {
+
+// A token that reads as the start of a number ("1024", "-1", "1e3", "1024x"): a result row's
+// first columns. Words, paths and host:pid tags do not.
+bool LooksNumeric(const std::string& t) {
+  size_t i = (t[0] == '-' || t[0] == '+') ? 1 : 0;
+  if (i >= t.size() || !(std::isdigit(static_cast<unsigned char>(t[i])) || t[i] == '.')) return false;
+  return std::all_of(t.begin() + static_cast<std::ptrdiff_t>(i), t.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '+' || c == '-';
+  });
+}
+
+// A line for a message: trimmed and at most 120 characters.
+std::string Clip(std::string line) {
+  const size_t first = line.find_first_not_of(" \t\r");
+  line = first == std::string::npos ? "" : line.substr(first);
+  while (!line.empty() && (line.back() == ' ' || line.back() == '\r' || line.back() == '\t')) line.pop_back();
+  return line.size() > 120 ? line.substr(0, 120) + "..." : line;
+}
+
+}  // namespace
+
 StatusOr<std::vector<std::array<double, 2>>> ParseNcclTestsOutput(const std::string& text, const std::string& name) {
   std::vector<std::array<double, 2>> rows;
   std::istringstream lines(text);
@@ -229,12 +253,20 @@ StatusOr<std::vector<std::array<double, 2>>> ParseNcclTestsOutput(const std::str
     if (!w.empty() && w[0].size() > 1 && w[0].back() == ':' && IsWholeNumber(w[0].substr(0, w[0].size() - 1))) {
       w.erase(w.begin());
     }
-    // size count type redop [root] time algbw busbw #wrong time algbw busbw #wrong
-    if (w.size() < 12 || !IsWholeNumber(w[0]) || !IsWholeNumber(w[1])) continue;
+    // size count type redop [root] time algbw busbw #wrong time algbw busbw #wrong. A line that
+    // starts like one (a number, then a number or nothing) and is not one is a damaged row:
+    // dropping it would change the curve unseen. Headers, comments and launcher lines start
+    // otherwise.
+    if (w.empty() || !LooksNumeric(w[0]) || (w.size() > 1 && !LooksNumeric(w[1]))) continue;
+    double bytes = 0, us = 0;
+    if (w.size() < 12 || !IsWholeNumber(w[0]) || !IsWholeNumber(w[1]) || !ParseFiniteNumber(w[0], &bytes) ||
+        bytes <= 0 || bytes > 0x1p50) {
+      return InvalidArgument(name + ": expected a result row (a whole size in bytes from 1 to 2^50, a count, type, "
+                             "redop, [root,] then time, algbw, busbw and #wrong out of place and in place), got '" +
+                             Clip(line) + "'");
+    }
     const bool root_column = w.size() >= 13;
     const size_t time_at = root_column ? 5 : 4;
-    double bytes = 0, us = 0;
-    if (!ParseFiniteNumber(w[0], &bytes) || bytes <= 0) continue;
     // A result row (it starts with a size and a count) whose time is not a positive number is a
     // damaged file, not a line to skip: dropping it would change the curve unseen.
     if (!ParseFiniteNumber(w[time_at], &us) || us <= 0) {
