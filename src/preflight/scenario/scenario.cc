@@ -650,6 +650,34 @@ StatusOr<Scenario> LoadScenarioFile(const std::string& path, const Catalog& cata
   return s;
 }
 
+namespace {
+
+// Runs without a layout (`parallel` absent or `auto`, after the overrides) are searched, each in
+// about a tenth of a second: counted before any run is read, so that too many fail at once.
+Status CheckSearchedRuns(const YAML::Node& list, const std::string& path, const std::string& prefix,
+                         const std::vector<Override>& overrides) {
+  int forced = -1;  // an override of the whole `parallel` decides for every run (the last one)
+  for (const Override& o : overrides) {
+    if (o.key == "parallel") forced = o.value == "auto" ? 1 : 0;
+  }
+  size_t searched = 0;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const YAML::Node run = list[i];
+    if (!run.IsMap()) continue;  // the run's own error comes when it is read
+    const YAML::Node parallel = run["parallel"];
+    const bool automatic =
+        forced >= 0 ? forced == 1 : !parallel || (parallel.IsScalar() && parallel.Scalar() == "auto");
+    if (automatic && ++searched > kMaxAutoValidationRuns) {
+      return InvalidArgument(path + ": " + prefix + "[" + std::to_string(i) + "].parallel: expected at most " +
+                             std::to_string(kMaxAutoValidationRuns) +
+                             " runs without a layout in one file (each is a search), got more");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 StatusOr<std::vector<Scenario>> LoadScenarioList(const std::string& path, const Catalog& catalog,
                                                  const std::vector<Override>& overrides) {
   ASSIGN_OR_RETURN(YAML::Node root, LoadYamlFile(path));
@@ -663,6 +691,11 @@ StatusOr<std::vector<Scenario>> LoadScenarioList(const std::string& path, const 
   if (!list.IsSequence()) {
     return InvalidArgument(path + ": expected a list of scenarios (or runs: [...]), got " + DescribeNode(list));
   }
+  if (list.size() > kMaxValidationRuns) {
+    return InvalidArgument(path + ": " + (prefix.empty() ? std::string("the list") : prefix) + ": expected at most " +
+                           std::to_string(kMaxValidationRuns) + " runs, got " + std::to_string(list.size()));
+  }
+  RETURN_IF_ERROR(CheckSearchedRuns(list, path, prefix, overrides));
   std::vector<Scenario> out;
   for (size_t i = 0; i < list.size(); ++i) {
     std::string field = prefix.empty() ? "[" + std::to_string(i) + "]" : prefix + "[" + std::to_string(i) + "]";
@@ -679,6 +712,7 @@ StatusOr<std::vector<Scenario>> LoadScenarioList(const std::string& path, const 
       return MapReader(run, path, field)
           .Error("measured", "the run's measured figures (every run of a validation file has them)");
     }
+
     out.push_back(std::move(s));
   }
   return out;

@@ -68,7 +68,11 @@ StatusOr<Scenario> LoadScenarioFile(const std::string& path, const Catalog& cata
 
 // Loads a validation file: a YAML list of scenarios, or a mapping with `runs:` (and nothing
 // else) holding one; every run has `measured` figures. `overrides` are applied to every run first
-// (what-if questions over a whole file).
+// (what-if questions over a whole file). A file holds at most kMaxValidationRuns runs, of which at
+// most kMaxAutoValidationRuns without a layout (each one a search): more is bad input, not an
+// out-of-memory abort or an hour-long run (YAML aliases can repeat one run cheaply).
+inline constexpr size_t kMaxValidationRuns = 20000;
+inline constexpr size_t kMaxAutoValidationRuns = 500;
 StatusOr<std::vector<Scenario>> LoadScenarioList(const std::string& path, const Catalog& catalog,
                                                  const std::vector<Override>& overrides = {});
 

@@ -265,6 +265,41 @@ std::string ListItem(const std::string& text, const std::string& indent) {
   return out;
 }
 
+// One run anchored and repeated by alias costs a few bytes a run in the file and a whole scenario
+// in memory: the count is bounded, and so is the number of searches (runs without a layout).
+TEST(ScenarioErrorTest, AValidationFileHoldsABoundedNumberOfRuns) {
+  std::string dir = ScratchDir();
+  auto repeated = [](const std::string& run, size_t n) {
+    std::string text = "- &r\n";
+    for (size_t start = 0, end; start < run.size(); start = end + 1) {
+      end = run.find('\n', start);
+      if (end == std::string::npos) end = run.size();
+      text += "  " + run.substr(start, end - start) + "\n";
+    }
+    for (size_t i = 1; i < n; ++i) text += "- *r\n";
+    return text;
+  };
+  const std::string good = std::string(kScenario) + "measured: {step_time_s: 1.0}\n";
+  std::string many = WriteFile(dir, "many.yaml", repeated(good, kMaxValidationRuns + 1));
+  StatusOr<std::vector<Scenario>> l = LoadScenarioList(many, Catalog::Default());
+  ASSERT_FALSE(l.ok());
+  EXPECT_EQ(l.status().message(), many + ": the list: expected at most " + std::to_string(kMaxValidationRuns) +
+                                      " runs, got " + std::to_string(kMaxValidationRuns + 1));
+  const std::string searched = Replace(good, "parallel: {tp: 2, pp: 1, dp: 4, sp: true, zero: 1, schedule: 1f1b, recompute: selective}",
+                                       "parallel: auto");
+  std::string few = WriteFile(dir, "auto.yaml", repeated(searched, 2));
+  l = LoadScenarioList(few, Catalog::Default());
+  ASSERT_TRUE(l.ok()) << l.status().message();
+  EXPECT_TRUE((*l)[1].auto_parallel);
+  std::string over = WriteFile(dir, "auto_over.yaml", repeated(searched, kMaxAutoValidationRuns + 1));
+  l = LoadScenarioList(over, Catalog::Default());
+  ASSERT_FALSE(l.ok());
+  EXPECT_TRUE(Contains(l.status().message(), over + ": [" + std::to_string(kMaxAutoValidationRuns) +
+                                                 "].parallel: expected at most " +
+                                                 std::to_string(kMaxAutoValidationRuns) + " runs without a layout"))
+      << l.status().message();
+}
+
 TEST(ScenarioErrorTest, ListErrorsNameTheRun) {
   std::string dir = ScratchDir();
   const std::string good = std::string(kScenario) + "measured: {step_time_s: 1.0}\n";
