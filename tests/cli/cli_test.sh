@@ -480,6 +480,12 @@ case_bad_gemm_table() {
   sed -i 's/- \[4096, 4096, 4096, 780.2\]/- [4096, 4096, 4096, -780.2]/' "$data/gemm/h100-sxm-80gb.yaml"
   PREFLIGHT_DATA="$data" run plan "$EXAMPLE"
   expect_bad_input "gemm/h100-sxm-80gb.yaml" "shapes.bf16[124]" "positive"
+  # `catalog show` checks a table as `plan` reads it: a proxy names another catalog device.
+  local proxied
+  proxied=$(write proxied.yaml "$(cat "$PREFLIGHT_DATA/gemm/h100-sxm-80gb.yaml")
+proxy_of: nope")
+  run catalog show "$proxied"
+  expect_bad_input "$proxied" "proxy_of" "another device"
 }
 
 # A measured collective table with a row that is not [bytes, microseconds]: refused by file and row.

@@ -141,6 +141,9 @@ StatusOr<std::vector<std::array<double, 4>>> ParseRows(const MapReader& shapes, 
         return InvalidArgument(where + ": expected positive numbers (sizes up to 2^17, rates from 1e-3 TFLOP/s), got " +
                                DescribeNode(row[j]));
       }
+      if (j < 3 && r[j] != std::floor(r[j])) {
+        return InvalidArgument(where + ": expected whole sizes m, n and k, got " + DescribeNode(row[j]));
+      }
     }
     rows.push_back(r);
   }
@@ -157,6 +160,7 @@ StatusOr<GemmTable> LoadGemmTable(const std::string& path) {
   GemmTable t;
   t.file = path;
   ASSIGN_OR_RETURN(t.id, r.String("id"));
+  if (t.id.find_first_not_of(" \t") == std::string::npos) return r.Error("id", "a non-empty id");
   ASSIGN_OR_RETURN(t.source, r.String("source"));
   if (t.source.empty()) return r.Error("source", "a non-empty source");
   ASSIGN_OR_RETURN(std::string clock, r.StringOr("clock", "burst"));

@@ -88,6 +88,8 @@ TEST(GemmTableTest, BadFilesNameFileAndField) {
       {"unknown dtype", replace(kTable, "  bf16:", "  bf17:"), "shapes.bf17"},
       // A list as a key once aborted the tool (yaml-cpp's conversion threw).
       {"a list as the dtype", replace(kTable, "  bf16:", "  [a, b]:"), "shapes"},
+      {"a fractional size", replace(kTable, "[2048, 2048, 2048, 230]", "[2048.5, 2048, 2048, 230]"),
+       "shapes.bf16[7]: expected whole sizes"},
       {"a size past 2^17", replace(kTable, "[2048, 2048, 2048, 230]", "[2147483648, 2048, 2048, 230]"), "shapes.bf16[7]"},
       {"no source", replace(kTable, "source: \"test bench\"\n", ""), "source"},
       {"unknown clock", replace(kTable, "source: \"test bench\"\n", "source: \"test bench\"\nclock: turbo\n"), "clock"},

@@ -280,7 +280,8 @@ Status ParseEfficiency(const MapReader& root, HardwareSpec* h) {
     ASSIGN_OR_RETURN(h->gemm_kernel_us, ParseFigure(r, "gemm_kernel_us", false));
     // A kernel's fixed cost is microseconds; a millisecond would be a unit slip.
     if (h->gemm_kernel_us.known() && h->gemm_kernel_us.value > 1000) {
-      return r.Error("gemm_kernel_us", "microseconds per GEMM kernel, at most 1000");
+      return ValueError(r, r.FieldName("gemm_kernel_us.value"), "microseconds per GEMM kernel, at most 1000",
+                        h->gemm_kernel_us.value);
     }
   }
   ASSIGN_OR_RETURN(MapReader bw, r.Map("allreduce_busbw_gbytes_per_s"));
@@ -457,6 +458,7 @@ StatusOr<HardwareSpec> ParseHardwareSpec(const YAML::Node& root, const std::stri
   HardwareSpec h;
   h.file = file;
   ASSIGN_OR_RETURN(h.id, r.String("id"));
+  if (h.id.find_first_not_of(" \t") == std::string::npos) return r.Error("id", "a non-empty id");
   ASSIGN_OR_RETURN(h.vendor, r.String("vendor"));
   ASSIGN_OR_RETURN(h.name, r.String("name"));
   ASSIGN_OR_RETURN(h.notes, r.StringOr("notes", ""));
@@ -478,8 +480,9 @@ StatusOr<HardwareSpec> ParseHardwareSpec(const YAML::Node& root, const std::stri
   }
   if (r.Has("compute_units")) {
     ASSIGN_OR_RETURN(h.compute_units, ParseFigure(r, "compute_units", false));
-    if (h.compute_units.known() && h.compute_units.value < 1) {
-      return ValueError(r, "compute_units.value", "a count of at least 1", h.compute_units.value);
+    const double u = h.compute_units.value;
+    if (h.compute_units.known() && (u < 1 || u > 1e6 || u != std::floor(u))) {
+      return ValueError(r, "compute_units.value", "a whole count from 1 to 1e6", u);
     }
   }
   if (r.Has("collective_compute_units")) {

@@ -24,6 +24,7 @@ StatusOr<HostProfile> LoadHostProfile(const std::string& path) {
   HostProfile h;
   h.file = path;
   ASSIGN_OR_RETURN(h.id, r.String("id"));
+  if (h.id.find_first_not_of(" \t") == std::string::npos) return r.Error("id", "a non-empty id");
   ASSIGN_OR_RETURN(h.source, r.String("source"));
   ASSIGN_OR_RETURN(h.stack, r.StringOr("stack", ""));
   ASSIGN_OR_RETURN(h.layer, r.StringOr("layer", ""));

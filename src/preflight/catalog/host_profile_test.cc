@@ -68,6 +68,7 @@ TEST(HostProfileTest, BadFieldsNameTheFileAndTheField) {
       {"id: x\nsource: s\nlayer_us: {checkpointed: 1, forward: 1, backward: 1}\nmicro_batch_us: -3\n", "micro_batch_us"},
       {"id: x\nsource: s\nlayer_us: {checkpointed: 1, forward: 1, backward: 1, sideways: 2}\nmicro_batch_us: 1\n", "sideways"},
       {"id: x\nlayer_us: {checkpointed: 1, forward: 1, backward: 1}\nmicro_batch_us: 1\n", "source"},
+      {"id: ''\nsource: s\nlayer_us: {checkpointed: 1, forward: 1, backward: 1}\nmicro_batch_us: 1\n", "id"},
       {"id: x\nsource: s\nlayer_us: {checkpointed: 2e9, forward: 1, backward: 1}\nmicro_batch_us: 1\n", "layer_us.checkpointed"},
       {"id: x\nsource: s\nlayer_us: {checkpointed: 1, forward: 1, backward: 1}\nmicro_batch_us: 1\ninput_us: {before_sync: 1}\n",
        "input_us.after_sync"},

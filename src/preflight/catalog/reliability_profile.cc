@@ -113,6 +113,7 @@ StatusOr<ReliabilityProfile> LoadReliabilityProfile(const std::string& path) {
   ReliabilityProfile p;
   p.file = path;
   ASSIGN_OR_RETURN(p.id, r.String("id"));
+  if (p.id.find_first_not_of(" \t") == std::string::npos) return r.Error("id", "a non-empty id");
   ASSIGN_OR_RETURN(p.cluster, r.String("cluster"));
   for (const FigureKey& f : kFigures) {
     if (f.optional && !r.Has(f.key)) continue;

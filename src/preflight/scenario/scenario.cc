@@ -224,7 +224,9 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
     ASSIGN_OR_RETURN(j->global_batch, t.Int("global_batch"));
   } else {
     ASSIGN_OR_RETURN(int64_t tokens, t.Int("global_batch_tokens"));
-    if (tokens % j->seq_len != 0) return t.Error("global_batch_tokens", "a multiple of seq_len");
+    if (tokens <= 0 || tokens % j->seq_len != 0) {
+      return t.Error("global_batch_tokens", "a positive multiple of seq_len");
+    }
     j->global_batch = tokens / j->seq_len;
   }
   if (j->global_batch <= 0 || j->global_batch > kMaxBatchTokens / j->seq_len) {

@@ -150,6 +150,8 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
       {"no batch", "global_batch: 64, ", "", StatusCode::kInvalidArgument, "training.global_batch"},
       {"tokens not a multiple of seq_len", "global_batch: 64", "global_batch_tokens: 1000",
        StatusCode::kInvalidArgument, "training.global_batch_tokens"},
+      {"negative tokens", "global_batch: 64", "global_batch_tokens: -4096",
+       StatusCode::kInvalidArgument, "training.global_batch_tokens: expected a positive multiple"},
       {"zero seq_len", "seq_len: 4096", "seq_len: 0", StatusCode::kInvalidArgument,
        "training.seq_len"},
       {"negative micro-batch", "micro_batch: 1", "micro_batch: -1", StatusCode::kInvalidArgument,
