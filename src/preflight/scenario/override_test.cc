@@ -22,6 +22,7 @@ namespace fs = std::filesystem;
 using test_support::Contains;
 using test_support::kScenario;
 using test_support::LoadText;
+using test_support::Replace;
 using test_support::SourceDir;
 
 TEST(OverrideTest, ApplyOverrideSetsNestedKeys) {
@@ -71,6 +72,36 @@ TEST(OverrideTest, EmptyKeyIsInvalidArgument) {
   Status s = ApplyOverride(root, {"", "8"});
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(Contains(s.message(), "key=value")) << s.message();
+}
+
+TEST(OverrideTest, AKeyWithAnEmptyPartIsInvalidArgument) {
+  for (const char* key : {".", ".a", "a.", "a..b"}) {
+    YAML::Node root = YAML::Load("a: 1\n");
+    Status s = ApplyOverride(root, {key, "8"});
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << key;
+    EXPECT_TRUE(Contains(s.message(), "without an empty part")) << s.message();
+  }
+}
+
+// An error the command line caused is marked as such: at the overridden field, inside it, at the
+// mapping that holds it, or (another field, wrong with the new values in place) with those values.
+TEST(OverrideTest, ErrorsSayWhatTheCommandLineGave) {
+  std::string path;
+  StatusOr<Scenario> s = LoadText(kScenario, &path, {{"bogus.key", "1"}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.status().message(), path + ": bogus: unknown field")) << s.status().message();
+  EXPECT_TRUE(Contains(s.status().message(), "(the value given on the command line: bogus.key=1)"))
+      << s.status().message();
+  s = LoadText(kScenario, &path, {{"parallel.tp.x", "1"}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.status().message(), "(the value given on the command line: parallel.tp.x=1)"))
+      << s.status().message();
+  s = LoadText(Replace(kScenario, "global_batch: 64", "global_batch_tokens: 262144"), &path,
+               {{"training.seq_len", "3000"}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.status().message(), path + ": training.global_batch_tokens: expected a positive multiple"))
+      << s.status().message();
+  EXPECT_TRUE(Contains(s.status().message(), "(with the command line's training.seq_len=3000)")) << s.status().message();
 }
 
 TEST(OverrideTest, LoadScenarioFileAppliesOverridesBeforeParsing) {

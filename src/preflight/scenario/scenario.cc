@@ -612,15 +612,30 @@ void SetDotted(YAML::Node& root, const std::string& key, const YAML::Node& value
 // command line, not from the file the message names.
 Status NameOverride(const Status& s, const std::string& path, const std::string& prefix,
                     const std::vector<Override>& overrides) {
-  if (s.ok()) return s;
+  if (s.ok() || overrides.empty()) return s;
+  const std::string& m = s.message();
+  const std::string head = path + ": " + (prefix.empty() ? "" : prefix + ".");
+  // The field the message names: after the file (and the run's place), up to the next ": ".
+  std::string field;
+  if (m.starts_with(head)) {
+    const size_t end = m.find(": ", head.size());
+    if (end != std::string::npos) field = m.substr(head.size(), end - head.size());
+  }
+  const auto within = [](const std::string& inner, const std::string& outer) {
+    return inner == outer || inner.starts_with(outer + ".") || inner.starts_with(outer + "[");
+  };
   for (auto o = overrides.rbegin(); o != overrides.rend(); ++o) {  // the last one given wins
-    const std::string at = path + ": " + (prefix.empty() ? "" : prefix + ".") + o->key;
-    const std::string& m = s.message();
-    if (m.starts_with(at + ":") || m.starts_with(at + ".") || m.starts_with(at + "[")) {
+    // The overridden field, a field inside it, or the mapping that holds it (an unknown key).
+    if (!field.empty() && (within(field, o->key) || within(o->key, field))) {
       return Status(s.code(), m + " (the value given on the command line: " + o->key + "=" + o->value + ")");
     }
   }
-  return s;
+  // Another field, found wrong with the command line's values in place (a --seq-len that the
+  // file's global_batch_tokens is no multiple of): say which values those were.
+  std::string given;
+  for (const Override& o : overrides) given += (given.empty() ? "" : ", ") + o.key + "=" + o.value;
+  if (given.size() > 200) given = given.substr(0, 200) + "...";
+  return Status(s.code(), m + " (with the command line's " + given + ")");
 }
 
 // An override that cannot be applied, named where the scenario's own errors are: the file, the
@@ -635,6 +650,9 @@ Status NameBadOverride(const Status& s, const std::string& path, const std::stri
 
 Status ApplyOverride(YAML::Node& root, const Override& o) {
   if (o.key.empty()) return InvalidArgument("override: expected key=value, got '=" + o.value + "'");
+  if (o.key.front() == '.' || o.key.back() == '.' || o.key.find("..") != std::string::npos) {
+    return InvalidArgument("override: expected a dotted key without an empty part, got '" + o.key + "'");
+  }
   ASSIGN_OR_RETURN(YAML::Node value, OverrideValue(o));
   ClearAlternative(root, o);
   SetDotted(root, o.key, value);
@@ -714,7 +732,6 @@ StatusOr<std::vector<Scenario>> LoadScenarioList(const std::string& path, const 
       return MapReader(run, path, field)
           .Error("measured", "the run's measured figures (every run of a validation file has them)");
     }
-
     out.push_back(std::move(s));
   }
   return out;
