@@ -46,7 +46,7 @@ constexpr PlanFlag kPlanFlags[] = {
     {"--micro-batch", "training.micro_batch", "sequences per micro-batch"},
     {"--global-batch", "training.global_batch", "sequences per step"},
     {"--seq-len", "training.seq_len", "sequence length"},
-    {"--precision", "training.precision", "bf16|fp16|fp8|fp32"},
+    {"--precision", "training.precision", "bf16|fp16|fp8"},
 };
 
 void AddScenarioFlags(CLI::App* cmd, std::vector<std::string>* values,

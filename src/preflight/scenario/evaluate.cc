@@ -106,14 +106,19 @@ void WarnIfHostProfileLayerDiffers(const Scenario& s, PlanResult* r) {
                         ", so their host time is an estimate: measure this model's layer on your stack");
 }
 
-// MFU counts full (non-causal) attention, as PaLM and Megatron do, while causal kernels run half of
-// it: where the step runs near the device's rate (a datasheet peak, when nothing measured is in the
-// catalog), MFU can pass 100%. Say why rather than leave the figure unexplained.
+// MFU and HFU count full (non-causal) attention, as PaLM and Megatron do, while causal kernels run
+// half of it: where the step runs near the device's rate (a datasheet peak, when nothing measured
+// is in the catalog), either can pass 100%. Say why rather than leave the figure unexplained.
 void WarnIfMfuAboveOne(const PlanResult& r, std::vector<std::string>* warnings) {
-  if (!(r.time.mfu > 1.0)) return;
+  if (!(r.time.mfu > 1.0) && !(r.time.hfu > 1.0)) return;
   std::ostringstream w;
-  w << "MFU " << std::fixed << std::setprecision(1) << 100 * r.time.mfu
-    << "% is above 100%: the convention counts full (non-causal) attention FLOPs, which causal kernels do "
+  w << std::fixed << std::setprecision(1);
+  if (r.time.mfu > 1.0) {
+    w << "MFU " << 100 * r.time.mfu << "% (HFU " << 100 * r.time.hfu << "%) is";
+  } else {
+    w << "HFU " << 100 * r.time.hfu << "% is";
+  }
+  w << " above 100%: the convention counts full (non-causal) attention FLOPs, which causal kernels do "
        "not run, and this device's rates are what the catalog gives (datasheet peaks where nothing was "
        "measured)";
   warnings->push_back(w.str());

@@ -237,9 +237,11 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
   if (*micro_batch <= 0 || *micro_batch > j->global_batch) {
     return t.Error("micro_batch", "a positive whole number, at most global_batch");
   }
-  ASSIGN_OR_RETURN(j->precision, ReadDtype(t, "precision", Dtype::kBf16,
-                                              {Dtype::kBf16, Dtype::kFp16, Dtype::kFp8, Dtype::kFp32},
-                                              "one of bf16, fp16, fp8, fp32"));
+  // fp32 training is refused, not priced half-way: the step model sizes activations, elementwise
+  // passes and messages for 16-bit tensors, and its MFU would divide TF32 GEMM work by the
+  // non-tensor FP32 peak (above 100%).
+  ASSIGN_OR_RETURN(j->precision, ReadDtype(t, "precision", Dtype::kBf16, {Dtype::kBf16, Dtype::kFp16, Dtype::kFp8},
+                                           "one of bf16, fp16, fp8 (fp32 training is not modelled)"));
   ASSIGN_OR_RETURN(j->tokens, t.NumberOr("tokens", 0));
   if (t.Has("tokens") && (j->tokens < 1 || j->tokens > 1e18)) {
     return t.Error("tokens", "a number of tokens from 1 to 1e18 (leave it out for 1e12)");
@@ -284,9 +286,6 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
     return t.Error("fp8_recipe", "delayed, current or mxfp8");
   }
   ASSIGN_OR_RETURN(j->grad_16bit_copy, t.BoolOr("grad_16bit_copy", false));
-  if (j->grad_16bit_copy && j->precision == Dtype::kFp32) {
-    return t.Error("grad_16bit_copy", "false with precision fp32 (there are no 16-bit gradients)");
-  }
   if (j->grad_16bit_copy && j->grad_dtype != Dtype::kFp32) {
     return t.Error("grad_16bit_copy", "false with grad_dtype bf16 (the 16-bit gradients are then the main ones)");
   }

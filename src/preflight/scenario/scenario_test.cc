@@ -354,6 +354,17 @@ TEST(ScenarioTest, AnMfuAboveOneIsExplained) {
   const PlanResult m = Evaluate(*measured, {});
   EXPECT_LT(m.time.mfu, 1.0);
   EXPECT_FALSE(mfu_warning(m));
+  // HFU adds the recomputed forward: with full recompute at 32k tokens it passes 100% where MFU
+  // does not, and is explained the same way.
+  StatusOr<Scenario> recomputed = LoadText(
+      "model: llama-3.1-8b\nhardware: h20-96gb\ncluster: {devices: 8, devices_per_node: 8, hbm_capacity_gib: 100000}\n"
+      "parallel: {tp: 1, zero: 3, recompute: full}\ntraining: {seq_len: 32768, global_batch: 8, micro_batch: 1}\n");
+  ASSERT_TRUE(recomputed.ok()) << recomputed.status().message();
+  const PlanResult h = Evaluate(*recomputed, {});
+  EXPECT_LT(h.time.mfu, 1.0);
+  EXPECT_GT(h.time.hfu, 1.0);
+  EXPECT_TRUE(Warns(h, "HFU ")) << "HFU above 100% is explained too";
+  EXPECT_TRUE(mfu_warning(h));
 }
 
 // training.host_profile names a measured host profile (data/host/) or a file; it replaces the
