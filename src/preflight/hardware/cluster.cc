@@ -76,6 +76,14 @@ StatusOr<Cluster> BuildCluster(const HardwareSpec& spec, const ClusterOverrides&
   }
   if (o.scale_out_busbw_gbytes_per_s) {
     RETURN_IF_ERROR(InRange(at, "scale_out_busbw_gbytes_per_s", *o.scale_out_busbw_gbytes_per_s, kMinRate, kMaxRate));
+    // As in a hardware file: the bus bandwidth a device gets across nodes is its share of the
+    // network at most.
+    const double share = c.scale_out_gbits_per_s_per_device / 8;
+    if (share > 0 && *o.scale_out_busbw_gbytes_per_s > share) {
+      return InvalidArgument(at + "scale_out_busbw_gbytes_per_s: expected at most the device's network share, " +
+                             "scale_out_gbits_per_s_per_device / 8 = " + Number(share) + " GB/s, got " +
+                             Number(*o.scale_out_busbw_gbytes_per_s));
+    }
     c.scale_out_busbw_gbytes_per_s = *o.scale_out_busbw_gbytes_per_s;
   }
   if (o.pue) {

@@ -124,6 +124,11 @@ TEST(ClusterTest, ErrorsNameFileAndField) {
       {"cluster.scale_out_gbits_per_s_per_device",
        with([](ClusterOverrides& o) { o.scale_out_gbits_per_s_per_device = -100.0; })},
       {"cluster.pue", with([](ClusterOverrides& o) { o.pue = 0.9; })},
+      // Beyond the device's share of the network (100 Gb/s: 12.5 GB/s), as a hardware file would be.
+      {"cluster.scale_out_busbw_gbytes_per_s", with([](ClusterOverrides& o) {
+         o.scale_out_gbits_per_s_per_device = 100.0;
+         o.scale_out_busbw_gbytes_per_s = 12.6;
+       })},
   };
   HardwareSpec spec = Spec("a100-sxm-80gb");
   for (const Case& c : cases) {
