@@ -446,6 +446,19 @@ PipelineTime StepModel::Pipeline() const {
   };
   std::pair<StageKey, StageKey> seen[16];
   int n_seen = 0;
+  const double m = static_cast<double>(MicroBatches(p_, c_.job));
+  // The sum over all stages once every stage runs the input path as `st` does.
+  const auto with_inputs = [&](const StageSums& st) {
+    return sum + static_cast<double>(p_.pp) * InputPathSeconds(st.input_slack) - InputPathSeconds(whole.input_slack);
+  };
+  // The step the pipeline takes if `st` is its slowest rank: its micro-batches and the bubble it
+  // leaves. A rank with the larger total can leave the smaller bubble (zero-bubble schedules fill
+  // it with that rank's weight gradients), so ranks compare by both.
+  const auto slowest = [&](const StageSums& st) {
+    const OffloadWaits offload = OffloadSeconds(st, LayersOnStage(a_, p_, 0));
+    return m * (st.Total() + offload.forward + offload.backward) + Bubble(with_inputs(st), st);
+  };
+  double worst_score = -1;
   ForEachCandidateDevice(a_, p_, [&](int64_t stage) {
     const int64_t mirror = p_.pp - 1 - stage;
     if (dual) {
@@ -465,12 +478,11 @@ PipelineTime StepModel::Pipeline() const {
       st.Add(other, 0.5);
       st.input_slack = 0.5 * (own.input_slack + other.input_slack);
     }
-    if (st.Total() > worst.Total()) worst = st;
+    const double score = slowest(st);
+    if (score > worst_score) worst = st, worst_score = score;
   });
   // `whole` ran the input path once; every stage runs it (each as the slowest one does).
-  sum += static_cast<double>(p_.pp) * InputPathSeconds(worst.input_slack) -
-         InputPathSeconds(whole.input_slack);
-  const double m = static_cast<double>(MicroBatches(p_, c_.job));
+  sum = with_inputs(worst);
 
   PipelineTime pipe;
   pipe.micro_batches = m;

@@ -551,4 +551,23 @@ TEST(ScenarioTest, OverridesTakeFlowCollections) {
 }
 
 }  // namespace
+// Recomputing more never shortens a step. Under DualPipe the slowest rank is the one whose
+// micro-batches and bubble take longest together: adding the dense MLP to DeepSeek-V3's recompute
+// lengthens the dense stage, whose rank then leaves a smaller bubble; judged by its total alone
+// it was picked as the slowest and the step fell.
+TEST(ScenarioTest, DualPipeStepDoesNotFallWhenMoreIsRecomputed) {
+  const std::string path = test_support::SourceDir() + "/examples/deepseek-v3-h800.yaml";
+  auto step = [&](const std::string& modules) {
+    StatusOr<Scenario> s = LoadScenarioFile(
+        path, Catalog::Default(), {{"cluster.hbm_capacity_gib", "1000"}, {"parallel.recompute_modules", modules}});
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    if (!s.ok()) return 0.0;
+    const PlanResult r = Evaluate(*s, {});
+    EXPECT_TRUE(r.has_time);
+    return r.time.step.value();
+  };
+  EXPECT_GE(step("[layernorm, mla_up_proj, moe_act, moe, mlp]"), step("[layernorm, mla_up_proj, moe_act, moe]"));
+  EXPECT_GE(step("[core_attn, mlp, moe]"), step("[core_attn, moe]"));
+}
+
 }  // namespace preflight
