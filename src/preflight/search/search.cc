@@ -289,7 +289,8 @@ int BranchRunner::MicroBatchChoices(const Branch& b, int64_t mbs[kMaxMicroBatchC
 bool BranchRunner::RejectBranch(const Branch& b, const Plan& base, int n_mb, SearchResult* r) const {
   // SP choices: off and on with TP; without TP only off (a fixed `sp: true` leaves none).
   const int64_t sp_choices = b.tp > 1 ? (c_.sp ? 1 : 2) : (c_.sp && *c_.sp ? 0 : 1);
-  const int64_t subtree = sp_choices * (c_.zero ? 1 : 4) * (c_.recompute ? 1 : 3) * n_mb;
+  int zeros[4];
+  const int64_t subtree = sp_choices * ZeroOrder(zeros) * (c_.recompute ? 1 : 3) * n_mb;
   PlanIssue issue = FindPlanIssue(s_.arch, base, s_.job, s_.cluster.devices);
   if (issue != PlanIssue::kValid && issue != PlanIssue::kInterleavedMicroBatches &&
       issue != PlanIssue::kDualPipe) {
@@ -315,7 +316,10 @@ bool BranchRunner::RejectBranch(const Branch& b, const Plan& base, int n_mb, Sea
 // gathered copy and can need more than ZeRO-2: it stands outside the order (RunZeroStages).
 int BranchRunner::ZeroOrder(int zeros[4]) const {
   int n = 0;
-  for (int z = 3; z >= 0; --z) {
+  // A stack that keeps DeepSpeed's 16-bit gradient copy (training.grad_16bit_copy) runs its own
+  // ZeRO-1 optimizer: ZeRO 2 and 3 are another optimizer, a plan the scenario refuses.
+  const int top = s_.job.grad_16bit_copy ? 1 : 3;
+  for (int z = top; z >= 0; --z) {
     if (!c_.zero || *c_.zero == z) zeros[n++] = z;
   }
   return n;

@@ -386,6 +386,23 @@ TEST(SearchTest, ZeroThreeFlagsStayOnZeroThreePlans) {
   EXPECT_TRUE(below_three) << "the test needs a plan below ZeRO 3 among the best";
 }
 
+// A stack with DeepSpeed's 16-bit gradient copy runs its own ZeRO-1 optimizer: the search stays
+// at ZeRO 0 and 1, which `plan` accepts with the copy (ZeRO 2 and 3 it refuses), and counts the
+// same plans pruned or not.
+TEST(SearchTest, TheSixteenBitGradientCopyKeepsZeroAtOneOrBelow) {
+  const Scenario s = Load("examples/llama3.1-70b-h100.yaml", {{"training.grad_16bit_copy", "true"}});
+  SearchOptions o;
+  o.top_k = 20;
+  const SearchResult r = Search(s, SearchConstraints{}, o);
+  ASSERT_FALSE(r.top.empty());
+  for (const RankedPlan& p : r.top) EXPECT_LE(p.plan.zero, 1);
+  o.exhaustive = true;
+  EXPECT_EQ(Search(s, SearchConstraints{}, o).considered, r.considered);
+  SearchConstraints two;
+  two.zero = 2;
+  EXPECT_TRUE(Search(s, two, o).top.empty());
+}
+
 // The scenario's 1F1B all-to-all overlap (ep_comm_overlap) stays on the plans Megatron-Core runs
 // it with (no pipeline, interleaved, DualPipe; not beside full recompute) and is dropped from the
 // others, which then time their all-to-alls exposed; pruning still returns the exhaustive top K.
