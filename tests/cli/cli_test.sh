@@ -294,6 +294,8 @@ case_catalog_show_unknown() {
 # `catalog show PATH` tells a file's kind by its ending and keys: a model's config, a collective
 # table, a host profile, a GEMM table (checked against its device) and a hardware file.
 case_catalog_show_path() {
+  run catalog show "$EXAMPLE"
+  expect_bad_input "$EXAMPLE" "got a scenario"
   run catalog show "$ROOT/data/models/llama-3.1-8b.json" --json
   expect_rc 0
   expect_json 'assert j["id"] == "llama-3.1-8b" and j["params_total"] == 8030261248, j["id"]'

@@ -549,6 +549,10 @@ int ShowFile(const Catalog& catalog, const std::string& path, bool json) {
   const YAML::Node& r = *root;
   const auto has = [&](const char* key) { return r.IsMap() && r[key].IsDefined(); };
   const std::string stem = fs::path(path).stem().string();
+  if (has("model") && (has("training") || has("parallel") || has("cluster"))) {
+    return BadInput(path + ": expected a catalog file (hardware, GEMM or collective table, host or reliability "
+                           "profile, model config), got a scenario (`preflight plan` reads it)");
+  }
   if (has("collectives") || (has("hardware") && !has("model") && !has("peak_tflops"))) {
     auto table = LoadCollectiveTable(path);
     if (!table.ok()) return BadInput(table.status().message());
