@@ -885,6 +885,8 @@ case_validate_json() {
   expect_json 'h = j["by_hardware"]["a100-sxm-80gb"]; assert all(r["hardware"] == "a100-sxm-80gb" for r in j["runs"]) and h["runs"] == 10 and abs(h["mape"] - j["mape"]) < 1e-12 and len(j["by_file"]) == 1'
   # The bias is the signed mean of the errors, at every level.
   expect_json 'ok = [r["error"] for r in j["runs"]]; assert abs(j["mean_error"] - sum(ok) / len(ok)) < 1e-12 and abs(j["by_hardware"]["a100-sxm-80gb"]["mean_error"] - j["mean_error"]) < 1e-12 and -j["mape"] <= j["mean_error"] <= j["mape"]'
+  # Step-time rows: their time error is their error, and the time bias the bias.
+  expect_json 'assert all(r["time_error"] == r["error"] for r in j["runs"]) and abs(j["time_bias"] - j["mean_error"]) < 1e-12 and abs(j["by_file"][next(iter(j["by_file"]))]["time_bias"] - j["time_bias"]) < 1e-12'
   # Each run carries its predicted step and where the time goes (here the metric is the step itself).
   expect_json 'assert all(abs(r["step_s"] - r["predicted"]) < 1e-9 * r["predicted"] and r["breakdown"]["compute"] > 0 and set(r["breakdown"]) >= {"compute", "exposed_comm", "bubble", "optimizer", "other", "exposed_comm_by_kind"} for r in j["runs"])'
   # Large models: none of these kernels is short enough for the host-bound warning.

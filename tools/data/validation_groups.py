@@ -5,7 +5,8 @@
     tools/data/validation_groups.py v.json          # or: ... --json | tools/data/validation_groups.py -
 
 Prints two Markdown tables: the row groups of docs/validation.md's "Figures on this commit" (each
-with its rows, MAPE, worst |error| and signed mean error, in percent; all but the two host-bound
+with its rows, MAPE, worst |error|, signed mean error and time bias (the mean error in the step
+time's sense, below 0 when predicted fast: a rate's error turned into its time's), in percent; all but the two host-bound
 groups, which need a second run with --set training.host_profile=none) and the same figures by
 hardware. The groups are defined once, in GROUPS below, by the rows' file, name and hardware; the
 validation files name their runs so that these rules hold. A group with no rows prints a dash.
@@ -72,23 +73,28 @@ GROUPS = [
 
 
 def figures(rows):
-    """(rows, MAPE %, worst |error| %, signed mean %) of predicted rows; None when there are none."""
-    errors = [r["error"] for r in rows if r.get("status", "ok") == "ok" and r.get("error") is not None]
-    if not errors:
+    """(rows, MAPE %, worst |error| %, signed mean %, time bias % or None) of predicted rows; None
+    when there are none. The time bias is the mean `time_error` (the error in the step time's
+    sense: below 0 when predicted fast) over the rows that have one (not peak memory)."""
+    ok = [r for r in rows if r.get("status", "ok") == "ok" and r.get("error") is not None]
+    if not ok:
         return None
+    errors = [r["error"] for r in ok]
+    times = [r["time_error"] for r in ok if r.get("time_error") is not None]
     n = len(errors)
     return (n, 100 * sum(abs(e) for e in errors) / n, 100 * max(abs(e) for e in errors),
-            100 * sum(errors) / n)
+            100 * sum(errors) / n, 100 * sum(times) / len(times) if times else None)
 
 
 def table(title, groups):
-    lines = [f"| {title} | rows | MAPE | worst | bias |", "|---|---:|---:|---:|---:|"]
+    lines = [f"| {title} | rows | MAPE | worst | bias | time bias |", "|---|---:|---:|---:|---:|---:|"]
     for label, rows in groups:
         f = figures(rows)
         if f is None:
-            lines.append(f"| {label} | 0 | — | — | — |")
+            lines.append(f"| {label} | 0 | — | — | — | — |")
         else:
-            lines.append(f"| {label} | {f[0]:,} | {f[1]:.1f}% | {f[2]:.1f}% | {f[3]:+.1f}% |")
+            time_bias = "—" if f[4] is None else f"{f[4]:+.1f}%"
+            lines.append(f"| {label} | {f[0]:,} | {f[1]:.1f}% | {f[2]:.1f}% | {f[3]:+.1f}% | {time_bias} |")
     return "\n".join(lines)
 
 

@@ -99,20 +99,22 @@ std::string ProxyGroup(const ValidationRow& r) {
   return r.proxy_figures > 0 ? "rests on proxy figures" : "device's own figures";
 }
 
-// One summary line: runs, MAPE, bias, worst error and run; dashes where no run was predicted (a
-// MAPE of 0% over nothing would read as a perfect score).
+// One summary line: runs, MAPE, bias, time bias, worst error and run; dashes where no run was
+// predicted (a MAPE of 0% over nothing would read as a perfect score) or no row is a time or rate.
 std::string SummaryLine(const std::string& name, const ValidationReport& part) {
   const std::string skipped = part.skipped ? fmt::format(" ({} not predicted)", part.skipped) : "";
   if (part.predicted == 0) {
-    return fmt::format("{:40} {:>6} {:>8} {:>8} {:>9}  {}\n", name, 0, "-", "-", "-", skipped.empty() ? "" : skipped.substr(1));
+    return fmt::format("{:40} {:>6} {:>8} {:>8} {:>9} {:>9}  {}\n", name, 0, "-", "-", "-", "-",
+                       skipped.empty() ? "" : skipped.substr(1));
   }
-  return fmt::format("{:40} {:>6} {:>7.1f}% {:>+7.1f}% {:>8.1f}%  {}{}\n", name, part.predicted, 100 * part.mape,
-                     100 * part.mean_error, 100 * part.max_abs_error, part.worst, skipped);
+  const std::string time_bias = part.time_rows > 0 ? fmt::format("{:>+8.1f}%", 100 * part.time_bias) : "-";
+  return fmt::format("{:40} {:>6} {:>7.1f}% {:>+7.1f}% {:>9} {:>8.1f}%  {}{}\n", name, part.predicted, 100 * part.mape,
+                     100 * part.mean_error, time_bias, 100 * part.max_abs_error, part.worst, skipped);
 }
 
 std::string GroupText(const std::string& title, const std::vector<std::pair<std::string, ValidationReport>>& groups) {
-  std::string out =
-      fmt::format("{:40} {:>6} {:>8} {:>8} {:>9}  {}\n", title, "rows", "MAPE", "bias", "max |err|", "worst run");
+  std::string out = fmt::format("{:40} {:>6} {:>8} {:>8} {:>9} {:>9}  {}\n", title, "rows", "MAPE", "bias", "time bias",
+                                "max |err|", "worst run");
   for (const auto& [name, part] : groups) out += SummaryLine(name, part);
   return out;
 }
@@ -122,6 +124,7 @@ nlohmann::json SummaryJson(const ValidationReport& part) {
   const auto stat = [&](double v) { return part.predicted > 0 ? nlohmann::json(v) : nlohmann::json(nullptr); };
   return {{"mape", stat(part.mape)},
           {"mean_error", stat(part.mean_error)},
+          {"time_bias", part.time_rows > 0 ? nlohmann::json(part.time_bias) : nlohmann::json(nullptr)},
           {"max_abs_error", stat(part.max_abs_error)},
           {"worst", part.predicted > 0 ? nlohmann::json(part.worst) : nlohmann::json(nullptr)}};
 }
@@ -209,6 +212,7 @@ nlohmann::json ValidationJson(const ValidationReport& rep) {
     j["memory_headroom"] = predicted(row.memory_headroom);
     j["predicted"] = predicted(row.predicted);
     j["error"] = predicted(row.error);
+    j["time_error"] = ok && row.has_time_error ? nlohmann::json(row.time_error) : nlohmann::json(nullptr);
     j["step_s"] = predicted(row.time.step.value());
     j["breakdown"] = ok ? StepBreakdownJson(row.time) : nlohmann::json(nullptr);
     runs.push_back(j);

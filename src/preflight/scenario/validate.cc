@@ -17,9 +17,21 @@ double PredictedMetric(const PlanResult& r, const std::string& metric) {
   return 0;
 }
 
+bool TimeError(const std::string& metric, double error, double* time_error) {
+  if (metric == "step_time_s" || metric == "device_hours_per_trillion_tokens") {
+    *time_error = error;
+    return true;
+  }
+  if (metric == "tokens_per_s_per_device" || metric == "tflops_per_device" || metric == "mfu") {
+    *time_error = 1 / (1 + error) - 1;  // predicted rate r(1 + e): its time is measured / predicted
+    return true;
+  }
+  return false;
+}
+
 void Summarize(ValidationReport* rep) {
-  double sum = 0, signed_sum = 0;
-  rep->predicted = rep->skipped = 0;
+  double sum = 0, signed_sum = 0, time_sum = 0;
+  rep->predicted = rep->skipped = rep->time_rows = 0;
   rep->max_abs_error = 0;
   rep->ran_but_predicted_oom.clear();
   int last_listed = -1;  // rows of one run are adjacent
@@ -35,6 +47,10 @@ void Summarize(ValidationReport* rep) {
     ++rep->predicted;
     sum += std::fabs(row.error);
     signed_sum += row.error;
+    if (row.has_time_error) {
+      ++rep->time_rows;
+      time_sum += row.time_error;
+    }
     if (std::fabs(row.error) >= rep->max_abs_error) {
       rep->max_abs_error = std::fabs(row.error);
       rep->worst = row.name;
@@ -42,6 +58,7 @@ void Summarize(ValidationReport* rep) {
   }
   rep->mape = rep->predicted > 0 ? sum / rep->predicted : 0;
   rep->mean_error = rep->predicted > 0 ? signed_sum / rep->predicted : 0;
+  rep->time_bias = rep->time_rows > 0 ? time_sum / rep->time_rows : 0;
 }
 
 ValidationReport Validate(const std::vector<Scenario>& runs, const EvaluateOptions& options,
@@ -74,6 +91,7 @@ ValidationReport Validate(const std::vector<Scenario>& runs, const EvaluateOptio
         row.memory_headroom = r.has_memory ? r.memory.headroom_fraction : 0;
         row.predicted = PredictedMetric(r, metric);
         row.error = (row.predicted - measured) / measured;
+        row.has_time_error = TimeError(metric, row.error, &row.time_error);
       }
       rep.rows.push_back(row);
     }

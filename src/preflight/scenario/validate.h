@@ -38,12 +38,20 @@ struct ValidationRow {
   // shows the memory model over-counting (or a setting the row leaves out). Set when status is ok.
   bool predicted_fits = true;
   double memory_headroom = 0;  // MemoryEstimate::headroom_fraction (below 0: does not fit)
+  // The error in the step time's sense, whatever the metric: below 0 when the prediction is faster
+  // than the run (a time metric's error; measured / predicted - 1 for a rate: tokens/s, TFLOP/s,
+  // MFU). Not set for peak memory (has_time_error false).
+  double time_error = 0;
+  bool has_time_error = false;
 };
 
 struct ValidationReport {
   std::vector<ValidationRow> rows;
   double mape = 0;           // over rows with status ok
   double mean_error = 0;     // signed mean (bias): below 0 when predictions run low
+  // Mean time_error over the rows that have one (time_rows): below 0 when predictions run fast.
+  double time_bias = 0;
+  int time_rows = 0;
   double max_abs_error = 0;
   std::string worst;         // name of the worst row
   int predicted = 0;
@@ -58,6 +66,10 @@ using AutoPlanner = std::function<bool(const Scenario&, Plan*)>;
 
 // The predicted value of `metric` for an evaluated run (FLOP conventions converted).
 double PredictedMetric(const PlanResult& r, const std::string& metric);
+
+// `error` of `metric` in the step time's sense (ValidationRow::time_error); false for a metric
+// that is no time or rate (peak memory).
+bool TimeError(const std::string& metric, double error, double* time_error);
 
 ValidationReport Validate(const std::vector<Scenario>& runs, const EvaluateOptions& options,
                           const AutoPlanner& planner);

@@ -44,6 +44,33 @@ TEST(ValidateTest, RowsCarryTheSignedErrorAndTheMemoryVerdict) {
   EXPECT_TRUE(rep.ran_but_predicted_oom.empty());
 }
 
+// The time bias reads every metric in the step time's sense: a rate predicted 25% high is a step
+// predicted 20% fast; peak memory has no such sense and stays out of it.
+TEST(ValidateTest, TheTimeBiasReadsRatesAsTimes) {
+  double t = 0;
+  ASSERT_TRUE(TimeError("step_time_s", -0.2, &t));
+  EXPECT_DOUBLE_EQ(t, -0.2);
+  ASSERT_TRUE(TimeError("device_hours_per_trillion_tokens", 0.1, &t));
+  EXPECT_DOUBLE_EQ(t, 0.1);
+  for (const char* rate : {"tokens_per_s_per_device", "tflops_per_device", "mfu"}) {
+    ASSERT_TRUE(TimeError(rate, 0.25, &t)) << rate;
+    EXPECT_NEAR(t, -0.2, 1e-12) << rate;
+  }
+  EXPECT_FALSE(TimeError("peak_memory_gib", 0.1, &t));
+
+  Scenario run = Measured("rates", 1.0);
+  const PlanResult r = Evaluate(run, {});
+  run.measured.metrics = {{"step_time_s", r.time.step.value() * 2},  // predicted 50% fast
+                          {"tokens_per_s_per_device", r.time.tokens_per_s_per_device / 2},  // rate +100%: fast
+                          {"peak_memory_gib", r.memory.worst.Total().gib() * 2}};
+  const ValidationReport rep = Validate({run}, {}, nullptr);
+  ASSERT_EQ(rep.rows.size(), 3u);
+  EXPECT_EQ(rep.time_rows, 2);
+  EXPECT_NEAR(rep.time_bias, -0.5, 1e-9) << "both rows say the step was predicted twice as fast";
+  EXPECT_NEAR(rep.mean_error, (-0.5 + 1.0 - 0.5) / 3, 1e-9) << "the plain bias mixes the senses";
+  EXPECT_FALSE(rep.rows[2].has_time_error);
+}
+
 TEST(ValidateTest, RowsCountTheProxyFiguresTheirPredictionRead) {
   std::vector<Scenario> runs = {Measured("own", 1.0, {{"hardware", "a100-sxm-80gb"}}),
                                 Measured("borrowed", 1.0, {{"hardware", "h800-sxm-80gb"}})};
