@@ -816,6 +816,9 @@ case_search_bad_flags() {
     run search "$EXAMPLE" --top 1 $flag
     expect_bad_input "${flag%% *}"
   done
+  # A stack with DeepSpeed's 16-bit gradient copy runs ZeRO 0 or 1 only.
+  run search "$EXAMPLE" --top 1 --fix-zero 2 --set training.grad_16bit_copy=true
+  expect_bad_input "--fix-zero" "grad_16bit_copy"
 }
 
 case_search_nothing_fits() {

@@ -286,6 +286,12 @@ int RunSearch(SearchArgs args, const MpiSession& mpi) {
   Catalog catalog = Catalog::Default();
   auto scenario = LoadScenarioFile(args.scenario, catalog, args.overrides);
   if (!scenario.ok()) return BadInput(scenario.status().message());
+  // DeepSpeed's 16-bit gradient copy comes with its own ZeRO-1 optimizer (plan refuses it at 2 or 3).
+  if (scenario->job.grad_16bit_copy && args.constraints.zero && *args.constraints.zero >= 2) {
+    return BadInput(fmt::format("--fix-zero: expected 0 or 1 with {}'s training.grad_16bit_copy (DeepSpeed's "
+                                "BF16_Optimizer runs its own ZeRO-1), got {}",
+                                args.scenario, *args.constraints.zero));
+  }
 
   SearchProgress progress;
   SearchOptions opts;

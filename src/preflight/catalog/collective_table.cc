@@ -215,10 +215,6 @@ Status ReadEntry(const MapReader& entry, const std::string& where, CollectiveTab
   return Status::Ok();
 }
 
-}  // namespace
-
-namespace {
-
 // A token that reads as the start of a number ("1024", "-1", "1e3", "1024x"): a result row's
 // first columns. Words, paths and host:pid tags do not.
 bool LooksNumeric(const std::string& t) {
@@ -254,10 +250,13 @@ StatusOr<std::vector<std::array<double, 2>>> ParseNcclTestsOutput(const std::str
       w.erase(w.begin());
     }
     // size count type redop [root] time algbw busbw #wrong time algbw busbw #wrong. A line that
-    // starts like one (a number, then a number or nothing) and is not one is a damaged row:
-    // dropping it would change the curve unseen. Headers, comments and launcher lines start
-    // otherwise.
-    if (w.empty() || !LooksNumeric(w[0]) || (w.size() > 1 && !LooksNumeric(w[1]))) continue;
+    // starts like one (two numbers) and is not one is a damaged row: dropping it would change the
+    // curve unseen. Headers, comments, launcher lines and a lone number (an echoed exit code)
+    // start otherwise.
+    if (w.size() < 2 || !LooksNumeric(w[0]) || !LooksNumeric(w[1])) continue;
+    // Gathers and all-to-alls with a small -b round their first sizes down to 0 bytes: real rows
+    // that time nothing.
+    if (w[0] == "0" && w[1] == "0") continue;
     double bytes = 0, us = 0;
     if (w.size() < 12 || !IsWholeNumber(w[0]) || !IsWholeNumber(w[1]) || !ParseFiniteNumber(w[0], &bytes) ||
         bytes <= 0 || bytes > 0x1p50) {

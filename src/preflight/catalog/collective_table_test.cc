@@ -76,14 +76,15 @@ TEST(NcclTestsOutputTest, AResultRowWithoutAPositiveTimeIsAnError) {
 }
 
 // A line that starts like a result row and is not one (a negative, fractional or suffixed size,
-// a row cut short) is damaged output too; launcher and log lines are not rows.
+// a row cut short) is damaged output too; launcher and log lines, a lone number and the 0-byte
+// rows a small -b gives gathers are not rows.
 TEST(NcclTestsOutputTest, ALineThatStartsLikeAResultRowMustBeOne) {
   const std::string good = "     1048576        262144     float     sum      -1    40.00   26.21   45.88      0    39.00   26.89   47.05      0\n";
   for (const char* row : {"  -1024   256  float  sum  -1  23.45 0.04 0.08 0  23.10 0.04 0.08 0",
                           "  1024x   256  float  sum  -1  23.45 0.04 0.08 0  23.10 0.04 0.08 0",
                           "  1024.5  256  float  sum  -1  23.45 0.04 0.08 0  23.10 0.04 0.08 0",
                           "  1e99    256  float  sum  -1  23.45 0.04 0.08 0  23.10 0.04 0.08 0",
-                          "  1024    256  float  sum  -1  23.45", "  1024    256  float", "  1024"}) {
+                          "  1024    256  float  sum  -1  23.45", "  1024    256  float"}) {
     auto rows = ParseNcclTestsOutput(good + row + "\n" + good, "damaged.txt");
     ASSERT_FALSE(rows.ok()) << row;
     EXPECT_NE(rows.status().message().find("damaged.txt: expected a result row"), std::string::npos)
@@ -94,6 +95,8 @@ TEST(NcclTestsOutputTest, ALineThatStartsLikeAResultRowMustBeOne) {
       "node7:4242:4242 [0] NCCL INFO Bootstrap : Using eth0:10.0.0.7<0>\n"
       "10-0-0-7:4242:4242 [0] NCCL INFO NET/IB : No device found.\n"
       "2024-05-01 12:00:00 launcher started\n"
+      "0\n"  // an echoed exit code
+      "           0             0     float    none      -1     0.33    0.00    0.00      0     0.30    0.00    0.00    N/A\n"
       "       size         count    type   redop     time   algbw   busbw  error     time   algbw   busbw  error\n";
   auto rows = ParseNcclTestsOutput(noise + good + std::string(kNcclTestsOld), "noisy.txt");
   ASSERT_TRUE(rows.ok()) << rows.status().message();

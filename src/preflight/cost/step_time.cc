@@ -451,10 +451,14 @@ PipelineTime StepModel::Pipeline() const {
   const auto with_inputs = [&](const StageSums& st) {
     return sum + static_cast<double>(p_.pp) * InputPathSeconds(st.input_slack) - InputPathSeconds(whole.input_slack);
   };
-  // The step the pipeline takes if `st` is its slowest rank: its micro-batches and the bubble it
-  // leaves. A rank with the larger total can leave the smaller bubble (zero-bubble schedules fill
-  // it with that rank's weight gradients), so ranks compare by both.
-  const auto slowest = [&](const StageSums& st) {
+  // How slow a rank is. Under the zero-bubble schedules, the step it would pace: its micro-batches
+  // and the bubble it leaves, which that rank's weight gradients fill, so a rank with the larger
+  // total can leave the smaller bubble. Under the others the bubble falls as the total grows
+  // (their step is (M - 1) times it plus the sum, or the like): the total alone, which also picks
+  // the heaviest stage when one micro-batch makes every rank's step alike.
+  const bool zero_bubble = p_.schedule == Schedule::kZbH1 || p_.schedule == Schedule::kDualPipe;
+  const auto slowness = [&](const StageSums& st) {
+    if (!zero_bubble) return st.Total();
     const OffloadWaits offload = OffloadSeconds(st, LayersOnStage(a_, p_, 0));
     return m * (st.Total() + offload.forward + offload.backward) + Bubble(with_inputs(st), st);
   };
@@ -478,8 +482,11 @@ PipelineTime StepModel::Pipeline() const {
       st.Add(other, 0.5);
       st.input_slack = 0.5 * (own.input_slack + other.input_slack);
     }
-    const double score = slowest(st);
-    if (score > worst_score) worst = st, worst_score = score;
+    const double score = slowness(st);
+    if (score > worst_score) {
+      worst = st;
+      worst_score = score;
+    }
   });
   // `whole` ran the input path once; every stage runs it (each as the slowest one does).
   sum = with_inputs(worst);

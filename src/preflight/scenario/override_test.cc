@@ -102,6 +102,11 @@ TEST(OverrideTest, ErrorsSayWhatTheCommandLineGave) {
   EXPECT_TRUE(Contains(s.status().message(), path + ": training.global_batch_tokens: expected a positive multiple"))
       << s.status().message();
   EXPECT_TRUE(Contains(s.status().message(), "(with the command line's training.seq_len=3000)")) << s.status().message();
+  // A file wrong on its own stays the file's error: the command line's values are not blamed.
+  s = LoadText(Replace(kScenario, "seq_len: 4096", "seq_lenn: 4096"), &path, {{"training.micro_batch", "1"}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.status().message(), path + ": training.seq_lenn: unknown field")) << s.status().message();
+  EXPECT_FALSE(Contains(s.status().message(), "command line")) << s.status().message();
 }
 
 TEST(OverrideTest, LoadScenarioFileAppliesOverridesBeforeParsing) {

@@ -608,9 +608,10 @@ void SetDotted(YAML::Node& root, const std::string& key, const YAML::Node& value
 }
 
 // An error in a field (or below a field) that an override set says so: the value came from the
-// command line, not from the file the message names.
+// command line, not from the file the message names. An error elsewhere names the command line's
+// values only when they caused it (`valid_without_overrides`: the file alone reads cleanly).
 Status NameOverride(const Status& s, const std::string& path, const std::string& prefix,
-                    const std::vector<Override>& overrides) {
+                    const std::vector<Override>& overrides, bool valid_without_overrides) {
   if (s.ok() || overrides.empty()) return s;
   const std::string& m = s.message();
   const std::string head = path + ": " + (prefix.empty() ? "" : prefix + ".");
@@ -629,8 +630,9 @@ Status NameOverride(const Status& s, const std::string& path, const std::string&
       return Status(s.code(), m + " (the value given on the command line: " + o->key + "=" + o->value + ")");
     }
   }
-  // Another field, found wrong with the command line's values in place (a --seq-len that the
+  // Another field, found wrong only with the command line's values in place (a --seq-len that the
   // file's global_batch_tokens is no multiple of): say which values those were.
+  if (!valid_without_overrides) return s;
   std::string given;
   for (const Override& o : overrides) given += (given.empty() ? "" : ", ") + o.key + "=" + o.value;
   if (given.size() > 200) given = given.substr(0, 200) + "...";
@@ -660,12 +662,15 @@ Status ApplyOverride(YAML::Node& root, const Override& o) {
 
 StatusOr<Scenario> LoadScenarioFile(const std::string& path, const Catalog& catalog,
                                     const std::vector<Override>& overrides) {
-  ASSIGN_OR_RETURN(YAML::Node root, LoadYamlFile(path));
-  if (!root.IsMap()) return InvalidArgument(path + ": expected a scenario mapping, got " + DescribeNode(root));
-  root = YAML::Clone(root);
+  ASSIGN_OR_RETURN(const YAML::Node original, LoadYamlFile(path));
+  if (!original.IsMap()) return InvalidArgument(path + ": expected a scenario mapping, got " + DescribeNode(original));
+  YAML::Node root = YAML::Clone(original);
   for (const Override& o : overrides) RETURN_IF_ERROR(NameBadOverride(ApplyOverride(root, o), path, ""));
   StatusOr<Scenario> s = ParseScenario(root, path, "", catalog);
-  if (!s.ok()) return NameOverride(s.status(), path, "", overrides);
+  if (!s.ok()) {
+    const bool valid = !overrides.empty() && ParseScenario(original, path, "", catalog).ok();
+    return NameOverride(s.status(), path, "", overrides, valid);
+  }
   return s;
 }
 
@@ -675,17 +680,20 @@ namespace {
 // about a tenth of a second: counted before any run is read, so that too many fail at once.
 Status CheckSearchedRuns(const YAML::Node& list, const std::string& path, const std::string& prefix,
                          const std::vector<Override>& overrides) {
-  int forced = -1;  // an override of the whole `parallel` decides for every run (the last one)
+  // Overrides decide for every run, the last one that touches `parallel`: the whole of it (auto or
+  // a layout), or a key inside it (which makes a layout of an `auto`).
+  int forced = -1;
   for (const Override& o : overrides) {
-    if (o.key == "parallel") forced = o.value == "auto" ? 1 : 0;
+    if (o.key == "parallel") forced = o.value == "auto" || o.value.empty() ? 1 : 0;
+    if (o.key.starts_with("parallel.")) forced = 0;
   }
   size_t searched = 0;
   for (size_t i = 0; i < list.size(); ++i) {
     const YAML::Node run = list[i];
     if (!run.IsMap()) continue;  // the run's own error comes when it is read
     const YAML::Node parallel = run["parallel"];
-    const bool automatic =
-        forced >= 0 ? forced == 1 : !parallel || (parallel.IsScalar() && parallel.Scalar() == "auto");
+    const bool absent = !parallel || parallel.IsNull() || (parallel.IsScalar() && parallel.Scalar() == "auto");
+    const bool automatic = forced >= 0 ? forced == 1 : absent;
     if (automatic && ++searched > kMaxAutoValidationRuns) {
       return InvalidArgument(path + ": " + prefix + "[" + std::to_string(i) + "].parallel: expected at most " +
                              std::to_string(kMaxAutoValidationRuns) +
@@ -718,14 +726,18 @@ StatusOr<std::vector<Scenario>> LoadScenarioList(const std::string& path, const 
   std::vector<Scenario> out;
   for (size_t i = 0; i < list.size(); ++i) {
     std::string field = prefix.empty() ? "[" + std::to_string(i) + "]" : prefix + "[" + std::to_string(i) + "]";
-    YAML::Node run = list[i];
+    const YAML::Node original = list[i];
+    YAML::Node run = original;
     if (!overrides.empty()) {
       if (!run.IsMap()) return InvalidArgument(path + ": " + field + ": expected a scenario mapping, got " + DescribeNode(run));
       run = YAML::Clone(run);
       for (const Override& o : overrides) RETURN_IF_ERROR(NameBadOverride(ApplyOverride(run, o), path, field));
     }
     StatusOr<Scenario> parsed = ParseScenario(run, path, field, catalog);
-    if (!parsed.ok()) return NameOverride(parsed.status(), path, field, overrides);
+    if (!parsed.ok()) {
+      const bool valid = !overrides.empty() && ParseScenario(original, path, field, catalog).ok();
+      return NameOverride(parsed.status(), path, field, overrides, valid);
+    }
     Scenario& s = *parsed;
     if (s.measured.metrics.empty()) {
       return MapReader(run, path, field)

@@ -293,13 +293,29 @@ TEST(ScenarioErrorTest, AValidationFileHoldsABoundedNumberOfRuns) {
   l = LoadScenarioList(few, Catalog::Default());
   ASSERT_TRUE(l.ok()) << l.status().message();
   EXPECT_TRUE((*l)[1].auto_parallel);
+  const std::string cap = "].parallel: expected at most " + std::to_string(kMaxAutoValidationRuns) +
+                          " runs without a layout";
+  const std::string index = "[" + std::to_string(kMaxAutoValidationRuns);
   std::string over = WriteFile(dir, "auto_over.yaml", repeated(searched, kMaxAutoValidationRuns + 1));
   l = LoadScenarioList(over, Catalog::Default());
   ASSERT_FALSE(l.ok());
-  EXPECT_TRUE(Contains(l.status().message(), over + ": [" + std::to_string(kMaxAutoValidationRuns) +
-                                                 "].parallel: expected at most " +
-                                                 std::to_string(kMaxAutoValidationRuns) + " runs without a layout"))
-      << l.status().message();
+  EXPECT_TRUE(Contains(l.status().message(), over + ": " + index + cap)) << l.status().message();
+  // A null `parallel` is searched too.
+  std::string null = WriteFile(dir, "null_over.yaml",
+                               repeated(Replace(searched, "parallel: auto", "parallel: ~"), kMaxAutoValidationRuns + 1));
+  l = LoadScenarioList(null, Catalog::Default());
+  ASSERT_FALSE(l.ok());
+  EXPECT_TRUE(Contains(l.status().message(), null + ": " + index + cap)) << l.status().message();
+  // A key set inside `parallel` makes a layout of every run: none is searched, so the first run's
+  // own error (here: not measured) comes, not the cap's.
+  std::string unmeasured = WriteFile(dir, "auto_unmeasured.yaml",
+                                     repeated(std::string(kScenario), kMaxAutoValidationRuns + 1));
+  l = LoadScenarioList(unmeasured, Catalog::Default(), {{"parallel", "auto"}, {"parallel.tp", "1"}});
+  ASSERT_FALSE(l.ok());
+  EXPECT_TRUE(Contains(l.status().message(), unmeasured + ": [0].measured")) << l.status().message();
+  l = LoadScenarioList(unmeasured, Catalog::Default(), {{"parallel", "auto"}});
+  ASSERT_FALSE(l.ok());
+  EXPECT_TRUE(Contains(l.status().message(), unmeasured + ": " + index + cap)) << l.status().message();
 }
 
 TEST(ScenarioErrorTest, ListErrorsNameTheRun) {

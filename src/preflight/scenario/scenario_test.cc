@@ -26,6 +26,7 @@ using test_support::kScenario;
 using test_support::LoadText;
 using test_support::Replace;
 using test_support::ScratchDir;
+using test_support::SourceDir;
 using test_support::Warns;
 using test_support::WriteFile;
 
@@ -550,13 +551,12 @@ TEST(ScenarioTest, OverridesTakeFlowCollections) {
   ASSERT_TRUE(s.ok()) << s.status().message();
 }
 
-}  // namespace
 // Recomputing more never shortens a step. Under DualPipe the slowest rank is the one whose
 // micro-batches and bubble take longest together: adding the dense MLP to DeepSeek-V3's recompute
 // lengthens the dense stage, whose rank then leaves a smaller bubble; judged by its total alone
 // it was picked as the slowest and the step fell.
 TEST(ScenarioTest, DualPipeStepDoesNotFallWhenMoreIsRecomputed) {
-  const std::string path = test_support::SourceDir() + "/examples/deepseek-v3-h800.yaml";
+  const std::string path = SourceDir() + "/examples/deepseek-v3-h800.yaml";
   auto step = [&](const std::string& modules) {
     StatusOr<Scenario> s = LoadScenarioFile(
         path, Catalog::Default(), {{"cluster.hbm_capacity_gib", "1000"}, {"parallel.recompute_modules", modules}});
@@ -570,4 +570,20 @@ TEST(ScenarioTest, DualPipeStepDoesNotFallWhenMoreIsRecomputed) {
   EXPECT_GE(step("[core_attn, mlp, moe]"), step("[core_attn, moe]"));
 }
 
+// Under 1F1B one micro-batch makes every rank's step alike (the bubble is the rest of the sum):
+// the breakdown still shows the heaviest stage, as with two.
+TEST(ScenarioTest, OneMicroBatchShowsTheHeaviestStage) {
+  auto compute = [](const char* batch) {
+    StatusOr<Scenario> s = LoadText(std::string("model: llama-3.1-8b\nhardware: h100-sxm-80gb\n"
+                                                "cluster: {devices: 8, devices_per_node: 8}\n"
+                                                "parallel: {tp: 1, pp: 4, dp: 2, schedule: 1f1b}\n"
+                                                "training: {seq_len: 4096, micro_batch: 1, global_batch: ") +
+                                    batch + "}\n");
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    return s.ok() ? Evaluate(*s, {}).time.compute.value() : 0.0;
+  };
+  EXPECT_NEAR(compute("2"), compute("4") / 2, 1e-9);
+}
+
+}  // namespace
 }  // namespace preflight

@@ -353,6 +353,7 @@ void CountUnexplored(const Scenario& s, const Plan& p, const int* zeros, int fro
 // and offers the valid ones to the worker. Returns true when not even the most sharded stage
 // fits (larger micro-batches cannot either).
 bool BranchRunner::RunZeroStages(Plan p, const int* zeros, int n_zero, Worker* w) const {
+  if (n_zero <= 0) return false;  // no stage allowed (a fixed ZeRO stage the scenario's stack cannot run)
   SearchResult& r = w->result;
   bool pipeline_ready = false;
   PipelineTime pipeline;
