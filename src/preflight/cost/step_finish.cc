@@ -1,0 +1,242 @@
+// The step's totals around the pipeline (StepModel::Finish): the data-parallel gradient reduction
+// and ZeRO gathers and what of them the backward hides, tied-embedding and gradient-accumulation
+// passes, the optimizer, and the step's throughput, MFU and HFU (cost/step_time.h).
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "preflight/cost/internal/step_model.h"
+#include "preflight/cost/memory.h"
+#include "preflight/cost/step_time.h"
+
+namespace preflight {
+namespace cost_internal {
+
+StepModel::LocalParams StepModel::Local(int64_t stage) const {
+  LocalParams l;
+  const DeviceParams held = ParamsOnDevice(a_, c_.params, p_, stage);
+  l.dense = held.dense;
+  l.expert = held.expert;
+  l.d = p_.dp * p_.cp;
+  l.ed = p_.dp * p_.cp * p_.tp / (p_.ep * p_.etp);
+  l.grad_bytes = c_.job.grad_dtype == Dtype::kFp32 ? 4 : 2;
+  l.weight_bytes =
+      c_.job.precision == Dtype::kFp32 ? 4 : (c_.fp8_gemms && !c_.job.fp8_weight_copy ? 1 : 2);
+  return l;
+}
+
+void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t ranks, int64_t stride,
+                                 double m, double* grads, double* params) const {
+  if (local <= 0) return;
+  const bool dual = p_.schedule == Schedule::kDualPipe && p_.pp > 1;
+  if (dual) {
+    // DualPipe keeps each stage on two ranks (r and pp-1-r): their gradients are summed as well,
+    // an all-reduce between the pair, inside one scale-up domain only when the whole job is; under
+    // ZeRO of the shard each holds after the data-parallel reduce-scatter (the same shard on both).
+    const int64_t job = p_.tp * p_.cp * p_.dp * p_.pp;
+    const bool one_domain = RanksPerDomain(c_.fabric, 1, job) == job;
+    const double shard = p_.zero >= 1 ? static_cast<double>(std::max<int64_t>(ranks, 1)) : 1.0;
+    *grads += AllReduceTime(c_.fabric, Bytes(local * lp.grad_bytes / shard), 2, one_domain ? 2 : 1).value();
+  }
+  if (ranks <= 1) return;
+  const int64_t per = PerDomain(stride, ranks);
+  const double layers_per_stage = static_cast<double>(a_.layers) / p_.pp;
+  // Megatron-Core reduces (and gathers) in buckets of max(40M, 1M x DP) parameters when it
+  // overlaps the reduction, one collective each (cost-model-notes §3.4, DDP config); without
+  // the overlap, the whole buffer goes in one collective.
+  const double bucket = std::max(40e6, 1e6 * static_cast<double>(ranks));
+  const double buckets = p_.overlap_grad_reduce ? std::max(1.0, std::ceil(local / bucket)) : 1.0;
+  const Bytes grad_bucket(local * lp.grad_bytes / buckets),
+      weight_bucket(local * lp.weight_bytes / buckets);
+  if (p_.zero == 0) {
+    *grads += buckets * AllReduceTime(c_.fabric, grad_bucket, ranks, per).value();
+  } else if (p_.zero < 3) {
+    *grads += buckets * ReduceScatterTime(c_.fabric, grad_bucket, ranks, per).value();
+    *params += buckets * AllGatherTime(c_.fabric, weight_bucket, ranks, per).value();
+  } else if (p_.zero3_gather_per_parameter) {
+    // DeepSpeed's ZeRO-3 of early 2021 with its default configuration (contiguous_gradients and
+    // overlap_comm off): every micro-batch's gradients fill buckets of reduce_bucket_size (5e8
+    // elements), each all-reduced whole on the compute stream and then cut to the rank's
+    // partition (stage3.py reduce_ipg_grads -> buffered_reduce_fallback -> allreduce_bucket).
+    // Its gathers are timed per parameter tensor (PerParameterGathers).
+    constexpr double kReduceBucketElements = 5e8;
+    const double n = std::max(1.0, std::ceil(local / kReduceBucketElements));
+    *grads +=
+        m * n * AllReduceTime(c_.fabric, Bytes(local * lp.grad_bytes / n), ranks, per).value();
+  } else {
+    // ZeRO-3 / FSDP: each layer's parameters are gathered for its forward and again for its
+    // backward, and its gradients reduce-scattered, for every micro-batch (ZeRO §7.2.2:
+    // 3Ψ per pass), one collective per layer. DualPipe's rank holds two stages' layers, each
+    // running half the micro-batches.
+    const double stages = dual ? 2.0 : 1.0;
+    const double layers = stages * layers_per_stage, passes = m / stages;
+    const double layer = local / layers;
+    // Gathered once per step and kept, gradients reduce-scattered once (fsdp_gather_once).
+    const double gathers = p_.fsdp_gather_once ? 1 : 2 * passes;
+    const double reductions = p_.fsdp_gather_once ? 1 : passes;
+    const double gather =
+        AllGatherTime(c_.fabric, Bytes(layer * lp.weight_bytes), ranks, per).value();
+    const double reduce =
+        ReduceScatterTime(c_.fabric, Bytes(layer * lp.grad_bytes), ranks, per).value();
+    *params += layers * (gathers * gather + reductions * reduce);
+  }
+}
+
+// DeepSpeed's early ZeRO-3: one gather per parameter tensor, the forward's, the backward's and,
+// under full recompute, the recomputed forward's, for every micro-batch.
+double StepModel::Zero3PerParameterGatherSeconds(const LocalParams& lp, double m) const {
+  const double passes = (p_.recompute == Recompute::kFull ? 3 : 2) * m;
+  const double layers_per_stage = static_cast<double>(a_.layers) / p_.pp;
+  const double moe_layers = static_cast<double>(a_.MoeLayerCount()) / p_.pp;
+  // The word and position embeddings and an untied output layer, spread over the stages as the
+  // per-layer gathers spread them.
+  const int64_t width = a_.embed_proj_dim > 0 ? a_.embed_proj_dim : a_.hidden;
+  double edges = 0;
+  for (const ParamTensor& t :
+       {ParamTensor{a_.vocab * width}, ParamTensor{a_.position_rows * a_.hidden, false, false},
+        ParamTensor{c_.params.lm_head}}) {
+    edges += ParameterGather(t, lp.d, lp.ed, lp.weight_bytes);
+  }
+  return passes * ((layers_per_stage - moe_layers) *
+                       PerParameterGathers(false, lp.d, lp.ed, lp.weight_bytes) +
+                   moe_layers * PerParameterGathers(true, lp.d, lp.ed, lp.weight_bytes) +
+                   edges / static_cast<double>(p_.pp));
+}
+
+// Tied input and output embeddings on different stages (or MTP, whose last stage holds a copy of
+// the embedding, tied or not): the word embedding's gradient is summed between the first and the
+// last stage once per step, after the backward, in the gradient dtype (Megatron's
+// _allreduce_word_embedding_grads in finalize_model_grads; DeepSpeed's pipeline engine reduces its
+// tied layers the same way). DualPipe holds the first and the last stage on one rank.
+double StepModel::TiedEmbeddingSeconds(double grad_bytes) const {
+  if (p_.pp <= 1 || !(a_.tied_embeddings || a_.mtp_layers > 0) ||
+      p_.schedule == Schedule::kDualPipe) {
+    return 0;
+  }
+  const int64_t width = a_.embed_proj_dim > 0 ? a_.embed_proj_dim : a_.hidden;
+  const Bytes bytes(static_cast<double>(a_.vocab) * static_cast<double>(width) / t_ * grad_bytes);
+  // PP is the outermost degree: the pair shares a scale-up domain when the whole job fits in one.
+  const int64_t job = p_.pp * p_.tp * p_.cp * p_.dp;
+  const bool one_domain = RanksPerDomain(c_.fabric, 1, job) == job;
+  return AllReduceTime(c_.fabric, bytes, 2, one_domain ? 2 : 1).value();
+}
+
+StepModel::DataParallelComm StepModel::DataParallel(const LocalParams& lp,
+                                                    const PipelineTime& pipe) const {
+  const double m = pipe.micro_batches;
+  double grads = 0, params = 0;
+  AddDataParallelTime(lp, lp.dense, lp.d, p_.tp, m, &grads, &params);
+  AddDataParallelTime(lp, lp.expert, lp.ed, p_.ep * p_.etp, m, &grads, &params);
+  if (p_.zero == 3 && p_.zero3_gather_per_parameter) params += Zero3PerParameterGatherSeconds(lp, m);
+  DataParallelComm dp;
+  if (p_.zero == 3) {
+    // Prefetched layer by layer under the compute of the micro-batches; DeepSpeed's early
+    // per-parameter gathers synchronise first, and hide nothing.
+    const double window =
+        p_.overlap_param_gather && !p_.zero3_gather_per_parameter ? m * pipe.stage_total : -1;
+    dp.exposed = Exposed(grads + params, window);
+    dp.contention = Contention(grads + params, window);
+  } else {
+    const double grads_window = p_.overlap_grad_reduce ? pipe.stage_backward : -1;
+    const double params_window = p_.overlap_param_gather ? pipe.stage_forward : -1;
+    dp.exposed = Exposed(grads, grads_window) + Exposed(params, params_window);
+    dp.contention = Contention(grads, grads_window) + Contention(params, params_window);
+  }
+  return dp;
+}
+
+// Without gradient-accumulation fusion, each micro-batch adds every local 16-bit weight gradient
+// to the main-gradient buffer in a pass of its own: read the gradient, read and write the buffer.
+double StepModel::AccumulationSeconds(const LocalParams& lp) const {
+  if (c_.job.grad_accumulation_fusion) return 0;
+  const double wgrad_bytes = c_.job.precision == Dtype::kFp32 ? 4 : 2;
+  return Memory((lp.dense + lp.expert) * (wgrad_bytes + 2 * lp.grad_bytes));
+}
+
+// DeepSpeed's engine copies the gradients into its bucket buffer and back, and scales the
+// all-reduced bucket when DP > 1 (Plan::grad_flatten): each pass reads and writes them, per step.
+double StepModel::FlattenSeconds(const LocalParams& lp) const {
+  const double passes = p_.grad_flatten && p_.zero == 0 ? (lp.d > 1 ? 3 : 2) : 0;
+  return Memory(passes * 2 * lp.grad_bytes * (lp.dense + lp.expert));
+}
+
+// Recomputation FLOPs per token, for HFU.
+double StepModel::RecomputeFlopsPerToken() const {
+  switch (p_.recompute) {
+    case Recompute::kNone:
+      return 0;
+    case Recompute::kFull:  // the forward again, but for the output head (not checkpointed)
+      return c_.model_flops_per_token / 3.0 - c_.head_flops_per_token_fwd;
+    case Recompute::kSelective:
+      return SelectiveRecomputeFlopsPerToken();
+    case Recompute::kDots:
+      return c_.attention_flops_per_token_fwd;  // the attention products; no weight product
+    case Recompute::kSelectiveOp: {
+      // wk, wo and w3 (or w2) again, per layer: 2 FLOPs per weight per token.
+      const double q = static_cast<double>(a_.heads * a_.head_dim);
+      const double kv = static_cast<double>(a_.kv_heads * a_.head_dim);
+      return 2.0 * a_.layers * a_.hidden * (kv + q + static_cast<double>(a_.ffn));
+    }
+  }
+  return 0;
+}
+
+double StepModel::OptimizerSeconds(const LocalParams& lp) const {
+  const double adam_bytes = OptimizerBytesPerParameter(c_.job, lp.weight_bytes);
+  const double shard_d = p_.zero >= 1 ? static_cast<double>(lp.d) : 1.0;
+  const double shard_ed = p_.zero >= 1 ? static_cast<double>(lp.ed) : 1.0;
+  return Memory((lp.dense / shard_d + lp.expert / shard_ed) * adam_bytes);
+}
+
+StepTime StepModel::Finish(const PipelineTime& pipe) const {
+  const double m = pipe.micro_batches;
+  // After the last backward every device reduces its gradients and steps its optimizer over its
+  // own parameters; the one whose tail takes longest ends the step (the stage with the embedding
+  // or the head, DualPipe's end rank, or under ZeRO the one with the largest expert shard).
+  // Their reduction, optimizer step and per-step gradient passes only grow with the parameters a
+  // device holds, so a device that holds no more of either kind than one already timed is skipped.
+  LocalParams lp;
+  DataParallelComm dp;
+  double optimizer = -1, tail = -1;
+  DeviceParams timed[8];
+  int n_timed = 0;
+  auto time_device = [&](const LocalParams& l) {
+    for (int i = 0; i < n_timed; ++i) {
+      if (l.dense <= timed[i].dense && l.expert <= timed[i].expert) return;
+    }
+    if (n_timed < 8) timed[n_timed++] = DeviceParams{l.dense, l.expert};
+    const DataParallelComm d = DataParallel(l, pipe);
+    const double o = OptimizerSeconds(l);
+    const double t = d.exposed + d.contention + o + m * AccumulationSeconds(l) + FlattenSeconds(l);
+    if (t > tail) lp = l, dp = d, optimizer = o, tail = t;
+  };
+  ForEachCandidateDevice(a_, p_, [&](int64_t stage) { time_device(Local(stage)); });
+  StepTime r;
+  r.compute = Seconds(m * pipe.compute);
+  r.other = Seconds(m * (pipe.memory + pipe.launch + pipe.offload + AccumulationSeconds(lp)) + FlattenSeconds(lp));
+  r.host_launch = Seconds(m * pipe.launch);
+  r.offload_copies = Seconds(m * pipe.offload);
+  r.exposed_comm.tp = Seconds(m * pipe.tp);
+  r.exposed_comm.ep = Seconds(m * pipe.ep);
+  r.exposed_comm.cp = Seconds(m * pipe.cp);
+  r.exposed_comm.pp = Seconds(pipe.pp_exposed + TiedEmbeddingSeconds(lp.grad_bytes));
+  r.exposed_comm.dp = Seconds(dp.exposed);
+  r.comm_contention = Seconds(m * pipe.contention + dp.contention);
+  r.bubble = Seconds(pipe.bubble);
+  r.optimizer = Seconds(optimizer);
+  r.step =
+      r.compute + r.other + r.exposed_comm.Total() + r.comm_contention + r.bubble + r.optimizer;
+  r.stage_forward = Seconds(pipe.stage_forward);
+  r.stage_backward = Seconds(pipe.stage_backward);
+  const double tokens = static_cast<double>(c_.job.GlobalBatchTokens());
+  r.tokens_per_s = tokens / r.step.value();
+  r.tokens_per_s_per_device = r.tokens_per_s / static_cast<double>(c_.devices);
+  r.tflops_per_device = r.tokens_per_s_per_device * c_.model_flops_per_token / 1e12;
+  r.mfu = r.tflops_per_device * 1e12 / c_.peak_rate.value();
+  r.hfu = r.mfu * (c_.model_flops_per_token + RecomputeFlopsPerToken()) / c_.model_flops_per_token;
+  return r;
+}
+
+}  // namespace cost_internal
+}  // namespace preflight

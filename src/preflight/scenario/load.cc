@@ -1,0 +1,216 @@
+// Loading scenario files and validation lists, with the command line's overrides (--set and the
+// flags) applied first and named in the errors they cause (scenario.h).
+#include <array>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "preflight/catalog/yaml_reader.h"
+#include "preflight/scenario/scenario.h"
+
+namespace preflight {
+
+namespace {
+
+// Fields a scenario gives one of: an override of either replaces the other, so that a command-line
+// --global-batch works on a file that states global_batch_tokens (and the like). A value that means
+// "absent" (host_profile: none) replaces nothing.
+struct AlternativeFields {
+  std::string_view section, first, second, absent;
+};
+constexpr std::array<AlternativeFields, 2> kAlternativeFields = {{
+    {"training", "global_batch", "global_batch_tokens", ""},
+    {"training", "host_profile", "host_overhead_per_kernel_us", "none"},
+}};
+
+void ClearAlternative(YAML::Node& root, const Override& o) {
+  if (!root.IsMap()) return;
+  for (const AlternativeFields& f : kAlternativeFields) {
+    const std::string first = std::string(f.section) + "." + std::string(f.first);
+    const std::string second = std::string(f.section) + "." + std::string(f.second);
+    if (o.key != first && o.key != second) continue;
+    if (!f.absent.empty() && o.value == f.absent) continue;
+    YAML::Node node = root[std::string(f.section)];
+    if (node.IsMap()) node.remove(std::string(o.key == first ? f.second : f.first));
+  }
+}
+
+// The node an override's value stands for: a YAML flow sequence or mapping (`[mlp, moe]`,
+// `{devices: 512}`) as that collection, anything else as the scalar text it is.
+StatusOr<YAML::Node> OverrideValue(const Override& o) {
+  const bool flow = !o.value.empty() && (o.value.front() == '[' || o.value.front() == '{');
+  if (!flow) return YAML::Node(o.value);
+  const std::string what = o.value.front() == '[' ? "a YAML flow sequence ([a, b])" : "a YAML flow mapping ({key: value})";
+  // Read inside a list of its own: text after the collection (`[a] b`, `{x: 1} junk`), which a
+  // YAML document would silently drop, is then a syntax error or a second item.
+  YAML::Node wrapped;
+  try {
+    wrapped = YAML::Load("[" + o.value + "\n]");
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(o.key + ": expected " + what + ", got '" + o.value + "' (" + e.msg + ")");
+  }
+  if (!wrapped.IsSequence() || wrapped.size() != 1 || !(wrapped[0].IsSequence() || wrapped[0].IsMap())) {
+    return InvalidArgument(o.key + ": expected " + what + " and nothing after it, got '" + o.value + "'");
+  }
+  return wrapped[0];
+}
+
+// Sets the dotted key below `root` to `value`, making the maps on its path.
+void SetDotted(YAML::Node& root, const std::string& key, const YAML::Node& value) {
+  if (!root.IsMap()) root = YAML::Node(YAML::NodeType::Map);
+  size_t dot = key.find('.');
+  if (dot == std::string::npos) {
+    root[key] = value;
+    return;
+  }
+  std::string head = key.substr(0, dot);
+  YAML::Node child = root[head];
+  if (!child.IsMap()) {
+    child = YAML::Node(YAML::NodeType::Map);
+    root[head] = child;
+  }
+  SetDotted(child, key.substr(dot + 1), value);
+}
+
+// An error in a field (or below a field) that an override set says so: the value came from the
+// command line, not from the file the message names. An error elsewhere names the command line's
+// values only when they caused it (`valid_without_overrides`: the file alone reads cleanly).
+Status NameOverride(const Status& s, const std::string& path, const std::string& prefix,
+                    const std::vector<Override>& overrides, bool valid_without_overrides) {
+  if (s.ok() || overrides.empty()) return s;
+  const std::string& m = s.message();
+  const std::string head = path + ": " + (prefix.empty() ? "" : prefix + ".");
+  // The field the message names: after the file (and the run's place), up to the next ": ".
+  std::string field;
+  if (m.starts_with(head)) {
+    const size_t end = m.find(": ", head.size());
+    if (end != std::string::npos) field = m.substr(head.size(), end - head.size());
+  }
+  const auto within = [](const std::string& inner, const std::string& outer) {
+    return inner == outer || inner.starts_with(outer + ".") || inner.starts_with(outer + "[");
+  };
+  for (auto o = overrides.rbegin(); o != overrides.rend(); ++o) {  // the last one given wins
+    // The overridden field, a field inside it, or the mapping that holds it (an unknown key).
+    if (!field.empty() && (within(field, o->key) || within(o->key, field))) {
+      return Status(s.code(), m + " (the value given on the command line: " + o->key + "=" + o->value + ")");
+    }
+  }
+  // Another field, found wrong only with the command line's values in place (a --seq-len that the
+  // file's global_batch_tokens is no multiple of): say which values those were.
+  if (!valid_without_overrides) return s;
+  std::string given;
+  for (const Override& o : overrides) given += (given.empty() ? "" : ", ") + o.key + "=" + o.value;
+  if (given.size() > 200) given = given.substr(0, 200) + "...";
+  return Status(s.code(), m + " (with the command line's " + given + ")");
+}
+
+// An override that cannot be applied, named where the scenario's own errors are: the file, the
+// run's place in it, the key, and that the value came from the command line.
+Status NameBadOverride(const Status& s, const std::string& path, const std::string& prefix) {
+  if (s.ok()) return s;
+  return Status(s.code(), path + ": " + (prefix.empty() ? "" : prefix + ".") + s.message() +
+                              " (the value given on the command line)");
+}
+
+}  // namespace
+
+Status ApplyOverride(YAML::Node& root, const Override& o) {
+  if (o.key.empty()) return InvalidArgument("override: expected key=value, got '=" + o.value + "'");
+  if (o.key.front() == '.' || o.key.back() == '.' || o.key.find("..") != std::string::npos) {
+    return InvalidArgument("override: expected a dotted key without an empty part, got '" + o.key + "'");
+  }
+  ASSIGN_OR_RETURN(YAML::Node value, OverrideValue(o));
+  ClearAlternative(root, o);
+  SetDotted(root, o.key, value);
+  return Status::Ok();
+}
+
+StatusOr<Scenario> LoadScenarioFile(const std::string& path, const Catalog& catalog,
+                                    const std::vector<Override>& overrides) {
+  ASSIGN_OR_RETURN(const YAML::Node original, LoadYamlFile(path));
+  if (!original.IsMap()) return InvalidArgument(path + ": expected a scenario mapping, got " + DescribeNode(original));
+  YAML::Node root = YAML::Clone(original);
+  for (const Override& o : overrides) RETURN_IF_ERROR(NameBadOverride(ApplyOverride(root, o), path, ""));
+  StatusOr<Scenario> s = ParseScenario(root, path, "", catalog);
+  if (!s.ok()) {
+    const bool valid = !overrides.empty() && ParseScenario(original, path, "", catalog).ok();
+    return NameOverride(s.status(), path, "", overrides, valid);
+  }
+  return s;
+}
+
+namespace {
+
+// Runs without a layout (`parallel` absent or `auto`, after the overrides) are searched, each in
+// about a tenth of a second: counted before any run is read, so that too many fail at once.
+Status CheckSearchedRuns(const YAML::Node& list, const std::string& path, const std::string& prefix,
+                         const std::vector<Override>& overrides) {
+  // Overrides decide for every run, the last one that touches `parallel`: the whole of it (auto or
+  // a layout), or a key inside it (which makes a layout of an `auto`).
+  int forced = -1;
+  for (const Override& o : overrides) {
+    if (o.key == "parallel") forced = o.value == "auto" || o.value.empty() ? 1 : 0;
+    if (o.key.starts_with("parallel.")) forced = 0;
+  }
+  size_t searched = 0;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const YAML::Node run = list[i];
+    if (!run.IsMap()) continue;  // the run's own error comes when it is read
+    const YAML::Node parallel = run["parallel"];
+    const bool absent = !parallel || parallel.IsNull() || (parallel.IsScalar() && parallel.Scalar() == "auto");
+    const bool automatic = forced >= 0 ? forced == 1 : absent;
+    if (automatic && ++searched > kMaxAutoValidationRuns) {
+      return InvalidArgument(path + ": " + prefix + "[" + std::to_string(i) + "].parallel: expected at most " +
+                             std::to_string(kMaxAutoValidationRuns) +
+                             " runs without a layout in one file (each is a search), got more");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<std::vector<Scenario>> LoadScenarioList(const std::string& path, const Catalog& catalog,
+                                                 const std::vector<Override>& overrides) {
+  ASSIGN_OR_RETURN(YAML::Node root, LoadYamlFile(path));
+  YAML::Node list = root;
+  std::string prefix;
+  if (root.IsMap() && root["runs"]) {
+    RETURN_IF_ERROR(MapReader(root, path, "").CheckKnownKeys({"runs"}));
+    list = root["runs"];
+    prefix = "runs";
+  }
+  if (!list.IsSequence()) {
+    return InvalidArgument(path + ": expected a list of scenarios (or runs: [...]), got " + DescribeNode(list));
+  }
+  if (list.size() > kMaxValidationRuns) {
+    return InvalidArgument(path + ": " + (prefix.empty() ? std::string("the list") : prefix) + ": expected at most " +
+                           std::to_string(kMaxValidationRuns) + " runs, got " + std::to_string(list.size()));
+  }
+  RETURN_IF_ERROR(CheckSearchedRuns(list, path, prefix, overrides));
+  std::vector<Scenario> out;
+  for (size_t i = 0; i < list.size(); ++i) {
+    std::string field = prefix.empty() ? "[" + std::to_string(i) + "]" : prefix + "[" + std::to_string(i) + "]";
+    const YAML::Node original = list[i];
+    YAML::Node run = original;
+    if (!overrides.empty()) {
+      if (!run.IsMap()) return InvalidArgument(path + ": " + field + ": expected a scenario mapping, got " + DescribeNode(run));
+      run = YAML::Clone(run);
+      for (const Override& o : overrides) RETURN_IF_ERROR(NameBadOverride(ApplyOverride(run, o), path, field));
+    }
+    StatusOr<Scenario> parsed = ParseScenario(run, path, field, catalog);
+    if (!parsed.ok()) {
+      const bool valid = !overrides.empty() && ParseScenario(original, path, field, catalog).ok();
+      return NameOverride(parsed.status(), path, field, overrides, valid);
+    }
+    Scenario& s = *parsed;
+    if (s.measured.metrics.empty()) {
+      return MapReader(run, path, field)
+          .Error("measured", "the run's measured figures (every run of a validation file has them)");
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace preflight

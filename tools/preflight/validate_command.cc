@@ -1,0 +1,238 @@
+// `preflight validate`: predicts every run of validation files and reports the errors, by file,
+// hardware, host-bound warning and proxy figures (text or --json), with --search-layouts the
+// searched layout beside each published one.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <iostream>
+
+#include "commands.h"
+#include "preflight/report/plan_report.h"
+#include "preflight/scenario/evaluate.h"
+#include "preflight/scenario/validate.h"
+#include "preflight/search/search.h"
+
+namespace preflight::cli {
+
+namespace {
+
+// The rows grouped by `key` (in order of first appearance), each summarised.
+std::vector<std::pair<std::string, ValidationReport>> GroupRows(
+    const ValidationReport& rep, const std::function<std::string(const ValidationRow&)>& key) {
+  std::vector<std::pair<std::string, ValidationReport>> groups;
+  for (const auto& row : rep.rows) {
+    const std::string k = key(row);
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == k; });
+    if (it == groups.end()) it = groups.insert(groups.end(), {k, ValidationReport{}});
+    it->second.rows.push_back(row);
+  }
+  for (auto& g : groups) Summarize(&g.second);
+  return groups;
+}
+
+// A run not predicted has neither a warning nor figures read: it is grouped apart.
+std::string HostBoundGroup(const ValidationRow& r) {
+  if (r.status != "ok") return "not predicted";
+  return r.possibly_host_bound ? "possibly host-bound" : "not flagged";
+}
+
+std::string ProxyGroup(const ValidationRow& r) {
+  if (r.status != "ok") return "not predicted";
+  return r.proxy_figures > 0 ? "rests on proxy figures" : "device's own figures";
+}
+
+// One summary line: runs, MAPE, bias, time bias, worst error and run; dashes where no run was
+// predicted (a MAPE of 0% over nothing would read as a perfect score) or no row is a time or rate.
+std::string SummaryLine(const std::string& name, const ValidationReport& part) {
+  const std::string skipped = part.skipped ? fmt::format(" ({} not predicted)", part.skipped) : "";
+  if (part.predicted == 0) {
+    return fmt::format("{:40} {:>6} {:>8} {:>8} {:>9} {:>9}  {}\n", name, 0, "-", "-", "-", "-",
+                       skipped.empty() ? "" : skipped.substr(1));
+  }
+  const std::string time_bias = part.time_rows > 0 ? fmt::format("{:>+8.1f}%", 100 * part.time_bias) : "-";
+  return fmt::format("{:40} {:>6} {:>7.1f}% {:>+7.1f}% {:>9} {:>8.1f}%  {}{}\n", name, part.predicted, 100 * part.mape,
+                     100 * part.mean_error, time_bias, 100 * part.max_abs_error, part.worst, skipped);
+}
+
+std::string GroupText(const std::string& title, const std::vector<std::pair<std::string, ValidationReport>>& groups) {
+  std::string out = fmt::format("{:40} {:>6} {:>8} {:>8} {:>9} {:>9}  {}\n", title, "rows", "MAPE", "bias", "time bias",
+                                "max |err|", "worst run");
+  for (const auto& [name, part] : groups) out += SummaryLine(name, part);
+  return out;
+}
+
+// The summary statistics of `part` under their JSON keys; null where no run was predicted.
+nlohmann::json SummaryJson(const ValidationReport& part) {
+  const auto stat = [&](double v) { return part.predicted > 0 ? nlohmann::json(v) : nlohmann::json(nullptr); };
+  return {{"mape", stat(part.mape)},
+          {"mean_error", stat(part.mean_error)},
+          {"time_bias", part.time_rows > 0 ? nlohmann::json(part.time_bias) : nlohmann::json(nullptr)},
+          {"max_abs_error", stat(part.max_abs_error)},
+          {"worst", part.predicted > 0 ? nlohmann::json(part.worst) : nlohmann::json(nullptr)}};
+}
+
+nlohmann::json GroupJson(const std::vector<std::pair<std::string, ValidationReport>>& groups) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, part] : groups) {
+    j[name] = SummaryJson(part);
+    j[name]["runs"] = part.predicted;
+    j[name]["skipped"] = part.skipped;
+    j[name]["ran_but_predicted_oom"] = part.ran_but_predicted_oom.size();
+  }
+  return j;
+}
+
+// One line per row, the name and metric columns as wide as the longest shown.
+std::string RowsText(const std::vector<const ValidationRow*>& rows) {
+  size_t name_w = 3, metric_w = 6;
+  for (const ValidationRow* row : rows) {
+    name_w = std::max(name_w, row->name.size());
+    metric_w = std::max(metric_w, row->metric.size());
+  }
+  std::string out = fmt::format("{:{}} {:{}} {:>12} {:>12} {:>8}\n", "run", name_w, "metric", metric_w, "measured",
+                                "predicted", "error");
+  for (const ValidationRow* row : rows) {
+    if (row->status != "ok") {
+      out += fmt::format("{:{}} {:{}} {:>12.4g} {:>12} {:>8}  {}\n", row->name, name_w, row->metric, metric_w,
+                         row->measured, "-", "-", row->status);
+      continue;
+    }
+    out += fmt::format("{:{}} {:{}} {:>12.4g} {:>12.4g} {:>+7.1f}%\n", row->name, name_w, row->metric, metric_w,
+                       row->measured, row->predicted, 100 * row->error);
+  }
+  return out;
+}
+
+// The measured runs whose plan the memory estimate says does not fit: they ran, so each is a
+// memory-model error (or a setting missing from the row), listed with its predicted headroom.
+std::string OomText(const ValidationReport& rep) {
+  std::string lines;
+  int predicted = 0, last = -1;  // runs, not rows: the rows of one run are adjacent
+  for (const ValidationRow& row : rep.rows) {
+    if (row.status != "ok" || row.run == last) continue;
+    last = row.run;
+    ++predicted;
+    if (!row.predicted_fits) lines += fmt::format("  {} (headroom {:+.1f}%)\n", row.name, 100 * row.memory_headroom);
+  }
+  return fmt::format("\nmeasured runs predicted not to fit: {} of {}\n", rep.ran_but_predicted_oom.size(), predicted) +
+         lines;
+}
+
+std::string ValidationText(const ValidationReport& rep, bool all) {
+  std::string out = GroupText("file", GroupRows(rep, [](const ValidationRow& r) { return r.file; }));
+  out += SummaryLine("all", rep);
+  out += '\n';
+  out += GroupText("hardware", GroupRows(rep, [](const ValidationRow& r) { return r.hardware; }));
+  out += '\n';
+  out += GroupText("plan's host-bound warning", GroupRows(rep, HostBoundGroup));
+  out += '\n';
+  out += GroupText("figures measured on another device", GroupRows(rep, ProxyGroup));
+  out += OomText(rep);
+  std::vector<const ValidationRow*> rows, not_predicted;
+  for (const auto& row : rep.rows) (all || row.status == "ok" ? rows : not_predicted).push_back(&row);
+  if (!all) {
+    std::sort(rows.begin(), rows.end(),
+              [](const ValidationRow* a, const ValidationRow* b) { return std::fabs(a->error) > std::fabs(b->error); });
+    if (rows.size() > 10) rows.resize(10);
+    rows.insert(rows.end(), not_predicted.begin(), not_predicted.end());  // each with its reason
+    out += "\nworst rows and every run not predicted (--all for every row):\n";
+  }
+  return out + RowsText(rows);
+}
+
+nlohmann::json ValidationJson(const ValidationReport& rep) {
+  nlohmann::json runs = nlohmann::json::array();
+  for (const auto& row : rep.rows) {
+    nlohmann::json j = {{"name", row.name}, {"file", row.file}, {"run", row.run}, {"hardware", row.hardware},
+                        {"metric", row.metric}, {"measured", row.measured}, {"status", row.status}};
+    // What a prediction gives, null for a run not predicted.
+    const bool ok = row.status == "ok";
+    const auto predicted = [ok](nlohmann::json v) { return ok ? std::move(v) : nlohmann::json(nullptr); };
+    j["possibly_host_bound"] = predicted(row.possibly_host_bound);
+    j["proxy_figures"] = predicted(row.proxy_figures);
+    j["predicted_fits"] = predicted(row.predicted_fits);
+    j["memory_headroom"] = predicted(row.memory_headroom);
+    j["predicted"] = predicted(row.predicted);
+    j["error"] = predicted(row.error);
+    j["time_error"] = ok && row.has_time_error ? nlohmann::json(row.time_error) : nlohmann::json(nullptr);
+    j["step_s"] = predicted(row.time.step.value());
+    j["breakdown"] = ok ? StepBreakdownJson(row.time) : nlohmann::json(nullptr);
+    runs.push_back(j);
+  }
+  nlohmann::json j = SummaryJson(rep);
+  j["runs"] = runs;
+  j["predicted"] = rep.predicted;
+  j["skipped"] = rep.skipped;
+  j["ran_but_predicted_oom"] = rep.ran_but_predicted_oom;
+  j["by_file"] = GroupJson(GroupRows(rep, [](const ValidationRow& r) { return r.file; }));
+  j["by_hardware"] = GroupJson(GroupRows(rep, [](const ValidationRow& r) { return r.hardware; }));
+  j["by_host_bound_warning"] = GroupJson(GroupRows(rep, HostBoundGroup));
+  j["by_proxy_figures"] = GroupJson(GroupRows(rep, ProxyGroup));
+  return j;
+}
+
+}  // namespace
+
+int RunValidate(const ValidateArgs& args) {
+  Catalog catalog = Catalog::Default();
+  std::vector<Scenario> runs;
+  for (const std::string& file : args.files) {
+    auto list = LoadScenarioList(file, catalog, args.overrides);
+    if (!list.ok()) return BadInput(list.status().message());
+    // An empty list would report "0 runs" and a MAPE of nothing (every run of a list is measured).
+    const bool any_measured = std::any_of(list->begin(), list->end(),
+                                          [](const Scenario& s) { return !s.measured.metrics.empty(); });
+    if (!any_measured) return BadInput(file + ": runs: expected at least one run with `measured` figures");
+    for (Scenario& s : *list) runs.push_back(std::move(s));
+  }
+  AutoPlanner planner = [](const Scenario& s, Plan* plan) {
+    SearchOptions o;
+    o.top_k = 1;
+    SearchResult r = Search(s, SearchConstraints{}, o);
+    if (r.top.empty()) return false;
+    *plan = r.top.front().plan;
+    return true;
+  };
+  EvaluateOptions options;
+  options.simulate_failures = false;  // validate reads no campaign figure that failures change
+  ValidationReport rep = Validate(runs, options, planner);
+  nlohmann::json j = ValidationJson(rep);
+  std::string text = ValidationText(rep, args.all);
+  if (args.search_layouts) {
+    nlohmann::json layouts = nlohmann::json::array();
+    text += fmt::format("\nsearched layout vs published layout (predicted step time):\n{:48} {:>10} {:>10} {:>7}  {}\n",
+                        "run", "published", "searched", "ratio", "searched plan");
+    int worse = 0;
+    for (const Scenario& s : runs) {
+      if (s.auto_parallel) continue;
+      PlanResult given = Evaluate(s, options);
+      if (!given.has_time) continue;
+      SearchOptions o;
+      o.top_k = 1;
+      SearchResult r = Search(s, SearchConstraints{}, o);
+      if (r.top.empty()) continue;
+      const RankedPlan& best = r.top.front();
+      const double ratio = best.time.step.value() / given.time.step.value();
+      worse += ratio > 1.0 + 1e-9 ? 1 : 0;
+      const Plan& p = best.plan;
+      std::string plan = fmt::format("tp{} cp{} pp{} vpp{} dp{} ep{} etp{} sp{} zero{} {} {} mb{}", p.tp, p.cp, p.pp,
+                                     p.vpp, p.dp, p.ep, p.etp, p.sp ? 1 : 0, p.zero, ScheduleName(p.schedule),
+                                     RecomputeLabel(p), p.micro_batch);
+      text += fmt::format("{:48} {:>10.4g} {:>10.4g} {:>7.3f}  {}\n", s.name, given.time.step.value(),
+                          best.time.step.value(), ratio, plan);
+      layouts.push_back({{"name", s.name}, {"published_step_s", given.time.step.value()},
+                         {"searched_step_s", best.time.step.value()}, {"ratio", ratio}, {"searched_plan", plan}});
+    }
+    text += fmt::format("searched layout slower than the published one in {} runs\n", worse);
+    j["layouts"] = layouts;
+    j["searched_worse"] = worse;
+  }
+  std::cout << (args.json ? JsonText(j) : text);
+  // Nothing predicted (every run an invalid plan, or a search without a fitting plan): no figure
+  // to give, as plan and search exit 1 when the answer is infeasible.
+  return rep.predicted > 0 ? 0 : 1;
+}
+
+}  // namespace preflight::cli
