@@ -12,6 +12,7 @@
 #include "preflight/model/hf_config.h"
 #include "preflight/model/load.h"
 #include "preflight/model/model.h"
+#include "preflight/report/hardware_report.h"
 #include "preflight/report/plan_report.h"
 #include "preflight/scenario/evaluate.h"
 #include "preflight/search/search.h"

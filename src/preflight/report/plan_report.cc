@@ -5,34 +5,12 @@
 
 #include <cmath>
 
-#include "preflight/catalog/gemm_table.h"
 #include "preflight/cost/step_time.h"
 
 namespace preflight {
 namespace {
 
 using json = nlohmann::json;
-
-json FigureJson(const Figure& f) {
-  json j;
-  if (f.known()) {
-    j["value"] = f.value;
-    j["source"] = f.source;
-    if (f.proxy()) j["proxy_of"] = f.proxy_of;
-  } else if (f.unsupported()) {
-    j["unsupported"] = true;
-    j["source"] = f.source;
-  } else {
-    j["unknown"] = true;
-  }
-  if (!f.note.empty()) j["note"] = f.note;
-  return j;
-}
-
-std::string FigureText(const Figure& f, const char* unit) {
-  if (f.known()) return fmt::format("{:g}{}", f.value, unit);
-  return f.unsupported() ? "unsupported" : "unknown";
-}
 
 json MemoryJson(const PlanResult& r) {
   const MemoryBreakdown& b = r.memory.worst;
@@ -204,29 +182,6 @@ std::string AttentionCurveLimits(const Scenario& s, double block) {
                        c.back().head_dim);
   }
   return out;
-}
-
-// The measured GEMM table by shape the catalog attaches to a device, or null.
-json GemmTableJson(const HardwareSpec& h) {
-  if (!h.gemm_table) return nullptr;
-  json j = {{"file", h.gemm_table->file}, {"source", h.gemm_table->source}};
-  if (!h.gemm_table->proxy_of.empty()) j["proxy_of"] = h.gemm_table->proxy_of;
-  return j;
-}
-
-// A kernel's rates by sequence length, as the catalog gives them: one entry per head dimension.
-json AttentionCurvesJson(const AttentionCurves& curves) {
-  json list = json::array();
-  for (const AttentionCurve& c : curves.by_head_dim) {
-    json rows = json::array();
-    for (const AttentionCurve::Point& p : c.points) rows.push_back({p.seq_len, p.forward, p.backward});
-    json j = {{"source", c.source}, {"rows", rows}};
-    if (c.head_dim > 0) j["head_dim"] = static_cast<int64_t>(c.head_dim);
-    if (!c.note.empty()) j["note"] = c.note;
-    if (!c.proxy_of.empty()) j["proxy_of"] = c.proxy_of;
-    list.push_back(j);
-  }
-  return list;
 }
 
 // The measured collective curves a scenario supplied (cluster.collective_table).
@@ -562,156 +517,6 @@ std::string PlanText(const PlanResult& r) {
   return out;
 }
 
-
-// The default fused-attention kernel's rates, its name and any other kernels measured.
-json AttentionJson(const HardwareSpec& h) {
-  json j = {{"forward", FigureJson(h.attention_fwd_tflops)}, {"backward", FigureJson(h.attention_bwd_tflops)}};
-  if (!h.attention_kernel.empty()) j["kernel"] = h.attention_kernel;
-  if (!h.attention_curves.empty()) j["by_seq_len"] = AttentionCurvesJson(h.attention_curves);
-  for (const HardwareSpec::AttentionKernel& k : h.other_attention_kernels) {
-    j["others"][k.name] = {{"forward", FigureJson(k.forward)}, {"backward", FigureJson(k.backward)}};
-    if (!k.curves.empty()) j["others"][k.name]["by_seq_len"] = AttentionCurvesJson(k.curves);
-  }
-  return j;
-}
-
-json HardwareJson(const HardwareSpec& h) {
-  json peaks;
-  for (int i = 0; i < kNumDtypes; ++i) peaks[std::string(kDtypeNames[i])] = FigureJson(h.peak_tflops[i]);
-  json gemm;
-  for (int i = 0; i < kNumDtypes; ++i) {
-    if (h.gemm_fraction[i].state != Figure::State::kUnknown || !h.gemm_fraction[i].note.empty()) {
-      gemm[std::string(kDtypeNames[i])] = FigureJson(h.gemm_fraction[i]);
-    }
-  }
-  json sustained;
-  for (int i = 0; i < kNumDtypes; ++i) {
-    if (h.sustained_fraction[i].known()) sustained[std::string(kDtypeNames[i])] = FigureJson(h.sustained_fraction[i]);
-  }
-  json price = {{"known", h.price.known}};
-  if (h.price.known) {
-    price = {{"known", true}, {"low", h.price.low_usd}, {"high", h.price.high_usd}, {"date", h.price.date},
-             {"source", h.price.source}};
-  }
-  return {{"id", h.id},
-          {"vendor", h.vendor},
-          {"name", h.name},
-          {"software_stack", h.software_stack},
-          {"launch_year", FigureJson(h.launch_year)},
-          {"peak_tflops", peaks},
-          {"memory", {{"capacity_gib", FigureJson(h.hbm_capacity_gib)},
-                      {"bandwidth_tbytes_per_s", FigureJson(h.hbm_bandwidth_tbytes_per_s)}}},
-          {"scale_up", {{"name", h.scale_up_name},
-                        {"unidirectional_gbytes_per_s", FigureJson(h.scale_up_gbytes_per_s)},
-                        {"domain_devices", FigureJson(h.scale_up_domain_devices)}}},
-          {"scale_out", {{"gbits_per_s_per_device", FigureJson(h.scale_out_gbits_per_s)}}},
-          {"compute_units", FigureJson(h.compute_units)},
-          {"collective_compute_units", FigureJson(h.collective_compute_units)},
-          {"power_w", FigureJson(h.power_w)},
-          {"host_link_gbytes_per_s", FigureJson(h.host_link_gbytes_per_s)},
-          {"price_usd_per_device_hour", price},
-          {"efficiency", {{"gemm_fraction", gemm},
-                          {"sustained_fraction", sustained.is_null() ? json::object() : sustained},
-                          {"hbm_fraction", FigureJson(h.hbm_fraction)},
-                          {"gemm_kernel_us", FigureJson(h.gemm_kernel_us)},
-                          {"allreduce_busbw_gbytes_per_s",
-                           {{"scale_up", FigureJson(h.allreduce_busbw_scale_up_gbytes_per_s)},
-                            {"scale_out", FigureJson(h.allreduce_busbw_scale_out_gbytes_per_s)}}},
-                          {"fused_attention_tflops", AttentionJson(h)},
-                          {"gemm_table", GemmTableJson(h)}}}};
-}
-
-// Each dtype's sustained GEMM figure and the factor its burst figures are scaled by; a dtype
-// without one keeps its burst figures (fp16 without any figures of its own takes bf16's).
-std::string SustainedText(const HardwareSpec& h) {
-  std::string known;
-  for (int i = 0; i < kNumDtypes; ++i) {
-    const Figure& sustained = h.sustained_fraction[i];
-    if (!sustained.known()) continue;
-    known += fmt::format("{}{} GEMM {} (burst figures scaled by {:.3f})", known.empty() ? "" : "; ",
-                         kDtypeNames[i], FigureText(sustained, ""), SustainedRatio(h, static_cast<Dtype>(i)));
-  }
-  return known.empty()
-             ? std::string("sustained at the power limit: unknown (burst figures used; an upper bound on speed)\n")
-             : "sustained at the power limit: " + known + "; a dtype not named keeps its burst figures (fp16 without figures of its own runs at bf16's)\n";
-}
-
-std::string HardwareText(const HardwareSpec& h) {
-  std::string out = fmt::format("{} — {} {} ({})\n", h.id, h.vendor, h.name, h.software_stack);
-  out += "dense peak TFLOP/s:";
-  for (int i = 0; i < kNumDtypes; ++i) {
-    out += fmt::format(" {} {}", kDtypeNames[i], FigureText(h.peak_tflops[i], ""));
-  }
-  out += "\n";
-  out += fmt::format("HBM {} at {} TB/s\n", FigureText(h.hbm_capacity_gib, " GiB"),
-                     FigureText(h.hbm_bandwidth_tbytes_per_s, ""));
-  out += fmt::format("scale-up {}: {} GB/s per direction, domain {} devices\n", h.scale_up_name,
-                     FigureText(h.scale_up_gbytes_per_s, ""), FigureText(h.scale_up_domain_devices, ""));
-  out += fmt::format("scale-out {} Gb/s per device; power {} W\n", FigureText(h.scale_out_gbits_per_s, ""),
-                     FigureText(h.power_w, ""));
-  if (h.price.known) {
-    out += fmt::format("price ${:.2f}-{:.2f} per device-hour ({}; {})\n", h.price.low_usd,
-                       h.price.high_usd, h.price.date, h.price.source);
-  } else {
-    out += "price unknown\n";
-  }
-  out += fmt::format("achieved: bf16 GEMM {}, HBM {}, all-reduce busbw scale-up {} GB/s, scale-out {} GB/s\n",
-                     FigureText(h.gemm_fraction[DtypeIndex(Dtype::kBf16)], ""),
-                     FigureText(h.hbm_fraction, ""),
-                     FigureText(h.allreduce_busbw_scale_up_gbytes_per_s, ""),
-                     FigureText(h.allreduce_busbw_scale_out_gbytes_per_s, ""));
-  out += SustainedText(h);
-  out += h.collective_compute_units.known() && h.compute_units.known()
-             ? fmt::format("overlapped communication: a collective holds {} of {} compute units while it runs\n",
-                           FigureText(h.collective_compute_units, ""), FigureText(h.compute_units, ""))
-             : std::string("overlapped communication: compute units a collective holds unknown (hidden "
-                           "communication costs no compute; a lower bound on time)\n");
-  out += fmt::format("host link (activation offload copies): {} GB/s host to device\n",
-                     FigureText(h.host_link_gbytes_per_s, ""));
-  out += fmt::format("fused attention{}: forward {} TFLOP/s, backward {} TFLOP/s",
-                     h.attention_kernel.empty() ? "" : " (" + h.attention_kernel + ")",
-                     FigureText(h.attention_fwd_tflops, ""), FigureText(h.attention_bwd_tflops, ""));
-  for (const HardwareSpec::AttentionKernel& k : h.other_attention_kernels) {
-    out += fmt::format("; {} {}/{}", k.name, FigureText(k.forward, ""), FigureText(k.backward, ""));
-  }
-  out += h.other_attention_kernels.empty() ? "\n" : " (training.attention_kernel)\n";
-  std::vector<HardwareSpec::AttentionKernel> kernels{*h.AttentionRates("")};
-  kernels.insert(kernels.end(), h.other_attention_kernels.begin(), h.other_attention_kernels.end());
-  for (const HardwareSpec::AttentionKernel& k : kernels) {
-    for (const AttentionCurve& c : k.curves.by_head_dim) {
-      out += fmt::format("  {}{} by sequence length (forward/backward TFLOP/s):", k.name.empty() ? "default" : k.name,
-                         c.head_dim > 0 ? fmt::format(", head dim {:.0f},", c.head_dim) : "");
-      for (const AttentionCurve::Point& p : c.points) {
-        out += fmt::format(" {:.0f}: {:.0f}/{:.0f}", p.seq_len, p.forward, p.backward);
-      }
-      out += fmt::format(" ({})\n", c.source);
-    }
-  }
-  out += h.gemm_table ? fmt::format("GEMM by shape: {} ({}){}\n", h.gemm_table->file, h.gemm_table->source,
-                                    h.gemm_table->proxy_of.empty() ? "" : ", measured on " + h.gemm_table->proxy_of)
-                      : fmt::format("GEMM by shape: no measured table (large-GEMM efficiency{})\n",
-                                    h.compute_units.known() ? " and waves" : "; no SM count, so no waves");
-  const Figure& fixed = h.gemm_kernel_us;
-  out += fixed.known() ? fmt::format("GEMM kernel: {:g} us per kernel beyond the large-GEMM rate{}, where no table covers the shape{}\n",
-                                     fixed.value, h.compute_units.known() ? " and its waves" : "",
-                                     fixed.proxy() ? ", measured on " + fixed.proxy_of : "")
-                       : std::string("GEMM kernel: no fixed time measured (none charged)\n");
-  out += "sources:\n";
-  auto add = [&](const char* what, const Figure& f) {
-    if (f.known() || f.unsupported()) out += fmt::format("  {}: {}\n", what, f.source);
-  };
-  add("bf16 peak", h.peak(Dtype::kBf16));
-  add("fp8 peak", h.peak(Dtype::kFp8));
-  add("HBM capacity", h.hbm_capacity_gib);
-  add("HBM bandwidth", h.hbm_bandwidth_tbytes_per_s);
-  add("scale-up", h.scale_up_gbytes_per_s);
-  add("scale-out", h.scale_out_gbits_per_s);
-  add("bf16 GEMM efficiency", h.gemm_fraction[DtypeIndex(Dtype::kBf16)]);
-  add("bf16 sustained GEMM efficiency", h.sustained_fraction[DtypeIndex(Dtype::kBf16)]);
-  add("fp8 sustained GEMM efficiency", h.sustained_fraction[DtypeIndex(Dtype::kFp8)]);
-  add("GEMM kernel fixed time", h.gemm_kernel_us);
-  return out;
-}
 
 std::string JsonText(const nlohmann::json& j) {
   return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";

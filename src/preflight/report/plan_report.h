@@ -3,14 +3,13 @@
 // Renders results as JSON (the keys fixed in ARCHITECTURE.md) or as text for a terminal.
 //
 //   std::cout << PlanText(result);
-//   std::cout << PlanJson(result).dump(2);
-//   std::cout << HardwareText(spec);
+//   std::cout << JsonText(PlanJson(result));
+// (A catalog device's figures: report/hardware_report.h.)
 #pragma once
 
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "preflight/catalog/hardware_spec.h"
 #include "preflight/scenario/evaluate.h"
 
 namespace preflight {
@@ -23,9 +22,6 @@ std::string PlanText(const PlanResult& r);
 
 // The `plan` object alone ({tp, pp, ...}).
 nlohmann::json PlanFieldsJson(const Plan& p, const TrainingJob& job);
-
-nlohmann::json HardwareJson(const HardwareSpec& h);
-std::string HardwareText(const HardwareSpec& h);
 
 // `j` as indented text with a final newline. Strings that are not valid UTF-8 (a name in a user's
 // file) are written with U+FFFD in place of the bad bytes instead of throwing.
