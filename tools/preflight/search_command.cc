@@ -287,7 +287,7 @@ int RunSearch(SearchArgs args, const MpiSession& mpi) {
   auto scenario = LoadScenarioFile(args.scenario, catalog, args.overrides);
   if (!scenario.ok()) return BadInput(scenario.status().message());
   // DeepSpeed's 16-bit gradient copy comes with its own ZeRO-1 optimizer (plan refuses it at 2 or 3).
-  if (scenario->job.grad_16bit_copy && args.constraints.zero && *args.constraints.zero >= 2) {
+  if (args.constraints.zero && *args.constraints.zero > MaxZeroStage(scenario->job)) {
     return BadInput(fmt::format("--fix-zero: expected 0 or 1 with {}'s training.grad_16bit_copy (DeepSpeed's "
                                 "BF16_Optimizer runs its own ZeRO-1), got {}",
                                 args.scenario, *args.constraints.zero));

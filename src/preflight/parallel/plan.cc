@@ -265,6 +265,8 @@ int64_t MicroBatches(const Plan& p, const TrainingJob& j) {
   return per_step > 0 ? j.global_batch / per_step : 0;
 }
 
+int MaxZeroStage(const TrainingJob& j) { return j.grad_16bit_copy ? 1 : 3; }
+
 PlanIssue FindPlanIssue(const Architecture& a, const Plan& p, const TrainingJob& j,
                         int64_t devices) {
   PlanIssue issue = CheckDegrees(p, devices);

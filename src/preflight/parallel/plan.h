@@ -303,6 +303,11 @@ PlanIssue FindPlanIssue(const Architecture& arch, const Plan& plan, const Traini
 // Micro-batches per pipeline per step: global_batch / (dp · micro_batch).
 int64_t MicroBatches(const Plan& plan, const TrainingJob& job);
 
+// The highest ZeRO stage the job's stack runs: 1 with DeepSpeed's 16-bit gradient copy
+// (grad_16bit_copy: its BF16_Optimizer is its own ZeRO-1), else 3. A scenario refuses a plan
+// above it; the search does not go above it.
+int MaxZeroStage(const TrainingJob& job);
+
 // Transformer layers held by pipeline stage `stage` (0-based), counting all its virtual chunks.
 int64_t LayersOnStage(const Architecture& arch, const Plan& plan, int64_t stage);
 // Index of the first layer held by `stage` (contiguous assignment).

@@ -363,6 +363,14 @@ TEST(PlanTest, MicroBatches) {
   EXPECT_EQ(MakePlan(8, 16, 128).Devices(), 16384);
 }
 
+// DeepSpeed's 16-bit gradient copy comes with its own ZeRO-1 optimizer: stages 2 and 3 are out.
+TEST(PlanTest, MaxZeroStage) {
+  TrainingJob j = Job(2048);
+  EXPECT_EQ(MaxZeroStage(j), 3);
+  j.grad_16bit_copy = true;
+  EXPECT_EQ(MaxZeroStage(j), 1);
+}
+
 TEST(PlanTest, NamesRoundTrip) {
   for (Schedule s : {Schedule::kGpipe, Schedule::k1F1B, Schedule::kInterleaved, Schedule::kZbH1,
                      Schedule::kDualPipe}) {

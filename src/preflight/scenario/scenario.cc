@@ -376,7 +376,7 @@ Status ReadRecomputeModules(const MapReader& p, Plan* plan) {
 // Training keys that hold only for some layouts: DeepSpeed's BF16_Optimizer (grad_16bit_copy) runs
 // its own ZeRO-1, so a given plan of ZeRO 2 or 3 contradicts it (a searched one drops the copy).
 Status CheckTrainingAgainstPlan(const MapReader& root, const Scenario& s) {
-  if (!s.job.grad_16bit_copy || s.auto_parallel || s.plan.zero <= 1) return Status::Ok();
+  if (s.auto_parallel || s.plan.zero <= MaxZeroStage(s.job)) return Status::Ok();
   ASSIGN_OR_RETURN(MapReader t, root.Map("training"));
   return t.Error("grad_16bit_copy", "false with zero 2 or 3 (DeepSpeed's BF16_Optimizer runs its own ZeRO-1)");
 }

@@ -318,7 +318,7 @@ int BranchRunner::ZeroOrder(int zeros[4]) const {
   int n = 0;
   // A stack that keeps DeepSpeed's 16-bit gradient copy (training.grad_16bit_copy) runs its own
   // ZeRO-1 optimizer: ZeRO 2 and 3 are another optimizer, a plan the scenario refuses.
-  const int top = s_.job.grad_16bit_copy ? 1 : 3;
+  const int top = MaxZeroStage(s_.job);
   for (int z = top; z >= 0; --z) {
     if (!c_.zero || *c_.zero == z) zeros[n++] = z;
   }
