@@ -105,7 +105,7 @@ void AddPlan(CLI::App* app, PlanCommand* c) {
 void AddCatalog(CLI::App* app, CatalogCommand* c) {
   c->cmd = app->add_subcommand("catalog", "list or show catalog hardware and models");
   c->cmd->add_option("action", c->args.action, "list | show")->required();
-  c->cmd->add_option("id", c->args.id, "for show: a catalog id (hardware, collective table, host profile, model) or the path of a file");
+  c->cmd->add_option("id", c->args.id, "for show: a catalog id (hardware, collective table, host profile, reliability profile, model) or the path of a file");
   c->cmd->add_flag("--json", c->args.json, "machine-readable output on stdout");
 }
 
