@@ -411,88 +411,106 @@ double StepModel::PipelineSendsExposed(double micro_batches) const {
   return 2 * p2p * ((overlapped ? 0 : crossings) + static_cast<double>(p_.pp - 1));
 }
 
-PipelineTime StepModel::Pipeline() const {
-  // Every per-layer term is linear in the layer count: sum one dense and one MoE layer once.
+// The layers' sums, per layer: every per-layer term is linear in the layer count, so one dense and
+// one MoE layer are summed once, with the head.
+StepModel::StageParts StepModel::LayerParts() const {
   StageParts parts;
   AddLayer(Layer(false), 1.0, &parts.dense);
   if (a_.IsMoe()) AddLayer(Layer(true), 1.0, &parts.moe);
   parts.head = Head();
-  // The first, second and last stages are the only ones that can be the slowest (contiguous
-  // layers; the middle ones alike or one layer lighter; the last adds the head). The sum over
-  // all stages follows from the layer counts.
-  StageSums worst;
-  StageSums whole = StageTotals(parts, a_.layers, a_.MoeLayerCount(), true, true);
-  AddInputPath(parts, 0, a_.layers, &whole);
-  double sum = whole.Total();
-  auto stage_sums = [&](int64_t stage) {
-    const int64_t n = LayersOnStage(a_, p_, stage), first = FirstLayerOfStage(a_, p_, stage);
-    StageSums st = StageTotals(parts, n, a_.MoeLayersIn(first, n), stage == 0, stage == p_.pp - 1);
-    AddInputPath(parts, first, n, &st);
-    return st;
-  };
+  return parts;
+}
+
+StageSums StepModel::StageSumsOf(const StageParts& parts, int64_t stage) const {
+  const int64_t n = LayersOnStage(a_, p_, stage), first = FirstLayerOfStage(a_, p_, stage);
+  StageSums st = StageTotals(parts, n, a_.MoeLayersIn(first, n), stage == 0, stage == p_.pp - 1);
+  AddInputPath(parts, first, n, &st);
+  return st;
+}
+
+// A rank's sums per micro-batch: its stage's, or under DualPipe, where a rank holds a stage and its
+// mirror and runs half the micro-batches through each (one direction each), the mean of the two.
+StageSums StepModel::RankSums(const StageParts& parts, int64_t stage) const {
+  const int64_t mirror = p_.pp - 1 - stage;
+  const StageSums own = StageSumsOf(parts, stage);
+  if (p_.schedule != Schedule::kDualPipe || mirror == stage) return own;
+  const StageSums other = StageSumsOf(parts, mirror);
+  StageSums st;
+  st.Add(own, 0.5);
+  st.Add(other, 0.5);
+  st.input_slack = 0.5 * (own.input_slack + other.input_slack);
+  return st;
+}
+
+// The sum over all stages once every stage runs the input path as `st` does (`whole` ran it once).
+double StepModel::SumWithInputs(const StageSums& whole, const StageSums& st) const {
+  return whole.Total() + static_cast<double>(p_.pp) * InputPathSeconds(st.input_slack) -
+         InputPathSeconds(whole.input_slack);
+}
+
+// How slow a rank is. Under the zero-bubble schedules, the step it would pace: its micro-batches
+// and the bubble it leaves, which that rank's weight gradients fill, so a rank with the larger
+// total can leave the smaller bubble. Under the others the bubble falls as the total grows
+// (their step is (M - 1) times it plus the sum, or the like): the total alone, which also picks
+// the heaviest stage when one micro-batch makes every rank's step alike.
+double StepModel::Slowness(const StageSums& st, const StageSums& whole) const {
+  if (p_.schedule != Schedule::kZbH1 && p_.schedule != Schedule::kDualPipe) return st.Total();
+  const double m = static_cast<double>(MicroBatches(p_, c_.job));
+  const OffloadWaits offload = OffloadSeconds(st, LayersOnStage(a_, p_, 0));
+  return m * (st.Total() + offload.forward + offload.backward) + Bubble(SumWithInputs(whole, st), st);
+}
+
+namespace {
+
+// What a stage's sums follow from: its layer and MoE-layer counts, whether its first layer is an
+// MoE one (the input path) and whether it is the first or last stage.
+struct StageKey {
+  int64_t layers = 0, moe = 0;
+  bool moe_first = false, first = false, last = false;
+  bool operator==(const StageKey&) const = default;
+};
+
+StageKey KeyOf(const Architecture& a, const Plan& p, int64_t stage) {
+  const int64_t n = LayersOnStage(a, p, stage), first = FirstLayerOfStage(a, p, stage);
+  return StageKey{n, a.MoeLayersIn(first, n), n > 0 && a.IsMoeLayer(first), stage == 0, stage == p.pp - 1};
+}
+
+}  // namespace
+
+// The first, second and last stages are the only ones that can be the slowest (contiguous layers;
+// the middle ones alike or one layer lighter; the last adds the head). Under DualPipe, where every
+// rank is a candidate, ranks whose two stages match one already summed are skipped.
+StageSums StepModel::SlowestRank(const StageParts& parts, const StageSums& whole) const {
   const bool dual = p_.schedule == Schedule::kDualPipe;
-  // A stage's sums follow from its layer and MoE-layer counts, whether its first layer is an MoE
-  // one (the input path) and whether it is the first or last stage: under DualPipe, where every
-  // rank is a candidate, ranks whose two stages match one already summed are skipped.
-  struct StageKey {
-    int64_t layers = 0, moe = 0;
-    bool moe_first = false, first = false, last = false;
-    bool operator==(const StageKey&) const = default;
-  };
-  auto key = [&](int64_t stage) {
-    const int64_t n = LayersOnStage(a_, p_, stage), first = FirstLayerOfStage(a_, p_, stage);
-    return StageKey{n, a_.MoeLayersIn(first, n), n > 0 && a_.IsMoeLayer(first), stage == 0,
-                    stage == p_.pp - 1};
-  };
   std::pair<StageKey, StageKey> seen[16];
   int n_seen = 0;
-  const double m = static_cast<double>(MicroBatches(p_, c_.job));
-  // The sum over all stages once every stage runs the input path as `st` does.
-  const auto with_inputs = [&](const StageSums& st) {
-    return sum + static_cast<double>(p_.pp) * InputPathSeconds(st.input_slack) - InputPathSeconds(whole.input_slack);
-  };
-  // How slow a rank is. Under the zero-bubble schedules, the step it would pace: its micro-batches
-  // and the bubble it leaves, which that rank's weight gradients fill, so a rank with the larger
-  // total can leave the smaller bubble. Under the others the bubble falls as the total grows
-  // (their step is (M - 1) times it plus the sum, or the like): the total alone, which also picks
-  // the heaviest stage when one micro-batch makes every rank's step alike.
-  const bool zero_bubble = p_.schedule == Schedule::kZbH1 || p_.schedule == Schedule::kDualPipe;
-  const auto slowness = [&](const StageSums& st) {
-    if (!zero_bubble) return st.Total();
-    const OffloadWaits offload = OffloadSeconds(st, LayersOnStage(a_, p_, 0));
-    return m * (st.Total() + offload.forward + offload.backward) + Bubble(with_inputs(st), st);
-  };
+  StageSums worst;
   double worst_score = -1;
   ForEachCandidateDevice(a_, p_, [&](int64_t stage) {
-    const int64_t mirror = p_.pp - 1 - stage;
     if (dual) {
-      const std::pair<StageKey, StageKey> k{key(stage), key(mirror)};
+      const std::pair<StageKey, StageKey> k{KeyOf(a_, p_, stage), KeyOf(a_, p_, p_.pp - 1 - stage)};
       for (int i = 0; i < n_seen; ++i) {
         if (seen[i] == k) return;
       }
       if (n_seen < 16) seen[n_seen++] = k;
     }
-    StageSums st = stage_sums(stage);
-    if (dual && mirror != stage) {
-      // DualPipe's rank holds this stage and its mirror and runs half the micro-batches through
-      // each (one direction each): per micro-batch, the mean of the two.
-      const StageSums own = st, other = stage_sums(mirror);
-      st = StageSums{};
-      st.Add(own, 0.5);
-      st.Add(other, 0.5);
-      st.input_slack = 0.5 * (own.input_slack + other.input_slack);
-    }
-    const double score = slowness(st);
+    const StageSums st = RankSums(parts, stage);
+    const double score = Slowness(st, whole);
     if (score > worst_score) {
       worst = st;
       worst_score = score;
     }
   });
-  // `whole` ran the input path once; every stage runs it (each as the slowest one does).
-  sum = with_inputs(worst);
+  return worst;
+}
 
+PipelineTime StepModel::Pipeline() const {
+  const StageParts parts = LayerParts();
+  StageSums whole = StageTotals(parts, a_.layers, a_.MoeLayerCount(), true, true);
+  AddInputPath(parts, 0, a_.layers, &whole);
+  const StageSums worst = SlowestRank(parts, whole);
   PipelineTime pipe;
-  pipe.micro_batches = m;
+  pipe.micro_batches = static_cast<double>(MicroBatches(p_, c_.job));
   // The offload copies the layers do not hide stretch their phases too.
   const OffloadWaits offload = OffloadSeconds(worst, LayersOnStage(a_, p_, 0));
   pipe.stage_total = worst.Total() + offload.forward + offload.backward;
@@ -506,8 +524,9 @@ PipelineTime StepModel::Pipeline() const {
   pipe.cp = worst.cp;
   pipe.contention = worst.contention;
   pipe.offload = offload.forward + offload.backward;
-  pipe.bubble = Bubble(sum, worst);
-  pipe.pp_exposed = PipelineSendsExposed(m);
+  // Every stage runs the input path, each as the slowest one does.
+  pipe.bubble = Bubble(SumWithInputs(whole, worst), worst);
+  pipe.pp_exposed = PipelineSendsExposed(pipe.micro_batches);
   return pipe;
 }
 

@@ -205,14 +205,8 @@ StatusOr<Dtype> ReadDtype(const MapReader& r, std::string_view key, Dtype fallba
   return d;
 }
 
-Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob* j, int64_t* micro_batch) {
-  ASSIGN_OR_RETURN(MapReader t, root.Map("training"));
-  RETURN_IF_ERROR(t.CheckKnownKeys({"seq_len", "global_batch", "global_batch_tokens", "micro_batch",
-                                    "precision", "tokens", "flash_attention", "grad_dtype",
-                                    "optimizer_dtype", "fp8_weight_copy", "fp8_saved_inputs", "low_precision_activations", "fp8_dispatch", "grad_16bit_copy", "fp8_recipe",
-                                    "moe_imbalance", "moe_grouped_gemm", "host_overhead_per_kernel_us", "attention_kernel",
-                                    "grad_accumulation_fusion", "elementwise_fusion", "cross_entropy",
-                                    "ep_dispatcher", "ep_comm_units", "host_profile"}));
+// training: the sequence, the global and micro-batch (sequences).
+Status ReadBatch(const MapReader& t, TrainingJob* j, int64_t* micro_batch) {
   ASSIGN_OR_RETURN(j->seq_len, t.Int("seq_len"));
   if (j->seq_len <= 0 || j->seq_len > kMaxSeqLen) {
     return t.Error("seq_len", "a positive whole number up to " + std::to_string(kMaxSeqLen));
@@ -237,6 +231,11 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
   if (*micro_batch <= 0 || *micro_batch > j->global_batch) {
     return t.Error("micro_batch", "a positive whole number, at most global_batch");
   }
+  return Status::Ok();
+}
+
+// training: the precision and the tokens to train.
+Status ReadPrecision(const MapReader& t, TrainingJob* j) {
   // fp32 training is refused, not priced half-way: the step model sizes activations, elementwise
   // passes and messages for 16-bit tensors, and its MFU would divide TF32 GEMM work by the
   // non-tensor FP32 peak (above 100%).
@@ -246,6 +245,11 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
   if (t.Has("tokens") && (j->tokens < 1 || j->tokens > 1e18)) {
     return t.Error("tokens", "a number of tokens from 1 to 1e18 (leave it out for 1e12)");
   }
+  return Status::Ok();
+}
+
+// training: fused attention and the kernel whose measured rates time it.
+Status ReadAttentionKernel(const MapReader& t, const HardwareSpec& spec, TrainingJob* j) {
   ASSIGN_OR_RETURN(j->flash_attention, t.BoolOr("flash_attention", true));
   ASSIGN_OR_RETURN(j->attention_kernel, t.StringOr("attention_kernel", ""));
   if (!j->attention_kernel.empty() && !j->flash_attention) {
@@ -256,6 +260,11 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
     return t.Error("attention_kernel", names.empty() ? "no kernel name: the catalog measured no named kernel for " + spec.id
                                                      : "one of the kernels measured for " + spec.id + ": " + names);
   }
+  return Status::Ok();
+}
+
+// training: gradient and optimizer dtypes, FP8's copies, casts and recipe, the 16-bit gradient copy.
+Status ReadNumerics(const MapReader& t, const HardwareSpec& spec, TrainingJob* j) {
   ASSIGN_OR_RETURN(j->grad_dtype, ReadDtype(t, "grad_dtype", Dtype::kFp32, {Dtype::kFp32, Dtype::kBf16, Dtype::kFp16},
                                                "fp32, bf16 or fp16"));
   ASSIGN_OR_RETURN(j->optimizer_dtype, ReadDtype(t, "optimizer_dtype", Dtype::kFp32, {Dtype::kFp32, Dtype::kBf16},
@@ -289,11 +298,21 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
   if (j->grad_16bit_copy && j->grad_dtype != Dtype::kFp32) {
     return t.Error("grad_16bit_copy", "false with grad_dtype bf16 (the 16-bit gradients are then the main ones)");
   }
+  return Status::Ok();
+}
+
+// training: the framework's fusions and loss.
+Status ReadFusions(const MapReader& t, TrainingJob* j) {
   ASSIGN_OR_RETURN(j->grad_accumulation_fusion, t.BoolOr("grad_accumulation_fusion", true));
   ASSIGN_OR_RETURN(j->elementwise_fusion, t.BoolOr("elementwise_fusion", true));
   ASSIGN_OR_RETURN(std::string loss, t.StringOr("cross_entropy", "megatron"));
   if (loss != "megatron" && loss != "pytorch") return t.Error("cross_entropy", "megatron or pytorch");
   j->pytorch_cross_entropy = loss == "pytorch";
+  return Status::Ok();
+}
+
+// training: MoE's dispatcher, its SMs, load imbalance and grouped GEMM.
+Status ReadMoeOptions(const MapReader& t, const HardwareSpec& spec, TrainingJob* j) {
   ASSIGN_OR_RETURN(std::string dispatcher, t.StringOr("ep_dispatcher", "alltoall"));
   if (dispatcher != "alltoall" && dispatcher != "deepep") return t.Error("ep_dispatcher", "alltoall or deepep");
   j->ep_node_dedup = dispatcher == "deepep";
@@ -316,6 +335,23 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
   ASSIGN_OR_RETURN(std::string grouped, t.StringOr("moe_grouped_gemm", "one_kernel"));
   if (grouped != "one_kernel" && grouped != "per_expert") return t.Error("moe_grouped_gemm", "one_kernel or per_expert");
   j->moe_gemm_per_expert = grouped == "per_expert";
+  return Status::Ok();
+}
+
+Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob* j, int64_t* micro_batch) {
+  ASSIGN_OR_RETURN(MapReader t, root.Map("training"));
+  RETURN_IF_ERROR(t.CheckKnownKeys({"seq_len", "global_batch", "global_batch_tokens", "micro_batch",
+                                    "precision", "tokens", "flash_attention", "grad_dtype",
+                                    "optimizer_dtype", "fp8_weight_copy", "fp8_saved_inputs", "low_precision_activations", "fp8_dispatch", "grad_16bit_copy", "fp8_recipe",
+                                    "moe_imbalance", "moe_grouped_gemm", "host_overhead_per_kernel_us", "attention_kernel",
+                                    "grad_accumulation_fusion", "elementwise_fusion", "cross_entropy",
+                                    "ep_dispatcher", "ep_comm_units", "host_profile"}));
+  RETURN_IF_ERROR(ReadBatch(t, j, micro_batch));
+  RETURN_IF_ERROR(ReadPrecision(t, j));
+  RETURN_IF_ERROR(ReadAttentionKernel(t, spec, j));
+  RETURN_IF_ERROR(ReadNumerics(t, spec, j));
+  RETURN_IF_ERROR(ReadFusions(t, j));
+  RETURN_IF_ERROR(ReadMoeOptions(t, spec, j));
   ASSIGN_OR_RETURN(j->host_overhead_per_kernel_us, t.NumberOr("host_overhead_per_kernel_us", 5.0));
   if (j->host_overhead_per_kernel_us < 0 || j->host_overhead_per_kernel_us > 1e6) {
     return t.Error("host_overhead_per_kernel_us", "a number of microseconds from 0 to 1e6");
@@ -381,20 +417,9 @@ Status CheckTrainingAgainstPlan(const MapReader& root, const Scenario& s) {
   return t.Error("grad_16bit_copy", "false with zero 2 or 3 (DeepSpeed's BF16_Optimizer runs its own ZeRO-1)");
 }
 
-Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
-  const YAML::Node& node = root.node()["parallel"];
-  if (!node.IsDefined() || node.IsNull() || (node.IsScalar() && node.Scalar() == "auto")) {
-    s->auto_parallel = true;
-    return Status::Ok();
-  }
-  ASSIGN_OR_RETURN(MapReader p, root.Map("parallel"));
-  RETURN_IF_ERROR(p.CheckKnownKeys({"tp", "pp", "vpp", "dp", "cp", "ep", "etp", "sp", "zero",
-                                    "schedule", "recompute", "recompute_modules", "first_stage_layers",
-                                    "last_stage_layers", "overlap_grad_reduce",
-                                    "overlap_param_gather", "fsdp_gather_once", "zero3_gather", "tp_comm_overlap",
-                                    "ep_comm_overlap", "shared_expert_overlap", "grad_flatten",
-                                    "overlap_p2p_comm", "layer_split", "cpu_offload_layers"}));
-  Plan& plan = s->plan;
+// parallel: the degrees (dp from the devices when not given).
+Status ReadDegrees(const MapReader& p, int64_t devices, Plan* out) {
+  Plan& plan = *out;
   ASSIGN_OR_RETURN(plan.tp, p.IntOr("tp", 1));
   ASSIGN_OR_RETURN(plan.pp, p.IntOr("pp", 1));
   ASSIGN_OR_RETURN(plan.vpp, p.IntOr("vpp", 1));
@@ -419,15 +444,12 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
     // When tp*cp*pp does not divide the devices, dp stays 1 and the plan rules say why.
     plan.dp = devices % model_parallel == 0 ? devices / model_parallel : 1;
   }
-  // Megatron-Core requires sequence parallelism for MoE with TP: the default there.
-  ASSIGN_OR_RETURN(plan.sp, p.BoolOr("sp", s->arch.IsMoe() && plan.tp > 1));
-  ASSIGN_OR_RETURN(int64_t zero, p.IntOr("zero", 0));
-  if (zero < 0 || zero > 3) return p.Error("zero", "0, 1, 2 or 3");
-  plan.zero = static_cast<int>(zero);
-  RETURN_IF_ERROR(ReadEnum(p, "schedule", &plan.schedule));
-  if (plan.schedule == Schedule::k1F1B && plan.vpp > 1) plan.schedule = Schedule::kInterleaved;
-  RETURN_IF_ERROR(ReadEnum(p, "recompute", &plan.recompute));
-  RETURN_IF_ERROR(ReadRecomputeModules(p, &plan));
+  return Status::Ok();
+}
+
+// parallel: the pipeline's stage split (uneven first and last stages, even or balanced).
+Status ReadStageSplit(const MapReader& p, Plan* out) {
+  Plan& plan = *out;
   const std::string stage_layers = "a whole number of layers from 0 (an even split) to " + std::to_string(kMaxModelLayers);
   ASSIGN_OR_RETURN(plan.first_stage_layers, p.IntOr("first_stage_layers", 0));
   if (plan.first_stage_layers < 0 || plan.first_stage_layers > kMaxModelLayers) {
@@ -440,6 +462,12 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
   ASSIGN_OR_RETURN(std::string split, p.StringOr("layer_split", "even"));
   if (split != "even" && split != "balanced") return p.Error("layer_split", "even or balanced");
   plan.balanced_layers = split == "balanced";
+  return Status::Ok();
+}
+
+// parallel: what overlaps what, how ZeRO-3 gathers, gradient flattening and activation offload.
+Status ReadOverlaps(const MapReader& p, Plan* out) {
+  Plan& plan = *out;
   ASSIGN_OR_RETURN(plan.overlap_grad_reduce, p.BoolOr("overlap_grad_reduce", true));
   ASSIGN_OR_RETURN(plan.overlap_param_gather, p.BoolOr("overlap_param_gather", true));
   ASSIGN_OR_RETURN(plan.fsdp_gather_once, p.BoolOr("fsdp_gather_once", false));
@@ -465,6 +493,34 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
     return p.Error("cpu_offload_layers", "a whole number of layers from 0 (off) to " + std::to_string(kMaxModelLayers));
   }
   return Status::Ok();
+}
+
+Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
+  const YAML::Node& node = root.node()["parallel"];
+  if (!node.IsDefined() || node.IsNull() || (node.IsScalar() && node.Scalar() == "auto")) {
+    s->auto_parallel = true;
+    return Status::Ok();
+  }
+  ASSIGN_OR_RETURN(MapReader p, root.Map("parallel"));
+  RETURN_IF_ERROR(p.CheckKnownKeys({"tp", "pp", "vpp", "dp", "cp", "ep", "etp", "sp", "zero",
+                                    "schedule", "recompute", "recompute_modules", "first_stage_layers",
+                                    "last_stage_layers", "overlap_grad_reduce",
+                                    "overlap_param_gather", "fsdp_gather_once", "zero3_gather", "tp_comm_overlap",
+                                    "ep_comm_overlap", "shared_expert_overlap", "grad_flatten",
+                                    "overlap_p2p_comm", "layer_split", "cpu_offload_layers"}));
+  Plan& plan = s->plan;
+  RETURN_IF_ERROR(ReadDegrees(p, devices, &plan));
+  // Megatron-Core requires sequence parallelism for MoE with TP: the default there.
+  ASSIGN_OR_RETURN(plan.sp, p.BoolOr("sp", s->arch.IsMoe() && plan.tp > 1));
+  ASSIGN_OR_RETURN(int64_t zero, p.IntOr("zero", 0));
+  if (zero < 0 || zero > 3) return p.Error("zero", "0, 1, 2 or 3");
+  plan.zero = static_cast<int>(zero);
+  RETURN_IF_ERROR(ReadEnum(p, "schedule", &plan.schedule));
+  if (plan.schedule == Schedule::k1F1B && plan.vpp > 1) plan.schedule = Schedule::kInterleaved;
+  RETURN_IF_ERROR(ReadEnum(p, "recompute", &plan.recompute));
+  RETURN_IF_ERROR(ReadRecomputeModules(p, &plan));
+  RETURN_IF_ERROR(ReadStageSplit(p, &plan));
+  return ReadOverlaps(p, &plan);
 }
 
 // The FLOP counts data/validation/README.md names. An MFU or TFLOP/s figure is compared with

@@ -435,6 +435,15 @@ class StepModel {
   void AddInputPath(const StageParts& parts, int64_t first, int64_t n, StageSums* st) const;
   double Bubble(double sum, const StageSums& worst) const;
   double PipelineSendsExposed(double micro_batches) const;
+  // Pipeline()'s parts (step_time.cc): one dense and one MoE layer's sums with the head; a stage's
+  // sums with its input path; a rank's (DualPipe: the mean of its two stages); the sum over all
+  // stages with each running the input path as `st` does; how slow a rank is; the slowest rank.
+  StageParts LayerParts() const;
+  StageSums StageSumsOf(const StageParts& parts, int64_t stage) const;
+  StageSums RankSums(const StageParts& parts, int64_t stage) const;
+  double SumWithInputs(const StageSums& whole, const StageSums& st) const;
+  double Slowness(const StageSums& st, const StageSums& whole) const;
+  StageSums SlowestRank(const StageParts& parts, const StageSums& whole) const;
 
   // The step around the pipeline (step_time.cc).
   struct LocalParams {  // the parameters a device holds and updates, and the bytes they move in
