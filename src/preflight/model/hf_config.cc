@@ -404,7 +404,8 @@ Status ReadByType(const std::string& type, const ConfigReader& r, Architecture* 
   return r.Error("model_type", ("one of " + list).c_str());
 }
 
-Status CheckSizes(const ConfigReader& r, const Architecture& a) {
+// The widths, heads, positions and vocabulary every model has.
+Status CheckDenseSizes(const ConfigReader& r, const Architecture& a) {
   if (a.hidden <= 0 || a.hidden > kMaxWidth) {
     return r.Error(r.KeyOf({"hidden_size", "n_embd", "n_embed"}),
                    "a positive whole number of at most 2^24");
@@ -437,6 +438,11 @@ Status CheckSizes(const ConfigReader& r, const Architecture& a) {
                             "hidden_size"}),
                    "a positive whole number of at most 2^24");
   }
+  return Status::Ok();
+}
+
+// The experts, their widths and the MTP layers.
+Status CheckMoeSizes(const ConfigReader& r, const Architecture& a) {
   if (a.moe.experts < 0 || a.moe.experts > kMaxExperts) {
     return r.Error(r.KeyOf({"num_experts", "n_routed_experts", "num_local_experts"}),
                    "a whole number of experts from 0 to 2^20");
@@ -459,22 +465,30 @@ Status CheckSizes(const ConfigReader& r, const Architecture& a) {
   if (a.mtp_layers < 0 || a.mtp_layers > kMaxMtpLayers) {
     return r.Error("num_nextn_predict_layers", "a whole number from 0 to 64");
   }
-  if (a.attention == AttentionKind::kMla) {
-    const MlaSpec& m = a.mla;
-    const std::pair<const char*, int64_t> dims[] = {{"q_lora_rank", m.q_lora_rank},
-                                                    {"kv_lora_rank", m.kv_lora_rank},
-                                                    {"qk_rope_head_dim", m.rope_dim},
-                                                    {"qk_nope_head_dim", m.nope_dim},
-                                                    {"v_head_dim", m.v_dim}};
-    for (const auto& [key, v] : dims) {
-      if (v < 0 || v > kMaxWidth) return r.Error(key, "a whole number from 0 to 2^24");
-    }
-    if (m.kv_lora_rank == 0 || m.v_dim == 0) {
-      return r.Error(m.kv_lora_rank == 0 ? "kv_lora_rank" : "v_head_dim",
-                     "a positive whole number");
-    }
+  return Status::Ok();
+}
+
+// MLA's latent ranks and head dimensions.
+Status CheckMlaSizes(const ConfigReader& r, const MlaSpec& m) {
+  const std::pair<const char*, int64_t> dims[] = {{"q_lora_rank", m.q_lora_rank},
+                                                  {"kv_lora_rank", m.kv_lora_rank},
+                                                  {"qk_rope_head_dim", m.rope_dim},
+                                                  {"qk_nope_head_dim", m.nope_dim},
+                                                  {"v_head_dim", m.v_dim}};
+  for (const auto& [key, v] : dims) {
+    if (v < 0 || v > kMaxWidth) return r.Error(key, "a whole number from 0 to 2^24");
+  }
+  if (m.kv_lora_rank == 0 || m.v_dim == 0) {
+    return r.Error(m.kv_lora_rank == 0 ? "kv_lora_rank" : "v_head_dim",
+                   "a positive whole number");
   }
   return Status::Ok();
+}
+
+Status CheckSizes(const ConfigReader& r, const Architecture& a) {
+  RETURN_IF_ERROR(CheckDenseSizes(r, a));
+  RETURN_IF_ERROR(CheckMoeSizes(r, a));
+  return a.attention == AttentionKind::kMla ? CheckMlaSizes(r, a.mla) : Status::Ok();
 }
 
 // An upper estimate of the weights, in floating point: every matrix of a layer at its full size

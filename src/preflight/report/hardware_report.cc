@@ -56,7 +56,6 @@ json AttentionCurvesJson(const AttentionCurves& curves) {
   return list;
 }
 
-}  // namespace
 
 // The default fused-attention kernel's rates, its name and any other kernels measured.
 json AttentionJson(const HardwareSpec& h) {
@@ -69,6 +68,8 @@ json AttentionJson(const HardwareSpec& h) {
   }
   return j;
 }
+
+}  // namespace
 
 json HardwareJson(const HardwareSpec& h) {
   json peaks;
@@ -116,6 +117,8 @@ json HardwareJson(const HardwareSpec& h) {
                           {"gemm_table", GemmTableJson(h)}}}};
 }
 
+namespace {
+
 // Each dtype's sustained GEMM figure and the factor its burst figures are scaled by; a dtype
 // without one keeps its burst figures (fp16 without any figures of its own takes bf16's).
 std::string SustainedText(const HardwareSpec& h) {
@@ -131,7 +134,8 @@ std::string SustainedText(const HardwareSpec& h) {
              : "sustained at the power limit: " + known + "; a dtype not named keeps its burst figures (fp16 without figures of its own runs at bf16's)\n";
 }
 
-std::string HardwareText(const HardwareSpec& h) {
+// Peaks, memory, links, price, achieved rates, sustained rates, overlap and host link.
+std::string FiguresText(const HardwareSpec& h) {
   std::string out = fmt::format("{} — {} {} ({})\n", h.id, h.vendor, h.name, h.software_stack);
   out += "dense peak TFLOP/s:";
   for (int i = 0; i < kNumDtypes; ++i) {
@@ -163,6 +167,12 @@ std::string HardwareText(const HardwareSpec& h) {
                            "communication costs no compute; a lower bound on time)\n");
   out += fmt::format("host link (activation offload copies): {} GB/s host to device\n",
                      FigureText(h.host_link_gbytes_per_s, ""));
+  return out;
+}
+
+// The fused-attention kernels' rates, with their curves by sequence length.
+std::string AttentionText(const HardwareSpec& h) {
+  std::string out;
   out += fmt::format("fused attention{}: forward {} TFLOP/s, backward {} TFLOP/s",
                      h.attention_kernel.empty() ? "" : " (" + h.attention_kernel + ")",
                      FigureText(h.attention_fwd_tflops, ""), FigureText(h.attention_bwd_tflops, ""));
@@ -182,6 +192,12 @@ std::string HardwareText(const HardwareSpec& h) {
       out += fmt::format(" ({})\n", c.source);
     }
   }
+  return out;
+}
+
+// The GEMM table by shape, or what times GEMMs without one.
+std::string GemmText(const HardwareSpec& h) {
+  std::string out;
   out += h.gemm_table ? fmt::format("GEMM by shape: {} ({}){}\n", h.gemm_table->file, h.gemm_table->source,
                                     h.gemm_table->proxy_of.empty() ? "" : ", measured on " + h.gemm_table->proxy_of)
                       : fmt::format("GEMM by shape: no measured table (large-GEMM efficiency{})\n",
@@ -191,6 +207,12 @@ std::string HardwareText(const HardwareSpec& h) {
                                      fixed.value, h.compute_units.known() ? " and its waves" : "",
                                      fixed.proxy() ? ", measured on " + fixed.proxy_of : "")
                        : std::string("GEMM kernel: no fixed time measured (none charged)\n");
+  return out;
+}
+
+// The source of each headline figure.
+std::string SourcesText(const HardwareSpec& h) {
+  std::string out;
   out += "sources:\n";
   auto add = [&](const char* what, const Figure& f) {
     if (f.known() || f.unsupported()) out += fmt::format("  {}: {}\n", what, f.source);
@@ -206,6 +228,12 @@ std::string HardwareText(const HardwareSpec& h) {
   add("fp8 sustained GEMM efficiency", h.sustained_fraction[DtypeIndex(Dtype::kFp8)]);
   add("GEMM kernel fixed time", h.gemm_kernel_us);
   return out;
+}
+
+}  // namespace
+
+std::string HardwareText(const HardwareSpec& h) {
+  return FiguresText(h) + AttentionText(h) + GemmText(h) + SourcesText(h);
 }
 
 }  // namespace preflight
