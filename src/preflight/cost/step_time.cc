@@ -255,9 +255,13 @@ void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
     // The host waits for the GPU inside every layer forward (and recomputed forward), so it
     // cannot queue one phase's work while the GPU runs another's: the forward phase and the
     // backward phase (with its recomputed forward) are each bound by their slower side.
+    // Each wait also leaves the GPU idle until the host's next launch, in the forward and in a
+    // forward run again by full recompute, whichever side is slower otherwise.
     const double host_bwd = host - host_fwd, gpu_bwd = gpu - gpu_fwd;
-    s->launch += n * (wait_fwd + std::max(0.0, host_bwd - gpu_bwd));
-    s->forward += n * wait_fwd;
+    const double gap_fwd = WaitGapSeconds(l, false), gap_bwd = WaitGapSeconds(l, true);
+    const double waits_fwd = std::max(wait_fwd, gap_fwd);
+    s->launch += n * (waits_fwd + std::max(host_bwd - gpu_bwd, gap_bwd));
+    s->forward += n * waits_fwd;
     s->slack += n * (std::max(0.0, gpu_fwd - host_fwd) + std::max(0.0, gpu_bwd - host_bwd));
     s->backward_slack += n * std::max(0.0, gpu_bwd - host_bwd);
   } else {
@@ -269,6 +273,22 @@ void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
     s->forward += n * std::min(wait, wait_fwd);
     s->slack += n * std::max(0.0, gpu - host);
   }
+}
+
+// Each wait returns to an idle GPU, which runs nothing until the host's next launch. The profile
+// times each phase on the host as a whole, so the time to that launch is taken as the phase's host
+// time per device operation it issues: the forward's kernels (the collectives' calls cost their own
+// time, on top) and its blocking copies; in the backward phase of full recompute, the recomputed
+// forward's and the backward's (about twice the forward's kernels, as LayerHostSeconds counts).
+double StepModel::WaitGapSeconds(const LayerCost& l, bool recomputed) const {
+  const HostProfile& h = *c_.job.host_profile;
+  const double waits = static_cast<double>(h.gpu_waits_per_layer_forward);
+  const bool full = p_.recompute == Recompute::kFull;
+  if (recomputed) {
+    const double host = (h.LayerSeconds(true) - h.LayerForwardSeconds(true)).value();
+    return full ? waits * host / (3 * l.kernels_fwd + waits) : 0.0;
+  }
+  return waits * h.LayerForwardSeconds(full).value() / (l.kernels_fwd + waits);
 }
 
 double StepModel::LayerHostForwardSeconds(const LayerCost& l) const {

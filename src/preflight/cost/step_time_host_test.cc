@@ -251,8 +251,11 @@ TEST(StepTimeTest, LayersThatWaitForTheGpuBindEachPhaseOnItsOwn) {
   };
   // A forward far slower on the host than on the GPU; a backward phase of 1 or 101 µs of host
   // time, both below its GPU time. With waits, the backward's extra host time hides under its own
-  // GPU work; without, it adds to a layer already bound by the host.
-  EXPECT_NEAR(step(profile(1e5, 101, 2, 0)) - step(profile(1e5, 1, 2, 0)), 0, 1e-12);
+  // GPU work but for the idle after each wait (its share per launch: WaitGapSeconds); without, it
+  // adds to a layer already bound by the host.
+  const double hidden = step(profile(1e5, 101, 2, 0)) - step(profile(1e5, 1, 2, 0));
+  EXPECT_GT(hidden, 0);
+  EXPECT_LT(hidden, 0.1 * 8 * 4 * 100e-6);
   EXPECT_NEAR(step(profile(1e5, 101, 0, 0)) - step(profile(1e5, 1, 0, 0)), 8 * 4 * 100e-6, 1e-9);
   // The host-bound forward costs its host time, layer by layer, micro-batch by micro-batch.
   EXPECT_NEAR(step(profile(2e5, 1, 2, 0)) - step(profile(1e5, 1, 2, 0)), 8 * 4 * 0.1, 1e-9);
@@ -283,6 +286,41 @@ TEST(StepTimeTest, LayersThatWaitForTheGpuBindEachPhaseOnItsOwn) {
   const double plain_free = plain(profile(1, 1, 0, 5e4)) - plain(profile(1, 1, 0, 0));
   EXPECT_GT(plain_waits, plain_free + 1e-6);
   EXPECT_LT(plain_waits, with_waits) << "four layers' backward hide more than one layer's";
+}
+
+// Each wait returns to an idle GPU, which waits in turn for the host's next launch: a layer bound
+// by the GPU still pays, per wait, the host's time per operation of that phase (the forward's
+// kernels and copies; in full recompute's backward phase, the recomputed forward's and the
+// backward's). No waits, no gap; the gap grows with the host's time, whatever the GPU's.
+TEST(StepTimeTest, AfterEachWaitTheGpuIdlesUntilTheHostsNextLaunch) {
+  Architecture a = LoadArch("gpt3-175b");
+  a.layers = 4;  // a wide layer: the GPU outlasts the host in both phases
+  auto wait_us = [&](int64_t waits, double forward_us, double backward_phase_us) {
+    auto h = Profile(forward_us + backward_phase_us, forward_us, 1, 1);
+    h->layer_checkpointed_forward = Seconds(forward_us * 1e-6);
+    h->gpu_waits_per_layer_forward = waits;
+    TrainingJob j;
+    j.seq_len = 2048;
+    j.global_batch = 8;
+    j.host_profile = std::move(h);
+    Plan p;
+    p.recompute = Recompute::kFull;
+    const CostContext ctx = MakeCostContext(a, CountParameters(a), j, CatalogCluster("a100-sxm-80gb", 1));
+    const LayerTime l = EstimateLayers(ctx, p).dense;
+    EXPECT_GT(l.forward.value(), 10 * forward_us * 1e-6) << "the GPU is the slower side";
+    return l.host_wait.value() * 1e6;
+  };
+  EXPECT_DOUBLE_EQ(wait_us(0, 100, 0), 0);
+  // Forward only: w waits cost w x F / (k + w), k the forward's kernels.
+  const double one = wait_us(1, 100, 0), two = wait_us(2, 100, 0);
+  ASSERT_GT(one, 0) << "a GPU-bound layer still waits after each wait";
+  const double kernels = 100 / one - 1;
+  EXPECT_GT(kernels, 5);
+  EXPECT_LT(kernels, 100);
+  EXPECT_NEAR(two, 2 * 100 / (kernels + 2), 1e-9);
+  EXPECT_NEAR(wait_us(2, 200, 0), 2 * two, 1e-9);
+  // The backward phase: the recomputed forward's two waits at its host time over 3k + 2 operations.
+  EXPECT_NEAR(wait_us(2, 100, 300) - two, 2 * 300 / (3 * kernels + 2), 1e-9);
 }
 
 }  // namespace

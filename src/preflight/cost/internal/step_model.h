@@ -424,6 +424,11 @@ class StepModel {
   double LayerHostSeconds(const LayerCost& l) const;
   // Of LayerHostSeconds, the part before the backward starts (the forward's kernels and calls).
   double LayerHostForwardSeconds(const LayerCost& l) const;
+  // With layers that wait for the GPU: what the GPU idles per layer and micro-batch while the
+  // host, back from each wait, reaches its next launch: in the forward phase, or (`recomputed`) in
+  // the backward phase, whose forward full recompute runs again (0 without full recompute).
+  // REQUIRES: a host profile.
+  double WaitGapSeconds(const LayerCost& l, bool recomputed) const;
   // The products a layer's recompute mode runs again (forward products, per micro-batch).
   double RecomputedProducts(const LayerCost& l) const;
   void AddLayer(const LayerCost& l, double n, StageSums* s) const;
