@@ -195,7 +195,8 @@ int ShowHostProfile(const std::string& id, const HostProfile& h, bool json) {
   if (h.gpu_waits_per_layer_forward > 0) {
     text += fmt::format(
         "  the host waits for the GPU {} times in each layer forward (checkpointed forward {:.1f} us): "
-        "forward and backward are each bound by their slower side\n",
+        "forward and backward are each bound by their slower side, and after each wait the GPU "
+        "idles until the host's next launch\n",
         h.gpu_waits_per_layer_forward, h.layer_checkpointed_forward.value() * 1e6);
   }
   text += h.collective_call.value() > 0

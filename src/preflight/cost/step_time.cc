@@ -187,12 +187,14 @@ double StepModel::LayerHostSeconds(const LayerCost& l) const {
   const double calls_again =
       Again({.full = l.calls_fwd, .selective = l.calls_sel, .op_sac = l.calls_op_sac});
   // Selective recompute's modules launch their kernels again, at the profile's forward host time
-  // per forward kernel.
+  // per forward kernel, both counted without the collectives (timed at TP 1, the profile holds
+  // none; their calls cost their own time).
   double host_again = 0;
-  if (l.kernels_fwd > 0) {
-    const double kernels =
-        Again({.selective = l.kernels_sel, .op_sac = l.kernels_op_sac, .dots = l.kernels_dots});
-    host_again = kernels * h.LayerForwardSeconds(false).value() / l.kernels_fwd;
+  if (l.kernels_fwd > l.calls_fwd) {
+    const double kernels = Again({.selective = l.kernels_sel - l.calls_sel,
+                                  .op_sac = l.kernels_op_sac - l.calls_op_sac,
+                                  .dots = l.kernels_dots});
+    host_again = kernels * h.LayerForwardSeconds(false).value() / (l.kernels_fwd - l.calls_fwd);
   }
   const bool full = p_.recompute == Recompute::kFull;
   return h.LayerSeconds(full).value() + host_again +
@@ -256,14 +258,16 @@ void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
     // cannot queue one phase's work while the GPU runs another's: the forward phase and the
     // backward phase (with its recomputed forward) are each bound by their slower side.
     // Each wait also leaves the GPU idle until the host's next launch, in the forward and in a
-    // forward run again by full recompute, whichever side is slower otherwise.
+    // forward run again by full recompute, whichever side is slower otherwise; the host, done
+    // with its part of a phase, is free for the rest of it (the slack the input path hides in).
     const double host_bwd = host - host_fwd, gpu_bwd = gpu - gpu_fwd;
     const double gap_fwd = WaitGapSeconds(l, false), gap_bwd = WaitGapSeconds(l, true);
-    const double waits_fwd = std::max(wait_fwd, gap_fwd);
-    s->launch += n * (waits_fwd + std::max(host_bwd - gpu_bwd, gap_bwd));
-    s->forward += n * waits_fwd;
-    s->slack += n * (std::max(0.0, gpu_fwd - host_fwd) + std::max(0.0, gpu_bwd - host_bwd));
-    s->backward_slack += n * std::max(0.0, gpu_bwd - host_bwd);
+    const double idle_fwd = std::max(wait_fwd, gap_fwd);
+    s->launch += n * (idle_fwd + std::max(host_bwd - gpu_bwd, gap_bwd));
+    s->forward += n * idle_fwd;
+    const double free_bwd = std::max(0.0, gpu_bwd + gap_bwd - host_bwd);
+    s->slack += n * (std::max(0.0, gpu_fwd + gap_fwd - host_fwd) + free_bwd);
+    s->backward_slack += n * free_bwd;
   } else {
     // The host queues the backward while the GPU still runs the forward: the layer is bound by
     // its slower side as a whole, and the forward phase waits what the host's forward outlasts
@@ -276,19 +280,21 @@ void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
 }
 
 // Each wait returns to an idle GPU, which runs nothing until the host's next launch. The profile
-// times each phase on the host as a whole, so the time to that launch is taken as the phase's host
-// time per device operation it issues: the forward's kernels (the collectives' calls cost their own
-// time, on top) and its blocking copies; in the backward phase of full recompute, the recomputed
-// forward's and the backward's (about twice the forward's kernels, as LayerHostSeconds counts).
+// times each phase on the host as a whole, at TP 1, so the time to that launch is taken as the
+// phase's host time per device operation it issues there: the forward's kernels other than the
+// collectives (whose calls cost their own time, on top) and its blocking copies; in the backward
+// phase of full recompute, the recomputed forward's and the backward's (about twice the forward's
+// kernels, as LayerHostSeconds counts).
 double StepModel::WaitGapSeconds(const LayerCost& l, bool recomputed) const {
   const HostProfile& h = *c_.job.host_profile;
   const double waits = static_cast<double>(h.gpu_waits_per_layer_forward);
+  const double kernels = l.kernels_fwd - l.calls_fwd;
   const bool full = p_.recompute == Recompute::kFull;
   if (recomputed) {
     const double host = (h.LayerSeconds(true) - h.LayerForwardSeconds(true)).value();
-    return full ? waits * host / (3 * l.kernels_fwd + waits) : 0.0;
+    return full ? waits * host / (3 * kernels + waits) : 0.0;
   }
-  return waits * h.LayerForwardSeconds(full).value() / (l.kernels_fwd + waits);
+  return waits * h.LayerForwardSeconds(full).value() / (kernels + waits);
 }
 
 double StepModel::LayerHostForwardSeconds(const LayerCost& l) const {
@@ -477,7 +483,8 @@ double StepModel::Slowness(const StageSums& st, const StageSums& whole) const {
   if (p_.schedule != Schedule::kZbH1 && p_.schedule != Schedule::kDualPipe) return st.Total();
   const double m = static_cast<double>(MicroBatches(p_, c_.job));
   const OffloadWaits offload = OffloadSeconds(st, LayersOnStage(a_, p_, 0));
-  return m * (st.Total() + offload.forward + offload.backward) + Bubble(SumWithInputs(whole, st), st);
+  const double total = st.Total() + offload.forward + offload.backward;
+  return m * total + Bubble(SumWithInputs(whole, st), st);
 }
 
 namespace {
@@ -492,7 +499,8 @@ struct StageKey {
 
 StageKey KeyOf(const Architecture& a, const Plan& p, int64_t stage) {
   const int64_t n = LayersOnStage(a, p, stage), first = FirstLayerOfStage(a, p, stage);
-  return StageKey{n, a.MoeLayersIn(first, n), n > 0 && a.IsMoeLayer(first), stage == 0, stage == p.pp - 1};
+  return StageKey{n, a.MoeLayersIn(first, n), n > 0 && a.IsMoeLayer(first), stage == 0,
+                  stage == p.pp - 1};
 }
 
 }  // namespace

@@ -305,7 +305,8 @@ TEST(StepTimeTest, AfterEachWaitTheGpuIdlesUntilTheHostsNextLaunch) {
     j.host_profile = std::move(h);
     Plan p;
     p.recompute = Recompute::kFull;
-    const CostContext ctx = MakeCostContext(a, CountParameters(a), j, CatalogCluster("a100-sxm-80gb", 1));
+    const CostContext ctx =
+        MakeCostContext(a, CountParameters(a), j, CatalogCluster("a100-sxm-80gb", 1));
     const LayerTime l = EstimateLayers(ctx, p).dense;
     EXPECT_GT(l.forward.value(), 10 * forward_us * 1e-6) << "the GPU is the slower side";
     return l.host_wait.value() * 1e6;

@@ -405,7 +405,7 @@ Status ReadByType(const std::string& type, const ConfigReader& r, Architecture* 
 }
 
 // The widths, heads, positions and vocabulary every model has.
-Status CheckDenseSizes(const ConfigReader& r, const Architecture& a) {
+Status CheckCommonSizes(const ConfigReader& r, const Architecture& a) {
   if (a.hidden <= 0 || a.hidden > kMaxWidth) {
     return r.Error(r.KeyOf({"hidden_size", "n_embd", "n_embed"}),
                    "a positive whole number of at most 2^24");
@@ -486,7 +486,7 @@ Status CheckMlaSizes(const ConfigReader& r, const MlaSpec& m) {
 }
 
 Status CheckSizes(const ConfigReader& r, const Architecture& a) {
-  RETURN_IF_ERROR(CheckDenseSizes(r, a));
+  RETURN_IF_ERROR(CheckCommonSizes(r, a));
   RETURN_IF_ERROR(CheckMoeSizes(r, a));
   return a.attention == AttentionKind::kMla ? CheckMlaSizes(r, a.mla) : Status::Ok();
 }

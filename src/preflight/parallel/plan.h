@@ -305,7 +305,8 @@ int64_t MicroBatches(const Plan& plan, const TrainingJob& job);
 
 // The highest ZeRO stage the job's stack runs: 1 with DeepSpeed's 16-bit gradient copy
 // (grad_16bit_copy: its BF16_Optimizer is its own ZeRO-1), else 3. A scenario refuses a plan
-// above it; the search does not go above it.
+// above it; the search does not go above it. (Its callers' messages name grad_16bit_copy, the
+// only cause today.)
 int MaxZeroStage(const TrainingJob& job);
 
 // Transformer layers held by pipeline stage `stage` (0-based), counting all its virtual chunks.

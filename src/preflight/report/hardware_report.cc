@@ -56,7 +56,6 @@ json AttentionCurvesJson(const AttentionCurves& curves) {
   return list;
 }
 
-
 // The default fused-attention kernel's rates, its name and any other kernels measured.
 json AttentionJson(const HardwareSpec& h) {
   json j = {{"forward", FigureJson(h.attention_fwd_tflops)}, {"backward", FigureJson(h.attention_bwd_tflops)}};

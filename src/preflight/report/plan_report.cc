@@ -368,7 +368,8 @@ std::string HostProfileText(const Scenario& s) {
   const std::string waits =
       h.gpu_waits_per_layer_forward > 0
           ? fmt::format("; the layers wait for the GPU {} times per forward, so forward and backward are "
-                        "each bound by their slower side",
+                        "each bound by their slower side and the GPU idles after each wait until the "
+                        "host's next launch",
                         h.gpu_waits_per_layer_forward)
           : "";
   std::string calls;

@@ -263,7 +263,8 @@ Status ReadAttentionKernel(const MapReader& t, const HardwareSpec& spec, Trainin
   return Status::Ok();
 }
 
-// training: gradient and optimizer dtypes, FP8's copies, casts and recipe, the 16-bit gradient copy.
+// training: gradient and optimizer dtypes, FP8's copies, casts and recipe, the 16-bit gradient
+// copy.
 Status ReadNumerics(const MapReader& t, const HardwareSpec& spec, TrainingJob* j) {
   ASSIGN_OR_RETURN(j->grad_dtype, ReadDtype(t, "grad_dtype", Dtype::kFp32, {Dtype::kFp32, Dtype::kBf16, Dtype::kFp16},
                                                "fp32, bf16 or fp16"));

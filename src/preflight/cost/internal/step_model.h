@@ -427,7 +427,7 @@ class StepModel {
   // With layers that wait for the GPU: what the GPU idles per layer and micro-batch while the
   // host, back from each wait, reaches its next launch: in the forward phase, or (`recomputed`) in
   // the backward phase, whose forward full recompute runs again (0 without full recompute).
-  // REQUIRES: a host profile.
+  // REQUIRES: a host profile with gpu_waits_per_layer_forward > 0.
   double WaitGapSeconds(const LayerCost& l, bool recomputed) const;
   // The products a layer's recompute mode runs again (forward products, per micro-batch).
   double RecomputedProducts(const LayerCost& l) const;
