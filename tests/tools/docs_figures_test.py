@@ -98,34 +98,22 @@ def find_row(rows, prefix):
     return matches[0] if matches else None
 
 
-def check_readme(root, figures):
+def check_table(root, path, header, spec, figures):
+    """Every row of `spec` ((label prefix, groups)) in the table after `header` in `path`: a cell
+    "a / b" gives one figure per group."""
     problems = []
-    rows = table_rows((root / "README.md").read_text(encoding="utf-8"), "## Accuracy and speed")
-    for prefix, groups in README_ROWS:
+    rows = table_rows((root / path).read_text(encoding="utf-8"), header)
+    for prefix, groups in spec:
         row = find_row(rows, prefix)
         if row is None:
-            problems.append(f"README.md: no row '{prefix}' in the accuracy table")
+            problems.append(f"{path}: no row '{prefix}' in the table after '{header}'")
             continue
         written = [[part.strip() for part in cell.split("/")] for cell in row[1:4]]
         for i, group in enumerate(groups):
             want = figures[group]
             got = tuple(cell[i] if i < len(cell) else "?" for cell in written)
             if got != want:
-                problems.append(f"README.md '{prefix}' ({group}): written {got}, validate gives {want}")
-    return problems
-
-
-def check_docs(root, figures):
-    problems = []
-    rows = table_rows((root / "docs/validation.md").read_text(encoding="utf-8"), "## Figures on this commit")
-    for prefix, group in DOCS_ROWS:
-        row = find_row(rows, prefix)
-        if row is None:
-            problems.append(f"docs/validation.md: no row '{prefix}' in 'Figures on this commit'")
-            continue
-        got = tuple(row[1:4])
-        if got != figures[group]:
-            problems.append(f"docs/validation.md '{prefix}': written {got}, validate gives {figures[group]}")
+                problems.append(f"{path} '{prefix}' ({group}): written {got}, validate gives {want}")
     return problems
 
 
@@ -136,7 +124,9 @@ def main(argv):
     binary, root = argv[1], Path(argv[2]).resolve()
     vg = load_groups_module(root)
     figures = current_figures(binary, root, vg)
-    problems = check_readme(root, figures) + check_docs(root, figures)
+    problems = (check_table(root, "README.md", "## Accuracy and speed", README_ROWS, figures) +
+                check_table(root, "docs/validation.md", "## Figures on this commit",
+                            [(prefix, [group]) for prefix, group in DOCS_ROWS], figures))
     for p in problems:
         print(p)
     print(f"{len(README_ROWS)} README rows and {len(DOCS_ROWS)} docs rows checked; {len(problems)} differ")
