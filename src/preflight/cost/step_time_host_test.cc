@@ -322,6 +322,31 @@ TEST(StepTimeTest, AfterEachWaitTheGpuIdlesUntilTheHostsNextLaunch) {
   EXPECT_NEAR(wait_us(2, 200, 0), 2 * two, 1e-9);
   // The backward phase: the recomputed forward's two waits at its host time over 3k + 2 operations.
   EXPECT_NEAR(wait_us(2, 100, 300) - two, 2 * 300 / (3 * kernels + 2), 1e-9);
+
+  // The host, done with its part of a phase the GPU binds, is free for the rest of it, the gap
+  // included: the next micro-batch's data-loader receive hides behind the first layer's backward
+  // phase less the host's B there, plus the gap, so 100 µs more of B shows 100 (1 - 2/(3k + 2)) µs
+  // more of a long receive in each of the 8 micro-batches.
+  auto receive_shows = [&](double backward_phase_us) {
+    auto step = [&](double receive_us) {
+      auto h = Profile(100 + backward_phase_us, 100, 1, 1);
+      h->layer_checkpointed_forward = Seconds(100e-6);
+      h->gpu_waits_per_layer_forward = 2;
+      h->input_before_sync = Seconds(receive_us * 1e-6);
+      TrainingJob j;
+      j.seq_len = 2048;
+      j.global_batch = 8;
+      j.host_profile = std::move(h);
+      Plan p;
+      p.recompute = Recompute::kFull;
+      return EstimateStep(
+                 MakeCostContext(a, CountParameters(a), j, CatalogCluster("a100-sxm-80gb", 1)), p)
+          .step.value();
+    };
+    return step(1e6) - step(0);  // a receive of one second
+  };
+  EXPECT_NEAR(receive_shows(400) - receive_shows(300), 8 * 100e-6 * (1 - 2 / (3 * kernels + 2)),
+              1e-9);
 }
 
 }  // namespace
