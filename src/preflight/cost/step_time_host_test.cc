@@ -295,19 +295,23 @@ TEST(StepTimeTest, LayersThatWaitForTheGpuBindEachPhaseOnItsOwn) {
 TEST(StepTimeTest, AfterEachWaitTheGpuIdlesUntilTheHostsNextLaunch) {
   Architecture a = LoadArch("gpt3-175b");
   a.layers = 4;  // a wide layer: the GPU outlasts the host in both phases
-  auto wait_us = [&](int64_t waits, double forward_us, double backward_phase_us) {
+  Plan p;
+  p.recompute = Recompute::kFull;
+  // 8 micro-batches of one sequence, under a profile with `waits` per layer forward, F and B of
+  // host time in the forward and backward phases, and a data-loader receive before the sync.
+  auto context = [&](int64_t waits, double forward_us, double backward_phase_us, double receive_us) {
     auto h = Profile(forward_us + backward_phase_us, forward_us, 1, 1);
     h->layer_checkpointed_forward = Seconds(forward_us * 1e-6);
     h->gpu_waits_per_layer_forward = waits;
+    h->input_before_sync = Seconds(receive_us * 1e-6);
     TrainingJob j;
     j.seq_len = 2048;
     j.global_batch = 8;
     j.host_profile = std::move(h);
-    Plan p;
-    p.recompute = Recompute::kFull;
-    const CostContext ctx =
-        MakeCostContext(a, CountParameters(a), j, CatalogCluster("a100-sxm-80gb", 1));
-    const LayerTime l = EstimateLayers(ctx, p).dense;
+    return MakeCostContext(a, CountParameters(a), j, CatalogCluster("a100-sxm-80gb", 1));
+  };
+  auto wait_us = [&](int64_t waits, double forward_us, double backward_phase_us) {
+    const LayerTime l = EstimateLayers(context(waits, forward_us, backward_phase_us, 0), p).dense;
     EXPECT_GT(l.forward.value(), 10 * forward_us * 1e-6) << "the GPU is the slower side";
     return l.host_wait.value() * 1e6;
   };
@@ -329,19 +333,7 @@ TEST(StepTimeTest, AfterEachWaitTheGpuIdlesUntilTheHostsNextLaunch) {
   // more of a long receive in each of the 8 micro-batches.
   auto receive_shows = [&](double backward_phase_us) {
     auto step = [&](double receive_us) {
-      auto h = Profile(100 + backward_phase_us, 100, 1, 1);
-      h->layer_checkpointed_forward = Seconds(100e-6);
-      h->gpu_waits_per_layer_forward = 2;
-      h->input_before_sync = Seconds(receive_us * 1e-6);
-      TrainingJob j;
-      j.seq_len = 2048;
-      j.global_batch = 8;
-      j.host_profile = std::move(h);
-      Plan p;
-      p.recompute = Recompute::kFull;
-      return EstimateStep(
-                 MakeCostContext(a, CountParameters(a), j, CatalogCluster("a100-sxm-80gb", 1)), p)
-          .step.value();
+      return EstimateStep(context(2, 100, backward_phase_us, receive_us), p).step.value();
     };
     return step(1e6) - step(0);  // a receive of one second
   };
