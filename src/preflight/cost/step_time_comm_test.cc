@@ -1,0 +1,533 @@
+// Tests of the collectives around the layers and the schedules that place them (cost/step_time.cc):
+// pipeline sends, gradient buckets, hidden and exposed TP, CP and EP communication and what the
+// hidden collectives take from the compute, DualPipe and the zero-bubble schedules, DeepEP, tied
+// embeddings. ZeRO gathers, the optimizer and the per-layer report: step_time_test.cc; host-bound
+// layers and input paths: step_time_host_test.cc.
+#include "preflight/cost/step_time.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "preflight/cost/memory.h"
+#include "preflight/cost/step_test_support.h"
+
+// In the test-support namespace, so that the shared builders need no using-declarations.
+namespace preflight::test_support {
+namespace {
+
+// Interleaved schedule: with overlapped sends only the fill is exposed (p - 1 boundaries each
+// way); with the 2021-22 Megatron's synchronous sends every micro-batch crosses every chunk
+// boundary on the critical path (m·v + p - 1).
+TEST(StepTimeTest, SynchronousPipelineSendsAreExposed) {
+  Architecture a = LoadArch("gpt3-175b");
+  a.tied_embeddings = false;  // the sends alone: no gradient sum between the first and last stage
+  const Cluster c = CatalogCluster("a100-sxm-80gb", 64);
+  TrainingJob job;
+  job.global_batch = 64;
+  Plan p;
+  p.tp = 8, p.pp = 8, p.vpp = 3, p.schedule = Schedule::kInterleaved, p.sp = true;
+  const CostContext ctx = MakeCostContext(a, CountParameters(a), job, c);
+  const double overlapped = EstimateStep(ctx, p).exposed_comm.pp.value();
+  p.overlap_p2p_comm = false;
+  const double synchronous = EstimateStep(ctx, p).exposed_comm.pp.value();
+  ASSERT_GT(overlapped, 0);
+  EXPECT_NEAR(synchronous / overlapped, (64.0 * 3 + 7) / 7, 1e-9);
+}
+
+// Stage s's ranks send to stage s + 1's, tp·cp·dp ranks on (Megatron's order): small stages share
+// a scale-up domain, but once the pipeline outgrows one domain some boundary leaves it, and its
+// sends (over the network) pace the pipeline. A scale-up domain of 72 (NVL72) keeps them all on
+// NVLink.
+TEST(StepTimeTest, PipelineSendsLeaveTheDomainWhereStagesOutgrowIt) {
+  Architecture a = LoadArch("llama-3.1-8b");
+  a.tied_embeddings = false;
+  TrainingJob job;
+  job.seq_len = 8192;
+  job.global_batch = 64;
+  Plan p;
+  p.pp = 4, p.dp = 2;  // 8 ranks: one node
+  auto sends = [&](const Cluster& c, const Plan& plan) {
+    const CostContext ctx = MakeCostContext(a, CountParameters(a), job, c);
+    return std::make_pair(EstimateStep(ctx, plan).exposed_comm.pp.value(), ctx.fabric);
+  };
+  const auto [in_node, fabric] = sends(CatalogCluster("h100-sxm-80gb", 8), p);
+  const double micro_batches = 64.0 / 2;
+  const double tokens_h2 = 8192.0 * 4096 * 2;
+  EXPECT_NEAR(in_node, 2 * PointToPointTime(fabric, Bytes(tokens_h2), false).value() * (micro_batches + 3), 1e-12);
+  p.pp = 8;  // 16 ranks: the boundary between stages 3 and 4 leaves the node
+  const auto [two_nodes, fabric16] = sends(CatalogCluster("h100-sxm-80gb", 16), p);
+  EXPECT_NEAR(two_nodes, 2 * PointToPointTime(fabric16, Bytes(tokens_h2), true).value() * (micro_batches + 7), 1e-12);
+  const auto [nvl72, fabric72] = sends(CatalogCluster("gb200-nvl72", 16), p);
+  EXPECT_NEAR(nvl72, 2 * PointToPointTime(fabric72, Bytes(tokens_h2), false).value() * (micro_batches + 7), 1e-12);
+}
+
+// With the reduction overlapped, Megatron-Core reduce-scatters the gradients (and gathers the
+// parameters) in buckets of max(40M, 1M x DP) parameters, one collective each.
+TEST(StepTimeTest, GradientsAreReducedInBuckets) {
+  Job8b s = Llama8bOnH100();
+  s.cluster = CatalogCluster("h100-sxm-80gb", 64);
+  s.job.seq_len = 128;  // a short backward: the reduction shows
+  s.job.global_batch = 64;
+  s.plan.dp = 64;
+  s.plan.zero = 1;
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  const StepTime t = EstimateStep(ctx, s.plan);
+  const double local = static_cast<double>(s.params.TotalWithMtp());
+  const double buckets = std::ceil(local / 64e6);
+  const int64_t per = RanksPerDomain(ctx.fabric, 1, 64);
+  const double grads = buckets * ReduceScatterTime(ctx.fabric, Bytes(local * 4 / buckets), 64, per).value();
+  const double params = buckets * AllGatherTime(ctx.fabric, Bytes(local * 2 / buckets), 64, per).value();
+  const double expected = std::max(0.0, grads - t.stage_backward.value()) + std::max(0.0, params - t.stage_forward.value());
+  ASSERT_GT(expected, 0);
+  EXPECT_NEAR(t.exposed_comm.dp.value(), expected, expected * 1e-9);
+}
+
+// A collective that runs hidden under compute holds its share of the SMs meanwhile: the step grows by
+// that share of the hidden time, exposed communication costs nothing extra, and a device without the
+// figure charges nothing.
+TEST(StepTimeTest, HiddenCommunicationSlowsComputeByTheSharesItHolds) {
+  Job8b s = Llama8bOnH100();
+  s.cluster = CatalogCluster("h100-sxm-80gb", 64);
+  s.job.global_batch = 64;  // 8k tokens a device: the reductions hide under the backward
+  s.plan.dp = 64;
+  s.plan.zero = 1;
+  CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  ASSERT_NEAR(ctx.collective_share, 16.0 / 132.0, 1e-12);  // the catalog's H100 figures
+
+  s.plan.overlap_grad_reduce = false;
+  s.plan.overlap_param_gather = false;
+  const StepTime exposed = EstimateStep(ctx, s.plan);
+  EXPECT_EQ(exposed.comm_contention.value(), 0.0);
+
+  s.plan.overlap_grad_reduce = true;
+  s.plan.overlap_param_gather = true;
+  const StepTime hidden = EstimateStep(ctx, s.plan);
+  ctx.collective_share = 0;
+  const StepTime free_overlap = EstimateStep(ctx, s.plan);
+  EXPECT_EQ(free_overlap.comm_contention.value(), 0.0);
+  EXPECT_GT(hidden.comm_contention.value(), 0.0);
+  EXPECT_NEAR(hidden.step.value() - free_overlap.step.value(), hidden.comm_contention.value(), 1e-12);
+  EXPECT_LT(hidden.step.value(), exposed.step.value());  // overlap still pays
+}
+
+// Fully hidden TP collectives (Transformer Engine's overlap under the layer's GEMMs) cost exactly
+// their share of the SMs for their whole time.
+TEST(StepTimeTest, FullyHiddenTensorParallelCollectivesCostTheirShare) {
+  Job8b s = Llama8bOnH100();
+  s.job.global_batch = 4;
+  s.plan.tp = 2;
+  s.plan.dp = 4;
+  s.plan.sp = true;
+  s.plan.overlap_grad_reduce = false;  // no hidden DP traffic
+  s.plan.overlap_param_gather = false;
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  const StepTime plain = EstimateStep(ctx, s.plan);
+  s.plan.tp_comm_overlap = true;
+  const StepTime overlapped = EstimateStep(ctx, s.plan);
+  // The embedding's and the output layer's collectives are not Transformer Engine GEMMs: they stay
+  // exposed. What the layers' collectives were is what plain exposes beyond them.
+  const double around = overlapped.exposed_comm.tp.value();
+  ASSERT_GT(around, 0.0);
+  const double layers = plain.exposed_comm.tp.value() - around;
+  ASSERT_GT(layers, 10 * around);
+  EXPECT_NEAR(overlapped.comm_contention.value(), ctx.collective_share * layers, 1e-9 * layers);
+}
+
+// Transformer Engine overlaps each phase's TP collectives with that phase's GEMMs: the backward's
+// re-gathers and reduce-scatters hide under the dgrad and wgrad GEMMs, not under the forward's.
+// On 8 A100s (NVLink 3) a Llama 3.1 8B layer at TP 8 with SP moves more TP traffic than its
+// forward GEMMs last, but each phase's traffic fits under its own GEMMs: nothing is exposed per
+// layer (measured as what 32 more layers add).
+TEST(StepTimeTest, OverlappedTensorParallelHidesEachPhaseUnderItsOwnGemms) {
+  Job8b s = Llama8bOnH100();
+  s.cluster = CatalogCluster("a100-sxm-80gb", 8);
+  s.plan.dp = 1, s.plan.tp = 8, s.plan.sp = true, s.plan.tp_comm_overlap = true;
+  auto exposed = [&](int64_t layers) {
+    return StepWith(s, [&](Job8b& v) {
+             v.arch.layers = layers;
+             v.arch.FinalizeLayers();
+           }).first.exposed_comm.tp.value();
+  };
+  EXPECT_NEAR(exposed(64) - exposed(32), 0.0, 1e-12);
+  s.plan.tp_comm_overlap = false;
+  EXPECT_GT(exposed(64) - exposed(32), 0.0) << "the same traffic, exposed without the overlap";
+}
+
+// DualPipe's rank r runs stages r and pp - 1 - r, half the micro-batches through each: the ends
+// share the head's work instead of the last stage carrying it alone. Llama 3.1 8B on PP 4 (8 layers
+// a stage, L each, the head H on the last): 1F1B's slowest stage takes 8L + H a micro-batch, the
+// whole model 32L + H, and DualPipe's slowest rank (the ends) (16L + H) / 2.
+TEST(StepTimeTest, DualPipeRanksRunTwoMirrorStages) {
+  Job8b s = Llama8bOnH100();
+  s.plan.tp = 1, s.plan.dp = 1, s.plan.pp = 1;
+  s.job.global_batch = 32;
+  auto compute = [&](int64_t pp, Schedule schedule) {
+    return StepWith(s, [&](Job8b& v) {
+             v.plan.pp = pp;
+             v.plan.schedule = schedule;
+           }).first.compute.value();
+  };
+  const double whole = compute(1, Schedule::k1F1B), last = compute(4, Schedule::k1F1B);
+  const double layer = (whole - last) / 24;  // 32L + H - (8L + H)
+  EXPECT_NEAR(compute(4, Schedule::kDualPipe), 4 * layer + last / 2, 1e-9 * whole);
+  // Each rank holds two stages' parameters, and each stage's gradients are summed over its two
+  // copies: at DP 1 an all-reduce between the pair, over NVLink when the job fits in one node.
+  s.plan.overlap_grad_reduce = false, s.plan.overlap_param_gather = false;
+  const auto [pair, pair_ctx] = StepWith(s, [&](Job8b& v) {
+    v.plan.pp = 2;
+    v.plan.schedule = Schedule::kDualPipe;
+    v.cluster = CatalogCluster("h100-sxm-80gb", 2);
+  });
+  const double grads = 4.0 * static_cast<double>(s.params.total);  // fp32 main gradients, whole model
+  EXPECT_NEAR(pair.exposed_comm.dp.value(), AllReduceTime(pair_ctx.fabric, Bytes(grads), 2, 2).value(), 1e-12);
+  // Under ZeRO-1 with DP 2 the pair sums the shard each holds after the reduce-scatter.
+  const auto [sharded, sharded_ctx] = StepWith(s, [&](Job8b& v) {
+    v.plan.pp = 2, v.plan.dp = 2, v.plan.zero = 1;
+    v.plan.schedule = Schedule::kDualPipe;
+    v.cluster = CatalogCluster("h100-sxm-80gb", 4);
+  });
+  const Fabric& f = sharded_ctx.fabric;
+  const double weights = 2.0 * static_cast<double>(s.params.total);
+  EXPECT_NEAR(sharded.exposed_comm.dp.value(),
+              ReduceScatterTime(f, Bytes(grads), 2, 2).value() + AllGatherTime(f, Bytes(weights), 2, 2).value() +
+                  AllReduceTime(f, Bytes(grads / 2), 2, 2).value(),
+              1e-12);
+  s.plan.dp = 2;
+  const StepTime dual = StepWith(s, [&](Job8b& v) {
+                          v.plan.pp = 4;
+                          v.plan.schedule = Schedule::kDualPipe;
+                        }).first;
+  const StepTime one = StepWith(s, [&](Job8b& v) { v.plan.pp = 4; }).first;
+  EXPECT_GT(dual.exposed_comm.dp.value(), 1.9 * one.exposed_comm.dp.value());
+  // 1F1B's busiest device holds the last stage (8 layers, head, final norm); DualPipe's the ends.
+  const double params = static_cast<double>(s.params.dense_layer), head = 128256.0 * 4096;
+  const double one_f_one_b = 8 * params + head + 4096, ends = 16 * params + 2 * head + 4096;
+  EXPECT_NEAR(dual.optimizer.value() / one.optimizer.value(), ends / one_f_one_b, 1e-9);
+}
+
+// Full recompute runs context parallelism's KV exchange again with the attention it recomputes,
+// and that exchange hides under the recomputed attention as the first forward's hides under its
+// own: where the forward's and backward's exchanges are hidden, each under its own phase's
+// attention, the repeated one is too, and holds the SMs it shares meanwhile (forward 1, backward
+// 2, again 1: 4/3 of the contention). At a shorter sequence the forward's exchange outlasts the
+// forward's attention and shows, whatever slack the backward has.
+TEST(StepTimeTest, RepeatedContextParallelExchangeHidesUnderTheRecomputedAttention) {
+  Job8b s = Llama8bOnH100();
+  s.cluster = CatalogCluster("h100-sxm-80gb", 16, 150);  // CP over two nodes on slow NICs
+  s.job.seq_len = 24576, s.job.global_batch = 4;
+  s.plan.tp = 1, s.plan.dp = 1, s.plan.cp = 16;
+  {
+    const StepTime shorter = StepWith(s, [&](Job8b&) {}).first;
+    EXPECT_GT(shorter.exposed_comm.cp.value(), 0.0) << "the forward's exchange outlasts its attention";
+  }
+  s.job.seq_len = 32768;
+  s.plan.tp = 1, s.plan.dp = 1, s.plan.cp = 16;
+  auto step = [&](Recompute r) {
+    return StepWith(s, [&](Job8b& v) { v.plan.recompute = r; }).first;
+  };
+  const StepTime none = step(Recompute::kNone), full = step(Recompute::kFull);
+  ASSERT_GT(none.comm_contention.value(), 0.0) << "an exchange to hide";
+  EXPECT_EQ(none.exposed_comm.cp.value(), 0.0);
+  EXPECT_EQ(full.exposed_comm.cp.value(), 0.0);
+  EXPECT_NEAR(full.comm_contention.value() / none.comm_contention.value(), 4.0 / 3, 1e-9);
+}
+
+// Around the layers, TP adds the vocab-parallel embedding's all-reduce (forward), the output
+// layer's input-gradient all-reduce (backward) and the cross-entropy's three fp32 all-reduces per
+// token (forward); with SP, reduce-scatters and all-gathers instead of the two all-reduces. Measured as what a model of 2L layers adds beyond twice the L-layer model's layers.
+TEST(StepTimeTest, TensorParallelEmbeddingHeadAndLossCollectives) {
+  Job8b s = Llama8bOnH100();
+  s.plan.dp = 1, s.plan.tp = 8;
+  for (const bool sp : {false, true}) {
+    SCOPED_TRACE(sp ? "sp" : "no sp");
+    auto tp = [&](int64_t layers) {
+      const auto [t, ctx] = StepWith(s, [&](Job8b& v) {
+        v.arch.layers = layers;
+        v.arch.FinalizeLayers();
+        v.plan.sp = sp;
+      });
+      return std::make_pair(t.exposed_comm.tp.value(), ctx);
+    };
+    const auto [t16, ctx] = tp(16);
+    const double around = 2 * t16 - tp(32).first;  // the layers' part doubles; this part does not
+    const double tokens = 8192, h = 4096;
+    const int64_t per = RanksPerDomain(ctx.fabric, 1, 8);
+    const Bytes act(tokens * h * 2);
+    const double loss = 3 * AllReduceTime(ctx.fabric, Bytes(tokens * 4), 8, per).value();
+    // With SP: the embedding's reduce-scatter and all-gather; the head's all-gather forward, and
+    // backward its input gathered again for the weight gradient and the gradient reduce-scattered.
+    const double pairs = sp ? 3 * AllGatherTime(ctx.fabric, act, 8, per).value() +
+                                  2 * ReduceScatterTime(ctx.fabric, act, 8, per).value()
+                            : 2 * AllReduceTime(ctx.fabric, act, 8, per).value();
+    const double m = 8;  // micro-batches of one sequence
+    EXPECT_NEAR(around, m * (pairs + loss), 1e-9 * around);
+  }
+}
+
+// A collective that outlasts even the slowed compute beside it adds nothing beyond its own time:
+// the compute finishes under it. Here the experts' all-to-alls over a thin network dwarf the layer
+// (4 micro-batches: the 1F1B all-to-all overlap needs another micro-batch to pair a pass with).
+TEST(StepTimeTest, CollectivesThatOutlastTheComputeAddNoContention) {
+  Job8b s = DeepSeekV3OnH800(16, 1024, 64, /*gbits=*/10);
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  ASSERT_GT(ctx.collective_share, 0.0);
+  const StepTime plain = EstimateStep(ctx, s.plan);
+  s.plan.ep_comm_overlap = true;
+  const StepTime overlapped = EstimateStep(ctx, s.plan);
+  ASSERT_GT(overlapped.exposed_comm.ep.value(), 0.5 * plain.exposed_comm.ep.value());
+  EXPECT_EQ(overlapped.comm_contention.value(), 0.0);
+  EXPECT_LT(overlapped.step.value(), plain.step.value());
+}
+
+// Megatron-Core's shared-expert overlap runs the shared experts beside the dispatcher: each
+// phase's all-to-alls hide under that phase's shared-expert products (the recomputed forward's
+// under the recomputed ones). Over a thin network the all-to-alls outlast them in every phase, so
+// the exposed EP time falls by exactly the shared experts' compute, which the step still runs.
+// The 1F1B all-to-all overlap hides more, alone (with 8 micro-batches: it pairs one micro-batch's
+// forward with another's backward, and leaves the first forward and the last backward alone).
+TEST(StepTimeTest, SharedExpertOverlapHidesTheAllToAllsUnderTheSharedExperts) {
+  for (Recompute r : {Recompute::kNone, Recompute::kFull}) {
+    SCOPED_TRACE(r == Recompute::kFull ? "full recompute" : "no recompute");
+    Job8b s = DeepSeekV3OnH800(64, 4096, 512, /*gbits=*/10);
+    s.plan.recompute = r;
+    const auto [plain, ctx] = StepWith(s, [](Job8b&) {});
+    const auto [hidden, ctx2] = StepWith(s, [](Job8b& v) { v.plan.shared_expert_overlap = true; });
+    const auto [unshared, ctx3] = StepWith(s, [](Job8b& v) { v.arch.moe.shared_ffn = 0; });
+    const double shared = plain.compute.value() - unshared.compute.value();
+    ASSERT_GT(shared, 0.0);
+    ASSERT_GT(plain.exposed_comm.ep.value(), 2 * shared) << "the all-to-alls must outlast the shared experts";
+    EXPECT_NEAR(plain.exposed_comm.ep.value() - hidden.exposed_comm.ep.value(), shared, 1e-9 * shared);
+    EXPECT_EQ(hidden.compute.value(), plain.compute.value());
+    // The shared experts, slowed by the SMs the all-to-alls hold, still finish under them.
+    EXPECT_EQ(hidden.comm_contention.value(), plain.comm_contention.value());
+    EXPECT_LT(hidden.step.value(), plain.step.value());
+    const auto [a2a, ctx4] = StepWith(s, [](Job8b& v) { v.plan.ep_comm_overlap = true; });
+    const auto [both, ctx5] = StepWith(s, [](Job8b& v) {
+      v.plan.ep_comm_overlap = true;
+      v.plan.shared_expert_overlap = true;
+    });
+    EXPECT_EQ(both.step.value(), a2a.step.value());
+    EXPECT_LT(a2a.exposed_comm.ep.value(), hidden.exposed_comm.ep.value());
+    // Without shared experts there is nothing to hide under.
+    const auto [none, ctx6] = StepWith(s, [](Job8b& v) {
+      v.arch.moe.shared_ffn = 0;
+      v.plan.shared_expert_overlap = true;
+    });
+    EXPECT_EQ(none.step.value(), unshared.step.value());
+  }
+  // Over NVLink alone (one node), with shared experts 16 times as wide, the shared experts
+  // outlast the all-to-alls: those vanish, and the SMs they hold slow the shared experts instead.
+  Job8b s = DeepSeekV3OnH800(8, 4096, 8);
+  s.arch.moe.shared_ffn *= 16;
+  const auto [plain, ctx] = StepWith(s, [](Job8b&) {});
+  const auto [hidden, ctx2] = StepWith(s, [](Job8b& v) { v.plan.shared_expert_overlap = true; });
+  ASSERT_GT(plain.exposed_comm.ep.value(), 0.0);
+  EXPECT_EQ(hidden.exposed_comm.ep.value(), 0.0);
+  EXPECT_GT(hidden.comm_contention.value(), plain.comm_contention.value());
+  EXPECT_LT(hidden.step.value(), plain.step.value());
+}
+
+// Expert all-to-alls hidden behind the whole layer run on while the compute waits for exposed CP
+// (and TP) collectives: a faster attention kernel, whose ring exchange then stands exposed for as
+// long as the kernel saved, leaves the step no slower. Counted apart, the two exposures once
+// spent the same compute twice, and the step grew by 3% (DeepSeek-V3, CP 4, EP 32, 1F1B).
+TEST(StepTimeTest, HiddenAllToAllsRunOnWhileTheComputeWaitsForOtherCollectives) {
+  Job8b s = DeepSeekV3OnH800(1024, 4096, 1024);
+  s.cluster = CatalogCluster("h100-sxm-80gb", 1024);
+  s.plan.pp = 16, s.plan.dp = 16, s.plan.cp = 4, s.plan.ep = 32;
+  s.plan.balanced_layers = true;
+  s.plan.ep_comm_overlap = true;
+  CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  const StepTime base = EstimateStep(ctx, s.plan);
+  ctx.flash_fwd_rate = FlopsPerSecond(ctx.flash_fwd_rate.value() * 1.5);
+  ctx.flash_bwd_rate = FlopsPerSecond(ctx.flash_bwd_rate.value() * 1.5);
+  ctx.flash_curves.Scale(1.5);
+  const StepTime faster = EstimateStep(ctx, s.plan);
+  ASSERT_LT(faster.compute.value(), base.compute.value());
+  ASSERT_GT(faster.exposed_comm.cp.value(), base.exposed_comm.cp.value()) << "the ring must be exposed";
+  ASSERT_GT(base.exposed_comm.ep.value(), 0.0) << "the all-to-alls must outlast the layer";
+  EXPECT_LE(faster.step.value(), base.step.value() * (1 + 1e-9));
+  EXPECT_LE(faster.exposed_comm.ep.value(), base.exposed_comm.ep.value() * (1 + 1e-9));
+}
+
+// A zero-bubble schedule fills its bubble with deferred weight gradients, but only with those the
+// layer's hidden all-to-alls do not need: moved out of a layer bound by its all-to-alls, they
+// would not shorten it. More expert work (a busier expert rank) then never shrinks the bubble, as
+// it once did (ZB-H1 and DualPipe, DeepSeek-V3 over a thin network: the step fell with it).
+TEST(StepTimeTest, ZeroBubbleSchedulesFillTheBubbleOnlyWithWorkTheAllToAllsDoNotNeed) {
+  for (Schedule schedule : {Schedule::kZbH1, Schedule::kDualPipe}) {
+    SCOPED_TRACE(schedule == Schedule::kZbH1 ? "zb-h1" : "dualpipe");
+    Job8b s = DeepSeekV3OnH800(1024, 4096, 1024, /*gbits=*/100);
+    s.plan.tp = 2, s.plan.pp = 4, s.plan.dp = 128, s.plan.ep = 128, s.plan.sp = true;
+    s.plan.balanced_layers = true;
+    s.plan.schedule = schedule;
+    s.plan.ep_comm_overlap = true;
+    auto bubble = [&](double imbalance) {
+      const auto [t, ctx] = StepWith(s, [&](Job8b& v) { v.job.moe_imbalance = imbalance; });
+      EXPECT_GT(t.exposed_comm.ep.value(), 0.0) << "the all-to-alls must outlast the layer";
+      EXPECT_GT(t.bubble.value(), 0.0);
+      return t.bubble.value();
+    };
+    EXPECT_GE(bubble(1.5), bubble(1.0));
+    EXPECT_GE(bubble(2.0), bubble(1.5));
+  }
+}
+
+// Under the shared-expert overlap the backward all-to-alls hide under the shared experts'
+// backward, their weight gradients included: where the all-to-alls outlast it, ZB-H1 cannot move
+// those into its bubble. A wider shared expert, whose extra work all hides all-to-all time, then
+// leaves the bubble as it was; counted free, its weight gradients once shrank it.
+TEST(StepTimeTest, ZeroBubbleKeepsTheSharedWeightGradientsTheAllToAllsNeed) {
+  Job8b s = DeepSeekV3OnH800(1024, 4096, 1024, /*gbits=*/10);
+  s.plan.tp = 2, s.plan.pp = 4, s.plan.dp = 128, s.plan.ep = 128, s.plan.sp = true;
+  s.plan.balanced_layers = true;
+  s.plan.schedule = Schedule::kZbH1;
+  s.plan.shared_expert_overlap = true;
+  auto bubble = [&](int64_t widen) {
+    const auto [t, ctx] = StepWith(s, [&](Job8b& v) { v.arch.moe.shared_ffn *= widen; });
+    EXPECT_GT(t.exposed_comm.ep.value(), 0.0) << "the all-to-alls must outlast the shared experts";
+    return t.bubble.value();
+  };
+  const double narrow = bubble(1);
+  ASSERT_GT(narrow, 0.0);
+  EXPECT_GE(bubble(2), narrow * (1 - 1e-9));
+}
+
+// DeepEP sends a token over the network once per remote node its experts are on: DeepSeek-V3's
+// node-limited routing reaches 4 of 8 nodes, 3.5 remote, where Megatron's all-to-all sends all 8
+// copies, 7 of them off the node (cost-model-notes §4.6). On a thin network that halves the time.
+TEST(StepTimeTest, DeepEpSendsEachTokenOncePerRemoteNode) {
+  Job8b s = DeepSeekV3OnH800(64, 4096, 64, /*gbits=*/10);
+  auto ep = [&](bool dedup) {
+    const auto [t, ctx] = StepWith(s, [&](Job8b& v) { v.job.ep_node_dedup = dedup; });
+    return t.exposed_comm.ep.value();
+  };
+  EXPECT_NEAR(ep(true) / ep(false), 3.5 / 7.0, 0.01);
+  s.cluster = CatalogCluster("h800-sxm-80gb", 64, /*scale_out_gbits_per_s=*/3200);
+  EXPECT_GT(ep(true) / ep(false), 0.55) << "on a fast network NVLink forwarding is the bound";
+}
+
+// DeepEP's kernels hold their own SMs (20 by default, DeepEP's Buffer.num_sms), not NCCL's: the
+// experts' hidden dispatch and combine slow the compute beside them by that share instead.
+TEST(StepTimeTest, DeepEpHoldsItsOwnShareOfTheSms) {
+  Job8b s = DeepSeekV3OnH800(64, 4096, 256, /*gbits=*/3200);  // 4 micro-batches, 3 of 4 passes paired
+  s.job.ep_node_dedup = true;
+  s.plan.ep_comm_overlap = true;
+  auto contention = [&](int64_t units) {
+    const auto [t, ctx] = StepWith(s, [&](Job8b& v) { v.job.ep_comm_units = units; });
+    EXPECT_NEAR(ctx.ep_collective_share, static_cast<double>(units) / 132.0, 1e-12);
+    EXPECT_NEAR(ctx.collective_share, 16.0 / 132.0, 1e-12) << "TP, CP and DP keep NCCL's share";
+    return t.comm_contention.value();
+  };
+  const double at16 = contention(16), at20 = contention(20), at40 = contention(40);
+  ASSERT_GT(at16, 0.0) << "the all-to-alls must hide under the layer for the test to mean anything";
+  EXPECT_GT(at20, at16);
+  // While the collectives stay hidden the cost is linear in the share: 20 -> 40 adds five times
+  // what 16 -> 20 adds.
+  EXPECT_NEAR(at40 - at20, 5 * (at20 - at16), 1e-9 * at40);
+  s.job.ep_node_dedup = false;
+  const auto [nccl, ctx] = StepWith(s, [](Job8b&) {});
+  EXPECT_EQ(ctx.ep_collective_share, ctx.collective_share) << "the alltoall dispatcher runs NCCL";
+}
+
+// DeepSpeed's engine at ZeRO 0 copies the gradients into its bucket buffer and back after the
+// backward, and scales the reduced bucket when DP > 1: two or three passes that each read and
+// write every local gradient.
+TEST(StepTimeTest, FlattenedGradientsCostTheirCopies) {
+  Job8b s = Llama8bOnH100();
+  s.job.grad_dtype = Dtype::kFp16;
+  auto other = [&](bool flatten, int64_t dp) {
+    const auto [t, ctx] = StepWith(s, [&](Job8b& v) {
+      v.plan.grad_flatten = flatten;
+      v.plan.dp = dp, v.plan.pp = 8 / dp;
+    });
+    return std::make_pair(t.other.value(), ctx);
+  };
+  const auto [plain, ctx] = other(false, 8);
+  const double params = static_cast<double>(s.params.total), hbm = ctx.hbm_rate.value();
+  EXPECT_NEAR(other(true, 8).first - plain, 3 * 2 * 2 * params / hbm, 1e-12);
+  // At DP 1 no scaling pass; of the 8 pipeline stages the last holds the most (4 layers, the head
+  // and the final norm) and finishes last.
+  const double last = 4.0 * static_cast<double>(s.params.dense_layer) + 128256.0 * 4096 + 4096;
+  EXPECT_NEAR(other(true, 1).first - other(false, 1).first, 2 * 2 * 2 * last / hbm, 1e-12);
+}
+
+// Tied input and output embeddings on different pipeline stages sum the word embedding's gradient
+// between the first and the last stage once per step (here inside one node, fp32 main gradients).
+TEST(StepTimeTest, TiedEmbeddingsAcrossStagesSumTheirGradientOncePerStep) {
+  Job8b s = Llama8bOnH100();
+  s.plan.dp = 4, s.plan.pp = 2;
+  auto pp = [&](bool tied, int64_t stages) {
+    const auto [t, ctx] = StepWith(s, [&](Job8b& v) {
+      v.arch.tied_embeddings = tied;
+      v.plan.pp = stages;
+      v.plan.dp = 8 / stages;
+    });
+    return std::make_pair(t.exposed_comm.pp.value(), ctx);
+  };
+  const auto [tied, ctx] = pp(true, 2);
+  const double expected = AllReduceTime(ctx.fabric, Bytes(128256.0 * 4096 * 4), 2, 2).value();
+  EXPECT_NEAR(tied - pp(false, 2).first, expected, 1e-12);
+  EXPECT_EQ(pp(true, 1).first, 0.0);  // one stage holds both
+  // An MTP layer keeps a copy of the embedding on the last stage, tied or not.
+  const auto [mtp, c2] = StepWith(s, [&](Job8b& v) { v.arch.mtp_layers = 1; });
+  const auto [untied, c3] = StepWith(s, [](Job8b&) {});
+  EXPECT_NEAR(mtp.exposed_comm.pp.value() - untied.exposed_comm.pp.value(), expected, 1e-12);
+  // DualPipe holds the first and the last stage on one rank.
+  const auto [dual, c4] = StepWith(s, [&](Job8b& v) {
+    v.arch.tied_embeddings = true;
+    v.plan.schedule = Schedule::kDualPipe;
+  });
+  const auto [dual_untied, c5] = StepWith(s, [&](Job8b& v) { v.plan.schedule = Schedule::kDualPipe; });
+  EXPECT_EQ(dual.exposed_comm.pp.value(), dual_untied.exposed_comm.pp.value());
+}
+
+// Zero-bubble schedules fill their bubble with the deferred weight gradients, whatever share of the
+// backward those take: under full recompute the backward also runs the forward again, so the
+// weight gradients are well under half of it and ZB-H1 leaves more than the forward's share of
+// 1F1B's bubble ((p - 1)(F + B - W) rather than (p - 1) F), though still less than 1F1B.
+TEST(StepTimeTest, ZeroBubbleSchedulesDeferTheWeightGradientsTheyTime) {
+  Job8b s = Llama8bOnH100();
+  s.job.global_batch = 16;
+  s.plan.dp = 2;
+  s.plan.pp = 4;
+  s.plan.recompute = Recompute::kFull;
+  const auto [one_f_one_b, c1] = StepWith(s, [](Job8b&) {});
+  const auto [zb, c2] = StepWith(s, [](Job8b& v) { v.plan.schedule = Schedule::kZbH1; });
+  const double f = one_f_one_b.stage_forward.value(), b = one_f_one_b.stage_backward.value();
+  const double forward_share = one_f_one_b.bubble.value() * f / (f + b);
+  EXPECT_GT(zb.bubble.value(), forward_share * 1.05);
+  EXPECT_LT(zb.bubble.value(), one_f_one_b.bubble.value());
+}
+
+// Megatron-Core's 1F1B all-to-all overlap pairs one micro-batch's forward with another's backward:
+// the first forward and the last backward run alone, their all-to-alls exposed. With the layer
+// long enough to hide a paired pass's all-to-alls (Mixtral on one NVLink node), the exposed time
+// is that unpaired share of the all-to-alls the plain schedule exposes in full: 1 of 8 passes
+// without a pipeline; in the interleaved schedule (PP 2, VPP 2) the first rank's warm-up and
+// cool-down, (2 - 1)·2 + (2 - 1)·2 + 1 = 5 of its 8 x 2 chunk passes each way.
+TEST(StepTimeTest, AllToAllOverlapLeavesTheUnpairedPassesExposed) {
+  auto exposed = [](int64_t pp, bool overlap) {
+    Job8b s = DataParallelOnH100("mixtral-8x7b", 4096);
+    s.plan.pp = pp, s.plan.dp = 8 / pp, s.plan.ep = 8 / pp;
+    s.plan.vpp = pp > 1 ? 2 : 1;
+    s.plan.schedule = pp > 1 ? Schedule::kInterleaved : Schedule::k1F1B;
+    s.job.global_batch = (pp == 4 ? 16 : 8) * s.plan.dp;  // micro-batches per pipeline
+    s.plan.ep_comm_overlap = overlap;
+    const auto [t, ctx] = StepWith(s, [](Job8b&) {});
+    return t.exposed_comm.ep.value();
+  };
+  ASSERT_GT(exposed(1, false), 0.0);
+  EXPECT_NEAR(exposed(1, true), exposed(1, false) / 8, 1e-9 * exposed(1, false));
+  ASSERT_GT(exposed(2, false), 0.0);
+  EXPECT_NEAR(exposed(2, true), exposed(2, false) * 5 / 16, 1e-9 * exposed(2, false));
+  // PP 4, VPP 2 tells (VPP - 1)·PP from (PP - 1)·VPP: (4 - 1)·2 + (2 - 1)·4 + 1 = 11 of 16 x 2.
+  ASSERT_GT(exposed(4, false), 0.0);
+  EXPECT_NEAR(exposed(4, true), exposed(4, false) * 11 / 32, 1e-9 * exposed(4, false));
+}
+
+}  // namespace
+}  // namespace preflight::test_support
