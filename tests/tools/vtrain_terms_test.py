@@ -3,7 +3,9 @@
 
 Rows of one group (hidden 2048, TP 2, DP 1, micro-batch 1) are written as
 step_ms = n * a + n * L * b + c + L * d with known a, b, c, d for the measurement and other known
-values for the prediction; the script's fit must print both sets back. Standard library only.
+values for the prediction; the script's fit must print both sets back. With --stages, rows of
+several layouts (PP 1, 2 and 4, DP 1 and 2) are written as step_ms = n * a + n * (L / p) * b plus a
+constant of each layout's own; the fit must print a and b back. Standard library only.
 """
 
 import json
@@ -20,7 +22,31 @@ def step_ms(terms, n, layers):
     return n * a + n * layers * b + c + layers * d
 
 
+def check_stages():
+    runs, i = [], 0
+    for layers in (12, 24):
+        for pp in (1, 2, 4):
+            for dp in (1, 2):
+                fixed = 7.0 * pp + 3.0 * dp + 0.1 * layers  # each layout's own constant
+                for gb in (8, 16, 32):
+                    i += 1
+                    n = gb // dp
+                    name = f"vtrain-single-{i:04d}-h1024-l{layers}-{2 * pp * dp}gpu-tp2-pp{pp}-dp{dp}-mb1-gb{gb}"
+                    step = lambda a, b: n * a + n * layers / pp * b + fixed
+                    runs.append({"name": name, "metric": "step_time_s", "measured": step(6.0, 3.0) / 1e3,
+                                 "predicted": step(3.5, 3.25) / 1e3})
+    out = subprocess.run([sys.executable, str(SCRIPT), "--stages"], input=json.dumps({"runs": runs}),
+                         capture_output=True, text=True, check=True).stdout
+    rows = [line.split() for line in out.splitlines()[1:]]
+    if len(rows) != 1 or rows[0][:5] != ["1024", "2", "1", "36", "12"]:
+        sys.exit(f"expected one group of 36 rows and 12 layouts, got:\n{out}")
+    values = [float(x) for x in rows[0][5:] if x != "/"]
+    if len(values) != 4 or any(abs(got - want) > 0.01 for got, want in zip(values, (6.0, 3.5, 3.0, 3.25))):
+        sys.exit(f"--stages terms {values}, expected [6.0, 3.5, 3.0, 3.25]")
+
+
 def main():
+    check_stages()
     runs, i = [], 0
     for layers in (12, 16, 20, 24):
         for gb in (2, 4, 8, 16):

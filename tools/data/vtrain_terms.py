@@ -3,7 +3,7 @@
 
 Usage:
   build/release/bin/preflight validate data/validation/vtrain-single.yaml --json \\
-    | tools/data/vtrain_terms.py [--by-dp]
+    | tools/data/vtrain_terms.py [--by-dp | --stages]
 
 A diagnosis, nothing in the model reads it. Within each group of rows with one hidden size, TP
 degree and micro-batch (PP 1; with --by-dp also one DP degree), a least-squares fit of
@@ -14,6 +14,17 @@ splits each step into the time per micro-batch outside the layers (a), per layer
 (b), per step (c) and per layer and step (d: the optimizer and the gradient reduction of one
 layer's parameters), for the measurements and for preflight's predictions alike. The run names
 carry the configuration (vtrain-single-NNNN-h<hidden>-l<layers>-<g>gpu-tp<t>-pp<p>-dp<d>-mb<m>-gb<b>).
+
+With --stages the fit takes every PP degree: within each group of one hidden size, TP degree and
+micro-batch,
+
+  step_ms = n * a + n * (L / p) * b + c[L, p, d]      (p pipeline stages, d data-parallel ranks)
+
+with one constant per layout (its fill and drain, optimizer and gradient reduction). Under 1F1B a
+step grows by the slowest stage's time with each micro-batch, so b is the time per layer and
+micro-batch and a what that stage adds per micro-batch outside its layers: at PP 1 everything
+around the layers, at PP 2 and 4 the last stage's output layer, loss and input path (the slowest
+stage in the model).
 
 Python 3 standard library only.
 """
@@ -46,20 +57,49 @@ def solve(rows, values):
     return [y[i] / a[i][i] for i in range(n)]
 
 
-def main(argv):
-    by_dp = "--by-dp" in argv[1:]
-    runs = json.load(sys.stdin)["runs"]
-    groups = defaultdict(list)
+def parsed(runs):
+    """(hidden, layers, tp, pp, dp, mb, micro-batches, measured ms, predicted ms) of each vTrain step row."""
     for run in runs:
         m = NAME.match(run["name"])
         if not m or run["metric"] != "step_time_s":
             continue
         h, layers, tp, pp, dp, mb, gb = (int(x) for x in m.groups())
+        yield h, layers, tp, pp, dp, mb, gb / (dp * mb), run["measured"] * 1e3, run["predicted"] * 1e3
+
+
+def stages(runs):
+    """The --stages fit: per (hidden, TP, micro-batch), a and b over every layout, one constant each."""
+    groups = defaultdict(list)
+    for h, layers, tp, pp, dp, mb, n, measured, predicted in parsed(runs):
+        groups[(h, tp, mb)].append(((layers, pp, dp), n, layers / pp, measured, predicted))
+    print("hidden tp mb  rows  layouts   a: per micro-batch outside the layers   b: per layer, micro-batch"
+          "   (ms, measured/predicted)")
+    for key in sorted(groups):
+        rows = groups[key]
+        layouts = sorted({r[0] for r in rows})
+        x = [[n, n * per_stage] + [1.0 if layout == other else 0.0 for other in layouts]
+             for layout, n, per_stage, _, _ in rows]
+        measured = solve(x, [r[3] for r in rows])
+        predicted = solve(x, [r[4] for r in rows])
+        if measured is None or predicted is None:
+            continue
+        label = " ".join(str(k) for k in key)
+        print(f"{label:>12}  {len(rows):4d}  {len(layouts):7d}   {measured[0]:8.2f} / {predicted[0]:8.2f}"
+              f"                  {measured[1]:7.2f} / {predicted[1]:7.2f}")
+    return 0
+
+
+def main(argv):
+    by_dp = "--by-dp" in argv[1:]
+    runs = json.load(sys.stdin)["runs"]
+    if "--stages" in argv[1:]:
+        return stages(runs)
+    groups = defaultdict(list)
+    for h, layers, tp, pp, dp, mb, n, measured, predicted in parsed(runs):
         if pp != 1:
             continue
-        n = gb / (dp * mb)
         key = (h, tp, dp, mb) if by_dp else (h, tp, mb)
-        groups[key].append(([n, n * layers, 1.0, float(layers)], run["measured"] * 1e3, run["predicted"] * 1e3))
+        groups[key].append(([n, n * layers, 1.0, float(layers)], measured, predicted))
     print("hidden tp" + (" dp" if by_dp else "") + " mb  rows   " +
           "   ".join(f"{t} (ms, measured/predicted)" for t in TERMS))
     for key in sorted(groups):
