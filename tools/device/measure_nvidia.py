@@ -18,6 +18,11 @@ Figures (each the median of repeated timings with CUDA events, after warm-up, ra
   attention             torch SDPA per backend (flash, cudnn, efficient), causal, head dims 64 and
                         128, 512 to 16k tokens (batch x sequence = 16k), forward and backward
                         TFLOP/s in the FlashAttention convention
+  output_layer          GPT-2's output layer in fp16 at the vTrain rows' shapes (hidden 1,024 and 2,048,
+                        1,024 and 4,096 tokens): the three GEMMs (forward, input and weight gradient)
+                        and Megatron's vocabulary-parallel cross-entropy forward and backward, at the
+                        TP-1 vocabulary (50,304), one TP-2 rank's (25,216) and the unpadded 50,257,
+                        milliseconds each (docs/validation.md: the runs' TP-1 output side)
   host                  eager PyTorch host cost: seconds per launched op of a tiny-op loop, and a
                         small GPT layer's forward+backward (T wall time, K kernels, G kernel time:
                         host cost per kernel = T / K while G is much less than T), as
@@ -31,6 +36,7 @@ import datetime
 import json
 import os
 import statistics
+import sys
 import time
 
 import torch
@@ -119,6 +125,40 @@ def gemm_grid(dtype_name, sizes):
                 t = time_graph(fn) if GRAPHS else time_gpu(fn)
                 rows.append([m, n, k, round(2.0 * m * n * k / t / 1e12, 1)])
                 del a, b
+    return rows
+
+
+def output_layer():
+    """The output layer and loss of the vTrain GPT rows, op for op as Megatron-DeepSpeed runs them at
+    TP 1 (and one TP-2 rank's share of the vocabulary): milliseconds per call, GPU time."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "host"))
+    import megatron_layer  # the host tool's op-for-op Megatron pieces (its cross-entropy)
+    megatron_layer.use_device("cuda", None)  # no tensor-parallel group: the all-reduces are left out
+    rows = []
+    for h in (1024, 2048):
+        for tokens in (1024, 4096):
+            for vocab in (50304, 25216, 50257):
+                x = torch.randn(tokens, h, device="cuda", dtype=torch.float16)
+                w = torch.randn(vocab, h, device="cuda", dtype=torch.float16) * 0.02
+                dy = torch.randn(tokens, vocab, device="cuda", dtype=torch.float16) * 0.01
+                target = torch.randint(0, vocab, (tokens,), device="cuda")
+                logits = F.linear(x, w).detach().requires_grad_()
+                ones = torch.ones(tokens, device="cuda")
+
+                def loss_pass():
+                    loss = megatron_layer.VocabParallelCrossEntropy.apply(logits.float(), target)
+                    loss.backward(ones)  # through .float(): the gradient comes back to fp16
+                    logits.grad = None
+                times = {"forward": time_gpu(lambda: F.linear(x, w)),
+                         "input_gradient": time_gpu(lambda: torch.matmul(dy, w)),
+                         "weight_gradient": time_gpu(lambda: dy.t().matmul(x)),
+                         "loss": time_gpu(loss_pass)}
+                gemm = times["forward"] + times["input_gradient"] + times["weight_gradient"]
+                row = {"hidden": h, "tokens": tokens, "vocab": vocab}
+                row.update({k + "_ms": round(v * 1e3, 3) for k, v in times.items()})
+                row["gemm_tflops"] = round(3 * 2.0 * tokens * h * vocab / gemm / 1e12, 1)
+                rows.append(row)
+                del x, w, dy, target, logits
     return rows
 
 
@@ -263,7 +303,7 @@ def main():
     p.add_argument("out")
     p.add_argument("--id", required=True, help="catalog hardware id the figures are for")
     p.add_argument("--quick", action="store_true", help="a smaller grid and a 10 s sustain, to check the script")
-    p.add_argument("--parts", default="gemm_bf16,gemm_fp8,hbm,attention,host,sustained_bf16",
+    p.add_argument("--parts", default="gemm_bf16,gemm_fp8,hbm,attention,output_layer,host,sustained_bf16",
                    help="which parts to run, comma-separated")
     p.add_argument("--eager-gemms", action="store_true", help="time GEMMs with eager launches, not CUDA graphs")
     args = p.parse_args()
@@ -277,7 +317,7 @@ def main():
               "nvml_at_start": nvml_state()}
     parts = [("gemm_bf16", lambda: gemm_grid("bf16", sizes)), ("gemm_fp8", lambda: gemm_grid("fp8", sizes)),
              ("hbm", hbm), ("attention", lambda: attention((512, 1024, 2048, 4096, 8192, 16384))),
-             ("host", host_costs), ("sustained_bf16", lambda: sustained(10.0 if args.quick else SUSTAIN_S))]
+             ("output_layer", output_layer), ("host", host_costs), ("sustained_bf16", lambda: sustained(10.0 if args.quick else SUSTAIN_S))]
     wanted = set(args.parts.split(","))
     unknown = wanted - {name for name, _ in parts}
     if unknown:
