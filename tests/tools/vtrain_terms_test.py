@@ -22,6 +22,19 @@ def step_ms(terms, n, layers):
     return n * a + n * layers * b + c + layers * d
 
 
+def check_fit(flag, runs, label, expected):
+    """Run the script with `flag` on `runs`: one group whose first five columns are `label`, and
+    whose measured/predicted figures are `expected`, within 0.01 ms."""
+    out = subprocess.run([sys.executable, str(SCRIPT), flag], input=json.dumps({"runs": runs}),
+                         capture_output=True, text=True, check=True).stdout
+    rows = [line.split() for line in out.splitlines()[1:]]
+    if len(rows) != 1 or rows[0][:5] != label:
+        sys.exit(f"{flag}: expected one group {label}, got:\n{out}")
+    values = [float(x) for x in rows[0][5:] if x != "/"]
+    if len(values) != len(expected) or any(abs(got - want) > 0.01 for got, want in zip(values, expected)):
+        sys.exit(f"{flag}: terms {values}, expected {expected}")
+
+
 def check_stages():
     runs, i = [], 0
     for layers in (12, 24):
@@ -35,14 +48,7 @@ def check_stages():
                     step = lambda a, b: n * a + n * layers / pp * b + fixed
                     runs.append({"name": name, "metric": "step_time_s", "measured": step(6.0, 3.0) / 1e3,
                                  "predicted": step(3.5, 3.25) / 1e3})
-    out = subprocess.run([sys.executable, str(SCRIPT), "--stages"], input=json.dumps({"runs": runs}),
-                         capture_output=True, text=True, check=True).stdout
-    rows = [line.split() for line in out.splitlines()[1:]]
-    if len(rows) != 1 or rows[0][:5] != ["1024", "2", "1", "36", "12"]:
-        sys.exit(f"expected one group of 36 rows and 12 layouts, got:\n{out}")
-    values = [float(x) for x in rows[0][5:] if x != "/"]
-    if len(values) != 4 or any(abs(got - want) > 0.01 for got, want in zip(values, (6.0, 3.5, 3.0, 3.25))):
-        sys.exit(f"--stages terms {values}, expected [6.0, 3.5, 3.0, 3.25]")
+    check_fit("--stages", runs, ["1024", "2", "1", "36", "12"], [6.0, 3.5, 3.0, 3.25])  # 36 rows, 12 layouts
 
 
 def main():
@@ -54,15 +60,7 @@ def main():
             name = f"vtrain-single-{i:04d}-h2048-l{layers}-2gpu-tp2-pp1-dp1-mb1-gb{gb}"
             runs.append({"name": name, "metric": "step_time_s", "measured": step_ms(MEASURED, gb, layers) / 1e3,
                          "predicted": step_ms(PREDICTED, gb, layers) / 1e3})
-    out = subprocess.run([sys.executable, str(SCRIPT), "--by-dp"], input=json.dumps({"runs": runs}),
-                         capture_output=True, text=True, check=True).stdout
-    rows = [line.split() for line in out.splitlines()[1:]]
-    if len(rows) != 1 or rows[0][:5] != ["2048", "2", "1", "1", "16"]:
-        sys.exit(f"expected one group of 16 rows, got:\n{out}")
-    values = [float(x) for x in rows[0][5:] if x != "/"]
-    expected = [v for pair in zip(MEASURED, PREDICTED) for v in pair]
-    if any(abs(got - want) > 0.01 for got, want in zip(values, expected)) or len(values) != 8:
-        sys.exit(f"terms {values}, expected {expected}")
+    check_fit("--by-dp", runs, ["2048", "2", "1", "1", "16"], [v for pair in zip(MEASURED, PREDICTED) for v in pair])
     print("ok")
 
 
