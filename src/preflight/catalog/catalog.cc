@@ -184,10 +184,18 @@ StatusOr<nlohmann::json> Catalog::ModelConfig(const std::string& id_or_path,
 StatusOr<nlohmann::json> LoadJsonFile(const std::string& path) {
   ASSIGN_OR_RETURN(std::string text, ReadInputFile(path));
   // nlohmann keeps the last of a key given twice; a repeated key is refused instead, as in YAML.
+  // Nesting is bounded as YAML's is (the parser follows any depth, but copying or printing such a
+  // value recurses once per level): a value that opens deeper is not kept, and the file refused.
+  constexpr int kMaxDepth = 500;
   std::vector<std::set<std::string>> keys;  // of each object open at this point
   std::string repeated;
-  const auto check = [&](int /*depth*/, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+  bool too_deep = false;
+  const auto check = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
     using E = nlohmann::json::parse_event_t;
+    if ((event == E::object_start || event == E::array_start) && depth >= kMaxDepth) {
+      too_deep = true;
+      return false;  // parsed on, not kept
+    }
     if (event == E::object_start) keys.emplace_back();
     if (event == E::object_end && !keys.empty()) keys.pop_back();
     if (event == E::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second &&
@@ -205,6 +213,10 @@ StatusOr<nlohmann::json> LoadJsonFile(const std::string& path) {
     const size_t tag_end = what.find("] ");
     if (what.starts_with("[json.exception.") && tag_end != std::string::npos) what.erase(0, tag_end + 2);
     return InvalidArgument(path + ": malformed JSON (" + what + ")");
+  }
+  if (too_deep) {
+    return InvalidArgument(path + ": expected JSON nested less deeply, got nesting past " +
+                           std::to_string(kMaxDepth) + " levels");
   }
   if (!repeated.empty()) return InvalidArgument(path + ": " + repeated + ": expected a key given once, got it twice");
   return j;

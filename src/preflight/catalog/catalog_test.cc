@@ -485,6 +485,23 @@ TEST(CatalogLookupTest, JsonKeyGivenTwiceIsInvalidArgument) {
   EXPECT_TRUE(LoadJsonFile(apart).ok());
 }
 
+// JSON nested past 500 levels is refused, as YAML past its parser's limit is (copying or printing
+// such a value recurses once a level: 100,000 levels overflowed the stack); 500 levels are read.
+TEST(CatalogLookupTest, JsonNestedPastFiveHundredLevelsIsInvalidArgument) {
+  const std::string dir = ScratchDir();
+  auto nested = [](int arrays) {  // an object holding `arrays` nested arrays: arrays + 1 levels
+    return "{\"x\": " + std::string(arrays, '[') + std::string(arrays, ']') + "}";
+  };
+  EXPECT_TRUE(LoadJsonFile(WriteFile(dir, "d500.json", nested(499))).ok());
+  const std::string deep = WriteFile(dir, "d501.json", nested(500));
+  StatusOr<nlohmann::json> j = LoadJsonFile(deep);
+  ASSERT_FALSE(j.ok());
+  EXPECT_EQ(j.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(j.status().message(), deep + ": expected JSON nested less deeply")) << j.status().message();
+  const std::string very = WriteFile(dir, "d200k.json", nested(200000));
+  EXPECT_FALSE(LoadJsonFile(very).ok());
+}
+
 TEST(CatalogLookupTest, ModelConfigByPathReportsSource) {
   std::string path =
       WriteFile(ScratchDir(), "tiny.json", R"({"model_type": "llama", "hidden_size": 64})");
