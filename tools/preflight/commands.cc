@@ -35,8 +35,9 @@ int BadInput(const std::string& message) {
   // names the file, the field and what was expected, and the end, and say how much was left out.
   constexpr size_t kHead = 700, kTail = 200;
   if (line.size() > kHead + kTail + 100) {
-    const auto boundary = [&](size_t at) {  // back to the first byte of a UTF-8 character
-      while (at > 0 && (static_cast<unsigned char>(line[at]) & 0xC0) == 0x80) --at;
+    const auto boundary = [&](size_t at) {  // back to the first byte of a UTF-8 character, which
+      // lies at most 3 bytes before (bytes that are not UTF-8 are cut where they fall)
+      for (int back = 0; back < 3 && at > 0 && (static_cast<unsigned char>(line[at]) & 0xC0) == 0x80; ++back) --at;
       return at;
     };
     const size_t head = boundary(kHead), tail = boundary(line.size() - kTail);
