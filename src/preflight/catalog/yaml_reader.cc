@@ -109,6 +109,10 @@ Status MapReader::CheckKnownKeys(const std::vector<std::string_view>& known) con
   RETURN_IF_ERROR(ExpectMap());
   std::vector<std::string> seen;
   for (const auto& kv : node_) {
+    if (!kv.first.IsScalar() || kv.first.Scalar().empty()) {  // `? [a, b]` or `~` as a key
+      return InvalidArgument(file_ + ": " + (path_.empty() ? "(top level)" : path_) +
+                             ": expected fields named by text, got a key that is " + DescribeNode(kv.first));
+    }
     std::string key = kv.first.Scalar();
     // YAML keeps the first of two equal keys and drops the second without a word.
     if (std::find(seen.begin(), seen.end(), key) != seen.end()) {

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 
 namespace preflight {
 namespace {
@@ -188,6 +189,19 @@ TEST(YamlReaderTest, CheckKnownKeys) {
   Status s = p.CheckKnownKeys({"tp", "pp"});
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(s.message(), "doc.yaml: parallel.inner: unknown field (expected one of: tp, pp)");
+}
+
+// A key that is not text (a list, or YAML's null) names no field: the mapping holding it is named.
+TEST(YamlReaderTest, KeysThatAreNotTextAreRefused) {
+  for (const auto& [text, got] : {std::pair<std::string, std::string>{"tp: 1\n? [a, b]\n: 1\n", "a list"},
+                                  {"tp: 1\n~: 2\n", "nothing"}}) {
+    StatusOr<YAML::Node> n = ParseYaml(text, "k.yaml");
+    ASSERT_TRUE(n.ok()) << n.status().message();
+    EXPECT_EQ(MapReader(*n, "k.yaml", "").CheckKnownKeys({"tp"}).message(),
+              "k.yaml: (top level): expected fields named by text, got a key that is " + got);
+    EXPECT_EQ(MapReader(*n, "k.yaml", "parallel").CheckKnownKeys({"tp"}).message(),
+              "k.yaml: parallel: expected fields named by text, got a key that is " + got);
+  }
 }
 
 TEST(YamlReaderTest, NonMappingNode) {

@@ -168,6 +168,16 @@ Status CheckSearchedRuns(const YAML::Node& list, const std::string& path, const 
   return Status::Ok();
 }
 
+// "a, b or c": the metrics a validation run may give.
+std::string MetricList() {
+  const std::vector<std::string>& names = MeasuredMetricNames();
+  std::string list;
+  for (size_t i = 0; i < names.size(); ++i) {
+    list += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+  }
+  return list;
+}
+
 }  // namespace
 
 StatusOr<std::vector<Scenario>> LoadScenarioList(const std::string& path, const Catalog& catalog,
@@ -206,7 +216,8 @@ StatusOr<std::vector<Scenario>> LoadScenarioList(const std::string& path, const 
     Scenario& s = *parsed;
     if (s.measured.metrics.empty()) {
       return MapReader(run, path, field)
-          .Error("measured", "the run's measured figures (every run of a validation file has them)");
+          .Error("measured", "the run's measured figures, a number for at least one of " + MetricList() +
+                                 " (every run of a validation file has them)");
     }
     out.push_back(std::move(s));
   }

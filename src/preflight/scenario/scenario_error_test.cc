@@ -347,7 +347,7 @@ TEST(ScenarioErrorTest, ListErrorsNameTheRun) {
   std::string unmeasured = WriteFile(dir, "unmeasured.yaml", ListItem(good, "") + ListItem(kScenario, ""));
   StatusOr<std::vector<Scenario>> u = LoadScenarioList(unmeasured, Catalog::Default());
   ASSERT_FALSE(u.ok());
-  EXPECT_TRUE(Contains(u.status().message(), unmeasured + ": [1].measured: expected the run's measured figures"))
+  EXPECT_TRUE(Contains(u.status().message(), unmeasured + ": [1].measured: expected the run's measured figures, a number for at least one of step_time_s"))
       << u.status().message();
   // Beside `runs:` the file holds nothing else (a key there would be read as nothing).
   std::string extra = WriteFile(dir, "extra.yaml", "source: x\nruns:\n" + ListItem(good, "  "));
