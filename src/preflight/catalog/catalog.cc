@@ -188,7 +188,7 @@ StatusOr<nlohmann::json> LoadJsonFile(const std::string& path) {
   // value recurses once per level): a value that opens deeper is not kept, and the file refused.
   constexpr int kMaxDepth = 500;
   std::vector<std::set<std::string>> keys;  // of each object open at this point
-  std::string repeated;
+  std::string repeated, last_key;
   bool too_deep = false;
   const auto check = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
     using E = nlohmann::json::parse_event_t;
@@ -196,6 +196,7 @@ StatusOr<nlohmann::json> LoadJsonFile(const std::string& path) {
       too_deep = true;
       return false;  // parsed on, not kept
     }
+    if (event == E::key) last_key = parsed.get<std::string>();
     if (event == E::object_start) keys.emplace_back();
     if (event == E::object_end && !keys.empty()) keys.pop_back();
     if (event == E::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second &&
@@ -212,7 +213,10 @@ StatusOr<nlohmann::json> LoadJsonFile(const std::string& path) {
     std::string what = e.what();
     const size_t tag_end = what.find("] ");
     if (what.starts_with("[json.exception.") && tag_end != std::string::npos) what.erase(0, tag_end + 2);
-    return InvalidArgument(path + ": malformed JSON (" + what + ")");
+    // A number too large for a double carries no position: the key read last is the one it follows.
+    const bool overflow = dynamic_cast<const nlohmann::json::out_of_range*>(&e) != nullptr;
+    const std::string field = overflow && !last_key.empty() ? last_key + ": " : "";
+    return InvalidArgument(path + ": " + field + "malformed JSON (" + what + ")");
   }
   if (too_deep) {
     return InvalidArgument(path + ": expected JSON nested less deeply, got nesting past " +

@@ -468,6 +468,11 @@ TEST(CatalogLookupTest, MalformedJsonIsInvalidArgumentNamingTheFile) {
   EXPECT_TRUE(Contains(j.status().message(), path)) << j.status().message();
   EXPECT_TRUE(Contains(j.status().message(), "malformed JSON (parse error at line 2"));
   EXPECT_FALSE(Contains(j.status().message(), "json.exception")) << "the library's tag is left out";
+  // A number too large for a double: the library gives no position, the key before it is named.
+  const std::string big = WriteFile(ScratchDir(), "big.json", R"({"model_type": "llama", "vocab_size": 1e309})");
+  StatusOr<nlohmann::json> b = LoadJsonFile(big);
+  ASSERT_FALSE(b.ok());
+  EXPECT_TRUE(Contains(b.status().message(), big + ": vocab_size: malformed JSON (number overflow")) << b.status().message();
 }
 
 // A key given twice is refused (nlohmann keeps the last), at any depth; the same key in two
