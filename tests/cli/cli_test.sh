@@ -218,12 +218,12 @@ x"
   local huge
   huge=$(printf 'x%.0s' {1..100000})
   run plan "$EXAMPLE" --set "$huge=1"
-  expect_bad_input "characters left out"
+  expect_bad_input "bytes left out"
   (( $(wc -c <"$ERR") < 1200 )) || fail "the error line should be short, got $(wc -c <"$ERR") bytes"
   # So is one of bytes that are not UTF-8 (a run of continuation bytes once kept the whole 1 MB).
   head -c 1000000 /dev/zero | tr '\0' '\245' > "$WORK/bytes.yaml"
   run plan "$WORK/bytes.yaml"
-  expect_bad_input "bytes.yaml" "characters left out"
+  expect_bad_input "bytes.yaml" "bytes left out"
   (( $(wc -c <"$ERR") < 1200 )) || fail "the error line should be short, got $(wc -c <"$ERR") bytes"
   # A collective time that vanishes into 0 s once gave MFU 607% at exit 0.
   printf 'source: x\ncollectives:\n  - {op: all_reduce, ranks: 8, rows: [[1048576, 1e-320], [16777216, 2e-300]]}\n' > "$WORK/tiny.yaml"

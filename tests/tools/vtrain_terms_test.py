@@ -5,7 +5,8 @@ Rows of one group (hidden 2048, TP 2, DP 1, micro-batch 1) are written as
 step_ms = n * a + n * L * b + c + L * d with known a, b, c, d for the measurement and other known
 values for the prediction; the script's fit must print both sets back. With --stages, rows of
 several layouts (PP 1, 2 and 4, DP 1 and 2) are written as step_ms = n * a + n * (L / p) * b plus a
-constant of each layout's own; the fit must print a and b back. Standard library only.
+constant of each layout's own, a being a1 at PP 1 and a2 at PP 2 and 4; the fit must print a1, a2
+and b back. Standard library only.
 """
 
 import json
@@ -45,10 +46,11 @@ def check_stages():
                     i += 1
                     n = gb // dp
                     name = f"vtrain-single-{i:04d}-h1024-l{layers}-{2 * pp * dp}gpu-tp2-pp{pp}-dp{dp}-mb1-gb{gb}"
-                    step = lambda a, b: n * a + n * layers / pp * b + fixed
-                    runs.append({"name": name, "metric": "step_time_s", "measured": step(6.0, 3.0) / 1e3,
-                                 "predicted": step(3.5, 3.25) / 1e3})
-    check_fit("--stages", runs, ["1024", "2", "1", "36", "12"], [6.0, 3.5, 3.0, 3.25])  # 36 rows, 12 layouts
+                    step = lambda a1, a2, b: n * (a1 if pp == 1 else a2) + n * layers / pp * b + fixed
+                    runs.append({"name": name, "metric": "step_time_s", "measured": step(6.5, 6.0, 3.0) / 1e3,
+                                 "predicted": step(3.4, 3.5, 3.25) / 1e3})
+    check_fit("--stages", runs, ["1024", "2", "1", "36", "12"],  # 36 rows, 12 layouts
+              [6.5, 3.4, 6.0, 3.5, 3.0, 3.25])
 
 
 def main():

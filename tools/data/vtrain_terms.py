@@ -18,13 +18,16 @@ carry the configuration (vtrain-single-NNNN-h<hidden>-l<layers>-<g>gpu-tp<t>-pp<
 With --stages the fit takes every PP degree: within each group of one hidden size, TP degree and
 micro-batch,
 
-  step_ms = n * a + n * (L / p) * b + c[L, p, d]      (p pipeline stages, d data-parallel ranks)
+  step_ms = n * a1 + n * (L / p) * b + c[L, p, d]   at PP 1       (p pipeline stages,
+  step_ms = n * a2 + n * (L / p) * b + c[L, p, d]   at PP 2 and 4  d data-parallel ranks)
 
 with one constant per layout (its fill and drain, optimizer and gradient reduction). Under 1F1B a
 step grows by the slowest stage's time with each micro-batch, so b is the time per layer and
-micro-batch and a what that stage adds per micro-batch outside its layers: at PP 1 everything
-around the layers, at PP 2 and 4 the last stage's output layer, loss and input path (the slowest
-stage in the model).
+micro-batch, a1 what a step adds per micro-batch around the layers at PP 1 (embedding, output
+layer, loss, input path), and a2 what the slowest stage adds outside its layers at PP 2 and 4 (the
+last stage's output layer, loss and input path, in the model). A group without PP 2 or 4 layouts
+prints no a2; one whose layouts each have a single n (micro-batch 8) cannot be separated and is
+left out.
 
 Python 3 standard library only.
 """
@@ -68,24 +71,28 @@ def parsed(runs):
 
 
 def stages(runs):
-    """The --stages fit: per (hidden, TP, micro-batch), a and b over every layout, one constant each."""
+    """The --stages fit: per (hidden, TP, micro-batch), a1, a2 and b over every layout, one constant each."""
     groups = defaultdict(list)
     for h, layers, tp, pp, dp, mb, n, measured, predicted in parsed(runs):
         groups[(h, tp, mb)].append(((layers, pp, dp), n, layers / pp, measured, predicted))
-    print("hidden tp mb  rows  layouts   a: per micro-batch outside the layers   b: per layer, micro-batch"
-          "   (ms, measured/predicted)")
+    print("hidden tp mb  rows  layouts   a1: per micro-batch at PP 1   a2: the last stage's at PP 2-4"
+          "   b: per layer, micro-batch   (ms, measured/predicted)")
     for key in sorted(groups):
         rows = groups[key]
         layouts = sorted({r[0] for r in rows})
-        x = [[n, n * per_stage] + [1.0 if layout == other else 0.0 for other in layouts]
+        piped = any(layout[1] > 1 for layout in layouts)
+        x = [[n if layout[1] == 1 else 0.0] + ([n if layout[1] > 1 else 0.0] if piped else []) +
+             [n * per_stage] + [1.0 if layout == other else 0.0 for other in layouts]
              for layout, n, per_stage, _, _ in rows]
         measured = solve(x, [r[3] for r in rows])
         predicted = solve(x, [r[4] for r in rows])
         if measured is None or predicted is None:
             continue
+        b = 2 if piped else 1
+        a2 = f"{measured[1]:7.2f} / {predicted[1]:7.2f}" if piped else f"{'—':>17}"
         label = " ".join(str(k) for k in key)
-        print(f"{label:>12}  {len(rows):4d}  {len(layouts):7d}   {measured[0]:8.2f} / {predicted[0]:8.2f}"
-              f"                  {measured[1]:7.2f} / {predicted[1]:7.2f}")
+        print(f"{label:>12}  {len(rows):4d}  {len(layouts):7d}   {measured[0]:7.2f} / {predicted[0]:7.2f}"
+              f"           {a2}              {measured[b]:7.2f} / {predicted[b]:7.2f}")
     return 0
 
 

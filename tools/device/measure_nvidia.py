@@ -20,7 +20,8 @@ Figures (each the median of repeated timings with CUDA events, after warm-up, ra
                         TFLOP/s in the FlashAttention convention
   output_layer          GPT-2's output layer in fp16 at the vTrain rows' shapes (hidden 1,024 and 2,048,
                         1,024 and 4,096 tokens): the three GEMMs (forward, input and weight gradient)
-                        and Megatron's vocabulary-parallel cross-entropy forward and backward, at the
+                        and Megatron's vocabulary-parallel cross-entropy forward and backward (and
+                        the logits' [s, b] -> [b, s] copy at 4,096 tokens), at the
                         TP-1 vocabulary (50,304), one TP-2 rank's (25,216) and the unpadded 50,257,
                         milliseconds each (docs/validation.md: the runs' TP-1 output side)
   host                  eager PyTorch host cost: seconds per launched op of a tiny-op loop, and a
@@ -153,6 +154,9 @@ def output_layer():
                          "input_gradient": time_gpu(lambda: torch.matmul(dy, w)),
                          "weight_gradient": time_gpu(lambda: dy.t().matmul(x)),
                          "loss": time_gpu(loss_pass)}
+                if tokens > 1024:  # the host tool's head turns [s, b, V] logits to [b, s, V]: a copy when b > 1
+                    sbv = dy.view(1024, tokens // 1024, vocab)
+                    times["transpose"] = time_gpu(lambda: sbv.transpose(0, 1).contiguous())
                 gemm = times["forward"] + times["input_gradient"] + times["weight_gradient"]
                 row = {"hidden": h, "tokens": tokens, "vocab": vocab}
                 row.update({k + "_ms": round(v * 1e3, 3) for k, v in times.items()})

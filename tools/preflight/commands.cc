@@ -32,7 +32,7 @@ int BadInput(const std::string& message) {
     else line += static_cast<char>(c);
   }
   // A value echoed whole can run to megabytes (a 100,000-character --set key): keep the start, which
-  // names the file, the field and what was expected, and the end, and say how much was left out.
+  // names the file, the field and what was expected, and the end, and say how many bytes were left out.
   constexpr size_t kHead = 700, kTail = 200;
   if (line.size() > kHead + kTail + 100) {
     const auto boundary = [&](size_t at) {  // back to the first byte of a UTF-8 character, which
@@ -41,7 +41,7 @@ int BadInput(const std::string& message) {
       return at;
     };
     const size_t head = boundary(kHead), tail = boundary(line.size() - kTail);
-    line = line.substr(0, head) + fmt::format(" [... {} characters left out ...] ", tail - head) + line.substr(tail);
+    line = line.substr(0, head) + fmt::format(" [... {} bytes left out ...] ", tail - head) + line.substr(tail);
   }
   std::cerr << "preflight: " << line << "\n";
   return 2;

@@ -187,8 +187,12 @@ StatusOr<nlohmann::json> LoadJsonFile(const std::string& path) {
   // Nesting is bounded as YAML's is (the parser follows any depth, but copying or printing such a
   // value recurses once per level): a value that opens deeper is not kept, and the file refused.
   constexpr int kMaxDepth = 500;
-  std::vector<std::set<std::string>> keys;  // of each object open at this point
-  std::string repeated, last_key;
+  struct OpenObject {
+    std::set<std::string> keys;  // read so far
+    std::string key;             // the one whose value is being read
+  };
+  std::vector<OpenObject> open;
+  std::string repeated;
   bool too_deep = false;
   const auto check = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
     using E = nlohmann::json::parse_event_t;
@@ -196,12 +200,11 @@ StatusOr<nlohmann::json> LoadJsonFile(const std::string& path) {
       too_deep = true;
       return false;  // parsed on, not kept
     }
-    if (event == E::key) last_key = parsed.get<std::string>();
-    if (event == E::object_start) keys.emplace_back();
-    if (event == E::object_end && !keys.empty()) keys.pop_back();
-    if (event == E::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second &&
-        repeated.empty()) {
-      repeated = parsed.get<std::string>();
+    if (event == E::object_start) open.emplace_back();
+    if (event == E::object_end && !open.empty()) open.pop_back();
+    if (event == E::key && !open.empty()) {
+      open.back().key = parsed.get<std::string>();
+      if (!open.back().keys.insert(open.back().key).second && repeated.empty()) repeated = open.back().key;
     }
     return true;
   };
@@ -213,10 +216,12 @@ StatusOr<nlohmann::json> LoadJsonFile(const std::string& path) {
     std::string what = e.what();
     const size_t tag_end = what.find("] ");
     if (what.starts_with("[json.exception.") && tag_end != std::string::npos) what.erase(0, tag_end + 2);
-    // A number too large for a double carries no position: the key read last is the one it follows.
-    const bool overflow = dynamic_cast<const nlohmann::json::out_of_range*>(&e) != nullptr;
-    const std::string field = overflow && !last_key.empty() ? last_key + ": " : "";
-    return InvalidArgument(path + ": " + field + "malformed JSON (" + what + ")");
+    // A number too large for a double carries no position: name the keys of the objects open there.
+    std::string field;
+    if (dynamic_cast<const nlohmann::json::out_of_range*>(&e) != nullptr) {
+      for (const OpenObject& o : open) field += (field.empty() ? "" : ".") + o.key;
+    }
+    return InvalidArgument(path + ": " + (field.empty() ? "" : field + ": ") + "malformed JSON (" + what + ")");
   }
   if (too_deep) {
     return InvalidArgument(path + ": expected JSON nested less deeply, got nesting past " +

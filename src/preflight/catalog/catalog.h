@@ -83,7 +83,9 @@ inline constexpr const char* kDefaultReliabilityProfile = "llama3-h100-16k";
 // True if `ref` should be read as a path rather than looked up as an id.
 bool LooksLikePath(const std::string& ref);
 
-// Parses a JSON file; NotFound if missing, InvalidArgument (with line) if malformed.
+// Parses a JSON file; NotFound if missing. InvalidArgument naming the file if malformed (with the
+// line and column where the parser gives them; a number too large for a double with the keys it
+// lies under), if a key repeats in one object, or if it nests deeper than 500 levels.
 StatusOr<nlohmann::json> LoadJsonFile(const std::string& path);
 
 // Converts a YAML subtree (as written inline in a scenario) to JSON: scalars become numbers,

@@ -11,7 +11,7 @@
 #include <cmath>
 #include <utility>
 
-#include "preflight/cost/memory.h"
+#include "preflight/cost/collectives.h"
 #include "preflight/cost/step_test_support.h"
 
 // In the test-support namespace, so that the shared builders need no using-declarations.

@@ -1,6 +1,8 @@
-// Tests of ArchitectureFromHfConfig's refusals (model/hf_config.h): a bad config.json yields
+// Tests of ArchitectureFromHfConfig's error messages (model/hf_config.h): a bad field yields
 // InvalidArgument naming the source and the key, an unknown model_type lists the supported ones,
-// and a document that is not an object is refused. The configs it reads: hf_config_test.cc.
+// and a document that is not an object is refused. The configs it reads, and the refusals tied to
+// one model type (Falcon's norms, MoE without experts, Gemma 2's window, gpt-oss's layer pattern,
+// sizes past a quadrillion parameters): hf_config_test.cc.
 #include "preflight/model/hf_config.h"
 
 #include <gtest/gtest.h>

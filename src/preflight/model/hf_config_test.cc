@@ -1,7 +1,7 @@
 // Tests of ArchitectureFromHfConfig (model/hf_config.h): one inline config.json per supported
 // model_type, the fields it yields, and parameter counts derived by hand (or published by the
 // model's authors: GPT-2 small, OPT-125m/350m, BLOOM-560m, Pythia-70m, Falcon-7B, Gemma-2-2B,
-// Qwen1.5-MoE-A2.7B, DeepSeek-V2-Lite).
+// Qwen1.5-MoE-A2.7B, DeepSeek-V2-Lite). Error messages of bad fields: hf_config_error_test.cc.
 #include "preflight/model/hf_config.h"
 
 #include <gtest/gtest.h>
