@@ -6,7 +6,8 @@ step_ms = n * a + n * L * b + c + L * d with known a, b, c, d for the measuremen
 values for the prediction; the script's fit must print both sets back. With --stages, rows of
 several layouts (PP 1, 2 and 4, DP 1 and 2) are written as step_ms = n * a + n * (L / p) * b plus a
 constant of each layout's own, a being a1 at PP 1 and a2 at PP 2 and 4; the fit must print a1, a2
-and b back. Standard library only.
+and b back. With --linearity, steps on a line in n must report distances near 0, and one step moved
+0.5 ms off its line must show. Standard library only.
 """
 
 import json
@@ -53,7 +54,29 @@ def check_stages():
               [6.5, 3.4, 6.0, 3.5, 3.0, 3.25])
 
 
+def check_linearity():
+    """Steps on a line in n report distances near 0; a step 0.5 ms off its line reports about that."""
+    def runs(offset):
+        out = []
+        for i, gb in enumerate((2, 4, 8, 16)):
+            for dp in (1, 2):
+                step = 3.0 * gb / dp + 7.0 + 2.0 * dp + (offset if gb == 8 and dp == 1 else 0.0)
+                out.append({"name": f"vtrain-single-{10 * i + dp:04d}-h1024-l12-{2 * dp}gpu-tp2-pp1-dp{dp}-mb1-gb{gb}",
+                            "metric": "step_time_s", "measured": step / 1e3, "predicted": step / 1e3})
+        return out
+
+    def figures(offset):
+        out = subprocess.run([sys.executable, str(SCRIPT), "--linearity"], input=json.dumps({"runs": runs(offset)}),
+                             capture_output=True, text=True, check=True).stdout
+        return [float(line.rsplit(":", 1)[1].split()[0]) for line in out.splitlines()]
+
+    exact, off = figures(0.0), figures(0.5)
+    if max(exact) > 1e-9 or not (0.2 < off[0] < 0.5) or not (0.4 < off[1] < 0.6):
+        sys.exit(f"--linearity: {exact} on a line, {off} with one step 0.5 ms off")
+
+
 def main():
+    check_linearity()
     check_stages()
     runs, i = [], 0
     for layers in (12, 16, 20, 24):

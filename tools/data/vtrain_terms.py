@@ -3,7 +3,7 @@
 
 Usage:
   build/release/bin/preflight validate data/validation/vtrain-single.yaml --json \\
-    | tools/data/vtrain_terms.py [--by-dp | --stages]
+    | tools/data/vtrain_terms.py [--by-dp | --stages | --linearity]
 
 A diagnosis, nothing in the model reads it. Within each group of rows with one hidden size, TP
 degree and micro-batch (PP 1; with --by-dp also one DP degree), a least-squares fit of
@@ -28,6 +28,11 @@ layer, loss, input path), and a2 what the slowest stage adds outside its layers 
 last stage's output layer, loss and input path, in the model). A group without PP 2 or 4 layouts
 prints no a2; one whose layouts each have a single n (micro-batch 8) cannot be separated and is
 left out.
+
+With --linearity it tests the measurements themselves: within each layout (hidden, layers, TP, PP,
+DP, micro-batch) with three or more micro-batch counts, the largest distance of a step time from
+the straight line through them in n; and, per layout at DP 2, 4 or 8, how much its difference from
+the same layout at DP 1 varies over n. Timed steps scatter; composed ones need not.
 
 Python 3 standard library only.
 """
@@ -96,11 +101,39 @@ def stages(runs):
     return 0
 
 
+def linearity(runs):
+    """The --linearity check: residuals of each layout's measured steps from a line in n, and the
+    spread over n of each DP > 1 layout's difference from its DP-1 twin (ms)."""
+    layouts, by_n = defaultdict(list), defaultdict(dict)
+    for h, layers, tp, pp, dp, mb, n, measured, _ in parsed(runs):
+        layouts[(h, layers, tp, pp, dp, mb)].append((n, measured))
+        by_n[(h, layers, tp, pp, mb, n)][dp] = measured
+    residuals = []
+    for points in layouts.values():
+        if len({n for n, _ in points}) < 3:
+            continue
+        slope, intercept = solve([[n, 1.0] for n, _ in points], [y for _, y in points])
+        residuals.append(max(abs(y - slope * n - intercept) for n, y in points))
+    differences = defaultdict(list)
+    for (h, layers, tp, pp, mb, _), steps in by_n.items():
+        for dp, step in steps.items():
+            if dp > 1 and 1 in steps:
+                differences[(h, layers, tp, pp, mb, dp)].append(step - steps[1])
+    spreads = [max(d) - min(d) for d in differences.values() if len(d) > 1]
+    print(f"layouts with 3 or more micro-batch counts: {len(residuals)}; largest distance from their line: "
+          f"{max(residuals, default=0):.3g} ms")
+    print(f"DP > 1 layouts with a DP-1 twin at 2 or more counts: {len(spreads)}; largest spread of the "
+          f"difference: {max(spreads, default=0):.3g} ms")
+    return 0
+
+
 def main(argv):
     by_dp = "--by-dp" in argv[1:]
     runs = json.load(sys.stdin)["runs"]
     if "--stages" in argv[1:]:
         return stages(runs)
+    if "--linearity" in argv[1:]:
+        return linearity(runs)
     groups = defaultdict(list)
     for h, layers, tp, pp, dp, mb, n, measured, predicted in parsed(runs):
         if pp != 1:
