@@ -82,6 +82,14 @@ Status CheckProxyOfAmong(const std::vector<std::string>& ids, const std::string&
                          (proxy_of == own_id ? " (this device)" : ""));
 }
 
+// A file the catalog found by its id (<folder>/<id>.yaml) states that id: the name is how a scenario
+// finds it, and `id:` is what plans, warnings and the GEMM tables name it by.
+Status CheckIdIsFileName(const std::string& path, const std::string& name, const std::string& id) {
+  if (id == name) return Status::Ok();
+  return InvalidArgument(path + ": id: expected '" + name + "' (the file's name, by which the catalog finds it), got '" +
+                         id + "'");
+}
+
 }  // namespace
 
 bool LooksLikePath(const std::string& ref) {
@@ -122,7 +130,9 @@ StatusOr<CollectiveTable> Catalog::CollectiveTableById(const std::string& name) 
 
 StatusOr<HostProfile> Catalog::HostProfileById(const std::string& name) const {
   ASSIGN_OR_RETURN(std::string path, NamedFile("host", name, "host profile"));
-  return LoadHostProfile(path);
+  ASSIGN_OR_RETURN(HostProfile profile, LoadHostProfile(path));
+  RETURN_IF_ERROR(CheckIdIsFileName(path, name, profile.id));
+  return profile;
 }
 
 std::vector<std::string> Catalog::ReliabilityProfileIds() const {
@@ -131,7 +141,9 @@ std::vector<std::string> Catalog::ReliabilityProfileIds() const {
 
 StatusOr<ReliabilityProfile> Catalog::ReliabilityProfileById(const std::string& name) const {
   ASSIGN_OR_RETURN(std::string path, NamedFile("reliability", name, "reliability profile"));
-  return LoadReliabilityProfile(path);
+  ASSIGN_OR_RETURN(ReliabilityProfile profile, LoadReliabilityProfile(path));
+  RETURN_IF_ERROR(CheckIdIsFileName(path, name, profile.id));
+  return profile;
 }
 
 StatusOr<HardwareSpec> Catalog::Hardware(const std::string& id_or_path) const {
@@ -144,6 +156,7 @@ StatusOr<HardwareSpec> Catalog::Hardware(const std::string& id_or_path) const {
   }
   ASSIGN_OR_RETURN(YAML::Node root, LoadYamlFile(path));
   ASSIGN_OR_RETURN(HardwareSpec spec, ParseHardwareSpec(root, path));
+  if (!LooksLikePath(id_or_path)) RETURN_IF_ERROR(CheckIdIsFileName(path, id_or_path, spec.id));
   std::vector<std::pair<std::string, std::string>> proxies;
   int budget = 100000;
   CollectProxyOf(root, "", &proxies, &budget);

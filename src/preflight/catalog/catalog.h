@@ -41,7 +41,8 @@ class Catalog {
 
   // A hardware spec by id or path, with its measured GEMM table (data/gemm/<id>.yaml) attached
   // when the catalog has one. NotFound names the id and lists nothing else; InvalidArgument as
-  // LoadHardwareSpec, and where a `proxy_of` fails CheckProxyOf.
+  // LoadHardwareSpec, where a `proxy_of` fails CheckProxyOf, and where a file found by id states
+  // another `id:` (the file's name is its id).
   StatusOr<HardwareSpec> Hardware(const std::string& id_or_path) const;
   // Sorted names of data/collectives/*.yaml: collective times measured on named systems, which a
   // scenario picks with cluster.collective_table (none applies by default: see the README there).
@@ -51,13 +52,15 @@ class Catalog {
   // Sorted names of data/host/*.yaml: host time of eager framework layers measured on named CPUs
   // and software stacks, which a scenario picks with training.host_profile.
   std::vector<std::string> HostProfileIds() const;
-  // The profile `name` (data/host/<name>.yaml), loaded; NotFound lists the names.
+  // The profile `name` (data/host/<name>.yaml), loaded; NotFound lists the names, InvalidArgument
+  // as LoadHostProfile or where its `id:` is not `name`.
   StatusOr<HostProfile> HostProfileById(const std::string& name) const;
   // Sorted names of data/reliability/*.yaml: failure, restart and checkpoint figures published for
   // named clusters, which a scenario picks with reliability.profile (kDefaultReliabilityProfile
   // when it gives none).
   std::vector<std::string> ReliabilityProfileIds() const;
-  // The profile `name` (data/reliability/<name>.yaml), loaded; NotFound lists the names.
+  // The profile `name` (data/reliability/<name>.yaml), loaded; NotFound lists the names,
+  // InvalidArgument as LoadReliabilityProfile or where its `id:` is not `name`.
   StatusOr<ReliabilityProfile> ReliabilityProfileById(const std::string& name) const;
   // A labelled proxy (`proxy_of`, hardware_spec.h Figure::proxy_of) at `field` of `file`, a figure or
   // table of device `own_id`, names another device of the catalog: InvalidArgument naming the file,

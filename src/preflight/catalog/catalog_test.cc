@@ -439,6 +439,37 @@ TEST(CatalogLookupTest, MissingPathsAreNotFound) {
   EXPECT_EQ(m.status().code(), StatusCode::kNotFound);
 }
 
+// A file found by its id must state that id: a copy renamed without its `id:` changed is refused
+// when looked up by the new name (a path names a file freely).
+TEST(CatalogLookupTest, AFileFoundByIdMustStateThatId) {
+  const Catalog shipped = Catalog::Default();
+  const std::string dir = ScratchDir("preflight_id_is_name_");
+  struct Case {
+    std::string folder, from;
+  };
+  for (const Case& c : {Case{"hardware", "a100-sxm-80gb"}, Case{"host", "megatron-lm-gpt-eager-zen3"},
+                        Case{"reliability", "rsc1-a100"}}) {
+    StatusOr<std::string> text = ReadInputFile(shipped.data_dir() + "/" + c.folder + "/" + c.from + ".yaml");
+    ASSERT_TRUE(text.ok()) << c.from;
+    fs::create_directories(dir + "/" + c.folder);
+    const std::string copy = WriteFile(dir + "/" + c.folder, "renamed-x2.yaml", *text);
+    WriteFile(dir + "/" + c.folder, c.from + ".yaml", *text);
+    const Catalog cat(dir);
+    Status renamed = c.folder == "hardware"     ? cat.Hardware("renamed-x2").status()
+                     : c.folder == "host"       ? cat.HostProfileById("renamed-x2").status()
+                                                : cat.ReliabilityProfileById("renamed-x2").status();
+    ASSERT_FALSE(renamed.ok()) << c.folder;
+    EXPECT_EQ(renamed.code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(renamed.message(), copy + ": id: expected 'renamed-x2' (the file's name, by which the catalog finds it), got '" +
+                                     c.from + "'");
+    Status same = c.folder == "hardware"     ? cat.Hardware(c.from).status()
+                  : c.folder == "host"       ? cat.HostProfileById(c.from).status()
+                                             : cat.ReliabilityProfileById(c.from).status();
+    EXPECT_TRUE(same.ok()) << same.message();
+  }
+  EXPECT_TRUE(Catalog(dir).Hardware(dir + "/hardware/renamed-x2.yaml").ok()) << "by path, any name";
+}
+
 TEST(CatalogLookupTest, EmptyDataDirHasNoIds) {
   Catalog cat(ScratchDir());
   EXPECT_TRUE(cat.HardwareIds().empty());
