@@ -21,9 +21,11 @@ Figures (each the median of repeated timings with CUDA events, after warm-up, ra
   output_layer          GPT-2's output layer in fp16 at the vTrain rows' shapes (hidden 1,024 and 2,048,
                         1,024 and 4,096 tokens): the three GEMMs (forward, input and weight gradient)
                         and Megatron's vocabulary-parallel cross-entropy forward and backward (and
-                        the logits' [s, b] -> [b, s] copy at 4,096 tokens), at the
-                        TP-1 vocabulary (50,304), one TP-2 rank's (25,216) and the unpadded 50,257,
-                        milliseconds each (docs/validation.md: the runs' TP-1 output side)
+                        the logits' [s, b] -> [b, s] copy at 4,096 tokens), at one rank's
+                        vocabulary at TP 1, 2, 4 and 8 both as Megatron pads it (50,304, 25,216,
+                        12,672, 6,400: 50,257 to a multiple of 128 x TP, split) and as vTrain's own
+                        model splits it (50,257 // TP: 50,257, 25,128, 12,564, 6,282, multiples of
+                        1, 8, 4 and 2), milliseconds each (docs/validation.md: the runs' output side)
   host                  eager PyTorch host cost: seconds per launched op of a tiny-op loop, and a
                         small GPT layer's forward+backward (T wall time, K kernels, G kernel time:
                         host cost per kernel = T / K while G is much less than T), as
@@ -138,7 +140,9 @@ def output_layer():
     rows = []
     for h in (1024, 2048):
         for tokens in (1024, 4096):
-            for vocab in (50304, 25216, 50257):
+            # Megatron's padded share per rank, then vTrain's unpadded vocab_size // world_size
+            # (VIA-Research/vTrain src/model/gpt_modeling.py, ShardedGptLogit), TP 1, 2, 4, 8.
+            for vocab in (50304, 25216, 12672, 6400, 50257, 25128, 12564, 6282):
                 x = torch.randn(tokens, h, device="cuda", dtype=torch.float16)
                 w = torch.randn(vocab, h, device="cuda", dtype=torch.float16) * 0.02
                 dy = torch.randn(tokens, vocab, device="cuda", dtype=torch.float16) * 0.01
