@@ -468,23 +468,17 @@ StageSums StepModel::RankSums(const StageParts& parts, int64_t stage) const {
   return st;
 }
 
-// The sum over all stages once every stage runs the input path as `st` does (`whole` ran it once).
-double StepModel::SumWithInputs(const StageSums& whole, const StageSums& st) const {
-  return whole.Total() + static_cast<double>(p_.pp) * InputPathSeconds(st.input_slack) -
-         InputPathSeconds(whole.input_slack);
-}
-
 // How slow a rank is. Under the zero-bubble schedules, the step it would pace: its micro-batches
 // and the bubble it leaves, which that rank's weight gradients fill, so a rank with the larger
 // total can leave the smaller bubble. Under the others the bubble falls as the total grows
 // (their step is (M - 1) times it plus the sum, or the like): the total alone, which also picks
 // the heaviest stage when one micro-batch makes every rank's step alike.
-double StepModel::Slowness(const StageSums& st, const StageSums& whole) const {
+double StepModel::Slowness(const StageSums& st, double sum) const {
   if (p_.schedule != Schedule::kZbH1 && p_.schedule != Schedule::kDualPipe) return st.Total();
   const double m = static_cast<double>(MicroBatches(p_, c_.job));
   const OffloadWaits offload = OffloadSeconds(st, LayersOnStage(a_, p_, 0));
   const double total = st.Total() + offload.forward + offload.backward;
-  return m * total + Bubble(SumWithInputs(whole, st), st);
+  return m * total + Bubble(sum, st);
 }
 
 namespace {
@@ -505,10 +499,38 @@ StageKey KeyOf(const Architecture& a, const Plan& p, int64_t stage) {
 
 }  // namespace
 
+// The sum over all stages of their sums per micro-batch, each stage running the input path beside
+// its own GPU work (`whole`, every layer and the head on one stage, ran it once). Stages alike in
+// their key wait alike: each key's wait is found once.
+double StepModel::SumWithInputs(const StageParts& parts, const StageSums& whole) const {
+  const double sum = whole.Total();
+  if (!c_.job.host_profile || p_.pp == 1) return sum;
+  StageKey keys[8];
+  double waits[8];
+  int known = 0;
+  double inputs = 0;
+  for (int64_t stage = 0; stage < p_.pp; ++stage) {
+    const StageKey k = KeyOf(a_, p_, stage);
+    int i = 0;
+    while (i < known && !(keys[i] == k)) ++i;
+    if (i == known) {
+      const double wait = InputPathSeconds(StageSumsOf(parts, stage).input_slack);
+      if (known == 8) {  // more kinds of stage than contiguous splits make: not kept
+        inputs += wait;
+        continue;
+      }
+      keys[known] = k;
+      waits[known++] = wait;
+    }
+    inputs += waits[i];
+  }
+  return sum - InputPathSeconds(whole.input_slack) + inputs;
+}
+
 // The first, second and last stages are the only ones that can be the slowest (contiguous layers;
 // the middle ones alike or one layer lighter; the last adds the head). Under DualPipe, where every
 // rank is a candidate, ranks whose two stages match one already summed are skipped.
-StageSums StepModel::SlowestRank(const StageParts& parts, const StageSums& whole) const {
+StageSums StepModel::SlowestRank(const StageParts& parts, double sum) const {
   const bool dual = p_.schedule == Schedule::kDualPipe;
   std::pair<StageKey, StageKey> seen[16];
   int n_seen = 0;
@@ -523,7 +545,7 @@ StageSums StepModel::SlowestRank(const StageParts& parts, const StageSums& whole
       if (n_seen < 16) seen[n_seen++] = k;
     }
     const StageSums st = RankSums(parts, stage);
-    const double score = Slowness(st, whole);
+    const double score = Slowness(st, sum);
     if (score > worst_score) {
       worst = st;
       worst_score = score;
@@ -536,7 +558,8 @@ PipelineTime StepModel::Pipeline() const {
   const StageParts parts = LayerParts();
   StageSums whole = StageTotals(parts, a_.layers, a_.MoeLayerCount(), true, true);
   AddInputPath(parts, 0, a_.layers, &whole);
-  const StageSums worst = SlowestRank(parts, whole);
+  const double sum = SumWithInputs(parts, whole);
+  const StageSums worst = SlowestRank(parts, sum);
   PipelineTime pipe;
   pipe.micro_batches = static_cast<double>(MicroBatches(p_, c_.job));
   // The offload copies the layers do not hide stretch their phases too.
@@ -552,8 +575,7 @@ PipelineTime StepModel::Pipeline() const {
   pipe.cp = worst.cp;
   pipe.contention = worst.contention;
   pipe.offload = offload.forward + offload.backward;
-  // Every stage runs the input path, each as the slowest one does.
-  pipe.bubble = Bubble(SumWithInputs(whole, worst), worst);
+  pipe.bubble = Bubble(sum, worst);
   pipe.pp_exposed = PipelineSendsExposed(pipe.micro_batches);
   return pipe;
 }

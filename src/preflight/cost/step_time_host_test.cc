@@ -224,6 +224,39 @@ TEST(StepTimeTest, TheInputPathWaitsForTheGpuOncePerMicroBatch) {
               (16 + 8 - 1) * 0.3e-3, 1e-9);
 }
 
+// Each stage's input path hides its data-loader receive behind its own queued GPU work: the last
+// stage behind its layers and the head, the others behind their layers alone. A faster GPU then
+// leaves a host-bound pipeline no slower: on the last stage the receive takes back what the head
+// gives up, and the other stages, whose work holds no head, wait as before.
+TEST(StepTimeTest, EachStageRunsTheInputPathBesideItsOwnGpuWork) {
+  Architecture small = LoadArch("gpt3-175b");
+  small.hidden = 256, small.heads = 4, small.kv_heads = 4, small.head_dim = 64, small.ffn = 1024,
+  small.layers = 8;
+  TrainingJob job;
+  job.seq_len = 512;
+  job.global_batch = 16;
+  auto host = Profile(3000, 1000, 2000, 1000);
+  host->input_before_sync = Seconds(2000e-6);
+  host->input_after_sync = Seconds(300e-6);
+  job.host_profile = host;
+  Plan p;
+  p.pp = 4, p.recompute = Recompute::kNone;
+  auto step = [&](double speedup, Schedule schedule) {
+    Cluster c = CatalogCluster("a100-sxm-80gb", 4);
+    for (Figure& f : c.spec.peak_tflops) f.value *= speedup;
+    c.spec.hbm_bandwidth_tbytes_per_s.value *= speedup;
+    Plan plan = p;
+    plan.schedule = schedule;
+    return EstimateStep(MakeCostContext(small, CountParameters(small), job, c), plan).step.value();
+  };
+  for (Schedule schedule : {Schedule::k1F1B, Schedule::kGpipe}) {
+    const double base = step(1, schedule);
+    EXPECT_GT(base, 0);
+    EXPECT_LE(step(2, schedule), base * (1 + 1e-12)) << static_cast<int>(schedule);
+    EXPECT_LE(step(4, schedule), step(2, schedule) * (1 + 1e-12)) << static_cast<int>(schedule);
+  }
+}
+
 // Megatron-DeepSpeed's layer forward copies two new scalars to the device, and each copy waits for
 // the GPU: the host cannot queue the next phase while the GPU runs this one. With such waits, a
 // host-bound forward and a GPU-bound backward no longer offset each other, and the next

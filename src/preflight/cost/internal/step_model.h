@@ -442,13 +442,14 @@ class StepModel {
   double PipelineSendsExposed(double micro_batches) const;
   // Pipeline()'s parts (step_time.cc): one dense and one MoE layer's sums with the head; a stage's
   // sums with its input path; a rank's (DualPipe: the mean of its two stages); the sum over all
-  // stages with each running the input path as `st` does; how slow a rank is; the slowest rank.
+  // stages, each running the input path beside its own GPU work (`whole`: all of them on one
+  // stage); how slow a rank is, given that sum; the slowest rank.
   StageParts LayerParts() const;
   StageSums StageSumsOf(const StageParts& parts, int64_t stage) const;
   StageSums RankSums(const StageParts& parts, int64_t stage) const;
-  double SumWithInputs(const StageSums& whole, const StageSums& st) const;
-  double Slowness(const StageSums& st, const StageSums& whole) const;
-  StageSums SlowestRank(const StageParts& parts, const StageSums& whole) const;
+  double SumWithInputs(const StageParts& parts, const StageSums& whole) const;
+  double Slowness(const StageSums& st, double sum) const;
+  StageSums SlowestRank(const StageParts& parts, double sum) const;
 
   // The step around the pipeline (step_time.cc).
   struct LocalParams {  // the parameters a device holds and updates, and the bytes they move in
