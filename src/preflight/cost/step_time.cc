@@ -88,16 +88,23 @@ StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
   c.contention = tp_slow + ep_slow + cp_slow;
   // The forward phase's part, kind by kind: what its own collectives outlast, or slow, its own
   // hiding compute (the rest, recomputed forwards included, falls in the backward; TP's forward
-  // phase and the whole-layer all-to-alls are timed with their recomputed part, so their forward
-  // share is at most the whole). Hidden traffic elsewhere in the layer moves none of it.
-  const double ep_fwd_exposed =
-      ep.whole_layer
-          ? std::min(c.ep, (1 - ep.unpaired) * Exposed(l.ep_fwd, l.fwd_compute) + ep.unpaired * l.ep_fwd)
-          : Exposed(ep.comm[0], ep.window[0]);
+  // phase is timed with its recomputed part, so its forward share is at most the whole). Hidden
+  // traffic elsewhere in the layer moves none of it. The paired passes' all-to-alls hide under a
+  // forward and a backward at once: what they outlast their window falls in each phase as its
+  // share of that window (compute and stalls), so a stall saved in one phase is not charged back
+  // to the other; the unpaired forwards' all-to-alls stand exposed in the forward.
+  const double tp_fwd_exposed =
+      std::min(Exposed(tp.forward, tp.forward_window), Exposed(l.tp_fwd, tp.first_forward_window));
+  const double cp_fwd_exposed = Exposed(l.cp_fwd, cp_fwd_window);
+  double ep_fwd_exposed = Exposed(ep.comm[0], ep.window[0]);
+  if (ep.whole_layer) {
+    const double window = l.fwd_compute + l.bwd_compute + c.tp + c.cp;
+    const double forward = l.fwd_compute + tp_fwd_exposed + cp_fwd_exposed;
+    ep_fwd_exposed = (window > 0 ? ep_fwd_exposed * forward / window : 0) + ep.unpaired * l.ep_fwd;
+  }
   c.contention_fwd =
       std::min(tp_slow_fwd, Contention(l.tp_fwd, tp.first_forward_window)) + ep_slow_fwd + cp_slow_fwd;
-  c.exposed_fwd = std::min(Exposed(tp.forward, tp.forward_window), Exposed(l.tp_fwd, tp.first_forward_window)) +
-                  Exposed(l.cp_fwd, cp_fwd_window) + ep_fwd_exposed;
+  c.exposed_fwd = tp_fwd_exposed + cp_fwd_exposed + ep_fwd_exposed;
   return c;
 }
 

@@ -529,5 +529,30 @@ TEST(StepTimeTest, AllToAllOverlapLeavesTheUnpairedPassesExposed) {
   EXPECT_NEAR(exposed(4, true), exposed(4, false) * 11 / 32, 1e-9 * exposed(4, false));
 }
 
+// Under DualPipe the paired passes' all-to-alls hide under a forward and a backward at once, and
+// under the tensor-parallel waits beside them. A faster scale-up link shortens those waits and
+// leaves more of the all-to-alls exposed, the sum alike; the exposure falls in each phase as its
+// share of the window, so the data-parallel side, which hides under one phase each way, is not
+// handed the difference (it once was: Qwen3-30B-A3B on 128 H800s, 1.4% slower at twice the link).
+TEST(StepTimeTest, AFasterScaleUpLinkNeverSlowsPairedAllToAlls) {
+  Job8b s;
+  s.arch = LoadArch("qwen3-30b-a3b");
+  s.params = CountParameters(s.arch);
+  s.job.seq_len = 8192;
+  s.job.global_batch = 32;
+  s.plan.tp = 8, s.plan.pp = 2, s.plan.dp = 8, s.plan.ep = 32, s.plan.zero = 1;
+  s.plan.sp = true, s.plan.balanced_layers = true, s.plan.schedule = Schedule::kDualPipe;
+  auto step = [&](double link) {
+    Cluster c = CatalogCluster("h800-sxm-80gb", 128);
+    c.spec.scale_up_gbytes_per_s.value *= link;
+    return EstimateStep(MakeCostContext(s.arch, s.params, s.job, c), s.plan);
+  };
+  const StepTime base = step(1), twice = step(2), four = step(4);
+  ASSERT_LT(twice.exposed_comm.tp.value(), base.exposed_comm.tp.value());
+  ASSERT_GT(twice.exposed_comm.ep.value(), base.exposed_comm.ep.value()) << "the all-to-alls must surface";
+  EXPECT_LE(twice.step.value(), base.step.value() * (1 + 1e-12));
+  EXPECT_LE(four.step.value(), twice.step.value() * (1 + 1e-12));
+}
+
 }  // namespace
 }  // namespace preflight::test_support
