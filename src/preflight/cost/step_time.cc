@@ -413,10 +413,17 @@ double StepModel::Bubble(double sum, const StageSums& worst) const {
     // Zero-bubble schedules fill the bubble with deferred weight gradients W, what is left of the
     // backward being B (input gradients, recompute, collectives): ZB-H1 leaves (p - 1)(F + B - W)
     // (Qi et al. 2023), DualPipe (p/2 - 1)(F&B + B - 3W) with F&B = F + B + W (DeepSeek-V3 Table 2,
-    // whose B is the full backward B + W here).
-    case Schedule::kZbH1:
-      bubble *= std::max(0.0, fwd + bwd - 2 * worst.wgrad) / total;
+    // whose B is the full backward B + W here). ZB-H1's bubble is 1F1B's less two W per stage
+    // boundary: one the backward chain no longer waits for, one moved into an idle slot, of which
+    // there are only as many as micro-batches after the first: (p - 1)(F + B + W) - (p - 1 +
+    // min(p - 1, m - 1))·W, which a replay of the schedule bears out (tools/data/zb_schedule.py).
+    // With Qi's 2W at any m, a faster W lengthened steps of fewer micro-batches than stages.
+    case Schedule::kZbH1: {
+      const double m = static_cast<double>(MicroBatches(p_, c_.job)), boundaries = p_.pp - 1.0;
+      const double moved = std::clamp((m - 1) / boundaries, 0.0, 1.0);
+      bubble *= std::max(0.0, fwd + bwd - (1 + moved) * worst.wgrad) / total;
       break;
+    }
     case Schedule::kDualPipe:
       bubble *= (p_.pp / 2.0 - 1) / std::max(1.0, p_.pp - 1.0) *
                 std::max(0.0, fwd + 2 * bwd - 3 * worst.wgrad) / total;
