@@ -561,10 +561,7 @@ TEST(StepTimeTest, AllToAllOverlapLeavesTheUnpairedPassesExposed) {
 // share of the window, so the data-parallel side, which hides under one phase each way, is not
 // handed the difference (it once was: Qwen3-30B-A3B on 128 H800s, 1.4% slower at twice the link).
 TEST(StepTimeTest, AFasterScaleUpLinkNeverSlowsPairedAllToAlls) {
-  Job8b s;
-  s.arch = LoadArch("qwen3-30b-a3b");
-  s.params = CountParameters(s.arch);
-  s.job.seq_len = 8192;
+  Job8b s = DataParallelOnH100("qwen3-30b-a3b", 8192);  // on 128 H800s below
   s.job.global_batch = 32;
   s.plan.tp = 8, s.plan.pp = 2, s.plan.dp = 8, s.plan.ep = 32, s.plan.zero = 1;
   s.plan.sp = true, s.plan.balanced_layers = true, s.plan.schedule = Schedule::kDualPipe;
