@@ -416,7 +416,8 @@ double StepModel::Bubble(double sum, const StageSums& worst) const {
     // whose B is the full backward B + W here). ZB-H1's bubble is 1F1B's less two W per stage
     // boundary: one the backward chain no longer waits for, one moved into an idle slot, of which
     // there are only as many as micro-batches after the first: (p - 1)(F + B + W) - (p - 1 +
-    // min(p - 1, m - 1))·W, which a replay of the schedule bears out (tools/data/zb_schedule.py).
+    // min(p - 1, m - 1))·W, which a replay of the schedule bears out for m <= p and W <= min(F, B)
+    // (tools/data/zb_schedule.py).
     // With Qi's 2W at any m, a faster W lengthened steps of fewer micro-batches than stages.
     case Schedule::kZbH1: {
       const double m = static_cast<double>(MicroBatches(p_, c_.job)), boundaries = p_.pp - 1.0;

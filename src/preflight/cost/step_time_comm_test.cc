@@ -505,7 +505,7 @@ TEST(StepTimeTest, ZeroBubbleSchedulesDeferTheWeightGradientsTheyTime) {
 
 // With fewer micro-batches than stages, ZB-H1 has fewer weight gradients to move into idle slots
 // than boundaries: one micro-batch moves none, and its bubble is 1F1B's less one W per boundary
-// (the backward chain no longer waits for it). Faster weight gradients then never lengthen the
+// (the backward chain no longer waits for it). Faster weight gradients then do not lengthen this
 // step, as they did under the paper's form at every m (GPT 1.7B, TP 4, PP 4, one micro-batch).
 TEST(StepTimeTest, ZeroBubbleMovesOnlyTheWeightGradientsItHas) {
   Job8b s = Llama8bOnH100();
@@ -560,7 +560,7 @@ TEST(StepTimeTest, AllToAllOverlapLeavesTheUnpairedPassesExposed) {
 // leaves more of the all-to-alls exposed, the sum alike; the exposure falls in each phase as its
 // share of the window, so the data-parallel side, which hides under one phase each way, is not
 // handed the difference (it once was: Qwen3-30B-A3B on 128 H800s, 1.4% slower at twice the link).
-TEST(StepTimeTest, AFasterScaleUpLinkNeverSlowsPairedAllToAlls) {
+TEST(StepTimeTest, AFasterScaleUpLinkDoesNotSlowPairedAllToAllsHere) {
   Job8b s = DataParallelOnH100("qwen3-30b-a3b", 8192);  // on 128 H800s below
   s.job.global_batch = 32;
   s.plan.tp = 8, s.plan.pp = 2, s.plan.dp = 8, s.plan.ep = 32, s.plan.zero = 1;
