@@ -392,6 +392,9 @@ void CountKernels(const Architecture& a, const Plan& p, const TrainingJob& job, 
   l->kernels_op_sac = n - core - weight_gemms - tp_kernels + 3 + l->calls_op_sac;
   // The dots policy launches again all but the weight products and the collectives.
   l->kernels_dots = n - weight_gemms - mla_gemms - tp_kernels;
+  // Each weight product has a weight-gradient kernel in the backward, the router's and the
+  // shared experts' included.
+  l->kernels_wgrad = weight_gemms + mla_gemms + (moe ? 1 + (shared ? 2 : 0) : 0);
   // Selective recompute launches the recomputed modules' kernels and calls again.
   double sel = 0, sel_calls = 0;
   if (p.Recomputes(kModuleCoreAttn)) sel += core;

@@ -237,7 +237,6 @@ void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
   const LayerComm c = ExposedLayerComm(l);
   s->fwd += n * l.fwd_compute;
   s->bwd += n * (l.bwd_compute + recompute);
-  s->wgrad += n * c.wgrad_free;
   // Full recompute and the op-level and dots policies run the forward's elementwise passes again
   // (full recompute and the dots policy its casts too: the products' inputs are recomputed);
   // selective recompute its modules' passes.
@@ -251,14 +250,30 @@ void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
   s->cp += n * c.cp;
   s->contention += n * c.contention;
   // Summed term by term, in the order the step's totals add them.
-  const double gpu = l.fwd_compute + l.bwd_compute + recompute + l.fwd_memory * passes + sel_memory + casts +
-                     c.tp + c.ep + c.cp + c.contention;
+  double gpu = l.fwd_compute + l.bwd_compute + recompute + l.fwd_memory * passes + sel_memory + casts +
+               c.tp + c.ep + c.cp + c.contention;
   // The forward phase (recompute runs forward collectives a second time, in the backward).
   const double gpu_fwd = l.fwd_compute + l.fwd_memory + l.cast_fwd + c.exposed_fwd + c.contention_fwd;
   s->forward += n * gpu_fwd;
+  double host = LayerHostSeconds(l);
+  const double host_fwd = LayerHostForwardSeconds(l);
+  if (DefersWeightGradients()) {
+    // The weight gradients run as a pass of their own, apart from the rest of the backward: that
+    // pass is bound by its slower side, the GPU's products or the host's launches of them; the
+    // rest of the layer as below. (Bound as one with the backward, a faster GPU shortened the
+    // deferred pass, and so lengthened the bubble, while the host still paced the backward.)
+    const double w_gpu = c.wgrad_free, w_host = WgradHostSeconds(l, host - host_fwd);
+    s->wgrad += n * std::max(w_gpu, w_host);
+    s->launch += n * std::max(0.0, w_host - w_gpu);
+    s->slack += n * std::max(0.0, w_gpu - w_host);
+    s->backward_slack += n * std::max(0.0, w_gpu - w_host);
+    gpu -= w_gpu;
+    host -= w_host;
+  } else {
+    s->wgrad += n * c.wgrad_free;
+  }
   // When the host takes longer than the GPU work, the GPU waits; what the GPU waits in the
   // forward phase lengthens that phase (the window the data-parallel gathers hide in).
-  const double host = LayerHostSeconds(l), host_fwd = LayerHostForwardSeconds(l);
   const double wait_fwd = std::max(0.0, host_fwd - gpu_fwd);
   if (LayersWaitForGpu()) {
     // The host waits for the GPU inside every layer forward (and recomputed forward), so it
@@ -284,6 +299,17 @@ void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
     s->forward += n * std::min(wait, wait_fwd);
     s->slack += n * std::max(0.0, gpu - host);
   }
+}
+
+// The backward phase launches the backward's kernels (about twice the forward's, as
+// LayerHostSeconds counts) and those the recompute mode runs again, each taken to cost the host
+// alike.
+double StepModel::WgradHostSeconds(const LayerCost& l, double host_bwd) const {
+  const double kernels = 2 * l.kernels_fwd + Again({.full = l.kernels_fwd,
+                                                    .selective = l.kernels_sel,
+                                                    .op_sac = l.kernels_op_sac,
+                                                    .dots = l.kernels_dots});
+  return kernels > 0 ? host_bwd * std::min(1.0, l.kernels_wgrad / kernels) : 0.0;
 }
 
 // Each wait returns to an idle GPU, which runs nothing until the host's next launch. The profile
@@ -352,8 +378,11 @@ void StepModel::AddHead(const StageParts& parts, bool first, StageSums* st) cons
                       calls * c_.job.host_profile->collective_call.value();
   const double gpu = w.fwd + w.bwd + w.loss + head_comm +
                      (first ? around.embedding_fwd + around.embedding_bwd : 0);
-  const double slack = std::max(0.0, gpu - host);
-  st->launch += std::max(0.0, host - gpu);
+  // A zero-bubble schedule runs the weight gradients apart (see AddLayer): a few GEMMs, whose
+  // launches are taken as GPU-bound; the host's time is spent on the rest.
+  const double apart = DefersWeightGradients() ? w.wgrad : 0;
+  const double slack = std::max(0.0, gpu - apart - host) + apart;
+  st->launch += std::max(0.0, host - (gpu - apart));
   st->slack += slack;
   st->backward_slack += slack;
 }

@@ -39,6 +39,7 @@ struct LayerCost {
   double sel_fwd = 0, sel_memory = 0, sel_tp = 0, sel_ep = 0, kernels_sel = 0, calls_sel = 0;
   double kernels_fwd = 0;  // kernels launched by the forward (backward launches about twice as many)
   double kernels_core = 0; // of which the attention products
+  double kernels_wgrad = 0; // weight-gradient kernels the backward launches (one per weight product)
   double tp_fwd = 0, tp_bwd = 0;  // collective times before overlap
   double tp_op_sac = 0;  // of the forward's, what torchtitan's op-level policy runs again
   double ep_fwd = 0, ep_bwd = 0;
@@ -431,6 +432,13 @@ class StepModel {
   // the backward phase, whose forward full recompute runs again (0 without full recompute).
   // REQUIRES: a host profile with gpu_waits_per_layer_forward > 0.
   double WaitGapSeconds(const LayerCost& l, bool recomputed) const;
+  // Whether the schedule runs the weight gradients as a pass of their own (ZB-H1, DualPipe).
+  bool DefersWeightGradients() const {
+    return p_.schedule == Schedule::kZbH1 || p_.schedule == Schedule::kDualPipe;
+  }
+  // Of the host's backward phase (`host_bwd`, recomputed forward included), the launches of the
+  // weight-gradient kernels: their share of the phase's kernels.
+  double WgradHostSeconds(const LayerCost& l, double host_bwd) const;
   // The products a layer's recompute mode runs again (forward products, per micro-batch).
   double RecomputedProducts(const LayerCost& l) const;
   void AddLayer(const LayerCost& l, double n, StageSums* s) const;
