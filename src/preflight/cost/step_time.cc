@@ -265,8 +265,12 @@ void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
     const double w_gpu = c.wgrad_free, w_host = WgradHostSeconds(l, host - host_fwd);
     s->wgrad += n * std::max(w_gpu, w_host);
     s->launch += n * std::max(0.0, w_host - w_gpu);
-    s->slack += n * std::max(0.0, w_gpu - w_host);
-    s->backward_slack += n * std::max(0.0, w_gpu - w_host);
+    // The host queues them ahead of the GPU as it does the rest (the next input path hides behind
+    // what is left of them: AddInputPath).
+    const double free_w = std::max(0.0, w_gpu - w_host);
+    s->slack += n * free_w;
+    s->backward_slack += n * free_w;
+    s->wgrad_slack += n * free_w;
     gpu -= w_gpu;
     host -= w_host;
   } else {
@@ -385,6 +389,7 @@ void StepModel::AddHead(const StageParts& parts, bool first, StageSums* st) cons
   st->launch += std::max(0.0, host - (gpu - apart));
   st->slack += slack;
   st->backward_slack += slack;
+  st->wgrad_slack += apart;
 }
 
 StageSums StepModel::StageTotals(const StageParts& parts, int64_t n, int64_t n_moe, bool first,
@@ -416,15 +421,22 @@ double StepModel::InputPathSeconds(double slack) const {
 void StepModel::AddInputPath(const StageParts& parts, int64_t first, int64_t n,
                              StageSums* st) const {
   st->input_slack = st->slack;
+  double wgrad_slack = st->wgrad_slack;
   if (LayersWaitForGpu() && n > 0) {  // a stage without layers has no waits
-    st->input_slack = p_.recompute == Recompute::kFull
-                          ? (a_.IsMoeLayer(first) ? parts.moe : parts.dense).backward_slack
-                          : st->backward_slack;
+    const StageSums& layer = a_.IsMoeLayer(first) ? parts.moe : parts.dense;
+    const bool full = p_.recompute == Recompute::kFull;
+    st->input_slack = full ? layer.backward_slack : st->backward_slack;
+    wgrad_slack = full ? layer.wgrad_slack : st->wgrad_slack;
   }
   // The GPU waits for it before the micro-batch's forward: part of the forward phase.
   const double wait = InputPathSeconds(st->input_slack);
   st->launch += wait;
   st->forward += wait;
+  // What the deferred weight gradients' queued GPU time hides of it lengthens their pass no
+  // more than the host's work does: the pass a zero-bubble schedule moves into its bubble is
+  // theirs less that share, which a faster GPU does not shorten (the step it paces does not
+  // shorten either).
+  st->wgrad -= InputPathSeconds(st->input_slack - wgrad_slack) - wait;
 }
 
 // The bubble of the schedule, from the sum over all stages and the slowest stage's totals.

@@ -89,12 +89,16 @@ struct StageSums {
   double input_slack = 0;           // what the next micro-batch's input path can run beside
   double contention = 0;            // compute slowed by the hidden TP, EP and CP collectives
   double wgrad = 0;                 // of bwd, the weight-gradient products
+  // Of slack, the GPU time of weight-gradient passes run apart (zero-bubble schedules) beyond
+  // the host's launches of them.
+  double wgrad_slack = 0;
   double forward = 0;               // the forward share of all the above
   double Total() const { return fwd + bwd + memory + tp + ep + cp + launch + contention; }
   void Add(const StageSums& o, double n) {
     fwd += n * o.fwd, bwd += n * o.bwd, memory += n * o.memory, tp += n * o.tp, ep += n * o.ep;
     cp += n * o.cp, launch += n * o.launch, contention += n * o.contention, forward += n * o.forward;
     slack += n * o.slack, backward_slack += n * o.backward_slack, wgrad += n * o.wgrad;
+    wgrad_slack += n * o.wgrad_slack;
   }
 };
 
