@@ -6,7 +6,8 @@ input gradients (W <= min(F, B)): on a grid of whole-number ratios the replayed 
 (p - 1)(F + B + W) - (p - 1 + min(p - 1, m - 1)) W, and on a finer grid the step it gives is
 within 6% of the replay's, where Qi et al.'s (p - 1)(F + B - W), which assumes enough
 micro-batches, is off by up to 40%; with more micro-batches and F = B = W the replay gives Qi et
-al.'s bubble. Standard library only.
+al.'s bubble. On unequal stages, shorter passes can lengthen the replay itself (a
+list-scheduling anomaly), and the model's form gets longer in fewer cases. Standard library only.
 """
 
 import itertools
@@ -56,6 +57,17 @@ def main():
     # The replay tells the two apart where they differ: at one micro-batch no W fills a slot.
     if not zb.model_bubble(4, 1, 1.0, 1.0, 1.0) > 3 * (1.0 + 1.0 - 1.0):
         print("the model's bubble at m = 1 should exceed Qi et al.'s")
+        failures += 1
+    # Shorter passes can lengthen the greedy replay itself (it re-orders its passes), on unequal
+    # stages; the model's form for unequal stages gets longer in fewer of the same cases.
+    found = zb.monotonicity(3000)
+    if found["replay"][0] == 0 or found["model"][0] > found["replay"][0]:
+        print(f"monotonicity, 3,000 unequal pipelines: replay {found['replay']}, model "
+              f"{found['model']} (want some replay cases, no more model cases than replay ones)")
+        failures += 1
+    # The per-stage form of the replay is the scalar one when every stage is alike.
+    if zb.makespan(4, 3, [1.0] * 4, [2.0] * 4, [0.5] * 4) != zb.makespan(4, 3, 1.0, 2.0, 0.5):
+        print("per-stage pass times should replay as the same scalar times")
         failures += 1
     print("zb_schedule: " + ("ok" if failures == 0 else f"{failures} failures"))
     return 1 if failures else 0

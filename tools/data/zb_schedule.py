@@ -17,15 +17,32 @@ W <= min(F, B), the replay gives exactly that at whole-number ratios of F, B and
 6% of the step it gives elsewhere (tests/tools/zb_schedule_test.py), where Qi et al.'s is off by
 up to 40%; beyond m = p the two formulas agree.
 
+With --monotonicity [TRIALS] it asks whether shorter passes can give a longer step: on random
+pipelines whose stages differ (each stage's F, B and W a common set scaled by up to 2, W <=
+min(F, B)), it shortens the passes of a random half of the stages (W to 30-100%, F and B to
+70-100%) and counts the cases where the step gets longer, in the replay and in the step model's
+form for unequal stages (M times the slowest stage, plus the other stages' sum scaled by the
+slowest stage's share of work outside the credited W). The greedy replay re-orders its passes as
+their times change, so it can get longer (a list-scheduling anomaly; a schedule whose order is
+fixed cannot); the model's form then stands beside it.
+
 Usage: zb_schedule.py STAGES MICRO_BATCHES F B W
+       zb_schedule.py --monotonicity [TRIALS]
 Standard library only.
 """
 
+import random
 import sys
 
 
+def per_stage(x, stages):
+    """A pass time for every stage: `x` itself when it is a list, else `x` on each stage."""
+    return list(x) if isinstance(x, (list, tuple)) else [x] * stages
+
+
 def makespan(stages, micro_batches, f, b, w):
-    """The replayed schedule's length."""
+    """The replayed schedule's length; f, b and w are times, or lists of them per stage."""
+    times = {"F": per_stage(f, stages), "B": per_stage(b, stages), "W": per_stage(w, stages)}
     free = [0.0] * stages
     done = {}  # (kind, stage, micro-batch) -> end time
     count = {kind: [0] * stages for kind in "FBW"}
@@ -55,7 +72,7 @@ def makespan(stages, micro_batches, f, b, w):
                 if best is None or key < best[0]:
                     best = (key, kind, s, j)
         (start, _, _), kind, s, j = best
-        end = start + {"F": f, "B": b, "W": w}[kind]
+        end = start + times[kind][s]
         free[s] = end
         done[(kind, s, j)] = end
         count[kind][s] += 1
@@ -69,9 +86,53 @@ def model_bubble(stages, micro_batches, f, b, w):
     return (stages - 1) * (f + b + w) - (stages - 1 + moved) * w
 
 
+def model_step(stages, micro_batches, f, b, w):
+    """The step model's ZB-H1 step for per-stage pass times (StepModel::Bubble): M times the
+    slowest stage's total, plus the other stages' sum scaled by the share of the slowest stage's
+    time that its credited weight gradients do not cover."""
+    totals = [f[s] + b[s] + w[s] for s in range(stages)]
+    slowest = max(range(stages), key=lambda s: totals[s])
+    total, others = totals[slowest], sum(totals) - totals[slowest]
+    moved = min(1.0, max(0.0, (micro_batches - 1) / (stages - 1))) if stages > 1 else 0.0
+    return micro_batches * total + others * max(0.0, total - (1 + moved) * w[slowest]) / total
+
+
+def monotonicity(trials, seed=1):
+    """Shortens passes of random unequal pipelines; returns, for the replay and for the model's
+    form, how many got longer and the largest relative lengthening."""
+    rng = random.Random(seed)
+    found = {"replay": [0, 0.0], "model": [0, 0.0]}
+    for _ in range(trials):
+        p, m = rng.choice((2, 4, 8)), rng.choice((1, 2, 3, 4, 8, 16))
+        base = [rng.uniform(0.5, 2.0) for _ in range(3)]
+        f, b, w = [], [], []
+        for _ in range(p):
+            k = rng.choice((1.0, 1.0, 1.0, rng.uniform(0.5, 2.0)))
+            f.append(base[0] * k)
+            b.append(base[1] * k)
+            w.append(min(base[2] * k, f[-1], b[-1]))
+        f2, b2, w2 = list(f), list(b), list(w)
+        for s in range(p):
+            if rng.random() < 0.5:
+                w2[s] *= rng.uniform(0.3, 1.0)
+                b2[s] *= rng.uniform(0.7, 1.0)
+                f2[s] *= rng.uniform(0.7, 1.0)
+        for name, step in (("replay", makespan), ("model", model_step)):
+            before, after = step(p, m, f, b, w), step(p, m, f2, b2, w2)
+            if after > before * (1 + 1e-9):
+                found[name][0] += 1
+                found[name][1] = max(found[name][1], after / before - 1)
+    return found
+
+
 def main(argv):
+    if len(argv) >= 2 and argv[1] == "--monotonicity":
+        trials = int(argv[2]) if len(argv) > 2 else 3000
+        for name, (count, worst) in monotonicity(trials).items():
+            print(f"{name}: {count} of {trials} longer after shorter passes, worst +{100 * worst:.2f}%")
+        return 0
     if len(argv) != 6:
-        print(__doc__.strip().splitlines()[-2], file=sys.stderr)
+        print("\n".join(__doc__.strip().splitlines()[-3:-1]), file=sys.stderr)
         return 2
     p, m = int(argv[1]), int(argv[2])
     f, b, w = (float(x) for x in argv[3:6])
