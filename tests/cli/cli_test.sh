@@ -108,6 +108,22 @@ case_output_write_failure() {
   done
 }
 
+# A pipe whose reader has gone is output that cannot be written too: exit 1 and one line, where
+# SIGPIPE once killed the process without a word (exit 141 in a shell).
+case_output_to_a_closed_pipe() {
+  have_python || { echo "  [$CASE] python3 not found: skipped"; return; }
+  RC=$(python3 - "$BIN" "$ERR" <<'PY'
+import os, subprocess, sys
+r, w = os.pipe()
+os.close(r)  # the reader is gone before the tool writes
+with open(sys.argv[2], "wb") as err:
+    print(subprocess.run([sys.argv[1], "catalog", "list"], stdout=w, stderr=err).returncode)
+PY
+)
+  expect_rc 1
+  expect_one_error_line "stdout: could not write the output"
+}
+
 case_catalog_list_json() {
   run catalog list --json
   expect_rc 0
@@ -952,7 +968,7 @@ YAML
   grep -qE '^not predicted +0 ' "$OUT" || fail "the run not predicted should be grouped apart"
 }
 
-ALL_CASES=(validate_nothing_predicted search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
+ALL_CASES=(output_write_failure output_to_a_closed_pipe validate_nothing_predicted search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
   unknown_hardware_id bad_gemm_table bad_collective_table collective_table_other_hardware unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
   unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit reliability)

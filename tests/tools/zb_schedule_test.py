@@ -7,7 +7,8 @@ input gradients (W <= min(F, B)): on a grid of whole-number ratios the replayed 
 within 6% of the replay's, where Qi et al.'s (p - 1)(F + B - W), which assumes enough
 micro-batches, is off by up to 40%; with more micro-batches and F = B = W the replay gives Qi et
 al.'s bubble. On unequal stages, shorter passes can lengthen the replay itself (a
-list-scheduling anomaly), and the model's form gets longer in fewer cases. Standard library only.
+list-scheduling anomaly), never the model's form, which stays within 3% of the replay on average
+there. Standard library only.
 """
 
 import itertools
@@ -59,11 +60,18 @@ def main():
         print("the model's bubble at m = 1 should exceed Qi et al.'s")
         failures += 1
     # Shorter passes can lengthen the greedy replay itself (it re-orders its passes), on unequal
-    # stages; the model's form for unequal stages gets longer in fewer of the same cases.
+    # stages; never the model's form for unequal stages (the slowest stage's wait for the other
+    # stages' F + B, less its own W in its idle slots), which stays near the replay there (the
+    # form it replaced, the other stages' whole time scaled by the slowest stage's share outside
+    # its W credit, got longer in 125 of these pipelines and was 3.3% off on average).
     found = zb.monotonicity(3000)
-    if found["replay"][0] == 0 or found["model"][0] > found["replay"][0]:
+    if found["replay"][0] == 0 or found["model"][0] != 0:
         print(f"monotonicity, 3,000 unequal pipelines: replay {found['replay']}, model "
-              f"{found['model']} (want some replay cases, no more model cases than replay ones)")
+              f"{found['model']} (want some replay cases and no model case)")
+        failures += 1
+    mean, worst = zb.accuracy(3000)
+    if mean > 0.03:
+        print(f"unequal pipelines: model within {mean:.4f} of the replay on average (want <= 0.03)")
         failures += 1
     # The per-stage form of the replay is the scalar one when every stage is alike.
     if zb.makespan(4, 3, [1.0] * 4, [2.0] * 4, [0.5] * 4) != zb.makespan(4, 3, 1.0, 2.0, 0.5):

@@ -21,10 +21,11 @@ With --monotonicity [TRIALS] it asks whether shorter passes can give a longer st
 pipelines whose stages differ (each stage's F, B and W a common set scaled by up to 2, W <=
 min(F, B)), it shortens the passes of a random half of the stages (W to 30-100%, F and B to
 70-100%) and counts the cases where the step gets longer, in the replay and in the step model's
-form for unequal stages (M times the slowest stage, plus the other stages' sum scaled by the
-slowest stage's share of work outside the credited W). The greedy replay re-orders its passes as
+form for unequal stages (M times the slowest stage, plus the other stages' F + B less the
+slowest stage's W moved into min(p - 1, m - 1) idle slots), then prints how far that form is
+from the replay on as many other such pipelines. The greedy replay re-orders its passes as
 their times change, so it can get longer (a list-scheduling anomaly; a schedule whose order is
-fixed cannot); the model's form then stands beside it.
+fixed cannot); the model's form cannot, every pass time entering it with a sign that keeps it so.
 
 Usage: zb_schedule.py STAGES MICRO_BATCHES F B W
        zb_schedule.py --monotonicity [TRIALS]
@@ -87,14 +88,44 @@ def model_bubble(stages, micro_batches, f, b, w):
 
 
 def model_step(stages, micro_batches, f, b, w):
-    """The step model's ZB-H1 step for per-stage pass times (StepModel::Bubble): M times the
-    slowest stage's total, plus the other stages' sum scaled by the share of the slowest stage's
-    time that its credited weight gradients do not cover."""
-    totals = [f[s] + b[s] + w[s] for s in range(stages)]
-    slowest = max(range(stages), key=lambda s: totals[s])
-    total, others = totals[slowest], sum(totals) - totals[slowest]
-    moved = min(1.0, max(0.0, (micro_batches - 1) / (stages - 1))) if stages > 1 else 0.0
-    return micro_batches * total + others * max(0.0, total - (1 + moved) * w[slowest]) / total
+    """The step model's ZB-H1 step for per-stage pass times (StepModel::Bubble and
+    StepModel::Slowness): for each stage, M times its total plus its bubble, the other stages'
+    F + B less its own W moved into min(p - 1, m - 1) idle slots; the step is the largest of
+    these (the slowest stage is the one whose M passes and bubble take longest)."""
+    fb = [f[s] + b[s] for s in range(stages)]
+    moved = min(stages - 1, micro_batches - 1)
+
+    def step_with(s):
+        bubble = max(0.0, sum(fb) - fb[s] - moved * w[s])
+        return micro_batches * (fb[s] + w[s]) + bubble
+
+    return max(step_with(s) for s in range(stages))
+
+
+def accuracy(trials, seed=2):
+    """The model's step against the replay's on random unequal pipelines (drawn as in
+    monotonicity): mean and largest |model / replay - 1|."""
+    rng = random.Random(seed)
+    errors = []
+    for _ in range(trials):
+        p, m, f, b, w = random_pipeline(rng)
+        replay = makespan(p, m, f, b, w)
+        errors.append(abs(model_step(p, m, f, b, w) / replay - 1))
+    return sum(errors) / len(errors), max(errors)
+
+
+def random_pipeline(rng):
+    """Stages, micro-batches and per-stage F, B, W: a common set scaled by up to 2 on a quarter of
+    the stages, W <= min(F, B)."""
+    p, m = rng.choice((2, 4, 8)), rng.choice((1, 2, 3, 4, 8, 16))
+    base = [rng.uniform(0.5, 2.0) for _ in range(3)]
+    f, b, w = [], [], []
+    for _ in range(p):
+        k = rng.choice((1.0, 1.0, 1.0, rng.uniform(0.5, 2.0)))
+        f.append(base[0] * k)
+        b.append(base[1] * k)
+        w.append(min(base[2] * k, f[-1], b[-1]))
+    return p, m, f, b, w
 
 
 def monotonicity(trials, seed=1):
@@ -103,14 +134,7 @@ def monotonicity(trials, seed=1):
     rng = random.Random(seed)
     found = {"replay": [0, 0.0], "model": [0, 0.0]}
     for _ in range(trials):
-        p, m = rng.choice((2, 4, 8)), rng.choice((1, 2, 3, 4, 8, 16))
-        base = [rng.uniform(0.5, 2.0) for _ in range(3)]
-        f, b, w = [], [], []
-        for _ in range(p):
-            k = rng.choice((1.0, 1.0, 1.0, rng.uniform(0.5, 2.0)))
-            f.append(base[0] * k)
-            b.append(base[1] * k)
-            w.append(min(base[2] * k, f[-1], b[-1]))
+        p, m, f, b, w = random_pipeline(rng)
         f2, b2, w2 = list(f), list(b), list(w)
         for s in range(p):
             if rng.random() < 0.5:
@@ -130,6 +154,9 @@ def main(argv):
         trials = int(argv[2]) if len(argv) > 2 else 3000
         for name, (count, worst) in monotonicity(trials).items():
             print(f"{name}: {count} of {trials} longer after shorter passes, worst +{100 * worst:.2f}%")
+        mean, worst = accuracy(trials)
+        print(f"model against the replay on {trials} other pipelines: mean |error| {100 * mean:.2f}%, "
+              f"worst {100 * worst:.2f}%")
         return 0
     if len(argv) != 6:
         print("\n".join(__doc__.strip().splitlines()[-3:-1]), file=sys.stderr)

@@ -267,16 +267,26 @@ nlohmann::json ScalarToJson(const YAML::Node& node) {
 
 namespace {
 
-// The copy of `node`, or nothing once `budget` nodes have been spent or a key repeats (then
-// `*repeated` names it).
-std::optional<nlohmann::json> CopyYaml(const YAML::Node& node, int64_t* budget, std::string* repeated) {
+// Inline YAML nests no deeper than a JSON file may (LoadJsonFile): an alias that refers to a
+// node it lies in (`&m {a: *m}`) nests without end, and its copy recursed a level at a time until
+// the stack ran out, before the node budget did.
+constexpr int kMaxInlineDepth = 500;
+
+// The copy of `node`, or nothing once `budget` nodes have been spent, it nests deeper than
+// kMaxInlineDepth (then `*too_deep`) or a key repeats (then `*repeated` names it).
+std::optional<nlohmann::json> CopyYaml(const YAML::Node& node, int depth, int64_t* budget,
+                                       std::string* repeated, bool* too_deep) {
   if (--*budget < 0) return std::nullopt;
+  if (depth > kMaxInlineDepth) {
+    *too_deep = true;
+    return std::nullopt;
+  }
   if (!node.IsDefined() || node.IsNull()) return nlohmann::json(nullptr);
   if (node.IsScalar()) return ScalarToJson(node);
   if (node.IsSequence()) {
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& item : node) {
-      std::optional<nlohmann::json> v = CopyYaml(item, budget, repeated);
+      std::optional<nlohmann::json> v = CopyYaml(item, depth + 1, budget, repeated, too_deep);
       if (!v) return std::nullopt;
       arr.push_back(std::move(*v));
     }
@@ -293,7 +303,7 @@ std::optional<nlohmann::json> CopyYaml(const YAML::Node& node, int64_t* budget, 
       *repeated = key;
       return std::nullopt;
     }
-    std::optional<nlohmann::json> v = CopyYaml(kv.second, budget, repeated);
+    std::optional<nlohmann::json> v = CopyYaml(kv.second, depth + 1, budget, repeated, too_deep);
     if (!v) return std::nullopt;
     obj[key] = std::move(*v);
   }
@@ -305,7 +315,12 @@ std::optional<nlohmann::json> CopyYaml(const YAML::Node& node, int64_t* budget, 
 StatusOr<nlohmann::json> YamlToJson(const YAML::Node& node, const std::string& field) {
   int64_t budget = kMaxInlineNodes;
   std::string repeated;
-  std::optional<nlohmann::json> j = CopyYaml(node, &budget, &repeated);
+  bool too_deep = false;
+  std::optional<nlohmann::json> j = CopyYaml(node, 0, &budget, &repeated, &too_deep);
+  if (!j && too_deep) {
+    return InvalidArgument(field + ": expected at most " + std::to_string(kMaxInlineDepth) +
+                           " levels of nesting (an alias inside the node it names nests without end)");
+  }
   if (!j && repeated == "?") return InvalidArgument(field + ": expected names as keys (a list or mapping given as a key)");
   if (!j && !repeated.empty()) return InvalidArgument(field + "." + repeated + ": given twice (expected each key once)");
   if (!j) return InvalidArgument(field + ": expected at most " + std::to_string(kMaxInlineNodes) +

@@ -93,7 +93,8 @@ StatusOr<nlohmann::json> LoadJsonFile(const std::string& path);
 
 // Converts a YAML subtree (as written inline in a scenario) to JSON: scalars become numbers,
 // booleans or null where they parse as such, else strings. InvalidArgument (naming `field`) past
-// kMaxInlineNodes nodes: YAML aliases expand in the copy, and a few nested ones make billions.
+// kMaxInlineNodes nodes (YAML aliases expand in the copy, and a few nested ones make billions) or
+// 500 levels of nesting (an alias inside the node it names nests without end).
 inline constexpr int64_t kMaxInlineNodes = 100000;
 StatusOr<nlohmann::json> YamlToJson(const YAML::Node& node, const std::string& field);
 

@@ -571,6 +571,24 @@ TEST(YamlToJsonTest, AliasBombIsRefused) {
   EXPECT_NE(j.status().message().find("s.yaml: model: expected at most"), std::string::npos);
 }
 
+// An alias inside the node it names nests without end: the copy recursed a level at a time and
+// overflowed the stack before its node budget ran out (a crash on `model: &m {a: *m}`). It is
+// refused past 500 levels, naming the field; plain nesting as deep as yaml-cpp's parser reads
+// (300 levels here; its own limit is lower than 500) is copied.
+TEST(YamlToJsonTest, RecursiveAliasIsRefused) {
+  for (const char* text : {"&m {a: *m}", "&m [*m]", "{x: &m {y: [1, *m]}}"}) {
+    StatusOr<nlohmann::json> j = YamlToJson(YAML::Load(text), "s.yaml: model");
+    ASSERT_FALSE(j.ok()) << text;
+    EXPECT_NE(j.status().message().find("s.yaml: model: expected at most 500 levels of nesting"),
+              std::string::npos)
+        << j.status().message();
+  }
+  std::string deep = "1";
+  for (int i = 0; i < 300; ++i) deep = "[" + deep + "]";
+  StatusOr<nlohmann::json> j = YamlToJson(YAML::Load(deep), "s.yaml: model");
+  EXPECT_TRUE(j.ok()) << j.status().message();
+}
+
 // A key given twice in an inline model is refused (the copy kept the last one silently).
 TEST(YamlToJsonTest, RepeatedKeyIsRefused) {
   StatusOr<nlohmann::json> j = YamlToJson(YAML::Load("{hidden_size: 4096, hidden_size: 64}"), "s.yaml: model");

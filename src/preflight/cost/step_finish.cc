@@ -131,12 +131,16 @@ StepModel::DataParallelComm StepModel::DataParallel(const LocalParams& lp,
   if (p_.zero == 3 && p_.zero3_gather_per_parameter) params += Zero3PerParameterGatherSeconds(lp, m);
   DataParallelComm dp;
   if (p_.zero == 3) {
-    // Prefetched layer by layer under the compute of the micro-batches; DeepSpeed's early
-    // per-parameter gathers synchronise first, and hide nothing.
-    const double window =
-        p_.overlap_param_gather && !p_.zero3_gather_per_parameter ? m * pipe.stage_total : -1;
+    // Prefetched layer by layer on a stream of their own, under the compute of the micro-batches
+    // and through the stage's idle time in the pipeline's fill and drain (the bubble), where they
+    // slow no compute; DeepSpeed's early per-parameter gathers synchronise first, and hide
+    // nothing. (Hidden under the compute alone, a faster GPU shrank that window while a smaller
+    // weight-gradient credit grew a zero-bubble schedule's bubble: a longer step.)
+    const bool overlap = p_.overlap_param_gather && !p_.zero3_gather_per_parameter;
+    const double busy = m * pipe.stage_total;
+    const double window = overlap ? busy + pipe.bubble : -1;
     dp.exposed = Exposed(grads + params, window);
-    dp.contention = Contention(grads + params, window);
+    dp.contention = Contention(grads + params, window, c_.collective_share, busy);
   } else {
     const double grads_window = p_.overlap_grad_reduce ? pipe.stage_backward : -1;
     const double params_window = p_.overlap_param_gather ? pipe.stage_forward : -1;

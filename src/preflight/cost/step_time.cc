@@ -262,7 +262,7 @@ void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
     // pass is bound by its slower side, the GPU's products or the host's launches of them; the
     // rest of the layer as below. (Bound as one with the backward, a faster GPU shortened the
     // deferred pass, and so lengthened the bubble, while the host still paced the backward.)
-    const double w_gpu = c.wgrad_free, w_host = WgradHostSeconds(l, host - host_fwd);
+    const double w_gpu = c.wgrad_free, w_host = WgradHostSeconds(l, host - host_fwd, w_gpu);
     s->wgrad += n * std::max(w_gpu, w_host);
     s->launch += n * std::max(0.0, w_host - w_gpu);
     // The host queues them ahead of the GPU as it does the rest (the next input path hides behind
@@ -308,12 +308,14 @@ void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
 // The backward phase launches the backward's kernels (about twice the forward's, as
 // LayerHostSeconds counts) and those the recompute mode runs again, each taken to cost the host
 // alike.
-double StepModel::WgradHostSeconds(const LayerCost& l, double host_bwd) const {
+double StepModel::WgradHostSeconds(const LayerCost& l, double host_bwd, double deferred) const {
   const double kernels = 2 * l.kernels_fwd + Again({.full = l.kernels_fwd,
                                                     .selective = l.kernels_sel,
                                                     .op_sac = l.kernels_op_sac,
                                                     .dots = l.kernels_dots});
-  return kernels > 0 ? host_bwd * std::min(1.0, l.kernels_wgrad / kernels) : 0.0;
+  if (kernels <= 0 || l.wgrad <= 0) return 0.0;
+  const double share = std::clamp(deferred / l.wgrad, 0.0, 1.0);
+  return host_bwd * std::min(1.0, l.kernels_wgrad / kernels) * share;
 }
 
 // Each wait returns to an idle GPU, which runs nothing until the host's next launch. The profile
@@ -439,11 +441,11 @@ void StepModel::AddInputPath(const StageParts& parts, int64_t first, int64_t n,
   st->wgrad -= InputPathSeconds(st->input_slack - wgrad_slack) - wait;
 }
 
-// The bubble of the schedule, from the sum over all stages and the slowest stage's totals.
-double StepModel::Bubble(double sum, const StageSums& worst) const {
+// The bubble of the schedule, from the sums over all stages and the slowest stage's totals.
+double StepModel::Bubble(const AllStages& all, const StageSums& worst) const {
   if (p_.pp == 1) return 0;
   const double total = worst.Total(), fwd = worst.forward, bwd = total - fwd;
-  double bubble = sum - total;
+  double bubble = all.total - total;
   switch (p_.schedule) {
     case Schedule::kGpipe:
     case Schedule::k1F1B:
@@ -458,12 +460,20 @@ double StepModel::Bubble(double sum, const StageSums& worst) const {
     // boundary: one the backward chain no longer waits for, one moved into an idle slot, of which
     // there are only as many as micro-batches after the first: (p - 1)(F + B + W) - (p - 1 +
     // min(p - 1, m - 1))·W, which a replay of the schedule bears out for m <= p and W <= min(F, B)
-    // (tools/data/zb_schedule.py).
-    // With Qi's 2W at any m, a faster W lengthened steps of fewer micro-batches than stages.
+    // (tools/data/zb_schedule.py). With Qi's 2W at any m, a faster W lengthened steps of fewer
+    // micro-batches than stages.
+    // On stages that differ, that is the slowest stage's wait for the other stages' F + B (their
+    // W are off the chain it waits for) less its own W moved into min(p - 1, m - 1) of its idle
+    // slots. Every pass time enters it with a sign that keeps the step from growing as the pass
+    // shrinks (M·W - min(p - 1, m - 1)·W grows with W), where scaling the other stages' whole
+    // time by the slowest stage's share outside its credit, as the model did before, let a faster
+    // W lengthen the step; against the replay of 3,000 random unequal pipelines this form is also
+    // nearer (zb_schedule.py --monotonicity).
     case Schedule::kZbH1: {
       const double m = static_cast<double>(MicroBatches(p_, c_.job)), boundaries = p_.pp - 1.0;
-      const double moved = std::clamp((m - 1) / boundaries, 0.0, 1.0);
-      bubble *= std::max(0.0, fwd + bwd - (1 + moved) * worst.wgrad) / total;
+      const double moved = std::clamp(m - 1, 0.0, boundaries);
+      const double others_without_w = bubble - std::max(0.0, all.wgrad - worst.wgrad);
+      bubble = std::max(0.0, others_without_w - moved * worst.wgrad);
       break;
     }
     case Schedule::kDualPipe:
@@ -529,12 +539,12 @@ StageSums StepModel::RankSums(const StageParts& parts, int64_t stage) const {
 // total can leave the smaller bubble. Under the others the bubble falls as the total grows
 // (their step is (M - 1) times it plus the sum, or the like): the total alone, which also picks
 // the heaviest stage when one micro-batch makes every rank's step alike.
-double StepModel::Slowness(const StageSums& st, double sum) const {
+double StepModel::Slowness(const StageSums& st, const AllStages& all) const {
   if (p_.schedule != Schedule::kZbH1 && p_.schedule != Schedule::kDualPipe) return st.Total();
   const double m = static_cast<double>(MicroBatches(p_, c_.job));
   const OffloadWaits offload = OffloadSeconds(st, LayersOnStage(a_, p_, 0));
   const double total = st.Total() + offload.forward + offload.backward;
-  return m * total + Bubble(sum, st);
+  return m * total + Bubble(all, st);
 }
 
 namespace {
@@ -555,38 +565,41 @@ StageKey KeyOf(const Architecture& a, const Plan& p, int64_t stage) {
 
 }  // namespace
 
-// The sum over all stages of their sums per micro-batch, each stage running the input path beside
-// its own GPU work (`whole`, every layer and the head on one stage, ran it once). Stages alike in
-// their key wait alike: each key's wait is found once.
-double StepModel::SumWithInputs(const StageParts& parts, const StageSums& whole) const {
-  const double sum = whole.Total();
-  if (!c_.job.host_profile || p_.pp == 1) return sum;
+// The sums over all stages per micro-batch, each stage running the input path beside its own GPU
+// work (`whole`, every layer and the head on one stage, ran it once): their time and their
+// weight-gradient credits. Stages alike in their key wait alike: each key's sums are found once.
+StepModel::AllStages StepModel::SumWithInputs(const StageParts& parts, const StageSums& whole) const {
+  if (!c_.job.host_profile || p_.pp == 1) return {whole.Total(), whole.wgrad};
   StageKey keys[8];
-  double waits[8];
+  double waits[8], wgrads[8];
   int known = 0;
-  double inputs = 0;
+  double inputs = 0, wgrad = 0;
   for (int64_t stage = 0; stage < p_.pp; ++stage) {
     const StageKey k = KeyOf(a_, p_, stage);
     int i = 0;
     while (i < known && !(keys[i] == k)) ++i;
     if (i == known) {
-      const double wait = InputPathSeconds(StageSumsOf(parts, stage).input_slack);
+      const StageSums st = StageSumsOf(parts, stage);
+      const double wait = InputPathSeconds(st.input_slack);
       if (known == 8) {  // more kinds of stage than contiguous splits make: not kept
         inputs += wait;
+        wgrad += st.wgrad;
         continue;
       }
       keys[known] = k;
-      waits[known++] = wait;
+      waits[known] = wait;
+      wgrads[known++] = st.wgrad;
     }
     inputs += waits[i];
+    wgrad += wgrads[i];
   }
-  return sum - InputPathSeconds(whole.input_slack) + inputs;
+  return {whole.Total() - InputPathSeconds(whole.input_slack) + inputs, wgrad};
 }
 
 // The first, second and last stages are the only ones that can be the slowest (contiguous layers;
 // the middle ones alike or one layer lighter; the last adds the head). Under DualPipe, where every
 // rank is a candidate, ranks whose two stages match one already summed are skipped.
-StageSums StepModel::SlowestRank(const StageParts& parts, double sum) const {
+StageSums StepModel::SlowestRank(const StageParts& parts, const AllStages& all) const {
   const bool dual = p_.schedule == Schedule::kDualPipe;
   std::pair<StageKey, StageKey> seen[16];
   int n_seen = 0;
@@ -601,7 +614,7 @@ StageSums StepModel::SlowestRank(const StageParts& parts, double sum) const {
       if (n_seen < 16) seen[n_seen++] = k;
     }
     const StageSums st = RankSums(parts, stage);
-    const double score = Slowness(st, sum);
+    const double score = Slowness(st, all);
     if (score > worst_score) {
       worst = st;
       worst_score = score;
@@ -614,8 +627,8 @@ PipelineTime StepModel::Pipeline() const {
   const StageParts parts = LayerParts();
   StageSums whole = StageTotals(parts, a_.layers, a_.MoeLayerCount(), true, true);
   AddInputPath(parts, 0, a_.layers, &whole);
-  const double sum = SumWithInputs(parts, whole);
-  const StageSums worst = SlowestRank(parts, sum);
+  const AllStages all = SumWithInputs(parts, whole);
+  const StageSums worst = SlowestRank(parts, all);
   PipelineTime pipe;
   pipe.micro_batches = static_cast<double>(MicroBatches(p_, c_.job));
   // The offload copies the layers do not hide stretch their phases too.
@@ -631,7 +644,7 @@ PipelineTime StepModel::Pipeline() const {
   pipe.cp = worst.cp;
   pipe.contention = worst.contention;
   pipe.offload = offload.forward + offload.backward;
-  pipe.bubble = Bubble(sum, worst);
+  pipe.bubble = Bubble(all, worst);
   pipe.pp_exposed = PipelineSendsExposed(pipe.micro_batches);
   return pipe;
 }

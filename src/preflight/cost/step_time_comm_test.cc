@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <utility>
 
 #include "preflight/cost/collectives.h"
@@ -373,6 +374,73 @@ TEST(StepTimeTest, ZeroBubbleSchedulesFillTheBubbleOnlyWithWorkTheAllToAllsDoNot
     };
     EXPECT_GE(bubble(1.5), bubble(1.0));
     EXPECT_GE(bubble(2.0), bubble(1.5));
+  }
+}
+
+// ZB-H1 on stages that differ (the last one holds the output layer): the slowest stage waits for
+// the other stages' forwards and input gradients and fills its idle slots with its own weight
+// gradients, so a faster pass never gives a longer step. Scaling the other stages' whole time by
+// the slowest stage's share outside its weight-gradient credit, as the model once did, gave this
+// host-bound plan (Megatron 1.7B at PP 8 and four micro-batches, a Megatron-LM host profile) a
+// step 1.7% longer on a device of twice the peak.
+TEST(StepTimeTest, AFasterDeviceNeverLengthensAZeroBubbleStepOnUnequalStages) {
+  const Architecture a = LoadArch("megatron-1.7b");
+  StatusOr<HostProfile> host = Catalog::Default().HostProfileById("megatron-lm-gpt-eager-zen3");
+  ASSERT_TRUE(host.ok()) << host.status().message();
+  TrainingJob j;
+  j.seq_len = 2048, j.global_batch = 4, j.precision = Dtype::kBf16;
+  j.host_profile = std::make_shared<HostProfile>(*host);
+  Plan plan;
+  plan.tp = 4, plan.pp = 8, plan.sp = true, plan.zero = 1, plan.schedule = Schedule::kZbH1;
+  plan.recompute = Recompute::kSelectiveOp, plan.overlap_grad_reduce = false;
+  ASSERT_EQ(FindPlanIssue(a, plan, j, 32), PlanIssue::kValid);
+  auto step = [&](double speedup) {
+    Cluster c = CatalogCluster("a100-sxm-80gb", 32);
+    for (Figure& f : c.spec.peak_tflops) f.value *= speedup;
+    return EstimateStep(MakeCostContext(a, CountParameters(a), j, c), plan);
+  };
+  const StepTime base = step(1), better = step(2);
+  ASSERT_GT(base.host_launch.value(), 0.0) << "the host paces some of the stages";
+  EXPECT_LE(better.step.value(), base.step.value() * (1 + 1e-12));
+}
+
+// ZeRO-3's gathers and reduce-scatters run on a stream of their own: under the compute of the
+// stage's micro-batches and through its idle time in the pipeline's fill and drain, where they
+// slow no compute. What they outlast both is exposed. (Hidden under the compute alone, a faster
+// GPU shrank that window while a zero-bubble schedule's bubble grew: a longer step.)
+TEST(StepTimeTest, ZeroThreeCollectivesRunThroughThePipelineBubble) {
+  Job8b s = Llama8bOnH100();
+  s.cluster = CatalogCluster("h100-sxm-80gb", 32, /*scale_out_gbits_per_s=*/25);
+  s.job.global_batch = 64;  // 4 micro-batches per pipeline
+  s.plan.dp = 16, s.plan.pp = 2, s.plan.zero = 3;
+  auto step = [&](bool overlap) {
+    return StepWith(s, [&](Job8b& v) { v.plan.overlap_param_gather = overlap; }).first;
+  };
+  const StepTime all = step(false), hidden = step(true);
+  const double comm = all.exposed_comm.dp.value();
+  const double busy = 4 * (hidden.stage_forward + hidden.stage_backward).value();
+  ASSERT_GT(hidden.bubble.value(), 0.0);
+  ASSERT_GT(comm, busy + hidden.bubble.value()) << "the collectives must outlast the window";
+  EXPECT_NEAR(hidden.exposed_comm.dp.value(), comm - busy - hidden.bubble.value(), 1e-9 * comm);
+}
+
+// The weight gradients the all-to-alls need stay in the layer, and so do the host's launches of
+// them: a zero-bubble schedule's deferred pass holds only the launches of what it defers. Over a
+// thin network DualPipe defers almost nothing of DeepSeek-V3's MoE layers; charged every weight
+// gradient's launches, that empty pass had the GPU wait for the host where 1F1B's GPU-bound step
+// never does (about 50 us a layer here).
+TEST(StepTimeTest, ADeferredWeightGradientPassLaunchesOnlyWhatItDefers) {
+  Job8b s = DeepSeekV3OnH800(64, 4096, 256, /*gbits=*/5);
+  s.plan.pp = 2, s.plan.dp = 32, s.plan.ep = 32;
+  s.plan.balanced_layers = true;
+  s.plan.ep_comm_overlap = true;
+  for (Schedule schedule : {Schedule::k1F1B, Schedule::kDualPipe}) {
+    SCOPED_TRACE(ScheduleName(schedule));
+    s.plan.schedule = schedule;
+    ASSERT_EQ(FindPlanIssue(s.arch, s.plan, s.job, 64), PlanIssue::kValid);
+    const auto [t, ctx] = StepWith(s, [](Job8b&) {});
+    EXPECT_GT(t.exposed_comm.ep.value(), 0.0) << "the all-to-alls must outlast the layer";
+    EXPECT_EQ(t.host_launch.value(), 0.0) << "the GPU binds every phase";
   }
 }
 

@@ -8,8 +8,9 @@
 //
 // docs/cost-model.md ("Where a better device can still give a longer step") lists the corners where
 // the model still breaks the property: zero-bubble schedules, host-bound steps, a larger scale-up
-// domain. Each has a test of its own below, whose tolerance is what the current code was measured to
-// reach (stated beside it), so that a regression shows and a fix can tighten it. A comparison is
+// domain. Each has a test of its own below, whose tolerance and count of longer comparisons are what
+// the current code was measured to reach (stated beside it), so that a regression, a worse case or
+// more of them, shows and a fix can tighten it. A comparison is
 // host-bound when the GPU waits for the host (StepTime::host_launch > 0) on either device. Every test
 // prints its counts and worst case (std::cout, and RecordProperty into the XML report), and on
 // failure lists the worst few cases: the ratio, the figure doubled, both steps and the plan.
@@ -342,6 +343,11 @@ struct Sweep {
   double worst_kernel_count = 0;  // and with the kernel-count estimate of the host
 
   double WorstRatio() const { return worst.empty() ? 0 : worst.front().ratio; }
+  int64_t Longer() const {  // comparisons longer beyond kRounding, over every figure
+    int64_t n = 0;
+    for (const auto& [f, stats] : figures) n += stats.violations;
+    return n;
+  }
 
   void Note(Better figure, const Draw& d, double base, double better) {
     const double ratio = better / base;
@@ -441,10 +447,8 @@ void Report(const Sweep& s) {
         << " s) " << w.plan << "\n";
   }
   std::cout << out.str();
-  int64_t longer = 0;
-  for (const auto& [f, stats] : s.figures) longer += stats.violations;
   testing::Test::RecordProperty("kept", static_cast<int>(s.kept));
-  testing::Test::RecordProperty("longer", static_cast<int>(longer));
+  testing::Test::RecordProperty("longer", static_cast<int>(s.Longer()));
   testing::Test::RecordProperty("worst_ratio", std::to_string(s.WorstRatio()));
 }
 
@@ -467,13 +471,16 @@ void ExpectCoverage(const Sweep& s) {
   for (const auto& [f, stats] : s.figures) EXPECT_GT(stats.changed, 0) << FigureName(f) << " changed no step";
 }
 
-// Runs a test's sweep, prints it, checks its premise and its worst ratio against `tolerance`.
+// Runs a test's sweep, prints it, checks its premise, its worst ratio against `tolerance` and its
+// count of longer comparisons against `max_longer` (a corner held to what it reaches: more cases
+// as much as a worse one is a regression).
 void ExpectNoLongerStep(uint32_t seed, const DrawSpace& space, const std::vector<Better>& figures,
-                        double tolerance) {
+                        double tolerance, int64_t max_longer = 0) {
   const Sweep s = RunSweep(seed, kDraws, space, figures);
   Report(s);
   ExpectCoverage(s);
   EXPECT_LE(s.WorstRatio(), 1 + tolerance) << "a better device gave a longer step:" << Violations(s, tolerance);
+  EXPECT_LE(s.Longer(), max_longer) << "more comparisons longer than this code gives:" << Violations(s, kRounding);
 }
 
 const std::vector<Schedule> kOtherSchedules = {Schedule::kGpipe, Schedule::k1F1B, Schedule::kInterleaved};
@@ -487,26 +494,30 @@ TEST(StepTimeMonotoneTest, ABetterDeviceNeverLengthensAGpuBoundStep) {
 
 // ZB-H1 and DualPipe plans whose GPU never waits for the host: the time a faster device saves can
 // turn into exposed communication that the bubble's weight-gradient credit does not see
-// (docs/cost-model.md). Measured on this code: worst ratio 1.01935, 8 of about 5,400
+// (docs/cost-model.md). Measured on this code: worst ratio 1.01800, 3 of about 5,400
 // comparisons longer (gpt-350m, ZB-H1, one micro-batch on 8 stages, TP 8 with SP, A100: the faster
 // products turn into exposed TP time, the stage is as long and the bubble's W credit shrinks).
+// Before ZB-H1's bubble on unequal stages took the slowest stage's own W credit from the other
+// stages' F + B, and ZeRO-3's collectives ran through the bubble: 1.01935, 8 (a8d9a61).
 TEST(StepTimeMonotoneTest, GpuBoundZeroBubbleSchedules) {
-  constexpr double kMeasured = 0.02;
-  ExpectNoLongerStep(/*seed=*/2, {kZeroBubble, Bound::kGpu}, kDeviceFigures, kMeasured);
+  constexpr double kMeasured = 0.0181;
+  ExpectNoLongerStep(/*seed=*/2, {kZeroBubble, Bound::kGpu}, kDeviceFigures, kMeasured, /*max_longer=*/3);
 }
 
 // ZB-H1 and DualPipe plans whose GPU waits for the host (a measured profile that binds the stage, or
 // the kernel-count estimate). Before the weight-gradient pass was bound on its own (its GPU time or
 // its launches) and credited less what it hides of the input path, a faster W shrank the bubble's
 // credit and not the host-paced stage: worst ratio 1.07123, 324 of about 5,200 comparisons longer
-// (da3bd82). What is left (docs/cost-model.md): the bubble scales the slowest stage's W credit by
-// the other stages' time, so a faster W on a stage the host does not bind, beside stages it does,
-// still shrinks the credit by more than the stages. Measured on this code: worst ratio 1.02851, 103
-// comparisons longer (DeepSeek-V2 cut to 8 layers, ZB-H1, one micro-batch per stage on B200s, a
-// Megatron-LM host profile, tensor rates doubled).
+// (da3bd82); then, while ZB-H1's bubble scaled the other stages' whole time by the slowest
+// stage's share outside its W credit, and ZeRO-3's collectives hid under the compute alone (not
+// through the bubble), 1.02851, 103 (a8d9a61). What is left (docs/cost-model.md): DualPipe's
+// bubble keeps that scaled form, and a faster GPU turns host-paced stages' savings into host wait
+// while the W credit shrinks. Measured on this code: worst ratio 1.01439, 42 comparisons longer
+// (gpt-350m, ZB-H1 over 4 stages at 4 micro-batches, TP 8 with SP and CP 2 on A100s, a Megatron-LM
+// host profile, tensor rates doubled).
 TEST(StepTimeMonotoneTest, HostBoundZeroBubbleSchedules) {
-  constexpr double kMeasured = 0.03;
-  ExpectNoLongerStep(/*seed=*/3, {kZeroBubble, Bound::kHost}, kDeviceFigures, kMeasured);
+  constexpr double kMeasured = 0.0145;
+  ExpectNoLongerStep(/*seed=*/3, {kZeroBubble, Bound::kHost}, kDeviceFigures, kMeasured, /*max_longer=*/42);
 }
 
 // GPipe, 1F1B and interleaved plans whose GPU waits for the host. docs/cost-model.md: the GPU's
@@ -516,18 +527,18 @@ TEST(StepTimeMonotoneTest, HostBoundZeroBubbleSchedules) {
 // host profile).
 TEST(StepTimeMonotoneTest, HostBoundOtherSchedules) {
   constexpr double kMeasured = 0.015;
-  ExpectNoLongerStep(/*seed=*/4, {kOtherSchedules, Bound::kHost}, kDeviceFigures, kMeasured);
+  ExpectNoLongerStep(/*seed=*/4, {kOtherSchedules, Bound::kHost}, kDeviceFigures, kMeasured, /*max_longer=*/53);
 }
 
 // A scale-up domain twice the base device's (the catalog's, twice or four times it), GPipe, 1F1B and
 // interleaved, host-bound or not: a larger domain lengthens NCCL's ring and its chain inside a domain,
 // so latency-bound collectives take longer (docs/cost-model.md; NVLS is not modelled). Measured on
-// this code: worst ratio 1.03787, 121 of 2,392 plans longer (gpt-350m, ZeRO-3 over DP 16 x
+// this code: worst ratio 1.03787, 120 of 2,392 plans longer (gpt-350m, ZeRO-3 over DP 16 x
 // CP 2 on A100s, a domain of 16 grown to 32: all in the exposed data-parallel time).
 TEST(StepTimeMonotoneTest, ALargerScaleUpDomain) {
   constexpr double kMeasured = 0.04;
   ExpectNoLongerStep(/*seed=*/5, {kOtherSchedules, Bound::kAny, /*domain_factors=*/{1, 2, 4}},
-                     {Better::kScaleUpDomain}, kMeasured);
+                     {Better::kScaleUpDomain}, kMeasured, /*max_longer=*/120);
 }
 
 }  // namespace

@@ -441,8 +441,10 @@ class StepModel {
     return p_.schedule == Schedule::kZbH1 || p_.schedule == Schedule::kDualPipe;
   }
   // Of the host's backward phase (`host_bwd`, recomputed forward included), the launches of the
-  // weight-gradient kernels: their share of the phase's kernels.
-  double WgradHostSeconds(const LayerCost& l, double host_bwd) const;
+  // deferred weight-gradient kernels: their share of the phase's kernels, times the share of the
+  // weight gradients deferred (`deferred` of l.wgrad; those the expert all-to-alls hide under stay
+  // in the backward, and so do their launches).
+  double WgradHostSeconds(const LayerCost& l, double host_bwd, double deferred) const;
   // The products a layer's recompute mode runs again (forward products, per micro-batch).
   double RecomputedProducts(const LayerCost& l) const;
   void AddLayer(const LayerCost& l, double n, StageSums* s) const;
@@ -452,7 +454,12 @@ class StepModel {
                         bool last) const;
   double InputPathSeconds(double slack) const;
   void AddInputPath(const StageParts& parts, int64_t first, int64_t n, StageSums* st) const;
-  double Bubble(double sum, const StageSums& worst) const;
+  // The sums over all stages per micro-batch (SumWithInputs): their time, and of it their
+  // weight-gradient credits (StageSums::wgrad).
+  struct AllStages {
+    double total = 0, wgrad = 0;
+  };
+  double Bubble(const AllStages& all, const StageSums& worst) const;
   double PipelineSendsExposed(double micro_batches) const;
   // Pipeline()'s parts (step_time.cc): one dense and one MoE layer's sums with the head; a stage's
   // sums with its input path; a rank's (DualPipe: the mean of its two stages); the sum over all
@@ -461,9 +468,9 @@ class StepModel {
   StageParts LayerParts() const;
   StageSums StageSumsOf(const StageParts& parts, int64_t stage) const;
   StageSums RankSums(const StageParts& parts, int64_t stage) const;
-  double SumWithInputs(const StageParts& parts, const StageSums& whole) const;
-  double Slowness(const StageSums& st, double sum) const;
-  StageSums SlowestRank(const StageParts& parts, double sum) const;
+  AllStages SumWithInputs(const StageParts& parts, const StageSums& whole) const;
+  double Slowness(const StageSums& st, const AllStages& all) const;
+  StageSums SlowestRank(const StageParts& parts, const AllStages& all) const;
 
   // The step around the pipeline (step_time.cc).
   struct LocalParams {  // the parameters a device holds and updates, and the bytes they move in
