@@ -407,7 +407,8 @@ TEST(StepTimeTest, AFasterDeviceNeverLengthensAZeroBubbleStepOnUnequalStages) {
 // ZeRO-3's gathers and reduce-scatters run on a stream of their own: under the compute of the
 // stage's micro-batches and through its idle time in the pipeline's fill and drain, where they
 // slow no compute. What they outlast both is exposed. (Hidden under the compute alone, a faster
-// GPU shrank that window while a zero-bubble schedule's bubble grew: a longer step.)
+// GPU shrank that window while a zero-bubble schedule's bubble grew: a longer step. This case
+// runs the default 1F1B schedule, whose bubble the window now includes.)
 TEST(StepTimeTest, ZeroThreeCollectivesRunThroughThePipelineBubble) {
   Job8b s = Llama8bOnH100();
   s.cluster = CatalogCluster("h100-sxm-80gb", 32, /*scale_out_gbits_per_s=*/25);
@@ -426,9 +427,9 @@ TEST(StepTimeTest, ZeroThreeCollectivesRunThroughThePipelineBubble) {
 
 // The weight gradients the all-to-alls need stay in the layer, and so do the host's launches of
 // them: a zero-bubble schedule's deferred pass holds only the launches of what it defers. Over a
-// thin network DualPipe defers almost nothing of DeepSeek-V3's MoE layers; charged every weight
-// gradient's launches, that empty pass had the GPU wait for the host where 1F1B's GPU-bound step
-// never does (about 50 us a layer here).
+// thin network DualPipe defers none of DeepSeek-V3's MoE layers' weight gradients; charged every
+// weight gradient's launches, that empty pass had the GPU wait for the host (about 50 us a layer
+// here). 1F1B, which defers nothing, is the control: its step is GPU-bound in every phase.
 TEST(StepTimeTest, ADeferredWeightGradientPassLaunchesOnlyWhatItDefers) {
   Job8b s = DeepSeekV3OnH800(64, 4096, 256, /*gbits=*/5);
   s.plan.pp = 2, s.plan.dp = 32, s.plan.ep = 32;
