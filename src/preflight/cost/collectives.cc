@@ -3,6 +3,7 @@
 #include "preflight/model/model.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <bitset>
 #include <cmath>
@@ -139,17 +140,24 @@ std::vector<int64_t> Multiples(int64_t step, int64_t count, int64_t d, std::vect
   return out;
 }
 
-}  // namespace
+struct ExactDomainMemo {
+  int64_t d = 0, s = 0, n = 0, stage_ranks = 0, stages = 0, fewest = 0;
+  bool Holds(int64_t d2, int64_t s2, int64_t n2, int64_t sr2, int64_t st2) const {
+    return d == d2 && s == s2 && n == n2 && stage_ranks == sr2 && stages == st2;
+  }
+};
 
-int64_t RanksPerDomain(const Fabric& f, int64_t stride, int64_t group_size, int64_t stage_ranks, int64_t stages) {
-  const int64_t even = RanksPerDomain(f, stride, group_size);
-  const int64_t d = f.scale_up_domain, s = std::max<int64_t>(stride, 1), n = group_size;
-  if (n <= 1 || d <= 1) return even;
-  const int64_t block = n * s;  // the ranks one set of `stride` interleaved groups spans
-  const bool stages_fit = stages <= 1 || Divides(d, stage_ranks) || Divides(stage_ranks, d);
-  const bool groups_fit = Divides(d, block) || Divides(block, d);
-  const bool members_fit = Divides(d, s) || Divides(s, d);
-  if ((stages_fit && groups_fit && members_fit) || d > kMaxExactDomain || stage_ranks % block != 0) return even;
+// A small direct-mapped table per thread (no locks; each thread's answers are its own).
+ExactDomainMemo& ExactDomainMemoOf(int64_t d, int64_t s, int64_t n, int64_t stage_ranks, int64_t stages) {
+  constexpr size_t kSlots = 256;
+  thread_local std::array<ExactDomainMemo, kSlots> table;
+  uint64_t h = static_cast<uint64_t>(d) * 0x9E3779B97F4A7C15ull;
+  for (int64_t v : {s, n, stage_ranks, stages}) h = (h ^ static_cast<uint64_t>(v)) * 0xBF58476D1CE4E5B9ull;
+  return table[(h >> 32) % kSlots];
+}
+
+// The fewest members in a domain over every group of the layout (RanksPerDomain's exact case).
+int64_t FewestInAnyDomain(int64_t d, int64_t s, int64_t n, int64_t block, int64_t stage_ranks, int64_t stages) {
   // Every group starts at p·stage + b·block + o (p < stages, b < stage / block, o < s); its
   // pattern across domains depends on that start mod d only (at most d patterns; the multiples
   // of a step mod d repeat within d terms).
@@ -174,6 +182,26 @@ int64_t RanksPerDomain(const Fabric& f, int64_t stride, int64_t group_size, int6
   }
   return fewest;
 }
+
+}  // namespace
+
+int64_t RanksPerDomain(const Fabric& f, int64_t stride, int64_t group_size, int64_t stage_ranks, int64_t stages) {
+  const int64_t even = RanksPerDomain(f, stride, group_size);
+  const int64_t d = f.scale_up_domain, s = std::max<int64_t>(stride, 1), n = group_size;
+  if (n <= 1 || d <= 1) return even;
+  const int64_t block = n * s;  // the ranks one set of `stride` interleaved groups spans
+  const bool stages_fit = stages <= 1 || Divides(d, stage_ranks) || Divides(stage_ranks, d);
+  const bool groups_fit = Divides(d, block) || Divides(block, d);
+  const bool members_fit = Divides(d, s) || Divides(s, d);
+  if ((stages_fit && groups_fit && members_fit) || d > kMaxExactDomain || stage_ranks % block != 0) return even;
+  // The search asks again for the same groups at every micro-batch, recompute and ZeRO choice of
+  // a layout: the last answers are kept per thread (a pure function of the five numbers).
+  ExactDomainMemo& memo = ExactDomainMemoOf(d, s, n, stage_ranks, stages);
+  if (memo.Holds(d, s, n, stage_ranks, stages)) return memo.fewest;
+  memo = {d, s, n, stage_ranks, stages, FewestInAnyDomain(d, s, n, block, stage_ranks, stages)};
+  return memo.fewest;
+}
+
 
 namespace {
 

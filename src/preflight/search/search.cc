@@ -190,8 +190,11 @@ class BranchRunner {
   Plan BranchPlan(const Branch& b) const;
   int MicroBatchChoices(const Branch& b, int64_t mbs[kMaxMicroBatchChoices]) const;
   bool RejectBranch(const Branch& b, const Plan& base, int n_mb, SearchResult* r) const;
+  bool InnerChoiceMayBreakFirst(const Branch& b, PlanIssue issue) const;
   int ZeroOrder(int zeros[4]) const;
   bool RunZeroStages(Plan p, const int* zeros, int n_zero, Worker* w) const;
+  void CountBrokenMicroBatches(const Plan& base, bool sp, const int64_t* mbs, int n_mb, int64_t per_choice,
+                               bool* broken, SearchResult* r) const;
 
   double threshold_ = 0;  // 0: none
   double ideal_step_ = 0;  // work per device at the achieved rates: no plan is faster
@@ -292,12 +295,13 @@ bool BranchRunner::RejectBranch(const Branch& b, const Plan& base, int n_mb, Sea
   int zeros[4];
   const int64_t subtree = sp_choices * ZeroOrder(zeros) * (c_.recompute ? 1 : 3) * n_mb;
   PlanIssue issue = FindPlanIssue(s_.arch, base, s_.job, s_.cluster.devices);
-  if (issue != PlanIssue::kValid && issue != PlanIssue::kInterleavedMicroBatches &&
-      issue != PlanIssue::kDualPipe) {
+  if (issue != PlanIssue::kValid && !InnerChoiceMayBreakFirst(b, issue)) {
     r->considered += subtree;
     r->rejected[static_cast<int>(issue)] += subtree;
     return true;
   }
+  // Every plan of the subtree breaks a rule then: Run counts each under its own, not the bound.
+  if (issue == PlanIssue::kExpertParallel || issue == PlanIssue::kContextParallel) return false;
   if (threshold_ <= 0 || s_.job.global_batch % b.dp != 0) return false;
   double bound = ideal_step_ + CommBound(b);
   const double most_micro_batches = static_cast<double>(s_.job.global_batch / b.dp);
@@ -308,6 +312,18 @@ bool BranchRunner::RejectBranch(const Branch& b, const Plan& base, int n_mb, Sea
   r->considered += subtree;
   r->rejected[kRejectBound] += subtree;
   return true;
+}
+
+// Whether some inner choice (a micro-batch, SP off) of branch `b` breaks a rule the plan check
+// tries before `issue`, which the branch's base plan breaks: the subtree is then not all `issue`
+// (Run counts it choice by choice). Interleaving and DualPipe need micro-batch counts, and MoE
+// with TP needs SP, before the experts' and context-parallel rules are tried.
+bool BranchRunner::InnerChoiceMayBreakFirst(const Branch& b, PlanIssue issue) const {
+  if (issue == PlanIssue::kInterleavedMicroBatches || issue == PlanIssue::kDualPipe) return true;
+  if (issue != PlanIssue::kExpertParallel && issue != PlanIssue::kContextParallel) return false;
+  if (b.schedule == Schedule::kInterleaved || b.schedule == Schedule::kDualPipe) return true;
+  const bool sp_off_tried = !c_.sp || !*c_.sp;
+  return issue == PlanIssue::kContextParallel && s_.arch.IsMoe() && b.tp > 1 && sp_off_tried;
 }
 
 // Zero stages from the most to the least sharded: memory only grows along both the micro-batch
@@ -427,9 +443,12 @@ void BranchRunner::Run(const Branch& b, Worker* w, bool pilot) const {
   const bool sps[2] = {false, true};
   const int n_sp = b.tp > 1 ? 2 : 1;
   const Recompute recomputes[3] = {Recompute::kFull, Recompute::kSelective, Recompute::kNone};
+  const int n_rc = c_.recompute ? 1 : 3;
   for (int i_sp = 0; i_sp < n_sp; ++i_sp) {
     if (c_.sp && *c_.sp != sps[i_sp]) continue;
     if (pilot && i_sp + 1 < n_sp && !c_.sp) continue;  // pilot: SP on when there is TP
+    bool broken[kMaxMicroBatchChoices] = {};
+    CountBrokenMicroBatches(base, sps[i_sp], mbs, n_mb, n_rc * n_zero, broken, &w->result);
     for (Recompute rc : recomputes) {
       if (c_.recompute && *c_.recompute != rc) continue;
       Plan p = base;
@@ -437,15 +456,37 @@ void BranchRunner::Run(const Branch& b, Worker* w, bool pilot) const {
       if (rc != Recompute::kNone) p.cpu_offload_layers = 0;
       if (!AllToAllOverlapRecompute(p)) p.ep_comm_overlap = false;
       for (int i = 0; i < n_mb; ++i) {
+        if (broken[i]) continue;
         p.micro_batch = mbs[i];
         if (!RunZeroStages(p, zeros, n_zero, w)) continue;
         for (int j = i + 1; j < n_mb; ++j) {  // larger micro-batches fit no better
+          if (broken[j]) continue;
           p.micro_batch = mbs[j];
           CountUnexplored(s_, p, zeros, 0, n_zero, &w->result);
         }
         break;
       }
     }
+  }
+}
+
+// The micro-batches at which plan `base` with SP `sp` breaks a rule that neither the recompute
+// mode nor the ZeRO stage changes (every rule the plan check tries before the recompute and
+// offloading ones: degrees, heads, batch, pipeline, experts, context parallelism). Each such
+// choice's `per_choice` plans are counted under that rule at once and marked in `broken`; the
+// inner loops would have found the same rule for each of them, one plan check at a time (a
+// search over a cluster with thousands of divisors spent most of its time there).
+void BranchRunner::CountBrokenMicroBatches(const Plan& base, bool sp, const int64_t* mbs, int n_mb,
+                                           int64_t per_choice, bool* broken, SearchResult* r) const {
+  Plan p = base;
+  p.sp = sp, p.recompute = Recompute::kNone, p.cpu_offload_layers = 0, p.zero = 0;
+  for (int i = 0; i < n_mb; ++i) {
+    p.micro_batch = mbs[i];
+    const PlanIssue is = FindPlanIssue(s_.arch, p, s_.job, s_.cluster.devices);
+    if (is == PlanIssue::kValid) continue;
+    broken[i] = true;
+    r->considered += per_choice;
+    r->rejected[static_cast<int>(is)] += per_choice;
   }
 }
 

@@ -367,6 +367,44 @@ TEST(SearchTest, UnexploredPlansAreCountedUnderTheRuleTheyBreak) {
   EXPECT_GT(r.rejected[kRejectNoFit], 0) << "the test needs plans that do not fit";
 }
 
+// Micro-batches that break a rule no recompute mode or ZeRO stage changes are counted in bulk
+// (search.cc, CountBrokenMicroBatches): each plan still under the first rule it breaks, as a
+// plan check of every (SP, recompute, micro-batch, ZeRO) choice finds. CP 3 does not divide the
+// 4,096-token sequence in halves; micro-batches 64 and 128 leave too few for interleaving first.
+TEST(SearchTest, PlansBrokenWhateverTheRecomputeAreCountedUnderTheirRule) {
+  const Scenario s = Load("examples/llama3.1-70b-h100.yaml",
+                          {{"model", "llama-3.1-8b"}, {"cluster.devices", "48"}, {"training.seq_len", "4096"},
+                           {"training.global_batch", "256"}});
+  SearchConstraints c;
+  c.tp = 2, c.pp = 4, c.vpp = 2, c.dp = 2, c.cp = 3, c.schedule = Schedule::kInterleaved;
+  SearchOptions o;
+  o.exhaustive = true;
+  const SearchResult r = Search(s, c, o);
+  o.exhaustive = false;
+  const SearchResult pruned = Search(s, c, o);  // no bound: no plan of the branch is valid
+  EXPECT_EQ(pruned.rejected, r.rejected);
+  std::array<int64_t, kNumRejectReasons> expected{};
+  int64_t plans = 0;
+  Plan p = s.plan;
+  p.tp = 2, p.pp = 4, p.vpp = 2, p.dp = 2, p.cp = 3, p.schedule = Schedule::kInterleaved, p.cpu_offload_layers = 0;
+  for (bool sp : {false, true}) {
+    for (Recompute rc : {Recompute::kFull, Recompute::kSelective, Recompute::kNone}) {
+      for (int64_t mb = 1; mb <= 128; mb *= 2) {
+        for (int zero = 0; zero <= 3; ++zero) {
+          p.sp = sp, p.recompute = rc, p.micro_batch = mb, p.zero = zero;
+          ++plans;
+          ++expected[static_cast<int>(FindPlanIssue(s.arch, p, s.job, s.cluster.devices))];
+        }
+      }
+    }
+  }
+  EXPECT_EQ(r.considered, plans);
+  EXPECT_EQ(r.valid, 0);
+  EXPECT_EQ(r.rejected[static_cast<int>(PlanIssue::kContextParallel)], 144);
+  EXPECT_EQ(r.rejected[static_cast<int>(PlanIssue::kInterleavedMicroBatches)], 48);
+  for (int i = 0; i < kNumRejectReasons; ++i) EXPECT_EQ(r.rejected[i], expected[i]) << RejectReasonName(i);
+}
+
 // The scenario's ZeRO-3-only flags (FSDP's gather-once) do not ride along on the ZeRO 0-2 plans
 // the search tries, so every plan it returns is one the plan rules accept as it stands.
 TEST(SearchTest, ZeroThreeFlagsStayOnZeroThreePlans) {
