@@ -99,7 +99,7 @@ case_catalog_list() {
 # a success that printed nothing.
 case_output_write_failure() {
   [[ -w /dev/full ]] || { echo "  [$CASE] /dev/full not writable: skipped"; return; }
-  for args in "plan $EXAMPLE" "plan $EXAMPLE --json" "catalog list"; do
+  for args in "plan $EXAMPLE" "plan $EXAMPLE --json" "catalog list" "--help" "plan --help"; do
     # shellcheck disable=SC2086
     "$BIN" $args >/dev/full 2>"$ERR"
     RC=$?

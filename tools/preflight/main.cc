@@ -248,9 +248,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
+    return CheckOutputWritten(app.exit(e));
   } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
+    return CheckOutputWritten(app.exit(e));
   } catch (const CLI::ParseError& e) {
     return preflight::cli::BadInput(std::string("command line: ") + e.what());
   }
