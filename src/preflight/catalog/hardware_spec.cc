@@ -446,6 +446,27 @@ Status CheckRanges(const MapReader& r, const HardwareSpec& h) {
   return CheckEfficiencyRanges(r, h);
 }
 
+// A narrower type runs at least as fast as the wider one it stands in for: FP8 GEMMs at or above
+// the 16-bit rates, FP4 at or above FP8 (every accelerator's datasheet). An FP8 peak below the
+// BF16 one would put a run's MFU above 100%: its 16-bit parts (attention, the output layer) run
+// faster than the peak it is measured against.
+Status CheckNarrowerIsFaster(const MapReader& r, const HardwareSpec& h) {
+  struct Pair {
+    Dtype narrow, wide;
+  };
+  for (Pair p : {Pair{Dtype::kFp8, Dtype::kBf16}, Pair{Dtype::kFp8, Dtype::kFp16}, Pair{Dtype::kFp4, Dtype::kFp8}}) {
+    const Figure& n = h.peak_tflops[DtypeIndex(p.narrow)];
+    const Figure& w = h.peak_tflops[DtypeIndex(p.wide)];
+    if (!n.known() || !w.known() || n.value >= w.value) continue;
+    const std::string wide(kDtypeNames[DtypeIndex(p.wide)]);
+    const std::string at = "peak_tflops." + std::string(kDtypeNames[DtypeIndex(p.narrow)]) + ".value";
+    std::ostringstream expected;
+    expected << "at least the " << wide << " peak (" << w.value << ")";
+    return ValueError(r, at, expected.str(), n.value);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 StatusOr<HardwareSpec> ParseHardwareSpec(const YAML::Node& root, const std::string& file) {
@@ -469,6 +490,7 @@ StatusOr<HardwareSpec> ParseHardwareSpec(const YAML::Node& root, const std::stri
     const std::string at = std::string("peak_tflops.") + std::string(kDtypeNames[i]) + ".value";
     RETURN_IF_ERROR(CheckRange(r, at, h.peak_tflops[i], 1e-6, 1e9));
   }
+  RETURN_IF_ERROR(CheckNarrowerIsFaster(r, h));
   ASSIGN_OR_RETURN(MapReader mem, r.Map("memory"));
   RETURN_IF_ERROR(mem.CheckKnownKeys({"capacity_gib", "bandwidth_tbytes_per_s", "note"}));
   ASSIGN_OR_RETURN(h.hbm_capacity_gib, ParseFigure(mem, "capacity_gib", false));

@@ -114,6 +114,9 @@ TEST(HardwareSpecTest, InvalidFilesNameFileAndField) {
        "scale_up.domain_devices.value"},
       {"zero bf16 peak", R"(bf16: {value: 100, source: "test sheet"})", R"(bf16: {value: 0, source: "test sheet"})",
        "peak_tflops.bf16.value"},
+      // An FP8 peak below BF16's put a run's MFU above 100% (fuzzing found it).
+      {"fp8 peak below bf16", R"(fp8: {unsupported: true, source: "test sheet"})",
+       R"(fp8: {value: 99, source: "test sheet"})", "peak_tflops.fp8.value"},
       {"power of 1e300 W", R"(power_w: {value: 500, source: "test sheet"})",
        R"(power_w: {value: 1e300, source: "test sheet"})", "power_w.value"},
       // Achieved figures the step divides by: a vanishing one once gave 300-digit step times.
