@@ -202,7 +202,6 @@ int64_t RanksPerDomain(const Fabric& f, int64_t stride, int64_t group_size, int6
   return memo.fewest;
 }
 
-
 namespace {
 
 // The bandwidth `busbw` of the domain's links, as `per_domain` ranks of it can use it: all of it

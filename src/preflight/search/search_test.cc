@@ -346,6 +346,14 @@ TEST(SearchTest, AnOffloadRuleRejectsOnlyThePlansThatKeepTheOffload) {
   EXPECT_GT(none.rejected[static_cast<int>(PlanIssue::kCpuOffload)], 0);
 }
 
+// Llama 3.1 8B on `devices` GPUs, sequence 4,096, global batch 256: the branch-counting tests' run.
+Scenario Llama8bAtBatch256(int devices) {
+  return Load("examples/llama3.1-70b-h100.yaml", {{"model", "llama-3.1-8b"},
+                                                  {"cluster.devices", std::to_string(devices)},
+                                                  {"training.seq_len", "4096"},
+                                                  {"training.global_batch", "256"}});
+}
+
 // A plan left unexplored because a smaller micro-batch did not fit is counted under the rule it
 // breaks, if any, not as not fitting. Llama 3.1 8B on 64 GPUs, global batch 256, the branch TP 2,
 // PP 4, VPP 2, DP 8: each replica's 32 sequences in micro-batches of 1-32 give 32, 16, 8, 4, 2 or
@@ -353,9 +361,7 @@ TEST(SearchTest, AnOffloadRuleRejectsOnlyThePlansThatKeepTheOffload) {
 // the rule: 2 of them x 2 SP x 3 recompute x 4 ZeRO stages = 48 plans (it once said 32, the rest
 // counted as not fitting).
 TEST(SearchTest, UnexploredPlansAreCountedUnderTheRuleTheyBreak) {
-  const Scenario s = Load("examples/llama3.1-70b-h100.yaml",
-                          {{"model", "llama-3.1-8b"}, {"cluster.devices", "64"}, {"training.seq_len", "4096"},
-                           {"training.global_batch", "256"}});
+  const Scenario s = Llama8bAtBatch256(64);
   SearchConstraints c;
   c.tp = 2, c.pp = 4, c.vpp = 2, c.dp = 8, c.cp = 1, c.schedule = Schedule::kInterleaved;
   SearchOptions o;
@@ -372,9 +378,7 @@ TEST(SearchTest, UnexploredPlansAreCountedUnderTheRuleTheyBreak) {
 // plan check of every (SP, recompute, micro-batch, ZeRO) choice finds. CP 3 does not divide the
 // 4,096-token sequence in halves; micro-batches 64 and 128 leave too few for interleaving first.
 TEST(SearchTest, PlansBrokenWhateverTheRecomputeAreCountedUnderTheirRule) {
-  const Scenario s = Load("examples/llama3.1-70b-h100.yaml",
-                          {{"model", "llama-3.1-8b"}, {"cluster.devices", "48"}, {"training.seq_len", "4096"},
-                           {"training.global_batch", "256"}});
+  const Scenario s = Llama8bAtBatch256(48);
   SearchConstraints c;
   c.tp = 2, c.pp = 4, c.vpp = 2, c.dp = 2, c.cp = 3, c.schedule = Schedule::kInterleaved;
   SearchOptions o;
