@@ -452,6 +452,9 @@ case_plan_overrides() {
   expect_rc 0
   expect_stdout_has "loss: PyTorch's F.cross_entropy on fp32 logits"
   expect_stdout_has "recompute selective-op"
+  run plan "$EXAMPLE" --set training.cross_entropy=compiled
+  expect_rc 0
+  expect_stdout_has "loss: F.cross_entropy under torch.compile"
   run plan "$EXAMPLE" --set training.cross_entropy=fused
   expect_bad_input "training.cross_entropy"
   run plan "$EXAMPLE" --set parallel.recompute=selective --set parallel.recompute_modules=moe_act,layernorm

@@ -443,7 +443,7 @@ ChunkActivations StageActivations(const Architecture& a, const Plan& p, const Tr
     } else {
       c.working += head;
     }
-    if (j.pytorch_cross_entropy) c.working += heads * tokens * 8.0 * a.vocab / p.tp;
+    if (j.cross_entropy == CrossEntropy::kPytorch) c.working += heads * tokens * 8.0 * a.vocab / p.tp;
     // Each MTP module's transformer layer keeps what a main layer of its kind keeps, and its
     // projection's input (the normalised hidden state and embedding, 2h); the modules sit after
     // the last layer (DeepSeek-V3 §2.2), so like the head they hold one micro-batch at a time but

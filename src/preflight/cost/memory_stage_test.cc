@@ -85,21 +85,25 @@ TEST(StageMemoryTest, OffloadedLayersKeepWhatTheHandlerLeaves) {
 }
 
 // PyTorch's F.cross_entropy on fp32 logits (torchtitan) holds 12 bytes per logit at its backward
-// peak where Megatron's in-place vocab-parallel loss holds 4; only the last stage has the logits.
+// peak where Megatron's in-place vocab-parallel loss holds 4, and the same loss under torch.compile
+// (the upcast fused: the 16-bit logits and their 16-bit gradient) 4 too; only the last stage has
+// the logits.
 TEST(StageMemoryTest, PytorchCrossEntropyHoldsThreeFp32CopiesOfTheLogits) {
   Architecture a = LoadArch("llama-3.1-8b");
   TrainingJob j = Job(8192, 16);
   Plan p;
   p.pp = 2;
   p.micro_batch = 1;
-  auto activations = [&](bool pytorch, int64_t stage) {
+  auto activations = [&](CrossEntropy loss, int64_t stage) {
     TrainingJob v = j;
-    v.pytorch_cross_entropy = pytorch;
+    v.cross_entropy = loss;
     return EstimateStageMemory(a, CountParameters(a), p, v, stage, MemoryOptions{})
         .activations.value();
   };
-  EXPECT_DOUBLE_EQ(activations(true, 0), activations(false, 0));
-  EXPECT_NEAR(activations(true, 1) - activations(false, 1), 8192.0 * 128256 * (12 - 4), 1);
+  const CrossEntropy eager = CrossEntropy::kPytorch, megatron = CrossEntropy::kMegatron;
+  EXPECT_DOUBLE_EQ(activations(eager, 0), activations(megatron, 0));
+  EXPECT_NEAR(activations(eager, 1) - activations(megatron, 1), 8192.0 * 128256 * (12 - 4), 1);
+  EXPECT_DOUBLE_EQ(activations(CrossEntropy::kCompiled, 1), activations(megatron, 1));
 }
 
 // The last stage keeps each micro-batch's head input and fp32 logits until that micro-batch's

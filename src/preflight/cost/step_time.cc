@@ -26,6 +26,12 @@ namespace {
 // as much; a fused loss (XLA, Megatron-Core's cross_entropy_loss_fusion) less.
 constexpr double kCrossEntropyForwardBytes = 6 + 4 + 8 + 8 + 4 + 8;
 constexpr double kCrossEntropyBackwardBytes = 8 + 6;
+// F.cross_entropy under torch.compile (training.cross_entropy: compiled): Inductor fuses the fp32
+// upcast into its reductions, so the forward reads the 16-bit logits for the row maximum and again
+// for the sum of exponentials, and the backward reads them once more and writes their 16-bit
+// gradient.
+constexpr double kCompiledCrossEntropyForwardBytes = 2 + 2;
+constexpr double kCompiledCrossEntropyBackwardBytes = 2 + 2;
 
 }  // namespace
 
@@ -355,8 +361,11 @@ StepModel::HeadWork StepModel::Head() const {
           a_.mtp_layers * GemmBwd(tokens_, 2 * h, h / t_, 1, &mtp_wgrad);
   w.wgrad = heads * head_wgrad + a_.mtp_layers * mtp_wgrad;
   const double logits = heads * tokens_ * vocab / t_;
-  w.loss = Memory(logits * (kCrossEntropyForwardBytes + kCrossEntropyBackwardBytes));
-  w.loss_fwd = Memory(logits * kCrossEntropyForwardBytes);
+  const bool compiled = c_.job.cross_entropy == CrossEntropy::kCompiled;
+  const double loss_fwd = compiled ? kCompiledCrossEntropyForwardBytes : kCrossEntropyForwardBytes;
+  const double loss_bwd = compiled ? kCompiledCrossEntropyBackwardBytes : kCrossEntropyBackwardBytes;
+  w.loss = Memory(logits * (loss_fwd + loss_bwd));
+  w.loss_fwd = Memory(logits * loss_fwd);
   w.comm = AroundLayers(heads);
   return w;
 }

@@ -155,6 +155,10 @@ inline bool AllToAllOverlapRecompute(const Plan& plan) {
 // The scaling recipe of an FP8 run (TrainingJob::fp8_recipe).
 enum class Fp8Recipe { kDelayed, kCurrent, kMxfp8 };
 
+// The loss kernel (TrainingJob::cross_entropy): Megatron's vocab-parallel cross-entropy, PyTorch's
+// eager F.cross_entropy on fp32 logits, or the same under torch.compile (Inductor).
+enum class CrossEntropy { kMegatron, kPytorch, kCompiled };
+
 struct TrainingJob {
   int64_t seq_len = 2048;
   int64_t global_batch = 0;  // sequences per optimizer step
@@ -220,8 +224,12 @@ struct TrainingJob {
   // softmax in place: 4 bytes per logit kept), or PyTorch's F.cross_entropy on logits cast to fp32
   // (torchtitan): the 16-bit logits, their fp32 copy and log_softmax's fp32 output live together
   // in the forward, and the saved output, its gradient and the input gradient (12 bytes per logit)
-  // in the backward. Memory only: both move about the same bytes.
-  bool pytorch_cross_entropy = false;
+  // in the backward. torch.compile'd F.cross_entropy (torchtitan with --training.compile since its
+  // PR #1033, April 2025, which compiles the loss): Inductor fuses the fp32 upcast into the
+  // log-sum-exp, so the forward keeps only the 16-bit logits and the backward adds their 16-bit
+  // gradient (4 bytes per logit, as Megatron's), and moves 8 bytes per logit where the other two
+  // move about 52 (cost/step_time.cc).
+  CrossEntropy cross_entropy = CrossEntropy::kMegatron;
   // Busiest expert-parallel rank's load over the mean. No published measurement of dropless
   // training imbalance was found (NVIDIA's MoE benchmarks force balance), so 1.0 by default.
   double moe_imbalance = 1.0;

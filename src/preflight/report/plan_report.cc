@@ -331,8 +331,11 @@ std::string KernelsText(const Scenario& s) {
   if (!s.job.elementwise_fusion) {
     out += "           elementwise: eager PyTorch, op by op (training.elementwise_fusion: false)\n";
   }
-  if (s.job.pytorch_cross_entropy) {
+  if (s.job.cross_entropy == CrossEntropy::kPytorch) {
     out += "           loss: PyTorch's F.cross_entropy on fp32 logits (training.cross_entropy: pytorch)\n";
+  } else if (s.job.cross_entropy == CrossEntropy::kCompiled) {
+    out += "           loss: F.cross_entropy under torch.compile, the fp32 upcast fused "
+           "(training.cross_entropy: compiled)\n";
   }
   if (s.job.precision == Dtype::kFp8 && s.job.fp8_saved_inputs) {
     out += "           activations: FP8 GEMMs keep 1-byte casts of their inputs for the weight gradient "

@@ -307,8 +307,15 @@ Status ReadFusions(const MapReader& t, TrainingJob* j) {
   ASSIGN_OR_RETURN(j->grad_accumulation_fusion, t.BoolOr("grad_accumulation_fusion", true));
   ASSIGN_OR_RETURN(j->elementwise_fusion, t.BoolOr("elementwise_fusion", true));
   ASSIGN_OR_RETURN(std::string loss, t.StringOr("cross_entropy", "megatron"));
-  if (loss != "megatron" && loss != "pytorch") return t.Error("cross_entropy", "megatron or pytorch");
-  j->pytorch_cross_entropy = loss == "pytorch";
+  if (loss == "megatron") {
+    j->cross_entropy = CrossEntropy::kMegatron;
+  } else if (loss == "pytorch") {
+    j->cross_entropy = CrossEntropy::kPytorch;
+  } else if (loss == "compiled") {
+    j->cross_entropy = CrossEntropy::kCompiled;
+  } else {
+    return t.Error("cross_entropy", "megatron, pytorch or compiled");
+  }
   return Status::Ok();
 }
 

@@ -61,10 +61,13 @@ TEST(ScenarioTest, LoadsFields) {
   s = LoadText(Replace(kScenario, "seq_len: 4096,", "seq_len: 4096, elementwise_fusion: false,"));
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_FALSE(s->job.elementwise_fusion);
-  EXPECT_FALSE(s->job.pytorch_cross_entropy) << "Megatron's loss unless the file says otherwise";
+  EXPECT_EQ(s->job.cross_entropy, CrossEntropy::kMegatron) << "Megatron's loss unless the file says otherwise";
   s = LoadText(Replace(kScenario, "seq_len: 4096,", "seq_len: 4096, cross_entropy: pytorch,"));
   ASSERT_TRUE(s.ok()) << s.status().message();
-  EXPECT_TRUE(s->job.pytorch_cross_entropy);
+  EXPECT_EQ(s->job.cross_entropy, CrossEntropy::kPytorch);
+  s = LoadText(Replace(kScenario, "seq_len: 4096,", "seq_len: 4096, cross_entropy: compiled,"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->job.cross_entropy, CrossEntropy::kCompiled);
 }
 
 // Megatron-Core's recompute_modules, as a YAML list or as one comma-separated string (--set).
