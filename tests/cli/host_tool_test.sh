@@ -18,6 +18,8 @@ PREFLIGHT_HOST_ROUNDS=3 "$python" "$src/tools/host/measure_eager_host.py" "$dir/
   --check-collectives >"$dir/stdout" 2>"$dir/stderr" || { echo "FAIL: the tool exited $?"; cat "$dir/stderr"; exit 1; }
 grep -q "gloo_collective_call_us:" "$dir/profile.yaml" || { echo "FAIL: no gloo call time"; exit 1; }
 grep -q "checkpointed_at_tp2_us:" "$dir/profile.yaml" || { echo "FAIL: no TP 2 layer"; exit 1; }
+grep -q "per_call_quartiles_us: \[" "$dir/profile.yaml" || { echo "FAIL: no paired per-call spread"; exit 1; }
+grep -q "in_call_us:" "$dir/profile.yaml" || { echo "FAIL: no host time inside the calls"; exit 1; }
 if grep -q "^collective_call_us:" "$dir/profile.yaml"; then
   echo "FAIL: a gloo call time written as the profile's collective_call_us"; exit 1
 fi

@@ -104,9 +104,12 @@ def timed_backward(forward, inner):
     return total / inner
 
 
-def measure(stack, h, heads, seq, vocab, layers=LAYERS, rounds=ROUNDS, inner=10, time_loader=True):
+def measure(stack, h, heads, seq, vocab, layers=LAYERS, rounds=ROUNDS, inner=10, time_loader=True,
+            paired_tp2=False):
     """Seconds per layer (and per micro-batch around the layers): the fastest of `rounds` rounds,
-    each timing every quantity once (and the median, for comparison)."""
+    each timing every quantity once (and the median, for comparison). With `paired_tp2`, each round
+    also times the checkpointed layer at TP 2 right after the one at TP 1 (the collectives called
+    on the one-rank group), and the host time inside the calls themselves."""
     torch.manual_seed(0)
     device = megatron_layer._WORLD["device"]
     dtype = torch.float16 if megatron_layer.on_gpu() else torch.float32  # Megatron's fp16 module on a GPU
@@ -132,6 +135,17 @@ def measure(stack, h, heads, seq, vocab, layers=LAYERS, rounds=ROUNDS, inner=10,
     def checkpointed_forward():
         model.run_layers(x0.clone().requires_grad_(True), mask, checkpointed=True)
 
+    clock = [0.0, 0]
+
+    def checkpointed_tp2():
+        megatron_layer._WORLD["tp"] = 2  # the same layer calling its six all-reduces (full recompute)
+        megatron_layer.CALL_CLOCK = clock
+        try:
+            checkpointed()
+        finally:
+            megatron_layer._WORLD["tp"] = 1
+            megatron_layer.CALL_CLOCK = None
+
     def around_layers():
         loss = model.head(model.embed(tokens, positions), labels, loss_mask)
         loss.backward()
@@ -146,18 +160,35 @@ def measure(stack, h, heads, seq, vocab, layers=LAYERS, rounds=ROUNDS, inner=10,
     def input_after_sync():
         get_batch_after_sync(batch, sizes.cpu())
 
-    parts = {"forward": forward, "backward": backward, "checkpointed": checkpointed,
-             "checkpointed_forward": checkpointed_forward, "around_layers": around_layers, "input_before_sync": input_before_sync,
-             "input_after_sync": input_after_sync}
+    parts = {"forward": forward, "backward": backward, "checkpointed": checkpointed}
+    if paired_tp2:
+        parts["checkpointed_tp2"] = checkpointed_tp2  # right after TP 1, in the same round
+    parts.update({"checkpointed_forward": checkpointed_forward, "around_layers": around_layers,
+                  "input_before_sync": input_before_sync, "input_after_sync": input_after_sync})
     for fn in parts.values():
         for _ in range(3):
             fn()
     samples = {name: [] for name in parts}
+    in_call = []  # per round: host seconds inside one collective call
     for _ in range(rounds):
         for name, fn in parts.items():
+            clock[:] = [0.0, 0]
             samples[name].append(fn() if fn is backward else timed(fn, inner))
+            if fn is checkpointed_tp2 and clock[1]:
+                in_call.append(clock[0] / clock[1])
     med = {name: statistics.median(v) for name, v in samples.items()}
     best = {name: min(v) for name, v in samples.items()}
+    paired = {}
+    if paired_tp2:
+        # Each round's TP-2 layer over its own TP-1 layer, per call (6 a layer): what a collective
+        # adds inside the layer, with the drift between rounds (clock, other work) cancelled.
+        per_call = sorted((b - a) / layers / 6 for a, b in zip(samples["checkpointed"], samples["checkpointed_tp2"]))
+        paired = {
+            "checkpointed_tp2": best["checkpointed_tp2"] / layers,
+            "per_call_median": statistics.median(per_call),
+            "per_call_quartiles": (per_call[len(per_call) // 4], per_call[(3 * len(per_call)) // 4]),
+            "in_call_median": statistics.median(in_call) if in_call else None,
+        }
     del keep
     loader = loader_seconds(seq, vocab, rounds * 5) if time_loader else 0.0  # its own workers, its own pauses
     return {
@@ -171,6 +202,7 @@ def measure(stack, h, heads, seq, vocab, layers=LAYERS, rounds=ROUNDS, inner=10,
         "checkpointed_median": med["checkpointed"] / layers,
         "loader": loader,
         "spread": max((max(v) - min(v)) / statistics.median(v) for v in samples.values()),
+        **paired,
     }
 
 
@@ -281,28 +313,25 @@ def main():
         torch.distributed.init_process_group("gloo", store=torch.distributed.HashStore(), rank=0, world_size=1)
         use_device("cpu", torch.distributed.group.WORLD)
     collectives = gpu or args.check_collectives
-    small = measure(args.stack, h=32, heads=16, seq=4, vocab=64)
+    small = measure(args.stack, h=32, heads=16, seq=4, vocab=64, paired_tp2=collectives)
     large = measure(args.stack, h=64, heads=16, seq=8, vocab=128, rounds=5, time_loader=False)  # a check of the layer only
-    call = tp2 = None
-    if collectives:
-        call = collective_call_seconds(h=32, seq=4, rounds=ROUNDS)
-        megatron_layer._WORLD["tp"] = 2  # the same layer calling its six all-reduces (full recompute)
-        tp2 = measure(args.stack, h=32, heads=16, seq=4, vocab=64, time_loader=False)  # as many rounds as TP 1
-        megatron_layer._WORLD["tp"] = 1
+    call = collective_call_seconds(h=32, seq=4, rounds=ROUNDS) if collectives else None
     if not small["checkpointed_forward"] < small["checkpointed"]:
         raise SystemExit("measure_eager_host.py: the checkpointed forward (%s us) did not come out below the whole "
                          "checkpointed layer (%s us); the machine was too noisy, run again"
                          % (us(small["checkpointed_forward"]), us(small["checkpointed"])))
     # What each collective adds inside the layer (Megatron's region function reaching the call,
     # c10d and the NCCL enqueue, on tensors the layer has just made): the TP-2 layer's six calls
-    # over the TP-1 layer, which issues none. The bare call loop is kept as a check.
-    # A difference of two fastest-round figures: as noisy as their rounds. Where it does not come out
-    # above 0 the file leaves collective_call_us out (the step model then charges no call) and says so.
-    per_call = (tp2["checkpointed"] - small["checkpointed"]) / 6 if collectives else None
+    # over the TP-1 layer, which issues none, timed back to back in every round; the median over
+    # the rounds of that paired difference (until 2026-12-02 the fastest TP-2 round less the
+    # fastest TP-1 round of two separate runs, as noisy as their rounds). The host time inside the
+    # calls themselves and the bare call loop are kept as checks. Where it does not come out above
+    # 0 the file leaves collective_call_us out (the step model then charges no call) and says so.
+    per_call = small["per_call_median"] if collectives else None
     if gpu and not per_call > 0:
         print("measure_eager_host.py: the TP-2 layer (%s us) did not come out above the TP-1 layer (%s us); "
               "collective_call_us left out: run again on a quieter machine"
-              % (us(tp2["checkpointed"]), us(small["checkpointed"])), file=sys.stderr)
+              % (us(small["checkpointed_tp2"]), us(small["checkpointed"])), file=sys.stderr)
     profile_id = args.id or args.stack + "-gpt-eager"
     seconds = (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()
     with open(args.out, "w") as f:
@@ -328,7 +357,7 @@ def main():
                    if waits else ""))
         if gpu and per_call > 0:
             f.write("collective_call_us: %s     # per all-reduce the layer issues at TP 2 (its six calls): "
-                    "(checkpointed at TP 2 - at TP 1) / 6\n" % us(per_call))
+                    "median over the rounds of (checkpointed at TP 2 - at TP 1) / 6\n" % us(per_call))
         elif gpu:
             f.write("# collective_call_us left out: the TP-2 layer did not come out above the TP-1 layer (checks)\n")
         f.write("micro_batch_us: %s      # embedding, LM head and cross-entropy, forward and backward\n"
@@ -347,8 +376,14 @@ def main():
             f.write("  gloo_collective_call_us: %s  # --check-collectives: a one-rank gloo all-reduce, not NCCL's\n"
                     % us(call))
         if collectives:
-            f.write("  checkpointed_at_tp2_us: %s  # the same layer issuing its six all-reduces: "
-                    "%s us per call beyond TP 1\n" % (us(tp2["checkpointed"]), us(per_call)))
+            low, high = small["per_call_quartiles"]
+            f.write("  checkpointed_at_tp2_us: %s  # the same layer issuing its six all-reduces (fastest round)\n"
+                    % us(small["checkpointed_tp2"]))
+            f.write("  per_call_quartiles_us: [%s, %s]  # the paired per-call difference's middle half over the rounds\n"
+                    % (us(low), us(high)))
+            if small["in_call_median"] is not None:
+                f.write("  in_call_us: %s  # host time inside one all_reduce call in the layer (median round)\n"
+                        % us(small["in_call_median"]))
         if gpu:
             f.write("  bare_call_us: %s  # one all-reduce called in a loop on the same tensor, outside the layer\n"
                     % us(call))
