@@ -4,9 +4,11 @@
 #include <array>
 #include <cmath>
 #include <filesystem>
+#include <initializer_list>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "preflight/catalog/collective_table.h"
@@ -263,6 +265,24 @@ Status ReadAttentionKernel(const MapReader& t, const HardwareSpec& spec, Trainin
   return Status::Ok();
 }
 
+// A key naming one of `choices` (absent: the first); the error lists them ("a, b or c").
+template <typename E>
+Status ReadChoice(const MapReader& t, std::string_view key,
+                  std::initializer_list<std::pair<std::string_view, E>> choices, E* out) {
+  ASSIGN_OR_RETURN(std::string name, t.StringOr(key, std::string(choices.begin()->first)));
+  std::string expected;
+  size_t i = 0;
+  for (const auto& [choice, value] : choices) {
+    if (name == choice) {
+      *out = value;
+      return Status::Ok();
+    }
+    expected += (i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") + std::string(choice);
+    ++i;
+  }
+  return t.Error(key, expected);
+}
+
 // training: gradient and optimizer dtypes, FP8's copies, casts and recipe, the 16-bit gradient
 // copy.
 Status ReadNumerics(const MapReader& t, const HardwareSpec& spec, TrainingJob* j) {
@@ -285,16 +305,10 @@ Status ReadNumerics(const MapReader& t, const HardwareSpec& spec, TrainingJob* j
   // A device without FP8 runs the GEMMs in 16 bits (the cost model warns), so they keep 16-bit inputs.
   // Nor do they keep an FP8 copy of the weights.
   if (!spec.peak(Dtype::kFp8).known()) j->fp8_saved_inputs = false, j->fp8_weight_copy = false;
-  ASSIGN_OR_RETURN(std::string recipe, t.StringOr("fp8_recipe", "delayed"));
-  if (recipe == "delayed") {
-    j->fp8_recipe = Fp8Recipe::kDelayed;
-  } else if (recipe == "current") {
-    j->fp8_recipe = Fp8Recipe::kCurrent;
-  } else if (recipe == "mxfp8") {
-    j->fp8_recipe = Fp8Recipe::kMxfp8;
-  } else {
-    return t.Error("fp8_recipe", "delayed, current or mxfp8");
-  }
+  RETURN_IF_ERROR(ReadChoice(t, "fp8_recipe",
+                             {{"delayed", Fp8Recipe::kDelayed}, {"current", Fp8Recipe::kCurrent},
+                              {"mxfp8", Fp8Recipe::kMxfp8}},
+                             &j->fp8_recipe));
   ASSIGN_OR_RETURN(j->grad_16bit_copy, t.BoolOr("grad_16bit_copy", false));
   if (j->grad_16bit_copy && j->grad_dtype != Dtype::kFp32) {
     return t.Error("grad_16bit_copy", "false with grad_dtype bf16 (the 16-bit gradients are then the main ones)");
@@ -306,17 +320,10 @@ Status ReadNumerics(const MapReader& t, const HardwareSpec& spec, TrainingJob* j
 Status ReadFusions(const MapReader& t, TrainingJob* j) {
   ASSIGN_OR_RETURN(j->grad_accumulation_fusion, t.BoolOr("grad_accumulation_fusion", true));
   ASSIGN_OR_RETURN(j->elementwise_fusion, t.BoolOr("elementwise_fusion", true));
-  ASSIGN_OR_RETURN(std::string loss, t.StringOr("cross_entropy", "megatron"));
-  if (loss == "megatron") {
-    j->cross_entropy = CrossEntropy::kMegatron;
-  } else if (loss == "pytorch") {
-    j->cross_entropy = CrossEntropy::kPytorch;
-  } else if (loss == "compiled") {
-    j->cross_entropy = CrossEntropy::kCompiled;
-  } else {
-    return t.Error("cross_entropy", "megatron, pytorch or compiled");
-  }
-  return Status::Ok();
+  return ReadChoice(t, "cross_entropy",
+                    {{"megatron", CrossEntropy::kMegatron}, {"pytorch", CrossEntropy::kPytorch},
+                     {"compiled", CrossEntropy::kCompiled}},
+                    &j->cross_entropy);
 }
 
 // training: MoE's dispatcher, its SMs, load imbalance and grouped GEMM.
