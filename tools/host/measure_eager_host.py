@@ -392,6 +392,10 @@ def main():
         for line in omitted_lines(args.stack, gpu):
             f.write('  - "%s"\n' % line)
     if torch.distributed.is_initialized():
+        # Drop the layer code's reference first, so that the group (and its gloo or NCCL threads)
+        # goes here rather than at interpreter exit, where an unjoined worker thread aborts the
+        # process ("terminate called without an active exception", once in a loaded test run).
+        megatron_layer._WORLD["group"] = None
         torch.distributed.destroy_process_group()
     print(open(args.out).read())
 
