@@ -12,6 +12,11 @@ It writes into OUT_DIR:
 
 Figures (each the median of repeated timings with CUDA events, after warm-up, random data):
   gemm_bf16 / gemm_fp8  the shape grid (fp8 through torch._scaled_mm, bf16 output)
+  fp8_accumulation      torch._scaled_mm at a few training shapes with the promoted (split)
+                        accumulator, as Transformer Engine's and torchao's backward GEMMs run, and
+                        with fast accumulation, as their forward GEMMs and the catalog's cuBLASLt
+                        rates run: TFLOP/s of each and their ratio (docs/validation.md, NVIDIA
+                        H100/H200)
   sustained_bf16        an 8192^3 bf16 GEMM held for SUSTAIN_S seconds: TFLOP/s of the last window,
                         with SM clock and power from NVML (MSMF-like, one GPU busy, not a whole node)
   hbm                   copy and triad bandwidth of 1 GiB arrays (bytes read + written / time)
@@ -128,6 +133,25 @@ def gemm_grid(dtype_name, sizes):
                 t = time_graph(fn) if GRAPHS else time_gpu(fn)
                 rows.append([m, n, k, round(2.0 * m * n * k / t / 1e12, 1)])
                 del a, b
+    return rows
+
+
+def fp8_accumulation(shapes=((4096, 4096, 4096), (8192, 8192, 8192), (16384, 4096, 4096),
+                              (16384, 14336, 4096), (16384, 4096, 14336))):
+    """[m, n, k, TFLOP/s with the promoted accumulator, TFLOP/s with fast accumulation] per shape."""
+    rows = []
+    for m, n, k in shapes:
+        a = torch.randn(m, k, device="cuda").to(torch.float8_e4m3fn)
+        b = torch.randn(n, k, device="cuda").to(torch.float8_e4m3fn).t()  # column-major (k, n)
+        one = torch.tensor(1.0, device="cuda")
+        rates = []
+        for fast in (False, True):
+            fn = lambda: torch._scaled_mm(a, b, scale_a=one, scale_b=one, out_dtype=torch.bfloat16,  # noqa: E731
+                                          use_fast_accum=fast)
+            t = time_graph(fn) if GRAPHS else time_gpu(fn)
+            rates.append(round(2.0 * m * n * k / t / 1e12, 1))
+        rows.append([m, n, k] + rates)
+        del a, b
     return rows
 
 
@@ -311,7 +335,7 @@ def main():
     p.add_argument("out")
     p.add_argument("--id", required=True, help="catalog hardware id the figures are for")
     p.add_argument("--quick", action="store_true", help="a smaller grid and a 10 s sustain, to check the script")
-    p.add_argument("--parts", default="gemm_bf16,gemm_fp8,hbm,attention,output_layer,host,sustained_bf16",
+    p.add_argument("--parts", default="gemm_bf16,gemm_fp8,fp8_accumulation,hbm,attention,output_layer,host,sustained_bf16",
                    help="which parts to run, comma-separated")
     p.add_argument("--eager-gemms", action="store_true", help="time GEMMs with eager launches, not CUDA graphs")
     args = p.parse_args()
@@ -324,6 +348,7 @@ def main():
               "gpu": torch.cuda.get_device_name(0), "sm_count": torch.cuda.get_device_properties(0).multi_processor_count,
               "nvml_at_start": nvml_state()}
     parts = [("gemm_bf16", lambda: gemm_grid("bf16", sizes)), ("gemm_fp8", lambda: gemm_grid("fp8", sizes)),
+             ("fp8_accumulation", fp8_accumulation),
              ("hbm", hbm), ("attention", lambda: attention((512, 1024, 2048, 4096, 8192, 16384))),
              ("output_layer", output_layer), ("host", host_costs), ("sustained_bf16", lambda: sustained(10.0 if args.quick else SUSTAIN_S))]
     wanted = set(args.parts.split(","))
