@@ -171,16 +171,24 @@ TEST(StepLayerTest, SixteenBitGemmsOfAnFp8RunUseTheBf16Table) {
 // The loss moves 52 bytes per logit (Megatron's vocab-parallel cross-entropy: 38 forward through
 // an fp32 copy, 14 backward) on the last stage, once per micro-batch: a model that differs only in
 // its vocabulary differs in the step's elementwise time by exactly that much.
+// The step's elementwise ("other") seconds and the HBM rate of Llama 3.1 8B on 8 H100s, two
+// micro-batches of one sequence on each DP rank, with `edit` applied to the job.
+template <typename Edit>
+std::pair<double, double> OtherSecondsAndHbm(Edit edit) {
+  Job8b v = Llama8bOnH100();
+  v.job.global_batch = 16;
+  edit(v);
+  const CostContext ctx = MakeCostContext(v.arch, v.params, v.job, v.cluster);
+  return {EstimateStep(ctx, v.plan).other.value(), ctx.hbm_rate.value()};
+}
+
 TEST(StepLayerTest, CrossEntropyMovesItsPassesOverTheLogits) {
-  Job8b s = Llama8bOnH100();
-  s.job.global_batch = 16;  // two micro-batches of one sequence on each of 8 DP ranks
-  auto other = [&](int64_t vocab) {
-    Job8b v = s;
-    v.arch.vocab = vocab;
-    v.params = CountParameters(v.arch);
-    v.job.grad_accumulation_fusion = true;
-    const CostContext ctx = MakeCostContext(v.arch, v.params, v.job, v.cluster);
-    return std::make_pair(EstimateStep(ctx, v.plan).other.value(), ctx.hbm_rate.value());
+  auto other = [](int64_t vocab) {
+    return OtherSecondsAndHbm([vocab](Job8b& v) {
+      v.arch.vocab = vocab;
+      v.params = CountParameters(v.arch);
+      v.job.grad_accumulation_fusion = true;
+    });
   };
   const auto [base, hbm] = other(128256);
   const auto [wider, same_hbm] = other(2 * 128256);
@@ -192,13 +200,8 @@ TEST(StepLayerTest, CrossEntropyMovesItsPassesOverTheLogits) {
 // forward and once backward and writes their gradient: 8 bytes per logit, 44 fewer than the
 // eager or Megatron loss, on every micro-batch.
 TEST(StepLayerTest, CompiledCrossEntropyMovesEightBytesPerLogit) {
-  Job8b s = Llama8bOnH100();
-  s.job.global_batch = 16;  // two micro-batches of one sequence on each of 8 DP ranks
-  auto other = [&](CrossEntropy loss) {
-    Job8b v = s;
-    v.job.cross_entropy = loss;
-    const CostContext ctx = MakeCostContext(v.arch, v.params, v.job, v.cluster);
-    return std::make_pair(EstimateStep(ctx, v.plan).other.value(), ctx.hbm_rate.value());
+  auto other = [](CrossEntropy loss) {
+    return OtherSecondsAndHbm([loss](Job8b& v) { v.job.cross_entropy = loss; });
   };
   const auto [eager, hbm] = other(CrossEntropy::kPytorch);
   const auto [compiled, same_hbm] = other(CrossEntropy::kCompiled);
