@@ -4,6 +4,13 @@
 Usage:
   vtrain_to_yaml.py multi  ground_truth_multi.csv  data/validation/vtrain-multi.yaml
   vtrain_to_yaml.py single ground_truth_single.csv data/validation/vtrain-single.yaml
+  vtrain_to_yaml.py single --vocab vtrain ground_truth_single.csv /tmp/vtrain-single-vtrain-vocab.yaml
+
+--vocab megatron (the default, the files in data/validation/) pads GPT-2's vocabulary as
+Megatron-DeepSpeed does by default; --vocab vtrain gives each TP rank vocab // TP rows of an
+unpadded 50,257, as vTrain's own simulator builds its GPT (VIA-Research/vTrain @ f8dda847,
+src/model/gpt_model.py and ShardedGptLogit in src/model/gpt_modeling.py): a sensitivity of the
+figures to a configuration the data set does not state (docs/validation.md).
 
 The kind (multi | single) may be omitted; it is then taken from the CSV header
 (the multi file has a "Parameters (billion)" column, the single file does not).
@@ -15,7 +22,7 @@ nothing depends on the clock, the locale or hash order.
 Conversions (see data/validation/README.md):
   * step_time_s = iteration time (ms) / 1000, exact decimal division.
   * vocabulary: GPT-2's 50,257 padded up to a multiple of 128 * TP (Megatron's
-    --make-vocab-size-divisible-by 128, multiplied by TP).
+    --make-vocab-size-divisible-by 128, multiplied by TP); --vocab vtrain: (50,257 // TP) * TP.
   * model: inline gpt2-style HF keys, n_positions = sequence length.
   * hardware a100-sxm-80gb (memory size not stated by vTrain), 8 GPUs per node,
     4 x 200 Gb/s HDR per node -> 100 Gb/s per GPU, full recompute, 1F1B, fp16.
@@ -37,13 +44,16 @@ Conversions (see data/validation/README.md):
 """
 
 import csv
+import os
 import sys
 from decimal import Decimal
 
 from atomic_write import write_text
 
 GPT2_VOCAB = 50257
-COLLECTIVE_TABLE = "measured/vtrain-a100-allreduce.yaml"  # beside the output, in data/validation/
+# The all-reduce table in data/validation/measured/, named relative to the output file's folder.
+COLLECTIVE_TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "data", "validation",
+                                "measured", "vtrain-a100-allreduce.yaml")
 HOST_PROFILE = "megatron-deepspeed-gpt-eager-h200-gpuhost"  # data/host/, measured by tools/host/measure_eager_host.py --device cuda
 
 MULTI_COLS = [
@@ -61,6 +71,15 @@ class InputError(Exception):
 def padded_vocab(tp):
     multiple = 128 * tp
     return -(-GPT2_VOCAB // multiple) * multiple
+
+
+def vtrain_vocab(tp):
+    """vTrain's simulator: each rank holds vocab_size // world_size rows of the unpadded vocabulary."""
+    return (GPT2_VOCAB // tp) * tp
+
+
+VOCABS = {"megatron": (padded_vocab, "padded to %d (multiple of 128*TP)"),
+          "vtrain": (vtrain_vocab, "split as vTrain's simulator splits it, %d (vocab // TP per rank, unpadded)")}
 
 
 def ms_to_s(text):
@@ -86,8 +105,10 @@ def read_rows(path):
     return header, body
 
 
-def convert(kind, csv_path):
+def convert(kind, csv_path, vocab_kind="megatron", out_path="data/validation/x.yaml"):
     header, body = read_rows(csv_path)
+    vocab_of, vocab_note = VOCABS[vocab_kind]
+    table = os.path.relpath(os.path.normpath(COLLECTIVE_TABLE), os.path.dirname(os.path.abspath(out_path)))
     if kind is None:
         kind = "multi" if header and header[0] == MULTI_COLS[0] else "single"
     expected = MULTI_COLS if kind == "multi" else SINGLE_COLS
@@ -121,7 +142,7 @@ def convert(kind, csv_path):
         if gb % (dp * mb):
             raise InputError("%s row %d: global batch %d not a multiple of DP*micro batch" % (csv_path, n, gb))
         step = ms_to_s(d["iteration time (ms)"])
-        vocab = padded_vocab(tp)
+        vocab = vocab_of(tp)
         if kind == "multi":
             params = d["Parameters (billion)"]
             name = "vtrain-multi-%0*d-%sb-%dgpu-tp%d-pp%d-mb%d" % (width, n, params, gpus, tp, pp, mb)
@@ -129,8 +150,8 @@ def convert(kind, csv_path):
             params = None
             name = "vtrain-single-%0*d-h%d-l%d-%dgpu-tp%d-pp%d-dp%d-mb%d-gb%d" % (
                 width, n, h, layers, gpus, tp, pp, dp, mb, gb)
-        note = ("A100 memory size not stated by vTrain (80 GB assumed); vocab 50257 padded to %d "
-                "(multiple of 128*TP); iteration time %s ms" % (vocab, d["iteration time (ms)"]))
+        note = ("A100 memory size not stated by vTrain (80 GB assumed); vocab 50257 %s; iteration time %s ms"
+                % (vocab_note % vocab, d["iteration time (ms)"]))
         if params is not None:
             note += "; vTrain lists %s B parameters" % params
         out.append("- name: %s" % name)
@@ -138,7 +159,7 @@ def convert(kind, csv_path):
                    "vocab_size: %d, activation_function: gelu}" % (h, layers, heads, seq, vocab))
         out.append("  hardware: a100-sxm-80gb")
         out.append("  cluster: {devices: %d, devices_per_node: 8, scale_out_gbits_per_s_per_device: 100, "
-                   "collective_table: %s}" % (gpus, COLLECTIVE_TABLE))
+                   "collective_table: %s}" % (gpus, table))
         out.append("  parallel: {tp: %d, pp: %d, vpp: 1, dp: %d, cp: 1, ep: 1, sp: false, zero: 0, "
                    "schedule: 1f1b, recompute: full, overlap_grad_reduce: false, overlap_p2p_comm: false, "
                    "grad_flatten: true}" % (tp, pp, dp))
@@ -154,14 +175,18 @@ def convert(kind, csv_path):
 def main(argv):
     args = argv[1:]
     kind = None
+    vocab_kind = "megatron"
     if args and args[0] in ("multi", "single"):
         kind = args.pop(0)
-    if len(args) != 2:
-        sys.stderr.write("usage: vtrain_to_yaml.py [multi|single] INPUT.csv OUTPUT.yaml\n")
+    if len(args) >= 2 and args[0] == "--vocab":
+        vocab_kind = args[1]
+        del args[:2]
+    if len(args) != 2 or vocab_kind not in VOCABS:
+        sys.stderr.write("usage: vtrain_to_yaml.py [multi|single] [--vocab megatron|vtrain] INPUT.csv OUTPUT.yaml\n")
         return 2
     csv_path, out_path = args
     try:
-        kind, count, text = convert(kind, csv_path)
+        kind, count, text = convert(kind, csv_path, vocab_kind, out_path)
     except (OSError, InputError) as e:
         sys.stderr.write("vtrain_to_yaml: %s\n" % e)
         return 2

@@ -251,7 +251,8 @@ Status ParseAttention(const MapReader& r, HardwareSpec* h) {
 Status ParseEfficiency(const MapReader& root, HardwareSpec* h) {
   ASSIGN_OR_RETURN(MapReader r, root.Map("efficiency"));
   RETURN_IF_ERROR(r.CheckKnownKeys({"gemm_fraction", "sustained_fraction", "hbm_fraction", "gemm_kernel_us",
-                                    "allreduce_busbw_gbytes_per_s", "fused_attention_tflops"}));
+                                    "gemm_odd_width_slowdown", "allreduce_busbw_gbytes_per_s",
+                                    "fused_attention_tflops"}));
   RETURN_IF_ERROR(ParseDtypeTable(r, "gemm_fraction", false, false, &h->gemm_fraction));
   {  // bf16 always, known or not: the 16-bit work of every run (and fp16 without its own) reads it
     ASSIGN_OR_RETURN(MapReader fractions, r.Map("gemm_fraction"));
@@ -283,6 +284,11 @@ Status ParseEfficiency(const MapReader& root, HardwareSpec* h) {
       return ValueError(r, r.FieldName("gemm_kernel_us.value"), "microseconds per GEMM kernel, at most 1000",
                         h->gemm_kernel_us.value);
     }
+  }
+  if (r.Has("gemm_odd_width_slowdown")) {
+    ASSIGN_OR_RETURN(h->gemm_odd_width_slowdown, ParseFigure(r, "gemm_odd_width_slowdown", false));
+    // A ratio of times: at least 1 (an odd shape is never faster), and a slip past 16 is a unit error.
+    RETURN_IF_ERROR(CheckRange(r, r.FieldName("gemm_odd_width_slowdown.value"), h->gemm_odd_width_slowdown, 1, 16));
   }
   ASSIGN_OR_RETURN(MapReader bw, r.Map("allreduce_busbw_gbytes_per_s"));
   RETURN_IF_ERROR(bw.CheckKnownKeys({"scale_up", "scale_out"}));

@@ -150,6 +150,12 @@ struct HardwareSpec {
   // by shape covers the shape (a table's figures already hold it). Optional; unknown when absent,
   // and then nothing is charged (an upper bound on speed).
   Figure gemm_kernel_us;
+  // How many times longer a 16-bit GEMM takes when one of its dimensions is odd: its operands'
+  // rows then start off the 16-byte boundaries the fast tensor-core kernels load from, and the
+  // GEMM library falls back to kernels with narrower loads (an output layer over an unpadded
+  // vocabulary of 50,257 is the common case). From a published A/B measurement; optional, unknown
+  // when absent, and then nothing is charged (an upper bound on speed).
+  Figure gemm_odd_width_slowdown;
   Figure allreduce_busbw_scale_up_gbytes_per_s;
   Figure allreduce_busbw_scale_out_gbytes_per_s;
   // Fused (flash-style) attention kernel, 16-bit, TFLOP/s in the FlashAttention convention

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <memory>
+#include <optional>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -194,6 +195,30 @@ TEST(StepLayerTest, CrossEntropyMovesItsPassesOverTheLogits) {
   const auto [wider, same_hbm] = other(2 * 128256);
   EXPECT_DOUBLE_EQ(same_hbm, hbm);
   EXPECT_NEAR(wider - base, 2.0 * 8192 * 128256 * 52 / hbm, 1e-9);
+}
+
+// A 16-bit GEMM with an odd dimension runs at its rate over the device's odd-width slowdown: an
+// output layer 128,257 columns wide pays it on its three GEMMs (time linear in the slowdown, by
+// the GEMMs' FLOPs over a rate between half the peak and the peak), one 128,256 wide does not,
+// and an unknown slowdown charges nothing.
+TEST(StepLayerTest, OddWidthGemmsRunAtTheSlowedRate) {
+  auto compute = [](int64_t vocab, std::optional<double> slowdown) {
+    Job8b s = Llama8bOnH100();
+    s.arch.vocab = vocab;
+    s.params = CountParameters(s.arch);
+    s.cluster.spec.gemm_odd_width_slowdown = slowdown ? Figure::Known(*slowdown, "test") : Figure{};
+    return Compute(s);
+  };
+  const double even = compute(128256, std::nullopt);
+  EXPECT_DOUBLE_EQ(compute(128256, 3.0), even);
+  const double odd = compute(128257, std::nullopt);
+  EXPECT_DOUBLE_EQ(compute(128257, 1.0), odd);
+  EXPECT_NEAR(odd, even, 1e-4 * even);  // one column more
+  const double one_more = compute(128257, 2.0) - odd;  // the head's GEMMs once more
+  EXPECT_NEAR(compute(128257, 3.0) - odd, 2 * one_more, 1e-9);
+  const double flops = 3 * 2.0 * 8192 * 4096 * 128257, peak = 989e12;  // H100 bf16 dense
+  EXPECT_GT(one_more, flops / peak);
+  EXPECT_LT(one_more, flops / (0.5 * peak));
 }
 
 // Under torch.compile (training.cross_entropy: compiled) the loss reads the 16-bit logits twice

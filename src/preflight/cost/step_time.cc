@@ -351,16 +351,17 @@ double StepModel::LayerHostForwardSeconds(const LayerCost& l) const {
 
 StepModel::HeadWork StepModel::Head() const {
   // Output head(s), cross-entropy and MTP projection on the last stage.
-  const double h = static_cast<double>(a_.hidden), vocab = static_cast<double>(a_.vocab);
+  const double h = static_cast<double>(a_.hidden);
+  const double columns = static_cast<double>(OutputColumnsPerRank(a_, p_));
   HeadWork w;
   const double heads = 1.0 + a_.mtp_layers;
   // The MTP projection (2h -> h) is column-parallel in Megatron-Core: split by TP.
-  w.fwd = heads * Gemm16(tokens_, h, vocab / t_) + a_.mtp_layers * Gemm(tokens_, 2 * h, h / t_);
+  w.fwd = heads * Gemm16(tokens_, h, columns) + a_.mtp_layers * Gemm(tokens_, 2 * h, h / t_);
   double head_wgrad = 0, mtp_wgrad = 0;
-  w.bwd = heads * Gemm16Bwd(tokens_, h, vocab / t_, 1, &head_wgrad) +
+  w.bwd = heads * Gemm16Bwd(tokens_, h, columns, 1, &head_wgrad) +
           a_.mtp_layers * GemmBwd(tokens_, 2 * h, h / t_, 1, &mtp_wgrad);
   w.wgrad = heads * head_wgrad + a_.mtp_layers * mtp_wgrad;
-  const double logits = heads * tokens_ * vocab / t_;
+  const double logits = heads * tokens_ * columns;
   const bool compiled = c_.job.cross_entropy == CrossEntropy::kCompiled;
   const double loss_fwd = compiled ? kCompiledCrossEntropyForwardBytes : kCrossEntropyForwardBytes;
   const double loss_bwd = compiled ? kCompiledCrossEntropyBackwardBytes : kCrossEntropyBackwardBytes;
@@ -676,6 +677,11 @@ PipelineTime EstimatePipeline(const CostContext& ctx, const Plan& plan) {
 
 StepTime FinishStep(const CostContext& ctx, const Plan& plan, const PipelineTime& pipeline) {
   return cost_internal::StepModel(ctx, plan).Finish(pipeline);
+}
+
+int64_t OutputColumnsPerRank(const Architecture& a, const Plan& p) {
+  const int64_t tp = std::max<int64_t>(1, p.tp);
+  return (a.vocab + tp - 1) / tp;
 }
 
 StepTime EstimateStep(const CostContext& ctx, const Plan& plan) {

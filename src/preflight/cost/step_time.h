@@ -76,6 +76,9 @@ struct CostContext {
   // GPU time a GEMM kernel takes beyond its roofline at the wave-model rate (the catalog's
   // efficiency.gemm_kernel_us); charged where no measured table covers the shape. 0 when unknown.
   Seconds gemm_kernel;
+  // How many times longer a 16-bit GEMM with an odd dimension takes (the catalog's
+  // efficiency.gemm_odd_width_slowdown); 1 when unknown (nothing charged).
+  double gemm_odd_width_slowdown = 1;
   // Achieved copy rate of a device's host link (catalog host_link_gbytes_per_s), for activation
   // offloading; 0 when unknown (offload copies are then not timed: a lower bound on time).
   BytesPerSecond host_link_rate;
@@ -183,6 +186,12 @@ struct StepTime {
 };
 
 StepTime EstimateStep(const CostContext& ctx, const Plan& plan);
+
+// The output layer's columns on one tensor-parallel rank: the vocabulary over TP, rounded up where
+// TP does not divide it (the largest shard, which the step waits for). A Megatron run pads the
+// vocabulary first (--make-vocab-size-divisible-by, to a multiple of 128 x TP by default): a
+// scenario states that by giving the padded size as the model's vocabulary.
+int64_t OutputColumnsPerRank(const Architecture& a, const Plan& p);
 
 // Where one transformer layer's time goes, for one micro-batch: the products (GEMMs and attention)
 // of its forward, backward and recomputed forward, its elementwise passes, the collectives inside

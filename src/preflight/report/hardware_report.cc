@@ -109,6 +109,7 @@ json HardwareJson(const HardwareSpec& h) {
                           {"sustained_fraction", sustained.is_null() ? json::object() : sustained},
                           {"hbm_fraction", FigureJson(h.hbm_fraction)},
                           {"gemm_kernel_us", FigureJson(h.gemm_kernel_us)},
+                          {"gemm_odd_width_slowdown", FigureJson(h.gemm_odd_width_slowdown)},
                           {"allreduce_busbw_gbytes_per_s",
                            {{"scale_up", FigureJson(h.allreduce_busbw_scale_up_gbytes_per_s)},
                             {"scale_out", FigureJson(h.allreduce_busbw_scale_out_gbytes_per_s)}}},
@@ -206,6 +207,10 @@ std::string GemmText(const HardwareSpec& h) {
                                      fixed.value, h.compute_units.known() ? " and its waves" : "",
                                      fixed.proxy() ? ", measured on " + fixed.proxy_of : "")
                        : std::string("GEMM kernel: no fixed time measured (none charged)\n");
+  const Figure& odd = h.gemm_odd_width_slowdown;
+  out += odd.known() ? fmt::format("GEMM with an odd dimension (16-bit): {:g}x the aligned time{}\n", odd.value,
+                                   odd.proxy() ? ", measured on " + odd.proxy_of : "")
+                     : std::string("GEMM with an odd dimension: no slowdown measured (none charged)\n");
   return out;
 }
 
@@ -226,6 +231,7 @@ std::string SourcesText(const HardwareSpec& h) {
   add("bf16 sustained GEMM efficiency", h.sustained_fraction[DtypeIndex(Dtype::kBf16)]);
   add("fp8 sustained GEMM efficiency", h.sustained_fraction[DtypeIndex(Dtype::kFp8)]);
   add("GEMM kernel fixed time", h.gemm_kernel_us);
+  add("odd-width GEMM slowdown", h.gemm_odd_width_slowdown);
   return out;
 }
 

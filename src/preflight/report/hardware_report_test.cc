@@ -78,5 +78,21 @@ TEST(HardwareReportTest, GemmKernelFixedTime) {
       << text;
 }
 
+// `catalog show` says how much longer a 16-bit GEMM with an odd dimension takes, with the device
+// it was measured on when that is another, and that nothing is charged where it is unknown.
+TEST(HardwareReportTest, OddWidthGemmSlowdown) {
+  HardwareSpec h;
+  h.id = "test";
+  EXPECT_NE(HardwareText(h).find("GEMM with an odd dimension: no slowdown measured (none charged)"), std::string::npos);
+  h.gemm_odd_width_slowdown = Figure::Known(2.2, "nanoGPT A/B");
+  std::string text = HardwareText(h);
+  EXPECT_NE(text.find("GEMM with an odd dimension (16-bit): 2.2x the aligned time\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("odd-width GEMM slowdown: nanoGPT A/B"), std::string::npos) << text;
+  h.gemm_odd_width_slowdown.proxy_of = "a100-sxm-40gb";
+  text = HardwareText(h);
+  EXPECT_NE(text.find("2.2x the aligned time, measured on a100-sxm-40gb"), std::string::npos) << text;
+  EXPECT_EQ(HardwareJson(h)["efficiency"]["gemm_odd_width_slowdown"]["value"], 2.2);
+}
+
 }  // namespace
 }  // namespace preflight

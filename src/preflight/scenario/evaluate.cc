@@ -124,6 +124,28 @@ void WarnIfMfuAboveOne(const PlanResult& r, std::vector<std::string>* warnings) 
   warnings->push_back(w.str());
 }
 
+// An output layer with an odd number of columns per rank runs its 16-bit GEMMs on kernels without
+// 16-byte loads: says so, with what the device's figure charges for it or that nothing is known,
+// and how to avoid it; a figure measured on another device joins the proxies.
+void WarnIfOddOutputWidth(const Scenario& s, PlanResult* r) {
+  const int64_t columns = OutputColumnsPerRank(s.arch, s.plan);
+  if (columns % 2 == 0) return;
+  const HardwareSpec& h = s.cluster.spec;
+  const Figure& f = h.gemm_odd_width_slowdown;
+  std::ostringstream w;
+  w << "the output layer has " << columns << " columns per tensor-parallel rank, an odd number: its GEMMs run on "
+    << "kernels without 16-byte loads (";
+  if (f.known()) {
+    w << f.value << "x their aligned time on " << h.id << ", charged";
+  } else {
+    w << "how much slower on " << h.id << " is not measured, so nothing is charged";
+  }
+  w << "); a vocabulary padded to a multiple of 64 x TP avoids it (Megatron pads to 128 x TP by default: give "
+    << "the padded size as the model's vocab_size)";
+  r->warnings.push_back(w.str());
+  if (f.known() && f.proxy()) r->proxy_figures.push_back({"efficiency.gemm_odd_width_slowdown", f.proxy_of});
+}
+
 // Names the labelled proxies the step time rests on, by the device they were measured on: the
 // answer is that device's until this one is measured.
 void WarnIfProxies(const Scenario& s, PlanResult* r) {
@@ -171,6 +193,7 @@ PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options) {
     WarnIfHostBound(s, ctx, &r);
     WarnIfHostProfileLayerDiffers(s, &r);
     r.proxy_figures = ctx.proxy_figures;
+    WarnIfOddOutputWidth(s, &r);
     WarnIfProxies(s, &r);
     for (std::string& w : ctx.warnings) r.warnings.push_back(std::move(w));
     WarnIfMfuAboveOne(r, &r.warnings);

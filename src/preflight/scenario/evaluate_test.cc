@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "preflight/catalog/catalog.h"
 #include "preflight/scenario/scenario.h"
@@ -120,6 +122,74 @@ TEST(EvaluateTest, ProxyFiguresAreNamedByTheDeviceTheyWereMeasuredOn) {
   r = Evaluate(*s, {});
   EXPECT_TRUE(r.proxy_figures.empty());
   EXPECT_FALSE(Warns(r, "measured on another device"));
+}
+
+// GPT-2 124M on A100s in bf16 under torch.compile with fused attention, as two published A/B runs
+// of vocabulary padding ran it (the A100 catalog's gemm_odd_width_slowdown cites both).
+constexpr const char* kGpt2Small = R"(name: gpt2-small
+model: {model_type: gpt2, n_embd: 768, n_layer: 12, n_head: 12, n_positions: 1024, vocab_size: 50304,
+        activation_function: gelu}
+hardware: a100-sxm-40gb
+cluster: {devices: 1, devices_per_node: 8}
+parallel: {tp: 1, pp: 1, dp: 1, recompute: none}
+training: {seq_len: 1024, global_batch: 8, micro_batch: 8, precision: bf16, flash_attention: true,
+           cross_entropy: pytorch}
+source: "unit test"
+)";
+
+double StepOf(const std::string& text, const std::vector<Override>& overrides = {}) {
+  StatusOr<Scenario> s = LoadText(text, nullptr, overrides);
+  EXPECT_TRUE(s.ok()) << s.status().message();
+  if (!s.ok()) return 0;
+  const PlanResult r = Evaluate(*s, {});
+  EXPECT_TRUE(r.has_time);
+  return r.time.step.value();
+}
+
+// The A100's odd-width figure gives back the measurements it was derived from: Raschka's single
+// A100 (8 sequences, eager loss) ran 112,046 tokens/s over GPT-2's 50,257-token vocabulary and
+// 127,345 over 50,304, 8.78 ms a step apart; Karpathy's nanoGPT (8 A100s, 12 sequences each,
+// compiled loss) ran about 25% faster padded.
+TEST(EvaluateTest, OddWidthFigureGivesBackItsMeasurements) {
+  const std::string odd = Replace(kGpt2Small, "vocab_size: 50304", "vocab_size: 50257");
+  const double measured = 8192 / 112046.0 - 8192 / 127345.0;
+  EXPECT_NEAR(StepOf(odd) - StepOf(kGpt2Small), measured, 0.02 * measured);
+  const std::vector<Override> nanogpt = {{"cluster.devices", "8"},          {"parallel.dp", "8"},
+                                         {"training.global_batch", "480"}, {"training.micro_batch", "12"},
+                                         {"training.cross_entropy", "compiled"}};
+  EXPECT_NEAR(StepOf(odd, nanogpt) / StepOf(kGpt2Small, nanogpt), 1.25, 0.03);
+}
+
+// An output layer with an odd number of columns per rank is named, with what the device's figure
+// charges for it, or that nothing is charged where no figure exists; an even one is not. TP splits
+// the columns, the largest shard counting where it does not divide them.
+TEST(EvaluateTest, OddOutputWidthIsNamedWithItsCharge) {
+  const std::string odd = Replace(kGpt2Small, "vocab_size: 50304", "vocab_size: 50257");
+  auto warnings = [](const std::string& text, const std::vector<Override>& overrides) {
+    StatusOr<Scenario> s = LoadText(text, nullptr, overrides);
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    return s.ok() ? Evaluate(*s, {}) : PlanResult{};
+  };
+  PlanResult r = warnings(odd, {});
+  EXPECT_TRUE(Warns(r, "the output layer has 50257 columns per tensor-parallel rank, an odd number"));
+  EXPECT_TRUE(Warns(r, "(2.23x their aligned time on a100-sxm-40gb, charged)"));
+  auto lists_odd_width = [](const PlanResult& p) {
+    return std::any_of(p.proxy_figures.begin(), p.proxy_figures.end(),
+                       [](const ProxyFigure& f) { return f.figure == "efficiency.gemm_odd_width_slowdown"; });
+  };
+  EXPECT_FALSE(lists_odd_width(r));
+  StatusOr<Scenario> borrowed = LoadText(odd);
+  ASSERT_TRUE(borrowed.ok()) << borrowed.status().message();
+  borrowed->cluster.spec.gemm_odd_width_slowdown.proxy_of = "another-a100";
+  r = Evaluate(*borrowed, {});
+  EXPECT_TRUE(lists_odd_width(r));
+  EXPECT_TRUE(Warns(r, "from another-a100: efficiency.gemm_odd_width_slowdown"));
+  r = warnings(odd, {{"hardware", "h100-sxm-80gb"}});
+  EXPECT_TRUE(Warns(r, "how much slower on h100-sxm-80gb is not measured, so nothing is charged"));
+  r = warnings(odd, {{"cluster.devices", "2"}, {"parallel.tp", "2"}});
+  EXPECT_TRUE(Warns(r, "the output layer has 25129 columns per tensor-parallel rank"));
+  r = warnings(kGpt2Small, {});
+  EXPECT_FALSE(Warns(r, "columns per tensor-parallel rank"));
 }
 
 // A small model in eager PyTorch launches kernels shorter than the host can launch them: at the

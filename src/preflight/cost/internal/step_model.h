@@ -217,6 +217,8 @@ class StepModel {
     if (wgrad) *wgrad += r.full * round_wgrad + rest_wgrad;
     return t;
   }
+  // A whole, odd number of elements (an average share of tokens, fractional, is not a width).
+  static bool IsOddWidth(double x) { return std::fmod(x, 2.0) == 1.0; }
   using GemmTime = double (StepModel::*)(double, double, double, double) const;
   template <GemmTime gemm>  // a compile-time choice: the call inlines as before
   double BackwardOf(double m, double k, double n, double batch, double* wgrad) const {
@@ -225,8 +227,12 @@ class StepModel {
     return (this->*gemm)(m, n, k, batch) + w;
   }
   // max(FLOPs / rate, bytes / HBM rate), reading inputs and weights at `in_bytes` and writing a
-  // 16-bit output.
+  // 16-bit output. A 16-bit GEMM with an odd dimension runs at the rate over the device's odd-width
+  // slowdown (CostContext::gemm_odd_width_slowdown). Only the widths k and n lead a row of an
+  // operand, but the three products of a layer permute (m, k, n) among themselves, so the rule
+  // reads all three and every product of the layer pays alike; token counts are even in practice.
   double Roofline(double m, double k, double n, double batch, double in_bytes, double rate) const {
+    if (in_bytes == 2 && (IsOddWidth(m) || IsOddWidth(k) || IsOddWidth(n))) rate /= c_.gemm_odd_width_slowdown;
     const double flops = 2 * m * k * n * batch;
     const double bytes = (in_bytes * (m * k + k * n) + 2 * m * n) * batch;
     return std::max(flops / rate, bytes / c_.hbm_rate.value());
