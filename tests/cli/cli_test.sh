@@ -499,6 +499,35 @@ case_unknown_hardware_id() {
   expect_bad_input "$EXAMPLE" "hardware" "h999-imaginary"
 }
 
+# An output layer with an odd width on a rank is named with its charge: 2.23x on the A100 (its
+# catalog figure), nothing where a device has none; padded, neither the warning nor the time.
+case_odd_output_width() {
+  cat >"$WORK/gpt2.yaml" <<'YAML'
+name: gpt2-small
+model: {model_type: gpt2, n_embd: 768, n_layer: 12, n_head: 12, n_positions: 1024, vocab_size: 50257,
+        activation_function: gelu}
+hardware: a100-sxm-80gb
+cluster: {devices: 1, devices_per_node: 8}
+parallel: {tp: 1, pp: 1, dp: 1, recompute: none}
+training: {seq_len: 1024, global_batch: 8, micro_batch: 8, precision: bf16, flash_attention: true}
+YAML
+  run plan "$WORK/gpt2.yaml"
+  expect_rc 0
+  expect_stdout_has "the output layer has 50257 columns per tensor-parallel rank, an odd number"
+  expect_stdout_has "2.23x their aligned time on a100-sxm-80gb, charged"
+  run plan "$WORK/gpt2.yaml" --json
+  expect_rc 0
+  local odd
+  odd=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["time"]["step_s"])' <"$OUT")
+  run plan "$WORK/gpt2.yaml" --set model.vocab_size=50304 --json
+  expect_rc 0
+  expect_json "assert j['time']['step_s'] < 0.9 * $odd, (j['time']['step_s'], $odd)
+assert not any('columns per tensor-parallel rank' in w for w in j['compat']['warnings'])"
+  run plan "$WORK/gpt2.yaml" --set hardware=h100-sxm-80gb
+  expect_rc 0
+  expect_stdout_has "how much slower on h100-sxm-80gb is not measured, so nothing is charged"
+}
+
 # A catalog whose measured GEMM table has a negative figure: plan refuses it by file and row.
 case_bad_gemm_table() {
   local data="$WORK/data"

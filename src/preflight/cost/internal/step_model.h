@@ -232,7 +232,9 @@ class StepModel {
   // operand, but the three products of a layer permute (m, k, n) among themselves, so the rule
   // reads all three and every product of the layer pays alike; token counts are even in practice.
   double Roofline(double m, double k, double n, double batch, double in_bytes, double rate) const {
-    if (in_bytes == 2 && (IsOddWidth(m) || IsOddWidth(k) || IsOddWidth(n))) rate /= c_.gemm_odd_width_slowdown;
+    if (c_.gemm_odd_width_slowdown != 1 && in_bytes == 2 && (IsOddWidth(m) || IsOddWidth(k) || IsOddWidth(n))) {
+      rate /= c_.gemm_odd_width_slowdown;
+    }
     const double flops = 2 * m * k * n * batch;
     const double bytes = (in_bytes * (m * k + k * n) + 2 * m * n) * batch;
     return std::max(flops / rate, bytes / c_.hbm_rate.value());
