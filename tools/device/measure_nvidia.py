@@ -30,7 +30,9 @@ Figures (each the median of repeated timings with CUDA events, after warm-up, ra
                         vocabulary at TP 1, 2, 4 and 8 both as Megatron pads it (50,304, 25,216,
                         12,672, 6,400: 50,257 to a multiple of 128 x TP, split) and as vTrain's own
                         model splits it (50,257 // TP: 50,257, 25,128, 12,564, 6,282, multiples of
-                        1, 8, 4 and 2), milliseconds each (docs/validation.md: the runs' output side)
+                        1, 8, 4 and 2), milliseconds each (docs/validation.md: the runs' output side);
+                        from them gemm_odd_width_slowdown, the catalog figure of that name for
+                        the device (the odd width's GEMM time over the aligned one's, per column)
   host                  eager PyTorch host cost: seconds per launched op of a tiny-op loop, and a
                         small GPT layer's forward+backward (T wall time, K kernels, G kernel time:
                         host cost per kernel = T / K while G is much less than T), as
@@ -193,6 +195,23 @@ def output_layer():
                 rows.append(row)
                 del x, w, dy, target, logits
     return rows
+
+
+def odd_width_slowdown(rows):
+    """The catalog's efficiency.gemm_odd_width_slowdown from output_layer's rows: per hidden size and
+    token count, the three GEMMs' time over the odd 50,257-wide vocabulary against the aligned 50,304,
+    per column (the odd layer has 47 columns fewer), and their median."""
+    gemms = lambda r: r["forward_ms"] + r["input_gradient_ms"] + r["weight_gradient_ms"]  # noqa: E731
+    by = {(r["hidden"], r["tokens"], r["vocab"]): gemms(r) for r in rows}
+    out = []
+    for (h, tokens, vocab), odd in sorted(by.items()):
+        aligned = by.get((h, tokens, 50304))
+        if vocab == 50257 and aligned:
+            out.append({"hidden": h, "tokens": tokens, "ratio": round(odd / (aligned * 50257 / 50304), 3)})
+    ratios = [r["ratio"] for r in out]
+    return {"by_shape": out, "median": round(statistics.median(ratios), 3) if ratios else None,
+            "note": "fp16 torch GEMMs of GPT-2's output layer (F.linear, its input and weight gradients), "
+                    "50,257 columns against 50,304, per column"}
 
 
 def nvml_state():
@@ -366,6 +385,10 @@ def main():
         except Exception as e:  # keep what was measured; a later part may still run
             result[name] = {"error": repr(e)[:500]}
             log(args.out, "%s FAILED after %.1f s: %r" % (name, time.time() - t0, e))
+        with open(os.path.join(args.out, "measurements.json"), "w") as f:
+            json.dump(result, f, indent=1)
+    if isinstance(result.get("output_layer"), list):
+        result["gemm_odd_width_slowdown"] = odd_width_slowdown(result["output_layer"])
         with open(os.path.join(args.out, "measurements.json"), "w") as f:
             json.dump(result, f, indent=1)
     if isinstance(result.get("gemm_bf16"), list):
