@@ -105,7 +105,7 @@ def read_rows(path):
     return header, body
 
 
-def convert(kind, csv_path, vocab_kind="megatron", out_path="data/validation/x.yaml"):
+def convert(kind, csv_path, vocab_kind, out_path):
     header, body = read_rows(csv_path)
     vocab_of, vocab_note = VOCABS[vocab_kind]
     table = os.path.relpath(os.path.normpath(COLLECTIVE_TABLE), os.path.dirname(os.path.abspath(out_path)))

@@ -437,13 +437,14 @@ ChunkActivations StageActivations(const Architecture& a, const Plan& p, const Tr
     // micro-batch's backward right after its forward, all of them under GPipe. PyTorch's
     // cross-entropy adds at its backward peak the output's gradient and the input gradient.
     const double heads = static_cast<double>(1 + a.mtp_layers);
-    const double head = heads * tokens * (4.0 * a.hidden / rep_div + 4.0 * a.vocab / p.tp);
+    const double columns = static_cast<double>(OutputColumnsPerRank(a, p));
+    const double head = heads * tokens * (4.0 * a.hidden / rep_div + 4.0 * columns);
     if (p.schedule == Schedule::kGpipe) {
       act += in_flight * head;
     } else {
       c.working += head;
     }
-    if (j.cross_entropy == CrossEntropy::kPytorch) c.working += heads * tokens * 8.0 * a.vocab / p.tp;
+    if (j.cross_entropy == CrossEntropy::kPytorch) c.working += heads * tokens * 8.0 * columns;
     // Each MTP module's transformer layer keeps what a main layer of its kind keeps, and its
     // projection's input (the normalised hidden state and embedding, 2h); the modules sit after
     // the last layer (DeepSeek-V3 §2.2), so like the head they hold one micro-batch at a time but

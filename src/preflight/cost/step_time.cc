@@ -679,11 +679,6 @@ StepTime FinishStep(const CostContext& ctx, const Plan& plan, const PipelineTime
   return cost_internal::StepModel(ctx, plan).Finish(pipeline);
 }
 
-int64_t OutputColumnsPerRank(const Architecture& a, const Plan& p) {
-  const int64_t tp = std::max<int64_t>(1, p.tp);
-  return (a.vocab + tp - 1) / tp;
-}
-
 StepTime EstimateStep(const CostContext& ctx, const Plan& plan) {
   cost_internal::StepModel model(ctx, plan);
   return model.Finish(model.Pipeline());

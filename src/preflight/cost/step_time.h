@@ -187,12 +187,6 @@ struct StepTime {
 
 StepTime EstimateStep(const CostContext& ctx, const Plan& plan);
 
-// The output layer's columns on one tensor-parallel rank: the vocabulary over TP, rounded up where
-// TP does not divide it (the largest shard, which the step waits for). A Megatron run pads the
-// vocabulary first (--make-vocab-size-divisible-by, to a multiple of 128 x TP by default): a
-// scenario states that by giving the padded size as the model's vocabulary.
-int64_t OutputColumnsPerRank(const Architecture& a, const Plan& p);
-
 // Where one transformer layer's time goes, for one micro-batch: the products (GEMMs and attention)
 // of its forward, backward and recomputed forward, its elementwise passes, the collectives inside
 // it that nothing hides, and what the GPU waits for the host in it. The terms add up to `total`,

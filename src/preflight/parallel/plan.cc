@@ -314,6 +314,11 @@ int64_t ExtraLayersBefore(const Architecture& a, const Plan& p, int64_t stage) {
 
 }  // namespace
 
+int64_t OutputColumnsPerRank(const Architecture& a, const Plan& p) {
+  const int64_t tp = std::max<int64_t>(1, p.tp);
+  return (a.vocab + tp - 1) / tp;
+}
+
 int64_t LayersOnStage(const Architecture& a, const Plan& p, int64_t stage) {
   const bool uneven = p.first_stage_layers > 0 || p.last_stage_layers > 0;
   if (!uneven && p.balanced_layers) {

@@ -317,6 +317,12 @@ int64_t MicroBatches(const Plan& plan, const TrainingJob& job);
 // only cause today.)
 int MaxZeroStage(const TrainingJob& job);
 
+// The output layer's columns on one tensor-parallel rank: the vocabulary over TP, rounded up where
+// TP does not divide it (the largest shard, which the step waits for). A Megatron run pads the
+// vocabulary first (--make-vocab-size-divisible-by, to a multiple of 128 x TP by default): a
+// scenario states that by giving the padded size as the model's vocabulary.
+int64_t OutputColumnsPerRank(const Architecture& a, const Plan& p);
+
 // Transformer layers held by pipeline stage `stage` (0-based), counting all its virtual chunks.
 int64_t LayersOnStage(const Architecture& arch, const Plan& plan, int64_t stage);
 // Index of the first layer held by `stage` (contiguous assignment).

@@ -364,6 +364,20 @@ TEST(PlanTest, MicroBatches) {
 }
 
 // DeepSpeed's 16-bit gradient copy comes with its own ZeRO-1 optimizer: stages 2 and 3 are out.
+// The output layer's columns on a rank: the vocabulary over TP, the largest shard where TP does not
+// divide it (the step's GEMMs and the memory peak both read it).
+TEST(PlanTest, OutputColumnsPerRank) {
+  Architecture a;
+  a.vocab = 50257;
+  Plan p;
+  EXPECT_EQ(OutputColumnsPerRank(a, p), 50257);
+  p.tp = 2;
+  EXPECT_EQ(OutputColumnsPerRank(a, p), 25129);
+  a.vocab = 50304;
+  p.tp = 8;
+  EXPECT_EQ(OutputColumnsPerRank(a, p), 6288);
+}
+
 TEST(PlanTest, MaxZeroStage) {
   TrainingJob j = Job(2048);
   EXPECT_EQ(MaxZeroStage(j), 3);
