@@ -502,15 +502,7 @@ case_unknown_hardware_id() {
 # An output layer with an odd width on a rank is named with its charge: 2.23x on the A100 (its
 # catalog figure), nothing where a device has none; padded, neither the warning nor the time.
 case_odd_output_width() {
-  cat >"$WORK/gpt2.yaml" <<'YAML'
-name: gpt2-small
-model: {model_type: gpt2, n_embd: 768, n_layer: 12, n_head: 12, n_positions: 1024, vocab_size: 50257,
-        activation_function: gelu}
-hardware: a100-sxm-80gb
-cluster: {devices: 1, devices_per_node: 8}
-parallel: {tp: 1, pp: 1, dp: 1, recompute: none}
-training: {seq_len: 1024, global_batch: 8, micro_batch: 8, precision: bf16, flash_attention: true}
-YAML
+  cp "$ROOT/examples/gpt2-small-a100-unpadded.yaml" "$WORK/gpt2.yaml"
   run plan "$WORK/gpt2.yaml"
   expect_rc 0
   expect_stdout_has "the output layer has 50257 columns per tensor-parallel rank, an odd number"
