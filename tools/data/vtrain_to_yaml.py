@@ -27,7 +27,11 @@ Conversions (see data/validation/README.md):
   * hardware a100-sxm-80gb (memory size not stated by vTrain), 8 GPUs per node,
     4 x 200 Gb/s HDR per node -> 100 Gb/s per GPU, full recompute, 1F1B, fp16.
     Framework facts: vTrain's configs set use_gradient_bucket: false (no gradient-reduce
-    overlap), and Megatron-DeepSpeed's GPT attention of the time is unfused (no FlashAttention).
+    overlap), and Megatron-DeepSpeed's GPT attention of the time is unfused (no FlashAttention),
+    its softmax Megatron's FusedScaleMaskSoftmax (attention_softmax: megatron): the fused kernel
+    where keys are over 16 and at most 2048, a multiple of 4, and micro-batch x heads / TP is a
+    multiple of 4, else PyTorch's ops in fp32 (the constraints of vTrain's copy of that module,
+    VIA-Research/vTrain @ f8dda847 src/model/fused_softmax.py: fused_softmax_max_keys 2048).
     Megatron-DeepSpeed trains through DeepSpeed's engine, which accumulates the fp16 gradients of
     successive micro-batches in separate passes (no fused accumulation in that code base):
     grad_dtype fp16, grad_accumulation_fusion false; at ZeRO 0 its engine flattens the gradients
@@ -164,7 +168,8 @@ def convert(kind, csv_path, vocab_kind, out_path):
                    "schedule: 1f1b, recompute: full, overlap_grad_reduce: false, overlap_p2p_comm: false, "
                    "grad_flatten: true}" % (tp, pp, dp))
         out.append("  training: {seq_len: %d, global_batch: %d, micro_batch: %d, precision: fp16, "
-                   "flash_attention: false, grad_dtype: fp16, grad_accumulation_fusion: false, host_profile: %s}"
+                   "flash_attention: false, attention_softmax: megatron, fused_softmax_max_keys: 2048, "
+                   "grad_dtype: fp16, grad_accumulation_fusion: false, host_profile: %s}"
                    % (seq, gb, mb, HOST_PROFILE))
         out.append("  measured: {step_time_s: %s}" % step)
         out.append("  source: %s" % q("vTrain %s row %d (Bang et al., MICRO 2024)" % (csv_name, n)))

@@ -397,6 +397,58 @@ TEST(StepLayerTest, UnfusedAttentionBackwardMovesNineteenBytesPerScore) {
   EXPECT_NEAR(t32.stage_backward - t16.stage_backward, extra_scores * 19 / hbm, 1e-9);
 }
 
+// Megatron's unfused softmax in fp32 (cast, scale, mask, softmax, cast back) moves 36 bytes a
+// score forward where the fused kernel moves 4, and 40 in the backward where it moves 6. Under
+// `megatron` the fallback follows the kernel's batch constraint: 16 heads at TP 8 give 2 score
+// matrices per sequence, so one sequence falls back and two do not.
+TEST(StepLayerTest, UnfusedSoftmaxMovesItsOpsBytes) {
+  const Cluster c = CatalogCluster("a100-sxm-80gb", 8);
+  const Architecture a = InlineGpt(2048, 4, 16, 1024);
+  auto pipeline = [&](AttentionSoftmax softmax, int64_t micro_batch) {
+    TrainingJob job = EagerFp16Job(1024, 8 * micro_batch);
+    job.host_overhead_per_kernel_us = 0;
+    job.attention_softmax = softmax;
+    Plan p;
+    p.tp = 8, p.micro_batch = micro_batch, p.recompute = Recompute::kNone;
+    return EstimatePipeline(MakeCostContext(a, CountParameters(a), job, c), p);
+  };
+  const double hbm = MakeCostContext(a, CountParameters(a), EagerFp16Job(1024, 8), c).hbm_rate.value();
+  for (const int64_t mb : {1, 2}) {
+    const PipelineTime fused = pipeline(AttentionSoftmax::kFused, mb);
+    const PipelineTime unfused = pipeline(AttentionSoftmax::kUnfused, mb);
+    const double scores = 4.0 /* layers */ * mb * (16 / 8) * 1024.0 * 1024.0;
+    EXPECT_NEAR(unfused.stage_forward - fused.stage_forward, scores * 32 / hbm, 1e-9) << mb;
+    EXPECT_NEAR(unfused.stage_backward - fused.stage_backward, scores * 34 / hbm, 1e-9) << mb;
+  }
+  EXPECT_DOUBLE_EQ(pipeline(AttentionSoftmax::kMegatron, 1).stage_forward,
+                   pipeline(AttentionSoftmax::kUnfused, 1).stage_forward);
+  EXPECT_DOUBLE_EQ(pipeline(AttentionSoftmax::kMegatron, 2).stage_forward,
+                   pipeline(AttentionSoftmax::kFused, 2).stage_forward);
+}
+
+// Beside a host profile (which timed the fused kernel) the unfused softmax's four extra ops cost a
+// launch each, at host_overhead_per_kernel_us, in the forward, its full recompute and the backward:
+// 12 launches a layer and micro-batch on a host-bound GPT.
+TEST(StepLayerTest, UnfusedSoftmaxOpsCostTheHostALaunchEach) {
+  const Cluster c = CatalogCluster("a100-sxm-80gb", 8);
+  const Architecture a = InlineGpt(1024, 4, 16, 1024);
+  auto host = [&](AttentionSoftmax softmax, double per_kernel_us) {
+    TrainingJob job = EagerFp16Job(1024, 8);
+    job.host_profile = Profile(3000, 700, 1000, 1800);
+    job.host_overhead_per_kernel_us = per_kernel_us;
+    job.attention_softmax = softmax;
+    Plan p;
+    p.tp = 8, p.micro_batch = 1, p.recompute = Recompute::kFull;
+    const StepTime t = EstimateStep(MakeCostContext(a, CountParameters(a), job, c), p);
+    EXPECT_GT(t.host_launch.value(), 0) << "host-bound";
+    return t.step.value();
+  };
+  EXPECT_DOUBLE_EQ(host(AttentionSoftmax::kFused, 5), host(AttentionSoftmax::kFused, 50))
+      << "the profile prices every op of the fused path";
+  const double launches = host(AttentionSoftmax::kUnfused, 50) - host(AttentionSoftmax::kUnfused, 5);
+  EXPECT_NEAR(launches, 4.0 /* layers */ * 8 /* micro-batches */ * 12 * 45e-6, 1e-9);
+}
+
 // Korthikanti et al. 2022, Table 4: one layer of the 22B GPT (h 6144, 64 heads, TP 8, micro-batch
 // 4, sequence 2048, A100) timed forward + backward in five configurations (published-runs.md §2).
 // The model's layer, the difference between the 48- and 24-layer models without the optimizer,

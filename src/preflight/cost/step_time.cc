@@ -199,19 +199,33 @@ double StepModel::LayerHostSeconds(const LayerCost& l) const {
   const double call = h.collective_call.value();
   const double calls_again =
       Again({.full = l.calls_fwd, .selective = l.calls_sel, .op_sac = l.calls_op_sac});
+  // Kernels the profile's layer does not run (an unfused softmax's extra ops) cost a launch each
+  // (host_overhead_per_kernel_us) in the forward, the backward and where they run again (full
+  // recompute, selective recompute of the attention products, the dots policy; the op-level
+  // policy keeps the attention products).
+  const double unprofiled = l.kernels_unprofiled;
+  const double relaunched_unprofiled =
+      Again({.selective = p_.Recomputes(kModuleCoreAttn) ? unprofiled : 0, .dots = unprofiled});
+  const double unprofiled_again = Again({.full = unprofiled}) + relaunched_unprofiled;
   // Selective recompute's modules launch their kernels again, at the profile's forward host time
   // per forward kernel, both counted without the collectives (timed at TP 1, the profile holds
-  // none; their calls cost their own time).
+  // none; their calls cost their own time) and without the kernels it does not run.
   double host_again = 0;
-  if (l.kernels_fwd > l.calls_fwd) {
-    const double kernels = Again({.selective = l.kernels_sel - l.calls_sel,
-                                  .op_sac = l.kernels_op_sac - l.calls_op_sac,
-                                  .dots = l.kernels_dots});
-    host_again = kernels * h.LayerForwardSeconds(false).value() / (l.kernels_fwd - l.calls_fwd);
+  const double profiled = ProfiledKernels(l);
+  if (profiled > 0) {
+    const double kernels = Again({.selective = l.kernels_sel - l.calls_sel, .op_sac = l.kernels_op_sac - l.calls_op_sac,
+                                  .dots = l.kernels_dots}) -
+                           relaunched_unprofiled;
+    host_again = kernels * h.LayerForwardSeconds(false).value() / profiled;
   }
   const bool full = p_.recompute == Recompute::kFull;
   return h.LayerSeconds(full).value() + host_again +
-         (l.calls_fwd + l.calls_bwd + calls_again) * call;
+         (l.calls_fwd + l.calls_bwd + calls_again) * call +
+         (2 * unprofiled + unprofiled_again) * c_.host_per_kernel.value();
+}
+
+double StepModel::ProfiledKernels(const LayerCost& l) const {
+  return l.kernels_fwd - l.calls_fwd - l.kernels_unprofiled;
 }
 
 double StepModel::RecomputedProducts(const LayerCost& l) const {
@@ -333,7 +347,7 @@ double StepModel::WgradHostSeconds(const LayerCost& l, double host_bwd, double d
 double StepModel::WaitGapSeconds(const LayerCost& l, bool recomputed) const {
   const HostProfile& h = *c_.job.host_profile;
   const double waits = static_cast<double>(h.gpu_waits_per_layer_forward);
-  const double kernels = l.kernels_fwd - l.calls_fwd;
+  const double kernels = ProfiledKernels(l);
   const bool full = p_.recompute == Recompute::kFull;
   if (recomputed) {
     const double host = (h.LayerSeconds(true) - h.LayerForwardSeconds(true)).value();
@@ -346,7 +360,8 @@ double StepModel::LayerHostForwardSeconds(const LayerCost& l) const {
   if (!c_.job.host_profile) return l.kernels_fwd * c_.host_per_kernel.value();
   const HostProfile& h = *c_.job.host_profile;
   const bool full = p_.recompute == Recompute::kFull;
-  return h.LayerForwardSeconds(full).value() + l.calls_fwd * h.collective_call.value();
+  return h.LayerForwardSeconds(full).value() + l.calls_fwd * h.collective_call.value() +
+         l.kernels_unprofiled * c_.host_per_kernel.value();
 }
 
 StepModel::HeadWork StepModel::Head() const {

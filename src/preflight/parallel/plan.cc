@@ -319,6 +319,26 @@ int64_t OutputColumnsPerRank(const Architecture& a, const Plan& p) {
   return (a.vocab + tp - 1) / tp;
 }
 
+int64_t ScoreMatricesPerRank(const Architecture& a, const Plan& p) {
+  return p.micro_batch * a.heads / std::max<int64_t>(1, p.tp);
+}
+
+bool UnfusedSoftmax(const Architecture& a, const Plan& p, const TrainingJob& j) {
+  if (j.flash_attention) return false;
+  switch (j.attention_softmax) {
+    case AttentionSoftmax::kFused:
+      return false;
+    case AttentionSoftmax::kUnfused:
+      return true;
+    case AttentionSoftmax::kMegatron:
+      break;
+  }
+  const int64_t keys = j.seq_len;
+  const bool fits = keys > 16 && keys <= j.fused_softmax_max_keys && keys % 4 == 0 &&
+                    ScoreMatricesPerRank(a, p) % 4 == 0;
+  return !fits;
+}
+
 int64_t LayersOnStage(const Architecture& a, const Plan& p, int64_t stage) {
   const bool uneven = p.first_stage_layers > 0 || p.last_stage_layers > 0;
   if (!uneven && p.balanced_layers) {

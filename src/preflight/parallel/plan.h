@@ -159,6 +159,11 @@ enum class Fp8Recipe { kDelayed, kCurrent, kMxfp8 };
 // eager F.cross_entropy on fp32 logits, or the same under torch.compile (Inductor).
 enum class CrossEntropy { kMegatron, kPytorch, kCompiled };
 
+// The attention softmax of a run without fused attention (TrainingJob::attention_softmax): one
+// fused scale-mask-softmax kernel each way, PyTorch's ops in fp32, or Megatron's choice between
+// them by shape (UnfusedSoftmax).
+enum class AttentionSoftmax { kFused, kUnfused, kMegatron };
+
 struct TrainingJob {
   int64_t seq_len = 2048;
   int64_t global_batch = 0;  // sequences per optimizer step
@@ -230,6 +235,18 @@ struct TrainingJob {
   // gradient (4 bytes per logit, as Megatron's), and moves 8 bytes per logit where the other two
   // move about 52 (cost/step_time.cc).
   CrossEntropy cross_entropy = CrossEntropy::kMegatron;
+  // The softmax between the attention products when flash_attention is false:
+  // - kFused: one scale-mask-softmax kernel each way, reading and writing the 16-bit scores.
+  // - kUnfused: Megatron's fallback, PyTorch op by op in fp32 (FusedScaleMaskSoftmax's
+  //   forward_torch_softmax with softmax_in_fp32 and the layer-number scale, on by default with
+  //   query-key layer scaling): cast, scale, mask, softmax, cast back, and their backward.
+  // - kMegatron: Megatron's FusedScaleMaskSoftmax, which runs its fused kernel only where the
+  //   kernel's constraints hold and falls back to the unfused ops otherwise (UnfusedSoftmax).
+  AttentionSoftmax attention_softmax = AttentionSoftmax::kFused;
+  // The longest key length Megatron's fused softmax kernel takes (kMegatron): 2048 in Megatron-LM
+  // of 2021 and the copy vTrain runs, 4096 in Megatron-DeepSpeed of 2023, 16384 in Megatron-LM
+  // since 2023 (megatron/training/initialize.py's check of the same constraints).
+  int64_t fused_softmax_max_keys = 16384;
   // Busiest expert-parallel rank's load over the mean. No published measurement of dropless
   // training imbalance was found (NVIDIA's MoE benchmarks force balance), so 1.0 by default.
   double moe_imbalance = 1.0;
@@ -322,6 +339,18 @@ int MaxZeroStage(const TrainingJob& job);
 // vocabulary first (--make-vocab-size-divisible-by, to a multiple of 128 x TP by default): a
 // scenario states that by giving the padded size as the model's vocabulary.
 int64_t OutputColumnsPerRank(const Architecture& a, const Plan& p);
+
+// Whether the attention softmax runs unfused (TrainingJob::attention_softmax; never with fused
+// attention). Under kMegatron, the fused kernel needs 16 < keys <= fused_softmax_max_keys, queries
+// and keys a multiple of 4, and the micro-batch's score matrices on a rank (micro-batch x heads /
+// TP) a multiple of 4 (Megatron's FusedScaleMaskSoftmax.is_kernel_available; later versions also
+// ask a causal mask's count to divide by the kernel's batches per block, 4 for keys over 128, 8 at
+// 128 and under, which is not checked here); otherwise Megatron runs the unfused ops, and its
+// start-up prints "constraints for invoking optimized fused softmax kernel are not met".
+bool UnfusedSoftmax(const Architecture& a, const Plan& p, const TrainingJob& j);
+
+// Score matrices of one micro-batch on one tensor-parallel rank: micro-batch x heads / TP.
+int64_t ScoreMatricesPerRank(const Architecture& a, const Plan& p);
 
 // Transformer layers held by pipeline stage `stage` (0-based), counting all its virtual chunks.
 int64_t LayersOnStage(const Architecture& arch, const Plan& plan, int64_t stage);

@@ -366,6 +366,39 @@ TEST(PlanTest, MicroBatches) {
 // DeepSpeed's 16-bit gradient copy comes with its own ZeRO-1 optimizer: stages 2 and 3 are out.
 // The output layer's columns on a rank: the vocabulary over TP, the largest shard where TP does not
 // divide it (the step's GEMMs and the memory peak both read it).
+// Megatron's fused softmax kernel runs where keys are over 16, within its limit and a multiple
+// of 4, and micro-batch x heads / TP is a multiple of 4; elsewhere the unfused ops run. Fused
+// attention has no softmax of its own, and the other two choices ignore the shape.
+TEST(PlanTest, UnfusedSoftmaxFollowsTheKernelsConstraints) {
+  Architecture a;
+  a.heads = 16;
+  Plan p;
+  p.tp = 8, p.micro_batch = 1;
+  TrainingJob j;
+  j.seq_len = 1024;
+  j.attention_softmax = AttentionSoftmax::kMegatron;
+  EXPECT_FALSE(UnfusedSoftmax(a, p, j)) << "fused attention";
+  j.flash_attention = false;
+  EXPECT_EQ(ScoreMatricesPerRank(a, p), 2);
+  EXPECT_TRUE(UnfusedSoftmax(a, p, j)) << "2 score matrices";
+  p.micro_batch = 2;
+  EXPECT_FALSE(UnfusedSoftmax(a, p, j)) << "4 score matrices";
+  j.seq_len = 4096;
+  j.fused_softmax_max_keys = 2048;
+  EXPECT_TRUE(UnfusedSoftmax(a, p, j)) << "keys beyond the kernel's limit";
+  j.fused_softmax_max_keys = 4096;
+  EXPECT_FALSE(UnfusedSoftmax(a, p, j));
+  j.seq_len = 16;
+  EXPECT_TRUE(UnfusedSoftmax(a, p, j)) << "16 keys or fewer";
+  j.seq_len = 1026;
+  EXPECT_TRUE(UnfusedSoftmax(a, p, j)) << "keys not a multiple of 4";
+  j.attention_softmax = AttentionSoftmax::kFused;
+  EXPECT_FALSE(UnfusedSoftmax(a, p, j));
+  j.seq_len = 1024;
+  j.attention_softmax = AttentionSoftmax::kUnfused;
+  EXPECT_TRUE(UnfusedSoftmax(a, p, j));
+}
+
 TEST(PlanTest, OutputColumnsPerRank) {
   Architecture a;
   a.vocab = 50257;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <iomanip>
+#include <numeric>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -146,6 +147,37 @@ void WarnIfOddOutputWidth(const Scenario& s, PlanResult* r) {
   if (f.known() && f.proxy()) r->proxy_figures.push_back({"efficiency.gemm_odd_width_slowdown", f.proxy_of});
 }
 
+// Megatron's fused softmax kernel refuses the plan's shape (UnfusedSoftmax): says which constraint
+// fails, what the unfused ops cost the step (re-timed with the kernel), and the smallest
+// micro-batch that meets the batch constraint.
+void WarnIfSoftmaxUnfused(const Scenario& s, const CostContext& ctx, PlanResult* r) {
+  if (s.job.attention_softmax != AttentionSoftmax::kMegatron || !UnfusedSoftmax(s.arch, s.plan, s.job)) return;
+  CostContext fused = ctx;
+  fused.job.attention_softmax = AttentionSoftmax::kFused;
+  const double step = r->time.step.value();
+  const double with_kernel = EstimateStep(fused, s.plan).step.value();
+  const int64_t keys = s.job.seq_len, matrices = ScoreMatricesPerRank(s.arch, s.plan);
+  const bool keys_fit = keys > 16 && keys <= s.job.fused_softmax_max_keys && keys % 4 == 0;
+  std::ostringstream w;
+  w << "attention softmax unfused: Megatron's fused softmax kernel needs ";
+  if (!keys_fit) {
+    w << "keys over 16, at most " << s.job.fused_softmax_max_keys << " and a multiple of 4 (here " << keys << ")";
+  } else {
+    w << "micro-batch x heads / TP to be a multiple of 4 (here " << s.plan.micro_batch << " x " << s.arch.heads
+      << " / " << s.plan.tp << " = " << matrices << ")";
+  }
+  w << ", so it runs PyTorch's ops in fp32 (36 + 40 bytes a score where the kernel moves 4 + 6, and 4 more "
+    << "kernels each way";
+  if (s.job.host_profile) w << ", launched at " << s.job.host_overhead_per_kernel_us << " us each beside the host profile";
+  w << std::setprecision(3) << "): the step takes " << step << " s where the kernel gives " << with_kernel << " s";
+  if (keys_fit) {
+    const int64_t per_sequence = s.arch.heads / std::max<int64_t>(1, s.plan.tp);
+    const int64_t multiple = 4 / std::gcd<int64_t>(per_sequence, 4);
+    w << "; a micro-batch that is a multiple of " << multiple << " meets it";
+  }
+  r->warnings.push_back(w.str());
+}
+
 // Names the labelled proxies the step time rests on, by the device they were measured on: the
 // answer is that device's until this one is measured.
 void WarnIfProxies(const Scenario& s, PlanResult* r) {
@@ -194,6 +226,7 @@ PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options) {
     WarnIfHostProfileLayerDiffers(s, &r);
     r.proxy_figures = ctx.proxy_figures;
     WarnIfOddOutputWidth(s, &r);
+    WarnIfSoftmaxUnfused(s, ctx, &r);
     WarnIfProxies(s, &r);
     for (std::string& w : ctx.warnings) r.warnings.push_back(std::move(w));
     WarnIfMfuAboveOne(r, &r.warnings);

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iomanip>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -190,6 +192,41 @@ TEST(EvaluateTest, OddOutputWidthIsNamedWithItsCharge) {
   EXPECT_TRUE(Warns(r, "the output layer has 25129 columns per tensor-parallel rank"));
   r = warnings(kGpt2Small, {});
   EXPECT_FALSE(Warns(r, "columns per tensor-parallel rank"));
+}
+
+// Megatron's fused softmax refuses 2 score matrices per rank (16 heads at TP 8, one sequence):
+// plan names the constraint, the step with and without the kernel, and the micro-batch that meets
+// it; two sequences meet it, and keys beyond the kernel's limit are named instead.
+TEST(EvaluateTest, UnfusedSoftmaxIsNamedWithItsCost) {
+  const std::string gpt =
+      "model: {model_type: gpt2, n_embd: 2048, n_layer: 24, n_head: 16, n_positions: 2048, vocab_size: 50304}\n"
+      "hardware: a100-sxm-80gb\n"
+      "cluster: {devices: 8, devices_per_node: 8}\n"
+      "parallel: {tp: 8, pp: 1, dp: 1, recompute: full}\n"
+      "training: {seq_len: 1024, global_batch: 16, micro_batch: 1, precision: fp16, flash_attention: false, "
+      "attention_softmax: megatron, fused_softmax_max_keys: 2048}\n";
+  auto evaluate = [&](const std::vector<Override>& overrides, const std::string& text) {
+    StatusOr<Scenario> s = LoadText(text, nullptr, overrides);
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    return s.ok() ? Evaluate(*s, {}) : PlanResult{};
+  };
+  PlanResult r = evaluate({}, gpt);
+  EXPECT_TRUE(Warns(r, "attention softmax unfused: Megatron's fused softmax kernel needs micro-batch x heads / TP "
+                       "to be a multiple of 4 (here 1 x 16 / 8 = 2)"));
+  EXPECT_TRUE(Warns(r, "a micro-batch that is a multiple of 2 meets it"));
+  const double unfused = r.time.step.value();
+  const double fused =
+      evaluate({}, Replace(gpt, "attention_softmax: megatron, fused_softmax_max_keys: 2048", "attention_softmax: fused"))
+          .time.step.value();
+  EXPECT_GT(unfused, fused);
+  std::ostringstream both;
+  both << std::setprecision(3) << "the step takes " << unfused << " s where the kernel gives " << fused << " s";
+  EXPECT_TRUE(Warns(r, both.str())) << both.str();
+  EXPECT_FALSE(Warns(evaluate({{"training.micro_batch", "2"}}, gpt), "attention softmax unfused"));
+  r = evaluate({{"training.micro_batch", "2"}, {"training.seq_len", "2048"}, {"training.fused_softmax_max_keys", "1024"}},
+               gpt);
+  EXPECT_TRUE(Warns(r, "needs keys over 16, at most 1024 and a multiple of 4 (here 2048)"));
+  EXPECT_FALSE(Warns(r, "a micro-batch that is"));
 }
 
 // A small model in eager PyTorch launches kernels shorter than the host can launch them: at the

@@ -68,6 +68,12 @@ TEST(ScenarioTest, LoadsFields) {
   s = LoadText(Replace(kScenario, "seq_len: 4096,", "seq_len: 4096, cross_entropy: compiled,"));
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_EQ(s->job.cross_entropy, CrossEntropy::kCompiled);
+  EXPECT_EQ(s->job.attention_softmax, AttentionSoftmax::kFused) << "one fused kernel unless the file says otherwise";
+  s = LoadText(Replace(kScenario, "seq_len: 4096,",
+                       "seq_len: 4096, flash_attention: false, attention_softmax: megatron, fused_softmax_max_keys: 2048,"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->job.attention_softmax, AttentionSoftmax::kMegatron);
+  EXPECT_EQ(s->job.fused_softmax_max_keys, 2048);
 }
 
 // Megatron-Core's recompute_modules, as a YAML list or as one comma-separated string (--set).

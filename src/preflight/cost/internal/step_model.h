@@ -39,6 +39,10 @@ struct LayerCost {
   double sel_fwd = 0, sel_memory = 0, sel_tp = 0, sel_ep = 0, kernels_sel = 0, calls_sel = 0;
   double kernels_fwd = 0;  // kernels launched by the forward (backward launches about twice as many)
   double kernels_core = 0; // of which the attention products
+  // Of kernels_fwd, those a host profile's layer does not run (an unfused softmax's extra ops over
+  // the fused kernel the profile timed), each with one backward op: the host pays
+  // host_overhead_per_kernel_us for each launch of them beside the profile's figures.
+  double kernels_unprofiled = 0;
   double kernels_wgrad = 0; // weight-gradient kernels the backward launches (one per weight product)
   double tp_fwd = 0, tp_bwd = 0;  // collective times before overlap
   double tp_op_sac = 0;  // of the forward's, what torchtitan's op-level policy runs again
@@ -109,6 +113,7 @@ class StepModel {
     rep_tokens_ = plan.sp ? tokens_ / plan.tp : tokens_;
     t_ = static_cast<double>(plan.tp);
     in_bytes_ = ctx.fp8_gemms ? 1.0 : 2.0;
+    unfused_softmax_ = UnfusedSoftmax(*ctx.arch, plan, ctx.job);
     elementwise_ = ElementwisePasses(*ctx.arch, ctx.job.elementwise_fusion);
   }
 
@@ -437,6 +442,9 @@ class StepModel {
   // 0 for other models.
   double InnerNormElementsPerToken() const;
   double LayerHostSeconds(const LayerCost& l) const;
+  // Forward kernels a host profile's layer times: all but the collectives (their calls cost their
+  // own time) and the kernels it does not run (LayerCost::kernels_unprofiled).
+  double ProfiledKernels(const LayerCost& l) const;
   // Of LayerHostSeconds, the part before the backward starts (the forward's kernels and calls).
   double LayerHostForwardSeconds(const LayerCost& l) const;
   // With layers that wait for the GPU: what the GPU idles per layer and micro-batch while the
@@ -566,6 +574,7 @@ class StepModel {
   const Architecture& a_;
   const Plan& p_;
   double tokens_ = 0, rep_tokens_ = 0, t_ = 1, in_bytes_ = 2;
+  bool unfused_softmax_ = false;  // the attention softmax runs op by op in fp32 (UnfusedSoftmax)
   ElementwiseBytes elementwise_;  // this job's bytes and kernels per elementwise pass
 };
 
