@@ -20,6 +20,10 @@ grep -q "gloo_collective_call_us:" "$dir/profile.yaml" || { echo "FAIL: no gloo 
 grep -q "checkpointed_at_tp2_us:" "$dir/profile.yaml" || { echo "FAIL: no TP 2 layer"; exit 1; }
 grep -q "per_call_quartiles_us: \[" "$dir/profile.yaml" || { echo "FAIL: no paired per-call spread"; exit 1; }
 grep -q "in_call_us:" "$dir/profile.yaml" || { echo "FAIL: no host time inside the calls"; exit 1; }
+grep -q "checkpointed_unfused_softmax_us:" "$dir/profile.yaml" || { echo "FAIL: no unfused-softmax layer"; exit 1; }
+grep -q "unfused_softmax_op_quartiles_us: \[" "$dir/profile.yaml" || { echo "FAIL: no paired per-op spread"; exit 1; }
+grep -Eq "^(unfused_softmax_op_us: [0-9.]+|# unfused_softmax_op_us left out)" "$dir/profile.yaml" ||
+  { echo "FAIL: neither the unfused softmax's per-op time nor why it is left out"; exit 1; }
 if grep -q "^collective_call_us:" "$dir/profile.yaml"; then
   echo "FAIL: a gloo call time written as the profile's collective_call_us"; exit 1
 fi
@@ -28,7 +32,8 @@ model: {model_type: gpt2, n_embd: 1024, n_layer: 12, n_head: 16, n_positions: 10
 hardware: a100-sxm-80gb
 cluster: {devices: 8, devices_per_node: 8}
 parallel: {tp: 2, pp: 1, recompute: full}
-training: {seq_len: 1024, global_batch: 16, micro_batch: 1, precision: fp16, flash_attention: false, host_profile: $dir/profile.yaml}
+training: {seq_len: 1024, global_batch: 16, micro_batch: 1, precision: fp16, flash_attention: false,
+           attention_softmax: unfused, host_profile: $dir/profile.yaml}
 YAML
 PREFLIGHT_DATA="$src/data" "$bin" plan "$dir/scenario.yaml" --json >"$dir/plan.json"
 python3 - "$dir/plan.json" <<'PY'

@@ -36,6 +36,10 @@ wall clock (with the GPU drained at the end of each timing) is the host's time. 
 the checkpointed layer at TP 2, whose six all-reduces over the TP-1 layer give what one collective
 call adds inside a layer (`collective_call_us`), and a bare call loop as a check.
 
+On either device it also times the checkpointed layer with Megatron's unfused softmax (the fallback
+its FusedScaleMaskSoftmax takes where the fused kernel's constraints fail), right after the fused
+one in every round: the median difference per op the fallback adds is `unfused_softmax_op_us`.
+
 Nothing here is fitted to a validation run: the op sequence follows the framework's code, and the
 figures are whatever this machine measures.
 """
@@ -58,6 +62,10 @@ from megatron_layer import (STACKS, Model, add_grad_hooks, broadcast_sizes, data
 
 ROUNDS = int(os.environ.get("PREFLIGHT_HOST_ROUNDS", "31"))
 LAYERS = 8
+# Op launches Megatron's unfused softmax adds to a checkpointed layer over the fused kernel: four
+# forward ops (cast, scale, mask, cast back beside softmax), again in the recomputed forward, and
+# their four gradients in the backward.
+UNFUSED_SOFTMAX_OPS = 12
 
 
 def cpu_model():
@@ -146,6 +154,13 @@ def measure(stack, h, heads, seq, vocab, layers=LAYERS, rounds=ROUNDS, inner=10,
             megatron_layer._WORLD["tp"] = 1
             megatron_layer.CALL_CLOCK = None
 
+    def checkpointed_unfused_softmax():
+        megatron_layer.UNFUSED_SOFTMAX = True  # Megatron's fallback: five ops each way for the kernel
+        try:
+            checkpointed()
+        finally:
+            megatron_layer.UNFUSED_SOFTMAX = False
+
     def around_layers():
         loss = model.head(model.embed(tokens, positions), labels, loss_mask)
         loss.backward()
@@ -163,6 +178,7 @@ def measure(stack, h, heads, seq, vocab, layers=LAYERS, rounds=ROUNDS, inner=10,
     parts = {"forward": forward, "backward": backward, "checkpointed": checkpointed}
     if paired_tp2:
         parts["checkpointed_tp2"] = checkpointed_tp2  # right after TP 1, in the same round
+    parts["checkpointed_unfused_softmax"] = checkpointed_unfused_softmax  # paired with TP 1 as well
     parts.update({"checkpointed_forward": checkpointed_forward, "around_layers": around_layers,
                   "input_before_sync": input_before_sync, "input_after_sync": input_after_sync})
     for fn in parts.values():
@@ -189,6 +205,14 @@ def measure(stack, h, heads, seq, vocab, layers=LAYERS, rounds=ROUNDS, inner=10,
             "per_call_quartiles": (per_call[len(per_call) // 4], per_call[(3 * len(per_call)) // 4]),
             "in_call_median": statistics.median(in_call) if in_call else None,
         }
+    # Each round's layer with Megatron's unfused softmax over its own layer with the fused kernel,
+    # per op launch the fallback adds: four ops more in the forward, in the recomputed forward and
+    # (their gradients) in the backward, 12 a checkpointed layer.
+    per_op = sorted((b - a) / layers / UNFUSED_SOFTMAX_OPS
+                    for a, b in zip(samples["checkpointed"], samples["checkpointed_unfused_softmax"]))
+    paired["unfused_softmax_op_median"] = statistics.median(per_op)
+    paired["unfused_softmax_op_quartiles"] = (per_op[len(per_op) // 4], per_op[(3 * len(per_op)) // 4])
+    paired["checkpointed_unfused_softmax"] = best["checkpointed_unfused_softmax"] / layers
     del keep
     loader = loader_seconds(seq, vocab, rounds * 5) if time_loader else 0.0  # its own workers, its own pauses
     return {
@@ -360,6 +384,11 @@ def main():
                     "median over the rounds of (checkpointed at TP 2 - at TP 1) / 6\n" % us(per_call))
         elif gpu:
             f.write("# collective_call_us left out: the TP-2 layer did not come out above the TP-1 layer (checks)\n")
+        if small["unfused_softmax_op_median"] > 0:
+            f.write("unfused_softmax_op_us: %s   # per op Megatron's unfused softmax adds (12 a checkpointed layer): "
+                    "median over the rounds of (checkpointed unfused - fused) / 12\n" % us(small["unfused_softmax_op_median"]))
+        else:
+            f.write("# unfused_softmax_op_us left out: the unfused layer did not come out above the fused one (checks)\n")
         f.write("micro_batch_us: %s      # embedding, LM head and cross-entropy, forward and backward\n"
                 % us(small["around_layers"]))
         f.write("input_us:                # per micro-batch: get_batch's data path (Megatron's broadcast_data)\n")
@@ -384,6 +413,11 @@ def main():
             if small["in_call_median"] is not None:
                 f.write("  in_call_us: %s  # host time inside one all_reduce call in the layer (median round)\n"
                         % us(small["in_call_median"]))
+        low, high = small["unfused_softmax_op_quartiles"]
+        f.write("  checkpointed_unfused_softmax_us: %s  # the layer with Megatron's unfused softmax (fastest round)\n"
+                % us(small["checkpointed_unfused_softmax"]))
+        f.write("  unfused_softmax_op_quartiles_us: [%s, %s]  # the paired per-op difference's middle half\n"
+                % (us(low), us(high)))
         if gpu:
             f.write("  bare_call_us: %s  # one all-reduce called in a loop on the same tensor, outside the layer\n"
                     % us(call))

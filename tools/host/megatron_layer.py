@@ -180,12 +180,24 @@ class ScaledUpperTriangMaskedSoftmax(torch.autograd.Function):
         return input_grads, None
 
 
+# The tool's switch for Megatron's fallback: when True, FusedScaleMaskSoftmax runs
+# forward_torch_softmax, as Megatron does where is_kernel_available fails (micro-batch x heads / TP
+# not a multiple of 4, keys beyond the kernel's limit).
+UNFUSED_SOFTMAX = False
+
+
+def attention_mask_func(attention_scores, attention_mask):
+    attention_scores.masked_fill_(attention_mask, -10000.0)
+    return attention_scores
+
+
 class FusedScaleMaskSoftmax(torch.nn.Module):
     def __init__(self):
         super().__init__()
         self.input_in_fp16 = True
         self.scaled_masked_softmax_fusion = True
-        self.scale = None
+        self.softmax_in_fp32 = True  # forced by query-key layer scaling, Megatron's default
+        self.scale = 1.0  # the layer-number coefficient under query-key layer scaling (not None)
 
     def is_kernel_available(self, mask, b, np_, sq, sk):
         attn_batches = b * np_
@@ -194,14 +206,28 @@ class FusedScaleMaskSoftmax(torch.nn.Module):
 
     def forward(self, x, mask):
         assert x.dim() == 4
-        if self.is_kernel_available(mask, *x.size()):
+        if not UNFUSED_SOFTMAX and self.is_kernel_available(mask, *x.size()):
             b, np_, sq, sk = x.size()
             scale = self.scale if self.scale is not None else 1.0
             assert sq == sk, "causal mask is only for self attention"
             x = x.view(-1, sq, sk)
             probs = ScaledUpperTriangMaskedSoftmax.apply(x, scale)
             return probs.view(b, np_, sq, sk)
-        raise NotImplementedError
+        return self.forward_torch_softmax(x, mask)
+
+    def forward_torch_softmax(self, x, mask):
+        """Megatron's fallback with softmax_in_fp32: cast up, scale, mask in place, softmax, cast back.
+        A CPU run's fp32 tensors go through fp64, so that it runs the GPU's five ops."""
+        dtype = x.dtype
+        if self.input_in_fp16 and self.softmax_in_fp32:
+            x = x.float() if dtype == torch.float16 else x.double()
+        if self.scale is not None:
+            x = x * self.scale
+        mask_output = attention_mask_func(x, mask) if mask is not None else x
+        probs = torch.nn.Softmax(dim=-1)(mask_output)
+        if self.input_in_fp16 and self.softmax_in_fp32:
+            probs = probs.half() if dtype == torch.float16 else probs.to(dtype)
+        return probs
 
 
 class Dropout(torch.nn.Module):

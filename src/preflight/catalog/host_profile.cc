@@ -20,7 +20,8 @@ StatusOr<HostProfile> LoadHostProfile(const std::string& path) {
   RETURN_IF_ERROR(r.ExpectMap());
   RETURN_IF_ERROR(
       r.CheckKnownKeys({"id", "source", "stack", "layer", "layer_us", "micro_batch_us", "input_us",
-                       "gpu_waits_per_layer_forward", "collective_call_us", "checks", "shapes", "omitted"}));
+                       "gpu_waits_per_layer_forward", "collective_call_us", "unfused_softmax_op_us", "checks",
+                        "shapes", "omitted"}));
   HostProfile h;
   h.file = path;
   ASSIGN_OR_RETURN(h.id, r.String("id"));
@@ -52,6 +53,9 @@ StatusOr<HostProfile> LoadHostProfile(const std::string& path) {
   }
   if (r.Has("collective_call_us")) {
     ASSIGN_OR_RETURN(h.collective_call, Microseconds(r, "collective_call_us"));
+  }
+  if (r.Has("unfused_softmax_op_us")) {
+    ASSIGN_OR_RETURN(h.unfused_softmax_op, Microseconds(r, "unfused_softmax_op_us"));
   }
   ASSIGN_OR_RETURN(h.micro_batch, Microseconds(r, "micro_batch_us"));
   if (r.Has("input_us")) {

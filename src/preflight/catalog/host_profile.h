@@ -18,6 +18,7 @@
 //              checkpointed_forward: 1100}   # optional; needed with gpu_waits_per_layer_forward
 //   gpu_waits_per_layer_forward: 2 # optional (0): blocking copies to the device in a layer forward
 //   collective_call_us: 40         # optional: host time of one collective call inside a layer
+//   unfused_softmax_op_us: 12      # optional: host time of each op Megatron's unfused softmax adds
 //   micro_batch_us: 900            # embedding, LM head and loss, forward and backward
 //   input_us: {before_sync: 1100, after_sync: 150}   # optional: each micro-batch's input path
 //   checks: {...}                  # optional, not read: the tool's own cross-checks
@@ -56,6 +57,11 @@ struct HostProfile {
   // collective a layer issues (StepModel counts them from the plan); the layer times themselves
   // are timed at tensor parallelism 1, where Megatron issues none.
   Seconds collective_call{0};
+  // Host time of each op Megatron's unfused softmax adds to a layer over its fused kernel (the
+  // layer timed both ways, per op launch: four in the forward, again in a recomputed forward, and
+  // their four gradients); 0 when the file does not give it, and the step model then charges
+  // training.host_overhead_per_kernel_us for each.
+  Seconds unfused_softmax_op{0};
   Seconds micro_batch{0};         // per micro-batch outside the layers (embedding, head, loss)
   // Each micro-batch's input path (Megatron's get_batch), split where the host waits for the GPU
   // (broadcast_data copies the batch's sizes back to the CPU): before the wait (the data-loader

@@ -44,6 +44,10 @@ TEST(HostProfileTest, ReadsMicrosecondsAsSecondsAndSumsALayer) {
   auto calls = LoadHostProfile(WriteFile(dir, "calls.yaml", std::string(kProfile) + "collective_call_us: 42\n"));
   ASSERT_TRUE(calls.ok()) << calls.status().message();
   EXPECT_DOUBLE_EQ(calls->collective_call.value(), 42e-6);
+  EXPECT_DOUBLE_EQ(calls->unfused_softmax_op.value(), 0) << "not given";
+  auto softmax = LoadHostProfile(WriteFile(dir, "softmax.yaml", std::string(kProfile) + "unfused_softmax_op_us: 11.5\n"));
+  ASSERT_TRUE(softmax.ok()) << softmax.status().message();
+  EXPECT_DOUBLE_EQ(softmax->unfused_softmax_op.value(), 11.5e-6);
   // A layer that waits for the GPU in its forward gives the checkpointed forward apart.
   std::string waits = kProfile;
   waits.replace(waits.find("checkpointed: 2900}"), std::string("checkpointed: 2900}").size(),
@@ -86,6 +90,8 @@ TEST(HostProfileTest, BadFieldsNameTheFileAndTheField) {
        "gpu_waits_per_layer_forward"},
       {"id: x\nsource: s\nlayer_us: {checkpointed: 5, forward: 1, backward: 1}\ncollective_call_us: 0\nmicro_batch_us: 1\n",
        "collective_call_us"},
+      {"id: x\nsource: s\nlayer_us: {checkpointed: 5, forward: 1, backward: 1}\nunfused_softmax_op_us: -3\nmicro_batch_us: 1\n",
+       "unfused_softmax_op_us"},
       // Only the kind the tool times: another name would switch off plan's layer-kind warning.
       {"id: x\nsource: s\nlayer: mamba\nlayer_us: {checkpointed: 5, forward: 1, backward: 1}\nmicro_batch_us: 1\n",
        "layer: expected gpt"},

@@ -427,14 +427,17 @@ TEST(StepLayerTest, UnfusedSoftmaxMovesItsOpsBytes) {
 }
 
 // Beside a host profile (which timed the fused kernel) the unfused softmax's four extra ops cost a
-// launch each, at host_overhead_per_kernel_us, in the forward, its full recompute and the backward:
-// 12 launches a layer and micro-batch on a host-bound GPT.
+// launch each in the forward, its full recompute and the backward: 12 launches a layer and
+// micro-batch on a host-bound GPT, at the profile's unfused_softmax_op where it has one, else at
+// host_overhead_per_kernel_us.
 TEST(StepLayerTest, UnfusedSoftmaxOpsCostTheHostALaunchEach) {
   const Cluster c = CatalogCluster("a100-sxm-80gb", 8);
   const Architecture a = InlineGpt(1024, 4, 16, 1024);
-  auto host = [&](AttentionSoftmax softmax, double per_kernel_us) {
+  auto host = [&](AttentionSoftmax softmax, double per_kernel_us, double profiled_op_us) {
     TrainingJob job = EagerFp16Job(1024, 8);
-    job.host_profile = Profile(3000, 700, 1000, 1800);
+    auto profile = Profile(3000, 700, 1000, 1800);
+    profile->unfused_softmax_op = Seconds(profiled_op_us * 1e-6);
+    job.host_profile = profile;
     job.host_overhead_per_kernel_us = per_kernel_us;
     job.attention_softmax = softmax;
     Plan p;
@@ -443,10 +446,14 @@ TEST(StepLayerTest, UnfusedSoftmaxOpsCostTheHostALaunchEach) {
     EXPECT_GT(t.host_launch.value(), 0) << "host-bound";
     return t.step.value();
   };
-  EXPECT_DOUBLE_EQ(host(AttentionSoftmax::kFused, 5), host(AttentionSoftmax::kFused, 50))
+  EXPECT_DOUBLE_EQ(host(AttentionSoftmax::kFused, 5, 0), host(AttentionSoftmax::kFused, 50, 0))
       << "the profile prices every op of the fused path";
-  const double launches = host(AttentionSoftmax::kUnfused, 50) - host(AttentionSoftmax::kUnfused, 5);
+  const double launches = host(AttentionSoftmax::kUnfused, 50, 0) - host(AttentionSoftmax::kUnfused, 5, 0);
   EXPECT_NEAR(launches, 4.0 /* layers */ * 8 /* micro-batches */ * 12 * 45e-6, 1e-9);
+  // A profile that timed the fallback's ops prices them itself, whatever the per-kernel figure.
+  EXPECT_DOUBLE_EQ(host(AttentionSoftmax::kUnfused, 5, 30), host(AttentionSoftmax::kUnfused, 50, 30));
+  EXPECT_NEAR(host(AttentionSoftmax::kUnfused, 5, 30) - host(AttentionSoftmax::kUnfused, 5, 0),
+              4.0 * 8 * 12 * 25e-6, 1e-9);
 }
 
 // Korthikanti et al. 2022, Table 4: one layer of the 22B GPT (h 6144, 64 heads, TP 8, micro-batch

@@ -200,7 +200,7 @@ double StepModel::LayerHostSeconds(const LayerCost& l) const {
   const double calls_again =
       Again({.full = l.calls_fwd, .selective = l.calls_sel, .op_sac = l.calls_op_sac});
   // Kernels the profile's layer does not run (an unfused softmax's extra ops) cost a launch each
-  // (host_overhead_per_kernel_us) in the forward, the backward and where they run again (full
+  // (UnprofiledKernelSeconds) in the forward, the backward and where they run again (full
   // recompute, selective recompute of the attention products, the dots policy; the op-level
   // policy keeps the attention products).
   const double unprofiled = l.kernels_unprofiled;
@@ -221,7 +221,12 @@ double StepModel::LayerHostSeconds(const LayerCost& l) const {
   const bool full = p_.recompute == Recompute::kFull;
   return h.LayerSeconds(full).value() + host_again +
          (l.calls_fwd + l.calls_bwd + calls_again) * call +
-         (2 * unprofiled + unprofiled_again) * c_.host_per_kernel.value();
+         (2 * unprofiled + unprofiled_again) * UnprofiledKernelSeconds();
+}
+
+double StepModel::UnprofiledKernelSeconds() const {
+  const HostProfile* h = c_.job.host_profile.get();
+  return h && h->unfused_softmax_op.value() > 0 ? h->unfused_softmax_op.value() : c_.host_per_kernel.value();
 }
 
 double StepModel::ProfiledKernels(const LayerCost& l) const {
@@ -361,7 +366,7 @@ double StepModel::LayerHostForwardSeconds(const LayerCost& l) const {
   const HostProfile& h = *c_.job.host_profile;
   const bool full = p_.recompute == Recompute::kFull;
   return h.LayerForwardSeconds(full).value() + l.calls_fwd * h.collective_call.value() +
-         l.kernels_unprofiled * c_.host_per_kernel.value();
+         l.kernels_unprofiled * UnprofiledKernelSeconds();
 }
 
 StepModel::HeadWork StepModel::Head() const {

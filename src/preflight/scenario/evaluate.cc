@@ -168,7 +168,15 @@ void WarnIfSoftmaxUnfused(const Scenario& s, const CostContext& ctx, PlanResult*
   }
   w << ", so it runs PyTorch's ops in fp32 (36 + 40 bytes a score where the kernel moves 4 + 6, and 4 more "
     << "kernels each way";
-  if (s.job.host_profile) w << ", launched at " << s.job.host_overhead_per_kernel_us << " us each beside the host profile";
+  if (s.job.host_profile) {
+    const double measured = s.job.host_profile->unfused_softmax_op.value() * 1e6;
+    if (measured > 0) {
+      w << ", launched at the host profile's " << measured << " us each";
+    } else {
+      w << ", launched at " << s.job.host_overhead_per_kernel_us
+        << " us each beside the host profile, which does not time them (unfused_softmax_op_us)";
+    }
+  }
   w << std::setprecision(3) << "): the step takes " << step << " s where the kernel gives " << with_kernel << " s";
   if (keys_fit) {
     const int64_t per_sequence = s.arch.heads / std::max<int64_t>(1, s.plan.tp);

@@ -41,7 +41,7 @@ struct LayerCost {
   double kernels_core = 0; // of which the attention products
   // Of kernels_fwd, those a host profile's layer does not run (an unfused softmax's extra ops over
   // the fused kernel the profile timed), each with one backward op: the host pays
-  // host_overhead_per_kernel_us for each launch of them beside the profile's figures.
+  // UnprofiledKernelSeconds for each launch of them beside the profile's figures.
   double kernels_unprofiled = 0;
   double kernels_wgrad = 0; // weight-gradient kernels the backward launches (one per weight product)
   double tp_fwd = 0, tp_bwd = 0;  // collective times before overlap
@@ -445,6 +445,9 @@ class StepModel {
   // Forward kernels a host profile's layer times: all but the collectives (their calls cost their
   // own time) and the kernels it does not run (LayerCost::kernels_unprofiled).
   double ProfiledKernels(const LayerCost& l) const;
+  // Host time of each kernel a host profile's layer does not run (LayerCost::kernels_unprofiled):
+  // the profile's measured unfused_softmax_op where it has one, else host_overhead_per_kernel_us.
+  double UnprofiledKernelSeconds() const;
   // Of LayerHostSeconds, the part before the backward starts (the forward's kernels and calls).
   double LayerHostForwardSeconds(const LayerCost& l) const;
   // With layers that wait for the GPU: what the GPU idles per layer and micro-batch while the
