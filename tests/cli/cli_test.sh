@@ -604,6 +604,7 @@ for key in ('forward', 'backward', 'checkpointed', 'checkpointed_forward'):
     assert abs(j['layer_us'][key] - figure(key)) < 1e-6, (key, j['layer_us'])
 assert j['gpu_waits_per_layer_forward'] == figure('gpu_waits_per_layer_forward') == 2, j
 assert abs(j['micro_batch_us'] - figure('micro_batch_us')) < 1e-6, j
+assert j['unfused_softmax_op_us'] == 0, 'the zen3 file predates the figure'
 for key in ('before_sync', 'after_sync'):
     assert abs(j['input_us'][key] - figure(key)) < 1e-6, (key, j['input_us'])"
   run catalog list --json
@@ -652,6 +653,13 @@ micro_batch_us: 500")
   run plan "$f"
   expect_rc 0
   expect_stdout_has "2100 us per layer and micro-batch (at TP 1; 40 us per collective call the plan adds)"
+  run catalog show "$profile"
+  expect_rc 0
+  expect_stdout_has "Megatron's unfused softmax: not measured (its ops cost host_overhead_per_kernel_us each)"
+  printf 'unfused_softmax_op_us: 7.5\n' >>"$profile"
+  run catalog show "$profile"
+  expect_rc 0
+  expect_stdout_has "per op Megatron's unfused softmax adds over its fused kernel: 7.5 us"
 }
 
 # A catalog collective table measured on other hardware: refused, naming the field and both devices.

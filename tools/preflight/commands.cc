@@ -181,6 +181,7 @@ int ShowHostProfile(const std::string& id, const HostProfile& h, bool json) {
                         {"checkpointed_forward", h.layer_checkpointed_forward.value() * 1e6}}},
                       {"gpu_waits_per_layer_forward", h.gpu_waits_per_layer_forward},
                       {"collective_call_us", h.collective_call.value() * 1e6},
+                      {"unfused_softmax_op_us", h.unfused_softmax_op.value() * 1e6},
                       {"micro_batch_us", h.micro_batch.value() * 1e6},
                       {"input_us",
                        {{"before_sync", h.input_before_sync.value() * 1e6},
@@ -204,6 +205,10 @@ int ShowHostProfile(const std::string& id, const HostProfile& h, bool json) {
               ? fmt::format("  per collective call inside a layer (the layer times are at TP 1): {:.1f} us\n",
                             h.collective_call.value() * 1e6)
               : "  collective calls: not measured (a profile timed without a GPU cannot time them)\n";
+  text += h.unfused_softmax_op.value() > 0
+              ? fmt::format("  per op Megatron's unfused softmax adds over its fused kernel: {:.1f} us\n",
+                            h.unfused_softmax_op.value() * 1e6)
+              : "  Megatron's unfused softmax: not measured (its ops cost host_overhead_per_kernel_us each)\n";
   std::cout << (json ? JsonText(j) : text);
   return 0;
 }
