@@ -30,8 +30,10 @@ Conversions (see data/validation/README.md):
     overlap), and Megatron-DeepSpeed's GPT attention of the time is unfused (no FlashAttention),
     its softmax Megatron's FusedScaleMaskSoftmax (attention_softmax: megatron): the fused kernel
     where keys are over 16 and at most 2048, a multiple of 4, and micro-batch x heads / TP is a
-    multiple of 4, else PyTorch's ops in fp32 (the constraints of vTrain's copy of that module,
-    VIA-Research/vTrain @ f8dda847 src/model/fused_softmax.py: fused_softmax_max_keys 2048).
+    multiple of 4, else PyTorch's ops (the constraints of vTrain's copy of that module,
+    VIA-Research/vTrain @ f8dda847 src/model/fused_softmax.py: fused_softmax_max_keys 2048), in
+    fp32: Megatron-DeepSpeed's query-key layer scaling, on by default, forces
+    attention_softmax_in_fp32 (megatron/model/transformer.py, CoreAttention).
     Megatron-DeepSpeed trains through DeepSpeed's engine, which accumulates the fp16 gradients of
     successive micro-batches in separate passes (no fused accumulation in that code base):
     grad_dtype fp16, grad_accumulation_fusion false; at ZeRO 0 its engine flattens the gradients
@@ -168,7 +170,8 @@ def convert(kind, csv_path, vocab_kind, out_path):
                    "schedule: 1f1b, recompute: full, overlap_grad_reduce: false, overlap_p2p_comm: false, "
                    "grad_flatten: true}" % (tp, pp, dp))
         out.append("  training: {seq_len: %d, global_batch: %d, micro_batch: %d, precision: fp16, "
-                   "flash_attention: false, attention_softmax: megatron, fused_softmax_max_keys: 2048, "
+                   "flash_attention: false, attention_softmax: megatron, attention_softmax_in_fp32: true, "
+                   "fused_softmax_max_keys: 2048, "
                    "grad_dtype: fp16, grad_accumulation_fusion: false, host_profile: %s}"
                    % (seq, gb, mb, HOST_PROFILE))
         out.append("  measured: {step_time_s: %s}" % step)

@@ -129,8 +129,9 @@ std::pair<double, double> AttentionBytes(const Architecture& a, const Plan& p,
     // Eager attention computes (and keeps) every score, masking a sliding window afterwards:
     // the softmax's 16-bit output, and with dropout its 1-byte mask and output. An unfused
     // softmax in fp32 keeps its fp32 output for its own backward, besides the 16-bit copy the
-    // next product (or dropout's output) keeps: 2 bytes more with dropout, 4 without.
-    const double unfused = UnfusedSoftmax(a, p, j) ? (a.dropout ? 2.0 : 4.0) : 0.0;
+    // next product (or dropout's output) keeps: 2 bytes more with dropout, 4 without (in 16
+    // bits it keeps what the fused kernel keeps).
+    const double unfused = UnfusedSoftmax(a, p, j) && j.attention_softmax_in_fp32 ? (a.dropout ? 2.0 : 4.0) : 0.0;
     core = j.flash_attention ? 4.0 * a.heads  // fp32 log-sum-exp per head
                              : ((a.dropout ? 5.0 : 2.0) + unfused) * a.heads * static_cast<double>(j.seq_len);
   }

@@ -102,8 +102,11 @@ TEST(ActivationTest, Llama31_8bPerToken) {
   // Unfused attention without dropout adds 2·a·s bytes per token.
   j.flash_attention = false;
   EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, j).dense / 8192, 139264 + 2.0 * 32 * 8192);
-  // An unfused softmax in fp32 keeps its fp32 output besides the 16-bit copy: 6·a·s.
+  // An unfused softmax in 16 bits keeps what the kernel keeps; in fp32 its fp32 output besides
+  // the 16-bit copy: 6·a·s.
   j.attention_softmax = AttentionSoftmax::kUnfused;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, j).dense / 8192, 139264 + 2.0 * 32 * 8192);
+  j.attention_softmax_in_fp32 = true;
   EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, j).dense / 8192, 139264 + 6.0 * 32 * 8192);
   // With dropout (a GPT layer) the 16-bit copy is dropout's output: 5·a·s fused, 7·a·s unfused.
   Architecture gpt = LoadArch("gpt3-175b");

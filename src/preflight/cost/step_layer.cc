@@ -94,17 +94,11 @@ double StepModel::FlashCausalShare() const {
 // gradient and its output and writes (2 + 2 + 2): 19 bytes a score, where twice the forward (26)
 // was charged before. The GEMMs' FLOP time adds to the bytes: with a reduction of one head
 // dimension (64-128) a tile's few steps of arithmetic and its write of the output do not overlap.
-// Where the softmax runs unfused (UnfusedSoftmax: Megatron's forward_torch_softmax, in fp32 with
-// the layer-number scale, as query-key layer scaling sets by default), the scores are cast to fp32
-// (read 2, write 4), scaled (4, 4), masked in place (4, 4), put through softmax (4, 4) and cast
-// back (4, 2): 36 bytes a score where the fused kernel moves 4. The backward runs each op's
-// gradient: the casts (2, 4 and 4, 2), softmax's (reads the gradient and its output, writes: 12),
-// the mask's (4, 4) and the scale's (4, 4): 40 where the fused kernel moves 6.
+// Where the softmax runs unfused (UnfusedSoftmax), its ops move more (UnfusedSoftmaxWork).
 StepModel::UnfusedTimes StepModel::UnfusedAttention(double core_flops) const {
   const double scores = tokens_ * static_cast<double>(c_.job.seq_len) * static_cast<double>(a_.heads) / t_;
   const double rate = c_.attention_rate.value(), fixed = c_.gemm_kernel.value();
-  const double softmax_fwd = unfused_softmax_ ? 36.0 - 4.0 : 0.0;
-  const double softmax_bwd = unfused_softmax_ ? 40.0 - 6.0 : 0.0;
+  const double softmax_fwd = softmax_extra_.forward_bytes, softmax_bwd = softmax_extra_.backward_bytes;
   UnfusedTimes u;
   u.forward = core_flops / rate + Memory(scores * ((a_.dropout ? 13.0 : 8.0) + softmax_fwd)) + 2 * fixed;
   u.backward = 2 * core_flops / rate + Memory(scores * ((a_.dropout ? 19.0 : 14.0) + softmax_bwd)) + 4 * fixed;
@@ -360,8 +354,10 @@ double TpBlocks(const Architecture& a, const Plan& p, bool moe) {
 void CountKernels(const Architecture& a, const Plan& p, const TrainingJob& job, bool fp8, bool moe,
                   const ElementwiseBytes& e, LayerCost* l) {
   const bool flash = job.flash_attention;
-  // An unfused softmax is five kernels where the fused one is one (UnfusedAttention).
-  const double unprofiled = UnfusedSoftmax(a, p, job) ? 4 : 0;
+  // An unfused softmax runs more kernels than the fused one (UnfusedSoftmaxWork).
+  const UnfusedSoftmaxWork softmax =
+      UnfusedSoftmax(a, p, job) ? UnfusedSoftmaxExtra(job.attention_softmax_in_fp32) : UnfusedSoftmaxWork{};
+  const double unprofiled = softmax.forward_kernels;
   double core = flash ? 1 : 6 + (a.dropout ? 1 : 0) + unprofiled;
   const double a2a = moe && p.ep > 1 ? 2 : 0;  // the expert all-to-alls
   const bool shared = moe && a.moe.shared_ffn > 0;
@@ -391,6 +387,7 @@ void CountKernels(const Architecture& a, const Plan& p, const TrainingJob& job, 
   l->kernels_fwd = n;
   l->kernels_core = core;
   l->kernels_unprofiled = unprofiled;
+  l->kernels_unprofiled_bwd = softmax.backward_kernels;
   // The calls of the blocks TensorComm times, and the expert all-to-alls.
   l->calls_fwd = tp_blocks * (p.sp ? 2 : 1) + a2a;
   l->calls_bwd = tp_blocks * (p.sp ? 3 : 1) + a2a;

@@ -398,62 +398,66 @@ TEST(StepLayerTest, UnfusedAttentionBackwardMovesNineteenBytesPerScore) {
 }
 
 // Megatron's unfused softmax in fp32 (cast, scale, mask, softmax, cast back) moves 36 bytes a
-// score forward where the fused kernel moves 4, and 40 in the backward where it moves 6. Under
-// `megatron` the fallback follows the kernel's batch constraint: 16 heads at TP 8 give 2 score
-// matrices per sequence, so one sequence falls back and two do not.
+// score forward where the fused kernel moves 4, and 48 in the backward where it moves 6; in 16 bits
+// (mask and softmax) 8 and 14. Under `megatron` the fallback follows the kernel's batch constraint:
+// 16 heads at TP 8 give 2 score matrices per sequence, so one sequence falls back and two do not.
 TEST(StepLayerTest, UnfusedSoftmaxMovesItsOpsBytes) {
   const Cluster c = CatalogCluster("a100-sxm-80gb", 8);
   const Architecture a = InlineGpt(2048, 4, 16, 1024);
-  auto pipeline = [&](AttentionSoftmax softmax, int64_t micro_batch) {
+  auto pipeline = [&](AttentionSoftmax softmax, int64_t micro_batch, bool fp32) {
     TrainingJob job = EagerFp16Job(1024, 8 * micro_batch);
     job.host_overhead_per_kernel_us = 0;
     job.attention_softmax = softmax;
+    job.attention_softmax_in_fp32 = fp32;
     Plan p;
     p.tp = 8, p.micro_batch = micro_batch, p.recompute = Recompute::kNone;
     return EstimatePipeline(MakeCostContext(a, CountParameters(a), job, c), p);
   };
   const double hbm = MakeCostContext(a, CountParameters(a), EagerFp16Job(1024, 8), c).hbm_rate.value();
   for (const int64_t mb : {1, 2}) {
-    const PipelineTime fused = pipeline(AttentionSoftmax::kFused, mb);
-    const PipelineTime unfused = pipeline(AttentionSoftmax::kUnfused, mb);
+    const PipelineTime fused = pipeline(AttentionSoftmax::kFused, mb, true);
     const double scores = 4.0 /* layers */ * mb * (16 / 8) * 1024.0 * 1024.0;
-    EXPECT_NEAR(unfused.stage_forward - fused.stage_forward, scores * 32 / hbm, 1e-9) << mb;
-    EXPECT_NEAR(unfused.stage_backward - fused.stage_backward, scores * 34 / hbm, 1e-9) << mb;
+    const PipelineTime fp32 = pipeline(AttentionSoftmax::kUnfused, mb, true);
+    EXPECT_NEAR(fp32.stage_forward - fused.stage_forward, scores * (36 - 4) / hbm, 1e-9) << mb;
+    EXPECT_NEAR(fp32.stage_backward - fused.stage_backward, scores * (48 - 6) / hbm, 1e-9) << mb;
+    const PipelineTime half = pipeline(AttentionSoftmax::kUnfused, mb, false);
+    EXPECT_NEAR(half.stage_forward - fused.stage_forward, scores * (8 - 4) / hbm, 1e-9) << mb;
+    EXPECT_NEAR(half.stage_backward - fused.stage_backward, scores * (14 - 6) / hbm, 1e-9) << mb;
   }
-  EXPECT_DOUBLE_EQ(pipeline(AttentionSoftmax::kMegatron, 1).stage_forward,
-                   pipeline(AttentionSoftmax::kUnfused, 1).stage_forward);
-  EXPECT_DOUBLE_EQ(pipeline(AttentionSoftmax::kMegatron, 2).stage_forward,
-                   pipeline(AttentionSoftmax::kFused, 2).stage_forward);
+  EXPECT_DOUBLE_EQ(pipeline(AttentionSoftmax::kMegatron, 1, true).stage_forward,
+                   pipeline(AttentionSoftmax::kUnfused, 1, true).stage_forward);
+  EXPECT_DOUBLE_EQ(pipeline(AttentionSoftmax::kMegatron, 2, true).stage_forward,
+                   pipeline(AttentionSoftmax::kFused, 2, true).stage_forward);
 }
 
-// Beside a host profile (which timed the fused kernel) the unfused softmax's four extra ops cost a
-// launch each in the forward, its full recompute and the backward: 12 launches a layer and
-// micro-batch on a host-bound GPT, at the profile's unfused_softmax_op where it has one, else at
-// host_overhead_per_kernel_us.
-TEST(StepLayerTest, UnfusedSoftmaxOpsCostTheHostALaunchEach) {
+// Beside a host profile (which timed the fused kernel) the fp32 softmax's extra ops cost the host
+// in the forward (4), its full recompute (4) and the backward (5 gradient kernels): 13 a layer and
+// micro-batch on a host-bound GPT, each at the profile's unfused_softmax_op where it has one, else
+// at the profile's forward time per kernel of its layer: 700 us over the 16 kernels it timed (norm,
+// QKV, the 7 of eager attention with dropout, projection, residual; norm, FC1, GeLU, FC2, residual).
+TEST(StepLayerTest, UnfusedSoftmaxOpsCostTheHostTheirLaunches) {
   const Cluster c = CatalogCluster("a100-sxm-80gb", 8);
   const Architecture a = InlineGpt(1024, 4, 16, 1024);
-  auto host = [&](AttentionSoftmax softmax, double per_kernel_us, double profiled_op_us) {
+  auto step = [&](AttentionSoftmax softmax, double profiled_op_us) {
     TrainingJob job = EagerFp16Job(1024, 8);
     auto profile = Profile(3000, 700, 1000, 1800);
     profile->unfused_softmax_op = Seconds(profiled_op_us * 1e-6);
     job.host_profile = profile;
-    job.host_overhead_per_kernel_us = per_kernel_us;
     job.attention_softmax = softmax;
+    job.attention_softmax_in_fp32 = true;
     Plan p;
     p.tp = 8, p.micro_batch = 1, p.recompute = Recompute::kFull;
     const StepTime t = EstimateStep(MakeCostContext(a, CountParameters(a), job, c), p);
     EXPECT_GT(t.host_launch.value(), 0) << "host-bound";
     return t.step.value();
   };
-  EXPECT_DOUBLE_EQ(host(AttentionSoftmax::kFused, 5, 0), host(AttentionSoftmax::kFused, 50, 0))
+  const double ops = 4.0 /* layers */ * 8 /* micro-batches */ * 13;
+  const double at5 = step(AttentionSoftmax::kUnfused, 5), at30 = step(AttentionSoftmax::kUnfused, 30);
+  EXPECT_NEAR(at30 - at5, ops * 25e-6, 1e-9);
+  EXPECT_DOUBLE_EQ(step(AttentionSoftmax::kFused, 5), step(AttentionSoftmax::kFused, 30))
       << "the profile prices every op of the fused path";
-  const double launches = host(AttentionSoftmax::kUnfused, 50, 0) - host(AttentionSoftmax::kUnfused, 5, 0);
-  EXPECT_NEAR(launches, 4.0 /* layers */ * 8 /* micro-batches */ * 12 * 45e-6, 1e-9);
-  // A profile that timed the fallback's ops prices them itself, whatever the per-kernel figure.
-  EXPECT_DOUBLE_EQ(host(AttentionSoftmax::kUnfused, 5, 30), host(AttentionSoftmax::kUnfused, 50, 30));
-  EXPECT_NEAR(host(AttentionSoftmax::kUnfused, 5, 30) - host(AttentionSoftmax::kUnfused, 5, 0),
-              4.0 * 8 * 12 * 25e-6, 1e-9);
+  const double per_op = (step(AttentionSoftmax::kUnfused, 0) - (at5 - ops * 5e-6)) / ops;
+  EXPECT_NEAR(per_op, 700e-6 / 16, 1e-12);
 }
 
 // Korthikanti et al. 2022, Table 4: one layer of the 22B GPT (h 6144, 64 heads, TP 8, micro-batch

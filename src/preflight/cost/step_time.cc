@@ -185,12 +185,12 @@ StepModel::TpPhases StepModel::TpByPhase(const LayerCost& l, double tp_again) co
 
 double StepModel::LayerHostSeconds(const LayerCost& l) const {
   if (!c_.job.host_profile) {
-    // The host launches forward, backward (about twice the kernels) and recomputed kernels.
-    const double kernels =
-        l.kernels_fwd * 3 + Again({.full = l.kernels_fwd,
-                                   .selective = l.kernels_sel,
-                                   .op_sac = l.kernels_op_sac,
-                                   .dots = l.kernels_dots});
+    // The host launches forward, backward (about twice the kernels) and recomputed kernels; an
+    // unfused softmax's extra ops launch their own count of gradient kernels (UnfusedSoftmaxWork).
+    const double u = l.kernels_unprofiled;
+    const double again =
+        Again({.full = l.kernels_fwd, .selective = l.kernels_sel, .op_sac = l.kernels_op_sac, .dots = l.kernels_dots});
+    const double kernels = (l.kernels_fwd - u) * 3 + u + l.kernels_unprofiled_bwd + again;
     return kernels * c_.host_per_kernel.value();
   }
   // A measured profile times the layer at TP 1; each collective call the plan adds costs the
@@ -199,8 +199,8 @@ double StepModel::LayerHostSeconds(const LayerCost& l) const {
   const double call = h.collective_call.value();
   const double calls_again =
       Again({.full = l.calls_fwd, .selective = l.calls_sel, .op_sac = l.calls_op_sac});
-  // Kernels the profile's layer does not run (an unfused softmax's extra ops) cost a launch each
-  // (UnprofiledKernelSeconds) in the forward, the backward and where they run again (full
+  // Kernels the profile's layer does not run (an unfused softmax's extra ops) cost the host
+  // UnprofiledKernelSeconds each, in the forward, the backward and where they run again (full
   // recompute, selective recompute of the attention products, the dots policy; the op-level
   // policy keeps the attention products).
   const double unprofiled = l.kernels_unprofiled;
@@ -221,12 +221,14 @@ double StepModel::LayerHostSeconds(const LayerCost& l) const {
   const bool full = p_.recompute == Recompute::kFull;
   return h.LayerSeconds(full).value() + host_again +
          (l.calls_fwd + l.calls_bwd + calls_again) * call +
-         (2 * unprofiled + unprofiled_again) * UnprofiledKernelSeconds();
+         (unprofiled + l.kernels_unprofiled_bwd + unprofiled_again) * UnprofiledKernelSeconds(l);
 }
 
-double StepModel::UnprofiledKernelSeconds() const {
-  const HostProfile* h = c_.job.host_profile.get();
-  return h && h->unfused_softmax_op.value() > 0 ? h->unfused_softmax_op.value() : c_.host_per_kernel.value();
+double StepModel::UnprofiledKernelSeconds(const LayerCost& l) const {
+  const HostProfile& h = *c_.job.host_profile;
+  if (h.unfused_softmax_op.value() > 0) return h.unfused_softmax_op.value();
+  const double profiled = ProfiledKernels(l);
+  return profiled > 0 ? h.LayerForwardSeconds(false).value() / profiled : 0.0;
 }
 
 double StepModel::ProfiledKernels(const LayerCost& l) const {
@@ -366,7 +368,7 @@ double StepModel::LayerHostForwardSeconds(const LayerCost& l) const {
   const HostProfile& h = *c_.job.host_profile;
   const bool full = p_.recompute == Recompute::kFull;
   return h.LayerForwardSeconds(full).value() + l.calls_fwd * h.collective_call.value() +
-         l.kernels_unprofiled * UnprofiledKernelSeconds();
+         l.kernels_unprofiled * UnprofiledKernelSeconds(l);
 }
 
 StepModel::HeadWork StepModel::Head() const {

@@ -102,6 +102,24 @@ struct CostContext {
 // whose step grows markedly at this cost are flagged as possibly host-bound.
 inline constexpr double kHostPerKernelHighUs = 20.0;
 
+// Megatron's unfused attention softmax (forward_torch_softmax) beyond the fused kernel's 4 bytes a
+// score forward (read 2, write 2) and 6 backward (the gradient and the output read, 2 written), one
+// kernel each way. In fp32 (attention_softmax_in_fp32): the scores cast to fp32 (read 2, write 4),
+// scaled (4, 4), masked in place (4, 4), softmax (4, 4) and cast back (4, 2), 36 bytes in 5 kernels;
+// the backward's casts (2, 4 and 4, 2), softmax's gradient (12), the mask's (grad.masked_fill(mask,
+// 0): a clone and the fill in place, 8 + 8) and the scale's (4, 4), 48 bytes in 6 kernels. In 16
+// bits: mask (2, 2) and softmax (2, 2), 8 bytes in 2 kernels; softmax's gradient (6) and the mask's
+// (4 + 4), 14 bytes in 3 kernels. Kept for the backward: the fp32 softmax output besides the 16-bit
+// copy the next op keeps (2 bytes a score more with dropout, whose output is that copy, 4 without);
+// the 16-bit path keeps what the kernel keeps.
+struct UnfusedSoftmaxWork {
+  double forward_bytes = 0, backward_bytes = 0;      // per score, beyond the fused kernel's
+  double forward_kernels = 0, backward_kernels = 0;  // beyond the fused kernel's one each way
+};
+inline UnfusedSoftmaxWork UnfusedSoftmaxExtra(bool fp32) {
+  return fp32 ? UnfusedSoftmaxWork{36 - 4, 48 - 6, 5 - 1, 6 - 1} : UnfusedSoftmaxWork{8 - 4, 14 - 6, 2 - 1, 3 - 1};
+}
+
 // Fused (flash) attention in the FlashAttention benchmark convention: a causal forward does half
 // the score FLOPs of the full count, the backward 2.5 times the forward (cost-model-notes §1.1).
 inline constexpr double kFlashCausalShare = 0.5;

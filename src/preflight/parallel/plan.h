@@ -237,12 +237,19 @@ struct TrainingJob {
   CrossEntropy cross_entropy = CrossEntropy::kMegatron;
   // The softmax between the attention products when flash_attention is false:
   // - kFused: one scale-mask-softmax kernel each way, reading and writing the 16-bit scores.
-  // - kUnfused: Megatron's fallback, PyTorch op by op in fp32 (FusedScaleMaskSoftmax's
-  //   forward_torch_softmax with softmax_in_fp32 and the layer-number scale, on by default with
-  //   query-key layer scaling): cast, scale, mask, softmax, cast back, and their backward.
+  // - kUnfused: Megatron's fallback, PyTorch op by op (FusedScaleMaskSoftmax's
+  //   forward_torch_softmax): mask and softmax, in fp32 with casts and the layer-number scale
+  //   around them where attention_softmax_in_fp32 is set, and their backward.
   // - kMegatron: Megatron's FusedScaleMaskSoftmax, which runs its fused kernel only where the
   //   kernel's constraints hold and falls back to the unfused ops otherwise (UnfusedSoftmax).
+  // Both settings are read only without fused attention (flash_attention false).
   AttentionSoftmax attention_softmax = AttentionSoftmax::kFused;
+  // The unfused softmax runs in fp32 (Megatron's attention_softmax_in_fp32, which query-key layer
+  // scaling forces on: the default of Megatron-LM until 2023 and of Megatron-DeepSpeed), with a
+  // cast to fp32, the layer-number scale and a cast back around the mask and softmax; false: in
+  // 16 bits, mask and softmax alone (Megatron-LM's defaults since query-key layer scaling became
+  // opt-in, --apply-query-key-layer-scaling, in 2023).
+  bool attention_softmax_in_fp32 = false;
   // The longest key length Megatron's fused softmax kernel takes (kMegatron): 2048 in Megatron-LM
   // of 2021 and the copy vTrain runs, 4096 in Megatron-DeepSpeed of 2023, 16384 in Megatron-LM
   // since 2023 (megatron/training/initialize.py's check of the same constraints).

@@ -147,41 +147,53 @@ void WarnIfOddOutputWidth(const Scenario& s, PlanResult* r) {
   if (f.known() && f.proxy()) r->proxy_figures.push_back({"efficiency.gemm_odd_width_slowdown", f.proxy_of});
 }
 
-// Megatron's fused softmax kernel refuses the plan's shape (UnfusedSoftmax): says which constraint
-// fails, what the unfused ops cost the step (re-timed with the kernel), and the smallest
-// micro-batch that meets the batch constraint.
+// Megatron's fused softmax kernel refuses the plan's shape (UnfusedSoftmax): says which constraints
+// fail, what the unfused ops move and cost the step (re-timed with the kernel), and the smallest
+// micro-batch that meets the batch constraint. Without fused attention a softmax setting other
+// than the default has no effect, which it says too.
 void WarnIfSoftmaxUnfused(const Scenario& s, const CostContext& ctx, PlanResult* r) {
-  if (s.job.attention_softmax != AttentionSoftmax::kMegatron || !UnfusedSoftmax(s.arch, s.plan, s.job)) return;
+  const TrainingJob& j = s.job;
+  if (j.flash_attention && j.attention_softmax != AttentionSoftmax::kFused) {
+    r->warnings.push_back("training.attention_softmax has no effect with flash_attention: true (fused attention has "
+                          "no softmax of its own)");
+    return;
+  }
+  if (j.attention_softmax != AttentionSoftmax::kMegatron || !UnfusedSoftmax(s.arch, s.plan, j)) return;
   CostContext fused = ctx;
   fused.job.attention_softmax = AttentionSoftmax::kFused;
   const double step = r->time.step.value();
   const double with_kernel = EstimateStep(fused, s.plan).step.value();
-  const int64_t keys = s.job.seq_len, matrices = ScoreMatricesPerRank(s.arch, s.plan);
-  const bool keys_fit = keys > 16 && keys <= s.job.fused_softmax_max_keys && keys % 4 == 0;
+  const int64_t keys = j.seq_len, matrices = ScoreMatricesPerRank(s.arch, s.plan);
+  const bool keys_fit = keys > 16 && keys <= j.fused_softmax_max_keys && keys % 4 == 0;
+  const bool batch_fits = matrices % 4 == 0;
   std::ostringstream w;
   w << "attention softmax unfused: Megatron's fused softmax kernel needs ";
   if (!keys_fit) {
-    w << "keys over 16, at most " << s.job.fused_softmax_max_keys << " and a multiple of 4 (here " << keys << ")";
-  } else {
+    w << "keys over 16, at most " << j.fused_softmax_max_keys << " and a multiple of 4 (here " << keys << ")";
+  }
+  if (!keys_fit && !batch_fits) w << " and ";
+  if (!batch_fits) {
     w << "micro-batch x heads / TP to be a multiple of 4 (here " << s.plan.micro_batch << " x " << s.arch.heads
       << " / " << s.plan.tp << " = " << matrices << ")";
   }
-  w << ", so it runs PyTorch's ops in fp32 (36 + 40 bytes a score where the kernel moves 4 + 6, and 4 more "
-    << "kernels each way";
-  if (s.job.host_profile) {
-    const double measured = s.job.host_profile->unfused_softmax_op.value() * 1e6;
+  const UnfusedSoftmaxWork extra = UnfusedSoftmaxExtra(j.attention_softmax_in_fp32);
+  w << ", so it runs PyTorch's ops " << (j.attention_softmax_in_fp32 ? "in fp32" : "in 16 bits") << " ("
+    << 4 + extra.forward_bytes << " + " << 6 + extra.backward_bytes << " bytes a score where the kernel moves 4 + 6, "
+    << extra.forward_kernels << " and " << extra.backward_kernels << " more kernels forward and backward";
+  if (j.host_profile) {
+    const double measured = j.host_profile->unfused_softmax_op.value() * 1e6;
     if (measured > 0) {
-      w << ", launched at the host profile's " << measured << " us each";
+      w << ", each at the host profile's measured " << measured << " us";
     } else {
-      w << ", launched at " << s.job.host_overhead_per_kernel_us
-        << " us each beside the host profile, which does not time them (unfused_softmax_op_us)";
+      w << ", each at the host profile's time per kernel of its layer, which does not time them "
+           "(unfused_softmax_op_us)";
     }
   }
   w << std::setprecision(3) << "): the step takes " << step << " s where the kernel gives " << with_kernel << " s";
-  if (keys_fit) {
+  if (!batch_fits) {
     const int64_t per_sequence = s.arch.heads / std::max<int64_t>(1, s.plan.tp);
     const int64_t multiple = 4 / std::gcd<int64_t>(per_sequence, 4);
-    w << "; a micro-batch that is a multiple of " << multiple << " meets it";
+    w << "; a micro-batch that is a multiple of " << multiple << " meets the batch constraint";
   }
   r->warnings.push_back(w.str());
 }

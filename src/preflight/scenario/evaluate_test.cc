@@ -195,8 +195,10 @@ TEST(EvaluateTest, OddOutputWidthIsNamedWithItsCharge) {
 }
 
 // Megatron's fused softmax refuses 2 score matrices per rank (16 heads at TP 8, one sequence):
-// plan names the constraint, the step with and without the kernel, and the micro-batch that meets
-// it; two sequences meet it, and keys beyond the kernel's limit are named instead.
+// plan names the constraint, what the fp32 ops move, the step with and without the kernel, and
+// the micro-batch that meets it; two sequences meet it. 5 heads per rank need a multiple of 4;
+// keys beyond the kernel's limit are named beside the batch; under fused attention the setting
+// is said to do nothing.
 TEST(EvaluateTest, UnfusedSoftmaxIsNamedWithItsCost) {
   const std::string gpt =
       "model: {model_type: gpt2, n_embd: 2048, n_layer: 24, n_head: 16, n_positions: 2048, vocab_size: 50304}\n"
@@ -204,29 +206,37 @@ TEST(EvaluateTest, UnfusedSoftmaxIsNamedWithItsCost) {
       "cluster: {devices: 8, devices_per_node: 8}\n"
       "parallel: {tp: 8, pp: 1, dp: 1, recompute: full}\n"
       "training: {seq_len: 1024, global_batch: 16, micro_batch: 1, precision: fp16, flash_attention: false, "
-      "attention_softmax: megatron, fused_softmax_max_keys: 2048}\n";
-  auto evaluate = [&](const std::vector<Override>& overrides, const std::string& text) {
-    StatusOr<Scenario> s = LoadText(text, nullptr, overrides);
+      "attention_softmax: megatron, attention_softmax_in_fp32: true, fused_softmax_max_keys: 2048}\n";
+  auto evaluate = [&](const std::vector<Override>& overrides) {
+    StatusOr<Scenario> s = LoadText(gpt, nullptr, overrides);
     EXPECT_TRUE(s.ok()) << s.status().message();
     return s.ok() ? Evaluate(*s, {}) : PlanResult{};
   };
-  PlanResult r = evaluate({}, gpt);
+  PlanResult r = evaluate({});
   EXPECT_TRUE(Warns(r, "attention softmax unfused: Megatron's fused softmax kernel needs micro-batch x heads / TP "
-                       "to be a multiple of 4 (here 1 x 16 / 8 = 2)"));
-  EXPECT_TRUE(Warns(r, "a micro-batch that is a multiple of 2 meets it"));
+                       "to be a multiple of 4 (here 1 x 16 / 8 = 2), so it runs PyTorch's ops in fp32 (36 + 48 "
+                       "bytes a score where the kernel moves 4 + 6, 4 and 5 more kernels forward and backward)"));
+  EXPECT_TRUE(Warns(r, "a micro-batch that is a multiple of 2 meets the batch constraint"));
   const double unfused = r.time.step.value();
-  const double fused =
-      evaluate({}, Replace(gpt, "attention_softmax: megatron, fused_softmax_max_keys: 2048", "attention_softmax: fused"))
-          .time.step.value();
+  const double fused = evaluate({{"training.attention_softmax", "fused"}}).time.step.value();
   EXPECT_GT(unfused, fused);
   std::ostringstream both;
   both << std::setprecision(3) << "the step takes " << unfused << " s where the kernel gives " << fused << " s";
   EXPECT_TRUE(Warns(r, both.str())) << both.str();
-  EXPECT_FALSE(Warns(evaluate({{"training.micro_batch", "2"}}, gpt), "attention softmax unfused"));
-  r = evaluate({{"training.micro_batch", "2"}, {"training.seq_len", "2048"}, {"training.fused_softmax_max_keys", "1024"}},
-               gpt);
-  EXPECT_TRUE(Warns(r, "needs keys over 16, at most 1024 and a multiple of 4 (here 2048)"));
+  EXPECT_TRUE(Warns(evaluate({{"training.attention_softmax_in_fp32", "false"}}),
+                    "in 16 bits (8 + 14 bytes a score where the kernel moves 4 + 6, 1 and 2 more kernels"));
+  EXPECT_FALSE(Warns(evaluate({{"training.micro_batch", "2"}}), "attention softmax unfused"));
+  r = evaluate({{"model.n_head", "40"}, {"model.n_embd", "2560"}});
+  EXPECT_TRUE(Warns(r, "(here 1 x 40 / 8 = 5)"));
+  EXPECT_TRUE(Warns(r, "a micro-batch that is a multiple of 4 meets the batch constraint"));
+  r = evaluate({{"training.seq_len", "2048"}, {"training.fused_softmax_max_keys", "1024"}});
+  EXPECT_TRUE(Warns(r, "needs keys over 16, at most 1024 and a multiple of 4 (here 2048) and micro-batch x heads"));
+  r = evaluate({{"training.micro_batch", "2"}, {"training.seq_len", "2048"}, {"training.fused_softmax_max_keys", "1024"}});
+  EXPECT_TRUE(Warns(r, "needs keys over 16, at most 1024 and a multiple of 4 (here 2048), so it runs"));
   EXPECT_FALSE(Warns(r, "a micro-batch that is"));
+  r = evaluate({{"training.flash_attention", "true"}});
+  EXPECT_TRUE(Warns(r, "training.attention_softmax has no effect with flash_attention: true"));
+  EXPECT_FALSE(Warns(r, "attention softmax unfused"));
 }
 
 // A small model in eager PyTorch launches kernels shorter than the host can launch them: at the

@@ -285,18 +285,15 @@ Status ReadChoice(const MapReader& t, std::string_view key,
 
 // training: the softmax between unfused attention's products, and the longest key length
 // Megatron's fused softmax kernel takes.
+// Both are read whatever the attention (a --set of flash_attention or attention_softmax leaves the
+// file's other settings valid); plan warns where they have no effect.
 Status ReadAttentionSoftmax(const MapReader& t, TrainingJob* j) {
-  if (t.Has("attention_softmax") && j->flash_attention) {
-    return t.Error("attention_softmax", "flash_attention: false beside it (fused attention has no softmax of its own)");
-  }
   RETURN_IF_ERROR(ReadChoice(t, "attention_softmax",
                              {{"fused", AttentionSoftmax::kFused}, {"unfused", AttentionSoftmax::kUnfused},
                               {"megatron", AttentionSoftmax::kMegatron}},
                              &j->attention_softmax));
+  ASSIGN_OR_RETURN(j->attention_softmax_in_fp32, t.BoolOr("attention_softmax_in_fp32", false));
   if (!t.Has("fused_softmax_max_keys")) return Status::Ok();
-  if (j->attention_softmax != AttentionSoftmax::kMegatron) {
-    return t.Error("fused_softmax_max_keys", "attention_softmax: megatron beside it (the fused kernel's longest keys)");
-  }
   ASSIGN_OR_RETURN(j->fused_softmax_max_keys, t.Int("fused_softmax_max_keys"));
   if (j->fused_softmax_max_keys < 17 || j->fused_softmax_max_keys > 1'000'000) {
     return t.Error("fused_softmax_max_keys", "an integer from 17 to 1000000 (the longest key length the kernel takes)");
@@ -382,7 +379,7 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
                                     "moe_imbalance", "moe_grouped_gemm", "host_overhead_per_kernel_us", "attention_kernel",
                                     "grad_accumulation_fusion", "elementwise_fusion", "cross_entropy",
                                     "ep_dispatcher", "ep_comm_units", "host_profile", "attention_softmax",
-                                    "fused_softmax_max_keys"}));
+                                    "attention_softmax_in_fp32", "fused_softmax_max_keys"}));
   RETURN_IF_ERROR(ReadBatch(t, j, micro_batch));
   RETURN_IF_ERROR(ReadPrecision(t, j));
   RETURN_IF_ERROR(ReadAttentionKernel(t, spec, j));

@@ -74,6 +74,10 @@ TEST(ScenarioTest, LoadsFields) {
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_EQ(s->job.attention_softmax, AttentionSoftmax::kMegatron);
   EXPECT_EQ(s->job.fused_softmax_max_keys, 2048);
+  EXPECT_FALSE(s->job.attention_softmax_in_fp32) << "Megatron-LM's default since 2023";
+  s = LoadText(Replace(kScenario, "seq_len: 4096,", "seq_len: 4096, flash_attention: false, attention_softmax_in_fp32: true,"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_TRUE(s->job.attention_softmax_in_fp32);
 }
 
 // Megatron-Core's recompute_modules, as a YAML list or as one comma-separated string (--set).

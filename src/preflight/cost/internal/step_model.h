@@ -40,9 +40,9 @@ struct LayerCost {
   double kernels_fwd = 0;  // kernels launched by the forward (backward launches about twice as many)
   double kernels_core = 0; // of which the attention products
   // Of kernels_fwd, those a host profile's layer does not run (an unfused softmax's extra ops over
-  // the fused kernel the profile timed), each with one backward op: the host pays
+  // the fused kernel the profile timed), and the backward's (their gradients): the host pays
   // UnprofiledKernelSeconds for each launch of them beside the profile's figures.
-  double kernels_unprofiled = 0;
+  double kernels_unprofiled = 0, kernels_unprofiled_bwd = 0;
   double kernels_wgrad = 0; // weight-gradient kernels the backward launches (one per weight product)
   double tp_fwd = 0, tp_bwd = 0;  // collective times before overlap
   double tp_op_sac = 0;  // of the forward's, what torchtitan's op-level policy runs again
@@ -113,7 +113,7 @@ class StepModel {
     rep_tokens_ = plan.sp ? tokens_ / plan.tp : tokens_;
     t_ = static_cast<double>(plan.tp);
     in_bytes_ = ctx.fp8_gemms ? 1.0 : 2.0;
-    unfused_softmax_ = UnfusedSoftmax(*ctx.arch, plan, ctx.job);
+    if (UnfusedSoftmax(*ctx.arch, plan, ctx.job)) softmax_extra_ = UnfusedSoftmaxExtra(ctx.job.attention_softmax_in_fp32);
     elementwise_ = ElementwisePasses(*ctx.arch, ctx.job.elementwise_fusion);
   }
 
@@ -446,8 +446,9 @@ class StepModel {
   // own time) and the kernels it does not run (LayerCost::kernels_unprofiled).
   double ProfiledKernels(const LayerCost& l) const;
   // Host time of each kernel a host profile's layer does not run (LayerCost::kernels_unprofiled):
-  // the profile's measured unfused_softmax_op where it has one, else host_overhead_per_kernel_us.
-  double UnprofiledKernelSeconds() const;
+  // the profile's measured unfused_softmax_op where it has one, else the profile's forward host
+  // time per kernel of its layer (as the kernels selective recompute launches again).
+  double UnprofiledKernelSeconds(const LayerCost& l) const;
   // Of LayerHostSeconds, the part before the backward starts (the forward's kernels and calls).
   double LayerHostForwardSeconds(const LayerCost& l) const;
   // With layers that wait for the GPU: what the GPU idles per layer and micro-batch while the
@@ -577,7 +578,7 @@ class StepModel {
   const Architecture& a_;
   const Plan& p_;
   double tokens_ = 0, rep_tokens_ = 0, t_ = 1, in_bytes_ = 2;
-  bool unfused_softmax_ = false;  // the attention softmax runs op by op in fp32 (UnfusedSoftmax)
+  UnfusedSoftmaxWork softmax_extra_;  // what an unfused attention softmax adds (zero when fused)
   ElementwiseBytes elementwise_;  // this job's bytes and kernels per elementwise pass
 };
 
