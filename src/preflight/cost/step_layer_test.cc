@@ -460,6 +460,38 @@ TEST(StepLayerTest, UnfusedSoftmaxOpsCostTheHostTheirLaunches) {
   EXPECT_NEAR(per_op, 700e-6 / 16, 1e-12);
 }
 
+// The extra ops run again where the recompute mode runs the attention's softmax again: 13 a layer
+// under full recompute, selective recompute of the attention products and the dots policy; 9
+// (forward 4, backward 5) without recompute, under selective recompute of other modules and under
+// torchtitan's op-level policy, which keeps the attention products. Counted from the host time a
+// measured per-op figure adds on a host-bound GPT (a layer's GPU work far below its host time).
+TEST(StepLayerTest, UnfusedSoftmaxOpsRunAgainWhereTheRecomputeModeDoes) {
+  const Cluster c = CatalogCluster("a100-sxm-80gb", 8);
+  const Architecture a = InlineGpt(1024, 4, 16, 1024);
+  auto launches = [&](Recompute mode, uint32_t modules) {
+    auto host = [&](double op_us) {
+      TrainingJob job = EagerFp16Job(1024, 8);
+      auto profile = Profile(3000, 700, 1000, 1800);
+      profile->unfused_softmax_op = Seconds(op_us * 1e-6);
+      job.host_profile = profile;
+      job.attention_softmax = AttentionSoftmax::kUnfused;
+      job.attention_softmax_in_fp32 = true;
+      Plan p;
+      p.tp = 8, p.micro_batch = 1, p.recompute = mode, p.recompute_modules = modules;
+      const StepTime t = EstimateStep(MakeCostContext(a, CountParameters(a), job, c), p);
+      EXPECT_GT(t.host_launch.value(), 0) << "host-bound";
+      return t.step.value();
+    };
+    return (host(101) - host(1)) / 100e-6 / (4.0 /* layers */ * 8 /* micro-batches */);
+  };
+  EXPECT_NEAR(launches(Recompute::kFull, 0), 13, 1e-6);
+  EXPECT_NEAR(launches(Recompute::kNone, 0), 9, 1e-6);
+  EXPECT_NEAR(launches(Recompute::kSelective, kModuleCoreAttn), 13, 1e-6);
+  EXPECT_NEAR(launches(Recompute::kSelective, kModuleMlp), 9, 1e-6);
+  EXPECT_NEAR(launches(Recompute::kSelectiveOp, 0), 9, 1e-6);
+  EXPECT_NEAR(launches(Recompute::kDots, 0), 13, 1e-6);
+}
+
 // Korthikanti et al. 2022, Table 4: one layer of the 22B GPT (h 6144, 64 heads, TP 8, micro-batch
 // 4, sequence 2048, A100) timed forward + backward in five configurations (published-runs.md §2).
 // The model's layer, the difference between the 48- and 24-layer models without the optimizer,

@@ -336,10 +336,9 @@ void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
 // LayerHostSeconds counts) and those the recompute mode runs again, each taken to cost the host
 // alike.
 double StepModel::WgradHostSeconds(const LayerCost& l, double host_bwd, double deferred) const {
-  const double kernels = 2 * l.kernels_fwd + Again({.full = l.kernels_fwd,
-                                                    .selective = l.kernels_sel,
-                                                    .op_sac = l.kernels_op_sac,
-                                                    .dots = l.kernels_dots});
+  const double kernels = 2 * (l.kernels_fwd - l.kernels_unprofiled) + l.kernels_unprofiled_bwd +
+                         Again({.full = l.kernels_fwd, .selective = l.kernels_sel, .op_sac = l.kernels_op_sac,
+                                .dots = l.kernels_dots});
   if (kernels <= 0 || l.wgrad <= 0) return 0.0;
   const double share = std::clamp(deferred / l.wgrad, 0.0, 1.0);
   return host_bwd * std::min(1.0, l.kernels_wgrad / kernels) * share;
