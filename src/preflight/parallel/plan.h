@@ -160,8 +160,9 @@ enum class Fp8Recipe { kDelayed, kCurrent, kMxfp8 };
 enum class CrossEntropy { kMegatron, kPytorch, kCompiled };
 
 // The attention softmax of a run without fused attention (TrainingJob::attention_softmax): one
-// fused scale-mask-softmax kernel each way, PyTorch's ops in fp32, or Megatron's choice between
-// them by shape (UnfusedSoftmax).
+// fused scale-mask-softmax kernel each way, PyTorch's ops (in fp32 or 16 bits, by
+// TrainingJob::attention_softmax_in_fp32), or Megatron's choice between them by shape
+// (UnfusedSoftmax).
 enum class AttentionSoftmax { kFused, kUnfused, kMegatron };
 
 struct TrainingJob {
