@@ -350,13 +350,12 @@ double TpBlocks(const Architecture& a, const Plan& p, bool moe) {
 // products (one fused kernel, or two batched GEMMs, softmax, dropout and two layout copies),
 // projection, residual add; norm, MLP GEMMs, activation, residual add; TP collectives; for MoE
 // the router, top-k, permutation, grouped expert GEMMs, unpermutation and all-to-alls. With FP8,
-// the separate casts of GEMM inputs (the backward's casts follow from its usual share).
+// the separate casts of GEMM inputs (the backward's casts follow from its usual share). `softmax`:
+// what an unfused attention softmax adds (StepModel's, zero when the kernel runs).
 void CountKernels(const Architecture& a, const Plan& p, const TrainingJob& job, bool fp8, bool moe,
-                  const ElementwiseBytes& e, LayerCost* l) {
+                  const ElementwiseBytes& e, const UnfusedSoftmaxWork& softmax, LayerCost* l) {
   const bool flash = job.flash_attention;
-  // An unfused softmax runs more kernels than the fused one (UnfusedSoftmaxWork).
-  const UnfusedSoftmaxWork softmax =
-      UnfusedSoftmax(a, p, job) ? UnfusedSoftmaxExtra(job.attention_softmax_in_fp32) : UnfusedSoftmaxWork{};
+  // An unfused softmax runs more kernels than the fused one (`softmax`, zero when fused).
   const double unprofiled = softmax.forward_kernels;
   double core = flash ? 1 : 6 + (a.dropout ? 1 : 0) + unprofiled;
   const double a2a = moe && p.ep > 1 ? 2 : 0;  // the expert all-to-alls
@@ -537,7 +536,7 @@ void StepModel::ContextComm(LayerCost* l) const {
 
 LayerCost StepModel::Layer(bool moe) const {
   LayerCost l;
-  CountKernels(a_, p_, c_.job, c_.fp8_gemms, moe, elementwise_, &l);
+  CountKernels(a_, p_, c_.job, c_.fp8_gemms, moe, elementwise_, softmax_extra_, &l);
   Attention(&l);
   if (moe) {
     Moe(&l);

@@ -430,27 +430,33 @@ TEST(StepLayerTest, UnfusedSoftmaxMovesItsOpsBytes) {
                    pipeline(AttentionSoftmax::kFused, 2, true).stage_forward);
 }
 
+// The step of a host-bound GPT (hidden 1,024, 4 layers, 16 heads at TP 8, 8 micro-batches of one
+// sequence) with an fp32 softmax of the given kind, beside a host profile whose unfused_softmax_op
+// is `op_us` (0: not given).
+double HostBoundGptStep(AttentionSoftmax softmax, double op_us, Recompute mode = Recompute::kFull,
+                        uint32_t modules = kModuleCoreAttn) {
+  const Cluster c = CatalogCluster("a100-sxm-80gb", 8);
+  const Architecture a = InlineGpt(1024, 4, 16, 1024);
+  TrainingJob job = EagerFp16Job(1024, 8);
+  auto profile = Profile(3000, 700, 1000, 1800);
+  profile->unfused_softmax_op = Seconds(op_us * 1e-6);
+  job.host_profile = profile;
+  job.attention_softmax = softmax;
+  job.attention_softmax_in_fp32 = true;
+  Plan p;
+  p.tp = 8, p.micro_batch = 1, p.recompute = mode, p.recompute_modules = modules;
+  const StepTime t = EstimateStep(MakeCostContext(a, CountParameters(a), job, c), p);
+  EXPECT_GT(t.host_launch.value(), 0) << "host-bound";
+  return t.step.value();
+}
+
 // Beside a host profile (which timed the fused kernel) the fp32 softmax's extra ops cost the host
 // in the forward (4), its full recompute (4) and the backward (5 gradient kernels): 13 a layer and
 // micro-batch on a host-bound GPT, each at the profile's unfused_softmax_op where it has one, else
 // at the profile's forward time per kernel of its layer: 700 us over the 16 kernels it timed (norm,
 // QKV, the 7 of eager attention with dropout, projection, residual; norm, FC1, GeLU, FC2, residual).
 TEST(StepLayerTest, UnfusedSoftmaxOpsCostTheHostTheirLaunches) {
-  const Cluster c = CatalogCluster("a100-sxm-80gb", 8);
-  const Architecture a = InlineGpt(1024, 4, 16, 1024);
-  auto step = [&](AttentionSoftmax softmax, double profiled_op_us) {
-    TrainingJob job = EagerFp16Job(1024, 8);
-    auto profile = Profile(3000, 700, 1000, 1800);
-    profile->unfused_softmax_op = Seconds(profiled_op_us * 1e-6);
-    job.host_profile = profile;
-    job.attention_softmax = softmax;
-    job.attention_softmax_in_fp32 = true;
-    Plan p;
-    p.tp = 8, p.micro_batch = 1, p.recompute = Recompute::kFull;
-    const StepTime t = EstimateStep(MakeCostContext(a, CountParameters(a), job, c), p);
-    EXPECT_GT(t.host_launch.value(), 0) << "host-bound";
-    return t.step.value();
-  };
+  auto step = [](AttentionSoftmax softmax, double op_us) { return HostBoundGptStep(softmax, op_us); };
   const double ops = 4.0 /* layers */ * 8 /* micro-batches */ * 13;
   const double at5 = step(AttentionSoftmax::kUnfused, 5), at30 = step(AttentionSoftmax::kUnfused, 30);
   EXPECT_NEAR(at30 - at5, ops * 25e-6, 1e-9);
@@ -466,22 +472,8 @@ TEST(StepLayerTest, UnfusedSoftmaxOpsCostTheHostTheirLaunches) {
 // torchtitan's op-level policy, which keeps the attention products. Counted from the host time a
 // measured per-op figure adds on a host-bound GPT (a layer's GPU work far below its host time).
 TEST(StepLayerTest, UnfusedSoftmaxOpsRunAgainWhereTheRecomputeModeDoes) {
-  const Cluster c = CatalogCluster("a100-sxm-80gb", 8);
-  const Architecture a = InlineGpt(1024, 4, 16, 1024);
-  auto launches = [&](Recompute mode, uint32_t modules) {
-    auto host = [&](double op_us) {
-      TrainingJob job = EagerFp16Job(1024, 8);
-      auto profile = Profile(3000, 700, 1000, 1800);
-      profile->unfused_softmax_op = Seconds(op_us * 1e-6);
-      job.host_profile = profile;
-      job.attention_softmax = AttentionSoftmax::kUnfused;
-      job.attention_softmax_in_fp32 = true;
-      Plan p;
-      p.tp = 8, p.micro_batch = 1, p.recompute = mode, p.recompute_modules = modules;
-      const StepTime t = EstimateStep(MakeCostContext(a, CountParameters(a), job, c), p);
-      EXPECT_GT(t.host_launch.value(), 0) << "host-bound";
-      return t.step.value();
-    };
+  auto launches = [](Recompute mode, uint32_t modules) {
+    auto host = [&](double op_us) { return HostBoundGptStep(AttentionSoftmax::kUnfused, op_us, mode, modules); };
     return (host(101) - host(1)) / 100e-6 / (4.0 /* layers */ * 8 /* micro-batches */);
   };
   EXPECT_NEAR(launches(Recompute::kFull, 0), 13, 1e-6);

@@ -112,12 +112,14 @@ inline constexpr double kHostPerKernelHighUs = 20.0;
 // (4 + 4), 14 bytes in 3 kernels. Kept for the backward: the fp32 softmax output besides the 16-bit
 // copy the next op keeps (2 bytes a score more with dropout, whose output is that copy, 4 without);
 // the 16-bit path keeps what the kernel keeps.
+inline constexpr double kFusedSoftmaxForwardBytes = 4, kFusedSoftmaxBackwardBytes = 6;
 struct UnfusedSoftmaxWork {
   double forward_bytes = 0, backward_bytes = 0;      // per score, beyond the fused kernel's
   double forward_kernels = 0, backward_kernels = 0;  // beyond the fused kernel's one each way
 };
 inline UnfusedSoftmaxWork UnfusedSoftmaxExtra(bool fp32) {
-  return fp32 ? UnfusedSoftmaxWork{36 - 4, 48 - 6, 5 - 1, 6 - 1} : UnfusedSoftmaxWork{8 - 4, 14 - 6, 2 - 1, 3 - 1};
+  const double f = kFusedSoftmaxForwardBytes, b = kFusedSoftmaxBackwardBytes;
+  return fp32 ? UnfusedSoftmaxWork{36 - f, 48 - b, 5 - 1, 6 - 1} : UnfusedSoftmaxWork{8 - f, 14 - b, 2 - 1, 3 - 1};
 }
 
 // Fused (flash) attention in the FlashAttention benchmark convention: a causal forward does half

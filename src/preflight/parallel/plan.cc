@@ -333,10 +333,11 @@ bool UnfusedSoftmax(const Architecture& a, const Plan& p, const TrainingJob& j) 
     case AttentionSoftmax::kMegatron:
       break;
   }
-  const int64_t keys = j.seq_len;
-  const bool fits = keys > 16 && keys <= j.fused_softmax_max_keys && keys % 4 == 0 &&
-                    ScoreMatricesPerRank(a, p) % 4 == 0;
-  return !fits;
+  return !(FusedSoftmaxTakesKeys(j) && ScoreMatricesPerRank(a, p) % 4 == 0);
+}
+
+bool FusedSoftmaxTakesKeys(const TrainingJob& j) {
+  return j.seq_len > 16 && j.seq_len <= j.fused_softmax_max_keys && j.seq_len % 4 == 0;
 }
 
 int64_t LayersOnStage(const Architecture& a, const Plan& p, int64_t stage) {

@@ -357,6 +357,9 @@ int64_t OutputColumnsPerRank(const Architecture& a, const Plan& p);
 // start-up prints "constraints for invoking optimized fused softmax kernel are not met".
 bool UnfusedSoftmax(const Architecture& a, const Plan& p, const TrainingJob& j);
 
+// Of those constraints, the key length's: over 16, at most fused_softmax_max_keys, a multiple of 4.
+bool FusedSoftmaxTakesKeys(const TrainingJob& j);
+
 // Score matrices of one micro-batch on one tensor-parallel rank: micro-batch x heads / TP.
 int64_t ScoreMatricesPerRank(const Architecture& a, const Plan& p);
 

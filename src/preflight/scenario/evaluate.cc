@@ -147,10 +147,47 @@ void WarnIfOddOutputWidth(const Scenario& s, PlanResult* r) {
   if (f.known() && f.proxy()) r->proxy_figures.push_back({"efficiency.gemm_odd_width_slowdown", f.proxy_of});
 }
 
+// The fused softmax kernel's constraints the plan fails (UnfusedSoftmax), as the warning names them.
+std::string FailedSoftmaxConstraints(const Scenario& s) {
+  const TrainingJob& j = s.job;
+  const int64_t matrices = ScoreMatricesPerRank(s.arch, s.plan);
+  std::ostringstream w;
+  if (!FusedSoftmaxTakesKeys(j)) {
+    w << "keys over 16, at most " << j.fused_softmax_max_keys << " and a multiple of 4 (here " << j.seq_len << ")";
+    if (matrices % 4 != 0) w << " and ";
+  }
+  if (matrices % 4 != 0) {
+    w << "micro-batch x heads / TP to be a multiple of 4 (here " << s.plan.micro_batch << " x " << s.arch.heads
+      << " / " << s.plan.tp << " = " << matrices << ")";
+  }
+  return w.str();
+}
+
+// What the unfused ops move and launch beyond the kernel, and what the host pays for each launch.
+std::string UnfusedSoftmaxOpsText(const TrainingJob& j) {
+  const UnfusedSoftmaxWork extra = UnfusedSoftmaxExtra(j.attention_softmax_in_fp32);
+  std::ostringstream w;
+  w << "PyTorch's ops " << (j.attention_softmax_in_fp32 ? "in fp32" : "in 16 bits") << " ("
+    << kFusedSoftmaxForwardBytes + extra.forward_bytes << " + " << kFusedSoftmaxBackwardBytes + extra.backward_bytes
+    << " bytes a score where the kernel moves " << kFusedSoftmaxForwardBytes << " + " << kFusedSoftmaxBackwardBytes
+    << ", " << extra.forward_kernels << " and " << extra.backward_kernels << " more kernels forward and backward";
+  if (j.host_profile) {
+    const double measured = j.host_profile->unfused_softmax_op.value() * 1e6;
+    if (measured > 0) {
+      w << ", each at the host profile's measured " << measured << " us";
+    } else {
+      w << ", each at the host profile's time per kernel of its layer, which does not time them "
+           "(unfused_softmax_op_us)";
+    }
+  }
+  w << ")";
+  return w.str();
+}
+
 // Megatron's fused softmax kernel refuses the plan's shape (UnfusedSoftmax): says which constraints
 // fail, what the unfused ops move and cost the step (re-timed with the kernel), and the smallest
-// micro-batch that meets the batch constraint. Without fused attention a softmax setting other
-// than the default has no effect, which it says too.
+// micro-batch that meets the batch constraint. With fused attention a softmax setting other than
+// the default has no effect, which it says too.
 void WarnIfSoftmaxUnfused(const Scenario& s, const CostContext& ctx, PlanResult* r) {
   const TrainingJob& j = s.job;
   if (j.flash_attention && j.attention_softmax != AttentionSoftmax::kFused) {
@@ -161,39 +198,15 @@ void WarnIfSoftmaxUnfused(const Scenario& s, const CostContext& ctx, PlanResult*
   if (j.attention_softmax != AttentionSoftmax::kMegatron || !UnfusedSoftmax(s.arch, s.plan, j)) return;
   CostContext fused = ctx;
   fused.job.attention_softmax = AttentionSoftmax::kFused;
-  const double step = r->time.step.value();
   const double with_kernel = EstimateStep(fused, s.plan).step.value();
-  const int64_t keys = j.seq_len, matrices = ScoreMatricesPerRank(s.arch, s.plan);
-  const bool keys_fit = keys > 16 && keys <= j.fused_softmax_max_keys && keys % 4 == 0;
-  const bool batch_fits = matrices % 4 == 0;
   std::ostringstream w;
-  w << "attention softmax unfused: Megatron's fused softmax kernel needs ";
-  if (!keys_fit) {
-    w << "keys over 16, at most " << j.fused_softmax_max_keys << " and a multiple of 4 (here " << keys << ")";
-  }
-  if (!keys_fit && !batch_fits) w << " and ";
-  if (!batch_fits) {
-    w << "micro-batch x heads / TP to be a multiple of 4 (here " << s.plan.micro_batch << " x " << s.arch.heads
-      << " / " << s.plan.tp << " = " << matrices << ")";
-  }
-  const UnfusedSoftmaxWork extra = UnfusedSoftmaxExtra(j.attention_softmax_in_fp32);
-  w << ", so it runs PyTorch's ops " << (j.attention_softmax_in_fp32 ? "in fp32" : "in 16 bits") << " ("
-    << 4 + extra.forward_bytes << " + " << 6 + extra.backward_bytes << " bytes a score where the kernel moves 4 + 6, "
-    << extra.forward_kernels << " and " << extra.backward_kernels << " more kernels forward and backward";
-  if (j.host_profile) {
-    const double measured = j.host_profile->unfused_softmax_op.value() * 1e6;
-    if (measured > 0) {
-      w << ", each at the host profile's measured " << measured << " us";
-    } else {
-      w << ", each at the host profile's time per kernel of its layer, which does not time them "
-           "(unfused_softmax_op_us)";
-    }
-  }
-  w << std::setprecision(3) << "): the step takes " << step << " s where the kernel gives " << with_kernel << " s";
-  if (!batch_fits) {
+  w << "attention softmax unfused: Megatron's fused softmax kernel needs " << FailedSoftmaxConstraints(s)
+    << ", so it runs " << UnfusedSoftmaxOpsText(j) << std::setprecision(3) << ": the step takes "
+    << r->time.step.value() << " s where the kernel gives " << with_kernel << " s";
+  if (ScoreMatricesPerRank(s.arch, s.plan) % 4 != 0) {
     const int64_t per_sequence = s.arch.heads / std::max<int64_t>(1, s.plan.tp);
-    const int64_t multiple = 4 / std::gcd<int64_t>(per_sequence, 4);
-    w << "; a micro-batch that is a multiple of " << multiple << " meets the batch constraint";
+    w << "; a micro-batch that is a multiple of " << 4 / std::gcd<int64_t>(per_sequence, 4)
+      << " meets the batch constraint";
   }
   r->warnings.push_back(w.str());
 }
