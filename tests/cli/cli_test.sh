@@ -236,10 +236,11 @@ x"
   run plan "$EXAMPLE" --set "$huge=1"
   expect_bad_input "bytes left out"
   (( $(wc -c <"$ERR") < 1200 )) || fail "the error line should be short, got $(wc -c <"$ERR") bytes"
-  # So is one of bytes that are not UTF-8 (a run of continuation bytes once kept the whole 1 MB).
+  # So is one of bytes that are not UTF-8 (a run of continuation bytes once kept the whole 1 MB):
+  # the value is shown by its start and its length, each byte escaped (a terminal sees text).
   head -c 1000000 /dev/zero | tr '\0' '\245' > "$WORK/bytes.yaml"
   run plan "$WORK/bytes.yaml"
-  expect_bad_input "bytes.yaml" "bytes left out"
+  expect_bad_input "bytes.yaml" "\\xa5\\xa5" "(1000000 characters)"
   (( $(wc -c <"$ERR") < 1200 )) || fail "the error line should be short, got $(wc -c <"$ERR") bytes"
   # A collective time that vanishes into 0 s once gave MFU 607% at exit 0.
   printf 'source: x\ncollectives:\n  - {op: all_reduce, ranks: 8, rows: [[1048576, 1e-320], [16777216, 2e-300]]}\n' > "$WORK/tiny.yaml"
@@ -480,6 +481,56 @@ case_plan_overrides() {
   run plan "$EXAMPLE" --global-batch 1024 --json
   expect_rc 0
   expect_json 'assert j["plan"]["global_batch"] == 1024, j["plan"]'
+}
+
+# What-ifs on a catalog model change one key of its config; a misspelt key, or one its model_type
+# never reads, is refused (it would change nothing); a hardware file is replaced whole.
+case_override_catalog_fields() {
+  run plan "$EXAMPLE" --set model.num_hidden_layers=40 --json
+  expect_rc 0
+  expect_json 'assert j["model"]["ops"][0]["layers"] == 40 and 3.5e10 < j["model"]["params_total"] < 3.7e10, j["model"]'
+  run plan "$EXAMPLE" --set model.num_hiden_layers=40
+  expect_bad_input "$EXAMPLE: model.num_hiden_layers: expected a key its model_type llama reads (" "num_hidden_layers" "(the value given on the command line)"
+  run plan "$EXAMPLE" --set model=llama-3.1-8b --set model.num_hidden_layers=40 --json
+  expect_rc 0
+  expect_json 'assert j["model"]["ops"][0]["layers"] == 40 and 9e9 < j["model"]["params_total"] < 1e10, j["model"]'
+  run validate "$ROOT/data/validation/korthikanti-2022.yaml" --set model.n_layr=4
+  expect_bad_input "korthikanti-2022.yaml: [0].model.n_layr: expected a key its model_type gpt2 reads"
+  run plan "$EXAMPLE" --set model=no-such-model --set model.num_hidden_layers=8
+  expect_bad_input "$EXAMPLE: model: unknown model id 'no-such-model'"
+  run plan "$EXAMPLE" --set hardware.memory.capacity_gib=96
+  expect_bad_input "$EXAMPLE: hardware.memory.capacity_gib: expected hardware=ID_OR_PATH"
+}
+
+# A path on the command line is the working directory's, even where a file of the same name lies
+# beside the scenario; a scenario's own paths are looked up beside it first.
+case_command_line_paths() {
+  mkdir -p "$WORK/cwd/a"
+  cp "$ROOT/data/hardware/h100-sxm-80gb.yaml" "$WORK/cwd/hw.yaml"
+  sed 's/value: 989.4/value: -989.4/' "$ROOT/data/hardware/h100-sxm-80gb.yaml" >"$WORK/cwd/a/hw.yaml"
+  cp "$EXAMPLE" "$WORK/cwd/a/s.yaml"
+  (cd "$WORK/cwd" && "$BIN" plan a/s.yaml --hardware ./hw.yaml >"$OUT" 2>"$ERR")
+  RC=$?
+  expect_rc 0
+  (cd "$WORK/cwd" && "$BIN" plan a/s.yaml --set hardware=hw.yaml >"$OUT" 2>"$ERR")
+  RC=$?
+  expect_rc 0
+  printf 'hardware: hw.yaml\n' >>"$WORK/cwd/a/s.yaml"
+  sed -i '0,/^hardware:.*/{/^hardware:/d}' "$WORK/cwd/a/s.yaml"
+  (cd "$WORK/cwd" && "$BIN" plan a/s.yaml >"$OUT" 2>"$ERR")
+  RC=$?
+  expect_bad_input "a/s.yaml: hardware:" "peak_tflops.bf16.value"
+}
+
+# A $PREFLIGHT_DATA that is not a data directory is named, where it read as an empty catalog.
+case_data_directory() {
+  PREFLIGHT_DATA="$WORK/nowhere" "$BIN" catalog list >"$OUT" 2>"$ERR"
+  RC=$?
+  expect_bad_input "PREFLIGHT_DATA: expected a data directory holding hardware/ and models/" "$WORK/nowhere"
+  mkdir -p "$WORK/emptydata"
+  PREFLIGHT_DATA="$WORK/emptydata" "$BIN" plan "$EXAMPLE" >"$OUT" 2>"$ERR"
+  RC=$?
+  expect_bad_input "PREFLIGHT_DATA"
 }
 
 case_missing_file() {
@@ -890,6 +941,19 @@ case_search_bad_flags() {
     run search "$EXAMPLE" --top 1 $flag
     expect_bad_input "${flag%% *}"
   done
+  # Numbers the flag library would convert (or skip, when empty) are checked first, with the
+  # expected value named.
+  for flag in "--top abc" "--threads 1.5" "--max-micro-batch 1e3" "--top 99999999999"; do
+    # shellcheck disable=SC2086
+    run search "$EXAMPLE" --top 1 $flag
+    expect_bad_input "${flag%% *}: expected a whole number"
+  done
+  for flag in --fix-tp --fix-pp --fix-zero --max-tp --threads; do
+    run search "$EXAMPLE" --top 1 "$flag" ""
+    expect_bad_input "$flag: expected a whole number, got ''"
+  done
+  run search "$EXAMPLE" --top 1 --min-headroom abc
+  expect_bad_input "--min-headroom: expected a number"
   # A stack with DeepSpeed's 16-bit gradient copy runs ZeRO 0 or 1 only.
   run search "$EXAMPLE" --top 1 --fix-zero 2 --set training.grad_16bit_copy=true
   expect_bad_input "--fix-zero" "grad_16bit_copy"
@@ -1024,7 +1088,7 @@ YAML
 ALL_CASES=(output_write_failure output_to_a_closed_pipe validate_nothing_predicted search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
   unknown_hardware_id bad_gemm_table bad_collective_table collective_table_other_hardware unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
-  unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit reliability)
+  unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit reliability odd_output_width softmax_fallback override_catalog_fields command_line_paths data_directory)
 
 if [[ ! -x "$BIN" ]]; then
   echo "not an executable: $BIN" >&2

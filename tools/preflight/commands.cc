@@ -21,15 +21,40 @@ namespace preflight::cli {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// The length of the well-formed UTF-8 character at `i` of `s` (2 to 4 bytes), else 1.
+size_t Utf8Length(const std::string& s, size_t i) {
+  const unsigned char c = static_cast<unsigned char>(s[i]);
+  const size_t n = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 1;
+  if (n == 1 || c >= 0xF5 || i + n > s.size()) return 1;
+  for (size_t k = 1; k < n; ++k) {
+    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 1;
+  }
+  return n;
+}
+
+}  // namespace
+
 int BadInput(const std::string& message) {
   // One line whatever the input echoed: control characters (a newline in a value or a key) are
   // written as escapes.
+  // Bytes that are not UTF-8 (a binary file read as YAML) are escaped too, so that a terminal or a
+  // log reader sees text.
   std::string line;
-  for (unsigned char c : message) {
+  for (size_t i = 0; i < message.size();) {
+    const unsigned char c = static_cast<unsigned char>(message[i]);
+    const size_t n = Utf8Length(message, i);
+    if (n > 1) {
+      line += message.substr(i, n);
+      i += n;
+      continue;
+    }
     if (c == '\n') line += "\\n";
     else if (c == '\r') line += "\\r";
-    else if (c < 0x20 || c == 0x7f) line += fmt::format("\\x{:02x}", c);
+    else if (c < 0x20 || c >= 0x7f) line += fmt::format("\\x{:02x}", c);
     else line += static_cast<char>(c);
+    ++i;
   }
   // A value echoed whole can run to megabytes (a 100,000-character --set key): keep the start, which
   // names the file, the field and what was expected, and the end, and say how many bytes were left out.

@@ -2,11 +2,17 @@
 // No modelling logic lives here.
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <cmath>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -21,6 +27,26 @@ using preflight::Override;
 const CLI::Validator kNonEmpty(
     [](std::string& v) { return v.empty() ? std::string("expected a value, got an empty one") : std::string(); },
     "", "non-empty");
+
+// A search flag's number, checked before CLI11 converts it (whose own message names no expected
+// value): a whole number in int range, or a finite number.
+const CLI::Validator kWholeNumber(
+    [](std::string& v) {
+      int64_t n = 0;
+      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      const bool whole = !v.empty() && ec == std::errc() && end == v.data() + v.size() &&
+                         n >= std::numeric_limits<int>::min() && n <= std::numeric_limits<int>::max();
+      return whole ? std::string() : "expected a whole number, got '" + v + "'";
+    },
+    "", "whole number");
+const CLI::Validator kNumber(
+    [](std::string& v) {
+      char* end = nullptr;
+      const double d = v.empty() ? 0 : std::strtod(v.c_str(), &end);
+      const bool number = !v.empty() && end == v.c_str() + v.size() && std::isfinite(d);
+      return number ? std::string() : "expected a number, got '" + v + "'";
+    },
+    "", "number");
 
 // Flags that override one scenario field each; `--set key=value` covers the rest.
 struct PlanFlag {
@@ -125,19 +151,19 @@ void AddValidate(CLI::App* app, ValidateCommand* c) {
 // The search's limits and fixed degrees (SearchConstraints) as flags.
 void AddSearchConstraints(CLI::App* cmd, preflight::cli::SearchArgs* s) {
   preflight::SearchConstraints& k = s->constraints;
-  cmd->add_option("--max-tp", k.max_tp, "largest TP (default: the scale-up domain)");
-  cmd->add_option("--max-pp", k.max_pp, "largest PP");
-  cmd->add_option("--max-cp", k.max_cp, "largest CP");
-  cmd->add_option("--max-ep", k.max_ep, "largest EP");
-  cmd->add_option("--max-micro-batch", k.max_micro_batch, "largest micro-batch");
-  cmd->add_option("--min-headroom", k.min_headroom, "memory left free, as a fraction of capacity");
-  cmd->add_option("--fix-tp", k.tp, "only this TP");
-  cmd->add_option("--fix-pp", k.pp, "only this PP");
-  cmd->add_option("--fix-cp", k.cp, "only this CP");
-  cmd->add_option("--fix-dp", k.dp, "only this DP");
-  cmd->add_option("--fix-ep", k.ep, "only this EP");
-  cmd->add_option("--fix-vpp", k.vpp, "only this VPP");
-  cmd->add_option("--fix-zero", k.zero, "only this ZeRO stage");
+  cmd->add_option("--max-tp", k.max_tp, "largest TP (default: the scale-up domain)")->check(kWholeNumber);
+  cmd->add_option("--max-pp", k.max_pp, "largest PP")->check(kWholeNumber);
+  cmd->add_option("--max-cp", k.max_cp, "largest CP")->check(kWholeNumber);
+  cmd->add_option("--max-ep", k.max_ep, "largest EP")->check(kWholeNumber);
+  cmd->add_option("--max-micro-batch", k.max_micro_batch, "largest micro-batch")->check(kWholeNumber);
+  cmd->add_option("--min-headroom", k.min_headroom, "memory left free, as a fraction of capacity")->check(kNumber);
+  cmd->add_option("--fix-tp", k.tp, "only this TP")->check(kWholeNumber);
+  cmd->add_option("--fix-pp", k.pp, "only this PP")->check(kWholeNumber);
+  cmd->add_option("--fix-cp", k.cp, "only this CP")->check(kWholeNumber);
+  cmd->add_option("--fix-dp", k.dp, "only this DP")->check(kWholeNumber);
+  cmd->add_option("--fix-ep", k.ep, "only this EP")->check(kWholeNumber);
+  cmd->add_option("--fix-vpp", k.vpp, "only this VPP")->check(kWholeNumber);
+  cmd->add_option("--fix-zero", k.zero, "only this ZeRO stage")->check(kWholeNumber);
   cmd->add_option("--fix-schedule", s->fix_schedule, "only this schedule")->check(kNonEmpty);
   cmd->add_option("--fix-recompute", s->fix_recompute, "only this recompute mode")->check(kNonEmpty);
   cmd->add_option("--fix-sp", s->fix_sp, "only with (true) or without (false) sequence parallelism")->check(kNonEmpty);
@@ -149,8 +175,8 @@ void AddSearch(CLI::App* app, SearchCommand* c) {
   c->cmd->add_option("scenario", s.scenario, "scenario YAML file (its parallel block is ignored, but for overlap flags)")->required();
   c->cmd->add_flag("--json", s.json, "machine-readable output on stdout");
   c->cmd->add_option("--objective", s.objective, "step_time|cost|days|energy");
-  c->cmd->add_option("--top", s.top, "how many plans to return (default 10)");
-  c->cmd->add_option("--threads", s.threads, "worker threads (default: all cores)");
+  c->cmd->add_option("--top", s.top, "how many plans to return (default 10)")->check(kWholeNumber);
+  c->cmd->add_option("--threads", s.threads, "worker threads (default: all cores)")->check(kWholeNumber);
   c->cmd->add_flag("--no-progress", s.no_progress, "no progress line on stderr");
   c->cmd->add_flag("--exhaustive", s.exhaustive, "evaluate every valid plan (no bound pruning; same answer, slower)");
   c->cmd->add_option("--devices", s.devices, "N, A..B (doubling), A..B:STEP or a,b,c: sweep and report the Pareto front of days vs cost")
@@ -224,6 +250,21 @@ int CheckOutputWritten(int rc) {
   return rc == 2 ? 2 : 1;
 }
 
+// $PREFLIGHT_DATA, when set, names the data directory: a wrong one would read as an empty catalog
+// (no hardware, no models) without a word. 0 when it is unset or holds the catalog's folders.
+int CheckDataDirectory() {
+  const char* env = std::getenv("PREFLIGHT_DATA");
+  if (env == nullptr || *env == '\0') return 0;
+  std::error_code ec;  // a name too long or a loop of links: not a directory, not an exception
+  if (std::filesystem::is_directory(std::filesystem::path(env) / "hardware", ec) &&
+      std::filesystem::is_directory(std::filesystem::path(env) / "models", ec)) {
+    return 0;
+  }
+  return preflight::cli::BadInput(std::string("PREFLIGHT_DATA: expected a data directory holding hardware/ and models/ "
+                                              "(as the source tree's data/), got '") +
+                                  env + "'");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -254,6 +295,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return preflight::cli::BadInput(std::string("command line: ") + e.what());
   }
+  if (const int bad = CheckDataDirectory(); bad != 0) return bad;
   const int rc = RunParsed(&plan, &catalog, &validate, &search, mpi);
   return CheckOutputWritten(rc);
 }

@@ -76,7 +76,20 @@ bool ParseFiniteNumber(const std::string& text, double* out) {
 
 std::string DescribeNode(const YAML::Node& node) {
   if (!node.IsDefined() || node.IsNull()) return "nothing";
-  if (node.IsScalar()) return "'" + node.Scalar() + "'";
+  if (node.IsScalar()) {
+    // A whole file read where a value was expected (a path given for an id) is not echoed whole.
+    constexpr size_t kShown = 80;
+    const std::string& v = node.Scalar();
+    if (v.size() <= kShown + 20) return "'" + v + "'";
+    size_t cut = kShown;  // back to the first byte of a UTF-8 character, at most 3 bytes before
+    for (int back = 0; back < 3 && (static_cast<unsigned char>(v[cut]) & 0xC0) == 0x80; ++back) --cut;
+    std::string shown = "'";
+    shown.append(v, 0, cut);
+    shown += "...' (";
+    shown += std::to_string(v.size());
+    shown += " characters)";
+    return shown;
+  }
   if (node.IsSequence()) return node.size() == 0 ? "an empty list" : "a list";
   return node.size() == 0 ? "an empty mapping" : "a mapping";
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 #include <sstream>
 
 namespace preflight {
@@ -25,9 +26,14 @@ constexpr double kMaxParameters = 1e15;
 
 class ConfigReader {
  public:
-  ConfigReader(const json& j, std::string source) : j_(j), source_(std::move(source)) {}
+  // `looked_up`, when given, receives every key the reader is asked for (HfConfigKeysRead).
+  ConfigReader(const json& j, std::string source, std::set<std::string>* looked_up = nullptr)
+      : j_(j), source_(std::move(source)), looked_up_(looked_up) {}
 
-  bool Has(const char* key) const { return j_.contains(key) && !j_[key].is_null(); }
+  bool Has(const char* key) const {
+    if (looked_up_ != nullptr) looked_up_->insert(key);
+    return j_.contains(key) && !j_[key].is_null();
+  }
 
   StatusOr<int64_t> Int(const char* key) const {
     if (!Has(key)) return Error(key, "a positive whole number");
@@ -112,6 +118,7 @@ class ConfigReader {
  private:
   const json& j_;
   std::string source_;
+  std::set<std::string>* looked_up_;
 };
 
 StatusOr<MlpActivation> ParseActivation(const ConfigReader& r, const char* key,
@@ -520,10 +527,10 @@ const std::vector<std::string_view>& SupportedModelTypes() {
   return kTypes;
 }
 
-StatusOr<Architecture> ArchitectureFromHfConfig(const nlohmann::json& config,
-                                                const std::string& name,
-                                                const std::string& source) {
-  ConfigReader r(config, source);
+namespace {
+
+StatusOr<Architecture> ReadConfig(const ConfigReader& r, const nlohmann::json& config, const std::string& name,
+                                  const std::string& source) {
   if (!config.is_object()) return InvalidArgument(source + ": expected a JSON object");
   Architecture a;
   a.name = name;
@@ -541,6 +548,20 @@ StatusOr<Architecture> ArchitectureFromHfConfig(const nlohmann::json& config,
   }
   a.FinalizeLayers();
   return a;
+}
+
+}  // namespace
+
+StatusOr<Architecture> ArchitectureFromHfConfig(const nlohmann::json& config,
+                                                const std::string& name,
+                                                const std::string& source) {
+  return ReadConfig(ConfigReader(config, source), config, name, source);
+}
+
+std::set<std::string> HfConfigKeysRead(const nlohmann::json& config) {
+  std::set<std::string> keys;
+  if (!ReadConfig(ConfigReader(config, "", &keys), config, "", "").ok()) keys.clear();
+  return keys;
 }
 
 }  // namespace preflight

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,10 @@ inline constexpr int64_t kMaxModelLayers = 100'000;
 StatusOr<Architecture> ArchitectureFromHfConfig(const nlohmann::json& config,
                                                 const std::string& name,
                                                 const std::string& source);
+
+// The keys ArchitectureFromHfConfig looks up in `config` (given or not) for its model_type and
+// sizes: a key outside them changes nothing. Empty when `config` does not read.
+std::set<std::string> HfConfigKeysRead(const nlohmann::json& config);
 
 // The model_type values understood.
 const std::vector<std::string_view>& SupportedModelTypes();

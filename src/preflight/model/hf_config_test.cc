@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,22 @@ TEST(HfConfigTest, Llama) {
   EXPECT_EQ(a.position_rows, 0);
   EXPECT_FALSE(a.dropout);
   EXPECT_EQ(CountParameters(a).total, 8'030'261'248);
+}
+
+// The keys a config is read for: what a `--set model.KEY` what-if may change. A key of another
+// model_type (MoE sizes on a dense Llama) or a misspelling is not among them.
+TEST(HfConfigTest, KeysReadAreThoseOfTheModelType) {
+  const json llama = json::parse(R"({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,
+      "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100, "num_hiden_layers": 3})");
+  const std::set<std::string> keys = HfConfigKeysRead(llama);
+  for (const char* k : {"model_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                        "num_key_value_heads", "intermediate_size", "vocab_size", "tie_word_embeddings"}) {
+    EXPECT_TRUE(keys.contains(k)) << k;
+  }
+  EXPECT_FALSE(keys.contains("num_hiden_layers"));
+  EXPECT_FALSE(keys.contains("n_routed_experts"));
+  EXPECT_FALSE(keys.contains("n_embd"));
+  EXPECT_TRUE(HfConfigKeysRead(json::parse(R"({"model_type": "llama"})")).empty());  // does not read
 }
 
 TEST(HfConfigTest, LlamaDefaults) {

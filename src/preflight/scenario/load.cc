@@ -1,11 +1,15 @@
 // Loading scenario files and validation lists, with the command line's overrides (--set and the
 // flags) applied first and named in the errors they cause (scenario.h).
+#include <algorithm>
 #include <array>
+#include <filesystem>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "preflight/catalog/yaml_reader.h"
+#include "preflight/model/hf_config.h"
 #include "preflight/scenario/scenario.h"
 
 namespace preflight {
@@ -112,6 +116,59 @@ Status NameBadOverride(const Status& s, const std::string& path, const std::stri
                               " (the value given on the command line)");
 }
 
+// Whether the override sets a key inside the section `section` ("model.vocab_size").
+bool Inside(const Override& o, const std::string& section) { return o.key.starts_with(section + "."); }
+
+// Fields that take a path: the command line's relative paths are the working directory's (README,
+// "Data"), where a scenario's own are looked up beside it first.
+constexpr std::array<std::string_view, 6> kPathFields = {
+    "model", "hardware", "cluster.collective_table", "cluster.gemm_table", "training.host_profile", "reliability.profile"};
+
+Override FromWorkingDirectory(Override o) {
+  if (std::find(kPathFields.begin(), kPathFields.end(), o.key) == kPathFields.end() || !LooksLikePath(o.value)) return o;
+  std::error_code ec;  // a name too long or a loop of links: left as given, to fail where it is read
+  const std::filesystem::path path(o.value);
+  if (path.is_relative() && std::filesystem::exists(path, ec)) {
+    const std::filesystem::path absolute = std::filesystem::absolute(path, ec);
+    if (!ec) o.value = absolute.string();
+  }
+  return o;
+}
+
+// ApplyOverride for one run of `file`. A `model.KEY` override on a model the run names by catalog
+// id or path reads that config into the run first, so that it changes that key alone (the model is
+// then inline); a hardware file is replaced whole (its figures carry their sources), not key by key.
+Status ApplyRunOverride(YAML::Node& run, const Override& o, const std::string& file, const Catalog& catalog) {
+  if (Inside(o, "hardware")) {
+    return InvalidArgument(o.key + ": expected hardware=ID_OR_PATH: a hardware file is replaced whole, not key by key "
+                           "(the cluster fields override capacity and bandwidths; copy data/hardware/ID.yaml for the rest)");
+  }
+  if (Inside(o, "model") && run.IsMap() && run["model"] && !run["model"].IsMap()) {
+    ASSIGN_OR_RETURN(YAML::Node model, ModelAsMapping(run, file, catalog));
+    run["model"] = model;
+  }
+  return ApplyOverride(run, FromWorkingDirectory(o));
+}
+
+// After the run reads: a `model.KEY` override whose key the model's config reader never looks up
+// (a misspelt key, or one its model_type does not have) would change nothing.
+Status CheckModelOverrideKeys(const YAML::Node& run, const std::vector<Override>& overrides, const std::string& file,
+                              const std::string& prefix) {
+  for (const Override& o : overrides) {
+    if (!Inside(o, "model") || !run["model"].IsMap()) continue;
+    const std::string key = o.key.substr(6, o.key.find('.', 6) - 6);
+    ASSIGN_OR_RETURN(nlohmann::json config, YamlToJson(run["model"], file + ": " + (prefix.empty() ? "" : prefix + ".") + "model"));
+    const std::set<std::string> read = HfConfigKeysRead(config);
+    if (read.empty() || read.contains(key)) continue;
+    std::string keys;
+    for (const std::string& k : read) keys += (keys.empty() ? "" : ", ") + k;
+    return InvalidArgument(file + ": " + (prefix.empty() ? "" : prefix + ".") + o.key + ": expected a key its model_type " +
+                           config.value("model_type", std::string("?")) + " reads (" + keys + "), got '" + key +
+                           "' (the value given on the command line)");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status ApplyOverride(YAML::Node& root, const Override& o) {
@@ -130,12 +187,13 @@ StatusOr<Scenario> LoadScenarioFile(const std::string& path, const Catalog& cata
   ASSIGN_OR_RETURN(const YAML::Node original, LoadYamlFile(path));
   if (!original.IsMap()) return InvalidArgument(path + ": expected a scenario mapping, got " + DescribeNode(original));
   YAML::Node root = YAML::Clone(original);
-  for (const Override& o : overrides) RETURN_IF_ERROR(NameBadOverride(ApplyOverride(root, o), path, ""));
+  for (const Override& o : overrides) RETURN_IF_ERROR(NameBadOverride(ApplyRunOverride(root, o, path, catalog), path, ""));
   StatusOr<Scenario> s = ParseScenario(root, path, "", catalog);
   if (!s.ok()) {
     const bool valid = !overrides.empty() && ParseScenario(original, path, "", catalog).ok();
     return NameOverride(s.status(), path, "", overrides, valid);
   }
+  RETURN_IF_ERROR(CheckModelOverrideKeys(root, overrides, path, ""));
   return s;
 }
 
@@ -206,13 +264,16 @@ StatusOr<std::vector<Scenario>> LoadScenarioList(const std::string& path, const 
     if (!overrides.empty()) {
       if (!run.IsMap()) return InvalidArgument(path + ": " + field + ": expected a scenario mapping, got " + DescribeNode(run));
       run = YAML::Clone(run);
-      for (const Override& o : overrides) RETURN_IF_ERROR(NameBadOverride(ApplyOverride(run, o), path, field));
+      for (const Override& o : overrides) {
+        RETURN_IF_ERROR(NameBadOverride(ApplyRunOverride(run, o, path, catalog), path, field));
+      }
     }
     StatusOr<Scenario> parsed = ParseScenario(run, path, field, catalog);
     if (!parsed.ok()) {
       const bool valid = !overrides.empty() && ParseScenario(original, path, field, catalog).ok();
       return NameOverride(parsed.status(), path, field, overrides, valid);
     }
+    RETURN_IF_ERROR(CheckModelOverrideKeys(run, overrides, path, field));
     Scenario& s = *parsed;
     if (s.measured.metrics.empty()) {
       return MapReader(run, path, field)

@@ -55,6 +55,24 @@ Status CheckHardwareCanTime(const MapReader& r, const HardwareSpec& h, const Tra
   return Status::Ok();
 }
 
+}  // namespace
+
+StatusOr<YAML::Node> ModelAsMapping(const YAML::Node& run, const std::string& file, const Catalog& catalog) {
+  const YAML::Node model = run.IsMap() ? run["model"] : YAML::Node();
+  if (model.IsMap()) return model;
+  if (!model.IsScalar()) return InvalidArgument("model: expected a catalog id, a config.json path or a mapping");
+  auto config = catalog.ModelConfig(ResolvePath(model.Scalar(), file), nullptr);
+  if (!config.ok()) return config.status().WithPrefix("model");
+  // JSON is YAML's flow form: the config reads back as the mapping an inline model is.
+  try {
+    return YAML::Load(config->dump());
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument("model: expected a config that reads as a mapping (" + e.msg + ")");
+  }
+}
+
+namespace {
+
 StatusOr<Architecture> ReadModel(const MapReader& r, const Catalog& catalog) {
   if (!r.Has("model")) return r.Error("model", "a catalog id, a config.json path or a mapping");
   const YAML::Node& node = r.node()["model"];

@@ -76,6 +76,11 @@ inline constexpr size_t kMaxAutoValidationRuns = 500;
 StatusOr<std::vector<Scenario>> LoadScenarioList(const std::string& path, const Catalog& catalog,
                                                  const std::vector<Override>& overrides = {});
 
+// The config of the model a run names by catalog id or config.json path (beside `file` first), as
+// the mapping an inline model would be: what a `model.KEY` override edits. The run's own model
+// mapping as it is. Errors as the model field's own, without the file's name.
+StatusOr<YAML::Node> ModelAsMapping(const YAML::Node& run, const std::string& file, const Catalog& catalog);
+
 // Sets `key` (dotted path) in `root` to `value`: a YAML flow sequence or mapping where the value
 // starts with `[` or `{` (`[mlp, moe]`, `{devices: 512}`), else the scalar text. InvalidArgument
 // for an empty key or a malformed flow collection.
