@@ -104,7 +104,7 @@ case_output_write_failure() {
     "$BIN" $args >/dev/full 2>"$ERR"
     RC=$?
     expect_rc 1
-    expect_one_error_line "stdout: could not write the output"
+    expect_one_error_line "preflight: stdout: could not write the output"
   done
 }
 
@@ -121,7 +121,7 @@ with open(sys.argv[2], "wb") as err:
 PY
 )
   expect_rc 1
-  expect_one_error_line "stdout: could not write the output"
+  expect_one_error_line "preflight: stdout: could not write the output"
 }
 
 case_catalog_list_json() {
@@ -500,6 +500,18 @@ case_override_catalog_fields() {
   expect_bad_input "$EXAMPLE: model: unknown model id 'no-such-model'"
   run plan "$EXAMPLE" --set hardware.memory.capacity_gib=96
   expect_bad_input "$EXAMPLE: hardware.memory.capacity_gib: expected hardware=ID_OR_PATH"
+}
+
+# Inputs that read but would mislead are named: a campaign shorter than one step, a cluster that
+# leaves a node partly used, a kernel name given empty.
+case_odd_but_valid_inputs() {
+  run plan "$EXAMPLE" --set training.tokens=1
+  expect_rc 0
+  expect_stdout_has "training.tokens (1) is less than one step's 16777216 tokens"
+  run plan "$EXAMPLE" --devices 1020 --dp 255 --set 'parallel={tp: 4, pp: 1, dp: 255, cp: 1}' --set training.global_batch=1020
+  expect_stdout_has "cluster.devices 1020 is no multiple of devices_per_node 8"
+  run plan "$EXAMPLE" --set training.attention_kernel=
+  expect_bad_input "training.attention_kernel: expected one of the kernels measured for h100-sxm-80gb" "got ''"
 }
 
 # A path on the command line is the working directory's, even where a file of the same name lies
@@ -1088,7 +1100,7 @@ YAML
 ALL_CASES=(output_write_failure output_to_a_closed_pipe validate_nothing_predicted search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
   unknown_hardware_id bad_gemm_table bad_collective_table collective_table_other_hardware unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
-  unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit reliability odd_output_width softmax_fallback override_catalog_fields command_line_paths data_directory)
+  unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit reliability odd_output_width softmax_fallback override_catalog_fields command_line_paths data_directory odd_but_valid_inputs)
 
 if [[ ! -x "$BIN" ]]; then
   echo "not an executable: $BIN" >&2

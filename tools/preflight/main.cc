@@ -245,7 +245,7 @@ int CheckOutputWritten(int rc) {
   std::cout.flush();
   if (std::cout.good() && std::fflush(stdout) == 0) return rc;
   const int err = errno;
-  std::cerr << "stdout: could not write the output" << (err != 0 ? std::string(" (") + std::strerror(err) + ")" : "")
+  std::cerr << "preflight: stdout: could not write the output" << (err != 0 ? std::string(" (") + std::strerror(err) + ")" : "")
             << "\n";
   return rc == 2 ? 2 : 1;
 }

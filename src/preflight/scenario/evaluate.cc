@@ -62,6 +62,17 @@ void AddWarnings(const Scenario& s, PlanResult* r) {
   }
   if (s.job.tokens <= 0) {
     r->warnings.push_back("training.tokens not given: the campaign (days, device-hours, cost, energy) counts 1e12 tokens");
+  } else if (s.job.tokens < static_cast<double>(s.job.GlobalBatchTokens())) {
+    std::ostringstream tokens;
+    tokens << s.job.tokens;
+    r->warnings.push_back("training.tokens (" + tokens.str() + ") is less than one step's " +
+                          std::to_string(s.job.GlobalBatchTokens()) + " tokens: the campaign prices a part of a step");
+  }
+  const int64_t per_node = s.cluster.devices_per_node;
+  if (per_node > 0 && s.cluster.devices > per_node && s.cluster.devices % per_node != 0) {
+    r->warnings.push_back("cluster.devices " + std::to_string(s.cluster.devices) + " is no multiple of devices_per_node " +
+                          std::to_string(per_node) + ": the last node is partly used (failures and node counts scale with " +
+                          "the devices)");
   }
   // With a step time, the cost model has said it already (its warning says what the GEMMs run in).
   if (!r->has_time && s.job.precision == Dtype::kFp8 && !s.cluster.spec.peak(Dtype::kFp8).known()) {

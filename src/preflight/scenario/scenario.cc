@@ -275,7 +275,10 @@ Status ReadAttentionKernel(const MapReader& t, const HardwareSpec& spec, Trainin
   if (!j->attention_kernel.empty() && !j->flash_attention) {
     return t.Error("attention_kernel", "no fused-attention kernel with flash_attention: false");
   }
-  if (!j->attention_kernel.empty() && !spec.AttentionRates(j->attention_kernel)) {
+  // Given, a name must name a kernel: an empty one (`--set training.attention_kernel=`) is not the
+  // device's default kernel silently kept.
+  const bool given_empty = t.Has("attention_kernel") && j->attention_kernel.empty();
+  if (given_empty || (!j->attention_kernel.empty() && !spec.AttentionRates(j->attention_kernel))) {
     const std::string names = spec.AttentionKernelNames();
     return t.Error("attention_kernel", names.empty() ? "no kernel name: the catalog measured no named kernel for " + spec.id
                                                      : "one of the kernels measured for " + spec.id + ": " + names);
