@@ -67,9 +67,10 @@ StatusOr<Figure> ParseFigure(const MapReader& parent, std::string_view key,
     if (!unsupported) return r.Error("unsupported", "true");
     return ParseSourced(r, Figure::State::kUnsupported);
   }
-  RETURN_IF_ERROR(r.CheckKnownKeys({"value", "source", "note", "proxy_of"}));
+  RETURN_IF_ERROR(r.CheckKnownKeys({"value", "source", "note", "proxy_of", "uncertain"}));
   ASSIGN_OR_RETURN(Figure f, ParseSourced(r, Figure::State::kValue));
   ASSIGN_OR_RETURN(f.value, r.Number("value"));
+  ASSIGN_OR_RETURN(f.uncertain, r.BoolOr("uncertain", false));
   if (f.value < 0) return r.Error("value", "a non-negative number");
   RETURN_IF_ERROR(ParseProxyOf(r, &f.proxy_of));
   return f;

@@ -45,6 +45,8 @@ struct Figure {
   // this one (a sibling part's measurement standing in until this device's own is published).
   // Empty for a figure of the device itself.
   std::string proxy_of;
+  // The source marks the value itself uncertain ("(?)"): a plan that rests on it says so.
+  bool uncertain = false;
 
   bool known() const { return state == State::kValue; }
   bool proxy() const { return known() && !proxy_of.empty(); }

@@ -245,6 +245,22 @@ TEST(HardwareSpecTest, ProxyOfNamesTheDeviceAFigureWasMeasuredOn) {
   EXPECT_FALSE(h->peak(Dtype::kBf16).proxy()) << "the device's own figure";
 }
 
+// A value its source marks uncertain carries the mark (plan warns where the GEMMs run at it); the
+// mark is true or false, nothing else.
+TEST(HardwareSpecTest, UncertainMarksAValueItsSourceDoubts) {
+  const std::string text = Replace(kValidHardware, R"(fp16: {value: 100, source: "test sheet"})",
+                                   R"(fp16: {value: 100, uncertain: true, source: "test sheet, marked ?"})");
+  StatusOr<HardwareSpec> h = LoadHardwareSpec(WriteFile(ScratchDir(), "uncertain.yaml", text));
+  ASSERT_TRUE(h.ok()) << h.status().message();
+  EXPECT_TRUE(h->peak(Dtype::kFp16).uncertain);
+  EXPECT_FALSE(h->peak(Dtype::kBf16).uncertain);
+  const std::string bad = Replace(kValidHardware, R"(fp16: {value: 100, source: "test sheet"})",
+                                  R"(fp16: {value: 100, uncertain: maybe, source: "test sheet"})");
+  StatusOr<HardwareSpec> b = LoadHardwareSpec(WriteFile(ScratchDir(), "uncertain-bad.yaml", bad));
+  ASSERT_FALSE(b.ok());
+  EXPECT_TRUE(Contains(b.status().message(), "peak_tflops.fp16.uncertain")) << b.status().message();
+}
+
 TEST(HardwareSpecTest, FusedAttentionIsOptional) {
   StatusOr<HardwareSpec> without =
       LoadHardwareSpec(WriteFile(ScratchDir(), "a.yaml", kValidHardware));

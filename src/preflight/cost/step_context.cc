@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -165,6 +166,12 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   if (!peak.known()) {
     peak = h.peak(Dtype::kBf16);
     c.warnings.push_back(h.id + ": no peak for " + std::string(DtypeName(gemm)) + "; using bf16");
+  }
+  if (peak.uncertain) {
+    std::ostringstream value;
+    value << peak.value;
+    c.warnings.push_back(h.id + ": the " + std::string(DtypeName(gemm)) + " peak the GEMMs run at (" + value.str() +
+                         " TFLOP/s) is marked uncertain by its source" + (peak.note.empty() ? "" : " (" + peak.note + ")"));
   }
   SetGemmRates(h, gemm, peak, &c);
   SetSixteenBitRates(h, job, peak, &c);

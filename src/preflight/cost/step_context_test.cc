@@ -123,6 +123,21 @@ TEST(StepContextTest, Mxfp8WarnsWhereTheDeviceHasNoFp4) {
   EXPECT_FALSE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster)));
 }
 
+// A peak its source marks uncertain is named where the GEMMs run at it, and only there.
+TEST(StepContextTest, UncertainPeakIsNamedWhereTheGemmsRunAtIt) {
+  auto warns = [](const CostContext& c) {
+    return std::any_of(c.warnings.begin(), c.warnings.end(),
+                       [](const std::string& w) { return w.find("marked uncertain by its source") != std::string::npos; });
+  };
+  Job8b s = Llama8bOnH100();
+  s.cluster = CatalogCluster("gaudi3", 8);
+  EXPECT_FALSE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster))) << "bf16 is the whitepaper's";
+  s.job.precision = Dtype::kFp16;
+  EXPECT_TRUE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster)));
+  s.cluster.spec.peak_tflops[DtypeIndex(Dtype::kFp16)].uncertain = false;
+  EXPECT_FALSE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster)));
+}
+
 // Halving both kernel rates adds exactly the attention time at the original rates:
 // per layer and micro-batch 4·T·s·(heads·head_dim) FLOPs, forward at half, backward at 1.25x.
 // (Without the catalog's rates by sequence length, the long-sequence figures apply.)
