@@ -512,6 +512,13 @@ case_odd_but_valid_inputs() {
   expect_stdout_has "cluster.devices 1020 is no multiple of devices_per_node 8"
   run plan "$EXAMPLE" --set training.attention_kernel=
   expect_bad_input "training.attention_kernel: expected one of the kernels measured for h100-sxm-80gb" "got ''"
+  # An invalid plan's figures before its INVALID line say nothing that reads as an answer.
+  run plan "$EXAMPLE" --global-batch 3
+  expect_rc 1
+  grep -qF "0 micro-batches" "$OUT" && fail "a batch the layout cannot split has no micro-batch count"
+  run plan "$EXAMPLE" --seq-len 1
+  expect_rc 1
+  grep -qF "0-token blocks" "$OUT" && fail "no rate for blocks of no token"
 }
 
 # A path on the command line is the working directory's, even where a file of the same name lies

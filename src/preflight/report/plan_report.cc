@@ -324,7 +324,7 @@ std::string KernelsText(const Scenario& s) {
     const double len = AttentionBlockTokens(s);
     out += fmt::format("           fused attention: {}{}{}\n", k,
                        s.job.attention_kernel.empty() ? "" : " (training.attention_kernel)",
-                       len > 0 ? fmt::format(", at its measured rate for {:.0f}-token blocks and heads of {:.0f}{}",
+                       len >= 1 ? fmt::format(", at its measured rate for {:.0f}-token blocks and heads of {:.0f}{}",
                                              len, FlashHeadDim(s.arch), AttentionCurveLimits(s, len))
                                : "");
   }
@@ -401,8 +401,10 @@ std::string LayoutText(const Scenario& s) {
                      p.cpu_offload_layers > 0
                          ? fmt::format(" cpu-offload {} layers", p.cpu_offload_layers)
                          : std::string());
-  out += fmt::format("batch      {} sequences of {} tokens, micro-batch {}, {} micro-batches per pipeline\n",
-                     s.job.global_batch, s.job.seq_len, p.micro_batch, MicroBatches(p, s.job));
+  // A batch the layout cannot split (the plan's INVALID line says why) has no micro-batch count.
+  const int64_t m = MicroBatches(p, s.job);
+  out += fmt::format("batch      {} sequences of {} tokens, micro-batch {}{}\n", s.job.global_batch, s.job.seq_len,
+                     p.micro_batch, m > 0 ? fmt::format(", {} micro-batches per pipeline", m) : std::string());
   return out;
 }
 
