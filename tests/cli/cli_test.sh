@@ -500,6 +500,12 @@ case_override_catalog_fields() {
   expect_bad_input "$EXAMPLE: model: unknown model id 'no-such-model'"
   run plan "$EXAMPLE" --set hardware.memory.capacity_gib=96
   expect_bad_input "$EXAMPLE: hardware.memory.capacity_gib: expected hardware=ID_OR_PATH"
+  # search takes plan's what-if flags for what it does not choose.
+  run search "$EXAMPLE" --hardware b200-180gb --seq-len 4096 --top 1 --no-progress
+  expect_rc 0
+  expect_stdout_has "llama-3.1-70b on 1024 x b200-180gb"
+  run search "$EXAMPLE" --tp 2 --top 1 --no-progress
+  expect_bad_input "--tp"
 }
 
 # Inputs that read but would mislead are named: a campaign shorter than one step, a cluster that
@@ -624,6 +630,11 @@ case_bad_gemm_table() {
 proxy_of: nope")
   run catalog show "$proxied"
   expect_bad_input "$proxied" "proxy_of" "another device"
+  # A rate above the device's peak names the peak, where it comes from, and the rate (to find the row).
+  local fast="$WORK/fast-gemm.yaml"
+  sed 's/- \[4096, 4096, 4096, 780.2\]/- [4096, 4096, 4096, 1300]/' "$PREFLIGHT_DATA/gemm/h100-sxm-80gb.yaml" >"$fast"
+  run plan "$EXAMPLE" --set cluster.gemm_table="$fast"
+  expect_bad_input "fast-gemm.yaml: shapes.bf16: expected TFLOP/s at most the device's known bf16 peak (989.4 in" "got a row at 1300"
 }
 
 # A measured collective table with a row that is not [bytes, microseconds]: refused by file and row.

@@ -14,6 +14,7 @@
 #include <iostream>
 #include <limits>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "commands.h"
@@ -76,6 +77,16 @@ constexpr PlanFlag kPlanFlags[] = {
     {"--precision", "training.precision", "bf16|fp16|fp8"},
 };
 
+// Of those, the ones search takes too: what it does not choose (its --devices is the sweep).
+constexpr std::string_view kSearchScenarioFlagNames[] = {"--model", "--hardware", "--global-batch", "--seq-len",
+                                                         "--precision"};
+const PlanFlag& PlanFlagNamed(std::string_view flag) {
+  for (const PlanFlag& f : kPlanFlags) {
+    if (f.flag == flag) return f;
+  }
+  return kPlanFlags[0];  // not reached: every name above is a plan flag
+}
+
 void AddScenarioFlags(CLI::App* cmd, std::vector<std::string>* values,
                       std::vector<std::string>* sets) {
   values->resize(std::size(kPlanFlags));
@@ -118,7 +129,8 @@ struct ValidateCommand {
 };
 struct SearchCommand {
   preflight::cli::SearchArgs args;
-  std::vector<std::string> models, sets;
+  std::vector<std::string> sets;
+  std::vector<std::string> values;  // kSearchScenarioFlagNames, in order
   CLI::App* cmd = nullptr;
 };
 
@@ -182,7 +194,11 @@ void AddSearch(CLI::App* app, SearchCommand* c) {
   c->cmd->add_option("--devices", s.devices, "N, A..B (doubling), A..B:STEP or a,b,c: sweep and report the Pareto front of days vs cost")
       ->check(kNonEmpty);
   AddSearchConstraints(c->cmd, &s);
-  c->cmd->add_option("--model", c->models, "")->group("")->check(kNonEmpty);
+  c->values.resize(std::size(kSearchScenarioFlagNames));
+  for (size_t i = 0; i < std::size(kSearchScenarioFlagNames); ++i) {
+    const PlanFlag& f = PlanFlagNamed(kSearchScenarioFlagNames[i]);
+    c->cmd->add_option(f.flag, c->values[i], f.help)->check(kNonEmpty);
+  }
   c->cmd->add_option("--set", c->sets, "override any scenario field: dotted.key=value (repeatable)")->check(kNonEmpty);
 }
 
@@ -206,7 +222,11 @@ int RunParsed(PlanCommand* plan, CatalogCommand* catalog, ValidateCommand* valid
     return preflight::cli::RunValidate(validate->args);
   }
   if (search->cmd->parsed()) {
-    for (const std::string& m : search->models) search->args.overrides.push_back({"model", m});
+    for (size_t i = 0; i < search->values.size(); ++i) {
+      if (!search->values[i].empty()) {
+        search->args.overrides.push_back({PlanFlagNamed(kSearchScenarioFlagNames[i]).key, search->values[i]});
+      }
+    }
     if (!CollectOverrides({}, search->sets, &search->args.overrides, &error)) {
       return preflight::cli::BadInput(error);
     }

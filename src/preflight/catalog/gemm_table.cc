@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <sstream>
 #include <tuple>
 
 #include "preflight/catalog/yaml_reader.h"
@@ -200,8 +201,10 @@ StatusOr<std::shared_ptr<const GemmTable>> LoadGemmTableFor(const HardwareSpec& 
                              std::string(kDtypeNames[i]) + " GEMMs on this device), got unknown");
     }
     if (table.MaxRate(d) > peak.value * 1e12) {
-      return InvalidArgument(path + ": shapes." + std::string(kDtypeNames[i]) +
-                             ": expected TFLOP/s at most the device's known " + std::string(kDtypeNames[i]) + " peak");
+      std::ostringstream values;  // the figures, so that the row can be found
+      values << peak.value << " in " << spec.file << "), got a row at " << table.MaxRate(d) / 1e12;
+      return InvalidArgument(path + ": shapes." + std::string(kDtypeNames[i]) + ": expected TFLOP/s at most the device's known " +
+                             std::string(kDtypeNames[i]) + " peak (" + values.str());
     }
   }
   return std::make_shared<const GemmTable>(std::move(table));

@@ -131,10 +131,16 @@ std::string Describe(PlanIssue issue, const Architecture& a, const Plan& p, cons
   switch (issue) {
     case PlanIssue::kValid: break;
     case PlanIssue::kNonPositiveDegree: m << "every parallel degree and micro_batch must be at least 1"; break;
-    case PlanIssue::kDeviceCount:
+    case PlanIssue::kDeviceCount: {
+      const int64_t model_parallel = p.tp * p.cp * p.pp;
       m << "tp*cp*pp*dp = " << p.tp << "*" << p.cp << "*" << p.pp << "*" << p.dp << " = "
         << p.Devices() << ", but the cluster has " << devices << " devices";
+      // No dp makes up the count: say so, rather than leave the dp shown to stand as an answer.
+      if (model_parallel > 0 && devices % model_parallel != 0) {
+        m << ", which no dp gives: they are no multiple of tp*cp*pp = " << model_parallel;
+      }
       break;
+    }
     case PlanIssue::kTpHeads: m << "tp " << p.tp << " does not divide the " << a.heads << " attention heads"; break;
     case PlanIssue::kTpKvHeads:
       m << "tp " << p.tp << " neither divides the " << a.kv_heads
@@ -143,8 +149,14 @@ std::string Describe(PlanIssue issue, const Architecture& a, const Plan& p, cons
     case PlanIssue::kTpFfn: m << "tp " << p.tp << " does not divide the MLP width " << a.ffn; break;
     case PlanIssue::kPpLayers: DescribeLayerSplit(a, p, &m); break;
     case PlanIssue::kVppSchedule:
-      m << "vpp " << p.vpp << " needs schedule interleaved with pp > 1 (and interleaved needs vpp > 1); got "
-        << ScheduleName(p.schedule) << " with pp " << p.pp;
+      // The rule both ways: vpp > 1 only with interleaved and pp > 1; interleaved only with vpp > 1.
+      if (p.schedule == Schedule::kInterleaved && p.vpp <= 1) {
+        m << "the interleaved schedule needs vpp > 1 (virtual stages per device), got vpp " << p.vpp
+          << "; with vpp 1 use another schedule (--schedule 1f1b)";
+      } else {
+        m << "vpp " << p.vpp << " needs the interleaved schedule with pp > 1; got " << ScheduleName(p.schedule)
+          << " with pp " << p.pp;
+      }
       break;
     case PlanIssue::kMicroBatches:
       m << "global batch " << j.global_batch << " sequences is not divisible by dp*micro_batch = "

@@ -126,9 +126,9 @@ constexpr std::array<std::string_view, 6> kPathFields = {
 
 Override FromWorkingDirectory(Override o) {
   if (std::find(kPathFields.begin(), kPathFields.end(), o.key) == kPathFields.end() || !LooksLikePath(o.value)) return o;
-  std::error_code ec;  // a name too long or a loop of links: left as given, to fail where it is read
+  std::error_code ec;  // no working directory: left as given, to fail where it is read
   const std::filesystem::path path(o.value);
-  if (path.is_relative() && std::filesystem::exists(path, ec)) {
+  if (path.is_relative()) {
     const std::filesystem::path absolute = std::filesystem::absolute(path, ec);
     if (!ec) o.value = absolute.string();
   }
