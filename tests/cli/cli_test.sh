@@ -527,6 +527,17 @@ case_odd_but_valid_inputs() {
   grep -qF "0-token blocks" "$OUT" && fail "no rate for blocks of no token"
 }
 
+# A measured collective table that times none of the plan's collectives says so (the example's TP 4
+# with SP and DP 32 have no 8-rank all-reduce); one that does is silent.
+case_collective_table_idle() {
+  run plan "$EXAMPLE" --set cluster.collective_table=azure-nd-h100-v5
+  expect_rc 0
+  expect_stdout_has "cluster.collective_table changes nothing in this step: none of its curves (all_reduce over 8 (8 per domain))"
+  run plan "$EXAMPLE" --tp 8 --cp 1 --set parallel.sp=false --recompute full --set cluster.collective_table=azure-nd-h100-v5
+  expect_rc 0
+  grep -qF "changes nothing in this step" "$OUT" && fail "the TP-8 all-reduces are timed by the table"
+}
+
 # A path on the command line is the working directory's, even where a file of the same name lies
 # beside the scenario; a scenario's own paths are looked up beside it first.
 case_command_line_paths() {
@@ -1118,7 +1129,7 @@ YAML
 ALL_CASES=(output_write_failure output_to_a_closed_pipe validate_nothing_predicted search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
   unknown_hardware_id bad_gemm_table bad_collective_table collective_table_other_hardware unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
-  unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit reliability odd_output_width softmax_fallback override_catalog_fields command_line_paths data_directory odd_but_valid_inputs)
+  unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit reliability odd_output_width softmax_fallback override_catalog_fields command_line_paths data_directory odd_but_valid_inputs collective_table_idle)
 
 if [[ ! -x "$BIN" ]]; then
   echo "not an executable: $BIN" >&2

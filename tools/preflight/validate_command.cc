@@ -84,6 +84,12 @@ nlohmann::json GroupJson(const std::vector<std::pair<std::string, ValidationRepo
   return j;
 }
 
+// A layout on one line, as the searched-layout table and the rows print it.
+std::string LayoutLabel(const Plan& p) {
+  return fmt::format("tp{} cp{} pp{} vpp{} dp{} ep{} etp{} sp{} zero{} {} {} mb{}", p.tp, p.cp, p.pp, p.vpp, p.dp, p.ep,
+                     p.etp, p.sp ? 1 : 0, p.zero, ScheduleName(p.schedule), RecomputeLabel(p), p.micro_batch);
+}
+
 // One line per row, the name and metric columns as wide as the longest shown.
 std::string RowsText(const std::vector<const ValidationRow*>& rows) {
   size_t name_w = 3, metric_w = 6;
@@ -99,8 +105,9 @@ std::string RowsText(const std::vector<const ValidationRow*>& rows) {
                          row->measured, "-", "-", row->status);
       continue;
     }
-    out += fmt::format("{:{}} {:{}} {:>12.4g} {:>12.4g} {:>+7.1f}%\n", row->name, name_w, row->metric, metric_w,
-                       row->measured, row->predicted, 100 * row->error);
+    out += fmt::format("{:{}} {:{}} {:>12.4g} {:>12.4g} {:>+7.1f}%{}\n", row->name, name_w, row->metric, metric_w,
+                       row->measured, row->predicted, 100 * row->error,
+                       row->searched_plan ? "  searched: " + LayoutLabel(*row->searched_plan) : std::string());
   }
   return out;
 }
@@ -159,6 +166,8 @@ nlohmann::json ValidationJson(const ValidationReport& rep) {
     j["time_error"] = ok && row.has_time_error ? nlohmann::json(row.time_error) : nlohmann::json(nullptr);
     j["step_s"] = predicted(row.time.step.value());
     j["breakdown"] = ok ? StepBreakdownJson(row.time) : nlohmann::json(nullptr);
+    // The layout a run without one was predicted with (null for a run that states its own).
+    j["searched_plan"] = row.searched_plan ? nlohmann::json(LayoutLabel(*row.searched_plan)) : nlohmann::json(nullptr);
     runs.push_back(j);
   }
   nlohmann::json j = SummaryJson(rep);
@@ -216,10 +225,7 @@ int RunValidate(const ValidateArgs& args) {
       const RankedPlan& best = r.top.front();
       const double ratio = best.time.step.value() / given.time.step.value();
       worse += ratio > 1.0 + 1e-9 ? 1 : 0;
-      const Plan& p = best.plan;
-      std::string plan = fmt::format("tp{} cp{} pp{} vpp{} dp{} ep{} etp{} sp{} zero{} {} {} mb{}", p.tp, p.cp, p.pp,
-                                     p.vpp, p.dp, p.ep, p.etp, p.sp ? 1 : 0, p.zero, ScheduleName(p.schedule),
-                                     RecomputeLabel(p), p.micro_batch);
+      const std::string plan = LayoutLabel(best.plan);
       text += fmt::format("{:48} {:>10.4g} {:>10.4g} {:>7.3f}  {}\n", s.name, given.time.step.value(),
                           best.time.step.value(), ratio, plan);
       layouts.push_back({{"name", s.name}, {"published_step_s", given.time.step.value()},

@@ -222,6 +222,24 @@ void WarnIfSoftmaxUnfused(const Scenario& s, const CostContext& ctx, PlanResult*
   r->warnings.push_back(w.str());
 }
 
+// A measured collective table that changes nothing in the step (no collective of the plan has a
+// measured group: operation, ranks and ranks per domain; or those that do are hidden) is said to,
+// where it looked as if it applied.
+void WarnIfCollectiveTableIdle(const Scenario& s, const CostContext& ctx, PlanResult* r) {
+  if (!ctx.fabric.measured) return;
+  CostContext model = ctx;
+  model.fabric.measured = nullptr;
+  if (EstimateStep(model, s.plan).step.value() != r->time.step.value()) return;
+  std::string curves;
+  for (const CollectiveTable::Curve& c : ctx.fabric.measured->curves()) {
+    curves += (curves.empty() ? "" : ", ") + std::string(kCollectiveOpNames[static_cast<int>(c.op)]) + " over " +
+              std::to_string(c.ranks) + " (" + std::to_string(c.ranks_per_domain) + " per domain)";
+  }
+  r->warnings.push_back("cluster.collective_table changes nothing in this step: none of its curves (" + curves +
+                        ") matches a collective of the plan by operation, ranks and ranks per domain, or those "
+                        "that do are hidden; the α-β model times the rest");
+}
+
 // Names the labelled proxies the step time rests on, by the device they were measured on: the
 // answer is that device's until this one is measured.
 void WarnIfProxies(const Scenario& s, PlanResult* r) {
@@ -271,6 +289,7 @@ PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options) {
     r.proxy_figures = ctx.proxy_figures;
     WarnIfOddOutputWidth(s, &r);
     WarnIfSoftmaxUnfused(s, ctx, &r);
+    WarnIfCollectiveTableIdle(s, ctx, &r);
     WarnIfProxies(s, &r);
     for (std::string& w : ctx.warnings) r.warnings.push_back(std::move(w));
     WarnIfMfuAboveOne(r, &r.warnings);

@@ -92,6 +92,7 @@ ValidationReport Validate(const std::vector<Scenario>& runs, const EvaluateOptio
         row.predicted = PredictedMetric(r, metric);
         row.error = (row.predicted - measured) / measured;
         row.has_time_error = TimeError(metric, row.error, &row.time_error);
+        if (run.auto_parallel) row.searched_plan = s.plan;
       }
       rep.rows.push_back(row);
     }

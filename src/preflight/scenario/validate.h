@@ -8,6 +8,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,8 @@ struct ValidationRow {
   // MFU). Not set for peak memory (has_time_error false).
   double time_error = 0;
   bool has_time_error = false;
+  // The layout the search chose for a run without one (`parallel: auto`); empty otherwise.
+  std::optional<Plan> searched_plan = std::nullopt;
 };
 
 struct ValidationReport {

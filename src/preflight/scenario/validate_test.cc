@@ -127,5 +127,23 @@ TEST(ValidateTest, AnAutoRunTheSearchFindsNoPlanForSaysSo) {
   EXPECT_EQ(Validate({run}, {}, nullptr).rows.front().status, "needs search (parallel: auto)");
 }
 
+// An auto run is predicted with the layout the planner gives, and its rows name that layout so
+// that `plan` can rerun it; a run with its own layout names none.
+TEST(ValidateTest, AnAutoRunNamesTheLayoutItWasPredictedWith) {
+  Scenario run = Measured("auto", 1.0);
+  const Plan stated = run.plan;
+  run.auto_parallel = true;
+  ValidationReport rep = Validate({run}, {}, [&](const Scenario&, Plan* p) {
+    *p = stated;
+    return true;
+  });
+  ASSERT_EQ(rep.rows.size(), 2u);
+  EXPECT_EQ(rep.rows.front().status, "ok");
+  ASSERT_TRUE(rep.rows.front().searched_plan.has_value());
+  EXPECT_EQ(rep.rows.front().searched_plan->tp, stated.tp);
+  EXPECT_EQ(rep.rows.front().searched_plan->dp, stated.dp);
+  EXPECT_FALSE(Validate({Measured("given", 1.0)}, {}, nullptr).rows.front().searched_plan.has_value());
+}
+
 }  // namespace
 }  // namespace preflight
