@@ -562,7 +562,7 @@ case_command_line_paths() {
 case_data_directory() {
   PREFLIGHT_DATA="$WORK/nowhere" "$BIN" catalog list >"$OUT" 2>"$ERR"
   RC=$?
-  expect_bad_input "PREFLIGHT_DATA: expected a data directory holding hardware/ and models/" "$WORK/nowhere"
+  expect_bad_input "PREFLIGHT_DATA: expected a data directory holding hardware/, models/ and reliability/" "$WORK/nowhere"
   mkdir -p "$WORK/emptydata"
   PREFLIGHT_DATA="$WORK/emptydata" "$BIN" plan "$EXAMPLE" >"$OUT" 2>"$ERR"
   RC=$?
@@ -884,6 +884,10 @@ case_does_not_fit() {
   expect_rc 1
   expect_stderr_empty
   expect_json 'assert j["memory"]["fits"] is False and j["memory"]["per_device_bytes"] > j["memory"]["capacity_bytes"]'
+  # It says by how much, and what the plain remedies give.
+  run plan "$EXAMPLE" --seq-len 32768
+  expect_rc 1
+  expect_stdout_has "does not fit: 48.1 GiB over on stage 0; with --recompute full 34.7 GiB (fits); \`preflight search\` lists"
 }
 
 case_search_json() {

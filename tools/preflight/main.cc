@@ -271,17 +271,16 @@ int CheckOutputWritten(int rc) {
 }
 
 // $PREFLIGHT_DATA, when set, names the data directory: a wrong one would read as an empty catalog
-// (no hardware, no models) without a word. 0 when it is unset or holds the catalog's folders.
+// (no hardware, no models) without a word, and one without reliability/ fails every plan on the
+// default failure profile. 0 when it is unset or holds those folders.
 int CheckDataDirectory() {
   const char* env = std::getenv("PREFLIGHT_DATA");
   if (env == nullptr || *env == '\0') return 0;
   std::error_code ec;  // a name too long or a loop of links: not a directory, not an exception
-  if (std::filesystem::is_directory(std::filesystem::path(env) / "hardware", ec) &&
-      std::filesystem::is_directory(std::filesystem::path(env) / "models", ec)) {
-    return 0;
-  }
-  return preflight::cli::BadInput(std::string("PREFLIGHT_DATA: expected a data directory holding hardware/ and models/ "
-                                              "(as the source tree's data/), got '") +
+  const auto has = [&](const char* folder) { return std::filesystem::is_directory(std::filesystem::path(env) / folder, ec); };
+  if (has("hardware") && has("models") && has("reliability")) return 0;
+  return preflight::cli::BadInput(std::string("PREFLIGHT_DATA: expected a data directory holding hardware/, models/ and "
+                                              "reliability/ (a copy of the source tree's data/), got '") +
                                   env + "'");
 }
 

@@ -222,6 +222,35 @@ void WarnIfSoftmaxUnfused(const Scenario& s, const CostContext& ctx, PlanResult*
   r->warnings.push_back(w.str());
 }
 
+// A plan that does not fit says by how much, and what the plain remedies would give: full
+// recompute (where the plan keeps more activations) and the sharded optimizer (ZeRO 1, where it
+// shards none); `search` finds the layouts that fit.
+void WarnIfDoesNotFit(const Scenario& s, const PlanResult& r, const EvaluateOptions& options, std::vector<std::string>* out) {
+  if (!r.has_memory || r.memory.fits) return;
+  const auto gib = [](double bytes) { return bytes / static_cast<double>(int64_t{1} << 30); };
+  std::ostringstream w;
+  w << std::fixed << std::setprecision(1) << "does not fit: "
+    << gib(r.memory.worst.Total().value() - r.memory.capacity.value()) << " GiB over on stage " << r.memory.worst_stage;
+  const auto with = [&](const char* change, Plan p) {
+    if (CheckPlan(s.arch, p, s.job, s.cluster.devices).ok()) {
+      const MemoryEstimate m = EstimateMemory(s.arch, r.params, p, s.job, s.cluster.hbm_capacity, options.memory);
+      w << "; " << change << " " << gib(m.worst.Total().value()) << " GiB" << (m.fits ? " (fits)" : "");
+    }
+  };
+  if (s.plan.recompute != Recompute::kFull) {
+    Plan p = s.plan;
+    p.recompute = Recompute::kFull;
+    with("with --recompute full", p);
+  }
+  if (s.plan.zero == 0 && s.plan.dp > 1) {
+    Plan p = s.plan;
+    p.zero = 1;
+    with("with --zero 1", p);
+  }
+  w << "; `preflight search` lists the layouts that fit";
+  out->push_back(w.str());
+}
+
 // A measured collective table that changes nothing in the step (no collective of the plan has a
 // measured group: operation, ranks and ranks per domain; or those that do are hidden) is said to,
 // where it looked as if it applied.
@@ -295,6 +324,7 @@ PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options) {
     WarnIfMfuAboveOne(r, &r.warnings);
   }
   AddWarnings(s, &r);
+  WarnIfDoesNotFit(s, r, options, &r.warnings);
   return r;
 }
 
