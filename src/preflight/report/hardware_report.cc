@@ -18,6 +18,7 @@ json FigureJson(const Figure& f) {
     j["value"] = f.value;
     j["source"] = f.source;
     if (f.proxy()) j["proxy_of"] = f.proxy_of;
+    if (f.uncertain) j["uncertain"] = true;
   } else if (f.unsupported()) {
     j["unsupported"] = true;
     j["source"] = f.source;
@@ -214,24 +215,45 @@ std::string GemmText(const HardwareSpec& h) {
   return out;
 }
 
-// The source of each headline figure.
+// The source of every figure the file gives (as --json lists them), a labelled proxy marked with
+// the device it was measured on and a value its source doubts marked uncertain.
 std::string SourcesText(const HardwareSpec& h) {
   std::string out;
   out += "sources:\n";
-  auto add = [&](const char* what, const Figure& f) {
-    if (f.known() || f.unsupported()) out += fmt::format("  {}: {}\n", what, f.source);
+  auto add = [&](const std::string& what, const Figure& f) {
+    if (!f.known() && !f.unsupported()) return;
+    const std::string marks = (f.proxy() ? " [proxy: measured on " + f.proxy_of + "]" : std::string()) +
+                              (f.uncertain ? " [uncertain]" : "");
+    out += fmt::format("  {}{}: {}\n", what, marks, f.source);
   };
-  add("bf16 peak", h.peak(Dtype::kBf16));
-  add("fp8 peak", h.peak(Dtype::kFp8));
+  for (int i = 0; i < kNumDtypes; ++i) add(std::string(kDtypeNames[i]) + " peak", h.peak_tflops[i]);
+  add("launch year", h.launch_year);
   add("HBM capacity", h.hbm_capacity_gib);
   add("HBM bandwidth", h.hbm_bandwidth_tbytes_per_s);
   add("scale-up", h.scale_up_gbytes_per_s);
+  add("scale-up domain", h.scale_up_domain_devices);
+  add("scale-up per peer", h.scale_up_peer_gbytes_per_s);
   add("scale-out", h.scale_out_gbits_per_s);
-  add("bf16 GEMM efficiency", h.gemm_fraction[DtypeIndex(Dtype::kBf16)]);
-  add("bf16 sustained GEMM efficiency", h.sustained_fraction[DtypeIndex(Dtype::kBf16)]);
-  add("fp8 sustained GEMM efficiency", h.sustained_fraction[DtypeIndex(Dtype::kFp8)]);
+  add("power", h.power_w);
+  add("host link", h.host_link_gbytes_per_s);
+  add("compute units", h.compute_units);
+  add("compute units a collective holds", h.collective_compute_units);
+  for (int i = 0; i < kNumDtypes; ++i) {
+    add(std::string(kDtypeNames[i]) + " GEMM efficiency", h.gemm_fraction[i]);
+    add(std::string(kDtypeNames[i]) + " sustained GEMM efficiency", h.sustained_fraction[i]);
+  }
+  add("HBM efficiency", h.hbm_fraction);
   add("GEMM kernel fixed time", h.gemm_kernel_us);
   add("odd-width GEMM slowdown", h.gemm_odd_width_slowdown);
+  add("all-reduce busbw scale-up", h.allreduce_busbw_scale_up_gbytes_per_s);
+  add("all-reduce busbw scale-out", h.allreduce_busbw_scale_out_gbytes_per_s);
+  const std::string kernel = h.attention_kernel.empty() ? "fused attention" : h.attention_kernel;
+  add(kernel + " forward", h.attention_fwd_tflops);
+  add(kernel + " backward", h.attention_bwd_tflops);
+  for (const HardwareSpec::AttentionKernel& k : h.other_attention_kernels) {
+    add(k.name + " forward", k.forward);
+    add(k.name + " backward", k.backward);
+  }
   return out;
 }
 

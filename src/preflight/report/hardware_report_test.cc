@@ -39,6 +39,23 @@ TEST(HardwareReportTest, JsonAndText) {
       << text;
 }
 
+// The text lists the source of every figure the file gives, as --json does, with a labelled proxy
+// marked by the device it was measured on and a doubted value marked uncertain (both in --json too).
+TEST(HardwareReportTest, TextSourcesCoverEveryFigureWithItsMarks) {
+  StatusOr<HardwareSpec> h = Catalog::Default().Hardware("h100-sxm-80gb");
+  ASSERT_TRUE(h.ok()) << h.status().message();
+  const std::string text = HardwareText(*h);
+  for (const char* what : {"  power: ", "  fp16 peak: ", "  HBM efficiency: ", "  all-reduce busbw scale-up: ",
+                           "  fa2 forward: ", "  bf16 sustained GEMM efficiency [proxy: measured on h200-sxm-141gb]: "}) {
+    EXPECT_NE(text.find(what), std::string::npos) << what;
+  }
+  StatusOr<HardwareSpec> g = Catalog::Default().Hardware("gaudi3");
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  EXPECT_NE(HardwareText(*g).find("  fp16 peak [uncertain]: "), std::string::npos);
+  EXPECT_EQ(HardwareJson(*g)["peak_tflops"]["fp16"]["uncertain"], true);
+  EXPECT_FALSE(HardwareJson(*g)["peak_tflops"]["bf16"].contains("uncertain"));
+}
+
 // `catalog show` names each dtype's sustained figure, and says which dtypes keep their burst ones.
 TEST(HardwareReportTest, SustainedFiguresPerDtype) {
   HardwareSpec h;
