@@ -240,7 +240,7 @@ x"
   # the value is shown by its start and its length, each byte escaped (a terminal sees text).
   head -c 1000000 /dev/zero | tr '\0' '\245' > "$WORK/bytes.yaml"
   run plan "$WORK/bytes.yaml"
-  expect_bad_input "bytes.yaml" "\\xa5\\xa5" "(1000000 characters)"
+  expect_bad_input "bytes.yaml" "\\xa5\\xa5" "(1000000 bytes)"
   (( $(wc -c <"$ERR") < 1200 )) || fail "the error line should be short, got $(wc -c <"$ERR") bytes"
   # A collective time that vanishes into 0 s once gave MFU 607% at exit 0.
   printf 'source: x\ncollectives:\n  - {op: all_reduce, ranks: 8, rows: [[1048576, 1e-320], [16777216, 2e-300]]}\n' > "$WORK/tiny.yaml"
@@ -567,6 +567,16 @@ case_data_directory() {
   PREFLIGHT_DATA="$WORK/emptydata" "$BIN" plan "$EXAMPLE" >"$OUT" 2>"$ERR"
   RC=$?
   expect_bad_input "PREFLIGHT_DATA"
+  # One without reliability/ would fail every plan on the default failure profile.
+  mkdir -p "$WORK/partdata"
+  cp -r "$PREFLIGHT_DATA/hardware" "$PREFLIGHT_DATA/models" "$WORK/partdata/"
+  PREFLIGHT_DATA="$WORK/partdata" "$BIN" plan "$EXAMPLE" >"$OUT" 2>"$ERR"
+  RC=$?
+  expect_bad_input "PREFLIGHT_DATA: expected a data directory holding hardware/, models/ and reliability/"
+  cp -r "$PREFLIGHT_DATA/reliability" "$WORK/partdata/"
+  PREFLIGHT_DATA="$WORK/partdata" "$BIN" plan "$EXAMPLE" >"$OUT" 2>"$ERR"
+  RC=$?
+  expect_rc 0
 }
 
 case_missing_file() {
@@ -887,7 +897,7 @@ case_does_not_fit() {
   # It says by how much, and what the plain remedies give.
   run plan "$EXAMPLE" --seq-len 32768
   expect_rc 1
-  expect_stdout_has "does not fit: 48.1 GiB over on stage 0; with --recompute full 34.7 GiB (fits); \`preflight search\` lists"
+  expect_stdout_has "does not fit: 48.1 GiB over on stage 0; with parallel.recompute: full 34.7 GiB (fits); a search (parallel: auto) finds"
 }
 
 case_search_json() {

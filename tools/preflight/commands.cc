@@ -23,14 +23,22 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The length of the well-formed UTF-8 character at `i` of `s` (2 to 4 bytes), else 1.
+// The length of the well-formed UTF-8 character at `i` of `s` (2 to 4 bytes: no overlong form, no
+// surrogate, nothing above U+10FFFF, and no C1 control, U+0080-U+009F, which a terminal acts on),
+// else 1.
 size_t Utf8Length(const std::string& s, size_t i) {
-  const unsigned char c = static_cast<unsigned char>(s[i]);
-  const size_t n = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 1;
-  if (n == 1 || c >= 0xF5 || i + n > s.size()) return 1;
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = byte(i);
+  const size_t n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 1;
+  if (n == 1 || i + n > s.size()) return 1;
   for (size_t k = 1; k < n; ++k) {
-    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 1;
+    if ((byte(i + k) & 0xC0) != 0x80) return 1;
   }
+  const unsigned char second = byte(i + 1);
+  if (c == 0xC2 && second <= 0x9F) return 1;                                   // C1 controls
+  if ((c == 0xE0 && second < 0xA0) || (c == 0xF0 && second < 0x90)) return 1;  // overlong
+  if (c == 0xED && second >= 0xA0) return 1;                                   // surrogates
+  if (c == 0xF4 && second >= 0x90) return 1;                                   // above U+10FFFF
   return n;
 }
 

@@ -2,11 +2,11 @@
 // No modelling logic lives here.
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <charconv>
-#include <cstdint>
-#include <cmath>
 #include <cerrno>
+#include <charconv>
+#include <cmath>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "commands.h"
+#include "preflight/base/check.h"
+#include "preflight/catalog/yaml_reader.h"
 #include "search_command.h"
 
 namespace {
@@ -42,10 +44,8 @@ const CLI::Validator kWholeNumber(
     "", "whole number");
 const CLI::Validator kNumber(
     [](std::string& v) {
-      char* end = nullptr;
-      const double d = v.empty() ? 0 : std::strtod(v.c_str(), &end);
-      const bool number = !v.empty() && end == v.c_str() + v.size() && std::isfinite(d);
-      return number ? std::string() : "expected a number, got '" + v + "'";
+      double d = 0;
+      return preflight::ParseFiniteNumber(v, &d) ? std::string() : "expected a number, got '" + v + "'";
     },
     "", "number");
 
@@ -84,7 +84,8 @@ const PlanFlag& PlanFlagNamed(std::string_view flag) {
   for (const PlanFlag& f : kPlanFlags) {
     if (f.flag == flag) return f;
   }
-  return kPlanFlags[0];  // not reached: every name above is a plan flag
+  CHECK(false) << "not a plan flag: " << flag;  // a bug in kSearchScenarioFlagNames
+  return kPlanFlags[0];
 }
 
 void AddScenarioFlags(CLI::App* cmd, std::vector<std::string>* values,

@@ -87,7 +87,7 @@ std::string DescribeNode(const YAML::Node& node) {
     shown.append(v, 0, cut);
     shown += "...' (";
     shown += std::to_string(v.size());
-    shown += " characters)";
+    shown += " bytes)";
     return shown;
   }
   if (node.IsSequence()) return node.size() == 0 ? "an empty list" : "a list";

@@ -152,7 +152,7 @@ std::string Describe(PlanIssue issue, const Architecture& a, const Plan& p, cons
       // The rule both ways: vpp > 1 only with interleaved and pp > 1; interleaved only with vpp > 1.
       if (p.schedule == Schedule::kInterleaved && p.vpp <= 1) {
         m << "the interleaved schedule needs vpp > 1 (virtual stages per device), got vpp " << p.vpp
-          << "; with vpp 1 use another schedule (--schedule 1f1b)";
+          << "; with vpp 1 use another schedule (schedule: 1f1b)";
       } else {
         m << "vpp " << p.vpp << " needs the interleaved schedule with pp > 1; got " << ScheduleName(p.schedule)
           << " with pp " << p.pp;

@@ -99,7 +99,9 @@ json HardwareJson(const HardwareSpec& h) {
                       {"bandwidth_tbytes_per_s", FigureJson(h.hbm_bandwidth_tbytes_per_s)}}},
           {"scale_up", {{"name", h.scale_up_name},
                         {"unidirectional_gbytes_per_s", FigureJson(h.scale_up_gbytes_per_s)},
-                        {"domain_devices", FigureJson(h.scale_up_domain_devices)}}},
+                        {"domain_devices", FigureJson(h.scale_up_domain_devices)},
+                        {"topology", h.scale_up_full_mesh ? "full_mesh" : "switched"},
+                        {"peer_gbytes_per_s", FigureJson(h.scale_up_peer_gbytes_per_s)}}},
           {"scale_out", {{"gbits_per_s_per_device", FigureJson(h.scale_out_gbits_per_s)}}},
           {"compute_units", FigureJson(h.compute_units)},
           {"collective_compute_units", FigureJson(h.collective_compute_units)},
@@ -215,7 +217,8 @@ std::string GemmText(const HardwareSpec& h) {
   return out;
 }
 
-// The source of every figure the file gives (as --json lists them), a labelled proxy marked with
+// The source of every figure the file gives (--json holds them with the figures; the price's is on
+// the price line above), a labelled proxy marked with
 // the device it was measured on and a value its source doubts marked uncertain.
 std::string SourcesText(const HardwareSpec& h) {
   std::string out;

@@ -13,6 +13,28 @@
 namespace preflight {
 namespace {
 
+// The campaign's token count: not given, or less than one step's.
+void WarnIfCampaignIsShort(const Scenario& s, PlanResult* r) {
+  if (s.job.tokens <= 0) {
+    r->warnings.push_back("training.tokens not given: the campaign (days, device-hours, cost, energy) counts 1e12 tokens");
+  } else if (s.job.tokens < static_cast<double>(s.job.GlobalBatchTokens())) {
+    std::ostringstream tokens;
+    tokens << s.job.tokens;
+    r->warnings.push_back("training.tokens (" + tokens.str() + ") is less than one step's " +
+                          std::to_string(s.job.GlobalBatchTokens()) + " tokens: the campaign prices a part of a step");
+  }
+}
+
+// A multi-node cluster whose last node is partly used.
+void WarnIfPartNode(const Scenario& s, PlanResult* r) {
+  const int64_t per_node = s.cluster.devices_per_node;
+  if (per_node > 0 && s.cluster.devices > per_node && s.cluster.devices % per_node != 0) {
+    r->warnings.push_back("cluster.devices " + std::to_string(s.cluster.devices) + " is no multiple of devices_per_node " +
+                          std::to_string(per_node) + ": the last node is partly used (failures and node counts scale with " +
+                          "the devices)");
+  }
+}
+
 void AddWarnings(const Scenario& s, PlanResult* r) {
   const Plan& p = s.plan;
   if (p.tp > s.cluster.scale_up_domain) {
@@ -60,20 +82,8 @@ void AddWarnings(const Scenario& s, PlanResult* r) {
                           ": host link rate unknown (host_link_gbytes_per_s): the activation offload copies are not "
                           "timed, a lower bound on the step");
   }
-  if (s.job.tokens <= 0) {
-    r->warnings.push_back("training.tokens not given: the campaign (days, device-hours, cost, energy) counts 1e12 tokens");
-  } else if (s.job.tokens < static_cast<double>(s.job.GlobalBatchTokens())) {
-    std::ostringstream tokens;
-    tokens << s.job.tokens;
-    r->warnings.push_back("training.tokens (" + tokens.str() + ") is less than one step's " +
-                          std::to_string(s.job.GlobalBatchTokens()) + " tokens: the campaign prices a part of a step");
-  }
-  const int64_t per_node = s.cluster.devices_per_node;
-  if (per_node > 0 && s.cluster.devices > per_node && s.cluster.devices % per_node != 0) {
-    r->warnings.push_back("cluster.devices " + std::to_string(s.cluster.devices) + " is no multiple of devices_per_node " +
-                          std::to_string(per_node) + ": the last node is partly used (failures and node counts scale with " +
-                          "the devices)");
-  }
+  WarnIfCampaignIsShort(s, r);
+  WarnIfPartNode(s, r);
   // With a step time, the cost model has said it already (its warning says what the GEMMs run in).
   if (!r->has_time && s.job.precision == Dtype::kFp8 && !s.cluster.spec.peak(Dtype::kFp8).known()) {
     r->warnings.push_back(s.cluster.spec.id + " has no FP8 support in the catalog: FP8 training falls back to bf16 GEMMs");
@@ -225,7 +235,8 @@ void WarnIfSoftmaxUnfused(const Scenario& s, const CostContext& ctx, PlanResult*
 // A plan that does not fit says by how much, and what the plain remedies would give: full
 // recompute (where the plan keeps more activations) and the sharded optimizer (ZeRO 1, where it
 // shards none); `search` finds the layouts that fit.
-void WarnIfDoesNotFit(const Scenario& s, const PlanResult& r, const EvaluateOptions& options, std::vector<std::string>* out) {
+void WarnIfDoesNotFit(const Scenario& s, const EvaluateOptions& options, PlanResult* result) {
+  const PlanResult& r = *result;
   if (!r.has_memory || r.memory.fits) return;
   const auto gib = [](double bytes) { return bytes / static_cast<double>(int64_t{1} << 30); };
   std::ostringstream w;
@@ -240,15 +251,15 @@ void WarnIfDoesNotFit(const Scenario& s, const PlanResult& r, const EvaluateOpti
   if (s.plan.recompute != Recompute::kFull) {
     Plan p = s.plan;
     p.recompute = Recompute::kFull;
-    with("with --recompute full", p);
+    with("with parallel.recompute: full", p);
   }
   if (s.plan.zero == 0 && s.plan.dp > 1) {
     Plan p = s.plan;
     p.zero = 1;
-    with("with --zero 1", p);
+    with("with parallel.zero: 1", p);
   }
-  w << "; `preflight search` lists the layouts that fit";
-  out->push_back(w.str());
+  w << "; a search (parallel: auto) finds the layouts that fit";
+  result->warnings.push_back(w.str());
 }
 
 // A measured collective table that changes nothing in the step (no collective of the plan has a
@@ -324,7 +335,7 @@ PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options) {
     WarnIfMfuAboveOne(r, &r.warnings);
   }
   AddWarnings(s, &r);
-  WarnIfDoesNotFit(s, r, options, &r.warnings);
+  WarnIfDoesNotFit(s, options, &r);
   return r;
 }
 

@@ -108,12 +108,33 @@ Status NameOverride(const Status& s, const std::string& path, const std::string&
   return Status(s.code(), m + " (with the command line's " + given + ")");
 }
 
+// A dotted key with no empty part.
+Status CheckOverrideKey(const Override& o) {
+  if (o.key.empty()) return InvalidArgument("override: expected key=value, got '=" + o.value + "'");
+  if (o.key.front() == '.' || o.key.back() == '.' || o.key.find("..") != std::string::npos) {
+    return InvalidArgument("override: expected a dotted key without an empty part, got '" + o.key + "'");
+  }
+  return Status::Ok();
+}
+
+// Sets `value` at the override's key, replacing the field it is an alternative to.
+Status SetOverrideValue(YAML::Node& root, const Override& o, const YAML::Node& value) {
+  ClearAlternative(root, o);
+  SetDotted(root, o.key, value);
+  return Status::Ok();
+}
+
+// A status about a field of run `prefix` of `path`, named where the scenario's own errors are.
+Status Located(const Status& s, const std::string& path, const std::string& prefix) {
+  if (s.ok()) return s;
+  return Status(s.code(), path + ": " + (prefix.empty() ? "" : prefix + ".") + s.message());
+}
+
 // An override that cannot be applied, named where the scenario's own errors are: the file, the
 // run's place in it, the key, and that the value came from the command line.
 Status NameBadOverride(const Status& s, const std::string& path, const std::string& prefix) {
   if (s.ok()) return s;
-  return Status(s.code(), path + ": " + (prefix.empty() ? "" : prefix + ".") + s.message() +
-                              " (the value given on the command line)");
+  return Status(s.code(), Located(s, path, prefix).message() + " (the value given on the command line)");
 }
 
 // Whether the override sets a key inside the section `section` ("model.vocab_size").
@@ -124,30 +145,59 @@ bool Inside(const Override& o, const std::string& section) { return o.key.starts
 constexpr std::array<std::string_view, 6> kPathFields = {
     "model", "hardware", "cluster.collective_table", "cluster.gemm_table", "training.host_profile", "reliability.profile"};
 
-Override FromWorkingDirectory(Override o) {
-  if (std::find(kPathFields.begin(), kPathFields.end(), o.key) == kPathFields.end() || !LooksLikePath(o.value)) return o;
+// `value` made the working directory's when it is a relative path; as given otherwise.
+std::string FromWorkingDirectory(const std::string& value) {
+  if (!LooksLikePath(value)) return value;
   std::error_code ec;  // no working directory: left as given, to fail where it is read
-  const std::filesystem::path path(o.value);
-  if (path.is_relative()) {
-    const std::filesystem::path absolute = std::filesystem::absolute(path, ec);
-    if (!ec) o.value = absolute.string();
-  }
-  return o;
+  const std::filesystem::path path(value);
+  if (!path.is_relative()) return value;
+  const std::filesystem::path absolute = std::filesystem::absolute(path, ec);
+  return ec ? value : absolute.string();
 }
 
-// ApplyOverride for one run of `file`. A `model.KEY` override on a model the run names by catalog
-// id or path reads that config into the run first, so that it changes that key alone (the model is
-// then inline); a hardware file is replaced whole (its figures carry their sources), not key by key.
-Status ApplyRunOverride(YAML::Node& run, const Override& o, const std::string& file, const Catalog& catalog) {
+// Sets one command-line override in `run` (ApplyOverride), its relative paths the working
+// directory's: the value where its key is a path field, or the path fields of a flow mapping it
+// sets (`cluster={devices: 8, gemm_table: t.yaml}`). A hardware file is replaced whole (its figures
+// carry their sources), not key by key.
+Status SetRunOverride(YAML::Node& run, Override o) {
   if (Inside(o, "hardware")) {
     return InvalidArgument(o.key + ": expected hardware=ID_OR_PATH: a hardware file is replaced whole, not key by key "
                            "(the cluster fields override capacity and bandwidths; copy data/hardware/ID.yaml for the rest)");
   }
-  if (Inside(o, "model") && run.IsMap() && run["model"] && !run["model"].IsMap()) {
-    ASSIGN_OR_RETURN(YAML::Node model, ModelAsMapping(run, file, catalog));
-    run["model"] = model;
+  RETURN_IF_ERROR(CheckOverrideKey(o));
+  if (std::find(kPathFields.begin(), kPathFields.end(), o.key) != kPathFields.end()) o.value = FromWorkingDirectory(o.value);
+  ASSIGN_OR_RETURN(YAML::Node value, OverrideValue(o));
+  if (value.IsMap()) {
+    for (std::string_view field : kPathFields) {
+      if (!field.starts_with(o.key + ".")) continue;
+      const std::string child(field.substr(o.key.size() + 1));
+      if (child.find('.') == std::string::npos && value[child] && value[child].IsScalar()) {
+        value[child] = FromWorkingDirectory(value[child].Scalar());
+      }
+    }
   }
-  return ApplyOverride(run, FromWorkingDirectory(o));
+  return SetOverrideValue(run, o, value);
+}
+
+// Applies the command line's overrides to run `prefix` of `path` in order. Before a `model.KEY`
+// override, a model the run names by catalog id or path is read into the run (ModelAsMapping), so
+// that the override changes that key alone (the model is then inline); reading it fails as the
+// file's model field, or as the command line's where an earlier override named the model.
+Status ApplyRunOverrides(YAML::Node& run, const std::vector<Override>& overrides, const std::string& path,
+                         const std::string& prefix, const Catalog& catalog) {
+  bool model_given = false;
+  for (const Override& o : overrides) {
+    if (Inside(o, "model") && run.IsMap() && run["model"] && !run["model"].IsMap()) {
+      StatusOr<YAML::Node> model = ModelAsMapping(run, path, catalog);
+      if (!model.ok()) {
+        return model_given ? NameBadOverride(model.status(), path, prefix) : Located(model.status(), path, prefix);
+      }
+      run["model"] = *model;
+    }
+    RETURN_IF_ERROR(NameBadOverride(SetRunOverride(run, o), path, prefix));
+    model_given = model_given || o.key == "model";
+  }
+  return Status::Ok();
 }
 
 // After the run reads: a `model.KEY` override whose key the model's config reader never looks up
@@ -172,14 +222,9 @@ Status CheckModelOverrideKeys(const YAML::Node& run, const std::vector<Override>
 }  // namespace
 
 Status ApplyOverride(YAML::Node& root, const Override& o) {
-  if (o.key.empty()) return InvalidArgument("override: expected key=value, got '=" + o.value + "'");
-  if (o.key.front() == '.' || o.key.back() == '.' || o.key.find("..") != std::string::npos) {
-    return InvalidArgument("override: expected a dotted key without an empty part, got '" + o.key + "'");
-  }
+  RETURN_IF_ERROR(CheckOverrideKey(o));
   ASSIGN_OR_RETURN(YAML::Node value, OverrideValue(o));
-  ClearAlternative(root, o);
-  SetDotted(root, o.key, value);
-  return Status::Ok();
+  return SetOverrideValue(root, o, value);
 }
 
 StatusOr<Scenario> LoadScenarioFile(const std::string& path, const Catalog& catalog,
@@ -187,7 +232,7 @@ StatusOr<Scenario> LoadScenarioFile(const std::string& path, const Catalog& cata
   ASSIGN_OR_RETURN(const YAML::Node original, LoadYamlFile(path));
   if (!original.IsMap()) return InvalidArgument(path + ": expected a scenario mapping, got " + DescribeNode(original));
   YAML::Node root = YAML::Clone(original);
-  for (const Override& o : overrides) RETURN_IF_ERROR(NameBadOverride(ApplyRunOverride(root, o, path, catalog), path, ""));
+  RETURN_IF_ERROR(ApplyRunOverrides(root, overrides, path, "", catalog));
   StatusOr<Scenario> s = ParseScenario(root, path, "", catalog);
   if (!s.ok()) {
     const bool valid = !overrides.empty() && ParseScenario(original, path, "", catalog).ok();
@@ -260,14 +305,13 @@ StatusOr<std::vector<Scenario>> LoadScenarioList(const std::string& path, const 
   for (size_t i = 0; i < list.size(); ++i) {
     std::string field = prefix.empty() ? "[" + std::to_string(i) + "]" : prefix + "[" + std::to_string(i) + "]";
     const YAML::Node original = list[i];
-    YAML::Node run = original;
-    if (!overrides.empty()) {
-      if (!run.IsMap()) return InvalidArgument(path + ": " + field + ": expected a scenario mapping, got " + DescribeNode(run));
-      run = YAML::Clone(run);
-      for (const Override& o : overrides) {
-        RETURN_IF_ERROR(NameBadOverride(ApplyRunOverride(run, o, path, catalog), path, field));
-      }
+    if (!overrides.empty() && !original.IsMap()) {
+      return InvalidArgument(path + ": " + field + ": expected a scenario mapping, got " + DescribeNode(original));
     }
+    // A copy of its own (assigning a node to a node would re-point the list's run at the copy, and
+    // the file's run, read again below to tell the command line's errors apart, would change too).
+    YAML::Node run = overrides.empty() ? original : YAML::Clone(original);
+    RETURN_IF_ERROR(ApplyRunOverrides(run, overrides, path, field, catalog));
     StatusOr<Scenario> parsed = ParseScenario(run, path, field, catalog);
     if (!parsed.ok()) {
       const bool valid = !overrides.empty() && ParseScenario(original, path, field, catalog).ok();

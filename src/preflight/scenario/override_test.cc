@@ -109,6 +109,40 @@ TEST(OverrideTest, ErrorsSayWhatTheCommandLineGave) {
   EXPECT_FALSE(Contains(s.status().message(), "command line")) << s.status().message();
 }
 
+// In a validation list too, an error the command line's values cause in another field names them:
+// the file's run, read again to tell the two apart, is not changed by the overrides.
+TEST(OverrideTest, ListRunsKeepTheFilesRunApartFromTheOverrides) {
+  const std::string run = Replace(kScenario, "global_batch: 64", "global_batch_tokens: 262144");
+  std::string text = "- " + run;
+  for (size_t at = text.find('\n'); at != std::string::npos && at + 1 < text.size(); at = text.find('\n', at + 1)) {
+    text.insert(at + 1, "  ");
+  }
+  text += "  measured: {step_time_s: 1.0}\n";
+  const std::string path = test_support::WriteFile(test_support::ScratchDir(), "list.yaml", text);
+  ASSERT_TRUE(LoadScenarioList(path, Catalog::Default()).ok()) << "test bug: the file alone reads";
+  StatusOr<std::vector<Scenario>> runs = LoadScenarioList(path, Catalog::Default(), {{"training.seq_len", "3000"}});
+  ASSERT_FALSE(runs.ok());
+  EXPECT_TRUE(Contains(runs.status().message(), "[0].training.global_batch_tokens: expected a positive multiple"))
+      << runs.status().message();
+  EXPECT_TRUE(Contains(runs.status().message(), "(with the command line's training.seq_len=3000)"))
+      << runs.status().message();
+}
+
+// A `model.KEY` override reads a catalog model into the run; where the file's own model cannot be
+// read, the error is the file's, not the command line's.
+TEST(OverrideTest, ModelKeyOverrideReadsTheCatalogModel) {
+  StatusOr<Scenario> s = LoadText(kScenario, nullptr, {{"model.num_hidden_layers", "8"}});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->arch.layers, 8);
+  EXPECT_EQ(s->arch.hidden, 4096);
+  std::string path;
+  s = LoadText(Replace(kScenario, "model: llama-3.1-8b", "model: no-such-model"), &path,
+               {{"model.num_hidden_layers", "8"}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.status().message(), path + ": model: unknown model id 'no-such-model'")) << s.status().message();
+  EXPECT_FALSE(Contains(s.status().message(), "command line")) << s.status().message();
+}
+
 TEST(OverrideTest, LoadScenarioFileAppliesOverridesBeforeParsing) {
   const std::vector<Override> overrides = {{"model", "llama-3.1-70b"},
                                            {"parallel.tp", "8"},

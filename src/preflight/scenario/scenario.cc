@@ -59,7 +59,7 @@ Status CheckHardwareCanTime(const MapReader& r, const HardwareSpec& h, const Tra
 
 StatusOr<YAML::Node> ModelAsMapping(const YAML::Node& run, const std::string& file, const Catalog& catalog) {
   const YAML::Node model = run.IsMap() ? run["model"] : YAML::Node();
-  if (model.IsMap()) return model;
+  if (model.IsMap()) return YAML::Clone(model);
   if (!model.IsScalar()) return InvalidArgument("model: expected a catalog id, a config.json path or a mapping");
   auto config = catalog.ModelConfig(ResolvePath(model.Scalar(), file), nullptr);
   if (!config.ok()) return config.status().WithPrefix("model");
