@@ -551,6 +551,12 @@ case_command_line_paths() {
   (cd "$WORK/cwd" && "$BIN" plan a/s.yaml --set hardware=hw.yaml >"$OUT" 2>"$ERR")
   RC=$?
   expect_rc 0
+  # So is one inside a flow mapping the command line sets.
+  cp "$PREFLIGHT_DATA/reliability/llama3-h100-16k.yaml" "$WORK/cwd/rel.yaml"
+  echo "garbage: [" >"$WORK/cwd/a/rel.yaml"
+  (cd "$WORK/cwd" && "$BIN" plan a/s.yaml --set 'reliability={profile: rel.yaml}' >"$OUT" 2>"$ERR")
+  RC=$?
+  expect_rc 0
   printf 'hardware: hw.yaml\n' >>"$WORK/cwd/a/s.yaml"
   sed -i '0,/^hardware:.*/{/^hardware:/d}' "$WORK/cwd/a/s.yaml"
   (cd "$WORK/cwd" && "$BIN" plan a/s.yaml >"$OUT" 2>"$ERR")
