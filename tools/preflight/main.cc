@@ -164,19 +164,22 @@ void AddValidate(CLI::App* app, ValidateCommand* c) {
 // The search's limits and fixed degrees (SearchConstraints) as flags.
 void AddSearchConstraints(CLI::App* cmd, preflight::cli::SearchArgs* s) {
   preflight::SearchConstraints& k = s->constraints;
-  cmd->add_option("--max-tp", k.max_tp, "largest TP (default: the scale-up domain)")->check(kWholeNumber);
-  cmd->add_option("--max-pp", k.max_pp, "largest PP")->check(kWholeNumber);
-  cmd->add_option("--max-cp", k.max_cp, "largest CP")->check(kWholeNumber);
-  cmd->add_option("--max-ep", k.max_ep, "largest EP")->check(kWholeNumber);
-  cmd->add_option("--max-micro-batch", k.max_micro_batch, "largest micro-batch")->check(kWholeNumber);
+  const auto whole = [cmd](const char* flag, auto& value, const char* help) {
+    cmd->add_option(flag, value, help)->check(kWholeNumber);
+  };
+  whole("--max-tp", k.max_tp, "largest TP (default: the scale-up domain)");
+  whole("--max-pp", k.max_pp, "largest PP");
+  whole("--max-cp", k.max_cp, "largest CP");
+  whole("--max-ep", k.max_ep, "largest EP");
+  whole("--max-micro-batch", k.max_micro_batch, "largest micro-batch");
   cmd->add_option("--min-headroom", k.min_headroom, "memory left free, as a fraction of capacity")->check(kNumber);
-  cmd->add_option("--fix-tp", k.tp, "only this TP")->check(kWholeNumber);
-  cmd->add_option("--fix-pp", k.pp, "only this PP")->check(kWholeNumber);
-  cmd->add_option("--fix-cp", k.cp, "only this CP")->check(kWholeNumber);
-  cmd->add_option("--fix-dp", k.dp, "only this DP")->check(kWholeNumber);
-  cmd->add_option("--fix-ep", k.ep, "only this EP")->check(kWholeNumber);
-  cmd->add_option("--fix-vpp", k.vpp, "only this VPP")->check(kWholeNumber);
-  cmd->add_option("--fix-zero", k.zero, "only this ZeRO stage")->check(kWholeNumber);
+  whole("--fix-tp", k.tp, "only this TP");
+  whole("--fix-pp", k.pp, "only this PP");
+  whole("--fix-cp", k.cp, "only this CP");
+  whole("--fix-dp", k.dp, "only this DP");
+  whole("--fix-ep", k.ep, "only this EP");
+  whole("--fix-vpp", k.vpp, "only this VPP");
+  whole("--fix-zero", k.zero, "only this ZeRO stage");
   cmd->add_option("--fix-schedule", s->fix_schedule, "only this schedule")->check(kNonEmpty);
   cmd->add_option("--fix-recompute", s->fix_recompute, "only this recompute mode")->check(kNonEmpty);
   cmd->add_option("--fix-sp", s->fix_sp, "only with (true) or without (false) sequence parallelism")->check(kNonEmpty);
