@@ -7,7 +7,8 @@ values for the prediction; the script's fit must print both sets back. With --st
 several layouts (PP 1, 2 and 4, DP 1 and 2) are written as step_ms = n * a + n * (L / p) * b plus a
 constant of each layout's own, a being a1 at PP 1 and a2 at PP 2 and 4; the fit must print a1, a2
 and b back. With --linearity, steps on a line in n must report distances near 0, and one step moved
-0.5 ms off its line must show. Standard library only.
+0.5 ms off its line must show. With --cells, a cell's MAPE, bias and share come out as written.
+Standard library only.
 """
 
 import json
@@ -75,7 +76,19 @@ def check_linearity():
         sys.exit(f"--linearity: {exact} on a line, {off} with one step 0.5 ms off")
 
 
+def check_cells():
+    """Two rows of one cell, +10% and -30% off: MAPE 20%, bias -10%, all of the error."""
+    runs = [{"name": f"vtrain-single-000{i}-h1024-l12-2gpu-tp2-pp1-dp1-mb1-gb{gb}", "metric": "step_time_s",
+             "measured": 1.0, "predicted": p} for i, (gb, p) in enumerate(((2, 1.1), (4, 0.7)))]
+    out = subprocess.run([sys.executable, str(SCRIPT), "--cells"], input=json.dumps({"runs": runs}),
+                         capture_output=True, text=True, check=True).stdout
+    rows = [line.split() for line in out.splitlines()[1:]]
+    if rows != [["2", "1", "1024", "2", "20.0%", "-10.0%", "100.0%"]]:
+        sys.exit(f"--cells: {rows}")
+
+
 def main():
+    check_cells()
     check_linearity()
     check_stages()
     runs, i = [], 0

@@ -3,7 +3,7 @@
 
 Usage:
   build/release/bin/preflight validate data/validation/vtrain-single.yaml --json \\
-    | tools/data/vtrain_terms.py [--by-dp | --stages | --linearity]
+    | tools/data/vtrain_terms.py [--by-dp | --stages | --linearity | --cells]
 
 A diagnosis, nothing in the model reads it. Within each group of rows with one hidden size, TP
 degree and micro-batch (PP 1; with --by-dp also one DP degree), a least-squares fit of
@@ -33,6 +33,11 @@ With --linearity it tests the measurements themselves: within each layout (hidde
 DP, micro-batch) with three or more micro-batch counts, the largest distance of a step time from
 the straight line through them in n; and, per layout at DP 2, 4 or 8, how much its difference from
 the same layout at DP 1 varies over n. Timed steps scatter; composed ones need not.
+
+With --cells it prints the errors themselves by TP degree, micro-batch and hidden size (every PP
+and DP degree): rows, MAPE, mean signed error (below 0: predicted fast) and the cell's share of the
+summed absolute error. Cells of one TP degree and micro-batch that differ in sign or size between
+the two hidden sizes, where the host sets the pace of both, show what no host model can follow.
 
 Python 3 standard library only.
 """
@@ -127,6 +132,22 @@ def linearity(runs):
     return 0
 
 
+def cells(runs):
+    """The --cells table: MAPE, bias and share of the absolute error by (TP, micro-batch, hidden)."""
+    groups = defaultdict(list)
+    for h, _layers, tp, _pp, _dp, mb, _n, measured, predicted in parsed(runs):
+        groups[(tp, mb, h)].append((predicted - measured) / measured)
+    total = sum(abs(e) for errors in groups.values() for e in errors)
+    print("tp mb hidden  rows    MAPE    bias   share")
+    for key in sorted(groups):
+        errors = groups[key]
+        mape = 100 * sum(abs(e) for e in errors) / len(errors)
+        bias = 100 * sum(errors) / len(errors)
+        share = 100 * sum(abs(e) for e in errors) / total if total > 0 else 0.0
+        print(f"{key[0]:2d} {key[1]:2d} {key[2]:6d}  {len(errors):4d}  {mape:5.1f}%  {bias:+5.1f}%  {share:5.1f}%")
+    return 0
+
+
 def main(argv):
     by_dp = "--by-dp" in argv[1:]
     runs = json.load(sys.stdin)["runs"]
@@ -134,6 +155,8 @@ def main(argv):
         return stages(runs)
     if "--linearity" in argv[1:]:
         return linearity(runs)
+    if "--cells" in argv[1:]:
+        return cells(runs)
     groups = defaultdict(list)
     for h, layers, tp, pp, dp, mb, n, measured, predicted in parsed(runs):
         if pp != 1:
