@@ -242,6 +242,10 @@ x"
   run plan "$WORK/bytes.yaml"
   expect_bad_input "bytes.yaml" "\\xa5\\xa5" "(1000000 bytes)"
   (( $(wc -c <"$ERR") < 1200 )) || fail "the error line should be short, got $(wc -c <"$ERR") bytes"
+  # A C1 control (CSI, which a terminal acts on) and a UTF-8 surrogate are escaped; é is kept.
+  printf 'name: x\nmodel: "a\xc2\x9b[31m b\xed\xa0\x80 c\xc3\xa9"\n' > "$WORK/c1.yaml"
+  run plan "$WORK/c1.yaml"
+  expect_bad_input "c1.yaml" '\xc2\x9b[31m' '\xed\xa0\x80' $'c\xc3\xa9'
   # A collective time that vanishes into 0 s once gave MFU 607% at exit 0.
   printf 'source: x\ncollectives:\n  - {op: all_reduce, ranks: 8, rows: [[1048576, 1e-320], [16777216, 2e-300]]}\n' > "$WORK/tiny.yaml"
   run plan "$EXAMPLE" --set cluster.collective_table="$WORK/tiny.yaml"
