@@ -297,6 +297,18 @@ json PlanJson(const PlanResult& r) {
 
 namespace {
 
+// Where the GEMM rates come from: a measured table by shape (a device's data/gemm/ file, or
+// cluster.gemm_table), or the large-GEMM rate and its waves where the device has none (a hardware
+// file of one's own under a new id has none until one is named).
+std::string GemmSourceText(const HardwareSpec& h) {
+  if (!h.gemm_table) {
+    return "           GEMMs at the large-GEMM rate and its waves: no table by shape for this device (data/gemm/, "
+           "cluster.gemm_table)\n";
+  }
+  return fmt::format("           GEMMs by shape: {}{}\n", h.gemm_table->file,
+                     h.gemm_table->proxy_of.empty() ? "" : " (measured on " + h.gemm_table->proxy_of + ")");
+}
+
 // The scenario, model and hardware lines of `plan`'s text.
 std::string ModelAndHardwareText(const PlanResult& r) {
   const Scenario& s = r.scenario;
@@ -314,6 +326,7 @@ std::string ModelAndHardwareText(const PlanResult& r) {
                      s.cluster.devices, s.cluster.spec.id, s.cluster.hbm_capacity.gib(),
                      s.cluster.devices_per_node, s.cluster.scale_up_domain);
   if (s.cluster.collectives) out += CollectiveTableText(*s.cluster.collectives);
+  out += GemmSourceText(s.cluster.spec);
   return out;
 }
 

@@ -248,6 +248,15 @@ TEST(PlanFieldsJsonTest, MicroBatches) {
   EXPECT_EQ(f["sp"], false);
 }
 
+// A plan says where its GEMM rates come from: the device's table by shape, or the large-GEMM rate
+// and its waves where it has none.
+TEST(PlanTextTest, NamesWhereTheGemmRatesComeFrom) {
+  EXPECT_NE(PlanText(EvaluateText(kScenario)).find("GEMMs by shape: "), std::string::npos);
+  EXPECT_NE(PlanText(EvaluateText(kScenario)).find("gemm/h100-sxm-80gb.yaml"), std::string::npos);
+  const std::string a100 = PlanText(EvaluateText(kScenario, {{"hardware", "a100-sxm-80gb"}}));
+  EXPECT_NE(a100.find("GEMMs at the large-GEMM rate and its waves: no table by shape"), std::string::npos) << a100;
+}
+
 // A plan names the block length its fused kernel's rate is read at: the sequence over CP.
 TEST(PlanJsonTest, AttentionBlockLengthFollowsContextParallelism) {
   EXPECT_DOUBLE_EQ(PlanJson(EvaluateText(kScenario))["hardware"]["attention_block_tokens"].get<double>(), 4096);
