@@ -120,8 +120,7 @@ std::string CurvesSummary(const CollectiveTable& t) {
   std::string out;
   for (const CollectiveTable::Curve& c : t.curves()) {
     if (!out.empty()) out += "; ";
-    out += fmt::format("{} over {} ({} per domain), {} to {}", kCollectiveOpNames[static_cast<int>(c.op)], c.ranks,
-                       c.ranks_per_domain, ByteSize(c.rows.front()[0]), ByteSize(c.rows.back()[0]));
+    out += fmt::format("{}, {} to {}", CurveGroup(c), ByteSize(c.rows.front()[0]), ByteSize(c.rows.back()[0]));
   }
   return out;
 }

@@ -343,4 +343,9 @@ StatusOr<CollectiveTable> LoadCollectiveTable(const std::string& path) {
   return t;
 }
 
+std::string CurveGroup(const CollectiveTable::Curve& c) {
+  return std::string(kCollectiveOpNames[static_cast<int>(c.op)]) + " over " + std::to_string(c.ranks) + " (" +
+         std::to_string(c.ranks_per_domain) + " per domain)";
+}
+
 }  // namespace preflight

@@ -103,6 +103,9 @@ double BusBandwidthFactor(CollectiveOp op, int64_t ranks);
 // InvalidArgument naming file and field on any problem; NotFound if a file cannot be opened.
 StatusOr<CollectiveTable> LoadCollectiveTable(const std::string& path);
 
+// "all_reduce over 8 (8 per domain)": the operation and group a curve was measured on.
+std::string CurveGroup(const CollectiveTable::Curve& c);
+
 // The [size in bytes, out-of-place time in µs] rows of nccl-tests text output (any collective,
 // with or without the root column, with or without mpirun's "[1,0]<stdout>:" or srun's "0:"
 // prefixes). InvalidArgument naming `name` when a row reports wrong results (a non-zero #wrong

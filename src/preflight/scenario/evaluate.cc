@@ -272,8 +272,7 @@ void WarnIfCollectiveTableIdle(const Scenario& s, const CostContext& ctx, PlanRe
   if (EstimateStep(model, s.plan).step.value() != r->time.step.value()) return;
   std::string curves;
   for (const CollectiveTable::Curve& c : ctx.fabric.measured->curves()) {
-    curves += (curves.empty() ? "" : ", ") + std::string(kCollectiveOpNames[static_cast<int>(c.op)]) + " over " +
-              std::to_string(c.ranks) + " (" + std::to_string(c.ranks_per_domain) + " per domain)";
+    curves += (curves.empty() ? "" : ", ") + CurveGroup(c);
   }
   r->warnings.push_back("cluster.collective_table changes nothing in this step: none of its curves (" + curves +
                         ") matches a collective of the plan by operation, ranks and ranks per domain, or those "

@@ -118,10 +118,9 @@ Status CheckOverrideKey(const Override& o) {
 }
 
 // Sets `value` at the override's key, replacing the field it is an alternative to.
-Status SetOverrideValue(YAML::Node& root, const Override& o, const YAML::Node& value) {
+void SetOverrideValue(YAML::Node& root, const Override& o, const YAML::Node& value) {
   ClearAlternative(root, o);
   SetDotted(root, o.key, value);
-  return Status::Ok();
 }
 
 // A status about a field of run `prefix` of `path`, named where the scenario's own errors are.
@@ -176,7 +175,8 @@ Status SetRunOverride(YAML::Node& run, Override o) {
       }
     }
   }
-  return SetOverrideValue(run, o, value);
+  SetOverrideValue(run, o, value);
+  return Status::Ok();
 }
 
 // Applies the command line's overrides to run `prefix` of `path` in order. Before a `model.KEY`
@@ -207,14 +207,15 @@ Status CheckModelOverrideKeys(const YAML::Node& run, const std::vector<Override>
   for (const Override& o : overrides) {
     if (!Inside(o, "model") || !run["model"].IsMap()) continue;
     const std::string key = o.key.substr(6, o.key.find('.', 6) - 6);
-    ASSIGN_OR_RETURN(nlohmann::json config, YamlToJson(run["model"], file + ": " + (prefix.empty() ? "" : prefix + ".") + "model"));
+    ASSIGN_OR_RETURN(nlohmann::json config, YamlToJson(run["model"], Located(InvalidArgument("model"), file, prefix).message()));
     const std::set<std::string> read = HfConfigKeysRead(config);
     if (read.empty() || read.contains(key)) continue;
     std::string keys;
     for (const std::string& k : read) keys += (keys.empty() ? "" : ", ") + k;
-    return InvalidArgument(file + ": " + (prefix.empty() ? "" : prefix + ".") + o.key + ": expected a key its model_type " +
-                           config.value("model_type", std::string("?")) + " reads (" + keys + "), got '" + key +
-                           "' (the value given on the command line)");
+    return NameBadOverride(InvalidArgument(o.key + ": expected a key its model_type " +
+                                           config.value("model_type", std::string("?")) + " reads (" + keys + "), got '" +
+                                           key + "'"),
+                           file, prefix);
   }
   return Status::Ok();
 }
@@ -224,7 +225,8 @@ Status CheckModelOverrideKeys(const YAML::Node& run, const std::vector<Override>
 Status ApplyOverride(YAML::Node& root, const Override& o) {
   RETURN_IF_ERROR(CheckOverrideKey(o));
   ASSIGN_OR_RETURN(YAML::Node value, OverrideValue(o));
-  return SetOverrideValue(root, o, value);
+  SetOverrideValue(root, o, value);
+  return Status::Ok();
 }
 
 StatusOr<Scenario> LoadScenarioFile(const std::string& path, const Catalog& catalog,
