@@ -69,6 +69,14 @@ Dtype GemmDtype(const HardwareSpec& h, const TrainingJob& job, CostContext* c) {
     c->warnings.push_back(h.id + " has no FP4 rate in the catalog, the mark of block-scaled (MX) tensor cores: "
                                  "training.fp8_recipe mxfp8 is timed as if it ran there");
   }
+  // What a GEMM loses to per-block scales (Hopper promotes its partial sums to the CUDA cores at
+  // every 128-element block) is a property of the kernel library, not of the device: no catalog
+  // figure, so the GEMMs keep the FP8 rate and the plan says so (docs/cost-model.md).
+  if (c->fp8_gemms && job.fp8_recipe == Fp8Recipe::kBlockwise) {
+    c->warnings.push_back("training.fp8_recipe blockwise: the GEMMs run at " + h.id +
+                          "'s FP8 rate; what the per-block scales cost inside them depends on the kernel "
+                          "library and is not priced (times are a lower bound)");
+  }
   return gemm;
 }
 

@@ -123,6 +123,25 @@ TEST(StepContextTest, Mxfp8WarnsWhereTheDeviceHasNoFp4) {
   EXPECT_FALSE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster)));
 }
 
+// The blockwise recipe's GEMMs keep the FP8 rate, with a warning that the block scales' cost inside
+// them is not priced; not under delayed scaling, nor where the GEMMs fall back to 16 bits.
+TEST(StepContextTest, BlockwiseWarnsThatItsScalesAreNotPriced) {
+  auto warns = [](const CostContext& c) {
+    return std::any_of(c.warnings.begin(), c.warnings.end(),
+                       [](const std::string& w) { return w.find("fp8_recipe blockwise") != std::string::npos; });
+  };
+  Job8b s = Llama8bOnH100();
+  s.job.precision = Dtype::kFp8;
+  const CostContext delayed = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_FALSE(warns(delayed));
+  s.job.fp8_recipe = Fp8Recipe::kBlockwise;
+  const CostContext block = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_TRUE(warns(block));
+  EXPECT_EQ(block.gemm_rate.value(), delayed.gemm_rate.value());
+  s.cluster = CatalogCluster("a100-sxm-80gb", 8);
+  EXPECT_FALSE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster))) << "no FP8: 16-bit GEMMs";
+}
+
 // A peak its source marks uncertain is named where the GEMMs run at it, and only there.
 TEST(StepContextTest, UncertainPeakIsNamedWhereTheGemmsRunAtIt) {
   auto warns = [](const CostContext& c) {

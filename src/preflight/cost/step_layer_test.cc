@@ -599,6 +599,17 @@ TEST(StepLayerTest, Mxfp8CastsTheNormOutputsAndWritesBlockScales) {
   EXPECT_NEAR(d.seconds, expected, expected * 1e-9);
 }
 
+// The blockwise recipe (Float8BlockScaling) casts like MXFP8: no amax pass, the norms' outputs cast,
+// and a scale per block for each copy, here an FP32 one per 128 elements, the same 1/32 byte per
+// element as MXFP8's E8M0 byte per 32; so its casts cost what MXFP8's do, and more than delayed
+// scaling's.
+TEST(StepLayerTest, Fp8BlockwiseCastsLikeMxfp8WithFp32ScalesPer128) {
+  const Fp8RecipeDelta mx = AgainstDelayedScaling(Fp8Recipe::kMxfp8);
+  const Fp8RecipeDelta block = AgainstDelayedScaling(Fp8Recipe::kBlockwise);
+  EXPECT_GT(block.seconds, 0.0);
+  EXPECT_NEAR(block.seconds, mx.seconds, mx.seconds * 1e-9);
+}
+
 // Transformer Engine's userbuffers overlap cuts the TP block's all-gather GEMMs into TP pieces and
 // its reduce-scatter GEMMs into 4: pieces of 512 tokens run below the H100's rate at 2,048 (its
 // measured table), so the layers' compute grows. Megatron takes the overlap only with SP: without

@@ -153,7 +153,7 @@ inline bool AllToAllOverlapRecompute(const Plan& plan) {
 }
 
 // The scaling recipe of an FP8 run (TrainingJob::fp8_recipe).
-enum class Fp8Recipe { kDelayed, kCurrent, kMxfp8 };
+enum class Fp8Recipe { kDelayed, kCurrent, kMxfp8, kBlockwise };
 
 // The loss kernel (TrainingJob::cross_entropy): Megatron's vocab-parallel cross-entropy, PyTorch's
 // eager F.cross_entropy on fp32 logits, or the same under torch.compile (Inductor).
@@ -213,6 +213,12 @@ struct TrainingJob {
   //   found inside the cast (no pass of its own), written for the rowwise and the columnwise copy;
   //   a norm writes MXFP8 only under cuDNN's norm backend (NVTE_NORM_FWD_USE_CUDNN=1,
   //   TransformerEngine PR #1487), not by default, so the norm's output is cast like any other.
+  // - kBlockwise: Float8BlockScaling (DeepSeek-V3's recipe; Megatron's --fp8-recipe blockwise): one
+  //   FP32 scale per 128 consecutive elements of activations and gradients (1 x 128 tiles, their
+  //   transposed copy tiled the other way) and per 128 x 128 block of weights, found inside the
+  //   cast and written for each copy (4 bytes per 128 elements); the norm's output is cast like any
+  //   other. The GEMMs run at the device's FP8 rate: what the per-block scales cost inside them
+  //   depends on the library and is not priced (the cost model warns).
   Fp8Recipe fp8_recipe = Fp8Recipe::kDelayed;
   // Weight gradients are accumulated into the main-gradient buffer by the weight-gradient GEMM itself
   // (Megatron's gradient_accumulation_fusion, Transformer Engine's fuse_wgrad_accumulation). When

@@ -346,7 +346,7 @@ Status ReadNumerics(const MapReader& t, const HardwareSpec& spec, TrainingJob* j
   if (!spec.peak(Dtype::kFp8).known()) j->fp8_saved_inputs = false, j->fp8_weight_copy = false;
   RETURN_IF_ERROR(ReadChoice(t, "fp8_recipe",
                              {{"delayed", Fp8Recipe::kDelayed}, {"current", Fp8Recipe::kCurrent},
-                              {"mxfp8", Fp8Recipe::kMxfp8}},
+                              {"mxfp8", Fp8Recipe::kMxfp8}, {"blockwise", Fp8Recipe::kBlockwise}},
                              &j->fp8_recipe));
   ASSIGN_OR_RETURN(j->grad_16bit_copy, t.BoolOr("grad_16bit_copy", false));
   if (j->grad_16bit_copy && j->grad_dtype != Dtype::kFp32) {

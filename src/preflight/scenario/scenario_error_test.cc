@@ -123,7 +123,7 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
        StatusCode::kInvalidArgument, "training.fp8_saved_inputs"},
       {"grad_16bit_copy not a bool", "seq_len: 4096,", "seq_len: 4096, grad_16bit_copy: yes please,",
        StatusCode::kInvalidArgument, "training.grad_16bit_copy"},
-      {"unknown fp8_recipe", "seq_len: 4096,", "seq_len: 4096, fp8_recipe: blockwise,",
+      {"unknown fp8_recipe", "seq_len: 4096,", "seq_len: 4096, fp8_recipe: tensorwise,",
        StatusCode::kInvalidArgument, "training.fp8_recipe"},
       {"fp32 training", "precision: bf16", "precision: fp32", StatusCode::kInvalidArgument,
        "training.precision: expected one of bf16, fp16, fp8 (fp32 training is not modelled)"},

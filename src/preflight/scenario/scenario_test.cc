@@ -148,7 +148,8 @@ TEST(ScenarioTest, Fp8SavedInputsFollowTheDevice) {
   EXPECT_FALSE(s->job.fp8_weight_copy);
 }
 
-// training.fp8_recipe: delayed scaling unless "current" or "mxfp8" is stated; another name is refused.
+// training.fp8_recipe: delayed scaling unless "current", "mxfp8" or "blockwise" is stated; another name is
+// refused.
 TEST(ScenarioTest, Fp8RecipeIsDelayedUnlessStated) {
   StatusOr<Scenario> s = LoadText(Replace(kScenario, "precision: bf16", "precision: fp8"));
   ASSERT_TRUE(s.ok()) << s.status().message();
@@ -160,8 +161,12 @@ TEST(ScenarioTest, Fp8RecipeIsDelayedUnlessStated) {
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_EQ(s->job.fp8_recipe, Fp8Recipe::kMxfp8);
   s = LoadText(Replace(kScenario, "precision: bf16", "precision: fp8, fp8_recipe: blockwise"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->job.fp8_recipe, Fp8Recipe::kBlockwise);
+  s = LoadText(Replace(kScenario, "precision: bf16", "precision: fp8, fp8_recipe: tensorwise"));
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.status().message().find("delayed, current or mxfp8"), std::string::npos) << s.status().message();
+  EXPECT_NE(s.status().message().find("delayed, current, mxfp8 or blockwise"), std::string::npos)
+      << s.status().message();
 }
 
 // training.moe_grouped_gemm: one grouped kernel unless per_expert (Transformer Engine's) is stated.

@@ -254,7 +254,8 @@ class StepModel {
   // 1 + 1). With current scaling (Fp8Recipe::kCurrent) every cast first reads its 16-bit input
   // once more for the amax (2 bytes per element), and the fused-norm input is cast like any other.
   // MXFP8 (Fp8Recipe::kMxfp8) finds each block's scale inside the cast, casts the norm's output
-  // like any other, and writes one E8M0 scale byte per 32 elements for each copy it writes.
+  // like any other, and writes one E8M0 scale byte per 32 elements for each copy it writes; the
+  // blockwise recipe (Fp8Recipe::kBlockwise) the same with an FP32 scale per 128 elements.
   // Where a GEMM's FP8 input comes from: a cast of its 16-bit input, a fused norm that writes FP8
   // (delayed scaling only), or tokens quantized before an MoE dispatch (cast where they were).
   enum class Fp8Input { kCast, kFusedNorm, kQuantized };
@@ -273,11 +274,19 @@ class StepModel {
   }
   // Per element a cast reads, beyond its input, for the amax: current scaling's pass of its own.
   double Fp8AmaxBytes() const { return c_.job.fp8_recipe == Fp8Recipe::kCurrent ? 2 : 0; }
-  // Per element of each FP8 copy a cast writes, its scale: MXFP8's E8M0 byte per 32 elements.
-  double Fp8ScaleBytes() const { return c_.job.fp8_recipe == Fp8Recipe::kMxfp8 ? 1.0 / kMxfp8Block : 0; }
+  // Per element of each FP8 copy a cast writes, its scale: MXFP8's E8M0 byte per 32 elements, the
+  // blockwise recipe's FP32 scale per 128.
+  double Fp8ScaleBytes() const {
+    switch (c_.job.fp8_recipe) {
+      case Fp8Recipe::kMxfp8: return 1.0 / kMxfp8Block;
+      case Fp8Recipe::kBlockwise: return 4.0 / kFp8Block;
+      default: return 0;
+    }
+  }
   // Whether a fused norm writes the FP8 input of the GEMM after it (delayed scaling only).
   bool Fp8NormWritesFp8() const { return c_.job.fp8_recipe == Fp8Recipe::kDelayed; }
   static constexpr double kMxfp8Block = 32;  // elements per E8M0 scale (the OCP MX formats)
+  static constexpr double kFp8Block = 128;   // elements per FP32 scale (Float8BlockScaling's 1 x 128 tiles)
   double WaveUtilization(double m, double n, double batch) const;
   // Achieved rate for the shape: the catalog's measured table inside its range, and its edge
   // beyond the largest M or N at a measured reduction length; past the longest measured reduction
