@@ -55,28 +55,35 @@ Dtype EfficiencyDtype(const HardwareSpec& h, Dtype gemm) {
   return fp16_as_bf16 ? Dtype::kBf16 : gemm;
 }
 
+// What the job's FP8 recipe leaves unpriced on this device, as warnings (FP8 GEMMs only).
+void AddFp8RecipeWarnings(const HardwareSpec& h, const TrainingJob& job, CostContext* c) {
+  if (!c->fp8_gemms) return;
+  // MXFP8's E8M0 block scales need block-scaled tensor cores; the devices that have them (NVIDIA
+  // Blackwell, AMD MI355X) brought FP4 with them, so a device without an FP4 rate is taken not to.
+  if (job.fp8_recipe == Fp8Recipe::kMxfp8 && !h.peak(Dtype::kFp4).known()) {
+    c->warnings.push_back(h.id + " has no FP4 rate in the catalog, the mark of block-scaled (MX) tensor cores: "
+                                 "training.fp8_recipe mxfp8 is timed as if it ran there");
+  }
+  // What a GEMM loses to per-block scales (the kernels on Hopper promote their partial sums to the
+  // CUDA cores at every 128-element block) is a property of the kernel library, not of the device,
+  // and published kernels run below and above the per-tensor rate: no catalog figure, so the GEMMs
+  // keep the FP8 rate and the plan says so (docs/cost-model.md).
+  if (job.fp8_recipe == Fp8Recipe::kBlockwise) {
+    c->warnings.push_back("training.fp8_recipe blockwise: the GEMMs run at " + h.id +
+                          "'s FP8 rate; what the per-block scales cost inside them depends on the kernel "
+                          "library and is not priced (the GEMM times may be off either way)");
+  }
+}
+
 // The dtype the job's GEMMs run in: FP8 only where the device has it (then sets c->fp8_gemms;
-// otherwise a warning).
+// otherwise a warning), with the FP8 recipe's warnings.
 Dtype GemmDtype(const HardwareSpec& h, const TrainingJob& job, CostContext* c) {
   const Dtype gemm = h.GemmDtype(job.precision);
   c->fp8_gemms = gemm == Dtype::kFp8;
   if (job.precision == Dtype::kFp8 && !c->fp8_gemms) {
     c->warnings.push_back(h.id + " has no FP8: FP8 GEMMs fall back to BF16");
   }
-  // MXFP8's E8M0 block scales need block-scaled tensor cores; the devices that have them (NVIDIA
-  // Blackwell, AMD MI355X) brought FP4 with them, so a device without an FP4 rate is taken not to.
-  if (c->fp8_gemms && job.fp8_recipe == Fp8Recipe::kMxfp8 && !h.peak(Dtype::kFp4).known()) {
-    c->warnings.push_back(h.id + " has no FP4 rate in the catalog, the mark of block-scaled (MX) tensor cores: "
-                                 "training.fp8_recipe mxfp8 is timed as if it ran there");
-  }
-  // What a GEMM loses to per-block scales (Hopper promotes its partial sums to the CUDA cores at
-  // every 128-element block) is a property of the kernel library, not of the device: no catalog
-  // figure, so the GEMMs keep the FP8 rate and the plan says so (docs/cost-model.md).
-  if (c->fp8_gemms && job.fp8_recipe == Fp8Recipe::kBlockwise) {
-    c->warnings.push_back("training.fp8_recipe blockwise: the GEMMs run at " + h.id +
-                          "'s FP8 rate; what the per-block scales cost inside them depends on the kernel "
-                          "library and is not priced (times are a lower bound)");
-  }
+  AddFp8RecipeWarnings(h, job, c);
   return gemm;
 }
 

@@ -138,6 +138,8 @@ TEST(StepContextTest, BlockwiseWarnsThatItsScalesAreNotPriced) {
   const CostContext block = MakeCostContext(s.arch, s.params, s.job, s.cluster);
   EXPECT_TRUE(warns(block));
   EXPECT_EQ(block.gemm_rate.value(), delayed.gemm_rate.value());
+  EXPECT_FALSE(std::any_of(block.warnings.begin(), block.warnings.end(),
+                           [](const std::string& w) { return w.find("fp8_recipe mxfp8") != std::string::npos; }));
   s.cluster = CatalogCluster("a100-sxm-80gb", 8);
   EXPECT_FALSE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster))) << "no FP8: 16-bit GEMMs";
 }

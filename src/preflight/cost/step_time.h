@@ -92,7 +92,7 @@ struct CostContext {
   // The parameter tensors of a dense and of an MoE layer (LayerParameterTensors), for DeepSpeed's
   // per-parameter ZeRO-3 gathers: listed once here, not per plan.
   std::vector<ParamTensor> dense_layer_tensors, moe_layer_tensors;
-  std::vector<std::string> warnings;  // unknown figures that were replaced by upper bounds
+  std::vector<std::string> warnings;  // unknown figures replaced by bounds, and costs left unpriced
   // The rate figures read above that were measured on another device (ListProxyFigures), each once.
   std::vector<ProxyFigure> proxy_figures;
 };

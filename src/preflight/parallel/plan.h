@@ -216,8 +216,8 @@ struct TrainingJob {
   // - kBlockwise: Float8BlockScaling (DeepSeek-V3's recipe; Megatron's --fp8-recipe blockwise): one
   //   FP32 scale per 128 consecutive elements of activations and gradients (1 x 128 tiles, their
   //   transposed copy tiled the other way) and per 128 x 128 block of weights, found inside the
-  //   cast and written for each copy (4 bytes per 128 elements); the norm's output is cast like any
-  //   other. The GEMMs run at the device's FP8 rate: what the per-block scales cost inside them
+  //   cast and written for each copy (4 bytes per 128 elements; weight casts are not timed for any
+  //   recipe); the norm's output is cast like any other. The GEMMs run at the device's FP8 rate: what the per-block scales cost inside them
   //   depends on the library and is not priced (the cost model warns).
   Fp8Recipe fp8_recipe = Fp8Recipe::kDelayed;
   // Weight gradients are accumulated into the main-gradient buffer by the weight-gradient GEMM itself

@@ -279,14 +279,17 @@ class StepModel {
   double Fp8ScaleBytes() const {
     switch (c_.job.fp8_recipe) {
       case Fp8Recipe::kMxfp8: return 1.0 / kMxfp8Block;
-      case Fp8Recipe::kBlockwise: return 4.0 / kFp8Block;
-      default: return 0;
+      case Fp8Recipe::kBlockwise: return kFp32ScaleBytes / kFp8Block;
+      case Fp8Recipe::kDelayed:
+      case Fp8Recipe::kCurrent: return 0;
     }
+    return 0;
   }
   // Whether a fused norm writes the FP8 input of the GEMM after it (delayed scaling only).
   bool Fp8NormWritesFp8() const { return c_.job.fp8_recipe == Fp8Recipe::kDelayed; }
   static constexpr double kMxfp8Block = 32;  // elements per E8M0 scale (the OCP MX formats)
   static constexpr double kFp8Block = 128;   // elements per FP32 scale (Float8BlockScaling's 1 x 128 tiles)
+  static constexpr double kFp32ScaleBytes = 4;
   double WaveUtilization(double m, double n, double batch) const;
   // Achieved rate for the shape: the catalog's measured table inside its range, and its edge
   // beyond the largest M or N at a measured reduction length; past the longest measured reduction
