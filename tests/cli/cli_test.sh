@@ -542,6 +542,17 @@ case_collective_table_idle() {
   grep -qF "changes nothing in this step" "$OUT" && fail "the TP-8 all-reduces are timed by the table"
 }
 
+# NVFP4 (--precision fp4): priced on a device with an FP4 rate, with its 4-bit casts named; refused
+# on the H100, which has none, as bad input naming the field and the device.
+case_fp4_precision() {
+  run plan "$EXAMPLE" --hardware gb200-nvl72 --precision fp4
+  expect_rc 0
+  expect_stdout_has "NVFP4 GEMMs keep 4-bit casts"
+  run plan "$EXAMPLE" --precision fp4
+  expect_bad_input
+  expect_one_error_line "training.precision" "h100-sxm-80gb, which has no FP4 rate"
+}
+
 # A path on the command line is the working directory's, even where a file of the same name lies
 # beside the scenario; a scenario's own paths are looked up beside it first.
 case_command_line_paths() {
@@ -1153,7 +1164,7 @@ YAML
 ALL_CASES=(output_write_failure output_to_a_closed_pipe validate_nothing_predicted search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
   unknown_hardware_id bad_gemm_table bad_collective_table collective_table_other_hardware unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
-  unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit reliability odd_output_width softmax_fallback override_catalog_fields command_line_paths data_directory odd_but_valid_inputs collective_table_idle)
+  unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit reliability odd_output_width softmax_fallback override_catalog_fields command_line_paths data_directory odd_but_valid_inputs collective_table_idle fp4_precision)
 
 if [[ ! -x "$BIN" ]]; then
   echo "not an executable: $BIN" >&2

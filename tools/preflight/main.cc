@@ -74,7 +74,7 @@ constexpr PlanFlag kPlanFlags[] = {
     {"--micro-batch", "training.micro_batch", "sequences per micro-batch"},
     {"--global-batch", "training.global_batch", "sequences per step"},
     {"--seq-len", "training.seq_len", "sequence length"},
-    {"--precision", "training.precision", "bf16|fp16|fp8"},
+    {"--precision", "training.precision", "bf16|fp16|fp8|fp4"},
 };
 
 // Of those, the ones search takes too: what it does not choose (its --devices is the sweep).

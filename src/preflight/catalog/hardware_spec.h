@@ -185,10 +185,11 @@ struct HardwareSpec {
   std::shared_ptr<const GemmTable> gemm_table;
 
   const Figure& peak(Dtype d) const { return peak_tflops[DtypeIndex(d)]; }
-  // The dtype a job of `precision` runs its GEMMs in on this device: TF32 for fp32, FP8 only where
-  // the device has it (else the 16-bit one), fp16 or bf16 as given.
+  // The dtype a job of `precision` runs its GEMMs in on this device: TF32 for fp32, FP8 or FP4
+  // only where the device has it (else the 16-bit one), fp16 or bf16 as given.
   Dtype GemmDtype(Dtype precision) const {
     if (precision == Dtype::kFp32) return Dtype::kTf32;
+    if (precision == Dtype::kFp4 && peak(Dtype::kFp4).known()) return Dtype::kFp4;
     if (precision == Dtype::kFp8 && peak(Dtype::kFp8).known()) return Dtype::kFp8;
     return precision == Dtype::kFp16 ? Dtype::kFp16 : Dtype::kBf16;
   }

@@ -30,7 +30,7 @@ StateBytes StateBytesPerParam(const TrainingJob& job) {
   StateBytes b;
   const bool fp32 = job.precision == Dtype::kFp32;
   b.weights = fp32 ? 4 : 2;
-  if (job.precision == Dtype::kFp8 && job.fp8_weight_copy) b.weights += 1;
+  if (QuantizedPrecision(job.precision) && job.fp8_weight_copy) b.weights += QuantizedCopyBytes(job.precision);
   b.gradients = DtypeBytes(job.grad_dtype);
   b.optimizer = (fp32 ? 0 : 4) + 2 * DtypeBytes(job.optimizer_dtype);  // master + m + v
   return b;
@@ -100,10 +100,11 @@ namespace {
 
 // Whether FP8 GEMMs keep the FP8 cast of their input for the weight gradient
 // (TrainingJob::fp8_saved_inputs; the scenario clears it on a device without FP8).
-bool KeepsFp8Casts(const TrainingJob& j) { return j.precision == Dtype::kFp8 && j.fp8_saved_inputs; }
+bool KeepsFp8Casts(const TrainingJob& j) { return QuantizedPrecision(j.precision) && j.fp8_saved_inputs; }
 
-// Bytes per element of a GEMM input kept for the weight gradient: its FP8 cast or its 16 bits.
-double SavedInputBytes(const TrainingJob& j) { return KeepsFp8Casts(j) ? 1.0 : 2.0; }
+// Bytes per element of a GEMM input kept for the weight gradient: its FP8 or NVFP4 cast, or its
+// 16 bits.
+double SavedInputBytes(const TrainingJob& j) { return KeepsFp8Casts(j) ? QuantizedCopyBytes(j.precision) : 2.0; }
 
 // Bytes per element of the attention output: a fused kernel keeps it in 16 bits for its own
 // backward, and under FP8 the output projection keeps its 1-byte cast besides; unfused
@@ -111,7 +112,7 @@ double SavedInputBytes(const TrainingJob& j) { return KeepsFp8Casts(j) ? 1.0 : 2
 // the checkpoint keeps only the kernel's inputs, so only the projection's copy stays.
 double AttentionOutputBytes(const Plan& p, const TrainingJob& j) {
   const bool kernel_keeps = j.flash_attention && !p.Recomputes(kModuleCoreAttn);
-  const double usual = kernel_keeps ? 2.0 + (KeepsFp8Casts(j) ? 1.0 : 0.0) : SavedInputBytes(j);
+  const double usual = kernel_keeps ? 2.0 + (KeepsFp8Casts(j) ? QuantizedCopyBytes(j.precision) : 0.0) : SavedInputBytes(j);
   // DeepSeek-V3 keeps one E5M6 copy for both backward passes (never more than the usual copies).
   return j.low_precision_activations ? std::min(1.5, usual) : usual;
 }

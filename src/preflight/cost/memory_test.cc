@@ -308,6 +308,26 @@ TEST(ActivationTest, Fp8GemmsKeepTheirInputsInOneByte) {
   EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, fp8).dense / 8192, bf16);
 }
 
+// NVFP4 keeps the same casts as FP8 at half a byte and a scale byte per 16 elements (0.5625): each
+// saved GEMM input 1.4375 bytes below its 16 bits where FP8's is 1 below, and the attention
+// output's extra copy 0.5625 bytes where FP8's is 1.
+TEST(ActivationTest, Nvfp4GemmsKeepTheirInputsInFourBitsAndScales) {
+  Architecture a = LoadArch("llama-3.1-8b");
+  TrainingJob j = Job(8192, 8);
+  TrainingJob fp4 = j;
+  fp4.precision = Dtype::kFp4;
+  Plan p;
+  p.recompute = Recompute::kSelective;
+  const auto delta = [&](const Plan& q) {
+    return (ActivationBytesPerLayer(a, q, fp4).dense - ActivationBytesPerLayer(a, q, j).dense) / 8192;
+  };
+  const double q = 0.5 + 1.0 / 16;
+  EXPECT_DOUBLE_EQ(delta(p), (q - 2) * (2 * 4096 + 14336 + 4096));
+  Plan none = p;
+  none.recompute = Recompute::kNone;
+  EXPECT_DOUBLE_EQ(delta(none), (q - 2) * (2 * 4096 + 14336) + q * 4096);
+}
+
 // DeepSeek-V3 under FP8, against the itemisation above: the latents' up-projections keep their
 // cast (-1536 - 512), the attention output projection its cast in place of its 16-bit input
 // (-nh·128, the attention products being recomputed);

@@ -57,7 +57,7 @@ Dtype EfficiencyDtype(const HardwareSpec& h, Dtype gemm) {
 
 // What the job's FP8 recipe leaves unpriced on this device, as warnings (FP8 GEMMs only).
 void AddFp8RecipeWarnings(const HardwareSpec& h, const TrainingJob& job, CostContext* c) {
-  if (!c->fp8_gemms) return;
+  if (!c->fp8_gemms || c->fp4_gemms) return;
   // MXFP8's E8M0 block scales need block-scaled tensor cores; the devices that have them (NVIDIA
   // Blackwell, AMD MI355X) brought FP4 with them, so a device without an FP4 rate is taken not to.
   if (job.fp8_recipe == Fp8Recipe::kMxfp8 && !h.peak(Dtype::kFp4).known()) {
@@ -79,9 +79,11 @@ void AddFp8RecipeWarnings(const HardwareSpec& h, const TrainingJob& job, CostCon
 // otherwise a warning), with the FP8 recipe's warnings.
 Dtype GemmDtype(const HardwareSpec& h, const TrainingJob& job, CostContext* c) {
   const Dtype gemm = h.GemmDtype(job.precision);
-  c->fp8_gemms = gemm == Dtype::kFp8;
-  if (job.precision == Dtype::kFp8 && !c->fp8_gemms) {
-    c->warnings.push_back(h.id + " has no FP8: FP8 GEMMs fall back to BF16");
+  c->fp8_gemms = gemm == Dtype::kFp8 || gemm == Dtype::kFp4;
+  c->fp4_gemms = gemm == Dtype::kFp4;
+  if (QuantizedPrecision(job.precision) && !c->fp8_gemms) {
+    const std::string low = job.precision == Dtype::kFp4 ? "FP4" : "FP8";
+    c->warnings.push_back(h.id + " has no " + low + ": " + low + " GEMMs fall back to BF16");
   }
   AddFp8RecipeWarnings(h, job, c);
   return gemm;

@@ -22,7 +22,9 @@ StepModel::LocalParams StepModel::Local(int64_t stage) const {
   l.ed = p_.dp * p_.cp * p_.tp / (p_.ep * p_.etp);
   l.grad_bytes = c_.job.grad_dtype == Dtype::kFp32 ? 4 : 2;
   l.weight_bytes =
-      c_.job.precision == Dtype::kFp32 ? 4 : (c_.fp8_gemms && !c_.job.fp8_weight_copy ? 1 : 2);
+      c_.job.precision == Dtype::kFp32
+          ? 4
+          : (c_.fp8_gemms && !c_.job.fp8_weight_copy ? QuantizedCopyBytes(c_.fp4_gemms ? Dtype::kFp4 : Dtype::kFp8) : 2);
   return l;
 }
 

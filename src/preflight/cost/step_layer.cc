@@ -235,7 +235,9 @@ void StepModel::Moe(LayerCost* l) const {
   // activation's 16-bit output. The shared expert takes 16-bit inputs.
   // Current scaling reads the tokens once more for the amax; MXFP8 writes their scales.
   const bool quantized = c_.job.fp8_dispatch;
-  if (c_.fp8_gemms && quantized) l->cast_fwd += Memory((3 + Fp8AmaxBytes() + Fp8ScaleBytes()) * rep_tokens_ * h);
+  if (c_.fp8_gemms && quantized) {
+    l->cast_fwd += Memory((2 + QuantizedValueBytes() + Fp8AmaxBytes() + Fp8ScaleBytes()) * rep_tokens_ * h);
+  }
   Fp8Casts(tokens_per_expert, h, g * fe, local_experts, quantized ? Fp8Input::kQuantized : Fp8Input::kCast, false, l);
   Fp8Casts(tokens_per_expert, fe, h, local_experts, Fp8Input::kCast, false, l);
   if (m.shared_ffn > 0) {

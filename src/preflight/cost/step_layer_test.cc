@@ -599,6 +599,32 @@ TEST(StepLayerTest, Mxfp8CastsTheNormOutputsAndWritesBlockScales) {
   EXPECT_NEAR(d.seconds, expected, expected * 1e-9);
 }
 
+// NVFP4 on a GB200 against FP8 current scaling there: both read every cast input for the amax and
+// cast the norms' outputs, so each cast element moves the same bytes but for the copies it writes,
+// two of half a byte and an E4M3 scale byte per 16 elements each (2 x 0.5625) in place of two
+// bytes: 0.875 bytes fewer per element of every cast, the inputs' and the output gradients' alike.
+TEST(StepLayerTest, Nvfp4CastsWriteHalfBytesAndScalesPer16) {
+  Job8b s = Llama8bOnH100();
+  s.cluster = CatalogCluster("gb200-nvl72", 8);
+  s.job.precision = Dtype::kFp8;
+  s.job.fp8_recipe = Fp8Recipe::kCurrent;
+  const CostContext fp8 = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  s.job.precision = Dtype::kFp4;
+  const CostContext fp4 = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  ASSERT_TRUE(fp4.fp4_gemms);
+  EXPECT_GT(fp4.gemm_rate.value(), 2 * fp8.gemm_rate.value()) << "the GB200's measured FP4 rate (7628 against 2907)";
+  const StepTime a = EstimateStep(fp8, s.plan), b = EstimateStep(fp4, s.plan);
+  const Architecture& x = s.arch;
+  const double T = static_cast<double>(s.job.seq_len), h = static_cast<double>(x.hidden);
+  const double q = static_cast<double>(x.heads * x.head_dim), kv = static_cast<double>(x.kv_heads * x.head_dim);
+  const double f = static_cast<double>(x.ffn);
+  const double inputs = T * (h + q + h + f);                         // QKV, proj, FC1, FC2 inputs
+  const double grads = T * ((q + 2 * kv) + h + 2 * f + h);           // their output gradients
+  const double expected = -0.875 * static_cast<double>(x.layers) * (inputs + grads) / fp4.hbm_rate.value();
+  EXPECT_NEAR(b.other.value() - a.other.value(), expected, std::abs(expected) * 1e-9);
+  EXPECT_LT(b.compute.value(), a.compute.value());
+}
+
 // The blockwise recipe (Float8BlockScaling) casts like MXFP8: no amax pass, the norms' outputs cast,
 // and a scale per block for each copy, here an FP32 one per 128 elements, the same 1/32 byte per
 // element as MXFP8's E8M0 byte per 32; so its casts cost what MXFP8's do, and more than delayed

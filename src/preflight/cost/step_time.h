@@ -71,7 +71,8 @@ struct CostContext {
   double attention_flops_per_token_fwd = 0;  // full (non-causal) count, forward, all layers
   double head_flops_per_token_fwd = 0;       // the output head(s), forward
   double activation_bytes = 2;    // bytes per activation element on the wire
-  bool fp8_gemms = false;         // GEMMs run in FP8 (and pay casts)
+  bool fp8_gemms = false;         // GEMMs run in FP8 or NVFP4 (and pay casts)
+  bool fp4_gemms = false;         // of which in NVFP4 (training.precision fp4)
   Seconds host_per_kernel;        // host-side cost of launching one kernel (TrainingJob)
   // GPU time a GEMM kernel takes beyond its roofline at the wave-model rate (the catalog's
   // efficiency.gemm_kernel_us); charged where no measured table covers the shape. 0 when unknown.

@@ -165,9 +165,21 @@ enum class CrossEntropy { kMegatron, kPytorch, kCompiled };
 // (UnfusedSoftmax).
 enum class AttentionSoftmax { kFused, kUnfused, kMegatron };
 
+// Whether a job of `precision` runs its GEMMs in a quantized format with casts (FP8 or NVFP4).
+inline bool QuantizedPrecision(Dtype precision) { return precision == Dtype::kFp8 || precision == Dtype::kFp4; }
+
+// Bytes per element of a quantized copy of a GEMM input, as memory holds it: FP8's 1 byte (its
+// per-tensor scale is negligible; MXFP8's and the blockwise recipe's block scales are counted with
+// the casts' traffic only), NVFP4's half byte and its E4M3 scale per 16 elements (1/16 byte).
+inline double QuantizedCopyBytes(Dtype precision) { return precision == Dtype::kFp4 ? 0.5 + 1.0 / 16 : 1.0; }
+
 struct TrainingJob {
   int64_t seq_len = 2048;
   int64_t global_batch = 0;  // sequences per optimizer step
+  // bf16 or fp16; fp8 (FP8 GEMMs, training.fp8_recipe); fp4: NVFP4 GEMMs (Transformer Engine's
+  // NVFP4BlockScaling, Megatron's --fp4-recipe nvfp4: E2M1 values, an E4M3 scale per 16 elements
+  // and an FP32 one per tensor from its amax), only on a device with an FP4 rate (the scenario
+  // refuses others).
   Dtype precision = Dtype::kBf16;
   double tokens = 0;  // total training tokens (0: not given)
   bool flash_attention = true;        // fused attention: score matrices are not stored

@@ -353,6 +353,9 @@ std::string KernelsText(const Scenario& s) {
   if (s.job.precision == Dtype::kFp8 && s.job.fp8_saved_inputs) {
     out += "           activations: FP8 GEMMs keep 1-byte casts of their inputs for the weight gradient "
            "(training.fp8_saved_inputs)\n";
+  } else if (s.job.precision == Dtype::kFp4 && s.job.fp8_saved_inputs) {
+    out += "           activations: NVFP4 GEMMs keep 4-bit casts of their inputs (and a scale byte per 16) for "
+           "the weight gradient (training.fp8_saved_inputs)\n";
   }
   if (s.job.low_precision_activations) {
     out += "           activations: the attention output kept once in 12 bits (E5M6) and the experts' SwiGLU "

@@ -259,8 +259,9 @@ Status ReadPrecision(const MapReader& t, TrainingJob* j) {
   // fp32 training is refused, not priced half-way: the step model sizes activations, elementwise
   // passes and messages for 16-bit tensors, and its MFU would divide TF32 GEMM work by the
   // non-tensor FP32 peak (above 100%).
-  ASSIGN_OR_RETURN(j->precision, ReadDtype(t, "precision", Dtype::kBf16, {Dtype::kBf16, Dtype::kFp16, Dtype::kFp8},
-                                           "one of bf16, fp16, fp8 (fp32 training is not modelled)"));
+  ASSIGN_OR_RETURN(j->precision,
+                   ReadDtype(t, "precision", Dtype::kBf16, {Dtype::kBf16, Dtype::kFp16, Dtype::kFp8, Dtype::kFp4},
+                             "one of bf16, fp16, fp8, fp4 (fp32 training is not modelled)"));
   ASSIGN_OR_RETURN(j->tokens, t.NumberOr("tokens", 0));
   if (t.Has("tokens") && (j->tokens < 1 || j->tokens > 1e18)) {
     return t.Error("tokens", "a number of tokens from 1 to 1e18 (leave it out for 1e12)");
@@ -331,8 +332,13 @@ Status ReadNumerics(const MapReader& t, const HardwareSpec& spec, TrainingJob* j
                                                     "fp32 or bf16"));
   ASSIGN_OR_RETURN(j->fp8_weight_copy, t.BoolOr("fp8_weight_copy", true));
   ASSIGN_OR_RETURN(j->fp8_saved_inputs, t.BoolOr("fp8_saved_inputs", true));
-  // GEMMs in FP8: the training precision, on a device that has it.
-  const bool fp8_gemms = j->precision == Dtype::kFp8 && spec.peak(Dtype::kFp8).known();
+  // NVFP4 is refused where the device has no FP4 rate rather than run in another format: its
+  // copies, casts and memory differ from FP8's, and no FP4 on the chip is the answer to give.
+  if (j->precision == Dtype::kFp4 && !spec.peak(Dtype::kFp4).known()) {
+    return t.Error("precision", "fp8, bf16 or fp16 on " + spec.id + ", which has no FP4 rate in the catalog (fp4 needs one)");
+  }
+  // GEMMs in FP8 or NVFP4: the training precision, on a device that has it.
+  const bool fp8_gemms = QuantizedPrecision(j->precision) && spec.peak(Dtype::kFp8).known();
   ASSIGN_OR_RETURN(j->low_precision_activations, t.BoolOr("low_precision_activations", false));
   if (j->low_precision_activations && !fp8_gemms) {
     return t.Error("low_precision_activations", "precision: fp8 on a device with FP8 beside it (DeepSeek-V3's FP8 storage)");

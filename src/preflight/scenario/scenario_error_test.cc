@@ -126,7 +126,7 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
       {"unknown fp8_recipe", "seq_len: 4096,", "seq_len: 4096, fp8_recipe: tensorwise,",
        StatusCode::kInvalidArgument, "training.fp8_recipe"},
       {"fp32 training", "precision: bf16", "precision: fp32", StatusCode::kInvalidArgument,
-       "training.precision: expected one of bf16, fp16, fp8 (fp32 training is not modelled)"},
+       "training.precision: expected one of bf16, fp16, fp8, fp4 (fp32 training is not modelled)"},
       {"grad_16bit_copy with bf16 main gradients", "precision: bf16",
        "precision: bf16, grad_dtype: bf16, grad_16bit_copy: true", StatusCode::kInvalidArgument,
        "training.grad_16bit_copy"},

@@ -148,6 +148,20 @@ TEST(ScenarioTest, Fp8SavedInputsFollowTheDevice) {
   EXPECT_FALSE(s->job.fp8_weight_copy);
 }
 
+// training.precision fp4 (NVFP4) on a device with an FP4 rate; refused, naming the device, on one
+// without (the H100), rather than run in another format.
+TEST(ScenarioTest, Fp4NeedsADeviceWithAnFp4Rate) {
+  const std::string fp4 = Replace(kScenario, "precision: bf16", "precision: fp4");
+  StatusOr<Scenario> s = LoadText(Replace(fp4, "hardware: h100-sxm-80gb", "hardware: gb200-nvl72"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->job.precision, Dtype::kFp4);
+  s = LoadText(fp4);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("training.precision"), std::string::npos) << s.status().message();
+  EXPECT_NE(s.status().message().find("h100-sxm-80gb, which has no FP4 rate"), std::string::npos)
+      << s.status().message();
+}
+
 // training.fp8_recipe: delayed scaling unless "current", "mxfp8" or "blockwise" is stated; another name is
 // refused.
 TEST(ScenarioTest, Fp8RecipeIsDelayedUnlessStated) {

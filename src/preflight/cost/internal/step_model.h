@@ -112,7 +112,7 @@ class StepModel {
     tokens_ = static_cast<double>(plan.micro_batch * ctx.job.seq_len) / plan.cp;
     rep_tokens_ = plan.sp ? tokens_ / plan.tp : tokens_;
     t_ = static_cast<double>(plan.tp);
-    in_bytes_ = ctx.fp8_gemms ? 1.0 : 2.0;
+    in_bytes_ = ctx.fp4_gemms ? QuantizedCopyBytes(Dtype::kFp4) : ctx.fp8_gemms ? 1.0 : 2.0;
     if (UnfusedSoftmax(*ctx.arch, plan, ctx.job)) softmax_extra_ = UnfusedSoftmaxExtra(ctx.job.attention_softmax_in_fp32);
     elementwise_ = ElementwisePasses(*ctx.arch, ctx.job.elementwise_fusion);
   }
@@ -263,20 +263,26 @@ class StepModel {
                 LayerCost* l) const {
     if (!c_.fp8_gemms) return;
     const double in = m * k * batch, grad = m * n * batch;
+    const double q = QuantizedValueBytes();
     const double amax = Fp8AmaxBytes(), scales = 2 * Fp8ScaleBytes();  // two copies per cast
     const bool cast = input == Fp8Input::kCast || (input == Fp8Input::kFusedNorm && !Fp8NormWritesFp8());
     if (cast) {
-      l->cast_fwd += Memory((4 + amax + scales) * in);
+      l->cast_fwd += Memory((2 + 2 * q + amax + scales) * in);
     } else {
-      l->cast_bwd += Memory((2 + scales / 2) * in);  // the transpose for the weight gradient
+      l->cast_bwd += Memory((2 * q + scales / 2) * in);  // the transpose for the weight gradient
     }
-    l->cast_bwd += Memory(((grad_cast_fused ? 2 : 4) + amax + scales) * grad);
+    l->cast_bwd += Memory(((grad_cast_fused ? 0 : 2) + 2 * q + amax + scales) * grad);
   }
+  // Bytes per value of a quantized copy, its scales aside: FP8's 1, NVFP4's half.
+  double QuantizedValueBytes() const { return c_.fp4_gemms ? 0.5 : 1.0; }
   // Per element a cast reads, beyond its input, for the amax: current scaling's pass of its own.
-  double Fp8AmaxBytes() const { return c_.job.fp8_recipe == Fp8Recipe::kCurrent ? 2 : 0; }
+  // NVFP4's per-tensor FP32 scale comes from the tensor's amax, a pass of its own as under current
+  // scaling.
+  double Fp8AmaxBytes() const { return c_.fp4_gemms || c_.job.fp8_recipe == Fp8Recipe::kCurrent ? 2 : 0; }
   // Per element of each FP8 copy a cast writes, its scale: MXFP8's E8M0 byte per 32 elements, the
   // blockwise recipe's FP32 scale per 128.
   double Fp8ScaleBytes() const {
+    if (c_.fp4_gemms) return 1.0 / kNvfp4Block;  // an E4M3 byte per 16 elements
     switch (c_.job.fp8_recipe) {
       case Fp8Recipe::kMxfp8: return 1.0 / kMxfp8Block;
       case Fp8Recipe::kBlockwise: return kFp32ScaleBytes / kFp8Block;
@@ -286,10 +292,11 @@ class StepModel {
     return 0;
   }
   // Whether a fused norm writes the FP8 input of the GEMM after it (delayed scaling only).
-  bool Fp8NormWritesFp8() const { return c_.job.fp8_recipe == Fp8Recipe::kDelayed; }
+  bool Fp8NormWritesFp8() const { return !c_.fp4_gemms && c_.job.fp8_recipe == Fp8Recipe::kDelayed; }
   static constexpr double kMxfp8Block = 32;  // elements per E8M0 scale (the OCP MX formats)
   static constexpr double kFp8Block = 128;   // elements per FP32 scale (Float8BlockScaling's 1 x 128 tiles)
   static constexpr double kFp32ScaleBytes = 4;
+  static constexpr double kNvfp4Block = 16;  // elements per E4M3 scale (NVFP4)
   double WaveUtilization(double m, double n, double batch) const;
   // Achieved rate for the shape: the catalog's measured table inside its range, and its edge
   // beyond the largest M or N at a measured reduction length; past the longest measured reduction
