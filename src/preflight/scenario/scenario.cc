@@ -337,8 +337,9 @@ Status ReadNumerics(const MapReader& t, const HardwareSpec& spec, TrainingJob* j
   if (j->precision == Dtype::kFp4 && !spec.peak(Dtype::kFp4).known()) {
     return t.Error("precision", "fp8, bf16 or fp16 on " + spec.id + ", which has no FP4 rate in the catalog (fp4 needs one)");
   }
-  // GEMMs in FP8 or NVFP4: the training precision, on a device that has it.
-  const bool fp8_gemms = QuantizedPrecision(j->precision) && spec.peak(Dtype::kFp8).known();
+  // GEMMs in FP8: the training precision, on a device that has it (DeepSeek-V3's FP8 storage and
+  // dispatch are FP8 schemes: NVFP4 runs refuse them).
+  const bool fp8_gemms = j->precision == Dtype::kFp8 && spec.peak(Dtype::kFp8).known();
   ASSIGN_OR_RETURN(j->low_precision_activations, t.BoolOr("low_precision_activations", false));
   if (j->low_precision_activations && !fp8_gemms) {
     return t.Error("low_precision_activations", "precision: fp8 on a device with FP8 beside it (DeepSeek-V3's FP8 storage)");

@@ -155,6 +155,10 @@ TEST(ScenarioTest, Fp4NeedsADeviceWithAnFp4Rate) {
   StatusOr<Scenario> s = LoadText(Replace(fp4, "hardware: h100-sxm-80gb", "hardware: gb200-nvl72"));
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_EQ(s->job.precision, Dtype::kFp4);
+  s = LoadText(Replace(Replace(fp4, "hardware: h100-sxm-80gb", "hardware: gb200-nvl72"), "precision: fp4",
+                       "precision: fp4, fp8_dispatch: true"));
+  ASSERT_FALSE(s.ok()) << "DeepSeek-V3's FP8 dispatch is an FP8 scheme";
+  EXPECT_NE(s.status().message().find("training.fp8_dispatch"), std::string::npos) << s.status().message();
   s = LoadText(fp4);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("training.precision"), std::string::npos) << s.status().message();
