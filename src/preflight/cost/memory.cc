@@ -143,7 +143,7 @@ std::pair<double, double> AttentionBytes(const Architecture& a, const Plan& p,
     // The input norm's output feeds the q and kv down-projections: one 16-bit tensor, recomputed
     // under `layernorm` (RecomputesInputNorm); under FP8 each projection keeps its own cast, which
     // the recompute does not drop.
-    const double norm_out = KeepsFp8Casts(j) ? 2 * h : (RecomputesInputNorm(a, p) ? 0 : 2 * h);
+    const double norm_out = KeepsFp8Casts(j) ? 2 * SavedInputBytes(j) * h : (RecomputesInputNorm(a, p) ? 0 : 2 * h);
     // Each latent's norm is fused into its up-projection (Transformer Engine's LayerNormLinear),
     // which keeps the 16-bit latent and the norm's output (or its FP8 cast); `mla_up_proj`
     // checkpoints both up-projections and keeps only the latents, their input.

@@ -409,6 +409,25 @@ TEST(ActivationTest, DeepSeekV3UnderFp8) {
                    (delta - k * h) / 2);
 }
 
+// DeepSeek-V3 under NVFP4, against the same itemisation: each cast FP8 keeps in one byte is
+// q = 0.5 + 1/16 bytes (half a byte and an E4M3 scale per 16 elements), so each 16-bit input a
+// cast replaces saves 2 - q, the shared expert's own cast adds q, and the two down-projections'
+// casts of the input norm's output come to 2q·h where the one 16-bit tensor they share is 2h.
+TEST(ActivationTest, DeepSeekV3UnderNvfp4) {
+  Architecture a = LoadArch("deepseek-v3");
+  Plan p;
+  p.recompute = Recompute::kSelective;
+  TrainingJob j = Job(4096, 8), fp4 = j;
+  fp4.precision = Dtype::kFp4;
+  const double h = 7168, nh = 128, k = 8, Fe = 2048, Fs = 2048, q = 0.5 + 1.0 / 16;
+  const double delta = (q - 2) * (1536 + 512 + nh * 128 + k * (h + Fe) + Fs) + q * h + (2 * q - 2) * h;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, fp4).moe / 4096, ActivationBytesPerLayer(a, p, j).moe / 4096 + delta);
+  // `layernorm` drops the 16-bit norm outputs, not the GEMMs' casts.
+  p.recompute_modules = kModuleCoreAttn | kModuleLayernorm;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, fp4).moe / 4096,
+                   ActivationBytesPerLayer(a, p, j).moe / 4096 + delta + 2 * h);
+}
+
 // Megatron-Core's recompute_modules, term by term against the DeepSeek-V3 itemisation above
 // (TransformerConfig.recompute_modules: layernorm, moe_act and mla_up_proj drop their outputs;
 // mlp, moe and shared_experts keep only their inputs).

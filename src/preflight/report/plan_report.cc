@@ -299,14 +299,23 @@ namespace {
 
 // Where the GEMM rates come from: a measured table by shape (a device's data/gemm/ file, or
 // cluster.gemm_table), or the large-GEMM rate and its waves where the device has none (a hardware
-// file of one's own under a new id has none until one is named).
-std::string GemmSourceText(const HardwareSpec& h) {
+// file of one's own under a new id has none until one is named) or the table has no grid for the
+// job's GEMM dtype (an fp4 run on a table measured in bf16 and fp8).
+std::string GemmSourceText(const HardwareSpec& h, Dtype gemm) {
   if (!h.gemm_table) {
     return "           GEMMs at the large-GEMM rate and its waves: no table by shape for this device (data/gemm/, "
            "cluster.gemm_table)\n";
   }
-  return fmt::format("           GEMMs by shape: {}{}\n", h.gemm_table->file,
-                     h.gemm_table->proxy_of.empty() ? "" : " (measured on " + h.gemm_table->proxy_of + ")");
+  const std::string file =
+      h.gemm_table->file + (h.gemm_table->proxy_of.empty() ? "" : " (measured on " + h.gemm_table->proxy_of + ")");
+  // fp16 GEMMs read the bf16 grid where the table has no fp16 one (cost/step_context.cc).
+  const Dtype table_dtype = gemm == Dtype::kFp16 && !h.gemm_table->Has(Dtype::kFp16) ? Dtype::kBf16 : gemm;
+  if (!h.gemm_table->Has(table_dtype)) {
+    return fmt::format("           {} GEMMs at the large-GEMM rate and its waves: {} has no {} grid{}\n",
+                       DtypeName(gemm), file, DtypeName(gemm),
+                       h.gemm_table->Has(Dtype::kBf16) ? "; the 16-bit ones by shape from it" : "");
+  }
+  return fmt::format("           GEMMs by shape: {}\n", file);
 }
 
 // The scenario, model and hardware lines of `plan`'s text.
@@ -326,7 +335,7 @@ std::string ModelAndHardwareText(const PlanResult& r) {
                      s.cluster.devices, s.cluster.spec.id, s.cluster.hbm_capacity.gib(),
                      s.cluster.devices_per_node, s.cluster.scale_up_domain);
   if (s.cluster.collectives) out += CollectiveTableText(*s.cluster.collectives);
-  out += GemmSourceText(s.cluster.spec);
+  out += GemmSourceText(s.cluster.spec, s.cluster.spec.GemmDtype(s.job.precision));
   return out;
 }
 

@@ -335,7 +335,8 @@ Status ReadNumerics(const MapReader& t, const HardwareSpec& spec, TrainingJob* j
   // NVFP4 is refused where the device has no FP4 rate rather than run in another format: its
   // copies, casts and memory differ from FP8's, and no FP4 on the chip is the answer to give.
   if (j->precision == Dtype::kFp4 && !spec.peak(Dtype::kFp4).known()) {
-    return t.Error("precision", "fp8, bf16 or fp16 on " + spec.id + ", which has no FP4 rate in the catalog (fp4 needs one)");
+    return t.Error("precision", std::string(spec.peak(Dtype::kFp8).known() ? "fp8, bf16" : "bf16") + " or fp16 on " +
+                                    spec.id + ", which has no FP4 rate in the catalog (fp4 needs one)");
   }
   // GEMMs in FP8: the training precision, on a device that has it (DeepSeek-V3's FP8 storage and
   // dispatch are FP8 schemes: NVFP4 runs refuse them).
@@ -348,9 +349,14 @@ Status ReadNumerics(const MapReader& t, const HardwareSpec& spec, TrainingJob* j
   if (j->fp8_dispatch && !fp8_gemms) {
     return t.Error("fp8_dispatch", "precision: fp8 on a device with FP8 beside it (tokens dispatched as FP8 casts)");
   }
-  // A device without FP8 runs the GEMMs in 16 bits (the cost model warns), so they keep 16-bit inputs.
-  // Nor do they keep an FP8 copy of the weights.
-  if (!spec.peak(Dtype::kFp8).known()) j->fp8_saved_inputs = false, j->fp8_weight_copy = false;
+  // A device without FP8 runs FP8 GEMMs in 16 bits (the cost model warns), so they keep 16-bit
+  // inputs and no FP8 copy of the weights; NVFP4 (refused above without FP4) asks for FP4 alone.
+  const Dtype low = j->precision == Dtype::kFp4 ? Dtype::kFp4 : Dtype::kFp8;
+  if (!QuantizedPrecision(spec.GemmDtype(low))) j->fp8_saved_inputs = false, j->fp8_weight_copy = false;
+  // NVFP4 scales per 16 elements in its own way: an FP8 scaling recipe does not apply to it.
+  if (j->precision == Dtype::kFp4 && t.Has("fp8_recipe")) {
+    return t.Error("fp8_recipe", "no FP8 recipe with precision: fp4 (NVFP4 scales each 16 elements its own way)");
+  }
   RETURN_IF_ERROR(ReadChoice(t, "fp8_recipe",
                              {{"delayed", Fp8Recipe::kDelayed}, {"current", Fp8Recipe::kCurrent},
                               {"mxfp8", Fp8Recipe::kMxfp8}, {"blockwise", Fp8Recipe::kBlockwise}},

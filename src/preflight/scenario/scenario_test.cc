@@ -164,6 +164,18 @@ TEST(ScenarioTest, Fp4NeedsADeviceWithAnFp4Rate) {
   EXPECT_NE(s.status().message().find("training.precision"), std::string::npos) << s.status().message();
   EXPECT_NE(s.status().message().find("h100-sxm-80gb, which has no FP4 rate"), std::string::npos)
       << s.status().message();
+  EXPECT_NE(s.status().message().find("expected fp8, bf16 or fp16"), std::string::npos) << s.status().message();
+  // Where the device has no FP8 either, the message offers the 16-bit formats alone.
+  s = LoadText(Replace(fp4, "hardware: h100-sxm-80gb", "hardware: a100-sxm-80gb"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("expected bf16 or fp16 on a100-sxm-80gb"), std::string::npos)
+      << s.status().message();
+  // An FP8 scaling recipe is not NVFP4's: stating one is refused rather than ignored.
+  s = LoadText(Replace(Replace(fp4, "hardware: h100-sxm-80gb", "hardware: gb200-nvl72"), "precision: fp4",
+                       "precision: fp4, fp8_recipe: blockwise"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("training.fp8_recipe"), std::string::npos) << s.status().message();
+  EXPECT_NE(s.status().message().find("no FP8 recipe with precision: fp4"), std::string::npos) << s.status().message();
 }
 
 // training.fp8_recipe: delayed scaling unless "current", "mxfp8" or "blockwise" is stated; another name is
