@@ -412,6 +412,17 @@ ChunkActivations StageActivations(const Architecture& a, const Plan& p, const Tr
   // working set of the layer being recomputed during backward).
   double stack = n_dense * KeptPerLayer(p, layer, false) +
                  static_cast<double>(n_moe) * KeptPerLayer(p, layer, true);
+  // Full recompute by groups keeps one input a group; by block only the recomputed layers (the
+  // first of each chunk) keep their input alone, the others everything.
+  const int64_t group = p.recompute == Recompute::kFull && !RecomputesByBlock(p)
+                            ? std::min(std::max<int64_t>(p.recompute_num_layers, 1), std::max<int64_t>(n, 1))
+                            : 1;
+  if (group > 1) stack = static_cast<double>((n + group - 1) / group) * layer.recompute_input;
+  if (RecomputesByBlock(p)) {
+    const int64_t r = RecomputedLayers(p, n), r_moe = a.MoeLayersIn(first, r);
+    stack = static_cast<double>(r) * layer.recompute_input +
+            (n_dense - static_cast<double>(r - r_moe)) * layer.dense + static_cast<double>(n_moe - r_moe) * layer.moe;
+  }
   if (p.cpu_offload_layers > 0) {
     // Offloaded layers keep only what the handler leaves; its double buffer holds one offloaded
     // layer's moved tensors at the peak (the group being copied while the last layer runs, or
@@ -419,7 +430,8 @@ ChunkActivations StageActivations(const Architecture& a, const Plan& p, const Tr
     const double moved = layer.dense - layer.offload_resident;
     stack -= static_cast<double>(std::min(p.cpu_offload_layers, n)) * moved - moved;
   }
-  double working = std::max(n_dense > 0 ? layer.dense : 0.0, n_moe > 0 ? layer.moe : 0.0);
+  // A group recomputes its layers together: their activations all exist before its backward.
+  double working = static_cast<double>(group) * std::max(n_dense > 0 ? layer.dense : 0.0, n_moe > 0 ? layer.moe : 0.0);
   // Under the op-level and dots policies the stack already holds what the recomputed layer saved;
   // its backward adds the rest of the layer's activations (dense layers only).
   if (p.recompute == Recompute::kSelectiveOp) working = std::max(0.0, layer.dense - layer.op_sac);

@@ -88,7 +88,7 @@ void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t
 // DeepSpeed's early ZeRO-3: one gather per parameter tensor, the forward's, the backward's and,
 // under full recompute, the recomputed forward's, for every micro-batch.
 double StepModel::Zero3PerParameterGatherSeconds(const LocalParams& lp, double m) const {
-  const double passes = (p_.recompute == Recompute::kFull ? 3 : 2) * m;
+  const double passes = (2 + RecomputedShare()) * m;
   const double layers_per_stage = static_cast<double>(a_.layers) / p_.pp;
   const double moe_layers = static_cast<double>(a_.MoeLayerCount()) / p_.pp;
   // The word and position embeddings and an untied output layer, spread over the stages as the
@@ -167,13 +167,18 @@ double StepModel::FlattenSeconds(const LocalParams& lp) const {
   return Memory(passes * 2 * lp.grad_bytes * (lp.dense + lp.expert));
 }
 
+// Of the model's layers, those full recompute runs again (all of them but by block; 0 without).
+double StepModel::RecomputedShare() const {
+  return a_.layers > 0 ? static_cast<double>(RecomputedLayersInModel(a_, p_)) / static_cast<double>(a_.layers) : 0.0;
+}
+
 // Recomputation FLOPs per token, for HFU.
 double StepModel::RecomputeFlopsPerToken() const {
   switch (p_.recompute) {
     case Recompute::kNone:
       return 0;
     case Recompute::kFull:  // the forward again, but for the output head (not checkpointed)
-      return c_.model_flops_per_token / 3.0 - c_.head_flops_per_token_fwd;
+      return RecomputedShare() * (c_.model_flops_per_token / 3.0 - c_.head_flops_per_token_fwd);
     case Recompute::kSelective:
       return SelectiveRecomputeFlopsPerToken();
     case Recompute::kDots:

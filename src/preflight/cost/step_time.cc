@@ -425,11 +425,13 @@ void StepModel::AddHead(const StageParts& parts, bool first, StageSums* st) cons
   st->wgrad_slack += apart;
 }
 
-StageSums StepModel::StageTotals(const StageParts& parts, int64_t n, int64_t n_moe, bool first,
-                                 bool last) const {
+StageSums StepModel::StageTotals(const StageParts& parts, const LayerCounts& n, bool first, bool last) const {
   StageSums st;
-  st.Add(parts.dense, static_cast<double>(n - n_moe));
-  st.Add(parts.moe, static_cast<double>(n_moe));
+  const int64_t kept = n.layers - n.recomputed, kept_moe = n.moe - n.recomputed_moe;
+  st.Add(parts.dense, static_cast<double>(n.recomputed - n.recomputed_moe));
+  st.Add(parts.moe, static_cast<double>(n.recomputed_moe));
+  st.Add(parts.dense_kept, static_cast<double>(kept - kept_moe));
+  st.Add(parts.moe_kept, static_cast<double>(kept_moe));
   if (first) {
     st.tp += parts.head.comm.embedding_fwd + parts.head.comm.embedding_bwd;
     st.forward += parts.head.comm.embedding_fwd;
@@ -540,13 +542,34 @@ StepModel::StageParts StepModel::LayerParts() const {
   StageParts parts;
   AddLayer(Layer(false), 1.0, &parts.dense);
   if (a_.IsMoe()) AddLayer(Layer(true), 1.0, &parts.moe);
+  if (RecomputesByBlock(p_)) {
+    // The layers past each chunk's first recompute_num_layers run as without recompute.
+    Plan kept_plan = p_;
+    kept_plan.recompute = Recompute::kNone;
+    const StepModel kept(c_, kept_plan);
+    kept.AddLayer(kept.Layer(false), 1.0, &parts.dense_kept);
+    if (a_.IsMoe()) kept.AddLayer(kept.Layer(true), 1.0, &parts.moe_kept);
+  }
   parts.head = Head();
   return parts;
 }
 
+// Without recompute by block every layer counts as recomputed: the layer sums then hold the
+// plan's own mode, whatever it is.
+StepModel::LayerCounts StepModel::CountsOnStage(int64_t stage) const {
+  const int64_t n = LayersOnStage(a_, p_, stage), first = FirstLayerOfStage(a_, p_, stage);
+  LayerCounts c{.layers = n, .moe = a_.MoeLayersIn(first, n), .recomputed = n, .recomputed_moe = 0};
+  c.recomputed_moe = c.moe;
+  if (RecomputesByBlock(p_)) {
+    c.recomputed = RecomputedLayers(p_, n);
+    c.recomputed_moe = a_.MoeLayersIn(first, c.recomputed);
+  }
+  return c;
+}
+
 StageSums StepModel::StageSumsOf(const StageParts& parts, int64_t stage) const {
   const int64_t n = LayersOnStage(a_, p_, stage), first = FirstLayerOfStage(a_, p_, stage);
-  StageSums st = StageTotals(parts, n, a_.MoeLayersIn(first, n), stage == 0, stage == p_.pp - 1);
+  StageSums st = StageTotals(parts, CountsOnStage(stage), stage == 0, stage == p_.pp - 1);
   AddInputPath(parts, first, n, &st);
   return st;
 }
@@ -656,7 +679,17 @@ StageSums StepModel::SlowestRank(const StageParts& parts, const AllStages& all) 
 
 PipelineTime StepModel::Pipeline() const {
   const StageParts parts = LayerParts();
-  StageSums whole = StageTotals(parts, a_.layers, a_.MoeLayerCount(), true, true);
+  LayerCounts all_layers{.layers = a_.layers, .moe = a_.MoeLayerCount(), .recomputed = a_.layers,
+                         .recomputed_moe = a_.MoeLayerCount()};
+  if (RecomputesByBlock(p_)) {
+    all_layers.recomputed = all_layers.recomputed_moe = 0;
+    for (int64_t stage = 0; stage < p_.pp; ++stage) {
+      const LayerCounts c = CountsOnStage(stage);
+      all_layers.recomputed += c.recomputed;
+      all_layers.recomputed_moe += c.recomputed_moe;
+    }
+  }
+  StageSums whole = StageTotals(parts, all_layers, true, true);
   AddInputPath(parts, 0, a_.layers, &whole);
   const AllStages all = SumWithInputs(parts, whole);
   const StageSums worst = SlowestRank(parts, all);

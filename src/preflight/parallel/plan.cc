@@ -191,7 +191,10 @@ std::string Describe(PlanIssue issue, const Architecture& a, const Plan& p, cons
       }
       break;
     case PlanIssue::kRecomputeMode:
-      if (p.recompute == Recompute::kDots) {
+      if (p.recompute == Recompute::kFull) {
+        m << "recompute_num_layers " << p.recompute_num_layers << ": full recompute needs at least 1 layer a group "
+             "(uniform) or chunk (block)";
+      } else if (p.recompute == Recompute::kDots) {
         m << "recompute dots (JAX's checkpoint_dots_with_no_batch_dims) is modelled for dense layers with "
              "standard attention";
       } else {
@@ -256,6 +259,10 @@ bool ParseRecomputeModule(std::string_view name, RecomputeModule* out) {
 }
 
 std::string RecomputeLabel(const Plan& p) {
+  if (RecomputesByBlock(p)) return "full(block " + std::to_string(p.recompute_num_layers) + ")";
+  if (p.recompute == Recompute::kFull && p.recompute_num_layers > 1) {
+    return "full(uniform " + std::to_string(p.recompute_num_layers) + ")";
+  }
   if (p.recompute != Recompute::kSelective || p.recompute_modules == kModuleCoreAttn) {
     return std::string(RecomputeName(p.recompute));
   }
@@ -290,6 +297,7 @@ PlanIssue FindPlanIssue(const Architecture& a, const Plan& p, const TrainingJob&
   if ((issue = CheckPipeline(a, p, MicroBatches(p, j))) != PlanIssue::kValid) return issue;
   if ((issue = CheckExperts(a, p)) != PlanIssue::kValid) return issue;
   if (p.cp > 1 && j.seq_len % (2 * p.cp) != 0) return PlanIssue::kContextParallel;
+  if (p.recompute == Recompute::kFull && p.recompute_num_layers < 1) return PlanIssue::kRecomputeMode;
   // torchtitan's op-level policy counts the matrix products of a dense layer in call order.
   if (p.recompute == Recompute::kSelectiveOp &&
       (a.IsMoe() || a.attention == AttentionKind::kMla || !j.flash_attention)) {
@@ -362,6 +370,21 @@ int64_t LayersOnStage(const Architecture& a, const Plan& p, int64_t stage) {
   if (stage == p.pp - 1 && p.last_stage_layers > 0) return p.last_stage_layers;
   const MiddleSplit middle = Middle(a, p);
   return middle.layers / middle.stages;
+}
+
+int64_t RecomputedLayers(const Plan& p, int64_t layers) {
+  if (p.recompute != Recompute::kFull) return 0;
+  if (p.recompute_method != RecomputeMethod::kBlock) return layers;
+  const int64_t chunks = p.schedule == Schedule::kInterleaved ? std::max<int64_t>(p.vpp, 1) : 1;
+  const int64_t per_chunk = (layers + chunks - 1) / chunks;
+  return std::min(layers, std::min(p.recompute_num_layers, per_chunk) * chunks);
+}
+
+int64_t RecomputedLayersInModel(const Architecture& a, const Plan& p) {
+  if (!RecomputesByBlock(p)) return RecomputedLayers(p, a.layers);
+  int64_t total = 0;
+  for (int64_t stage = 0; stage < p.pp; ++stage) total += RecomputedLayers(p, LayersOnStage(a, p, stage));
+  return total;
 }
 
 int64_t FirstLayerOfStage(const Architecture& a, const Plan& p, int64_t stage) {

@@ -33,6 +33,12 @@ enum class Schedule { kGpipe, k1F1B, kInterleaved, kZbH1, kDualPipe };
 // RoPE, the attention products and the activation from them).
 enum class Recompute { kNone, kSelective, kFull, kSelectiveOp, kDots };
 
+// How full recompute spreads over a stage's layers: Megatron-LM's --recompute-method. uniform:
+// every layer recomputed, its inputs checkpointed once per group of recompute_num_layers layers;
+// block: the first recompute_num_layers layers of each model chunk recomputed, the rest keeping
+// everything (no recompute).
+enum class RecomputeMethod { kUniform, kBlock };
+
 // What selective recompute recomputes: Megatron-Core's recompute_modules (TransformerConfig,
 // --recompute-modules; default core_attn alone), as bits of Plan::recompute_modules.
 // "Output-discarding" modules (layernorm, moe_act, mla_up_proj) keep their input, which another
@@ -73,6 +79,10 @@ struct Plan {
   Recompute recompute = Recompute::kNone;
   // With kSelective: the modules recomputed (RecomputeModule bits); ignored otherwise.
   uint32_t recompute_modules = kModuleCoreAttn;
+  // With kFull: Megatron-LM's --recompute-method and --recompute-num-layers (at least 1); the
+  // default, uniform over groups of 1, recomputes each layer from its own input. Ignored otherwise.
+  RecomputeMethod recompute_method = RecomputeMethod::kUniform;
+  int64_t recompute_num_layers = 1;
   int64_t micro_batch = 1;         // sequences per micro-batch
   int64_t first_stage_layers = 0;  // 0: even split
   int64_t last_stage_layers = 0;   // 0: even split
@@ -126,7 +136,9 @@ struct Plan {
 };
 
 // The recompute mode for a one-word listing: "selective(layernorm,moe_act)" when selective
-// recompute names other modules than Megatron-Core's default core_attn, else RecomputeName.
+// recompute names other modules than Megatron-Core's default core_attn, "full(block 4)" or
+// "full(uniform 2)" when full recompute is spread otherwise than one layer a group, else
+// RecomputeName.
 std::string RecomputeLabel(const Plan& plan);
 
 // Megatron-Core's `layernorm` module recomputes only the norms that are modules of their own
@@ -383,6 +395,17 @@ int64_t ScoreMatricesPerRank(const Architecture& a, const Plan& p);
 
 // Transformer layers held by pipeline stage `stage` (0-based), counting all its virtual chunks.
 int64_t LayersOnStage(const Architecture& arch, const Plan& plan, int64_t stage);
+
+// Whether only some layers are recomputed: full recompute by block.
+inline bool RecomputesByBlock(const Plan& plan) {
+  return plan.recompute == Recompute::kFull && plan.recompute_method == RecomputeMethod::kBlock;
+}
+// Of the `layers` a stage holds, those full recompute runs again: all of them, but by block the
+// first recompute_num_layers of each model chunk (vpp chunks under the interleaved schedule, each
+// taken to hold an equal share). 0 without full recompute.
+int64_t RecomputedLayers(const Plan& plan, int64_t layers);
+// The same over every stage: the model's recomputed layers.
+int64_t RecomputedLayersInModel(const Architecture& arch, const Plan& plan);
 // Index of the first layer held by `stage` (contiguous assignment).
 int64_t FirstLayerOfStage(const Architecture& arch, const Plan& plan, int64_t stage);
 

@@ -242,6 +242,10 @@ json PlanFieldsJson(const Plan& p, const TrainingJob& job) {
   j["first_stage_layers"] = p.first_stage_layers;
   j["last_stage_layers"] = p.last_stage_layers;
   if (p.cpu_offload_layers > 0) j["cpu_offload_layers"] = p.cpu_offload_layers;
+  if (p.recompute == Recompute::kFull) {
+    j["recompute_method"] = p.recompute_method == RecomputeMethod::kBlock ? "block" : "uniform";
+    j["recompute_num_layers"] = p.recompute_num_layers;
+  }
   if (p.recompute == Recompute::kSelective) {
     json modules = json::array();
     for (uint32_t bit = 1; bit & kAllRecomputeModules; bit <<= 1) {
@@ -422,7 +426,7 @@ std::string LayoutText(const Scenario& s) {
                      ScheduleName(p.schedule),
                      p.recompute == Recompute::kSelective
                          ? fmt::format("selective ({})", RecomputeModuleNames(p.recompute_modules))
-                         : std::string(RecomputeName(p.recompute)),
+                         : RecomputeLabel(p),
                      p.cpu_offload_layers > 0
                          ? fmt::format(" cpu-offload {} layers", p.cpu_offload_layers)
                          : std::string());

@@ -442,6 +442,26 @@ Status ReadEnum(const MapReader& p, std::string_view key, Recompute* r) {
   return Status::Ok();
 }
 
+// parallel.recompute_method and recompute_num_layers: Megatron-LM's --recompute-method and
+// --recompute-num-layers, which apply to full recompute alone (--recompute-granularity full).
+Status ReadRecomputeMethod(const MapReader& p, Plan* plan) {
+  const bool method = p.Has("recompute_method"), layers = p.Has("recompute_num_layers");
+  if (!method && !layers) return Status::Ok();
+  if (plan->recompute != Recompute::kFull) {
+    return p.Error(method ? "recompute_method" : "recompute_num_layers",
+                   "recompute: full beside it (Megatron-LM's --recompute-method applies to full recompute)");
+  }
+  ASSIGN_OR_RETURN(std::string name, p.StringOr("recompute_method", "uniform"));
+  if (name != "uniform" && name != "block") return p.Error("recompute_method", "uniform or block");
+  plan->recompute_method = name == "block" ? RecomputeMethod::kBlock : RecomputeMethod::kUniform;
+  ASSIGN_OR_RETURN(plan->recompute_num_layers, p.IntOr("recompute_num_layers", 1));
+  if (plan->recompute_num_layers < 1 || plan->recompute_num_layers > kMaxModelLayers) {
+    return p.Error("recompute_num_layers", "a whole number of layers from 1 to " + std::to_string(kMaxModelLayers) +
+                                               " (per group under uniform, per model chunk under block)");
+  }
+  return Status::Ok();
+}
+
 // parallel.recompute_modules: Megatron-Core's names, as a list or one comma-separated string (used
 // by recompute: selective only, as in Megatron-Core).
 Status ReadRecomputeModules(const MapReader& p, Plan* plan) {
@@ -572,7 +592,8 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
   }
   ASSIGN_OR_RETURN(MapReader p, root.Map("parallel"));
   RETURN_IF_ERROR(p.CheckKnownKeys({"tp", "pp", "vpp", "dp", "cp", "ep", "etp", "sp", "zero",
-                                    "schedule", "recompute", "recompute_modules", "first_stage_layers",
+                                    "schedule", "recompute", "recompute_modules", "recompute_method",
+                                    "recompute_num_layers", "first_stage_layers",
                                     "last_stage_layers", "overlap_grad_reduce",
                                     "overlap_param_gather", "fsdp_gather_once", "zero3_gather", "tp_comm_overlap",
                                     "ep_comm_overlap", "shared_expert_overlap", "grad_flatten",
@@ -588,6 +609,7 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
   if (plan.schedule == Schedule::k1F1B && plan.vpp > 1) plan.schedule = Schedule::kInterleaved;
   RETURN_IF_ERROR(ReadEnum(p, "recompute", &plan.recompute));
   RETURN_IF_ERROR(ReadRecomputeModules(p, &plan));
+  RETURN_IF_ERROR(ReadRecomputeMethod(p, &plan));
   RETURN_IF_ERROR(ReadStageSplit(p, &plan));
   return ReadOverlaps(p, &plan);
 }

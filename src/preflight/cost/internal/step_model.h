@@ -442,8 +442,15 @@ class StepModel {
   };
   struct StageParts {  // one dense and one MoE layer's sums, and the head
     StageSums dense, moe;
+    // Under full recompute by block, a layer that is not recomputed (the rest of each chunk).
+    StageSums dense_kept, moe_kept;
     HeadWork head;
   };
+  // A stage's layers: all of them and its MoE ones, and of each those full recompute runs again.
+  struct LayerCounts {
+    int64_t layers = 0, moe = 0, recomputed = 0, recomputed_moe = 0;
+  };
+  LayerCounts CountsOnStage(int64_t stage) const;
   // A per-layer quantity as each recompute mode runs it a second time; a mode left out runs
   // none of it. Written with designated initializers: Again({.full = x, .dots = y}).
   struct PerRecompute {
@@ -489,8 +496,7 @@ class StepModel {
   void AddLayer(const LayerCost& l, double n, StageSums* s) const;
   HeadWork Head() const;
   void AddHead(const StageParts& parts, bool first, StageSums* st) const;
-  StageSums StageTotals(const StageParts& parts, int64_t n, int64_t n_moe, bool first,
-                        bool last) const;
+  StageSums StageTotals(const StageParts& parts, const LayerCounts& n, bool first, bool last) const;
   double InputPathSeconds(double slack) const;
   void AddInputPath(const StageParts& parts, int64_t first, int64_t n, StageSums* st) const;
   // The sums over all stages per micro-batch (SumWithInputs): their time, and of it their
@@ -530,6 +536,8 @@ class StepModel {
   double AccumulationSeconds(const LocalParams& lp) const;
   double FlattenSeconds(const LocalParams& lp) const;
   double RecomputeFlopsPerToken() const;
+  // Of the model's layers, the share full recompute runs again (a layer's FLOPs taken alike).
+  double RecomputedShare() const;
 
   // A layer's TP collectives by phase (the forward with what recomputation runs again, and the
   // backward) and the GEMM time each phase's overlapped collectives hide under (negative: none).
