@@ -492,6 +492,51 @@ TEST(EstimateTest, GrowsWithMicroBatchShrinksWithRecompute) {
   }
 }
 
+// Megatron-LM's --recompute-method. By block, the first N layers of each chunk keep their input
+// alone and the others everything: against full recompute, each layer not recomputed adds its
+// activations less its input, per micro-batch in flight (4 on stage 0 of 1F1B at PP 4); N at or
+// past the chunk's layers is full recompute. Uniform groups of N keep one input a group and
+// recompute a group at a time: N layers' activations while its backward runs.
+TEST(StageMemoryTest, RecomputeByBlockAndByGroup) {
+  Architecture a = LoadArch("llama-3.1-70b");
+  ParamCounts c = CountParameters(a);
+  TrainingJob j = Job(8192, 512);
+  Plan p;
+  p.tp = 8, p.pp = 4, p.dp = 2, p.sp = true, p.zero = 1;
+  p.recompute = Recompute::kFull;
+  const LayerActivationBytes layer = ActivationBytesPerLayer(a, p, j);
+  const auto activations = [&](RecomputeMethod method, int64_t n, int64_t vpp = 1) {
+    Plan q = p;
+    q.recompute_method = method, q.recompute_num_layers = n;
+    if (vpp > 1) q.vpp = vpp, q.schedule = Schedule::kInterleaved;
+    return EstimateStageMemory(a, c, q, j, 0, MemoryOptions{}).activations.value();
+  };
+  const double full = activations(RecomputeMethod::kUniform, 1);
+  for (int64_t n : {1, 5, 19}) {
+    SCOPED_TRACE(n);
+    EXPECT_NEAR(activations(RecomputeMethod::kBlock, n) - full, 4.0 * (20 - n) * (layer.dense - layer.recompute_input),
+                1e-6 * full);
+  }
+  EXPECT_DOUBLE_EQ(activations(RecomputeMethod::kBlock, 20), full);
+  EXPECT_DOUBLE_EQ(activations(RecomputeMethod::kBlock, 64), full);
+  // Uniform groups of 4: 5 inputs a micro-batch where each layer kept one, and 4 layers' activations
+  // where one was recomputed at a time.
+  EXPECT_NEAR(activations(RecomputeMethod::kUniform, 4) - full, 4.0 * (5 - 20) * layer.recompute_input + 3 * layer.dense,
+              1e-6 * full);
+  // Interleaved: N a chunk. Five chunks of 4 layers a stage: block 1 recomputes 5 of its 20 layers.
+  Plan vp = p;
+  vp.vpp = 5, vp.schedule = Schedule::kInterleaved;
+  EXPECT_EQ(RecomputedLayers(vp, 20), 20);
+  vp.recompute_method = RecomputeMethod::kBlock, vp.recompute_num_layers = 1;
+  EXPECT_EQ(RecomputedLayers(vp, 20), 5);
+  vp.recompute_num_layers = 9;
+  EXPECT_EQ(RecomputedLayers(vp, 20), 20);
+  EXPECT_GT(activations(RecomputeMethod::kBlock, 1, 5), activations(RecomputeMethod::kBlock, 2, 5));
+  // Other modes recompute no layer whole.
+  vp.recompute = Recompute::kSelective;
+  EXPECT_EQ(RecomputedLayers(vp, 20), 0);
+}
+
 TEST(EstimateTest, FitsFlipsWithCapacity) {
   Architecture a = LoadArch("llama-3.1-8b");
   ParamCounts c = CountParameters(a);

@@ -232,6 +232,35 @@ TEST(StepTimeTest, RecomputeLeavesTheForwardPhaseAlone) {
   }
 }
 
+// Full recompute by block (Megatron-LM's --recompute-method block) runs the forward again for the
+// first N layers of each chunk alone: the step grows by the same amount with each layer more, from
+// no recompute to full recompute at N = the chunk's layers, and HFU counts the recomputed share.
+// Groups (uniform) recompute every layer: the step is full recompute's.
+TEST(StepTimeTest, RecomputeByBlockRunsTheForwardAgainForItsLayersAlone) {
+  Job8b s = Llama8bOnH100();
+  s.plan.pp = 2, s.plan.dp = 4;  // 16 layers a stage
+  s.job.global_batch = 32;
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  const auto step = [&](Recompute r, RecomputeMethod method = RecomputeMethod::kUniform, int64_t n = 1) {
+    Plan p = s.plan;
+    p.recompute = r, p.recompute_method = method, p.recompute_num_layers = n;
+    return EstimateStep(ctx, p);
+  };
+  const StepTime none = step(Recompute::kNone), full = step(Recompute::kFull);
+  ASSERT_GT(full.step.value(), none.step.value() * 1.05);
+  const double per_layer = (full.step.value() - none.step.value()) / 16;
+  for (int64_t n : {1, 4, 8, 15}) {
+    SCOPED_TRACE(n);
+    const StepTime t = step(Recompute::kFull, RecomputeMethod::kBlock, n);
+    EXPECT_NEAR(t.step.value(), none.step.value() + n * per_layer, 1e-9 * full.step.value());
+    const double work = t.hfu * t.step.value(), work_none = none.hfu * none.step.value();
+    EXPECT_NEAR(work, work_none + (full.hfu * full.step.value() - work_none) * n / 16.0, 1e-9 * work);
+    EXPECT_NEAR(t.mfu * t.step.value(), none.mfu * none.step.value(), 1e-9);
+  }
+  EXPECT_NEAR(step(Recompute::kFull, RecomputeMethod::kBlock, 16).step.value(), full.step.value(), 1e-12);
+  EXPECT_NEAR(step(Recompute::kFull, RecomputeMethod::kUniform, 4).step.value(), full.step.value(), 1e-12);
+}
+
 // Without gradient-accumulation fusion every micro-batch adds each local weight gradient to the
 // main-gradient buffer in its own pass: 2 + 2 x 4 bytes per parameter with fp32 main gradients,
 // 2 + 2 x 2 with 16-bit ones, m times per step; with the fusion the pass is not there.

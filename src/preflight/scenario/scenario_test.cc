@@ -97,6 +97,35 @@ TEST(ScenarioTest, RecomputeModules) {
   EXPECT_FALSE(s->plan.Recomputes(kModuleMlp)) << "used by selective recompute only";
 }
 
+// Megatron-LM's --recompute-method and --recompute-num-layers, beside full recompute only.
+TEST(ScenarioTest, RecomputeMethodAndLayers) {
+  StatusOr<Scenario> s = LoadText(Replace(kScenario, "recompute: selective}", "recompute: full}"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->plan.recompute_method, RecomputeMethod::kUniform);
+  EXPECT_EQ(s->plan.recompute_num_layers, 1);
+  s = LoadText(Replace(kScenario, "recompute: selective}",
+                       "recompute: full, recompute_method: block, recompute_num_layers: 3}"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->plan.recompute_method, RecomputeMethod::kBlock);
+  EXPECT_EQ(s->plan.recompute_num_layers, 3);
+  EXPECT_TRUE(RecomputesByBlock(s->plan));
+  EXPECT_EQ(RecomputeLabel(s->plan), "full(block 3)");
+  s = LoadText(Replace(kScenario, "recompute: selective}", "recompute: selective, recompute_num_layers: 3}"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("parallel.recompute_num_layers: expected recompute: full beside it"),
+            std::string::npos)
+      << s.status().message();
+  s = LoadText(Replace(kScenario, "recompute: selective}", "recompute: full, recompute_method: chunks}"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("parallel.recompute_method: expected uniform or block"), std::string::npos)
+      << s.status().message();
+  s = LoadText(Replace(kScenario, "recompute: selective}", "recompute: full, recompute_num_layers: 0}"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("parallel.recompute_num_layers: expected a whole number of layers from 1"),
+            std::string::npos)
+      << s.status().message();
+}
+
 TEST(ScenarioTest, EpDispatcher) {
   StatusOr<Scenario> s = LoadText(kScenario);
   ASSERT_TRUE(s.ok()) << s.status().message();
