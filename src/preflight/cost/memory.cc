@@ -511,4 +511,23 @@ MemoryEstimate EstimateMemory(const Architecture& a, const ParamCounts& c, const
   return e;
 }
 
+int64_t FewestBlockLayersWithin(const Architecture& a, const ParamCounts& c, const Plan& plan,
+                                const TrainingJob& j, Bytes budget, const MemoryOptions& options) {
+  Plan p = plan;
+  p.recompute = Recompute::kFull, p.recompute_method = RecomputeMethod::kBlock;
+  const auto fits = [&](int64_t n) {
+    p.recompute_num_layers = n;
+    return EstimateMemory(a, c, p, j, budget, options).fits;
+  };
+  const int64_t most = MostLayersPerChunk(a, p);
+  if (most <= 1 || !fits(most)) return 0;
+  if (fits(1)) return 1;
+  int64_t lo = 1, hi = most;  // lo does not fit, hi does
+  while (hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    (fits(mid) ? hi : lo) = mid;
+  }
+  return hi < most ? hi : 0;
+}
+
 }  // namespace preflight

@@ -115,4 +115,11 @@ MemoryEstimate EstimateMemory(const Architecture& arch, const ParamCounts& param
                               const Plan& plan, const TrainingJob& job, Bytes capacity,
                               const MemoryOptions& options);
 
+// Full recompute by block (Megatron-LM's --recompute-method block) for `plan`'s layout: the fewest
+// layers a model chunk it must recompute for the most loaded device to hold at most `budget`,
+// when fewer than all of them do; 0 otherwise (not even full recompute fits, or only it does).
+// Memory falls as the count grows: a bisection. `plan`'s recompute fields are ignored.
+int64_t FewestBlockLayersWithin(const Architecture& arch, const ParamCounts& params, const Plan& plan,
+                                const TrainingJob& job, Bytes budget, const MemoryOptions& options);
+
 }  // namespace preflight

@@ -372,12 +372,25 @@ int64_t LayersOnStage(const Architecture& a, const Plan& p, int64_t stage) {
   return middle.layers / middle.stages;
 }
 
+namespace {
+int64_t ChunksPerStage(const Plan& p) {
+  return p.schedule == Schedule::kInterleaved ? std::max<int64_t>(p.vpp, 1) : 1;
+}
+}  // namespace
+
 int64_t RecomputedLayers(const Plan& p, int64_t layers) {
   if (p.recompute != Recompute::kFull) return 0;
   if (p.recompute_method != RecomputeMethod::kBlock) return layers;
-  const int64_t chunks = p.schedule == Schedule::kInterleaved ? std::max<int64_t>(p.vpp, 1) : 1;
+  const int64_t chunks = ChunksPerStage(p);
   const int64_t per_chunk = (layers + chunks - 1) / chunks;
   return std::min(layers, std::min(p.recompute_num_layers, per_chunk) * chunks);
+}
+
+int64_t MostLayersPerChunk(const Architecture& a, const Plan& p) {
+  const int64_t chunks = ChunksPerStage(p);
+  int64_t most = 0;
+  for (int64_t stage = 0; stage < p.pp; ++stage) most = std::max(most, (LayersOnStage(a, p, stage) + chunks - 1) / chunks);
+  return most;
 }
 
 int64_t RecomputedLayersInModel(const Architecture& a, const Plan& p) {

@@ -406,6 +406,9 @@ inline bool RecomputesByBlock(const Plan& plan) {
 int64_t RecomputedLayers(const Plan& plan, int64_t layers);
 // The same over every stage: the model's recomputed layers.
 int64_t RecomputedLayersInModel(const Architecture& arch, const Plan& plan);
+// The most layers one model chunk holds (a stage's layers over its vpp chunks under the
+// interleaved schedule, rounded up): the recompute_num_layers at which block is full recompute.
+int64_t MostLayersPerChunk(const Architecture& arch, const Plan& plan);
 // Index of the first layer held by `stage` (contiguous assignment).
 int64_t FirstLayerOfStage(const Architecture& arch, const Plan& plan, int64_t stage);
 

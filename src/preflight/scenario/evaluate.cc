@@ -232,33 +232,6 @@ void WarnIfSoftmaxUnfused(const Scenario& s, const CostContext& ctx, PlanResult*
   r->warnings.push_back(w.str());
 }
 
-// The fewest layers a model chunk full recompute by block (Megatron-LM's --recompute-method block)
-// needs for plan `full` (full recompute) to fit, when fewer than all of them do; 0 otherwise (full
-// recompute does not fit, or nothing less does). Memory falls as the count grows: a bisection.
-int64_t FewestBlockLayersThatFit(const Scenario& s, const PlanResult& r, const EvaluateOptions& options,
-                                 const Plan& full) {
-  if (!CheckPlan(s.arch, full, s.job, s.cluster.devices).ok()) return 0;
-  Plan p = full;
-  p.recompute_method = RecomputeMethod::kBlock;
-  const auto fits = [&](int64_t n) {
-    p.recompute_num_layers = n;
-    return EstimateMemory(s.arch, r.params, p, s.job, s.cluster.hbm_capacity, options.memory).fits;
-  };
-  const int64_t chunks = full.schedule == Schedule::kInterleaved ? std::max<int64_t>(full.vpp, 1) : 1;
-  int64_t most = 0;
-  for (int64_t stage = 0; stage < full.pp; ++stage) {
-    most = std::max(most, (LayersOnStage(s.arch, full, stage) + chunks - 1) / chunks);
-  }
-  if (most <= 1 || !fits(most)) return 0;
-  int64_t lo = 1, hi = most;  // hi fits
-  if (fits(lo)) return lo;
-  while (hi - lo > 1) {
-    const int64_t mid = lo + (hi - lo) / 2;
-    (fits(mid) ? hi : lo) = mid;
-  }
-  return hi < most ? hi : 0;
-}
-
 // A plan that does not fit says by how much, and what the plain remedies would give: full
 // recompute (where the plan keeps more activations), and by block the fewest layers that fit,
 // and the sharded optimizer (ZeRO 1, where it shards none); `search` finds the layouts that fit.
@@ -280,7 +253,10 @@ void WarnIfDoesNotFit(const Scenario& s, const EvaluateOptions& options, PlanRes
     p.recompute = Recompute::kFull;
     with("with parallel.recompute: full", p);
     // Where full recompute fits, the fewest layers a chunk it need recompute (by block).
-    if (const int64_t n = FewestBlockLayersThatFit(s, r, options, p); n > 0) {
+    const int64_t n = CheckPlan(s.arch, p, s.job, s.cluster.devices).ok()
+                          ? FewestBlockLayersWithin(s.arch, r.params, p, s.job, s.cluster.hbm_capacity, options.memory)
+                          : 0;
+    if (n > 0) {
       p.recompute_method = RecomputeMethod::kBlock, p.recompute_num_layers = n;
       with(("with recompute_method: block, recompute_num_layers: " + std::to_string(n)).c_str(), p);
     }

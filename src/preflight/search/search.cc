@@ -71,10 +71,22 @@ namespace {
 // The most interleaving stages a pipeline stage is searched at (the smallest VPPs).
 constexpr int64_t kMaxSearchVpp = 64;
 
+// The recompute choices of each layout: full recompute of every layer, full recompute by block
+// (the fewest layers a chunk that fit, found per ZeRO stage), selective, none.
+struct RecomputeChoice {
+  Recompute mode;
+  RecomputeMethod method;
+};
+constexpr RecomputeChoice kRecomputeChoices[] = {{Recompute::kFull, RecomputeMethod::kUniform},
+                                                 {Recompute::kFull, RecomputeMethod::kBlock},
+                                                 {Recompute::kSelective, RecomputeMethod::kUniform},
+                                                 {Recompute::kNone, RecomputeMethod::kUniform}};
+
 // Canonical comparison of two plans' fields (for deterministic tie-breaking).
 std::array<int64_t, 13> Key(const Plan& p) {
   return {p.tp, p.cp, p.pp, p.dp, p.ep, p.etp, p.vpp, static_cast<int64_t>(p.schedule),
-          p.sp ? 1 : 0, p.zero, static_cast<int64_t>(p.recompute), p.micro_batch, 0};
+          p.sp ? 1 : 0, p.zero, static_cast<int64_t>(p.recompute), p.micro_batch,
+          RecomputesByBlock(p) ? p.recompute_num_layers : 0};
 }
 
 // The divisors of n in increasing order, up to max_value (0: all), found in O(sqrt n).
@@ -193,6 +205,12 @@ class BranchRunner {
   bool InnerChoiceMayBreakFirst(const Branch& b, PlanIssue issue) const;
   int ZeroOrder(int zeros[4]) const;
   bool RunZeroStages(Plan p, const int* zeros, int n_zero, Worker* w) const;
+  // How many of kRecomputeChoices the constraints leave: all four, two for a fixed full
+  // recompute, else one.
+  int RecomputeChoices() const {
+    if (!c_.recompute) return 4;
+    return *c_.recompute == Recompute::kFull ? 2 : 1;
+  }
   void CountBrokenMicroBatches(const Plan& base, bool sp, const int64_t* mbs, int n_mb, int64_t per_choice,
                                bool* broken, SearchResult* r) const;
 
@@ -260,6 +278,8 @@ Plan BranchRunner::BranchPlan(const Branch& b) const {
   Plan base = s_.plan;
   base.tp = b.tp, base.cp = b.cp, base.pp = b.pp, base.dp = b.dp, base.ep = b.ep, base.etp = b.etp;
   base.vpp = b.vpp, base.schedule = b.schedule, base.first_stage_layers = base.last_stage_layers = 0;
+  // Full recompute is searched layer by layer and by block (RunZeroStages), whatever the scenario's.
+  base.recompute_method = RecomputeMethod::kUniform, base.recompute_num_layers = 1;
   base.balanced_layers = s_.arch.layers % (b.pp * b.vpp) != 0;
   // DeepSpeed's per-parameter ZeRO-3 gathers exist without a pipeline only (the scenario rule).
   if (b.pp > 1) base.zero3_gather_per_parameter = false;
@@ -293,7 +313,7 @@ bool BranchRunner::RejectBranch(const Branch& b, const Plan& base, int n_mb, Sea
   // SP choices: off and on with TP; without TP only off (a fixed `sp: true` leaves none).
   const int64_t sp_choices = b.tp > 1 ? (c_.sp ? 1 : 2) : (c_.sp && *c_.sp ? 0 : 1);
   int zeros[4];
-  const int64_t subtree = sp_choices * ZeroOrder(zeros) * (c_.recompute ? 1 : 3) * n_mb;
+  const int64_t subtree = sp_choices * ZeroOrder(zeros) * RecomputeChoices() * n_mb;
   PlanIssue issue = FindPlanIssue(s_.arch, base, s_.job, s_.cluster.devices);
   if (issue != PlanIssue::kValid && !InnerChoiceMayBreakFirst(b, issue)) {
     r->considered += subtree;
@@ -373,9 +393,15 @@ bool BranchRunner::RunZeroStages(Plan p, const int* zeros, int n_zero, Worker* w
   SearchResult& r = w->result;
   bool pipeline_ready = false;
   PipelineTime pipeline;
+  // Full recompute by block recomputes, at each ZeRO stage, the fewest layers a chunk that fit
+  // there (none fit when only all of them do: that is full recompute, tried on its own); one layer
+  // a chunk bounds them all.
+  const bool by_block = RecomputesByBlock(p);
+  int64_t pipeline_layers = 1;
   if (threshold_ > 0) {
     // Lower bound for every ZeRO stage: the step without DP communication and optimizer.
     p = WithZero(p, zeros[0]);
+    if (by_block) p.recompute_num_layers = 1;
     if (FindPlanIssue(s_.arch, p, s_.job, s_.cluster.devices) == PlanIssue::kValid) {
       pipeline = EstimatePipeline(ctx_, p);
       pipeline_ready = true;
@@ -398,8 +424,10 @@ bool BranchRunner::RunZeroStages(Plan p, const int* zeros, int n_zero, Worker* w
       continue;
     }
     ++r.model_evaluations;
+    const int64_t block_layers = by_block ? FewestBlockLayersWithin(s_.arch, params_, p, s_.job, budget_, {}) : 1;
+    if (by_block && block_layers > 0) p.recompute_num_layers = block_layers;
     MemoryEstimate mem = EstimateMemory(s_.arch, params_, p, s_.job, s_.cluster.hbm_capacity, {});
-    if (mem.worst.Total() > budget_) {
+    if (mem.worst.Total() > budget_ || block_layers <= 0) {
       if (p.zero == 3 && p.fsdp_gather_once && iz + 1 < n_zero) {
         ++r.rejected[kRejectNoFit];  // not the most sharded in memory: the order starts below it
         gather_once_missed = true;
@@ -409,7 +437,9 @@ bool BranchRunner::RunZeroStages(Plan p, const int* zeros, int n_zero, Worker* w
       CountUnexplored(s_, p, zeros, iz + 1, n_zero, &r);  // the less sharded stages
       return iz == 0 || (iz == 1 && gather_once_missed);
     }
-    if (!pipeline_ready) pipeline = EstimatePipeline(ctx_, p), pipeline_ready = true;
+    if (!pipeline_ready || pipeline_layers != p.recompute_num_layers) {
+      pipeline = EstimatePipeline(ctx_, p), pipeline_ready = true, pipeline_layers = p.recompute_num_layers;
+    }
     RankedPlan ranked;
     ranked.plan = p;
     ranked.time = FinishStep(ctx_, p, pipeline);
@@ -442,17 +472,17 @@ void BranchRunner::Run(const Branch& b, Worker* w, bool pilot) const {
   if (pilot) n_mb = std::min(n_mb, 1);
   const bool sps[2] = {false, true};
   const int n_sp = b.tp > 1 ? 2 : 1;
-  const Recompute recomputes[3] = {Recompute::kFull, Recompute::kSelective, Recompute::kNone};
-  const int n_rc = c_.recompute ? 1 : 3;
+  const int n_rc = RecomputeChoices();
   for (int i_sp = 0; i_sp < n_sp; ++i_sp) {
     if (c_.sp && *c_.sp != sps[i_sp]) continue;
     if (pilot && i_sp + 1 < n_sp && !c_.sp) continue;  // pilot: SP on when there is TP
     bool broken[kMaxMicroBatchChoices] = {};
     CountBrokenMicroBatches(base, sps[i_sp], mbs, n_mb, n_rc * n_zero, broken, &w->result);
-    for (Recompute rc : recomputes) {
+    for (const RecomputeChoice& choice : kRecomputeChoices) {
+      const Recompute rc = choice.mode;
       if (c_.recompute && *c_.recompute != rc) continue;
       Plan p = base;
-      p.sp = sps[i_sp], p.recompute = rc;
+      p.sp = sps[i_sp], p.recompute = rc, p.recompute_method = choice.method;
       if (rc != Recompute::kNone) p.cpu_offload_layers = 0;
       if (!AllToAllOverlapRecompute(p)) p.ep_comm_overlap = false;
       for (int i = 0; i < n_mb; ++i) {

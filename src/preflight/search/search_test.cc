@@ -354,12 +354,42 @@ Scenario Llama8bAtBatch256(int devices) {
                                                   {"training.global_batch", "256"}});
 }
 
+// Full recompute by block is searched as a recompute choice of its own: at each ZeRO stage the
+// fewest layers a chunk that fit. Llama 3.1 70B at 32k tokens on the example's layout (TP 4, CP 2,
+// PP 4, VPP 5: 4 layers a chunk) fits only with recompute; two layers a chunk fit at ZeRO 2 and
+// run faster than every layer recomputed; one layer does not fit.
+TEST(SearchTest, FullRecomputeByBlockRecomputesTheFewestLayersThatFit) {
+  const Scenario s = Load("examples/llama3.1-70b-h100.yaml", {{"training.seq_len", "32768"}});
+  SearchConstraints c;
+  c.tp = 4, c.pp = 4, c.cp = 2, c.vpp = 5;
+  SearchOptions o;
+  o.top_k = 200, o.threads = 1, o.exhaustive = true;
+  const SearchResult r = Search(s, c, o);
+  ASSERT_FALSE(r.top.empty());
+  const Plan& best = r.top[0].plan;
+  ASSERT_TRUE(RecomputesByBlock(best)) << RecomputeLabel(best);
+  EXPECT_EQ(best.recompute_num_layers, 2);
+  Plan fewer = best;
+  fewer.recompute_num_layers = 1;
+  EXPECT_FALSE(EstimateMemory(s.arch, CountParameters(s.arch), fewer, s.job, s.cluster.hbm_capacity, {}).fits);
+  bool saw_every_layer = false;
+  for (const RankedPlan& p : r.top) {
+    if (p.plan.recompute != Recompute::kFull || RecomputesByBlock(p.plan)) continue;
+    saw_every_layer = true;
+    EXPECT_GT(p.time.step.value(), r.top[0].time.step.value());
+  }
+  EXPECT_TRUE(saw_every_layer);
+  // Fixed to full recompute, the search still tries it by block.
+  c.recompute = Recompute::kFull;
+  EXPECT_TRUE(RecomputesByBlock(Search(s, c, o).top[0].plan));
+}
+
 // A plan left unexplored because a smaller micro-batch did not fit is counted under the rule it
 // breaks, if any, not as not fitting. Llama 3.1 8B on 64 GPUs, global batch 256, the branch TP 2,
 // PP 4, VPP 2, DP 8: each replica's 32 sequences in micro-batches of 1-32 give 32, 16, 8, 4, 2 or
 // 1 micro-batches, and interleaving needs a multiple of PP 4, so micro-batches of 16 and 32 break
-// the rule: 2 of them x 2 SP x 3 recompute x 4 ZeRO stages = 48 plans (it once said 32, the rest
-// counted as not fitting).
+// the rule: 2 of them x 2 SP x 4 recompute choices (full, full by block, selective, none) x 4 ZeRO
+// stages = 64 plans (it once said 32, the rest counted as not fitting).
 TEST(SearchTest, UnexploredPlansAreCountedUnderTheRuleTheyBreak) {
   const Scenario s = Llama8bAtBatch256(64);
   SearchConstraints c;
@@ -367,9 +397,9 @@ TEST(SearchTest, UnexploredPlansAreCountedUnderTheRuleTheyBreak) {
   SearchOptions o;
   o.exhaustive = true;
   const SearchResult r = Search(s, c, o);
-  EXPECT_EQ(r.considered, 144);
-  EXPECT_EQ(r.rejected[static_cast<int>(PlanIssue::kInterleavedMicroBatches)], 48);
-  EXPECT_EQ(r.valid + r.rejected[kRejectNoFit], 96);
+  EXPECT_EQ(r.considered, 192);
+  EXPECT_EQ(r.rejected[static_cast<int>(PlanIssue::kInterleavedMicroBatches)], 64);
+  EXPECT_EQ(r.valid + r.rejected[kRejectNoFit], 128);
   EXPECT_GT(r.rejected[kRejectNoFit], 0) << "the test needs plans that do not fit";
 }
 
@@ -392,7 +422,8 @@ TEST(SearchTest, PlansBrokenWhateverTheRecomputeAreCountedUnderTheirRule) {
   Plan p = s.plan;
   p.tp = 2, p.pp = 4, p.vpp = 2, p.dp = 2, p.cp = 3, p.schedule = Schedule::kInterleaved, p.cpu_offload_layers = 0;
   for (bool sp : {false, true}) {
-    for (Recompute rc : {Recompute::kFull, Recompute::kSelective, Recompute::kNone}) {
+    // Full recompute twice: every layer, and by block.
+    for (Recompute rc : {Recompute::kFull, Recompute::kFull, Recompute::kSelective, Recompute::kNone}) {
       for (int64_t mb = 1; mb <= 128; mb *= 2) {
         for (int zero = 0; zero <= 3; ++zero) {
           p.sp = sp, p.recompute = rc, p.micro_batch = mb, p.zero = zero;
@@ -404,8 +435,8 @@ TEST(SearchTest, PlansBrokenWhateverTheRecomputeAreCountedUnderTheirRule) {
   }
   EXPECT_EQ(r.considered, plans);
   EXPECT_EQ(r.valid, 0);
-  EXPECT_EQ(r.rejected[static_cast<int>(PlanIssue::kContextParallel)], 144);
-  EXPECT_EQ(r.rejected[static_cast<int>(PlanIssue::kInterleavedMicroBatches)], 48);
+  EXPECT_EQ(r.rejected[static_cast<int>(PlanIssue::kContextParallel)], 192);
+  EXPECT_EQ(r.rejected[static_cast<int>(PlanIssue::kInterleavedMicroBatches)], 64);
   for (int i = 0; i < kNumRejectReasons; ++i) EXPECT_EQ(r.rejected[i], expected[i]) << RejectReasonName(i);
 }
 
