@@ -443,22 +443,23 @@ Status ReadEnum(const MapReader& p, std::string_view key, Recompute* r) {
 }
 
 // parallel.recompute_method and recompute_num_layers: Megatron-LM's --recompute-method and
-// --recompute-num-layers, which apply to full recompute alone (--recompute-granularity full).
+// --recompute-num-layers, which apply to full recompute alone (--recompute-granularity full): the
+// defaults (uniform, 1) stand beside any mode, another value only beside full recompute.
 Status ReadRecomputeMethod(const MapReader& p, Plan* plan) {
-  const bool method = p.Has("recompute_method"), layers = p.Has("recompute_num_layers");
-  if (!method && !layers) return Status::Ok();
-  if (plan->recompute != Recompute::kFull) {
-    return p.Error(method ? "recompute_method" : "recompute_num_layers",
-                   "recompute: full beside it (Megatron-LM's --recompute-method applies to full recompute)");
-  }
   ASSIGN_OR_RETURN(std::string name, p.StringOr("recompute_method", "uniform"));
   if (name != "uniform" && name != "block") return p.Error("recompute_method", "uniform or block");
-  plan->recompute_method = name == "block" ? RecomputeMethod::kBlock : RecomputeMethod::kUniform;
-  ASSIGN_OR_RETURN(plan->recompute_num_layers, p.IntOr("recompute_num_layers", 1));
-  if (plan->recompute_num_layers < 1 || plan->recompute_num_layers > kMaxModelLayers) {
+  ASSIGN_OR_RETURN(const int64_t layers, p.IntOr("recompute_num_layers", 1));
+  if (layers < 1 || layers > kMaxModelLayers) {
     return p.Error("recompute_num_layers", "a whole number of layers from 1 to " + std::to_string(kMaxModelLayers) +
                                                " (per group under uniform, per model chunk under block)");
   }
+  const bool block = name == "block";
+  if ((block || layers != 1) && plan->recompute != Recompute::kFull) {
+    return p.Error(block ? "recompute_method" : "recompute_num_layers",
+                   "recompute: full beside it (Megatron-LM's --recompute-method applies to full recompute)");
+  }
+  plan->recompute_method = block ? RecomputeMethod::kBlock : RecomputeMethod::kUniform;
+  plan->recompute_num_layers = layers;
   return Status::Ok();
 }
 
