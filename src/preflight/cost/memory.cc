@@ -1,6 +1,7 @@
 #include "preflight/cost/memory.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace preflight {
 namespace {
@@ -515,17 +516,26 @@ int64_t FewestBlockLayersWithin(const Architecture& a, const ParamCounts& c, con
                                 const TrainingJob& j, Bytes budget, const MemoryOptions& options) {
   Plan p = plan;
   p.recompute = Recompute::kFull, p.recompute_method = RecomputeMethod::kBlock;
-  const auto fits = [&](int64_t n) {
+  const auto bytes = [&](int64_t n) {
     p.recompute_num_layers = n;
-    return EstimateMemory(a, c, p, j, budget, options).fits;
+    return EstimateMemory(a, c, p, j, budget, options).worst.Total().value();
   };
   const int64_t most = MostLayersPerChunk(a, p);
-  if (most <= 1 || !fits(most)) return 0;
-  if (fits(1)) return 1;
+  if (most <= 1) return 0;
+  const double at_most = bytes(most), at_one = bytes(1), limit = budget.value();
+  if (at_most > limit) return 0;
+  if (at_one <= limit) return 1;
+  // Each stage's bytes fall linearly with the count until its chunks are all recomputed, then stay:
+  // their maximum is convex, under the chord from 1 to `most`, where the chord meets the budget
+  // the count fits. Where the MoE layers' order bends that, a bisection above it.
   int64_t lo = 1, hi = most;  // lo does not fit, hi does
+  const double share = (at_one - limit) / (at_one - at_most);
+  const int64_t chord = std::clamp<int64_t>(1 + static_cast<int64_t>(std::ceil(share * static_cast<double>(most - 1))), 2, most);
+  (bytes(chord) <= limit ? hi : lo) = chord;
+  if (hi - lo > 1) (bytes(hi - 1) <= limit ? hi : lo) = hi - 1;  // convex: the fewest is near the chord
   while (hi - lo > 1) {
     const int64_t mid = lo + (hi - lo) / 2;
-    (fits(mid) ? hi : lo) = mid;
+    (bytes(mid) <= limit ? hi : lo) = mid;
   }
   return hi < most ? hi : 0;
 }

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 
 #include "preflight/cost/memory_test_support.h"
 #include "preflight/model/model.h"
@@ -535,6 +536,43 @@ TEST(StageMemoryTest, RecomputeByBlockAndByGroup) {
   // Other modes recompute no layer whole.
   vp.recompute = Recompute::kSelective;
   EXPECT_EQ(RecomputedLayers(vp, 20), 0);
+}
+
+// The fewest block layers that fit a budget, against a count-by-count scan: dense and MoE (a dense
+// prefix), with and without interleaving, over budgets from below full recompute to above none.
+TEST(StageMemoryTest, FewestBlockLayersMatchAScan) {
+  struct Case {
+    const char* model;
+    int64_t tp, pp, vpp, ep;
+  };
+  for (const Case& k : {Case{"llama-3.1-70b", 8, 4, 1, 1}, Case{"llama-3.1-70b", 4, 4, 5, 1},
+                        Case{"deepseek-v3", 2, 8, 1, 8}, Case{"deepseek-v3", 2, 4, 2, 8}}) {
+    SCOPED_TRACE(std::string(k.model) + " pp " + std::to_string(k.pp) + " vpp " + std::to_string(k.vpp));
+    Architecture a = LoadArch(k.model);
+    ParamCounts c = CountParameters(a);
+    TrainingJob j = Job(8192, 512);
+    Plan p;
+    p.tp = k.tp, p.pp = k.pp, p.dp = 8, p.ep = k.ep, p.sp = true, p.zero = 1;
+    if (k.vpp > 1) p.vpp = k.vpp, p.schedule = Schedule::kInterleaved;
+    p.recompute = Recompute::kFull, p.recompute_method = RecomputeMethod::kBlock;
+    const int64_t most = MostLayersPerChunk(a, p);
+    ASSERT_GT(most, 1);
+    const auto bytes = [&](int64_t n) {
+      Plan q = p;
+      q.recompute_num_layers = n;
+      return EstimateMemory(a, c, q, j, Bytes::GiB(1e6), MemoryOptions{}).worst.Total().value();
+    };
+    const double low = bytes(most), high = bytes(1);
+    ASSERT_LT(low, high);
+    for (double f : {-0.1, 0.0, 0.05, 0.3, 0.5, 0.77, 0.99, 1.0, 1.2}) {
+      const double budget = low + f * (high - low);
+      int64_t scan = 0;
+      for (int64_t n = 1; n < most && scan == 0; ++n) {
+        if (bytes(n) <= budget) scan = n;
+      }
+      EXPECT_EQ(FewestBlockLayersWithin(a, c, p, j, Bytes(budget), MemoryOptions{}), scan) << f;
+    }
+  }
 }
 
 TEST(EstimateTest, FitsFlipsWithCapacity) {
