@@ -79,7 +79,7 @@ std::string TokensNote(const Scenario& s) {
 std::string PlanRow(const RankedPlan& r) {
   const Plan& p = r.plan;
   // "bal": the layers do not divide over the stages and are spread (parallel.layer_split: balanced).
-  return fmt::format("tp{:<2} cp{:<2} pp{:<3} vpp{:<2} dp{:<5} ep{:<3} etp{:<2} sp{} zero{} {:<11} {:<9} mb{:<3}{}",
+  return fmt::format("tp{:<2} cp{:<2} pp{:<3} vpp{:<2} dp{:<5} ep{:<3} etp{:<2} sp{} zero{} {:<11} {:<14} mb{:<3}{}",
                      p.tp, p.cp, p.pp, p.vpp, p.dp, p.ep, p.etp, p.sp ? 1 : 0, p.zero,
                      ScheduleName(p.schedule), RecomputeLabel(p), p.micro_batch, p.balanced_layers ? " bal" : "");
 }
@@ -93,11 +93,11 @@ std::string SearchText(const Scenario& s, const SearchResult& r, Objective o) {
   for (int i = 1; i < kNumRejectReasons; ++i) {
     if (r.rejected[i] > 0) out += fmt::format(" {} {}", RejectReasonName(i), r.rejected[i]);
   }
-  out += fmt::format("\n\n{:>3}  {:<92} {:>9} {:>10} {:>6} {:>8}  {} ({})\n", "#", "plan", "step s", "tok/s/dev",
+  out += fmt::format("\n\n{:>3}  {:<97} {:>9} {:>10} {:>6} {:>8}  {} ({})\n", "#", "plan", "step s", "tok/s/dev",
                      "MFU", "mem GiB", ObjectiveName(o), ObjectiveUnit(o, s));
   int rank = 1;
   for (const RankedPlan& p : r.top) {
-    out += fmt::format("{:>3}  {:<92} {:>9.3f} {:>10.1f} {:>5.1f}% {:>8.1f}  {:.4g}\n", rank++, PlanRow(p),
+    out += fmt::format("{:>3}  {:<97} {:>9.3f} {:>10.1f} {:>5.1f}% {:>8.1f}  {:.4g}\n", rank++, PlanRow(p),
                        p.time.step.value(), p.time.tokens_per_s_per_device, 100 * p.time.mfu,
                        p.memory.worst.Total().gib(), p.objective);
   }
@@ -147,7 +147,7 @@ int RunSweep(const Scenario& s, const std::vector<int64_t>& counts, const Search
                    });
   if (mpi.rank() != 0) return 0;
   nlohmann::json arr = nlohmann::json::array();
-  std::string text = fmt::format("{:>8}  {:<92} {:>9} {:>10} {:>10} {:>12} {:>14}  {}\n", "devices", "best plan",
+  std::string text = fmt::format("{:>8}  {:<97} {:>9} {:>10} {:>10} {:>12} {:>14}  {}\n", "devices", "best plan",
                                  "step s", "days", "P50 days", "device-h", "cost (mid) $", "pareto");
   for (const SweepPoint& p : points) {
     if (!p.found) {
@@ -168,7 +168,7 @@ int RunSweep(const Scenario& s, const std::vector<int64_t>& counts, const Search
     const nlohmann::json& p50 = entry["campaign"]["days_p50"];
     const std::string p50_text = p50.is_number() ? fmt::format("{:.2f}", p50.get<double>()) : "-";
     arr.push_back(entry);
-    text += fmt::format("{:>8}  {:<92} {:>9.3f} {:>10.2f} {:>10} {:>12.4g} {:>14}  {}\n", p.devices, PlanRow(p.best),
+    text += fmt::format("{:>8}  {:<97} {:>9.3f} {:>10.2f} {:>10} {:>12.4g} {:>14}  {}\n", p.devices, PlanRow(p.best),
                         p.best.time.step.value(), p.days, p50_text, p.device_hours,
                         p.cost_usd_mid ? fmt::format("{:.4g}", *p.cost_usd_mid) : "no price",
                         p.on_pareto_front ? "*" : "");

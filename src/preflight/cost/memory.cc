@@ -413,16 +413,25 @@ ChunkActivations StageActivations(const Architecture& a, const Plan& p, const Tr
   // working set of the layer being recomputed during backward).
   double stack = n_dense * KeptPerLayer(p, layer, false) +
                  static_cast<double>(n_moe) * KeptPerLayer(p, layer, true);
-  // Full recompute by groups keeps one input a group; by block only the recomputed layers (the
-  // first of each chunk) keep their input alone, the others everything.
+  // Full recompute by groups keeps one input a group, the groups formed inside each model chunk;
+  // by block only the recomputed layers (the first of each chunk) keep their input alone, the
+  // others everything.
+  const int64_t chunks = p.schedule == Schedule::kInterleaved ? std::max<int64_t>(p.vpp, 1) : 1;
+  const int64_t per_chunk = std::max<int64_t>((n + chunks - 1) / chunks, 1);
   const int64_t group = p.recompute == Recompute::kFull && !RecomputesByBlock(p)
-                            ? std::min(std::max<int64_t>(p.recompute_num_layers, 1), std::max<int64_t>(n, 1))
+                            ? std::min(std::max<int64_t>(p.recompute_num_layers, 1), per_chunk)
                             : 1;
-  if (group > 1) stack = static_cast<double>((n + group - 1) / group) * layer.recompute_input;
+  if (group > 1) {
+    const int64_t groups = std::min(n, chunks * ((per_chunk + group - 1) / group));
+    stack = static_cast<double>(groups) * layer.recompute_input;
+  }
+  // The kinds of layer a backward recomputes: all the stage's, or by block its first r.
+  bool dense_again = n_dense > 0, moe_again = n_moe > 0;
   if (RecomputesByBlock(p)) {
     const int64_t r = RecomputedLayers(p, n), r_moe = a.MoeLayersIn(first, r);
     stack = static_cast<double>(r) * layer.recompute_input +
             (n_dense - static_cast<double>(r - r_moe)) * layer.dense + static_cast<double>(n_moe - r_moe) * layer.moe;
+    dense_again = r - r_moe > 0, moe_again = r_moe > 0;
   }
   if (p.cpu_offload_layers > 0) {
     // Offloaded layers keep only what the handler leaves; its double buffer holds one offloaded
@@ -432,7 +441,7 @@ ChunkActivations StageActivations(const Architecture& a, const Plan& p, const Tr
     stack -= static_cast<double>(std::min(p.cpu_offload_layers, n)) * moved - moved;
   }
   // A group recomputes its layers together: their activations all exist before its backward.
-  double working = static_cast<double>(group) * std::max(n_dense > 0 ? layer.dense : 0.0, n_moe > 0 ? layer.moe : 0.0);
+  double working = static_cast<double>(group) * std::max(dense_again ? layer.dense : 0.0, moe_again ? layer.moe : 0.0);
   // Under the op-level and dots policies the stack already holds what the recomputed layer saved;
   // its backward adds the rest of the layer's activations (dense layers only).
   if (p.recompute == Recompute::kSelectiveOp) working = std::max(0.0, layer.dense - layer.op_sac);
@@ -470,7 +479,9 @@ ChunkActivations StageActivations(const Architecture& a, const Plan& p, const Tr
     // under GPipe.
     if (a.mtp_layers > 0) {
       const bool mtp_moe = a.IsMoeLayer(a.layers - 1);
-      const double per_layer = KeptPerLayer(p, layer, mtp_moe);
+      // Megatron-Core's MTP layer skips recompute by block ("not supported for MTP yet"): it
+      // keeps everything.
+      const double per_layer = RecomputesByBlock(p) ? (mtp_moe ? layer.moe : layer.dense) : KeptPerLayer(p, layer, mtp_moe);
       const double mtp = static_cast<double>(a.mtp_layers) * (per_layer + tokens * 4.0 * a.hidden / rep_div);
       if (p.schedule == Schedule::kGpipe) {
         act += in_flight * mtp;

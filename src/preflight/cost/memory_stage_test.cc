@@ -143,6 +143,13 @@ TEST(StageMemoryTest, MtpModuleKeepsItsLayerActivations) {
   const double per_token = ActivationBytesPerLayer(a, p, j).moe / 4096;
   const double expected = 4096.0 * (per_token + 4 * 7168 + 4 * 7168 + 4.0 * 129280);
   EXPECT_NEAR(activations(1) - activations(0), expected, 1);
+  // Megatron-Core's MTP layer skips recompute by block: it keeps its activations whole there, where
+  // full recompute of every layer keeps its input alone.
+  p.recompute = Recompute::kFull;
+  const LayerActivationBytes full_layer = ActivationBytesPerLayer(a, p, j);
+  EXPECT_NEAR(activations(1) - activations(0), 4096.0 * (8 * 7168 + 4.0 * 129280) + full_layer.recompute_input, 1);
+  p.recompute_method = RecomputeMethod::kBlock, p.recompute_num_layers = 2;
+  EXPECT_NEAR(activations(1) - activations(0), 4096.0 * (8 * 7168 + 4.0 * 129280) + full_layer.moe, 1);
 }
 
 // The last stage of a pipeline holds a copy of the word embedding for the MTP modules' input
@@ -536,6 +543,33 @@ TEST(StageMemoryTest, RecomputeByBlockAndByGroup) {
   // Other modes recompute no layer whole.
   vp.recompute = Recompute::kSelective;
   EXPECT_EQ(RecomputedLayers(vp, 20), 0);
+  // Uniform groups form inside each chunk: past the chunk's 4 layers a group holds the chunk.
+  EXPECT_DOUBLE_EQ(activations(RecomputeMethod::kUniform, 16, 5), activations(RecomputeMethod::kUniform, 4, 5));
+  // Groups of 2 against 4: 10 inputs a micro-batch against 5, two layers recomputed at once
+  // against four; (2·3 + 4·4 + 1) / 5 = 4.6 micro-batches in flight on stage 0 (Megatron's warm-up).
+  EXPECT_NEAR(activations(RecomputeMethod::kUniform, 4, 5) - activations(RecomputeMethod::kUniform, 2, 5),
+              4.6 * (5 - 10) * layer.recompute_input + 2 * layer.dense, 1e-6 * full);
+}
+
+// By block, the backward's working set is a recomputed layer's: DeepSeek-V3's first stage of 4
+// layers (3 dense, then MoE) recomputing 3 holds a dense layer at the peak, not the MoE one it
+// keeps whole; recomputing all 4, the MoE one.
+TEST(StageMemoryTest, RecomputeByBlockWorksOnTheLayersItRecomputes) {
+  Architecture a = LoadArch("deepseek-v3");
+  const TrainingJob j = Job(4096, 64);
+  Plan p;
+  p.pp = 4, p.ep = 8, p.dp = 8, p.first_stage_layers = 4;
+  p.recompute = Recompute::kFull, p.recompute_method = RecomputeMethod::kBlock;
+  const LayerActivationBytes layer = ActivationBytesPerLayer(a, p, j);
+  ASSERT_GT(layer.moe, layer.dense);
+  const auto activations = [&](int64_t n) {
+    Plan q = p;
+    q.recompute_num_layers = n;
+    return EstimateStageMemory(a, CountParameters(a), q, j, 0, MemoryOptions{}).activations.value();
+  };
+  const double in_flight = 4;  // 1F1B, stage 0 of 4
+  EXPECT_NEAR(activations(3), in_flight * (3 * layer.recompute_input + layer.moe) + layer.dense, 1);
+  EXPECT_NEAR(activations(4), in_flight * 4 * layer.recompute_input + layer.moe, 1);
 }
 
 // The fewest block layers that fit a budget, against a count-by-count scan: dense and MoE (a dense

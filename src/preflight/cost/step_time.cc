@@ -400,7 +400,13 @@ void StepModel::AddHead(const StageParts& parts, bool first, StageSums* st) cons
   const double head_comm = head_comm_fwd + around.head_bwd + mtp * around.embedding_bwd;
   st->tp += head_comm;
   st->forward += head_comm_fwd;
-  st->Add(a_.IsMoeLayer(a_.layers - 1) ? parts.moe : parts.dense, mtp);
+  // Megatron-Core's MTP layers skip recompute by block: they run as the layers it keeps.
+  const bool mtp_moe = a_.IsMoeLayer(a_.layers - 1);
+  if (RecomputesByBlock(p_)) {
+    st->Add(mtp_moe ? parts.moe_kept : parts.dense_kept, mtp);
+  } else {
+    st->Add(mtp_moe ? parts.moe : parts.dense, mtp);
+  }
   st->fwd += w.fwd;
   st->bwd += w.bwd;
   st->wgrad += w.wgrad;
@@ -606,14 +612,16 @@ namespace {
 // What a stage's sums follow from: its layer and MoE-layer counts, whether its first layer is an
 // MoE one (the input path) and whether it is the first or last stage.
 struct StageKey {
-  int64_t layers = 0, moe = 0;
+  int64_t layers = 0, moe = 0, recomputed_moe = 0;
   bool moe_first = false, first = false, last = false;
   bool operator==(const StageKey&) const = default;
 };
 
 StageKey KeyOf(const Architecture& a, const Plan& p, int64_t stage) {
   const int64_t n = LayersOnStage(a, p, stage), first = FirstLayerOfStage(a, p, stage);
-  return StageKey{n, a.MoeLayersIn(first, n), n > 0 && a.IsMoeLayer(first), stage == 0,
+  // By block, which of the stage's first layers are MoE ones changes its sums too.
+  const int64_t recomputed_moe = RecomputesByBlock(p) ? a.MoeLayersIn(first, RecomputedLayers(p, n)) : 0;
+  return StageKey{n, a.MoeLayersIn(first, n), recomputed_moe, n > 0 && a.IsMoeLayer(first), stage == 0,
                   stage == p.pp - 1};
 }
 

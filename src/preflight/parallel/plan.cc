@@ -191,7 +191,10 @@ std::string Describe(PlanIssue issue, const Architecture& a, const Plan& p, cons
       }
       break;
     case PlanIssue::kRecomputeMode:
-      if (p.recompute == Recompute::kFull) {
+      if (p.recompute == Recompute::kFull && p.recompute_num_layers > 1) {
+        m << "recompute_num_layers " << p.recompute_num_layers << " under uniform recompute: Megatron-Core's MTP "
+             "layers take groups of 1 only (or recompute_method: block)";
+      } else if (p.recompute == Recompute::kFull) {
         m << "recompute_num_layers " << p.recompute_num_layers << ": full recompute needs at least 1 layer a group "
              "(uniform) or chunk (block)";
       } else if (p.recompute == Recompute::kDots) {
@@ -298,6 +301,10 @@ PlanIssue FindPlanIssue(const Architecture& a, const Plan& p, const TrainingJob&
   if ((issue = CheckExperts(a, p)) != PlanIssue::kValid) return issue;
   if (p.cp > 1 && j.seq_len % (2 * p.cp) != 0) return PlanIssue::kContextParallel;
   if (p.recompute == Recompute::kFull && p.recompute_num_layers < 1) return PlanIssue::kRecomputeMode;
+  // Megatron-Core's MTP layer asserts recompute_num_layers 1 under uniform recompute.
+  if (p.recompute == Recompute::kFull && !RecomputesByBlock(p) && p.recompute_num_layers > 1 && a.mtp_layers > 0) {
+    return PlanIssue::kRecomputeMode;
+  }
   // torchtitan's op-level policy counts the matrix products of a dense layer in call order.
   if (p.recompute == Recompute::kSelectiveOp &&
       (a.IsMoe() || a.attention == AttentionKind::kMla || !j.flash_attention)) {

@@ -248,9 +248,13 @@ void WarnIfDoesNotFit(const Scenario& s, const EvaluateOptions& options, PlanRes
       w << "; " << change << " " << gib(m.worst.Total().value()) << " GiB" << (m.fits ? " (fits)" : "");
     }
   };
-  if (s.plan.recompute != Recompute::kFull) {
+  // Full recompute of every layer where the plan recomputes fewer (or none).
+  const bool fewer = s.plan.recompute != Recompute::kFull ||
+                     (RecomputesByBlock(s.plan) && s.plan.recompute_num_layers < MostLayersPerChunk(s.arch, s.plan));
+  if (fewer) {
     Plan p = s.plan;
     p.recompute = Recompute::kFull;
+    p.recompute_method = RecomputeMethod::kUniform, p.recompute_num_layers = 1;
     with("with parallel.recompute: full", p);
     // Where full recompute fits, the fewest layers a chunk it need recompute (by block).
     const int64_t n = CheckPlan(s.arch, p, s.job, s.cluster.devices).ok()
@@ -258,7 +262,7 @@ void WarnIfDoesNotFit(const Scenario& s, const EvaluateOptions& options, PlanRes
                           : 0;
     if (n > 0) {
       p.recompute_method = RecomputeMethod::kBlock, p.recompute_num_layers = n;
-      with(("with recompute_method: block, recompute_num_layers: " + std::to_string(n)).c_str(), p);
+      with(("with parallel.recompute_method: block, recompute_num_layers: " + std::to_string(n)).c_str(), p);
     }
   }
   if (s.plan.zero == 0 && s.plan.dp > 1) {
