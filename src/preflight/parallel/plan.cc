@@ -379,11 +379,9 @@ int64_t LayersOnStage(const Architecture& a, const Plan& p, int64_t stage) {
   return middle.layers / middle.stages;
 }
 
-namespace {
 int64_t ChunksPerStage(const Plan& p) {
   return p.schedule == Schedule::kInterleaved ? std::max<int64_t>(p.vpp, 1) : 1;
 }
-}  // namespace
 
 int64_t RecomputedLayers(const Plan& p, int64_t layers) {
   if (p.recompute != Recompute::kFull) return 0;

@@ -400,6 +400,8 @@ int64_t LayersOnStage(const Architecture& arch, const Plan& plan, int64_t stage)
 inline bool RecomputesByBlock(const Plan& plan) {
   return plan.recompute == Recompute::kFull && plan.recompute_method == RecomputeMethod::kBlock;
 }
+// The model chunks a stage holds: vpp under the interleaved schedule, else 1.
+int64_t ChunksPerStage(const Plan& plan);
 // Of the `layers` a stage holds, those full recompute runs again: all of them, but by block the
 // first recompute_num_layers of each model chunk (vpp chunks under the interleaved schedule, each
 // taken to hold an equal share). 0 without full recompute.
