@@ -90,6 +90,8 @@ def main():
         ("mbridge-llama3-8b-8xgb200-fp8cs", 128, 8192, 8, 31508),
         ("mbridge-llama3-70b-64xgb200-fp8cs", 256, 8192, 64, 4312),
         ("mbridge-llama31-405b-256xgb200-fp8cs", 1536, 8192, 256, 813),
+        ("mbridge-llama3-8b-8xgb300-fp8cs", 128, 8192, 8, 37556),
+        ("mbridge-llama3-70b-64xgb300-fp8cs", 256, 8192, 64, 4520),
         ("mbridge-llama3-70b-64xh100-fp8cs", 128, 8192, 64, 1602),
         ("mbridge-llama31-405b-1024xh100-fp8cs", 512, 8192, 1024, 292),
         ("mbridge-dsv3-1024-fp8", 8192, 4096, 1024, 1297),
