@@ -417,7 +417,7 @@ ChunkActivations StageActivations(const Architecture& a, const Plan& p, const Tr
   // by block only the recomputed layers (the first of each chunk) keep their input alone, the
   // others everything.
   const int64_t chunks = ChunksPerStage(p);
-  const int64_t per_chunk = std::max<int64_t>((n + chunks - 1) / chunks, 1);
+  const int64_t per_chunk = std::max<int64_t>(LayersPerChunk(p, n), 1);
   const int64_t group = p.recompute == Recompute::kFull && !RecomputesByBlock(p)
                             ? std::min(std::max<int64_t>(p.recompute_num_layers, 1), per_chunk)
                             : 1;

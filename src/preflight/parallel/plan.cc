@@ -383,18 +383,20 @@ int64_t ChunksPerStage(const Plan& p) {
   return p.schedule == Schedule::kInterleaved ? std::max<int64_t>(p.vpp, 1) : 1;
 }
 
+int64_t LayersPerChunk(const Plan& p, int64_t layers) {
+  const int64_t chunks = ChunksPerStage(p);
+  return (layers + chunks - 1) / chunks;
+}
+
 int64_t RecomputedLayers(const Plan& p, int64_t layers) {
   if (p.recompute != Recompute::kFull) return 0;
   if (p.recompute_method != RecomputeMethod::kBlock) return layers;
-  const int64_t chunks = ChunksPerStage(p);
-  const int64_t per_chunk = (layers + chunks - 1) / chunks;
-  return std::min(layers, std::min(p.recompute_num_layers, per_chunk) * chunks);
+  return std::min(layers, std::min(p.recompute_num_layers, LayersPerChunk(p, layers)) * ChunksPerStage(p));
 }
 
 int64_t MostLayersPerChunk(const Architecture& a, const Plan& p) {
-  const int64_t chunks = ChunksPerStage(p);
   int64_t most = 0;
-  for (int64_t stage = 0; stage < p.pp; ++stage) most = std::max(most, (LayersOnStage(a, p, stage) + chunks - 1) / chunks);
+  for (int64_t stage = 0; stage < p.pp; ++stage) most = std::max(most, LayersPerChunk(p, LayersOnStage(a, p, stage)));
   return most;
 }
 

@@ -402,6 +402,8 @@ inline bool RecomputesByBlock(const Plan& plan) {
 }
 // The model chunks a stage holds: vpp under the interleaved schedule, else 1.
 int64_t ChunksPerStage(const Plan& plan);
+// The layers one chunk of a stage holding `layers` holds, rounded up (chunks taken as equal).
+int64_t LayersPerChunk(const Plan& plan, int64_t layers);
 // Of the `layers` a stage holds, those full recompute runs again: all of them, but by block the
 // first recompute_num_layers of each model chunk (vpp chunks under the interleaved schedule, each
 // taken to hold an equal share). 0 without full recompute.

@@ -426,8 +426,10 @@ bool BranchRunner::RunZeroStages(Plan p, const int* zeros, int n_zero, Worker* w
     ++r.model_evaluations;
     const int64_t block_layers = by_block ? FewestBlockLayersWithin(s_.arch, params_, p, s_.job, budget_, {}) : 1;
     if (by_block && block_layers > 0) p.recompute_num_layers = block_layers;
-    MemoryEstimate mem = EstimateMemory(s_.arch, params_, p, s_.job, s_.cluster.hbm_capacity, {});
-    if (mem.worst.Total() > budget_ || block_layers <= 0) {
+    // No count by block fits: its memory is not estimated again.
+    MemoryEstimate mem;
+    if (block_layers > 0) mem = EstimateMemory(s_.arch, params_, p, s_.job, s_.cluster.hbm_capacity, {});
+    if (block_layers <= 0 || mem.worst.Total() > budget_) {
       if (p.zero == 3 && p.fsdp_gather_once && iz + 1 < n_zero) {
         ++r.rejected[kRejectNoFit];  // not the most sharded in memory: the order starts below it
         gather_once_missed = true;
