@@ -74,6 +74,14 @@ def main():
     expect("all rows", ["13", "22.3%", "60.0%", "-11.7%", "-21.8%"])
     expect("h100-sxm-80gb", ["2", "25.0%", "30.0%", "-25.0%", "-25.0%"])
 
+    # Blackwell Ultra parts count with Blackwell, dense and MoE alike.
+    rules = dict(vg.GROUPS)
+    for hw in ("b300-288gb", "gb300-nvl72"):
+        dense = row("mbridge-llama3-8b-8x" + hw, "public-other.yaml", hw, -0.1)
+        moe = row("mbridge-qwen3-30b-a3b-8x" + hw, "public-other.yaml", hw, -0.1)
+        if not (rules["... Blackwell dense"](dense) and rules["... Blackwell MoE"](moe)):
+            failures.append(f"{hw} rows are not counted as Blackwell")
+
     # Bad input: one line on stderr, exit 2.
     bad = subprocess.run([sys.executable, str(SCRIPT), "-"], input="{}", capture_output=True, text=True)
     if bad.returncode != 2 or len(bad.stderr.strip().splitlines()) != 1 or bad.stdout:

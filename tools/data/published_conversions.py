@@ -95,6 +95,7 @@ def main():
         ("mbridge-llama3-70b-64xh100-fp8cs", 128, 8192, 64, 1602),
         ("mbridge-llama3-8b-8xh100-fp8cs", 128, 8192, 8, 14451),
         ("mbridge-llama31-405b-1024xh100-fp8cs", 512, 8192, 1024, 292),
+        ("mbridge-qwen3-30b-a3b-8xgb300-fp8mx", 512, 4096, 8, 28934),
         ("mbridge-dsv3-1024-fp8", 8192, 4096, 1024, 1297),
         ("mbridge-dsv3-1024-fp8-blockwise", 8192, 4096, 1024, 1297 * 330 / 338),
         ("ibm-fsdp-llama2-7b-a100-128", 256, 4096, 128, 3700),

@@ -33,7 +33,8 @@ def is_torchtitan(row):
 
 
 def is_blackwell(row):
-    return row["hardware"] in ("b200-180gb", "gb200-nvl72")
+    """Blackwell and Blackwell Ultra (B300, GB300) parts."""
+    return row["hardware"] in ("b200-180gb", "gb200-nvl72", "b300-288gb", "gb300-nvl72")
 
 
 def is_moe(row):
