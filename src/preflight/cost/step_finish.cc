@@ -54,7 +54,12 @@ void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t
   if (p_.zero == 0) {
     *grads += buckets * AllReduceTime(c_.fabric, grad_bucket, ranks, per).value();
   } else if (p_.zero < 3) {
-    *grads += buckets * ReduceScatterTime(c_.fabric, grad_bucket, ranks, per).value();
+    // ZeRO-2 keeps only its shard of the gradients, so each micro-batch's are reduce-scattered as
+    // its backward makes them (DeepSpeed's stage 2 reduces every micro-step; FSDP's SHARD_GRAD_OP
+    // and Megatron-FSDP's optim_grads likewise): m reductions a step where ZeRO-1, which keeps the
+    // whole buffer, reduces once (DataParallel hides each under its own micro-batch's backward).
+    const double reductions = p_.zero == 2 ? m : 1.0;
+    *grads += reductions * buckets * ReduceScatterTime(c_.fabric, grad_bucket, ranks, per).value();
     *params += buckets * AllGatherTime(c_.fabric, weight_bucket, ranks, per).value();
   } else if (p_.zero3_gather_per_parameter) {
     // DeepSpeed's ZeRO-3 of early 2021 with its default configuration (contiguous_gradients and
@@ -144,7 +149,9 @@ StepModel::DataParallelComm StepModel::DataParallel(const LocalParams& lp,
     dp.exposed = Exposed(grads + params, window);
     dp.contention = Contention(grads + params, window, c_.collective_share, busy);
   } else {
-    const double grads_window = p_.overlap_grad_reduce ? pipe.stage_backward : -1;
+    // ZeRO-2's reductions run one per micro-batch, each under that micro-batch's backward.
+    const double backwards = p_.zero == 2 ? m : 1.0;
+    const double grads_window = p_.overlap_grad_reduce ? backwards * pipe.stage_backward : -1;
     const double params_window = p_.overlap_param_gather ? pipe.stage_forward : -1;
     dp.exposed = Exposed(grads, grads_window) + Exposed(params, params_window);
     dp.contention = Contention(grads, grads_window) + Contention(params, params_window);

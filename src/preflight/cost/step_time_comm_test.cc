@@ -86,6 +86,41 @@ TEST(StepTimeTest, GradientsAreReducedInBuckets) {
   EXPECT_NEAR(t.exposed_comm.dp.value(), expected, expected * 1e-9);
 }
 
+// ZeRO-2 keeps only its shard of the gradients, so it reduce-scatters each micro-batch's as the
+// backward makes them: m reductions a step against ZeRO-1's one, each hidden (with the overlap)
+// under its own micro-batch's backward; the parameter gather stays once a step.
+TEST(StepTimeTest, ZeroTwoReducesEveryMicroBatch) {
+  Job8b s = Llama8bOnH100();
+  s.cluster = CatalogCluster("h100-sxm-80gb", 64);
+  s.job.seq_len = 128;
+  s.job.global_batch = 256;  // 4 micro-batches per rank
+  s.plan.dp = 64;
+  s.plan.overlap_grad_reduce = false;
+  s.plan.overlap_param_gather = false;
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  const double m = 4;
+  const double local = static_cast<double>(s.params.TotalWithMtp());
+  const int64_t per = RanksPerDomain(ctx.fabric, 1, 64);
+  const double reduce = ReduceScatterTime(ctx.fabric, Bytes(local * 4), 64, per).value();
+  const double gather = AllGatherTime(ctx.fabric, Bytes(local * 2), 64, per).value();
+  s.plan.zero = 1;
+  const StepTime one = EstimateStep(ctx, s.plan);
+  s.plan.zero = 2;
+  const StepTime two = EstimateStep(ctx, s.plan);
+  EXPECT_NEAR(one.exposed_comm.dp.value(), reduce + gather, (reduce + gather) * 1e-9);
+  EXPECT_NEAR(two.exposed_comm.dp.value(), m * reduce + gather, (m * reduce + gather) * 1e-9);
+  EXPECT_GT(two.step.value(), one.step.value());
+
+  // Overlapped: in buckets, each micro-batch's reductions under that micro-batch's backward.
+  s.plan.overlap_grad_reduce = true;
+  const StepTime hidden = EstimateStep(ctx, s.plan);
+  const double buckets = std::ceil(local / 64e6);
+  const double bucketed = buckets * ReduceScatterTime(ctx.fabric, Bytes(local * 4 / buckets), 64, per).value();
+  const double gathers = buckets * AllGatherTime(ctx.fabric, Bytes(local * 2 / buckets), 64, per).value();
+  const double expected = m * std::max(0.0, bucketed - hidden.stage_backward.value()) + gathers;
+  EXPECT_NEAR(hidden.exposed_comm.dp.value(), expected, expected * 1e-9);
+}
+
 // A collective that runs hidden under compute holds its share of the SMs meanwhile: the step grows by
 // that share of the hidden time, exposed communication costs nothing extra, and a device without the
 // figure charges nothing.

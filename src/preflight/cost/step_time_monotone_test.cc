@@ -498,10 +498,12 @@ TEST(StepTimeMonotoneTest, ABetterDeviceNeverLengthensAGpuBoundStep) {
 // comparisons longer (gpt-350m, ZB-H1, one micro-batch on 8 stages, TP 8 with SP, A100: the faster
 // products turn into exposed TP time, the stage is as long and the bubble's W credit shrinks).
 // Before ZB-H1's bubble on unequal stages took the slowest stage's own W credit from the other
-// stages' F + B, and ZeRO-3's collectives ran through the bubble: 1.01935, 8 (a8d9a61).
+// stages' F + B, and ZeRO-3's collectives ran through the bubble: 1.01935, 8 (a8d9a61). Since ZeRO-2
+// reduces its gradients under every micro-batch's backward (not once a step), 5 comparisons (two
+// DualPipe plans at ZeRO-2, up to 1.0006).
 TEST(StepTimeMonotoneTest, GpuBoundZeroBubbleSchedules) {
   constexpr double kMeasured = 0.0181;
-  ExpectNoLongerStep(/*seed=*/2, {kZeroBubble, Bound::kGpu}, kDeviceFigures, kMeasured, /*max_longer=*/3);
+  ExpectNoLongerStep(/*seed=*/2, {kZeroBubble, Bound::kGpu}, kDeviceFigures, kMeasured, /*max_longer=*/5);
 }
 
 // ZB-H1 and DualPipe plans whose GPU waits for the host (a measured profile that binds the stage, or
@@ -512,22 +514,24 @@ TEST(StepTimeMonotoneTest, GpuBoundZeroBubbleSchedules) {
 // stage's share outside its W credit, and ZeRO-3's collectives hid under the compute alone (not
 // through the bubble), 1.02851, 103 (a8d9a61). What is left (docs/cost-model.md): DualPipe's
 // bubble keeps that scaled form, and a faster GPU turns host-paced stages' savings into host wait
-// while the W credit shrinks. Measured on this code: worst ratio 1.01439, 42 comparisons longer
-// (gpt-350m, ZB-H1 over 4 stages at 4 micro-batches, TP 8 with SP and CP 2 on A100s, a Megatron-LM
-// host profile, tensor rates doubled).
+// while the W credit shrinks. Before ZeRO-2 reduced under every micro-batch's backward: worst ratio
+// 1.01439, 42 comparisons. Measured on this code: worst ratio 1.02042, 58 comparisons longer
+// (Megatron 1.7B, ZB-H1 over 8 stages at 8 micro-batches, ZeRO-2 over CP 4 on B200s, tensor rates
+// doubled: each micro-batch's backward, the window of its reduction, shrinks more than the stage).
 TEST(StepTimeMonotoneTest, HostBoundZeroBubbleSchedules) {
-  constexpr double kMeasured = 0.0145;
-  ExpectNoLongerStep(/*seed=*/3, {kZeroBubble, Bound::kHost}, kDeviceFigures, kMeasured, /*max_longer=*/42);
+  constexpr double kMeasured = 0.0205;
+  ExpectNoLongerStep(/*seed=*/3, {kZeroBubble, Bound::kHost}, kDeviceFigures, kMeasured, /*max_longer=*/58);
 }
 
 // GPipe, 1F1B and interleaved plans whose GPU waits for the host. docs/cost-model.md: the GPU's
 // speed-up turns into host wait, and the backward phase, under which the gradients are reduced,
-// shrinks by more than the stage does. Measured on this code: worst ratio 1.01443, 53 of
-// about 6,200 comparisons longer (Megatron 1.7B, 1F1B, TP 4 x DP 16 on H100s, a Megatron-DeepSpeed
-// host profile).
+// shrinks by more than the stage does; ZeRO-2 reduces under every micro-batch's backward, so it
+// meets this m times a step. Before it did: worst ratio 1.01443, 53 comparisons. Measured on this
+// code: worst ratio 1.01600, 61 of about 6,200 comparisons longer (Qwen3-30B-A3B cut to 8 layers,
+// 1F1B, TP 4 x DP 8 at ZeRO-2 on B200s, a Megatron-LM host profile).
 TEST(StepTimeMonotoneTest, HostBoundOtherSchedules) {
-  constexpr double kMeasured = 0.015;
-  ExpectNoLongerStep(/*seed=*/4, {kOtherSchedules, Bound::kHost}, kDeviceFigures, kMeasured, /*max_longer=*/53);
+  constexpr double kMeasured = 0.0161;
+  ExpectNoLongerStep(/*seed=*/4, {kOtherSchedules, Bound::kHost}, kDeviceFigures, kMeasured, /*max_longer=*/61);
 }
 
 // A scale-up domain twice the base device's (the catalog's, twice or four times it), GPipe, 1F1B and
