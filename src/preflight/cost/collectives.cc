@@ -57,11 +57,31 @@ Fabric FabricFromCluster(const Cluster& c, std::vector<std::string>* warnings) {
   return f;
 }
 
-int64_t RanksPerDomain(const Fabric& f, int64_t stride, int64_t group_size) {
-  const int64_t node = std::min(f.devices_per_node, f.scale_up_domain);
-  const int64_t domain = std::max(node, f.scale_up_domain);
-  int64_t per = domain / std::max<int64_t>(stride, 1);
+namespace {
+
+// A group's ranks per domain as if every domain of `domain` devices held the same share.
+int64_t EvenShare(int64_t devices_per_node, int64_t domain, int64_t stride, int64_t group_size) {
+  const int64_t node = std::min(devices_per_node, domain);
+  int64_t per = std::max(node, domain) / std::max<int64_t>(stride, 1);
   return std::clamp<int64_t>(per, 1, group_size);
+}
+
+}  // namespace
+
+int64_t RanksPerDomain(const Fabric& f, int64_t stride, int64_t group_size) {
+  return EvenShare(f.devices_per_node, f.scale_up_domain, stride, group_size);
+}
+
+int64_t ModelParallelBlock(int64_t tp, int64_t cp, int64_t etp, int64_t ep) {
+  return std::lcm(std::max<int64_t>(tp * cp, 1), std::max<int64_t>(etp * ep, 1));
+}
+
+int64_t PlacedDomain(const Fabric& f, int64_t block) {
+  const int64_t d = f.scale_up_domain;
+  const int64_t node = std::clamp<int64_t>(f.devices_per_node, 1, std::max<int64_t>(d, 1));
+  const int64_t tile = std::lcm(std::max<int64_t>(block, 1), node);
+  if (tile >= d || d % tile == 0) return d;
+  return d / tile * tile;
 }
 
 namespace {
@@ -186,8 +206,13 @@ int64_t FewestInAnyDomain(int64_t d, int64_t s, int64_t n, int64_t block, int64_
 }  // namespace
 
 int64_t RanksPerDomain(const Fabric& f, int64_t stride, int64_t group_size, int64_t stage_ranks, int64_t stages) {
-  const int64_t even = RanksPerDomain(f, stride, group_size);
-  const int64_t d = f.scale_up_domain, s = std::max<int64_t>(stride, 1), n = group_size;
+  return RanksPerDomain(f, stride, group_size, stage_ranks, stages, f.scale_up_domain);
+}
+
+int64_t RanksPerDomain(const Fabric& f, int64_t stride, int64_t group_size, int64_t stage_ranks, int64_t stages,
+                       int64_t placed) {
+  const int64_t even = EvenShare(f.devices_per_node, placed, stride, group_size);
+  const int64_t d = placed, s = std::max<int64_t>(stride, 1), n = group_size;
   if (n <= 1 || d <= 1) return even;
   const int64_t block = n * s;  // the ranks one set of `stride` interleaved groups spans
   const bool stages_fit = stages <= 1 || Divides(d, stage_ranks) || Divides(stage_ranks, d);

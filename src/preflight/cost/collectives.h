@@ -93,6 +93,23 @@ int64_t RanksPerDomain(const Fabric& f, int64_t stride, int64_t group_size);
 // the domain or the domain the stage (24 GPUs at PP 2 on 8-GPU nodes; any layout on NVL72 racks).
 // Exact for domains of up to 65,536 devices (larger ones keep the even share).
 int64_t RanksPerDomain(const Fabric& f, int64_t stride, int64_t group_size, int64_t stage_ranks, int64_t stages);
+// The same where the job takes `placed` devices of each domain (PlacedDomain), not all of them.
+int64_t RanksPerDomain(const Fabric& f, int64_t stride, int64_t group_size, int64_t stage_ranks, int64_t stages,
+                       int64_t placed);
+
+// The plan's model-parallel block: the ranks one tensor x context group spans (TP·CP, Megatron's
+// rank order puts TP innermost and CP next) and those one expert group spans (ETP·EP), the least
+// common multiple of the two.
+int64_t ModelParallelBlock(int64_t tp, int64_t cp, int64_t etp, int64_t ep);
+
+// The devices a job takes of each scale-up domain, its ranks filling them in order: the whole
+// domain where whole nodes of the plan's model-parallel blocks (`block`) tile it, or where one
+// such tile is larger than the domain; else the most such tiles that fit, as Slurm's
+// topology/block plugin places a job in segments of whole nodes inside one domain (NVIDIA's
+// guidance for GB200 NVL72, "Achieving Peak System and Workload Efficiency on NVIDIA GB200 NVL72
+// with Slurm Block Scheduling", 2025: segments of 16 of a rack's 18 trays, 64 of its 72 GPUs, for
+// large jobs). TP 16 on NVL72 then takes 64 GPUs a rack, and no TP group straddles two racks.
+int64_t PlacedDomain(const Fabric& f, int64_t block);
 
 // All-reduce of `bytes` (the full buffer) over `ranks`, `per_domain` of which share a scale-up
 // domain: hierarchical when the group spans domains; ring or (across domains) tree, in the

@@ -105,6 +105,33 @@ TEST(CollectivesTest, AFullMeshGroupUsesOnlyItsOwnLinks) {
   EXPECT_DOUBLE_EQ(FabricFromCluster(c, &warnings).scale_up_peer.value(), 48e9);
 }
 
+// A job takes whole tiles of its model-parallel blocks (and of its nodes) of each domain: all of an
+// 8-GPU node or an NVL72 rack where they tile it, 64 of a rack's 72 GPUs at TP 16 or EP 64 (Slurm's
+// segments of 16 trays), the whole domain where one tile is larger than it.
+TEST(CollectivesTest, AJobTakesWholeTilesOfItsModelParallelBlocks) {
+  EXPECT_EQ(ModelParallelBlock(8, 1, 1, 1), 8);
+  EXPECT_EQ(ModelParallelBlock(4, 2, 1, 16), 16);
+  EXPECT_EQ(ModelParallelBlock(2, 3, 1, 4), 12);
+  EXPECT_EQ(ModelParallelBlock(1, 1, 1, 1), 1);
+  Fabric node = Node(360);
+  for (int64_t block : {1, 2, 4, 8, 16, 24, 128}) EXPECT_EQ(PlacedDomain(node, block), 8) << block;
+  Fabric nvl = Node(600);
+  nvl.scale_up_domain = 72;
+  nvl.devices_per_node = 4;
+  EXPECT_EQ(PlacedDomain(nvl, 1), 72);
+  EXPECT_EQ(PlacedDomain(nvl, 8), 72);
+  EXPECT_EQ(PlacedDomain(nvl, 6), 72);   // tiles of lcm(6, 4) = 12 GPUs
+  EXPECT_EQ(PlacedDomain(nvl, 16), 64);
+  EXPECT_EQ(PlacedDomain(nvl, 32), 64);
+  EXPECT_EQ(PlacedDomain(nvl, 48), 48);
+  EXPECT_EQ(PlacedDomain(nvl, 64), 64);
+  EXPECT_EQ(PlacedDomain(nvl, 72), 72);
+  EXPECT_EQ(PlacedDomain(nvl, 128), 72);  // larger than a rack: it straddles racks anyway
+  // Placed so, TP 16 groups (1,152 GPUs at PP 4) never straddle two racks; in rank order they do.
+  EXPECT_EQ(RanksPerDomain(nvl, 1, 16, 288, 4), 8);
+  EXPECT_EQ(RanksPerDomain(nvl, 1, 16, 288, 4, PlacedDomain(nvl, 16)), 16);
+}
+
 // Groups that fill scale-up domains unevenly: the domain holding the fewest of a group's ranks
 // carries its cross-domain traffic on the fewest NICs.
 TEST(CollectivesTest, UnevenlyFilledDomainsGiveTheFewestRanks) {

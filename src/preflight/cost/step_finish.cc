@@ -37,7 +37,7 @@ void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t
     // an all-reduce between the pair, inside one scale-up domain only when the whole job is; under
     // ZeRO of the shard each holds after the data-parallel reduce-scatter (the same shard on both).
     const int64_t job = p_.tp * p_.cp * p_.dp * p_.pp;
-    const bool one_domain = RanksPerDomain(c_.fabric, 1, job) == job;
+    const bool one_domain = InOneDomain(job);
     const double shard = p_.zero >= 1 ? static_cast<double>(std::max<int64_t>(ranks, 1)) : 1.0;
     *grads += AllReduceTime(c_.fabric, Bytes(local * lp.grad_bytes / shard), 2, one_domain ? 2 : 1).value();
   }
@@ -125,7 +125,7 @@ double StepModel::TiedEmbeddingSeconds(double grad_bytes) const {
   const Bytes bytes(static_cast<double>(a_.vocab) * static_cast<double>(width) / t_ * grad_bytes);
   // PP is the outermost degree: the pair shares a scale-up domain when the whole job fits in one.
   const int64_t job = p_.pp * p_.tp * p_.cp * p_.dp;
-  const bool one_domain = RanksPerDomain(c_.fabric, 1, job) == job;
+  const bool one_domain = InOneDomain(job);
   return AllReduceTime(c_.fabric, bytes, 2, one_domain ? 2 : 1).value();
 }
 

@@ -532,7 +532,7 @@ double StepModel::Bubble(const AllStages& all, const StageSums& worst) const {
 double StepModel::PipelineSendsExposed(double micro_batches) const {
   if (p_.pp <= 1) return 0;
   const int64_t stage_ranks = p_.tp * p_.cp * p_.dp;
-  const bool cross = stage_ranks * p_.pp > c_.fabric.scale_up_domain;
+  const bool cross = !InOneDomain(stage_ranks * p_.pp);
   const double h = static_cast<double>(a_.hidden);
   const double p2p = PointToPointTime(c_.fabric, Bytes(tokens_ * h * 2 / t_), cross).value();
   const bool overlapped = (p_.schedule == Schedule::kInterleaved && p_.overlap_p2p_comm) ||

@@ -86,6 +86,26 @@ TEST(StepTimeTest, GradientsAreReducedInBuckets) {
   EXPECT_NEAR(t.exposed_comm.dp.value(), expected, expected * 1e-9);
 }
 
+// On GB200 NVL72 racks a TP-16 layout takes 64 GPUs of each 72-GPU rack (PlacedDomain), so its TP
+// groups stay inside the rack: its TP time is that of racks of 64, and a rack of 72 is no slower
+// than one of 16 or 36 (filled in rank order, racks of 36 and 72 cut TP groups in two).
+TEST(StepTimeTest, TensorGroupsStayInsideAnNvl72Rack) {
+  Job8b s = Llama8bOnH100();
+  s.cluster = CatalogCluster("gb200-nvl72", 1152);
+  s.job.global_batch = 1152 / 64 * 4;
+  s.plan.tp = 16, s.plan.pp = 4, s.plan.dp = 1152 / 64, s.plan.sp = true;
+  auto step = [&](int64_t domain) {
+    s.cluster.scale_up_domain = domain;
+    const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+    return EstimateStep(ctx, s.plan);
+  };
+  const StepTime rack = step(72), sixty_four = step(64), sixteen = step(16), half_rack = step(36);
+  EXPECT_DOUBLE_EQ(rack.exposed_comm.tp.value(), sixty_four.exposed_comm.tp.value());
+  EXPECT_LE(rack.step.value(), sixteen.step.value());
+  EXPECT_LE(rack.step.value(), half_rack.step.value());
+  EXPECT_LT(rack.exposed_comm.tp.value(), step(8).exposed_comm.tp.value());
+}
+
 // ZeRO-2 keeps only its shard of the gradients, so it reduce-scatters each micro-batch's as the
 // backward makes them: m reductions a step against ZeRO-1's one, each hidden (with the overlap)
 // under its own micro-batch's backward; the parameter gather stays once a step.

@@ -537,12 +537,13 @@ TEST(StepTimeMonotoneTest, HostBoundOtherSchedules) {
 // A scale-up domain twice the base device's (the catalog's, twice or four times it), GPipe, 1F1B and
 // interleaved, host-bound or not: a larger domain lengthens NCCL's ring and its chain inside a domain,
 // so latency-bound collectives take longer (docs/cost-model.md; NVLS is not modelled). Measured on
-// this code: worst ratio 1.03787, 120 of 2,392 plans longer (gpt-350m, ZeRO-3 over DP 16 x
+// this code: worst ratio 1.03787, 118 of 2,392 plans longer (120 while jobs filled every device of a
+// domain its model-parallel blocks do not tile) (gpt-350m, ZeRO-3 over DP 16 x
 // CP 2 on A100s, a domain of 16 grown to 32: all in the exposed data-parallel time).
 TEST(StepTimeMonotoneTest, ALargerScaleUpDomain) {
   constexpr double kMeasured = 0.04;
   ExpectNoLongerStep(/*seed=*/5, {kOtherSchedules, Bound::kAny, /*domain_factors=*/{1, 2, 4}},
-                     {Better::kScaleUpDomain}, kMeasured, /*max_longer=*/120);
+                     {Better::kScaleUpDomain}, kMeasured, /*max_longer=*/118);
 }
 
 }  // namespace

@@ -236,10 +236,11 @@ double BranchRunner::CommBound(const Branch& b) const {
   const double layers = static_cast<double>(a.layers) / b.pp;
   const double moe_layers = static_cast<double>(a.MoeLayerCount()) / b.pp;
   double bound = 0;
+  const int64_t placed = PlacedDomain(f, ModelParallelBlock(b.tp, b.cp, b.etp, b.ep));
   if (b.tp > 1 && !base_.tp_comm_overlap) {
     // A pair is an all-reduce, or with sequence parallelism an all-gather and a reduce-scatter.
     // The step model's own count of ranks per domain (collective time is not monotone in it).
-    const int64_t per = RanksPerDomain(f, 1, b.tp, b.tp * b.cp * b.dp, b.pp);
+    const int64_t per = RanksPerDomain(f, 1, b.tp, b.tp * b.cp * b.dp, b.pp, placed);
     auto pair = [&](double width) {
       const Bytes all(tokens * width * 2.0);
       return std::min(AllReduceTime(f, all, b.tp, per).value(),
@@ -263,7 +264,7 @@ double BranchRunner::CommBound(const Branch& b) const {
   const bool ep_hidden = (base_.ep_comm_overlap && AllToAllOverlapSchedule(b.pp, b.schedule)) ||
                          b.schedule == Schedule::kDualPipe || (base_.shared_expert_overlap && a.moe.shared_ffn > 0);
   if (b.ep > 1 && !ep_hidden) {
-    const int64_t per = RanksPerDomain(f, b.etp, b.ep, b.tp * b.cp * b.dp, b.pp);
+    const int64_t per = RanksPerDomain(f, b.etp, b.ep, b.tp * b.cp * b.dp, b.pp, placed);
     const double in_bytes = DispatchElementBytes(ctx_);
     const double h = static_cast<double>(a.hidden), local = tokens / b.tp;
     const bool dedup = s_.job.ep_node_dedup;

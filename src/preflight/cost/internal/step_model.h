@@ -115,6 +115,7 @@ class StepModel {
     in_bytes_ = ctx.fp4_gemms ? QuantizedCopyBytes(Dtype::kFp4) : ctx.fp8_gemms ? 1.0 : 2.0;
     if (UnfusedSoftmax(*ctx.arch, plan, ctx.job)) softmax_extra_ = UnfusedSoftmaxExtra(ctx.job.attention_softmax_in_fp32);
     elementwise_ = ElementwisePasses(*ctx.arch, ctx.job.elementwise_fusion);
+    placed_ = PlacedDomain(ctx.fabric, ModelParallelBlock(plan.tp, plan.cp, plan.etp, plan.ep));
   }
 
   PipelineTime Pipeline() const;
@@ -132,10 +133,13 @@ class StepModel {
   };
   OffloadWaits OffloadSeconds(const StageSums& stage, int64_t layers) const;
   // The fewest ranks of a group (`size` ranks `stride` apart, inside a pipeline stage) that share
-  // a scale-up domain, over the plan's groups of that kind (collectives.h).
+  // a scale-up domain, over the plan's groups of that kind, the job taking `placed_` devices of
+  // each domain (collectives.h).
   int64_t PerDomain(int64_t stride, int64_t size) const {
-    return RanksPerDomain(c_.fabric, stride, size, p_.tp * p_.cp * p_.dp, p_.pp);
+    return RanksPerDomain(c_.fabric, stride, size, p_.tp * p_.cp * p_.dp, p_.pp, placed_);
   }
+  // Whether the whole job, `ranks` of them, lies in one scale-up domain as it is placed.
+  bool InOneDomain(int64_t ranks) const { return ranks <= placed_; }
   // A measured host profile whose layers make the host wait for the GPU in every forward.
   bool LayersWaitForGpu() const {
     return c_.job.host_profile && c_.job.host_profile->gpu_waits_per_layer_forward > 0;
@@ -605,6 +609,7 @@ class StepModel {
   const Architecture& a_;
   const Plan& p_;
   double tokens_ = 0, rep_tokens_ = 0, t_ = 1, in_bytes_ = 2;
+  int64_t placed_ = 1;  // the devices the job takes of each scale-up domain (PlacedDomain)
   UnfusedSoftmaxWork softmax_extra_;  // what an unfused attention softmax adds (zero when fused)
   ElementwiseBytes elementwise_;  // this job's bytes and kernels per elementwise pass
 };
