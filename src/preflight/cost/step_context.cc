@@ -100,6 +100,14 @@ void SetGemmRates(const HardwareSpec& h, Dtype gemm, const Figure& peak, CostCon
   const double sustain = SustainedRatio(h, frac_dtype);  // 1 without both figures
   const std::string what = std::string(DtypeName(gemm)) + " GEMM";
   c->gemm_rate = FlopsPerSecond(Rate(peak, frac, what, &c->warnings) * sustain);
+  // A burst figure with no sustained one beside it: the step runs at boost clock, as no device
+  // holds for long at its power limit (the catalog's B200 sustains 0.82 of its BF16 burst, the
+  // H100 0.95).
+  if (h.gemm_fraction[DtypeIndex(frac_dtype)].known() && !h.sustained_fraction[DtypeIndex(frac_dtype)].known()) {
+    c->warnings.push_back(h.id + " has no sustained " + std::string(DtypeName(frac_dtype)) +
+                          " GEMM figure at its power limit (efficiency.sustained_fraction): its GEMMs run at the "
+                          "burst figure, short runs at boost clock, an upper bound on speed");
+  }
   c->gemm_rate_max = c->gemm_rate;
   if (!h.gemm_table) return;
   const bool no_fp16 = gemm == Dtype::kFp16 && !h.gemm_table->Has(Dtype::kFp16);

@@ -144,6 +144,21 @@ TEST(StepContextTest, BlockwiseWarnsThatItsScalesAreNotPriced) {
   EXPECT_FALSE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster))) << "no FP8: 16-bit GEMMs";
 }
 
+// GEMMs that run at a burst figure with no sustained one beside it (the B300's MAMF) are said to:
+// not on the B200 or H100, whose sustained figures the step reads instead.
+TEST(StepContextTest, BurstFiguresWithoutASustainedOneAreNamed) {
+  auto warns = [](const CostContext& c) {
+    return std::any_of(c.warnings.begin(), c.warnings.end(),
+                       [](const std::string& w) { return w.find("no sustained bf16 GEMM figure") != std::string::npos; });
+  };
+  Job8b s = Llama8bOnH100();
+  EXPECT_FALSE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster)));
+  s.cluster = CatalogCluster("b200-180gb", 8);
+  EXPECT_FALSE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster)));
+  s.cluster = CatalogCluster("b300-288gb", 8);
+  EXPECT_TRUE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster)));
+}
+
 // A peak its source marks uncertain is named where the GEMMs run at it, and only there.
 TEST(StepContextTest, UncertainPeakIsNamedWhereTheGemmsRunAtIt) {
   auto warns = [](const CostContext& c) {
