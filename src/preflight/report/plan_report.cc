@@ -256,6 +256,18 @@ json PlanFieldsJson(const Plan& p, const TrainingJob& job) {
   return j;
 }
 
+namespace {
+
+// Why a valid plan cannot run: its worst stage over the device's memory (plan exits 1; the
+// warnings say what would fit).
+std::string DoesNotFitText(const PlanResult& r) {
+  const double over = (r.memory.worst.Total().value() - r.memory.capacity.value()) / static_cast<double>(int64_t{1} << 30);
+  return fmt::format("does not fit: {:.1f} GiB over on stage {} (compat.warnings names what would fit)", over,
+                     r.memory.worst_stage);
+}
+
+}  // namespace
+
 json PlanJson(const PlanResult& r) {
   const Scenario& s = r.scenario;
   json j;
@@ -295,6 +307,7 @@ json PlanJson(const PlanResult& r) {
   j["campaign"] = r.has_time ? CampaignJson(r) : json(nullptr);
   json blocking = json::array();
   if (!r.check.ok()) blocking.push_back(r.check.message);
+  if (r.has_memory && !r.memory.fits) blocking.push_back(DoesNotFitText(r));
   j["compat"] = {{"blocking", blocking}, {"warnings", r.warnings}};
   return j;
 }

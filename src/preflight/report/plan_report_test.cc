@@ -202,7 +202,12 @@ TEST(PlanTextTest, FitsAndDoesNotFit) {
   ASSERT_FALSE(big.memory.fits);
   std::string big_text = PlanText(big);
   EXPECT_NE(big_text.find("DOES NOT FIT"), std::string::npos) << big_text;
-  EXPECT_EQ(PlanJson(big)["memory"]["fits"], false);
+  const json j = PlanJson(big);
+  EXPECT_EQ(j["memory"]["fits"], false);
+  // It cannot run, as an invalid plan cannot: compat.blocking says so (exit 1 either way).
+  ASSERT_EQ(j["compat"]["blocking"].size(), 1u);
+  EXPECT_EQ(j["compat"]["blocking"][0].get<std::string>().rfind("does not fit: ", 0), 0u) << j["compat"].dump();
+  EXPECT_EQ(big.ExitCode(), 1);
 }
 
 // The text names the FP8 rule for saved GEMM inputs where it applies: FP8 on a device with FP8,

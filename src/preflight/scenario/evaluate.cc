@@ -37,6 +37,7 @@ void WarnIfPartNode(const Scenario& s, PlanResult* r) {
 
 void AddWarnings(const Scenario& s, PlanResult* r) {
   const Plan& p = s.plan;
+  r->warnings.insert(r->warnings.end(), s.idle_settings.begin(), s.idle_settings.end());
   if (p.tp > s.cluster.scale_up_domain) {
     r->warnings.push_back("tp " + std::to_string(p.tp) + " spans more than one scale-up domain (" +
                           std::to_string(s.cluster.scale_up_domain) +

@@ -501,6 +501,28 @@ Status ReadRecomputeModules(const MapReader& p, Plan* plan) {
 
 // Training keys that hold only for some layouts: DeepSpeed's BF16_Optimizer (grad_16bit_copy) runs
 // its own ZeRO-1, so a given plan of ZeRO 2 or 3 contradicts it (a searched one drops the copy).
+// The settings given that change nothing for this scenario (Scenario::idle_settings).
+StatusOr<std::vector<std::string>> IdleSettings(const MapReader& root, const Scenario& s) {
+  std::vector<std::string> idle;
+  ASSIGN_OR_RETURN(MapReader t, root.Map("training"));
+  const std::string precision(DtypeName(s.job.precision));
+  if (t.Has("fp8_recipe") && s.job.precision != Dtype::kFp8) {
+    idle.push_back(t.FieldName("fp8_recipe") + " does nothing with precision: " + precision + " (FP8 GEMMs only)");
+  }
+  if (!s.arch.IsMoe()) {
+    for (const char* key : {"ep_dispatcher", "moe_imbalance", "moe_grouped_gemm"}) {
+      if (t.Has(key)) idle.push_back(t.FieldName(key) + " does nothing on a dense model (no experts)");
+    }
+  }
+  if (!s.auto_parallel && root.Has("parallel") && root.node()["parallel"].IsMap()) {
+    ASSIGN_OR_RETURN(MapReader p, root.Map("parallel"));
+    if (p.Has("recompute_modules") && s.plan.recompute != Recompute::kSelective) {
+      idle.push_back(p.FieldName("recompute_modules") + " does nothing without recompute: selective");
+    }
+  }
+  return idle;
+}
+
 Status CheckTrainingAgainstPlan(const MapReader& root, const Scenario& s) {
   if (s.auto_parallel || s.plan.zero <= MaxZeroStage(s.job)) return Status::Ok();
   ASSIGN_OR_RETURN(MapReader t, root.Map("training"));
@@ -689,6 +711,7 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
   RETURN_IF_ERROR(ReadReliability(r, catalog, &s));
   RETURN_IF_ERROR(ReadParallel(r, s.cluster.devices, &s));
   RETURN_IF_ERROR(CheckTrainingAgainstPlan(r, s));
+  ASSIGN_OR_RETURN(s.idle_settings, IdleSettings(r, s));
   RETURN_IF_ERROR(ReadMeasured(r, &s.measured));
   return s;
 }

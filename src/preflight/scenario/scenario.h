@@ -48,6 +48,10 @@ struct Scenario {
   // figures in place of the profile's (their source then names the scenario); null with
   // `reliability: none` (the campaign then gives no P50/P90 or goodput).
   std::shared_ptr<const ReliabilityProfile> reliability;
+  // Settings the file gives that change nothing for this scenario (an FP8 recipe beside bf16,
+  // MoE options on a dense model, recompute modules without selective recompute), each named;
+  // `plan` repeats them as warnings, as a misspelt key would otherwise pass unseen.
+  std::vector<std::string> idle_settings;
 };
 
 // One `dotted.key=value` override.

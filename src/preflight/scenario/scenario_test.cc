@@ -147,6 +147,27 @@ TEST(ScenarioTest, EpDispatcher) {
   }
 }
 
+// Settings given that change nothing for the scenario are named (plan repeats them as warnings):
+// an FP8 recipe beside bf16, MoE options on a dense model, recompute modules without selective
+// recompute; none where each does something, nor for settings left out.
+TEST(ScenarioTest, IdleSettingsAreNamed) {
+  StatusOr<Scenario> s = LoadText(kScenario);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_TRUE(s->idle_settings.empty());
+  s = LoadText(Replace(Replace(kScenario, "precision: bf16}", "precision: bf16, fp8_recipe: current, moe_imbalance: 2}"),
+                       "recompute: selective}", "recompute: none, recompute_modules: [mlp]}"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  ASSERT_EQ(s->idle_settings.size(), 3u);
+  EXPECT_NE(s->idle_settings[0].find("training.fp8_recipe does nothing with precision: bf16"), std::string::npos);
+  EXPECT_NE(s->idle_settings[1].find("training.moe_imbalance does nothing on a dense model"), std::string::npos);
+  EXPECT_NE(s->idle_settings[2].find("parallel.recompute_modules does nothing without recompute: selective"),
+            std::string::npos);
+  s = LoadText(Replace(Replace(kScenario, "precision: bf16}", "precision: fp8, fp8_recipe: current, moe_imbalance: 2}"),
+                       "model: llama-3.1-8b", "model: qwen3-30b-a3b"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_TRUE(s->idle_settings.empty()) << s->idle_settings.front();
+}
+
 TEST(ScenarioTest, DefaultsAndDerivedValues) {
   // No name: the file stem. No dp: devices / (tp·cp·pp). Tokens-based batch.
   std::string text = Replace(kScenario, "name: small\n", "");
