@@ -1174,7 +1174,27 @@ YAML
   grep -qE '^not predicted +0 ' "$OUT" || fail "the run not predicted should be grouped apart"
 }
 
-ALL_CASES=(output_write_failure output_to_a_closed_pipe validate_nothing_predicted search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
+# A scenario without a layout: plan runs the search's fastest plan and says it did, in the text
+# and in the JSON (plan.searched).
+case_plan_searched_layout() {
+  cat >"$WORK/searched.yaml" <<'YAML'
+name: searched
+model: llama-3.1-8b
+hardware: h100-sxm-80gb
+cluster: {devices: 16, devices_per_node: 8}
+training: {seq_len: 4096, global_batch: 64, precision: bf16}
+YAML
+  run plan "$WORK/searched.yaml"
+  expect_rc 0
+  expect_stdout_has "parallel: auto (or not given): the layout is the search's fastest step"
+  run plan "$WORK/searched.yaml" --json
+  expect_rc 0
+  expect_json 'assert j["plan"]["searched"] is True and j["compat"]["warnings"][0].startswith("parallel: auto")'
+  run plan "$ROOT/examples/llama3.1-70b-h100.yaml" --json
+  expect_json 'assert "searched" not in j["plan"]'
+}
+
+ALL_CASES=(plan_searched_layout output_write_failure output_to_a_closed_pipe validate_nothing_predicted search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
   unknown_hardware_id bad_gemm_table bad_collective_table collective_table_other_hardware unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
   unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit reliability odd_output_width softmax_fallback override_catalog_fields command_line_paths data_directory odd_but_valid_inputs collective_table_idle fp4_precision)

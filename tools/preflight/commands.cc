@@ -84,6 +84,7 @@ int RunPlan(const PlanArgs& args) {
   Catalog catalog = Catalog::Default();
   auto scenario = LoadScenarioFile(args.scenario, catalog, args.overrides);
   if (!scenario.ok()) return BadInput(scenario.status().message());
+  bool searched = false;
   if (scenario->auto_parallel) {
     // `parallel: auto`: the search picks the plan (fastest step).
     SearchOptions o;
@@ -98,9 +99,20 @@ int RunPlan(const PlanArgs& args) {
     }
     scenario->plan = found.top.front().plan;
     scenario->auto_parallel = false;
+    searched = true;
   }
   PlanResult result = Evaluate(*scenario, {});
-  std::string out = args.json ? JsonText(PlanJson(result)) : PlanText(result);
+  if (searched) {
+    result.warnings.insert(result.warnings.begin(),
+                           "parallel: auto (or not given): the layout is the search's fastest step; `preflight search` "
+                           "ranks the others");
+  }
+  nlohmann::json j;
+  if (args.json) {
+    j = PlanJson(result);
+    if (searched) j["plan"]["searched"] = true;
+  }
+  std::string out = args.json ? JsonText(j) : PlanText(result);
   std::cout << out;
   return result.ExitCode();
 }

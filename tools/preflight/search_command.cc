@@ -211,7 +211,10 @@ bool ApplyConstraintFlags(SearchArgs* args, std::string* error) {
   const std::pair<const char*, int64_t> limits[] = {{"--max-tp", c.max_tp}, {"--max-pp", c.max_pp}, {"--max-cp", c.max_cp},
                                                     {"--max-ep", c.max_ep}, {"--max-micro-batch", c.max_micro_batch}};
   for (const auto& [flag, v] : limits) {
-    if (v < 0) return *error = fmt::format("{}: expected a positive whole number (0: no limit), got {}", flag, v), false;
+    if (v < 0) {
+      const char* zero = std::string_view(flag) == "--max-tp" ? "the scale-up domain" : "no limit";
+      return *error = fmt::format("{}: expected a positive whole number (0: {}), got {}", flag, zero, v), false;
+    }
   }
   const std::pair<const char*, std::optional<int64_t>> fixed[] = {{"--fix-tp", c.tp}, {"--fix-pp", c.pp}, {"--fix-cp", c.cp},
                                                                   {"--fix-dp", c.dp}, {"--fix-ep", c.ep}, {"--fix-vpp", c.vpp}};

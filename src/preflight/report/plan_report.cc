@@ -468,20 +468,23 @@ std::string MemoryText(const PlanResult& r) {
 // The step time with its breakdown, and the throughput line.
 std::string TimeText(const StepTime& t) {
   std::string out;
-  out += fmt::format("time       step {:.3f} s: compute {:.3f}, elementwise {:.3f}, exposed comm {:.3f} "
+  // A step under 10 ms (a small model) in milliseconds, where three decimals of seconds would print 0.
+  const bool ms = t.step.value() < 1e-2;
+  const double k = ms ? 1e3 : 1.0;
+  out += fmt::format("time       step {:.3f} {}: compute {:.3f}, elementwise {:.3f}, exposed comm {:.3f} "
                      "(tp {:.3f} cp {:.3f} ep {:.3f} pp {:.3f} dp {:.3f}), bubble {:.3f}, optimizer {:.3f}",
-                     t.step.value(), t.compute.value(), t.other.value(), t.exposed_comm.Total().value(),
-                     t.exposed_comm.tp.value(), t.exposed_comm.cp.value(), t.exposed_comm.ep.value(),
-                     t.exposed_comm.pp.value(), t.exposed_comm.dp.value(), t.bubble.value(),
-                     t.optimizer.value());
+                     k * t.step.value(), ms ? "ms" : "s", k * t.compute.value(), k * t.other.value(),
+                     k * t.exposed_comm.Total().value(), k * t.exposed_comm.tp.value(), k * t.exposed_comm.cp.value(),
+                     k * t.exposed_comm.ep.value(), k * t.exposed_comm.pp.value(), k * t.exposed_comm.dp.value(),
+                     k * t.bubble.value(), k * t.optimizer.value());
   if (t.comm_contention.value() > 0) {
-    out += fmt::format(", overlapped-comm contention {:.3f}", t.comm_contention.value());
+    out += fmt::format(", overlapped-comm contention {:.3f}", k * t.comm_contention.value());
   }
   if (t.host_launch.value() > 0) {
-    out += fmt::format("; of the elementwise time, waiting for the host {:.3f}", t.host_launch.value());
+    out += fmt::format("; of the elementwise time, waiting for the host {:.3f}", k * t.host_launch.value());
   }
   if (t.offload_copies.value() > 0) {
-    out += fmt::format("; of the elementwise time, offload copies not hidden {:.3f}", t.offload_copies.value());
+    out += fmt::format("; of the elementwise time, offload copies not hidden {:.3f}", k * t.offload_copies.value());
   }
   out += "\n";
   out += fmt::format("           {:.0f} tokens/s ({:.1f} per device), {:.1f} model TFLOP/s per device, "
@@ -549,7 +552,11 @@ std::string FailuresText(const Campaign& c) {
 std::string CampaignText(const Campaign& c, double pue) {
   std::string out = fmt::format("campaign   {:.3g} tokens in {:.4g} days (no failures), {:.3g} device-hours",
                                 c.tokens, c.days_ideal, c.device_hours);
-  if (c.cost_known) out += fmt::format(", ${:.3g}-{:.3g}", c.cost_usd_low, c.cost_usd_high);
+  if (c.cost_known) {
+    // One price where the catalog has one (low = high), else the range.
+    out += c.cost_usd_low == c.cost_usd_high ? fmt::format(", ${:.3g}", c.cost_usd_low)
+                                             : fmt::format(", ${:.3g}-{:.3g}", c.cost_usd_low, c.cost_usd_high);
+  }
   if (c.energy_known) out += fmt::format(", {:.4g} MWh (accelerators at rated power) at PUE {:.2f}", c.energy_mwh, pue);
   return out + "\n" + FailuresText(c);
 }

@@ -364,10 +364,12 @@ FailureModel MakeFailureModel(const Scenario& s, const ParamCounts& params, Seco
   const ReliabilityProfile& p = *s.reliability;
   // The profile's nodes the job's devices make: its rates are per node of its size.
   const double nodes = static_cast<double>(s.cluster.devices) / p.devices_per_node.value;
+  // A node writes at its rate however few of its devices the job holds: a part node counts whole.
+  const double writing_nodes = std::ceil(nodes);
   const Bytes size = CheckpointSize(p, params);
   const Seconds write = p.checkpoint_blocking_s.given
                             ? Seconds(p.checkpoint_blocking_s.value)
-                            : size / BytesPerSecond::GBps(p.checkpoint_write_gbytes_per_s_per_node.value * nodes);
+                            : size / BytesPerSecond::GBps(p.checkpoint_write_gbytes_per_s_per_node.value * writing_nodes);
   FailureModel m;
   m.nodes = nodes;
   m.failures_per_node_day = p.failures_per_node_day.value;

@@ -290,6 +290,20 @@ TEST(EvaluateTest, CampaignWithFailuresUsesTheDefaultProfile) {
   EXPECT_NEAR(steps, std::round(steps), 1e-6);
 }
 
+// A job on part of a node fails as that part (its failures scale with its devices) but writes its
+// checkpoint through the node's whole storage path.
+TEST(EvaluateTest, APartNodeWritesAtAWholeNodesRate) {
+  const std::string two = Replace(Replace(kScenario, "devices: 8,", "devices: 2,"), "dp: 4,", "dp: 1,");
+  StatusOr<Scenario> s = LoadText(Replace(two, "global_batch: 64", "global_batch: 8"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  const PlanResult part = Evaluate(*s, {});
+  ASSERT_TRUE(part.has_time) << part.check.message;
+  const PlanResult whole = Evaluate(*LoadText(kScenario), {});
+  EXPECT_DOUBLE_EQ(part.campaign.failures.nodes, 0.25);
+  EXPECT_DOUBLE_EQ(part.campaign.failures.JobMtbf().value(), 4 * whole.campaign.failures.JobMtbf().value());
+  EXPECT_DOUBLE_EQ(part.campaign.failures.checkpoint.value(), whole.campaign.failures.checkpoint.value());
+}
+
 TEST(EvaluateTest, ReliabilityFiguresOverrideTheProfile) {
   const std::string text = Replace(kScenario, "source:", "reliability: {profile: rsc1-a100, restart_min: 30}\nsource:");
   StatusOr<Scenario> s = LoadText(text);
