@@ -86,7 +86,8 @@ void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t
         AllGatherTime(c_.fabric, Bytes(layer * lp.weight_bytes), ranks, per).value();
     const double reduce =
         ReduceScatterTime(c_.fabric, Bytes(layer * lp.grad_bytes), ranks, per).value();
-    *params += layers * (gathers * gather + reductions * reduce);
+    *params += layers * gathers * gather;
+    *grads += layers * reductions * reduce;
   }
 }
 
@@ -137,17 +138,11 @@ StepModel::DataParallelComm StepModel::DataParallel(const LocalParams& lp,
   AddDataParallelTime(lp, lp.expert, lp.ed, p_.ep * p_.etp, m, &grads, &params);
   if (p_.zero == 3 && p_.zero3_gather_per_parameter) params += Zero3PerParameterGatherSeconds(lp, m);
   DataParallelComm dp;
-  if (p_.zero == 3) {
-    // Prefetched layer by layer on a stream of their own, under the compute of the micro-batches
-    // and through the stage's idle time in the pipeline's fill and drain (the bubble), where they
-    // slow no compute; DeepSpeed's early per-parameter gathers synchronise first, and hide
-    // nothing. (Hidden under the compute alone, a faster GPU shrank that window while a smaller
-    // weight-gradient credit grew a zero-bubble schedule's bubble: a longer step.)
-    const bool overlap = p_.overlap_param_gather && !p_.zero3_gather_per_parameter;
-    const double busy = m * pipe.stage_total;
-    const double window = overlap ? busy + pipe.bubble : -1;
-    dp.exposed = Exposed(grads + params, window);
-    dp.contention = Contention(grads + params, window, c_.collective_share, busy);
+  if (p_.zero == 3 && !p_.zero3_gather_per_parameter) {
+    dp = ZeroThreeExposure(grads, params, pipe);
+  } else if (p_.zero == 3) {
+    // DeepSpeed's early per-parameter gathers synchronise first, and hide nothing.
+    dp.exposed = grads + params;
   } else {
     // ZeRO-2's reductions run one per micro-batch, each under that micro-batch's backward.
     const double backwards = p_.zero == 2 ? m : 1.0;
@@ -156,6 +151,32 @@ StepModel::DataParallelComm StepModel::DataParallel(const LocalParams& lp,
     dp.exposed = Exposed(grads, grads_window) + Exposed(params, params_window);
     dp.contention = Contention(grads, grads_window) + Contention(params, params_window);
   }
+  return dp;
+}
+
+// ZeRO-3 / FSDP: the parameter gathers are prefetched layer by layer on a stream of their own,
+// under the compute of the micro-batches and through the stage's idle time in the pipeline's fill
+// and drain (the bubble), where they slow no compute (`overlap_param_gather`); the gradients'
+// reduce-scatters run as each layer's backward makes them, under the backward phases alone
+// (`overlap_grad_reduce`; without it each waits for its backward to end). Both streams share the
+// links: together they fit in the whole window, the reductions in the backwards. (Hidden under
+// the compute alone, a faster GPU shrank that window while a smaller weight-gradient credit grew a
+// zero-bubble schedule's bubble: a longer step.)
+StepModel::DataParallelComm StepModel::ZeroThreeExposure(double grads, double params, const PipelineTime& pipe) const {
+  const double m = pipe.micro_batches;
+  const double busy = m * pipe.stage_total;
+  // Gathered once and kept (fsdp_gather_once), the gradients are reduced once, after the last
+  // backward, as ZeRO-1's are.
+  const double whole = busy + pipe.bubble, backwards = (p_.fsdp_gather_once ? 1.0 : m) * pipe.stage_backward;
+  const double hidden_params = p_.overlap_param_gather ? params : 0;
+  const double hidden_grads = p_.overlap_grad_reduce ? grads : 0;
+  DataParallelComm dp;
+  // What the overlapped streams leave exposed: beyond the whole window together, and the
+  // reductions beyond the backward windows.
+  const double overlapped = hidden_params + hidden_grads;
+  const double beyond = std::max(Exposed(overlapped, whole), Exposed(hidden_grads, backwards));
+  dp.exposed = (params - hidden_params) + (grads - hidden_grads) + beyond;
+  dp.contention = overlapped > 0 ? Contention(overlapped, whole, c_.collective_share, busy) : 0.0;
   return dp;
 }
 

@@ -459,25 +459,61 @@ TEST(StepTimeTest, AFasterDeviceNeverLengthensAZeroBubbleStepOnUnequalStages) {
   EXPECT_LE(better.step.value(), base.step.value() * (1 + 1e-12));
 }
 
-// ZeRO-3's gathers and reduce-scatters run on a stream of their own: under the compute of the
-// stage's micro-batches and through its idle time in the pipeline's fill and drain, where they
-// slow no compute. What they outlast both is exposed. (Hidden under the compute alone, a faster
-// GPU shrank that window while a zero-bubble schedule's bubble grew: a longer step. This case
-// runs the default 1F1B schedule, whose bubble the window now includes.)
+// ZeRO-3's gathers run on a stream of their own: under the compute of the stage's micro-batches
+// and through its idle time in the pipeline's fill and drain, where they slow no compute. Its
+// gradients' reduce-scatters run as the backward makes them, under the backward phases alone, and
+// without overlap_grad_reduce are exposed whole, as ZeRO-1's and ZeRO-2's are. (Hidden under the
+// compute alone, a faster GPU shrank the gathers' window while a zero-bubble schedule's bubble
+// grew: a longer step. This case runs the default 1F1B schedule, whose bubble the window
+// includes. Until 2026-12-03 the reductions hid in the whole window too, overlap or not, so ZeRO-3
+// was timed faster than ZeRO-2, whose traffic is a part of its own.)
 TEST(StepTimeTest, ZeroThreeCollectivesRunThroughThePipelineBubble) {
   Job8b s = Llama8bOnH100();
   s.cluster = CatalogCluster("h100-sxm-80gb", 32, /*scale_out_gbits_per_s=*/25);
   s.job.global_batch = 64;  // 4 micro-batches per pipeline
   s.plan.dp = 16, s.plan.pp = 2, s.plan.zero = 3;
-  auto step = [&](bool overlap) {
-    return StepWith(s, [&](Job8b& v) { v.plan.overlap_param_gather = overlap; }).first;
+  auto step = [&](bool gathers, bool reductions) {
+    return StepWith(s, [&](Job8b& v) {
+             v.plan.overlap_param_gather = gathers;
+             v.plan.overlap_grad_reduce = reductions;
+           }).first;
   };
-  const StepTime all = step(false), hidden = step(true);
-  const double comm = all.exposed_comm.dp.value();
-  const double busy = 4 * (hidden.stage_forward + hidden.stage_backward).value();
-  ASSERT_GT(hidden.bubble.value(), 0.0);
-  ASSERT_GT(comm, busy + hidden.bubble.value()) << "the collectives must outlast the window";
-  EXPECT_NEAR(hidden.exposed_comm.dp.value(), comm - busy - hidden.bubble.value(), 1e-9 * comm);
+  const StepTime none = step(false, false), gathers = step(true, false);
+  const StepTime both = step(true, true), only_reductions = step(false, true);
+  const double comm = none.exposed_comm.dp.value();
+  const double busy = 4 * (both.stage_forward + both.stage_backward).value();
+  const double backwards = 4 * both.stage_backward.value();
+  ASSERT_GT(both.bubble.value(), 0.0);
+  // Each overlap hides the collectives' time up to its window: the gathers the whole stage and
+  // its bubble, the reductions the backwards (both outlast theirs here).
+  EXPECT_NEAR(comm - gathers.exposed_comm.dp.value(), busy + both.bubble.value(), 1e-9 * comm);
+  EXPECT_NEAR(comm - only_reductions.exposed_comm.dp.value(), backwards, 1e-9 * comm);
+  // Together: what outlasts the whole window, and no less than the reductions beyond theirs.
+  EXPECT_GE(both.exposed_comm.dp.value(), comm - busy - both.bubble.value() - 1e-9 * comm);
+  EXPECT_LE(both.exposed_comm.dp.value(), only_reductions.exposed_comm.dp.value());
+  EXPECT_LE(both.exposed_comm.dp.value(), gathers.exposed_comm.dp.value());
+}
+
+// With the gradients reduced as they are made and no overlap of either kind lost, ZeRO-3 moves
+// ZeRO-2's reductions and more: its step is no shorter than ZeRO-2's on the same layout.
+TEST(StepTimeTest, ZeroThreeIsNoFasterThanZeroTwo) {
+  Job8b s = Llama8bOnH100();
+  s.cluster = CatalogCluster("h100-sxm-80gb", 32, /*scale_out_gbits_per_s=*/25);
+  s.job.global_batch = 64;
+  s.plan.dp = 16, s.plan.pp = 2;
+  // (overlap_grad_reduce, overlap_param_gather): the GPT-3 example's (false, true) hid ZeRO-3's
+  // reductions in the whole step while ZeRO-2's were exposed.
+  for (auto [reduce, gather] : {std::pair{false, false}, {false, true}, {true, true}}) {
+    SCOPED_TRACE(testing::Message() << "overlap_grad_reduce " << reduce << ", overlap_param_gather " << gather);
+    auto step = [&](int zero) {
+      return StepWith(s, [&](Job8b& v) {
+               v.plan.zero = zero;
+               v.plan.overlap_grad_reduce = reduce;
+               v.plan.overlap_param_gather = gather;
+             }).first;
+    };
+    EXPECT_GE(step(3).exposed_comm.dp.value(), step(2).exposed_comm.dp.value());
+  }
 }
 
 // The weight gradients the all-to-alls need stay in the layer, and so do the host's launches of

@@ -518,9 +518,10 @@ TEST(StepTimeMonotoneTest, GpuBoundZeroBubbleSchedules) {
 // 1.01439, 42 comparisons. Measured on this code: worst ratio 1.02042, 58 comparisons longer
 // (Megatron 1.7B, ZB-H1 over 8 stages at 8 micro-batches, ZeRO-2 over CP 4 on B200s, tensor rates
 // doubled: each micro-batch's backward, the window of its reduction, shrinks more than the stage).
+// Since ZeRO-3's reductions, too, hide under the backwards alone: 69 comparisons.
 TEST(StepTimeMonotoneTest, HostBoundZeroBubbleSchedules) {
   constexpr double kMeasured = 0.0205;
-  ExpectNoLongerStep(/*seed=*/3, {kZeroBubble, Bound::kHost}, kDeviceFigures, kMeasured, /*max_longer=*/58);
+  ExpectNoLongerStep(/*seed=*/3, {kZeroBubble, Bound::kHost}, kDeviceFigures, kMeasured, /*max_longer=*/69);
 }
 
 // GPipe, 1F1B and interleaved plans whose GPU waits for the host. docs/cost-model.md: the GPU's
@@ -528,22 +529,24 @@ TEST(StepTimeMonotoneTest, HostBoundZeroBubbleSchedules) {
 // shrinks by more than the stage does; ZeRO-2 reduces under every micro-batch's backward, so it
 // meets this m times a step. Before it did: worst ratio 1.01443, 53 comparisons. Measured on this
 // code: worst ratio 1.01600, 61 of about 6,200 comparisons longer (Qwen3-30B-A3B cut to 8 layers,
-// 1F1B, TP 4 x DP 8 at ZeRO-2 on B200s, a Megatron-LM host profile).
+// 1F1B, TP 4 x DP 8 at ZeRO-2 on B200s, a Megatron-LM host profile); since ZeRO-3's reductions, too,
+// hide under the backwards alone, 64.
 TEST(StepTimeMonotoneTest, HostBoundOtherSchedules) {
   constexpr double kMeasured = 0.0161;
-  ExpectNoLongerStep(/*seed=*/4, {kOtherSchedules, Bound::kHost}, kDeviceFigures, kMeasured, /*max_longer=*/61);
+  ExpectNoLongerStep(/*seed=*/4, {kOtherSchedules, Bound::kHost}, kDeviceFigures, kMeasured, /*max_longer=*/64);
 }
 
 // A scale-up domain twice the base device's (the catalog's, twice or four times it), GPipe, 1F1B and
 // interleaved, host-bound or not: a larger domain lengthens NCCL's ring and its chain inside a domain,
 // so latency-bound collectives take longer (docs/cost-model.md; NVLS is not modelled). Measured on
-// this code: worst ratio 1.03787, 118 of 2,392 plans longer (120 while jobs filled every device of a
-// domain its model-parallel blocks do not tile) (gpt-350m, ZeRO-3 over DP 16 x
+// this code: worst ratio 1.03787, 119 of 2,392 plans longer (120 while jobs filled every device of a
+// domain its model-parallel blocks do not tile, 118 before ZeRO-3's reductions hid under the
+// backwards alone) (gpt-350m, ZeRO-3 over DP 16 x
 // CP 2 on A100s, a domain of 16 grown to 32: all in the exposed data-parallel time).
 TEST(StepTimeMonotoneTest, ALargerScaleUpDomain) {
   constexpr double kMeasured = 0.04;
   ExpectNoLongerStep(/*seed=*/5, {kOtherSchedules, Bound::kAny, /*domain_factors=*/{1, 2, 4}},
-                     {Better::kScaleUpDomain}, kMeasured, /*max_longer=*/118);
+                     {Better::kScaleUpDomain}, kMeasured, /*max_longer=*/119);
 }
 
 }  // namespace

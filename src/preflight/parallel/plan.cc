@@ -68,7 +68,9 @@ PlanIssue CheckPipeline(const Architecture& a, const Plan& p, int64_t micro_batc
     return PlanIssue::kPpLayers;
   }
   if (interleaved && micro_batches % p.pp != 0) return PlanIssue::kInterleavedMicroBatches;
-  if (p.schedule == Schedule::kDualPipe && (p.pp % 2 != 0 || micro_batches < 2 * p.pp)) {
+  // DualPipe sends half the micro-batches each way (deepseek-ai/DualPipe dualpipe.py step():
+  // num_chunks % 2 == 0 and num_chunks >= num_ranks * 2).
+  if (p.schedule == Schedule::kDualPipe && (p.pp % 2 != 0 || micro_batches % 2 != 0 || micro_batches < 2 * p.pp)) {
     return PlanIssue::kDualPipe;
   }
   return PlanIssue::kValid;
@@ -167,7 +169,8 @@ std::string Describe(PlanIssue issue, const Architecture& a, const Plan& p, cons
         << " micro-batches per pipeline to be a multiple of pp " << p.pp;
       break;
     case PlanIssue::kDualPipe:
-      m << "dualpipe needs an even pp and at least 2*pp micro-batches; got pp " << p.pp << " and "
+      m << "dualpipe needs an even pp and an even number of micro-batches, at least 2*pp (half go each way); got pp "
+        << p.pp << " and "
         << MicroBatches(p, j) << " micro-batches";
       break;
     case PlanIssue::kExpertParallel:

@@ -334,7 +334,7 @@ enum class PlanIssue {
   kVppSchedule,        // VPP > 1 without the interleaved schedule, or interleaved with PP == 1
   kMicroBatches,       // global batch not divisible by DP·micro-batch
   kInterleavedMicroBatches,  // interleaved needs micro-batches divisible by PP
-  kDualPipe,           // DualPipe needs an even PP and at least 2·PP micro-batches
+  kDualPipe,           // DualPipe needs an even PP and an even number of micro-batches, at least 2·PP
   kExpertParallel,     // EP with a dense model, EP not dividing experts, or EP·ETP not dividing TP·CP·DP
   kContextParallel,    // CP does not divide the sequence into 2·CP chunks
   kZeroStage,          // ZeRO stage outside 0..3

@@ -537,6 +537,7 @@ class StepModel {
   double Zero3PerParameterGatherSeconds(const LocalParams& lp, double m) const;
   double TiedEmbeddingSeconds(double grad_bytes) const;
   DataParallelComm DataParallel(const LocalParams& lp, const PipelineTime& pipe) const;
+  DataParallelComm ZeroThreeExposure(double grads, double params, const PipelineTime& pipe) const;
   double AccumulationSeconds(const LocalParams& lp) const;
   double FlattenSeconds(const LocalParams& lp) const;
   double RecomputeFlopsPerToken() const;
