@@ -217,6 +217,14 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   if (h.gemm_odd_width_slowdown.known()) c.gemm_odd_width_slowdown = h.gemm_odd_width_slowdown.value;
   if (h.host_link_gbytes_per_s.known()) c.host_link_rate = BytesPerSecond(h.host_link_gbytes_per_s.value * 1e9);
   SetCollectiveShares(h, job, &c);
+  // Hidden collectives slow the compute beside them by the SMs they hold; without the figures
+  // they slow nothing, and the step is a bound on speed (ZeRO-3, the CP ring and EP all-to-alls
+  // hidden for free).
+  if (cluster.devices > 1 && (!h.compute_units.known() || !h.collective_compute_units.known())) {
+    c.warnings.push_back(h.id + " has no figure for the compute units a running collective holds "
+                                "(collective_compute_units, compute_units): collectives hidden under compute slow "
+                                "nothing, a bound on speed");
+  }
   c.proxy_figures = ListProxyFigures(job, cluster);
   return c;
 }

@@ -159,6 +159,23 @@ TEST(StepContextTest, BurstFiguresWithoutASustainedOneAreNamed) {
   EXPECT_TRUE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster)));
 }
 
+// Without the SMs a collective holds, hidden collectives are free: the plan says so (B200), not
+// where the catalog has both figures (H100), nor on one device.
+TEST(StepContextTest, FreeHiddenCollectivesAreNamed) {
+  auto warns = [](const CostContext& c) {
+    return std::any_of(c.warnings.begin(), c.warnings.end(),
+                       [](const std::string& w) { return w.find("collectives hidden under compute slow nothing") != std::string::npos; });
+  };
+  Job8b s = Llama8bOnH100();
+  EXPECT_FALSE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster)));
+  s.cluster = CatalogCluster("b200-180gb", 8);
+  const CostContext b200 = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_TRUE(warns(b200));
+  EXPECT_EQ(b200.collective_share, 0.0);
+  s.cluster = CatalogCluster("b200-180gb", 1);
+  EXPECT_FALSE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster)));
+}
+
 // A peak its source marks uncertain is named where the GEMMs run at it, and only there.
 TEST(StepContextTest, UncertainPeakIsNamedWhereTheGemmsRunAtIt) {
   auto warns = [](const CostContext& c) {
