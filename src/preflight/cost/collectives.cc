@@ -77,8 +77,12 @@ int64_t ModelParallelBlock(int64_t tp, int64_t cp, int64_t etp, int64_t ep) {
 }
 
 int64_t PlacedDomain(const Fabric& f, int64_t block) {
-  const int64_t d = f.scale_up_domain;
-  const int64_t node = std::clamp<int64_t>(f.devices_per_node, 1, std::max<int64_t>(d, 1));
+  return PlacedDomain(f.scale_up_domain, f.devices_per_node, block);
+}
+
+int64_t PlacedDomain(int64_t domain, int64_t devices_per_node, int64_t block) {
+  const int64_t d = domain;
+  const int64_t node = std::clamp<int64_t>(devices_per_node, 1, std::max<int64_t>(d, 1));
   const int64_t tile = std::lcm(std::max<int64_t>(block, 1), node);
   if (tile >= d || d % tile == 0) return d;
   return d / tile * tile;

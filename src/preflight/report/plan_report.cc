@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "preflight/cost/collectives.h"
 #include "preflight/cost/step_time.h"
 
 namespace preflight {
@@ -258,6 +259,18 @@ json PlanFieldsJson(const Plan& p, const TrainingJob& job) {
 
 namespace {
 
+// The devices a job takes of each scale-up domain, where not all of them (collectives.h).
+int64_t PlacedPerDomain(const Scenario& s) {
+  const Plan& p = s.plan;
+  return PlacedDomain(s.cluster.scale_up_domain, s.cluster.devices_per_node, ModelParallelBlock(p.tp, p.cp, p.etp, p.ep));
+}
+
+std::string PlacementText(const Scenario& s) {
+  const int64_t placed = PlacedPerDomain(s);
+  if (placed == s.cluster.scale_up_domain || s.cluster.devices <= placed) return "";
+  return fmt::format("; the job takes {} of each, whole tiles of its TP x CP and expert groups", placed);
+}
+
 // Why a valid plan cannot run: its worst stage over the device's memory (plan exits 1; the
 // warnings say what would fit).
 std::string DoesNotFitText(const PlanResult& r) {
@@ -285,6 +298,8 @@ json PlanJson(const PlanResult& r) {
                    {"devices", s.cluster.devices},
                    {"devices_per_node", s.cluster.devices_per_node},
                    {"scale_up_domain", s.cluster.scale_up_domain}};
+  // Where the job takes fewer devices of each domain than it holds (collectives.h PlacedDomain).
+  if (!PlacementText(s).empty()) j["hardware"]["placed_per_domain"] = PlacedPerDomain(s);
   if (s.cluster.collectives) j["hardware"]["collective_table"] = CollectiveTableJson(*s.cluster.collectives);
   if (const std::string k = AttentionKernelInUse(s); !k.empty()) j["hardware"]["attention_kernel"] = k;
   if (const double len = AttentionBlockTokens(s); len > 0) {
@@ -348,9 +363,9 @@ std::string ModelAndHardwareText(const PlanResult& r) {
   }
   out += fmt::format("           {:.4g} model FLOPs per token (3 x forward, full attention, seq {})\n",
                      r.ops.model_flops_per_token, s.job.seq_len);
-  out += fmt::format("hardware   {} x {} ({:.1f} GiB each, {} per node, scale-up domain {})\n",
+  out += fmt::format("hardware   {} x {} ({:.1f} GiB each, {} per node, scale-up domain {}{})\n",
                      s.cluster.devices, s.cluster.spec.id, s.cluster.hbm_capacity.gib(),
-                     s.cluster.devices_per_node, s.cluster.scale_up_domain);
+                     s.cluster.devices_per_node, s.cluster.scale_up_domain, PlacementText(s));
   if (s.cluster.collectives) out += CollectiveTableText(*s.cluster.collectives);
   out += GemmSourceText(s.cluster.spec, s.cluster.spec.GemmDtype(s.job.precision));
   return out;

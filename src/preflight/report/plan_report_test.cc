@@ -172,6 +172,22 @@ TEST(PlanJsonTest, InvalidPlanHasNoMemoryAndABlockingReason) {
   EXPECT_EQ(j["hardware"]["devices"], 8);
 }
 
+// A job that takes fewer devices of each scale-up domain than it holds says how many, in the text
+// and the JSON: TP 16 on GB200 NVL72 racks takes 64 of each 72; an 8-GPU node is taken whole.
+TEST(PlanJsonTest, NamesTheDevicesTakenOfEachDomain) {
+  const PlanResult node = EvaluateText(kScenario);
+  EXPECT_FALSE(PlanJson(node)["hardware"].contains("placed_per_domain"));
+  EXPECT_EQ(PlanText(node).find("the job takes"), std::string::npos);
+  const PlanResult rack = EvaluateText(kScenario, {{"hardware", "gb200-nvl72"},
+                                                   {"cluster.devices", "256"},
+                                                   {"parallel.tp", "16"},
+                                                   {"parallel.dp", "16"},
+                                                   {"training.global_batch", "64"}});
+  ASSERT_TRUE(rack.check.ok()) << rack.check.message;
+  EXPECT_EQ(PlanJson(rack)["hardware"]["placed_per_domain"], 64);
+  EXPECT_NE(PlanText(rack).find("scale-up domain 72; the job takes 64 of each"), std::string::npos) << PlanText(rack);
+}
+
 TEST(PlanJsonTest, DumpsAndParsesBack) {
   PlanResult r = EvaluateText(kScenario);
   const json j = PlanJson(r);
