@@ -76,12 +76,13 @@ int64_t ModelParallelBlock(int64_t tp, int64_t cp, int64_t etp, int64_t ep) {
   return std::lcm(std::max<int64_t>(tp * cp, 1), std::max<int64_t>(etp * ep, 1));
 }
 
-int64_t PlacedDomain(const Fabric& f, int64_t block) {
-  return PlacedDomain(f.scale_up_domain, f.devices_per_node, block);
+int64_t PlacedDomain(const Fabric& f, int64_t block, int64_t job) {
+  return PlacedDomain(f.scale_up_domain, f.devices_per_node, block, job);
 }
 
-int64_t PlacedDomain(int64_t domain, int64_t devices_per_node, int64_t block) {
+int64_t PlacedDomain(int64_t domain, int64_t devices_per_node, int64_t block, int64_t job) {
   const int64_t d = domain;
+  if (job <= d) return d;
   const int64_t node = std::clamp<int64_t>(devices_per_node, 1, std::max<int64_t>(d, 1));
   const int64_t tile = std::lcm(std::max<int64_t>(block, 1), node);
   if (tile >= d || d % tile == 0) return d;

@@ -109,9 +109,10 @@ int64_t ModelParallelBlock(int64_t tp, int64_t cp, int64_t etp, int64_t ep);
 // guidance for GB200 NVL72, "Achieving Peak System and Workload Efficiency on NVIDIA GB200 NVL72
 // with Slurm Block Scheduling", 2025: segments of 16 of a rack's 18 trays, 64 of its 72 GPUs, for
 // large jobs). TP 16 on NVL72 then takes 64 GPUs a rack, and no TP group straddles two racks.
-int64_t PlacedDomain(const Fabric& f, int64_t block);
+// A job of `job` devices that one domain holds takes it whole, whatever its blocks.
+int64_t PlacedDomain(const Fabric& f, int64_t block, int64_t job);
 // The same from the domain's and the node's sizes.
-int64_t PlacedDomain(int64_t domain, int64_t devices_per_node, int64_t block);
+int64_t PlacedDomain(int64_t domain, int64_t devices_per_node, int64_t block, int64_t job);
 
 // All-reduce of `bytes` (the full buffer) over `ranks`, `per_domain` of which share a scale-up
 // domain: hierarchical when the group spans domains; ring or (across domains) tree, in the

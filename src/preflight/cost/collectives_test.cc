@@ -114,22 +114,22 @@ TEST(CollectivesTest, AJobTakesWholeTilesOfItsModelParallelBlocks) {
   EXPECT_EQ(ModelParallelBlock(2, 3, 1, 4), 12);
   EXPECT_EQ(ModelParallelBlock(1, 1, 1, 1), 1);
   Fabric node = Node(360);
-  for (int64_t block : {1, 2, 4, 8, 16, 24, 128}) EXPECT_EQ(PlacedDomain(node, block), 8) << block;
+  for (int64_t block : {1, 2, 4, 8, 16, 24, 128}) EXPECT_EQ(PlacedDomain(node, block, 1152), 8) << block;
   Fabric nvl = Node(600);
   nvl.scale_up_domain = 72;
   nvl.devices_per_node = 4;
-  EXPECT_EQ(PlacedDomain(nvl, 1), 72);
-  EXPECT_EQ(PlacedDomain(nvl, 8), 72);
-  EXPECT_EQ(PlacedDomain(nvl, 6), 72);   // tiles of lcm(6, 4) = 12 GPUs
-  EXPECT_EQ(PlacedDomain(nvl, 16), 64);
-  EXPECT_EQ(PlacedDomain(nvl, 32), 64);
-  EXPECT_EQ(PlacedDomain(nvl, 48), 48);
-  EXPECT_EQ(PlacedDomain(nvl, 64), 64);
-  EXPECT_EQ(PlacedDomain(nvl, 72), 72);
-  EXPECT_EQ(PlacedDomain(nvl, 128), 72);  // larger than a rack: it straddles racks anyway
+  EXPECT_EQ(PlacedDomain(nvl, 1, 1152), 72);
+  EXPECT_EQ(PlacedDomain(nvl, 8, 1152), 72);
+  EXPECT_EQ(PlacedDomain(nvl, 6, 1152), 72);   // tiles of lcm(6, 4) = 12 GPUs
+  EXPECT_EQ(PlacedDomain(nvl, 16, 1152), 64);
+  EXPECT_EQ(PlacedDomain(nvl, 32, 1152), 64);
+  EXPECT_EQ(PlacedDomain(nvl, 48, 1152), 48);
+  EXPECT_EQ(PlacedDomain(nvl, 64, 1152), 64);
+  EXPECT_EQ(PlacedDomain(nvl, 72, 1152), 72);
+  EXPECT_EQ(PlacedDomain(nvl, 128, 1152), 72);  // larger than a rack: it straddles racks anyway
   // Placed so, TP 16 groups (1,152 GPUs at PP 4) never straddle two racks; in rank order they do.
   EXPECT_EQ(RanksPerDomain(nvl, 1, 16, 288, 4), 8);
-  EXPECT_EQ(RanksPerDomain(nvl, 1, 16, 288, 4, PlacedDomain(nvl, 16)), 16);
+  EXPECT_EQ(RanksPerDomain(nvl, 1, 16, 288, 4, PlacedDomain(nvl, 16, 1152)), 16);
 }
 
 // Groups that fill scale-up domains unevenly: the domain holding the fewest of a group's ranks

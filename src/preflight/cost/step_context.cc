@@ -106,7 +106,7 @@ void SetGemmRates(const HardwareSpec& h, Dtype gemm, const Figure& peak, CostCon
   if (h.gemm_fraction[DtypeIndex(frac_dtype)].known() && !h.sustained_fraction[DtypeIndex(frac_dtype)].known()) {
     c->warnings.push_back(h.id + " has no sustained " + std::string(DtypeName(frac_dtype)) +
                           " GEMM figure at its power limit (efficiency.sustained_fraction): its GEMMs run at the "
-                          "burst figure, short runs at boost clock, an upper bound on speed");
+                          "burst figure of short runs, an upper bound on speed over hours");
   }
   c->gemm_rate_max = c->gemm_rate;
   if (!h.gemm_table) return;
@@ -223,7 +223,8 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   if (cluster.devices > 1 && (!h.compute_units.known() || !h.collective_compute_units.known())) {
     c.warnings.push_back(h.id + " has no figure for the compute units a running collective holds "
                                 "(collective_compute_units, compute_units): collectives hidden under compute slow "
-                                "nothing, a bound on speed");
+                                "nothing (but DeepEP's, training.ep_comm_units, where the compute units are known), "
+                                "a bound on speed");
   }
   c.proxy_figures = ListProxyFigures(job, cluster);
   return c;

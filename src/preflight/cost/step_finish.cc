@@ -58,7 +58,8 @@ void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t
     // its backward makes them (DeepSpeed's stage 2 reduces every micro-step; FSDP's SHARD_GRAD_OP
     // and Megatron-FSDP's optim_grads likewise): m reductions a step where ZeRO-1, which keeps the
     // whole buffer, reduces once (DataParallel hides each under its own micro-batch's backward).
-    const double reductions = p_.zero == 2 ? m : 1.0;
+    // DualPipe's rank holds two stages, each making its gradients in half the micro-batches.
+    const double reductions = p_.zero == 2 ? (dual ? m / 2 : m) : 1.0;
     *grads += reductions * buckets * ReduceScatterTime(c_.fabric, grad_bucket, ranks, per).value();
     *params += buckets * AllGatherTime(c_.fabric, weight_bucket, ranks, per).value();
   } else if (p_.zero3_gather_per_parameter) {
@@ -176,7 +177,14 @@ StepModel::DataParallelComm StepModel::ZeroThreeExposure(double grads, double pa
   const double overlapped = hidden_params + hidden_grads;
   const double beyond = std::max(Exposed(overlapped, whole), Exposed(hidden_grads, backwards));
   dp.exposed = (params - hidden_params) + (grads - hidden_grads) + beyond;
-  dp.contention = overlapped > 0 ? Contention(overlapped, whole, c_.collective_share, busy) : 0.0;
+  // The reductions slow the backwards' compute as ZeRO-2's would; the gathers slow what they
+  // leave of the window (the forwards, the bubble and any backward time past the reductions).
+  // The step ends when both the links and the slowed compute are done: the compute's delay counts
+  // only past the exposure the links already add.
+  const double held = std::min(hidden_grads, backwards), share = c_.collective_share;
+  const double delay = ComputeDelay(hidden_grads, backwards, share, backwards) +
+                       ComputeDelay(hidden_params, whole - held, share, busy - held);
+  dp.contention = std::max(0.0, delay - beyond);
   return dp;
 }
 

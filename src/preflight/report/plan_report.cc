@@ -262,12 +262,13 @@ namespace {
 // The devices a job takes of each scale-up domain, where not all of them (collectives.h).
 int64_t PlacedPerDomain(const Scenario& s) {
   const Plan& p = s.plan;
-  return PlacedDomain(s.cluster.scale_up_domain, s.cluster.devices_per_node, ModelParallelBlock(p.tp, p.cp, p.etp, p.ep));
+  return PlacedDomain(s.cluster.scale_up_domain, s.cluster.devices_per_node, ModelParallelBlock(p.tp, p.cp, p.etp, p.ep),
+                      p.tp * p.cp * p.dp * p.pp);
 }
 
 std::string PlacementText(const Scenario& s) {
   const int64_t placed = PlacedPerDomain(s);
-  if (placed == s.cluster.scale_up_domain || s.cluster.devices <= placed) return "";
+  if (placed == s.cluster.scale_up_domain) return "";
   return fmt::format("; the job takes {} of each, whole tiles of its TP x CP and expert groups", placed);
 }
 

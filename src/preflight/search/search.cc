@@ -236,7 +236,7 @@ double BranchRunner::CommBound(const Branch& b) const {
   const double layers = static_cast<double>(a.layers) / b.pp;
   const double moe_layers = static_cast<double>(a.MoeLayerCount()) / b.pp;
   double bound = 0;
-  const int64_t placed = PlacedDomain(f, ModelParallelBlock(b.tp, b.cp, b.etp, b.ep));
+  const int64_t placed = PlacedDomain(f, ModelParallelBlock(b.tp, b.cp, b.etp, b.ep), b.tp * b.cp * b.dp * b.pp);
   if (b.tp > 1 && !base_.tp_comm_overlap) {
     // A pair is an all-reduce, or with sequence parallelism an all-gather and a reduce-scatter.
     // The step model's own count of ranks per domain (collective time is not monotone in it).

@@ -115,7 +115,8 @@ class StepModel {
     in_bytes_ = ctx.fp4_gemms ? QuantizedCopyBytes(Dtype::kFp4) : ctx.fp8_gemms ? 1.0 : 2.0;
     if (UnfusedSoftmax(*ctx.arch, plan, ctx.job)) softmax_extra_ = UnfusedSoftmaxExtra(ctx.job.attention_softmax_in_fp32);
     elementwise_ = ElementwisePasses(*ctx.arch, ctx.job.elementwise_fusion);
-    placed_ = PlacedDomain(ctx.fabric, ModelParallelBlock(plan.tp, plan.cp, plan.etp, plan.ep));
+    placed_ = PlacedDomain(ctx.fabric, ModelParallelBlock(plan.tp, plan.cp, plan.etp, plan.ep),
+                           plan.tp * plan.cp * plan.dp * plan.pp);
   }
 
   PipelineTime Pipeline() const;
@@ -604,6 +605,17 @@ class StepModel {
     if (busy <= 0) compute_end = 0;
     else if (comm * (1 - share) >= busy) compute_end = busy / (1 - share);  // done under the collective
     return std::max(0.0, std::max(comm, compute_end + stalls) - std::max(comm, window));
+  }
+
+  // How much later the compute of a `window` (of which `busy` seconds are compute) ends for a
+  // collective of `comm` seconds running under it: the first term of Contention before the
+  // collective's own end is taken; summed over windows and set against the exposure already
+  // charged, it gives the contention of streams that share one step.
+  static double ComputeDelay(double comm, double window, double share, double busy) {
+    if (window < 0 || comm <= 0 || busy <= 0) return 0;
+    const double compute = std::min(busy, window);
+    if (comm * (1 - share) >= compute) return compute * share / (1 - share);
+    return share * comm;
   }
 
   const CostContext& c_;
