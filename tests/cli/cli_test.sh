@@ -989,6 +989,14 @@ case_search_sweep() {
   run search "$EXAMPLE" --devices 5..x
   expect_rc 2
   expect_stderr_has "--devices"
+  # A flag's own bad value reads "command line: --FLAG: expected ..., got ...", whichever flag.
+  for bad in "--top 0" "--objective foo" "--threads -3" "--max-tp -1"; do
+    # shellcheck disable=SC2086
+    run search "$EXAMPLE" $bad
+    expect_rc 2
+    expect_stderr_has "preflight: command line: ${bad%% *}: expected"
+    expect_stderr_has "got"
+  done
   # A sweep longer than 4096 counts, or past 2^24 devices, is refused rather than cut short.
   run search "$EXAMPLE" --devices 1..5000:1
   expect_bad_input "--devices"

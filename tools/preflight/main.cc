@@ -136,14 +136,14 @@ struct SearchCommand {
 };
 
 void AddPlan(CLI::App* app, PlanCommand* c) {
-  c->cmd = app->add_subcommand("plan", "memory (and time) of one scenario with its plan");
+  c->cmd = app->add_subcommand("plan", "memory, step time and campaign (days, failures, cost, energy) of one scenario");
   c->cmd->add_option("scenario", c->args.scenario, "scenario YAML file")->required();
   c->cmd->add_flag("--json", c->args.json, "machine-readable output on stdout");
   AddScenarioFlags(c->cmd, &c->values, &c->sets);
 }
 
 void AddCatalog(CLI::App* app, CatalogCommand* c) {
-  c->cmd = app->add_subcommand("catalog", "list or show catalog hardware and models");
+  c->cmd = app->add_subcommand("catalog", "list or show the catalog: hardware, models, collective tables, host and reliability profiles");
   c->cmd->add_option("action", c->args.action, "list | show")->required();
   c->cmd->add_option("id", c->args.id, "for show: a catalog id (hardware, collective table, host profile, reliability profile, model) or the path of a file");
   c->cmd->add_flag("--json", c->args.json, "machine-readable output on stdout");
@@ -168,10 +168,10 @@ void AddSearchConstraints(CLI::App* cmd, preflight::cli::SearchArgs* s) {
     cmd->add_option(flag, value, help)->check(kWholeNumber);
   };
   whole("--max-tp", k.max_tp, "largest TP (default: the scale-up domain)");
-  whole("--max-pp", k.max_pp, "largest PP");
-  whole("--max-cp", k.max_cp, "largest CP");
-  whole("--max-ep", k.max_ep, "largest EP");
-  whole("--max-micro-batch", k.max_micro_batch, "largest micro-batch");
+  whole("--max-pp", k.max_pp, "largest PP (0: no limit)");
+  whole("--max-cp", k.max_cp, "largest CP (0: no limit)");
+  whole("--max-ep", k.max_ep, "largest EP (0: no limit)");
+  whole("--max-micro-batch", k.max_micro_batch, "largest micro-batch (0: no limit)");
   cmd->add_option("--min-headroom", k.min_headroom, "memory left free, as a fraction of capacity")->check(kNumber);
   whole("--fix-tp", k.tp, "only this TP");
   whole("--fix-pp", k.pp, "only this PP");
@@ -191,7 +191,7 @@ void AddSearch(CLI::App* app, SearchCommand* c) {
   c->cmd->add_option("scenario", s.scenario, "scenario YAML file (its parallel block is ignored, but for overlap flags)")->required();
   c->cmd->add_flag("--json", s.json, "machine-readable output on stdout");
   c->cmd->add_option("--objective", s.objective, "step_time|cost|days|energy");
-  c->cmd->add_option("--top", s.top, "how many plans to return (default 10)")->check(kWholeNumber);
+  c->cmd->add_option("--top", s.top, "how many plans to return (1 to 1000, default 10)")->check(kWholeNumber);
   c->cmd->add_option("--threads", s.threads, "worker threads (default: all cores)")->check(kWholeNumber);
   c->cmd->add_flag("--no-progress", s.no_progress, "no progress line on stderr");
   c->cmd->add_flag("--exhaustive", s.exhaustive, "evaluate every valid plan (no bound pruning; same answer, slower)");
@@ -214,14 +214,14 @@ int RunParsed(PlanCommand* plan, CatalogCommand* catalog, ValidateCommand* valid
   if (mpi.rank() != 0 && !search->cmd->parsed()) return 0;
   if (plan->cmd->parsed()) {
     if (!CollectOverrides(plan->values, plan->sets, &plan->args.overrides, &error)) {
-      return preflight::cli::BadInput(error);
+      return preflight::cli::BadInput("command line: " + error);
     }
     return preflight::cli::RunPlan(plan->args);
   }
   if (catalog->cmd->parsed()) return preflight::cli::RunCatalog(catalog->args);
   if (validate->cmd->parsed()) {
     if (!CollectOverrides({}, validate->sets, &validate->args.overrides, &error)) {
-      return preflight::cli::BadInput(error);
+      return preflight::cli::BadInput("command line: " + error);
     }
     return preflight::cli::RunValidate(validate->args);
   }
@@ -232,7 +232,7 @@ int RunParsed(PlanCommand* plan, CatalogCommand* catalog, ValidateCommand* valid
       }
     }
     if (!CollectOverrides({}, search->sets, &search->args.overrides, &error)) {
-      return preflight::cli::BadInput(error);
+      return preflight::cli::BadInput("command line: " + error);
     }
     return preflight::cli::RunSearch(search->args, mpi);
   }

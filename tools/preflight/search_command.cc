@@ -213,7 +213,7 @@ bool ApplyConstraintFlags(SearchArgs* args, std::string* error) {
   for (const auto& [flag, v] : limits) {
     if (v < 0) {
       const char* zero = std::string_view(flag) == "--max-tp" ? "the scale-up domain" : "no limit";
-      return *error = fmt::format("{}: expected a positive whole number (0: {}), got {}", flag, zero, v), false;
+      return *error = fmt::format("{}: expected a whole number from 0 (0: {}), got {}", flag, zero, v), false;
     }
   }
   const std::pair<const char*, std::optional<int64_t>> fixed[] = {{"--fix-tp", c.tp}, {"--fix-pp", c.pp}, {"--fix-cp", c.cp},
@@ -224,7 +224,9 @@ bool ApplyConstraintFlags(SearchArgs* args, std::string* error) {
   if (c.zero && (*c.zero < 0 || *c.zero > 3)) {
     return *error = fmt::format("--fix-zero: expected 0, 1, 2 or 3, got {}", *c.zero), false;
   }
-  if (args->top < 1 || args->top > 1000) return *error = "--top: expected 1..1000", false;
+  if (args->top < 1 || args->top > 1000) {
+    return *error = fmt::format("--top: expected a whole number from 1 to 1000, got {}", args->top), false;
+  }
   return true;
 }
 
@@ -276,14 +278,14 @@ bool ParseDeviceList(const std::string& spec, std::vector<int64_t>* out, std::st
 
 int RunSearch(SearchArgs args, const MpiSession& mpi) {
   std::string error;
-  if (!ApplyConstraintFlags(&args, &error)) return BadInput(error);
+  if (!ApplyConstraintFlags(&args, &error)) return BadInput("command line: " + error);
   Objective objective;
   if (!ParseObjective(args.objective, &objective)) {
-    return BadInput("--objective: expected step_time|cost|days|energy, got '" + args.objective + "'");
+    return BadInput("command line: --objective: expected step_time|cost|days|energy, got '" + args.objective + "'");
   }
   std::vector<int64_t> counts;
   if (!args.devices.empty()) {
-    if (!ParseDeviceList(args.devices, &counts, &error)) return BadInput(error);
+    if (!ParseDeviceList(args.devices, &counts, &error)) return BadInput("command line: " + error);
     args.overrides.push_back({"cluster.devices", std::to_string(counts.front())});
   }
   Catalog catalog = Catalog::Default();
