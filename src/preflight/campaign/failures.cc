@@ -91,6 +91,10 @@ Seconds FailureModel::JobMtbf() const {
   return Seconds(rate > 0 ? 1 / rate : kInf);
 }
 
+Seconds FailureModel::Downtime() const {
+  return detection + Seconds(ExpectedSegment(FailuresPerSecond(*this), restart.value(), detection.value()));
+}
+
 Seconds FailureModel::Interval() const {
   Seconds tau = interval;
   if (!(tau.value() > 0)) {
@@ -117,7 +121,7 @@ Seconds DalyInterval(Seconds dump, Seconds mtbf) {
 
 Seconds ExpectedWallTime(Seconds work, const FailureModel& m) {
   const double rate = FailuresPerSecond(m);
-  const double down = (m.detection + m.restart).value();
+  const double down = m.Downtime().value();
   auto [full, last] = CutRun(work, m.Interval(), m.checkpoint);
   double wall = full.count * ExpectedSegment(rate, full.length.value(), down) +
                 last.count * ExpectedSegment(rate, last.length.value(), down);
@@ -145,7 +149,9 @@ RunOutlook SimulateRun(Seconds work, const FailureModel& m, const RunOptions& op
   }
   const double rate = FailuresPerSecond(m);
   const double planned = PlannedPerSecond(m);
-  const double down = (m.detection + m.restart).value();
+  // Each failure's downtime at its mean: a failure striking a restart sends it back to detection
+  // (Downtime), drawn as its expected cost rather than failure by failure.
+  const double down = m.Downtime().value();
   const double planned_cost = (m.checkpoint + m.restart).value();
   std::mt19937_64 rng(options.seed);
   std::vector<double> walls;

@@ -35,6 +35,10 @@ struct FailureModel {
 
   // Mean time between the job's unplanned interruptions; infinite without failures.
   Seconds JobMtbf() const;
+  // The mean time a failure stops training: detection, then a restart that a failure striking it
+  // (at the job's rate) sends back to detection: d + (1/λ + d)(e^{λR} − 1) for detection d and
+  // restart R; d + R without failures.
+  Seconds Downtime() const;
   // The interval in use: `interval` when given, else DalyInterval(checkpoint, JobMtbf()), rounded up
   // to whole steps (at least one) when `step` is given; infinite without failures and without a
   // given interval (no checkpoint is needed).
@@ -49,8 +53,8 @@ Seconds DalyInterval(Seconds dump, Seconds mtbf);
 
 // The expected wall-clock time to do `work` under `m`, in closed form: each segment of length L (an
 // interval's work and its checkpoint) takes (1/λ + D)(e^{λL} − 1) with failures at rate λ and
-// detection plus restart D; planned interruptions add a checkpoint and a restart each, at their rate
-// over that time (first order). REQUIRES: work > 0, m.Interval() > 0.
+// D = m.Downtime(); planned interruptions add a checkpoint and a restart each, at their rate over
+// that time (first order). REQUIRES: work > 0, m.Interval() > 0.
 Seconds ExpectedWallTime(Seconds work, const FailureModel& m);
 
 struct RunOptions {

@@ -48,6 +48,19 @@ TEST(FailureModelTest, IntervalFallsOnStepBoundaries) {
   EXPECT_DOUBLE_EQ(m.Interval().value(), 602);
 }
 
+// A failure striking a restart (at the job's rate) sends it back to detection: the mean downtime is
+// d + (1/λ + d)(e^{λR} − 1), the segment formula over the restart. At a job MTBF of an hour, 5 min
+// of detection and 10 of restart: 300 + 3900 (e^{1/6} − 1) = 1007.3 s, not 900.
+TEST(FailureModelTest, AFailureStrikingARestartSendsItBackToDetection) {
+  FailureModel m{.nodes = 24, .failures_per_node_day = 1, .detection = Seconds(5 * kMinute),
+                 .restart = Seconds(10 * kMinute)};
+  ASSERT_DOUBLE_EQ(m.JobMtbf().value(), 3600);
+  EXPECT_NEAR(m.Downtime().value(), 300 + 3900 * std::expm1(1.0 / 6), 1e-9);
+  EXPECT_NEAR(m.Downtime().value(), 1007.3, 0.1);
+  m.failures_per_node_day = 0;
+  EXPECT_DOUBLE_EQ(m.Downtime().value(), 900);
+}
+
 TEST(SimulateRunTest, WithoutFailuresTheRunTakesItsWork) {
   FailureModel m{.nodes = 100, .checkpoint = Seconds(30)};
   RunOutlook o = SimulateRun(Seconds(10 * kDay), m, {});

@@ -18,7 +18,7 @@ struct FigureKey {
   bool optional;
 };
 
-constexpr std::array<FigureKey, 9> kFigures = {{
+constexpr std::array<FigureKey, 10> kFigures = {{
     {"devices_per_node", &ReliabilityProfile::devices_per_node, Kind::kCount, false},
     {"failures_per_node_day", &ReliabilityProfile::failures_per_node_day, Kind::kRate, false},
     {"planned_per_node_day", &ReliabilityProfile::planned_per_node_day, Kind::kRate, false},
@@ -26,6 +26,8 @@ constexpr std::array<FigureKey, 9> kFigures = {{
     {"restart_min", &ReliabilityProfile::restart_min, Kind::kTime, false},
     {"checkpoint_write_gbytes_per_s_per_node", &ReliabilityProfile::checkpoint_write_gbytes_per_s_per_node,
      Kind::kRateGBps, false},
+    {"checkpoint_write_gbytes_per_s_total", &ReliabilityProfile::checkpoint_write_gbytes_per_s_total, Kind::kRateGBps,
+     true},
     {"checkpoint_bytes_per_param", &ReliabilityProfile::checkpoint_bytes_per_param, Kind::kBytesPerParam, false},
     {"checkpoint_blocking_s", &ReliabilityProfile::checkpoint_blocking_s, Kind::kTime, true},
     {"checkpoint_interval_min", &ReliabilityProfile::checkpoint_interval_min, Kind::kTime, true},

@@ -17,6 +17,8 @@
 //   detection_min: {value: 5, source: "..."}       # from a failure to the job being stopped
 //   restart_min: {value: 10, source: "..."}        # rescheduling, initialisation, checkpoint load
 //   checkpoint_write_gbytes_per_s_per_node: {value: 0.977, source: "..."}
+//   checkpoint_write_gbytes_per_s_total: {value: 2000, source: "..."}  # optional: the storage's
+//                                                          #   whole write rate, which caps the nodes'
 //   checkpoint_bytes_per_param: {value: 14, source: "..."}
 //   checkpoint_blocking_s: {value: 40, source: "..."}      # optional: the stall per checkpoint,
 //                                                          #   replacing size / write rate
@@ -53,6 +55,9 @@ struct ReliabilityProfile {
   ReliabilityFigure detection_min;          // a failure until the job is stopped
   ReliabilityFigure restart_min;            // stopped until training resumes (reschedule, init, load)
   ReliabilityFigure checkpoint_write_gbytes_per_s_per_node;  // synchronous write rate, per node
+  // Optional: what the storage takes from all nodes together; a job of more nodes than it serves at
+  // the per-node rate writes at this rate.
+  ReliabilityFigure checkpoint_write_gbytes_per_s_total;
   ReliabilityFigure checkpoint_bytes_per_param;              // checkpoint size per parameter
   ReliabilityFigure checkpoint_blocking_s;    // optional: the training stall per checkpoint
   ReliabilityFigure checkpoint_interval_min;  // optional: a fixed checkpoint interval

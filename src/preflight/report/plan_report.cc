@@ -116,6 +116,7 @@ json ReliabilityJson(const Campaign& c) {
           {"interval_rule", IntervalRule(c)},
           {"detection_min", m.detection.value() / 60},
           {"restart_min", m.restart.value() / 60},
+          {"downtime_min", std::isfinite(m.Downtime().value()) ? json(m.Downtime().value() / 60) : json(nullptr)},
           {"finishes", o.finishes},
           {"too_long", o.too_long},
           {"checkpoints", o.checkpoints},
@@ -125,10 +126,27 @@ json ReliabilityJson(const Campaign& c) {
           {"trials", RunOptions{}.trials}};
 }
 
+// The device-hours of the P50 days, failures and restarts included: what a rental bills (the
+// devices held through the elapsed time, where `device_hours` is the work alone).
+double DeviceHoursP50(const Campaign& c) {
+  const double ideal_s = c.days_ideal * 86400;
+  return ideal_s > 0 ? c.device_hours * (c.outlook.wall_p50.value() / ideal_s) : 0;
+}
+
+// "$LOW-HIGH", or "$PRICE" where the catalog has one price (low = high).
+std::string Dollars(double low, double high) {
+  return low == high ? fmt::format("${:.3g}", low) : fmt::format("${:.3g}-{:.3g}", low, high);
+}
+
 json CampaignJson(const PlanResult& r) {
   const Campaign& c = r.campaign;
   json cost = c.cost_known ? json{{"low", c.cost_usd_low}, {"high", c.cost_usd_high}} : json(nullptr);
   const bool days_known = c.outlook_known && c.outlook.finishes;
+  const double held = days_known ? DeviceHoursP50(c) : 0;
+  const double per_hour_low = c.device_hours > 0 ? c.cost_usd_low / c.device_hours : 0;
+  const double per_hour_high = c.device_hours > 0 ? c.cost_usd_high / c.device_hours : 0;
+  json cost_p50 = c.cost_known && days_known ? json{{"low", held * per_hour_low}, {"high", held * per_hour_high}}
+                                             : json(nullptr);
   return {{"tokens", c.tokens},
           {"days_ideal", c.days_ideal},
           {"days_p50", days_known ? json(c.outlook.wall_p50.value() / 86400) : json(nullptr)},
@@ -137,6 +155,8 @@ json CampaignJson(const PlanResult& r) {
           {"reliability", ReliabilityJson(c)},
           {"device_hours", c.device_hours},
           {"cost_usd", cost},
+          {"device_hours_p50", days_known ? json(held) : json(nullptr)},
+          {"cost_usd_p50", cost_p50},
           {"energy_mwh", c.energy_known ? json(c.energy_mwh) : json(nullptr)},
           {"energy_scope", "accelerators"},  // rated device power x PUE; hosts and network not counted
           {"pue", r.scenario.cluster.pue}};
@@ -535,6 +555,14 @@ std::string LayersText(const LayerTimes& l) {
   return out;
 }
 
+// What the devices held through the P50 days bill, where the catalog has a price.
+std::string HeldText(const Campaign& c) {
+  const double held = DeviceHoursP50(c), ideal_h = c.device_hours;
+  std::string out = fmt::format("           held through P50: {:.3g} device-hours", held);
+  if (c.cost_known && ideal_h > 0) out += ", " + Dollars(held * c.cost_usd_low / ideal_h, held * c.cost_usd_high / ideal_h);
+  return out + "\n";
+}
+
 // The failures line: the profile's job MTBF, checkpoints and restarts, and what they make of the run.
 std::string FailuresText(const Campaign& c) {
   if (!c.outlook_known) return "";
@@ -545,12 +573,24 @@ std::string FailuresText(const Campaign& c) {
                                 own.empty() ? "" : " with the scenario's " + own, m.nodes, m.nodes == 1 ? "" : "s",
                                 c.reliability->devices_per_node.value);
   const double mtbf_h = m.JobMtbf().value() / 3600;
-  if (!std::isfinite(mtbf_h)) return out + "no failures expected\n";
+  if (!std::isfinite(mtbf_h)) {
+    out += "no failures expected\n";
+    if (!(o.planned_mean > 0) || !o.finishes) return out;
+    return out +
+           fmt::format("           {:.4g} days P50, {:.4g} P90; goodput {:.1f}%, {:.3g} planned stops expected\n",
+                       o.wall_p50.value() / 86400, o.wall_p90.value() / 86400, 100 * o.goodput, o.planned_mean) +
+           HeldText(c);
+  }
   const std::string rule = IntervalRule(c);
+  const double nominal = (m.detection + m.restart).value() / 60, downtime = m.Downtime().value() / 60;
+  // A failure striking a restart sends it back to detection: said where it adds a tenth of a minute.
+  const std::string retried = downtime - nominal >= 0.05
+                                  ? fmt::format(" ({:.3g} min with the failures that strike restarts)", downtime)
+                                  : "";
   out += fmt::format("job MTBF {:.3g} h; checkpoint {:.3g} GB stalls {:.3g} s every {:.3g} min ({}); "
-                     "detection + restart {:.3g} min\n",
+                     "detection + restart {:.3g} min{}\n",
                      mtbf_h, c.checkpoint_size.value() / 1e9, m.checkpoint.value(), o.interval.value() / 60,
-                     rule == "daly" ? "Daly" : rule, (m.detection + m.restart).value() / 60);
+                     rule == "daly" ? "Daly" : rule, nominal, retried);
   if (o.too_long) {
     constexpr double kSecondsPerYear = 365.25 * 86400;
     return out + fmt::format("           the run does not finish: its work and checkpoints alone take more than {:.3g} s "
@@ -561,18 +601,15 @@ std::string FailuresText(const Campaign& c) {
   }
   return out + fmt::format("           {:.4g} days P50, {:.4g} P90; goodput {:.1f}%, {:.3g} failures and {:.3g} planned stops expected\n",
                            o.wall_p50.value() / 86400, o.wall_p90.value() / 86400, 100 * o.goodput, o.failures_mean,
-                           o.planned_mean);
+                           o.planned_mean) +
+         HeldText(c);
 }
 
 // The campaign line: days, device-hours, cost and energy where the catalog knows them.
 std::string CampaignText(const Campaign& c, double pue) {
   std::string out = fmt::format("campaign   {:.3g} tokens in {:.4g} days (no failures), {:.3g} device-hours",
                                 c.tokens, c.days_ideal, c.device_hours);
-  if (c.cost_known) {
-    // One price where the catalog has one (low = high), else the range.
-    out += c.cost_usd_low == c.cost_usd_high ? fmt::format(", ${:.3g}", c.cost_usd_low)
-                                             : fmt::format(", ${:.3g}-{:.3g}", c.cost_usd_low, c.cost_usd_high);
-  }
+  if (c.cost_known) out += ", " + Dollars(c.cost_usd_low, c.cost_usd_high);
   if (c.energy_known) out += fmt::format(", {:.4g} MWh (accelerators at rated power) at PUE {:.2f}", c.energy_mwh, pue);
   return out + "\n" + FailuresText(c);
 }

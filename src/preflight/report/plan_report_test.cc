@@ -126,11 +126,29 @@ TEST(PlanJsonTest, TimeAndCampaignKeysWhenComputed) {
   EXPECT_GT(j["campaign"]["days_p50"].get<double>(), j["campaign"]["days_ideal"].get<double>());
   EXPECT_EQ(j["campaign"]["reliability"]["profile"], "llama3-h100-16k");
   for (const char* k : {"job_mtbf_h", "checkpoint_bytes", "checkpoint_stall_s", "checkpoint_interval_min",
-                        "failures_mean", "days_mean"}) {
+                        "failures_mean", "days_mean", "downtime_min"}) {
     ExpectNumber(j["campaign"]["reliability"], k);
   }
+  // The devices are held (and billed) through the P50 days: the work's device-hours scaled by them.
+  ExpectNumber(j["campaign"], "device_hours_p50");
+  const double scale = j["campaign"]["days_p50"].get<double>() / j["campaign"]["days_ideal"].get<double>();
+  EXPECT_NEAR(j["campaign"]["device_hours_p50"].get<double>(), scale * j["campaign"]["device_hours"].get<double>(),
+              1e-9 * j["campaign"]["device_hours_p50"].get<double>());
+  EXPECT_NEAR(j["campaign"]["cost_usd_p50"]["high"].get<double>(), scale * j["campaign"]["cost_usd"]["high"].get<double>(),
+              1e-6 * j["campaign"]["cost_usd_p50"]["high"].get<double>());
   const json none = PlanJson(EvaluateText(kScenario, {{"reliability", "none"}}));
-  for (const char* k : {"days_p50", "days_p90", "goodput", "reliability"}) EXPECT_TRUE(none["campaign"][k].is_null()) << k;
+  for (const char* k : {"days_p50", "days_p90", "goodput", "reliability", "device_hours_p50", "cost_usd_p50"}) {
+    EXPECT_TRUE(none["campaign"][k].is_null()) << k;
+  }
+}
+
+// Without unplanned failures the planned stops still cost days: the text gives them, as the JSON does.
+TEST(PlanTextTest, PlannedStopsAloneStillGiveTheDays) {
+  const std::string text = PlanText(EvaluateText(kScenario, {{"reliability.failures_per_node_day", "0"},
+                                                              {"reliability.planned_per_node_day", "0.5"}}));
+  EXPECT_NE(text.find("no failures expected"), std::string::npos) << text;
+  EXPECT_NE(text.find("planned stops expected"), std::string::npos) << text;
+  EXPECT_NE(text.find("held through P50:"), std::string::npos) << text;
 }
 
 TEST(PlanTextTest, FailuresLineNamesTheProfile) {

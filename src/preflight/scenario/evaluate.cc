@@ -367,9 +367,10 @@ FailureModel MakeFailureModel(const Scenario& s, const ParamCounts& params, Seco
   // A node writes at its rate however few of its devices the job holds: a part node counts whole.
   const double writing_nodes = std::ceil(nodes);
   const Bytes size = CheckpointSize(p, params);
-  const Seconds write = p.checkpoint_blocking_s.given
-                            ? Seconds(p.checkpoint_blocking_s.value)
-                            : size / BytesPerSecond::GBps(p.checkpoint_write_gbytes_per_s_per_node.value * writing_nodes);
+  double gbps = p.checkpoint_write_gbytes_per_s_per_node.value * writing_nodes;
+  if (p.checkpoint_write_gbytes_per_s_total.given) gbps = std::min(gbps, p.checkpoint_write_gbytes_per_s_total.value);
+  const Seconds write =
+      p.checkpoint_blocking_s.given ? Seconds(p.checkpoint_blocking_s.value) : size / BytesPerSecond::GBps(gbps);
   FailureModel m;
   m.nodes = nodes;
   m.failures_per_node_day = p.failures_per_node_day.value;

@@ -304,6 +304,23 @@ TEST(EvaluateTest, APartNodeWritesAtAWholeNodesRate) {
   EXPECT_DOUBLE_EQ(part.campaign.failures.checkpoint.value(), whole.campaign.failures.checkpoint.value());
 }
 
+// The per-node write rate stops at the storage's whole rate where the profile gives one: Llama 3's
+// Tectonic sustains 2 TB/s for 2,048 nodes, and a job of more nodes shares it.
+TEST(EvaluateTest, CheckpointsWriteNoFasterThanTheStorage) {
+  const std::string capped = Replace(kScenario, "source:", "reliability: {checkpoint_write_gbytes_per_s_total: 0.5}\nsource:");
+  const PlanResult r = Evaluate(*LoadText(capped), {});
+  const PlanResult free = Evaluate(*LoadText(kScenario), {});
+  ASSERT_TRUE(r.has_time && free.has_time);
+  const double size = r.campaign.checkpoint_size.value();
+  EXPECT_NEAR(free.campaign.failures.checkpoint.value(), size / 0.977e9, 1e-6);  // one node's rate
+  EXPECT_NEAR(r.campaign.failures.checkpoint.value(), size / 0.5e9, 1e-6);        // the storage's
+  const PlanResult above = Evaluate(
+      *LoadText(Replace(kScenario, "source:", "reliability: {checkpoint_write_gbytes_per_s_total: 5}\nsource:")), {});
+  EXPECT_DOUBLE_EQ(above.campaign.failures.checkpoint.value(), free.campaign.failures.checkpoint.value());
+  EXPECT_EQ(Catalog::Default().ReliabilityProfileById(kDefaultReliabilityProfile)->checkpoint_write_gbytes_per_s_total.value,
+            2000);
+}
+
 TEST(EvaluateTest, ReliabilityFiguresOverrideTheProfile) {
   const std::string text = Replace(kScenario, "source:", "reliability: {profile: rsc1-a100, restart_min: 30}\nsource:");
   StatusOr<Scenario> s = LoadText(text);
