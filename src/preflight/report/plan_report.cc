@@ -129,8 +129,9 @@ json ReliabilityJson(const Campaign& c) {
 // The device-hours of the P50 days, failures and restarts included: what a rental bills (the
 // devices held through the elapsed time, where `device_hours` is the work alone).
 double DeviceHoursP50(const Campaign& c) {
-  const double ideal_s = c.days_ideal * 86400;
-  return ideal_s > 0 ? c.device_hours * (c.outlook.wall_p50.value() / ideal_s) : 0;
+  const double ideal_s = c.days_ideal * 86400, devices = c.device_hours / (c.days_ideal * 24);
+  if (!(ideal_s > 0) || !(devices > 0)) return 0;
+  return c.device_hours * (c.outlook.wall_p50.value() / ideal_s) * (c.devices_held / devices);
 }
 
 // "$LOW-HIGH", or "$PRICE" where the catalog has one price (low = high).
@@ -155,6 +156,7 @@ json CampaignJson(const PlanResult& r) {
           {"reliability", ReliabilityJson(c)},
           {"device_hours", c.device_hours},
           {"cost_usd", cost},
+          {"devices_held", c.devices_held},
           {"device_hours_p50", days_known ? json(held) : json(nullptr)},
           {"cost_usd_p50", cost_p50},
           {"energy_mwh", c.energy_known ? json(c.energy_mwh) : json(nullptr)},
@@ -559,6 +561,10 @@ std::string LayersText(const LayerTimes& l) {
 std::string HeldText(const Campaign& c) {
   const double held = DeviceHoursP50(c), ideal_h = c.device_hours;
   std::string out = fmt::format("           held through P50: {:.3g} device-hours", held);
+  const double devices = c.device_hours / (c.days_ideal * 24);
+  if (c.devices_held > devices * (1 + 1e-9)) {
+    out += fmt::format(" of {:.0f} devices (whole scale-up domains)", c.devices_held);
+  }
   if (c.cost_known && ideal_h > 0) out += ", " + Dollars(held * c.cost_usd_low / ideal_h, held * c.cost_usd_high / ideal_h);
   return out + "\n";
 }

@@ -204,6 +204,14 @@ TEST(PlanJsonTest, NamesTheDevicesTakenOfEachDomain) {
   ASSERT_TRUE(rack.check.ok()) << rack.check.message;
   EXPECT_EQ(PlanJson(rack)["hardware"]["placed_per_domain"], 64);
   EXPECT_NE(PlanText(rack).find("scale-up domain 72; the job takes 64 of each"), std::string::npos) << PlanText(rack);
+  // 256 devices at 64 a rack span 4 racks: the job holds their 288 devices, which a rental bills.
+  const json c = PlanJson(rack)["campaign"];
+  EXPECT_EQ(c["devices_held"], 288);
+  EXPECT_EQ(PlanJson(node)["campaign"]["devices_held"], 8);
+  const double p50 = c["days_p50"].get<double>() / c["days_ideal"].get<double>();
+  EXPECT_NEAR(c["device_hours_p50"].get<double>(), c["device_hours"].get<double>() * p50 * 288 / 256,
+              1e-9 * c["device_hours_p50"].get<double>());
+  EXPECT_NE(PlanText(rack).find("of 288 devices (whole scale-up domains)"), std::string::npos) << PlanText(rack);
 }
 
 TEST(PlanJsonTest, DumpsAndParsesBack) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "preflight/base/check.h"
+#include "preflight/cost/collectives.h"
 
 namespace preflight {
 namespace {
@@ -391,6 +392,14 @@ Campaign MakeCampaign(const Scenario& s, const ParamCounts& params, const StepTi
   const double seconds = c.tokens / time.tokens_per_s;
   c.days_ideal = seconds / 86400.0;
   c.device_hours = seconds / 3600.0 * static_cast<double>(cluster.devices);
+  const Plan& p = s.plan;
+  const int64_t placed = PlacedDomain(cluster.scale_up_domain, cluster.devices_per_node,
+                                      ModelParallelBlock(p.tp, p.cp, p.etp, p.ep), p.tp * p.cp * p.dp * p.pp);
+  c.devices_held = static_cast<double>(cluster.devices);
+  if (placed > 0 && placed < cluster.scale_up_domain) {
+    const int64_t domains = (cluster.devices + placed - 1) / placed;
+    c.devices_held = static_cast<double>(domains) * static_cast<double>(cluster.scale_up_domain);
+  }
   const PriceRange& price = cluster.spec.price;
   if (price.known) {
     c.cost_known = true;

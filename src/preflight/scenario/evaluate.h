@@ -36,6 +36,10 @@ struct Campaign {
   double tokens = 0;
   double days_ideal = 0;
   double device_hours = 0;
+  // The devices the job holds: its own, and where it takes fewer of each scale-up domain than the
+  // domain has (whole tiles of its model-parallel blocks), the rest of every domain it spans, which
+  // no other job of that size can use. A rental bills them (device_hours_p50), not the work.
+  double devices_held = 0;
   bool cost_known = false;
   double cost_usd_low = 0;
   double cost_usd_high = 0;
