@@ -78,6 +78,45 @@ DeviceParams ParamsOnStage(const Architecture& a, const ParamCounts& c, const Pl
   return DeviceParams{(dense - replicated) / p.tp + replicated, expert / (p.ep * p.etp)};
 }
 
+// The embedding and output-layer parameters a device of `stage` holds (with DualPipe's mirror):
+// Transformer Engine keeps no FP8 copy of them (Megatron's embedding and output layer are not TE
+// modules, and run in 16 bits).
+double EmbeddingAndHeadOnStage(const Architecture& a, const ParamCounts& c, const Plan& p, int64_t stage) {
+  double n = 0;
+  if (stage == 0) n += static_cast<double>(c.embedding);
+  if (stage == p.pp - 1) {
+    n += static_cast<double>(c.lm_head);
+    const bool embedding_copy = a.tied_embeddings || a.mtp_layers > 0;
+    if (embedding_copy && p.pp > 1 && p.schedule != Schedule::kDualPipe) n += static_cast<double>(a.vocab * a.hidden);
+  }
+  return n / static_cast<double>(p.tp);
+}
+
+// The largest unit ZeRO-3 / FSDP gathers whole on a device of `stage`: one transformer layer of
+// a kind the stage holds, the embedding on the first stage, the output layer on the last (each
+// wrapped on its own, as FSDP and Megatron-FSDP wrap them), in parameters per device.
+double LargestGatheredUnit(const Architecture& a, const ParamCounts& c, const Plan& p, int64_t stage) {
+  const int64_t first = FirstLayerOfStage(a, p, stage);
+  const int64_t n = LayersOnStage(a, p, stage);
+  const int64_t moe = a.MoeLayersIn(first, n);
+  const double tp = static_cast<double>(p.tp);
+  double unit = 0;
+  if (n - moe > 0) {
+    const double rep = static_cast<double>(c.dense_layer_replicated);
+    unit = (static_cast<double>(c.dense_layer) - rep) / tp + rep;
+  }
+  if (moe > 0) {
+    const double rep = static_cast<double>(c.moe_layer_replicated);
+    const double routed = static_cast<double>(c.routed_experts_per_moe_layer);
+    const double shared = static_cast<double>(c.moe_layer) - routed;
+    unit = std::max(unit, (shared - rep) / tp + rep + routed / static_cast<double>(p.ep * p.etp));
+  }
+  const double vocab = static_cast<double>(a.vocab * a.hidden);
+  if (stage == 0) unit = std::max(unit, static_cast<double>(c.embedding) / tp);
+  if (stage == p.pp - 1) unit = std::max(unit, (c.lm_head > 0 ? static_cast<double>(c.lm_head) : vocab) / tp);
+  return unit;
+}
+
 // The pipeline stage DualPipe places beside `stage` on one rank: rank r holds stages r and
 // pp - 1 - r, two copies of the model in all (DeepSeek-V3 §3.2.2 and Table 2; DualPipe's
 // example_dualpipe.py), so the ends pair the embedding with the head. Other schedules: none (-1).
@@ -353,6 +392,13 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
     return per_param * (params.dense / d_dense + params.expert / d_expert);
   };
   b.weights = Bytes(shard(bytes.weights, 3));
+  if (QuantizedPrecision(j.precision) && j.fp8_weight_copy) {
+    // The FP8 copy is of the GEMM weights: not of the embedding and output layer (dense
+    // parameters, sharded as they are at ZeRO-3).
+    double head = EmbeddingAndHeadOnStage(a, c, p, stage);
+    if (const int64_t mirror = DualPipeMirror(p, stage); mirror >= 0) head += EmbeddingAndHeadOnStage(a, c, p, mirror);
+    b.weights = b.weights - Bytes(QuantizedCopyBytes(j.precision) * (p.zero >= 3 ? head / d_dense : head));
+  }
   b.gradients = Bytes(shard(bytes.gradients, 2));
   if (p.zero == 3 && p.fsdp_gather_once) {
     // The stage's 16-bit parameters stay gathered for the step, and its gradients accumulate
@@ -386,6 +432,13 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
   }
   b.activations = Bytes(act);
   b.other = options.runtime_reserved + Bytes(act * options.activation_temporaries_fraction);
+  if (p.zero == 3 && !p.fsdp_gather_once) {
+    // Gathered unit by unit: at the peak the unit whose backward runs and the next one, prefetched,
+    // are whole in 16 bits, and the running unit's gradient is whole until its reduce-scatter.
+    // Transient buffers, not model states (weights and gradients stay the ZeRO paper's shards).
+    const double unit = LargestGatheredUnit(a, c, p, stage);
+    b.other += Bytes(unit * (2.0 * (j.precision == Dtype::kFp32 ? 4.0 : 2.0) + bytes.gradients));
+  }
   return b;
 }
 
@@ -464,15 +517,19 @@ ChunkActivations StageActivations(const Architecture& a, const Plan& p, const Tr
     // backward: one at a time under the 1F1B schedules, where the last stage runs each
     // micro-batch's backward right after its forward, all of them under GPipe. PyTorch's
     // cross-entropy adds at its backward peak the output's gradient and the input gradient.
+    // The head's peak (its logits and the loss's backward) and a layer's (its recompute or
+    // backward working set) come at different times: the head's backward ends, freeing the
+    // logits, before the last layer's backward recomputes it. The larger of the two counts.
     const double heads = static_cast<double>(1 + a.mtp_layers);
     const double columns = static_cast<double>(OutputColumnsPerRank(a, p));
     const double head = heads * tokens * (4.0 * a.hidden / rep_div + 4.0 * columns);
+    double head_peak = 0;
     if (p.schedule == Schedule::kGpipe) {
       act += in_flight * head;
     } else {
-      c.working += head;
+      head_peak += head;
     }
-    if (j.cross_entropy == CrossEntropy::kPytorch) c.working += heads * tokens * 8.0 * columns;
+    if (j.cross_entropy == CrossEntropy::kPytorch) head_peak += heads * tokens * 8.0 * columns;
     // Each MTP module's transformer layer keeps what a main layer of its kind keeps, and its
     // projection's input (the normalised hidden state and embedding, 2h); the modules sit after
     // the last layer (DeepSeek-V3 §2.2), so like the head they hold one micro-batch at a time but
@@ -486,9 +543,10 @@ ChunkActivations StageActivations(const Architecture& a, const Plan& p, const Tr
       if (p.schedule == Schedule::kGpipe) {
         act += in_flight * mtp;
       } else {
-        c.working += mtp;
+        head_peak += mtp;  // kept until their backward, which ends before the main layers'
       }
     }
+    c.working = std::max(c.working, head_peak);
   }
   return c;
 }

@@ -346,7 +346,10 @@ TEST(ModelStateTest, PrecisionVariants) {
     Plan p;
     p.dp = 8;
     MemoryBreakdown b = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{});
-    EXPECT_NEAR(b.weights.value(), k.weights * psi, psi * 1e-9) << k.what;
+    // The FP8 copy is of the GEMM weights: Llama 2's embedding and output layer (32,000 x 4,096
+    // each) keep none.
+    const double no_copy = k.weights == 3 ? 2.0 * 32000 * 4096 : 0.0;
+    EXPECT_NEAR(b.weights.value(), k.weights * psi - no_copy, psi * 1e-9) << k.what;
     EXPECT_NEAR(b.optimizer.value(), k.optimizer_bytes * psi, psi * 1e-9) << k.what;
   }
 }

@@ -183,8 +183,9 @@ TEST(ActivationTest, OpLevelSelectiveRecomputeKeepsTheSavedProducts) {
   EXPECT_DOUBLE_EQ(bytes.op_sac / 8192, 2 * 4096 + 2 * 4096 + 2 * 1024 + 2 * 4096 + 4 * 32 + 2 * 14336);
   const MemoryBreakdown b = EstimateStageMemory(a, CountParameters(a), p, j, 0, MemoryOptions{});
   const double head = 8192.0 * (4 * 4096 + 4 * 128256);  // final norm and head inputs, fp32 logits
-  // The layer being recomputed adds what the policy did not keep of it.
-  EXPECT_NEAR(b.activations.value(), 32 * bytes.op_sac + (bytes.dense - bytes.op_sac) + head, 1);
+  // The layer being recomputed adds what the policy did not keep of it, or the head its logits:
+  // the head's backward ends before the last layer's begins.
+  EXPECT_NEAR(b.activations.value(), 32 * bytes.op_sac + std::max(bytes.dense - bytes.op_sac, head), 1);
   p.recompute = Recompute::kSelective;
   EXPECT_GT(EstimateStageMemory(a, CountParameters(a), p, j, 0, MemoryOptions{}).activations.value(),
             2 * b.activations.value());
@@ -204,7 +205,7 @@ TEST(ActivationTest, DotsPolicyKeepsTheWeightProductsOutputs) {
   EXPECT_DOUBLE_EQ(bytes.dots / 8192, 2.0 * 4096 * 3 / 4 + (2.0 * (4096 + 2 * 1024) + 4.0 * 14336) / 4);
   const MemoryBreakdown b = EstimateStageMemory(a, CountParameters(a), p, j, 0, MemoryOptions{});
   const double head = 8192.0 * (4 * 4096 / 4.0 + 4 * 128256 / 4.0);  // final norm and head inputs, fp32 logits
-  EXPECT_NEAR(b.activations.value(), 32 * bytes.dots + (bytes.dense - bytes.dots) + head, 1);
+  EXPECT_NEAR(b.activations.value(), 32 * bytes.dots + std::max(bytes.dense - bytes.dots, head), 1);
   // Between full recompute (the input alone) and selective recompute (everything but the
   // attention products).
   p.recompute = Recompute::kFull;
@@ -557,6 +558,61 @@ TEST(InFlightTest, AllToAllOverlapKeepsThePeak) {
   p.ep_comm_overlap = true;
   EXPECT_NEAR(InFlightMicroBatches(p, 64, 0), without, 1e-12);
   EXPECT_NEAR(InFlightMicroBatches(p, 64, 0), 31.0 / 3, 1e-12);
+}
+
+// The last stage's peak is its head's (logits and loss) or a layer's backward, not both: the
+// head's backward ends, freeing the logits, before the last layer's recompute begins. Llama 3.1
+// 8B over PP 4 at 8K tokens with full recompute: each of the stage's 8 layers keeps its input, and
+// the head's 4.3 GB of fp32 logits outweigh the recomputed layer's activations.
+TEST(ActivationTest, TheLastStageHoldsTheHeadOrALayerNotBoth) {
+  Architecture a = LoadArch("llama-3.1-8b");
+  TrainingJob j = Job(8192, 64);
+  Plan p;
+  p.pp = 4, p.dp = 1, p.recompute = Recompute::kFull;
+  const LayerActivationBytes bytes = ActivationBytesPerLayer(a, p, j);
+  const MemoryBreakdown b = EstimateStageMemory(a, CountParameters(a), p, j, 3, MemoryOptions{});
+  const double head = 8192.0 * (4 * 4096 + 4 * 128256);
+  ASSERT_GT(head, bytes.dense);
+  EXPECT_NEAR(b.activations.value(), 8 * bytes.recompute_input + head, 1);
+}
+
+// ZeRO-3 gathers a unit at a time: at the peak the running unit and the prefetched one are whole
+// in 16 bits and the running unit's gradient is whole. Llama 3.1 8B's largest unit is its
+// embedding or output layer (128,256 x 4,096, untied), above a layer's 218M parameters.
+TEST(MemoryTest, ZeroThreeHoldsTwoGatheredUnitsAndOneGradient) {
+  Architecture a = LoadArch("llama-3.1-8b");
+  const ParamCounts c = CountParameters(a);
+  TrainingJob j = Job(8192, 64);
+  Plan p;
+  p.dp = 8, p.zero = 3, p.recompute = Recompute::kFull;
+  const MemoryBreakdown b = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{});
+  const double total = static_cast<double>(c.total), unit = 128256.0 * 4096;
+  ASSERT_GT(unit, static_cast<double>(c.dense_layer));
+  // Model states stay the shards; the gathered buffers are transient ("other").
+  EXPECT_NEAR(b.weights.value(), 2 * total / 8, 1);
+  EXPECT_NEAR(b.gradients.value(), 4 * total / 8, 1);
+  const MemoryOptions none{};
+  const double reserved = none.runtime_reserved.value() + b.activations.value() * none.activation_temporaries_fraction;
+  EXPECT_NEAR(b.other.value(), reserved + 2 * 2 * unit + 4 * unit, 1);
+  // Gathered once for the step (FSDP2 without resharding), the stage stays whole instead.
+  p.fsdp_gather_once = true;
+  const MemoryBreakdown once = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{});
+  EXPECT_NEAR(once.weights.value(), 2 * total / 8 + 2 * total, 1);
+  EXPECT_NEAR(once.other.value(), none.runtime_reserved.value() + once.activations.value() * none.activation_temporaries_fraction, 1);
+}
+
+// Transformer Engine's FP8 copy is of the GEMM weights: the embedding and the output layer (not
+// TE modules) have none. Llama 3.1 8B on one device: 3 bytes a parameter but 2 for those two.
+TEST(MemoryTest, TheFp8CopySkipsTheEmbeddingAndTheOutputLayer) {
+  Architecture a = LoadArch("llama-3.1-8b");
+  const ParamCounts c = CountParameters(a);
+  TrainingJob j = Job(8192, 8);
+  j.precision = Dtype::kFp8;
+  Plan p;
+  p.recompute = Recompute::kFull;
+  const MemoryBreakdown b = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{});
+  const double vocab = 2.0 * 128256 * 4096;
+  EXPECT_NEAR(b.weights.value(), 3 * static_cast<double>(c.total) - vocab, 1);
 }
 
 }  // namespace
