@@ -92,29 +92,46 @@ double EmbeddingAndHeadOnStage(const Architecture& a, const ParamCounts& c, cons
   return n / static_cast<double>(p.tp);
 }
 
-// The largest unit ZeRO-3 / FSDP gathers whole on a device of `stage`: one transformer layer of
-// a kind the stage holds, the embedding on the first stage, the output layer on the last (each
-// wrapped on its own, as FSDP and Megatron-FSDP wrap them), in parameters per device.
-double LargestGatheredUnit(const Architecture& a, const ParamCounts& c, const Plan& p, int64_t stage) {
+// What ZeRO-3 gathers whole on a device of `stage`, in parameters per device: the largest unit
+// (one transformer layer of a kind the stage holds, the embedding on the first stage, the output
+// layer on the last: each wrapped on its own, as FSDP and Megatron-FSDP wrap them), the largest
+// layer (the unit beside any other), and the largest single tensor (DeepSpeed's per-parameter
+// gathers). A part sharded over one rank (DP x CP of 1 for dense parameters, an expert-data-
+// parallel group of 1 for experts) is never gathered and counts nothing.
+struct GatheredUnits {
+  double largest = 0;
+  double layer = 0;
+  double tensor = 0;
+};
+
+GatheredUnits GatheredOnStage(const Architecture& a, const ParamCounts& c, const Plan& p, int64_t stage) {
+  const double tp = static_cast<double>(p.tp);
+  const bool dense_sharded = p.dp * p.cp > 1, expert_sharded = p.dp * p.cp * p.tp > p.ep * p.etp;
+  const double dense_on = dense_sharded ? 1.0 : 0.0, expert_on = expert_sharded ? 1.0 : 0.0;
   const int64_t first = FirstLayerOfStage(a, p, stage);
   const int64_t n = LayersOnStage(a, p, stage);
   const int64_t moe = a.MoeLayersIn(first, n);
-  const double tp = static_cast<double>(p.tp);
-  double unit = 0;
-  if (n - moe > 0) {
-    const double rep = static_cast<double>(c.dense_layer_replicated);
-    unit = (static_cast<double>(c.dense_layer) - rep) / tp + rep;
+  GatheredUnits g;
+  for (const bool is_moe : {false, true}) {
+    if (is_moe ? moe == 0 : n - moe == 0) continue;
+    double layer = 0;
+    for (const ParamTensor& t : LayerParameterTensors(a, is_moe)) {
+      const double split = static_cast<double>(t.elements) / (t.tp_split ? (t.expert ? static_cast<double>(p.etp) : tp) : 1.0);
+      const double copies = t.expert ? static_cast<double>(t.count) / static_cast<double>(p.ep) : static_cast<double>(t.count);
+      const double on = t.expert ? expert_on : dense_on;
+      layer += on * split * copies;
+      g.tensor = std::max(g.tensor, on * split);
+    }
+    g.layer = std::max(g.layer, layer);
   }
-  if (moe > 0) {
-    const double rep = static_cast<double>(c.moe_layer_replicated);
-    const double routed = static_cast<double>(c.routed_experts_per_moe_layer);
-    const double shared = static_cast<double>(c.moe_layer) - routed;
-    unit = std::max(unit, (shared - rep) / tp + rep + routed / static_cast<double>(p.ep * p.etp));
+  g.largest = g.layer;
+  const double vocab = dense_on * static_cast<double>(a.vocab * a.hidden) / tp;
+  if (stage == 0) g.largest = std::max(g.largest, dense_on * static_cast<double>(c.embedding) / tp);
+  if (stage == p.pp - 1) {
+    g.largest = std::max(g.largest, c.lm_head > 0 ? dense_on * static_cast<double>(c.lm_head) / tp : vocab);
   }
-  const double vocab = static_cast<double>(a.vocab * a.hidden);
-  if (stage == 0) unit = std::max(unit, static_cast<double>(c.embedding) / tp);
-  if (stage == p.pp - 1) unit = std::max(unit, (c.lm_head > 0 ? static_cast<double>(c.lm_head) : vocab) / tp);
-  return unit;
+  if (stage == 0 || stage == p.pp - 1) g.tensor = std::max(g.tensor, vocab);
+  return g;
 }
 
 // The pipeline stage DualPipe places beside `stage` on one rank: rank r holds stages r and
@@ -433,11 +450,22 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
   b.activations = Bytes(act);
   b.other = options.runtime_reserved + Bytes(act * options.activation_temporaries_fraction);
   if (p.zero == 3 && !p.fsdp_gather_once) {
-    // Gathered unit by unit: at the peak the unit whose backward runs and the next one, prefetched,
-    // are whole in 16 bits, and the running unit's gradient is whole until its reduce-scatter.
     // Transient buffers, not model states (weights and gradients stay the ZeRO paper's shards).
-    const double unit = LargestGatheredUnit(a, c, p, stage);
-    b.other += Bytes(unit * (2.0 * (j.precision == Dtype::kFp32 ? 4.0 : 2.0) + bytes.gradients));
+    // Gathered unit by unit (FSDP, Megatron-FSDP): at the peak the unit whose backward runs and
+    // the next one, prefetched, are whole in 16 bits, and the running unit's gradient is whole
+    // until its reduce-scatter. DeepSpeed's early per-parameter gathers hold one tensor at a time
+    // and reduce through a bucket of reduce_bucket_size elements. DualPipe's rank holds the units
+    // of both its stages.
+    GatheredUnits g = GatheredOnStage(a, c, p, stage);
+    if (const int64_t mirror = DualPipeMirror(p, stage); mirror >= 0) {
+      const GatheredUnits m = GatheredOnStage(a, c, p, mirror);
+      g = {std::max(g.largest, m.largest), std::max(g.layer, m.layer), std::max(g.tensor, m.tensor)};
+    }
+    const double weight_bytes = j.precision == Dtype::kFp32 ? 4.0 : 2.0;
+    const double held = p.zero3_gather_per_parameter
+                            ? g.tensor * weight_bytes + std::min(g.layer, kDeepSpeedReduceBucketElements) * bytes.gradients
+                            : (g.largest + g.layer) * weight_bytes + g.largest * bytes.gradients;
+    b.other += Bytes(held);
   }
   return b;
 }

@@ -578,7 +578,9 @@ TEST(ActivationTest, TheLastStageHoldsTheHeadOrALayerNotBoth) {
 
 // ZeRO-3 gathers a unit at a time: at the peak the running unit and the prefetched one are whole
 // in 16 bits and the running unit's gradient is whole. Llama 3.1 8B's largest unit is its
-// embedding or output layer (128,256 x 4,096, untied), above a layer's 218M parameters.
+// embedding or output layer (128,256 x 4,096, untied), whose neighbour is a layer (218M
+// parameters). DeepSpeed's per-parameter gathers hold one tensor (the embedding) and a reduce
+// bucket of the layer; with DP 1 nothing is sharded and nothing is gathered.
 TEST(MemoryTest, ZeroThreeHoldsTwoGatheredUnitsAndOneGradient) {
   Architecture a = LoadArch("llama-3.1-8b");
   const ParamCounts c = CountParameters(a);
@@ -587,18 +589,28 @@ TEST(MemoryTest, ZeroThreeHoldsTwoGatheredUnitsAndOneGradient) {
   p.dp = 8, p.zero = 3, p.recompute = Recompute::kFull;
   const MemoryBreakdown b = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{});
   const double total = static_cast<double>(c.total), unit = 128256.0 * 4096;
-  ASSERT_GT(unit, static_cast<double>(c.dense_layer));
+  const double layer = static_cast<double>(c.dense_layer);
+  ASSERT_GT(unit, layer);
   // Model states stay the shards; the gathered buffers are transient ("other").
   EXPECT_NEAR(b.weights.value(), 2 * total / 8, 1);
   EXPECT_NEAR(b.gradients.value(), 4 * total / 8, 1);
   const MemoryOptions none{};
-  const double reserved = none.runtime_reserved.value() + b.activations.value() * none.activation_temporaries_fraction;
-  EXPECT_NEAR(b.other.value(), reserved + 2 * 2 * unit + 4 * unit, 1);
+  auto reserved = [&](const MemoryBreakdown& m) {
+    return none.runtime_reserved.value() + m.activations.value() * none.activation_temporaries_fraction;
+  };
+  EXPECT_NEAR(b.other.value(), reserved(b) + 2 * (unit + layer) + 4 * unit, 1);
+  p.zero3_gather_per_parameter = true;
+  const MemoryBreakdown deepspeed = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{});
+  EXPECT_NEAR(deepspeed.other.value(), reserved(deepspeed) + 2 * unit + 4 * layer, 1);
+  p.zero3_gather_per_parameter = false;
+  p.dp = 1;
+  const MemoryBreakdown alone = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{});
+  EXPECT_NEAR(alone.other.value(), reserved(alone), 1);
   // Gathered once for the step (FSDP2 without resharding), the stage stays whole instead.
-  p.fsdp_gather_once = true;
+  p.dp = 8, p.fsdp_gather_once = true;
   const MemoryBreakdown once = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{});
   EXPECT_NEAR(once.weights.value(), 2 * total / 8 + 2 * total, 1);
-  EXPECT_NEAR(once.other.value(), none.runtime_reserved.value() + once.activations.value() * none.activation_temporaries_fraction, 1);
+  EXPECT_NEAR(once.other.value(), reserved(once), 1);
 }
 
 // Transformer Engine's FP8 copy is of the GEMM weights: the embedding and the output layer (not

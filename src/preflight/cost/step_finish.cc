@@ -68,8 +68,7 @@ void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t
     // elements), each all-reduced whole on the compute stream and then cut to the rank's
     // partition (stage3.py reduce_ipg_grads -> buffered_reduce_fallback -> allreduce_bucket).
     // Its gathers are timed per parameter tensor (PerParameterGathers).
-    constexpr double kReduceBucketElements = 5e8;
-    const double n = std::max(1.0, std::ceil(local / kReduceBucketElements));
+    const double n = std::max(1.0, std::ceil(local / kDeepSpeedReduceBucketElements));
     *grads +=
         m * n * AllReduceTime(c_.fabric, Bytes(local * lp.grad_bytes / n), ranks, per).value();
   } else {

@@ -65,6 +65,10 @@ bool ParseRecomputeModule(std::string_view name, RecomputeModule* out);
 // The set's names, comma-separated, in the order above.
 std::string RecomputeModuleNames(uint32_t modules);
 
+// DeepSpeed's default reduce_bucket_size (its ZeRO configuration): the gradient elements its
+// stage 2 and 3 reduce in one bucket, and hold in one buffer.
+inline constexpr double kDeepSpeedReduceBucketElements = 5e8;
+
 struct Plan {
   int64_t tp = 1;
   int64_t pp = 1;

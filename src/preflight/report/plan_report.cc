@@ -156,7 +156,7 @@ json CampaignJson(const PlanResult& r) {
           {"reliability", ReliabilityJson(c)},
           {"device_hours", c.device_hours},
           {"cost_usd", cost},
-          {"devices_held", c.devices_held},
+          {"devices_held", static_cast<int64_t>(std::llround(c.devices_held))},
           {"device_hours_p50", days_known ? json(held) : json(nullptr)},
           {"cost_usd_p50", cost_p50},
           {"energy_mwh", c.energy_known ? json(c.energy_mwh) : json(nullptr)},
@@ -561,10 +561,6 @@ std::string LayersText(const LayerTimes& l) {
 std::string HeldText(const Campaign& c) {
   const double held = DeviceHoursP50(c), ideal_h = c.device_hours;
   std::string out = fmt::format("           held through P50: {:.3g} device-hours", held);
-  const double devices = c.device_hours / (c.days_ideal * 24);
-  if (c.devices_held > devices * (1 + 1e-9)) {
-    out += fmt::format(" of {:.0f} devices (whole scale-up domains)", c.devices_held);
-  }
   if (c.cost_known && ideal_h > 0) out += ", " + Dollars(held * c.cost_usd_low / ideal_h, held * c.cost_usd_high / ideal_h);
   return out + "\n";
 }
@@ -590,9 +586,12 @@ std::string FailuresText(const Campaign& c) {
   const std::string rule = IntervalRule(c);
   const double nominal = (m.detection + m.restart).value() / 60, downtime = m.Downtime().value() / 60;
   // A failure striking a restart sends it back to detection: said where it adds a tenth of a minute.
-  const std::string retried = downtime - nominal >= 0.05
-                                  ? fmt::format(" ({:.3g} min with the failures that strike restarts)", downtime)
-                                  : "";
+  std::string retried;
+  if (!std::isfinite(downtime)) {
+    retried = " (a restart never completes: failures come faster)";
+  } else if (downtime - nominal >= 0.05) {
+    retried = fmt::format(" ({:.3g} min with the failures that strike restarts)", downtime);
+  }
   out += fmt::format("job MTBF {:.3g} h; checkpoint {:.3g} GB stalls {:.3g} s every {:.3g} min ({}); "
                      "detection + restart {:.3g} min{}\n",
                      mtbf_h, c.checkpoint_size.value() / 1e9, m.checkpoint.value(), o.interval.value() / 60,
@@ -603,7 +602,9 @@ std::string FailuresText(const Campaign& c) {
                              "(about {:.0f} years)\n", kMaxRunSeconds, kMaxRunSeconds / kSecondsPerYear);
   }
   if (!o.finishes) {
-    return out + "           the run does not finish: failures come faster than a checkpoint interval completes\n";
+    const bool restarts = !std::isfinite(m.Downtime().value());
+    return out + (restarts ? "           the run does not finish: failures come faster than a restart completes\n"
+                           : "           the run does not finish: failures come faster than a checkpoint interval completes\n");
   }
   return out + fmt::format("           {:.4g} days P50, {:.4g} P90; goodput {:.1f}%, {:.3g} failures and {:.3g} planned stops expected\n",
                            o.wall_p50.value() / 86400, o.wall_p90.value() / 86400, 100 * o.goodput, o.failures_mean,
@@ -616,6 +617,10 @@ std::string CampaignText(const Campaign& c, double pue) {
   std::string out = fmt::format("campaign   {:.3g} tokens in {:.4g} days (no failures), {:.3g} device-hours",
                                 c.tokens, c.days_ideal, c.device_hours);
   if (c.cost_known) out += ", " + Dollars(c.cost_usd_low, c.cost_usd_high);
+  const double devices = c.days_ideal > 0 ? c.device_hours / (c.days_ideal * 24) : 0;
+  if (devices > 0 && c.devices_held > devices * (1 + 1e-9)) {
+    out += fmt::format(", holding {:.0f} devices (the rest of each scale-up domain it fills)", c.devices_held);
+  }
   if (c.energy_known) out += fmt::format(", {:.4g} MWh (accelerators at rated power) at PUE {:.2f}", c.energy_mwh, pue);
   return out + "\n" + FailuresText(c);
 }

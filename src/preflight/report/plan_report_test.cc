@@ -211,7 +211,12 @@ TEST(PlanJsonTest, NamesTheDevicesTakenOfEachDomain) {
   const double p50 = c["days_p50"].get<double>() / c["days_ideal"].get<double>();
   EXPECT_NEAR(c["device_hours_p50"].get<double>(), c["device_hours"].get<double>() * p50 * 288 / 256,
               1e-9 * c["device_hours_p50"].get<double>());
-  EXPECT_NE(PlanText(rack).find("of 288 devices (whole scale-up domains)"), std::string::npos) << PlanText(rack);
+  EXPECT_NE(PlanText(rack).find("holding 288 devices"), std::string::npos) << PlanText(rack);
+  // 80 devices fill one rack to its 64 and leave the second rack's other 56 to other jobs: 88.
+  const PlanResult over = EvaluateText(kScenario, {{"hardware", "gb200-nvl72"}, {"cluster.devices", "80"}, {"parallel.tp", "16"},
+                                                   {"parallel.dp", "5"}, {"training.global_batch", "80"}});
+  ASSERT_TRUE(over.check.ok()) << over.check.message;
+  EXPECT_EQ(PlanJson(over)["campaign"]["devices_held"], 88);
 }
 
 TEST(PlanJsonTest, DumpsAndParsesBack) {

@@ -37,8 +37,9 @@ struct Campaign {
   double days_ideal = 0;
   double device_hours = 0;
   // The devices the job holds: its own, and where it takes fewer of each scale-up domain than the
-  // domain has (whole tiles of its model-parallel blocks), the rest of every domain it spans, which
-  // no other job of that size can use. A rental bills them (device_hours_p50), not the work.
+  // domain has (whole tiles of its model-parallel blocks), the rest of every domain it fills to
+  // those tiles (a last, partly used domain leaves its other devices to other jobs). A rental
+  // bills them (device_hours_p50), not the work.
   double devices_held = 0;
   bool cost_known = false;
   double cost_usd_low = 0;
