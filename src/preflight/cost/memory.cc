@@ -106,29 +106,34 @@ struct GatheredUnits {
 
 GatheredUnits GatheredOnStage(const Architecture& a, const ParamCounts& c, const Plan& p, int64_t stage) {
   const double tp = static_cast<double>(p.tp);
-  const bool dense_sharded = p.dp * p.cp > 1, expert_sharded = p.dp * p.cp * p.tp > p.ep * p.etp;
-  const double dense_on = dense_sharded ? 1.0 : 0.0, expert_on = expert_sharded ? 1.0 : 0.0;
+  const double dense_on = p.dp * p.cp > 1 ? 1.0 : 0.0, expert_on = p.dp * p.cp * p.tp > p.ep * p.etp ? 1.0 : 0.0;
   const int64_t first = FirstLayerOfStage(a, p, stage);
   const int64_t n = LayersOnStage(a, p, stage);
   const int64_t moe = a.MoeLayersIn(first, n);
   GatheredUnits g;
-  for (const bool is_moe : {false, true}) {
-    if (is_moe ? moe == 0 : n - moe == 0) continue;
-    double layer = 0;
-    for (const ParamTensor& t : LayerParameterTensors(a, is_moe)) {
-      const double split = static_cast<double>(t.elements) / (t.tp_split ? (t.expert ? static_cast<double>(p.etp) : tp) : 1.0);
-      const double copies = t.expert ? static_cast<double>(t.count) / static_cast<double>(p.ep) : static_cast<double>(t.count);
-      const double on = t.expert ? expert_on : dense_on;
-      layer += on * split * copies;
-      g.tensor = std::max(g.tensor, on * split);
-    }
-    g.layer = std::max(g.layer, layer);
+  // A layer per device: its TP-split part, its replicated part, and its routed experts over EP x ETP.
+  auto layer = [&](double whole, double replicated, double routed) {
+    return dense_on * ((whole - routed - replicated) / tp + replicated) +
+           expert_on * routed / static_cast<double>(p.ep * p.etp);
+  };
+  if (n - moe > 0) g.layer = layer(static_cast<double>(c.dense_layer), static_cast<double>(c.dense_layer_replicated), 0);
+  if (moe > 0) {
+    g.layer = std::max(g.layer, layer(static_cast<double>(c.moe_layer), static_cast<double>(c.moe_layer_replicated),
+                                      static_cast<double>(c.routed_experts_per_moe_layer)));
   }
   g.largest = g.layer;
   const double vocab = dense_on * static_cast<double>(a.vocab * a.hidden) / tp;
   if (stage == 0) g.largest = std::max(g.largest, dense_on * static_cast<double>(c.embedding) / tp);
   if (stage == p.pp - 1) {
     g.largest = std::max(g.largest, c.lm_head > 0 ? dense_on * static_cast<double>(c.lm_head) / tp : vocab);
+  }
+  if (!p.zero3_gather_per_parameter) return g;  // the tensors matter to per-parameter gathers alone
+  for (const bool is_moe : {false, true}) {
+    if (is_moe ? moe == 0 : n - moe == 0) continue;
+    for (const ParamTensor& t : LayerParameterTensors(a, is_moe)) {
+      const double split = t.tp_split ? (t.expert ? static_cast<double>(p.etp) : tp) : 1.0;
+      g.tensor = std::max(g.tensor, (t.expert ? expert_on : dense_on) * static_cast<double>(t.elements) / split);
+    }
   }
   if (stage == 0 || stage == p.pp - 1) g.tensor = std::max(g.tensor, vocab);
   return g;
