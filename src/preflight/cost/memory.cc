@@ -37,6 +37,13 @@ StateBytes StateBytesPerParam(const TrainingJob& job) {
   return b;
 }
 
+// Whether the last stage holds a copy of the word embedding on another stage than the embedding:
+// Megatron's output layer of a tied embedding, and the MTP modules' input embedding (shared with
+// the main model, DeepSeek-V3 §2.2); DualPipe's end rank holds the embedding itself.
+bool EmbeddingCopyOnLastStage(const Architecture& a, const Plan& p) {
+  return (a.tied_embeddings || a.mtp_layers > 0) && p.pp > 1 && p.schedule != Schedule::kDualPipe;
+}
+
 // Parameters held by one device of `stage` (without DualPipe's mirror): non-expert parameters
 // split by TP but for those it replicates (norms, MLA's down-projections, the router, learned
 // positions), and routed experts split over EP x ETP.
@@ -56,11 +63,7 @@ DeviceParams ParamsOnStage(const Architecture& a, const ParamCounts& c, const Pl
   if (stage == p.pp - 1) {
     dense += c.final_norm + c.lm_head;
     replicated += c.final_norm;
-    // A copy of the word embedding, on another stage than the embedding: Megatron's output layer
-    // of a tied embedding, and the MTP modules' input embedding (shared with the main model,
-    // DeepSeek-V3 §2.2); DualPipe's end rank holds the embedding itself.
-    const bool embedding_copy = a.tied_embeddings || a.mtp_layers > 0;
-    if (embedding_copy && p.pp > 1 && p.schedule != Schedule::kDualPipe) dense += a.vocab * a.hidden;
+    if (EmbeddingCopyOnLastStage(a, p)) dense += a.vocab * a.hidden;
     const bool mtp_moe = a.IsMoeLayer(a.layers - 1);
     const double mtp = static_cast<double>(a.mtp_layers);
     const double mtp_expert = mtp_moe ? mtp * c.routed_experts_per_moe_layer : 0;
@@ -86,8 +89,7 @@ double EmbeddingAndHeadOnStage(const Architecture& a, const ParamCounts& c, cons
   if (stage == 0) n += static_cast<double>(c.embedding);
   if (stage == p.pp - 1) {
     n += static_cast<double>(c.lm_head);
-    const bool embedding_copy = a.tied_embeddings || a.mtp_layers > 0;
-    if (embedding_copy && p.pp > 1 && p.schedule != Schedule::kDualPipe) n += static_cast<double>(a.vocab * a.hidden);
+    if (EmbeddingCopyOnLastStage(a, p)) n += static_cast<double>(a.vocab * a.hidden);
   }
   return n / static_cast<double>(p.tp);
 }

@@ -129,9 +129,7 @@ json ReliabilityJson(const Campaign& c) {
 // The device-hours of the P50 days, failures and restarts included: what a rental bills (the
 // devices held through the elapsed time, where `device_hours` is the work alone).
 double DeviceHoursP50(const Campaign& c) {
-  const double ideal_s = c.days_ideal * 86400, devices = c.device_hours / (c.days_ideal * 24);
-  if (!(ideal_s > 0) || !(devices > 0)) return 0;
-  return c.device_hours * (c.outlook.wall_p50.value() / ideal_s) * (c.devices_held / devices);
+  return c.outlook.wall_p50.value() / 3600 * static_cast<double>(c.devices_held);
 }
 
 // "$LOW-HIGH", or "$PRICE" where the catalog has one price (low = high).
@@ -156,7 +154,7 @@ json CampaignJson(const PlanResult& r) {
           {"reliability", ReliabilityJson(c)},
           {"device_hours", c.device_hours},
           {"cost_usd", cost},
-          {"devices_held", static_cast<int64_t>(std::llround(c.devices_held))},
+          {"devices_held", c.devices_held},
           {"device_hours_p50", days_known ? json(held) : json(nullptr)},
           {"cost_usd_p50", cost_p50},
           {"energy_mwh", c.energy_known ? json(c.energy_mwh) : json(nullptr)},
@@ -617,9 +615,8 @@ std::string CampaignText(const Campaign& c, double pue) {
   std::string out = fmt::format("campaign   {:.3g} tokens in {:.4g} days (no failures), {:.3g} device-hours",
                                 c.tokens, c.days_ideal, c.device_hours);
   if (c.cost_known) out += ", " + Dollars(c.cost_usd_low, c.cost_usd_high);
-  const double devices = c.days_ideal > 0 ? c.device_hours / (c.days_ideal * 24) : 0;
-  if (devices > 0 && c.devices_held > devices * (1 + 1e-9)) {
-    out += fmt::format(", holding {:.0f} devices (the rest of each scale-up domain it fills)", c.devices_held);
+  if (c.devices_held > c.devices) {
+    out += fmt::format(", holding {} devices (the rest of each scale-up domain it fills)", c.devices_held);
   }
   if (c.energy_known) out += fmt::format(", {:.4g} MWh (accelerators at rated power) at PUE {:.2f}", c.energy_mwh, pue);
   return out + "\n" + FailuresText(c);

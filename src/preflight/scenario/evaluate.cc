@@ -395,12 +395,12 @@ Campaign MakeCampaign(const Scenario& s, const ParamCounts& params, const StepTi
   const Plan& p = s.plan;
   const int64_t placed = PlacedDomain(cluster.scale_up_domain, cluster.devices_per_node,
                                       ModelParallelBlock(p.tp, p.cp, p.etp, p.ep), p.tp * p.cp * p.dp * p.pp);
-  c.devices_held = static_cast<double>(cluster.devices);
+  c.devices = cluster.devices;
+  c.devices_held = cluster.devices;
   if (placed > 0 && placed < cluster.scale_up_domain) {
     // Each domain the job fills to its tiles holds the rest of it; a last, partly used domain
     // leaves its other devices to other jobs.
-    const int64_t filled = cluster.devices / placed;
-    c.devices_held += static_cast<double>(filled * (cluster.scale_up_domain - placed));
+    c.devices_held += cluster.devices / placed * (cluster.scale_up_domain - placed);
   }
   const PriceRange& price = cluster.spec.price;
   if (price.known) {

@@ -40,7 +40,8 @@ struct Campaign {
   // domain has (whole tiles of its model-parallel blocks), the rest of every domain it fills to
   // those tiles (a last, partly used domain leaves its other devices to other jobs). A rental
   // bills them (device_hours_p50), not the work.
-  double devices_held = 0;
+  int64_t devices = 0;       // the job's own
+  int64_t devices_held = 0;
   bool cost_known = false;
   double cost_usd_low = 0;
   double cost_usd_high = 0;
