@@ -303,10 +303,11 @@ MoeBlockBytes MoeBlock(const Architecture& a, const Plan& p, const TrainingJob& 
   // intermediates. A GPU holds the copies of its share of the tokens: the sequence shard (1/TP) of
   // each EP rank it receives from, and with expert TP the whole expert-TP group's (x ETP) at 1/ETP
   // of the expert width (the step model's tokens per expert, k·ETP·EP/(TP·E) per token), times
-  // `moe_imbalance` on the busiest expert rank, as the step model times it (dropless routing keeps
-  // every copy it receives).
+  // the busiest expert rank's load, as the step model times it (TrainingJob::MoeExpertLoad:
+  // `moe_imbalance` dropless, which keeps every copy it receives; at most the capacity factor
+  // when dropping, exactly it when padded).
   const double act_out = p.Recomputes(kModuleMoeAct) ? input_bytes + eager_per_ffn : 0.0;
-  const double routed = j.moe_imbalance * k *
+  const double routed = j.MoeExpertLoad() * k *
                         (input_bytes * h * p.etp + (mlp_width - act_out) * a.moe.expert_ffn) / p.tp;
   const double shared = mlp_width * a.moe.shared_ffn / p.tp;
   const double shared_cast = SharedExpertCastBytes(a, j) / rep_div;

@@ -250,6 +250,15 @@ TEST(ActivationTest, MixtralMoeLayerPerToken) {
   busy.moe_imbalance = 3;
   EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, busy).moe / 4096,
                    (attention + 4 * h + 8 * E) / 2 + 3 * k * (2 * 2 * h + 6 * Fe) / 2);
+  // A capacity factor keeps at most CF times the mean copies (Megatron-Core drops the rest before
+  // the dispatch); padded to capacity, exactly CF times, however balanced the routing.
+  busy.moe_capacity_factor = 1.25;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, busy).moe / 4096,
+                   (attention + 4 * h + 8 * E) / 2 + 1.25 * k * (2 * 2 * h + 6 * Fe) / 2);
+  busy.moe_imbalance = 1;
+  busy.moe_pad_to_capacity = true;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, busy).moe / 4096,
+                   (attention + 4 * h + 8 * E) / 2 + 1.25 * k * (2 * 2 * h + 6 * Fe) / 2);
 }
 
 // cost-model-notes §3.2: DeepSeek-V3 MLA ≈ 200 KB and MoE-FFN ≈ 256 KB per token per layer.

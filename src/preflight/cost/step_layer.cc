@@ -223,7 +223,7 @@ void StepModel::Moe(LayerCost* l) const {
   double bwd = Gemm16Bwd(rep_tokens_, h, static_cast<double>(m.experts), 1, &l->wgrad);
   double shared = 0;
   const double local_experts = static_cast<double>(m.experts) / p_.ep;
-  const double tokens_per_expert = tokens_ * m.top_k * p_.etp * p_.ep / (t_ * m.experts) * c_.job.moe_imbalance;
+  const double tokens_per_expert = tokens_ * m.top_k * p_.etp * p_.ep / (t_ * m.experts) * c_.job.MoeExpertLoad();
   const double fe = static_cast<double>(m.expert_ffn) / p_.etp;
   fwd += ExpertGemm(tokens_per_expert, h, g * fe, local_experts) + ExpertGemm(tokens_per_expert, fe, h, local_experts);
   bwd += ExpertGemmBwd(tokens_per_expert, h, g * fe, local_experts, &l->wgrad) +
@@ -254,13 +254,15 @@ void StepModel::Moe(LayerCost* l) const {
   }
   l->fwd_compute += fwd;
   l->bwd_compute += bwd;
-  // All-to-all: dispatch and combine forward, the reverse pair backward (cost-model-notes §4.6).
+  // All-to-all: dispatch and combine forward, the reverse pair backward (cost-model-notes §4.6);
+  // padded to capacity, each rank sends CF times the routed copies each way.
   if (p_.ep > 1) {
     const int64_t per_domain = PerDomain(p_.etp, p_.ep);
     const bool dedup = c_.job.ep_node_dedup;
+    const double sent = rep_tokens_ * c_.job.MoeDispatchRows();
     const double dispatch =
-        ExpertExchangeTime(c_.fabric, m, rep_tokens_, h, DispatchElementBytes(c_), p_.ep, per_domain, dedup).value();
-    const double combine = ExpertExchangeTime(c_.fabric, m, rep_tokens_, h, 2, p_.ep, per_domain, dedup).value();
+        ExpertExchangeTime(c_.fabric, m, sent, h, DispatchElementBytes(c_), p_.ep, per_domain, dedup).value();
+    const double combine = ExpertExchangeTime(c_.fabric, m, sent, h, 2, p_.ep, per_domain, dedup).value();
     l->ep_fwd = dispatch + combine;
     l->ep_bwd = dispatch + combine;
   }
@@ -314,8 +316,9 @@ void StepModel::Elementwise(bool moe, LayerCost* l) const {
     // The busiest expert rank's activation: T·k·etp/t rows (its experts' share of the routed
     // copies, as the grouped GEMMs count them) of F_e/etp columns, whatever the expert TP.
     const double routed =
-        tokens_ * m.top_k / t_ * static_cast<double>(m.expert_ffn) * c_.job.moe_imbalance * act_per;
-    const double permute = tokens_ * m.top_k / t_ * h * 2 * 3;  // permute, unpermute, weighted combine
+        tokens_ * m.top_k / t_ * static_cast<double>(m.expert_ffn) * c_.job.MoeExpertLoad() * act_per;
+    // Permute, unpermute, weighted combine: of the rows the rank dispatches (CF·T·k padded).
+    const double permute = tokens_ * m.top_k * c_.job.MoeDispatchRows() / t_ * h * 2 * 3;
     const double shared = tokens_ * static_cast<double>(m.shared_ffn) / t_ * act_per;
     bytes += routed + permute + shared;
     if (p_.Recomputes(kModuleMoe)) {

@@ -265,6 +265,47 @@ TEST(StepLayerTest, Fp8DispatchHalvesTheDispatchOnly) {
   EXPECT_DOUBLE_EQ(run(true).other, run(false).other);
 }
 
+// Token dropping at a capacity factor (Megatron-Core's --moe-expert-capacity-factor) cuts the
+// busiest expert rank's copies to CF times the mean: below the imbalance its experts' GEMMs and
+// activation run as a dropless step at load CF, above it as the imbalance alone. Padded to
+// capacity, every rank computes, permutes and dispatches CF·T·k rows, whatever the imbalance:
+// the all-to-alls carry CF times the copies (one MoE layer, EP 8 over two nodes).
+TEST(StepLayerTest, ACapacityFactorCapsTheBusiestExpertRankAndPaddingFillsIt) {
+  const DeepSeekJob s = DeepSeekOnH800(4, 16, 2);
+  Plan p;
+  p.ep = 8, p.dp = 2;
+  struct Run {
+    double compute, other, ep;
+    Fabric fabric;
+  };
+  auto run = [&](double imbalance, double capacity, bool pad) {
+    TrainingJob j = s.job;
+    j.moe_imbalance = imbalance;
+    j.moe_capacity_factor = capacity;
+    j.moe_pad_to_capacity = pad;
+    const CostContext ctx = MakeCostContext(s.arch, CountParameters(s.arch), j, s.cluster);
+    const StepTime t = EstimateStep(ctx, p);
+    return Run{t.compute.value(), t.other.value(), t.exposed_comm.ep.value(), ctx.fabric};
+  };
+  const Run dropless = run(1.5, 0, false), at_cap = run(1.2, 0, false), capped = run(1.5, 1.2, false);
+  EXPECT_GT(dropless.compute, at_cap.compute) << "the test needs a load the experts' time follows";
+  EXPECT_DOUBLE_EQ(capped.compute, at_cap.compute);
+  EXPECT_DOUBLE_EQ(capped.other, at_cap.other);
+  EXPECT_DOUBLE_EQ(capped.ep, dropless.ep) << "dropped copies are at most the unsent ones: no fewer are counted";
+  const Run roomy = run(1.5, 2.0, false);
+  EXPECT_DOUBLE_EQ(roomy.compute, dropless.compute) << "a capacity above the load drops nothing";
+  // Padded: the experts run CF·T·k rows at imbalance 1 or 3 alike, and the exchanges carry CF times the rows.
+  const Run padded = run(1.0, 1.25, true);
+  EXPECT_DOUBLE_EQ(run(3.0, 1.25, true).compute, padded.compute);
+  EXPECT_DOUBLE_EQ(padded.compute, run(1.25, 0, false).compute);
+  const int64_t per_domain = RanksPerDomain(padded.fabric, 1, 8, 16, 1);
+  auto exchange = [&](double rows) {
+    return ExpertExchangeTime(padded.fabric, s.arch.moe, rows, 7168, 2, 8, per_domain, false).value();
+  };
+  EXPECT_NEAR(dropless.ep, 4 * exchange(4096.0), 1e-12);
+  EXPECT_NEAR(padded.ep, 4 * exchange(1.25 * 4096), 1e-12);
+}
+
 // Megatron-Core's shared experts are a tensor-parallel MLP of their own: with TP and no expert TP
 // an MoE layer has two TP blocks (attention, shared experts), one all-reduce each way per block.
 TEST(StepLayerTest, SharedExpertsHaveTheirOwnTensorParallelPair) {

@@ -13,6 +13,7 @@
 // the same TP·CP·DP devices of a stage into ETP × EP × expert-DP (Megatron's MoE folding).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -292,6 +293,14 @@ struct TrainingJob {
   // Busiest expert-parallel rank's load over the mean. No published measurement of dropless
   // training imbalance was found (NVIDIA's MoE benchmarks force balance), so 1.0 by default.
   double moe_imbalance = 1.0;
+  // Token dropping (Megatron-Core --moe-expert-capacity-factor, training.moe_capacity_factor):
+  // each rank keeps at most ceil(CF · T·k / E) of its T tokens' routed copies per expert
+  // (moe_utils.get_capacity, applied before the dispatch), the rest are dropped; 0: dropless.
+  // With moe_pad_to_capacity (--moe-pad-expert-input-to-capacity) every expert's rows are padded
+  // to that capacity, so each rank dispatches and computes exactly CF · T·k rows
+  // (cost-model-notes §3.2 "Capacity / padding").
+  double moe_capacity_factor = 0.0;
+  bool moe_pad_to_capacity = false;
   // How the local experts' GEMMs run (training.moe_grouped_gemm). false ("one_kernel"): one grouped
   // kernel for all of them (DeepGEMM, CUTLASS grouped GEMM, torch._grouped_mm). true
   // ("per_expert"): Transformer Engine's GroupedLinear (Megatron-Core's TEGroupedMLP), whose only
@@ -324,6 +333,22 @@ struct TrainingJob {
   std::shared_ptr<const HostProfile> host_profile;
 
   int64_t GlobalBatchTokens() const { return global_batch * seq_len; }
+  // The busiest expert rank's routed rows over the balanced mean (T·k·EP/E per rank): dropless,
+  // moe_imbalance; dropping at a capacity factor, no more than CF (each expert's copies are cut
+  // to CF times the mean, below it when CF < 1 even where routing is balanced); padded, exactly CF.
+  double MoeExpertLoad() const {
+    if (moe_capacity_factor <= 0) return moe_imbalance;
+    return moe_pad_to_capacity ? moe_capacity_factor : std::min(moe_imbalance, moe_capacity_factor);
+  }
+  // Rows a rank permutes and dispatches over T·k: CF where padded to capacity, else 1 (dropped
+  // copies are not sent; how many a balanced-on-average router drops is not known, so at most 1).
+  double MoeDispatchRows() const { return moe_capacity_factor > 0 && moe_pad_to_capacity ? moe_capacity_factor : 1.0; }
+  // The share of the busiest expert rank's routed copies dropped: 1 − CF / moe_imbalance where
+  // the capacity factor is below the load (0 dropless or with room to spare).
+  double MoeDroppedShare() const {
+    return moe_capacity_factor > 0 && moe_capacity_factor < moe_imbalance ? 1.0 - moe_capacity_factor / moe_imbalance
+                                                                           : 0.0;
+  }
 };
 
 // Why a plan is invalid; kValid when it is not.

@@ -471,5 +471,30 @@ TEST(PlanTest, KvReplicationAndGqaDivisibility) {
   }
 }
 
+// The busiest expert rank's load and what a rank dispatches, per routing policy (Megatron-Core's
+// capacity factor, drop and pad): dropless follows the imbalance; dropping caps it at CF, below
+// the mean too when CF < 1; padding sets it to CF and sends CF times the copies.
+TEST(PlanTest, MoeLoadPerRoutingPolicy) {
+  TrainingJob j;
+  j.moe_imbalance = 1.5;
+  EXPECT_DOUBLE_EQ(j.MoeExpertLoad(), 1.5);
+  EXPECT_DOUBLE_EQ(j.MoeDispatchRows(), 1.0);
+  EXPECT_DOUBLE_EQ(j.MoeDroppedShare(), 0.0);
+  j.moe_capacity_factor = 1.2;
+  EXPECT_DOUBLE_EQ(j.MoeExpertLoad(), 1.2);
+  EXPECT_DOUBLE_EQ(j.MoeDispatchRows(), 1.0);
+  EXPECT_NEAR(j.MoeDroppedShare(), 0.2, 1e-15);  // 1 - 1.2 / 1.5
+  j.moe_capacity_factor = 2.0;
+  EXPECT_DOUBLE_EQ(j.MoeExpertLoad(), 1.5);
+  EXPECT_DOUBLE_EQ(j.MoeDroppedShare(), 0.0);
+  j.moe_imbalance = 1.0, j.moe_capacity_factor = 0.5;
+  EXPECT_DOUBLE_EQ(j.MoeExpertLoad(), 0.5);
+  EXPECT_DOUBLE_EQ(j.MoeDroppedShare(), 0.5);
+  j.moe_capacity_factor = 1.25, j.moe_pad_to_capacity = true;
+  EXPECT_DOUBLE_EQ(j.MoeExpertLoad(), 1.25);
+  EXPECT_DOUBLE_EQ(j.MoeDispatchRows(), 1.25);
+  EXPECT_DOUBLE_EQ(j.MoeDroppedShare(), 0.0);
+}
+
 }  // namespace
 }  // namespace preflight

@@ -36,6 +36,19 @@ void WarnIfPartNode(const Scenario& s, PlanResult* r) {
   }
 }
 
+// A capacity factor below the busiest expert rank's load drops routed copies: the step is timed
+// for those kept, and the tokens counted train fewer experts than the model says.
+void WarnIfTokensDropped(const Scenario& s, PlanResult* r) {
+  const TrainingJob& j = s.job;
+  const double dropped = j.MoeDroppedShare();
+  if (!s.arch.IsMoe() || dropped <= 0) return;
+  std::ostringstream w;
+  w << "training.moe_capacity_factor " << j.moe_capacity_factor << " drops " << std::fixed << std::setprecision(1)
+    << 100 * dropped << "% of the routed token copies on the busiest expert rank (load " << std::defaultfloat
+    << std::setprecision(6) << j.moe_imbalance << " times the mean, training.moe_imbalance): its experts are timed for the copies kept";
+  r->warnings.push_back(w.str());
+}
+
 void AddWarnings(const Scenario& s, PlanResult* r) {
   const Plan& p = s.plan;
   r->warnings.insert(r->warnings.end(), s.idle_settings.begin(), s.idle_settings.end());
@@ -79,6 +92,7 @@ void AddWarnings(const Scenario& s, PlanResult* r) {
                             "module; the step is timed as if it ran");
     }
   }
+  WarnIfTokensDropped(s, r);
   if (p.cpu_offload_layers > 0 && !s.cluster.spec.host_link_gbytes_per_s.known()) {
     r->warnings.push_back(s.cluster.spec.id +
                           ": host link rate unknown (host_link_gbytes_per_s): the activation offload copies are not "

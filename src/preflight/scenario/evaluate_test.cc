@@ -106,6 +106,11 @@ TEST(EvaluateTest, Warnings) {
   EXPECT_TRUE(Warns(Evaluate(*s, {}), "ep_comm_overlap with pp > 1 needs the interleaved schedule"));
   s->plan.schedule = Schedule::kInterleaved, s->plan.vpp = 2;
   EXPECT_FALSE(Warns(Evaluate(*s, {}), "ep_comm_overlap with pp > 1"));
+  // A capacity factor below the busiest expert rank's load drops copies, and says how many.
+  s->job.moe_imbalance = 1.5, s->job.moe_capacity_factor = 1.2;
+  EXPECT_TRUE(Warns(Evaluate(*s, {}), "training.moe_capacity_factor 1.2 drops 20.0% of the routed token copies"));
+  s->job.moe_capacity_factor = 1.5;
+  EXPECT_FALSE(Warns(Evaluate(*s, {}), "moe_capacity_factor"));
 }
 
 // A step that reads figures measured on another device says which, by device, and lists them; a

@@ -378,6 +378,21 @@ Status ReadFusions(const MapReader& t, TrainingJob* j) {
                     &j->cross_entropy);
 }
 
+// training: MoE token dropping at a capacity factor, and padding to it.
+Status ReadMoeCapacity(const MapReader& t, TrainingJob* j) {
+  if (t.Has("moe_capacity_factor")) {
+    ASSIGN_OR_RETURN(j->moe_capacity_factor, t.Number("moe_capacity_factor"));
+    if (!(j->moe_capacity_factor > 0) || j->moe_capacity_factor > 1e3) {
+      return t.Error("moe_capacity_factor", "a number above 0, at most 1000 (each expert's capacity over the mean)");
+    }
+  }
+  ASSIGN_OR_RETURN(j->moe_pad_to_capacity, t.BoolOr("moe_pad_to_capacity", false));
+  if (j->moe_pad_to_capacity && j->moe_capacity_factor <= 0) {
+    return t.Error("moe_pad_to_capacity", "false without training.moe_capacity_factor (padding is to the capacity)");
+  }
+  return Status::Ok();
+}
+
 // training: MoE's dispatcher, its SMs, load imbalance and grouped GEMM.
 Status ReadMoeOptions(const MapReader& t, const HardwareSpec& spec, TrainingJob* j) {
   ASSIGN_OR_RETURN(std::string dispatcher, t.StringOr("ep_dispatcher", "alltoall"));
@@ -399,6 +414,7 @@ Status ReadMoeOptions(const MapReader& t, const HardwareSpec& spec, TrainingJob*
   if (j->moe_imbalance < 1.0 || j->moe_imbalance > 1e3) {
     return t.Error("moe_imbalance", "a number from 1 to 1000 (busiest rank over mean)");
   }
+  RETURN_IF_ERROR(ReadMoeCapacity(t, j));
   ASSIGN_OR_RETURN(std::string grouped, t.StringOr("moe_grouped_gemm", "one_kernel"));
   if (grouped != "one_kernel" && grouped != "per_expert") return t.Error("moe_grouped_gemm", "one_kernel or per_expert");
   j->moe_gemm_per_expert = grouped == "per_expert";
@@ -410,7 +426,7 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
   RETURN_IF_ERROR(t.CheckKnownKeys({"seq_len", "global_batch", "global_batch_tokens", "micro_batch",
                                     "precision", "tokens", "flash_attention", "grad_dtype",
                                     "optimizer_dtype", "fp8_weight_copy", "fp8_saved_inputs", "low_precision_activations", "fp8_dispatch", "grad_16bit_copy", "fp8_recipe",
-                                    "moe_imbalance", "moe_grouped_gemm", "host_overhead_per_kernel_us", "attention_kernel",
+                                    "moe_imbalance", "moe_capacity_factor", "moe_pad_to_capacity", "moe_grouped_gemm", "host_overhead_per_kernel_us", "attention_kernel",
                                     "grad_accumulation_fusion", "elementwise_fusion", "cross_entropy",
                                     "ep_dispatcher", "ep_comm_units", "host_profile", "attention_softmax",
                                     "attention_softmax_in_fp32", "fused_softmax_max_keys"}));
@@ -510,7 +526,7 @@ StatusOr<std::vector<std::string>> IdleSettings(const MapReader& root, const Sce
     idle.push_back(t.FieldName("fp8_recipe") + " does nothing with precision: " + precision + " (FP8 GEMMs only)");
   }
   if (!s.arch.IsMoe()) {
-    for (const char* key : {"ep_dispatcher", "moe_imbalance", "moe_grouped_gemm"}) {
+    for (const char* key : {"ep_dispatcher", "moe_imbalance", "moe_capacity_factor", "moe_pad_to_capacity", "moe_grouped_gemm"}) {
       if (t.Has(key)) idle.push_back(t.FieldName(key) + " does nothing on a dense model (no experts)");
     }
   }
