@@ -183,7 +183,12 @@ class BranchRunner {
     // achieved rates (the roofline's compute side); 1F1B and GPipe add (p - 1)/M of it.
     OpList ops = BuildOps(s.arch, s.job.seq_len);
     const double attn = ops.attention_fwd_flops_per_token;
-    const double gemm = ops.fwd_flops_per_token - attn;
+    double gemm = ops.fwd_flops_per_token - attn;
+    // A capacity factor below 1 leaves the experts fewer copies than the model's top-k.
+    const double expert_share = std::min(1.0, s.job.MoeExpertLoad());
+    for (const Op& op : ops.ops) {
+      if (op.kind == OpKind::kRoutedExperts) gemm -= (1.0 - expert_share) * op.TotalFwdFlopsPerToken();
+    }
     const double attn_time = s.job.flash_attention
                                  ? attn * FlashSecondsPerFlop(ctx)
                                  : attn * 3.0 / ctx.attention_rate.value();
@@ -266,7 +271,7 @@ double BranchRunner::CommBound(const Branch& b) const {
   if (b.ep > 1 && !ep_hidden) {
     const int64_t per = RanksPerDomain(f, b.etp, b.ep, b.tp * b.cp * b.dp, b.pp, placed);
     const double in_bytes = DispatchElementBytes(ctx_);
-    const double h = static_cast<double>(a.hidden), local = tokens / b.tp;
+    const double h = static_cast<double>(a.hidden), local = tokens / b.tp * s_.job.MoeDispatchRows();
     const bool dedup = s_.job.ep_node_dedup;
     bound += 2 * moe_layers * (ExpertExchangeTime(f, a.moe, local, h, in_bytes, b.ep, per, dedup).value() +
                                ExpertExchangeTime(f, a.moe, local, h, 2, b.ep, per, dedup).value());

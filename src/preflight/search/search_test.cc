@@ -141,6 +141,19 @@ TEST(SearchTest, BoundPruningKeepsTheExhaustiveTopKWithDeepEp) {
   ExpectPruningKeepsTheExhaustiveTopK(*loaded, c, 2);
 }
 
+// Experts padded to a capacity factor below 1 compute and exchange fewer copies than top-k: the
+// branch bounds must count the same (the model's FLOPs and k copies would overstate them and cut
+// plans the exhaustive search keeps).
+TEST(SearchTest, BoundPruningKeepsTheExhaustiveTopKUnderACapacityFactor) {
+  for (const char* capacity : {"0.1", "2"}) {
+    SCOPED_TRACE(capacity);
+    const Scenario s = Load("tests/scenarios/mixtral-8x7b.yaml", {{"cluster.devices", "32"},
+                                                                  {"training.moe_capacity_factor", capacity},
+                                                                  {"training.moe_pad_to_capacity", "true"}});
+    ExpectPruningKeepsTheExhaustiveTopK(s, {}, 2);
+  }
+}
+
 // MoE with TP needs sequence parallelism: the search still offers TP > 1 for an MoE model, with SP.
 TEST(SearchTest, MoeModelsStillGetTensorParallelPlans) {
   Scenario s = Load("examples/deepseek-v3-h800.yaml");
