@@ -321,6 +321,52 @@ MoeBlockBytes MoeBlock(const Architecture& a, const Plan& p, const TrainingJob& 
   return b;
 }
 
+// Per token, what a layer's deferred weight-gradient pass reads: every weight GEMM's saved input
+// (SavedInputBytes an element) and its output's gradient (16 bits), at each GEMM's widths on one
+// rank. Inputs of width h are sequence-sharded with SP (Megatron keeps them so and gathers them
+// again for the weight gradient); the output gradients of the row-parallel GEMMs (the attention
+// output projection, the MLP's second) arrive whole. [dense, moe].
+std::pair<double, double> WeightGradStateBytes(const Architecture& a, const Plan& p, const TrainingJob& j) {
+  const double h = static_cast<double>(a.hidden), t = static_cast<double>(p.tp);
+  const double rep = p.sp ? t : 1.0;
+  const double in = SavedInputBytes(j), g = a.gated_mlp ? 2.0 : 1.0;
+  auto gemm = [&](double input_width, double output_width) { return in * input_width + 2.0 * output_width; };
+  double attention = 0;
+  if (a.attention == AttentionKind::kMla) {
+    const MlaSpec& m = a.mla;
+    const double qk = static_cast<double>(m.nope_dim + m.rope_dim);
+    const double heads = static_cast<double>(a.heads);
+    // Down-projections replicated over TP (on the rank's sequence shard with SP), up-projections
+    // and the output projection split by TP.
+    if (m.q_lora_rank > 0) {
+      attention += gemm(h / rep, static_cast<double>(m.q_lora_rank) / rep) +
+                   gemm(static_cast<double>(m.q_lora_rank), heads * qk / t);
+    } else {
+      attention += gemm(h / rep, heads * qk / t);
+    }
+    attention += gemm(h / rep, static_cast<double>(m.kv_lora_rank + m.rope_dim) / rep) +
+                 gemm(static_cast<double>(m.kv_lora_rank), heads * static_cast<double>(m.nope_dim + m.v_dim) / t) +
+                 gemm(heads * static_cast<double>(m.v_dim) / t, h);
+  } else {
+    const double q = static_cast<double>(a.heads * a.head_dim);
+    const double kv = static_cast<double>(a.KvHeadsAcrossTp(p.tp) * a.head_dim);
+    attention = gemm(h / rep, (q + 2 * kv) / t) + gemm(q / t, h);
+  }
+  auto mlp = [&](double width) { return gemm(h / rep, g * width / t) + gemm(width / t, h); };
+  const double dense = attention + mlp(static_cast<double>(a.ffn));
+  double moe = 0;
+  if (a.IsMoe()) {
+    const MoeSpec& e = a.moe;
+    const double fe = static_cast<double>(e.expert_ffn);
+    // The router (16 bits), the busiest rank's routed copies as MoeBlock holds them, the shared experts.
+    const double router = 2.0 * h / rep + 2.0 * static_cast<double>(e.experts) / rep;
+    const double routed = j.MoeExpertLoad() * static_cast<double>(e.top_k) *
+                          (in * (h * p.etp + fe) + 2.0 * (g * fe + h * p.etp)) / t;
+    moe = attention + router + routed + (e.shared_ffn > 0 ? mlp(static_cast<double>(e.shared_ffn)) : 0.0);
+  }
+  return {dense, moe};
+}
+
 }  // namespace
 
 LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& p,
@@ -354,6 +400,9 @@ LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& 
   out.dense_module_working = p.Recomputes(kModuleMlp) ? tokens * mlp_width * a.ffn / p.tp : 0;
   out.moe_module_working = tokens * block.dropped;
   out.recompute_input = tokens * 2 * h / rep_div;
+  const auto [w_dense, w_moe] = WeightGradStateBytes(a, p, j);
+  out.weight_grad_dense = tokens * w_dense;
+  out.weight_grad_moe = tokens * w_moe;
   const double masks = a.dropout ? 2 * h : 0;  // after the attention and after the MLP, 1 byte each
   // Megatron-Core's fused SwiGLU marks its saved input for offloading (fused_bias_swiglu.py,
   // cpu_offload_input); its bias-GeLU function has no such flag, so a GeLU's input stays.
@@ -540,6 +589,14 @@ ChunkActivations StageActivations(const Architecture& a, const Plan& p, const Tr
   ChunkActivations c;
   double& act = c.kept;
   act = in_flight * stack;
+  if (p.schedule == Schedule::kZbH1 && p.pp > 1) {
+    // ZB-H1: worker i of p holds (p − i + 1)·M_B + (i − 1)·M_W (cost-model-notes §3.3, the
+    // zero-bubble paper's Table 2): stage s keeps the weight-gradient state of the s micro-batches
+    // whose W it has put off (no more than it has after the first).
+    const double deferred =
+        std::min(static_cast<double>(stage), static_cast<double>(std::max<int64_t>(MicroBatches(p, j) - 1, 0)));
+    act += deferred * (n_dense * layer.weight_grad_dense + static_cast<double>(n_moe) * layer.weight_grad_moe);
+  }
   const bool whole_layers = p.recompute == Recompute::kFull || p.recompute == Recompute::kSelectiveOp ||
                             p.recompute == Recompute::kDots;
   if (whole_layers) c.working = working;

@@ -75,6 +75,11 @@ struct LayerActivationBytes {
   // tensors TE's modules and Megatron's fused SwiGLU mark for offloading go): the dropout masks,
   // a bias-GeLU's 16-bit input and eager PyTorch's intermediates. dense - offload_resident goes to the host.
   double offload_resident = 0;
+  // What ZB-H1 holds of a layer for each micro-batch whose deferred weight-gradient pass (W) has
+  // not run yet: each weight GEMM's saved input and its output's 16-bit gradient, which the input
+  // gradient pass (B) leaves behind (32sbh for a GPT layer at TP 1; cost-model-notes §3.3).
+  double weight_grad_dense = 0;
+  double weight_grad_moe = 0;
 };
 
 LayerActivationBytes ActivationBytesPerLayer(const Architecture& arch, const Plan& plan,

@@ -202,6 +202,46 @@ TEST(EstimateTest, DualPipeFindsTheHeaviestPair) {
   EXPECT_DOUBLE_EQ(EstimateMemory(a, c, p, j, Bytes(1e12), MemoryOptions{}).worst.Total().value(), heaviest);
 }
 
+// What ZB-H1 keeps of a layer for a deferred weight-gradient pass: each GEMM's input and its
+// output's gradient. A GPT layer at TP 1 (QKV, projection, two MLP GEMMs, 16 bits) holds inputs
+// h + h + h + 4h and gradients 3h + h + 4h + h: 32h bytes a token, the zero-bubble paper's 32sbh.
+// TP splits what TP splits; the row-parallel GEMMs' output gradients (h each) stay whole.
+TEST(StageMemoryTest, ZeroBubbleWeightGradientStateOfAGptLayer) {
+  const Architecture a = Gpt3();
+  Plan p;
+  const TrainingJob j = KorthikantiJob();
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, j).weight_grad_dense, 32 * kSbh);
+  p.tp = 8;
+  const double h = 12288, t = 8;
+  // QKV: input h, gradient 3h/t; projection: input h/t, gradient h; MLP: input h, gradient 4h/t;
+  // input 4h/t, gradient h.
+  const double per_token = 2 * (h + 3 * h / t) + 2 * (h / t + h) + 2 * (h + 4 * h / t) + 2 * (4 * h / t + h);
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, j).weight_grad_dense, 2048 * per_token);
+  p.sp = true;  // the two h-wide inputs are kept sequence-sharded
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, j).weight_grad_dense, 2048 * (per_token - 2 * 2 * h * (1 - 1 / t)));
+}
+
+// ZB-H1's stage s holds (p − s)·M_B, as 1F1B, and the weight-gradient state of the s micro-batches
+// whose W it defers: nothing more on the first stage, the most on the last.
+TEST(StageMemoryTest, ZeroBubbleLaterStagesHoldDeferredWeightGradients) {
+  const Architecture a = Gpt3();
+  const ParamCounts c = CountParameters(a);
+  Plan p = Tp8Pp8(true, Recompute::kSelective);
+  const TrainingJob j = KorthikantiJob();
+  Plan zb = p;
+  zb.schedule = Schedule::kZbH1;
+  const LayerActivationBytes layer = ActivationBytesPerLayer(a, p, j);
+  ASSERT_GT(layer.weight_grad_dense, 0);
+  for (int64_t stage : {0, 3, 7}) {
+    SCOPED_TRACE(stage);
+    const double one_f_one_b = EstimateStageMemory(a, c, p, j, stage, MemoryOptions{}).activations.value();
+    const double zero_bubble = EstimateStageMemory(a, c, zb, j, stage, MemoryOptions{}).activations.value();
+    const double layers = static_cast<double>(LayersOnStage(a, p, stage));
+    EXPECT_NEAR(zero_bubble - one_f_one_b, static_cast<double>(stage) * layers * layer.weight_grad_dense,
+                1e-9 * zero_bubble);
+  }
+}
+
 // Under a pipeline the working set of a recomputed MoE block is added once to the stage.
 TEST(StageMemoryTest, RecomputedMoeBlockHoldsOneLayerWhileItsBackwardRuns) {
   Architecture a = LoadArch("deepseek-v3");
