@@ -986,6 +986,11 @@ case_search_sweep() {
   run search "$EXAMPLE" --devices 256..1024 --objective cost --json
   expect_rc 0
   expect_json 'assert [p["devices"] for p in j["sweep"]] == [256, 512, 1024] and any(p["on_pareto_front"] for p in j["sweep"])'
+  # Cost bills the devices a plan holds, and the text says which plans hold more than they use
+  # (TP 2 x CP 8 tiles take 64 of each 72-GPU rack).
+  run search "$EXAMPLE" --hardware gb200-nvl72 --model llama-3.1-405b --devices 1152 --fix-tp 2 --fix-cp 8 --objective cost --top 1
+  expect_rc 0
+  expect_stdout_has "of 1152 devices, #1 holds 1296"
   run search "$EXAMPLE" --devices 5..x
   expect_rc 2
   expect_stderr_has "--devices"

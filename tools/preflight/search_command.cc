@@ -76,6 +76,19 @@ std::string TokensNote(const Scenario& s) {
   return s.job.tokens > 0 ? "" : "note: training.tokens not given: days, cost and energy count 1e12 tokens\n";
 }
 
+// Says which of the plans listed hold more devices than they use, which cost bills.
+std::string HeldNote(const Scenario& s, const SearchResult& r) {
+  std::string held;
+  for (size_t i = 0; i < r.top.size(); ++i) {
+    const int64_t n = DevicesHeld(s.cluster, r.top[i].plan);
+    if (n > s.cluster.devices) held += fmt::format("{}#{} holds {}", held.empty() ? "" : ", ", i + 1, n);
+  }
+  if (held.empty()) return "";
+  return fmt::format("note: cost bills the devices a plan holds, idle ones included (the rest of each scale-up domain\n"
+                     "its tiles leave unused): of {} devices, {}\n",
+                     s.cluster.devices, held);
+}
+
 std::string PlanRow(const RankedPlan& r) {
   const Plan& p = r.plan;
   // "bal": the layers do not divide over the stages and are spread (parallel.layer_split: balanced).
@@ -111,6 +124,7 @@ std::string SearchText(const Scenario& s, const SearchResult& r, Objective o) {
     out += fmt::format("\nnote: the catalog has no {} for {}: ranked by device-hours, the same order\n",
                        o == Objective::kCost ? "price" : "power", s.cluster.spec.id);
   }
+  if (o == Objective::kCost) out += HeldNote(s, r);
   if (o == Objective::kCost || o == Objective::kDays || o == Objective::kEnergy) out += TokensNote(s);
   if (s.plan.first_stage_layers > 0 || s.plan.last_stage_layers > 0) {
     out += "note: the search splits layers evenly (or balanced) and leaves the scenario's first_stage_layers and\n"

@@ -7,6 +7,8 @@
 #include <system_error>
 #include <thread>
 
+#include "preflight/cost/collectives.h"
+
 namespace preflight {
 
 bool ParseObjective(std::string_view name, Objective* out) {
@@ -33,22 +35,26 @@ std::string_view RejectReasonName(int reason) {
   return PlanIssueName(static_cast<PlanIssue>(reason));
 }
 
-double ObjectiveValue(Objective o, const Scenario& s, const StepTime& t) {
-  return ObjectiveOfStep(o, s, t.step.value());
+double ObjectiveValue(Objective o, const Scenario& s, const Plan& p, const StepTime& t) {
+  return ObjectiveOfStep(o, s, t.step.value(), DevicesHeld(s.cluster, p));
 }
 
-double ObjectiveOfStep(Objective o, const Scenario& s, double step_s) {
+double ObjectiveOfStep(Objective o, const Scenario& s, double step_s, int64_t devices_held) {
   const double tokens = s.job.tokens > 0 ? s.job.tokens : 1e12;
   const double seconds = tokens / (static_cast<double>(s.job.GlobalBatchTokens()) / step_s);
-  const double device_hours = seconds / 3600.0 * static_cast<double>(s.cluster.devices);
+  const double hours = seconds / 3600.0;
   switch (o) {
     case Objective::kStepTime: return step_s;
     case Objective::kDays: return seconds / 86400.0;
     case Objective::kCost: {
+      // A rental bills every device the job holds, those its tiles leave idle too.
+      const double held_hours = hours * static_cast<double>(devices_held);
       const PriceRange& p = s.cluster.spec.price;
-      return p.known ? device_hours * 0.5 * (p.low_usd + p.high_usd) : device_hours;
+      return p.known ? held_hours * 0.5 * (p.low_usd + p.high_usd) : held_hours;
     }
     case Objective::kEnergy: {
+      // The job's own devices: an idle held device draws a power the catalog does not give.
+      const double device_hours = hours * static_cast<double>(s.cluster.devices);
       const Figure& w = s.cluster.spec.power_w;
       return w.known() ? device_hours * w.value * s.cluster.pue / 1e6 : device_hours;
     }
@@ -204,7 +210,8 @@ class BranchRunner {
   bool RejectBranch(const Branch& b, const Plan& base, int n_mb, SearchResult* r) const;
   bool InnerChoiceMayBreakFirst(const Branch& b, PlanIssue issue) const;
   int ZeroOrder(int zeros[4]) const;
-  bool RunZeroStages(Plan p, const int* zeros, int n_zero, Worker* w) const;
+  // held: the devices every plan of the branch holds (DevicesHeld), which the cost objective bills.
+  bool RunZeroStages(Plan p, const int* zeros, int n_zero, int64_t held, Worker* w) const;
   // How many of kRecomputeChoices the constraints leave: all four, two for a fixed full
   // recompute, else one.
   int RecomputeChoices() const {
@@ -329,7 +336,8 @@ bool BranchRunner::RejectBranch(const Branch& b, const Plan& base, int n_mb, Sea
   if (b.schedule == Schedule::k1F1B || b.schedule == Schedule::kGpipe) {
     bound *= 1 + static_cast<double>(b.pp - 1) / most_micro_batches;
   }
-  if (ObjectiveOfStep(o_.objective, s_, bound) <= threshold_) return false;
+  // Every plan of the branch holds the same devices (its TP, CP, ETP and EP fix them).
+  if (ObjectiveOfStep(o_.objective, s_, bound, DevicesHeld(s_.cluster, base)) <= threshold_) return false;
   r->considered += subtree;
   r->rejected[kRejectBound] += subtree;
   return true;
@@ -389,7 +397,7 @@ void CountUnexplored(const Scenario& s, const Plan& p, const int* zeros, int fro
 // Evaluates plan `p` (one SP, recompute and micro-batch choice) at each ZeRO stage of `zeros`
 // and offers the valid ones to the worker. Returns true when not even the most sharded stage
 // fits (larger micro-batches cannot either).
-bool BranchRunner::RunZeroStages(Plan p, const int* zeros, int n_zero, Worker* w) const {
+bool BranchRunner::RunZeroStages(Plan p, const int* zeros, int n_zero, int64_t held, Worker* w) const {
   if (n_zero <= 0) return false;  // no stage allowed (a fixed ZeRO stage the scenario's stack cannot run)
   SearchResult& r = w->result;
   bool pipeline_ready = false;
@@ -407,7 +415,7 @@ bool BranchRunner::RunZeroStages(Plan p, const int* zeros, int n_zero, Worker* w
       pipeline = EstimatePipeline(ctx_, p);
       pipeline_ready = true;
       const double bound = pipeline.micro_batches * pipeline.stage_total + pipeline.bubble + pipeline.pp_exposed;
-      if (ObjectiveOfStep(o_.objective, s_, bound) > threshold_) {
+      if (ObjectiveOfStep(o_.objective, s_, bound, held) > threshold_) {
         r.considered += n_zero;
         r.rejected[kRejectBound] += n_zero;
         return false;
@@ -447,7 +455,7 @@ bool BranchRunner::RunZeroStages(Plan p, const int* zeros, int n_zero, Worker* w
     ranked.plan = p;
     ranked.time = FinishStep(ctx_, p, pipeline);
     ranked.memory = mem;
-    ranked.objective = ObjectiveValue(o_.objective, s_, ranked.time);
+    ranked.objective = ObjectiveOfStep(o_.objective, s_, ranked.time.step.value(), held);
     // A non-finite objective would break the ordering of the top K: rank it last.
     if (!std::isfinite(ranked.objective)) ranked.objective = std::numeric_limits<double>::infinity();
     ++r.valid;
@@ -472,6 +480,7 @@ void BranchRunner::Run(const Branch& b, Worker* w, bool pilot) const {
   if (RejectBranch(b, branch, n_mb, &w->result)) return;
   int zeros[4];
   const int n_zero = ZeroOrder(zeros);
+  const int64_t held = DevicesHeld(s_.cluster, branch);  // the same for every plan of the branch
   if (pilot) n_mb = std::min(n_mb, 1);
   const bool sps[2] = {false, true};
   const int n_sp = b.tp > 1 ? 2 : 1;
@@ -491,7 +500,7 @@ void BranchRunner::Run(const Branch& b, Worker* w, bool pilot) const {
       for (int i = 0; i < n_mb; ++i) {
         if (broken[i]) continue;
         p.micro_batch = mbs[i];
-        if (!RunZeroStages(p, zeros, n_zero, w)) continue;
+        if (!RunZeroStages(p, zeros, n_zero, held, w)) continue;
         for (int j = i + 1; j < n_mb; ++j) {  // larger micro-batches fit no better
           if (broken[j]) continue;
           p.micro_batch = mbs[j];
@@ -639,9 +648,11 @@ std::vector<SweepPoint> SweepDevices(const Scenario& s, const std::vector<int64_
     if (!r.top.empty()) {
       pt.found = true;
       pt.best = r.top.front();
-      pt.days = ObjectiveValue(Objective::kDays, at, pt.best.time);
+      pt.days = ObjectiveValue(Objective::kDays, at, pt.best.plan, pt.best.time);
       pt.device_hours = pt.days * 24.0 * static_cast<double>(n);
-      if (s.cluster.spec.price.known) pt.cost_usd_mid = ObjectiveValue(Objective::kCost, at, pt.best.time);
+      // The work's device-hours at the mid price (the objective bills the devices held).
+      const PriceRange& price = s.cluster.spec.price;
+      if (price.known) pt.cost_usd_mid = pt.device_hours * 0.5 * (price.low_usd + price.high_usd);
     }
     points.push_back(pt);
   }

@@ -94,12 +94,18 @@ struct SearchResult {
   std::vector<RankedPlan> top;   // best first
 };
 
-// The objective of a plan's time for this scenario, in ObjectiveUnit(o, s): seconds, days,
-// dollars (mid price) or MWh; without a catalog price (cost) or power (energy), device-hours,
-// which rank the plans of one scenario in the same order. Increases with the step time for a
-// fixed scenario. A scenario without training.tokens counts 1e12 tokens.
-double ObjectiveValue(Objective o, const Scenario& s, const StepTime& t);
-double ObjectiveOfStep(Objective o, const Scenario& s, double step_s);
+// The objective of plan `p` taking `t` a step in this scenario, in ObjectiveUnit(o, s): seconds,
+// days, dollars (mid price) or MWh; without a catalog price (cost) or power (energy),
+// device-hours, which rank the plans of one scenario in the same order. Cost bills the devices
+// the plan holds (DevicesHeld, cost/collectives.h: the rest of each scale-up domain its
+// model-parallel tiles leave idle included) for the ideal time; energy counts the job's own
+// devices (idle held devices draw a power no catalog figure gives). A scenario without
+// training.tokens counts 1e12 tokens.
+double ObjectiveValue(Objective o, const Scenario& s, const Plan& p, const StepTime& t);
+// The same from a step time (s) and the devices held (DevicesHeld). For a fixed scenario and
+// count held it increases with the step time: a lower bound on the step times of plans that all
+// hold `devices_held` gives a lower bound on their objectives (the search's pruning rests on it).
+double ObjectiveOfStep(Objective o, const Scenario& s, double step_s, int64_t devices_held);
 // "s", "days", "usd", "mwh" or "device_hours" (cost or energy without the catalog figure).
 std::string_view ObjectiveUnit(Objective o, const Scenario& s);
 
