@@ -9,6 +9,7 @@
 
 #include "preflight/catalog/catalog.h"
 #include "preflight/cost/collectives.h"
+#include "preflight/scenario/evaluate.h"
 
 namespace preflight {
 namespace {
@@ -639,6 +640,50 @@ TEST(SearchTest, CostRanksAsStepTimeWhereEveryPlanHoldsItsOwnDevices) {
   const double per_second = cheap.top[0].objective / fast.top[0].objective;
   for (size_t i = 0; i < cheap.top.size(); ++i) {
     EXPECT_NEAR(cheap.top[i].objective, fast.top[i].objective * per_second, 1e-12 * cheap.top[i].objective);
+  }
+}
+
+// The sweep counts the devices each best plan holds and, with the scenario's failure record, the P50
+// days, the device-hours held through them and their cost, as `plan` reports them; its front is
+// drawn on those. With `reliability: none` they are unknown and the front is drawn on the ideal
+// days and device-hours.
+TEST(SearchTest, SweepCountsTheDevicesHeldThroughTheP50Days) {
+  const Scenario s = Llama405bOn1152Gb200();
+  SearchOptions o;
+  o.objective = Objective::kStepTime, o.threads = 2;
+  const std::vector<SweepPoint> pts = SweepDevices(s, {576, 1152}, {}, o);
+  ASSERT_EQ(pts.size(), 2u);
+  EXPECT_EQ(SweepParetoBasis(pts), ParetoBasis::kP50Held);
+  EXPECT_EQ(ParetoBasisName(ParetoBasis::kP50Held), "p50_held");
+  for (const SweepPoint& p : pts) {
+    ASSERT_TRUE(p.found);
+    Scenario at = s;
+    at.cluster.devices = p.devices, at.plan = p.best.plan, at.auto_parallel = false;
+    const PlanResult r = Evaluate(at, {});
+    ASSERT_TRUE(r.campaign.outlook_known && r.campaign.outlook.finishes);
+    EXPECT_EQ(p.devices_held, r.campaign.devices_held);
+    EXPECT_EQ(p.devices_held, DevicesHeld(at.cluster, p.best.plan));
+    ASSERT_TRUE(p.days_p50 && p.device_hours_held_p50 && p.cost_usd_mid_p50);
+    EXPECT_DOUBLE_EQ(*p.days_p50, r.campaign.outlook.wall_p50.value() / 86400);
+    EXPECT_NEAR(*p.device_hours_held_p50, *p.days_p50 * 24 * static_cast<double>(p.devices_held),
+                1e-9 * *p.device_hours_held_p50);
+    EXPECT_NEAR(*p.cost_usd_mid_p50, *p.device_hours_held_p50 * 4.54, 1e-9 * *p.cost_usd_mid_p50);
+    EXPECT_GT(*p.days_p50, p.days);  // failures and restarts
+  }
+  EXPECT_EQ(pts[1].devices_held, 1296) << "the test needs a best plan that holds idle devices";
+  for (const SweepPoint& p : pts) {
+    const SweepPoint& q = &p == &pts[0] ? pts[1] : pts[0];
+    const bool dominated = *q.days_p50 <= *p.days_p50 && *q.device_hours_held_p50 <= *p.device_hours_held_p50;
+    EXPECT_EQ(p.on_pareto_front, !dominated) << p.devices;
+  }
+
+  const std::vector<SweepPoint> ideal = SweepDevices(Llama405bOn1152Gb200({{"reliability", "none"}}), {576, 1152}, {}, o);
+  EXPECT_EQ(SweepParetoBasis(ideal), ParetoBasis::kIdeal);
+  for (const SweepPoint& p : ideal) {
+    ASSERT_TRUE(p.found);
+    EXPECT_GT(p.devices_held, 0);
+    EXPECT_FALSE(p.days_p50 || p.device_hours_held_p50 || p.cost_usd_mid_p50);
+    EXPECT_TRUE(p.on_pareto_front);  // more devices: fewer days, more device-hours
   }
 }
 
