@@ -986,6 +986,35 @@ case_search_sweep() {
   run search "$EXAMPLE" --devices 256..1024 --objective cost --json
   expect_rc 0
   expect_json 'assert [p["devices"] for p in j["sweep"]] == [256, 512, 1024] and any(p["on_pareto_front"] for p in j["sweep"])'
+  # Each point names the devices its plan holds and, with the default failure record, the P50 days,
+  # the device-hours held through them and their cost, as its own campaign (plan --json) gives them;
+  # the front is drawn on those (GB200 NVL72: the fastest 1,152-GPU plan holds 1,296).
+  run search "$EXAMPLE" --hardware gb200-nvl72 --model llama-3.1-405b --devices 576,1152 --json --top 1
+  expect_rc 0
+  expect_json '
+assert j["pareto_basis"] == "p50_held", j["pareto_basis"]
+pts = j["sweep"]
+assert [p["devices_held"] for p in pts] == [648, 1296], [p["devices_held"] for p in pts]
+for p in pts:
+    c = p["campaign"]
+    assert p["devices_held"] == c["devices_held"]
+    assert p["days_p50"] == c["days_p50"]
+    assert abs(p["device_hours_held_p50"] - c["device_hours_p50"]) <= 1e-9 * c["device_hours_p50"]
+    mid = (c["cost_usd_p50"]["low"] + c["cost_usd_p50"]["high"]) / 2
+    assert abs(p["cost_usd_mid_p50"] - mid) <= 1e-9 * mid
+    front = not any(q["days_p50"] <= p["days_p50"] and q["device_hours_held_p50"] <= p["device_hours_held_p50"] and
+                    (q["days_p50"] < p["days_p50"] or q["device_hours_held_p50"] < p["device_hours_held_p50"])
+                    for q in pts)
+    assert p["on_pareto_front"] == front, (p["devices"], p["on_pareto_front"])'
+  run search "$EXAMPLE" --hardware gb200-nvl72 --model llama-3.1-405b --devices 576,1152 --top 1
+  expect_rc 0
+  expect_stdout_has "P50 held dev-h"
+  expect_stdout_has "pareto (*): P50 days against P50 device-hours held"
+  # Cost bills the devices a plan holds, and the text says which plans hold more than they use
+  # (TP 2 x CP 8 tiles take 64 of each 72-GPU rack).
+  run search "$EXAMPLE" --hardware gb200-nvl72 --model llama-3.1-405b --devices 1152 --fix-tp 2 --fix-cp 8 --objective cost --top 1
+  expect_rc 0
+  expect_stdout_has "of 1152 devices, #1 holds 1296"
   run search "$EXAMPLE" --devices 5..x
   expect_rc 2
   expect_stderr_has "--devices"
@@ -1010,17 +1039,28 @@ case_search_sweep() {
 # the ranking's unit is named.
 case_search_sweep_without_price() {
   local scen="$ROOT/examples/gpt3-175b-a100.yaml"
-  run search "$scen" --devices 64..512 --objective cost --json --top 1
+  # Without a failure record (reliability: none) the front is drawn on the ideal figures.
+  run search "$scen" --devices 64..512 --objective cost --json --top 1 --set reliability=none
   expect_rc 0
   expect_json '
 assert j["objective_unit"] == "device_hours", j["objective_unit"]
+assert j["pareto_basis"] == "ideal", j["pareto_basis"]
 pts = [p for p in j["sweep"] if p["found"]]
 assert len(pts) == 4 and all(p["cost_usd_mid"] is None for p in pts)
+assert all(p["days_p50"] is None and p["device_hours_held_p50"] is None and p["cost_usd_mid_p50"] is None for p in pts)
+assert all(p["devices_held"] == p["devices"] for p in pts)
 for p in pts:
     front = not any(q["days"] <= p["days"] and q["device_hours"] <= p["device_hours"] and
                     (q["days"] < p["days"] or q["device_hours"] < p["device_hours"]) for q in pts)
     assert p["on_pareto_front"] == front, (p["devices"], p["on_pareto_front"])
 assert all(p["on_pareto_front"] for p in pts)  # more devices: fewer days, more device-hours'
+  run search "$scen" --devices 64..128 --objective cost --top 1 --set reliability=none
+  expect_stdout_has "pareto (*): ideal days against device-hours"
+  # With one, the P50 device-hours are known and their cost is not.
+  run search "$scen" --devices 64..128 --objective cost --json --top 1
+  expect_json '
+assert j["pareto_basis"] == "p50_held"
+assert all(p["device_hours_held_p50"] > 0 and p["cost_usd_mid_p50"] is None for p in j["sweep"])'
   run search "$scen" --objective cost --top 1
   expect_rc 0
   expect_stdout_has "cost (device_hours)"

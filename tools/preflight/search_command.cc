@@ -7,6 +7,8 @@
 #include <condition_variable>
 #include <iostream>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
 
 #include "commands.h"
@@ -76,6 +78,19 @@ std::string TokensNote(const Scenario& s) {
   return s.job.tokens > 0 ? "" : "note: training.tokens not given: days, cost and energy count 1e12 tokens\n";
 }
 
+// Says which of the plans listed hold more devices than they use, which cost bills.
+std::string HeldNote(const Scenario& s, const SearchResult& r) {
+  std::string held;
+  for (size_t i = 0; i < r.top.size(); ++i) {
+    const int64_t n = DevicesHeld(s.cluster, r.top[i].plan);
+    if (n > s.cluster.devices) held += fmt::format("{}#{} holds {}", held.empty() ? "" : ", ", i + 1, n);
+  }
+  if (held.empty()) return "";
+  return fmt::format("note: cost bills the devices a plan holds, idle ones included (the rest of each scale-up domain\n"
+                     "its tiles leave unused): of {} devices, {}\n",
+                     s.cluster.devices, held);
+}
+
 std::string PlanRow(const RankedPlan& r) {
   const Plan& p = r.plan;
   // "bal": the layers do not divide over the stages and are spread (parallel.layer_split: balanced).
@@ -111,6 +126,7 @@ std::string SearchText(const Scenario& s, const SearchResult& r, Objective o) {
     out += fmt::format("\nnote: the catalog has no {} for {}: ranked by device-hours, the same order\n",
                        o == Objective::kCost ? "price" : "power", s.cluster.spec.id);
   }
+  if (o == Objective::kCost) out += HeldNote(s, r);
   if (o == Objective::kCost || o == Objective::kDays || o == Objective::kEnergy) out += TokensNote(s);
   if (s.plan.first_stage_layers > 0 || s.plan.last_stage_layers > 0) {
     out += "note: the search splits layers evenly (or balanced) and leaves the scenario's first_stage_layers and\n"
@@ -137,6 +153,23 @@ nlohmann::json SearchJson(const Scenario& s, const SearchResult& r, Objective o)
           {"rejected", rejected}, {"plans", plans}};
 }
 
+nlohmann::json OptionalJson(const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); }
+
+// `v` formatted with `format`, else `missing`.
+std::string OptionalText(const std::optional<double>& v, fmt::format_string<const double&> format, const char* missing) {
+  return v ? fmt::format(format, *v) : missing;
+}
+
+// What the sweep's front (`*`) compares.
+std::string ParetoNote(ParetoBasis basis) {
+  if (basis == ParetoBasis::kP50Held) {
+    return "pareto (*): P50 days against P50 device-hours held (failures, restarts and the devices each plan's\n"
+           "tiles leave idle in its scale-up domains counted)\n";
+  }
+  return "pareto (*): ideal days against device-hours (not every point has a failure outlook: reliability: none,\n"
+         "or a run that does not finish)\n";
+}
+
 int RunSweep(const Scenario& s, const std::vector<int64_t>& counts, const SearchArgs& args, Objective o,
              SearchOptions opts, const MpiSession& mpi) {
   // Every rank takes part in each count's search; rank 0 holds the merged answers and prints.
@@ -146,9 +179,11 @@ int RunSweep(const Scenario& s, const std::vector<int64_t>& counts, const Search
                      return DistributedSearch(at, c, one, mpi);
                    });
   if (mpi.rank() != 0) return 0;
+  const ParetoBasis basis = SweepParetoBasis(points);
   nlohmann::json arr = nlohmann::json::array();
-  std::string text = fmt::format("{:>8}  {:<97} {:>9} {:>10} {:>10} {:>12} {:>14}  {}\n", "devices", "best plan",
-                                 "step s", "days", "P50 days", "device-h", "cost (mid) $", "pareto");
+  std::string text = fmt::format("{:>8} {:>8}  {:<97} {:>9} {:>10} {:>10} {:>12} {:>14} {:>14} {:>14}  {}\n", "devices",
+                                 "held", "best plan", "step s", "days", "P50 days", "device-h", "cost (mid) $",
+                                 "P50 held dev-h", "P50 cost $", "pareto");
   for (const SweepPoint& p : points) {
     if (!p.found) {
       text += fmt::format("{:>8}  no valid plan fits\n", p.devices);
@@ -163,18 +198,25 @@ int RunSweep(const Scenario& s, const std::vector<int64_t>& counts, const Search
     entry["days"] = p.days;
     entry["device_hours"] = p.device_hours;
     entry["cost_usd_mid"] = p.cost_usd_mid ? nlohmann::json(*p.cost_usd_mid) : nlohmann::json(nullptr);
+    entry["devices_held"] = p.devices_held;
+    entry["days_p50"] = OptionalJson(p.days_p50);
+    entry["device_hours_held_p50"] = OptionalJson(p.device_hours_held_p50);
+    entry["cost_usd_mid_p50"] = OptionalJson(p.cost_usd_mid_p50);
     entry["on_pareto_front"] = p.on_pareto_front;
-    // The days with failures, checkpoints and restarts (null with reliability: none).
-    const nlohmann::json& p50 = entry["campaign"]["days_p50"];
-    const std::string p50_text = p50.is_number() ? fmt::format("{:.2f}", p50.get<double>()) : "-";
     arr.push_back(entry);
-    text += fmt::format("{:>8}  {:<97} {:>9.3f} {:>10.2f} {:>10} {:>12.4g} {:>14}  {}\n", p.devices, PlanRow(p.best),
-                        p.best.time.step.value(), p.days, p50_text, p.device_hours,
-                        p.cost_usd_mid ? fmt::format("{:.4g}", *p.cost_usd_mid) : "no price",
+    // The P50 figures count failures, checkpoints and restarts ("-" with reliability: none).
+    text += fmt::format("{:>8} {:>8}  {:<97} {:>9.3f} {:>10.2f} {:>10} {:>12.4g} {:>14} {:>14} {:>14}  {}\n", p.devices,
+                        p.devices_held, PlanRow(p.best), p.best.time.step.value(), p.days,
+                        OptionalText(p.days_p50, "{:.2f}", "-"), p.device_hours,
+                        OptionalText(p.cost_usd_mid, "{:.4g}", "no price"),
+                        OptionalText(p.device_hours_held_p50, "{:.4g}", "-"),
+                        OptionalText(p.cost_usd_mid_p50, "{:.4g}", p.days_p50 ? "no price" : "-"),
                         p.on_pareto_front ? "*" : "");
   }
+  text += ParetoNote(basis);
   std::cout << (args.json ? JsonText(nlohmann::json{{"objective", std::string(ObjectiveName(o))},
                                                     {"objective_unit", std::string(ObjectiveUnit(o, s))},
+                                                    {"pareto_basis", std::string(ParetoBasisName(basis))},
                                                     {"sweep", arr}})
                           : text + TokensNote(s));
   bool any = false;

@@ -89,6 +89,15 @@ int64_t PlacedDomain(int64_t domain, int64_t devices_per_node, int64_t block, in
   return d / tile * tile;
 }
 
+int64_t DevicesHeld(const Cluster& c, const Plan& p) {
+  const int64_t d = c.scale_up_domain;
+  const int64_t placed =
+      PlacedDomain(d, c.devices_per_node, ModelParallelBlock(p.tp, p.cp, p.etp, p.ep), p.tp * p.cp * p.dp * p.pp);
+  if (placed <= 0 || placed >= d) return c.devices;
+  // Each domain the job fills to its tiles holds the rest of it.
+  return c.devices + c.devices / placed * (d - placed);
+}
+
 namespace {
 
 bool Divides(int64_t a, int64_t b) { return a > 0 && b % a == 0; }

@@ -25,6 +25,7 @@
 #include "preflight/catalog/collective_table.h"
 #include "preflight/hardware/cluster.h"
 #include "preflight/model/architecture.h"
+#include "preflight/parallel/plan.h"
 
 namespace preflight {
 
@@ -113,6 +114,15 @@ int64_t ModelParallelBlock(int64_t tp, int64_t cp, int64_t etp, int64_t ep);
 int64_t PlacedDomain(const Fabric& f, int64_t block, int64_t job);
 // The same from the domain's and the node's sizes.
 int64_t PlacedDomain(int64_t domain, int64_t devices_per_node, int64_t block, int64_t job);
+
+// The devices a job of plan `p` on cluster `c` holds (the campaign's devices_held, which a rental
+// bills): its own c.devices and, where it takes fewer of each scale-up domain than the domain has
+// (PlacedDomain of the plan's ModelParallelBlock), the rest of every domain it fills to those
+// tiles; a last, partly used domain leaves its other devices to other jobs. 1,152 GB200s at TP 16
+// on NVL72 racks take 64 of each 72: 18 racks, 1,296 held; 80 of them fill one rack to its 64 and
+// take 16 of a second: 88. It depends on the plan's TP, CP, ETP and EP (and its size) only.
+// REQUIRES: p's degrees multiply to c.devices (a plan the plan rules accept).
+int64_t DevicesHeld(const Cluster& c, const Plan& p);
 
 // All-reduce of `bytes` (the full buffer) over `ranks`, `per_domain` of which share a scale-up
 // domain: hierarchical when the group spans domains; ring or (across domains) tree, in the

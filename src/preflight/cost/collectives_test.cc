@@ -132,6 +132,29 @@ TEST(CollectivesTest, AJobTakesWholeTilesOfItsModelParallelBlocks) {
   EXPECT_EQ(RanksPerDomain(nvl, 1, 16, 288, 4, PlacedDomain(nvl, 16, 1152)), 16);
 }
 
+// A job holds the rest of every domain it fills to its tiles (what a rental bills): 1,152 GB200s
+// at TP 16 take 64 of each 72-GPU rack, 18 racks, 1,296 held; 80 fill one rack and take 16 of a
+// second, which keeps its other 56 for other jobs: 88. Tiles that divide the rack (TP 8, or TP 4 x
+// CP 2 with EP 6: lcm 24) hold nothing more, nor does an 8-GPU node.
+TEST(CollectivesTest, AJobHoldsTheRestOfEachDomainItFillsToItsTiles) {
+  Cluster rack;
+  rack.devices = 1152, rack.devices_per_node = 4, rack.scale_up_domain = 72;
+  Plan p;
+  p.tp = 16, p.cp = 1, p.pp = 4, p.dp = 18, p.ep = 1, p.etp = 1;
+  EXPECT_EQ(DevicesHeld(rack, p), 1296);
+  p.tp = 8, p.dp = 36;
+  EXPECT_EQ(DevicesHeld(rack, p), 1152);
+  p.tp = 4, p.cp = 2, p.ep = 6;
+  EXPECT_EQ(DevicesHeld(rack, p), 1152);
+  rack.devices = 80;
+  p.tp = 16, p.cp = 1, p.pp = 1, p.dp = 5, p.ep = 1;
+  EXPECT_EQ(DevicesHeld(rack, p), 88);
+  Cluster node;
+  node.devices = 64, node.devices_per_node = 8, node.scale_up_domain = 8;
+  p.tp = 16, p.dp = 4;
+  EXPECT_EQ(DevicesHeld(node, p), 64);
+}
+
 // Groups that fill scale-up domains unevenly: the domain holding the fewest of a group's ranks
 // carries its cross-domain traffic on the fewest NICs.
 TEST(CollectivesTest, UnevenlyFilledDomainsGiveTheFewestRanks) {

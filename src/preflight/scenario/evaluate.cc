@@ -406,16 +406,8 @@ Campaign MakeCampaign(const Scenario& s, const ParamCounts& params, const StepTi
   const double seconds = c.tokens / time.tokens_per_s;
   c.days_ideal = seconds / 86400.0;
   c.device_hours = seconds / 3600.0 * static_cast<double>(cluster.devices);
-  const Plan& p = s.plan;
-  const int64_t placed = PlacedDomain(cluster.scale_up_domain, cluster.devices_per_node,
-                                      ModelParallelBlock(p.tp, p.cp, p.etp, p.ep), p.tp * p.cp * p.dp * p.pp);
   c.devices = cluster.devices;
-  c.devices_held = cluster.devices;
-  if (placed > 0 && placed < cluster.scale_up_domain) {
-    // Each domain the job fills to its tiles holds the rest of it; a last, partly used domain
-    // leaves its other devices to other jobs.
-    c.devices_held += cluster.devices / placed * (cluster.scale_up_domain - placed);
-  }
+  c.devices_held = DevicesHeld(cluster, s.plan);
   const PriceRange& price = cluster.spec.price;
   if (price.known) {
     c.cost_known = true;

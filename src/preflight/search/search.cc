@@ -7,6 +7,9 @@
 #include <system_error>
 #include <thread>
 
+#include "preflight/cost/collectives.h"
+#include "preflight/scenario/evaluate.h"
+
 namespace preflight {
 
 bool ParseObjective(std::string_view name, Objective* out) {
@@ -33,22 +36,26 @@ std::string_view RejectReasonName(int reason) {
   return PlanIssueName(static_cast<PlanIssue>(reason));
 }
 
-double ObjectiveValue(Objective o, const Scenario& s, const StepTime& t) {
-  return ObjectiveOfStep(o, s, t.step.value());
+double ObjectiveValue(Objective o, const Scenario& s, const Plan& p, const StepTime& t) {
+  return ObjectiveOfStep(o, s, t.step.value(), DevicesHeld(s.cluster, p));
 }
 
-double ObjectiveOfStep(Objective o, const Scenario& s, double step_s) {
+double ObjectiveOfStep(Objective o, const Scenario& s, double step_s, int64_t devices_held) {
   const double tokens = s.job.tokens > 0 ? s.job.tokens : 1e12;
   const double seconds = tokens / (static_cast<double>(s.job.GlobalBatchTokens()) / step_s);
-  const double device_hours = seconds / 3600.0 * static_cast<double>(s.cluster.devices);
+  const double hours = seconds / 3600.0;
   switch (o) {
     case Objective::kStepTime: return step_s;
     case Objective::kDays: return seconds / 86400.0;
     case Objective::kCost: {
+      // A rental bills every device the job holds, those its tiles leave idle too.
+      const double held_hours = hours * static_cast<double>(devices_held);
       const PriceRange& p = s.cluster.spec.price;
-      return p.known ? device_hours * 0.5 * (p.low_usd + p.high_usd) : device_hours;
+      return p.known ? held_hours * 0.5 * (p.low_usd + p.high_usd) : held_hours;
     }
     case Objective::kEnergy: {
+      // The job's own devices: an idle held device draws a power the catalog does not give.
+      const double device_hours = hours * static_cast<double>(s.cluster.devices);
       const Figure& w = s.cluster.spec.power_w;
       return w.known() ? device_hours * w.value * s.cluster.pue / 1e6 : device_hours;
     }
@@ -209,7 +216,8 @@ class BranchRunner {
   bool RejectBranch(const Branch& b, const Plan& base, int n_mb, SearchResult* r) const;
   bool InnerChoiceMayBreakFirst(const Branch& b, PlanIssue issue) const;
   int ZeroOrder(int zeros[4]) const;
-  bool RunZeroStages(Plan p, const int* zeros, int n_zero, Worker* w) const;
+  // held: the devices every plan of the branch holds (DevicesHeld), which the cost objective bills.
+  bool RunZeroStages(Plan p, const int* zeros, int n_zero, int64_t held, Worker* w) const;
   // How many of kRecomputeChoices the constraints leave: all four, two for a fixed full
   // recompute, else one.
   int RecomputeChoices() const {
@@ -334,7 +342,8 @@ bool BranchRunner::RejectBranch(const Branch& b, const Plan& base, int n_mb, Sea
   if (b.schedule == Schedule::k1F1B || b.schedule == Schedule::kGpipe) {
     bound *= 1 + static_cast<double>(b.pp - 1) / most_micro_batches;
   }
-  if (ObjectiveOfStep(o_.objective, s_, bound) <= threshold_) return false;
+  // Every plan of the branch holds the same devices (its TP, CP, ETP and EP fix them).
+  if (ObjectiveOfStep(o_.objective, s_, bound, DevicesHeld(s_.cluster, base)) <= threshold_) return false;
   r->considered += subtree;
   r->rejected[kRejectBound] += subtree;
   return true;
@@ -394,7 +403,7 @@ void CountUnexplored(const Scenario& s, const Plan& p, const int* zeros, int fro
 // Evaluates plan `p` (one SP, recompute and micro-batch choice) at each ZeRO stage of `zeros`
 // and offers the valid ones to the worker. Returns true when not even the most sharded stage
 // fits (larger micro-batches cannot either).
-bool BranchRunner::RunZeroStages(Plan p, const int* zeros, int n_zero, Worker* w) const {
+bool BranchRunner::RunZeroStages(Plan p, const int* zeros, int n_zero, int64_t held, Worker* w) const {
   if (n_zero <= 0) return false;  // no stage allowed (a fixed ZeRO stage the scenario's stack cannot run)
   SearchResult& r = w->result;
   bool pipeline_ready = false;
@@ -412,7 +421,7 @@ bool BranchRunner::RunZeroStages(Plan p, const int* zeros, int n_zero, Worker* w
       pipeline = EstimatePipeline(ctx_, p);
       pipeline_ready = true;
       const double bound = pipeline.micro_batches * pipeline.stage_total + pipeline.bubble + pipeline.pp_exposed;
-      if (ObjectiveOfStep(o_.objective, s_, bound) > threshold_) {
+      if (ObjectiveOfStep(o_.objective, s_, bound, held) > threshold_) {
         r.considered += n_zero;
         r.rejected[kRejectBound] += n_zero;
         return false;
@@ -452,7 +461,7 @@ bool BranchRunner::RunZeroStages(Plan p, const int* zeros, int n_zero, Worker* w
     ranked.plan = p;
     ranked.time = FinishStep(ctx_, p, pipeline);
     ranked.memory = mem;
-    ranked.objective = ObjectiveValue(o_.objective, s_, ranked.time);
+    ranked.objective = ObjectiveOfStep(o_.objective, s_, ranked.time.step.value(), held);
     // A non-finite objective would break the ordering of the top K: rank it last.
     if (!std::isfinite(ranked.objective)) ranked.objective = std::numeric_limits<double>::infinity();
     ++r.valid;
@@ -477,6 +486,7 @@ void BranchRunner::Run(const Branch& b, Worker* w, bool pilot) const {
   if (RejectBranch(b, branch, n_mb, &w->result)) return;
   int zeros[4];
   const int n_zero = ZeroOrder(zeros);
+  const int64_t held = DevicesHeld(s_.cluster, branch);  // the same for every plan of the branch
   if (pilot) n_mb = std::min(n_mb, 1);
   const bool sps[2] = {false, true};
   const int n_sp = b.tp > 1 ? 2 : 1;
@@ -496,7 +506,7 @@ void BranchRunner::Run(const Branch& b, Worker* w, bool pilot) const {
       for (int i = 0; i < n_mb; ++i) {
         if (broken[i]) continue;
         p.micro_batch = mbs[i];
-        if (!RunZeroStages(p, zeros, n_zero, w)) continue;
+        if (!RunZeroStages(p, zeros, n_zero, held, w)) continue;
         for (int j = i + 1; j < n_mb; ++j) {  // larger micro-batches fit no better
           if (broken[j]) continue;
           p.micro_batch = mbs[j];
@@ -630,11 +640,55 @@ SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchO
 
 namespace preflight {
 
+namespace {
+
+// The catalog's mid price per device-hour. REQUIRES: the price is known.
+double MidPrice(const PriceRange& p) { return 0.5 * (p.low_usd + p.high_usd); }
+
+// The figures of point `pt`, whose best plan is found, on cluster size `at`: ideal days and
+// device-hours, the devices held, and the P50 figures of the failure Monte Carlo where it runs and
+// the run finishes (as plan_report.cc's device_hours_p50 and cost_usd_p50 count them).
+void FillSweepFigures(const Scenario& at, const ParamCounts& params, SweepPoint* pt) {
+  Scenario planned = at;
+  planned.plan = pt->best.plan;
+  const Campaign c = MakeCampaign(planned, params, pt->best.time);
+  const PriceRange& price = at.cluster.spec.price;
+  pt->days = c.days_ideal;
+  pt->device_hours = c.device_hours;
+  if (price.known) pt->cost_usd_mid = c.device_hours * MidPrice(price);
+  pt->devices_held = c.devices_held;
+  if (!c.outlook_known || !c.outlook.finishes) return;
+  pt->days_p50 = c.outlook.wall_p50.value() / 86400;
+  pt->device_hours_held_p50 = c.outlook.wall_p50.value() / 3600 * static_cast<double>(c.devices_held);
+  if (price.known) pt->cost_usd_mid_p50 = *pt->device_hours_held_p50 * MidPrice(price);
+}
+
+// The (days, device-hours) pair the front of `basis` compares.
+std::pair<double, double> ParetoFigures(const SweepPoint& p, ParetoBasis basis) {
+  if (basis == ParetoBasis::kP50Held) return {*p.days_p50, *p.device_hours_held_p50};
+  return {p.days, p.device_hours};
+}
+
+}  // namespace
+
+ParetoBasis SweepParetoBasis(const std::vector<SweepPoint>& points) {
+  bool any = false;
+  for (const SweepPoint& p : points) {
+    if (!p.found) continue;
+    if (!p.days_p50 || !p.device_hours_held_p50) return ParetoBasis::kIdeal;
+    any = true;
+  }
+  return any ? ParetoBasis::kP50Held : ParetoBasis::kIdeal;
+}
+
+std::string_view ParetoBasisName(ParetoBasis b) { return b == ParetoBasis::kP50Held ? "p50_held" : "ideal"; }
+
 std::vector<SweepPoint> SweepDevices(const Scenario& s, const std::vector<int64_t>& counts,
                                      const SearchConstraints& c, const SearchOptions& o, const SearchFn& search) {
   std::vector<SweepPoint> points;
   SearchOptions one = o;
   one.top_k = 1;
+  const ParamCounts params = CountParameters(s.arch);
   for (int64_t n : counts) {
     Scenario at = s;
     at.cluster.devices = n;
@@ -644,19 +698,20 @@ std::vector<SweepPoint> SweepDevices(const Scenario& s, const std::vector<int64_
     if (!r.top.empty()) {
       pt.found = true;
       pt.best = r.top.front();
-      pt.days = ObjectiveValue(Objective::kDays, at, pt.best.time);
-      pt.device_hours = pt.days * 24.0 * static_cast<double>(n);
-      if (s.cluster.spec.price.known) pt.cost_usd_mid = ObjectiveValue(Objective::kCost, at, pt.best.time);
+      FillSweepFigures(at, params, &pt);
     }
     points.push_back(pt);
   }
+  const ParetoBasis basis = SweepParetoBasis(points);
   for (SweepPoint& p : points) {
     if (!p.found) continue;
     p.on_pareto_front = true;
+    const auto [p_days, p_hours] = ParetoFigures(p, basis);
     for (const SweepPoint& q : points) {
       if (!q.found || &q == &p) continue;
-      const bool no_worse = q.days <= p.days && q.device_hours <= p.device_hours;
-      const bool better = q.days < p.days || q.device_hours < p.device_hours;
+      const auto [q_days, q_hours] = ParetoFigures(q, basis);
+      const bool no_worse = q_days <= p_days && q_hours <= p_hours;
+      const bool better = q_days < p_days || q_hours < p_hours;
       if (no_worse && better) p.on_pareto_front = false;
     }
   }

@@ -94,12 +94,18 @@ struct SearchResult {
   std::vector<RankedPlan> top;   // best first
 };
 
-// The objective of a plan's time for this scenario, in ObjectiveUnit(o, s): seconds, days,
-// dollars (mid price) or MWh; without a catalog price (cost) or power (energy), device-hours,
-// which rank the plans of one scenario in the same order. Increases with the step time for a
-// fixed scenario. A scenario without training.tokens counts 1e12 tokens.
-double ObjectiveValue(Objective o, const Scenario& s, const StepTime& t);
-double ObjectiveOfStep(Objective o, const Scenario& s, double step_s);
+// The objective of plan `p` taking `t` a step in this scenario, in ObjectiveUnit(o, s): seconds,
+// days, dollars (mid price) or MWh; without a catalog price (cost) or power (energy),
+// device-hours, which rank the plans of one scenario in the same order. Cost bills the devices
+// the plan holds (DevicesHeld, cost/collectives.h: the rest of each scale-up domain its
+// model-parallel tiles leave idle included) for the ideal time; energy counts the job's own
+// devices (idle held devices draw a power no catalog figure gives). A scenario without
+// training.tokens counts 1e12 tokens.
+double ObjectiveValue(Objective o, const Scenario& s, const Plan& p, const StepTime& t);
+// The same from a step time (s) and the devices held (DevicesHeld). For a fixed scenario and
+// count held it increases with the step time: a lower bound on the step times of plans that all
+// hold `devices_held` gives a lower bound on their objectives (the search's pruning rests on it).
+double ObjectiveOfStep(Objective o, const Scenario& s, double step_s, int64_t devices_held);
 // "s", "days", "usd", "mwh" or "device_hours" (cost or energy without the catalog figure).
 std::string_view ObjectiveUnit(Objective o, const Scenario& s);
 
@@ -122,17 +128,33 @@ struct SweepPoint {
   int64_t devices = 0;
   bool found = false;
   RankedPlan best;
-  double days = 0;
-  double device_hours = 0;
-  std::optional<double> cost_usd_mid;  // unset when the catalog has no price
-  bool on_pareto_front = false;  // no other point is both faster (days) and cheaper
+  double days = 0;                     // ideal: no failures
+  double device_hours = 0;             // days x 24 x devices: the work, the devices held idle not counted
+  std::optional<double> cost_usd_mid;  // device_hours at the mid price; unset when the catalog has no price
+  int64_t devices_held = 0;            // DevicesHeld of the best plan (cost/collectives.h)
+  // From the failure Monte Carlo of the scenario's reliability profile (MakeCampaign), as `plan`
+  // reports them: the P50 days, the device-hours held through them (devices_held x P50 hours, what
+  // a rental bills) and their cost at the mid price. Unset with `reliability: none` or where the
+  // run does not finish; the cost also without a catalog price.
+  std::optional<double> days_p50;
+  std::optional<double> device_hours_held_p50;
+  std::optional<double> cost_usd_mid_p50;
+  bool on_pareto_front = false;  // no other point is both faster and cheaper (SweepParetoBasis)
 };
+
+// The figures a sweep's Pareto front is drawn on: P50 days against P50 device-hours held where
+// every point found has them (and one is found), else ideal days against device_hours.
+enum class ParetoBasis { kIdeal, kP50Held };
+ParetoBasis SweepParetoBasis(const std::vector<SweepPoint>& points);
+// "ideal" or "p50_held".
+std::string_view ParetoBasisName(ParetoBasis b);
 
 // How a sweep searches one device count (Search by default; DistributedSearch under MPI).
 using SearchFn = std::function<SearchResult(const Scenario&, const SearchConstraints&, const SearchOptions&)>;
 
-// Searches each device count (best by `o.objective`) and marks the Pareto front of days vs
-// cost. One hardware has one price, so cost orders the points as device-hours do, and the
+// Searches each device count (best by `o.objective`), runs the failure Monte Carlo of each best
+// plan (MakeCampaign, as `plan` does) and marks the Pareto front of days vs cost on
+// SweepParetoBasis(points). One hardware has one price, which only scales device-hours, so the
 // front is drawn on device-hours (the same front, and one that exists without a price).
 std::vector<SweepPoint> SweepDevices(const Scenario& s, const std::vector<int64_t>& device_counts,
                                      const SearchConstraints& c, const SearchOptions& o,
