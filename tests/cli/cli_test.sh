@@ -942,6 +942,12 @@ case_search_json() {
 assert all(p["memory"]["fits"] for p in j["plans"])
 assert j["plans"][0]["time"]["step_s"] <= j["plans"][1]["time"]["step_s"] <= j["plans"][2]["time"]["step_s"]
 assert not any(p["possibly_host_bound"] for p in j["plans"])'
+  # --distinct: one plan per layout (TP, CP, PP, DP, EP, ETP, schedule, ZeRO), best first.
+  run search "$EXAMPLE" --top 4 --json --threads 2 --distinct
+  expect_rc 0
+  expect_json 'layouts = [tuple(p["plan"][k] for k in ("tp", "cp", "pp", "dp", "ep", "etp", "schedule", "zero")) for p in j["plans"]]
+assert len(j["plans"]) == 4 and len(set(layouts)) == 4, layouts
+assert [p["objective"] for p in j["plans"]] == sorted(p["objective"] for p in j["plans"])'
   # A small GPT forced onto TP 8 with micro-batch 1 has short kernels: the flag and the warning.
   local small
   small=$(write small.yaml "model: {model_type: gpt2, n_embd: 1024, n_layer: 24, n_head: 16, n_positions: 1024, vocab_size: 50304}

@@ -195,6 +195,9 @@ void AddSearch(CLI::App* app, SearchCommand* c) {
   c->cmd->add_option("--threads", s.threads, "worker threads (default: all cores)")->check(kWholeNumber);
   c->cmd->add_flag("--no-progress", s.no_progress, "no progress line on stderr");
   c->cmd->add_flag("--exhaustive", s.exhaustive, "evaluate every valid plan (no bound pruning; same answer, slower)");
+  c->cmd->add_flag("--distinct", s.distinct,
+                   "one plan per layout (TP, CP, PP, DP, EP, ETP, schedule, ZeRO), its best VPP, SP, recompute and "
+                   "micro-batch: K layouts, not K variants of the best");
   c->cmd->add_option("--devices", s.devices, "N, A..B (doubling), A..B:STEP or a,b,c: sweep and report the Pareto front of days vs cost")
       ->check(kNonEmpty);
   AddSearchConstraints(c->cmd, &s);

@@ -347,6 +347,7 @@ int RunSearch(SearchArgs args, const MpiSession& mpi) {
   opts.threads = args.threads;
   opts.progress = &progress;
   opts.exhaustive = args.exhaustive;
+  opts.distinct = args.distinct;
   const bool show = !args.json && !args.no_progress && isatty(STDERR_FILENO) && mpi.rank() == 0;
   if (counts.size() > 1) {
     ProgressBar bar(&progress, show);

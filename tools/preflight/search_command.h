@@ -21,6 +21,7 @@ struct SearchArgs {
   bool json = false;
   bool no_progress = false;
   bool exhaustive = false;
+  bool distinct = false;
   std::string devices;  // "N", "A..B" (doubling), "A..B:S" (step S) or "a,b,c"
   SearchConstraints constraints;
   // Raw constraint flags (parsed after CLI parsing so errors are one line).

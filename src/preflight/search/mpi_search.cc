@@ -57,8 +57,7 @@ SearchResult DistributedSearch(const Scenario& s, const SearchConstraints& c, Se
   for (int r = 0; r < mpi.size(); ++r) {
     for (int i = 0; i < sizes[r]; ++i) merged.top.push_back(all[static_cast<size_t>(r) * o.top_k + i]);
   }
-  std::sort(merged.top.begin(), merged.top.end(), BetterPlan);
-  if (static_cast<int>(merged.top.size()) > o.top_k) merged.top.resize(o.top_k);
+  KeepTop(&merged.top, o.top_k, o.distinct);
   merged.elapsed_s = slowest;
   return merged;
 }

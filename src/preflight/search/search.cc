@@ -162,13 +162,22 @@ std::vector<Branch> MakeBranches(const Scenario& s, const SearchConstraints& c) 
   return out;
 }
 
-// Per-worker state: counts and a bounded, sorted top list (no allocation after reserve).
+// Per-worker state: counts and a bounded, sorted top list (no allocation after reserve); with
+// `distinct`, a plan replaces its layout's entry when better and is dropped when not.
 struct Worker {
   SearchResult result;
   int top_k = 10;
+  bool distinct = false;
 
   void Offer(const RankedPlan& r) {
     auto& top = result.top;
+    if (distinct) {
+      auto same = std::find_if(top.begin(), top.end(), [&](const RankedPlan& e) { return SameLayout(e.plan, r.plan); });
+      if (same != top.end()) {
+        if (!BetterPlan(r, *same)) return;
+        top.erase(same);
+      }
+    }
     if (static_cast<int>(top.size()) == top_k && !BetterPlan(r, top.back())) return;
     auto pos = std::upper_bound(top.begin(), top.end(), r, BetterPlan);
     top.insert(pos, r);
@@ -571,14 +580,32 @@ bool BetterPlan(const RankedPlan& a, const RankedPlan& b) {
   return Key(a.plan) < Key(b.plan);
 }
 
-void MergeResults(SearchResult* into, const SearchResult& other, int top_k) {
+bool SameLayout(const Plan& a, const Plan& b) {
+  return a.tp == b.tp && a.cp == b.cp && a.pp == b.pp && a.dp == b.dp && a.ep == b.ep && a.etp == b.etp &&
+         a.schedule == b.schedule && a.zero == b.zero;
+}
+
+void KeepTop(std::vector<RankedPlan>* plans, int top_k, bool distinct) {
+  std::sort(plans->begin(), plans->end(), BetterPlan);
+  if (distinct) {
+    std::vector<RankedPlan> kept;
+    for (const RankedPlan& r : *plans) {
+      if (static_cast<int>(kept.size()) == top_k) break;
+      const bool seen = std::any_of(kept.begin(), kept.end(), [&](const RankedPlan& e) { return SameLayout(e.plan, r.plan); });
+      if (!seen) kept.push_back(r);
+    }
+    *plans = std::move(kept);
+  }
+  if (static_cast<int>(plans->size()) > top_k) plans->resize(top_k);
+}
+
+void MergeResults(SearchResult* into, const SearchResult& other, int top_k, bool distinct) {
   into->considered += other.considered;
   into->valid += other.valid;
   into->model_evaluations += other.model_evaluations;
   for (int i = 0; i < kNumRejectReasons; ++i) into->rejected[i] += other.rejected[i];
   into->top.insert(into->top.end(), other.top.begin(), other.top.end());
-  std::sort(into->top.begin(), into->top.end(), BetterPlan);
-  if (static_cast<int>(into->top.size()) > top_k) into->top.resize(top_k);
+  KeepTop(&into->top, top_k, distinct);
 }
 
 SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchOptions& o) {
@@ -598,6 +625,7 @@ SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchO
     std::atomic<size_t> next_pilot{0};
     auto pilot_work = [&](Worker* w) {
       w->top_k = o.top_k;
+      w->distinct = o.distinct;
       for (size_t i = next_pilot++; i < branches.size(); i = next_pilot++) runner.Run(branches[i], w, true);
     };
     std::vector<std::thread> pool;
@@ -606,7 +634,7 @@ SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchO
     pilot_work(&pilots[0]);
     for (std::thread& t : pool) t.join();
     SearchResult pilot;
-    for (const Worker& w : pilots) MergeResults(&pilot, w.result, o.top_k);
+    for (const Worker& w : pilots) MergeResults(&pilot, w.result, o.top_k, o.distinct);
     if (!o.exhaustive && static_cast<int>(pilot.top.size()) == o.top_k) {
       runner.set_threshold(pilot.top.back().objective);
     }
@@ -615,6 +643,7 @@ SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchO
   std::atomic<size_t> next{0};
   auto work = [&](Worker* w) {
     w->top_k = o.top_k;
+    w->distinct = o.distinct;
     w->result.top.reserve(o.top_k + 1);
     for (size_t i = next++; i < branches.size(); i = next++) {
       if (static_cast<int>(i % o.ranks) != o.rank) continue;
@@ -630,7 +659,7 @@ SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchO
   for (std::thread& t : pool) t.join();
 
   SearchResult result;
-  for (const Worker& w : workers) MergeResults(&result, w.result, o.top_k);
+  for (const Worker& w : workers) MergeResults(&result, w.result, o.top_k, o.distinct);
   result.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }

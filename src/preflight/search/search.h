@@ -68,6 +68,10 @@ struct SearchOptions {
   // Evaluate every valid plan (no bound pruning): the same top K, slower; for checking and for
   // measuring the raw evaluation rate.
   bool exhaustive = false;
+  // One plan per layout (SameLayout: TP, CP, PP, DP, EP, ETP, schedule and ZeRO stage), the best
+  // VPP, layer split, SP, recompute and micro-batch of each: K layouts rather than K variants of
+  // the best. The bound stays exact (a layout whose best plan is pruned has K better layouts).
+  bool distinct = false;
 };
 
 // Extra rejection reasons beyond PlanIssue: valid but over the memory budget; or skipped
@@ -112,8 +116,15 @@ std::string_view ObjectiveUnit(Objective o, const Scenario& s);
 // Runs the search on this process's share (rank of ranks). REQUIRES: s.cluster.devices > 0.
 SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchOptions& o);
 
-// Merges partial results (other ranks') into one: counts add, top K re-ranked.
-void MergeResults(SearchResult* into, const SearchResult& other, int top_k);
+// Merges partial results (other ranks') into one: counts add, top K re-ranked (with `distinct`,
+// the best plan of each layout).
+void MergeResults(SearchResult* into, const SearchResult& other, int top_k, bool distinct = false);
+
+// Sorts `plans` best first and keeps the first `top_k` (with `distinct`, of different layouts).
+void KeepTop(std::vector<RankedPlan>* plans, int top_k, bool distinct);
+
+// The layout SearchOptions::distinct keeps one plan of: TP, CP, PP, DP, EP, ETP, schedule and ZeRO.
+bool SameLayout(const Plan& a, const Plan& b);
 
 // Total order used for ranking: objective, then memory per device, then a canonical order of
 // the plan fields, so that ties break identically however the work was split.

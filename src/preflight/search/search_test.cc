@@ -156,6 +156,42 @@ TEST(SearchTest, BoundPruningKeepsTheExhaustiveTopKUnderACapacityFactor) {
   }
 }
 
+// `distinct` keeps one plan per layout, the best of each: no two of its top K share TP, CP, PP,
+// DP, EP, ETP, schedule and ZeRO stage; its first is the plain search's first; and pruning, threads
+// and MPI-style splits return the exhaustive answer. The plain top K of this scenario is variants
+// of one layout (VPP and layer split), so the two answers differ.
+TEST(SearchTest, DistinctKeepsTheBestPlanOfEachLayout) {
+  const Scenario s = Load("examples/llama3.1-70b-h100.yaml");
+  SearchOptions o;
+  o.top_k = 5, o.threads = 1;
+  const SearchResult plain = Search(s, {}, o);
+  o.distinct = true;
+  const SearchResult distinct = Search(s, {}, o);
+  ASSERT_EQ(distinct.top.size(), 5u);
+  ASSERT_FALSE(plain.top.empty());
+  SearchResult first = plain;
+  first.top.resize(1);
+  SearchResult distinct_first = distinct;
+  distinct_first.top.resize(1);
+  EXPECT_TRUE(SamePlans(first, distinct_first));
+  EXPECT_FALSE(SamePlans(plain, distinct)) << "the plain top K must repeat a layout for this test to mean anything";
+  for (size_t i = 0; i < distinct.top.size(); ++i) {
+    for (size_t j = i + 1; j < distinct.top.size(); ++j) EXPECT_FALSE(SameLayout(distinct.top[i].plan, distinct.top[j].plan));
+    if (i > 0) {
+      EXPECT_FALSE(BetterPlan(distinct.top[i], distinct.top[i - 1]));
+    }
+  }
+  o.exhaustive = true;
+  EXPECT_TRUE(SamePlans(distinct, Search(s, {}, o)));
+  o.exhaustive = false, o.threads = 2;
+  EXPECT_TRUE(SamePlans(distinct, Search(s, {}, o)));
+  o.threads = 1, o.ranks = 2;
+  SearchResult split = Search(s, {}, o);
+  o.rank = 1;
+  MergeResults(&split, Search(s, {}, o), o.top_k, true);
+  EXPECT_TRUE(SamePlans(distinct, split));
+}
+
 // MoE with TP needs sequence parallelism: the search still offers TP > 1 for an MoE model, with SP.
 TEST(SearchTest, MoeModelsStillGetTensorParallelPlans) {
   Scenario s = Load("examples/deepseek-v3-h800.yaml");
