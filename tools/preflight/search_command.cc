@@ -186,7 +186,7 @@ int RunSweep(const Scenario& s, const std::vector<int64_t>& counts, const Search
                                  "P50 held dev-h", "P50 cost $", "pareto");
   for (const SweepPoint& p : points) {
     if (!p.found) {
-      text += fmt::format("{:>8}  no valid plan fits\n", p.devices);
+      text += fmt::format("{:>8} {:>8}  no valid plan fits\n", p.devices, "-");
       arr.push_back({{"devices", p.devices}, {"found", false}});
       continue;
     }

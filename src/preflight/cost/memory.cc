@@ -337,15 +337,16 @@ std::pair<double, double> WeightGradStateBytes(const Architecture& a, const Plan
     const double qk = static_cast<double>(m.nope_dim + m.rope_dim);
     const double heads = static_cast<double>(a.heads);
     // Down-projections replicated over TP (on the rank's sequence shard with SP), up-projections
-    // and the output projection split by TP.
+    // and the output projection split by TP; the latents, the up-projections' inputs, kept
+    // sequence-sharded as AttentionBytes keeps them.
     if (m.q_lora_rank > 0) {
       attention += gemm(h / rep, static_cast<double>(m.q_lora_rank) / rep) +
-                   gemm(static_cast<double>(m.q_lora_rank), heads * qk / t);
+                   gemm(static_cast<double>(m.q_lora_rank) / rep, heads * qk / t);
     } else {
       attention += gemm(h / rep, heads * qk / t);
     }
     attention += gemm(h / rep, static_cast<double>(m.kv_lora_rank + m.rope_dim) / rep) +
-                 gemm(static_cast<double>(m.kv_lora_rank), heads * static_cast<double>(m.nope_dim + m.v_dim) / t) +
+                 gemm(static_cast<double>(m.kv_lora_rank) / rep, heads * static_cast<double>(m.nope_dim + m.v_dim) / t) +
                  gemm(heads * static_cast<double>(m.v_dim) / t, h);
   } else {
     const double q = static_cast<double>(a.heads * a.head_dim);
@@ -592,9 +593,10 @@ ChunkActivations StageActivations(const Architecture& a, const Plan& p, const Tr
   if (p.schedule == Schedule::kZbH1 && p.pp > 1) {
     // ZB-H1: worker i of p holds (p − i + 1)·M_B + (i − 1)·M_W (cost-model-notes §3.3, the
     // zero-bubble paper's Table 2): stage s keeps the weight-gradient state of the s micro-batches
-    // whose W it has put off (no more than it has after the first).
-    const double deferred =
-        std::min(static_cast<double>(stage), static_cast<double>(std::max<int64_t>(MicroBatches(p, j) - 1, 0)));
+    // whose W it has put off, and with fewer micro-batches than stages no more than those not in
+    // flight (the M a step has, in all).
+    const double micro_batches = static_cast<double>(MicroBatches(p, j));
+    const double deferred = std::min(static_cast<double>(stage), std::max(0.0, micro_batches - in_flight));
     act += deferred * (n_dense * layer.weight_grad_dense + static_cast<double>(n_moe) * layer.weight_grad_moe);
   }
   const bool whole_layers = p.recompute == Recompute::kFull || p.recompute == Recompute::kSelectiveOp ||

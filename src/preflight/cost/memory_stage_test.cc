@@ -242,6 +242,29 @@ TEST(StageMemoryTest, ZeroBubbleLaterStagesHoldDeferredWeightGradients) {
   }
 }
 
+// With fewer micro-batches than stages, ZB-H1's stage holds no more than the step has: those in
+// flight (min(p − s, M)) and of the rest at most s deferred. GPT-3 at PP 8 with M = 4: stages 0–4
+// defer none, stage 5 one, stage 7 three.
+TEST(StageMemoryTest, ZeroBubbleDefersNoMoreMicroBatchesThanTheStepHas) {
+  const Architecture a = Gpt3();
+  const ParamCounts c = CountParameters(a);
+  Plan p = Tp8Pp8(true, Recompute::kSelective);
+  TrainingJob j = KorthikantiJob();
+  j.global_batch = 4;
+  ASSERT_EQ(MicroBatches(p, j), 4);
+  Plan zb = p;
+  zb.schedule = Schedule::kZbH1;
+  const LayerActivationBytes layer = ActivationBytesPerLayer(a, p, j);
+  const double want[8] = {0, 0, 0, 0, 0, 1, 2, 3};
+  for (int64_t stage = 0; stage < 8; ++stage) {
+    SCOPED_TRACE(stage);
+    const double one_f_one_b = EstimateStageMemory(a, c, p, j, stage, MemoryOptions{}).activations.value();
+    const double zero_bubble = EstimateStageMemory(a, c, zb, j, stage, MemoryOptions{}).activations.value();
+    const double layers = static_cast<double>(LayersOnStage(a, p, stage));
+    EXPECT_NEAR(zero_bubble - one_f_one_b, want[stage] * layers * layer.weight_grad_dense, 1e-9 * zero_bubble);
+  }
+}
+
 // Under a pipeline the working set of a recomputed MoE block is added once to the stage.
 TEST(StageMemoryTest, RecomputedMoeBlockHoldsOneLayerWhileItsBackwardRuns) {
   Architecture a = LoadArch("deepseek-v3");

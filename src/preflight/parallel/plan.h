@@ -340,11 +340,16 @@ struct TrainingJob {
     if (moe_capacity_factor <= 0) return moe_imbalance;
     return moe_pad_to_capacity ? moe_capacity_factor : std::min(moe_imbalance, moe_capacity_factor);
   }
-  // Rows a rank permutes and dispatches over T·k: CF where padded to capacity, else 1 (dropped
-  // copies are not sent; how many a balanced-on-average router drops is not known, so at most 1).
-  double MoeDispatchRows() const { return moe_capacity_factor > 0 && moe_pad_to_capacity ? moe_capacity_factor : 1.0; }
-  // The share of the busiest expert rank's routed copies dropped: 1 − CF / moe_imbalance where
-  // the capacity factor is below the load (0 dropless or with room to spare).
+  // Rows a rank permutes and dispatches over T·k: CF where padded to capacity; dropping, at most
+  // min(1, CF) (Megatron-Core drops before the dispatch, keeping ⌈CF·T·k/E⌉ copies per expert:
+  // below CF = 1 fewer than T·k in all; how many more an unbalanced router drops is not known).
+  double MoeDispatchRows() const {
+    if (moe_capacity_factor <= 0) return 1.0;
+    return moe_pad_to_capacity ? moe_capacity_factor : std::min(1.0, moe_capacity_factor);
+  }
+  // The share of the busiest expert rank's routed copies dropped, at least: 1 − CF / moe_imbalance
+  // where the capacity factor is below the load (0 dropless or with room to spare); the capacity
+  // is per expert, the imbalance per rank, so a rank's busiest expert may drop more.
   double MoeDroppedShare() const {
     return moe_capacity_factor > 0 && moe_capacity_factor < moe_imbalance ? 1.0 - moe_capacity_factor / moe_imbalance
                                                                            : 0.0;

@@ -490,6 +490,7 @@ TEST(PlanTest, MoeLoadPerRoutingPolicy) {
   j.moe_imbalance = 1.0, j.moe_capacity_factor = 0.5;
   EXPECT_DOUBLE_EQ(j.MoeExpertLoad(), 0.5);
   EXPECT_DOUBLE_EQ(j.MoeDroppedShare(), 0.5);
+  EXPECT_DOUBLE_EQ(j.MoeDispatchRows(), 0.5) << "dropped before the dispatch: half the copies are sent";
   j.moe_capacity_factor = 1.25, j.moe_pad_to_capacity = true;
   EXPECT_DOUBLE_EQ(j.MoeExpertLoad(), 1.25);
   EXPECT_DOUBLE_EQ(j.MoeDispatchRows(), 1.25);

@@ -36,14 +36,15 @@ void WarnIfPartNode(const Scenario& s, PlanResult* r) {
   }
 }
 
-// A capacity factor below the busiest expert rank's load drops routed copies: the step is timed
-// for those kept, and the tokens counted train fewer experts than the model says.
+// A capacity factor below the busiest expert rank's load drops routed copies (at least this share:
+// the capacity is per expert, the imbalance per rank): the step is timed for those kept, and the
+// tokens counted train fewer experts than the model says.
 void WarnIfTokensDropped(const Scenario& s, PlanResult* r) {
   const TrainingJob& j = s.job;
   const double dropped = j.MoeDroppedShare();
   if (!s.arch.IsMoe() || dropped <= 0) return;
   std::ostringstream w;
-  w << "training.moe_capacity_factor " << j.moe_capacity_factor << " drops " << std::fixed << std::setprecision(1)
+  w << "training.moe_capacity_factor " << j.moe_capacity_factor << " drops at least " << std::fixed << std::setprecision(1)
     << 100 * dropped << "% of the routed token copies on the busiest expert rank (load " << std::defaultfloat
     << std::setprecision(6) << j.moe_imbalance << " times the mean, training.moe_imbalance): its experts are timed for the copies kept";
   r->warnings.push_back(w.str());

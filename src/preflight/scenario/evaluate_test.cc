@@ -108,7 +108,7 @@ TEST(EvaluateTest, Warnings) {
   EXPECT_FALSE(Warns(Evaluate(*s, {}), "ep_comm_overlap with pp > 1"));
   // A capacity factor below the busiest expert rank's load drops copies, and says how many.
   s->job.moe_imbalance = 1.5, s->job.moe_capacity_factor = 1.2;
-  EXPECT_TRUE(Warns(Evaluate(*s, {}), "training.moe_capacity_factor 1.2 drops 20.0% of the routed token copies"));
+  EXPECT_TRUE(Warns(Evaluate(*s, {}), "training.moe_capacity_factor 1.2 drops at least 20.0% of the routed token copies"));
   s->job.moe_capacity_factor = 1.5;
   EXPECT_FALSE(Warns(Evaluate(*s, {}), "moe_capacity_factor"));
 }

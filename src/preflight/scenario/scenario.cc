@@ -393,6 +393,26 @@ Status ReadMoeCapacity(const MapReader& t, TrainingJob* j) {
   return Status::Ok();
 }
 
+// MoE capacity settings Megatron-Core refuses: padding with the flex (DeepEP) dispatcher
+// (MoEFlexTokenDispatcher asserts against --moe-pad-expert-input-to-capacity), and a capacity
+// above the tokens a rank routes (⌈CF·T·k/E⌉ > T, CF > E/k: the router's top-k over T tokens
+// per expert cannot pick more than T).
+Status CheckMoeCapacity(const MapReader& root, const Scenario& s) {
+  const TrainingJob& j = s.job;
+  if (!s.arch.IsMoe() || j.moe_capacity_factor <= 0) return Status::Ok();
+  ASSIGN_OR_RETURN(MapReader t, root.Map("training"));
+  if (j.moe_pad_to_capacity && j.ep_node_dedup) {
+    return t.Error("moe_pad_to_capacity", "false with ep_dispatcher: deepep (Megatron-Core's flex dispatcher does not pad)");
+  }
+  const double most = static_cast<double>(s.arch.moe.experts) / static_cast<double>(s.arch.moe.top_k);
+  if (j.moe_capacity_factor > most) {
+    std::ostringstream want;
+    want << "at most experts / top-k = " << most << " (a larger capacity exceeds the tokens a rank routes)";
+    return t.Error("moe_capacity_factor", want.str());
+  }
+  return Status::Ok();
+}
+
 // training: MoE's dispatcher, its SMs, load imbalance and grouped GEMM.
 Status ReadMoeOptions(const MapReader& t, const HardwareSpec& spec, TrainingJob* j) {
   ASSIGN_OR_RETURN(std::string dispatcher, t.StringOr("ep_dispatcher", "alltoall"));
@@ -727,6 +747,7 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
   RETURN_IF_ERROR(ReadReliability(r, catalog, &s));
   RETURN_IF_ERROR(ReadParallel(r, s.cluster.devices, &s));
   RETURN_IF_ERROR(CheckTrainingAgainstPlan(r, s));
+  RETURN_IF_ERROR(CheckMoeCapacity(r, s));
   ASSIGN_OR_RETURN(s.idle_settings, IdleSettings(r, s));
   RETURN_IF_ERROR(ReadMeasured(r, &s.measured));
   return s;

@@ -43,6 +43,24 @@ TEST(ScenarioErrorTest, Grad16BitCopyNeedsZeroAtMostOne) {
   EXPECT_TRUE(Contains(s.status().message(), "zero 2 or 3")) << s.status().message();
 }
 
+// Capacity settings Megatron-Core refuses on an MoE model: padding with the flex (DeepEP)
+// dispatcher, and a capacity factor above experts / top-k (Mixtral: 8 / 2 = 4), where a rank's
+// capacity per expert exceeds the tokens it routes. The same settings load on a dense model, where
+// they do nothing (idle settings).
+TEST(ScenarioErrorTest, CapacitySettingsMegatronRefuses) {
+  const std::string moe = Replace(kScenario, "model: llama-3.1-8b", "model: mixtral-8x7b");
+  const std::string capacity = Replace(moe, "precision: bf16", "precision: bf16, moe_capacity_factor: 4");
+  ASSERT_TRUE(LoadText(capacity).ok()) << LoadText(capacity).status().message();
+  StatusOr<Scenario> s = LoadText(Replace(moe, "precision: bf16", "precision: bf16, moe_capacity_factor: 4.5"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.status().message(), "training.moe_capacity_factor")) << s.status().message();
+  EXPECT_TRUE(Contains(s.status().message(), "at most experts / top-k = 4")) << s.status().message();
+  s = LoadText(Replace(capacity, "moe_capacity_factor: 4", "moe_capacity_factor: 1.25, moe_pad_to_capacity: true, ep_dispatcher: deepep"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.status().message(), "training.moe_pad_to_capacity")) << s.status().message();
+  EXPECT_TRUE(LoadText(Replace(kScenario, "precision: bf16", "precision: bf16, moe_capacity_factor: 4.5")).ok());
+}
+
 TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
   const BadScenario cases[] = {
       {"unknown model id", "model: llama-3.1-8b", "model: gpt-17", StatusCode::kNotFound, "model"},

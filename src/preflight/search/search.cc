@@ -511,10 +511,14 @@ void BranchRunner::Run(const Branch& b, Worker* w, bool pilot) const {
       p.sp = sps[i_sp], p.recompute = rc, p.recompute_method = choice.method;
       if (rc != Recompute::kNone) p.cpu_offload_layers = 0;
       if (!AllToAllOverlapRecompute(p)) p.ep_comm_overlap = false;
+      // ZB-H1's deferred weight gradients can shrink with a larger micro-batch (fewer micro-batches
+      // than stages defer fewer, where a layer's W state outweighs what it keeps, as under full
+      // recompute): its micro-batches are each tried, not cut at the first that does not fit.
+      const bool fit_grows_with_micro_batch = !(b.schedule == Schedule::kZbH1 && b.pp > 1);
       for (int i = 0; i < n_mb; ++i) {
         if (broken[i]) continue;
         p.micro_batch = mbs[i];
-        if (!RunZeroStages(p, zeros, n_zero, held, w)) continue;
+        if (!RunZeroStages(p, zeros, n_zero, held, w) || !fit_grows_with_micro_batch) continue;
         for (int j = i + 1; j < n_mb; ++j) {  // larger micro-batches fit no better
           if (broken[j]) continue;
           p.micro_batch = mbs[j];

@@ -11,7 +11,8 @@
 //
 // Speed: per-model and per-hardware constants are built once (CostContext); the per-plan
 // evaluation allocates nothing and touches no strings; whole subtrees are pruned (a layout
-// that does not fit with the smallest micro-batch and full recompute cannot fit with more).
+// that does not fit with the smallest micro-batch and full recompute cannot fit with more, but
+// under ZB-H1, whose deferred weight gradients can shrink with the micro-batch).
 // The space is split into branches (tp, cp, pp, ep, etp, schedule/vpp) that threads take in
 // turn, and that MPI ranks split by index; results merge deterministically, so 1 thread,
 // N threads and N ranks return the same top K.

@@ -156,6 +156,34 @@ TEST(SearchTest, BoundPruningKeepsTheExhaustiveTopKUnderACapacityFactor) {
   }
 }
 
+// ZB-H1 with fewer micro-batches than stages: a larger micro-batch defers fewer weight gradients,
+// and under full recompute (a layer's W state far above its checkpoint) needs less memory. Llama
+// 3.1 70B at TP 8, PP 8, global batch 4 in 30 GiB does not fit at micro-batch 1 but fits at 4:
+// the search must try it rather than stop at the first micro-batch that does not fit.
+TEST(SearchTest, ZeroBubbleTriesLargerMicroBatchesAfterOneDoesNotFit) {
+  const Scenario s = Load("examples/llama3.1-70b-h100.yaml", {{"cluster.devices", "64"},
+                                                              {"training.global_batch", "4"},
+                                                              {"cluster.hbm_capacity_gib", "30"}});
+  SearchConstraints c;
+  c.tp = 8, c.pp = 8, c.cp = 1, c.zero = 1, c.sp = true;
+  c.schedule = Schedule::kZbH1, c.recompute = Recompute::kFull;
+  SearchOptions o;
+  o.top_k = 3, o.threads = 1;
+  const SearchResult r = Search(s, c, o);
+  ASSERT_FALSE(r.top.empty()) << "micro-batch 4 fits";
+  EXPECT_EQ(r.top.front().plan.micro_batch, 4);
+  Scenario at_one = s;
+  at_one.plan = r.top.front().plan;
+  at_one.plan.micro_batch = 1;
+  EXPECT_GT(EstimateMemory(at_one.arch, CountParameters(at_one.arch), at_one.plan, at_one.job, at_one.cluster.hbm_capacity, {})
+                .worst.Total()
+                .value(),
+            s.cluster.hbm_capacity.value())
+      << "micro-batch 1 must not fit for this test to mean anything";
+  o.exhaustive = true;
+  EXPECT_TRUE(SamePlans(r, Search(s, c, o)));
+}
+
 // `distinct` keeps one plan per layout, the best of each: no two of its top K share TP, CP, PP,
 // DP, EP, ETP, schedule and ZeRO stage; its first is the plain search's first; and pruning, threads
 // and MPI-style splits return the exhaustive answer. The plain top K of this scenario is variants
