@@ -1061,7 +1061,7 @@ for p in pts:
     assert p["on_pareto_front"] == front, (p["devices"], p["on_pareto_front"])
 assert all(p["on_pareto_front"] for p in pts)  # more devices: fewer days, more device-hours'
   run search "$scen" --devices 64..128 --objective cost --top 1 --set reliability=none
-  expect_stdout_has "pareto (*): ideal days against device-hours"
+  expect_stdout_has "pareto (*): ideal days against ideal device-hours held"
   # With one, the P50 device-hours are known and their cost is not.
   run search "$scen" --devices 64..128 --objective cost --json --top 1
   expect_json '

@@ -166,8 +166,8 @@ std::string ParetoNote(ParetoBasis basis) {
     return "pareto (*): P50 days against P50 device-hours held (failures, restarts and the devices each plan's\n"
            "tiles leave idle in its scale-up domains counted)\n";
   }
-  return "pareto (*): ideal days against device-hours (not every point has a failure outlook: reliability: none,\n"
-         "or a run that does not finish)\n";
+  return "pareto (*): ideal days against ideal device-hours held (not every point has a failure outlook:\n"
+         "reliability: none, or a run that does not finish)\n";
 }
 
 int RunSweep(const Scenario& s, const std::vector<int64_t>& counts, const SearchArgs& args, Objective o,

@@ -212,6 +212,9 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   c.model_flops_per_token = ops.model_flops_per_token;
   c.attention_flops_per_token_fwd = ops.attention_fwd_flops_per_token;
   c.head_flops_per_token_fwd = ops.head_fwd_flops_per_token;
+  for (const Op& op : ops.ops) {
+    if (op.kind == OpKind::kRoutedExperts) c.expert_flops_per_token_fwd += op.TotalFwdFlopsPerToken();
+  }
   c.host_per_kernel = Seconds(job.host_overhead_per_kernel_us * 1e-6);
   if (h.gemm_kernel_us.known()) c.gemm_kernel = Seconds(h.gemm_kernel_us.value * 1e-6);
   if (h.gemm_odd_width_slowdown.known()) c.gemm_odd_width_slowdown = h.gemm_odd_width_slowdown.value;

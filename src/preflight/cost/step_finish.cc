@@ -207,6 +207,19 @@ double StepModel::RecomputedShare() const {
   return a_.layers > 0 ? static_cast<double>(RecomputedLayersInModel(a_, p_)) / static_cast<double>(a_.layers) : 0.0;
 }
 
+// The routed experts' FLOPs per token beyond the model's top-k copies, for HFU: padded to a
+// capacity factor the GEMMs run CF times the copies, dropping at CF < 1 fewer (the rows a rank
+// dispatches, TrainingJob::MoeDispatchRows), in the forward, the backward's two passes and what
+// recompute runs again of them.
+double StepModel::ExpertRowFlopsPerToken() const {
+  const double extra = c_.job.MoeDispatchRows() - 1.0;
+  if (extra == 0 || c_.expert_flops_per_token_fwd == 0) return 0;
+  double again = 0;  // the share of the experts' forward that recomputation runs again
+  if (p_.recompute == Recompute::kFull) again = RecomputedShare();
+  if (p_.recompute == Recompute::kSelective && p_.Recomputes(kModuleMoe)) again = 1;
+  return extra * c_.expert_flops_per_token_fwd * (3.0 + again);
+}
+
 // Recomputation FLOPs per token, for HFU.
 double StepModel::RecomputeFlopsPerToken() const {
   switch (p_.recompute) {
@@ -280,7 +293,8 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
   r.tokens_per_s_per_device = r.tokens_per_s / static_cast<double>(c_.devices);
   r.tflops_per_device = r.tokens_per_s_per_device * c_.model_flops_per_token / 1e12;
   r.mfu = r.tflops_per_device * 1e12 / c_.peak_rate.value();
-  r.hfu = r.mfu * (c_.model_flops_per_token + RecomputeFlopsPerToken()) / c_.model_flops_per_token;
+  r.hfu = r.mfu * (c_.model_flops_per_token + RecomputeFlopsPerToken() + ExpertRowFlopsPerToken()) /
+          c_.model_flops_per_token;
   return r;
 }
 

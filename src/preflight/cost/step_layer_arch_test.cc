@@ -306,6 +306,25 @@ TEST(StepLayerTest, ACapacityFactorCapsTheBusiestExpertRankAndPaddingFillsIt) {
   EXPECT_NEAR(padded.ep, 4 * exchange(1.25 * 4096), 1e-12);
 }
 
+// HFU counts the expert rows the GEMMs run: padded to CF 1.25, a quarter more of the routed
+// experts' forward and backward (3 × their forward FLOPs per token, top-k copies of the SwiGLU
+// experts' three matrices: 2·k·3·h·F_e in each MoE layer); MFU keeps the model's count.
+TEST(StepLayerTest, HardwareFlopsCountThePaddedExpertRows) {
+  const DeepSeekJob s = DeepSeekOnH800(4, 16, 2);
+  Plan p;
+  p.ep = 8, p.dp = 2;
+  TrainingJob j = s.job;
+  j.moe_capacity_factor = 1.25, j.moe_pad_to_capacity = true;
+  const CostContext ctx = MakeCostContext(s.arch, CountParameters(s.arch), j, s.cluster);
+  const double experts = 2.0 * 8 * 3 * 7168 * 2048 * static_cast<double>(s.arch.MoeLayerCount());  // k = 8, F_e = 2,048
+  ASSERT_DOUBLE_EQ(ctx.expert_flops_per_token_fwd, experts);
+  const StepTime t = EstimateStep(ctx, p);
+  EXPECT_NEAR(t.hfu / t.mfu, 1 + 0.25 * 3 * experts / ctx.model_flops_per_token, 1e-12);
+  j.moe_pad_to_capacity = false;  // dropping at 1.25 runs no extra rows
+  const StepTime dropped = EstimateStep(MakeCostContext(s.arch, CountParameters(s.arch), j, s.cluster), p);
+  EXPECT_DOUBLE_EQ(dropped.hfu, dropped.mfu);
+}
+
 // Megatron-Core's shared experts are a tensor-parallel MLP of their own: with TP and no expert TP
 // an MoE layer has two TP blocks (attention, shared experts), one all-reduce each way per block.
 TEST(StepLayerTest, SharedExpertsHaveTheirOwnTensorParallelPair) {

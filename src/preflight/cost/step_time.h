@@ -70,6 +70,7 @@ struct CostContext {
   double model_flops_per_token = 0;  // MFU convention (model/model.h)
   double attention_flops_per_token_fwd = 0;  // full (non-causal) count, forward, all layers
   double head_flops_per_token_fwd = 0;       // the output head(s), forward
+  double expert_flops_per_token_fwd = 0;     // the routed experts' top-k copies, forward, all layers
   double activation_bytes = 2;    // bytes per activation element on the wire
   bool fp8_gemms = false;         // GEMMs run in FP8 or NVFP4 (and pay casts)
   bool fp4_gemms = false;         // of which in NVFP4 (training.precision fp4)

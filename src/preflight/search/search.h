@@ -155,7 +155,8 @@ struct SweepPoint {
 };
 
 // The figures a sweep's Pareto front is drawn on: P50 days against P50 device-hours held where
-// every point found has them (and one is found), else ideal days against device_hours.
+// every point found has them (and one is found), else ideal days against the ideal device-hours
+// held (days × 24 × devices_held: a rental bills the held devices, failures or not).
 enum class ParetoBasis { kIdeal, kP50Held };
 ParetoBasis SweepParetoBasis(const std::vector<SweepPoint>& points);
 // "ideal" or "p50_held".

@@ -764,6 +764,35 @@ TEST(SearchTest, SweepCountsTheDevicesHeldThroughTheP50Days) {
   }
 }
 
+// Without a failure outlook the front compares ideal days against the ideal device-hours held
+// (what a rental bills): 128 GB200s at TP 16 fill two 72-GPU racks to 64 and hold both, so at the
+// same throughput they are no cheaper than 144 at TP 8, and neither point dominates (on the job's
+// own devices, 128 would have dominated 144). A stand-in search returns each count's plan at one
+// throughput.
+TEST(SearchTest, TheIdealFrontBillsTheDevicesHeld) {
+  const Scenario s = Llama405bOn1152Gb200({{"reliability", "none"}});
+  SearchOptions o;
+  auto search = [](const Scenario& at, const SearchConstraints&, const SearchOptions&) {
+    SearchResult r;
+    RankedPlan best;
+    best.plan.tp = at.cluster.devices == 128 ? 16 : 8;
+    best.plan.dp = at.cluster.devices / best.plan.tp;
+    best.time.step = Seconds(10);
+    best.time.tokens_per_s = 1e6;
+    r.top.push_back(best);
+    return r;
+  };
+  const std::vector<SweepPoint> pts = SweepDevices(s, {128, 144}, {}, o, search);
+  ASSERT_EQ(pts.size(), 2u);
+  ASSERT_EQ(SweepParetoBasis(pts), ParetoBasis::kIdeal);
+  EXPECT_EQ(pts[0].devices_held, 144);
+  EXPECT_EQ(pts[1].devices_held, 144);
+  EXPECT_DOUBLE_EQ(pts[0].days, pts[1].days);
+  EXPECT_LT(pts[0].device_hours, pts[1].device_hours) << "the job's own device-hours would favour 128";
+  EXPECT_TRUE(pts[0].on_pareto_front);
+  EXPECT_TRUE(pts[1].on_pareto_front);
+}
+
 TEST(SearchTest, ObjectiveNamesRoundTrip) {
   for (Objective o : {Objective::kStepTime, Objective::kCost, Objective::kDays, Objective::kEnergy}) {
     Objective back;

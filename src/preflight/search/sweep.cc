@@ -37,7 +37,7 @@ void FillSweepFigures(const Scenario& at, const ParamCounts& params, SweepPoint*
 // The (days, device-hours) pair the front of `basis` compares.
 std::pair<double, double> ParetoFigures(const SweepPoint& p, ParetoBasis basis) {
   if (basis == ParetoBasis::kP50Held) return {*p.days_p50, *p.device_hours_held_p50};
-  return {p.days, p.device_hours};
+  return {p.days, p.days * 24.0 * static_cast<double>(p.devices_held)};  // what a rental bills, ideal
 }
 
 }  // namespace

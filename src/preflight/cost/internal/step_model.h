@@ -542,6 +542,8 @@ class StepModel {
   double AccumulationSeconds(const LocalParams& lp) const;
   double FlattenSeconds(const LocalParams& lp) const;
   double RecomputeFlopsPerToken() const;
+  // The routed experts' FLOPs per token beyond top-k (padding to a capacity, or dropping below it).
+  double ExpertRowFlopsPerToken() const;
   // Of the model's layers, the share full recompute runs again (a layer's FLOPs taken alike).
   double RecomputedShare() const;
 
