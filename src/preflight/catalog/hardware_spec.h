@@ -62,6 +62,8 @@ struct PriceRange {
   double low_usd = 0;
   double high_usd = 0;
   std::string date;
+  // The middle of the range, per device-hour (what the search's cost objective bills).
+  double Mid() const { return 0.5 * (low_usd + high_usd); }
   std::string source;
   std::string note;
 };

@@ -126,12 +126,6 @@ json ReliabilityJson(const Campaign& c) {
           {"trials", RunOptions{}.trials}};
 }
 
-// The device-hours of the P50 days, failures and restarts included: what a rental bills (the
-// devices held through the elapsed time, where `device_hours` is the work alone).
-double DeviceHoursP50(const Campaign& c) {
-  return c.outlook.wall_p50.value() / 3600 * static_cast<double>(c.devices_held);
-}
-
 // "$LOW-HIGH", or "$PRICE" where the catalog has one price (low = high).
 std::string Dollars(double low, double high) {
   return low == high ? fmt::format("${:.3g}", low) : fmt::format("${:.3g}-{:.3g}", low, high);
@@ -141,7 +135,7 @@ json CampaignJson(const PlanResult& r) {
   const Campaign& c = r.campaign;
   json cost = c.cost_known ? json{{"low", c.cost_usd_low}, {"high", c.cost_usd_high}} : json(nullptr);
   const bool days_known = c.outlook_known && c.outlook.finishes;
-  const double held = days_known ? DeviceHoursP50(c) : 0;
+  const double held = days_known ? c.DeviceHoursHeldP50() : 0;
   const double per_hour_low = c.device_hours > 0 ? c.cost_usd_low / c.device_hours : 0;
   const double per_hour_high = c.device_hours > 0 ? c.cost_usd_high / c.device_hours : 0;
   json cost_p50 = c.cost_known && days_known ? json{{"low", held * per_hour_low}, {"high", held * per_hour_high}}
@@ -557,7 +551,7 @@ std::string LayersText(const LayerTimes& l) {
 
 // What the devices held through the P50 days bill, where the catalog has a price.
 std::string HeldText(const Campaign& c) {
-  const double held = DeviceHoursP50(c), ideal_h = c.device_hours;
+  const double held = c.DeviceHoursHeldP50(), ideal_h = c.device_hours;
   std::string out = fmt::format("           held through P50: {:.3g} device-hours", held);
   if (c.cost_known && ideal_h > 0) out += ", " + Dollars(held * c.cost_usd_low / ideal_h, held * c.cost_usd_high / ideal_h);
   return out + "\n";

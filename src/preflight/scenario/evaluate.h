@@ -53,6 +53,11 @@ struct Campaign {
   Bytes checkpoint_size{0};         // the whole checkpoint (parameters with MTP × bytes per parameter)
   FailureModel failures;            // what the Monte Carlo ran with
   RunOutlook outlook;
+
+  // The device-hours of the P50 days, failures and restarts included: what a rental bills (the
+  // devices held through the elapsed time, where `device_hours` is the work alone). Meaningful
+  // where the outlook is known and finishes.
+  double DeviceHoursHeldP50() const { return outlook.wall_p50.value() / 3600 * static_cast<double>(devices_held); }
 };
 
 struct PlanResult {

@@ -50,7 +50,7 @@ double ObjectiveOfStep(Objective o, const Scenario& s, double step_s, int64_t de
       // A rental bills every device the job holds, those its tiles leave idle too.
       const double held_hours = hours * static_cast<double>(devices_held);
       const PriceRange& p = s.cluster.spec.price;
-      return p.known ? held_hours * 0.5 * (p.low_usd + p.high_usd) : held_hours;
+      return p.known ? held_hours * p.Mid() : held_hours;
     }
     case Objective::kEnergy: {
       // The job's own devices: an idle held device draws a power the catalog does not give.
@@ -198,12 +198,9 @@ class BranchRunner {
     // achieved rates (the roofline's compute side); 1F1B and GPipe add (p - 1)/M of it.
     OpList ops = BuildOps(s.arch, s.job.seq_len);
     const double attn = ops.attention_fwd_flops_per_token;
-    double gemm = ops.fwd_flops_per_token - attn;
     // A capacity factor below 1 leaves the experts fewer copies than the model's top-k.
-    const double expert_share = std::min(1.0, s.job.MoeExpertLoad());
-    for (const Op& op : ops.ops) {
-      if (op.kind == OpKind::kRoutedExperts) gemm -= (1.0 - expert_share) * op.TotalFwdFlopsPerToken();
-    }
+    const double gemm = ops.fwd_flops_per_token - attn -
+                        (1.0 - std::min(1.0, s.job.MoeExpertLoad())) * ctx.expert_flops_per_token_fwd;
     const double attn_time = s.job.flash_attention
                                  ? attn * FlashSecondsPerFlop(ctx)
                                  : attn * 3.0 / ctx.attention_rate.value();
@@ -221,7 +218,8 @@ class BranchRunner {
   static constexpr int kMaxMicroBatchChoices = 64;
   Plan BranchPlan(const Branch& b) const;
   int MicroBatchChoices(const Branch& b, int64_t mbs[kMaxMicroBatchChoices]) const;
-  bool RejectBranch(const Branch& b, const Plan& base, int n_mb, SearchResult* r) const;
+  // held: the devices every plan of the branch holds (DevicesHeld).
+  bool RejectBranch(const Branch& b, const Plan& base, int n_mb, int64_t held, SearchResult* r) const;
   bool InnerChoiceMayBreakFirst(const Branch& b, PlanIssue issue) const;
   int ZeroOrder(int zeros[4]) const;
   // held: the devices every plan of the branch holds (DevicesHeld), which the cost objective bills.
@@ -331,7 +329,7 @@ int BranchRunner::MicroBatchChoices(const Branch& b, int64_t mbs[kMaxMicroBatchC
 
 // True when the whole branch is rejected, by a rule that no inner choice changes or by the
 // bound (its best case is worse than the pilot's K-th best); the subtree is counted in `r`.
-bool BranchRunner::RejectBranch(const Branch& b, const Plan& base, int n_mb, SearchResult* r) const {
+bool BranchRunner::RejectBranch(const Branch& b, const Plan& base, int n_mb, int64_t held, SearchResult* r) const {
   // SP choices: off and on with TP; without TP only off (a fixed `sp: true` leaves none).
   const int64_t sp_choices = b.tp > 1 ? (c_.sp ? 1 : 2) : (c_.sp && *c_.sp ? 0 : 1);
   int zeros[4];
@@ -350,8 +348,7 @@ bool BranchRunner::RejectBranch(const Branch& b, const Plan& base, int n_mb, Sea
   if (b.schedule == Schedule::k1F1B || b.schedule == Schedule::kGpipe) {
     bound *= 1 + static_cast<double>(b.pp - 1) / most_micro_batches;
   }
-  // Every plan of the branch holds the same devices (its TP, CP, ETP and EP fix them).
-  if (ObjectiveOfStep(o_.objective, s_, bound, DevicesHeld(s_.cluster, base)) <= threshold_) return false;
+  if (ObjectiveOfStep(o_.objective, s_, bound, held) <= threshold_) return false;
   r->considered += subtree;
   r->rejected[kRejectBound] += subtree;
   return true;
@@ -491,10 +488,11 @@ void BranchRunner::Run(const Branch& b, Worker* w, bool pilot) const {
   // plans without recompute that keep it are checked one by one.
   Plan branch = base;
   branch.cpu_offload_layers = 0;
-  if (RejectBranch(b, branch, n_mb, &w->result)) return;
+  // Every plan of the branch holds the same devices (its TP, CP, ETP and EP fix them).
+  const int64_t held = DevicesHeld(s_.cluster, branch);
+  if (RejectBranch(b, branch, n_mb, held, &w->result)) return;
   int zeros[4];
   const int n_zero = ZeroOrder(zeros);
-  const int64_t held = DevicesHeld(s_.cluster, branch);  // the same for every plan of the branch
   if (pilot) n_mb = std::min(n_mb, 1);
   const bool sps[2] = {false, true};
   const int n_sp = b.tp > 1 ? 2 : 1;

@@ -13,9 +13,6 @@ namespace preflight {
 
 namespace {
 
-// The catalog's mid price per device-hour. REQUIRES: the price is known.
-double MidPrice(const PriceRange& p) { return 0.5 * (p.low_usd + p.high_usd); }
-
 // The figures of point `pt`, whose best plan is found, on cluster size `at`: ideal days and
 // device-hours, the devices held, and the P50 figures of the failure Monte Carlo where it runs and
 // the run finishes (as plan_report.cc's device_hours_p50 and cost_usd_p50 count them).
@@ -26,12 +23,12 @@ void FillSweepFigures(const Scenario& at, const ParamCounts& params, SweepPoint*
   const PriceRange& price = at.cluster.spec.price;
   pt->days = c.days_ideal;
   pt->device_hours = c.device_hours;
-  if (price.known) pt->cost_usd_mid = c.device_hours * MidPrice(price);
+  if (price.known) pt->cost_usd_mid = c.device_hours * price.Mid();
   pt->devices_held = c.devices_held;
   if (!c.outlook_known || !c.outlook.finishes) return;
   pt->days_p50 = c.outlook.wall_p50.value() / 86400;
-  pt->device_hours_held_p50 = c.outlook.wall_p50.value() / 3600 * static_cast<double>(c.devices_held);
-  if (price.known) pt->cost_usd_mid_p50 = *pt->device_hours_held_p50 * MidPrice(price);
+  pt->device_hours_held_p50 = c.DeviceHoursHeldP50();
+  if (price.known) pt->cost_usd_mid_p50 = *pt->device_hours_held_p50 * price.Mid();
 }
 
 // The (days, device-hours) pair the front of `basis` compares.
