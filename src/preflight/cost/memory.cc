@@ -451,6 +451,27 @@ struct ChunkActivations {
   double working = 0;
 };
 
+// What the last stage's deferred weight-gradient pass keeps per micro-batch beyond its layers:
+// the output layer's input (16 bits, sequence-sharded with SP; Megatron's ColumnParallelLinear
+// gathers it again for the weight gradient) and its logits' gradient (16 bits, the rank's vocabulary
+// columns), once per output head, and each MTP module's layer and its projection (input 2h, output
+// h / TP). The zero-bubble scheme defers every linear layer's W, the output layer's included.
+double HeadWeightGradStateBytes(const Architecture& a, const Plan& p, const TrainingJob& j,
+                                const LayerActivationBytes& layer) {
+  const double tokens = static_cast<double>(p.micro_batch * j.seq_len) / p.cp;
+  const double rep_div = p.sp ? static_cast<double>(p.tp) : 1.0;
+  const double h = static_cast<double>(a.hidden);
+  const double heads = static_cast<double>(1 + a.mtp_layers);
+  const double columns = static_cast<double>(OutputColumnsPerRank(a, p));
+  double state = heads * tokens * (2.0 * h / rep_div + 2.0 * columns);
+  if (a.mtp_layers > 0) {
+    const double mtp_layer = a.IsMoeLayer(a.layers - 1) ? layer.weight_grad_moe : layer.weight_grad_dense;
+    const double projection = tokens * (2.0 * 2.0 * h / rep_div + 2.0 * h / static_cast<double>(p.tp));
+    state += static_cast<double>(a.mtp_layers) * (mtp_layer + projection);
+  }
+  return state;
+}
+
 ChunkActivations StageActivations(const Architecture& a, const Plan& p, const TrainingJob& j,
                                   int64_t stage, double in_flight, const LayerActivationBytes& layer);
 
@@ -597,7 +618,9 @@ ChunkActivations StageActivations(const Architecture& a, const Plan& p, const Tr
     // flight (the M a step has, in all).
     const double micro_batches = static_cast<double>(MicroBatches(p, j));
     const double deferred = std::min(static_cast<double>(stage), std::max(0.0, micro_batches - in_flight));
-    act += deferred * (n_dense * layer.weight_grad_dense + static_cast<double>(n_moe) * layer.weight_grad_moe);
+    double state = n_dense * layer.weight_grad_dense + static_cast<double>(n_moe) * layer.weight_grad_moe;
+    if (stage == p.pp - 1) state += HeadWeightGradStateBytes(a, p, j, layer);
+    act += deferred * state;
   }
   const bool whole_layers = p.recompute == Recompute::kFull || p.recompute == Recompute::kSelectiveOp ||
                             p.recompute == Recompute::kDots;

@@ -221,8 +221,18 @@ TEST(StageMemoryTest, ZeroBubbleWeightGradientStateOfAGptLayer) {
   EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, j).weight_grad_dense, 2048 * (per_token - 2 * 2 * h * (1 - 1 / t)));
 }
 
+// The output layer's W is deferred as well, on the last stage only: its input (h, 16 bits,
+// sequence-sharded with SP) and its logits' gradient (the rank's vocabulary columns, 16 bits) per
+// token. GPT-3 at TP 8 with SP: 2·12288/8 + 2·columns bytes a token.
+double HeadWeightGradState(const Architecture& a, const Plan& p, const TrainingJob& j) {
+  const double columns = static_cast<double>(OutputColumnsPerRank(a, p));
+  const double rep = p.sp ? static_cast<double>(p.tp) : 1.0;
+  return static_cast<double>(p.micro_batch * j.seq_len) * (2.0 * static_cast<double>(a.hidden) / rep + 2.0 * columns);
+}
+
 // ZB-H1's stage s holds (p − s)·M_B, as 1F1B, and the weight-gradient state of the s micro-batches
-// whose W it defers: nothing more on the first stage, the most on the last.
+// whose W it defers: nothing more on the first stage, the most on the last, which defers its
+// output layer's W too.
 TEST(StageMemoryTest, ZeroBubbleLaterStagesHoldDeferredWeightGradients) {
   const Architecture a = Gpt3();
   const ParamCounts c = CountParameters(a);
@@ -232,14 +242,40 @@ TEST(StageMemoryTest, ZeroBubbleLaterStagesHoldDeferredWeightGradients) {
   zb.schedule = Schedule::kZbH1;
   const LayerActivationBytes layer = ActivationBytesPerLayer(a, p, j);
   ASSERT_GT(layer.weight_grad_dense, 0);
+  const double head = HeadWeightGradState(a, p, j);
+  EXPECT_DOUBLE_EQ(head, 2048.0 * (2.0 * 12288 / 8 + 2.0 * 6400));  // 50,257 padded to 51,200 over 8
   for (int64_t stage : {0, 3, 7}) {
     SCOPED_TRACE(stage);
     const double one_f_one_b = EstimateStageMemory(a, c, p, j, stage, MemoryOptions{}).activations.value();
     const double zero_bubble = EstimateStageMemory(a, c, zb, j, stage, MemoryOptions{}).activations.value();
     const double layers = static_cast<double>(LayersOnStage(a, p, stage));
-    EXPECT_NEAR(zero_bubble - one_f_one_b, static_cast<double>(stage) * layers * layer.weight_grad_dense,
-                1e-9 * zero_bubble);
+    const double per_micro_batch = layers * layer.weight_grad_dense + (stage == 7 ? head : 0.0);
+    EXPECT_NEAR(zero_bubble - one_f_one_b, static_cast<double>(stage) * per_micro_batch, 1e-9 * zero_bubble);
   }
+}
+
+// DeepSeek-V3's MTP module sits after the last layer and shares the output layer: the last stage
+// also defers the MTP layer's W (an MoE layer's state), its projection's (input 2h, output h) and
+// the second pass through the output layer (its input and logits' gradient again).
+TEST(StageMemoryTest, ZeroBubbleLastStageDefersTheMtpModuleAndBothHeadPasses) {
+  const Architecture a = LoadArch("deepseek-v3");
+  ASSERT_EQ(a.mtp_layers, 1);
+  const ParamCounts c = CountParameters(a);
+  Plan p;
+  p.pp = 4, p.ep = 8, p.dp = 8;
+  const TrainingJob j = Job(4096, 64);
+  Plan zb = p;
+  zb.schedule = Schedule::kZbH1;
+  const LayerActivationBytes layer = ActivationBytesPerLayer(a, p, j);
+  const int64_t last = 3;
+  const double layers = static_cast<double>(LayersOnStage(a, p, last));
+  ASSERT_EQ(a.MoeLayersIn(FirstLayerOfStage(a, p, last), LayersOnStage(a, p, last)), LayersOnStage(a, p, last));
+  const double h = static_cast<double>(a.hidden), tokens = 4096;
+  const double projection = tokens * (2.0 * 2 * h + 2.0 * h);
+  const double per_micro_batch = (layers + 1) * layer.weight_grad_moe + projection + 2 * HeadWeightGradState(a, p, j);
+  const double one_f_one_b = EstimateStageMemory(a, c, p, j, last, MemoryOptions{}).activations.value();
+  const double zero_bubble = EstimateStageMemory(a, c, zb, j, last, MemoryOptions{}).activations.value();
+  EXPECT_NEAR(zero_bubble - one_f_one_b, 3 * per_micro_batch, 1e-9 * zero_bubble);
 }
 
 // With fewer micro-batches than stages, ZB-H1's stage holds no more than the step has: those in
@@ -261,7 +297,8 @@ TEST(StageMemoryTest, ZeroBubbleDefersNoMoreMicroBatchesThanTheStepHas) {
     const double one_f_one_b = EstimateStageMemory(a, c, p, j, stage, MemoryOptions{}).activations.value();
     const double zero_bubble = EstimateStageMemory(a, c, zb, j, stage, MemoryOptions{}).activations.value();
     const double layers = static_cast<double>(LayersOnStage(a, p, stage));
-    EXPECT_NEAR(zero_bubble - one_f_one_b, want[stage] * layers * layer.weight_grad_dense, 1e-9 * zero_bubble);
+    const double head = stage == 7 ? HeadWeightGradState(a, p, j) : 0.0;
+    EXPECT_NEAR(zero_bubble - one_f_one_b, want[stage] * (layers * layer.weight_grad_dense + head), 1e-9 * zero_bubble);
   }
 }
 
