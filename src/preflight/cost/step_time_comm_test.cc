@@ -1,8 +1,8 @@
-// Tests of the collectives around the layers and the schedules that place them (cost/step_time.cc):
-// pipeline sends, gradient buckets, hidden and exposed TP, CP and EP communication and what the
-// hidden collectives take from the compute, DualPipe and the zero-bubble schedules, DeepEP, tied
-// embeddings. ZeRO gathers, the optimizer and the per-layer report: step_time_test.cc; host-bound
-// layers and input paths: step_time_host_test.cc.
+// Tests of the collectives around the layers and the schedules that place them (cost/step_time.cc,
+// step_pipeline.cc): pipeline sends, gradient buckets, hidden and exposed TP, CP and EP
+// communication and what the hidden collectives take from the compute, DualPipe and the zero-bubble
+// schedules, DeepEP, tied embeddings. ZeRO gathers, the optimizer and the per-layer report:
+// step_time_test.cc; host-bound layers and input paths: step_time_host_test.cc.
 #include "preflight/cost/step_time.h"
 
 #include <gtest/gtest.h>

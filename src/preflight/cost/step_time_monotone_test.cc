@@ -1,4 +1,4 @@
-// Property tests of the step model (cost/step_time.cc): a better device never gives a longer step.
+// Property tests of the step model (cost/step_time.cc, step_pipeline.cc): a better device never gives a longer step.
 // Each test draws random plans (models, NVIDIA devices with and without a GEMM table, every
 // parallel degree, schedule, recompute mode, ZeRO stage, batch, sequence length, overlap flag and
 // host profile), times each valid plan that fits in memory on its device, and again with one figure

@@ -1,7 +1,7 @@
 // File: cost/internal/step_model.h
 //
-// Internal to the cost module (step_layer.cc, step_time.cc): the per-device work of one layer
-// (LayerCost) and the model that times a plan's step from it (StepModel). Callers use
+// Internal to the cost module (step_layer.cc, step_time.cc, step_pipeline.cc): the per-device
+// work of one layer (LayerCost) and the model that times a plan's step from it (StepModel). Callers use
 // cost/step_time.h (EstimateStep, EstimatePipeline, FinishStep), not this header.
 
 #pragma once
@@ -425,7 +425,7 @@ class StepModel {
   void ContextComm(LayerCost* l) const;
   LayerCost Layer(bool moe) const;
 
-  // The pipeline from the layers' costs (step_time.cc).
+  // The pipeline from the layers' costs (step_time.cc; the stages and bubble, step_pipeline.cc).
   struct LayerComm {  // one layer's exposed collectives and the compute slowed by hidden ones
     double tp = 0, ep = 0, cp = 0, contention = 0, contention_fwd = 0;
     // Of tp + ep + cp, what falls in the forward phase: each kind's forward collectives beyond
@@ -511,7 +511,7 @@ class StepModel {
   };
   double Bubble(const AllStages& all, const StageSums& worst) const;
   double PipelineSendsExposed(double micro_batches) const;
-  // Pipeline()'s parts (step_time.cc): one dense and one MoE layer's sums with the head; a stage's
+  // Pipeline()'s parts (step_pipeline.cc): one dense and one MoE layer's sums with the head; a stage's
   // sums with its input path; a rank's (DualPipe: the mean of its two stages); the sum over all
   // stages, each running the input path beside its own GPU work (`whole`: all of them on one
   // stage); how slow a rank is, given that sum; the slowest rank.
