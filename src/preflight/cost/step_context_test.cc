@@ -159,8 +159,8 @@ TEST(StepContextTest, BurstFiguresWithoutASustainedOneAreNamed) {
   EXPECT_TRUE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster)));
 }
 
-// Without the SMs a collective holds, hidden collectives are free: the plan says so (B200), not
-// where the catalog has both figures (H100), nor on one device.
+// Without the SMs a collective holds, hidden collectives are free: the plan says so (B300), not
+// where the catalog has both figures (H100; B200, 32 of 148), nor on one device.
 TEST(StepContextTest, FreeHiddenCollectivesAreNamed) {
   auto warns = [](const CostContext& c) {
     return std::any_of(c.warnings.begin(), c.warnings.end(),
@@ -170,9 +170,13 @@ TEST(StepContextTest, FreeHiddenCollectivesAreNamed) {
   EXPECT_FALSE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster)));
   s.cluster = CatalogCluster("b200-180gb", 8);
   const CostContext b200 = MakeCostContext(s.arch, s.params, s.job, s.cluster);
-  EXPECT_TRUE(warns(b200));
-  EXPECT_EQ(b200.collective_share, 0.0);
-  s.cluster = CatalogCluster("b200-180gb", 1);
+  EXPECT_FALSE(warns(b200));
+  EXPECT_DOUBLE_EQ(b200.collective_share, 32.0 / 148.0);
+  s.cluster = CatalogCluster("b300-288gb", 8);
+  const CostContext b300 = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_TRUE(warns(b300));
+  EXPECT_EQ(b300.collective_share, 0.0);
+  s.cluster = CatalogCluster("b300-288gb", 1);
   EXPECT_FALSE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster)));
 }
 

@@ -518,10 +518,12 @@ TEST(StepTimeMonotoneTest, GpuBoundZeroBubbleSchedules) {
 // 1.01439, 42 comparisons. Measured on this code: worst ratio 1.02042, 58 comparisons longer
 // (Megatron 1.7B, ZB-H1 over 8 stages at 8 micro-batches, ZeRO-2 over CP 4 on B200s, tensor rates
 // doubled: each micro-batch's backward, the window of its reduction, shrinks more than the stage).
-// Since ZeRO-3's reductions, too, hide under the backwards alone: 67 comparisons.
+// Since ZeRO-3's reductions, too, hide under the backwards alone: 67 comparisons; since the B200
+// carries the SMs a collective holds (32 of 148), its hidden collectives slow its compute as the
+// H100's do: 69.
 TEST(StepTimeMonotoneTest, HostBoundZeroBubbleSchedules) {
   constexpr double kMeasured = 0.0205;
-  ExpectNoLongerStep(/*seed=*/3, {kZeroBubble, Bound::kHost}, kDeviceFigures, kMeasured, /*max_longer=*/67);
+  ExpectNoLongerStep(/*seed=*/3, {kZeroBubble, Bound::kHost}, kDeviceFigures, kMeasured, /*max_longer=*/69);
 }
 
 // GPipe, 1F1B and interleaved plans whose GPU waits for the host. docs/cost-model.md: the GPU's
@@ -530,9 +532,10 @@ TEST(StepTimeMonotoneTest, HostBoundZeroBubbleSchedules) {
 // meets this m times a step. Before it did: worst ratio 1.01443, 53 comparisons. Measured on this
 // code: worst ratio 1.01600, 61 of about 6,200 comparisons longer (Qwen3-30B-A3B cut to 8 layers,
 // 1F1B, TP 4 x DP 8 at ZeRO-2 on B200s, a Megatron-LM host profile); since ZeRO-3's reductions, too,
-// hide under the backwards alone, 63.
+// hide under the backwards alone, 63; since the B200 carries the SMs a collective holds (32 of 148),
+// 62, worst 1.01781 (the same Qwen3 corner on B200s, with TP overlap).
 TEST(StepTimeMonotoneTest, HostBoundOtherSchedules) {
-  constexpr double kMeasured = 0.0161;
+  constexpr double kMeasured = 0.0179;
   ExpectNoLongerStep(/*seed=*/4, {kOtherSchedules, Bound::kHost}, kDeviceFigures, kMeasured, /*max_longer=*/63);
 }
 
@@ -541,12 +544,13 @@ TEST(StepTimeMonotoneTest, HostBoundOtherSchedules) {
 // so latency-bound collectives take longer (docs/cost-model.md; NVLS is not modelled). Measured on
 // this code: worst ratio 1.03787, 119 of 2,392 plans longer (120 while jobs filled every device of a
 // domain its model-parallel blocks do not tile, 118 before ZeRO-3's reductions hid under the
-// backwards alone) (gpt-350m, ZeRO-3 over DP 16 x
+// backwards alone; 127 since the B200 carries the SMs a collective holds, whose larger domains now
+// also lengthen the hidden collectives that slow its compute) (gpt-350m, ZeRO-3 over DP 16 x
 // CP 2 on A100s, a domain of 16 grown to 32: all in the exposed data-parallel time).
 TEST(StepTimeMonotoneTest, ALargerScaleUpDomain) {
   constexpr double kMeasured = 0.04;
   ExpectNoLongerStep(/*seed=*/5, {kOtherSchedules, Bound::kAny, /*domain_factors=*/{1, 2, 4}},
-                     {Better::kScaleUpDomain}, kMeasured, /*max_longer=*/119);
+                     {Better::kScaleUpDomain}, kMeasured, /*max_longer=*/127);
 }
 
 }  // namespace

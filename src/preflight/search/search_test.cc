@@ -678,25 +678,25 @@ TEST(SearchTest, CostRanksTheSameWithOneAndTwoThreadsRanksAndNoPruning) {
   const Scenario s = Llama405bOn1152Gb200();
   SearchOptions o;
   o.objective = Objective::kCost;
-  o.top_k = 30, o.threads = 1;
+  o.top_k = 120, o.threads = 1;
   const SearchResult one = Search(s, {}, o);
   o.threads = 2;
   const SearchResult two = Search(s, {}, o);
-  ASSERT_EQ(one.top.size(), 30u);
+  ASSERT_EQ(one.top.size(), 120u);
   EXPECT_TRUE(SamePlans(one, two));
   EXPECT_EQ(one.rejected, two.rejected);
   EXPECT_GT(one.rejected[kRejectBound], 0);
   o.threads = 1, o.ranks = 2, o.rank = 0;
   SearchResult r0 = Search(s, {}, o);
   o.rank = 1;
-  MergeResults(&r0, Search(s, {}, o), 30);
+  MergeResults(&r0, Search(s, {}, o), 120);
   EXPECT_TRUE(SamePlans(one, r0));
   EXPECT_EQ(one.rejected, r0.rejected);
   o.ranks = 1, o.rank = 0, o.exhaustive = true;
   const SearchResult full = Search(s, {}, o);
   EXPECT_TRUE(SamePlans(one, full));
   EXPECT_EQ(one.considered, full.considered);
-  // The top 30 mixes plans that hold idle devices and plans that do not.
+  // The top 120 mixes plans that hold idle devices and plans that do not (the first from the 101st).
   bool idle = false, none = false;
   for (const RankedPlan& p : full.top) (DevicesHeld(s.cluster, p.plan) > 1152 ? idle : none) = true;
   EXPECT_TRUE(idle && none);
