@@ -144,8 +144,9 @@ TEST(StepContextTest, BlockwiseWarnsThatItsScalesAreNotPriced) {
   EXPECT_FALSE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster))) << "no FP8: 16-bit GEMMs";
 }
 
-// GEMMs that run at a burst figure with no sustained one beside it (the B300's MAMF) are said to:
-// not on the B200 or H100, whose sustained figures the step reads instead.
+// GEMMs that run at a burst figure with no sustained one beside it (the GB300's, the B300's MAMF
+// as a proxy) are said to: not on the B200, B300 or H100, whose sustained figures the step reads
+// instead.
 TEST(StepContextTest, BurstFiguresWithoutASustainedOneAreNamed) {
   auto warns = [](const CostContext& c) {
     return std::any_of(c.warnings.begin(), c.warnings.end(),
@@ -156,6 +157,8 @@ TEST(StepContextTest, BurstFiguresWithoutASustainedOneAreNamed) {
   s.cluster = CatalogCluster("b200-180gb", 8);
   EXPECT_FALSE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster)));
   s.cluster = CatalogCluster("b300-288gb", 8);
+  EXPECT_FALSE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster)));
+  s.cluster = CatalogCluster("gb300-nvl72", 8);
   EXPECT_TRUE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster)));
 }
 
