@@ -27,6 +27,22 @@ double AttentionOutputBytes(const Plan& p, const TrainingJob& j) {
   return j.low_precision_activations ? std::min(1.5, usual) : usual;
 }
 
+// Per-token bytes (split by TP) the attention core saves for its backward. Eager attention
+// computes (and keeps) every score, masking a sliding window afterwards: the softmax's 16-bit
+// output, and with dropout its 1-byte mask and output. An unfused softmax in fp32 keeps its fp32
+// output for its own backward, besides the 16-bit copy the next product (or dropout's output)
+// keeps: 2 bytes more with dropout, 4 without (in 16 bits it keeps what the fused kernel keeps).
+// A fused kernel keeps its fp32 log-sum-exp per head.
+double CoreAttentionBytes(const Architecture& a, const Plan& p, const TrainingJob& j) {
+  const double unfused = UnfusedSoftmax(a, p, j) && j.attention_softmax_in_fp32 ? (a.dropout ? 2.0 : 4.0) : 0.0;
+  return j.flash_attention ? 4.0 * a.heads
+                           : ((a.dropout ? 5.0 : 2.0) + unfused) * a.heads * static_cast<double>(j.seq_len);
+}
+
+// Whether selective recompute drops the attention core's saved tensors (and regenerates them in
+// the layer's backward).
+bool RecomputesCoreAttention(const Plan& p) { return p.recompute == Recompute::kSelective && p.Recomputes(kModuleCoreAttn); }
+
 // Per-token bytes of the attention block: [replicated over TP unless SP, split by TP].
 std::pair<double, double> AttentionBytes(const Architecture& a, const Plan& p,
                                          const TrainingJob& j) {
@@ -35,17 +51,7 @@ std::pair<double, double> AttentionBytes(const Architecture& a, const Plan& p,
   // The attention core's saved tensors: kept without recompute, and by the layer being recomputed
   // under the whole-layer modes (full, the op-level and dots policies, which use these bytes only
   // for that layer); dropped only by selective recompute of the attention products.
-  double core = 0;
-  if (!(p.recompute == Recompute::kSelective && p.Recomputes(kModuleCoreAttn))) {
-    // Eager attention computes (and keeps) every score, masking a sliding window afterwards:
-    // the softmax's 16-bit output, and with dropout its 1-byte mask and output. An unfused
-    // softmax in fp32 keeps its fp32 output for its own backward, besides the 16-bit copy the
-    // next product (or dropout's output) keeps: 2 bytes more with dropout, 4 without (in 16
-    // bits it keeps what the fused kernel keeps).
-    const double unfused = UnfusedSoftmax(a, p, j) && j.attention_softmax_in_fp32 ? (a.dropout ? 2.0 : 4.0) : 0.0;
-    core = j.flash_attention ? 4.0 * a.heads  // fp32 log-sum-exp per head
-                             : ((a.dropout ? 5.0 : 2.0) + unfused) * a.heads * static_cast<double>(j.seq_len);
-  }
+  const double core = RecomputesCoreAttention(p) ? 0.0 : CoreAttentionBytes(a, p, j);
   const double input_bytes = SavedInputBytes(j), out_bytes = AttentionOutputBytes(p, j);
   if (a.attention == AttentionKind::kMla) {
     const MlaSpec& m = a.mla;
@@ -246,6 +252,7 @@ LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& 
   // A recomputed MLP, MoE block or shared expert holds its internals again while its backward runs.
   out.dense_module_working = p.Recomputes(kModuleMlp) ? tokens * mlp_width * a.ffn / p.tp : 0;
   out.moe_module_working = tokens * block.dropped;
+  out.core_attn_working = RecomputesCoreAttention(p) ? tokens * CoreAttentionBytes(a, p, j) / p.tp : 0.0;
   out.recompute_input = tokens * 2 * h / rep_div;
   const auto [w_dense, w_moe] = WeightGradStateBytes(a, p, j);
   out.weight_grad_dense = tokens * w_dense;

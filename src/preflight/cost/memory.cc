@@ -366,7 +366,10 @@ ChunkActivations StageActivations(const Architecture& a, const Plan& p, const Tr
                             p.recompute == Recompute::kDots;
   if (whole_layers) c.working = working;
   if (p.recompute == Recompute::kSelective) {
-    c.working = std::max(n_dense > 0 ? layer.dense_module_working : 0.0, n_moe > 0 ? layer.moe_module_working : 0.0);
+    // A layer's recomputed modules run at their own backward, one after another (the MLP or MoE
+    // block before the attention core), so the largest of them is what the stage holds at once.
+    c.working = std::max({n_dense > 0 ? layer.dense_module_working : 0.0, n_moe > 0 ? layer.moe_module_working : 0.0,
+                          layer.core_attn_working});
   }
   if (stage == 0 && a.dropout) act += in_flight * tokens * a.hidden / rep_div;  // embedding dropout
   if (stage == p.pp - 1) {

@@ -70,6 +70,10 @@ struct LayerActivationBytes {
   // layer's recomputed block or shared experts, hold again while that layer's backward runs.
   double dense_module_working = 0;
   double moe_module_working = 0;
+  // Selective recompute of the attention products (`core_attn`): what one layer's regenerated
+  // attention core holds while that layer's backward runs (unfused: the scores' softmax output,
+  // dropout mask and output; fused: the log-sum-exp), dense and MoE layers alike.
+  double core_attn_working = 0;
   // What an offloaded dense layer (Plan::cpu_offload_layers) keeps on the device: the tensors
   // Megatron's own ops save, which Transformer Engine's offload handler does not move (only
   // tensors TE's modules and Megatron's fused SwiGLU mark for offloading go): the dropout masks,

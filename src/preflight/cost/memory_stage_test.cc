@@ -333,8 +333,42 @@ TEST(StageMemoryTest, RecomputedMoeBlockHoldsOneLayerWhileItsBackwardRuns) {
             EstimateStageMemory(a, c, attn_only, j, 4, MemoryOptions{}).activations.value());
 }
 
+// Selective recompute of the attention core regenerates one layer's saved core in that layer's
+// backward: the unfused scores (5 bytes a score with dropout), or a fused kernel's fp32
+// log-sum-exp (4 bytes a head); nothing when the core is not among the recomputed modules. With
+// the MLP recomputed too, the larger of the two modules counts (they run one after the other).
+TEST(StageMemoryTest, SelectiveRecomputeHoldsOneLayersRegeneratedCore) {
+  const Architecture a = Gpt3();
+  const ParamCounts c = CountParameters(a);
+  Plan p = Tp8Pp8(true, Recompute::kSelective);
+  TrainingJob j = KorthikantiJob();
+  const double tokens = 2048, per_rank_heads = 96.0 / 8;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, j).core_attn_working, tokens * 5 * per_rank_heads * 2048);
+  const double with_core = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{}).activations.value();
+  j.flash_attention = true;
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, j).core_attn_working, tokens * 4 * per_rank_heads);
+  j.flash_attention = false;
+  Plan mlp_only = p;
+  mlp_only.recompute_modules = kModuleMlp;
+  const LayerActivationBytes m = ActivationBytesPerLayer(a, mlp_only, j);
+  EXPECT_EQ(m.core_attn_working, 0.0);
+  Plan both = p;
+  both.recompute_modules = kModuleCoreAttn | kModuleMlp;
+  const LayerActivationBytes l = ActivationBytesPerLayer(a, both, j);
+  ASSERT_GT(l.dense_module_working, 0.0);
+  // Both modules recomputed: each layer kept drops the MLP's internals as well, and the peak adds
+  // the larger working set, not both.
+  const double both_total = EstimateStageMemory(a, c, both, j, 0, MemoryOptions{}).activations.value();
+  const double kept_less = InFlightMicroBatches(p, MicroBatches(p, j), 0) * static_cast<double>(LayersOnStage(a, p, 0)) *
+                           (ActivationBytesPerLayer(a, p, j).dense - l.dense);
+  EXPECT_NEAR(both_total, with_core - kept_less - l.core_attn_working + std::max(l.dense_module_working, l.core_attn_working),
+              1e-9 * both_total);
+}
+
 // cost-model-notes §3.2: GPT-3, SP + selective, interleaved m = 3: 10.27 GB × (1 + 7/24) = 13.26 GB
-// on the first stage.
+// on the first stage, what the layers keep; at the peak one layer's backward also holds its
+// regenerated attention core (unfused, with dropout: 5 bytes a score, 96/8 heads a rank, 2,048
+// scores a token, 252 MB).
 TEST(StageMemoryTest, Gpt3InterleavedActivations) {
   Architecture a = Gpt3();
   ParamCounts c = CountParameters(a);
@@ -343,12 +377,14 @@ TEST(StageMemoryTest, Gpt3InterleavedActivations) {
   p.schedule = Schedule::kInterleaved;
   p.dp = 1;
   TrainingJob j = KorthikantiJob();
+  const double core = ActivationBytesPerLayer(a, p, j).core_attn_working;
+  EXPECT_DOUBLE_EQ(core, 2048.0 * 5 * 96 * 2048 / 8);
   MemoryBreakdown b = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{});
-  EXPECT_NEAR(b.activations.value(), 13.26e9, 13.26e9 * 0.01);
+  EXPECT_NEAR(b.activations.value() - core, 13.26e9, 13.26e9 * 0.01);
   // 1F1B without interleaving holds exactly the L layers: 10.27 GB (+ embedding dropout).
   Plan q = Tp8Pp8(true, Recompute::kSelective);
   MemoryBreakdown b1 = EstimateStageMemory(a, c, q, j, 0, MemoryOptions{});
-  EXPECT_NEAR(b1.activations.value(), 10.27e9, 10.27e9 * 0.01);
+  EXPECT_NEAR(b1.activations.value() - core, 10.27e9, 10.27e9 * 0.01);
   // Full recompute: 2sbh per layer over L layers (4.83 GB), plus the one layer being recomputed
   // and the embedding dropout mask of each micro-batch in flight (sbh·p without SP, §4.3). The
   // recomputed layer holds all its activations again, its attention scores (5as/t per token,
