@@ -201,11 +201,14 @@ x"
   expect_bad_input "/dev/zero"
   run plan "$EXAMPLE" --tp 4294967296 --pp 4294967296
   expect_bad_input "parallel.tp"
-  # Each degree within 2^24 but their product not (it wrapped to 0 or 4 once: a SIGFPE).
+  # Each degree within 2^24 but their product not (it wrapped to 0 or 4 once: a SIGFPE); named by
+  # the largest degree (the last of equals).
   run plan "$EXAMPLE" --set parallel.tp=16777216 --set parallel.cp=16777216 --set parallel.pp=16777216 --set parallel.vpp=1
-  expect_bad_input "parallel.tp"
+  expect_bad_input "parallel.pp: expected tp*cp*pp"
   run plan "$EXAMPLE" --set parallel.tp=4194304 --set parallel.cp=4194304 --set parallel.pp=4194304 --set parallel.vpp=1
-  expect_bad_input "parallel.tp"
+  expect_bad_input "parallel.pp: expected tp*cp*pp"
+  run plan "$EXAMPLE" --set parallel.tp=4 --set parallel.cp=16777216
+  expect_bad_input "parallel.cp: expected tp*cp*pp"
   # What still runs: a pipe as the scenario, fp16 on a device whose fp16 peak is unknown (bf16's
   # stands in, with a warning).
   run plan <(cat "$EXAMPLE")
@@ -883,6 +886,9 @@ case_bad_command_line() {
   expect_bad_input "unknown verb 'bogus'" "expected one of plan, catalog, validate, search"
   run compare "$EXAMPLE"
   expect_bad_input "'compare' is reserved"
+  # No verb at all: the same form.
+  run
+  expect_bad_input "command line: expected a verb (one of plan, catalog, validate, search"
 }
 
 # Degrees that do not multiply to the device count: a valid input with an invalid plan.

@@ -265,6 +265,16 @@ int RefuseVerb(CLI::App& app, const std::string& word) {
                                   "; --help lists them)");
 }
 
+// No verb at all: which there are, in the form of the other command-line errors (CLI11 would say
+// only that a subcommand is required).
+int MissingVerb(CLI::App& app) {
+  std::string verbs;
+  for (CLI::App* v : app.get_subcommands([](CLI::App*) { return true; })) {
+    verbs += (verbs.empty() ? "" : ", ") + v->get_name();
+  }
+  return preflight::cli::BadInput("command line: expected a verb (one of " + verbs + "; --help lists them), got nothing");
+}
+
 // Output that could not be written (a full disk, a closed pipe) is a failed run, not a success
 // with nothing said: one line on stderr and exit 1.
 int CheckOutputWritten(int rc) {
@@ -312,6 +322,7 @@ int main(int argc, char** argv) {
   AddValidate(&app, &validate);
   AddSearch(&app, &search);
   if (argc > 1 && !IsVerb(app, argv[1])) return RefuseVerb(app, argv[1]);
+  if (argc == 1) return MissingVerb(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -74,12 +74,31 @@ bool ParseFiniteNumber(const std::string& text, double* out) {
   return end == text.c_str() + text.size() && std::isfinite(*out);
 }
 
+// `text` on one line: control characters (a newline in a quoted value) as escapes.
+std::string OneLine(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (u < 0x20 || u == 0x7f) {
+      constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::string DescribeNode(const YAML::Node& node) {
   if (!node.IsDefined() || node.IsNull()) return "nothing";
   if (node.IsScalar()) {
     // A whole file read where a value was expected (a path given for an id) is not echoed whole.
     constexpr size_t kShown = 80;
-    const std::string& v = node.Scalar();
+    const std::string v = OneLine(node.Scalar());
     if (v.size() <= kShown + 20) return "'" + v + "'";
     size_t cut = kShown;  // back to the first byte of a UTF-8 character, at most 3 bytes before
     for (int back = 0; back < 3 && (static_cast<unsigned char>(v[cut]) & 0xC0) == 0x80; ++back) --cut;

@@ -76,6 +76,12 @@ class ConfigReader {
     if (!j_[key].is_number()) return Error(key, "a number");
     return j_[key].get<double>();
   }
+  // Whether a dropout probability (0 to 1; absent: `fallback`) drops anything.
+  StatusOr<bool> DropoutOr(const char* key, double fallback) const {
+    ASSIGN_OR_RETURN(double p, NumberOr(key, fallback));
+    if (!(p >= 0 && p <= 1)) return Error(key, "a dropout probability from 0 to 1");
+    return p > 0;
+  }
   StatusOr<std::string> StringOr(const char* key, std::string fallback) const {
     if (!Has(key)) return fallback;
     if (!j_[key].is_string()) return Error(key, "a string");
@@ -140,7 +146,11 @@ Status ReadLlamaLike(const ConfigReader& r, Architecture* a) {
   ASSIGN_OR_RETURN(a->heads, r.Int("num_attention_heads"));
   ASSIGN_OR_RETURN(a->kv_heads, r.IntOr("num_key_value_heads", a->heads));
   if (a->heads <= 0) return r.Error("num_attention_heads", "a positive whole number");
+  // Checked here as well as with the rest of the shape: MLA (DeepSeek) reads both keys and then
+  // sets its own values, which would let a negative one through.
+  if (a->kv_heads <= 0) return r.Error("num_key_value_heads", "a positive whole number");
   ASSIGN_OR_RETURN(a->head_dim, r.IntOr("head_dim", a->hidden / a->heads));
+  if (r.Has("head_dim") && a->head_dim <= 0) return r.Error("head_dim", "a positive whole number");
   ASSIGN_OR_RETURN(a->ffn, r.Int("intermediate_size"));
   ASSIGN_OR_RETURN(a->vocab, r.Int("vocab_size"));
   ASSIGN_OR_RETURN(a->max_positions, r.IntOr("max_position_embeddings", 0));
@@ -149,8 +159,7 @@ Status ReadLlamaLike(const ConfigReader& r, Architecture* a) {
   ASSIGN_OR_RETURN(a->qkv_bias, r.BoolOr("attention_bias", false));
   a->attn_out_bias = a->qkv_bias;
   ASSIGN_OR_RETURN(a->mlp_bias, r.BoolOr("mlp_bias", false));
-  ASSIGN_OR_RETURN(double dropout, r.NumberOr("attention_dropout", 0.0));
-  a->dropout = dropout > 0;
+  ASSIGN_OR_RETURN(a->dropout, r.DropoutOr("attention_dropout", 0.0));
   return Status::Ok();
 }
 
@@ -159,7 +168,7 @@ void MarkSparseSteps(Architecture* a, int64_t step, const std::vector<int64_t>& 
   a->moe_layer.assign(a->layers, false);
   for (int64_t i = 0; i < a->layers; ++i) {
     bool forced_dense = std::find(dense.begin(), dense.end(), i) != dense.end();
-    a->moe_layer[i] = !forced_dense && step > 0 && (i + 1) % step == 0;
+    a->moe_layer[i] = !forced_dense && (i + 1) % step == 0;
   }
 }
 
@@ -172,6 +181,11 @@ Status ReadQwenMoe(const ConfigReader& r, Architecture* a, bool shared) {
     a->moe.shared_gate = a->moe.shared_ffn > 0;
   }
   ASSIGN_OR_RETURN(int64_t step, r.IntOr("decoder_sparse_step", 1));
+  // transformers routes layer i when (i + 1) % step == 0: a step below 1 has no such layers (0
+  // divides by zero there).
+  if (step < 1 || step > a->layers) {
+    return r.Error("decoder_sparse_step", "a whole number from 1 to the layer count (every step-th layer routes)");
+  }
   ASSIGN_OR_RETURN(std::vector<int64_t> dense, r.IntListOr("mlp_only_layers"));
   MarkSparseSteps(a, step, dense);
   return Status::Ok();
@@ -267,8 +281,7 @@ Status ReadGpt2(const ConfigReader& r, Architecture* a) {
   a->gated_mlp = false;
   a->norm = NormKind::kLayerNorm;
   a->qkv_bias = a->attn_out_bias = a->mlp_bias = true;
-  ASSIGN_OR_RETURN(double dropout, r.NumberOr("resid_pdrop", 0.1));
-  a->dropout = dropout > 0;
+  ASSIGN_OR_RETURN(a->dropout, r.DropoutOr("resid_pdrop", 0.1));
   return Status::Ok();
 }
 
@@ -280,8 +293,7 @@ Status ReadGptNeox(const ConfigReader& r, Architecture* a) {
   ASSIGN_OR_RETURN(a->qkv_bias, r.BoolOr("attention_bias", true));
   a->attn_out_bias = a->qkv_bias;
   a->mlp_bias = true;
-  ASSIGN_OR_RETURN(double dropout, r.NumberOr("hidden_dropout", 0.0));
-  a->dropout = dropout > 0;
+  ASSIGN_OR_RETURN(a->dropout, r.DropoutOr("hidden_dropout", 0.0));
   return Status::Ok();
 }
 
@@ -307,8 +319,7 @@ Status ReadOpt(const ConfigReader& r, Architecture* a) {
   a->final_norm = pre_norm && !removed;
   ASSIGN_OR_RETURN(int64_t proj, r.IntOr("word_embed_proj_dim", a->hidden));
   a->embed_proj_dim = proj == a->hidden ? 0 : proj;
-  ASSIGN_OR_RETURN(double dropout, r.NumberOr("dropout", 0.1));
-  a->dropout = dropout > 0;
+  ASSIGN_OR_RETURN(a->dropout, r.DropoutOr("dropout", 0.1));
   return Status::Ok();
 }
 
@@ -329,8 +340,7 @@ Status ReadBloom(const ConfigReader& r, Architecture* a) {
   a->embedding_norm = true;
   a->alibi = true;
   a->qkv_bias = a->attn_out_bias = a->mlp_bias = true;
-  ASSIGN_OR_RETURN(double dropout, r.NumberOr("hidden_dropout", 0.0));
-  a->dropout = dropout > 0;
+  ASSIGN_OR_RETURN(a->dropout, r.DropoutOr("hidden_dropout", 0.0));
   return Status::Ok();
 }
 

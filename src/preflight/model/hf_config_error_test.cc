@@ -34,7 +34,30 @@ TEST(HfConfigTest, ErrorsNameSourceAndKey) {
   const std::string v3_bad_first_dense = v3 + R"("first_k_dense_replace": -5})";
   const std::string v3_huge_mtp = v3 + R"("num_nextn_predict_layers": 2147483648})";
   const std::string v3_negative_mtp = v3 + R"("num_nextn_predict_layers": -3})";
+  const std::string v3_ok = v3 + R"("n_group": 4, "topk_group": 2)";
+  const std::string v3_negative_kv_heads = v3_ok + R"(, "num_key_value_heads": -1})";
+  const std::string v3_negative_head_dim = v3_ok + R"(, "head_dim": -1})";
+  const std::string qwen_moe = R"({"model_type": "qwen3_moe", "hidden_size": 64, "num_hidden_layers": 4,
+    "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100, "num_experts": 8,
+    "num_experts_per_tok": 2, "moe_intermediate_size": 16, )";
+  const std::string qwen_step_0 = qwen_moe + R"("decoder_sparse_step": 0})";
+  const std::string qwen_step_negative = qwen_moe + R"("decoder_sparse_step": -1})";
+  const std::string qwen_step_past_layers = qwen_moe + R"("decoder_sparse_step": 5})";
   const BadCase cases[] = {
+      {"MLA with a negative num_key_value_heads (read, then replaced)", v3_negative_kv_heads.c_str(),
+       "num_key_value_heads"},
+      {"MLA with a negative head_dim (read, then replaced)", v3_negative_head_dim.c_str(), "head_dim"},
+      {"decoder_sparse_step 0 (no layer routes; transformers divides by it)", qwen_step_0.c_str(),
+       "decoder_sparse_step"},
+      {"negative decoder_sparse_step", qwen_step_negative.c_str(), "decoder_sparse_step"},
+      {"decoder_sparse_step past the layers (no layer routes)", qwen_step_past_layers.c_str(),
+       "decoder_sparse_step"},
+      {"negative attention_dropout", R"({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100, "attention_dropout": -1})",
+       "attention_dropout"},
+      {"resid_pdrop above 1", R"({"model_type": "gpt2", "n_embd": 64, "n_layer": 2, "n_head": 4,
+        "vocab_size": 100, "resid_pdrop": 1e9})",
+       "resid_pdrop"},
       {"n_group not dividing the experts", bad_groups.c_str(), "n_group"},
       {"topk_group above n_group", bad_topk_group.c_str(), "topk_group"},
       {"unknown model_type", R"({"model_type": "gpt5", "hidden_size": 64})", "model_type"},

@@ -107,6 +107,12 @@ TEST(OverrideTest, ErrorsSayWhatTheCommandLineGave) {
   ASSERT_FALSE(s.ok());
   EXPECT_TRUE(Contains(s.status().message(), path + ": training.seq_lenn: unknown field")) << s.status().message();
   EXPECT_FALSE(Contains(s.status().message(), "command line")) << s.status().message();
+  // A key the file gives twice is the file's, even where the command line sets the same field.
+  s = LoadText(Replace(kScenario, "model: llama-3.1-8b", "model: llama-3.1-8b\nmodel: llama-3.1-70b"), &path,
+               {{"model", "llama-3.1-8b"}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.status().message(), path + ": model: given twice")) << s.status().message();
+  EXPECT_FALSE(Contains(s.status().message(), "command line")) << s.status().message();
 }
 
 // In a validation list too, an error the command line's values cause in another field names them:

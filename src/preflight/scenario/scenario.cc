@@ -582,7 +582,12 @@ Status ReadDegrees(const MapReader& p, int64_t devices, Plan* out) {
   }
   // Each factor at most 2^24, so tp*cp fits; their product with pp is checked before it is formed.
   if (plan.tp * plan.cp > kMaxClusterDevices || plan.tp * plan.cp > kMaxClusterDevices / plan.pp) {
-    return p.Error("tp", "tp*cp*pp of at most " + std::to_string(kMaxClusterDevices) + " devices");
+    // Named by the largest of the three (the last of equals), the degree that takes it past.
+    std::pair<const char*, int64_t> largest{"tp", plan.tp};
+    for (auto d : {std::pair<const char*, int64_t>{"cp", plan.cp}, {"pp", plan.pp}}) {
+      if (d.second >= largest.second) largest = d;
+    }
+    return p.Error(largest.first, "tp*cp*pp of at most " + std::to_string(kMaxClusterDevices) + " devices");
   }
   const int64_t model_parallel = plan.tp * plan.cp * plan.pp;
   if (p.Has("dp")) {
@@ -729,6 +734,10 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
   Scenario s;
   s.file = file;
   ASSIGN_OR_RETURN(s.name, r.StringOr("name", fs::path(file).stem().string()));
+  // The name heads every report and table row: one line of printable text.
+  if (std::any_of(s.name.begin(), s.name.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+    return r.Error("name", "a name without control characters (newlines, tabs)");
+  }
   ASSIGN_OR_RETURN(s.source, r.StringOr("source", ""));
   ASSIGN_OR_RETURN(s.note, r.StringOr("note", ""));
   ASSIGN_OR_RETURN(s.arch, ReadModel(r, catalog));
