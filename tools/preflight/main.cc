@@ -249,14 +249,20 @@ bool IsVerb(CLI::App& app, const std::string& word) {
   return std::any_of(verbs.begin(), verbs.end(), [&](CLI::App* v) { return v->get_name() == word; });
 }
 
-// A first word that is no verb: say so and which verbs there are (CLI11 would say only that a
-// subcommand is required); the architecture's other verbs are reserved, not built yet.
-int RefuseVerb(CLI::App& app, const std::string& word) {
-  static const std::vector<std::string> kReserved = {"compare", "check", "simulate", "calibrate", "conform"};
+// The verbs there are, in the order they were added: "plan, catalog, validate, search".
+std::string VerbList(CLI::App& app) {
   std::string verbs;
   for (CLI::App* v : app.get_subcommands([](CLI::App*) { return true; })) {
     verbs += (verbs.empty() ? "" : ", ") + v->get_name();
   }
+  return verbs;
+}
+
+// A first word that is no verb: say so and which verbs there are (CLI11 would say only that a
+// subcommand is required); the architecture's other verbs are reserved, not built yet.
+int RefuseVerb(CLI::App& app, const std::string& word) {
+  static const std::vector<std::string> kReserved = {"compare", "check", "simulate", "calibrate", "conform"};
+  const std::string verbs = VerbList(app);
   if (std::find(kReserved.begin(), kReserved.end(), word) != kReserved.end()) {
     return preflight::cli::BadInput("command line: '" + word + "' is reserved by the architecture and not built yet (verbs: " +
                                     verbs + ")");
@@ -268,11 +274,8 @@ int RefuseVerb(CLI::App& app, const std::string& word) {
 // No verb at all: which there are, in the form of the other command-line errors (CLI11 would say
 // only that a subcommand is required).
 int MissingVerb(CLI::App& app) {
-  std::string verbs;
-  for (CLI::App* v : app.get_subcommands([](CLI::App*) { return true; })) {
-    verbs += (verbs.empty() ? "" : ", ") + v->get_name();
-  }
-  return preflight::cli::BadInput("command line: expected a verb (one of " + verbs + "; --help lists them), got nothing");
+  return preflight::cli::BadInput("command line: expected a verb (one of " + VerbList(app) +
+                                  "; --help lists them), got nothing");
 }
 
 // Output that could not be written (a full disk, a closed pipe) is a failed run, not a success

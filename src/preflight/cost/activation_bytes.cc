@@ -1,20 +1,15 @@
 // Activation bytes one transformer layer keeps per micro-batch (ActivationBytesPerLayer in
 // memory.h): the attention, norm, MLP and MoE tensors each recompute mode leaves for the backward,
 // the working sets of recomputed modules, and the weight-gradient state ZB-H1 defers.
+
+#include <algorithm>
+#include <cstdint>
 #include <utility>
 
 #include "preflight/cost/memory.h"
 
 namespace preflight {
 namespace {
-
-// Whether FP8 GEMMs keep the FP8 cast of their input for the weight gradient
-// (TrainingJob::fp8_saved_inputs; the scenario clears it on a device without FP8).
-bool KeepsFp8Casts(const TrainingJob& j) { return QuantizedPrecision(j.precision) && j.fp8_saved_inputs; }
-
-// Bytes per element of a GEMM input kept for the weight gradient: its FP8 or NVFP4 cast, or its
-// 16 bits.
-double SavedInputBytes(const TrainingJob& j) { return KeepsFp8Casts(j) ? QuantizedCopyBytes(j.precision) : 2.0; }
 
 // Bytes per element of the attention output: a fused kernel keeps it in 16 bits for its own
 // backward, and under FP8 the output projection keeps its 1-byte cast besides; unfused
@@ -39,10 +34,6 @@ double CoreAttentionBytes(const Architecture& a, const Plan& p, const TrainingJo
                            : ((a.dropout ? 5.0 : 2.0) + unfused) * a.heads * static_cast<double>(j.seq_len);
 }
 
-// Whether selective recompute drops the attention core's saved tensors (and regenerates them in
-// the layer's backward).
-bool RecomputesCoreAttention(const Plan& p) { return p.recompute == Recompute::kSelective && p.Recomputes(kModuleCoreAttn); }
-
 // Per-token bytes of the attention block: [replicated over TP unless SP, split by TP].
 std::pair<double, double> AttentionBytes(const Architecture& a, const Plan& p,
                                          const TrainingJob& j) {
@@ -51,7 +42,7 @@ std::pair<double, double> AttentionBytes(const Architecture& a, const Plan& p,
   // The attention core's saved tensors: kept without recompute, and by the layer being recomputed
   // under the whole-layer modes (full, the op-level and dots policies, which use these bytes only
   // for that layer); dropped only by selective recompute of the attention products.
-  const double core = RecomputesCoreAttention(p) ? 0.0 : CoreAttentionBytes(a, p, j);
+  const double core = p.Recomputes(kModuleCoreAttn) ? 0.0 : CoreAttentionBytes(a, p, j);
   const double input_bytes = SavedInputBytes(j), out_bytes = AttentionOutputBytes(p, j);
   if (a.attention == AttentionKind::kMla) {
     const MlaSpec& m = a.mla;
@@ -108,10 +99,6 @@ EagerExtra EagerExtraBytes(const Architecture& a, const TrainingJob& j) {
   if (a.gated_mlp) e.per_ffn = 2.0;
   return e;
 }
-
-}  // namespace
-
-namespace {
 
 // Per token, an FP8 shared expert's own cast of the pre-MLP norm's output (its first GEMM's
 // input), beside the 16-bit output the router keeps; none without FP8 casts or shared experts.
@@ -252,7 +239,22 @@ LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& 
   // A recomputed MLP, MoE block or shared expert holds its internals again while its backward runs.
   out.dense_module_working = p.Recomputes(kModuleMlp) ? tokens * mlp_width * a.ffn / p.tp : 0;
   out.moe_module_working = tokens * block.dropped;
-  out.core_attn_working = RecomputesCoreAttention(p) ? tokens * CoreAttentionBytes(a, p, j) / p.tp : 0.0;
+  if (p.Recomputes(kModuleCoreAttn)) {
+    // The scores' tensors and the 16-bit attention output (per head of the rank: its value width).
+    const double value_width = a.attention == AttentionKind::kMla ? static_cast<double>(a.mla.v_dim)
+                                                                   : static_cast<double>(a.head_dim);
+    out.core_attn_working = tokens * (CoreAttentionBytes(a, p, j) + 2.0 * a.heads * value_width) / p.tp;
+  }
+  // What an output-discarding module drops is what the layer keeps without it, and what its
+  // backward regenerates (at most three modules deep, each level one module fewer).
+  for (const RecomputeModule m : {kModuleLayernorm, kModuleMoeAct, kModuleMlaUpProj}) {
+    if (!p.Recomputes(m)) continue;
+    Plan kept = p;
+    kept.recompute_modules &= ~static_cast<uint32_t>(m);
+    const LayerActivationBytes without = ActivationBytesPerLayer(a, kept, j);
+    out.discarded_working_dense = std::max(out.discarded_working_dense, without.dense - out.dense);
+    out.discarded_working_moe = std::max(out.discarded_working_moe, without.moe - out.moe);
+  }
   out.recompute_input = tokens * 2 * h / rep_div;
   const auto [w_dense, w_moe] = WeightGradStateBytes(a, p, j);
   out.weight_grad_dense = tokens * w_dense;

@@ -206,7 +206,8 @@ double HeadWeightGradStateBytes(const Architecture& a, const Plan& p, const Trai
   double state = heads * tokens * (2.0 * h / rep_div + 2.0 * columns);
   if (a.mtp_layers > 0) {
     const double mtp_layer = a.IsMoeLayer(a.layers - 1) ? layer.weight_grad_moe : layer.weight_grad_dense;
-    const double projection = tokens * (2.0 * 2.0 * h / rep_div + 2.0 * h / static_cast<double>(p.tp));
+    // Its projection (a Transformer Engine linear: under FP8 it keeps its input's cast).
+    const double projection = tokens * (SavedInputBytes(j) * 2.0 * h / rep_div + 2.0 * h / static_cast<double>(p.tp));
     state += static_cast<double>(a.mtp_layers) * (mtp_layer + projection);
   }
   return state;
@@ -368,7 +369,8 @@ ChunkActivations StageActivations(const Architecture& a, const Plan& p, const Tr
   if (p.recompute == Recompute::kSelective) {
     // A layer's recomputed modules run at their own backward, one after another (the MLP or MoE
     // block before the attention core), so the largest of them is what the stage holds at once.
-    c.working = std::max({n_dense > 0 ? layer.dense_module_working : 0.0, n_moe > 0 ? layer.moe_module_working : 0.0,
+    c.working = std::max({n_dense > 0 ? std::max(layer.dense_module_working, layer.discarded_working_dense) : 0.0,
+                          n_moe > 0 ? std::max(layer.moe_module_working, layer.discarded_working_moe) : 0.0,
                           layer.core_attn_working});
   }
   if (stage == 0 && a.dropout) act += in_flight * tokens * a.hidden / rep_div;  // embedding dropout

@@ -72,8 +72,13 @@ struct LayerActivationBytes {
   double moe_module_working = 0;
   // Selective recompute of the attention products (`core_attn`): what one layer's regenerated
   // attention core holds while that layer's backward runs (unfused: the scores' softmax output,
-  // dropout mask and output; fused: the log-sum-exp), dense and MoE layers alike.
+  // dropout mask and output; fused: the log-sum-exp; both: the 16-bit attention output), dense
+  // and MoE layers alike.
   double core_attn_working = 0;
+  // The output-discarding modules (`layernorm`, `moe_act`, `mla_up_proj`): the largest of what
+  // each drops from a layer, which that layer's backward regenerates.
+  double discarded_working_dense = 0;
+  double discarded_working_moe = 0;
   // What an offloaded dense layer (Plan::cpu_offload_layers) keeps on the device: the tensors
   // Megatron's own ops save, which Transformer Engine's offload handler does not move (only
   // tensors TE's modules and Megatron's fused SwiGLU mark for offloading go): the dropout masks,

@@ -335,18 +335,19 @@ TEST(StageMemoryTest, RecomputedMoeBlockHoldsOneLayerWhileItsBackwardRuns) {
 
 // Selective recompute of the attention core regenerates one layer's saved core in that layer's
 // backward: the unfused scores (5 bytes a score with dropout), or a fused kernel's fp32
-// log-sum-exp (4 bytes a head); nothing when the core is not among the recomputed modules. With
-// the MLP recomputed too, the larger of the two modules counts (they run one after the other).
+// log-sum-exp (4 bytes a head), and the 16-bit attention output (2 bytes a value of a head);
+// nothing when the core is not among the recomputed modules. With the MLP recomputed too, the
+// larger of the two modules counts (they run one after the other).
 TEST(StageMemoryTest, SelectiveRecomputeHoldsOneLayersRegeneratedCore) {
   const Architecture a = Gpt3();
   const ParamCounts c = CountParameters(a);
   Plan p = Tp8Pp8(true, Recompute::kSelective);
   TrainingJob j = KorthikantiJob();
   const double tokens = 2048, per_rank_heads = 96.0 / 8;
-  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, j).core_attn_working, tokens * 5 * per_rank_heads * 2048);
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, j).core_attn_working, tokens * per_rank_heads * (5 * 2048 + 2 * 128));
   const double with_core = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{}).activations.value();
   j.flash_attention = true;
-  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, j).core_attn_working, tokens * 4 * per_rank_heads);
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, j).core_attn_working, tokens * per_rank_heads * (4 + 2 * 128));
   j.flash_attention = false;
   Plan mlp_only = p;
   mlp_only.recompute_modules = kModuleMlp;
@@ -365,10 +366,38 @@ TEST(StageMemoryTest, SelectiveRecomputeHoldsOneLayersRegeneratedCore) {
               1e-9 * both_total);
 }
 
+// An output-discarding module's backward regenerates what it dropped: MLA's up-projections
+// (`mla_up_proj`) q, k after RoPE and v (2 bytes each: 128 heads x (2 x 192 + 128) per token at
+// TP 1) and the latents' norm outputs beside the latents (2 x (1,536 + 512)), on DeepSeek-V3's
+// MoE layers at 4,096 tokens. The stage holds it once, as the largest of a layer's modules.
+TEST(StageMemoryTest, DiscardingModulesRegenerateWhatTheyDropped) {
+  const Architecture a = LoadArch("deepseek-v3");
+  const ParamCounts c = CountParameters(a);
+  Plan p;
+  p.pp = 16, p.ep = 8, p.dp = 8;
+  p.recompute = Recompute::kSelective;
+  p.recompute_modules = kModuleMlaUpProj;
+  const TrainingJob j = Job(4096, 64);
+  const LayerActivationBytes l = ActivationBytesPerLayer(a, p, j);
+  const double per_token = 2.0 * 128 * (2 * 192 + 128) + 2.0 * (1536 + 512);
+  EXPECT_DOUBLE_EQ(l.discarded_working_moe, 4096 * per_token);
+  EXPECT_DOUBLE_EQ(l.discarded_working_dense, 4096 * per_token);
+  EXPECT_EQ(l.core_attn_working, 0.0);
+  // With the attention core recomputed as well, the larger of the two working sets counts.
+  Plan both = p;
+  both.recompute_modules = kModuleMlaUpProj | kModuleCoreAttn;
+  const LayerActivationBytes b = ActivationBytesPerLayer(a, both, j);
+  ASSERT_GT(b.core_attn_working, 0.0);
+  const double stage = EstimateStageMemory(a, c, both, j, 8, MemoryOptions{}).activations.value();
+  const double kept = stage - std::max(b.core_attn_working, b.discarded_working_moe);
+  EXPECT_NEAR(kept, InFlightMicroBatches(both, MicroBatches(both, j), 8) * static_cast<double>(LayersOnStage(a, both, 8)) * b.moe,
+              1e-9 * stage);
+}
+
 // cost-model-notes §3.2: GPT-3, SP + selective, interleaved m = 3: 10.27 GB × (1 + 7/24) = 13.26 GB
 // on the first stage, what the layers keep; at the peak one layer's backward also holds its
 // regenerated attention core (unfused, with dropout: 5 bytes a score, 96/8 heads a rank, 2,048
-// scores a token, 252 MB).
+// scores a token, and its 16-bit output, 2 bytes for each of a head's 128 values: 258 MB).
 TEST(StageMemoryTest, Gpt3InterleavedActivations) {
   Architecture a = Gpt3();
   ParamCounts c = CountParameters(a);
@@ -378,7 +407,7 @@ TEST(StageMemoryTest, Gpt3InterleavedActivations) {
   p.dp = 1;
   TrainingJob j = KorthikantiJob();
   const double core = ActivationBytesPerLayer(a, p, j).core_attn_working;
-  EXPECT_DOUBLE_EQ(core, 2048.0 * 5 * 96 * 2048 / 8);
+  EXPECT_DOUBLE_EQ(core, 2048.0 * 96 / 8 * (5 * 2048 + 2 * 128));
   MemoryBreakdown b = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{});
   EXPECT_NEAR(b.activations.value() - core, 13.26e9, 13.26e9 * 0.01);
   // 1F1B without interleaving holds exactly the L layers: 10.27 GB (+ embedding dropout).

@@ -356,6 +356,14 @@ struct TrainingJob {
   }
 };
 
+// Whether FP8 GEMMs keep the FP8 cast of their input for the weight gradient
+// (TrainingJob::fp8_saved_inputs; the scenario clears it on a device without FP8).
+inline bool KeepsFp8Casts(const TrainingJob& j) { return QuantizedPrecision(j.precision) && j.fp8_saved_inputs; }
+
+// Bytes per element of a GEMM input kept for the weight gradient: its FP8 or NVFP4 cast, or its
+// 16 bits.
+inline double SavedInputBytes(const TrainingJob& j) { return KeepsFp8Casts(j) ? QuantizedCopyBytes(j.precision) : 2.0; }
+
 // Why a plan is invalid; kValid when it is not.
 enum class PlanIssue {
   kValid = 0,

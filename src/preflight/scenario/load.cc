@@ -93,9 +93,9 @@ Status NameOverride(const Status& s, const std::string& path, const std::string&
   const auto within = [](const std::string& inner, const std::string& outer) {
     return inner == outer || inner.starts_with(outer + ".") || inner.starts_with(outer + "[");
   };
-  // A key the file repeats is the file's: an override sets one value in place and never adds a
-  // key a second time.
-  const bool repeated_in_file = m.find(": given twice (") != std::string::npos;
+  // A key given twice where the file alone reads cleanly came with an override's value (a mapping
+  // that repeats a key); where the file alone fails, the file repeats it.
+  const bool repeated_in_file = !valid_without_overrides && m.find(": given twice (") != std::string::npos;
   for (auto o = overrides.rbegin(); o != overrides.rend() && !repeated_in_file; ++o) {  // the last one given wins
     // The overridden field, a field inside it, or the mapping that holds it (an unknown key).
     if (!field.empty() && (within(field, o->key) || within(o->key, field))) {

@@ -113,6 +113,12 @@ TEST(OverrideTest, ErrorsSayWhatTheCommandLineGave) {
   ASSERT_FALSE(s.ok());
   EXPECT_TRUE(Contains(s.status().message(), path + ": model: given twice")) << s.status().message();
   EXPECT_FALSE(Contains(s.status().message(), "command line")) << s.status().message();
+  // A mapping the command line gives with a key twice is the command line's.
+  s = LoadText(kScenario, &path, {{"parallel", "{tp: 2, tp: 2}"}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.status().message(), "given twice")) << s.status().message();
+  EXPECT_TRUE(Contains(s.status().message(), "(the value given on the command line: parallel={tp: 2, tp: 2})"))
+      << s.status().message();
 }
 
 // In a validation list too, an error the command line's values cause in another field names them:
