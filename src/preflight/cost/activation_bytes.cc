@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "preflight/cost/internal/layer_gemms.h"
 #include "preflight/cost/memory.h"
 
 namespace preflight {
@@ -161,49 +162,24 @@ MoeBlockBytes MoeBlock(const Architecture& a, const Plan& p, const TrainingJob& 
 }
 
 // Per token, what a layer's deferred weight-gradient pass reads: every weight GEMM's saved input
-// (SavedInputBytes an element) and its output's gradient (16 bits), at each GEMM's widths on one
-// rank. Inputs of width h are sequence-sharded with SP (Megatron keeps them so and gathers them
-// again for the weight gradient); the output gradients of the row-parallel GEMMs (the attention
-// output projection, the MLP's second) arrive whole. [dense, moe].
+// (SavedInputBytes an element; the router's 16 bits) and its output's gradient (16 bits), at each
+// GEMM's widths on one rank (cost/internal/layer_gemms.h). Inputs kept sequence-sharded with SP
+// count 1/TP of their width (Megatron gathers them again for the weight gradient); the output
+// gradients of the row-parallel GEMMs (the attention output projection, the MLP's second) arrive
+// whole. [dense, moe].
+double WeightGradStateOf(const cost_internal::LayerGemms& g, const Plan& p, const TrainingJob& j) {
+  const double rep = p.sp ? static_cast<double>(p.tp) : 1.0;
+  double bytes = 0;
+  for (int i = 0; i < g.size; ++i) {
+    const cost_internal::WeightGemm& w = g.at[static_cast<size_t>(i)];
+    const double input_rows = w.sharded_input ? 1 / rep : w.rows;
+    bytes += (w.sixteen_bit ? 2.0 : SavedInputBytes(j)) * w.k * input_rows + 2.0 * w.n * w.rows;
+  }
+  return bytes;
+}
 std::pair<double, double> WeightGradStateBytes(const Architecture& a, const Plan& p, const TrainingJob& j) {
-  const double h = static_cast<double>(a.hidden), t = static_cast<double>(p.tp);
-  const double rep = p.sp ? t : 1.0;
-  const double in = SavedInputBytes(j), g = a.gated_mlp ? 2.0 : 1.0;
-  auto gemm = [&](double input_width, double output_width) { return in * input_width + 2.0 * output_width; };
-  double attention = 0;
-  if (a.attention == AttentionKind::kMla) {
-    const MlaSpec& m = a.mla;
-    const double qk = static_cast<double>(m.nope_dim + m.rope_dim);
-    const double heads = static_cast<double>(a.heads);
-    // Down-projections replicated over TP (on the rank's sequence shard with SP), up-projections
-    // and the output projection split by TP; the latents, the up-projections' inputs, kept
-    // sequence-sharded as AttentionBytes keeps them.
-    if (m.q_lora_rank > 0) {
-      attention += gemm(h / rep, static_cast<double>(m.q_lora_rank) / rep) +
-                   gemm(static_cast<double>(m.q_lora_rank) / rep, heads * qk / t);
-    } else {
-      attention += gemm(h / rep, heads * qk / t);
-    }
-    attention += gemm(h / rep, static_cast<double>(m.kv_lora_rank + m.rope_dim) / rep) +
-                 gemm(static_cast<double>(m.kv_lora_rank) / rep, heads * static_cast<double>(m.nope_dim + m.v_dim) / t) +
-                 gemm(heads * static_cast<double>(m.v_dim) / t, h);
-  } else {
-    const double q = static_cast<double>(a.heads * a.head_dim);
-    const double kv = static_cast<double>(a.KvHeadsAcrossTp(p.tp) * a.head_dim);
-    attention = gemm(h / rep, (q + 2 * kv) / t) + gemm(q / t, h);
-  }
-  auto mlp = [&](double width) { return gemm(h / rep, g * width / t) + gemm(width / t, h); };
-  const double dense = attention + mlp(static_cast<double>(a.ffn));
-  double moe = 0;
-  if (a.IsMoe()) {
-    const MoeSpec& e = a.moe;
-    const double fe = static_cast<double>(e.expert_ffn);
-    // The router (16 bits), the busiest rank's routed copies as MoeBlock holds them, the shared experts.
-    const double router = 2.0 * h / rep + 2.0 * static_cast<double>(e.experts) / rep;
-    const double routed = j.MoeExpertLoad() * static_cast<double>(e.top_k) *
-                          (in * (h * p.etp + fe) + 2.0 * (g * fe + h * p.etp)) / t;
-    moe = attention + router + routed + (e.shared_ffn > 0 ? mlp(static_cast<double>(e.shared_ffn)) : 0.0);
-  }
+  const double dense = WeightGradStateOf(cost_internal::WeightGemmsOf(a, p, j, false), p, j);
+  const double moe = a.IsMoe() ? WeightGradStateOf(cost_internal::WeightGemmsOf(a, p, j, true), p, j) : 0.0;
   return {dense, moe};
 }
 
