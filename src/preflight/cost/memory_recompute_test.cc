@@ -156,6 +156,11 @@ TEST(StageMemoryTest, RecomputedMoeBlockHoldsOneLayerWhileItsBackwardRuns) {
             EstimateStageMemory(a, c, attn_only, j, 4, MemoryOptions{}).activations.value());
 }
 
+// What stage `stage` keeps of `per_layer` bytes a layer: its micro-batches in flight times its layers.
+double StageStack(const Architecture& a, const Plan& p, const TrainingJob& j, int64_t stage, double per_layer) {
+  return InFlightMicroBatches(p, MicroBatches(p, j), stage) * static_cast<double>(LayersOnStage(a, p, stage)) * per_layer;
+}
+
 // Selective recompute of the attention core regenerates one layer's saved core in that layer's
 // backward: the unfused scores (5 bytes a score with dropout), or a fused kernel's fp32
 // log-sum-exp (4 bytes a head), and the 16-bit attention output (2 bytes a value of a head);
@@ -183,8 +188,7 @@ TEST(StageMemoryTest, SelectiveRecomputeHoldsOneLayersRegeneratedCore) {
   // Both modules recomputed: each layer kept drops the MLP's internals as well, and the peak adds
   // the larger working set, not both.
   const double both_total = EstimateStageMemory(a, c, both, j, 0, MemoryOptions{}).activations.value();
-  const double kept_less = InFlightMicroBatches(p, MicroBatches(p, j), 0) * static_cast<double>(LayersOnStage(a, p, 0)) *
-                           (ActivationBytesPerLayer(a, p, j).dense - l.dense);
+  const double kept_less = StageStack(a, p, j, 0, ActivationBytesPerLayer(a, p, j).dense - l.dense);
   EXPECT_NEAR(both_total, with_core - kept_less - l.core_attn_working + std::max(l.dense_module_working, l.core_attn_working),
               1e-9 * both_total);
 }
@@ -213,8 +217,7 @@ TEST(StageMemoryTest, DiscardingModulesRegenerateWhatTheyDropped) {
   ASSERT_GT(b.core_attn_working, 0.0);
   const double stage = EstimateStageMemory(a, c, both, j, 8, MemoryOptions{}).activations.value();
   const double kept = stage - std::max(b.core_attn_working, b.discarded_working_moe);
-  EXPECT_NEAR(kept, InFlightMicroBatches(both, MicroBatches(both, j), 8) * static_cast<double>(LayersOnStage(a, both, 8)) * b.moe,
-              1e-9 * stage);
+  EXPECT_NEAR(kept, StageStack(a, both, j, 8, b.moe), 1e-9 * stage);
 }
 
 // Megatron-LM's --recompute-method. By block, the first N layers of each chunk keep their input
