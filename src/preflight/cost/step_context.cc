@@ -47,12 +47,20 @@ double SustainedRatio(const HardwareSpec& h, Dtype d) {
 
 namespace {
 
-// The dtype whose measured efficiencies GEMMs in `gemm` run at: fp16 GEMMs take bf16's where the
-// device has no fp16 figure of its own (the same tensor-core rate).
+bool HasEfficiency(const HardwareSpec& h, Dtype d) {
+  return h.gemm_fraction[DtypeIndex(d)].known() || h.sustained_fraction[DtypeIndex(d)].known();
+}
+
+// The dtype whose measured efficiencies GEMMs in `gemm` run at: their own where the catalog has
+// one, else bf16's. FP16 runs at BF16's tensor-core rate. FP8, FP4 and TF32 have rates of their
+// own, but where measured their large-GEMM fraction sits at or below BF16's (data/hardware: H100
+// 0.709 vs 0.803, H200 0.734 vs 0.803, B200 0.763 vs 0.776, MI300X 0.487 vs 0.542, Gaudi 2 0.955
+// vs 0.969; Gaudi 3 the one exception, 0.769 vs 0.741), so BF16's fraction of the lower dtype's
+// peak is a better estimate than the peak itself, and never times it faster than BF16 on a device
+// whose peaks are equal (TPU v5p, v6e).
 Dtype EfficiencyDtype(const HardwareSpec& h, Dtype gemm) {
-  const bool fp16_as_bf16 = gemm == Dtype::kFp16 && !h.gemm_fraction[DtypeIndex(gemm)].known() &&
-                            !h.sustained_fraction[DtypeIndex(gemm)].known();
-  return fp16_as_bf16 ? Dtype::kBf16 : gemm;
+  if (HasEfficiency(h, gemm) || !HasEfficiency(h, Dtype::kBf16)) return gemm;
+  return Dtype::kBf16;
 }
 
 // What the job's FP8 recipe leaves unpriced on this device, as warnings (FP8 GEMMs only).
@@ -95,6 +103,12 @@ Dtype GemmDtype(const HardwareSpec& h, const TrainingJob& job, CostContext* c) {
 // one is the large-GEMM fraction itself.)
 void SetGemmRates(const HardwareSpec& h, Dtype gemm, const Figure& peak, CostContext* c) {
   const Dtype frac_dtype = EfficiencyDtype(h, gemm);
+  if (frac_dtype != gemm && gemm != Dtype::kFp16) {
+    c->warnings.push_back(h.id + ": no measured " + std::string(DtypeName(gemm)) +
+                          " GEMM efficiency in the catalog: its GEMMs run at bf16's measured fraction of the " +
+                          std::string(DtypeName(gemm)) + " peak (where both are measured, the lower dtype's is "
+                          "at or below bf16's: times may be a lower bound)");
+  }
   Figure frac = h.gemm_fraction[DtypeIndex(frac_dtype)];
   if (!frac.known()) frac = h.sustained_fraction[DtypeIndex(frac_dtype)];
   const double sustain = SustainedRatio(h, frac_dtype);  // 1 without both figures

@@ -144,6 +144,31 @@ TEST(StepContextTest, BlockwiseWarnsThatItsScalesAreNotPriced) {
   EXPECT_FALSE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster))) << "no FP8: 16-bit GEMMs";
 }
 
+// FP8 GEMMs on a device with no measured FP8 efficiency run at BF16's measured fraction of the FP8
+// peak, with a warning: on a TPU v5p, whose FP8 peak equals its BF16 one, never faster than BF16
+// (the datasheet peak at 100% would be). Where FP8 has its own figure (H100), that one.
+TEST(StepContextTest, Fp8WithoutItsOwnEfficiencyTakesBf16s) {
+  auto warns = [](const CostContext& c) { return HasWarning(c, "no measured fp8 GEMM efficiency"); };
+  Job8b s = Llama8bOnH100();
+  s.cluster = CatalogCluster("tpu-v5p", 8);
+  const HardwareSpec& v5p = s.cluster.spec;
+  ASSERT_FALSE(v5p.gemm_fraction[DtypeIndex(Dtype::kFp8)].known());
+  ASSERT_EQ(v5p.peak(Dtype::kFp8).value, v5p.peak(Dtype::kBf16).value);
+  const CostContext bf16 = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  s.job.precision = Dtype::kFp8;
+  const CostContext fp8 = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_TRUE(fp8.fp8_gemms);
+  EXPECT_DOUBLE_EQ(fp8.gemm_rate.value(), bf16.gemm_rate.value());
+  EXPECT_TRUE(warns(fp8));
+  EXPECT_FALSE(warns(bf16));
+  s.cluster = CatalogCluster("h100-sxm-80gb", 8);
+  const HardwareSpec& h100 = s.cluster.spec;
+  const CostContext own = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_FALSE(warns(own));
+  EXPECT_NEAR(own.gemm_rate.value(),
+              h100.peak(Dtype::kFp8).value * 1e12 * h100.sustained_fraction[DtypeIndex(Dtype::kFp8)].value, 1e3);
+}
+
 // GEMMs that run at a burst figure with no sustained one beside it (the GB300's, the B300's MAMF
 // as a proxy) are said to: not on the B200, B300 or H100, whose sustained figures the step reads
 // instead.
