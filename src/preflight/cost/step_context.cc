@@ -176,6 +176,13 @@ void SetCollectiveShares(const HardwareSpec& h, const TrainingJob& job, CostCont
     c->collective_share = h.collective_compute_units.value / h.compute_units.value;
   }
   c->ep_collective_share = c->collective_share;
+  // DeepEP's kernels are CUDA, with NVSHMEM over NVLink and GPUDirect RDMA (its README asks for
+  // Hopper-class NVIDIA GPUs); a device of another vendor is timed as if it ran them.
+  if (job.ep_node_dedup && c->arch->IsMoe() && h.vendor != "NVIDIA") {
+    c->warnings.push_back("training.ep_dispatcher deepep: DeepEP is written for NVIDIA GPUs (CUDA, NVSHMEM over "
+                          "NVLink and RDMA); " + h.id + " (" + h.vendor + ") is timed as if its stack had a "
+                          "dispatcher that sends each token once per node, which it may not");
+  }
   if (!h.compute_units.known() || !job.ep_node_dedup) return;
   const double units = static_cast<double>(job.ep_comm_units);
   if (units >= h.compute_units.value) {

@@ -169,6 +169,18 @@ TEST(StepContextTest, Fp8WithoutItsOwnEfficiencyTakesBf16s) {
               h100.peak(Dtype::kFp8).value * 1e12 * h100.sustained_fraction[DtypeIndex(Dtype::kFp8)].value, 1e3);
 }
 
+// DeepEP is NVIDIA's: on another vendor's device the plan says it is timed as if the stack had it.
+TEST(StepContextTest, DeepEpOffNvidiaIsNamed) {
+  auto warns = [](const CostContext& c) { return HasWarning(c, "DeepEP is written for NVIDIA GPUs"); };
+  Job8b s = DataParallelOnH100("qwen3-30b-a3b", 4096);
+  s.job.ep_node_dedup = true;
+  EXPECT_FALSE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster)));
+  s.cluster = CatalogCluster("mi300x", 8);
+  EXPECT_TRUE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster)));
+  s.job.ep_node_dedup = false;
+  EXPECT_FALSE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster)));
+}
+
 // GEMMs that run at a burst figure with no sustained one beside it (the GB300's, the B300's MAMF
 // as a proxy) are said to: not on the B200, B300 or H100, whose sustained figures the step reads
 // instead.

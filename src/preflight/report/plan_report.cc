@@ -425,8 +425,10 @@ std::string KernelsText(const Scenario& s) {
            "(training.grad_16bit_copy)\n";
   }
   if (s.job.ep_node_dedup && s.arch.IsMoe()) {
+    const std::string& links = s.cluster.spec.scale_up_name;
     out += "           experts: DeepEP dispatch, each token over the network once per node its experts are on, "
-           "then NVLink (training.ep_dispatcher: deepep)\n";
+           "then over the scale-up links" + (links.empty() ? std::string() : " (" + links + ")") +
+           " (training.ep_dispatcher: deepep)\n";
   }
   return out;
 }
