@@ -109,7 +109,7 @@ StatusOr<ReliabilityProfile> LoadReliabilityProfile(const std::string& path) {
   ASSIGN_OR_RETURN(YAML::Node root, LoadYamlFile(path));
   MapReader r(root, path, "");
   RETURN_IF_ERROR(r.ExpectMap());
-  std::vector<std::string_view> known = {"id", "cluster", "note"};
+  std::vector<std::string_view> known = {"id", "cluster", "vendor", "note"};
   for (const FigureKey& f : kFigures) known.emplace_back(f.key);
   RETURN_IF_ERROR(r.CheckKnownKeys(known));
   ReliabilityProfile p;
@@ -117,6 +117,7 @@ StatusOr<ReliabilityProfile> LoadReliabilityProfile(const std::string& path) {
   ASSIGN_OR_RETURN(p.id, r.String("id"));
   if (p.id.find_first_not_of(" \t") == std::string::npos) return r.Error("id", "a non-empty id");
   ASSIGN_OR_RETURN(p.cluster, r.String("cluster"));
+  ASSIGN_OR_RETURN(p.vendor, r.StringOr("vendor", ""));
   for (const FigureKey& f : kFigures) {
     if (f.optional && !r.Has(f.key)) continue;
     ASSIGN_OR_RETURN(p.*(f.member), ReadFigure(r, f.key));

@@ -46,6 +46,9 @@ struct ReliabilityProfile {
   std::string id;
   std::string file;
   std::string cluster;  // what the figures were measured on
+  // Whose devices those were ("NVIDIA"), as the hardware files' `vendor` spells it: a plan on
+  // another vendor's devices says the rates are borrowed. Optional; empty when not given.
+  std::string vendor;
   // The node the per-node figures count: the failure rates and write rate scale with the devices
   // a job uses, as devices / devices_per_node of these nodes (a node of another size fails as
   // often per device).

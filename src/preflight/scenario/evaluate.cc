@@ -50,6 +50,24 @@ void WarnIfTokensDropped(const Scenario& s, PlanResult* r) {
   r->warnings.push_back(w.str());
 }
 
+// Campaign figures a plan leaves out or borrows: cost and energy the catalog cannot price, and
+// failure rates measured on another vendor's devices.
+void WarnIfCampaignIncomplete(const Scenario& s, PlanResult* r) {
+  const HardwareSpec& h = s.cluster.spec;
+  if (!h.price.known) {
+    r->warnings.push_back(h.id + " has no price in the catalog (price_usd_per_device_hour): the campaign gives no cost");
+  }
+  if (!h.power_w.known()) {
+    r->warnings.push_back(h.id + " has no power figure in the catalog (power_w): the campaign gives no energy");
+  }
+  const ReliabilityProfile* p = s.reliability.get();
+  if (p != nullptr && !p->vendor.empty() && !h.vendor.empty() && p->vendor != h.vendor) {
+    r->warnings.push_back("reliability profile " + p->id + " was measured on " + p->vendor + " devices (" + p->cluster +
+                          "); its failure, restart and checkpoint figures stand in for " + h.id + "'s (" + h.vendor +
+                          "), which the catalog does not have (reliability.profile)");
+  }
+}
+
 void AddWarnings(const Scenario& s, PlanResult* r) {
   const Plan& p = s.plan;
   r->warnings.insert(r->warnings.end(), s.idle_settings.begin(), s.idle_settings.end());
@@ -363,6 +381,7 @@ PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options) {
     WarnIfMfuAboveOne(r, &r.warnings);
   }
   AddWarnings(s, &r);
+  if (r.has_time) WarnIfCampaignIncomplete(s, &r);
   WarnIfDoesNotFit(s, options, &r);
   return r;
 }

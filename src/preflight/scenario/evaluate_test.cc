@@ -295,6 +295,27 @@ TEST(EvaluateTest, CampaignWithFailuresUsesTheDefaultProfile) {
   EXPECT_NEAR(steps, std::round(steps), 1e-6);
 }
 
+// What the campaign cannot price is said: the H100 has a price, a power figure and the default
+// profile's vendor; the Trainium2 has neither figure and borrows NVIDIA's failure record.
+TEST(EvaluateTest, CampaignSaysWhatItLeavesOutOrBorrows) {
+  auto warnings = [](const std::string& hardware) {
+    StatusOr<Scenario> s = LoadText(kScenario, nullptr, {{"hardware", hardware}});
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    return s.ok() ? Evaluate(*s, {}) : PlanResult{};
+  };
+  const PlanResult h100 = warnings("h100-sxm-80gb");
+  ASSERT_TRUE(h100.has_time);
+  EXPECT_FALSE(Warns(h100, "the campaign gives no cost"));
+  EXPECT_FALSE(Warns(h100, "the campaign gives no energy"));
+  EXPECT_FALSE(Warns(h100, "was measured on NVIDIA devices"));
+  const PlanResult trn2 = warnings("trainium2");
+  ASSERT_TRUE(trn2.has_time);
+  EXPECT_FALSE(trn2.campaign.cost_known);
+  EXPECT_TRUE(Warns(trn2, "the campaign gives no cost"));
+  EXPECT_TRUE(Warns(trn2, "the campaign gives no energy"));
+  EXPECT_TRUE(Warns(trn2, "reliability profile llama3-h100-16k was measured on NVIDIA devices"));
+}
+
 // A job on part of a node fails as that part (its failures scale with its devices) but writes its
 // checkpoint through the node's whole storage path.
 TEST(EvaluateTest, APartNodeWritesAtAWholeNodesRate) {
