@@ -1114,6 +1114,17 @@ case_search_nothing_fits() {
   expect_stdout_has "no valid plan fits"
 }
 
+# The example's fastest plans fill the H100s to within 1% of their memory, which the search says;
+# with a 10% margin asked for, its plans keep it and the note goes.
+case_search_headroom_note() {
+  run search "$EXAMPLE" --top 3
+  expect_rc 0
+  expect_stdout_has "of device memory free; the memory estimate ran low"
+  run search "$EXAMPLE" --top 3 --min-headroom 0.1
+  expect_rc 0
+  if grep -q "of device memory free" "$OUT"; then fail "the headroom note with --min-headroom 0.1"; fi
+}
+
 # run_mpi2 ARGS...: the binary under 2 MPI ranks, like `run`. OpenMPI's own start-up allocations are
 # never freed; LeakSanitizer (debug-asan preset) would report them as ours, so leak detection is off
 # for the MPI processes only.
@@ -1254,7 +1265,7 @@ YAML
   expect_json 'assert "searched" not in j["plan"]'
 }
 
-ALL_CASES=(plan_searched_layout output_write_failure output_to_a_closed_pipe validate_nothing_predicted search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
+ALL_CASES=(search_headroom_note plan_searched_layout output_write_failure output_to_a_closed_pipe validate_nothing_predicted search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
   unknown_hardware_id bad_gemm_table bad_collective_table collective_table_other_hardware unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
   unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit reliability odd_output_width softmax_fallback override_catalog_fields command_line_paths data_directory odd_but_valid_inputs collective_table_idle fp4_precision)

@@ -91,6 +91,22 @@ std::string HeldNote(const Scenario& s, const SearchResult& r) {
                      s.cluster.devices, held);
 }
 
+// Says when a plan listed leaves less than a tenth of device memory free: the memory estimate ran
+// low on the measured peak-memory rows (docs/validation.md), so such a plan may not fit.
+std::string HeadroomNote(const Scenario& s, const SearchResult& r) {
+  const double capacity = s.cluster.hbm_capacity.value();
+  if (r.top.empty() || capacity <= 0) return "";
+  size_t tightest = 0;
+  for (size_t i = 1; i < r.top.size(); ++i) {
+    if (r.top[i].memory.worst.Total().value() > r.top[tightest].memory.worst.Total().value()) tightest = i;
+  }
+  const double headroom = 1.0 - r.top[tightest].memory.worst.Total().value() / capacity;
+  if (headroom >= 0.1) return "";
+  return fmt::format("note: plan #{} leaves {:.1f}% of device memory free; the memory estimate ran low on the measured\n"
+                     "peak-memory rows (docs/validation.md): --min-headroom 0.1 keeps a margin\n",
+                     tightest + 1, 100 * headroom);
+}
+
 std::string PlanRow(const RankedPlan& r) {
   const Plan& p = r.plan;
   // "bal": the layers do not divide over the stages and are spread (parallel.layer_split: balanced).
@@ -132,6 +148,7 @@ std::string SearchText(const Scenario& s, const SearchResult& r, Objective o) {
     out += "note: the search splits layers evenly (or balanced) and leaves the scenario's first_stage_layers and\n"
            "last_stage_layers aside; to re-run a plan with `plan`, set both to 0\n";
   }
+  out += HeadroomNote(s, r);
   // The ranking rests on the assumed host cost per kernel when the best plan's kernels are short.
   if (!r.top.empty()) {
     const PlanResult best = EvaluateRanked(s, r.top.front());
