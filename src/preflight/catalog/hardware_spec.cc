@@ -301,12 +301,25 @@ Status ParseEfficiency(const MapReader& root, HardwareSpec* h) {
 Status ParseFabric(const MapReader& root, HardwareSpec* h) {
   ASSIGN_OR_RETURN(MapReader up, root.Map("scale_up"));
   RETURN_IF_ERROR(up.CheckKnownKeys(
-      {"name", "unidirectional_gbytes_per_s", "domain_devices", "topology", "peer_gbytes_per_s", "note"}));
+      {"name", "unidirectional_gbytes_per_s", "domain_devices", "topology", "peer_gbytes_per_s", "torus_dimensions",
+       "note"}));
   ASSIGN_OR_RETURN(h->scale_up_name, up.String("name"));
   ASSIGN_OR_RETURN(h->scale_up_gbytes_per_s, ParseFigure(up, "unidirectional_gbytes_per_s", false));
   ASSIGN_OR_RETURN(h->scale_up_domain_devices, ParseFigure(up, "domain_devices", false));
   ASSIGN_OR_RETURN(std::string topology, up.StringOr("topology", "switched"));
-  if (topology != "switched" && topology != "full_mesh") return up.Error("topology", "switched or full_mesh");
+  if (topology != "switched" && topology != "full_mesh" && topology != "torus") {
+    return up.Error("topology", "switched, full_mesh or torus");
+  }
+  h->scale_up_torus = topology == "torus";
+  if (h->scale_up_torus) {
+    ASSIGN_OR_RETURN(h->scale_up_torus_dimensions, ParseFigure(up, "torus_dimensions", false));
+    const Figure& d = h->scale_up_torus_dimensions;
+    if (d.known() && (d.value != 1 && d.value != 2 && d.value != 3)) {
+      return up.Error("torus_dimensions", "1, 2 or 3 (the axes of the torus)");
+    }
+  } else if (up.Has("torus_dimensions")) {
+    return up.Error("torus_dimensions", "only with topology: torus");
+  }
   h->scale_up_full_mesh = topology == "full_mesh";
   if (h->scale_up_full_mesh) {
     ASSIGN_OR_RETURN(h->scale_up_peer_gbytes_per_s, ParseFigure(up, "peer_gbytes_per_s", false));

@@ -127,6 +127,12 @@ struct HardwareSpec {
   // so a group of g devices inside the domain has at most (g - 1) of them to use.
   bool scale_up_full_mesh = false;
   Figure scale_up_peer_gbytes_per_s;
+  // A scale-up domain wired as a torus (Google's ICI, AWS NeuronLink): each device has links to
+  // its neighbours along `scale_up_torus_dimensions` axes only, the scale-up rate spread evenly
+  // over them. A group that spans fewer axes has fewer links, and traffic between devices that
+  // are not neighbours crosses the devices between (all-to-all). Known only with topology: torus.
+  bool scale_up_torus = false;
+  Figure scale_up_torus_dimensions;
   Figure scale_out_gbits_per_s;  // per device
   Figure power_w;
   // Achieved host-to-device copy rate of one device's link to its host (PCIe, NVLink-C2C), GB/s,

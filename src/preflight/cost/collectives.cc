@@ -50,6 +50,9 @@ Fabric FabricFromCluster(const Cluster& c, std::vector<std::string>* warnings) {
   f.scale_up_ring_busbw = f.scale_up_busbw;
   if (link_up > 0 && f.scale_up_ring_busbw.value() > link_up * 1e9) f.scale_up_ring_busbw = BytesPerSecond::GBps(link_up);
   if (link_up > 0) f.scale_up_link = BytesPerSecond::GBps(link_up);
+  if (h.scale_up_torus && h.scale_up_torus_dimensions.known()) {
+    f.torus_dimensions = static_cast<int>(h.scale_up_torus_dimensions.value);
+  }
   if (h.scale_up_full_mesh && h.scale_up_peer_gbytes_per_s.known()) {
     f.scale_up_peer = BytesPerSecond::GBps(h.scale_up_peer_gbytes_per_s.value);
   }
@@ -246,6 +249,9 @@ namespace {
 // The bandwidth `busbw` of the domain's links, as `per_domain` ranks of it can use it: all of it
 // behind a switch; on a full mesh, only the links among them ((g - 1) per rank).
 BytesPerSecond InDomain(const Fabric& f, BytesPerSecond busbw, int64_t per_domain) {
+  if (f.torus_dimensions > 0) {
+    return busbw * (static_cast<double>(TorusAxesSpanned(f, per_domain)) / f.torus_dimensions);
+  }
   if (f.scale_up_peer.value() <= 0) return busbw;
   const BytesPerSecond mesh = f.scale_up_peer * static_cast<double>(std::max<int64_t>(per_domain - 1, 1));
   return mesh.value() < busbw.value() ? mesh : busbw;
@@ -372,6 +378,21 @@ Seconds AllGatherTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_d
   return RingPass(f, CollectiveOp::kAllGather, CollectiveOp::kReduceScatter, bytes, ranks, per_domain);
 }
 
+int TorusAxesSpanned(const Fabric& f, int64_t group) {
+  if (f.torus_dimensions <= 0) return 0;
+  // 2 devices span one axis, 3 or 4 two, 5 to 8 three: ceil(log2 g), at most the torus's.
+  const int axes = static_cast<int>(std::bit_width(static_cast<uint64_t>(std::max<int64_t>(group, 2) - 1)));
+  return std::min(axes, f.torus_dimensions);
+}
+
+double TorusHopFactor(const Fabric& f, int64_t group) {
+  if (f.torus_dimensions <= 0 || group < 2) return 1.0;
+  const double d = TorusAxesSpanned(f, group);
+  const double g = static_cast<double>(group);
+  const double side = std::pow(g, 1.0 / d);
+  return std::max(1.0, g * d * side / (4.0 * (g - 1.0)));
+}
+
 Seconds AllToAllTime(const Fabric& f, Bytes bytes_per_rank, int64_t ranks, int64_t per_domain) {
   if (ranks <= 1 || bytes_per_rank.value() <= 0) return Seconds(0);
   per_domain = std::clamp<int64_t>(per_domain, 1, ranks);
@@ -380,7 +401,7 @@ Seconds AllToAllTime(const Fabric& f, Bytes bytes_per_rank, int64_t ranks, int64
   const double local = static_cast<double>(per_domain - 1) / n;
   const double remote = static_cast<double>(ranks - per_domain) / n;
   // nccl-tests all-to-all busbw factor (n-1)/n; intra and inter traffic proceed in parallel.
-  Seconds intra = (bytes_per_rank * local) / InDomain(f, f.scale_up_ring_busbw, per_domain);
+  Seconds intra = (bytes_per_rank * (local * TorusHopFactor(f, per_domain))) / InDomain(f, f.scale_up_ring_busbw, per_domain);
   Seconds inter = (bytes_per_rank * remote) / f.scale_out_busbw;
   Steps one;
   (remote > 0 ? one.inter : one.intra) = 1;
@@ -392,7 +413,8 @@ Seconds ForwardedAllToAllTime(const Fabric& f, Bytes bytes_per_rank, Bytes netwo
   if (ranks <= 1 || bytes_per_rank.value() <= 0) return Seconds(0);
   per_domain = std::clamp<int64_t>(per_domain, 1, ranks);
   const double g = static_cast<double>(per_domain);
-  const Seconds intra = (bytes_per_rank * ((g - 1) / g)) / InDomain(f, f.scale_up_ring_busbw, per_domain);
+  const Seconds intra = (bytes_per_rank * ((g - 1) / g * TorusHopFactor(f, per_domain))) /
+                        InDomain(f, f.scale_up_ring_busbw, per_domain);
   const bool across = per_domain < ranks;
   const Seconds inter = across ? network_bytes / f.scale_out_busbw : Seconds(0);
   Steps one;

@@ -105,6 +105,44 @@ TEST(CollectivesTest, AFullMeshGroupUsesOnlyItsOwnLinks) {
   EXPECT_DOUBLE_EQ(FabricFromCluster(c, &warnings).scale_up_peer.value(), 48e9);
 }
 
+// A torus group is laid out as its most compact block: it spans ceil(log2 g) axes (at most the
+// torus's) and its all-to-all traffic crosses g·d·s / (4(g - 1)) times the hops of a switch.
+TEST(CollectivesTest, ATorusGroupSpansItsBlocksAxesAndHops) {
+  Fabric f = Node(300);
+  EXPECT_EQ(TorusAxesSpanned(f, 64), 0);
+  EXPECT_DOUBLE_EQ(TorusHopFactor(f, 64), 1.0);
+  f.torus_dimensions = 3;
+  EXPECT_EQ(TorusAxesSpanned(f, 2), 1);
+  EXPECT_EQ(TorusAxesSpanned(f, 4), 2);
+  EXPECT_EQ(TorusAxesSpanned(f, 8), 3);
+  EXPECT_EQ(TorusAxesSpanned(f, 64), 3);
+  EXPECT_DOUBLE_EQ(TorusHopFactor(f, 2), 1.0);
+  EXPECT_NEAR(TorusHopFactor(f, 8), 8.0 * 3 * 2 / (4 * 7), 1e-9);     // 2 x 2 x 2: 1.71
+  EXPECT_NEAR(TorusHopFactor(f, 64), 64.0 * 3 * 4 / (4 * 63), 1e-9);  // 4 x 4 x 4: 3.05
+  f.torus_dimensions = 2;
+  EXPECT_EQ(TorusAxesSpanned(f, 64), 2);
+  EXPECT_NEAR(TorusHopFactor(f, 16), 16.0 * 2 * 4 / (4 * 15), 1e-9);  // 4 x 4: 2.13
+}
+
+TEST(CollectivesTest, ATorusAllToAllIsSlowerThanASwitchOfTheSameLinks) {
+  Fabric sw = Node(300);
+  sw.scale_up_domain = 64;
+  Fabric torus = sw;
+  torus.torus_dimensions = 3;
+  const Bytes b(1e9);
+  EXPECT_GT(AllToAllTime(torus, b, 64, 64).value(), 2.5 * AllToAllTime(sw, b, 64, 64).value());
+  // A pair on one axis of a 3D torus has a third of the links: its ring runs at a third.
+  EXPECT_GT(AllReduceTime(torus, b, 2, 2).value(), 2.5 * AllReduceTime(sw, b, 2, 2).value());
+  // The catalog's TPU v5p says it is a 3D torus.
+  std::vector<std::string> warnings;
+  auto v5p = Catalog::Default().Hardware("tpu-v5p");
+  ASSERT_TRUE(v5p.ok()) << v5p.status().message();
+  Cluster c;
+  c.spec = *v5p;
+  c.devices = 64, c.devices_per_node = 4, c.scale_up_domain = 64;
+  EXPECT_EQ(FabricFromCluster(c, &warnings).torus_dimensions, 3);
+}
+
 // A job takes whole tiles of its model-parallel blocks (and of its nodes) of each domain: all of an
 // 8-GPU node or an NVL72 rack where they tile it, 64 of a rack's 72 GPUs at TP 16 or EP 64 (Slurm's
 // segments of 16 trays), the whole domain where one tile is larger than it.

@@ -100,8 +100,9 @@ json HardwareJson(const HardwareSpec& h) {
           {"scale_up", {{"name", h.scale_up_name},
                         {"unidirectional_gbytes_per_s", FigureJson(h.scale_up_gbytes_per_s)},
                         {"domain_devices", FigureJson(h.scale_up_domain_devices)},
-                        {"topology", h.scale_up_full_mesh ? "full_mesh" : "switched"},
-                        {"peer_gbytes_per_s", FigureJson(h.scale_up_peer_gbytes_per_s)}}},
+                        {"topology", h.scale_up_full_mesh ? "full_mesh" : h.scale_up_torus ? "torus" : "switched"},
+                        {"peer_gbytes_per_s", FigureJson(h.scale_up_peer_gbytes_per_s)},
+                        {"torus_dimensions", FigureJson(h.scale_up_torus_dimensions)}}},
           {"scale_out", {{"gbits_per_s_per_device", FigureJson(h.scale_out_gbits_per_s)}}},
           {"compute_units", FigureJson(h.compute_units)},
           {"collective_compute_units", FigureJson(h.collective_compute_units)},
@@ -236,6 +237,7 @@ std::string SourcesText(const HardwareSpec& h) {
   add("scale-up", h.scale_up_gbytes_per_s);
   add("scale-up domain", h.scale_up_domain_devices);
   add("scale-up per peer", h.scale_up_peer_gbytes_per_s);
+  add("scale-up torus axes", h.scale_up_torus_dimensions);
   add("scale-out", h.scale_out_gbits_per_s);
   add("power", h.power_w);
   add("host link", h.host_link_gbytes_per_s);
