@@ -260,7 +260,9 @@ int ShowHostProfile(const std::string& id, const HostProfile& h, bool json) {
 // A reliability profile: every figure with its source.
 int ShowReliabilityProfile(const std::string& id, const ReliabilityProfile& p, bool json) {
   nlohmann::json j = {{"id", id}, {"cluster", p.cluster}, {"file", p.file}};
-  std::string text = fmt::format("{}: failures and checkpoints of {}\n", id, p.cluster);
+  j["vendor"] = p.vendor.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.vendor);
+  std::string text = fmt::format("{}: failures and checkpoints of {}{}\n", id, p.cluster,
+                                 p.vendor.empty() ? "" : " (" + p.vendor + " devices)");
   for (const std::string& key : ReliabilityFigureKeys()) {
     const ReliabilityFigure* f = FigureAt(p, key);
     if (!f->given) {

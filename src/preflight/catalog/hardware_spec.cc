@@ -303,7 +303,7 @@ Status ParseFabric(const MapReader& root, HardwareSpec* h) {
   RETURN_IF_ERROR(up.CheckKnownKeys(
       {"name", "unidirectional_gbytes_per_s", "domain_devices", "topology", "peer_gbytes_per_s", "torus_dimensions",
        "note"}));
-  ASSIGN_OR_RETURN(h->scale_up_name, up.String("name"));
+  ASSIGN_OR_RETURN(h->scale_up_name, up.Line("name"));
   ASSIGN_OR_RETURN(h->scale_up_gbytes_per_s, ParseFigure(up, "unidirectional_gbytes_per_s", false));
   ASSIGN_OR_RETURN(h->scale_up_domain_devices, ParseFigure(up, "domain_devices", false));
   ASSIGN_OR_RETURN(std::string topology, up.StringOr("topology", "switched"));
@@ -315,7 +315,7 @@ Status ParseFabric(const MapReader& root, HardwareSpec* h) {
     ASSIGN_OR_RETURN(h->scale_up_torus_dimensions, ParseFigure(up, "torus_dimensions", false));
     const Figure& d = h->scale_up_torus_dimensions;
     if (d.known() && (d.value != 1 && d.value != 2 && d.value != 3)) {
-      return up.Error("torus_dimensions", "1, 2 or 3 (the axes of the torus)");
+      return ValueError(root, "scale_up.torus_dimensions.value", "1, 2 or 3 (the axes of the torus)", d.value);
     }
   } else if (up.Has("torus_dimensions")) {
     return up.Error("torus_dimensions", "only with topology: torus");
@@ -330,8 +330,15 @@ Status ParseFabric(const MapReader& root, HardwareSpec* h) {
     return up.Error("peer_gbytes_per_s", "only with topology: full_mesh");
   }
   ASSIGN_OR_RETURN(MapReader out, root.Map("scale_out"));
-  RETURN_IF_ERROR(out.CheckKnownKeys({"gbits_per_s_per_device", "note"}));
+  RETURN_IF_ERROR(out.CheckKnownKeys({"gbits_per_s_per_device", "node_devices", "note"}));
   ASSIGN_OR_RETURN(h->scale_out_gbits_per_s, ParseFigure(out, "gbits_per_s_per_device", false));
+  if (out.Has("node_devices")) {
+    ASSIGN_OR_RETURN(h->node_devices, ParseFigure(out, "node_devices", false));
+    const double n = h->node_devices.value;
+    if (h->node_devices.known() && (n < 1 || n > 1e6 || n != std::floor(n))) {
+      return ValueError(root, "scale_out.node_devices.value", "a whole number of devices from 1 to 1e6", n);
+    }
+  }
   return Status::Ok();
 }
 
@@ -498,12 +505,11 @@ StatusOr<HardwareSpec> ParseHardwareSpec(const YAML::Node& root, const std::stri
                                     "host_link_gbytes_per_s"}));
   HardwareSpec h;
   h.file = file;
-  ASSIGN_OR_RETURN(h.id, r.String("id"));
-  if (h.id.find_first_not_of(" \t") == std::string::npos) return r.Error("id", "a non-empty id");
-  ASSIGN_OR_RETURN(h.vendor, r.String("vendor"));
-  ASSIGN_OR_RETURN(h.name, r.String("name"));
+  ASSIGN_OR_RETURN(h.id, r.Line("id"));
+  ASSIGN_OR_RETURN(h.vendor, r.Line("vendor"));
+  ASSIGN_OR_RETURN(h.name, r.Line("name"));
   ASSIGN_OR_RETURN(h.notes, r.StringOr("notes", ""));
-  ASSIGN_OR_RETURN(h.software_stack, r.String("software_stack"));
+  ASSIGN_OR_RETURN(h.software_stack, r.Line("software_stack"));
   ASSIGN_OR_RETURN(h.launch_year, ParseFigure(r, "launch_year", false));
   RETURN_IF_ERROR(ParseDtypeTable(r, "peak_tflops", true, true, &h.peak_tflops));
   for (int i = 0; i < kNumDtypes; ++i) {

@@ -134,6 +134,10 @@ struct HardwareSpec {
   bool scale_up_torus = false;
   Figure scale_up_torus_dimensions;
   Figure scale_out_gbits_per_s;  // per device
+  // Devices one node holds behind its host and NICs (a server, a TPU host VM, a compute tray):
+  // the default of a cluster's devices_per_node. Optional; unknown when absent (then 8, or the
+  // scale-up domain where it is smaller).
+  Figure node_devices;
   Figure power_w;
   // Achieved host-to-device copy rate of one device's link to its host (PCIe, NVLink-C2C), GB/s,
   // measured (nvbandwidth-style, one device copying): what activation offloading to the host

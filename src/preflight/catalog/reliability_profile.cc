@@ -114,10 +114,10 @@ StatusOr<ReliabilityProfile> LoadReliabilityProfile(const std::string& path) {
   RETURN_IF_ERROR(r.CheckKnownKeys(known));
   ReliabilityProfile p;
   p.file = path;
-  ASSIGN_OR_RETURN(p.id, r.String("id"));
+  ASSIGN_OR_RETURN(p.id, r.Line("id"));
   if (p.id.find_first_not_of(" \t") == std::string::npos) return r.Error("id", "a non-empty id");
-  ASSIGN_OR_RETURN(p.cluster, r.String("cluster"));
-  ASSIGN_OR_RETURN(p.vendor, r.StringOr("vendor", ""));
+  ASSIGN_OR_RETURN(p.cluster, r.Line("cluster"));
+  ASSIGN_OR_RETURN(p.vendor, r.LineOr("vendor", ""));
   for (const FigureKey& f : kFigures) {
     if (f.optional && !r.Has(f.key)) continue;
     ASSIGN_OR_RETURN(p.*(f.member), ReadFigure(r, f.key));

@@ -59,6 +59,8 @@ TEST(ReliabilityProfileTest, BadFilesNameTheField) {
       {"devices_per_node: {value: 8,", "devices_per_node: {value: 0.5,", "devices_per_node.value"},
       {"devices_per_node: {value: 8,", "devices_per_node: {value: 1.5,", "devices_per_node.value"},
       {"{value: 1.2,", "{value: 1e-305,", "checkpoint_write_gbytes_per_s_per_node.value"},
+      {"id: test-cluster", "id: test-cluster\nvendor: \"\"", "vendor"},
+      {"id: test-cluster", "id: test-cluster\nvendor: \"NV\\nIDIA\"", "vendor"},
   };
   for (const Bad& c : cases) {
     auto p = LoadReliabilityProfile(WriteFile(dir, "bad.yaml", Replace(kProfile, c.from, c.to)));

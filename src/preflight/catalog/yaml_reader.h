@@ -56,6 +56,10 @@ class MapReader {
 
   StatusOr<std::string> String(std::string_view key) const;
   StatusOr<std::string> StringOr(std::string_view key, std::string fallback) const;
+  // A non-empty string the reports print on one line: an error for control characters (a newline
+  // in a quoted value split the report) and for an empty or blank one.
+  StatusOr<std::string> Line(std::string_view key) const;
+  StatusOr<std::string> LineOr(std::string_view key, std::string fallback) const;
   StatusOr<double> Number(std::string_view key) const;
   StatusOr<double> NumberOr(std::string_view key, double fallback) const;
   // A whole number (1e3 and 1000 both accepted); error for fractions.

@@ -52,6 +52,9 @@ Fabric FabricFromCluster(const Cluster& c, std::vector<std::string>* warnings) {
   if (link_up > 0) f.scale_up_link = BytesPerSecond::GBps(link_up);
   if (h.scale_up_torus && h.scale_up_torus_dimensions.known()) {
     f.torus_dimensions = static_cast<int>(h.scale_up_torus_dimensions.value);
+  } else if (h.scale_up_torus) {
+    warnings->push_back(h.id + ": a torus of unknown axes (scale_up.torus_dimensions): its groups are timed as behind a " +
+                        "switch, every link to any peer and one hop (communication times are optimistic)");
   }
   if (h.scale_up_full_mesh && h.scale_up_peer_gbytes_per_s.known()) {
     f.scale_up_peer = BytesPerSecond::GBps(h.scale_up_peer_gbytes_per_s.value);

@@ -141,6 +141,14 @@ TEST(CollectivesTest, ATorusAllToAllIsSlowerThanASwitchOfTheSameLinks) {
   c.spec = *v5p;
   c.devices = 64, c.devices_per_node = 4, c.scale_up_domain = 64;
   EXPECT_EQ(FabricFromCluster(c, &warnings).torus_dimensions, 3);
+  EXPECT_TRUE(std::none_of(warnings.begin(), warnings.end(),
+                           [](const std::string& w) { return w.find("unknown axes") != std::string::npos; }));
+  // A torus whose axes are not known is timed as a switch, and says so.
+  c.spec.scale_up_torus_dimensions = Figure{};
+  warnings.clear();
+  EXPECT_EQ(FabricFromCluster(c, &warnings).torus_dimensions, 0);
+  EXPECT_TRUE(std::any_of(warnings.begin(), warnings.end(),
+                          [](const std::string& w) { return w.find("a torus of unknown axes") != std::string::npos; }));
 }
 
 // A job takes whole tiles of its model-parallel blocks (and of its nodes) of each domain: all of an

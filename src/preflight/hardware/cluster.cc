@@ -27,6 +27,8 @@ Status InRange(const std::string& at, const char* field, double v, double lo, do
 }
 
 constexpr double kMinRate = 1e-3, kMaxRate = 1e6;  // GB/s or Gb/s
+// A node's devices where the catalog gives none: an HGX/DGX-class server's eight.
+constexpr int64_t kDefaultNodeDevices = 8;
 
 }  // namespace
 
@@ -49,7 +51,9 @@ StatusOr<Cluster> BuildCluster(const HardwareSpec& spec, const ClusterOverrides&
   c.scale_up_domain = o.scale_up_domain.value_or(catalog_domain);
   RETURN_IF_ERROR(InRange(at, "scale_up_domain", static_cast<double>(c.scale_up_domain), 1,
                           static_cast<double>(kMaxClusterDevices)));
-  c.devices_per_node = o.devices_per_node.value_or(std::min<int64_t>(c.scale_up_domain, 8));
+  const int64_t catalog_node =
+      spec.node_devices.known() ? static_cast<int64_t>(spec.node_devices.value) : kDefaultNodeDevices;
+  c.devices_per_node = o.devices_per_node.value_or(std::min<int64_t>(c.scale_up_domain, catalog_node));
   RETURN_IF_ERROR(InRange(at, "devices_per_node", static_cast<double>(c.devices_per_node), 1,
                           static_cast<double>(kMaxClusterDevices)));
 

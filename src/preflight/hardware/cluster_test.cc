@@ -33,6 +33,8 @@ TEST(ClusterTest, DefaultsComeFromTheCatalog) {
       {"gb200-nvl72", 72, 8, 186, -1},  // per node: min(domain, 8)
       {"ascend-cloudmatrix-384", 384, 8, 128, -1},
       {"tpu-v4", 4096, 8, 32, -1},
+      {"trainium2", 16, 16, 96, 200},      // the catalog's node: a trn2.48xlarge's 16 chips
+      {"tpu-v7-ironwood", 9216, 4, 192, -1},  // 4-chip VMs
   };
   for (const Case& c : cases) {
     HardwareSpec spec = Spec(c.id);

@@ -103,7 +103,8 @@ json HardwareJson(const HardwareSpec& h) {
                         {"topology", h.scale_up_full_mesh ? "full_mesh" : h.scale_up_torus ? "torus" : "switched"},
                         {"peer_gbytes_per_s", FigureJson(h.scale_up_peer_gbytes_per_s)},
                         {"torus_dimensions", FigureJson(h.scale_up_torus_dimensions)}}},
-          {"scale_out", {{"gbits_per_s_per_device", FigureJson(h.scale_out_gbits_per_s)}}},
+          {"scale_out", {{"gbits_per_s_per_device", FigureJson(h.scale_out_gbits_per_s)},
+                         {"node_devices", FigureJson(h.node_devices)}}},
           {"compute_units", FigureJson(h.compute_units)},
           {"collective_compute_units", FigureJson(h.collective_compute_units)},
           {"power_w", FigureJson(h.power_w)},
@@ -239,6 +240,7 @@ std::string SourcesText(const HardwareSpec& h) {
   add("scale-up per peer", h.scale_up_peer_gbytes_per_s);
   add("scale-up torus axes", h.scale_up_torus_dimensions);
   add("scale-out", h.scale_out_gbits_per_s);
+  add("devices per node", h.node_devices);
   add("power", h.power_w);
   add("host link", h.host_link_gbytes_per_s);
   add("compute units", h.compute_units);

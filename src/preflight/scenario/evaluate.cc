@@ -26,6 +26,19 @@ void WarnIfCampaignIsShort(const Scenario& s, PlanResult* r) {
   }
 }
 
+// A node size other than the catalog's for this device (a scenario written for 8-GPU servers,
+// re-run on Trainium2's 16-chip instances): the placement of groups on nodes follows the scenario.
+void WarnIfNodeIsNotTheCatalogs(const Scenario& s, PlanResult* r) {
+  const HardwareSpec& h = s.cluster.spec;
+  if (!h.node_devices.known()) return;
+  const auto node = std::min<int64_t>(static_cast<int64_t>(h.node_devices.value), s.cluster.scale_up_domain);
+  if (s.cluster.devices_per_node == node) return;
+  r->warnings.push_back("cluster.devices_per_node " + std::to_string(s.cluster.devices_per_node) + " is not " + h.id +
+                        "'s node of " + std::to_string(node) + " devices (catalog scale_out.node_devices): groups are " +
+                        "placed on nodes of " + std::to_string(s.cluster.devices_per_node) +
+                        "; leave the key out to take the catalog's");
+}
+
 // A multi-node cluster whose last node is partly used.
 void WarnIfPartNode(const Scenario& s, PlanResult* r) {
   const int64_t per_node = s.cluster.devices_per_node;
@@ -119,6 +132,7 @@ void AddWarnings(const Scenario& s, PlanResult* r) {
   }
   WarnIfCampaignIsShort(s, r);
   WarnIfPartNode(s, r);
+  WarnIfNodeIsNotTheCatalogs(s, r);
   // With a step time, the cost model has said it already (its warning says what the GEMMs run in).
   if (!r->has_time && s.job.precision == Dtype::kFp8 && !s.cluster.spec.peak(Dtype::kFp8).known()) {
     r->warnings.push_back(s.cluster.spec.id + " has no FP8 support in the catalog: FP8 training falls back to bf16 GEMMs");

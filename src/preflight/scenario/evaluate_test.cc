@@ -316,6 +316,22 @@ TEST(EvaluateTest, CampaignSaysWhatItLeavesOutOrBorrows) {
   EXPECT_TRUE(Warns(trn2, "reliability profile llama3-h100-16k was measured on NVIDIA devices"));
 }
 
+// A scenario's node size other than the catalog's is said (kScenario sets 8 a node); left out,
+// the catalog's is taken and nothing is said.
+TEST(EvaluateTest, ANodeOtherThanTheCatalogsIsSaid) {
+  StatusOr<Scenario> trn2 = LoadText(kScenario, nullptr, {{"hardware", "trainium2"}});
+  ASSERT_TRUE(trn2.ok()) << trn2.status().message();
+  EXPECT_TRUE(Warns(Evaluate(*trn2, {}), "cluster.devices_per_node 8 is not trainium2's node of 16 devices"));
+  StatusOr<Scenario> own = LoadText(Replace(kScenario, "devices_per_node: 8", "scale_up_domain: 16"), nullptr,
+                                    {{"hardware", "trainium2"}});
+  ASSERT_TRUE(own.ok()) << own.status().message();
+  EXPECT_EQ(own->cluster.devices_per_node, 16);
+  EXPECT_FALSE(Warns(Evaluate(*own, {}), "devices_per_node"));
+  StatusOr<Scenario> h100 = LoadText(kScenario);
+  ASSERT_TRUE(h100.ok());
+  EXPECT_FALSE(Warns(Evaluate(*h100, {}), "devices_per_node 8 is not"));
+}
+
 // A job on part of a node fails as that part (its failures scale with its devices) but writes its
 // checkpoint through the node's whole storage path.
 TEST(EvaluateTest, APartNodeWritesAtAWholeNodesRate) {
