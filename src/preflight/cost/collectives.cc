@@ -7,8 +7,10 @@
 #include <bit>
 #include <bitset>
 #include <cmath>
+#include <initializer_list>
 #include <numeric>
 #include <optional>
+#include <unordered_map>
 #include <vector>
 
 namespace preflight {
@@ -250,10 +252,12 @@ int64_t RanksPerDomain(const Fabric& f, int64_t stride, int64_t group_size, int6
 namespace {
 
 // The bandwidth `busbw` of the domain's links, as `per_domain` ranks of it can use it: all of it
-// behind a switch; on a full mesh, only the links among them ((g - 1) per rank).
+// behind a switch; on a full mesh, only the links among them ((g - 1) per rank); on a torus, the
+// links of its block (TorusBlockOf) of the 2 per axis each device has.
 BytesPerSecond InDomain(const Fabric& f, BytesPerSecond busbw, int64_t per_domain) {
   if (f.torus_dimensions > 0) {
-    return busbw * (static_cast<double>(TorusAxesSpanned(f, per_domain)) / f.torus_dimensions);
+    const int links = std::max(TorusBlockOf(f, per_domain).links, 1);
+    return busbw * (static_cast<double>(links) / (2.0 * f.torus_dimensions));
   }
   if (f.scale_up_peer.value() <= 0) return busbw;
   const BytesPerSecond mesh = f.scale_up_peer * static_cast<double>(std::max<int64_t>(per_domain - 1, 1));
@@ -325,7 +329,8 @@ std::optional<Seconds> HalfMeasuredAllReduce(const Fabric& f, Bytes bytes, int64
   Seconds half = *t * 0.5;
   if (per_domain == ranks && f.scale_up_link.value() > 0) {
     const double n = static_cast<double>(ranks);
-    const Seconds link_bound = (bytes * ((n - 1) / n)) / f.scale_up_link;
+    const BytesPerSecond link = f.torus_dimensions > 0 ? InDomain(f, f.scale_up_link, ranks) : f.scale_up_link;
+    const Seconds link_bound = (bytes * ((n - 1) / n)) / link;
     if (link_bound.value() > half.value()) half = link_bound;
   }
   return half;
@@ -381,20 +386,64 @@ Seconds AllGatherTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_d
   return RingPass(f, CollectiveOp::kAllGather, CollectiveOp::kReduceScatter, bytes, ranks, per_domain);
 }
 
-int TorusAxesSpanned(const Fabric& f, int64_t group) {
-  if (f.torus_dimensions <= 0) return 0;
-  // 2 devices span one axis, 3 or 4 two, 5 to 8 three: ceil(log2 g), at most the torus's.
-  const int axes = static_cast<int>(std::bit_width(static_cast<uint64_t>(std::max<int64_t>(group, 2) - 1)));
-  return std::min(axes, f.torus_dimensions);
+namespace {
+
+// A side of s devices along one axis of a torus: the links per direction each of its devices
+// uses (the one link between a side of 2; a side of 3 or more closes a ring of the torus, both
+// links, the best case), and the mean ring distance from one device to all s (itself included).
+int SideLinks(int64_t s) { return s <= 1 ? 0 : (s == 2 ? 1 : 2); }
+double SideMeanHops(int64_t s) {
+  return s <= 1 ? 0.0 : static_cast<double>((s * s) / 4) / static_cast<double>(s);
 }
 
-double TorusHopFactor(const Fabric& f, int64_t group) {
-  if (f.torus_dimensions <= 0 || group < 2) return 1.0;
-  const double d = TorusAxesSpanned(f, group);
+// A block of these sides: its links, and how many times a switch's time of the same links its
+// all-to-all takes (the busiest axis's hops per link, over the block's mean share).
+TorusBlock BlockOfSides(std::initializer_list<int64_t> sides, int64_t group) {
+  TorusBlock b;
+  double busiest = 0;
+  for (const int64_t s : sides) {
+    if (s <= 1) continue;
+    b.links += SideLinks(s);
+    busiest = std::max(busiest, SideMeanHops(s) / SideLinks(s));
+  }
   const double g = static_cast<double>(group);
-  const double side = std::pow(g, 1.0 / d);
-  return std::max(1.0, g * d * side / (4.0 * (g - 1.0)));
+  b.hop_factor = std::max(1.0, busiest * b.links * g / (g - 1.0));
+  return b;
 }
+
+bool Better(const TorusBlock& a, const TorusBlock& b) {
+  return a.links != b.links ? a.links > b.links : a.hop_factor < b.hop_factor;
+}
+
+TorusBlock FindTorusBlock(int dims, int64_t g) {
+  TorusBlock best = BlockOfSides({g}, g);
+  if (dims < 2) return best;
+  for (int64_t a = 1; a * a <= g; ++a) {  // a x (g / a), and with a third axis a x b x c
+    if (g % a != 0) continue;
+    if (TorusBlock two = BlockOfSides({a, g / a}, g); Better(two, best)) best = two;
+    if (dims < 3 || a * a * a > g) continue;
+    const int64_t rest = g / a;
+    for (int64_t b = a; b * b <= rest; ++b) {
+      if (rest % b != 0) continue;
+      if (TorusBlock three = BlockOfSides({a, b, rest / b}, g); Better(three, best)) best = three;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+TorusBlock TorusBlockOf(const Fabric& f, int64_t group) {
+  if (f.torus_dimensions <= 0 || group < 2) return {};
+  // The same few group sizes recur across a prediction's collectives and a search's plans.
+  thread_local std::unordered_map<int64_t, TorusBlock> memo;
+  const int64_t key = group * 4 + f.torus_dimensions;
+  if (auto it = memo.find(key); it != memo.end()) return it->second;
+  if (memo.size() > 4096) memo.clear();
+  return memo[key] = FindTorusBlock(f.torus_dimensions, group);
+}
+
+double TorusHopFactor(const Fabric& f, int64_t group) { return TorusBlockOf(f, group).hop_factor; }
 
 Seconds AllToAllTime(const Fabric& f, Bytes bytes_per_rank, int64_t ranks, int64_t per_domain) {
   if (ranks <= 1 || bytes_per_rank.value() <= 0) return Seconds(0);

@@ -67,11 +67,10 @@ struct Fabric {
   // A full-mesh domain's rate to one peer (zero: switched, any peer at the full rate): a group of
   // g ranks of a domain moves at most (g - 1) times it, and a send to one peer at it.
   BytesPerSecond scale_up_peer;
-  // A torus domain's axes (0: not a torus). A group is laid out as the most compact block of the
-  // torus: 2 devices along one axis, 4 a 2 x 2 square, 8 a 2 x 2 x 2 cube, g^(1/d) a side beyond
-  // (the best case; a job's mesh may string a group along fewer axes). It uses the links of the
-  // axes it spans, their share of the scale-up rate, and its all-to-all traffic crosses the
-  // block's mean ring distance in hops (TorusHopFactor).
+  // A torus domain's axes (0: not a torus). A group is laid out as the block of the torus that
+  // gives it the most links (TorusBlockOf; the best case: a job's mesh may string a group along
+  // fewer axes); it moves at its links' share of the scale-up rate, and its all-to-all traffic
+  // crosses the block's mean ring distance in hops (TorusHopFactor).
   int torus_dimensions = 0;
   NcclConstants nccl;
   // Measured times by message size for the groups they cover (cluster.collective_table); they
@@ -141,13 +140,20 @@ Seconds ReduceScatterTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t p
 // All-gather into a `bytes` buffer (the whole, gathered size): the same model as a reduce-scatter;
 // a measured all-gather curve first, else a reduce-scatter curve, else half an all-reduce curve.
 Seconds AllGatherTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain);
-// The axes of a torus domain a group of `group` devices spans (TorusDims: the most compact block),
-// and how many times longer its all-to-all takes than on a switch of the same links: each rank's
-// traffic to the g - 1 others crosses d·s/4 hops on average (the mean ring distance of a side of
-// s = g^(1/d) devices, d the axes spanned), over the 2d links of those axes:
-// g·d·s / (4·(g - 1)), at least 1. 64 devices on a 3D torus (4 x 4 x 4): 3.05; 16 on a 2D torus
-// (4 x 4): 2.13; 8 (2 x 2 x 2): 1.71; 2: 1. 1 where the domain is no torus.
-int TorusAxesSpanned(const Fabric& f, int64_t group);
+// A group of a torus domain, laid out as the block of the torus that gives it the most links
+// (sides a x b x c = g, up to the torus's axes; of equals, the fewest hops): `links`, the links per
+// direction each of its devices uses (1 on an axis where its side is 2, 2 where the side is 3 or
+// more and closes a ring of the torus, the best case), of the 2 per axis a device has; and
+// `hop_factor`, how many times longer its all-to-all takes than on a switch of those links (each
+// rank's traffic to the others crosses the mean ring distance of each side, floor(s²/4)/s hops,
+// and the busiest axis per link sets the time; at least 1). 64 devices of a 3D torus (4 x 4 x 4):
+// 6 links, 3.05; 16 of a 2D torus (4 x 4): 4 links, 2.13; 8 of a 3D torus (2 x 2 x 2): 3 links,
+// 1.71; 2: 1 link, 1. No links and 1 where the domain is no torus or the group one device.
+struct TorusBlock {
+  int links = 0;
+  double hop_factor = 1.0;
+};
+TorusBlock TorusBlockOf(const Fabric& f, int64_t group);
 double TorusHopFactor(const Fabric& f, int64_t group);
 
 // All-to-all where each rank sends `bytes_per_rank` spread evenly over `ranks` peers.

@@ -105,23 +105,32 @@ TEST(CollectivesTest, AFullMeshGroupUsesOnlyItsOwnLinks) {
   EXPECT_DOUBLE_EQ(FabricFromCluster(c, &warnings).scale_up_peer.value(), 48e9);
 }
 
-// A torus group is laid out as its most compact block: it spans ceil(log2 g) axes (at most the
-// torus's) and its all-to-all traffic crosses g·d·s / (4(g - 1)) times the hops of a switch.
-TEST(CollectivesTest, ATorusGroupSpansItsBlocksAxesAndHops) {
+// A torus group is laid out as the block that gives it the most links: one per axis where its
+// side is 2, two where the side closes a ring; its all-to-all crosses the busiest axis's mean ring
+// distance, floor(s²/4)/s hops, per link.
+TEST(CollectivesTest, ATorusGroupTakesTheBlockWithTheMostLinks) {
   Fabric f = Node(300);
-  EXPECT_EQ(TorusAxesSpanned(f, 64), 0);
+  EXPECT_EQ(TorusBlockOf(f, 64).links, 0);
   EXPECT_DOUBLE_EQ(TorusHopFactor(f, 64), 1.0);
   f.torus_dimensions = 3;
-  EXPECT_EQ(TorusAxesSpanned(f, 2), 1);
-  EXPECT_EQ(TorusAxesSpanned(f, 4), 2);
-  EXPECT_EQ(TorusAxesSpanned(f, 8), 3);
-  EXPECT_EQ(TorusAxesSpanned(f, 64), 3);
+  EXPECT_EQ(TorusBlockOf(f, 1).links, 0);
+  EXPECT_EQ(TorusBlockOf(f, 2).links, 1);   // the one link between two neighbours
+  EXPECT_EQ(TorusBlockOf(f, 3).links, 2);   // a ring of 3
+  EXPECT_EQ(TorusBlockOf(f, 4).links, 2);   // 2 x 2, or a ring of 4
+  EXPECT_EQ(TorusBlockOf(f, 6).links, 3);   // 3 x 2
+  EXPECT_EQ(TorusBlockOf(f, 7).links, 2);   // a prime is a ring
+  EXPECT_EQ(TorusBlockOf(f, 8).links, 3);   // 2 x 2 x 2 or 4 x 2
+  EXPECT_EQ(TorusBlockOf(f, 27).links, 6);  // 3 x 3 x 3
+  EXPECT_EQ(TorusBlockOf(f, 64).links, 6);
   EXPECT_DOUBLE_EQ(TorusHopFactor(f, 2), 1.0);
-  EXPECT_NEAR(TorusHopFactor(f, 8), 8.0 * 3 * 2 / (4 * 7), 1e-9);     // 2 x 2 x 2: 1.71
-  EXPECT_NEAR(TorusHopFactor(f, 64), 64.0 * 3 * 4 / (4 * 63), 1e-9);  // 4 x 4 x 4: 3.05
+  EXPECT_NEAR(TorusHopFactor(f, 8), 0.5 * 3 * 8 / 7, 1e-9);     // 2 x 2 x 2: 1.71
+  EXPECT_NEAR(TorusHopFactor(f, 64), 0.5 * 6 * 64 / 63, 1e-9);  // 4 x 4 x 4: 3.05
+  EXPECT_NEAR(TorusHopFactor(f, 27), (2.0 / 3 / 2) * 6 * 27 / 26, 1e-9);  // 3 x 3 x 3
   f.torus_dimensions = 2;
-  EXPECT_EQ(TorusAxesSpanned(f, 64), 2);
-  EXPECT_NEAR(TorusHopFactor(f, 16), 16.0 * 2 * 4 / (4 * 15), 1e-9);  // 4 x 4: 2.13
+  EXPECT_EQ(TorusBlockOf(f, 64).links, 4);
+  EXPECT_NEAR(TorusHopFactor(f, 16), 0.5 * 4 * 16 / 15, 1e-9);  // 4 x 4: 2.13
+  f.torus_dimensions = 1;
+  EXPECT_EQ(TorusBlockOf(f, 64).links, 2);
 }
 
 TEST(CollectivesTest, ATorusAllToAllIsSlowerThanASwitchOfTheSameLinks) {
@@ -131,8 +140,12 @@ TEST(CollectivesTest, ATorusAllToAllIsSlowerThanASwitchOfTheSameLinks) {
   torus.torus_dimensions = 3;
   const Bytes b(1e9);
   EXPECT_GT(AllToAllTime(torus, b, 64, 64).value(), 2.5 * AllToAllTime(sw, b, 64, 64).value());
-  // A pair on one axis of a 3D torus has a third of the links: its ring runs at a third.
-  EXPECT_GT(AllReduceTime(torus, b, 2, 2).value(), 2.5 * AllReduceTime(sw, b, 2, 2).value());
+  // A pair on one axis of a 3D torus has one link of the six: its ring runs at a sixth, and a
+  // send to a neighbour too.
+  EXPECT_GT(AllReduceTime(torus, b, 2, 2).value(), 5.5 * AllReduceTime(sw, b, 2, 2).value());
+  EXPECT_GT(PointToPointTime(torus, b, false).value(), 5.5 * PointToPointTime(sw, b, false).value());
+  // 27 devices as 3 x 3 x 3 use all six.
+  EXPECT_NEAR(AllReduceTime(torus, b, 27, 27).value(), AllReduceTime(sw, b, 27, 27).value(), 1e-12);
   // The catalog's TPU v5p says it is a 3D torus.
   std::vector<std::string> warnings;
   auto v5p = Catalog::Default().Hardware("tpu-v5p");

@@ -31,10 +31,12 @@ void WarnIfCampaignIsShort(const Scenario& s, PlanResult* r) {
 void WarnIfNodeIsNotTheCatalogs(const Scenario& s, PlanResult* r) {
   const HardwareSpec& h = s.cluster.spec;
   if (!h.node_devices.known()) return;
-  const auto node = std::min<int64_t>(static_cast<int64_t>(h.node_devices.value), s.cluster.scale_up_domain);
-  if (s.cluster.devices_per_node == node) return;
-  r->warnings.push_back("cluster.devices_per_node " + std::to_string(s.cluster.devices_per_node) + " is not " + h.id +
-                        "'s node of " + std::to_string(node) + " devices (catalog scale_out.node_devices): groups are " +
+  // The catalog's node, or its default (no more than the scale-up domain).
+  const auto node = static_cast<int64_t>(h.node_devices.value);
+  const int64_t given = s.cluster.devices_per_node;
+  if (given == node || given == std::min(node, s.cluster.scale_up_domain)) return;
+  r->warnings.push_back("cluster.devices_per_node " + std::to_string(given) + " is not " + h.id + "'s node of " +
+                        std::to_string(node) + " devices (catalog scale_out.node_devices): groups are " +
                         "placed on nodes of " + std::to_string(s.cluster.devices_per_node) +
                         "; leave the key out to take the catalog's");
 }

@@ -327,6 +327,11 @@ TEST(EvaluateTest, ANodeOtherThanTheCatalogsIsSaid) {
   ASSERT_TRUE(own.ok()) << own.status().message();
   EXPECT_EQ(own->cluster.devices_per_node, 16);
   EXPECT_FALSE(Warns(Evaluate(*own, {}), "devices_per_node"));
+  // The catalog's 16 under a smaller domain is still the catalog's.
+  StatusOr<Scenario> split = LoadText(Replace(kScenario, "devices_per_node: 8", "devices_per_node: 16, scale_up_domain: 8"),
+                                      nullptr, {{"hardware", "trainium2"}});
+  ASSERT_TRUE(split.ok()) << split.status().message();
+  EXPECT_FALSE(Warns(Evaluate(*split, {}), "devices_per_node"));
   StatusOr<Scenario> h100 = LoadText(kScenario);
   ASSERT_TRUE(h100.ok());
   EXPECT_FALSE(Warns(Evaluate(*h100, {}), "devices_per_node 8 is not"));
