@@ -1038,6 +1038,15 @@ for p in pts:
     expect_stderr_has "preflight: command line: ${bad%% *}: expected"
     expect_stderr_has "got"
   done
+  # A command line of the wrong shape says so in the same form (CLI11's own words rewritten).
+  run search "$EXAMPLE" --top 3 --top 4
+  expect_bad_input "command line: --top: expected at most 1 value, got 2"
+  run search "$EXAMPLE" --top
+  expect_bad_input "command line: --top: expected 1 INT value, got none"
+  run search "$EXAMPLE" --bogus
+  expect_bad_input "got --bogus"
+  run catalog
+  expect_bad_input "command line: action: expected a value, got none"
   # A sweep longer than 4096 counts, or past 2^24 devices, is refused rather than cut short.
   run search "$EXAMPLE" --devices 1..5000:1
   expect_bad_input "--devices"

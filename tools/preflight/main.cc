@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <iostream>
 #include <limits>
+#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -209,6 +210,26 @@ void AddSearch(CLI::App* app, SearchCommand* c) {
   c->cmd->add_option("--set", c->sets, "override any scenario field: dotted.key=value (repeatable)")->check(kNonEmpty);
 }
 
+// CLI11's messages for a command line of the wrong shape, in the form every other refusal takes
+// ("FIELD: expected ..., got ..."); a message of another form passes as CLI11 wrote it.
+std::string CommandLineMessage(const std::string& what) {
+  struct Form {
+    std::regex pattern;
+    const char* rewrite;
+  };
+  static const Form kForms[] = {
+      {std::regex("^(\\S+): At Most (\\d+) required but received (\\d+)$"), "$1: expected at most $2 value, got $3"},
+      {std::regex("^(\\S+): (\\d+) required (\\S+) missing$"), "$1: expected $2 $3 value, got none"},
+      {std::regex("^The following arguments? (?:was|were) not expected: (.*)$"),
+       "expected the verb's options and files (--help lists them), got $1"},
+      {std::regex("^(\\S+) is required$"), "$1: expected a value, got none (--help says which)"},
+  };
+  for (const Form& f : kForms) {
+    if (std::regex_match(what, f.pattern)) return std::regex_replace(what, f.pattern, f.rewrite);
+  }
+  return what;
+}
+
 // Runs the verb that was parsed; exit code 0, 1 or 2 as the contract says.
 int RunParsed(PlanCommand* plan, CatalogCommand* catalog, ValidateCommand* validate, SearchCommand* search,
               const preflight::MpiSession& mpi) {
@@ -333,7 +354,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return CheckOutputWritten(app.exit(e));
   } catch (const CLI::ParseError& e) {
-    return preflight::cli::BadInput(std::string("command line: ") + e.what());
+    return preflight::cli::BadInput("command line: " + CommandLineMessage(e.what()));
   }
   if (const int bad = CheckDataDirectory(); bad != 0) return bad;
   const int rc = RunParsed(&plan, &catalog, &validate, &search, mpi);
