@@ -30,6 +30,13 @@ Status ValueError(const MapReader& r, const std::string& field, const std::strin
   return InvalidArgument(m.str());
 }
 
+// A known figure that is a whole count from 1 to 1e6 (devices, compute units), else an error naming
+// `field`.
+Status CheckWholeCount(const MapReader& r, const std::string& field, const Figure& f, const std::string& what) {
+  if (!f.known() || (f.value >= 1 && f.value <= 1e6 && f.value == std::floor(f.value))) return Status::Ok();
+  return ValueError(r, field, "a whole number of " + what + " from 1 to 1e6", f.value);
+}
+
 // A known figure within [lo, hi], else an error naming `field`.
 Status CheckRange(const MapReader& r, const std::string& field, const Figure& f, double lo, double hi) {
   if (!f.known() || (f.value >= lo && f.value <= hi)) return Status::Ok();
@@ -334,10 +341,7 @@ Status ParseFabric(const MapReader& root, HardwareSpec* h) {
   ASSIGN_OR_RETURN(h->scale_out_gbits_per_s, ParseFigure(out, "gbits_per_s_per_device", false));
   if (out.Has("node_devices")) {
     ASSIGN_OR_RETURN(h->node_devices, ParseFigure(out, "node_devices", false));
-    const double n = h->node_devices.value;
-    if (h->node_devices.known() && (n < 1 || n > 1e6 || n != std::floor(n))) {
-      return ValueError(root, "scale_out.node_devices.value", "a whole number of devices from 1 to 1e6", n);
-    }
+    RETURN_IF_ERROR(CheckWholeCount(root, "scale_out.node_devices.value", h->node_devices, "devices"));
   }
   return Status::Ok();
 }
@@ -528,10 +532,7 @@ StatusOr<HardwareSpec> ParseHardwareSpec(const YAML::Node& root, const std::stri
   }
   if (r.Has("compute_units")) {
     ASSIGN_OR_RETURN(h.compute_units, ParseFigure(r, "compute_units", false));
-    const double u = h.compute_units.value;
-    if (h.compute_units.known() && (u < 1 || u > 1e6 || u != std::floor(u))) {
-      return ValueError(r, "compute_units.value", "a whole count from 1 to 1e6", u);
-    }
+    RETURN_IF_ERROR(CheckWholeCount(r, "compute_units.value", h.compute_units, "compute units"));
   }
   if (r.Has("collective_compute_units")) {
     ASSIGN_OR_RETURN(h.collective_compute_units, ParseFigure(r, "collective_compute_units", false));

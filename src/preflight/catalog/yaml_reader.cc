@@ -189,8 +189,7 @@ StatusOr<std::string> MapReader::StringOr(std::string_view key, std::string fall
 
 StatusOr<std::string> MapReader::Line(std::string_view key) const {
   ASSIGN_OR_RETURN(std::string s, String(key));
-  const auto control = [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; };
-  if (std::any_of(s.begin(), s.end(), control)) return Error(key, "one line without control characters");
+  if (std::any_of(s.begin(), s.end(), IsControlCharacter)) return Error(key, "one line without control characters");
   if (s.find_first_not_of(" \t") == std::string::npos) return Error(key, "a non-empty string");
   return s;
 }

@@ -37,6 +37,9 @@ StatusOr<std::string> ReadInputFile(const std::string& path);
 StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& name);
 
 // A view of one YAML mapping inside a file, remembering where it sits for error messages.
+// A character that would break a one-line report: ASCII control characters (newline, tab, bell, DEL).
+inline bool IsControlCharacter(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
+
 class MapReader {
  public:
   // `path` is the dotted field path of `node` inside `file` ("" for the root).

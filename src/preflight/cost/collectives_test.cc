@@ -30,6 +30,17 @@ Fabric Node(double scale_up_gbps, double scale_out_gbps = 21.2) {
 
 constexpr double kUs = 1e-6;
 
+// A cluster of the catalog's device `id`: `devices` of it, `per_node` a node, `domain` a scale-up
+// domain.
+Cluster CatalogCluster(const std::string& id, int64_t devices, int64_t per_node, int64_t domain) {
+  auto spec = Catalog::Default().Hardware(id);
+  EXPECT_TRUE(spec.ok()) << spec.status().message();
+  Cluster c;
+  if (spec.ok()) c.spec = *spec;
+  c.devices = devices, c.devices_per_node = per_node, c.scale_up_domain = domain;
+  return c;
+}
+
 TEST(CollectivesTest, SmallAllReduceInOneNodeIsLowLatencyProtocol) {
   // LL ring: 6.6 + 2·7 steps × 0.6 = 15.0 µs (measured 8x A100 one process per GPU: 18-25 µs).
   EXPECT_NEAR(AllReduceTime(Node(231.6), Bytes(8), 8, 8).value(), 15.0 * kUs, 0.01 * kUs);
@@ -97,12 +108,7 @@ TEST(CollectivesTest, AFullMeshGroupUsesOnlyItsOwnLinks) {
   EXPECT_LT(AllReduceTime(Node(316.8), Bytes(s), 2, 2).value(), s * 1.0 / 300e9);
   // The catalog's MI300X says so.
   std::vector<std::string> warnings;
-  auto mi = Catalog::Default().Hardware("mi300x");
-  ASSERT_TRUE(mi.ok()) << mi.status().message();
-  Cluster c;
-  c.spec = *mi;
-  c.devices = 8, c.devices_per_node = 8, c.scale_up_domain = 8;
-  EXPECT_DOUBLE_EQ(FabricFromCluster(c, &warnings).scale_up_peer.value(), 48e9);
+  EXPECT_DOUBLE_EQ(FabricFromCluster(CatalogCluster("mi300x", 8, 8, 8), &warnings).scale_up_peer.value(), 48e9);
 }
 
 // A torus group is laid out as the block that gives it the most links: one per axis where its
@@ -148,11 +154,7 @@ TEST(CollectivesTest, ATorusAllToAllIsSlowerThanASwitchOfTheSameLinks) {
   EXPECT_NEAR(AllReduceTime(torus, b, 27, 27).value(), AllReduceTime(sw, b, 27, 27).value(), 1e-12);
   // The catalog's TPU v5p says it is a 3D torus.
   std::vector<std::string> warnings;
-  auto v5p = Catalog::Default().Hardware("tpu-v5p");
-  ASSERT_TRUE(v5p.ok()) << v5p.status().message();
-  Cluster c;
-  c.spec = *v5p;
-  c.devices = 64, c.devices_per_node = 4, c.scale_up_domain = 64;
+  Cluster c = CatalogCluster("tpu-v5p", 64, 4, 64);
   EXPECT_EQ(FabricFromCluster(c, &warnings).torus_dimensions, 3);
   EXPECT_TRUE(std::none_of(warnings.begin(), warnings.end(),
                            [](const std::string& w) { return w.find("unknown axes") != std::string::npos; }));
