@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Everything this project measures on a lent NVIDIA device, in one run of about six minutes (at most 580 s):
+# Everything this project measures on a lent NVIDIA device, in one run of about six minutes (at most 570 s):
 # the GPU microbenchmarks (measure_nvidia.py) and the host time of Megatron's eager GPT layer for
-# both stacks, on the GPU (--device cuda) and, for comparison on the same host, on its CPU alone.
+# both stacks on the GPU (--device cuda; on its CPU alone too with PREFLIGHT_CPU_PROFILES=1), and
+# the Megatron-DeepSpeed one again with c10d's flight recorder off.
 # Each part has its own time limit, so one that hangs does not take the others' time.
 #
 #   bash tools/device/run_all.sh OUT_DIR HARDWARE_ID     (device tool: timeout_s 600, files come back
@@ -25,9 +26,17 @@ part() {  # part SECONDS NAME COMMAND...
 for stack in megatron-deepspeed megatron-lm; do
   part 80 "$stack on the GPU" python3 "$here/tools/host/measure_eager_host.py" "$out/$stack-gpu.yaml" \
     --stack "$stack" --device cuda --id "$stack-gpt-eager-gpuhost"
-  part 45 "$stack on the CPU alone" python3 "$here/tools/host/measure_eager_host.py" "$out/$stack-cpu.yaml" \
-    --stack "$stack" --id "$stack-gpt-eager-cpu"
+  if [[ ${PREFLIGHT_CPU_PROFILES:-0} == 1 ]]; then  # measured on 2026-12-01; the host's CPU does not change
+    part 45 "$stack on the CPU alone" python3 "$here/tools/host/measure_eager_host.py" "$out/$stack-cpu.yaml" \
+      --stack "$stack" --id "$stack-gpt-eager-cpu"
+  fi
 done
+# The same GPU-host run with c10d's flight recorder (a per-collective trace record that 2022's
+# PyTorch did not have) switched off: how much of collective_call_us is that record.
+part 80 "megatron-deepspeed on the GPU, flight recorder off" env TORCH_NCCL_TRACE_BUFFER_SIZE=0 \
+  python3 "$here/tools/host/measure_eager_host.py" "$out/megatron-deepspeed-gpu-nofr.yaml" \
+  --stack megatron-deepspeed --device cuda --id megatron-deepspeed-gpt-eager-gpuhost-nofr
+python3 -c "import torch, os; print('torch', torch.__version__, 'TORCH_NCCL_TRACE_BUFFER_SIZE', os.environ.get('TORCH_NCCL_TRACE_BUFFER_SIZE'))" >>"$log" 2>&1
 part 200 microbenchmarks python3 "$here/tools/device/measure_nvidia.py" "$out" --id "$id"
 part 130 "training steps" python3 "$here/tools/device/measure_megatron_steps.py" "$out" --hardware "$id"
 rm -f "$out/log.txt"  # measure_nvidia.py's log, already in this one: at most 8 files come back
