@@ -738,8 +738,10 @@ for key in ('before_sync', 'after_sync'):
   expect_json '
 ids = sorted(p["id"] for p in j["host_profiles"])
 assert ids == ["megatron-deepspeed-gpt-eager-h200-cpuonly", "megatron-deepspeed-gpt-eager-h200-gpuhost",
+               "megatron-deepspeed-gpt-eager-h200-gpuhost-nofr",
                "megatron-deepspeed-gpt-eager-xeon", "megatron-deepspeed-gpt-eager-zen3",
                "megatron-lm-gpt-eager-h200-cpuonly", "megatron-lm-gpt-eager-h200-gpuhost",
+               "megatron-lm-gpt-eager-h200-gpuhost-nofr",
                "megatron-lm-gpt-eager-xeon", "megatron-lm-gpt-eager-zen3"], ids'
   local f
   f=$(write small.yaml "model: {model_type: gpt2, n_embd: 1024, n_layer: 12, n_head: 16, n_positions: 1024, vocab_size: 50304}

@@ -66,6 +66,7 @@ GROUPS = [
     ("... TPU v5p", lambda r: is_public(r) and r["hardware"] == "tpu-v5p"),
     ("... torchtitan", is_torchtitan),
     ("peak memory", lambda r: in_file(r, "memory.yaml")),
+    ("our own H200 steps", lambda r: in_file(r, "h200-own-steps.yaml")),
     ("all rows but vTrain single-node", lambda r: not in_file(r, "vtrain-single.yaml")),
     ("rows on proxy figures", lambda r: r.get("proxy_figures", 0) > 0),
     ("rows on their device's own figures", lambda r: r.get("proxy_figures", 0) == 0),

@@ -41,7 +41,7 @@ Conversions (see data/validation/README.md):
     allreduce_and_copy): grad_flatten true.
   * training.host_profile: the host time of the eager Megatron GPT layer this code base runs,
     measured on a GPU host by tools/host/measure_eager_host.py --device cuda
-    (data/host/megatron-deepspeed-gpt-eager-h200-gpuhost.yaml: real launches, waits and NCCL calls);
+    (data/host/megatron-deepspeed-gpt-eager-h200-gpuhost-nofr.yaml: real launches, waits and NCCL calls);
     the same profile serves the other Megatron-DeepSpeed rows (MT-NLG, BLOOM).
   * cluster.collective_table: the all-reduce times the vTrain authors measured with nccl-tests
     on their 8x A100 node (data/validation/measured/vtrain-a100-allreduce.yaml, written by
@@ -60,7 +60,7 @@ GPT2_VOCAB = 50257
 # The all-reduce table in data/validation/measured/, named relative to the output file's folder.
 COLLECTIVE_TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "data", "validation",
                                 "measured", "vtrain-a100-allreduce.yaml")
-HOST_PROFILE = "megatron-deepspeed-gpt-eager-h200-gpuhost"  # data/host/, measured by tools/host/measure_eager_host.py --device cuda
+HOST_PROFILE = "megatron-deepspeed-gpt-eager-h200-gpuhost-nofr"  # data/host/: measure_eager_host.py --device cuda, c10d flight recorder off, pooled runs
 
 MULTI_COLS = [
     "Parameters (billion)", "# GPUs", "global batch", "micro batch", "hidden size",
