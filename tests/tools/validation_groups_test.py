@@ -67,11 +67,16 @@ def main():
     expect("... TPU v5p", ["1", "25.0%", "25.0%", "+25.0%", "-20.0%"])
     expect("peak memory", ["1", "4.0%", "4.0%", "-4.0%", "—"])
     expect("our own H200 steps", ["0", "—", "—", "—", "—"])
+    expect("our own H200 peak memory", ["0", "—", "—", "—", "—"])
     own = dict(vg.GROUPS)["our own H200 steps"]
     if not own(row("own-h200-h1024-l24-mb1-gb4-recompute", "h200-own-steps.yaml", "h200-sxm-141gb", -0.3)):
         failures.append("a row of h200-own-steps.yaml is not in 'our own H200 steps'")
     if own(row("vtrain-single-1", "vtrain-single.yaml", "a100-sxm-80gb", -0.5)):
         failures.append("a vTrain row is in 'our own H200 steps'")
+    own_memory = dict(vg.GROUPS)["our own H200 peak memory"]
+    mem = row("own-h200-h1024-l24-mb1-gb4-recompute-mem", "h200-own-steps.yaml", "h200-sxm-141gb", -0.1, memory=True)
+    if not own_memory(mem) or own(mem):
+        failures.append("a -mem row of h200-own-steps.yaml is not in 'our own H200 peak memory' alone")
     expect("... NVIDIA-stack H100", ["2", "25.0%", "30.0%", "-25.0%", "-25.0%"])
     expect("... H100 MoE", ["1", "30.0%", "30.0%", "-30.0%", "-30.0%"])
     expect("... torchtitan", ["1", "40.0%", "40.0%", "+40.0%", "-28.6%"])

@@ -216,6 +216,23 @@ double HeadWeightGradStateBytes(const Architecture& a, const Plan& p, const Trai
 ChunkActivations StageActivations(const Architecture& a, const Plan& p, const TrainingJob& j,
                                   int64_t stage, double in_flight, const LayerActivationBytes& layer);
 
+// Bytes per parameter of the fp32 gradients an optimizer with fp32 main weights makes of 16-bit
+// ones at its step (Megatron's fp16 optimizer: `main_param.grad = model_param.grad.float()`, a
+// copy unless the gradients are fp32 already; DeepSpeed's fp16 optimizer flattens them into fp32).
+// None where the gradients are fp32 or there are no main weights (fp32 training).
+double Fp32GradientCopyBytes(const TrainingJob& j) {
+  if (j.precision == Dtype::kFp32 || DtypeBytes(j.grad_dtype) >= 4) return 0.0;
+  return 4.0;
+}
+
+// The optimizer step runs after the last backward: its activations (with their temporaries and
+// ZeRO-3's gathered units) are gone, the 16-bit gradients are still there while it copies them.
+// What the step holds beyond the training peak, or nothing.
+Bytes OptimizerStepBytes(const MemoryBreakdown& b, double copy, const MemoryOptions& options) {
+  const Bytes freed = b.activations + b.other - options.runtime_reserved;
+  return Bytes(std::max(0.0, copy - freed.value()));
+}
+
 MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const Plan& p,
                             const TrainingJob& j, int64_t stage, const MemoryOptions& options,
                             const LayerActivationBytes& layer) {
@@ -287,6 +304,7 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
                             : (g.largest + g.layer) * weight_bytes + g.largest * bytes.gradients;
     b.other += Bytes(held);
   }
+  b.optimizer_step = OptimizerStepBytes(b, shard(Fp32GradientCopyBytes(j), 1), options);
   return b;
 }
 

@@ -43,7 +43,12 @@ struct MemoryBreakdown {
   Bytes optimizer;
   Bytes activations;
   Bytes other;
-  Bytes Total() const { return weights + gradients + optimizer + activations + other; }
+  // What the optimizer step holds beyond the training peak, 0 when that peak is the larger: the
+  // fp32 copy an optimizer with fp32 main weights takes of 16-bit gradients (Megatron's fp16
+  // optimizer, `main_param.grad = model_param.grad.float()`; DeepSpeed's fp16 and ZeRO optimizers'
+  // fp32 gradient flats), sharded as the optimizer states are, once the step's activations are gone.
+  Bytes optimizer_step;
+  Bytes Total() const { return weights + gradients + optimizer + activations + other + optimizer_step; }
 };
 
 struct MemoryEstimate {

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <utility>
 
@@ -634,6 +635,48 @@ TEST(MemoryTest, TheFp8CopySkipsTheEmbeddingAndTheOutputLayer) {
   const MemoryBreakdown b = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{});
   const double vocab = 2.0 * 128256 * 4096;
   EXPECT_NEAR(b.weights.value(), 3 * static_cast<double>(c.total) - vocab, 1);
+}
+
+// An optimizer with fp32 main weights copies 16-bit gradients into fp32 at its step, when the
+// activations are gone: 4 bytes a parameter, sharded as the optimizer states are, beyond the
+// training peak only where it outgrows what the step frees. A small-activation plan (full recompute,
+// one short sequence) of Llama 3.1 8B on one device: the step is the peak.
+TEST(MemoryTest, TheOptimizerStepHoldsAnFp32CopyOf16BitGradients) {
+  Architecture a = LoadArch("llama-3.1-8b");
+  const ParamCounts c = CountParameters(a);
+  const double total = static_cast<double>(c.total);
+  TrainingJob j = Job(1024, 8);
+  j.grad_dtype = Dtype::kFp16;
+  Plan p;
+  p.recompute = Recompute::kFull;
+  const MemoryOptions options{};
+  const MemoryBreakdown b = EstimateStageMemory(a, c, p, j, 0, options);
+  const double freed = b.activations.value() + b.other.value() - options.runtime_reserved.value();
+  ASSERT_LT(freed, 4 * total);
+  EXPECT_NEAR(b.optimizer_step.value(), 4 * total - freed, 1);
+  // The step's peak is the model states, the runtime and the copy.
+  EXPECT_NEAR(b.Total().value(), (2 + 2 + 12 + 4) * total + options.runtime_reserved.value(), 1);
+
+  // With ZeRO-1 over 8 ranks the copy is of the rank's shard, which the activations outgrow.
+  p.dp = 8, p.zero = 1;
+  const MemoryBreakdown sharded = EstimateStageMemory(a, c, p, j, 0, options);
+  const double sharded_freed = sharded.activations.value() + sharded.other.value() - options.runtime_reserved.value();
+  EXPECT_NEAR(sharded.optimizer_step.value(), std::max(0.0, 4 * total / 8 - sharded_freed), 1);
+  p.dp = 1, p.zero = 0;
+
+  // fp32 gradients (Megatron-Core's main_grad, DeepSpeed's bf16 optimizer) are the main ones: no copy.
+  j.grad_dtype = Dtype::kFp32;
+  EXPECT_EQ(EstimateStageMemory(a, c, p, j, 0, options).optimizer_step.value(), 0);
+  // Nor is there one without main weights (fp32 training).
+  j.grad_dtype = Dtype::kFp16;
+  j.precision = Dtype::kFp32;
+  EXPECT_EQ(EstimateStageMemory(a, c, p, j, 0, options).optimizer_step.value(), 0);
+
+  // Long sequences without recompute: the activations the step frees outgrow the copy.
+  TrainingJob wide = Job(8192, 1);
+  wide.grad_dtype = Dtype::kFp16;
+  Plan none;
+  EXPECT_EQ(EstimateStageMemory(a, c, none, wide, 0, options).optimizer_step.value(), 0);
 }
 
 }  // namespace

@@ -26,7 +26,8 @@ json MemoryJson(const PlanResult& r) {
             {"gradients", b.gradients.value()},
             {"optimizer", b.optimizer.value()},
             {"activations", b.activations.value()},
-            {"other", b.other.value()}}}};
+            {"other", b.other.value()},
+            {"optimizer_step", b.optimizer_step.value()}}}};
 }
 
 json OpsJson(const OpList& ops) {
@@ -491,8 +492,12 @@ std::string MemoryText(const PlanResult& r) {
                      Gib(b.gradients), Gib(b.optimizer));
   out += fmt::format("  activations  {}   ({:.2f} micro-batches in flight)\n", Gib(b.activations),
                      r.memory.in_flight_micro_batches);
-  out += fmt::format("  other        {}\n  total        {} of {} -> {} ({:+.1f}% headroom)\n",
-                     Gib(b.other), Gib(b.Total()), Gib(r.memory.capacity),
+  out += fmt::format("  other        {}\n", Gib(b.other));
+  if (b.optimizer_step.value() > 0) {
+    out += fmt::format("  optimizer step {}   (its fp32 copy of the 16-bit gradients, beyond the training peak)\n",
+                       Gib(b.optimizer_step));
+  }
+  out += fmt::format("  total        {} of {} -> {} ({:+.1f}% headroom)\n", Gib(b.Total()), Gib(r.memory.capacity),
                      r.memory.fits ? "FITS" : "DOES NOT FIT", 100 * r.memory.headroom_fraction);
   return out;
 }
