@@ -69,21 +69,28 @@ def _foreach_copy(dst, src):
             d.copy_(s)
 
 
+# How the optimizer holds its fp32 main gradients, written into megatron-steps.json: the run of
+# 2026-12-04 kept them from the start (allocated once, copied into at each step), which Megatron does
+# not; since then they are made at each step and freed after it, as Megatron's fp16 optimizer does.
+MAIN_GRADS = "per step"
+
+
 class MainOptimizer:
-    """Megatron's fp16 optimizer with fp32 main parameters, in PyTorch's multi-tensor ops."""
+    """Megatron's fp16 optimizer with fp32 main parameters, in PyTorch's multi-tensor ops. As
+    Megatron's _copy_model_grads_to_main_grads, the step makes each fp32 main gradient from the
+    fp16 one (`main_param.grad = model_param.grad.float()`), and the next zero_grad(set_to_none)
+    frees it: the fp32 copies live across the step only."""
 
     def __init__(self, params, fused):
         self.model_params = [p for p in params if p.requires_grad]
         self.main_params = [p.detach().clone().float() for p in self.model_params]
-        for p in self.main_params:
-            p.grad = torch.zeros_like(p)
         kwargs = {"fused": True} if fused else {"foreach": True}
         self.adam = torch.optim.AdamW(self.main_params, lr=1e-4, weight_decay=0.01, **kwargs)
 
     def step(self, max_norm=1.0):
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.model_params]
+        for model, main in zip(self.model_params, self.main_params):  # copy_model_grads_to_main_grads
+            main.grad = model.grad.float() if model.grad is not None else torch.zeros_like(main)
         main_grads = [p.grad for p in self.main_params]
-        _foreach_copy(main_grads, grads)  # copy_model_grads_to_main_grads
         norms = torch._foreach_norm(main_grads)
         total = torch.linalg.vector_norm(torch.stack(norms)).item()  # clip_grad_norm reads it back
         coef = max_norm / (total + 1e-6)
@@ -91,7 +98,7 @@ class MainOptimizer:
             torch._foreach_mul_(main_grads, coef)
         self.adam.step()
         _foreach_copy([p.data for p in self.model_params], self.main_params)  # main -> model
-        for p in self.model_params:
+        for p in self.model_params + self.main_params:
             p.grad = None  # zero_grad(set_to_none)
 
 
@@ -164,7 +171,7 @@ def main():
     result = {"hardware": args.hardware, "date": datetime.date.today().isoformat(), "torch": torch.__version__,
               "python": platform.python_version(), "cuda": torch.version.cuda,
               "gpu": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu",
-              "unscripted": megatron_layer.UNSCRIPTED, "rows": []}
+              "unscripted": megatron_layer.UNSCRIPTED, "main_grads": MAIN_GRADS, "rows": []}
     path = os.path.join(args.out, "megatron-steps.json")
     for cfg in (QUICK if args.quick else CONFIGS):
         t0 = time.time()
