@@ -33,10 +33,10 @@ for stack in megatron-deepspeed megatron-lm; do
 done
 # The same GPU-host run with c10d's flight recorder (a per-collective trace record that 2022's
 # PyTorch did not have) switched off: how much of collective_call_us is that record.
-part 80 "megatron-deepspeed on the GPU, flight recorder off" env TORCH_NCCL_TRACE_BUFFER_SIZE=0 \
+part 80 "megatron-deepspeed on the GPU, flight recorder off" env TORCH_FR_BUFFER_SIZE=0 \
   python3 "$here/tools/host/measure_eager_host.py" "$out/megatron-deepspeed-gpu-nofr.yaml" \
   --stack megatron-deepspeed --device cuda --id megatron-deepspeed-gpt-eager-gpuhost-nofr
-python3 -c "import torch, os; print('torch', torch.__version__, 'TORCH_NCCL_TRACE_BUFFER_SIZE', os.environ.get('TORCH_NCCL_TRACE_BUFFER_SIZE'))" >>"$log" 2>&1
+python3 -c "import torch; print('torch', torch.__version__)" >>"$log" 2>&1  # the recorder-off run's variable is its own (env above)
 part 200 microbenchmarks python3 "$here/tools/device/measure_nvidia.py" "$out" --id "$id"
 part 130 "training steps" python3 "$here/tools/device/measure_megatron_steps.py" "$out" --hardware "$id"
 rm -f "$out/log.txt"  # measure_nvidia.py's log, already in this one: at most 8 files come back
