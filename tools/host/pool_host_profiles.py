@@ -27,9 +27,10 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data"))
 from atomic_write import write_text  # noqa: E402
 
-FASTEST = ("layer_us.forward", "layer_us.backward", "layer_us.checkpointed", "layer_us.checkpointed_forward",
-           "micro_batch_us", "input_us.before_sync", "input_us.after_sync")
+LAYER = ("layer_us.forward", "layer_us.backward", "layer_us.checkpointed", "layer_us.checkpointed_forward")
+FASTEST = LAYER + ("micro_batch_us", "input_us.before_sync", "input_us.after_sync")
 MEAN = ("collective_call_us", "unfused_softmax_op_us")
+LAYER_ONLY = LAYER + ("unfused_softmax_op_us",)  # the TP-1 layer's own figures: no collective in them
 LINE = re.compile(r"^(?P<indent> *)(?P<key>[a-z_]+): (?P<value>-?[0-9.]+)(?P<rest>.*)$")
 SECTION = re.compile(r"^(?P<key>[a-z_]+):\s*(#.*)?$")
 
@@ -55,10 +56,6 @@ def figures(text):
     return out
 
 
-LAYER_ONLY = ("layer_us.forward", "layer_us.backward", "layer_us.checkpointed", "layer_us.checkpointed_forward",
-              "unfused_softmax_op_us")
-
-
 def pooled(runs, layer_runs=()):
     """{key: (value, [each run's value])} of the figures pooled; `layer_runs` join the pool for
     the layer's own figures (LAYER_ONLY) alone."""
@@ -69,8 +66,9 @@ def pooled(runs, layer_runs=()):
             values += [r[key] for r in layer_runs if key in r]
         if not values:
             continue
-        if len(values) != len(runs) + (len(layer_runs) if key in LAYER_ONLY else 0):
-            raise SystemExit("pool_host_profiles.py: %s is in %d of the %d runs" % (key, len(values), len(runs)))
+        expected = len(runs) + (len(layer_runs) if key in LAYER_ONLY else 0)
+        if len(values) != expected:
+            raise SystemExit("pool_host_profiles.py: %s is in %d of the %d runs" % (key, len(values), expected))
         result[key] = (min(values) if key in FASTEST else sum(values) / len(values), values)
     return result
 

@@ -494,7 +494,7 @@ std::string MemoryText(const PlanResult& r) {
                      r.memory.in_flight_micro_batches);
   out += fmt::format("  other        {}\n", Gib(b.other));
   if (b.optimizer_step.value() > 0) {
-    out += fmt::format("  optimizer step {}   (its fp32 copy of the 16-bit gradients, beyond the training peak)\n",
+    out += fmt::format("  step copy    {}   (the optimizer step's fp32 copy of the 16-bit gradients, beyond the training peak)\n",
                        Gib(b.optimizer_step));
   }
   out += fmt::format("  total        {} of {} -> {} ({:+.1f}% headroom)\n", Gib(b.Total()), Gib(r.memory.capacity),
