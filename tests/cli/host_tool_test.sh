@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs tools/host/measure_eager_host.py once, quickly, with its collectives on a one-rank gloo group
+# Runs tools/host/measure_eager_host.py (and tools/host/probe_collective_call.py) once, quickly, with its collectives on a one-rank gloo group
 # (the code paths a GPU host takes with --device cuda, which this machine cannot run), and checks
 # that preflight reads the profile it writes. Skipped (77) where Debian's python3-torch is missing:
 # the tool runs on hosts that have it, CI's machine need not.
@@ -43,3 +43,36 @@ assert j["hardware"]["host_profile"]["id"] == "tool-check", j["hardware"]
 assert j["time"]["breakdown"]["host_launch"] > 0, j["time"]
 PY
 echo "ok   host tool: profile written with gloo collectives and read by preflight"
+# The collective-call probe's own check: every case runs on a one-rank gloo group, and the
+# attribution case lists the ops the TP-2 layer adds per call (a gloo call waits on the CPU, so
+# its figures are not NCCL's: this checks the script, not the host).
+"$python" "$src/tools/host/probe_collective_call.py" "$dir/probe.json" --device cpu --quick >"$dir/probe.out" 2>&1 ||
+  { echo "FAIL: the probe exited $?"; cat "$dir/probe.out"; exit 1; }
+python3 - "$dir/probe.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["default"]
+for case in ("bare_same", "bare_fresh", "backward_same", "deep_stack", "layer_forward"):
+    assert r[case]["median_us"] > 0, (case, r[case])
+a = r["attribution"]
+assert a["calls_at_tp2"] == 48 * a["rounds"], a  # 8 checkpointed layers, 6 all-reduces each
+names = [op[0] for op in a["layer_ops"]]
+assert "c10d::allreduce_" in names, names
+assert [op[1] for op in a["layer_ops"] if op[0] == "c10d::allreduce_"] == [1.0], a["layer_ops"]
+assert a["bare_ops"][0][0] == "c10d::allreduce_" and a["bare_ops"][0][1] == 1.0, a["bare_ops"]
+PY
+echo "ok   collective-call probe: every case and the op attribution run on a gloo group"
+# The training-step tool's profiled step (on a CPU the ops' self time stands in for the kernels).
+"$python" "$src/tools/device/measure_megatron_steps.py" "$dir/steps" --device cpu --quick --profile --steps 1 \
+  >"$dir/steps.out" 2>&1 || { echo "FAIL: the step tool exited $?"; cat "$dir/steps.out"; exit 1; }
+python3 - "$dir/steps/megatron-steps.json" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))["rows"]
+assert len(rows) == 2 and all("error" not in r for r in rows), rows
+for r in rows:
+    p = r["profile"]
+    assert p["kernels"] > 0 and 0 < p["kernel_s"], p
+    assert abs(sum(k["s"] for k in p["kinds"].values()) - p["kernel_s"]) < 1e-4, p["kinds"]
+    assert {"softmax", "dropout", "layer_norm", "optimizer"} <= set(p["kinds"]), p["kinds"]
+    assert len(p["top"]) == 15 and p["top"][0][2] >= p["top"][-1][2], p["top"]
+PY
+echo "ok   training-step tool: a profiled step's time by kind"

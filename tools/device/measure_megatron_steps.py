@@ -23,7 +23,10 @@ the fp16 parameters. Loss scaling is left out (bf16-style). Each row is the medi
 after warm-up, with the GPU drained at both ends.
 
 It writes OUT_DIR/megatron-steps.json: the rows (model, layout, measured seconds per step, spread)
-and the software they ran on. Nothing here is fitted: the rows are for a validation file of this
+and the software they ran on. With --profile each row also runs one more step under torch.profiler
+and records the GPU's kernel time by kind (GEMMs, softmax, dropout, layer norm, elementwise, the
+optimizer's multi-tensor kernels, copies) and its largest kernels, against that step's wall time:
+what separates the GPU's time from the host's where the model and the rows disagree. Nothing here is fitted: the rows are for a validation file of this
 project's own, which preflight predicts from its catalog and the host profile measured on the same
 machine.
 """
@@ -102,7 +105,62 @@ class MainOptimizer:
             p.grad = None  # zero_grad(set_to_none)
 
 
-def run_config(cfg, device, steps, warmup):
+# Kernel-name fragments to the part of the layer a kernel belongs to (first match wins; lower case).
+KERNEL_KINDS = (
+    ("nccl", ("nccl",)),
+    ("softmax", ("softmax",)),
+    ("dropout", ("dropout",)),
+    ("layer_norm", ("layer_norm", "layernorm")),
+    ("optimizer", ("multi_tensor", "foreach", "adam")),
+    ("gemm", ("gemm", "cutlass", "xmma", "nvjet", "cublas", "sm80_", "sm90_", "sm100_", "ampere_", "hopper")),
+    ("reduce", ("reduce_kernel",)),
+    ("elementwise", ("elementwise",)),
+    ("copy", ("memcpy", "memset", "copy")),
+)
+TOP_KERNELS = 15
+
+
+def kernel_kind(name):
+    low = name.lower()
+    for kind, fragments in KERNEL_KINDS:
+        if any(f in low for f in fragments):
+            return kind
+    return "other"
+
+
+def profile_step(step, device):
+    """One more step under torch.profiler: the GPU's kernel time by kind and the largest kernels,
+    against the step's wall time (the profiler's own cost lengthens the wall a little). On a CPU,
+    a check of this code, the ops' self CPU time stands in for the kernels."""
+    from torch.profiler import ProfilerActivity, profile
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    with profile(activities=activities) as prof:
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        step()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        wall = time.perf_counter() - t
+    if device == "cuda":
+        events = [(e.name, 1, getattr(e, "device_time_total", None) or getattr(e, "cuda_time_total", 0))
+                  for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    else:
+        events = [(e.key, e.count, e.self_cpu_time_total) for e in prof.key_averages()]
+    by_kind, by_name = {}, {}
+    for name, n, us in events:
+        for table, key in ((by_kind, kernel_kind(name)), (by_name, name)):
+            count, total = table.get(key, (0, 0.0))
+            table[key] = (count + n, total + us)
+    busy = sum(us for _, _, us in events) * 1e-6
+    top = sorted(by_name.items(), key=lambda kv: -kv[1][1])[:TOP_KERNELS]
+    return {"wall_s": round(wall, 6), "kernel_s": round(busy, 6), "kernels": sum(n for _, n, _ in events),
+            "kinds": {k: {"count": c, "s": round(us * 1e-6, 6)} for k, (c, us) in sorted(by_kind.items())},
+            "top": [[name[:120], c, round(us * 1e-6, 6)] for name, (c, us) in top],
+            "what": "kernels on the GPU" if device == "cuda" else "ops' self CPU time (a check on a CPU)"}
+
+
+def run_config(cfg, device, steps, warmup, profiled=False):
     h, heads, layers, seq, mb, m, recompute = cfg
     torch.manual_seed(0)
     dtype = torch.float16 if device == "cuda" else torch.float32
@@ -144,6 +202,7 @@ def run_config(cfg, device, steps, warmup):
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t)
     peak = torch.cuda.max_memory_allocated() if device == "cuda" else 0
+    trace = profile_step(step, device) if profiled else None
     del model, opt, it
     if device == "cuda":
         torch.cuda.empty_cache()
@@ -151,7 +210,8 @@ def run_config(cfg, device, steps, warmup):
     return {"hidden": h, "heads": heads, "layers": layers, "seq": seq, "vocab": vocab, "micro_batch": mb,
             "micro_batches": m, "global_batch": mb * m, "recompute": recompute,
             "step_s": round(statistics.median(times), 6), "min_s": round(min(times), 6),
-            "max_s": round(max(times), 6), "steps_timed": steps, "peak_memory_gib": round(peak / 2**30, 2)}
+            "max_s": round(max(times), 6), "steps_timed": steps, "peak_memory_gib": round(peak / 2**30, 2),
+            **({"profile": trace} if trace else {})}
 
 
 def main():
@@ -161,6 +221,9 @@ def main():
     ap.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     ap.add_argument("--quick", action="store_true", help="two tiny configurations, to check the script")
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--profile", action="store_true",
+                    help="after the timed steps, one more under torch.profiler: kernel time by kind (the row's "
+                         "step_s stays the unprofiled median)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     torch.set_num_threads(1)
@@ -176,7 +239,7 @@ def main():
     for cfg in (QUICK if args.quick else CONFIGS):
         t0 = time.time()
         try:
-            row = run_config(cfg, args.device, args.steps, warmup=2)
+            row = run_config(cfg, args.device, args.steps, warmup=2, profiled=args.profile)
         except Exception as e:  # noqa: BLE001 (out of memory or a failed op: record it, go on)
             row = {"config": list(cfg), "error": repr(e)[:300]}
             if args.device == "cuda":

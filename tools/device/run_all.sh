@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Everything this project measures on a lent NVIDIA device, in one run of about six minutes (at most 570 s):
+# Everything this project measures on a lent NVIDIA device, in one run of about seven minutes (at most 590 s):
 # the GPU microbenchmarks (measure_nvidia.py) and the host time of Megatron's eager GPT layer for
-# both stacks on the GPU (--device cuda; on its CPU alone too with PREFLIGHT_CPU_PROFILES=1), and
-# the Megatron-DeepSpeed one again with c10d's flight recorder off.
+# both stacks on the GPU (--device cuda; on its CPU alone too with PREFLIGHT_CPU_PROFILES=1), the
+# Megatron-DeepSpeed one again with c10d's flight recorder off, the collective-call probe (where a
+# tensor-parallel call's host time goes, op by op) and the training steps with a profiled step each
+# (the GPU's kernel time by kind beside the measured step).
 # Each part has its own time limit, so one that hangs does not take the others' time.
 #
 #   bash tools/device/run_all.sh OUT_DIR HARDWARE_ID     (device tool: timeout_s 600, files come back
@@ -24,7 +26,7 @@ part() {  # part SECONDS NAME COMMAND...
 }
 # The host profiles first (the open question they answer is the larger), then the microbenchmarks.
 for stack in megatron-deepspeed megatron-lm; do
-  part 80 "$stack on the GPU" python3 "$here/tools/host/measure_eager_host.py" "$out/$stack-gpu.yaml" \
+  part 75 "$stack on the GPU" python3 "$here/tools/host/measure_eager_host.py" "$out/$stack-gpu.yaml" \
     --stack "$stack" --device cuda --id "$stack-gpt-eager-gpuhost"
   if [[ ${PREFLIGHT_CPU_PROFILES:-0} == 1 ]]; then  # measured on 2026-12-01; the host's CPU does not change
     part 45 "$stack on the CPU alone" python3 "$here/tools/host/measure_eager_host.py" "$out/$stack-cpu.yaml" \
@@ -33,12 +35,14 @@ for stack in megatron-deepspeed megatron-lm; do
 done
 # The same GPU-host run with c10d's flight recorder (a per-collective trace record that 2022's
 # PyTorch did not have) switched off: how much of collective_call_us is that record.
-part 80 "megatron-deepspeed on the GPU, flight recorder off" env TORCH_FR_BUFFER_SIZE=0 \
+part 75 "megatron-deepspeed on the GPU, flight recorder off" env TORCH_FR_BUFFER_SIZE=0 \
   python3 "$here/tools/host/measure_eager_host.py" "$out/megatron-deepspeed-gpu-nofr.yaml" \
   --stack megatron-deepspeed --device cuda --id megatron-deepspeed-gpt-eager-gpuhost-nofr
 python3 -c "import torch; print('torch', torch.__version__)" >>"$log" 2>&1  # the recorder-off run's variable is its own (env above)
-part 200 microbenchmarks python3 "$here/tools/device/measure_nvidia.py" "$out" --id "$id"
-part 130 "training steps" python3 "$here/tools/device/measure_megatron_steps.py" "$out" --hardware "$id"
+# Where the in-layer call's host time goes (its five environments, each in a child process).
+part 80 "collective-call probe" python3 "$here/tools/host/probe_collective_call.py" "$out/probe.json"
+part 160 microbenchmarks python3 "$here/tools/device/measure_nvidia.py" "$out" --id "$id"
+part 125 "training steps" python3 "$here/tools/device/measure_megatron_steps.py" "$out" --hardware "$id" --profile
 rm -f "$out/log.txt"  # measure_nvidia.py's log, already in this one: at most 8 files come back
 ls -l "$out" >>"$log"
 cat "$log"

@@ -15,12 +15,19 @@ in the settings that tell those two apart, one at a time:
   nccl_direct      torch.cuda.nccl.all_reduce on the same tensor: NCCL alone, without c10d
   layer_forward    inside the layer at TP 2, its forward without autograd (main thread)
   layer_backward   inside the layer at TP 2, a checkpointed layer's backward (the engine's thread)
+  attribution      where the layer's added time goes, op by op: torch.profiler over the checkpointed
+                   layer at TP 1 and at TP 2 (same rounds, same inputs), each op's self CPU time
+                   and count at TP 2 less TP 1, per collective call (c10d's ops, the CUDA runtime
+                   calls such as cudaEventRecord and cudaStreamWaitEvent, and whatever other op
+                   the calls slow down), beside the same profile of the bare loop's calls
 
 Each case is the median (and the fastest) over its calls of the host time inside the call. It runs
 itself once per environment (PyTorch's defaults; c10d's flight recorder off; record-streams on and
 off) in a child process each, since c10d reads those variables once.
 
     python3 tools/host/probe_collective_call.py OUT.json      (a GPU host; about a minute)
+    python3 tools/host/probe_collective_call.py OUT.json --device cpu --quick
+                                    (a check of this script: one-rank gloo, whose calls are not NCCL's)
 
 Nothing here feeds the catalog by itself: it says which of the tool's settings the in-layer figure
 depends on.
@@ -43,6 +50,9 @@ ENVIRONMENTS = {
     "default_again": {},
 }
 CALLS = 2000
+# Layer rounds per TP degree in the attribution case, and ops listed (largest per-call change first).
+ATTRIBUTION_ROUNDS = 20
+ATTRIBUTION_OPS = 25
 
 
 def summary(seconds):
@@ -61,27 +71,38 @@ def timed_calls(call, n=CALLS):
     return out
 
 
-def child():
+def child(device, quick):
     import torch
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import megatron_layer
     from megatron_layer import Model, use_device
     from measure_eager_host import set_up_torchscript
 
+    global CALLS, ATTRIBUTION_ROUNDS
+    if quick:
+        CALLS, ATTRIBUTION_ROUNDS = 200, 4
+    gpu = device == "cuda"
     torch.set_num_threads(1)  # as the host tool runs
     set_up_torchscript()
-    torch.cuda.set_device(0)
-    torch.distributed.init_process_group("nccl", store=torch.distributed.HashStore(), rank=0, world_size=1)
+    if gpu:
+        torch.cuda.set_device(0)
+    torch.distributed.init_process_group("nccl" if gpu else "gloo", store=torch.distributed.HashStore(),
+                                         rank=0, world_size=1)
     group = torch.distributed.group.WORLD
-    use_device("cuda", group)
-    x = torch.zeros(4, 1, 32, device="cuda", dtype=torch.float16)
+    use_device(device, group)
+    dtype = torch.float16 if gpu else torch.float32
+    x = torch.zeros(4, 1, 32, device=device, dtype=dtype)
     results = {}
+
+    def sync():
+        if gpu:
+            torch.cuda.synchronize()
 
     def case(name, fn):
         try:
-            torch.cuda.synchronize()
+            sync()
             results[name] = fn()
-            torch.cuda.synchronize()
+            sync()
         except Exception as e:  # one case failing leaves the others
             results[name] = {"error": "%s: %s" % (type(e).__name__, e)}
 
@@ -116,7 +137,7 @@ def child():
                 times.append(time.perf_counter() - t)
                 return g
 
-        a = torch.zeros(4, 1, 32, device="cuda", dtype=torch.float16, requires_grad=True)
+        a = torch.zeros(4, 1, 32, device=device, dtype=dtype, requires_grad=True)
         for _ in range(CALLS // 20 + 3):
             h = a
             for _ in range(20):
@@ -136,11 +157,15 @@ def child():
             torch.cuda.nccl.all_reduce([x])
         return summary(timed_calls(lambda: torch.cuda.nccl.all_reduce([x])))
 
-    def in_layer():
+    def layer_model():
         torch.manual_seed(0)
-        model = Model(32, 16, 8, 64, 4, megatron_layer.deepspeed_checkpoint, True).to(device="cuda", dtype=torch.float16)
-        mask = torch.ones(1, 1, 4, 4, dtype=torch.bool, device="cuda").triu(1)
-        x0 = torch.randn(4, 1, 32, device="cuda", dtype=torch.float16)
+        model = Model(32, 16, 8, 64, 4, megatron_layer.deepspeed_checkpoint, True).to(device=device, dtype=dtype)
+        mask = torch.ones(1, 1, 4, 4, dtype=torch.bool, device=device).triu(1)
+        x0 = torch.randn(4, 1, 32, device=device, dtype=dtype)
+        return model, mask, x0
+
+    def in_layer():
+        model, mask, x0 = layer_model()
         by_thread = {"forward": [], "backward": []}
         main = threading.get_ident()
         real = torch.distributed.all_reduce
@@ -152,48 +177,134 @@ def child():
         torch.distributed.all_reduce = clocked
         megatron_layer._WORLD["tp"] = 2
         try:
-            for _ in range(60):
+            for _ in range(max(6, CALLS // 33)):
                 model.run_layers(x0.clone().requires_grad_(True), mask, checkpointed=True).sum().backward()
         finally:
             torch.distributed.all_reduce = real
             megatron_layer._WORLD["tp"] = 1
-        return {"layer_forward": summary(by_thread["forward"][80:]),
-                "layer_backward": summary(by_thread["backward"][160:])}
+        # The first rounds warm up; on a CPU the backward runs on the main thread (all "forward").
+        out = {}
+        for name, skip in (("forward", 80), ("backward", 160)):
+            if by_thread[name]:
+                out["layer_" + name] = summary(by_thread[name][skip:] or by_thread[name])
+        return out
+
+    def profiled(fn, rounds):
+        """Each op's (count, self CPU seconds) over `rounds` calls of fn, and the wall seconds."""
+        from torch.profiler import ProfilerActivity, profile
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if gpu else [])
+        with profile(activities=activities) as prof:
+            start = time.perf_counter()
+            for _ in range(rounds):
+                fn()
+            sync()
+            wall = time.perf_counter() - start
+        ops = {e.key: (e.count, e.self_cpu_time_total * 1e-6) for e in prof.key_averages()}
+        return ops, wall
+
+    def attribution():
+        model, mask, x0 = layer_model()
+        calls = [0]
+        real = torch.distributed.all_reduce
+
+        def counted(t, *args, **kwargs):
+            calls[0] += 1
+            return real(t, *args, **kwargs)
+
+        def layer_round():
+            model.run_layers(x0.clone().requires_grad_(True), mask, checkpointed=True).sum().backward()
+
+        def at(tp):
+            megatron_layer._WORLD["tp"] = tp
+            for _ in range(3):  # warm-up at this degree (TorchScript's profiling runs, the allocator)
+                layer_round()
+            sync()
+            calls[0] = 0
+            ops, wall = profiled(layer_round, ATTRIBUTION_ROUNDS)
+            return ops, wall, calls[0]
+
+        torch.distributed.all_reduce = counted
+        try:
+            at(2)  # both degrees warm before either is profiled
+            one, wall_one, _ = at(1)
+            two, wall_two, n = at(2)
+        finally:
+            torch.distributed.all_reduce = real
+            megatron_layer._WORLD["tp"] = 1
+        if n == 0:
+            raise RuntimeError("the layer at TP 2 made no collective call")
+        per_call = {}
+        for key in set(one) | set(two):
+            c1, s1 = one.get(key, (0, 0.0))
+            c2, s2 = two.get(key, (0, 0.0))
+            per_call[key] = ((c2 - c1) / n, (s2 - s1) / n)
+        ranked = sorted(per_call.items(), key=lambda kv: -abs(kv[1][1]))[:ATTRIBUTION_OPS]
+        for _ in range(50):
+            real(x, group=group)
+        bare, bare_wall = profiled(lambda: real(x, group=group), CALLS)
+        bare_ranked = sorted(bare.items(), key=lambda kv: -kv[1][1])[:ATTRIBUTION_OPS]
+        return {
+            "rounds": ATTRIBUTION_ROUNDS, "calls_at_tp2": n,
+            "wall_per_round_us": {"tp1": round(1e6 * wall_one / ATTRIBUTION_ROUNDS, 1),
+                                  "tp2": round(1e6 * wall_two / ATTRIBUTION_ROUNDS, 1)},
+            "wall_per_call_us": round(1e6 * (wall_two - wall_one) / n, 2),
+            "note": "profiled (each op pays the profiler's own cost); ops: [name, count per call, self CPU us per call], "
+                    "TP 2 less TP 1 per collective call, then the bare loop's per call",
+            "layer_ops": [[k, round(c, 3), round(1e6 * t, 2)] for k, (c, t) in ranked],
+            "bare_wall_per_call_us": round(1e6 * bare_wall / CALLS, 2),
+            "bare_ops": [[k, round(c / CALLS, 3), round(1e6 * t / CALLS, 2)] for k, (c, t) in bare_ranked],
+        }
 
     case("bare_same", bare_same)
     case("bare_fresh", bare_fresh)
     case("backward_same", lambda: in_backward(False))
     case("backward_fresh", lambda: in_backward(True))
     case("deep_stack", deep_stack)
-    case("nccl_direct", nccl_direct)
+    if gpu:
+        case("nccl_direct", nccl_direct)
     case("layer", in_layer)
+    case("attribution", attribution)
     if isinstance(results.get("layer"), dict) and "layer_forward" in results["layer"]:
         results.update(results.pop("layer"))
     results["torch"] = torch.__version__
-    results["nccl"] = ".".join(str(v) for v in torch.cuda.nccl.version())
+    if gpu:
+        nccl = torch.cuda.nccl.version()
+        results["nccl"] = ".".join(str(v) for v in nccl) if isinstance(nccl, tuple) else str(nccl)
+    results["device"] = device
     print(json.dumps(results))
     megatron_layer._WORLD["group"] = None
     torch.distributed.destroy_process_group()
 
 
 def main():
-    if len(sys.argv) == 2 and sys.argv[1] == "--child":
-        child()
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("out", help="the JSON file to write (or, with --child, the device)")
+    ap.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
+    ap.add_argument("--quick", action="store_true", help="fewer calls and rounds, one environment: a check")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.device, args.quick)
         return
-    if len(sys.argv) != 2:
-        sys.exit("usage: probe_collective_call.py OUT.json")
     out = {}
-    for name, env in ENVIRONMENTS.items():
+    environments = {"default": {}} if args.quick else ENVIRONMENTS
+    for name, env in environments.items():
         started = time.time()
-        proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child"],
-                              env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+        cmd = [sys.executable, os.path.abspath(__file__), "-", "--child", "--device", args.device]
+        proc = subprocess.run(cmd + (["--quick"] if args.quick else []),
+                              env={**os.environ, **env}, capture_output=True, text=True, timeout=180)
         lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
         out[name] = json.loads(lines[-1]) if lines else {"error": proc.stderr[-2000:]}
         out[name]["env"] = env
         out[name]["wall_s"] = round(time.time() - started, 1)
         print(name, json.dumps(out[name]), flush=True)
-    with open(sys.argv[1], "w") as f:
+    with open(args.out, "w") as f:
         json.dump(out, f, indent=1)
+    failed = [name for name, r in out.items() if "error" in r or any(
+        isinstance(v, dict) and "error" in v for v in r.values())]
+    if failed:
+        sys.exit("probe_collective_call.py: cases failed in %s (see %s)" % (", ".join(failed), args.out))
 
 
 if __name__ == "__main__":
