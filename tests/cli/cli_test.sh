@@ -1227,6 +1227,38 @@ case_validate_json() {
   expect_bad_input "$ROOT/data/validation/korthikanti-2022.yaml" "[0].cluster.collective_table" "measured on h100-sxm-80gb"
 }
 
+# --by groups the rows by fields of their run: one more table per spec, and "by" in --json, each
+# group summarised as the file and hardware groups are; an unknown field is bad input.
+case_validate_by() {
+  local file="$ROOT/data/validation/korthikanti-2022.yaml"
+  run validate "$file" --json --by vpp --by recompute,sp
+  expect_rc 0
+  # Korthikanti's rows: four at VPP 1, six at VPP 3 (the interleaved 175B and 530B runs).
+  expect_json 'v = j["by"]["vpp"]; assert list(v) == ["vpp 1", "vpp 3"] and v["vpp 1"]["runs"] == 4 and v["vpp 3"]["runs"] == 6'
+  # Every row is in exactly one group, and a group'"'"'s figures are those of its rows.
+  expect_json 'g = j["by"]["recompute,sp"]; assert sum(x["runs"] for x in g.values()) == len(j["runs"]) == 10 and set(g) == {"recompute full, sp 0", "recompute selective, sp 1"}'
+  expect_json 'full = [abs(r["error"]) for r in j["runs"] if r["name"].endswith("-full")]; g = j["by"]["recompute,sp"]["recompute full, sp 0"]; assert g["runs"] == len(full) and abs(g["mape"] - sum(full) / len(full)) < 1e-12 and abs(g["max_abs_error"] - max(full)) < 1e-12'
+  # Without --by, "by" is there and empty.
+  run validate "$file" --json
+  expect_json 'assert j["by"] == {}'
+  run validate "$file" --by tp,micro_batch
+  expect_rc 0
+  grep -qE '^tp, micro_batch +rows +MAPE' "$OUT" || fail "a table titled by its fields"
+  grep -qE '^tp 8, micro_batch 1 +[0-9]+ ' "$OUT" || fail "a group per value, labelled field by field"
+  # The table lists numbers by value: PP 2 before PP 16 (as text, "16" < "2"). (JSON objects have
+  # no order; --json sorts its keys.)
+  run validate "$ROOT/data/validation/vtrain-multi.yaml" --by pp
+  expect_rc 0
+  local order
+  order=$(grep -E '^pp [0-9]+ ' "$OUT" | awk '{print $2}' | tr '\n' ' ')
+  [[ "$order" == "$(tr ' ' '\n' <<<"$order" | grep . | sort -n | tr '\n' ' ')" && "$order" == *" 16 "* ]] ||
+    fail "PP groups in numeric order, 16 among them: got '$order'"
+  run validate "$file" --by tp,nodes
+  expect_bad_input "--by" "tp, cp, pp" "got 'nodes'"
+  run validate "$file" --by ""
+  expect_bad_input "--by" "got ''"
+}
+
 # Runs that cannot be predicted are listed with their reason; when none could be, there is no
 # figure to give: no 0% MAPE, null in --json, and exit 1 (nothing feasible), as plan and search.
 case_validate_nothing_predicted() {
@@ -1276,7 +1308,7 @@ YAML
   expect_json 'assert "searched" not in j["plan"]'
 }
 
-ALL_CASES=(search_headroom_note plan_searched_layout output_write_failure output_to_a_closed_pipe validate_nothing_predicted search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
+ALL_CASES=(search_headroom_note plan_searched_layout output_write_failure output_to_a_closed_pipe validate_nothing_predicted validate_by search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
   unknown_hardware_id bad_gemm_table bad_collective_table collective_table_other_hardware unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
   unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit reliability odd_output_width softmax_fallback override_catalog_fields command_line_paths data_directory odd_but_valid_inputs collective_table_idle fp4_precision)

@@ -30,7 +30,13 @@ struct ValidateArgs {
   bool all = false;  // print every row, not only the summary and the worst rows
   bool search_layouts = false;  // also search each run and compare with its published layout
   std::vector<Override> overrides;  // --set dotted.key=value, applied to every run
+  // --by FIELD[,FIELD...] (repeatable): one more summary table per spec, the rows grouped by those
+  // fields of their run (ValidateGroupFields lists them).
+  std::vector<std::string> by;
 };
+
+// The fields `validate --by` groups rows by, in the order the help text lists them.
+const std::vector<std::string>& ValidateGroupFields();
 
 int RunPlan(const PlanArgs& args);
 int RunValidate(const ValidateArgs& args);

@@ -160,6 +160,11 @@ void AddValidate(CLI::App* app, ValidateCommand* c) {
                    "also search each run with a stated layout and compare predicted step times");
   c->cmd->add_option("--set", c->sets,
                      "override a field of every run: dotted.key=value (repeatable; what-if questions)");
+  std::string fields;
+  for (const std::string& f : preflight::cli::ValidateGroupFields()) fields += (fields.empty() ? "" : ", ") + f;
+  c->cmd->add_option("--by", v.by,
+                     "one more summary table, the rows grouped by FIELD[,FIELD...] of their run (repeatable): " +
+                         fields);
 }
 
 // The search's limits and fixed degrees (SearchConstraints) as flags.

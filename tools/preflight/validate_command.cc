@@ -1,12 +1,13 @@
 // `preflight validate`: predicts every run of validation files and reports the errors, by file,
-// hardware, host-bound warning and proxy figures (text or --json), with --search-layouts the
-// searched layout beside each published one.
+// hardware, host-bound warning, proxy figures and any --by fields of the runs (text or --json), with
+// --search-layouts the searched layout beside each published one.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 #include <functional>
 #include <iostream>
+#include <map>
 
 #include "commands.h"
 #include "preflight/report/plan_report.h"
@@ -30,6 +31,107 @@ std::vector<std::pair<std::string, ValidationReport>> GroupRows(
   }
   for (auto& g : groups) Summarize(&g.second);
   return groups;
+}
+
+std::string LayoutLabel(const Plan& p);
+
+// One field's value for `--by`: its text, and how it sorts (numbers by value, before words).
+struct FieldValue {
+  std::string text;
+  double number = 0;
+  bool numeric = false;
+};
+
+FieldValue Number(int64_t v) { return {std::to_string(v), static_cast<double>(v), true}; }
+FieldValue Word(std::string_view v) { return {std::string(v)}; }
+
+// A layout field of a row, or "auto" for a run without a layout the search gave none.
+FieldValue PlanField(const ValidationRow& r, const std::string& field) {
+  if (!r.has_plan) return Word("auto");
+  const Plan& p = r.plan;
+  static const std::vector<std::pair<std::string, int64_t Plan::*>> kWhole = {
+      {"tp", &Plan::tp}, {"cp", &Plan::cp}, {"pp", &Plan::pp},   {"vpp", &Plan::vpp},
+      {"dp", &Plan::dp}, {"ep", &Plan::ep}, {"etp", &Plan::etp}, {"micro_batch", &Plan::micro_batch}};
+  for (const auto& [name, member] : kWhole) {
+    if (name == field) return Number(p.*member);
+  }
+  if (field == "sp") return Number(p.sp ? 1 : 0);
+  if (field == "zero") return Number(p.zero);
+  if (field == "schedule") return Word(ScheduleName(p.schedule));
+  if (field == "recompute") return Word(RecomputeLabel(p));
+  return Word(LayoutLabel(p));  // "layout"
+}
+
+FieldValue RowField(const ValidationRow& r, const std::string& field) {
+  if (field == "file") return Word(r.file);
+  if (field == "hardware") return Word(r.hardware);
+  if (field == "model") return Word(r.model);
+  if (field == "metric") return Word(r.metric);
+  if (field == "devices") return Number(r.devices);
+  if (field == "seq_len") return Number(r.seq_len);
+  if (field == "global_batch") return Number(r.global_batch);
+  if (field == "precision") return Word(DtypeName(r.precision));
+  return PlanField(r, field);
+}
+
+// "tp,micro_batch" as its fields, or an empty list with *error set when a field is not one of
+// ValidateGroupFields.
+std::vector<std::string> ParseGroupSpec(const std::string& spec, std::string* error) {
+  std::vector<std::string> fields;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = spec.find(',', start);
+    const std::string field = spec.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const auto& known = ValidateGroupFields();
+    if (std::find(known.begin(), known.end(), field) == known.end()) {
+      std::string list;
+      for (const std::string& f : known) list += (list.empty() ? "" : ", ") + f;
+      *error = fmt::format("--by: expected fields among {} (comma-separated), got '{}'", list, field);
+      return {};
+    }
+    fields.push_back(field);
+    if (comma == std::string::npos) return fields;
+    start = comma + 1;
+  }
+}
+
+// The rows grouped by the values of `fields` ("tp 2, micro_batch 1"), the groups in order of
+// those values (numbers by value).
+std::vector<std::pair<std::string, ValidationReport>> GroupByFields(const ValidationReport& rep,
+                                                                    const std::vector<std::string>& fields) {
+  const auto values = [&](const ValidationRow& r) {
+    std::vector<FieldValue> v;
+    for (const std::string& f : fields) v.push_back(RowField(r, f));
+    return v;
+  };
+  const auto label = [&](const std::vector<FieldValue>& v) {
+    std::string out;
+    for (size_t i = 0; i < v.size(); ++i) out += fmt::format("{}{} {}", i ? ", " : "", fields[i], v[i].text);
+    return out;
+  };
+  std::vector<std::pair<std::vector<FieldValue>, ValidationReport>> groups;
+  std::map<std::string, size_t> index;  // a group's label: its place in groups
+  for (const auto& row : rep.rows) {
+    std::vector<FieldValue> v = values(row);
+    const auto [it, added] = index.emplace(label(v), groups.size());
+    if (added) groups.emplace_back(std::move(v), ValidationReport{});
+    groups[it->second].second.rows.push_back(row);
+  }
+  const auto before = [](const std::vector<FieldValue>& a, const std::vector<FieldValue>& b) {
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (a[i].numeric != b[i].numeric) return a[i].numeric;  // numbers before words ("auto")
+      if (a[i].numeric && a[i].number != b[i].number) return a[i].number < b[i].number;
+      if (!a[i].numeric && a[i].text != b[i].text) return a[i].text < b[i].text;
+    }
+    return false;
+  };
+  std::stable_sort(groups.begin(), groups.end(), [&](const auto& a, const auto& b) { return before(a.first, b.first); });
+  std::vector<std::pair<std::string, ValidationReport>> out;
+  for (auto& [v, part] : groups) {
+    Summarize(&part);
+    out.emplace_back(label(v), std::move(part));
+  }
+  return out;
 }
 
 // A run not predicted has neither a warning nor figures read: it is grouped apart.
@@ -127,7 +229,9 @@ std::string OomText(const ValidationReport& rep) {
          lines;
 }
 
-std::string ValidationText(const ValidationReport& rep, bool all) {
+using GroupSpecs = std::vector<std::pair<std::string, std::vector<std::string>>>;  // spec, its fields
+
+std::string ValidationText(const ValidationReport& rep, bool all, const GroupSpecs& by) {
   std::string out = GroupText("file", GroupRows(rep, [](const ValidationRow& r) { return r.file; }));
   out += SummaryLine("all", rep);
   out += '\n';
@@ -136,6 +240,11 @@ std::string ValidationText(const ValidationReport& rep, bool all) {
   out += GroupText("plan's host-bound warning", GroupRows(rep, HostBoundGroup));
   out += '\n';
   out += GroupText("figures measured on another device", GroupRows(rep, ProxyGroup));
+  for (const auto& [spec, fields] : by) {
+    std::string title;
+    for (const std::string& f : fields) title += (title.empty() ? "" : ", ") + f;
+    out += '\n' + GroupText(title, GroupByFields(rep, fields));
+  }
   out += OomText(rep);
   std::vector<const ValidationRow*> rows, not_predicted;
   for (const auto& row : rep.rows) (all || row.status == "ok" ? rows : not_predicted).push_back(&row);
@@ -149,7 +258,7 @@ std::string ValidationText(const ValidationReport& rep, bool all) {
   return out + RowsText(rows);
 }
 
-nlohmann::json ValidationJson(const ValidationReport& rep) {
+nlohmann::json ValidationJson(const ValidationReport& rep, const GroupSpecs& by) {
   nlohmann::json runs = nlohmann::json::array();
   for (const auto& row : rep.rows) {
     nlohmann::json j = {{"name", row.name}, {"file", row.file}, {"run", row.run}, {"hardware", row.hardware},
@@ -179,12 +288,30 @@ nlohmann::json ValidationJson(const ValidationReport& rep) {
   j["by_hardware"] = GroupJson(GroupRows(rep, [](const ValidationRow& r) { return r.hardware; }));
   j["by_host_bound_warning"] = GroupJson(GroupRows(rep, HostBoundGroup));
   j["by_proxy_figures"] = GroupJson(GroupRows(rep, ProxyGroup));
+  // --by's tables under their specs as given ("tp,micro_batch"), each group under its label.
+  j["by"] = nlohmann::json::object();
+  for (const auto& [spec, fields] : by) j["by"][spec] = GroupJson(GroupByFields(rep, fields));
   return j;
 }
 
 }  // namespace
 
+const std::vector<std::string>& ValidateGroupFields() {
+  static const std::vector<std::string> kFields = {
+      "tp",       "cp",      "pp",          "vpp",          "dp",          "ep",       "etp",
+      "sp",       "zero",    "schedule",    "recompute",    "micro_batch", "layout",   "seq_len",
+      "global_batch", "precision", "devices", "model",      "hardware",    "file",     "metric"};
+  return kFields;
+}
+
 int RunValidate(const ValidateArgs& args) {
+  GroupSpecs by;
+  for (const std::string& spec : args.by) {
+    std::string error;
+    std::vector<std::string> fields = ParseGroupSpec(spec, &error);
+    if (fields.empty()) return BadInput(error);
+    by.emplace_back(spec, std::move(fields));
+  }
   Catalog catalog = Catalog::Default();
   std::vector<Scenario> runs;
   for (const std::string& file : args.files) {
@@ -207,8 +334,8 @@ int RunValidate(const ValidateArgs& args) {
   EvaluateOptions options;
   options.simulate_failures = false;  // validate reads no campaign figure that failures change
   ValidationReport rep = Validate(runs, options, planner);
-  nlohmann::json j = ValidationJson(rep);
-  std::string text = ValidationText(rep, args.all);
+  nlohmann::json j = ValidationJson(rep, by);
+  std::string text = ValidationText(rep, args.all, by);
   if (args.search_layouts) {
     nlohmann::json layouts = nlohmann::json::array();
     text += fmt::format("\nsearched layout vs published layout (predicted step time):\n{:48} {:>10} {:>10} {:>7}  {}\n",

@@ -68,11 +68,14 @@ ValidationReport Validate(const std::vector<Scenario>& runs, const EvaluateOptio
     const Scenario& run = runs[i];
     Scenario s = run;
     std::string status = "ok";
+    bool has_plan = true;
     if (s.auto_parallel) {
       if (!planner) {
         status = "needs search (parallel: auto)";
+        has_plan = false;
       } else if (!planner(run, &s.plan)) {
         status = "the search found no valid plan that fits (parallel: auto)";
+        has_plan = false;
       }
       s.auto_parallel = false;
     }
@@ -82,7 +85,21 @@ ValidationReport Validate(const std::vector<Scenario>& runs, const EvaluateOptio
       if (!r.check.ok()) status = "invalid plan: " + r.check.message;
     }
     for (const auto& [metric, measured] : run.measured.metrics) {
-      ValidationRow row{run.name, run.file, static_cast<int>(i), metric, measured, 0, 0, status, run.cluster.spec.id};
+      ValidationRow row;
+      row.name = run.name;
+      row.file = run.file;
+      row.run = static_cast<int>(i);
+      row.metric = metric;
+      row.measured = measured;
+      row.status = status;
+      row.hardware = run.cluster.spec.id;
+      row.model = run.arch.name;
+      row.devices = run.cluster.devices;
+      row.seq_len = run.job.seq_len;
+      row.global_batch = run.job.global_batch;
+      row.precision = run.job.precision;
+      row.plan = s.plan;
+      row.has_plan = has_plan;
       if (status == "ok") {
         row.possibly_host_bound = r.possibly_host_bound;
         row.proxy_figures = static_cast<int>(r.proxy_figures.size());

@@ -46,6 +46,16 @@ struct ValidationRow {
   bool has_time_error = false;
   // The layout the search chose for a run without one (`parallel: auto`); empty otherwise.
   std::optional<Plan> searched_plan = std::nullopt;
+  // What the run is, for grouping rows (`validate --by`): its model, devices and training settings,
+  // and the layout it was predicted with (its own, or the searched one); has_plan is false for a run
+  // without a layout that the search gave none.
+  std::string model;
+  int64_t devices = 0;
+  int64_t seq_len = 0;
+  int64_t global_batch = 0;
+  Dtype precision = Dtype::kBf16;
+  Plan plan = {};
+  bool has_plan = true;
 };
 
 struct ValidationReport {

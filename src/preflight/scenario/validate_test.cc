@@ -145,5 +145,35 @@ TEST(ValidateTest, AnAutoRunNamesTheLayoutItWasPredictedWith) {
   EXPECT_FALSE(Validate({Measured("given", 1.0)}, {}, nullptr).rows.front().searched_plan.has_value());
 }
 
+// Rows say what their run is (model, devices, training settings, the layout predicted) so that
+// `validate --by` can group them; a run without a layout that the search gave none has no plan.
+TEST(ValidateTest, RowsCarryTheRunAndTheLayoutTheyWerePredictedWith) {
+  Scenario given = Measured("given", 1.0);
+  ValidationReport rep = Validate({given}, {}, nullptr);
+  ASSERT_EQ(rep.rows.size(), 2u);
+  for (const ValidationRow& row : rep.rows) {
+    EXPECT_EQ(row.model, given.arch.name);
+    EXPECT_EQ(row.devices, given.cluster.devices);
+    EXPECT_EQ(row.seq_len, given.job.seq_len);
+    EXPECT_EQ(row.global_batch, given.job.global_batch);
+    EXPECT_EQ(row.precision, given.job.precision);
+    EXPECT_TRUE(row.has_plan);
+    EXPECT_EQ(row.plan.tp, given.plan.tp);
+    EXPECT_EQ(row.plan.micro_batch, given.plan.micro_batch);
+  }
+  Scenario searched = Measured("auto", 1.0);
+  searched.auto_parallel = true;
+  Plan chosen = given.plan;
+  chosen.micro_batch = given.plan.micro_batch + 1;
+  const ValidationRow row = Validate({searched}, {}, [&](const Scenario&, Plan* p) {
+                              *p = chosen;
+                              return true;
+                            }).rows.front();
+  EXPECT_TRUE(row.has_plan);
+  EXPECT_EQ(row.plan.micro_batch, chosen.micro_batch) << "the searched layout, not the file's default";
+  EXPECT_FALSE(Validate({searched}, {}, nullptr).rows.front().has_plan);
+  EXPECT_FALSE(Validate({searched}, {}, [](const Scenario&, Plan*) { return false; }).rows.front().has_plan);
+}
+
 }  // namespace
 }  // namespace preflight
