@@ -1245,14 +1245,53 @@ case_validate_by() {
   expect_rc 0
   grep -qE '^tp, micro_batch +rows +MAPE' "$OUT" || fail "a table titled by its fields"
   grep -qE '^tp 8, micro_batch 1 +[0-9]+ ' "$OUT" || fail "a group per value, labelled field by field"
-  # The table lists numbers by value: PP 2 before PP 16 (as text, "16" < "2"). (JSON objects have
-  # no order; --json sorts its keys.)
-  run validate "$ROOT/data/validation/vtrain-multi.yaml" --by pp
+  # The table lists numbers by value, whatever order the runs come in: the file's micro-batches
+  # start 8, 4, 8, and as text "16" < "2". (JSON objects have no order; --json sorts its keys.)
+  run validate "$ROOT/data/validation/vtrain-multi.yaml" --by micro_batch
   expect_rc 0
   local order
-  order=$(grep -E '^pp [0-9]+ ' "$OUT" | awk '{print $2}' | tr '\n' ' ')
+  order=$(grep -E '^micro_batch [0-9]+ ' "$OUT" | awk '{print $2}' | tr '\n' ' ')
   [[ "$order" == "$(tr ' ' '\n' <<<"$order" | grep . | sort -n | tr '\n' ' ')" && "$order" == *" 16 "* ]] ||
-    fail "PP groups in numeric order, 16 among them: got '$order'"
+    fail "micro-batch groups in numeric order, 16 among them: got '$order'"
+  # A whole layout sorts by its degrees (TP first), not as text ("tp8" after "tp16").
+  run validate "$ROOT/data/validation/vtrain-multi.yaml" --by layout
+  order=$(grep -E '^layout tp[0-9]+ cp' "$OUT" | awk '{print substr($2, 3)}' | tr '\n' ' ')
+  [[ -n "$order" && "$order" == "$(tr ' ' '\n' <<<"$order" | grep . | sort -n | tr '\n' ' ')" ]] ||
+    fail "layouts in the order of their TP: got '$order'"
+  # The name column is as wide as the longest label: every line's MAPE ends in the same column.
+  awk '/^layout( tp[0-9]+ cp| +rows)/ {print index($0, "%") ? index($0, "%") : index($0, "MAPE") + 3}' "$OUT" |
+    sort -u | wc -l | grep -qx 1 || fail "layout rows aligned with their header"
+  # So is the file table's, and its "all" line with it.
+  awk '/^(file +rows|all +[0-9])/ {print index($0, "MAPE") ? index($0, "MAPE") + 3 : index($0, "%")}' "$OUT" |
+    sort -u | wc -l | grep -qx 1 || fail "the all line aligned with the file table"
+  # A run the search gave no layout groups as "auto", after every number, and is not predicted.
+  cat >"$WORK/by-auto.yaml" <<'YAML'
+- name: too-big
+  model: llama-3.1-405b
+  hardware: h100-sxm-80gb
+  cluster: {devices: 8, devices_per_node: 8}
+  parallel: auto
+  training: {seq_len: 8192, global_batch: 16, precision: bf16}
+  measured: {step_time_s: 5}
+YAML
+  run validate "$file" "$WORK/by-auto.yaml" --by tp --json
+  expect_rc 0
+  expect_json 'g = j["by"]["tp"]["tp auto"]; assert g["runs"] == 0 and g["skipped"] == 1 and g["mape"] is None'
+  run validate "$file" "$WORK/by-auto.yaml" --by tp
+  grep -E '^tp ' "$OUT" | tail -1 | grep -qE '^tp auto +0 ' || fail "the auto group last, with no run predicted"
+  # --by takes one value: the words after it are files, and options still follow.
+  run validate --by tp "$file" --json
+  expect_rc 0
+  expect_json 'assert len(j["runs"]) == 10 and "tp" in j["by"]'
+  run validate "$file" --by tp "$ROOT/data/validation/megatron-2021.yaml" --json
+  expect_rc 0
+  expect_json 'assert len(j["runs"]) == 32'
+  # A spec given twice is one table; a field twice in one spec is bad input.
+  run validate "$file" --by vpp --by vpp
+  expect_rc 0
+  [[ $(grep -cE '^vpp +rows' "$OUT") == 1 ]] || fail "one table for a spec given twice"
+  run validate "$file" --by tp,vpp,tp
+  expect_bad_input "--by" "each field once" "'tp'"
   run validate "$file" --by tp,nodes
   expect_bad_input "--by" "tp, cp, pp" "got 'nodes'"
   run validate "$file" --by ""

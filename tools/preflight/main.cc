@@ -95,7 +95,10 @@ void AddScenarioFlags(CLI::App* cmd, std::vector<std::string>* values,
   for (size_t i = 0; i < std::size(kPlanFlags); ++i) {
     cmd->add_option(kPlanFlags[i].flag, (*values)[i], kPlanFlags[i].help)->check(kNonEmpty);
   }
-  cmd->add_option("--set", *sets, "override any scenario field: dotted.key=value (repeatable)")->check(kNonEmpty);
+  // One value per flag: a word after it is the scenario, not a second value.
+  cmd->add_option("--set", *sets, "override any scenario field: dotted.key=value (repeatable)")
+      ->check(kNonEmpty)
+      ->allow_extra_args(false);
 }
 
 bool CollectOverrides(const std::vector<std::string>& values, const std::vector<std::string>& sets,
@@ -158,13 +161,16 @@ void AddValidate(CLI::App* app, ValidateCommand* c) {
   c->cmd->add_flag("--all", v.all, "print every row");
   c->cmd->add_flag("--search-layouts", v.search_layouts,
                    "also search each run with a stated layout and compare predicted step times");
+  // One value per flag: a word after it is a file, not a second value.
   c->cmd->add_option("--set", c->sets,
-                     "override a field of every run: dotted.key=value (repeatable; what-if questions)");
+                     "override a field of every run: dotted.key=value (repeatable; what-if questions)")
+      ->allow_extra_args(false);
   std::string fields;
   for (const std::string& f : preflight::cli::ValidateGroupFields()) fields += (fields.empty() ? "" : ", ") + f;
   c->cmd->add_option("--by", v.by,
                      "one more summary table, the rows grouped by FIELD[,FIELD...] of their run (repeatable): " +
-                         fields);
+                         fields)
+      ->allow_extra_args(false);
 }
 
 // The search's limits and fixed degrees (SearchConstraints) as flags.
@@ -212,7 +218,9 @@ void AddSearch(CLI::App* app, SearchCommand* c) {
     const PlanFlag& f = PlanFlagNamed(kSearchScenarioFlagNames[i]);
     c->cmd->add_option(f.flag, c->values[i], f.help)->check(kNonEmpty);
   }
-  c->cmd->add_option("--set", c->sets, "override any scenario field: dotted.key=value (repeatable)")->check(kNonEmpty);
+  c->cmd->add_option("--set", c->sets, "override any scenario field: dotted.key=value (repeatable)")
+      ->check(kNonEmpty)
+      ->allow_extra_args(false);
 }
 
 // CLI11's messages for a command line of the wrong shape, in the form every other refusal takes

@@ -35,19 +35,28 @@ std::vector<std::pair<std::string, ValidationReport>> GroupRows(
 
 std::string LayoutLabel(const Plan& p);
 
-// One field's value for `--by`: its text, and how it sorts (numbers by value, before words).
+// One field's value for `--by`: its text, and how it sorts: numbers by value (a layout by its
+// degrees in turn), then words, then "auto".
 struct FieldValue {
   std::string text;
-  double number = 0;
-  bool numeric = false;
+  std::vector<double> numbers;  // empty for a word
+  bool last = false;            // "auto": after every value
 };
 
-FieldValue Number(int64_t v) { return {std::to_string(v), static_cast<double>(v), true}; }
-FieldValue Word(std::string_view v) { return {std::string(v)}; }
+FieldValue Number(int64_t v) { return {std::to_string(v), {static_cast<double>(v)}}; }
+FieldValue Word(std::string_view v) { return {std::string(v), {}}; }
+
+// Orders two values of one field (FieldValue's order).
+bool Before(const FieldValue& a, const FieldValue& b) {
+  if (a.last != b.last) return b.last;
+  if (a.numbers.empty() != b.numbers.empty()) return !a.numbers.empty();  // numbers before words
+  if (a.numbers != b.numbers) return a.numbers < b.numbers;
+  return a.text < b.text;
+}
 
 // A layout field of a row, or "auto" for a run without a layout the search gave none.
 FieldValue PlanField(const ValidationRow& r, const std::string& field) {
-  if (!r.has_plan) return Word("auto");
+  if (!r.has_plan) return {"auto", {}, true};
   const Plan& p = r.plan;
   static const std::vector<std::pair<std::string, int64_t Plan::*>> kWhole = {
       {"tp", &Plan::tp}, {"cp", &Plan::cp}, {"pp", &Plan::pp},   {"vpp", &Plan::vpp},
@@ -59,7 +68,10 @@ FieldValue PlanField(const ValidationRow& r, const std::string& field) {
   if (field == "zero") return Number(p.zero);
   if (field == "schedule") return Word(ScheduleName(p.schedule));
   if (field == "recompute") return Word(RecomputeLabel(p));
-  return Word(LayoutLabel(p));  // "layout"
+  // "layout": by its degrees in LayoutLabel's order, then the rest of its text.
+  const auto d = [](int64_t v) { return static_cast<double>(v); };
+  return {LayoutLabel(p),
+          {d(p.tp), d(p.cp), d(p.pp), d(p.vpp), d(p.dp), d(p.ep), d(p.etp), d(p.sp ? 1 : 0), d(p.zero), d(p.micro_batch)}};
 }
 
 FieldValue RowField(const ValidationRow& r, const std::string& field) {
@@ -87,6 +99,10 @@ std::vector<std::string> ParseGroupSpec(const std::string& spec, std::string* er
       std::string list;
       for (const std::string& f : known) list += (list.empty() ? "" : ", ") + f;
       *error = fmt::format("--by: expected fields among {} (comma-separated), got '{}'", list, field);
+      return {};
+    }
+    if (std::find(fields.begin(), fields.end(), field) != fields.end()) {
+      *error = fmt::format("--by: expected each field once, got '{}' twice in '{}'", field, spec);
       return {};
     }
     fields.push_back(field);
@@ -119,9 +135,8 @@ std::vector<std::pair<std::string, ValidationReport>> GroupByFields(const Valida
   }
   const auto before = [](const std::vector<FieldValue>& a, const std::vector<FieldValue>& b) {
     for (size_t i = 0; i < a.size(); ++i) {
-      if (a[i].numeric != b[i].numeric) return a[i].numeric;  // numbers before words ("auto")
-      if (a[i].numeric && a[i].number != b[i].number) return a[i].number < b[i].number;
-      if (!a[i].numeric && a[i].text != b[i].text) return a[i].text < b[i].text;
+      if (Before(a[i], b[i])) return true;
+      if (Before(b[i], a[i])) return false;
     }
     return false;
   };
@@ -147,21 +162,28 @@ std::string ProxyGroup(const ValidationRow& r) {
 
 // One summary line: runs, MAPE, bias, time bias, worst error and run; dashes where no run was
 // predicted (a MAPE of 0% over nothing would read as a perfect score) or no row is a time or rate.
-std::string SummaryLine(const std::string& name, const ValidationReport& part) {
+// `width`: the name column's.
+std::string SummaryLine(const std::string& name, const ValidationReport& part, size_t width = 40) {
   const std::string skipped = part.skipped ? fmt::format(" ({} not predicted)", part.skipped) : "";
   if (part.predicted == 0) {
-    return fmt::format("{:40} {:>6} {:>8} {:>8} {:>9} {:>9}  {}\n", name, 0, "-", "-", "-", "-",
+    return fmt::format("{:{}} {:>6} {:>8} {:>8} {:>9} {:>9}  {}\n", name, width, 0, "-", "-", "-", "-",
                        skipped.empty() ? "" : skipped.substr(1));
   }
   const std::string time_bias = part.time_rows > 0 ? fmt::format("{:>+8.1f}%", 100 * part.time_bias) : "-";
-  return fmt::format("{:40} {:>6} {:>7.1f}% {:>+7.1f}% {:>9} {:>8.1f}%  {}{}\n", name, part.predicted, 100 * part.mape,
-                     100 * part.mean_error, time_bias, 100 * part.max_abs_error, part.worst, skipped);
+  return fmt::format("{:{}} {:>6} {:>7.1f}% {:>+7.1f}% {:>9} {:>8.1f}%  {}{}\n", name, width, part.predicted,
+                     100 * part.mape, 100 * part.mean_error, time_bias, 100 * part.max_abs_error, part.worst, skipped);
 }
 
-std::string GroupText(const std::string& title, const std::vector<std::pair<std::string, ValidationReport>>& groups) {
-  std::string out = fmt::format("{:40} {:>6} {:>8} {:>8} {:>9} {:>9}  {}\n", title, "rows", "MAPE", "bias", "time bias",
-                                "max |err|", "worst run");
-  for (const auto& [name, part] : groups) out += SummaryLine(name, part);
+// A table of groups, the name column as wide as the longest name; `all`, when given, as its last
+// line.
+std::string GroupText(const std::string& title, const std::vector<std::pair<std::string, ValidationReport>>& groups,
+                      const ValidationReport* all = nullptr) {
+  size_t width = std::max<size_t>(40, title.size());
+  for (const auto& g : groups) width = std::max(width, g.first.size());
+  std::string out = fmt::format("{:{}} {:>6} {:>8} {:>8} {:>9} {:>9}  {}\n", title, width, "rows", "MAPE", "bias",
+                                "time bias", "max |err|", "worst run");
+  for (const auto& [name, part] : groups) out += SummaryLine(name, part, width);
+  if (all) out += SummaryLine("all", *all, width);
   return out;
 }
 
@@ -232,8 +254,7 @@ std::string OomText(const ValidationReport& rep) {
 using GroupSpecs = std::vector<std::pair<std::string, std::vector<std::string>>>;  // spec, its fields
 
 std::string ValidationText(const ValidationReport& rep, bool all, const GroupSpecs& by) {
-  std::string out = GroupText("file", GroupRows(rep, [](const ValidationRow& r) { return r.file; }));
-  out += SummaryLine("all", rep);
+  std::string out = GroupText("file", GroupRows(rep, [](const ValidationRow& r) { return r.file; }), &rep);
   out += '\n';
   out += GroupText("hardware", GroupRows(rep, [](const ValidationRow& r) { return r.hardware; }));
   out += '\n';
@@ -307,6 +328,8 @@ const std::vector<std::string>& ValidateGroupFields() {
 int RunValidate(const ValidateArgs& args) {
   GroupSpecs by;
   for (const std::string& spec : args.by) {
+    const bool seen = std::any_of(by.begin(), by.end(), [&](const auto& b) { return b.first == spec; });
+    if (seen) continue;  // a spec given twice is one table (and one JSON key)
     std::string error;
     std::vector<std::string> fields = ParseGroupSpec(spec, &error);
     if (fields.empty()) return BadInput(error);

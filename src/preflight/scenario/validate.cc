@@ -1,6 +1,7 @@
 #include "preflight/scenario/validate.h"
 
 #include <cmath>
+#include <string>
 
 namespace preflight {
 
@@ -93,7 +94,10 @@ ValidationReport Validate(const std::vector<Scenario>& runs, const EvaluateOptio
       row.measured = measured;
       row.status = status;
       row.hardware = run.cluster.spec.id;
-      row.model = run.arch.name;
+      // A model given inline has no id: its type and shape stand for it.
+      row.model = run.arch.name != "inline" ? run.arch.name
+                                            : "inline " + run.arch.model_type + " h" + std::to_string(run.arch.hidden) +
+                                                  " l" + std::to_string(run.arch.layers);
       row.devices = run.cluster.devices;
       row.seq_len = run.job.seq_len;
       row.global_batch = run.job.global_batch;

@@ -49,7 +49,7 @@ struct ValidationRow {
   // What the run is, for grouping rows (`validate --by`): its model, devices and training settings,
   // and the layout it was predicted with (its own, or the searched one); has_plan is false for a run
   // without a layout that the search gave none.
-  std::string model;
+  std::string model;  // catalog id or file stem; for an inline model "inline TYPE hH lL" (gpt2 h1024 l24)
   int64_t devices = 0;
   int64_t seq_len = 0;
   int64_t global_batch = 0;

@@ -148,7 +148,8 @@ TEST(ValidateTest, AnAutoRunNamesTheLayoutItWasPredictedWith) {
 // Rows say what their run is (model, devices, training settings, the layout predicted) so that
 // `validate --by` can group them; a run without a layout that the search gave none has no plan.
 TEST(ValidateTest, RowsCarryTheRunAndTheLayoutTheyWerePredictedWith) {
-  Scenario given = Measured("given", 1.0);
+  Scenario given = Measured("given", 1.0, {{"training.precision", "fp8"}});  // not the row's default
+  ASSERT_EQ(given.job.precision, Dtype::kFp8);
   ValidationReport rep = Validate({given}, {}, nullptr);
   ASSERT_EQ(rep.rows.size(), 2u);
   for (const ValidationRow& row : rep.rows) {
