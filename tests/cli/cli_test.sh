@@ -446,6 +446,13 @@ case_plan_overrides() {
   run plan "$EXAMPLE" --set training.seq_len=4096 --json
   expect_rc 0
   expect_json 'assert j["plan"]["global_batch"] == 4096, j["plan"]["global_batch"]'
+  # --set takes one value: the scenario may follow it, for plan and search alike.
+  run plan --set training.seq_len=4096 "$EXAMPLE" --json
+  expect_rc 0
+  expect_json 'assert j["plan"]["global_batch"] == 4096, j["plan"]["global_batch"]'
+  run search --set training.seq_len=4096 "$EXAMPLE" --top 1 --json
+  expect_rc 0
+  expect_json 'assert len(j["plans"]) == 1'
   run plan "$EXAMPLE" --json
   expect_rc 0
   local fused
