@@ -59,6 +59,9 @@ names = [op[0] for op in a["layer_ops"]]
 assert "c10d::allreduce_" in names, names
 assert [op[1] for op in a["layer_ops"] if op[0] == "c10d::allreduce_"] == [1.0], a["layer_ops"]
 assert a["bare_ops"][0][0] == "c10d::allreduce_" and a["bare_ops"][0][1] == 1.0, a["bare_ops"]
+assert isinstance(a["ops_whose_count_is_not_per_round"], list), a
+assert "c10d::allreduce_" not in a["ops_whose_count_is_not_per_round"], a
+assert r["bare_same"]["calls"] == 200, r["bare_same"]  # --quick's call count, not the default's
 PY
 echo "ok   collective-call probe: every case and the op attribution run on a gloo group"
 # The training-step tool's profiled step (on a CPU the ops' self time stands in for the kernels).
@@ -74,5 +77,40 @@ for r in rows:
     assert abs(sum(k["s"] for k in p["kinds"].values()) - p["kernel_s"]) < 1e-4, p["kinds"]
     assert {"softmax", "dropout", "layer_norm", "optimizer"} <= set(p["kinds"]), p["kinds"]
     assert len(p["top"]) == 15 and p["top"][0][2] >= p["top"][-1][2], p["top"]
+    assert abs(p["kernel_share_of_step"] - p["kernel_s"] / r["step_s"]) < 1e-3, p
 PY
 echo "ok   training-step tool: a profiled step's time by kind"
+# Only the rows up to --profile-max-hidden are profiled (the quick rows are at hidden 64).
+"$python" "$src/tools/device/measure_megatron_steps.py" "$dir/steps-none" --device cpu --quick --profile \
+  --profile-max-hidden 32 --steps 1 >"$dir/steps-none.out" 2>&1 ||
+  { echo "FAIL: the step tool exited $?"; cat "$dir/steps-none.out"; exit 1; }
+python3 - "$dir/steps-none/megatron-steps.json" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))["rows"]
+assert len(rows) == 2 and not any("profile" in r or "error" in r for r in rows), rows
+PY
+# CUDA kernel names (as PyTorch 2 and apex name them) to their kinds: the functor's name inside
+# PyTorch's elementwise template decides.
+"$python" - "$src/tools/device" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+from measure_megatron_steps import kernel_kind
+cases = {
+    "void at::native::elementwise_kernel<128, 4, at::native::gpu_kernel_impl_nocast<"
+    "at::native::direct_copy_kernel_cuda(at::TensorIteratorBase&)::{lambda()#3}::operator()() const>": "copy",
+    "void at::native::(anonymous namespace)::fused_dropout_kernel_vec<c10::Half, float, unsigned int, 1, 4, bool>": "dropout",
+    "void at::native::elementwise_kernel<128, 4, at::native::gpu_kernel_impl<at::native::(anonymous namespace)::"
+    "masked_scale_kernel<bool, c10::Half, float>>": "dropout",
+    "void cuComputePartGradGammaBeta<c10::Half, float, c10::Half>": "layer_norm",
+    "void cuComputeGradInput<c10::Half, float, c10::Half>": "layer_norm",
+    "void at::native::lpnorm_cleanup<float, (at::native::NormType)1, float, float>": "optimizer",
+    "ampere_fp16_s16816gemm_fp16_128x128_ldg8_f2f_stages_32x5_nn": "gemm",
+    "ncclDevKernel_AllReduce_Sum_f16_RING_LL(ncclDevKernelArgsStorage<4096ul>)": "nccl",
+    "void at::native::vectorized_elementwise_kernel<4, at::native::CUDAFunctor_add<c10::Half>>": "elementwise",
+    "Memcpy HtoD (Pageable -> Device)": "copy",
+    "void scaled_upper_triang_masked_softmax_warp_forward<c10::Half, c10::Half, float, 11>": "softmax",
+}
+wrong = {n: (kernel_kind(n), k) for n, k in cases.items() if kernel_kind(n) != k}
+assert not wrong, wrong
+PY
+echo "ok   training-step tool: profile only the rows asked for; kernel names to kinds"

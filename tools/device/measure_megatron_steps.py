@@ -106,16 +106,22 @@ class MainOptimizer:
 
 
 # Kernel-name fragments to the part of the layer a kernel belongs to (first match wins; lower case).
+# PyTorch's own kernels run inside an `elementwise_kernel<...>` template named after the functor, so
+# the functor's fragment comes before "elementwise": dropout's mask and its backward's scale
+# (`fused_dropout`, `masked_scale`), casts and layout copies (`direct_copy_kernel_cuda`). Layer
+# norm counts apex's kernels and their gradients (cuApplyLayerNorm, cuComputeGradInput,
+# cuComputePartGradGammaBeta) and PyTorch's (GammaBetaBackward); the optimizer the multi-tensor
+# kernels and the gradient norm's (`lpnorm`).
 KERNEL_KINDS = (
     ("nccl", ("nccl",)),
     ("softmax", ("softmax",)),
-    ("dropout", ("dropout",)),
-    ("layer_norm", ("layer_norm", "layernorm")),
-    ("optimizer", ("multi_tensor", "foreach", "adam")),
+    ("dropout", ("dropout", "masked_scale")),
+    ("layer_norm", ("layer_norm", "layernorm", "gammabeta", "cucomputegradinput")),
+    ("optimizer", ("multi_tensor", "foreach", "adam", "lpnorm")),
     ("gemm", ("gemm", "cutlass", "xmma", "nvjet", "cublas", "sm80_", "sm90_", "sm100_", "ampere_", "hopper")),
     ("reduce", ("reduce_kernel",)),
+    ("copy", ("memcpy", "memset", "direct_copy", "copy")),
     ("elementwise", ("elementwise",)),
-    ("copy", ("memcpy", "memset", "copy")),
 )
 TOP_KERNELS = 15
 
@@ -128,10 +134,21 @@ def kernel_kind(name):
     return "other"
 
 
+def warm_profiler(device):
+    """A throwaway profile before the first row's, so that no row carries the profiler's (and
+    CUPTI's) start-up in its own."""
+    from torch.profiler import ProfilerActivity, profile
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    with profile(activities=activities):
+        torch.ones(8, device=device).add_(1).sum().item()
+
+
 def profile_step(step, device):
     """One more step under torch.profiler: the GPU's kernel time by kind and the largest kernels,
-    against the step's wall time (the profiler's own cost lengthens the wall a little). On a CPU,
-    a check of this code, the ops' self CPU time stands in for the kernels."""
+    beside the profiled step's wall time. That wall includes the profiler's cost per op, which is
+    large where the host paces the step: set kernel_s against the row's unprofiled step_s
+    (kernel_share_of_step). On a CPU, a check of this code, the ops' self CPU time stands in for
+    the kernels."""
     from torch.profiler import ProfilerActivity, profile
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
     with profile(activities=activities) as prof:
@@ -202,7 +219,13 @@ def run_config(cfg, device, steps, warmup, profiled=False):
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t)
     peak = torch.cuda.max_memory_allocated() if device == "cuda" else 0
-    trace = profile_step(step, device) if profiled else None
+    trace = None
+    if profiled:
+        try:  # a failed profile (CUPTI, its parsing) leaves the timed row as it is
+            trace = profile_step(step, device)
+            trace["kernel_share_of_step"] = round(trace["kernel_s"] / statistics.median(times), 4)
+        except Exception as e:  # noqa: BLE001
+            trace = {"error": repr(e)[:300]}
     del model, opt, it
     if device == "cuda":
         torch.cuda.empty_cache()
@@ -224,6 +247,8 @@ def main():
     ap.add_argument("--profile", action="store_true",
                     help="after the timed steps, one more under torch.profiler: kernel time by kind (the row's "
                          "step_s stays the unprofiled median)")
+    ap.add_argument("--profile-max-hidden", type=int, default=0,
+                    help="with --profile, profile only the rows of at most this hidden size (0: every row)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     torch.set_num_threads(1)
@@ -236,10 +261,13 @@ def main():
               "gpu": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu",
               "unscripted": megatron_layer.UNSCRIPTED, "main_grads": MAIN_GRADS, "rows": []}
     path = os.path.join(args.out, "megatron-steps.json")
+    if args.profile:
+        warm_profiler(args.device)
     for cfg in (QUICK if args.quick else CONFIGS):
         t0 = time.time()
+        profiled = args.profile and (args.profile_max_hidden <= 0 or cfg[0] <= args.profile_max_hidden)
         try:
-            row = run_config(cfg, args.device, args.steps, warmup=2, profiled=args.profile)
+            row = run_config(cfg, args.device, args.steps, warmup=2, profiled=profiled)
         except Exception as e:  # noqa: BLE001 (out of memory or a failed op: record it, go on)
             row = {"config": list(cfg), "error": repr(e)[:300]}
             if args.device == "cuda":

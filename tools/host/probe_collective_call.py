@@ -23,7 +23,9 @@ in the settings that tell those two apart, one at a time:
 
 Each case is the median (and the fastest) over its calls of the host time inside the call. It runs
 itself once per environment (PyTorch's defaults; c10d's flight recorder off; record-streams on and
-off) in a child process each, since c10d reads those variables once.
+off) in a child process each, since c10d reads those variables once; the attribution, the slowest
+case, in the first two only (ATTRIBUTION_ENVIRONMENTS). OUT.json is written after each child, so a
+run cut short keeps what it finished.
 
     python3 tools/host/probe_collective_call.py OUT.json      (a GPU host; about a minute)
     python3 tools/host/probe_collective_call.py OUT.json --device cpu --quick
@@ -50,9 +52,12 @@ ENVIRONMENTS = {
     "default_again": {},
 }
 CALLS = 2000
-# Layer rounds per TP degree in the attribution case, and ops listed (largest per-call change first).
-ATTRIBUTION_ROUNDS = 20
+# Layer rounds per TP degree in the attribution case (8 rounds: 384 calls at TP 2), and ops listed
+# (largest per-call change first). Each profile of 8 rounds holds about 50,000 op events on a CPU,
+# whose stop and averaging take seconds; the environments it runs in.
+ATTRIBUTION_ROUNDS = 8
 ATTRIBUTION_OPS = 25
+ATTRIBUTION_ENVIRONMENTS = ("default", "flight_recorder_off")
 
 
 def summary(seconds):
@@ -62,16 +67,16 @@ def summary(seconds):
             "p90_us": round(seconds[int(0.9 * (len(seconds) - 1))] * 1e6, 2)}
 
 
-def timed_calls(call, n=CALLS):
+def timed_calls(call, n=None):
     out = []
-    for _ in range(n):
+    for _ in range(CALLS if n is None else n):  # CALLS as set when called (--quick lowers it)
         t = time.perf_counter()
         call()
         out.append(time.perf_counter() - t)
     return out
 
 
-def child(device, quick):
+def child(device, quick, attribute):
     import torch
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import megatron_layer
@@ -80,7 +85,7 @@ def child(device, quick):
 
     global CALLS, ATTRIBUTION_ROUNDS
     if quick:
-        CALLS, ATTRIBUTION_ROUNDS = 200, 4
+        CALLS, ATTRIBUTION_ROUNDS = 200, 2
     gpu = device == "cuda"
     torch.set_num_threads(1)  # as the host tool runs
     set_up_torchscript()
@@ -214,18 +219,18 @@ def child(device, quick):
         def layer_round():
             model.run_layers(x0.clone().requires_grad_(True), mask, checkpointed=True).sum().backward()
 
-        def at(tp):
+        def at(tp, rounds=ATTRIBUTION_ROUNDS):
             megatron_layer._WORLD["tp"] = tp
             for _ in range(3):  # warm-up at this degree (TorchScript's profiling runs, the allocator)
                 layer_round()
             sync()
             calls[0] = 0
-            ops, wall = profiled(layer_round, ATTRIBUTION_ROUNDS)
+            ops, wall = profiled(layer_round, rounds)
             return ops, wall, calls[0]
 
         torch.distributed.all_reduce = counted
         try:
-            at(2)  # both degrees warm before either is profiled
+            at(2, 1)  # both degrees warm, and the profiler's own start-up paid, before either is profiled
             one, wall_one, _ = at(1)
             two, wall_two, n = at(2)
         finally:
@@ -239,6 +244,11 @@ def child(device, quick):
             c2, s2 = two.get(key, (0, 0.0))
             per_call[key] = ((c2 - c1) / n, (s2 - s1) / n)
         ranked = sorted(per_call.items(), key=lambda kv: -abs(kv[1][1]))[:ATTRIBUTION_OPS]
+        # Ops whose count changes by other than whole calls' worth (c2 - c1 not a multiple of the
+        # rounds): the two degrees did not run the same ops otherwise (TorchScript re-specialising,
+        # a thread outside the layer such as NCCL's watchdog), so their time is not the calls' alone.
+        uneven = sorted(k for k, (c, _) in per_call.items()
+                        if abs(c * n / ATTRIBUTION_ROUNDS - round(c * n / ATTRIBUTION_ROUNDS)) > 1e-9)
         for _ in range(50):
             real(x, group=group)
         bare, bare_wall = profiled(lambda: real(x, group=group), CALLS)
@@ -251,6 +261,7 @@ def child(device, quick):
             "note": "profiled (each op pays the profiler's own cost); ops: [name, count per call, self CPU us per call], "
                     "TP 2 less TP 1 per collective call, then the bare loop's per call",
             "layer_ops": [[k, round(c, 3), round(1e6 * t, 2)] for k, (c, t) in ranked],
+            "ops_whose_count_is_not_per_round": uneven[:ATTRIBUTION_OPS],
             "bare_wall_per_call_us": round(1e6 * bare_wall / CALLS, 2),
             "bare_ops": [[k, round(c / CALLS, 3), round(1e6 * t / CALLS, 2)] for k, (c, t) in bare_ranked],
         }
@@ -263,7 +274,8 @@ def child(device, quick):
     if gpu:
         case("nccl_direct", nccl_direct)
     case("layer", in_layer)
-    case("attribution", attribution)
+    if attribute:
+        case("attribution", attribution)
     if isinstance(results.get("layer"), dict) and "layer_forward" in results["layer"]:
         results.update(results.pop("layer"))
     results["torch"] = torch.__version__
@@ -283,24 +295,31 @@ def main():
     ap.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     ap.add_argument("--quick", action="store_true", help="fewer calls and rounds, one environment: a check")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--attribute", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.device, args.quick)
+        child(args.device, args.quick, args.attribute)
         return
     out = {}
     environments = {"default": {}} if args.quick else ENVIRONMENTS
     for name, env in environments.items():
         started = time.time()
         cmd = [sys.executable, os.path.abspath(__file__), "-", "--child", "--device", args.device]
-        proc = subprocess.run(cmd + (["--quick"] if args.quick else []),
-                              env={**os.environ, **env}, capture_output=True, text=True, timeout=180)
-        lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
-        out[name] = json.loads(lines[-1]) if lines else {"error": proc.stderr[-2000:]}
+        cmd += ["--quick"] if args.quick else []
+        cmd += ["--attribute"] if name in ATTRIBUTION_ENVIRONMENTS else []
+        try:
+            proc = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True, timeout=180)
+            lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
+            out[name] = json.loads(lines[-1]) if lines else {"error": proc.stderr[-2000:]}
+        except subprocess.TimeoutExpired:
+            out[name] = {"error": "the child ran past 180 s"}
         out[name]["env"] = env
         out[name]["wall_s"] = round(time.time() - started, 1)
         print(name, json.dumps(out[name]), flush=True)
-    with open(args.out, "w") as f:
-        json.dump(out, f, indent=1)
+        # Written after each child: a run cut short (run_all.sh's part limit) keeps what it finished.
+        with open(args.out + ".part", "w") as f:
+            json.dump(out, f, indent=1)
+        os.replace(args.out + ".part", args.out)
     failed = [name for name, r in out.items() if "error" in r or any(
         isinstance(v, dict) and "error" in v for v in r.values())]
     if failed:
