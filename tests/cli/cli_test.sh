@@ -1286,6 +1286,12 @@ YAML
   expect_json 'g = j["by"]["tp"]["tp auto"]; assert g["runs"] == 0 and g["skipped"] == 1 and g["mape"] is None'
   run validate "$file" "$WORK/by-auto.yaml" --by tp
   grep -E '^tp ' "$OUT" | tail -1 | grep -qE '^tp auto +0 ' || fail "the auto group last, with no run predicted"
+  # host_share bins each predicted row by the share of its step the GPU waits for the host; a row not
+  # predicted has none. Korthikanti's large layers keep the GPU busy; vTrain's small ones do not.
+  run validate "$file" "$WORK/by-auto.yaml" --by host_share --json
+  expect_json 'g = j["by"]["host_share"]; assert g["host_share under 2%"]["runs"] == 10 and g["host_share not predicted"]["skipped"] == 1 and len(g) == 2, g'
+  run validate "$ROOT/data/validation/vtrain-single.yaml" --by host_share --json
+  expect_json 'r = j["runs"]; g = j["by"]["host_share"]; b = lambda x: x["breakdown"]["host_launch"] / x["step_s"]; assert g["host_share 60% and over"]["runs"] == sum(b(x) >= 0.6 for x in r) > 0 and g["host_share under 2%"]["runs"] == sum(b(x) < 0.02 for x in r) > 0 and sum(v["runs"] for v in g.values()) == len(r)'
   # --by takes one value: the words after it are files, and options still follow.
   run validate --by tp "$file" --json
   expect_rc 0

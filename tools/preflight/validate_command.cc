@@ -74,6 +74,19 @@ FieldValue PlanField(const ValidationRow& r, const std::string& field) {
           {d(p.tp), d(p.cp), d(p.pp), d(p.vpp), d(p.dp), d(p.ep), d(p.etp), d(p.sp ? 1 : 0), d(p.zero), d(p.micro_batch)}};
 }
 
+// The share of the predicted step the GPU waits for the host (breakdown.host_launch), in bins:
+// where the host paces the step, its measured time per kernel and call decides the answer.
+FieldValue HostShare(const ValidationRow& r) {
+  if (r.status != "ok" || r.time.step.value() <= 0) return {"not predicted", {}, true};
+  static const std::vector<std::pair<double, std::string>> kBins = {
+      {0.02, "under 2%"}, {0.10, "2-10%"}, {0.30, "10-30%"}, {0.60, "30-60%"}};
+  const double share = r.time.host_launch.value() / r.time.step.value();
+  for (size_t i = 0; i < kBins.size(); ++i) {
+    if (share < kBins[i].first) return {kBins[i].second, {static_cast<double>(i)}};
+  }
+  return {"60% and over", {static_cast<double>(kBins.size())}};
+}
+
 FieldValue RowField(const ValidationRow& r, const std::string& field) {
   if (field == "file") return Word(r.file);
   if (field == "hardware") return Word(r.hardware);
@@ -83,6 +96,7 @@ FieldValue RowField(const ValidationRow& r, const std::string& field) {
   if (field == "seq_len") return Number(r.seq_len);
   if (field == "global_batch") return Number(r.global_batch);
   if (field == "precision") return Word(DtypeName(r.precision));
+  if (field == "host_share") return HostShare(r);
   return PlanField(r, field);
 }
 
@@ -321,7 +335,7 @@ const std::vector<std::string>& ValidateGroupFields() {
   static const std::vector<std::string> kFields = {
       "tp",       "cp",      "pp",          "vpp",          "dp",          "ep",       "etp",
       "sp",       "zero",    "schedule",    "recompute",    "micro_batch", "layout",   "seq_len",
-      "global_batch", "precision", "devices", "model",      "hardware",    "file",     "metric"};
+      "global_batch", "precision", "devices", "model",      "hardware",    "file",     "metric", "host_share"};
   return kFields;
 }
 
