@@ -1234,6 +1234,20 @@ case_validate_json() {
   expect_bad_input "$ROOT/data/validation/korthikanti-2022.yaml" "[0].cluster.collective_table" "measured on h100-sxm-80gb"
 }
 
+# A validation file of one measured run without a layout for which the search finds no plan that
+# fits (Llama 3.1 405B on 8 H100s).
+write_unplannable_run() {
+  cat >"$1" <<'YAML'
+- name: too-big
+  model: llama-3.1-405b
+  hardware: h100-sxm-80gb
+  cluster: {devices: 8, devices_per_node: 8}
+  parallel: auto
+  training: {seq_len: 8192, global_batch: 16, precision: bf16}
+  measured: {step_time_s: 5}
+YAML
+}
+
 # --by groups the rows by fields of their run: one more table per spec, and "by" in --json, each
 # group summarised as the file and hardware groups are; an unknown field is bad input.
 case_validate_by() {
@@ -1272,15 +1286,7 @@ case_validate_by() {
   awk '/^(file +rows|all +[0-9])/ {print index($0, "MAPE") ? index($0, "MAPE") + 3 : index($0, "%")}' "$OUT" |
     sort -u | wc -l | grep -qx 1 || fail "the all line aligned with the file table"
   # A run the search gave no layout groups as "auto", after every number, and is not predicted.
-  cat >"$WORK/by-auto.yaml" <<'YAML'
-- name: too-big
-  model: llama-3.1-405b
-  hardware: h100-sxm-80gb
-  cluster: {devices: 8, devices_per_node: 8}
-  parallel: auto
-  training: {seq_len: 8192, global_batch: 16, precision: bf16}
-  measured: {step_time_s: 5}
-YAML
+  write_unplannable_run "$WORK/by-auto.yaml"
   run validate "$file" "$WORK/by-auto.yaml" --by tp --json
   expect_rc 0
   expect_json 'g = j["by"]["tp"]["tp auto"]; assert g["runs"] == 0 and g["skipped"] == 1 and g["mape"] is None'
@@ -1314,15 +1320,7 @@ YAML
 # Runs that cannot be predicted are listed with their reason; when none could be, there is no
 # figure to give: no 0% MAPE, null in --json, and exit 1 (nothing feasible), as plan and search.
 case_validate_nothing_predicted() {
-  cat >"$WORK/auto.yaml" <<'YAML'
-- name: too-big
-  model: llama-3.1-405b
-  hardware: h100-sxm-80gb
-  cluster: {devices: 8, devices_per_node: 8}
-  parallel: auto
-  training: {seq_len: 8192, global_batch: 16, precision: bf16}
-  measured: {step_time_s: 5}
-YAML
+  write_unplannable_run "$WORK/auto.yaml"
   run validate "$WORK/auto.yaml" --json
   expect_rc 1
   expect_json 'assert j["predicted"] == 0 and j["mape"] is None and j["mean_error"] is None and j["max_abs_error"] is None and j["worst"] is None'

@@ -134,6 +134,17 @@ def kernel_kind(name):
     return "other"
 
 
+def timed_step(step, device):
+    """Seconds one step takes, the GPU's queue drained before and after."""
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t
+
+
 def warm_profiler(device):
     """A throwaway profile before the first row's, so that no row carries the profiler's (and
     CUPTI's) start-up in its own."""
@@ -152,13 +163,7 @@ def profile_step(step, device):
     from torch.profiler import ProfilerActivity, profile
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
     with profile(activities=activities) as prof:
-        if device == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        step()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        wall = time.perf_counter() - t
+        wall = timed_step(step, device)
     if device == "cuda":
         events = [(e.name, 1, getattr(e, "device_time_total", None) or getattr(e, "cuda_time_total", 0))
                   for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
@@ -209,15 +214,7 @@ def run_config(cfg, device, steps, warmup, profiled=False):
 
     for _ in range(warmup):
         step()
-    times = []
-    for _ in range(steps):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        step()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
+    times = [timed_step(step, device) for _ in range(steps)]
     peak = torch.cuda.max_memory_allocated() if device == "cuda" else 0
     trace = None
     if profiled:
