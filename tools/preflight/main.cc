@@ -210,7 +210,7 @@ void AddSearch(CLI::App* app, SearchCommand* c) {
   c->cmd->add_flag("--distinct", s.distinct,
                    "one plan per layout (TP, CP, PP, DP, EP, ETP, schedule, ZeRO), its best VPP, SP, recompute and "
                    "micro-batch: K layouts, not K variants of the best");
-  c->cmd->add_option("--devices", s.devices, "N, A..B (doubling), A..B:STEP or a,b,c: sweep and report the Pareto front of days vs cost")
+  c->cmd->add_option("--devices", s.devices, "N (search at N devices), or A..B (doubling), A..B:STEP or a,b,c: sweep and report the Pareto front of days vs cost")
       ->check(kNonEmpty);
   AddSearchConstraints(c->cmd, &s);
   c->values.resize(std::size(kSearchScenarioFlagNames));
