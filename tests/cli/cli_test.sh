@@ -166,6 +166,38 @@ assert "proxy_of" not in j["efficiency"]["gemm_fraction"]["bf16"] and "proxy_of"
 
 # The README's scenario block (every option with its default) runs as written, once the two
 # placeholder paths of the user's own measurements are taken out.
+# The README's memory figures for the DeepSeek-V3 example's what-ifs are the binary's, to the digits
+# the README gives (76 and 93 GiB, 118 GiB and exit 1, 86.7 GiB; a README line may break inside a
+# sentence, so each pattern stays within one line): a model change that moves them
+# fails here until the README says what plan prints.
+case_readme_memory_figures() {
+  local example="$ROOT/examples/deepseek-v3-h800.yaml" got want
+  readme_gib() {  # readme_gib REGEX: the number the README's text gives there
+    grep -oE "$1" "$ROOT/README.md" | head -1 | grep -oE '[0-9]+(\.[0-9]+)?' | head -1
+  }
+  gib() {  # gib DIGITS: the last plan's per-device memory, rounded as the README rounds it
+    python3 -c 'import json,sys; print("%.*f" % (int(sys.argv[2]), json.load(open(sys.argv[1]))["memory"]["per_device_bytes"] / 2**30))' "$OUT" "$1"
+  }
+  want=$(readme_gib 'at [0-9]+ GiB, with the report')
+  run plan "$example" --json
+  expect_rc 0
+  got=$(gib 0)
+  [[ -n "$want" && "$got" == "$want" ]] || fail "README says the example takes $want GiB; plan says $got"
+  want=$(readme_gib 'without it, [0-9]+ GiB')
+  run plan "$example" --set training.low_precision_activations=false --json
+  got=$(gib 0)
+  [[ -n "$want" && "$got" == "$want" ]] || fail "README says $want GiB without low-precision activations; plan says $got"
+  want=$(readme_gib '\([0-9]+ GiB: it does not fit')
+  run plan "$example" --set training.ep_dispatcher=alltoall --set parallel.recompute_modules=core_attn --json
+  expect_rc 1
+  got=$(gib 0)
+  [[ -n "$want" && "$got" == "$want" ]] || fail "README says $want GiB with the all-to-all what-if; plan says $got"
+  want=$(readme_gib '\([0-9]+\.[0-9] GiB for that example\)')
+  run plan "$example" --set training.fp8_saved_inputs=false --json
+  got=$(gib 1)
+  [[ -n "$want" && "$got" == "$want" ]] || fail "README says $want GiB with 16-bit FP8 inputs saved; plan says $got"
+}
+
 case_readme_scenario_block() {
   python3 - "$ROOT/README.md" "$WORK/readme.yaml" <<'PY' || { fail "no scenario block in README.md"; return; }
 import re, sys
@@ -1358,7 +1390,7 @@ YAML
   expect_json 'assert "searched" not in j["plan"]'
 }
 
-ALL_CASES=(search_headroom_note plan_searched_layout output_write_failure output_to_a_closed_pipe validate_nothing_predicted validate_by search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
+ALL_CASES=(search_headroom_note readme_memory_figures plan_searched_layout output_write_failure output_to_a_closed_pipe validate_nothing_predicted validate_by search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
   unknown_hardware_id bad_gemm_table bad_collective_table collective_table_other_hardware unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
   unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit reliability odd_output_width softmax_fallback override_catalog_fields command_line_paths data_directory odd_but_valid_inputs collective_table_idle fp4_precision)
