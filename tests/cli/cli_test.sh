@@ -166,11 +166,11 @@ assert "proxy_of" not in j["efficiency"]["gemm_fraction"]["bf16"] and "proxy_of"
 
 # The README's scenario block (every option with its default) runs as written, once the two
 # placeholder paths of the user's own measurements are taken out.
-# The README's memory figures for the DeepSeek-V3 example's what-ifs are the binary's, to the digits
+# The README's figures for its examples' what-ifs are the binary's, to the digits: DeepSeek-V3's memory
 # the README gives (76 and 93 GiB, 118 GiB and exit 1, 86.7 GiB; a README line may break inside a
 # sentence, so each pattern stays within one line): a model change that moves them
 # fails here until the README says what plan prints.
-case_readme_memory_figures() {
+case_readme_figures() {
   local example="$ROOT/examples/deepseek-v3-h800.yaml" got want
   readme_gib() {  # readme_gib REGEX: the number the README's text gives there
     grep -oE "$1" "$ROOT/README.md" | head -1 | grep -oE '[0-9]+(\.[0-9]+)?' | head -1
@@ -196,6 +196,24 @@ case_readme_memory_figures() {
   run plan "$example" --set training.fp8_saved_inputs=false --json
   got=$(gib 1)
   [[ -n "$want" && "$got" == "$want" ]] || fail "README says $want GiB with 16-bit FP8 inputs saved; plan says $got"
+  # The Llama 3.1 70B example at 32k tokens: the does-not-fit line the README quotes, word for word
+  # (its lines joined), and the two steps it gives; the Megatron-softmax example's two steps.
+  local readme llama="$ROOT/examples/llama3.1-70b-h100.yaml"
+  readme=$(tr '\n' ' ' <"$ROOT/README.md")
+  want=$(grep -oE 'does not fit: [0-9.]+ GiB over on stage 0; with parallel.recompute: +full [0-9.]+ GiB \(fits\); with parallel.recompute_method: block, recompute_num_layers: 3 [0-9.]+ GiB \(fits\)' <<<"$readme" | tr -s ' ')
+  run plan "$llama" --seq-len 32768
+  expect_rc 1
+  [[ -n "$want" ]] && grep -qF -- "$want" "$OUT" || fail "README's does-not-fit line ('$want') is not what plan prints"
+  want=$(grep -oE 'runs it: [0-9.]+ s a step against [0-9.]+ s' <<<"$readme" | grep -oE '[0-9.]+' | tr '\n' ' ')
+  run plan "$llama" --seq-len 32768 --set parallel.recompute=full --set parallel.recompute_method=block \
+    --set parallel.recompute_num_layers=3 --json
+  got=$(python3 -c 'import json,sys; print("%.1f" % json.load(open(sys.argv[1]))["time"]["step_s"])' "$OUT")
+  run plan "$llama" --seq-len 32768 --set parallel.recompute=full --json
+  got="$got $(python3 -c 'import json,sys; print("%.1f" % json.load(open(sys.argv[1]))["time"]["step_s"])' "$OUT") "
+  [[ "$got" == "$want" ]] || fail "README says the block and full recompute steps are '$want'; plan says '$got'"
+  want=$(grep -oE '\([0-9.]+ s where the kernel gives [0-9.]+ s' <<<"$readme" | head -1 | tr -d '(')
+  run plan "$ROOT/examples/gpt-18b-megatron-softmax.yaml"
+  [[ -n "$want" ]] && grep -qF -- "$want" "$OUT" || fail "README's softmax fallback figures ('$want') are not what plan prints"
 }
 
 case_readme_scenario_block() {
@@ -1390,7 +1408,7 @@ YAML
   expect_json 'assert "searched" not in j["plan"]'
 }
 
-ALL_CASES=(search_headroom_note readme_memory_figures plan_searched_layout output_write_failure output_to_a_closed_pipe validate_nothing_predicted validate_by search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
+ALL_CASES=(search_headroom_note readme_figures plan_searched_layout output_write_failure output_to_a_closed_pipe validate_nothing_predicted validate_by search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
   unknown_hardware_id bad_gemm_table bad_collective_table collective_table_other_hardware unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
   unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit reliability odd_output_width softmax_fallback override_catalog_fields command_line_paths data_directory odd_but_valid_inputs collective_table_idle fp4_precision)
