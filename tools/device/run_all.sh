@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything this project measures on a lent NVIDIA device, in one run of about seven minutes (part limits
-# 3 x 85 + 105 + 80 + 125 = 565 s, each part killed 5 s after its limit at worst):
+# 10 + 3 x 85 + 105 + 80 + 125 = 575 s, each part killed 5 s after its limit at worst):
 # the GPU microbenchmarks (measure_nvidia.py) and the host time of Megatron's eager GPT layer for
 # both stacks on the GPU (--device cuda; on its CPU alone too with PREFLIGHT_CPU_PROFILES=1), the
 # Megatron-DeepSpeed one again with c10d's flight recorder off, the collective-call probe (where a
@@ -25,6 +25,14 @@ part() {  # part SECONDS NAME COMMAND...
   timeout -k 5 "$limit" "$@" >>"$log" 2>&1  # -k: a part that ignores SIGTERM is killed 5 s later
   echo "== $name: exit $? after $((SECONDS - start)) s" >>"$log"
 }
+# What the machine holds, for planning the next run: its CPU, the Python environments and the
+# PyTorch builds installed anywhere (an older build, if one is there, could time the 2022-23 stacks'
+# host costs; none can be carried here).
+part 10 inventory bash -c 'lscpu | grep -E "Model name|^CPU\(s\)|MHz|Thread|Socket|L3"; nproc;
+  nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,power.limit --format=csv,noheader;
+  ls -d /opt/*/ /usr/lib/python3*/ 2>/dev/null; python3 -c "import sys; print(sys.version)";
+  find / -maxdepth 7 -type d \( -name "torch-*.dist-info" -o -name "torch-*.egg-info" \) 2>/dev/null | head -20;
+  pip cache dir 2>/dev/null; ls "$(pip cache dir 2>/dev/null)" 2>/dev/null | head'
 # The host profiles first (the open question they answer is the larger), then the microbenchmarks.
 for stack in megatron-deepspeed megatron-lm; do
   part 85 "$stack on the GPU" python3 "$here/tools/host/measure_eager_host.py" "$out/$stack-gpu.yaml" \
