@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything this project measures on a lent NVIDIA device, in one run of about seven minutes (part limits
-# 10 + 3 x 85 + 105 + 80 + 125 = 575 s, each part killed 5 s after its limit at worst):
+# 5 + 3 x 84 + 100 + 80 + 110 = 547 s, and 5 s more a part at worst: a part that ignores its limit is killed
+# then; tests/tools/run_all_budget_test.sh holds it under 590 s):
 # the GPU microbenchmarks (measure_nvidia.py) and the host time of Megatron's eager GPT layer for
 # both stacks on the GPU (--device cuda; on its CPU alone too with PREFLIGHT_CPU_PROFILES=1), the
 # Megatron-DeepSpeed one again with c10d's flight recorder off, the collective-call probe (where a
@@ -22,20 +23,21 @@ part() {  # part SECONDS NAME COMMAND...
   shift 2
   local start=$SECONDS
   echo "== $name (limit ${limit}s)" >>"$log"
+  [[ ${RUN_ALL_DRY:-0} == 1 ]] && return  # RUN_ALL_DRY=1: the parts and their limits only (tests/tools)
   timeout -k 5 "$limit" "$@" >>"$log" 2>&1  # -k: a part that ignores SIGTERM is killed 5 s later
   echo "== $name: exit $? after $((SECONDS - start)) s" >>"$log"
 }
 # What the machine holds, for planning the next run: its CPU, the Python environments and the
 # PyTorch builds installed anywhere (an older build, if one is there, could time the 2022-23 stacks'
 # host costs; none can be carried here).
-part 10 inventory bash -c 'lscpu | grep -E "Model name|^CPU\(s\)|MHz|Thread|Socket|L3"; nproc;
+part 5 inventory bash -c 'lscpu | grep -E "Model name|^CPU\(s\)|MHz|Thread|Socket|L3"; nproc;
   nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,power.limit --format=csv,noheader;
   ls -d /opt/*/ /usr/lib/python3*/ 2>/dev/null; python3 -c "import sys; print(sys.version)";
   find / -maxdepth 7 -type d \( -name "torch-*.dist-info" -o -name "torch-*.egg-info" \) 2>/dev/null | head -20;
   pip cache dir 2>/dev/null; ls "$(pip cache dir 2>/dev/null)" 2>/dev/null | head'
 # The host profiles first (the open question they answer is the larger), then the microbenchmarks.
 for stack in megatron-deepspeed megatron-lm; do
-  part 85 "$stack on the GPU" python3 "$here/tools/host/measure_eager_host.py" "$out/$stack-gpu.yaml" \
+  part 84 "$stack on the GPU" python3 "$here/tools/host/measure_eager_host.py" "$out/$stack-gpu.yaml" \
     --stack "$stack" --device cuda --id "$stack-gpt-eager-gpuhost"
   if [[ ${PREFLIGHT_CPU_PROFILES:-0} == 1 ]]; then  # measured on 2026-12-01; the host's CPU does not change
     part 45 "$stack on the CPU alone" python3 "$here/tools/host/measure_eager_host.py" "$out/$stack-cpu.yaml" \
@@ -44,19 +46,20 @@ for stack in megatron-deepspeed megatron-lm; do
 done
 # The same GPU-host run with c10d's flight recorder (a per-collective trace record that 2022's
 # PyTorch did not have) switched off: how much of collective_call_us is that record.
-part 85 "megatron-deepspeed on the GPU, flight recorder off" env TORCH_FR_BUFFER_SIZE=0 \
+part 84 "megatron-deepspeed on the GPU, flight recorder off" env TORCH_FR_BUFFER_SIZE=0 \
   python3 "$here/tools/host/measure_eager_host.py" "$out/megatron-deepspeed-gpu-nofr.yaml" \
   --stack megatron-deepspeed --device cuda --id megatron-deepspeed-gpt-eager-gpuhost-nofr
-python3 -c "import torch; print('torch', torch.__version__)" >>"$log" 2>&1  # the recorder-off run's variable is its own (env above)
+[[ ${RUN_ALL_DRY:-0} == 1 ]] || python3 -c "import torch; print('torch', torch.__version__)" >>"$log" 2>&1  # the recorder-off run's variable is its own (env above)
 # Where the in-layer call's host time goes (its five environments, each in a child process, the
 # op-by-op attribution in the first two; probe.json is written after each child).
-part 105 "collective-call probe" python3 "$here/tools/host/probe_collective_call.py" "$out/probe.json"
+part 100 "collective-call probe" python3 "$here/tools/host/probe_collective_call.py" "$out/probe.json"
 # The microbenchmarks but the 60 s sustained-clock run (measured on 2026-12-01 and 12-04; about
 # 55 s for the rest on 2026-12-04).
 part 80 microbenchmarks python3 "$here/tools/device/measure_nvidia.py" "$out" --id "$id" \
   --parts gemm_bf16,gemm_fp8,fp8_accumulation,hbm,attention,output_layer,host
-# The steps (59 s on 2026-12-04), the hidden-1,024 rows profiled (the ones predicted 29-46% fast).
-part 125 "training steps" python3 "$here/tools/device/measure_megatron_steps.py" "$out" --hardware "$id" \
+# The steps (59 s on 2026-12-04), the hidden-1,024 rows profiled (the ones predicted 29-46% fast;
+# about 8 s more each).
+part 110 "training steps" python3 "$here/tools/device/measure_megatron_steps.py" "$out" --hardware "$id" \
   --profile --profile-max-hidden 1024
 rm -f "$out/log.txt"  # measure_nvidia.py's log, already in this one: at most 8 files come back
 ls -l "$out" >>"$log"
