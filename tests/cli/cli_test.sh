@@ -178,24 +178,23 @@ case_readme_figures() {
   gib() {  # gib DIGITS: the last plan's per-device memory, rounded as the README rounds it
     python3 -c 'import json,sys; print("%.*f" % (int(sys.argv[2]), json.load(open(sys.argv[1]))["memory"]["per_device_bytes"] / 2**30))' "$OUT" "$1"
   }
-  want=$(readme_gib 'at [0-9]+ GiB, with the report')
-  run plan "$example" --json
-  expect_rc 0
-  got=$(gib 0)
-  [[ -n "$want" && "$got" == "$want" ]] || fail "README says the example takes $want GiB; plan says $got"
-  want=$(readme_gib 'without it, [0-9]+ GiB')
-  run plan "$example" --set training.low_precision_activations=false --json
-  got=$(gib 0)
-  [[ -n "$want" && "$got" == "$want" ]] || fail "README says $want GiB without low-precision activations; plan says $got"
-  want=$(readme_gib '\([0-9]+ GiB: it does not fit')
-  run plan "$example" --set training.ep_dispatcher=alltoall --set parallel.recompute_modules=core_attn --json
-  expect_rc 1
-  got=$(gib 0)
-  [[ -n "$want" && "$got" == "$want" ]] || fail "README says $want GiB with the all-to-all what-if; plan says $got"
-  want=$(readme_gib '\([0-9]+\.[0-9] GiB for that example\)')
-  run plan "$example" --set training.fp8_saved_inputs=false --json
-  got=$(gib 1)
-  [[ -n "$want" && "$got" == "$want" ]] || fail "README says $want GiB with 16-bit FP8 inputs saved; plan says $got"
+  readme_plan_gib() {  # readme_plan_gib REGEX DIGITS RC WHAT SET...: the README's figure is plan's
+    local want got
+    want=$(readme_gib "$1")
+    local digits=$2 rc=$3 what=$4
+    shift 4
+    run plan "$example" "$@" --json
+    expect_rc "$rc"
+    got=$(gib "$digits")
+    [[ -n "$want" && "$got" == "$want" ]] || fail "README says $want GiB $what; plan says $got"
+  }
+  readme_plan_gib 'at [0-9]+ GiB, with the report' 0 0 "for the example"
+  readme_plan_gib 'without it, [0-9]+ GiB' 0 1 "without low-precision activations" \
+    --set training.low_precision_activations=false
+  readme_plan_gib '\([0-9]+ GiB: it does not fit' 0 1 "with the all-to-all what-if" \
+    --set training.ep_dispatcher=alltoall --set parallel.recompute_modules=core_attn
+  readme_plan_gib '\([0-9]+\.[0-9] GiB for that example\)' 1 1 "with 16-bit FP8 inputs saved" \
+    --set training.fp8_saved_inputs=false
   # The Llama 3.1 70B example at 32k tokens: the does-not-fit line the README quotes, word for word
   # (its lines joined), and the two steps it gives; the Megatron-softmax example's two steps.
   local readme llama="$ROOT/examples/llama3.1-70b-h100.yaml"
@@ -207,9 +206,10 @@ case_readme_figures() {
   want=$(grep -oE 'runs it: [0-9.]+ s a step against [0-9.]+ s' <<<"$readme" | grep -oE '[0-9.]+' | tr '\n' ' ')
   run plan "$llama" --seq-len 32768 --set parallel.recompute=full --set parallel.recompute_method=block \
     --set parallel.recompute_num_layers=3 --json
-  got=$(python3 -c 'import json,sys; print("%.1f" % json.load(open(sys.argv[1]))["time"]["step_s"])' "$OUT")
+  step_s() { python3 -c 'import json,sys; print("%.1f" % json.load(open(sys.argv[1]))["time"]["step_s"])' "$OUT"; }
+  got=$(step_s)
   run plan "$llama" --seq-len 32768 --set parallel.recompute=full --json
-  got="$got $(python3 -c 'import json,sys; print("%.1f" % json.load(open(sys.argv[1]))["time"]["step_s"])' "$OUT") "
+  got="$got $(step_s) "
   [[ "$got" == "$want" ]] || fail "README says the block and full recompute steps are '$want'; plan says '$got'"
   want=$(grep -oE '\([0-9.]+ s where the kernel gives [0-9.]+ s' <<<"$readme" | head -1 | tr -d '(')
   run plan "$ROOT/examples/gpt-18b-megatron-softmax.yaml"
