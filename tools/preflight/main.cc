@@ -1,6 +1,8 @@
 // The preflight command line: parses flags, calls the library, maps results to exit codes.
 // No modelling logic lives here.
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -165,11 +167,10 @@ void AddValidate(CLI::App* app, ValidateCommand* c) {
   c->cmd->add_option("--set", c->sets,
                      "override a field of every run: dotted.key=value (repeatable; what-if questions)")
       ->allow_extra_args(false);
-  std::string fields;
-  for (const std::string& f : preflight::cli::ValidateGroupFields()) fields += (fields.empty() ? "" : ", ") + f;
   c->cmd->add_option("--by", v.by,
-                     "one more summary table, the rows grouped by FIELD[,FIELD...] of their run (repeatable): " +
-                         fields)
+                     fmt::format("one more summary table, the rows grouped by FIELD[,FIELD...] of their run "
+                                 "(repeatable): {}",
+                                 fmt::join(preflight::cli::ValidateGroupFields(), ", ")))
       ->allow_extra_args(false);
 }
 

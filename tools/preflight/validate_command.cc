@@ -2,6 +2,7 @@
 // hardware, host-bound warning, proxy figures and any --by fields of the runs (text or --json), with
 // --search-layouts the searched layout beside each published one.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -33,7 +34,11 @@ std::vector<std::pair<std::string, ValidationReport>> GroupRows(
   return groups;
 }
 
-std::string LayoutLabel(const Plan& p);
+// A layout on one line, as the searched-layout table and the rows print it.
+std::string LayoutLabel(const Plan& p) {
+  return fmt::format("tp{} cp{} pp{} vpp{} dp{} ep{} etp{} sp{} zero{} {} {} mb{}", p.tp, p.cp, p.pp, p.vpp, p.dp, p.ep,
+                     p.etp, p.sp ? 1 : 0, p.zero, ScheduleName(p.schedule), RecomputeLabel(p), p.micro_batch);
+}
 
 // One field's value for `--by`: its text, and how it sorts: numbers by value (a layout by its
 // degrees in turn), then words, then "auto".
@@ -110,9 +115,7 @@ std::vector<std::string> ParseGroupSpec(const std::string& spec, std::string* er
     const std::string field = spec.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     const auto& known = ValidateGroupFields();
     if (std::find(known.begin(), known.end(), field) == known.end()) {
-      std::string list;
-      for (const std::string& f : known) list += (list.empty() ? "" : ", ") + f;
-      *error = fmt::format("--by: expected fields among {} (comma-separated), got '{}'", list, field);
+      *error = fmt::format("--by: expected fields among {} (comma-separated), got '{}'", fmt::join(known, ", "), field);
       return {};
     }
     if (std::find(fields.begin(), fields.end(), field) != fields.end()) {
@@ -222,12 +225,6 @@ nlohmann::json GroupJson(const std::vector<std::pair<std::string, ValidationRepo
   return j;
 }
 
-// A layout on one line, as the searched-layout table and the rows print it.
-std::string LayoutLabel(const Plan& p) {
-  return fmt::format("tp{} cp{} pp{} vpp{} dp{} ep{} etp{} sp{} zero{} {} {} mb{}", p.tp, p.cp, p.pp, p.vpp, p.dp, p.ep,
-                     p.etp, p.sp ? 1 : 0, p.zero, ScheduleName(p.schedule), RecomputeLabel(p), p.micro_batch);
-}
-
 // One line per row, the name and metric columns as wide as the longest shown.
 std::string RowsText(const std::vector<const ValidationRow*>& rows) {
   size_t name_w = 3, metric_w = 6;
@@ -276,9 +273,7 @@ std::string ValidationText(const ValidationReport& rep, bool all, const GroupSpe
   out += '\n';
   out += GroupText("figures measured on another device", GroupRows(rep, ProxyGroup));
   for (const auto& [spec, fields] : by) {
-    std::string title;
-    for (const std::string& f : fields) title += (title.empty() ? "" : ", ") + f;
-    out += '\n' + GroupText(title, GroupByFields(rep, fields));
+    out += '\n' + GroupText(fmt::format("{}", fmt::join(fields, ", ")), GroupByFields(rep, fields));
   }
   out += OomText(rep);
   std::vector<const ValidationRow*> rows, not_predicted;
