@@ -937,6 +937,9 @@ case_bad_command_line() {
   expect_one_error_line "frobnicate"
   run plan "$EXAMPLE" --set no_equals_sign
   expect_bad_input "no_equals_sign"
+  # Words the verb does not take are quoted in the order given (CLI11 lists them last first).
+  run search "$EXAMPLE" --tp 2 --schedule 1f1b
+  expect_bad_input "expected the verb's options and files (--help lists them), got --tp 2 --schedule 1f1b"
   run plan
   expect_rc 2
   expect_stdout_empty

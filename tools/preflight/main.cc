@@ -14,8 +14,10 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <iterator>
 #include <limits>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -231,11 +233,18 @@ std::string CommandLineMessage(const std::string& what) {
     std::regex pattern;
     const char* rewrite;
   };
+  // CLI11 lists the words it did not expect last first: put them back in the order given.
+  static const std::regex kExtras("^The following arguments? (?:was|were) not expected: (.*)$");
+  std::smatch extras;
+  if (std::regex_match(what, extras, kExtras)) {
+    std::istringstream words(extras[1].str());
+    std::vector<std::string> given{std::istream_iterator<std::string>(words), std::istream_iterator<std::string>()};
+    std::reverse(given.begin(), given.end());
+    return fmt::format("expected the verb's options and files (--help lists them), got {}", fmt::join(given, " "));
+  }
   static const Form kForms[] = {
       {std::regex("^(\\S+): At Most (\\d+) required but received (\\d+)$"), "$1: expected at most $2 value, got $3"},
       {std::regex("^(\\S+): (\\d+) required (\\S+) missing$"), "$1: expected $2 $3 value, got none"},
-      {std::regex("^The following arguments? (?:was|were) not expected: (.*)$"),
-       "expected the verb's options and files (--help lists them), got $1"},
       {std::regex("^(\\S+) is required$"), "$1: expected a value, got none (--help says which)"},
   };
   for (const Form& f : kForms) {

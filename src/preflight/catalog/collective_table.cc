@@ -79,6 +79,43 @@ double BusBandwidthFactor(CollectiveOp op, int64_t ranks) {
   return (op == CollectiveOp::kAllReduce ? 2.0 : 1.0) * (n - 1) / n;
 }
 
+namespace {
+
+std::string Whole(double v) {
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(0) << v;
+  return o.str();
+}
+
+std::string Number(double v) {
+  std::ostringstream o;
+  o << v;
+  return o.str();
+}
+
+// Sorted rows that a collective could take: a bus bandwidth within the bound busbw_rows keeps
+// (1e6 GB/s), and no time below half of a smaller size's (measured curves dip by up to 14% where
+// NCCL switches protocol or algorithm, as vTrain's 8-GPU A100 table does; a larger fall is a typo).
+Status CheckCurveRates(CollectiveOp op, int64_t ranks, const std::vector<std::array<double, 2>>& rows) {
+  double slowest = 0, slowest_at = 0;
+  for (const auto& r : rows) {
+    const double busbw_gbs = BusBandwidthFactor(op, ranks) * r[0] / (r[1] * 1e-6) / 1e9;
+    if (busbw_gbs > 1e6 * (1 + 1e-9)) {  // busbw_rows at the bound, back from its time
+      return InvalidArgument("bus bandwidths of at most 1e6 GB/s (" + Whole(r[0]) + " bytes in " + Number(r[1]) +
+                             " microseconds is " + Whole(busbw_gbs) + " GB/s)");
+    }
+    if (r[1] < 0.5 * slowest) {
+      return InvalidArgument("times that do not fall below half of a smaller size's as the size grows (" + Whole(r[0]) +
+                             " bytes in " + Number(r[1]) + " microseconds, " + Whole(slowest_at) + " bytes in " +
+                             Number(slowest) + ")");
+    }
+    if (r[1] > slowest) slowest = r[1], slowest_at = r[0];
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status CollectiveTable::AddCurve(CollectiveOp op, int64_t ranks, int64_t ranks_per_domain,
                                  std::vector<std::array<double, 2>> rows) {
   if (ranks < 2) return InvalidArgument("ranks: expected at least 2");
@@ -111,6 +148,7 @@ Status CollectiveTable::AddCurve(CollectiveOp op, int64_t ranks, int64_t ranks_p
     const double log_rate = c.log_bytes.back() - c.log_seconds.back();
     c.log_best_rate.push_back(i == 0 ? log_rate : std::max(log_rate, c.log_best_rate.back()));
   }
+  RETURN_IF_ERROR(CheckCurveRates(op, ranks, c.rows));
   for (const Curve& other : curves_) {
     if (other.op == op && other.ranks == ranks && other.ranks_per_domain == ranks_per_domain) {
       return InvalidArgument("one curve per collective and group (" + std::string(kCollectiveOpNames[static_cast<int>(op)]) +

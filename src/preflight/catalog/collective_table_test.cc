@@ -299,7 +299,19 @@ TEST(CollectiveTableTest, BadFilesNameTheFileAndField) {
       {"source: x\ncollectives: [{op: all_reduce, ranks: 2147483648, rows: [[1, 2], [2, 3]]}]\n",
        "collectives[0].ranks: expected a whole number from 2 to 2^24"},
       {"source: x\ncollectives: []\n", "collectives: expected a non-empty list"},
+      // Rates no fabric reaches, and a time that falls by more than measurement noise as the
+      // message grows (a typo: measured curves dip by 14% at most).
+      {"source: x\ncollectives: [{op: all_reduce, ranks: 2, rows: [[1e12, 2], [2e12, 3]]}]\n",
+       "collectives[0]: expected bus bandwidths of at most 1e6 GB/s (1000000000000 bytes in 2 microseconds"},
+      {"source: x\ncollectives: [{op: all_reduce, ranks: 2, rows: [[1024, 1000], [2048, 400]]}]\n",
+       "collectives[0]: expected times that do not fall below half of a smaller size's as the size grows (2048 bytes "
+       "in 400 microseconds, 1024 bytes in 1000)"},
+      {"source: x\ncollectives: [{op: all_reduce, ranks: 2, nccl_tests: falls.txt}]\n",
+       "collectives[0]: expected times that do not fall below half"},
   };
+  WriteFile(dir, "falls.txt",
+            "        1024           256   float     sum  1000.00    0.00    0.00  0e+00  1000.00    0.00    0.00  0e+00\n"
+            "        2048           512   float     sum    10.00    0.20    0.20  0e+00    10.00    0.20    0.20  0e+00\n");
   for (const Case& c : cases) {
     const std::string path = WriteFile(dir, "bad.yaml", c.text);
     auto t = LoadCollectiveTable(path);

@@ -183,7 +183,7 @@ StatusOr<std::string> MapReader::String(std::string_view key) const {
 }
 
 StatusOr<std::string> MapReader::StringOr(std::string_view key, std::string fallback) const {
-  if (!Has(key)) return fallback;
+  if (!Child(key).IsDefined()) return fallback;  // a key left empty is an error, not the default
   return String(key);
 }
 
@@ -195,7 +195,7 @@ StatusOr<std::string> MapReader::Line(std::string_view key) const {
 }
 
 StatusOr<std::string> MapReader::LineOr(std::string_view key, std::string fallback) const {
-  if (!Has(key)) return fallback;
+  if (!Child(key).IsDefined()) return fallback;  // a key left empty is an error, not the default
   return Line(key);
 }
 
@@ -229,7 +229,7 @@ StatusOr<std::vector<std::vector<double>>> MapReader::NumberRows(std::string_vie
 }
 
 StatusOr<double> MapReader::NumberOr(std::string_view key, double fallback) const {
-  if (!Has(key)) return fallback;
+  if (!Child(key).IsDefined()) return fallback;  // a key left empty is an error, not the default
   return Number(key);
 }
 
@@ -242,7 +242,7 @@ StatusOr<int64_t> MapReader::Int(std::string_view key) const {
 }
 
 StatusOr<int64_t> MapReader::IntOr(std::string_view key, int64_t fallback) const {
-  if (!Has(key)) return fallback;
+  if (!Child(key).IsDefined()) return fallback;  // a key left empty is an error, not the default
   return Int(key);
 }
 
@@ -257,7 +257,7 @@ StatusOr<bool> MapReader::Bool(std::string_view key) const {
 }
 
 StatusOr<bool> MapReader::BoolOr(std::string_view key, bool fallback) const {
-  if (!Has(key)) return fallback;
+  if (!Child(key).IsDefined()) return fallback;  // a key left empty is an error, not the default
   return Bool(key);
 }
 

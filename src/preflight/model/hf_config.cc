@@ -241,6 +241,9 @@ Status ReadDeepseek(const ConfigReader& r, Architecture* a) {
     ASSIGN_OR_RETURN(int64_t shared, r.IntOr("n_shared_experts", 0));
     a->moe.shared_ffn = shared * a->moe.expert_ffn;
     ASSIGN_OR_RETURN(std::string topk_method, r.StringOr("topk_method", "greedy"));
+    if (topk_method != "greedy" && topk_method != "group_limited_greedy" && topk_method != "noaux_tc") {
+      return r.Error("topk_method", "one of greedy, group_limited_greedy, noaux_tc");
+    }
     a->moe.router_bias = topk_method == "noaux_tc";
     if (topk_method == "noaux_tc" || topk_method == "group_limited_greedy") {
       ASSIGN_OR_RETURN(a->moe.groups, r.IntOr("n_group", 0));
@@ -265,16 +268,26 @@ Status ReadDeepseek(const ConfigReader& r, Architecture* a) {
   return Status::Ok();
 }
 
+// The head dimension of a config type whose attention splits the hidden size evenly over the heads
+// (Hugging Face refuses a config of these types where the heads do not divide it).
+StatusOr<int64_t> EvenHeadDim(const ConfigReader& r, const Architecture& a, const char* heads_key) {
+  if (a.hidden > 0 && a.hidden % a.heads != 0) {
+    return r.Error(heads_key, ("a divisor of the hidden size (" + std::to_string(a.hidden) + ")").c_str());
+  }
+  return a.hidden / a.heads;
+}
+
 Status ReadGpt2(const ConfigReader& r, Architecture* a) {
   ASSIGN_OR_RETURN(a->hidden, r.Int("n_embd"));
   ASSIGN_OR_RETURN(a->layers, r.Layers({"n_layer"}));
   ASSIGN_OR_RETURN(a->heads, r.Int("n_head"));
   a->kv_heads = a->heads;
   if (a->heads <= 0) return r.Error("n_head", "a positive whole number");
-  a->head_dim = a->hidden / a->heads;
+  ASSIGN_OR_RETURN(a->head_dim, EvenHeadDim(r, *a, "n_head"));
   ASSIGN_OR_RETURN(a->ffn, r.IntOr("n_inner", 4 * a->hidden));
   ASSIGN_OR_RETURN(a->vocab, r.Int("vocab_size"));
   ASSIGN_OR_RETURN(a->max_positions, r.IntOr("n_positions", 1024));
+  if (a->max_positions <= 0) return r.Error("n_positions", "a positive whole number (the learned position table's rows)");
   a->position_rows = a->max_positions;
   ASSIGN_OR_RETURN(a->tied_embeddings, r.BoolOr("tie_word_embeddings", true));
   ASSIGN_OR_RETURN(a->activation, ParseActivation(r, "activation_function", "gelu_new"));
@@ -287,6 +300,7 @@ Status ReadGpt2(const ConfigReader& r, Architecture* a) {
 
 Status ReadGptNeox(const ConfigReader& r, Architecture* a) {
   RETURN_IF_ERROR(ReadLlamaLike(r, a));
+  ASSIGN_OR_RETURN(a->head_dim, EvenHeadDim(r, *a, "num_attention_heads"));
   ASSIGN_OR_RETURN(a->activation, ParseActivation(r, "hidden_act", "gelu"));
   a->gated_mlp = false;
   a->norm = NormKind::kLayerNorm;
@@ -303,10 +317,13 @@ Status ReadOpt(const ConfigReader& r, Architecture* a) {
   ASSIGN_OR_RETURN(a->heads, r.Int("num_attention_heads"));
   a->kv_heads = a->heads;
   if (a->heads <= 0) return r.Error("num_attention_heads", "a positive whole number");
-  a->head_dim = a->hidden / a->heads;
+  ASSIGN_OR_RETURN(a->head_dim, EvenHeadDim(r, *a, "num_attention_heads"));
   ASSIGN_OR_RETURN(a->ffn, r.Int("ffn_dim"));
   ASSIGN_OR_RETURN(a->vocab, r.Int("vocab_size"));
   ASSIGN_OR_RETURN(a->max_positions, r.IntOr("max_position_embeddings", 2048));
+  if (a->max_positions <= 0) {
+    return r.Error("max_position_embeddings", "a positive whole number (the learned position table's rows)");
+  }
   a->position_rows = a->max_positions + 2;  // OPTLearnedPositionalEmbedding offset
   ASSIGN_OR_RETURN(a->tied_embeddings, r.BoolOr("tie_word_embeddings", true));
   ASSIGN_OR_RETURN(a->activation, ParseActivation(r, "activation_function", "relu"));
@@ -318,6 +335,7 @@ Status ReadOpt(const ConfigReader& r, Architecture* a) {
   ASSIGN_OR_RETURN(bool removed, r.BoolOr("_remove_final_layer_norm", false));
   a->final_norm = pre_norm && !removed;
   ASSIGN_OR_RETURN(int64_t proj, r.IntOr("word_embed_proj_dim", a->hidden));
+  if (proj <= 0) return r.Error("word_embed_proj_dim", "a positive whole number of at most 2^24");
   a->embed_proj_dim = proj == a->hidden ? 0 : proj;
   ASSIGN_OR_RETURN(a->dropout, r.DropoutOr("dropout", 0.1));
   return Status::Ok();
@@ -329,7 +347,7 @@ Status ReadBloom(const ConfigReader& r, Architecture* a) {
   ASSIGN_OR_RETURN(a->heads, r.FirstInt({"n_head", "num_attention_heads"}));
   a->kv_heads = a->heads;
   if (a->heads <= 0) return r.Error("n_head", "a positive whole number");
-  a->head_dim = a->hidden / a->heads;
+  ASSIGN_OR_RETURN(a->head_dim, EvenHeadDim(r, *a, r.KeyOf({"n_head", "num_attention_heads"})));
   a->ffn = 4 * a->hidden;
   ASSIGN_OR_RETURN(a->vocab, r.Int("vocab_size"));
   ASSIGN_OR_RETURN(a->max_positions, r.IntOr("seq_length", 2048));
@@ -349,7 +367,7 @@ Status ReadFalcon(const ConfigReader& r, Architecture* a) {
   ASSIGN_OR_RETURN(a->layers, r.Layers({"num_hidden_layers", "n_layer"}));
   ASSIGN_OR_RETURN(a->heads, r.FirstInt({"num_attention_heads", "n_head"}));
   if (a->heads <= 0) return r.Error("num_attention_heads", "a positive whole number");
-  a->head_dim = a->hidden / a->heads;
+  ASSIGN_OR_RETURN(a->head_dim, EvenHeadDim(r, *a, r.KeyOf({"num_attention_heads", "n_head"})));
   ASSIGN_OR_RETURN(bool new_arch, r.BoolOr("new_decoder_architecture", false));
   ASSIGN_OR_RETURN(bool multi_query, r.BoolOr("multi_query", true));
   if (new_arch) {

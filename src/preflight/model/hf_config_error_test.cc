@@ -37,6 +37,8 @@ TEST(HfConfigTest, ErrorsNameSourceAndKey) {
   const std::string v3_ok = v3 + R"("n_group": 4, "topk_group": 2)";
   const std::string v3_negative_kv_heads = v3_ok + R"(, "num_key_value_heads": -1})";
   const std::string v3_negative_head_dim = v3_ok + R"(, "head_dim": -1})";
+  std::string v3_bad_topk_method = v3_ok + "}";
+  v3_bad_topk_method.replace(v3_bad_topk_method.find("noaux_tc"), 8, "abc");
   const std::string qwen_moe = R"({"model_type": "qwen3_moe", "hidden_size": 64, "num_hidden_layers": 4,
     "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100, "num_experts": 8,
     "num_experts_per_tok": 2, "moe_intermediate_size": 16, )";
@@ -168,6 +170,33 @@ TEST(HfConfigTest, ErrorsNameSourceAndKey) {
         "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100, "num_experts": -1,
         "num_experts_per_tok": 2, "moe_intermediate_size": 16})",
        "num_experts"},
+      // Hugging Face refuses these types' configs where the heads do not divide the hidden size.
+      {"heads not dividing GPT-2's width", R"({"model_type": "gpt2", "n_embd": 768, "n_layer": 2, "n_head": 7,
+        "vocab_size": 100})",
+       "n_head"},
+      {"heads not dividing OPT's width", R"({"model_type": "opt", "hidden_size": 64, "num_hidden_layers": 2,
+        "num_attention_heads": 5, "ffn_dim": 128, "vocab_size": 100})",
+       "num_attention_heads"},
+      {"heads not dividing BLOOM's width", R"({"model_type": "bloom", "hidden_size": 64, "n_layer": 2,
+        "n_head": 6, "vocab_size": 100})",
+       "n_head"},
+      {"heads not dividing Falcon's width", R"({"model_type": "falcon", "hidden_size": 64,
+        "num_hidden_layers": 2, "num_attention_heads": 6, "vocab_size": 100})",
+       "num_attention_heads"},
+      {"heads not dividing GPT-NeoX's width", R"({"model_type": "gpt_neox", "hidden_size": 64,
+        "num_hidden_layers": 2, "num_attention_heads": 6, "intermediate_size": 128, "vocab_size": 100})",
+       "num_attention_heads"},
+      // A learned position table of no rows, and an OPT projection of no width.
+      {"GPT-2 without positions", R"({"model_type": "gpt2", "n_embd": 64, "n_layer": 2, "n_head": 4,
+        "vocab_size": 100, "n_positions": 0})",
+       "n_positions"},
+      {"OPT without positions", R"({"model_type": "opt", "hidden_size": 64, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "ffn_dim": 128, "vocab_size": 100, "max_position_embeddings": 0})",
+       "max_position_embeddings"},
+      {"OPT projection of width 0", R"({"model_type": "opt", "hidden_size": 64, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "ffn_dim": 128, "vocab_size": 100, "word_embed_proj_dim": 0})",
+       "word_embed_proj_dim"},
+      {"an unknown routing method", v3_bad_topk_method.c_str(), "topk_method"},
       {"dropout not a number", R"({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,
         "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100,
         "attention_dropout": "x"})",

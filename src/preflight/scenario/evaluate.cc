@@ -91,6 +91,13 @@ void AddWarnings(const Scenario& s, PlanResult* r) {
                           std::to_string(s.cluster.scale_up_domain) +
                           " devices): tensor-parallel traffic crosses the scale-out network");
   }
+  if (s.arch.position_rows > 0 && s.job.seq_len > s.arch.max_positions) {
+    r->warnings.push_back("training.seq_len " + std::to_string(s.job.seq_len) +
+                          " is longer than the model's learned position table (" +
+                          std::to_string(s.arch.max_positions) +
+                          " positions): the model as configured cannot take such sequences; the parameters "
+                          "counted keep its table as given");
+  }
   if (p.tp > 1 && !p.sp && p.recompute != Recompute::kFull) {
     r->warnings.push_back("tp > 1 without sequence parallelism replicates norm and dropout activations on every TP rank");
   }

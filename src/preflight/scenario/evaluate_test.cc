@@ -167,6 +167,22 @@ TEST(EvaluateTest, OddWidthFigureGivesBackItsMeasurements) {
   EXPECT_NEAR(StepOf(odd, nanogpt) / StepOf(kGpt2Small, nanogpt), 1.25, 0.03);
 }
 
+// Sequences longer than a learned position table (GPT-2's 1,024 rows) are said; the model's own
+// length, and rotary models (no table), are not.
+TEST(EvaluateTest, SequencesPastTheLearnedPositionsAreSaid) {
+  const auto warned = [](const std::string& text, const std::vector<Override>& overrides) {
+    StatusOr<Scenario> s = LoadText(text, nullptr, overrides);
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    return s.ok() && Warns(Evaluate(*s, {}), "longer than the model's learned position table (1024 positions)");
+  };
+  EXPECT_FALSE(warned(kGpt2Small, {}));
+  EXPECT_TRUE(warned(kGpt2Small, {{"training.seq_len", "2048"}, {"training.micro_batch", "1"},
+                                  {"training.global_batch", "1"}}));
+  StatusOr<Scenario> rotary = LoadText(kScenario, nullptr, {{"training.seq_len", "262144"}});
+  ASSERT_TRUE(rotary.ok()) << rotary.status().message();
+  EXPECT_FALSE(Warns(Evaluate(*rotary, {}), "learned position table"));
+}
+
 // An output layer with an odd number of columns per rank is named, with what the device's figure
 // charges for it, or that nothing is charged where no figure exists; an even one is not. TP splits
 // the columns, the largest shard counting where it does not divide them.

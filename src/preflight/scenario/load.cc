@@ -96,6 +96,18 @@ Status NameOverride(const Status& s, const std::string& path, const std::string&
   // A key given twice where the file alone reads cleanly came with an override's value (a mapping
   // that repeats a key); where the file alone fails, the file repeats it.
   const bool repeated_in_file = !valid_without_overrides && m.find(": given twice (") != std::string::npos;
+  // A model's message names the key inside it after the next ": " (model: qk_nope_head_dim: ...):
+  // the override of that very key is the one to name, before any other of the model's.
+  if (!field.empty() && !repeated_in_file) {
+    const size_t start = head.size() + field.size() + 2;
+    const size_t end = m.find(": ", start);
+    const std::string deeper = end == std::string::npos ? "" : field + "." + m.substr(start, end - start);
+    for (auto o = overrides.rbegin(); o != overrides.rend() && !deeper.empty(); ++o) {
+      if (within(deeper, o->key)) {
+        return Status(s.code(), m + " (the value given on the command line: " + o->key + "=" + o->value + ")");
+      }
+    }
+  }
   for (auto o = overrides.rbegin(); o != overrides.rend() && !repeated_in_file; ++o) {  // the last one given wins
     // The overridden field, a field inside it, or the mapping that holds it (an unknown key).
     if (!field.empty() && (within(field, o->key) || within(o->key, field))) {

@@ -119,6 +119,12 @@ TEST(OverrideTest, ErrorsSayWhatTheCommandLineGave) {
   EXPECT_TRUE(Contains(s.status().message(), "given twice")) << s.status().message();
   EXPECT_TRUE(Contains(s.status().message(), "(the value given on the command line: parallel={tp: 2, tp: 2})"))
       << s.status().message();
+  // Of several values set inside the model, the one its message names is blamed, not the last.
+  s = LoadText(kScenario, &path, {{"model.num_attention_heads", "0"}, {"model.vocab_size", "1000"}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.status().message(), "model: num_attention_heads: expected")) << s.status().message();
+  EXPECT_TRUE(Contains(s.status().message(), "(the value given on the command line: model.num_attention_heads=0)"))
+      << s.status().message();
 }
 
 // In a validation list too, an error the command line's values cause in another field names them:
