@@ -940,6 +940,8 @@ case_bad_command_line() {
   # Words the verb does not take are quoted in the order given (CLI11 lists them last first).
   run search "$EXAMPLE" --tp 2 --schedule 1f1b
   expect_bad_input "expected the verb's options and files (--help lists them), got --tp 2 --schedule 1f1b"
+  run plan "$EXAMPLE" "two words" third
+  expect_bad_input "got 'two words' third"
   run plan
   expect_rc 2
   expect_stdout_empty

@@ -14,10 +14,8 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
-#include <iterator>
 #include <limits>
 #include <regex>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -233,24 +231,28 @@ std::string CommandLineMessage(const std::string& what) {
     std::regex pattern;
     const char* rewrite;
   };
-  // CLI11 lists the words it did not expect last first: put them back in the order given.
-  static const std::regex kExtras("^The following arguments? (?:was|were) not expected: (.*)$");
-  std::smatch extras;
-  if (std::regex_match(what, extras, kExtras)) {
-    std::istringstream words(extras[1].str());
-    std::vector<std::string> given{std::istream_iterator<std::string>(words), std::istream_iterator<std::string>()};
-    std::reverse(given.begin(), given.end());
-    return fmt::format("expected the verb's options and files (--help lists them), got {}", fmt::join(given, " "));
-  }
   static const Form kForms[] = {
       {std::regex("^(\\S+): At Most (\\d+) required but received (\\d+)$"), "$1: expected at most $2 value, got $3"},
       {std::regex("^(\\S+): (\\d+) required (\\S+) missing$"), "$1: expected $2 $3 value, got none"},
+      {std::regex("^The following arguments? (?:was|were) not expected: (.*)$"),
+       "expected the verb's options and files (--help lists them), got $1"},
       {std::regex("^(\\S+) is required$"), "$1: expected a value, got none (--help says which)"},
   };
   for (const Form& f : kForms) {
     if (std::regex_match(what, f.pattern)) return std::regex_replace(what, f.pattern, f.rewrite);
   }
   return what;
+}
+
+// The words no verb took, in the order given (CLI11's own message lists them last first); a word
+// that is empty or holds a space is quoted.
+std::string UnexpectedWords(const CLI::App& app, const CLI::ParseError& e) {
+  std::vector<std::string> words = app.remaining(true);
+  if (words.empty()) return CommandLineMessage(e.what());
+  for (std::string& w : words) {
+    if (w.empty() || w.find_first_of(" \t") != std::string::npos) w = "'" + w + "'";
+  }
+  return fmt::format("expected the verb's options and files (--help lists them), got {}", fmt::join(words, " "));
 }
 
 // Runs the verb that was parsed; exit code 0, 1 or 2 as the contract says.
@@ -376,6 +378,8 @@ int main(int argc, char** argv) {
     return CheckOutputWritten(app.exit(e));
   } catch (const CLI::CallForAllHelp& e) {
     return CheckOutputWritten(app.exit(e));
+  } catch (const CLI::ExtrasError& e) {
+    return preflight::cli::BadInput("command line: " + UnexpectedWords(app, e));
   } catch (const CLI::ParseError& e) {
     return preflight::cli::BadInput("command line: " + CommandLineMessage(e.what()));
   }

@@ -265,6 +265,17 @@ TEST(CollectiveTableTest, ALoadedTableIsReadAgainWhenItsFilesChange) {
   EXPECT_FALSE(LoadCollectiveTable(path).ok());
 }
 
+// A measured curve may dip as the message grows (a protocol switch, a slow row on a shared
+// cluster): it loads, and is read as measured.
+TEST(CollectiveTableTest, ASlowRowBeforeAFastOneLoads) {
+  const std::string dir = ScratchDir("preflight_collectives_spike_");
+  const std::string path = WriteFile(
+      dir, "spike.yaml", "source: x\ncollectives: [{op: all_reduce, ranks: 2, rows: [[1024, 30], [2048, 400], [4096, 31]]}]\n");
+  auto t = LoadCollectiveTable(path);
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  EXPECT_NEAR(t->Time(CollectiveOp::kAllReduce, 2, 2, Bytes(2048))->value(), 400e-6, 1e-12);
+}
+
 // Each bad file gives one message naming the file and the field.
 TEST(CollectiveTableTest, BadFilesNameTheFileAndField) {
   const std::string dir = ScratchDir("preflight_collectives_");
@@ -299,19 +310,15 @@ TEST(CollectiveTableTest, BadFilesNameTheFileAndField) {
       {"source: x\ncollectives: [{op: all_reduce, ranks: 2147483648, rows: [[1, 2], [2, 3]]}]\n",
        "collectives[0].ranks: expected a whole number from 2 to 2^24"},
       {"source: x\ncollectives: []\n", "collectives: expected a non-empty list"},
-      // Rates no fabric reaches, and a time that falls by more than measurement noise as the
-      // message grows (a typo: measured curves dip by 14% at most).
+      // A rate no fabric reaches (a typo in a size or a time).
       {"source: x\ncollectives: [{op: all_reduce, ranks: 2, rows: [[1e12, 2], [2e12, 3]]}]\n",
        "collectives[0]: expected bus bandwidths of at most 1e6 GB/s (1000000000000 bytes in 2 microseconds"},
-      {"source: x\ncollectives: [{op: all_reduce, ranks: 2, rows: [[1024, 1000], [2048, 400]]}]\n",
-       "collectives[0]: expected times that do not fall below half of a smaller size's as the size grows (2048 bytes "
-       "in 400 microseconds, 1024 bytes in 1000)"},
-      {"source: x\ncollectives: [{op: all_reduce, ranks: 2, nccl_tests: falls.txt}]\n",
-       "collectives[0]: expected times that do not fall below half"},
+      {"source: x\ncollectives: [{op: all_reduce, ranks: 2, nccl_tests: fast.txt}]\n",
+       "collectives[0]: expected bus bandwidths of at most 1e6 GB/s"},
   };
-  WriteFile(dir, "falls.txt",
-            "        1024           256   float     sum  1000.00    0.00    0.00  0e+00  1000.00    0.00    0.00  0e+00\n"
-            "        2048           512   float     sum    10.00    0.20    0.20  0e+00    10.00    0.20    0.20  0e+00\n");
+  WriteFile(dir, "fast.txt",
+            "  1073741824     268435456   float     sum     0.01    0.00    0.00  0e+00     0.01    0.00    0.00  0e+00\n"
+            "  2147483648     536870912   float     sum     0.02    0.00    0.00  0e+00     0.02    0.00    0.00  0e+00\n");
   for (const Case& c : cases) {
     const std::string path = WriteFile(dir, "bad.yaml", c.text);
     auto t = LoadCollectiveTable(path);

@@ -171,10 +171,7 @@ YAML::Node MapReader::Child(std::string_view key) const {
   return YAML::Node(YAML::NodeType::Undefined);
 }
 
-bool MapReader::Has(std::string_view key) const {
-  YAML::Node c = Child(key);
-  return c.IsDefined() && !c.IsNull();
-}
+bool MapReader::Has(std::string_view key) const { return Child(key).IsDefined(); }
 
 StatusOr<std::string> MapReader::String(std::string_view key) const {
   YAML::Node c = Child(key);
@@ -183,7 +180,7 @@ StatusOr<std::string> MapReader::String(std::string_view key) const {
 }
 
 StatusOr<std::string> MapReader::StringOr(std::string_view key, std::string fallback) const {
-  if (!Child(key).IsDefined()) return fallback;  // a key left empty is an error, not the default
+  if (!Has(key)) return fallback;
   return String(key);
 }
 
@@ -195,7 +192,7 @@ StatusOr<std::string> MapReader::Line(std::string_view key) const {
 }
 
 StatusOr<std::string> MapReader::LineOr(std::string_view key, std::string fallback) const {
-  if (!Child(key).IsDefined()) return fallback;  // a key left empty is an error, not the default
+  if (!Has(key)) return fallback;
   return Line(key);
 }
 
@@ -229,7 +226,7 @@ StatusOr<std::vector<std::vector<double>>> MapReader::NumberRows(std::string_vie
 }
 
 StatusOr<double> MapReader::NumberOr(std::string_view key, double fallback) const {
-  if (!Child(key).IsDefined()) return fallback;  // a key left empty is an error, not the default
+  if (!Has(key)) return fallback;
   return Number(key);
 }
 
@@ -242,7 +239,7 @@ StatusOr<int64_t> MapReader::Int(std::string_view key) const {
 }
 
 StatusOr<int64_t> MapReader::IntOr(std::string_view key, int64_t fallback) const {
-  if (!Child(key).IsDefined()) return fallback;  // a key left empty is an error, not the default
+  if (!Has(key)) return fallback;
   return Int(key);
 }
 
@@ -257,7 +254,7 @@ StatusOr<bool> MapReader::Bool(std::string_view key) const {
 }
 
 StatusOr<bool> MapReader::BoolOr(std::string_view key, bool fallback) const {
-  if (!Child(key).IsDefined()) return fallback;  // a key left empty is an error, not the default
+  if (!Has(key)) return fallback;
   return Bool(key);
 }
 

@@ -51,15 +51,16 @@ class MapReader {
   Status CheckKnownKeys(std::initializer_list<std::string_view> known) const;
   Status CheckKnownKeys(const std::vector<std::string_view>& known) const;
 
-  // Whether `key` holds a value (a key left empty, `key:` or `key: null`, holds none).
+  // Whether the mapping gives `key`, with a value or left empty (`key:`, `key: null`): a reader
+  // then refuses the empty one ("expected ..., got nothing"), as a forgotten value is not a
+  // request for the default.
   bool Has(std::string_view key) const;
   const YAML::Node& node() const { return node_; }
   const std::string& file() const { return file_; }
   // "parallel.tp" for key "tp" inside "parallel".
   std::string FieldName(std::string_view key) const;
 
-  // The *Or readers give `fallback` where `key` is absent; a key given with no value is an
-  // error ("expected ..., got nothing"), as a forgotten value is not a request for the default.
+  // The *Or readers give `fallback` where `key` is absent, and refuse it left empty.
   StatusOr<std::string> String(std::string_view key) const;
   StatusOr<std::string> StringOr(std::string_view key, std::string fallback) const;
   // A non-empty string the reports print on one line: an error for control characters (a newline

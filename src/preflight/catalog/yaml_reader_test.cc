@@ -176,11 +176,13 @@ TEST(YamlReaderTest, ErrorOnTheNodeItself) {
             "doc.yaml: parallel: expected something, got a mapping");
 }
 
-TEST(YamlReaderTest, HasTreatsNullAsAbsent) {
+// A key left empty is given (its reader then refuses it); only a missing key is absent.
+TEST(YamlReaderTest, HasTellsAnEmptyKeyFromAnAbsentOne) {
   MapReader r = Root();
   EXPECT_TRUE(r.Has("name"));
   EXPECT_TRUE(r.Has("list"));
-  EXPECT_FALSE(r.Has("nothing"));
+  EXPECT_TRUE(r.Has("nothing"));
+  EXPECT_EQ(r.Number("nothing").status().message(), "doc.yaml: nothing: expected a number, got nothing");
   EXPECT_FALSE(r.Has("absent"));
 }
 
