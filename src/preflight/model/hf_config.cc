@@ -287,7 +287,9 @@ Status ReadGpt2(const ConfigReader& r, Architecture* a) {
   ASSIGN_OR_RETURN(a->ffn, r.IntOr("n_inner", 4 * a->hidden));
   ASSIGN_OR_RETURN(a->vocab, r.Int("vocab_size"));
   ASSIGN_OR_RETURN(a->max_positions, r.IntOr("n_positions", 1024));
-  if (a->max_positions <= 0) return r.Error("n_positions", "a positive whole number (the learned position table's rows)");
+  if (a->max_positions <= 0) {
+    return r.Error("n_positions", "a positive whole number (the learned position table's rows)");
+  }
   a->position_rows = a->max_positions;
   ASSIGN_OR_RETURN(a->tied_embeddings, r.BoolOr("tie_word_embeddings", true));
   ASSIGN_OR_RETURN(a->activation, ParseActivation(r, "activation_function", "gelu_new"));
