@@ -55,10 +55,12 @@ std::pair<double, double> LostTimeMoments(double rate, double length) {
   return {mean, std::max(0.0, second - mean * mean)};
 }
 
-// The unplanned part of one trial for one group of equal segments: their time with failures.
-double GroupWallTime(const Segments& g, double rate, double down, std::mt19937_64& rng, int64_t* failures) {
+// The unplanned part of one trial for one group of equal segments: their time with failures. Adds
+// the failures to `failures` and the time they lost (the segment done before each) to `lost`.
+double GroupWallTime(const Segments& g, double rate, double down, std::mt19937_64& rng, int64_t* failures,
+                     double* lost) {
   if (g.count == 0) return 0;
-  double wall = g.count * g.length.value();
+  const double wall = g.count * g.length.value();
   if (rate == 0) return wall;
   const double length = g.length.value();
   const double p_survive = std::exp(-rate * length);
@@ -66,16 +68,27 @@ double GroupWallTime(const Segments& g, double rate, double down, std::mt19937_6
   std::negative_binomial_distribution<int64_t> failed(static_cast<int64_t>(g.count), p_survive);
   const int64_t k = failed(rng);
   *failures += k;
-  wall += static_cast<double>(k) * down;
+  double redone = 0;
   if (k > kDrawEachUpTo) {
     auto [mean, var] = LostTimeMoments(rate, length);
     std::normal_distribution<double> sum(k * mean, std::sqrt(k * var));
-    return wall + std::max(0.0, sum(rng));
+    redone = std::max(0.0, sum(rng));
+  } else {
+    const double p_fail = -std::expm1(-rate * length);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    for (int64_t i = 0; i < k; ++i) redone += -std::log1p(-u(rng) * p_fail) / rate;
   }
-  const double p_fail = -std::expm1(-rate * length);
-  std::uniform_real_distribution<double> u(0.0, 1.0);
-  for (int64_t i = 0; i < k; ++i) wall += -std::log1p(-u(rng) * p_fail) / rate;
-  return wall;
+  *lost += redone;
+  return wall + static_cast<double>(k) * down + redone;
+}
+
+// Expected time lost to failures in one segment of `length`: (e^{rate·length} − 1)/rate − length,
+// the expected failures e^{x} − 1 times each one's mean lost time (LostTimeMoments), written as
+// length·(expm1(x)/x − 1) and, where that cancels away, its first term length·x/2.
+double ExpectedLostInSegment(double rate, double length) {
+  const double x = rate * length;
+  if (x < 1e-6) return length * x / 2;
+  return length * (std::expm1(x) / x - 1);
 }
 
 double Quantile(std::vector<double> v, double q) {
@@ -129,6 +142,14 @@ Seconds ExpectedWallTime(Seconds work, const FailureModel& m) {
   return Seconds(wall);
 }
 
+Seconds ExpectedRework(Seconds work, const FailureModel& m) {
+  const double rate = FailuresPerSecond(m);
+  if (rate == 0) return Seconds(0);
+  auto [full, last] = CutRun(work, m.Interval(), m.checkpoint);
+  return Seconds(full.count * ExpectedLostInSegment(rate, full.length.value()) +
+                 last.count * ExpectedLostInSegment(rate, last.length.value()));
+}
+
 RunOutlook SimulateRun(Seconds work, const FailureModel& m, const RunOptions& options) {
   CHECK(work.value() > 0 && m.nodes > 0 && options.trials > 0);
   RunOutlook o;
@@ -156,10 +177,10 @@ RunOutlook SimulateRun(Seconds work, const FailureModel& m, const RunOptions& op
   std::mt19937_64 rng(options.seed);
   std::vector<double> walls;
   walls.reserve(static_cast<size_t>(options.trials));
-  double failures = 0, planned_count = 0;
+  double failures = 0, planned_count = 0, lost = 0;
   for (int t = 0; t < options.trials; ++t) {
     int64_t k = 0;
-    double wall = GroupWallTime(full, rate, down, rng, &k) + GroupWallTime(last, rate, down, rng, &k);
+    double wall = GroupWallTime(full, rate, down, rng, &k, &lost) + GroupWallTime(last, rate, down, rng, &k, &lost);
     int64_t j = 0;
     if (planned > 0) j = std::poisson_distribution<int64_t>(planned * wall)(rng);
     wall += static_cast<double>(j) * planned_cost;
@@ -174,6 +195,7 @@ RunOutlook SimulateRun(Seconds work, const FailureModel& m, const RunOptions& op
   o.wall_p90 = Seconds(Quantile(walls, 0.9));
   o.failures_mean = failures / options.trials;
   o.planned_mean = planned_count / options.trials;
+  o.rework_mean = Seconds(lost / options.trials);
   o.goodput = work / o.wall_mean;
   return o;
 }

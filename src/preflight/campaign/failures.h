@@ -57,6 +57,12 @@ Seconds DalyInterval(Seconds dump, Seconds mtbf);
 // that time (first order). REQUIRES: work > 0, m.Interval() > 0.
 Seconds ExpectedWallTime(Seconds work, const FailureModel& m);
 
+// The expected time failures make the run do again, in closed form: per segment of length L,
+// (e^{λL} − 1)/λ − L (the expected failures e^{λL} − 1, each losing the part of the segment done
+// before it: its work, and the checkpoint write where it strikes one). 0 without failures.
+// REQUIRES: work > 0, m.Interval() > 0.
+Seconds ExpectedRework(Seconds work, const FailureModel& m);
+
 struct RunOptions {
   int trials = 2000;
   uint64_t seed = 20261130;  // fixed: the same scenario gives the same figures
@@ -75,6 +81,10 @@ struct RunOutlook {
   Seconds wall_mean{0};
   Seconds wall_p50{0};
   Seconds wall_p90{0};
+  // The time failures made the run do again (the part of a segment done before each failure: its
+  // work, and the checkpoint write where one strikes it), mean over the trials; in wall_mean
+  // beside the failures' downtime, the checkpoints and the planned stops.
+  Seconds rework_mean{0};
   double goodput = 1;  // work / mean wall time: the share of elapsed time spent on new steps
 };
 

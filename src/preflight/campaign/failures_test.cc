@@ -87,6 +87,30 @@ TEST(SimulateRunTest, MonteCarloMeanMatchesTheClosedForm) {
   }
 }
 
+// The rework is what the wall time holds beyond the work, its checkpoints, each failure's downtime
+// and the planned stops, and its mean matches the renewal result (e^{λL} − 1)/λ − L per segment.
+TEST(SimulateRunTest, ReworkIsTheLostWorkOfTheClosedForm) {
+  const FailureModel m{.nodes = 2048, .failures_per_node_day = 3.79e-3, .detection = Seconds(5 * kMinute),
+                       .restart = Seconds(10 * kMinute), .checkpoint = Seconds(60)};
+  const Seconds work(50 * kDay);
+  RunOutlook o = SimulateRun(work, m, {.trials = 4000});
+  const double expected = ExpectedRework(work, m).value();
+  EXPECT_GT(expected, 0.01 * work.value());  // a case where the rework matters
+  EXPECT_NEAR(o.rework_mean.value() / expected, 1, 0.01);
+  const double rest = work.value() + o.checkpoints * m.checkpoint.value() + o.failures_mean * m.Downtime().value();
+  EXPECT_NEAR((o.wall_mean.value() - rest) / o.rework_mean.value(), 1, 1e-9);
+  // Per failure, less than an interval and its checkpoint are lost.
+  EXPECT_LT(o.rework_mean.value() / o.failures_mean, (o.interval + m.checkpoint).value());
+}
+
+TEST(SimulateRunTest, NoFailuresNoRework) {
+  const FailureModel m{.nodes = 64, .planned_per_node_day = 0.01, .checkpoint = Seconds(30), .interval = Seconds(kHour)};
+  RunOutlook o = SimulateRun(Seconds(10 * kDay), m, {});
+  EXPECT_EQ(o.rework_mean.value(), 0);
+  EXPECT_EQ(ExpectedRework(Seconds(10 * kDay), m).value(), 0);
+  EXPECT_GT(o.planned_mean, 0);
+}
+
 TEST(SimulateRunTest, FailuresCountMatchesTheRate) {
   // A 54-day window of Meta's cluster: 419 unexpected interruptions, about 7.76 a day.
   const FailureModel m{.nodes = 2048, .failures_per_node_day = 419.0 / (2048 * 54), .detection = Seconds(60),

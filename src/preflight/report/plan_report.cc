@@ -124,6 +124,7 @@ json ReliabilityJson(const Campaign& c) {
           {"failures_mean", o.finishes ? json(o.failures_mean) : json(nullptr)},
           {"planned_mean", o.finishes ? json(o.planned_mean) : json(nullptr)},
           {"days_mean", o.finishes ? json(o.wall_mean.value() / 86400) : json(nullptr)},
+          {"rework_days_mean", o.finishes ? json(o.rework_mean.value() / 86400) : json(nullptr)},
           {"trials", RunOptions{}.trials}};
 }
 
@@ -153,6 +154,7 @@ json CampaignJson(const PlanResult& r) {
           {"device_hours_p50", days_known ? json(held) : json(nullptr)},
           {"cost_usd_p50", cost_p50},
           {"energy_mwh", c.energy_known ? json(c.energy_mwh) : json(nullptr)},
+          {"energy_mwh_with_rework", c.energy_known && days_known ? json(c.EnergyWithReworkMwh()) : json(nullptr)},
           {"energy_scope", "accelerators"},  // rated device power x PUE; hosts and network not counted
           {"pue", r.scenario.cluster.pue}};
 }
@@ -556,12 +558,23 @@ std::string LayersText(const LayerTimes& l) {
   return out;
 }
 
-// What the devices held through the P50 days bill, where the catalog has a price.
+// What the devices held through the P50 days bill, where the catalog has a price, and the energy
+// with the work failures make the job do again, where it has a power.
 std::string HeldText(const Campaign& c) {
   const double held = c.DeviceHoursHeldP50(), ideal_h = c.device_hours;
   std::string out = fmt::format("           held through P50: {:.3g} device-hours", held);
   if (c.cost_known && ideal_h > 0) out += ", " + Dollars(held * c.cost_usd_low / ideal_h, held * c.cost_usd_high / ideal_h);
+  if (c.energy_known && c.outlook.rework_mean.value() > 0) {
+    out += fmt::format("; {:.4g} MWh with the work redone", c.EnergyWithReworkMwh());
+  }
   return out + "\n";
+}
+
+// The line of a run that does not finish: its work and checkpoints alone outlast the horizon.
+std::string TooLongText() {
+  constexpr double kSecondsPerYear = 365.25 * 86400;
+  return fmt::format("           the run does not finish: its work and checkpoints alone take more than {:.3g} s "
+                     "(about {:.0f} years)\n", kMaxRunSeconds, kMaxRunSeconds / kSecondsPerYear);
 }
 
 // The failures line: the profile's job MTBF, checkpoints and restarts, and what they make of the run.
@@ -575,11 +588,20 @@ std::string FailuresText(const Campaign& c) {
                                 c.reliability->devices_per_node.value);
   const double mtbf_h = m.JobMtbf().value() / 3600;
   if (!std::isfinite(mtbf_h)) {
-    out += "no failures expected\n";
-    if (!(o.planned_mean > 0) || !o.finishes) return out;
+    out += "no failures expected";
+    if (std::isfinite(o.interval.value())) {
+      out += fmt::format("; checkpoint {:.3g} GB stalls {:.3g} s every {:.3g} min (given)", c.checkpoint_size.value() / 1e9,
+                         m.checkpoint.value(), o.interval.value() / 60);
+    }
+    out += "\n";
+    if (o.too_long) return out + TooLongText();
+    if (!o.finishes) return out + "           the run does not finish: its planned stops come faster than it trains between them\n";
+    // Without checkpoints or planned stops the days are the ideal ones, printed on the campaign line.
+    if (!(o.planned_mean > 0) && !(o.checkpoints > 0 && m.checkpoint.value() > 0)) return out;
+    const std::string planned = o.planned_mean > 0 ? fmt::format(", {:.3g} planned stops expected", o.planned_mean) : "";
     return out +
-           fmt::format("           {:.4g} days P50, {:.4g} P90; goodput {:.1f}%, {:.3g} planned stops expected\n",
-                       o.wall_p50.value() / 86400, o.wall_p90.value() / 86400, 100 * o.goodput, o.planned_mean) +
+           fmt::format("           {:.4g} days P50, {:.4g} P90; goodput {:.1f}%{}\n", o.wall_p50.value() / 86400,
+                       o.wall_p90.value() / 86400, 100 * o.goodput, planned) +
            HeldText(c);
   }
   const std::string rule = IntervalRule(c);
@@ -595,19 +617,16 @@ std::string FailuresText(const Campaign& c) {
                      "detection + restart {:.3g} min{}\n",
                      mtbf_h, c.checkpoint_size.value() / 1e9, m.checkpoint.value(), o.interval.value() / 60,
                      rule == "daly" ? "Daly" : rule, nominal, retried);
-  if (o.too_long) {
-    constexpr double kSecondsPerYear = 365.25 * 86400;
-    return out + fmt::format("           the run does not finish: its work and checkpoints alone take more than {:.3g} s "
-                             "(about {:.0f} years)\n", kMaxRunSeconds, kMaxRunSeconds / kSecondsPerYear);
-  }
+  if (o.too_long) return out + TooLongText();
   if (!o.finishes) {
     const bool restarts = !std::isfinite(m.Downtime().value());
     return out + (restarts ? "           the run does not finish: failures come faster than a restart completes\n"
                            : "           the run does not finish: failures come faster than a checkpoint interval completes\n");
   }
-  return out + fmt::format("           {:.4g} days P50, {:.4g} P90; goodput {:.1f}%, {:.3g} failures and {:.3g} planned stops expected\n",
+  return out + fmt::format("           {:.4g} days P50, {:.4g} P90; goodput {:.1f}%, {:.3g} failures ({:.3g} days of work "
+                           "redone) and {:.3g} planned stops expected\n",
                            o.wall_p50.value() / 86400, o.wall_p90.value() / 86400, 100 * o.goodput, o.failures_mean,
-                           o.planned_mean) +
+                           o.rework_mean.value() / 86400, o.planned_mean) +
          HeldText(c);
 }
 

@@ -151,6 +151,46 @@ TEST(PlanTextTest, PlannedStopsAloneStillGiveTheDays) {
   EXPECT_NE(text.find("held through P50:"), std::string::npos) << text;
 }
 
+// Without failures, checkpoints at a given interval still stretch the run, and a run beyond the
+// horizon still does not finish: the text says both, as the JSON does.
+TEST(PlanTextTest, WithoutFailuresCheckpointsAndTheHorizonStillShow) {
+  const PlanResult slow = EvaluateText(kScenario, {{"reliability.failures_per_node_day", "0"},
+                                                   {"reliability.planned_per_node_day", "0"},
+                                                   {"reliability.checkpoint_interval_min", "1"},
+                                                   {"reliability.checkpoint_blocking_s", "60"}});
+  const std::string text = PlanText(slow);
+  EXPECT_NE(text.find("no failures expected; checkpoint"), std::string::npos) << text;
+  EXPECT_NE(text.find("days P50"), std::string::npos) << text;
+  EXPECT_EQ(text.find("planned stops expected"), std::string::npos) << text;
+  EXPECT_LT(PlanJson(slow)["campaign"]["goodput"].get<double>(), 0.9);
+  const PlanResult never = EvaluateText(kScenario, {{"reliability.failures_per_node_day", "0"},
+                                                    {"reliability.planned_per_node_day", "0"},
+                                                    {"training.tokens", "1e18"}});
+  EXPECT_NE(PlanText(never).find("the run does not finish"), std::string::npos) << PlanText(never);
+  EXPECT_EQ(PlanJson(never)["campaign"]["reliability"]["too_long"], true);
+  // And with neither, the days are the ideal ones: no second line.
+  const std::string plain = PlanText(EvaluateText(kScenario, {{"reliability.failures_per_node_day", "0"},
+                                                              {"reliability.planned_per_node_day", "0"}}));
+  EXPECT_EQ(plain.find("days P50"), std::string::npos) << plain;
+}
+
+// Failures make the job redo work: its days and its energy (the devices compute it at full power).
+TEST(PlanJsonTest, ReworkCountsInTheEnergyWithIt) {
+  const PlanResult r = EvaluateText(kScenario, {{"reliability.failures_per_node_day", "0.5"}});
+  ASSERT_TRUE(r.has_time);
+  const json c = PlanJson(r)["campaign"];
+  const double rework = c["reliability"]["rework_days_mean"].get<double>();
+  EXPECT_GT(rework, 0);
+  EXPECT_LT(rework, c["reliability"]["days_mean"].get<double>() - c["days_ideal"].get<double>());
+  EXPECT_NEAR(c["energy_mwh_with_rework"].get<double>(),
+              c["energy_mwh"].get<double>() * (1 + rework / c["days_ideal"].get<double>()),
+              1e-9 * c["energy_mwh"].get<double>());
+  EXPECT_NE(PlanText(r).find("days of work redone"), std::string::npos) << PlanText(r);
+  EXPECT_NE(PlanText(r).find("MWh with the work redone"), std::string::npos) << PlanText(r);
+  const json none = PlanJson(EvaluateText(kScenario, {{"reliability", "none"}}))["campaign"];
+  EXPECT_TRUE(none["energy_mwh_with_rework"].is_null());
+}
+
 TEST(PlanTextTest, FailuresLineNamesTheProfile) {
   const std::string text = PlanText(EvaluateText(kScenario));
   EXPECT_NE(text.find("failures   llama3-h100-16k (1 node of 8): job MTBF"), std::string::npos) << text;

@@ -58,6 +58,13 @@ struct Campaign {
   // devices held through the elapsed time, where `device_hours` is the work alone). Meaningful
   // where the outlook is known and finishes.
   double DeviceHoursHeldP50() const { return outlook.wall_p50.value() / 3600 * static_cast<double>(devices_held); }
+  // The energy of the work and of the work failures make the job do again (outlook.rework_mean),
+  // the job's devices at rated power × PUE; not the checkpoint stalls or the downtime, whose draw
+  // is not known. Meaningful where energy_known and the outlook is known and finishes.
+  double EnergyWithReworkMwh() const {
+    const double work = days_ideal * 86400;
+    return work > 0 ? energy_mwh * (1 + outlook.rework_mean.value() / work) : energy_mwh;
+  }
 };
 
 struct PlanResult {
