@@ -367,9 +367,10 @@ bool BranchRunner::InnerChoiceMayBreakFirst(const Branch& b, PlanIssue issue) co
 }
 
 // Zero stages from the most to the least sharded: memory only grows along both the micro-batch
-// and this order, so the first plan that does not fit ends its row, and a ZeRO-3 plan that does
-// not fit ends the micro-batch loop. FSDP's gather-once ZeRO-3 (fsdp_gather_once) keeps a whole
-// gathered copy and can need more than ZeRO-2: it stands outside the order (RunZeroStages).
+// and the order from ZeRO-2 down, so the first plan that does not fit ends its row, and the most
+// sharded one that does not fit ends the micro-batch loop. ZeRO-3 stands outside the order
+// (RunZeroStages): its gathered units' buffers (the largest, often the embedding, whole), and
+// FSDP's gather-once copy of every layer, can need more than ZeRO-2 saves where few ranks shard.
 int BranchRunner::ZeroOrder(int zeros[4]) const {
   int n = 0;
   // A stack that keeps DeepSpeed's 16-bit gradient copy (training.grad_16bit_copy) runs its own
@@ -433,7 +434,7 @@ bool BranchRunner::RunZeroStages(Plan p, const int* zeros, int n_zero, int64_t h
       }
     }
   }
-  bool gather_once_missed = false;
+  bool zero3_missed = false;
   const Plan given = p;
   for (int iz = 0; iz < n_zero; ++iz) {
     p = WithZero(given, zeros[iz]);
@@ -450,14 +451,14 @@ bool BranchRunner::RunZeroStages(Plan p, const int* zeros, int n_zero, int64_t h
     MemoryEstimate mem;
     if (block_layers > 0) mem = EstimateMemory(s_.arch, params_, p, s_.job, s_.cluster.hbm_capacity, {});
     if (block_layers <= 0 || mem.worst.Total() > budget_) {
-      if (p.zero == 3 && p.fsdp_gather_once && iz + 1 < n_zero) {
+      if (p.zero == 3 && iz + 1 < n_zero) {
         ++r.rejected[kRejectNoFit];  // not the most sharded in memory: the order starts below it
-        gather_once_missed = true;
+        zero3_missed = true;
         continue;
       }
       ++r.rejected[kRejectNoFit];
       CountUnexplored(s_, p, zeros, iz + 1, n_zero, &r);  // the less sharded stages
-      return iz == 0 || (iz == 1 && gather_once_missed);
+      return iz == 0 || (iz == 1 && zero3_missed);
     }
     if (!pipeline_ready || pipeline_layers != p.recompute_num_layers) {
       pipeline = EstimatePipeline(ctx_, p), pipeline_ready = true, pipeline_layers = p.recompute_num_layers;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "preflight/base/test_support.h"
 #include "preflight/catalog/catalog.h"
 #include "preflight/cost/collectives.h"
 #include "preflight/scenario/evaluate.h"
@@ -354,6 +355,37 @@ TEST(SearchTest, GatherOnceZero3DoesNotHideLowerStages) {
   ASSERT_FALSE(r.top.empty());
   EXPECT_LT(r.top[0].plan.zero, 3);
   EXPECT_TRUE(r.top[0].memory.fits);
+}
+
+// ZeRO-3's gathered units can outweigh what it shards where two ranks share a 262,144-token
+// embedding: ZeRO-3 does not fit where ZeRO-2 does, and its miss hides neither ZeRO-2 nor the rest.
+TEST(SearchTest, AZeroThreeMissDoesNotHideLowerStages) {
+  const std::string dir = test_support::ScratchDir("preflight_search_zero3_");
+  const std::string path = test_support::WriteFile(dir, "z3.yaml", R"(name: z3-dp2
+model: {model_type: gpt2, n_embd: 4096, n_layer: 4, n_head: 32, n_positions: 36864, vocab_size: 262144,
+        activation_function: gelu}
+hardware: h100-sxm-80gb
+cluster: {devices: 2, devices_per_node: 8}
+training: {seq_len: 36864, global_batch: 2, micro_batch: 1, precision: bf16, flash_attention: true, tokens: 10e9}
+)");
+  Catalog catalog(std::string(PREFLIGHT_SOURCE_DIR) + "/data");
+  auto s = LoadScenarioFile(path, catalog, {});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  SearchOptions o;
+  o.top_k = 3;
+  o.threads = 1;
+  SearchConstraints dp2;
+  dp2.tp = 1, dp2.pp = 1, dp2.cp = 1, dp2.recompute = Recompute::kNone, dp2.max_micro_batch = 1;
+  dp2.zero = 3;
+  EXPECT_TRUE(Search(*s, dp2, o).top.empty());  // ZeRO-3 does not fit
+  dp2.zero = 2;
+  const SearchResult two = Search(*s, dp2, o);
+  ASSERT_FALSE(two.top.empty());                 // ZeRO-2 does
+  const SearchResult free = Search(*s, {}, o);
+  ASSERT_FALSE(free.top.empty());
+  EXPECT_LE(free.top[0].objective, two.top[0].objective);
+  o.exhaustive = true;
+  EXPECT_TRUE(SamePlans(free, Search(*s, {}, o)));
 }
 
 // DeepSpeed's per-parameter ZeRO-3 gathers exist without a pipeline only: the search does not
