@@ -243,7 +243,13 @@ LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& 
   if (a.attention != AttentionKind::kMla) {
     const double q = static_cast<double>(a.heads * a.head_dim);
     const double kv = static_cast<double>(a.KvHeadsAcrossTp(p.tp) * a.head_dim);
-    out.op_sac = out.recompute_input + tokens * (2 * q + 2 * kv + 2 * q + 4.0 * a.heads + 2.0 * a.ffn) / p.tp;
+    // torchtitan's policy saves every odd matrix product of the layer (wq, wv, w1 and, gated, w2)
+    // and every reduce-scatter's output (wo's and w2's with SP). w2's product is the row-parallel
+    // partial sum, [tokens, hidden] on every TP rank before its reduction.
+    const double down = a.gated_mlp ? 2.0 * h : 0.0;
+    const double scattered = p.tp > 1 && p.sp ? 2 * (2.0 * h) / rep_div : 0.0;
+    out.op_sac = out.recompute_input +
+                 tokens * ((2 * q + 2 * kv + 2 * q + 4.0 * a.heads + 2.0 * a.ffn) / p.tp + down + scattered);
     // The row-parallel products' outputs are [tokens, hidden], sequence-sharded with SP.
     const double column = 2 * (q + 2 * kv) + (a.gated_mlp ? 4.0 : 2.0) * a.ffn;
     out.dots = out.recompute_input + tokens * (column / p.tp + 2 * (2 * h) / rep_div);

@@ -66,7 +66,8 @@ struct LayerActivationBytes {
   double moe = 0;    // an MoE layer
   double recompute_input = 0;  // what full recompute keeps: the layer input
   // What torchtitan's op-level policy keeps of a dense layer: its input, the outputs of wq, wv,
-  // fused attention (with its fp32 log-sum-exp) and w1.
+  // fused attention (with its fp32 log-sum-exp), w1, w2 when the MLP is gated (its 7th product,
+  // a [tokens, hidden] partial sum under TP) and, under TP with SP, the two reduce-scatters'.
   double op_sac = 0;
   // What the dots policy keeps of a dense layer: its input and the outputs of its weight products
   // (q, k, v, the output projection, the MLP's first product(s) and its second).

@@ -172,16 +172,18 @@ TEST(ActivationTest, QkNormsKeepTheirInputs) {
 }
 
 // torchtitan's op-level selective recompute keeps, per token of a Llama layer, its input (2h), the
-// outputs of wq (2q), wv (2kv), fused attention (2q, and 4 bytes of log-sum-exp per head) and w1
-// (2F): 55,424 bytes on Llama-3.1-8B, where Megatron's selective recompute keeps 139,264. On a stage
-// it holds that for every layer, plus the layer being recomputed.
+// outputs of wq (2q), wv (2kv), fused attention (2q, and 4 bytes of log-sum-exp per head), w1 (2F)
+// and w2 (2h: the 7th product, odd, so saved): 63,616 bytes on Llama-3.1-8B, where Megatron's
+// selective recompute keeps 139,264. On a stage it holds that for every layer, plus the layer being
+// recomputed.
 TEST(ActivationTest, OpLevelSelectiveRecomputeKeepsTheSavedProducts) {
   Architecture a = LoadArch("llama-3.1-8b");
   TrainingJob j = Job(8192, 8);
   Plan p;
   p.recompute = Recompute::kSelectiveOp;
   const LayerActivationBytes bytes = ActivationBytesPerLayer(a, p, j);
-  EXPECT_DOUBLE_EQ(bytes.op_sac / 8192, 2 * 4096 + 2 * 4096 + 2 * 1024 + 2 * 4096 + 4 * 32 + 2 * 14336);
+  EXPECT_DOUBLE_EQ(bytes.op_sac / 8192,
+                   2 * 4096 + 2 * 4096 + 2 * 1024 + 2 * 4096 + 4 * 32 + 2 * 14336 + 2 * 4096);
   const MemoryBreakdown b = EstimateStageMemory(a, CountParameters(a), p, j, 0, MemoryOptions{});
   const double head = 8192.0 * (4 * 4096 + 4 * 128256);  // final norm and head inputs, fp32 logits
   // The layer being recomputed adds what the policy did not keep of it, or the head its logits:
@@ -189,7 +191,20 @@ TEST(ActivationTest, OpLevelSelectiveRecomputeKeepsTheSavedProducts) {
   EXPECT_NEAR(b.activations.value(), 32 * bytes.op_sac + std::max(bytes.dense - bytes.op_sac, head), 1);
   p.recompute = Recompute::kSelective;
   EXPECT_GT(EstimateStageMemory(a, CountParameters(a), p, j, 0, MemoryOptions{}).activations.value(),
-            2 * b.activations.value());
+            1.5 * b.activations.value());
+}
+
+// Under TP with SP the policy also keeps both reduce-scatters' outputs (wo's and w2's, [tokens/t,
+// hidden] each), while w2's product stays a full-width partial sum on every rank.
+TEST(ActivationTest, OpLevelSelectiveRecomputeUnderTensorParallelKeepsTheScatteredOutputs) {
+  Architecture a = LoadArch("llama-3.1-8b");
+  TrainingJob j = Job(8192, 8);
+  Plan p;
+  p.recompute = Recompute::kSelectiveOp;
+  p.tp = 4, p.sp = true;
+  const double per_token = ActivationBytesPerLayer(a, p, j).op_sac / 8192;
+  const double sharded = (2 * 4096 + 2 * 1024 + 2 * 4096 + 4 * 32 + 2 * 14336) / 4.0;
+  EXPECT_DOUBLE_EQ(per_token, 2 * 4096 / 4.0 + sharded + 2 * 4096 + 2 * (2 * 4096 / 4.0));
 }
 
 // JAX's dots policy (MaxText's remat "minimal") keeps the layer input and the outputs of the weight
