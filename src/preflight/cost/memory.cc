@@ -49,9 +49,8 @@ bool EmbeddingCopyOnLastStage(const Architecture& a, const Plan& p) {
 // positions), and routed experts split over EP x ETP.
 DeviceParams ParamsOnStage(const Architecture& a, const ParamCounts& c, const Plan& p,
                            int64_t stage) {
-  const int64_t first = FirstLayerOfStage(a, p, stage);
   const int64_t n = LayersOnStage(a, p, stage);
-  const int64_t moe = a.MoeLayersIn(first, n);
+  const int64_t moe = MoeLayersOnStage(a, p, stage);
   const double n_dense = static_cast<double>(n - moe), n_moe = static_cast<double>(moe);
   double dense = n_dense * c.dense_layer + n_moe * (c.moe_layer - c.routed_experts_per_moe_layer);
   double replicated = n_dense * c.dense_layer_replicated + n_moe * c.moe_layer_replicated;
@@ -109,9 +108,8 @@ struct GatheredUnits {
 GatheredUnits GatheredOnStage(const Architecture& a, const ParamCounts& c, const Plan& p, int64_t stage) {
   const double tp = static_cast<double>(p.tp);
   const double dense_on = p.dp * p.cp > 1 ? 1.0 : 0.0, expert_on = p.dp * p.cp * p.tp > p.ep * p.etp ? 1.0 : 0.0;
-  const int64_t first = FirstLayerOfStage(a, p, stage);
   const int64_t n = LayersOnStage(a, p, stage);
-  const int64_t moe = a.MoeLayersIn(first, n);
+  const int64_t moe = MoeLayersOnStage(a, p, stage);
   GatheredUnits g;
   // A layer per device: its TP-split part, its replicated part, and its routed experts over EP x ETP.
   auto layer = [&](double whole, double replicated, double routed) {
@@ -324,9 +322,8 @@ double KeptPerLayer(const Plan& p, const LayerActivationBytes& layer, bool moe) 
 
 ChunkActivations StageActivations(const Architecture& a, const Plan& p, const TrainingJob& j,
                                   int64_t stage, double in_flight, const LayerActivationBytes& layer) {
-  const int64_t first = FirstLayerOfStage(a, p, stage);
   const int64_t n = LayersOnStage(a, p, stage);
-  const int64_t n_moe = a.MoeLayersIn(first, n);
+  const int64_t n_moe = MoeLayersOnStage(a, p, stage);
   const double n_dense = static_cast<double>(n - n_moe);
   // One micro-batch through this stage's layers, and one layer's full activations (the
   // working set of the layer being recomputed during backward).
@@ -347,7 +344,7 @@ ChunkActivations StageActivations(const Architecture& a, const Plan& p, const Tr
   // The kinds of layer a backward recomputes: all the stage's, or by block its first r.
   bool dense_again = n_dense > 0, moe_again = n_moe > 0;
   if (RecomputesByBlock(p)) {
-    const int64_t r = RecomputedLayers(p, n), r_moe = a.MoeLayersIn(first, r);
+    const int64_t r = RecomputedLayers(p, n), r_moe = RecomputedMoeLayersOnStage(a, p, stage);
     stack = static_cast<double>(r) * layer.recompute_input +
             (n_dense - static_cast<double>(r - r_moe)) * layer.dense + static_cast<double>(n_moe - r_moe) * layer.moe;
     dense_again = r - r_moe > 0, moe_again = r_moe > 0;

@@ -96,12 +96,12 @@ StepModel::StageParts StepModel::LayerParts() const {
 // Without recompute by block every layer counts as recomputed: the layer sums then hold the
 // plan's own mode, whatever it is.
 StepModel::LayerCounts StepModel::CountsOnStage(int64_t stage) const {
-  const int64_t n = LayersOnStage(a_, p_, stage), first = FirstLayerOfStage(a_, p_, stage);
-  LayerCounts c{.layers = n, .moe = a_.MoeLayersIn(first, n), .recomputed = n, .recomputed_moe = 0};
+  const int64_t n = LayersOnStage(a_, p_, stage);
+  LayerCounts c{.layers = n, .moe = MoeLayersOnStage(a_, p_, stage), .recomputed = n, .recomputed_moe = 0};
   c.recomputed_moe = c.moe;
   if (RecomputesByBlock(p_)) {
     c.recomputed = RecomputedLayers(p_, n);
-    c.recomputed_moe = a_.MoeLayersIn(first, c.recomputed);
+    c.recomputed_moe = RecomputedMoeLayersOnStage(a_, p_, stage);
   }
   return c;
 }
@@ -153,9 +153,8 @@ struct StageKey {
 StageKey KeyOf(const Architecture& a, const Plan& p, int64_t stage) {
   const int64_t n = LayersOnStage(a, p, stage), first = FirstLayerOfStage(a, p, stage);
   // By block, which of the stage's first layers are MoE ones changes its sums too.
-  const int64_t recomputed_moe = RecomputesByBlock(p) ? a.MoeLayersIn(first, RecomputedLayers(p, n)) : 0;
-  return StageKey{n, a.MoeLayersIn(first, n), recomputed_moe, n > 0 && a.IsMoeLayer(first), stage == 0,
-                  stage == p.pp - 1};
+  return StageKey{n, MoeLayersOnStage(a, p, stage), RecomputedMoeLayersOnStage(a, p, stage),
+                  n > 0 && a.IsMoeLayer(first), stage == 0, stage == p.pp - 1};
 }
 
 }  // namespace

@@ -410,7 +410,10 @@ int64_t RecomputedLayersInModel(const Architecture& a, const Plan& p) {
   return total;
 }
 
-int64_t FirstLayerOfStage(const Architecture& a, const Plan& p, int64_t stage) {
+namespace {
+
+// The first layer of `stage` with every stage's layers contiguous.
+int64_t ContiguousFirstLayer(const Architecture& a, const Plan& p, int64_t stage) {
   if (stage == 0) return 0;
   const bool uneven = p.first_stage_layers > 0 || p.last_stage_layers > 0;
   if (!uneven && p.balanced_layers) return stage * (a.layers / p.pp) + ExtraLayersBefore(a, p, stage);
@@ -419,9 +422,56 @@ int64_t FirstLayerOfStage(const Architecture& a, const Plan& p, int64_t stage) {
   return first + middle;
 }
 
+}  // namespace
+
+bool PlacedByChunk(const Architecture& a, const Plan& p) {
+  const bool uneven = p.first_stage_layers > 0 || p.last_stage_layers > 0;
+  const int64_t chunks = ChunksPerStage(p);
+  return chunks > 1 && !uneven && a.layers % (p.pp * chunks) == 0;
+}
+
+int64_t FirstLayerOfChunk(const Architecture& a, const Plan& p, int64_t stage, int64_t chunk) {
+  if (!PlacedByChunk(a, p)) return ContiguousFirstLayer(a, p, stage) + chunk * LayersPerChunk(p, LayersOnStage(a, p, stage));
+  const int64_t per_chunk = a.layers / (p.pp * ChunksPerStage(p));
+  return chunk * per_chunk * p.pp + stage * per_chunk;
+}
+
+int64_t FirstLayerOfStage(const Architecture& a, const Plan& p, int64_t stage) {
+  return FirstLayerOfChunk(a, p, stage, 0);
+}
+
+namespace {
+
+// MoE layers among the first `prefix` layers of each of the stage's chunks.
+int64_t MoeLayersInChunkPrefixes(const Architecture& a, const Plan& p, int64_t stage, int64_t prefix) {
+  const int64_t n = LayersOnStage(a, p, stage);
+  if (!PlacedByChunk(a, p)) {
+    return a.MoeLayersIn(FirstLayerOfStage(a, p, stage), std::min(n, prefix * ChunksPerStage(p)));
+  }
+  const int64_t per_chunk = LayersPerChunk(p, n), take = std::min(prefix, per_chunk);
+  int64_t moe = 0;
+  for (int64_t c = 0; c < ChunksPerStage(p); ++c) moe += a.MoeLayersIn(FirstLayerOfChunk(a, p, stage, c), take);
+  return moe;
+}
+
+}  // namespace
+
+int64_t MoeLayersOnStage(const Architecture& a, const Plan& p, int64_t stage) {
+  if (!a.IsMoe()) return 0;
+  return MoeLayersInChunkPrefixes(a, p, stage, LayersOnStage(a, p, stage));
+}
+
+int64_t RecomputedMoeLayersOnStage(const Architecture& a, const Plan& p, int64_t stage) {
+  if (!RecomputesByBlock(p) || !a.IsMoe()) return 0;
+  return MoeLayersInChunkPrefixes(a, p, stage, p.recompute_num_layers);
+}
+
 int CandidateStages(const Architecture& a, const Plan& p, int64_t* out) {
   const int64_t suffix = a.MoeSuffixStart();
   if (suffix < 0) return 0;
+  // Placed chunk by chunk, a dense prefix past the first pass of chunks leaves dense layers on
+  // several stages: examine them all.
+  if (PlacedByChunk(a, p) && suffix > FirstLayerOfChunk(a, p, 0, 1)) return 0;
   int n = 0;
   auto add = [&](int64_t s) {
     if (s < 0 || s >= p.pp) return;

@@ -455,8 +455,21 @@ int64_t RecomputedLayersInModel(const Architecture& arch, const Plan& plan);
 // The most layers one model chunk holds (a stage's layers over its vpp chunks under the
 // interleaved schedule, rounded up): the recompute_num_layers at which block is full recompute.
 int64_t MostLayersPerChunk(const Architecture& arch, const Plan& plan);
-// Index of the first layer held by `stage` (contiguous assignment).
+// Whether the stages hold their layers chunk by chunk: under the interleaved schedule with even
+// stages (pp x vpp dividing the layers), Megatron-Core places model chunk c of stage s at layer
+// c L/v + s L/(p v) (get_transformer_layer_offset), so a stage's chunks lie one pass of L/v layers
+// apart. Otherwise a stage's layers are contiguous (a balanced split that pp x vpp does not
+// divide, which Megatron-Core refuses, is taken as contiguous too).
+bool PlacedByChunk(const Architecture& arch, const Plan& plan);
+// Index of the first layer of model chunk `chunk` (0-based, below ChunksPerStage) of `stage`.
+int64_t FirstLayerOfChunk(const Architecture& arch, const Plan& plan, int64_t stage, int64_t chunk);
+// Index of the first layer held by `stage`: its first chunk's.
 int64_t FirstLayerOfStage(const Architecture& arch, const Plan& plan, int64_t stage);
+// MoE layers among the layers `stage` holds, over all its chunks.
+int64_t MoeLayersOnStage(const Architecture& arch, const Plan& plan, int64_t stage);
+// MoE layers among the layers of `stage` that full recompute by block runs again (the first
+// recompute_num_layers of each chunk); 0 unless recomputing by block.
+int64_t RecomputedMoeLayersOnStage(const Architecture& arch, const Plan& plan, int64_t stage);
 
 // The pipeline stages that can be the most loaded (in memory or time): the first, the second,
 // the last, and the first one past a dense prefix of an MoE model. Writes them (sorted, unique)

@@ -283,7 +283,8 @@ TEST(PlanTest, UnevenSplitsThatAddUp) {
 }
 
 // Stage bookkeeping: layers on each stage sum to the model, and each stage starts where the
-// previous ends (an oracle independent of FirstLayerOfStage's shortcut).
+// previous ends (an oracle independent of FirstLayerOfStage's shortcut), or under the interleaved
+// schedule each chunk where the stage before it in the same pass ends: every layer held once.
 TEST(PlanTest, StagesPartitionTheLayers) {
   struct Case {
     const char* id;
@@ -313,14 +314,26 @@ TEST(PlanTest, StagesPartitionTheLayers) {
     PlanCheck check = CheckPlan(a, p, Job(micro_batches), c.pp);
     ASSERT_TRUE(check.ok()) << c.id << " pp " << c.pp << ": " << check.message;
     int64_t sum = 0, fewest = a.layers, most = 0;
+    std::vector<int> held(static_cast<size_t>(a.layers), 0);
     for (int64_t s = 0; s < c.pp; ++s) {
-      EXPECT_EQ(FirstLayerOfStage(a, p, s), sum) << c.id << " pp " << c.pp << " stage " << s;
+      if (PlacedByChunk(a, p)) {
+        const int64_t per_chunk = LayersOnStage(a, p, s) / c.vpp;
+        for (int64_t k = 0; k < c.vpp; ++k) {
+          const int64_t start = FirstLayerOfChunk(a, p, s, k);
+          EXPECT_EQ(start, k * a.layers / c.vpp + s * per_chunk) << c.id << " stage " << s << " chunk " << k;
+          for (int64_t l = start; l < start + per_chunk && l < a.layers; ++l) ++held[static_cast<size_t>(l)];
+        }
+      } else {
+        EXPECT_EQ(FirstLayerOfStage(a, p, s), sum) << c.id << " pp " << c.pp << " stage " << s;
+        for (int64_t l = sum; l < sum + LayersOnStage(a, p, s) && l < a.layers; ++l) ++held[static_cast<size_t>(l)];
+      }
       EXPECT_GT(LayersOnStage(a, p, s), 0);
       sum += LayersOnStage(a, p, s);
       fewest = std::min(fewest, LayersOnStage(a, p, s));
       most = std::max(most, LayersOnStage(a, p, s));
     }
     EXPECT_EQ(sum, a.layers) << c.id << " pp " << c.pp;
+    EXPECT_EQ(std::count(held.begin(), held.end(), 1), a.layers) << c.id << " pp " << c.pp << ": each layer once";
     if (c.balanced) {
       EXPECT_LE(most - fewest, 1) << c.id << " pp " << c.pp << ": as even as possible";
       if (a.layers % c.pp != 0 && a.layers % c.pp <= c.pp - 2) {
@@ -329,6 +342,46 @@ TEST(PlanTest, StagesPartitionTheLayers) {
       }
     }
   }
+}
+
+// Under the interleaved schedule a stage's chunks lie a pass apart, so a dense prefix longer
+// than a chunk leaves the first stage fewer MoE layers than contiguous stages would (here 8, not
+// 6: its chunks are layers 0-7 and 32-39 of 64, the first 10 dense), and full recompute by block
+// runs again the first layer of each chunk, of which stage 2's are both MoE.
+TEST(PlanTest, InterleavedStagesHoldTheirChunksAPassApart) {
+  Architecture a = LoadArch("deepseek-v3");
+  a.layers = 64;
+  a.moe_layer.assign(64, true);
+  for (int i = 0; i < 10; ++i) a.moe_layer[static_cast<size_t>(i)] = false;
+  a.FinalizeLayers();
+  Plan p = MakePlan(1, 4, 1);
+  p.vpp = 2;
+  p.schedule = Schedule::kInterleaved;
+  ASSERT_TRUE(PlacedByChunk(a, p));
+  const int64_t moe[] = {8, 14, 16, 16};
+  for (int64_t s = 0; s < 4; ++s) EXPECT_EQ(MoeLayersOnStage(a, p, s), moe[s]) << "stage " << s;
+  EXPECT_EQ(FirstLayerOfChunk(a, p, 1, 1), 40);
+  EXPECT_EQ(RecomputedMoeLayersOnStage(a, p, 0), 0) << "not recomputing by block";
+  p.recompute = Recompute::kFull;
+  p.recompute_method = RecomputeMethod::kBlock;
+  p.recompute_num_layers = 1;
+  const int64_t again[] = {1, 1, 2, 2};
+  for (int64_t s = 0; s < 4; ++s) EXPECT_EQ(RecomputedMoeLayersOnStage(a, p, s), again[s]) << "stage " << s;
+  // The candidates hold the stage with the most MoE layers; past the first pass, every stage.
+  int64_t out[5];
+  const int n = CandidateStages(a, p, out);
+  ASSERT_GT(n, 0);
+  EXPECT_NE(std::find(out, out + n, 2), out + n);
+  for (int i = 0; i < 40; ++i) a.moe_layer[static_cast<size_t>(i)] = false;
+  a.FinalizeLayers();
+  EXPECT_EQ(CandidateStages(a, p, out), 0);
+  // A single chunk per stage keeps its layers contiguous.
+  p.vpp = 1;
+  p.schedule = Schedule::k1F1B;
+  EXPECT_FALSE(PlacedByChunk(a, p));
+  EXPECT_EQ(MoeLayersOnStage(a, p, 1), 0);
+  EXPECT_EQ(MoeLayersOnStage(a, p, 2), 8);
+  EXPECT_EQ(MoeLayersOnStage(a, p, 3), 16);
 }
 
 TEST(PlanTest, BalancedSplit) {
