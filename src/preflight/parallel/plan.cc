@@ -445,6 +445,7 @@ namespace {
 // MoE layers among the first `prefix` layers of each of the stage's chunks.
 int64_t MoeLayersInChunkPrefixes(const Architecture& a, const Plan& p, int64_t stage, int64_t prefix) {
   const int64_t n = LayersOnStage(a, p, stage);
+  if (a.MoeSuffixStart() == 0) return std::min(n, prefix * ChunksPerStage(p));  // every layer MoE
   if (!PlacedByChunk(a, p)) {
     return a.MoeLayersIn(FirstLayerOfStage(a, p, stage), std::min(n, prefix * ChunksPerStage(p)));
   }
