@@ -988,14 +988,14 @@ case_does_not_fit() {
   # It says by how much, and what the plain remedies give.
   run plan "$EXAMPLE" --seq-len 32768
   expect_rc 1
-  expect_stdout_has "does not fit: 48.1 GiB over on stage 0; with parallel.recompute: full 34.1 GiB (fits); with parallel.recompute_method: block, recompute_num_layers: 3 57.9 GiB (fits); a search (parallel: auto) finds"
+  expect_stdout_has "does not fit: 48.1 GiB over on stage 0; with parallel.recompute: full 34.0 GiB (fits); with parallel.recompute_method: block, recompute_num_layers: 3 57.8 GiB (fits); a search (parallel: auto) finds"
   # By block, as it says, it fits; one layer a chunk fewer does not, and the text names each.
   run plan "$EXAMPLE" --seq-len 32768 --set parallel.recompute=full --set parallel.recompute_method=block --set parallel.recompute_num_layers=3
   expect_rc 0
   expect_stdout_has "recompute full(block 3)"
   run plan "$EXAMPLE" --seq-len 32768 --set parallel.recompute=full --set parallel.recompute_method=block --set parallel.recompute_num_layers=2
   expect_rc 1
-  expect_stdout_has "with parallel.recompute: full 34.1 GiB (fits); with parallel.recompute_method: block, recompute_num_layers: 3 57.9 GiB (fits)"
+  expect_stdout_has "with parallel.recompute: full 34.0 GiB (fits); with parallel.recompute_method: block, recompute_num_layers: 3 57.8 GiB (fits)"
   run plan "$EXAMPLE" --seq-len 32768 --set parallel.recompute=full --set parallel.recompute_method=block --set parallel.recompute_num_layers=2 --json
   expect_rc 1
   expect_json 'assert j["plan"]["recompute_method"] == "block" and j["plan"]["recompute_num_layers"] == 2 and not j["memory"]["fits"]'

@@ -358,6 +358,9 @@ ChunkActivations StageActivations(const Architecture& a, const Plan& p, const Tr
   }
   // A group recomputes its layers together: their activations all exist before its backward.
   double working = static_cast<double>(group) * std::max(dense_again ? layer.dense : 0.0, moe_again ? layer.moe : 0.0);
+  // The group's first input is the stack's: the recomputed forward reads it in place (Megatron's
+  // CheckpointFunction detaches it, sharing its storage).
+  if (p.recompute == Recompute::kFull) working = std::max(0.0, working - layer.recompute_input);
   // Under the op-level and dots policies the stack already holds what the recomputed layer saved;
   // its backward adds the rest of the layer's activations (dense layers only).
   if (p.recompute == Recompute::kSelectiveOp) working = std::max(0.0, layer.dense - layer.op_sac);

@@ -273,7 +273,7 @@ TEST(StageMemoryTest, RecomputeByBlockAndByGroup) {
 
 // By block, the backward's working set is a recomputed layer's: DeepSeek-V3's first stage of 4
 // layers (3 dense, then MoE) recomputing 3 holds a dense layer at the peak, not the MoE one it
-// keeps whole; recomputing all 4, the MoE one.
+// keeps whole; recomputing all 4, the MoE one (each less its input, already on the stack).
 TEST(StageMemoryTest, RecomputeByBlockWorksOnTheLayersItRecomputes) {
   Architecture a = LoadArch("deepseek-v3");
   const TrainingJob j = Job(4096, 64);
@@ -288,8 +288,8 @@ TEST(StageMemoryTest, RecomputeByBlockWorksOnTheLayersItRecomputes) {
     return EstimateStageMemory(a, CountParameters(a), q, j, 0, MemoryOptions{}).activations.value();
   };
   const double in_flight = 4;  // 1F1B, stage 0 of 4
-  EXPECT_NEAR(activations(3), in_flight * (3 * layer.recompute_input + layer.moe) + layer.dense, 1);
-  EXPECT_NEAR(activations(4), in_flight * 4 * layer.recompute_input + layer.moe, 1);
+  EXPECT_NEAR(activations(3), in_flight * (3 * layer.recompute_input + layer.moe) + layer.dense - layer.recompute_input, 1);
+  EXPECT_NEAR(activations(4), in_flight * 4 * layer.recompute_input + layer.moe - layer.recompute_input, 1);
 }
 
 // The fewest block layers that fit a budget, against a count-by-count scan: dense and MoE (a dense
