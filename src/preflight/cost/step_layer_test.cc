@@ -170,8 +170,9 @@ TEST(StepLayerTest, SixteenBitGemmsOfAnFp8RunUseTheBf16Table) {
 }
 
 // The loss moves 52 bytes per logit (Megatron's vocab-parallel cross-entropy: 38 forward through
-// an fp32 copy, 14 backward) on the last stage, once per micro-batch: a model that differs only in
-// its vocabulary differs in the step's elementwise time by exactly that much.
+// an fp32 copy, 14 backward) on the last stage, once per micro-batch, and the embedding's backward
+// zero-fills its V x h 16-bit gradient once per micro-batch: a model that differs only in its
+// vocabulary (untied, so no gradient sum) differs in the step's elementwise time by exactly that.
 // The step's elementwise ("other") seconds and the HBM rate of Llama 3.1 8B on 8 H100s, two
 // micro-batches of one sequence on each DP rank, with `edit` applied to the job.
 template <typename Edit>
@@ -194,7 +195,27 @@ TEST(StepLayerTest, CrossEntropyMovesItsPassesOverTheLogits) {
   const auto [base, hbm] = other(128256);
   const auto [wider, same_hbm] = other(2 * 128256);
   EXPECT_DOUBLE_EQ(same_hbm, hbm);
-  EXPECT_NEAR(wider - base, 2.0 * 8192 * 128256 * 52 / hbm, 1e-9);
+  EXPECT_NEAR(wider - base, 2.0 * (8192.0 * 128256 * 52 + 128256.0 * 4096 * 2) / hbm, 1e-9);
+}
+
+// Around the layers (HeadPasses), with the parameters held fixed so that only these passes move:
+// a learned position table twice as long adds its gradient's zero-fill (2 bytes a row of h, per
+// micro-batch); tying the embedding to the head adds the sum of the shared weight's two gradients
+// (read two, write one: 6 bytes an element of V x h), unless the head's weight gradient is
+// accumulated in its GEMM.
+TEST(StepLayerTest, AroundTheLayersThePassesFollowTheModel) {
+  auto other = [](int64_t positions, bool tied, bool fusion) {
+    return OtherSecondsAndHbm([=](Job8b& v) {
+      v.arch.position_rows = positions;
+      v.arch.tied_embeddings = tied;
+      v.job.grad_accumulation_fusion = fusion;
+    }).first;
+  };
+  const double hbm = OtherSecondsAndHbm([](Job8b&) {}).second;
+  const double h = 4096, V = 128256, m = 2;
+  EXPECT_NEAR(other(16384, false, true) - other(8192, false, true), m * 2 * 8192 * h / hbm, 1e-9);
+  EXPECT_NEAR(other(0, true, false) - other(0, false, false), m * 6 * V * h / hbm, 1e-9);
+  EXPECT_NEAR(other(0, true, true), other(0, false, true), 1e-12);
 }
 
 // A 16-bit GEMM with an odd dimension runs at its rate over the device's odd-width slowdown: an

@@ -390,7 +390,31 @@ StepModel::HeadWork StepModel::Head() const {
   w.loss = Memory(logits * (loss_fwd + loss_bwd));
   w.loss_fwd = Memory(logits * loss_fwd);
   w.comm = AroundLayers(heads);
+  HeadPasses(&w);
   return w;
+}
+
+// Per micro-batch, in 16-bit activations (docs/cost-model.md, "Around the layers"). The
+// vocab-parallel lookup runs on every token on each TP rank (its partial rows are then summed),
+// learned positions are looked up and added before SP scatters the sum, and the embedding dropout
+// (1-byte mask) runs on the rank's share. The backward zero-fills the rank's dense V/t x h
+// gradient of the table (PyTorch's embedding_dense_backward) and adds each token's row into it,
+// and as much for a learned position table. The final norm reads and writes the rank's tokens
+// forward, and reads its input and output gradient and writes the input gradient backward. A
+// weight shared by the embedding and the head on one stage gets two gradients, which autograd
+// sums before accumulating them (read two, write one), unless the head's weight gradient is
+// accumulated in its GEMM (grad_accumulation_fusion), which leaves the embedding's alone.
+void StepModel::HeadPasses(HeadWork* w) const {
+  const double h = static_cast<double>(a_.hidden), T = tokens_, R = rep_tokens_;
+  const double rows = static_cast<double>(OutputColumnsPerRank(a_, p_));
+  const double learned = a_.position_rows > 0 ? 1.0 : 0.0, drop = a_.dropout ? 1.0 : 0.0;
+  const double positions = static_cast<double>(a_.position_rows);
+  w->embedding_fwd = Memory(T * 4 * h + learned * T * 10 * h + drop * R * 5 * h);
+  w->embedding = w->embedding_fwd +
+                 Memory(drop * R * 5 * h + 2 * rows * h + T * 4 * h + learned * (2 * positions * h + T * 4 * h));
+  w->final_norm_fwd = Memory(R * 4 * h);
+  w->final_norm = w->final_norm_fwd + Memory(R * 6 * h);
+  w->tied_sum = a_.tied_embeddings && !c_.job.grad_accumulation_fusion ? Memory(6 * rows * h) : 0.0;
 }
 
 void StepModel::AddHead(const StageParts& parts, bool first, StageSums* st) const {
@@ -411,8 +435,9 @@ void StepModel::AddHead(const StageParts& parts, bool first, StageSums* st) cons
   st->fwd += w.fwd;
   st->bwd += w.bwd;
   st->wgrad += w.wgrad;
-  st->memory += w.loss;
-  st->forward += w.fwd + w.loss_fwd;
+  const double tied = first && p_.pp == 1 ? w.tied_sum : 0.0;
+  st->memory += w.loss + w.final_norm + tied;
+  st->forward += w.fwd + w.loss_fwd + w.final_norm_fwd;
   if (!c_.job.host_profile) return;
   // A measured host profile also times the work around the layers (embedding, head, loss),
   // counted on the last stage with the head. With TP the collectives around the layers are calls
@@ -420,8 +445,8 @@ void StepModel::AddHead(const StageParts& parts, bool first, StageSums* st) cons
   const double calls = p_.tp > 1 ? around.head_calls + (1 + mtp) * around.embedding_calls : 0;
   const double host = c_.job.host_profile->micro_batch.value() +
                       calls * c_.job.host_profile->collective_call.value();
-  const double gpu = w.fwd + w.bwd + w.loss + head_comm +
-                     (first ? around.embedding_fwd + around.embedding_bwd : 0);
+  const double gpu = w.fwd + w.bwd + w.loss + w.final_norm + tied + head_comm +
+                     (first ? around.embedding_fwd + around.embedding_bwd + w.embedding : 0);
   // A zero-bubble schedule runs the weight gradients apart (see AddLayer): a few GEMMs, whose
   // launches are taken as GPU-bound; the host's time is spent on the rest.
   const double apart = DefersWeightGradients() ? w.wgrad : 0;
@@ -441,7 +466,8 @@ StageSums StepModel::StageTotals(const StageParts& parts, const LayerCounts& n, 
   st.Add(parts.moe_kept, static_cast<double>(kept_moe));
   if (first) {
     st.tp += parts.head.comm.embedding_fwd + parts.head.comm.embedding_bwd;
-    st.forward += parts.head.comm.embedding_fwd;
+    st.memory += parts.head.embedding;
+    st.forward += parts.head.comm.embedding_fwd + parts.head.embedding_fwd;
   }
   if (last) AddHead(parts, first, &st);
   return st;

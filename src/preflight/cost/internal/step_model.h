@@ -443,8 +443,13 @@ class StepModel {
   struct HeadWork {  // the output head(s), loss and MTP projection on the last stage, and the TP
                      // collectives around the layers (the embedding's on the first stage)
     double fwd = 0, bwd = 0, wgrad = 0, loss = 0, loss_fwd = 0;
+    // The memory-bound passes around the layers (HeadPasses): the embedding's on the first stage,
+    // the final norm's on the last, and with tied embeddings on one stage the sum of the shared
+    // weight's two gradients; each whole (forward and backward) and its forward share.
+    double embedding = 0, embedding_fwd = 0, final_norm = 0, final_norm_fwd = 0, tied_sum = 0;
     AroundLayersComm comm;
   };
+  void HeadPasses(HeadWork* w) const;
   struct StageParts {  // one dense and one MoE layer's sums, and the head
     StageSums dense, moe;
     // Under full recompute by block, a layer that is not recomputed (the rest of each chunk).
