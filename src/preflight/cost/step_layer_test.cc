@@ -171,7 +171,8 @@ TEST(StepLayerTest, SixteenBitGemmsOfAnFp8RunUseTheBf16Table) {
 
 // The loss moves 52 bytes per logit (Megatron's vocab-parallel cross-entropy: 38 forward through
 // an fp32 copy, 14 backward) on the last stage, once per micro-batch, and the embedding's backward
-// zero-fills its V x h 16-bit gradient once per micro-batch: a model that differs only in its
+// zero-fills its V x h 16-bit gradient (2 bytes an element), which Megatron's DDP hook then adds
+// into the fp32 main gradient (2 + 4 + 4), once per micro-batch: a model that differs only in its
 // vocabulary (untied, so no gradient sum) differs in the step's elementwise time by exactly that.
 // The step's elementwise ("other") seconds and the HBM rate of Llama 3.1 8B on 8 H100s, two
 // micro-batches of one sequence on each DP rank, with `edit` applied to the job.
@@ -185,24 +186,29 @@ std::pair<double, double> OtherSecondsAndHbm(Edit edit) {
 }
 
 TEST(StepLayerTest, CrossEntropyMovesItsPassesOverTheLogits) {
-  auto other = [](int64_t vocab) {
-    return OtherSecondsAndHbm([vocab](Job8b& v) {
+  auto other = [](int64_t vocab, int64_t mtp) {
+    return OtherSecondsAndHbm([vocab, mtp](Job8b& v) {
       v.arch.vocab = vocab;
+      v.arch.mtp_layers = mtp;
       v.params = CountParameters(v.arch);
       v.job.grad_accumulation_fusion = true;
     });
   };
-  const auto [base, hbm] = other(128256);
-  const auto [wider, same_hbm] = other(2 * 128256);
+  const auto [base, hbm] = other(128256, 0);
+  const auto [wider, same_hbm] = other(2 * 128256, 0);
   EXPECT_DOUBLE_EQ(same_hbm, hbm);
-  EXPECT_NEAR(wider - base, 2.0 * (8192.0 * 128256 * 52 + 128256.0 * 4096 * 2) / hbm, 1e-9);
+  const double per_head = 8192.0 * 128256 * 52, per_embedding = 128256.0 * 4096 * 12;
+  EXPECT_NEAR(wider - base, 2.0 * (per_head + per_embedding) / hbm, 1e-9);
+  // An MTP module has a head and loss of its own and embeds again on the (here only) stage.
+  EXPECT_NEAR(other(2 * 128256, 1).first - other(128256, 1).first, 2.0 * 2 * (per_head + per_embedding) / hbm, 1e-9);
 }
 
 // Around the layers (HeadPasses), with the parameters held fixed so that only these passes move:
-// a learned position table twice as long adds its gradient's zero-fill (2 bytes a row of h, per
-// micro-batch); tying the embedding to the head adds the sum of the shared weight's two gradients
-// (read two, write one: 6 bytes an element of V x h), unless the head's weight gradient is
-// accumulated in its GEMM.
+// a learned position table twice as long adds its gradient's zero-fill and, with the weight
+// gradients fused into their GEMMs, its addition into the fp32 main gradient (2 + 10 bytes an
+// element, per micro-batch); tying the embedding to the head adds the sum of the shared weight's
+// two gradients (read two, write one: 6 bytes an element of V x h), and with the fusion the
+// zeroed dummy Megatron-Core writes for the head's (2 more).
 TEST(StepLayerTest, AroundTheLayersThePassesFollowTheModel) {
   auto other = [](int64_t positions, bool tied, bool fusion) {
     return OtherSecondsAndHbm([=](Job8b& v) {
@@ -213,9 +219,10 @@ TEST(StepLayerTest, AroundTheLayersThePassesFollowTheModel) {
   };
   const double hbm = OtherSecondsAndHbm([](Job8b&) {}).second;
   const double h = 4096, V = 128256, m = 2;
-  EXPECT_NEAR(other(16384, false, true) - other(8192, false, true), m * 2 * 8192 * h / hbm, 1e-9);
+  EXPECT_NEAR(other(16384, false, true) - other(8192, false, true), m * 12 * 8192 * h / hbm, 1e-9);
+  EXPECT_NEAR(other(16384, false, false) - other(8192, false, false), m * 2 * 8192 * h / hbm, 1e-9);
   EXPECT_NEAR(other(0, true, false) - other(0, false, false), m * 6 * V * h / hbm, 1e-9);
-  EXPECT_NEAR(other(0, true, true), other(0, false, true), 1e-12);
+  EXPECT_NEAR(other(0, true, true) - other(0, false, true), m * 8 * V * h / hbm, 1e-9);
 }
 
 // A 16-bit GEMM with an odd dimension runs at its rate over the device's odd-width slowdown: an

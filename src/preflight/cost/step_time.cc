@@ -394,27 +394,36 @@ StepModel::HeadWork StepModel::Head() const {
   return w;
 }
 
-// Per micro-batch, in 16-bit activations (docs/cost-model.md, "Around the layers"). The
-// vocab-parallel lookup runs on every token on each TP rank (its partial rows are then summed),
+// Per micro-batch, e bytes an activation (2, or 4 in fp32; docs/cost-model.md, "Around the
+// layers"). The vocab-parallel lookup runs on every token on each TP rank (its partial rows are
+// then summed) and Megatron turns the [b, s, h] result to [s, b, h] with a copy when b > 1;
 // learned positions are looked up and added before SP scatters the sum, and the embedding dropout
 // (1-byte mask) runs on the rank's share. The backward zero-fills the rank's dense V/t x h
 // gradient of the table (PyTorch's embedding_dense_backward) and adds each token's row into it,
-// and as much for a learned position table. The final norm reads and writes the rank's tokens
-// forward, and reads its input and output gradient and writes the input gradient backward. A
-// weight shared by the embedding and the head on one stage gets two gradients, which autograd
-// sums before accumulating them (read two, write one), unless the head's weight gradient is
-// accumulated in its GEMM (grad_accumulation_fusion), which leaves the embedding's alone.
+// and as much for a learned position table. With the weight-gradient GEMMs accumulating into the
+// main gradients (grad_accumulation_fusion), the table's gradient, no GEMM's, is still added into
+// them by Megatron's DDP hook (read the gradient, read and write the main gradient); without that
+// fusion AccumulationSeconds counts it with every parameter. The final norm reads and writes the
+// rank's tokens forward, and reads its input and output gradient and writes the input gradient
+// backward. A weight shared by the embedding and the head on one stage gets two gradients, which
+// autograd sums (read two, write one); with the fusion Megatron-Core makes the head's a zeroed
+// full-size dummy (zero_out_wgrad on the shared weight), written first.
 void StepModel::HeadPasses(HeadWork* w) const {
   const double h = static_cast<double>(a_.hidden), T = tokens_, R = rep_tokens_;
+  const double e = c_.job.precision == Dtype::kFp32 ? 4.0 : 2.0;
+  const double grad = c_.job.grad_dtype == Dtype::kFp32 ? 4.0 : 2.0;
   const double rows = static_cast<double>(OutputColumnsPerRank(a_, p_));
   const double learned = a_.position_rows > 0 ? 1.0 : 0.0, drop = a_.dropout ? 1.0 : 0.0;
   const double positions = static_cast<double>(a_.position_rows);
-  w->embedding_fwd = Memory(T * 4 * h + learned * T * 10 * h + drop * R * 5 * h);
-  w->embedding = w->embedding_fwd +
-                 Memory(drop * R * 5 * h + 2 * rows * h + T * 4 * h + learned * (2 * positions * h + T * 4 * h));
-  w->final_norm_fwd = Memory(R * 4 * h);
-  w->final_norm = w->final_norm_fwd + Memory(R * 6 * h);
-  w->tied_sum = a_.tied_embeddings && !c_.job.grad_accumulation_fusion ? Memory(6 * rows * h) : 0.0;
+  const bool fused = c_.job.grad_accumulation_fusion;
+  const double transpose = p_.micro_batch > 1 ? 2 * e : 0.0;
+  w->embedding_fwd = Memory(T * (2 * e + transpose) * h + learned * T * 5 * e * h + drop * R * (2 * e + 1) * h);
+  const double table = rows + learned * positions;
+  w->embedding = w->embedding_fwd + Memory(drop * R * (2 * e + 1) * h + e * table * h + T * 2 * e * h +
+                                           learned * T * 2 * e * h + (fused ? table * h * (e + 2 * grad) : 0.0));
+  w->final_norm_fwd = Memory(R * 2 * e * h);
+  w->final_norm = w->final_norm_fwd + Memory(R * 3 * e * h);
+  w->tied_sum = a_.tied_embeddings ? Memory((fused ? 4 : 3) * e * rows * h) : 0.0;
 }
 
 void StepModel::AddHead(const StageParts& parts, bool first, StageSums* st) const {
@@ -436,8 +445,11 @@ void StepModel::AddHead(const StageParts& parts, bool first, StageSums* st) cons
   st->bwd += w.bwd;
   st->wgrad += w.wgrad;
   const double tied = first && p_.pp == 1 ? w.tied_sum : 0.0;
-  st->memory += w.loss + w.final_norm + tied;
-  st->forward += w.fwd + w.loss_fwd + w.final_norm_fwd;
+  // Each MTP module embeds again on the last stage and runs three norms (its embedding's and
+  // hidden state's, then the shared final norm).
+  const double around_mtp = mtp * (w.embedding + 3 * w.final_norm);
+  st->memory += w.loss + w.final_norm + tied + around_mtp;
+  st->forward += w.fwd + w.loss_fwd + w.final_norm_fwd + mtp * (w.embedding_fwd + 3 * w.final_norm_fwd);
   if (!c_.job.host_profile) return;
   // A measured host profile also times the work around the layers (embedding, head, loss),
   // counted on the last stage with the head. With TP the collectives around the layers are calls
@@ -445,7 +457,7 @@ void StepModel::AddHead(const StageParts& parts, bool first, StageSums* st) cons
   const double calls = p_.tp > 1 ? around.head_calls + (1 + mtp) * around.embedding_calls : 0;
   const double host = c_.job.host_profile->micro_batch.value() +
                       calls * c_.job.host_profile->collective_call.value();
-  const double gpu = w.fwd + w.bwd + w.loss + w.final_norm + tied + head_comm +
+  const double gpu = w.fwd + w.bwd + w.loss + w.final_norm + tied + around_mtp + head_comm +
                      (first ? around.embedding_fwd + around.embedding_bwd + w.embedding : 0);
   // A zero-bubble schedule runs the weight gradients apart (see AddLayer): a few GEMMs, whose
   // launches are taken as GPU-bound; the host's time is spent on the rest.
