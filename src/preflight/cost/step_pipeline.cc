@@ -175,7 +175,7 @@ StepModel::AllStages StepModel::SumWithInputs(const StageParts& parts, const Sta
     if (i == known) {
       const StageSums st = StageSumsOf(parts, stage);
       const double wait = InputPathSeconds(st.input_slack);
-      if (known == 8) {  // more kinds of stage than contiguous splits make: not kept
+      if (known == 8) {  // more kinds of stage than the splits make: not kept
         inputs += wait;
         wgrad += st.wgrad;
         continue;
@@ -190,8 +190,9 @@ StepModel::AllStages StepModel::SumWithInputs(const StageParts& parts, const Sta
   return {whole.Total() - InputPathSeconds(whole.input_slack) + inputs, wgrad};
 }
 
-// The first, second and last stages are the only ones that can be the slowest (contiguous layers;
-// the middle ones alike or one layer lighter; the last adds the head). Under DualPipe, where every
+// Only the candidate stages can be the slowest (CandidateStages: the first, second and last, the
+// middle ones being alike or one layer lighter and the last adding the head, and for an MoE model
+// those around its dense prefix, or every stage where that is not enough). Under DualPipe, where every
 // rank is a candidate, ranks whose two stages match one already summed are skipped.
 StageSums StepModel::SlowestRank(const StageParts& parts, const AllStages& all) const {
   const bool dual = p_.schedule == Schedule::kDualPipe;
