@@ -414,6 +414,12 @@ int64_t MicroBatches(const Plan& plan, const TrainingJob& job);
 // only cause today.)
 int MaxZeroStage(const TrainingJob& job);
 
+// True when plan `p`'s ZeRO groups hold one rank each: DP x CP of 1 for the dense parameters and,
+// in an MoE model, an expert-data-parallel group (DP x CP x TP / (EP x ETP)) of 1 for the experts. Every ZeRO stage
+// of such a plan shards, gathers and reduces nothing, so it is the same plan as ZeRO 0 (the memory
+// and step-time models give the same figures; the search tries it once, at ZeRO 0).
+bool ZeroShardsNothing(const Architecture& arch, const Plan& p);
+
 // The output layer's columns on one tensor-parallel rank: the vocabulary over TP, rounded up where
 // TP does not divide it (the largest shard, which the step waits for). A Megatron run pads the
 // vocabulary first (--make-vocab-size-divisible-by, to a multiple of 128 x TP by default): a

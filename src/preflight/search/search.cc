@@ -32,6 +32,7 @@ std::string_view ObjectiveName(Objective o) {
 std::string_view RejectReasonName(int reason) {
   if (reason == kRejectNoFit) return "does_not_fit";
   if (reason == kRejectBound) return "slower_than_top_k";
+  if (reason == kRejectSameAsZero0) return "zero_shards_nothing";
   return PlanIssueName(static_cast<PlanIssue>(reason));
 }
 
@@ -404,6 +405,27 @@ void CountUnexplored(const Scenario& s, const Plan& p, const int* zeros, int fro
   }
 }
 
+// Where plan `p` shards nothing (ZeroShardsNothing) and ZeRO 0 is among `zeros`, each other stage
+// that is the same plan as ZeRO 0 is counted as considered (under the plan rule it breaks, else as
+// zero_shards_nothing) and left out: ZeRO 1 and 2, and ZeRO 3 unless FSDP's gather-once keeps its
+// gathered copy and fp32 gradients (another stack, whatever the group). Writes the stages left to
+// run, in the order of `zeros`, to `kept` and returns how many.
+int KeepStagesUnlikeZero0(const Scenario& s, const Plan& p, const int* zeros, int n, int* kept, SearchResult* r) {
+  const bool zero0_tried = n > 1 && zeros[n - 1] == 0 && ZeroShardsNothing(s.arch, p);
+  int n_kept = 0;
+  for (int iz = 0; iz < n; ++iz) {
+    const Plan q = WithZero(p, zeros[iz]);
+    if (!zero0_tried || q.zero == 0 || (q.zero == 3 && q.fsdp_gather_once)) {
+      kept[n_kept++] = zeros[iz];
+      continue;
+    }
+    ++r->considered;
+    const PlanIssue is = FindPlanIssue(s.arch, q, s.job, s.cluster.devices);
+    ++r->rejected[is == PlanIssue::kValid ? kRejectSameAsZero0 : static_cast<int>(is)];
+  }
+  return n_kept;
+}
+
 }  // namespace
 
 // Evaluates plan `p` (one SP, recompute and micro-batch choice) at each ZeRO stage of `zeros`
@@ -412,6 +434,9 @@ void CountUnexplored(const Scenario& s, const Plan& p, const int* zeros, int fro
 bool BranchRunner::RunZeroStages(Plan p, const int* zeros, int n_zero, int64_t held, Worker* w) const {
   if (n_zero <= 0) return false;  // no stage allowed (a fixed ZeRO stage the scenario's stack cannot run)
   SearchResult& r = w->result;
+  int kept[4];
+  n_zero = KeepStagesUnlikeZero0(s_, p, zeros, n_zero, kept, &r);
+  zeros = kept;
   bool pipeline_ready = false;
   PipelineTime pipeline;
   // Full recompute by block recomputes, at each ZeRO stage, the fewest layers a chunk that fit

@@ -77,10 +77,13 @@ struct SearchOptions {
 
 // Extra rejection reasons beyond PlanIssue: valid but over the memory budget; or skipped
 // because a lower bound on its step time (the pipeline part alone) is worse than the K-th best
-// objective of a deterministic pilot pass, so it cannot be in the top K (not classified further).
+// objective of a deterministic pilot pass, so it cannot be in the top K (not classified further);
+// or a ZeRO stage above 0 of a plan whose ZeRO groups hold one rank each (ZeroShardsNothing): the
+// same plan as its ZeRO 0, which is tried instead, so the top K holds no copies.
 inline constexpr int kRejectNoFit = static_cast<int>(PlanIssue::kCount);
 inline constexpr int kRejectBound = kRejectNoFit + 1;
-inline constexpr int kNumRejectReasons = kRejectBound + 1;
+inline constexpr int kRejectSameAsZero0 = kRejectBound + 1;
+inline constexpr int kNumRejectReasons = kRejectSameAsZero0 + 1;
 std::string_view RejectReasonName(int reason);
 
 struct RankedPlan {

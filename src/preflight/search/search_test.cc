@@ -551,6 +551,76 @@ TEST(SearchTest, PlansBrokenWhateverTheRecomputeAreCountedUnderTheirRule) {
   for (int i = 0; i < kNumRejectReasons; ++i) EXPECT_EQ(r.rejected[i], expected[i]) << RejectReasonName(i);
 }
 
+// The search tries a plan whose ZeRO groups hold one rank each at ZeRO 0 and counts its stages
+// that are the same plan as zero_shards_nothing (search.cc, KeepStagesUnlikeZero0): ZeRO 1 and 2,
+// and ZeRO 3 with or without DeepSpeed's per-parameter gathers. That is right only while the
+// memory and step-time models give those the figures of ZeRO 0, which this checks; FSDP's
+// gather-once keeps its gathered copy and fp32 gradients at any group (a ZeRO-3 plan the search
+// still tries). Where one group holds more (the experts replicated over TP, or DP 2), ZeRO 1 must
+// save memory.
+TEST(SearchTest, ZeroStagesOfAPlanThatShardsNothingAreItsZeroZero) {
+  struct Case {
+    const char* file;
+    int64_t devices, tp, pp, dp, ep, etp;
+    bool per_parameter, gather_once, same;
+  };
+  const Case cases[] = {
+      {"examples/llama3.1-70b-h100.yaml", 8, 8, 1, 1, 1, 1, true, false, true},
+      {"examples/llama3.1-70b-h100.yaml", 32, 8, 4, 1, 1, 1, false, true, true},
+      {"examples/llama3.1-70b-h100.yaml", 64, 8, 4, 2, 1, 1, false, false, false},
+      {"examples/deepseek-v3-h800.yaml", 32, 2, 16, 1, 2, 1, false, true, true},
+      {"examples/deepseek-v3-h800.yaml", 32, 2, 16, 1, 1, 1, false, false, false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(c.file) + " tp " + std::to_string(c.tp) + " dp " + std::to_string(c.dp) + " ep " +
+                 std::to_string(c.ep));
+    const Scenario s = Load(c.file, {{"cluster.devices", std::to_string(c.devices)}});
+    Plan p = s.plan;
+    p.tp = c.tp, p.pp = c.pp, p.dp = c.dp, p.cp = 1, p.ep = c.ep, p.etp = c.etp, p.vpp = 1;
+    p.schedule = Schedule::k1F1B, p.first_stage_layers = p.last_stage_layers = 0, p.cpu_offload_layers = 0;
+    p.balanced_layers = s.arch.layers % p.pp != 0, p.sp = p.tp > 1, p.zero = 0, p.recompute = Recompute::kFull;
+    EXPECT_EQ(ZeroShardsNothing(s.arch, p), c.same);
+    const ParamCounts params = CountParameters(s.arch);
+    const CostContext ctx = MakeCostContext(s.arch, params, s.job, s.cluster);
+    const double memory0 = EstimateMemory(s.arch, params, p, s.job, s.cluster.hbm_capacity, {}).worst.Total().value();
+    const double step0 = EstimateStep(ctx, p).step.value();
+    for (int zero = 1; zero <= 3; ++zero) {
+      Plan q = p;
+      q.zero = zero;
+      if (zero == 3) q.zero3_gather_per_parameter = c.per_parameter, q.fsdp_gather_once = c.gather_once;
+      ASSERT_EQ(FindPlanIssue(s.arch, q, s.job, s.cluster.devices), PlanIssue::kValid) << "ZeRO " << zero;
+      const double memory = EstimateMemory(s.arch, params, q, s.job, s.cluster.hbm_capacity, {}).worst.Total().value();
+      if (c.same && q.fsdp_gather_once) {
+        EXPECT_GT(memory, memory0);
+      } else if (c.same) {
+        EXPECT_EQ(memory, memory0) << "ZeRO " << zero;
+        EXPECT_EQ(EstimateStep(ctx, q).step.value(), step0) << "ZeRO " << zero;
+      } else if (zero == 1) {
+        EXPECT_LT(memory, memory0);
+      }
+    }
+  }
+  // The search lists such a plan once, and counts the rest of the space as before.
+  const Scenario one = Load("examples/gpt2-small-a100-unpadded.yaml");
+  SearchOptions o;
+  o.top_k = 4;
+  o.exhaustive = true;
+  const SearchResult r = Search(one, {}, o);
+  ASSERT_EQ(r.top.size(), 4U);
+  for (const RankedPlan& ranked : r.top) EXPECT_EQ(ranked.plan.zero, 0);
+  EXPECT_EQ(r.rejected[kRejectSameAsZero0], 3 * r.valid);
+  int64_t rejected = 0;
+  for (int64_t n : r.rejected) rejected += n;
+  EXPECT_EQ(r.considered, r.valid + rejected);
+  EXPECT_EQ(r.considered, 4 * 4 * 4);  // ZeRO 0-3 x four recompute choices x micro-batches 1, 2, 4, 8
+  SearchConstraints fixed;
+  fixed.zero = 2;
+  const SearchResult two = Search(one, fixed, o);
+  ASSERT_FALSE(two.top.empty());
+  EXPECT_EQ(two.top[0].plan.zero, 2);  // a stage the user fixed is the one tried
+  EXPECT_EQ(two.rejected[kRejectSameAsZero0], 0);
+}
+
 // The scenario's ZeRO-3-only flags (FSDP's gather-once) do not ride along on the ZeRO 0-2 plans
 // the search tries, so every plan it returns is one the plan rules accept as it stands.
 TEST(SearchTest, ZeroThreeFlagsStayOnZeroThreePlans) {
