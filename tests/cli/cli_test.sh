@@ -1413,7 +1413,39 @@ YAML
   expect_json 'assert "searched" not in j["plan"]'
 }
 
-ALL_CASES=(search_headroom_note readme_figures plan_searched_layout output_write_failure output_to_a_closed_pipe validate_nothing_predicted validate_by search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
+# A search space beyond what a search takes in about a minute or two (search.h, kMaxSearchLayouts:
+# 2^20 layouts the layout-level rules leave) is bad input, named with how to narrow it, before
+# any search runs: a 5,040-layer model on 8.6 million GPUs took 289 s, one of 55,440 layers was
+# still running after 19 minutes. plan's parallel: auto and validate's searches are held to it,
+# validate's in all (30 DeepSeek-V3 searches of 36,888 layouts each pass it).
+case_search_space_too_large() {
+  cat >"$WORK/deep.yaml" <<'YAML'
+model: {model_type: llama, hidden_size: 5040, num_hidden_layers: 5040, num_attention_heads: 5040, num_key_value_heads: 5040,
+        intermediate_size: 5040, vocab_size: 5040, head_dim: 8}
+hardware: gb200-nvl72
+cluster: {devices: 8648640}
+training: {seq_len: 5040, global_batch: 8648640, micro_batch: 1, precision: bf16}
+YAML
+  run search "$WORK/deep.yaml" --json
+  expect_bad_input "deep.yaml: the search: expected a space of at most 1048576 layouts" "--max-pp" "got more"
+  run search "$WORK/deep.yaml" --devices 8,8648640
+  expect_bad_input "deep.yaml: the search: expected a space of at most 1048576 layouts" "on 8648640 devices"
+  run search "$WORK/deep.yaml" --fix-tp 8 --fix-cp 1 --fix-pp 8 --top 1
+  [[ "$RC" == 0 || "$RC" == 1 ]] || fail "a narrowed search: expected exit 0 or 1, got $RC"
+  run plan "$WORK/deep.yaml"
+  expect_bad_input "deep.yaml: parallel: auto: expected a space of at most 1048576 layouts"
+  { echo "- name: deep"; sed 's/^/  /' "$WORK/deep.yaml"; echo "  measured: {step_time_s: 1}"; } >"$WORK/deep-runs.yaml"
+  run validate "$WORK/deep-runs.yaml"
+  expect_bad_input "run 'deep' (parallel: auto): expected a space of at most"
+  : >"$WORK/many.yaml"
+  for i in $(seq 1 30); do
+    { echo "- name: ds$i"; sed -e '/^#/d' -e '/^name:/d' -e 's/^/  /' "$ROOT/examples/deepseek-v3-h800.yaml"; echo "  measured: {step_time_s: 1}"; } >>"$WORK/many.yaml"
+  done
+  run validate "$WORK/many.yaml" --search-layouts
+  expect_bad_input "run 'ds29' (--search-layouts)" "in all"
+}
+
+ALL_CASES=(search_space_too_large search_headroom_note readme_figures plan_searched_layout output_write_failure output_to_a_closed_pipe validate_nothing_predicted validate_by search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
   unknown_hardware_id bad_gemm_table bad_collective_table collective_table_other_hardware unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
   unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit reliability odd_output_width softmax_fallback override_catalog_fields command_line_paths data_directory odd_but_valid_inputs collective_table_idle fp4_precision)

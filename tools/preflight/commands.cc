@@ -80,6 +80,18 @@ int BadInput(const std::string& message) {
   return 2;
 }
 
+bool SearchSpaceWithin(const Scenario& s, const SearchConstraints& c, int64_t limit, const std::string& what,
+                       int64_t* layouts, std::string* error) {
+  *layouts = CountSearchLayouts(s, c, limit);
+  if (*layouts <= limit) return true;
+  *error = fmt::format(
+      "{}: {}: expected a space of at most {} layouts (TP x CP x PP x DP x EP x ETP x schedule x VPP, each with its "
+      "SP, ZeRO, recompute and micro-batch choices) on {} devices, got more; narrow it (--max-pp, --max-cp, "
+      "--max-tp, --max-ep or a --fix-* flag of `search`, or a layout in the scenario)",
+      s.file, what, limit, s.cluster.devices);
+  return false;
+}
+
 int RunPlan(const PlanArgs& args) {
   Catalog catalog = Catalog::Default();
   auto scenario = LoadScenarioFile(args.scenario, catalog, args.overrides);
@@ -87,6 +99,11 @@ int RunPlan(const PlanArgs& args) {
   bool searched = false;
   if (scenario->auto_parallel) {
     // `parallel: auto`: the search picks the plan (fastest step).
+    int64_t layouts = 0;
+    std::string error;
+    if (!SearchSpaceWithin(*scenario, SearchConstraints{}, kMaxSearchLayouts, "parallel: auto", &layouts, &error)) {
+      return BadInput(error);
+    }
     SearchOptions o;
     o.top_k = 1;
     SearchResult found = Search(*scenario, SearchConstraints{}, o);

@@ -357,6 +357,16 @@ int RunSearch(SearchArgs args, const MpiSession& mpi) {
                                 args.scenario, *args.constraints.zero));
   }
 
+  // Each count's space, before any search runs (a sweep's last count is often its largest).
+  for (int64_t n : counts.empty() ? std::vector<int64_t>{scenario->cluster.devices} : counts) {
+    Scenario at = *scenario;
+    at.cluster.devices = n;
+    int64_t layouts = 0;
+    if (!SearchSpaceWithin(at, args.constraints, kMaxSearchLayouts, "the search", &layouts, &error)) {
+      return BadInput(error);
+    }
+  }
+
   SearchProgress progress;
   SearchOptions opts;
   opts.objective = objective;

@@ -355,6 +355,20 @@ int RunValidate(const ValidateArgs& args) {
     if (!any_measured) return BadInput(file + ": runs: expected at least one run with `measured` figures");
     for (Scenario& s : *list) runs.push_back(std::move(s));
   }
+  // Every search the command runs (a run without a layout; with --search-layouts every run), held
+  // to one search's worth of layouts in all: a few minutes at most, where 500 searches of a large
+  // model would take hours.
+  int64_t searched = 0;
+  for (const Scenario& s : runs) {
+    if (!s.auto_parallel && !args.search_layouts) continue;
+    int64_t layouts = 0;
+    std::string error;
+    const std::string what = s.auto_parallel ? "run '" + s.name + "' (parallel: auto)" : "run '" + s.name + "' (--search-layouts)";
+    if (!SearchSpaceWithin(s, SearchConstraints{}, kMaxSearchLayouts - searched, what, &layouts, &error)) {
+      return BadInput(error + fmt::format(" (the command's searches take at most {} layouts in all)", kMaxSearchLayouts));
+    }
+    searched += layouts;
+  }
   AutoPlanner planner = [](const Scenario& s, Plan* plan) {
     SearchOptions o;
     o.top_k = 1;

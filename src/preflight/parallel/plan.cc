@@ -401,16 +401,50 @@ int64_t RecomputedLayers(const Plan& p, int64_t layers) {
   return std::min(layers, std::min(p.recompute_num_layers, LayersPerChunk(p, layers)) * ChunksPerStage(p));
 }
 
+namespace {
+
+// Stages that hold the same number of layers.
+struct StageClass {
+  int64_t stages = 0;
+  int64_t layers = 0;
+};
+
+// The stages grouped by the layers each holds (LayersOnStage), in O(1) however deep the pipeline:
+// an even split is one group; a balanced one the r = L mod PP stages with one layer more and the
+// rest; with a first or last stage given, those two and the middle stages, which share the rest
+// evenly. Returns how many groups `out` holds (at most three).
+int StageClasses(const Architecture& a, const Plan& p, StageClass out[3]) {
+  const bool uneven = p.first_stage_layers > 0 || p.last_stage_layers > 0;
+  if (!uneven) {
+    const int64_t r = p.balanced_layers ? a.layers % p.pp : 0;
+    out[0] = {p.pp - r, a.layers / p.pp};
+    if (r == 0) return 1;
+    out[1] = {r, a.layers / p.pp + 1};
+    return 2;
+  }
+  int n = 0;
+  out[n++] = {1, LayersOnStage(a, p, 0)};
+  if (p.pp > 1) out[n++] = {1, LayersOnStage(a, p, p.pp - 1)};
+  if (p.pp > 2) out[n++] = {p.pp - 2, LayersOnStage(a, p, 1)};
+  return n;
+}
+
+}  // namespace
+
 int64_t MostLayersPerChunk(const Architecture& a, const Plan& p) {
+  StageClass classes[3];
+  const int n = StageClasses(a, p, classes);
   int64_t most = 0;
-  for (int64_t stage = 0; stage < p.pp; ++stage) most = std::max(most, LayersPerChunk(p, LayersOnStage(a, p, stage)));
+  for (int i = 0; i < n; ++i) most = std::max(most, LayersPerChunk(p, classes[i].layers));
   return most;
 }
 
 int64_t RecomputedLayersInModel(const Architecture& a, const Plan& p) {
   if (!RecomputesByBlock(p)) return RecomputedLayers(p, a.layers);
+  StageClass classes[3];
+  const int n = StageClasses(a, p, classes);
   int64_t total = 0;
-  for (int64_t stage = 0; stage < p.pp; ++stage) total += RecomputedLayers(p, LayersOnStage(a, p, stage));
+  for (int i = 0; i < n; ++i) total += classes[i].stages * RecomputedLayers(p, classes[i].layers);
   return total;
 }
 

@@ -551,4 +551,38 @@ TEST(PlanTest, MoeLoadPerRoutingPolicy) {
 }
 
 }  // namespace
+// MostLayersPerChunk and RecomputedLayersInModel group the stages by their layer count (O(1), so
+// that a search's plans with thousands of stages cost no more than shallow ones); they must give
+// what a walk over every stage gives, for even, balanced and given first/last splits.
+TEST(PlanTest, StageGroupsGiveWhatEveryStageGives) {
+  for (int64_t layers : {1, 2, 7, 61, 126, 5040}) {
+    Architecture a = Synthetic(8, 8, 64, layers);
+    for (int64_t pp : {1, 2, 3, 5, 8, 16, 35}) {
+      if (pp > layers) continue;
+      for (int64_t vpp : {1, 2, 3}) {
+        for (int64_t first : {0, 1, 3}) {
+          for (int64_t last : {0, 2}) {
+            if (first + last > layers || (pp == 1 && first + last > 0)) continue;
+            for (int64_t block : {1, 2, 5}) {
+              Plan p;
+              p.pp = pp, p.vpp = vpp, p.schedule = vpp > 1 ? Schedule::kInterleaved : Schedule::k1F1B;
+              p.first_stage_layers = first, p.last_stage_layers = last, p.balanced_layers = layers % pp != 0;
+              p.recompute = Recompute::kFull, p.recompute_method = RecomputeMethod::kBlock, p.recompute_num_layers = block;
+              int64_t most = 0, recomputed = 0;
+              for (int64_t s = 0; s < pp; ++s) {
+                most = std::max(most, LayersPerChunk(p, LayersOnStage(a, p, s)));
+                recomputed += RecomputedLayers(p, LayersOnStage(a, p, s));
+              }
+              SCOPED_TRACE(::testing::Message() << "L " << layers << " pp " << pp << " vpp " << vpp << " first " << first
+                                                << " last " << last << " block " << block);
+              EXPECT_EQ(MostLayersPerChunk(a, p), most);
+              EXPECT_EQ(RecomputedLayersInModel(a, p), recomputed);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 }  // namespace preflight

@@ -6,6 +6,7 @@
 #include <limits>
 #include <system_error>
 #include <thread>
+#include <unordered_map>
 
 #include "preflight/cost/collectives.h"
 
@@ -117,18 +118,23 @@ struct Branch {
 
 bool Allowed(const std::optional<int64_t>& fixed, int64_t v) { return !fixed || *fixed == v; }
 
-std::vector<Branch> MakeBranches(const Scenario& s, const SearchConstraints& c) {
+// Calls `visit` with each outer combination of the space, in a fixed order, until it returns false.
+template <typename Visit>
+void ForEachBranch(const Scenario& s, const SearchConstraints& c, const Visit& visit) {
   const Architecture& a = s.arch;
   const int64_t n = s.cluster.devices;
   const int64_t max_tp = c.max_tp > 0 ? c.max_tp : s.cluster.scale_up_domain;
-  std::vector<Branch> out;
+  bool more = true;
   for (int64_t tp : Divisors(n, max_tp)) {
+    if (!more) return;
     if (!Allowed(c.tp, tp)) continue;
     for (int64_t cp : Divisors(n / tp, c.max_cp)) {
+      if (!more) return;
       if (!Allowed(c.cp, cp)) continue;
       // Every PP up to the layer count; layers that do not divide are spread (balanced split).
       for (int64_t pp : Divisors(n / (tp * cp), std::min(a.layers, c.max_pp > 0 ? c.max_pp : a.layers))) {
         const int64_t dp = n / (tp * cp * pp);
+        if (!more) return;
         if (!Allowed(c.pp, pp) || !Allowed(c.dp, dp)) continue;
         std::vector<int64_t> eps = a.IsMoe() ? Divisors(a.moe.experts, c.max_ep) : std::vector<int64_t>{1};
         // Experts without TP or with the layers' TP group (the plan rule).
@@ -137,9 +143,8 @@ std::vector<Branch> MakeBranches(const Scenario& s, const SearchConstraints& c) 
           if (!Allowed(c.ep, ep)) continue;
           for (int64_t etp : etps) {
             auto add = [&](Schedule sched, int64_t vpp) {
-              if (c.schedule && *c.schedule != sched) return;
-              if (!Allowed(c.vpp, vpp)) return;
-              out.push_back({tp, cp, pp, dp, ep, etp, vpp, sched});
+              if (!more || (c.schedule && *c.schedule != sched) || !Allowed(c.vpp, vpp)) return;
+              more = visit(Branch{tp, cp, pp, dp, ep, etp, vpp, sched});
             };
             if (pp == 1) {
               add(Schedule::k1F1B, 1);  // every schedule is the same without a pipeline
@@ -160,6 +165,14 @@ std::vector<Branch> MakeBranches(const Scenario& s, const SearchConstraints& c) 
       }
     }
   }
+}
+
+std::vector<Branch> MakeBranches(const Scenario& s, const SearchConstraints& c) {
+  std::vector<Branch> out;
+  ForEachBranch(s, c, [&out](const Branch& b) {
+    out.push_back(b);
+    return true;
+  });
   return out;
 }
 
@@ -214,10 +227,17 @@ class BranchRunner {
   double CommBound(const Branch& b) const;
   // pilot: only a fixed handful of inner choices per branch, to find a threshold.
   void Run(const Branch& b, Worker* w, bool pilot = false) const;
+  // True when a rule that no inner choice changes rejects every plan of the branch (Run counts the
+  // subtree at once then).
+  bool BreaksBranchRule(const Branch& b) const;
+  // Finds each DP's micro-batch choices once, before the workers start (a branch would otherwise
+  // find its own, O(sqrt) of the sequences per replica).
+  void PrepareMicroBatchChoices(const std::vector<Branch>& branches);
 
  private:
   static constexpr int kMaxMicroBatchChoices = 64;
   Plan BranchPlan(const Branch& b) const;
+  Plan BranchCheckPlan(const Branch& b) const;
   int MicroBatchChoices(const Branch& b, int64_t mbs[kMaxMicroBatchChoices]) const;
   // held: the devices every plan of the branch holds (DevicesHeld).
   bool RejectBranch(const Branch& b, const Plan& base, int n_mb, int64_t held, SearchResult* r) const;
@@ -235,6 +255,7 @@ class BranchRunner {
                                bool* broken, SearchResult* r) const;
 
   double threshold_ = 0;  // 0: none
+  std::unordered_map<int64_t, std::vector<int64_t>> micro_batches_;  // by DP (PrepareMicroBatchChoices)
   double ideal_step_ = 0;  // work per device at the achieved rates: no plan is faster
   const Scenario& s_;
   const SearchConstraints& c_;
@@ -320,12 +341,20 @@ int BranchRunner::MicroBatchChoices(const Branch& b, int64_t mbs[kMaxMicroBatchC
     mbs[0] = 1;
     return 1;
   }
-  int n = 0;
-  for (int64_t m : Divisors(s_.job.global_batch / b.dp, c_.max_micro_batch)) {
-    if (n == kMaxMicroBatchChoices) break;
-    mbs[n++] = m;
-  }
+  const auto found = micro_batches_.find(b.dp);
+  const std::vector<int64_t> own = found == micro_batches_.end() ? Divisors(s_.job.global_batch / b.dp, c_.max_micro_batch)
+                                                                  : std::vector<int64_t>{};
+  const std::vector<int64_t>& all = found == micro_batches_.end() ? own : found->second;
+  const int n = static_cast<int>(std::min<size_t>(all.size(), kMaxMicroBatchChoices));
+  std::copy(all.begin(), all.begin() + n, mbs);
   return n;
+}
+
+void BranchRunner::PrepareMicroBatchChoices(const std::vector<Branch>& branches) {
+  for (const Branch& b : branches) {
+    if (s_.job.global_batch % b.dp != 0 || micro_batches_.count(b.dp) > 0) continue;
+    micro_batches_[b.dp] = Divisors(s_.job.global_batch / b.dp, c_.max_micro_batch);
+  }
 }
 
 // True when the whole branch is rejected, by a rule that no inner choice changes or by the
@@ -501,19 +530,31 @@ bool BranchRunner::RunZeroStages(Plan p, const int* zeros, int n_zero, int64_t h
   return false;
 }
 
+// The plan the branch-level rules are tried on (those that do not depend on the inner choices):
+// the smallest micro-batch (1 divides every batch), no ZeRO or recompute, and SP with TP, which is
+// always allowed (and MoE with TP requires it), so that the check does not reject the subtree for
+// what an inner choice fixes. Offloading is not a branch-level rule: selective and full recompute
+// drop it, and the plans without recompute that keep it are checked one by one.
+Plan BranchRunner::BranchCheckPlan(const Branch& b) const {
+  Plan branch = BranchPlan(b);
+  branch.micro_batch = 1;
+  branch.sp = b.tp > 1, branch.zero = 0, branch.recompute = Recompute::kNone;
+  branch.cpu_offload_layers = 0;
+  return branch;
+}
+
+bool BranchRunner::BreaksBranchRule(const Branch& b) const {
+  const PlanIssue issue = FindPlanIssue(s_.arch, BranchCheckPlan(b), s_.job, s_.cluster.devices);
+  return issue != PlanIssue::kValid && !InnerChoiceMayBreakFirst(b, issue);
+}
+
 void BranchRunner::Run(const Branch& b, Worker* w, bool pilot) const {
   Plan base = BranchPlan(b);
   int64_t mbs[kMaxMicroBatchChoices] = {};
   int n_mb = MicroBatchChoices(b, mbs);
-  // Branch-level rules (those that do not depend on the inner choices) reject the subtree. SP
-  // with TP is always allowed (and MoE with TP requires it): the branch check must not reject
-  // the subtree for what an inner choice fixes.
+  const Plan branch = BranchCheckPlan(b);
   base.micro_batch = mbs[0];
   base.sp = b.tp > 1, base.zero = 0, base.recompute = Recompute::kNone;
-  // Offloading is not a branch-level rule: selective and full recompute drop it below, and the
-  // plans without recompute that keep it are checked one by one.
-  Plan branch = base;
-  branch.cpu_offload_layers = 0;
   // Every plan of the branch holds the same devices (its TP, CP, ETP and EP fix them).
   const int64_t held = DevicesHeld(s_.cluster, branch);
   if (RejectBranch(b, branch, n_mb, held, &w->result)) return;
@@ -636,12 +677,23 @@ void MergeResults(SearchResult* into, const SearchResult& other, int top_k, bool
   KeepTop(&into->top, top_k, distinct);
 }
 
+int64_t CountSearchLayouts(const Scenario& s, const SearchConstraints& c, int64_t limit) {
+  const ParamCounts params = CountParameters(s.arch);
+  const CostContext ctx = MakeCostContext(s.arch, params, s.job, s.cluster);
+  const SearchOptions o;
+  const BranchRunner runner(s, c, o, ctx, params);
+  int64_t n = 0;
+  ForEachBranch(s, c, [&](const Branch& b) { return runner.BreaksBranchRule(b) || ++n <= limit; });
+  return n;
+}
+
 SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   const ParamCounts params = CountParameters(s.arch);
   const CostContext ctx = MakeCostContext(s.arch, params, s.job, s.cluster);
   const std::vector<Branch> branches = MakeBranches(s, c);
   BranchRunner runner(s, c, o, ctx, params);
+  runner.PrepareMicroBatchChoices(branches);
 
   int threads = o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
   threads = std::max(1, threads);

@@ -621,6 +621,23 @@ TEST(SearchTest, ZeroStagesOfAPlanThatShardsNothingAreItsZeroZero) {
   EXPECT_EQ(two.rejected[kRejectSameAsZero0], 0);
 }
 
+// CountSearchLayouts counts the outer layouts the layout-level plan rules leave (what a search's
+// time grows with), stops one past its limit, and shrinks with the constraints that narrow a space.
+TEST(SearchTest, CountsTheLayoutsTheRulesLeave) {
+  const Scenario s = Load("examples/deepseek-v3-h800.yaml");
+  const int64_t all = CountSearchLayouts(s, {}, kMaxSearchLayouts);
+  EXPECT_GT(all, 1000);
+  EXPECT_LE(all, kMaxSearchLayouts);
+  EXPECT_EQ(CountSearchLayouts(s, {}, 10), 11);
+  SearchConstraints narrow;
+  narrow.max_pp = 4;
+  EXPECT_LT(CountSearchLayouts(s, narrow, kMaxSearchLayouts), all);
+  // Every layout counted is one the search runs: TP 3 breaks the heads rule on every layout.
+  SearchConstraints tp3;
+  tp3.tp = 3;
+  EXPECT_EQ(CountSearchLayouts(Load("examples/deepseek-v3-h800.yaml", {{"cluster.devices", "3072"}}), tp3), 0);
+}
+
 // The scenario's ZeRO-3-only flags (FSDP's gather-once) do not ride along on the ZeRO 0-2 plans
 // the search tries, so every plan it returns is one the plan rules accept as it stands.
 TEST(SearchTest, ZeroThreeFlagsStayOnZeroThreePlans) {
