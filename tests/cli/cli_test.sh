@@ -658,6 +658,11 @@ case_data_directory() {
   PREFLIGHT_DATA="$WORK/partdata" "$BIN" plan "$EXAMPLE" >"$OUT" 2>"$ERR"
   RC=$?
   expect_rc 0
+  # A model file that is a link to nothing is named as one, not as an unknown id.
+  ln -s "$WORK/nowhere.json" "$WORK/partdata/models/broken.json"
+  PREFLIGHT_DATA="$WORK/partdata" "$BIN" catalog list >"$OUT" 2>"$ERR"
+  RC=$?
+  expect_bad_input "models/broken.json: cannot open file (a broken link)"
 }
 
 case_missing_file() {

@@ -187,6 +187,9 @@ StatusOr<nlohmann::json> Catalog::ModelConfig(const std::string& id_or_path,
   if (!LooksLikePath(id_or_path)) {
     path = (fs::path(data_dir_) / "models" / (id_or_path + ".json")).string();
     if (!Exists(path)) {
+      // A link left pointing nowhere is listed by its directory but cannot be read: say which.
+      std::error_code ec;
+      if (fs::is_symlink(fs::symlink_status(path, ec))) return NotFound(path + ": cannot open file (a broken link)");
       return NotFound("unknown model id '" + id_or_path + "' (see `preflight catalog list`)");
     }
   }

@@ -13,16 +13,24 @@
 namespace preflight {
 
 StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& name) {
+  // A NUL is no YAML character; the parser would report whatever follows it.
+  if (const size_t nul = text.find('\0'); nul != std::string::npos) {
+    const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(nul), '\n');
+    return InvalidArgument(name + ": expected YAML text, got a NUL byte at line " + std::to_string(line) +
+                           " (a binary file?)");
+  }
   try {
-    // One document: a second one after `---` would otherwise be dropped unread (empty ones, as
-    // a trailing `---` makes, hold nothing to drop).
+    // One document: a second one would otherwise be dropped unread (empty ones, as a trailing
+    // `---` makes, hold nothing to drop). It starts at a `---`, or where a line at column 0 cannot
+    // continue the first document (a key after a top-level list).
     std::vector<YAML::Node> docs;
     for (const YAML::Node& d : YAML::LoadAll(text)) {
       if (!d.IsNull()) docs.push_back(d);
     }
     if (docs.size() > 1) {
       return InvalidArgument(name + ": expected one YAML document, got " + std::to_string(docs.size()) +
-                             " (separated by ---)");
+                             " (the second starts at line " + std::to_string(docs[1].Mark().line + 1) +
+                             ": after a ---, or a line at column 0 that does not continue the first)");
     }
     return docs.empty() ? YAML::Node() : docs.front();
   } catch (const YAML::DeepRecursion& e) {  // valid YAML, nested beyond what the parser follows
@@ -184,9 +192,43 @@ StatusOr<std::string> MapReader::StringOr(std::string_view key, std::string fall
   return String(key);
 }
 
+namespace {
+
+// The length of the control character at `s[i]`: 1 (ASCII), 2 (a C1 control in UTF-8), else 0.
+size_t ControlCharacterAt(std::string_view s, size_t i) {
+  if (IsControlCharacter(s[i])) return 1;
+  const bool c1 = static_cast<unsigned char>(s[i]) == 0xC2 && i + 1 < s.size() &&
+                  static_cast<unsigned char>(s[i + 1]) >= 0x80 && static_cast<unsigned char>(s[i + 1]) <= 0x9F;
+  return c1 ? 2 : 0;
+}
+
+}  // namespace
+
+bool HasControlCharacter(std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (ControlCharacterAt(s, i) > 0) return true;
+  }
+  return false;
+}
+
+std::string ReplaceControlCharacters(std::string_view s, char with) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    const size_t n = ControlCharacterAt(s, i);
+    if (n > 0) {
+      out += with;
+      i += n;
+    } else {
+      out += s[i++];
+    }
+  }
+  return out;
+}
+
 StatusOr<std::string> MapReader::Line(std::string_view key) const {
   ASSIGN_OR_RETURN(std::string s, String(key));
-  if (std::any_of(s.begin(), s.end(), IsControlCharacter)) return Error(key, "one line without control characters");
+  if (HasControlCharacter(s)) return Error(key, "one line without control characters");
   if (s.find_first_not_of(" \t") == std::string::npos) return Error(key, "a non-empty string");
   return s;
 }

@@ -36,9 +36,15 @@ StatusOr<std::string> ReadInputFile(const std::string& path);
 // Parses YAML text; `name` is used in error messages in place of a file name.
 StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& name);
 
-// A view of one YAML mapping inside a file, remembering where it sits for error messages.
 // A character that would break a one-line report: ASCII control characters (newline, tab, bell, DEL).
 inline bool IsControlCharacter(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
+// Whether `s` holds a control character: an ASCII one, or one of Unicode's C1 controls U+0080 to
+// U+009F in UTF-8 (0xC2 0x80-0x9F: NEL breaks a line, CSI starts a terminal sequence).
+bool HasControlCharacter(std::string_view s);
+// `s` with each control character (as HasControlCharacter finds them) replaced by `with`.
+std::string ReplaceControlCharacters(std::string_view s, char with);
+
+// A view of one YAML mapping inside a file, remembering where it sits for error messages.
 
 class MapReader {
  public:

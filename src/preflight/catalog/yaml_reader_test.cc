@@ -248,7 +248,17 @@ TEST(YamlReaderTest, TooDeepNestingSaysSo) {
 TEST(YamlReaderTest, OneDocumentOnly) {
   StatusOr<YAML::Node> two = ParseYaml("a: 1\n---\na: 2\n", "two.yaml");
   ASSERT_FALSE(two.ok());
-  EXPECT_EQ(two.status().message(), "two.yaml: expected one YAML document, got 2 (separated by ---)");
+  EXPECT_EQ(two.status().message(), "two.yaml: expected one YAML document, got 2 (the second starts at line 3: after "
+                                    "a ---, or a line at column 0 that does not continue the first)");
+  // Without a `---`: a key at column 0 after a top-level list starts a second document, named by
+  // its line rather than by a `---` the file does not hold.
+  StatusOr<YAML::Node> list = ParseYaml("- a: 1\nb: 2\n", "list.yaml");
+  ASSERT_FALSE(list.ok());
+  EXPECT_TRUE(Contains(list.status().message(), "got 2 (the second starts at line 2")) << list.status().message();
+  // A NUL byte is named as such, on its own line, not as what the parser makes of the bytes after it.
+  StatusOr<YAML::Node> nul = ParseYaml(std::string("a: 1\nb: 2\0\nc: 3\n", 14), "nul.yaml");
+  ASSERT_FALSE(nul.ok());
+  EXPECT_EQ(nul.status().message(), "nul.yaml: expected YAML text, got a NUL byte at line 2 (a binary file?)");
   StatusOr<YAML::Node> lead = ParseYaml("---\na: 1\n", "lead.yaml");
   ASSERT_TRUE(lead.ok()) << lead.status().message();
   EXPECT_EQ((*lead)["a"].as<int>(), 1);

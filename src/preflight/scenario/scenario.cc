@@ -736,10 +736,10 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
   ASSIGN_OR_RETURN(s.name, r.StringOr("name", fs::path(file).stem().string()));
   // The name heads every report and table row: one line of printable text. A name the file gives
   // with control characters is refused; one taken from the file's name has them replaced.
-  if (r.Has("name") && std::any_of(s.name.begin(), s.name.end(), IsControlCharacter)) {
-    return r.Error("name", "a name without control characters (newlines, tabs)");
+  if (r.Has("name") && HasControlCharacter(s.name)) {
+    return r.Error("name", "a name without control characters (newlines, tabs, U+0080-U+009F)");
   }
-  std::replace_if(s.name.begin(), s.name.end(), IsControlCharacter, '_');
+  s.name = ReplaceControlCharacters(s.name, '_');
   ASSIGN_OR_RETURN(s.source, r.StringOr("source", ""));
   ASSIGN_OR_RETURN(s.note, r.StringOr("note", ""));
   ASSIGN_OR_RETURN(s.arch, ReadModel(r, catalog));

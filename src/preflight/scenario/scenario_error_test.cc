@@ -77,6 +77,11 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
       {"negative tp", "tp: 2,", "tp: -2,", StatusCode::kInvalidArgument, "parallel.tp"},
       {"a newline in the name", "name: small", "name: \"a\\nb\"", StatusCode::kInvalidArgument,
        "name: expected a name without control characters"},
+      // Unicode's C1 controls: NEL (U+0085) breaks a line, CSI (U+009B) starts a terminal sequence.
+      {"a C1 control in the name", "name: small", "name: \"a\\x85b\"", StatusCode::kInvalidArgument,
+       "name: expected a name without control characters"},
+      {"a CSI in the name", "name: small", "name: \"a\xc2\x9b[31mb\"", StatusCode::kInvalidArgument,
+       "name: expected a name without control characters"},
       // Bounds of sanity: beyond them products overflow (a SIGFPE once) or figures turn inf or NaN.
       {"tp past the largest cluster", "tp: 2,", "tp: 4294967296,", StatusCode::kInvalidArgument, "parallel.tp"},
       {"tp*cp*pp past the largest cluster", "tp: 2,", "tp: 8192, cp: 8192,", StatusCode::kInvalidArgument,
