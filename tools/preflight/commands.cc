@@ -82,13 +82,18 @@ int BadInput(const std::string& message) {
 
 bool SearchSpaceWithin(const Scenario& s, const SearchConstraints& c, int64_t limit, const std::string& what,
                        int64_t* layouts, std::string* error) {
-  *layouts = CountSearchLayouts(s, c, limit);
-  if (*layouts <= limit) return true;
-  *error = fmt::format(
-      "{}: {}: expected a space of at most {} layouts (TP x CP x PP x DP x EP x ETP x schedule x VPP, each with its "
-      "SP, ZeRO, recompute and micro-batch choices) on {} devices, got more; narrow it (--max-pp, --max-cp, "
-      "--max-tp, --max-ep or a --fix-* flag of `search`, or a layout in the scenario)",
-      s.file, what, limit, s.cluster.devices);
+  const SearchSpaceSize space = CountSearchSpace(s, c, limit);
+  *layouts = space.layouts;
+  const bool too_many = space.branches > kMaxSearchBranches;
+  if (!too_many && space.layouts <= limit) return true;
+  const std::string expected =
+      too_many ? fmt::format("at most {} combinations of TP x CP x PP x DP x EP x ETP x schedule x VPP", kMaxSearchBranches)
+               : fmt::format("at most {} layouts (TP x CP x PP x DP x EP x ETP x schedule x VPP that the plan rules "
+                             "leave, each with its SP, ZeRO, recompute and micro-batch choices)",
+                             limit);
+  *error = fmt::format("{}: {}: expected a space of {} on {} devices, got more; narrow it (--max-pp, --max-cp, "
+                       "--max-tp, --max-ep or a --fix-* flag of `search`, or a layout in the scenario)",
+                       s.file, what, expected, s.cluster.devices);
   return false;
 }
 

@@ -46,9 +46,9 @@ int RunCatalog(const CatalogArgs& args);
 // Prints "preflight: <message>" on stderr and returns 2.
 int BadInput(const std::string& message);
 
-// The outer layouts (CountSearchLayouts) of the search of `s` with the constraints of `c`; when
-// they pass `limit`, false and `*error` the bad-input line: what the space holds and how to narrow
-// it. `what` names what is searched ("the search", "parallel: auto").
+// The search space (CountSearchSpace) of `s` with the constraints of `c`; when its layouts pass
+// `limit` or its combinations kMaxSearchBranches, false and `*error` the bad-input line: what the
+// space holds and how to narrow it. `what` names what is searched ("the search", "parallel: auto").
 bool SearchSpaceWithin(const Scenario& s, const SearchConstraints& c, int64_t limit, const std::string& what,
                        int64_t* layouts, std::string* error);
 

@@ -13,8 +13,13 @@
 namespace preflight {
 
 StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& name) {
-  // A NUL is no YAML character; the parser would report whatever follows it.
-  if (const size_t nul = text.find('\0'); nul != std::string::npos) {
+  // A NUL is no YAML character in UTF-8 text; the parser would report whatever follows it. UTF-16
+  // and UTF-32 text (a byte-order mark, or a zero byte among the first two, which is how the
+  // parser tells them) is the parser's to decode.
+  const bool wide = text.size() >= 2 && (text[0] == '\0' || text[1] == '\0' ||
+                                         (static_cast<unsigned char>(text[0]) == 0xFF && static_cast<unsigned char>(text[1]) == 0xFE) ||
+                                         (static_cast<unsigned char>(text[0]) == 0xFE && static_cast<unsigned char>(text[1]) == 0xFF));
+  if (const size_t nul = wide ? std::string::npos : text.find('\0'); nul != std::string::npos) {
     const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(nul), '\n');
     return InvalidArgument(name + ": expected YAML text, got a NUL byte at line " + std::to_string(line) +
                            " (a binary file?)");

@@ -259,6 +259,10 @@ TEST(YamlReaderTest, OneDocumentOnly) {
   StatusOr<YAML::Node> nul = ParseYaml(std::string("a: 1\nb: 2\0\nc: 3\n", 14), "nul.yaml");
   ASSERT_FALSE(nul.ok());
   EXPECT_EQ(nul.status().message(), "nul.yaml: expected YAML text, got a NUL byte at line 2 (a binary file?)");
+  // UTF-16 text is the parser's to decode, zero bytes and all.
+  StatusOr<YAML::Node> wide = ParseYaml(std::string("\xff\xfe" "a\0:\0 \0" "1\0\n\0", 12), "wide.yaml");
+  ASSERT_TRUE(wide.ok()) << wide.status().message();
+  EXPECT_EQ((*wide)["a"].as<int>(), 1);
   StatusOr<YAML::Node> lead = ParseYaml("---\na: 1\n", "lead.yaml");
   ASSERT_TRUE(lead.ok()) << lead.status().message();
   EXPECT_EQ((*lead)["a"].as<int>(), 1);

@@ -167,15 +167,6 @@ void ForEachBranch(const Scenario& s, const SearchConstraints& c, const Visit& v
   }
 }
 
-std::vector<Branch> MakeBranches(const Scenario& s, const SearchConstraints& c) {
-  std::vector<Branch> out;
-  ForEachBranch(s, c, [&out](const Branch& b) {
-    out.push_back(b);
-    return true;
-  });
-  return out;
-}
-
 // Per-worker state: counts and a bounded, sorted top list (no allocation after reserve); with
 // `distinct`, a plan replaces its layout's entry when better and is dropped when not.
 struct Worker {
@@ -230,9 +221,11 @@ class BranchRunner {
   // True when a rule that no inner choice changes rejects every plan of the branch (Run counts the
   // subtree at once then).
   bool BreaksBranchRule(const Branch& b) const;
-  // Finds each DP's micro-batch choices once, before the workers start (a branch would otherwise
-  // find its own, O(sqrt) of the sequences per replica).
-  void PrepareMicroBatchChoices(const std::vector<Branch>& branches);
+  // Counts the subtree of a branch BreaksBranchRule rejects: every plan under that rule.
+  void CountBranchRule(const Branch& b, SearchResult* r) const;
+  // Finds each DP's micro-batch choices once, before the branches are counted or run (a branch
+  // would otherwise find its own, O(sqrt) of the sequences per replica).
+  void PrepareMicroBatchChoices();
 
  private:
   static constexpr int kMaxMicroBatchChoices = 64;
@@ -350,10 +343,9 @@ int BranchRunner::MicroBatchChoices(const Branch& b, int64_t mbs[kMaxMicroBatchC
   return n;
 }
 
-void BranchRunner::PrepareMicroBatchChoices(const std::vector<Branch>& branches) {
-  for (const Branch& b : branches) {
-    if (s_.job.global_batch % b.dp != 0 || micro_batches_.count(b.dp) > 0) continue;
-    micro_batches_[b.dp] = Divisors(s_.job.global_batch / b.dp, c_.max_micro_batch);
+void BranchRunner::PrepareMicroBatchChoices() {
+  for (int64_t dp : Divisors(s_.cluster.devices, 0)) {  // every DP a layout can have
+    if (s_.job.global_batch % dp == 0) micro_batches_[dp] = Divisors(s_.job.global_batch / dp, c_.max_micro_batch);
   }
 }
 
@@ -437,10 +429,12 @@ void CountUnexplored(const Scenario& s, const Plan& p, const int* zeros, int fro
 // Where plan `p` shards nothing (ZeroShardsNothing) and ZeRO 0 is among `zeros`, each other stage
 // that is the same plan as ZeRO 0 is counted as considered (under the plan rule it breaks, else as
 // zero_shards_nothing) and left out: ZeRO 1 and 2, and ZeRO 3 unless FSDP's gather-once keeps its
-// gathered copy and fp32 gradients (another stack, whatever the group). Writes the stages left to
-// run, in the order of `zeros`, to `kept` and returns how many.
+// gathered copy and fp32 gradients (another stack, whatever the group). Not under DeepSpeed's
+// gradient flattening (grad_flatten), which its engine runs at ZeRO 0 only: there every stage is
+// its own plan. Writes the stages left to run, in the order of `zeros`, to `kept` and returns how
+// many.
 int KeepStagesUnlikeZero0(const Scenario& s, const Plan& p, const int* zeros, int n, int* kept, SearchResult* r) {
-  const bool zero0_tried = n > 1 && zeros[n - 1] == 0 && ZeroShardsNothing(s.arch, p);
+  const bool zero0_tried = n > 1 && zeros[n - 1] == 0 && !p.grad_flatten && ZeroShardsNothing(s.arch, p);
   int n_kept = 0;
   for (int iz = 0; iz < n; ++iz) {
     const Plan q = WithZero(p, zeros[iz]);
@@ -546,6 +540,17 @@ Plan BranchRunner::BranchCheckPlan(const Branch& b) const {
 bool BranchRunner::BreaksBranchRule(const Branch& b) const {
   const PlanIssue issue = FindPlanIssue(s_.arch, BranchCheckPlan(b), s_.job, s_.cluster.devices);
   return issue != PlanIssue::kValid && !InnerChoiceMayBreakFirst(b, issue);
+}
+
+void BranchRunner::CountBranchRule(const Branch& b, SearchResult* r) const {
+  int64_t mbs[kMaxMicroBatchChoices] = {};
+  const int n_mb = MicroBatchChoices(b, mbs);
+  const int64_t sp_choices = b.tp > 1 ? (c_.sp ? 1 : 2) : (c_.sp && *c_.sp ? 0 : 1);
+  int zeros[4];
+  const int64_t subtree = sp_choices * ZeroOrder(zeros) * RecomputeChoices() * n_mb;
+  const PlanIssue issue = FindPlanIssue(s_.arch, BranchCheckPlan(b), s_.job, s_.cluster.devices);
+  r->considered += subtree;
+  r->rejected[static_cast<int>(issue)] += subtree;
 }
 
 void BranchRunner::Run(const Branch& b, Worker* w, bool pilot) const {
@@ -677,13 +682,16 @@ void MergeResults(SearchResult* into, const SearchResult& other, int top_k, bool
   KeepTop(&into->top, top_k, distinct);
 }
 
-int64_t CountSearchLayouts(const Scenario& s, const SearchConstraints& c, int64_t limit) {
+SearchSpaceSize CountSearchSpace(const Scenario& s, const SearchConstraints& c, int64_t layout_limit) {
   const ParamCounts params = CountParameters(s.arch);
   const CostContext ctx = MakeCostContext(s.arch, params, s.job, s.cluster);
   const SearchOptions o;
   const BranchRunner runner(s, c, o, ctx, params);
-  int64_t n = 0;
-  ForEachBranch(s, c, [&](const Branch& b) { return runner.BreaksBranchRule(b) || ++n <= limit; });
+  SearchSpaceSize n;
+  ForEachBranch(s, c, [&](const Branch& b) {
+    if (++n.branches > kMaxSearchBranches) return false;
+    return runner.BreaksBranchRule(b) || ++n.layouts <= layout_limit;
+  });
   return n;
 }
 
@@ -691,9 +699,20 @@ SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchO
   const auto start = std::chrono::steady_clock::now();
   const ParamCounts params = CountParameters(s.arch);
   const CostContext ctx = MakeCostContext(s.arch, params, s.job, s.cluster);
-  const std::vector<Branch> branches = MakeBranches(s, c);
   BranchRunner runner(s, c, o, ctx, params);
-  runner.PrepareMicroBatchChoices(branches);
+  runner.PrepareMicroBatchChoices();
+  // The branches a layout-level rule rejects whole are counted here, once (by rank 0), and not
+  // held: only the others are run, so time and memory go with CountSearchSpace's layouts.
+  std::vector<Branch> branches;
+  SearchResult ruled;
+  ForEachBranch(s, c, [&](const Branch& b) {
+    if (!runner.BreaksBranchRule(b)) {
+      branches.push_back(b);
+    } else if (o.rank == 0) {
+      runner.CountBranchRule(b, &ruled);
+    }
+    return true;
+  });
 
   int threads = o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
   threads = std::max(1, threads);
@@ -738,7 +757,7 @@ SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchO
   work(&workers[0]);
   for (std::thread& t : pool) t.join();
 
-  SearchResult result;
+  SearchResult result = ruled;
   for (const Worker& w : workers) MergeResults(&result, w.result, o.top_k, o.distinct);
   result.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;

@@ -119,19 +119,24 @@ std::string_view ObjectiveUnit(Objective o, const Scenario& s);
 
 // The most outer layouts a search takes: combinations of TP, CP, PP, DP, EP, ETP, schedule and VPP
 // that the plan rules a layout decides alone (degrees, heads, batch, pipeline, experts) leave, each
-// with its inner SP, ZeRO, recompute and micro-batch choices. Measured on two cores of this
-// project's machine (2026-12-05), a layout takes 7-100 us: 20 us for a dense model of 720 layers on
-// 8.6 million GB200s (3.8 million layouts, 75 s), 100 us for DeepSeek-V3 on 98,304 (132,000, 13 s);
-// Llama 3.1 405B on 8.6 million GB200s has 354,000 (15 s). A larger space is bad input for the
-// callers (the CLI says how to narrow it: --max-pp, --max-cp, --fix-*), not an hour-long search.
+// with its inner SP, ZeRO, recompute and micro-batch choices; and the most combinations in all,
+// those rules' rejects included (each is counted, not run). A larger space is bad input for the
+// callers (the CLI says how to narrow it: --max-pp, --max-cp, --fix-*), not an hour-long search:
+// docs/search.md gives what a layout and a combination cost.
 inline constexpr int64_t kMaxSearchLayouts = int64_t{1} << 20;
-// The outer layouts of the search of `s` under `c` that the layout-level plan rules leave, counted
-// up to `limit` and one past it when there are more (without holding them).
-// REQUIRES: s.cluster.devices > 0.
-int64_t CountSearchLayouts(const Scenario& s, const SearchConstraints& c, int64_t limit = kMaxSearchLayouts);
+inline constexpr int64_t kMaxSearchBranches = int64_t{1} << 24;
+struct SearchSpaceSize {
+  int64_t layouts = 0;   // combinations the layout-level rules leave
+  int64_t branches = 0;  // every combination
+};
+// The search space of `s` under `c`, without holding it: stops one past `layout_limit` layouts or
+// one past kMaxSearchBranches combinations. REQUIRES: s.cluster.devices > 0.
+SearchSpaceSize CountSearchSpace(const Scenario& s, const SearchConstraints& c,
+                                 int64_t layout_limit = kMaxSearchLayouts);
 
 // Runs the search on this process's share (rank of ranks). REQUIRES: s.cluster.devices > 0.
-// Takes time in proportion to CountSearchLayouts (callers hold it to kMaxSearchLayouts).
+// Takes time and memory in proportion to CountSearchSpace's layouts (callers hold them to
+// kMaxSearchLayouts), and time to its branches.
 SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchOptions& o);
 
 // Merges partial results (other ranks') into one: counts add, top K re-ranked (with `distinct`,

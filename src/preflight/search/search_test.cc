@@ -613,6 +613,13 @@ TEST(SearchTest, ZeroStagesOfAPlanThatShardsNothingAreItsZeroZero) {
   for (int64_t n : r.rejected) rejected += n;
   EXPECT_EQ(r.considered, r.valid + rejected);
   EXPECT_EQ(r.considered, 4 * 4 * 4);  // ZeRO 0-3 x four recompute choices x micro-batches 1, 2, 4, 8
+  // DeepSpeed's gradient flattening runs at ZeRO 0 only (two passes over the gradients at DP 1):
+  // there ZeRO 1 is another plan, and a faster one, which the search must keep.
+  const Scenario flat = Load("examples/gpt2-small-a100-unpadded.yaml", {{"parallel.grad_flatten", "true"}});
+  const SearchResult flattened = Search(flat, {}, o);
+  ASSERT_FALSE(flattened.top.empty());
+  EXPECT_NE(flattened.top[0].plan.zero, 0);
+  EXPECT_EQ(flattened.rejected[kRejectSameAsZero0], 0);
   SearchConstraints fixed;
   fixed.zero = 2;
   const SearchResult two = Search(one, fixed, o);
@@ -621,21 +628,24 @@ TEST(SearchTest, ZeroStagesOfAPlanThatShardsNothingAreItsZeroZero) {
   EXPECT_EQ(two.rejected[kRejectSameAsZero0], 0);
 }
 
-// CountSearchLayouts counts the outer layouts the layout-level plan rules leave (what a search's
-// time grows with), stops one past its limit, and shrinks with the constraints that narrow a space.
+// CountSearchSpace counts the outer layouts the layout-level plan rules leave (what a search's
+// time grows with) and every combination, stops one past its limit, and shrinks with the
+// constraints that narrow a space.
 TEST(SearchTest, CountsTheLayoutsTheRulesLeave) {
   const Scenario s = Load("examples/deepseek-v3-h800.yaml");
-  const int64_t all = CountSearchLayouts(s, {}, kMaxSearchLayouts);
+  const SearchSpaceSize space = CountSearchSpace(s, {}, kMaxSearchLayouts);
+  const int64_t all = space.layouts;
+  EXPECT_GT(space.branches, all);
   EXPECT_GT(all, 1000);
   EXPECT_LE(all, kMaxSearchLayouts);
-  EXPECT_EQ(CountSearchLayouts(s, {}, 10), 11);
+  EXPECT_EQ(CountSearchSpace(s, {}, 10).layouts, 11);
   SearchConstraints narrow;
   narrow.max_pp = 4;
-  EXPECT_LT(CountSearchLayouts(s, narrow, kMaxSearchLayouts), all);
+  EXPECT_LT(CountSearchSpace(s, narrow, kMaxSearchLayouts).layouts, all);
   // Every layout counted is one the search runs: TP 3 breaks the heads rule on every layout.
   SearchConstraints tp3;
   tp3.tp = 3;
-  EXPECT_EQ(CountSearchLayouts(Load("examples/deepseek-v3-h800.yaml", {{"cluster.devices", "3072"}}), tp3), 0);
+  EXPECT_EQ(CountSearchSpace(Load("examples/deepseek-v3-h800.yaml", {{"cluster.devices", "3072"}}), tp3).layouts, 0);
 }
 
 // The scenario's ZeRO-3-only flags (FSDP's gather-once) do not ride along on the ZeRO 0-2 plans
