@@ -38,8 +38,9 @@ StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& name)
 
 // A character that would break a one-line report: ASCII control characters (newline, tab, bell, DEL).
 inline bool IsControlCharacter(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
-// Whether `s` holds a control character: an ASCII one, or one of Unicode's C1 controls U+0080 to
-// U+009F in UTF-8 (0xC2 0x80-0x9F: NEL breaks a line, CSI starts a terminal sequence).
+// Whether `s` holds a control character: an ASCII one, one of Unicode's C1 controls U+0080 to
+// U+009F in UTF-8 (0xC2 0x80-0x9F: NEL breaks a line, CSI starts a terminal sequence), or the line
+// or paragraph separator U+2028, U+2029.
 bool HasControlCharacter(std::string_view s);
 // `s` with each control character (as HasControlCharacter finds them) replaced by `with`.
 std::string ReplaceControlCharacters(std::string_view s, char with);

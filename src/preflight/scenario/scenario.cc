@@ -737,7 +737,7 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
   // The name heads every report and table row: one line of printable text. A name the file gives
   // with control characters is refused; one taken from the file's name has them replaced.
   if (r.Has("name") && HasControlCharacter(s.name)) {
-    return r.Error("name", "a name without control characters (newlines, tabs, U+0080-U+009F)");
+    return r.Error("name", "a name without control characters (newlines, tabs, U+0080-U+009F, U+2028, U+2029)");
   }
   s.name = ReplaceControlCharacters(s.name, '_');
   ASSIGN_OR_RETURN(s.source, r.StringOr("source", ""));

@@ -82,6 +82,8 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
        "name: expected a name without control characters"},
       {"a CSI in the name", "name: small", "name: \"a\xc2\x9b[31mb\"", StatusCode::kInvalidArgument,
        "name: expected a name without control characters"},
+      {"a line separator in the name", "name: small", "name: \"a\xe2\x80\xa8" "b\"", StatusCode::kInvalidArgument,
+       "name: expected a name without control characters"},
       // Bounds of sanity: beyond them products overflow (a SIGFPE once) or figures turn inf or NaN.
       {"tp past the largest cluster", "tp: 2,", "tp: 4294967296,", StatusCode::kInvalidArgument, "parallel.tp"},
       {"tp*cp*pp past the largest cluster", "tp: 2,", "tp: 8192, cp: 8192,", StatusCode::kInvalidArgument,
