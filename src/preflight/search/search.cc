@@ -196,6 +196,11 @@ class BranchRunner {
                const CostContext& ctx, const ParamCounts& params)
       : s_(s), c_(c), o_(o), ctx_(ctx), params_(params), base_(s.plan), bound_fabric_(ctx.fabric) {
     budget_ = s.cluster.hbm_capacity * (1.0 - c.min_headroom);
+    // Each DP's micro-batch choices, found once (a branch would otherwise find its own, O(sqrt) of
+    // the sequences per replica): every DP a layout can have divides the devices.
+    for (int64_t dp : Divisors(s.cluster.devices, 0)) {
+      if (s.job.global_batch % dp == 0) micro_batches_[dp] = Divisors(s.job.global_batch / dp, c.max_micro_batch);
+    }
     // One collective of a step's whole volume stands for the many smaller ones the step makes: with
     // measured curves, at the best rate each curve reaches up to that size (rates can dip with size).
     bound_fabric_.measured_as_bound = true;
@@ -223,9 +228,6 @@ class BranchRunner {
   bool BreaksBranchRule(const Branch& b) const;
   // Counts the subtree of a branch BreaksBranchRule rejects: every plan under that rule.
   void CountBranchRule(const Branch& b, SearchResult* r) const;
-  // Finds each DP's micro-batch choices once, before the branches are counted or run (a branch
-  // would otherwise find its own, O(sqrt) of the sequences per replica).
-  void PrepareMicroBatchChoices();
 
  private:
   static constexpr int kMaxMicroBatchChoices = 64;
@@ -235,6 +237,8 @@ class BranchRunner {
   // held: the devices every plan of the branch holds (DevicesHeld).
   bool RejectBranch(const Branch& b, const Plan& base, int n_mb, int64_t held, SearchResult* r) const;
   bool InnerChoiceMayBreakFirst(const Branch& b, PlanIssue issue) const;
+  // The plans under branch `b` with `n_mb` micro-batch choices: SP x ZeRO x recompute x micro-batch.
+  int64_t SubtreePlans(const Branch& b, int n_mb) const;
   int ZeroOrder(int zeros[4]) const;
   // held: the devices every plan of the branch holds (DevicesHeld), which the cost objective bills.
   bool RunZeroStages(Plan p, const int* zeros, int n_zero, int64_t held, Worker* w) const;
@@ -248,7 +252,7 @@ class BranchRunner {
                                bool* broken, SearchResult* r) const;
 
   double threshold_ = 0;  // 0: none
-  std::unordered_map<int64_t, std::vector<int64_t>> micro_batches_;  // by DP (PrepareMicroBatchChoices)
+  std::unordered_map<int64_t, std::vector<int64_t>> micro_batches_;  // MicroBatchChoices by DP, from the constructor
   double ideal_step_ = 0;  // work per device at the achieved rates: no plan is faster
   const Scenario& s_;
   const SearchConstraints& c_;
@@ -334,28 +338,23 @@ int BranchRunner::MicroBatchChoices(const Branch& b, int64_t mbs[kMaxMicroBatchC
     mbs[0] = 1;
     return 1;
   }
-  const auto found = micro_batches_.find(b.dp);
-  const std::vector<int64_t> own = found == micro_batches_.end() ? Divisors(s_.job.global_batch / b.dp, c_.max_micro_batch)
-                                                                  : std::vector<int64_t>{};
-  const std::vector<int64_t>& all = found == micro_batches_.end() ? own : found->second;
+  const std::vector<int64_t>& all = micro_batches_.at(b.dp);  // filled for every DP dividing the batch
   const int n = static_cast<int>(std::min<size_t>(all.size(), kMaxMicroBatchChoices));
   std::copy(all.begin(), all.begin() + n, mbs);
   return n;
 }
 
-void BranchRunner::PrepareMicroBatchChoices() {
-  for (int64_t dp : Divisors(s_.cluster.devices, 0)) {  // every DP a layout can have
-    if (s_.job.global_batch % dp == 0) micro_batches_[dp] = Divisors(s_.job.global_batch / dp, c_.max_micro_batch);
-  }
-}
-
 // True when the whole branch is rejected, by a rule that no inner choice changes or by the
 // bound (its best case is worse than the pilot's K-th best); the subtree is counted in `r`.
-bool BranchRunner::RejectBranch(const Branch& b, const Plan& base, int n_mb, int64_t held, SearchResult* r) const {
+int64_t BranchRunner::SubtreePlans(const Branch& b, int n_mb) const {
   // SP choices: off and on with TP; without TP only off (a fixed `sp: true` leaves none).
   const int64_t sp_choices = b.tp > 1 ? (c_.sp ? 1 : 2) : (c_.sp && *c_.sp ? 0 : 1);
   int zeros[4];
-  const int64_t subtree = sp_choices * ZeroOrder(zeros) * RecomputeChoices() * n_mb;
+  return sp_choices * ZeroOrder(zeros) * RecomputeChoices() * n_mb;
+}
+
+bool BranchRunner::RejectBranch(const Branch& b, const Plan& base, int n_mb, int64_t held, SearchResult* r) const {
+  const int64_t subtree = SubtreePlans(b, n_mb);
   PlanIssue issue = FindPlanIssue(s_.arch, base, s_.job, s_.cluster.devices);
   if (issue != PlanIssue::kValid && !InnerChoiceMayBreakFirst(b, issue)) {
     r->considered += subtree;
@@ -544,10 +543,7 @@ bool BranchRunner::BreaksBranchRule(const Branch& b) const {
 
 void BranchRunner::CountBranchRule(const Branch& b, SearchResult* r) const {
   int64_t mbs[kMaxMicroBatchChoices] = {};
-  const int n_mb = MicroBatchChoices(b, mbs);
-  const int64_t sp_choices = b.tp > 1 ? (c_.sp ? 1 : 2) : (c_.sp && *c_.sp ? 0 : 1);
-  int zeros[4];
-  const int64_t subtree = sp_choices * ZeroOrder(zeros) * RecomputeChoices() * n_mb;
+  const int64_t subtree = SubtreePlans(b, MicroBatchChoices(b, mbs));
   const PlanIssue issue = FindPlanIssue(s_.arch, BranchCheckPlan(b), s_.job, s_.cluster.devices);
   r->considered += subtree;
   r->rejected[static_cast<int>(issue)] += subtree;
@@ -700,7 +696,6 @@ SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchO
   const ParamCounts params = CountParameters(s.arch);
   const CostContext ctx = MakeCostContext(s.arch, params, s.job, s.cluster);
   BranchRunner runner(s, c, o, ctx, params);
-  runner.PrepareMicroBatchChoices();
   // The branches a layout-level rule rejects whole are counted here, once (by rank 0), and not
   // held: only the others are run, so time and memory go with CountSearchSpace's layouts.
   std::vector<Branch> branches;
