@@ -1448,6 +1448,19 @@ YAML
   done
   run validate "$WORK/many.yaml" --search-layouts
   expect_bad_input "run 'ds29' (--search-layouts)" "in all"
+  # A run whose published layout gives no step time is not searched, so it takes none of the budget:
+  # one valid run and 29 whose stages hold more than the model's layers pass, the one searched.
+  : >"$WORK/invalid.yaml"
+  for i in $(seq 1 30); do
+    local stage=3
+    ((i > 1)) && stage=100
+    { echo "- name: ds$i"; sed -e '/^#/d' -e '/^name:/d' -e "s/first_stage_layers: 3/first_stage_layers: $stage/" -e 's/^/  /' \
+        "$ROOT/examples/deepseek-v3-h800.yaml"; echo "  measured: {step_time_s: 1}"; } >>"$WORK/invalid.yaml"
+  done
+  run validate "$WORK/invalid.yaml" --search-layouts --json
+  [[ "$RC" == 0 ]] || fail "validate --search-layouts with 29 invalid layouts: expected exit 0, got $RC"
+  python3 -c 'import json,sys; j=json.load(sys.stdin); n=[l["name"] for l in j["layouts"]]; sys.exit(0 if n==["ds1"] else "searched: %s" % n)' <"$OUT" \
+    || fail "validate --search-layouts: expected only ds1 searched"
 }
 
 ALL_CASES=(search_space_too_large search_headroom_note readme_figures plan_searched_layout output_write_failure output_to_a_closed_pipe validate_nothing_predicted validate_by search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
