@@ -94,7 +94,7 @@ std::string OneLine(const std::string& text) {
     const auto u = static_cast<unsigned char>(c);
     if (c == '\n') {
       out += "\\n";
-    } else if (u < 0x20 || u == 0x7f) {
+    } else if (IsControlCharacter(c)) {
       constexpr char kHex[] = "0123456789abcdef";
       out += "\\x";
       out += kHex[u >> 4];

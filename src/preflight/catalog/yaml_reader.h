@@ -46,7 +46,6 @@ bool HasControlCharacter(std::string_view s);
 std::string ReplaceControlCharacters(std::string_view s, char with);
 
 // A view of one YAML mapping inside a file, remembering where it sits for error messages.
-
 class MapReader {
  public:
   // `path` is the dotted field path of `node` inside `file` ("" for the root).
