@@ -124,6 +124,10 @@ int RunPlan(const PlanArgs& args) {
     searched = true;
   }
   PlanResult result = Evaluate(*scenario, {});
+  auto accuracy = catalog.Accuracy(result.scenario.cluster.spec);
+  if (!accuracy.ok()) return BadInput(accuracy.status().message());
+  result.accuracy_checked = true;
+  result.accuracy = *accuracy;
   if (searched) {
     result.warnings.insert(result.warnings.begin(),
                            "parallel: auto (or not given): the layout is the search's fastest step; `preflight search` "

@@ -146,6 +146,16 @@ StatusOr<ReliabilityProfile> Catalog::ReliabilityProfileById(const std::string& 
   return profile;
 }
 
+StatusOr<std::optional<DeviceAccuracy>> Catalog::Accuracy(const HardwareSpec& spec) const {
+  const fs::path own = fs::path(data_dir_) / "hardware" / (spec.id + ".yaml");
+  if (spec.id.empty() || spec.file != own.string()) return std::optional<DeviceAccuracy>();
+  const fs::path table = fs::path(data_dir_) / "accuracy" / "by-device.yaml";
+  if (!Exists(table)) return std::optional<DeviceAccuracy>();
+  ASSIGN_OR_RETURN(AccuracyTable t, LoadAccuracyTable(table.string()));
+  const DeviceAccuracy* d = t.Find(spec.id);
+  return d == nullptr ? std::optional<DeviceAccuracy>() : std::optional<DeviceAccuracy>(*d);
+}
+
 StatusOr<HardwareSpec> Catalog::Hardware(const std::string& id_or_path) const {
   std::string path = id_or_path;
   if (!LooksLikePath(id_or_path)) {

@@ -15,10 +15,12 @@
 #include <yaml-cpp/yaml.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "preflight/base/status.h"
+#include "preflight/catalog/accuracy_table.h"
 #include "preflight/catalog/collective_table.h"
 #include "preflight/catalog/hardware_spec.h"
 #include "preflight/catalog/host_profile.h"
@@ -67,6 +69,11 @@ class Catalog {
   // the field and the ids the catalog holds when it names this device or none. OK when empty.
   Status CheckProxyOf(const std::string& file, const std::string& field, const std::string& own_id,
                       const std::string& proxy_of) const;
+  // How far preflight's step times and peak memory fell from the measured runs on `spec`'s device
+  // (data/accuracy/by-device.yaml): null where the catalog has no such table, where the table has no
+  // run on the device, or where `spec` was not loaded from the catalog's own file for its id (a
+  // device file of the user's is not the one validated); InvalidArgument as LoadAccuracyTable.
+  StatusOr<std::optional<DeviceAccuracy>> Accuracy(const HardwareSpec& spec) const;
   // A HuggingFace config.json by catalog id or path; `*source` receives the file read.
   StatusOr<nlohmann::json> ModelConfig(const std::string& id_or_path, std::string* source) const;
 

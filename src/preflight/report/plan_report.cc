@@ -13,6 +13,26 @@ namespace {
 
 using json = nlohmann::json;
 
+json ErrorSummaryJson(const ErrorSummary& e) {
+  if (e.runs == 0) return {{"runs", 0}};
+  return {{"runs", e.runs},
+          {"mape", e.mape},
+          {"bias", e.bias},
+          {"p90_abs_error", e.p90_abs_error},
+          {"worst", e.worst},
+          {"worst_error", e.worst_error}};
+}
+
+// `accuracy` of plan --json: the device's errors on measured runs, null where none checks it.
+json AccuracyJson(const std::optional<DeviceAccuracy>& a) {
+  if (!a) return nullptr;
+  return {{"hardware", a->hardware},
+          {"files", a->files},
+          {"time", ErrorSummaryJson(a->time)},
+          {"memory", ErrorSummaryJson(a->memory)},
+          {"ran_but_predicted_oom", a->ran_but_predicted_oom}};
+}
+
 json MemoryJson(const PlanResult& r) {
   const MemoryBreakdown& b = r.memory.worst;
   return {{"per_device_bytes", b.Total().value()},
@@ -342,6 +362,7 @@ json PlanJson(const PlanResult& r) {
   if (!r.check.ok()) blocking.push_back(r.check.message);
   if (r.has_memory && !r.memory.fits) blocking.push_back(DoesNotFitText(r));
   j["compat"] = {{"blocking", blocking}, {"warnings", r.warnings}};
+  if (r.accuracy_checked) j["accuracy"] = AccuracyJson(r.accuracy);
   return j;
 }
 
@@ -642,6 +663,38 @@ std::string CampaignText(const Campaign& c, double pue) {
   return out + "\n" + FailuresText(c);
 }
 
+// "mean error 10.7%, bias +3.0%, 90% within 19.9%, worst -50.5% (its row)" of `e` (runs > 0).
+std::string ErrorSummaryText(const ErrorSummary& e) {
+  return fmt::format("mean error {:.1f}%, bias {:+.1f}%, 90% within {:.1f}%, worst {:+.1f}% ({})", 100 * e.mape,
+                     100 * e.bias, 100 * e.p90_abs_error, 100 * e.worst_error, e.worst);
+}
+
+std::string Runs(int64_t n) { return fmt::format("{} measured run{}", n, n == 1 ? "" : "s"); }
+
+// The device's errors on measured runs (`validate` over data/validation/), or that none checks it.
+std::string AccuracyText(const PlanResult& r) {
+  const std::string& id = r.scenario.cluster.spec.id;
+  if (!r.accuracy || (r.accuracy->time.runs == 0 && r.accuracy->memory.runs == 0)) {
+    return fmt::format("accuracy   no measured run on {} in preflight's validation (data/accuracy/): nothing "
+                       "has checked these figures on this device\n",
+                       id);
+  }
+  const DeviceAccuracy& a = *r.accuracy;
+  std::string out = "accuracy   ";
+  out += a.time.runs == 0 ? fmt::format("no measured step time on {}", id)
+                          : fmt::format("step time on {} on {} (negative: predicted fast): {}", Runs(a.time.runs), id,
+                                        ErrorSummaryText(a.time));
+  out += "\n";
+  std::string second;
+  if (a.memory.runs > 0) second = "peak memory on " + Runs(a.memory.runs) + ": " + ErrorSummaryText(a.memory);
+  if (a.ran_but_predicted_oom > 0) {
+    second += (second.empty() ? "" : "; ") + fmt::format("{} that trained predicted not to fit",
+                                                         Runs(a.ran_but_predicted_oom));
+  }
+  if (!second.empty()) out += "           " + second + "\n";
+  return out;
+}
+
 }  // namespace
 
 std::string PlanText(const PlanResult& r) {
@@ -649,6 +702,7 @@ std::string PlanText(const PlanResult& r) {
   std::string out = ModelAndHardwareText(r) + KernelsText(s) + HostProfileText(s) + LayoutText(s);
   out += r.check.ok() ? MemoryText(r) : fmt::format("INVALID    {}\n", r.check.message);
   if (r.has_time) out += TimeText(r.time) + LayersText(r.layers) + CampaignText(r.campaign, s.cluster.pue);
+  if (r.accuracy_checked && r.check.ok()) out += AccuracyText(r);
   for (const std::string& w : r.warnings) out += "warning    " + w + "\n";
   return out;
 }

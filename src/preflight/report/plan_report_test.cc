@@ -326,6 +326,39 @@ TEST(PlanTextTest, InvalidPlanSaysWhy) {
   EXPECT_EQ(text.find("FITS"), std::string::npos) << "no memory verdict for an invalid plan";
 }
 
+// The device's errors on measured runs: said where the caller looked them up (plan), as a line of
+// text and an `accuracy` object, or that no measured run checks the device; absent otherwise.
+TEST(PlanReportTest, QuotesTheDevicesValidatedAccuracy) {
+  PlanResult r = EvaluateText(kScenario);
+  ASSERT_TRUE(r.check.ok()) << r.check.message;
+  EXPECT_FALSE(PlanJson(r).contains("accuracy")) << "search and validate do not look it up";
+  EXPECT_EQ(PlanText(r).find("accuracy"), std::string::npos);
+
+  r.accuracy_checked = true;
+  EXPECT_TRUE(PlanJson(r)["accuracy"].is_null());
+  EXPECT_NE(PlanText(r).find("accuracy   no measured run on h100-sxm-80gb"), std::string::npos) << PlanText(r);
+
+  DeviceAccuracy a;
+  a.hardware = "h100-sxm-80gb";
+  a.files = {"public-other.yaml"};
+  a.time = {.runs = 34, .mape = 0.177, .bias = -0.114, .p90_abs_error = 0.326, .worst = "row-q", .worst_error = -0.521};
+  a.ran_but_predicted_oom = 4;
+  r.accuracy = a;
+  const json j = PlanJson(r)["accuracy"];
+  EXPECT_EQ(j["hardware"], "h100-sxm-80gb");
+  EXPECT_EQ(j["time"]["runs"], 34);
+  EXPECT_DOUBLE_EQ(j["time"]["mape"].get<double>(), 0.177);
+  EXPECT_EQ(j["time"]["worst"], "row-q");
+  EXPECT_EQ(j["memory"], json({{"runs", 0}}));
+  EXPECT_EQ(j["ran_but_predicted_oom"], 4);
+  const std::string text = PlanText(r);
+  EXPECT_NE(text.find("accuracy   step time on 34 measured runs on h100-sxm-80gb (negative: predicted fast): mean "
+                      "error 17.7%, bias -11.4%, 90% within 32.6%, worst -52.1% (row-q)\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("           4 measured runs that trained predicted not to fit\n"), std::string::npos) << text;
+}
+
 TEST(PlanFieldsJsonTest, MicroBatches) {
   Plan p;
   p.tp = 8;

@@ -10,10 +10,12 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "preflight/campaign/failures.h"
+#include "preflight/catalog/accuracy_table.h"
 #include "preflight/cost/memory.h"
 #include "preflight/cost/step_time.h"
 #include "preflight/model/model.h"
@@ -85,6 +87,11 @@ struct PlanResult {
   // The figures the step time read that were measured on another device (labelled proxies in the
   // catalog); empty when every figure it read is the device's own (or there is no step time).
   std::vector<ProxyFigure> proxy_figures;
+  // How far step times and peak memory fell from the measured runs on this device (the catalog's
+  // data/accuracy table: Catalog::Accuracy), for a caller that looked it up (`plan`); the reports
+  // then say it, or that no measured run checks this device (accuracy empty).
+  bool accuracy_checked = false;
+  std::optional<DeviceAccuracy> accuracy;
 
   // 0 = fits, 1 = infeasible (invalid plan or does not fit): the CLI's exit code.
   int ExitCode() const { return check.ok() && has_memory && memory.fits ? 0 : 1; }
