@@ -299,6 +299,10 @@ x"
   printf 'name: x\nmodel: "a\xc2\x9b[31m b\xed\xa0\x80 c\xc3\xa9"\n' > "$WORK/c1.yaml"
   run plan "$WORK/c1.yaml"
   expect_bad_input "c1.yaml" '\xc2\x9b[31m' '\xed\xa0\x80' $'c\xc3\xa9'
+  # So are the line and paragraph separators U+2028 and U+2029, which break a line in a log reader.
+  printf 'name: "a\xe2\x80\xa8b\xe2\x80\xa9c"\nmodel: llama-3.1-8b\n' > "$WORK/ls.yaml"
+  run plan "$WORK/ls.yaml"
+  expect_bad_input "ls.yaml" 'a\xe2\x80\xa8b\xe2\x80\xa9c'
   # A collective time that vanishes into 0 s once gave MFU 607% at exit 0.
   printf 'source: x\ncollectives:\n  - {op: all_reduce, ranks: 8, rows: [[1048576, 1e-320], [16777216, 2e-300]]}\n' > "$WORK/tiny.yaml"
   run plan "$EXAMPLE" --set cluster.collective_table="$WORK/tiny.yaml"
@@ -661,6 +665,10 @@ case_data_directory() {
   # A model file that is a link to nothing is named as one, not as an unknown id.
   ln -s "$WORK/nowhere.json" "$WORK/partdata/models/broken.json"
   PREFLIGHT_DATA="$WORK/partdata" "$BIN" catalog list >"$OUT" 2>"$ERR"
+  RC=$?
+  expect_bad_input "models/broken.json: cannot open file (a broken link)"
+  # So does `catalog show` of it (it once said "unknown id").
+  PREFLIGHT_DATA="$WORK/partdata" "$BIN" catalog show broken >"$OUT" 2>"$ERR"
   RC=$?
   expect_bad_input "models/broken.json: cannot open file (a broken link)"
 }
@@ -1319,6 +1327,9 @@ case_validate_by() {
   # Every row is in exactly one group, and a group'"'"'s figures are those of its rows.
   expect_json 'g = j["by"]["recompute,sp"]; assert sum(x["runs"] for x in g.values()) == len(j["runs"]) == 10 and set(g) == {"recompute full, sp 0", "recompute selective, sp 1"}'
   expect_json 'full = [abs(r["error"]) for r in j["runs"] if r["name"].endswith("-full")]; g = j["by"]["recompute,sp"]["recompute full, sp 0"]; assert g["runs"] == len(full) and abs(g["mape"] - sum(full) / len(full)) < 1e-12 and abs(g["max_abs_error"] - max(full)) < 1e-12'
+  # JSON objects keep no order: each group says its place in the text table, numbers by value.
+  run validate "$ROOT/data/validation/megatron-2021.yaml" --json --by devices
+  expect_json 'g = j["by"]["devices"]; names = sorted(g, key=lambda k: g[k]["order"]); assert names[:3] == ["devices 32", "devices 64", "devices 128"] and [g[k]["order"] for k in names] == list(range(len(g))), names'
   # Without --by, "by" is there and empty.
   run validate "$file" --json
   expect_json 'assert j["by"] == {}'

@@ -24,7 +24,8 @@ namespace fs = std::filesystem;
 namespace {
 
 // The length of the well-formed UTF-8 character at `i` of `s` (2 to 4 bytes: no overlong form, no
-// surrogate, nothing above U+10FFFF, and no C1 control, U+0080-U+009F, which a terminal acts on),
+// surrogate, nothing above U+10FFFF, no C1 control, U+0080-U+009F, which a terminal acts on, and no
+// line or paragraph separator, U+2028 and U+2029, which break a line in a log reader),
 // else 1.
 size_t Utf8Length(const std::string& s, size_t i) {
   const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
@@ -39,6 +40,7 @@ size_t Utf8Length(const std::string& s, size_t i) {
   if ((c == 0xE0 && second < 0xA0) || (c == 0xF0 && second < 0x90)) return 1;  // overlong
   if (c == 0xED && second >= 0xA0) return 1;                                   // surrogates
   if (c == 0xF4 && second >= 0x90) return 1;                                   // above U+10FFFF
+  if (c == 0xE2 && second == 0x80 && (byte(i + 2) == 0xA8 || byte(i + 2) == 0xA9)) return 1;  // U+2028, U+2029
   return n;
 }
 
@@ -455,6 +457,10 @@ int CatalogShow(const std::string& id, bool json) {
   if (reliability.status().code() != StatusCode::kNotFound) return BadInput(reliability.status().message());
   std::string path;
   auto config = catalog.ModelConfig(id, &path);
+  // A model file that is there but cannot be read (a broken link, bad JSON) is named as such.
+  if (!config.ok() && config.status().message().rfind("unknown model id", 0) != 0) {
+    return BadInput(config.status().message());
+  }
   if (!config.ok()) {
     return BadInput("catalog show: unknown id '" + id +
                     "' (neither hardware, collective table, host profile, reliability profile nor model; see `preflight catalog list`)");

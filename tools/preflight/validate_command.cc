@@ -215,10 +215,14 @@ nlohmann::json SummaryJson(const ValidationReport& part) {
           {"worst", part.predicted > 0 ? nlohmann::json(part.worst) : nlohmann::json(nullptr)}};
 }
 
+// The groups under their names, each with `order`, its place in the text table (the JSON object's
+// keys come out sorted as strings: "devices 1024" before "devices 128").
 nlohmann::json GroupJson(const std::vector<std::pair<std::string, ValidationReport>>& groups) {
   nlohmann::json j = nlohmann::json::object();
+  int64_t order = 0;
   for (const auto& [name, part] : groups) {
     j[name] = SummaryJson(part);
+    j[name]["order"] = order++;
     j[name]["runs"] = part.predicted;
     j[name]["skipped"] = part.skipped;
     j[name]["ran_but_predicted_oom"] = part.ran_but_predicted_oom.size();
