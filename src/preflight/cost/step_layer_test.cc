@@ -208,7 +208,7 @@ TEST(StepLayerTest, CrossEntropyMovesItsPassesOverTheLogits) {
 // gradients fused into their GEMMs, its addition into the fp32 main gradient (2 + 10 bytes an
 // element, per micro-batch); tying the embedding to the head adds the sum of the shared weight's
 // two gradients (read two, write one: 6 bytes an element of V x h), and with the fusion the
-// zeroed dummy Megatron-Core writes for the head's (2 more).
+// zeroed dummy Megatron-Core writes for the head's (2 more); a model without a final norm runs none.
 TEST(StepLayerTest, AroundTheLayersThePassesFollowTheModel) {
   auto other = [](int64_t positions, bool tied, bool fusion) {
     return OtherSecondsAndHbm([=](Job8b& v) {
@@ -223,6 +223,10 @@ TEST(StepLayerTest, AroundTheLayersThePassesFollowTheModel) {
   EXPECT_NEAR(other(16384, false, false) - other(8192, false, false), m * 2 * 8192 * h / hbm, 1e-9);
   EXPECT_NEAR(other(0, true, false) - other(0, false, false), m * 6 * V * h / hbm, 1e-9);
   EXPECT_NEAR(other(0, true, true) - other(0, false, true), m * 8 * V * h / hbm, 1e-9);
+  // A model without a final norm (OPT with _remove_final_layer_norm) runs none: 2 + 3 passes of
+  // 2 bytes over the tokens of each micro-batch fewer.
+  const double without = OtherSecondsAndHbm([](Job8b& v) { v.arch.final_norm = false; }).first;
+  EXPECT_NEAR(OtherSecondsAndHbm([](Job8b&) {}).first - without, m * 5 * 2 * 8192 * h / hbm, 1e-9);
 }
 
 // A 16-bit GEMM with an odd dimension runs at its rate over the device's odd-width slowdown: an

@@ -403,9 +403,9 @@ StepModel::HeadWork StepModel::Head() const {
 // and as much for a learned position table. With the weight-gradient GEMMs accumulating into the
 // main gradients (grad_accumulation_fusion), the table's gradient, no GEMM's, is still added into
 // them by Megatron's DDP hook (read the gradient, read and write the main gradient); without that
-// fusion AccumulationSeconds counts it with every parameter. The final norm reads and writes the
-// rank's tokens forward, and reads its input and output gradient and writes the input gradient
-// backward. A weight shared by the embedding and the head on one stage gets two gradients, which
+// fusion AccumulationSeconds counts it with every parameter. The final norm (where the model has
+// one: OPT without its final LayerNorm has none) reads and writes the rank's tokens forward, and
+// reads its input and output gradient and writes the input gradient backward. A weight shared by the embedding and the head on one stage gets two gradients, which
 // autograd sums (read two, write one); with the fusion Megatron-Core makes the head's a zeroed
 // full-size dummy (zero_out_wgrad on the shared weight), written first.
 void StepModel::HeadPasses(HeadWork* w) const {
@@ -421,8 +421,10 @@ void StepModel::HeadPasses(HeadWork* w) const {
   const double table = rows + learned * positions;
   w->embedding = w->embedding_fwd + Memory(drop * R * (2 * e + 1) * h + e * table * h + T * 2 * e * h +
                                            learned * T * 2 * e * h + (fused ? table * h * (e + 2 * grad) : 0.0));
-  w->final_norm_fwd = Memory(R * 2 * e * h);
-  w->final_norm = w->final_norm_fwd + Memory(R * 3 * e * h);
+  w->norm_fwd = Memory(R * 2 * e * h);
+  w->norm = w->norm_fwd + Memory(R * 3 * e * h);
+  w->final_norm_fwd = a_.final_norm ? w->norm_fwd : 0.0;
+  w->final_norm = a_.final_norm ? w->norm : 0.0;
   w->tied_sum = a_.tied_embeddings ? Memory((fused ? 4 : 3) * e * rows * h) : 0.0;
 }
 
@@ -447,9 +449,9 @@ void StepModel::AddHead(const StageParts& parts, bool first, StageSums* st) cons
   const double tied = first && p_.pp == 1 ? w.tied_sum : 0.0;
   // Each MTP module embeds again on the last stage and runs three norms (its embedding's and
   // hidden state's, then the shared final norm).
-  const double around_mtp = mtp * (w.embedding + 3 * w.final_norm);
+  const double around_mtp = mtp * (w.embedding + 3 * w.norm);
   st->memory += w.loss + w.final_norm + tied + around_mtp;
-  st->forward += w.fwd + w.loss_fwd + w.final_norm_fwd + mtp * (w.embedding_fwd + 3 * w.final_norm_fwd);
+  st->forward += w.fwd + w.loss_fwd + w.final_norm_fwd + mtp * (w.embedding_fwd + 3 * w.norm_fwd);
   if (!c_.job.host_profile) return;
   // A measured host profile also times the work around the layers (embedding, head, loss),
   // counted on the last stage with the head. With TP the collectives around the layers are calls

@@ -444,9 +444,11 @@ class StepModel {
                      // collectives around the layers (the embedding's on the first stage)
     double fwd = 0, bwd = 0, wgrad = 0, loss = 0, loss_fwd = 0;
     // The memory-bound passes around the layers (HeadPasses): the embedding's on the first stage,
-    // the final norm's on the last, and with tied embeddings on one stage the sum of the shared
-    // weight's two gradients; each whole (forward and backward) and its forward share.
-    double embedding = 0, embedding_fwd = 0, final_norm = 0, final_norm_fwd = 0, tied_sum = 0;
+    // the final norm's on the last (0 for a model without one), one norm's (an MTP module runs
+    // three), and with tied embeddings on one stage the sum of the shared weight's two gradients;
+    // each whole (forward and backward) and its forward share.
+    double embedding = 0, embedding_fwd = 0, final_norm = 0, final_norm_fwd = 0, norm = 0, norm_fwd = 0,
+           tied_sum = 0;
     AroundLayersComm comm;
   };
   void HeadPasses(HeadWork* w) const;
