@@ -421,6 +421,8 @@ void StepModel::HeadPasses(HeadWork* w) const {
   const double table = rows + learned * positions;
   w->embedding = w->embedding_fwd + Memory(drop * R * (2 * e + 1) * h + e * table * h + T * 2 * e * h +
                                            learned * T * 2 * e * h + (fused ? table * h * (e + 2 * grad) : 0.0));
+  w->embedding_hook = fused ? Memory(table * h * (e + 2 * grad)) : 0.0;
+  w->embedding_sum = Memory(3 * e * table * h);
   w->norm_fwd = Memory(R * 2 * e * h);
   w->norm = w->norm_fwd + Memory(R * 3 * e * h);
   w->final_norm_fwd = a_.final_norm ? w->norm_fwd : 0.0;
@@ -448,8 +450,15 @@ void StepModel::AddHead(const StageParts& parts, bool first, StageSums* st) cons
   st->wgrad += w.wgrad;
   const double tied = first && p_.pp == 1 ? w.tied_sum : 0.0;
   // Each MTP module embeds again on the last stage and runs three norms (its embedding's and
-  // hidden state's, then the shared final norm).
-  const double around_mtp = mtp * (w.embedding + 3 * w.norm);
+  // hidden state's, then the shared final norm). Its embedding's backward zero-fills a dense
+  // gradient of the shared table, which autograd adds to the one already there (read two, write
+  // one), and Megatron's DDP hook adds the table's gradient into the main gradient once a backward
+  // however many uses it had: never again where the last stage is the first (its embedding's hook
+  // is counted with the first stage's), once where the last stage holds its own copy (PP > 1).
+  const double grad_sums = first ? mtp : std::max(0.0, mtp - 1);
+  const double hooks = first || mtp == 0 ? 0.0 : 1.0;
+  const double around_mtp =
+      mtp * (w.embedding - w.embedding_hook + 3 * w.norm) + grad_sums * w.embedding_sum + hooks * w.embedding_hook;
   st->memory += w.loss + w.final_norm + tied + around_mtp;
   st->forward += w.fwd + w.loss_fwd + w.final_norm_fwd + mtp * (w.embedding_fwd + 3 * w.norm_fwd);
   if (!c_.job.host_profile) return;

@@ -447,8 +447,10 @@ class StepModel {
     // the final norm's on the last (0 for a model without one), one norm's (an MTP module runs
     // three), and with tied embeddings on one stage the sum of the shared weight's two gradients;
     // each whole (forward and backward) and its forward share.
+    // Of the embedding's, the DDP hook's addition of the table's gradient into the main one (with
+    // grad_accumulation_fusion), and what autograd's sum of two gradients of the table moves.
     double embedding = 0, embedding_fwd = 0, final_norm = 0, final_norm_fwd = 0, norm = 0, norm_fwd = 0,
-           tied_sum = 0;
+           tied_sum = 0, embedding_hook = 0, embedding_sum = 0;
     AroundLayersComm comm;
   };
   void HeadPasses(HeadWork* w) const;
