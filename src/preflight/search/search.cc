@@ -585,6 +585,9 @@ void BranchRunner::Run(const Branch& b, Worker* w, bool pilot) const {
         if (broken[i]) continue;
         p.micro_batch = mbs[i];
         if (!RunZeroStages(p, zeros, n_zero, held, w) || !fit_grows_with_micro_batch) continue;
+        // Megatron's softmax falls back to PyTorch's ops (fp32 copies of the scores) where micro-batch
+        // x heads / TP is not a multiple of 4: a larger micro-batch that meets it may need less.
+        if (s_.job.attention_softmax == AttentionSoftmax::kMegatron && UnfusedSoftmax(s_.arch, p, s_.job)) continue;
         for (int j = i + 1; j < n_mb; ++j) {  // larger micro-batches fit no better
           if (broken[j]) continue;
           p.micro_batch = mbs[j];

@@ -185,6 +185,36 @@ TEST(SearchTest, ZeroBubbleTriesLargerMicroBatchesAfterOneDoesNotFit) {
   EXPECT_TRUE(SamePlans(r, Search(s, c, o)));
 }
 
+// Megatron's softmax runs unfused (fp32 copies of the scores) where micro-batch x heads / TP is
+// not a multiple of 4: GPT 18B at TP 8 (48 heads, 6 a rank) unfuses at micro-batch 1 and fuses at
+// 2 and 4, so under GPipe, which holds every micro-batch, micro-batch 1 needs more memory than 4.
+// In 60 GiB full recompute by block of 19 of the 20 layers of a stage does not fit at 1 but fits
+// at 4, faster than recomputing them all: the search must not stop at micro-batch 1 (it once did).
+TEST(SearchTest, MegatronSoftmaxTriesLargerMicroBatchesAfterOneDoesNotFit) {
+  const Scenario s = Load("examples/gpt-18b-megatron-softmax.yaml", {{"cluster.hbm_capacity_gib", "60"}});
+  SearchConstraints c;
+  c.tp = 8, c.pp = 2, c.zero = 2, c.sp = false;
+  c.schedule = Schedule::kGpipe, c.recompute = Recompute::kFull;
+  SearchOptions o;
+  o.top_k = 3, o.threads = 1;
+  const SearchResult r = Search(s, c, o);
+  ASSERT_FALSE(r.top.empty());
+  Scenario block = s;
+  block.plan = r.top.front().plan;
+  block.plan.micro_batch = 4;
+  block.plan.recompute_method = RecomputeMethod::kBlock;
+  block.plan.recompute_num_layers = 19;
+  const PlanResult fits = Evaluate(block, {});
+  ASSERT_TRUE(fits.check.ok() && fits.has_memory && fits.memory.fits && fits.has_time) << fits.check.message;
+  block.plan.micro_batch = 1;
+  const PlanResult at_one = Evaluate(block, {});
+  ASSERT_TRUE(at_one.has_memory);
+  EXPECT_FALSE(at_one.memory.fits) << "micro-batch 1 must not fit for this test to mean anything";
+  EXPECT_LE(r.top.front().objective, fits.time.step.value() * (1 + 1e-12));
+  o.exhaustive = true;
+  EXPECT_TRUE(SamePlans(r, Search(s, c, o)));
+}
+
 // `distinct` keeps one plan per layout, the best of each: no two of its top K share TP, CP, PP,
 // DP, EP, ETP, schedule and ZeRO stage; its first is the plain search's first; and pruning, threads
 // and MPI-style splits return the exhaustive answer. The plain top K of this scenario is variants
