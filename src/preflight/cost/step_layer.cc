@@ -54,13 +54,15 @@ double StepModel::WaveUtilization(double m, double n, double batch) const {
 FlashRates StepModel::LayerFlashRates() const {
   const double block = FlashBlockLength(c_.job, p_), d = FlashHeadDim(a_);
   if (a_.sliding_window <= 0) return FlashRatesAt(c_, block, d);
-  // AttentionLength's layers: half attend to the window, half to the whole sequence; each share of
-  // the work runs at the rate for its keys per query (the window or the CP block, when shorter).
+  // AttentionLength's layers: a share f attend to the window (half of them under gemma2's
+  // alternation), the rest to the whole sequence; each share of the work runs at the rate for its
+  // keys per query (the window or the CP block, when shorter).
   const double s = static_cast<double>(c_.job.seq_len);
   const double w = std::min(s, static_cast<double>(a_.sliding_window));
+  const double f = local_share_;
   // Each kind's share of the scores a causal kernel computes: s·w − w²/2 for a window, s²/2 global.
-  const double local_scores = w - w * w / (2 * s);
-  const double local_share = local_scores / (local_scores + s / 2);
+  const double local_scores = f * (w - w * w / (2 * s));
+  const double local_share = local_scores / (local_scores + (1 - f) * s / 2);
   const FlashRates local = FlashRatesAt(c_, std::min(w, block), d), global = FlashRatesAt(c_, block, d);
   const auto mix = [&](FlopsPerSecond l, FlopsPerSecond g) {
     return FlopsPerSecond(1 / (local_share / l.value() + (1 - local_share) / g.value()));
@@ -71,7 +73,7 @@ FlashRates StepModel::LayerFlashRates() const {
 double StepModel::AttentionLength() const {
   const double s = static_cast<double>(c_.job.seq_len);
   if (a_.sliding_window <= 0) return s;
-  return std::min(s, static_cast<double>(a_.sliding_window)) * 0.5 + s * 0.5;
+  return std::min(s, static_cast<double>(a_.sliding_window)) * local_share_ + s * (1 - local_share_);
 }
 
 // The share of AttentionLength's scores a causal fused kernel computes: half of a global layer's
@@ -80,8 +82,8 @@ double StepModel::AttentionLength() const {
 double StepModel::FlashCausalShare() const {
   const double s = static_cast<double>(c_.job.seq_len);
   if (a_.sliding_window <= 0 || a_.sliding_window >= s) return kFlashCausalShare;
-  const double w = static_cast<double>(a_.sliding_window);
-  return (kFlashCausalShare * s + (w - w * w / (2 * s))) / (s + w);
+  const double w = static_cast<double>(a_.sliding_window), f = local_share_;
+  return ((1 - f) * kFlashCausalShare * s + f * (w - w * w / (2 * s))) / ((1 - f) * s + f * w);
 }
 
 // Eager attention (Megatron's unfused path), pass by pass. Per head, the scores S = QKᵀ and the

@@ -1,6 +1,16 @@
 #include "preflight/model/architecture.h"
 
+#include <algorithm>
+
 namespace preflight {
+
+double Architecture::LocalLayerShare() const {
+  if (sliding_window <= 0 || layers <= 0) return 0.0;
+  int64_t local = layers;  // kAll
+  if (local_layers == LocalLayers::kEven) local = (layers + 1) / 2;
+  if (local_layers == LocalLayers::kFrom) local = std::clamp<int64_t>(layers - local_from, 0, layers);
+  return static_cast<double>(local) / static_cast<double>(layers);
+}
 
 int64_t Architecture::MoeLayerCount() const {
   if (static_cast<int64_t>(moe_prefix_.size()) == layers + 1) return moe_prefix_[layers];

@@ -42,6 +42,10 @@ struct MoeSpec {
   int64_t group_top_k = 0;
 };
 
+// Which layers a sliding window applies to: even-indexed ones from layer 0 (gemma2, gpt-oss),
+// every layer (mistral), or those from `local_from` on (qwen2/qwen3's max_window_layers).
+enum class LocalLayers { kEven, kAll, kFrom };
+
 struct Architecture {
   std::string name;        // catalog id or file stem
   std::string model_type;  // HF model_type
@@ -72,7 +76,9 @@ struct Architecture {
   bool final_norm = true;
   int64_t embed_proj_dim = 0;  // OPT word_embed_proj_dim when it differs from hidden, else 0
   bool dropout = false;        // training-time dropout masks are stored
-  int64_t sliding_window = 0;  // local attention window on alternating layers (gemma2), 0 = none
+  int64_t sliding_window = 0;  // local attention window of the layers `local_layers` names, 0 = none
+  LocalLayers local_layers = LocalLayers::kEven;
+  int64_t local_from = 0;      // kFrom: the first windowed layer
 
   AttentionKind attention = AttentionKind::kStandard;
   MlaSpec mla;
@@ -101,8 +107,18 @@ struct Architecture {
   // KV heads summed over `tp` tensor-parallel ranks: with fewer KV heads than ranks each rank
   // holds one whole head (replicated; the plan check allows tp a multiple of kv_heads).
   int64_t KvHeadsAcrossTp(int64_t tp) const { return kv_heads < tp ? tp : kv_heads; }
-  // Sliding window applies to even-indexed layers when set (gemma2's pattern).
-  bool IsLocalAttentionLayer(int64_t i) const { return sliding_window > 0 && i % 2 == 0; }
+  // Whether layer i attends within the sliding window (none without one).
+  bool IsLocalAttentionLayer(int64_t i) const {
+    if (sliding_window <= 0) return false;
+    switch (local_layers) {
+      case LocalLayers::kEven: return i % 2 == 0;
+      case LocalLayers::kAll: return true;
+      case LocalLayers::kFrom: return i >= local_from;
+    }
+    return false;
+  }
+  // The share of the layers that attend within the window (0 without one).
+  double LocalLayerShare() const;
 };
 
 }  // namespace preflight

@@ -35,6 +35,12 @@ class ConfigReader {
     return j_.contains(key) && !j_[key].is_null();
   }
 
+  // Given as null (None in transformers), which differs from absent where a class default is not None.
+  bool IsNull(const char* key) const {
+    if (looked_up_ != nullptr) looked_up_->insert(key);
+    return j_.contains(key) && j_[key].is_null();
+  }
+
   StatusOr<int64_t> Int(const char* key) const {
     if (!Has(key)) return Error(key, "a positive whole number");
     const json& v = j_[key];
@@ -191,35 +197,102 @@ Status ReadQwenMoe(const ConfigReader& r, Architecture* a, bool shared) {
   return Status::Ok();
 }
 
+// The layers a sliding window applies to from `layer_types` (one entry per layer, each
+// "sliding_attention" or "full_attention"), where the config gives it: every layer, the even ones
+// from layer 0, or every one from some layer on; another pattern is refused, and a list without a
+// sliding layer leaves no window. Without the key `a->local_layers` stays as the caller set it.
+Status ReadLayerTypes(const ConfigReader& r, Architecture* a) {
+  ASSIGN_OR_RETURN(std::vector<std::string> types, r.StringListOr("layer_types"));
+  if (types.empty()) return Status::Ok();
+  const char* expected =
+      "one entry per layer, each sliding_attention or full_attention: all sliding, the even layers from layer 0, or "
+      "every layer from some layer on";
+  if (static_cast<int64_t>(types.size()) != a->layers) return r.Error("layer_types", expected);
+  std::vector<bool> local;
+  for (const std::string& t : types) {
+    if (t != "sliding_attention" && t != "full_attention") return r.Error("layer_types", expected);
+    local.push_back(t == "sliding_attention");
+  }
+  const int64_t first = std::find(local.begin(), local.end(), true) - local.begin();
+  if (first == a->layers) {  // every layer attends to the whole sequence
+    a->sliding_window = 0;
+    return Status::Ok();
+  }
+  if (a->sliding_window <= 0) return r.Error("sliding_window", "a window of at least 1 token (layer_types names sliding layers)");
+  bool even = true, from = true;
+  for (int64_t i = 0; i < a->layers; ++i) {
+    even = even && local[i] == (i % 2 == 0);
+    from = from && local[i] == (i >= first);
+  }
+  if (from) {
+    a->local_layers = first == 0 ? LocalLayers::kAll : LocalLayers::kFrom;
+    a->local_from = first;
+  } else if (even) {
+    a->local_layers = LocalLayers::kEven;
+  } else {
+    return r.Error("layer_types", expected);
+  }
+  return Status::Ok();
+}
+
+// A window size at `key`: absent, `fallback` (the config class's default); null, none.
+StatusOr<int64_t> WindowOr(const ConfigReader& r, const char* key, int64_t fallback) {
+  if (r.IsNull(key)) return int64_t{0};
+  if (!r.Has(key)) return fallback;
+  ASSIGN_OR_RETURN(int64_t w, r.Int(key));
+  if (w < 1) return r.Error(key, "a window of at least 1 token, or null for none");
+  return w;
+}
+
+// Mistral and Mixtral: the window, where there is one, applies to every layer (transformers'
+// MistralConfig defaults it to 4096, MixtralConfig to none).
+Status ReadMistralWindow(const ConfigReader& r, Architecture* a, int64_t fallback) {
+  ASSIGN_OR_RETURN(a->sliding_window, WindowOr(r, "sliding_window", fallback));
+  a->local_layers = LocalLayers::kAll;
+  return ReadLayerTypes(r, a);
+}
+
+// Qwen2 and Qwen3 (dense and MoE): with use_sliding_window, the layers from max_window_layers on
+// attend within sliding_window (the config classes' defaults: off, 4096, 28).
+Status ReadQwenWindow(const ConfigReader& r, Architecture* a) {
+  ASSIGN_OR_RETURN(bool use, r.BoolOr("use_sliding_window", false));
+  ASSIGN_OR_RETURN(int64_t window, WindowOr(r, "sliding_window", 4096));
+  ASSIGN_OR_RETURN(int64_t from, r.IntOr("max_window_layers", 28));
+  if (from < 0) return r.Error("max_window_layers", "a whole number of layers, at least 0");
+  a->sliding_window = use ? window : 0;
+  a->local_layers = LocalLayers::kFrom;
+  a->local_from = from;
+  RETURN_IF_ERROR(ReadLayerTypes(r, a));
+  if (a->local_layers == LocalLayers::kFrom && a->local_from >= a->layers) a->sliding_window = 0;  // no layer reaches it
+  return Status::Ok();
+}
+
 // gpt-oss (transformers' GptOssConfig): every layer routes to `num_local_experts` experts whose
 // projections carry biases, under a router with a bias; q, k, v and o carry biases; each head has
-// a learned sink logit; `layer_types` alternates windowed and full attention from layer 0 (the
-// pattern the step model prices; another is refused). The clamped SwiGLU is timed as SwiGLU.
+// a learned sink logit; `layer_types` alternates windowed and full attention from layer 0 by
+// default (ReadLayerTypes reads another). The clamped SwiGLU is timed as SwiGLU. The class's
+// defaults differ from the llama family's: head_dim 64, biases on q, k, v and o, a 128-token window.
 Status ReadGptOss(const ConfigReader& r, Architecture* a) {
   RETURN_IF_ERROR(ReadLlamaLike(r, a));
+  ASSIGN_OR_RETURN(a->head_dim, r.IntOr("head_dim", 64));
+  if (a->head_dim <= 0) return r.Error("head_dim", "a positive whole number");
+  ASSIGN_OR_RETURN(a->qkv_bias, r.BoolOr("attention_bias", true));
+  a->attn_out_bias = a->qkv_bias;
   ASSIGN_OR_RETURN(a->moe.experts, r.Int("num_local_experts"));
   ASSIGN_OR_RETURN(a->moe.top_k, r.Int("num_experts_per_tok"));
   a->moe.expert_ffn = a->ffn;
   a->moe.router_bias = a->moe.expert_bias = true;
   a->moe_layer.assign(a->layers, true);
   a->attention_sinks = true;
-  ASSIGN_OR_RETURN(a->sliding_window, r.IntOr("sliding_window", 0));
-  if (a->sliding_window < 0) return r.Error("sliding_window", "a window of at least 1 token, or 0 for none");
-  ASSIGN_OR_RETURN(std::vector<std::string> types, r.StringListOr("layer_types"));
-  if (a->sliding_window > 0 && !types.empty()) {
-    bool alternating = static_cast<int64_t>(types.size()) == a->layers;
-    for (size_t i = 0; alternating && i < types.size(); ++i) {
-      alternating = types[i] == (i % 2 == 0 ? "sliding_attention" : "full_attention");
-    }
-    if (!alternating) {
-      return r.Error("layer_types",
-                     "one entry per layer, alternating sliding_attention and full_attention from layer 0");
-    }
-  }
-  return Status::Ok();
+  ASSIGN_OR_RETURN(a->sliding_window, WindowOr(r, "sliding_window", 128));
+  a->local_layers = LocalLayers::kEven;
+  return ReadLayerTypes(r, a);
 }
 
-Status ReadDeepseek(const ConfigReader& r, Architecture* a) {
+// DeepSeek-V2 and V3 (MLA, routed and shared experts, dense first layers, MTP). transformers'
+// DeepseekV3Config has no topk_method: its router always carries the score-correction bias and
+// routes within groups (n_group 8, topk_group 4 by default), which `noaux_tc` names for V2's.
+Status ReadDeepseek(const ConfigReader& r, Architecture* a, bool v3) {
   RETURN_IF_ERROR(ReadLlamaLike(r, a));
   a->attention = AttentionKind::kMla;
   ASSIGN_OR_RETURN(a->mla.q_lora_rank, r.IntOr("q_lora_rank", 0));
@@ -240,14 +313,14 @@ Status ReadDeepseek(const ConfigReader& r, Architecture* a) {
     ASSIGN_OR_RETURN(a->moe.expert_ffn, r.Int("moe_intermediate_size"));
     ASSIGN_OR_RETURN(int64_t shared, r.IntOr("n_shared_experts", 0));
     a->moe.shared_ffn = shared * a->moe.expert_ffn;
-    ASSIGN_OR_RETURN(std::string topk_method, r.StringOr("topk_method", "greedy"));
+    ASSIGN_OR_RETURN(std::string topk_method, r.StringOr("topk_method", v3 ? "noaux_tc" : "greedy"));
     if (topk_method != "greedy" && topk_method != "group_limited_greedy" && topk_method != "noaux_tc") {
       return r.Error("topk_method", "one of greedy, group_limited_greedy, noaux_tc");
     }
     a->moe.router_bias = topk_method == "noaux_tc";
     if (topk_method == "noaux_tc" || topk_method == "group_limited_greedy") {
-      ASSIGN_OR_RETURN(a->moe.groups, r.IntOr("n_group", 0));
-      ASSIGN_OR_RETURN(a->moe.group_top_k, r.IntOr("topk_group", 0));
+      ASSIGN_OR_RETURN(a->moe.groups, r.IntOr("n_group", v3 ? 8 : 0));
+      ASSIGN_OR_RETURN(a->moe.group_top_k, r.IntOr("topk_group", v3 ? 4 : 0));
       if (a->moe.groups < 0 || (a->moe.groups > 0 && a->moe.experts % a->moe.groups != 0)) {
         return r.Error("n_group", "a whole number that divides n_routed_experts");
       }
@@ -395,12 +468,21 @@ Status ReadFalcon(const ConfigReader& r, Architecture* a) {
 }
 
 Status ReadByType(const std::string& type, const ConfigReader& r, Architecture* a) {
-  if (type == "llama" || type == "mistral") return ReadLlamaLike(r, a);
+  if (type == "llama") return ReadLlamaLike(r, a);
+  if (type == "mistral") {
+    RETURN_IF_ERROR(ReadLlamaLike(r, a));
+    return ReadMistralWindow(r, a, 4096);
+  }
   if (type == "qwen2" || type == "qwen3" || type == "qwen2_moe" || type == "qwen3_moe") {
     RETURN_IF_ERROR(ReadLlamaLike(r, a));
     bool qwen2 = type.rfind("qwen2", 0) == 0;
     if (qwen2) a->qkv_bias = true, a->attn_out_bias = false;  // Qwen2Attention hard-codes it
     a->qk_norm = !qwen2;
+    if (!qwen2) {  // Qwen3Config's head_dim defaults to 128, not hidden / heads
+      ASSIGN_OR_RETURN(a->head_dim, r.IntOr("head_dim", 128));
+      if (a->head_dim <= 0) return r.Error("head_dim", "a positive whole number");
+    }
+    RETURN_IF_ERROR(ReadQwenWindow(r, a));
     if (type == "qwen2_moe") return ReadQwenMoe(r, a, /*shared=*/true);
     if (type == "qwen3_moe") return ReadQwenMoe(r, a, /*shared=*/false);
     return Status::Ok();
@@ -411,7 +493,7 @@ Status ReadByType(const std::string& type, const ConfigReader& r, Architecture* 
     ASSIGN_OR_RETURN(a->moe.top_k, r.Int("num_experts_per_tok"));
     a->moe.expert_ffn = a->ffn;
     a->moe_layer.assign(a->layers, true);
-    return Status::Ok();
+    return ReadMistralWindow(r, a, 0);
   }
   if (type == "gpt_oss") return ReadGptOss(r, a);
   if (type == "gemma2") {
@@ -419,9 +501,11 @@ Status ReadByType(const std::string& type, const ConfigReader& r, Architecture* 
     ASSIGN_OR_RETURN(a->activation, ParseActivation(r, "hidden_activation", "gelu_pytorch_tanh"));
     ASSIGN_OR_RETURN(a->tied_embeddings, r.BoolOr("tie_word_embeddings", true));
     a->norms_per_layer = 4;
-    ASSIGN_OR_RETURN(a->sliding_window, r.IntOr("sliding_window", 4096));
-    if (a->sliding_window < 1) return r.Error("sliding_window", "a window of at least 1 token");
-    return Status::Ok();
+    ASSIGN_OR_RETURN(a->head_dim, r.IntOr("head_dim", 256));  // Gemma2Config's default
+    if (a->head_dim <= 0) return r.Error("head_dim", "a positive whole number");
+    ASSIGN_OR_RETURN(a->sliding_window, WindowOr(r, "sliding_window", 4096));
+    a->local_layers = LocalLayers::kEven;
+    return ReadLayerTypes(r, a);
   }
   if (type == "nemotron") {
     RETURN_IF_ERROR(ReadLlamaLike(r, a));
@@ -430,7 +514,7 @@ Status ReadByType(const std::string& type, const ConfigReader& r, Architecture* 
     a->norm = NormKind::kLayerNorm;
     return Status::Ok();
   }
-  if (type == "deepseek_v2" || type == "deepseek_v3") return ReadDeepseek(r, a);
+  if (type == "deepseek_v2" || type == "deepseek_v3") return ReadDeepseek(r, a, type == "deepseek_v3");
   if (type == "gpt2") return ReadGpt2(r, a);
   if (type == "gpt_neox") return ReadGptNeox(r, a);
   if (type == "opt") return ReadOpt(r, a);

@@ -501,13 +501,87 @@ TEST(HfConfigTest, GptOssSmallHandCountAndWindow) {
 
 TEST(HfConfigTest, GptOssRefusesAnotherLayerPattern) {
   StatusOr<Architecture> a = ArchitectureFromHfConfig(
-      json::parse(R"({"model_type": "gpt_oss", "hidden_size": 64, "num_hidden_layers": 2,
+      json::parse(R"({"model_type": "gpt_oss", "hidden_size": 64, "num_hidden_layers": 4,
     "num_attention_heads": 4, "intermediate_size": 32, "num_local_experts": 4,
     "num_experts_per_tok": 2, "vocab_size": 100, "sliding_window": 8,
-    "layer_types": ["full_attention", "sliding_attention"]})"),
+    "layer_types": ["full_attention", "sliding_attention", "full_attention", "sliding_attention"]})"),
       "test-model", "test.json");
   ASSERT_FALSE(a.ok());
   EXPECT_NE(a.status().message().find("test.json: layer_types: expected"), std::string::npos) << a.status().message();
+}
+
+// Which layers a sliding window applies to: every one (mistral, where MistralConfig defaults it to
+// 4096 and null means none; mixtral, where none is the default), those from max_window_layers on
+// (qwen2/qwen3 with use_sliding_window), or what layer_types lists (all, the even ones from layer 0,
+// or every one from some layer on). The attended length, and the FLOPs, follow.
+TEST(HfConfigTest, SlidingWindowLayersFollowTheConfigClass) {
+  const std::string mistral = R"("model_type": "mistral", "hidden_size": 64, "num_hidden_layers": 4,
+    "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100)";
+  Architecture a = Parse("{" + mistral + "}");
+  EXPECT_EQ(a.sliding_window, 4096);
+  EXPECT_EQ(a.LocalLayerShare(), 1.0);
+  EXPECT_TRUE(a.IsLocalAttentionLayer(1) && a.IsLocalAttentionLayer(3));
+  EXPECT_EQ(Parse("{" + mistral + R"(, "sliding_window": null})").sliding_window, 0);
+  const Architecture windowed = Parse("{" + mistral + R"(, "sliding_window": 512})");
+  const Architecture full = Parse("{" + mistral + R"(, "sliding_window": null})");
+  EXPECT_LT(BuildOps(windowed, 4096).model_flops_per_token, BuildOps(full, 4096).model_flops_per_token);
+  EXPECT_EQ(BuildOps(windowed, 512).model_flops_per_token, BuildOps(full, 512).model_flops_per_token);
+
+  EXPECT_EQ(Parse(R"({"model_type": "mixtral", "hidden_size": 64, "num_hidden_layers": 2,
+    "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100, "num_local_experts": 4,
+    "num_experts_per_tok": 2})").sliding_window, 0);
+
+  const std::string qwen = R"("model_type": "qwen2", "hidden_size": 64, "num_hidden_layers": 4,
+    "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100)";
+  EXPECT_EQ(Parse("{" + qwen + R"(, "sliding_window": 32})").sliding_window, 0) << "use_sliding_window is off";
+  Architecture q = Parse("{" + qwen + R"(, "use_sliding_window": true, "sliding_window": 32, "max_window_layers": 3})");
+  EXPECT_EQ(q.sliding_window, 32);
+  EXPECT_FALSE(q.IsLocalAttentionLayer(2));
+  EXPECT_TRUE(q.IsLocalAttentionLayer(3));
+  EXPECT_EQ(q.LocalLayerShare(), 0.25);
+
+  Architecture from = Parse("{" + qwen + R"(, "use_sliding_window": true, "sliding_window": 32,
+    "layer_types": ["full_attention", "sliding_attention", "sliding_attention", "sliding_attention"]})");
+  EXPECT_EQ(from.local_layers, LocalLayers::kFrom);
+  EXPECT_EQ(from.LocalLayerShare(), 0.75);
+  Architecture none = Parse("{" + mistral + R"(, "layer_types": ["full_attention", "full_attention",
+    "full_attention", "full_attention"]})");
+  EXPECT_EQ(none.sliding_window, 0) << "no sliding layer: no window";
+}
+
+// Defaults of config classes that differ from the llama family's: gpt-oss's head_dim 64, biased
+// attention and 128-token window on even layers; Qwen3's head_dim 128 and Gemma 2's 256; DeepSeek-V3's
+// router with the score-correction bias and group-limited routing (n_group 8, topk_group 4).
+TEST(HfConfigTest, ClassDefaultsWhereAKeyIsLeftOut) {
+  Architecture oss = Parse(R"({"model_type": "gpt_oss", "hidden_size": 256, "num_hidden_layers": 2,
+    "num_attention_heads": 8, "intermediate_size": 32, "num_local_experts": 4, "num_experts_per_tok": 2,
+    "vocab_size": 100})");
+  EXPECT_EQ(oss.head_dim, 64);
+  EXPECT_TRUE(oss.qkv_bias && oss.attn_out_bias);
+  EXPECT_EQ(oss.sliding_window, 128);
+  EXPECT_TRUE(oss.IsLocalAttentionLayer(0) && !oss.IsLocalAttentionLayer(1));
+  EXPECT_EQ(Parse(R"({"model_type": "qwen3", "hidden_size": 64, "num_hidden_layers": 2,
+    "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100})").head_dim, 128);
+  EXPECT_EQ(Parse(R"({"model_type": "gemma2", "hidden_size": 64, "num_hidden_layers": 2,
+    "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100})").head_dim, 256);
+  Architecture v3 = Parse(R"({"model_type": "deepseek_v3", "hidden_size": 64, "num_hidden_layers": 2,
+    "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100, "kv_lora_rank": 16,
+    "qk_rope_head_dim": 8, "qk_nope_head_dim": 8, "v_head_dim": 8, "n_routed_experts": 16,
+    "num_experts_per_tok": 2, "moe_intermediate_size": 32})");
+  EXPECT_TRUE(v3.moe.router_bias);
+  EXPECT_EQ(v3.moe.groups, 8);
+  EXPECT_EQ(v3.moe.group_top_k, 4);
+}
+
+// attention_bias on MLA: transformers' DeepSeek attention biases q_a_proj, kv_a_proj_with_mqa and
+// o_proj.
+TEST(HfConfigTest, MlaAttentionBiases) {
+  const std::string v2 = R"("model_type": "deepseek_v2", "hidden_size": 64, "num_hidden_layers": 2,
+    "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100, "q_lora_rank": 24,
+    "kv_lora_rank": 16, "qk_rope_head_dim": 8, "qk_nope_head_dim": 8, "v_head_dim": 8)";
+  const int64_t without = CountParameters(Parse("{" + v2 + "}")).total;
+  const int64_t with = CountParameters(Parse("{" + v2 + R"(, "attention_bias": true})")).total;
+  EXPECT_EQ(with - without, 2 * (24 + 16 + 8 + 64));
 }
 
 TEST(HfConfigTest, SupportedModelTypesAllParse) {

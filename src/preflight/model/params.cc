@@ -16,7 +16,9 @@ int64_t AttentionParams(const Architecture& a) {
     const int64_t qk = m.nope_dim + m.rope_dim;
     int64_t q = m.q_lora_rank > 0 ? m.q_lora_rank * (h + a.heads * qk + 1) : h * a.heads * qk;
     int64_t kv = m.kv_lora_rank * (h + a.heads * (m.nope_dim + m.v_dim) + 1) + h * m.rope_dim;
-    return q + kv + a.heads * m.v_dim * h;
+    // attention_bias: transformers' DeepSeek attention biases q_a_proj, kv_a_proj_with_mqa and o_proj.
+    const int64_t bias = a.qkv_bias ? m.q_lora_rank + m.kv_lora_rank + m.rope_dim + h : 0;
+    return q + kv + a.heads * m.v_dim * h + bias;
   }
   const int64_t q = a.heads * a.head_dim;
   const int64_t kv = a.kv_heads * a.head_dim;
@@ -72,15 +74,18 @@ std::vector<ParamTensor> LayerParameterTensors(const Architecture& a, bool moe) 
     const int64_t qk = m.nope_dim + m.rope_dim;
     if (m.q_lora_rank > 0) {
       replicated(h * m.q_lora_rank);  // down-projections are not split by TP in Megatron
+      if (a.qkv_bias) replicated(m.q_lora_rank);
       replicated(m.q_lora_rank);
       split(m.q_lora_rank * a.heads * qk);
     } else {
       split(h * a.heads * qk);
     }
     replicated(h * (m.kv_lora_rank + m.rope_dim));
+    if (a.qkv_bias) replicated(m.kv_lora_rank + m.rope_dim);
     replicated(m.kv_lora_rank);
     split(m.kv_lora_rank * a.heads * (m.nope_dim + m.v_dim));
     split(a.heads * m.v_dim * h);
+    if (a.qkv_bias) replicated(h);  // o_proj's, a row-parallel layer's bias
   } else {
     const int64_t q = a.heads * a.head_dim, kv = a.kv_heads * a.head_dim;
     split(h * (q + 2 * kv));

@@ -111,6 +111,7 @@ class StepModel {
   StepModel(const CostContext& ctx, const Plan& plan) : c_(ctx), a_(*ctx.arch), p_(plan) {
     tokens_ = static_cast<double>(plan.micro_batch * ctx.job.seq_len) / plan.cp;
     rep_tokens_ = plan.sp ? tokens_ / plan.tp : tokens_;
+    local_share_ = a_.LocalLayerShare();
     t_ = static_cast<double>(plan.tp);
     in_bytes_ = ctx.fp4_gemms ? QuantizedCopyBytes(Dtype::kFp4) : ctx.fp8_gemms ? 1.0 : 2.0;
     if (UnfusedSoftmax(*ctx.arch, plan, ctx.job)) softmax_extra_ = UnfusedSoftmaxExtra(ctx.job.attention_softmax_in_fp32);
@@ -633,6 +634,7 @@ class StepModel {
   const Architecture& a_;
   const Plan& p_;
   double tokens_ = 0, rep_tokens_ = 0, t_ = 1, in_bytes_ = 2;
+  double local_share_ = 0;  // the share of the layers inside a sliding window (Architecture::LocalLayerShare)
   int64_t placed_ = 1;  // the devices the job takes of each scale-up domain (PlacedDomain)
   UnfusedSoftmaxWork softmax_extra_;  // what an unfused attention softmax adds (zero when fused)
   ElementwiseBytes elementwise_;  // this job's bytes and kernels per elementwise pass
