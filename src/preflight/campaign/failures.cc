@@ -180,7 +180,10 @@ RunOutlook SimulateRun(Seconds work, const FailureModel& m, const RunOptions& op
   double failures = 0, planned_count = 0, lost = 0;
   for (int t = 0; t < options.trials; ++t) {
     int64_t k = 0;
-    double wall = GroupWallTime(full, rate, down, rng, &k, &lost) + GroupWallTime(last, rate, down, rng, &k, &lost);
+    // Two statements, not one sum: C++ leaves the order of a sum's operands open, and both draw
+    // from `rng`, so one expression could give other figures under another compiler.
+    double wall = GroupWallTime(full, rate, down, rng, &k, &lost);
+    wall += GroupWallTime(last, rate, down, rng, &k, &lost);
     int64_t j = 0;
     if (planned > 0) j = std::poisson_distribution<int64_t>(planned * wall)(rng);
     wall += static_cast<double>(j) * planned_cost;
