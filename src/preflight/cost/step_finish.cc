@@ -195,6 +195,23 @@ double StepModel::AccumulationSeconds(const LocalParams& lp) const {
   return Memory((lp.dense + lp.expert) * (wgrad_bytes + 2 * lp.grad_bytes));
 }
 
+// The accumulation pass runs in every micro-batch's backward on every stage, outside the stage
+// sums the bubble comes from: the other stages' passes (all stages' less the largest, a lower
+// bound on the pacing stage's) lengthen the bubble as the rest of their time does (bubble_share).
+// The zero-bubble schedules' bubbles are not the others' time in proportion (their weight
+// gradients fill it), and are left as they are.
+double StepModel::AccumulationBubble(const PipelineTime& pipe) const {
+  if (c_.job.grad_accumulation_fusion || p_.pp == 1 || pipe.bubble_share <= 0) return 0;
+  if (p_.schedule == Schedule::kZbH1 || p_.schedule == Schedule::kDualPipe) return 0;
+  double all = 0, largest = 0;
+  for (int64_t stage = 0; stage < p_.pp; ++stage) {
+    const double a = AccumulationSeconds(Local(stage));
+    all += a;
+    largest = std::max(largest, a);
+  }
+  return pipe.bubble_share * (all - largest);
+}
+
 // DeepSpeed's engine copies the gradients into its bucket buffer and back, and scales the
 // all-reduced bucket when DP > 1 (Plan::grad_flatten): each pass reads and writes them, per step.
 double StepModel::FlattenSeconds(const LocalParams& lp) const {
@@ -250,6 +267,10 @@ double StepModel::OptimizerSeconds(const LocalParams& lp) const {
 
 StepTime StepModel::Finish(const PipelineTime& pipe) const {
   const double m = pipe.micro_batches;
+  // Without gradient-accumulation fusion each micro-batch's backward adds its gradients to the
+  // main ones; a DualPipe rank's micro-batches each pass one of its two stages, so its passes
+  // cover half its parameters.
+  const double accumulations = p_.schedule == Schedule::kDualPipe ? m / 2 : m;
   // After the last backward every device reduces its gradients and steps its optimizer over its
   // own parameters; the one whose tail takes longest ends the step (the stage with the embedding
   // or the head, DualPipe's end rank, or under ZeRO the one with the largest expert shard).
@@ -267,13 +288,14 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
     if (n_timed < 8) timed[n_timed++] = DeviceParams{l.dense, l.expert};
     const DataParallelComm d = DataParallel(l, pipe);
     const double o = OptimizerSeconds(l);
-    const double t = d.exposed + d.contention + o + m * AccumulationSeconds(l) + FlattenSeconds(l);
+    const double t = d.exposed + d.contention + o + accumulations * AccumulationSeconds(l) + FlattenSeconds(l);
     if (t > tail) lp = l, dp = d, optimizer = o, tail = t;
   };
   ForEachCandidateDevice(a_, p_, [&](int64_t stage) { time_device(Local(stage)); });
   StepTime r;
   r.compute = Seconds(m * pipe.compute);
-  r.other = Seconds(m * (pipe.memory + pipe.launch + pipe.offload + AccumulationSeconds(lp)) + FlattenSeconds(lp));
+  r.other = Seconds(accumulations * AccumulationSeconds(lp) + m * (pipe.memory + pipe.launch + pipe.offload) +
+                    FlattenSeconds(lp));
   r.host_launch = Seconds(m * pipe.launch);
   r.offload_copies = Seconds(m * pipe.offload);
   r.exposed_comm.tp = Seconds(m * pipe.tp);
@@ -282,7 +304,7 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
   r.exposed_comm.pp = Seconds(pipe.pp_exposed + TiedEmbeddingSeconds(lp.grad_bytes));
   r.exposed_comm.dp = Seconds(dp.exposed);
   r.comm_contention = Seconds(m * pipe.contention + dp.contention);
-  r.bubble = Seconds(pipe.bubble);
+  r.bubble = Seconds(pipe.bubble + AccumulationBubble(pipe));
   r.optimizer = Seconds(optimizer);
   r.step =
       r.compute + r.other + r.exposed_comm.Total() + r.comm_contention + r.bubble + r.optimizer;

@@ -14,7 +14,7 @@ namespace preflight {
 namespace cost_internal {
 
 // The bubble of the schedule, from the sums over all stages and the slowest stage's totals.
-double StepModel::Bubble(const AllStages& all, const StageSums& worst) const {
+double StepModel::Bubble(const AllStages& all, const StageSums& worst, bool last) const {
   if (p_.pp == 1) return 0;
   const double total = worst.Total(), fwd = worst.forward, bwd = total - fwd;
   double bubble = all.total - total;
@@ -46,6 +46,9 @@ double StepModel::Bubble(const AllStages& all, const StageSums& worst) const {
       const double moved = std::clamp(m - 1, 0.0, boundaries);
       const double others_without_w = bubble - std::max(0.0, all.wgrad - worst.wgrad);
       bubble = std::max(0.0, others_without_w - moved * worst.wgrad);
+      // No W fills the wait before the last stage's first forward, which no backward precedes:
+      // where the last stage (with the head) paces the pipeline, the others' forwards are a floor.
+      if (last) bubble = std::max(bubble, all.forward - worst.forward);
       break;
     }
     case Schedule::kDualPipe:
@@ -132,12 +135,12 @@ StageSums StepModel::RankSums(const StageParts& parts, int64_t stage) const {
 // total can leave the smaller bubble. Under the others the bubble falls as the total grows
 // (their step is (M - 1) times it plus the sum, or the like): the total alone, which also picks
 // the heaviest stage when one micro-batch makes every rank's step alike.
-double StepModel::Slowness(const StageSums& st, const AllStages& all) const {
+double StepModel::Slowness(const StageSums& st, const AllStages& all, bool last) const {
   if (p_.schedule != Schedule::kZbH1 && p_.schedule != Schedule::kDualPipe) return st.Total();
   const double m = static_cast<double>(MicroBatches(p_, c_.job));
   const OffloadWaits offload = OffloadSeconds(st, LayersOnStage(a_, p_, 0));
   const double total = st.Total() + offload.forward + offload.backward;
-  return m * total + Bubble(all, st);
+  return m * total + Bubble(all, st, last);
 }
 
 namespace {
@@ -163,7 +166,7 @@ StageKey KeyOf(const Architecture& a, const Plan& p, int64_t stage) {
 // work (`whole`, every layer and the head on one stage, ran it once): their time and their
 // weight-gradient credits. Stages alike in their key wait alike: each key's sums are found once.
 StepModel::AllStages StepModel::SumWithInputs(const StageParts& parts, const StageSums& whole) const {
-  if (!c_.job.host_profile || p_.pp == 1) return {whole.Total(), whole.wgrad};
+  if (!c_.job.host_profile || p_.pp == 1) return {whole.Total(), whole.wgrad, whole.forward};
   StageKey keys[8];
   double waits[8], wgrads[8];
   int known = 0;
@@ -187,14 +190,14 @@ StepModel::AllStages StepModel::SumWithInputs(const StageParts& parts, const Sta
     inputs += waits[i];
     wgrad += wgrads[i];
   }
-  return {whole.Total() - InputPathSeconds(whole.input_slack) + inputs, wgrad};
+  return {whole.Total() - InputPathSeconds(whole.input_slack) + inputs, wgrad, whole.forward};
 }
 
 // Only the candidate stages can be the slowest (CandidateStages: the first, second and last, the
 // middle ones being alike or one layer lighter and the last adding the head, and for an MoE model
 // those around its dense prefix, or every stage where that is not enough). Under DualPipe, where every
 // rank is a candidate, ranks whose two stages match one already summed are skipped.
-StageSums StepModel::SlowestRank(const StageParts& parts, const AllStages& all) const {
+StageSums StepModel::SlowestRank(const StageParts& parts, const AllStages& all, bool* last) const {
   const bool dual = p_.schedule == Schedule::kDualPipe;
   std::pair<StageKey, StageKey> seen[16];
   int n_seen = 0;
@@ -209,10 +212,12 @@ StageSums StepModel::SlowestRank(const StageParts& parts, const AllStages& all) 
       if (n_seen < 16) seen[n_seen++] = k;
     }
     const StageSums st = RankSums(parts, stage);
-    const double score = Slowness(st, all);
+    const bool is_last = !dual && stage == p_.pp - 1;
+    const double score = Slowness(st, all, is_last);
     if (score > worst_score) {
       worst = st;
       worst_score = score;
+      *last = is_last;
     }
   });
   return worst;
@@ -233,7 +238,8 @@ PipelineTime StepModel::Pipeline() const {
   StageSums whole = StageTotals(parts, all_layers, true, true);
   AddInputPath(parts, 0, a_.layers, &whole);
   const AllStages all = SumWithInputs(parts, whole);
-  const StageSums worst = SlowestRank(parts, all);
+  bool last = false;
+  const StageSums worst = SlowestRank(parts, all, &last);
   PipelineTime pipe;
   pipe.micro_batches = static_cast<double>(MicroBatches(p_, c_.job));
   // The offload copies the layers do not hide stretch their phases too.
@@ -249,7 +255,9 @@ PipelineTime StepModel::Pipeline() const {
   pipe.cp = worst.cp;
   pipe.contention = worst.contention;
   pipe.offload = offload.forward + offload.backward;
-  pipe.bubble = Bubble(all, worst);
+  pipe.bubble = Bubble(all, worst, last);
+  const double others = all.total - worst.Total();
+  pipe.bubble_share = p_.pp > 1 && others > 0 ? pipe.bubble / others : 0;
   pipe.pp_exposed = PipelineSendsExposed(pipe.micro_batches);
   return pipe;
 }

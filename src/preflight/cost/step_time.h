@@ -248,6 +248,9 @@ struct PipelineTime {
   double contention = 0;  // per micro-batch: compute slowed by the layers' hidden collectives
   double offload = 0;     // per micro-batch: exposed activation offload copies
   double bubble = 0, pp_exposed = 0;  // per step
+  // The bubble per second of the other stages' time per micro-batch (1 under GPipe and 1F1B, 1/v
+  // interleaved): how work every stage adds to each micro-batch, outside these sums, lengthens it.
+  double bubble_share = 0;
 };
 PipelineTime EstimatePipeline(const CostContext& ctx, const Plan& plan);
 StepTime FinishStep(const CostContext& ctx, const Plan& plan, const PipelineTime& pipeline);

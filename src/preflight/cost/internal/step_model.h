@@ -517,9 +517,10 @@ class StepModel {
   // The sums over all stages per micro-batch (SumWithInputs): their time, and of it their
   // weight-gradient credits (StageSums::wgrad).
   struct AllStages {
-    double total = 0, wgrad = 0;
+    double total = 0, wgrad = 0, forward = 0;
   };
-  double Bubble(const AllStages& all, const StageSums& worst) const;
+  // The bubble with `worst` the pacing rank's sums, which hold the last stage when `last` is set.
+  double Bubble(const AllStages& all, const StageSums& worst, bool last) const;
   double PipelineSendsExposed(double micro_batches) const;
   // Pipeline()'s parts (step_pipeline.cc): one dense and one MoE layer's sums with the head; a stage's
   // sums with its input path; a rank's (DualPipe: the mean of its two stages); the sum over all
@@ -529,8 +530,8 @@ class StepModel {
   StageSums StageSumsOf(const StageParts& parts, int64_t stage) const;
   StageSums RankSums(const StageParts& parts, int64_t stage) const;
   AllStages SumWithInputs(const StageParts& parts, const StageSums& whole) const;
-  double Slowness(const StageSums& st, const AllStages& all) const;
-  StageSums SlowestRank(const StageParts& parts, const AllStages& all) const;
+  double Slowness(const StageSums& st, const AllStages& all, bool last) const;
+  StageSums SlowestRank(const StageParts& parts, const AllStages& all, bool* last) const;
 
   // The step around the pipeline (step_time.cc).
   struct LocalParams {  // the parameters a device holds and updates, and the bytes they move in
@@ -542,6 +543,7 @@ class StepModel {
     double exposed = 0, contention = 0;
   };
   LocalParams Local(int64_t stage) const;  // of the device holding pipeline stage `stage`
+  double AccumulationBubble(const PipelineTime& pipe) const;
   double OptimizerSeconds(const LocalParams& lp) const;
   void AddDataParallelTime(const LocalParams& lp, double local, int64_t ranks, int64_t stride,
                         double m, double* grads, double* params) const;
