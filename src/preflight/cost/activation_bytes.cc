@@ -212,8 +212,11 @@ LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& 
   LayerActivationBytes out;
   out.dense = tokens * dense;
   out.moe = tokens * moe;
-  // A recomputed MLP, MoE block or shared expert holds its internals again while its backward runs.
-  out.dense_module_working = p.Recomputes(kModuleMlp) ? tokens * mlp_width * a.ffn / p.tp : 0;
+  // A recomputed MLP, MoE block or shared expert holds its internals again while its backward runs,
+  // a dense MLP with the norm output it dropped (the norm fused into its first GEMM).
+  const double mlp_norm_out = RecomputesPreMlpNorm(p, false) ? SavedInputBytes(j) * static_cast<double>(a.hidden) : 0;
+  out.dense_module_working =
+      p.Recomputes(kModuleMlp) ? tokens * (mlp_width * a.ffn / p.tp + mlp_norm_out / rep_div) : 0;
   out.moe_module_working = tokens * block.dropped;
   if (p.Recomputes(kModuleCoreAttn)) {
     // The scores' tensors and the 16-bit attention output (per head of the rank: its value width).

@@ -493,13 +493,14 @@ TEST(ActivationTest, RecomputeModulesDropTheirTerms) {
   // The whole MoE block's internals: router logits and probabilities, routed copies, shared expert.
   EXPECT_DOUBLE_EQ(moe - per_token(kModuleMoe).second, 8 * E + k * (2 * h + 6 * Fe) + 6 * Fs);
   EXPECT_DOUBLE_EQ(moe - per_token(kModuleSharedExperts).second, 6 * Fs);
-  // A recomputed block's internals come back for one layer while its backward runs.
+  // A recomputed block's internals come back for one layer while its backward runs: what it
+  // dropped, a dense MLP's norm output with them (it once held 6F alone).
   Plan p;
   p.recompute = Recompute::kSelective;
   p.recompute_modules = kModuleMoe | kModuleMlp;
   EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, Job(4096, 8)).moe_module_working / 4096,
                    8 * E + k * (2 * h + 6 * Fe) + 6 * Fs);
-  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, Job(4096, 8)).dense_module_working / 4096, 6 * F);
+  EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, Job(4096, 8)).dense_module_working / 4096, 6 * F + 2 * h);
   p.recompute_modules = kModuleCoreAttn | kModuleLayernorm;
   EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, Job(4096, 8)).moe_module_working, 0);
   EXPECT_DOUBLE_EQ(ActivationBytesPerLayer(a, p, Job(4096, 8)).dense_module_working, 0);
