@@ -446,7 +446,6 @@ void StepModel::TensorComm(bool moe, LayerCost* l) const {
   // An all-reduce (or an all-gather + reduce-scatter pair with SP) per TP block each way: attention
   // and the MLP; an MoE layer has attention's, the shared experts' and, with expert TP, the
   // routed experts' (TpBlocks).
-  const double count = TpBlocks(a_, p_, moe);
   // With SP each pair is an all-gather and a reduce-scatter (rings held to the link rate, where an
   // all-reduce may use NVLS in-switch reduction).
   const double gather = p_.sp ? AllGatherTime(c_.fabric, full, p_.tp, per_domain).value() : 0;
@@ -473,29 +472,47 @@ void StepModel::TensorComm(bool moe, LayerCost* l) const {
       attn_bwd = AllReduceTime(c_.fabric, latents, p_.tp, per_domain).value();
     }
   }
-  l->tp_fwd = attn_fwd + (count - 1) * one;
-  l->tp_bwd = attn_bwd + (count - 1) * one;
+  // The MLP side's pairs: a dense MLP's and the shared experts' move the layer's tokens, as
+  // attention's do. With expert TP the routed experts' pair moves the dispatched copies instead:
+  // Megatron-Core gathers over the expert-TP group the tokens the all-to-all brought each rank
+  // (token_dispatcher.py, dispatch_postprocess: gather_from_sequence_parallel_region on the
+  // received tokens) and reduce-scatters them at the combine, the TP group's tokens times top_k,
+  // times the busiest rank's load (as its GEMMs' rows) and the ETP share of the TP group.
+  const bool shared = moe && a_.moe.shared_ffn > 0;
+  double side = moe ? (shared ? one : 0) : one, side_gather = moe ? (shared ? gather : 0) : gather;
+  double routed = 0;
+  if (moe && p_.etp > 1) {
+    const Bytes copies(tokens_ * a_.moe.top_k * c_.job.MoeExpertLoad() * static_cast<double>(p_.etp) / t_ *
+                       a_.hidden * 2.0);
+    const int64_t etp_per_domain = PerDomain(1, p_.etp);
+    const double routed_gather = p_.sp ? AllGatherTime(c_.fabric, copies, p_.etp, etp_per_domain).value() : 0;
+    routed = p_.sp ? routed_gather + ReduceScatterTime(c_.fabric, copies, p_.etp, etp_per_domain).value()
+                   : AllReduceTime(c_.fabric, copies, p_.etp, etp_per_domain).value();
+    side += routed;
+    side_gather += routed_gather;
+  }
+  l->tp_fwd = attn_fwd + side;
+  l->tp_bwd = attn_bwd + side;
   // torchtitan's op-level policy saves reduce-scatter outputs but not all-gathers or all-reduces:
   // its recomputed forward runs those again.
-  l->tp_op_sac = p_.sp ? attn_gather + (count - 1) * gather : attn_fwd + (count - 1) * one;
+  l->tp_op_sac = p_.sp ? attn_gather + side_gather : attn_fwd + side;
   // A recomputed dense MLP runs its block's pair again; a recomputed MoE block its pairs (expert
   // TP, shared experts), recomputed shared experts theirs.
   if (moe) {
-    const bool shared = a_.moe.shared_ffn > 0;
     if (p_.Recomputes(kModuleMoe)) {
-      l->sel_tp = (count - 1) * one;
+      l->sel_tp = side;
     } else if (shared && p_.Recomputes(kModuleSharedExperts)) {
-      l->sel_tp = count > 1 ? one : 0;
+      l->sel_tp = one;
     }
   } else if (p_.Recomputes(kModuleMlp)) {
-    l->sel_tp = count > 1 ? one : 0;
+    l->sel_tp = one;
   }
   // Recomputing MLA's up-projections (`mla_up_proj`) runs their input's all-gather again.
   if (a_.attention == AttentionKind::kMla && p_.sp && p_.Recomputes(kModuleMlaUpProj)) l->sel_tp += attn_regather;
   // With SP the column-parallel GEMMs keep only their sequence-sharded input, so the backward
   // all-gathers it again for the weight gradient (Korthikanti et al. 2022 §4.2.2): one more
   // all-gather per all-reduce pair (MLA's attention: of its up-projections' latents).
-  l->tp_bwd += attn_regather + (count - 1) * gather;
+  l->tp_bwd += attn_regather + side_gather;
 }
 
 // Megatron's vocab-parallel embedding sums its partial lookups over the TP group (an all-reduce;
