@@ -257,11 +257,13 @@ void StepModel::Moe(LayerCost* l) const {
   l->fwd_compute += fwd;
   l->bwd_compute += bwd;
   // All-to-all: dispatch and combine forward, the reverse pair backward (cost-model-notes §4.6);
-  // padded to capacity, each rank sends CF times the routed copies each way.
+  // padded to capacity, each rank sends CF times the routed copies each way. An exchange ends with
+  // its busiest rank, which receives the load factor times the mean in the dispatch and sends as
+  // much back in the combine (moe_imbalance, where its GEMMs' rows are scaled the same way).
   if (p_.ep > 1) {
     const int64_t per_domain = PerDomain(p_.etp, p_.ep);
     const bool dedup = c_.job.ep_node_dedup;
-    const double sent = rep_tokens_ * c_.job.MoeDispatchRows();
+    const double sent = rep_tokens_ * std::max(c_.job.MoeDispatchRows(), c_.job.MoeExpertLoad());
     const double dispatch =
         ExpertExchangeTime(c_.fabric, m, sent, h, DispatchElementBytes(c_), p_.ep, per_domain, dedup).value();
     const double combine = ExpertExchangeTime(c_.fabric, m, sent, h, 2, p_.ep, per_domain, dedup).value();

@@ -317,6 +317,30 @@ training: {seq_len: 4096, global_batch: 1024, micro_batch: 1, precision: bf16}
   EXPECT_LT(routed_pair, 8.5 * attention_pair);
 }
 
+// A load imbalance scales the busiest expert rank's all-to-all as it scales its GEMMs: that rank
+// receives twice the mean in the dispatch and sends as much back in the combine.
+TEST(EvaluateTest, ExpertLoadImbalanceSlowsTheAllToAll) {
+  const std::string text = R"(name: q3
+model: qwen3-235b-a22b
+hardware: h100-sxm-80gb
+cluster: {devices: 256, devices_per_node: 8}
+parallel: {tp: 4, pp: 8, dp: 8, ep: 8, sp: true, zero: 1, schedule: 1f1b, recompute: none, layer_split: balanced}
+training: {seq_len: 4096, global_batch: 1024, micro_batch: 1, precision: bf16}
+)";
+  auto ep_time = [&](const std::string& imbalance) {
+    StatusOr<Scenario> s = LoadText(text, nullptr, {{"training.moe_imbalance", imbalance}});
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    if (!s.ok()) return 0.0;
+    const PlanResult r = Evaluate(*s, {});
+    EXPECT_TRUE(r.has_time && r.layers.has_moe) << r.check.message;
+    return r.layers.moe.exposed_comm.ep.value();
+  };
+  const double even = ep_time("1"), twice = ep_time("2");
+  ASSERT_GT(even, 0);
+  EXPECT_GT(twice, 1.5 * even);
+  EXPECT_LE(twice, 2.0 * even * (1 + 1e-9));
+}
+
 TEST(EvaluateTest, CampaignWithFailuresUsesTheDefaultProfile) {
   StatusOr<Scenario> s = LoadText(Replace(kScenario, "precision: bf16", "precision: bf16, tokens: 1e12"));
   ASSERT_TRUE(s.ok()) << s.status().message();
