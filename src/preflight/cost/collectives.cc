@@ -277,6 +277,21 @@ Steps RingSteps(int64_t ranks, int64_t per_domain, int64_t steps_per_rank) {
   return s;
 }
 
+// The ring's protocols for one collective, with NCCL's bandwidth shares where they depend on it
+// (src/graph/tuning.cc): LL128 at 0.92 of the bus bandwidth, but 0.7 with one rank per node
+// (ppn < 2); LL at a quarter for an all-reduce or across nodes, at a third for an all-gather or a
+// reduce-scatter inside one.
+struct RingProtocols {
+  ProtocolCost p[kProtocols];
+};
+RingProtocols RingProtocolsFor(const Fabric& f, int64_t ranks, int64_t per_domain, bool all_reduce) {
+  RingProtocols r;
+  for (int i = 0; i < kProtocols; ++i) r.p[i] = f.nccl.ring[i];
+  if (per_domain < 2) r.p[1].transfer_factor *= 0.92 / 0.7;
+  if (!all_reduce && per_domain >= ranks) r.p[0].transfer_factor *= 3.0 / 4.0;
+  return r;
+}
+
 Seconds Latency(const ProtocolCost& p, const Steps& s) {
   return p.base + p.intra_step * s.intra + p.inter_step * s.inter;
 }
@@ -339,7 +354,7 @@ std::optional<Seconds> HalfMeasuredAllReduce(const Fabric& f, Bytes bytes, int64
 // One pass of the ring: reduce-scatter or all-gather as the α-β model times it.
 Seconds RingPassTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain) {
   const Seconds transfer = AllReduceTransfer(f, bytes, ranks, per_domain, f.scale_up_ring_busbw) * 0.5;
-  return Fastest(f.nccl.ring, RingSteps(ranks, per_domain, 1), transfer);
+  return Fastest(RingProtocolsFor(f, ranks, per_domain, false).p, RingSteps(ranks, per_domain, 1), transfer);
 }
 
 }  // namespace
@@ -349,14 +364,17 @@ Seconds AllReduceTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_d
   per_domain = std::clamp<int64_t>(per_domain, 1, ranks);
   if (auto t = Measured(f, CollectiveOp::kAllReduce, bytes, ranks, per_domain)) return *t;
   const Seconds transfer = AllReduceTransfer(f, bytes, ranks, per_domain, f.scale_up_busbw);
-  Seconds t = Fastest(f.nccl.ring, RingSteps(ranks, per_domain, 2), transfer);
+  Seconds t = Fastest(RingProtocolsFor(f, ranks, per_domain, true).p, RingSteps(ranks, per_domain, 2), transfer);
   if (per_domain < ranks) {
-    // NCCL's tree: a chain inside each domain, a binary tree across domains, up and down.
+    // NCCL's tree: a chain inside each domain, a binary tree across domains, up and down. Its
+    // algorithm bandwidth is half the bus bandwidth (tuning.cc: ratio .5, where a ring's is
+    // n / (2(n - 1))): it moves 2·S where the ring's passes move 2(n - 1)/n·S.
     const int64_t domains = (ranks + per_domain - 1) / per_domain;
     Steps tree;
     tree.intra = 2.0 * static_cast<double>(per_domain - 1);
     tree.inter = 2.0 * static_cast<double>(std::bit_width(static_cast<uint64_t>(domains - 1)));  // ceil(log2)
-    const Seconds by_tree = Fastest(f.nccl.tree, tree, transfer);
+    const double n = static_cast<double>(ranks);
+    const Seconds by_tree = Fastest(f.nccl.tree, tree, transfer * (n / (n - 1)));
     if (by_tree.value() < t.value()) t = by_tree;
   }
   return t;

@@ -41,7 +41,10 @@ struct ProtocolCost {
 // 8.4 + 3.4/14; tree LL 6.8 + 0.6/5.0, LL128 14 + 1.25/8.5, Simple 8.4 + 4.0/14 (NVLink/network).
 // Bandwidth shares (tuning.cc's model refinements): ring LL 1/4, LL128 0.92; the tree (used here
 // for all-reduces across domains) 0.92 of the bus bandwidth, and of that LL 1/3.8 and LL128
-// 120/128 across nodes.
+// 120/128 across nodes. Where tuning.cc makes a share depend on the collective, collectives.cc
+// adjusts these per call: ring LL128 at 0.7 with one rank per node, ring LL at 1/3 for an
+// all-gather or reduce-scatter inside one node; the tree's algorithm bandwidth is half its bus
+// bandwidth.
 inline constexpr int kProtocols = 3;  // LL, LL128, Simple
 struct NcclConstants {
   ProtocolCost ring[kProtocols] = {{Seconds(6.6e-6), Seconds(0.6e-6), Seconds(2.7e-6), 4.0},

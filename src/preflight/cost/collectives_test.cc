@@ -85,8 +85,8 @@ TEST(CollectivesTest, AcrossNodesTheSlowerOfNvlinkAndNetworkSetsTheTime) {
 TEST(CollectivesTest, TheTreeHasNcclsBandwidthShare) {
   // 4 GB over 64 ranks on 8 nodes: the network's share, 4e9 · 2·63/64 / 8 / 46e9 = 21.40 ms, sets
   // the transfer. The tree (Simple: 8.4 + 2·7·4.0 + 2·3·14 = 148.4 µs of latency) would win at the
-  // ring's bandwidth; at 0.92 of it, it loses 1.9 ms, and the ring (Simple: 8.4 + 112·3.4 + 14·14
-  // = 585.2 µs) is the faster.
+  // ring's bandwidth; at 0.92 of it, moving 2·S where the ring moves 2·63/64·S, it loses 2.2 ms,
+  // and the ring (Simple: 8.4 + 112·3.4 + 14·14 = 585.2 µs) is the faster.
   const double s = 4e9;
   const double transfer = s * 2 * 63.0 / 64 / 8 / 46e9;
   EXPECT_NEAR(AllReduceTime(Node(478.9, 46), Bytes(s), 64, 8).value(), transfer + 585.2 * kUs, 0.01 * kUs);
@@ -270,6 +270,36 @@ TEST(CollectivesTest, UnevenlyFilledDomainsGiveTheFewestRanks) {
       }
     }
   }
+}
+
+// NCCL's shares that depend on the collective (tuning.cc). A ring's LL128 runs at 0.7 of the bus
+// bandwidth with one rank per node: a 16.6 MB reduce-scatter over 16 nodes (one pass, 15 network
+// steps; the network carries 15/16 of it at 46 GB/s, 338 µs) takes Simple's 8.4 + 15 · 14 µs plus
+// the transfer, where LL128 at 0.92 (14 + 15 · 4.0 µs plus the transfer / 0.92) had won by 115 µs.
+TEST(CollectivesTest, RingLl128RunsSlowerWithOneRankPerNode) {
+  const double s = 16.6e6, transfer = s * 15.0 / 16 / 46e9;
+  const double simple = (8.4 + 15 * 14) * kUs + transfer, ll128 = (14 + 15 * 4.0) * kUs + transfer / 0.7;
+  EXPECT_NEAR(ReduceScatterTime(Node(478.9, 46), Bytes(s), 16, 1).value(), std::min(simple, ll128), 1e-9);
+}
+
+// A ring's LL moves a third of the bus bandwidth for an all-gather inside one node (a quarter for
+// an all-reduce): 1 MB over 8 GPUs, 7/8 of it at 478.9 GB/s, LL 6.6 + 7 · 0.6 µs plus 3 times that.
+TEST(CollectivesTest, RingLlAllGatherInOneNodeRunsAtAThird) {
+  const double transfer = 1e6 * 7.0 / 8 / 478.9e9;
+  EXPECT_NEAR(AllGatherTime(Node(478.9), Bytes(1e6), 8, 8).value(), (6.6 + 7 * 0.6) * kUs + 3 * transfer, 1e-9);
+}
+
+// The tree's algorithm bandwidth is half its bus bandwidth (tuning.cc's ratio .5): it moves 2·S,
+// where the ring's 2(n - 1)/n·S. 31.6 MB over 16 ranks on two nodes: the network sets the ring's
+// transfer (S · 2 · 15/16 / 8 / 46 GB/s = 161 µs); the tree's LL128 (14 + 14 · 1.25 + 2 · 8.5 µs, at
+// 120/128 of 0.92 of the bus bandwidth) moves 16/15 of that and still beats the ring's LL128
+// (14 + 28 · 1.9 + 2 · 4.0 µs plus the transfer / 0.92).
+TEST(CollectivesTest, TheTreeMovesTwiceTheBuffer) {
+  const double s = 31.6e6, transfer = s * 2 * 15.0 / 16 / 8 / 46e9;
+  const double tree = 48.5 * kUs + transfer * 16.0 / 15 * 128.0 / (120 * 0.92);
+  const double ring = 75.2 * kUs + transfer / 0.92;
+  ASSERT_LT(tree, ring);
+  EXPECT_NEAR(AllReduceTime(Node(478.9, 46), Bytes(s), 16, 8).value(), tree, 1e-9);
 }
 
 TEST(CollectivesTest, ReduceScatterIsOnePassOfTheRing) {
