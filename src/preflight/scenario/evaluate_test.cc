@@ -290,28 +290,32 @@ TEST(EvaluateTest, ShortKernelsAreFlaggedAsPossiblyHostBound) {
 
 // The campaign with failures: the default profile applies, P50 and P90 lie beyond the ideal days
 // and each other, and the checkpoint is the parameters at the profile's bytes per parameter.
-// With expert TP (ETP > 1) the routed experts' all-gather and reduce-scatter move the tokens the
-// all-to-all dispatched, top_k copies of each, not the layer's input as attention's pair does:
-// Qwen3-235B (top-8, no shared experts) at TP 4, SP: at ETP 4 the MoE layer's TP time grows by far
-// more than one attention-sized pair (it grew by exactly one before).
-TEST(EvaluateTest, ExpertTensorParallelMovesTheDispatchedCopies) {
-  const std::string text = R"(name: q3
+// Qwen3-235B (top-8 routing, no shared experts) on 256 H100s: TP 4 with SP, EP 8, PP 8.
+constexpr const char* kQwen3 = R"(name: q3
 model: qwen3-235b-a22b
 hardware: h100-sxm-80gb
 cluster: {devices: 256, devices_per_node: 8}
 parallel: {tp: 4, pp: 8, dp: 8, ep: 8, sp: true, zero: 1, schedule: 1f1b, recompute: none, layer_split: balanced}
 training: {seq_len: 4096, global_batch: 1024, micro_batch: 1, precision: bf16}
 )";
-  auto tp_time = [&](const std::string& etp) {
-    StatusOr<Scenario> s = LoadText(text, nullptr, {{"parallel.etp", etp}});
-    EXPECT_TRUE(s.ok()) << s.status().message();
-    if (!s.ok()) return 0.0;
-    const PlanResult r = Evaluate(*s, {});
-    EXPECT_TRUE(r.has_time && r.layers.has_moe) << r.check.message;
-    return r.layers.moe.exposed_comm.tp.value();
-  };
-  const double attention_pair = tp_time("1");
-  const double routed_pair = tp_time("4") - attention_pair;
+
+// The exposed communication of one of its MoE layers under `overrides`.
+ExposedComm MoeLayerComm(const std::vector<Override>& overrides) {
+  StatusOr<Scenario> s = LoadText(kQwen3, nullptr, overrides);
+  EXPECT_TRUE(s.ok()) << s.status().message();
+  if (!s.ok()) return {};
+  const PlanResult r = Evaluate(*s, {});
+  EXPECT_TRUE(r.has_time && r.layers.has_moe) << r.check.message;
+  return r.layers.moe.exposed_comm;
+}
+
+// With expert TP (ETP > 1) the routed experts' all-gather and reduce-scatter move the tokens the
+// all-to-all dispatched, top_k copies of each, not the layer's input as attention's pair does: at
+// ETP 4 the MoE layer's TP time grows by far more than one attention-sized pair (it grew by
+// exactly one before).
+TEST(EvaluateTest, ExpertTensorParallelMovesTheDispatchedCopies) {
+  const double attention_pair = MoeLayerComm({{"parallel.etp", "1"}}).tp.value();
+  const double routed_pair = MoeLayerComm({{"parallel.etp", "4"}}).tp.value() - attention_pair;
   ASSERT_GT(attention_pair, 0);
   EXPECT_GT(routed_pair, 4 * attention_pair);  // eight copies, at better bus bandwidth than one
   EXPECT_LT(routed_pair, 8.5 * attention_pair);
@@ -320,22 +324,8 @@ training: {seq_len: 4096, global_batch: 1024, micro_batch: 1, precision: bf16}
 // A load imbalance scales the busiest expert rank's all-to-all as it scales its GEMMs: that rank
 // receives twice the mean in the dispatch and sends as much back in the combine.
 TEST(EvaluateTest, ExpertLoadImbalanceSlowsTheAllToAll) {
-  const std::string text = R"(name: q3
-model: qwen3-235b-a22b
-hardware: h100-sxm-80gb
-cluster: {devices: 256, devices_per_node: 8}
-parallel: {tp: 4, pp: 8, dp: 8, ep: 8, sp: true, zero: 1, schedule: 1f1b, recompute: none, layer_split: balanced}
-training: {seq_len: 4096, global_batch: 1024, micro_batch: 1, precision: bf16}
-)";
-  auto ep_time = [&](const std::string& imbalance) {
-    StatusOr<Scenario> s = LoadText(text, nullptr, {{"training.moe_imbalance", imbalance}});
-    EXPECT_TRUE(s.ok()) << s.status().message();
-    if (!s.ok()) return 0.0;
-    const PlanResult r = Evaluate(*s, {});
-    EXPECT_TRUE(r.has_time && r.layers.has_moe) << r.check.message;
-    return r.layers.moe.exposed_comm.ep.value();
-  };
-  const double even = ep_time("1"), twice = ep_time("2");
+  const double even = MoeLayerComm({{"training.moe_imbalance", "1"}}).ep.value();
+  const double twice = MoeLayerComm({{"training.moe_imbalance", "2"}}).ep.value();
   ASSERT_GT(even, 0);
   EXPECT_GT(twice, 1.5 * even);
   EXPECT_LE(twice, 2.0 * even * (1 + 1e-9));
