@@ -26,6 +26,11 @@ double Rate(const Figure& peak, const Figure& fraction, const std::string& what,
 
 }  // namespace
 
+double GradientZeroBytes(const TrainingJob& job) {
+  if (job.precision == Dtype::kFp32) return 4;
+  return job.grad_dtype == Dtype::kFp32 ? 4 : 2;
+}
+
 double OptimizerBytesPerParameter(const TrainingJob& job, double weight_bytes) {
   const double moments = 2 * (job.optimizer_dtype == Dtype::kFp32 ? 4 : 2);
   if (job.precision == Dtype::kFp32) return 2 * (4 + moments) + 4 /* Adam's gradient */ + 4 /* norm */ + 4 /* zero */;

@@ -164,10 +164,19 @@ StepModel::DataParallelComm StepModel::DataParallel(const LocalParams& lp,
 // zero-bubble schedule's bubble: a longer step.)
 StepModel::DataParallelComm StepModel::ZeroThreeExposure(double grads, double params, const PipelineTime& pipe) const {
   const double m = pipe.micro_batches;
+  if (p_.fsdp_gather_once) {
+    // Gathered once and kept: each layer's gather must end before its first forward, so the
+    // gathers hide under the first micro-batch's forward alone, and the gradients, reduced once
+    // after the last backward, under that backward, as ZeRO-1's are (the same volumes).
+    const double grads_window = p_.overlap_grad_reduce ? pipe.stage_backward : -1;
+    const double params_window = p_.overlap_param_gather ? pipe.stage_forward : -1;
+    DataParallelComm dp;
+    dp.exposed = Exposed(grads, grads_window) + Exposed(params, params_window);
+    dp.contention = Contention(grads, grads_window) + Contention(params, params_window);
+    return dp;
+  }
   const double busy = m * pipe.stage_total;
-  // Gathered once and kept (fsdp_gather_once), the gradients are reduced once, after the last
-  // backward, as ZeRO-1's are.
-  const double whole = busy + pipe.bubble, backwards = (p_.fsdp_gather_once ? 1.0 : m) * pipe.stage_backward;
+  const double whole = busy + pipe.bubble, backwards = m * pipe.stage_backward;
   const double hidden_params = p_.overlap_param_gather ? params : 0;
   const double hidden_grads = p_.overlap_grad_reduce ? grads : 0;
   DataParallelComm dp;
@@ -258,11 +267,16 @@ double StepModel::RecomputeFlopsPerToken() const {
   return 0;
 }
 
+// The optimizer's passes over its shard of the parameters; at ZeRO 1 the model's gradient buffer
+// stays whole (a reduce-scatter into a contiguous buffer, cost-model-notes §3.1), and zeroing it
+// for the next step writes all of it.
 double StepModel::OptimizerSeconds(const LocalParams& lp) const {
   const double adam_bytes = OptimizerBytesPerParameter(c_.job, lp.weight_bytes);
   const double shard_d = p_.zero >= 1 ? static_cast<double>(lp.d) : 1.0;
   const double shard_ed = p_.zero >= 1 ? static_cast<double>(lp.ed) : 1.0;
-  return Memory((lp.dense / shard_d + lp.expert / shard_ed) * adam_bytes);
+  const double sharded = lp.dense / shard_d + lp.expert / shard_ed;
+  const double whole_buffer = p_.zero == 1 ? (lp.dense + lp.expert - sharded) * GradientZeroBytes(c_.job) : 0;
+  return Memory(sharded * adam_bytes + whole_buffer);
 }
 
 StepTime StepModel::Finish(const PipelineTime& pipe) const {

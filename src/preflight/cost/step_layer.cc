@@ -541,7 +541,10 @@ StepModel::AroundLayersComm StepModel::AroundLayers(double heads) const {
   c.head_fwd = heads * ((p_.sp ? gather : 0) + loss);
   c.head_bwd = heads * (p_.sp ? scatter + gather : all_reduce);
   c.embedding_calls = p_.sp ? 2 : 1;
-  c.head_calls = heads * ((p_.sp ? 3 : 1) + 3);
+  // The loss's three all-reduces run at any TP (Megatron's vocab-parallel cross-entropy does not
+  // skip them at TP 1), so a host profile's per-micro-batch time, taken at TP 1, holds the main
+  // head's: only the MTP heads' are calls the plan adds.
+  c.head_calls = heads * (p_.sp ? 3 : 1) + 3 * (heads - 1);
   return c;
 }
 

@@ -170,6 +170,8 @@ std::vector<ProxyFigure> ListProxyFigures(const TrainingJob& job, const Cluster&
 // buffer zeroed for the next step (write). fp32 training updates the weights themselves: Adam,
 // the norm and the zeroing only.
 double OptimizerBytesPerParameter(const TrainingJob& job, double weight_bytes);
+// Of those, what zeroing the model's gradient buffer writes per parameter (its dtype's bytes).
+double GradientZeroBytes(const TrainingJob& job);
 
 // Sustained / burst tensor throughput of `d` on `h`: sustained_fraction / gemm_fraction, capped at
 // 1; 1 when either figure is unknown.

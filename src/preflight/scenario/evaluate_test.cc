@@ -331,6 +331,44 @@ TEST(EvaluateTest, ExpertLoadImbalanceSlowsTheAllToAll) {
   EXPECT_LE(twice, 2.0 * even * (1 + 1e-9));
 }
 
+// Llama 3.1 8B on 64 H100s over a slow network (25 Gb/s a GPU), PP 4, DP 16, full recompute.
+constexpr const char* kSlowNetwork = R"(name: l8b
+model: llama-3.1-8b
+hardware: h100-sxm-80gb
+cluster: {devices: 64, devices_per_node: 8, scale_out_gbits_per_s_per_device: 25}
+parallel: {tp: 1, pp: 4, dp: 16, zero: 1, schedule: 1f1b, recompute: full}
+training: {seq_len: 8192, global_batch: 512, micro_batch: 1, precision: bf16}
+)";
+
+StepTime SlowNetworkStep(const std::vector<Override>& overrides) {
+  StatusOr<Scenario> s = LoadText(kSlowNetwork, nullptr, overrides);
+  EXPECT_TRUE(s.ok()) << s.status().message();
+  if (!s.ok()) return {};
+  const PlanResult r = Evaluate(*s, {});
+  EXPECT_TRUE(r.has_time) << r.check.message;
+  return r.time;
+}
+
+// ZeRO-3 with its parameters gathered once a step and kept (fsdp_gather_once) moves ZeRO-1's
+// volumes, and its gathers must end before each layer's first forward: they hide under the first
+// micro-batch's forward, as ZeRO-1's do, not under the whole step (its exposure was 40% lower).
+TEST(EvaluateTest, GatheredOnceHidesItsGathersUnderTheFirstForwardAlone) {
+  const double zero1 = SlowNetworkStep({}).exposed_comm.dp.value();
+  const double once =
+      SlowNetworkStep({{"parallel.zero", "3"}, {"parallel.fsdp_gather_once", "true"}}).exposed_comm.dp.value();
+  ASSERT_GT(zero1, 0);
+  EXPECT_NEAR(once, zero1, 0.05 * zero1);
+}
+
+// At ZeRO 1 the model's gradient buffer stays whole, and the optimizer step zeroes all of it for
+// the next step; at ZeRO 2 it zeroes its shard. Over DP 16 the whole buffer's 2 bytes a parameter
+// outweigh the shard's other passes.
+TEST(EvaluateTest, ZeroOneZeroesItsWholeGradientBuffer) {
+  const double zero1 = SlowNetworkStep({}).optimizer.value();
+  const double zero2 = SlowNetworkStep({{"parallel.zero", "2"}}).optimizer.value();
+  EXPECT_GT(zero1, 2 * zero2);
+}
+
 TEST(EvaluateTest, CampaignWithFailuresUsesTheDefaultProfile) {
   StatusOr<Scenario> s = LoadText(Replace(kScenario, "precision: bf16", "precision: bf16, tokens: 1e12"));
   ASSERT_TRUE(s.ok()) << s.status().message();
