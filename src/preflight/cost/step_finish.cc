@@ -138,13 +138,17 @@ StepModel::DataParallelComm StepModel::DataParallel(const LocalParams& lp,
   AddDataParallelTime(lp, lp.expert, lp.ed, p_.ep * p_.etp, m, &grads, &params);
   if (p_.zero == 3 && p_.zero3_gather_per_parameter) params += Zero3PerParameterGatherSeconds(lp, m);
   DataParallelComm dp;
-  if (p_.zero == 3 && !p_.zero3_gather_per_parameter) {
+  if (p_.zero == 3 && !p_.zero3_gather_per_parameter && !p_.fsdp_gather_once) {
     dp = ZeroThreeExposure(grads, params, pipe);
-  } else if (p_.zero == 3) {
+  } else if (p_.zero == 3 && p_.zero3_gather_per_parameter) {
     // DeepSpeed's early per-parameter gathers synchronise first, and hide nothing.
     dp.exposed = grads + params;
   } else {
     // ZeRO-2's reductions run one per micro-batch, each under that micro-batch's backward.
+    // ZeRO-3 gathered once a step and kept (fsdp_gather_once) moves ZeRO-1's volumes the same
+    // way: each layer's gather must end before its first forward, so the gathers hide under the
+    // first micro-batch's forward, and the gradients, reduced once after the last backward, under
+    // that backward.
     const double backwards = p_.zero == 2 ? m : 1.0;
     const double grads_window = p_.overlap_grad_reduce ? backwards * pipe.stage_backward : -1;
     const double params_window = p_.overlap_param_gather ? pipe.stage_forward : -1;
@@ -164,17 +168,6 @@ StepModel::DataParallelComm StepModel::DataParallel(const LocalParams& lp,
 // zero-bubble schedule's bubble: a longer step.)
 StepModel::DataParallelComm StepModel::ZeroThreeExposure(double grads, double params, const PipelineTime& pipe) const {
   const double m = pipe.micro_batches;
-  if (p_.fsdp_gather_once) {
-    // Gathered once and kept: each layer's gather must end before its first forward, so the
-    // gathers hide under the first micro-batch's forward alone, and the gradients, reduced once
-    // after the last backward, under that backward, as ZeRO-1's are (the same volumes).
-    const double grads_window = p_.overlap_grad_reduce ? pipe.stage_backward : -1;
-    const double params_window = p_.overlap_param_gather ? pipe.stage_forward : -1;
-    DataParallelComm dp;
-    dp.exposed = Exposed(grads, grads_window) + Exposed(params, params_window);
-    dp.contention = Contention(grads, grads_window) + Contention(params, params_window);
-    return dp;
-  }
   const double busy = m * pipe.stage_total;
   const double whole = busy + pipe.bubble, backwards = m * pipe.stage_backward;
   const double hidden_params = p_.overlap_param_gather ? params : 0;

@@ -144,13 +144,18 @@ training: {seq_len: 1024, global_batch: 8, micro_batch: 8, precision: bf16, flas
 source: "unit test"
 )";
 
-double StepOf(const std::string& text, const std::vector<Override>& overrides = {}) {
+// The scenario `text` under `overrides`, evaluated; it must load and have a step time.
+PlanResult EvaluateWith(const std::string& text, const std::vector<Override>& overrides = {}) {
   StatusOr<Scenario> s = LoadText(text, nullptr, overrides);
   EXPECT_TRUE(s.ok()) << s.status().message();
-  if (!s.ok()) return 0;
-  const PlanResult r = Evaluate(*s, {});
-  EXPECT_TRUE(r.has_time);
-  return r.time.step.value();
+  if (!s.ok()) return PlanResult{};
+  PlanResult r = Evaluate(*s, {});
+  EXPECT_TRUE(r.has_time) << r.check.message;
+  return r;
+}
+
+double StepOf(const std::string& text, const std::vector<Override>& overrides = {}) {
+  return EvaluateWith(text, overrides).time.step.value();
 }
 
 // The A100's odd-width figure gives back the measurements it was derived from: Raschka's single
@@ -301,11 +306,8 @@ training: {seq_len: 4096, global_batch: 1024, micro_batch: 1, precision: bf16}
 
 // The exposed communication of one of its MoE layers under `overrides`.
 ExposedComm MoeLayerComm(const std::vector<Override>& overrides) {
-  StatusOr<Scenario> s = LoadText(kQwen3, nullptr, overrides);
-  EXPECT_TRUE(s.ok()) << s.status().message();
-  if (!s.ok()) return {};
-  const PlanResult r = Evaluate(*s, {});
-  EXPECT_TRUE(r.has_time && r.layers.has_moe) << r.check.message;
+  const PlanResult r = EvaluateWith(kQwen3, overrides);
+  EXPECT_TRUE(r.layers.has_moe);
   return r.layers.moe.exposed_comm;
 }
 
@@ -340,14 +342,7 @@ parallel: {tp: 1, pp: 4, dp: 16, zero: 1, schedule: 1f1b, recompute: full}
 training: {seq_len: 8192, global_batch: 512, micro_batch: 1, precision: bf16}
 )";
 
-StepTime SlowNetworkStep(const std::vector<Override>& overrides) {
-  StatusOr<Scenario> s = LoadText(kSlowNetwork, nullptr, overrides);
-  EXPECT_TRUE(s.ok()) << s.status().message();
-  if (!s.ok()) return {};
-  const PlanResult r = Evaluate(*s, {});
-  EXPECT_TRUE(r.has_time) << r.check.message;
-  return r.time;
-}
+StepTime SlowNetworkStep(const std::vector<Override>& overrides) { return EvaluateWith(kSlowNetwork, overrides).time; }
 
 // ZeRO-3 with its parameters gathered once a step and kept (fsdp_gather_once) moves ZeRO-1's
 // volumes, and its gathers must end before each layer's first forward: they hide under the first
