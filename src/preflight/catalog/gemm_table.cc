@@ -31,10 +31,12 @@ void Locate(const GemmTable::Axis& axis, double x, size_t* lo, double* w, double
   }
   const double lx = std::log2(x);
   const std::vector<double>& a = axis.log2;
+  // x < hi, but log2 of a value a rounding step below the largest size can equal its log2: the
+  // last cell then holds it (weight 1).
   size_t hi = 1;
-  while (a[hi] <= lx) ++hi;  // x < hi, so this stops inside the axis
+  while (hi + 1 < a.size() && a[hi] <= lx) ++hi;
   *lo = hi - 1;
-  *w = (lx - a[*lo]) / (a[hi] - a[*lo]);
+  *w = std::min(1.0, (lx - a[*lo]) / (a[hi] - a[*lo]));
 }
 
 GemmTable::Axis MakeAxis(const std::set<double>& sizes) {

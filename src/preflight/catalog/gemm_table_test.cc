@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 
 #include "preflight/catalog/catalog.h"
@@ -67,6 +68,16 @@ TEST(GemmTableTest, ClampsAboveAndScalesBelowTheMeasuredRange) {
   EXPECT_FALSE(t.CoversReduction(Dtype::kFp8, 16)) << "no grid for the dtype";
   // Half the rows of the smallest shape take as long: half the rate.
   EXPECT_DOUBLE_EQ(t.Rate(Dtype::kBf16, 512, 1024, 1024), 50e12);
+}
+
+// A size one rounding step below the largest measured one has the same log2 in double precision;
+// the lookup stays on the axis (it read past its end) and gives the edge's figure.
+TEST(GemmTableTest, ASizeJustBelowTheLargestStaysOnTheAxis) {
+  const GemmTable t = Load(kTable);
+  const double below = std::nextafter(2048.0, 0.0);
+  ASSERT_EQ(std::log2(below), 11.0) << "the case needs log2 to round up to the edge";
+  EXPECT_NEAR(t.Rate(Dtype::kBf16, below, 1024, 1024), 200e12, 1e6);
+  EXPECT_NEAR(t.Rate(Dtype::kBf16, 1024, below, below), 130e12, 1e6);
 }
 
 std::string replace(std::string s, const std::string& from, const std::string& to) {
