@@ -9,7 +9,12 @@ what a call inside the layer adds. From `megatron-steps.json` (tools/device/meas
 --profile) it prints, for each profiled row, the measured step, the GPU's kernel time and its share
 of the step, by kind. With `--predicted` (the output of `preflight validate
 data/validation/h200-own-steps.yaml --json`, written after the run's rows are in that file) it sets
-each row's kernel time beside the model's GPU time (compute and elementwise) and its host wait.
+each row's kernel time beside the model's GPU time and its host wait. The model's GPU time is what
+the profiled kernels cover: compute, the elementwise work (`other`) less the time the GPU waits for
+the host in it, the optimizer and the exposed communication (NCCL's kernels).
+
+A file that is not whole JSON (a run killed mid-write, before the tools wrote through a temporary
+file) is named in one line on stderr, the rest reported, and the exit status is 1.
 
 Nothing here changes a data file: the report is for reading, and for the docs' prose.
 """
@@ -86,8 +91,8 @@ def steps_section(steps, predicted):
         if predicted:
             m = predicted.get(name)
             if m:
-                b = m["breakdown"]
-                gpu = b["compute"] + b["other"] - b["host_launch"]
+                b = m["breakdown"]  # like the kernels: the optimizer's and NCCL's are among them
+                gpu = b["compute"] + b["other"] - b["host_launch"] + b["optimizer"] + b["exposed_comm"]
                 cells += ["%.3f" % m["step_s"], "%.3f" % gpu, "%.3f" % b["host_launch"]]
             else:
                 cells += ["—", "—", "—"]
@@ -96,11 +101,25 @@ def steps_section(steps, predicted):
     return lines
 
 
-def predicted_steps(path):
-    """The step-time rows of a `preflight validate --json` output, by name."""
-    with open(path) as f:
-        runs = json.load(f)["runs"]
-    return {r["name"]: r for r in runs if r["metric"] == "step_time_s" and r["status"] == "ok"}
+def load_json(path, broken):
+    """The file's JSON; None, with one line on stderr and the file in `broken`, where it is not whole
+    JSON (cut off mid-write, or not JSON at all)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (ValueError, UnicodeDecodeError) as e:  # json.JSONDecodeError is a ValueError
+        print("device_run_report.py: %s: not whole JSON (%s), left out: a run killed mid-write?" % (path, e),
+              file=sys.stderr)
+        broken.append(path)
+        return None
+
+
+def predicted_steps(path, broken):
+    """The step-time rows of a `preflight validate --json` output, by name (None where unreadable)."""
+    doc = load_json(path, broken)
+    if doc is None:
+        return None
+    return {r["name"]: r for r in doc["runs"] if r["metric"] == "step_time_s" and r["status"] == "ok"}
 
 
 def main(argv=None):
@@ -108,19 +127,21 @@ def main(argv=None):
     ap.add_argument("out_dir", help="the device run's files (probe.json, megatron-steps.json)")
     ap.add_argument("--predicted", help="preflight validate data/validation/h200-own-steps.yaml --json output")
     args = ap.parse_args(argv)
-    lines = []
+    lines, broken = [], []
     probe_path = os.path.join(args.out_dir, "probe.json")
     steps_path = os.path.join(args.out_dir, "megatron-steps.json")
     if not os.path.exists(probe_path) and not os.path.exists(steps_path):
         sys.exit("device_run_report.py: %s: expected probe.json or megatron-steps.json there" % args.out_dir)
-    if os.path.exists(probe_path):
-        with open(probe_path) as f:
-            lines += probe_section(json.load(f))
-    if os.path.exists(steps_path):
-        with open(steps_path) as f:
-            steps = json.load(f)
-        lines += steps_section(steps, predicted_steps(args.predicted) if args.predicted else None)
-    print("\n".join(lines))
+    probe = load_json(probe_path, broken) if os.path.exists(probe_path) else None
+    if probe is not None:
+        lines += probe_section(probe)
+    steps = load_json(steps_path, broken) if os.path.exists(steps_path) else None
+    if steps is not None:
+        lines += steps_section(steps, predicted_steps(args.predicted, broken) if args.predicted else None)
+    if lines:
+        print("\n".join(lines))
+    if broken:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,10 @@ import megatron_layer  # noqa: E402
 from megatron_layer import (Model, broadcast_sizes, data_iterator, deepspeed_checkpoint,  # noqa: E402
                             get_batch_after_sync, use_device)
 from measure_eager_host import set_up_torchscript  # noqa: E402  (the profile's TorchScript settings)
+from measure_nvidia import check_hardware_id  # noqa: E402  (beside this file: the id against the GPU)
+
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data"))
+from atomic_write import write_text  # noqa: E402  (whole files: a run killed mid-write leaves the last one)
 
 # (hidden, heads, layers, seq, micro_batch, micro_batches, recompute): GPT shapes of vTrain's
 # single-node grid (hidden 1024-4096, heads 16-32, sequence 2048) cut to fit one GPU in a few seconds.
@@ -251,12 +255,14 @@ def main():
     torch.set_num_threads(1)
     if args.device == "cuda":
         torch.cuda.set_device(0)
+        check_hardware_id("measure_megatron_steps.py", args.hardware, torch.cuda.get_device_name(0))
     use_device(args.device, None)  # one GPU: no tensor-parallel group, no collectives
     set_up_torchscript()
     result = {"hardware": args.hardware, "date": datetime.date.today().isoformat(), "torch": torch.__version__,
               "python": platform.python_version(), "cuda": torch.version.cuda,
               "gpu": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu",
-              "unscripted": megatron_layer.UNSCRIPTED, "main_grads": MAIN_GRADS, "rows": []}
+              "unscripted": megatron_layer.UNSCRIPTED, "main_grads": MAIN_GRADS,
+              "loader_samples": megatron_layer.LOADER_SAMPLES, "rows": []}
     path = os.path.join(args.out, "megatron-steps.json")
     if args.profile:
         warm_profiler(args.device)
@@ -273,8 +279,7 @@ def main():
         row["wall_s"] = round(time.time() - t0, 1)
         result["rows"].append(row)
         print(json.dumps(row), flush=True)
-        with open(path, "w") as f:
-            json.dump(result, f, indent=1)
+        write_text(path, json.dumps(result, indent=1))  # whole, after each row: a run cut short keeps its rows
 
 
 if __name__ == "__main__":

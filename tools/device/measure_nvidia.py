@@ -45,6 +45,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -53,9 +54,45 @@ import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint
 
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data"))
+from atomic_write import write_text  # noqa: E402  (whole files: a run killed mid-write leaves the last one)
+
 SIZES = (256, 512, 1024, 2048, 4096, 8192)
 SUSTAIN_S = 60.0
 GRAPHS = True  # --eager-gemms: time the GEMM grid with eager launches, as the first run did
+
+
+# A hardware id's family (its first word) to the word torch.cuda.get_device_name shows for that GPU
+# ("NVIDIA H100 80GB HBM3", "NVIDIA H200", "NVIDIA A100-SXM4-80GB", "NVIDIA GB200"). The figures are
+# written under the id given, so an id of another GPU is refused, not taken on trust; an id of a
+# family not listed here is let through with a warning.
+GPU_NAME_BY_FAMILY = {"a100": "A100", "h100": "H100", "h200": "H200", "h800": "H800", "h20": "H20",
+                      "b200": "B200", "b300": "B300", "gb200": "GB200", "gb300": "GB300"}
+
+
+def hardware_id_mismatch(hardware_id, gpu_name):
+    """(refusal, warning): the line to refuse `hardware_id` with where `gpu_name` is not a GPU of its
+    family, or the line to warn with where the family is not known here; None for either otherwise.
+    The family's word must stand alone in the name: GB200's name holds "B200", GH200's "H200"."""
+    family = hardware_id.lower().split("-")[0]
+    word = GPU_NAME_BY_FAMILY.get(family)
+    if word is None:
+        return None, ("hardware id %r: family %r not known here, not checked against the GPU %r"
+                      % (hardware_id, family, gpu_name))
+    if re.search(r"(?<![A-Z0-9])%s(?![A-Z0-9])" % word, gpu_name.upper()):
+        return None, None
+    return ("hardware id %r is not this GPU %r (an id of the %s family expects %s in its name)"
+            % (hardware_id, gpu_name, family, word)), None
+
+
+def check_hardware_id(script, hardware_id, gpu_name):
+    """Exits 2 with one line on stderr where the id names another GPU; warns where it cannot tell."""
+    refusal, warning = hardware_id_mismatch(hardware_id, gpu_name)
+    if refusal:
+        print("%s: %s" % (script, refusal), file=sys.stderr)
+        sys.exit(2)
+    if warning:
+        print("%s: warning: %s" % (script, warning), file=sys.stderr)
 
 
 def log(out, text):
@@ -350,6 +387,17 @@ def host_costs():
     return out
 
 
+def gemm_yaml(hardware_id, result):
+    """The bf16 grid in data/gemm/'s format."""
+    source = ("tools/device/measure_nvidia.py on %s, torch %s, CUDA %s, %s: torch.mm on random bf16 data, "
+              "median of 5 CUDA-event timings, %s" % (result["gpu"], result["torch"], result["cuda"], result["date"],
+                                                      result["gemm_timing"]))
+    lines = ["# Measured bf16 GEMM throughput by shape (tools/device/measure_nvidia.py).",
+             "id: %s" % hardware_id, "source: \"%s\"" % source, "clock: burst", "shapes:", "  bf16:"]
+    lines += ["    - [%d, %d, %d, %.1f]" % (m, n, k, tf) for m, n, k, tf in result["gemm_bf16"]]
+    return "\n".join(lines) + "\n"
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("out")
@@ -361,6 +409,7 @@ def main():
     args = p.parse_args()
     global GRAPHS
     GRAPHS = not args.eager_gemms
+    check_hardware_id("measure_nvidia.py", args.id, torch.cuda.get_device_name(0))
     os.makedirs(args.out, exist_ok=True)
     sizes = SIZES[:3] if args.quick else SIZES
     result = {"id": args.id, "date": datetime.date.today().isoformat(), "torch": torch.__version__,
@@ -377,6 +426,8 @@ def main():
         raise SystemExit("measure_nvidia.py: --parts: unknown %s (expected some of %s)"
                          % (", ".join(sorted(unknown)), ", ".join(name for name, _ in parts)))
     result["gemm_timing"] = "CUDA graphs of repeated calls" if GRAPHS else "eager launches"
+    # Each file is written whole after each part (a temporary file, then renamed): a run killed by
+    # its time limit keeps every part it finished, and no file is left cut off mid-write.
     for name, fn in [(n, f) for n, f in parts if n in wanted]:
         t0 = time.time()
         try:
@@ -385,21 +436,11 @@ def main():
         except Exception as e:  # keep what was measured; a later part may still run
             result[name] = {"error": repr(e)[:500]}
             log(args.out, "%s FAILED after %.1f s: %r" % (name, time.time() - t0, e))
-        with open(os.path.join(args.out, "measurements.json"), "w") as f:
-            json.dump(result, f, indent=1)
-    if isinstance(result.get("output_layer"), list):
-        result["gemm_odd_width_slowdown"] = odd_width_slowdown(result["output_layer"])
-        with open(os.path.join(args.out, "measurements.json"), "w") as f:
-            json.dump(result, f, indent=1)
-    if isinstance(result.get("gemm_bf16"), list):
-        source = ("tools/device/measure_nvidia.py on %s, torch %s, CUDA %s, %s: torch.mm on random bf16 data, "
-                  "median of 5 CUDA-event timings, %s" % (result["gpu"], result["torch"], result["cuda"], result["date"],
-                                                          result["gemm_timing"]))
-        with open(os.path.join(args.out, "gemm-%s.yaml" % args.id), "w") as f:
-            f.write("# Measured bf16 GEMM throughput by shape (tools/device/measure_nvidia.py).\n")
-            f.write("id: %s\nsource: \"%s\"\nclock: burst\nshapes:\n  bf16:\n" % (args.id, source))
-            for m, n, k, tf in result["gemm_bf16"]:
-                f.write("    - [%d, %d, %d, %.1f]\n" % (m, n, k, tf))
+        if name == "output_layer" and isinstance(result["output_layer"], list):
+            result["gemm_odd_width_slowdown"] = odd_width_slowdown(result["output_layer"])
+        write_text(os.path.join(args.out, "measurements.json"), json.dumps(result, indent=1))
+        if name == "gemm_bf16" and isinstance(result["gemm_bf16"], list):
+            write_text(os.path.join(args.out, "gemm-%s.yaml" % args.id), gemm_yaml(args.id, result))
 
 
 if __name__ == "__main__":

@@ -363,9 +363,12 @@ def main():
         f.write("# Written by tools/host/measure_eager_host.py%s: each figure is the fastest of %d rounds that time\n"
                 "# every part once (%d layers, 10 steps a round).\n" % (" --device cuda" if gpu else "", ROUNDS, LAYERS))
         f.write("id: %s\n" % profile_id)
-        f.write('source: "tools/host/measure_eager_host.py%s on %s%s, PyTorch %s, Python %s, %s UTC, %.0f s"\n'
+        # The loader's samples made with torch where numpy is missing (megatron_layer.LOADER_SAMPLES):
+        # said in the source then only, so a usual run's file reads as before.
+        samples = "" if megatron_layer.LOADER_SAMPLES == "numpy" else ", loader samples in torch (no numpy)"
+        f.write('source: "tools/host/measure_eager_host.py%s on %s%s, PyTorch %s, Python %s, %s UTC, %.0f s%s"\n'
                 % (" --device cuda" if gpu else "", cpu_model(), " with " + where if gpu else "", torch.__version__,
-                   platform.python_version(), started.strftime("%Y-%m-%d %H:%M"), seconds))
+                   platform.python_version(), started.strftime("%Y-%m-%d %H:%M"), seconds, samples))
         f.write('stack: "%s"\n' % STACKS[args.stack]["text"])
         f.write("layer: gpt               # LayerNorm, GeLU MLP, standard attention, dense\n")
         f.write("layer_us:                # per transformer layer and micro-batch%s\n" % (" (TP 1)" if gpu else ""))

@@ -11,6 +11,7 @@ waits, and each collective called on `group` (a one-rank NCCL communicator). STA
 stacks.
 """
 import contextlib
+import importlib.util
 import math
 import time
 
@@ -738,6 +739,13 @@ def get_tensor_model_parallel_rank():
     return 0
 
 
+# What the loader's workers make each sample with: numpy, as Megatron's GPTDataset does, or torch
+# where numpy is not installed (a lent GPU machine may hold a torch wheel alone). The same seq + 1
+# int64 tokens either way, collated into the same batch tensor; the tools write which ran. Looked
+# up, not imported: numpy's import is the workers' side, not the training process's.
+LOADER_SAMPLES = "numpy" if importlib.util.find_spec("numpy") is not None else "torch (no numpy)"
+
+
 class GPTSamples(torch.utils.data.Dataset):
     """Megatron's GPTDataset hands the loader {'text': int64 array of seq + 1 tokens} per sample."""
 
@@ -748,6 +756,8 @@ class GPTSamples(torch.utils.data.Dataset):
         return self.n
 
     def __getitem__(self, idx):
+        if LOADER_SAMPLES != "numpy":  # no numpy here: a tensor of the same tokens
+            return {"text": torch.full((self.seq + 1,), idx % self.vocab, dtype=torch.int64)}
         import numpy as np  # the workers' side; its cost is not on the training process
         return {"text": np.full(self.seq + 1, idx % self.vocab, dtype=np.int64)}
 
