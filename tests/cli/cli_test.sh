@@ -158,7 +158,11 @@ assert j["peak_tflops"]["bf16"]["source"]
 assert j["memory"]["capacity_gib"]["value"] == 80
 # A labelled proxy names the device it was measured on; the device'"'"'s own figures name none.
 assert j["efficiency"]["sustained_fraction"]["bf16"]["proxy_of"] == "h200-sxm-141gb"
-assert "proxy_of" not in j["efficiency"]["gemm_fraction"]["bf16"] and "proxy_of" not in j["efficiency"]["gemm_table"]'
+assert "proxy_of" not in j["efficiency"]["gemm_fraction"]["bf16"] and "proxy_of" not in j["efficiency"]["gemm_table"]
+# The table says its clock and the sizes it measured, past which the step model holds or extrapolates its edge.
+t = j["efficiency"]["gemm_table"]
+assert t["clock"] == "burst" and t["sizes"]["bf16"] == {"m": [256, 4096], "n": [256, 4096], "k": [256, 4096]}, t
+assert 700 < t["max_tflops"]["bf16"] < 989.4 and "fp8" not in t["sizes"], t'
   run catalog show h800-sxm-80gb --json
   expect_rc 0
   expect_json 'assert j["efficiency"]["gemm_table"]["proxy_of"] == "h100-sxm-80gb"'

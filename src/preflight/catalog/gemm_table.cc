@@ -77,6 +77,18 @@ bool GemmTable::CoversReduction(Dtype dtype, double k) const {
   return !g.tflops.empty() && k <= g.k.hi;
 }
 
+std::pair<double, double> GemmTable::LongestReductions(Dtype dtype) const {
+  const Axis& k = grids_[DtypeIndex(dtype)].k;
+  if (k.size() == 0) return {0, 0};
+  if (k.size() == 1) return {0, k.hi};
+  return {std::exp2(k.log2[k.size() - 2]), k.hi};
+}
+
+std::array<std::pair<double, double>, 3> GemmTable::Extent(Dtype dtype) const {
+  const Grid& g = grids_[DtypeIndex(dtype)];
+  return {{{g.m.lo, g.m.hi}, {g.n.lo, g.n.hi}, {g.k.lo, g.k.hi}}};
+}
+
 Status GemmTable::SetGrid(Dtype dtype, const std::vector<std::array<double, 4>>& rows) {
   std::set<double> ms, ns, ks;
   std::map<std::tuple<double, double, double>, double> values;

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "preflight/base/status.h"
@@ -50,6 +51,13 @@ class GemmTable {
   bool Covers(Dtype dtype, double m, double n, double k) const;
   // True when the reduction length `k` does not exceed the largest one measured for `dtype`.
   bool CoversReduction(Dtype dtype, double k) const;
+  // The two longest reduction lengths measured for `dtype`, {next-to-longest, longest}: the
+  // last step of the K axis, along which a longer reduction is extrapolated. {0, k} for an axis
+  // of one size, {0, 0} without a grid.
+  std::pair<double, double> LongestReductions(Dtype dtype) const;
+  // The smallest and largest measured M, N and K for `dtype`, in that order ({0, 0} each
+  // without a grid).
+  std::array<std::pair<double, double>, 3> Extent(Dtype dtype) const;
   // Highest throughput anywhere in the grid (FLOP/s), 0 without a grid.
   double MaxRate(Dtype dtype) const { return grids_[DtypeIndex(dtype)].max * 1e12; }
 

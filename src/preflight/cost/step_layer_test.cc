@@ -84,14 +84,15 @@ TEST(StepLayerTest, GemmKernelsPayTheFixedTimeOutsideATable) {
 }
 
 // A bf16 table with `fast` TFLOP/s everywhere but `slow` at reductions of 256 (outputs and
-// reductions from 256 to 4,096).
+// reductions from 256 to 4,096; the last step along K, 2,048 to 4,096, at `fast`, so a longer
+// reduction keeps `fast`).
 std::shared_ptr<GemmTable> ReductionTable(double fast, double slow) {
   auto t = std::make_shared<GemmTable>();
   t->id = "h100-sxm-80gb";
   std::vector<std::array<double, 4>> grid;
   for (double m : {256.0, 4096.0}) {
     for (double n : {256.0, 4096.0}) {
-      for (double k : {256.0, 4096.0}) grid.push_back({m, n, k, k == 256 ? slow : fast});
+      for (double k : {256.0, 2048.0, 4096.0}) grid.push_back({m, n, k, k == 256 ? slow : fast});
     }
   }
   EXPECT_TRUE(t->SetGrid(Dtype::kBf16, grid).ok());
@@ -138,6 +139,58 @@ TEST(StepLayerTest, TableEdgeHoldsBeyondItsOutputsAtMeasuredReductions) {
   EXPECT_GT(Compute(s), 2 * mamf);
   s.cluster.spec.gemm_table = ReductionTable(1000, 1000);
   EXPECT_LT(Compute(s), mamf);
+}
+
+// A reduction longer than the table's longest runs on from the table's edge at the marginal rate
+// of its last step along K (LongerReductionRate), without the fixed kernel time the table's
+// figures hold: a table flat at 500 TFLOP/s up to reductions of 4,096 times Llama 3.1 8B's longer
+// ones (the FFN's 14,336, the weight gradients' 8,192 tokens) as a table flat to 262,144 does. It
+// had switched to the MAMF times the waves there (about 700 on H100) and added the kernel time.
+TEST(StepLayerTest, ALongerReductionKeepsAFlatTablesRate) {
+  Job8b s = Llama8bOnH100();
+  s.cluster.spec.gemm_kernel_us = Figure::Known(10, "test");
+  auto covering = std::make_shared<GemmTable>();
+  covering->id = "h100-sxm-80gb";
+  std::vector<std::array<double, 4>> grid;
+  for (double m : {256.0, 4096.0}) {
+    for (double n : {256.0, 4096.0}) {
+      for (double k : {256.0, 262144.0}) grid.push_back({m, n, k, 500});
+    }
+  }
+  ASSERT_TRUE(covering->SetGrid(Dtype::kBf16, grid).ok());
+  s.cluster.spec.gemm_table = covering;
+  const double flat_throughout = Compute(s);
+  s.cluster.spec.gemm_table = ReductionTable(500, 500);
+  EXPECT_NEAR(Compute(s), flat_throughout, flat_throughout * 1e-9);
+}
+
+// Where the table's rate still rises along its last step of K (400 TFLOP/s at 2,048, 500 at
+// 4,096: a marginal rate of 667), longer reductions run faster than the edge's 500, and no faster
+// than the larger of the edge and the MAMF times the waves.
+TEST(StepLayerTest, ALongerReductionRisesTowardsTheTablesMarginalRate) {
+  Job8b s = Llama8bOnH100();
+  auto table = [](double at_2048) {
+    auto t = std::make_shared<GemmTable>();
+    t->id = "h100-sxm-80gb";
+    std::vector<std::array<double, 4>> grid;
+    for (double m : {256.0, 4096.0}) {
+      for (double n : {256.0, 4096.0}) {
+        for (double k : {256.0, 2048.0, 4096.0}) grid.push_back({m, n, k, k == 2048 ? at_2048 : 500});
+      }
+    }
+    EXPECT_TRUE(t->SetGrid(Dtype::kBf16, grid).ok());
+    return t;
+  };
+  s.cluster.spec.gemm_table = table(500);
+  const double flat = Compute(s);
+  s.cluster.spec.gemm_table = table(400);
+  const double rising = Compute(s);
+  EXPECT_LT(rising, flat * 0.97);
+  s.cluster.spec.gemm_table = table(1);  // a marginal rate far above any the device reaches
+  const double capped = Compute(s);
+  s.cluster.spec.gemm_table = nullptr;
+  s.cluster.spec.gemm_kernel_us = Figure{};
+  EXPECT_GT(capped, Compute(s) * 0.999) << "no faster than the MAMF without a table";
 }
 
 // An FP8 run leaves the output layer in 16 bits, and times it as a bf16 run would: from the

@@ -34,11 +34,25 @@ std::string FigureText(const Figure& f, const char* unit) {
   return f.unsupported() ? "unsupported" : "unknown";
 }
 
-// The measured GEMM table by shape the catalog attaches to a device, or null.
+// The measured GEMM table by shape the catalog attaches to a device, or null: where it comes
+// from, its clock (a burst table is scaled by the sustained ratio) and, per dtype, its best rate and
+// the sizes it measured (beyond them the step model holds or extrapolates the edge).
 json GemmTableJson(const HardwareSpec& h) {
   if (!h.gemm_table) return nullptr;
-  json j = {{"file", h.gemm_table->file}, {"source", h.gemm_table->source}};
-  if (!h.gemm_table->proxy_of.empty()) j["proxy_of"] = h.gemm_table->proxy_of;
+  const GemmTable& t = *h.gemm_table;
+  json j = {{"file", t.file}, {"source", t.source}, {"clock", t.sustained ? "sustained" : "burst"},
+            {"max_tflops", json::object()}, {"sizes", json::object()}};
+  if (!t.proxy_of.empty()) j["proxy_of"] = t.proxy_of;
+  for (int i = 0; i < kNumDtypes; ++i) {
+    const Dtype dtype = static_cast<Dtype>(i);
+    if (!t.Has(dtype)) continue;
+    const auto [m, n, k] = t.Extent(dtype);
+    j["max_tflops"][std::string(kDtypeNames[i])] = t.MaxRate(dtype) / 1e12;
+    auto range = [](const std::pair<double, double>& r) {  // whole sizes (the loader checks)
+      return json::array({static_cast<int64_t>(r.first), static_cast<int64_t>(r.second)});
+    };
+    j["sizes"][std::string(kDtypeNames[i])] = {{"m", range(m)}, {"n", range(n)}, {"k", range(k)}};
+  }
   return j;
 }
 
@@ -208,7 +222,7 @@ std::string GemmText(const HardwareSpec& h) {
                       : fmt::format("GEMM by shape: no measured table (large-GEMM efficiency{})\n",
                                     h.compute_units.known() ? " and waves" : "; no SM count, so no waves");
   const Figure& fixed = h.gemm_kernel_us;
-  out += fixed.known() ? fmt::format("GEMM kernel: {:g} us per kernel beyond the large-GEMM rate{}, where no table covers the shape{}\n",
+  out += fixed.known() ? fmt::format("GEMM kernel: {:g} us per kernel beyond the large-GEMM rate{}, for a dtype without a measured table{}\n",
                                      fixed.value, h.compute_units.known() ? " and its waves" : "",
                                      fixed.proxy() ? ", measured on " + fixed.proxy_of : "")
                        : std::string("GEMM kernel: no fixed time measured (none charged)\n");

@@ -84,13 +84,13 @@ TEST(HardwareReportTest, GemmKernelFixedTime) {
   EXPECT_NE(HardwareText(h).find("large-GEMM efficiency; no SM count, so no waves"), std::string::npos);
   h.gemm_kernel_us = Figure::Known(5.2, "measured");
   std::string text = HardwareText(h);
-  EXPECT_NE(text.find("GEMM kernel: 5.2 us per kernel beyond the large-GEMM rate, where"), std::string::npos) << text;
+  EXPECT_NE(text.find("GEMM kernel: 5.2 us per kernel beyond the large-GEMM rate, for a dtype"), std::string::npos) << text;
   EXPECT_NE(text.find("GEMM kernel fixed time: measured"), std::string::npos) << text;
   h.compute_units = Figure::Known(132, "whitepaper");
   h.gemm_kernel_us.proxy_of = "other";
   text = HardwareText(h);
-  EXPECT_NE(text.find("5.2 us per kernel beyond the large-GEMM rate and its waves, where no table covers the "
-                      "shape, measured on other"),
+  EXPECT_NE(text.find("5.2 us per kernel beyond the large-GEMM rate and its waves, for a dtype without a measured "
+                      "table, measured on other"),
             std::string::npos)
       << text;
 }

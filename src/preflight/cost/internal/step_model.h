@@ -149,17 +149,14 @@ class StepModel {
   // Forward time of `batch` GEMMs (a grouped GEMM) with M rows, K inputs, N outputs each:
   // a roofline whose compute side is divided by the wave utilization of the output tiles.
   double Gemm(double m, double k, double n, double batch = 1) const {
-    return Roofline(m, k, n, batch, in_bytes_, GemmRate(m, k, n, batch)) + KernelFixed(k);
+    return Roofline(m, k, n, batch, in_bytes_, GemmRate(m, k, n, batch)) + KernelFixed();
   }
   // The fixed GPU time of one GEMM kernel (a grouped GEMM is one kernel) beyond the wave model,
-  // unless the shape is priced from a measured table (inside it, or at its edge for a reduction
-  // length it measured): its figures hold that time already.
-  double KernelFixed(double k) const { return KernelFixedIn(c_.gemm_table.get(), c_.gemm_dtype, k); }
-  double KernelFixedIn(const GemmTable* table, Dtype dtype, double k) const {
-    const double fixed = c_.gemm_kernel.value();
-    if (fixed == 0) return 0;
-    if (table && table->CoversReduction(dtype, k)) return 0;
-    return fixed;
+  // unless the dtype is priced from a measured table: its figures hold that time already, and so
+  // do the times extrapolated from them (LongerReductionRate).
+  double KernelFixed() const { return KernelFixedIn(c_.gemm_table.get(), c_.gemm_dtype); }
+  double KernelFixedIn(const GemmTable* table, Dtype dtype) const {
+    return table && table->Has(dtype) ? 0 : c_.gemm_kernel.value();
   }
   // A GEMM that stays in 16 bits in an FP8 run: Megatron-Core's output layer and MoE router are
   // not Transformer Engine modules, so FP8 autocast leaves them in BF16. Timed as a bf16 run times
@@ -168,7 +165,7 @@ class StepModel {
     if (!c_.fp8_gemms) return Gemm(m, k, n, batch);
     const GemmTable* table = c_.gemm16_table.get();
     const double rate = TableRate(table, Dtype::kBf16, c_.attention_rate.value(), c_.gemm16_sustain, m, k, n, batch);
-    return Roofline(m, k, n, batch, 2, rate) + KernelFixedIn(table, Dtype::kBf16, k);
+    return Roofline(m, k, n, batch, 2, rate) + KernelFixedIn(table, Dtype::kBf16);
   }
   // Backward time of the same GEMMs, each product at its own shape: the input gradient
   // dX = dY·Wᵀ (M rows, reducing over N, K outputs) and the weight gradient dW = Xᵀ·dY (K rows,
@@ -305,9 +302,9 @@ class StepModel {
   static constexpr double kNvfp4Block = 16;  // elements per E4M3 scale (NVFP4)
   double WaveUtilization(double m, double n, double batch) const;
   // Achieved rate for the shape: the catalog's measured table inside its range, and its edge
-  // beyond the largest M or N at a measured reduction length; past the longest measured reduction
-  // (and without a table) the large-GEMM efficiency times the wave utilization, never below the
-  // table's edge.
+  // beyond the largest M or N at a measured reduction length; past the longest measured reduction,
+  // extrapolated from the table (LongerReductionRate); without a table, the large-GEMM efficiency
+  // times the wave utilization.
   double GemmRate(double m, double k, double n, double batch) const {
     return TableRate(c_.gemm_table.get(), c_.gemm_dtype, c_.gemm_rate.value(), c_.gemm_sustain, m, k, n, batch);
   }
@@ -338,11 +335,31 @@ class StepModel {
     // Beyond the largest measured outputs at a measured reduction length, the table's edge for
     // that length holds: more output tiles fill the waves no better than the edge's already do,
     // and each tile's reduction loop stays as short (an expert's weight gradient reduces over its
-    // few tokens). Only a reduction longer than any measured falls back to the wave model.
-    const double rate = t.CoversReduction(d, k) ? measured
-                                                : std::max(measured, mamf * WaveUtilization(m, n, batch));
+    // few tokens). A reduction longer than any measured is extrapolated (LongerReductionRate).
+    const double rate = t.CoversReduction(d, k) || !t.Has(d)
+                            ? measured
+                            : LongerReductionRate(t, d, rows, n, k, sustain, mamf * WaveUtilization(m, n, batch));
     e = Entry{t.serial(), d, mamf, units, sustain, m, k, n, batch, rate};
     return rate;
+  }
+  // A reduction longer than the table's longest, K_max: the time at K_max plus the rest at the
+  // marginal rate of the table's last step along K at these outputs (a tile's reduction loop
+  // grows linearly with K; its fixed costs, held in the table's times, do not grow). So the time
+  // runs on from the measured edge without a jump, and the rate rises towards the marginal one,
+  // which is held between the edge's rate and the larger of it and `large` (the large-GEMM
+  // efficiency times the waves of the output tiles: no GEMM beats the best one measured).
+  static double LongerReductionRate(const GemmTable& t, Dtype d, double rows, double n, double k, double sustain,
+                                    double large) {
+    const auto [k_prev, k_max] = t.LongestReductions(d);
+    const double edge = t.Rate(d, rows, n, k_max) * sustain;
+    const double ceiling = std::max(edge, large);
+    double marginal = edge;
+    if (k_prev > 0) {
+      const double prev = t.Rate(d, rows, n, k_prev) * sustain;
+      const double step_time = k_max / edge - k_prev / prev;  // per 2·rows·n FLOPs
+      marginal = step_time > 0 ? std::clamp((k_max - k_prev) / step_time, edge, ceiling) : ceiling;
+    }
+    return k / (k_max / edge + (k - k_max) / marginal);
   }
   double Memory(double bytes) const { return bytes / c_.hbm_rate.value(); }
   // One pass of DeepSpeed's early ZeRO-3 over a layer's parameters (Plan::zero3_gather_per_parameter):
