@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
+#include <iomanip>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -43,11 +44,28 @@ double OptimizerBytesPerParameter(const TrainingJob& job, double weight_bytes) {
   return to_fp32 + unscale + norm + adam + to_model + grad /* zeroed */;
 }
 
-double SustainedRatio(const HardwareSpec& h, Dtype d) {
+namespace {
+
+bool HasSustainedRatio(const HardwareSpec& h, Dtype d) {
   const Figure& burst = h.gemm_fraction[DtypeIndex(d)];
-  const Figure& sustained = h.sustained_fraction[DtypeIndex(d)];
-  if (!burst.known() || !sustained.known() || burst.value <= 0) return 1.0;
-  return std::min(1.0, sustained.value / burst.value);
+  return burst.known() && burst.value > 0 && h.sustained_fraction[DtypeIndex(d)].known();
+}
+
+}  // namespace
+
+std::optional<Dtype> SustainedRatioDtype(const HardwareSpec& h, Dtype d) {
+  if (HasSustainedRatio(h, d)) return d;
+  if (h.sustained_fraction[DtypeIndex(d)].known()) return std::nullopt;  // the sustained figure stands alone
+  for (Dtype other : {Dtype::kBf16, Dtype::kFp8, Dtype::kFp4, Dtype::kFp16, Dtype::kTf32}) {
+    if (HasSustainedRatio(h, other)) return other;
+  }
+  return std::nullopt;
+}
+
+double SustainedRatio(const HardwareSpec& h, Dtype d) {
+  const std::optional<Dtype> from = SustainedRatioDtype(h, d);
+  if (!from) return 1.0;
+  return std::min(1.0, h.sustained_fraction[DtypeIndex(*from)].value / h.gemm_fraction[DtypeIndex(*from)].value);
 }
 
 namespace {
@@ -102,6 +120,18 @@ Dtype GemmDtype(const HardwareSpec& h, const TrainingJob& job, CostContext* c) {
   return gemm;
 }
 
+// What runs at a burst figure of `d` with no sustained figure beside it (`what`) runs at instead.
+std::string NoSustainedFigureText(const HardwareSpec& h, Dtype d, const std::string& what) {
+  const std::string head = h.id + " has no sustained " + std::string(DtypeName(d)) +
+                           " GEMM figure at its power limit (efficiency.sustained_fraction): " + what;
+  const std::optional<Dtype> from = SustainedRatioDtype(h, d);
+  if (!from) return head + " run at the burst figure of short runs, an upper bound on speed over hours";
+  std::ostringstream ratio;
+  ratio << std::setprecision(3) << SustainedRatio(h, d);
+  return head + " run at " + std::string(DtypeName(*from)) + "'s sustained / burst ratio on this device (" +
+         ratio.str() + "; the clock at the power limit is the device's)";
+}
+
 // The large-GEMM rate and the measured table by shape. Burst benchmarks (MAMF, the shape table,
 // attention kernels) run at boost clock; a step runs at the power limit: large GEMMs at the
 // sustained rate, burst tables scaled by sustained / burst. (Without a burst figure the sustained
@@ -119,13 +149,11 @@ void SetGemmRates(const HardwareSpec& h, Dtype gemm, const Figure& peak, CostCon
   const double sustain = SustainedRatio(h, frac_dtype);  // 1 without both figures
   const std::string what = std::string(DtypeName(gemm)) + " GEMM";
   c->gemm_rate = FlopsPerSecond(Rate(peak, frac, what, &c->warnings) * sustain);
-  // A burst figure with no sustained one beside it: the step runs at boost clock, as no device
-  // holds for long at its power limit (the catalog's B200 sustains 0.82 of its BF16 burst, the
-  // H100 0.95).
+  // A burst figure with no sustained one beside it: the ratio another dtype of the device measured
+  // (SustainedRatio), else the burst figure of short runs (the catalog's B200 sustains 0.82 of its
+  // BF16 burst, the H100 0.95).
   if (h.gemm_fraction[DtypeIndex(frac_dtype)].known() && !h.sustained_fraction[DtypeIndex(frac_dtype)].known()) {
-    c->warnings.push_back(h.id + " has no sustained " + std::string(DtypeName(frac_dtype)) +
-                          " GEMM figure at its power limit (efficiency.sustained_fraction): its GEMMs run at the "
-                          "burst figure of short runs, an upper bound on speed over hours");
+    c->warnings.push_back(NoSustainedFigureText(h, frac_dtype, "its GEMMs"));
   }
   c->gemm_rate_max = c->gemm_rate;
   if (!h.gemm_table) return;
@@ -143,10 +171,17 @@ void SetGemmRates(const HardwareSpec& h, Dtype gemm, const Figure& peak, CostCon
 // kernel rates (the scenario loader checked the kernel's name; the default kernel otherwise).
 void SetSixteenBitRates(const HardwareSpec& h, const TrainingJob& job, const Figure& peak,
                         CostContext* c) {
-  const Figure& bf16 = h.peak(Dtype::kBf16).known() ? h.peak(Dtype::kBf16) : peak;
-  const double sustain16 = SustainedRatio(h, Dtype::kBf16);
-  const Figure& burst16 = h.gemm_fraction[DtypeIndex(Dtype::kBf16)];
-  const Figure& sustained16 = h.sustained_fraction[DtypeIndex(Dtype::kBf16)];
+  // An fp16 job's attention products run in fp16, at its peak and efficiency where the catalog
+  // has them (the job's GEMMs do); an FP8 job's 16-bit work runs in bf16.
+  const Dtype d16 = job.precision == Dtype::kFp16 && h.peak(Dtype::kFp16).known() ? Dtype::kFp16 : Dtype::kBf16;
+  const Dtype e16 = EfficiencyDtype(h, d16);
+  const Figure& bf16 = h.peak(d16).known() ? h.peak(d16) : peak;
+  const double sustain16 = SustainedRatio(h, e16);
+  const Figure& burst16 = h.gemm_fraction[DtypeIndex(e16)];
+  const Figure& sustained16 = h.sustained_fraction[DtypeIndex(e16)];
+  if (c->fp8_gemms && burst16.known() && !sustained16.known()) {
+    c->warnings.push_back(NoSustainedFigureText(h, e16, "the FP8 run's 16-bit work (attention, output layer, router)"));
+  }
   const double frac16 =
       burst16.known() ? burst16.value * sustain16 : (sustained16.known() ? sustained16.value : 1.0);
   c->attention_rate = FlopsPerSecond(bf16.value * 1e12 * frac16);

@@ -139,7 +139,8 @@ json HardwareJson(const HardwareSpec& h) {
 namespace {
 
 // Each dtype's sustained GEMM figure and the factor its burst figures are scaled by; a dtype
-// without one keeps its burst figures (fp16 without any figures of its own takes bf16's).
+// without one takes another's factor (SustainedRatio; fp16 without any figures of its own takes
+// bf16's).
 std::string SustainedText(const HardwareSpec& h) {
   std::string known;
   for (int i = 0; i < kNumDtypes; ++i) {
@@ -150,7 +151,9 @@ std::string SustainedText(const HardwareSpec& h) {
   }
   return known.empty()
              ? std::string("sustained at the power limit: unknown (burst figures used; an upper bound on speed)\n")
-             : "sustained at the power limit: " + known + "; a dtype not named keeps its burst figures (fp16 without figures of its own runs at bf16's)\n";
+             : "sustained at the power limit: " + known +
+                   "; a dtype not named scales its burst figures by bf16's factor, else fp8's, else fp4's (the clock at the "
+                   "power limit is the device's; fp16 without figures of its own runs at bf16's)\n";
 }
 
 // Peaks, memory, links, price, achieved rates, sustained rates, overlap and host link.

@@ -66,7 +66,7 @@ TEST(HardwareReportTest, SustainedFiguresPerDtype) {
   h.sustained_fraction[DtypeIndex(Dtype::kFp8)] = Figure::Known(0.56, "sustained");
   std::string text = HardwareText(h);
   EXPECT_NE(text.find("sustained at the power limit: fp8 GEMM 0.56 (burst figures scaled by 0.800); a dtype "
-                      "not named keeps its burst figures"),
+                      "not named scales its burst figures by bf16's factor, else fp8's"),
             std::string::npos)
       << text;
   h.sustained_fraction[DtypeIndex(Dtype::kBf16)] = Figure::Known(0.76, "sustained");
