@@ -187,14 +187,18 @@ std::string ParetoNote(ParetoBasis basis) {
          "reliability: none, or a run that does not finish)\n";
 }
 
-int RunSweep(const Scenario& s, const std::vector<int64_t>& counts, const SearchArgs& args, Objective o,
-             SearchOptions opts, const MpiSession& mpi) {
-  // Every rank takes part in each count's search; rank 0 holds the merged answers and prints.
-  std::vector<SweepPoint> points =
-      SweepDevices(s, counts, args.constraints, opts,
-                   [&mpi](const Scenario& at, const SearchConstraints& c, const SearchOptions& one) {
-                     return DistributedSearch(at, c, one, mpi);
-                   });
+// Every rank takes part in each count's search; rank 0 holds the merged answers.
+std::vector<SweepPoint> SweepAll(const Scenario& s, const std::vector<int64_t>& counts, const SearchArgs& args,
+                                 const SearchOptions& opts, const MpiSession& mpi) {
+  return SweepDevices(s, counts, args.constraints, opts,
+                      [&mpi](const Scenario& at, const SearchConstraints& c, const SearchOptions& one) {
+                        return DistributedSearch(at, c, one, mpi);
+                      });
+}
+
+// Rank 0 prints the sweep (after the progress line is gone).
+int PrintSweep(const Scenario& s, const std::vector<SweepPoint>& points, const SearchArgs& args, Objective o,
+               const MpiSession& mpi) {
   if (mpi.rank() != 0) return 0;
   const ParetoBasis basis = SweepParetoBasis(points);
   nlohmann::json arr = nlohmann::json::array();
@@ -377,8 +381,12 @@ int RunSearch(SearchArgs args, const MpiSession& mpi) {
   opts.distinct = args.distinct;
   const bool show = !args.json && !args.no_progress && isatty(STDERR_FILENO) && mpi.rank() == 0;
   if (counts.size() > 1) {
-    ProgressBar bar(&progress, show);
-    return RunSweep(*scenario, counts, args, objective, opts, mpi);
+    std::vector<SweepPoint> points;
+    {
+      ProgressBar bar(&progress, show);  // cleared before the table prints
+      points = SweepAll(*scenario, counts, args, opts, mpi);
+    }
+    return PrintSweep(*scenario, points, args, objective, mpi);
   }
   SearchResult result;
   {

@@ -147,7 +147,11 @@ void ForEachBranch(const Scenario& s, const SearchConstraints& c, const Visit& v
               more = visit(Branch{tp, cp, pp, dp, ep, etp, vpp, sched});
             };
             if (pp == 1) {
-              add(Schedule::k1F1B, 1);  // every schedule is the same without a pipeline
+              // Every schedule is the same without a pipeline: 1F1B stands for them, or a fixed
+              // schedule the plan rules allow at PP 1 (GPipe, ZB-H1), which a fixed schedule would
+              // otherwise filter out with every PP-1 layout.
+              const bool fixed_flat = c.schedule && (*c.schedule == Schedule::kGpipe || *c.schedule == Schedule::kZbH1);
+              add(fixed_flat ? *c.schedule : Schedule::k1F1B, 1);
               continue;
             }
             add(Schedule::kGpipe, 1);

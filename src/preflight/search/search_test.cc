@@ -306,6 +306,26 @@ TEST(SearchTest, ConstraintsAreHonoured) {
   }
 }
 
+// A fixed schedule the plan rules allow without a pipeline keeps the PP-1 layouts: GPT-2 small on 8
+// A100s with a fixed GPipe (or ZB-H1) schedule finds its data-parallel PP-1 plans under that
+// schedule. Only 1F1B had stood for PP 1, so a fixed GPipe found no PP-1 layout at all.
+TEST(SearchTest, AFixedFlatScheduleKeepsThePipelineFreeLayouts) {
+  Scenario s = Load("examples/gpt2-small-a100-unpadded.yaml");
+  for (Schedule fixed : {Schedule::kGpipe, Schedule::kZbH1}) {
+    SearchConstraints c;
+    c.schedule = fixed;
+    c.pp = 1;
+    SearchOptions o;
+    o.top_k = 5;
+    SearchResult r = Search(s, c, o);
+    ASSERT_FALSE(r.top.empty()) << ScheduleName(fixed);
+    for (const RankedPlan& p : r.top) {
+      EXPECT_EQ(p.plan.pp, 1);
+      EXPECT_TRUE(p.plan.schedule == fixed);
+    }
+  }
+}
+
 // The micro-batch candidates are the divisors of the sequences per replica, found without a scan
 // up to that count: a batch of 2^31 sequences (whose divisors are the 32 powers of two) once made
 // every branch count to a billion.
