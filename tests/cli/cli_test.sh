@@ -553,6 +553,38 @@ case_plan_overrides() {
   run plan "$EXAMPLE" --global-batch 1024 --json
   expect_rc 0
   expect_json 'assert j["plan"]["global_batch"] == 1024, j["plan"]'
+  # `parallel` left empty or null searches, as in a file.
+  local value
+  for value in "" null; do
+    run plan "$EXAMPLE" --set "parallel=$value" --json
+    expect_rc 0
+    expect_json 'assert j["plan"]["searched"] is True, j["plan"]'
+  done
+  # What-ifs that rule FP8 out drop the file's FP8-only settings with a warning (ARCHITECTURE.md's
+  # "DeepSeek-V3 on H800 or Ascend 910C?"); exit 1 where the job then does not fit.
+  local ds="$ROOT/examples/deepseek-v3-h800.yaml" what rc
+  for what in "--hardware ascend-910c:0" "--hardware a100-sxm-80gb:1" "--precision bf16:1"; do
+    rc=${what##*:}
+    # shellcheck disable=SC2086
+    run plan "$ds" ${what%:*}
+    expect_rc "$rc"
+    expect_stdout_has "training.low_precision_activations: true dropped: it needs precision: fp8 on a device with an FP8 rate"
+    expect_stdout_has "training.fp8_dispatch: true dropped"
+  done
+  run search "$ds" --hardware ascend-910c --top 1 --no-progress
+  expect_rc 0
+  expect_stdout_has "deepseek-v3 on 2048 x ascend-910c"
+  # ... and the kernel a validation file names, under flash_attention=false.
+  run validate "$ROOT/data/validation/memory.yaml" --set training.flash_attention=false
+  expect_rc 0
+  # Stated by the file itself, the contradiction is its bad input, whatever the command line gives.
+  local f
+  f=$(write bf16-storage.yaml "model: llama-3.1-8b
+hardware: h100-sxm-80gb
+cluster: {devices: 8}
+training: {seq_len: 4096, global_batch: 64, precision: bf16, low_precision_activations: true}")
+  run plan "$f" --hardware a100-sxm-80gb
+  expect_bad_input "$f: training.low_precision_activations: expected precision: fp8"
 }
 
 # What-ifs on a catalog model change one key of its config; a misspelt key, or one its model_type
@@ -590,6 +622,17 @@ case_odd_but_valid_inputs() {
   expect_stdout_has "cluster.devices 1020 is no multiple of devices_per_node 8"
   run plan "$EXAMPLE" --set training.attention_kernel=
   expect_bad_input "training.attention_kernel: expected one of the kernels measured for h100-sxm-80gb" "got ''"
+  # A config.json beside the scenario names the model after their folder.
+  local dir="$WORK/my-model" ref
+  mkdir -p "$dir"
+  cp "$ROOT/data/models/llama-3.1-8b.json" "$dir/config.json"
+  for ref in config.json ./config.json; do
+    printf 'model: %s\nhardware: h100-sxm-80gb\ncluster: {devices: 8}\nparallel: {tp: 1, zero: 1, recompute: full}\ntraining: {seq_len: 4096, global_batch: 64}\n' \
+      "$ref" >"$dir/s.yaml"
+    run plan "$dir/s.yaml" --json
+    expect_rc 0
+    expect_json 'assert j["model"]["name"] == "my-model", j["model"]["name"]'
+  done
   # An invalid plan's figures before its INVALID line say nothing that reads as an answer.
   run plan "$EXAMPLE" --global-batch 3
   expect_rc 1
@@ -899,6 +942,30 @@ training: {seq_len: 4096, global_batch: 64}")
   expect_bad_input "$f" "malformed YAML"
   run plan "$f" --json
   expect_bad_input "$f"
+  # A file too large to parse in the memory there is: bad input naming it, not an abort (skipped
+  # for a sanitizer's binary, which reserves more address space than the cap leaves).
+  if ! grep -qa __asan_init "$BIN" && have_python; then
+    f="$WORK/huge.yaml"
+    python3 -c 'import sys; sys.stdout.write("".join("k%d: 1\n" % i for i in range(1500000)))' >"$f"
+    RC=0
+    (ulimit -v 600000 && exec "$BIN" plan "$f") >"$OUT" 2>"$ERR" || RC=$?
+    expect_bad_input "$f: expected YAML whose parsed nodes fit in memory"
+    rm -f "$f"
+  fi
+  # A name given empty or blank heads no report.
+  f=$(write blank-name.yaml "name: \"  \"
+model: llama-3.1-8b
+hardware: h100-sxm-80gb
+cluster: {devices: 8}
+training: {seq_len: 4096, global_batch: 64}")
+  run plan "$f"
+  expect_bad_input "$f: name: expected a non-empty string"
+  # A price unknown is `unknown: true`, as any figure's.
+  f="$WORK/price.yaml"
+  sed 's/^price_usd_per_device_hour: .*/price_usd_per_device_hour: {unknown: false}/' \
+    "$ROOT/data/hardware/h100-sxm-80gb.yaml" >"$f"
+  run plan "$EXAMPLE" --hardware "$f"
+  expect_bad_input "$f: price_usd_per_device_hour.unknown: expected true"
 }
 
 case_malformed_json_model() {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <iomanip>
+#include <set>
 #include <sstream>
 
 namespace preflight {
@@ -130,6 +131,8 @@ Status ParsePrice(const MapReader& parent, PriceRange* out) {
   ASSIGN_OR_RETURN(MapReader r, parent.Map("price_usd_per_device_hour"));
   if (r.Has("unknown")) {
     RETURN_IF_ERROR(r.CheckKnownKeys({"unknown", "note"}));
+    ASSIGN_OR_RETURN(bool unknown, r.Bool("unknown"));
+    if (!unknown) return r.Error("unknown", "true (or give low, high, date and source instead)");
     ASSIGN_OR_RETURN(out->note, r.StringOr("note", ""));
     return Status::Ok();
   }
@@ -239,14 +242,13 @@ Status ParseAttention(const MapReader& r, HardwareSpec* h) {
   if (h->attention_kernel.empty()) return a.Error("kernel", "the name of the default kernel when others are listed");
   ASSIGN_OR_RETURN(MapReader others, a.Map("others"));
   if (!others.node().IsMap()) return a.Error("others", "a mapping from kernel names to rates");
+  std::set<std::string> seen;  // a set: a file listing a million kernels is refused in linear time
   for (const auto& kv : others.node()) {
     if (!kv.first.IsScalar() || kv.first.Scalar().empty()) return a.Error("others", "non-empty kernel names as keys");
     HardwareSpec::AttentionKernel k;
     k.name = kv.first.Scalar();
     if (k.name == h->attention_kernel) return others.Error(k.name, "a kernel other than the default");
-    for (const HardwareSpec::AttentionKernel& seen : h->other_attention_kernels) {
-      if (seen.name == k.name) return others.Error(k.name, "each kernel once");
-    }
+    if (!seen.insert(k.name).second) return others.Error(k.name, "each kernel once");
     MapReader one(kv.second, others.file(), others.FieldName(k.name));
     RETURN_IF_ERROR(one.CheckKnownKeys({"forward", "backward", "by_seq_len"}));
     RETURN_IF_ERROR(ParseAttentionRates(one, *h, &k.forward, &k.backward));

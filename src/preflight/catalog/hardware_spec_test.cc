@@ -195,6 +195,11 @@ TEST(HardwareSpecTest, InvalidFilesNameFileAndField) {
        "price_usd_per_device_hour.high"},
       {"price date not a month", R"(date: "2026-01")", R"(date: "Jan 2026")", "price_usd_per_device_hour.date"},
       {"price date with month 13", R"(date: "2026-01")", R"(date: "2026-13")", "price_usd_per_device_hour.date"},
+      // Unknown is `unknown: true`, as for any figure: false or another word is no price at all.
+      {"price unknown: false", R"({low: 1, high: 2, date: "2026-01", source: "test price"})", "{unknown: false}",
+       "price_usd_per_device_hour.unknown"},
+      {"price unknown: banana", R"({low: 1, high: 2, date: "2026-01", source: "test price"})", "{unknown: banana}",
+       "price_usd_per_device_hour.unknown"},
       {"figure given as a bare number", R"(power_w: {value: 500, source: "test sheet"})",
        "power_w: 500", "power_w"},
       {"attention above the 16-bit peak", "    scale_out: {unknown: true}\n",

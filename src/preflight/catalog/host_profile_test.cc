@@ -57,6 +57,9 @@ TEST(HostProfileTest, ReadsMicrosecondsAsSecondsAndSumsALayer) {
   EXPECT_EQ(w->gpu_waits_per_layer_forward, 2);
   EXPECT_NEAR(w->LayerForwardSeconds(true).value(), 800e-6, 1e-12);
   EXPECT_NEAR(w->LayerForwardSeconds(false).value(), 900e-6, 1e-12);
+  // Without a checkpointed forward, full recompute's forward phase is the forward with autograd (an
+  // upper bound), not nothing: the whole layer's host time had gone to the backward.
+  EXPECT_NEAR(h->LayerForwardSeconds(true).value(), 900e-6, 1e-12);
   // Full recompute: the checkpointed layer as measured whole; without: forward and backward.
   EXPECT_NEAR(h->LayerSeconds(true).value(), 2900e-6, 1e-12);
   EXPECT_NEAR(h->LayerSeconds(false).value(), 2100e-6, 1e-12);

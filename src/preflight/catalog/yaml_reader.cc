@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <new>
 #include <sstream>
 #include <vector>
 
@@ -44,6 +45,9 @@ StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& name)
   } catch (const YAML::Exception& e) {
     return InvalidArgument(name + ": malformed YAML at line " + std::to_string(e.mark.line + 1) +
                            ": " + e.msg);
+  } catch (const std::bad_alloc&) {  // nodes take many times the text's bytes: a huge file can exhaust memory
+    return InvalidArgument(name + ": expected YAML whose parsed nodes fit in memory, got " + std::to_string(text.size()) +
+                           " bytes that ran out of it");
   }
 }
 

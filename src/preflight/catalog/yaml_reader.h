@@ -24,7 +24,8 @@
 
 namespace preflight {
 
-// Parses a YAML file. NotFound if it cannot be opened, InvalidArgument if malformed.
+// Parses a YAML file. NotFound if it cannot be opened, InvalidArgument if malformed or too large
+// to parse in the memory there is (std::bad_alloc is caught, never thrown on).
 StatusOr<YAML::Node> LoadYamlFile(const std::string& path);
 
 // The whole text of a file (or a pipe) of at most kMaxInputFileBytes (64 MiB; every input of the
@@ -33,7 +34,8 @@ StatusOr<YAML::Node> LoadYamlFile(const std::string& path);
 inline constexpr int64_t kMaxInputFileBytes = int64_t{64} << 20;
 StatusOr<std::string> ReadInputFile(const std::string& path);
 
-// Parses YAML text; `name` is used in error messages in place of a file name.
+// Parses YAML text; `name` is used in error messages in place of a file name. Errors as
+// LoadYamlFile's.
 StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& name);
 
 // A character that would break a one-line report: ASCII control characters (newline, tab, bell, DEL).

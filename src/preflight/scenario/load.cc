@@ -39,9 +39,17 @@ void ClearAlternative(YAML::Node& root, const Override& o) {
   }
 }
 
+// Whether `value` is how YAML writes null (nothing, ~, null): `parallel` given so is searched, as
+// `parallel:` in a file is.
+bool IsNullText(const std::string& value) {
+  return value.empty() || value == "~" || value == "null" || value == "Null" || value == "NULL";
+}
+
 // The node an override's value stands for: a YAML flow sequence or mapping (`[mlp, moe]`,
-// `{devices: 512}`) as that collection, anything else as the scalar text it is.
+// `{devices: 512}`) as that collection, null for `parallel` left empty or null (as in a file),
+// anything else as the scalar text it is.
 StatusOr<YAML::Node> OverrideValue(const Override& o) {
+  if (o.key == "parallel" && IsNullText(o.value)) return YAML::Node(YAML::NodeType::Null);
   const bool flow = !o.value.empty() && (o.value.front() == '[' || o.value.front() == '{');
   if (!flow) return YAML::Node(o.value);
   const std::string what = o.value.front() == '[' ? "a YAML flow sequence ([a, b])" : "a YAML flow mapping ({key: value})";
@@ -235,6 +243,58 @@ Status CheckModelOverrideKeys(const YAML::Node& run, const std::vector<Override>
   return Status::Ok();
 }
 
+// Training settings that hold only beside others (Drops in scenario.cc): the command line's values
+// may rule out the file's.
+constexpr std::array<std::string_view, 5> kDependentTrainingKeys = {
+    "low_precision_activations", "fp8_dispatch", "attention_kernel", "ep_comm_units", "fp8_recipe"};
+// The command line's keys that rule them out.
+constexpr std::array<std::string_view, 4> kRulingKeys = {"hardware", "training.precision", "training.flash_attention",
+                                                         "training.ep_dispatcher"};
+
+// The dependent keys the file's own values give: those the overrides set (the key, or the whole of
+// `training`) stay the command line's to answer for.
+std::vector<std::string> DroppableKeys(const std::vector<Override>& overrides) {
+  std::vector<std::string> keys;
+  for (std::string_view key : kDependentTrainingKeys) {
+    const std::string dotted = "training." + std::string(key);
+    const bool set = std::any_of(overrides.begin(), overrides.end(), [&](const Override& o) {
+      return o.key == "training" || o.key == dotted || o.key.starts_with(dotted + ".");
+    });
+    if (!set) keys.emplace_back(key);
+  }
+  return keys;
+}
+
+// "the command line's hardware=ascend-910c": the overrides that rule settings out (all of them
+// where none of those is given).
+std::string RuledOutBy(const std::vector<Override>& overrides) {
+  std::string given;
+  for (bool all : {false, true}) {
+    for (const Override& o : overrides) {
+      if (all || std::find(kRulingKeys.begin(), kRulingKeys.end(), o.key) != kRulingKeys.end()) {
+        given += (given.empty() ? "" : ", ") + o.key + "=" + o.value;
+      }
+    }
+    if (!given.empty()) break;
+  }
+  if (given.size() > 200) given = given.substr(0, 200) + "...";
+  return "the command line's " + given;
+}
+
+// Reads run `prefix` of `path`: `run`, the file's `original` with the overrides applied. Where that
+// fails and the file alone reads cleanly, the command line's values caused it: the file's settings
+// they rule out are dropped with a note (ParseOptions), and an error left names the command line.
+StatusOr<Scenario> ParseRun(const YAML::Node& run, const YAML::Node& original, const std::string& path,
+                            const std::string& prefix, const std::vector<Override>& overrides, const Catalog& catalog) {
+  StatusOr<Scenario> s = ParseScenario(run, path, prefix, catalog);
+  if (s.ok() || overrides.empty()) return s;
+  if (!ParseScenario(original, path, prefix, catalog).ok()) return NameOverride(s.status(), path, prefix, overrides, false);
+  const ParseOptions lenient{.droppable = DroppableKeys(overrides), .because = RuledOutBy(overrides)};
+  StatusOr<Scenario> again = ParseScenario(run, path, prefix, catalog, lenient);
+  if (again.ok()) return again;
+  return NameOverride(again.status(), path, prefix, overrides, true);
+}
+
 }  // namespace
 
 Status ApplyOverride(YAML::Node& root, const Override& o) {
@@ -250,11 +310,7 @@ StatusOr<Scenario> LoadScenarioFile(const std::string& path, const Catalog& cata
   if (!original.IsMap()) return InvalidArgument(path + ": expected a scenario mapping, got " + DescribeNode(original));
   YAML::Node root = YAML::Clone(original);
   RETURN_IF_ERROR(ApplyRunOverrides(root, overrides, path, "", catalog));
-  StatusOr<Scenario> s = ParseScenario(root, path, "", catalog);
-  if (!s.ok()) {
-    const bool valid = !overrides.empty() && ParseScenario(original, path, "", catalog).ok();
-    return NameOverride(s.status(), path, "", overrides, valid);
-  }
+  ASSIGN_OR_RETURN(Scenario s, ParseRun(root, original, path, "", overrides, catalog));
   RETURN_IF_ERROR(CheckModelOverrideKeys(root, overrides, path, ""));
   return s;
 }
@@ -269,7 +325,7 @@ Status CheckSearchedRuns(const YAML::Node& list, const std::string& path, const 
   // a layout), or a key inside it (which makes a layout of an `auto`).
   int forced = -1;
   for (const Override& o : overrides) {
-    if (o.key == "parallel") forced = o.value == "auto" || o.value.empty() ? 1 : 0;
+    if (o.key == "parallel") forced = o.value == "auto" || IsNullText(o.value) ? 1 : 0;
     if (o.key.starts_with("parallel.")) forced = 0;
   }
   size_t searched = 0;
@@ -329,13 +385,8 @@ StatusOr<std::vector<Scenario>> LoadScenarioList(const std::string& path, const 
     // the file's run, read again below to tell the command line's errors apart, would change too).
     YAML::Node run = overrides.empty() ? original : YAML::Clone(original);
     RETURN_IF_ERROR(ApplyRunOverrides(run, overrides, path, field, catalog));
-    StatusOr<Scenario> parsed = ParseScenario(run, path, field, catalog);
-    if (!parsed.ok()) {
-      const bool valid = !overrides.empty() && ParseScenario(original, path, field, catalog).ok();
-      return NameOverride(parsed.status(), path, field, overrides, valid);
-    }
+    ASSIGN_OR_RETURN(Scenario s, ParseRun(run, original, path, field, overrides, catalog));
     RETURN_IF_ERROR(CheckModelOverrideKeys(run, overrides, path, field));
-    Scenario& s = *parsed;
     if (s.measured.metrics.empty()) {
       return MapReader(run, path, field)
           .Error("measured", "the run's measured figures, a number for at least one of " + MetricList() +

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -184,6 +185,104 @@ TEST(OverrideTest, OverridesAreCheckedLikeTheFile) {
   s = LoadText(kScenario, &path, {{"parallel.colour", "red"}});
   ASSERT_FALSE(s.ok());
   EXPECT_TRUE(Contains(s.status().message(), "parallel.colour")) << s.status().message();
+}
+
+// Whether any of the scenario's idle settings contains every one of `parts`.
+bool NamesIdle(const Scenario& s, const std::vector<std::string>& parts) {
+  return std::any_of(s.idle_settings.begin(), s.idle_settings.end(), [&](const std::string& note) {
+    return std::all_of(parts.begin(), parts.end(), [&](const std::string& p) { return Contains(note, p); });
+  });
+}
+
+// What-ifs that rule out the file's FP8-only settings (a device without FP8, a 16-bit precision)
+// drop them with a note, as the FP8 copies are dropped on such a device: ARCHITECTURE.md's
+// "DeepSeek-V3 on H800 or Ascend 910C?" is asked with --hardware.
+TEST(OverrideTest, WhatIfsWithoutFp8DropTheFilesFp8Settings) {
+  const std::string example = SourceDir() + "/examples/deepseek-v3-h800.yaml";
+  const std::vector<Override> what_ifs[] = {
+      {{"hardware", "ascend-910c"}}, {{"hardware", "a100-sxm-80gb"}}, {{"training.precision", "bf16"}}};
+  for (const std::vector<Override>& overrides : what_ifs) {
+    const std::string given = overrides.front().key + "=" + overrides.front().value;
+    SCOPED_TRACE(given);
+    StatusOr<Scenario> s = LoadScenarioFile(example, Catalog::Default(), overrides);
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    EXPECT_FALSE(s->job.low_precision_activations);
+    EXPECT_FALSE(s->job.fp8_dispatch);
+    EXPECT_TRUE(NamesIdle(*s, {"training.low_precision_activations: true dropped", "the command line's " + given}));
+    EXPECT_TRUE(NamesIdle(*s, {"training.fp8_dispatch: true dropped", "precision: fp8 on a device with an FP8 rate"}));
+  }
+  // The file's own FP8 device and precision keep them.
+  StatusOr<Scenario> s = LoadScenarioFile(example, Catalog::Default(), {});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_TRUE(s->job.low_precision_activations && s->job.fp8_dispatch);
+  EXPECT_TRUE(s->idle_settings.empty());
+  // Set by the command line itself beside a precision it rules out: the command line's error.
+  std::string path;
+  s = LoadText(kScenario, &path, {{"training.low_precision_activations", "true"}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.status().message(), path + ": training.low_precision_activations: expected precision: fp8"))
+      << s.status().message();
+  s = LoadScenarioFile(example, Catalog::Default(),
+                       {{"training.precision", "bf16"}, {"training.fp8_dispatch", "true"}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.status().message(), "training.fp8_dispatch: expected precision: fp8")) << s.status().message();
+  // Stated by the file itself, the contradiction stays its error, whatever the command line gives.
+  s = LoadText(Replace(kScenario, "seq_len: 4096,", "seq_len: 4096, low_precision_activations: true,"), &path,
+               {{"hardware", "a100-sxm-80gb"}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.status().message(), path + ": training.low_precision_activations: expected precision: fp8"))
+      << s.status().message();
+}
+
+// The file's fused-attention kernel, ruled out by flash_attention=false or by a device the catalog
+// did not measure it on, is dropped for the default; DeepEP's SMs by another dispatcher; an FP8
+// recipe by NVFP4 (idle, as beside bf16).
+TEST(OverrideTest, WhatIfsDropTheSettingsTheyRuleOut) {
+  const std::string fa3 = Replace(kScenario, "seq_len: 4096,", "seq_len: 4096, attention_kernel: fa3,");
+  StatusOr<Scenario> s = LoadText(fa3, nullptr, {{"training.flash_attention", "false"}});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_FALSE(s->job.flash_attention);
+  EXPECT_EQ(s->job.attention_kernel, "");
+  EXPECT_TRUE(NamesIdle(*s, {"training.attention_kernel: fa3 dropped: it needs flash_attention: true",
+                             "the command line's training.flash_attention=false"}));
+  s = LoadText(fa3, nullptr, {{"hardware", "a100-sxm-80gb"}});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->job.attention_kernel, "");
+  EXPECT_TRUE(NamesIdle(*s, {"training.attention_kernel: fa3 dropped", "a100-sxm-80gb's kernels: fa2"}));
+  // Named by the command line itself, the kernel is its error.
+  s = LoadText(kScenario, nullptr, {{"training.flash_attention", "false"}, {"training.attention_kernel", "fa3"}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.status().message(), "training.attention_kernel: expected no fused-attention kernel"))
+      << s.status().message();
+  s = LoadText(Replace(kScenario, "seq_len: 4096,", "seq_len: 4096, ep_dispatcher: deepep, ep_comm_units: 24,"),
+               nullptr, {{"training.ep_dispatcher", "alltoall"}});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_TRUE(NamesIdle(*s, {"training.ep_comm_units: 24 dropped: it needs ep_dispatcher: deepep"}));
+  s = LoadText(Replace(kScenario, "precision: bf16", "precision: fp8, fp8_recipe: current"), nullptr,
+               {{"hardware", "gb200-nvl72"}, {"training.precision", "fp4"}});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->job.precision, Dtype::kFp4);
+  EXPECT_TRUE(NamesIdle(*s, {"training.fp8_recipe does nothing with precision: fp4"}));
+}
+
+// A validation file's runs take the same what-ifs: memory.yaml names kernels for its FP8 runs.
+TEST(OverrideTest, ListRunsDropTheSettingsAWhatIfRulesOut) {
+  const std::string path = SourceDir() + "/data/validation/memory.yaml";
+  StatusOr<std::vector<Scenario>> runs =
+      LoadScenarioList(path, Catalog::Default(), {{"training.flash_attention", "false"}});
+  ASSERT_TRUE(runs.ok()) << runs.status().message();
+  EXPECT_TRUE(std::any_of(runs->begin(), runs->end(), [](const Scenario& s) {
+    return NamesIdle(s, {"].training.attention_kernel: fa2 dropped"});
+  }));
+}
+
+// `parallel` given empty or null on the command line is searched, as `parallel:` in a file is.
+TEST(OverrideTest, ParallelEmptyOrNullIsSearched) {
+  for (const char* value : {"", "null", "~", "auto"}) {
+    StatusOr<Scenario> s = LoadText(kScenario, nullptr, {{"parallel", value}});
+    ASSERT_TRUE(s.ok()) << "'" << value << "': " << s.status().message();
+    EXPECT_TRUE(s->auto_parallel) << "'" << value << "'";
+  }
 }
 
 TEST(OverrideTest, ExampleFilesLoad) {

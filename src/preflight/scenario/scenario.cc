@@ -73,6 +73,20 @@ StatusOr<YAML::Node> ModelAsMapping(const YAML::Node& run, const std::string& fi
 
 namespace {
 
+// The name of a model read from `ref`: a catalog id as given, a file by its stem, and a Hugging Face
+// config.json (any file named config) by the folder it lies in (`path`, where it was read, made absolute: `config.json` and
+// `./config.json` beside the scenario name the scenario's folder).
+std::string ModelName(const std::string& ref, const std::string& path) {
+  if (!LooksLikePath(ref)) return ref;
+  const fs::path file(ref);
+  if (file.stem() != "config") return file.stem().string();
+  std::error_code ec;  // no working directory: the path as read
+  fs::path absolute = fs::absolute(fs::path(path.empty() ? ref : path), ec);
+  if (ec) absolute = fs::path(path.empty() ? ref : path);
+  const std::string folder = absolute.lexically_normal().parent_path().filename().string();
+  return folder.empty() || folder == "." || folder == ".." ? "config" : folder;
+}
+
 StatusOr<Architecture> ReadModel(const MapReader& r, const Catalog& catalog) {
   if (!r.Has("model")) return r.Error("model", "a catalog id, a config.json path or a mapping");
   const YAML::Node& node = r.node()["model"];
@@ -84,9 +98,7 @@ StatusOr<Architecture> ReadModel(const MapReader& r, const Catalog& catalog) {
   std::string path;
   auto config = catalog.ModelConfig(ResolvePath(ref, r.file()), &path);
   if (!config.ok()) return config.status().WithPrefix(r.file() + ": " + r.FieldName("model"));
-  std::string name = LooksLikePath(ref) ? fs::path(ref).stem().string() : ref;
-  if (name == "config") name = fs::path(ref).parent_path().filename().string();
-  return ArchitectureFromHfConfig(*config, name, path);
+  return ArchitectureFromHfConfig(*config, ModelName(ref, path), path);
 }
 
 StatusOr<ClusterOverrides> ReadCluster(const MapReader& r) {
@@ -208,6 +220,33 @@ Status ReadReliability(const MapReader& r, const Catalog& catalog, Scenario* s) 
   return Status::Ok();
 }
 
+// Training settings that the rest of the run rules out: refused, or, where the command line's values
+// rule them out (ParseOptions::droppable), dropped with a note for Scenario::idle_settings.
+class Drops {
+ public:
+  explicit Drops(const ParseOptions& options) : options_(options) {}
+
+  // The error that `key` of `t` expected `expected`; OK with a note instead where the key may be
+  // dropped (`needs`: what it needs, which the command line rules out). The caller then takes the
+  // key's default.
+  Status DropOrRefuse(const MapReader& t, std::string_view key, std::string_view expected, std::string_view needs) {
+    const auto& keys = options_.droppable;
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) return t.Error(key, expected);
+    const YAML::Node value = t.node()[std::string(key)];
+    const std::string shown = value.IsScalar() ? value.Scalar() : DescribeNode(value);
+    notes_.push_back(t.FieldName(key) + ": " + shown + " dropped: it needs " + std::string(needs) + ", which " +
+                     (options_.because.empty() ? std::string("the command line's values") : options_.because) +
+                     " rules out");
+    return Status::Ok();
+  }
+  const std::vector<std::string>& notes() const { return notes_; }
+  const ParseOptions& options() const { return options_; }
+
+ private:
+  const ParseOptions& options_;
+  std::vector<std::string> notes_;
+};
+
 // Bounds that keep token counts (and the byte counts made from them) far from int64 overflow:
 // 128M tokens per sequence, 2^40 tokens per step.
 constexpr int64_t kMaxSeqLen = int64_t{1} << 27;
@@ -270,19 +309,29 @@ Status ReadPrecision(const MapReader& t, TrainingJob* j) {
 }
 
 // training: fused attention and the kernel whose measured rates time it.
-Status ReadAttentionKernel(const MapReader& t, const HardwareSpec& spec, TrainingJob* j) {
+// A kernel ruled out (by flash_attention: false, or a device it was not measured on) is refused, or
+// dropped for the device's default where the command line rules it out (Drops).
+Status ReadAttentionKernel(const MapReader& t, const HardwareSpec& spec, Drops* drops, TrainingJob* j) {
   ASSIGN_OR_RETURN(j->flash_attention, t.BoolOr("flash_attention", true));
   ASSIGN_OR_RETURN(j->attention_kernel, t.StringOr("attention_kernel", ""));
   if (!j->attention_kernel.empty() && !j->flash_attention) {
-    return t.Error("attention_kernel", "no fused-attention kernel with flash_attention: false");
+    RETURN_IF_ERROR(drops->DropOrRefuse(t, "attention_kernel", "no fused-attention kernel with flash_attention: false",
+                                        "flash_attention: true (it names a fused-attention kernel)"));
+    j->attention_kernel.clear();
+    return Status::Ok();
   }
   // Given, a name must name a kernel: an empty one (`--set training.attention_kernel=`) is not the
   // device's default kernel silently kept.
   const bool given_empty = t.Has("attention_kernel") && j->attention_kernel.empty();
   if (given_empty || (!j->attention_kernel.empty() && !spec.AttentionRates(j->attention_kernel))) {
     const std::string names = spec.AttentionKernelNames();
-    return t.Error("attention_kernel", names.empty() ? "no kernel name: the catalog measured no named kernel for " + spec.id
-                                                     : "one of the kernels measured for " + spec.id + ": " + names);
+    const std::string expected = names.empty() ? "no kernel name: the catalog measured no named kernel for " + spec.id
+                                               : "one of the kernels measured for " + spec.id + ": " + names;
+    if (given_empty) return t.Error("attention_kernel", expected);
+    RETURN_IF_ERROR(drops->DropOrRefuse(t, "attention_kernel", expected,
+                                        "a device the catalog measured it on (" + spec.id + "'s kernels: " +
+                                            (names.empty() ? std::string("none named") : names) + ")"));
+    j->attention_kernel.clear();
   }
   return Status::Ok();
 }
@@ -325,7 +374,7 @@ Status ReadAttentionSoftmax(const MapReader& t, TrainingJob* j) {
 
 // training: gradient and optimizer dtypes, FP8's copies, casts and recipe, the 16-bit gradient
 // copy.
-Status ReadNumerics(const MapReader& t, const HardwareSpec& spec, TrainingJob* j) {
+Status ReadNumerics(const MapReader& t, const HardwareSpec& spec, Drops* drops, TrainingJob* j) {
   ASSIGN_OR_RETURN(j->grad_dtype, ReadDtype(t, "grad_dtype", Dtype::kFp32, {Dtype::kFp32, Dtype::kBf16, Dtype::kFp16},
                                                "fp32, bf16 or fp16"));
   ASSIGN_OR_RETURN(j->optimizer_dtype, ReadDtype(t, "optimizer_dtype", Dtype::kFp32, {Dtype::kFp32, Dtype::kBf16},
@@ -339,22 +388,31 @@ Status ReadNumerics(const MapReader& t, const HardwareSpec& spec, TrainingJob* j
                                     spec.id + ", which has no FP4 rate in the catalog (fp4 needs one)");
   }
   // GEMMs in FP8: the training precision, on a device that has it (DeepSeek-V3's FP8 storage and
-  // dispatch are FP8 schemes: NVFP4 runs refuse them).
+  // dispatch are FP8 schemes: NVFP4 runs refuse them). Ruled out by the command line's device or
+  // precision, they are dropped, as the FP8 copies are below (Drops).
   const bool fp8_gemms = j->precision == Dtype::kFp8 && spec.peak(Dtype::kFp8).known();
+  constexpr std::string_view fp8_needs = "precision: fp8 on a device with an FP8 rate";
   ASSIGN_OR_RETURN(j->low_precision_activations, t.BoolOr("low_precision_activations", false));
   if (j->low_precision_activations && !fp8_gemms) {
-    return t.Error("low_precision_activations", "precision: fp8 on a device with FP8 beside it (DeepSeek-V3's FP8 storage)");
+    RETURN_IF_ERROR(drops->DropOrRefuse(t, "low_precision_activations",
+                                        "precision: fp8 on a device with FP8 beside it (DeepSeek-V3's FP8 storage)", fp8_needs));
+    j->low_precision_activations = false;
   }
   ASSIGN_OR_RETURN(j->fp8_dispatch, t.BoolOr("fp8_dispatch", false));
   if (j->fp8_dispatch && !fp8_gemms) {
-    return t.Error("fp8_dispatch", "precision: fp8 on a device with FP8 beside it (tokens dispatched as FP8 casts)");
+    RETURN_IF_ERROR(drops->DropOrRefuse(t, "fp8_dispatch",
+                                        "precision: fp8 on a device with FP8 beside it (tokens dispatched as FP8 casts)", fp8_needs));
+    j->fp8_dispatch = false;
   }
   // A device without FP8 runs FP8 GEMMs in 16 bits (the cost model warns), so they keep 16-bit
   // inputs and no FP8 copy of the weights; NVFP4 (refused above without FP4) asks for FP4 alone.
   const Dtype low = j->precision == Dtype::kFp4 ? Dtype::kFp4 : Dtype::kFp8;
   if (!QuantizedPrecision(spec.GemmDtype(low))) j->fp8_saved_inputs = false, j->fp8_weight_copy = false;
-  // NVFP4 scales per 16 elements in its own way: an FP8 scaling recipe does not apply to it.
-  if (j->precision == Dtype::kFp4 && t.Has("fp8_recipe")) {
+  // NVFP4 scales per 16 elements in its own way: an FP8 scaling recipe does not apply to it. Where
+  // the command line's precision rules the file's recipe out, it is idle (IdleSettings says so).
+  const auto& droppable = drops->options().droppable;
+  if (j->precision == Dtype::kFp4 && t.Has("fp8_recipe") &&
+      std::find(droppable.begin(), droppable.end(), "fp8_recipe") == droppable.end()) {
     return t.Error("fp8_recipe", "no FP8 recipe with precision: fp4 (NVFP4 scales each 16 elements its own way)");
   }
   RETURN_IF_ERROR(ReadChoice(t, "fp8_recipe",
@@ -414,14 +472,14 @@ Status CheckMoeCapacity(const MapReader& root, const Scenario& s) {
 }
 
 // training: MoE's dispatcher, its SMs, load imbalance and grouped GEMM.
-Status ReadMoeOptions(const MapReader& t, const HardwareSpec& spec, TrainingJob* j) {
+Status ReadMoeOptions(const MapReader& t, const HardwareSpec& spec, Drops* drops, TrainingJob* j) {
   ASSIGN_OR_RETURN(std::string dispatcher, t.StringOr("ep_dispatcher", "alltoall"));
   if (dispatcher != "alltoall" && dispatcher != "deepep") return t.Error("ep_dispatcher", "alltoall or deepep");
   j->ep_node_dedup = dispatcher == "deepep";
-  if (t.Has("ep_comm_units")) {
-    if (!j->ep_node_dedup) {
-      return t.Error("ep_comm_units", "ep_dispatcher: deepep (the SMs DeepEP's kernels hold)");
-    }
+  if (t.Has("ep_comm_units") && !j->ep_node_dedup) {
+    constexpr std::string_view kDeepEp = "ep_dispatcher: deepep (the SMs DeepEP's kernels hold)";
+    RETURN_IF_ERROR(drops->DropOrRefuse(t, "ep_comm_units", kDeepEp, kDeepEp));
+  } else if (t.Has("ep_comm_units")) {
     ASSIGN_OR_RETURN(j->ep_comm_units, t.Int("ep_comm_units"));
     const Figure& units = spec.compute_units;
     if (j->ep_comm_units < 1 || (units.known() && static_cast<double>(j->ep_comm_units) >= units.value)) {
@@ -441,7 +499,7 @@ Status ReadMoeOptions(const MapReader& t, const HardwareSpec& spec, TrainingJob*
   return Status::Ok();
 }
 
-Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob* j, int64_t* micro_batch) {
+Status ReadTraining(const MapReader& root, const HardwareSpec& spec, Drops* drops, TrainingJob* j, int64_t* micro_batch) {
   ASSIGN_OR_RETURN(MapReader t, root.Map("training"));
   RETURN_IF_ERROR(t.CheckKnownKeys({"seq_len", "global_batch", "global_batch_tokens", "micro_batch",
                                     "precision", "tokens", "flash_attention", "grad_dtype",
@@ -452,11 +510,11 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, TrainingJob
                                     "attention_softmax_in_fp32", "fused_softmax_max_keys"}));
   RETURN_IF_ERROR(ReadBatch(t, j, micro_batch));
   RETURN_IF_ERROR(ReadPrecision(t, j));
-  RETURN_IF_ERROR(ReadAttentionKernel(t, spec, j));
+  RETURN_IF_ERROR(ReadAttentionKernel(t, spec, drops, j));
   RETURN_IF_ERROR(ReadAttentionSoftmax(t, j));
-  RETURN_IF_ERROR(ReadNumerics(t, spec, j));
+  RETURN_IF_ERROR(ReadNumerics(t, spec, drops, j));
   RETURN_IF_ERROR(ReadFusions(t, j));
-  RETURN_IF_ERROR(ReadMoeOptions(t, spec, j));
+  RETURN_IF_ERROR(ReadMoeOptions(t, spec, drops, j));
   ASSIGN_OR_RETURN(j->host_overhead_per_kernel_us, t.NumberOr("host_overhead_per_kernel_us", 5.0));
   if (j->host_overhead_per_kernel_us < 0 || j->host_overhead_per_kernel_us > 1e6) {
     return t.Error("host_overhead_per_kernel_us", "a number of microseconds from 0 to 1e6");
@@ -727,7 +785,8 @@ Status ReadMeasured(const MapReader& root, Measured* m) {
 }  // namespace
 
 StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file,
-                                 const std::string& field_prefix, const Catalog& catalog) {
+                                 const std::string& field_prefix, const Catalog& catalog,
+                                 const ParseOptions& options) {
   MapReader r(root, file, field_prefix);
   RETURN_IF_ERROR(r.CheckKnownKeys({"name", "model", "hardware", "cluster", "parallel", "training",
                                     "reliability", "measured", "source", "note"}));
@@ -739,6 +798,7 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
   if (r.Has("name") && HasControlCharacter(s.name)) {
     return r.Error("name", "a name without control characters (newlines, tabs, U+0080-U+009F, U+2028, U+2029)");
   }
+  if (r.Has("name")) RETURN_IF_ERROR(r.Line("name").status());  // not empty or blank
   s.name = ReplaceControlCharacters(s.name, '_');
   ASSIGN_OR_RETURN(s.source, r.StringOr("source", ""));
   ASSIGN_OR_RETURN(s.note, r.StringOr("note", ""));
@@ -752,7 +812,8 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
   RETURN_IF_ERROR(ReadCollectiveTable(r, catalog, &s.cluster));
   ASSIGN_OR_RETURN(MapReader training, r.Map("training"));
   (void)training;
-  RETURN_IF_ERROR(ReadTraining(r, s.cluster.spec, &s.job, &s.plan.micro_batch));
+  Drops drops(options);
+  RETURN_IF_ERROR(ReadTraining(r, s.cluster.spec, &drops, &s.job, &s.plan.micro_batch));
   RETURN_IF_ERROR(CheckHardwareCanTime(r, s.cluster.spec, s.job));
   RETURN_IF_ERROR(ReadHostProfile(r, catalog, &s.job));
   RETURN_IF_ERROR(ReadReliability(r, catalog, &s));
@@ -760,6 +821,7 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
   RETURN_IF_ERROR(CheckTrainingAgainstPlan(r, s));
   RETURN_IF_ERROR(CheckMoeCapacity(r, s));
   ASSIGN_OR_RETURN(s.idle_settings, IdleSettings(r, s));
+  s.idle_settings.insert(s.idle_settings.end(), drops.notes().begin(), drops.notes().end());
   RETURN_IF_ERROR(ReadMeasured(r, &s.measured));
   return s;
 }

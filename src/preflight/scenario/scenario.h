@@ -50,8 +50,22 @@ struct Scenario {
   std::shared_ptr<const ReliabilityProfile> reliability;
   // Settings the file gives that change nothing for this scenario (an FP8 recipe beside bf16,
   // MoE options on a dense model, recompute modules without selective recompute), each named;
-  // `plan` repeats them as warnings, as a misspelt key would otherwise pass unseen.
+  // `plan` repeats them as warnings, as a misspelt key would otherwise pass unseen. Settings the
+  // command line's values drop (ParseOptions::droppable) are named here too.
   std::vector<std::string> idle_settings;
+};
+
+// How ParseScenario treats a training setting the rest of the run rules out.
+struct ParseOptions {
+  // Keys of `training` ("low_precision_activations") that the file gives and the command line's
+  // values rule out (a --hardware without FP8 beside DeepSeek-V3's FP8 storage, a
+  // flash_attention=false beside an attention_kernel): each one ruled out is dropped (its default
+  // taken) and named in Scenario::idle_settings with `because`, instead of refused. Empty (the
+  // default): every contradiction is an error naming the field. LoadScenarioFile and
+  // LoadScenarioList fill it only where the file alone reads cleanly, so a contradiction the file
+  // states stays an error.
+  std::vector<std::string> droppable;
+  std::string because;  // what rules them out: "the command line's hardware=ascend-910c"
 };
 
 // One `dotted.key=value` override.
@@ -63,10 +77,13 @@ struct Override {
 // The metric names a `measured:` mapping may hold.
 const std::vector<std::string>& MeasuredMetricNames();
 
+// Reads one scenario mapping; `field_prefix` ("runs[3]") heads the field names in its errors.
 StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file,
-                                 const std::string& field_prefix, const Catalog& catalog);
+                                 const std::string& field_prefix, const Catalog& catalog,
+                                 const ParseOptions& options = {});
 
-// Loads one scenario file and applies `overrides` first.
+// Loads one scenario file and applies `overrides` first. A training setting of the file that the
+// overrides rule out (ParseOptions::droppable) is dropped with a note in idle_settings.
 StatusOr<Scenario> LoadScenarioFile(const std::string& path, const Catalog& catalog,
                                     const std::vector<Override>& overrides);
 

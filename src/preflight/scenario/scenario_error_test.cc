@@ -130,6 +130,8 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
       {"vanishing step time", "source:", "measured: {step_time_s: 1e-300}\nsource:", StatusCode::kInvalidArgument,
        "measured.step_time_s"},
       {"model path a directory", "model: llama-3.1-8b", "model: /tmp", StatusCode::kInvalidArgument, "model"},
+      {"an empty name", "name: small", "name: \"\"", StatusCode::kInvalidArgument, "name"},
+      {"a blank name", "name: small", "name: \"   \"", StatusCode::kInvalidArgument, "name"},
       {"inline model nesting without end", "model: llama-3.1-8b", "model: &m {a: *m}",
        StatusCode::kInvalidArgument, "model"},
       {"zero pp", "pp: 1,", "pp: 0,", StatusCode::kInvalidArgument, "parallel.pp"},

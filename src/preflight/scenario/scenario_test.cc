@@ -320,6 +320,15 @@ TEST(ScenarioTest, InlineModelAndModelPathBesideTheFile) {
   s = LoadScenarioFile(by_dir, Catalog::Default(), {});
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_EQ(s->arch.name, "mymodel") << "a config.json is named after its folder";
+  // Beside the scenario, the folder is the scenario's: named by the path made absolute, not the
+  // empty or "." folder the reference gives.
+  for (const char* ref : {"config.json", "./config.json", "../mymodel/config.json"}) {
+    const std::string beside =
+        WriteFile(dir, "mymodel/d.yaml", Replace(kScenario, "model: llama-3.1-8b", std::string("model: ") + ref));
+    s = LoadScenarioFile(beside, Catalog::Default(), {});
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    EXPECT_EQ(s->arch.name, "mymodel") << ref;
+  }
   std::string inline_model = WriteFile(
       dir, "c.yaml",
       Replace(kScenario, "model: llama-3.1-8b",
