@@ -574,6 +574,7 @@ case_plan_overrides() {
   run search "$ds" --hardware ascend-910c --top 1 --no-progress
   expect_rc 0
   expect_stdout_has "deepseek-v3 on 2048 x ascend-910c"
+  expect_stdout_has "warning: training.low_precision_activations: true dropped"  # as plan says it
   # ... and the kernel a validation file names, under flash_attention=false.
   run validate "$ROOT/data/validation/memory.yaml" --set training.flash_attention=false
   expect_rc 0

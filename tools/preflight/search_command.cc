@@ -149,6 +149,8 @@ std::string SearchText(const Scenario& s, const SearchResult& r, Objective o) {
            "last_stage_layers aside; to re-run a plan with `plan`, set both to 0\n";
   }
   out += HeadroomNote(s, r);
+  // The scenario's settings that the command line dropped, or that change nothing (as `plan` warns).
+  for (const std::string& w : s.idle_settings) out += "warning: " + w + "\n";
   // The ranking rests on the assumed host cost per kernel when the best plan's kernels are short.
   if (!r.top.empty()) {
     const PlanResult best = EvaluateRanked(s, r.top.front());
