@@ -300,8 +300,13 @@ StatusOr<bool> MapReader::Bool(std::string_view key) const {
   YAML::Node c = Child(key);
   if (c.IsDefined() && c.IsScalar()) {
     const std::string& s = c.Scalar();
-    if (s == "true" || s == "True" || s == "yes" || s == "on") return true;
-    if (s == "false" || s == "False" || s == "no" || s == "off") return false;
+    // YAML 1.1's spellings (yaml-cpp's own), in the three cases it allows.
+    for (std::string_view t : {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON", "y", "Y"}) {
+      if (s == t) return true;
+    }
+    for (std::string_view f : {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF", "n", "N"}) {
+      if (s == f) return false;
+    }
   }
   return Error(key, "true or false");
 }

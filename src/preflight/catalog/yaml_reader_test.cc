@@ -108,6 +108,12 @@ TEST(YamlReaderTest, BoolReads) {
   EXPECT_TRUE(*r.BoolOr("absent", true));
   EXPECT_FALSE(*r.BoolOr("absent", false));
   EXPECT_FALSE(*r.BoolOr("flag_false", true));
+  // YAML 1.1's spellings in each case it allows (it refused TRUE, Yes, On and y).
+  StatusOr<YAML::Node> spelled = ParseYaml("a: TRUE\nb: Yes\nc: On\nd: y\ne: OFF\nf: No\ng: N\n", "bools.yaml");
+  ASSERT_TRUE(spelled.ok());
+  MapReader b(*spelled, "bools.yaml", "");
+  for (const char* key : {"a", "b", "c", "d"}) EXPECT_TRUE(b.Bool(key).ok() && *b.Bool(key)) << key;
+  for (const char* key : {"e", "f", "g"}) EXPECT_TRUE(b.Bool(key).ok() && !*b.Bool(key)) << key;
 }
 
 // Every failing read: InvalidArgument "<file>: <field>: expected <what>, got <what>".
