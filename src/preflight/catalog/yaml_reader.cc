@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,43 @@
 #include <vector>
 
 namespace preflight {
+namespace {
+
+// The offset of the first byte that does not begin or continue a well-formed UTF-8 character
+// (Unicode's table 3-7: no overlong forms, surrogates or code points past U+10FFFF), or npos.
+size_t FirstInvalidUtf8(const std::string& text) {
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+  for (size_t i = 0; i < text.size();) {
+    const unsigned char b = byte(i);
+    if (b < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range
+    if (b >= 0xC2 && b <= 0xDF) {
+      len = 2;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+      len = 3;
+      if (b == 0xE0) lo = 0xA0;
+      if (b == 0xED) hi = 0x9F;
+    } else if (b >= 0xF0 && b <= 0xF4) {
+      len = 4;
+      if (b == 0xF0) lo = 0x90;
+      if (b == 0xF4) hi = 0x8F;
+    } else {
+      return i;
+    }
+    if (i + len > text.size() || byte(i + 1) < lo || byte(i + 1) > hi) return i;
+    for (size_t k = 2; k < len; ++k) {
+      if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return i;
+    }
+    i += len;
+  }
+  return std::string::npos;
+}
+
+}  // namespace
 
 StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& name) {
   // A NUL is no YAML character in UTF-8 text; the parser would report whatever follows it. UTF-16
@@ -24,6 +62,15 @@ StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& name)
     const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(nul), '\n');
     return InvalidArgument(name + ": expected YAML text, got a NUL byte at line " + std::to_string(line) +
                            " (a binary file?)");
+  }
+  // The text and JSON reports would disagree on a byte that is not UTF-8 (one echoes it, the other
+  // replaces it): such text is refused where it is read.
+  if (const size_t bad = wide ? std::string::npos : FirstInvalidUtf8(text); bad != std::string::npos) {
+    const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n');
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned>(static_cast<unsigned char>(text[bad])));
+    return InvalidArgument(name + ": expected UTF-8 text, got the byte " + hex + " at line " + std::to_string(line) +
+                           " (another encoding, such as Latin-1?)");
   }
   try {
     // One document: a second one would otherwise be dropped unread (empty ones, as a trailing

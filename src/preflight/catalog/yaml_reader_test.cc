@@ -265,6 +265,18 @@ TEST(YamlReaderTest, OneDocumentOnly) {
   StatusOr<YAML::Node> nul = ParseYaml(std::string("a: 1\nb: 2\0\nc: 3\n", 14), "nul.yaml");
   ASSERT_FALSE(nul.ok());
   EXPECT_EQ(nul.status().message(), "nul.yaml: expected YAML text, got a NUL byte at line 2 (a binary file?)");
+  // Bytes that are not UTF-8 are named with their line (they were echoed raw by the text report and
+  // replaced in the JSON); well-formed characters of every length, and a byte-order mark, pass.
+  StatusOr<YAML::Node> latin1 = ParseYaml("a: 1\nname: x\xE9y\n", "latin1.yaml");
+  ASSERT_FALSE(latin1.ok());
+  EXPECT_EQ(latin1.status().message(),
+            "latin1.yaml: expected UTF-8 text, got the byte 0xE9 at line 2 (another encoding, such as Latin-1?)");
+  for (const char* bad : {"a: \xC0\x80\n", "a: \xED\xA0\x80\n", "a: \xF4\x90\x80\x80\n", "a: \xE2\x82\n"}) {
+    EXPECT_FALSE(ParseYaml(bad, "bad.yaml").ok()) << "overlong, surrogate, past U+10FFFF or cut short";
+  }
+  StatusOr<YAML::Node> utf8 = ParseYaml("\xEF\xBB\xBFname: \xC3\xA9\xE2\x82\xAC\xF0\x9F\x9A\x80\n", "utf8.yaml");
+  ASSERT_TRUE(utf8.ok()) << utf8.status().message();
+  EXPECT_EQ((*utf8)["name"].as<std::string>(), "\xC3\xA9\xE2\x82\xAC\xF0\x9F\x9A\x80");
   // UTF-16 text is the parser's to decode, zero bytes and all.
   StatusOr<YAML::Node> wide = ParseYaml(std::string("\xff\xfe" "a\0:\0 \0" "1\0\n\0", 12), "wide.yaml");
   ASSERT_TRUE(wide.ok()) << wide.status().message();
