@@ -603,6 +603,27 @@ StatusOr<std::vector<std::string>> IdleSettings(const MapReader& root, const Sce
   if (t.Has("fp8_recipe") && s.job.precision != Dtype::kFp8) {
     idle.push_back(t.FieldName("fp8_recipe") + " does nothing with precision: " + precision + " (FP8 GEMMs only)");
   }
+  if (!QuantizedPrecision(s.job.precision)) {
+    for (const char* key : {"fp8_weight_copy", "fp8_saved_inputs"}) {
+      if (t.Has(key)) idle.push_back(t.FieldName(key) + " does nothing with precision: " + precision + " (FP8 and FP4 runs only)");
+    }
+  }
+  // The softmax settings of Megatron's attention without a fused kernel: the fused attention
+  // kernel holds its softmax; a fused softmax has no fallback to time; an unfused one no limit.
+  const auto softmax_idle = [&](const char* key, const std::string& because) {
+    if (t.Has(key)) idle.push_back(t.FieldName(key) + " does nothing with " + because);
+  };
+  if (s.job.flash_attention) {
+    for (const char* key : {"attention_softmax", "attention_softmax_in_fp32", "fused_softmax_max_keys"}) {
+      softmax_idle(key, "flash_attention: true (the fused attention kernel holds the softmax)");
+    }
+  } else if (s.job.attention_softmax == AttentionSoftmax::kFused) {
+    for (const char* key : {"attention_softmax_in_fp32", "fused_softmax_max_keys"}) {
+      softmax_idle(key, "attention_softmax: fused (no unfused fallback)");
+    }
+  } else if (s.job.attention_softmax == AttentionSoftmax::kUnfused) {
+    softmax_idle("fused_softmax_max_keys", "attention_softmax: unfused (the fused kernel never runs)");
+  }
   if (!s.arch.IsMoe()) {
     for (const char* key : {"ep_dispatcher", "moe_imbalance", "moe_capacity_factor", "moe_pad_to_capacity", "moe_grouped_gemm"}) {
       if (t.Has(key)) idle.push_back(t.FieldName(key) + " does nothing on a dense model (no experts)");

@@ -166,6 +166,28 @@ TEST(ScenarioTest, IdleSettingsAreNamed) {
                        "model: llama-3.1-8b", "model: qwen3-30b-a3b"));
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_TRUE(s->idle_settings.empty()) << s->idle_settings.front();
+  // The FP8 copies beside bf16, and the softmax settings where no unfused softmax can run: under
+  // fused attention, or a fused softmax's limit where the softmax is always unfused. They went
+  // unnamed.
+  s = LoadText(Replace(kScenario, "seq_len: 4096,",
+                       "seq_len: 4096, fp8_weight_copy: false, fp8_saved_inputs: false, fused_softmax_max_keys: 2048, "
+                       "attention_softmax_in_fp32: true,"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  ASSERT_EQ(s->idle_settings.size(), 4u);
+  EXPECT_NE(s->idle_settings[0].find("training.fp8_weight_copy does nothing with precision: bf16"), std::string::npos);
+  EXPECT_NE(s->idle_settings[1].find("training.fp8_saved_inputs does nothing"), std::string::npos);
+  EXPECT_NE(s->idle_settings[2].find("training.attention_softmax_in_fp32 does nothing with flash_attention: true"),
+            std::string::npos);
+  EXPECT_NE(s->idle_settings[3].find("training.fused_softmax_max_keys does nothing"), std::string::npos);
+  s = LoadText(Replace(kScenario, "seq_len: 4096,",
+                       "seq_len: 4096, flash_attention: false, attention_softmax: unfused, fused_softmax_max_keys: 2048,"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  ASSERT_EQ(s->idle_settings.size(), 1u);
+  EXPECT_NE(s->idle_settings[0].find("with attention_softmax: unfused"), std::string::npos);
+  s = LoadText(Replace(kScenario, "seq_len: 4096,",
+                       "seq_len: 4096, flash_attention: false, attention_softmax: megatron, fused_softmax_max_keys: 2048,"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_TRUE(s->idle_settings.empty()) << s->idle_settings.front();
 }
 
 TEST(ScenarioTest, DefaultsAndDerivedValues) {
