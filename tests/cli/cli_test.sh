@@ -295,14 +295,22 @@ x"
   (( $(wc -c <"$ERR") < 1200 )) || fail "the error line should be short, got $(wc -c <"$ERR") bytes"
   # So is one of bytes that are not UTF-8 (a run of continuation bytes once kept the whole 1 MB):
   # the value is shown by its start and its length, each byte escaped (a terminal sees text).
+  # A file of them is refused where it is read (not UTF-8); a value given on the command line is
+  # shortened.
   head -c 1000000 /dev/zero | tr '\0' '\245' > "$WORK/bytes.yaml"
   run plan "$WORK/bytes.yaml"
-  expect_bad_input "bytes.yaml" "\\xa5\\xa5" "(1000000 bytes)"
+  expect_bad_input "bytes.yaml: expected UTF-8 text, got the byte 0xA5 at line 1"
+  run plan "$EXAMPLE" --set "model=$(head -c 100000 /dev/zero | tr '\0' '\245')"
+  expect_bad_input "\\xa5\\xa5" "bytes left out"
   (( $(wc -c <"$ERR") < 1200 )) || fail "the error line should be short, got $(wc -c <"$ERR") bytes"
-  # A C1 control (CSI, which a terminal acts on) and a UTF-8 surrogate are escaped; é is kept.
-  printf 'name: x\nmodel: "a\xc2\x9b[31m b\xed\xa0\x80 c\xc3\xa9"\n' > "$WORK/c1.yaml"
+  # A C1 control (CSI, which a terminal acts on) is escaped; é is kept.
+  printf 'name: x\nmodel: "a\xc2\x9b[31m b c\xc3\xa9"\n' > "$WORK/c1.yaml"
   run plan "$WORK/c1.yaml"
-  expect_bad_input "c1.yaml" '\xc2\x9b[31m' '\xed\xa0\x80' $'c\xc3\xa9'
+  expect_bad_input "c1.yaml" '\xc2\x9b[31m' $'c\xc3\xa9'
+  # A UTF-8 surrogate is no UTF-8: the file is refused where it is read, naming the byte and line.
+  printf 'name: x\nmodel: "b\xed\xa0\x80"\n' > "$WORK/surrogate.yaml"
+  run plan "$WORK/surrogate.yaml"
+  expect_bad_input "surrogate.yaml: expected UTF-8 text, got the byte 0xED at line 2"
   # So are the line and paragraph separators U+2028 and U+2029, which break a line in a log reader.
   printf 'name: "a\xe2\x80\xa8b\xe2\x80\xa9c"\nmodel: llama-3.1-8b\n' > "$WORK/ls.yaml"
   run plan "$WORK/ls.yaml"
