@@ -148,9 +148,10 @@ json ReliabilityJson(const Campaign& c) {
           {"trials", RunOptions{}.trials}};
 }
 
-// "$LOW-HIGH", or "$PRICE" where the catalog has one price (low = high).
+// "$LOW to $HIGH" (a hyphen read as a minus between figures such as 6.86e+06), or "$PRICE" where
+// the catalog has one price (low = high).
 std::string Dollars(double low, double high) {
-  return low == high ? fmt::format("${:.3g}", low) : fmt::format("${:.3g}-{:.3g}", low, high);
+  return low == high ? fmt::format("${:.3g}", low) : fmt::format("${:.3g} to ${:.3g}", low, high);
 }
 
 json CampaignJson(const PlanResult& r) {
@@ -162,6 +163,11 @@ json CampaignJson(const PlanResult& r) {
   const double per_hour_high = c.device_hours > 0 ? c.cost_usd_high / c.device_hours : 0;
   json cost_p50 = c.cost_known && days_known ? json{{"low", held * per_hour_low}, {"high", held * per_hour_high}}
                                              : json(nullptr);
+  // The ideal days billed for every device held (the idle rest of each scale-up domain too), as
+  // `search --objective cost` ranks them.
+  const double held_ideal = c.devices > 0 ? c.device_hours * static_cast<double>(c.devices_held) / static_cast<double>(c.devices) : 0;
+  json cost_held = c.cost_known ? json{{"low", held_ideal * per_hour_low}, {"high", held_ideal * per_hour_high}}
+                                : json(nullptr);
   return {{"tokens", c.tokens},
           {"days_ideal", c.days_ideal},
           {"days_p50", days_known ? json(c.outlook.wall_p50.value() / 86400) : json(nullptr)},
@@ -171,6 +177,7 @@ json CampaignJson(const PlanResult& r) {
           {"device_hours", c.device_hours},
           {"cost_usd", cost},
           {"devices_held", c.devices_held},
+          {"cost_usd_held", cost_held},
           {"device_hours_p50", days_known ? json(held) : json(nullptr)},
           {"cost_usd_p50", cost_p50},
           {"energy_mwh", c.energy_known ? json(c.energy_mwh) : json(nullptr)},
@@ -640,7 +647,10 @@ std::string FailuresText(const Campaign& c) {
                      rule == "daly" ? "Daly" : rule, nominal, retried);
   if (o.too_long) return out + TooLongText();
   if (!o.finishes) {
-    const bool restarts = !std::isfinite(m.Downtime().value());
+    // The cause is whichever the failures strike more often: a restart (detection and restart) or
+    // a stretch of work between checkpoints (the interval and its stall).
+    const double segment_min = (o.interval + m.checkpoint).value() / 60;
+    const bool restarts = !std::isfinite(downtime) || nominal >= segment_min;
     return out + (restarts ? "           the run does not finish: failures come faster than a restart completes\n"
                            : "           the run does not finish: failures come faster than a checkpoint interval completes\n");
   }
@@ -657,7 +667,13 @@ std::string CampaignText(const Campaign& c, double pue) {
                                 c.tokens, c.days_ideal, c.device_hours);
   if (c.cost_known) out += ", " + Dollars(c.cost_usd_low, c.cost_usd_high);
   if (c.devices_held > c.devices) {
-    out += fmt::format(", holding {} devices (the rest of each scale-up domain it fills)", c.devices_held);
+    out += fmt::format(", holding {} devices (the rest of each scale-up domain it fills", c.devices_held);
+    if (c.cost_known && c.devices > 0) {
+      const double share = static_cast<double>(c.devices_held) / static_cast<double>(c.devices);
+      out += fmt::format("; the cost is the job's {} devices', {} for all held",
+                         c.devices, Dollars(c.cost_usd_low * share, c.cost_usd_high * share));
+    }
+    out += ")";
   }
   if (c.energy_known) out += fmt::format(", {:.4g} MWh (accelerators at rated power) at PUE {:.2f}", c.energy_mwh, pue);
   return out + "\n" + FailuresText(c);

@@ -151,6 +151,27 @@ TEST(PlanTextTest, PlannedStopsAloneStillGiveTheDays) {
   EXPECT_NE(text.find("held through P50:"), std::string::npos) << text;
 }
 
+// A job that leaves part of its scale-up domains idle holds them: 128 GB200s at TP 8 x CP 2 hold 144
+// (two domains of 72). The cost of the ideal days is the job's own devices'; the text and the JSON
+// also give it for all held (as `search --objective cost` ranks), which neither showed.
+TEST(PlanTextTest, HeldDevicesCostIsShownBesideTheJobs) {
+  const PlanResult r = EvaluateText(R"(name: held
+model: llama-3.1-70b
+hardware: gb200-nvl72
+cluster: {devices: 128}
+parallel: {tp: 8, cp: 2, pp: 1, dp: 8, sp: true, zero: 1, recompute: full}
+training: {seq_len: 8192, global_batch: 64, micro_batch: 1, precision: bf16, tokens: 1e12}
+reliability: none
+)");
+  ASSERT_EQ(r.campaign.devices_held, 144);
+  ASSERT_TRUE(r.campaign.cost_known);
+  const json c = PlanJson(r)["campaign"];
+  EXPECT_NEAR(c["cost_usd_held"]["low"].get<double>(), c["cost_usd"]["low"].get<double>() * 144 / 128, 1e-6);
+  EXPECT_NEAR(c["cost_usd_held"]["high"].get<double>(), c["cost_usd"]["high"].get<double>() * 144 / 128, 1e-6);
+  EXPECT_NE(PlanText(r).find("the cost is the job's 128 devices', $"), std::string::npos) << PlanText(r);
+  EXPECT_NE(PlanText(r).find("for all held"), std::string::npos) << PlanText(r);
+}
+
 // Without failures, checkpoints at a given interval still stretch the run, and a run beyond the
 // horizon still does not finish: the text says both, as the JSON does.
 TEST(PlanTextTest, WithoutFailuresCheckpointsAndTheHorizonStillShow) {
@@ -167,6 +188,16 @@ TEST(PlanTextTest, WithoutFailuresCheckpointsAndTheHorizonStillShow) {
                                                     {"reliability.planned_per_node_day", "0"},
                                                     {"training.tokens", "1e18"}});
   EXPECT_NE(PlanText(never).find("the run does not finish"), std::string::npos) << PlanText(never);
+  // Failures every minute on 128 nodes against a 15-minute detection and restart: the restarts are what
+  // never complete (finite, as the failures that strike restarts give it), not the checkpoint
+  // intervals, which were named whenever the downtime was finite.
+  const PlanResult restarting = EvaluateText(kScenario, {{"reliability.failures_per_node_day", "10"},
+                                                         {"cluster.devices", "1024"},
+                                                         {"parallel.dp", "512"},
+                                                         {"training.global_batch", "1024"}});
+  ASSERT_FALSE(restarting.campaign.outlook.finishes);
+  EXPECT_NE(PlanText(restarting).find("failures come faster than a restart completes"), std::string::npos)
+      << PlanText(restarting);
   EXPECT_EQ(PlanJson(never)["campaign"]["reliability"]["too_long"], true);
   // And with neither, the days are the ideal ones: no second line.
   const std::string plain = PlanText(EvaluateText(kScenario, {{"reliability.failures_per_node_day", "0"},
