@@ -56,6 +56,13 @@ TEST(NcclTestsOutputTest, SrunPrefixesAreReadAndWrongResultsRefused) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("wrong.txt"), std::string::npos);
   EXPECT_NE(bad.status().message().find("3 wrong"), std::string::npos) << bad.status().message();
+  // nccl-tests prints the count with %6g: a million wrong reads 1e+06 (it passed as no whole number).
+  const std::string million =
+      "     1048576        262144     float     sum      -1    40.00   26.21   45.88  1e+06    39.00   26.89   47.05      0\n"
+      "     4194304       1048576     float     sum      -1    80.00   52.43   91.75      0    79.00   53.09   92.91      0\n";
+  auto many = ParseNcclTestsOutput(million, "million.txt");
+  ASSERT_FALSE(many.ok());
+  EXPECT_NE(many.status().message().find("1e+06 wrong"), std::string::npos) << many.status().message();
 }
 
 // A result row whose time is not a positive number is damaged output: skipping it would change

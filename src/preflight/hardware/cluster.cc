@@ -56,6 +56,12 @@ StatusOr<Cluster> BuildCluster(const HardwareSpec& spec, const ClusterOverrides&
   c.devices_per_node = o.devices_per_node.value_or(std::min<int64_t>(c.scale_up_domain, catalog_node));
   RETURN_IF_ERROR(InRange(at, "devices_per_node", static_cast<double>(c.devices_per_node), 1,
                           static_cast<double>(kMaxClusterDevices)));
+  // A catalog domain that fits in the catalog's node (an HGX server's NVLink) is the node's fabric:
+  // a smaller node given without a domain has a domain of its own size, not one spanning nodes.
+  // Rack-scale domains (NVL72, TPU slices), larger than a node, span nodes and stay.
+  if (!o.scale_up_domain && catalog_domain <= catalog_node && c.devices_per_node < c.scale_up_domain) {
+    c.scale_up_domain = c.devices_per_node;
+  }
 
   if (o.hbm_capacity_gib) {
     RETURN_IF_ERROR(Positive(at, "hbm_capacity_gib", *o.hbm_capacity_gib));

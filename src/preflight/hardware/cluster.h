@@ -27,7 +27,9 @@ inline constexpr int64_t kMaxClusterDevices = int64_t{1} << 24;
 struct ClusterOverrides {
   int64_t devices = 0;                      // required, > 0 and at most kMaxClusterDevices
   std::optional<int64_t> devices_per_node;  // default: min(scale-up domain, the catalog's node or 8)
-  std::optional<int64_t> scale_up_domain;   // devices joined by the scale-up fabric
+  std::optional<int64_t> scale_up_domain;   // devices joined by the scale-up fabric; default: the
+                                            // catalog's, or a smaller node's size where the
+                                            // catalog's domain fits in its node
   std::optional<double> scale_out_gbits_per_s_per_device;
   std::optional<double> hbm_capacity_gib;  // e.g. the 96 GB variant of a part
   std::optional<double> pue;               // facility power over IT power

@@ -74,6 +74,24 @@ TEST(ClusterTest, OverridesWin) {
   EXPECT_DOUBLE_EQ(c->pue, 1.1);
 }
 
+// A node smaller than an in-node domain (H100: NVLink across 8 GPUs of a server) bounds the domain:
+// 4-GPU nodes do not join 8 GPUs over NVLink. It kept the catalog's 8, timing TP 8 over two nodes as
+// NVLink. A rack-scale domain (GB200 NVL72) spans its 4-GPU trays and stays; a domain given stays.
+TEST(ClusterTest, ASmallerNodeBoundsAnInNodeDomain) {
+  ClusterOverrides o = Devices(16);
+  o.devices_per_node = 4;
+  StatusOr<Cluster> c = BuildCluster(Spec("h100-sxm-80gb"), o, "s.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->scale_up_domain, 4);
+  StatusOr<Cluster> rack = BuildCluster(Spec("gb200-nvl72"), o, "s.yaml");
+  ASSERT_TRUE(rack.ok()) << rack.status().message();
+  EXPECT_EQ(rack->scale_up_domain, 72);
+  o.scale_up_domain = 8;
+  StatusOr<Cluster> given = BuildCluster(Spec("h100-sxm-80gb"), o, "s.yaml");
+  ASSERT_TRUE(given.ok()) << given.status().message();
+  EXPECT_EQ(given->scale_up_domain, 8);
+}
+
 TEST(ClusterTest, DomainOverrideDrivesDefaultNodeSize) {
   ClusterOverrides o = Devices(64);
   o.scale_up_domain = 4;
