@@ -61,6 +61,7 @@ StatusOr<Cluster> BuildCluster(const HardwareSpec& spec, const ClusterOverrides&
   // Rack-scale domains (NVL72, TPU slices), larger than a node, span nodes and stay.
   if (!o.scale_up_domain && catalog_domain <= catalog_node && c.devices_per_node < c.scale_up_domain) {
     c.scale_up_domain = c.devices_per_node;
+    c.domain_cut_to_node = true;
   }
 
   if (o.hbm_capacity_gib) {

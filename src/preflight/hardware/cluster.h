@@ -47,6 +47,8 @@ struct Cluster {
   int64_t devices = 0;
   int64_t devices_per_node = 0;
   int64_t scale_up_domain = 0;
+  // The catalog's in-node domain cut to a smaller node given without a domain (BuildCluster).
+  bool domain_cut_to_node = false;
   Bytes hbm_capacity;
   double scale_out_gbits_per_s_per_device = 0;  // 0 when unknown
   double pue = kDefaultPue;

@@ -83,6 +83,7 @@ TEST(ClusterTest, ASmallerNodeBoundsAnInNodeDomain) {
   StatusOr<Cluster> c = BuildCluster(Spec("h100-sxm-80gb"), o, "s.yaml");
   ASSERT_TRUE(c.ok()) << c.status().message();
   EXPECT_EQ(c->scale_up_domain, 4);
+  EXPECT_TRUE(c->domain_cut_to_node);
   StatusOr<Cluster> rack = BuildCluster(Spec("gb200-nvl72"), o, "s.yaml");
   ASSERT_TRUE(rack.ok()) << rack.status().message();
   EXPECT_EQ(rack->scale_up_domain, 72);

@@ -34,7 +34,7 @@ void WarnIfNodeIsNotTheCatalogs(const Scenario& s, PlanResult* r) {
   // The catalog's node, or its default (no more than the scale-up domain).
   const auto node = static_cast<int64_t>(h.node_devices.value);
   const int64_t given = s.cluster.devices_per_node;
-  if (given == node || given == std::min(node, s.cluster.scale_up_domain)) return;
+  if (given == node || (!s.cluster.domain_cut_to_node && given == std::min(node, s.cluster.scale_up_domain))) return;
   r->warnings.push_back("cluster.devices_per_node " + std::to_string(given) + " is not " + h.id + "'s node of " +
                         std::to_string(node) + " devices (catalog scale_out.node_devices): groups are " +
                         "placed on nodes of " + std::to_string(s.cluster.devices_per_node) +
