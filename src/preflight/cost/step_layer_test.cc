@@ -54,6 +54,21 @@ TEST(StepLayerTest, GemmRatesFollowTheTableInUse) {
   EXPECT_GT(slow, fast * 1.5);
 }
 
+// A bf16 table at `tflops` everywhere, over outputs from 256 to `outputs` and reductions from 256
+// to `reductions`.
+std::shared_ptr<GemmTable> FlatTable(double tflops, double outputs, double reductions) {
+  auto t = std::make_shared<GemmTable>();
+  t->id = "h100-sxm-80gb";
+  std::vector<std::array<double, 4>> grid;
+  for (double m : {256.0, outputs}) {
+    for (double n : {256.0, outputs}) {
+      for (double k : {256.0, reductions}) grid.push_back({m, n, k, tflops});
+    }
+  }
+  EXPECT_TRUE(t->SetGrid(Dtype::kBf16, grid).ok());
+  return t;
+}
+
 // Outside a measured table every GEMM kernel pays the device's fixed time once: Llama 3.1 8B, one
 // micro-batch, no recompute, fused attention: four GEMMs a layer forward (QKV, output, gated FC1,
 // FC2) and twice as many backward over 32 layers, and the LM head's three. A table that covers every
@@ -67,16 +82,7 @@ TEST(StepLayerTest, GemmKernelsPayTheFixedTimeOutsideATable) {
   const double with = Compute(s);
   EXPECT_NEAR(with - without, (12 * 32 + 3) * 10e-6, 1e-9);
 
-  auto covering = std::make_shared<GemmTable>();
-  covering->id = "h100-sxm-80gb";
-  std::vector<std::array<double, 4>> grid;
-  for (double m : {256.0, 262144.0}) {
-    for (double n : {256.0, 262144.0}) {
-      for (double k : {256.0, 262144.0}) grid.push_back({m, n, k, 500});
-    }
-  }
-  ASSERT_TRUE(covering->SetGrid(Dtype::kBf16, grid).ok());
-  s.cluster.spec.gemm_table = covering;
+  s.cluster.spec.gemm_table = FlatTable(500, 262144, 262144);
   s.cluster.spec.gemm_kernel_us = Figure{};
   const double table = Compute(s);
   s.cluster.spec.gemm_kernel_us = Figure::Known(10, "test");
@@ -149,16 +155,7 @@ TEST(StepLayerTest, TableEdgeHoldsBeyondItsOutputsAtMeasuredReductions) {
 TEST(StepLayerTest, ALongerReductionKeepsAFlatTablesRate) {
   Job8b s = Llama8bOnH100();
   s.cluster.spec.gemm_kernel_us = Figure::Known(10, "test");
-  auto covering = std::make_shared<GemmTable>();
-  covering->id = "h100-sxm-80gb";
-  std::vector<std::array<double, 4>> grid;
-  for (double m : {256.0, 4096.0}) {
-    for (double n : {256.0, 4096.0}) {
-      for (double k : {256.0, 262144.0}) grid.push_back({m, n, k, 500});
-    }
-  }
-  ASSERT_TRUE(covering->SetGrid(Dtype::kBf16, grid).ok());
-  s.cluster.spec.gemm_table = covering;
+  s.cluster.spec.gemm_table = FlatTable(500, 4096, 262144);
   const double flat_throughout = Compute(s);
   s.cluster.spec.gemm_table = ReductionTable(500, 500);
   EXPECT_NEAR(Compute(s), flat_throughout, flat_throughout * 1e-9);
@@ -199,18 +196,7 @@ TEST(StepLayerTest, ALongerReductionRisesTowardsTheTablesMarginalRate) {
 TEST(StepLayerTest, SixteenBitGemmsOfAnFp8RunUseTheBf16Table) {
   Job8b s = Llama8bOnH100();
   s.job.precision = Dtype::kFp8;
-  auto covering = [](double tflops) {
-    auto t = std::make_shared<GemmTable>();
-    t->id = "h100-sxm-80gb";
-    std::vector<std::array<double, 4>> grid;
-    for (double m : {256.0, 262144.0}) {
-      for (double n : {256.0, 262144.0}) {
-        for (double k : {256.0, 262144.0}) grid.push_back({m, n, k, tflops});
-      }
-    }
-    EXPECT_TRUE(t->SetGrid(Dtype::kBf16, grid).ok());
-    return t;
-  };
+  auto covering = [](double tflops) { return FlatTable(tflops, 262144, 262144); };
   s.cluster.spec.gemm_table = covering(500);
   const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
   ASSERT_NE(ctx.gemm16_table, nullptr);
