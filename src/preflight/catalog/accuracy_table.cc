@@ -38,6 +38,18 @@ StatusOr<ErrorSummary> ReadSummary(const MapReader& parent, std::string_view key
   ASSIGN_OR_RETURN(s.p90_abs_error, Fraction(r, "p90_abs_error", false));
   ASSIGN_OR_RETURN(s.worst, r.Line("worst"));
   ASSIGN_OR_RETURN(s.worst_error, Fraction(r, "worst_error", true));
+  // What any set of errors obeys (to the file's rounding): the mean signed error is no larger in
+  // size than the mean of the sizes, and neither that mean nor the 90th percentile exceeds the
+  // largest size.
+  constexpr double kRounding = 1e-3;
+  const double largest = std::fabs(s.worst_error) + kRounding;
+  if (std::fabs(s.bias) > s.mape + kRounding) {
+    return r.Error("bias", "a mean signed error no larger in size than mape, the mean of the same errors' sizes");
+  }
+  if (s.mape > largest) return r.Error("mape", "a mean error no larger than the worst row's (worst_error)");
+  if (s.p90_abs_error > largest) {
+    return r.Error("p90_abs_error", "a 90th percentile no larger than the worst row's error (worst_error)");
+  }
   return s;
 }
 

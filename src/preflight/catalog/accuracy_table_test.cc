@@ -65,6 +65,10 @@ TEST(AccuracyTableTest, BadTablesNameTheField) {
       {"memory: {runs: 0}", "memroy: {runs: 0}", "devices.a100-sxm-80gb.memroy"},
       {"files: [korthikanti-2022.yaml, vtrain-single.yaml]", "files: 3", "devices.a100-sxm-80gb.files"},
       {"source: \"preflight validate data/validation/*.yaml --json\"\n", "", "source"},
+      // Figures no set of errors gives: the quote would read "mean error 1.0%, bias -90.0%".
+      {"mape: 0.08, bias: -0.02", "mape: 0.01, bias: -0.9", "devices.a100-sxm-80gb.time.bias"},
+      {"mape: 0.08", "mape: 0.5", "devices.a100-sxm-80gb.time.mape"},
+      {"p90_abs_error: 0.15", "p90_abs_error: 0.4", "devices.a100-sxm-80gb.time.p90_abs_error"},
   };
   const std::string dir = ScratchDir("preflight_acc_bad_");
   for (const auto& c : cases) {
