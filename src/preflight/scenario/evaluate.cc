@@ -1,6 +1,7 @@
 #include "preflight/scenario/evaluate.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <iomanip>
 #include <numeric>
@@ -67,6 +68,13 @@ void WarnIfTokensDropped(const Scenario& s, PlanResult* r) {
 
 // Campaign figures a plan leaves out or borrows: cost and energy the catalog cannot price, and
 // failure rates measured on another vendor's devices.
+// Vendor names as files write them: "NVIDIA" and "Nvidia" are one vendor.
+bool SameVendor(const std::string& a, const std::string& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+  });
+}
+
 void WarnIfCampaignIncomplete(const Scenario& s, PlanResult* r) {
   const HardwareSpec& h = s.cluster.spec;
   if (!h.price.known) {
@@ -76,7 +84,7 @@ void WarnIfCampaignIncomplete(const Scenario& s, PlanResult* r) {
     r->warnings.push_back(h.id + " has no power figure in the catalog (power_w): the campaign gives no energy");
   }
   const ReliabilityProfile* p = s.reliability.get();
-  if (p != nullptr && !p->vendor.empty() && !h.vendor.empty() && p->vendor != h.vendor) {
+  if (p != nullptr && !p->vendor.empty() && !h.vendor.empty() && !SameVendor(p->vendor, h.vendor)) {
     r->warnings.push_back("reliability profile " + p->id + " was measured on " + p->vendor + " devices (" + p->cluster +
                           "); its failure, restart and checkpoint figures stand in for " + h.id + "'s (" + h.vendor +
                           "), which the catalog does not have (reliability.profile)");

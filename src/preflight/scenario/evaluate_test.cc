@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <iomanip>
 #include <sstream>
 #include <string>
@@ -404,6 +405,16 @@ TEST(EvaluateTest, CampaignSaysWhatItLeavesOutOrBorrows) {
   EXPECT_TRUE(Warns(trn2, "the campaign gives no cost"));
   EXPECT_TRUE(Warns(trn2, "the campaign gives no energy"));
   EXPECT_TRUE(Warns(trn2, "reliability profile llama3-h100-16k was measured on NVIDIA devices"));
+  // A profile of the user's own that writes its vendor "Nvidia" names the H100's vendor: nothing is
+  // borrowed (the names were compared case by case).
+  std::ifstream in(std::string(PREFLIGHT_SOURCE_DIR) + "/data/reliability/llama3-h100-16k.yaml");
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string own = test_support::WriteFile(test_support::ScratchDir("preflight_own_profile_"), "own.yaml",
+                                                  Replace(text.str(), "vendor: NVIDIA", "vendor: Nvidia"));
+  StatusOr<Scenario> mine = LoadText(kScenario + std::string("reliability: {profile: ") + own + "}\n");
+  ASSERT_TRUE(mine.ok()) << mine.status().message();
+  EXPECT_FALSE(Warns(Evaluate(*mine, {}), "was measured on Nvidia devices"));
 }
 
 // A scenario's node size other than the catalog's is said (kScenario sets 8 a node); left out,
