@@ -176,8 +176,24 @@ std::optional<std::string> ReadText(const std::filesystem::path& p) {
   return *text;
 }
 
-// [bytes, µs] rows read from an nccl-tests output file named by the entry, beside the table.
-StatusOr<std::vector<std::array<double, 2>>> NcclTestsRows(const MapReader& entry, Inputs* inputs) {
+// The ranks an nccl-tests output lists in its header ("#  Rank  3 Group  0 Pid ..." lines, after
+// any srun prefix), 0 where it lists none.
+int64_t ListedRanks(const std::string& text) {
+  int64_t n = 0;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    const size_t hash = line.find('#');
+    if (hash == std::string::npos) continue;
+    std::istringstream words(line.substr(hash + 1));
+    std::string first, second;
+    if (words >> first >> second && first == "Rank" && IsWholeNumber(second)) ++n;
+  }
+  return n;
+}
+
+// [bytes, µs] rows read from an nccl-tests output file named by the entry, beside the table; an
+// output whose header lists another number of ranks than the entry's `ranks` is refused.
+StatusOr<std::vector<std::array<double, 2>>> NcclTestsRows(const MapReader& entry, int64_t ranks, Inputs* inputs) {
   ASSIGN_OR_RETURN(std::string ref, entry.String("nccl_tests"));
   std::filesystem::path p(ref);
   if (p.is_relative()) p = std::filesystem::path(entry.file()).parent_path() / p;
@@ -186,6 +202,10 @@ StatusOr<std::vector<std::array<double, 2>>> NcclTestsRows(const MapReader& entr
   inputs->emplace_back(p.string(), *text);
   auto rows = ParseNcclTestsOutput(*text, p.string());
   if (!rows.ok()) return rows.status().WithPrefix(entry.file() + ": " + entry.FieldName("nccl_tests"));
+  if (const int64_t listed = ListedRanks(*text); listed > 0 && listed != ranks) {
+    return entry.Error("ranks", "the ranks its nccl-tests output lists (" + std::to_string(listed) + " in " +
+                                    p.string() + "), got " + std::to_string(ranks));
+  }
   return rows;
 }
 
@@ -235,7 +255,7 @@ Status ReadEntry(const MapReader& entry, const std::string& where, CollectiveTab
       }
     }
   } else {
-    ASSIGN_OR_RETURN(rows, NcclTestsRows(entry, inputs));
+    ASSIGN_OR_RETURN(rows, NcclTestsRows(entry, ranks, inputs));
   }
   if (per_domain < 1 || per_domain > ranks || ranks % per_domain != 0) {
     return entry.Error("ranks_per_domain", "a divisor of ranks");

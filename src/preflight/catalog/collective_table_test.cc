@@ -242,6 +242,30 @@ TEST(CollectiveTableTest, TimeAtBestRateNeverExceedsManySmallerCollectives) {
   EXPECT_FALSE(dipping.TimeAtBestRate(CollectiveOp::kAllReduce, 4, 4, Bytes(16e6)).has_value());
 }
 
+// An nccl-tests output whose header lists its ranks must list as many as the entry declares: an
+// 8-rank run declared as 16 ranks loaded, its times read as a 16-rank curve's.
+TEST(CollectiveTableTest, TheRanksAnOutputListsMustBeTheEntrys) {
+  const std::string dir = ScratchDir("preflight_collectives_ranks_");
+  std::string header;
+  for (int r = 0; r < 8; ++r) {
+    const std::string n = std::to_string(r);
+    header.append("#  Rank  ").append(n).append(" Group  0 Pid 1234 on node1 device  ").append(n);
+    header.append(" [0x18] NVIDIA H100 80GB HBM3\n");
+  }
+  WriteFile(dir, "ar8.txt", header + kNcclTestsNew);
+  auto table = [&](int ranks) {
+    std::string text = "source: x\ncollectives:\n  - {op: all_reduce, ranks: ";
+    text.append(std::to_string(ranks)).append(", ranks_per_domain: 8, nccl_tests: ar8.txt}\n");
+    return LoadCollectiveTable(WriteFile(dir, std::to_string(ranks) + "-ranks.yaml", text));
+  };
+  ASSERT_TRUE(table(8).ok()) << table(8).status().message();
+  auto sixteen = table(16);
+  ASSERT_FALSE(sixteen.ok());
+  EXPECT_NE(sixteen.status().message().find("collectives[0].ranks: expected the ranks its nccl-tests output lists (8 in "),
+            std::string::npos)
+      << sixteen.status().message();
+}
+
 // A table loaded again is read again when it or the nccl-tests output it names has changed.
 TEST(CollectiveTableTest, ALoadedTableIsReadAgainWhenItsFilesChange) {
   const std::string dir = ScratchDir("preflight_collectives_");
