@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "preflight/base/utf8.h"
 #include "preflight/catalog/catalog.h"
 #include "preflight/catalog/gemm_table.h"
 #include "preflight/catalog/yaml_reader.h"
@@ -23,24 +24,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The length of the well-formed UTF-8 character at `i` of `s` (2 to 4 bytes: no overlong form, no
-// surrogate, nothing above U+10FFFF, no C1 control, U+0080-U+009F, which a terminal acts on, and no
-// line or paragraph separator, U+2028 and U+2029, which break a line in a log reader),
-// else 1.
+// The length of the well-formed UTF-8 character at `i` of `s` (Utf8CharLength: 2 to 4 bytes) that a
+// terminal or log reader shows as text: not a C1 control, U+0080-U+009F, which a terminal acts on,
+// nor a line or paragraph separator, U+2028 and U+2029, which break a line in a log reader; else 1.
 size_t Utf8Length(const std::string& s, size_t i) {
+  const size_t n = Utf8CharLength(s, i);
+  if (n < 2) return 1;
   const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = byte(i);
-  const size_t n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 1;
-  if (n == 1 || i + n > s.size()) return 1;
-  for (size_t k = 1; k < n; ++k) {
-    if ((byte(i + k) & 0xC0) != 0x80) return 1;
-  }
-  const unsigned char second = byte(i + 1);
-  if (c == 0xC2 && second <= 0x9F) return 1;                                   // C1 controls
-  if ((c == 0xE0 && second < 0xA0) || (c == 0xF0 && second < 0x90)) return 1;  // overlong
-  if (c == 0xED && second >= 0xA0) return 1;                                   // surrogates
-  if (c == 0xF4 && second >= 0x90) return 1;                                   // above U+10FFFF
-  if (c == 0xE2 && second == 0x80 && (byte(i + 2) == 0xA8 || byte(i + 2) == 0xA9)) return 1;  // U+2028, U+2029
+  if (byte(i) == 0xC2 && byte(i + 1) <= 0x9F) return 1;  // C1 controls
+  if (byte(i) == 0xE2 && byte(i + 1) == 0x80 && (byte(i + 2) == 0xA8 || byte(i + 2) == 0xA9)) return 1;  // U+2028, U+2029
   return n;
 }
 

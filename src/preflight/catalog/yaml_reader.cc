@@ -12,39 +12,18 @@
 #include <sstream>
 #include <vector>
 
+#include "preflight/base/utf8.h"
+
 namespace preflight {
 namespace {
 
-// The offset of the first byte that does not begin or continue a well-formed UTF-8 character
-// (Unicode's table 3-7: no overlong forms, surrogates or code points past U+10FFFF), or npos.
+// The offset of the first byte that does not begin or continue a well-formed UTF-8 character, or
+// npos.
 size_t FirstInvalidUtf8(const std::string& text) {
-  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
   for (size_t i = 0; i < text.size();) {
-    const unsigned char b = byte(i);
-    if (b < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len = 0;
-    unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range
-    if (b >= 0xC2 && b <= 0xDF) {
-      len = 2;
-    } else if (b >= 0xE0 && b <= 0xEF) {
-      len = 3;
-      if (b == 0xE0) lo = 0xA0;
-      if (b == 0xED) hi = 0x9F;
-    } else if (b >= 0xF0 && b <= 0xF4) {
-      len = 4;
-      if (b == 0xF0) lo = 0x90;
-      if (b == 0xF4) hi = 0x8F;
-    } else {
-      return i;
-    }
-    if (i + len > text.size() || byte(i + 1) < lo || byte(i + 1) > hi) return i;
-    for (size_t k = 2; k < len; ++k) {
-      if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return i;
-    }
-    i += len;
+    const size_t n = Utf8CharLength(text, i);
+    if (n == 0) return i;
+    i += n;
   }
   return std::string::npos;
 }

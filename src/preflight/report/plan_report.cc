@@ -165,8 +165,7 @@ json CampaignJson(const PlanResult& r) {
                                              : json(nullptr);
   // The ideal days billed for every device held (the idle rest of each scale-up domain too), as
   // `search --objective cost` ranks them.
-  const double held_ideal = c.devices > 0 ? c.device_hours * static_cast<double>(c.devices_held) / static_cast<double>(c.devices) : 0;
-  json cost_held = c.cost_known ? json{{"low", held_ideal * per_hour_low}, {"high", held_ideal * per_hour_high}}
+  json cost_held = c.cost_known ? json{{"low", c.cost_usd_low * c.HeldShare()}, {"high", c.cost_usd_high * c.HeldShare()}}
                                 : json(nullptr);
   return {{"tokens", c.tokens},
           {"days_ideal", c.days_ideal},
@@ -668,10 +667,9 @@ std::string CampaignText(const Campaign& c, double pue) {
   if (c.cost_known) out += ", " + Dollars(c.cost_usd_low, c.cost_usd_high);
   if (c.devices_held > c.devices) {
     out += fmt::format(", holding {} devices (the rest of each scale-up domain it fills", c.devices_held);
-    if (c.cost_known && c.devices > 0) {
-      const double share = static_cast<double>(c.devices_held) / static_cast<double>(c.devices);
-      out += fmt::format("; the cost is the job's {} devices', {} for all held",
-                         c.devices, Dollars(c.cost_usd_low * share, c.cost_usd_high * share));
+    if (c.cost_known) {
+      out += fmt::format("; the cost is the job's {} devices', {} for all held", c.devices,
+                         Dollars(c.cost_usd_low * c.HeldShare(), c.cost_usd_high * c.HeldShare()));
     }
     out += ")";
   }

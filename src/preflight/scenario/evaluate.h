@@ -60,6 +60,11 @@ struct Campaign {
   // devices held through the elapsed time, where `device_hours` is the work alone). Meaningful
   // where the outlook is known and finishes.
   double DeviceHoursHeldP50() const { return outlook.wall_p50.value() / 3600 * static_cast<double>(devices_held); }
+  // The devices held per device of the job's own (1 where it fills its domains): the ideal days'
+  // cost for every device held is the job's cost times this.
+  double HeldShare() const {
+    return devices > 0 ? static_cast<double>(devices_held) / static_cast<double>(devices) : 1.0;
+  }
   // The energy of the work and of the work failures make the job do again (outlook.rework_mean),
   // the job's devices at rated power × PUE; not the checkpoint stalls or the downtime, whose draw
   // is not known. Meaningful where energy_known and the outlook is known and finishes.
