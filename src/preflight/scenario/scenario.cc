@@ -230,8 +230,7 @@ class Drops {
   // dropped (`needs`: what it needs, which the command line rules out). The caller then takes the
   // key's default.
   Status DropOrRefuse(const MapReader& t, std::string_view key, std::string_view expected, std::string_view needs) {
-    const auto& keys = options_.droppable;
-    if (std::find(keys.begin(), keys.end(), key) == keys.end()) return t.Error(key, expected);
+    if (!MayDrop(key)) return t.Error(key, expected);
     const YAML::Node value = t.node()[std::string(key)];
     const std::string shown = value.IsScalar() ? value.Scalar() : DescribeNode(value);
     notes_.push_back(t.FieldName(key) + ": " + shown + " dropped: it needs " + std::string(needs) + ", which " +
@@ -239,8 +238,11 @@ class Drops {
                      " rules out");
     return Status::Ok();
   }
+  // Whether the command line's values may rule `key` out (ParseOptions::droppable).
+  bool MayDrop(std::string_view key) const {
+    return std::find(options_.droppable.begin(), options_.droppable.end(), key) != options_.droppable.end();
+  }
   const std::vector<std::string>& notes() const { return notes_; }
-  const ParseOptions& options() const { return options_; }
 
  private:
   const ParseOptions& options_;
@@ -410,9 +412,7 @@ Status ReadNumerics(const MapReader& t, const HardwareSpec& spec, Drops* drops, 
   if (!QuantizedPrecision(spec.GemmDtype(low))) j->fp8_saved_inputs = false, j->fp8_weight_copy = false;
   // NVFP4 scales per 16 elements in its own way: an FP8 scaling recipe does not apply to it. Where
   // the command line's precision rules the file's recipe out, it is idle (IdleSettings says so).
-  const auto& droppable = drops->options().droppable;
-  if (j->precision == Dtype::kFp4 && t.Has("fp8_recipe") &&
-      std::find(droppable.begin(), droppable.end(), "fp8_recipe") == droppable.end()) {
+  if (j->precision == Dtype::kFp4 && t.Has("fp8_recipe") && !drops->MayDrop("fp8_recipe")) {
     return t.Error("fp8_recipe", "no FP8 recipe with precision: fp4 (NVFP4 scales each 16 elements its own way)");
   }
   RETURN_IF_ERROR(ReadChoice(t, "fp8_recipe",
