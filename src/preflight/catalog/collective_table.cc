@@ -191,9 +191,27 @@ int64_t ListedRanks(const std::string& text) {
   return n;
 }
 
+// The entry's op and ranks must give the bus factor its nccl-tests output shows (busbw / algbw:
+// all-reduce 2(n-1)/n, the others (n-1)/n): an all_gather output declared as an all_reduce, or
+// an 8-rank run declared as 16 ranks, is refused. An output without a row of at least 1 GB/s
+// shows no factor and passes.
+Status CheckBusFactor(const MapReader& entry, CollectiveOp op, int64_t ranks, const std::string& text,
+                      const std::string& file) {
+  const NcclTestsBusFactor shown = ReadNcclTestsBusFactor(text);
+  const double expected = BusBandwidthFactor(op, ranks);
+  if (shown.factor <= 0 || std::abs(shown.factor / expected - 1) <= shown.tolerance + 1e-3) return Status::Ok();
+  std::ostringstream msg;
+  msg << std::setprecision(4) << "an op and ranks whose bus factor is the one its nccl-tests output shows (busbw / algbw "
+      << shown.factor << " in " << file << "; all-reduce over n ranks gives 2(n-1)/n, the others (n-1)/n), got "
+      << kCollectiveOpNames[static_cast<int>(op)] << " over " << ranks << " ranks (" << expected << ")";
+  return entry.Error("op", msg.str());
+}
+
 // [bytes, µs] rows read from an nccl-tests output file named by the entry, beside the table; an
-// output whose header lists another number of ranks than the entry's `ranks` is refused.
-StatusOr<std::vector<std::array<double, 2>>> NcclTestsRows(const MapReader& entry, int64_t ranks, Inputs* inputs) {
+// output whose header lists another number of ranks than the entry's `ranks`, or whose bus factor
+// is not the entry's op's over its ranks, is refused.
+StatusOr<std::vector<std::array<double, 2>>> NcclTestsRows(const MapReader& entry, CollectiveOp op, int64_t ranks,
+                                                          Inputs* inputs) {
   ASSIGN_OR_RETURN(std::string ref, entry.String("nccl_tests"));
   std::filesystem::path p(ref);
   if (p.is_relative()) p = std::filesystem::path(entry.file()).parent_path() / p;
@@ -206,6 +224,7 @@ StatusOr<std::vector<std::array<double, 2>>> NcclTestsRows(const MapReader& entr
     return entry.Error("ranks", "the ranks its nccl-tests output lists (" + std::to_string(listed) + " in " +
                                     p.string() + "), got " + std::to_string(ranks));
   }
+  RETURN_IF_ERROR(CheckBusFactor(entry, op, ranks, *text, p.string()));
   return rows;
 }
 
@@ -255,7 +274,7 @@ Status ReadEntry(const MapReader& entry, const std::string& where, CollectiveTab
       }
     }
   } else {
-    ASSIGN_OR_RETURN(rows, NcclTestsRows(entry, ranks, inputs));
+    ASSIGN_OR_RETURN(rows, NcclTestsRows(entry, op, ranks, inputs));
   }
   if (per_domain < 1 || per_domain > ranks || ranks % per_domain != 0) {
     return entry.Error("ranks_per_domain", "a divisor of ranks");
@@ -283,22 +302,46 @@ std::string Clip(std::string line) {
   return line.size() > 120 ? line.substr(0, 120) + "..." : line;
 }
 
+// The words of a line of nccl-tests output, after mpirun's "[1,0]<stdout>:" or srun -l's "RANK:"
+// prefix.
+std::vector<std::string> OutputWords(std::string line) {
+  const size_t tag = line.find("<stdout>:");
+  if (tag != std::string::npos) line = line.substr(tag + 9);
+  std::istringstream words(line);
+  std::vector<std::string> w;
+  for (std::string s; words >> s;) w.push_back(s);
+  if (!w.empty() && w[0].size() > 1 && w[0].back() == ':' && IsWholeNumber(w[0].substr(0, w[0].size() - 1))) {
+    w.erase(w.begin());
+  }
+  return w;
+}
+
 }  // namespace
+
+NcclTestsBusFactor ReadNcclTestsBusFactor(const std::string& text) {
+  NcclTestsBusFactor best;
+  double best_algbw = 0;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    const std::vector<std::string> w = OutputWords(line);
+    if (w.size() < 12 || !IsWholeNumber(w[0]) || !IsWholeNumber(w[1])) continue;
+    const size_t time_at = w.size() >= 13 ? 5 : 4;
+    double algbw = 0, busbw = 0;
+    if (!ParseFiniteNumber(w[time_at + 1], &algbw) || !ParseFiniteNumber(w[time_at + 2], &busbw)) continue;
+    if (algbw < 1 || busbw <= 0 || algbw <= best_algbw) continue;
+    best_algbw = algbw;
+    best.factor = busbw / algbw;
+    best.tolerance = 0.005 / algbw + 0.005 / busbw;  // each printed to two decimals
+  }
+  return best;
+}
 
 StatusOr<std::vector<std::array<double, 2>>> ParseNcclTestsOutput(const std::string& text, const std::string& name) {
   std::vector<std::array<double, 2>> rows;
   std::istringstream lines(text);
   std::string line;
   while (std::getline(lines, line)) {
-    const size_t tag = line.find("<stdout>:");
-    if (tag != std::string::npos) line = line.substr(tag + 9);
-    std::istringstream words(line);
-    std::vector<std::string> w;
-    for (std::string s; words >> s;) w.push_back(s);
-    // srun -l prefixes each line with "RANK:".
-    if (!w.empty() && w[0].size() > 1 && w[0].back() == ':' && IsWholeNumber(w[0].substr(0, w[0].size() - 1))) {
-      w.erase(w.begin());
-    }
+    const std::vector<std::string> w = OutputWords(line);
     // size count type redop [root] time algbw busbw #wrong time algbw busbw #wrong. A line that
     // starts like one (two numbers) and is not one is a damaged row: dropping it would change the
     // curve unseen. Headers, comments, launcher lines and a lone number (an echoed exit code)

@@ -112,4 +112,15 @@ std::string CurveGroup(const CollectiveTable::Curve& c);
 // count) or when it holds fewer than two rows.
 StatusOr<std::vector<std::array<double, 2>>> ParseNcclTestsOutput(const std::string& text, const std::string& name);
 
+// What an nccl-tests output says of the collective it ran: its bus bandwidth over its algorithm
+// bandwidth, in the out-of-place column of the row with the largest algorithm bandwidth, and how
+// far the two printed figures' rounding (two decimals) can move that ratio. Only rows whose
+// algorithm bandwidth reads at least 1 GB/s count; `factor` is 0 where none does (or the text is
+// not nccl-tests output).
+struct NcclTestsBusFactor {
+  double factor = 0;
+  double tolerance = 0;  // relative
+};
+NcclTestsBusFactor ReadNcclTestsBusFactor(const std::string& text);
+
 }  // namespace preflight

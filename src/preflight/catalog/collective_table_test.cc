@@ -21,6 +21,12 @@ constexpr char kNcclTestsNew[] = R"(# nThread 1 nGpus 1 minBytes 1048576 maxByte
 # Avg bus bandwidth    : 68.8
 )";
 
+// An all_gather over 16 ranks (bus factor 15/16), nccl-tests 2.13 layout.
+constexpr char kNcclTestsGather16[] = R"(#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong
+     1048576        262144     float    none      -1    40.00   26.21   24.57      0    39.00   26.89   25.21      0
+     4194304       1048576     float    none      -1    80.00   52.43   49.15      0    79.00   53.09   49.77      0
+)";
+
 // The older layout without the root column.
 constexpr char kNcclTestsOld[] = R"(       size         count    type   redop     time   algbw   busbw  error     time   algbw   busbw  error
           32             8   float     sum    25.10    0.00    0.00  0e+00    24.90    0.00    0.00  0e+00
@@ -166,7 +172,7 @@ TEST(CollectiveTableTest, RejectsMalformedCurves) {
 
 TEST(CollectiveTableTest, LoadsInlineRowsAndNcclTestsOutputBesideTheFile) {
   const std::string dir = ScratchDir("preflight_collectives_");
-  WriteFile(dir, "ag.txt", kNcclTestsNew);
+  WriteFile(dir, "ag.txt", kNcclTestsGather16);
   const std::string path = WriteFile(dir, "node.yaml",
                                      "source: \"nccl-tests on a test node\"\n"
                                      "collectives:\n"
@@ -266,16 +272,52 @@ TEST(CollectiveTableTest, TheRanksAnOutputListsMustBeTheEntrys) {
       << sixteen.status().message();
 }
 
+// An nccl-tests output shows its collective and group in busbw / algbw: an all_gather run declared
+// as an all_reduce, or an 8-rank all-reduce declared as 16 ranks without a header listing its
+// ranks, loaded as a curve of what it was not.
+TEST(CollectiveTableTest, TheOpAndRanksMustGiveTheOutputsBusFactor) {
+  const std::string dir = ScratchDir("preflight_collectives_op_");
+  WriteFile(dir, "ag16.txt", kNcclTestsGather16);
+  WriteFile(dir, "ar8.txt", kNcclTestsNew);
+  WriteFile(dir, "slow.txt",  // no row of 1 GB/s: nothing to compare
+            "        1024           256     float    none      -1    30.00    0.03    0.03      0    30.00    0.03    0.03      0\n"
+            "        2048           512     float    none      -1    31.00    0.07    0.06      0    31.00    0.07    0.06      0\n");
+  auto load = [&](const std::string& entry) {
+    return LoadCollectiveTable(WriteFile(dir, "t.yaml", "source: x\ncollectives:\n  - " + entry + "\n"));
+  };
+  for (const char* good : {"{op: all_gather, ranks: 16, nccl_tests: ag16.txt}",
+                           "{op: reduce_scatter, ranks: 16, ranks_per_domain: 8, nccl_tests: ag16.txt}",
+                           "{op: all_reduce, ranks: 8, nccl_tests: ar8.txt}",
+                           "{op: all_reduce, ranks: 64, nccl_tests: slow.txt}"}) {
+    auto t = load(good);
+    EXPECT_TRUE(t.ok()) << good << ": " << t.status().message();
+  }
+  for (const char* bad : {"{op: all_reduce, ranks: 16, nccl_tests: ag16.txt}",
+                          "{op: all_gather, ranks: 8, nccl_tests: ag16.txt}",
+                          "{op: all_gather, ranks: 8, nccl_tests: ar8.txt}",
+                          "{op: all_reduce, ranks: 16, nccl_tests: ar8.txt}"}) {
+    auto t = load(bad);
+    ASSERT_FALSE(t.ok()) << bad;
+    EXPECT_NE(t.status().message().find("collectives[0].op: expected an op and ranks whose bus factor"),
+              std::string::npos)
+        << t.status().message();
+  }
+  auto shown = load("{op: all_gather, ranks: 8, nccl_tests: ar8.txt}");
+  EXPECT_NE(shown.status().message().find("(busbw / algbw 1.75 in "), std::string::npos) << shown.status().message();
+  EXPECT_NE(shown.status().message().find("got all_gather over 8 ranks (0.875)"), std::string::npos)
+      << shown.status().message();
+}
+
 // A table loaded again is read again when it or the nccl-tests output it names has changed.
 TEST(CollectiveTableTest, ALoadedTableIsReadAgainWhenItsFilesChange) {
   const std::string dir = ScratchDir("preflight_collectives_");
-  WriteFile(dir, "ag.txt", kNcclTestsNew);
+  WriteFile(dir, "ar.txt", kNcclTestsNew);
   auto write_table = [&](int us) {
     return WriteFile(dir, "node.yaml",
                      "source: \"nccl-tests on a test node\"\n"
                      "collectives:\n"
                      "  - {op: all_reduce, ranks: 8, rows: [[1048576, " + std::to_string(us) + "], [4194304, 60]]}\n"
-                     "  - {op: all_gather, ranks: 8, nccl_tests: ag.txt}\n");
+                     "  - {op: all_reduce, ranks: 8, ranks_per_domain: 4, nccl_tests: ar.txt}\n");
   };
   const std::string path = write_table(30);
   auto first = LoadCollectiveTable(path);
@@ -287,12 +329,12 @@ TEST(CollectiveTableTest, ALoadedTableIsReadAgainWhenItsFilesChange) {
   ASSERT_TRUE(second.ok()) << second.status().message();
   EXPECT_NEAR(second->Time(CollectiveOp::kAllReduce, 8, 8, Bytes(1048576))->value(), 35e-6, 1e-12);
 
-  WriteFile(dir, "ag.txt", kNcclTestsOld);
+  WriteFile(dir, "ar.txt", kNcclTestsOld);
   auto third = LoadCollectiveTable(path);
   ASSERT_TRUE(third.ok()) << third.status().message();
-  EXPECT_NEAR(third->Time(CollectiveOp::kAllGather, 8, 8, Bytes(1048576))->value(), 30e-6, 1e-12);
+  EXPECT_NEAR(third->Time(CollectiveOp::kAllReduce, 8, 4, Bytes(1048576))->value(), 30e-6, 1e-12);
 
-  WriteFile(dir, "ag.txt", "no result rows\n");
+  WriteFile(dir, "ar.txt", "no result rows\n");
   EXPECT_FALSE(LoadCollectiveTable(path).ok());
 }
 
