@@ -74,6 +74,20 @@ std::optional<Seconds> CollectiveTable::TimeAtBestRate(CollectiveOp op, int64_t 
   return Seconds(std::exp(lx - log_best));
 }
 
+std::optional<CollectiveTable::Edge> CollectiveTable::LargestRow(CollectiveOp op, int64_t ranks,
+                                                                 int64_t per_domain) const {
+  const Curve* c = Find(op, ranks, per_domain);
+  if (c == nullptr) return std::nullopt;
+  Edge e;
+  e.bytes = Bytes(c->rows.back()[0]);
+  e.time = Seconds(c->rows.back()[1] * 1e-6);
+  const double from = std::max(e.bytes.value() / 2, c->rows.front()[0]);
+  e.span_bytes = Bytes(e.bytes.value() - from);
+  e.span_time = e.time - Interpolate(*c, std::log(from));
+  e.best_time = Seconds(e.bytes.value() / std::exp(c->log_best_rate.back()));
+  return e;
+}
+
 double BusBandwidthFactor(CollectiveOp op, int64_t ranks) {
   const double n = static_cast<double>(std::max<int64_t>(ranks, 1));
   return (op == CollectiveOp::kAllReduce ? 2.0 : 1.0) * (n - 1) / n;

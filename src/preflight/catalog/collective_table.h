@@ -72,8 +72,22 @@ class CollectiveTable {
   // when a curve was measured for exactly that group; nullopt otherwise (and for bytes that are
   // not a positive number). Between rows: linear in log(bytes)-log(time). Below the smallest size:
   // that row's time (a collective is never faster than the smallest one measured). Above the
-  // largest: that row's bandwidth.
+  // largest: that row's bandwidth (the step model runs on past it faster, up to the fabric's
+  // large-message rate, from LargestRow).
   std::optional<Seconds> Time(CollectiveOp op, int64_t ranks, int64_t per_domain, Bytes bytes) const;
+
+  // What a collective past a curve's largest row is timed from (cost/collectives.cc): that row
+  // (`bytes`, `time`), the curve's last doubling up to it (`span_bytes`, `span_time`: from half its
+  // size, or from the smallest row where the curve spans less, to the row) and the lower bound
+  // TimeAtBestRate gives at the row (`best_time`). nullopt where no curve covers the group.
+  struct Edge {
+    Bytes bytes;
+    Seconds time;
+    Bytes span_bytes;
+    Seconds span_time;
+    Seconds best_time;
+  };
+  std::optional<Edge> LargestRow(CollectiveOp op, int64_t ranks, int64_t per_domain) const;
 
   // For the loader: adds a curve from [bytes, µs] rows. InvalidArgument text (without file or
   // field) when the group is malformed (ranks < 2 or above kMaxCollectiveRanks; ranks_per_domain

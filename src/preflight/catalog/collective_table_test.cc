@@ -142,6 +142,25 @@ TEST(CollectiveTableTest, InterpolatesInLogLogAndExtendsByTheEdgeRows) {
   EXPECT_NEAR(t.Time(CollectiveOp::kAllReduce, 8, 8, Bytes(8388608))->value(), 160e-6, 1e-12);
 }
 
+// The largest row and the curve's last doubling, from which the step model runs on past it.
+TEST(CollectiveTableTest, TheLargestRowAndTheLastDoubling) {
+  const CollectiveTable t = TwoPointAllReduce();
+  auto e = t.LargestRow(CollectiveOp::kAllReduce, 8, 8);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->bytes.value(), 4194304);
+  EXPECT_NEAR(e->time.value(), 80e-6, 1e-12);
+  EXPECT_EQ(e->span_bytes.value(), 2097152);  // from 2 MB, half the row
+  EXPECT_NEAR(e->span_time.value(), (80 - std::sqrt(40.0 * 80.0)) * 1e-6, 1e-12);
+  EXPECT_NEAR(e->best_time.value(), 80e-6, 1e-12);
+  EXPECT_FALSE(t.LargestRow(CollectiveOp::kAllGather, 8, 8).has_value());
+  // A curve spanning less than a doubling: from its smallest row.
+  CollectiveTable short_curve;
+  ASSERT_TRUE(short_curve.AddCurve(CollectiveOp::kAllReduce, 8, 8, {{{3e6, 60}, {4e6, 70}}}).ok());
+  auto s = short_curve.LargestRow(CollectiveOp::kAllReduce, 8, 8);
+  EXPECT_EQ(s->span_bytes.value(), 1e6);
+  EXPECT_NEAR(s->span_time.value(), 10e-6, 1e-12);
+}
+
 TEST(CollectiveTableTest, SizesThatAreNotPositiveNumbersHaveNoTime) {
   const CollectiveTable t = TwoPointAllReduce();
   EXPECT_FALSE(t.Time(CollectiveOp::kAllReduce, 8, 8, Bytes(0)).has_value());

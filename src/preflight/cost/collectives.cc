@@ -8,6 +8,7 @@
 #include <bitset>
 #include <cmath>
 #include <initializer_list>
+#include <limits>
 #include <numeric>
 #include <optional>
 #include <unordered_map>
@@ -325,11 +326,52 @@ Seconds AllReduceTransfer(const Fabric& f, Bytes bytes, int64_t ranks, int64_t p
   return std::max(intra, inter);
 }
 
-// The measured time of this collective when the cluster's table covers its group.
+Seconds RingPassTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain);
+
+// The α-β model's time of `op`, the cluster's table set aside.
+Seconds ModelTime(const Fabric& f, CollectiveOp op, Bytes bytes, int64_t ranks, int64_t per_domain) {
+  Fabric bare = f;
+  bare.measured = nullptr;
+  switch (op) {
+    case CollectiveOp::kAllReduce: return AllReduceTime(bare, bytes, ranks, per_domain);
+    case CollectiveOp::kAllToAll: return AllToAllTime(bare, bytes, ranks, per_domain);
+    default: return RingPassTime(bare, bytes, ranks, per_domain);
+  }
+}
+
+// A collective larger than its curve's largest row L runs on from that row's time at the curve's
+// marginal rate over its last doubling (L/2 to L), held between the row's own rate (a collective
+// does not slow down as it grows) and the larger of that and the α-β model's marginal rate past L
+// (the fabric's large-message bandwidth, which a curve measured short of it has not reached). A
+// curve measured to saturation runs on at about its own rate; one measured only to 1 MiB no
+// longer times 32 MiB at the 1 MiB rate. cost-model.md, "Measured collectives".
+Seconds PastTheCurve(const Fabric& f, CollectiveOp op, const CollectiveTable::Edge& e, Bytes bytes, int64_t ranks,
+                     int64_t per_domain) {
+  const Bytes extra = bytes - e.bytes;
+  const double row_rate = e.bytes.value() / e.time.value();
+  // A last doubling that took no longer than its start was latency-bound: no bound from it (a
+  // curve has two rows at least, so the doubling spans some bytes).
+  const double span_rate = e.span_time.value() > 0 ? e.span_bytes.value() / e.span_time.value()
+                                                   : std::numeric_limits<double>::infinity();
+  const Seconds model_extra = ModelTime(f, op, bytes, ranks, per_domain) - ModelTime(f, op, e.bytes, ranks, per_domain);
+  const double model_rate = model_extra.value() > 0 ? extra.value() / model_extra.value() : row_rate;
+  const double rate = std::clamp(span_rate, row_rate, std::max(row_rate, model_rate));
+  return e.time + Seconds(extra.value() / rate);
+}
+
+// The measured time of this collective when the cluster's table covers its group. As a lower
+// bound (the search's pruning) past the largest row: the faster of that time and the bytes at the
+// best rate the curve reached (the rate past the row only grows with size).
 std::optional<Seconds> Measured(const Fabric& f, CollectiveOp op, Bytes bytes, int64_t ranks, int64_t per_domain) {
   if (!f.measured) return std::nullopt;
-  if (f.measured_as_bound) return f.measured->TimeAtBestRate(op, ranks, per_domain, bytes);
-  return f.measured->Time(op, ranks, per_domain, bytes);
+  const std::optional<CollectiveTable::Edge> edge = f.measured->LargestRow(op, ranks, per_domain);
+  if (!edge || !(bytes.value() > edge->bytes.value()) || !std::isfinite(bytes.value())) {
+    if (f.measured_as_bound) return f.measured->TimeAtBestRate(op, ranks, per_domain, bytes);
+    return f.measured->Time(op, ranks, per_domain, bytes);
+  }
+  const Seconds past = PastTheCurve(f, op, *edge, bytes, ranks, per_domain);
+  if (!f.measured_as_bound) return past;
+  return std::min<Seconds>(past, edge->best_time * (bytes.value() / edge->bytes.value()));
 }
 
 // Half the measured all-reduce of the same buffer over the same group: NCCL's ring all-reduce is a

@@ -417,5 +417,60 @@ TEST(CollectivesTest, HalfAMeasuredAllReduceIsHeldToTheLinkRate) {
   EXPECT_NEAR(ReduceScatterTime(f, Bytes(1e9), 16, 8).value(), 1.827e-3, 1e-6);
 }
 
+// Past a curve's largest row the time runs on at the curve's marginal rate over its last doubling,
+// held between that row's own rate and the larger of it and the model's: a curve measured only to
+// 1 MiB (Azure ND A100 v4's 512 KiB and 1 MiB rows) timed 32 MiB at the 1 MiB row's rate, 5.5 times
+// the 442 µs that the same source measured at 32 MiB.
+TEST(CollectivesTest, PastTheLargestRowACurveRunsOnAtItsMarginalRate) {
+  Fabric f = Node(231.6);
+  const Bytes mib(1048576), big(33554432);
+  const double model_extra = (AllReduceTime(f, big, 8, 8) - AllReduceTime(f, mib, 8, 8)).value();
+  auto table = std::make_shared<CollectiveTable>();
+  // Still latency-bound: 3 µs for the last 512 KiB is faster than the fabric, which caps it.
+  ASSERT_TRUE(table->AddCurve(CollectiveOp::kAllReduce, 8, 8, {{{524288, 47.7}, {1048576, 50.7}}}).ok());
+  f.measured = table;
+  EXPECT_NEAR(AllReduceTime(f, big, 8, 8).value(), 50.7 * kUs + model_extra, 1e-12);
+  EXPECT_NEAR(AllReduceTime(f, mib, 8, 8).value(), 50.7 * kUs, 1e-12);  // the row itself, as measured
+  // Half of it for a ring pass, as below the row.
+  EXPECT_NEAR(ReduceScatterTime(f, big, 8, 8).value(), (50.7 * kUs + model_extra) / 2, 1e-12);
+
+  // A last doubling that took no longer (the latency-bound sizes of a real nccl-tests curve, whose
+  // 512 KiB and 1 MiB all-reduces take about the same time): on at the fabric's rate too.
+  auto latency = std::make_shared<CollectiveTable>();
+  ASSERT_TRUE(latency->AddCurve(CollectiveOp::kAllReduce, 8, 8, {{{524288, 50}, {1048576, 49}}}).ok());
+  f.measured = latency;
+  EXPECT_NEAR(AllReduceTime(f, big, 8, 8).value(), 49 * kUs + model_extra, 1e-12);
+  // A curve slower than the fabric (about 11 µs a MiB here) whose last doubling runs at 30 µs a
+  // MiB, faster than its row's 45: on at 30.
+  auto slow = std::make_shared<CollectiveTable>();
+  ASSERT_TRUE(slow->AddCurve(CollectiveOp::kAllReduce, 8, 8, {{{524288, 30}, {1048576, 45}}}).ok());
+  f.measured = slow;
+  EXPECT_NEAR(AllReduceTime(f, Bytes(2 * 1048576), 8, 8).value(), 75 * kUs, 1e-12);
+  // A curve saturated at its largest row (time proportional to size) runs on at that row's rate,
+  // even where the model is faster: 100 GB/s bus bandwidth, not 231.6.
+  auto flat = std::make_shared<CollectiveTable>();
+  ASSERT_TRUE(flat->AddCurve(CollectiveOp::kAllReduce, 8, 8, {{{5e8, 8750}, {1e9, 17500}}}).ok());
+  f.measured = flat;
+  EXPECT_NEAR(AllReduceTime(f, Bytes(2e9), 8, 8).value(), 35000 * kUs, 1e-9);
+  // A curve faster than the model keeps its own rate: the model never slows it down.
+  auto fast = std::make_shared<CollectiveTable>();
+  ASSERT_TRUE(fast->AddCurve(CollectiveOp::kAllReduce, 8, 8, {{{5e8, 2900}, {1e9, 5800}}}).ok());
+  f.measured = fast;
+  EXPECT_NEAR(AllReduceTime(f, Bytes(2e9), 8, 8).value(), 11600 * kUs, 1e-9);
+}
+
+// For the search's bound, past the largest row: never above the bytes at the best rate the curve
+// reached, which a curve that dips reached below its largest row.
+TEST(CollectivesTest, PastTheLargestRowTheBoundKeepsTheBestRate) {
+  Fabric f = Node(231.6);
+  auto table = std::make_shared<CollectiveTable>();
+  ASSERT_TRUE(table->AddCurve(CollectiveOp::kAllReduce, 8, 8, {{{1e6, 10}, {2e6, 40}}}).ok());
+  f.measured = table;
+  const double t = AllReduceTime(f, Bytes(4e6), 8, 8).value();
+  EXPECT_NEAR(t, 80 * kUs, 1e-12);  // 40 µs on at the row's rate (the last doubling ran slower)
+  f.measured_as_bound = true;
+  EXPECT_NEAR(AllReduceTime(f, Bytes(4e6), 8, 8).value(), 40 * kUs, 1e-12);  // 4 MB at 1 MB's rate
+}
+
 }  // namespace
 }  // namespace preflight
