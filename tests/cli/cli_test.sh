@@ -662,6 +662,35 @@ case_collective_table_idle() {
   grep -qF "changes nothing in this step" "$OUT" && fail "the TP-8 all-reduces are timed by the table"
 }
 
+# A curve measured only to 1 MiB times GPT-2 XL's 3.2 GB gradient all-reduce past its largest row:
+# near the whole curve's step, with a warning giving the step at the 1 MiB row's own rate (about
+# 0.33 s, where it was timed until 2026-12-06); the whole curve, which reaches 8 GiB, is silent.
+case_collective_table_past_its_rows() {
+  local f short
+  short=$(write short.yaml "$(awk '!/^ *- \[/ || $2+0 <= 1048576' FS='[][,]' "$PREFLIGHT_DATA/collectives/azure-nd-h100-v5.yaml")")
+  f=$(write gpt2-xl.yaml "model: {model_type: gpt2, n_embd: 1600, n_layer: 48, n_head: 25, n_positions: 1024, vocab_size: 50304}
+hardware: h100-sxm-80gb
+cluster: {devices: 8, devices_per_node: 8, collective_table: azure-nd-h100-v5}
+parallel: {tp: 1, pp: 1, dp: 8, recompute: none}
+training: {seq_len: 1024, global_batch: 64, micro_batch: 8, precision: bf16, flash_attention: true, tokens: 10e9}")
+  run plan "$f" --json
+  expect_rc 0
+  cp "$OUT" "$WORK/whole.json"
+  grep -qF "largest measured size" "$OUT" && fail "the whole curve reaches the step's sizes"
+  run plan "$f" --set cluster.collective_table="$short" --json
+  expect_rc 0
+  expect_stdout_has "all_reduce over 8 (8 per domain) to 1 MiB"
+  python3 - "$WORK/whole.json" "$OUT" <<'PY' || fail "the short curve's step strays from the whole curve's"
+import json, re, sys
+whole, short = (json.load(open(p)) for p in sys.argv[1:])
+a, b = whole["time"]["step_s"], short["time"]["step_s"]
+assert abs(b / a - 1) < 0.05, (a, b)
+w = [x for x in short["compat"]["warnings"] if "largest measured size" in x][0]
+slow = float(re.search(r"largest row's own rate it would take ([0-9.e+-]+) s", w).group(1))
+assert slow > 1.5 * b, (slow, b, w)
+PY
+}
+
 # NVFP4 (--precision fp4): priced on a device with an FP4 rate, with its 4-bit casts named; refused
 # on the H100, which has none, as bad input naming the field and the device.
 case_fp4_precision() {

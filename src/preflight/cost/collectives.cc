@@ -369,6 +369,7 @@ std::optional<Seconds> Measured(const Fabric& f, CollectiveOp op, Bytes bytes, i
     if (f.measured_as_bound) return f.measured->TimeAtBestRate(op, ranks, per_domain, bytes);
     return f.measured->Time(op, ranks, per_domain, bytes);
   }
+  if (f.measured_past_at_row_rate && !f.measured_as_bound) return f.measured->Time(op, ranks, per_domain, bytes);
   const Seconds past = PastTheCurve(f, op, *edge, bytes, ranks, per_domain);
   if (!f.measured_as_bound) return past;
   return std::min<Seconds>(past, edge->best_time * (bytes.value() / edge->bytes.value()));

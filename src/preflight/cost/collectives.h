@@ -83,6 +83,10 @@ struct Fabric {
   // smaller ones of the same total and takes S at the best rate its curve reaches up to S
   // (CollectiveTable::TimeAtBestRate), not the time read off the curve.
   bool measured_as_bound = false;
+  // For the plan's warning on collectives past a curve (scenario/evaluate.cc): past a curve's
+  // largest row, that row's own rate (the slowest a curve runs on at) instead of its last doubling's
+  // up to the fabric's.
+  bool measured_past_at_row_rate = false;
 };
 
 // Builds the fabric from catalog figures; unknown figures fall back to link rates (an upper

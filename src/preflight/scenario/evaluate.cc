@@ -357,6 +357,29 @@ void WarnIfCollectiveTableIdle(const Scenario& s, const CostContext& ctx, PlanRe
                         "that do are hidden; the α-β model times the rest");
 }
 
+// A step whose measured collectives run past their curves' largest rows is said to, with the step
+// time the curves' largest rows' own rates would give (the slowest they run on at): the fabric's
+// large-message rate, which times them past the rows, is the catalog's, not the measured system's.
+void WarnIfPastTheCurves(const CostContext& ctx, const Plan& plan, PlanResult* r) {
+  if (!ctx.fabric.measured) return;
+  CostContext slow = ctx;
+  slow.fabric.measured_past_at_row_rate = true;
+  const double at_row_rate = EstimateStep(slow, plan).step.value();
+  if (at_row_rate == r->time.step.value()) return;
+  std::ostringstream w;
+  w << std::setprecision(4)
+    << "cluster.collective_table: collectives of this step are larger than its curves' largest measured size (";
+  bool first = true;
+  for (const CollectiveTable::Curve& c : ctx.fabric.measured->curves()) {
+    w << (first ? "" : ", ") << CurveGroup(c) << " to " << std::exp(c.log_bytes.back()) / 1048576 << " MiB";
+    first = false;
+  }
+  w << "); timed past it at the curve's last rate, up to the fabric's, the step takes " << r->time.step.value()
+    << " s; at the largest row's own rate it would take " << at_row_rate
+    << " s; a curve measured to the sizes the step sends settles it";
+  r->warnings.push_back(w.str());
+}
+
 // Names the labelled proxies the step time rests on, by the device they were measured on: the
 // answer is that device's until this one is measured.
 void WarnIfProxies(const Scenario& s, PlanResult* r) {
@@ -407,6 +430,7 @@ PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options) {
     WarnIfOddOutputWidth(s, &r);
     WarnIfSoftmaxUnfused(s, ctx, &r);
     WarnIfCollectiveTableIdle(s, ctx, &r);
+    WarnIfPastTheCurves(ctx, s.plan, &r);
     WarnIfProxies(s, &r);
     for (std::string& w : ctx.warnings) r.warnings.push_back(std::move(w));
     WarnIfMfuAboveOne(r, &r.warnings);
