@@ -664,10 +664,13 @@ case_collective_table_idle() {
 
 # A curve measured only to 1 MiB times GPT-2 XL's 3.2 GB gradient all-reduce past its largest row:
 # near the whole curve's step, with a warning giving the step at the 1 MiB row's own rate (about
-# 0.33 s, where it was timed until 2026-12-06); the whole curve, which reaches 8 GiB, is silent.
+# 0.33 s, where it was timed until 2026-12-06) and naming that curve alone (not an all-to-all curve
+# the step does not use); the whole curve, which reaches 8 GiB, is silent, and so is an 11 GB
+# all-reduce past its 8 GiB row, which runs on at that row's rate (the fabric's).
 case_collective_table_past_its_rows() {
   local f short
-  short=$(write short.yaml "$(awk '!/^ *- \[/ || $2+0 <= 1048576' FS='[][,]' "$PREFLIGHT_DATA/collectives/azure-nd-h100-v5.yaml")")
+  short=$(write short.yaml "$(awk '!/^ *- \[/ || $2+0 <= 1048576' FS='[][,]' "$PREFLIGHT_DATA/collectives/azure-nd-h100-v5.yaml")
+  - {op: all_to_all, ranks: 8, rows: [[1024, 10], [1048576, 50]]}")
   f=$(write gpt2-xl.yaml "model: {model_type: gpt2, n_embd: 1600, n_layer: 48, n_head: 25, n_positions: 1024, vocab_size: 50304}
 hardware: h100-sxm-80gb
 cluster: {devices: 8, devices_per_node: 8, collective_table: azure-nd-h100-v5}
@@ -679,7 +682,12 @@ training: {seq_len: 1024, global_batch: 64, micro_batch: 8, precision: bf16, fla
   grep -qF "largest measured size" "$OUT" && fail "the whole curve reaches the step's sizes"
   run plan "$f" --set cluster.collective_table="$short" --json
   expect_rc 0
-  expect_stdout_has "all_reduce over 8 (8 per domain) to 1 MiB"
+  expect_stdout_has "all_reduce over 8 (8 per domain) to 1 MiB)"
+  run plan "$f" --set model.n_embd=3072 --set model.n_layer=24 --set model.n_head=24 --set parallel.zero=0 \
+    --set parallel.overlap_grad_reduce=false --set training.global_batch=8 --set training.micro_batch=1
+  expect_rc 0
+  grep -qF "largest measured size" "$OUT" && fail "a curve measured to saturation runs on at its own rate: nothing to say"
+  run plan "$f" --set cluster.collective_table="$short" --json
   python3 - "$WORK/whole.json" "$OUT" <<'PY' || fail "the short curve's step strays from the whole curve's"
 import json, re, sys
 whole, short = (json.load(open(p)) for p in sys.argv[1:])

@@ -88,6 +88,11 @@ std::optional<CollectiveTable::Edge> CollectiveTable::LargestRow(CollectiveOp op
   return e;
 }
 
+bool CollectiveTable::PastLargestRow(CollectiveOp op, int64_t ranks, int64_t per_domain, Bytes bytes) const {
+  const Curve* c = Find(op, ranks, per_domain);
+  return c != nullptr && std::isfinite(bytes.value()) && bytes.value() > c->rows.back()[0];
+}
+
 double BusBandwidthFactor(CollectiveOp op, int64_t ranks) {
   const double n = static_cast<double>(std::max<int64_t>(ranks, 1));
   return (op == CollectiveOp::kAllReduce ? 2.0 : 1.0) * (n - 1) / n;

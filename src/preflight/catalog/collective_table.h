@@ -88,6 +88,8 @@ class CollectiveTable {
     Seconds best_time;
   };
   std::optional<Edge> LargestRow(CollectiveOp op, int64_t ranks, int64_t per_domain) const;
+  // True when a curve covers the group and `bytes` is a finite size above its largest row.
+  bool PastLargestRow(CollectiveOp op, int64_t ranks, int64_t per_domain, Bytes bytes) const;
 
   // For the loader: adds a curve from [bytes, µs] rows. InvalidArgument text (without file or
   // field) when the group is malformed (ranks < 2 or above kMaxCollectiveRanks; ranks_per_domain

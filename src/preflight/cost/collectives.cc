@@ -328,10 +328,8 @@ Seconds AllReduceTransfer(const Fabric& f, Bytes bytes, int64_t ranks, int64_t p
 
 Seconds RingPassTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_domain);
 
-// The α-β model's time of `op`, the cluster's table set aside.
-Seconds ModelTime(const Fabric& f, CollectiveOp op, Bytes bytes, int64_t ranks, int64_t per_domain) {
-  Fabric bare = f;
-  bare.measured = nullptr;
+// The α-β model's time of `op` on `bare`, a fabric without its measured table.
+Seconds ModelTime(const Fabric& bare, CollectiveOp op, Bytes bytes, int64_t ranks, int64_t per_domain) {
   switch (op) {
     case CollectiveOp::kAllReduce: return AllReduceTime(bare, bytes, ranks, per_domain);
     case CollectiveOp::kAllToAll: return AllToAllTime(bare, bytes, ranks, per_domain);
@@ -353,7 +351,10 @@ Seconds PastTheCurve(const Fabric& f, CollectiveOp op, const CollectiveTable::Ed
   // curve has two rows at least, so the doubling spans some bytes).
   const double span_rate = e.span_time.value() > 0 ? e.span_bytes.value() / e.span_time.value()
                                                    : std::numeric_limits<double>::infinity();
-  const Seconds model_extra = ModelTime(f, op, bytes, ranks, per_domain) - ModelTime(f, op, e.bytes, ranks, per_domain);
+  Fabric bare = f;
+  bare.measured = nullptr;
+  const Seconds model_extra =
+      ModelTime(bare, op, bytes, ranks, per_domain) - ModelTime(bare, op, e.bytes, ranks, per_domain);
   const double model_rate = model_extra.value() > 0 ? extra.value() / model_extra.value() : row_rate;
   const double rate = std::clamp(span_rate, row_rate, std::max(row_rate, model_rate));
   return e.time + Seconds(extra.value() / rate);
@@ -364,12 +365,12 @@ Seconds PastTheCurve(const Fabric& f, CollectiveOp op, const CollectiveTable::Ed
 // best rate the curve reached (the rate past the row only grows with size).
 std::optional<Seconds> Measured(const Fabric& f, CollectiveOp op, Bytes bytes, int64_t ranks, int64_t per_domain) {
   if (!f.measured) return std::nullopt;
-  const std::optional<CollectiveTable::Edge> edge = f.measured->LargestRow(op, ranks, per_domain);
-  if (!edge || !(bytes.value() > edge->bytes.value()) || !std::isfinite(bytes.value())) {
+  const bool past_the_row = f.measured->PastLargestRow(op, ranks, per_domain, bytes);
+  if (!past_the_row || (f.measured_past_at_row_rate && !f.measured_as_bound)) {
     if (f.measured_as_bound) return f.measured->TimeAtBestRate(op, ranks, per_domain, bytes);
     return f.measured->Time(op, ranks, per_domain, bytes);
   }
-  if (f.measured_past_at_row_rate && !f.measured_as_bound) return f.measured->Time(op, ranks, per_domain, bytes);
+  const std::optional<CollectiveTable::Edge> edge = f.measured->LargestRow(op, ranks, per_domain);
   const Seconds past = PastTheCurve(f, op, *edge, bytes, ranks, per_domain);
   if (!f.measured_as_bound) return past;
   return std::min<Seconds>(past, edge->best_time * (bytes.value() / edge->bytes.value()));
