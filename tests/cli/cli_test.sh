@@ -218,6 +218,15 @@ case_readme_figures() {
   want=$(grep -oE '\([0-9.]+ s where the kernel gives [0-9.]+ s' <<<"$readme" | head -1 | tr -d '(')
   run plan "$ROOT/examples/gpt-18b-megatron-softmax.yaml"
   [[ -n "$want" ]] && grep -qF -- "$want" "$OUT" || fail "README's softmax fallback figures ('$want') are not what plan prints"
+  # The example's failures line, its days P50 and P90 and what the held devices bill, as quoted.
+  run plan "$llama"
+  expect_rc 0
+  local quote
+  for quote in "$(grep -oE '`failures   llama3-h100-16k[^`]*`' "$ROOT/README.md" | head -1 | tr -d '`')" \
+               "$(grep -oE '`[0-9.]+ days P50, [0-9.]+ P90; goodput [0-9.]+%`' "$ROOT/README.md" | head -1 | tr -d '`')" \
+               "$(grep -oE '`held through P50: [^`]*`' "$ROOT/README.md" | head -1 | tr -d '`')"; do
+    [[ -n "$quote" ]] && grep -qF -- "$quote" "$OUT" || fail "README quotes '$quote' for the example; plan prints otherwise"
+  done
 }
 
 case_readme_scenario_block() {
