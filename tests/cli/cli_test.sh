@@ -324,6 +324,9 @@ x"
   printf 'name: "a\xe2\x80\xa8b\xe2\x80\xa9c"\nmodel: llama-3.1-8b\n' > "$WORK/ls.yaml"
   run plan "$WORK/ls.yaml"
   expect_bad_input "ls.yaml" 'a\xe2\x80\xa8b\xe2\x80\xa9c'
+  # And the bidirectional controls, which reorder what a terminal shows after them (U+202E, U+2066).
+  run plan "$EXAMPLE" --set "$(printf 'training.a\xe2\x80\xaeb\xe2\x81\xa6c=1')"
+  expect_bad_input 'a\xe2\x80\xaeb\xe2\x81\xa6c'
   # A collective time that vanishes into 0 s once gave MFU 607% at exit 0.
   printf 'source: x\ncollectives:\n  - {op: all_reduce, ranks: 8, rows: [[1048576, 1e-320], [16777216, 2e-300]]}\n' > "$WORK/tiny.yaml"
   run plan "$EXAMPLE" --set cluster.collective_table="$WORK/tiny.yaml"
@@ -972,6 +975,24 @@ parallel: {tp: 8}
 training: {seq_len: 4096, global_batch: 64}")
   run plan "$f"
   expect_bad_input "$f" "cluster.collective_table" "measured on a100-sxm-80gb"
+  # A what-if on other hardware drops the file's tables measured on its own device, with a warning,
+  # as it drops the other settings it rules out; a table the command line names is its to answer for.
+  local own
+  own=$(write own.yaml "model: llama-3.1-8b
+hardware: h100-sxm-80gb
+cluster: {devices: 8, devices_per_node: 8, collective_table: azure-nd-h100-v5,
+          gemm_table: $PREFLIGHT_DATA/gemm/h100-sxm-80gb.yaml}
+parallel: {tp: 8}
+training: {seq_len: 4096, global_batch: 64}")
+  run plan "$own"
+  expect_rc 0
+  grep -qF "dropped" "$OUT" && fail "the file's own hardware keeps its tables"
+  run plan "$own" --hardware h200-sxm-141gb
+  expect_rc 0
+  expect_stdout_has "cluster.collective_table: azure-nd-h100-v5 dropped: it needs a table measured on h200-sxm-141gb (it was measured on h100-sxm-80gb), which the command line's hardware=h200-sxm-141gb rules out"
+  expect_stdout_has "cluster.gemm_table: $PREFLIGHT_DATA/gemm/h100-sxm-80gb.yaml dropped: it needs a GEMM table measured on h200-sxm-141gb"
+  run plan "$own" --hardware h200-sxm-141gb --set cluster.collective_table=azure-nd-h100-v5
+  expect_bad_input "cluster.collective_table" "the value given on the command line"
 }
 
 # An attention kernel the catalog has no measurement of: refused, with the kernels it has.
@@ -1459,6 +1480,11 @@ case_validate_by() {
   # Without --by, "by" is there and empty.
   run validate "$file" --json
   expect_json 'assert j["by"] == {}'
+  # An unknown field, or one given twice, is the command line's bad input, as any flag's.
+  run validate "$file" --by nonsense
+  expect_bad_input "command line: --by: expected fields among" "got 'nonsense'"
+  run validate "$file" --by tp,tp
+  expect_bad_input "command line: --by: expected each field once" 
   run validate "$file" --by tp,micro_batch
   expect_rc 0
   grep -qE '^tp, micro_batch +rows +MAPE' "$OUT" || fail "a table titled by its fields"

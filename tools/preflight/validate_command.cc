@@ -346,7 +346,7 @@ int RunValidate(const ValidateArgs& args) {
     if (seen) continue;  // a spec given twice is one table (and one JSON key)
     std::string error;
     std::vector<std::string> fields = ParseGroupSpec(spec, &error);
-    if (fields.empty()) return BadInput(error);
+    if (fields.empty()) return BadInput("command line: " + error);
     by.emplace_back(spec, std::move(fields));
   }
   Catalog catalog = Catalog::Default();

@@ -262,6 +262,13 @@ std::vector<std::string> DroppableKeys(const std::vector<Override>& overrides) {
     });
     if (!set) keys.emplace_back(key);
   }
+  // A cluster's tables measured on the file's device, where the command line names another.
+  for (std::string_view key : {"cluster.collective_table", "cluster.gemm_table"}) {
+    const bool set = std::any_of(overrides.begin(), overrides.end(), [&](const Override& o) {
+      return o.key == "cluster" || o.key == key;
+    });
+    if (!set) keys.emplace_back(key);
+  }
   return keys;
 }
 

@@ -125,13 +125,55 @@ StatusOr<ClusterOverrides> ReadCluster(const MapReader& r) {
   return o;
 }
 
+// Settings that the rest of the run rules out (training settings, and a cluster's tables measured on
+// another device): refused, or, where the command line's values rule them out
+// (ParseOptions::droppable), dropped with a note for Scenario::idle_settings.
+class Drops {
+ public:
+  explicit Drops(const ParseOptions& options) : options_(options) {}
+
+  // The error that `key` of `t` expected `expected`; OK with a note instead where the key may be
+  // dropped (`needs`: what it needs, which the command line rules out). The caller then takes the
+  // key's default.
+  Status DropOrRefuse(const MapReader& t, std::string_view key, std::string_view expected, std::string_view needs) {
+    if (!MayDrop(key)) return t.Error(key, expected);
+    Drop(t, key, needs);
+    return Status::Ok();
+  }
+  // Notes `key` of `t` as dropped because it needs `needs`; the caller checked MayDrop(dropped), the
+  // name it goes by in ParseOptions::droppable.
+  void Drop(const MapReader& t, std::string_view key, std::string_view needs) {
+    const YAML::Node value = t.node()[std::string(key)];
+    const std::string shown = value.IsScalar() ? value.Scalar() : DescribeNode(value);
+    notes_.push_back(t.FieldName(key) + ": " + shown + " dropped: it needs " + std::string(needs) + ", which " +
+                     (options_.because.empty() ? std::string("the command line's values") : options_.because) +
+                     " rules out");
+  }
+  // Whether the command line's values may rule `key` out (ParseOptions::droppable).
+  bool MayDrop(std::string_view key) const {
+    return std::find(options_.droppable.begin(), options_.droppable.end(), key) != options_.droppable.end();
+  }
+  const std::vector<std::string>& notes() const { return notes_; }
+
+ private:
+  const ParseOptions& options_;
+  std::vector<std::string> notes_;
+};
+
 // cluster.gemm_table: the user's own measured GEMM table for this hardware (a path, beside the
 // scenario first), replacing the catalog's.
-Status ReadGemmTable(const MapReader& r, const Catalog& catalog, HardwareSpec* spec) {
+Status ReadGemmTable(const MapReader& r, const Catalog& catalog, Drops* drops, HardwareSpec* spec) {
   ASSIGN_OR_RETURN(MapReader c, r.Map("cluster"));
   if (!c.Has("gemm_table")) return Status::Ok();
   ASSIGN_OR_RETURN(std::string ref, c.String("gemm_table"));
   const std::string path = ResolvePath(ref, r.file());
+  if (drops->MayDrop("cluster.gemm_table")) {  // measured on the file's device, not the command line's
+    auto measured = LoadGemmTable(path);
+    if (measured.ok() && measured->id != spec->id) {
+      drops->Drop(c, "gemm_table", "a GEMM table measured on " + spec->id + " (it was measured on " + measured->id + ")");
+      return Status::Ok();
+    }
+  }
   auto table = LoadGemmTableFor(*spec, path);
   if (!table.ok()) return table.status().WithPrefix(r.file() + ": " + c.FieldName("gemm_table"));
   Status proxy = catalog.CheckProxyOf(path, "proxy_of", spec->id, (*table)->proxy_of);
@@ -144,7 +186,7 @@ Status ReadGemmTable(const MapReader& r, const Catalog& catalog, HardwareSpec* s
 // (nccl-tests), used for the groups they cover: a path (beside the scenario first), or the name of
 // a table the catalog holds (data/collectives/), or none (the catalog's bus bandwidths, as when the
 // key is absent). A table measured on other hardware is an error.
-Status ReadCollectiveTable(const MapReader& r, const Catalog& catalog, Cluster* cluster) {
+Status ReadCollectiveTable(const MapReader& r, const Catalog& catalog, Drops* drops, Cluster* cluster) {
   ASSIGN_OR_RETURN(MapReader c, r.Map("cluster"));
   if (!c.Has("collective_table")) return Status::Ok();
   ASSIGN_OR_RETURN(std::string ref, c.String("collective_table"));
@@ -153,6 +195,10 @@ Status ReadCollectiveTable(const MapReader& r, const Catalog& catalog, Cluster* 
   const std::string field = r.file() + ": " + c.FieldName("collective_table");
   if (!table.ok()) return table.status().WithPrefix(field);
   if (!table->hardware.empty() && table->hardware != cluster->spec.id) {
+    if (drops->MayDrop("cluster.collective_table")) {
+      drops->Drop(c, "collective_table", "a table measured on " + cluster->spec.id + " (it was measured on " + table->hardware + ")");
+      return Status::Ok();
+    }
     return InvalidArgument(field + ": expected a table measured on " + cluster->spec.id + ", got '" + ref +
                            "', measured on " + table->hardware);
   }
@@ -219,35 +265,6 @@ Status ReadReliability(const MapReader& r, const Catalog& catalog, Scenario* s) 
   s->reliability = std::make_shared<const ReliabilityProfile>(std::move(profile));
   return Status::Ok();
 }
-
-// Training settings that the rest of the run rules out: refused, or, where the command line's values
-// rule them out (ParseOptions::droppable), dropped with a note for Scenario::idle_settings.
-class Drops {
- public:
-  explicit Drops(const ParseOptions& options) : options_(options) {}
-
-  // The error that `key` of `t` expected `expected`; OK with a note instead where the key may be
-  // dropped (`needs`: what it needs, which the command line rules out). The caller then takes the
-  // key's default.
-  Status DropOrRefuse(const MapReader& t, std::string_view key, std::string_view expected, std::string_view needs) {
-    if (!MayDrop(key)) return t.Error(key, expected);
-    const YAML::Node value = t.node()[std::string(key)];
-    const std::string shown = value.IsScalar() ? value.Scalar() : DescribeNode(value);
-    notes_.push_back(t.FieldName(key) + ": " + shown + " dropped: it needs " + std::string(needs) + ", which " +
-                     (options_.because.empty() ? std::string("the command line's values") : options_.because) +
-                     " rules out");
-    return Status::Ok();
-  }
-  // Whether the command line's values may rule `key` out (ParseOptions::droppable).
-  bool MayDrop(std::string_view key) const {
-    return std::find(options_.droppable.begin(), options_.droppable.end(), key) != options_.droppable.end();
-  }
-  const std::vector<std::string>& notes() const { return notes_; }
-
- private:
-  const ParseOptions& options_;
-  std::vector<std::string> notes_;
-};
 
 // Bounds that keep token counts (and the byte counts made from them) far from int64 overflow:
 // 128M tokens per sequence, 2^40 tokens per step.
@@ -829,11 +846,11 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
   if (!spec.ok()) return spec.status().WithPrefix(file + ": " + r.FieldName("hardware"));
   ASSIGN_OR_RETURN(ClusterOverrides overrides, ReadCluster(r));
   ASSIGN_OR_RETURN(s.cluster, BuildCluster(*spec, overrides, file, field_prefix.empty() ? "" : field_prefix + "."));
-  RETURN_IF_ERROR(ReadGemmTable(r, catalog, &s.cluster.spec));
-  RETURN_IF_ERROR(ReadCollectiveTable(r, catalog, &s.cluster));
+  Drops drops(options);
+  RETURN_IF_ERROR(ReadGemmTable(r, catalog, &drops, &s.cluster.spec));
+  RETURN_IF_ERROR(ReadCollectiveTable(r, catalog, &drops, &s.cluster));
   ASSIGN_OR_RETURN(MapReader training, r.Map("training"));
   (void)training;
-  Drops drops(options);
   RETURN_IF_ERROR(ReadTraining(r, s.cluster.spec, &drops, &s.job, &s.plan.micro_batch));
   RETURN_IF_ERROR(CheckHardwareCanTime(r, s.cluster.spec, s.job));
   RETURN_IF_ERROR(ReadHostProfile(r, catalog, &s.job));

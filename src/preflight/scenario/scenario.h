@@ -57,10 +57,12 @@ struct Scenario {
 
 // How ParseScenario treats a training setting the rest of the run rules out.
 struct ParseOptions {
-  // Keys of `training` ("low_precision_activations") that the file gives and the command line's
-  // values rule out (a --hardware without FP8 beside DeepSeek-V3's FP8 storage, a
-  // flash_attention=false beside an attention_kernel): each one ruled out is dropped (its default
-  // taken) and named in Scenario::idle_settings with `because`, instead of refused. Empty (the
+  // Keys of `training` ("low_precision_activations"), and "cluster.collective_table" and
+  // "cluster.gemm_table", that the file gives and the command line's values rule out (a --hardware
+  // without FP8 beside DeepSeek-V3's FP8 storage, a flash_attention=false beside an
+  // attention_kernel, a --hardware other than the one the file's tables were measured on): each one
+  // ruled out is dropped (its default taken) and named in Scenario::idle_settings with `because`,
+  // instead of refused. Empty (the
   // default): every contradiction is an error naming the field. LoadScenarioFile and
   // LoadScenarioList fill it only where the file alone reads cleanly, so a contradiction the file
   // states stays an error.
