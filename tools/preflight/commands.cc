@@ -25,21 +25,10 @@ namespace fs = std::filesystem;
 namespace {
 
 // The length of the well-formed UTF-8 character at `i` of `s` (Utf8CharLength: 2 to 4 bytes) that a
-// terminal or log reader shows as text: not a C1 control, U+0080-U+009F, which a terminal acts on,
-// nor a line or paragraph separator, U+2028 and U+2029, which break a line in a log reader, nor a
-// bidirectional control (U+200E, U+200F, U+202A-U+202E, U+2066-U+2069), which reorders the text
-// shown after it (a key echoed in an error would read as another); else 1.
+// terminal or log reader shows as text (not one Utf8ControlLength names); else 1.
 size_t Utf8Length(const std::string& s, size_t i) {
   const size_t n = Utf8CharLength(s, i);
-  if (n < 2) return 1;
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  if (byte(i) == 0xC2 && byte(i + 1) <= 0x9F) return 1;  // C1 controls
-  if (n == 3 && byte(i) == 0xE2) {
-    const unsigned char b1 = byte(i + 1), b2 = byte(i + 2);
-    if (b1 == 0x80 && (b2 == 0xA8 || b2 == 0xA9)) return 1;                 // U+2028, U+2029
-    if (b1 == 0x80 && (b2 == 0x8E || b2 == 0x8F || (b2 >= 0xAA && b2 <= 0xAE))) return 1;  // U+200E/F, U+202A-E
-    if (b1 == 0x81 && b2 >= 0xA6 && b2 <= 0xA9) return 1;                   // U+2066-U+2069
-  }
+  if (n < 2 || Utf8ControlLength(s, i) > 0) return 1;
   return n;
 }
 

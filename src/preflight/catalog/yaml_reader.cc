@@ -229,14 +229,11 @@ StatusOr<std::string> MapReader::StringOr(std::string_view key, std::string fall
 
 namespace {
 
-// The length of the control character at `s[i]`: 1 (ASCII), 2 (a C1 control in UTF-8), 3 (the
-// line and paragraph separators U+2028 and U+2029), else 0.
+// The length of the control character at `s[i]`: 1 (ASCII), 2 or 3 (Utf8ControlLength: a C1
+// control, a line or paragraph separator, a bidirectional control), else 0.
 size_t ControlCharacterAt(std::string_view s, size_t i) {
   if (IsControlCharacter(s[i])) return 1;
-  auto byte = [&](size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0; };
-  if (byte(0) == 0xC2 && byte(1) >= 0x80 && byte(1) <= 0x9F) return 2;
-  if (byte(0) == 0xE2 && byte(1) == 0x80 && (byte(2) == 0xA8 || byte(2) == 0xA9)) return 3;
-  return 0;
+  return Utf8ControlLength(s, i);
 }
 
 }  // namespace

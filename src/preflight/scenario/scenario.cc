@@ -140,8 +140,8 @@ class Drops {
     Drop(t, key, needs);
     return Status::Ok();
   }
-  // Notes `key` of `t` as dropped because it needs `needs`; the caller checked MayDrop(dropped), the
-  // name it goes by in ParseOptions::droppable.
+  // Notes `key` of `t` as dropped because it needs `needs`. The caller has checked MayDrop under
+  // the key's name in ParseOptions::droppable ("cluster.collective_table" for `collective_table`).
   void Drop(const MapReader& t, std::string_view key, std::string_view needs) {
     const YAML::Node value = t.node()[std::string(key)];
     const std::string shown = value.IsScalar() ? value.Scalar() : DescribeNode(value);
@@ -834,7 +834,7 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
   // The name heads every report and table row: one line of printable text. A name the file gives
   // with control characters is refused; one taken from the file's name has them replaced.
   if (r.Has("name") && HasControlCharacter(s.name)) {
-    return r.Error("name", "a name without control characters (newlines, tabs, U+0080-U+009F, U+2028, U+2029)");
+    return r.Error("name", "a name without control characters (newlines, tabs, U+0080-U+009F, U+2028, U+2029, bidirectional controls)");
   }
   if (r.Has("name")) RETURN_IF_ERROR(r.Line("name").status());  // not empty or blank
   s.name = ReplaceControlCharacters(s.name, '_');

@@ -84,6 +84,9 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
        "name: expected a name without control characters"},
       {"a line separator in the name", "name: small", "name: \"a\xe2\x80\xa8" "b\"", StatusCode::kInvalidArgument,
        "name: expected a name without control characters"},
+      // A right-to-left override (U+202E) shows what follows it reversed in the report.
+      {"a bidirectional control in the name", "name: small", "name: \"a\xe2\x80\xae" "b\"",
+       StatusCode::kInvalidArgument, "name: expected a name without control characters"},
       // Bounds of sanity: beyond them products overflow (a SIGFPE once) or figures turn inf or NaN.
       {"tp past the largest cluster", "tp: 2,", "tp: 4294967296,", StatusCode::kInvalidArgument, "parallel.tp"},
       {"tp*cp*pp past the largest cluster", "tp: 2,", "tp: 8192, cp: 8192,", StatusCode::kInvalidArgument,
