@@ -229,6 +229,50 @@ case_readme_figures() {
   done
 }
 
+# docs/campaign.md's Llama 3 405B table (ideal days, P50 / P90 and goodput of each failure record)
+# and its RSC-1 rework sentence, at the precision the page prints them: they had drifted by 0.7 day.
+case_campaign_doc_figures() {
+  have_python || return 0
+  local doc="$ROOT/docs/campaign.md" row extra line
+  local base=(plan "$ROOT/examples/llama3.1-70b-h100.yaml" --model llama-3.1-405b --devices 16384 --tp 8 --pp 16
+              --vpp 1 --cp 1 --schedule 1f1b --recompute none --set parallel.layer_split=balanced
+              --set training.tokens=15.6e12 --json)
+  for row in "\`llama3-h100-16k\`|" "rsc2-a100|--set reliability.profile=rsc2-a100" \
+             "rsc1-a100|--set reliability.profile=rsc1-a100" \
+             "bloom-jeanzay-a100|--set reliability.profile=bloom-jeanzay-a100" \
+             "in-memory checkpoints|--set reliability.checkpoint_blocking_s=0 --set reliability.detection_min=0.5 --set reliability.restart_min=3"; do
+    extra=${row#*|}
+    line=$(grep -F "${row%%|*}" "$doc" | grep -F '→' | head -1)
+    [[ -n "$line" ]] || { fail "docs/campaign.md has no table row for ${row%%|*}"; continue; }
+    # shellcheck disable=SC2086
+    run "${base[@]}" $extra
+    expect_rc 1  # 81.4 GiB: the page says plan exits 1
+    python3 - "$OUT" "$line" <<'PY' || fail "docs/campaign.md's row '$line' is not what plan prints"
+import json, re, sys
+c = json.load(open(sys.argv[1]))["campaign"]
+cells = [x.strip() for x in sys.argv[2].strip().strip("|").split("|")]
+days = re.findall(r"[0-9.]+", cells[3])
+want = days + [cells[4].rstrip("%")]
+got = [c["days_ideal"], c["days_p50"], c["days_p90"], 100 * c["goodput"]]
+def shown(v, like): return "%.*f" % (len(like.split(".")[1]) if "." in like else 0, v)
+bad = [(w, shown(g, w)) for w, g in zip(want, got) if shown(g, w) != w]
+if bad: sys.exit("doc/plan: %s" % bad)
+PY
+  done
+  run "${base[@]}" --set reliability.profile=rsc1-a100
+  python3 - "$OUT" "$doc" <<'PY' || fail "docs/campaign.md's RSC-1 rework figures are not what plan prints"
+import json, re, sys
+c = json.load(open(sys.argv[1]))["campaign"]
+text = " ".join(open(sys.argv[2]).read().split())
+m = re.search(r"redoes ([0-9.]+) days of work at RSC-1's failure rate, ([0-9.]+)% more energy than its ([0-9.]+) "
+              r"ideal days \(([0-9,]+) MWh against ([0-9,]+)\)", text)
+if not m: sys.exit("sentence not found")
+got = ["%.1f" % c["reliability"]["rework_days_mean"], "%.1f" % (100 * (c["energy_mwh_with_rework"] / c["energy_mwh"] - 1)),
+       "%.1f" % c["days_ideal"], "{:,.0f}".format(c["energy_mwh_with_rework"]), "{:,.0f}".format(c["energy_mwh"])]
+if list(m.groups()) != got: sys.exit("doc %s, plan %s" % (list(m.groups()), got))
+PY
+}
+
 case_readme_scenario_block() {
   python3 - "$ROOT/README.md" "$WORK/readme.yaml" <<'PY' || { fail "no scenario block in README.md"; return; }
 import re, sys
@@ -580,6 +624,11 @@ case_plan_overrides() {
     expect_rc 0
     expect_json 'assert j["plan"]["searched"] is True, j["plan"]'
   done
+  # Any other key given null is bad input, as `name: null` in a file is (it had named the plan "null").
+  for value in null "~"; do
+    run plan "$EXAMPLE" --set "name=$value"
+    expect_bad_input "$EXAMPLE: name: expected a string, got nothing" "(the value given on the command line: name=$value)"
+  done
   # What-ifs that rule FP8 out drop the file's FP8-only settings with a warning (ARCHITECTURE.md's
   # "DeepSeek-V3 on H800 or Ascend 910C?"); exit 1 where the job then does not fit.
   local ds="$ROOT/examples/deepseek-v3-h800.yaml" what rc
@@ -606,6 +655,25 @@ cluster: {devices: 8}
 training: {seq_len: 4096, global_batch: 64, precision: bf16, low_precision_activations: true}")
   run plan "$f" --hardware a100-sxm-80gb
   expect_bad_input "$f: training.low_precision_activations: expected precision: fp8"
+  # Activation offloading, which Megatron-Core refuses beside a pipeline or recompute: a --pp 2 or
+  # --recompute drops it (it was an INVALID plan); the file stating the pair is bad input.
+  f=$(write offload.yaml "model: llama-3.1-8b
+hardware: gb200-nvl72
+cluster: {devices: 8}
+parallel: {tp: 1, pp: 1, dp: 8, zero: 1, recompute: none, cpu_offload_layers: 8}
+training: {seq_len: 4096, global_batch: 64, precision: bf16}")
+  for what in "--pp 2 --dp 4" "--recompute full"; do
+    # shellcheck disable=SC2086
+    run plan "$f" $what --json
+    expect_rc 0
+    expect_json 'assert j["plan"]["valid"] and "cpu_offload_layers" not in j["plan"], j["plan"]'
+    expect_stdout_has "parallel.cpu_offload_layers: 8 dropped: it needs pp 1 and recompute none (Megatron-Core's rules for cpu_offloading), which the command line's parallel."
+  done
+  run plan "$f" --pp 2 --dp 4 --set parallel.cpu_offload_layers=4
+  expect_bad_input "$f: parallel.cpu_offload_layers: expected 0 (off) with pp 2 and recompute none" "(the value given on the command line: parallel.cpu_offload_layers=4)"
+  sed -i 's/recompute: none/recompute: selective/' "$f"
+  run plan "$f"
+  expect_bad_input "$f: parallel.cpu_offload_layers: expected 0 (off) with pp 1 and recompute selective"
 }
 
 # What-ifs on a catalog model change one key of its config; a misspelt key, or one its model_type
@@ -614,6 +682,11 @@ case_override_catalog_fields() {
   run plan "$EXAMPLE" --set model.num_hidden_layers=40 --json
   expect_rc 0
   expect_json 'assert j["model"]["ops"][0]["layers"] == 40 and 3.5e10 < j["model"]["params_total"] < 3.7e10, j["model"]'
+  # null means absent in a Hugging Face config, on the command line as in config.json: head_dim
+  # then follows from hidden_size / num_attention_heads (128, as the catalog's).
+  run plan "$EXAMPLE" --set model.head_dim=null --json
+  expect_rc 0
+  expect_json 'assert 6.9e10 < j["model"]["params_total"] < 7.1e10, j["model"]'
   run plan "$EXAMPLE" --set model.num_hiden_layers=40
   expect_bad_input "$EXAMPLE: model.num_hiden_layers: expected a key its model_type llama reads (" "num_hidden_layers" "(the value given on the command line)"
   run plan "$EXAMPLE" --set model=llama-3.1-8b --set model.num_hidden_layers=40 --json
@@ -1626,7 +1699,7 @@ YAML
     || fail "validate --search-layouts: expected only ds1 searched"
 }
 
-ALL_CASES=(search_space_too_large search_headroom_note readme_figures plan_searched_layout output_write_failure output_to_a_closed_pipe validate_nothing_predicted validate_by search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
+ALL_CASES=(search_space_too_large search_headroom_note readme_figures campaign_doc_figures plan_searched_layout output_write_failure output_to_a_closed_pipe validate_nothing_predicted validate_by search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
   unknown_hardware_id bad_gemm_table bad_collective_table collective_table_other_hardware unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
   unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit reliability odd_output_width softmax_fallback override_catalog_fields command_line_paths data_directory odd_but_valid_inputs collective_table_idle fp4_precision)

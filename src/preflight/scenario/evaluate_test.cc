@@ -386,6 +386,26 @@ TEST(EvaluateTest, CampaignWithFailuresUsesTheDefaultProfile) {
   EXPECT_NEAR(steps, std::round(steps), 1e-6);
 }
 
+// The work's device-hours, bill and energy from the ideal days, the catalog's H100 figures (700 W;
+// $1.99-5.00 an hour, data/hardware/h100-sxm-80gb.yaml) and the cluster's PUE: no test pinned
+// them before (a dropped PUE or swapped prices passed).
+TEST(EvaluateTest, CampaignBillsAndPowersTheIdealDays) {
+  StatusOr<Scenario> s = LoadText(Replace(Replace(kScenario, "precision: bf16", "precision: bf16, tokens: 1e12"),
+                                          "devices_per_node: 8}", "devices_per_node: 8, pue: 1.25}"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  const PlanResult r = Evaluate(*s, {});
+  ASSERT_TRUE(r.has_time);
+  const Campaign& c = r.campaign;
+  const double seconds = 1e12 / r.time.tokens_per_s;
+  EXPECT_NEAR(c.days_ideal, seconds / 86400, 1e-9 * c.days_ideal);
+  EXPECT_NEAR(c.device_hours, c.days_ideal * 24 * 8, 1e-9 * c.device_hours);
+  ASSERT_TRUE(c.cost_known);
+  EXPECT_NEAR(c.cost_usd_low, c.device_hours * 1.99, 1e-9 * c.cost_usd_low);
+  EXPECT_NEAR(c.cost_usd_high, c.device_hours * 5.00, 1e-9 * c.cost_usd_high);
+  ASSERT_TRUE(c.energy_known);
+  EXPECT_NEAR(c.energy_mwh, c.device_hours * 700 * 1.25 / 1e6, 1e-9 * c.energy_mwh);
+}
+
 // What the campaign cannot price is said: the H100 has a price, a power figure and the default
 // profile's vendor; the Trainium2 has neither figure and borrows NVIDIA's failure record.
 TEST(EvaluateTest, CampaignSaysWhatItLeavesOutOrBorrows) {

@@ -46,10 +46,11 @@ bool IsNullText(const std::string& value) {
 }
 
 // The node an override's value stands for: a YAML flow sequence or mapping (`[mlp, moe]`,
-// `{devices: 512}`) as that collection, null for `parallel` left empty or null (as in a file),
-// anything else as the scalar text it is.
+// `{devices: 512}`) as that collection, null for a value YAML reads as null (~, null; for
+// `parallel`, nothing too), as a file's `key: null` is: bad input for a scenario key, a search for
+// `parallel`, and "absent" for a Hugging Face config's key. Anything else is the scalar text it is.
 StatusOr<YAML::Node> OverrideValue(const Override& o) {
-  if (o.key == "parallel" && IsNullText(o.value)) return YAML::Node(YAML::NodeType::Null);
+  if (IsNullText(o.value) && (o.key == "parallel" || !o.value.empty())) return YAML::Node(YAML::NodeType::Null);
   const bool flow = !o.value.empty() && (o.value.front() == '[' || o.value.front() == '{');
   if (!flow) return YAML::Node(o.value);
   const std::string what = o.value.front() == '[' ? "a YAML flow sequence ([a, b])" : "a YAML flow mapping ({key: value})";
@@ -248,8 +249,9 @@ Status CheckModelOverrideKeys(const YAML::Node& run, const std::vector<Override>
 constexpr std::array<std::string_view, 5> kDependentTrainingKeys = {
     "low_precision_activations", "fp8_dispatch", "attention_kernel", "ep_comm_units", "fp8_recipe"};
 // The command line's keys that rule them out.
-constexpr std::array<std::string_view, 4> kRulingKeys = {"hardware", "training.precision", "training.flash_attention",
-                                                         "training.ep_dispatcher"};
+constexpr std::array<std::string_view, 6> kRulingKeys = {"hardware",        "training.precision",
+                                                         "training.flash_attention", "training.ep_dispatcher",
+                                                         "parallel.pp",     "parallel.recompute"};
 
 // The dependent keys the file's own values give: those the overrides set (the key, or the whole of
 // `training`) stay the command line's to answer for.
@@ -262,10 +264,12 @@ std::vector<std::string> DroppableKeys(const std::vector<Override>& overrides) {
     });
     if (!set) keys.emplace_back(key);
   }
-  // A cluster's tables measured on the file's device, where the command line names another.
-  for (std::string_view key : {"cluster.collective_table", "cluster.gemm_table"}) {
+  // A cluster's tables measured on the file's device, where the command line names another; the
+  // activation offload, where it brings a pipeline or recompute.
+  for (std::string_view key : {"cluster.collective_table", "cluster.gemm_table", "parallel.cpu_offload_layers"}) {
+    const std::string_view section = key.substr(0, key.find('.'));
     const bool set = std::any_of(overrides.begin(), overrides.end(), [&](const Override& o) {
-      return o.key == "cluster" || o.key == key;
+      return o.key == section || o.key == key;
     });
     if (!set) keys.emplace_back(key);
   }

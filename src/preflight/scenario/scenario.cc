@@ -605,6 +605,10 @@ Status ReadRecomputeModules(const MapReader& p, Plan* plan) {
     if (!ParseRecomputeModule(name, &m)) {
       return p.Error("recompute_modules", std::string(kExpected) + " ('" + name + "' is none of them)");
     }
+    // Given twice, one name most likely stands where another was meant.
+    if ((plan->recompute_modules & m) != 0) {
+      return p.Error("recompute_modules", std::string(kExpected) + ", each once ('" + name + "' is given twice)");
+    }
     plan->recompute_modules |= m;
   }
   return Status::Ok();
@@ -744,7 +748,22 @@ Status ReadOverlaps(const MapReader& p, Plan* out) {
   return Status::Ok();
 }
 
-Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
+// parallel.cpu_offload_layers beside pp > 1 or recompute, both of which Megatron-Core's
+// TransformerConfig refuses with cpu_offloading: bad input in a file, dropped under a what-if that
+// brings the pipeline or the recompute (--pp 2).
+Status CheckOffloadAgainstPlan(const MapReader& p, Drops* drops, Plan* plan) {
+  if (plan->cpu_offload_layers == 0 || (plan->pp == 1 && plan->recompute == Recompute::kNone)) return Status::Ok();
+  if (!drops->MayDrop("parallel.cpu_offload_layers")) {
+    return p.Error("cpu_offload_layers", "0 (off) with pp " + std::to_string(plan->pp) + " and recompute " +
+                                             std::string(RecomputeName(plan->recompute)) +
+                                             " (Megatron-Core refuses cpu_offloading with pp > 1 or recompute)");
+  }
+  drops->Drop(p, "cpu_offload_layers", "pp 1 and recompute none (Megatron-Core's rules for cpu_offloading)");
+  plan->cpu_offload_layers = 0;
+  return Status::Ok();
+}
+
+Status ReadParallel(const MapReader& root, int64_t devices, Drops* drops, Scenario* s) {
   const YAML::Node& node = root.node()["parallel"];
   if (!node.IsDefined() || node.IsNull() || (node.IsScalar() && node.Scalar() == "auto")) {
     s->auto_parallel = true;
@@ -771,7 +790,8 @@ Status ReadParallel(const MapReader& root, int64_t devices, Scenario* s) {
   RETURN_IF_ERROR(ReadRecomputeModules(p, &plan));
   RETURN_IF_ERROR(ReadRecomputeMethod(p, &plan));
   RETURN_IF_ERROR(ReadStageSplit(p, &plan));
-  return ReadOverlaps(p, &plan);
+  RETURN_IF_ERROR(ReadOverlaps(p, &plan));
+  return CheckOffloadAgainstPlan(p, drops, &plan);
 }
 
 // The FLOP counts data/validation/README.md names. An MFU or TFLOP/s figure is compared with
@@ -855,7 +875,7 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
   RETURN_IF_ERROR(CheckHardwareCanTime(r, s.cluster.spec, s.job));
   RETURN_IF_ERROR(ReadHostProfile(r, catalog, &s.job));
   RETURN_IF_ERROR(ReadReliability(r, catalog, &s));
-  RETURN_IF_ERROR(ReadParallel(r, s.cluster.devices, &s));
+  RETURN_IF_ERROR(ReadParallel(r, s.cluster.devices, &drops, &s));
   RETURN_IF_ERROR(CheckTrainingAgainstPlan(r, s));
   RETURN_IF_ERROR(CheckMoeCapacity(r, s));
   ASSIGN_OR_RETURN(s.idle_settings, IdleSettings(r, s));

@@ -57,10 +57,11 @@ struct Scenario {
 
 // How ParseScenario treats a training setting the rest of the run rules out.
 struct ParseOptions {
-  // Keys of `training` ("low_precision_activations"), and "cluster.collective_table" and
-  // "cluster.gemm_table", that the file gives and the command line's values rule out (a --hardware
-  // without FP8 beside DeepSeek-V3's FP8 storage, a flash_attention=false beside an
-  // attention_kernel, a --hardware other than the one the file's tables were measured on): each one
+  // Keys of `training` ("low_precision_activations"), and "cluster.collective_table",
+  // "cluster.gemm_table" and "parallel.cpu_offload_layers", that the file gives and the command
+  // line's values rule out (a --hardware without FP8 beside DeepSeek-V3's FP8 storage, a
+  // flash_attention=false beside an attention_kernel, a --hardware other than the one the file's
+  // tables were measured on, a --pp 2 beside activation offloading): each one
   // ruled out is dropped (its default taken) and named in Scenario::idle_settings with `because`,
   // instead of refused. Empty (the
   // default): every contradiction is an error naming the field. LoadScenarioFile and
