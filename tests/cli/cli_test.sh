@@ -273,6 +273,63 @@ if list(m.groups()) != got: sys.exit("doc %s, plan %s" % (list(m.groups()), got)
 PY
 }
 
+# Figures docs/search.md and docs/cost-model.md quote of the binary, as they print them (a review
+# found a dozen stale): the GB200 405B search by step time and by cost, the example's five distinct
+# layouts, and the validation rows on proxy figures against those on their device's own.
+case_docs_figures() {
+  have_python || return 0
+  local text
+  text=$(tr '\n' ' ' <"$ROOT/docs/search.md" | tr -s ' ')
+  local gb=(search "$ROOT/examples/llama3.1-70b-h100.yaml" --hardware gb200-nvl72 --model llama-3.1-405b
+            --set cluster.devices=1152 --top 1 --no-progress --json)
+  local objective
+  for objective in step_time cost; do
+    run "${gb[@]}" --objective "$objective"
+    expect_rc 0
+    python3 - "$OUT" "$text" "$objective" <<'PY' || fail "docs/search.md's GB200 405B figures ($objective) are not what search prints"
+import json, re, sys
+j = json.load(open(sys.argv[1])); text = sys.argv[2]; objective = sys.argv[3]
+m = re.search(r"runs fastest at TP (\d+) × CP (\d+) × PP (\d+) under (\S+) \(([0-9.]+) s a step\).*?"
+              r"\$([0-9.]+) M at \$([0-9.]+) an hour; TP (\d+) × CP (\d+) × PP (\d+) under (\S+) \(([0-9.]+) s\).*?"
+              r"holds ([0-9,]+): \$([0-9.]+) M, first by cost", text)
+if not m: sys.exit("paragraph not found")
+g = m.groups()
+want = g[0:5] + (g[5],) if objective == "step_time" else g[7:12] + (g[13],)
+p = j["plans"][0]; plan = p["plan"]
+held = p["campaign"]["devices_held"]
+days = p["campaign"]["days_ideal"]
+usd = days * 24 * held * float(g[6]) / 1e6
+got = (str(plan["tp"]), str(plan["cp"]), str(plan["pp"]), plan["schedule"].upper().replace("ZB-H1", "ZB-H1").replace("DUALPIPE", "DualPipe"),
+       "%.2f" % p["time"]["step_s"], "%.1f" % usd)
+if tuple(want) != got: sys.exit("doc %s, search %s" % (want, got))
+PY
+  done
+  run search "$ROOT/examples/llama3.1-70b-h100.yaml" --top 5 --distinct --no-progress --json
+  expect_rc 0
+  python3 - "$OUT" "$text" <<'PY' || fail "docs/search.md's five distinct layouts are not what search prints"
+import json, re, sys
+steps = [p["time"]["step_s"] for p in json.load(open(sys.argv[1]))["plans"]]
+m = re.search(r"five layouts ([0-9.]+) to ([0-9.]+) s a step", sys.argv[2])
+if not m or list(m.groups()) != ["%.2f" % steps[0], "%.2f" % steps[-1]]: sys.exit("doc %s, search %s" % (m and m.groups(), steps))
+PY
+  run validate "$ROOT"/data/validation/*.yaml --json
+  python3 - "$OUT" "$ROOT/docs/cost-model.md" <<'PY' || fail "docs/cost-model.md's proxy-figure rows are not what validate prints"
+import json, re, sys
+by = json.load(open(sys.argv[1]))["by_proxy_figures"]
+text = " ".join(open(sys.argv[2]).read().split())
+m = re.search(r"bundled files ([0-9,]+) of ([0-9,]+) do \(([0-9.]+)% MAPE, bias ([−+-][0-9.]+)%\), the other ([0-9,]+) read only "
+              r"their device's own figures \(([0-9.]+)%, ([−+-][0-9.]+)%", text)
+if not m: sys.exit("sentence not found")
+proxy, own = by["rests on proxy figures"], by["device's own figures"]
+pct = lambda v: "%+.1f" % (100 * v)
+got = ["{:,}".format(proxy["runs"]), "{:,}".format(proxy["runs"] + own["runs"]), "%.1f" % (100 * proxy["mape"]),
+       pct(proxy["mean_error"]).replace("-", "−"), "{:,}".format(own["runs"]), "%.1f" % (100 * own["mape"]), pct(own["mean_error"])]
+want = [x.replace("+", "+") for x in m.groups()]
+want[3] = want[3] if want[3][0] in "−+" else "+" + want[3]
+if want != got: sys.exit("doc %s, validate %s" % (want, got))
+PY
+}
+
 case_readme_scenario_block() {
   python3 - "$ROOT/README.md" "$WORK/readme.yaml" <<'PY' || { fail "no scenario block in README.md"; return; }
 import re, sys
@@ -1699,7 +1756,7 @@ YAML
     || fail "validate --search-layouts: expected only ds1 searched"
 }
 
-ALL_CASES=(search_space_too_large search_headroom_note readme_figures campaign_doc_figures plan_searched_layout output_write_failure output_to_a_closed_pipe validate_nothing_predicted validate_by search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
+ALL_CASES=(search_space_too_large search_headroom_note readme_figures campaign_doc_figures docs_figures plan_searched_layout output_write_failure output_to_a_closed_pipe validate_nothing_predicted validate_by search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
   unknown_hardware_id bad_gemm_table bad_collective_table collective_table_other_hardware unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
   unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit reliability odd_output_width softmax_fallback override_catalog_fields command_line_paths data_directory odd_but_valid_inputs collective_table_idle fp4_precision)
