@@ -276,7 +276,7 @@ PY
 # Figures docs/search.md and docs/cost-model.md quote of the binary, as they print them (a review
 # found a dozen stale): the GB200 405B search by step time and by cost, the example's five distinct
 # layouts, and the validation rows on proxy figures against those on their device's own.
-case_docs_figures() {
+case_search_and_cost_doc_figures() {
   have_python || return 0
   local text
   text=$(tr '\n' ' ' <"$ROOT/docs/search.md" | tr -s ' ')
@@ -1756,7 +1756,7 @@ YAML
     || fail "validate --search-layouts: expected only ds1 searched"
 }
 
-ALL_CASES=(search_space_too_large search_headroom_note readme_figures campaign_doc_figures docs_figures plan_searched_layout output_write_failure output_to_a_closed_pipe validate_nothing_predicted validate_by search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
+ALL_CASES=(search_space_too_large search_headroom_note readme_figures campaign_doc_figures search_and_cost_doc_figures plan_searched_layout output_write_failure output_to_a_closed_pipe validate_nothing_predicted validate_by search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
   unknown_hardware_id bad_gemm_table bad_collective_table collective_table_other_hardware unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
   unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit reliability odd_output_width softmax_fallback override_catalog_fields command_line_paths data_directory odd_but_valid_inputs collective_table_idle fp4_precision)
