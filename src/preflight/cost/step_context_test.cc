@@ -77,6 +77,23 @@ TEST(StepContextTest, ADtypeWithoutASustainedFigureBorrowsTheDevicesRatio) {
   EXPECT_TRUE(HasWarning(fp8_run, "16-bit work"));
 }
 
+// The GB200's FP4 figure comes from the same 10,000-warm-up Azure run as its sustained FP8 one: a
+// sustained figure alone, so FP4 GEMMs run at 0.763 of the FP4 peak. As a burst figure it had been
+// scaled again by FP8's sustained / burst ratio (0.804): the power limit charged twice.
+TEST(StepContextTest, TheGb200Fp4FigureIsSustainedAndNotScaledAgain) {
+  Job8b s = Llama8bOnH100();
+  s.cluster = CatalogCluster("gb200-nvl72", 8);
+  s.job.precision = Dtype::kFp4;
+  const HardwareSpec& h = s.cluster.spec;
+  const int fp4 = DtypeIndex(Dtype::kFp4);
+  ASSERT_TRUE(h.sustained_fraction[fp4].known());
+  EXPECT_FALSE(h.gemm_fraction[fp4].known()) << "no burst FP4 figure is measured on this device";
+  EXPECT_DOUBLE_EQ(SustainedRatio(h, Dtype::kFp4), 1.0);
+  const CostContext c = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_NEAR(c.gemm_rate.value(), h.peak(Dtype::kFp4).value * 1e12 * 0.763, 1e3);
+  EXPECT_FALSE(HasWarning(c, "no sustained fp4"));
+}
+
 // An fp16 run's attention products run at the fp16 peak and efficiency, as its GEMMs do: the
 // A100's fp16 GEMMs measure 0.822 of 312 TFLOP/s where bf16's measure 0.869. They ran at bf16's.
 TEST(StepContextTest, AnFp16RunsAttentionRunsAtTheFp16Rate) {

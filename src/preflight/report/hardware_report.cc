@@ -146,14 +146,17 @@ std::string SustainedText(const HardwareSpec& h) {
   for (int i = 0; i < kNumDtypes; ++i) {
     const Figure& sustained = h.sustained_fraction[i];
     if (!sustained.known()) continue;
-    known += fmt::format("{}{} GEMM {} (burst figures scaled by {:.3f})", known.empty() ? "" : "; ",
-                         kDtypeNames[i], FigureText(sustained, ""), SustainedRatio(h, static_cast<Dtype>(i)));
+    const std::string scaled = h.gemm_fraction[i].known()
+                                   ? fmt::format("burst figures scaled by {:.3f}", SustainedRatio(h, static_cast<Dtype>(i)))
+                                   : std::string("no burst figure: the large-GEMM rate itself");
+    known += fmt::format("{}{} GEMM {} ({})", known.empty() ? "" : "; ", kDtypeNames[i], FigureText(sustained, ""), scaled);
   }
   return known.empty()
              ? std::string("sustained at the power limit: unknown (burst figures used; an upper bound on speed)\n")
              : "sustained at the power limit: " + known +
-                   "; a dtype not named scales its burst figures by bf16's factor, else fp8's, else fp4's (the clock at the "
-                   "power limit is the device's; fp16 without figures of its own runs at bf16's)\n";
+                   "; a dtype not named scales its burst figures by the factor of bf16, else fp8, else fp4, the first with "
+                   "both figures (the clock at the power limit is the device's; fp16 without figures of its own runs at "
+                   "bf16's)\n";
 }
 
 // Peaks, memory, links, price, achieved rates, sustained rates, overlap and host link.

@@ -66,13 +66,18 @@ TEST(HardwareReportTest, SustainedFiguresPerDtype) {
   h.sustained_fraction[DtypeIndex(Dtype::kFp8)] = Figure::Known(0.56, "sustained");
   std::string text = HardwareText(h);
   EXPECT_NE(text.find("sustained at the power limit: fp8 GEMM 0.56 (burst figures scaled by 0.800); a dtype "
-                      "not named scales its burst figures by bf16's factor, else fp8's"),
+                      "not named scales its burst figures by the factor of bf16, else fp8, else fp4, the first with "
+                      "both figures"),
             std::string::npos)
       << text;
   h.sustained_fraction[DtypeIndex(Dtype::kBf16)] = Figure::Known(0.76, "sustained");
   text = HardwareText(h);
   EXPECT_NE(text.find("bf16 GEMM 0.76 (burst figures scaled by 0.950); fp8 GEMM 0.56"), std::string::npos) << text;
   EXPECT_NE(text.find("fp8 sustained GEMM efficiency: sustained"), std::string::npos) << text;
+  // A sustained figure with no burst one beside it scales nothing: it is the large-GEMM rate.
+  h.sustained_fraction[DtypeIndex(Dtype::kFp4)] = Figure::Known(0.76, "sustained");
+  text = HardwareText(h);
+  EXPECT_NE(text.find("fp4 GEMM 0.76 (no burst figure: the large-GEMM rate itself)"), std::string::npos) << text;
 }
 
 // `catalog show` says what a GEMM kernel's fixed time is charged beyond: the waves only where the
