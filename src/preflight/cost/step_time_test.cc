@@ -304,6 +304,21 @@ TEST(StepTimeTest, OpLevelRecomputeRunsTheForwardsGathersAgain) {
   EXPECT_LT(tp_comm(Recompute::kSelectiveOp, true), tp_comm(Recompute::kFull, true) * 0.95);
 }
 
+// HFU counts what selective recompute runs again in every transformer layer, DeepSeek-V3's MTP
+// layer (an MoE layer of the same configuration) included, as its core-attention share did: the
+// MLA up-projections of 62 layers and the MoE blocks of 59, 53.75 GFLOP a token (52.84 without the
+// MTP layer, which the count had left out).
+TEST(StepTimeTest, SelectiveRecomputeFlopsCountTheMtpLayer) {
+  Job8b s = DeepSeekV3OnH800(64, 4096, 64);
+  s.plan.recompute = Recompute::kSelective;
+  s.plan.recompute_modules = kModuleMlaUpProj | kModuleMoe;
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  const StepTime t = EstimateStep(ctx, s.plan);
+  const double mla = 2.0 * (1536 * 128 * 192 + 512 * 128 * 256);
+  const double moe = 2.0 * 7168 * 256 + 8 * 2.0 * 3 * 7168 * 2048 + 2.0 * 3 * 7168 * 2048;
+  EXPECT_NEAR((t.hfu / t.mfu - 1) * ctx.model_flops_per_token, 62 * mla + 59 * moe, 1e-6 * 62 * mla);
+}
+
 // JAX's dots policy runs the attention products and every elementwise pass of the forward again,
 // no weight product and no collective: slower than selective recompute of the attention products
 // by the forward's elementwise work, faster than full recompute by the weight products; HFU counts

@@ -388,17 +388,21 @@ class StepModel {
     const double tensors = static_cast<double>(t.count) / static_cast<double>(t.expert ? p_.ep : 1);
     return tensors * (host + std::max(gather, host));
   }
-  // Forward FLOPs per token that selective recompute runs again, all layers (for HFU).
+  // Forward FLOPs per token that selective recompute runs again, all layers (for HFU): the MTP
+  // layers too, which are transformer layers of the same configuration (of the last layer's kind,
+  // as the op list counts them), as the attention FLOPs already include them.
   double SelectiveRecomputeFlopsPerToken() const {
     const double h = static_cast<double>(a_.hidden), g = a_.gated_mlp ? 3 : 2;  // matrices per MLP
-    const double moe_layers = static_cast<double>(a_.MoeLayerCount());
-    const double dense_layers = static_cast<double>(a_.layers) - moe_layers;
+    const double mtp = static_cast<double>(a_.mtp_layers);
+    const double all_layers = static_cast<double>(a_.layers) + mtp;
+    const double moe_layers = static_cast<double>(a_.MoeLayerCount()) + (a_.IsMoeLayer(a_.layers - 1) ? mtp : 0.0);
+    const double dense_layers = all_layers - moe_layers;
     double f = p_.Recomputes(kModuleCoreAttn) ? c_.attention_flops_per_token_fwd : 0;
     if (p_.Recomputes(kModuleMlaUpProj) && a_.attention == AttentionKind::kMla) {
       const MlaSpec& m = a_.mla;
       const double qk = static_cast<double>(m.nope_dim + m.rope_dim);
       const double q_in = static_cast<double>(m.q_lora_rank > 0 ? m.q_lora_rank : a_.hidden);
-      f += 2.0 * a_.layers * (q_in * a_.heads * qk + m.kv_lora_rank * a_.heads * (m.nope_dim + m.v_dim));
+      f += 2.0 * all_layers * (q_in * a_.heads * qk + m.kv_lora_rank * a_.heads * (m.nope_dim + m.v_dim));
     }
     if (p_.Recomputes(kModuleMlp)) f += 2.0 * dense_layers * g * h * static_cast<double>(a_.ffn);
     if (a_.IsMoe()) {
