@@ -107,6 +107,12 @@ void AddWarnings(const Scenario& s, PlanResult* r) {
                           " positions): the model as configured cannot take such sequences; the parameters "
                           "counted keep its table as given");
   }
+  // Megatron-LM sets an unstated --expert-tensor-parallel-size to the TP size (arguments.py); the
+  // scenario format's default is 1, as Megatron-Bridge's MoE presets and torchtitan state it.
+  if (s.arch.IsMoe() && p.tp > 1 && !s.auto_parallel && !s.etp_given) {
+    r->warnings.push_back("parallel.etp not given: the experts are not split by TP (etp 1), where Megatron-LM's own "
+                          "default is etp = tp (" + std::to_string(p.tp) + "); state etp as your run sets it");
+  }
   if (p.tp > 1 && !p.sp && p.recompute != Recompute::kFull) {
     r->warnings.push_back("tp > 1 without sequence parallelism replicates norm and dropout activations on every TP rank");
   }

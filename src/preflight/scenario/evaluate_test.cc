@@ -116,6 +116,21 @@ TEST(EvaluateTest, Warnings) {
 
 // A step that reads figures measured on another device says which, by device, and lists them; a
 // device whose figures are all its own says nothing.
+// An MoE layout with TP that leaves etp out is told the format's default (1) is not Megatron-LM's
+// (tp); stating etp, a dense model or TP 1 says nothing.
+TEST(EvaluateTest, AnUnstatedEtpBesideTpIsNamed) {
+  const auto warns = [](const std::vector<Override>& o) {
+    StatusOr<Scenario> s = LoadText(kScenario, nullptr, o);
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    return s.ok() && Warns(Evaluate(*s, {}), "parallel.etp not given");
+  };
+  const Override moe{"model", "mixtral-8x7b"};
+  EXPECT_TRUE(warns({moe}));  // tp 2, dp 4, no etp
+  EXPECT_FALSE(warns({moe, {"parallel.etp", "1"}}));
+  EXPECT_FALSE(warns({moe, {"parallel.tp", "1"}, {"parallel.dp", "8"}}));
+  EXPECT_FALSE(warns({}));  // dense
+}
+
 TEST(EvaluateTest, ProxyFiguresAreNamedByTheDeviceTheyWereMeasuredOn) {
   StatusOr<Scenario> s = LoadText(kScenario, nullptr, {{"hardware", "h800-sxm-80gb"}});
   ASSERT_TRUE(s.ok()) << s.status().message();

@@ -779,6 +779,7 @@ Status ReadParallel(const MapReader& root, int64_t devices, Drops* drops, Scenar
                                     "overlap_p2p_comm", "layer_split", "cpu_offload_layers"}));
   Plan& plan = s->plan;
   RETURN_IF_ERROR(ReadDegrees(p, devices, &plan));
+  s->etp_given = p.Has("etp");
   // Megatron-Core requires sequence parallelism for MoE with TP: the default there.
   ASSIGN_OR_RETURN(plan.sp, p.BoolOr("sp", s->arch.IsMoe() && plan.tp > 1));
   ASSIGN_OR_RETURN(int64_t zero, p.IntOr("zero", 0));

@@ -41,6 +41,7 @@ struct Scenario {
   Cluster cluster;
   bool auto_parallel = false;  // `parallel` omitted or `auto`: the search picks the plan
   Plan plan;
+  bool etp_given = false;  // the layout states parallel.etp (omitted, it is 1; Megatron-LM's default is tp)
   TrainingJob job;
   Measured measured;
   // Failures, restarts and checkpoints for the campaign's days P50/P90 and goodput: the profile the
