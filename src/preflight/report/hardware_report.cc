@@ -154,8 +154,8 @@ std::string SustainedText(const HardwareSpec& h) {
   return known.empty()
              ? std::string("sustained at the power limit: unknown (burst figures used; an upper bound on speed)\n")
              : "sustained at the power limit: " + known +
-                   "; a dtype not named scales its burst figures by the factor of bf16, else fp8, else fp4, the first with "
-                   "both figures (the clock at the power limit is the device's; fp16 without figures of its own runs at "
+                   "; a dtype not named scales its burst figures by the factor of the first of bf16, fp8, fp4, fp16 and "
+                   "tf32 with both figures (the clock at the power limit is the device's; fp16 without figures of its own runs at "
                    "bf16's)\n";
 }
 

@@ -66,8 +66,8 @@ TEST(HardwareReportTest, SustainedFiguresPerDtype) {
   h.sustained_fraction[DtypeIndex(Dtype::kFp8)] = Figure::Known(0.56, "sustained");
   std::string text = HardwareText(h);
   EXPECT_NE(text.find("sustained at the power limit: fp8 GEMM 0.56 (burst figures scaled by 0.800); a dtype "
-                      "not named scales its burst figures by the factor of bf16, else fp8, else fp4, the first with "
-                      "both figures"),
+                      "not named scales its burst figures by the factor of the first of bf16, fp8, fp4, fp16 and tf32 "
+                      "with both figures"),
             std::string::npos)
       << text;
   h.sustained_fraction[DtypeIndex(Dtype::kBf16)] = Figure::Known(0.76, "sustained");

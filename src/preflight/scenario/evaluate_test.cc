@@ -114,8 +114,6 @@ TEST(EvaluateTest, Warnings) {
   EXPECT_FALSE(Warns(Evaluate(*s, {}), "moe_capacity_factor"));
 }
 
-// A step that reads figures measured on another device says which, by device, and lists them; a
-// device whose figures are all its own says nothing.
 // An MoE layout with TP that leaves etp out is told the format's default (1) is not Megatron-LM's
 // (tp); stating etp, a dense model or TP 1 says nothing.
 TEST(EvaluateTest, AnUnstatedEtpBesideTpIsNamed) {
@@ -131,6 +129,8 @@ TEST(EvaluateTest, AnUnstatedEtpBesideTpIsNamed) {
   EXPECT_FALSE(warns({}));  // dense
 }
 
+// A step that reads figures measured on another device says which, by device, and lists them; a
+// device whose figures are all its own says nothing.
 TEST(EvaluateTest, ProxyFiguresAreNamedByTheDeviceTheyWereMeasuredOn) {
   StatusOr<Scenario> s = LoadText(kScenario, nullptr, {{"hardware", "h800-sxm-80gb"}});
   ASSERT_TRUE(s.ok()) << s.status().message();

@@ -292,18 +292,28 @@ std::string RuledOutBy(const std::vector<Override>& overrides) {
   return "the command line's " + given;
 }
 
+// Activation offloading beside a pipeline or recompute, which Megatron-Core refuses together: an
+// invalid plan as the file gives it, a setting to drop where the command line brought the pair.
+bool OffloadRuledOut(const Scenario& s) {
+  return !s.auto_parallel && s.plan.cpu_offload_layers > 0 && (s.plan.pp > 1 || s.plan.recompute != Recompute::kNone);
+}
+
 // Reads run `prefix` of `path`: `run`, the file's `original` with the overrides applied. Where that
-// fails and the file alone reads cleanly, the command line's values caused it: the file's settings
-// they rule out are dropped with a note (ParseOptions), and an error left names the command line.
+// fails, or pairs the file's activation offload with a pipeline or recompute, and the file alone
+// reads cleanly, the command line's values caused it: the file's settings they rule out are
+// dropped with a note (ParseOptions), and an error left names the command line.
 StatusOr<Scenario> ParseRun(const YAML::Node& run, const YAML::Node& original, const std::string& path,
                             const std::string& prefix, const std::vector<Override>& overrides, const Catalog& catalog) {
   StatusOr<Scenario> s = ParseScenario(run, path, prefix, catalog);
-  if (s.ok() || overrides.empty()) return s;
-  if (!ParseScenario(original, path, prefix, catalog).ok()) return NameOverride(s.status(), path, prefix, overrides, false);
-  const ParseOptions lenient{.droppable = DroppableKeys(overrides), .because = RuledOutBy(overrides)};
+  if (overrides.empty() || (s.ok() && !OffloadRuledOut(*s))) return s;
+  StatusOr<Scenario> file = ParseScenario(original, path, prefix, catalog);
+  if (!file.ok()) return s.ok() ? s : NameOverride(s.status(), path, prefix, overrides, false);
+  ParseOptions lenient{.droppable = DroppableKeys(overrides), .because = RuledOutBy(overrides)};
+  // The file's own pair stays its invalid plan.
+  if (OffloadRuledOut(*file)) std::erase(lenient.droppable, std::string("parallel.cpu_offload_layers"));
   StatusOr<Scenario> again = ParseScenario(run, path, prefix, catalog, lenient);
   if (again.ok()) return again;
-  return NameOverride(again.status(), path, prefix, overrides, true);
+  return s.ok() ? s : NameOverride(again.status(), path, prefix, overrides, true);
 }
 
 }  // namespace

@@ -62,7 +62,7 @@ struct ParseOptions {
   // "cluster.gemm_table" and "parallel.cpu_offload_layers", that the file gives and the command
   // line's values rule out (a --hardware without FP8 beside DeepSeek-V3's FP8 storage, a
   // flash_attention=false beside an attention_kernel, a --hardware other than the one the file's
-  // tables were measured on, a --pp 2 beside activation offloading): each one
+  // tables were measured on, a --pp 2 beside the file's activation offloading): each one
   // ruled out is dropped (its default taken) and named in Scenario::idle_settings with `because`,
   // instead of refused. Empty (the
   // default): every contradiction is an error naming the field. LoadScenarioFile and

@@ -190,10 +190,6 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
        "recompute: selective, recompute_modules: [mlp, core_attn, mlp]", StatusCode::kInvalidArgument,
        "parallel.recompute_modules: expected a list of core_attn, layernorm, moe_act, mla_up_proj, mlp, moe, "
        "shared_experts, each once ('mlp' is given twice)"},
-      {"activation offload under a pipeline", "pp: 1,", "pp: 2, cpu_offload_layers: 4,",
-       StatusCode::kInvalidArgument,
-       "parallel.cpu_offload_layers: expected 0 (off) with pp 2 and recompute selective (Megatron-Core refuses "
-       "cpu_offloading with pp > 1 or recompute), got '4'"},
       {"recompute modules as a mapping", "recompute: selective",
        "recompute: selective, recompute_modules: {mlp: 1}", StatusCode::kInvalidArgument,
        "parallel.recompute_modules"},
