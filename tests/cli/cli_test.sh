@@ -1637,6 +1637,12 @@ case_validate_by() {
   # JSON objects keep no order: each group says its place in the text table, numbers by value.
   run validate "$ROOT/data/validation/megatron-2021.yaml" --json --by devices
   expect_json 'g = j["by"]["devices"]; names = sorted(g, key=lambda k: g[k]["order"]); assert names[:3] == ["devices 32", "devices 64", "devices 128"] and [g[k]["order"] for k in names] == list(range(len(g))), names'
+  # The model's shape: Korthikanti's four models by hidden size (6144 22B, 12288 175B, 20480 530B,
+  # 25600 1T), and 22B's 48 layers among them.
+  run validate "$file" --json --by hidden --by layers
+  expect_rc 0
+  expect_json 'g = j["by"]["hidden"]; names = sorted(g, key=lambda k: g[k]["order"]); assert names == ["hidden 6144", "hidden 12288", "hidden 20480", "hidden 25600"], names'
+  expect_json 'assert "layers 48" in j["by"]["layers"], list(j["by"]["layers"])'
   # Without --by, "by" is there and empty.
   run validate "$file" --json
   expect_json 'assert j["by"] == {}'

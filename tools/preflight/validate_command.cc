@@ -97,6 +97,8 @@ FieldValue RowField(const ValidationRow& r, const std::string& field) {
   if (field == "file") return Word(r.file);
   if (field == "hardware") return Word(r.hardware);
   if (field == "model") return Word(r.model);
+  if (field == "hidden") return Number(r.hidden);
+  if (field == "layers") return Number(r.layers);
   if (field == "metric") return Word(r.metric);
   if (field == "devices") return Number(r.devices);
   if (field == "seq_len") return Number(r.seq_len);
@@ -335,7 +337,8 @@ const std::vector<std::string>& ValidateGroupFields() {
   static const std::vector<std::string> kFields = {
       "tp",       "cp",      "pp",          "vpp",          "dp",          "ep",       "etp",
       "sp",       "zero",    "schedule",    "recompute",    "micro_batch", "layout",   "seq_len",
-      "global_batch", "precision", "devices", "model",      "hardware",    "file",     "metric", "host_share"};
+      "global_batch", "precision", "devices", "model",      "hidden",      "layers",   "hardware", "file",
+      "metric",       "host_share"};
   return kFields;
 }
 

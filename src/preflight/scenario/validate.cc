@@ -98,6 +98,8 @@ ValidationReport Validate(const std::vector<Scenario>& runs, const EvaluateOptio
       row.model = run.arch.name != "inline" ? run.arch.name
                                             : "inline " + run.arch.model_type + " h" + std::to_string(run.arch.hidden) +
                                                   " l" + std::to_string(run.arch.layers);
+      row.hidden = run.arch.hidden;
+      row.layers = run.arch.layers;
       row.devices = run.cluster.devices;
       row.seq_len = run.job.seq_len;
       row.global_batch = run.job.global_batch;

@@ -50,6 +50,8 @@ struct ValidationRow {
   // and the layout it was predicted with (its own, or the searched one); has_plan is false for a run
   // without a layout that the search gave none.
   std::string model;  // catalog id or file stem; for an inline model "inline TYPE hH lL" (gpt2 h1024 l24)
+  int64_t hidden = 0;  // the model's hidden size and transformer layers (MTP modules not counted)
+  int64_t layers = 0;
   int64_t devices = 0;
   int64_t seq_len = 0;
   int64_t global_batch = 0;
