@@ -209,7 +209,7 @@ std::string Describe(PlanIssue issue, const Architecture& a, const Plan& p, cons
       }
       break;
     case PlanIssue::kCpuOffload:
-      if (p.cpu_offload_layers >= a.layers || p.pp > 1 || p.recompute != Recompute::kNone) {
+      if (p.cpu_offload_layers >= a.layers || p.OffloadsBesidePipelineOrRecompute()) {
         m << "cpu_offload_layers " << p.cpu_offload_layers << " needs fewer layers than the model's " << a.layers
           << ", pp 1 and recompute none (Megatron-Core's rules for cpu_offloading); got pp " << p.pp
           << " and recompute " << RecomputeName(p.recompute);
@@ -324,7 +324,7 @@ PlanIssue FindPlanIssue(const Architecture& a, const Plan& p, const TrainingJob&
   // Megatron-Core's TransformerConfig refuses offloading at or beyond the layer count, with
   // pipeline parallelism and with recompute; the tensors it moves are counted for dense layers.
   if (p.cpu_offload_layers > 0 &&
-      (p.cpu_offload_layers >= a.layers || p.pp > 1 || p.recompute != Recompute::kNone || a.IsMoe() ||
+      (p.cpu_offload_layers >= a.layers || p.OffloadsBesidePipelineOrRecompute() || a.IsMoe() ||
        a.attention == AttentionKind::kMla || !j.flash_attention)) {
     return PlanIssue::kCpuOffload;
   }

@@ -138,6 +138,11 @@ struct Plan {
   bool Recomputes(RecomputeModule module) const {
     return recompute == Recompute::kSelective && (recompute_modules & module) != 0;
   }
+  // Activation offloading beside a pipeline or recompute, which Megatron-Core's TransformerConfig
+  // refuses together (an invalid plan; a what-if that brings the pair drops the offload).
+  bool OffloadsBesidePipelineOrRecompute() const {
+    return cpu_offload_layers > 0 && (pp > 1 || recompute != Recompute::kNone);
+  }
 };
 
 // The recompute mode for a one-word listing: "selective(layernorm,moe_act)" when selective

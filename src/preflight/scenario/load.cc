@@ -292,11 +292,9 @@ std::string RuledOutBy(const std::vector<Override>& overrides) {
   return "the command line's " + given;
 }
 
-// Activation offloading beside a pipeline or recompute, which Megatron-Core refuses together: an
-// invalid plan as the file gives it, a setting to drop where the command line brought the pair.
-bool OffloadRuledOut(const Scenario& s) {
-  return !s.auto_parallel && s.plan.cpu_offload_layers > 0 && (s.plan.pp > 1 || s.plan.recompute != Recompute::kNone);
-}
+// Activation offloading beside a pipeline or recompute in a layout the scenario states: an invalid
+// plan as the file gives it, a setting to drop where the command line brought the pair.
+bool OffloadRuledOut(const Scenario& s) { return !s.auto_parallel && s.plan.OffloadsBesidePipelineOrRecompute(); }
 
 // Reads run `prefix` of `path`: `run`, the file's `original` with the overrides applied. Where that
 // fails, or pairs the file's activation offload with a pipeline or recompute, and the file alone

@@ -753,8 +753,7 @@ Status ReadOverlaps(const MapReader& p, Plan* out) {
 // (PlanIssue::kCpuOffload), dropped where a what-if brings the pipeline or the recompute (--pp 2;
 // ParseOptions::droppable, which LoadScenarioFile leaves the key out of where the file pairs them).
 void DropOffloadRuledOut(const MapReader& p, Drops* drops, Plan* plan) {
-  if (plan->cpu_offload_layers == 0 || (plan->pp == 1 && plan->recompute == Recompute::kNone)) return;
-  if (!drops->MayDrop("parallel.cpu_offload_layers")) return;
+  if (!plan->OffloadsBesidePipelineOrRecompute() || !drops->MayDrop("parallel.cpu_offload_layers")) return;
   drops->Drop(p, "cpu_offload_layers", "pp 1 and recompute none (Megatron-Core's rules for cpu_offloading)");
   plan->cpu_offload_layers = 0;
 }
