@@ -320,115 +320,147 @@ double KeptPerLayer(const Plan& p, const LayerActivationBytes& layer, bool moe) 
   return moe ? layer.moe : layer.dense;
 }
 
-ChunkActivations StageActivations(const Architecture& a, const Plan& p, const TrainingJob& j,
-                                  int64_t stage, double in_flight, const LayerActivationBytes& layer) {
+// A stage's layers, and what one micro-batch leaves kept on them for its backward.
+struct StageLayers {
+  double n_dense = 0, n_moe = 0;  // the stage's dense and MoE layers
+  double stack = 0;               // bytes one micro-batch keeps on them
+  int64_t group = 1;              // layers a full recompute runs together (uniform method)
+  bool dense_again = false, moe_again = false;  // the kinds of layer a backward recomputes
+};
+
+StageLayers KeptOnStage(const Architecture& a, const Plan& p, int64_t stage, const LayerActivationBytes& layer) {
   const int64_t n = LayersOnStage(a, p, stage);
   const int64_t n_moe = MoeLayersOnStage(a, p, stage);
-  const double n_dense = static_cast<double>(n - n_moe);
-  // One micro-batch through this stage's layers, and one layer's full activations (the
-  // working set of the layer being recomputed during backward).
-  double stack = n_dense * KeptPerLayer(p, layer, false) +
-                 static_cast<double>(n_moe) * KeptPerLayer(p, layer, true);
+  StageLayers s;
+  s.n_dense = static_cast<double>(n - n_moe), s.n_moe = static_cast<double>(n_moe);
+  // One micro-batch through this stage's layers.
+  s.stack = s.n_dense * KeptPerLayer(p, layer, false) + s.n_moe * KeptPerLayer(p, layer, true);
   // Full recompute by groups keeps one input a group, the groups formed inside each model chunk;
   // by block only the recomputed layers (the first of each chunk) keep their input alone, the
   // others everything.
   const int64_t chunks = ChunksPerStage(p);
   const int64_t per_chunk = std::max<int64_t>(LayersPerChunk(p, n), 1);
-  const int64_t group = p.recompute == Recompute::kFull && !RecomputesByBlock(p)
-                            ? std::min(std::max<int64_t>(p.recompute_num_layers, 1), per_chunk)
-                            : 1;
-  if (group > 1) {
-    const int64_t groups = std::min(n, chunks * ((per_chunk + group - 1) / group));
-    stack = static_cast<double>(groups) * layer.recompute_input;
+  if (p.recompute == Recompute::kFull && !RecomputesByBlock(p)) {
+    s.group = std::min(std::max<int64_t>(p.recompute_num_layers, 1), per_chunk);
   }
-  // The kinds of layer a backward recomputes: all the stage's, or by block its first r.
-  bool dense_again = n_dense > 0, moe_again = n_moe > 0;
+  if (s.group > 1) {
+    const int64_t groups = std::min(n, chunks * ((per_chunk + s.group - 1) / s.group));
+    s.stack = static_cast<double>(groups) * layer.recompute_input;
+  }
+  s.dense_again = s.n_dense > 0, s.moe_again = n_moe > 0;
   if (RecomputesByBlock(p)) {
     const int64_t r = RecomputedLayers(p, n), r_moe = RecomputedMoeLayersOnStage(a, p, stage);
-    stack = static_cast<double>(r) * layer.recompute_input +
-            (n_dense - static_cast<double>(r - r_moe)) * layer.dense + static_cast<double>(n_moe - r_moe) * layer.moe;
-    dense_again = r - r_moe > 0, moe_again = r_moe > 0;
+    s.stack = static_cast<double>(r) * layer.recompute_input +
+              (s.n_dense - static_cast<double>(r - r_moe)) * layer.dense + static_cast<double>(n_moe - r_moe) * layer.moe;
+    s.dense_again = r - r_moe > 0, s.moe_again = r_moe > 0;
   }
   if (p.cpu_offload_layers > 0) {
     // Offloaded layers keep only what the handler leaves; its double buffer holds one offloaded
     // layer's moved tensors at the peak (the group being copied while the last layer runs, or
     // the first reloaded at the start of the backward: docs/memory-model.md).
     const double moved = layer.dense - layer.offload_resident;
-    stack -= static_cast<double>(std::min(p.cpu_offload_layers, n)) * moved - moved;
+    s.stack -= static_cast<double>(std::min(p.cpu_offload_layers, n)) * moved - moved;
   }
-  // A group recomputes its layers together: their activations all exist before its backward.
-  double working = static_cast<double>(group) * std::max(dense_again ? layer.dense : 0.0, moe_again ? layer.moe : 0.0);
-  // The group's first input is the stack's: the recomputed forward reads it in place (Megatron's
-  // CheckpointFunction detaches it, sharing its storage).
-  if (p.recompute == Recompute::kFull) working = std::max(0.0, working - layer.recompute_input);
-  // Under the op-level and dots policies the stack already holds what the recomputed layer saved;
-  // its backward adds the rest of the layer's activations (dense layers only).
-  if (p.recompute == Recompute::kSelectiveOp) working = std::max(0.0, layer.dense - layer.op_sac);
-  if (p.recompute == Recompute::kDots) working = std::max(0.0, layer.dense - layer.dots);
+  return s;
+}
+
+// What a layer's backward holds beyond the stack under the plan's recompute mode: the layers a
+// recompute group runs again, the rest of an op-level or dots layer, or the largest recomputed
+// module under selective recompute; 0 without recompute (the stack holds it all).
+double RecomputeWorking(const Plan& p, const LayerActivationBytes& layer, const StageLayers& s) {
+  switch (p.recompute) {
+    case Recompute::kFull: {
+      // A group recomputes its layers together: their activations all exist before its backward.
+      // The group's first input is the stack's: the recomputed forward reads it in place
+      // (Megatron's CheckpointFunction detaches it, sharing its storage).
+      const double again = std::max(s.dense_again ? layer.dense : 0.0, s.moe_again ? layer.moe : 0.0);
+      return std::max(0.0, static_cast<double>(s.group) * again - layer.recompute_input);
+    }
+    // Under the op-level and dots policies the stack already holds what the recomputed layer
+    // saved; its backward adds the rest of the layer's activations (dense layers only).
+    case Recompute::kSelectiveOp: return std::max(0.0, layer.dense - layer.op_sac);
+    case Recompute::kDots: return std::max(0.0, layer.dense - layer.dots);
+    case Recompute::kSelective:
+      // A layer's recomputed modules run at their own backward, one after another (the MLP or MoE
+      // block before the attention core), so the largest of them is what the stage holds at once.
+      return std::max({s.n_dense > 0 ? std::max(layer.dense_module_working, layer.discarded_working_dense) : 0.0,
+                       s.n_moe > 0 ? std::max(layer.moe_module_working, layer.discarded_working_moe) : 0.0,
+                       layer.core_attn_working});
+    case Recompute::kNone: break;
+  }
+  return 0;
+}
+
+// ZB-H1: worker i of p holds (p − i + 1)·M_B + (i − 1)·M_W (cost-model-notes §3.3, the
+// zero-bubble paper's Table 2): stage s keeps the weight-gradient state of the s micro-batches
+// whose W it has put off, and with fewer micro-batches than stages no more than those not in
+// flight (the M a step has, in all). 0 under other schedules.
+double DeferredWeightGradBytes(const Architecture& a, const Plan& p, const TrainingJob& j, int64_t stage,
+                               double in_flight, const LayerActivationBytes& layer, const StageLayers& s) {
+  if (p.schedule != Schedule::kZbH1 || p.pp <= 1) return 0;
+  const double micro_batches = static_cast<double>(MicroBatches(p, j));
+  const double deferred = std::min(static_cast<double>(stage), std::max(0.0, micro_batches - in_flight));
+  double state = s.n_dense * layer.weight_grad_dense + s.n_moe * layer.weight_grad_moe;
+  if (stage == p.pp - 1) state += HeadWeightGradStateBytes(a, p, j, layer);
+  return deferred * state;
+}
+
+// The last stage's output heads. Final norm input, head input, and the loss's fp32 logits per
+// output head (Megatron's copy, Korthikanti §4.3, or PyTorch's saved log_softmax output), kept per
+// micro-batch until its backward: one at a time under the 1F1B schedules, where the last stage runs
+// each micro-batch's backward right after its forward, all of them under GPipe. PyTorch's
+// cross-entropy adds at its backward peak the output's gradient and the input gradient. The head's
+// peak (its logits and the loss's backward) and a layer's (its recompute or backward working set)
+// come at different times: the head's backward ends, freeing the logits, before the last layer's
+// backward recomputes it. The larger of the two counts.
+void AddOutputHeads(const Architecture& a, const Plan& p, const TrainingJob& j, double in_flight,
+                    const LayerActivationBytes& layer, ChunkActivations* c) {
   const double tokens = static_cast<double>(p.micro_batch * j.seq_len) / p.cp;
   const double rep_div = p.sp ? static_cast<double>(p.tp) : 1.0;
-  ChunkActivations c;
-  double& act = c.kept;
-  act = in_flight * stack;
-  if (p.schedule == Schedule::kZbH1 && p.pp > 1) {
-    // ZB-H1: worker i of p holds (p − i + 1)·M_B + (i − 1)·M_W (cost-model-notes §3.3, the
-    // zero-bubble paper's Table 2): stage s keeps the weight-gradient state of the s micro-batches
-    // whose W it has put off, and with fewer micro-batches than stages no more than those not in
-    // flight (the M a step has, in all).
-    const double micro_batches = static_cast<double>(MicroBatches(p, j));
-    const double deferred = std::min(static_cast<double>(stage), std::max(0.0, micro_batches - in_flight));
-    double state = n_dense * layer.weight_grad_dense + static_cast<double>(n_moe) * layer.weight_grad_moe;
-    if (stage == p.pp - 1) state += HeadWeightGradStateBytes(a, p, j, layer);
-    act += deferred * state;
+  const double heads = static_cast<double>(1 + a.mtp_layers);
+  const double columns = static_cast<double>(OutputColumnsPerRank(a, p));
+  const double head = heads * tokens * (4.0 * a.hidden / rep_div + 4.0 * columns);
+  const bool all_in_flight = p.schedule == Schedule::kGpipe;
+  double head_peak = 0;
+  if (all_in_flight) {
+    c->kept += in_flight * head;
+  } else {
+    head_peak += head;
   }
-  const bool whole_layers = p.recompute == Recompute::kFull || p.recompute == Recompute::kSelectiveOp ||
-                            p.recompute == Recompute::kDots;
-  if (whole_layers) c.working = working;
-  if (p.recompute == Recompute::kSelective) {
-    // A layer's recomputed modules run at their own backward, one after another (the MLP or MoE
-    // block before the attention core), so the largest of them is what the stage holds at once.
-    c.working = std::max({n_dense > 0 ? std::max(layer.dense_module_working, layer.discarded_working_dense) : 0.0,
-                          n_moe > 0 ? std::max(layer.moe_module_working, layer.discarded_working_moe) : 0.0,
-                          layer.core_attn_working});
-  }
-  if (stage == 0 && a.dropout) act += in_flight * tokens * a.hidden / rep_div;  // embedding dropout
-  if (stage == p.pp - 1) {
-    // Final norm input, head input, and the loss's fp32 logits per output head (Megatron's copy,
-    // Korthikanti §4.3, or PyTorch's saved log_softmax output), kept per micro-batch until its
-    // backward: one at a time under the 1F1B schedules, where the last stage runs each
-    // micro-batch's backward right after its forward, all of them under GPipe. PyTorch's
-    // cross-entropy adds at its backward peak the output's gradient and the input gradient.
-    // The head's peak (its logits and the loss's backward) and a layer's (its recompute or
-    // backward working set) come at different times: the head's backward ends, freeing the
-    // logits, before the last layer's backward recomputes it. The larger of the two counts.
-    const double heads = static_cast<double>(1 + a.mtp_layers);
-    const double columns = static_cast<double>(OutputColumnsPerRank(a, p));
-    const double head = heads * tokens * (4.0 * a.hidden / rep_div + 4.0 * columns);
-    double head_peak = 0;
-    if (p.schedule == Schedule::kGpipe) {
-      act += in_flight * head;
+  if (j.cross_entropy == CrossEntropy::kPytorch) head_peak += heads * tokens * 8.0 * columns;
+  // Each MTP module's transformer layer keeps what a main layer of its kind keeps, and its
+  // projection's input (the normalised hidden state and embedding, 2h); the modules sit after
+  // the last layer (DeepSeek-V3 §2.2), so like the head they hold one micro-batch at a time but
+  // under GPipe, kept until their backward, which ends before the main layers'.
+  if (a.mtp_layers > 0) {
+    const bool mtp_moe = a.IsMoeLayer(a.layers - 1);
+    // Megatron-Core's MTP layer skips recompute by block ("not supported for MTP yet"): it
+    // keeps everything.
+    const double per_layer = RecomputesByBlock(p) ? (mtp_moe ? layer.moe : layer.dense) : KeptPerLayer(p, layer, mtp_moe);
+    const double mtp = static_cast<double>(a.mtp_layers) * (per_layer + tokens * 4.0 * a.hidden / rep_div);
+    if (all_in_flight) {
+      c->kept += in_flight * mtp;
     } else {
-      head_peak += head;
+      head_peak += mtp;
     }
-    if (j.cross_entropy == CrossEntropy::kPytorch) head_peak += heads * tokens * 8.0 * columns;
-    // Each MTP module's transformer layer keeps what a main layer of its kind keeps, and its
-    // projection's input (the normalised hidden state and embedding, 2h); the modules sit after
-    // the last layer (DeepSeek-V3 §2.2), so like the head they hold one micro-batch at a time but
-    // under GPipe.
-    if (a.mtp_layers > 0) {
-      const bool mtp_moe = a.IsMoeLayer(a.layers - 1);
-      // Megatron-Core's MTP layer skips recompute by block ("not supported for MTP yet"): it
-      // keeps everything.
-      const double per_layer = RecomputesByBlock(p) ? (mtp_moe ? layer.moe : layer.dense) : KeptPerLayer(p, layer, mtp_moe);
-      const double mtp = static_cast<double>(a.mtp_layers) * (per_layer + tokens * 4.0 * a.hidden / rep_div);
-      if (p.schedule == Schedule::kGpipe) {
-        act += in_flight * mtp;
-      } else {
-        head_peak += mtp;  // kept until their backward, which ends before the main layers'
-      }
-    }
-    c.working = std::max(c.working, head_peak);
   }
+  c->working = std::max(c->working, head_peak);
+}
+
+// One pipeline stage's activations: what the micro-batches in flight keep (the stack of each,
+// ZB-H1's deferred weight-gradient state, the embedding's dropout output, the heads under GPipe)
+// and the working set of the backward at its peak.
+ChunkActivations StageActivations(const Architecture& a, const Plan& p, const TrainingJob& j,
+                                  int64_t stage, double in_flight, const LayerActivationBytes& layer) {
+  const StageLayers s = KeptOnStage(a, p, stage, layer);
+  ChunkActivations c;
+  c.kept = in_flight * s.stack + DeferredWeightGradBytes(a, p, j, stage, in_flight, layer, s);
+  c.working = RecomputeWorking(p, layer, s);
+  if (stage == 0 && a.dropout) {
+    const double tokens = static_cast<double>(p.micro_batch * j.seq_len) / p.cp;
+    c.kept += in_flight * tokens * a.hidden / (p.sp ? static_cast<double>(p.tp) : 1.0);  // embedding dropout
+  }
+  if (stage == p.pp - 1) AddOutputHeads(a, p, j, in_flight, layer, &c);
   return c;
 }
 
