@@ -342,89 +342,129 @@ const std::vector<std::string>& ValidateGroupFields() {
   return kFields;
 }
 
-int RunValidate(const ValidateArgs& args) {
-  GroupSpecs by;
-  for (const std::string& spec : args.by) {
-    const bool seen = std::any_of(by.begin(), by.end(), [&](const auto& b) { return b.first == spec; });
-    if (seen) continue;  // a spec given twice is one table (and one JSON key)
-    std::string error;
-    std::vector<std::string> fields = ParseGroupSpec(spec, &error);
-    if (fields.empty()) return BadInput("command line: " + error);
-    by.emplace_back(spec, std::move(fields));
+namespace {
+
+// --by's specs, each once (a spec given twice is one table and one JSON key). False, with the
+// reason in *error, on a spec that names no known field.
+bool ParseGroupSpecs(const std::vector<std::string>& specs, GroupSpecs* by, std::string* error) {
+  for (const std::string& spec : specs) {
+    const bool seen = std::any_of(by->begin(), by->end(), [&](const auto& b) { return b.first == spec; });
+    if (seen) continue;
+    std::vector<std::string> fields = ParseGroupSpec(spec, error);
+    if (fields.empty()) return false;
+    by->emplace_back(spec, std::move(fields));
   }
+  return true;
+}
+
+// Every run of every file, in order. False, with the reason in *error, on a file that does not
+// load or holds no run with `measured` figures (an empty list would report "0 runs" and a MAPE of
+// nothing).
+bool LoadRuns(const ValidateArgs& args, std::vector<Scenario>* runs, std::string* error) {
   Catalog catalog = Catalog::Default();
-  std::vector<Scenario> runs;
   for (const std::string& file : args.files) {
     auto list = LoadScenarioList(file, catalog, args.overrides);
-    if (!list.ok()) return BadInput(list.status().message());
-    // An empty list would report "0 runs" and a MAPE of nothing (every run of a list is measured).
+    if (!list.ok()) {
+      *error = list.status().message();
+      return false;
+    }
     const bool any_measured = std::any_of(list->begin(), list->end(),
                                           [](const Scenario& s) { return !s.measured.metrics.empty(); });
-    if (!any_measured) return BadInput(file + ": runs: expected at least one run with `measured` figures");
-    for (Scenario& s : *list) runs.push_back(std::move(s));
+    if (!any_measured) {
+      *error = file + ": runs: expected at least one run with `measured` figures";
+      return false;
+    }
+    for (Scenario& s : *list) runs->push_back(std::move(s));
   }
+  return true;
+}
+
+// Holds every search the command runs (a run without a layout; with --search-layouts every run
+// whose published layout is predicted) to one search's worth of layouts in all: a few minutes at
+// most, where 500 searches of a large model would take hours. False, with the reason in *error,
+// past that.
+bool SearchesWithinBudget(const std::vector<Scenario>& runs, const std::vector<std::optional<PlanResult>>& published,
+                          std::string* error) {
+  int64_t searched = 0;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const Scenario& s = runs[i];
+    if (!s.auto_parallel && !published[i]) continue;
+    int64_t layouts = 0;
+    const std::string what = s.auto_parallel ? "run '" + s.name + "' (parallel: auto)" : "run '" + s.name + "' (--search-layouts)";
+    if (!SearchSpaceWithin(s, SearchConstraints{}, kMaxSearchLayouts - searched, what, &layouts, error)) {
+      *error += fmt::format(" (the command's searches take at most {} layouts in all)", kMaxSearchLayouts);
+      return false;
+    }
+    searched += layouts;
+  }
+  return true;
+}
+
+// The best searched layout of a scenario, or nothing when no layout fits.
+std::optional<RankedPlan> BestLayout(const Scenario& s) {
+  SearchOptions o;
+  o.top_k = 1;
+  SearchResult r = Search(s, SearchConstraints{}, o);
+  if (r.top.empty()) return std::nullopt;
+  return r.top.front();
+}
+
+// --search-layouts: each run whose published layout gave a step time against the best layout the
+// search finds for it, as a table appended to *text and as the JSON keys `layouts` and
+// `searched_worse`.
+void CompareLayouts(const std::vector<Scenario>& runs, const std::vector<std::optional<PlanResult>>& published,
+                    std::string* text, nlohmann::json* j) {
+  nlohmann::json layouts = nlohmann::json::array();
+  *text += fmt::format("\nsearched layout vs published layout (predicted step time):\n{:48} {:>10} {:>10} {:>7}  {}\n",
+                       "run", "published", "searched", "ratio", "searched plan");
+  int worse = 0;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (!published[i]) continue;  // a run without a layout, or one whose layout gives no step time
+    const Scenario& s = runs[i];
+    const PlanResult& given = *published[i];
+    const std::optional<RankedPlan> best = BestLayout(s);
+    if (!best) continue;
+    const double ratio = best->time.step.value() / given.time.step.value();
+    worse += ratio > 1.0 + 1e-9 ? 1 : 0;
+    const std::string plan = LayoutLabel(best->plan);
+    *text += fmt::format("{:48} {:>10.4g} {:>10.4g} {:>7.3f}  {}\n", s.name, given.time.step.value(),
+                         best->time.step.value(), ratio, plan);
+    layouts.push_back({{"name", s.name}, {"published_step_s", given.time.step.value()},
+                       {"searched_step_s", best->time.step.value()}, {"ratio", ratio}, {"searched_plan", plan}});
+  }
+  *text += fmt::format("searched layout slower than the published one in {} runs\n", worse);
+  (*j)["layouts"] = layouts;
+  (*j)["searched_worse"] = worse;
+}
+
+}  // namespace
+
+int RunValidate(const ValidateArgs& args) {
+  GroupSpecs by;
+  std::vector<Scenario> runs;
+  std::string error;
+  if (!ParseGroupSpecs(args.by, &by, &error)) return BadInput("command line: " + error);
+  if (!LoadRuns(args, &runs, &error)) return BadInput(error);
   EvaluateOptions options;
   options.simulate_failures = false;  // validate reads no campaign figure that failures change
   // With --search-layouts each run's published layout is predicted first: a run whose layout gives
-  // no step time is not searched, so its layouts take nothing from the budget below.
+  // no step time is not searched, so its layouts take nothing from the search budget.
   std::vector<std::optional<PlanResult>> published(runs.size());
   for (size_t i = 0; args.search_layouts && i < runs.size(); ++i) {
     if (runs[i].auto_parallel) continue;
     PlanResult given = Evaluate(runs[i], options);
     if (given.has_time) published[i] = std::move(given);
   }
-  // Every search the command runs (a run without a layout; with --search-layouts every run whose
-  // published layout is predicted), held to one search's worth of layouts in all: a few minutes at
-  // most, where 500 searches of a large model would take hours.
-  int64_t searched = 0;
-  for (size_t i = 0; i < runs.size(); ++i) {
-    const Scenario& s = runs[i];
-    if (!s.auto_parallel && !published[i]) continue;
-    int64_t layouts = 0;
-    std::string error;
-    const std::string what = s.auto_parallel ? "run '" + s.name + "' (parallel: auto)" : "run '" + s.name + "' (--search-layouts)";
-    if (!SearchSpaceWithin(s, SearchConstraints{}, kMaxSearchLayouts - searched, what, &layouts, &error)) {
-      return BadInput(error + fmt::format(" (the command's searches take at most {} layouts in all)", kMaxSearchLayouts));
-    }
-    searched += layouts;
-  }
+  if (!SearchesWithinBudget(runs, published, &error)) return BadInput(error);
   AutoPlanner planner = [](const Scenario& s, Plan* plan) {
-    SearchOptions o;
-    o.top_k = 1;
-    SearchResult r = Search(s, SearchConstraints{}, o);
-    if (r.top.empty()) return false;
-    *plan = r.top.front().plan;
-    return true;
+    const std::optional<RankedPlan> best = BestLayout(s);
+    if (best) *plan = best->plan;
+    return best.has_value();
   };
   ValidationReport rep = Validate(runs, options, planner);
   nlohmann::json j = ValidationJson(rep, by);
   std::string text = ValidationText(rep, args.all, by);
-  if (args.search_layouts) {
-    nlohmann::json layouts = nlohmann::json::array();
-    text += fmt::format("\nsearched layout vs published layout (predicted step time):\n{:48} {:>10} {:>10} {:>7}  {}\n",
-                        "run", "published", "searched", "ratio", "searched plan");
-    int worse = 0;
-    for (size_t i = 0; i < runs.size(); ++i) {
-      if (!published[i]) continue;  // a run without a layout, or one whose layout gives no step time
-      const Scenario& s = runs[i];
-      const PlanResult& given = *published[i];
-      SearchOptions o;
-      o.top_k = 1;
-      SearchResult r = Search(s, SearchConstraints{}, o);
-      if (r.top.empty()) continue;
-      const RankedPlan& best = r.top.front();
-      const double ratio = best.time.step.value() / given.time.step.value();
-      worse += ratio > 1.0 + 1e-9 ? 1 : 0;
-      const std::string plan = LayoutLabel(best.plan);
-      text += fmt::format("{:48} {:>10.4g} {:>10.4g} {:>7.3f}  {}\n", s.name, given.time.step.value(),
-                          best.time.step.value(), ratio, plan);
-      layouts.push_back({{"name", s.name}, {"published_step_s", given.time.step.value()},
-                         {"searched_step_s", best.time.step.value()}, {"ratio", ratio}, {"searched_plan", plan}});
-    }
-    text += fmt::format("searched layout slower than the published one in {} runs\n", worse);
-    j["layouts"] = layouts;
-    j["searched_worse"] = worse;
-  }
+  if (args.search_layouts) CompareLayouts(runs, published, &text, &j);
   std::cout << (args.json ? JsonText(j) : text);
   // Nothing predicted (every run an invalid plan, or a search without a fitting plan): no figure
   // to give, as plan and search exit 1 when the answer is infeasible.
