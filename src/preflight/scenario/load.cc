@@ -244,7 +244,7 @@ Status CheckModelOverrideKeys(const YAML::Node& run, const std::vector<Override>
   return Status::Ok();
 }
 
-// Training settings that hold only beside others (Drops in scenario.cc): the command line's values
+// Training settings that hold only beside others (Drops, scenario/internal/fields.h): the command line's values
 // may rule out the file's.
 constexpr std::array<std::string_view, 5> kDependentTrainingKeys = {
     "low_precision_activations", "fp8_dispatch", "attention_kernel", "ep_comm_units", "fp8_recipe"};
