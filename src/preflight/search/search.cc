@@ -9,75 +9,14 @@
 #include <unordered_map>
 
 #include "preflight/cost/collectives.h"
+#include "preflight/search/internal/space.h"
 
 namespace preflight {
-
-bool ParseObjective(std::string_view name, Objective* out) {
-  if (name == "step_time") return *out = Objective::kStepTime, true;
-  if (name == "cost") return *out = Objective::kCost, true;
-  if (name == "days") return *out = Objective::kDays, true;
-  if (name == "energy") return *out = Objective::kEnergy, true;
-  return false;
-}
-
-std::string_view ObjectiveName(Objective o) {
-  switch (o) {
-    case Objective::kStepTime: return "step_time";
-    case Objective::kCost: return "cost";
-    case Objective::kDays: return "days";
-    case Objective::kEnergy: return "energy";
-  }
-  return "step_time";
-}
-
-std::string_view RejectReasonName(int reason) {
-  if (reason == kRejectNoFit) return "does_not_fit";
-  if (reason == kRejectBound) return "slower_than_top_k";
-  if (reason == kRejectSameAsZero0) return "zero_shards_nothing";
-  return PlanIssueName(static_cast<PlanIssue>(reason));
-}
-
-double ObjectiveValue(Objective o, const Scenario& s, const Plan& p, const StepTime& t) {
-  return ObjectiveOfStep(o, s, t.step.value(), DevicesHeld(s.cluster, p));
-}
-
-double ObjectiveOfStep(Objective o, const Scenario& s, double step_s, int64_t devices_held) {
-  const double tokens = s.job.tokens > 0 ? s.job.tokens : 1e12;
-  const double seconds = tokens / (static_cast<double>(s.job.GlobalBatchTokens()) / step_s);
-  const double hours = seconds / 3600.0;
-  switch (o) {
-    case Objective::kStepTime: return step_s;
-    case Objective::kDays: return seconds / 86400.0;
-    case Objective::kCost: {
-      // A rental bills every device the job holds, those its tiles leave idle too.
-      const double held_hours = hours * static_cast<double>(devices_held);
-      const PriceRange& p = s.cluster.spec.price;
-      return p.known ? held_hours * p.Mid() : held_hours;
-    }
-    case Objective::kEnergy: {
-      // The job's own devices: an idle held device draws a power the catalog does not give.
-      const double device_hours = hours * static_cast<double>(s.cluster.devices);
-      const Figure& w = s.cluster.spec.power_w;
-      return w.known() ? device_hours * w.value * s.cluster.pue / 1e6 : device_hours;
-    }
-  }
-  return step_s;
-}
-
-std::string_view ObjectiveUnit(Objective o, const Scenario& s) {
-  switch (o) {
-    case Objective::kStepTime: return "s";
-    case Objective::kDays: return "days";
-    case Objective::kCost: return s.cluster.spec.price.known ? "usd" : "device_hours";
-    case Objective::kEnergy: return s.cluster.spec.power_w.known() ? "mwh" : "device_hours";
-  }
-  return "s";
-}
+using search_internal::Branch;
+using search_internal::Divisors;
+using search_internal::ForEachBranch;
 
 namespace {
-
-// The most interleaving stages a pipeline stage is searched at (the smallest VPPs).
-constexpr int64_t kMaxSearchVpp = 64;
 
 // The recompute choices of each layout: full recompute of every layer, full recompute by block
 // (the fewest layers a chunk that fit, found per ZeRO stage), selective, none.
@@ -89,87 +28,6 @@ constexpr RecomputeChoice kRecomputeChoices[] = {{Recompute::kFull, RecomputeMet
                                                  {Recompute::kFull, RecomputeMethod::kBlock},
                                                  {Recompute::kSelective, RecomputeMethod::kUniform},
                                                  {Recompute::kNone, RecomputeMethod::kUniform}};
-
-// Canonical comparison of two plans' fields (for deterministic tie-breaking).
-std::array<int64_t, 13> Key(const Plan& p) {
-  return {p.tp, p.cp, p.pp, p.dp, p.ep, p.etp, p.vpp, static_cast<int64_t>(p.schedule),
-          p.sp ? 1 : 0, p.zero, static_cast<int64_t>(p.recompute), p.micro_batch,
-          RecomputesByBlock(p) ? p.recompute_num_layers : 0};
-}
-
-// The divisors of n in increasing order, up to max_value (0: all), found in O(sqrt n).
-std::vector<int64_t> Divisors(int64_t n, int64_t max_value) {
-  std::vector<int64_t> low, high;  // i and n / i for each divisor i up to the square root
-  for (int64_t i = 1; i <= n / i; ++i) {
-    if (n % i != 0) continue;
-    low.push_back(i);
-    if (i != n / i) high.push_back(n / i);
-  }
-  low.insert(low.end(), high.rbegin(), high.rend());
-  if (max_value > 0) low.erase(std::upper_bound(low.begin(), low.end(), max_value), low.end());
-  return low;
-}
-
-// One outer combination; the inner loops (sp, zero, recompute, micro-batch) run per branch.
-struct Branch {
-  int64_t tp, cp, pp, dp, ep, etp, vpp;
-  Schedule schedule;
-};
-
-bool Allowed(const std::optional<int64_t>& fixed, int64_t v) { return !fixed || *fixed == v; }
-
-// Calls `visit` with each outer combination of the space, in a fixed order, until it returns false.
-template <typename Visit>
-void ForEachBranch(const Scenario& s, const SearchConstraints& c, const Visit& visit) {
-  const Architecture& a = s.arch;
-  const int64_t n = s.cluster.devices;
-  const int64_t max_tp = c.max_tp > 0 ? c.max_tp : s.cluster.scale_up_domain;
-  bool more = true;
-  for (int64_t tp : Divisors(n, max_tp)) {
-    if (!more) return;
-    if (!Allowed(c.tp, tp)) continue;
-    for (int64_t cp : Divisors(n / tp, c.max_cp)) {
-      if (!more) return;
-      if (!Allowed(c.cp, cp)) continue;
-      // Every PP up to the layer count; layers that do not divide are spread (balanced split).
-      for (int64_t pp : Divisors(n / (tp * cp), std::min(a.layers, c.max_pp > 0 ? c.max_pp : a.layers))) {
-        const int64_t dp = n / (tp * cp * pp);
-        if (!more) return;
-        if (!Allowed(c.pp, pp) || !Allowed(c.dp, dp)) continue;
-        std::vector<int64_t> eps = a.IsMoe() ? Divisors(a.moe.experts, c.max_ep) : std::vector<int64_t>{1};
-        // Experts without TP or with the layers' TP group (the plan rule).
-        std::vector<int64_t> etps = a.IsMoe() && tp > 1 ? std::vector<int64_t>{1, tp} : std::vector<int64_t>{1};
-        for (int64_t ep : eps) {
-          if (!Allowed(c.ep, ep)) continue;
-          for (int64_t etp : etps) {
-            auto add = [&](Schedule sched, int64_t vpp) {
-              if (!more || (c.schedule && *c.schedule != sched) || !Allowed(c.vpp, vpp)) return;
-              more = visit(Branch{tp, cp, pp, dp, ep, etp, vpp, sched});
-            };
-            if (pp == 1) {
-              // Every schedule is the same without a pipeline: 1F1B stands for them, or a fixed
-              // schedule the plan rules allow at PP 1 (GPipe, ZB-H1), which a fixed schedule would
-              // otherwise filter out with every PP-1 layout.
-              const bool fixed_flat = c.schedule && (*c.schedule == Schedule::kGpipe || *c.schedule == Schedule::kZbH1);
-              add(fixed_flat ? *c.schedule : Schedule::k1F1B, 1);
-              continue;
-            }
-            add(Schedule::kGpipe, 1);
-            add(Schedule::k1F1B, 1);
-            add(Schedule::kZbH1, 1);
-            add(Schedule::kDualPipe, 1);
-            // Every VPP that leaves each virtual stage a layer, up to kMaxSearchVpp (all of them for
-            // models of up to 128 layers at PP 2; it bounds the space of models with thousands);
-            // those that do not divide the layers spread them (balanced split), as the plan rules
-            // allow.
-            const int64_t most_vpp = std::min<int64_t>(a.layers / pp, kMaxSearchVpp);
-            for (int64_t v = 2; v <= most_vpp; ++v) add(Schedule::kInterleaved, v);
-          }
-        }
-      }
-    }
-  }
-}
 
 // Per-worker state: counts and a bounded, sorted top list (no allocation after reserve); with
 // `distinct`, a plan replaces its layout's entry when better and is dropped when not.
@@ -649,41 +507,6 @@ void Publish(SearchProgress* progress, int64_t considered_before, int64_t valid_
 }
 
 }  // namespace
-
-bool BetterPlan(const RankedPlan& a, const RankedPlan& b) {
-  if (a.objective != b.objective) return a.objective < b.objective;
-  const double ma = a.memory.worst.Total().value(), mb = b.memory.worst.Total().value();
-  if (ma != mb) return ma < mb;  // equally fast: the one with more headroom first
-  return Key(a.plan) < Key(b.plan);
-}
-
-bool SameLayout(const Plan& a, const Plan& b) {
-  return a.tp == b.tp && a.cp == b.cp && a.pp == b.pp && a.dp == b.dp && a.ep == b.ep && a.etp == b.etp &&
-         a.schedule == b.schedule && a.zero == b.zero;
-}
-
-void KeepTop(std::vector<RankedPlan>* plans, int top_k, bool distinct) {
-  std::sort(plans->begin(), plans->end(), BetterPlan);
-  if (distinct) {
-    std::vector<RankedPlan> kept;
-    for (const RankedPlan& r : *plans) {
-      if (static_cast<int>(kept.size()) == top_k) break;
-      const bool seen = std::any_of(kept.begin(), kept.end(), [&](const RankedPlan& e) { return SameLayout(e.plan, r.plan); });
-      if (!seen) kept.push_back(r);
-    }
-    *plans = std::move(kept);
-  }
-  if (static_cast<int>(plans->size()) > top_k) plans->resize(top_k);
-}
-
-void MergeResults(SearchResult* into, const SearchResult& other, int top_k, bool distinct) {
-  into->considered += other.considered;
-  into->valid += other.valid;
-  into->model_evaluations += other.model_evaluations;
-  for (int i = 0; i < kNumRejectReasons; ++i) into->rejected[i] += other.rejected[i];
-  into->top.insert(into->top.end(), other.top.begin(), other.top.end());
-  KeepTop(&into->top, top_k, distinct);
-}
 
 SearchSpaceSize CountSearchSpace(const Scenario& s, const SearchConstraints& c, int64_t layout_limit) {
   const ParamCounts params = CountParameters(s.arch);
