@@ -92,9 +92,10 @@ void WarnIfCampaignIncomplete(const Scenario& s, PlanResult* r) {
   }
 }
 
-void AddWarnings(const Scenario& s, PlanResult* r) {
+// The layout against the cluster and the model: TP beyond a scale-up domain, sequences beyond a
+// learned position table, an MoE layout that leaves etp to the format's default, TP without SP.
+void WarnAboutLayout(const Scenario& s, PlanResult* r) {
   const Plan& p = s.plan;
-  r->warnings.insert(r->warnings.end(), s.idle_settings.begin(), s.idle_settings.end());
   if (p.tp > s.cluster.scale_up_domain) {
     r->warnings.push_back("tp " + std::to_string(p.tp) + " spans more than one scale-up domain (" +
                           std::to_string(s.cluster.scale_up_domain) +
@@ -116,19 +117,28 @@ void AddWarnings(const Scenario& s, PlanResult* r) {
   if (p.tp > 1 && !p.sp && p.recompute != Recompute::kFull) {
     r->warnings.push_back("tp > 1 without sequence parallelism replicates norm and dropout activations on every TP rank");
   }
-  if (p.recompute == Recompute::kSelective) {
-    // Modules Megatron-Core would reject or skip for this model: they change nothing here.
-    const Architecture& a = s.arch;
-    std::vector<std::string> idle;
-    if (p.Recomputes(kModuleMlaUpProj) && a.attention != AttentionKind::kMla) idle.push_back("mla_up_proj (no MLA)");
-    if ((p.Recomputes(kModuleMoeAct) || p.Recomputes(kModuleMoe)) && !a.IsMoe()) idle.push_back("moe_act/moe (no MoE layers)");
-    if (p.Recomputes(kModuleSharedExperts) && a.moe.shared_ffn == 0) idle.push_back("shared_experts (no shared experts)");
-    if (p.Recomputes(kModuleMlp) && a.IsMoe() && a.MoeLayerCount() == a.layers) idle.push_back("mlp (no dense layers)");
-    if (p.Recomputes(kModuleLayernorm) && a.attention != AttentionKind::kMla && !a.IsMoe()) {
-      idle.push_back("layernorm (both norms fused into the next product in Megatron-Core's Transformer Engine spec)");
-    }
-    for (const std::string& m : idle) r->warnings.push_back("recompute_modules: " + m + " recomputes nothing");
+}
+
+// Selective recompute's modules that Megatron-Core would reject or skip for this model: they
+// change nothing here.
+void WarnAboutIdleRecomputeModules(const Scenario& s, PlanResult* r) {
+  const Plan& p = s.plan;
+  if (p.recompute != Recompute::kSelective) return;
+  const Architecture& a = s.arch;
+  std::vector<std::string> idle;
+  if (p.Recomputes(kModuleMlaUpProj) && a.attention != AttentionKind::kMla) idle.push_back("mla_up_proj (no MLA)");
+  if ((p.Recomputes(kModuleMoeAct) || p.Recomputes(kModuleMoe)) && !a.IsMoe()) idle.push_back("moe_act/moe (no MoE layers)");
+  if (p.Recomputes(kModuleSharedExperts) && a.moe.shared_ffn == 0) idle.push_back("shared_experts (no shared experts)");
+  if (p.Recomputes(kModuleMlp) && a.IsMoe() && a.MoeLayerCount() == a.layers) idle.push_back("mlp (no dense layers)");
+  if (p.Recomputes(kModuleLayernorm) && a.attention != AttentionKind::kMla && !a.IsMoe()) {
+    idle.push_back("layernorm (both norms fused into the next product in Megatron-Core's Transformer Engine spec)");
   }
+  for (const std::string& m : idle) r->warnings.push_back("recompute_modules: " + m + " recomputes nothing");
+}
+
+// The experts' overlaps where they hide nothing or Megatron-Core would not run them.
+void WarnAboutExpertOverlaps(const Scenario& s, PlanResult* r) {
+  const Plan& p = s.plan;
   if (p.shared_expert_overlap && (s.arch.moe.shared_ffn == 0 || p.ep == 1)) {
     r->warnings.push_back(std::string("shared_expert_overlap hides nothing: ") +
                           (s.arch.moe.shared_ffn == 0 ? "the model has no shared experts" : "ep 1 has no all-to-all"));
@@ -148,8 +158,15 @@ void AddWarnings(const Scenario& s, PlanResult* r) {
                             "module; the step is timed as if it ran");
     }
   }
+}
+
+void AddWarnings(const Scenario& s, PlanResult* r) {
+  r->warnings.insert(r->warnings.end(), s.idle_settings.begin(), s.idle_settings.end());
+  WarnAboutLayout(s, r);
+  WarnAboutIdleRecomputeModules(s, r);
+  WarnAboutExpertOverlaps(s, r);
   WarnIfTokensDropped(s, r);
-  if (p.cpu_offload_layers > 0 && !s.cluster.spec.host_link_gbytes_per_s.known()) {
+  if (s.plan.cpu_offload_layers > 0 && !s.cluster.spec.host_link_gbytes_per_s.known()) {
     r->warnings.push_back(s.cluster.spec.id +
                           ": host link rate unknown (host_link_gbytes_per_s): the activation offload copies are not "
                           "timed, a lower bound on the step");
