@@ -345,7 +345,7 @@ const std::vector<std::string>& ValidateGroupFields() {
 namespace {
 
 // --by's specs, each once (a spec given twice is one table and one JSON key). False, with the
-// reason in *error, on a spec that names no known field.
+// reason in *error (ParseGroupSpec's), on a spec with an unknown field or a field given twice.
 bool ParseGroupSpecs(const std::vector<std::string>& specs, GroupSpecs* by, std::string* error) {
   for (const std::string& spec : specs) {
     const bool seen = std::any_of(by->begin(), by->end(), [&](const auto& b) { return b.first == spec; });

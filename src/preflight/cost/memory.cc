@@ -332,7 +332,8 @@ StageLayers KeptOnStage(const Architecture& a, const Plan& p, int64_t stage, con
   const int64_t n = LayersOnStage(a, p, stage);
   const int64_t n_moe = MoeLayersOnStage(a, p, stage);
   StageLayers s;
-  s.n_dense = static_cast<double>(n - n_moe), s.n_moe = static_cast<double>(n_moe);
+  s.n_dense = static_cast<double>(n - n_moe);
+  s.n_moe = static_cast<double>(n_moe);
   // One micro-batch through this stage's layers.
   s.stack = s.n_dense * KeptPerLayer(p, layer, false) + s.n_moe * KeptPerLayer(p, layer, true);
   // Full recompute by groups keeps one input a group, the groups formed inside each model chunk;
@@ -347,12 +348,14 @@ StageLayers KeptOnStage(const Architecture& a, const Plan& p, int64_t stage, con
     const int64_t groups = std::min(n, chunks * ((per_chunk + s.group - 1) / s.group));
     s.stack = static_cast<double>(groups) * layer.recompute_input;
   }
-  s.dense_again = s.n_dense > 0, s.moe_again = n_moe > 0;
+  s.dense_again = s.n_dense > 0;
+  s.moe_again = n_moe > 0;
   if (RecomputesByBlock(p)) {
     const int64_t r = RecomputedLayers(p, n), r_moe = RecomputedMoeLayersOnStage(a, p, stage);
     s.stack = static_cast<double>(r) * layer.recompute_input +
               (s.n_dense - static_cast<double>(r - r_moe)) * layer.dense + static_cast<double>(n_moe - r_moe) * layer.moe;
-    s.dense_again = r - r_moe > 0, s.moe_again = r_moe > 0;
+    s.dense_again = r - r_moe > 0;
+    s.moe_again = r_moe > 0;
   }
   if (p.cpu_offload_layers > 0) {
     // Offloaded layers keep only what the handler leaves; its double buffer holds one offloaded

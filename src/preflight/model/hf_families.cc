@@ -1,7 +1,6 @@
 // The readers of each Hugging Face model_type (model/internal/config_reader.h's ReadByType): the
 // keys each family's config class names, with its defaults.
 #include <algorithm>
-#include <cmath>
 #include <string>
 #include <vector>
 

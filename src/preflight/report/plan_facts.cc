@@ -22,12 +22,6 @@ std::string IntervalRule(const Campaign& c) {
   return "daly";
 }
 
-// "$LOW to $HIGH" (a hyphen read as a minus between figures such as 6.86e+06), or "$PRICE" where
-// the catalog has one price (low = high).
-std::string Dollars(double low, double high) {
-  return low == high ? fmt::format("${:.3g}", low) : fmt::format("${:.3g} to ${:.3g}", low, high);
-}
-
 // The fused-attention kernel whose rates time the step: the scenario's choice, else the catalog's
 // default when the file names it; empty with unfused attention or an unnamed kernel.
 std::string AttentionKernelInUse(const Scenario& s) {
@@ -42,42 +36,6 @@ double AttentionBlockTokens(const Scenario& s) {
   const std::optional<HardwareSpec::AttentionKernel> k = s.cluster.spec.AttentionRates(s.job.attention_kernel);
   if (!k || k->curves.empty()) return 0;
   return FlashBlockLength(s.job, s.plan);
-}
-
-// Where a plan reads the kernel's curves beyond what was measured, and which way that errs:
-// shorter blocks or narrower heads run slower than the nearest measured rate (an upper bound on
-// speed), wider heads faster (a lower bound); empty when the plan is inside the curves.
-std::string AttentionCurveLimits(const Scenario& s, double block) {
-  const std::optional<HardwareSpec::AttentionKernel> k = s.cluster.spec.AttentionRates(s.job.attention_kernel);
-  if (!k || k->curves.empty()) return "";
-  const std::vector<AttentionCurve>& c = k->curves.by_head_dim;
-  double shortest = c.front().points.front().seq_len;
-  for (const AttentionCurve& curve : c) shortest = std::min(shortest, curve.points.front().seq_len);
-  std::string out;
-  if (block < shortest) {
-    out += fmt::format("; blocks shorter than the shortest measured ({:.0f} tokens) run at its rate, an upper "
-                       "bound on speed", shortest);
-  }
-  const double d = FlashHeadDim(s.arch);
-  if (c.size() > 1 && d < c.front().head_dim) {
-    out += fmt::format("; heads of {:.0f} run at the narrowest measured curve ({:.0f}), an upper bound on speed", d,
-                       c.front().head_dim);
-  } else if (c.size() > 1 && d > c.back().head_dim) {
-    out += fmt::format("; heads of {:.0f} run at the widest measured curve ({:.0f}), a lower bound on speed", d,
-                       c.back().head_dim);
-  }
-  return out;
-}
-
-std::string CollectiveTableText(const CollectiveTable& t) {
-  std::string groups;
-  for (const CollectiveTable::Curve& c : t.curves()) {
-    groups += fmt::format("{}{} over {}", groups.empty() ? "" : ", ", kCollectiveOpNames[static_cast<int>(c.op)], c.ranks);
-    if (c.ranks_per_domain < c.ranks) groups += fmt::format(" ({} per domain)", c.ranks_per_domain);
-  }
-  return fmt::format("           measured collectives: {} ({}): {}; they time the groups that match them "
-                     "(same operation, ranks and ranks per domain), the model the rest\n",
-                     t.file, t.source, groups);
 }
 
 // The devices a job takes of each scale-up domain, where not all of them (collectives.h).

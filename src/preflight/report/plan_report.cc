@@ -1,7 +1,6 @@
 #include "preflight/report/plan_report.h"
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include <cmath>
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -128,7 +127,6 @@ StatusOr<ClusterOverrides> ReadCluster(const MapReader& r) {
   }
   return o;
 }
-
 
 // cluster.gemm_table: the user's own measured GEMM table for this hardware (a path, beside the
 // scenario first), replacing the catalog's.

@@ -1,5 +1,6 @@
 // The `training:` section of a scenario file (scenario/internal/fields.h).
 #include <algorithm>
+#include <cstdint>
 #include <initializer_list>
 #include <sstream>
 #include <string>

@@ -11,8 +11,11 @@
 
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -22,13 +25,16 @@
 
 namespace preflight::model_internal {
 
-using json = nlohmann::json;
+// The largest whole number a config size may hold (2^31): every size in a published config fits.
+constexpr double kMaxConfigInt = 2147483648.0;
 
-// Typed access to config keys with messages naming the file and key.
-constexpr double kMaxConfigInt = 2147483648.0;  // 2^31
-
+// Typed access to a config's keys. Each accessor returns InvalidArgument naming the file and the
+// key ("<source>: <key>: expected ..., got ...") where the value is of the wrong kind; the `...Or`
+// forms return `fallback` where the key is absent or null.
 class ConfigReader {
  public:
+  using json = nlohmann::json;
+
   // `looked_up`, when given, receives every key the reader is asked for (HfConfigKeysRead).
   ConfigReader(const json& j, std::string source, std::set<std::string>* looked_up = nullptr)
       : j_(j), source_(std::move(source)), looked_up_(looked_up) {}
@@ -44,6 +50,7 @@ class ConfigReader {
     return j_.contains(key) && j_[key].is_null();
   }
 
+  // A whole number of at most 2^31 in size (a float with no fraction is taken); absent: an error.
   StatusOr<int64_t> Int(const char* key) const {
     if (!Has(key)) return Error(key, "a positive whole number");
     const json& v = j_[key];
@@ -72,15 +79,15 @@ class ConfigReader {
       return Error(key, ("a positive whole number of at most " + std::to_string(kMaxModelLayers)).c_str());
     return layers;
   }
-  StatusOr<int64_t> IntOr(const char* key, int64_t fallback) const {
+  StatusOr<int64_t> IntOr(const char* key, int64_t fallback) const {  // Int, or `fallback`
     return Has(key) ? Int(key) : StatusOr<int64_t>(fallback);
   }
-  StatusOr<bool> BoolOr(const char* key, bool fallback) const {
+  StatusOr<bool> BoolOr(const char* key, bool fallback) const {  // true or false
     if (!Has(key)) return fallback;
     if (!j_[key].is_boolean()) return Error(key, "true or false");
     return j_[key].get<bool>();
   }
-  StatusOr<double> NumberOr(const char* key, double fallback) const {
+  StatusOr<double> NumberOr(const char* key, double fallback) const {  // any number
     if (!Has(key)) return fallback;
     if (!j_[key].is_number()) return Error(key, "a number");
     return j_[key].get<double>();
@@ -91,7 +98,7 @@ class ConfigReader {
     if (!(p >= 0 && p <= 1)) return Error(key, "a dropout probability from 0 to 1");
     return p > 0;
   }
-  StatusOr<std::string> StringOr(const char* key, std::string fallback) const {
+  StatusOr<std::string> StringOr(const char* key, std::string fallback) const {  // a string
     if (!Has(key)) return fallback;
     if (!j_[key].is_string()) return Error(key, "a string");
     return j_[key].get<std::string>();
@@ -103,6 +110,7 @@ class ConfigReader {
     }
     return Error(*keys.begin(), "a positive whole number");
   }
+  // A list of whole numbers (layer indices); absent: empty.
   StatusOr<std::vector<int64_t>> IntListOr(const char* key) const {
     std::vector<int64_t> out;
     if (!Has(key)) return out;
@@ -113,6 +121,7 @@ class ConfigReader {
     }
     return out;
   }
+  // A list of strings; absent: empty.
   StatusOr<std::vector<std::string>> StringListOr(const char* key) const {
     std::vector<std::string> out;
     if (!Has(key)) return out;
@@ -123,6 +132,7 @@ class ConfigReader {
     }
     return out;
   }
+  // The InvalidArgument for `key`: what was `expected`, and the value given ("nothing" if absent).
   Status Error(const char* key, const char* expected) const {
     std::string got = "nothing";
     if (j_.contains(key))

@@ -70,15 +70,17 @@ Status ReadTraining(const MapReader& root, const HardwareSpec& spec, Drops* drop
 Status CheckMoeCapacity(const MapReader& root, const Scenario& s);
 
 // parallel: the layout into s->plan (dp from `devices` when not given), or `auto` / absent for a
-// search (s->auto_parallel). REQUIRES: s->plan.micro_batch read (ReadTraining).
+// search (s->auto_parallel). REQUIRES: s->arch read (sequence parallelism's default follows
+// whether the model has experts).
 Status ReadParallel(const MapReader& root, int64_t devices, Drops* drops, Scenario* s);
 
-// The settings given that change nothing for this scenario (Scenario::idle_settings), once the
-// whole file is read.
+// The settings given that change nothing for this scenario (Scenario::idle_settings).
+// REQUIRES: the model, training and parallel sections read.
 StatusOr<std::vector<std::string>> IdleSettings(const MapReader& root, const Scenario& s);
 
 // Training keys that hold only for some layouts: a given plan of ZeRO 2 or 3 beside
-// grad_16bit_copy (DeepSpeed's BF16_Optimizer runs its own ZeRO-1) is refused.
+// grad_16bit_copy (DeepSpeed's BF16_Optimizer runs its own ZeRO-1) is refused. REQUIRES: the
+// training and parallel sections read (ReadTraining, ReadParallel).
 Status CheckTrainingAgainstPlan(const MapReader& root, const Scenario& s);
 
 }  // namespace preflight::scenario_internal

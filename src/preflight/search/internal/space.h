@@ -30,6 +30,7 @@ struct Branch {
   Schedule schedule;
 };
 
+// Whether a degree the constraints may fix (`fixed`, or any where unset) allows `v`.
 inline bool Allowed(const std::optional<int64_t>& fixed, int64_t v) { return !fixed || *fixed == v; }
 
 // Calls `visit` with each outer combination of the space, in a fixed order, until it returns false.
