@@ -441,6 +441,48 @@ void CountKernels(const Architecture& a, const Plan& p, const TrainingJob& job, 
 
 }  // namespace
 
+// MLA's attention block gathers its latents (q's, or without one the input, and kv's with the
+// RoPE key), not the input, since its down-projections run before the gather; its output side
+// is the usual h. Without SP the backward all-reduces the latents' gradients.
+// The column-parallel up-projections' inputs (the q and kv latents, not the RoPE key) are what
+// their backward gathers again for the weight gradient, and what `mla_up_proj` recompute
+// gathers again. Other attention moves the layer's h like the MLP (`one`, `gather`).
+StepModel::AttentionTpComm StepModel::AttentionTp(double one, double gather) const {
+  AttentionTpComm c{one, one, gather, gather};
+  if (a_.attention != AttentionKind::kMla) return c;
+  const Bytes full(tokens_ * a_.hidden * 2.0);
+  const int64_t per_domain = PerDomain(1, p_.tp);
+  const MlaSpec& m = a_.mla;
+  const double up_inputs = static_cast<double>((m.q_lora_rank > 0 ? m.q_lora_rank : a_.hidden) + m.kv_lora_rank);
+  const Bytes latents(tokens_ * (up_inputs + static_cast<double>(m.rope_dim)) * 2.0);
+  if (p_.sp) {
+    c.gather = AllGatherTime(c_.fabric, latents, p_.tp, per_domain).value();
+    c.regather = AllGatherTime(c_.fabric, Bytes(tokens_ * up_inputs * 2.0), p_.tp, per_domain).value();
+    const double reduce = ReduceScatterTime(c_.fabric, full, p_.tp, per_domain).value();
+    c.fwd = c.gather + reduce;
+    c.bwd = gather + ReduceScatterTime(c_.fabric, latents, p_.tp, per_domain).value();
+  } else {
+    c.bwd = AllReduceTime(c_.fabric, latents, p_.tp, per_domain).value();
+  }
+  return c;
+}
+
+// With expert TP the routed experts' pair moves the dispatched copies: Megatron-Core gathers over
+// the expert-TP group the tokens the all-to-all brought each rank (token_dispatcher.py,
+// dispatch_postprocess: gather_from_sequence_parallel_region on the received tokens) and
+// reduce-scatters them at the combine, the TP group's tokens times top_k, times the busiest rank's
+// load (as its GEMMs' rows) and the ETP share of the TP group.
+StepModel::RoutedTpComm StepModel::RoutedExpertsTp() const {
+  const Bytes copies(tokens_ * a_.moe.top_k * c_.job.MoeExpertLoad() * static_cast<double>(p_.etp) / t_ *
+                     a_.hidden * 2.0);
+  const int64_t etp_per_domain = PerDomain(1, p_.etp);
+  RoutedTpComm r;
+  r.gather = p_.sp ? AllGatherTime(c_.fabric, copies, p_.etp, etp_per_domain).value() : 0;
+  r.pair = p_.sp ? r.gather + ReduceScatterTime(c_.fabric, copies, p_.etp, etp_per_domain).value()
+                 : AllReduceTime(c_.fabric, copies, p_.etp, etp_per_domain).value();
+  return r;
+}
+
 void StepModel::TensorComm(bool moe, LayerCost* l) const {
   if (p_.tp == 1) return;
   const Bytes full(tokens_ * a_.hidden * 2.0);
@@ -453,51 +495,21 @@ void StepModel::TensorComm(bool moe, LayerCost* l) const {
   const double gather = p_.sp ? AllGatherTime(c_.fabric, full, p_.tp, per_domain).value() : 0;
   const double one = p_.sp ? gather + ReduceScatterTime(c_.fabric, full, p_.tp, per_domain).value()
                            : AllReduceTime(c_.fabric, full, p_.tp, per_domain).value();
-  // MLA's attention block gathers its latents (q's, or without one the input, and kv's with the
-  // RoPE key), not the input, since its down-projections run before the gather; its output side
-  // is the usual h. Without SP the backward all-reduces the latents' gradients.
-  // The column-parallel up-projections' inputs (the q and kv latents, not the RoPE key) are what
-  // their backward gathers again for the weight gradient, and what `mla_up_proj` recompute
-  // gathers again.
-  double attn_fwd = one, attn_bwd = one, attn_gather = gather, attn_regather = gather;
-  if (a_.attention == AttentionKind::kMla) {
-    const MlaSpec& m = a_.mla;
-    const double up_inputs = static_cast<double>((m.q_lora_rank > 0 ? m.q_lora_rank : a_.hidden) + m.kv_lora_rank);
-    const Bytes latents(tokens_ * (up_inputs + static_cast<double>(m.rope_dim)) * 2.0);
-    if (p_.sp) {
-      attn_gather = AllGatherTime(c_.fabric, latents, p_.tp, per_domain).value();
-      attn_regather = AllGatherTime(c_.fabric, Bytes(tokens_ * up_inputs * 2.0), p_.tp, per_domain).value();
-      const double reduce = ReduceScatterTime(c_.fabric, full, p_.tp, per_domain).value();
-      attn_fwd = attn_gather + reduce;
-      attn_bwd = gather + ReduceScatterTime(c_.fabric, latents, p_.tp, per_domain).value();
-    } else {
-      attn_bwd = AllReduceTime(c_.fabric, latents, p_.tp, per_domain).value();
-    }
-  }
+  const AttentionTpComm attn = AttentionTp(one, gather);
   // The MLP side's pairs: a dense MLP's and the shared experts' move the layer's tokens, as
-  // attention's do. With expert TP the routed experts' pair moves the dispatched copies instead:
-  // Megatron-Core gathers over the expert-TP group the tokens the all-to-all brought each rank
-  // (token_dispatcher.py, dispatch_postprocess: gather_from_sequence_parallel_region on the
-  // received tokens) and reduce-scatters them at the combine, the TP group's tokens times top_k,
-  // times the busiest rank's load (as its GEMMs' rows) and the ETP share of the TP group.
+  // attention's do; with expert TP the routed experts' pair too (RoutedExpertsTp).
   const bool shared = moe && a_.moe.shared_ffn > 0;
   double side = moe ? (shared ? one : 0) : one, side_gather = moe ? (shared ? gather : 0) : gather;
-  double routed = 0;
   if (moe && p_.etp > 1) {
-    const Bytes copies(tokens_ * a_.moe.top_k * c_.job.MoeExpertLoad() * static_cast<double>(p_.etp) / t_ *
-                       a_.hidden * 2.0);
-    const int64_t etp_per_domain = PerDomain(1, p_.etp);
-    const double routed_gather = p_.sp ? AllGatherTime(c_.fabric, copies, p_.etp, etp_per_domain).value() : 0;
-    routed = p_.sp ? routed_gather + ReduceScatterTime(c_.fabric, copies, p_.etp, etp_per_domain).value()
-                   : AllReduceTime(c_.fabric, copies, p_.etp, etp_per_domain).value();
-    side += routed;
-    side_gather += routed_gather;
+    const RoutedTpComm routed = RoutedExpertsTp();
+    side += routed.pair;
+    side_gather += routed.gather;
   }
-  l->tp_fwd = attn_fwd + side;
-  l->tp_bwd = attn_bwd + side;
+  l->tp_fwd = attn.fwd + side;
+  l->tp_bwd = attn.bwd + side;
   // torchtitan's op-level policy saves reduce-scatter outputs but not all-gathers or all-reduces:
   // its recomputed forward runs those again.
-  l->tp_op_sac = p_.sp ? attn_gather + side_gather : attn_fwd + side;
+  l->tp_op_sac = p_.sp ? attn.gather + side_gather : attn.fwd + side;
   // A recomputed dense MLP runs its block's pair again; a recomputed MoE block its pairs (expert
   // TP, shared experts), recomputed shared experts theirs.
   if (moe) {
@@ -510,11 +522,11 @@ void StepModel::TensorComm(bool moe, LayerCost* l) const {
     l->sel_tp = one;
   }
   // Recomputing MLA's up-projections (`mla_up_proj`) runs their input's all-gather again.
-  if (a_.attention == AttentionKind::kMla && p_.sp && p_.Recomputes(kModuleMlaUpProj)) l->sel_tp += attn_regather;
+  if (a_.attention == AttentionKind::kMla && p_.sp && p_.Recomputes(kModuleMlaUpProj)) l->sel_tp += attn.regather;
   // With SP the column-parallel GEMMs keep only their sequence-sharded input, so the backward
   // all-gathers it again for the weight gradient (Korthikanti et al. 2022 §4.2.2): one more
   // all-gather per all-reduce pair (MLA's attention: of its up-projections' latents).
-  l->tp_bwd += attn_regather + side_gather;
+  l->tp_bwd += attn.regather + side_gather;
 }
 
 // Megatron's vocab-parallel embedding sums its partial lookups over the TP group (an all-reduce;

@@ -437,6 +437,17 @@ class StepModel {
   void Moe(LayerCost* l) const;
   void Elementwise(bool moe, LayerCost* l) const;
   void TensorComm(bool moe, LayerCost* l) const;
+  // The attention block's TP collectives, per micro-batch (seconds): its pair each way, the
+  // forward's all-gather and the one its backward runs again (MLA: of its latents).
+  struct AttentionTpComm {
+    double fwd = 0, bwd = 0, gather = 0, regather = 0;
+  };
+  AttentionTpComm AttentionTp(double one, double gather) const;
+  // With expert TP, the routed experts' pair over the expert-TP group and its all-gather (seconds).
+  struct RoutedTpComm {
+    double pair = 0, gather = 0;
+  };
+  RoutedTpComm RoutedExpertsTp() const;
   // The TP collectives around the layers, per micro-batch (seconds; zero at TP 1).
   struct AroundLayersComm {
     double embedding_fwd = 0, embedding_bwd = 0;  // first stage (and each MTP layer's re-embedding)
