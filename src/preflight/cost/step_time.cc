@@ -286,24 +286,35 @@ void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
   double host = LayerHostSeconds(l);
   const double host_fwd = LayerHostForwardSeconds(l);
   if (DefersWeightGradients()) {
-    // The weight gradients run as a pass of their own, apart from the rest of the backward: that
-    // pass is bound by its slower side, the GPU's products or the host's launches of them; the
-    // rest of the layer as below. (Bound as one with the backward, a faster GPU shortened the
-    // deferred pass, and so lengthened the bubble, while the host still paced the backward.)
-    const double w_gpu = c.wgrad_free, w_host = WgradHostSeconds(l, host - host_fwd, w_gpu);
-    s->wgrad += n * std::max(w_gpu, w_host);
-    s->launch += n * std::max(0.0, w_host - w_gpu);
-    // The host queues them ahead of the GPU as it does the rest (the next input path hides behind
-    // what is left of them: AddInputPath).
-    const double free_w = std::max(0.0, w_gpu - w_host);
-    s->slack += n * free_w;
-    s->backward_slack += n * free_w;
-    s->wgrad_slack += n * free_w;
-    gpu -= w_gpu;
-    host -= w_host;
+    // The deferred pass leaves the rest of the layer, on both sides.
+    gpu -= c.wgrad_free;
+    host -= AddDeferredWeightGradients(l, n, c.wgrad_free, host - host_fwd, s);
   } else {
     s->wgrad += n * c.wgrad_free;
   }
+  AddHostPacing(l, n, host, host_fwd, gpu, gpu_fwd, s);
+}
+
+// The weight gradients run as a pass of their own, apart from the rest of the backward: that pass
+// is bound by its slower side, the GPU's products or the host's launches of them; the rest of the
+// layer as AddHostPacing says. (Bound as one with the backward, a faster GPU shortened the deferred
+// pass, and so lengthened the bubble, while the host still paced the backward.)
+double StepModel::AddDeferredWeightGradients(const LayerCost& l, double n, double w_gpu, double host_bwd,
+                                             StageSums* s) const {
+  const double w_host = WgradHostSeconds(l, host_bwd, w_gpu);
+  s->wgrad += n * std::max(w_gpu, w_host);
+  s->launch += n * std::max(0.0, w_host - w_gpu);
+  // The host queues them ahead of the GPU as it does the rest (the next input path hides behind
+  // what is left of them: AddInputPath).
+  const double free_w = std::max(0.0, w_gpu - w_host);
+  s->slack += n * free_w;
+  s->backward_slack += n * free_w;
+  s->wgrad_slack += n * free_w;
+  return w_host;
+}
+
+void StepModel::AddHostPacing(const LayerCost& l, double n, double host, double host_fwd, double gpu,
+                              double gpu_fwd, StageSums* s) const {
   // When the host takes longer than the GPU work, the GPU waits; what the GPU waits in the
   // forward phase lengthens that phase (the window the data-parallel gathers hide in).
   const double wait_fwd = std::max(0.0, host_fwd - gpu_fwd);

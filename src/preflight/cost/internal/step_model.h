@@ -540,7 +540,17 @@ class StepModel {
   double WgradHostSeconds(const LayerCost& l, double host_bwd, double deferred) const;
   // The products a layer's recompute mode runs again (forward products, per micro-batch).
   double RecomputedProducts(const LayerCost& l) const;
+  // Adds n layers of cost `l` to the stage's sums: compute, elementwise passes, exposed
+  // collectives, the deferred weight-gradient pass and the GPU's waits for the host.
   void AddLayer(const LayerCost& l, double n, StageSums* s) const;
+  // Under a schedule that defers the weight gradients, their pass apart from the backward (bound
+  // by its slower side, the GPU's `w_gpu` or the host's launches of it), added n times to *s.
+  // Returns the host seconds of that pass, which the rest of the layer no longer holds.
+  double AddDeferredWeightGradients(const LayerCost& l, double n, double w_gpu, double host_bwd, StageSums* s) const;
+  // What the GPU waits for the host in n layers (seconds each way: `host` and `gpu` for the
+  // layer, `host_fwd` and `gpu_fwd` for its forward phase), and the slack the host leaves.
+  void AddHostPacing(const LayerCost& l, double n, double host, double host_fwd, double gpu, double gpu_fwd,
+                     StageSums* s) const;
   HeadWork Head() const;
   void AddHead(const StageParts& parts, bool first, StageSums* st) const;
   StageSums StageTotals(const StageParts& parts, const LayerCounts& n, bool first, bool last) const;
