@@ -493,6 +493,19 @@ bool StartThread(std::vector<std::thread>* pool, const Work& work, Worker* w) {
   }
 }
 
+// Runs `work` on each of *workers, one thread each (the calling thread takes the first; fewer
+// threads where the system refuses one), and merges their results into `into`.
+template <typename Work>
+SearchResult RunWorkers(std::vector<Worker>* workers, const Work& work, const SearchOptions& o, SearchResult into) {
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < workers->size() && StartThread(&pool, work, &(*workers)[t]); ++t) {
+  }
+  work(&(*workers)[0]);
+  for (std::thread& t : pool) t.join();
+  for (const Worker& w : *workers) MergeResults(&into, w.result, o.top_k, o.distinct);
+  return into;
+}
+
 // Adds what a worker did since (considered, valid) were read to the live counters.
 void Publish(SearchProgress* progress, int64_t considered_before, int64_t valid_before, const Worker& w) {
   if (progress == nullptr) return;
@@ -552,14 +565,8 @@ SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchO
       w->distinct = o.distinct;
       for (size_t i = next_pilot++; i < branches.size(); i = next_pilot++) runner.Run(branches[i], w, true);
     };
-    std::vector<std::thread> pool;
-    for (int t = 1; t < threads && StartThread(&pool, pilot_work, &pilots[t]); ++t) {
-    }
-    pilot_work(&pilots[0]);
-    for (std::thread& t : pool) t.join();
-    SearchResult pilot;
-    for (const Worker& w : pilots) MergeResults(&pilot, w.result, o.top_k, o.distinct);
-    if (!o.exhaustive && static_cast<int>(pilot.top.size()) == o.top_k) {
+    const SearchResult pilot = RunWorkers(&pilots, pilot_work, o, SearchResult{});
+    if (static_cast<int>(pilot.top.size()) == o.top_k) {
       runner.set_threshold(pilot.top.back().objective);
     }
   }
@@ -576,14 +583,7 @@ SearchResult Search(const Scenario& s, const SearchConstraints& c, const SearchO
       Publish(o.progress, considered, valid, *w);
     }
   };
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads && StartThread(&pool, work, &workers[t]); ++t) {
-  }
-  work(&workers[0]);
-  for (std::thread& t : pool) t.join();
-
-  SearchResult result = ruled;
-  for (const Worker& w : workers) MergeResults(&result, w.result, o.top_k, o.distinct);
+  SearchResult result = RunWorkers(&workers, work, o, ruled);
   result.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }
