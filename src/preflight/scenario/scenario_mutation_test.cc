@@ -1,0 +1,150 @@
+// A property test of the rule that bad input gets one line and the library never aborts: every
+// scalar of every bundled example scenario (examples/*.yaml) and of the first run of every
+// validation file (data/validation/*.yaml) is replaced, one at a time, by each of
+// a set of hostile values (negative, zero, huge, not a number, infinite, fractional, empty, a list,
+// a mapping, a word), and the scenario is parsed and evaluated through the library. Each mutant
+// must either fail with one line that names the file (InvalidArgument or NotFound), or load, in
+// which case its plan evaluates with finite, non-negative figures: a step time, memory and the
+// campaign's days, hours and cost where it gives them.
+#include <yaml-cpp/yaml.h>
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "preflight/catalog/catalog.h"
+#include "preflight/scenario/evaluate.h"
+#include "preflight/scenario/scenario.h"
+#include "preflight/scenario/scenario_test_support.h"
+
+namespace preflight {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The values each scalar is replaced by, as YAML text.
+const std::vector<std::string>& HostileValues() {
+  static const std::vector<std::string> kValues = {
+      "-1", "0", "1e400", ".nan", ".inf", "-.inf", "0.5", "99999999999999999999", "''", "[]", "{}", "yes",
+      "'no such thing'"};
+  return kValues;
+}
+
+// The path of every scalar under `node` (keys of mappings, indices of sequences).
+struct ScalarPath {
+  std::vector<std::string> keys;  // a sequence index as its decimal text
+  std::string Text() const {
+    std::string out;
+    for (const std::string& k : keys) out += (out.empty() ? "" : ".") + k;
+    return out;
+  }
+};
+
+void CollectScalars(const YAML::Node& node, ScalarPath path, std::vector<ScalarPath>* out) {
+  if (node.IsScalar()) {
+    out->push_back(path);
+  } else if (node.IsMap()) {
+    for (const auto& kv : node) {
+      ScalarPath next = path;
+      next.keys.push_back(kv.first.Scalar());
+      CollectScalars(kv.second, next, out);
+    }
+  } else if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); ++i) {
+      ScalarPath next = path;
+      next.keys.push_back(std::to_string(i));
+      CollectScalars(node[i], next, out);
+    }
+  }
+}
+
+// A deep copy of `root` with the scalar at `path` replaced by the YAML `value`.
+YAML::Node Mutated(const YAML::Node& root, const ScalarPath& path, const std::string& value) {
+  YAML::Node copy = YAML::Clone(root);
+  YAML::Node at = copy;
+  for (const std::string& k : path.keys) {
+    at.reset(at.IsSequence() ? at[std::stoul(k)] : at[k]);
+  }
+  at = YAML::Load(value);
+  return copy;
+}
+
+bool FiniteNonNegative(double v) { return std::isfinite(v) && v >= 0; }
+
+// What the mutant's plan gives that is not a finite, non-negative number; empty when all are.
+std::string BadFigures(const PlanResult& r) {
+  std::string bad;
+  const auto check = [&bad](const char* what, double v) {
+    if (!FiniteNonNegative(v)) bad += std::string(bad.empty() ? "" : ", ") + what + " " + std::to_string(v);
+  };
+  if (r.has_memory) check("memory", r.memory.worst.Total().value());
+  if (r.has_time) {
+    check("step_s", r.time.step.value());
+    check("mfu", r.time.mfu);
+    check("days_ideal", r.campaign.days_ideal);
+    check("device_hours", r.campaign.device_hours);
+    if (r.campaign.cost_known) check("cost_usd_high", r.campaign.cost_usd_high);
+    if (r.campaign.energy_known) check("energy_mwh", r.campaign.energy_mwh);
+  }
+  return bad;
+}
+
+// The scenarios mutated: every bundled example, and the first run of every validation file
+// (inline Hugging Face models, measured collective tables, host profiles, `measured` figures).
+struct Original {
+  std::string file;
+  YAML::Node root;
+};
+std::vector<Original> Originals() {
+  std::vector<Original> out;
+  for (const char* dir : {"/examples", "/data/validation"}) {
+    for (const auto& entry : fs::directory_iterator(test_support::SourceDir() + dir)) {
+      if (entry.path().extension() != ".yaml") continue;
+      const YAML::Node root = YAML::LoadFile(entry.path().string());
+      out.push_back({entry.path().string(), root.IsSequence() ? root[0] : root});
+    }
+  }
+  return out;
+}
+
+TEST(ScenarioMutationTest, EveryHostileScalarIsOneLineOrAFinitePlan) {
+  EvaluateOptions options;
+  options.simulate_failures = false;  // the property is about the input, not the Monte Carlo
+  int mutants = 0, refused = 0;
+  for (const Original& original : Originals()) {
+    const std::string& file = original.file;
+    const YAML::Node& root = original.root;
+    ASSERT_TRUE(root.IsMap()) << file;
+    std::vector<ScalarPath> scalars;
+    const ScalarPath top;
+    CollectScalars(root, top, &scalars);
+    ASSERT_GT(scalars.size(), 5u) << file;
+    for (const ScalarPath& path : scalars) {
+      for (const std::string& value : HostileValues()) {
+        SCOPED_TRACE(file + ": " + path.Text() + " = " + value);
+        ++mutants;
+        const StatusOr<Scenario> s = ParseScenario(Mutated(root, path, value), file, "", Catalog::Default());
+        if (!s.ok()) {
+          ++refused;
+          const std::string m = s.status().message();
+          EXPECT_TRUE(s.status().code() == StatusCode::kInvalidArgument || s.status().code() == StatusCode::kNotFound)
+              << m;
+          EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+          EXPECT_NE(m.find(fs::path(file).filename().string()), std::string::npos) << m;
+          continue;
+        }
+        const PlanResult r = Evaluate(*s, options);
+        EXPECT_EQ(BadFigures(r), "");
+      }
+    }
+  }
+  // Most hostile values are refused; the count guards against a walk that mutates nothing.
+  EXPECT_GT(mutants, 1000);
+  EXPECT_GT(refused, mutants / 2);
+}
+
+}  // namespace
+}  // namespace preflight
