@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "preflight/catalog/catalog.h"
+#include "preflight/catalog/reliability_profile.h"
 #include "preflight/scenario/evaluate.h"
 #include "preflight/scenario/scenario.h"
 #include "preflight/scenario/scenario_test_support.h"
@@ -144,6 +145,68 @@ TEST(ScenarioMutationTest, EveryHostileScalarIsOneLineOrAFinitePlan) {
   // Most hostile values are refused; the count guards against a walk that mutates nothing.
   EXPECT_GT(mutants, 1000);
   EXPECT_GT(refused, mutants / 2);
+}
+
+// The keys of the format's sections (scenario/*_fields.cc and scenario.cc read them), each set
+// to every hostile value in two examples that leave most of them out (a dense model and an MoE
+// model with MLA): a key added where the file has none must keep the same property.
+std::vector<std::string> FormatKeys() {
+  std::vector<std::string> keys;
+  for (const char* k : {"seq_len", "global_batch", "global_batch_tokens", "micro_batch", "precision", "tokens",
+                        "flash_attention", "grad_dtype", "optimizer_dtype", "fp8_weight_copy", "fp8_saved_inputs",
+                        "low_precision_activations", "fp8_dispatch", "grad_16bit_copy", "fp8_recipe", "moe_imbalance",
+                        "moe_capacity_factor", "moe_pad_to_capacity", "moe_grouped_gemm", "host_overhead_per_kernel_us",
+                        "attention_kernel", "grad_accumulation_fusion", "elementwise_fusion", "cross_entropy",
+                        "ep_dispatcher", "ep_comm_units", "host_profile", "attention_softmax",
+                        "attention_softmax_in_fp32", "fused_softmax_max_keys"}) {
+    keys.push_back(std::string("training.") + k);
+  }
+  for (const char* k : {"tp", "pp", "vpp", "dp", "cp", "ep", "etp", "sp", "zero", "schedule", "recompute",
+                        "recompute_modules", "recompute_method", "recompute_num_layers", "first_stage_layers",
+                        "last_stage_layers", "overlap_grad_reduce", "overlap_param_gather", "fsdp_gather_once",
+                        "zero3_gather", "tp_comm_overlap", "ep_comm_overlap", "shared_expert_overlap", "grad_flatten",
+                        "overlap_p2p_comm", "layer_split", "cpu_offload_layers"}) {
+    keys.push_back(std::string("parallel.") + k);
+  }
+  for (const char* k : {"devices", "devices_per_node", "scale_up_domain", "scale_out_gbits_per_s_per_device",
+                        "hbm_capacity_gib", "pue", "scale_up_busbw_gbytes_per_s", "scale_out_busbw_gbytes_per_s",
+                        "gemm_table", "collective_table"}) {
+    keys.push_back(std::string("cluster.") + k);
+  }
+  keys.push_back("reliability.profile");
+  for (const std::string& k : ReliabilityFigureKeys()) keys.push_back("reliability." + k);
+  return keys;
+}
+
+TEST(ScenarioMutationTest, EveryKeyOfTheFormatTakesHostileValues) {
+  EvaluateOptions options;
+  options.simulate_failures = false;
+  int mutants = 0;
+  for (const char* example : {"/examples/llama3.1-70b-h100.yaml", "/examples/deepseek-v3-h800.yaml"}) {
+    const std::string file = test_support::SourceDir() + example;
+    const YAML::Node root = YAML::LoadFile(file);
+    for (const std::string& key : FormatKeys()) {
+      const std::string section = key.substr(0, key.find('.')), name = key.substr(key.find('.') + 1);
+      for (const std::string& value : HostileValues()) {
+        SCOPED_TRACE(file + ": " + key + " = " + value);
+        ++mutants;
+        YAML::Node mutant = YAML::Clone(root);
+        if (!mutant[section].IsMap()) mutant[section] = YAML::Node(YAML::NodeType::Map);
+        mutant[section][name] = YAML::Load(value);
+        const StatusOr<Scenario> s = ParseScenario(mutant, file, "", Catalog::Default());
+        if (!s.ok()) {
+          const std::string m = s.status().message();
+          EXPECT_TRUE(s.status().code() == StatusCode::kInvalidArgument || s.status().code() == StatusCode::kNotFound)
+              << m;
+          EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+          EXPECT_NE(m.find(fs::path(file).filename().string()), std::string::npos) << m;
+          continue;
+        }
+        EXPECT_EQ(BadFigures(Evaluate(*s, options)), "");
+      }
+    }
+  }
+  EXPECT_GT(mutants, 2000);
 }
 
 }  // namespace
