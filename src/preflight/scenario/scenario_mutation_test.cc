@@ -6,12 +6,14 @@
 // must either fail with one line that names the file (InvalidArgument or NotFound), or load, in
 // which case its plan evaluates with finite, non-negative figures: a step time, memory and the
 // campaign's days, hours and cost where it gives them.
+#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,7 @@
 #include "preflight/scenario/evaluate.h"
 #include "preflight/scenario/scenario.h"
 #include "preflight/scenario/scenario_test_support.h"
+#include "preflight/base/test_support.h"
 
 namespace preflight {
 namespace {
@@ -207,6 +210,79 @@ TEST(ScenarioMutationTest, EveryKeyOfTheFormatTakesHostileValues) {
     }
   }
   EXPECT_GT(mutants, 2000);
+}
+
+// The property for one mutant scenario: one line naming `named` (a file of the mutant) where it
+// is refused, else a plan of finite, non-negative figures.
+void ExpectOneLineOrFinitePlan(const YAML::Node& scenario, const std::string& file, const std::string& named) {
+  EvaluateOptions options;
+  options.simulate_failures = false;
+  const StatusOr<Scenario> s = ParseScenario(scenario, file, "", Catalog::Default());
+  if (!s.ok()) {
+    const std::string m = s.status().message();
+    EXPECT_TRUE(s.status().code() == StatusCode::kInvalidArgument || s.status().code() == StatusCode::kNotFound) << m;
+    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+    EXPECT_NE(m.find(named), std::string::npos) << m;
+    return;
+  }
+  EXPECT_EQ(BadFigures(Evaluate(*s, options)), "");
+}
+
+// A hardware file is user input too ("how to add hardware"): every scalar of three catalog
+// devices of three vendors, replaced by the hostile values that are numbers or of the wrong kind,
+// in a copy the scenario names by its path.
+TEST(ScenarioMutationTest, EveryHostileHardwareScalarIsOneLineOrAFinitePlan) {
+  const std::string dir = test_support::ScratchDir("preflight_mutation_");
+  const std::string example = test_support::SourceDir() + "/examples/llama3.1-70b-h100.yaml";
+  const YAML::Node scenario = YAML::LoadFile(example);
+  int mutants = 0;
+  for (const char* id : {"h100-sxm-80gb", "mi300x", "tpu-v5p"}) {
+    const YAML::Node root = YAML::LoadFile(test_support::SourceDir() + "/data/hardware/" + id + ".yaml");
+    std::vector<ScalarPath> scalars;
+    const ScalarPath top;
+    CollectScalars(root, top, &scalars);
+    for (const ScalarPath& path : scalars) {
+      for (const char* value : {"-1", "0", ".nan", ".inf", "1e400", "[]", "'not a number'"}) {
+        SCOPED_TRACE(std::string(id) + ": " + path.Text() + " = " + value);
+        ++mutants;
+        YAML::Emitter out;
+        out << Mutated(root, path, value);
+        const std::string hw = test_support::WriteFile(dir, std::string(id) + ".yaml", out.c_str());
+        YAML::Node mutant = YAML::Clone(scenario);
+        mutant["hardware"] = hw;
+        ExpectOneLineOrFinitePlan(mutant, example, std::string(id) + ".yaml");
+      }
+    }
+  }
+  EXPECT_GT(mutants, 1000);
+}
+
+// A Hugging Face config.json is user input: every key of three catalog models (dense, MoE, MLA
+// with MoE and MTP) set to each hostile JSON value, in a copy the scenario names by its path.
+TEST(ScenarioMutationTest, EveryHostileModelKeyIsOneLineOrAFinitePlan) {
+  const std::string dir = test_support::ScratchDir("preflight_mutation_");
+  const std::string example = test_support::SourceDir() + "/examples/deepseek-v3-h800.yaml";
+  const YAML::Node scenario = YAML::LoadFile(example);
+  const std::vector<nlohmann::json> values = {-1, 0, 0.5, 1e308, 99999999999999999999.0, "x", nlohmann::json::array(),
+                                              nlohmann::json::object(), true, nullptr};
+  int mutants = 0;
+  for (const char* id : {"llama-3.1-8b", "mixtral-8x7b", "deepseek-v3"}) {
+    std::ifstream in(test_support::SourceDir() + "/data/models/" + id + ".json");
+    const nlohmann::json config = nlohmann::json::parse(in);
+    for (const auto& item : config.items()) {
+      for (const nlohmann::json& value : values) {
+        SCOPED_TRACE(std::string(id) + ": " + item.key() + " = " + value.dump());
+        ++mutants;
+        nlohmann::json mutated = config;
+        mutated[item.key()] = value;
+        const std::string path = test_support::WriteFile(dir, "config.json", mutated.dump());
+        YAML::Node mutant = YAML::Clone(scenario);
+        mutant["model"] = path;
+        ExpectOneLineOrFinitePlan(mutant, example, "config.json");
+      }
+    }
+  }
+  EXPECT_GT(mutants, 500);
 }
 
 }  // namespace
