@@ -214,9 +214,10 @@ TEST(ScenarioMutationTest, EveryKeyOfTheFormatTakesHostileValues) {
 
 // The property for one mutant scenario: one line naming `named` (a file of the mutant) where it
 // is refused, else a plan of finite, non-negative figures.
-void ExpectOneLineOrFinitePlan(const YAML::Node& scenario, const std::string& file, const std::string& named) {
+void ExpectOneLineOrFinitePlan(const YAML::Node& scenario, const std::string& file, const std::string& named,
+                               bool simulate_failures = false) {
   EvaluateOptions options;
-  options.simulate_failures = false;
+  options.simulate_failures = simulate_failures;
   const StatusOr<Scenario> s = ParseScenario(scenario, file, "", Catalog::Default());
   if (!s.ok()) {
     const std::string m = s.status().message();
@@ -283,6 +284,56 @@ TEST(ScenarioMutationTest, EveryHostileModelKeyIsOneLineOrAFinitePlan) {
     }
   }
   EXPECT_GT(mutants, 500);
+}
+
+// The measured tables a scenario may name are user input: every scalar of a host profile, a
+// collective table, a reliability profile (with the failure Monte Carlo on) and a GEMM table,
+// replaced by each hostile value, in a copy the scenario names by its path in place of the
+// catalog's.
+TEST(ScenarioMutationTest, EveryHostileTableScalarIsOneLineOrAFinitePlan) {
+  const std::string dir = test_support::ScratchDir("preflight_mutation_");
+  const std::string data = test_support::SourceDir() + "/data/";
+  struct Table {
+    const char* file;      // under data/
+    const char* scenario;  // under the source dir: the example that names such a table
+    const char* section;   // the scenario key that names it
+    const char* key;
+    bool failures;         // run the campaign's Monte Carlo, which reads the reliability figures
+  };
+  const Table tables[] = {
+      {"host/megatron-deepspeed-gpt-eager-h200-gpuhost-nofr.yaml", "/examples/gpt2-small-a100-unpadded.yaml",
+       "training", "host_profile", false},
+      {"collectives/azure-nd-a100-v4.yaml", "/examples/gpt3-175b-a100.yaml", "cluster", "collective_table", false},
+      {"reliability/llama3-h100-16k.yaml", "/examples/llama3.1-70b-h100.yaml", "reliability", "profile", true},
+      {"gemm/h100-sxm-80gb.yaml", "/examples/llama3.1-70b-h100.yaml", "cluster", "gemm_table", false},
+  };
+  int mutants = 0;
+  for (const Table& t : tables) {
+    const std::string example = test_support::SourceDir() + t.scenario;
+    const YAML::Node scenario = YAML::LoadFile(example);
+    const YAML::Node root = YAML::LoadFile(data + t.file);
+    std::vector<ScalarPath> scalars;
+    const ScalarPath top;
+    CollectScalars(root, top, &scalars);
+    const std::string name = fs::path(t.file).filename().string();
+    // The header and the first rows: the rows of a long table repeat one shape (a GEMM table has
+    // 500 scalars), and each mutant loads the whole table again.
+    if (scalars.size() > 80) scalars.resize(80);
+    for (const ScalarPath& path : scalars) {
+      for (const char* value : {"-1", "0", ".nan", ".inf", "1e400", "[]", "'not a number'"}) {
+        SCOPED_TRACE(std::string(t.file) + ": " + path.Text() + " = " + value);
+        ++mutants;
+        YAML::Emitter out;
+        out << Mutated(root, path, value);
+        const std::string copy = test_support::WriteFile(dir, name, out.c_str());
+        YAML::Node mutant = YAML::Clone(scenario);
+        if (!mutant[t.section].IsMap()) mutant[t.section] = YAML::Node(YAML::NodeType::Map);
+        mutant[t.section][t.key] = copy;
+        ExpectOneLineOrFinitePlan(mutant, example, name, t.failures);
+      }
+    }
+  }
+  EXPECT_GT(mutants, 1000);
 }
 
 }  // namespace
