@@ -96,6 +96,24 @@ std::string BadFigures(const PlanResult& r) {
   return bad;
 }
 
+// The property for one mutant scenario: one line naming `named` (a file of the mutant) where it
+// is refused, else a plan of finite, non-negative figures. Returns whether it was refused.
+bool ExpectOneLineOrFinitePlan(const YAML::Node& scenario, const std::string& file, const std::string& named,
+                               bool simulate_failures = false) {
+  EvaluateOptions options;
+  options.simulate_failures = simulate_failures;  // off by default: the property is about the input
+  const StatusOr<Scenario> s = ParseScenario(scenario, file, "", Catalog::Default());
+  if (!s.ok()) {
+    const std::string m = s.status().message();
+    EXPECT_TRUE(s.status().code() == StatusCode::kInvalidArgument || s.status().code() == StatusCode::kNotFound) << m;
+    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+    EXPECT_NE(m.find(named), std::string::npos) << m;
+    return true;
+  }
+  EXPECT_EQ(BadFigures(Evaluate(*s, options)), "");
+  return false;
+}
+
 // The scenarios mutated: every bundled example, and the first run of every validation file
 // (inline Hugging Face models, measured collective tables, host profiles, `measured` figures).
 struct Original {
@@ -115,8 +133,6 @@ std::vector<Original> Originals() {
 }
 
 TEST(ScenarioMutationTest, EveryHostileScalarIsOneLineOrAFinitePlan) {
-  EvaluateOptions options;
-  options.simulate_failures = false;  // the property is about the input, not the Monte Carlo
   int mutants = 0, refused = 0;
   for (const Original& original : Originals()) {
     const std::string& file = original.file;
@@ -130,18 +146,7 @@ TEST(ScenarioMutationTest, EveryHostileScalarIsOneLineOrAFinitePlan) {
       for (const std::string& value : HostileValues()) {
         SCOPED_TRACE(file + ": " + path.Text() + " = " + value);
         ++mutants;
-        const StatusOr<Scenario> s = ParseScenario(Mutated(root, path, value), file, "", Catalog::Default());
-        if (!s.ok()) {
-          ++refused;
-          const std::string m = s.status().message();
-          EXPECT_TRUE(s.status().code() == StatusCode::kInvalidArgument || s.status().code() == StatusCode::kNotFound)
-              << m;
-          EXPECT_EQ(m.find('\n'), std::string::npos) << m;
-          EXPECT_NE(m.find(fs::path(file).filename().string()), std::string::npos) << m;
-          continue;
-        }
-        const PlanResult r = Evaluate(*s, options);
-        EXPECT_EQ(BadFigures(r), "");
+        refused += ExpectOneLineOrFinitePlan(Mutated(root, path, value), file, fs::path(file).filename().string());
       }
     }
   }
@@ -182,8 +187,6 @@ std::vector<std::string> FormatKeys() {
 }
 
 TEST(ScenarioMutationTest, EveryKeyOfTheFormatTakesHostileValues) {
-  EvaluateOptions options;
-  options.simulate_failures = false;
   int mutants = 0;
   for (const char* example : {"/examples/llama3.1-70b-h100.yaml", "/examples/deepseek-v3-h800.yaml"}) {
     const std::string file = test_support::SourceDir() + example;
@@ -196,38 +199,13 @@ TEST(ScenarioMutationTest, EveryKeyOfTheFormatTakesHostileValues) {
         YAML::Node mutant = YAML::Clone(root);
         if (!mutant[section].IsMap()) mutant[section] = YAML::Node(YAML::NodeType::Map);
         mutant[section][name] = YAML::Load(value);
-        const StatusOr<Scenario> s = ParseScenario(mutant, file, "", Catalog::Default());
-        if (!s.ok()) {
-          const std::string m = s.status().message();
-          EXPECT_TRUE(s.status().code() == StatusCode::kInvalidArgument || s.status().code() == StatusCode::kNotFound)
-              << m;
-          EXPECT_EQ(m.find('\n'), std::string::npos) << m;
-          EXPECT_NE(m.find(fs::path(file).filename().string()), std::string::npos) << m;
-          continue;
-        }
-        EXPECT_EQ(BadFigures(Evaluate(*s, options)), "");
+        ExpectOneLineOrFinitePlan(mutant, file, fs::path(file).filename().string());
       }
     }
   }
   EXPECT_GT(mutants, 2000);
 }
 
-// The property for one mutant scenario: one line naming `named` (a file of the mutant) where it
-// is refused, else a plan of finite, non-negative figures.
-void ExpectOneLineOrFinitePlan(const YAML::Node& scenario, const std::string& file, const std::string& named,
-                               bool simulate_failures = false) {
-  EvaluateOptions options;
-  options.simulate_failures = simulate_failures;
-  const StatusOr<Scenario> s = ParseScenario(scenario, file, "", Catalog::Default());
-  if (!s.ok()) {
-    const std::string m = s.status().message();
-    EXPECT_TRUE(s.status().code() == StatusCode::kInvalidArgument || s.status().code() == StatusCode::kNotFound) << m;
-    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
-    EXPECT_NE(m.find(named), std::string::npos) << m;
-    return;
-  }
-  EXPECT_EQ(BadFigures(Evaluate(*s, options)), "");
-}
 
 // A hardware file is user input too ("how to add hardware"): every scalar of three catalog
 // devices of three vendors, replaced by the hostile values that are numbers or of the wrong kind,
