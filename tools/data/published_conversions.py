@@ -115,6 +115,14 @@ def main():
         params = L * (4 * E * H * 128 + 3 * E * M) + 2 * 32000 * E
         print("maxtext-%db: emb %d heads %d mlp %d layers %d  %.1fB params  F=%.2f TFLOP/chip  step=%.4f s"
               % (scale, E, H, M, L, params / 1e9, F, F / (mfu * 459)))
+    print("# MaxText v5e README (one v5e-256 slice, FSDP 256): step = TFLOP per chip per step / (MFU * 197 TF/s)")
+    for scale, pdb, mfu in ((16, 6, 0.6110), (32, 4, 0.6686), (64, 2, 0.5990)):
+        e, h, m, l = maxtext_scales(scale)
+        E, H, M, L = 2048 << e, 16 << h, 7168 << m, 16 << l
+        F = maxtext_tflops(pdb, 2048, E, M, H, H, 128, 32000, L)
+        params = L * (4 * E * H * 128 + 3 * E * M) + 2 * 32000 * E
+        print("maxtext-v5e-%db: emb %d heads %d mlp %d layers %d  %.1fB params  F=%.2f TFLOP/chip  step=%.4f s"
+              % (scale, E, H, M, L, params / 1e9, F, F / (mfu * 197)))
     print("# GPU-hours -> device_hours_per_trillion_tokens")
     print("bloom-176b: 1082990 h / 0.366 T tokens = %.0f" % (1082990 / 0.366))
     print("deepseek-v3: 180000 (stated per trillion tokens)")
