@@ -183,6 +183,25 @@ std::pair<double, double> WeightGradStateBytes(const Architecture& a, const Plan
   return {dense, moe};
 }
 
+// What named checkpoints keep of a dense layer in device memory (recompute `names`): the layer
+// input unless offloaded, and each tensor recompute_saved names in 16 bits: q, k and v, the
+// attention output with its fp32 log-sum-exp per head, the MLP's input products (the rank's
+// columns), and the row-parallel outputs (the output projection's, the MLP's), sequence-sharded
+// with SP. Offloaded tensors are in host memory.
+double NamedCheckpointBytes(const Architecture& a, const Plan& p, double input, double tokens, double rep_div) {
+  const uint32_t on = p.recompute_saved;
+  const auto bit = [on](uint32_t b) { return (on & b) != 0 ? 1.0 : 0.0; };
+  const double h = static_cast<double>(a.hidden), f = static_cast<double>(a.ffn);
+  const double q = static_cast<double>(a.heads * a.head_dim);
+  const double kv = static_cast<double>(a.KvHeadsAcrossTp(p.tp) * a.head_dim);
+  const double column = 2 * q * bit(kSavedQuery) + 2 * kv * (bit(kSavedKey) + bit(kSavedValue)) +
+                        (2 * q + 4.0 * a.heads) * bit(kSavedContext) +
+                        2 * f * (bit(kSavedMlpWi0) + (a.gated_mlp ? bit(kSavedMlpWi1) : 0.0));
+  const double row = 2 * h * (bit(kSavedOutProj) + bit(kSavedMlpWo));
+  const double layer_input = (p.recompute_offloaded & kSavedLayerInput) != 0 ? 0.0 : input;
+  return layer_input + tokens * (column / p.tp + row / rep_div);
+}
+
 }  // namespace
 
 LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& p,
@@ -256,6 +275,7 @@ LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& 
     // The row-parallel products' outputs are [tokens, hidden], sequence-sharded with SP.
     const double column = 2 * (q + 2 * kv) + (a.gated_mlp ? 4.0 : 2.0) * a.ffn;
     out.dots = out.recompute_input + tokens * (column / p.tp + 2 * (2 * h) / rep_div);
+    out.names = NamedCheckpointBytes(a, p, out.recompute_input, tokens, rep_div);
   }
   return out;
 }

@@ -307,13 +307,14 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
 }
 
 // What one layer of the given kind keeps per micro-batch in flight under the plan's recompute
-// mode: its input alone under full recompute, the saved set of the op-level and dots policies
-// (counted for dense layers), else its activations.
+// mode: its input alone under full recompute, the saved set of the op-level, dots and named
+// policies (counted for dense layers), else its activations.
 double KeptPerLayer(const Plan& p, const LayerActivationBytes& layer, bool moe) {
   switch (p.recompute) {
     case Recompute::kFull: return layer.recompute_input;
     case Recompute::kSelectiveOp: return layer.op_sac;
     case Recompute::kDots: return layer.dots;
+    case Recompute::kNames: return layer.names;
     case Recompute::kNone:
     case Recompute::kSelective: break;
   }
@@ -379,10 +380,11 @@ double RecomputeWorking(const Plan& p, const LayerActivationBytes& layer, const 
       const double again = std::max(s.dense_again ? layer.dense : 0.0, s.moe_again ? layer.moe : 0.0);
       return std::max(0.0, static_cast<double>(s.group) * again - layer.recompute_input);
     }
-    // Under the op-level and dots policies the stack already holds what the recomputed layer
-    // saved; its backward adds the rest of the layer's activations (dense layers only).
+    // Under the op-level, dots and named policies the stack already holds what the recomputed
+    // layer saved; its backward adds the rest of the layer's activations (dense layers only).
     case Recompute::kSelectiveOp: return std::max(0.0, layer.dense - layer.op_sac);
     case Recompute::kDots: return std::max(0.0, layer.dense - layer.dots);
+    case Recompute::kNames: return std::max(0.0, layer.dense - layer.names);
     case Recompute::kSelective:
       // A layer's recomputed modules run at their own backward, one after another (the MLP or MoE
       // block before the attention core), so the largest of them is what the stage holds at once.

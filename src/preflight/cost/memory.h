@@ -72,6 +72,9 @@ struct LayerActivationBytes {
   // What the dots policy keeps of a dense layer: its input and the outputs of its weight products
   // (q, k, v, the output projection, the MLP's first product(s) and its second).
   double dots = 0;
+  // What named checkpoints (recompute `names`) keep of a dense layer in device memory: its input
+  // unless offloaded, and each tensor Plan::recompute_saved names.
+  double names = 0;
   // Selective recompute of whole modules: what one dense layer's recomputed MLP, or one MoE
   // layer's recomputed block or shared experts, hold again while that layer's backward runs.
   double dense_module_working = 0;

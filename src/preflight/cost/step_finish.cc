@@ -250,6 +250,17 @@ double StepModel::RecomputeFlopsPerToken() const {
       return SelectiveRecomputeFlopsPerToken();
     case Recompute::kDots:
       return c_.attention_flops_per_token_fwd;  // the attention products; no weight product
+    case Recompute::kNames: {
+      // The attention products without `context`, and each projection and MLP input product the
+      // plan does not keep: 2 FLOPs per weight per token.
+      const double h = static_cast<double>(a_.hidden), f = static_cast<double>(a_.ffn);
+      const double q = static_cast<double>(a_.heads * a_.head_dim), kv = static_cast<double>(a_.kv_heads * a_.head_dim);
+      const double qkv = (p_.Keeps(kSavedQuery) ? 0 : q) + (p_.Keeps(kSavedKey) ? 0 : kv) + (p_.Keeps(kSavedValue) ? 0 : kv);
+      const double wi = p_.Keeps(kSavedMlpWi0) ? 0 : 1;
+      const double up = a_.gated_mlp && !p_.Keeps(kSavedMlpWi1) ? 1 : 0;
+      const double products = qkv + (p_.Keeps(kSavedOutProj) ? 0 : q) + (wi + up) * f;
+      return (p_.Keeps(kSavedContext) ? 0 : c_.attention_flops_per_token_fwd) + 2.0 * a_.layers * h * products;
+    }
     case Recompute::kSelectiveOp: {
       // wk, wo and w3 (or w2) again, per layer: 2 FLOPs per weight per token.
       const double q = static_cast<double>(a_.heads * a_.head_dim);

@@ -48,6 +48,8 @@ double StepModel::Again(const PerRecompute& per_mode) const {
       return per_mode.op_sac;
     case Recompute::kDots:
       return per_mode.dots;
+    case Recompute::kNames:
+      return per_mode.names;
   }
   return 0;
 }
@@ -55,19 +57,22 @@ double StepModel::Again(const PerRecompute& per_mode) const {
 StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
   LayerComm c;
   // The dots policy recomputes no collective: with SP the backward gathers the recomputed norm's
-  // output for the weight gradient anyway, and without SP the products' inputs are local.
-  c.tp_again = Again({.full = l.tp_fwd, .selective = l.sel_tp, .op_sac = l.tp_op_sac});
+  // output for the weight gradient anyway, and without SP the products' inputs are local. Named
+  // checkpoints reduce a recomputed output projection's output again.
+  c.tp_again = Again({.full = l.tp_fwd, .selective = l.sel_tp, .op_sac = l.tp_op_sac, .names = l.names_tp});
   c.ep_again = Again({.full = l.ep_fwd, .selective = l.sel_ep});
   // Recomputed attention products exchange their keys and values again: full recompute, the dots
   // policy, and selective recompute of core_attn (Transformer Engine's context-parallel attention
   // runs its ring inside the checkpointed function).
   const double cp_selective = p_.Recomputes(kModuleCoreAttn) ? l.cp_fwd : 0;
-  c.cp_again = Again({.full = l.cp_fwd, .selective = cp_selective, .dots = l.cp_fwd});
+  const double core_named = p_.Keeps(kSavedContext) ? 0 : 1;
+  c.cp_again = Again({.full = l.cp_fwd, .selective = cp_selective, .dots = l.cp_fwd, .names = core_named * l.cp_fwd});
   // Ring/all-gather KV exchange runs under the attention products (Megatron CP), phase by phase:
   // the forward's under the forward's, the backward's and what recomputation runs again under the
   // backward's and the recomputed ones.
   const double core_again =
-      Again({.full = l.core_fwd, .selective = cp_selective > 0 ? l.core_fwd : 0, .dots = l.core_fwd});
+      Again({.full = l.core_fwd, .selective = cp_selective > 0 ? l.core_fwd : 0, .dots = l.core_fwd,
+             .names = core_named * l.core_fwd});
   const double cp_bwd_all = l.cp_bwd + c.cp_again;
   const double cp_fwd_window = p_.cp > 1 ? l.core_fwd : -1;
   const double cp_bwd_window = p_.cp > 1 ? l.core_bwd + core_again : -1;
@@ -190,7 +195,8 @@ double StepModel::LayerHostSeconds(const LayerCost& l) const {
     // unfused softmax's extra ops launch their own count of gradient kernels (UnfusedSoftmaxWork).
     const double u = l.kernels_unprofiled;
     const double again =
-        Again({.full = l.kernels_fwd, .selective = l.kernels_sel, .op_sac = l.kernels_op_sac, .dots = l.kernels_dots});
+        Again({.full = l.kernels_fwd, .selective = l.kernels_sel, .op_sac = l.kernels_op_sac, .dots = l.kernels_dots,
+               .names = l.kernels_names});
     const double kernels = (l.kernels_fwd - u) * 3 + u + l.kernels_unprofiled_bwd + again;
     return kernels * c_.host_per_kernel.value();
   }
@@ -199,14 +205,16 @@ double StepModel::LayerHostSeconds(const LayerCost& l) const {
   const HostProfile& h = *c_.job.host_profile;
   const double call = h.collective_call.value();
   const double calls_again =
-      Again({.full = l.calls_fwd, .selective = l.calls_sel, .op_sac = l.calls_op_sac});
+      Again({.full = l.calls_fwd, .selective = l.calls_sel, .op_sac = l.calls_op_sac,
+             .names = l.names_tp > 0 ? 1.0 : 0.0});
   // Kernels the profile's layer does not run (an unfused softmax's extra ops) cost the host
   // UnprofiledKernelSeconds each, in the forward, the backward and where they run again (full
   // recompute, selective recompute of the attention products, the dots policy; the op-level
   // policy keeps the attention products).
   const double unprofiled = l.kernels_unprofiled;
   const double relaunched_unprofiled =
-      Again({.selective = p_.Recomputes(kModuleCoreAttn) ? unprofiled : 0, .dots = unprofiled});
+      Again({.selective = p_.Recomputes(kModuleCoreAttn) ? unprofiled : 0, .dots = unprofiled,
+             .names = p_.Keeps(kSavedContext) ? 0 : unprofiled});
   const double unprofiled_again = Again({.full = unprofiled}) + relaunched_unprofiled;
   // Selective recompute's modules launch their kernels again, at the profile's forward host time
   // per forward kernel, both counted without the collectives (timed at TP 1, the profile holds
@@ -215,7 +223,7 @@ double StepModel::LayerHostSeconds(const LayerCost& l) const {
   const double profiled = ProfiledKernels(l);
   if (profiled > 0) {
     const double kernels = Again({.selective = l.kernels_sel - l.calls_sel, .op_sac = l.kernels_op_sac - l.calls_op_sac,
-                                  .dots = l.kernels_dots}) -
+                                  .dots = l.kernels_dots, .names = l.kernels_names - (l.names_tp > 0 ? 1 : 0)}) -
                            relaunched_unprofiled;
     host_again = kernels * h.LayerForwardSeconds(false).value() / profiled;
   }
@@ -237,7 +245,8 @@ double StepModel::ProfiledKernels(const LayerCost& l) const {
 }
 
 double StepModel::RecomputedProducts(const LayerCost& l) const {
-  return Again({.full = l.fwd_compute, .selective = l.sel_fwd, .op_sac = l.op_sac_fwd, .dots = l.core_fwd});
+  return Again({.full = l.fwd_compute, .selective = l.sel_fwd, .op_sac = l.op_sac_fwd, .dots = l.core_fwd,
+                .names = l.names_fwd});
 }
 
 LayerTime StepModel::ExplainLayer(bool moe) const {
@@ -265,12 +274,12 @@ void StepModel::AddLayer(const LayerCost& l, double n, StageSums* s) const {
   const LayerComm c = ExposedLayerComm(l);
   s->fwd += n * l.fwd_compute;
   s->bwd += n * (l.bwd_compute + recompute);
-  // Full recompute and the op-level and dots policies run the forward's elementwise passes again
-  // (full recompute and the dots policy its casts too: the products' inputs are recomputed);
-  // selective recompute its modules' passes.
-  const double passes = 3 + Again({.full = 1, .op_sac = 1, .dots = 1});
+  // Full recompute and the op-level, dots and named policies run the forward's elementwise passes
+  // again (full recompute and the dots and named policies its casts too: the products' inputs are
+  // recomputed); selective recompute its modules' passes.
+  const double passes = 3 + Again({.full = 1, .op_sac = 1, .dots = 1, .names = 1});
   const double sel_memory = Again({.selective = l.sel_memory});
-  const double casts = l.cast_fwd * (1 + Again({.full = 1, .dots = 1})) + l.cast_bwd;
+  const double casts = l.cast_fwd * (1 + Again({.full = 1, .dots = 1, .names = 1})) + l.cast_bwd;
   const double memory = l.fwd_memory * passes + sel_memory + casts;
   s->memory += n * memory;
   s->tp += n * c.tp;
@@ -350,7 +359,7 @@ void StepModel::AddHostPacing(const LayerCost& l, double n, double host, double 
 double StepModel::WgradHostSeconds(const LayerCost& l, double host_bwd, double deferred) const {
   const double kernels = 2 * (l.kernels_fwd - l.kernels_unprofiled) + l.kernels_unprofiled_bwd +
                          Again({.full = l.kernels_fwd, .selective = l.kernels_sel, .op_sac = l.kernels_op_sac,
-                                .dots = l.kernels_dots});
+                                .dots = l.kernels_dots, .names = l.kernels_names});
   if (kernels <= 0 || l.wgrad <= 0) return 0.0;
   const double share = std::clamp(deferred / l.wgrad, 0.0, 1.0);
   return host_bwd * std::min(1.0, l.kernels_wgrad / kernels) * share;

@@ -184,6 +184,14 @@ Draw DrawPlan(std::mt19937& rng, const DrawSpace& space) {
   p.vpp = p.schedule == Schedule::kInterleaved ? Pick<int64_t>(rng, {2, 3, 4}) : 1;
   p.recompute = Pick(rng, {Recompute::kNone, Recompute::kSelective, Recompute::kFull,
                            Recompute::kSelectiveOp, Recompute::kDots});
+  // Half the JAX draws name their checkpoints instead, from a generator of their own (the main
+  // one's sequence, and so every other draw, stays as it was).
+  static std::mt19937_64 names_rng(20261207);
+  if (p.recompute == Recompute::kDots && names_rng() % 2 == 0) {
+    p.recompute = Recompute::kNames;
+    p.recompute_saved = static_cast<uint32_t>(names_rng() % (kSavedLayerInput << 1));
+    p.recompute_offloaded = static_cast<uint32_t>(names_rng() % (kSavedLayerInput << 1)) & ~p.recompute_saved;
+  }
   p.zero = Pick(rng, {0, 1, 1, 2, 3});
   p.micro_batch = Pick<int64_t>(rng, {1, 1, 2, 4});
   p.sp = p.tp > 1 && rng() % 2 == 0;

@@ -9,8 +9,11 @@ namespace {
 
 constexpr std::array<std::string_view, 5> kScheduleNames = {"gpipe", "1f1b", "interleaved",
                                                             "zb-h1", "dualpipe"};
-constexpr std::array<std::string_view, 5> kRecomputeNames = {"none", "selective", "full", "selective-op",
-                                                             "dots"};
+constexpr std::array<std::string_view, 6> kRecomputeNames = {"none", "selective", "full", "selective-op",
+                                                             "dots", "names"};
+constexpr std::array<std::string_view, 9> kSavedNames = {"query_proj", "key_proj", "value_proj",
+                                                         "out_proj",   "context",  "mlpwi_0",
+                                                         "mlpwi_1",    "mlpwo",    "decoder_layer_input"};
 constexpr std::array<std::string_view, static_cast<int>(PlanIssue::kCount)> kIssueNames = {
     "valid",          "non_positive_degree", "device_count",      "tp_heads",
     "tp_kv_heads",    "tp_ffn",              "pp_layers",         "vpp_schedule",
@@ -203,6 +206,9 @@ std::string Describe(PlanIssue issue, const Architecture& a, const Plan& p, cons
       } else if (p.recompute == Recompute::kDots) {
         m << "recompute dots (JAX's checkpoint_dots_with_no_batch_dims) is modelled for dense layers with "
              "standard attention";
+      } else if (p.recompute == Recompute::kNames) {
+        m << "recompute names (JAX's named checkpoints, MaxText's remat_policy custom) is modelled for dense "
+             "layers with standard attention";
       } else {
         m << "recompute selective-op (torchtitan's op-level policy) is modelled for dense layers with standard "
              "attention and fused attention (flash_attention: true)";
@@ -269,10 +275,42 @@ std::string RecomputeLabel(const Plan& p) {
   if (p.recompute == Recompute::kFull && p.recompute_num_layers > 1) {
     return "full(uniform " + std::to_string(p.recompute_num_layers) + ")";
   }
+  if (p.recompute == Recompute::kNames) {
+    const uint32_t kept = p.recompute_saved | p.recompute_offloaded;
+    return kept == 0 ? "names(none)" : "names(" + SavedTensorNames(kept) + ")";
+  }
   if (p.recompute != Recompute::kSelective || p.recompute_modules == kModuleCoreAttn) {
     return std::string(RecomputeName(p.recompute));
   }
   return "selective(" + RecomputeModuleNames(p.recompute_modules) + ")";
+}
+
+bool ParseSavedTensor(std::string_view name, uint32_t* bits) {
+  if (name == "qkv_proj") {
+    *bits = kSavedQuery | kSavedKey | kSavedValue;
+    return true;
+  }
+  if (name == "mlpwi") {
+    *bits = kSavedMlpWi0 | kSavedMlpWi1;
+    return true;
+  }
+  for (size_t i = 0; i < kSavedNames.size(); ++i) {
+    if (kSavedNames[i] == name) {
+      *bits = 1u << i;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string SavedTensorNames(uint32_t bits) {
+  std::string out;
+  for (size_t i = 0; i < kSavedNames.size(); ++i) {
+    if ((bits & (1u << i)) == 0) continue;
+    if (!out.empty()) out += ",";
+    out += kSavedNames[i];
+  }
+  return out;
 }
 
 std::string RecomputeModuleNames(uint32_t modules) {
@@ -318,7 +356,8 @@ PlanIssue FindPlanIssue(const Architecture& a, const Plan& p, const TrainingJob&
     return PlanIssue::kRecomputeMode;
   }
   // The dots policy's saved set is counted for a dense layer's products.
-  if (p.recompute == Recompute::kDots && (a.IsMoe() || a.attention == AttentionKind::kMla)) {
+  if ((p.recompute == Recompute::kDots || p.recompute == Recompute::kNames) &&
+      (a.IsMoe() || a.attention == AttentionKind::kMla)) {
     return PlanIssue::kRecomputeMode;
   }
   // Megatron-Core's TransformerConfig refuses offloading at or beyond the layer count, with

@@ -31,8 +31,12 @@ enum class Schedule { kGpipe, k1F1B, kInterleaved, kZbH1, kDualPipe };
 // matrix products and fused attention except every second matrix product of a layer, recompute
 // everything else); dots (JAX's checkpoint_dots_with_no_batch_dims, MaxText's remat_policy
 // "minimal": keep the layer input and the outputs of the weight products, recompute the norms,
-// RoPE, the attention products and the activation from them).
-enum class Recompute { kNone, kSelective, kFull, kSelectiveOp, kDots };
+// RoPE, the attention products and the activation from them); names (JAX's save_only_these_names,
+// MaxText's named checkpoints: remat_policy "custom", and "full" or "save_qkv_proj" as lists:
+// keep the layer input and the named tensors, in device or host memory, and recompute in the
+// backward only what the backward reads and nothing saved, as JAX's rematerialization drops dead
+// code: the MLP's last product (whose output only the next layer reads) never runs again).
+enum class Recompute { kNone, kSelective, kFull, kSelectiveOp, kDots, kNames };
 
 // How full recompute spreads over a stage's layers: Megatron-LM's --recompute-method. uniform:
 // every layer recomputed, its inputs checkpointed once per group of recompute_num_layers layers;
@@ -56,6 +60,23 @@ enum RecomputeModule : uint32_t {
 };
 inline constexpr uint32_t kAllRecomputeModules = (1u << 7) - 1;
 
+// What recompute `names` keeps of a dense layer, by MaxText's checkpoint names (layers/llama2.py,
+// attentions.py, linears.py: checkpoint_name), as bits of Plan::recompute_saved and
+// recompute_offloaded. The layer input is kept in any case (the scan's carry); naming it among
+// the offloaded moves it to host memory. qkv_proj (MaxText's fused QKV) names the three
+// projections, mlpwi (its fused MLP input) both of a gated MLP's input products.
+enum SavedTensor : uint32_t {
+  kSavedQuery = 1u << 0,       // query_proj: the q projection's output
+  kSavedKey = 1u << 1,         // key_proj
+  kSavedValue = 1u << 2,       // value_proj
+  kSavedOutProj = 1u << 3,     // out_proj: the attention output projection's output
+  kSavedContext = 1u << 4,     // context: the attention product's output (with its log-sum-exp)
+  kSavedMlpWi0 = 1u << 5,      // mlpwi_0: the MLP's (gate) input product
+  kSavedMlpWi1 = 1u << 6,      // mlpwi_1: a gated MLP's up product
+  kSavedMlpWo = 1u << 7,       // mlpwo: the MLP's output product
+  kSavedLayerInput = 1u << 8,  // decoder_layer_input
+};
+
 std::string_view ScheduleName(Schedule s);
 std::string_view RecomputeName(Recompute r);
 bool ParseSchedule(std::string_view name, Schedule* out);
@@ -65,6 +86,12 @@ bool ParseRecompute(std::string_view name, Recompute* out);
 bool ParseRecomputeModule(std::string_view name, RecomputeModule* out);
 // The set's names, comma-separated, in the order above.
 std::string RecomputeModuleNames(uint32_t modules);
+// One tensor (or the fused names' set) by MaxText's checkpoint name: query_proj, key_proj,
+// value_proj, qkv_proj, out_proj, context, mlpwi_0, mlpwi_1, mlpwi, mlpwo, decoder_layer_input;
+// false for any other name.
+bool ParseSavedTensor(std::string_view name, uint32_t* bits);
+// The set's names, comma-separated, in SavedTensor's order (each bit by its own name).
+std::string SavedTensorNames(uint32_t bits);
 
 // DeepSpeed's default reduce_bucket_size (its ZeRO configuration): the gradient elements its
 // stage 2 and 3 reduce in one bucket, and hold in one buffer.
@@ -88,6 +115,10 @@ struct Plan {
   // default, uniform over groups of 1, recomputes each layer from its own input. Ignored otherwise.
   RecomputeMethod recompute_method = RecomputeMethod::kUniform;
   int64_t recompute_num_layers = 1;
+  // With kNames: the tensors kept in device memory and those kept in host memory (SavedTensor
+  // bits; a tensor in neither is recomputed where the backward reads it). Ignored otherwise.
+  uint32_t recompute_saved = 0;
+  uint32_t recompute_offloaded = 0;
   int64_t micro_batch = 1;         // sequences per micro-batch
   int64_t first_stage_layers = 0;  // 0: even split
   int64_t last_stage_layers = 0;   // 0: even split
@@ -137,6 +168,10 @@ struct Plan {
   // Whether the backward recomputes `module` (selective recompute naming it).
   bool Recomputes(RecomputeModule module) const {
     return recompute == Recompute::kSelective && (recompute_modules & module) != 0;
+  }
+  // Whether recompute `names` keeps `tensor` (in device or host memory).
+  bool Keeps(SavedTensor tensor) const {
+    return recompute == Recompute::kNames && ((recompute_saved | recompute_offloaded) & tensor) != 0;
   }
   // Activation offloading beside a pipeline or recompute, which Megatron-Core's TransformerConfig
   // refuses together (an invalid plan; a what-if that brings the pair drops the offload).

@@ -232,6 +232,17 @@ json PlanFieldsJson(const Plan& p, const TrainingJob& job) {
     }
     j["recompute_modules"] = modules;
   }
+  if (p.recompute == Recompute::kNames) {
+    const auto names = [](uint32_t bits) {
+      json list = json::array();
+      for (uint32_t bit = 1; bit <= kSavedLayerInput; bit <<= 1) {
+        if (bits & bit) list.push_back(SavedTensorNames(bit));
+      }
+      return list;
+    };
+    j["recompute_saved"] = names(p.recompute_saved);
+    j["recompute_offloaded"] = names(p.recompute_offloaded);
+  }
   return j;
 }
 

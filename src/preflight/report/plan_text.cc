@@ -181,6 +181,13 @@ std::string HostProfileText(const Scenario& s) {
 }
 
 // The plan and batch lines.
+// Named checkpoints in the plan line: what the device keeps and what host memory holds.
+std::string NamesLabel(const Plan& p) {
+  if (p.recompute != Recompute::kNames) return RecomputeLabel(p);
+  const auto list = [](uint32_t bits) { return bits == 0 ? std::string("none") : SavedTensorNames(bits); };
+  return fmt::format("names (saved {}; offloaded {})", list(p.recompute_saved), list(p.recompute_offloaded));
+}
+
 std::string LayoutText(const Scenario& s) {
   const Plan& p = s.plan;
   std::string out;
@@ -190,7 +197,7 @@ std::string LayoutText(const Scenario& s) {
                      ScheduleName(p.schedule),
                      p.recompute == Recompute::kSelective
                          ? fmt::format("selective ({})", RecomputeModuleNames(p.recompute_modules))
-                         : RecomputeLabel(p),
+                         : NamesLabel(p),
                      p.cpu_offload_layers > 0
                          ? fmt::format(" cpu-offload {} layers", p.cpu_offload_layers)
                          : std::string());

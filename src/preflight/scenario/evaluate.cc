@@ -171,6 +171,11 @@ void AddWarnings(const Scenario& s, PlanResult* r) {
                           ": host link rate unknown (host_link_gbytes_per_s): the activation offload copies are not "
                           "timed, a lower bound on the step");
   }
+  if (s.plan.recompute == Recompute::kNames && s.plan.recompute_offloaded != 0) {
+    r->warnings.push_back("parallel.recompute_offloaded (" + SavedTensorNames(s.plan.recompute_offloaded) +
+                          "): the copies to host memory and back are taken as hidden under compute, not timed, a "
+                          "lower bound on the step");
+  }
   WarnIfCampaignIsShort(s, r);
   WarnIfPartNode(s, r);
   WarnIfNodeIsNotTheCatalogs(s, r);

@@ -27,7 +27,7 @@ Status ReadEnum(const MapReader& p, std::string_view key, Schedule* s) {
 Status ReadEnum(const MapReader& p, std::string_view key, Recompute* r) {
   if (!p.Has(key)) return Status::Ok();
   ASSIGN_OR_RETURN(std::string name, p.String(key));
-  if (!ParseRecompute(name, r)) return p.Error(key, "one of none, selective, full, selective-op, dots");
+  if (!ParseRecompute(name, r)) return p.Error(key, "one of none, selective, full, selective-op, dots, names");
   return Status::Ok();
 }
 
@@ -52,17 +52,13 @@ Status ReadRecomputeMethod(const MapReader& p, Plan* plan) {
   return Status::Ok();
 }
 
-// parallel.recompute_modules: Megatron-Core's names, as a list or one comma-separated string (used
-// by recompute: selective only, as in Megatron-Core).
-Status ReadRecomputeModules(const MapReader& p, Plan* plan) {
-  if (!p.Has("recompute_modules")) return Status::Ok();
-  constexpr std::string_view kExpected =
-      "a list of core_attn, layernorm, moe_act, mla_up_proj, mlp, moe, shared_experts";
-  const YAML::Node& node = p.node()["recompute_modules"];
+// A list of names, as a YAML list or one comma-separated string (an empty list: no name).
+StatusOr<std::vector<std::string>> ReadNameList(const MapReader& p, std::string_view key, std::string_view expected) {
+  const YAML::Node& node = p.node()[std::string(key)];
   std::vector<std::string> names;
   if (node.IsSequence()) {
     for (const YAML::Node& item : node) {
-      if (!item.IsScalar()) return p.Error("recompute_modules", kExpected);
+      if (!item.IsScalar()) return p.Error(key, expected);
       names.push_back(item.Scalar());
     }
   } else if (node.IsScalar()) {
@@ -74,8 +70,18 @@ Status ReadRecomputeModules(const MapReader& p, Plan* plan) {
       names.push_back(item);
     }
   } else {
-    return p.Error("recompute_modules", kExpected);
+    return p.Error(key, expected);
   }
+  return names;
+}
+
+// parallel.recompute_modules: Megatron-Core's names, as a list or one comma-separated string (used
+// by recompute: selective only, as in Megatron-Core).
+Status ReadRecomputeModules(const MapReader& p, Plan* plan) {
+  if (!p.Has("recompute_modules")) return Status::Ok();
+  constexpr std::string_view kExpected =
+      "a list of core_attn, layernorm, moe_act, mla_up_proj, mlp, moe, shared_experts";
+  ASSIGN_OR_RETURN(const std::vector<std::string> names, ReadNameList(p, "recompute_modules", kExpected));
   if (names.empty()) return p.Error("recompute_modules", kExpected);
   plan->recompute_modules = 0;
   for (const std::string& name : names) {
@@ -88,6 +94,35 @@ Status ReadRecomputeModules(const MapReader& p, Plan* plan) {
       return p.Error("recompute_modules", std::string(kExpected) + ", each once ('" + name + "' is given twice)");
     }
     plan->recompute_modules |= m;
+  }
+  return Status::Ok();
+}
+
+// parallel.recompute_saved and recompute_offloaded: MaxText's checkpoint names that recompute
+// `names` keeps in device and in host memory (an empty list or none: nothing), each name once in
+// the two lists together.
+Status ReadSavedTensors(const MapReader& p, Plan* plan) {
+  constexpr std::string_view kExpected =
+      "a list of query_proj, key_proj, value_proj, qkv_proj, out_proj, context, mlpwi_0, mlpwi_1, mlpwi, mlpwo, "
+      "decoder_layer_input";
+  uint32_t seen = 0;
+  for (const char* key : {"recompute_saved", "recompute_offloaded"}) {
+    if (!p.Has(key)) continue;
+    ASSIGN_OR_RETURN(const std::vector<std::string> names, ReadNameList(p, key, kExpected));
+    uint32_t bits = 0;
+    for (const std::string& name : names) {
+      uint32_t b = 0;
+      if (!ParseSavedTensor(name, &b)) {
+        return p.Error(key, std::string(kExpected) + " ('" + name + "' is none of them)");
+      }
+      if ((seen & b) != 0) {
+        return p.Error(key, std::string(kExpected) + ", each tensor once in recompute_saved and recompute_offloaded "
+                                                     "together ('" + name + "' is given twice)");
+      }
+      seen |= b;
+      bits |= b;
+    }
+    (std::string_view(key) == "recompute_saved" ? plan->recompute_saved : plan->recompute_offloaded) = bits;
   }
   return Status::Ok();
 }
@@ -132,6 +167,11 @@ StatusOr<std::vector<std::string>> IdleSettings(const MapReader& root, const Sce
     ASSIGN_OR_RETURN(MapReader p, root.Map("parallel"));
     if (p.Has("recompute_modules") && s.plan.recompute != Recompute::kSelective) {
       idle.push_back(p.FieldName("recompute_modules") + " does nothing without recompute: selective");
+    }
+    for (const char* key : {"recompute_saved", "recompute_offloaded"}) {
+      if (p.Has(key) && s.plan.recompute != Recompute::kNames) {
+        idle.push_back(p.FieldName(key) + " does nothing without recompute: names");
+      }
     }
   }
   return idle;
@@ -250,7 +290,8 @@ Status ReadParallel(const MapReader& root, int64_t devices, Drops* drops, Scenar
   }
   ASSIGN_OR_RETURN(MapReader p, root.Map("parallel"));
   RETURN_IF_ERROR(p.CheckKnownKeys({"tp", "pp", "vpp", "dp", "cp", "ep", "etp", "sp", "zero",
-                                    "schedule", "recompute", "recompute_modules", "recompute_method",
+                                    "schedule", "recompute", "recompute_modules", "recompute_saved",
+                                    "recompute_offloaded", "recompute_method",
                                     "recompute_num_layers", "first_stage_layers",
                                     "last_stage_layers", "overlap_grad_reduce",
                                     "overlap_param_gather", "fsdp_gather_once", "zero3_gather", "tp_comm_overlap",
@@ -268,6 +309,7 @@ Status ReadParallel(const MapReader& root, int64_t devices, Drops* drops, Scenar
   if (plan.schedule == Schedule::k1F1B && plan.vpp > 1) plan.schedule = Schedule::kInterleaved;
   RETURN_IF_ERROR(ReadEnum(p, "recompute", &plan.recompute));
   RETURN_IF_ERROR(ReadRecomputeModules(p, &plan));
+  RETURN_IF_ERROR(ReadSavedTensors(p, &plan));
   RETURN_IF_ERROR(ReadRecomputeMethod(p, &plan));
   RETURN_IF_ERROR(ReadStageSplit(p, &plan));
   RETURN_IF_ERROR(ReadOverlaps(p, &plan));

@@ -97,6 +97,30 @@ TEST(ScenarioTest, RecomputeModules) {
   EXPECT_FALSE(s->plan.Recomputes(kModuleMlp)) << "used by selective recompute only";
 }
 
+// MaxText's checkpoint names for recompute `names`: kept in device memory (recompute_saved) or in
+// host memory (recompute_offloaded), the fused names as their sets; none named keeps nothing but
+// the layer input.
+TEST(ScenarioTest, NamedCheckpoints) {
+  StatusOr<Scenario> s = LoadText(Replace(kScenario, "recompute: selective}",
+                                          "recompute: names, recompute_saved: [qkv_proj, context], "
+                                          "recompute_offloaded: \"decoder_layer_input, mlpwi\"}"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->plan.recompute, Recompute::kNames);
+  EXPECT_EQ(s->plan.recompute_saved, kSavedQuery | kSavedKey | kSavedValue | kSavedContext);
+  EXPECT_EQ(s->plan.recompute_offloaded, kSavedLayerInput | kSavedMlpWi0 | kSavedMlpWi1);
+  EXPECT_TRUE(s->plan.Keeps(kSavedMlpWi1));
+  EXPECT_FALSE(s->plan.Keeps(kSavedOutProj));
+  EXPECT_EQ(SavedTensorNames(s->plan.recompute_saved), "query_proj,key_proj,value_proj,context");
+  EXPECT_EQ(RecomputeLabel(s->plan), "names(query_proj,key_proj,value_proj,context,mlpwi_0,mlpwi_1,decoder_layer_input)");
+  s = LoadText(Replace(kScenario, "recompute: selective}", "recompute: names, recompute_saved: []}"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->plan.recompute_saved | s->plan.recompute_offloaded, 0u);
+  EXPECT_EQ(RecomputeLabel(s->plan), "names(none)");
+  s->plan.recompute = Recompute::kDots;
+  s->plan.recompute_saved = kSavedQuery;
+  EXPECT_FALSE(s->plan.Keeps(kSavedQuery)) << "used by recompute names only";
+}
+
 // Megatron-LM's --recompute-method and --recompute-num-layers, beside full recompute only.
 TEST(ScenarioTest, RecomputeMethodAndLayers) {
   StatusOr<Scenario> s = LoadText(Replace(kScenario, "recompute: selective}", "recompute: full}"));

@@ -415,6 +415,7 @@ class StepModel {
     double selective = 0;  // selective recompute of modules
     double op_sac = 0;     // torchtitan's op-level policy
     double dots = 0;       // JAX's dots policy
+    double names = 0;      // JAX's named checkpoints
   };
   // What the plan's recompute mode runs a second time (0 without recompute).
   double Again(const PerRecompute& per_mode) const;

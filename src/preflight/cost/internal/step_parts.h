@@ -32,6 +32,11 @@ struct LayerCost {
   double op_sac_fwd = 0;   // the matrix products torchtitan's op-level policy recomputes
   double kernels_op_sac = 0;  // kernels that policy launches again
   double kernels_dots = 0;    // kernels the dots policy launches again (all but weight products)
+  // What recompute `names` runs again: the products whose outputs the backward reads and the plan
+  // does not keep (the attention products without `context`; q, k, v, the output projection and
+  // the MLP's input products each without its name; never the MLP's output product), the
+  // collective the output projection's recompute runs again, and the kernels launched again.
+  double names_fwd = 0, names_tp = 0, kernels_names = 0;
   double core_bwd = 0;
   // What selective recompute runs again, by Plan::recompute_modules: products (the attention
   // products, MLA up-projections, a dense MLP, an MoE block or its shared experts), elementwise
@@ -106,5 +111,12 @@ struct StageSums {
     wgrad_slack += n * o.wgrad_slack;
   }
 };
+
+// Counts the kernels one layer's forward launches and the collective calls it issues, and what
+// each recompute mode launches again, into l's kernels_* and calls_* fields (cost/step_kernels.cc):
+// unfused eager framework, `e` the elementwise passes' kernels, `softmax` what an unfused
+// attention softmax adds (zero where the fused kernel runs).
+void CountKernels(const Architecture& a, const Plan& p, const TrainingJob& job, bool fp8, bool moe,
+                  const ElementwiseBytes& e, const UnfusedSoftmaxWork& softmax, LayerCost* l);
 
 }  // namespace preflight::cost_internal
