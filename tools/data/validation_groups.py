@@ -65,6 +65,7 @@ GROUPS = [
     ("... H100 MoE", lambda r: is_public(r) and r["hardware"] == "h100-sxm-80gb" and is_moe(r)),
     ("... TPU v5p", lambda r: is_public(r) and r["hardware"] == "tpu-v5p"),
     ("... TPU v5e", lambda r: is_public(r) and r["hardware"] == "tpu-v5e"),
+    ("... TPU v6e", lambda r: is_public(r) and r["hardware"] == "tpu-v6e"),
     ("... torchtitan", is_torchtitan),
     ("peak memory", lambda r: in_file(r, "memory.yaml")),
     ("our own H200 steps", lambda r: in_file(r, "h200-own-steps.yaml") and not r["name"].endswith("-mem")),
