@@ -170,7 +170,8 @@ std::vector<std::string> FormatKeys() {
     keys.push_back(std::string("training.") + k);
   }
   for (const char* k : {"tp", "pp", "vpp", "dp", "cp", "ep", "etp", "sp", "zero", "schedule", "recompute",
-                        "recompute_modules", "recompute_method", "recompute_num_layers", "first_stage_layers",
+                        "recompute_modules", "recompute_saved", "recompute_offloaded", "recompute_method",
+                        "recompute_num_layers", "first_stage_layers",
                         "last_stage_layers", "overlap_grad_reduce", "overlap_param_gather", "fsdp_gather_once",
                         "zero3_gather", "tp_comm_overlap", "ep_comm_overlap", "shared_expert_overlap", "grad_flatten",
                         "overlap_p2p_comm", "layer_split", "cpu_offload_layers"}) {
