@@ -677,6 +677,21 @@ case_plan_overrides() {
   expect_json 'assert j["plan"]["recompute_modules"] == ["layernorm"], j["plan"]'
   run plan "$EXAMPLE" --set parallel.recompute=selective --set parallel.recompute_modules=attn
   expect_bad_input "parallel.recompute_modules"
+  # JAX's named checkpoints: the kept names in the plan line and the JSON, the offload warned.
+  run plan "$EXAMPLE" --set parallel.recompute=names --set 'parallel.recompute_saved=[qkv_proj]' \
+    --set 'parallel.recompute_offloaded=[decoder_layer_input]'
+  expect_rc 0
+  expect_stdout_has "recompute names (saved query_proj,key_proj,value_proj; offloaded decoder_layer_input)"
+  expect_stdout_has "the copies to host memory and back are taken as hidden under compute"
+  run plan "$EXAMPLE" --set parallel.recompute=names --set 'parallel.recompute_saved=[qkv_proj]' \
+    --set 'parallel.recompute_offloaded=[decoder_layer_input]' --json
+  expect_rc 0
+  expect_json 'assert j["plan"]["recompute"] == "names" and j["plan"]["recompute_saved"] == ["query_proj", "key_proj", "value_proj"] and j["plan"]["recompute_offloaded"] == ["decoder_layer_input"], j["plan"]'
+  run plan "$EXAMPLE" --set parallel.recompute=names --set parallel.recompute_saved=mlp_out
+  expect_bad_input "parallel.recompute_saved"
+  run plan "$EXAMPLE" --set parallel.recompute_saved=out_proj
+  expect_rc 0
+  expect_stdout_has "recompute_saved does nothing without recompute: names"
   # A YAML flow list or mapping on the command line is read as one.
   run plan "$EXAMPLE" --set parallel.recompute=selective --set 'parallel.recompute_modules=[moe_act, layernorm]'
   expect_rc 0
@@ -1478,7 +1493,7 @@ case_search_bad_flags() {
   local flag
   # The search enumerates none, selective and full only: another mode fixed would find nothing.
   for flag in "--min-headroom nan" "--threads -3" "--threads 2000000000" "--max-tp -1" "--fix-tp 0" "--fix-zero 4" \
-              "--fix-recompute dots" "--fix-recompute selective-op"; do
+              "--fix-recompute dots" "--fix-recompute selective-op" "--fix-recompute names"; do
     # shellcheck disable=SC2086
     run search "$EXAMPLE" --top 1 $flag
     expect_bad_input "${flag%% *}"

@@ -256,9 +256,10 @@ bool ApplyConstraintFlags(SearchArgs* args, std::string* error) {
   }
   if (!args->fix_recompute.empty()) {
     Recompute r;
-    // The search enumerates Megatron's modes only (search.cc): the op-level and dots policies are
-    // for a given layout.
-    if (!ParseRecompute(args->fix_recompute, &r) || r == Recompute::kSelectiveOp || r == Recompute::kDots) {
+    // The search enumerates Megatron's modes only (search.cc): the op-level, dots and named
+    // policies are for a given layout.
+    if (!ParseRecompute(args->fix_recompute, &r) || r == Recompute::kSelectiveOp || r == Recompute::kDots ||
+        r == Recompute::kNames) {
       return *error = "--fix-recompute: expected none|selective|full, got '" + args->fix_recompute + "'", false;
     }
     c.recompute = r;

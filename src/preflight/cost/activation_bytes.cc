@@ -185,11 +185,12 @@ std::pair<double, double> WeightGradStateBytes(const Architecture& a, const Plan
 
 // What named checkpoints keep of a dense layer in device memory (recompute `names`): the layer
 // input unless offloaded, and each tensor recompute_saved names in 16 bits: q, k and v, the
-// attention output with its fp32 log-sum-exp per head, the MLP's input products (the rank's
+// attention output with its fp32 log-sum-exp per head (fused attention only: KeepsAttentionOutput), the MLP's input products (the rank's
 // columns), and the row-parallel outputs (the output projection's, the MLP's), sequence-sharded
 // with SP. Offloaded tensors are in host memory.
-double NamedCheckpointBytes(const Architecture& a, const Plan& p, double input, double tokens, double rep_div) {
-  const uint32_t on = p.recompute_saved;
+double NamedCheckpointBytes(const Architecture& a, const Plan& p, const TrainingJob& j, double input, double tokens,
+                            double rep_div) {
+  const uint32_t on = p.recompute_saved & (KeepsAttentionOutput(p, j) ? ~0u : ~static_cast<uint32_t>(kSavedContext));
   const auto bit = [on](uint32_t b) { return (on & b) != 0 ? 1.0 : 0.0; };
   const double h = static_cast<double>(a.hidden), f = static_cast<double>(a.ffn);
   const double q = static_cast<double>(a.heads * a.head_dim);
@@ -275,7 +276,7 @@ LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& 
     // The row-parallel products' outputs are [tokens, hidden], sequence-sharded with SP.
     const double column = 2 * (q + 2 * kv) + (a.gated_mlp ? 4.0 : 2.0) * a.ffn;
     out.dots = out.recompute_input + tokens * (column / p.tp + 2 * (2 * h) / rep_div);
-    out.names = NamedCheckpointBytes(a, p, out.recompute_input, tokens, rep_div);
+    out.names = NamedCheckpointBytes(a, p, j, out.recompute_input, tokens, rep_div);
   }
   return out;
 }

@@ -3,6 +3,7 @@
 // recompute it spans (cost/step_layer.cc, cost/step_time.cc, cost/activation_bytes.cc).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "preflight/cost/memory.h"
@@ -109,6 +110,63 @@ TEST(NamedCheckpointsTest, KeptBytesAreTheNamedTensorsInDeviceMemory) {
   // Offloading leaves the step time as keeping in device memory does (the copies are not timed).
   EXPECT_NEAR(Step(s, Recompute::kNames, 0, kSavedQuery).step.value(),
               Step(s, Recompute::kNames, kSavedQuery).step.value(), 1e-12);
+}
+
+// Without SP a recomputed output projection all-reduces its output again; kept, the layer's
+// collectives are the dots policy's (none again).
+TEST(NamedCheckpointsTest, WithoutSpTheRecomputedOutputProjectionAllReducesAgain) {
+  Job8b s = TpLlama();
+  s.plan.sp = false;
+  const StepTime dots = Step(s, Recompute::kDots), none = Step(s, Recompute::kNames);
+  const StepTime out = Step(s, Recompute::kNames, kSavedOutProj);
+  EXPECT_GT(none.exposed_comm.tp.value(), dots.exposed_comm.tp.value());
+  EXPECT_NEAR(out.exposed_comm.tp.value(), dots.exposed_comm.tp.value(), 1e-12);
+}
+
+// Under context parallelism the recomputed attention products exchange keys and values again;
+// keeping the attention output keeps the exchange to the forward's and the backward's.
+TEST(NamedCheckpointsTest, KeepingTheAttentionOutputSavesTheKvExchangeAgain) {
+  Job8b s = Llama8bOnH100();
+  s.cluster = CatalogCluster("h100-sxm-80gb", 16, 25);
+  s.job.seq_len = 24576, s.job.global_batch = 4;
+  s.plan.dp = 1, s.plan.cp = 16;
+  const StepTime none = Step(s, Recompute::kNone), dots = Step(s, Recompute::kDots);
+  const StepTime names = Step(s, Recompute::kNames), context = Step(s, Recompute::kNames, kSavedContext);
+  // The premise: on 25 Gb/s NICs the exchange outlasts the attention it hides under, in the
+  // backward too, so an exchange run again shows.
+  ASSERT_GT(dots.exposed_comm.cp.value(), none.exposed_comm.cp.value());
+  EXPECT_NEAR(names.exposed_comm.cp.value(), dots.exposed_comm.cp.value(), 1e-12);
+  EXPECT_NEAR(context.exposed_comm.cp.value(), none.exposed_comm.cp.value(), 1e-12);
+}
+
+// `context` names the fused kernel's output: with eager attention nothing carries it, so keeping
+// it changes neither the step nor the kept bytes.
+TEST(NamedCheckpointsTest, EagerAttentionHasNoContextToKeep) {
+  Job8b s = TpLlama();
+  s.job.flash_attention = false;
+  EXPECT_NEAR(Step(s, Recompute::kNames, kSavedContext).step.value(), Step(s, Recompute::kNames).step.value(), 1e-12);
+  EXPECT_DOUBLE_EQ(Bytes(s, kSavedContext).names, Bytes(s, 0).names);
+}
+
+// A stage keeps each layer's named tensors and, while one layer's backward runs, the larger of that
+// layer's other activations and the output head's working set (the final norm's and the head's
+// inputs and the fp32 logits, as for the dots policy: ActivationTest.DotsPolicyKeepsTheWeightProductsOutputs).
+TEST(NamedCheckpointsTest, TheStageKeepsTheNamedTensorsAndOneLayerAgain) {
+  const Job8b s = TpLlama();
+  Plan p = s.plan;
+  p.recompute = Recompute::kNames;
+  p.recompute_saved = kSavedQuery | kSavedKey | kSavedValue;
+  const LayerActivationBytes bytes = ActivationBytesPerLayer(s.arch, p, s.job);
+  const MemoryBreakdown b = EstimateStageMemory(s.arch, s.params, p, s.job, 0, MemoryOptions{});
+  const double head = 4096.0 * (4 * 4096 / 4.0 + 4 * 128256 / 4.0);
+  EXPECT_NEAR(b.activations.value(), 32 * bytes.names + std::max(bytes.dense - bytes.names, head), 1);
+  // Offloading the three and the layer input leaves only the working set on the device.
+  p.recompute_offloaded = p.recompute_saved | kSavedLayerInput;
+  p.recompute_saved = 0;
+  const LayerActivationBytes off = ActivationBytesPerLayer(s.arch, p, s.job);
+  EXPECT_DOUBLE_EQ(off.names, 0.0);
+  EXPECT_NEAR(EstimateStageMemory(s.arch, s.params, p, s.job, 0, MemoryOptions{}).activations.value(),
+              std::max(off.dense, head), 1);
 }
 
 // Host-bound (2 ms a kernel), the host launches again what is recomputed: keeping nothing, the

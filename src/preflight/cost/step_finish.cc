@@ -259,7 +259,7 @@ double StepModel::RecomputeFlopsPerToken() const {
       const double wi = p_.Keeps(kSavedMlpWi0) ? 0 : 1;
       const double up = a_.gated_mlp && !p_.Keeps(kSavedMlpWi1) ? 1 : 0;
       const double products = qkv + (p_.Keeps(kSavedOutProj) ? 0 : q) + (wi + up) * f;
-      return (p_.Keeps(kSavedContext) ? 0 : c_.attention_flops_per_token_fwd) + 2.0 * a_.layers * h * products;
+      return (KeepsAttentionOutput(p_, c_.job) ? 0 : c_.attention_flops_per_token_fwd) + 2.0 * a_.layers * h * products;
     }
     case Recompute::kSelectiveOp: {
       // wk, wo and w3 (or w2) again, per layer: 2 FLOPs per weight per token.

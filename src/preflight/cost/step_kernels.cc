@@ -21,13 +21,13 @@ double TpBlocks(const Architecture& a, const Plan& p, bool moe) {
 }
 
 // Named checkpoints launch again the dots policy's kernels (`dots`), less the attention products
-// (`core` kernels) where `context` is kept, plus each product recomputed (the fused QKV, the output
+// (`core` kernels) where the attention output is kept (KeepsAttentionOutput), plus each product recomputed (the fused QKV, the output
 // projection, the MLP's input) and the output projection's collective.
-double NamedRelaunches(const Architecture& a, const Plan& p, double core, double dots) {
+double NamedRelaunches(const Architecture& a, const Plan& p, const TrainingJob& job, double core, double dots) {
   const bool qkv = !(p.Keeps(kSavedQuery) && p.Keeps(kSavedKey) && p.Keeps(kSavedValue));
   const bool wi = !(p.Keeps(kSavedMlpWi0) && (!a.gated_mlp || p.Keeps(kSavedMlpWi1)));
   const bool out = !p.Keeps(kSavedOutProj);
-  return dots - (p.Keeps(kSavedContext) ? core : 0) + (qkv ? 1 : 0) + (wi ? 1 : 0) + (out ? 1 + (p.tp > 1 ? 1 : 0) : 0);
+  return dots - (KeepsAttentionOutput(p, job) ? core : 0) + (qkv ? 1 : 0) + (wi ? 1 : 0) + (out ? 1 + (p.tp > 1 ? 1 : 0) : 0);
 }
 
 // A layer's kernel counts that selective recompute's relaunches read (CountKernels').
@@ -124,7 +124,7 @@ void CountKernels(const Architecture& a, const Plan& p, const TrainingJob& job, 
   l->kernels_op_sac = n - core - weight_gemms - tp_kernels + 3 + l->calls_op_sac;
   // The dots policy launches again all but the weight products and the collectives.
   l->kernels_dots = n - weight_gemms - mla_gemms - tp_kernels;
-  if (p.recompute == Recompute::kNames && !moe && !mla) l->kernels_names = NamedRelaunches(a, p, core, l->kernels_dots);
+  if (p.recompute == Recompute::kNames && !moe && !mla) l->kernels_names = NamedRelaunches(a, p, job, core, l->kernels_dots);
   // Each weight product has a weight-gradient kernel in the backward, the router's and the
   // shared experts' included.
   l->kernels_wgrad = weight_gemms + mla_gemms + (moe ? 1 + (shared ? 2 : 0) : 0);

@@ -206,7 +206,7 @@ void StepModel::Attention(LayerCost* l) const {
   l->core_fwd = core;
   l->core_bwd = core_bwd;
   if (p_.Recomputes(kModuleCoreAttn)) l->sel_fwd += core;
-  if (p_.recompute == Recompute::kNames && !p_.Keeps(kSavedContext)) l->names_fwd += core;
+  if (p_.recompute == Recompute::kNames && !KeepsAttentionOutput(p_, c_.job)) l->names_fwd += core;
 }
 
 void StepModel::DenseMlp(LayerCost* l) const {

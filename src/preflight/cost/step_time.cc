@@ -65,7 +65,7 @@ StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
   // policy, and selective recompute of core_attn (Transformer Engine's context-parallel attention
   // runs its ring inside the checkpointed function).
   const double cp_selective = p_.Recomputes(kModuleCoreAttn) ? l.cp_fwd : 0;
-  const double core_named = p_.Keeps(kSavedContext) ? 0 : 1;
+  const double core_named = KeepsAttentionOutput(p_, c_.job) ? 0 : 1;
   c.cp_again = Again({.full = l.cp_fwd, .selective = cp_selective, .dots = l.cp_fwd, .names = core_named * l.cp_fwd});
   // Ring/all-gather KV exchange runs under the attention products (Megatron CP), phase by phase:
   // the forward's under the forward's, the backward's and what recomputation runs again under the
@@ -214,7 +214,7 @@ double StepModel::LayerHostSeconds(const LayerCost& l) const {
   const double unprofiled = l.kernels_unprofiled;
   const double relaunched_unprofiled =
       Again({.selective = p_.Recomputes(kModuleCoreAttn) ? unprofiled : 0, .dots = unprofiled,
-             .names = p_.Keeps(kSavedContext) ? 0 : unprofiled});
+             .names = KeepsAttentionOutput(p_, c_.job) ? 0 : unprofiled});
   const double unprofiled_again = Again({.full = unprofiled}) + relaunched_unprofiled;
   // Selective recompute's modules launch their kernels again, at the profile's forward host time
   // per forward kernel, both counted without the collectives (timed at TP 1, the profile holds

@@ -445,6 +445,13 @@ PlanCheck CheckPlan(const Architecture& arch, const Plan& plan, const TrainingJo
 PlanIssue FindPlanIssue(const Architecture& arch, const Plan& plan, const TrainingJob& job,
                         int64_t devices);
 
+// Whether named checkpoints keep the attention output: `context` names the fused attention
+// kernel's output (MaxText tags its splash and cuDNN kernels' output and log-sum-exp so; its
+// eager dot-product attention tags nothing), so without fused attention it is recomputed anyway.
+inline bool KeepsAttentionOutput(const Plan& plan, const TrainingJob& job) {
+  return plan.Keeps(kSavedContext) && job.flash_attention;
+}
+
 // Micro-batches per pipeline per step: global_batch / (dp · micro_batch).
 int64_t MicroBatches(const Plan& plan, const TrainingJob& job);
 

@@ -114,7 +114,9 @@ void WarnAboutLayout(const Scenario& s, PlanResult* r) {
     r->warnings.push_back("parallel.etp not given: the experts are not split by TP (etp 1), where Megatron-LM's own "
                           "default is etp = tp (" + std::to_string(p.tp) + "); state etp as your run sets it");
   }
-  if (p.tp > 1 && !p.sp && p.recompute != Recompute::kFull) {
+  // Full recompute and the JAX policies keep no norm or dropout output.
+  if (p.tp > 1 && !p.sp && p.recompute != Recompute::kFull && p.recompute != Recompute::kDots &&
+      p.recompute != Recompute::kNames) {
     r->warnings.push_back("tp > 1 without sequence parallelism replicates norm and dropout activations on every TP rank");
   }
 }
@@ -170,6 +172,11 @@ void AddWarnings(const Scenario& s, PlanResult* r) {
     r->warnings.push_back(s.cluster.spec.id +
                           ": host link rate unknown (host_link_gbytes_per_s): the activation offload copies are not "
                           "timed, a lower bound on the step");
+  }
+  if (s.plan.Keeps(kSavedContext) && !s.job.flash_attention) {
+    r->warnings.push_back("parallel.recompute_saved: context names the fused attention kernel's output; without it "
+                          "(flash_attention: false) nothing carries that name, and the attention products are "
+                          "recomputed");
   }
   if (s.plan.recompute == Recompute::kNames && s.plan.recompute_offloaded != 0) {
     r->warnings.push_back("parallel.recompute_offloaded (" + SavedTensorNames(s.plan.recompute_offloaded) +

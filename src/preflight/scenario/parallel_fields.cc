@@ -99,8 +99,8 @@ Status ReadRecomputeModules(const MapReader& p, Plan* plan) {
 }
 
 // parallel.recompute_saved and recompute_offloaded: MaxText's checkpoint names that recompute
-// `names` keeps in device and in host memory (an empty list or none: nothing), each name once in
-// the two lists together.
+// `names` keeps in device and in host memory (an empty list, or the key left out: nothing), each
+// name once in the two lists together.
 Status ReadSavedTensors(const MapReader& p, Plan* plan) {
   constexpr std::string_view kExpected =
       "a list of query_proj, key_proj, value_proj, qkv_proj, out_proj, context, mlpwi_0, mlpwi_1, mlpwi, mlpwo, "
