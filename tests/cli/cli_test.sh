@@ -692,6 +692,16 @@ case_plan_overrides() {
   run plan "$EXAMPLE" --set parallel.recompute_saved=out_proj
   expect_rc 0
   expect_stdout_has "recompute_saved does nothing without recompute: names"
+  # Hybrid sharding: ZeRO over 8 of the example's 32 data-parallel ranks (times CP 2), 4 replicas.
+  run plan "$EXAMPLE" --set parallel.dp_shard=8
+  expect_rc 0
+  expect_stdout_has "hsdp: zero over 8 ranks, 4 replicas"
+  run plan "$EXAMPLE" --set parallel.dp_shard=8 --json
+  expect_rc 0
+  expect_json 'assert j["plan"]["dp_shard"] == 8, j["plan"]'
+  run plan "$EXAMPLE" --set parallel.dp_shard=6
+  expect_rc 1
+  expect_stdout_has "dp_shard 6 must divide dp 32"
   # A YAML flow list or mapping on the command line is read as one.
   run plan "$EXAMPLE" --set parallel.recompute=selective --set 'parallel.recompute_modules=[moe_act, layernorm]'
   expect_rc 0

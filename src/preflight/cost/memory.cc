@@ -107,7 +107,7 @@ struct GatheredUnits {
 
 GatheredUnits GatheredOnStage(const Architecture& a, const ParamCounts& c, const Plan& p, int64_t stage) {
   const double tp = static_cast<double>(p.tp);
-  const double dense_on = p.dp * p.cp > 1 ? 1.0 : 0.0, expert_on = p.dp * p.cp * p.tp > p.ep * p.etp ? 1.0 : 0.0;
+  const double dense_on = p.ShardDp() * p.cp > 1 ? 1.0 : 0.0, expert_on = p.dp * p.cp * p.tp > p.ep * p.etp ? 1.0 : 0.0;
   const int64_t n = LayersOnStage(a, p, stage);
   const int64_t moe = MoeLayersOnStage(a, p, stage);
   GatheredUnits g;
@@ -237,7 +237,7 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
   MemoryBreakdown b;
   const DeviceParams params = ParamsOnDevice(a, c, p, stage);
   const StateBytes bytes = StateBytesPerParam(j);
-  const double d_dense = static_cast<double>(p.dp * p.cp);
+  const double d_dense = static_cast<double>(p.ShardDp() * p.cp);  // ZeRO's shard group (HSDP: dp_shard)
   const double d_expert = static_cast<double>(p.dp * p.cp * p.tp) / (p.ep * p.etp);
   auto shard = [&](double per_param, int min_stage) {
     if (p.zero < min_stage) return per_param * (params.dense + params.expert);

@@ -18,7 +18,7 @@ StepModel::LocalParams StepModel::Local(int64_t stage) const {
   const DeviceParams held = ParamsOnDevice(a_, c_.params, p_, stage);
   l.dense = held.dense;
   l.expert = held.expert;
-  l.d = p_.dp * p_.cp;
+  l.d = p_.ShardDp() * p_.cp;  // ZeRO's shard group (HSDP: dp_shard)
   l.ed = p_.dp * p_.cp * p_.tp / (p_.ep * p_.etp);
   l.grad_bytes = c_.job.grad_dtype == Dtype::kFp32 ? 4 : 2;
   l.weight_bytes =
@@ -91,6 +91,21 @@ void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t
   }
 }
 
+// Hybrid sharding: each shard's replicas (dp / dp_shard, one per shard group, at the stride of a
+// shard group) all-reduce their reduced shard of the gradients once a step, in the buckets the
+// shard group reduces in (FSDP2's HSDP and Megatron-Core's distributed optimizer instances; JAX's
+// data parallelism across slices reduces the whole gradient across them once a step).
+double StepModel::ReplicaGradientSeconds(const LocalParams& lp) const {
+  const int64_t replicas = p_.DpReplicas();
+  if (replicas <= 1 || lp.dense <= 0) return 0;
+  const double shard = lp.dense / static_cast<double>(lp.d);
+  const int64_t stride = p_.tp * lp.d;
+  const double bucket = std::max(40e6, 1e6 * static_cast<double>(lp.d));
+  const double buckets = p_.overlap_grad_reduce ? std::max(1.0, std::ceil(lp.dense / bucket)) : 1.0;
+  return buckets * AllReduceTime(c_.fabric, Bytes(shard * lp.grad_bytes / buckets), replicas,
+                                 PerDomain(stride, replicas)).value();
+}
+
 // DeepSpeed's early ZeRO-3: one gather per parameter tensor, the forward's, the backward's and,
 // under full recompute, the recomputed forward's, for every micro-batch.
 double StepModel::Zero3PerParameterGatherSeconds(const LocalParams& lp, double m) const {
@@ -136,6 +151,7 @@ StepModel::DataParallelComm StepModel::DataParallel(const LocalParams& lp,
   double grads = 0, params = 0;
   AddDataParallelTime(lp, lp.dense, lp.d, p_.tp, m, &grads, &params);
   AddDataParallelTime(lp, lp.expert, lp.ed, p_.ep * p_.etp, m, &grads, &params);
+  grads += ReplicaGradientSeconds(lp);
   if (p_.zero == 3 && p_.zero3_gather_per_parameter) params += Zero3PerParameterGatherSeconds(lp, m);
   DataParallelComm dp;
   if (p_.zero == 3 && !p_.zero3_gather_per_parameter && !p_.fsdp_gather_once) {

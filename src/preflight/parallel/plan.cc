@@ -19,7 +19,7 @@ constexpr std::array<std::string_view, static_cast<int>(PlanIssue::kCount)> kIss
     "tp_kv_heads",    "tp_ffn",              "pp_layers",         "vpp_schedule",
     "micro_batches",  "interleaved_micro_batches", "dualpipe",    "expert_parallel",
     "context_parallel", "zero_stage",        "sequence_parallel", "recompute_mode",
-    "cpu_offload"};
+    "cpu_offload",    "dp_shard"};
 
 bool Divides(int64_t d, int64_t n) { return d > 0 && n % d == 0; }
 
@@ -214,6 +214,14 @@ std::string Describe(PlanIssue issue, const Architecture& a, const Plan& p, cons
              "attention and fused attention (flash_attention: true)";
       }
       break;
+    case PlanIssue::kDpShard:
+      if (p.dp_shard > 0 && p.dp % p.dp_shard != 0) {
+        m << "dp_shard " << p.dp_shard << " must divide dp " << p.dp;
+      } else {
+        m << "dp_shard " << p.dp_shard << " below dp " << p.dp << " (hybrid sharding) needs zero 1, 2 or 3, a dense "
+             "model and ZeRO-3 gathered by layer (zero3_gather: layer); got zero " << p.zero;
+      }
+      break;
     case PlanIssue::kCpuOffload:
       if (p.cpu_offload_layers >= a.layers || p.OffloadsBesidePipelineOrRecompute()) {
         m << "cpu_offload_layers " << p.cpu_offload_layers << " needs fewer layers than the model's " << a.layers
@@ -366,6 +374,11 @@ PlanIssue FindPlanIssue(const Architecture& a, const Plan& p, const TrainingJob&
       (p.cpu_offload_layers >= a.layers || p.OffloadsBesidePipelineOrRecompute() || a.IsMoe() ||
        a.attention == AttentionKind::kMla || !j.flash_attention)) {
     return PlanIssue::kCpuOffload;
+  }
+  // Hybrid sharding is modelled for the dense data-parallel group: an expert's is another group.
+  if (p.dp_shard > 0 && (p.dp % p.dp_shard != 0 ||
+                         (p.dp_shard < p.dp && (p.zero == 0 || a.IsMoe() || p.zero3_gather_per_parameter)))) {
+    return PlanIssue::kDpShard;
   }
   return PlanIssue::kValid;
 }

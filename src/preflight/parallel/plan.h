@@ -107,6 +107,12 @@ struct Plan {
   int64_t etp = 1;  // expert tensor parallel
   bool sp = false;  // sequence parallel (with TP)
   int zero = 0;     // 0 none, 1 optimizer states (= Megatron distributed optimizer), 2 +grads, 3 +weights (FSDP)
+  // Hybrid sharding (HSDP: FSDP2's HYBRID_SHARD, torchtitan's data_parallel_shard_degree, MaxText's
+  // FSDP inside a slice with data parallelism across slices, Megatron-Core's distributed optimizer
+  // instances): ZeRO shards over groups of dp_shard consecutive data-parallel ranks (times CP),
+  // replicated dp / dp_shard times, each replica group all-reducing its shard of the gradients
+  // once a step. 0: over the whole data-parallel group.
+  int64_t dp_shard = 0;
   Schedule schedule = Schedule::k1F1B;
   Recompute recompute = Recompute::kNone;
   // With kSelective: the modules recomputed (RecomputeModule bits); ignored otherwise.
@@ -165,6 +171,9 @@ struct Plan {
   int64_t cpu_offload_layers = 0;
 
   int64_t Devices() const { return tp * cp * pp * dp; }
+  // The data-parallel ranks ZeRO shards over, and how many such groups replicate each other.
+  int64_t ShardDp() const { return dp_shard > 0 ? dp_shard : dp; }
+  int64_t DpReplicas() const { return dp / std::max<int64_t>(ShardDp(), 1); }
   // Whether the backward recomputes `module` (selective recompute naming it).
   bool Recomputes(RecomputeModule module) const {
     return recompute == Recompute::kSelective && (recompute_modules & module) != 0;
@@ -425,6 +434,8 @@ enum class PlanIssue {
                        // (selective-op also needs fused attention)
   kCpuOffload,         // offloaded layers not below the layer count, with PP > 1 or recompute, or
                        // outside dense layers with standard, fused attention
+  kDpShard,            // dp_shard not dividing dp, or below dp without ZeRO, on an MoE model, or
+                       // beside DeepSpeed's per-parameter ZeRO-3 gathers
   kCount,
 };
 

@@ -221,6 +221,7 @@ json PlanFieldsJson(const Plan& p, const TrainingJob& job) {
   j["first_stage_layers"] = p.first_stage_layers;
   j["last_stage_layers"] = p.last_stage_layers;
   if (p.cpu_offload_layers > 0) j["cpu_offload_layers"] = p.cpu_offload_layers;
+  if (p.dp_shard > 0 && p.dp_shard < p.dp) j["dp_shard"] = p.dp_shard;
   if (p.recompute == Recompute::kFull) {
     j["recompute_method"] = p.recompute_method == RecomputeMethod::kBlock ? "block" : "uniform";
     j["recompute_num_layers"] = p.recompute_num_layers;

@@ -198,9 +198,11 @@ std::string LayoutText(const Scenario& s) {
                      p.recompute == Recompute::kSelective
                          ? fmt::format("selective ({})", RecomputeModuleNames(p.recompute_modules))
                          : NamesLabel(p),
-                     p.cpu_offload_layers > 0
-                         ? fmt::format(" cpu-offload {} layers", p.cpu_offload_layers)
-                         : std::string());
+                     (p.cpu_offload_layers > 0 ? fmt::format(" cpu-offload {} layers", p.cpu_offload_layers)
+                                               : std::string()) +
+                         (p.dp_shard > 0 && p.dp_shard < p.dp
+                              ? fmt::format(" hsdp: zero over {} ranks, {} replicas", p.dp_shard, p.DpReplicas())
+                              : std::string()));
   // A batch the layout cannot split (the plan's INVALID line says why) has no micro-batch count.
   const int64_t m = MicroBatches(p, s.job);
   out += fmt::format("batch      {} sequences of {} tokens, micro-batch {}{}\n", s.job.global_batch, s.job.seq_len,

@@ -289,7 +289,7 @@ Status ReadParallel(const MapReader& root, int64_t devices, Drops* drops, Scenar
     return Status::Ok();
   }
   ASSIGN_OR_RETURN(MapReader p, root.Map("parallel"));
-  RETURN_IF_ERROR(p.CheckKnownKeys({"tp", "pp", "vpp", "dp", "cp", "ep", "etp", "sp", "zero",
+  RETURN_IF_ERROR(p.CheckKnownKeys({"tp", "pp", "vpp", "dp", "cp", "ep", "etp", "sp", "zero", "dp_shard",
                                     "schedule", "recompute", "recompute_modules", "recompute_saved",
                                     "recompute_offloaded", "recompute_method",
                                     "recompute_num_layers", "first_stage_layers",
@@ -305,6 +305,13 @@ Status ReadParallel(const MapReader& root, int64_t devices, Drops* drops, Scenar
   ASSIGN_OR_RETURN(int64_t zero, p.IntOr("zero", 0));
   if (zero < 0 || zero > 3) return p.Error("zero", "0, 1, 2 or 3");
   plan.zero = static_cast<int>(zero);
+  if (p.Has("dp_shard")) {
+    ASSIGN_OR_RETURN(plan.dp_shard, p.Int("dp_shard"));
+    if (plan.dp_shard < 1 || plan.dp_shard > devices) {
+      return p.Error("dp_shard", "a whole number of data-parallel ranks from 1 to the cluster's " +
+                                     std::to_string(devices) + " (ZeRO's shard group; dividing dp)");
+    }
+  }
   RETURN_IF_ERROR(ReadEnum(p, "schedule", &plan.schedule));
   if (plan.schedule == Schedule::k1F1B && plan.vpp > 1) plan.schedule = Schedule::kInterleaved;
   RETURN_IF_ERROR(ReadEnum(p, "recompute", &plan.recompute));

@@ -193,6 +193,10 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
       {"recompute modules as a mapping", "recompute: selective",
        "recompute: selective, recompute_modules: {mlp: 1}", StatusCode::kInvalidArgument,
        "parallel.recompute_modules"},
+      {"dp_shard of none", "tp: 2,", "tp: 2, dp_shard: 0,", StatusCode::kInvalidArgument,
+       "parallel.dp_shard: expected a whole number of data-parallel ranks from 1 to the cluster's"},
+      {"dp_shard not a number", "tp: 2,", "tp: 2, dp_shard: half,", StatusCode::kInvalidArgument,
+       "parallel.dp_shard"},
       {"unknown checkpoint name", "recompute: selective",
        "recompute: names, recompute_saved: [query_proj, mlp_out]", StatusCode::kInvalidArgument,
        "parallel.recompute_saved: expected a list of query_proj, key_proj, value_proj, qkv_proj, out_proj, context, "

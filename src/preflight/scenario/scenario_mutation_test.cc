@@ -169,7 +169,7 @@ std::vector<std::string> FormatKeys() {
                         "attention_softmax_in_fp32", "fused_softmax_max_keys"}) {
     keys.push_back(std::string("training.") + k);
   }
-  for (const char* k : {"tp", "pp", "vpp", "dp", "cp", "ep", "etp", "sp", "zero", "schedule", "recompute",
+  for (const char* k : {"tp", "pp", "vpp", "dp", "cp", "ep", "etp", "sp", "zero", "dp_shard", "schedule", "recompute",
                         "recompute_modules", "recompute_saved", "recompute_offloaded", "recompute_method",
                         "recompute_num_layers", "first_stage_layers",
                         "last_stage_layers", "overlap_grad_reduce", "overlap_param_gather", "fsdp_gather_once",

@@ -187,6 +187,9 @@ Plan BranchRunner::BranchPlan(const Branch& b) const {
   // The scenario's activation offloading, where Megatron-Core allows it (PP 1; the recompute
   // choice below drops it too).
   if (b.pp > 1) base.cpu_offload_layers = 0;
+  // A scenario's hybrid sharding (dp_shard) is kept where it divides the branch's DP; elsewhere
+  // ZeRO shards over the whole DP group.
+  if (base.dp_shard > 0 && b.dp % base.dp_shard != 0) base.dp_shard = 0;
   // The 1F1B all-to-all overlap, on the schedules Megatron-Core runs it with (the recompute
   // choice below drops it too).
   if (!AllToAllOverlapSchedule(b.pp, b.schedule)) base.ep_comm_overlap = false;
