@@ -695,10 +695,13 @@ case_plan_overrides() {
   # Hybrid sharding: ZeRO over 8 of the example's 32 data-parallel ranks (times CP 2), 4 replicas.
   run plan "$EXAMPLE" --set parallel.dp_shard=8
   expect_rc 0
-  expect_stdout_has "hsdp: zero over 8 ranks, 4 replicas"
+  expect_stdout_has "hsdp: zero over 8 DP ranks x CP 2, 4 replicas"
   run plan "$EXAMPLE" --set parallel.dp_shard=8 --json
   expect_rc 0
   expect_json 'assert j["plan"]["dp_shard"] == 8, j["plan"]'
+  run plan "$EXAMPLE" --set parallel.dp_shard=32 --json
+  expect_rc 0
+  expect_json 'assert "dp_shard" not in j["plan"], j["plan"]'
   run plan "$EXAMPLE" --set parallel.dp_shard=6
   expect_rc 1
   expect_stdout_has "dp_shard 6 must divide dp 32"

@@ -201,7 +201,7 @@ void AddSearchConstraints(CLI::App* cmd, preflight::cli::SearchArgs* s) {
 void AddSearch(CLI::App* app, SearchCommand* c) {
   preflight::cli::SearchArgs& s = c->args;
   c->cmd = app->add_subcommand("search", "find the best parallel layouts (threads; MPI ranks under mpirun)");
-  c->cmd->add_option("scenario", s.scenario, "scenario YAML file (its parallel block is ignored, but for overlap flags)")->required();
+  c->cmd->add_option("scenario", s.scenario, "scenario YAML file (its parallel degrees are searched; its overlap flags, ZeRO-3 variants, offload and dp_shard are kept where they apply)")->required();
   c->cmd->add_flag("--json", s.json, "machine-readable output on stdout");
   c->cmd->add_option("--objective", s.objective, "step_time|cost|days|energy");
   c->cmd->add_option("--top", s.top, "how many plans to return (1 to 1000, default 10)")->check(kWholeNumber);

@@ -109,10 +109,12 @@ std::string HeadroomNote(const Scenario& s, const SearchResult& r) {
 
 std::string PlanRow(const RankedPlan& r) {
   const Plan& p = r.plan;
-  // "bal": the layers do not divide over the stages and are spread (parallel.layer_split: balanced).
-  return fmt::format("tp{:<2} cp{:<2} pp{:<3} vpp{:<2} dp{:<5} ep{:<3} etp{:<2} sp{} zero{} {:<11} {:<14} mb{:<3}{}",
+  // "bal": the layers do not divide over the stages and are spread (parallel.layer_split: balanced);
+  // "hsdpN": ZeRO shards over N of the DP ranks (parallel.dp_shard).
+  return fmt::format("tp{:<2} cp{:<2} pp{:<3} vpp{:<2} dp{:<5} ep{:<3} etp{:<2} sp{} zero{} {:<11} {:<14} mb{:<3}{}{}",
                      p.tp, p.cp, p.pp, p.vpp, p.dp, p.ep, p.etp, p.sp ? 1 : 0, p.zero,
-                     ScheduleName(p.schedule), RecomputeLabel(p), p.micro_batch, p.balanced_layers ? " bal" : "");
+                     ScheduleName(p.schedule), RecomputeLabel(p), p.micro_batch, p.balanced_layers ? " bal" : "",
+                     p.dp_shard > 0 && p.dp_shard < p.dp ? fmt::format(" hsdp{}", p.dp_shard) : std::string());
 }
 
 std::string SearchText(const Scenario& s, const SearchResult& r, Objective o) {

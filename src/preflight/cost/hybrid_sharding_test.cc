@@ -56,6 +56,8 @@ TEST(HybridShardingTest, StatesAreShardedOverTheShardGroupOnly) {
 // state, as without ZeRO.
 TEST(HybridShardingTest, OneRankShardsAreDataParallelism) {
   Job8b zero0 = Fsdp(0, 0), replicated = Fsdp(1, 1);
+  for (Job8b* s : {&zero0, &replicated}) s->plan.overlap_grad_reduce = s->plan.overlap_param_gather = false;
+  ASSERT_GT(Step(zero0).exposed_comm.dp.value(), 0);
   EXPECT_NEAR(Step(replicated).exposed_comm.dp.value(), Step(zero0).exposed_comm.dp.value(), 1e-12);
   EXPECT_DOUBLE_EQ(Memory(replicated).optimizer.value(), Memory(zero0).optimizer.value());
 }
@@ -73,6 +75,25 @@ TEST(HybridShardingTest, ReplicasAllReduceTheirShardOnceAStep) {
     return Step(s).exposed_comm.dp.value();
   };
   EXPECT_GT(exposed(8, 32), exposed(0, 8) * 1.05);
+}
+
+// The replicas all-reduce once a step at ZeRO 1 (Megatron-Core's distributed-optimizer instances)
+// and after every micro-batch at ZeRO 2 (FSDP2's HSDP default): with nothing overlapped, what HSDP
+// over one node of four adds to the same ZeRO on that node alone grows with the micro-batches at
+// ZeRO 2 only.
+TEST(HybridShardingTest, ReplicasReduceOnceAStepAtZeroOneAndEveryMicroBatchAtZeroTwo) {
+  auto exposed = [](int zero, int64_t shard, int64_t dp, int64_t micro_batches) {
+    Job8b s = Fsdp(zero, shard);
+    s.plan.dp = dp;
+    s.cluster = CatalogCluster("h100-sxm-80gb", dp);
+    s.job.global_batch = micro_batches * dp;
+    s.plan.overlap_grad_reduce = s.plan.overlap_param_gather = false;
+    return Step(s).exposed_comm.dp.value();
+  };
+  auto added = [&](int zero, int64_t m) { return exposed(zero, 8, 32, m) - exposed(zero, 0, 8, m); };
+  ASSERT_GT(added(1, 1), 0);
+  EXPECT_NEAR(added(1, 4), added(1, 1), 1e-9);
+  EXPECT_NEAR(added(2, 4), 4 * added(2, 1), 1e-9);
 }
 
 // dp_shard must divide dp, and below dp needs ZeRO, a dense model and layer-wise ZeRO-3 gathers.

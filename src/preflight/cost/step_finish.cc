@@ -29,7 +29,7 @@ StepModel::LocalParams StepModel::Local(int64_t stage) const {
 }
 
 void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t ranks, int64_t stride,
-                                 double m, double* grads, double* params) const {
+                                 int64_t bucket_ranks, double m, double* grads, double* params) const {
   if (local <= 0) return;
   const bool dual = p_.schedule == Schedule::kDualPipe && p_.pp > 1;
   if (dual) {
@@ -45,9 +45,10 @@ void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t
   const int64_t per = PerDomain(stride, ranks);
   const double layers_per_stage = static_cast<double>(a_.layers) / p_.pp;
   // Megatron-Core reduces (and gathers) in buckets of max(40M, 1M x DP) parameters when it
-  // overlaps the reduction, one collective each (cost-model-notes §3.4, DDP config); without
-  // the overlap, the whole buffer goes in one collective.
-  const double bucket = std::max(40e6, 1e6 * static_cast<double>(ranks));
+  // overlaps the reduction, one collective each (cost-model-notes §3.4, DDP config; DP the whole
+  // data-parallel group's, `bucket_ranks`, under hybrid sharding too); without the overlap, the
+  // whole buffer goes in one collective.
+  const double bucket = std::max(40e6, 1e6 * static_cast<double>(bucket_ranks));
   const double buckets = p_.overlap_grad_reduce ? std::max(1.0, std::ceil(local / bucket)) : 1.0;
   const Bytes grad_bucket(local * lp.grad_bytes / buckets),
       weight_bucket(local * lp.weight_bytes / buckets);
@@ -92,18 +93,24 @@ void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t
 }
 
 // Hybrid sharding: each shard's replicas (dp / dp_shard, one per shard group, at the stride of a
-// shard group) all-reduce their reduced shard of the gradients once a step, in the buckets the
-// shard group reduces in (FSDP2's HSDP and Megatron-Core's distributed optimizer instances; JAX's
-// data parallelism across slices reduces the whole gradient across them once a step).
-double StepModel::ReplicaGradientSeconds(const LocalParams& lp) const {
+// shard group) all-reduce their reduced shard of the gradients, in the data-parallel buckets:
+// once a step at ZeRO 1 (Megatron-Core's distributed-optimizer instances, on the last
+// micro-batch) and under ZeRO-3 gathered once a step; at ZeRO 2 and 3 after every micro-batch's
+// reduce-scatter, as FSDP2's HSDP does by default (all_reduce_grads; torchtitan leaves it on) and
+// JAX's accumulation over micro-batches does (the gradients keep the parameters' replication
+// across slices). A DualPipe rank's two stages each reduce in half the micro-batches.
+double StepModel::ReplicaGradientSeconds(const LocalParams& lp, double m) const {
   const int64_t replicas = p_.DpReplicas();
   if (replicas <= 1 || lp.dense <= 0) return 0;
   const double shard = lp.dense / static_cast<double>(lp.d);
   const int64_t stride = p_.tp * lp.d;
-  const double bucket = std::max(40e6, 1e6 * static_cast<double>(lp.d));
+  const double bucket = std::max(40e6, 1e6 * static_cast<double>(p_.dp * p_.cp));
   const double buckets = p_.overlap_grad_reduce ? std::max(1.0, std::ceil(lp.dense / bucket)) : 1.0;
-  return buckets * AllReduceTime(c_.fabric, Bytes(shard * lp.grad_bytes / buckets), replicas,
-                                 PerDomain(stride, replicas)).value();
+  const bool once = p_.zero == 1 || (p_.zero == 3 && p_.fsdp_gather_once);
+  const bool dual = p_.schedule == Schedule::kDualPipe && p_.pp > 1;
+  const double reductions = once ? 1.0 : (dual ? m / 2 : m);
+  return reductions * buckets *
+         AllReduceTime(c_.fabric, Bytes(shard * lp.grad_bytes / buckets), replicas, PerDomain(stride, replicas)).value();
 }
 
 // DeepSpeed's early ZeRO-3: one gather per parameter tensor, the forward's, the backward's and,
@@ -149,9 +156,9 @@ StepModel::DataParallelComm StepModel::DataParallel(const LocalParams& lp,
                                                     const PipelineTime& pipe) const {
   const double m = pipe.micro_batches;
   double grads = 0, params = 0;
-  AddDataParallelTime(lp, lp.dense, lp.d, p_.tp, m, &grads, &params);
-  AddDataParallelTime(lp, lp.expert, lp.ed, p_.ep * p_.etp, m, &grads, &params);
-  grads += ReplicaGradientSeconds(lp);
+  AddDataParallelTime(lp, lp.dense, lp.d, p_.tp, p_.dp * p_.cp, m, &grads, &params);
+  AddDataParallelTime(lp, lp.expert, lp.ed, p_.ep * p_.etp, lp.ed, m, &grads, &params);
+  grads += ReplicaGradientSeconds(lp, m);
   if (p_.zero == 3 && p_.zero3_gather_per_parameter) params += Zero3PerParameterGatherSeconds(lp, m);
   DataParallelComm dp;
   if (p_.zero == 3 && !p_.zero3_gather_per_parameter && !p_.fsdp_gather_once) {

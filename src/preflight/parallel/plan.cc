@@ -339,7 +339,7 @@ int64_t MicroBatches(const Plan& p, const TrainingJob& j) {
 int MaxZeroStage(const TrainingJob& j) { return j.grad_16bit_copy ? 1 : 3; }
 
 bool ZeroShardsNothing(const Architecture& a, const Plan& p) {
-  return p.dp * p.cp == 1 && (!a.IsMoe() || p.dp * p.cp * p.tp <= p.ep * p.etp);
+  return p.ShardDp() * p.cp == 1 && (!a.IsMoe() || p.dp * p.cp * p.tp <= p.ep * p.etp);
 }
 
 PlanIssue FindPlanIssue(const Architecture& a, const Plan& p, const TrainingJob& j,

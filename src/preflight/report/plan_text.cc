@@ -201,7 +201,8 @@ std::string LayoutText(const Scenario& s) {
                      (p.cpu_offload_layers > 0 ? fmt::format(" cpu-offload {} layers", p.cpu_offload_layers)
                                                : std::string()) +
                          (p.dp_shard > 0 && p.dp_shard < p.dp
-                              ? fmt::format(" hsdp: zero over {} ranks, {} replicas", p.dp_shard, p.DpReplicas())
+                              ? fmt::format(" hsdp: zero over {} DP ranks{}, {} replicas", p.dp_shard,
+                                            p.cp > 1 ? fmt::format(" x CP {}", p.cp) : std::string(), p.DpReplicas())
                               : std::string()));
   // A batch the layout cannot split (the plan's INVALID line says why) has no micro-batch count.
   const int64_t m = MicroBatches(p, s.job);

@@ -276,6 +276,7 @@ namespace {
 Plan WithZero(Plan p, int zero) {
   p.zero = zero;
   if (zero != 3) p.fsdp_gather_once = p.zero3_gather_per_parameter = false;
+  if (zero == 0) p.dp_shard = 0;  // without ZeRO nothing is sharded: plain data parallelism
   return p;
 }
 
@@ -398,6 +399,7 @@ Plan BranchRunner::BranchCheckPlan(const Branch& b) const {
   branch.micro_batch = 1;
   branch.sp = b.tp > 1, branch.zero = 0, branch.recompute = Recompute::kNone;
   branch.cpu_offload_layers = 0;
+  branch.dp_shard = 0;  // checked at ZeRO 0, where hybrid sharding is not a plan; the ZeRO stages keep it
   return branch;
 }
 
@@ -474,6 +476,7 @@ void BranchRunner::CountBrokenMicroBatches(const Plan& base, bool sp, const int6
                                            int64_t per_choice, bool* broken, SearchResult* r) const {
   Plan p = base;
   p.sp = sp, p.recompute = Recompute::kNone, p.cpu_offload_layers = 0, p.zero = 0;
+  p.dp_shard = 0;  // checked at ZeRO 0, where hybrid sharding is no plan (the ZeRO stages keep it)
   for (int i = 0; i < n_mb; ++i) {
     p.micro_batch = mbs[i];
     const PlanIssue is = FindPlanIssue(s_.arch, p, s_.job, s_.cluster.devices);

@@ -717,6 +717,29 @@ TEST(SearchTest, ZeroThreeFlagsStayOnZeroThreePlans) {
   EXPECT_TRUE(below_three) << "the test needs a plan below ZeRO 3 among the best";
 }
 
+// A scenario's hybrid sharding rides along on the ZeRO 1-3 plans whose DP it divides (the branch
+// is checked at ZeRO 0, where it is no plan, so it must not reject them), and is dropped at ZeRO 0:
+// every plan returned is one the plan rules accept, and HSDP plans are among them.
+TEST(SearchTest, HybridShardingRidesAlongWhereItDivides) {
+  const Scenario s = Load("examples/llama3.1-70b-h100.yaml",
+                          {{"parallel.pp", "1"}, {"parallel.vpp", "1"}, {"parallel.schedule", "1f1b"},
+                           {"parallel.zero", "3"}, {"parallel.dp_shard", "8"}});
+  SearchConstraints c;
+  c.dp = 32;
+  SearchOptions o;
+  o.top_k = 50;
+  const SearchResult r = Search(s, c, o);
+  ASSERT_FALSE(r.top.empty());
+  EXPECT_EQ(r.rejected[static_cast<int>(PlanIssue::kDpShard)], 0);
+  bool hybrid = false;
+  for (const RankedPlan& p : r.top) {
+    EXPECT_EQ(FindPlanIssue(s.arch, p.plan, s.job, s.cluster.devices), PlanIssue::kValid);
+    EXPECT_EQ(p.plan.dp_shard, p.plan.zero == 0 ? 0 : 8);
+    hybrid = hybrid || (p.plan.zero > 0 && p.plan.dp_shard == 8);
+  }
+  EXPECT_TRUE(hybrid);
+}
+
 // A stack with DeepSpeed's 16-bit gradient copy runs its own ZeRO-1 optimizer: the search stays
 // at ZeRO 0 and 1, which `plan` accepts with the copy (ZeRO 2 and 3 it refuses), and counts the
 // same plans pruned or not.

@@ -499,9 +499,9 @@ class StepModel {
   double AccumulationBubble(const PipelineTime& pipe) const;
   double OptimizerSeconds(const LocalParams& lp) const;
   void AddDataParallelTime(const LocalParams& lp, double local, int64_t ranks, int64_t stride,
-                        double m, double* grads, double* params) const;
+                           int64_t bucket_ranks, double m, double* grads, double* params) const;
   double Zero3PerParameterGatherSeconds(const LocalParams& lp, double m) const;
-  double ReplicaGradientSeconds(const LocalParams& lp) const;  // HSDP's all-reduce across replicas
+  double ReplicaGradientSeconds(const LocalParams& lp, double m) const;  // HSDP's all-reduce across replicas
   double TiedEmbeddingSeconds(double grad_bytes) const;
   DataParallelComm DataParallel(const LocalParams& lp, const PipelineTime& pipe) const;
   DataParallelComm ZeroThreeExposure(double grads, double params, const PipelineTime& pipe) const;
