@@ -51,6 +51,15 @@ TEST(HybridShardingTest, StatesAreShardedOverTheShardGroupOnly) {
   EXPECT_GT(h3.weights.value(), 3.9 * z3.weights.value());  // the gathered buffers stay the same
 }
 
+// Under context parallelism the shard group is dp_shard x CP ranks: CP 2, DP 16 sharded over 4
+// keeps 4 times the ZeRO-1 optimizer state of DP 16 sharded over all 16 (x CP 2).
+TEST(HybridShardingTest, TheShardGroupSpansContextParallelism) {
+  Job8b whole = Fsdp(1, 0), hybrid = Fsdp(1, 4);
+  for (Job8b* s : {&whole, &hybrid}) s->plan.dp = 16, s->plan.cp = 2, s->job.global_batch = 32;
+  EXPECT_NEAR(Memory(hybrid).optimizer.value(), 4 * Memory(whole).optimizer.value(),
+              1e-6 * Memory(hybrid).optimizer.value());
+}
+
 // Sharded over one rank, ZeRO-1's replicas are plain data parallelism: the 32 replicas all-reduce
 // the whole gradient, in the buckets ZeRO 0 reduces in, and each device keeps the whole optimizer
 // state, as without ZeRO.
