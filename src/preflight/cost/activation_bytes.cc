@@ -276,7 +276,7 @@ LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& 
     // The row-parallel products' outputs are [tokens, hidden], sequence-sharded with SP.
     const double column = 2 * (q + 2 * kv) + (a.gated_mlp ? 4.0 : 2.0) * a.ffn;
     out.dots = out.recompute_input + tokens * (column / p.tp + 2 * (2 * h) / rep_div);
-    out.names = NamedCheckpointBytes(a, p, j, out.recompute_input, tokens, rep_div);
+    if (p.recompute == Recompute::kNames) out.names = NamedCheckpointBytes(a, p, j, out.recompute_input, tokens, rep_div);
   }
   return out;
 }

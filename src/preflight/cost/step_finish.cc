@@ -28,6 +28,19 @@ StepModel::LocalParams StepModel::Local(int64_t stage) const {
   return l;
 }
 
+namespace {
+
+// Megatron-Core reduces (and gathers) in buckets of max(40M, 1M x DP) parameters when it overlaps
+// the reduction, one collective each (cost-model-notes §3.4, DDP config; DP the whole
+// data-parallel group's, `bucket_ranks`, under hybrid sharding too); without the overlap, the
+// whole buffer of `local` parameters goes in one collective. The number of buckets.
+double DataParallelBuckets(double local, int64_t bucket_ranks, bool overlap) {
+  const double bucket = std::max(40e6, 1e6 * static_cast<double>(bucket_ranks));
+  return overlap ? std::max(1.0, std::ceil(local / bucket)) : 1.0;
+}
+
+}  // namespace
+
 void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t ranks, int64_t stride,
                                  int64_t bucket_ranks, double m, double* grads, double* params) const {
   if (local <= 0) return;
@@ -44,12 +57,7 @@ void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t
   if (ranks <= 1) return;
   const int64_t per = PerDomain(stride, ranks);
   const double layers_per_stage = static_cast<double>(a_.layers) / p_.pp;
-  // Megatron-Core reduces (and gathers) in buckets of max(40M, 1M x DP) parameters when it
-  // overlaps the reduction, one collective each (cost-model-notes §3.4, DDP config; DP the whole
-  // data-parallel group's, `bucket_ranks`, under hybrid sharding too); without the overlap, the
-  // whole buffer goes in one collective.
-  const double bucket = std::max(40e6, 1e6 * static_cast<double>(bucket_ranks));
-  const double buckets = p_.overlap_grad_reduce ? std::max(1.0, std::ceil(local / bucket)) : 1.0;
+  const double buckets = DataParallelBuckets(local, bucket_ranks, p_.overlap_grad_reduce);
   const Bytes grad_bucket(local * lp.grad_bytes / buckets),
       weight_bucket(local * lp.weight_bytes / buckets);
   if (p_.zero == 0) {
@@ -104,8 +112,7 @@ double StepModel::ReplicaGradientSeconds(const LocalParams& lp, double m) const 
   if (replicas <= 1 || lp.dense <= 0) return 0;
   const double shard = lp.dense / static_cast<double>(lp.d);
   const int64_t stride = p_.tp * lp.d;
-  const double bucket = std::max(40e6, 1e6 * static_cast<double>(p_.dp * p_.cp));
-  const double buckets = p_.overlap_grad_reduce ? std::max(1.0, std::ceil(lp.dense / bucket)) : 1.0;
+  const double buckets = DataParallelBuckets(lp.dense, p_.dp * p_.cp, p_.overlap_grad_reduce);
   const bool once = p_.zero == 1 || (p_.zero == 3 && p_.fsdp_gather_once);
   const bool dual = p_.schedule == Schedule::kDualPipe && p_.pp > 1;
   const double reductions = once ? 1.0 : (dual ? m / 2 : m);
@@ -278,10 +285,8 @@ double StepModel::RecomputeFlopsPerToken() const {
       // plan does not keep: 2 FLOPs per weight per token.
       const double h = static_cast<double>(a_.hidden), f = static_cast<double>(a_.ffn);
       const double q = static_cast<double>(a_.heads * a_.head_dim), kv = static_cast<double>(a_.kv_heads * a_.head_dim);
-      const double qkv = (p_.Keeps(kSavedQuery) ? 0 : q) + (p_.Keeps(kSavedKey) ? 0 : kv) + (p_.Keeps(kSavedValue) ? 0 : kv);
-      const double wi = p_.Keeps(kSavedMlpWi0) ? 0 : 1;
-      const double up = a_.gated_mlp && !p_.Keeps(kSavedMlpWi1) ? 1 : 0;
-      const double products = qkv + (p_.Keeps(kSavedOutProj) ? 0 : q) + (wi + up) * f;
+      const double products = RecomputedQkvWidth(p_, q, kv) + (p_.Keeps(kSavedOutProj) ? 0 : q) +
+                              RecomputedMlpInputs(p_, a_.gated_mlp) * f;
       return (KeepsAttentionOutput(p_, c_.job) ? 0 : c_.attention_flops_per_token_fwd) + 2.0 * a_.layers * h * products;
     }
     case Recompute::kSelectiveOp: {

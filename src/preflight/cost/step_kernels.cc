@@ -24,8 +24,8 @@ double TpBlocks(const Architecture& a, const Plan& p, bool moe) {
 // (`core` kernels) where the attention output is kept (KeepsAttentionOutput), plus each product recomputed (the fused QKV, the output
 // projection, the MLP's input) and the output projection's collective.
 double NamedRelaunches(const Architecture& a, const Plan& p, const TrainingJob& job, double core, double dots) {
-  const bool qkv = !(p.Keeps(kSavedQuery) && p.Keeps(kSavedKey) && p.Keeps(kSavedValue));
-  const bool wi = !(p.Keeps(kSavedMlpWi0) && (!a.gated_mlp || p.Keeps(kSavedMlpWi1)));
+  const bool qkv = RecomputedQkvWidth(p, 1, 1) > 0;  // one fused QKV kernel if any of them reruns
+  const bool wi = RecomputedMlpInputs(p, a.gated_mlp) > 0;
   const bool out = !p.Keeps(kSavedOutProj);
   return dots - (KeepsAttentionOutput(p, job) ? core : 0) + (qkv ? 1 : 0) + (wi ? 1 : 0) + (out ? 1 + (p.tp > 1 ? 1 : 0) : 0);
 }

@@ -171,8 +171,7 @@ StepModel::AttentionProjections StepModel::StandardProjections(LayerCost* l) con
   // Named checkpoints recompute each projection the plan does not keep: q, k and v for the
   // attention's backward, the output projection for the pre-MLP norm's input.
   if (p_.recompute == Recompute::kNames) {
-    const double again = (p_.Keeps(kSavedQuery) ? 0 : q) + (p_.Keeps(kSavedKey) ? 0 : kv) +
-                         (p_.Keeps(kSavedValue) ? 0 : kv);
+    const double again = RecomputedQkvWidth(p_, q, kv);
     if (again > 0) l->names_fwd += Gemm(T, h, again / t_);
     if (!p_.Keeps(kSavedOutProj)) l->names_fwd += Gemm(T, q / t_, h);
   }
@@ -227,8 +226,7 @@ void StepModel::DenseMlp(LayerCost* l) const {
   // Named checkpoints recompute the input products the plan does not keep (the activation's
   // backward reads them); the output product's output only the next layer reads.
   if (p_.recompute == Recompute::kNames) {
-    const double again = a_.gated_mlp ? (p_.Keeps(kSavedMlpWi0) ? 0 : 1) + (p_.Keeps(kSavedMlpWi1) ? 0 : 1)
-                                      : (p_.Keeps(kSavedMlpWi0) ? 0 : 1);
+    const double again = RecomputedMlpInputs(p_, a_.gated_mlp);
     if (again > 0) l->names_fwd += Gemm(tokens_, h, again * f);
   }
 }

@@ -266,16 +266,34 @@ bool ParseRecompute(std::string_view name, Recompute* out) {
 namespace {
 constexpr std::array<std::string_view, 7> kModuleNames = {"core_attn", "layernorm",   "moe_act",       "mla_up_proj",
                                                            "mlp",       "moe",         "shared_experts"};
+
+// A table of names, the i-th naming bit i: the bit of `name` (0 when none), and the names of `bits`
+// comma-separated in table order.
+template <size_t N>
+uint32_t BitOfName(const std::array<std::string_view, N>& names, std::string_view name) {
+  for (size_t i = 0; i < N; ++i) {
+    if (names[i] == name) return 1u << i;
+  }
+  return 0;
+}
+
+template <size_t N>
+std::string NamesOfBits(const std::array<std::string_view, N>& names, uint32_t bits) {
+  std::string out;
+  for (size_t i = 0; i < N; ++i) {
+    if ((bits & (1u << i)) == 0) continue;
+    if (!out.empty()) out += ",";
+    out += names[i];
+  }
+  return out;
+}
+
 }  // namespace
 
 bool ParseRecomputeModule(std::string_view name, RecomputeModule* out) {
-  for (size_t i = 0; i < kModuleNames.size(); ++i) {
-    if (kModuleNames[i] == name) {
-      *out = static_cast<RecomputeModule>(1u << i);
-      return true;
-    }
-  }
-  return false;
+  const uint32_t bit = BitOfName(kModuleNames, name);
+  if (bit != 0) *out = static_cast<RecomputeModule>(bit);
+  return bit != 0;
 }
 
 std::string RecomputeLabel(const Plan& p) {
@@ -302,34 +320,13 @@ bool ParseSavedTensor(std::string_view name, uint32_t* bits) {
     *bits = kSavedMlpWi0 | kSavedMlpWi1;
     return true;
   }
-  for (size_t i = 0; i < kSavedNames.size(); ++i) {
-    if (kSavedNames[i] == name) {
-      *bits = 1u << i;
-      return true;
-    }
-  }
-  return false;
+  *bits = BitOfName(kSavedNames, name);
+  return *bits != 0;
 }
 
-std::string SavedTensorNames(uint32_t bits) {
-  std::string out;
-  for (size_t i = 0; i < kSavedNames.size(); ++i) {
-    if ((bits & (1u << i)) == 0) continue;
-    if (!out.empty()) out += ",";
-    out += kSavedNames[i];
-  }
-  return out;
-}
+std::string SavedTensorNames(uint32_t bits) { return NamesOfBits(kSavedNames, bits); }
 
-std::string RecomputeModuleNames(uint32_t modules) {
-  std::string out;
-  for (size_t i = 0; i < kModuleNames.size(); ++i) {
-    if ((modules & (1u << i)) == 0) continue;
-    if (!out.empty()) out += ",";
-    out += kModuleNames[i];
-  }
-  return out;
-}
+std::string RecomputeModuleNames(uint32_t modules) { return NamesOfBits(kModuleNames, modules); }
 
 int64_t MicroBatches(const Plan& p, const TrainingJob& j) {
   const int64_t per_step = p.dp * p.micro_batch;

@@ -462,6 +462,16 @@ PlanIssue FindPlanIssue(const Architecture& arch, const Plan& plan, const Traini
 inline bool KeepsAttentionOutput(const Plan& plan, const TrainingJob& job) {
   return plan.Keeps(kSavedContext) && job.flash_attention;
 }
+// Under named checkpoints, the width of q, k and v the backward recomputes (the projections not
+// kept, of widths q and kv), and how many of the MLP's input products (gate and up, or a non-gated
+// MLP's one) it recomputes. The output projection reruns unless out_proj is kept; the MLP's output
+// product never does.
+inline double RecomputedQkvWidth(const Plan& plan, double q, double kv) {
+  return (plan.Keeps(kSavedQuery) ? 0 : q) + (plan.Keeps(kSavedKey) ? 0 : kv) + (plan.Keeps(kSavedValue) ? 0 : kv);
+}
+inline double RecomputedMlpInputs(const Plan& plan, bool gated_mlp) {
+  return (plan.Keeps(kSavedMlpWi0) ? 0 : 1) + (gated_mlp && !plan.Keeps(kSavedMlpWi1) ? 1 : 0);
+}
 
 // Micro-batches per pipeline per step: global_batch / (dp · micro_batch).
 int64_t MicroBatches(const Plan& plan, const TrainingJob& job);
