@@ -203,6 +203,55 @@ double NamedCheckpointBytes(const Architecture& a, const Plan& p, const Training
   return layer_input + tokens * (column / p.tp + row / rep_div);
 }
 
+// The policies that save tensors by kind (standard attention): torchtitan's op-level policy, JAX's
+// dots policy and named checkpoints. Reads out->recompute_input.
+void SetPolicyBytes(const Architecture& a, const Plan& p, const TrainingJob& j, double tokens, double rep_div,
+                    LayerActivationBytes* out) {
+  const double h = static_cast<double>(a.hidden);
+  const double q = static_cast<double>(a.heads * a.head_dim);
+  const double kv = static_cast<double>(a.KvHeadsAcrossTp(p.tp) * a.head_dim);
+  // torchtitan's policy saves every odd matrix product of the layer (wq, wv, w1 and, gated, w2)
+  // and every reduce-scatter's output (wo's and w2's with SP). w2's product is the row-parallel
+  // partial sum, [tokens, hidden] on every TP rank before its reduction.
+  const double down = a.gated_mlp ? 2.0 * h : 0.0;
+  const double scattered = p.tp > 1 && p.sp ? 2 * (2.0 * h) / rep_div : 0.0;
+  out->op_sac = out->recompute_input +
+                tokens * ((2 * q + 2 * kv + 2 * q + 4.0 * a.heads + 2.0 * a.ffn) / p.tp + down + scattered);
+  // The row-parallel products' outputs are [tokens, hidden], sequence-sharded with SP.
+  const double column = 2 * (q + 2 * kv) + (a.gated_mlp ? 4.0 : 2.0) * a.ffn;
+  out->dots = out->recompute_input + tokens * (column / p.tp + 2 * (2 * h) / rep_div);
+  if (p.recompute == Recompute::kNames) {
+    out->names = NamedCheckpointBytes(a, p, j, out->recompute_input, tokens, rep_div);
+  }
+}
+
+// What recomputed modules hold again while their backward runs: a recomputed MLP, MoE block or
+// shared expert its internals (`mlp_internal` per token of the dense MLP, `moe_dropped` of the MoE
+// block), a dense MLP with the norm output it dropped (the norm fused into its first GEMM); core
+// attention its scores; an output-discarding module what the layer keeps without it.
+void SetRecomputeWorkingSets(const Architecture& a, const Plan& p, const TrainingJob& j, double tokens,
+                             double rep_div, double mlp_internal, double moe_dropped, LayerActivationBytes* out) {
+  const double mlp_norm_out = RecomputesPreMlpNorm(p, false) ? SavedInputBytes(j) * static_cast<double>(a.hidden) : 0;
+  out->dense_module_working = p.Recomputes(kModuleMlp) ? tokens * (mlp_internal / p.tp + mlp_norm_out / rep_div) : 0;
+  out->moe_module_working = tokens * moe_dropped;
+  if (p.Recomputes(kModuleCoreAttn)) {
+    // The scores' tensors and the 16-bit attention output (per head of the rank: its value width).
+    const double value_width = a.attention == AttentionKind::kMla ? static_cast<double>(a.mla.v_dim)
+                                                                   : static_cast<double>(a.head_dim);
+    out->core_attn_working = tokens * (CoreAttentionBytes(a, p, j) + 2.0 * a.heads * value_width) / p.tp;
+  }
+  // What an output-discarding module drops is what the layer keeps without it, and what its
+  // backward regenerates (at most three modules deep, each level one module fewer).
+  for (const RecomputeModule m : {kModuleLayernorm, kModuleMoeAct, kModuleMlaUpProj}) {
+    if (!p.Recomputes(m)) continue;
+    Plan kept = p;
+    kept.recompute_modules &= ~static_cast<uint32_t>(m);
+    const LayerActivationBytes without = ActivationBytesPerLayer(a, kept, j);
+    out->discarded_working_dense = std::max(out->discarded_working_dense, without.dense - out->dense);
+    out->discarded_working_moe = std::max(out->discarded_working_moe, without.moe - out->moe);
+  }
+}
+
 }  // namespace
 
 LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& p,
@@ -232,28 +281,7 @@ LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& 
   LayerActivationBytes out;
   out.dense = tokens * dense;
   out.moe = tokens * moe;
-  // A recomputed MLP, MoE block or shared expert holds its internals again while its backward runs,
-  // a dense MLP with the norm output it dropped (the norm fused into its first GEMM).
-  const double mlp_norm_out = RecomputesPreMlpNorm(p, false) ? SavedInputBytes(j) * static_cast<double>(a.hidden) : 0;
-  out.dense_module_working =
-      p.Recomputes(kModuleMlp) ? tokens * (mlp_width * a.ffn / p.tp + mlp_norm_out / rep_div) : 0;
-  out.moe_module_working = tokens * block.dropped;
-  if (p.Recomputes(kModuleCoreAttn)) {
-    // The scores' tensors and the 16-bit attention output (per head of the rank: its value width).
-    const double value_width = a.attention == AttentionKind::kMla ? static_cast<double>(a.mla.v_dim)
-                                                                   : static_cast<double>(a.head_dim);
-    out.core_attn_working = tokens * (CoreAttentionBytes(a, p, j) + 2.0 * a.heads * value_width) / p.tp;
-  }
-  // What an output-discarding module drops is what the layer keeps without it, and what its
-  // backward regenerates (at most three modules deep, each level one module fewer).
-  for (const RecomputeModule m : {kModuleLayernorm, kModuleMoeAct, kModuleMlaUpProj}) {
-    if (!p.Recomputes(m)) continue;
-    Plan kept = p;
-    kept.recompute_modules &= ~static_cast<uint32_t>(m);
-    const LayerActivationBytes without = ActivationBytesPerLayer(a, kept, j);
-    out.discarded_working_dense = std::max(out.discarded_working_dense, without.dense - out.dense);
-    out.discarded_working_moe = std::max(out.discarded_working_moe, without.moe - out.moe);
-  }
+  SetRecomputeWorkingSets(a, p, j, tokens, rep_div, mlp_width * a.ffn, block.dropped, &out);
   out.recompute_input = tokens * 2 * h / rep_div;
   const auto [w_dense, w_moe] = WeightGradStateBytes(a, p, j);
   out.weight_grad_dense = tokens * w_dense;
@@ -263,21 +291,7 @@ LayerActivationBytes ActivationBytesPerLayer(const Architecture& a, const Plan& 
   // cpu_offload_input); its bias-GeLU function has no such flag, so a GeLU's input stays.
   const double act_input = (a.gated_mlp ? 0.0 : 2.0) + eager.per_ffn;
   out.offload_resident = tokens * ((masks + eager.replicated) / rep_div + act_input * a.ffn / p.tp);
-  if (a.attention != AttentionKind::kMla) {
-    const double q = static_cast<double>(a.heads * a.head_dim);
-    const double kv = static_cast<double>(a.KvHeadsAcrossTp(p.tp) * a.head_dim);
-    // torchtitan's policy saves every odd matrix product of the layer (wq, wv, w1 and, gated, w2)
-    // and every reduce-scatter's output (wo's and w2's with SP). w2's product is the row-parallel
-    // partial sum, [tokens, hidden] on every TP rank before its reduction.
-    const double down = a.gated_mlp ? 2.0 * h : 0.0;
-    const double scattered = p.tp > 1 && p.sp ? 2 * (2.0 * h) / rep_div : 0.0;
-    out.op_sac = out.recompute_input +
-                 tokens * ((2 * q + 2 * kv + 2 * q + 4.0 * a.heads + 2.0 * a.ffn) / p.tp + down + scattered);
-    // The row-parallel products' outputs are [tokens, hidden], sequence-sharded with SP.
-    const double column = 2 * (q + 2 * kv) + (a.gated_mlp ? 4.0 : 2.0) * a.ffn;
-    out.dots = out.recompute_input + tokens * (column / p.tp + 2 * (2 * h) / rep_div);
-    if (p.recompute == Recompute::kNames) out.names = NamedCheckpointBytes(a, p, j, out.recompute_input, tokens, rep_div);
-  }
+  if (a.attention != AttentionKind::kMla) SetPolicyBytes(a, p, j, tokens, rep_div, &out);
   return out;
 }
 

@@ -231,6 +231,48 @@ Bytes OptimizerStepBytes(const MemoryBreakdown& b, double copy, const MemoryOpti
   return Bytes(std::max(0.0, copy - freed.value()));
 }
 
+// The activations a stage holds at its peak: the micro-batches in flight on it keep theirs, and one
+// layer's backward working set runs at a time.
+double StageActivationBytes(const Architecture& a, const Plan& p, const TrainingJob& j, int64_t stage,
+                            const LayerActivationBytes& layer) {
+  const double in_flight = InFlightMicroBatches(p, MicroBatches(p, j), stage);
+  const int64_t mirror = DualPipeMirror(p, stage);
+  if (mirror < 0) {
+    const ChunkActivations own = StageActivations(a, p, j, stage, in_flight, layer);
+    return own.kept + own.working;
+  }
+  // DualPipe's PP + 1 micro-batches in flight (Table 2, in stage units) fall on the two stages
+  // rank r holds as each direction's 1F1B would place them: pp - r on stage r, where its
+  // direction's micro-batches enter r stages in, and r + 1 on stage pp - 1 - r; one layer's
+  // backward runs at a time.
+  const int64_t r = std::min(stage, mirror);
+  const double scale = in_flight / static_cast<double>(p.pp + 1);  // fewer micro-batches than that
+  const ChunkActivations first = StageActivations(a, p, j, r, scale * static_cast<double>(p.pp - r), layer);
+  const ChunkActivations second = StageActivations(a, p, j, p.pp - 1 - r, scale * static_cast<double>(r + 1), layer);
+  return first.kept + second.kept + std::max(first.working, second.working);
+}
+
+// ZeRO-3's transient buffers, not model states (weights and gradients stay the ZeRO paper's
+// shards). Gathered unit by unit (FSDP, Megatron-FSDP): at the peak the unit whose
+// backward runs and the next one, prefetched, are whole in 16 bits, and the running unit's gradient
+// is whole until its reduce-scatter. DeepSpeed's early per-parameter gathers hold one tensor at a
+// time and reduce through a bucket of reduce_bucket_size elements. DualPipe's rank holds the units
+// of both its stages.
+double GatheredUnitBytes(const Architecture& a, const ParamCounts& c, const Plan& p, const TrainingJob& j,
+                         int64_t stage) {
+  GatheredUnits g = GatheredOnStage(a, c, p, stage);
+  if (const int64_t mirror = DualPipeMirror(p, stage); mirror >= 0) {
+    const GatheredUnits m = GatheredOnStage(a, c, p, mirror);
+    g = {std::max(g.largest, m.largest), std::max(g.layer, m.layer), std::max(g.tensor, m.tensor)};
+  }
+  const double weight_bytes = j.precision == Dtype::kFp32 ? 4.0 : 2.0;
+  const double gradient_bytes = StateBytesPerParam(j).gradients;
+  if (p.zero3_gather_per_parameter) {
+    return g.tensor * weight_bytes + std::min(g.layer, kDeepSpeedReduceBucketElements) * gradient_bytes;
+  }
+  return (g.largest + g.layer) * weight_bytes + g.largest * gradient_bytes;
+}
+
 MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const Plan& p,
                             const TrainingJob& j, int64_t stage, const MemoryOptions& options,
                             const LayerActivationBytes& layer) {
@@ -266,42 +308,10 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
     b.gradients += Bytes(2.0 * (params.dense + params.expert));
   }
 
-  const double in_flight = InFlightMicroBatches(p, MicroBatches(p, j), stage);
-  double act = 0;
-  if (const int64_t mirror = DualPipeMirror(p, stage); mirror >= 0) {
-    // DualPipe's PP + 1 micro-batches in flight (Table 2, in stage units) fall on the two stages
-    // rank r holds as each direction's 1F1B would place them: pp - r on stage r, where its
-    // direction's micro-batches enter r stages in, and r + 1 on stage pp - 1 - r; one layer's
-    // backward runs at a time.
-    const int64_t r = std::min(stage, mirror);
-    const double scale = in_flight / static_cast<double>(p.pp + 1);  // fewer micro-batches than that
-    const ChunkActivations first = StageActivations(a, p, j, r, scale * static_cast<double>(p.pp - r), layer);
-    const ChunkActivations second = StageActivations(a, p, j, p.pp - 1 - r, scale * static_cast<double>(r + 1), layer);
-    act = first.kept + second.kept + std::max(first.working, second.working);
-  } else {
-    const ChunkActivations own = StageActivations(a, p, j, stage, in_flight, layer);
-    act = own.kept + own.working;
-  }
+  const double act = StageActivationBytes(a, p, j, stage, layer);
   b.activations = Bytes(act);
   b.other = options.runtime_reserved + Bytes(act * options.activation_temporaries_fraction);
-  if (p.zero == 3 && !p.fsdp_gather_once) {
-    // Transient buffers, not model states (weights and gradients stay the ZeRO paper's shards).
-    // Gathered unit by unit (FSDP, Megatron-FSDP): at the peak the unit whose backward runs and
-    // the next one, prefetched, are whole in 16 bits, and the running unit's gradient is whole
-    // until its reduce-scatter. DeepSpeed's early per-parameter gathers hold one tensor at a time
-    // and reduce through a bucket of reduce_bucket_size elements. DualPipe's rank holds the units
-    // of both its stages.
-    GatheredUnits g = GatheredOnStage(a, c, p, stage);
-    if (const int64_t mirror = DualPipeMirror(p, stage); mirror >= 0) {
-      const GatheredUnits m = GatheredOnStage(a, c, p, mirror);
-      g = {std::max(g.largest, m.largest), std::max(g.layer, m.layer), std::max(g.tensor, m.tensor)};
-    }
-    const double weight_bytes = j.precision == Dtype::kFp32 ? 4.0 : 2.0;
-    const double held = p.zero3_gather_per_parameter
-                            ? g.tensor * weight_bytes + std::min(g.layer, kDeepSpeedReduceBucketElements) * bytes.gradients
-                            : (g.largest + g.layer) * weight_bytes + g.largest * bytes.gradients;
-    b.other += Bytes(held);
-  }
+  if (p.zero == 3 && !p.fsdp_gather_once) b.other += Bytes(GatheredUnitBytes(a, c, p, j, stage));
   b.optimizer_step = OptimizerStepBytes(b, shard(Fp32GradientCopyBytes(j), 1), options);
   return b;
 }

@@ -54,7 +54,7 @@ double StepModel::Again(const PerRecompute& per_mode) const {
   return 0;
 }
 
-StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
+StepModel::LayerComm StepModel::RecomputedComm(const LayerCost& l, double* core_again) const {
   LayerComm c;
   // The dots policy recomputes no collective: with SP the backward gathers the recomputed norm's
   // output for the weight gradient anyway, and without SP the products' inputs are local. Named
@@ -67,12 +67,17 @@ StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
   const double cp_selective = p_.Recomputes(kModuleCoreAttn) ? l.cp_fwd : 0;
   const double core_named = KeepsAttentionOutput(p_, c_.job) ? 0 : 1;
   c.cp_again = Again({.full = l.cp_fwd, .selective = cp_selective, .dots = l.cp_fwd, .names = core_named * l.cp_fwd});
+  *core_again = Again({.full = l.core_fwd, .selective = cp_selective > 0 ? l.core_fwd : 0, .dots = l.core_fwd,
+                       .names = core_named * l.core_fwd});
+  return c;
+}
+
+StepModel::LayerComm StepModel::ExposedLayerComm(const LayerCost& l) const {
+  double core_again = 0;
+  LayerComm c = RecomputedComm(l, &core_again);
   // Ring/all-gather KV exchange runs under the attention products (Megatron CP), phase by phase:
   // the forward's under the forward's, the backward's and what recomputation runs again under the
   // backward's and the recomputed ones.
-  const double core_again =
-      Again({.full = l.core_fwd, .selective = cp_selective > 0 ? l.core_fwd : 0, .dots = l.core_fwd,
-             .names = core_named * l.core_fwd});
   const double cp_bwd_all = l.cp_bwd + c.cp_again;
   const double cp_fwd_window = p_.cp > 1 ? l.core_fwd : -1;
   const double cp_bwd_window = p_.cp > 1 ? l.core_bwd + core_again : -1;

@@ -130,22 +130,83 @@ void DescribeLayerSplit(const Architecture& a, const Plan& p, std::ostringstream
   }
 }
 
+void DescribeDeviceCount(const Plan& p, int64_t devices, std::ostringstream* m) {
+  const int64_t model_parallel = p.tp * p.cp * p.pp;
+  *m << "tp*cp*pp*dp = " << p.tp << "*" << p.cp << "*" << p.pp << "*" << p.dp << " = " << p.Devices()
+     << ", but the cluster has " << devices << " devices";
+  // No dp makes up the count: say so, rather than leave the dp shown to stand as an answer.
+  if (model_parallel > 0 && devices % model_parallel != 0) {
+    *m << ", which no dp gives: they are no multiple of tp*cp*pp = " << model_parallel;
+  }
+}
+
+// The rule both ways: vpp > 1 only with interleaved and pp > 1; interleaved only with vpp > 1.
+void DescribeVppSchedule(const Plan& p, std::ostringstream* m) {
+  if (p.schedule == Schedule::kInterleaved && p.vpp <= 1) {
+    *m << "the interleaved schedule needs vpp > 1 (virtual stages per device), got vpp " << p.vpp
+       << "; with vpp 1 use another schedule (schedule: 1f1b)";
+  } else {
+    *m << "vpp " << p.vpp << " needs the interleaved schedule with pp > 1; got " << ScheduleName(p.schedule)
+       << " with pp " << p.pp;
+  }
+}
+
+void DescribeExpertParallel(const Architecture& a, const Plan& p, std::ostringstream* m) {
+  if (!a.IsMoe()) {
+    *m << "ep " << p.ep << " / etp " << p.etp << " given for a dense model";
+    return;
+  }
+  *m << "ep " << p.ep << " must divide the " << a.moe.experts << " experts, etp " << p.etp
+     << " the expert width " << a.moe.expert_ffn << " and be 1 or the tp " << p.tp
+     << ", and ep*etp the tp*cp*dp = " << p.tp * p.cp * p.dp << " devices of a stage";
+}
+
+void DescribeRecomputeMode(const Plan& p, std::ostringstream* m) {
+  if (p.recompute == Recompute::kFull && p.recompute_num_layers > 1) {
+    *m << "recompute_num_layers " << p.recompute_num_layers << " under uniform recompute: Megatron-Core's MTP "
+          "layers take groups of 1 only (or recompute_method: block)";
+  } else if (p.recompute == Recompute::kFull) {
+    *m << "recompute_num_layers " << p.recompute_num_layers << ": full recompute needs at least 1 layer a group "
+          "(uniform) or chunk (block)";
+  } else if (p.recompute == Recompute::kDots) {
+    *m << "recompute dots (JAX's checkpoint_dots_with_no_batch_dims) is modelled for dense layers with "
+          "standard attention";
+  } else if (p.recompute == Recompute::kNames) {
+    *m << "recompute names (JAX's named checkpoints, MaxText's remat_policy custom) is modelled for dense "
+          "layers with standard attention";
+  } else {
+    *m << "recompute selective-op (torchtitan's op-level policy) is modelled for dense layers with standard "
+          "attention and fused attention (flash_attention: true)";
+  }
+}
+
+void DescribeDpShard(const Plan& p, std::ostringstream* m) {
+  if (p.dp_shard > 0 && p.dp % p.dp_shard != 0) {
+    *m << "dp_shard " << p.dp_shard << " must divide dp " << p.dp;
+    return;
+  }
+  *m << "dp_shard " << p.dp_shard << " below dp " << p.dp << " (hybrid sharding) needs zero 1, 2 or 3, a dense "
+        "model and ZeRO-3 gathered by layer (zero3_gather: layer); got zero " << p.zero;
+}
+
+void DescribeCpuOffload(const Architecture& a, const Plan& p, std::ostringstream* m) {
+  if (p.cpu_offload_layers >= a.layers || p.OffloadsBesidePipelineOrRecompute()) {
+    *m << "cpu_offload_layers " << p.cpu_offload_layers << " needs fewer layers than the model's " << a.layers
+       << ", pp 1 and recompute none (Megatron-Core's rules for cpu_offloading); got pp " << p.pp
+       << " and recompute " << RecomputeName(p.recompute);
+    return;
+  }
+  *m << "cpu_offload_layers is modelled for dense layers with standard, fused attention "
+        "(flash_attention: true)";
+}
+
 std::string Describe(PlanIssue issue, const Architecture& a, const Plan& p, const TrainingJob& j,
                      int64_t devices) {
   std::ostringstream m;
   switch (issue) {
     case PlanIssue::kValid: break;
     case PlanIssue::kNonPositiveDegree: m << "every parallel degree and micro_batch must be at least 1"; break;
-    case PlanIssue::kDeviceCount: {
-      const int64_t model_parallel = p.tp * p.cp * p.pp;
-      m << "tp*cp*pp*dp = " << p.tp << "*" << p.cp << "*" << p.pp << "*" << p.dp << " = "
-        << p.Devices() << ", but the cluster has " << devices << " devices";
-      // No dp makes up the count: say so, rather than leave the dp shown to stand as an answer.
-      if (model_parallel > 0 && devices % model_parallel != 0) {
-        m << ", which no dp gives: they are no multiple of tp*cp*pp = " << model_parallel;
-      }
-      break;
-    }
+    case PlanIssue::kDeviceCount: DescribeDeviceCount(p, devices, &m); break;
     case PlanIssue::kTpHeads: m << "tp " << p.tp << " does not divide the " << a.heads << " attention heads"; break;
     case PlanIssue::kTpKvHeads:
       m << "tp " << p.tp << " neither divides the " << a.kv_heads
@@ -153,16 +214,7 @@ std::string Describe(PlanIssue issue, const Architecture& a, const Plan& p, cons
       break;
     case PlanIssue::kTpFfn: m << "tp " << p.tp << " does not divide the MLP width " << a.ffn; break;
     case PlanIssue::kPpLayers: DescribeLayerSplit(a, p, &m); break;
-    case PlanIssue::kVppSchedule:
-      // The rule both ways: vpp > 1 only with interleaved and pp > 1; interleaved only with vpp > 1.
-      if (p.schedule == Schedule::kInterleaved && p.vpp <= 1) {
-        m << "the interleaved schedule needs vpp > 1 (virtual stages per device), got vpp " << p.vpp
-          << "; with vpp 1 use another schedule (schedule: 1f1b)";
-      } else {
-        m << "vpp " << p.vpp << " needs the interleaved schedule with pp > 1; got " << ScheduleName(p.schedule)
-          << " with pp " << p.pp;
-      }
-      break;
+    case PlanIssue::kVppSchedule: DescribeVppSchedule(p, &m); break;
     case PlanIssue::kMicroBatches:
       m << "global batch " << j.global_batch << " sequences is not divisible by dp*micro_batch = "
         << p.dp << "*" << p.micro_batch;
@@ -173,65 +225,20 @@ std::string Describe(PlanIssue issue, const Architecture& a, const Plan& p, cons
       break;
     case PlanIssue::kDualPipe:
       m << "dualpipe needs an even pp and an even number of micro-batches, at least 2*pp (half go each way); got pp "
-        << p.pp << " and "
-        << MicroBatches(p, j) << " micro-batches";
+        << p.pp << " and " << MicroBatches(p, j) << " micro-batches";
       break;
-    case PlanIssue::kExpertParallel:
-      if (!a.IsMoe()) {
-        m << "ep " << p.ep << " / etp " << p.etp << " given for a dense model";
-      } else {
-        m << "ep " << p.ep << " must divide the " << a.moe.experts << " experts, etp " << p.etp
-          << " the expert width " << a.moe.expert_ffn << " and be 1 or the tp " << p.tp
-          << ", and ep*etp the tp*cp*dp = " << p.tp * p.cp * p.dp << " devices of a stage";
-      }
-      break;
+    case PlanIssue::kExpertParallel: DescribeExpertParallel(a, p, &m); break;
     case PlanIssue::kContextParallel:
       m << "cp " << p.cp << " needs seq_len " << j.seq_len << " divisible by 2*cp (load-balanced causal chunks)";
       break;
     case PlanIssue::kZeroStage: m << "zero must be 0, 1, 2 or 3; got " << p.zero; break;
     case PlanIssue::kSequenceParallel:
-      if (p.sp) {
-        m << "sequence parallelism (sp) needs tp > 1";
-      } else {
-        m << "an MoE model with tp > 1 needs sequence parallelism (sp: true), as Megatron-Core requires";
-      }
+      m << (p.sp ? "sequence parallelism (sp) needs tp > 1"
+                 : "an MoE model with tp > 1 needs sequence parallelism (sp: true), as Megatron-Core requires");
       break;
-    case PlanIssue::kRecomputeMode:
-      if (p.recompute == Recompute::kFull && p.recompute_num_layers > 1) {
-        m << "recompute_num_layers " << p.recompute_num_layers << " under uniform recompute: Megatron-Core's MTP "
-             "layers take groups of 1 only (or recompute_method: block)";
-      } else if (p.recompute == Recompute::kFull) {
-        m << "recompute_num_layers " << p.recompute_num_layers << ": full recompute needs at least 1 layer a group "
-             "(uniform) or chunk (block)";
-      } else if (p.recompute == Recompute::kDots) {
-        m << "recompute dots (JAX's checkpoint_dots_with_no_batch_dims) is modelled for dense layers with "
-             "standard attention";
-      } else if (p.recompute == Recompute::kNames) {
-        m << "recompute names (JAX's named checkpoints, MaxText's remat_policy custom) is modelled for dense "
-             "layers with standard attention";
-      } else {
-        m << "recompute selective-op (torchtitan's op-level policy) is modelled for dense layers with standard "
-             "attention and fused attention (flash_attention: true)";
-      }
-      break;
-    case PlanIssue::kDpShard:
-      if (p.dp_shard > 0 && p.dp % p.dp_shard != 0) {
-        m << "dp_shard " << p.dp_shard << " must divide dp " << p.dp;
-      } else {
-        m << "dp_shard " << p.dp_shard << " below dp " << p.dp << " (hybrid sharding) needs zero 1, 2 or 3, a dense "
-             "model and ZeRO-3 gathered by layer (zero3_gather: layer); got zero " << p.zero;
-      }
-      break;
-    case PlanIssue::kCpuOffload:
-      if (p.cpu_offload_layers >= a.layers || p.OffloadsBesidePipelineOrRecompute()) {
-        m << "cpu_offload_layers " << p.cpu_offload_layers << " needs fewer layers than the model's " << a.layers
-          << ", pp 1 and recompute none (Megatron-Core's rules for cpu_offloading); got pp " << p.pp
-          << " and recompute " << RecomputeName(p.recompute);
-      } else {
-        m << "cpu_offload_layers is modelled for dense layers with standard, fused attention "
-             "(flash_attention: true)";
-      }
-      break;
+    case PlanIssue::kRecomputeMode: DescribeRecomputeMode(p, &m); break;
+    case PlanIssue::kDpShard: DescribeDpShard(p, &m); break;
+    case PlanIssue::kCpuOffload: DescribeCpuOffload(a, p, &m); break;
     case PlanIssue::kCount: break;
   }
   return m.str();

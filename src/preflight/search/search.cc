@@ -104,6 +104,12 @@ class BranchRunner {
   int ZeroOrder(int zeros[4]) const;
   // held: the devices every plan of the branch holds (DevicesHeld), which the cost objective bills.
   bool RunZeroStages(Plan p, const int* zeros, int n_zero, int64_t held, Worker* w) const;
+  // True when plan `p` (at the lowest ZeRO stage tried, one layer a recompute block) cannot enter
+  // the top K: its step without DP communication and optimizer bounds every stage's from below.
+  // Leaves the pipeline it timed in `pipeline` (`*ready` then true).
+  bool AboveThreshold(const Plan& p, int64_t held, PipelineTime* pipeline, bool* ready) const;
+  // Times valid plan `p` on `pipeline` and offers it to the worker.
+  void Offer(const Plan& p, const MemoryEstimate& mem, const PipelineTime& pipeline, int64_t held, Worker* w) const;
   // How many of kRecomputeChoices the constraints leave: all four, two for a fixed full
   // recompute, else one.
   int RecomputeChoices() const {
@@ -316,6 +322,26 @@ int KeepStagesUnlikeZero0(const Scenario& s, const Plan& p, const int* zeros, in
 
 }  // namespace
 
+bool BranchRunner::AboveThreshold(const Plan& p, int64_t held, PipelineTime* pipeline, bool* ready) const {
+  if (FindPlanIssue(s_.arch, p, s_.job, s_.cluster.devices) != PlanIssue::kValid) return false;
+  *pipeline = EstimatePipeline(ctx_, p);
+  *ready = true;
+  const double bound = pipeline->micro_batches * pipeline->stage_total + pipeline->bubble + pipeline->pp_exposed;
+  return ObjectiveOfStep(o_.objective, s_, bound, held) > threshold_;
+}
+
+void BranchRunner::Offer(const Plan& p, const MemoryEstimate& mem, const PipelineTime& pipeline, int64_t held,
+                         Worker* w) const {
+  RankedPlan ranked;
+  ranked.plan = p;
+  ranked.time = FinishStep(ctx_, p, pipeline);
+  ranked.memory = mem;
+  ranked.objective = ObjectiveOfStep(o_.objective, s_, ranked.time.step.value(), held);
+  // A non-finite objective would break the ordering of the top K: rank it last.
+  if (!std::isfinite(ranked.objective)) ranked.objective = std::numeric_limits<double>::infinity();
+  w->Offer(ranked);
+}
+
 // Evaluates plan `p` (one SP, recompute and micro-batch choice) at each ZeRO stage of `zeros`
 // and offers the valid ones to the worker. Returns true when not even the most sharded stage
 // fits (larger micro-batches cannot either).
@@ -333,18 +359,12 @@ bool BranchRunner::RunZeroStages(Plan p, const int* zeros, int n_zero, int64_t h
   const bool by_block = RecomputesByBlock(p);
   int64_t pipeline_layers = 1;
   if (threshold_ > 0) {
-    // Lower bound for every ZeRO stage: the step without DP communication and optimizer.
-    p = WithZero(p, zeros[0]);
+    p = WithZero(p, zeros[0]);  // the lowest stage, where the bound is timed
     if (by_block) p.recompute_num_layers = 1;
-    if (FindPlanIssue(s_.arch, p, s_.job, s_.cluster.devices) == PlanIssue::kValid) {
-      pipeline = EstimatePipeline(ctx_, p);
-      pipeline_ready = true;
-      const double bound = pipeline.micro_batches * pipeline.stage_total + pipeline.bubble + pipeline.pp_exposed;
-      if (ObjectiveOfStep(o_.objective, s_, bound, held) > threshold_) {
-        r.considered += n_zero;
-        r.rejected[kRejectBound] += n_zero;
-        return false;
-      }
+    if (AboveThreshold(p, held, &pipeline, &pipeline_ready)) {
+      r.considered += n_zero;
+      r.rejected[kRejectBound] += n_zero;
+      return false;
     }
   }
   bool zero3_missed = false;
@@ -376,15 +396,8 @@ bool BranchRunner::RunZeroStages(Plan p, const int* zeros, int n_zero, int64_t h
     if (!pipeline_ready || pipeline_layers != p.recompute_num_layers) {
       pipeline = EstimatePipeline(ctx_, p), pipeline_ready = true, pipeline_layers = p.recompute_num_layers;
     }
-    RankedPlan ranked;
-    ranked.plan = p;
-    ranked.time = FinishStep(ctx_, p, pipeline);
-    ranked.memory = mem;
-    ranked.objective = ObjectiveOfStep(o_.objective, s_, ranked.time.step.value(), held);
-    // A non-finite objective would break the ordering of the top K: rank it last.
-    if (!std::isfinite(ranked.objective)) ranked.objective = std::numeric_limits<double>::infinity();
     ++r.valid;
-    w->Offer(ranked);
+    Offer(p, mem, pipeline, held, w);
   }
   return false;
 }

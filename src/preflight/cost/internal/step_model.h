@@ -371,10 +371,9 @@ class StepModel {
   // The pipeline from the layers' costs (step_time.cc; the stages and bubble, step_pipeline.cc).
   struct LayerComm {  // one layer's exposed collectives and the compute slowed by hidden ones
     double tp = 0, ep = 0, cp = 0, contention = 0, contention_fwd = 0;
-    // Of tp + ep + cp, what falls in the forward phase: each kind's forward collectives beyond
-    // the compute the forward hides them under, at most that kind's exposure; for the paired
-    // all-to-alls (ep_comm_overlap, DualPipe), the forward's share of what they outlast their
-    // window, plus the unpaired forwards' all-to-alls.
+    // Of tp + ep + cp, what falls in the forward phase: each kind's forward collectives beyond the
+    // compute the forward hides them under, at most that kind's exposure; for the paired all-to-alls
+    // (ep_comm_overlap, DualPipe), the forward's share of what they outlast, plus the unpaired's.
     double exposed_fwd = 0;
     double tp_again = 0, ep_again = 0, cp_again = 0;  // the collectives recomputation runs again
     // Of the layer's weight-gradient products, what a zero-bubble schedule can move into its
@@ -404,9 +403,7 @@ class StepModel {
     HeadWork head;
   };
   // A stage's layers: all of them and its MoE ones, and of each those full recompute runs again.
-  struct LayerCounts {
-    int64_t layers = 0, moe = 0, recomputed = 0, recomputed_moe = 0;
-  };
+  struct LayerCounts { int64_t layers = 0, moe = 0, recomputed = 0, recomputed_moe = 0; };
   LayerCounts CountsOnStage(int64_t stage) const;
   // A per-layer quantity as each recompute mode runs it a second time; a mode left out runs
   // none of it. Written with designated initializers: Again({.full = x, .dots = y}).
@@ -419,6 +416,9 @@ class StepModel {
   };
   // What the plan's recompute mode runs a second time (0 without recompute).
   double Again(const PerRecompute& per_mode) const;
+  // The collectives recomputation runs again (LayerComm's *_again) and, in *core_again, the
+  // attention products it runs again, under which CP's exchange hides.
+  LayerComm RecomputedComm(const LayerCost& l, double* core_again) const;
   LayerComm ExposedLayerComm(const LayerCost& l) const;
   double RopeElementsPerToken() const;
   // Elements per token of the norms inside the attention block: Qwen3's q and k norms (the heads
