@@ -1290,6 +1290,14 @@ case_bad_command_line() {
   expect_bad_input "expected the verb's options and files (--help lists them), got --tp 2 --schedule 1f1b"
   run plan "$EXAMPLE" "two words" third
   expect_bad_input "got 'two words' third"
+  # An option whose value is missing, followed by another option: the first is named, not the
+  # stray word CLI11 would leave after taking the second as its value.
+  run plan "$EXAMPLE" --set --tp 4
+  expect_bad_input "command line: --set: expected a value, got the option --tp"
+  run search "$EXAMPLE" --devices --json
+  expect_bad_input "command line: --devices: expected a value, got the option --json"
+  run plan "$EXAMPLE" --tp=8 --pp 4 --json
+  expect_rc 0
   run plan
   expect_rc 2
   expect_stdout_empty

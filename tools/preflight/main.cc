@@ -350,6 +350,31 @@ int CheckDataDirectory() {
                                   env + "'");
 }
 
+// An option that takes a value followed by another of the verb's options (`--set --tp 4`): CLI11
+// would take the second as the first's value and then refuse the stray word after it, naming the
+// wrong one. Says which option lacks its value; 0 when none does.
+int RefuseOptionAsValue(CLI::App& app, int argc, char** argv) {
+  CLI::App* verb = nullptr;
+  try {
+    verb = app.get_subcommand(argv[1]);
+  } catch (const CLI::OptionNotFound&) {
+    return 0;
+  }
+  const auto option = [verb](const std::string& word) -> const CLI::Option* {
+    if (word.size() < 2 || word[0] != '-' || word.find('=') != std::string::npos) return nullptr;
+    return verb->get_option_no_throw(word);
+  };
+  for (int i = 2; i + 1 < argc; ++i) {
+    const CLI::Option* takes = option(argv[i]);
+    if (takes == nullptr || takes->get_items_expected_min() <= 0) continue;
+    const std::string next = argv[i + 1];
+    if (option(next) != nullptr || next == "-h" || next == "--help") {
+      return preflight::cli::BadInput(fmt::format("command line: {}: expected a value, got the option {}", argv[i], next));
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -372,6 +397,7 @@ int main(int argc, char** argv) {
   AddSearch(&app, &search);
   if (argc > 1 && !IsVerb(app, argv[1])) return RefuseVerb(app, argv[1]);
   if (argc == 1) return MissingVerb(app);
+  if (const int bad = RefuseOptionAsValue(app, argc, argv); bad != 0) return bad;
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
