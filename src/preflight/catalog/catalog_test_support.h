@@ -1,7 +1,7 @@
 // File: catalog/catalog_test_support.h
 //
-// For catalog_test.cc and hardware_spec_test.cc only (includes GoogleTest): the running test's
-// scratch folder and a substring check.
+// For catalog_test.cc, catalog_lookup_test.cc and hardware_spec_test.cc only (includes
+// GoogleTest): the running test's scratch folder and a substring check.
 //
 //   using test_support::ScratchDir;
 //   std::string path = test_support::WriteFile(ScratchDir(), "bad.yaml", "a: [1\n");

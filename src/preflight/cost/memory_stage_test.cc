@@ -1,5 +1,5 @@
 // Tests of cost/memory.h for a pipeline stage and a whole plan against the closed forms it
-// implements (one layer's activations: memory_test.cc):
+// implements (one layer's activations: memory_test.cc and memory_moe_precision_test.cc):
 //  - a stage's activations: cost-model-notes §3.2 (GPT-3 interleaved), FSDP under a pipeline,
 //    PyTorch's cross-entropy, the MTP module (recompute's working sets and ZB-H1's deferred
 //    state: memory_recompute_test.cc);

@@ -1,6 +1,6 @@
 // File: cost/memory_test_support.h
 //
-// For the memory unit tests only (memory_test.cc, memory_stage_test.cc): the GPT models, jobs and
+// For the memory unit tests only (memory*_test.cc): the GPT models, jobs and
 // plans of Korthikanti et al. 2022 and ZeRO that the closed forms are stated for.
 //
 //   using test_support::Gpt3;

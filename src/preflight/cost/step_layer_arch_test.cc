@@ -1,7 +1,8 @@
 // Tests of one layer's work where the architecture shapes it (cost/step_layer.cc): routed experts
 // with few tokens, MLA's rotary dimensions, latent norms and gathers, Qwen3's q and k norms, KV
 // heads fewer than the TP ranks, expert TP, FP8 dispatch and the shared experts' TP pair. GEMM
-// rates, the loss, elementwise passes, recomputation and FP8 casts: step_layer_test.cc.
+// rates: step_layer_test.cc; the loss, elementwise passes, recomputation and FP8 casts:
+// step_layer_passes_test.cc.
 #include "preflight/cost/step_time.h"
 
 #include <gtest/gtest.h>

@@ -1,7 +1,8 @@
 // Tests of the step around the layers (cost/step_time.cc): ZeRO and FSDP gathers, the optimizer
 // and gradient passes, offload copies, recompute modes, per-expert GEMMs and the per-layer report,
-// with the data-parallel window and the TP launches they bear on. Pipeline sends, schedules and the
-// other collectives: step_time_comm_test.cc; host-bound layers and input paths:
+// with the data-parallel window and the TP launches they bear on. Pipeline sends and the other
+// collectives: step_time_comm_test.cc; expert all-to-alls, DualPipe and zero-bubble schedules:
+// step_time_expert_comm_test.cc; host-bound layers and input paths:
 // step_time_host_test.cc.
 #include "preflight/cost/step_time.h"
 
