@@ -1298,6 +1298,17 @@ case_bad_command_line() {
   expect_bad_input "command line: --devices: expected a value, got the option --json"
   run plan "$EXAMPLE" --tp=8 --pp 4 --json
   expect_rc 0
+  run plan "$EXAMPLE" --set --tp=4
+  expect_bad_input "command line: --set: expected a value, got the option --tp=4"
+  run plan "$EXAMPLE" --tp= --pp 4
+  expect_bad_input "command line: --tp: expected a value, got the option --pp"
+  # A flag before an option, a value that starts with '-', and help asked for: left to CLI11.
+  run plan "$EXAMPLE" --json --tp 8
+  expect_rc 0
+  run plan "$EXAMPLE" --tp -1
+  expect_bad_input "tp"
+  run plan "$EXAMPLE" --set --tp 4 --help
+  expect_rc 0
   run plan
   expect_rc 2
   expect_stdout_empty

@@ -350,9 +350,10 @@ int CheckDataDirectory() {
                                   env + "'");
 }
 
-// An option that takes a value followed by another of the verb's options (`--set --tp 4`): CLI11
-// would take the second as the first's value and then refuse the stray word after it, naming the
-// wrong one. Says which option lacks its value; 0 when none does.
+// An option that takes a value followed by another of the verb's options (`--set --tp 4`, `--devices
+// --json`): CLI11 would take the second as the first's value and then blame that value or the stray
+// word after it, not the option that lacks one. Says which option does; 0 when none does, and when
+// help is asked for (CLI11 answers that before any other word). Words after `--` are files.
 int RefuseOptionAsValue(CLI::App& app, int argc, char** argv) {
   CLI::App* verb = nullptr;
   try {
@@ -361,15 +362,25 @@ int RefuseOptionAsValue(CLI::App& app, int argc, char** argv) {
     return 0;
   }
   const auto option = [verb](const std::string& word) -> const CLI::Option* {
-    if (word.size() < 2 || word[0] != '-' || word.find('=') != std::string::npos) return nullptr;
-    return verb->get_option_no_throw(word);
+    if (word.size() < 2 || word[0] != '-') return nullptr;
+    return verb->get_option_no_throw(word.substr(0, word.find('=')));  // `--tp=4` names --tp
   };
-  for (int i = 2; i + 1 < argc; ++i) {
-    const CLI::Option* takes = option(argv[i]);
+  const auto help = [](const std::string& word) { return word == "-h" || word == "--help"; };
+  int end = argc;
+  for (int i = 2; i < argc; ++i) {
+    if (std::string(argv[i]) == "--") end = std::min(end, i);
+    if (i < end && help(argv[i])) return 0;
+  }
+  for (int i = 2; i + 1 < end; ++i) {
+    const std::string word = argv[i];
+    const size_t equals = word.find('=');
+    if (equals != std::string::npos && equals + 1 < word.size()) continue;  // its value is in the word
+    const CLI::Option* takes = option(word);  // `--tp=` gives none: CLI11 takes the next word
     if (takes == nullptr || takes->get_items_expected_min() <= 0) continue;
     const std::string next = argv[i + 1];
-    if (option(next) != nullptr || next == "-h" || next == "--help") {
-      return preflight::cli::BadInput(fmt::format("command line: {}: expected a value, got the option {}", argv[i], next));
+    if (option(next) != nullptr) {
+      return preflight::cli::BadInput(
+          fmt::format("command line: {}: expected a value, got the option {}", word.substr(0, equals), next));
     }
   }
   return 0;

@@ -228,7 +228,8 @@ void SetPolicyBytes(const Architecture& a, const Plan& p, const TrainingJob& j, 
 // What recomputed modules hold again while their backward runs: a recomputed MLP, MoE block or
 // shared expert its internals (`mlp_internal` per token of the dense MLP, `moe_dropped` of the MoE
 // block), a dense MLP with the norm output it dropped (the norm fused into its first GEMM); core
-// attention its scores; an output-discarding module what the layer keeps without it.
+// attention its scores; an output-discarding module what the layer keeps without it. Reads
+// out->dense and out->moe, which must be set.
 void SetRecomputeWorkingSets(const Architecture& a, const Plan& p, const TrainingJob& j, double tokens,
                              double rep_div, double mlp_internal, double moe_dropped, LayerActivationBytes* out) {
   const double mlp_norm_out = RecomputesPreMlpNorm(p, false) ? SavedInputBytes(j) * static_cast<double>(a.hidden) : 0;

@@ -372,8 +372,8 @@ class StepModel {
   struct LayerComm {  // one layer's exposed collectives and the compute slowed by hidden ones
     double tp = 0, ep = 0, cp = 0, contention = 0, contention_fwd = 0;
     // Of tp + ep + cp, what falls in the forward phase: each kind's forward collectives beyond the
-    // compute the forward hides them under, at most that kind's exposure; for the paired all-to-alls
-    // (ep_comm_overlap, DualPipe), the forward's share of what they outlast, plus the unpaired's.
+    // compute hiding them, at most that kind's exposure; for paired all-to-alls (ep_comm_overlap,
+    // DualPipe) the forward's share of what they outlast their window, plus the unpaired forwards'.
     double exposed_fwd = 0;
     double tp_again = 0, ep_again = 0, cp_again = 0;  // the collectives recomputation runs again
     // Of the layer's weight-gradient products, what a zero-bubble schedule can move into its
