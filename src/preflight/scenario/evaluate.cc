@@ -96,6 +96,13 @@ void WarnIfCampaignIncomplete(const Scenario& s, PlanResult* r) {
 // learned position table, an MoE layout that leaves etp to the format's default, TP without SP.
 void WarnAboutLayout(const Scenario& s, PlanResult* r) {
   const Plan& p = s.plan;
+  if (s.layers_spread_unasked) {
+    r->warnings.push_back("pp " + std::to_string(p.pp) + (p.vpp > 1 ? " x vpp " + std::to_string(p.vpp) : "") +
+                          " does not divide the " + std::to_string(s.arch.layers) +
+                          " layers: spread as layer_split: balanced spreads them (stages differ by one layer; "
+                          "Megatron-LM needs decoder_first/last_pipeline_num_layers for such a split); write "
+                          "layer_split: even to refuse the plan instead");
+  }
   if (p.tp > s.cluster.scale_up_domain) {
     r->warnings.push_back("tp " + std::to_string(p.tp) + " spans more than one scale-up domain (" +
                           std::to_string(s.cluster.scale_up_domain) +

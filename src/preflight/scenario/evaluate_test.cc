@@ -27,6 +27,26 @@ using test_support::Replace;
 using test_support::SourceDir;
 using test_support::Warns;
 
+// A PP that does not divide the layers, with no layer_split stated, spreads them as balanced does
+// (the search's plans do the same) and says so; an explicit even split keeps the rule.
+TEST(EvaluateTest, LayersThatPpDoesNotDivideAreSpreadUnlessEvenIsAsked) {
+  const std::string three = Replace(Replace(kScenario, "devices: 8,", "devices: 6,"), "tp: 2, pp: 1, dp: 4",
+                                    "tp: 2, pp: 3, dp: 1");
+  StatusOr<Scenario> spread = LoadText(three);
+  ASSERT_TRUE(spread.ok()) << spread.status().message();
+  EXPECT_TRUE(spread->plan.balanced_layers);
+  PlanResult r = Evaluate(*spread, {});
+  EXPECT_TRUE(r.check.ok()) << r.check.message;
+  EXPECT_TRUE(Warns(r, "does not divide the 32 layers"));
+  StatusOr<Scenario> even = LoadText(Replace(three, "pp: 3,", "pp: 3, layer_split: even,"));
+  ASSERT_TRUE(even.ok()) << even.status().message();
+  EXPECT_FALSE(even->plan.balanced_layers);
+  EXPECT_EQ(Evaluate(*even, {}).check.issue, PlanIssue::kPpLayers);
+  StatusOr<Scenario> divides = LoadText(kScenario);
+  ASSERT_TRUE(divides.ok()) << divides.status().message();
+  EXPECT_FALSE(Warns(Evaluate(*divides, {}), "does not divide"));
+}
+
 TEST(EvaluateTest, ValidPlanHasMemoryAndFits) {
   StatusOr<Scenario> s = LoadText(kScenario);
   ASSERT_TRUE(s.ok()) << s.status().message();

@@ -319,6 +319,13 @@ Status ReadParallel(const MapReader& root, int64_t devices, Drops* drops, Scenar
   RETURN_IF_ERROR(ReadSavedTensors(p, &plan));
   RETURN_IF_ERROR(ReadRecomputeMethod(p, &plan));
   RETURN_IF_ERROR(ReadStageSplit(p, &plan));
+  // No split stated: even where PP x VPP divides the layers, else balanced, as the search lays its
+  // plans out (an explicit `even` keeps the rule, and such a plan is refused).
+  const bool stage_split_given = p.Has("layer_split") || plan.first_stage_layers > 0 || plan.last_stage_layers > 0;
+  if (!stage_split_given && plan.pp > 0 && plan.vpp > 0 && s->arch.layers % (plan.pp * plan.vpp) != 0) {
+    plan.balanced_layers = true;
+    s->layers_spread_unasked = true;
+  }
   RETURN_IF_ERROR(ReadOverlaps(p, &plan));
   DropOffloadRuledOut(p, drops, &plan);
   return Status::Ok();

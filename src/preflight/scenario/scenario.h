@@ -42,6 +42,9 @@ struct Scenario {
   bool auto_parallel = false;  // `parallel` omitted or `auto`: the search picks the plan
   Plan plan;
   bool etp_given = false;  // the layout states parallel.etp (omitted, it is 1; Megatron-LM's default is tp)
+  // The layout states no parallel.layer_split and its PP x VPP does not divide the layers: they are
+  // spread as layer_split: balanced spreads them (as the search does), and `plan` says so.
+  bool layers_spread_unasked = false;
   TrainingJob job;
   Measured measured;
   // Failures, restarts and checkpoints for the campaign's days P50/P90 and goodput: the profile the
