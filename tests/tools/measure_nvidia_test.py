@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """tools/device/measure_nvidia.py's checks that need no GPU: a hardware id is refused on another GPU
 (exit 2, one line naming both), let through on its own and warned of where its family is unknown;
-and the GEMM table it writes whole after the grid is data/gemm/'s format. Where PyTorch is missing
+the GEMM table it writes whole after the grid is data/gemm/'s format; and the unaligned-width
+slowdowns come out of output_layer's rows as the time per column over the aligned width beside. Where PyTorch is missing
 (CI), a stand-in module lets the script be imported: these functions do not use it."""
 import contextlib
 import io
@@ -77,7 +78,20 @@ def main():
         path = os.path.join(d, "gemm-h200-sxm-141gb.yaml")
         measure_nvidia.write_text(path, text)
         assert open(path).read() == text and os.listdir(d) == ["gemm-h200-sxm-141gb.yaml"], os.listdir(d)
-    print("ok   measure_nvidia: hardware id against the GPU's name; the GEMM table's format")
+
+    # The unaligned-width figures: per shape, the time per column against the aligned width beside
+    # it, on rows whose 12,564- and 6,282-column GEMMs take 2.5 and 3 times per column, 25,128 as long.
+    rows = []
+    for h in (1024, 2048):
+        for t in (1024, 4096):
+            for vocab, per_column in ((12672, 1.0), (12564, 2.5), (6400, 1.0), (6282, 3.0), (25216, 1.0), (25128, 1.0)):
+                ms = per_column * vocab * h * t * 1e-12
+                rows.append({"hidden": h, "tokens": t, "vocab": vocab, "forward_ms": ms, "input_gradient_ms": ms,
+                             "weight_gradient_ms": ms})
+    u = measure_nvidia.unaligned_width_slowdown(rows)
+    assert u["eight_byte_rows"]["median"] == 2.5 and len(u["eight_byte_rows"]["ratios"]) == 4, u
+    assert u["four_byte_rows"]["median"] == 3.0 and u["control"]["median"] == 1.0, u
+    print("ok   measure_nvidia: hardware id against the GPU's name; the GEMM table's format; unaligned widths")
 
 
 if __name__ == "__main__":

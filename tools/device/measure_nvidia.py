@@ -259,6 +259,24 @@ def odd_width_slowdown(rows):
                     "50,257 columns against 50,304, per column"}
 
 
+def unaligned_width_slowdown(rows):
+    """The catalog's efficiency.gemm_unaligned_width_slowdown from output_layer's rows: per hidden
+    size and token count, the three GEMMs' time per column over an even width that is no multiple of 8
+    against the aligned width beside it (12,564 = 4 mod 8 against 12,672: eight_byte_rows; 6,282 =
+    2 mod 8 against 6,400: four_byte_rows), with 25,128 (a multiple of 8) against 25,216 as the
+    control that should read about 1, and the medians."""
+    gemms = lambda r: r["forward_ms"] + r["input_gradient_ms"] + r["weight_gradient_ms"]  # noqa: E731
+    by = {(r["hidden"], r["tokens"], r["vocab"]): gemms(r) for r in rows}
+    pairs = {"eight_byte_rows": (12564, 12672), "four_byte_rows": (6282, 6400), "control": (25128, 25216)}
+    out = {}
+    for name, (width, aligned) in pairs.items():
+        ratios = [round(by[(h, t, width)] / (by[(h, t, aligned)] * width / aligned), 3)
+                  for (h, t, v) in sorted(by) if v == width and (h, t, aligned) in by]
+        out[name] = {"widths": [width, aligned], "ratios": ratios,
+                     "median": round(statistics.median(ratios), 3) if ratios else None}
+    return out
+
+
 def nvml_state():
     try:
         import pynvml
@@ -448,6 +466,7 @@ def main():
             log(args.out, "%s FAILED after %.1f s: %r" % (name, time.time() - t0, e))
         if name == "output_layer" and isinstance(result["output_layer"], list):
             result["gemm_odd_width_slowdown"] = odd_width_slowdown(result["output_layer"])
+            result["gemm_unaligned_width_slowdown"] = unaligned_width_slowdown(result["output_layer"])
         write_text(os.path.join(args.out, "measurements.json"), json.dumps(result, indent=1))
         if name == "gemm_bf16" and isinstance(result["gemm_bf16"], list):
             write_text(os.path.join(args.out, "gemm-%s.yaml" % args.id), gemm_yaml(args.id, result))

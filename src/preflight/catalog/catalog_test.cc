@@ -151,6 +151,8 @@ std::vector<std::pair<std::string, const Figure*>> AllFigures(const HardwareSpec
       {"efficiency.hbm_fraction", &h.hbm_fraction},
       {"efficiency.gemm_kernel_us", &h.gemm_kernel_us},
       {"efficiency.gemm_odd_width_slowdown", &h.gemm_odd_width_slowdown},
+      {"efficiency.gemm_unaligned_width_slowdown.four_byte_rows", &h.gemm_4_byte_rows_slowdown},
+      {"efficiency.gemm_unaligned_width_slowdown.eight_byte_rows", &h.gemm_8_byte_rows_slowdown},
       {"efficiency.allreduce.scale_up", &h.allreduce_busbw_scale_up_gbytes_per_s},
       {"efficiency.allreduce.scale_out", &h.allreduce_busbw_scale_out_gbytes_per_s},
       {"efficiency.fused_attention_tflops.forward", &h.attention_fwd_tflops},

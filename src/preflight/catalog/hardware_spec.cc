@@ -258,10 +258,23 @@ Status ParseAttention(const MapReader& r, HardwareSpec* h) {
   return Status::Ok();
 }
 
+// efficiency.gemm_unaligned_width_slowdown: {four_byte_rows, eight_byte_rows}, each a ratio of
+// times from 1 to 16 (as the odd-width one), optional.
+Status ParseUnalignedWidthSlowdown(const MapReader& r, HardwareSpec* h) {
+  if (!r.Has("gemm_unaligned_width_slowdown")) return Status::Ok();
+  ASSIGN_OR_RETURN(MapReader u, r.Map("gemm_unaligned_width_slowdown"));
+  RETURN_IF_ERROR(u.CheckKnownKeys({"four_byte_rows", "eight_byte_rows"}));
+  ASSIGN_OR_RETURN(h->gemm_4_byte_rows_slowdown, ParseFigure(u, "four_byte_rows", false));
+  RETURN_IF_ERROR(CheckRange(u, u.FieldName("four_byte_rows.value"), h->gemm_4_byte_rows_slowdown, 1, 16));
+  ASSIGN_OR_RETURN(h->gemm_8_byte_rows_slowdown, ParseFigure(u, "eight_byte_rows", false));
+  return CheckRange(u, u.FieldName("eight_byte_rows.value"), h->gemm_8_byte_rows_slowdown, 1, 16);
+}
+
 Status ParseEfficiency(const MapReader& root, HardwareSpec* h) {
   ASSIGN_OR_RETURN(MapReader r, root.Map("efficiency"));
   RETURN_IF_ERROR(r.CheckKnownKeys({"gemm_fraction", "sustained_fraction", "hbm_fraction", "gemm_kernel_us",
-                                    "gemm_odd_width_slowdown", "allreduce_busbw_gbytes_per_s",
+                                    "gemm_odd_width_slowdown", "gemm_unaligned_width_slowdown",
+                                    "allreduce_busbw_gbytes_per_s",
                                     "fused_attention_tflops"}));
   RETURN_IF_ERROR(ParseDtypeTable(r, "gemm_fraction", false, false, &h->gemm_fraction));
   {  // bf16 always, known or not: the 16-bit work of every run (and fp16 without its own) reads it
@@ -300,6 +313,7 @@ Status ParseEfficiency(const MapReader& root, HardwareSpec* h) {
     // A ratio of times: at least 1 (an odd shape is never faster), and a slip past 16 is a unit error.
     RETURN_IF_ERROR(CheckRange(r, r.FieldName("gemm_odd_width_slowdown.value"), h->gemm_odd_width_slowdown, 1, 16));
   }
+  RETURN_IF_ERROR(ParseUnalignedWidthSlowdown(r, h));
   ASSIGN_OR_RETURN(MapReader bw, r.Map("allreduce_busbw_gbytes_per_s"));
   RETURN_IF_ERROR(bw.CheckKnownKeys({"scale_up", "scale_out"}));
   ASSIGN_OR_RETURN(h->allreduce_busbw_scale_up_gbytes_per_s, ParseFigure(bw, "scale_up", false));

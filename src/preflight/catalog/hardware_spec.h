@@ -170,6 +170,12 @@ struct HardwareSpec {
   // vocabulary of 50,257 is the common case). From a published A/B measurement; optional, unknown
   // when absent, and then nothing is charged (an upper bound on speed).
   Figure gemm_odd_width_slowdown;
+  // The same for an even 16-bit dimension that is no multiple of 8, by where its rows start: on
+  // 4-byte boundaries (a width of 2 mod 4) or 8-byte ones (4 mod 8). Optional (the file's
+  // gemm_unaligned_width_slowdown: {four_byte_rows, eight_byte_rows}); unknown when absent, and
+  // then nothing is charged (an upper bound on speed).
+  Figure gemm_4_byte_rows_slowdown;
+  Figure gemm_8_byte_rows_slowdown;
   Figure allreduce_busbw_scale_up_gbytes_per_s;
   Figure allreduce_busbw_scale_out_gbytes_per_s;
   // Fused (flash-style) attention kernel, 16-bit, TFLOP/s in the FlashAttention convention

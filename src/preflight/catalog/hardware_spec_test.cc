@@ -191,6 +191,15 @@ TEST(HardwareSpecTest, InvalidFilesNameFileAndField) {
       {"odd-width GEMM faster than aligned", "  hbm_fraction: {unknown: true}\n",
        "  gemm_odd_width_slowdown: {value: 0.5, source: \"A/B\"}\n  hbm_fraction: {unknown: true}\n",
        "efficiency.gemm_odd_width_slowdown.value"},
+      {"unaligned-width GEMM faster than aligned", "  hbm_fraction: {unknown: true}\n",
+       "  gemm_unaligned_width_slowdown:\n    four_byte_rows: {value: 2, source: \"A/B\"}\n"
+       "    eight_byte_rows: {value: 0.9, source: \"A/B\"}\n  hbm_fraction: {unknown: true}\n",
+       "efficiency.gemm_unaligned_width_slowdown.eight_byte_rows.value"},
+      {"unaligned-width GEMM with an unknown row kind", "  hbm_fraction: {unknown: true}\n",
+       "  gemm_unaligned_width_slowdown:\n    four_byte_rows: {value: 2, source: \"A/B\"}\n"
+       "    eight_byte_rows: {value: 2, source: \"A/B\"}\n    sixteen: {value: 2, source: \"A/B\"}\n"
+       "  hbm_fraction: {unknown: true}\n",
+       "efficiency.gemm_unaligned_width_slowdown.sixteen"},
       {"price range inverted", "{low: 1, high: 2,", "{low: 3, high: 2,",
        "price_usd_per_device_hour.high"},
       {"price date not a month", R"(date: "2026-01")", R"(date: "Jan 2026")", "price_usd_per_device_hour.date"},

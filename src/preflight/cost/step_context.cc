@@ -279,6 +279,8 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   c.host_per_kernel = Seconds(job.host_overhead_per_kernel_us * 1e-6);
   if (h.gemm_kernel_us.known()) c.gemm_kernel = Seconds(h.gemm_kernel_us.value * 1e-6);
   if (h.gemm_odd_width_slowdown.known()) c.gemm_odd_width_slowdown = h.gemm_odd_width_slowdown.value;
+  if (h.gemm_4_byte_rows_slowdown.known()) c.gemm_4_byte_rows_slowdown = h.gemm_4_byte_rows_slowdown.value;
+  if (h.gemm_8_byte_rows_slowdown.known()) c.gemm_8_byte_rows_slowdown = h.gemm_8_byte_rows_slowdown.value;
   if (h.host_link_gbytes_per_s.known()) c.host_link_rate = BytesPerSecond(h.host_link_gbytes_per_s.value * 1e9);
   SetCollectiveShares(h, job, &c);
   // Hidden collectives slow the compute beside them by the SMs they hold; without the figures

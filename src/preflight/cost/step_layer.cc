@@ -26,6 +26,24 @@ ElementwiseBytes ElementwisePasses(const Architecture& a, bool fused) {
   return e;
 }
 
+// A 16-bit dimension that is no multiple of 8 starts its rows off the 16-byte boundaries the fast
+// kernels load from (an odd one on 2-byte ones): the worst of the three dimensions sets the factor.
+double StepModel::WidthSlowdown(double m, double k, double n) const {
+  if (c_.gemm_odd_width_slowdown == 1 && c_.gemm_4_byte_rows_slowdown == 1 && c_.gemm_8_byte_rows_slowdown == 1) {
+    return 1;
+  }
+  double worst = 1;
+  for (const double x : {m, k, n}) {
+    const double r = std::fmod(x, 8.0);
+    if (r == 0 || r != std::floor(r)) continue;  // aligned, or an average count of no one width
+    const double s = std::fmod(r, 2.0) == 1.0 ? c_.gemm_odd_width_slowdown
+                     : r == 4             ? c_.gemm_8_byte_rows_slowdown
+                                          : c_.gemm_4_byte_rows_slowdown;
+    worst = std::max(worst, s);
+  }
+  return worst;
+}
+
 // The output is cut into tiles, one SM (CU) each; the last wave runs partly empty. The measured
 // large-GEMM efficiency is reached at full waves, so other shapes lose the idle share. cuBLAS
 // picks among tile shapes (NVIDIA, "Matrix Multiplication Background User's Guide", §2.3 and §3.2:

@@ -231,6 +231,33 @@ TEST(StepLayerTest, OddWidthGemmsRunAtTheSlowedRate) {
   EXPECT_LT(one_more, flops / (0.5 * peak));
 }
 
+// An even width that is no multiple of 8 pays the device's slowdown for where its rows start:
+// 128,260 columns (4 mod 8) the 8-byte one, 128,258 (2 mod 8) and 128,262 (6 mod 8) the 4-byte
+// one, each on the head's three GEMMs alone (time linear in the slowdown); a multiple of 8 pays
+// neither, and an odd width still pays the odd one (the worst dimension sets the factor).
+TEST(StepLayerTest, UnalignedEvenWidthGemmsRunAtTheirSlowedRate) {
+  auto compute = [](int64_t vocab, double four, double eight, double odd) {
+    Job8b s = Llama8bOnH100();
+    s.arch.vocab = vocab;
+    s.params = CountParameters(s.arch);
+    s.cluster.spec.gemm_4_byte_rows_slowdown = Figure::Known(four, "test");
+    s.cluster.spec.gemm_8_byte_rows_slowdown = Figure::Known(eight, "test");
+    s.cluster.spec.gemm_odd_width_slowdown = Figure::Known(odd, "test");
+    return Compute(s);
+  };
+  EXPECT_DOUBLE_EQ(compute(128256, 3.0, 5.0, 7.0), compute(128256, 1.0, 1.0, 1.0));
+  const double base = compute(128260, 1.0, 1.0, 1.0);
+  const double once = compute(128260, 9.0, 2.0, 9.0) - base;  // the 8-byte slowdown alone
+  EXPECT_GT(once, 0);
+  EXPECT_NEAR(compute(128260, 9.0, 3.0, 9.0) - base, 2 * once, 1e-9);
+  for (const int64_t vocab : {128258, 128262}) {
+    const double b = compute(vocab, 1.0, 1.0, 1.0);
+    EXPECT_NEAR(compute(vocab, 2.0, 9.0, 9.0) - b, once * vocab / 128260.0, 1e-6 * once) << vocab;
+  }
+  const double odd = compute(128257, 1.0, 1.0, 1.0);
+  EXPECT_NEAR(compute(128257, 9.0, 9.0, 2.0) - odd, once * 128257 / 128260.0, 1e-6 * once);
+}
+
 // Korthikanti et al. 2022, Table 4: one layer of the 22B GPT (h 6144, 64 heads, TP 8, micro-batch
 // 4, sequence 2048, A100) timed forward + backward in five configurations (published-runs.md §2).
 // The model's layer, the difference between the 48- and 24-layer models without the optimizer,

@@ -129,6 +129,9 @@ json HardwareJson(const HardwareSpec& h) {
                           {"hbm_fraction", FigureJson(h.hbm_fraction)},
                           {"gemm_kernel_us", FigureJson(h.gemm_kernel_us)},
                           {"gemm_odd_width_slowdown", FigureJson(h.gemm_odd_width_slowdown)},
+                          {"gemm_unaligned_width_slowdown",
+                           {{"four_byte_rows", FigureJson(h.gemm_4_byte_rows_slowdown)},
+                            {"eight_byte_rows", FigureJson(h.gemm_8_byte_rows_slowdown)}}},
                           {"allreduce_busbw_gbytes_per_s",
                            {{"scale_up", FigureJson(h.allreduce_busbw_scale_up_gbytes_per_s)},
                             {"scale_out", FigureJson(h.allreduce_busbw_scale_out_gbytes_per_s)}}},
@@ -236,6 +239,16 @@ std::string GemmText(const HardwareSpec& h) {
   out += odd.known() ? fmt::format("GEMM with an odd dimension (16-bit): {:g}x the aligned time{}\n", odd.value,
                                    odd.proxy() ? ", measured on " + odd.proxy_of : "")
                      : std::string("GEMM with an odd dimension: no slowdown measured (none charged)\n");
+  const Figure& four = h.gemm_4_byte_rows_slowdown;
+  const Figure& eight = h.gemm_8_byte_rows_slowdown;
+  if (four.known() || eight.known()) {
+    const auto ratio = [](const Figure& f) { return f.known() ? fmt::format("{:g}x", f.value) : std::string("not measured"); };
+    out += fmt::format("GEMM with an even dimension no multiple of 8 (16-bit): {} (2 mod 4), {} (4 mod 8){}\n",
+                       ratio(four), ratio(eight),
+                       four.proxy() || eight.proxy() ? ", measured on " + (four.proxy() ? four.proxy_of : eight.proxy_of) : "");
+  } else {
+    out += "GEMM with an even dimension no multiple of 8: no slowdown measured (none charged)\n";
+  }
   return out;
 }
 
@@ -272,6 +285,8 @@ std::string SourcesText(const HardwareSpec& h) {
   add("HBM efficiency", h.hbm_fraction);
   add("GEMM kernel fixed time", h.gemm_kernel_us);
   add("odd-width GEMM slowdown", h.gemm_odd_width_slowdown);
+  add("GEMM slowdown, widths 2 mod 4", h.gemm_4_byte_rows_slowdown);
+  add("GEMM slowdown, widths 4 mod 8", h.gemm_8_byte_rows_slowdown);
   add("all-reduce busbw scale-up", h.allreduce_busbw_scale_up_gbytes_per_s);
   add("all-reduce busbw scale-out", h.allreduce_busbw_scale_out_gbytes_per_s);
   const std::string kernel = h.attention_kernel.empty() ? "fused attention" : h.attention_kernel;

@@ -255,17 +255,22 @@ void WarnIfMfuAboveOne(const PlanResult& r, std::vector<std::string>* warnings) 
   warnings->push_back(w.str());
 }
 
-// An output layer with an odd number of columns per rank runs its 16-bit GEMMs on kernels without
-// 16-byte loads: says so, with what the device's figure charges for it or that nothing is known,
-// and how to avoid it; a figure measured on another device joins the proxies.
+// An output layer whose columns per rank are no multiple of 8 runs its 16-bit GEMMs on kernels
+// without 16-byte loads: says so, with what the device's figure for that width charges or that
+// nothing is known, and how to avoid it; a figure measured on another device joins the proxies.
 void WarnIfOddOutputWidth(const Scenario& s, PlanResult* r) {
   const int64_t columns = OutputColumnsPerRank(s.arch, s.plan);
-  if (columns % 2 == 0) return;
+  if (columns % 8 == 0) return;
   const HardwareSpec& h = s.cluster.spec;
-  const Figure& f = h.gemm_odd_width_slowdown;
+  const bool odd = columns % 2 == 1;
+  const Figure& f = odd ? h.gemm_odd_width_slowdown
+                        : (columns % 4 == 0 ? h.gemm_8_byte_rows_slowdown : h.gemm_4_byte_rows_slowdown);
+  const char* field = odd ? "efficiency.gemm_odd_width_slowdown"
+                          : (columns % 4 == 0 ? "efficiency.gemm_unaligned_width_slowdown.eight_byte_rows"
+                                              : "efficiency.gemm_unaligned_width_slowdown.four_byte_rows");
   std::ostringstream w;
-  w << "the output layer has " << columns << " columns per tensor-parallel rank, an odd number: its GEMMs run on "
-    << "kernels without 16-byte loads (";
+  w << "the output layer has " << columns << " columns per tensor-parallel rank, "
+    << (odd ? "an odd number" : "no multiple of 8") << ": its GEMMs run on kernels without 16-byte loads (";
   if (f.known()) {
     w << f.value << "x their aligned time on " << h.id << ", charged";
   } else {
@@ -274,7 +279,7 @@ void WarnIfOddOutputWidth(const Scenario& s, PlanResult* r) {
   w << "); a vocabulary padded to a multiple of 64 x TP avoids it (Megatron pads to 128 x TP by default: give "
     << "the padded size as the model's vocab_size)";
   r->warnings.push_back(w.str());
-  if (f.known() && f.proxy()) r->proxy_figures.push_back({"efficiency.gemm_odd_width_slowdown", f.proxy_of});
+  if (f.known() && f.proxy()) r->proxy_figures.push_back({field, f.proxy_of});
 }
 
 // The fused softmax kernel's constraints the plan fails (UnfusedSoftmax), as the warning names them.

@@ -225,7 +225,8 @@ TEST(EvaluateTest, SequencesPastTheLearnedPositionsAreSaid) {
 }
 
 // An output layer with an odd number of columns per rank is named, with what the device's figure
-// charges for it, or that nothing is charged where no figure exists; an even one is not. TP splits
+// charges for it, or that nothing is charged where no figure exists; so is an even one that is no
+// multiple of 8, with the figure for its rows; a multiple of 8 is not. TP splits
 // the columns, the largest shard counting where it does not divide them.
 TEST(EvaluateTest, OddOutputWidthIsNamedWithItsCharge) {
   const std::string odd = Replace(kGpt2Small, "vocab_size: 50304", "vocab_size: 50257");
@@ -254,6 +255,15 @@ TEST(EvaluateTest, OddOutputWidthIsNamedWithItsCharge) {
   EXPECT_TRUE(Warns(r, "the output layer has 25129 columns per tensor-parallel rank"));
   r = warnings(kGpt2Small, {});
   EXPECT_FALSE(Warns(r, "columns per tensor-parallel rank"));
+  // Even but no multiple of 8: named with the device's figure for its rows (the H200 measures both).
+  const std::string h200 = Replace(kGpt2Small, "vocab_size: 50304", "vocab_size: 50260");
+  r = warnings(h200, {{"hardware", "h200-sxm-141gb"}});
+  EXPECT_TRUE(Warns(r, "50260 columns per tensor-parallel rank, no multiple of 8"));
+  EXPECT_TRUE(Warns(r, "(2.47x their aligned time on h200-sxm-141gb, charged)"));
+  r = warnings(Replace(kGpt2Small, "vocab_size: 50304", "vocab_size: 50258"), {{"hardware", "h200-sxm-141gb"}});
+  EXPECT_TRUE(Warns(r, "(2.82x their aligned time on h200-sxm-141gb, charged)"));
+  r = warnings(h200, {});
+  EXPECT_TRUE(Warns(r, "how much slower on a100-sxm-40gb is not measured, so nothing is charged"));
 }
 
 // Megatron's fused softmax refuses 2 score matrices per rank (16 heads at TP 8, one sequence):

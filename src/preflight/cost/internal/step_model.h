@@ -136,7 +136,10 @@ class StepModel {
     return t;
   }
   // A whole, odd number of elements (an average share of tokens, fractional, is not a width).
-  static bool IsOddWidth(double x) { return std::fmod(x, 2.0) == 1.0; }
+  // How many times longer a 16-bit GEMM of dimensions m, k, n takes for where its rows start: the
+  // device's odd-width slowdown for an odd dimension, else its 2-mod-4 or 4-mod-8 one, the worst
+  // of the three dimensions; 1 when all are multiples of 8 or nothing is measured.
+  double WidthSlowdown(double m, double k, double n) const;
   using GemmTime = double (StepModel::*)(double, double, double, double) const;
   template <GemmTime gemm>  // a compile-time choice: the call inlines as before
   double BackwardOf(double m, double k, double n, double batch, double* wgrad) const {
@@ -145,14 +148,12 @@ class StepModel {
     return (this->*gemm)(m, n, k, batch) + w;
   }
   // max(FLOPs / rate, bytes / HBM rate), reading inputs and weights at `in_bytes` and writing a
-  // 16-bit output. A 16-bit GEMM with an odd dimension runs at the rate over the device's odd-width
-  // slowdown (CostContext::gemm_odd_width_slowdown). Only the widths k and n lead a row of an
+  // 16-bit output. A 16-bit GEMM with a dimension no multiple of 8 runs at the rate over the
+  // device's slowdown for it (WidthSlowdown). Only the widths k and n lead a row of an
   // operand, but the three products of a layer permute (m, k, n) among themselves, so the rule
   // reads all three and every product of the layer pays alike; token counts are even in practice.
   double Roofline(double m, double k, double n, double batch, double in_bytes, double rate) const {
-    if (c_.gemm_odd_width_slowdown != 1 && in_bytes == 2 && (IsOddWidth(m) || IsOddWidth(k) || IsOddWidth(n))) {
-      rate /= c_.gemm_odd_width_slowdown;
-    }
+    if (in_bytes == 2) rate /= WidthSlowdown(m, k, n);
     const double flops = 2 * m * k * n * batch;
     const double bytes = (in_bytes * (m * k + k * n) + 2 * m * n) * batch;
     return std::max(flops / rate, bytes / c_.hbm_rate.value());
