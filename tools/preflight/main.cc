@@ -73,7 +73,7 @@ constexpr PlanFlag kPlanFlags[] = {
     {"--sp", "parallel.sp", "sequence parallel (true/false)"},
     {"--zero", "parallel.zero", "ZeRO stage 0-3"},
     {"--schedule", "parallel.schedule", "gpipe|1f1b|interleaved|zb-h1|dualpipe"},
-    {"--recompute", "parallel.recompute", "none|selective|full|selective-op|dots"},
+    {"--recompute", "parallel.recompute", "none|selective|full|selective-op|dots|names"},
     {"--micro-batch", "training.micro_batch", "sequences per micro-batch"},
     {"--global-batch", "training.global_batch", "sequences per step"},
     {"--seq-len", "training.seq_len", "sequence length"},
