@@ -281,6 +281,7 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   if (h.gemm_odd_width_slowdown.known()) c.gemm_odd_width_slowdown = h.gemm_odd_width_slowdown.value;
   if (h.gemm_4_byte_rows_slowdown.known()) c.gemm_4_byte_rows_slowdown = h.gemm_4_byte_rows_slowdown.value;
   if (h.gemm_8_byte_rows_slowdown.known()) c.gemm_8_byte_rows_slowdown = h.gemm_8_byte_rows_slowdown.value;
+  c.width_slowdowns = c.gemm_odd_width_slowdown != 1 || c.gemm_4_byte_rows_slowdown != 1 || c.gemm_8_byte_rows_slowdown != 1;
   if (h.host_link_gbytes_per_s.known()) c.host_link_rate = BytesPerSecond(h.host_link_gbytes_per_s.value * 1e9);
   SetCollectiveShares(h, job, &c);
   // Hidden collectives slow the compute beside them by the SMs they hold; without the figures

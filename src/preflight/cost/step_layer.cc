@@ -29,9 +29,6 @@ ElementwiseBytes ElementwisePasses(const Architecture& a, bool fused) {
 // A 16-bit dimension that is no multiple of 8 starts its rows off the 16-byte boundaries the fast
 // kernels load from (an odd one on 2-byte ones): the worst of the three dimensions sets the factor.
 double StepModel::WidthSlowdown(double m, double k, double n) const {
-  if (c_.gemm_odd_width_slowdown == 1 && c_.gemm_4_byte_rows_slowdown == 1 && c_.gemm_8_byte_rows_slowdown == 1) {
-    return 1;
-  }
   double worst = 1;
   for (const double x : {m, k, n}) {
     const double r = std::fmod(x, 8.0);

@@ -84,6 +84,7 @@ struct CostContext {
   // The same for an even dimension that is no multiple of 8: widths 2 mod 4 and 4 mod 8
   // (efficiency.gemm_unaligned_width_slowdown); 1 when unknown.
   double gemm_4_byte_rows_slowdown = 1, gemm_8_byte_rows_slowdown = 1;
+  bool width_slowdowns = false;  // any of the three above is not 1
   // Achieved copy rate of a device's host link (catalog host_link_gbytes_per_s), for activation
   // offloading; 0 when unknown (offload copies are then not timed: a lower bound on time).
   BytesPerSecond host_link_rate;

@@ -153,7 +153,7 @@ class StepModel {
   // operand, but the three products of a layer permute (m, k, n) among themselves, so the rule
   // reads all three and every product of the layer pays alike; token counts are even in practice.
   double Roofline(double m, double k, double n, double batch, double in_bytes, double rate) const {
-    if (in_bytes == 2) rate /= WidthSlowdown(m, k, n);
+    if (in_bytes == 2 && c_.width_slowdowns) rate /= WidthSlowdown(m, k, n);
     const double flops = 2 * m * k * n * batch;
     const double bytes = (in_bytes * (m * k + k * n) + 2 * m * n) * batch;
     return std::max(flops / rate, bytes / c_.hbm_rate.value());
