@@ -57,6 +57,20 @@ StatusOr<Figure> ParseSourced(const MapReader& r, Figure::State state) {
 
 }  // namespace
 
+const Figure* WidthSlowdownFigure(const HardwareSpec& h, int64_t width, std::string_view* field) {
+  const int64_t r = ((width % 8) + 8) % 8;
+  if (r == 0) return nullptr;
+  std::string_view key = "efficiency.gemm_odd_width_slowdown";
+  const Figure* f = &h.gemm_odd_width_slowdown;
+  if (r == 4) {
+    key = "efficiency.gemm_unaligned_width_slowdown.eight_byte_rows", f = &h.gemm_8_byte_rows_slowdown;
+  } else if (r % 2 == 0) {
+    key = "efficiency.gemm_unaligned_width_slowdown.four_byte_rows", f = &h.gemm_4_byte_rows_slowdown;
+  }
+  if (field != nullptr) *field = key;
+  return f;
+}
+
 StatusOr<Figure> ParseFigure(const MapReader& parent, std::string_view key,
                              bool allow_unsupported) {
   ASSIGN_OR_RETURN(MapReader r, parent.Map(key));

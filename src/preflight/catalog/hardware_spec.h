@@ -220,6 +220,12 @@ StatusOr<HardwareSpec> LoadHardwareSpec(const std::string& path);
 // Same, from an already parsed mapping (file is used in messages only).
 StatusOr<HardwareSpec> ParseHardwareSpec(const YAML::Node& root, const std::string& file);
 
+// The figure that prices a 16-bit GEMM dimension of `width` elements for where its rows start:
+// gemm_odd_width_slowdown for an odd width, gemm_4_byte_rows_slowdown for 2 mod 4,
+// gemm_8_byte_rows_slowdown for 4 mod 8; null for a multiple of 8. `field`, when given, gets its
+// key in a hardware file ("efficiency.gemm_odd_width_slowdown", ...).
+const Figure* WidthSlowdownFigure(const HardwareSpec& h, int64_t width, std::string_view* field = nullptr);
+
 // Parses one figure mapping: {value, source[, note][, proxy_of]} | {unknown: true[, note]} |
 // {unsupported: true, source} (the last only when allow_unsupported).
 StatusOr<Figure> ParseFigure(const MapReader& parent, std::string_view key, bool allow_unsupported);

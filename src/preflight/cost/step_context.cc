@@ -278,10 +278,11 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
   }
   c.host_per_kernel = Seconds(job.host_overhead_per_kernel_us * 1e-6);
   if (h.gemm_kernel_us.known()) c.gemm_kernel = Seconds(h.gemm_kernel_us.value * 1e-6);
-  if (h.gemm_odd_width_slowdown.known()) c.gemm_odd_width_slowdown = h.gemm_odd_width_slowdown.value;
-  if (h.gemm_4_byte_rows_slowdown.known()) c.gemm_4_byte_rows_slowdown = h.gemm_4_byte_rows_slowdown.value;
-  if (h.gemm_8_byte_rows_slowdown.known()) c.gemm_8_byte_rows_slowdown = h.gemm_8_byte_rows_slowdown.value;
-  c.width_slowdowns = c.gemm_odd_width_slowdown != 1 || c.gemm_4_byte_rows_slowdown != 1 || c.gemm_8_byte_rows_slowdown != 1;
+  for (int64_t r = 1; r < 8; ++r) {
+    const Figure* f = WidthSlowdownFigure(h, r);
+    if (f->known()) c.width_slowdown[static_cast<size_t>(r)] = f->value;
+    c.width_slowdowns = c.width_slowdowns || c.width_slowdown[static_cast<size_t>(r)] != 1;
+  }
   if (h.host_link_gbytes_per_s.known()) c.host_link_rate = BytesPerSecond(h.host_link_gbytes_per_s.value * 1e9);
   SetCollectiveShares(h, job, &c);
   // Hidden collectives slow the compute beside them by the SMs they hold; without the figures

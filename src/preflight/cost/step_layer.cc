@@ -33,10 +33,7 @@ double StepModel::WidthSlowdown(double m, double k, double n) const {
   for (const double x : {m, k, n}) {
     const double r = std::fmod(x, 8.0);
     if (r == 0 || r != std::floor(r)) continue;  // aligned, or an average count of no one width
-    const double s = std::fmod(r, 2.0) == 1.0 ? c_.gemm_odd_width_slowdown
-                     : r == 4             ? c_.gemm_8_byte_rows_slowdown
-                                          : c_.gemm_4_byte_rows_slowdown;
-    worst = std::max(worst, s);
+    worst = std::max(worst, c_.width_slowdown[static_cast<size_t>(r)]);
   }
   return worst;
 }

@@ -13,6 +13,7 @@
 // REQUIRES: CheckPlan(...).ok() for the plan.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -79,12 +80,11 @@ struct CostContext {
   // efficiency.gemm_kernel_us); charged where no measured table covers the shape. 0 when unknown.
   Seconds gemm_kernel;
   // How many times longer a 16-bit GEMM with an odd dimension takes (the catalog's
-  // efficiency.gemm_odd_width_slowdown); 1 when unknown (nothing charged).
-  double gemm_odd_width_slowdown = 1;
-  // The same for an even dimension that is no multiple of 8: widths 2 mod 4 and 4 mod 8
-  // (efficiency.gemm_unaligned_width_slowdown); 1 when unknown.
-  double gemm_4_byte_rows_slowdown = 1, gemm_8_byte_rows_slowdown = 1;
-  bool width_slowdowns = false;  // any of the three above is not 1
+  // efficiency.gemm_odd_width_slowdown), and likewise for an even one no multiple of 8
+  // (gemm_unaligned_width_slowdown), by the width mod 8 (WidthSlowdownFigure); 1 where unknown
+  // (nothing charged) and at 0.
+  std::array<double, 8> width_slowdown = {1, 1, 1, 1, 1, 1, 1, 1};
+  bool width_slowdowns = false;  // any of width_slowdown is not 1
   // Achieved copy rate of a device's host link (catalog host_link_gbytes_per_s), for activation
   // offloading; 0 when unknown (offload copies are then not timed: a lower bound on time).
   BytesPerSecond host_link_rate;

@@ -263,11 +263,8 @@ void WarnIfOddOutputWidth(const Scenario& s, PlanResult* r) {
   if (columns % 8 == 0) return;
   const HardwareSpec& h = s.cluster.spec;
   const bool odd = columns % 2 == 1;
-  const Figure& f = odd ? h.gemm_odd_width_slowdown
-                        : (columns % 4 == 0 ? h.gemm_8_byte_rows_slowdown : h.gemm_4_byte_rows_slowdown);
-  const char* field = odd ? "efficiency.gemm_odd_width_slowdown"
-                          : (columns % 4 == 0 ? "efficiency.gemm_unaligned_width_slowdown.eight_byte_rows"
-                                              : "efficiency.gemm_unaligned_width_slowdown.four_byte_rows");
+  std::string_view field;
+  const Figure& f = *WidthSlowdownFigure(h, columns, &field);
   std::ostringstream w;
   w << "the output layer has " << columns << " columns per tensor-parallel rank, "
     << (odd ? "an odd number" : "no multiple of 8") << ": its GEMMs run on kernels without 16-byte loads (";
@@ -279,7 +276,7 @@ void WarnIfOddOutputWidth(const Scenario& s, PlanResult* r) {
   w << "); a vocabulary padded to a multiple of 64 x TP avoids it (Megatron pads to 128 x TP by default: give "
     << "the padded size as the model's vocab_size)";
   r->warnings.push_back(w.str());
-  if (f.known() && f.proxy()) r->proxy_figures.push_back({field, f.proxy_of});
+  if (f.known() && f.proxy()) r->proxy_figures.push_back({std::string(field), f.proxy_of});
 }
 
 // The fused softmax kernel's constraints the plan fails (UnfusedSoftmax), as the warning names them.
