@@ -162,10 +162,18 @@ assert "proxy_of" not in j["efficiency"]["gemm_fraction"]["bf16"] and "proxy_of"
 # The table says its clock and the sizes it measured, past which the step model holds or extrapolates its edge.
 t = j["efficiency"]["gemm_table"]
 assert t["clock"] == "burst" and t["sizes"]["bf16"] == {"m": [256, 4096], "n": [256, 4096], "k": [256, 4096]}, t
-assert 700 < t["max_tflops"]["bf16"] < 989.4 and "fp8" not in t["sizes"], t'
+assert 700 < t["max_tflops"]["bf16"] < 989.4, t
+# Its fp8 grid is the H200'"'"'s measurement and says so; the bf16 grid takes the file'"'"'s origin.
+assert t["sizes"]["fp8"] == {"m": [256, 8192], "n": [256, 8192], "k": [256, 8192]}, t
+assert t["grid_origins"]["fp8"]["proxy_of"] == "h200-sxm-141gb" and "H200" in t["grid_origins"]["fp8"]["source"], t
+assert "bf16" not in t["grid_origins"], t'
+  run catalog show h100-sxm-80gb
+  expect_rc 0
+  expect_stdout_has "its fp8 grid: preflight's own measurement on one lent H200 SXM"
   run catalog show h800-sxm-80gb --json
   expect_rc 0
-  expect_json 'assert j["efficiency"]["gemm_table"]["proxy_of"] == "h100-sxm-80gb"'
+  expect_json 'assert j["efficiency"]["gemm_table"]["proxy_of"] == "h100-sxm-80gb"
+assert j["efficiency"]["gemm_table"]["grid_origins"]["fp8"]["proxy_of"] == "h200-sxm-141gb"'
 }
 
 # The README's scenario block (every option with its default) runs as written, once the two
@@ -533,7 +541,8 @@ case_catalog_show_path() {
   expect_json 'assert j["gpu_waits_per_layer_forward"] == 2, j'
   run catalog show "$ROOT/data/gemm/h100-sxm-80gb.yaml" --json
   expect_rc 0
-  expect_json 'assert j["id"] == "h100-sxm-80gb" and list(j["max_tflops"]) == ["bf16"], j'
+  expect_json 'assert j["id"] == "h100-sxm-80gb" and list(j["max_tflops"]) == ["bf16", "fp8"], j
+assert list(j["grid_origins"]) == ["fp8"] and j["grid_origins"]["fp8"]["proxy_of"] == "h200-sxm-141gb", j'
   run catalog show "$ROOT/data/hardware/a100-sxm-80gb.yaml"
   expect_rc 0
   expect_stdout_has "a100-sxm-80gb"

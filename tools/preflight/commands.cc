@@ -364,7 +364,7 @@ int ShowGemmTable(const Catalog& catalog, const std::string& path, bool json) {
   auto table = LoadGemmTableFor(*spec, path);
   if (!table.ok()) return BadInput(table.status().message());
   // As `plan` reads it (cluster.gemm_table): a proxy names another catalog device.
-  if (const Status proxy = catalog.CheckProxyOf(path, "proxy_of", spec->id, (*table)->proxy_of); !proxy.ok()) {
+  if (const Status proxy = catalog.CheckGemmTableProxies(path, spec->id, **table); !proxy.ok()) {
     return BadInput(proxy.message());
   }
   const GemmTable& t = **table;
@@ -379,7 +379,12 @@ int ShowGemmTable(const Catalog& catalog, const std::string& path, bool json) {
     if (!t.Has(dtype)) continue;
     j["max_tflops"][std::string(kDtypeNames[i])] = t.MaxRate(dtype) / 1e12;
     text += fmt::format("  {}: up to {:.1f} TFLOP/s\n", kDtypeNames[i], t.MaxRate(dtype) / 1e12);
+    if (t.HasOwnOrigin(dtype)) {  // a grid measured apart from the rest of the file
+      text += fmt::format("    its source: {}{}\n", t.SourceOf(dtype),
+                          t.ProxyOf(dtype).empty() ? "" : ", measured on " + t.ProxyOf(dtype));
+    }
   }
+  if (nlohmann::json origins = GemmGridOriginsJson(t); !origins.empty()) j["grid_origins"] = origins;
   std::cout << (json ? JsonText(j) : text);
   return 0;
 }

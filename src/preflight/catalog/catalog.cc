@@ -188,7 +188,18 @@ Status Catalog::AttachGemmTable(HardwareSpec* spec) const {
   const fs::path p = fs::path(data_dir_) / "gemm" / (spec->id + ".yaml");
   if (!Exists(p)) return Status::Ok();
   ASSIGN_OR_RETURN(spec->gemm_table, LoadGemmTableFor(*spec, p.string()));
-  return CheckProxyOf(p.string(), "proxy_of", spec->id, spec->gemm_table->proxy_of);
+  return CheckGemmTableProxies(p.string(), spec->id, *spec->gemm_table);
+}
+
+Status Catalog::CheckGemmTableProxies(const std::string& file, const std::string& own_id,
+                                      const GemmTable& table) const {
+  RETURN_IF_ERROR(CheckProxyOf(file, "proxy_of", own_id, table.proxy_of));
+  for (int i = 0; i < kNumDtypes; ++i) {  // a grid measured elsewhere than the rest of the file
+    const Dtype d = static_cast<Dtype>(i);
+    if (!table.Has(d) || !table.HasOwnOrigin(d)) continue;
+    RETURN_IF_ERROR(CheckProxyOf(file, "shapes." + std::string(kDtypeNames[i]) + ".proxy_of", own_id, table.ProxyOf(d)));
+  }
+  return Status::Ok();
 }
 
 StatusOr<nlohmann::json> Catalog::ModelConfig(const std::string& id_or_path,

@@ -22,6 +22,7 @@
 #include "preflight/base/status.h"
 #include "preflight/catalog/accuracy_table.h"
 #include "preflight/catalog/collective_table.h"
+#include "preflight/catalog/gemm_table.h"
 #include "preflight/catalog/hardware_spec.h"
 #include "preflight/catalog/host_profile.h"
 #include "preflight/catalog/reliability_profile.h"
@@ -69,6 +70,9 @@ class Catalog {
   // the field and the ids the catalog holds when it names this device or none. OK when empty.
   Status CheckProxyOf(const std::string& file, const std::string& field, const std::string& own_id,
                       const std::string& proxy_of) const;
+  // CheckProxyOf for a GEMM table of `own_id` read from `file`: its `proxy_of` and that of each grid
+  // with an origin of its own (shapes.<dtype>.proxy_of).
+  Status CheckGemmTableProxies(const std::string& file, const std::string& own_id, const GemmTable& table) const;
   // How far preflight's step times and peak memory fell from the measured runs on `spec`'s device
   // (data/accuracy/by-device.yaml): null where the catalog has no such table, where the table has no
   // run on the device, or where `spec` was not loaded from the catalog's own file for its id (a

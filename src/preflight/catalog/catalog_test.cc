@@ -218,6 +218,37 @@ TEST(CatalogTest, AProxyOfThisDeviceOrOfNoCatalogDeviceIsAnError) {
   EXPECT_FALSE(cat.CheckProxyOf("t.yaml", "proxy_of", "h800-sxm-80gb", "h800-sxm-80gb").ok());
 }
 
+// A GEMM table's grid measured elsewhere than the rest of the file names a catalog device too: the
+// catalog refuses its table file, naming the grid's field.
+TEST(CatalogTest, AGemmGridProxyOfNoCatalogDeviceIsAnError) {
+  const Catalog bundled = Catalog::Default();
+  const std::string dir = ScratchDir("preflight_grid_proxy_of_");
+  std::filesystem::create_directories(dir + "/hardware");
+  std::filesystem::create_directories(dir + "/gemm");
+  for (const std::string& id : bundled.HardwareIds()) {
+    StatusOr<std::string> text = ReadInputFile(bundled.data_dir() + "/hardware/" + id + ".yaml");
+    ASSERT_TRUE(text.ok());
+    WriteFile(dir + "/hardware", id + ".yaml", *text);
+  }
+  const std::string rows =
+      "    rows:\n      - [256, 256, 256, 10]\n      - [256, 256, 512, 10]\n      - [256, 512, 256, 10]\n"
+      "      - [256, 512, 512, 10]\n      - [512, 256, 256, 10]\n      - [512, 256, 512, 10]\n"
+      "      - [512, 512, 256, 10]\n      - [512, 512, 512, 10]\n";
+  const auto table = [&](const std::string& proxy_of) {
+    return "id: h100-sxm-80gb\nsource: x\nshapes:\n  fp8:\n    source: y\n    proxy_of: " + proxy_of + "\n" + rows;
+  };
+  const std::string path = WriteFile(dir + "/gemm", "h100-sxm-80gb.yaml", table("nonexistent-chip"));
+  const Catalog cat(dir);
+  StatusOr<HardwareSpec> bad = cat.Hardware("h100-sxm-80gb");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(Contains(bad.status().message(), path + ": shapes.fp8.proxy_of: expected the catalog id of another device"))
+      << bad.status().message();
+  WriteFile(dir + "/gemm", "h100-sxm-80gb.yaml", table("h200-sxm-141gb"));
+  StatusOr<HardwareSpec> fine = cat.Hardware("h100-sxm-80gb");
+  ASSERT_TRUE(fine.ok()) << fine.status().message();
+  EXPECT_EQ(fine->gemm_table->ProxyOf(Dtype::kFp8), "h200-sxm-141gb");
+}
+
 TEST(CatalogDataTest, EveryProxyNamesAnotherCatalogDevice) {
   Catalog cat = Catalog::Default();
   const std::vector<std::string> ids = cat.HardwareIds();
@@ -245,6 +276,11 @@ TEST(CatalogDataTest, EveryProxyNamesAnotherCatalogDevice) {
     }
     for (const AttentionCurve& c : spec->attention_curves.by_head_dim) proxies += check(id + ": curve", id, c.proxy_of);
     if (spec->gemm_table) proxies += check(id + ": GEMM table", id, spec->gemm_table->proxy_of);
+    for (int i = 0; spec->gemm_table && i < kNumDtypes; ++i) {  // grids with an origin of their own
+      const Dtype d = static_cast<Dtype>(i);
+      if (!spec->gemm_table->HasOwnOrigin(d)) continue;
+      proxies += check(id + ": GEMM table shapes." + std::string(kDtypeNames[i]), id, spec->gemm_table->ProxyOf(d));
+    }
   }
   EXPECT_GE(proxies, 40) << "the catalog's proxies carry proxy_of";
   // Spot checks: the H800 borrows the H100's measurements, the H100 the H200's sustained rate.

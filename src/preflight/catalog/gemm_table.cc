@@ -126,9 +126,23 @@ Status GemmTable::SetGrid(Dtype dtype, const std::vector<std::array<double, 4>>&
   return Status::Ok();
 }
 
+const std::string& GemmTable::SourceOf(Dtype dtype) const {
+  const Origin& o = origins_[DtypeIndex(dtype)];
+  return o.own ? o.source : source;
+}
+
+const std::string& GemmTable::ProxyOf(Dtype dtype) const {
+  const Origin& o = origins_[DtypeIndex(dtype)];
+  return o.own ? o.proxy_of : proxy_of;
+}
+
+void GemmTable::SetGridOrigin(Dtype dtype, std::string grid_source, std::string grid_proxy_of) {
+  origins_[DtypeIndex(dtype)] = {true, std::move(grid_source), std::move(grid_proxy_of)};
+}
+
 namespace {
 
-// One dtype's rows: a list of [m, n, k, tflops], all positive numbers.
+// One dtype's rows: a list of [m, n, k, tflops], all positive numbers, at `key` of `shapes`.
 StatusOr<std::vector<std::array<double, 4>>> ParseRows(const MapReader& shapes, const std::string& key) {
   const YAML::Node list = shapes.node()[key];
   const std::string field = shapes.FieldName(key);
@@ -189,7 +203,19 @@ StatusOr<GemmTable> LoadGemmTable(const std::string& path) {
     const std::string key = kv.first.Scalar();
     Dtype d;
     if (!ParseDtype(key, &d)) return shapes.Error(key, "a dtype name (bf16, fp16, fp8, ...)");
-    ASSIGN_OR_RETURN(auto rows, ParseRows(shapes, key));
+    std::vector<std::array<double, 4>> rows;
+    if (kv.second.IsMap()) {  // a grid with its own origin: {source, proxy_of, note, rows}
+      ASSIGN_OR_RETURN(MapReader grid, shapes.Map(key));
+      RETURN_IF_ERROR(grid.CheckKnownKeys({"source", "note", "proxy_of", "rows"}));
+      ASSIGN_OR_RETURN(std::string source, grid.Line("source"));
+      std::string proxy;
+      RETURN_IF_ERROR(ParseProxyOf(grid, &proxy));
+      if (!grid.Has("rows")) return grid.Error("rows", "a list of [m, n, k, tflops] rows");
+      ASSIGN_OR_RETURN(rows, ParseRows(grid, "rows"));
+      t.SetGridOrigin(d, std::move(source), std::move(proxy));
+    } else {
+      ASSIGN_OR_RETURN(rows, ParseRows(shapes, key));
+    }
     Status s = t.SetGrid(d, rows);
     if (!s.ok()) return InvalidArgument(path + ": " + shapes.FieldName(key) + ": expected " + s.message());
   }

@@ -15,6 +15,11 @@
 //   shapes:
 //     bf16:               # any dtype name of hardware_spec.h
 //       - [m, n, k, tflops]
+//     fp8:                # or a grid with its own origin, which replaces the file's for it
+//       source: "where this grid was measured"
+//       proxy_of: h200-sxm-141gb   # optional
+//       rows:
+//         - [m, n, k, tflops]
 #pragma once
 
 #include <array>
@@ -75,11 +80,26 @@ class GemmTable {
   // For the loader: installs a grid; InvalidArgument text (without the file) when it is not full.
   Status SetGrid(Dtype dtype, const std::vector<std::array<double, 4>>& rows);
 
+  // Where `dtype`'s grid was measured: the grid's own source and proxy_of where it states them
+  // (SetGridOrigin), else the file's. An empty proxy_of: measured on this device.
+  const std::string& SourceOf(Dtype dtype) const;
+  const std::string& ProxyOf(Dtype dtype) const;
+  // Whether `dtype`'s grid states an origin of its own.
+  bool HasOwnOrigin(Dtype dtype) const { return origins_[DtypeIndex(dtype)].own; }
+  // For the loader: `dtype`'s grid was measured as `source` says, on `proxy_of` (empty: this
+  // device).
+  void SetGridOrigin(Dtype dtype, std::string source, std::string proxy_of);
+
   // Changes whenever the content does (unique per process): a key for caching rates.
   uint64_t serial() const { return serial_; }
 
  private:
+  struct Origin {
+    bool own = false;
+    std::string source, proxy_of;
+  };
   std::array<Grid, kNumDtypes> grids_;
+  std::array<Origin, kNumDtypes> origins_;
   uint64_t serial_ = 0;
 };
 

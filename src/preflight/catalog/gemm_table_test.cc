@@ -138,6 +138,85 @@ TEST(GemmTableTest, ProxyOfNamesTheDeviceTheTableWasMeasuredOn) {
   EXPECT_EQ(borrowed->proxy_of, "sibling");
 }
 
+// kTable with an fp8 grid of its own origin (`extra` goes into its mapping), measured elsewhere.
+std::string WithFp8Grid(const std::string& extra) {
+  return std::string(kTable) + "  fp8:\n" + extra +
+         "    rows:\n"
+         "      - [1024, 1024, 1024, 300]\n      - [1024, 1024, 2048, 310]\n"
+         "      - [1024, 2048, 1024, 320]\n      - [1024, 2048, 2048, 330]\n"
+         "      - [2048, 1024, 1024, 400]\n      - [2048, 1024, 2048, 410]\n"
+         "      - [2048, 2048, 1024, 420]\n      - [2048, 2048, 2048, 430]\n";
+}
+
+// A grid written as {source, proxy_of, rows} keeps its own origin; the file's other grids keep the
+// file's.
+TEST(GemmTableTest, AGridMayStateWhereItWasMeasured) {
+  auto t = LoadGemmTable(Write("origin.yaml", replace(WithFp8Grid("    source: \"rig B\"\n    proxy_of: sibling\n"),
+                                                       "source: \"test bench\"\n",
+                                                       "source: \"test bench\"\nproxy_of: cousin\n")));
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  EXPECT_DOUBLE_EQ(t->Rate(Dtype::kFp8, 2048, 2048, 2048), 430e12);
+  EXPECT_TRUE(t->HasOwnOrigin(Dtype::kFp8));
+  EXPECT_EQ(t->SourceOf(Dtype::kFp8), "rig B");
+  EXPECT_EQ(t->ProxyOf(Dtype::kFp8), "sibling");
+  EXPECT_FALSE(t->HasOwnOrigin(Dtype::kBf16));
+  EXPECT_EQ(t->SourceOf(Dtype::kBf16), "test bench");
+  EXPECT_EQ(t->ProxyOf(Dtype::kBf16), "cousin");
+  // A grid's own origin without proxy_of was measured on the file's device, whatever the file says.
+  auto own = LoadGemmTable(Write("own_grid.yaml", replace(WithFp8Grid("    source: \"rig B\"\n"),
+                                                           "source: \"test bench\"\n",
+                                                           "source: \"test bench\"\nproxy_of: cousin\n")));
+  ASSERT_TRUE(own.ok()) << own.status().message();
+  EXPECT_EQ(own->ProxyOf(Dtype::kFp8), "");
+}
+
+TEST(GemmTableTest, ABadGridOriginNamesItsField) {
+  struct Case {
+    const char* what;
+    std::string text;
+    std::string field;
+  };
+  const Case cases[] = {
+      {"no source", WithFp8Grid("    proxy_of: sibling\n"), "shapes.fp8.source"},
+      {"an empty source", WithFp8Grid("    source: \"\"\n"), "shapes.fp8.source"},
+      {"proxy_of not an id", WithFp8Grid("    source: x\n    proxy_of: \"Big GPU\"\n"), "shapes.fp8.proxy_of"},
+      {"an unknown key", WithFp8Grid("    source: x\n    clock: sustained\n"), "shapes.fp8.clock"},
+      {"no rows", replace(WithFp8Grid("    source: x\n"), "    rows:\n", "    rowz:\n"), "shapes.fp8.rowz"},
+      {"a bad row", replace(WithFp8Grid("    source: x\n"), "[2048, 2048, 2048, 430]", "[2048, 2048, 430]"),
+       "shapes.fp8.rows[7]"},
+      {"a hole", replace(WithFp8Grid("    source: x\n"), "      - [2048, 2048, 2048, 430]\n", ""), "shapes.fp8"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    const std::string path = Write("bad_origin.yaml", c.text);
+    StatusOr<GemmTable> t = LoadGemmTable(path);
+    ASSERT_FALSE(t.ok());
+    EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(t.status().message().find(path + ": " + c.field), std::string::npos) << t.status().message();
+    EXPECT_EQ(t.status().message().find('\n'), std::string::npos);
+  }
+}
+
+// The H100's and H800's fp8 grids are the H200's measurement, labelled as such; the H200's is its own.
+TEST(GemmTableTest, HopperFp8GridsAreTheH200Measurement) {
+  StatusOr<HardwareSpec> h200 = Catalog::Default().Hardware("h200-sxm-141gb");
+  ASSERT_TRUE(h200.ok()) << h200.status().message();
+  ASSERT_NE(h200->gemm_table, nullptr);
+  ASSERT_TRUE(h200->gemm_table->Has(Dtype::kFp8));
+  EXPECT_EQ(h200->gemm_table->ProxyOf(Dtype::kFp8), "");
+  const double h200_rate = h200->gemm_table->Rate(Dtype::kFp8, 4096, 4096, 4096);
+  EXPECT_DOUBLE_EQ(h200_rate, 1188.6e12);
+  for (const char* id : {"h100-sxm-80gb", "h800-sxm-80gb"}) {
+    SCOPED_TRACE(id);
+    StatusOr<HardwareSpec> h = Catalog::Default().Hardware(id);
+    ASSERT_TRUE(h.ok()) << h.status().message();
+    ASSERT_NE(h->gemm_table, nullptr);
+    EXPECT_EQ(h->gemm_table->ProxyOf(Dtype::kFp8), "h200-sxm-141gb");
+    EXPECT_DOUBLE_EQ(h->gemm_table->Rate(Dtype::kFp8, 4096, 4096, 4096), h200_rate);
+    EXPECT_NE(h->gemm_table->ProxyOf(Dtype::kBf16), "h200-sxm-141gb") << "the bf16 grid is XLA's H100 one";
+  }
+}
+
 TEST(GemmTableTest, CatalogAttachesTheMeasuredH100Table) {
   StatusOr<HardwareSpec> h = Catalog::Default().Hardware("h100-sxm-80gb");
   ASSERT_TRUE(h.ok()) << h.status().message();

@@ -341,6 +341,20 @@ std::string GemmTableName(const GemmTable& t, const std::string& hardware_id) {
   return catalogs ? "data/gemm/" + hardware_id + ".yaml" : t.file;
 }
 
+// The grids of a GEMM table a step reads (its GEMM dtype's, fp16 reading bf16's where the table
+// has no fp16 grid, and bf16's for an FP8 run's 16-bit work, as SetGemmRates and SetSixteenBitRates
+// take them) that were measured on another device: the table by its name, or a grid with an origin
+// of its own as "<name>: shapes.<dtype>".
+void AddGemmTableProxies(const GemmTable& t, const std::string& hardware_id, Dtype gemm,
+                         std::vector<ProxyFigure>* out) {
+  const Dtype table_dtype = gemm == Dtype::kFp16 && !t.Has(Dtype::kFp16) ? Dtype::kBf16 : gemm;
+  for (Dtype d : {table_dtype, Dtype::kBf16}) {
+    if (!t.Has(d)) continue;
+    const std::string name = GemmTableName(t, hardware_id);
+    AddProxyOf(t.ProxyOf(d), t.HasOwnOrigin(d) ? name + ": shapes." + std::string(DtypeName(d)) : name, out);
+  }
+}
+
 }  // namespace
 
 std::vector<ProxyFigure> ListProxyFigures(const TrainingJob& job, const Cluster& cluster) {
@@ -348,7 +362,7 @@ std::vector<ProxyFigure> ListProxyFigures(const TrainingJob& job, const Cluster&
   std::vector<ProxyFigure> out;
   const Dtype gemm = h.GemmDtype(job.precision);
   AddGemmProxies(h, gemm, &out);
-  if (h.gemm_table) AddProxyOf(h.gemm_table->proxy_of, GemmTableName(*h.gemm_table, h.id), &out);
+  if (h.gemm_table) AddGemmTableProxies(*h.gemm_table, h.id, gemm, &out);
   if (gemm != Dtype::kBf16 && gemm != Dtype::kFp16) AddGemmProxies(h, Dtype::kBf16, &out);
   AddAttentionProxies(h, job, &out);
   AddProxy(h.hbm_fraction, "efficiency.hbm_fraction", &out);

@@ -155,10 +155,18 @@ TEST(StepContextTest, Fp8GemmsReadTheFp8GridWhereTheCatalogHasOne) {
   EXPECT_EQ(gb200.gemm_dtype, Dtype::kFp8);
   EXPECT_EQ(gb200.gemm_table->proxy_of, "b200-180gb");
 
-  s.cluster = CatalogCluster("h100-sxm-80gb", 8);
+  s.cluster = CatalogCluster("h100-sxm-80gb", 8);  // the H200's fp8 grid, as a labelled proxy
   const CostContext h100 = MakeCostContext(s.arch, s.params, s.job, s.cluster);
-  EXPECT_EQ(h100.gemm_table, nullptr);
+  ASSERT_NE(h100.gemm_table, nullptr);
+  EXPECT_EQ(h100.gemm_dtype, Dtype::kFp8);
+  EXPECT_EQ(h100.gemm_table->ProxyOf(Dtype::kFp8), "h200-sxm-141gb");
   EXPECT_NE(h100.gemm16_table, nullptr);
+
+  s.cluster = CatalogCluster("b200-180gb", 8);  // a table without an fp4 grid: the wave model
+  s.job.precision = Dtype::kFp4;
+  const CostContext fp4 = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_EQ(fp4.gemm_table, nullptr);
+  EXPECT_NE(fp4.gemm16_table, nullptr);
 }
 
 // MXFP8 on a device without block-scaled tensor cores (no FP4 rate: Hopper) is timed, with a warning;
@@ -466,6 +474,7 @@ TEST(StepContextTest, ProxyFiguresAreTheBorrowedOnesTheStepReads) {
   EXPECT_EQ(listed(ctx, "efficiency.fused_attention_tflops.forward"), "h100-sxm-80gb");
   EXPECT_EQ(listed(ctx, "efficiency.allreduce_busbw_gbytes_per_s.scale_out"), "h100-sxm-80gb");
   EXPECT_EQ(listed(ctx, "efficiency.gemm_fraction.fp8"), "") << "a bf16 job reads no FP8 figure";
+  EXPECT_EQ(listed(ctx, "data/gemm/h800-sxm-80gb.yaml: shapes.fp8"), "") << "nor the FP8 grid";
   for (size_t i = 0; i < ctx.proxy_figures.size(); ++i) {
     for (size_t j = i + 1; j < ctx.proxy_figures.size(); ++j) {
       EXPECT_NE(ctx.proxy_figures[i].figure, ctx.proxy_figures[j].figure) << "listed once";
@@ -476,6 +485,9 @@ TEST(StepContextTest, ProxyFiguresAreTheBorrowedOnesTheStepReads) {
   ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
   EXPECT_EQ(listed(ctx, "efficiency.gemm_fraction.fp8"), "h100-sxm-80gb");
   EXPECT_EQ(listed(ctx, "efficiency.gemm_fraction.bf16"), "h100-sxm-80gb");
+  // Its FP8 grid by shape is the H200's measurement, its 16-bit grid still the H100's.
+  EXPECT_EQ(listed(ctx, "data/gemm/h800-sxm-80gb.yaml: shapes.fp8"), "h200-sxm-141gb");
+  EXPECT_EQ(listed(ctx, "data/gemm/h800-sxm-80gb.yaml"), "h100-sxm-80gb");
   // A bus bandwidth the cluster measured itself replaces the catalog's.
   s.cluster.scale_out_busbw_gbytes_per_s = 40;
   ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);

@@ -53,8 +53,25 @@ json GemmTableJson(const HardwareSpec& h) {
     };
     j["sizes"][std::string(kDtypeNames[i])] = {{"m", range(m)}, {"n", range(n)}, {"k", range(k)}};
   }
+  if (json origins = GemmGridOriginsJson(t); !origins.empty()) j["grid_origins"] = origins;
   return j;
 }
+
+}  // namespace
+
+json GemmGridOriginsJson(const GemmTable& t) {
+  json out = json::object();
+  for (int i = 0; i < kNumDtypes; ++i) {
+    const Dtype d = static_cast<Dtype>(i);
+    if (!t.Has(d) || !t.HasOwnOrigin(d)) continue;
+    json origin = {{"source", t.SourceOf(d)}};
+    if (!t.ProxyOf(d).empty()) origin["proxy_of"] = t.ProxyOf(d);
+    out[std::string(kDtypeNames[i])] = origin;
+  }
+  return out;
+}
+
+namespace {
 
 // A kernel's rates by sequence length, as the catalog gives them: one entry per head dimension.
 json AttentionCurvesJson(const AttentionCurves& curves) {
@@ -230,6 +247,13 @@ std::string GemmText(const HardwareSpec& h) {
                                     h.gemm_table->proxy_of.empty() ? "" : ", measured on " + h.gemm_table->proxy_of)
                       : fmt::format("GEMM by shape: no measured table (large-GEMM efficiency{})\n",
                                     h.compute_units.known() ? " and waves" : "; no SM count, so no waves");
+  for (int i = 0; h.gemm_table && i < kNumDtypes; ++i) {  // a grid measured apart from the rest
+    const Dtype d = static_cast<Dtype>(i);
+    if (!h.gemm_table->Has(d) || !h.gemm_table->HasOwnOrigin(d)) continue;
+    const std::string& on = h.gemm_table->ProxyOf(d);
+    out += fmt::format("  its {} grid: {}{}\n", kDtypeNames[i], h.gemm_table->SourceOf(d),
+                       on.empty() ? "" : ", measured on " + on);
+  }
   const Figure& fixed = h.gemm_kernel_us;
   out += fixed.known() ? fmt::format("GEMM kernel: {:g} us per kernel beyond the large-GEMM rate{}, for a dtype without a measured table{}\n",
                                      fixed.value, h.compute_units.known() ? " and its waves" : "",

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "preflight/catalog/gemm_table.h"
 #include "preflight/catalog/hardware_spec.h"
 
 namespace preflight {
@@ -19,5 +20,8 @@ namespace preflight {
 nlohmann::json HardwareJson(const HardwareSpec& h);
 // The same figures as text for a terminal, with a "sources:" section.
 std::string HardwareText(const HardwareSpec& h);
+// The grids of a GEMM table measured apart from the rest of its file, by dtype: {source[, proxy_of]}
+// (the key grid_origins of the table's JSON; an empty object when every grid is the file's).
+nlohmann::json GemmGridOriginsJson(const GemmTable& t);
 
 }  // namespace preflight

@@ -411,11 +411,17 @@ TEST(PlanTextTest, NamesWhereTheGemmRatesComeFrom) {
   EXPECT_NE(PlanText(EvaluateText(kScenario)).find("gemm/h100-sxm-80gb.yaml"), std::string::npos);
   const std::string a100 = PlanText(EvaluateText(kScenario, {{"hardware", "a100-sxm-80gb"}}));
   EXPECT_NE(a100.find("GEMMs at the large-GEMM rate and its waves: no table by shape"), std::string::npos) << a100;
-  // The H100's table holds bf16 alone: its FP8 GEMMs run at the large-GEMM rate, and the plan says so.
+  // The B200's table holds bf16 and fp8: its FP4 GEMMs run at the large-GEMM rate, and the plan says so.
+  const std::string fp4 =
+      PlanText(EvaluateText(kScenario, {{"hardware", "b200-180gb"}, {"training.precision", "fp4"}}));
+  EXPECT_NE(fp4.find("fp4 GEMMs at the large-GEMM rate and its waves: "), std::string::npos) << fp4;
+  EXPECT_NE(fp4.find("b200-180gb.yaml has no fp4 grid; the 16-bit ones by shape from it"), std::string::npos) << fp4;
+  EXPECT_EQ(fp4.find("GEMMs by shape: "), std::string::npos) << fp4;
+  // The H100's FP8 grid was measured on an H200: the plan names the device of the grid it reads.
   const std::string fp8 = PlanText(EvaluateText(kScenario, {{"training.precision", "fp8"}}));
-  EXPECT_NE(fp8.find("fp8 GEMMs at the large-GEMM rate and its waves: "), std::string::npos) << fp8;
-  EXPECT_NE(fp8.find("h100-sxm-80gb.yaml has no fp8 grid; the 16-bit ones by shape from it"), std::string::npos) << fp8;
-  EXPECT_EQ(fp8.find("GEMMs by shape: "), std::string::npos) << fp8;
+  EXPECT_NE(fp8.find("GEMMs by shape: "), std::string::npos) << fp8;
+  EXPECT_NE(fp8.find("h100-sxm-80gb.yaml (measured on h200-sxm-141gb)"), std::string::npos) << fp8;
+  EXPECT_EQ(PlanText(EvaluateText(kScenario)).find("measured on h200"), std::string::npos) << "bf16: XLA's H100 grid";
   // fp16 GEMMs read the bf16 grid.
   EXPECT_NE(PlanText(EvaluateText(kScenario, {{"training.precision", "fp16"}})).find("GEMMs by shape: "),
             std::string::npos);

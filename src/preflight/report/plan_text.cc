@@ -72,10 +72,11 @@ std::string GemmSourceText(const HardwareSpec& h, Dtype gemm) {
     return "           GEMMs at the large-GEMM rate and its waves: no table by shape for this device (data/gemm/, "
            "cluster.gemm_table)\n";
   }
-  const std::string file =
-      h.gemm_table->file + (h.gemm_table->proxy_of.empty() ? "" : " (measured on " + h.gemm_table->proxy_of + ")");
   // fp16 GEMMs read the bf16 grid where the table has no fp16 one (cost/step_context.cc).
   const Dtype table_dtype = gemm == Dtype::kFp16 && !h.gemm_table->Has(Dtype::kFp16) ? Dtype::kBf16 : gemm;
+  const std::string& measured_on =
+      h.gemm_table->Has(table_dtype) ? h.gemm_table->ProxyOf(table_dtype) : h.gemm_table->proxy_of;
+  const std::string file = h.gemm_table->file + (measured_on.empty() ? "" : " (measured on " + measured_on + ")");
   if (!h.gemm_table->Has(table_dtype)) {
     return fmt::format("           {} GEMMs at the large-GEMM rate and its waves: {} has no {} grid{}\n",
                        DtypeName(gemm), file, DtypeName(gemm),

@@ -144,7 +144,7 @@ Status ReadGemmTable(const MapReader& r, const Catalog& catalog, Drops* drops, H
   }
   auto table = LoadGemmTableFor(*spec, path);
   if (!table.ok()) return table.status().WithPrefix(r.file() + ": " + c.FieldName("gemm_table"));
-  Status proxy = catalog.CheckProxyOf(path, "proxy_of", spec->id, (*table)->proxy_of);
+  Status proxy = catalog.CheckGemmTableProxies(path, spec->id, **table);
   if (!proxy.ok()) return proxy.WithPrefix(r.file() + ": " + c.FieldName("gemm_table"));
   spec->gemm_table = *table;
   return Status::Ok();
