@@ -85,12 +85,27 @@ std::string replace(std::string s, const std::string& from, const std::string& t
   return s;
 }
 
+// A table file the loader refuses, and the field its one-line message names.
+struct Case {
+  const char* what;
+  std::string text;
+  std::string field;
+};
+
+template <size_t N>
+void ExpectRefused(const Case (&cases)[N]) {
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    const std::string path = Write("bad.yaml", c.text);
+    StatusOr<GemmTable> t = LoadGemmTable(path);
+    ASSERT_FALSE(t.ok());
+    EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(t.status().message().find(path + ": " + c.field), std::string::npos) << t.status().message();
+    EXPECT_EQ(t.status().message().find('\n'), std::string::npos);
+  }
+}
+
 TEST(GemmTableTest, BadFilesNameFileAndField) {
-  struct Case {
-    const char* what;
-    std::string text;
-    std::string field;
-  };
   const Case cases[] = {
       {"hole in the grid", replace(kTable, "    - [2048, 2048, 2048, 230]\n", ""), "shapes.bf16"},
       {"duplicate shape", replace(kTable, "[2048, 2048, 2048, 230]", "[2048, 2048, 1024, 230]"), "shapes.bf16"},
@@ -107,15 +122,7 @@ TEST(GemmTableTest, BadFilesNameFileAndField) {
       {"proxy_of not an id", replace(kTable, "source: \"test bench\"\n", "source: \"test bench\"\nproxy_of: [a]\n"),
        "proxy_of"},
   };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.what);
-    const std::string path = Write("bad.yaml", c.text);
-    StatusOr<GemmTable> t = LoadGemmTable(path);
-    ASSERT_FALSE(t.ok());
-    EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument);
-    EXPECT_NE(t.status().message().find(path + ": " + c.field), std::string::npos) << t.status().message();
-    EXPECT_EQ(t.status().message().find('\n'), std::string::npos);
-  }
+  ExpectRefused(cases);
 }
 
 TEST(GemmTableTest, ClockSaysWhetherTheTableIsABurstMeasurement) {
@@ -171,11 +178,6 @@ TEST(GemmTableTest, AGridMayStateWhereItWasMeasured) {
 }
 
 TEST(GemmTableTest, ABadGridOriginNamesItsField) {
-  struct Case {
-    const char* what;
-    std::string text;
-    std::string field;
-  };
   const Case cases[] = {
       {"no source", WithFp8Grid("    proxy_of: sibling\n"), "shapes.fp8.source"},
       {"an empty source", WithFp8Grid("    source: \"\"\n"), "shapes.fp8.source"},
@@ -186,15 +188,7 @@ TEST(GemmTableTest, ABadGridOriginNamesItsField) {
        "shapes.fp8.rows[7]"},
       {"a hole", replace(WithFp8Grid("    source: x\n"), "      - [2048, 2048, 2048, 430]\n", ""), "shapes.fp8"},
   };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.what);
-    const std::string path = Write("bad_origin.yaml", c.text);
-    StatusOr<GemmTable> t = LoadGemmTable(path);
-    ASSERT_FALSE(t.ok());
-    EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument);
-    EXPECT_NE(t.status().message().find(path + ": " + c.field), std::string::npos) << t.status().message();
-    EXPECT_EQ(t.status().message().find('\n'), std::string::npos);
-  }
+  ExpectRefused(cases);
 }
 
 // The H100's and H800's fp8 grids are the H200's measurement, labelled as such; the H200's is its own.
