@@ -420,7 +420,7 @@ TEST(PlanTextTest, NamesWhereTheGemmRatesComeFrom) {
   // The H100's FP8 grid was measured on an H200: the plan names the device of the grid it reads.
   const std::string fp8 = PlanText(EvaluateText(kScenario, {{"training.precision", "fp8"}}));
   EXPECT_NE(fp8.find("GEMMs by shape: "), std::string::npos) << fp8;
-  EXPECT_NE(fp8.find("h100-sxm-80gb.yaml (measured on h200-sxm-141gb)"), std::string::npos) << fp8;
+  EXPECT_NE(fp8.find("h100-sxm-80gb.yaml (its fp8 grid measured on h200-sxm-141gb)"), std::string::npos) << fp8;
   EXPECT_EQ(PlanText(EvaluateText(kScenario)).find("measured on h200"), std::string::npos) << "bf16: XLA's H100 grid";
   // fp16 GEMMs read the bf16 grid.
   EXPECT_NE(PlanText(EvaluateText(kScenario, {{"training.precision", "fp16"}})).find("GEMMs by shape: "),

@@ -74,9 +74,14 @@ std::string GemmSourceText(const HardwareSpec& h, Dtype gemm) {
   }
   // fp16 GEMMs read the bf16 grid where the table has no fp16 one (cost/step_context.cc).
   const Dtype table_dtype = gemm == Dtype::kFp16 && !h.gemm_table->Has(Dtype::kFp16) ? Dtype::kBf16 : gemm;
-  const std::string& measured_on =
-      h.gemm_table->Has(table_dtype) ? h.gemm_table->ProxyOf(table_dtype) : h.gemm_table->proxy_of;
-  const std::string file = h.gemm_table->file + (measured_on.empty() ? "" : " (measured on " + measured_on + ")");
+  // Where the grid it reads was measured: the file's device, or its own where the grid says so.
+  const bool own = h.gemm_table->Has(table_dtype) && h.gemm_table->HasOwnOrigin(table_dtype);
+  const std::string& measured_on = own ? h.gemm_table->ProxyOf(table_dtype) : h.gemm_table->proxy_of;
+  const std::string file =
+      h.gemm_table->file +
+      (measured_on.empty() ? ""
+                           : fmt::format(" ({}measured on {})",
+                                         own ? fmt::format("its {} grid ", DtypeName(table_dtype)) : "", measured_on));
   if (!h.gemm_table->Has(table_dtype)) {
     return fmt::format("           {} GEMMs at the large-GEMM rate and its waves: {} has no {} grid{}\n",
                        DtypeName(gemm), file, DtypeName(gemm),
