@@ -554,6 +554,17 @@ shapes:
     - [256, 256, 256, 6.7]")
   run catalog show "$f"
   expect_bad_input "$f" "id:" "no-such-device"
+  # A collective table naming no catalog device is refused as the GEMM table is (fuzzing found it shown).
+  f="$WORK/nosuch-collectives.yaml"
+  sed 's/^hardware: h100-sxm-80gb/hardware: nosuch/' "$ROOT/data/collectives/azure-nd-h100-v5.yaml" > "$f"
+  run catalog show "$f"
+  expect_bad_input "$f" "hardware:" "nosuch"
+  # A GEMM table with no grid (fuzzing found it shown, and read as no table).
+  f=$(write gemm-empty.yaml "id: h100-sxm-80gb
+source: test
+shapes: {}")
+  run catalog show "$f"
+  expect_bad_input "$f" "shapes:"
   f=$(write model.json '{"model_type": "llama", "hidden_size": -1}')
   run catalog show "$f"
   expect_bad_input "$f"

@@ -414,6 +414,12 @@ int ShowFile(const Catalog& catalog, const std::string& path, bool json) {
   if (has("collectives") || (has("hardware") && !has("model") && !has("peak_tflops"))) {
     auto table = LoadCollectiveTable(path);
     if (!table.ok()) return BadInput(table.status().message());
+    // As for a GEMM table: the device it names is one of the catalog's (a scenario on it can use it).
+    const std::vector<std::string> ids = catalog.HardwareIds();
+    if (!table->hardware.empty() && std::find(ids.begin(), ids.end(), table->hardware) == ids.end()) {
+      return BadInput(path + ": hardware: expected the id of a catalog device (see `preflight catalog list`), got '" +
+                      table->hardware + "'");
+    }
     return ShowCollectiveTable(stem, *table, json);
   }
   if (has("layer_us") || has("stack") || has("micro_batch_us")) {

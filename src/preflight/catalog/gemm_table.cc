@@ -195,9 +195,11 @@ StatusOr<GemmTable> LoadGemmTable(const std::string& path) {
   ASSIGN_OR_RETURN(std::string clock, r.StringOr("clock", "burst"));
   if (clock != "burst" && clock != "sustained") return r.Error("clock", "burst or sustained");
   t.sustained = clock == "sustained";
+  if (r.Has("note")) RETURN_IF_ERROR(r.Line("note").status());
   RETURN_IF_ERROR(ParseProxyOf(r, &t.proxy_of));
   ASSIGN_OR_RETURN(MapReader shapes, r.Map("shapes"));
   RETURN_IF_ERROR(shapes.CheckKnownKeys({"fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "fp4", "int8"}));
+  if (shapes.node().size() == 0) return r.Error("shapes", "at least one dtype's grid (bf16: [[m, n, k, tflops], ...])");
   for (const auto& kv : shapes.node()) {
     if (!kv.first.IsScalar()) return shapes.Error("?", "dtype names as keys (bf16, fp16, fp8, ...)");
     const std::string key = kv.first.Scalar();
@@ -208,6 +210,7 @@ StatusOr<GemmTable> LoadGemmTable(const std::string& path) {
       ASSIGN_OR_RETURN(MapReader grid, shapes.Map(key));
       RETURN_IF_ERROR(grid.CheckKnownKeys({"source", "note", "proxy_of", "rows"}));
       ASSIGN_OR_RETURN(std::string source, grid.Line("source"));
+      if (grid.Has("note")) RETURN_IF_ERROR(grid.Line("note").status());
       std::string proxy;
       RETURN_IF_ERROR(ParseProxyOf(grid, &proxy));
       if (!grid.Has("rows")) return grid.Error("rows", "a list of [m, n, k, tflops] rows");

@@ -121,6 +121,9 @@ TEST(GemmTableTest, BadFilesNameFileAndField) {
       {"unknown clock", replace(kTable, "source: \"test bench\"\n", "source: \"test bench\"\nclock: turbo\n"), "clock"},
       {"proxy_of not an id", replace(kTable, "source: \"test bench\"\n", "source: \"test bench\"\nproxy_of: [a]\n"),
        "proxy_of"},
+      {"a note that is not text", replace(kTable, "source: \"test bench\"\n", "source: \"test bench\"\nnote: [1, 2]\n"),
+       "note"},
+      {"no grid", std::string(kTable).substr(0, std::string(kTable).find("shapes:")) + "shapes: {}\n", "shapes: expected at least one"},
   };
   ExpectRefused(cases);
 }
@@ -183,6 +186,7 @@ TEST(GemmTableTest, ABadGridOriginNamesItsField) {
       {"an empty source", WithFp8Grid("    source: \"\"\n"), "shapes.fp8.source"},
       {"proxy_of not an id", WithFp8Grid("    source: x\n    proxy_of: \"Big GPU\"\n"), "shapes.fp8.proxy_of"},
       {"an unknown key", WithFp8Grid("    source: x\n    clock: sustained\n"), "shapes.fp8.clock"},
+      {"a note that is not text", WithFp8Grid("    source: x\n    note: {a: 1}\n"), "shapes.fp8.note"},
       {"no rows", replace(WithFp8Grid("    source: x\n"), "    rows:\n", "    rowz:\n"), "shapes.fp8.rowz"},
       {"a bad row", replace(WithFp8Grid("    source: x\n"), "[2048, 2048, 2048, 430]", "[2048, 2048, 430]"),
        "shapes.fp8.rows[7]"},

@@ -498,6 +498,10 @@ Status CheckRanges(const MapReader& r, const HardwareSpec& h) {
       {"host_link_gbytes_per_s.value", h.host_link_gbytes_per_s, 1e-3, 1e7},
   };
   for (const Bound& b : bounds) RETURN_IF_ERROR(CheckRange(r, b.field, b.f, b.lo, b.hi));
+  const Figure& year = h.launch_year;  // a calendar year of the accelerator era (fuzzing found 1e308 taken)
+  if (year.known() && (year.value < 1950 || year.value > 2200 || year.value != std::floor(year.value))) {
+    return ValueError(r, "launch_year.value", "a whole year from 1950 to 2200", year.value);
+  }
   if (h.scale_up_domain_devices.known() && h.scale_up_domain_devices.value != std::floor(h.scale_up_domain_devices.value)) {
     return ValueError(r, "scale_up.domain_devices.value", "a whole number of devices", h.scale_up_domain_devices.value);
   }
