@@ -28,6 +28,48 @@ size_t FirstInvalidUtf8(const std::string& text) {
   return std::string::npos;
 }
 
+// Whether the quoted scalar opening at `open` of `text` (a ' or ") closes: YAML reads an
+// unterminated one to the end of the file, which the parser accepts, so a forgotten quote would
+// swallow every key after it.
+bool QuoteCloses(const std::string& text, size_t open) {
+  const char q = text[open];
+  for (size_t i = open + 1; i < text.size(); ++i) {
+    if (q == '"' && text[i] == '\\') {
+      ++i;  // an escape: the next character is not the closing quote
+    } else if (text[i] == q) {
+      if (q == '\'' && i + 1 < text.size() && text[i + 1] == '\'') {
+        ++i;  // '' inside single quotes is one quote
+      } else {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+// The line (from 1) of the first quoted scalar under `node`, keys included, that never closes;
+// 0 when all close. `budget` bounds the walk should aliases multiply the nodes, `depth` its
+// recursion should an alias hold itself (`&m {a: *m}`), past any nesting the parser accepts.
+size_t UnclosedQuoteLine(const YAML::Node& node, const std::string& text, int* budget, int depth = 0) {
+  if (--*budget < 0 || depth > 1100) return 0;
+  if (node.IsScalar()) {
+    const size_t pos = static_cast<size_t>(std::max(0, node.Mark().pos));
+    const bool quoted = node.Tag() == "!" && pos < text.size() && (text[pos] == '"' || text[pos] == '\'');
+    return quoted && !QuoteCloses(text, pos) ? static_cast<size_t>(node.Mark().line) + 1 : 0;
+  }
+  if (node.IsSequence()) {
+    for (const YAML::Node& child : node) {
+      if (const size_t line = UnclosedQuoteLine(child, text, budget, depth + 1)) return line;
+    }
+  } else if (node.IsMap()) {
+    for (const auto& kv : node) {
+      if (const size_t line = UnclosedQuoteLine(kv.first, text, budget, depth + 1)) return line;
+      if (const size_t line = UnclosedQuoteLine(kv.second, text, budget, depth + 1)) return line;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& name) {
@@ -64,7 +106,13 @@ StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& name)
                              " (the second starts at line " + std::to_string(docs[1].Mark().line + 1) +
                              ": after a ---, or a line at column 0 that does not continue the first)");
     }
-    return docs.empty() ? YAML::Node() : docs.front();
+    if (docs.empty()) return YAML::Node();
+    int budget = 1 << 20;
+    if (const size_t line = wide ? 0 : UnclosedQuoteLine(docs.front(), text, &budget)) {
+      return InvalidArgument(name + ": malformed YAML at line " + std::to_string(line) +
+                             ": a quoted string that never closes (it would run to the end of the file)");
+    }
+    return docs.front();
   } catch (const YAML::DeepRecursion& e) {  // valid YAML, nested beyond what the parser follows
     return InvalidArgument(name + ": expected YAML nested less deeply, got nesting past the parser's limit (" +
                            std::to_string(e.depth()) + " levels) at line " + std::to_string(e.mark.line + 1));

@@ -240,6 +240,31 @@ TEST(YamlReaderTest, MalformedYamlNamesSourceAndLine) {
   EXPECT_EQ(n.status().message().find('\n'), std::string::npos);
 }
 
+// A quoted value that never closes runs to the end of the file, which the parser accepts; it is
+// refused at the line it opens (fuzzing found the keys after it reported missing instead).
+TEST(YamlReaderTest, AnUnclosedQuoteNamesItsLine) {
+  for (const std::string text : {"a: 1\nname: \"gpt2\nmodel: x\nc: 3\n", "a: 1\nname: 'gpt2\nmodel: x\n",
+                                 "a: 1\n\"key: 2\nb: 3\n", "a: [1, \"x]\n"}) {
+    SCOPED_TRACE(text);
+    StatusOr<YAML::Node> n = ParseYaml(text, "q.yaml");
+    if (n.ok()) {
+      ADD_FAILURE() << "accepted";
+      continue;
+    }
+    EXPECT_TRUE(Contains(n.status().message(), "q.yaml: malformed YAML at line ")) << n.status().message();
+    EXPECT_EQ(n.status().message().find('\n'), std::string::npos);
+  }
+  // Closed quotes, escaped and doubled quotes inside them, and quotes inside plain text are fine.
+  for (const std::string text : {"a: \"x \\\" y\"\nb: 'it''s'\nc: don't\nd: \"multi\n  line\"\ne: |\n  \"open\n"}) {
+    SCOPED_TRACE(text);
+    StatusOr<YAML::Node> n = ParseYaml(text, "ok.yaml");
+    EXPECT_TRUE(n.ok()) << n.status().message();
+  }
+  StatusOr<YAML::Node> two = ParseYaml("a: 1\nname: \"gpt2\nmodel: x\n", "q.yaml");
+  ASSERT_FALSE(two.ok());
+  EXPECT_TRUE(Contains(two.status().message(), "line 2")) << two.status().message();
+}
+
 // Valid YAML nested deeper than the parser follows is not called malformed: the message says why.
 TEST(YamlReaderTest, TooDeepNestingSaysSo) {
   StatusOr<YAML::Node> n = ParseYaml("a: 1\nb: " + std::string(600, '[') + std::string(600, ']') + "\n", "deep.yaml");
