@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <new>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -47,28 +48,55 @@ bool QuoteCloses(const std::string& text, size_t open) {
   return false;
 }
 
-// The line (from 1) of the first quoted scalar under `node`, keys included, that never closes;
-// 0 when all close. `budget` bounds the walk should aliases multiply the nodes, `depth` its
-// recursion should an alias hold itself (`&m {a: *m}`), past any nesting the parser accepts.
-size_t UnclosedQuoteLine(const YAML::Node& node, const std::string& text, int* budget, int depth = 0) {
-  if (--*budget < 0 || depth > 1100) return 0;
-  if (node.IsScalar()) {
+// Finds a quoted scalar of a parsed document that never closes, from where the parser marks
+// each node in `text`.
+class UnclosedQuotes {
+ public:
+  explicit UnclosedQuotes(const std::string& text)
+      : text_(text), bom_(text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0) {}
+
+  // The line (from 1) of the first quoted scalar under `node`, keys included, that never closes;
+  // 0 when all close. A node reached again through an alias is not walked again, and the walk is
+  // bounded should aliases multiply the nodes or one hold itself (`&m {a: *m}`).
+  size_t Line(const YAML::Node& node, int depth = 0) {
+    if (--budget_ < 0 || depth > 1100) return 0;
     const size_t pos = static_cast<size_t>(std::max(0, node.Mark().pos));
-    const bool quoted = node.Tag() == "!" && pos < text.size() && (text[pos] == '"' || text[pos] == '\'');
-    return quoted && !QuoteCloses(text, pos) ? static_cast<size_t>(node.Mark().line) + 1 : 0;
-  }
-  if (node.IsSequence()) {
-    for (const YAML::Node& child : node) {
-      if (const size_t line = UnclosedQuoteLine(child, text, budget, depth + 1)) return line;
+    if (!seen_.insert({pos, static_cast<int>(node.Type())}).second) return 0;
+    if (node.IsScalar()) {
+      const size_t open = QuoteAt(pos);
+      return open != std::string::npos && !QuoteCloses(text_, open) ? static_cast<size_t>(node.Mark().line) + 1 : 0;
     }
-  } else if (node.IsMap()) {
-    for (const auto& kv : node) {
-      if (const size_t line = UnclosedQuoteLine(kv.first, text, budget, depth + 1)) return line;
-      if (const size_t line = UnclosedQuoteLine(kv.second, text, budget, depth + 1)) return line;
+    if (node.IsSequence()) {
+      for (const YAML::Node& child : node) {
+        if (const size_t line = Line(child, depth + 1)) return line;
+      }
+    } else if (node.IsMap()) {
+      for (const auto& kv : node) {
+        if (const size_t line = Line(kv.first, depth + 1)) return line;
+        if (const size_t line = Line(kv.second, depth + 1)) return line;
+      }
     }
+    return 0;
   }
-  return 0;
-}
+
+ private:
+  // Where the scalar marked at `pos` opens its quote, past any anchor (&a) or tag (!t) before it;
+  // npos for a plain or block scalar (a plain one cannot begin with a quote). The parser's marks
+  // count from after a UTF-8 byte-order mark.
+  size_t QuoteAt(size_t pos) const {
+    size_t p = pos + bom_;
+    while (p < text_.size() && (text_[p] == '&' || text_[p] == '!')) {
+      p = text_.find_first_of(" \t\r\n", p);
+      p = p == std::string::npos ? p : text_.find_first_not_of(" \t\r\n", p);
+    }
+    return p < text_.size() && (text_[p] == '"' || text_[p] == '\'') ? p : std::string::npos;
+  }
+
+  const std::string& text_;
+  const size_t bom_;
+  int budget_ = 1 << 20;
+  std::set<std::pair<size_t, int>> seen_;  // (mark, type): a mapping and its first key share a mark
+};
 
 }  // namespace
 
@@ -107,8 +135,7 @@ StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& name)
                              ": after a ---, or a line at column 0 that does not continue the first)");
     }
     if (docs.empty()) return YAML::Node();
-    int budget = 1 << 20;
-    if (const size_t line = wide ? 0 : UnclosedQuoteLine(docs.front(), text, &budget)) {
+    if (const size_t line = wide ? 0 : UnclosedQuotes(text).Line(docs.front())) {
       return InvalidArgument(name + ": malformed YAML at line " + std::to_string(line) +
                              ": a quoted string that never closes (it would run to the end of the file)");
     }

@@ -244,7 +244,8 @@ TEST(YamlReaderTest, MalformedYamlNamesSourceAndLine) {
 // refused at the line it opens (fuzzing found the keys after it reported missing instead).
 TEST(YamlReaderTest, AnUnclosedQuoteNamesItsLine) {
   for (const std::string text : {"a: 1\nname: \"gpt2\nmodel: x\nc: 3\n", "a: 1\nname: 'gpt2\nmodel: x\n",
-                                 "a: 1\n\"key: 2\nb: 3\n", "a: [1, \"x]\n"}) {
+                                 "a: 1\n\"key: 2\nb: 3\n", "a: [1, \"x]\n", "a: &x \"foo\nb: 1\n",
+                                 "a: !t \"foo\nb: 1\n", "\xEF\xBB\xBFname: \"gpt2\nmodel: x\n"}) {
     SCOPED_TRACE(text);
     StatusOr<YAML::Node> n = ParseYaml(text, "q.yaml");
     if (n.ok()) {
@@ -255,7 +256,9 @@ TEST(YamlReaderTest, AnUnclosedQuoteNamesItsLine) {
     EXPECT_EQ(n.status().message().find('\n'), std::string::npos);
   }
   // Closed quotes, escaped and doubled quotes inside them, and quotes inside plain text are fine.
-  for (const std::string text : {"a: \"x \\\" y\"\nb: 'it''s'\nc: don't\nd: \"multi\n  line\"\ne: |\n  \"open\n"}) {
+  for (const std::string text : {"a: \"x \\\" y\"\nb: 'it''s'\nc: don't\nd: \"multi\n  line\"\ne: |\n  \"open\n",
+                                 "\xEF\xBB\xBF" "a: [\"x\", 'y']\n", "a: &x \"foo\"\nb: *x\nc: !!str \"z\"\n",
+                                 "a: 1\r\nb: \"x\"\r\n# a \" in a comment\r\n"}) {
     SCOPED_TRACE(text);
     StatusOr<YAML::Node> n = ParseYaml(text, "ok.yaml");
     EXPECT_TRUE(n.ok()) << n.status().message();

@@ -348,8 +348,9 @@ std::string GemmTableName(const GemmTable& t, const std::string& hardware_id) {
 void AddGemmTableProxies(const GemmTable& t, const std::string& hardware_id, Dtype gemm,
                          std::vector<ProxyFigure>* out) {
   const Dtype table_dtype = gemm == Dtype::kFp16 && !t.Has(Dtype::kFp16) ? Dtype::kBf16 : gemm;
+  const bool sixteen_bit_work = gemm == Dtype::kFp8 || gemm == Dtype::kFp4;  // CostContext::fp8_gemms
   for (Dtype d : {table_dtype, Dtype::kBf16}) {
-    if (!t.Has(d)) continue;
+    if (!t.Has(d) || (d != table_dtype && !sixteen_bit_work)) continue;
     const std::string name = GemmTableName(t, hardware_id);
     AddProxyOf(t.ProxyOf(d), t.HasOwnOrigin(d) ? name + ": shapes." + std::string(DtypeName(d)) : name, out);
   }

@@ -135,8 +135,9 @@ TEST(StepContextTest, SustainedFigureAloneAndSustainedTables) {
 }
 
 // An FP8 run reads the catalog's FP8 grid where the device has one (Blackwell: OpenXLA's sm_100
-// E4M3 table), scaled by the FP8 sustained / burst ratio; on the H100, whose table has no FP8 grid,
-// FP8 GEMMs run at the large-GEMM rate and the bf16 grid times only the 16-bit GEMMs.
+// E4M3 table; Hopper: the H200's own measurement, a labelled proxy on the H100), scaled by the FP8
+// sustained / burst ratio; where the table has no grid for the run's dtype (the B200's FP4), its
+// GEMMs run at the large-GEMM rate and the bf16 grid times only the 16-bit GEMMs.
 TEST(StepContextTest, Fp8GemmsReadTheFp8GridWhereTheCatalogHasOne) {
   Job8b s = Llama8bOnH100();
   s.job.precision = Dtype::kFp8;
@@ -488,6 +489,10 @@ TEST(StepContextTest, ProxyFiguresAreTheBorrowedOnesTheStepReads) {
   // Its FP8 grid by shape is the H200's measurement, its 16-bit grid still the H100's.
   EXPECT_EQ(listed(ctx, "data/gemm/h800-sxm-80gb.yaml: shapes.fp8"), "h200-sxm-141gb");
   EXPECT_EQ(listed(ctx, "data/gemm/h800-sxm-80gb.yaml"), "h100-sxm-80gb");
+  // A grid the step does not read is not listed: an fp32 run's GEMMs (tf32) read no grid of this table.
+  s.job.precision = Dtype::kFp32;
+  EXPECT_EQ(listed(MakeCostContext(s.arch, s.params, s.job, s.cluster), "data/gemm/h800-sxm-80gb.yaml"), "");
+  s.job.precision = Dtype::kFp8;
   // A bus bandwidth the cluster measured itself replaces the catalog's.
   s.cluster.scale_out_busbw_gbytes_per_s = 40;
   ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);

@@ -422,6 +422,15 @@ TEST(PlanTextTest, NamesWhereTheGemmRatesComeFrom) {
   EXPECT_NE(fp8.find("GEMMs by shape: "), std::string::npos) << fp8;
   EXPECT_NE(fp8.find("h100-sxm-80gb.yaml (its fp8 grid measured on h200-sxm-141gb)"), std::string::npos) << fp8;
   EXPECT_EQ(PlanText(EvaluateText(kScenario)).find("measured on h200"), std::string::npos) << "bf16: XLA's H100 grid";
+  // The H800's: its FP8 GEMMs read the H200's grid, its 16-bit ones the H100's.
+  const std::string h800 =
+      PlanText(EvaluateText(kScenario, {{"hardware", "h800-sxm-80gb"}, {"training.precision", "fp8"}}));
+  EXPECT_NE(h800.find("h800-sxm-80gb.yaml (its fp8 grid measured on h200-sxm-141gb; its bf16 grid measured on "
+                      "h100-sxm-80gb)"),
+            std::string::npos)
+      << h800;
+  EXPECT_NE(PlanText(EvaluateText(kScenario, {{"hardware", "h800-sxm-80gb"}})).find("h800-sxm-80gb.yaml (measured on h100-sxm-80gb)"),
+            std::string::npos);
   // fp16 GEMMs read the bf16 grid.
   EXPECT_NE(PlanText(EvaluateText(kScenario, {{"training.precision", "fp16"}})).find("GEMMs by shape: "),
             std::string::npos);

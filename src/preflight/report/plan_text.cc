@@ -2,7 +2,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "preflight/cost/collectives.h"
 #include "preflight/cost/step_time.h"
@@ -72,16 +74,23 @@ std::string GemmSourceText(const HardwareSpec& h, Dtype gemm) {
     return "           GEMMs at the large-GEMM rate and its waves: no table by shape for this device (data/gemm/, "
            "cluster.gemm_table)\n";
   }
-  // fp16 GEMMs read the bf16 grid where the table has no fp16 one (cost/step_context.cc).
-  const Dtype table_dtype = gemm == Dtype::kFp16 && !h.gemm_table->Has(Dtype::kFp16) ? Dtype::kBf16 : gemm;
-  // Where the grid it reads was measured: the file's device, or its own where the grid says so.
-  const bool own = h.gemm_table->Has(table_dtype) && h.gemm_table->HasOwnOrigin(table_dtype);
-  const std::string& measured_on = own ? h.gemm_table->ProxyOf(table_dtype) : h.gemm_table->proxy_of;
-  const std::string file =
-      h.gemm_table->file +
-      (measured_on.empty() ? ""
-                           : fmt::format(" ({}measured on {})",
-                                         own ? fmt::format("its {} grid ", DtypeName(table_dtype)) : "", measured_on));
+  const GemmTable& t = *h.gemm_table;
+  // fp16 GEMMs read the bf16 grid where the table has no fp16 one, and an FP8 or FP4 run's 16-bit
+  // GEMMs the bf16 grid (cost/step_context.cc).
+  const Dtype table_dtype = gemm == Dtype::kFp16 && !t.Has(Dtype::kFp16) ? Dtype::kBf16 : gemm;
+  std::vector<Dtype> read;
+  if (t.Has(table_dtype)) read.push_back(table_dtype);
+  if ((gemm == Dtype::kFp8 || gemm == Dtype::kFp4) && t.Has(Dtype::kBf16)) read.push_back(Dtype::kBf16);
+  // Where the grids it reads were measured: the file's device, or each grid's own where one says so.
+  std::string measured_on = t.proxy_of.empty() ? "" : "measured on " + t.proxy_of;
+  if (std::any_of(read.begin(), read.end(), [&](Dtype d) { return t.HasOwnOrigin(d); })) {
+    measured_on.clear();
+    for (Dtype d : read) {
+      if (t.ProxyOf(d).empty()) continue;
+      measured_on += fmt::format("{}its {} grid measured on {}", measured_on.empty() ? "" : "; ", DtypeName(d), t.ProxyOf(d));
+    }
+  }
+  const std::string file = t.file + (measured_on.empty() ? "" : " (" + measured_on + ")");
   if (!h.gemm_table->Has(table_dtype)) {
     return fmt::format("           {} GEMMs at the large-GEMM rate and its waves: {} has no {} grid{}\n",
                        DtypeName(gemm), file, DtypeName(gemm),
