@@ -379,10 +379,7 @@ int ShowGemmTable(const Catalog& catalog, const std::string& path, bool json) {
     if (!t.Has(dtype)) continue;
     j["max_tflops"][std::string(kDtypeNames[i])] = t.MaxRate(dtype) / 1e12;
     text += fmt::format("  {}: up to {:.1f} TFLOP/s\n", kDtypeNames[i], t.MaxRate(dtype) / 1e12);
-    if (t.HasOwnOrigin(dtype)) {  // a grid measured apart from the rest of the file
-      text += fmt::format("    its source: {}{}\n", t.SourceOf(dtype),
-                          t.ProxyOf(dtype).empty() ? "" : ", measured on " + t.ProxyOf(dtype));
-    }
+    if (t.HasOwnOrigin(dtype)) text += fmt::format("    its source: {}\n", GemmGridOriginText(t, dtype));
   }
   if (nlohmann::json origins = GemmGridOriginsJson(t); !origins.empty()) j["grid_origins"] = origins;
   std::cout << (json ? JsonText(j) : text);

@@ -194,10 +194,8 @@ Status Catalog::AttachGemmTable(HardwareSpec* spec) const {
 Status Catalog::CheckGemmTableProxies(const std::string& file, const std::string& own_id,
                                       const GemmTable& table) const {
   RETURN_IF_ERROR(CheckProxyOf(file, "proxy_of", own_id, table.proxy_of));
-  for (int i = 0; i < kNumDtypes; ++i) {  // a grid measured elsewhere than the rest of the file
-    const Dtype d = static_cast<Dtype>(i);
-    if (!table.Has(d) || !table.HasOwnOrigin(d)) continue;
-    RETURN_IF_ERROR(CheckProxyOf(file, "shapes." + std::string(kDtypeNames[i]) + ".proxy_of", own_id, table.ProxyOf(d)));
+  for (Dtype d : table.GridsWithOwnOrigin()) {  // a grid measured elsewhere than the rest of the file
+    RETURN_IF_ERROR(CheckProxyOf(file, "shapes." + std::string(DtypeName(d)) + ".proxy_of", own_id, table.ProxyOf(d)));
   }
   return Status::Ok();
 }

@@ -136,6 +136,14 @@ const std::string& GemmTable::ProxyOf(Dtype dtype) const {
   return o.own ? o.proxy_of : proxy_of;
 }
 
+std::vector<Dtype> GemmTable::GridsWithOwnOrigin() const {
+  std::vector<Dtype> out;
+  for (int i = 0; i < kNumDtypes; ++i) {
+    if (origins_[i].own) out.push_back(static_cast<Dtype>(i));
+  }
+  return out;
+}
+
 void GemmTable::SetGridOrigin(Dtype dtype, std::string grid_source, std::string grid_proxy_of) {
   origins_[DtypeIndex(dtype)] = {true, std::move(grid_source), std::move(grid_proxy_of)};
 }

@@ -52,6 +52,9 @@ class GemmTable {
   double Rate(Dtype dtype, double m, double n, double k) const;
 
   bool Has(Dtype dtype) const { return !grids_[DtypeIndex(dtype)].tflops.empty(); }
+  // The dtype whose grid times GEMMs in `gemm`: bf16's for fp16 where the table has no fp16 grid
+  // (the same tensor-core rate), else `gemm` itself, whether or not the table has its grid.
+  Dtype GridFor(Dtype gemm) const { return gemm == Dtype::kFp16 && !Has(Dtype::kFp16) ? Dtype::kBf16 : gemm; }
   // True when no dimension exceeds the largest size measured for `dtype`.
   bool Covers(Dtype dtype, double m, double n, double k) const;
   // True when the reduction length `k` does not exceed the largest one measured for `dtype`.
@@ -86,6 +89,8 @@ class GemmTable {
   const std::string& ProxyOf(Dtype dtype) const;
   // Whether `dtype`'s grid states an origin of its own.
   bool HasOwnOrigin(Dtype dtype) const { return origins_[DtypeIndex(dtype)].own; }
+  // The dtypes whose grids state an origin of their own, in dtype order.
+  std::vector<Dtype> GridsWithOwnOrigin() const;
   // For the loader: `dtype`'s grid was measured as `source` says, on `proxy_of` (empty: this
   // device).
   void SetGridOrigin(Dtype dtype, std::string source, std::string proxy_of);

@@ -157,8 +157,7 @@ void SetGemmRates(const HardwareSpec& h, Dtype gemm, const Figure& peak, CostCon
   }
   c->gemm_rate_max = c->gemm_rate;
   if (!h.gemm_table) return;
-  const bool no_fp16 = gemm == Dtype::kFp16 && !h.gemm_table->Has(Dtype::kFp16);
-  const Dtype table_dtype = no_fp16 ? Dtype::kBf16 : gemm;
+  const Dtype table_dtype = h.gemm_table->GridFor(gemm);
   if (!h.gemm_table->Has(table_dtype)) return;
   c->gemm_table = h.gemm_table;
   c->gemm_dtype = table_dtype;
@@ -341,22 +340,26 @@ std::string GemmTableName(const GemmTable& t, const std::string& hardware_id) {
   return catalogs ? "data/gemm/" + hardware_id + ".yaml" : t.file;
 }
 
-// The grids of a GEMM table a step reads (its GEMM dtype's, fp16 reading bf16's where the table
-// has no fp16 grid, and bf16's for an FP8 run's 16-bit work, as SetGemmRates and SetSixteenBitRates
-// take them) that were measured on another device: the table by its name, or a grid with an origin
-// of its own as "<name>: shapes.<dtype>".
+// The grids of a GEMM table a step reads (GemmGridsRead) that were measured on another device: the
+// table by its name, or a grid with an origin of its own as "<name>: shapes.<dtype>".
 void AddGemmTableProxies(const GemmTable& t, const std::string& hardware_id, Dtype gemm,
                          std::vector<ProxyFigure>* out) {
-  const Dtype table_dtype = gemm == Dtype::kFp16 && !t.Has(Dtype::kFp16) ? Dtype::kBf16 : gemm;
-  const bool sixteen_bit_work = gemm == Dtype::kFp8 || gemm == Dtype::kFp4;  // CostContext::fp8_gemms
-  for (Dtype d : {table_dtype, Dtype::kBf16}) {
-    if (!t.Has(d) || (d != table_dtype && !sixteen_bit_work)) continue;
-    const std::string name = GemmTableName(t, hardware_id);
+  const std::string name = GemmTableName(t, hardware_id);
+  for (Dtype d : GemmGridsRead(t, gemm)) {
     AddProxyOf(t.ProxyOf(d), t.HasOwnOrigin(d) ? name + ": shapes." + std::string(DtypeName(d)) : name, out);
   }
 }
 
 }  // namespace
+
+std::vector<Dtype> GemmGridsRead(const GemmTable& t, Dtype gemm) {
+  // As SetGemmRates and SetSixteenBitRates take them (CostContext::fp8_gemms for the second).
+  std::vector<Dtype> out;
+  if (t.Has(t.GridFor(gemm))) out.push_back(t.GridFor(gemm));
+  const bool sixteen_bit_work = gemm == Dtype::kFp8 || gemm == Dtype::kFp4;
+  if (sixteen_bit_work && t.Has(Dtype::kBf16)) out.push_back(Dtype::kBf16);
+  return out;
+}
 
 std::vector<ProxyFigure> ListProxyFigures(const TrainingJob& job, const Cluster& cluster) {
   const HardwareSpec& h = cluster.spec;

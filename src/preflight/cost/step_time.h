@@ -164,6 +164,10 @@ CostContext MakeCostContext(const Architecture& arch, const ParamCounts& params,
 // figure once, in that order.
 std::vector<ProxyFigure> ListProxyFigures(const TrainingJob& job, const Cluster& cluster);
 
+// The grids of `t` a step whose GEMMs run in `gemm` reads, those the table has: its GEMM dtype's
+// (GemmTable::GridFor) and, for an FP8 or FP4 run, bf16's for its 16-bit GEMMs; each once.
+std::vector<Dtype> GemmGridsRead(const GemmTable& t, Dtype gemm);
+
 // HBM bytes the optimizer step moves per local parameter, its passes as Megatron's mixed-precision
 // optimizer makes them (DeepSpeed's fp16 and ZeRO 1-2 optimizers make the same): 16-bit main
 // gradients copied to fp32 first (read 2, write 4: `main_param.grad = model_param.main_grad.float()`),

@@ -61,14 +61,16 @@ json GemmTableJson(const HardwareSpec& h) {
 
 json GemmGridOriginsJson(const GemmTable& t) {
   json out = json::object();
-  for (int i = 0; i < kNumDtypes; ++i) {
-    const Dtype d = static_cast<Dtype>(i);
-    if (!t.Has(d) || !t.HasOwnOrigin(d)) continue;
+  for (Dtype d : t.GridsWithOwnOrigin()) {
     json origin = {{"source", t.SourceOf(d)}};
     if (!t.ProxyOf(d).empty()) origin["proxy_of"] = t.ProxyOf(d);
-    out[std::string(kDtypeNames[i])] = origin;
+    out[std::string(DtypeName(d))] = origin;
   }
   return out;
+}
+
+std::string GemmGridOriginText(const GemmTable& t, Dtype dtype) {
+  return t.SourceOf(dtype) + (t.ProxyOf(dtype).empty() ? "" : ", measured on " + t.ProxyOf(dtype));
 }
 
 namespace {
@@ -247,12 +249,8 @@ std::string GemmText(const HardwareSpec& h) {
                                     h.gemm_table->proxy_of.empty() ? "" : ", measured on " + h.gemm_table->proxy_of)
                       : fmt::format("GEMM by shape: no measured table (large-GEMM efficiency{})\n",
                                     h.compute_units.known() ? " and waves" : "; no SM count, so no waves");
-  for (int i = 0; h.gemm_table && i < kNumDtypes; ++i) {  // a grid measured apart from the rest
-    const Dtype d = static_cast<Dtype>(i);
-    if (!h.gemm_table->Has(d) || !h.gemm_table->HasOwnOrigin(d)) continue;
-    const std::string& on = h.gemm_table->ProxyOf(d);
-    out += fmt::format("  its {} grid: {}{}\n", kDtypeNames[i], h.gemm_table->SourceOf(d),
-                       on.empty() ? "" : ", measured on " + on);
+  for (Dtype d : h.gemm_table ? h.gemm_table->GridsWithOwnOrigin() : std::vector<Dtype>{}) {
+    out += fmt::format("  its {} grid: {}\n", DtypeName(d), GemmGridOriginText(*h.gemm_table, d));
   }
   const Figure& fixed = h.gemm_kernel_us;
   out += fixed.known() ? fmt::format("GEMM kernel: {:g} us per kernel beyond the large-GEMM rate{}, for a dtype without a measured table{}\n",

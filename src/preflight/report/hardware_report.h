@@ -23,5 +23,7 @@ std::string HardwareText(const HardwareSpec& h);
 // The grids of a GEMM table measured apart from the rest of its file, by dtype: {source[, proxy_of]}
 // (the key grid_origins of the table's JSON; an empty object when every grid is the file's).
 nlohmann::json GemmGridOriginsJson(const GemmTable& t);
+// Where `dtype`'s grid of `t` was measured, for a line of text: "<source>[, measured on <id>]".
+std::string GemmGridOriginText(const GemmTable& t, Dtype dtype);
 
 }  // namespace preflight

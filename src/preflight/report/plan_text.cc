@@ -75,12 +75,8 @@ std::string GemmSourceText(const HardwareSpec& h, Dtype gemm) {
            "cluster.gemm_table)\n";
   }
   const GemmTable& t = *h.gemm_table;
-  // fp16 GEMMs read the bf16 grid where the table has no fp16 one, and an FP8 or FP4 run's 16-bit
-  // GEMMs the bf16 grid (cost/step_context.cc).
-  const Dtype table_dtype = gemm == Dtype::kFp16 && !t.Has(Dtype::kFp16) ? Dtype::kBf16 : gemm;
-  std::vector<Dtype> read;
-  if (t.Has(table_dtype)) read.push_back(table_dtype);
-  if ((gemm == Dtype::kFp8 || gemm == Dtype::kFp4) && t.Has(Dtype::kBf16)) read.push_back(Dtype::kBf16);
+  const Dtype table_dtype = t.GridFor(gemm);
+  const std::vector<Dtype> read = GemmGridsRead(t, gemm);
   // Where the grids it reads were measured: the file's device, or each grid's own where one says so.
   std::string measured_on = t.proxy_of.empty() ? "" : "measured on " + t.proxy_of;
   if (std::any_of(read.begin(), read.end(), [&](Dtype d) { return t.HasOwnOrigin(d); })) {
@@ -91,10 +87,10 @@ std::string GemmSourceText(const HardwareSpec& h, Dtype gemm) {
     }
   }
   const std::string file = t.file + (measured_on.empty() ? "" : " (" + measured_on + ")");
-  if (!h.gemm_table->Has(table_dtype)) {
+  if (!t.Has(table_dtype)) {
     return fmt::format("           {} GEMMs at the large-GEMM rate and its waves: {} has no {} grid{}\n",
                        DtypeName(gemm), file, DtypeName(gemm),
-                       h.gemm_table->Has(Dtype::kBf16) ? "; the 16-bit ones by shape from it" : "");
+                       t.Has(Dtype::kBf16) ? "; the 16-bit ones by shape from it" : "");
   }
   return fmt::format("           GEMMs by shape: {}\n", file);
 }
