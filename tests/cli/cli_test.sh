@@ -1016,14 +1016,14 @@ expect_override_removes() {
 assert not any('$3' in w for w in j['compat']['warnings'])"
 }
 
-# An output layer with an odd width on a rank is named with its charge: 2.23x on the A100 (its
+# An output layer with an odd width on a rank is named with its charge: 2.17x on the A100 (its
 # catalog figure), nothing where a device has none; padded, neither the warning nor the time.
 case_odd_output_width() {
   cp "$ROOT/examples/gpt2-small-a100-unpadded.yaml" "$WORK/gpt2.yaml"
   run plan "$WORK/gpt2.yaml"
   expect_rc 0
   expect_stdout_has "the output layer has 50257 columns per tensor-parallel rank, an odd number"
-  expect_stdout_has "2.23x their aligned time on a100-sxm-80gb, charged"
+  expect_stdout_has "2.17x their aligned time on a100-sxm-80gb, charged"
   expect_override_removes "$WORK/gpt2.yaml" model.vocab_size=50304 "columns per tensor-parallel rank"
   run plan "$WORK/gpt2.yaml" --set hardware=h100-sxm-80gb
   expect_rc 0

@@ -4,6 +4,7 @@
 #include "preflight/cost/step_time.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <iomanip>
@@ -44,18 +45,41 @@ double OptimizerBytesPerParameter(const TrainingJob& job, double weight_bytes) {
   return to_fp32 + unscale + norm + adam + to_model + grad /* zeroed */;
 }
 
+std::optional<Dtype> SixteenBitPartner(const HardwareSpec& h, Dtype d) {
+  if (d != Dtype::kBf16 && d != Dtype::kFp16) return std::nullopt;
+  const Dtype other = d == Dtype::kBf16 ? Dtype::kFp16 : Dtype::kBf16;
+  const Figure& mine = h.peak(d);
+  const Figure& theirs = h.peak(other);
+  if (!mine.known() || !theirs.known() || mine.value != theirs.value) return std::nullopt;
+  return other;
+}
+
+Dtype GemmFigureDtype(const HardwareSpec& h, const std::array<Figure, kNumDtypes>& figures, Dtype d) {
+  if (figures[DtypeIndex(d)].known()) return d;
+  const std::optional<Dtype> partner = SixteenBitPartner(h, d);
+  return partner && figures[DtypeIndex(*partner)].known() ? *partner : d;
+}
+
+const Figure& BurstGemmFraction(const HardwareSpec& h, Dtype d) {
+  return h.gemm_fraction[DtypeIndex(GemmFigureDtype(h, h.gemm_fraction, d))];
+}
+
+const Figure& SustainedGemmFraction(const HardwareSpec& h, Dtype d) {
+  return h.sustained_fraction[DtypeIndex(GemmFigureDtype(h, h.sustained_fraction, d))];
+}
+
 namespace {
 
 bool HasSustainedRatio(const HardwareSpec& h, Dtype d) {
-  const Figure& burst = h.gemm_fraction[DtypeIndex(d)];
-  return burst.known() && burst.value > 0 && h.sustained_fraction[DtypeIndex(d)].known();
+  const Figure& burst = BurstGemmFraction(h, d);
+  return burst.known() && burst.value > 0 && SustainedGemmFraction(h, d).known();
 }
 
 }  // namespace
 
 std::optional<Dtype> SustainedRatioDtype(const HardwareSpec& h, Dtype d) {
   if (HasSustainedRatio(h, d)) return d;
-  if (h.sustained_fraction[DtypeIndex(d)].known()) return std::nullopt;  // the sustained figure stands alone
+  if (SustainedGemmFraction(h, d).known()) return std::nullopt;  // the sustained figure stands alone
   for (Dtype other : {Dtype::kBf16, Dtype::kFp8, Dtype::kFp4, Dtype::kFp16, Dtype::kTf32}) {
     if (HasSustainedRatio(h, other)) return other;
   }
@@ -65,13 +89,13 @@ std::optional<Dtype> SustainedRatioDtype(const HardwareSpec& h, Dtype d) {
 double SustainedRatio(const HardwareSpec& h, Dtype d) {
   const std::optional<Dtype> from = SustainedRatioDtype(h, d);
   if (!from) return 1.0;
-  return std::min(1.0, h.sustained_fraction[DtypeIndex(*from)].value / h.gemm_fraction[DtypeIndex(*from)].value);
+  return std::min(1.0, SustainedGemmFraction(h, *from).value / BurstGemmFraction(h, *from).value);
 }
 
 namespace {
 
 bool HasEfficiency(const HardwareSpec& h, Dtype d) {
-  return h.gemm_fraction[DtypeIndex(d)].known() || h.sustained_fraction[DtypeIndex(d)].known();
+  return BurstGemmFraction(h, d).known() || SustainedGemmFraction(h, d).known();
 }
 
 // The dtype whose measured efficiencies GEMMs in `gemm` run at: their own where the catalog has
@@ -144,15 +168,15 @@ void SetGemmRates(const HardwareSpec& h, Dtype gemm, const Figure& peak, CostCon
                           std::string(DtypeName(gemm)) + " peak (where both are measured, the lower dtype's is "
                           "at or below bf16's: times may be a lower bound)");
   }
-  Figure frac = h.gemm_fraction[DtypeIndex(frac_dtype)];
-  if (!frac.known()) frac = h.sustained_fraction[DtypeIndex(frac_dtype)];
+  Figure frac = BurstGemmFraction(h, frac_dtype);
+  if (!frac.known()) frac = SustainedGemmFraction(h, frac_dtype);
   const double sustain = SustainedRatio(h, frac_dtype);  // 1 without both figures
   const std::string what = std::string(DtypeName(gemm)) + " GEMM";
   c->gemm_rate = FlopsPerSecond(Rate(peak, frac, what, &c->warnings) * sustain);
   // A burst figure with no sustained one beside it: the ratio another dtype of the device measured
   // (SustainedRatio), else the burst figure of short runs (the catalog's B200 sustains 0.82 of its
   // BF16 burst, the H100 0.95).
-  if (h.gemm_fraction[DtypeIndex(frac_dtype)].known() && !h.sustained_fraction[DtypeIndex(frac_dtype)].known()) {
+  if (BurstGemmFraction(h, frac_dtype).known() && !SustainedGemmFraction(h, frac_dtype).known()) {
     c->warnings.push_back(NoSustainedFigureText(h, frac_dtype, "its GEMMs"));
   }
   c->gemm_rate_max = c->gemm_rate;
@@ -176,8 +200,8 @@ void SetSixteenBitRates(const HardwareSpec& h, const TrainingJob& job, const Fig
   const Dtype e16 = EfficiencyDtype(h, d16);
   const Figure& bf16 = h.peak(d16).known() ? h.peak(d16) : peak;
   const double sustain16 = SustainedRatio(h, e16);
-  const Figure& burst16 = h.gemm_fraction[DtypeIndex(e16)];
-  const Figure& sustained16 = h.sustained_fraction[DtypeIndex(e16)];
+  const Figure& burst16 = BurstGemmFraction(h, e16);
+  const Figure& sustained16 = SustainedGemmFraction(h, e16);
   if (c->fp8_gemms && burst16.known() && !sustained16.known()) {
     c->warnings.push_back(NoSustainedFigureText(h, e16, "the FP8 run's 16-bit work (attention, output layer, router)"));
   }
@@ -314,9 +338,11 @@ void AddGemmProxies(const HardwareSpec& h, Dtype gemm, std::vector<ProxyFigure>*
   const Dtype peak_dtype = h.peak(gemm).known() ? gemm : Dtype::kBf16;
   AddProxy(h.peak(peak_dtype), "peak_tflops." + std::string(DtypeName(peak_dtype)), out);
   const Dtype d = EfficiencyDtype(h, gemm);
-  const std::string name(DtypeName(d));
-  AddProxy(h.gemm_fraction[DtypeIndex(d)], "efficiency.gemm_fraction." + name, out);
-  AddProxy(h.sustained_fraction[DtypeIndex(d)], "efficiency.sustained_fraction." + name, out);
+  const Dtype burst = GemmFigureDtype(h, h.gemm_fraction, d);
+  const Dtype sustained = GemmFigureDtype(h, h.sustained_fraction, d);
+  AddProxy(h.gemm_fraction[DtypeIndex(burst)], "efficiency.gemm_fraction." + std::string(DtypeName(burst)), out);
+  AddProxy(h.sustained_fraction[DtypeIndex(sustained)],
+           "efficiency.sustained_fraction." + std::string(DtypeName(sustained)), out);
 }
 
 void AddAttentionProxies(const HardwareSpec& h, const TrainingJob& job, std::vector<ProxyFigure>* out) {

@@ -110,6 +110,60 @@ TEST(StepContextTest, AnFp16RunsAttentionRunsAtTheFp16Rate) {
   EXPECT_NEAR(c.attention_rate.value(), c.gemm_rate.value(), 1e3);
 }
 
+// The A100 has a burst bf16 figure (MAMF, 0.869) and a sustained fp16 one (Azure's cuBLASLt after
+// 10,000 warm-ups, 0.822) at equal 16-bit peaks: one tensor-core rate at two clocks. A bf16 run
+// holds the sustained rate, and its burst-measured fused attention runs at their ratio; an fp16
+// run is as it was. The bf16 GEMMs ran at the burst figure, with a warning that it was an upper bound.
+TEST(StepContextTest, SixteenBitFiguresPairAtEqualPeaks) {
+  Job8b s = Llama8bOnH100();
+  s.cluster = CatalogCluster("a100-sxm-80gb", 8);
+  const HardwareSpec& h = s.cluster.spec;
+  const Figure& burst = h.gemm_fraction[DtypeIndex(Dtype::kBf16)];
+  const Figure& sustained = h.sustained_fraction[DtypeIndex(Dtype::kFp16)];
+  ASSERT_TRUE(burst.known() && sustained.known());
+  ASSERT_FALSE(h.sustained_fraction[DtypeIndex(Dtype::kBf16)].known() || h.gemm_fraction[DtypeIndex(Dtype::kFp16)].known());
+  EXPECT_EQ(SixteenBitPartner(h, Dtype::kBf16), Dtype::kFp16);
+  EXPECT_EQ(SixteenBitPartner(h, Dtype::kFp8), std::nullopt);
+  const double ratio = sustained.value / burst.value;
+  EXPECT_DOUBLE_EQ(SustainedRatio(h, Dtype::kBf16), ratio);
+  EXPECT_DOUBLE_EQ(SustainedRatio(h, Dtype::kFp16), ratio);
+  const double peak = h.peak(Dtype::kBf16).value * 1e12;
+  s.job.flash_attention = true;
+  const CostContext bf16 = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_NEAR(bf16.gemm_rate.value(), peak * sustained.value, 1e3);
+  EXPECT_NEAR(bf16.attention_rate.value(), peak * sustained.value, 1e3);
+  EXPECT_NEAR(bf16.flash_fwd_rate.value(), h.attention_fwd_tflops.value * 1e12 * ratio, 1e3);
+  EXPECT_FALSE(HasWarning(bf16, "no sustained bf16")) << "the fp16 figure is the rate's sustained one";
+  s.job.precision = Dtype::kFp16;
+  const CostContext fp16 = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_NEAR(fp16.gemm_rate.value(), peak * sustained.value, 1e3) << "not scaled a second time";
+  EXPECT_NEAR(fp16.flash_fwd_rate.value(), bf16.flash_fwd_rate.value(), 1e3);
+}
+
+// Where the 16-bit peaks differ (Gaudi 3: bf16 1677, fp16 459 TFLOP/s) the dtypes are two rates,
+// and neither reads the other's figures.
+TEST(StepContextTest, SixteenBitFiguresStayApartAtUnequalPeaks) {
+  const HardwareSpec h = CatalogCluster("gaudi3", 8).spec;
+  ASSERT_NE(h.peak(Dtype::kBf16).value, h.peak(Dtype::kFp16).value);
+  EXPECT_EQ(SixteenBitPartner(h, Dtype::kFp16), std::nullopt);
+  EXPECT_FALSE(BurstGemmFraction(h, Dtype::kFp16).known());
+  EXPECT_EQ(GemmFigureDtype(h, h.gemm_fraction, Dtype::kFp16), Dtype::kFp16);
+}
+
+// A borrowed 16-bit figure that is itself a proxy is listed under its own field: a bf16 run on the
+// A100 40GB reads the 80GB part's fp16 sustained figure.
+TEST(StepContextTest, APairedFigureIsListedUnderItsOwnField) {
+  Job8b s = Llama8bOnH100();
+  s.cluster = CatalogCluster("a100-sxm-40gb", 8);
+  const CostContext c = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  const auto listed = [&](const std::string& figure) {
+    return std::any_of(c.proxy_figures.begin(), c.proxy_figures.end(),
+                       [&](const ProxyFigure& p) { return p.figure == figure && p.measured_on == "a100-sxm-80gb"; });
+  };
+  EXPECT_TRUE(listed("efficiency.sustained_fraction.fp16"));
+  EXPECT_TRUE(listed("efficiency.gemm_fraction.bf16"));
+}
+
 // A sustained figure without a burst one is the large-GEMM fraction itself; a shape table measured
 // at sustained clocks (clock: sustained) is not scaled again.
 TEST(StepContextTest, SustainedFigureAloneAndSustainedTables) {

@@ -502,15 +502,16 @@ TEST(StepTimeMonotoneTest, ABetterDeviceNeverLengthensAGpuBoundStep) {
 
 // ZB-H1 and DualPipe plans whose GPU never waits for the host: the time a faster device saves can
 // turn into exposed communication that the bubble's weight-gradient credit does not see
-// (docs/cost-model.md). Measured on this code: worst ratio 1.01800, 3 of about 5,400
+// (docs/cost-model.md). Measured on this code: worst ratio 1.01924, 3 of about 5,400
 // comparisons longer (gpt-350m, ZB-H1, one micro-batch on 8 stages, TP 8 with SP, A100: the faster
-// products turn into exposed TP time, the stage is as long and the bubble's W credit shrinks).
+// products turn into exposed TP time, the stage is as long and the bubble's W credit shrinks; 1.01800
+// before the A100's bf16 GEMMs took its sustained fp16 figure, 2026-12-07).
 // Before ZB-H1's bubble on unequal stages took the slowest stage's own W credit from the other
 // stages' F + B, and ZeRO-3's collectives ran through the bubble: 1.01935, 8 (a8d9a61). Since ZeRO-2
 // reduces its gradients under every micro-batch's backward (not once a step), 5 comparisons (two
 // DualPipe plans at ZeRO-2, up to 1.0006).
 TEST(StepTimeMonotoneTest, GpuBoundZeroBubbleSchedules) {
-  constexpr double kMeasured = 0.0181;
+  constexpr double kMeasured = 0.0193;
   ExpectNoLongerStep(/*seed=*/2, {kZeroBubble, Bound::kGpu}, kDeviceFigures, kMeasured, /*max_longer=*/5);
 }
 

@@ -160,25 +160,31 @@ json HardwareJson(const HardwareSpec& h) {
 
 namespace {
 
+// How a dtype with a sustained figure of its own scales its burst figures: by sustained / burst,
+// the burst figure its own or its 16-bit partner's (BurstGemmFraction), or not at all.
+std::string ScaledText(const HardwareSpec& h, Dtype d) {
+  if (!BurstGemmFraction(h, d).known()) return "no burst figure: the large-GEMM rate itself";
+  const Dtype burst = GemmFigureDtype(h, h.gemm_fraction, d);
+  const std::string against = burst == d ? "" : fmt::format(", against {}'s burst figure", DtypeName(burst));
+  return fmt::format("burst figures scaled by {:.3f}{}", SustainedRatio(h, d), against);
+}
+
 // Each dtype's sustained GEMM figure and the factor its burst figures are scaled by; a dtype
-// without one takes another's factor (SustainedRatio; fp16 without any figures of its own takes
-// bf16's).
+// without one takes its 16-bit partner's or another's factor (SustainedRatio).
 std::string SustainedText(const HardwareSpec& h) {
   std::string known;
   for (int i = 0; i < kNumDtypes; ++i) {
     const Figure& sustained = h.sustained_fraction[i];
     if (!sustained.known()) continue;
-    const std::string scaled = h.gemm_fraction[i].known()
-                                   ? fmt::format("burst figures scaled by {:.3f}", SustainedRatio(h, static_cast<Dtype>(i)))
-                                   : std::string("no burst figure: the large-GEMM rate itself");
-    known += fmt::format("{}{} GEMM {} ({})", known.empty() ? "" : "; ", kDtypeNames[i], FigureText(sustained, ""), scaled);
+    known += fmt::format("{}{} GEMM {} ({})", known.empty() ? "" : "; ", kDtypeNames[i], FigureText(sustained, ""),
+                         ScaledText(h, static_cast<Dtype>(i)));
   }
   return known.empty()
              ? std::string("sustained at the power limit: unknown (burst figures used; an upper bound on speed)\n")
              : "sustained at the power limit: " + known +
-                   "; a dtype not named scales its burst figures by the factor of the first of bf16, fp8, fp4, fp16 and "
-                   "tf32 with both figures (the clock at the power limit is the device's; fp16 without figures of its own runs at "
-                   "bf16's)\n";
+                   "; bf16 and fp16 take each other's figures where their peaks are equal (one tensor-core rate), and a "
+                   "dtype still without both scales its burst figures by the factor of the first of bf16, fp8, fp4, fp16 "
+                   "and tf32 with both (the clock at the power limit is the device's)\n";
 }
 
 // Peaks, memory, links, price, achieved rates, sustained rates, overlap and host link.

@@ -65,9 +65,10 @@ TEST(HardwareReportTest, SustainedFiguresPerDtype) {
   EXPECT_NE(HardwareText(h).find("sustained at the power limit: unknown"), std::string::npos);
   h.sustained_fraction[DtypeIndex(Dtype::kFp8)] = Figure::Known(0.56, "sustained");
   std::string text = HardwareText(h);
-  EXPECT_NE(text.find("sustained at the power limit: fp8 GEMM 0.56 (burst figures scaled by 0.800); a dtype "
-                      "not named scales its burst figures by the factor of the first of bf16, fp8, fp4, fp16 and tf32 "
-                      "with both figures"),
+  EXPECT_NE(text.find("sustained at the power limit: fp8 GEMM 0.56 (burst figures scaled by 0.800); bf16 and fp16 "
+                      "take each other's figures where their peaks are equal (one tensor-core rate), and a dtype still "
+                      "without both scales its burst figures by the factor of the first of bf16, fp8, fp4, fp16 and tf32 "
+                      "with both"),
             std::string::npos)
       << text;
   h.sustained_fraction[DtypeIndex(Dtype::kBf16)] = Figure::Known(0.76, "sustained");
@@ -78,6 +79,25 @@ TEST(HardwareReportTest, SustainedFiguresPerDtype) {
   h.sustained_fraction[DtypeIndex(Dtype::kFp4)] = Figure::Known(0.76, "sustained");
   text = HardwareText(h);
   EXPECT_NE(text.find("fp4 GEMM 0.76 (no burst figure: the large-GEMM rate itself)"), std::string::npos) << text;
+}
+
+// The A100's figures: a burst bf16 one (MAMF) and a sustained fp16 one (Azure's cuBLASLt after
+// 10,000 warm-ups) at equal 16-bit peaks. The fp16 figure scales the bf16 burst one; with unequal
+// peaks the two stay apart. It said fp16's figure had no burst one beside it.
+TEST(HardwareReportTest, SixteenBitFiguresPairAtEqualPeaks) {
+  HardwareSpec h;
+  h.id = "test";
+  h.peak_tflops[DtypeIndex(Dtype::kBf16)] = Figure::Known(312, "peak");
+  h.peak_tflops[DtypeIndex(Dtype::kFp16)] = Figure::Known(312, "peak");
+  h.gemm_fraction[DtypeIndex(Dtype::kBf16)] = Figure::Known(0.869, "burst");
+  h.sustained_fraction[DtypeIndex(Dtype::kFp16)] = Figure::Known(0.822, "sustained");
+  std::string text = HardwareText(h);
+  EXPECT_NE(text.find("fp16 GEMM 0.822 (burst figures scaled by 0.946, against bf16's burst figure)"),
+            std::string::npos)
+      << text;
+  h.peak_tflops[DtypeIndex(Dtype::kFp16)] = Figure::Known(156, "peak");
+  text = HardwareText(h);
+  EXPECT_NE(text.find("fp16 GEMM 0.822 (no burst figure: the large-GEMM rate itself)"), std::string::npos) << text;
 }
 
 // `catalog show` says what a GEMM kernel's fixed time is charged beyond: the waves only where the
