@@ -300,9 +300,9 @@ TEST(StepContextTest, DeepEpOffNvidiaIsNamed) {
   EXPECT_FALSE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster)));
 }
 
-// GEMMs that run at a burst figure with no sustained one beside it (the GB300's, the B300's MAMF
-// as a proxy) are said to: not on the B200, B300 or H100, whose sustained figures the step reads
-// instead.
+// GEMMs that run at a burst figure with no sustained one beside it (the MI325X's) are said to: not
+// on the B200, B300, GB300 (the B300's MSMF as a labelled proxy since 2026-12-07) or H100, whose
+// sustained figures the step reads instead.
 TEST(StepContextTest, BurstFiguresWithoutASustainedOneAreNamed) {
   auto warns = [](const CostContext& c) {
     return std::any_of(c.warnings.begin(), c.warnings.end(),
@@ -315,7 +315,25 @@ TEST(StepContextTest, BurstFiguresWithoutASustainedOneAreNamed) {
   s.cluster = CatalogCluster("b300-288gb", 8);
   EXPECT_FALSE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster)));
   s.cluster = CatalogCluster("gb300-nvl72", 8);
+  EXPECT_FALSE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster)));
+  s.cluster = CatalogCluster("mi325x", 8);
   EXPECT_TRUE(warns(MakeCostContext(s.arch, s.params, s.job, s.cluster)));
+}
+
+// The GB300 holds the B300's sustained rates (MSMF, one GPU at 1,100 W) as labelled proxies, as its
+// burst figures are the B300's MAMF: its large GEMMs run at 1,519 TFLOP/s in bf16, the B300's
+// sustained / burst ratio (1519 / 1769) times its burst figure, and the step lists the figure.
+TEST(StepContextTest, TheGb300HoldsTheB300sSustainedRates) {
+  Job8b s = Llama8bOnH100();
+  s.cluster = CatalogCluster("gb300-nvl72", 8);
+  const HardwareSpec& h = s.cluster.spec;
+  const CostContext c = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_NEAR(c.gemm_rate.value(), 1519e12, 2e12);
+  EXPECT_NEAR(SustainedRatio(h, Dtype::kBf16), 1519.0 / 1769, 2e-3);
+  const auto listed = std::any_of(c.proxy_figures.begin(), c.proxy_figures.end(), [](const ProxyFigure& p) {
+    return p.figure == "efficiency.sustained_fraction.bf16" && p.measured_on == "b300-288gb";
+  });
+  EXPECT_TRUE(listed);
 }
 
 // Without the SMs a collective holds, hidden collectives are free: the plan says so (B300), not
