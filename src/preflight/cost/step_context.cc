@@ -94,8 +94,10 @@ double SustainedRatio(const HardwareSpec& h, Dtype d) {
 
 namespace {
 
+// Its own figures only: a dtype without them runs at bf16's (EfficiencyDtype), whose figures pair
+// with fp16's where the peaks are equal (BurstGemmFraction).
 bool HasEfficiency(const HardwareSpec& h, Dtype d) {
-  return BurstGemmFraction(h, d).known() || SustainedGemmFraction(h, d).known();
+  return h.gemm_fraction[DtypeIndex(d)].known() || h.sustained_fraction[DtypeIndex(d)].known();
 }
 
 // The dtype whose measured efficiencies GEMMs in `gemm` run at: their own where the catalog has

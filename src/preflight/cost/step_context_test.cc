@@ -101,7 +101,8 @@ TEST(StepContextTest, AnFp16RunsAttentionRunsAtTheFp16Rate) {
   s.cluster = CatalogCluster("a100-sxm-80gb", 8);
   s.job.precision = Dtype::kFp16;
   const HardwareSpec& h = s.cluster.spec;
-  // Azure's fp16 figure after 10,000 warm-ups: a sustained one, with no burst figure beside it.
+  // Azure's fp16 figure after 10,000 warm-ups: a sustained one, with no burst fp16 figure beside it
+  // (bf16's burst figure pairs with it: SixteenBitFiguresPairAtEqualPeaks).
   ASSERT_TRUE(h.sustained_fraction[DtypeIndex(Dtype::kFp16)].known());
   ASSERT_FALSE(h.gemm_fraction[DtypeIndex(Dtype::kFp16)].known());
   const CostContext c = MakeCostContext(s.arch, s.params, s.job, s.cluster);

@@ -195,10 +195,10 @@ Dtype GemmFigureDtype(const HardwareSpec& h, const std::array<Figure, kNumDtypes
 const Figure& BurstGemmFraction(const HardwareSpec& h, Dtype d);
 const Figure& SustainedGemmFraction(const HardwareSpec& h, Dtype d);
 // Sustained / burst tensor throughput of `d` on `h`: sustained_fraction / gemm_fraction, capped at
-// 1, each figure its own or its 16-bit partner's (BurstGemmFraction). Where `d` lacks either figure, another dtype's ratio on the same device (SustainedRatioDtype):
-// the clock at the power limit is the device's, and where both dtypes are measured their ratios
-// agree within a few points (B200 bf16 0.825, fp8 0.813; B300 0.859, 0.886). 1 where no dtype has
-// both figures.
+// 1, each figure its own or its 16-bit partner's (BurstGemmFraction). Where `d` lacks either
+// figure, another dtype's ratio on the same device (SustainedRatioDtype): the clock at the power
+// limit is the device's, and where both dtypes are measured their ratios agree within a few points
+// (B200 bf16 0.825, fp8 0.813; B300 0.859, 0.886). 1 where no dtype has both figures.
 double SustainedRatio(const HardwareSpec& h, Dtype d);
 // The dtype whose figures give SustainedRatio(h, d): `d` itself, else bf16, fp8, fp4, fp16 or tf32,
 // the first with both; none where no dtype has both, or where `d` has a sustained figure and no
