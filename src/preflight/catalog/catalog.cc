@@ -187,8 +187,27 @@ Status Catalog::CheckProxyOf(const std::string& file, const std::string& field, 
 Status Catalog::AttachGemmTable(HardwareSpec* spec) const {
   const fs::path p = fs::path(data_dir_) / "gemm" / (spec->id + ".yaml");
   if (!Exists(p)) return Status::Ok();
-  ASSIGN_OR_RETURN(spec->gemm_table, LoadGemmTableFor(*spec, p.string()));
-  return CheckGemmTableProxies(p.string(), spec->id, *spec->gemm_table);
+  ASSIGN_OR_RETURN(std::shared_ptr<const GemmTable> table, LoadGemmTableFor(*spec, p.string()));
+  RETURN_IF_ERROR(CheckGemmTableProxies(p.string(), spec->id, *table));
+  ASSIGN_OR_RETURN(spec->gemm_table, WithSourceRatios(std::move(table)));
+  return Status::Ok();
+}
+
+StatusOr<std::shared_ptr<const GemmTable>> Catalog::WithSourceRatios(std::shared_ptr<const GemmTable> table) const {
+  std::shared_ptr<GemmTable> out;
+  for (int i = 0; i < kNumDtypes; ++i) {
+    const Dtype d = static_cast<Dtype>(i);
+    const std::string& source = table->ProxyOf(d);
+    if (!table->Has(d) || source.empty()) continue;
+    // The measuring device's figures alone: its own table is not attached (no chain of tables).
+    const fs::path file = fs::path(data_dir_) / "hardware" / (source + ".yaml");
+    ASSIGN_OR_RETURN(HardwareSpec measured, LoadHardwareSpec(file.string()));
+    if (!SustainedRatioDtype(measured, d)) continue;
+    if (!out) out = std::make_shared<GemmTable>(*table);
+    out->SetSourceSustain(d, SustainedRatio(measured, d));
+  }
+  if (!out) return table;
+  return std::shared_ptr<const GemmTable>(std::move(out));
 }
 
 Status Catalog::CheckGemmTableProxies(const std::string& file, const std::string& own_id,

@@ -73,6 +73,11 @@ class Catalog {
   // CheckProxyOf for a GEMM table of `own_id` read from `file`: its `proxy_of` and that of each grid
   // with an origin of its own (shapes.<dtype>.proxy_of).
   Status CheckGemmTableProxies(const std::string& file, const std::string& own_id, const GemmTable& table) const;
+  // `table` with each grid measured on another catalog device given that device's sustained /
+  // burst ratio (GemmTable::SourceSustain), where the device has a sustained figure for the grid's
+  // dtype. REQUIRES: CheckGemmTableProxies passed. InvalidArgument as Hardware where that device's
+  // file does not load (its own GEMM table is not read).
+  StatusOr<std::shared_ptr<const GemmTable>> WithSourceRatios(std::shared_ptr<const GemmTable> table) const;
   // How far preflight's step times and peak memory fell from the measured runs on `spec`'s device
   // (data/accuracy/by-device.yaml): null where the catalog has no such table, where the table has no
   // run on the device, or where `spec` was not loaded from the catalog's own file for its id (a

@@ -11,6 +11,16 @@
 #include "preflight/catalog/yaml_reader.h"
 
 namespace preflight {
+
+namespace {
+
+// A key no other table content of this process has had (GemmTable::serial).
+uint64_t NextSerial() {
+  static std::atomic<uint64_t> next_serial{1};
+  return next_serial++;
+}
+
+}  // namespace
 namespace {
 
 // Position of log2(x) on a sorted axis: the lower cell index and the weight of the upper one,
@@ -121,9 +131,13 @@ Status GemmTable::SetGrid(Dtype dtype, const std::vector<std::array<double, 4>>&
     }
   }
   grids_[DtypeIndex(dtype)] = std::move(g);
-  static std::atomic<uint64_t> next_serial{1};
-  serial_ = next_serial++;
+  serial_ = NextSerial();
   return Status::Ok();
+}
+
+void GemmTable::SetSourceSustain(Dtype dtype, double ratio) {
+  source_sustain_[DtypeIndex(dtype)] = ratio;
+  serial_ = NextSerial();
 }
 
 const std::string& GemmTable::SourceOf(Dtype dtype) const {

@@ -95,6 +95,16 @@ class GemmTable {
   // device).
   void SetGridOrigin(Dtype dtype, std::string source, std::string proxy_of);
 
+  // The sustained / burst ratio (SustainedRatio) of the device `dtype`'s grid was measured on, where
+  // that is another device with a sustained figure (Catalog::WithSourceRatios): a burst grid that
+  // stands for this device runs at its own device's power limit, since the proxy holds the two
+  // devices' rates alike (the H100 reads the H200's FP8 grid at the H200's ratio, 0.932: their
+  // long-run FP8 rates agree within 1%, where the H100's own ratio, 0.985, would time it 6% faster).
+  // 0 where not set: the reading device's ratio applies.
+  double SourceSustain(Dtype dtype) const { return source_sustain_[DtypeIndex(dtype)]; }
+  // For the catalog: sets SourceSustain(dtype) (a ratio in (0, 1]).
+  void SetSourceSustain(Dtype dtype, double ratio);
+
   // Changes whenever the content does (unique per process): a key for caching rates.
   uint64_t serial() const { return serial_; }
 
@@ -105,6 +115,7 @@ class GemmTable {
   };
   std::array<Grid, kNumDtypes> grids_;
   std::array<Origin, kNumDtypes> origins_;
+  std::array<double, kNumDtypes> source_sustain_{};
   uint64_t serial_ = 0;
 };
 

@@ -215,6 +215,35 @@ TEST(GemmTableTest, HopperFp8GridsAreTheH200Measurement) {
   }
 }
 
+// A grid measured on another device carries that device's sustained / burst ratio, so that the
+// proxy stands for its rates at its power limit: the H100's and H800's FP8 grid the H200's, the
+// GB200's table the B200's; a grid measured on its own device carries none.
+TEST(GemmTableTest, ProxyGridsCarryTheirMeasuringDevicesRatio) {
+  StatusOr<HardwareSpec> h200 = Catalog::Default().Hardware("h200-sxm-141gb");
+  ASSERT_TRUE(h200.ok()) << h200.status().message();
+  EXPECT_EQ(h200->gemm_table->SourceSustain(Dtype::kFp8), 0.0) << "its own grid";
+  const double h200_fp8 = SustainedRatio(*h200, Dtype::kFp8);
+  for (const char* id : {"h100-sxm-80gb", "h800-sxm-80gb"}) {
+    SCOPED_TRACE(id);
+    StatusOr<HardwareSpec> h = Catalog::Default().Hardware(id);
+    ASSERT_TRUE(h.ok()) << h.status().message();
+    EXPECT_DOUBLE_EQ(h->gemm_table->SourceSustain(Dtype::kFp8), h200_fp8);
+    EXPECT_NE(h->gemm_table->SourceSustain(Dtype::kFp8), SustainedRatio(*h, Dtype::kFp8)) << "not its own ratio";
+  }
+  StatusOr<HardwareSpec> h100 = Catalog::Default().Hardware("h100-sxm-80gb");
+  StatusOr<HardwareSpec> h800 = Catalog::Default().Hardware("h800-sxm-80gb");
+  ASSERT_TRUE(h100.ok() && h800.ok());
+  EXPECT_EQ(h100->gemm_table->SourceSustain(Dtype::kBf16), 0.0) << "XLA's grid, measured on an H100";
+  EXPECT_DOUBLE_EQ(h800->gemm_table->SourceSustain(Dtype::kBf16), SustainedRatio(*h100, Dtype::kBf16))
+      << "the H800 reads the H100's bf16 grid";
+  StatusOr<HardwareSpec> b200 = Catalog::Default().Hardware("b200-180gb");
+  StatusOr<HardwareSpec> gb200 = Catalog::Default().Hardware("gb200-nvl72");
+  ASSERT_TRUE(b200.ok() && gb200.ok());
+  EXPECT_EQ(gb200->gemm_table->ProxyOf(Dtype::kBf16), "b200-180gb");
+  EXPECT_DOUBLE_EQ(gb200->gemm_table->SourceSustain(Dtype::kBf16), SustainedRatio(*b200, Dtype::kBf16));
+  EXPECT_DOUBLE_EQ(gb200->gemm_table->SourceSustain(Dtype::kFp8), SustainedRatio(*b200, Dtype::kFp8));
+}
+
 TEST(GemmTableTest, CatalogAttachesTheMeasuredH100Table) {
   StatusOr<HardwareSpec> h = Catalog::Default().Hardware("h100-sxm-80gb");
   ASSERT_TRUE(h.ok()) << h.status().message();

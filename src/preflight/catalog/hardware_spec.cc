@@ -592,4 +592,51 @@ StatusOr<HardwareSpec> LoadHardwareSpec(const std::string& path) {
   return ParseHardwareSpec(root, path);
 }
 
+std::optional<Dtype> SixteenBitPartner(const HardwareSpec& h, Dtype d) {
+  if (d != Dtype::kBf16 && d != Dtype::kFp16) return std::nullopt;
+  const Dtype other = d == Dtype::kBf16 ? Dtype::kFp16 : Dtype::kBf16;
+  const Figure& mine = h.peak(d);
+  const Figure& theirs = h.peak(other);
+  if (!mine.known() || !theirs.known() || mine.value != theirs.value) return std::nullopt;
+  return other;
+}
+
+Dtype GemmFigureDtype(const HardwareSpec& h, const std::array<Figure, kNumDtypes>& figures, Dtype d) {
+  if (figures[DtypeIndex(d)].known()) return d;
+  const std::optional<Dtype> partner = SixteenBitPartner(h, d);
+  return partner && figures[DtypeIndex(*partner)].known() ? *partner : d;
+}
+
+const Figure& BurstGemmFraction(const HardwareSpec& h, Dtype d) {
+  return h.gemm_fraction[DtypeIndex(GemmFigureDtype(h, h.gemm_fraction, d))];
+}
+
+const Figure& SustainedGemmFraction(const HardwareSpec& h, Dtype d) {
+  return h.sustained_fraction[DtypeIndex(GemmFigureDtype(h, h.sustained_fraction, d))];
+}
+
+namespace {
+
+bool HasSustainedRatio(const HardwareSpec& h, Dtype d) {
+  const Figure& burst = BurstGemmFraction(h, d);
+  return burst.known() && burst.value > 0 && SustainedGemmFraction(h, d).known();
+}
+
+}  // namespace
+
+std::optional<Dtype> SustainedRatioDtype(const HardwareSpec& h, Dtype d) {
+  if (HasSustainedRatio(h, d)) return d;
+  if (SustainedGemmFraction(h, d).known()) return std::nullopt;  // the sustained figure stands alone
+  for (Dtype other : {Dtype::kBf16, Dtype::kFp8, Dtype::kFp4, Dtype::kFp16, Dtype::kTf32}) {
+    if (HasSustainedRatio(h, other)) return other;
+  }
+  return std::nullopt;
+}
+
+double SustainedRatio(const HardwareSpec& h, Dtype d) {
+  const std::optional<Dtype> from = SustainedRatioDtype(h, d);
+  if (!from) return 1.0;
+  return std::min(1.0, SustainedGemmFraction(h, *from).value / BurstGemmFraction(h, *from).value);
+}
+
 }  // namespace preflight

@@ -234,4 +234,28 @@ StatusOr<Figure> ParseFigure(const MapReader& parent, std::string_view key, bool
 // (lowercase letters, digits, '.', '_' and '-').
 Status ParseProxyOf(const MapReader& r, std::string* out);
 
+// The other 16-bit dtype (fp16 for bf16, bf16 for fp16) where the device's two 16-bit peaks are
+// known and equal: one tensor-core rate (NVIDIA since Ampere, AMD CDNA 2 and 3), so a figure
+// measured in either dtype is that rate's. None for other dtypes, or where the peaks differ (Gaudi 3:
+// bf16 1677, fp16 459 TFLOP/s).
+std::optional<Dtype> SixteenBitPartner(const HardwareSpec& h, Dtype d);
+// The dtype whose entry of `figures` (h.gemm_fraction or h.sustained_fraction) serves `d`: `d`
+// where its own is known, else its 16-bit partner where that one's is, else `d`.
+Dtype GemmFigureDtype(const HardwareSpec& h, const std::array<Figure, kNumDtypes>& figures, Dtype d);
+// The burst (gemm_fraction) and sustained (sustained_fraction) large-GEMM figures of `d`, as
+// GemmFigureDtype picks them: the A100's bf16 GEMMs read its sustained fp16 figure (Azure's
+// cuBLASLt after 10,000 warm-ups) beside its burst bf16 one (MAMF). Unknown where neither is.
+const Figure& BurstGemmFraction(const HardwareSpec& h, Dtype d);
+const Figure& SustainedGemmFraction(const HardwareSpec& h, Dtype d);
+// Sustained / burst tensor throughput of `d` on `h`: sustained_fraction / gemm_fraction, capped at
+// 1, each figure its own or its 16-bit partner's (BurstGemmFraction). Where `d` lacks either
+// figure, another dtype's ratio on the same device (SustainedRatioDtype): the clock at the power
+// limit is the device's, and where both dtypes are measured their ratios agree within a few points
+// (B200 bf16 0.825, fp8 0.813; B300 0.859, 0.886). 1 where no dtype has both figures.
+double SustainedRatio(const HardwareSpec& h, Dtype d);
+// The dtype whose figures give SustainedRatio(h, d): `d` itself, else bf16, fp8, fp4, fp16 or tf32,
+// the first with both; none where no dtype has both, or where `d` has a sustained figure and no
+// burst one (that figure is the rate itself: nothing to scale).
+std::optional<Dtype> SustainedRatioDtype(const HardwareSpec& h, Dtype d);
+
 }  // namespace preflight

@@ -45,53 +45,6 @@ double OptimizerBytesPerParameter(const TrainingJob& job, double weight_bytes) {
   return to_fp32 + unscale + norm + adam + to_model + grad /* zeroed */;
 }
 
-std::optional<Dtype> SixteenBitPartner(const HardwareSpec& h, Dtype d) {
-  if (d != Dtype::kBf16 && d != Dtype::kFp16) return std::nullopt;
-  const Dtype other = d == Dtype::kBf16 ? Dtype::kFp16 : Dtype::kBf16;
-  const Figure& mine = h.peak(d);
-  const Figure& theirs = h.peak(other);
-  if (!mine.known() || !theirs.known() || mine.value != theirs.value) return std::nullopt;
-  return other;
-}
-
-Dtype GemmFigureDtype(const HardwareSpec& h, const std::array<Figure, kNumDtypes>& figures, Dtype d) {
-  if (figures[DtypeIndex(d)].known()) return d;
-  const std::optional<Dtype> partner = SixteenBitPartner(h, d);
-  return partner && figures[DtypeIndex(*partner)].known() ? *partner : d;
-}
-
-const Figure& BurstGemmFraction(const HardwareSpec& h, Dtype d) {
-  return h.gemm_fraction[DtypeIndex(GemmFigureDtype(h, h.gemm_fraction, d))];
-}
-
-const Figure& SustainedGemmFraction(const HardwareSpec& h, Dtype d) {
-  return h.sustained_fraction[DtypeIndex(GemmFigureDtype(h, h.sustained_fraction, d))];
-}
-
-namespace {
-
-bool HasSustainedRatio(const HardwareSpec& h, Dtype d) {
-  const Figure& burst = BurstGemmFraction(h, d);
-  return burst.known() && burst.value > 0 && SustainedGemmFraction(h, d).known();
-}
-
-}  // namespace
-
-std::optional<Dtype> SustainedRatioDtype(const HardwareSpec& h, Dtype d) {
-  if (HasSustainedRatio(h, d)) return d;
-  if (SustainedGemmFraction(h, d).known()) return std::nullopt;  // the sustained figure stands alone
-  for (Dtype other : {Dtype::kBf16, Dtype::kFp8, Dtype::kFp4, Dtype::kFp16, Dtype::kTf32}) {
-    if (HasSustainedRatio(h, other)) return other;
-  }
-  return std::nullopt;
-}
-
-double SustainedRatio(const HardwareSpec& h, Dtype d) {
-  const std::optional<Dtype> from = SustainedRatioDtype(h, d);
-  if (!from) return 1.0;
-  return std::min(1.0, SustainedGemmFraction(h, *from).value / BurstGemmFraction(h, *from).value);
-}
-
 namespace {
 
 // Its own figures only: a dtype without them runs at bf16's (EfficiencyDtype), whose figures pair
@@ -158,6 +111,14 @@ std::string NoSustainedFigureText(const HardwareSpec& h, Dtype d, const std::str
          ratio.str() + "; the clock at the power limit is the device's)";
 }
 
+// What scales `dtype`'s grid of `t` to the power limit: nothing for a table measured there; the
+// ratio of the device a proxy grid was measured on (GemmTable::SourceSustain); else the reading
+// device's, `own`.
+double TableSustain(const GemmTable& t, Dtype dtype, double own) {
+  if (t.sustained) return 1.0;
+  return t.SourceSustain(dtype) > 0 ? t.SourceSustain(dtype) : own;
+}
+
 // The large-GEMM rate and the measured table by shape. Burst benchmarks (MAMF, the shape table,
 // attention kernels) run at boost clock; a step runs at the power limit: large GEMMs at the
 // sustained rate, burst tables scaled by sustained / burst. (Without a burst figure the sustained
@@ -187,7 +148,7 @@ void SetGemmRates(const HardwareSpec& h, Dtype gemm, const Figure& peak, CostCon
   if (!h.gemm_table->Has(table_dtype)) return;
   c->gemm_table = h.gemm_table;
   c->gemm_dtype = table_dtype;
-  c->gemm_sustain = h.gemm_table->sustained ? 1.0 : sustain;
+  c->gemm_sustain = TableSustain(*h.gemm_table, table_dtype, sustain);
   const double table_max = h.gemm_table->MaxRate(table_dtype) * c->gemm_sustain;
   c->gemm_rate_max = FlopsPerSecond(std::max(c->gemm_rate.value(), table_max));
 }
@@ -212,7 +173,7 @@ void SetSixteenBitRates(const HardwareSpec& h, const TrainingJob& job, const Fig
   c->attention_rate = FlopsPerSecond(bf16.value * 1e12 * frac16);
   if (h.gemm_table && h.gemm_table->Has(Dtype::kBf16)) {
     c->gemm16_table = h.gemm_table;
-    c->gemm16_sustain = h.gemm_table->sustained ? 1.0 : sustain16;
+    c->gemm16_sustain = TableSustain(*h.gemm_table, Dtype::kBf16, sustain16);
   }
   c->flash_fwd_rate = c->attention_rate;
   c->flash_bwd_rate = c->attention_rate;

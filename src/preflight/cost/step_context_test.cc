@@ -165,6 +165,25 @@ TEST(StepContextTest, APairedFigureIsListedUnderItsOwnField) {
   EXPECT_TRUE(listed("efficiency.gemm_fraction.bf16"));
 }
 
+// A proxy grid runs at its measuring device's sustained / burst ratio: an FP8 run on the H100 reads
+// the H200's grid at the H200's ratio (0.932), not the H100's (0.985); a grid that carries no
+// source ratio takes the reading device's.
+TEST(StepContextTest, AProxyGridRunsAtItsMeasuringDevicesRatio) {
+  Job8b s = Llama8bOnH100();
+  s.job.precision = Dtype::kFp8;
+  const HardwareSpec& h = s.cluster.spec;
+  ASSERT_GT(h.gemm_table->SourceSustain(Dtype::kFp8), 0.0);
+  const CostContext c = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_DOUBLE_EQ(c.gemm_sustain, h.gemm_table->SourceSustain(Dtype::kFp8));
+  EXPECT_LT(c.gemm_sustain, SustainedRatio(h, Dtype::kFp8));
+  auto unresolved = std::make_shared<GemmTable>(*h.gemm_table);
+  unresolved->SetSourceSustain(Dtype::kFp8, 0);
+  s.cluster.spec.gemm_table = unresolved;
+  const CostContext own = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_DOUBLE_EQ(own.gemm_sustain, SustainedRatio(s.cluster.spec, Dtype::kFp8));
+  EXPECT_LT(EstimateStep(own, s.plan).compute.value(), EstimateStep(c, s.plan).compute.value());
+}
+
 // A sustained figure without a burst one is the large-GEMM fraction itself; a shape table measured
 // at sustained clocks (clock: sustained) is not scaled again.
 TEST(StepContextTest, SustainedFigureAloneAndSustainedTables) {

@@ -146,7 +146,9 @@ Status ReadGemmTable(const MapReader& r, const Catalog& catalog, Drops* drops, H
   if (!table.ok()) return table.status().WithPrefix(r.file() + ": " + c.FieldName("gemm_table"));
   Status proxy = catalog.CheckGemmTableProxies(path, spec->id, **table);
   if (!proxy.ok()) return proxy.WithPrefix(r.file() + ": " + c.FieldName("gemm_table"));
-  spec->gemm_table = *table;
+  auto resolved = catalog.WithSourceRatios(*table);
+  if (!resolved.ok()) return resolved.status().WithPrefix(r.file() + ": " + c.FieldName("gemm_table"));
+  spec->gemm_table = *resolved;
   return Status::Ok();
 }
 
