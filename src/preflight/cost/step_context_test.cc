@@ -357,7 +357,8 @@ TEST(StepContextTest, TheGb300HoldsTheB300sSustainedRates) {
 }
 
 // Without the SMs a collective holds, hidden collectives are free: the plan says so (B300), not
-// where the catalog has both figures (H100; B200, 32 of 148), nor on one device.
+// where the catalog has both figures (H100; H20, 16 of 78 since 2026-12-07; B200, 32 of 148), nor on
+// one device.
 TEST(StepContextTest, FreeHiddenCollectivesAreNamed) {
   auto warns = [](const CostContext& c) {
     return std::any_of(c.warnings.begin(), c.warnings.end(),
@@ -369,6 +370,10 @@ TEST(StepContextTest, FreeHiddenCollectivesAreNamed) {
   const CostContext b200 = MakeCostContext(s.arch, s.params, s.job, s.cluster);
   EXPECT_FALSE(warns(b200));
   EXPECT_DOUBLE_EQ(b200.collective_share, 32.0 / 148.0);
+  s.cluster = CatalogCluster("h20-96gb", 8);  // the H100's NVLink and NICs: NCCL's 16 SMs, of 78
+  const CostContext h20 = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  EXPECT_FALSE(warns(h20));
+  EXPECT_DOUBLE_EQ(h20.collective_share, 16.0 / 78.0);
   s.cluster = CatalogCluster("b300-288gb", 8);
   const CostContext b300 = MakeCostContext(s.arch, s.params, s.job, s.cluster);
   EXPECT_TRUE(warns(b300));
