@@ -361,12 +361,9 @@ int ShowGemmTable(const Catalog& catalog, const std::string& path, bool json) {
   }
   auto spec = catalog.Hardware(bare->id);
   if (!spec.ok()) return BadInput(spec.status().message());
-  auto table = LoadGemmTableFor(*spec, path);
-  if (!table.ok()) return BadInput(table.status().message());
   // As `plan` reads it (cluster.gemm_table): a proxy names another catalog device.
-  if (const Status proxy = catalog.CheckGemmTableProxies(path, spec->id, **table); !proxy.ok()) {
-    return BadInput(proxy.message());
-  }
+  auto table = catalog.GemmTableFor(*spec, path);
+  if (!table.ok()) return BadInput(table.status().message());
   const GemmTable& t = **table;
   nlohmann::json j = {{"id", t.id}, {"file", t.file}, {"source", t.source},
                       {"clock", t.sustained ? "sustained" : "burst"}, {"max_tflops", nlohmann::json::object()}};

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <set>
 
@@ -187,24 +188,32 @@ Status Catalog::CheckProxyOf(const std::string& file, const std::string& field, 
 Status Catalog::AttachGemmTable(HardwareSpec* spec) const {
   const fs::path p = fs::path(data_dir_) / "gemm" / (spec->id + ".yaml");
   if (!Exists(p)) return Status::Ok();
-  ASSIGN_OR_RETURN(std::shared_ptr<const GemmTable> table, LoadGemmTableFor(*spec, p.string()));
-  RETURN_IF_ERROR(CheckGemmTableProxies(p.string(), spec->id, *table));
-  ASSIGN_OR_RETURN(spec->gemm_table, WithSourceRatios(std::move(table)));
+  ASSIGN_OR_RETURN(spec->gemm_table, GemmTableFor(*spec, p.string()));
   return Status::Ok();
+}
+
+StatusOr<std::shared_ptr<const GemmTable>> Catalog::GemmTableFor(const HardwareSpec& spec, const std::string& path) const {
+  ASSIGN_OR_RETURN(std::shared_ptr<const GemmTable> table, LoadGemmTableFor(spec, path));
+  RETURN_IF_ERROR(CheckGemmTableProxies(path, spec.id, *table));
+  return WithSourceRatios(std::move(table));
 }
 
 StatusOr<std::shared_ptr<const GemmTable>> Catalog::WithSourceRatios(std::shared_ptr<const GemmTable> table) const {
   std::shared_ptr<GemmTable> out;
+  std::map<std::string, HardwareSpec> measured;  // each measuring device's file, read once
   for (int i = 0; i < kNumDtypes; ++i) {
     const Dtype d = static_cast<Dtype>(i);
     const std::string& source = table->ProxyOf(d);
     if (!table->Has(d) || source.empty()) continue;
-    // The measuring device's figures alone: its own table is not attached (no chain of tables).
-    const fs::path file = fs::path(data_dir_) / "hardware" / (source + ".yaml");
-    ASSIGN_OR_RETURN(HardwareSpec measured, LoadHardwareSpec(file.string()));
-    if (!SustainedRatioDtype(measured, d)) continue;
+    if (!measured.count(source)) {
+      // The measuring device's figures alone: its own table is not attached (no chain of tables).
+      const fs::path file = fs::path(data_dir_) / "hardware" / (source + ".yaml");
+      ASSIGN_OR_RETURN(measured[source], LoadHardwareSpec(file.string()));
+    }
+    const HardwareSpec& on = measured.at(source);
+    if (!SustainedRatioDtype(on, d)) continue;
     if (!out) out = std::make_shared<GemmTable>(*table);
-    out->SetSourceSustain(d, SustainedRatio(measured, d));
+    out->SetSourceSustain(d, SustainedRatio(on, d));
   }
   if (!out) return table;
   return std::shared_ptr<const GemmTable>(std::move(out));

@@ -70,14 +70,13 @@ class Catalog {
   // the field and the ids the catalog holds when it names this device or none. OK when empty.
   Status CheckProxyOf(const std::string& file, const std::string& field, const std::string& own_id,
                       const std::string& proxy_of) const;
-  // CheckProxyOf for a GEMM table of `own_id` read from `file`: its `proxy_of` and that of each grid
-  // with an origin of its own (shapes.<dtype>.proxy_of).
-  Status CheckGemmTableProxies(const std::string& file, const std::string& own_id, const GemmTable& table) const;
-  // `table` with each grid measured on another catalog device given that device's sustained /
-  // burst ratio (GemmTable::SourceSustain), where the device has a sustained figure for the grid's
-  // dtype. REQUIRES: CheckGemmTableProxies passed. InvalidArgument as Hardware where that device's
-  // file does not load (its own GEMM table is not read).
-  StatusOr<std::shared_ptr<const GemmTable>> WithSourceRatios(std::shared_ptr<const GemmTable> table) const;
+  // The GEMM table at `path` for `spec`, as a step reads it: loaded (LoadGemmTableFor), its
+  // `proxy_of` and each grid's (shapes.<dtype>.proxy_of) checked as CheckProxyOf, and each grid
+  // measured on another catalog device given that device's sustained / burst ratio
+  // (GemmTable::SourceSustain) where the device has a sustained figure for the grid's dtype. Errors
+  // as LoadGemmTableFor and CheckProxyOf, and as LoadHardwareSpec where that device's file does not
+  // load (its own GEMM table is not read).
+  StatusOr<std::shared_ptr<const GemmTable>> GemmTableFor(const HardwareSpec& spec, const std::string& path) const;
   // How far preflight's step times and peak memory fell from the measured runs on `spec`'s device
   // (data/accuracy/by-device.yaml): null where the catalog has no such table, where the table has no
   // run on the device, or where `spec` was not loaded from the catalog's own file for its id (a
@@ -88,6 +87,11 @@ class Catalog {
 
  private:
   Status AttachGemmTable(HardwareSpec* spec) const;
+  // CheckProxyOf for a GEMM table of `own_id` read from `file`: its `proxy_of` and that of each grid
+  // with an origin of its own.
+  Status CheckGemmTableProxies(const std::string& file, const std::string& own_id, const GemmTable& table) const;
+  // `table` with its proxy grids' source ratios set (GemmTableFor). REQUIRES: CheckGemmTableProxies passed.
+  StatusOr<std::shared_ptr<const GemmTable>> WithSourceRatios(std::shared_ptr<const GemmTable> table) const;
   // The path of <data>/<folder>/<name>.yaml; NotFound ("unknown <what> '<name>'") listing the
   // names the folder holds.
   StatusOr<std::string> NamedFile(const std::string& folder, const std::string& name, const std::string& what) const;

@@ -20,9 +20,6 @@ uint64_t NextSerial() {
   return next_serial++;
 }
 
-}  // namespace
-namespace {
-
 // Position of log2(x) on a sorted axis: the lower cell index and the weight of the upper one,
 // clamped to the ends. `scale` receives x / smallest when x lies below the axis. The logarithm
 // is taken only inside the axis (the common large shapes skip it).

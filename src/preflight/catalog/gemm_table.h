@@ -96,7 +96,7 @@ class GemmTable {
   void SetGridOrigin(Dtype dtype, std::string source, std::string proxy_of);
 
   // The sustained / burst ratio (SustainedRatio) of the device `dtype`'s grid was measured on, where
-  // that is another device with a sustained figure (Catalog::WithSourceRatios): a burst grid that
+  // that is another device with a sustained figure (Catalog::GemmTableFor): a burst grid that
   // stands for this device runs at its own device's power limit, since the proxy holds the two
   // devices' rates alike (the H100 reads the H200's FP8 grid at the H200's ratio, 0.932: their
   // long-run FP8 rates agree within 1%, where the H100's own ratio, 0.985, would time it 6% faster).

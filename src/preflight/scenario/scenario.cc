@@ -142,13 +142,9 @@ Status ReadGemmTable(const MapReader& r, const Catalog& catalog, Drops* drops, H
       return Status::Ok();
     }
   }
-  auto table = LoadGemmTableFor(*spec, path);
+  auto table = catalog.GemmTableFor(*spec, path);
   if (!table.ok()) return table.status().WithPrefix(r.file() + ": " + c.FieldName("gemm_table"));
-  Status proxy = catalog.CheckGemmTableProxies(path, spec->id, **table);
-  if (!proxy.ok()) return proxy.WithPrefix(r.file() + ": " + c.FieldName("gemm_table"));
-  auto resolved = catalog.WithSourceRatios(*table);
-  if (!resolved.ok()) return resolved.status().WithPrefix(r.file() + ": " + c.FieldName("gemm_table"));
-  spec->gemm_table = *resolved;
+  spec->gemm_table = *table;
   return Status::Ok();
 }
 
