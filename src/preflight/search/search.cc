@@ -23,7 +23,9 @@ using search_internal::Worker;
 namespace {
 
 // The recompute choices of each layout: full recompute of every layer, full recompute by block
-// (the fewest layers a chunk that fit, found per ZeRO stage), selective, none.
+// (the fewest layers a chunk that fit, found per ZeRO stage), selective, none; and a scenario's
+// own policy where it is none of those (Megatron-Core's op-level selective, JAX's dots and named
+// checkpoints, with the scenario's saved and offloaded lists), which no other choice stands for.
 struct RecomputeChoice {
   Recompute mode;
   RecomputeMethod method;
@@ -32,12 +34,21 @@ constexpr RecomputeChoice kRecomputeChoices[] = {{Recompute::kFull, RecomputeMet
                                                  {Recompute::kFull, RecomputeMethod::kBlock},
                                                  {Recompute::kSelective, RecomputeMethod::kUniform},
                                                  {Recompute::kNone, RecomputeMethod::kUniform}};
+constexpr int kMaxRecomputeChoices = 5;
+
+// True for the policies only a scenario names (the search does not make them up: their saved
+// sets are the framework's).
+bool ScenarioOnlyRecompute(Recompute r) {
+  return r == Recompute::kSelectiveOp || r == Recompute::kDots || r == Recompute::kNames;
+}
 
 class BranchRunner {
  public:
   BranchRunner(const Scenario& s, const SearchConstraints& c, const SearchOptions& o,
                const CostContext& ctx, const ParamCounts& params)
       : s_(s), c_(c), o_(o), ctx_(ctx), params_(params), base_(s.plan), bound_fabric_(ctx.fabric) {
+    for (const RecomputeChoice& choice : kRecomputeChoices) choices_[n_choices_++] = choice;
+    if (ScenarioOnlyRecompute(s.plan.recompute)) choices_[n_choices_++] = {s.plan.recompute, RecomputeMethod::kUniform};
     budget_ = s.cluster.hbm_capacity * (1.0 - c.min_headroom);
     // Each DP's micro-batch choices, found once (a branch would otherwise find its own, O(sqrt) of
     // the sequences per replica): every DP a layout can have divides the devices.
@@ -91,15 +102,17 @@ class BranchRunner {
   bool AboveThreshold(const Plan& p, int64_t held, PipelineTime* pipeline, bool* ready) const;
   // Times valid plan `p` on `pipeline` and offers it to the worker.
   void Offer(const Plan& p, const MemoryEstimate& mem, const PipelineTime& pipeline, int64_t held, Worker* w) const;
-  // How many of kRecomputeChoices the constraints leave: all four, two for a fixed full
+  // How many recompute choices the constraints leave: all of choices_, two for a fixed full
   // recompute, else one.
   int RecomputeChoices() const {
-    if (!c_.recompute) return 4;
+    if (!c_.recompute) return n_choices_;
     return *c_.recompute == Recompute::kFull ? 2 : 1;
   }
   void CountBrokenMicroBatches(const Plan& base, bool sp, const int64_t* mbs, int n_mb, int64_t per_choice,
                                bool* broken, SearchResult* r) const;
 
+  RecomputeChoice choices_[kMaxRecomputeChoices] = {};  // kRecomputeChoices, then the scenario's own policy
+  int n_choices_ = 0;
   double threshold_ = 0;  // 0: none
   std::unordered_map<int64_t, std::vector<int64_t>> micro_batches_;  // MicroBatchChoices by DP, from the constructor
   double ideal_step_ = 0;  // work per device at the achieved rates: no plan is faster
@@ -431,7 +444,8 @@ void BranchRunner::Run(const Branch& b, Worker* w, bool pilot) const {
     if (pilot && i_sp + 1 < n_sp && !c_.sp) continue;  // pilot: SP on when there is TP
     bool broken[kMaxMicroBatchChoices] = {};
     CountBrokenMicroBatches(base, sps[i_sp], mbs, n_mb, n_rc * n_zero, broken, &w->result);
-    for (const RecomputeChoice& choice : kRecomputeChoices) {
+    for (int i_rc = 0; i_rc < n_choices_; ++i_rc) {
+      const RecomputeChoice& choice = choices_[i_rc];
       const Recompute rc = choice.mode;
       if (c_.recompute && *c_.recompute != rc) continue;
       Plan p = base;

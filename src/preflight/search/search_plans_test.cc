@@ -418,6 +418,35 @@ TEST(SearchTest, AllToAllOverlapStaysWhereMegatronRunsIt) {
   EXPECT_GT(dropped, 0);
 }
 
+// A scenario's own policy that none of Megatron's modes stands for (here JAX's dots) is a fifth
+// recompute choice: the space grows by a quarter, the pruned search counts what the exhaustive one
+// does, its plans are among those returned, and a fixed recompute mode leaves it out.
+TEST(SearchTest, TheScenariosOwnRecomputePolicyIsSearchedBesideMegatronsModes) {
+  const Scenario megatron = Load("examples/llama3.1-70b-h100.yaml", {{"parallel.recompute", "full"}});
+  const Scenario dots = Load("examples/llama3.1-70b-h100.yaml", {{"parallel.recompute", "dots"}});
+  SearchConstraints c;
+  c.tp = 8, c.cp = 1, c.pp = 1, c.zero = 1;
+  SearchOptions o;
+  o.top_k = 1000;
+  o.exhaustive = true;
+  const SearchResult base = Search(megatron, c, o);
+  const SearchResult full = Search(dots, c, o);
+  EXPECT_EQ(4 * full.considered, 5 * base.considered);
+  int with_dots = 0;
+  for (const RankedPlan& p : full.top) {
+    EXPECT_EQ(FindPlanIssue(dots.arch, p.plan, dots.job, dots.cluster.devices), PlanIssue::kValid);
+    with_dots += p.plan.recompute == Recompute::kDots;
+  }
+  EXPECT_GT(with_dots, 0);
+  for (const RankedPlan& p : base.top) EXPECT_NE(p.plan.recompute, Recompute::kDots);
+  o.exhaustive = false;
+  o.top_k = 5;
+  EXPECT_EQ(Search(dots, c, o).considered, full.considered);
+  c.recompute = Recompute::kFull;
+  o.top_k = 1000;
+  for (const RankedPlan& p : Search(dots, c, o).top) EXPECT_EQ(p.plan.recompute, Recompute::kFull);
+}
+
 // Whole branches rejected at once count only the choices the constraints leave.
 TEST(SearchTest, CountsFollowTheConstraints) {
   Scenario s = Load("examples/llama3.1-70b-h100.yaml");
