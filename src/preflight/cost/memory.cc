@@ -29,7 +29,7 @@ struct StateBytes {
 
 StateBytes StateBytesPerParam(const TrainingJob& job) {
   StateBytes b;
-  const bool fp32 = job.precision == Dtype::kFp32;
+  const bool fp32 = job.precision == Dtype::kFp32 || job.fp32_weights;  // the fp32 parameter is the master
   b.weights = fp32 ? 4 : 2;
   if (QuantizedPrecision(job.precision) && job.fp8_weight_copy) b.weights += QuantizedCopyBytes(job.precision);
   b.gradients = DtypeBytes(job.grad_dtype);
@@ -265,8 +265,8 @@ double GatheredUnitBytes(const Architecture& a, const ParamCounts& c, const Plan
     const GatheredUnits m = GatheredOnStage(a, c, p, mirror);
     g = {std::max(g.largest, m.largest), std::max(g.layer, m.layer), std::max(g.tensor, m.tensor)};
   }
-  const double weight_bytes = j.precision == Dtype::kFp32 ? 4.0 : 2.0;
-  const double gradient_bytes = StateBytesPerParam(j).gradients;
+  const double weight_bytes = j.precision == Dtype::kFp32 ? 4.0 : 2.0;  // gathered in the compute dtype
+  const double gradient_bytes = DtypeBytes(j.GradReduceDtype());  // unsharded until its reduction
   if (p.zero3_gather_per_parameter) {
     return g.tensor * weight_bytes + std::min(g.layer, kDeepSpeedReduceBucketElements) * gradient_bytes;
   }

@@ -353,6 +353,31 @@ TEST(MemoryTest, ZeroThreeHoldsTwoGatheredUnitsAndOneGradient) {
   EXPECT_NEAR(once.other.value(), reserved(once), 1);
 }
 
+// MaxText's FSDP (training.weight_dtype: fp32, grad_reduce_dtype: bf16): the fp32 parameter is the
+// only copy and the optimizer's master (4 + 8 bytes a parameter, not 2 + 12), and a layer's unsharded
+// gradient waits for its reduce-scatter in bf16 while the sharded gradients stay fp32.
+TEST(MemoryTest, Fp32WeightsKeepNoSixteenBitCopyAndTheReductionDtypeSizesTheGatheredGradient) {
+  Architecture a = LoadArch("llama-3.1-8b");
+  const ParamCounts c = CountParameters(a);
+  TrainingJob j = Job(8192, 64);
+  Plan p;
+  p.dp = 8, p.zero = 3, p.recompute = Recompute::kFull;
+  const MemoryBreakdown megatron = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{});
+  j.fp32_weights = true;
+  j.grad_reduce_dtype = Dtype::kBf16;
+  const MemoryBreakdown maxtext = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{});
+  const double total = static_cast<double>(c.total), unit = 128256.0 * 4096;
+  EXPECT_NEAR(maxtext.weights.value(), 4 * total / 8, 1);
+  EXPECT_NEAR(maxtext.optimizer.value(), 8 * total / 8, 1);
+  EXPECT_NEAR(megatron.optimizer.value(), 12 * total / 8, 1);
+  EXPECT_NEAR(maxtext.gradients.value(), megatron.gradients.value(), 1);
+  EXPECT_NEAR(megatron.other.value() - maxtext.other.value(), (4 - 2) * unit, 1);
+  // Unset, the reduction moves the gradient buffer's dtype.
+  j.grad_reduce_dtype.reset();
+  j.grad_dtype = Dtype::kBf16;
+  EXPECT_EQ(j.GradReduceDtype(), Dtype::kBf16);
+}
+
 // Transformer Engine's FP8 copy is of the GEMM weights: the embedding and the output layer (not
 // TE modules) have none. Llama 3.1 8B on one device: 3 bytes a parameter but 2 for those two.
 TEST(MemoryTest, TheFp8CopySkipsTheEmbeddingAndTheOutputLayer) {

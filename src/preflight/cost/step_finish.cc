@@ -21,6 +21,7 @@ StepModel::LocalParams StepModel::Local(int64_t stage) const {
   l.d = p_.ShardDp() * p_.cp;  // ZeRO's shard group (HSDP: dp_shard)
   l.ed = p_.dp * p_.cp * p_.tp / (p_.ep * p_.etp);
   l.grad_bytes = c_.job.grad_dtype == Dtype::kFp32 ? 4 : 2;
+  l.reduce_bytes = c_.job.GradReduceDtype() == Dtype::kFp32 ? 4 : 2;
   l.weight_bytes =
       c_.job.precision == Dtype::kFp32
           ? 4
@@ -52,13 +53,13 @@ void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t
     const int64_t job = p_.tp * p_.cp * p_.dp * p_.pp;
     const bool one_domain = InOneDomain(job);
     const double shard = p_.zero >= 1 ? static_cast<double>(std::max<int64_t>(ranks, 1)) : 1.0;
-    *grads += AllReduceTime(c_.fabric, Bytes(local * lp.grad_bytes / shard), 2, one_domain ? 2 : 1).value();
+    *grads += AllReduceTime(c_.fabric, Bytes(local * lp.reduce_bytes / shard), 2, one_domain ? 2 : 1).value();
   }
   if (ranks <= 1) return;
   const int64_t per = PerDomain(stride, ranks);
   const double layers_per_stage = static_cast<double>(a_.layers) / p_.pp;
   const double buckets = DataParallelBuckets(local, bucket_ranks, p_.overlap_grad_reduce);
-  const Bytes grad_bucket(local * lp.grad_bytes / buckets),
+  const Bytes grad_bucket(local * lp.reduce_bytes / buckets),
       weight_bucket(local * lp.weight_bytes / buckets);
   if (p_.zero == 0) {
     *grads += buckets * AllReduceTime(c_.fabric, grad_bucket, ranks, per).value();
@@ -79,7 +80,7 @@ void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t
     // Its gathers are timed per parameter tensor (PerParameterGathers).
     const double n = std::max(1.0, std::ceil(local / kDeepSpeedReduceBucketElements));
     *grads +=
-        m * n * AllReduceTime(c_.fabric, Bytes(local * lp.grad_bytes / n), ranks, per).value();
+        m * n * AllReduceTime(c_.fabric, Bytes(local * lp.reduce_bytes / n), ranks, per).value();
   } else {
     // ZeRO-3 / FSDP: each layer's parameters are gathered for its forward and again for its
     // backward, and its gradients reduce-scattered, for every micro-batch (ZeRO §7.2.2:
@@ -94,7 +95,7 @@ void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t
     const double gather =
         AllGatherTime(c_.fabric, Bytes(layer * lp.weight_bytes), ranks, per).value();
     const double reduce =
-        ReduceScatterTime(c_.fabric, Bytes(layer * lp.grad_bytes), ranks, per).value();
+        ReduceScatterTime(c_.fabric, Bytes(layer * lp.reduce_bytes), ranks, per).value();
     *params += layers * gathers * gather;
     *grads += layers * reductions * reduce;
   }
@@ -117,7 +118,7 @@ double StepModel::ReplicaGradientSeconds(const LocalParams& lp, double m) const 
   const bool dual = p_.schedule == Schedule::kDualPipe && p_.pp > 1;
   const double reductions = once ? 1.0 : (dual ? m / 2 : m);
   return reductions * buckets *
-         AllReduceTime(c_.fabric, Bytes(shard * lp.grad_bytes / buckets), replicas, PerDomain(stride, replicas)).value();
+         AllReduceTime(c_.fabric, Bytes(shard * lp.reduce_bytes / buckets), replicas, PerDomain(stride, replicas)).value();
 }
 
 // DeepSpeed's early ZeRO-3: one gather per parameter tensor, the forward's, the backward's and,
@@ -347,7 +348,7 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
   r.exposed_comm.tp = Seconds(m * pipe.tp);
   r.exposed_comm.ep = Seconds(m * pipe.ep);
   r.exposed_comm.cp = Seconds(m * pipe.cp);
-  r.exposed_comm.pp = Seconds(pipe.pp_exposed + TiedEmbeddingSeconds(lp.grad_bytes));
+  r.exposed_comm.pp = Seconds(pipe.pp_exposed + TiedEmbeddingSeconds(lp.reduce_bytes));
   r.exposed_comm.dp = Seconds(dp.exposed);
   r.comm_contention = Seconds(m * pipe.contention + dp.contention);
   r.bubble = Seconds(pipe.bubble + AccumulationBubble(pipe));

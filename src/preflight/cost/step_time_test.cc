@@ -91,7 +91,8 @@ TEST(StepTimeTest, FsdpGatheredOncePerStepDoesNotGrowWithMicroBatches) {
 // The optimizer step's passes per parameter (Megatron's mixed-precision optimizer): bf16 with fp32
 // main gradients: norm 4, Adam 2 x (4 + 8) + 4, master to model 4 + 2, zeroing 4 = 42 bytes;
 // fp16 with 16-bit main gradients adds their fp32 copy (2 + 4) and the unscale (4 + 4) and zeroes
-// 2 bytes: 54; fp32 training updates the weights in place: Adam, norm and zeroing, 36.
+// 2 bytes: 54; fp32 training, and a run whose fp32 parameters are cast at each use, update the
+// weights in place: Adam, norm and zeroing, 36.
 TEST(StepTimeTest, OptimizerPassesPerParameter) {
   TrainingJob job;
   job.precision = Dtype::kBf16;
@@ -106,6 +107,11 @@ TEST(StepTimeTest, OptimizerPassesPerParameter) {
   TrainingJob fp32;
   fp32.precision = Dtype::kFp32;
   EXPECT_DOUBLE_EQ(OptimizerBytesPerParameter(fp32, 4), 36);
+  // fp32 parameters cast at each use (MaxText, FSDP2): Adam updates them in place, with no 16-bit
+  // copy to write: the bf16 run's 42 less the master-to-model 4 + 2.
+  TrainingJob cast_at_use;
+  cast_at_use.fp32_weights = true;
+  EXPECT_DOUBLE_EQ(OptimizerBytesPerParameter(cast_at_use, 2), 36);
 
   // The step charges them once over the local parameters at the HBM rate.
   Job8b s = Llama8bOnH100();

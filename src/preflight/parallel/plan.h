@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -253,7 +254,18 @@ struct TrainingJob {
   // empty: the catalog's default kernel for the device.
   std::string attention_kernel;
   Dtype grad_dtype = Dtype::kFp32;    // Megatron keeps fp32 main grads by default
+  // The dtype the data-parallel gradient reduction moves, and that ZeRO-3 holds a layer's unsharded
+  // gradient in before it (training.grad_reduce_dtype): unset, grad_dtype's (GradReduceDtype).
+  // MaxText reduce-scatters bf16 gradients and keeps the sharded ones in fp32.
+  std::optional<Dtype> grad_reduce_dtype;
+  Dtype GradReduceDtype() const { return grad_reduce_dtype.value_or(grad_dtype); }
   Dtype optimizer_dtype = Dtype::kFp32;  // Adam m and v
+  // The parameters are held only in fp32 between steps and cast to the compute dtype at each use
+  // (training.weight_dtype: fp32): JAX's MaxText (weight_dtype float32) and PyTorch FSDP2's mixed
+  // precision keep no 16-bit copy, and the optimizer has no master of its own (the parameter is
+  // it). false (weight_dtype: the run's 16-bit dtype, the default): Megatron's and DeepSpeed's
+  // 16-bit model weights beside the optimizer's fp32 master. Memory and the optimizer's traffic.
+  bool fp32_weights = false;
   bool fp8_weight_copy = true;  // with fp8: Transformer Engine keeps bf16 weights + an fp8 copy
   // With fp8: each FP8 GEMM keeps the FP8 cast of its input (1 byte an element) for its weight
   // gradient rather than the 16-bit input (Transformer Engine's Linear, LayerNormLinear and

@@ -161,7 +161,7 @@ TEST(ScenarioMutationTest, EveryHostileScalarIsOneLineOrAFinitePlan) {
 std::vector<std::string> FormatKeys() {
   std::vector<std::string> keys;
   for (const char* k : {"seq_len", "global_batch", "global_batch_tokens", "micro_batch", "precision", "tokens",
-                        "flash_attention", "grad_dtype", "optimizer_dtype", "fp8_weight_copy", "fp8_saved_inputs",
+                        "flash_attention", "grad_dtype", "grad_reduce_dtype", "weight_dtype", "optimizer_dtype", "fp8_weight_copy", "fp8_saved_inputs",
                         "low_precision_activations", "fp8_dispatch", "grad_16bit_copy", "fp8_recipe", "moe_imbalance",
                         "moe_capacity_factor", "moe_pad_to_capacity", "moe_grouped_gemm", "host_overhead_per_kernel_us",
                         "attention_kernel", "grad_accumulation_fusion", "elementwise_fusion", "cross_entropy",

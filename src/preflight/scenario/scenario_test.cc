@@ -315,6 +315,23 @@ TEST(ScenarioTest, Grad16BitCopyIsOffUnlessStated) {
   EXPECT_TRUE(s->job.grad_16bit_copy);
 }
 
+// training.weight_dtype and grad_reduce_dtype: 16-bit weights beside the master, and a reduction in
+// the gradients' own dtype, unless stated (MaxText's fp32 parameters and bf16 reduce-scatter).
+TEST(ScenarioTest, WeightAndReductionDtypesFollowTheRunUnlessStated) {
+  StatusOr<Scenario> s = LoadText(Replace(kScenario, "precision: bf16", "precision: bf16, grad_dtype: bf16"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_FALSE(s->job.fp32_weights);
+  EXPECT_EQ(s->job.GradReduceDtype(), Dtype::kBf16);
+  s = LoadText(Replace(kScenario, "precision: bf16", "precision: bf16, weight_dtype: fp32, grad_reduce_dtype: bf16"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_TRUE(s->job.fp32_weights);
+  EXPECT_EQ(s->job.grad_dtype, Dtype::kFp32);
+  EXPECT_EQ(s->job.GradReduceDtype(), Dtype::kBf16);
+  s = LoadText(Replace(kScenario, "precision: bf16", "precision: fp8, weight_dtype: bf16"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_FALSE(s->job.fp32_weights);
+}
+
 TEST(ScenarioTest, VppImpliesInterleaved) {
   StatusOr<Scenario> s = LoadText(Replace(kScenario, "pp: 1, dp: 4", "pp: 2, vpp: 2, dp: 2"));
   ASSERT_TRUE(s.ok()) << s.status().message();

@@ -146,8 +146,17 @@ Status ReadAttentionSoftmax(const MapReader& t, TrainingJob* j) {
 Status ReadNumerics(const MapReader& t, const HardwareSpec& spec, Drops* drops, TrainingJob* j) {
   ASSIGN_OR_RETURN(j->grad_dtype, ReadDtype(t, "grad_dtype", Dtype::kFp32, {Dtype::kFp32, Dtype::kBf16, Dtype::kFp16},
                                                "fp32, bf16 or fp16"));
+  if (t.Has("grad_reduce_dtype")) {
+    ASSIGN_OR_RETURN(j->grad_reduce_dtype, ReadDtype(t, "grad_reduce_dtype", j->grad_dtype,
+                                                        {Dtype::kFp32, Dtype::kBf16, Dtype::kFp16}, "fp32, bf16 or fp16"));
+  }
   ASSIGN_OR_RETURN(j->optimizer_dtype, ReadDtype(t, "optimizer_dtype", Dtype::kFp32, {Dtype::kFp32, Dtype::kBf16},
                                                     "fp32 or bf16"));
+  // The parameters' own dtype: fp32 (cast at each use, no 16-bit copy) or the run's 16-bit one.
+  const Dtype sixteen = j->precision == Dtype::kFp16 ? Dtype::kFp16 : Dtype::kBf16;
+  const char* weight_choices = sixteen == Dtype::kFp16 ? "fp32 or fp16" : "fp32 or bf16";
+  ASSIGN_OR_RETURN(const Dtype weights, ReadDtype(t, "weight_dtype", sixteen, {Dtype::kFp32, sixteen}, weight_choices));
+  j->fp32_weights = weights == Dtype::kFp32;
   ASSIGN_OR_RETURN(j->fp8_weight_copy, t.BoolOr("fp8_weight_copy", true));
   ASSIGN_OR_RETURN(j->fp8_saved_inputs, t.BoolOr("fp8_saved_inputs", true));
   // NVFP4 is refused where the device has no FP4 rate rather than run in another format: its
@@ -275,7 +284,7 @@ Status ReadMoeOptions(const MapReader& t, const HardwareSpec& spec, Drops* drops
 Status ReadTraining(const MapReader& root, const HardwareSpec& spec, Drops* drops, TrainingJob* j, int64_t* micro_batch) {
   ASSIGN_OR_RETURN(MapReader t, root.Map("training"));
   RETURN_IF_ERROR(t.CheckKnownKeys({"seq_len", "global_batch", "global_batch_tokens", "micro_batch",
-                                    "precision", "tokens", "flash_attention", "grad_dtype",
+                                    "precision", "tokens", "flash_attention", "grad_dtype", "grad_reduce_dtype", "weight_dtype",
                                     "optimizer_dtype", "fp8_weight_copy", "fp8_saved_inputs", "low_precision_activations", "fp8_dispatch", "grad_16bit_copy", "fp8_recipe",
                                     "moe_imbalance", "moe_capacity_factor", "moe_pad_to_capacity", "moe_grouped_gemm", "host_overhead_per_kernel_us", "attention_kernel",
                                     "grad_accumulation_fusion", "elementwise_fusion", "cross_entropy",

@@ -491,7 +491,8 @@ class StepModel {
   struct LocalParams {  // the parameters a device holds and updates, and the bytes they move in
     double dense = 0, expert = 0;  // per device (TP, PP; EP and ETP for the experts)
     int64_t d = 1, ed = 1;         // the data-parallel and expert-data-parallel group sizes
-    double grad_bytes = 0, weight_bytes = 0;  // per element
+    double grad_bytes = 0, weight_bytes = 0;  // per element: the gradient buffer's, the 16-bit weights'
+    double reduce_bytes = 0;                  // per element the gradient reduction moves (GradReduceDtype)
   };
   struct DataParallelComm {
     double exposed = 0, contention = 0;
