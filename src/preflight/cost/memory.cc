@@ -29,9 +29,13 @@ struct StateBytes {
 
 StateBytes StateBytesPerParam(const TrainingJob& job) {
   StateBytes b;
-  const bool fp32 = job.precision == Dtype::kFp32 || job.fp32_weights;  // the fp32 parameter is the master
+  const bool fp32 = job.Fp32Weights();  // the fp32 parameter is the master
   b.weights = fp32 ? 4 : 2;
-  if (QuantizedPrecision(job.precision) && job.fp8_weight_copy) b.weights += QuantizedCopyBytes(job.precision);
+  if (job.Fp8Weights()) {
+    b.weights = QuantizedCopyBytes(job.precision);  // the FP8 casts alone (StageMemory adds the 16-bit head)
+  } else if (QuantizedPrecision(job.precision) && job.fp8_weight_copy) {
+    b.weights += QuantizedCopyBytes(job.precision);
+  }
   b.gradients = DtypeBytes(job.grad_dtype);
   b.optimizer = (fp32 ? 0 : 4) + 2 * DtypeBytes(job.optimizer_dtype);  // master + m + v
   return b;
@@ -265,7 +269,8 @@ double GatheredUnitBytes(const Architecture& a, const ParamCounts& c, const Plan
     const GatheredUnits m = GatheredOnStage(a, c, p, mirror);
     g = {std::max(g.largest, m.largest), std::max(g.layer, m.layer), std::max(g.tensor, m.tensor)};
   }
-  const double weight_bytes = j.precision == Dtype::kFp32 ? 4.0 : 2.0;  // gathered in the compute dtype
+  // Gathered in the compute dtype, or as FP8 casts with FP8 parameters.
+  const double weight_bytes = j.precision == Dtype::kFp32 ? 4.0 : (j.Fp8Weights() ? QuantizedCopyBytes(j.precision) : 2.0);
   const double gradient_bytes = DtypeBytes(j.GradReduceDtype());  // unsharded until its reduction
   if (p.zero3_gather_per_parameter) {
     return g.tensor * weight_bytes + std::min(g.layer, kDeepSpeedReduceBucketElements) * gradient_bytes;
@@ -286,19 +291,21 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
     return per_param * (params.dense / d_dense + params.expert / d_expert);
   };
   b.weights = Bytes(shard(bytes.weights, 3));
-  if (QuantizedPrecision(j.precision) && j.fp8_weight_copy) {
-    // The FP8 copy is of the GEMM weights: not of the embedding and output layer (dense
+  if (QuantizedPrecision(j.precision) && (j.fp8_weight_copy || j.Fp8Weights())) {
+    // The FP8 copy (or, with FP8 parameters, the FP8 cast that replaces the 16-bit weights) is of
+    // the GEMM weights: not of the embedding and output layer, which stay 16-bit (dense
     // parameters, sharded as they are at ZeRO-3).
     double head = EmbeddingAndHeadOnStage(a, c, p, stage);
     if (const int64_t mirror = DualPipeMirror(p, stage); mirror >= 0) head += EmbeddingAndHeadOnStage(a, c, p, mirror);
-    b.weights = b.weights - Bytes(QuantizedCopyBytes(j.precision) * (p.zero >= 3 ? head / d_dense : head));
+    const double per_head_param = j.Fp8Weights() ? QuantizedCopyBytes(j.precision) - 2.0 : QuantizedCopyBytes(j.precision);
+    b.weights = b.weights - Bytes(per_head_param * (p.zero >= 3 ? head / d_dense : head));
   }
   b.gradients = Bytes(shard(bytes.gradients, 2));
   if (p.zero == 3 && p.fsdp_gather_once) {
     // The stage's 16-bit parameters stay gathered for the step, and its gradients accumulate
     // unsharded in fp32 (FSDP2's reduce dtype) until the last micro-batch.
     const double local = params.dense + params.expert;
-    b.weights += Bytes(local * (j.precision == Dtype::kFp32 ? 4.0 : 2.0));
+    b.weights += Bytes(local * (j.precision == Dtype::kFp32 ? 4.0 : (j.Fp8Weights() ? QuantizedCopyBytes(j.precision) : 2.0)));
     b.gradients += Bytes(local * 4.0);
   }
   b.optimizer = Bytes(shard(bytes.optimizer, 1));

@@ -363,7 +363,7 @@ TEST(MemoryTest, Fp32WeightsKeepNoSixteenBitCopyAndTheReductionDtypeSizesTheGath
   Plan p;
   p.dp = 8, p.zero = 3, p.recompute = Recompute::kFull;
   const MemoryBreakdown megatron = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{});
-  j.fp32_weights = true;
+  j.weight_dtype = Dtype::kFp32;
   j.grad_reduce_dtype = Dtype::kBf16;
   const MemoryBreakdown maxtext = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{});
   const double total = static_cast<double>(c.total), unit = 128256.0 * 4096;
@@ -390,6 +390,12 @@ TEST(MemoryTest, TheFp8CopySkipsTheEmbeddingAndTheOutputLayer) {
   const MemoryBreakdown b = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{});
   const double vocab = 2.0 * 128256 * 4096;
   EXPECT_NEAR(b.weights.value(), 3 * static_cast<double>(c.total) - vocab, 1);
+  // FP8 parameters (Megatron-Core's --fp8-param-gather): the FP8 casts replace the 16-bit GEMM
+  // weights, 1 byte a parameter, and the embedding and output layer keep their 2.
+  j.weight_dtype = Dtype::kFp8;
+  const MemoryBreakdown fp8 = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{});
+  EXPECT_NEAR(fp8.weights.value(), static_cast<double>(c.total) + vocab, 1);
+  EXPECT_NEAR(fp8.optimizer.value(), b.optimizer.value(), 1);  // the fp32 master stays
 }
 
 // An optimizer with fp32 main weights copies 16-bit gradients into fp32 at its step, when the

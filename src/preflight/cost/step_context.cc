@@ -41,7 +41,7 @@ double OptimizerBytesPerParameter(const TrainingJob& job, double weight_bytes) {
   const double unscale = job.precision == Dtype::kFp16 ? 4 + 4 : 0;
   const double norm = 4;
   const double adam = 2 * (4 + moments) + 4;
-  const double to_model = job.fp32_weights ? 0 : 4 + weight_bytes;  // the fp32 parameter is the model's
+  const double to_model = job.weight_dtype == Dtype::kFp32 ? 0 : 4 + weight_bytes;  // the fp32 parameter is the model's
   return to_fp32 + unscale + norm + adam + to_model + grad /* zeroed */;
 }
 

@@ -25,7 +25,7 @@ StepModel::LocalParams StepModel::Local(int64_t stage) const {
   l.weight_bytes =
       c_.job.precision == Dtype::kFp32
           ? 4
-          : (c_.fp8_gemms && !c_.job.fp8_weight_copy ? QuantizedCopyBytes(c_.fp4_gemms ? Dtype::kFp4 : Dtype::kFp8) : 2);
+          : (c_.fp8_gemms && (!c_.job.fp8_weight_copy || c_.job.Fp8Weights()) ? QuantizedCopyBytes(c_.fp4_gemms ? Dtype::kFp4 : Dtype::kFp8) : 2);
   return l;
 }
 

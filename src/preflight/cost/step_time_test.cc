@@ -110,7 +110,7 @@ TEST(StepTimeTest, OptimizerPassesPerParameter) {
   // fp32 parameters cast at each use (MaxText, FSDP2): Adam updates them in place, with no 16-bit
   // copy to write: the bf16 run's 42 less the master-to-model 4 + 2.
   TrainingJob cast_at_use;
-  cast_at_use.fp32_weights = true;
+  cast_at_use.weight_dtype = Dtype::kFp32;
   EXPECT_DOUBLE_EQ(OptimizerBytesPerParameter(cast_at_use, 2), 36);
 
   // The step charges them once over the local parameters at the HBM rate.

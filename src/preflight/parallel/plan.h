@@ -260,12 +260,21 @@ struct TrainingJob {
   std::optional<Dtype> grad_reduce_dtype;
   Dtype GradReduceDtype() const { return grad_reduce_dtype.value_or(grad_dtype); }
   Dtype optimizer_dtype = Dtype::kFp32;  // Adam m and v
-  // The parameters are held only in fp32 between steps and cast to the compute dtype at each use
-  // (training.weight_dtype: fp32): JAX's MaxText (weight_dtype float32) and PyTorch FSDP2's mixed
-  // precision keep no 16-bit copy, and the optimizer has no master of its own (the parameter is
-  // it). false (weight_dtype: the run's 16-bit dtype, the default): Megatron's and DeepSpeed's
-  // 16-bit model weights beside the optimizer's fp32 master. Memory and the optimizer's traffic.
-  bool fp32_weights = false;
+  // How the parameters are held between steps (training.weight_dtype):
+  // - kBf16 (the default; bf16 or fp16 alike, the run's 16-bit dtype): Megatron's and DeepSpeed's
+  //   16-bit model weights beside the optimizer's fp32 master (and, in FP8, Transformer Engine's
+  //   FP8 copy where fp8_weight_copy).
+  // - kFp32: only in fp32, cast to the compute dtype at each use: JAX's MaxText (weight_dtype
+  //   float32) and PyTorch FSDP2's mixed precision keep no 16-bit copy, and the optimizer has no
+  //   master of its own (the parameter is it).
+  // - kFp8: only as their FP8 casts (Megatron-Core's --fp8-param-gather, Transformer Engine's
+  //   fp8_model_init): no 16-bit copy, the optimizer keeps the fp32 master, and ZeRO's parameter
+  //   gathers move FP8; the embedding and the output layer, not Transformer Engine modules, stay
+  //   16-bit. Precision fp8 only.
+  // Memory, the parameter gathers' bytes and the optimizer's traffic.
+  Dtype weight_dtype = Dtype::kBf16;
+  bool Fp32Weights() const { return precision == Dtype::kFp32 || weight_dtype == Dtype::kFp32; }
+  bool Fp8Weights() const { return weight_dtype == Dtype::kFp8; }
   bool fp8_weight_copy = true;  // with fp8: Transformer Engine keeps bf16 weights + an fp8 copy
   // With fp8: each FP8 GEMM keeps the FP8 cast of its input (1 byte an element) for its weight
   // gradient rather than the 16-bit input (Transformer Engine's Linear, LayerNormLinear and

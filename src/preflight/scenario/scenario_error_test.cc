@@ -235,6 +235,8 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
        StatusCode::kInvalidArgument, "training.weight_dtype: expected fp32 or bf16"},
       {"fp16 weights of an fp16 run are its default; bf16 are not", "precision: bf16",
        "precision: fp16, weight_dtype: bf16", StatusCode::kInvalidArgument, "training.weight_dtype: expected fp32 or fp16"},
+      {"fp8 weights without fp8 GEMMs", "precision: bf16", "precision: bf16, weight_dtype: fp8",
+       StatusCode::kInvalidArgument, "training.weight_dtype: expected fp32 or bf16"},
       {"fp8 gradient reduction", "precision: bf16", "precision: bf16, grad_reduce_dtype: fp8",
        StatusCode::kInvalidArgument, "training.grad_reduce_dtype"},
       {"sequence long enough to overflow token counts", "seq_len: 4096", "seq_len: 4294967296",

@@ -320,16 +320,23 @@ TEST(ScenarioTest, Grad16BitCopyIsOffUnlessStated) {
 TEST(ScenarioTest, WeightAndReductionDtypesFollowTheRunUnlessStated) {
   StatusOr<Scenario> s = LoadText(Replace(kScenario, "precision: bf16", "precision: bf16, grad_dtype: bf16"));
   ASSERT_TRUE(s.ok()) << s.status().message();
-  EXPECT_FALSE(s->job.fp32_weights);
+  EXPECT_FALSE(s->job.Fp32Weights());
   EXPECT_EQ(s->job.GradReduceDtype(), Dtype::kBf16);
   s = LoadText(Replace(kScenario, "precision: bf16", "precision: bf16, weight_dtype: fp32, grad_reduce_dtype: bf16"));
   ASSERT_TRUE(s.ok()) << s.status().message();
-  EXPECT_TRUE(s->job.fp32_weights);
+  EXPECT_TRUE(s->job.Fp32Weights());
   EXPECT_EQ(s->job.grad_dtype, Dtype::kFp32);
   EXPECT_EQ(s->job.GradReduceDtype(), Dtype::kBf16);
   s = LoadText(Replace(kScenario, "precision: bf16", "precision: fp8, weight_dtype: bf16"));
   ASSERT_TRUE(s.ok()) << s.status().message();
-  EXPECT_FALSE(s->job.fp32_weights);
+  EXPECT_FALSE(s->job.Fp32Weights());
+  // FP8 parameters where the device has FP8; 16 bits where it does not (its GEMMs fall back too).
+  s = LoadText(Replace(kScenario, "precision: bf16", "precision: fp8, weight_dtype: fp8"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_TRUE(s->job.Fp8Weights());
+  s = LoadText(Replace(Replace(kScenario, "precision: bf16", "precision: fp8, weight_dtype: fp8"), "h100-sxm-80gb", "a100-sxm-80gb"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_FALSE(s->job.Fp8Weights());
 }
 
 TEST(ScenarioTest, VppImpliesInterleaved) {

@@ -152,11 +152,15 @@ Status ReadNumerics(const MapReader& t, const HardwareSpec& spec, Drops* drops, 
   }
   ASSIGN_OR_RETURN(j->optimizer_dtype, ReadDtype(t, "optimizer_dtype", Dtype::kFp32, {Dtype::kFp32, Dtype::kBf16},
                                                     "fp32 or bf16"));
-  // The parameters' own dtype: fp32 (cast at each use, no 16-bit copy) or the run's 16-bit one.
+  // The parameters' own dtype: fp32 (cast at each use, no 16-bit copy), the run's 16-bit one, or
+  // with precision fp8 their FP8 casts (Megatron-Core's --fp8-param-gather).
   const Dtype sixteen = j->precision == Dtype::kFp16 ? Dtype::kFp16 : Dtype::kBf16;
-  const char* weight_choices = sixteen == Dtype::kFp16 ? "fp32 or fp16" : "fp32 or bf16";
-  ASSIGN_OR_RETURN(const Dtype weights, ReadDtype(t, "weight_dtype", sixteen, {Dtype::kFp32, sixteen}, weight_choices));
-  j->fp32_weights = weights == Dtype::kFp32;
+  const bool fp8 = j->precision == Dtype::kFp8;
+  const char* weight_choices = sixteen == Dtype::kFp16 ? "fp32 or fp16" : (fp8 ? "fp32, bf16 or fp8" : "fp32 or bf16");
+  ASSIGN_OR_RETURN(const Dtype weights,
+                   fp8 ? ReadDtype(t, "weight_dtype", sixteen, {Dtype::kFp32, sixteen, Dtype::kFp8}, weight_choices)
+                       : ReadDtype(t, "weight_dtype", sixteen, {Dtype::kFp32, sixteen}, weight_choices));
+  j->weight_dtype = weights == Dtype::kFp16 ? Dtype::kBf16 : weights;  // 16 bits either way
   ASSIGN_OR_RETURN(j->fp8_weight_copy, t.BoolOr("fp8_weight_copy", true));
   ASSIGN_OR_RETURN(j->fp8_saved_inputs, t.BoolOr("fp8_saved_inputs", true));
   // NVFP4 is refused where the device has no FP4 rate rather than run in another format: its
@@ -185,7 +189,10 @@ Status ReadNumerics(const MapReader& t, const HardwareSpec& spec, Drops* drops, 
   // A device without FP8 runs FP8 GEMMs in 16 bits (the cost model warns), so they keep 16-bit
   // inputs and no FP8 copy of the weights; NVFP4 (refused above without FP4) asks for FP4 alone.
   const Dtype low = j->precision == Dtype::kFp4 ? Dtype::kFp4 : Dtype::kFp8;
-  if (!QuantizedPrecision(spec.GemmDtype(low))) j->fp8_saved_inputs = false, j->fp8_weight_copy = false;
+  if (!QuantizedPrecision(spec.GemmDtype(low))) {
+    j->fp8_saved_inputs = false, j->fp8_weight_copy = false;
+    if (j->Fp8Weights()) j->weight_dtype = Dtype::kBf16;  // FP8 parameters fall back to 16 bits too
+  }
   // NVFP4 scales per 16 elements in its own way: an FP8 scaling recipe does not apply to it. Where
   // the command line's precision rules the file's recipe out, it is idle (IdleSettings says so).
   if (j->precision == Dtype::kFp4 && t.Has("fp8_recipe") && !drops->MayDrop("fp8_recipe")) {
