@@ -321,13 +321,27 @@ TEST(ActivationTest, TheLastStageHoldsTheHeadOrALayerNotBoth) {
 // embedding or output layer (128,256 x 4,096, untied), whose neighbour is a layer (218M
 // parameters). DeepSpeed's per-parameter gathers hold one tensor (the embedding) and a reduce
 // bucket of the layer; with DP 1 nothing is sharded and nothing is gathered.
-TEST(MemoryTest, ZeroThreeHoldsTwoGatheredUnitsAndOneGradient) {
+// Llama 3.1 8B at 8K tokens under ZeRO-3 over 8 ranks with full recompute: the FSDP case the
+// gathered-unit tests share.
+struct Llama8bZero3 {
   Architecture a = LoadArch("llama-3.1-8b");
-  const ParamCounts c = CountParameters(a);
+  ParamCounts c = CountParameters(a);
   TrainingJob j = Job(8192, 64);
-  Plan p;
-  p.dp = 8, p.zero = 3, p.recompute = Recompute::kFull;
-  const MemoryBreakdown b = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{});
+  Plan p = [] {
+    Plan plan;
+    plan.dp = 8, plan.zero = 3, plan.recompute = Recompute::kFull;
+    return plan;
+  }();
+  MemoryBreakdown Estimate() const { return EstimateStageMemory(a, c, p, j, 0, MemoryOptions{}); }
+};
+
+TEST(MemoryTest, ZeroThreeHoldsTwoGatheredUnitsAndOneGradient) {
+  Llama8bZero3 f;
+  const Architecture& a = f.a;
+  const ParamCounts& c = f.c;
+  const TrainingJob& j = f.j;
+  Plan& p = f.p;
+  const MemoryBreakdown b = f.Estimate();
   const double total = static_cast<double>(c.total), unit = 128256.0 * 4096;
   const double layer = static_cast<double>(c.dense_layer);
   ASSERT_GT(unit, layer);
@@ -357,16 +371,13 @@ TEST(MemoryTest, ZeroThreeHoldsTwoGatheredUnitsAndOneGradient) {
 // only copy and the optimizer's master (4 + 8 bytes a parameter, not 2 + 12), and a layer's unsharded
 // gradient waits for its reduce-scatter in bf16 while the sharded gradients stay fp32.
 TEST(MemoryTest, Fp32WeightsKeepNoSixteenBitCopyAndTheReductionDtypeSizesTheGatheredGradient) {
-  Architecture a = LoadArch("llama-3.1-8b");
-  const ParamCounts c = CountParameters(a);
-  TrainingJob j = Job(8192, 64);
-  Plan p;
-  p.dp = 8, p.zero = 3, p.recompute = Recompute::kFull;
-  const MemoryBreakdown megatron = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{});
+  Llama8bZero3 f;
+  const MemoryBreakdown megatron = f.Estimate();
+  TrainingJob& j = f.j;
   j.weight_dtype = Dtype::kFp32;
   j.grad_reduce_dtype = Dtype::kBf16;
-  const MemoryBreakdown maxtext = EstimateStageMemory(a, c, p, j, 0, MemoryOptions{});
-  const double total = static_cast<double>(c.total), unit = 128256.0 * 4096;
+  const MemoryBreakdown maxtext = f.Estimate();
+  const double total = static_cast<double>(f.c.total), unit = 128256.0 * 4096;
   EXPECT_NEAR(maxtext.weights.value(), 4 * total / 8, 1);
   EXPECT_NEAR(maxtext.optimizer.value(), 8 * total / 8, 1);
   EXPECT_NEAR(megatron.optimizer.value(), 12 * total / 8, 1);
