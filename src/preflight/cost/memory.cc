@@ -256,6 +256,13 @@ double StageActivationBytes(const Architecture& a, const Plan& p, const Training
   return first.kept + second.kept + std::max(first.working, second.working);
 }
 
+// Bytes of a parameter ZeRO-3 gathers whole: the compute dtype's, or its FP8 cast with FP8
+// parameters (Megatron-Core's --fp8-param-gather gathers the casts).
+double GatheredWeightBytes(const TrainingJob& j) {
+  if (j.precision == Dtype::kFp32) return 4.0;
+  return j.Fp8Weights() ? QuantizedCopyBytes(j.precision) : 2.0;
+}
+
 // ZeRO-3's transient buffers, not model states (weights and gradients stay the ZeRO paper's
 // shards). Gathered unit by unit (FSDP, Megatron-FSDP): at the peak the unit whose
 // backward runs and the next one, prefetched, are whole in 16 bits, and the running unit's gradient
@@ -269,8 +276,7 @@ double GatheredUnitBytes(const Architecture& a, const ParamCounts& c, const Plan
     const GatheredUnits m = GatheredOnStage(a, c, p, mirror);
     g = {std::max(g.largest, m.largest), std::max(g.layer, m.layer), std::max(g.tensor, m.tensor)};
   }
-  // Gathered in the compute dtype, or as FP8 casts with FP8 parameters.
-  const double weight_bytes = j.precision == Dtype::kFp32 ? 4.0 : (j.Fp8Weights() ? QuantizedCopyBytes(j.precision) : 2.0);
+  const double weight_bytes = GatheredWeightBytes(j);
   const double gradient_bytes = DtypeBytes(j.GradReduceDtype());  // unsharded until its reduction
   if (p.zero3_gather_per_parameter) {
     return g.tensor * weight_bytes + std::min(g.layer, kDeepSpeedReduceBucketElements) * gradient_bytes;
@@ -305,7 +311,7 @@ MemoryBreakdown StageMemory(const Architecture& a, const ParamCounts& c, const P
     // The stage's 16-bit parameters stay gathered for the step, and its gradients accumulate
     // unsharded in fp32 (FSDP2's reduce dtype) until the last micro-batch.
     const double local = params.dense + params.expert;
-    b.weights += Bytes(local * (j.precision == Dtype::kFp32 ? 4.0 : (j.Fp8Weights() ? QuantizedCopyBytes(j.precision) : 2.0)));
+    b.weights += Bytes(local * GatheredWeightBytes(j));
     b.gradients += Bytes(local * 4.0);
   }
   b.optimizer = Bytes(shard(bytes.optimizer, 1));
