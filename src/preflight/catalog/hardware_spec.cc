@@ -335,11 +335,52 @@ Status ParseEfficiency(const MapReader& root, HardwareSpec* h) {
   return ParseAttention(r, h);
 }
 
+// `scale_up.torus_slices`: {source, rows: [[side, side, side, wraps], ...]}, one row per slice
+// shape, its sides along the torus's axes (as many as it has; 1 where a slice does not span one)
+// and 1 where its sides close rings, 0 where they do not. Chip counts are distinct: a job's
+// slice is the row with its chip count.
+Status ParseTorusSlices(const MapReader& up, HardwareSpec* h) {
+  if (!up.Has("torus_slices")) return Status::Ok();
+  const Figure& d = h->scale_up_torus_dimensions;
+  if (!d.known()) return up.Error("torus_slices", "only with known torus_dimensions");
+  ASSIGN_OR_RETURN(MapReader t, up.Map("torus_slices"));
+  RETURN_IF_ERROR(t.CheckKnownKeys({"source", "rows", "note"}));
+  ASSIGN_OR_RETURN(h->torus_slices_source, t.String("source"));
+  if (h->torus_slices_source.empty()) return t.Error("source", "where the slice shapes come from");
+  const size_t axes = static_cast<size_t>(d.value);
+  const std::string describe = axes == 3 ? "[side, side, side, wraps (0 or 1)]" : axes == 2 ? "[side, side, wraps (0 or 1)]"
+                                                                                           : "[side, wraps (0 or 1)]";
+  ASSIGN_OR_RETURN(auto rows, t.NumberRows("rows", axes + 1, describe));
+  if (rows.empty()) return t.Error("rows", "at least one " + describe + " row");
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto bad = [&](const std::string& expected) {
+      std::ostringstream got;
+      for (size_t c = 0; c < rows[i].size(); ++c) got << (c ? ", " : "[") << std::setprecision(15) << rows[i][c];
+      return InvalidArgument(t.file() + ": " + t.FieldName("rows") + "[" + std::to_string(i) + "]: expected " + expected +
+                             ", got " + got.str() + "]");
+    };
+    HardwareSpec::TorusSlice slice;
+    for (size_t a = 0; a < axes; ++a) {
+      const double side = rows[i][a];
+      if (!(side >= 1 && side <= 1024) || side != std::floor(side)) return bad("whole sides from 1 to 1024");
+      slice.sides[a] = static_cast<int64_t>(side);
+    }
+    const double wraps = rows[i][axes];
+    if (wraps != 0 && wraps != 1) return bad("wraps 0 or 1 as the last column");
+    slice.wraps = wraps == 1;
+    for (const HardwareSpec::TorusSlice& other : h->torus_slices) {
+      if (other.Chips() == slice.Chips()) return bad("one shape per chip count");
+    }
+    h->torus_slices.push_back(slice);
+  }
+  return Status::Ok();
+}
+
 Status ParseFabric(const MapReader& root, HardwareSpec* h) {
   ASSIGN_OR_RETURN(MapReader up, root.Map("scale_up"));
   RETURN_IF_ERROR(up.CheckKnownKeys(
       {"name", "unidirectional_gbytes_per_s", "domain_devices", "topology", "peer_gbytes_per_s", "torus_dimensions",
-       "note"}));
+       "torus_slices", "note"}));
   ASSIGN_OR_RETURN(h->scale_up_name, up.Line("name"));
   ASSIGN_OR_RETURN(h->scale_up_gbytes_per_s, ParseFigure(up, "unidirectional_gbytes_per_s", false));
   ASSIGN_OR_RETURN(h->scale_up_domain_devices, ParseFigure(up, "domain_devices", false));
@@ -354,8 +395,11 @@ Status ParseFabric(const MapReader& root, HardwareSpec* h) {
     if (d.known() && (d.value != 1 && d.value != 2 && d.value != 3)) {
       return ValueError(root, "scale_up.torus_dimensions.value", "1, 2 or 3 (the axes of the torus)", d.value);
     }
+    RETURN_IF_ERROR(ParseTorusSlices(up, h));
   } else if (up.Has("torus_dimensions")) {
     return up.Error("torus_dimensions", "only with topology: torus");
+  } else if (up.Has("torus_slices")) {
+    return up.Error("torus_slices", "only with topology: torus");
   }
   h->scale_up_full_mesh = topology == "full_mesh";
   if (h->scale_up_full_mesh) {

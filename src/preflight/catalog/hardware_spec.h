@@ -133,6 +133,16 @@ struct HardwareSpec {
   // are not neighbours crosses the devices between (all-to-all). Known only with topology: torus.
   bool scale_up_torus = false;
   Figure scale_up_torus_dimensions;
+  // The slice shapes the vendor offers on a torus (`scale_up.torus_slices`), one per chip count:
+  // its sides along the torus's axes (1 for an axis a slice does not span) and whether its sides
+  // close rings (wraparound links). Empty when not given: groups then take their best block.
+  struct TorusSlice {
+    std::array<int64_t, 3> sides{1, 1, 1};
+    bool wraps = true;
+    int64_t Chips() const { return sides[0] * sides[1] * sides[2]; }
+  };
+  std::vector<TorusSlice> torus_slices;
+  std::string torus_slices_source;
   Figure scale_out_gbits_per_s;  // per device
   // Devices one node holds behind its host and NICs (a server, a TPU host VM, a compute tray):
   // the default of a cluster's devices_per_node. Optional; unknown when absent (then 8, or the

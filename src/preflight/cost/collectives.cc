@@ -55,6 +55,11 @@ Fabric FabricFromCluster(const Cluster& c, std::vector<std::string>* warnings) {
   if (link_up > 0) f.scale_up_link = BytesPerSecond::GBps(link_up);
   if (h.scale_up_torus && h.scale_up_torus_dimensions.known()) {
     f.torus_dimensions = static_cast<int>(h.scale_up_torus_dimensions.value);
+    if (!h.torus_slices.empty()) {
+      auto slices = std::make_shared<std::vector<TorusSliceShape>>();
+      for (const HardwareSpec::TorusSlice& s : h.torus_slices) slices->push_back({s.sides, s.wraps});
+      f.torus_slices = std::move(slices);
+    }
   } else if (h.scale_up_torus) {
     warnings->push_back(h.id + ": a torus of unknown axes (scale_up.torus_dimensions): its groups are timed as behind a " +
                         "switch, every link to any peer and one hop (communication times are optimistic)");
@@ -453,24 +458,34 @@ namespace {
 // A side of s devices along one axis of a torus: the links per direction each of its devices
 // uses (the one link between a side of 2; a side of 3 or more closes a ring of the torus, both
 // links, the best case), and the mean ring distance from one device to all s (itself included).
-int SideLinks(int64_t s) { return s <= 1 ? 0 : (s == 2 ? 1 : 2); }
-double SideMeanHops(int64_t s) {
-  return s <= 1 ? 0.0 : static_cast<double>((s * s) / 4) / static_cast<double>(s);
+// A side that does not wrap is a line: one link per direction (a ring laid on a line crosses each
+// link both ways), and its mean distance is (s² − 1) / 3s.
+int SideLinks(int64_t s, bool wraps = true) { return s <= 1 ? 0 : (s == 2 || !wraps ? 1 : 2); }
+double SideMeanHops(int64_t s, bool wraps = true) {
+  if (s <= 1) return 0.0;
+  const double d = static_cast<double>(s);
+  return wraps ? static_cast<double>((s * s) / 4) / d : (d * d - 1) / (3 * d);
 }
 
 // A block of these sides: its links, and how many times a switch's time of the same links its
 // all-to-all takes (the busiest axis's hops per link, over the block's mean share).
-TorusBlock BlockOfSides(std::initializer_list<int64_t> sides, int64_t group) {
+template <typename Sides>
+TorusBlock BlockOfSidesIn(const Sides& sides, int64_t group, bool wraps) {
+  if (group < 2) return {};
   TorusBlock b;
   double busiest = 0;
   for (const int64_t s : sides) {
     if (s <= 1) continue;
-    b.links += SideLinks(s);
-    busiest = std::max(busiest, SideMeanHops(s) / SideLinks(s));
+    b.links += SideLinks(s, wraps);
+    busiest = std::max(busiest, SideMeanHops(s, wraps) / SideLinks(s, wraps));
   }
   const double g = static_cast<double>(group);
   b.hop_factor = std::max(1.0, busiest * b.links * g / (g - 1.0));
   return b;
+}
+
+TorusBlock BlockOfSides(std::initializer_list<int64_t> sides, int64_t group) {
+  return BlockOfSidesIn(sides, group, true);
 }
 
 bool Better(const TorusBlock& a, const TorusBlock& b) {
@@ -497,6 +512,7 @@ TorusBlock FindTorusBlock(int dims, int64_t g) {
 
 TorusBlock TorusBlockOf(const Fabric& f, int64_t group) {
   if (f.torus_dimensions <= 0 || group < 2) return {};
+  if (group == f.torus_group_ranks) return f.torus_group;
   // The same few group sizes recur across a prediction's collectives and a search's plans.
   thread_local std::unordered_map<int64_t, TorusBlock> memo;
   const int64_t key = group * 4 + f.torus_dimensions;
@@ -506,6 +522,64 @@ TorusBlock TorusBlockOf(const Fabric& f, int64_t group) {
 }
 
 double TorusHopFactor(const Fabric& f, int64_t group) { return TorusBlockOf(f, group).hop_factor; }
+
+namespace {
+
+// JAX's assignment of one mesh axis of `size` devices: the first set of the slice's axes still
+// free (`free`, 0 once taken), of three axes, then two, then one, in index order, whose sides
+// multiply to `size`; their indices, or none. A size of 1 takes none.
+std::vector<int> TakeAxes(std::array<int64_t, 3>& free, int64_t size) {
+  for (int n = 3; n >= 1; --n) {
+    for (int mask = 1; mask < 8; ++mask) {  // subsets of n axes, in itertools.combinations order
+      if (std::popcount(static_cast<unsigned>(mask)) != n) continue;
+      std::vector<int> axes;
+      int64_t product = 1;
+      for (int a = 0; a < 3; ++a) {
+        if (mask & (1 << a)) axes.push_back(a), product *= free[a];
+      }
+      if (product != size) continue;
+      for (const int a : axes) free[a] = 0;
+      return axes;
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+TorusMesh PlaceTorusMesh(const Fabric& f, int64_t slice, int64_t pp, int64_t dp, int64_t cp, int64_t tp,
+                         bool dp_sharded) {
+  if (f.torus_dimensions <= 0 || !f.torus_slices || pp * dp * cp * tp != slice) return {};
+  const TorusSliceShape* shape = nullptr;
+  for (const TorusSliceShape& s : *f.torus_slices) {
+    if (s.sides[0] * s.sides[1] * s.sides[2] == slice) shape = &s;
+  }
+  if (!shape) return {};
+  // The mesh's axes from the most network-intensive down (MaxText's mesh_axes: data, stage, fsdp,
+  // ..., sequence, tensor).
+  std::array<int64_t, 3> free = shape->sides;
+  TorusMesh m;
+  const std::array<std::pair<int64_t, TorusBlock*>, 4> order =
+      dp_sharded ? std::array<std::pair<int64_t, TorusBlock*>, 4>{{{tp, &m.tp}, {cp, &m.cp}, {dp, &m.dp}, {pp, &m.pp}}}
+                 : std::array<std::pair<int64_t, TorusBlock*>, 4>{{{tp, &m.tp}, {cp, &m.cp}, {pp, &m.pp}, {dp, &m.dp}}};
+  for (const auto& [size, block] : order) {
+    if (size <= 1) continue;
+    const std::vector<int> axes = TakeAxes(free, size);
+    if (axes.empty()) return {};
+    std::vector<int64_t> sides;
+    for (const int a : axes) sides.push_back(shape->sides[a]);
+    *block = BlockOfSidesIn(sides, size, shape->wraps);
+  }
+  m.placed = true;
+  return m;
+}
+
+Fabric WithTorusGroup(const Fabric& f, int64_t ranks, const TorusBlock& block) {
+  Fabric g = f;
+  g.torus_group_ranks = ranks;
+  g.torus_group = block;
+  return g;
+}
 
 Seconds AllToAllTime(const Fabric& f, Bytes bytes_per_rank, int64_t ranks, int64_t per_domain) {
   if (ranks <= 1 || bytes_per_rank.value() <= 0) return Seconds(0);

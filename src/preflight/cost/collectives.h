@@ -16,6 +16,7 @@
 // come from the hardware catalog's measured busbw.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -55,6 +56,20 @@ struct NcclConstants {
                                    {Seconds(8.4e-6), Seconds(4.0e-6), Seconds(14e-6), 1 / 0.92}};
 };
 
+// The links a group of a torus domain uses per direction (of the 2 per axis each device has), and
+// how many times longer its all-to-all takes than on a switch of those links.
+struct TorusBlock {
+  int links = 0;
+  double hop_factor = 1.0;
+};
+
+// A slice of a torus domain the vendor offers: its sides along the axes (1 where it spans none)
+// and whether they close rings (wraparound links).
+struct TorusSliceShape {
+  std::array<int64_t, 3> sides{1, 1, 1};
+  bool wraps = true;
+};
+
 struct Fabric {
   int64_t devices_per_node = 8;
   int64_t scale_up_domain = 8;
@@ -75,6 +90,12 @@ struct Fabric {
   // fewer axes); it moves at its links' share of the scale-up rate, and its all-to-all traffic
   // crosses the block's mean ring distance in hops (TorusHopFactor).
   int torus_dimensions = 0;
+  // The torus's slice shapes by chip count (catalog scale_up.torus_slices); empty when unknown.
+  std::shared_ptr<const std::vector<TorusSliceShape>> torus_slices;
+  // One group, `torus_group_ranks` ranks of a slice, placed by the plan's mesh (PlaceTorusMesh):
+  // TorusBlockOf gives it `torus_group` instead of its best block. 0: none.
+  int64_t torus_group_ranks = 0;
+  TorusBlock torus_group;
   NcclConstants nccl;
   // Measured times by message size for the groups they cover (cluster.collective_table); they
   // replace the α-β model there.
@@ -156,11 +177,24 @@ Seconds AllGatherTime(const Fabric& f, Bytes bytes, int64_t ranks, int64_t per_d
 // and the busiest axis per link sets the time; at least 1). 64 devices of a 3D torus (4 x 4 x 4):
 // 6 links, 3.05; 16 of a 2D torus (4 x 4): 4 links, 2.13; 8 of a 3D torus (2 x 2 x 2): 3 links,
 // 1.71; 2: 1 link, 1. No links and 1 where the domain is no torus or the group one device.
-struct TorusBlock {
-  int links = 0;
-  double hop_factor = 1.0;
-};
 TorusBlock TorusBlockOf(const Fabric& f, int64_t group);
+
+// The blocks a job's mesh gives its groups on one slice of a torus domain, as JAX lays a mesh out
+// on a TPU slice (jax mesh_utils.create_device_mesh, _create_device_mesh_for_nd_torus): the mesh's
+// axes, ordered by network intensity, take whole axes of the slice's shape from the most intensive
+// down, each the most axes whose sides multiply to its size; a group's links are those of its axes
+// (a side of 2: one; of 3 or more: both where the slice wraps, else one). `slice` is the devices a
+// job takes of a domain; `pp`, `dp`, `cp`, `tp` the ranks of each kind of group in it (`dp` ahead
+// of `pp` in intensity under ZeRO-3, as MaxText's fsdp axis is, behind it otherwise, as its data
+// axis is). Unplaced (`placed` false) where the torus has no shape of `slice` chips or an axis of the
+// mesh matches no set of the shape's sides (JAX refuses such a mesh unless told to split axes).
+struct TorusMesh {
+  bool placed = false;
+  TorusBlock pp, dp, cp, tp;
+};
+TorusMesh PlaceTorusMesh(const Fabric& f, int64_t slice, int64_t pp, int64_t dp, int64_t cp, int64_t tp, bool dp_sharded);
+// A copy of `f` whose group of `ranks` ranks a slice takes `block` (PlaceTorusMesh's).
+Fabric WithTorusGroup(const Fabric& f, int64_t ranks, const TorusBlock& block);
 double TorusHopFactor(const Fabric& f, int64_t group);
 
 // All-to-all where each rank sends `bytes_per_rank` spread evenly over `ranks` peers.

@@ -139,6 +139,90 @@ TEST(CollectivesTest, ATorusGroupTakesTheBlockWithTheMostLinks) {
   EXPECT_EQ(TorusBlockOf(f, 64).links, 2);
 }
 
+// A torus fabric with the given slice shapes.
+Fabric SlicedTorus(int dims, std::vector<TorusSliceShape> shapes) {
+  Fabric f = Node(300);
+  f.torus_dimensions = dims;
+  f.torus_slices = std::make_shared<std::vector<TorusSliceShape>>(std::move(shapes));
+  return f;
+}
+
+TEST(CollectivesTest, AMeshTakesWholeAxesOfTheSliceFromItsMostIntensiveGroupDown) {
+  // TPU v5e's 16 x 16: TP 16 and FSDP 16 take an axis each (2 links of 4), where each group's
+  // best block alone would be 4 x 4 (all 4 links).
+  const Fabric v5e = SlicedTorus(2, {{{4, 4, 1}, true}, {{16, 16, 1}, true}});
+  EXPECT_EQ(TorusBlockOf(v5e, 16).links, 4);
+  TorusMesh m = PlaceTorusMesh(v5e, 256, 1, 16, 1, 16, true);
+  ASSERT_TRUE(m.placed);
+  EXPECT_EQ(m.tp.links, 2);
+  EXPECT_EQ(m.dp.links, 2);
+  // FSDP over the whole slice takes both axes.
+  m = PlaceTorusMesh(v5e, 256, 1, 256, 1, 1, true);
+  ASSERT_TRUE(m.placed);
+  EXPECT_EQ(m.dp.links, 4);
+  // TPU v5p's 4 x 4 x 8: TP 8 takes the axis of 8 (2 links of 6; its best block, 2 x 2 x 2, has 3)
+  // and FSDP 16 the 4 x 4 plane (4 links).
+  const Fabric v5p = SlicedTorus(3, {{{2, 4, 4}, false}, {{4, 4, 8}, true}, {{4, 8, 8}, true}});
+  m = PlaceTorusMesh(v5p, 128, 1, 16, 1, 8, true);
+  ASSERT_TRUE(m.placed);
+  EXPECT_EQ(m.tp.links, 2);
+  EXPECT_EQ(m.dp.links, 4);
+  EXPECT_EQ(TorusBlockOf(v5p, 8).links, 3);
+  // JAX's own example (mesh_utils): 4 x 4 x 16 and a [data 16, model 16] mesh: the model axis,
+  // the more intensive, takes the 4 x 4 plane and data the axis of 16.
+  const Fabric example = SlicedTorus(3, {{{4, 4, 16}, true}});
+  m = PlaceTorusMesh(example, 256, 1, 16, 1, 16, false);
+  ASSERT_TRUE(m.placed);
+  EXPECT_EQ(m.tp.links, 4);
+  EXPECT_EQ(m.dp.links, 2);
+  // Pipeline stages come after FSDP in intensity, before plain data parallelism: on 4 x 4 x 8 with
+  // PP 8 and DP 16 either way FSDP or DP ends on the 4 x 4 plane, the stages on the axis of 8.
+  for (const bool sharded : {true, false}) {
+    m = PlaceTorusMesh(v5p, 128, 8, 16, 1, 1, sharded);
+    ASSERT_TRUE(m.placed);
+    EXPECT_EQ(m.dp.links, 4);
+    EXPECT_EQ(m.pp.links, 2);
+  }
+  // The order decides where sizes compete: on 4 x 4 x 16 with PP 16 and DP 16, the earlier takes
+  // the plane (2 x 2 links), the later the axis of 16.
+  m = PlaceTorusMesh(example, 256, 16, 16, 1, 1, true);
+  ASSERT_TRUE(m.placed);
+  EXPECT_EQ(m.dp.links, 4);
+  EXPECT_EQ(m.pp.links, 2);
+  m = PlaceTorusMesh(example, 256, 16, 16, 1, 1, false);
+  ASSERT_TRUE(m.placed);
+  EXPECT_EQ(m.pp.links, 4);
+  EXPECT_EQ(m.dp.links, 2);
+  // A slice without wraparound (2 x 4 x 4): a side of 4 is a line, one link each way.
+  m = PlaceTorusMesh(v5p, 32, 1, 8, 1, 4, true);
+  ASSERT_TRUE(m.placed);
+  EXPECT_EQ(m.tp.links, 1);
+  EXPECT_EQ(m.dp.links, 2);  // 2 x 4: 1 + 1
+}
+
+TEST(CollectivesTest, AMeshThatNeedsASplitAxisOrAnUnknownSliceIsNotPlaced) {
+  const Fabric v5p = SlicedTorus(3, {{{4, 4, 4}, true}, {{4, 4, 8}, true}});
+  EXPECT_FALSE(PlaceTorusMesh(v5p, 64, 1, 32, 1, 2, true).placed);   // no axis of 2
+  EXPECT_FALSE(PlaceTorusMesh(v5p, 256, 1, 32, 1, 8, true).placed);  // no 256-chip shape
+  EXPECT_FALSE(PlaceTorusMesh(v5p, 128, 1, 8, 1, 8, true).placed);   // the ranks do not fill it
+  Fabric bare = v5p;
+  bare.torus_slices.reset();
+  EXPECT_FALSE(PlaceTorusMesh(bare, 64, 1, 16, 1, 4, true).placed);
+  EXPECT_FALSE(PlaceTorusMesh(Node(300), 8, 1, 8, 1, 1, true).placed);  // not a torus
+}
+
+TEST(CollectivesTest, APlacedGroupIsTimedOnItsOwnAxes) {
+  const Fabric v5e = SlicedTorus(2, {{{16, 16, 1}, true}});
+  const TorusMesh m = PlaceTorusMesh(v5e, 256, 1, 16, 1, 16, true);
+  ASSERT_TRUE(m.placed);
+  const Fabric tp = WithTorusGroup(v5e, 16, m.tp);
+  const Bytes b(1e9);
+  // Half the links: about twice the time of the best block.
+  EXPECT_NEAR(AllReduceTime(tp, b, 16, 16).value() / AllReduceTime(v5e, b, 16, 16).value(), 2.0, 0.05);
+  // Groups of other sizes keep their best block.
+  EXPECT_DOUBLE_EQ(AllReduceTime(tp, b, 8, 8).value(), AllReduceTime(v5e, b, 8, 8).value());
+}
+
 TEST(CollectivesTest, ATorusAllToAllIsSlowerThanASwitchOfTheSameLinks) {
   Fabric sw = Node(300);
   sw.scale_up_domain = 64;
@@ -156,6 +240,12 @@ TEST(CollectivesTest, ATorusAllToAllIsSlowerThanASwitchOfTheSameLinks) {
   std::vector<std::string> warnings;
   Cluster c = CatalogCluster("tpu-v5p", 64, 4, 64);
   EXPECT_EQ(FabricFromCluster(c, &warnings).torus_dimensions, 3);
+  // ... and gives its slice shapes: 64 chips are a 4 x 4 x 4 cube, with wraparound.
+  const Fabric catalog = FabricFromCluster(c, &warnings);
+  ASSERT_TRUE(catalog.torus_slices);
+  EXPECT_TRUE(std::any_of(catalog.torus_slices->begin(), catalog.torus_slices->end(), [](const TorusSliceShape& s) {
+    return s.sides == std::array<int64_t, 3>{4, 4, 4} && s.wraps;
+  }));
   EXPECT_TRUE(std::none_of(warnings.begin(), warnings.end(),
                            [](const std::string& w) { return w.find("unknown axes") != std::string::npos; }));
   // A torus whose axes are not known is timed as a switch, and says so.

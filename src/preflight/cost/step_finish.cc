@@ -42,8 +42,9 @@ double DataParallelBuckets(double local, int64_t bucket_ranks, bool overlap) {
 
 }  // namespace
 
-void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t ranks, int64_t stride,
-                                 int64_t bucket_ranks, double m, double* grads, double* params) const {
+void StepModel::AddDataParallelTime(const Fabric& fabric, const LocalParams& lp, double local, int64_t ranks,
+                                     int64_t stride, int64_t bucket_ranks, double m, double* grads,
+                                     double* params) const {
   if (local <= 0) return;
   const bool dual = p_.schedule == Schedule::kDualPipe && p_.pp > 1;
   if (dual) {
@@ -62,7 +63,7 @@ void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t
   const Bytes grad_bucket(local * lp.reduce_bytes / buckets),
       weight_bucket(local * lp.weight_bytes / buckets);
   if (p_.zero == 0) {
-    *grads += buckets * AllReduceTime(c_.fabric, grad_bucket, ranks, per).value();
+    *grads += buckets * AllReduceTime(fabric, grad_bucket, ranks, per).value();
   } else if (p_.zero < 3) {
     // ZeRO-2 keeps only its shard of the gradients, so each micro-batch's are reduce-scattered as
     // its backward makes them (DeepSpeed's stage 2 reduces every micro-step; FSDP's SHARD_GRAD_OP
@@ -70,8 +71,8 @@ void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t
     // whole buffer, reduces once (DataParallel hides each under its own micro-batch's backward).
     // DualPipe's rank holds two stages, each making its gradients in half the micro-batches.
     const double reductions = p_.zero == 2 ? (dual ? m / 2 : m) : 1.0;
-    *grads += reductions * buckets * ReduceScatterTime(c_.fabric, grad_bucket, ranks, per).value();
-    *params += buckets * AllGatherTime(c_.fabric, weight_bucket, ranks, per).value();
+    *grads += reductions * buckets * ReduceScatterTime(fabric, grad_bucket, ranks, per).value();
+    *params += buckets * AllGatherTime(fabric, weight_bucket, ranks, per).value();
   } else if (p_.zero3_gather_per_parameter) {
     // DeepSpeed's ZeRO-3 of early 2021 with its default configuration (contiguous_gradients and
     // overlap_comm off): every micro-batch's gradients fill buckets of reduce_bucket_size (5e8
@@ -80,7 +81,7 @@ void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t
     // Its gathers are timed per parameter tensor (PerParameterGathers).
     const double n = std::max(1.0, std::ceil(local / kDeepSpeedReduceBucketElements));
     *grads +=
-        m * n * AllReduceTime(c_.fabric, Bytes(local * lp.reduce_bytes / n), ranks, per).value();
+        m * n * AllReduceTime(fabric, Bytes(local * lp.reduce_bytes / n), ranks, per).value();
   } else {
     // ZeRO-3 / FSDP: each layer's parameters are gathered for its forward and again for its
     // backward, and its gradients reduce-scattered, for every micro-batch (ZeRO §7.2.2:
@@ -93,9 +94,9 @@ void StepModel::AddDataParallelTime(const LocalParams& lp, double local, int64_t
     const double gathers = p_.fsdp_gather_once ? 1 : 2 * passes;
     const double reductions = p_.fsdp_gather_once ? 1 : passes;
     const double gather =
-        AllGatherTime(c_.fabric, Bytes(layer * lp.weight_bytes), ranks, per).value();
+        AllGatherTime(fabric, Bytes(layer * lp.weight_bytes), ranks, per).value();
     const double reduce =
-        ReduceScatterTime(c_.fabric, Bytes(layer * lp.reduce_bytes), ranks, per).value();
+        ReduceScatterTime(fabric, Bytes(layer * lp.reduce_bytes), ranks, per).value();
     *params += layers * gathers * gather;
     *grads += layers * reductions * reduce;
   }
@@ -164,8 +165,10 @@ StepModel::DataParallelComm StepModel::DataParallel(const LocalParams& lp,
                                                     const PipelineTime& pipe) const {
   const double m = pipe.micro_batches;
   double grads = 0, params = 0;
-  AddDataParallelTime(lp, lp.dense, lp.d, p_.tp, p_.dp * p_.cp, m, &grads, &params);
-  AddDataParallelTime(lp, lp.expert, lp.ed, p_.ep * p_.etp, lp.ed, m, &grads, &params);
+  // The dense gradients' group is DP x CP; PlaceOnTorus placed DP's (the same group without CP).
+  AddDataParallelTime(p_.cp == 1 ? DpFabric() : c_.fabric, lp, lp.dense, lp.d, p_.tp, p_.dp * p_.cp, m, &grads,
+                      &params);
+  AddDataParallelTime(c_.fabric, lp, lp.expert, lp.ed, p_.ep * p_.etp, lp.ed, m, &grads, &params);
   grads += ReplicaGradientSeconds(lp, m);
   if (p_.zero == 3 && p_.zero3_gather_per_parameter) params += Zero3PerParameterGatherSeconds(lp, m);
   DataParallelComm dp;

@@ -381,13 +381,13 @@ StepModel::AttentionTpComm StepModel::AttentionTp(double one, double gather) con
   const double up_inputs = static_cast<double>((m.q_lora_rank > 0 ? m.q_lora_rank : a_.hidden) + m.kv_lora_rank);
   const Bytes latents(tokens_ * (up_inputs + static_cast<double>(m.rope_dim)) * 2.0);
   if (p_.sp) {
-    c.gather = AllGatherTime(c_.fabric, latents, p_.tp, per_domain).value();
-    c.regather = AllGatherTime(c_.fabric, Bytes(tokens_ * up_inputs * 2.0), p_.tp, per_domain).value();
-    const double reduce = ReduceScatterTime(c_.fabric, full, p_.tp, per_domain).value();
+    c.gather = AllGatherTime(TpFabric(), latents, p_.tp, per_domain).value();
+    c.regather = AllGatherTime(TpFabric(), Bytes(tokens_ * up_inputs * 2.0), p_.tp, per_domain).value();
+    const double reduce = ReduceScatterTime(TpFabric(), full, p_.tp, per_domain).value();
     c.fwd = c.gather + reduce;
-    c.bwd = gather + ReduceScatterTime(c_.fabric, latents, p_.tp, per_domain).value();
+    c.bwd = gather + ReduceScatterTime(TpFabric(), latents, p_.tp, per_domain).value();
   } else {
-    c.bwd = AllReduceTime(c_.fabric, latents, p_.tp, per_domain).value();
+    c.bwd = AllReduceTime(TpFabric(), latents, p_.tp, per_domain).value();
   }
   return c;
 }
@@ -401,10 +401,11 @@ StepModel::RoutedTpComm StepModel::RoutedExpertsTp() const {
   const Bytes copies(tokens_ * a_.moe.top_k * c_.job.MoeExpertLoad() * static_cast<double>(p_.etp) / t_ *
                      a_.hidden * 2.0);
   const int64_t etp_per_domain = PerDomain(1, p_.etp);
+  const Fabric& etp_fabric = p_.etp == p_.tp ? TpFabric() : c_.fabric;  // the TP group's axes when it is the TP group
   RoutedTpComm r;
-  r.gather = p_.sp ? AllGatherTime(c_.fabric, copies, p_.etp, etp_per_domain).value() : 0;
-  r.pair = p_.sp ? r.gather + ReduceScatterTime(c_.fabric, copies, p_.etp, etp_per_domain).value()
-                 : AllReduceTime(c_.fabric, copies, p_.etp, etp_per_domain).value();
+  r.gather = p_.sp ? AllGatherTime(etp_fabric, copies, p_.etp, etp_per_domain).value() : 0;
+  r.pair = p_.sp ? r.gather + ReduceScatterTime(etp_fabric, copies, p_.etp, etp_per_domain).value()
+                 : AllReduceTime(etp_fabric, copies, p_.etp, etp_per_domain).value();
   return r;
 }
 
@@ -417,9 +418,9 @@ void StepModel::TensorComm(bool moe, LayerCost* l) const {
   // routed experts' (TpBlocks).
   // With SP each pair is an all-gather and a reduce-scatter (rings held to the link rate, where an
   // all-reduce may use NVLS in-switch reduction).
-  const double gather = p_.sp ? AllGatherTime(c_.fabric, full, p_.tp, per_domain).value() : 0;
-  const double one = p_.sp ? gather + ReduceScatterTime(c_.fabric, full, p_.tp, per_domain).value()
-                           : AllReduceTime(c_.fabric, full, p_.tp, per_domain).value();
+  const double gather = p_.sp ? AllGatherTime(TpFabric(), full, p_.tp, per_domain).value() : 0;
+  const double one = p_.sp ? gather + ReduceScatterTime(TpFabric(), full, p_.tp, per_domain).value()
+                           : AllReduceTime(TpFabric(), full, p_.tp, per_domain).value();
   const AttentionTpComm attn = AttentionTp(one, gather);
   // The MLP side's pairs: a dense MLP's and the shared experts' move the layer's tokens, as
   // attention's do; with expert TP the routed experts' pair too (RoutedExpertsTp).
@@ -472,10 +473,10 @@ StepModel::AroundLayersComm StepModel::AroundLayers(double heads) const {
   if (p_.tp == 1) return c;
   const Bytes act(tokens_ * static_cast<double>(a_.hidden) * 2.0);
   const int64_t per = PerDomain(1, p_.tp);
-  const double all_reduce = AllReduceTime(c_.fabric, act, p_.tp, per).value();
-  const double gather = p_.sp ? AllGatherTime(c_.fabric, act, p_.tp, per).value() : 0;
-  const double scatter = p_.sp ? ReduceScatterTime(c_.fabric, act, p_.tp, per).value() : 0;
-  const double loss = 3 * AllReduceTime(c_.fabric, Bytes(tokens_ * 4.0), p_.tp, per).value();
+  const double all_reduce = AllReduceTime(TpFabric(), act, p_.tp, per).value();
+  const double gather = p_.sp ? AllGatherTime(TpFabric(), act, p_.tp, per).value() : 0;
+  const double scatter = p_.sp ? ReduceScatterTime(TpFabric(), act, p_.tp, per).value() : 0;
+  const double loss = 3 * AllReduceTime(TpFabric(), Bytes(tokens_ * 4.0), p_.tp, per).value();
   c.embedding_fwd = p_.sp ? scatter : all_reduce;
   c.embedding_bwd = gather;
   c.head_fwd = heads * ((p_.sp ? gather : 0) + loss);
@@ -498,9 +499,9 @@ void StepModel::ContextComm(LayerCost* l) const {
   }
   const Bytes all_kv(tokens_ * p_.cp * kv_per_token / t_);
   const int64_t per_domain = PerDomain(p_.tp, p_.cp);
-  const double gather = AllGatherTime(c_.fabric, all_kv, p_.cp, per_domain).value();
+  const double gather = AllGatherTime(CpFabric(), all_kv, p_.cp, per_domain).value();
   l->cp_fwd = gather;
-  l->cp_bwd = gather + ReduceScatterTime(c_.fabric, all_kv, p_.cp, per_domain).value();  // re-gather KV, reduce-scatter dKV
+  l->cp_bwd = gather + ReduceScatterTime(CpFabric(), all_kv, p_.cp, per_domain).value();  // re-gather KV, reduce-scatter dKV
 }
 
 LayerCost StepModel::Layer(bool moe) const {

@@ -480,5 +480,37 @@ TEST(StepTimeTest, PerExpertGemmsLaunchEachExpertAndRunInRoundsOfFour) {
   EXPECT_GT(rounds.backward.value(), grouped.backward.value());
 }
 
+
+// On a TPU slice the plan's groups take the axes JAX's mesh gives them: TP 8 and FSDP 16 on a
+// v5p's 4 x 4 x 8 slice (128 chips), TP the axis of 8 (2 links of 6, where the 2 x 2 x 2 block it
+// would take alone has 3), so TP's collectives take up to 1.5 times as long (their latency aside)
+// as where the catalog gives no slice shapes.
+TEST(StepTimeTest, TorusGroupsTakeTheAxesOfTheirMesh) {
+  Job8b s = Llama8bOnH100();
+  s.cluster = CatalogCluster("tpu-v5p", 128);
+  ASSERT_FALSE(s.cluster.spec.torus_slices.empty());
+  s.job.seq_len = 4096;
+  s.job.global_batch = 16;
+  s.plan.tp = 8;
+  s.plan.dp = 16;
+  s.plan.sp = true;
+  s.plan.zero = 3;
+  const CostContext placed = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  const double on_axes = EstimateLayers(placed, s.plan).dense.exposed_comm.tp.value();
+  Cluster unshaped = s.cluster;
+  unshaped.spec.torus_slices.clear();
+  const CostContext best = MakeCostContext(s.arch, s.params, s.job, unshaped);
+  const double in_blocks = EstimateLayers(best, s.plan).dense.exposed_comm.tp.value();
+  ASSERT_GT(in_blocks, 0);
+  EXPECT_GT(on_axes / in_blocks, 1.3);  // the links' ratio, less the latency both pay
+  EXPECT_LE(on_axes / in_blocks, 1.5 + 1e-9);
+  // A plan whose one group spans the whole slice is unchanged: FSDP over all 128 chips.
+  s.plan.tp = 1;
+  s.plan.dp = 128;
+  s.plan.sp = false;
+  s.job.global_batch = 128;
+  EXPECT_DOUBLE_EQ(EstimateStep(placed, s.plan).step.value(), EstimateStep(best, s.plan).step.value());
+}
+
 }  // namespace
 }  // namespace preflight::test_support

@@ -102,6 +102,31 @@ json AttentionJson(const HardwareSpec& h) {
   return j;
 }
 
+// The slice shapes of a torus as the file gives them (null where it gives none).
+json TorusSlicesJson(const HardwareSpec& h) {
+  if (h.torus_slices.empty()) return nullptr;
+  const size_t axes = h.scale_up_torus_dimensions.known() ? static_cast<size_t>(h.scale_up_torus_dimensions.value) : 3;
+  json rows = json::array();
+  for (const HardwareSpec::TorusSlice& s : h.torus_slices) {
+    json sides = json::array();
+    for (size_t a = 0; a < axes; ++a) sides.push_back(s.sides[a]);
+    rows.push_back({{"sides", sides}, {"wraps", s.wraps}});
+  }
+  return {{"source", h.torus_slices_source}, {"rows", rows}};
+}
+
+// "2x2x1, 4x4x4 (wraps), ..." for the text report.
+std::string TorusSlicesText(const HardwareSpec& h) {
+  const size_t axes = h.scale_up_torus_dimensions.known() ? static_cast<size_t>(h.scale_up_torus_dimensions.value) : 3;
+  std::string out;
+  for (const HardwareSpec::TorusSlice& s : h.torus_slices) {
+    if (!out.empty()) out += ", ";
+    for (size_t a = 0; a < axes; ++a) out += fmt::format("{}{}", a ? "x" : "", s.sides[a]);
+    if (!s.wraps) out += " (no wraparound)";
+  }
+  return out;
+}
+
 }  // namespace
 
 json HardwareJson(const HardwareSpec& h) {
@@ -135,7 +160,8 @@ json HardwareJson(const HardwareSpec& h) {
                         {"domain_devices", FigureJson(h.scale_up_domain_devices)},
                         {"topology", h.scale_up_full_mesh ? "full_mesh" : h.scale_up_torus ? "torus" : "switched"},
                         {"peer_gbytes_per_s", FigureJson(h.scale_up_peer_gbytes_per_s)},
-                        {"torus_dimensions", FigureJson(h.scale_up_torus_dimensions)}}},
+                        {"torus_dimensions", FigureJson(h.scale_up_torus_dimensions)},
+                        {"torus_slices", TorusSlicesJson(h)}}},
           {"scale_out", {{"gbits_per_s_per_device", FigureJson(h.scale_out_gbits_per_s)},
                          {"node_devices", FigureJson(h.node_devices)}}},
           {"compute_units", FigureJson(h.compute_units)},
@@ -199,6 +225,7 @@ std::string FiguresText(const HardwareSpec& h) {
                      FigureText(h.hbm_bandwidth_tbytes_per_s, ""));
   out += fmt::format("scale-up {}: {} GB/s per direction, domain {} devices\n", h.scale_up_name,
                      FigureText(h.scale_up_gbytes_per_s, ""), FigureText(h.scale_up_domain_devices, ""));
+  if (!h.torus_slices.empty()) out += "torus slices: " + TorusSlicesText(h) + "\n";
   out += fmt::format("scale-out {} Gb/s per device; power {} W\n", FigureText(h.scale_out_gbits_per_s, ""),
                      FigureText(h.power_w, ""));
   if (h.price.known) {
@@ -300,6 +327,7 @@ std::string SourcesText(const HardwareSpec& h) {
   add("scale-up domain", h.scale_up_domain_devices);
   add("scale-up per peer", h.scale_up_peer_gbytes_per_s);
   add("scale-up torus axes", h.scale_up_torus_dimensions);
+  if (!h.torus_slices.empty()) out += "  torus slices: " + h.torus_slices_source + "\n";
   add("scale-out", h.scale_out_gbits_per_s);
   add("devices per node", h.node_devices);
   add("power", h.power_w);

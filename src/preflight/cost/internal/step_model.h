@@ -10,6 +10,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 
 #include "preflight/cost/internal/step_parts.h"
 #include "preflight/cost/step_time.h"
@@ -28,6 +29,7 @@ class StepModel {
     elementwise_ = ElementwisePasses(*ctx.arch, ctx.job.elementwise_fusion);
     placed_ = PlacedDomain(ctx.fabric, ModelParallelBlock(plan.tp, plan.cp, plan.etp, plan.ep),
                            plan.tp * plan.cp * plan.dp * plan.pp);
+    PlaceOnTorus();
   }
 
   PipelineTime Pipeline() const;
@@ -50,6 +52,25 @@ class StepModel {
   int64_t PerDomain(int64_t stride, int64_t size) const {
     return RanksPerDomain(c_.fabric, stride, size, p_.tp * p_.cp * p_.dp, p_.pp, placed_);
   }
+  // On a torus domain whose slice shapes the catalog gives, the plan's TP, CP and DP groups take
+  // the axes of the slice its mesh gives them (PlaceTorusMesh), each timed on a fabric of its own;
+  // elsewhere (and for expert groups) every group takes its best block of the torus.
+  void PlaceOnTorus() {
+    const Fabric& f = c_.fabric;
+    if (f.torus_dimensions <= 0 || !f.torus_slices) return;
+    const int64_t slice = std::min(p_.tp * p_.cp * p_.dp * p_.pp, placed_);
+    const int64_t tp = PerDomain(1, p_.tp), cp = PerDomain(p_.tp, p_.cp), dp = PerDomain(p_.tp * p_.cp, p_.dp);
+    const int64_t model = tp * cp * dp;
+    if (slice % model != 0) return;
+    const TorusMesh m = PlaceTorusMesh(f, slice, slice / model, dp, cp, tp, p_.zero == 3);
+    if (!m.placed) return;
+    if (tp > 1) tp_fabric_ = WithTorusGroup(f, tp, m.tp);
+    if (cp > 1) cp_fabric_ = WithTorusGroup(f, cp, m.cp);
+    if (dp > 1) dp_fabric_ = WithTorusGroup(f, dp, m.dp);
+  }
+  const Fabric& TpFabric() const { return tp_fabric_ ? *tp_fabric_ : c_.fabric; }
+  const Fabric& CpFabric() const { return cp_fabric_ ? *cp_fabric_ : c_.fabric; }
+  const Fabric& DpFabric() const { return dp_fabric_ ? *dp_fabric_ : c_.fabric; }
   // Whether the whole job, `ranks` of them, lies in one scale-up domain as it is placed.
   bool InOneDomain(int64_t ranks) const { return ranks <= placed_; }
   // A measured host profile whose layers make the host wait for the GPU in every forward.
@@ -294,7 +315,8 @@ class StepModel {
     if (local < kPersistenceThreshold || ranks <= 1) return 0;
     const int64_t per = PerDomain(t.expert ? p_.ep * p_.etp : p_.tp, ranks);
     const double host = static_cast<double>(ranks) * c_.host_per_kernel.value();
-    const double gather = AllGatherTime(c_.fabric, Bytes(local * weight_bytes), ranks, per).value();
+    const Fabric& fabric = !t.expert && p_.cp == 1 ? DpFabric() : c_.fabric;
+    const double gather = AllGatherTime(fabric, Bytes(local * weight_bytes), ranks, per).value();
     // A routed expert's tensors: those of the rank's own experts, count / EP of them.
     const double tensors = static_cast<double>(t.count) / static_cast<double>(t.expert ? p_.ep : 1);
     return tensors * (host + std::max(gather, host));
@@ -500,7 +522,7 @@ class StepModel {
   LocalParams Local(int64_t stage) const;  // of the device holding pipeline stage `stage`
   double AccumulationBubble(const PipelineTime& pipe) const;
   double OptimizerSeconds(const LocalParams& lp) const;
-  void AddDataParallelTime(const LocalParams& lp, double local, int64_t ranks, int64_t stride,
+  void AddDataParallelTime(const Fabric& fabric, const LocalParams& lp, double local, int64_t ranks, int64_t stride,
                            int64_t bucket_ranks, double m, double* grads, double* params) const;
   double Zero3PerParameterGatherSeconds(const LocalParams& lp, double m) const;
   double ReplicaGradientSeconds(const LocalParams& lp, double m) const;  // HSDP's all-reduce across replicas
@@ -594,6 +616,7 @@ class StepModel {
   double tokens_ = 0, rep_tokens_ = 0, t_ = 1, in_bytes_ = 2;
   double local_share_ = 0;  // the share of the layers inside a sliding window (Architecture::LocalLayerShare)
   int64_t placed_ = 1;  // the devices the job takes of each scale-up domain (PlacedDomain)
+  std::optional<Fabric> tp_fabric_, cp_fabric_, dp_fabric_;  // PlaceOnTorus's, where it places them
   UnfusedSoftmaxWork softmax_extra_;  // what an unfused attention softmax adds (zero when fused)
   ElementwiseBytes elementwise_;  // this job's bytes and kernels per elementwise pass
 };
