@@ -574,6 +574,33 @@ TorusMesh PlaceTorusMesh(const Fabric& f, int64_t slice, int64_t pp, int64_t dp,
   return m;
 }
 
+PlanOnTorus PlacePlanOnTorus(const Fabric& f, const Plan& p) {
+  PlanOnTorus r;
+  if (f.torus_dimensions <= 0 || !f.torus_slices) return r;
+  const int64_t stage = p.tp * p.cp * p.dp, job = stage * p.pp;
+  const int64_t placed = PlacedDomain(f, ModelParallelBlock(p.tp, p.cp, p.etp, p.ep), job);
+  r.slice = std::min(job, placed);
+  for (const TorusSliceShape& s : *f.torus_slices) {
+    if (s.sides[0] * s.sides[1] * s.sides[2] == r.slice) r.sliced = true;
+  }
+  r.tp = RanksPerDomain(f, 1, p.tp, stage, p.pp, placed);
+  r.cp = RanksPerDomain(f, p.tp, p.cp, stage, p.pp, placed);
+  r.dp = RanksPerDomain(f, p.tp * p.cp, p.dp, stage, p.pp, placed);
+  const int64_t model = r.tp * r.cp * r.dp;
+  if (r.sliced && r.slice % model == 0) {
+    r.mesh = PlaceTorusMesh(f, r.slice, r.slice / model, r.dp, r.cp, r.tp, p.zero == 3);
+  }
+  return r;
+}
+
+bool MeshSplitsTorusAxes(const Fabric& f, const Plan& p) {
+  const PlanOnTorus on = PlacePlanOnTorus(f, p);
+  if (!on.sliced || on.mesh.placed) return false;
+  Plan other = p;
+  other.zero = p.zero == 3 ? 0 : 3;
+  return !PlacePlanOnTorus(f, other).mesh.placed;
+}
+
 Fabric WithTorusGroup(const Fabric& f, int64_t ranks, const TorusBlock& block) {
   Fabric g = f;
   g.torus_group_ranks = ranks;

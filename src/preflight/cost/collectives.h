@@ -195,6 +195,19 @@ struct TorusMesh {
 TorusMesh PlaceTorusMesh(const Fabric& f, int64_t slice, int64_t pp, int64_t dp, int64_t cp, int64_t tp, bool dp_sharded);
 // A copy of `f` whose group of `ranks` ranks a slice takes `block` (PlaceTorusMesh's).
 Fabric WithTorusGroup(const Fabric& f, int64_t ranks, const TorusBlock& block);
+// A plan on a torus domain: `sliced` where the catalog has the shape of the slice it takes (the
+// devices it takes of a domain, `slice`), the ranks its TP, CP and DP groups have there, and their
+// placement (`mesh.placed` false where its mesh matches no whole axes of that shape). Empty off a
+// torus with slice shapes.
+struct PlanOnTorus {
+  bool sliced = false;
+  int64_t slice = 0, tp = 1, cp = 1, dp = 1;
+  TorusMesh mesh;
+};
+PlanOnTorus PlacePlanOnTorus(const Fabric& f, const Plan& p);
+// Whether JAX would refuse the plan's mesh on its slice without split axes, whichever of DP and PP
+// it takes as the more intensive (the search drops such layouts: `splits_torus_axes`).
+bool MeshSplitsTorusAxes(const Fabric& f, const Plan& p);
 double TorusHopFactor(const Fabric& f, int64_t group);
 
 // All-to-all where each rank sends `bytes_per_rank` spread evenly over `ranks` peers.

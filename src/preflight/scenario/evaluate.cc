@@ -385,6 +385,18 @@ void WarnIfDoesNotFit(const Scenario& s, const EvaluateOptions& options, PlanRes
   result->warnings.push_back(w.str());
 }
 
+// A mesh that a torus slice of known shape takes only by splitting its axes: JAX's
+// create_device_mesh refuses it by default, and its groups are timed on their best blocks.
+void WarnIfMeshSplitsTorusAxes(const Scenario& s, const CostContext& ctx, PlanResult* r) {
+  const PlanOnTorus on = PlacePlanOnTorus(ctx.fabric, s.plan);
+  if (!on.sliced || on.mesh.placed) return;
+  r->warnings.push_back(s.cluster.spec.id + ": the plan's mesh (TP " + std::to_string(on.tp) + ", CP " +
+                        std::to_string(on.cp) + ", DP " + std::to_string(on.dp) + " of a " + std::to_string(on.slice) +
+                        "-chip slice) matches no whole axes of the slice's shape: JAX's create_device_mesh refuses it "
+                        "unless told to split axes (allow_split_physical_axes), and its groups are timed each on its "
+                        "best block of the torus (optimistic)");
+}
+
 // A measured collective table that changes nothing in the step (no collective of the plan has a
 // measured group: operation, ranks and ranks per domain; or those that do are hidden) is said to,
 // where it looked as if it applied.
@@ -494,6 +506,7 @@ PlanResult Evaluate(const Scenario& s, const EvaluateOptions& options) {
     WarnIfOddOutputWidth(s, &r);
     WarnIfSoftmaxUnfused(s, ctx, &r);
     WarnIfCollectiveTableIdle(s, ctx, &r);
+    WarnIfMeshSplitsTorusAxes(s, ctx, &r);
     WarnIfPastTheCurves(ctx, s.plan, &r);
     WarnIfProxies(s, &r);
     for (std::string& w : ctx.warnings) r.warnings.push_back(std::move(w));

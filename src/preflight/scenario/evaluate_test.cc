@@ -149,6 +149,27 @@ TEST(EvaluateTest, AnUnstatedEtpBesideTpIsNamed) {
   EXPECT_FALSE(warns({}));  // dense
 }
 
+// On a TPU v5e-256 (16 x 16) TP 2 takes part of an axis, which JAX's mesh does not do unless told
+// to split axes: the plan says so; TP 16 (an axis) and FSDP over the slice (both) say nothing, nor
+// does a switched fabric.
+TEST(EvaluateTest, AMeshThatSplitsATorusAxisIsNamed) {
+  const auto warns = [](const std::vector<Override>& o) {
+    StatusOr<Scenario> s = LoadText(kScenario, nullptr, o);
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    return s.ok() && Warns(Evaluate(*s, {}), "matches no whole axes of the slice's shape");
+  };
+  const std::vector<Override> v5e = {{"hardware", "tpu-v5e"}, {"cluster.devices", "256"},
+                                     {"cluster.devices_per_node", "8"}, {"training.global_batch", "256"}};
+  auto with = [&](std::vector<Override> more) {
+    more.insert(more.begin(), v5e.begin(), v5e.end());
+    return more;
+  };
+  EXPECT_TRUE(warns(with({{"parallel.tp", "2"}, {"parallel.dp", "128"}})));
+  EXPECT_FALSE(warns(with({{"parallel.tp", "16"}, {"parallel.dp", "16"}})));
+  EXPECT_FALSE(warns(with({{"parallel.tp", "1"}, {"parallel.dp", "256"}})));
+  EXPECT_FALSE(warns({}));
+}
+
 // A step that reads figures measured on another device says which, by device, and lists them; a
 // device whose figures are all its own says nothing.
 TEST(EvaluateTest, ProxyFiguresAreNamedByTheDeviceTheyWereMeasuredOn) {

@@ -32,6 +32,7 @@ std::string_view RejectReasonName(int reason) {
   if (reason == kRejectNoFit) return "does_not_fit";
   if (reason == kRejectBound) return "slower_than_top_k";
   if (reason == kRejectSameAsZero0) return "zero_shards_nothing";
+  if (reason == kRejectTorusSplit) return "splits_torus_axes";
   return PlanIssueName(static_cast<PlanIssue>(reason));
 }
 

@@ -228,6 +228,13 @@ bool BranchRunner::RejectBranch(const Branch& b, const Plan& base, int n_mb, int
   }
   // Every plan of the subtree breaks a rule then: Run counts each under its own, not the bound.
   if (issue == PlanIssue::kExpertParallel || issue == PlanIssue::kContextParallel) return false;
+  // On a torus slice of known shape, a mesh JAX cannot lay out without splitting axes is timed
+  // only with each group's best block, faster than any placement: the search leaves it out.
+  if (MeshSplitsTorusAxes(ctx_.fabric, base)) {
+    r->considered += subtree;
+    r->rejected[kRejectTorusSplit] += subtree;
+    return true;
+  }
   if (threshold_ <= 0 || s_.job.global_batch % b.dp != 0) return false;
   double bound = ideal_step_ + CommBound(b);
   const double most_micro_batches = static_cast<double>(s_.job.global_batch / b.dp);

@@ -83,7 +83,9 @@ struct SearchOptions {
 inline constexpr int kRejectNoFit = static_cast<int>(PlanIssue::kCount);
 inline constexpr int kRejectBound = kRejectNoFit + 1;
 inline constexpr int kRejectSameAsZero0 = kRejectBound + 1;
-inline constexpr int kNumRejectReasons = kRejectSameAsZero0 + 1;
+// A mesh JAX lays on the torus slice only by splitting its axes (MeshSplitsTorusAxes).
+inline constexpr int kRejectTorusSplit = kRejectSameAsZero0 + 1;
+inline constexpr int kNumRejectReasons = kRejectTorusSplit + 1;
 std::string_view RejectReasonName(int reason);
 
 struct RankedPlan {

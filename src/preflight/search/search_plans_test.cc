@@ -13,6 +13,7 @@
 
 #include "preflight/base/test_support.h"
 #include "preflight/catalog/catalog.h"
+#include "preflight/cost/collectives.h"
 #include "preflight/search/search_test_support.h"
 
 namespace preflight {
@@ -313,6 +314,40 @@ TEST(SearchTest, ZeroStagesOfAPlanThatShardsNothingAreItsZeroZero) {
 // CountSearchSpace counts the outer layouts the layout-level plan rules leave (what a search's
 // time grows with) and every combination, stops one past its limit, and shrinks with the
 // constraints that narrow a space.
+// On a TPU slice of known shape the search keeps only meshes JAX lays out on whole axes of it:
+// on a v5e-256 (16 x 16) TP 2, 4 or 8 would split an axis and is counted under
+// splits_torus_axes; what it returns is placed, and the count adds up.
+TEST(SearchTest, TorusMeshesThatSplitAnAxisAreLeftOut) {
+  const std::string dir = test_support::ScratchDir("preflight_search_torus_");
+  const std::string path = test_support::WriteFile(dir, "v5e.yaml", R"(name: v5e-256
+model: llama-3.1-8b
+hardware: tpu-v5e
+cluster: {devices: 256}
+training: {seq_len: 2048, global_batch: 256, micro_batch: 1, precision: bf16, flash_attention: true, tokens: 1e9}
+)");
+  Catalog catalog(std::string(PREFLIGHT_SOURCE_DIR) + "/data");
+  auto s = LoadScenarioFile(path, catalog, {});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  SearchConstraints c;
+  c.pp = 1, c.cp = 1, c.recompute = Recompute::kNone, c.max_micro_batch = 1;
+  SearchOptions o;
+  o.top_k = 5;
+  o.threads = 1;
+  o.exhaustive = true;
+  const SearchResult r = Search(*s, c, o);
+  ASSERT_FALSE(r.top.empty());
+  EXPECT_GT(r.rejected[kRejectTorusSplit], 0);
+  std::vector<std::string> warnings;
+  const Fabric f = FabricFromCluster(s->cluster, &warnings);
+  for (const RankedPlan& p : r.top) {
+    EXPECT_TRUE(p.plan.tp == 1 || p.plan.tp == 16 || p.plan.tp == 256) << p.plan.tp;
+    EXPECT_FALSE(MeshSplitsTorusAxes(f, p.plan));
+  }
+  int64_t rejected = 0;
+  for (int i = 0; i < kNumRejectReasons; ++i) rejected += r.rejected[i];
+  EXPECT_EQ(r.considered, r.valid + rejected);
+}
+
 TEST(SearchTest, CountsTheLayoutsTheRulesLeave) {
   const Scenario s = Load("examples/deepseek-v3-h800.yaml");
   const SearchSpaceSize space = CountSearchSpace(s, {}, kMaxSearchLayouts);

@@ -58,15 +58,11 @@ class StepModel {
   void PlaceOnTorus() {
     const Fabric& f = c_.fabric;
     if (f.torus_dimensions <= 0 || !f.torus_slices) return;
-    const int64_t slice = std::min(p_.tp * p_.cp * p_.dp * p_.pp, placed_);
-    const int64_t tp = PerDomain(1, p_.tp), cp = PerDomain(p_.tp, p_.cp), dp = PerDomain(p_.tp * p_.cp, p_.dp);
-    const int64_t model = tp * cp * dp;
-    if (slice % model != 0) return;
-    const TorusMesh m = PlaceTorusMesh(f, slice, slice / model, dp, cp, tp, p_.zero == 3);
-    if (!m.placed) return;
-    if (tp > 1) tp_fabric_ = WithTorusGroup(f, tp, m.tp);
-    if (cp > 1) cp_fabric_ = WithTorusGroup(f, cp, m.cp);
-    if (dp > 1) dp_fabric_ = WithTorusGroup(f, dp, m.dp);
+    const PlanOnTorus on = PlacePlanOnTorus(f, p_);
+    if (!on.mesh.placed) return;
+    if (on.tp > 1) tp_fabric_ = WithTorusGroup(f, on.tp, on.mesh.tp);
+    if (on.cp > 1) cp_fabric_ = WithTorusGroup(f, on.cp, on.mesh.cp);
+    if (on.dp > 1) dp_fabric_ = WithTorusGroup(f, on.dp, on.mesh.dp);
   }
   const Fabric& TpFabric() const { return tp_fabric_ ? *tp_fabric_ : c_.fabric; }
   const Fabric& CpFabric() const { return cp_fabric_ ? *cp_fabric_ : c_.fabric; }
