@@ -148,56 +148,39 @@ Fabric SlicedTorus(int dims, std::vector<TorusSliceShape> shapes) {
 }
 
 TEST(CollectivesTest, AMeshTakesWholeAxesOfTheSliceFromItsMostIntensiveGroupDown) {
-  // TPU v5e's 16 x 16: TP 16 and FSDP 16 take an axis each (2 links of 4), where each group's
-  // best block alone would be 4 x 4 (all 4 links).
   const Fabric v5e = SlicedTorus(2, {{{4, 4, 1}, true}, {{16, 16, 1}, true}});
-  EXPECT_EQ(TorusBlockOf(v5e, 16).links, 4);
-  TorusMesh m = PlaceTorusMesh(v5e, 256, 1, 16, 1, 16, true);
-  ASSERT_TRUE(m.placed);
-  EXPECT_EQ(m.tp.links, 2);
-  EXPECT_EQ(m.dp.links, 2);
-  // FSDP over the whole slice takes both axes.
-  m = PlaceTorusMesh(v5e, 256, 1, 256, 1, 1, true);
-  ASSERT_TRUE(m.placed);
-  EXPECT_EQ(m.dp.links, 4);
-  // TPU v5p's 4 x 4 x 8: TP 8 takes the axis of 8 (2 links of 6; its best block, 2 x 2 x 2, has 3)
-  // and FSDP 16 the 4 x 4 plane (4 links).
   const Fabric v5p = SlicedTorus(3, {{{2, 4, 4}, false}, {{4, 4, 8}, true}, {{4, 8, 8}, true}});
-  m = PlaceTorusMesh(v5p, 128, 1, 16, 1, 8, true);
-  ASSERT_TRUE(m.placed);
-  EXPECT_EQ(m.tp.links, 2);
-  EXPECT_EQ(m.dp.links, 4);
+  const Fabric example = SlicedTorus(3, {{{4, 4, 16}, true}});  // JAX's own (mesh_utils docstring)
+  // Each group alone would take its best block: 4 x 4 (4 links) for 16 on the 2D torus, 2 x 2 x 2
+  // (3 links) for 8 on the 3D one.
+  EXPECT_EQ(TorusBlockOf(v5e, 16).links, 4);
   EXPECT_EQ(TorusBlockOf(v5p, 8).links, 3);
-  // JAX's own example (mesh_utils): 4 x 4 x 16 and a [data 16, model 16] mesh: the model axis,
-  // the more intensive, takes the 4 x 4 plane and data the axis of 16.
-  const Fabric example = SlicedTorus(3, {{{4, 4, 16}, true}});
-  m = PlaceTorusMesh(example, 256, 1, 16, 1, 16, false);
-  ASSERT_TRUE(m.placed);
-  EXPECT_EQ(m.tp.links, 4);
-  EXPECT_EQ(m.dp.links, 2);
-  // Pipeline stages come after FSDP in intensity, before plain data parallelism: on 4 x 4 x 8 with
-  // PP 8 and DP 16 either way FSDP or DP ends on the 4 x 4 plane, the stages on the axis of 8.
-  for (const bool sharded : {true, false}) {
-    m = PlaceTorusMesh(v5p, 128, 8, 16, 1, 1, sharded);
+  struct Case {
+    const char* what;
+    const Fabric* f;
+    int64_t slice, pp, dp, cp, tp;
+    bool sharded;
+    int pp_links, dp_links, tp_links;
+  };
+  const Case cases[] = {
+      {"v5e 16 x 16: TP 16 and FSDP 16 an axis each", &v5e, 256, 1, 16, 1, 16, true, 0, 2, 2},
+      {"v5e 16 x 16: FSDP over the slice, both axes", &v5e, 256, 1, 256, 1, 1, true, 0, 4, 0},
+      {"v5p 4 x 4 x 8: TP 8 the axis of 8, FSDP 16 the plane", &v5p, 128, 1, 16, 1, 8, true, 0, 4, 2},
+      {"4 x 4 x 16, [data 16, model 16]: model the plane, data the axis", &example, 256, 1, 16, 1, 16, false, 0, 2, 4},
+      {"4 x 4 x 8, PP 8 and FSDP 16: FSDP the plane, PP the axis", &v5p, 128, 8, 16, 1, 1, true, 2, 4, 0},
+      {"4 x 4 x 8, PP 8 and DP 16: PP first, still the axis", &v5p, 128, 8, 16, 1, 1, false, 2, 4, 0},
+      {"4 x 4 x 16, PP 16 and FSDP 16: FSDP (first) takes the plane", &example, 256, 16, 16, 1, 1, true, 2, 4, 0},
+      {"4 x 4 x 16, PP 16 and DP 16: PP (first) takes the plane", &example, 256, 16, 16, 1, 1, false, 4, 2, 0},
+      {"2 x 4 x 4 without wraparound: a side of 4 is a line", &v5p, 32, 1, 8, 1, 4, true, 0, 2, 1},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    const TorusMesh m = PlaceTorusMesh(*c.f, c.slice, c.pp, c.dp, c.cp, c.tp, c.sharded);
     ASSERT_TRUE(m.placed);
-    EXPECT_EQ(m.dp.links, 4);
-    EXPECT_EQ(m.pp.links, 2);
+    EXPECT_EQ(m.pp.links, c.pp_links);
+    EXPECT_EQ(m.dp.links, c.dp_links);
+    EXPECT_EQ(m.tp.links, c.tp_links);
   }
-  // The order decides where sizes compete: on 4 x 4 x 16 with PP 16 and DP 16, the earlier takes
-  // the plane (2 x 2 links), the later the axis of 16.
-  m = PlaceTorusMesh(example, 256, 16, 16, 1, 1, true);
-  ASSERT_TRUE(m.placed);
-  EXPECT_EQ(m.dp.links, 4);
-  EXPECT_EQ(m.pp.links, 2);
-  m = PlaceTorusMesh(example, 256, 16, 16, 1, 1, false);
-  ASSERT_TRUE(m.placed);
-  EXPECT_EQ(m.pp.links, 4);
-  EXPECT_EQ(m.dp.links, 2);
-  // A slice without wraparound (2 x 4 x 4): a side of 4 is a line, one link each way.
-  m = PlaceTorusMesh(v5p, 32, 1, 8, 1, 4, true);
-  ASSERT_TRUE(m.placed);
-  EXPECT_EQ(m.tp.links, 1);
-  EXPECT_EQ(m.dp.links, 2);  // 2 x 4: 1 + 1
 }
 
 TEST(CollectivesTest, AMeshThatNeedsASplitAxisOrAnUnknownSliceIsNotPlaced) {
