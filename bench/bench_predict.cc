@@ -62,6 +62,8 @@ void BM_CampaignWithFailures(benchmark::State& state, const char* file) {
 
 BENCHMARK_CAPTURE(BM_StepTime, llama3_70b_1024_h100, "examples/llama3.1-70b-h100.yaml");
 BENCHMARK_CAPTURE(BM_StepTime, deepseek_v3_2048_h800, "examples/deepseek-v3-h800.yaml");
+// A torus: the plan's groups placed on the slice's axes (PlaceTorusMesh) at every prediction.
+BENCHMARK_CAPTURE(BM_StepTime, maxtext_128b_512_v5e, "bench/scenarios/maxtext-128b-512xv5e.yaml");
 BENCHMARK_CAPTURE(BM_StepTimeAndMemory, llama3_70b_1024_h100, "examples/llama3.1-70b-h100.yaml");
 BENCHMARK_CAPTURE(BM_StepTimeAndMemory, deepseek_v3_2048_h800, "examples/deepseek-v3-h800.yaml");
 BENCHMARK_CAPTURE(BM_CampaignWithFailures, llama3_70b_1024_h100, "examples/llama3.1-70b-h100.yaml")
