@@ -555,8 +555,9 @@ TorusMesh PlaceTorusMesh(const Fabric& f, int64_t slice, int64_t pp, int64_t dp,
     if (s.sides[0] * s.sides[1] * s.sides[2] == slice) shape = &s;
   }
   if (!shape) return {};
-  // The mesh's axes from the most network-intensive down (MaxText's mesh_axes: data, stage, fsdp,
-  // ..., sequence, tensor).
+  // The mesh's axes from the most network-intensive down: TP, CP, then FSDP before the stages but
+  // plain DP after them (MaxText's mesh_axes, least intensive first: data, stage, fsdp, ...,
+  // sequence, tensor).
   std::array<int64_t, 3> free = shape->sides;
   TorusMesh m;
   const std::array<std::pair<int64_t, TorusBlock*>, 4> order =
