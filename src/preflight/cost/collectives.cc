@@ -55,11 +55,7 @@ Fabric FabricFromCluster(const Cluster& c, std::vector<std::string>* warnings) {
   if (link_up > 0) f.scale_up_link = BytesPerSecond::GBps(link_up);
   if (h.scale_up_torus && h.scale_up_torus_dimensions.known()) {
     f.torus_dimensions = static_cast<int>(h.scale_up_torus_dimensions.value);
-    if (!h.torus_slices.empty()) {
-      auto slices = std::make_shared<std::vector<TorusSliceShape>>();
-      for (const HardwareSpec::TorusSlice& s : h.torus_slices) slices->push_back({s.sides, s.wraps});
-      f.torus_slices = std::move(slices);
-    }
+    if (!h.torus_slices.empty()) f.torus_slices = std::make_shared<std::vector<TorusSliceShape>>(h.torus_slices);
   } else if (h.scale_up_torus) {
     warnings->push_back(h.id + ": a torus of unknown axes (scale_up.torus_dimensions): its groups are timed as behind a " +
                         "switch, every link to any peer and one hop (communication times are optimistic)");
@@ -545,15 +541,21 @@ std::vector<int> TakeAxes(std::array<int64_t, 3>& free, int64_t size) {
   return {};
 }
 
+// The torus's slice of `chips` chips, or none.
+const TorusSliceShape* SliceOf(const Fabric& f, int64_t chips) {
+  if (!f.torus_slices) return nullptr;
+  for (const TorusSliceShape& s : *f.torus_slices) {
+    if (s.Chips() == chips) return &s;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 TorusMesh PlaceTorusMesh(const Fabric& f, int64_t slice, int64_t pp, int64_t dp, int64_t cp, int64_t tp,
                          bool dp_sharded) {
-  if (f.torus_dimensions <= 0 || !f.torus_slices || pp * dp * cp * tp != slice) return {};
-  const TorusSliceShape* shape = nullptr;
-  for (const TorusSliceShape& s : *f.torus_slices) {
-    if (s.sides[0] * s.sides[1] * s.sides[2] == slice) shape = &s;
-  }
+  if (f.torus_dimensions <= 0 || pp * dp * cp * tp != slice) return {};
+  const TorusSliceShape* shape = SliceOf(f, slice);
   if (!shape) return {};
   // The mesh's axes from the most network-intensive down: TP, CP, then FSDP before the stages but
   // plain DP after them (MaxText's mesh_axes, least intensive first: data, stage, fsdp, ...,
@@ -581,9 +583,7 @@ PlanOnTorus PlacePlanOnTorus(const Fabric& f, const Plan& p) {
   const int64_t stage = p.tp * p.cp * p.dp, job = stage * p.pp;
   const int64_t placed = PlacedDomain(f, ModelParallelBlock(p.tp, p.cp, p.etp, p.ep), job);
   r.slice = std::min(job, placed);
-  for (const TorusSliceShape& s : *f.torus_slices) {
-    if (s.sides[0] * s.sides[1] * s.sides[2] == r.slice) r.sliced = true;
-  }
+  r.sliced = SliceOf(f, r.slice) != nullptr;
   r.tp = RanksPerDomain(f, 1, p.tp, stage, p.pp, placed);
   r.cp = RanksPerDomain(f, p.tp, p.cp, stage, p.pp, placed);
   r.dp = RanksPerDomain(f, p.tp * p.cp, p.dp, stage, p.pp, placed);

@@ -63,12 +63,8 @@ struct TorusBlock {
   double hop_factor = 1.0;
 };
 
-// A slice of a torus domain the vendor offers: its sides along the axes (1 where it spans none)
-// and whether they close rings (wraparound links).
-struct TorusSliceShape {
-  std::array<int64_t, 3> sides{1, 1, 1};
-  bool wraps = true;
-};
+// A slice of a torus domain the vendor offers (the catalog's scale_up.torus_slices).
+using TorusSliceShape = HardwareSpec::TorusSlice;
 
 struct Fabric {
   int64_t devices_per_node = 8;

@@ -102,10 +102,15 @@ json AttentionJson(const HardwareSpec& h) {
   return j;
 }
 
+// The axes a torus's slice rows give sides for (torus_slices is read only with known axes).
+size_t TorusAxes(const HardwareSpec& h) {
+  return h.scale_up_torus_dimensions.known() ? static_cast<size_t>(h.scale_up_torus_dimensions.value) : 3;
+}
+
 // The slice shapes of a torus as the file gives them (null where it gives none).
 json TorusSlicesJson(const HardwareSpec& h) {
   if (h.torus_slices.empty()) return nullptr;
-  const size_t axes = h.scale_up_torus_dimensions.known() ? static_cast<size_t>(h.scale_up_torus_dimensions.value) : 3;
+  const size_t axes = TorusAxes(h);
   json rows = json::array();
   for (const HardwareSpec::TorusSlice& s : h.torus_slices) {
     json sides = json::array();
@@ -115,9 +120,9 @@ json TorusSlicesJson(const HardwareSpec& h) {
   return {{"source", h.torus_slices_source}, {"rows", rows}};
 }
 
-// "2x2x1, 4x4x4 (wraps), ..." for the text report.
+// "2x2x1 (no wraparound), ..., 4x4x4, ..." for the text report.
 std::string TorusSlicesText(const HardwareSpec& h) {
-  const size_t axes = h.scale_up_torus_dimensions.known() ? static_cast<size_t>(h.scale_up_torus_dimensions.value) : 3;
+  const size_t axes = TorusAxes(h);
   std::string out;
   for (const HardwareSpec::TorusSlice& s : h.torus_slices) {
     if (!out.empty()) out += ", ";

@@ -23,6 +23,13 @@ using test_support::ExpectPruningKeepsTheExhaustiveTopK;
 using test_support::Load;
 using test_support::SamePlans;
 
+// A scenario written to a scratch directory (prefix `dir_prefix`) and loaded with the bundled catalog.
+StatusOr<Scenario> ScratchScenario(const std::string& dir_prefix, const std::string& text) {
+  const std::string path = test_support::WriteFile(test_support::ScratchDir(dir_prefix), "s.yaml", text);
+  Catalog catalog(std::string(PREFLIGHT_SOURCE_DIR) + "/data");
+  return LoadScenarioFile(path, catalog, {});
+}
+
 // FSDP's gather-once ZeRO-3 keeps a whole gathered copy, so it can need more memory than ZeRO-2:
 // a ZeRO-3 plan that does not fit must not end the search of the lower stages (it once hid a
 // fitting ZeRO-2 plan, and with it every plan of the layout).
@@ -43,16 +50,13 @@ TEST(SearchTest, GatherOnceZero3DoesNotHideLowerStages) {
 // ZeRO-3's gathered units can outweigh what it shards where two ranks share a 262,144-token
 // embedding: ZeRO-3 does not fit where ZeRO-2 does, and its miss hides neither ZeRO-2 nor the rest.
 TEST(SearchTest, AZeroThreeMissDoesNotHideLowerStages) {
-  const std::string dir = test_support::ScratchDir("preflight_search_zero3_");
-  const std::string path = test_support::WriteFile(dir, "z3.yaml", R"(name: z3-dp2
+  const StatusOr<Scenario> s = ScratchScenario("preflight_search_zero3_", R"(name: z3-dp2
 model: {model_type: gpt2, n_embd: 4096, n_layer: 4, n_head: 32, n_positions: 36864, vocab_size: 262144,
         activation_function: gelu}
 hardware: h100-sxm-80gb
 cluster: {devices: 2, devices_per_node: 8}
 training: {seq_len: 36864, global_batch: 2, micro_batch: 1, precision: bf16, flash_attention: true, tokens: 10e9}
 )");
-  Catalog catalog(std::string(PREFLIGHT_SOURCE_DIR) + "/data");
-  auto s = LoadScenarioFile(path, catalog, {});
   ASSERT_TRUE(s.ok()) << s.status().message();
   SearchOptions o;
   o.top_k = 3;
@@ -311,22 +315,16 @@ TEST(SearchTest, ZeroStagesOfAPlanThatShardsNothingAreItsZeroZero) {
   EXPECT_EQ(two.rejected[kRejectSameAsZero0], 0);
 }
 
-// CountSearchSpace counts the outer layouts the layout-level plan rules leave (what a search's
-// time grows with) and every combination, stops one past its limit, and shrinks with the
-// constraints that narrow a space.
 // On a TPU slice of known shape the search keeps only meshes JAX lays out on whole axes of it:
 // on a v5e-256 (16 x 16) TP 2, 4 or 8 would split an axis and is counted under
 // splits_torus_axes; what it returns is placed, and the count adds up.
 TEST(SearchTest, TorusMeshesThatSplitAnAxisAreLeftOut) {
-  const std::string dir = test_support::ScratchDir("preflight_search_torus_");
-  const std::string path = test_support::WriteFile(dir, "v5e.yaml", R"(name: v5e-256
+  const StatusOr<Scenario> s = ScratchScenario("preflight_search_torus_", R"(name: v5e-256
 model: llama-3.1-8b
 hardware: tpu-v5e
 cluster: {devices: 256}
 training: {seq_len: 2048, global_batch: 256, micro_batch: 1, precision: bf16, flash_attention: true, tokens: 1e9}
 )");
-  Catalog catalog(std::string(PREFLIGHT_SOURCE_DIR) + "/data");
-  auto s = LoadScenarioFile(path, catalog, {});
   ASSERT_TRUE(s.ok()) << s.status().message();
   SearchConstraints c;
   c.pp = 1, c.cp = 1, c.recompute = Recompute::kNone, c.max_micro_batch = 1;
@@ -348,6 +346,9 @@ training: {seq_len: 2048, global_batch: 256, micro_batch: 1, precision: bf16, fl
   EXPECT_EQ(r.considered, r.valid + rejected);
 }
 
+// CountSearchSpace counts the outer layouts the layout-level plan rules leave (what a search's
+// time grows with) and every combination, stops one past its limit, and shrinks with the
+// constraints that narrow a space.
 TEST(SearchTest, CountsTheLayoutsTheRulesLeave) {
   const Scenario s = Load("examples/deepseek-v3-h800.yaml");
   const SearchSpaceSize space = CountSearchSpace(s, {}, kMaxSearchLayouts);
