@@ -17,7 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-# README rows: label prefix -> group(s) of validation_groups.GROUPS ("a / b" cells give two).
+# README rows: label prefix -> group(s) of validation_groups.GROUPS ("a / b" cells give two). A
+# label's "{n}" stands for the row count it repeats (the row's runs cell is what is checked).
 README_ROWS = [
     ("Korthikanti 2022", ["Korthikanti 2022"]),
     ("Megatron 2021 Table 1", ["Megatron 2021 Table 1"]),
@@ -28,7 +29,7 @@ README_ROWS = [
     ("peak memory", ["peak memory"]),
     ("our own H200 steps", ["our own H200 steps"]),
     ("our own H200 peak memory", ["our own H200 peak memory"]),
-    ("all 1,737 rows", ["all rows"]),
+    ("all {n} rows", ["all rows"]),
 ]
 
 # docs/validation.md rows: label prefix -> group.
@@ -51,7 +52,7 @@ DOCS_ROWS = [
     ("our own H200 peak memory", "our own H200 peak memory"),
     ("all rows but vTrain single-node", "all rows but vTrain single-node"),
     ("all rows", "all rows"),
-    ("the 123 rows whose prediction reads a figure measured on another device", "rows on proxy figures"),
+    ("the {n} rows whose prediction reads a figure measured on another device", "rows on proxy figures"),
     ("the rows that read only their device's own figures", "rows on their device's own figures"),
 ]
 
@@ -94,11 +95,13 @@ def table_rows(text, header):
 
 
 def find_row(rows, prefix):
-    """The row labelled `prefix` exactly, else the first whose label is `prefix` and a remark."""
-    exact = [r for r in rows if r[0] == prefix]
+    """The row labelled `prefix` exactly, else the first whose label is `prefix` and a remark
+    ("{n}" in `prefix` matches any count written with digits and commas)."""
+    label = re.escape(prefix).replace(re.escape("{n}"), "[0-9,]+")
+    exact = [r for r in rows if re.fullmatch(label, r[0])]
     if exact:
         return exact[0]
-    matches = [r for r in rows if r[0].startswith(prefix + " ")]
+    matches = [r for r in rows if re.match(label + " ", r[0])]
     return matches[0] if matches else None
 
 
