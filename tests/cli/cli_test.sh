@@ -1818,7 +1818,7 @@ YAML
 # 2^20 layouts the layout-level rules leave) is bad input, named with how to narrow it, before
 # any search runs: a 5,040-layer model on 8.6 million GPUs took 289 s, one of 55,440 layers was
 # still running after 19 minutes. plan's parallel: auto and validate's searches are held to it,
-# validate's in all (30 DeepSeek-V3 searches of 36,888 layouts each pass it).
+# validate's to four times that in all (114 DeepSeek-V3 searches of 36,888 layouts each pass it).
 case_search_space_too_large() {
   cat >"$WORK/deep.yaml" <<'YAML'
 model: {model_type: llama, hidden_size: 5040, num_hidden_layers: 5040, num_attention_heads: 5040, num_key_value_heads: 5040,
@@ -1839,11 +1839,11 @@ YAML
   run validate "$WORK/deep-runs.yaml"
   expect_bad_input "run 'deep' (parallel: auto): expected a space of at most"
   : >"$WORK/many.yaml"
-  for i in $(seq 1 30); do
+  for i in $(seq 1 120); do
     { echo "- name: ds$i"; sed -e '/^#/d' -e '/^name:/d' -e 's/^/  /' "$ROOT/examples/deepseek-v3-h800.yaml"; echo "  measured: {step_time_s: 1}"; } >>"$WORK/many.yaml"
   done
   run validate "$WORK/many.yaml" --search-layouts
-  expect_bad_input "run 'ds29' (--search-layouts)" "in all"
+  expect_bad_input "run 'ds114' (--search-layouts)" "at most 4194304 layouts in all"
   # A run whose published layout gives no step time is not searched, so it takes none of the budget:
   # one valid run and 29 whose stages hold more than the model's layers pass, the one searched.
   : >"$WORK/invalid.yaml"
