@@ -28,9 +28,14 @@ Conversions (data/validation/README.md):
     MP Mode DEFAULT and in bf16 under PURE (grad_reduce_dtype). Eager PyTorch (the benchmark image
     is PyTorch 1.13.1, no torch.compile): elementwise_fusion false. The loss is llm-foundry's default
     loss_fn, fused_crossentropy (flash_attn's CrossEntropyLoss, ComposerMPTCausalLM): one kernel on
-    the 16-bit logits, as the scenario default (cross_entropy: megatron) counts it. The MPT attention of the benchmark script is Triton FlashAttention
-    (submit_benchmarks.py --attn_impl triton); the nearest kernel the catalog measured is
-    FlashAttention-2 (the A100's default; attention_kernel: fa2 on the H100). amp_fp8 rows run fp8.
+    the 16-bit logits, as the scenario default (cross_entropy: megatron) counts it. amp_fp8 rows run fp8.
+  * attention: the benchmark script's is Triton FlashAttention (submit_benchmarks.py --attn_impl triton:
+    llmfoundry/models/layers/flash_attn_triton.py, Dao-AILab's flash_attn_triton.py of 2022), whose
+    docstring states its forward + backward slightly slower than FlashAttention's CUDA kernel. On the A100
+    the catalog holds that CUDA kernel's rates (attention_kernel: fa1, the FlashAttention-2 paper's
+    figures for it), the nearest measured kernel and an upper bound on speed. On the H100 no FlashAttention
+    (first version) rate is published; the rows read FlashAttention-2's (attention_kernel: fa2), a
+    looser upper bound.
   * cluster: 8 GPUs per node; the A100 tables name 1,600 Gb/s per node of RoCE (200 Gb/s a GPU),
     the H100 tables no network (the catalog's).
 
@@ -64,8 +69,14 @@ TABLES = {
     # extra training keys, cluster)
     "h100_80gb_bf16": ("h100-sxm-80gb", 989, "bf16", "attention_kernel: fa2, ", ""),
     "h100_80gb_fp8": ("h100-sxm-80gb", 1979, "fp8", "attention_kernel: fa2, ", ""),
-    "a100_80gb": ("a100-sxm-80gb", 312, "bf16", "", ", scale_out_gbits_per_s_per_device: 200"),
-    "a100_40gb": ("a100-sxm-40gb", 312, "bf16", "", ", scale_out_gbits_per_s_per_device: 200"),
+    "a100_80gb": ("a100-sxm-80gb", 312, "bf16", "attention_kernel: fa1, ", ", scale_out_gbits_per_s_per_device: 200"),
+    "a100_40gb": ("a100-sxm-40gb", 312, "bf16", "attention_kernel: fa1, ", ", scale_out_gbits_per_s_per_device: 200"),
+}
+# What each table's rows say of the attention rates they read (the docstring's attention bullet).
+KERNEL_NOTE = {
+    "a100-sxm-80gb": "FlashAttention's (CUDA, first version) published rates here",
+    "a100-sxm-40gb": "FlashAttention's (CUDA, first version) published rates here",
+    "h100-sxm-80gb": "FlashAttention-2's measured rates here (no first-version rate is published for the H100)",
 }
 README = "mosaicml/llm-foundry scripts/train/benchmarking/README.md @ 061f2c7c"
 LEFT_OUT = ("h100_80gb_bf16", "70b", "2048", "64")
@@ -130,7 +141,7 @@ def scenario(row, n):
         f"  note: \"Composer FSDP FULL_SHARD, {row['precision']}, MP Mode {row['mp_mode']}, activation checkpointing "
         f"{row['act_ckpt']}, {row['grad_accum']} micro-batches a step ({tokens} tokens); published MFU {row['mfu']}%, "
         f"HFU {row['hfu']}%, {row['num_params']} parameters (the MPT count for this shape and sequence). "
-        f"Triton FlashAttention in the run, FlashAttention-2's measured rates here.\"",
+        f"Triton FlashAttention in the run, {KERNEL_NOTE[hardware]}.\"",
     ])
 
 
