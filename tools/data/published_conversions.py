@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Recompute every derived number used in the hand-written validation files
-(megatron-2021.yaml, korthikanti-2022.yaml, public-other.yaml, memory.yaml).
+(megatron-2021.yaml, korthikanti-2022.yaml, public-other.yaml, memory.yaml, flash-attention.yaml).
 
 Python 3 standard library only; prints one line per derived value with the inputs,
 so that a reviewer can check the YAML against the published figures.
@@ -36,6 +36,11 @@ def maxtext_tflops(B, S, E, M, H, KV, hd, V, L, activations=2):
     attention = 4 * B * S * S * H * hd
     embedding = 2 * B * S * E * V
     return (((ffn + qkv + proj) * L + embedding) * 3 + attention * L * 3) / 1e12
+
+
+def flash_attn_gpt_params(d, L, s, V=50264):
+    """flash_attn's GPT-2-shaped GPT3 (learned positions, biases, LayerNorm, tied embeddings)."""
+    return V * d + s * d + L * (12 * d * d + 13 * d) + 2 * d
 
 
 def main():
@@ -123,6 +128,17 @@ def main():
         params = L * (4 * E * H * 128 + 3 * E * M) + 2 * 32000 * E
         print("maxtext-v5e-%db: emb %d heads %d mlp %d layers %d  %.1fB params  F=%.2f TFLOP/chip  step=%.4f s"
               % (scale, E, H, M, L, params / 1e9, F, F / (mfu * 197)))
+    print("# FlashAttention-2 paper Table 1 (8 A100 80GB): tok/s/dev = TFLOP/s / (6 N + 12 L d s),")
+    print("# the paper's FLOPs per token, N = V d + s d + L (12 d^2 + 13 d) + 2 d (GPT-2 shape, V 50,264)")
+    for model, d, L, s, fa1, fa2 in (("gpt3-1.3b", 2048, 24, 2048, 189, 196), ("gpt3-1.3b", 2048, 24, 8192, 170, 220),
+                                     ("gpt3-2.7b", 2560, 32, 2048, 189, 205), ("gpt3-2.7b", 2560, 32, 8192, 175, 225)):
+        N = flash_attn_gpt_params(d, L, s)
+        per_token = 6 * N + 12 * L * d * s
+        for kernel, tf in (("fa1", fa1), ("fa2", fa2)):
+            print("fa2paper-%s-8xa100-s%d-%s: N=%d  %.4e FLOP/token  tok/s/dev=%.0f" % (model, s, kernel, N, per_token, tf * 1e12 / per_token))
+    print("# flash-attention training/README.md speed table: tokens/s over 8 A100s -> per device")
+    for model, tps in (("gpt3-125m", 1310e3), ("gpt3-355m", 503e3), ("gpt3-760m", 245e3)):
+        print("flashattn-readme-%s-8xa100-s2048: tok/s/dev=%.0f" % (model, tps / 8))
     print("# GPU-hours -> device_hours_per_trillion_tokens")
     print("bloom-176b: 1082990 h / 0.366 T tokens = %.0f" % (1082990 / 0.366))
     print("deepseek-v3: 180000 (stated per trillion tokens)")

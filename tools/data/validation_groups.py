@@ -70,6 +70,7 @@ GROUPS = [
     ("MosaicML MPT (llm-foundry, held out)", lambda r: in_file(r, "llm-foundry.yaml")),
     ("... A100 (80 and 40 GB)", lambda r: in_file(r, "llm-foundry.yaml") and r["hardware"].startswith("a100")),
     ("... H100 (BF16 and FP8)", lambda r: in_file(r, "llm-foundry.yaml") and r["hardware"].startswith("h100")),
+    ("FlashAttention's GPT3 runs (held out)", lambda r: in_file(r, "flash-attention.yaml")),
     ("peak memory", lambda r: in_file(r, "memory.yaml")),
     ("our own H200 steps", lambda r: in_file(r, "h200-own-steps.yaml") and not r["name"].endswith("-mem")),
     ("our own H200 peak memory", lambda r: in_file(r, "h200-own-steps.yaml") and r["name"].endswith("-mem")),

@@ -380,7 +380,7 @@ bool LoadRuns(const ValidateArgs& args, std::vector<Scenario>* runs, std::string
 }
 
 // The most layouts the command's searches take in all: four searches' worth, a few minutes at most
-// (the bundled 1,937 rows' --search-layouts takes a few minutes on two cores), where 500 searches
+// (the bundled 1,948 rows' --search-layouts takes a few minutes on two cores), where 500 searches
 // of a large model would take hours.
 constexpr int64_t kMaxValidateSearchLayouts = 4 * kMaxSearchLayouts;
 
