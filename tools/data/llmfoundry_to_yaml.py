@@ -33,9 +33,9 @@ Conversions (data/validation/README.md):
     llmfoundry/models/layers/flash_attn_triton.py, Dao-AILab's flash_attn_triton.py of 2022), whose
     docstring states its forward + backward slightly slower than FlashAttention's CUDA kernel. On the A100
     the catalog holds that CUDA kernel's rates (attention_kernel: fa1, the FlashAttention-2 paper's
-    figures for it), the nearest measured kernel and an upper bound on speed. On the H100 no FlashAttention
-    (first version) rate is published; the rows read FlashAttention-2's (attention_kernel: fa2), a
-    looser upper bound.
+    figures for it), the nearest measured kernel, by that docstring a little faster than the runs'. On
+    the H100 no FlashAttention (first version) rate is published; the rows read FlashAttention-2's
+    (attention_kernel: fa2), a kernel about twice as fast on the A100.
   * cluster: 8 GPUs per node; the A100 tables name 1,600 Gb/s per node of RoCE (200 Gb/s a GPU),
     the H100 tables no network (the catalog's).
 

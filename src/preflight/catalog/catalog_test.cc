@@ -449,5 +449,32 @@ TEST(CatalogTest, HopperAttentionKernelsHaveRatesBySequenceLength) {
   }
 }
 
+// Both A100 parts list the first FlashAttention (fa1) beside FlashAttention-2: the middles of the
+// ranges of peak the FlashAttention-2 paper states for it, and, on the 40 GB part, the 80 GB
+// part's figures as labelled proxies. The paper's own claim (FlashAttention-2 about twice as fast)
+// holds between the two.
+TEST(CatalogTest, A100ListsTheFirstFlashAttentionBesideFlashAttention2) {
+  for (const char* id : {"a100-sxm-80gb", "a100-sxm-40gb"}) {
+    SCOPED_TRACE(id);
+    StatusOr<HardwareSpec> h = Catalog::Default().Hardware(id);
+    ASSERT_TRUE(h.ok()) << h.status().message();
+    EXPECT_EQ(h->attention_kernel, "fa2");
+    const std::optional<HardwareSpec::AttentionKernel> fa1 = h->AttentionRates("fa1");
+    const std::optional<HardwareSpec::AttentionKernel> fa2 = h->AttentionRates("fa2");
+    ASSERT_TRUE(fa1.has_value());
+    ASSERT_TRUE(fa2.has_value());
+    EXPECT_DOUBLE_EQ(fa1->forward.value, 0.40 * 312);
+    EXPECT_DOUBLE_EQ(fa1->backward.value, 0.30 * 312);
+    const double fa1_time = 1 / fa1->forward.value + 2.5 / fa1->backward.value;
+    const double fa2_time = 1 / fa2->forward.value + 2.5 / fa2->backward.value;
+    EXPECT_GT(fa1_time / fa2_time, 1.7);
+    EXPECT_LT(fa1_time / fa2_time, 3.0);
+    const bool proxy = std::string(id) == "a100-sxm-40gb";
+    EXPECT_EQ(fa1->forward.proxy_of, proxy ? "a100-sxm-80gb" : "");
+    EXPECT_EQ(h->hbm_fraction.proxy_of, proxy ? "a100-sxm-80gb" : "");
+    EXPECT_DOUBLE_EQ(h->hbm_fraction.value, 0.834);
+  }
+}
+
 }  // namespace
 }  // namespace preflight
