@@ -578,10 +578,14 @@ TorusMesh PlaceTorusMesh(const Fabric& f, int64_t slice, int64_t pp, int64_t dp,
 }
 
 PlanOnTorus PlacePlanOnTorus(const Fabric& f, const Plan& p) {
+  if (f.torus_dimensions <= 0 || !f.torus_slices) return PlanOnTorus{};
+  return PlacePlanOnTorus(f, p, PlacedDomain(f, ModelParallelBlock(p.tp, p.cp, p.etp, p.ep), p.tp * p.cp * p.dp * p.pp));
+}
+
+PlanOnTorus PlacePlanOnTorus(const Fabric& f, const Plan& p, int64_t placed) {
   PlanOnTorus r;
   if (f.torus_dimensions <= 0 || !f.torus_slices) return r;
   const int64_t stage = p.tp * p.cp * p.dp, job = stage * p.pp;
-  const int64_t placed = PlacedDomain(f, ModelParallelBlock(p.tp, p.cp, p.etp, p.ep), job);
   r.slice = std::min(job, placed);
   r.sliced = SliceOf(f, r.slice) != nullptr;
   r.tp = RanksPerDomain(f, 1, p.tp, stage, p.pp, placed);

@@ -201,6 +201,8 @@ struct PlanOnTorus {
   TorusMesh mesh;
 };
 PlanOnTorus PlacePlanOnTorus(const Fabric& f, const Plan& p);
+// The same, given the devices the job takes of each domain (PlacedDomain's), where the caller holds it.
+PlanOnTorus PlacePlanOnTorus(const Fabric& f, const Plan& p, int64_t placed);
 // Whether JAX would refuse the plan's mesh on its slice without split axes, whichever of DP and PP
 // it takes as the more intensive (the search drops such layouts: `splits_torus_axes`).
 bool MeshSplitsTorusAxes(const Fabric& f, const Plan& p);

@@ -58,7 +58,7 @@ class StepModel {
   void PlaceOnTorus() {
     const Fabric& f = c_.fabric;
     if (f.torus_dimensions <= 0 || !f.torus_slices) return;
-    const PlanOnTorus on = PlacePlanOnTorus(f, p_);
+    const PlanOnTorus on = PlacePlanOnTorus(f, p_, placed_);
     if (!on.mesh.placed) return;
     if (on.tp > 1) tp_fabric_ = WithTorusGroup(f, on.tp, on.mesh.tp);
     if (on.cp > 1) cp_fabric_ = WithTorusGroup(f, on.cp, on.mesh.cp);
