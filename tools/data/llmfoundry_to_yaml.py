@@ -34,8 +34,10 @@ Conversions (data/validation/README.md):
     docstring states its forward + backward slightly slower than FlashAttention's CUDA kernel. On the A100
     the catalog holds that CUDA kernel's rates (attention_kernel: fa1, the FlashAttention-2 paper's
     figures for it), the nearest measured kernel, by that docstring a little faster than the runs'. On
-    the H100 no FlashAttention (first version) rate is published; the rows read FlashAttention-2's
-    (attention_kernel: fa2), a kernel about twice as fast on the A100.
+    the H100 no FlashAttention (first version) rate is published: the rows read the catalog's derived
+    fa1 (attention_kernel: fa1), the H100's measured FlashAttention-2 rates times the A100's
+    first-version / FlashAttention-2 ratios, a labelled proxy (both kernels are Ampere-era code; until
+    2026-12-07 the rows read FlashAttention-2's own H100 rates, a kernel about twice as fast).
   * cluster: 8 GPUs per node; the A100 tables name 1,600 Gb/s per node of RoCE (200 Gb/s a GPU),
     the H100 tables no network (the catalog's).
 
@@ -67,8 +69,8 @@ TABLES = {
     # table: (hardware, the dense peak TFLOP/s the README's MFU divides by (its GPU_AVAILABLE_FLOPS:
     # the datasheet figures of data/hardware/, A100 312 BF16, H100 989 BF16 and 1,979 FP8), precision,
     # extra training keys, cluster)
-    "h100_80gb_bf16": ("h100-sxm-80gb", 989, "bf16", "attention_kernel: fa2, ", ""),
-    "h100_80gb_fp8": ("h100-sxm-80gb", 1979, "fp8", "attention_kernel: fa2, ", ""),
+    "h100_80gb_bf16": ("h100-sxm-80gb", 989, "bf16", "attention_kernel: fa1, ", ""),
+    "h100_80gb_fp8": ("h100-sxm-80gb", 1979, "fp8", "attention_kernel: fa1, ", ""),
     "a100_80gb": ("a100-sxm-80gb", 312, "bf16", "attention_kernel: fa1, ", ", scale_out_gbits_per_s_per_device: 200"),
     "a100_40gb": ("a100-sxm-40gb", 312, "bf16", "attention_kernel: fa1, ", ", scale_out_gbits_per_s_per_device: 200"),
 }
@@ -76,7 +78,8 @@ TABLES = {
 KERNEL_NOTE = {
     "a100-sxm-80gb": "FlashAttention's (CUDA, first version) published rates here",
     "a100-sxm-40gb": "FlashAttention's (CUDA, first version) published rates here",
-    "h100-sxm-80gb": "FlashAttention-2's measured rates here (no first-version rate is published for the H100)",
+    "h100-sxm-80gb": ("the first FlashAttention's rates derived here (its H100 FlashAttention-2 rates times the A100's "
+                      "first-version / FlashAttention-2 ratios: no first-version H100 rate is published)"),
 }
 README = "mosaicml/llm-foundry scripts/train/benchmarking/README.md @ 061f2c7c"
 LEFT_OUT = ("h100_80gb_bf16", "70b", "2048", "64")

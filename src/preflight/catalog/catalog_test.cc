@@ -476,5 +476,36 @@ TEST(CatalogTest, A100ListsTheFirstFlashAttentionBesideFlashAttention2) {
   }
 }
 
+// The H100 SXM lists a first FlashAttention (fa1) derived from its own FlashAttention-2 rates by the
+// A100's fa1 / fa2 ratios, forward and backward, at every point of each curve: a labelled proxy of
+// the A100 (no first-version H100 rate is published), slower than FlashAttention-2 everywhere.
+TEST(CatalogTest, H100DerivesTheFirstFlashAttentionFromTheA100Ratio) {
+  StatusOr<HardwareSpec> a100 = Catalog::Default().Hardware("a100-sxm-80gb");
+  StatusOr<HardwareSpec> h100 = Catalog::Default().Hardware("h100-sxm-80gb");
+  ASSERT_TRUE(a100.ok()) << a100.status().message();
+  ASSERT_TRUE(h100.ok()) << h100.status().message();
+  const std::optional<HardwareSpec::AttentionKernel> a1 = a100->AttentionRates("fa1");
+  const std::optional<HardwareSpec::AttentionKernel> a2 = a100->AttentionRates("fa2");
+  const std::optional<HardwareSpec::AttentionKernel> h1 = h100->AttentionRates("fa1");
+  const std::optional<HardwareSpec::AttentionKernel> h2 = h100->AttentionRates("fa2");
+  ASSERT_TRUE(a1 && a2 && h1 && h2);
+  const double forward_ratio = a1->forward.value / a2->forward.value;
+  const double backward_ratio = a1->backward.value / a2->backward.value;
+  EXPECT_NEAR(h1->forward.value, h2->forward.value * forward_ratio, 0.05);
+  EXPECT_NEAR(h1->backward.value, h2->backward.value * backward_ratio, 0.05);
+  EXPECT_EQ(h1->forward.proxy_of, "a100-sxm-80gb");
+  EXPECT_EQ(h1->backward.proxy_of, "a100-sxm-80gb");
+  ASSERT_EQ(h1->curves.by_head_dim.size(), 2u);
+  for (int head_dim : {64, 128}) {
+    for (double len : {512.0, 1024.0, 2048.0, 4096.0, 8192.0, 16384.0}) {
+      SCOPED_TRACE(std::to_string(head_dim) + " " + std::to_string(len));
+      EXPECT_NEAR(h1->curves.At(len, head_dim).forward, h2->curves.At(len, head_dim).forward * forward_ratio, 0.05);
+      EXPECT_NEAR(h1->curves.At(len, head_dim).backward, h2->curves.At(len, head_dim).backward * backward_ratio, 0.05);
+      EXPECT_LT(h1->curves.At(len, head_dim).forward, h2->curves.At(len, head_dim).forward);
+    }
+  }
+  EXPECT_EQ(h100->attention_kernel, "cudnn9");
+}
+
 }  // namespace
 }  // namespace preflight
