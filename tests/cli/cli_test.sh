@@ -1212,7 +1212,7 @@ cluster: {devices: 8, devices_per_node: 8}
 parallel: {tp: 8}
 training: {seq_len: 4096, global_batch: 64, attention_kernel: fa9}")
   run plan "$f"
-  expect_bad_input "$f" "training.attention_kernel" "cudnn9, fa3, fa2"
+  expect_bad_input "$f" "training.attention_kernel" "cudnn9, fa3, fa1, fa2"
 }
 
 case_malformed_yaml() {
