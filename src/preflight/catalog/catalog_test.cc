@@ -507,5 +507,23 @@ TEST(CatalogTest, H100DerivesTheFirstFlashAttentionFromTheA100Ratio) {
   EXPECT_EQ(h100->attention_kernel, "cudnn9");
 }
 
+// A part that shares its die and memory controllers with a measured sibling but carries other HBM
+// reads the sibling's STREAM fraction as a labelled proxy, applied to its own datasheet rate.
+TEST(CatalogTest, SameDieOtherMemoryReadsTheSiblingsStreamFraction) {
+  const std::pair<const char*, const char*> parts[] = {{"a100-sxm-40gb", "a100-sxm-80gb"},
+                                                       {"h100-sxm-96gb-hbm2e", "h100-sxm-80gb"}};
+  for (const auto& [part, sibling] : parts) {
+    SCOPED_TRACE(part);
+    StatusOr<HardwareSpec> h = Catalog::Default().Hardware(part);
+    StatusOr<HardwareSpec> s = Catalog::Default().Hardware(sibling);
+    ASSERT_TRUE(h.ok()) << h.status().message();
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    EXPECT_TRUE(h->hbm_fraction.known());
+    EXPECT_DOUBLE_EQ(h->hbm_fraction.value, s->hbm_fraction.value);
+    EXPECT_EQ(h->hbm_fraction.proxy_of, sibling);
+    EXPECT_NE(h->hbm_bandwidth_tbytes_per_s.value, s->hbm_bandwidth_tbytes_per_s.value);
+  }
+}
+
 }  // namespace
 }  // namespace preflight
