@@ -32,6 +32,10 @@ def is_torchtitan(row):
     return is_public(row) and row["name"].startswith("torchtitan")
 
 
+def is_mosaic(row):
+    return in_file(row, "llm-foundry.yaml")
+
+
 def is_blackwell(row):
     """Blackwell and Blackwell Ultra (B300, GB300) parts."""
     return row["hardware"] in ("b200-180gb", "gb200-nvl72", "b300-288gb", "gb300-nvl72")
@@ -67,9 +71,9 @@ GROUPS = [
     ("... TPU v5e", lambda r: is_public(r) and r["hardware"] == "tpu-v5e"),
     ("... TPU v6e", lambda r: is_public(r) and r["hardware"] == "tpu-v6e"),
     ("... torchtitan", is_torchtitan),
-    ("MosaicML MPT (llm-foundry, held out)", lambda r: in_file(r, "llm-foundry.yaml")),
-    ("... A100 (80 and 40 GB)", lambda r: in_file(r, "llm-foundry.yaml") and r["hardware"].startswith("a100")),
-    ("... H100 (BF16 and FP8)", lambda r: in_file(r, "llm-foundry.yaml") and r["hardware"].startswith("h100")),
+    ("MosaicML MPT (llm-foundry, held out)", is_mosaic),
+    ("... A100 (80 and 40 GB)", lambda r: is_mosaic(r) and r["hardware"].startswith("a100")),
+    ("... H100 (BF16 and FP8)", lambda r: is_mosaic(r) and r["hardware"].startswith("h100")),
     ("FlashAttention's GPT3 runs (held out)", lambda r: in_file(r, "flash-attention.yaml")),
     ("peak memory", lambda r: in_file(r, "memory.yaml")),
     ("our own H200 steps", lambda r: in_file(r, "h200-own-steps.yaml") and not r["name"].endswith("-mem")),
