@@ -1340,6 +1340,24 @@ case_bad_command_line() {
   # No verb at all: the same form.
   run
   expect_bad_input "command line: expected a verb (one of plan, catalog, validate, search"
+  # A count flag's text is checked as it is read, even where a later --set replaces its field
+  # unread; a switch given a value, and an empty file name, say what was expected.
+  run plan "$EXAMPLE" --tp x --set parallel=auto
+  expect_bad_input "command line: --tp: expected a whole number, got 'x'"
+  run search "$EXAMPLE" --seq-len 4k
+  expect_bad_input "command line: --seq-len: expected a whole number, got '4k'"
+  run plan "$EXAMPLE" --json=/tmp/out.json
+  expect_bad_input "command line: --json: expected no value (a switch; or =true, =false), got '/tmp/out.json'"
+  run plan "$EXAMPLE" --json=true
+  expect_rc 0
+  run plan ""
+  expect_bad_input "command line: scenario: expected a file path, got an empty one"
+  run validate ""
+  expect_bad_input "command line: files: expected a file path, got an empty one"
+  run --version
+  expect_rc 0
+  expect_stdout_has "preflight "
+  expect_stderr_empty
 }
 
 # Degrees that do not multiply to the device count: a valid input with an invalid plan.

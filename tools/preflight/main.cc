@@ -30,6 +30,9 @@ namespace {
 using preflight::Override;
 
 // A flag given with an empty value ("--tp ''") is an error, not the file's value silently kept.
+const CLI::Validator kFilePath(
+    [](std::string& v) { return v.empty() ? std::string("expected a file path, got an empty one") : std::string(); },
+    "", "file path");
 const CLI::Validator kNonEmpty(
     [](std::string& v) { return v.empty() ? std::string("expected a value, got an empty one") : std::string(); },
     "", "non-empty");
@@ -42,6 +45,15 @@ const CLI::Validator kWholeNumber(
       const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
       const bool whole = !v.empty() && ec == std::errc() && end == v.data() + v.size() &&
                          n >= std::numeric_limits<int>::min() && n <= std::numeric_limits<int>::max();
+      return whole ? std::string() : "expected a whole number, got '" + v + "'";
+    },
+    "", "whole number");
+// A scenario count's text: digits, signed or not; its range is the scenario's to check where the
+// value is read (which names the field and its limits).
+const CLI::Validator kWholeNumberText(
+    [](std::string& v) {
+      const size_t start = !v.empty() && (v[0] == '+' || v[0] == '-') ? 1 : 0;
+      const bool whole = v.size() > start && v.find_first_not_of("0123456789", start) == std::string::npos;
       return whole ? std::string() : "expected a whole number, got '" + v + "'";
     },
     "", "whole number");
@@ -91,12 +103,24 @@ const PlanFlag& PlanFlagNamed(std::string_view flag) {
   return kPlanFlags[0];
 }
 
+// The flags whose field is a count or a degree: their text is checked as a whole number when the
+// command line is read, since a later `--set` may replace the field unread (`--tp x --set
+// parallel=auto`); the scenario checks the range where the value is read.
+constexpr std::string_view kWholeNumberFlags[] = {"--devices", "--tp", "--pp", "--vpp", "--dp", "--cp", "--ep",
+                                                  "--etp", "--zero", "--micro-batch", "--global-batch", "--seq-len"};
+
+// Adds one scenario flag to `cmd`, its value kept in `value`.
+void AddScenarioFlag(CLI::App* cmd, const PlanFlag& f, std::string* value) {
+  CLI::Option* option = cmd->add_option(f.flag, *value, f.help)->check(kNonEmpty);
+  if (std::find(std::begin(kWholeNumberFlags), std::end(kWholeNumberFlags), f.flag) != std::end(kWholeNumberFlags)) {
+    option->check(kWholeNumberText);
+  }
+}
+
 void AddScenarioFlags(CLI::App* cmd, std::vector<std::string>* values,
                       std::vector<std::string>* sets) {
   values->resize(std::size(kPlanFlags));
-  for (size_t i = 0; i < std::size(kPlanFlags); ++i) {
-    cmd->add_option(kPlanFlags[i].flag, (*values)[i], kPlanFlags[i].help)->check(kNonEmpty);
-  }
+  for (size_t i = 0; i < std::size(kPlanFlags); ++i) AddScenarioFlag(cmd, kPlanFlags[i], &(*values)[i]);
   // One value per flag: a word after it is the scenario, not a second value.
   cmd->add_option("--set", *sets, "override any scenario field: dotted.key=value (repeatable)")
       ->check(kNonEmpty)
@@ -143,7 +167,7 @@ struct SearchCommand {
 
 void AddPlan(CLI::App* app, PlanCommand* c) {
   c->cmd = app->add_subcommand("plan", "memory, step time and campaign (days, failures, cost, energy) of one scenario");
-  c->cmd->add_option("scenario", c->args.scenario, "scenario YAML file")->required();
+  c->cmd->add_option("scenario", c->args.scenario, "scenario YAML file")->required()->check(kFilePath);
   c->cmd->add_flag("--json", c->args.json, "machine-readable output on stdout");
   AddScenarioFlags(c->cmd, &c->values, &c->sets);
 }
@@ -158,7 +182,7 @@ void AddCatalog(CLI::App* app, CatalogCommand* c) {
 void AddValidate(CLI::App* app, ValidateCommand* c) {
   preflight::cli::ValidateArgs& v = c->args;
   c->cmd = app->add_subcommand("validate", "predict measured runs and report the error");
-  c->cmd->add_option("files", v.files, "validation YAML files")->required();
+  c->cmd->add_option("files", v.files, "validation YAML files")->required()->check(kFilePath);
   c->cmd->add_flag("--json", v.json, "machine-readable output on stdout");
   c->cmd->add_flag("--all", v.all, "print every row");
   c->cmd->add_flag("--search-layouts", v.search_layouts,
@@ -201,7 +225,7 @@ void AddSearchConstraints(CLI::App* cmd, preflight::cli::SearchArgs* s) {
 void AddSearch(CLI::App* app, SearchCommand* c) {
   preflight::cli::SearchArgs& s = c->args;
   c->cmd = app->add_subcommand("search", "find the best parallel layouts (threads; MPI ranks under mpirun)");
-  c->cmd->add_option("scenario", s.scenario, "scenario YAML file (its parallel degrees are searched; its overlap flags, ZeRO-3 variants, offload and dp_shard are kept where they apply)")->required();
+  c->cmd->add_option("scenario", s.scenario, "scenario YAML file (its parallel degrees are searched; its overlap flags, ZeRO-3 variants, offload and dp_shard are kept where they apply)")->required()->check(kFilePath);
   c->cmd->add_flag("--json", s.json, "machine-readable output on stdout");
   c->cmd->add_option("--objective", s.objective, "step_time|cost|days|energy");
   c->cmd->add_option("--top", s.top, "how many plans to return (1 to 1000, default 10)")->check(kWholeNumber);
@@ -216,8 +240,7 @@ void AddSearch(CLI::App* app, SearchCommand* c) {
   AddSearchConstraints(c->cmd, &s);
   c->values.resize(std::size(kSearchScenarioFlagNames));
   for (size_t i = 0; i < std::size(kSearchScenarioFlagNames); ++i) {
-    const PlanFlag& f = PlanFlagNamed(kSearchScenarioFlagNames[i]);
-    c->cmd->add_option(f.flag, c->values[i], f.help)->check(kNonEmpty);
+    AddScenarioFlag(c->cmd, PlanFlagNamed(kSearchScenarioFlagNames[i]), &c->values[i]);
   }
   c->cmd->add_option("--set", c->sets, "override any scenario field: dotted.key=value (repeatable)")
       ->check(kNonEmpty)
@@ -237,6 +260,7 @@ std::string CommandLineMessage(const std::string& what) {
       {std::regex("^The following arguments? (?:was|were) not expected: (.*)$"),
        "expected the verb's options and files (--help lists them), got $1"},
       {std::regex("^(\\S+) is required$"), "$1: expected a value, got none (--help says which)"},
+      {std::regex("^Could not convert: (\\S+) = (.*)$"), "$1: expected no value (a switch; or =true, =false), got '$2'"},
   };
   for (const Form& f : kForms) {
     if (std::regex_match(what, f.pattern)) return std::regex_replace(what, f.pattern, f.rewrite);
@@ -398,6 +422,7 @@ int main(int argc, char** argv) {
   if (mpi.rank() != 0) std::cerr.rdbuf(nullptr);
   CLI::App app{"preflight: can this cluster train this model, how fast, at what cost, with which layout"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("preflight ") + PREFLIGHT_VERSION);
   PlanCommand plan;
   CatalogCommand catalog;
   ValidateCommand validate;
@@ -414,6 +439,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return CheckOutputWritten(app.exit(e));
   } catch (const CLI::CallForAllHelp& e) {
+    return CheckOutputWritten(app.exit(e));
+  } catch (const CLI::CallForVersion& e) {
     return CheckOutputWritten(app.exit(e));
   } catch (const CLI::ExtrasError& e) {
     return preflight::cli::BadInput("command line: " + UnexpectedWords(app, e));

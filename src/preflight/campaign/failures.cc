@@ -199,7 +199,8 @@ RunOutlook SimulateRun(Seconds work, const FailureModel& m, const RunOptions& op
   o.failures_mean = failures / options.trials;
   o.planned_mean = planned_count / options.trials;
   o.rework_mean = Seconds(lost / options.trials);
-  o.goodput = work / o.wall_mean;
+  // The trials' walls, summed, can round below the work they hold when nothing fails: a share.
+  o.goodput = std::min(1.0, work / o.wall_mean);
   return o;
 }
 

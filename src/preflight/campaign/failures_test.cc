@@ -71,6 +71,16 @@ TEST(SimulateRunTest, WithoutFailuresTheRunTakesItsWork) {
   EXPECT_DOUBLE_EQ(o.goodput, 1);
 }
 
+// Summing the trials' walls rounds (2,000 times 25,920.3 s is not 2,000 x 25,920.3 exactly): the
+// share of the time spent on new steps stays a share.
+TEST(SimulateRunTest, GoodputNeverExceedsOne) {
+  const FailureModel m{.nodes = 1, .failures_per_node_day = 0, .checkpoint = Seconds(0)};
+  for (int tenths = 1; tenths < 200; ++tenths) {
+    const double work = tenths * 0.1 * kDay + 0.3;
+    EXPECT_LE(SimulateRun(Seconds(work), m, {}).goodput, 1.0) << work;
+  }
+}
+
 TEST(SimulateRunTest, MonteCarloMeanMatchesTheClosedForm) {
   // Many failures (a Llama-3-sized job for 50 days) and few (one node for 100 days).
   const FailureModel big{.nodes = 2048, .failures_per_node_day = 3.79e-3, .detection = Seconds(5 * kMinute),
