@@ -1047,6 +1047,9 @@ case_softmax_fallback() {
 
 # A catalog whose measured GEMM table has a negative figure: plan refuses it by file and row.
 case_bad_gemm_table() {
+  # The key takes a path: a catalog id there is refused with what it expects.
+  run plan "$EXAMPLE" --set cluster.gemm_table=h100-sxm-80gb
+  expect_bad_input "cluster.gemm_table: expected the path of a GEMM table file" "got 'h100-sxm-80gb'"
   local data="$WORK/data"
   cp -r "$PREFLIGHT_DATA" "$data"
   sed -i 's/- \[4096, 4096, 4096, 780.2\]/- [4096, 4096, 4096, -780.2]/' "$data/gemm/h100-sxm-80gb.yaml"

@@ -135,6 +135,13 @@ Status ReadGemmTable(const MapReader& r, const Catalog& catalog, Drops* drops, H
   if (!c.Has("gemm_table")) return Status::Ok();
   ASSIGN_OR_RETURN(std::string ref, c.String("gemm_table"));
   const std::string path = ResolvePath(ref, r.file());
+  // A word that names no file (a catalog id, as collective_table takes): the catalog's tables are
+  // read for their own device unasked, so the key takes a path alone.
+  if (!LooksLikePath(ref) && !std::filesystem::exists(path)) {
+    return InvalidArgument(r.file() + ": " + c.FieldName("gemm_table") +
+                           ": expected the path of a GEMM table file (a catalog device reads its own, data/gemm/, "
+                           "unnamed), got '" + ref + "'");
+  }
   if (drops->MayDrop("cluster.gemm_table")) {  // measured on the file's device, not the command line's
     auto measured = LoadGemmTable(path);
     if (measured.ok() && measured->id != spec->id) {
