@@ -29,10 +29,11 @@ namespace {
 
 using preflight::Override;
 
-// A flag given with an empty value ("--tp ''") is an error, not the file's value silently kept.
+// An empty file name ("plan ''") says a path was expected, not ": cannot open file".
 const CLI::Validator kFilePath(
     [](std::string& v) { return v.empty() ? std::string("expected a file path, got an empty one") : std::string(); },
     "", "file path");
+// A flag given with an empty value ("--tp ''") is an error, not the file's value silently kept.
 const CLI::Validator kNonEmpty(
     [](std::string& v) { return v.empty() ? std::string("expected a value, got an empty one") : std::string(); },
     "", "non-empty");
@@ -69,26 +70,30 @@ struct PlanFlag {
   const char* flag;
   const char* key;
   const char* help;
+  // A count or a degree: its text is checked as a whole number when the command line is read,
+  // since a later `--set` may replace the field unread (`--tp x --set parallel=auto`); the
+  // scenario checks the range where the value is read.
+  bool count = false;
 };
 
 constexpr PlanFlag kPlanFlags[] = {
     {"--model", "model", "model: catalog id or config.json path"},
     {"--hardware", "hardware", "hardware: catalog id or YAML path"},
-    {"--devices", "cluster.devices", "number of devices"},
-    {"--tp", "parallel.tp", "tensor parallel degree"},
-    {"--pp", "parallel.pp", "pipeline parallel degree"},
-    {"--vpp", "parallel.vpp", "virtual pipeline stages per device"},
-    {"--dp", "parallel.dp", "data parallel degree"},
-    {"--cp", "parallel.cp", "context parallel degree"},
-    {"--ep", "parallel.ep", "expert parallel degree"},
-    {"--etp", "parallel.etp", "expert tensor parallel degree"},
+    {"--devices", "cluster.devices", "number of devices", true},
+    {"--tp", "parallel.tp", "tensor parallel degree", true},
+    {"--pp", "parallel.pp", "pipeline parallel degree", true},
+    {"--vpp", "parallel.vpp", "virtual pipeline stages per device", true},
+    {"--dp", "parallel.dp", "data parallel degree", true},
+    {"--cp", "parallel.cp", "context parallel degree", true},
+    {"--ep", "parallel.ep", "expert parallel degree", true},
+    {"--etp", "parallel.etp", "expert tensor parallel degree", true},
     {"--sp", "parallel.sp", "sequence parallel (true/false)"},
-    {"--zero", "parallel.zero", "ZeRO stage 0-3"},
+    {"--zero", "parallel.zero", "ZeRO stage 0-3", true},
     {"--schedule", "parallel.schedule", "gpipe|1f1b|interleaved|zb-h1|dualpipe"},
     {"--recompute", "parallel.recompute", "none|selective|full|selective-op|dots|names"},
-    {"--micro-batch", "training.micro_batch", "sequences per micro-batch"},
-    {"--global-batch", "training.global_batch", "sequences per step"},
-    {"--seq-len", "training.seq_len", "sequence length"},
+    {"--micro-batch", "training.micro_batch", "sequences per micro-batch", true},
+    {"--global-batch", "training.global_batch", "sequences per step", true},
+    {"--seq-len", "training.seq_len", "sequence length", true},
     {"--precision", "training.precision", "bf16|fp16|fp8|fp4"},
 };
 
@@ -103,18 +108,10 @@ const PlanFlag& PlanFlagNamed(std::string_view flag) {
   return kPlanFlags[0];
 }
 
-// The flags whose field is a count or a degree: their text is checked as a whole number when the
-// command line is read, since a later `--set` may replace the field unread (`--tp x --set
-// parallel=auto`); the scenario checks the range where the value is read.
-constexpr std::string_view kWholeNumberFlags[] = {"--devices", "--tp", "--pp", "--vpp", "--dp", "--cp", "--ep",
-                                                  "--etp", "--zero", "--micro-batch", "--global-batch", "--seq-len"};
-
 // Adds one scenario flag to `cmd`, its value kept in `value`.
 void AddScenarioFlag(CLI::App* cmd, const PlanFlag& f, std::string* value) {
   CLI::Option* option = cmd->add_option(f.flag, *value, f.help)->check(kNonEmpty);
-  if (std::find(std::begin(kWholeNumberFlags), std::end(kWholeNumberFlags), f.flag) != std::end(kWholeNumberFlags)) {
-    option->check(kWholeNumberText);
-  }
+  if (f.count) option->check(kWholeNumberText);
 }
 
 void AddScenarioFlags(CLI::App* cmd, std::vector<std::string>* values,
