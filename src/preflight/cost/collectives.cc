@@ -361,11 +361,11 @@ Seconds PastTheCurve(const Fabric& f, CollectiveOp op, const CollectiveTable::Ed
   return e.time + Seconds(extra.value() / rate);
 }
 
-// The measured time of this collective when the cluster's table covers its group. As a lower
-// bound (the search's pruning) past the largest row: the faster of that time and the bytes at the
-// best rate the curve reached (the rate past the row only grows with size).
-std::optional<Seconds> Measured(const Fabric& f, CollectiveOp op, Bytes bytes, int64_t ranks, int64_t per_domain) {
-  if (!f.measured) return std::nullopt;
+// The measured time of this collective on the cluster's table (f.measured set), where the table
+// covers its group. As a lower bound (the search's pruning) past the largest row: the faster of
+// that time and the bytes at the best rate the curve reached (the rate past the row only grows
+// with size).
+std::optional<Seconds> MeasuredOnTable(const Fabric& f, CollectiveOp op, Bytes bytes, int64_t ranks, int64_t per_domain) {
   const bool past_the_row = f.measured->PastLargestRow(op, ranks, per_domain, bytes);
   if (!past_the_row || (f.measured_past_at_row_rate && !f.measured_as_bound)) {
     if (f.measured_as_bound) return f.measured->TimeAtBestRate(op, ranks, per_domain, bytes);
@@ -375,6 +375,14 @@ std::optional<Seconds> Measured(const Fabric& f, CollectiveOp op, Bytes bytes, i
   const Seconds past = PastTheCurve(f, op, *edge, bytes, ranks, per_domain);
   if (!f.measured_as_bound) return past;
   return std::min<Seconds>(past, edge->best_time * (bytes.value() / edge->bytes.value()));
+}
+
+// MeasuredOnTable where the cluster has a table. Without one (most clusters) this is a test the
+// caller inlines: the search asks it millions of times.
+inline std::optional<Seconds> Measured(const Fabric& f, CollectiveOp op, Bytes bytes, int64_t ranks,
+                                       int64_t per_domain) {
+  if (!f.measured) return std::nullopt;
+  return MeasuredOnTable(f, op, bytes, ranks, per_domain);
 }
 
 // Half the measured all-reduce of the same buffer over the same group: NCCL's ring all-reduce is a

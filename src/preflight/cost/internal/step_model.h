@@ -7,11 +7,11 @@
 #pragma once
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <optional>
 
+#include "preflight/cost/internal/gemm_memo.h"
 #include "preflight/cost/internal/step_parts.h"
 #include "preflight/cost/step_time.h"
 
@@ -241,23 +241,12 @@ class StepModel {
   double TableRate(const GemmTable* table, Dtype d, double mamf, double sustain, double m, double k, double n,
                    double batch) const {
     if (!table) return mamf * WaveUtilization(m, n, batch);
-    // The search asks for the same few shapes millions of times: a small per-thread memo.
-    struct Entry {
-      uint64_t table = 0;  // GemmTable::serial() (0: empty)
-      Dtype dtype = Dtype::kBf16;
-      double mamf = 0, units = 0, sustain = 0;  // the wave model's inputs beyond the table
-      double m = 0, k = 0, n = 0, batch = 0, rate = 0;
-    };
-    thread_local Entry memo[64];
-    auto bits = [](double x) { return std::bit_cast<uint64_t>(x); };
-    const uint64_t h = (bits(m) ^ (bits(n) * 0x9E3779B97F4A7C15ull) ^ (bits(k) >> 7) ^ (bits(batch) << 3)) * 0xBF58476D1CE4E5B9ull;
-    Entry& e = memo[h >> 58];
+    // The search asks for the same few thousand shapes millions of times (GemmMemo).
     const GemmTable& t = *table;
-    const double units = c_.compute_units;
-    if (e.table == t.serial() && e.dtype == d && e.mamf == mamf && e.units == units && e.sustain == sustain &&
-        e.m == m && e.k == k && e.n == n && e.batch == batch) {
-      return e.rate;
-    }
+    const GemmMemo::Context ctx{t.serial(), d, mamf, c_.compute_units, sustain};
+    const GemmMemo::Shape shape{m, k, n, batch};
+    GemmMemo& memo = GemmMemo::ForThisThread();
+    if (const double* rate = memo.Find(ctx, shape)) return *rate;
     const double rows = m * batch;
     const double measured = t.Rate(d, rows, n, k) * sustain;  // the table is a burst measurement
     // Beyond the largest measured outputs at a measured reduction length, the table's edge for
@@ -267,7 +256,7 @@ class StepModel {
     const double rate = t.CoversReduction(d, k) || !t.Has(d)
                             ? measured
                             : LongerReductionRate(t, d, rows, n, k, sustain, mamf * WaveUtilization(m, n, batch));
-    e = Entry{t.serial(), d, mamf, units, sustain, m, k, n, batch, rate};
+    memo.Store(ctx, shape, rate);
     return rate;
   }
   // A reduction longer than the table's longest, K_max: the time at K_max plus the rest at the
