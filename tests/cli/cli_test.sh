@@ -588,6 +588,22 @@ case_plan_example() {
   expect_stdout_has "FITS"
 }
 
+# A scenario whose lines end in CR LF or in a CR alone (YAML 1.2's other two line breaks) plans as
+# the LF file does.
+case_plan_line_endings() {
+  run plan "$EXAMPLE"
+  cp "$OUT" "$WORK/lf.out"
+  sed 's/$/\r/' "$EXAMPLE" >"$WORK/crlf.yaml"
+  tr '\n' '\r' <"$EXAMPLE" >"$WORK/cr.yaml"
+  for f in crlf cr; do
+    run plan "$WORK/$f.yaml"
+    expect_rc 0
+    expect_stderr_empty
+    diff -q <(sed "s|$WORK/$f.yaml|FILE|" "$OUT") <(sed "s|$EXAMPLE|FILE|" "$WORK/lf.out") >/dev/null ||
+      fail "$f line endings plan differently from LF"
+  done
+}
+
 case_plan_example_json() {
   run plan "$EXAMPLE" --json
   expect_rc 0
@@ -1880,7 +1896,7 @@ YAML
     || fail "validate --search-layouts: expected only ds1 searched"
 }
 
-ALL_CASES=(search_space_too_large search_headroom_note readme_figures campaign_doc_figures search_and_cost_doc_figures plan_searched_layout output_write_failure output_to_a_closed_pipe validate_nothing_predicted validate_by search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
+ALL_CASES=(search_space_too_large search_headroom_note readme_figures campaign_doc_figures search_and_cost_doc_figures plan_searched_layout plan_line_endings output_write_failure output_to_a_closed_pipe validate_nothing_predicted validate_by search_json search_sweep search_sweep_without_price catalog_show_json_every_key readme_scenario_block fuzzed_inputs search_bad_flags search_nothing_fits search_mpi validate_json catalog_list catalog_list_json catalog_show catalog_show_json catalog_show_json_bad_utf8 catalog_show_collective_table catalog_show_host_profile catalog_show_model catalog_show_path
   catalog_show_unknown plan_example plan_example_json plan_overrides missing_file unknown_model_id
   unknown_hardware_id bad_gemm_table bad_collective_table collective_table_other_hardware unknown_attention_kernel malformed_yaml malformed_json_model negative_degree unknown_model_type_inline
   unknown_schedule unknown_key bad_command_line invalid_plan does_not_fit reliability odd_output_width softmax_fallback override_catalog_fields command_line_paths data_directory odd_but_valid_inputs collective_table_idle fp4_precision)

@@ -98,15 +98,34 @@ class UnclosedQuotes {
   std::set<std::pair<size_t, int>> seen_;  // (mark, type): a mapping and its first key share a mark
 };
 
+// `text` with every carriage return that ends a line alone (old Mac OS text) made a line feed. A
+// lone CR is a line break in YAML 1.2 (section 5.4), as CR LF and LF are, but the parser takes it
+// for an ordinary character: a file of CR-ended lines read as one line (a leading comment hid the
+// whole file). CR LF is left as it is, and so is text without a lone CR (no copy is made of it).
+const std::string& WithLineFeeds(const std::string& text, std::string* storage) {
+  bool lone = false;
+  for (size_t i = text.find('\r'); i != std::string::npos && !lone; i = text.find('\r', i + 1)) {
+    lone = i + 1 == text.size() || text[i + 1] != '\n';
+  }
+  if (!lone) return text;
+  *storage = text;
+  for (size_t i = 0; i < storage->size(); ++i) {
+    if ((*storage)[i] == '\r' && (i + 1 == storage->size() || (*storage)[i + 1] != '\n')) (*storage)[i] = '\n';
+  }
+  return *storage;
+}
+
 }  // namespace
 
-StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& name) {
+StatusOr<YAML::Node> ParseYaml(const std::string& raw, const std::string& name) {
   // A NUL is no YAML character in UTF-8 text; the parser would report whatever follows it. UTF-16
   // and UTF-32 text (a byte-order mark, or a zero byte among the first two, which is how the
-  // parser tells them) is the parser's to decode.
-  const bool wide = text.size() >= 2 && (text[0] == '\0' || text[1] == '\0' ||
-                                         (static_cast<unsigned char>(text[0]) == 0xFF && static_cast<unsigned char>(text[1]) == 0xFE) ||
-                                         (static_cast<unsigned char>(text[0]) == 0xFE && static_cast<unsigned char>(text[1]) == 0xFF));
+  // parser tells them) is the parser's to decode, line breaks included.
+  const bool wide = raw.size() >= 2 && (raw[0] == '\0' || raw[1] == '\0' ||
+                                        (static_cast<unsigned char>(raw[0]) == 0xFF && static_cast<unsigned char>(raw[1]) == 0xFE) ||
+                                        (static_cast<unsigned char>(raw[0]) == 0xFE && static_cast<unsigned char>(raw[1]) == 0xFF));
+  std::string converted;
+  const std::string& text = wide ? raw : WithLineFeeds(raw, &converted);
   if (const size_t nul = wide ? std::string::npos : text.find('\0'); nul != std::string::npos) {
     const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(nul), '\n');
     return InvalidArgument(name + ": expected YAML text, got a NUL byte at line " + std::to_string(line) +

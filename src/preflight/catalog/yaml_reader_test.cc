@@ -268,6 +268,27 @@ TEST(YamlReaderTest, AnUnclosedQuoteNamesItsLine) {
   EXPECT_TRUE(Contains(two.status().message(), "line 2")) << two.status().message();
 }
 
+// Lines ended by a carriage return alone (old Mac OS text) are lines, as YAML 1.2 says: the parser
+// took such a file for one line, so a leading comment hid all of it.
+TEST(YamlReaderTest, LinesEndedByACarriageReturnAloneAreLines) {
+  StatusOr<YAML::Node> n = ParseYaml("# a comment\ra: 1\rb: \"x\"\r", "cr.yaml");
+  ASSERT_TRUE(n.ok()) << n.status().message();
+  ASSERT_TRUE(n->IsMap());
+  EXPECT_EQ((*n)["a"].as<int>(), 1);
+  EXPECT_EQ((*n)["b"].as<std::string>(), "x");
+  // Mixed with CR LF and LF, each ending counts one line in a message, as in the same text in LF.
+  StatusOr<YAML::Node> bad = ParseYaml("a: 1\r\nb: 2\rc: 3\nd: [1, 2\re: 5\r", "bad.yaml");
+  StatusOr<YAML::Node> lf = ParseYaml("a: 1\nb: 2\nc: 3\nd: [1, 2\ne: 5\n", "bad.yaml");
+  ASSERT_FALSE(bad.ok());
+  ASSERT_FALSE(lf.ok());
+  EXPECT_EQ(bad.status().message(), lf.status().message());
+  EXPECT_TRUE(Contains(bad.status().message(), "line 5")) << bad.status().message();
+  // UTF-16 text is the parser's: a 0x0D byte there is half a character.
+  StatusOr<YAML::Node> wide = ParseYaml(std::string("a\0:\0 \0\x0D\x01\n\0", 10), "wide.yaml");
+  ASSERT_TRUE(wide.ok()) << wide.status().message();
+  EXPECT_EQ((*wide)["a"].as<std::string>(), "\xC4\x8D") << "U+010D, whose low byte is a CR";
+}
+
 // Valid YAML nested deeper than the parser follows is not called malformed: the message says why.
 TEST(YamlReaderTest, TooDeepNestingSaysSo) {
   StatusOr<YAML::Node> n = ParseYaml("a: 1\nb: " + std::string(600, '[') + std::string(600, ']') + "\n", "deep.yaml");
