@@ -336,16 +336,21 @@ StatusOr<Scenario> LoadScenarioFile(const std::string& path, const Catalog& cata
 
 namespace {
 
-// Runs without a layout (`parallel` absent or `auto`, after the overrides) are searched, each in
-// about a tenth of a second: counted before any run is read, so that too many fail at once.
+// Runs without a layout (`parallel` absent or `auto`, after the overrides) are searched, each in a
+// tenth of a second to a few seconds: counted before any run is read, so that too many fail at
+// once. Where an override made them searches, the message says so.
 Status CheckSearchedRuns(const YAML::Node& list, const std::string& path, const std::string& prefix,
                          const std::vector<Override>& overrides) {
   // Overrides decide for every run, the last one that touches `parallel`: the whole of it (auto or
   // a layout), or a key inside it (which makes a layout of an `auto`).
   int forced = -1;
+  const Override* searching = nullptr;  // the override that makes every run a search
   for (const Override& o : overrides) {
-    if (o.key == "parallel") forced = o.value == "auto" || IsNullText(o.value) ? 1 : 0;
-    if (o.key.starts_with("parallel.")) forced = 0;
+    if (o.key == "parallel") {
+      forced = o.value == "auto" || IsNullText(o.value) ? 1 : 0;
+      searching = forced == 1 ? &o : nullptr;
+    }
+    if (o.key.starts_with("parallel.")) forced = 0, searching = nullptr;
   }
   size_t searched = 0;
   for (size_t i = 0; i < list.size(); ++i) {
@@ -357,7 +362,10 @@ Status CheckSearchedRuns(const YAML::Node& list, const std::string& path, const 
     if (automatic && ++searched > kMaxAutoValidationRuns) {
       return InvalidArgument(path + ": " + prefix + "[" + std::to_string(i) + "].parallel: expected at most " +
                              std::to_string(kMaxAutoValidationRuns) +
-                             " runs without a layout in one file (each is a search), got more");
+                             " runs without a layout in one file (each is a search), got more" +
+                             (searching ? " (the value given on the command line: " + searching->key + "=" +
+                                              searching->value + ")"
+                                        : std::string()));
     }
   }
   return Status::Ok();

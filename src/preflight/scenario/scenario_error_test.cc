@@ -390,9 +390,16 @@ TEST(ScenarioErrorTest, AValidationFileHoldsABoundedNumberOfRuns) {
   l = LoadScenarioList(unmeasured, Catalog::Default(), {{"parallel", "auto"}, {"parallel.tp", "1"}});
   ASSERT_FALSE(l.ok());
   EXPECT_TRUE(Contains(l.status().message(), unmeasured + ": [0].measured")) << l.status().message();
-  l = LoadScenarioList(unmeasured, Catalog::Default(), {{"parallel", "auto"}});
+  l = LoadScenarioList(unmeasured, Catalog::Default(), {{"parallel", "auto"}, {"training.seq_len", "2048"}});
   ASSERT_FALSE(l.ok());
   EXPECT_TRUE(Contains(l.status().message(), unmeasured + ": " + index + cap)) << l.status().message();
+  // The override made them searches, and the message says which one (not the seq_len after it).
+  EXPECT_TRUE(Contains(l.status().message(), "got more (the value given on the command line: parallel=auto)"))
+      << l.status().message();
+  // The file's own `auto` runs are not the command line's.
+  l = LoadScenarioList(over, Catalog::Default(), {{"training.seq_len", "2048"}});
+  ASSERT_FALSE(l.ok());
+  EXPECT_FALSE(Contains(l.status().message(), "command line")) << l.status().message();
 }
 
 TEST(ScenarioErrorTest, ListErrorsNameTheRun) {
