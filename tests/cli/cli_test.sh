@@ -1598,6 +1598,14 @@ case_search_bad_flags() {
     run search "$EXAMPLE" --top 1 "$flag" ""
     expect_bad_input "$flag: expected a whole number, got ''"
   done
+  for flag in "--top ++2" "--top 2-" "--top +-2"; do
+    # shellcheck disable=SC2086
+    run search "$EXAMPLE" $flag
+    expect_rc 2
+  done
+  # A sign is part of a whole number, as the scenario's counts take it (--tp +8).
+  run search "$EXAMPLE" --top +2 --threads +1
+  expect_rc 0
   run search "$EXAMPLE" --top 1 --min-headroom abc
   expect_bad_input "--min-headroom: expected a number"
   # A stack with DeepSpeed's 16-bit gradient copy runs ZeRO 0 or 1 only.

@@ -38,25 +38,26 @@ const CLI::Validator kNonEmpty(
     [](std::string& v) { return v.empty() ? std::string("expected a value, got an empty one") : std::string(); },
     "", "non-empty");
 
+// Digits, with a sign or not.
+bool IsWholeNumberText(const std::string& v) {
+  const size_t start = !v.empty() && (v[0] == '+' || v[0] == '-') ? 1 : 0;
+  return v.size() > start && v.find_first_not_of("0123456789", start) == std::string::npos;
+}
 // A search flag's number, checked before CLI11 converts it (whose own message names no expected
-// value): a whole number in int range, or a finite number.
+// value): a whole number in int range.
 const CLI::Validator kWholeNumber(
     [](std::string& v) {
-      int64_t n = 0;
-      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-      const bool whole = !v.empty() && ec == std::errc() && end == v.data() + v.size() &&
-                         n >= std::numeric_limits<int>::min() && n <= std::numeric_limits<int>::max();
+      const size_t start = !v.empty() && v[0] == '+' ? 1 : 0;  // from_chars takes no '+'
+      int n = 0;
+      const auto [end, ec] = std::from_chars(v.data() + start, v.data() + v.size(), n);
+      const bool whole = IsWholeNumberText(v) && ec == std::errc() && end == v.data() + v.size();
       return whole ? std::string() : "expected a whole number, got '" + v + "'";
     },
     "", "whole number");
-// A scenario count's text: digits, signed or not; its range is the scenario's to check where the
-// value is read (which names the field and its limits).
+// A scenario count's text: its range is the scenario's to check where the value is read (which
+// names the field and its limits).
 const CLI::Validator kWholeNumberText(
-    [](std::string& v) {
-      const size_t start = !v.empty() && (v[0] == '+' || v[0] == '-') ? 1 : 0;
-      const bool whole = v.size() > start && v.find_first_not_of("0123456789", start) == std::string::npos;
-      return whole ? std::string() : "expected a whole number, got '" + v + "'";
-    },
+    [](std::string& v) { return IsWholeNumberText(v) ? std::string() : "expected a whole number, got '" + v + "'"; },
     "", "whole number");
 const CLI::Validator kNumber(
     [](std::string& v) {
