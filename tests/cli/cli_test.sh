@@ -1606,6 +1606,14 @@ case_search_bad_flags() {
   # A sign is part of a whole number, as the scenario's counts take it (--tp +8).
   run search "$EXAMPLE" --top +2 --threads +1
   expect_rc 0
+  # Leading zeros are decimal, as the scenario's counts read them (the flag library took 010 for
+  # octal 8, and 08 for no number).
+  run search "$EXAMPLE" --top 010 --json
+  expect_rc 0
+  expect_json "assert len(j['plans']) == 10, len(j['plans'])"
+  run search "$EXAMPLE" --top 08 --json
+  expect_rc 0
+  expect_json "assert len(j['plans']) == 8, len(j['plans'])"
   run search "$EXAMPLE" --top 1 --min-headroom abc
   expect_bad_input "--min-headroom: expected a number"
   # A stack with DeepSpeed's 16-bit gradient copy runs ZeRO 0 or 1 only.

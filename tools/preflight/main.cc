@@ -44,14 +44,18 @@ bool IsWholeNumberText(const std::string& v) {
   return v.size() > start && v.find_first_not_of("0123456789", start) == std::string::npos;
 }
 // A search flag's number, checked before CLI11 converts it (whose own message names no expected
-// value): a whole number in int range.
+// value): a whole number in int range, handed on in plain decimal (CLI11 reads "010" as octal 8
+// and "08" as no number).
 const CLI::Validator kWholeNumber(
     [](std::string& v) {
       const size_t start = !v.empty() && v[0] == '+' ? 1 : 0;  // from_chars takes no '+'
       int n = 0;
       const auto [end, ec] = std::from_chars(v.data() + start, v.data() + v.size(), n);
-      const bool whole = IsWholeNumberText(v) && ec == std::errc() && end == v.data() + v.size();
-      return whole ? std::string() : "expected a whole number, got '" + v + "'";
+      if (!IsWholeNumberText(v) || ec != std::errc() || end != v.data() + v.size()) {
+        return "expected a whole number, got '" + v + "'";
+      }
+      v = std::to_string(n);
+      return std::string();
     },
     "", "whole number");
 // A scenario count's text: its range is the scenario's to check where the value is read (which
@@ -200,7 +204,7 @@ void AddValidate(CLI::App* app, ValidateCommand* c) {
 void AddSearchConstraints(CLI::App* cmd, preflight::cli::SearchArgs* s) {
   preflight::SearchConstraints& k = s->constraints;
   const auto whole = [cmd](const char* flag, auto& value, const char* help) {
-    cmd->add_option(flag, value, help)->check(kWholeNumber);
+    cmd->add_option(flag, value, help)->transform(kWholeNumber);
   };
   whole("--max-tp", k.max_tp, "largest TP (default: the scale-up domain)");
   whole("--max-pp", k.max_pp, "largest PP (0: no limit)");
@@ -226,8 +230,8 @@ void AddSearch(CLI::App* app, SearchCommand* c) {
   c->cmd->add_option("scenario", s.scenario, "scenario YAML file (its parallel degrees are searched; its overlap flags, ZeRO-3 variants, offload and dp_shard are kept where they apply)")->required()->check(kFilePath);
   c->cmd->add_flag("--json", s.json, "machine-readable output on stdout");
   c->cmd->add_option("--objective", s.objective, "step_time|cost|days|energy");
-  c->cmd->add_option("--top", s.top, "how many plans to return (1 to 1000, default 10)")->check(kWholeNumber);
-  c->cmd->add_option("--threads", s.threads, "worker threads (default: all cores)")->check(kWholeNumber);
+  c->cmd->add_option("--top", s.top, "how many plans to return (1 to 1000, default 10)")->transform(kWholeNumber);
+  c->cmd->add_option("--threads", s.threads, "worker threads (default: all cores)")->transform(kWholeNumber);
   c->cmd->add_flag("--no-progress", s.no_progress, "no progress line on stderr");
   c->cmd->add_flag("--exhaustive", s.exhaustive, "evaluate every valid plan (no bound pruning; same answer, slower)");
   c->cmd->add_flag("--distinct", s.distinct,

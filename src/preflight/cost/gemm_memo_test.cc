@@ -1,12 +1,16 @@
 // Tests of the per-thread GEMM rate memo (cost/internal/gemm_memo.h): a hit returns exactly the
 // rate stored for that context and shape, never another's, whatever shares its slot or replaces
-// its context.
+// its context; and steps timed with a warm memo, their contexts interleaved, equal the same steps
+// timed each on a thread of its own (a cold memo).
 #include "preflight/cost/internal/gemm_memo.h"
 
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <thread>
 #include <vector>
+
+#include "preflight/cost/step_test_support.h"
 
 namespace preflight::cost_internal {
 namespace {
@@ -75,6 +79,27 @@ TEST(GemmMemoTest, MoreShapesThanSlotsNeverReturnAnothersRate) {
   }
   EXPECT_GT(hits, 0u);
   EXPECT_LT(hits, shapes.size()) << "twice the slots' shapes cannot all be held";
+}
+
+// The step's seconds of one of three contexts: DeepSeek-V3 on H800s in FP8 (0) and in BF16 (1),
+// the same shapes on two grids of one table, and Llama 3.1 8B on H100s (2), another table.
+double StepOfContext(size_t i) {
+  using test_support::Job8b;
+  Job8b s = i == 2 ? test_support::Llama8bOnH100() : test_support::DeepSeekV3OnH800(256, 4096, 512);
+  if (i == 0) s.job.precision = Dtype::kFp8;
+  const CostContext ctx = MakeCostContext(s.arch, s.params, s.job, s.cluster);
+  return EstimateStep(ctx, s.plan).step.value();
+}
+
+TEST(GemmMemoTest, WarmInterleavedStepsEqualColdOnes) {
+  std::vector<double> cold(3);
+  for (size_t i = 0; i < cold.size(); ++i) {  // each on a new thread: a memo of its own, empty
+    std::thread([&cold, i] { cold[i] = StepOfContext(i); }).join();
+  }
+  EXPECT_NE(cold[0], cold[1]) << "FP8 and BF16 GEMMs time alike: the test cannot tell them apart";
+  for (int round = 0; round < 3; ++round) {  // this thread's memo holds all three contexts
+    for (size_t i = 0; i < cold.size(); ++i) EXPECT_EQ(StepOfContext(i), cold[i]) << "round " << round << ", step " << i;
+  }
 }
 
 }  // namespace
