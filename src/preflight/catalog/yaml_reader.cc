@@ -103,14 +103,13 @@ class UnclosedQuotes {
 // for an ordinary character: a file of CR-ended lines read as one line (a leading comment hid the
 // whole file). CR LF is left as it is, and so is text without a lone CR (no copy is made of it).
 const std::string& WithLineFeeds(const std::string& text, std::string* storage) {
-  bool lone = false;
-  for (size_t i = text.find('\r'); i != std::string::npos && !lone; i = text.find('\r', i + 1)) {
-    lone = i + 1 == text.size() || text[i + 1] != '\n';
-  }
-  if (!lone) return text;
+  auto lone_cr = [](const std::string& s, size_t i) { return s[i] == '\r' && (i + 1 == s.size() || s[i + 1] != '\n'); };
+  size_t first = text.find('\r');
+  while (first != std::string::npos && !lone_cr(text, first)) first = text.find('\r', first + 1);
+  if (first == std::string::npos) return text;
   *storage = text;
-  for (size_t i = 0; i < storage->size(); ++i) {
-    if ((*storage)[i] == '\r' && (i + 1 == storage->size() || (*storage)[i + 1] != '\n')) (*storage)[i] = '\n';
+  for (size_t i = first; i < storage->size(); ++i) {
+    if (lone_cr(*storage, i)) (*storage)[i] = '\n';
   }
   return *storage;
 }
