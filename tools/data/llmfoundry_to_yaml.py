@@ -22,7 +22,11 @@ Conversions (data/validation/README.md):
     resid_pdrop 0.
   * measured: the README's Throughput (T/s/GPU) as tokens_per_s_per_device.
   * parallel: FSDP FULL_SHARD over every GPU (zero 3, dp = GPUs), activation checkpointing as
-    recompute: full, else none.
+    recompute: full, else none. The FSDP is PyTorch's first (FullyShardedDataParallel, a
+    FlatParameter per wrapped block; the image's PyTorch 1.13-2.x has no other): zero3_gather:
+    fsdp1, whose backward concatenates each block's gradients into its flat gradient, a copy on
+    the compute stream every micro-batch (added 2026-12-08, from PyTorch's code, for every FSDP1
+    row alike).
   * training: Composer's FSDP mixed precision keeps fp32 parameters and gathers bf16 copies
     (weight_dtype: fp32); its sharded gradients are fp32; they are reduced in fp32 under
     MP Mode DEFAULT and in bf16 under PURE (grad_reduce_dtype). Eager PyTorch (the benchmark image
@@ -134,8 +138,8 @@ def scenario(row, n):
         f"vocab_size: {VOCAB}, activation_function: gelu, resid_pdrop: 0.0}}",
         f"  hardware: {hardware}",
         f"  cluster: {{devices: {gpus}, devices_per_node: 8{cluster}}}",
-        f"  parallel: {{tp: 1, pp: 1, vpp: 1, dp: {gpus}, cp: 1, ep: 1, sp: false, zero: 3, schedule: 1f1b, "
-        f"recompute: {recompute}}}",
+        f"  parallel: {{tp: 1, pp: 1, vpp: 1, dp: {gpus}, cp: 1, ep: 1, sp: false, zero: 3, zero3_gather: fsdp1, "
+        f"schedule: 1f1b, recompute: {recompute}}}",
         f"  training: {{seq_len: {seq}, global_batch: {row['global_batch']}, micro_batch: {row['micro_batch']}, "
         f"precision: {precision}, {extra}elementwise_fusion: false, weight_dtype: fp32, "
         f"grad_dtype: fp32, grad_reduce_dtype: {reduce_dtype}}}",

@@ -231,17 +231,54 @@ double StepModel::AccumulationSeconds(const LocalParams& lp) const {
   return Memory((lp.dense + lp.expert) * (wgrad_bytes + 2 * lp.grad_bytes));
 }
 
-// The accumulation pass runs in every micro-batch's backward on every stage, outside the stage
+// FSDP's copies on the compute stream (Plan::fsdp), over the device's unsharded parameters: FSDP1
+// concatenates each backward's 16-bit gradients into the flat gradient (read and write); FSDP2
+// copies every gather out of its flat buffer (read and write, in the gathered dtype), twice a
+// micro-batch (forward and backward) or once a step when the stage keeps its gathered weights
+// (fsdp_gather_once), and copies the gradients into the reduce-scatter input in the reduce dtype
+// before every reduction (a micro-batch's 16-bit gradients, or once a step the accumulated ones).
+StepModel::PassSeconds StepModel::FsdpCopySeconds(const LocalParams& lp) const {
+  PassSeconds s;
+  if (p_.zero != 3 || p_.fsdp == Plan::Fsdp::kNone) return s;
+  const double params = lp.dense + lp.expert;
+  const double wgrad_bytes = c_.job.precision == Dtype::kFp32 ? 4 : 2;
+  if (p_.fsdp == Plan::Fsdp::kFsdp1) {
+    s.per_micro_batch = Memory(params * 2 * wgrad_bytes);
+    return s;
+  }
+  const double copy_out = Memory(params * 2 * lp.weight_bytes);
+  if (p_.fsdp_gather_once) {
+    s.per_step = copy_out + Memory(params * 2 * lp.reduce_bytes);
+  } else {
+    s.per_micro_batch = 2 * copy_out + Memory(params * (wgrad_bytes + lp.reduce_bytes));
+  }
+  return s;
+}
+
+// What every micro-batch adds outside the layers' kernels on a device: the accumulation pass and
+// FSDP's copies.
+double StepModel::MicroBatchPassSeconds(const LocalParams& lp) const {
+  return AccumulationSeconds(lp) + FsdpCopySeconds(lp).per_micro_batch;
+}
+
+// What a step adds once outside the layers' kernels: DeepSpeed's gradient flattening and FSDP's
+// copies of a stage that gathers once.
+double StepModel::StepPassSeconds(const LocalParams& lp) const {
+  return FlattenSeconds(lp) + FsdpCopySeconds(lp).per_step;
+}
+
+// The per-micro-batch passes run in every micro-batch's backward on every stage, outside the stage
 // sums the bubble comes from: the other stages' passes (all stages' less the largest, a lower
 // bound on the pacing stage's) lengthen the bubble as the rest of their time does (bubble_share).
 // The zero-bubble schedules' bubbles are not the others' time in proportion (their weight
 // gradients fill it), and are left as they are.
 double StepModel::AccumulationBubble(const PipelineTime& pipe) const {
-  if (c_.job.grad_accumulation_fusion || p_.pp == 1 || pipe.bubble_share <= 0) return 0;
+  const bool passes = !c_.job.grad_accumulation_fusion || (p_.zero == 3 && p_.fsdp != Plan::Fsdp::kNone);
+  if (!passes || p_.pp == 1 || pipe.bubble_share <= 0) return 0;
   if (p_.schedule == Schedule::kZbH1 || p_.schedule == Schedule::kDualPipe) return 0;
   double all = 0, largest = 0;
   for (int64_t stage = 0; stage < p_.pp; ++stage) {
-    const double a = AccumulationSeconds(Local(stage));
+    const double a = MicroBatchPassSeconds(Local(stage));
     all += a;
     largest = std::max(largest, a);
   }
@@ -338,14 +375,14 @@ StepTime StepModel::Finish(const PipelineTime& pipe) const {
     if (n_timed < 8) timed[n_timed++] = DeviceParams{l.dense, l.expert};
     const DataParallelComm d = DataParallel(l, pipe);
     const double o = OptimizerSeconds(l);
-    const double t = d.exposed + d.contention + o + accumulations * AccumulationSeconds(l) + FlattenSeconds(l);
+    const double t = d.exposed + d.contention + o + accumulations * MicroBatchPassSeconds(l) + StepPassSeconds(l);
     if (t > tail) lp = l, dp = d, optimizer = o, tail = t;
   };
   ForEachCandidateDevice(a_, p_, [&](int64_t stage) { time_device(Local(stage)); });
   StepTime r;
   r.compute = Seconds(m * pipe.compute);
-  r.other = Seconds(accumulations * AccumulationSeconds(lp) + m * (pipe.memory + pipe.launch + pipe.offload) +
-                    FlattenSeconds(lp));
+  r.other = Seconds(accumulations * MicroBatchPassSeconds(lp) + m * (pipe.memory + pipe.launch + pipe.offload) +
+                    StepPassSeconds(lp));
   r.host_launch = Seconds(m * pipe.launch);
   r.offload_copies = Seconds(m * pipe.offload);
   r.exposed_comm.tp = Seconds(m * pipe.tp);

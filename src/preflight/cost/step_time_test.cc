@@ -293,6 +293,40 @@ TEST(StepTimeTest, UnfusedGradientAccumulationIsOnePassPerMicroBatch) {
   }
 }
 
+// PyTorch's FSDP copies beside its collectives, on the compute stream, over the device's unsharded
+// parameters: FSDP1's backward concatenates the 16-bit gradients into the flat gradient (2 + 2
+// bytes a parameter, each micro-batch); FSDP2 copies each of a micro-batch's two gathers out of
+// its flat buffer (2 + 2 bytes in bf16) and the 16-bit gradients into the reduce-scatter input in
+// the reduce dtype (2 + 4 in fp32), or, gathering once a step, one copy-out and one copy of the
+// accumulated fp32 gradients (4 + 4) a step. The collectives are timed as without them.
+TEST(StepTimeTest, FsdpCopiesArePassesOverTheUnshardedParameters) {
+  Job8b s = Llama8bOnH100();
+  s.job.global_batch = 64;  // 8 micro-batches of 1 on each of 8 DP ranks
+  s.job.grad_reduce_dtype = Dtype::kFp32;
+  s.plan.micro_batch = 1, s.plan.zero = 3;
+  const double m = 8;
+  const DeviceParams held = ParamsOnDevice(s.arch, s.params, s.plan, 0);
+  const double local = held.dense + held.expert;
+  auto step = [&](Plan::Fsdp fsdp, bool once) {
+    Job8b v = s;
+    v.plan.fsdp = fsdp, v.plan.fsdp_gather_once = once;
+    const CostContext ctx = MakeCostContext(v.arch, v.params, v.job, v.cluster);
+    return std::pair{EstimateStep(ctx, v.plan), ctx.hbm_rate.value()};
+  };
+  for (bool once : {false, true}) {
+    const auto [none, hbm] = step(Plan::Fsdp::kNone, once);
+    const StepTime v1 = step(Plan::Fsdp::kFsdp1, once).first, v2 = step(Plan::Fsdp::kFsdp2, once).first;
+    EXPECT_NEAR((v1.other - none.other).value(), m * local * 4 / hbm, 1e-12);
+    const double fsdp2 = once ? local * (4 + 8) / hbm : m * local * (2 * 4 + 2 + 4) / hbm;
+    EXPECT_NEAR((v2.other - none.other).value(), fsdp2, 1e-12);
+    EXPECT_NEAR((v2.step - none.step).value(), fsdp2, 1e-12);
+    EXPECT_DOUBLE_EQ(v2.exposed_comm.dp.value(), none.exposed_comm.dp.value());
+  }
+  // Without ZeRO-3 there is no FSDP to copy (the scenario refuses the pair; the model ignores it).
+  s.plan.zero = 1;
+  EXPECT_DOUBLE_EQ(step(Plan::Fsdp::kFsdp2, false).first.step.value(), step(Plan::Fsdp::kNone, false).first.step.value());
+}
+
 // torchtitan's op-level policy saves reduce-scatter outputs but not all-reduces or all-gathers:
 // without SP its recomputed forward runs the forward's all-reduces again, as full recompute does;
 // with SP only the all-gathers, so it sits between Megatron's selective recompute (none) and full.

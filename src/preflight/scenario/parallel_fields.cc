@@ -248,12 +248,18 @@ Status ReadOverlaps(const MapReader& p, Plan* out) {
   ASSIGN_OR_RETURN(plan.fsdp_gather_once, p.BoolOr("fsdp_gather_once", false));
   if (plan.fsdp_gather_once && plan.zero != 3) return p.Error("fsdp_gather_once", "zero: 3 beside it (it is how FSDP gathers)");
   ASSIGN_OR_RETURN(std::string gather, p.StringOr("zero3_gather", "layer"));
-  if (gather != "layer" && gather != "parameter") return p.Error("zero3_gather", "layer or parameter");
+  if (gather != "layer" && gather != "parameter" && gather != "fsdp1" && gather != "fsdp2") {
+    return p.Error("zero3_gather", "layer, parameter, fsdp1 or fsdp2");
+  }
   if (gather == "parameter" && (plan.zero != 3 || plan.fsdp_gather_once || plan.pp != 1)) {
     return p.Error("zero3_gather", "layer unless zero: 3 without fsdp_gather_once and with pp 1 (DeepSpeed's ZeRO-3 "
                                    "of 2021 ran without pipeline parallelism)");
   }
+  if ((gather == "fsdp1" || gather == "fsdp2") && plan.zero != 3) {
+    return p.Error("zero3_gather", "layer unless zero: 3 (FSDP's FULL_SHARD is ZeRO-3)");
+  }
   plan.zero3_gather_per_parameter = gather == "parameter";
+  plan.fsdp = gather == "fsdp1" ? Plan::Fsdp::kFsdp1 : gather == "fsdp2" ? Plan::Fsdp::kFsdp2 : Plan::Fsdp::kNone;
   ASSIGN_OR_RETURN(plan.grad_flatten, p.BoolOr("grad_flatten", false));
   if (plan.grad_flatten && plan.zero != 0) {
     return p.Error("grad_flatten",

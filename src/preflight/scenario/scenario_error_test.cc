@@ -174,6 +174,8 @@ TEST(ScenarioErrorTest, BadFilesNameFileAndField) {
        StatusCode::kInvalidArgument, "parallel.zero3_gather"},
       {"zero3_gather parameter without zero 3", "tp: 2,", "tp: 2, zero3_gather: parameter,",
        StatusCode::kInvalidArgument, "parallel.zero3_gather"},
+      {"zero3_gather fsdp2 without zero 3", "tp: 2,", "tp: 2, zero3_gather: fsdp2,",
+       StatusCode::kInvalidArgument, "parallel.zero3_gather"},
       {"grad_flatten with ZeRO (the scenario's zero 1)", "tp: 2,", "tp: 2, grad_flatten: true,",
        StatusCode::kInvalidArgument, "parallel.grad_flatten"},
       {"grad_flatten not a bool", "tp: 2,", "tp: 2, grad_flatten: maybe,",

@@ -339,6 +339,24 @@ TEST(ScenarioTest, WeightAndReductionDtypesFollowTheRunUnlessStated) {
   EXPECT_FALSE(s->job.Fp8Weights());
 }
 
+// parallel.zero3_gather names how ZeRO-3 gathers: Megatron-style layers unless stated, DeepSpeed's
+// early per-parameter gathers, or PyTorch's FSDP1 or FSDP2 (layers, with their copies).
+TEST(ScenarioTest, Zero3GatherNamesTheFramework) {
+  const std::string zero3 = Replace(kScenario, "zero: 1,", "zero: 3,");
+  StatusOr<Scenario> s = LoadText(zero3);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->plan.fsdp, Plan::Fsdp::kNone);
+  EXPECT_FALSE(s->plan.zero3_gather_per_parameter);
+  s = LoadText(Replace(zero3, "zero: 3,", "zero: 3, zero3_gather: fsdp1,"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->plan.fsdp, Plan::Fsdp::kFsdp1);
+  s = LoadText(Replace(zero3, "zero: 3,", "zero: 3, zero3_gather: fsdp2, fsdp_gather_once: true,"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->plan.fsdp, Plan::Fsdp::kFsdp2);
+  EXPECT_TRUE(s->plan.fsdp_gather_once);
+  EXPECT_FALSE(s->plan.zero3_gather_per_parameter);
+}
+
 TEST(ScenarioTest, VppImpliesInterleaved) {
   StatusOr<Scenario> s = LoadText(Replace(kScenario, "pp: 1, dp: 4", "pp: 2, vpp: 2, dp: 2"));
   ASSERT_TRUE(s.ok()) << s.status().message();

@@ -277,12 +277,12 @@ int BranchRunner::ZeroOrder(int zeros[4]) const {
 
 namespace {
 
-// `p` at ZeRO stage `zero`: the scenario's ZeRO-3-only flags (FSDP's gather-once, DeepSpeed's
-// per-parameter gathers) apply to ZeRO-3 plans only, so that every plan the search returns is
+// `p` at ZeRO stage `zero`: the scenario's ZeRO-3-only flags (FSDP's gather-once and copies,
+// DeepSpeed's per-parameter gathers) apply to ZeRO-3 plans only, so that every plan the search returns is
 // one `plan` accepts as it is written.
 Plan WithZero(Plan p, int zero) {
   p.zero = zero;
-  if (zero != 3) p.fsdp_gather_once = p.zero3_gather_per_parameter = false;
+  if (zero != 3) p.fsdp_gather_once = p.zero3_gather_per_parameter = false, p.fsdp = Plan::Fsdp::kNone;
   if (zero == 0) p.dp_shard = 0;  // without ZeRO nothing is sharded: plain data parallelism
   return p;
 }

@@ -95,6 +95,24 @@ TEST(SearchTest, PerParameterGathersStayWithoutPipeline) {
   EXPECT_TRUE(pipelined) << "the test needs a pipelined ZeRO-3 plan among the best";
 }
 
+// A scenario's FSDP (zero3_gather: fsdp2) stays on the searched ZeRO-3 plans and leaves the
+// others, which the scenario reader would refuse with it.
+TEST(SearchTest, FsdpStaysOnZeroThreePlans) {
+  Scenario s = Load("examples/llama3.1-70b-h100.yaml", {{"parallel.zero", "3"}, {"parallel.zero3_gather", "fsdp2"}});
+  SearchOptions o;
+  o.top_k = 20;
+  for (int zero : {3, 1}) {
+    SearchConstraints c;
+    c.zero = zero;
+    const SearchResult r = Search(s, c, o);
+    ASSERT_FALSE(r.top.empty()) << zero;
+    for (const RankedPlan& p : r.top) {
+      EXPECT_EQ(p.plan.zero, zero);
+      EXPECT_EQ(p.plan.fsdp, zero == 3 ? Plan::Fsdp::kFsdp2 : Plan::Fsdp::kNone) << zero;
+    }
+  }
+}
+
 // A scenario's activation offloading stays on the plans Megatron-Core allows it on (PP 1 without
 // recompute) and is dropped from the others, which the search still explores.
 TEST(SearchTest, OffloadStaysWhereMegatronAllowsIt) {

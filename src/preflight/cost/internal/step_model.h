@@ -516,6 +516,12 @@ class StepModel {
   DataParallelComm ZeroThreeExposure(double grads, double params, const PipelineTime& pipe) const;
   double AccumulationSeconds(const LocalParams& lp) const;
   double FlattenSeconds(const LocalParams& lp) const;
+  struct PassSeconds {
+    double per_micro_batch = 0, per_step = 0;
+  };
+  PassSeconds FsdpCopySeconds(const LocalParams& lp) const;  // FSDP's copies beside its collectives
+  double MicroBatchPassSeconds(const LocalParams& lp) const;  // accumulation and FSDP copies, each micro-batch
+  double StepPassSeconds(const LocalParams& lp) const;        // gradient flattening and FSDP copies, each step
   double RecomputeFlopsPerToken() const;
   // The routed experts' FLOPs per token beyond top-k (padding to a capacity, or dropping below it).
   double ExpertRowFlopsPerToken() const;
