@@ -207,6 +207,11 @@ Draw DrawPlan(std::mt19937& rng, const DrawSpace& space) {
   // and elementwise work), now and then, as the validation rows of Megatron 2021 and vTrain run them.
   p.zero3_gather_per_parameter = p.zero == 3 && rng() % 4 == 0;
   p.fsdp_gather_once = p.zero == 3 && p.pp > 1 && rng() % 2 == 0;
+  // PyTorch's FSDP on a third of the other ZeRO-3 plans, chosen from what was drawn (another draw
+  // would change every case after it): FSDP2 where it gathers once, else either.
+  const bool fsdp = p.zero == 3 && !p.zero3_gather_per_parameter && (p.dp + p.micro_batch + p.tp) % 3 == 0;
+  p.fsdp = !fsdp ? Plan::Fsdp::kNone
+                 : (p.fsdp_gather_once || p.dp % 2 == 0 ? Plan::Fsdp::kFsdp2 : Plan::Fsdp::kFsdp1);
   p.grad_flatten = p.zero == 0 && rng() % 4 == 0;
   TrainingJob& j = d.job;
   j.flash_attention = rng() % 4 != 0;
@@ -237,6 +242,7 @@ std::string Describe(const Draw& d) {
     << " overlap grad/param/p2p/tp/ep/shared " << p.overlap_grad_reduce << p.overlap_param_gather
     << p.overlap_p2p_comm << p.tp_comm_overlap << p.ep_comm_overlap << p.shared_expert_overlap
     << (d.job.ep_node_dedup ? " deepep" : "") << (p.zero3_gather_per_parameter ? " zero3-per-parameter" : "")
+    << (p.fsdp == Plan::Fsdp::kFsdp1 ? " fsdp1" : p.fsdp == Plan::Fsdp::kFsdp2 ? " fsdp2" : "")
     << (p.fsdp_gather_once ? " fsdp-gather-once" : "") << (p.grad_flatten ? " grad-flatten" : "")
     << (d.job.flash_attention ? "" : " unfused-attention")
     << (d.job.grad_accumulation_fusion ? "" : " unfused-grad-accumulation")

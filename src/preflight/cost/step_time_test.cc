@@ -322,6 +322,20 @@ TEST(StepTimeTest, FsdpCopiesArePassesOverTheUnshardedParameters) {
     EXPECT_NEAR((v2.step - none.step).value(), fsdp2, 1e-12);
     EXPECT_DOUBLE_EQ(v2.exposed_comm.dp.value(), none.exposed_comm.dp.value());
   }
+  // Under a pipeline the other stages' copies lengthen the bubble as the rest of their time does
+  // (with gradient-accumulation fusion on, the copies alone); a zero-bubble schedule's is left.
+  s.plan.pp = 2, s.plan.dp = 4;
+  ASSERT_TRUE(s.job.grad_accumulation_fusion);
+  for (Schedule schedule : {Schedule::k1F1B, Schedule::kZbH1}) {
+    s.plan.schedule = schedule;
+    const StepTime none = step(Plan::Fsdp::kNone, false).first, v1 = step(Plan::Fsdp::kFsdp1, false).first;
+    if (schedule == Schedule::k1F1B) {
+      EXPECT_GT(v1.bubble.value(), none.bubble.value());
+    } else {
+      EXPECT_DOUBLE_EQ(v1.bubble.value(), none.bubble.value());
+    }
+  }
+  s.plan.pp = 1, s.plan.dp = 8, s.plan.schedule = Schedule::k1F1B;
   // Without ZeRO-3 there is no FSDP to copy (the scenario refuses the pair; the model ignores it).
   s.plan.zero = 1;
   EXPECT_DOUBLE_EQ(step(Plan::Fsdp::kFsdp2, false).first.step.value(), step(Plan::Fsdp::kNone, false).first.step.value());

@@ -258,6 +258,10 @@ Status ReadOverlaps(const MapReader& p, Plan* out) {
   if ((gather == "fsdp1" || gather == "fsdp2") && plan.zero != 3) {
     return p.Error("zero3_gather", "layer unless zero: 3 (FSDP's FULL_SHARD is ZeRO-3)");
   }
+  if (gather == "fsdp1" && plan.fsdp_gather_once) {
+    return p.Error("zero3_gather", "fsdp2 or layer with fsdp_gather_once (the gather-once stack is FSDP2 under "
+                                   "torch pipelining)");
+  }
   plan.zero3_gather_per_parameter = gather == "parameter";
   plan.fsdp = gather == "fsdp1" ? Plan::Fsdp::kFsdp1 : gather == "fsdp2" ? Plan::Fsdp::kFsdp2 : Plan::Fsdp::kNone;
   ASSIGN_OR_RETURN(plan.grad_flatten, p.BoolOr("grad_flatten", false));

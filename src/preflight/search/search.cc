@@ -301,7 +301,8 @@ void CountUnexplored(const Scenario& s, const Plan& p, const int* zeros, int fro
 // Where plan `p` shards nothing (ZeroShardsNothing) and ZeRO 0 is among `zeros`, each other stage
 // that is the same plan as ZeRO 0 is counted as considered (under the plan rule it breaks, else as
 // zero_shards_nothing) and left out: ZeRO 1 and 2, and ZeRO 3 unless FSDP's gather-once keeps its
-// gathered copy and fp32 gradients (another stack, whatever the group). Not under DeepSpeed's
+// gathered copy and fp32 gradients or PyTorch's FSDP makes its copies (zero3_gather: fsdp1 or
+// fsdp2: another stack, whatever the group). Not under DeepSpeed's
 // gradient flattening (grad_flatten), which its engine runs at ZeRO 0 only: there every stage is
 // its own plan. Writes the stages left to run, in the order of `zeros`, to `kept` and returns how
 // many.
@@ -310,7 +311,7 @@ int KeepStagesUnlikeZero0(const Scenario& s, const Plan& p, const int* zeros, in
   int n_kept = 0;
   for (int iz = 0; iz < n; ++iz) {
     const Plan q = WithZero(p, zeros[iz]);
-    if (!zero0_tried || q.zero == 0 || (q.zero == 3 && q.fsdp_gather_once)) {
+    if (!zero0_tried || q.zero == 0 || (q.zero == 3 && (q.fsdp_gather_once || q.fsdp != Plan::Fsdp::kNone))) {
       kept[n_kept++] = zeros[iz];
       continue;
     }

@@ -260,17 +260,18 @@ TEST(SearchTest, PlansBrokenWhateverTheRecomputeAreCountedUnderTheirRule) {
 // that are the same plan as zero_shards_nothing (search.cc, KeepStagesUnlikeZero0): ZeRO 1 and 2,
 // and ZeRO 3 with or without DeepSpeed's per-parameter gathers. That is right only while the
 // memory and step-time models give those the figures of ZeRO 0, which this checks; FSDP's
-// gather-once keeps its gathered copy and fp32 gradients at any group (a ZeRO-3 plan the search
-// still tries). Where one group holds more (the experts replicated over TP, or DP 2), ZeRO 1 must
+// gather-once keeps its gathered copy and fp32 gradients at any group, and PyTorch's FSDP makes its
+// copies at any group (ZeRO-3 plans the search still tries). Where one group holds more (the experts replicated over TP, or DP 2), ZeRO 1 must
 // save memory.
 TEST(SearchTest, ZeroStagesOfAPlanThatShardsNothingAreItsZeroZero) {
   struct Case {
     const char* file;
     int64_t devices, tp, pp, dp, ep, etp;
-    bool per_parameter, gather_once, same;
+    bool per_parameter, gather_once, same, fsdp = false;
   };
   const Case cases[] = {
       {"examples/llama3.1-70b-h100.yaml", 8, 8, 1, 1, 1, 1, true, false, true},
+      {"examples/llama3.1-70b-h100.yaml", 8, 8, 1, 1, 1, 1, false, false, true, true},
       {"examples/llama3.1-70b-h100.yaml", 32, 8, 4, 1, 1, 1, false, true, true},
       {"examples/llama3.1-70b-h100.yaml", 64, 8, 4, 2, 1, 1, false, false, false},
       {"examples/deepseek-v3-h800.yaml", 32, 2, 16, 1, 2, 1, false, true, true},
@@ -293,9 +294,13 @@ TEST(SearchTest, ZeroStagesOfAPlanThatShardsNothingAreItsZeroZero) {
       Plan q = p;
       q.zero = zero;
       if (zero == 3) q.zero3_gather_per_parameter = c.per_parameter, q.fsdp_gather_once = c.gather_once;
+      if (zero == 3 && c.fsdp) q.fsdp = Plan::Fsdp::kFsdp2;
       ASSERT_EQ(FindPlanIssue(s.arch, q, s.job, s.cluster.devices), PlanIssue::kValid) << "ZeRO " << zero;
       const double memory = EstimateMemory(s.arch, params, q, s.job, s.cluster.hbm_capacity, {}).worst.Total().value();
-      if (c.same && q.fsdp_gather_once) {
+      if (c.same && q.fsdp != Plan::Fsdp::kNone) {
+        EXPECT_EQ(memory, memory0);
+        EXPECT_GT(EstimateStep(ctx, q).step.value(), step0);  // its copies: another plan
+      } else if (c.same && q.fsdp_gather_once) {
         EXPECT_GT(memory, memory0);
       } else if (c.same) {
         EXPECT_EQ(memory, memory0) << "ZeRO " << zero;
@@ -318,6 +323,11 @@ TEST(SearchTest, ZeroStagesOfAPlanThatShardsNothingAreItsZeroZero) {
   for (int64_t n : r.rejected) rejected += n;
   EXPECT_EQ(r.considered, r.valid + rejected);
   EXPECT_EQ(r.considered, 4 * 4 * 4);  // ZeRO 0-3 x four recompute choices x micro-batches 1, 2, 4, 8
+  // PyTorch's FSDP copies at one rank too: its ZeRO-3 plans are kept (ZeRO 1 and 2 still are ZeRO 0's).
+  const Scenario fsdp = Load("examples/gpt2-small-a100-unpadded.yaml",
+                             {{"parallel.zero", "3"}, {"parallel.zero3_gather", "fsdp2"}});
+  const SearchResult copies = Search(fsdp, {}, o);
+  EXPECT_EQ(copies.rejected[kRejectSameAsZero0], 2 * r.valid);
   // DeepSpeed's gradient flattening runs at ZeRO 0 only (two passes over the gradients at DP 1):
   // there ZeRO 1 is another plan, and a faster one, which the search must keep.
   const Scenario flat = Load("examples/gpt2-small-a100-unpadded.yaml", {{"parallel.grad_flatten", "true"}});
