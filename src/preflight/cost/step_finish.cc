@@ -227,8 +227,7 @@ StepModel::DataParallelComm StepModel::ZeroThreeExposure(double grads, double pa
 // to the main-gradient buffer in a pass of its own: read the gradient, read and write the buffer.
 double StepModel::AccumulationSeconds(const LocalParams& lp) const {
   if (c_.job.grad_accumulation_fusion) return 0;
-  const double wgrad_bytes = c_.job.precision == Dtype::kFp32 ? 4 : 2;
-  return Memory((lp.dense + lp.expert) * (wgrad_bytes + 2 * lp.grad_bytes));
+  return Memory((lp.dense + lp.expert) * (WeightGradBytes() + 2 * lp.grad_bytes));
 }
 
 // FSDP's copies on the compute stream (Plan::fsdp), over the device's unsharded parameters: FSDP1
@@ -240,8 +239,7 @@ double StepModel::AccumulationSeconds(const LocalParams& lp) const {
 StepModel::PassSeconds StepModel::FsdpCopySeconds(const LocalParams& lp) const {
   PassSeconds s;
   if (p_.zero != 3 || p_.fsdp == Plan::Fsdp::kNone) return s;
-  const double params = lp.dense + lp.expert;
-  const double wgrad_bytes = c_.job.precision == Dtype::kFp32 ? 4 : 2;
+  const double params = lp.dense + lp.expert, wgrad_bytes = WeightGradBytes();
   if (p_.fsdp == Plan::Fsdp::kFsdp1) {
     s.per_micro_batch = Memory(params * 2 * wgrad_bytes);
     return s;

@@ -514,6 +514,8 @@ class StepModel {
   double TiedEmbeddingSeconds(double grad_bytes) const;
   DataParallelComm DataParallel(const LocalParams& lp, const PipelineTime& pipe) const;
   DataParallelComm ZeroThreeExposure(double grads, double params, const PipelineTime& pipe) const;
+  // Bytes of a weight gradient as the backward's GEMMs write it: the training precision's 16 bits.
+  double WeightGradBytes() const { return c_.job.precision == Dtype::kFp32 ? 4 : 2; }
   double AccumulationSeconds(const LocalParams& lp) const;
   double FlattenSeconds(const LocalParams& lp) const;
   struct PassSeconds {
