@@ -230,25 +230,35 @@ double StepModel::AccumulationSeconds(const LocalParams& lp) const {
   return Memory((lp.dense + lp.expert) * (WeightGradBytes() + 2 * lp.grad_bytes));
 }
 
-// FSDP's copies on the compute stream (Plan::fsdp), over the device's unsharded parameters: FSDP1
-// concatenates each backward's 16-bit gradients into the flat gradient (read and write); FSDP2
-// copies every gather out of its flat buffer (read and write, in the gathered dtype), twice a
-// micro-batch (forward and backward) or once a step when the stage keeps its gathered weights
-// (fsdp_gather_once), and copies the gradients into the reduce-scatter input in the reduce dtype
-// before every reduction (a micro-batch's 16-bit gradients, or once a step the accumulated ones).
+// FSDP's passes beside its collectives (Plan::fsdp), over the device's unsharded parameters, each
+// a pass at the HBM rate: work the device does whatever stream it runs on.
+// - FSDP1: on the compute stream, each backward concatenates its 16-bit gradients into the flat
+//   gradient (read and write); on its post-backward stream, before each reduce-scatter, it casts the
+//   flat gradient to the reduce dtype where that differs (read 16 bits, write the reduce dtype's)
+//   and divides it in place by the pre-divide factor, which is above 1 for any group of 2 or more
+//   (read and write; `_div_if_needed` on the default path).
+// - FSDP2: copies every gather out of its flat buffer (read and write, in the gathered dtype), twice
+//   a micro-batch (forward and backward) or once a step when the stage keeps its gathered weights
+//   (fsdp_gather_once), and copies the gradients into the reduce-scatter input in the reduce dtype
+//   before every reduction (a micro-batch's 16-bit gradients, or once a step the accumulated ones);
+//   it divides that input in place first only when it reduces in fp16 (bf16 and fp32 use NCCL's
+//   average instead).
 StepModel::PassSeconds StepModel::FsdpCopySeconds(const LocalParams& lp) const {
   PassSeconds s;
   if (p_.zero != 3 || p_.fsdp == Plan::Fsdp::kNone) return s;
   const double params = lp.dense + lp.expert, wgrad_bytes = WeightGradBytes();
+  const double predivide = lp.d > 1 ? 2 * lp.reduce_bytes : 0.0;
   if (p_.fsdp == Plan::Fsdp::kFsdp1) {
-    s.per_micro_batch = Memory(params * 2 * wgrad_bytes);
+    const double cast = lp.reduce_bytes != wgrad_bytes ? wgrad_bytes + lp.reduce_bytes : 0.0;
+    s.per_micro_batch = Memory(params * (2 * wgrad_bytes + cast + predivide));
     return s;
   }
+  const double divide = c_.job.GradReduceDtype() == Dtype::kFp16 ? predivide : 0.0;
   const double copy_out = Memory(params * 2 * lp.weight_bytes);
   if (p_.fsdp_gather_once) {
-    s.per_step = copy_out + Memory(params * 2 * lp.reduce_bytes);
+    s.per_step = copy_out + Memory(params * (2 * lp.reduce_bytes + divide));
   } else {
-    s.per_micro_batch = 2 * copy_out + Memory(params * (wgrad_bytes + lp.reduce_bytes));
+    s.per_micro_batch = 2 * copy_out + Memory(params * (wgrad_bytes + lp.reduce_bytes + divide));
   }
   return s;
 }

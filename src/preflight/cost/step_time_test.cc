@@ -293,12 +293,13 @@ TEST(StepTimeTest, UnfusedGradientAccumulationIsOnePassPerMicroBatch) {
   }
 }
 
-// PyTorch's FSDP copies beside its collectives, on the compute stream, over the device's unsharded
-// parameters: FSDP1's backward concatenates the 16-bit gradients into the flat gradient (2 + 2
-// bytes a parameter, each micro-batch); FSDP2 copies each of a micro-batch's two gathers out of
-// its flat buffer (2 + 2 bytes in bf16) and the 16-bit gradients into the reduce-scatter input in
-// the reduce dtype (2 + 4 in fp32), or, gathering once a step, one copy-out and one copy of the
-// accumulated fp32 gradients (4 + 4) a step. The collectives are timed as without them.
+// PyTorch's FSDP passes beside its collectives, over the device's unsharded parameters: FSDP1's
+// backward concatenates the 16-bit gradients into the flat gradient (2 + 2 bytes a parameter, each
+// micro-batch), and its post-backward stream casts them to fp32 (2 + 4) and pre-divides them in
+// place (4 + 4); FSDP2 copies each of a micro-batch's two gathers out of its flat buffer (2 + 2
+// bytes in bf16) and the 16-bit gradients into the reduce-scatter input in the reduce dtype (2 + 4
+// in fp32, which NCCL averages: no division), or, gathering once a step, one copy-out and one copy
+// of the accumulated fp32 gradients (4 + 4) a step. The collectives are timed as without them.
 TEST(StepTimeTest, FsdpCopiesArePassesOverTheUnshardedParameters) {
   Job8b s = Llama8bOnH100();
   s.job.global_batch = 64;  // 8 micro-batches of 1 on each of 8 DP ranks
@@ -316,7 +317,7 @@ TEST(StepTimeTest, FsdpCopiesArePassesOverTheUnshardedParameters) {
   for (bool once : {false, true}) {
     const auto [none, hbm] = step(Plan::Fsdp::kNone, once);
     const StepTime v1 = step(Plan::Fsdp::kFsdp1, once).first, v2 = step(Plan::Fsdp::kFsdp2, once).first;
-    EXPECT_NEAR((v1.other - none.other).value(), m * local * 4 / hbm, 1e-12);
+    EXPECT_NEAR((v1.other - none.other).value(), m * local * (4 + 6 + 8) / hbm, 1e-12);
     const double fsdp2 = once ? local * (4 + 8) / hbm : m * local * (2 * 4 + 2 + 4) / hbm;
     EXPECT_NEAR((v2.other - none.other).value(), fsdp2, 1e-12);
     EXPECT_NEAR((v2.step - none.step).value(), fsdp2, 1e-12);
@@ -336,6 +337,15 @@ TEST(StepTimeTest, FsdpCopiesArePassesOverTheUnshardedParameters) {
     }
   }
   s.plan.pp = 1, s.plan.dp = 8, s.plan.schedule = Schedule::k1F1B;
+  // Reducing in bf16, FSDP1 casts nothing and pre-divides 2 + 2 bytes; FSDP2 divides only in fp16,
+  // before its copy into the reduce-scatter input (2 + 2 more bytes a parameter, each micro-batch).
+  s.job.grad_reduce_dtype = Dtype::kBf16;
+  const auto [none16, hbm16] = step(Plan::Fsdp::kNone, false);
+  EXPECT_NEAR((step(Plan::Fsdp::kFsdp1, false).first.other - none16.other).value(), m * local * (4 + 4) / hbm16, 1e-12);
+  const StepTime bf16 = step(Plan::Fsdp::kFsdp2, false).first;
+  s.job.grad_reduce_dtype = Dtype::kFp16;
+  EXPECT_NEAR((step(Plan::Fsdp::kFsdp2, false).first.other - bf16.other).value(), m * local * 4 / hbm16, 1e-12);
+  s.job.grad_reduce_dtype = Dtype::kFp32;
   // Without ZeRO-3 there is no FSDP to copy (the scenario refuses the pair; the model ignores it).
   s.plan.zero = 1;
   EXPECT_DOUBLE_EQ(step(Plan::Fsdp::kFsdp2, false).first.step.value(), step(Plan::Fsdp::kNone, false).first.step.value());

@@ -149,19 +149,20 @@ struct Plan {
   // hooks gather and release again before the backward's gather); its gradients, with that code's
   // default configuration, all-reduced whole in buckets of 5e8 elements every micro-batch.
   bool zero3_gather_per_parameter = false;
-  // ZeRO-3 as PyTorch's FSDP runs it (`zero3_gather: fsdp1 | fsdp2`), for its copies on the
-  // compute stream beside the collectives, each a pass over a unit's unsharded parameters (the
-  // collectives themselves are timed as for `layer`):
+  // ZeRO-3 as PyTorch's FSDP runs it (`zero3_gather: fsdp1 | fsdp2`), for its copies and casts
+  // beside the collectives, each a pass over a unit's unsharded parameters (the collectives
+  // themselves are timed as for `layer`):
   //  - FSDP1 (torch/distributed/fsdp, FlatParameter): the module's weights are views split from
   //    the unit's flat parameter, so autograd's backward of that split concatenates their 16-bit
   //    gradients into one flat gradient, one copy per backward (the all-gather writes straight
-  //    into the flat parameter; the cast to the reduce dtype and the pre-division run on the
-  //    post-backward stream, beside the compute, and are not charged).
+  //    into the flat parameter); before each reduce-scatter its post-backward stream casts that
+  //    gradient to the reduce dtype where that differs and pre-divides it in place.
   //  - FSDP2 (fully_shard, per-parameter DTensors; _fsdp_collectives.py): every all-gather is
   //    copied out of its flat output into the parameters (foreach_all_gather_copy_out,
   //    split_with_sizes_copy, on the current stream after the gather's event), and every
   //    reduction first copies the gradients into one reduce-scatter input in the reduce dtype
-  //    (foreach_reduce's chunk_cat, on the current stream before the reduce-scatter stream waits).
+  //    (foreach_reduce's chunk_cat, on the current stream before the reduce-scatter stream waits),
+  //    divided in place first only when it reduces in fp16.
   enum class Fsdp { kNone, kFsdp1, kFsdp2 };
   Fsdp fsdp = Fsdp::kNone;
   // DeepSpeed's engine at ZeRO 0 (engine.py allreduce_bucket / allreduce_and_copy): after the

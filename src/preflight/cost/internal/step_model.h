@@ -521,7 +521,7 @@ class StepModel {
   struct PassSeconds {
     double per_micro_batch = 0, per_step = 0;
   };
-  PassSeconds FsdpCopySeconds(const LocalParams& lp) const;  // FSDP's copies beside its collectives
+  PassSeconds FsdpCopySeconds(const LocalParams& lp) const;  // FSDP's copies and casts beside its collectives
   double MicroBatchPassSeconds(const LocalParams& lp) const;  // accumulation and FSDP copies, each micro-batch
   double StepPassSeconds(const LocalParams& lp) const;        // gradient flattening and FSDP copies, each step
   double RecomputeFlopsPerToken() const;
