@@ -263,10 +263,23 @@ StepModel::PassSeconds StepModel::FsdpCopySeconds(const LocalParams& lp) const {
   return s;
 }
 
-// What every micro-batch adds outside the layers' kernels on a device: the accumulation pass and
-// FSDP's copies.
+// fp32 weights without ZeRO-3 (training.weight_dtype fp32 at ZeRO 0-2: PyTorch's autocast over
+// fp32 parameters, DDP or ZeroRedundancyOptimizer): each forward casts every local weight to the
+// 16-bit dtype at its first use (autocast's cache holds the cast for that forward only: read 4,
+// write 2 bytes), again in a forward full recompute runs, and the backward of that cast turns each
+// 16-bit weight gradient into fp32 (read 2, write 4). ZeRO-3 casts its shards before gathering them
+// (FSDP's mixed precision), which these passes leave out.
+double StepModel::CastAtUseSeconds(const LocalParams& lp) const {
+  if (p_.zero == 3 || c_.job.weight_dtype != Dtype::kFp32 || c_.job.precision == Dtype::kFp32) return 0;
+  const double forwards = p_.recompute == Recompute::kFull ? 2 : 1;
+  const double wgrad_bytes = WeightGradBytes();
+  return Memory((lp.dense + lp.expert) * (forwards * (4 + lp.weight_bytes) + wgrad_bytes + 4));
+}
+
+// What every micro-batch adds outside the layers' kernels on a device: the accumulation pass,
+// FSDP's copies and autocast's casts.
 double StepModel::MicroBatchPassSeconds(const LocalParams& lp) const {
-  return AccumulationSeconds(lp) + FsdpCopySeconds(lp).per_micro_batch;
+  return AccumulationSeconds(lp) + FsdpCopySeconds(lp).per_micro_batch + CastAtUseSeconds(lp);
 }
 
 // What a step adds once outside the layers' kernels: DeepSpeed's gradient flattening and FSDP's
@@ -281,7 +294,8 @@ double StepModel::StepPassSeconds(const LocalParams& lp) const {
 // The zero-bubble schedules' bubbles are not the others' time in proportion (their weight
 // gradients fill it), and are left as they are.
 double StepModel::AccumulationBubble(const PipelineTime& pipe) const {
-  const bool passes = !c_.job.grad_accumulation_fusion || (p_.zero == 3 && p_.fsdp != Plan::Fsdp::kNone);
+  const bool passes = !c_.job.grad_accumulation_fusion || (p_.zero == 3 && p_.fsdp != Plan::Fsdp::kNone) ||
+                      (p_.zero != 3 && c_.job.weight_dtype == Dtype::kFp32);
   if (!passes || p_.pp == 1 || pipe.bubble_share <= 0) return 0;
   if (p_.schedule == Schedule::kZbH1 || p_.schedule == Schedule::kDualPipe) return 0;
   double all = 0, largest = 0;

@@ -351,6 +351,30 @@ TEST(StepTimeTest, FsdpCopiesArePassesOverTheUnshardedParameters) {
   EXPECT_DOUBLE_EQ(step(Plan::Fsdp::kFsdp2, false).first.step.value(), step(Plan::Fsdp::kNone, false).first.step.value());
 }
 
+// fp32 weights at ZeRO 0-2 are cast at each use, as PyTorch's autocast does over fp32 parameters:
+// every forward casts the local weights to 16 bits (4 + 2 bytes a parameter), again in a forward
+// full recompute runs, and the backward casts each weight gradient to fp32 (2 + 4), each micro-batch.
+// ZeRO-3 casts its shards before gathering them: no pass over the unsharded weights.
+TEST(StepTimeTest, Fp32WeightsAreCastAtEachUseWithoutZeroThree) {
+  Job8b s = Llama8bOnH100();
+  s.job.global_batch = 64;  // 8 micro-batches of 1 on each of 8 DP ranks
+  s.plan.micro_batch = 1, s.plan.zero = 1;
+  const double m = 8;
+  const DeviceParams held = ParamsOnDevice(s.arch, s.params, s.plan, 0);
+  const double local = held.dense + held.expert;
+  auto other = [&](Dtype weights, Recompute recompute, int zero) {
+    Job8b v = s;
+    v.job.weight_dtype = weights, v.plan.recompute = recompute, v.plan.zero = zero;
+    const CostContext ctx = MakeCostContext(v.arch, v.params, v.job, v.cluster);
+    return std::pair{EstimateStep(ctx, v.plan).other.value(), ctx.hbm_rate.value()};
+  };
+  const auto [bf16, hbm] = other(Dtype::kBf16, Recompute::kNone, 1);
+  EXPECT_NEAR(other(Dtype::kFp32, Recompute::kNone, 1).first - bf16, m * local * (6 + 6) / hbm, 1e-12);
+  const double bf16_full = other(Dtype::kBf16, Recompute::kFull, 1).first;
+  EXPECT_NEAR(other(Dtype::kFp32, Recompute::kFull, 1).first - bf16_full, m * local * (2 * 6 + 6) / hbm, 1e-12);
+  EXPECT_DOUBLE_EQ(other(Dtype::kFp32, Recompute::kNone, 3).first, other(Dtype::kBf16, Recompute::kNone, 3).first);
+}
+
 // torchtitan's op-level policy saves reduce-scatter outputs but not all-reduces or all-gathers:
 // without SP its recomputed forward runs the forward's all-reduces again, as full recompute does;
 // with SP only the all-gathers, so it sits between Megatron's selective recompute (none) and full.

@@ -522,7 +522,8 @@ class StepModel {
     double per_micro_batch = 0, per_step = 0;
   };
   PassSeconds FsdpCopySeconds(const LocalParams& lp) const;  // FSDP's copies and casts beside its collectives
-  double MicroBatchPassSeconds(const LocalParams& lp) const;  // accumulation and FSDP copies, each micro-batch
+  double CastAtUseSeconds(const LocalParams& lp) const;  // autocast's weight casts over fp32 weights (ZeRO 0-2)
+  double MicroBatchPassSeconds(const LocalParams& lp) const;  // accumulation, FSDP copies and casts, each micro-batch
   double StepPassSeconds(const LocalParams& lp) const;        // gradient flattening and FSDP copies, each step
   double RecomputeFlopsPerToken() const;
   // The routed experts' FLOPs per token beyond top-k (padding to a capacity, or dropping below it).
