@@ -245,7 +245,7 @@ double StepModel::AccumulationSeconds(const LocalParams& lp) const {
 //   average instead).
 StepModel::PassSeconds StepModel::FsdpCopySeconds(const LocalParams& lp) const {
   PassSeconds s;
-  if (p_.zero != 3 || p_.fsdp == Plan::Fsdp::kNone) return s;
+  if (!FsdpPasses()) return s;
   const double params = lp.dense + lp.expert, wgrad_bytes = WeightGradBytes();
   const double predivide = lp.d > 1 ? 2 * lp.reduce_bytes : 0.0;
   if (p_.fsdp == Plan::Fsdp::kFsdp1) {
@@ -270,7 +270,7 @@ StepModel::PassSeconds StepModel::FsdpCopySeconds(const LocalParams& lp) const {
 // 16-bit weight gradient into fp32 (read 2, write 4). ZeRO-3 casts its shards before gathering them
 // (FSDP's mixed precision), which these passes leave out.
 double StepModel::CastAtUseSeconds(const LocalParams& lp) const {
-  if (p_.zero == 3 || c_.job.weight_dtype != Dtype::kFp32 || c_.job.precision == Dtype::kFp32) return 0;
+  if (!CastsAtUse()) return 0;
   const double forwards = p_.recompute == Recompute::kFull ? 2 : 1;
   const double wgrad_bytes = WeightGradBytes();
   return Memory((lp.dense + lp.expert) * (forwards * (4 + lp.weight_bytes) + wgrad_bytes + 4));
@@ -294,8 +294,7 @@ double StepModel::StepPassSeconds(const LocalParams& lp) const {
 // The zero-bubble schedules' bubbles are not the others' time in proportion (their weight
 // gradients fill it), and are left as they are.
 double StepModel::AccumulationBubble(const PipelineTime& pipe) const {
-  const bool passes = !c_.job.grad_accumulation_fusion || (p_.zero == 3 && p_.fsdp != Plan::Fsdp::kNone) ||
-                      (p_.zero != 3 && c_.job.weight_dtype == Dtype::kFp32);
+  const bool passes = !c_.job.grad_accumulation_fusion || FsdpPasses() || CastsAtUse();
   if (!passes || p_.pp == 1 || pipe.bubble_share <= 0) return 0;
   if (p_.schedule == Schedule::kZbH1 || p_.schedule == Schedule::kDualPipe) return 0;
   double all = 0, largest = 0;

@@ -521,6 +521,13 @@ class StepModel {
   struct PassSeconds {
     double per_micro_batch = 0, per_step = 0;
   };
+  // Whether FSDP's passes (PyTorch's FSDP at ZeRO 3) and autocast's casts (fp32 weights at ZeRO
+  // 0-2, 16-bit compute) apply: the conditions FsdpCopySeconds, CastAtUseSeconds and the bubble
+  // they lengthen share.
+  bool FsdpPasses() const { return p_.zero == 3 && p_.fsdp != Plan::Fsdp::kNone; }
+  bool CastsAtUse() const {
+    return p_.zero != 3 && c_.job.weight_dtype == Dtype::kFp32 && c_.job.precision != Dtype::kFp32;
+  }
   PassSeconds FsdpCopySeconds(const LocalParams& lp) const;  // FSDP's copies and casts beside its collectives
   double CastAtUseSeconds(const LocalParams& lp) const;  // autocast's weight casts over fp32 weights (ZeRO 0-2)
   double MicroBatchPassSeconds(const LocalParams& lp) const;  // accumulation, FSDP copies and casts, each micro-batch
