@@ -1353,12 +1353,12 @@ case_bad_command_line() {
   expect_stdout_empty
   # A word that is no verb, and a verb the architecture reserves, each say which.
   run bogus
-  expect_bad_input "unknown verb 'bogus'" "expected one of plan, catalog, validate, search"
-  run compare "$EXAMPLE"
-  expect_bad_input "'compare' is reserved"
+  expect_bad_input "unknown verb 'bogus'" "expected one of plan, catalog, validate, search, compare"
+  run check "$EXAMPLE"
+  expect_bad_input "'check' is reserved"
   # No verb at all: the same form.
   run
-  expect_bad_input "command line: expected a verb (one of plan, catalog, validate, search"
+  expect_bad_input "command line: expected a verb (one of plan, catalog, validate, search, compare"
   # A count flag's text is checked as it is read, even where a later --set replaces its field
   # unread; a switch given a value, and an empty file name, say what was expected.
   run plan "$EXAMPLE" --tp x --set parallel=auto
@@ -1619,6 +1619,93 @@ case_search_bad_flags() {
   # A stack with DeepSpeed's 16-bit gradient copy runs ZeRO 0 or 1 only.
   run search "$EXAMPLE" --top 1 --fix-zero 2 --set training.grad_16bit_copy=true
   expect_bad_input "--fix-zero" "grad_16bit_copy"
+}
+
+# compare: one job on several devices, ranked; each alternative with plan --json's keys.
+case_compare() {
+  run compare "$EXAMPLE" --hardware h100-sxm-80gb,h200-sxm-141gb,mi300x
+  expect_rc 0
+  expect_stderr_empty
+  expect_stdout_has "3 alternatives, ranked by days to train"
+  expect_stdout_has "mi300x: 1024 x mi300x, tp 4 pp 4 vpp 5 dp 32 cp 2 zero 1 interleaved"
+  expect_stdout_has "(given)"
+  run compare "$EXAMPLE" --hardware h100-sxm-80gb,h200-sxm-141gb,mi300x --json
+  expect_rc 0
+  expect_stderr_empty
+  expect_json '
+alts = j["alternatives"]
+assert j["objective"] == "days" and j["unit"] == "days", j["objective"]
+assert sorted(a["label"] for a in alts) == ["h100-sxm-80gb", "h200-sxm-141gb", "mi300x"]
+assert j["ranking"] == [a["label"] for a in alts]
+assert [a["rank"] for a in alts] == [1, 2, 3]
+days = [a["objective"]["value"] for a in alts]
+assert days == sorted(days) and days[0] > 0, days
+assert all(abs(a["objective"]["value"] - a["campaign"]["days_ideal"]) < 1e-9 * a["objective"]["value"] for a in alts)
+assert alts[0]["factor_of_best"] == 1 and all(a["factor_of_best"] >= 1 for a in alts)
+for a in alts:
+    for k in ("model", "hardware", "plan", "memory", "time", "campaign", "compat", "accuracy"):
+        assert k in a, k
+    assert a["fits"] and not a["searched"] and a["hardware"]["name"] == a["label"]
+'
+  # Searched layouts, ranked by cost: a device without a price ranks after those with one.
+  run compare "$EXAMPLE" --hardware ascend-910c,h100-sxm-80gb --search --objective cost --threads 1 --json
+  expect_rc 0
+  expect_json '
+alts = j["alternatives"]
+assert [a["label"] for a in alts] == ["h100-sxm-80gb", "ascend-910c"], [a["label"] for a in alts]
+assert alts[0]["objective"]["unit"] == "usd" and alts[1]["objective"]["unit"] == "device_hours"
+assert alts[1]["factor_of_best"] is None and all(a["searched"] for a in alts)
+assert all(a["plan"]["searched"] for a in alts)
+'
+  # Several files: each is an alternative, named by its scenario.
+  local small
+  small=$(write small.yaml "name: seventy-on-512
+model: llama-3.1-70b
+hardware: h100-sxm-80gb
+cluster: {devices: 512}
+training: {seq_len: 8192, global_batch_tokens: 16777216, precision: bf16, tokens: 15.0e12}")
+  run compare "$EXAMPLE" "$small" --json
+  expect_rc 0
+  expect_json '
+labels = sorted(a["label"] for a in j["alternatives"])
+assert labels == ["llama3.1-70b-1024xh100", "seventy-on-512"], labels
+s = [a for a in j["alternatives"] if a["label"] == "seventy-on-512"][0]
+assert s["searched"] and s["hardware"]["devices"] == 512
+'
+  # None fits: exit 1, each said. The given layout needs 32 devices; no layout holds 70B on 4 of either.
+  run compare "$EXAMPLE" --hardware h100-sxm-80gb,mi300x --devices 8
+  expect_rc 1
+  expect_stdout_has "invalid plan: tp*cp*pp*dp = 4*2*4*1 = 32"
+  expect_stdout_has "(--search looks for a valid layout)"
+  run compare "$EXAMPLE" --hardware h100-sxm-80gb,mi300x --devices 4 --search --json
+  expect_rc 1
+  expect_json '
+assert all(not a["fits"] and a["plan"] is None and a["objective"] is None for a in j["alternatives"])
+assert all("no valid plan fits" in a["compat"]["blocking"][0] for a in j["alternatives"])
+'
+}
+
+case_compare_bad_input() {
+  run compare "$EXAMPLE"
+  expect_bad_input "expected two or more alternatives"
+  run compare "$EXAMPLE" --hardware h100-sxm-80gb
+  expect_bad_input "expected two or more alternatives"
+  run compare "$EXAMPLE" --hardware h100-sxm-80gb,,mi300x
+  expect_bad_input "--hardware: expected catalog hardware ids"
+  run compare "$EXAMPLE" --hardware mi300x,mi300x
+  expect_bad_input "--hardware: expected each hardware once, got 'mi300x' twice"
+  run compare "$EXAMPLE" --hardware h100-sxm-80gb,no-such-gpu
+  expect_bad_input "hardware" "no-such-gpu"
+  run compare "$EXAMPLE" --hardware h100-sxm-80gb,mi300x --objective speed
+  expect_bad_input "--objective: expected days, cost, energy or step_time, got 'speed'"
+  run compare "$EXAMPLE" --hardware h100-sxm-80gb,mi300x --threads 99999
+  expect_bad_input "--threads: expected 0 (every core) to"
+  run compare "$EXAMPLE" --hardware h100-sxm-80gb,mi300x --tp 4
+  expect_bad_input "--tp"
+  run compare "$EXAMPLE" "$WORK/missing.yaml"
+  expect_bad_input "missing.yaml"
+  run compare "$EXAMPLE" "$EXAMPLE"
+  expect_bad_input "scenarios: expected each file once"
 }
 
 case_search_nothing_fits() {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "compare_command.h"
 #include "preflight/base/check.h"
 #include "preflight/catalog/yaml_reader.h"
 #include "search_command.h"
@@ -102,6 +103,10 @@ constexpr PlanFlag kPlanFlags[] = {
     {"--precision", "training.precision", "bf16|fp16|fp8|fp4"},
 };
 
+// Of those, the ones compare takes: the job's, and the cluster's size (its --hardware lists the
+// alternatives; the layout is each alternative's own or searched).
+constexpr std::string_view kCompareScenarioFlagNames[] = {"--model", "--devices", "--global-batch", "--seq-len",
+                                                          "--micro-batch", "--precision"};
 // Of those, the ones search takes too: what it does not choose (its --devices is the sweep).
 constexpr std::string_view kSearchScenarioFlagNames[] = {"--model", "--hardware", "--global-batch", "--seq-len",
                                                          "--precision"};
@@ -158,6 +163,12 @@ struct CatalogCommand {
 struct ValidateCommand {
   preflight::cli::ValidateArgs args;
   std::vector<std::string> sets;
+  CLI::App* cmd = nullptr;
+};
+struct CompareCommand {
+  preflight::cli::CompareArgs args;
+  std::vector<std::string> sets;
+  std::vector<std::string> values;  // kCompareScenarioFlagNames, in order
   CLI::App* cmd = nullptr;
 };
 struct SearchCommand {
@@ -249,6 +260,29 @@ void AddSearch(CLI::App* app, SearchCommand* c) {
       ->allow_extra_args(false);
 }
 
+void AddCompare(CLI::App* app, CompareCommand* c) {
+  preflight::cli::CompareArgs& a = c->args;
+  c->cmd = app->add_subcommand("compare", "one job on several clusters, side by side and ranked (days, cost, energy)");
+  c->cmd->add_option("scenarios", a.files, "scenario YAML files (each an alternative, or each run on every --hardware)")
+      ->required()
+      ->check(kFilePath);
+  c->cmd->add_option("--hardware", a.hardware,
+                     "ID[,ID...]: run every scenario on each of these (catalog ids or hardware YAML paths)")
+      ->check(kNonEmpty);
+  c->cmd->add_option("--objective", a.objective, "what ranks them: days (default), cost, energy or step_time");
+  c->cmd->add_flag("--search", a.search,
+                   "search every alternative's layout (by the objective), not only those with parallel: auto");
+  c->cmd->add_option("--threads", a.threads, "the searches' worker threads (default: all cores)")->transform(kWholeNumber);
+  c->cmd->add_flag("--json", a.json, "machine-readable output on stdout");
+  c->values.resize(std::size(kCompareScenarioFlagNames));
+  for (size_t i = 0; i < std::size(kCompareScenarioFlagNames); ++i) {
+    AddScenarioFlag(c->cmd, PlanFlagNamed(kCompareScenarioFlagNames[i]), &c->values[i]);
+  }
+  c->cmd->add_option("--set", c->sets, "override any field of every scenario: dotted.key=value (repeatable)")
+      ->check(kNonEmpty)
+      ->allow_extra_args(false);
+}
+
 // CLI11's messages for a command line of the wrong shape, in the form every other refusal takes
 // ("FIELD: expected ..., got ..."); a message of another form passes as CLI11 wrote it.
 std::string CommandLineMessage(const std::string& what) {
@@ -283,7 +317,7 @@ std::string UnexpectedWords(const CLI::App& app, const CLI::ParseError& e) {
 
 // Runs the verb that was parsed; exit code 0, 1 or 2 as the contract says.
 int RunParsed(PlanCommand* plan, CatalogCommand* catalog, ValidateCommand* validate, SearchCommand* search,
-              const preflight::MpiSession& mpi) {
+              CompareCommand* compare, const preflight::MpiSession& mpi) {
   std::string error;
   // Under mpirun only the search is split over the ranks; every other verb answers once, on rank 0.
   if (mpi.rank() != 0 && !search->cmd->parsed()) return 0;
@@ -299,6 +333,17 @@ int RunParsed(PlanCommand* plan, CatalogCommand* catalog, ValidateCommand* valid
       return preflight::cli::BadInput("command line: " + error);
     }
     return preflight::cli::RunValidate(validate->args);
+  }
+  if (compare->cmd->parsed()) {
+    for (size_t i = 0; i < compare->values.size(); ++i) {
+      if (!compare->values[i].empty()) {
+        compare->args.overrides.push_back({PlanFlagNamed(kCompareScenarioFlagNames[i]).key, compare->values[i]});
+      }
+    }
+    if (!CollectOverrides({}, compare->sets, &compare->args.overrides, &error)) {
+      return preflight::cli::BadInput("command line: " + error);
+    }
+    return preflight::cli::RunCompare(compare->args);
   }
   if (search->cmd->parsed()) {
     for (size_t i = 0; i < search->values.size(); ++i) {
@@ -333,7 +378,7 @@ std::string VerbList(CLI::App& app) {
 // A first word that is no verb: say so and which verbs there are (CLI11 would say only that a
 // subcommand is required); the architecture's other verbs are reserved, not built yet.
 int RefuseVerb(CLI::App& app, const std::string& word) {
-  static const std::vector<std::string> kReserved = {"compare", "check", "simulate", "calibrate", "conform"};
+  static const std::vector<std::string> kReserved = {"check", "simulate", "calibrate", "conform"};
   const std::string verbs = VerbList(app);
   if (std::find(kReserved.begin(), kReserved.end(), word) != kReserved.end()) {
     return preflight::cli::BadInput("command line: '" + word + "' is reserved by the architecture and not built yet (verbs: " +
@@ -429,10 +474,12 @@ int main(int argc, char** argv) {
   CatalogCommand catalog;
   ValidateCommand validate;
   SearchCommand search;
+  CompareCommand compare;
   AddPlan(&app, &plan);
   AddCatalog(&app, &catalog);
   AddValidate(&app, &validate);
   AddSearch(&app, &search);
+  AddCompare(&app, &compare);
   if (argc > 1 && !IsVerb(app, argv[1])) return RefuseVerb(app, argv[1]);
   if (argc == 1) return MissingVerb(app);
   if (const int bad = RefuseOptionAsValue(app, argc, argv); bad != 0) return bad;
@@ -450,6 +497,6 @@ int main(int argc, char** argv) {
     return preflight::cli::BadInput("command line: " + CommandLineMessage(e.what()));
   }
   if (const int bad = CheckDataDirectory(); bad != 0) return bad;
-  const int rc = RunParsed(&plan, &catalog, &validate, &search, mpi);
+  const int rc = RunParsed(&plan, &catalog, &validate, &search, &compare, mpi);
   return CheckOutputWritten(rc);
 }
