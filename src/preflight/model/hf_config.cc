@@ -177,4 +177,42 @@ std::set<std::string> HfConfigKeysRead(const nlohmann::json& config) {
   return keys;
 }
 
+namespace {
+
+// The optimal-string-alignment distance of `a` and `b` (edits and swaps of neighbours), or
+// `limit` + 1 once it passes `limit`.
+size_t EditDistanceWithin(const std::string& a, const std::string& b, size_t limit) {
+  if ((a.size() > b.size() ? a.size() - b.size() : b.size() - a.size()) > limit) return limit + 1;
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return std::min(d[a.size()][b.size()], limit + 1);
+}
+
+}  // namespace
+
+std::vector<ConfigNearMiss> HfConfigNearMisses(const nlohmann::json& config) {
+  constexpr size_t kMinLength = 6, kMaxEdits = 2;
+  std::vector<ConfigNearMiss> out;
+  if (!config.is_object()) return out;
+  const std::set<std::string> read = HfConfigKeysRead(config);
+  for (const auto& [key, value] : config.items()) {
+    if (read.contains(key) || key.size() < kMinLength) continue;
+    for (const std::string& r : read) {
+      if (r.size() >= kMinLength && EditDistanceWithin(key, r, kMaxEdits) <= kMaxEdits) {
+        out.push_back({key, r});
+        break;
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace preflight

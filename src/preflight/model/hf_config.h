@@ -37,6 +37,16 @@ StatusOr<Architecture> ArchitectureFromHfConfig(const nlohmann::json& config,
 // sizes: a key outside them changes nothing. Empty when `config` does not read.
 std::set<std::string> HfConfigKeysRead(const nlohmann::json& config);
 
+// A key of `config` that its reader does not look up (HfConfigKeysRead) but that is within two
+// edits (insertions, deletions, substitutions or swaps of neighbours) of one it does: most likely a
+// misspelling, which would otherwise change nothing without a word (`num_key_value_head` for
+// `num_key_value_heads`). Keys shorter than 6 characters are not matched (`n_ctx`, `n_head`).
+struct ConfigNearMiss {
+  std::string key;      // as given
+  std::string read;     // the key read that it resembles
+};
+std::vector<ConfigNearMiss> HfConfigNearMisses(const nlohmann::json& config);
+
 // The model_type values understood.
 const std::vector<std::string_view>& SupportedModelTypes();
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "preflight/catalog/catalog.h"
 #include "preflight/model/model.h"
 
 namespace preflight {
@@ -592,6 +593,39 @@ TEST(HfConfigTest, SupportedModelTypesAllParse) {
     EXPECT_NE(std::find(SupportedModelTypes().begin(), SupportedModelTypes().end(), t),
               SupportedModelTypes().end())
         << t;
+  }
+}
+
+// A key within two edits of one the reader looks up is named with the key it resembles; a key
+// far from every one (real configs carry many: architectures, torch_dtype, bos_token_id) and a key
+// shorter than six characters are not.
+TEST(HfConfigTest, NearMissesNameTheKeyTheyResemble) {
+  nlohmann::json c = {{"model_type", "llama"},       {"hidden_size", 4096},        {"intermediate_size", 14336},
+                      {"num_attention_heads", 32},   {"num_hidden_layers", 32},    {"num_key_value_head", 8},
+                      {"vocab_size", 128256},        {"tie_word_embedings", true}, {"torch_dtype", "bfloat16"},
+                      {"architectures", {"LlamaForCausalLM"}}, {"tpp", 1}};
+  const std::vector<ConfigNearMiss> m = HfConfigNearMisses(c);
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m[0].key, "num_key_value_head");
+  EXPECT_EQ(m[0].read, "num_key_value_heads");
+  EXPECT_EQ(m[1].key, "tie_word_embedings");
+  EXPECT_EQ(m[1].read, "tie_word_embeddings");
+  c.erase("num_key_value_head");
+  c.erase("tie_word_embedings");
+  c["num_key_value_heads"] = 8;
+  c["tie_word_emebddings"] = true;  // a swap of neighbours: one edit
+  ASSERT_EQ(HfConfigNearMisses(c).size(), 1u);
+  EXPECT_TRUE(HfConfigNearMisses(nlohmann::json::array()).empty());
+}
+
+// No config of the catalog has one: the check names typos, not the keys Hugging Face writes.
+TEST(HfConfigTest, NoCatalogModelHasANearMiss) {
+  const Catalog catalog = Catalog::Default();
+  for (const std::string& id : catalog.ModelIds()) {
+    std::string source;
+    auto config = catalog.ModelConfig(id, &source);
+    ASSERT_TRUE(config.ok()) << id;
+    for (const ConfigNearMiss& m : HfConfigNearMisses(*config)) ADD_FAILURE() << id << ": " << m.key << " ~ " << m.read;
   }
 }
 

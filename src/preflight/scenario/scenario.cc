@@ -90,18 +90,31 @@ std::string ModelName(const std::string& ref, const std::string& path) {
   return folder.empty() || folder == "." || folder == ".." ? "config" : folder;
 }
 
-StatusOr<Architecture> ReadModel(const MapReader& r, const Catalog& catalog) {
+// The keys of a model's config that look like misspellings of keys its reader looks up
+// (HfConfigNearMisses): each changes nothing, which a warning says.
+void NoteNearMisses(const nlohmann::json& config, const std::string& where, std::vector<std::string>* notes) {
+  for (const ConfigNearMiss& m : HfConfigNearMisses(config)) {
+    notes->push_back(where + ": '" + m.key + "' is not a key model_type " + config.value("model_type", std::string("?")) +
+                     " reads, so it changes nothing (did you mean '" + m.read + "'?)");
+  }
+}
+
+StatusOr<Architecture> ReadModel(const MapReader& r, const Catalog& catalog, std::vector<std::string>* notes) {
   if (!r.Has("model")) return r.Error("model", "a catalog id, a config.json path or a mapping");
   const YAML::Node& node = r.node()["model"];
   if (node.IsMap()) {
     ASSIGN_OR_RETURN(nlohmann::json config, YamlToJson(node, r.file() + ": " + r.FieldName("model")));
-    return ArchitectureFromHfConfig(config, "inline", r.file() + ": " + r.FieldName("model"));
+    ASSIGN_OR_RETURN(Architecture a, ArchitectureFromHfConfig(config, "inline", r.file() + ": " + r.FieldName("model")));
+    NoteNearMisses(config, r.FieldName("model"), notes);
+    return a;
   }
   ASSIGN_OR_RETURN(std::string ref, r.String("model"));
   std::string path;
   auto config = catalog.ModelConfig(ResolvePath(ref, r.file()), &path);
   if (!config.ok()) return config.status().WithPrefix(r.file() + ": " + r.FieldName("model"));
-  return ArchitectureFromHfConfig(*config, ModelName(ref, path), path);
+  ASSIGN_OR_RETURN(Architecture a, ArchitectureFromHfConfig(*config, ModelName(ref, path), path));
+  NoteNearMisses(*config, r.FieldName("model") + " (" + path + ")", notes);
+  return a;
 }
 
 StatusOr<ClusterOverrides> ReadCluster(const MapReader& r) {
@@ -305,7 +318,8 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
   s.name = ReplaceControlCharacters(s.name, '_');
   ASSIGN_OR_RETURN(s.source, r.StringOr("source", ""));
   ASSIGN_OR_RETURN(s.note, r.StringOr("note", ""));
-  ASSIGN_OR_RETURN(s.arch, ReadModel(r, catalog));
+  std::vector<std::string> model_notes;
+  ASSIGN_OR_RETURN(s.arch, ReadModel(r, catalog, &model_notes));
   ASSIGN_OR_RETURN(std::string hw_ref, r.String("hardware"));
   auto spec = catalog.Hardware(ResolvePath(hw_ref, file));
   if (!spec.ok()) return spec.status().WithPrefix(file + ": " + r.FieldName("hardware"));
@@ -325,6 +339,7 @@ StatusOr<Scenario> ParseScenario(const YAML::Node& root, const std::string& file
   RETURN_IF_ERROR(CheckMoeCapacity(r, s));
   ASSIGN_OR_RETURN(s.idle_settings, IdleSettings(r, s));
   s.idle_settings.insert(s.idle_settings.end(), drops.notes().begin(), drops.notes().end());
+  s.idle_settings.insert(s.idle_settings.end(), model_notes.begin(), model_notes.end());
   RETURN_IF_ERROR(ReadMeasured(r, &s.measured));
   return s;
 }

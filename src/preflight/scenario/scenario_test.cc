@@ -167,6 +167,22 @@ TEST(ScenarioTest, EpDispatcher) {
   }
 }
 
+// A model key that looks like a misspelling of one its reader looks up is named with that key (a
+// warning of plan): an inline model's, here; the catalog's configs have none.
+TEST(ScenarioTest, MisspeltModelKeysAreNamed) {
+  StatusOr<Scenario> s = LoadText(Replace(kScenario, "model: llama-3.1-8b",
+                                          "model: {model_type: llama, hidden_size: 4096, intermediate_size: 14336, "
+                                          "num_attention_heads: 32, num_hidden_layers: 32, num_key_value_head: 8, "
+                                          "vocab_size: 128256, torch_dtype: bfloat16}"));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  ASSERT_EQ(s->idle_settings.size(), 1u);
+  EXPECT_NE(s->idle_settings[0].find("model: 'num_key_value_head' is not a key model_type llama reads, so it changes "
+                                     "nothing (did you mean 'num_key_value_heads'?)"),
+            std::string::npos)
+      << s->idle_settings[0];
+  EXPECT_EQ(s->arch.kv_heads, 32);  // the key was not read
+}
+
 // Settings given that change nothing for the scenario are named (plan repeats them as warnings):
 // an FP8 recipe beside bf16, MoE options on a dense model, recompute modules without selective
 // recompute; none where each does something, nor for settings left out.
