@@ -150,6 +150,17 @@ bool CollectOverrides(const std::vector<std::string>& values, const std::vector<
   return true;
 }
 
+// A verb's subset of the scenario flags (`names`, their values in `values` in the same order), then
+// its --set values: the overrides in the order they apply.
+template <size_t N>
+bool CollectNamedOverrides(const std::string_view (&names)[N], const std::vector<std::string>& values,
+                           const std::vector<std::string>& sets, std::vector<Override>* out, std::string* error) {
+  for (size_t i = 0; i < N && i < values.size(); ++i) {
+    if (!values[i].empty()) out->push_back({PlanFlagNamed(names[i]).key, values[i]});
+  }
+  return CollectOverrides({}, sets, out, error);
+}
+
 // Each verb's parsed arguments, the raw flags they are built from, and its subcommand.
 struct PlanCommand {
   preflight::cli::PlanArgs args;
@@ -335,23 +346,15 @@ int RunParsed(PlanCommand* plan, CatalogCommand* catalog, ValidateCommand* valid
     return preflight::cli::RunValidate(validate->args);
   }
   if (compare->cmd->parsed()) {
-    for (size_t i = 0; i < compare->values.size(); ++i) {
-      if (!compare->values[i].empty()) {
-        compare->args.overrides.push_back({PlanFlagNamed(kCompareScenarioFlagNames[i]).key, compare->values[i]});
-      }
-    }
-    if (!CollectOverrides({}, compare->sets, &compare->args.overrides, &error)) {
+    if (!CollectNamedOverrides(kCompareScenarioFlagNames, compare->values, compare->sets, &compare->args.overrides,
+                               &error)) {
       return preflight::cli::BadInput("command line: " + error);
     }
     return preflight::cli::RunCompare(compare->args);
   }
   if (search->cmd->parsed()) {
-    for (size_t i = 0; i < search->values.size(); ++i) {
-      if (!search->values[i].empty()) {
-        search->args.overrides.push_back({PlanFlagNamed(kSearchScenarioFlagNames[i]).key, search->values[i]});
-      }
-    }
-    if (!CollectOverrides({}, search->sets, &search->args.overrides, &error)) {
+    if (!CollectNamedOverrides(kSearchScenarioFlagNames, search->values, search->sets, &search->args.overrides,
+                               &error)) {
       return preflight::cli::BadInput("command line: " + error);
     }
     return preflight::cli::RunSearch(search->args, mpi);
