@@ -5,11 +5,13 @@
 #include <string>
 #include <vector>
 
+#include "preflight/report/internal/plan_facts.h"
 #include "preflight/report/plan_report.h"
 
 namespace preflight {
 
 using json = nlohmann::json;
+using report_internal::Dollars;
 
 std::string EntryLabel(const CompareEntry& e) {
   return e.label.empty() ? e.result.scenario.cluster.spec.id : e.label;
@@ -71,10 +73,6 @@ std::string CompactLayout(const Plan& p) {
   return out;
 }
 
-std::string Dollars(double low, double high) {
-  return low == high ? fmt::format("${:.3g}", low) : fmt::format("${:.3g}-{:.3g}", low, high);
-}
-
 // The figures of one alternative that fits, after its rank and label.
 std::string FiguresText(const Comparison& c, size_t i) {
   const CompareEntry& e = c.entries[i];
@@ -87,7 +85,7 @@ std::string FiguresText(const Comparison& c, size_t i) {
       k.cost_known ? Dollars(k.cost_usd_low * k.HeldShare(), k.cost_usd_high * k.HeldShare()) : "no price";
   const std::string energy = k.energy_known ? fmt::format("{:.4g}", k.energy_mwh) : "no power";
   const std::string factor = c.factor_of_best[i] > 0 ? fmt::format("{:.2f}x", c.factor_of_best[i]) : "-";
-  return fmt::format("{:>8.3f} {:>10.1f} {:>6.1f}% {:>9.4g} {:>9} {:>11.3g} {:>17} {:>9} {:>7}", r.time.step.value(),
+  return fmt::format("{:>8.3f} {:>10.1f} {:>6.1f}% {:>9.4g} {:>9} {:>11.3g} {:>22} {:>9} {:>7}", r.time.step.value(),
                      r.time.tokens_per_s_per_device, 100 * r.time.mfu, k.days_ideal, p50, k.device_hours, cost, energy,
                      factor);
 }
@@ -141,7 +139,7 @@ std::string CompareText(const Comparison& c) {
   std::string out = fmt::format("compare    {} alternatives, ranked by {}\n", c.entries.size(), ObjectiveWords(c));
   size_t width = 11;
   for (const CompareEntry& e : c.entries) width = std::max(width, EntryLabel(e).size());
-  out += fmt::format("{:>4}  {:<{}} {:>8} {:>10} {:>7} {:>9} {:>9} {:>11} {:>17} {:>9} {:>7}\n", "rank", "alternative",
+  out += fmt::format("{:>4}  {:<{}} {:>8} {:>10} {:>7} {:>9} {:>9} {:>11} {:>22} {:>9} {:>7}\n", "rank", "alternative",
                      width, "step s", "tok/s/dev", "MFU", "days", "days P50", "device-h", "cost", "MWh", "x best");
   for (size_t n = 0; n < c.order.size(); ++n) {
     const size_t i = c.order[n];
@@ -151,7 +149,9 @@ std::string CompareText(const Comparison& c) {
     if (Fits(e) && e.result.has_time) {
       out += FiguresText(c, i) + "\n";
     } else {
-      out += e.evaluated ? "does not fit or is invalid (below)\n" : "no plan fits (searched)\n";
+      out += !e.evaluated ? "no plan fits (searched)\n"
+             : Fits(e)    ? "fits, but has no step time (below)\n"
+                          : "does not fit or is invalid (below)\n";
     }
   }
   out += "\n";

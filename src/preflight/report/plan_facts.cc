@@ -51,4 +51,8 @@ std::string PlacementText(const Scenario& s) {
   return fmt::format("; the job takes {} of each, whole tiles of its TP x CP and expert groups", placed);
 }
 
+std::string Dollars(double low, double high) {
+  return low == high ? fmt::format("${:.3g}", low) : fmt::format("${:.3g} to ${:.3g}", low, high);
+}
+
 }  // namespace preflight::report_internal

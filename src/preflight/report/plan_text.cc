@@ -14,16 +14,11 @@
 namespace preflight {
 using report_internal::AttentionBlockTokens;
 using report_internal::AttentionKernelInUse;
+using report_internal::Dollars;
 using report_internal::IntervalRule;
 using report_internal::PlacementText;
 
 namespace {
-
-// "$LOW to $HIGH" (a hyphen read as a minus between figures such as 6.86e+06), or "$PRICE" where
-// the catalog has one price (low = high).
-std::string Dollars(double low, double high) {
-  return low == high ? fmt::format("${:.3g}", low) : fmt::format("${:.3g} to ${:.3g}", low, high);
-}
 
 // Where a plan reads the kernel's curves beyond what was measured, and which way that errs:
 // shorter blocks or narrower heads run slower than the nearest measured rate (an upper bound on

@@ -26,6 +26,10 @@ std::string AttentionKernelInUse(const Scenario& s);
 // that kernel by sequence length; 0 otherwise.
 double AttentionBlockTokens(const Scenario& s);
 
+// "$LOW to $HIGH" (a hyphen read as a minus between figures such as 6.86e+06), or "$PRICE" where
+// the catalog has one price (low = high): plan's and compare's costs.
+std::string Dollars(double low, double high);
+
 // The devices a job takes of each scale-up domain (collectives.h's PlacedDomain).
 int64_t PlacedPerDomain(const Scenario& s);
 
